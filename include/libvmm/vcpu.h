@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvmm/vcpu.h - vCPUs: create, run, the tagged exit, kick, state, the run
+ * loop and running all vCPUs of a VM on threads.
+ */
+#ifndef LIBVMM_VCPU_H
+#define LIBVMM_VCPU_H
+
+#include <libvmm/common.h>
+#include <libvmm/state.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Why vmm_vcpu_run() returned. */
+enum vmm_exit_kind {
+	VMM_EXIT_NONE = 0,
+	VMM_EXIT_IO,          /**< port I/O: exit.io */
+	VMM_EXIT_MMIO,        /**< access to guest-physical space without RAM */
+	VMM_EXIT_HLT,         /**< HLT with no interrupt controller to wait on */
+	VMM_EXIT_SHUTDOWN,    /**< triple fault or shutdown cycle */
+	VMM_EXIT_HYPERCALL,   /**< exit.hypercall */
+	VMM_EXIT_DEBUG,       /**< breakpoint / single step: exit.debug */
+	VMM_EXIT_INTERRUPTED, /**< vmm_vcpu_kick() or a signal */
+	VMM_EXIT_INTERNAL,    /**< the backend could not continue: exit.internal */
+	VMM_EXIT_GUEST_EXIT,  /**< guest wrote the debug-exit port: exit.guest */
+	VMM_EXIT_RESET,       /**< guest asked for a system reset */
+	VMM_EXIT_POWEROFF,    /**< guest asked to power off */
+	VMM_EXIT_FAIL_ENTRY,  /**< hardware refused the state: exit.internal */
+	VMM_EXIT__COUNT
+};
+
+/** Reasons in exit.internal.reason. */
+enum vmm_internal_reason {
+	VMM_INTERNAL_UNKNOWN = 0,
+	VMM_INTERNAL_EMULATION,    /**< instruction the backend cannot emulate */
+	VMM_INTERNAL_INVALID_STATE, /**< state refused at entry */
+	VMM_INTERNAL_DEVICE,       /**< a device handler failed */
+	VMM_INTERNAL_BACKEND,      /**< backend error, see exit.internal.code */
+	VMM_INTERNAL_STOPPED,      /**< a vCPU thread was told to stop */
+};
+
+/**
+ * struct vmm_exit - the tagged result of one vmm_vcpu_run().
+ *
+ * For IO reads and MMIO reads the embedder writes the value into io.data /
+ * mmio.data before the next vmm_vcpu_run(); the backend completes the
+ * instruction with it.  io.data points at size*count bytes, mmio.data at len
+ * bytes, both owned by the vCPU and valid until the next vmm_vcpu_run().
+ */
+struct vmm_exit {
+	enum vmm_exit_kind kind;
+	union {
+		struct {
+			uint16_t port;
+			uint8_t size;     /* 1, 2 or 4 */
+			uint8_t is_write;
+			uint32_t count;   /* > 1 for REP INS/OUTS */
+			uint8_t *data;    /* size * count bytes */
+		} io;
+		struct {
+			vmm_gpa_t gpa;
+			uint32_t len;     /* 1..8 */
+			uint8_t is_write;
+			uint8_t *data;    /* len bytes */
+		} mmio;
+		struct {
+			uint64_t nr;
+			uint64_t args[6];
+			uint64_t ret;     /* returned to the guest */
+		} hypercall;
+		struct {
+			uint32_t exception; /* 1 = #DB, 3 = #BP */
+			uint64_t pc;
+			uint64_t dr6, dr7;
+		} debug;
+		struct {
+			uint32_t reason;  /* enum vmm_internal_reason */
+			int32_t code;     /* backend-specific detail */
+			uint64_t data[4];
+			char msg[96];
+		} internal;
+		struct {
+			uint32_t status;  /* QEMU isa-debug-exit: (value << 1) | 1 */
+			uint32_t value;   /* what the guest wrote */
+		} guest;
+	};
+};
+
+/** vmm_exit_name() - "io", "mmio", "hlt", ... */
+VMM_API const char *vmm_exit_name(enum vmm_exit_kind kind);
+
+/**
+ * vmm_vcpu_create() - create vCPU @index (0 .. ncpus-1) of @vm.
+ *
+ * The vCPU starts in the architectural reset state (vmm_state_reset()).
+ * It lives until vmm_vm_destroy().  -EEXIST if @index exists, -EINVAL if
+ * out of range.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vcpu_create(vmm_vm *vm, unsigned index,
+					   vmm_vcpu **out);
+
+/** vmm_vcpu_get() - the vCPU @index of @vm, or NULL. */
+VMM_API vmm_vcpu *vmm_vcpu_get(vmm_vm *vm, unsigned index);
+
+/** vmm_vcpu_index() / vmm_vcpu_vm() - back-references. */
+VMM_API unsigned vmm_vcpu_index(const vmm_vcpu *vcpu);
+VMM_API vmm_vm *vmm_vcpu_vm(vmm_vcpu *vcpu);
+
+/**
+ * vmm_vcpu_run() - run the guest until the next exit the library does not
+ * complete itself, and describe it in @exit.
+ *
+ * This is the raw step: device accesses are returned, not dispatched (see
+ * vmm_vcpu_run_loop()).  Returns 0 with @exit filled, or a negative errno
+ * if the backend failed (the vCPU is then not runnable; see
+ * vmm_last_error()).  Only one thread may run a given vCPU at a time.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit);
+
+/**
+ * vmm_vcpu_run_loop() - run, dispatching port I/O and MMIO exits to the
+ * devices registered on the VM's bus, until an exit the embedder must see
+ * (HLT without irqchip, shutdown, guest exit, kick, debug, unhandled I/O
+ * unless VMM_CFG_IGNORE_UNHANDLED_IO, internal errors ...).
+ */
+VMM_API VMM_MUST_CHECK int vmm_vcpu_run_loop(vmm_vcpu *vcpu,
+					     struct vmm_exit *exit);
+
+/**
+ * vmm_vcpu_kick() - make a running (or about to run) vmm_vcpu_run() return
+ * VMM_EXIT_INTERRUPTED soon.  Safe from any thread and from signal
+ * handlers.  A kick that arrives while the vCPU is not running makes the
+ * next run return at once (it is never lost).
+ */
+VMM_API int vmm_vcpu_kick(vmm_vcpu *vcpu);
+
+/** vmm_vcpu_get_state() - read the full architectural state. */
+VMM_API VMM_MUST_CHECK int vmm_vcpu_get_state(vmm_vcpu *vcpu,
+					      struct vmm_cpu_state *st);
+
+/**
+ * vmm_vcpu_set_state() - write the full architectural state.  -EINVAL if
+ * @st->version is unknown or the state is architecturally invalid.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vcpu_set_state(vmm_vcpu *vcpu,
+					      const struct vmm_cpu_state *st);
+
+/** Access kinds for vmm_vcpu_translate(). */
+#define VMM_ACCESS_WRITE (1u << 0)
+#define VMM_ACCESS_USER (1u << 1)
+#define VMM_ACCESS_EXEC (1u << 2)
+
+/**
+ * vmm_vcpu_translate() - translate @gva through the page tables the vCPU
+ * currently uses (none, 32-bit, PAE or 4-level, per its CR0/CR4/EFER),
+ * checking @access (VMM_ACCESS_*).  Accessed/dirty bits are not changed.
+ * Returns 0, -EFAULT when not mapped or not permitted (as a page fault
+ * would), or -EIO when a page-table entry lies outside guest RAM.
+ */
+VMM_API int vmm_vcpu_translate(vmm_vcpu *vcpu, vmm_gva_t gva, unsigned access,
+			       vmm_gpa_t *gpa);
+
+/** vmm_vcpu_set_single_step() - trap after every instruction (DEBUG exit). */
+VMM_API int vmm_vcpu_set_single_step(vmm_vcpu *vcpu, bool on);
+
+/**
+ * typedef vmm_exit_cb - called on a vCPU thread for each exit that
+ * vmm_vcpu_run_loop() returns.  Return 0 to continue running this vCPU, a
+ * positive value to stop the whole VM (vmm_vm_wait() returns that value),
+ * or a negative errno to stop it with an error.
+ */
+typedef int (*vmm_exit_cb)(void *opaque, vmm_vcpu *vcpu,
+			   struct vmm_exit *exit);
+
+/**
+ * vmm_vm_start() - run every created vCPU of @vm on its own thread, each in
+ * vmm_vcpu_run_loop(), handing exits to @cb.  -EBUSY if already started.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vm_start(vmm_vm *vm, vmm_exit_cb cb,
+					void *opaque);
+
+/**
+ * vmm_vm_wait() - wait until a callback stopped the VM or vmm_vm_stop() was
+ * called, join all vCPU threads.  Returns the stop value: the positive
+ * value or negative errno the callback returned, or 0 after vmm_vm_stop().
+ * @timeout_ms < 0 waits forever; -ETIMEDOUT if the time passed (threads
+ * keep running).
+ */
+VMM_API int vmm_vm_wait(vmm_vm *vm, int timeout_ms);
+
+/**
+ * vmm_vm_stop() - ask all vCPU threads to stop (kicks them) and join them.
+ * Safe to call from any thread except a vCPU thread of @vm; idempotent.
+ */
+VMM_API int vmm_vm_stop(vmm_vm *vm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvmm/vm.h - creating and destroying VMs, backends and capabilities,
+ * interrupts.
+ */
+#ifndef LIBVMM_VM_H
+#define LIBVMM_VM_H
+
+#include <libvmm/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Execution backends. */
+enum vmm_backend {
+	VMM_BACKEND_AUTO = 0, /**< KVM when usable, else the software backend */
+	VMM_BACKEND_KVM = 1,  /**< raw /dev/kvm ioctls */
+	VMM_BACKEND_SOFT = 2, /**< libvmm's own x86 emulator */
+};
+
+/* Flags for struct vmm_config.flags. */
+/** Do not create an in-kernel (or emulated) interrupt controller. */
+#define VMM_CFG_NO_IRQCHIP (1u << 0)
+/** Do not create the 8254 PIT. */
+#define VMM_CFG_NO_PIT (1u << 1)
+/**
+ * Port I/O and MMIO that hits no registered device is completed by the run
+ * loop like an empty bus does (reads return all ones, writes are dropped)
+ * instead of being returned to the embedder.  Counted in vmm_vm_stats().
+ */
+#define VMM_CFG_IGNORE_UNHANDLED_IO (1u << 2)
+/** Do not create default RAM even when ram_size is set (see ram_size). */
+#define VMM_CFG_NO_DEFAULT_RAM (1u << 3)
+
+/**
+ * struct vmm_config - what vmm_vm_create() builds.
+ * @struct_size: sizeof(struct vmm_config) as the caller compiled it; lets
+ *               later versions grow the struct.  0 means "current".
+ * @backend:     which backend to use; AUTO picks KVM if /dev/kvm works.
+ * @ncpus:       number of vCPUs the VM may have (1..VMM_MAX_VCPUS); 0 = 1.
+ * @ram_size:    if non-zero, guest RAM created at once: [0, min(ram_size,
+ *               3 GiB)) and the rest from 4 GiB, leaving the 32-bit PCI/MMIO
+ *               hole free.  Set 0 to lay out memory yourself with
+ *               vmm_mem_add().
+ * @flags:       VMM_CFG_* flags.
+ * @log:         optional log callback (the library never prints).
+ * @log_opaque:  passed to @log.
+ * @log_level:   highest level passed to @log.
+ * @allocator:   optional allocator for library bookkeeping (NULL = libc).
+ * @cpuid_filter: optional; called once per CPUID leaf the backend is about
+ *               to expose, may change the registers.  Return false to drop
+ *               the leaf.
+ */
+struct vmm_config {
+	uint32_t struct_size;
+	enum vmm_backend backend;
+	uint32_t ncpus;
+	uint32_t flags;
+	uint64_t ram_size;
+	vmm_log_fn log;
+	void *log_opaque;
+	int log_level;
+	const struct vmm_allocator *allocator;
+	bool (*cpuid_filter)(void *opaque, uint32_t function, uint32_t index,
+			     uint32_t regs[4]);
+	void *cpuid_opaque;
+};
+
+#define VMM_MAX_VCPUS 64
+
+/**
+ * vmm_config_init() - fill @cfg with defaults (AUTO backend, 1 vCPU, no RAM,
+ * warnings and errors logged if a callback is set).
+ */
+VMM_API void vmm_config_init(struct vmm_config *cfg);
+
+/**
+ * vmm_vm_create() - create a VM.
+ * @cfg: configuration; NULL means defaults.
+ * @out: receives the VM handle on success.
+ *
+ * Returns 0, -ENODEV if the requested backend is not available here (the
+ * message says why), -EINVAL for a bad configuration, -ENOMEM.  On failure
+ * nothing is left allocated and @out is untouched.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vm_create(const struct vmm_config *cfg,
+					 vmm_vm **out);
+
+/**
+ * vmm_vm_destroy() - stop every vCPU thread, detach every device, free all
+ * guest memory and the VM.  NULL is a no-op.
+ */
+VMM_API void vmm_vm_destroy(vmm_vm *vm);
+
+/** vmm_vm_backend() - the backend actually running @vm (never AUTO). */
+VMM_API enum vmm_backend vmm_vm_backend(const vmm_vm *vm);
+
+/** vmm_backend_name() - "auto", "kvm" or "soft". */
+VMM_API const char *vmm_backend_name(enum vmm_backend backend);
+
+/**
+ * vmm_backend_available() - can a VM be created on @backend here?
+ * Returns 0 if yes, or the negative errno vmm_vm_create() would return.
+ */
+VMM_API int vmm_backend_available(enum vmm_backend backend);
+
+/**
+ * vmm_backend_probe() - like vmm_backend_available(), and on failure writes
+ * the reason ("/dev/kvm: No such file or directory", "KVM API version 11")
+ * into @why (@len bytes, NUL-terminated).
+ */
+VMM_API int vmm_backend_probe(enum vmm_backend backend, char *why, size_t len);
+
+/** Capabilities, as bits of vmm_vm_caps(). */
+enum vmm_cap {
+	VMM_CAP_IRQCHIP = 1ull << 0,     /**< interrupt controller in place */
+	VMM_CAP_PIT = 1ull << 1,         /**< 8254 PIT */
+	VMM_CAP_IOEVENTFD = 1ull << 2,   /**< doorbells without user exits */
+	VMM_CAP_IRQFD = 1ull << 3,       /**< interrupts from eventfds */
+	VMM_CAP_DIRTY_LOG = 1ull << 4,   /**< dirty page logging */
+	VMM_CAP_DIRTY_RING = 1ull << 5,  /**< dirty ring */
+	VMM_CAP_GUEST_DEBUG = 1ull << 6, /**< single step, hw breakpoints */
+	VMM_CAP_XSAVE = 1ull << 7,       /**< XSAVE state get/set */
+	VMM_CAP_MSI = 1ull << 8,         /**< vmm_irq_msi() */
+	VMM_CAP_IMMEDIATE_EXIT = 1ull << 9, /**< race-free vmm_vcpu_kick() */
+	VMM_CAP_READONLY_MEM = 1ull << 10,  /**< read-only RAM (ROM) */
+	VMM_CAP_SYNC_REGS = 1ull << 11,     /**< registers shared without ioctls */
+	VMM_CAP_MSR_EXIT = 1ull << 12,      /**< user-space MSR exits */
+	VMM_CAP_COALESCED_IO = 1ull << 13,  /**< coalesced MMIO/PIO */
+	VMM_CAP_DETERMINISTIC = 1ull << 14, /**< bit-for-bit repeatable runs */
+	VMM_CAP_TSC_CONTROL = 1ull << 15,   /**< TSC frequency control */
+};
+
+/**
+ * vmm_vm_caps() - what @vm's backend supports (VMM_CAP_* bits), probed at
+ * create time, never assumed.
+ */
+VMM_API uint64_t vmm_vm_caps(const vmm_vm *vm);
+
+/**
+ * vmm_cap_name() - the name of one VMM_CAP_* bit ("ioeventfd", ...).
+ */
+VMM_API const char *vmm_cap_name(uint64_t cap);
+
+/**
+ * vmm_vm_missing_caps() - capabilities libvmm asked for and the backend
+ * refused.  Each bit is also logged once at VMM_LOG_INFO at create time.
+ */
+VMM_API uint64_t vmm_vm_missing_caps(const vmm_vm *vm);
+
+/**
+ * vmm_last_error() - the message of the last failure on @vm ("" if none).
+ *
+ * The string is copied into @buf (always NUL-terminated when @len > 0).
+ * Returns the number of characters the full message has.
+ */
+VMM_API size_t vmm_last_error(vmm_vm *vm, char *buf, size_t len);
+
+/** Per-VM counters, from vmm_vm_stats(). */
+struct vmm_vm_stats {
+	uint64_t exits;          /**< all vCPU exits */
+	uint64_t io_exits;       /**< port I/O exits */
+	uint64_t mmio_exits;     /**< MMIO exits */
+	uint64_t unhandled_io;   /**< I/O with no device behind it */
+	uint64_t ram_bytes;      /**< guest RAM mapped */
+	uint64_t host_bytes;     /**< library bookkeeping allocated */
+	uint32_t vcpus;          /**< vCPUs created */
+	uint32_t devices;        /**< devices attached */
+};
+
+/** vmm_vm_stats() - resource accounting for @vm. */
+VMM_API int vmm_vm_stats(vmm_vm *vm, struct vmm_vm_stats *st);
+
+/**
+ * vmm_irq_line() - set the level of interrupt line @gsi to @level (0/1).
+ *
+ * On KVM the in-kernel irqchip routes it (GSIs 0-15 to the PIC and IOAPIC,
+ * 16-23 to the IOAPIC); on the software backend the emulated controllers do.
+ * Edge-triggered users raise then lower.  -ENODEV without an irqchip.
+ */
+VMM_API int vmm_irq_line(vmm_vm *vm, uint32_t gsi, int level);
+
+/**
+ * vmm_irq_msi() - deliver a message-signalled interrupt.
+ * @addr: MSI address (0xfeexxxxx), @data: MSI data.
+ */
+VMM_API int vmm_irq_msi(vmm_vm *vm, uint64_t addr, uint32_t data);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.c - library bookkeeping allocations through the VM's injectable
+ * allocator, counted per VM (vmm_vm_stats().host_bytes).
+ */
+#include "core/vm_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Each block carries its size in front, for accounting. */
+struct blkhdr {
+	size_t size;
+	size_t pad;
+};
+
+static void *raw_alloc(const struct vmm_allocator *a, size_t size)
+{
+	if (a && a->alloc)
+		return a->alloc(a->opaque, size);
+	return calloc(1, size);
+}
+
+static void raw_free(const struct vmm_allocator *a, void *p)
+{
+	if (a && a->free)
+		a->free(a->opaque, p);
+	else
+		free(p);
+}
+
+void *vmm__alloc_with(const struct vmm_allocator *a, size_t size)
+{
+	struct blkhdr *h;
+
+	if (size > SIZE_MAX - sizeof(*h))
+		return NULL;
+	h = raw_alloc(a, size + sizeof(*h));
+	if (!h)
+		return NULL;
+	memset(h, 0, size + sizeof(*h));
+	h->size = size;
+	return h + 1;
+}
+
+void vmm__free_with(const struct vmm_allocator *a, void *p)
+{
+	if (p)
+		raw_free(a, (struct blkhdr *)p - 1);
+}
+
+void *vmm__alloc(vmm_vm *vm, size_t size)
+{
+	void *p = vmm__alloc_with(vm->cfg.allocator, size);
+
+	if (p)
+		atomic_fetch_add(&vm->host_bytes, size);
+	return p;
+}
+
+void vmm__free(vmm_vm *vm, void *p)
+{
+	if (!p)
+		return;
+	atomic_fetch_sub(&vm->host_bytes, ((struct blkhdr *)p - 1)->size);
+	vmm__free_with(vm->cfg.allocator, p);
+}
+
+char *vmm__strdup(vmm_vm *vm, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = vmm__alloc(vm, n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bus_impl.h - the per-VM device bus: sorted, non-overlapping ranges looked
+ * up by binary search under a read lock; handlers run outside the lock with
+ * an in-flight count so that unregistering waits for running handlers.
+ */
+#ifndef LIBVMM_BUS_IMPL_H
+#define LIBVMM_BUS_IMPL_H
+
+#include <libvmm/bus.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct vmm_bus_range {
+	uint64_t base, len;
+	struct vmm_io_ops ops;
+	void *opaque;
+	char name[40];
+	atomic_uint_fast64_t reads, writes, bytes_read, bytes_written, errors;
+	atomic_int inflight;
+};
+
+struct vmm_bus {
+	struct vmm_bus_range **ranges; /* sorted by base */
+	size_t n, cap;
+	pthread_rwlock_t lock;
+};
+
+int vmm__bus_init(struct vmm_bus *bus);
+void vmm__bus_fini(vmm_vm *vm, struct vmm_bus *bus);
+
+/*
+ * vmm__bus_dispatch() - run the handler covering @addr.  Returns 0, -ENOENT
+ * when nothing is registered there, or the handler's negative errno.
+ * Accesses that straddle a range's end are refused with -EFAULT.
+ */
+int vmm__bus_dispatch(vmm_vm *vm, enum vmm_space space, uint64_t addr,
+		      void *data, unsigned size, bool is_write,
+		      struct vmm_io_ctx *ctx);
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dev.c - the per-VM device registry: every attached device has a handle
+ * on the VM's list and is detached (ranges unregistered, state freed) by
+ * vmm_dev_detach() or when the VM is destroyed.
+ */
+#include "core/vm_impl.h"
+
+#include <stdio.h>
+
+vmm_dev *vmm__dev_new(vmm_vm *vm, const char *name, void *priv,
+		      void (*destroy)(void *priv))
+{
+	vmm_dev *d = vmm__alloc(vm, sizeof(*d));
+
+	if (!d) {
+		vmm__err(vm, -ENOMEM, "out of memory for device %s", name);
+		return NULL;
+	}
+	d->vm = vm;
+	d->priv = priv;
+	d->destroy = destroy;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	pthread_mutex_lock(&vm->dev_lock);
+	d->next = vm->devices;
+	vm->devices = d;
+	pthread_mutex_unlock(&vm->dev_lock);
+	return d;
+}
+
+static bool unlink_dev(vmm_vm *vm, vmm_dev *dev)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&vm->dev_lock);
+	for (vmm_dev **pp = &vm->devices; *pp; pp = &(*pp)->next) {
+		if (*pp == dev) {
+			*pp = dev->next;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&vm->dev_lock);
+	return found;
+}
+
+void vmm__dev_abort(vmm_dev *dev)
+{
+	if (!dev)
+		return;
+	unlink_dev(dev->vm, dev);
+	vmm__free(dev->vm, dev);
+}
+
+int vmm_dev_detach(vmm_dev *dev)
+{
+	vmm_vm *vm;
+
+	if (!dev)
+		return -EINVAL;
+	vm = dev->vm;
+	if (!unlink_dev(vm, dev))
+		return -ENOENT;
+	if (dev->destroy)
+		dev->destroy(dev->priv);
+	vmm__free(vm, dev);
+	return 0;
+}
+
+void vmm__dev_detach_all(vmm_vm *vm)
+{
+	while (vm->devices)
+		vmm_dev_detach(vm->devices);
+}
+
+const char *vmm_dev_name(const vmm_dev *dev)
+{
+	return dev ? dev->name : "";
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * error.c - return-code names and messages, the per-VM last error and the
+ * log callback, library version.
+ */
+#include "core/vm_impl.h"
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+unsigned vmm_version(void)
+{
+	return LIBVMM_VERSION_NUMBER;
+}
+
+const char *vmm_version_string(void)
+{
+	return VMM_VERSION_STRING;
+}
+
+struct errdesc {
+	int err;
+	const char *name;
+	const char *msg;
+};
+
+/* libvmm's meaning of each errno it returns. */
+static const struct errdesc errtab[] = {
+	{ 0, "OK", "success" },
+	{ EPERM, "EPERM", "operation not permitted" },
+	{ ENOENT, "ENOENT", "no such object (region, range, device)" },
+	{ EINTR, "EINTR", "interrupted" },
+	{ EIO, "EIO", "I/O error" },
+	{ E2BIG, "E2BIG", "too large" },
+	{ ENOEXEC, "ENOEXEC", "malformed or unsupported guest image" },
+	{ EBADF, "EBADF", "bad file descriptor" },
+	{ EAGAIN, "EAGAIN", "try again" },
+	{ ENOMEM, "ENOMEM", "out of memory" },
+	{ EACCES, "EACCES", "permission denied" },
+	{ EFAULT, "EFAULT", "guest address outside guest memory" },
+	{ EBUSY, "EBUSY", "busy (in use or running)" },
+	{ EEXIST, "EEXIST", "already exists or overlaps" },
+	{ ENODEV, "ENODEV", "backend or device not available" },
+	{ EINVAL, "EINVAL", "invalid argument" },
+	{ ENOSPC, "ENOSPC", "no space left (slots, buffers)" },
+	{ ERANGE, "ERANGE", "out of range" },
+	{ ENOSYS, "ENOSYS", "not implemented by this backend" },
+	{ EOVERFLOW, "EOVERFLOW", "arithmetic overflow" },
+	{ ENOTSUP, "ENOTSUP", "not supported" },
+	{ ETIMEDOUT, "ETIMEDOUT", "timed out" },
+	{ ECANCELED, "ECANCELED", "cancelled" },
+	{ EPROTO, "EPROTO", "protocol error" },
+	{ EBADMSG, "EBADMSG", "corrupt data (bad checksum or format)" },
+	{ ESHUTDOWN, "ESHUTDOWN", "VM is shutting down" },
+};
+
+static const struct errdesc *errfind(int err)
+{
+	if (err < 0)
+		err = -err;
+	for (size_t i = 0; i < VMM_ARRAY_SIZE(errtab); i++)
+		if (errtab[i].err == err)
+			return &errtab[i];
+	return NULL;
+}
+
+const char *vmm_strerror(int err)
+{
+	const struct errdesc *d = errfind(err);
+	return d ? d->msg : "unknown error";
+}
+
+const char *vmm_err_name(int err)
+{
+	const struct errdesc *d = errfind(err);
+	return d ? d->name : "E?";
+}
+
+bool vmm__log_enabled(vmm_vm *vm, int level)
+{
+	return vm && vm->cfg.log && level <= vm->cfg.log_level;
+}
+
+static void vlog(vmm_vm *vm, int level, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vm->cfg.log(vm->cfg.log_opaque, level, buf);
+}
+
+void vmm__log(vmm_vm *vm, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!vmm__log_enabled(vm, level))
+		return;
+	va_start(ap, fmt);
+	vlog(vm, level, fmt, ap);
+	va_end(ap);
+}
+
+int vmm__err(vmm_vm *vm, int err, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[256];
+
+	if (!vm)
+		return err;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&vm->err_lock);
+	snprintf(vm->errmsg, sizeof(vm->errmsg), "%s (%s)", buf,
+		 vmm_err_name(err));
+	pthread_mutex_unlock(&vm->err_lock);
+	if (vmm__log_enabled(vm, VMM_LOG_ERROR))
+		vm->cfg.log(vm->cfg.log_opaque, VMM_LOG_ERROR, buf);
+	return err;
+}
+
+size_t vmm_last_error(vmm_vm *vm, char *buf, size_t len)
+{
+	size_t n;
+
+	if (!vm) {
+		if (buf && len)
+			buf[0] = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&vm->err_lock);
+	n = strlen(vm->errmsg);
+	if (buf && len)
+		snprintf(buf, len, "%s", vm->errmsg);
+	pthread_mutex_unlock(&vm->err_lock);
+	return n;
+}

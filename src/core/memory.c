@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * memory.c - the public guest-memory calls: regions are created by src/mem
+ * and then handed to the backend (KVM memslots, soft MMU); the accessors
+ * forward to the checked ones in src/mem.
+ */
+#include "core/vm_impl.h"
+
+#include <string.h>
+
+static bool vcpus_running(vmm_vm *vm)
+{
+	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++)
+		if (vm->vcpus[i] && atomic_load(&vm->vcpus[i]->running))
+			return true;
+	return false;
+}
+
+int vmm_mem_add(vmm_vm *vm, const struct vmm_mem_region *d)
+{
+	struct vmm_gmem_region *r;
+	int ret;
+
+	if (!vm || !d)
+		return -EINVAL;
+	ret = vmm_gmem_region_new(vm, &vm->mem, d, &r);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&vm->mem.lock);
+	ret = vmm_gmem_insert(vm, &vm->mem, r);
+	if (ret == 0) {
+		if (vm->mem.dirty_log)
+			r->flags |= VMM_MEM_DIRTY_LOG;
+		ret = vm->ops->mem_map(vm, r);
+		if (ret)
+			vmm_gmem_unlink(&vm->mem, r->gpa);
+	}
+	pthread_rwlock_unlock(&vm->mem.lock);
+	if (ret)
+		vmm_gmem_region_free(vm, r);
+	return ret;
+}
+
+int vmm_mem_add_ram(vmm_vm *vm, vmm_gpa_t gpa, uint64_t size)
+{
+	struct vmm_mem_region d = {
+		.gpa = gpa, .size = size, .source = VMM_MEM_ANON, .fd = -1,
+		.name = "ram",
+	};
+	return vmm_mem_add(vm, &d);
+}
+
+int vmm_mem_remove(vmm_vm *vm, vmm_gpa_t gpa)
+{
+	struct vmm_gmem_region *r;
+
+	if (!vm)
+		return -EINVAL;
+	if (vcpus_running(vm))
+		return vmm__err(vm, -EBUSY, "cannot remove memory while vCPUs run");
+	pthread_rwlock_wrlock(&vm->mem.lock);
+	r = vmm_gmem_unlink(&vm->mem, gpa);
+	if (r)
+		vm->ops->mem_unmap(vm, r);
+	pthread_rwlock_unlock(&vm->mem.lock);
+	if (!r)
+		return vmm__err(vm, -ENOENT, "no region starts at 0x%llx",
+				(unsigned long long)gpa);
+	vmm_gmem_region_free(vm, r);
+	return 0;
+}
+
+int vmm_mem_regions(vmm_vm *vm, struct vmm_mem_info *out, int max)
+{
+	int n;
+
+	if (!vm || (max && !out) || max < 0)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&vm->mem.lock);
+	n = vm->mem.n;
+	for (int i = 0; i < n && i < max; i++) {
+		struct vmm_gmem_region *r = vm->mem.r[i];
+		out[i] = (struct vmm_mem_info){ r->gpa, r->size, r->flags,
+						r->fd, r->offset };
+	}
+	pthread_rwlock_unlock(&vm->mem.lock);
+	return n;
+}
+
+static int fault(vmm_vm *vm, const char *what, vmm_gpa_t gpa, size_t len)
+{
+	return vmm__err(vm, -EFAULT,
+			"%s of %zu bytes at gpa 0x%llx is outside guest RAM",
+			what, len, (unsigned long long)gpa);
+}
+
+int vmm_mem_read(vmm_vm *vm, vmm_gpa_t gpa, void *buf, size_t len)
+{
+	if (!vm || (!buf && len))
+		return -EINVAL;
+	if (vmm_gmem_read(&vm->mem, gpa, buf, len))
+		return fault(vm, "read", gpa, len);
+	return 0;
+}
+
+int vmm_mem_write(vmm_vm *vm, vmm_gpa_t gpa, const void *buf, size_t len)
+{
+	if (!vm || (!buf && len))
+		return -EINVAL;
+	if (vmm_gmem_write(&vm->mem, gpa, buf, len))
+		return fault(vm, "write", gpa, len);
+	return 0;
+}
+
+int vmm_mem_fill(vmm_vm *vm, vmm_gpa_t gpa, int byte, size_t len)
+{
+	if (!vm)
+		return -EINVAL;
+	if (vmm_gmem_fill(&vm->mem, gpa, byte, len))
+		return fault(vm, "fill", gpa, len);
+	return 0;
+}
+
+int vmm_mem_iovec(vmm_vm *vm, vmm_gpa_t gpa, size_t len, bool for_write,
+		  struct iovec *iov, int max_iov)
+{
+	int ret;
+
+	if (!vm || !iov)
+		return -EINVAL;
+	ret = vmm_gmem_iovec(&vm->mem, gpa, len, for_write, iov, max_iov);
+	if (ret == -EFAULT)
+		return fault(vm, for_write ? "iovec (write)" : "iovec", gpa,
+			     len);
+	return ret;
+}
+
+bool vmm_mem_is_ram(vmm_vm *vm, vmm_gpa_t gpa, uint64_t len)
+{
+	return vm && vmm_gmem_is_ram(&vm->mem, gpa, len);
+}
+
+int vmm_mem_dirty_log(vmm_vm *vm, bool on)
+{
+	int ret = 0;
+
+	if (!vm)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&vm->mem.lock);
+	for (int i = 0; i < vm->mem.n && !ret; i++) {
+		struct vmm_gmem_region *r = vm->mem.r[i];
+		if (on)
+			r->flags |= VMM_MEM_DIRTY_LOG;
+		else
+			r->flags &= ~VMM_MEM_DIRTY_LOG;
+		memset((void *)r->dirty, 0, r->dirty_words * 8);
+		if (vm->ops->dirty_log)
+			ret = vm->ops->dirty_log(vm, r, on);
+	}
+	if (!ret)
+		vm->mem.dirty_log = on;
+	pthread_rwlock_unlock(&vm->mem.lock);
+	return ret;
+}
+
+int vmm_mem_dirty_fetch(vmm_vm *vm, vmm_gpa_t gpa, uint64_t *bitmap,
+			size_t words)
+{
+	struct vmm_gmem_region *r;
+	int ret = 0, count = 0;
+
+	if (!vm || !bitmap)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&vm->mem.lock);
+	r = vmm_gmem_find(&vm->mem, gpa);
+	if (!r || r->gpa != gpa) {
+		ret = vmm__err(vm, -ENOENT, "no region starts at 0x%llx",
+			       (unsigned long long)gpa);
+		goto out;
+	}
+	if (words < r->dirty_words) {
+		ret = vmm__err(vm, -ENOSPC, "dirty bitmap needs %zu words",
+			       r->dirty_words);
+		goto out;
+	}
+	if (!vm->mem.dirty_log) {
+		ret = vmm__err(vm, -EINVAL, "dirty logging is off");
+		goto out;
+	}
+	memset(bitmap, 0, r->dirty_words * 8);
+	vmm_gmem_dirty_take(r, bitmap);
+	if (vm->ops->dirty_fetch)
+		ret = vm->ops->dirty_fetch(vm, r, bitmap);
+	for (size_t i = 0; i < r->dirty_words && !ret; i++)
+		count += __builtin_popcountll(bitmap[i]);
+out:
+	pthread_rwlock_unlock(&vm->mem.lock);
+	return ret ? ret : count;
+}

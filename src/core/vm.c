@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.c - VM creation and destruction, backend selection, capabilities,
+ * accounting and the interrupt calls.
+ */
+#include "core/vm_impl.h"
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+extern const struct vmm_backend_ops vmm_null_ops;
+
+void vmm_config_init(struct vmm_config *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
+	cfg->backend = VMM_BACKEND_AUTO;
+	cfg->ncpus = 1;
+	cfg->log_level = VMM_LOG_WARN;
+}
+
+const char *vmm_backend_name(enum vmm_backend b)
+{
+	switch (b) {
+	case VMM_BACKEND_AUTO:
+		return "auto";
+	case VMM_BACKEND_KVM:
+		return "kvm";
+	case VMM_BACKEND_SOFT:
+		return "soft";
+	}
+	return "?";
+}
+
+static const struct vmm_backend_ops *backend_ops(enum vmm_backend b)
+{
+	switch (b) {
+#if VMM_HAVE_KVM
+	case VMM_BACKEND_KVM:
+		return &vmm_kvm_ops;
+#endif
+	default:
+		return NULL;
+	}
+}
+
+int vmm_backend_probe(enum vmm_backend b, char *why, size_t len)
+{
+	const struct vmm_backend_ops *ops;
+	char tmp[128];
+
+	if (!why || !len) {
+		why = tmp;
+		len = sizeof(tmp);
+	}
+	why[0] = 0;
+	if (b == VMM_BACKEND_AUTO) {
+		if (vmm_backend_probe(VMM_BACKEND_KVM, why, len) == 0)
+			return 0;
+		return vmm_backend_probe(VMM_BACKEND_SOFT, why, len);
+	}
+	ops = backend_ops(b);
+	if (!ops) {
+		snprintf(why, len, "backend '%s' is not built into this libvmm",
+			 vmm_backend_name(b));
+		return -ENODEV;
+	}
+	return ops->probe(why, len);
+}
+
+int vmm_backend_available(enum vmm_backend b)
+{
+	return vmm_backend_probe(b, NULL, 0);
+}
+
+static int copy_config(const struct vmm_config *in, struct vmm_config *c)
+{
+	vmm_config_init(c);
+	if (!in)
+		return 0;
+	if (in->struct_size && in->struct_size < sizeof(*c)) {
+		memcpy(c, in, in->struct_size);
+		c->struct_size = sizeof(*c);
+	} else {
+		*c = *in;
+	}
+	if (!c->ncpus)
+		c->ncpus = 1;
+	if (c->ncpus > VMM_MAX_VCPUS || c->backend > VMM_BACKEND_SOFT ||
+	    !VMM_IS_ALIGNED(c->ram_size, VMM_PAGE_SIZE))
+		return -EINVAL;
+	if (c->allocator && (!c->allocator->alloc || !c->allocator->free))
+		return -EINVAL;
+	return 0;
+}
+
+#define GIB (1ull << 30)
+
+static int add_default_ram(vmm_vm *vm)
+{
+	uint64_t below = vm->cfg.ram_size < 3 * GIB ? vm->cfg.ram_size : 3 * GIB;
+	int ret;
+
+	ret = vmm_mem_add_ram(vm, 0, below);
+	if (ret == 0 && vm->cfg.ram_size > below)
+		ret = vmm_mem_add_ram(vm, 4 * GIB, vm->cfg.ram_size - below);
+	return ret;
+}
+
+static void vm_free(vmm_vm *vm)
+{
+	const struct vmm_allocator *a = vm->cfg.allocator;
+
+	vmm__bus_fini(vm, &vm->bus[0]);
+	vmm__bus_fini(vm, &vm->bus[1]);
+	pthread_mutex_destroy(&vm->dev_lock);
+	pthread_mutex_destroy(&vm->err_lock);
+	pthread_mutex_destroy(&vm->run_lock);
+	pthread_cond_destroy(&vm->run_cond);
+	vmm__free_with(a, vm);
+}
+
+static int vm_create(const struct vmm_config *cfg,
+		     const struct vmm_backend_ops *ops, vmm_vm **out)
+{
+	struct vmm_config c;
+	vmm_vm *vm;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	ret = copy_config(cfg, &c);
+	if (ret)
+		return ret;
+	if (!ops) {
+		enum vmm_backend b = c.backend;
+		if (b == VMM_BACKEND_AUTO)
+			b = vmm_backend_available(VMM_BACKEND_KVM) == 0 ?
+				    VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+		ops = backend_ops(b);
+		if (!ops || (ret = ops->probe((char[128]){ 0 }, 128)) != 0)
+			return ret ? ret : -ENODEV;
+	}
+
+	vm = vmm__alloc_with(c.allocator, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->cfg = c;
+	vm->ops = ops;
+	pthread_mutex_init(&vm->dev_lock, NULL);
+	pthread_mutex_init(&vm->err_lock, NULL);
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
+	if ((ret = vmm_gmem_init(&vm->mem)) ||
+	    (ret = vmm__bus_init(&vm->bus[0])) ||
+	    (ret = vmm__bus_init(&vm->bus[1]))) {
+		vm_free(vm);
+		return ret;
+	}
+	ret = ops->vm_init(vm);
+	if (ret) {
+		vmm_gmem_fini(vm, &vm->mem);
+		vm_free(vm);
+		return ret;
+	}
+	if (c.ram_size && !(c.flags & VMM_CFG_NO_DEFAULT_RAM)) {
+		ret = add_default_ram(vm);
+		if (ret) {
+			vmm_vm_destroy(vm);
+			return ret;
+		}
+	}
+	for (uint64_t bit = 1; bit; bit <<= 1)
+		if (vm->missing_caps & bit)
+			vmm__log(vm, VMM_LOG_INFO,
+				 "%s backend: capability '%s' not available",
+				 ops->name, vmm_cap_name(bit));
+	*out = vm;
+	return 0;
+}
+
+int vmm_vm_create(const struct vmm_config *cfg, vmm_vm **out)
+{
+	return vm_create(cfg, NULL, out);
+}
+
+int vmm__vm_create_null(const struct vmm_config *cfg, vmm_vm **out)
+{
+	return vm_create(cfg, &vmm_null_ops, out);
+}
+
+void vmm_vm_destroy(vmm_vm *vm)
+{
+	if (!vm)
+		return;
+	vmm_vm_stop(vm);
+	vmm__dev_detach_all(vm);
+	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
+		if (!vm->vcpus[i])
+			continue;
+		vm->ops->vcpu_fini(vm->vcpus[i]);
+		vmm__free(vm, vm->vcpus[i]);
+		vm->vcpus[i] = NULL;
+	}
+	for (int i = vm->mem.n - 1; i >= 0; i--)
+		vm->ops->mem_unmap(vm, vm->mem.r[i]);
+	vmm_gmem_fini(vm, &vm->mem);
+	vm->ops->vm_fini(vm);
+	vm_free(vm);
+}
+
+enum vmm_backend vmm_vm_backend(const vmm_vm *vm)
+{
+	return vm ? vm->ops->kind : VMM_BACKEND_AUTO;
+}
+
+uint64_t vmm_vm_caps(const vmm_vm *vm)
+{
+	return vm ? vm->caps : 0;
+}
+
+uint64_t vmm_vm_missing_caps(const vmm_vm *vm)
+{
+	return vm ? vm->missing_caps : 0;
+}
+
+const char *vmm_cap_name(uint64_t cap)
+{
+	static const char *const names[] = {
+		"irqchip",	 "pit",		  "ioeventfd",	  "irqfd",
+		"dirty-log",	 "dirty-ring",	  "guest-debug",  "xsave",
+		"msi",		 "immediate-exit", "readonly-mem", "sync-regs",
+		"msr-exit",	 "coalesced-io",  "deterministic", "tsc-control",
+	};
+	for (unsigned i = 0; i < VMM_ARRAY_SIZE(names); i++)
+		if (cap == 1ull << i)
+			return names[i];
+	return "?";
+}
+
+int vmm_vm_stats(vmm_vm *vm, struct vmm_vm_stats *st)
+{
+	if (!vm || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->exits = atomic_load(&vm->exits);
+	st->io_exits = atomic_load(&vm->io_exits);
+	st->mmio_exits = atomic_load(&vm->mmio_exits);
+	st->unhandled_io = atomic_load(&vm->unhandled_io);
+	st->host_bytes = atomic_load(&vm->host_bytes);
+	pthread_rwlock_rdlock(&vm->mem.lock);
+	for (int i = 0; i < vm->mem.n; i++)
+		st->ram_bytes += vm->mem.r[i]->size;
+	pthread_rwlock_unlock(&vm->mem.lock);
+	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++)
+		st->vcpus += vm->vcpus[i] != NULL;
+	pthread_mutex_lock(&vm->dev_lock);
+	for (struct vmm_dev *d = vm->devices; d; d = d->next)
+		st->devices++;
+	pthread_mutex_unlock(&vm->dev_lock);
+	return 0;
+}
+
+int vmm_irq_line(vmm_vm *vm, uint32_t gsi, int level)
+{
+	if (!vm)
+		return -EINVAL;
+	if (!vm->ops->irq_line)
+		return -ENODEV;
+	return vm->ops->irq_line(vm, gsi, level ? 1 : 0);
+}
+
+int vmm_irq_msi(vmm_vm *vm, uint64_t addr, uint32_t data)
+{
+	if (!vm)
+		return -EINVAL;
+	if ((addr & 0xfff00000ull) != 0xfee00000ull || (addr >> 32))
+		return vmm__err(vm, -EINVAL, "MSI address 0x%llx not in 0xfeexxxxx",
+				(unsigned long long)addr);
+	if (!vm->ops->msi)
+		return -ENODEV;
+	return vm->ops->msi(vm, addr, data);
+}
+
+uint64_t vmm__ram_below_4g(vmm_vm *vm)
+{
+	uint64_t n = 0;
+
+	pthread_rwlock_rdlock(&vm->mem.lock);
+	for (int i = 0; i < vm->mem.n; i++) {
+		struct vmm_gmem_region *r = vm->mem.r[i];
+		if (r->gpa < 4 * GIB)
+			n += (r->gpa + r->size > 4 * GIB ? 4 * GIB - r->gpa
+							 : r->size);
+	}
+	pthread_rwlock_unlock(&vm->mem.lock);
+	return n;
+}
+
+uint64_t vmm__ram_above_4g(vmm_vm *vm)
+{
+	uint64_t n = 0;
+
+	pthread_rwlock_rdlock(&vm->mem.lock);
+	for (int i = 0; i < vm->mem.n; i++) {
+		struct vmm_gmem_region *r = vm->mem.r[i];
+		if (r->gpa + r->size > 4 * GIB)
+			n += r->gpa >= 4 * GIB ? r->size
+					       : r->gpa + r->size - 4 * GIB;
+	}
+	pthread_rwlock_unlock(&vm->mem.lock);
+	return n;
+}

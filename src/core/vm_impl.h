@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm_impl.h - the VM and vCPU objects and the backend ops table.
+ *
+ * Included by src/core (the VM core and run loop) and src/cpu (backends).
+ * Devices, loaders and migration never include it: they see the public API
+ * and internal.h only, which is what keeps them backend-neutral.
+ */
+#ifndef LIBVMM_VM_IMPL_H
+#define LIBVMM_VM_IMPL_H
+
+#include "core/internal.h"
+#include "mem/guest_mem.h"
+#include "core/bus_impl.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct vmm_backend_ops {
+	const char *name;
+	enum vmm_backend kind;
+	/* 0 if usable here, else negative errno and a reason in @why */
+	int (*probe)(char *why, size_t len);
+	int (*vm_init)(vmm_vm *vm);
+	void (*vm_fini)(vmm_vm *vm);
+	/* guest memory: called for each region added / removed */
+	int (*mem_map)(vmm_vm *vm, struct vmm_gmem_region *r);
+	void (*mem_unmap)(vmm_vm *vm, struct vmm_gmem_region *r);
+	int (*dirty_log)(vmm_vm *vm, struct vmm_gmem_region *r, bool on);
+	/* OR the backend's dirty bits of @r into @bitmap, clearing them */
+	int (*dirty_fetch)(vmm_vm *vm, struct vmm_gmem_region *r,
+			   uint64_t *bitmap);
+	int (*vcpu_init)(vmm_vcpu *vcpu);
+	void (*vcpu_fini)(vmm_vcpu *vcpu);
+	int (*vcpu_run)(vmm_vcpu *vcpu, struct vmm_exit *exit);
+	void (*vcpu_kick)(vmm_vcpu *vcpu);
+	int (*get_state)(vmm_vcpu *vcpu, struct vmm_cpu_state *st);
+	int (*set_state)(vmm_vcpu *vcpu, const struct vmm_cpu_state *st);
+	int (*single_step)(vmm_vcpu *vcpu, bool on);
+	int (*irq_line)(vmm_vm *vm, uint32_t gsi, int level);
+	int (*msi)(vmm_vm *vm, uint64_t addr, uint32_t data);
+};
+
+extern const struct vmm_backend_ops vmm_kvm_ops;
+extern const struct vmm_backend_ops vmm_soft_ops;
+
+struct vmm_vcpu {
+	vmm_vm *vm;
+	unsigned index;
+	void *backend;              /* backend private */
+	atomic_bool kick_pending;   /* kick before/while running */
+	atomic_bool running;
+	pthread_t thread;           /* vmm_vm_start() thread */
+	pthread_t run_thread;       /* thread inside vmm_vcpu_run() */
+	bool thread_started;
+	/* I/O data buffer for backends that do not provide one */
+	uint8_t iobuf[4096];
+};
+
+struct vmm_vm {
+	struct vmm_config cfg;
+	const struct vmm_backend_ops *ops;
+	void *backend;              /* backend private */
+	uint64_t caps, missing_caps;
+
+	struct vmm_gmem mem;
+	struct vmm_bus bus[2];
+
+	vmm_vcpu *vcpus[VMM_MAX_VCPUS];
+	unsigned ncpus;
+
+	struct vmm_dev *devices;
+	pthread_mutex_t dev_lock;
+
+	/* last error, log */
+	pthread_mutex_t err_lock;
+	char errmsg[320];
+
+	/* accounting */
+	atomic_uint_fast64_t host_bytes;
+	atomic_uint_fast64_t exits, io_exits, mmio_exits, unhandled_io;
+
+	/* vCPU threads */
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool started, stopping;
+	int stop_value;
+	bool stop_set;
+	unsigned threads_live;
+	vmm_exit_cb exit_cb;
+	void *exit_opaque;
+};
+
+#endif

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvm.h - private state of the KVM backend.  The KVM backend is the only
+ * code in libvmm that includes <linux/kvm.h>.
+ */
+#ifndef LIBVMM_KVM_H
+#define LIBVMM_KVM_H
+
+#include "core/vm_impl.h"
+
+#include <linux/kvm.h>
+
+/* Addresses KVM needs for real-mode emulation on Intel (3 + 1 pages),
+ * inside the 32-bit hole just below the BIOS area, as QEMU places them. */
+#define KVM_TSS_ADDR 0xfffbd000ull
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
+
+#define KVM_MAX_MSRS 32
+
+struct kvm_vm {
+	int sys_fd;                /* /dev/kvm */
+	int vm_fd;
+	int run_size;              /* mmap size of struct kvm_run */
+	struct kvm_cpuid2 *cpuid;  /* KVM_GET_SUPPORTED_CPUID */
+	uint32_t msr_list[KVM_MAX_MSRS];
+	int nmsrs;                 /* MSRs of struct vmm_msrs KVM supports */
+	int kick_signal;
+	bool irqchip;
+	bool xsave;
+	bool debugregs;
+	bool vcpu_events;
+	bool immediate_exit;
+	int max_slots;
+	pthread_mutex_t slot_lock;
+};
+
+struct kvm_vcpu_priv {
+	int fd;
+	struct kvm_run *run;
+	bool single_step;
+};
+
+static inline struct kvm_vm *kvm_of(vmm_vm *vm)
+{
+	return vm->backend;
+}
+
+static inline struct kvm_vcpu_priv *kvcpu_of(vmm_vcpu *vcpu)
+{
+	return vcpu->backend;
+}
+
+/* ioctl wrapper returning a negative errno; retries EINTR unless @run. */
+int kvm_ioctl(int fd, unsigned long req, void *arg);
+
+int kvm_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st);
+int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st);
+
+int kvm_vcpu_init(vmm_vcpu *vcpu);
+void kvm_vcpu_fini(vmm_vcpu *vcpu);
+int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit);
+void kvm_vcpu_kick(vmm_vcpu *vcpu);
+int kvm_single_step(vmm_vcpu *vcpu, bool on);
+
+#endif

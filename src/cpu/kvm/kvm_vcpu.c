@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvm_vcpu.c - the KVM backend's vCPUs: creation with CPUID, KVM_RUN and the
+ * translation of struct kvm_run into the tagged struct vmm_exit, kicks.
+ */
+#include "cpu/kvm/kvm.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static int set_cpuid(vmm_vcpu *vcpu, struct kvm_vcpu_priv *p)
+{
+	vmm_vm *vm = vcpu->vm;
+	struct kvm_vm *k = kvm_of(vm);
+	struct kvm_cpuid2 *c;
+	uint32_t n = 0;
+	int r;
+
+	c = vmm__alloc(vm, sizeof(*c) + k->cpuid->nent *
+					      sizeof(struct kvm_cpuid_entry2));
+	if (!c)
+		return vmm__err(vm, -ENOMEM, "out of memory for CPUID");
+	for (uint32_t i = 0; i < k->cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 e = k->cpuid->entries[i];
+		uint32_t regs[4];
+
+		switch (e.function) {
+		case 1: /* initial APIC ID */
+			e.ebx = (e.ebx & 0x00ffffffu) | (vcpu->index << 24);
+			break;
+		case 0xb: /* x2APIC ID */
+		case 0x1f:
+			e.edx = vcpu->index;
+			break;
+		}
+		if (vm->cfg.cpuid_filter) {
+			regs[0] = e.eax, regs[1] = e.ebx, regs[2] = e.ecx,
+			regs[3] = e.edx;
+			if (!vm->cfg.cpuid_filter(vm->cfg.cpuid_opaque,
+						  e.function, e.index, regs))
+				continue;
+			e.eax = regs[0], e.ebx = regs[1], e.ecx = regs[2],
+			e.edx = regs[3];
+		}
+		c->entries[n++] = e;
+	}
+	c->nent = n;
+	r = kvm_ioctl(p->fd, KVM_SET_CPUID2, c);
+	vmm__free(vm, c);
+	return r < 0 ? vmm__err(vm, r, "KVM_SET_CPUID2 failed") : 0;
+}
+
+int kvm_vcpu_init(vmm_vcpu *vcpu)
+{
+	vmm_vm *vm = vcpu->vm;
+	struct kvm_vm *k = kvm_of(vm);
+	struct kvm_vcpu_priv *p = vmm__alloc(vm, sizeof(*p));
+	int r;
+
+	if (!p)
+		return vmm__err(vm, -ENOMEM, "out of memory for vCPU");
+	p->fd = kvm_ioctl(k->vm_fd, KVM_CREATE_VCPU,
+			  (void *)(uintptr_t)vcpu->index);
+	if (p->fd < 0) {
+		r = vmm__err(vm, p->fd, "KVM_CREATE_VCPU %u failed",
+			     vcpu->index);
+		vmm__free(vm, p);
+		return r;
+	}
+	p->run = mmap(NULL, (size_t)k->run_size, PROT_READ | PROT_WRITE,
+		      MAP_SHARED, p->fd, 0);
+	if (p->run == MAP_FAILED) {
+		r = vmm__err(vm, -errno, "mmap kvm_run: %s", strerror(errno));
+		close(p->fd);
+		vmm__free(vm, p);
+		return r;
+	}
+	vcpu->backend = p;
+	r = set_cpuid(vcpu, p);
+	if (r) {
+		kvm_vcpu_fini(vcpu);
+		return r;
+	}
+	return 0;
+}
+
+void kvm_vcpu_fini(vmm_vcpu *vcpu)
+{
+	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
+
+	if (!p)
+		return;
+	munmap(p->run, (size_t)kvm_of(vcpu->vm)->run_size);
+	close(p->fd);
+	vmm__free(vcpu->vm, p);
+	vcpu->backend = NULL;
+}
+
+void kvm_vcpu_kick(vmm_vcpu *vcpu)
+{
+	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
+
+	/* immediate_exit first: a KVM_RUN that has not yet checked it exits
+	 * at once; one already in the guest is interrupted by the signal. */
+	__atomic_store_n(&p->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (atomic_load(&vcpu->running))
+		pthread_kill(vcpu->run_thread, kvm_of(vcpu->vm)->kick_signal);
+}
+
+static void internal(struct vmm_exit *exit, uint32_t reason, int code,
+		     const char *fmt, uint64_t a)
+{
+	exit->kind = VMM_EXIT_INTERNAL;
+	exit->internal.reason = reason;
+	exit->internal.code = code;
+	exit->internal.data[0] = a;
+	snprintf(exit->internal.msg, sizeof(exit->internal.msg), fmt,
+		 (unsigned long long)a);
+}
+
+static void translate(vmm_vcpu *vcpu, struct kvm_run *run,
+		      struct vmm_exit *exit)
+{
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		exit->kind = VMM_EXIT_IO;
+		exit->io.port = run->io.port;
+		exit->io.size = run->io.size;
+		exit->io.is_write = run->io.direction == KVM_EXIT_IO_OUT;
+		exit->io.count = run->io.count;
+		exit->io.data = (uint8_t *)run + run->io.data_offset;
+		break;
+	case KVM_EXIT_MMIO:
+		exit->kind = VMM_EXIT_MMIO;
+		exit->mmio.gpa = run->mmio.phys_addr;
+		exit->mmio.len = run->mmio.len;
+		exit->mmio.is_write = run->mmio.is_write;
+		exit->mmio.data = run->mmio.data;
+		break;
+	case KVM_EXIT_HLT:
+		exit->kind = VMM_EXIT_HLT;
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		exit->kind = VMM_EXIT_SHUTDOWN;
+		break;
+	case KVM_EXIT_INTR:
+		exit->kind = VMM_EXIT_INTERRUPTED;
+		break;
+	case KVM_EXIT_DEBUG:
+		exit->kind = VMM_EXIT_DEBUG;
+		exit->debug.exception = run->debug.arch.exception;
+		exit->debug.pc = run->debug.arch.pc;
+		exit->debug.dr6 = run->debug.arch.dr6;
+		exit->debug.dr7 = run->debug.arch.dr7;
+		break;
+	case KVM_EXIT_HYPERCALL:
+		exit->kind = VMM_EXIT_HYPERCALL;
+		exit->hypercall.nr = run->hypercall.nr;
+		memcpy(exit->hypercall.args, run->hypercall.args,
+		       sizeof(exit->hypercall.args));
+		exit->hypercall.ret = 0;
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			exit->kind = VMM_EXIT_RESET;
+		else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+			exit->kind = VMM_EXIT_POWEROFF;
+		else
+			internal(exit, VMM_INTERNAL_BACKEND,
+				 (int)run->system_event.type,
+				 "KVM system event %llu",
+				 run->system_event.type);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		internal(exit, VMM_INTERNAL_INVALID_STATE, 0,
+			 "VM entry failed, hardware reason 0x%llx",
+			 run->fail_entry.hardware_entry_failure_reason);
+		exit->kind = VMM_EXIT_FAIL_ENTRY;
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		internal(exit,
+			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+				 VMM_INTERNAL_EMULATION :
+				 VMM_INTERNAL_BACKEND,
+			 (int)run->internal.suberror,
+			 "KVM internal error, suberror %llu",
+			 run->internal.suberror);
+		for (uint32_t i = 0; i < run->internal.ndata && i < 3; i++)
+			exit->internal.data[i + 1] = run->internal.data[i];
+		break;
+	default:
+		internal(exit, VMM_INTERNAL_BACKEND, (int)run->exit_reason,
+			 "unexpected KVM exit reason %llu", run->exit_reason);
+		break;
+	}
+}
+
+int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
+{
+	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
+	struct kvm_run *run = p->run;
+	int r;
+
+	if (atomic_load(&vcpu->kick_pending))
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	r = ioctl(p->fd, KVM_RUN, 0);
+	if (r < 0) {
+		int e = errno;
+		if (e == EINTR || e == EAGAIN) {
+			__atomic_store_n(&run->immediate_exit, 0,
+					 __ATOMIC_SEQ_CST);
+			atomic_store(&vcpu->kick_pending, false);
+			memset(exit, 0, sizeof(*exit));
+			exit->kind = VMM_EXIT_INTERRUPTED;
+			return 0;
+		}
+		return vmm__err(vcpu->vm, -e, "vcpu%u: KVM_RUN: %s",
+				vcpu->index, strerror(e));
+	}
+	translate(vcpu, run, exit);
+	if (exit->kind == VMM_EXIT_INTERRUPTED) {
+		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		atomic_store(&vcpu->kick_pending, false);
+	}
+	return 0;
+}
+
+int kvm_single_step(vmm_vcpu *vcpu, bool on)
+{
+	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
+	struct kvm_guest_debug dbg = { 0 };
+	int r;
+
+	if (!(vcpu->vm->caps & VMM_CAP_GUEST_DEBUG))
+		return -ENOTSUP;
+	if (on)
+		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+	r = kvm_ioctl(p->fd, KVM_SET_GUEST_DEBUG, &dbg);
+	if (r < 0)
+		return vmm__err(vcpu->vm, r, "KVM_SET_GUEST_DEBUG failed");
+	p->single_step = on;
+	return 0;
+}

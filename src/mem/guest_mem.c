@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guest_mem.c - guest-physical regions: creation (anonymous, memfd, file),
+ * lookup, and the checked accessors.  This file and pagewalk.c are the only
+ * code in libvmm that turns a guest-physical address into a host pointer.
+ */
+#include "core/internal.h"
+#include "mem/guest_mem.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int vmm_gmem_init(struct vmm_gmem *m)
+{
+	memset(m, 0, sizeof(*m));
+	return -pthread_rwlock_init(&m->lock, NULL);
+}
+
+static void region_free(vmm_vm *vm, struct vmm_gmem_region *r)
+{
+	if (r->host && r->host != MAP_FAILED)
+		munmap(r->host, r->size);
+	if (r->own_fd && r->fd >= 0)
+		close(r->fd);
+	vmm__free(vm, (void *)r->dirty);
+	vmm__free(vm, r);
+}
+
+void vmm_gmem_fini(vmm_vm *vm, struct vmm_gmem *m)
+{
+	for (int i = 0; i < m->n; i++)
+		region_free(vm, m->r[i]);
+	m->n = 0;
+	pthread_rwlock_destroy(&m->lock);
+}
+
+/* Binary search: index of the last region with gpa <= @gpa, or -1. */
+static int find_idx(struct vmm_gmem *m, vmm_gpa_t gpa)
+{
+	int lo = 0, hi = m->n - 1, ans = -1;
+
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+		if (m->r[mid]->gpa <= gpa) {
+			ans = mid;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
+		}
+	}
+	return ans;
+}
+
+struct vmm_gmem_region *vmm_gmem_find(struct vmm_gmem *m, vmm_gpa_t gpa)
+{
+	int i = find_idx(m, gpa);
+
+	if (i < 0)
+		return NULL;
+	if (gpa - m->r[i]->gpa >= m->r[i]->size)
+		return NULL;
+	return m->r[i];
+}
+
+static int map_region(vmm_vm *vm, struct vmm_gmem_region *r)
+{
+	int prot = PROT_READ | PROT_WRITE;
+	int flags;
+	struct stat st;
+
+	switch (r->source) {
+	case VMM_MEM_ANON:
+		r->fd = -1;
+		r->host = mmap(NULL, r->size, prot,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			       0);
+		break;
+	case VMM_MEM_MEMFD:
+		r->fd = memfd_create(r->name[0] ? r->name : "vmm-ram",
+				     MFD_CLOEXEC);
+		if (r->fd < 0)
+			return vmm__err(vm, -errno, "memfd_create: %s",
+					strerror(errno));
+		r->own_fd = true;
+		if (ftruncate(r->fd, (off_t)r->size) < 0)
+			return vmm__err(vm, -errno, "memfd ftruncate: %s",
+					strerror(errno));
+		r->host = mmap(NULL, r->size, prot, MAP_SHARED, r->fd, 0);
+		break;
+	case VMM_MEM_FD:
+		if (r->fd < 0 || fstat(r->fd, &st) < 0)
+			return vmm__err(vm, -EBADF, "region %s: bad fd",
+					r->name);
+		if (r->offset < 0 || !VMM_IS_ALIGNED((uint64_t)r->offset,
+						      VMM_PAGE_SIZE))
+			return vmm__err(vm, -EINVAL,
+					"region %s: offset not page aligned",
+					r->name);
+		if (S_ISREG(st.st_mode) &&
+		    (uint64_t)st.st_size < (uint64_t)r->offset + r->size)
+			return vmm__err(vm, -EINVAL,
+					"region %s: file is %lld bytes, needs %llu",
+					r->name, (long long)st.st_size,
+					(unsigned long long)(r->offset + r->size));
+		flags = (r->flags & VMM_MEM_SHARED) ? MAP_SHARED : MAP_PRIVATE;
+		r->host = mmap(NULL, r->size, prot, flags, r->fd, r->offset);
+		break;
+	default:
+		return vmm__err(vm, -EINVAL, "unknown memory source %d",
+				r->source);
+	}
+	if (r->host == MAP_FAILED) {
+		r->host = NULL;
+		return vmm__err(vm, -errno, "mmap of %llu bytes: %s",
+				(unsigned long long)r->size, strerror(errno));
+	}
+	madvise(r->host, r->size, MADV_DONTDUMP);
+	return 0;
+}
+
+int vmm_gmem_region_new(vmm_vm *vm, struct vmm_gmem *m,
+			const struct vmm_mem_region *d,
+			struct vmm_gmem_region **out)
+{
+	struct vmm_gmem_region *r;
+	uint64_t end;
+	int ret;
+
+	if (!d || !d->size || !VMM_IS_ALIGNED(d->gpa, VMM_PAGE_SIZE) ||
+	    !VMM_IS_ALIGNED(d->size, VMM_PAGE_SIZE))
+		return vmm__err(vm, -EINVAL,
+				"region must be non-empty and page aligned");
+	if (__builtin_add_overflow(d->gpa, d->size, &end) ||
+	    end > (1ull << 52))
+		return vmm__err(vm, -EINVAL,
+				"region 0x%llx+0x%llx beyond the physical address space",
+				(unsigned long long)d->gpa,
+				(unsigned long long)d->size);
+	if (d->flags & ~(VMM_MEM_READONLY | VMM_MEM_SHARED | VMM_MEM_DIRTY_LOG))
+		return vmm__err(vm, -EINVAL, "unknown region flags 0x%x",
+				d->flags);
+	if (m->n >= VMM_GMEM_MAX_REGIONS)
+		return vmm__err(vm, -ENOSPC, "too many memory regions (%d)",
+				VMM_GMEM_MAX_REGIONS);
+	r = vmm__alloc(vm, sizeof(*r));
+	if (!r)
+		return vmm__err(vm, -ENOMEM, "out of memory for region");
+	r->gpa = d->gpa;
+	r->size = d->size;
+	r->flags = d->flags;
+	r->source = d->source;
+	r->fd = d->source == VMM_MEM_FD ? d->fd : -1;
+	r->offset = d->source == VMM_MEM_FD ? d->offset : 0;
+	snprintf(r->name, sizeof(r->name), "%s", d->name ? d->name : "ram");
+	r->dirty_words = (d->size / VMM_PAGE_SIZE + 63) / 64;
+	r->dirty = vmm__alloc(vm, r->dirty_words * sizeof(uint64_t));
+	if (!r->dirty) {
+		ret = vmm__err(vm, -ENOMEM, "out of memory for dirty bitmap");
+		goto fail;
+	}
+	ret = map_region(vm, r);
+	if (ret)
+		goto fail;
+	*out = r;
+	return 0;
+fail:
+	region_free(vm, r);
+	return ret;
+}
+
+void vmm_gmem_region_free(vmm_vm *vm, struct vmm_gmem_region *r)
+{
+	region_free(vm, r);
+}
+
+int vmm_gmem_insert(vmm_vm *vm, struct vmm_gmem *m, struct vmm_gmem_region *r)
+{
+	int i = find_idx(m, r->gpa);
+	uint64_t end = r->gpa + r->size;
+
+	if (m->n >= VMM_GMEM_MAX_REGIONS)
+		return vmm__err(vm, -ENOSPC, "too many memory regions");
+	/* previous region must end at or before r; next must start after */
+	if (i >= 0 && m->r[i]->gpa + m->r[i]->size > r->gpa)
+		goto overlap;
+	if (i + 1 < m->n && m->r[i + 1]->gpa < end)
+		goto overlap;
+	memmove(&m->r[i + 2], &m->r[i + 1],
+		(size_t)(m->n - i - 1) * sizeof(m->r[0]));
+	m->r[i + 1] = r;
+	m->n++;
+	return 0;
+overlap:
+	return vmm__err(vm, -EEXIST,
+			"region 0x%llx-0x%llx overlaps an existing region",
+			(unsigned long long)r->gpa, (unsigned long long)end);
+}
+
+struct vmm_gmem_region *vmm_gmem_unlink(struct vmm_gmem *m, vmm_gpa_t gpa)
+{
+	int i = find_idx(m, gpa);
+	struct vmm_gmem_region *r;
+
+	if (i < 0 || m->r[i]->gpa != gpa)
+		return NULL;
+	r = m->r[i];
+	memmove(&m->r[i], &m->r[i + 1], (size_t)(m->n - i - 1) * sizeof(m->r[0]));
+	m->n--;
+	return r;
+}
+
+static void mark_dirty_locked(struct vmm_gmem_region *r, uint64_t off,
+			      uint64_t len)
+{
+	uint64_t first = off / VMM_PAGE_SIZE;
+	uint64_t last = (off + len - 1) / VMM_PAGE_SIZE;
+
+	for (uint64_t p = first; p <= last; p++)
+		atomic_fetch_or_explicit(&r->dirty[p / 64], 1ull << (p % 64),
+					 memory_order_relaxed);
+}
+
+void vmm_gmem_mark_dirty(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len)
+{
+	pthread_rwlock_rdlock(&m->lock);
+	while (len) {
+		struct vmm_gmem_region *r = vmm_gmem_find(m, gpa);
+		uint64_t off, n;
+
+		if (!r)
+			break;
+		off = gpa - r->gpa;
+		n = r->size - off < len ? r->size - off : len;
+		mark_dirty_locked(r, off, n);
+		gpa += n;
+		len -= n;
+	}
+	pthread_rwlock_unlock(&m->lock);
+}
+
+void *vmm_gmem_host_ptr(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
+			bool write)
+{
+	struct vmm_gmem_region *r;
+	void *p = NULL;
+
+	if (!len)
+		return NULL;
+	pthread_rwlock_rdlock(&m->lock);
+	r = vmm_gmem_find(m, gpa);
+	if (r && len <= r->size - (gpa - r->gpa) &&
+	    !(write && (r->flags & VMM_MEM_READONLY))) {
+		p = r->host + (gpa - r->gpa);
+		if (write && m->dirty_log)
+			mark_dirty_locked(r, gpa - r->gpa, len);
+	}
+	pthread_rwlock_unlock(&m->lock);
+	return p;
+}
+
+/*
+ * Walk [gpa, gpa+len) region by region, calling @fn on each piece.  The
+ * whole range is checked first so that a failing access copies nothing.
+ */
+typedef void (*piece_fn)(uint8_t *host, size_t off, size_t n, void *arg);
+
+static int for_each_piece(struct vmm_gmem *m, vmm_gpa_t gpa, size_t len,
+			  bool write, bool rom_ok, piece_fn fn, void *arg)
+{
+	vmm_gpa_t end, a;
+	size_t done;
+	int ret = 0;
+
+	if (len == 0)
+		return 0;
+	if (__builtin_add_overflow(gpa, (uint64_t)len, &end))
+		return -EFAULT;
+	pthread_rwlock_rdlock(&m->lock);
+	for (a = gpa; a < end;) {
+		struct vmm_gmem_region *r = vmm_gmem_find(m, a);
+		if (!r || (write && !rom_ok && (r->flags & VMM_MEM_READONLY))) {
+			ret = -EFAULT;
+			goto out;
+		}
+		a = r->gpa + r->size;
+		if (a == 0) /* region reaching the top of the space */
+			break;
+	}
+	for (a = gpa, done = 0; a < end;) {
+		struct vmm_gmem_region *r = vmm_gmem_find(m, a);
+		uint64_t off = a - r->gpa;
+		uint64_t n = r->size - off;
+		if (n > end - a)
+			n = end - a;
+		fn(r->host + off, done, n, arg);
+		if (write && m->dirty_log)
+			mark_dirty_locked(r, off, n);
+		a += n;
+		done += n;
+	}
+out:
+	pthread_rwlock_unlock(&m->lock);
+	return ret;
+}
+
+static void piece_read(uint8_t *host, size_t off, size_t n, void *arg)
+{
+	memcpy((uint8_t *)arg + off, host, n);
+}
+
+static void piece_write(uint8_t *host, size_t off, size_t n, void *arg)
+{
+	memcpy(host, (const uint8_t *)arg + off, n);
+}
+
+static void piece_fill(uint8_t *host, size_t off, size_t n, void *arg)
+{
+	memset(host, *(int *)arg, n);
+}
+
+int vmm_gmem_read(struct vmm_gmem *m, vmm_gpa_t gpa, void *buf, size_t len)
+{
+	return for_each_piece(m, gpa, len, false, true, piece_read, buf);
+}
+
+int vmm_gmem_write(struct vmm_gmem *m, vmm_gpa_t gpa, const void *buf,
+		   size_t len)
+{
+	return for_each_piece(m, gpa, len, true, true, piece_write,
+			      (void *)buf);
+}
+
+int vmm_gmem_fill(struct vmm_gmem *m, vmm_gpa_t gpa, int byte, size_t len)
+{
+	return for_each_piece(m, gpa, len, true, true, piece_fill, &byte);
+}
+
+struct iov_arg {
+	struct iovec *iov;
+	int max, n;
+	bool overflow;
+};
+
+static void piece_iov(uint8_t *host, size_t off, size_t n, void *arg)
+{
+	struct iov_arg *ia = arg;
+
+	if (ia->n > 0 && (uint8_t *)ia->iov[ia->n - 1].iov_base +
+				       ia->iov[ia->n - 1].iov_len == host) {
+		ia->iov[ia->n - 1].iov_len += n;
+		return;
+	}
+	if (ia->n >= ia->max) {
+		ia->overflow = true;
+		return;
+	}
+	ia->iov[ia->n].iov_base = host;
+	ia->iov[ia->n].iov_len = n;
+	ia->n++;
+}
+
+int vmm_gmem_iovec(struct vmm_gmem *m, vmm_gpa_t gpa, size_t len,
+		   bool for_write, struct iovec *iov, int max_iov)
+{
+	struct iov_arg ia = { iov, max_iov, 0, false };
+	int ret;
+
+	if (max_iov <= 0)
+		return -E2BIG;
+	if (len == 0)
+		return 0;
+	ret = for_each_piece(m, gpa, len, for_write, false, piece_iov, &ia);
+	if (ret)
+		return ret;
+	return ia.overflow ? -E2BIG : ia.n;
+}
+
+bool vmm_gmem_is_ram(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len)
+{
+	vmm_gpa_t end, a;
+	bool ok = true;
+
+	if (len == 0)
+		return true;
+	if (__builtin_add_overflow(gpa, len, &end))
+		return false;
+	pthread_rwlock_rdlock(&m->lock);
+	for (a = gpa; a < end;) {
+		struct vmm_gmem_region *r = vmm_gmem_find(m, a);
+		if (!r) {
+			ok = false;
+			break;
+		}
+		a = r->gpa + r->size;
+		if (a == 0)
+			break;
+	}
+	pthread_rwlock_unlock(&m->lock);
+	return ok;
+}
+
+/* Get and clear the VMM-side bitmap of @r, OR-ing it into @bitmap. */
+void vmm_gmem_dirty_take(struct vmm_gmem_region *r, uint64_t *bitmap)
+{
+	for (size_t i = 0; i < r->dirty_words; i++)
+		bitmap[i] |= atomic_exchange_explicit(&r->dirty[i], 0,
+						      memory_order_relaxed);
+}

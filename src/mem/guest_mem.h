@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guest_mem.h - guest-physical memory regions (internal view).
+ *
+ * src/mem is the bottom layer and the only code that turns a guest-physical
+ * address into a host pointer.  Backends get the region's host mapping to
+ * hand it to the hypervisor (KVM memslots) or to a soft MMU.
+ */
+#ifndef LIBVMM_GUEST_MEM_H
+#define LIBVMM_GUEST_MEM_H
+
+#include <libvmm/memory.h>
+#include <libvmm/state.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define VMM_GMEM_MAX_REGIONS 64
+
+struct vmm_gmem_region {
+	vmm_gpa_t gpa;
+	uint64_t size;
+	uint32_t flags;       /* VMM_MEM_* */
+	enum vmm_mem_source source;
+	uint8_t *host;        /* mapping of the whole region */
+	int fd;               /* memfd/file fd or -1 */
+	bool own_fd;
+	off_t offset;
+	uint32_t slot;        /* backend slot number */
+	_Atomic uint64_t *dirty; /* VMM-side dirty bitmap (device writes) */
+	size_t dirty_words;
+	char name[32];
+};
+
+struct vmm_gmem {
+	struct vmm_gmem_region *r[VMM_GMEM_MAX_REGIONS]; /* sorted by gpa */
+	int n;
+	pthread_rwlock_t lock;
+	bool dirty_log;
+	uint64_t slots_used;  /* bitmap of slot numbers in use */
+};
+
+int vmm_gmem_init(struct vmm_gmem *m);
+void vmm_gmem_fini(vmm_vm *vm, struct vmm_gmem *m);
+
+/* Region lifecycle (called by the VM core, which also tells the backend). */
+int vmm_gmem_region_new(vmm_vm *vm, struct vmm_gmem *m,
+			const struct vmm_mem_region *d,
+			struct vmm_gmem_region **out);
+void vmm_gmem_region_free(vmm_vm *vm, struct vmm_gmem_region *r);
+/* Insert into the sorted table; -EEXIST on overlap.  Caller holds lock (w). */
+int vmm_gmem_insert(vmm_vm *vm, struct vmm_gmem *m, struct vmm_gmem_region *r);
+/* Remove the region starting at @gpa from the table; NULL if none. */
+struct vmm_gmem_region *vmm_gmem_unlink(struct vmm_gmem *m, vmm_gpa_t gpa);
+
+/* Checked accessors (take the read lock): 0 or -EFAULT, nothing copied. */
+int vmm_gmem_read(struct vmm_gmem *m, vmm_gpa_t gpa, void *buf, size_t len);
+int vmm_gmem_write(struct vmm_gmem *m, vmm_gpa_t gpa, const void *buf,
+		   size_t len);
+int vmm_gmem_fill(struct vmm_gmem *m, vmm_gpa_t gpa, int byte, size_t len);
+int vmm_gmem_iovec(struct vmm_gmem *m, vmm_gpa_t gpa, size_t len,
+		   bool for_write, struct iovec *iov, int max_iov);
+bool vmm_gmem_is_ram(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len);
+/* OR the VMM-side dirty bits of @r into @bitmap and clear them. */
+void vmm_gmem_dirty_take(struct vmm_gmem_region *r, uint64_t *bitmap);
+
+/* Region containing @gpa, or NULL.  Caller holds m->lock (read). */
+struct vmm_gmem_region *vmm_gmem_find(struct vmm_gmem *m, vmm_gpa_t gpa);
+
+/*
+ * vmm_gmem_host_ptr() - host pointer for [@gpa, @gpa+@len) if it lies in one
+ * region (and that region is writable when @write), else NULL.  Marks the
+ * range dirty when @write.  For backends' fast paths (soft MMU, KVM string
+ * I/O); everyone else uses the copying accessors.
+ */
+void *vmm_gmem_host_ptr(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
+			bool write);
+
+/* Mark [@gpa, @gpa+@len) dirty in the VMM-side bitmap. */
+void vmm_gmem_mark_dirty(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len);
+
+/* Guest paging as the vCPU has it configured. */
+struct vmm_paging {
+	uint64_t cr0, cr3, cr4, efer;
+	unsigned cpl;
+};
+
+/*
+ * vmm_gmem_walk() - translate @gva through the guest's page tables
+ * (none/32-bit/PAE/4-level/5-level per @p), checking @access
+ * (VMM_ACCESS_*).  If @set_ad, accessed/dirty bits are written back (for the
+ * soft MMU).  Returns 0 with *@gpa set; -EFAULT for a page fault with
+ * *@pf_error the architectural #PF error code; -EIO if a table entry is not
+ * in RAM.  *@page_size receives the mapping's size when non-NULL.
+ */
+int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
+		  vmm_gva_t gva, unsigned access, bool set_ad, vmm_gpa_t *gpa,
+		  uint32_t *pf_error, uint64_t *page_size);
+
+#endif

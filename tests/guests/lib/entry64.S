@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * entry64.S - multiboot v1 entry for the 64-bit guests: from 32-bit
+ * protected mode (paging off, as a multiboot loader leaves it) to long mode,
+ * then down to CPL3 with IOPL=3, where the guest's C code runs.
+ *
+ * Image format: a flat binary with the multiboot "a.out kludge" (header
+ * flag bit 16): the header gives load_addr/load_end_addr/bss_end_addr/
+ * entry_addr, so any multiboot loader (QEMU -kernel, GRUB, libvmm's
+ * vmm_load_multiboot) can load it without understanding ELF64.  The
+ * linker script guest64.ld links it at 1 MiB, objcopy -O binary flattens it.
+ *
+ * Everything the CPU needs is built at link time, not at run time: the
+ * 4-level page tables (identity map of the low 4 GiB with 2 MiB pages, user
+ * accessible), the GDT with its TSS descriptor and the IDT (the linker
+ * script splits the addresses into the descriptor fields).  So the CPL0
+ * path is about 40 instructions: on a nested shadow-paging KVM every CPL0
+ * instruction is emulated by the host (~1 us each), CPL3 runs natively.
+ *
+ * CPL0 services for CPL3 code: int $0x80 with RAX = SYS_* returns the value
+ * in RAX (clobbers RCX, RDX).  Any exception prints a line and exits with
+ * GUEST_EXIT_EXCEPTION.
+ *
+ * What CPL3 code can read about the boot (see entry64.h): boot_mb_magic,
+ * boot_mb_info, and TSC stamps at entry, in long mode and at CPL3.
+ */
+#include "multiboot.h"
+#include "entry64.h"
+
+#define KCODE64 0x08
+#define KDATA 0x10
+#define UDATA 0x18
+#define UCODE64 0x20
+#define TSS_SEL 0x28
+
+#define CR0_PE 0x00000001
+#define CR0_PG 0x80000000
+#define CR4_PAE 0x00000020
+#define MSR_EFER 0xc0000080
+#define EFER_LME 0x00000100
+
+#define MB_FLAGS (MB_FLAG_MEMINFO | MB_FLAG_AOUT_KLUDGE)
+
+	.section .multiboot, "a"
+	.align 4
+mb_header:
+	.long MB_HEADER_MAGIC
+	.long MB_FLAGS
+	.long -(MB_HEADER_MAGIC + MB_FLAGS)
+	.long mb_header		/* header_addr */
+	.long __load_start	/* load_addr: file offset 0 */
+	.long __load_end	/* load_end_addr: end of file contents */
+	.long __bss_end		/* bss_end_addr: the loader zeroes up to it */
+	.long _start32		/* entry_addr */
+
+	.section .text.boot, "ax"
+	.code32
+	.globl _start32
+_start32:
+	cli
+	movl %eax, boot_mb_magic
+	movl %ebx, boot_mb_info
+	rdtsc
+	movl %eax, boot_tsc_entry
+	movl %edx, boot_tsc_entry + 4
+	lgdt gdt_ptr
+	movl $pml4, %eax
+	movl %eax, %cr3
+	movl %cr4, %eax
+	orl $CR4_PAE, %eax
+	movl %eax, %cr4
+	movl $MSR_EFER, %ecx
+	rdmsr
+	orl $EFER_LME, %eax
+	wrmsr
+	movl %cr0, %eax
+	orl $(CR0_PG | CR0_PE), %eax
+	movl %eax, %cr0
+	ljmp $KCODE64, $start64
+
+	.code64
+start64:
+	movl $KDATA, %eax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movq $kstack_top, %rsp
+	rdtsc
+	movl %eax, boot_tsc_long
+	movl %edx, boot_tsc_long + 4
+	movw $TSS_SEL, %ax
+	ltr %ax
+	lidt idt_ptr
+	/* iretq frame: SS, RSP, RFLAGS (IOPL=3, IF=0), CS, RIP. */
+	pushq $(UDATA | 3)
+	pushq $ustack_top
+	pushq $0x3002
+	pushq $(UCODE64 | 3)
+	pushq $user_entry
+	iretq
+
+	.text
+	/* CPL3 from here: the stack is 16-byte aligned at the call. */
+user_entry:
+	rdtsc
+	movl %eax, boot_tsc_user
+	movl %edx, boot_tsc_user + 4
+	call guest_main
+	movl %eax, %edi
+	call guest_exit
+
+	/* Exceptions: the stub pushed (error code or 0) and the vector. */
+isr_common:
+	pushq %rax
+	pushq %rcx
+	pushq %rdx
+	pushq %rsi
+	pushq %rdi
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r11
+	movq %rsp, %rdi
+	andq $-16, %rsp
+	call exception_handler	/* does not return */
+1:	hlt
+	jmp 1b
+
+	/* int $0x80 from CPL3: a few privileged reads on request. */
+isr_syscall:
+	cmpq $SYS_READ_CR0, %rax
+	jne 1f
+	movq %cr0, %rax
+	iretq
+1:	cmpq $SYS_READ_CR4, %rax
+	jne 2f
+	movq %cr4, %rax
+	iretq
+2:	cmpq $SYS_READ_EFER, %rax
+	jne 3f
+	movl $MSR_EFER, %ecx
+	rdmsr
+	shlq $32, %rdx
+	orq %rdx, %rax
+	iretq
+3:	cmpq $SYS_READ_CR3, %rax
+	jne 4f
+	movq %cr3, %rax
+	iretq
+4:	cmpq $SYS_NOP, %rax
+	jne 5f
+	iretq
+5:	movq $-1, %rax
+	iretq
+
+/*
+ * Interrupt stubs, 16 bytes apart from isr_stubs (the linker script aligns
+ * the section to 4 KiB, so bits 16-31 of every stub address are the same
+ * and the IDT can be filled at link time).
+ */
+	.section .isr, "ax"
+	.set vec, 0
+	.rept 32
+	.align 16
+	.if (vec == 8) || ((vec >= 10) && (vec <= 14)) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+	nop
+	nop
+	.else
+	pushq $0
+	.endif
+	pushq $vec
+	jmp isr_common
+	.set vec, vec + 1
+	.endr
+	.align 16
+	jmp isr_syscall		/* stub 32 = vector 0x80 */
+
+	.data
+	.align 16
+gdt:
+	.quad 0			/* 0x00 null */
+	.quad 0x00af9a000000ffff	/* 0x08 kernel code, 64-bit */
+	.quad 0x00cf92000000ffff	/* 0x10 kernel data */
+	.quad 0x00cff2000000ffff	/* 0x18 user data, DPL3 */
+	.quad 0x00affa000000ffff	/* 0x20 user code, 64-bit, DPL3 */
+	/* 0x28 TSS: 64-bit available TSS, 16 bytes */
+	.word tss_end - tss - 1
+	.word tss_base_0_15
+	.byte tss_base_16_23
+	.byte 0x89
+	.byte 0x00
+	.byte tss_base_24_31
+	.long 0
+	.long 0
+gdt_end:
+
+	.align 16
+	.word 0
+gdt_ptr:
+	.word gdt_end - gdt - 1
+	.quad gdt
+
+	.align 16
+	.word 0
+idt_ptr:
+	.word idt_end - idt - 1
+	.quad idt
+
+	.align 16
+	.globl tss
+tss:
+	.long 0
+	.quad kstack_top	/* RSP0: stack for interrupts from CPL3 */
+	.quad 0, 0		/* RSP1, RSP2 */
+	.quad 0
+	.quad 0, 0, 0, 0, 0, 0, 0	/* IST1-7 */
+	.quad 0
+	.word 0
+	.word tss_end - tss	/* no I/O bitmap: IOPL=3 decides */
+tss_end:
+
+	.align 16
+idt:
+	.set vec, 0
+	.rept 32
+	.word isr_stubs_0_15 + vec * 16
+	.word KCODE64
+	.word 0x8e00		/* present, DPL0, 64-bit interrupt gate */
+	.word isr_stubs_16_31
+	.long 0
+	.long 0
+	.set vec, vec + 1
+	.endr
+	.fill (0x80 - 32) * 16, 1, 0
+	.word isr_stubs_0_15 + 32 * 16	/* 0x80: callable from CPL3 */
+	.word KCODE64
+	.word 0xee00		/* present, DPL3, 64-bit interrupt gate */
+	.word isr_stubs_16_31
+	.long 0
+	.long 0
+idt_end:
+
+	.globl boot_mb_magic, boot_mb_info
+	.globl boot_tsc_entry, boot_tsc_long, boot_tsc_user
+	.align 8
+boot_tsc_entry:	.quad 0
+boot_tsc_long:	.quad 0
+boot_tsc_user:	.quad 0
+boot_mb_magic:	.long 0
+boot_mb_info:	.long 0
+
+/*
+ * Page tables: identity map of [0, 4 GiB) with 2 MiB pages, present,
+ * writable, user.  PML4[0] -> PDPT[0..3] -> PD0..PD3.
+ */
+	.section .pagetables, "aw"
+	.align 4096
+	.globl pml4
+pml4:
+	.quad pdpt + 0x7
+	.fill 511, 8, 0
+pdpt:
+	.quad pd + 0x0000 + 0x7
+	.quad pd + 0x1000 + 0x7
+	.quad pd + 0x2000 + 0x7
+	.quad pd + 0x3000 + 0x7
+	.fill 508, 8, 0
+pd:
+	.set page, 0
+	.rept 2048
+	.quad (page << 21) | 0x87	/* present, writable, user, 2 MiB */
+	.set page, page + 1
+	.endr
+
+	.bss
+	.align 16
+kstack:
+	.skip 8192
+kstack_top:
+ustack:
+	.skip 65536
+ustack_top:
