@@ -294,8 +294,9 @@ int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out)
 	if (!k)
 		return vmm__err(vm, -ENOMEM, "i8042: out of memory");
 	k->vm = vm;
-	k->status = ST_UNLOCK;
-	k->cmd_byte = 0x45; /* translate, keyboard irq, system flag clear */
+	/* as firmware leaves it: self-test passed, translation, kbd irq */
+	k->status = ST_UNLOCK | ST_SYS;
+	k->cmd_byte = 0x45;
 	k->outport = 0x03;  /* running, A20 on */
 	ret = pthread_mutex_init(&k->lock, NULL);
 	if (ret) {

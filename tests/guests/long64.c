@@ -6,7 +6,7 @@
  * nested shadow-paging KVM runs code natively.
  *
  * It reports what it went through (mode transitions, control registers
- * read through an int $0x80 service, its privilege level), does some real
+ * read through an int $0x81 service, its privilege level), does some real
  * work (a generated 4 MiB buffer, CRC-32 and FNV-1a over it, a sieve of
  * Eratosthenes to 10^7), checks every result against known values, and
  * prints cycle counts (rdtsc) per stage.  Lines with numbers that depend on
@@ -130,7 +130,7 @@ int guest_main(void)
 	uint64_t cr0 = syscall0(SYS_READ_CR0), cr4 = syscall0(SYS_READ_CR4);
 	uint64_t efer = syscall0(SYS_READ_EFER), cr3 = syscall0(SYS_READ_CR3);
 	gprintf("cpu: cr0=0x%lx cr4=0x%lx efer=0x%lx cr3=0x%lx "
-		"(read at CPL0 through int 0x80)\n",
+		"(read at CPL0 through int 0x81)\n",
 		(unsigned long)cr0, (unsigned long)cr4, (unsigned long)efer,
 		(unsigned long)cr3);
 	check((cr0 & (CR0_PG | CR0_PE)) == (CR0_PG | CR0_PE), "CR0.PG and PE");
@@ -186,7 +186,7 @@ int guest_main(void)
 	gprintf("cycles: generate %lu, crc32 %lu, fnv1a64 %lu, sieve %lu\n",
 		(unsigned long)(t2 - t1), (unsigned long)(t3 - t2),
 		(unsigned long)(t4 - t3), (unsigned long)(t5 - t4));
-	gprintf("cycles: int 0x80 round trip %lu, port I/O exit %lu "
+	gprintf("cycles: int 0x81 round trip %lu, port I/O exit %lu "
 		"(average of %u)\n",
 		(unsigned long)((s1 - s0) / ROUNDS),
 		(unsigned long)((s2 - s1) / ROUNDS), ROUNDS);

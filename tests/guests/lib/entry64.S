@@ -17,8 +17,8 @@
  * path is about 40 instructions: on a nested shadow-paging KVM every CPL0
  * instruction is emulated by the host (~1 us each), CPL3 runs natively.
  *
- * CPL0 services for CPL3 code: int $0x80 with RAX = SYS_* returns the value
- * in RAX (clobbers RCX, RDX).  Any exception prints a line and exits with
+ * CPL0 services for CPL3 code: int $SYSCALL_VECTOR (0x81) with RAX = SYS_*
+ * returns the value in RAX (clobbers RCX, RDX), see entry64.h.  Any exception prints a line and exits with
  * GUEST_EXIT_EXCEPTION.
  *
  * What CPL3 code can read about the boot (see entry64.h): boot_mb_magic,
@@ -91,6 +91,8 @@ start64:
 	movw $TSS_SEL, %ax
 	ltr %ax
 	lidt idt_ptr
+	pushq $0x3002
+	popfq
 	/* iretq frame: SS, RSP, RFLAGS (IOPL=3, IF=0), CS, RIP. */
 	pushq $(UDATA | 3)
 	pushq $ustack_top
@@ -126,7 +128,7 @@ isr_common:
 1:	hlt
 	jmp 1b
 
-	/* int $0x80 from CPL3: a few privileged reads on request. */
+	/* int $SYSCALL_VECTOR from CPL3: a few privileged reads on request. */
 isr_syscall:
 	cmpq $SYS_READ_CR0, %rax
 	jne 1f
@@ -173,7 +175,7 @@ isr_syscall:
 	.set vec, vec + 1
 	.endr
 	.align 16
-	jmp isr_syscall		/* stub 32 = vector 0x80 */
+	jmp isr_syscall		/* stub 32 = SYSCALL_VECTOR */
 
 	.data
 	.align 16
@@ -216,7 +218,10 @@ tss:
 	.quad 0, 0, 0, 0, 0, 0, 0	/* IST1-7 */
 	.quad 0
 	.word 0
-	.word tss_end - tss	/* no I/O bitmap: IOPL=3 decides */
+	.word tss_iomap - tss	/* I/O permission bitmap offset */
+tss_iomap:
+	.fill 8192, 1, 0	/* every port allowed at CPL3 */
+	.byte 0xff		/* the bitmap's terminating byte */
 tss_end:
 
 	.align 16
@@ -231,8 +236,8 @@ idt:
 	.long 0
 	.set vec, vec + 1
 	.endr
-	.fill (0x80 - 32) * 16, 1, 0
-	.word isr_stubs_0_15 + 32 * 16	/* 0x80: callable from CPL3 */
+	.fill (SYSCALL_VECTOR - 32) * 16, 1, 0
+	.word isr_stubs_0_15 + 32 * 16	/* callable from CPL3 */
 	.word KCODE64
 	.word 0xee00		/* present, DPL3, 64-bit interrupt gate */
 	.word isr_stubs_16_31

@@ -9,7 +9,12 @@
 #ifndef TESTS_GUESTS_ENTRY64_H
 #define TESTS_GUESTS_ENTRY64_H
 
-/* int $0x80 services (RAX in, RAX out; RCX and RDX clobbered). */
+/*
+ * Services of the CPL0 stub for CPL3 code: "int $SYSCALL_VECTOR" with RAX =
+ * SYS_* returns the value in RAX (RCX and RDX clobbered).  Not 0x80: the
+ * nested KVM here (kvm_pvm) turns int $0x80 from CPL3 into #UD.
+ */
+#define SYSCALL_VECTOR 0x81
 #define SYS_NOP 0
 #define SYS_READ_CR0 1
 #define SYS_READ_CR4 2
@@ -30,7 +35,10 @@ int guest_main(void);
 static inline uint64_t syscall0(uint64_t nr)
 {
 	uint64_t ret = nr;
-	__asm__ volatile("int $0x80" : "+a"(ret) : : "rcx", "rdx", "memory");
+	__asm__ volatile("int %1"
+			 : "+a"(ret)
+			 : "i"(SYSCALL_VECTOR)
+			 : "rcx", "rdx", "memory");
 	return ret;
 }
 
