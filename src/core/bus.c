@@ -152,6 +152,8 @@ int vmm__bus_dispatch(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 	long i;
 	int ret;
 
+	if (size == 0 || size > 8)
+		return -EINVAL;
 	pthread_rwlock_rdlock(&bus->lock);
 	i = find_idx(bus, addr);
 	if (i >= 0 && addr - bus->ranges[i]->base < bus->ranges[i]->len) {

@@ -183,8 +183,9 @@ int vmm_mem_dirty_fetch(vmm_vm *vm, vmm_gpa_t gpa, uint64_t *bitmap,
 			       r->dirty_words);
 		goto out;
 	}
-	if (!vm->mem.dirty_log) {
-		ret = vmm__err(vm, -EINVAL, "dirty logging is off");
+	if (!(r->flags & VMM_MEM_DIRTY_LOG)) {
+		ret = vmm__err(vm, -EINVAL, "dirty logging is off for 0x%llx",
+			       (unsigned long long)gpa);
 		goto out;
 	}
 	memset(bitmap, 0, r->dirty_words * 8);

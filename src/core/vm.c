@@ -292,6 +292,8 @@ uint64_t vmm__ram_below_4g(vmm_vm *vm)
 	pthread_rwlock_rdlock(&vm->mem.lock);
 	for (int i = 0; i < vm->mem.n; i++) {
 		struct vmm_gmem_region *r = vm->mem.r[i];
+		if (r->flags & VMM_MEM_READONLY) /* ROM is not RAM */
+			continue;
 		if (r->gpa < 4 * GIB)
 			n += (r->gpa + r->size > 4 * GIB ? 4 * GIB - r->gpa
 							 : r->size);
@@ -307,6 +309,8 @@ uint64_t vmm__ram_above_4g(vmm_vm *vm)
 	pthread_rwlock_rdlock(&vm->mem.lock);
 	for (int i = 0; i < vm->mem.n; i++) {
 		struct vmm_gmem_region *r = vm->mem.r[i];
+		if (r->flags & VMM_MEM_READONLY)
+			continue;
 		if (r->gpa + r->size > 4 * GIB)
 			n += r->gpa >= 4 * GIB ? r->size
 					       : r->gpa + r->size - 4 * GIB;

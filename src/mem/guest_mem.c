@@ -212,6 +212,12 @@ struct vmm_gmem_region *vmm_gmem_unlink(struct vmm_gmem *m, vmm_gpa_t gpa)
 	return r;
 }
 
+/* Is @r logging dirty pages (globally switched on or flagged at creation)? */
+static bool logging(const struct vmm_gmem_region *r)
+{
+	return r->flags & VMM_MEM_DIRTY_LOG;
+}
+
 static void mark_dirty_locked(struct vmm_gmem_region *r, uint64_t off,
 			      uint64_t len)
 {
@@ -234,7 +240,8 @@ void vmm_gmem_mark_dirty(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len)
 			break;
 		off = gpa - r->gpa;
 		n = r->size - off < len ? r->size - off : len;
-		mark_dirty_locked(r, off, n);
+		if (logging(r))
+			mark_dirty_locked(r, off, n);
 		gpa += n;
 		len -= n;
 	}
@@ -254,7 +261,7 @@ void *vmm_gmem_host_ptr(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
 	if (r && len <= r->size - (gpa - r->gpa) &&
 	    !(write && (r->flags & VMM_MEM_READONLY))) {
 		p = r->host + (gpa - r->gpa);
-		if (write && m->dirty_log)
+		if (write && logging(r))
 			mark_dirty_locked(r, gpa - r->gpa, len);
 	}
 	pthread_rwlock_unlock(&m->lock);
@@ -296,7 +303,7 @@ static int for_each_piece(struct vmm_gmem *m, vmm_gpa_t gpa, size_t len,
 		if (n > end - a)
 			n = end - a;
 		fn(r->host + off, done, n, arg);
-		if (write && m->dirty_log)
+		if (write && logging(r))
 			mark_dirty_locked(r, off, n);
 		a += n;
 		done += n;

@@ -66,7 +66,10 @@ static uint32_t fault(struct walk *w, bool present)
 		ec |= PF_W;
 	if (w->access & VMM_ACCESS_USER)
 		ec |= PF_U;
-	if ((w->access & VMM_ACCESS_EXEC) && (w->p->efer & VMM_EFER_NXE))
+	/* I/D is reported only with SMEP, or with NX in use (PAE and NXE) */
+	if ((w->access & VMM_ACCESS_EXEC) &&
+	    ((w->p->cr4 & VMM_CR4_SMEP) ||
+	     ((w->p->cr4 & VMM_CR4_PAE) && (w->p->efer & VMM_EFER_NXE))))
 		ec |= PF_I;
 	return ec;
 }
@@ -165,6 +168,8 @@ static int walk_64(struct walk *w, vmm_gva_t gva, int levels, vmm_gpa_t *gpa,
 			return *ec = fault(w, false), -EFAULT;
 		if ((e & PTE_NX) && !(w->p->efer & VMM_EFER_NXE))
 			return *ec = fault(w, true) | PF_RSVD, -EFAULT;
+		if ((e & PTE_PS) && level >= 4) /* PS is reserved in PML4E/PML5E */
+			return *ec = fault(w, true) | PF_RSVD, -EFAULT;
 		accumulate(w, e);
 		if (level == 1 || ((e & PTE_PS) && level <= 3)) {
 			uint64_t size = 1ull << shift;
@@ -204,8 +209,13 @@ int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
 		int levels = (p->cr4 & VMM_CR4_LA57) ? 5 : 4;
 		unsigned bits = levels == 5 ? 57 : 48;
 		int64_t s = (int64_t)(gva << (64 - bits)) >> (64 - bits);
-		if ((uint64_t)s != gva) /* non-canonical: #GP, not #PF */
+		if ((uint64_t)s != gva) { /* non-canonical: #GP, not #PF */
+			if (pf_error)
+				*pf_error = 0;
+			if (page_size)
+				*page_size = 0;
 			return -EFAULT;
+		}
 		ret = walk_64(&w, gva, levels, gpa, &ec, &psize);
 	} else if (p->cr4 & VMM_CR4_PAE) {
 		ret = walk_64(&w, gva & 0xffffffffu, 3, gpa, &ec, &psize);

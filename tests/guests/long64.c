@@ -6,7 +6,7 @@
  * nested shadow-paging KVM runs code natively.
  *
  * It reports what it went through (mode transitions, control registers
- * read through an int $0x81 service, its privilege level), does some real
+ * read through a trapping service call, its privilege level), does some real
  * work (a generated 4 MiB buffer, CRC-32 and FNV-1a over it, a sieve of
  * Eratosthenes to 10^7), checks every result against known values, and
  * prints cycle counts (rdtsc) per stage.  Lines with numbers that depend on
@@ -127,10 +127,10 @@ int guest_main(void)
 
 	gprintf("modes: 32-bit protected (paging off) -> PAE 4-level paging"
 		" -> long mode -> CPL3 via iretq\n");
-	uint64_t cr0 = syscall0(SYS_READ_CR0), cr4 = syscall0(SYS_READ_CR4);
-	uint64_t efer = syscall0(SYS_READ_EFER), cr3 = syscall0(SYS_READ_CR3);
+	uint64_t cr0 = service_call(SYS_READ_CR0), cr4 = service_call(SYS_READ_CR4);
+	uint64_t efer = service_call(SYS_READ_EFER), cr3 = service_call(SYS_READ_CR3);
 	gprintf("cpu: cr0=0x%lx cr4=0x%lx efer=0x%lx cr3=0x%lx "
-		"(read at CPL0 through int 0x81)\n",
+		"(read at CPL0 via a #UD service call)\n",
 		(unsigned long)cr0, (unsigned long)cr4, (unsigned long)efer,
 		(unsigned long)cr3);
 	check((cr0 & (CR0_PG | CR0_PE)) == (CR0_PG | CR0_PE), "CR0.PG and PE");
@@ -142,8 +142,12 @@ int guest_main(void)
 			 : "=r"(cs), "=r"(ss), "=r"(rflags));
 	gprintf("running at CPL%u: cs=0x%x ss=0x%x iopl=%u\n", cs & 3u,
 		(unsigned)cs, (unsigned)ss, (unsigned)(rflags >> 12) & 3u);
+	/*
+	 * IOPL is informational: kvm_pvm runs CPL3 with IOPL 0 (and its own
+	 * user selectors) whatever the guest set; ports stay reachable through
+	 * the TSS I/O bitmap.
+	 */
 	check((cs & 3) == 3, "CPL3");
-	check(((rflags >> 12) & 3) == 3, "IOPL3");
 
 	crc32_init();
 	check(crc32((const uint8_t *)"123456789", 9) == CRC32_CHECK,
@@ -172,7 +176,7 @@ int guest_main(void)
 	enum { ROUNDS = 64 };
 	uint64_t s0 = rdtsc();
 	for (int i = 0; i < ROUNDS; i++)
-		(void)syscall0(SYS_NOP);
+		(void)service_call(SYS_NOP);
 	uint64_t s1 = rdtsc();
 	for (int i = 0; i < ROUNDS; i++)
 		(void)inb(COM1 + UART_LSR);
@@ -186,7 +190,7 @@ int guest_main(void)
 	gprintf("cycles: generate %lu, crc32 %lu, fnv1a64 %lu, sieve %lu\n",
 		(unsigned long)(t2 - t1), (unsigned long)(t3 - t2),
 		(unsigned long)(t4 - t3), (unsigned long)(t5 - t4));
-	gprintf("cycles: int 0x81 round trip %lu, port I/O exit %lu "
+	gprintf("cycles: CPL3->CPL0->CPL3 trap round trip %lu, port I/O exit %lu "
 		"(average of %u)\n",
 		(unsigned long)((s1 - s0) / ROUNDS),
 		(unsigned long)((s2 - s1) / ROUNDS), ROUNDS);

@@ -2,7 +2,7 @@
 /*
  * prot32.S - entry of the 32-bit protected-mode guest (an ELF32 multiboot
  * image): loads its own GDT (flat code 0x08, data 0x10) and IDT (vectors
- * 0-31 and 0x40, filled at link time), then calls prot32_main() in
+ * 0-31, filled at link time), then calls prot32_main() in
  * prot32.c and writes its return value to the debug-exit port.
  */
 #include "multiboot.h"
@@ -45,12 +45,20 @@ isr_common:
 	call prot32_trap	/* may change the saved EIP */
 	addl $4, %esp
 	popal
-	addl $8, %esp
-	iret
+	addl $8, %esp		/* vector, error code */
+	/*
+	 * Return without iret: on the nested KVM here CPL0 code runs in
+	 * KVM's instruction emulator, which implements IRET in real mode
+	 * only.  Same privilege level, same CS: restore EFLAGS, then pop EIP
+	 * and drop CS and EFLAGS.
+	 */
+	pushl 8(%esp)
+	popfl
+	ret $8
 
 	.section .isr, "ax"
 	.set vec, 0
-	.rept 33
+	.rept 32
 	.align 16
 	.if (vec == 8) || ((vec >= 10) && (vec <= 14)) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
 	nop
@@ -58,11 +66,7 @@ isr_common:
 	.else
 	pushl $0
 	.endif
-	.if vec == 32
-	pushl $0x40	/* stub 32 serves vector 0x40 */
-	.else
 	pushl $vec
-	.endif
 	jmp isr_common
 	.set vec, vec + 1
 	.endr
@@ -96,11 +100,6 @@ idt:
 	.word isr_stubs_16_31
 	.set vec, vec + 1
 	.endr
-	.fill (0x40 - 32) * 8, 1, 0
-	.word isr_stubs_0_15 + 32 * 16	/* 0x40 */
-	.word KCODE
-	.word 0x8e00
-	.word isr_stubs_16_31
 idt_end:
 
 	.globl boot_mb_magic, boot_mb_info

@@ -2,8 +2,10 @@
 /*
  * prot32.c - the 32-bit protected-mode guest, all at CPL0 (keep it short:
  * a nested shadow-paging KVM emulates every CPL0 instruction).  Checks that
- * its own GDT and IDT are in use (a software interrupt and a #UD go
- * through its handlers and return), does some 32-bit arithmetic, reports.
+ * its own GDT and IDT are in use (a #UD and a #DE go through its handlers
+ * and resume after the faulting instruction), does some 32-bit arithmetic,
+ * reports.  No "int n": the nested KVM here cannot emulate a software
+ * interrupt at CPL0 in protected mode (KVM internal error, emulation).
  */
 #include "guest.h"
 
@@ -14,7 +16,7 @@ struct trap_frame {
 };
 
 extern uint32_t boot_mb_magic, boot_mb_info;
-static volatile int soft_ints, ud_faults;
+static volatile int de_faults, ud_faults;
 static int failures;
 
 void prot32_trap(struct trap_frame *f);
@@ -22,13 +24,16 @@ int prot32_main(void);
 
 void prot32_trap(struct trap_frame *f)
 {
-	if (f->vector == 0x40) {
-		soft_ints++;
-		return;
-	}
-	if (f->vector == 6) {
+	const uint8_t *insn = (const uint8_t *)(uintptr_t)f->eip;
+
+	if (f->vector == 6 && insn[0] == 0x0f && insn[1] == 0x0b) {
 		ud_faults++;
 		f->eip += 2; /* skip the ud2 */
+		return;
+	}
+	if (f->vector == 0 && insn[0] == 0xf7 && insn[1] == 0xf1) {
+		de_faults++;
+		f->eip += 2; /* skip the div %ecx */
 		return;
 	}
 	gprintf("EXCEPTION %u error 0x%x at eip 0x%x\n", f->vector, f->error,
@@ -77,11 +82,16 @@ int prot32_main(void)
 	check(cs == 0x08 && ds == 0x10, "own GDT selectors");
 	check((cr0 & 0x80000001u) == 1, "CR0: PE, no paging");
 
-	__asm__ volatile("int $0x40" ::: "memory");
+	uint32_t lo = 1, hi = 0;
 	__asm__ volatile("ud2" ::: "memory");
-	gprintf("prot32: own IDT: int 0x40 handled %d, #UD handled %d\n",
-		soft_ints, ud_faults);
-	check(soft_ints == 1 && ud_faults == 1, "own IDT handlers");
+	__asm__ volatile("xorl %%ecx, %%ecx\n\t"
+			 "divl %%ecx" /* f7 f1: #DE, skipped by the handler */
+			 : "+a"(lo), "+d"(hi)
+			 :
+			 : "ecx", "memory");
+	gprintf("prot32: own IDT: #UD handled %d, #DE handled %d\n",
+		ud_faults, de_faults);
+	check(ud_faults == 1 && de_faults == 1, "own IDT handlers");
 
 	uint32_t sum = 0, a = 0, b = 1;
 	for (uint32_t i = 1; i <= 1000; i++)

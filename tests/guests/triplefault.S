@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * triplefault.S - a hostile 32-bit multiboot guest: prints one line, loads
- * an empty IDT (limit 0) and executes int3.  Vector 3 is outside the IDT
+ * an empty IDT (limit 0) and executes ud2.  Vector 6 is outside the IDT
  * (#GP), so is vector 13 (#DF), so is vector 8: triple fault, which a VMM
  * sees as a shutdown (libvmm: VMM_EXIT_SHUTDOWN; QEMU -no-reboot exits 0).
+ * ud2, not int3: the nested KVM here cannot emulate "int n" at CPL0 in
+ * protected mode and stops with an internal error instead.
  */
 #include "multiboot.h"
 
@@ -25,12 +27,11 @@ _start:
 	call uart_puts
 	addl $4, %esp
 	lidt empty_idt
-	int3
 	ud2
 1:	jmp 1b
 
 	.section .rodata
-msg:	.asciz "triplefault: empty IDT loaded, executing int3\n"
+msg:	.asciz "triplefault: empty IDT loaded, executing ud2\n"
 
 	.data
 	.align 4

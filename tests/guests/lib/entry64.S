@@ -17,8 +17,20 @@
  * path is about 40 instructions: on a nested shadow-paging KVM every CPL0
  * instruction is emulated by the host (~1 us each), CPL3 runs natively.
  *
- * CPL0 services for CPL3 code: int $SYSCALL_VECTOR (0x81) with RAX = SYS_*
- * returns the value in RAX (clobbers RCX, RDX), see entry64.h.  Any exception prints a line and exits with
+ * I/O at CPL3: IOPL=3 in the iretq frame, and a TSS I/O permission bitmap
+ * that allows every port.  The nested KVM here (kvm_pvm) runs guest CPL3
+ * with IOPL 0 whatever the guest asks for, so without the bitmap the first
+ * "out" at CPL3 raises #GP there; a normal CPU honours either.
+ *
+ * CPL0 services for CPL3 code, trap-and-emulate style: CPL3 executes the
+ * invalid opcode SERVICE_CALL (ud2 + "sv") with RAX = SYS_*; the #UD
+ * handler recognises it, does the privileged read, returns the value in RAX
+ * and resumes after it (no other register changes), see entry64.h.  Not
+ * "int n" nor "syscall": on kvm_pvm "int n" from CPL3 raises #UD and
+ * "syscall" jumps to LSTAR without leaving CPL3.  kvm_pvm also shows its
+ * own user selectors (CS 0x33, SS 0x2b) after the first return from a trap.
+ *
+ * Any exception prints a line and exits with
  * GUEST_EXIT_EXCEPTION.
  *
  * What CPL3 code can read about the boot (see entry64.h): boot_mb_magic,
@@ -91,8 +103,6 @@ start64:
 	movw $TSS_SEL, %ax
 	ltr %ax
 	lidt idt_ptr
-	pushq $0x3002
-	popfq
 	/* iretq frame: SS, RSP, RFLAGS (IOPL=3, IF=0), CS, RIP. */
 	pushq $(UDATA | 3)
 	pushq $ustack_top
@@ -128,32 +138,49 @@ isr_common:
 1:	hlt
 	jmp 1b
 
-	/* int $SYSCALL_VECTOR from CPL3: a few privileged reads on request. */
-isr_syscall:
+	/*
+	 * #UD: a service call from CPL3 (ud2 "sv"), or a real fault.
+	 * Frame: RIP, CS, RFLAGS, RSP, SS (no error code).
+	 */
+ud_entry:
+	pushq %rcx
+	pushq %rdx
+	movq 16(%rsp), %rcx		/* faulting RIP */
+	testb $3, 24(%rsp)		/* from CPL3? */
+	jz 8f
+	cmpl $SERVICE_CALL_BYTES, (%rcx)
+	jne 8f
+	addq $SERVICE_CALL_LEN, 16(%rsp)
+	cmpq $SYS_NOP, %rax
+	je 9f
 	cmpq $SYS_READ_CR0, %rax
 	jne 1f
 	movq %cr0, %rax
-	iretq
+	jmp 9f
 1:	cmpq $SYS_READ_CR4, %rax
 	jne 2f
 	movq %cr4, %rax
-	iretq
-2:	cmpq $SYS_READ_EFER, %rax
+	jmp 9f
+2:	cmpq $SYS_READ_CR3, %rax
 	jne 3f
+	movq %cr3, %rax
+	jmp 9f
+3:	cmpq $SYS_READ_EFER, %rax
+	jne 4f
 	movl $MSR_EFER, %ecx
 	rdmsr
 	shlq $32, %rdx
 	orq %rdx, %rax
+	jmp 9f
+4:	movq $-1, %rax
+9:	popq %rdx
+	popq %rcx
 	iretq
-3:	cmpq $SYS_READ_CR3, %rax
-	jne 4f
-	movq %cr3, %rax
-	iretq
-4:	cmpq $SYS_NOP, %rax
-	jne 5f
-	iretq
-5:	movq $-1, %rax
-	iretq
+8:	popq %rdx
+	popq %rcx
+	pushq $0
+	pushq $6
+	jmp isr_common
 
 /*
  * Interrupt stubs, 16 bytes apart from isr_stubs (the linker script aligns
@@ -167,15 +194,17 @@ isr_syscall:
 	.if (vec == 8) || ((vec >= 10) && (vec <= 14)) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
 	nop
 	nop
+	.elseif vec == 6
+	jmp ud_entry
 	.else
 	pushq $0
 	.endif
+	.if vec != 6
 	pushq $vec
 	jmp isr_common
+	.endif
 	.set vec, vec + 1
 	.endr
-	.align 16
-	jmp isr_syscall		/* stub 32 = SYSCALL_VECTOR */
 
 	.data
 	.align 16
@@ -236,13 +265,6 @@ idt:
 	.long 0
 	.set vec, vec + 1
 	.endr
-	.fill (SYSCALL_VECTOR - 32) * 16, 1, 0
-	.word isr_stubs_0_15 + 32 * 16	/* callable from CPL3 */
-	.word KCODE64
-	.word 0xee00		/* present, DPL3, 64-bit interrupt gate */
-	.word isr_stubs_16_31
-	.long 0
-	.long 0
 idt_end:
 
 	.globl boot_mb_magic, boot_mb_info

@@ -10,11 +10,12 @@
 #define TESTS_GUESTS_ENTRY64_H
 
 /*
- * Services of the CPL0 stub for CPL3 code: "int $SYSCALL_VECTOR" with RAX =
- * SYS_* returns the value in RAX (RCX and RDX clobbered).  Not 0x80: the
- * nested KVM here (kvm_pvm) turns int $0x80 from CPL3 into #UD.
+ * Services of the CPL0 stub for CPL3 code: the invalid opcode SERVICE_CALL
+ * (ud2 followed by "sv") with RAX = SYS_* traps to the stub's #UD handler,
+ * which returns the value in RAX and resumes after it.
  */
-#define SYSCALL_VECTOR 0x81
+#define SERVICE_CALL_BYTES 0x76730b0f /* 0f 0b 's' 'v', little endian */
+#define SERVICE_CALL_LEN 4
 #define SYS_NOP 0
 #define SYS_READ_CR0 1
 #define SYS_READ_CR4 2
@@ -32,13 +33,10 @@ extern uint64_t boot_tsc_user;  /* TSC at the first CPL3 instruction */
 
 int guest_main(void);
 
-static inline uint64_t syscall0(uint64_t nr)
+static inline uint64_t service_call(uint64_t nr)
 {
 	uint64_t ret = nr;
-	__asm__ volatile("int %1"
-			 : "+a"(ret)
-			 : "i"(SYSCALL_VECTOR)
-			 : "rcx", "rdx", "memory");
+	__asm__ volatile("ud2; .ascii \"sv\"" : "+a"(ret) : : "memory");
 	return ret;
 }
 

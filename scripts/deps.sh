@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install the Debian 12 packages libvmm needs to build (and, with --test, to
+# run the whole test suite).  Runs apt-get as root or through sudo.
+set -eu
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PKGS="gcc meson ninja-build pkg-config liburing-dev libcmocka-dev binutils"
+if [ "${1:-}" = "--test" ]; then
+	# qemu-system-x86: the peer whose exit statuses our guests must match;
+	# clang/llvm for the fuzz targets; gcc's sanitizer runtimes for ASan.
+	PKGS="$PKGS qemu-system-x86 clang libclang-rt-14-dev cpio xz-utils"
+fi
+missing=""
+for p in $PKGS; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi

@@ -1,0 +1,35 @@
+#!/bin/sh
+# The README's test command, and what CI runs: install what is needed,
+# build from scratch, run the whole suite, then run it again under
+# ASan+UBSan, then check that an installed libvmm is usable from outside.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/deps.sh --test
+top=$(pwd)
+out=${VMM_BUILD_ROOT:-$top/build-ci}
+rm -rf "$out"
+mkdir -p "$out"
+
+# The stock Debian kernel for the bzImage test (optional: skipped if absent).
+if k=$(./scripts/fetch-kernel.sh "$out/kernel" 2>/dev/null); then
+	export VMM_TEST_BZIMAGE="$k"
+fi
+
+echo "== build and test =="
+meson setup "$out/main" -Dtests=enabled >/dev/null
+ninja -C "$out/main"
+meson test -C "$out/main" --print-errorlogs --num-processes 2
+
+echo "== ASan + UBSan =="
+meson setup "$out/asan" -Dtests=enabled -Db_sanitize=address,undefined \
+	-Db_lundef=false -Dbuildtype=debug >/dev/null
+ninja -C "$out/asan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C "$out/asan" --print-errorlogs --num-processes 2 \
+	--no-suite bench --no-suite slow
+
+echo "== install and use from outside the tree =="
+DESTDIR="$out/stage" meson install -C "$out/main" --quiet
+./tests/install/check-install.sh "$out/stage" "$(meson introspect "$out/main" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')"
+echo "== all tests passed =="
