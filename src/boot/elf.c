@@ -139,11 +139,13 @@ static int plan_segments(vmm_vm *vm, const struct boot_plan *plan,
 	elf->load_end = 0;
 	for (uint32_t i = 0; i < elf->phnum; i++) {
 		read_phdr(elf, i, &ph);
-		if (ph.type != PT_LOAD || ph.memsz == 0)
+		if (ph.type != PT_LOAD)
 			continue;
 		ret = check_segment(vm, plan, elf, &ph, i);
 		if (ret < 0)
 			return ret;
+		if (ph.memsz == 0)
+			continue;
 		if (ph.paddr < elf->load_start)
 			elf->load_start = ph.paddr;
 		if (ph.paddr + ph.memsz > elf->load_end)

@@ -11,8 +11,22 @@
 
 int vmm__bus_init(struct vmm_bus *bus)
 {
+	pthread_rwlockattr_t attr;
+	int ret;
+
 	memset(bus, 0, sizeof(*bus));
-	return -pthread_rwlock_init(&bus->lock, NULL);
+	/*
+	 * vCPU threads take the read lock for every exit; glibc's default
+	 * (reader preference) lets a steady stream of them starve register
+	 * and unregister.  No path takes this lock recursively, so writer
+	 * preference is safe.
+	 */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	ret = -pthread_rwlock_init(&bus->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	return ret;
 }
 
 void vmm__bus_fini(vmm_vm *vm, struct vmm_bus *bus)

@@ -6,6 +6,7 @@
 #include "core/vm_impl.h"
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@ static const struct errdesc errtab[] = {
 	{ ENOEXEC, "ENOEXEC", "malformed or unsupported guest image" },
 	{ EBADF, "EBADF", "bad file descriptor" },
 	{ EAGAIN, "EAGAIN", "try again" },
+	{ EDEADLK, "EDEADLK", "would deadlock (called from a vCPU thread)" },
 	{ ENOMEM, "ENOMEM", "out of memory" },
 	{ EACCES, "EACCES", "permission denied" },
 	{ EFAULT, "EFAULT", "guest address outside guest memory" },
@@ -57,6 +59,8 @@ static const struct errdesc errtab[] = {
 
 static const struct errdesc *errfind(int err)
 {
+	if (err == INT_MIN)
+		return NULL;
 	if (err < 0)
 		err = -err;
 	for (size_t i = 0; i < VMM_ARRAY_SIZE(errtab); i++)

@@ -141,6 +141,7 @@ static void m_short_ph64(uint8_t *b, size_t *len) { *len = 64 + 56 + 10; }
 static void m_off_out32(uint8_t *b, size_t *len) { p32(b, 52 + 4, 0x1f0); }
 static void m_off_ovf64(uint8_t *b, size_t *len) { p64(b, 64 + 8, ~0ull - 0x10); }
 static void m_filesz32(uint8_t *b, size_t *len) { p32(b, 52 + 32 + 20, 0x10); }
+static void m_filesz_memsz0(uint8_t *b, size_t *len) { p32(b, 52 + 20, 0); }
 static void m_paddr_ovf64(uint8_t *b, size_t *len) { p64(b, 64 + 24, ~0ull - 0x100); }
 static void m_paddr_4g32(uint8_t *b, size_t *len) { p32(b, 52 + 32 + 12, 0xfffff800); }
 static void m_out_of_ram32(uint8_t *b, size_t *len) { p32(b, 52 + 32 + 12, 0x900000); }
@@ -169,6 +170,7 @@ static const struct bad_case bad[] = {
 	{ "segment beyond file", false, m_off_out32, -ENOEXEC },
 	{ "p_offset overflow", true, m_off_ovf64, -ENOEXEC },
 	{ "p_filesz > p_memsz", false, m_filesz32, -ENOEXEC },
+	{ "p_filesz > p_memsz = 0", false, m_filesz_memsz0, -ENOEXEC },
 	{ "p_paddr + p_memsz overflow", true, m_paddr_ovf64, -ENOEXEC },
 	{ "ELF32 segment past 4 GiB", false, m_paddr_4g32, -ENOEXEC },
 	{ "segment outside RAM", false, m_out_of_ram32, -EFAULT },
