@@ -29,6 +29,28 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C "$out/asan" --print-errorlogs --num-processes 2 \
 	--no-suite bench --no-suite slow
 
+echo "== fuzz targets, bounded (${VMM_FUZZ_SECONDS:-30} s each) =="
+CC=clang meson setup "$out/fuzz" -Dfuzz=enabled -Dtests=disabled \
+	-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+ninja -C "$out/fuzz"
+mkdir -p "$out/fuzzwork"
+for f in "$out"/fuzz/fuzz/fuzz_*; do
+	[ -x "$f" ] || continue
+	name=$(basename "$f")
+	seeds="$top/fuzz/corpus/${name#fuzz_}"
+	work="$out/fuzzwork/$name"
+	mkdir -p "$work/corpus"
+	[ -d "$seeds" ] && cp -r "$seeds"/. "$work/corpus/" 2>/dev/null || true
+	echo "-- $name"
+	(cd "$work" && "$f" -max_total_time="${VMM_FUZZ_SECONDS:-30}" \
+		-print_final_stats=1 corpus 2>&1 | tail -n 4)
+	# libFuzzer exits non-zero and leaves crash-* on a finding
+	if ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* >/dev/null 2>&1; then
+		echo "fuzz finding in $name: $(ls "$work" | grep -E 'crash|leak|timeout')"
+		exit 1
+	fi
+done
+
 echo "== install and use from outside the tree =="
 DESTDIR="$out/stage" meson install -C "$out/main" --quiet
 ./tests/install/check-install.sh "$out/stage" "$(meson introspect "$out/main" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')"

@@ -63,6 +63,8 @@ VMM_API VMM_MUST_CHECK int vmm_bus_register(vmm_vm *vm, enum vmm_space space,
 /**
  * vmm_bus_unregister() - remove the range that starts at @base.  When it
  * returns no handler of that range is running or will run.  -ENOENT if none.
+ * It waits for running handlers of the range, so it must not be called from
+ * a handler of the same range (that would wait for itself).
  */
 VMM_API int vmm_bus_unregister(vmm_vm *vm, enum vmm_space space,
 			       uint64_t base);

@@ -106,9 +106,11 @@ static uint64_t *msr_field(struct vmm_msrs *m, uint32_t idx)
 	return NULL;
 }
 
-struct msr_buf {
+/* struct kvm_msrs with room for its flexible array of entries */
+union msr_buf {
 	struct kvm_msrs h;
-	struct kvm_msr_entry e[KVM_MAX_MSRS];
+	uint8_t raw[sizeof(struct kvm_msrs) +
+		    KVM_MAX_MSRS * sizeof(struct kvm_msr_entry)];
 };
 
 /* FXSAVE image <-> struct vmm_fpu */
@@ -241,7 +243,7 @@ int kvm_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st)
 	int fd = kvcpu_of(vcpu)->fd;
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct msr_buf mb = { 0 };
+	union msr_buf mb = { 0 };
 	int r;
 
 	if ((r = kvm_ioctl(fd, KVM_GET_REGS, &regs)) < 0)
@@ -262,12 +264,12 @@ int kvm_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st)
 
 	mb.h.nmsrs = (uint32_t)k->nmsrs;
 	for (int i = 0; i < k->nmsrs; i++)
-		mb.e[i].index = k->msr_list[i];
+		mb.h.entries[i].index = k->msr_list[i];
 	r = kvm_ioctl(fd, KVM_GET_MSRS, &mb);
 	if (r < 0)
 		return vmm__err(vcpu->vm, r, "KVM_GET_MSRS failed");
 	for (int i = 0; i < r; i++)
-		*msr_field(&st->msr, mb.e[i].index) = mb.e[i].data;
+		*msr_field(&st->msr, mb.h.entries[i].index) = mb.h.entries[i].data;
 
 	if ((r = get_fpu(vcpu, fd, st)))
 		return r;
@@ -328,7 +330,7 @@ int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	int fd = kvcpu_of(vcpu)->fd;
 	struct kvm_regs regs = { 0 };
 	struct kvm_sregs sregs;
-	struct msr_buf mb = { 0 };
+	union msr_buf mb = { 0 };
 	int r;
 
 	/* sregs first: KVM derives the mode (and so RIP width) from them */
@@ -362,14 +364,14 @@ int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 
 	mb.h.nmsrs = (uint32_t)k->nmsrs;
 	for (int i = 0; i < k->nmsrs; i++) {
-		mb.e[i].index = k->msr_list[i];
-		mb.e[i].data = *msr_field((struct vmm_msrs *)&st->msr,
+		mb.h.entries[i].index = k->msr_list[i];
+		mb.h.entries[i].data = *msr_field((struct vmm_msrs *)&st->msr,
 					  k->msr_list[i]);
 	}
 	/* TSC 0 means "not captured": leave the counter running */
 	for (int i = 0; i < (int)mb.h.nmsrs; i++) {
-		if (mb.e[i].index == 0x10 && st->msr.tsc == 0) {
-			mb.e[i] = mb.e[--mb.h.nmsrs];
+		if (mb.h.entries[i].index == 0x10 && st->msr.tsc == 0) {
+			mb.h.entries[i] = mb.h.entries[--mb.h.nmsrs];
 			break;
 		}
 	}
@@ -377,7 +379,7 @@ int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	if (r < 0 || r != (int)mb.h.nmsrs)
 		return vmm__err(vcpu->vm, r < 0 ? r : -EINVAL,
 				"KVM_SET_MSRS refused MSR 0x%x",
-				r >= 0 ? mb.e[r].index : 0);
+				r >= 0 ? mb.h.entries[r].index : 0);
 
 	if ((r = set_fpu(vcpu, fd, st)))
 		return r;

@@ -537,6 +537,39 @@ static void test_failalloc(void **state)
 	assert_true(n > 10);
 }
 
+static int count_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *exit)
+{
+	(*(int *)opaque)++;
+	return 1;
+}
+
+static void test_threads(void **state)
+{
+	struct vmm_config cfg;
+	vmm_vm *vm;
+	vmm_vcpu *v;
+	int calls = 0;
+
+	vmm_config_init(&cfg);
+	cfg.ncpus = 3;
+	assert_int_equal(vmm__vm_create_null(&cfg, &vm), 0);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(vmm_vcpu_create(vm, i, &v), 0);
+	/* every vCPU thread fails at once: the VM stops with that error */
+	assert_int_equal(vmm_vm_start(vm, count_cb, &calls), 0);
+	assert_int_equal(vmm_vm_start(vm, count_cb, &calls), -EBUSY);
+	assert_int_equal(vmm_vm_wait(vm, 5000), -ENOSYS);
+	assert_int_equal(calls, 0); /* failures are not exits */
+	/* after the wait, stop is a no-op and the VM can start again */
+	assert_int_equal(vmm_vm_stop(vm), 0);
+	assert_int_equal(vmm_vm_wait(vm, 0), -EINVAL); /* not started */
+	assert_int_equal(vmm_vm_start(vm, count_cb, &calls), 0);
+	assert_int_equal(vmm_vm_stop(vm), 0);
+	assert_int_equal(vmm_vm_stop(vm), 0);
+	assert_int_equal(vmm_vm_start(vm, NULL, NULL), -EINVAL);
+	vmm_vm_destroy(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_vcpu_create),
 		cmocka_unit_test(test_state),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_failalloc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

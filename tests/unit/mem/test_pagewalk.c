@@ -401,6 +401,8 @@ static void test_4level_sizes(void **state)
 	assert_int_equal(xlate(f, 0x0000800000201234ull, 0, &gpa), -EFAULT);
 	assert_int_equal(walk(f, 0x0000800000201234ull, 0, false, &gpa, &ec,
 			      &ps), -EFAULT);
+	assert_int_equal(ec, 0); /* a #GP, not a page fault */
+	assert_int_equal(ps, 0);
 	assert_int_equal(xlate(f, 0xffff7fffffffffffull, 0, &gpa), -EFAULT);
 	assert_int_equal(xlate(f, 0x8000000000000000ull, 0, &gpa), -EFAULT);
 }

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flags.c - lazy arithmetic flags.  The common producers (ADD, ADC, SUB,
+ * SBB, CMP, logic, INC, DEC) only record their operands and result; the
+ * flags are computed when something reads them.  Everything else writes
+ * exact flags into RFLAGS directly (LF_NONE).
+ */
+#include "cpu/soft/soft.h"
+
+unsigned soft_parity(uint8_t v)
+{
+	return (__builtin_popcount(v) & 1) ? 0 : FL_PF;
+}
+
+unsigned soft_szp(uint64_t res, unsigned size)
+{
+	unsigned f = 0;
+
+	res &= soft_mask(size);
+	if (!res)
+		f |= FL_ZF;
+	if (res & soft_sign(size))
+		f |= FL_SF;
+	return f | soft_parity((uint8_t)res);
+}
+
+static unsigned calc_cf(struct soft_cpu *c)
+{
+	uint64_t m = soft_mask(c->lf_size);
+	uint64_t a = c->lf_a & m, b = c->lf_b & m, r = c->lf_res & m;
+
+	switch (c->lf_op) {
+	case LF_ADD: return r < a;
+	case LF_ADC: return c->lf_cin ? r <= a : r < a;
+	case LF_SUB: return a < b;
+	case LF_SBB: return c->lf_cin ? a <= b : a < b;
+	case LF_INC:
+	case LF_DEC: return c->lf_cin;
+	default: return 0;
+	}
+}
+
+uint64_t soft_get_flags(struct soft_cpu *c)
+{
+	uint64_t f = c->st.rflags;
+	unsigned size = c->lf_size, bits;
+	uint64_t m, a, b, r, sign;
+
+	if (c->lf_op == LF_NONE)
+		return f;
+	m = soft_mask(size);
+	sign = soft_sign(size);
+	a = c->lf_a & m;
+	b = c->lf_b & m;
+	r = c->lf_res & m;
+	bits = soft_szp(r, size);
+	if (calc_cf(c))
+		bits |= FL_CF;
+	switch (c->lf_op) {
+	case LF_ADD:
+	case LF_ADC:
+		if ((a ^ r) & (b ^ r) & sign)
+			bits |= FL_OF;
+		bits |= (a ^ b ^ r) & FL_AF;
+		break;
+	case LF_SUB:
+	case LF_SBB:
+		if ((a ^ b) & (a ^ r) & sign)
+			bits |= FL_OF;
+		bits |= (a ^ b ^ r) & FL_AF;
+		break;
+	case LF_INC:
+		if (r == sign)
+			bits |= FL_OF;
+		bits |= (a ^ 1 ^ r) & FL_AF;
+		break;
+	case LF_DEC:
+		if (r == sign - 1)
+			bits |= FL_OF;
+		bits |= (a ^ 1 ^ r) & FL_AF;
+		break;
+	case LF_LOGIC:
+		break;
+	}
+	return (f & ~(uint64_t)FL_ARITH) | bits;
+}
+
+void soft_set_flags(struct soft_cpu *c, uint64_t f)
+{
+	c->st.rflags = (c->st.rflags & ~(uint64_t)FL_ARITH) | (f & FL_ARITH);
+	c->lf_op = LF_NONE;
+}
+
+bool soft_cond(struct soft_cpu *c, unsigned cc)
+{
+	uint64_t f;
+	bool r;
+
+	/* fast paths for compare/subtract and logic results */
+	if (c->lf_op == LF_SUB) {
+		uint64_t m = soft_mask(c->lf_size);
+		uint64_t a = c->lf_a & m, b = c->lf_b & m;
+		int64_t sa = (int64_t)soft_sext(a, c->lf_size);
+		int64_t sb = (int64_t)soft_sext(b, c->lf_size);
+		switch (cc >> 1) {
+		case 1: r = a < b; goto out;            /* B */
+		case 2: r = a == b; goto out;           /* E */
+		case 3: r = a <= b; goto out;           /* BE */
+		case 6: r = sa < sb; goto out;          /* L */
+		case 7: r = sa <= sb; goto out;         /* LE */
+		}
+	} else if (c->lf_op == LF_LOGIC) {
+		uint64_t v = c->lf_res & soft_mask(c->lf_size);
+		switch (cc >> 1) {
+		case 0: r = false; goto out;            /* O */
+		case 1: r = false; goto out;            /* B */
+		case 2: r = v == 0; goto out;
+		case 3: r = v == 0; goto out;
+		case 4: r = (v & soft_sign(c->lf_size)) != 0; goto out;
+		case 6: r = (v & soft_sign(c->lf_size)) != 0; goto out;
+		case 7: r = v == 0 || (v & soft_sign(c->lf_size)); goto out;
+		}
+	}
+	f = soft_get_flags(c);
+	switch (cc >> 1) {
+	case 0: r = f & FL_OF; break;
+	case 1: r = f & FL_CF; break;
+	case 2: r = f & FL_ZF; break;
+	case 3: r = f & (FL_CF | FL_ZF); break;
+	case 4: r = f & FL_SF; break;
+	case 5: r = f & FL_PF; break;
+	case 6: r = !!(f & FL_SF) != !!(f & FL_OF); break;
+	default: r = (f & FL_ZF) || (!!(f & FL_SF) != !!(f & FL_OF)); break;
+	}
+out:
+	return (cc & 1) ? !r : r;
+}

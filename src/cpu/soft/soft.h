@@ -1,0 +1,531 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * soft.h - private state of the software backend: the x86 CPU that runs
+ * directly on struct vmm_cpu_state, its predecoded instruction format, the
+ * soft TLB, the translated-block cache, and the helpers every exec_*.c file
+ * shares (lazy flags, register and memory access, faults).
+ *
+ * Control flow of one vmm_vcpu_run(): backend.c -> tb.c finds or
+ * translates the block at CS:RIP (decode.c), runs its predecoded
+ * instructions through their handlers (exec_*.c); memory goes through
+ * mmu.c (TLB hit = host pointer from vmm_gmem_host_ptr(), miss = page walk);
+ * faults unwind to tb.c with __builtin_longjmp and are delivered by
+ * except.c; port I/O and MMIO become exits (io.c).
+ */
+#ifndef LIBVMM_SOFT_H
+#define LIBVMM_SOFT_H
+
+#include "core/vm_impl.h"
+#include "cpu/soft/irq/irqchip.h"
+
+#include <string.h>
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+struct soft_cpu;
+struct soft_insn;
+
+/*
+ * A handler executes one predecoded instruction.  Returns SOFT_NEXT (the
+ * executor advances RIP by the length), SOFT_END (the handler set RIP; the
+ * block ends: branch, mode change) or SOFT_EXIT (instruction retired, an
+ * exit is pending in cpu->exit).  Faults never return: soft_fault() unwinds.
+ */
+typedef int (*soft_fn)(struct soft_cpu *c, const struct soft_insn *i);
+
+enum { SOFT_NEXT = 0, SOFT_END = 1, SOFT_EXIT = 2 };
+
+#define SOFT_NOREG 0xff
+#define SOFT_RIPREL 0xfe
+
+/* struct soft_insn.pfx */
+#define PFX_REP 0x01   /* F3 */
+#define PFX_REPNE 0x02 /* F2 */
+#define PFX_LOCK 0x04
+#define PFX_OPSZ 0x08  /* 66 */
+#define PFX_REX 0x10
+#define PFX_REXW 0x20
+#define PFX_ADSZ 0x40  /* 67 */
+#define PFX_SEG 0x80   /* explicit segment override */
+
+/* One predecoded instruction (decode.c fills it; 48 bytes). */
+struct soft_insn {
+	soft_fn fn;
+	int64_t disp;     /* displacement; moffs for A0-A3 */
+	uint64_t imm;     /* immediate, sign-extended per the encoding */
+	uint16_t op;      /* 0x000-0x0ff, 0x1xx = 0F xx, 0x2xx = 0F38, 0x3xx = 0F3A */
+	uint8_t len;
+	uint8_t osz;      /* operand size in bytes: 1, 2, 4, 8 */
+	uint8_t asz;      /* address size in bytes: 2, 4, 8 */
+	uint8_t seg;      /* segment of the memory operand */
+	uint8_t mod;      /* ModRM.mod; 3 = register operand */
+	uint8_t reg;      /* ModRM.reg with REX.R (0-15) */
+	uint8_t rm;       /* ModRM.rm with REX.B, or opcode register */
+	uint8_t reg8, rm8; /* byte-register numbers: 16-19 = AH, CH, DH, BH */
+	uint8_t base, index, scale;
+	uint8_t pfx;
+	uint16_t imm2;    /* ENTER level, far pointer selector */
+};
+
+/* Decoder: decode.c. */
+struct soft_decoded {
+	int status;       /* 0, or the exception: 6 #UD, 13 #GP */
+	int need;         /* > 0: bytes needed beyond the buffer */
+	bool end_block;
+};
+/*
+ * soft_decode() - decode one instruction from @buf (@avail bytes readable)
+ * with default code size @csz (2, 4, 8).  Returns 0, SOFT_DEC_MORE when
+ * @avail was too short (fetch more, or #PF), SOFT_DEC_UD / SOFT_DEC_GP.
+ */
+#define SOFT_DEC_MORE (-1)
+#define SOFT_DEC_UD 6
+#define SOFT_DEC_GP 13
+int soft_decode(const uint8_t *buf, unsigned avail, unsigned csz,
+		struct soft_insn *out, bool *end_block);
+/* The handler table, indexed by soft_insn.op (optab.c). */
+extern const soft_fn soft_handlers[0x400];
+int soft_op_ud(struct soft_cpu *c, const struct soft_insn *i);
+
+/* Lazy flags: what produced the arithmetic flags (flags.c). */
+enum soft_lf {
+	LF_NONE = 0,  /* rflags holds the flags */
+	LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
+};
+
+#define FL_CF 0x0001u
+#define FL_PF 0x0004u
+#define FL_AF 0x0010u
+#define FL_ZF 0x0040u
+#define FL_SF 0x0080u
+#define FL_TF 0x0100u
+#define FL_IF 0x0200u
+#define FL_DF 0x0400u
+#define FL_OF 0x0800u
+#define FL_IOPL 0x3000u
+#define FL_NT 0x4000u
+#define FL_RF 0x10000u
+#define FL_VM 0x20000u
+#define FL_AC 0x40000u
+#define FL_VIF 0x80000u
+#define FL_VIP 0x100000u
+#define FL_ID 0x200000u
+#define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
+
+/* Soft TLB: one set for supervisor, one for user accesses. */
+#define SOFT_TLB_BITS 8
+#define SOFT_TLB_SIZE (1u << SOFT_TLB_BITS)
+#define SOFT_TLB_INVALID (~0ull)
+struct soft_tlb_entry {
+	uint64_t tag_r, tag_w, tag_x; /* linear page, or SOFT_TLB_INVALID */
+	uintptr_t addend;             /* host = linear + addend */
+	uint64_t gpa;                 /* guest-physical page */
+};
+
+/* Translated block (tb.c). */
+#define SOFT_TB_MAX_INSNS 64
+struct soft_tb {
+	uint64_t gpa;        /* physical address of the first byte */
+	uint64_t gpa2;       /* second page when it crosses one, or ~0 */
+	uint64_t lin;        /* linear address it was translated at */
+	uint32_t key;        /* mode bits: code size */
+	uint16_t ninsn;
+	uint16_t nbytes;
+	bool valid;
+	uint32_t verify_gen; /* code bytes checked against memory at this gen */
+	struct soft_tb *hnext;      /* hash chain */
+	struct soft_tb *pnext[2];   /* per-page lists (page 1, page 2) */
+	struct soft_tb *chain[2];   /* last successors seen */
+	uint64_t chain_rip[2];
+	uint32_t chain_gen[2];
+	uint8_t *bytes;             /* copy of the code bytes */
+	struct soft_insn *insn;
+};
+
+struct soft_page {
+	uint64_t gpa;            /* page number << 12 */
+	struct soft_tb *blocks;  /* via pnext[0] or [1] */
+	struct soft_page *next;
+};
+
+#define SOFT_TB_HASH 4096
+#define SOFT_PAGE_HASH 1024
+#define SOFT_ARENA_SIZE (8u << 20)
+
+/* Replay log of completed device reads (MMIO and IN) of one instruction. */
+#define SOFT_REPLAY_MAX 8
+struct soft_replay {
+	uint64_t addr;
+	uint8_t len, is_io;
+	uint8_t data[8];
+};
+
+/* Queued write exits of one retired instruction. */
+#define SOFT_WQ_MAX 4
+
+struct soft_vm {
+	struct soft_irqchip *chip;  /* NULL with VMM_CFG_NO_IRQCHIP */
+	struct soft_clock clock;
+	bool deterministic;
+	atomic_uint epoch;          /* memory map changed: flush TLB + TBs */
+	atomic_bool dirty_logging;
+};
+
+struct soft_cpu {
+	struct vmm_cpu_state st;
+
+	/* lazy flags */
+	uint64_t lf_res, lf_a, lf_b;
+	uint32_t lf_op, lf_size, lf_cin;
+
+	/* derived from the state (soft_update_mode) */
+	unsigned cpl;
+	unsigned csz;        /* code size in bytes: 2, 4, 8 */
+	unsigned ssz;        /* stack address size: 2, 4, 8 */
+	bool lma, lm64, pe, vm86, paging;
+	uint64_t segbase[6];
+	uint32_t seglim[6];
+	unsigned segchk;     /* segments needing limit checks on reads */
+	unsigned segwchk;    /* ... on writes (also not writable) */
+	unsigned tlb_user;   /* 1 at CPL3 */
+	uint64_t ipmask;
+
+	/* fault unwinding */
+	void *jb[5];
+	int fault_vec;
+	uint32_t fault_err;
+	bool fault_has_err;
+	int delivering;      /* vector being delivered, or -1 */
+	bool in_run;
+
+	/* exits */
+	struct vmm_exit exit;
+	bool exit_pending;   /* cpu->exit is to be returned */
+	struct vmm_exit wq[SOFT_WQ_MAX];
+	int wq_n, wq_head;
+	uint8_t iobuf[8 * SOFT_WQ_MAX];
+	uint8_t rdbuf[8];    /* io.data / mmio.data of a read exit */
+	bool read_pending;   /* rdbuf holds the answer for the next replay */
+	struct soft_replay replay[SOFT_REPLAY_MAX];
+	int replay_n, replay_pos;
+	bool replaying;
+
+	/* events */
+	bool shadow;         /* STI / MOV SS interrupt shadow */
+	bool single_step;
+	bool halted;
+
+	/* time */
+	uint64_t icount;     /* retired instructions */
+	int64_t tsc_offset;
+
+	/* soft MMU */
+	struct soft_tlb_entry tlb[2][SOFT_TLB_SIZE];
+	uint32_t tlb_gen;
+	unsigned epoch;
+
+	/* block cache */
+	struct soft_tb *tb_hash[SOFT_TB_HASH];
+	struct soft_page *page_hash[SOFT_PAGE_HASH];
+	uint8_t *arena;
+	size_t arena_used;
+	uint32_t verify_gen;
+	struct soft_tb *cur_tb;
+	bool cur_tb_dirty;   /* the running block was invalidated */
+
+	/* statistics */
+	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;
+	uint64_t st_tlb_misses;
+
+	vmm_vcpu *vcpu;
+	vmm_vm *vm;
+	struct soft_vm *svm;
+};
+
+static inline struct soft_cpu *soft_of(vmm_vcpu *vcpu)
+{
+	return vcpu->backend;
+}
+
+static inline struct soft_vm *soft_vm_of(vmm_vm *vm)
+{
+	return vm->backend;
+}
+
+/* ---- faults (except.c) ---- */
+__attribute__((noreturn)) void soft_fault(struct soft_cpu *c, int vec,
+					  uint32_t err);
+__attribute__((noreturn)) void soft_fault_noerr(struct soft_cpu *c, int vec);
+__attribute__((noreturn)) void soft_unwind(struct soft_cpu *c);
+#define soft_ud(c) soft_fault_noerr(c, 6)
+#define soft_gp(c, e) soft_fault(c, 13, e)
+/* Deliver exception / interrupt @vec (software INT if @soft: DPL check). */
+enum { EV_EXC = 0, EV_EXT = 1, EV_SOFT = 2, EV_INT3 = 3 };
+int soft_deliver(struct soft_cpu *c, int vec, bool has_err, uint32_t err,
+		 int kind, uint64_t next_rip);
+/* A fault unwound to the executor: deliver it (maybe #DF / shutdown). */
+int soft_handle_fault(struct soft_cpu *c);
+
+/* ---- mode (backend.c) ---- */
+void soft_update_mode(struct soft_cpu *c);
+void soft_update_seg(struct soft_cpu *c, int s);
+
+/* ---- flags.c ---- */
+uint64_t soft_get_flags(struct soft_cpu *c);
+void soft_set_flags(struct soft_cpu *c, uint64_t f);   /* arith bits */
+static inline void soft_flags_commit(struct soft_cpu *c)
+{
+	if (c->lf_op != LF_NONE)
+		soft_set_flags(c, soft_get_flags(c));
+}
+bool soft_cond(struct soft_cpu *c, unsigned cc);
+unsigned soft_parity(uint8_t v);
+static inline void soft_lf(struct soft_cpu *c, unsigned op, unsigned size,
+			   uint64_t res, uint64_t a, uint64_t b)
+{
+	c->lf_op = op;
+	c->lf_size = size;
+	c->lf_res = res;
+	c->lf_a = a;
+	c->lf_b = b;
+}
+/* Set all arithmetic flags at once from computed values. */
+static inline void soft_flags_set_arith(struct soft_cpu *c, unsigned bits)
+{
+	c->lf_op = LF_NONE;
+	c->st.rflags = (c->st.rflags & ~(uint64_t)FL_ARITH) | bits;
+}
+/* ZF/SF/PF of a result of @size bytes. */
+unsigned soft_szp(uint64_t res, unsigned size);
+
+static inline uint64_t soft_mask(unsigned size)
+{
+	return size == 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+static inline uint64_t soft_sext(uint64_t v, unsigned size)
+{
+	switch (size) {
+	case 1: return (uint64_t)(int64_t)(int8_t)v;
+	case 2: return (uint64_t)(int64_t)(int16_t)v;
+	case 4: return (uint64_t)(int64_t)(int32_t)v;
+	}
+	return v;
+}
+static inline uint64_t soft_sign(unsigned size)
+{
+	return 1ull << (size * 8 - 1);
+}
+
+/* ---- registers ---- */
+static inline uint64_t soft_reg(struct soft_cpu *c, unsigned r, unsigned size)
+{
+	return c->st.gpr[r] & soft_mask(size);
+}
+static inline void soft_set_reg(struct soft_cpu *c, unsigned r, unsigned size,
+				uint64_t v)
+{
+	switch (size) {
+	case 1: c->st.gpr[r] = (c->st.gpr[r] & ~0xffull) | (v & 0xff); break;
+	case 2: c->st.gpr[r] = (c->st.gpr[r] & ~0xffffull) | (v & 0xffff); break;
+	case 4: c->st.gpr[r] = (uint32_t)v; break;
+	default: c->st.gpr[r] = v; break;
+	}
+}
+/* byte registers: 0-15 low bytes, 16-19 AH CH DH BH */
+static inline uint8_t soft_reg8(struct soft_cpu *c, unsigned r)
+{
+	if (r >= 16)
+		return (uint8_t)(c->st.gpr[r - 16] >> 8);
+	return (uint8_t)c->st.gpr[r];
+}
+static inline void soft_set_reg8(struct soft_cpu *c, unsigned r, uint8_t v)
+{
+	if (r >= 16)
+		c->st.gpr[r - 16] = (c->st.gpr[r - 16] & ~0xff00ull) |
+				    ((uint64_t)v << 8);
+	else
+		c->st.gpr[r] = (c->st.gpr[r] & ~0xffull) | v;
+}
+/* The reg operand / the rm register operand, of size i->osz. */
+static inline uint64_t soft_greg(struct soft_cpu *c, const struct soft_insn *i)
+{
+	return i->osz == 1 ? soft_reg8(c, i->reg8) : soft_reg(c, i->reg, i->osz);
+}
+static inline void soft_sreg_(struct soft_cpu *c, const struct soft_insn *i,
+			      uint64_t v)
+{
+	if (i->osz == 1)
+		soft_set_reg8(c, i->reg8, (uint8_t)v);
+	else
+		soft_set_reg(c, i->reg, i->osz, v);
+}
+
+/* ---- memory (mmu.c) ---- */
+uint64_t soft_ea(struct soft_cpu *c, const struct soft_insn *i);
+uint64_t soft_lin(struct soft_cpu *c, unsigned seg, uint64_t off,
+		  unsigned size, bool write);
+uint64_t soft_ld_slow(struct soft_cpu *c, uint64_t lin, unsigned size,
+		      bool user);
+void soft_st_slow(struct soft_cpu *c, uint64_t lin, unsigned size,
+		  uint64_t v, bool user);
+/* system accesses (descriptor tables, TSS, IDT): supervisor, linear */
+uint64_t soft_ld_sys(struct soft_cpu *c, uint64_t lin, unsigned size);
+void soft_st_sys(struct soft_cpu *c, uint64_t lin, unsigned size, uint64_t v);
+void soft_tlb_flush(struct soft_cpu *c);
+void soft_tlb_flush_page(struct soft_cpu *c, uint64_t lin);
+/* Translate for instruction fetch: host pointer to the page, sets *gpa. */
+const uint8_t *soft_fetch_page(struct soft_cpu *c, uint64_t lin,
+			       uint64_t *gpa);
+/* Read / write @len bytes at a linear address (slow, page-splitting). */
+void soft_read_lin(struct soft_cpu *c, uint64_t lin, void *buf, unsigned len,
+		   bool user);
+void soft_write_lin(struct soft_cpu *c, uint64_t lin, const void *buf,
+		    unsigned len, bool user);
+
+static inline uint64_t soft_ldh(const void *p, unsigned size)
+{
+	switch (size) {
+	case 1: return *(const uint8_t *)p;
+	case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+	case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+	default: { uint64_t v; memcpy(&v, p, 8); return v; }
+	}
+}
+static inline void soft_sth(void *p, unsigned size, uint64_t v)
+{
+	switch (size) {
+	case 1: *(uint8_t *)p = (uint8_t)v; break;
+	case 2: { uint16_t w = (uint16_t)v; memcpy(p, &w, 2); break; }
+	case 4: { uint32_t w = (uint32_t)v; memcpy(p, &w, 4); break; }
+	default: memcpy(p, &v, 8); break;
+	}
+}
+
+/* Linear address of @seg:@off (masked, limit-checked outside 64-bit). */
+static inline uint64_t soft_lin_fast(struct soft_cpu *c, unsigned seg,
+				     uint64_t off, unsigned size, bool write)
+{
+	if (likely(c->lm64))
+		return c->segbase[seg] + off;
+	if (unlikely((write ? c->segwchk : c->segchk) & (1u << seg)))
+		return soft_lin(c, seg, off, size, write);
+	return (uint32_t)(c->segbase[seg] + off);
+}
+
+static inline uint64_t soft_ld_lin(struct soft_cpu *c, uint64_t lin,
+				   unsigned size)
+{
+	struct soft_tlb_entry *e =
+		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+	if (likely(e->tag_r == (lin & ~0xfffull) &&
+		   (lin & 0xfff) <= 4096u - size))
+		return soft_ldh((void *)(uintptr_t)(lin + e->addend), size);
+	return soft_ld_slow(c, lin, size, c->tlb_user);
+}
+static inline void soft_st_lin(struct soft_cpu *c, uint64_t lin, unsigned size,
+			       uint64_t v)
+{
+	struct soft_tlb_entry *e =
+		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+	if (likely(e->tag_w == (lin & ~0xfffull) &&
+		   (lin & 0xfff) <= 4096u - size)) {
+		soft_sth((void *)(uintptr_t)(lin + e->addend), size, v);
+		return;
+	}
+	soft_st_slow(c, lin, size, v, c->tlb_user);
+}
+static inline uint64_t soft_ld(struct soft_cpu *c, unsigned seg, uint64_t off,
+			       unsigned size)
+{
+	return soft_ld_lin(c, soft_lin_fast(c, seg, off, size, false), size);
+}
+static inline void soft_st(struct soft_cpu *c, unsigned seg, uint64_t off,
+			   unsigned size, uint64_t v)
+{
+	soft_st_lin(c, soft_lin_fast(c, seg, off, size, true), size, v);
+}
+/* Check that a later store of @size bytes at seg:off will not fault. */
+void soft_probe_write(struct soft_cpu *c, unsigned seg, uint64_t off,
+		      unsigned size);
+
+/* r/m operand of size i->osz */
+static inline uint64_t soft_rm(struct soft_cpu *c, const struct soft_insn *i)
+{
+	if (i->mod == 3)
+		return i->osz == 1 ? soft_reg8(c, i->rm8) :
+				     soft_reg(c, i->rm, i->osz);
+	return soft_ld(c, i->seg, soft_ea(c, i), i->osz);
+}
+static inline void soft_set_rm(struct soft_cpu *c, const struct soft_insn *i,
+			       uint64_t v)
+{
+	if (i->mod == 3) {
+		if (i->osz == 1)
+			soft_set_reg8(c, i->rm8, (uint8_t)v);
+		else
+			soft_set_reg(c, i->rm, i->osz, v);
+		return;
+	}
+	soft_st(c, i->seg, soft_ea(c, i), i->osz, v);
+}
+
+/* ---- stack (exec_stack.c) ---- */
+void soft_push(struct soft_cpu *c, unsigned size, uint64_t v);
+uint64_t soft_pop(struct soft_cpu *c, unsigned size);
+/* Peek at [RSP + @off] without changing RSP. */
+uint64_t soft_peek(struct soft_cpu *c, unsigned off, unsigned size);
+static inline uint64_t soft_sp_mask(struct soft_cpu *c)
+{
+	return soft_mask(c->ssz);
+}
+
+/* ---- segments (seg.c) ---- */
+/* Load a data/stack segment register in the current mode (MOV, POP, LDS). */
+void soft_load_seg(struct soft_cpu *c, int s, uint16_t sel);
+/* Read an 8-byte descriptor of @sel; faults with @vec(sel) if outside. */
+uint64_t soft_read_desc(struct soft_cpu *c, uint16_t sel, int vec);
+/* Fill @seg from the descriptor halves. */
+void soft_desc_to_seg(struct vmm_segment *seg, uint16_t sel, uint64_t d);
+/* far transfers (JMP/CALL/RET far, IRET) */
+int soft_far_jmp(struct soft_cpu *c, uint16_t sel, uint64_t off,
+		 const struct soft_insn *i, bool call);
+int soft_far_ret(struct soft_cpu *c, unsigned osz, uint16_t extra);
+int soft_iret(struct soft_cpu *c, unsigned osz);
+void soft_set_cs_real(struct soft_cpu *c, uint16_t sel);
+void soft_seg_real(struct vmm_segment *s, uint16_t sel);
+void soft_mark_accessed(struct soft_cpu *c, uint16_t sel, uint64_t d);
+
+/* ---- I/O and misc (io.c) ---- */
+/* Port read: returns the value, or unwinds to an IO exit. */
+uint64_t soft_io_in(struct soft_cpu *c, uint16_t port, unsigned size);
+/* Port write: queues the exit (returned after the instruction retires). */
+void soft_io_out(struct soft_cpu *c, uint16_t port, unsigned size,
+		 uint64_t v);
+/* IOPL / TSS permission check for @port..@port+@size. */
+void soft_io_check(struct soft_cpu *c, uint16_t port, unsigned size);
+/* MMIO through the bus exit protocol (mmu.c calls these). */
+uint64_t soft_mmio_read(struct soft_cpu *c, uint64_t gpa, unsigned size);
+void soft_mmio_write(struct soft_cpu *c, uint64_t gpa, unsigned size,
+		     uint64_t v);
+
+/* ---- control registers, MSRs, time (exec_sys.c) ---- */
+uint64_t soft_tsc(struct soft_cpu *c);
+int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v);
+void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
+		uint32_t r[4]);
+
+/* ---- translated blocks (tb.c) ---- */
+int soft_tb_init(struct soft_cpu *c);
+void soft_tb_fini(struct soft_cpu *c);
+void soft_tb_flush(struct soft_cpu *c);
+/* A write hit physical page @gpa: drop its blocks; true if it had some. */
+bool soft_tb_page_write(struct soft_cpu *c, uint64_t gpa);
+bool soft_tb_is_code(struct soft_cpu *c, uint64_t gpa);
+/* Run until an exit; fills @exit. */
+int soft_exec(struct soft_cpu *c, struct vmm_exit *exit);
+
+/* exec helpers shared by families */
+int soft_jump(struct soft_cpu *c, uint64_t target, unsigned osz);
+
+#endif
