@@ -17,5 +17,9 @@
 #include <libvmm/bus.h>
 #include <libvmm/devices.h>
 #include <libvmm/boot.h>
+#include <libvmm/notify.h>
+#include <libvmm/virtio.h>
+#include <libvmm/hypercall.h>
+#include <libvmm/seccomp.h>
 
 #endif

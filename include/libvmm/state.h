@@ -188,6 +188,109 @@ VMM_API void vmm_state_flat_real(struct vmm_cpu_state *st, uint16_t cs,
 VMM_API void vmm_state_flat_protected(struct vmm_cpu_state *st,
 				      uint32_t entry);
 
+/*
+ * Interrupt controllers and timers of a VM (the PC platform's 8259 pair,
+ * IOAPIC and 8254 PIT), in architectural terms, so that a snapshot taken on
+ * one backend restores on the other.  Counters are registers, not host
+ * times: a PIT channel carries how long ago its count was loaded.
+ */
+#define VMM_IRQCHIP_STATE_VERSION 1
+
+/** One 8259A PIC. */
+struct vmm_pic_state {
+	uint8_t irr;            /* interrupt request register */
+	uint8_t isr;            /* in-service register */
+	uint8_t imr;            /* interrupt mask register (OCW1) */
+	uint8_t last_irr;       /* input levels last seen (edge detection) */
+	uint8_t vector_base;    /* ICW2: vector of IR0 */
+	uint8_t priority_add;   /* lowest-priority IR after rotation */
+	uint8_t read_isr;       /* OCW3 RR/RIS: 1 = reads return ISR */
+	uint8_t poll;           /* OCW3 poll command pending */
+	uint8_t special_mask;   /* OCW3 special mask mode */
+	uint8_t init_state;     /* 0 = ready, 1..3 = expecting ICW2..ICW4 */
+	uint8_t auto_eoi;       /* ICW4 AEOI */
+	uint8_t rotate_on_auto_eoi;
+	uint8_t special_fully_nested;
+	uint8_t icw4_needed;    /* ICW1 IC4 */
+	uint8_t elcr;           /* edge/level control (port 0x4d0/0x4d1) */
+	uint8_t elcr_mask;      /* which ELCR bits are writable */
+};
+
+#define VMM_IOAPIC_PINS 24
+
+/** The I/O APIC. */
+struct vmm_ioapic_state {
+	uint64_t base;          /* MMIO base, normally 0xfec00000 */
+	uint32_t id;            /* IOAPIC ID (register 0, bits 27:24) */
+	uint32_t ioregsel;      /* index register */
+	uint32_t irr;           /* pins whose interrupt is pending (bit/pin) */
+	uint32_t pad;
+	uint64_t redir[VMM_IOAPIC_PINS]; /* redirection table entries */
+};
+
+/** One 8254 PIT channel. */
+struct vmm_pit_channel {
+	uint32_t count;         /* reload value (0 means 0x10000) */
+	uint16_t latched_count;
+	uint8_t count_latched;  /* which bytes of latched_count are pending */
+	uint8_t status_latched;
+	uint8_t status;
+	uint8_t read_state;     /* byte sequencing of reads */
+	uint8_t write_state;    /* byte sequencing of writes */
+	uint8_t write_latch;    /* first byte of a 16-bit write */
+	uint8_t rw_mode;        /* 1 = LSB, 2 = MSB, 3 = LSB then MSB */
+	uint8_t mode;           /* 0..5 */
+	uint8_t bcd;
+	uint8_t gate;
+	int64_t load_age_ns;    /* how long ago the count was loaded */
+};
+
+/** The 8254 PIT. */
+struct vmm_pit_state {
+	uint32_t flags;         /* VMM_PIT_* */
+	uint32_t pad;
+	struct vmm_pit_channel ch[3];
+};
+#define VMM_PIT_HPET_LEGACY (1u << 0) /* channel 0 disabled by HPET */
+
+/* struct vmm_irqchip_state.valid */
+#define VMM_IRQCHIP_PIC (1u << 0)
+#define VMM_IRQCHIP_IOAPIC (1u << 1)
+#define VMM_IRQCHIP_PIT (1u << 2)
+#define VMM_IRQCHIP_CLOCK (1u << 3)
+
+/**
+ * struct vmm_irqchip_state - every interrupt controller and timer a VM has.
+ * @version:  VMM_IRQCHIP_STATE_VERSION; set by get, checked by set.
+ * @valid:    VMM_IRQCHIP_* bits: which parts are present.
+ * @pic:      master (0, ports 0x20/0x21) and slave (1, 0xa0/0xa1).
+ * @clock_ns: the guest's paravirtual clock (kvm-clock) in nanoseconds;
+ *            restoring it makes the clock continue where it stopped.
+ */
+struct vmm_irqchip_state {
+	uint32_t version;
+	uint32_t valid;
+	struct vmm_pic_state pic[2];
+	struct vmm_ioapic_state ioapic;
+	struct vmm_pit_state pit;
+	uint64_t clock_ns;
+};
+
+/**
+ * vmm_vm_get_irqchip() - read the interrupt controllers of @vm.  The VM
+ * must not run (vmm_vm_pause()).  -ENODEV if the VM has no irqchip,
+ * -ENOTSUP if its backend cannot export the state.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vm_get_irqchip(vmm_vm *vm,
+					      struct vmm_irqchip_state *st);
+
+/**
+ * vmm_vm_set_irqchip() - load the parts of @st flagged in @st->valid.
+ * -EINVAL for an unknown version, -ENODEV / -ENOTSUP as for get.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vm_set_irqchip(vmm_vm *vm,
+					      const struct vmm_irqchip_state *st);
+
 #ifdef __cplusplus
 }
 #endif

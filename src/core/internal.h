@@ -57,6 +57,14 @@ void vmm__dev_detach_all(vmm_vm *vm);
 /* Free a handle from vmm__dev_new() that never got attached properly. */
 void vmm__dev_abort(vmm_dev *dev);
 
+/*
+ * vmm__vm_evloop() - the VM's I/O thread (src/io/evloop.h), started on first
+ * use and stopped at VM destruction after every device is detached.  NULL
+ * (with the VM's error set) if it cannot be started.
+ */
+struct vmm_evloop;
+struct vmm_evloop *vmm__vm_evloop(vmm_vm *vm);
+
 /* RAM layout queries devices (RTC, e820 builders) use. */
 uint64_t vmm__ram_below_4g(vmm_vm *vm);
 uint64_t vmm__ram_above_4g(vmm_vm *vm);

@@ -130,8 +130,8 @@ int vmm_mem_iovec(vmm_vm *vm, vmm_gpa_t gpa, size_t len, bool for_write,
 		return -EINVAL;
 	ret = vmm_gmem_iovec(&vm->mem, gpa, len, for_write, iov, max_iov);
 	if (ret == -EFAULT)
-		return fault(vm, for_write ? "iovec (write)" : "iovec", gpa,
-			     len);
+		return fault(vm, for_write ? "writable iovec (ROM refused)" : "iovec",
+			     gpa, len);
 	return ret;
 }
 

@@ -198,6 +198,7 @@ void vmm_vm_destroy(vmm_vm *vm)
 		return;
 	vmm_vm_stop(vm);
 	vmm__dev_detach_all(vm);
+	vmm__notify_fini(vm);
 	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
 		if (!vm->vcpus[i])
 			continue;

@@ -39,6 +39,12 @@ struct vmm_backend_ops {
 	int (*single_step)(vmm_vcpu *vcpu, bool on);
 	int (*irq_line)(vmm_vm *vm, uint32_t gsi, int level);
 	int (*msi)(vmm_vm *vm, uint64_t addr, uint32_t data);
+	/* optional (snapshots): interrupt controllers; NULL = not exportable */
+	int (*get_irqchip)(vmm_vm *vm, struct vmm_irqchip_state *st);
+	int (*set_irqchip)(vmm_vm *vm, const struct vmm_irqchip_state *st);
+	/* optional: finish an I/O or MMIO exit the embedder has completed
+	 * without running guest code (KVM: KVM_RUN with immediate_exit) */
+	int (*vcpu_complete_io)(vmm_vcpu *vcpu);
 };
 
 extern const struct vmm_backend_ops vmm_kvm_ops;
@@ -89,6 +95,9 @@ struct vmm_vm {
 	unsigned threads_live;
 	vmm_exit_cb exit_cb;
 	void *exit_opaque;
+	/* vmm_vm_pause(): vCPU threads park while pause_depth > 0 */
+	unsigned pause_depth;
+	unsigned threads_paused;
 };
 
 #endif

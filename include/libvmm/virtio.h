@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvmm/virtio.h - split (para-virtual) devices: VIRTIO 1.x back-ends in
+ * the VMM behind a virtio-mmio (version 2) or virtio-pci (modern) transport.
+ *
+ * Each device runs its queues on the VM's I/O thread (an io_uring event
+ * loop, or poll() where the library was built without liburing); guest
+ * kicks reach it through an eventfd (KVM ioeventfd where the backend has
+ * it: no exit to user space), interrupts leave through vmm_irq_line() /
+ * vmm_irq_msi() or an irqfd.  Every guest-controlled value is validated; a
+ * driver that breaks a queue gets DEVICE_NEEDS_RESET and a log message, the
+ * VM keeps running.
+ *
+ * Features offered: VIRTIO_F_VERSION_1, VIRTIO_F_INDIRECT_DESC,
+ * VIRTIO_F_EVENT_IDX (split ring only) plus the device's own.
+ */
+#ifndef LIBVMM_VIRTIO_H
+#define LIBVMM_VIRTIO_H
+
+#include <libvmm/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum vmm_virtio_transport {
+	VMM_VIRTIO_MMIO = 0, /**< virtio-mmio version 2 */
+	VMM_VIRTIO_PCI = 1,  /**< virtio-pci modern (1040+id), MSI-X + INTx */
+};
+
+/* Flags of struct vmm_virtio_config.flags. */
+/** Never use ioeventfd: every kick is a vCPU exit to user space. */
+#define VMM_VIRTIO_NO_IOEVENTFD (1u << 0)
+/** Never use irqfd: interrupts are injected with vmm_irq_line/msi. */
+#define VMM_VIRTIO_NO_IRQFD (1u << 1)
+/** Do not offer VIRTIO_F_EVENT_IDX. */
+#define VMM_VIRTIO_NO_EVENT_IDX (1u << 2)
+/** Do not offer VIRTIO_F_INDIRECT_DESC. */
+#define VMM_VIRTIO_NO_INDIRECT (1u << 3)
+
+/**
+ * struct vmm_virtio_config - where and how a device is attached.
+ * @transport:  VMM_VIRTIO_MMIO or VMM_VIRTIO_PCI.
+ * @mmio_base:  MMIO: guest-physical base of the 4 KiB register window
+ *              (page aligned, outside RAM).
+ * @irq:        MMIO: the GSI of its interrupt (level); PCI: the INTx GSI
+ *              used while MSI-X is off.  -1 = none (the driver polls).
+ * @pci_host:   PCI: the host bridge from vmm_dev_pci_host_attach().
+ * @pci_slot:   PCI: device number 1..31, -1 = first free.
+ * @queue_size: largest queue size offered (power of two, 0 = 256, <= 1024).
+ * @flags:      VMM_VIRTIO_* above.
+ *
+ * Start from vmm_virtio_config_init().
+ */
+struct vmm_virtio_config {
+	enum vmm_virtio_transport transport;
+	uint64_t mmio_base;
+	int irq;
+	vmm_dev *pci_host;
+	int pci_slot;
+	uint16_t queue_size;
+	uint32_t flags;
+};
+
+/** vmm_virtio_config_init() - defaults for @transport: no IRQ, slot -1. */
+VMM_API void vmm_virtio_config_init(struct vmm_virtio_config *cfg,
+				    enum vmm_virtio_transport transport);
+
+/**
+ * struct vmm_virtio_blk_config - virtio-blk on a raw image file.
+ * @path:     the image (its size, rounded down to 512 bytes, is the
+ *            capacity).  Or @fd >= 0: an open file (dup()ed; @path unused).
+ * @readonly: offer VIRTIO_BLK_F_RO, open read-only; writes fail with
+ *            VIRTIO_BLK_S_IOERR.
+ * @serial:   the GET_ID string (up to 20 bytes, NULL = "libvmm-blk").
+ * @direct:   open with O_DIRECT (bypass the host page cache).
+ *
+ * Requests: IN, OUT, FLUSH, GET_ID, DISCARD, WRITE_ZEROES.  Host I/O errors
+ * complete the request with VIRTIO_BLK_S_IOERR and are counted
+ * (vmm_virtio_stats().io_errors), never dropped.
+ */
+struct vmm_virtio_blk_config {
+	struct vmm_virtio_config virtio;
+	const char *path;
+	int fd;
+	bool readonly;
+	bool direct;
+	const char *serial;
+};
+
+/** vmm_virtio_blk_config_init() - defaults (fd -1, writable). */
+VMM_API void vmm_virtio_blk_config_init(struct vmm_virtio_blk_config *cfg,
+					enum vmm_virtio_transport transport);
+
+/**
+ * vmm_virtio_blk_attach() - attach a virtio-blk device.
+ * Returns 0, -EINVAL (bad configuration), -ENOENT/-EACCES/... (the image),
+ * -EEXIST (MMIO window or PCI slot taken), -ENOMEM.  Detach with
+ * vmm_dev_detach(): in-flight requests are completed first.
+ */
+VMM_API VMM_MUST_CHECK int
+vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
+		      vmm_dev **out);
+
+/**
+ * struct vmm_virtio_net_config - virtio-net on a TAP device.
+ * @tap_fd: an open TAP fd (IFF_TAP | IFF_NO_PI, no vnet header; dup()ed),
+ *          or -1 to open @ifname (created if needed, needs CAP_NET_ADMIN).
+ * @mac:    the MAC address offered (VIRTIO_NET_F_MAC); all zero = a
+ *          locally administered one derived from the interface.
+ * @mtu:    offered with VIRTIO_NET_F_MTU when non-zero.
+ */
+struct vmm_virtio_net_config {
+	struct vmm_virtio_config virtio;
+	int tap_fd;
+	const char *ifname;
+	uint8_t mac[6];
+	uint16_t mtu;
+};
+
+VMM_API void vmm_virtio_net_config_init(struct vmm_virtio_net_config *cfg,
+					enum vmm_virtio_transport transport);
+VMM_API VMM_MUST_CHECK int
+vmm_virtio_net_attach(vmm_vm *vm, const struct vmm_virtio_net_config *cfg,
+		      vmm_dev **out);
+
+/**
+ * struct vmm_virtio_console_config - virtio-console, one port.
+ * @out_fd: what the guest transmits is written here (-1 = discarded).
+ * @in_fd:  read when readable, given to the guest (-1 = no input).
+ * Both are dup()ed.
+ */
+struct vmm_virtio_console_config {
+	struct vmm_virtio_config virtio;
+	int out_fd;
+	int in_fd;
+};
+
+VMM_API void
+vmm_virtio_console_config_init(struct vmm_virtio_console_config *cfg,
+			       enum vmm_virtio_transport transport);
+VMM_API VMM_MUST_CHECK int
+vmm_virtio_console_attach(vmm_vm *vm,
+			  const struct vmm_virtio_console_config *cfg,
+			  vmm_dev **out);
+
+/** vmm_virtio_rng_attach() - virtio-rng fed by getrandom(2). */
+VMM_API VMM_MUST_CHECK int
+vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
+		      vmm_dev **out);
+
+/** Counters of a virtio device. */
+struct vmm_virtio_stats {
+	uint32_t device_id;    /**< 1 net, 2 blk, 3 console, 4 rng */
+	uint8_t status;        /**< device status register */
+	uint64_t features;     /**< negotiated features */
+	uint64_t kicks;        /**< queue notifications received */
+	uint64_t interrupts;   /**< interrupts sent */
+	uint64_t requests;     /**< chains completed */
+	uint64_t bytes_in;     /**< bytes written into guest buffers */
+	uint64_t bytes_out;    /**< bytes read from guest buffers */
+	uint64_t io_errors;    /**< host I/O errors reported to the guest */
+	uint64_t queue_errors; /**< broken queues (NEEDS_RESET) */
+	uint64_t driver_errors; /**< other protocol violations logged */
+	bool ioeventfd;        /**< kicks arrive without user-space exits */
+	bool irqfd;            /**< interrupts leave through irqfds */
+	uint64_t mmio_base;    /**< current register window / BAR (0 = none) */
+};
+
+/** vmm_virtio_stats() - -EINVAL if @dev is not a virtio device. */
+VMM_API int vmm_virtio_stats(vmm_dev *dev, struct vmm_virtio_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmu.c - the soft MMU: segmentation (linear address, limit and type
+ * checks), the per-vCPU software TLB that maps linear pages straight to
+ * host pointers (filled from vmm_gmem_walk() with accessed/dirty write-back
+ * and vmm_gmem_host_ptr()), the slow paths for TLB misses, page-crossing
+ * accesses, MMIO and ROM, and the self-modifying-code hook: pages holding
+ * translated code never get a writable TLB entry, so every write to them
+ * comes here and drops the blocks first.
+ */
+#include "cpu/soft/soft.h"
+
+uint64_t soft_ea(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint64_t a = (uint64_t)i->disp;
+
+	if (i->base != SOFT_NOREG)
+		a += i->base == SOFT_RIPREL ? c->st.rip + i->len :
+					      c->st.gpr[i->base];
+	if (i->index != SOFT_NOREG)
+		a += c->st.gpr[i->index] << i->scale;
+	if (i->asz == 8)
+		return a;
+	return a & soft_mask(i->asz);
+}
+
+__attribute__((noreturn)) static void seg_fault(struct soft_cpu *c,
+						unsigned seg)
+{
+	soft_fault(c, seg == VMM_SS ? 12 : 13, 0);
+}
+
+uint64_t soft_lin(struct soft_cpu *c, unsigned seg, uint64_t off,
+		  unsigned size, bool write)
+{
+	const struct vmm_segment *s = &c->st.seg[seg];
+	uint64_t last;
+
+	if (c->lm64)
+		return c->segbase[seg] + off;
+	if (c->pe && !c->vm86) {
+		if (s->unusable || !s->present)
+			seg_fault(c, seg);
+		if (write && (s->type & 0xa) != 0x2) /* data, writable */
+			seg_fault(c, seg);
+		if (!write && (s->type & 0xa) == 0x8) /* execute-only code */
+			seg_fault(c, seg);
+	}
+	last = off + size - 1;
+	if ((s->type & 0xc) == 0x4 && s->s) { /* expand-down data */
+		uint64_t top = s->db ? 0xffffffffull : 0xffff;
+		if (off <= s->limit || last > top)
+			seg_fault(c, seg);
+	} else if (last > s->limit || last < off) {
+		seg_fault(c, seg);
+	}
+	return (uint32_t)(c->segbase[seg] + off);
+}
+
+void soft_tlb_flush(struct soft_cpu *c)
+{
+	memset(c->tlb, 0xff, sizeof(c->tlb));
+	c->tlb_gen++;
+}
+
+void soft_tlb_flush_page(struct soft_cpu *c, uint64_t lin)
+{
+	/* large pages may cover many entries: flush everything (cheap) */
+	(void)lin;
+	soft_tlb_flush(c);
+}
+
+static void paging_of(struct soft_cpu *c, struct vmm_paging *p)
+{
+	p->cr0 = c->st.cr0;
+	p->cr3 = c->st.cr3;
+	p->cr4 = c->st.cr4;
+	p->efer = c->st.msr.efer;
+	p->cpl = c->cpl;
+}
+
+__attribute__((noreturn)) static void internal_exit(struct soft_cpu *c,
+						    const char *msg,
+						    uint64_t a)
+{
+	struct vmm_exit *e = &c->exit;
+
+	memset(e, 0, sizeof(*e));
+	e->kind = VMM_EXIT_INTERNAL;
+	e->internal.reason = VMM_INTERNAL_EMULATION;
+	e->internal.data[0] = a;
+	e->internal.data[1] = c->st.rip;
+	snprintf(e->internal.msg, sizeof(e->internal.msg), "%s 0x%llx", msg,
+		 (unsigned long long)a);
+	c->fault_vec = -2;
+	soft_unwind(c);
+}
+
+/*
+ * Translate @lin for @acc (VMM_ACCESS_*); raise #PF/#GP on failure.
+ * Returns the guest-physical address; fills the TLB when it is RAM.
+ * *@host gets the host pointer of the page (NULL for MMIO; for writes,
+ * NULL for ROM).
+ */
+static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
+			  bool user, uint8_t **host)
+{
+	struct vmm_gmem *m = &c->vm->mem;
+	struct vmm_paging p;
+	uint64_t gpa, page = lin & ~0xfffull, gpage;
+	uint32_t ec = 0;
+	uint8_t *h;
+	int r;
+
+	c->st_tlb_misses++;
+	if (c->lma) {
+		int64_t s = (int64_t)(lin << 16) >> 16;
+		if ((uint64_t)s != lin)
+			soft_gp(c, 0);
+	}
+	paging_of(c, &p);
+	if (user)
+		acc |= VMM_ACCESS_USER;
+	r = vmm_gmem_walk(m, &p, lin, acc, true, &gpa, &ec, NULL);
+	if (r == -EFAULT) {
+		if (!c->paging)
+			soft_gp(c, 0);
+		c->st.cr2 = lin;
+		soft_fault(c, 14, ec);
+	}
+	if (r)
+		internal_exit(c, "page table outside guest RAM at gva", lin);
+	gpage = gpa & ~0xfffull;
+	h = vmm_gmem_host_ptr(m, gpage, 4096, (acc & VMM_ACCESS_WRITE) != 0);
+	*host = h;
+	if (h) {
+		struct soft_tlb_entry *e =
+			&c->tlb[user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+		bool code = soft_tb_is_code(c, gpage);
+		if (e->tag_r != page || e->gpa != gpage) {
+			e->tag_r = e->tag_w = e->tag_x = SOFT_TLB_INVALID;
+			e->gpa = gpage;
+		}
+		e->addend = (uintptr_t)h - page;
+		e->tag_r = page;
+		if (acc & VMM_ACCESS_EXEC)
+			e->tag_x = page;
+		if ((acc & VMM_ACCESS_WRITE) && !code &&
+		    !atomic_load_explicit(&c->svm->dirty_logging,
+					  memory_order_relaxed))
+			e->tag_w = page;
+	}
+	return gpa;
+}
+
+static uint64_t ld_page(struct soft_cpu *c, uint64_t lin, unsigned size,
+			bool user)
+{
+	uint8_t *h;
+	uint64_t gpa = translate(c, lin, 0, user, &h);
+
+	if (h)
+		return soft_ldh(h + (lin & 0xfff), size);
+	if (!vmm_gmem_is_ram(&c->vm->mem, gpa, 1))
+		return soft_mmio_read(c, gpa, size);
+	/* RAM but not readable as a whole page (region edge) */
+	{
+		uint64_t v = 0;
+		if (vmm_gmem_read(&c->vm->mem, gpa, &v, size))
+			return soft_mmio_read(c, gpa, size);
+		return v;
+	}
+}
+
+uint64_t soft_ld_slow(struct soft_cpu *c, uint64_t lin, unsigned size,
+		      bool user)
+{
+	unsigned first = 4096 - (unsigned)(lin & 0xfff);
+	uint64_t lo, hi;
+
+	if (!c->lm64 && !c->lma)
+		lin = (uint32_t)lin;
+	if (first >= size)
+		return ld_page(c, lin, size, user);
+	/* crosses a page: byte by byte through both pages */
+	lo = 0;
+	for (unsigned k = 0; k < size; k++) {
+		uint64_t a = lin + k;
+		if (!c->lma)
+			a = (uint32_t)a;
+		hi = ld_page(c, a, 1, user);
+		lo |= hi << (8 * k);
+	}
+	return lo;
+}
+
+static void st_page(struct soft_cpu *c, uint64_t lin, uint64_t gpa,
+		    uint8_t *h, unsigned size, uint64_t v)
+{
+	if (h) {
+		if (soft_tb_is_code(c, gpa & ~0xfffull))
+			soft_tb_page_write(c, gpa & ~0xfffull);
+		soft_sth(h + (lin & 0xfff), size, v);
+		return;
+	}
+	soft_mmio_write(c, gpa, size, v);
+}
+
+void soft_st_slow(struct soft_cpu *c, uint64_t lin, unsigned size, uint64_t v,
+		  bool user)
+{
+	unsigned first = 4096 - (unsigned)(lin & 0xfff);
+	uint8_t *h1, *h2;
+	uint64_t g1, g2, lin2;
+
+	if (!c->lma)
+		lin = (uint32_t)lin;
+	g1 = translate(c, lin, VMM_ACCESS_WRITE, user, &h1);
+	if (first >= size) {
+		st_page(c, lin, g1, h1, size, v);
+		return;
+	}
+	lin2 = lin + first;
+	if (!c->lma)
+		lin2 = (uint32_t)lin2;
+	g2 = translate(c, lin2, VMM_ACCESS_WRITE, user, &h2);
+	for (unsigned k = 0; k < size; k++) {
+		uint8_t b = (uint8_t)(v >> (8 * k));
+		if (k < first)
+			st_page(c, lin + k, g1 + k, h1, 1, b);
+		else
+			st_page(c, lin2 + (k - first), g2 + (k - first), h2, 1,
+				b);
+	}
+}
+
+void soft_probe_write(struct soft_cpu *c, unsigned seg, uint64_t off,
+		      unsigned size)
+{
+	uint64_t lin = soft_lin_fast(c, seg, off, size, true);
+	struct soft_tlb_entry *e =
+		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+	uint8_t *h;
+
+	if (e->tag_w == (lin & ~0xfffull) && (lin & 0xfff) <= 4096u - size)
+		return;
+	translate(c, lin, VMM_ACCESS_WRITE, c->tlb_user, &h);
+	if ((lin & 0xfff) > 4096u - size)
+		translate(c, (lin | 0xfff) + 1, VMM_ACCESS_WRITE, c->tlb_user,
+			  &h);
+}
+
+uint64_t soft_ld_sys(struct soft_cpu *c, uint64_t lin, unsigned size)
+{
+	struct soft_tlb_entry *e = &c->tlb[0][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+
+	if (!c->lma)
+		lin = (uint32_t)lin;
+	if (e->tag_r == (lin & ~0xfffull) && (lin & 0xfff) <= 4096u - size)
+		return soft_ldh((void *)(uintptr_t)(lin + e->addend), size);
+	return soft_ld_slow(c, lin, size, false);
+}
+
+void soft_st_sys(struct soft_cpu *c, uint64_t lin, unsigned size, uint64_t v)
+{
+	if (!c->lma)
+		lin = (uint32_t)lin;
+	soft_st_slow(c, lin, size, v, false);
+}
+
+void soft_read_lin(struct soft_cpu *c, uint64_t lin, void *buf, unsigned len,
+		   bool user)
+{
+	uint8_t *b = buf;
+
+	for (unsigned k = 0; k < len; k++)
+		b[k] = (uint8_t)soft_ld_slow(c, lin + k, 1, user);
+}
+
+void soft_write_lin(struct soft_cpu *c, uint64_t lin, const void *buf,
+		    unsigned len, bool user)
+{
+	const uint8_t *b = buf;
+
+	/* probe every page first: no partial writes on a fault */
+	for (unsigned k = 0; k < len; k = (k | 0xfff) + 1) {
+		uint8_t *h;
+		translate(c, (lin + k) & (c->lma ? ~0ull : 0xffffffffull),
+			  VMM_ACCESS_WRITE, user, &h);
+	}
+	for (unsigned k = 0; k < len; k++)
+		soft_st_slow(c, lin + k, 1, b[k], user);
+}
+
+const uint8_t *soft_fetch_page(struct soft_cpu *c, uint64_t lin, uint64_t *gpa)
+{
+	struct soft_tlb_entry *e =
+		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+	uint8_t *h;
+	uint64_t g;
+
+	if (e->tag_x == (lin & ~0xfffull)) {
+		*gpa = e->gpa | (lin & 0xfff);
+		return (const uint8_t *)(uintptr_t)(lin + e->addend);
+	}
+	g = translate(c, lin, VMM_ACCESS_EXEC, c->tlb_user, &h);
+	if (!h)
+		internal_exit(c, "instruction fetch from non-RAM gpa", g);
+	*gpa = g;
+	return h + (lin & 0xfff);
+}

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtqueue.c - split virtqueue, device side (VIRTIO 1.2, 2.7): the
+ * descriptor-chain walker, used-ring updates and notification suppression
+ * (VIRTIO_F_EVENT_IDX).  Written from the specification; see virtqueue.h
+ * for the validation rules.
+ *
+ * Ring layout (all little endian):
+ *   descriptor table  16 * size: le64 addr, le32 len, le16 flags, le16 next
+ *   driver area       le16 flags, le16 idx, le16 ring[size], le16 used_event
+ *   device area       le16 flags, le16 idx, {le32 id, le32 len}[size],
+ *                     le16 avail_event
+ */
+#include "dev/virtio/virtqueue.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+struct vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+__attribute__((format(printf, 3, 4))) static int brk(struct vmm_vq *vq,
+						       int err,
+						       const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!vq->broken) {
+		va_start(ap, fmt);
+		vsnprintf(vq->err, sizeof(vq->err), fmt, ap);
+		va_end(ap);
+	}
+	vq->broken = true;
+	return err;
+}
+
+void vmm_vq_reset(struct vmm_vq *vq)
+{
+	const struct vmm_vq_mem *mem = vq->mem;
+	uint8_t dirs = vq->dirs;
+	uint64_t max = vq->max_chain_bytes;
+
+	memset(vq, 0, sizeof(*vq));
+	vq->mem = mem;
+	vq->dirs = dirs;
+	vq->max_chain_bytes = max;
+}
+
+static int rd16(struct vmm_vq *vq, uint64_t gpa, uint16_t *v)
+{
+	uint16_t x;
+	int r = vq->mem->read(vq->mem->opaque, gpa, &x, 2);
+
+	*v = le16toh(x);
+	return r;
+}
+
+static int wr16(struct vmm_vq *vq, uint64_t gpa, uint16_t v)
+{
+	uint16_t x = htole16(v);
+
+	return vq->mem->write(vq->mem->opaque, gpa, &x, 2);
+}
+
+int vmm_vq_check_layout(struct vmm_vq *vq)
+{
+	uint64_t n = vq->size, end, sizes[3], addrs[3];
+	static const uint64_t align[3] = { 16, 2, 4 };
+	static const char *const names[3] = { "descriptor table", "driver area",
+					      "device area" };
+	uint8_t probe;
+
+	if (n == 0 || n > VMM_VQ_MAX_SIZE || (n & (n - 1)))
+		return brk(vq, -EINVAL, "queue size %llu is not a power of two in 1..%u",
+			   (unsigned long long)n, VMM_VQ_MAX_SIZE);
+	sizes[0] = 16 * n;
+	sizes[1] = 6 + 2 * n;
+	sizes[2] = 6 + 8 * n;
+	addrs[0] = vq->desc;
+	addrs[1] = vq->avail;
+	addrs[2] = vq->used;
+	for (int i = 0; i < 3; i++) {
+		if (addrs[i] & (align[i] - 1))
+			return brk(vq, -EINVAL, "%s at 0x%llx is not %llu-byte aligned",
+				   names[i], (unsigned long long)addrs[i],
+				   (unsigned long long)align[i]);
+		if (__builtin_add_overflow(addrs[i], sizes[i], &end))
+			return brk(vq, -EINVAL, "%s at 0x%llx wraps", names[i],
+				   (unsigned long long)addrs[i]);
+		/* first and last byte must be guest memory */
+		if (vq->mem->read(vq->mem->opaque, addrs[i], &probe, 1) ||
+		    vq->mem->read(vq->mem->opaque, end - 1, &probe, 1))
+			return brk(vq, -EINVAL, "%s 0x%llx+0x%llx is not in guest memory",
+				   names[i], (unsigned long long)addrs[i],
+				   (unsigned long long)sizes[i]);
+	}
+	return 0;
+}
+
+bool vmm_vq_has_avail(struct vmm_vq *vq)
+{
+	uint16_t idx;
+
+	if (!vq->ready || vq->broken || rd16(vq, vq->avail + 2, &idx))
+		return false;
+	return idx != vq->last_avail;
+}
+
+static int read_desc(struct vmm_vq *vq, uint64_t table, uint16_t i,
+		     struct vq_desc *d)
+{
+	uint8_t raw[16];
+
+	if (vq->mem->read(vq->mem->opaque, table + 16ull * i, raw, 16))
+		return brk(vq, -EFAULT, "descriptor %u at 0x%llx is not in guest memory",
+			   i, (unsigned long long)(table + 16ull * i));
+	memcpy(&d->addr, raw, 8);
+	memcpy(&d->len, raw + 8, 4);
+	memcpy(&d->flags, raw + 12, 2);
+	memcpy(&d->next, raw + 14, 2);
+	d->addr = le64toh(d->addr);
+	d->len = le32toh(d->len);
+	d->flags = le16toh(d->flags);
+	d->next = le16toh(d->next);
+	return 0;
+}
+
+static int walk(struct vmm_vq *vq, uint16_t head, struct vmm_vq_elem *e)
+{
+	uint64_t table = vq->desc, total = 0, end;
+	uint64_t max = vq->max_chain_bytes ? vq->max_chain_bytes
+					   : VMM_VQ_MAX_CHAIN_BYTES;
+	uint32_t count = vq->size, hops = 0;
+	bool in_indirect = false;
+	uint16_t i = head;
+	struct vq_desc d;
+	int n, ret;
+
+	e->head = head;
+	e->n_out = e->n_in = 0;
+	e->out_len = e->in_len = 0;
+	for (;;) {
+		if ((ret = read_desc(vq, table, i, &d)))
+			return ret;
+		if (++hops > count)
+			return brk(vq, -EINVAL, "descriptor chain from head %u loops "
+				   "(more than %u hops)", head, count);
+		if (d.flags & VMM_VQ_DESC_F_INDIRECT) {
+			if (!vq->indirect)
+				return brk(vq, -EINVAL, "indirect descriptor without "
+					   "VIRTIO_F_INDIRECT_DESC");
+			if (in_indirect)
+				return brk(vq, -EINVAL, "nested indirect table in chain %u",
+					   head);
+			if (d.flags & VMM_VQ_DESC_F_NEXT)
+				return brk(vq, -EINVAL, "indirect descriptor with NEXT "
+					   "in chain %u", head);
+			if (d.len == 0 || d.len % 16 ||
+			    d.len / 16 > VMM_VQ_MAX_IOV)
+				return brk(vq, -EINVAL, "indirect table length %u invalid",
+					   d.len);
+			if (__builtin_add_overflow(d.addr, (uint64_t)d.len, &end))
+				return brk(vq, -EINVAL, "indirect table 0x%llx wraps",
+					   (unsigned long long)d.addr);
+			table = d.addr;
+			count = d.len / 16;
+			in_indirect = true;
+			hops = 0;
+			i = 0;
+			continue;
+		}
+		bool wr = d.flags & VMM_VQ_DESC_F_WRITE;
+		if (wr && !(vq->dirs & VMM_VQ_DIR_WRITE))
+			return brk(vq, -EINVAL, "device-writable descriptor on a "
+				   "queue the device only reads (chain %u)", head);
+		if (!wr && !(vq->dirs & VMM_VQ_DIR_READ))
+			return brk(vq, -EINVAL, "device-readable descriptor on a "
+				   "queue the device only writes (chain %u)", head);
+		if (!wr && e->n_in)
+			return brk(vq, -EINVAL, "readable descriptor after a "
+				   "writable one in chain %u", head);
+		if (d.len) {
+			unsigned used = e->n_out + e->n_in;
+
+			if (__builtin_add_overflow(d.addr, (uint64_t)d.len, &end))
+				return brk(vq, -EINVAL, "buffer 0x%llx+0x%x wraps",
+					   (unsigned long long)d.addr, d.len);
+			total += d.len;
+			if (total > max)
+				return brk(vq, -E2BIG, "chain %u longer than %llu bytes",
+					   head, (unsigned long long)max);
+			n = vq->mem->iovec(vq->mem->opaque, d.addr, d.len, wr,
+					   &e->iov[used], VMM_VQ_MAX_IOV - (int)used);
+			if (n == -E2BIG)
+				return brk(vq, -E2BIG, "chain %u has more than %u segments",
+					   head, VMM_VQ_MAX_IOV);
+			if (n < 0)
+				return brk(vq, -EFAULT, "buffer 0x%llx+0x%x of chain %u is "
+					   "not in guest memory",
+					   (unsigned long long)d.addr, d.len, head);
+			if (wr) {
+				e->n_in += (unsigned)n;
+				e->in_len += d.len;
+			} else {
+				e->n_out += (unsigned)n;
+				e->out_len += d.len;
+			}
+		}
+		if (!(d.flags & VMM_VQ_DESC_F_NEXT))
+			return 0;
+		i = d.next;
+		if (i >= count)
+			return brk(vq, -EINVAL, "next index %u out of range (%u) in chain %u",
+				   i, count, head);
+	}
+}
+
+int vmm_vq_pop(struct vmm_vq *vq, struct vmm_vq_elem *e)
+{
+	uint16_t idx, head, pending;
+	int ret;
+
+	if (vq->broken)
+		return -EINVAL;
+	if (!vq->ready)
+		return 0;
+	if (rd16(vq, vq->avail + 2, &idx))
+		return brk(vq, -EFAULT, "driver area not in guest memory");
+	pending = (uint16_t)(idx - vq->last_avail);
+	if (!pending)
+		return 0;
+	if (pending > vq->size)
+		return brk(vq, -EINVAL, "avail index jumped from %u to %u "
+			   "(queue size %u)", vq->last_avail, idx, vq->size);
+	atomic_thread_fence(memory_order_acquire);
+	if (rd16(vq, vq->avail + 4 + 2ull * (vq->last_avail & (vq->size - 1)),
+		 &head))
+		return brk(vq, -EFAULT, "driver area not in guest memory");
+	if (head >= vq->size)
+		return brk(vq, -EINVAL, "avail ring entry %u names descriptor %u "
+			   "(queue size %u)", vq->last_avail, head, vq->size);
+	ret = walk(vq, head, e);
+	if (ret)
+		return ret;
+	vq->last_avail++;
+	vq->popped++;
+	return 1;
+}
+
+int vmm_vq_push(struct vmm_vq *vq, uint16_t head, uint32_t len)
+{
+	uint32_t ent[2] = { htole32(head), htole32(len) };
+	uint64_t at = vq->used + 4 + 8ull * (vq->used_idx & (vq->size - 1));
+
+	if (vq->broken || !vq->ready)
+		return -EINVAL;
+	if (vq->mem->write(vq->mem->opaque, at, ent, sizeof(ent)))
+		return brk(vq, -EFAULT, "device area not in guest memory");
+	atomic_thread_fence(memory_order_release);
+	vq->used_idx++;
+	if (wr16(vq, vq->used + 2, vq->used_idx))
+		return brk(vq, -EFAULT, "device area not in guest memory");
+	vq->pushed++;
+	return 0;
+}
+
+/* The event-index rule of the specification (2.7.10). */
+static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+}
+
+bool vmm_vq_need_interrupt(struct vmm_vq *vq)
+{
+	uint16_t v, old = vq->signalled_used;
+	bool valid = vq->signalled_valid;
+
+	if (!vq->ready || vq->broken)
+		return false;
+	/* our used->idx store must be visible before we read the driver's
+	 * suppression state */
+	atomic_thread_fence(memory_order_seq_cst);
+	vq->signalled_used = vq->used_idx;
+	vq->signalled_valid = true;
+	if (vq->event_idx) {
+		if (rd16(vq, vq->avail + 4 + 2ull * vq->size, &v))
+			return true;
+		return !valid || need_event(v, vq->used_idx, old);
+	}
+	if (rd16(vq, vq->avail, &v))
+		return true;
+	return !(v & VMM_VQ_AVAIL_F_NO_INTERRUPT);
+}
+
+void vmm_vq_disable_notify(struct vmm_vq *vq)
+{
+	if (!vq->ready || vq->broken || vq->event_idx)
+		return;
+	wr16(vq, vq->used, VMM_VQ_USED_F_NO_NOTIFY);
+}
+
+bool vmm_vq_enable_notify(struct vmm_vq *vq)
+{
+	if (!vq->ready || vq->broken)
+		return false;
+	if (vq->event_idx)
+		wr16(vq, vq->used + 4 + 8ull * vq->size, vq->last_avail);
+	else
+		wr16(vq, vq->used, 0);
+	atomic_thread_fence(memory_order_seq_cst);
+	return vmm_vq_has_avail(vq);
+}
+
+/* ---- iovec helpers ---- */
+
+size_t vmm_iov_to_buf(const struct iovec *iov, unsigned n, size_t off,
+		      void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t c = iov[i].iov_len - off;
+		if (c > len - done)
+			c = len - done;
+		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, c);
+		done += c;
+		off = 0;
+	}
+	return done;
+}
+
+size_t vmm_iov_from_buf(const struct iovec *iov, unsigned n, size_t off,
+			const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t c = iov[i].iov_len - off;
+		if (c > len - done)
+			c = len - done;
+		memcpy((uint8_t *)iov[i].iov_base + off,
+		       (const uint8_t *)buf + done, c);
+		done += c;
+		off = 0;
+	}
+	return done;
+}
+
+int vmm_iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
+		  struct iovec *out, int max)
+{
+	int k = 0;
+
+	for (unsigned i = 0; i < n && len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t c = iov[i].iov_len - off;
+		if (c > len)
+			c = len;
+		if (k >= max)
+			return -E2BIG;
+		out[k].iov_base = (uint8_t *)iov[i].iov_base + off;
+		out[k].iov_len = c;
+		k++;
+		len -= c;
+		off = 0;
+	}
+	return len ? -EINVAL : k;
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtqueue.h - the split virtqueue (VIRTIO 1.2 section 2.7), device side:
+ * one implementation for every device and for the vhost-user back-end.
+ *
+ * Guest memory is reached only through struct vmm_vq_mem, so the same code
+ * runs on a VM's memory (vmm_vq_mem_vm(): vmm_mem_read/write/iovec, which
+ * mark pages dirty) or on a vhost-user memory table in another process.
+ *
+ * vmm_vq_pop() is the one descriptor-chain walker.  It validates everything
+ * the driver controls: the avail index (a jump of more than the queue size
+ * breaks the queue), the head and every next index, a hop limit (no loops),
+ * checked address + length arithmetic, a total chain length bound, indirect
+ * tables (feature negotiated, length a non-zero multiple of 16, not nested,
+ * not combined with NEXT), writable descriptors only after readable ones, and
+ * the directions the device allows on this queue.  Any violation marks the
+ * queue broken (vq->broken, vq->err says why): the device then sets
+ * NEEDS_RESET; nothing the guest writes can make the walker read or write
+ * outside guest RAM or loop.
+ */
+#ifndef LIBVMM_DEV_VIRTQUEUE_H
+#define LIBVMM_DEV_VIRTQUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* Guest memory as a back-end sees it. */
+struct vmm_vq_mem {
+	/* 0 or -EFAULT; nothing copied on failure */
+	int (*read)(void *opaque, uint64_t gpa, void *buf, size_t len);
+	/* 0 or -EFAULT; marks the pages dirty */
+	int (*write)(void *opaque, uint64_t gpa, const void *buf, size_t len);
+	/* host iovecs for [gpa, gpa+len); count, -EFAULT or -E2BIG; marks
+	 * dirty when @for_write */
+	int (*iovec)(void *opaque, uint64_t gpa, size_t len, bool for_write,
+		     struct iovec *iov, int max_iov);
+	void *opaque;
+};
+
+/* Descriptor flags and ring flags (little endian in memory). */
+#define VMM_VQ_DESC_F_NEXT 1
+#define VMM_VQ_DESC_F_WRITE 2
+#define VMM_VQ_DESC_F_INDIRECT 4
+#define VMM_VQ_AVAIL_F_NO_INTERRUPT 1
+#define VMM_VQ_USED_F_NO_NOTIFY 1
+
+/* Directions a device accepts on a queue (vq->dirs). */
+#define VMM_VQ_DIR_READ 1   /* device-readable (driver -> device) */
+#define VMM_VQ_DIR_WRITE 2  /* device-writable (device -> driver) */
+#define VMM_VQ_DIR_ANY 3
+
+#define VMM_VQ_MAX_SIZE 32768
+/* iovecs per element (descriptors may split at region boundaries) */
+#define VMM_VQ_MAX_IOV 256
+/* default bound of the bytes one chain may describe */
+#define VMM_VQ_MAX_CHAIN_BYTES (1ull << 30)
+
+struct vmm_vq {
+	const struct vmm_vq_mem *mem;
+	uint16_t size;            /* power of two, 1..32768 */
+	uint64_t desc, avail, used; /* guest-physical ring addresses */
+	bool ready;
+	bool event_idx;           /* VIRTIO_F_EVENT_IDX negotiated */
+	bool indirect;            /* VIRTIO_F_INDIRECT_DESC negotiated */
+	uint8_t dirs;             /* VMM_VQ_DIR_* the device accepts */
+	uint64_t max_chain_bytes; /* 0 = VMM_VQ_MAX_CHAIN_BYTES */
+	uint16_t last_avail;      /* next avail entry to consume */
+	uint16_t used_idx;        /* next used entry to fill */
+	uint16_t signalled_used;  /* used_idx at the last interrupt */
+	bool signalled_valid;
+	bool broken;
+	char err[128];            /* why it broke */
+	uint64_t popped, pushed;  /* counters */
+};
+
+/*
+ * struct vmm_vq_elem - one descriptor chain as host iovecs: the
+ * device-readable ones first (iov[0 .. n_out)), then the device-writable
+ * ones (iov[n_out .. n_out + n_in)).
+ */
+struct vmm_vq_elem {
+	uint16_t head;
+	unsigned n_out, n_in;
+	uint64_t out_len, in_len;
+	struct iovec iov[VMM_VQ_MAX_IOV];
+};
+
+/* vmm_vq_reset() - forget the rings (driver reset); keeps mem/dirs. */
+void vmm_vq_reset(struct vmm_vq *vq);
+
+/*
+ * vmm_vq_check_layout() - validate size and ring addresses for enabling:
+ * power-of-two size, alignment (16/2/4), no address wrap, rings in guest
+ * memory.  0 or -EINVAL with vq->err set (the queue is not enabled).
+ */
+int vmm_vq_check_layout(struct vmm_vq *vq);
+
+/*
+ * vmm_vq_pop() - take the next available chain.  Returns 1 with @e filled,
+ * 0 when the ring is empty, or -EINVAL/-EFAULT/-E2BIG when the driver broke
+ * the queue (vq->broken set, vq->err says how; nothing is consumed).
+ */
+int vmm_vq_pop(struct vmm_vq *vq, struct vmm_vq_elem *e);
+
+/*
+ * vmm_vq_push() - return chain @head with @len bytes written to its
+ * device-writable part.  0 or -EFAULT (used ring not in memory: broken).
+ */
+int vmm_vq_push(struct vmm_vq *vq, uint16_t head, uint32_t len);
+
+/*
+ * vmm_vq_need_interrupt() - after pushes: must the driver be interrupted
+ * (VIRTQ_AVAIL_F_NO_INTERRUPT / used_event)?  Records the signal.
+ */
+bool vmm_vq_need_interrupt(struct vmm_vq *vq);
+
+/*
+ * vmm_vq_enable_notify() - ask the driver for kicks from the current
+ * position (avail_event = last_avail, or clear NO_NOTIFY) and return true if
+ * more buffers arrived meanwhile (the caller then keeps processing).
+ * vmm_vq_disable_notify() - suppress kicks while processing (no-op with
+ * EVENT_IDX, whose avail_event already says "not yet").
+ */
+bool vmm_vq_enable_notify(struct vmm_vq *vq);
+void vmm_vq_disable_notify(struct vmm_vq *vq);
+
+/* vmm_vq_has_avail() - are there chains to pop?  (false when broken) */
+bool vmm_vq_has_avail(struct vmm_vq *vq);
+
+/* iovec helpers for devices. */
+size_t vmm_iov_to_buf(const struct iovec *iov, unsigned n, size_t off,
+		      void *buf, size_t len);
+size_t vmm_iov_from_buf(const struct iovec *iov, unsigned n, size_t off,
+			const void *buf, size_t len);
+/*
+ * vmm_iov_slice() - the iovecs covering [@off, @off+@len) of @iov into
+ * @out (at most @max).  Returns the count or -E2BIG / -EINVAL (short).
+ */
+int vmm_iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
+		  struct iovec *out, int max);
+
+#endif

@@ -1,0 +1,754 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * evloop.c - the device back-ends' event loop: one thread per loop, fd
+ * watches, asynchronous file I/O and timers.  Two implementations behind
+ * the same functions: io_uring (POLL_ADD for watches, READV/WRITEV/FSYNC/
+ * FALLOCATE/TIMEOUT for operations) and poll() (operations done
+ * synchronously, completions queued and delivered after the current
+ * callback returns, so callers see the same ordering rules).
+ *
+ * Commands from other threads (add/remove a watch, call a function, stop)
+ * go through a mutex-protected list and an eventfd the loop watches; the
+ * caller waits on a condition variable until the loop has applied them.
+ */
+#include "io/evloop.h"
+#include "core/internal.h"
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#if VMM_HAVE_URING
+#include <liburing.h>
+#endif
+
+enum cmd_kind { CMD_WATCH_ADD, CMD_WATCH_DEL, CMD_CALL, CMD_STOP };
+
+struct cmd {
+	enum cmd_kind kind;
+	struct vmm_ev_watch *w;
+	vmm_ev_call_fn fn;
+	void *opaque;
+	bool done;
+	struct cmd *next;
+};
+
+struct vmm_ev_watch {
+	struct vmm_evloop *l;
+	int fd;
+	vmm_ev_watch_fn fn;
+	void *opaque;
+	bool armed;    /* wanted */
+	bool polling;  /* uring: a POLL_ADD is in flight */
+	bool dead;     /* removed; freed when no poll is in flight */
+	bool in_cb;
+	struct vmm_ev_watch *next;
+};
+
+/* Timer and pending completion bookkeeping for the poll() backend. */
+struct ptimer {
+	uint64_t deadline;
+	struct vmm_evop *op;
+	struct ptimer *next;
+};
+
+struct vmm_evloop {
+	struct vmm_allocator a;
+	bool have_alloc;
+	pthread_t thread;
+	bool started;
+	int ctl_fd;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct cmd *cmds;        /* under lock */
+	bool stopping;           /* loop thread only */
+	struct vmm_ev_watch *watches; /* loop thread only */
+	struct vmm_ev_watch *ctl_watch;
+	uint64_t wakeups, completions, watch_events;
+	char name[16];
+	bool uring;
+#if VMM_HAVE_URING
+	struct io_uring ring;
+#endif
+	unsigned inflight;       /* uring: CQEs still to come */
+	struct vmm_evop *done_head, *done_tail; /* poll: completions */
+	struct ptimer *timers;   /* poll: sorted by deadline */
+};
+
+#define TAG_WATCH 1ull
+
+static void *ev_alloc(struct vmm_evloop *l, size_t n)
+{
+	if (l && l->have_alloc)
+		return vmm__alloc_with(&l->a, n);
+	return calloc(1, n);
+}
+
+static void ev_free(struct vmm_evloop *l, void *p)
+{
+	if (l && l->have_alloc)
+		vmm__free_with(&l->a, p);
+	else
+		free(p);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+bool vmm_evloop_uses_uring(const struct vmm_evloop *l)
+{
+	return l && l->uring;
+}
+
+bool vmm_evloop_on_thread(const struct vmm_evloop *l)
+{
+	return l && l->started && pthread_equal(pthread_self(), l->thread);
+}
+
+/* ---- io_uring plumbing ---- */
+
+#if VMM_HAVE_URING
+static struct io_uring_sqe *get_sqe(struct vmm_evloop *l)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
+	if (!sqe) {
+		io_uring_submit(&l->ring);
+		sqe = io_uring_get_sqe(&l->ring);
+	}
+	return sqe;
+}
+#endif
+
+static void watch_submit(struct vmm_ev_watch *w)
+{
+#if VMM_HAVE_URING
+	struct vmm_evloop *l = w->l;
+	struct io_uring_sqe *sqe;
+
+	if (!l->uring || w->polling || w->dead || !w->armed)
+		return;
+	sqe = get_sqe(l);
+	if (!sqe)
+		return; /* retried at the next arm; cannot happen after submit */
+	io_uring_prep_poll_add(sqe, w->fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)w | TAG_WATCH);
+	w->polling = true;
+	l->inflight++;
+#else
+	(void)w;
+#endif
+}
+
+static void watch_cancel(struct vmm_ev_watch *w)
+{
+#if VMM_HAVE_URING
+	struct vmm_evloop *l = w->l;
+	struct io_uring_sqe *sqe;
+
+	if (!l->uring || !w->polling)
+		return;
+	sqe = get_sqe(l);
+	if (!sqe)
+		return;
+	io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)w | TAG_WATCH);
+	io_uring_sqe_set_data64(sqe, 0);
+#else
+	(void)w;
+#endif
+}
+
+static void watch_unlink_free(struct vmm_evloop *l, struct vmm_ev_watch *w)
+{
+	for (struct vmm_ev_watch **pp = &l->watches; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	ev_free(l, w);
+}
+
+/* Loop thread: drop @w now or once its poll completes. */
+static void watch_kill(struct vmm_evloop *l, struct vmm_ev_watch *w)
+{
+	w->dead = true;
+	w->armed = false;
+	if (w->in_cb)
+		return; /* freed after the callback returns */
+	if (w->polling)
+		watch_cancel(w);
+	else
+		watch_unlink_free(l, w);
+}
+
+static void watch_fire(struct vmm_evloop *l, struct vmm_ev_watch *w,
+		       unsigned events)
+{
+	if (w->dead || !w->armed)
+		return;
+	l->watch_events++;
+	w->in_cb = true;
+	w->fn(w->opaque, w->fd, events);
+	w->in_cb = false;
+	if (w->dead) {
+		watch_kill(l, w);
+		return;
+	}
+	watch_submit(w);
+}
+
+void vmm_evloop_watch_arm(struct vmm_ev_watch *w, bool on)
+{
+	if (!w || w->dead)
+		return;
+	w->armed = on;
+	if (on && !w->in_cb)
+		watch_submit(w);
+}
+
+/* ---- commands ---- */
+
+static void run_cmds(struct vmm_evloop *l)
+{
+	struct cmd *c;
+
+	pthread_mutex_lock(&l->lock);
+	c = l->cmds;
+	l->cmds = NULL;
+	pthread_mutex_unlock(&l->lock);
+	/* oldest first */
+	struct cmd *rev = NULL;
+	while (c) {
+		struct cmd *n = c->next;
+		c->next = rev;
+		rev = c;
+		c = n;
+	}
+	for (c = rev; c;) {
+		struct cmd *n = c->next;
+
+		switch (c->kind) {
+		case CMD_WATCH_ADD:
+			c->w->next = l->watches;
+			l->watches = c->w;
+			watch_submit(c->w);
+			break;
+		case CMD_WATCH_DEL:
+			watch_kill(l, c->w);
+			break;
+		case CMD_CALL:
+			c->fn(c->opaque);
+			break;
+		case CMD_STOP:
+			l->stopping = true;
+			break;
+		}
+		pthread_mutex_lock(&l->lock);
+		c->done = true;
+		pthread_cond_broadcast(&l->cond);
+		pthread_mutex_unlock(&l->lock);
+		c = n;
+	}
+}
+
+static void ctl_cb(void *opaque, int fd, unsigned events)
+{
+	uint64_t v;
+
+	(void)events;
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: another wakeup consumed it */
+	}
+	run_cmds(opaque);
+}
+
+static void post_cmd(struct vmm_evloop *l, struct cmd *c)
+{
+	uint64_t one = 1;
+
+	c->done = false;
+	pthread_mutex_lock(&l->lock);
+	c->next = l->cmds;
+	l->cmds = c;
+	pthread_mutex_unlock(&l->lock);
+	if (write(l->ctl_fd, &one, sizeof(one)) < 0) {
+		/* the counter cannot overflow with 1 per command */
+	}
+	pthread_mutex_lock(&l->lock);
+	while (!c->done)
+		pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
+}
+
+int vmm_evloop_watch(struct vmm_evloop *l, int fd, vmm_ev_watch_fn fn,
+		     void *opaque, bool armed, struct vmm_ev_watch **out)
+{
+	struct vmm_ev_watch *w;
+
+	if (!l || fd < 0 || !fn || !out)
+		return -EINVAL;
+	w = ev_alloc(l, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->l = l;
+	w->fd = fd;
+	w->fn = fn;
+	w->opaque = opaque;
+	w->armed = armed;
+	*out = w;
+	if (!l->started || vmm_evloop_on_thread(l)) {
+		w->next = l->watches;
+		l->watches = w;
+		watch_submit(w);
+	} else {
+		struct cmd c = { .kind = CMD_WATCH_ADD, .w = w };
+		post_cmd(l, &c);
+	}
+	return 0;
+}
+
+void vmm_evloop_unwatch(struct vmm_evloop *l, struct vmm_ev_watch *w)
+{
+	if (!l || !w)
+		return;
+	if (!l->started || vmm_evloop_on_thread(l)) {
+		watch_kill(l, w);
+	} else {
+		struct cmd c = { .kind = CMD_WATCH_DEL, .w = w };
+		post_cmd(l, &c);
+	}
+}
+
+int vmm_evloop_call(struct vmm_evloop *l, vmm_ev_call_fn fn, void *opaque)
+{
+	if (!l || !fn)
+		return -EINVAL;
+	if (vmm_evloop_on_thread(l)) {
+		fn(opaque);
+	} else {
+		struct cmd c = { .kind = CMD_CALL, .fn = fn, .opaque = opaque };
+		post_cmd(l, &c);
+	}
+	return 0;
+}
+
+void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st)
+{
+	st->wakeups = __atomic_load_n(&l->wakeups, __ATOMIC_RELAXED);
+	st->completions = __atomic_load_n(&l->completions, __ATOMIC_RELAXED);
+	st->watch_events = __atomic_load_n(&l->watch_events, __ATOMIC_RELAXED);
+}
+
+/* ---- operations ---- */
+
+static void done_push(struct vmm_evloop *l, struct vmm_evop *op, int res)
+{
+	op->res = res;
+	op->next = NULL;
+	if (l->done_tail)
+		l->done_tail->next = op;
+	else
+		l->done_head = op;
+	l->done_tail = op;
+}
+
+int vmm_evloop_readv(struct vmm_evloop *l, int fd, const struct iovec *iov,
+		     int iovcnt, off_t off, struct vmm_evop *op)
+{
+	if (!l || !op || !op->fn || iovcnt < 0)
+		return -EINVAL;
+#if VMM_HAVE_URING
+	if (l->uring) {
+		struct io_uring_sqe *sqe = get_sqe(l);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
+		io_uring_sqe_set_data(sqe, op);
+		l->inflight++;
+		return 0;
+	}
+#endif
+	ssize_t r = preadv(fd, iov, iovcnt, off);
+	done_push(l, op, r < 0 ? -errno : (int)r);
+	return 0;
+}
+
+int vmm_evloop_writev(struct vmm_evloop *l, int fd, const struct iovec *iov,
+		      int iovcnt, off_t off, struct vmm_evop *op)
+{
+	if (!l || !op || !op->fn || iovcnt < 0)
+		return -EINVAL;
+#if VMM_HAVE_URING
+	if (l->uring) {
+		struct io_uring_sqe *sqe = get_sqe(l);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt,
+				     (uint64_t)off);
+		io_uring_sqe_set_data(sqe, op);
+		l->inflight++;
+		return 0;
+	}
+#endif
+	ssize_t r = pwritev(fd, iov, iovcnt, off);
+	done_push(l, op, r < 0 ? -errno : (int)r);
+	return 0;
+}
+
+int vmm_evloop_fsync(struct vmm_evloop *l, int fd, struct vmm_evop *op)
+{
+	if (!l || !op || !op->fn)
+		return -EINVAL;
+#if VMM_HAVE_URING
+	if (l->uring) {
+		struct io_uring_sqe *sqe = get_sqe(l);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_fsync(sqe, fd, 0);
+		io_uring_sqe_set_data(sqe, op);
+		l->inflight++;
+		return 0;
+	}
+#endif
+	done_push(l, op, fsync(fd) < 0 ? -errno : 0);
+	return 0;
+}
+
+int vmm_evloop_fallocate(struct vmm_evloop *l, int fd, int mode, off_t off,
+			 off_t len, struct vmm_evop *op)
+{
+	if (!l || !op || !op->fn)
+		return -EINVAL;
+#if VMM_HAVE_URING
+	if (l->uring) {
+		struct io_uring_sqe *sqe = get_sqe(l);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_fallocate(sqe, fd, mode, (uint64_t)off,
+					(uint64_t)len);
+		io_uring_sqe_set_data(sqe, op);
+		l->inflight++;
+		return 0;
+	}
+#endif
+	done_push(l, op, fallocate(fd, mode, off, len) < 0 ? -errno : 0);
+	return 0;
+}
+
+/*
+ * Timers use the same machinery in both implementations: a heap-allocated
+ * record with a deadline, kept in a sorted list; the loop sleeps until the
+ * first deadline (poll timeout / IORING_OP_TIMEOUT would need the timespec
+ * to outlive the call, which the list record gives us too).
+ */
+int vmm_evloop_timer(struct vmm_evloop *l, uint64_t ns, struct vmm_evop *op)
+{
+	struct ptimer *t, **pp;
+
+	if (!l || !op || !op->fn)
+		return -EINVAL;
+	t = ev_alloc(l, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->deadline = mono_ns() + ns;
+	t->op = op;
+	for (pp = &l->timers; *pp && (*pp)->deadline <= t->deadline;
+	     pp = &(*pp)->next)
+		;
+	t->next = *pp;
+	*pp = t;
+	return 0;
+}
+
+/* Milliseconds until the first timer (-1 none), for the sleep. */
+static int timer_timeout_ms(struct vmm_evloop *l)
+{
+	uint64_t now;
+
+	if (!l->timers)
+		return -1;
+	now = mono_ns();
+	if (l->timers->deadline <= now)
+		return 0;
+	return (int)((l->timers->deadline - now + 999999) / 1000000);
+}
+
+static void run_timers(struct vmm_evloop *l)
+{
+	uint64_t now = mono_ns();
+
+	while (l->timers && l->timers->deadline <= now) {
+		struct ptimer *t = l->timers;
+		l->timers = t->next;
+		done_push(l, t->op, 0);
+		ev_free(l, t);
+	}
+}
+
+static void run_done(struct vmm_evloop *l)
+{
+	while (l->done_head) {
+		struct vmm_evop *op = l->done_head;
+		l->done_head = op->next;
+		if (!l->done_head)
+			l->done_tail = NULL;
+		__atomic_add_fetch(&l->completions, 1, __ATOMIC_RELAXED);
+		op->fn(op->opaque, op->res);
+	}
+}
+
+/* ---- the loop thread ---- */
+
+static bool quiescent(struct vmm_evloop *l)
+{
+	return l->stopping && !l->inflight && !l->done_head;
+}
+
+static void stop_watches(struct vmm_evloop *l)
+{
+	for (struct vmm_ev_watch *w = l->watches, *n; w; w = n) {
+		n = w->next;
+		if (!w->dead)
+			watch_kill(l, w);
+	}
+}
+
+#if VMM_HAVE_URING
+static void uring_loop(struct vmm_evloop *l)
+{
+	bool stopped = false;
+
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		struct __kernel_timespec ts;
+		unsigned head, n = 0;
+		int tmo = timer_timeout_ms(l);
+
+		if (l->stopping && !stopped) {
+			stop_watches(l);
+			stopped = true;
+		}
+		if (quiescent(l))
+			break;
+		if (l->done_head) {
+			io_uring_submit(&l->ring);
+		} else if (tmo >= 0) {
+			ts.tv_sec = tmo / 1000;
+			ts.tv_nsec = (long long)(tmo % 1000) * 1000000;
+			io_uring_submit(&l->ring);
+			io_uring_wait_cqe_timeout(&l->ring, &cqe, &ts);
+		} else {
+			io_uring_submit_and_wait(&l->ring, 1);
+		}
+		__atomic_add_fetch(&l->wakeups, 1, __ATOMIC_RELAXED);
+		io_uring_for_each_cqe(&l->ring, head, cqe)
+		{
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+			int res = cqe->res;
+
+			n++;
+			if (!ud)
+				continue;
+			l->inflight--;
+			if (ud & TAG_WATCH) {
+				struct vmm_ev_watch *w =
+					(void *)(uintptr_t)(ud & ~TAG_WATCH);
+				w->polling = false;
+				if (w->dead) {
+					watch_unlink_free(l, w);
+					continue;
+				}
+				if (res < 0) {
+					/* -ECANCELED et al.: re-arm */
+					watch_submit(w);
+					continue;
+				}
+				watch_fire(l, w, (unsigned)res);
+			} else {
+				struct vmm_evop *op = (void *)(uintptr_t)ud;
+				__atomic_add_fetch(&l->completions, 1,
+						   __ATOMIC_RELAXED);
+				op->fn(op->opaque, res);
+			}
+		}
+		io_uring_cq_advance(&l->ring, n);
+		run_timers(l);
+		run_done(l);
+	}
+}
+#endif
+
+static void poll_loop(struct vmm_evloop *l)
+{
+	struct pollfd *pfd = NULL;
+	struct vmm_ev_watch **pw = NULL;
+	size_t cap = 0;
+	bool stopped = false;
+
+	for (;;) {
+		size_t n = 0;
+		int tmo, r;
+
+		if (l->stopping && !stopped) {
+			stop_watches(l);
+			stopped = true;
+		}
+		if (quiescent(l))
+			break;
+		for (struct vmm_ev_watch *w = l->watches; w; w = w->next)
+			n++;
+		if (n > cap) {
+			struct pollfd *np = ev_alloc(l, n * 2 * sizeof(*np));
+			struct vmm_ev_watch **nw = ev_alloc(l, n * 2 * sizeof(*nw));
+			if (!np || !nw) {
+				ev_free(l, np);
+				ev_free(l, nw);
+				usleep(1000); /* out of memory: retry */
+				continue;
+			}
+			ev_free(l, pfd);
+			ev_free(l, pw);
+			pfd = np;
+			pw = nw;
+			cap = n * 2;
+		}
+		n = 0;
+		for (struct vmm_ev_watch *w = l->watches; w; w = w->next) {
+			if (w->dead || !w->armed)
+				continue;
+			pfd[n].fd = w->fd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			pw[n++] = w;
+		}
+		tmo = l->done_head ? 0 : timer_timeout_ms(l);
+		r = poll(pfd, n, tmo);
+		__atomic_add_fetch(&l->wakeups, 1, __ATOMIC_RELAXED);
+		for (int i = 0; r > 0 && i < (int)n; i++) {
+			if (pfd[i].revents)
+				watch_fire(l, pw[i], (unsigned)pfd[i].revents);
+			/* a callback may have freed later watches: only
+			 * dead ones, which are kept until here */
+		}
+		run_timers(l);
+		run_done(l);
+		/* free watches killed during this round */
+		for (struct vmm_ev_watch *w = l->watches, *nx; w; w = nx) {
+			nx = w->next;
+			if (w->dead && !w->in_cb)
+				watch_unlink_free(l, w);
+		}
+	}
+	ev_free(l, pfd);
+	ev_free(l, pw);
+}
+
+static void *loop_main(void *arg)
+{
+	struct vmm_evloop *l = arg;
+
+	pthread_setname_np(pthread_self(), l->name);
+#if VMM_HAVE_URING
+	if (l->uring) {
+		uring_loop(l);
+		return NULL;
+	}
+#endif
+	poll_loop(l);
+	return NULL;
+}
+
+int vmm_evloop_create(const struct vmm_allocator *a, const char *name,
+		      struct vmm_evloop **out)
+{
+	struct vmm_evloop *l;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	l = a ? vmm__alloc_with(a, sizeof(*l)) : calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	if (a) {
+		l->a = *a;
+		l->have_alloc = true;
+	}
+	snprintf(l->name, sizeof(l->name), "%s", name ? name : "vmm-io");
+	l->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->ctl_fd < 0) {
+		ret = -errno;
+		goto err_free;
+	}
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+#if VMM_HAVE_URING
+	if (io_uring_queue_init(256, &l->ring, 0) == 0)
+		l->uring = true;
+#endif
+	ret = vmm_evloop_watch(l, l->ctl_fd, ctl_cb, l, true, &l->ctl_watch);
+	if (ret)
+		goto err_ring;
+	ret = -pthread_create(&l->thread, NULL, loop_main, l);
+	if (ret)
+		goto err_ring;
+	l->started = true;
+	*out = l;
+	return 0;
+
+err_ring:
+	for (struct vmm_ev_watch *w = l->watches, *n; w; w = n) {
+		n = w->next;
+		ev_free(l, w);
+	}
+#if VMM_HAVE_URING
+	if (l->uring)
+		io_uring_queue_exit(&l->ring);
+#endif
+	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->cond);
+	close(l->ctl_fd);
+err_free:
+	ev_free(l, l);
+	return ret;
+}
+
+void vmm_evloop_destroy(struct vmm_evloop *l)
+{
+	struct cmd c = { .kind = CMD_STOP };
+
+	if (!l)
+		return;
+	post_cmd(l, &c);
+	pthread_join(l->thread, NULL);
+	l->started = false;
+	while (l->timers) {
+		struct ptimer *t = l->timers;
+		l->timers = t->next;
+		ev_free(l, t);
+	}
+	for (struct vmm_ev_watch *w = l->watches, *n; w; w = n) {
+		n = w->next;
+		ev_free(l, w);
+	}
+#if VMM_HAVE_URING
+	if (l->uring)
+		io_uring_queue_exit(&l->ring);
+#endif
+	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->cond);
+	close(l->ctl_fd);
+	ev_free(l, l);
+}
