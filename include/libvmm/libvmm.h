@@ -21,5 +21,6 @@
 #include <libvmm/virtio.h>
 #include <libvmm/hypercall.h>
 #include <libvmm/seccomp.h>
+#include <libvmm/models.h>
 
 #endif

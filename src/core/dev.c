@@ -7,6 +7,7 @@
 #include "core/vm_impl.h"
 
 #include <stdio.h>
+#include <string.h>
 
 vmm_dev *vmm__dev_new(vmm_vm *vm, const char *name, void *priv,
 		      void (*destroy)(void *priv))
@@ -59,6 +60,11 @@ int vmm_dev_detach(vmm_dev *dev)
 	if (!dev)
 		return -EINVAL;
 	vm = dev->vm;
+	if (dev->pre_detach) {
+		int ret = dev->pre_detach(dev->priv);
+		if (ret)
+			return ret;
+	}
 	if (!unlink_dev(vm, dev))
 		return -ENOENT;
 	if (dev->destroy)
@@ -69,11 +75,55 @@ int vmm_dev_detach(vmm_dev *dev)
 
 void vmm__dev_detach_all(vmm_vm *vm)
 {
-	while (vm->devices)
+	while (vm->devices) {
+		/* destruction cannot be refused (vCPUs are stopped by now) */
+		vm->devices->pre_detach = NULL;
 		vmm_dev_detach(vm->devices);
+	}
 }
 
 const char *vmm_dev_name(const vmm_dev *dev)
 {
 	return dev ? dev->name : "";
+}
+
+int vmm__dev_set_state_ops(vmm_dev *dev, const char *type, unsigned space,
+			   uint64_t base, uint32_t version,
+			   vmm_dev_save_fn save, vmm_dev_restore_fn restore)
+{
+	size_t n;
+
+	if (!dev || !type || !save || !restore || !version)
+		return -EINVAL;
+	n = strlen(type);
+	if (n == 0 || n >= sizeof(dev->state_type) ||
+	    (space != VMM_SPACE_PIO && space != VMM_SPACE_MMIO &&
+	     space != VMM_DEV_SPACE_NONE))
+		return vmm__err(dev->vm, -EINVAL, "device %s: bad state id",
+				dev->name);
+	memcpy(dev->state_type, type, n + 1);
+	dev->state_space = (uint8_t)space;
+	dev->state_base = base;
+	dev->state_version = version;
+	dev->save = save;
+	dev->restore = restore;
+	return 0;
+}
+
+int vmm__dev_list(vmm_vm *vm, vmm_dev **out, int max)
+{
+	int n = 0, i;
+
+	pthread_mutex_lock(&vm->dev_lock);
+	for (vmm_dev *d = vm->devices; d; d = d->next)
+		n++;
+	/* the list is newest first; hand it out in attach order */
+	i = n;
+	for (vmm_dev *d = vm->devices; d; d = d->next) {
+		i--;
+		if (i < max)
+			out[i] = d;
+	}
+	pthread_mutex_unlock(&vm->dev_lock);
+	return n;
 }

@@ -36,6 +36,23 @@ int vmm__err(vmm_vm *vm, int err, const char *fmt, ...) VMM_PRINTF(3, 4);
 void vmm__log(vmm_vm *vm, int level, const char *fmt, ...) VMM_PRINTF(3, 4);
 bool vmm__log_enabled(vmm_vm *vm, int level);
 
+struct vmm_sbuf;
+struct vmm_sreader;
+
+/*
+ * Device state for snapshots and migration (src/migrate): a device saves
+ * its guest-visible state into a byte buffer in its own versioned,
+ * little-endian layout and restores it from one.  restore() must check
+ * every value and change nothing when it fails.  Both are called while
+ * the VM is paused; they take the device's own lock.
+ */
+typedef int (*vmm_dev_save_fn)(void *priv, struct vmm_sbuf *out);
+typedef int (*vmm_dev_restore_fn)(void *priv, uint32_t version,
+				  struct vmm_sreader *in);
+
+/* struct vmm_dev.state_space when the device has no address */
+#define VMM_DEV_SPACE_NONE 0xff
+
 /* Device registry: every device of a VM hangs off the VM handle. */
 struct vmm_dev {
 	vmm_vm *vm;
@@ -43,7 +60,54 @@ struct vmm_dev {
 	void *priv;
 	void (*destroy)(void *priv); /* unregister ranges and free priv */
 	struct vmm_dev *next;
+	/* snapshot support (vmm__dev_set_state_ops); save == NULL: none */
+	char state_type[24];         /* stable id: type ... */
+	uint8_t state_space;         /* ... + space (VMM_SPACE_*) ... */
+	uint64_t state_base;         /* ... + base address */
+	uint32_t state_version;      /* layout version save() writes */
+	vmm_dev_save_fn save;
+	vmm_dev_restore_fn restore;
+	/*
+	 * Device model (include/libvmm/models.h), set with
+	 * vmm__dev_set_model() right after vmm__dev_new().  model == 0 means
+	 * "not set" and reads as VMM_MODEL_DIRECT: every device that predates
+	 * the models is a hypervisor-direct one.  model_flags: VMM__DEVF_*.
+	 * pre_detach: optional; vmm_dev_detach() calls it first and, when it
+	 * fails, returns its error with the device still attached (passthrough
+	 * removes its guest mapping there, which fails while vCPUs run).  Not
+	 * called at VM destruction; destroy() must then do its work.
+	 */
+	uint8_t model;
+	uint32_t model_flags;
+	int (*pre_detach)(void *priv);
 };
+
+/* struct vmm_dev.model_flags */
+#define VMM__DEVF_SHARED (1u << 0)    /* backing resource opened shared */
+#define VMM__DEVF_EXCLUSIVE (1u << 1) /* holds its resource exclusively */
+#define VMM__DEVF_NO_TRAP (1u << 2)   /* guest accesses never exit */
+
+/* vmm__dev_set_model() - record @dev's model (VMM_MODEL_*) and flags. */
+void vmm__dev_set_model(vmm_dev *dev, unsigned model, uint32_t flags);
+
+/*
+ * vmm__dev_set_state_ops() - make @dev snapshottable.  @type (1..23
+ * chars, e.g. "uart"), @space (VMM_SPACE_PIO/MMIO or VMM_DEV_SPACE_NONE)
+ * and @base identify the device across save and restore; @version is the
+ * layout save() writes, restore() gets the version that was saved (never
+ * newer than @version: the snapshot code refuses that).  Returns 0 or
+ * -EINVAL.
+ */
+int vmm__dev_set_state_ops(vmm_dev *dev, const char *type, unsigned space,
+			   uint64_t base, uint32_t version,
+			   vmm_dev_save_fn save, vmm_dev_restore_fn restore);
+
+/*
+ * vmm__dev_list() - the VM's devices, in attach order, into @out (at most
+ * @max).  Returns the total number.  The handles stay valid while no
+ * device is detached.
+ */
+int vmm__dev_list(vmm_vm *vm, vmm_dev **out, int max);
 
 /*
  * vmm__dev_new() - allocate a device handle for @vm and link it into the
@@ -64,6 +128,21 @@ void vmm__dev_abort(vmm_dev *dev);
  */
 struct vmm_evloop;
 struct vmm_evloop *vmm__vm_evloop(vmm_vm *vm);
+
+/*
+ * Hooks of the VM core for src/migrate, which sees no backend.
+ * vmm__vcpu_complete_io() finishes an I/O or MMIO exit whose data the
+ * embedder has filled in, without running guest code, so that the state
+ * read next is that after the instruction (a no-op on backends that
+ * complete exits synchronously).  vmm__vm_config() is the configuration the
+ * VM was created with.  vmm__mem_dirty_logging() tells whether dirty
+ * logging is on.  vmm__vm_running() is true while vCPU threads of
+ * vmm_vm_start() run and are not paused.
+ */
+int vmm__vcpu_complete_io(vmm_vcpu *vcpu);
+const struct vmm_config *vmm__vm_config(vmm_vm *vm);
+bool vmm__mem_dirty_logging(vmm_vm *vm);
+bool vmm__vm_running(vmm_vm *vm);
 
 /* RAM layout queries devices (RTC, e820 builders) use. */
 uint64_t vmm__ram_below_4g(vmm_vm *vm);

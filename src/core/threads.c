@@ -38,6 +38,29 @@ static bool stopping(vmm_vm *vm)
 	return s;
 }
 
+/*
+ * Park the calling vCPU thread while a pause is requested.  It gets here
+ * only from VMM_EXIT_INTERRUPTED, i.e. after KVM_RUN (or the backend's run)
+ * returned without a pending exit: any I/O the previous exit started has
+ * been completed by then.  Returns true if it was parked.
+ */
+static bool pause_point(vmm_vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	if (!vm->pause_depth || vm->stopping) {
+		pthread_mutex_unlock(&vm->run_lock);
+		return false;
+	}
+	vm->threads_paused++;
+	pthread_cond_broadcast(&vm->run_cond);
+	while (vm->pause_depth && !vm->stopping)
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	vm->threads_paused--;
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+	return true;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	vmm_vcpu *vcpu = arg;
@@ -52,6 +75,9 @@ static void *vcpu_thread(void *arg)
 		}
 		if (exit.kind == VMM_EXIT_INTERRUPTED && stopping(vm))
 			break;
+		/* a kick from vmm_vm_pause(): park; the callback never sees it */
+		if (exit.kind == VMM_EXIT_INTERRUPTED && pause_point(vm))
+			continue;
 		r = vm->exit_cb(vm->exit_opaque, vcpu, &exit);
 		if (r) {
 			set_stop(vm, r);
@@ -183,4 +209,66 @@ int vmm_vm_stop(vmm_vm *vm)
 	set_stop(vm, 0);
 	join_all(vm);
 	return 0;
+}
+
+/*
+ * vmm_vm_pause() - stop the vCPU threads of vmm_vm_start() at an
+ * instruction boundary: each is kicked, returns from the backend with its
+ * last I/O completed, and parks until vmm_vm_resume().  Nests: every pause
+ * needs its resume.  On a VM whose vCPUs are not run by vmm_vm_start()
+ * this only counts (the embedder runs them and must not while paused).
+ */
+int vmm_vm_pause(vmm_vm *vm)
+{
+	struct timespec ts;
+
+	if (!vm)
+		return -EINVAL;
+	if (on_vcpu_thread(vm))
+		return vmm__err(vm, -EDEADLK, "vmm_vm_pause() on a vCPU thread");
+	pthread_mutex_lock(&vm->run_lock);
+	vm->pause_depth++;
+	while (vm->started && !vm->stopping &&
+	       vm->threads_paused < vm->threads_live) {
+		pthread_mutex_unlock(&vm->run_lock);
+		kick_all(vm);
+		pthread_mutex_lock(&vm->run_lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (vm->threads_paused < vm->threads_live && !vm->stopping)
+			pthread_cond_timedwait(&vm->run_cond, &vm->run_lock,
+					       &ts);
+	}
+	pthread_mutex_unlock(&vm->run_lock);
+	return 0;
+}
+
+/* vmm_vm_resume() - undo one vmm_vm_pause(); the last one lets them run. */
+int vmm_vm_resume(vmm_vm *vm)
+{
+	if (!vm)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->run_lock);
+	if (!vm->pause_depth) {
+		pthread_mutex_unlock(&vm->run_lock);
+		return vmm__err(vm, -EINVAL, "VM is not paused");
+	}
+	if (--vm->pause_depth == 0)
+		pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+	return 0;
+}
+
+bool vmm__vm_running(vmm_vm *vm)
+{
+	bool r;
+
+	pthread_mutex_lock(&vm->run_lock);
+	r = vm->started && !vm->pause_depth && vm->threads_live > 0;
+	pthread_mutex_unlock(&vm->run_lock);
+	return r;
 }

@@ -45,6 +45,17 @@ struct vmm_backend_ops {
 	/* optional: finish an I/O or MMIO exit the embedder has completed
 	 * without running guest code (KVM: KVM_RUN with immediate_exit) */
 	int (*vcpu_complete_io)(vmm_vcpu *vcpu);
+	/*
+	 * Optional (NULL = the core's user-space fallback, src/core/notify.c):
+	 * assign (@assign) or deassign an ioeventfd / irqfd, see
+	 * <libvmm/notify.h>.  Only called when the backend set
+	 * VMM_CAP_IOEVENTFD / VMM_CAP_IRQFD.
+	 */
+	int (*ioeventfd)(vmm_vm *vm, enum vmm_space space, uint64_t addr,
+			 unsigned len, uint64_t datamatch, uint32_t flags,
+			 int fd, bool assign);
+	int (*irqfd)(vmm_vm *vm, int fd, const struct vmm_irq_route *route,
+		     bool assign);
 };
 
 extern const struct vmm_backend_ops vmm_kvm_ops;
@@ -98,6 +109,14 @@ struct vmm_vm {
 	/* vmm_vm_pause(): vCPU threads park while pause_depth > 0 */
 	unsigned pause_depth;
 	unsigned threads_paused;
+
+	/* ioeventfd/irqfd fallbacks and the VM's I/O thread (notify.c);
+	 * created on first use under dev_lock */
+	struct vmm_notify *notify;
 };
+
+/* notify.c: free the fallbacks and stop the I/O thread (VM destruction,
+ * after the devices are detached). */
+void vmm__notify_fini(vmm_vm *vm);
 
 #endif

@@ -8,6 +8,7 @@
  * ones.  The device has no state, hence no lock.
  */
 #include "dev/direct.h"
+#include "core/statebuf.h"
 
 #include <stdio.h>
 
@@ -18,6 +19,23 @@ struct debug_exit {
 };
 
 static void debug_exit_destroy(void *priv);
+
+/* Snapshot state (version 1): empty; the port and width are configuration. */
+static int debug_exit_save(void *priv, struct vmm_sbuf *b)
+{
+	return 0;
+}
+
+static int debug_exit_restore(void *priv, uint32_t version,
+			      struct vmm_sreader *r)
+{
+	struct debug_exit *d = priv;
+
+	if (version != 1 || !vmm__sr_done(r))
+		return vmm__err(d->vm, -EBADMSG,
+				"debug-exit@0x%x: invalid saved state", d->port);
+	return 0;
+}
 
 static int debug_exit_check(struct debug_exit *d, uint64_t off, unsigned size)
 {
@@ -109,6 +127,8 @@ int vmm_dev_debug_exit_attach(vmm_vm *vm, uint16_t port, unsigned size,
 		ret = -ENOMEM;
 		goto err_unregister;
 	}
+	vmm__dev_set_state_ops(dev, "debug-exit", VMM_SPACE_PIO, port, 1,
+			       debug_exit_save, debug_exit_restore);
 	*out = dev;
 	return 0;
 

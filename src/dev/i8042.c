@@ -20,8 +20,10 @@
  * There is no keyboard or mouse and no IRQ 1/12: the controller is polled.
  */
 #include "dev/direct.h"
+#include "core/statebuf.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #define KBD_DATA 0x60
 #define KBD_PORTB 0x61
@@ -57,6 +59,63 @@ struct i8042 {
 };
 
 static void i8042_destroy(void *priv);
+
+/*
+ * Snapshot state (version 1):
+ *   u8 status, command byte, output port, pending command, port 0x61 bits,
+ *      refresh toggle, last byte read, queue length n (<= 8)
+ *   n bytes of the output queue, oldest first
+ * Whether port 0x61 is ours and the PIT hooks are configuration.
+ */
+static int i8042_save(void *priv, struct vmm_sbuf *b)
+{
+	struct i8042 *k = priv;
+
+	pthread_mutex_lock(&k->lock);
+	vmm__sb_u8(b, k->status);
+	vmm__sb_u8(b, k->cmd_byte);
+	vmm__sb_u8(b, k->outport);
+	vmm__sb_u8(b, k->pending);
+	vmm__sb_u8(b, k->portb);
+	vmm__sb_u8(b, k->refresh);
+	vmm__sb_u8(b, k->last_out);
+	vmm__sb_u8(b, (uint8_t)k->out_len);
+	for (unsigned i = 0; i < k->out_len; i++)
+		vmm__sb_u8(b, k->outq[(k->out_head + i) % OUTQ]);
+	pthread_mutex_unlock(&k->lock);
+	return vmm__sb_error(b);
+}
+
+static int i8042_restore(void *priv, uint32_t version, struct vmm_sreader *r)
+{
+	struct i8042 *k = priv;
+	uint8_t v[8], q[OUTQ];
+
+	if (version != 1)
+		return vmm__err(k->vm, -ENOTSUP, "i8042: state version %u",
+				version);
+	vmm__sr_bytes(r, v, sizeof(v));
+	if (v[7] > OUTQ)
+		goto bad;
+	vmm__sr_bytes(r, q, v[7]);
+	if (!vmm__sr_done(r) || v[4] & ~0x0f || v[5] > 1)
+		goto bad;
+	pthread_mutex_lock(&k->lock);
+	k->status = v[0];
+	k->cmd_byte = v[1];
+	k->outport = v[2];
+	k->pending = v[3];
+	k->portb = v[4];
+	k->refresh = v[5];
+	k->last_out = v[6];
+	k->out_head = 0;
+	k->out_len = v[7];
+	memcpy(k->outq, q, v[7]);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+bad:
+	return vmm__err(k->vm, -EBADMSG, "i8042: invalid saved state");
+}
 
 static void i8042_push(struct i8042 *k, uint8_t v)
 {
@@ -323,6 +382,8 @@ int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out)
 		ret = -ENOMEM;
 		goto err_portb;
 	}
+	vmm__dev_set_state_ops(dev, "i8042", VMM_SPACE_PIO, KBD_DATA, 1,
+			       i8042_save, i8042_restore);
 	*out = dev;
 	return 0;
 

@@ -23,6 +23,7 @@
  * take (bus, devfn, register) so an MMIO ECAM window can use them later.
  */
 #include "dev/direct.h"
+#include "core/statebuf.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -56,6 +57,9 @@ struct pci_host {
 };
 
 static void pci_host_destroy(void *priv);
+static int pci_host_save(void *priv, struct vmm_sbuf *b);
+static int pci_host_restore(void *priv, uint32_t version,
+			    struct vmm_sreader *r);
 
 static void pci_bridge_init(struct pci_host *h)
 {
@@ -267,6 +271,8 @@ int vmm_dev_pci_host_attach(vmm_vm *vm, vmm_dev **out)
 		ret = -ENOMEM;
 		goto err_unregister;
 	}
+	vmm__dev_set_state_ops(dev, "pci-host", VMM_SPACE_PIO, PCI_PORT, 1,
+			       pci_host_save, pci_host_restore);
 	*out = dev;
 	return 0;
 
@@ -277,6 +283,67 @@ err_mutex:
 err_free:
 	vmm__free(vm, h);
 	return ret;
+}
+
+/*
+ * Snapshot state (version 1):
+ *   u32 CONFIG_ADDRESS, u8 reset control, 256 bytes of the bridge's config
+ *   space, u32 bitmap of occupied slots (bit = device number)
+ * The functions behind the slots save their own state; restore checks that
+ * the same slots are occupied.
+ */
+static int pci_host_save(void *priv, struct vmm_sbuf *b)
+{
+	struct pci_host *h = priv;
+	uint32_t used = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (int i = 1; i < PCI_SLOTS; i++)
+		if (h->fn[i].used)
+			used |= 1u << i;
+	vmm__sb_u32(b, h->addr);
+	vmm__sb_u8(b, h->rcr);
+	vmm__sb_bytes(b, h->cfg, sizeof(h->cfg));
+	vmm__sb_u32(b, used);
+	pthread_mutex_unlock(&h->lock);
+	return vmm__sb_error(b);
+}
+
+static int pci_host_restore(void *priv, uint32_t version,
+			    struct vmm_sreader *r)
+{
+	struct pci_host *h = priv;
+	uint8_t cfg[PCI_CFG_SIZE], rcr;
+	uint32_t addr, used, have = 0;
+
+	if (version != 1)
+		return vmm__err(h->vm, -ENOTSUP, "pci-host: state version %u",
+				version);
+	addr = vmm__sr_u32(r);
+	rcr = vmm__sr_u8(r);
+	vmm__sr_bytes(r, cfg, sizeof(cfg));
+	used = vmm__sr_u32(r);
+	if (!vmm__sr_done(r) || (addr & ~CF8_MASK) ||
+	    (rcr & ~(RCR_SYS_RST | RCR_FULL_RST)))
+		return vmm__err(h->vm, -EBADMSG, "pci-host: invalid saved state");
+	pthread_mutex_lock(&h->lock);
+	for (int i = 1; i < PCI_SLOTS; i++)
+		if (h->fn[i].used)
+			have |= 1u << i;
+	if (have != used) {
+		pthread_mutex_unlock(&h->lock);
+		return vmm__err(h->vm, -EINVAL,
+				"pci-host: saved slots 0x%x, attached 0x%x",
+				used, have);
+	}
+	h->addr = addr;
+	h->rcr = rcr;
+	/* identity bytes stay as this libvmm builds them; only writable
+	 * bits come from the saved image */
+	for (int i = 0; i < PCI_CFG_SIZE; i++)
+		h->cfg[i] = (h->cfg[i] & ~h->wmask[i]) | (cfg[i] & h->wmask[i]);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
 }
 
 static void pci_host_destroy(void *priv)

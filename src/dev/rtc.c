@@ -21,6 +21,7 @@
  * at once as on real hardware.  No IRQ 8.
  */
 #include "dev/direct.h"
+#include "core/statebuf.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -64,6 +65,8 @@ struct rtc {
 };
 
 static void rtc_destroy(void *priv);
+static int rtc_save(void *priv, struct vmm_sbuf *b);
+static int rtc_restore(void *priv, uint32_t version, struct vmm_sreader *rd);
 
 /* ---- encoding ---- */
 
@@ -409,6 +412,8 @@ int vmm_dev_rtc_attach(vmm_vm *vm, vmm_dev **out)
 		ret = -ENOMEM;
 		goto err_unregister;
 	}
+	vmm__dev_set_state_ops(dev, "rtc", VMM_SPACE_PIO, RTC_PORT, 1,
+			       rtc_save, rtc_restore);
 	*out = dev;
 	return 0;
 
@@ -419,6 +424,80 @@ err_mutex:
 err_free:
 	vmm__free(vm, r);
 	return ret;
+}
+
+/*
+ * Snapshot state (version 1):
+ *   u8  index, NMI-disable bit
+ *   128 bytes CMOS, 16 bytes "guest wrote this byte" bitmap
+ *   i64 offset of the guest's clock from the host's UTC, seconds
+ *   i32 x 7 the frozen time while B.SET is 1: sec min hour mday mon year wday
+ * The clock keeps following host time (plus the guest's offset) across a
+ * restore, as a battery-backed RTC follows real time.
+ */
+static int rtc_save(void *priv, struct vmm_sbuf *b)
+{
+	struct rtc *r = priv;
+
+	pthread_mutex_lock(&r->lock);
+	vmm__sb_u8(b, r->index);
+	vmm__sb_u8(b, r->nmi_disabled);
+	vmm__sb_bytes(b, r->cmos, sizeof(r->cmos));
+	vmm__sb_bytes(b, r->written, sizeof(r->written));
+	vmm__sb_u64(b, (uint64_t)r->offset);
+	vmm__sb_u32(b, (uint32_t)r->frozen.tm_sec);
+	vmm__sb_u32(b, (uint32_t)r->frozen.tm_min);
+	vmm__sb_u32(b, (uint32_t)r->frozen.tm_hour);
+	vmm__sb_u32(b, (uint32_t)r->frozen.tm_mday);
+	vmm__sb_u32(b, (uint32_t)r->frozen.tm_mon);
+	vmm__sb_u32(b, (uint32_t)r->frozen.tm_year);
+	vmm__sb_u32(b, (uint32_t)r->frozen.tm_wday);
+	pthread_mutex_unlock(&r->lock);
+	return vmm__sb_error(b);
+}
+
+static int rtc_restore(void *priv, uint32_t version, struct vmm_sreader *rd)
+{
+	struct rtc *r = priv;
+	uint8_t index, nmi, cmos[RTC_NREGS], written[RTC_NREGS / 8];
+	int64_t offset;
+	int32_t f[7];
+	struct tm tm;
+
+	if (version != 1)
+		return vmm__err(r->vm, -ENOTSUP, "rtc: state version %u",
+				version);
+	index = vmm__sr_u8(rd);
+	nmi = vmm__sr_u8(rd);
+	vmm__sr_bytes(rd, cmos, sizeof(cmos));
+	vmm__sr_bytes(rd, written, sizeof(written));
+	offset = (int64_t)vmm__sr_u64(rd);
+	for (int i = 0; i < 7; i++)
+		f[i] = (int32_t)vmm__sr_u32(rd);
+	/* times: within +-10^6 years; the frozen fields within their ranges */
+	if (!vmm__sr_done(rd) || index >= RTC_NREGS || nmi > 1 ||
+	    offset > 31556952000000ll || offset < -31556952000000ll ||
+	    f[0] < 0 || f[0] > 60 || f[1] < 0 || f[1] > 59 || f[2] < 0 ||
+	    f[2] > 23 || f[3] < 0 || f[3] > 31 || f[4] < 0 || f[4] > 11 ||
+	    f[5] < -1900 || f[5] > 100000 || f[6] < 0 || f[6] > 6)
+		return vmm__err(r->vm, -EBADMSG, "rtc: invalid saved state");
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_sec = f[0];
+	tm.tm_min = f[1];
+	tm.tm_hour = f[2];
+	tm.tm_mday = f[3];
+	tm.tm_mon = f[4];
+	tm.tm_year = f[5];
+	tm.tm_wday = f[6];
+	pthread_mutex_lock(&r->lock);
+	r->index = index;
+	r->nmi_disabled = nmi;
+	memcpy(r->cmos, cmos, sizeof(cmos));
+	memcpy(r->written, written, sizeof(written));
+	r->offset = offset;
+	r->frozen = tm;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }
 
 static void rtc_destroy(void *priv)

@@ -30,6 +30,7 @@
  * polls them plus an eventfd used for wake-ups and shutdown.
  */
 #include "dev/direct.h"
+#include "core/statebuf.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -140,6 +141,9 @@ struct uart {
 };
 
 static void uart_destroy(void *priv);
+static int uart_save(void *priv, struct vmm_sbuf *b);
+static int uart_restore(void *priv, uint32_t version, struct vmm_sreader *r);
+#define UART_STATE_VERSION 1
 
 unsigned vmm__uart_rx_trigger(uint8_t fcr)
 {
@@ -855,6 +859,8 @@ int vmm_dev_uart_attach(vmm_vm *vm, const struct vmm_uart_config *cfg,
 		ret = -ENOMEM;
 		goto err_thread;
 	}
+	vmm__dev_set_state_ops(dev, "uart", VMM_SPACE_PIO, u->port,
+			       UART_STATE_VERSION, uart_save, uart_restore);
 	*out = dev;
 	return 0;
 
@@ -871,6 +877,94 @@ err_mutex:
 err_free:
 	vmm__free(vm, u);
 	return ret;
+}
+
+/* ---- snapshot state (version 1) ----
+ *
+ *   u8  IER FCR LCR MCR SCR DLL DLM LSR-errors MSR THR-int-pending irq-level
+ *   u8  receive FIFO count n (<= 16, <= 1 with FIFOs off), n bytes oldest first
+ *   u32 host input not yet in the FIFO m (<= 4096), m bytes
+ *
+ * Bytes the guest transmitted are the embedder's once written (out_cb or
+ * the ring to out_fd) and are not part of the state.
+ */
+static int uart_save(void *priv, struct vmm_sbuf *b)
+{
+	struct uart *u = priv;
+
+	pthread_mutex_lock(&u->lock);
+	vmm__sb_u8(b, u->ier);
+	vmm__sb_u8(b, u->fcr);
+	vmm__sb_u8(b, u->lcr);
+	vmm__sb_u8(b, u->mcr);
+	vmm__sb_u8(b, u->scr);
+	vmm__sb_u8(b, u->dll);
+	vmm__sb_u8(b, u->dlm);
+	vmm__sb_u8(b, u->lsr_err);
+	vmm__sb_u8(b, u->msr);
+	vmm__sb_u8(b, u->thr_ipending);
+	vmm__sb_u8(b, (uint8_t)u->irq_level);
+	vmm__sb_u8(b, (uint8_t)u->rx_count);
+	for (unsigned i = 0; i < u->rx_count; i++)
+		vmm__sb_u8(b, u->rx[(u->rx_head + i) % UART_FIFO_SIZE]);
+	vmm__sb_u32(b, (uint32_t)u->in_len);
+	for (size_t i = 0; i < u->in_len; i++)
+		vmm__sb_u8(b, u->in_buf[(u->in_head + i) % UART_HOST_BUF]);
+	pthread_mutex_unlock(&u->lock);
+	return vmm__sb_error(b);
+}
+
+static int uart_restore(void *priv, uint32_t version, struct vmm_sreader *r)
+{
+	struct uart *u = priv;
+	uint8_t reg[11], rx[UART_FIFO_SIZE];
+	unsigned rx_count;
+	uint32_t in_len;
+	const uint8_t *inp;
+
+	if (version != UART_STATE_VERSION)
+		return vmm__err(u->vm, -ENOTSUP, "uart@0x%x: state version %u",
+				u->port, version);
+	vmm__sr_bytes(r, reg, sizeof(reg));
+	rx_count = vmm__sr_u8(r);
+	if (rx_count > UART_FIFO_SIZE ||
+	    (!(reg[1] & FCR_ENABLE) && rx_count > 1))
+		goto bad;
+	vmm__sr_bytes(r, rx, rx_count);
+	in_len = vmm__sr_u32(r);
+	if (in_len > UART_HOST_BUF)
+		goto bad;
+	inp = vmm__sr_take(r, in_len);
+	if (!vmm__sr_done(r) || reg[0] & ~0x0f || reg[1] & ~FCR_KEEP ||
+	    reg[3] & ~MCR_MASK || reg[7] & ~LSR_ERRS || reg[9] > 1 ||
+	    reg[10] > 1)
+		goto bad;
+
+	pthread_mutex_lock(&u->lock);
+	u->ier = reg[0];
+	u->fcr = reg[1];
+	u->lcr = reg[2];
+	u->mcr = reg[3];
+	u->scr = reg[4];
+	u->dll = reg[5];
+	u->dlm = reg[6];
+	u->lsr_err = reg[7];
+	u->msr = reg[8];
+	u->thr_ipending = reg[9];
+	/* the interrupt controller's state carries the line level */
+	u->irq_level = reg[10];
+	u->rx_head = 0;
+	u->rx_count = rx_count;
+	memcpy(u->rx, rx, rx_count);
+	u->in_head = 0;
+	u->in_len = in_len;
+	if (in_len)
+		memcpy(u->in_buf, inp, in_len);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+bad:
+	return vmm__err(u->vm, -EBADMSG, "uart@0x%x: invalid saved state",
+			u->port);
 }
 
 static void uart_destroy(void *priv)

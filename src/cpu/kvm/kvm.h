@@ -32,6 +32,7 @@ struct kvm_vm {
 	bool immediate_exit;
 	int max_slots;
 	pthread_mutex_t slot_lock;
+	struct kvm_notify *notify; /* kvm_notify.c: MSI routes */
 };
 
 struct kvm_vcpu_priv {
@@ -61,5 +62,18 @@ void kvm_vcpu_fini(vmm_vcpu *vcpu);
 int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit);
 void kvm_vcpu_kick(vmm_vcpu *vcpu);
 int kvm_single_step(vmm_vcpu *vcpu, bool on);
+
+/* kvm_irqchip.c: snapshot support */
+int kvm_get_irqchip(vmm_vm *vm, struct vmm_irqchip_state *st);
+int kvm_set_irqchip(vmm_vm *vm, const struct vmm_irqchip_state *st);
+int kvm_vcpu_complete_io(vmm_vcpu *vcpu);
+
+/* kvm_notify.c */
+int kvm_ioeventfd(vmm_vm *vm, enum vmm_space space, uint64_t addr,
+		  unsigned len, uint64_t datamatch, uint32_t flags, int fd,
+		  bool assign);
+int kvm_irqfd(vmm_vm *vm, int fd, const struct vmm_irq_route *route,
+	      bool assign);
+void kvm_notify_fini(vmm_vm *vm);
 
 #endif

@@ -221,6 +221,7 @@ static void kvm_vm_fini(vmm_vm *vm)
 
 	if (!k)
 		return;
+	kvm_notify_fini(vm);
 	if (k->vm_fd >= 0)
 		close(k->vm_fd);
 	if (k->sys_fd >= 0)
@@ -421,4 +422,9 @@ const struct vmm_backend_ops vmm_kvm_ops = {
 	.single_step = kvm_single_step,
 	.irq_line = kvm_irq_line,
 	.msi = kvm_msi,
+	.get_irqchip = kvm_get_irqchip,
+	.set_irqchip = kvm_set_irqchip,
+	.vcpu_complete_io = kvm_vcpu_complete_io,
+	.ioeventfd = kvm_ioeventfd,
+	.irqfd = kvm_irqfd,
 };

@@ -153,11 +153,13 @@ static bool sse_op(unsigned op)
 {
 	unsigned lo = op & 0xff;
 
+	if (op == 0x2f0 || op == 0x2f1) /* MOVBE */
+		return false;
 	if (op < 0x100 || op >= 0x200)
 		return op >= 0x200;
 	return (lo >= 0x10 && lo <= 0x17) || (lo >= 0x28 && lo <= 0x2f) ||
-	       (lo >= 0x50 && lo <= 0x7f) || lo == 0xb8 || lo == 0xbc ||
-	       lo == 0xbd || (lo >= 0xc2 && lo <= 0xc6) || lo >= 0xd0;
+	       (lo >= 0x50 && lo <= 0x7f) || (lo >= 0xc2 && lo <= 0xc6) ||
+	       lo >= 0xd0;
 }
 
 static int decode_modrm(struct dstate *d, struct soft_insn *in, unsigned rex,
@@ -384,9 +386,7 @@ int soft_decode(const uint8_t *buf, unsigned avail, unsigned csz,
 		in->imm2 = (uint16_t)v;
 	}
 	in->len = (uint8_t)d.pos;
-	in->fn = soft_handlers[op];
-	if (!in->fn)
-		in->fn = soft_op_ud;
+	in->fn = NULL; /* the caller takes it from its handler table */
 	*end_block = (a & A_END) != 0;
 	/* group opcodes that end blocks depending on ModRM.reg */
 	if (op == 0xff && ((in->reg & 7) >= 2 && (in->reg & 7) <= 5))

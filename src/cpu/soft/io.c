@@ -18,6 +18,7 @@ static bool replay_take(struct soft_cpu *c, uint64_t addr, unsigned len,
 	if (c->replay_pos >= c->replay_n)
 		return false;
 	r = &c->replay[c->replay_pos++];
+	c->ev |= SEV_REPLAY;
 	(void)addr;
 	(void)io;
 	*v = 0;
@@ -81,6 +82,7 @@ static void write_exit(struct soft_cpu *c, uint64_t addr, unsigned len,
 		c->fault_vec = -2;
 		soft_unwind(c);
 	}
+	c->ev |= SEV_WQ;
 	e = &c->wq[c->wq_n];
 	buf = c->iobuf + 8 * c->wq_n;
 	c->wq_n++;

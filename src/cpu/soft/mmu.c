@@ -8,7 +8,7 @@
  * translated code never get a writable TLB entry, so every write to them
  * comes here and drops the blocks first.
  */
-#include "cpu/soft/soft.h"
+#include "cpu/soft/exec.h"
 
 uint64_t soft_ea(struct soft_cpu *c, const struct soft_insn *i)
 {
@@ -308,4 +308,21 @@ const uint8_t *soft_fetch_page(struct soft_cpu *c, uint64_t lin, uint64_t *gpa)
 		internal_exit(c, "instruction fetch from non-RAM gpa", g);
 	*gpa = g;
 	return h + (lin & 0xfff);
+}
+
+void *soft_atomic_ptr(struct soft_cpu *c, unsigned seg, uint64_t off,
+		      unsigned size)
+{
+	uint64_t lin = soft_lin_fast(c, seg, off, size, true);
+	struct soft_tlb_entry *e =
+		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+	uint8_t *h;
+
+	if ((lin & 0xfff) > 4096u - size)
+		return NULL;
+	if (e->tag_w != (lin & ~0xfffull))
+		translate(c, lin, VMM_ACCESS_WRITE, c->tlb_user, &h);
+	if (e->tag_w != (lin & ~0xfffull))
+		return NULL;
+	return (void *)(uintptr_t)(lin + e->addend);
 }

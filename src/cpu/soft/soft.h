@@ -77,15 +77,17 @@ struct soft_decoded {
 /*
  * soft_decode() - decode one instruction from @buf (@avail bytes readable)
  * with default code size @csz (2, 4, 8).  Returns 0, SOFT_DEC_MORE when
- * @avail was too short (fetch more, or #PF), SOFT_DEC_UD / SOFT_DEC_GP.
+ * @avail was too short (fetch more, or #PF), or SOFT_DEC_GP (longer than
+ * 15 bytes).  An undefined opcode decodes with fn = soft_op_ud; otherwise
+ * fn is NULL and the caller takes handlers[op].
  */
 #define SOFT_DEC_MORE (-1)
 #define SOFT_DEC_UD 6
 #define SOFT_DEC_GP 13
 int soft_decode(const uint8_t *buf, unsigned avail, unsigned csz,
 		struct soft_insn *out, bool *end_block);
-/* The handler table, indexed by soft_insn.op (optab.c). */
-extern const soft_fn soft_handlers[0x400];
+/* Fill the handler table, indexed by soft_insn.op (optab.c). */
+void soft_build_handlers(soft_fn t[0x400]);
 int soft_op_ud(struct soft_cpu *c, const struct soft_insn *i);
 
 /* Lazy flags: what produced the arithmetic flags (flags.c). */
@@ -161,6 +163,12 @@ struct soft_replay {
 	uint8_t data[8];
 };
 
+/* struct soft_cpu.ev */
+#define SEV_WQ 1u       /* a device write exit is queued */
+#define SEV_REPLAY 2u   /* device reads were replayed: clear the log */
+#define SEV_TBDIRTY 4u  /* the running block was invalidated */
+#define SEV_MODE 8u     /* mode/CR change: leave the block */
+
 /* Queued write exits of one retired instruction. */
 #define SOFT_WQ_MAX 4
 
@@ -170,6 +178,7 @@ struct soft_vm {
 	bool deterministic;
 	atomic_uint epoch;          /* memory map changed: flush TLB + TBs */
 	atomic_bool dirty_logging;
+	soft_fn handlers[0x400];    /* soft_insn.op -> handler */
 };
 
 struct soft_cpu {
@@ -211,6 +220,9 @@ struct soft_cpu {
 	int replay_n, replay_pos;
 	bool replaying;
 
+	/* per-instruction events the executor looks at (SEV_*) */
+	unsigned ev;
+
 	/* events */
 	bool shadow;         /* STI / MOV SS interrupt shadow */
 	bool single_step;
@@ -232,7 +244,6 @@ struct soft_cpu {
 	size_t arena_used;
 	uint32_t verify_gen;
 	struct soft_tb *cur_tb;
-	bool cur_tb_dirty;   /* the running block was invalidated */
 
 	/* statistics */
 	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;

@@ -141,7 +141,7 @@ static int walk(struct vmm_vq *vq, uint16_t head, struct vmm_vq_elem *e)
 	uint32_t count = vq->size, hops = 0;
 	bool in_indirect = false;
 	uint16_t i = head;
-	struct vq_desc d;
+	struct vq_desc d = { 0 };
 	int n, ret;
 
 	e->head = head;

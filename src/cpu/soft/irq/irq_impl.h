@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #define NO_DEADLINE UINT64_MAX
 
@@ -102,9 +103,18 @@ struct apic_msg {
 #define DM_SIPI 6
 #define DM_EXTINT 7
 
+/* One registered xAPIC page (vCPUs may relocate theirs). */
+#define LAPIC_MMIO_SLOTS 4
+struct lapic_mmio {
+	struct soft_irqchip *chip;
+	uint64_t base;
+	unsigned users;
+};
+
 struct cpu_wait {
 	pthread_cond_t cond;
 	bool waiting, woken;
+	atomic_bool extint_seen; /* the last poll() saw INTR from the PIC */
 };
 
 struct soft_irqchip {
@@ -126,7 +136,7 @@ struct soft_irqchip {
 	_Atomic uint64_t next_deadline;
 
 	/* LAPIC MMIO ranges: a base and how many vCPUs use it */
-	struct { uint64_t base; unsigned users; } mmio[4];
+	struct lapic_mmio mmio[LAPIC_MMIO_SLOTS];
 	pthread_mutex_t mmio_lock;    /* taken before chip->lock, never after */
 	bool registered[6];
 };
@@ -140,7 +150,11 @@ void chip_set_pin(struct soft_irqchip *chip, bool pic, unsigned pin,
 unsigned chip_compute(struct soft_irqchip *chip, unsigned cpu);
 bool chip_extint_for(struct soft_irqchip *chip, unsigned cpu);
 int chip_pic_intack(struct soft_irqchip *chip);
-void chip_advance(struct soft_irqchip *chip, uint64_t now);
+uint64_t chip_advance(struct soft_irqchip *chip, uint64_t now);
+
+/* LAPIC page slots (irqchip.c), with chip->mmio_lock held */
+int lapic_slot_get(struct soft_irqchip *chip, uint64_t base);
+void lapic_slot_put(struct soft_irqchip *chip, uint64_t base);
 
 /* pic.c */
 extern const struct vmm_io_ops pic_ops, pic_slave_ops, elcr_ops;
@@ -188,6 +202,7 @@ bool pit_out(struct pit_chan *c, uint64_t now);
 void pit_gate(struct soft_irqchip *chip, unsigned ch, bool gate,
 	      uint64_t now);
 void pit_rearm(struct soft_irqchip *chip, uint64_t now);
+uint64_t pit_ticks_of(uint64_t dt);
 
 /* Little-endian helpers */
 static inline uint32_t irq_get32(const uint8_t *p)

@@ -237,7 +237,9 @@ uint64_t soft_irqchip_next_deadline(struct soft_irqchip *chip);
  * remaining time), from TMICT for a periodic timer with TMCCT 0, and leaves
  * an expired one-shot timer (TMCCT 0) stopped.  Vectors 0-15 in IRR/ISR
  * are dropped.  IA32_APIC_BASE and TSC_DEADLINE are not in the page: set
- * them with set_apic_base / wrmsr first.
+ * IA32_APIC_BASE before the page (it selects the xAPIC / x2APIC format) and
+ * TSC_DEADLINE after it (it is ignored unless the LVT timer is in
+ * TSC-deadline mode).
  */
 void soft_irqchip_get_lapic(struct soft_irqchip *chip, unsigned cpu,
 			    uint8_t regs[1024]);
@@ -342,7 +344,8 @@ struct soft_lapic_state {
 	uint64_t timer_ns;      /* remaining ns to the next timer expiry,
 				   UINT64_MAX if not armed */
 	uint64_t tsc_deadline;  /* IA32_TSC_DEADLINE */
-	int64_t tsc_offset;     /* guest TSC - clock TSC */
+	uint64_t tsc;           /* guest TSC at save time; restore continues
+				   counting from it */
 	uint32_t esr_pending;   /* errors not yet latched into ESR */
 	uint32_t flags;         /* SOFT_LAPIC_* pending events */
 	uint8_t sipi_vector;

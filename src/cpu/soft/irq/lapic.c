@@ -352,15 +352,14 @@ uint64_t lapic_tsc(struct soft_irqchip *chip, unsigned cpu, uint64_t now)
 static uint64_t tsc_to_ns(struct soft_irqchip *chip, unsigned cpu,
 			  uint64_t tsc)
 {
-	uint64_t rel = tsc - (uint64_t)chip->lapic[cpu].tsc_offset;
-	unsigned __int128 ns;
+	__int128 rel = (__int128)tsc - chip->lapic[cpu].tsc_offset;
+	__int128 ns;
 
-	if ((int64_t)rel < 0 && chip->lapic[cpu].tsc_offset > 0 &&
-	    tsc < (uint64_t)chip->lapic[cpu].tsc_offset)
+	if (rel <= 0)
 		return 0;
-	ns = ((unsigned __int128)rel * 1000000000u + chip->clock.tsc_hz - 1) /
-	     chip->clock.tsc_hz;
-	return ns >= NO_DEADLINE ? NO_DEADLINE - 1 : (uint64_t)ns;
+	ns = (rel * 1000000000 + (__int128)chip->clock.tsc_hz - 1) /
+	     (__int128)chip->clock.tsc_hz;
+	return ns >= (__int128)NO_DEADLINE ? NO_DEADLINE - 1 : (uint64_t)ns;
 }
 
 static void timer_start(struct lapic *l, uint64_t now, uint64_t count)
@@ -555,14 +554,15 @@ static int mmio_cpu(struct soft_irqchip *chip, uint64_t base,
 static int lapic_mmio_read(void *opaque, uint64_t off, void *data,
 			   unsigned size, struct vmm_io_ctx *ctx)
 {
-	struct soft_irqchip *chip = *(struct soft_irqchip **)opaque;
-	uint64_t base = *(uint64_t *)((char *)opaque + sizeof(void *));
+	struct lapic_mmio *slot = opaque;
+	struct soft_irqchip *chip = slot->chip;
+	uint64_t base = slot->base;
 	unsigned byte = (unsigned)(off & 0xf);
 	uint64_t v = 0, now = chip_now(chip);
 	int cpu;
 
 	pthread_mutex_lock(&chip->lock);
-	chip_advance(chip, now);
+	now = chip_advance(chip, now);
 	cpu = mmio_cpu(chip, base, ctx);
 	if (cpu >= 0 && byte < 4) {
 		v = lapic_read_reg(chip, (unsigned)cpu,
@@ -578,15 +578,16 @@ static int lapic_mmio_read(void *opaque, uint64_t off, void *data,
 static int lapic_mmio_write(void *opaque, uint64_t off, const void *data,
 			    unsigned size, struct vmm_io_ctx *ctx)
 {
-	struct soft_irqchip *chip = *(struct soft_irqchip **)opaque;
-	uint64_t base = *(uint64_t *)((char *)opaque + sizeof(void *));
+	struct lapic_mmio *slot = opaque;
+	struct soft_irqchip *chip = slot->chip;
+	uint64_t base = slot->base;
 	uint64_t now = chip_now(chip);
 	int cpu;
 
 	if (size != 4 || (off & 0xf))
 		return 0; /* ignored, as on KVM */
 	pthread_mutex_lock(&chip->lock);
-	chip_advance(chip, now);
+	now = chip_advance(chip, now);
 	cpu = mmio_cpu(chip, base, ctx);
 	if (cpu >= 0 && off != APIC_SELF_IPI)
 		lapic_write_reg(chip, (unsigned)cpu, (unsigned)off,

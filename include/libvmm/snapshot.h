@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvmm/snapshot.h - pausing a VM, snapshots (save, restore, copy-on-write
+ * restore, reset to a snapshot) and live pre-copy migration over a stream.
+ *
+ * A snapshot holds the VM configuration and memory layout, guest memory,
+ * every vCPU's struct vmm_cpu_state, each device's own versioned state and
+ * the interrupt controllers' state, in a backend-neutral format (see
+ * docs/snapshot-format.md): a snapshot taken on one backend restores on the
+ * other.  Every byte read from a file or a socket is validated; a corrupt,
+ * truncated, newer or absurd snapshot is refused with a negative errno and
+ * a message before any VM is created.
+ *
+ * Devices: the snapshot carries their state, not the devices themselves
+ * (their fds and callbacks belong to the embedder).  On restore the
+ * embedder attaches the same devices in struct vmm_restore_opts.attach
+ * (called on the new VM before any device state is loaded); each saved
+ * device is matched by type and base address, e.g. "uart" at port 0x3f8.
+ * A device attached without snapshot support (a passthrough device) makes
+ * saving fail with -EOPNOTSUPP naming it.
+ */
+#ifndef LIBVMM_SNAPSHOT_H
+#define LIBVMM_SNAPSHOT_H
+
+#include <libvmm/common.h>
+#include <libvmm/vm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- pausing ---- */
+
+/**
+ * vmm_vm_pause() - stop the vCPU threads of vmm_vm_start() at an
+ * instruction boundary, with any port-I/O or MMIO exit completed, and keep
+ * them parked until vmm_vm_resume().  Returns when all are parked.  Pauses
+ * nest.  For vCPUs the embedder runs itself it only counts: do not run them
+ * while paused.  -EDEADLK on a vCPU thread.
+ */
+VMM_API int vmm_vm_pause(vmm_vm *vm);
+
+/** vmm_vm_resume() - undo one vmm_vm_pause().  -EINVAL if not paused. */
+VMM_API int vmm_vm_resume(vmm_vm *vm);
+
+/* ---- saving ---- */
+
+/* struct vmm_save_opts.flags */
+/**
+ * Memory layout: PACKED stores only non-zero pages back to back (smallest
+ * stream); RAW stores each region whole and page-aligned in the file (zero
+ * pages as holes of a sparse file when the output is seekable), which is
+ * what copy-on-write restore maps.  Default: RAW for a path or a seekable
+ * fd, PACKED for a pipe or socket.
+ */
+#define VMM_SAVE_PACKED (1u << 0)
+#define VMM_SAVE_RAW (1u << 1)
+/** Do not call fsync (tests, throw-away snapshots). */
+#define VMM_SAVE_NO_SYNC (1u << 2)
+
+struct vmm_save_opts {
+	uint32_t struct_size; /**< sizeof(struct vmm_save_opts); 0 = current */
+	uint32_t flags;       /**< VMM_SAVE_* */
+};
+
+/**
+ * vmm_snapshot_save() - write a snapshot of @vm to @path atomically: a
+ * temporary file in the same directory is written, fsync()ed and renamed,
+ * then the directory is fsync()ed.  A failure (ENOSPC, I/O error, crash)
+ * never leaves a file at @path that looks valid; the previous file at
+ * @path, if any, stays.  The VM must be paused (vmm_vm_pause()) or not
+ * started; it stays as it is.  @opts may be NULL.
+ *
+ * Returns 0, -EBUSY if the VM runs, -EOPNOTSUPP if a device cannot save its
+ * state (the message names it), -ENOTSUP if the backend cannot export the
+ * interrupt controllers, or the error of the file system.
+ */
+VMM_API VMM_MUST_CHECK int vmm_snapshot_save(vmm_vm *vm, const char *path,
+					     const struct vmm_save_opts *opts);
+
+/**
+ * vmm_snapshot_save_fd() - the same to an open fd (file, pipe, socket),
+ * written sequentially from its current position; a regular file is
+ * truncated there first and, on failure, again (so no partial snapshot
+ * stays in it).  Restoring with copy-on-write needs the snapshot at offset
+ * 0 of a file.
+ */
+VMM_API VMM_MUST_CHECK int vmm_snapshot_save_fd(vmm_vm *vm, int fd,
+						const struct vmm_save_opts *opts);
+
+/* ---- opening and restoring ---- */
+
+/** An opened, fully validated snapshot (file mapped read-only). */
+typedef struct vmm_snapshot vmm_snapshot;
+
+/**
+ * vmm_snapshot_open() - open and validate the snapshot at @path: header,
+ * every section's checksum (guest memory included), sizes and cross
+ * references.  Nothing is created.  On failure @errbuf (if not NULL)
+ * receives the reason.  Returns 0, -EBADMSG (corrupt, truncated),
+ * -ENOTSUP (newer format or unknown mandatory section), -EFBIG (sizes
+ * beyond the limits), or the error of open/mmap.
+ */
+VMM_API VMM_MUST_CHECK int vmm_snapshot_open(const char *path,
+					     vmm_snapshot **out, char *errbuf,
+					     size_t errlen);
+
+/**
+ * vmm_snapshot_open_fd() - the same from an fd: a regular file is used from
+ * offset 0 (and may be mapped copy-on-write); a pipe or socket is read to
+ * its end into an anonymous memory file first.  @fd stays the caller's.
+ */
+VMM_API VMM_MUST_CHECK int vmm_snapshot_open_fd(int fd, vmm_snapshot **out,
+						char *errbuf, size_t errlen);
+
+/** vmm_snapshot_close() - release a snapshot (NULL is a no-op). */
+VMM_API void vmm_snapshot_close(vmm_snapshot *snap);
+
+/** What a snapshot holds, from vmm_snapshot_info(). */
+struct vmm_snapshot_info {
+	uint32_t format_version;
+	uint32_t lib_version;      /**< LIBVMM_VERSION_NUMBER of the writer */
+	enum vmm_backend backend;  /**< backend it was taken on */
+	uint32_t ncpus;
+	uint32_t regions;
+	uint32_t devices;
+	bool raw_memory;           /**< every region in the RAW layout */
+	bool irqchip;              /**< carries interrupt controller state */
+	uint64_t ram_bytes;        /**< guest memory size */
+	uint64_t stored_pages;     /**< non-zero pages stored */
+	uint64_t file_bytes;
+};
+
+VMM_API int vmm_snapshot_info(const vmm_snapshot *snap,
+			      struct vmm_snapshot_info *info);
+
+/* struct vmm_restore_opts.flags */
+/**
+ * Map guest memory copy-on-write from the snapshot file (MAP_PRIVATE)
+ * instead of copying it: restore costs page-table work only and pages are
+ * read when touched.  Needs every region in the RAW layout; the file must
+ * not change while VMs restored from it live.
+ */
+#define VMM_RESTORE_COW (1u << 0)
+/**
+ * Start dirty logging right after memory is loaded, so that
+ * vmm_snapshot_reset() costs what the guest dirtied since.
+ */
+#define VMM_RESTORE_TRACK_DIRTY (1u << 1)
+/** Restore without the saved devices' state (ignore DEVICE sections). */
+#define VMM_RESTORE_SKIP_DEVICES (1u << 2)
+
+struct vmm_restore_opts {
+	uint32_t struct_size; /**< sizeof(struct vmm_restore_opts); 0 = current */
+	uint32_t flags;       /**< VMM_RESTORE_* */
+	/**
+	 * Called on the new VM after memory and vCPUs exist and before device
+	 * state is loaded: attach the devices the VM had (same types and
+	 * addresses).  Return 0 or a negative errno (the restore then fails).
+	 */
+	int (*attach)(void *opaque, vmm_vm *vm);
+	void *opaque;
+};
+
+/**
+ * vmm_snapshot_restore_snap() - create a new VM from @snap.
+ * @overrides: where the new VM may differ from the saved one: backend, log
+ *             callback, allocator, CPUID filter (NULL = the saved backend,
+ *             no log).  ncpus, flags and memory come from the snapshot.
+ * @opts:      may be NULL (no devices attached: a snapshot with device
+ *             state then fails with -ENODEV naming the device, unless
+ *             VMM_RESTORE_SKIP_DEVICES).
+ *
+ * The VM is returned with its vCPUs created and loaded and not running:
+ * vmm_vm_start() or vmm_vcpu_run() it.  On failure nothing is left.
+ */
+VMM_API VMM_MUST_CHECK int
+vmm_snapshot_restore_snap(vmm_snapshot *snap,
+			  const struct vmm_config *overrides,
+			  const struct vmm_restore_opts *opts, vmm_vm **out);
+
+/**
+ * vmm_snapshot_restore() - open @path, restore it into a new VM (by copy,
+ * no devices attached), close it.  Messages of a failure before the VM
+ * exists go to @overrides->log.
+ */
+VMM_API VMM_MUST_CHECK int vmm_snapshot_restore(const char *path,
+						const struct vmm_config *overrides,
+						vmm_vm **out);
+
+/** vmm_snapshot_restore_fd() - the same from an fd. */
+VMM_API VMM_MUST_CHECK int vmm_snapshot_restore_fd(int fd,
+						   const struct vmm_config *overrides,
+						   vmm_vm **out);
+
+/**
+ * vmm_snapshot_reset() - put a paused (or not started) @vm back to the state
+ * in @snap: memory, vCPUs, devices, interrupt controllers.  With dirty
+ * logging on (VMM_RESTORE_TRACK_DIRTY, or vmm_mem_dirty_log()) only the
+ * pages written since the snapshot or the last reset are copied back, so
+ * the cost follows what the guest dirtied, not its memory size; without it
+ * every page is rewritten.  @vm must have the snapshot's memory layout and
+ * vCPUs.  Devices are matched as on restore.  Returns the number of pages
+ * restored, or a negative errno.
+ */
+VMM_API VMM_MUST_CHECK int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *snap);
+
+/* ---- live migration (pre-copy) ---- */
+
+struct vmm_migrate_opts {
+	uint32_t struct_size;    /**< 0 = current */
+	uint32_t max_rounds;     /**< dirty-page rounds before stop-and-copy (0 = 30) */
+	uint32_t max_downtime_ms; /**< stop when the rest fits in this (0 = 300) */
+	uint32_t timeout_ms;     /**< one stalled read/write fails the migration (0 = 10000) */
+	/** bandwidth cap in bytes per second (0 = none) */
+	uint64_t max_bandwidth;
+};
+
+struct vmm_migrate_stats {
+	uint32_t rounds;         /**< dirty-page rounds after the first pass */
+	uint64_t pages_sent;     /**< pages with data, all rounds */
+	uint64_t zero_pages;     /**< pages sent as "zero" records */
+	uint64_t bytes_sent;     /**< everything written to the stream */
+	uint64_t last_round_pages; /**< pages sent while paused */
+	double downtime_ms;      /**< pause to the destination's acknowledgement */
+	double total_ms;
+	bool converged;          /**< false if stopped by max_rounds */
+};
+
+/**
+ * vmm_migrate_send() - migrate @vm over the connected stream @fd (unix or
+ * TCP socket, pipe pair): the whole memory, then rounds of dirty pages
+ * while the VM runs (vCPU threads of vmm_vm_start(), or not started), then
+ * pause, the last pages and all state, and a three-way handshake.  On
+ * success the VM stays paused here (destroy it); it now runs at the
+ * destination.  On any failure (connection cut, destination error,
+ * timeout) the VM is resumed exactly as it was (dirty logging restored to
+ * its previous setting) and a negative errno is returned.  @opts and
+ * @stats may be NULL.  @fd is made non-blocking while the call runs.
+ */
+VMM_API VMM_MUST_CHECK int vmm_migrate_send(vmm_vm *vm, int fd,
+					    const struct vmm_migrate_opts *opts,
+					    struct vmm_migrate_stats *stats);
+
+/**
+ * vmm_migrate_receive() - receive a VM from @fd: creates it from the
+ * stream's configuration (with @overrides and @opts as for restore; only
+ * VMM_RESTORE_SKIP_DEVICES of the flags applies), loads memory and state,
+ * and returns it paused-not-started in @out once the source committed.
+ * On any failure everything received is discarded.  Messages of failures
+ * before the VM exists go to @overrides->log.
+ */
+VMM_API VMM_MUST_CHECK int
+vmm_migrate_receive(int fd, const struct vmm_config *overrides,
+		    const struct vmm_restore_opts *opts,
+		    const struct vmm_migrate_opts *mopts, vmm_vm **out,
+		    struct vmm_migrate_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fpu.c - the x87 control instructions (FNINIT, FNSTCW, FLDCW, FNSTSW,
+ * FNCLEX, FWAIT), FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, the fences and CLFLUSH
+ * (group 15), and the SSE/SSE2 data moves and integer operations ordinary
+ * compiled code uses.  x87 arithmetic is not emulated: it stops the vCPU
+ * with an internal "not emulated" exit rather than computing wrong values.
+ */
+#include "cpu/soft/exec.h"
+
+#include <stdio.h>
+
+__attribute__((noreturn)) static void not_emulated(struct soft_cpu *c,
+						   const struct soft_insn *i)
+{
+	struct vmm_exit *e = &c->exit;
+
+	memset(e, 0, sizeof(*e));
+	e->kind = VMM_EXIT_INTERNAL;
+	e->internal.reason = VMM_INTERNAL_EMULATION;
+	e->internal.data[0] = i->op;
+	e->internal.data[1] = c->st.rip;
+	snprintf(e->internal.msg, sizeof(e->internal.msg),
+		 "soft: opcode %s%02x /%u not emulated",
+		 i->op >= 0x100 ? "0f " : "", i->op & 0xff, i->reg & 7);
+	c->fault_vec = -2;
+	soft_unwind(c);
+}
+
+static void fpu_check(struct soft_cpu *c)
+{
+	if (c->st.cr0 & (VMM_CR0_EM | VMM_CR0_TS))
+		soft_fault_noerr(c, 7);
+}
+
+static void sse_check(struct soft_cpu *c)
+{
+	if ((c->st.cr0 & VMM_CR0_EM) || !(c->st.cr4 & VMM_CR4_OSFXSR))
+		soft_ud(c);
+	if (c->st.cr0 & VMM_CR0_TS)
+		soft_fault_noerr(c, 7);
+}
+
+static void fninit(struct soft_cpu *c)
+{
+	c->st.fpu.fcw = 0x37f;
+	c->st.fpu.fsw = 0;
+	c->st.fpu.ftw = 0;
+	c->st.fpu.fop = 0;
+	c->st.fpu.fip = 0;
+	c->st.fpu.fdp = 0;
+}
+
+/* D8-DF: x87 escape */
+static int op_x87(struct soft_cpu *c, const struct soft_insn *i)
+{
+	unsigned sub = i->reg & 7;
+	uint8_t modrm = (uint8_t)((i->mod << 6) | (sub << 3) | (i->rm & 7));
+
+	fpu_check(c);
+	if (i->op == 0xdb && modrm == 0xe3) {
+		fninit(c);
+		return SOFT_NEXT;
+	}
+	if (i->op == 0xdb && modrm == 0xe2) { /* FNCLEX */
+		c->st.fpu.fsw &= 0x7f00;
+		return SOFT_NEXT;
+	}
+	if (i->op == 0xdf && modrm == 0xe0) { /* FNSTSW AX */
+		soft_set_reg(c, VMM_RAX, 2, c->st.fpu.fsw);
+		return SOFT_NEXT;
+	}
+	if (i->mod != 3 && i->op == 0xd9 && sub == 7) { /* FNSTCW m16 */
+		soft_st(c, i->seg, soft_ea(c, i), 2, c->st.fpu.fcw);
+		return SOFT_NEXT;
+	}
+	if (i->mod != 3 && i->op == 0xd9 && sub == 5) { /* FLDCW m16 */
+		c->st.fpu.fcw = (uint16_t)soft_ld(c, i->seg, soft_ea(c, i), 2);
+		return SOFT_NEXT;
+	}
+	if (i->mod != 3 && i->op == 0xdd && sub == 7) { /* FNSTSW m16 */
+		soft_st(c, i->seg, soft_ea(c, i), 2, c->st.fpu.fsw);
+		return SOFT_NEXT;
+	}
+	not_emulated(c, i);
+}
+
+static int op_fwait(struct soft_cpu *c, const struct soft_insn *i)
+{
+	if ((c->st.cr0 & (VMM_CR0_MP | VMM_CR0_TS)) ==
+	    (VMM_CR0_MP | VMM_CR0_TS))
+		soft_fault_noerr(c, 7);
+	return SOFT_NEXT;
+}
+
+/* FXSAVE image: 512 bytes */
+static void fxsave(struct soft_cpu *c, const struct soft_insn *i, uint64_t ea)
+{
+	const struct vmm_fpu *f = &c->st.fpu;
+	uint8_t img[512];
+	bool w = i->pfx & PFX_REXW;
+
+	memset(img, 0, sizeof(img));
+	memcpy(img + 0, &f->fcw, 2);
+	memcpy(img + 2, &f->fsw, 2);
+	img[4] = f->ftw;
+	memcpy(img + 6, &f->fop, 2);
+	if (w) {
+		memcpy(img + 8, &f->fip, 8);
+		memcpy(img + 16, &f->fdp, 8);
+	} else {
+		uint32_t ip = (uint32_t)f->fip, dp = (uint32_t)f->fdp;
+		memcpy(img + 8, &ip, 4);
+		memcpy(img + 16, &dp, 4);
+	}
+	memcpy(img + 24, &f->mxcsr, 4);
+	{
+		uint32_t mask = 0xffff;
+		memcpy(img + 28, &mask, 4);
+	}
+	for (int k = 0; k < 8; k++)
+		memcpy(img + 32 + 16 * k, f->st[k], 10);
+	for (int k = 0; k < (c->lm64 ? 16 : 8); k++)
+		memcpy(img + 160 + 16 * k, f->xmm[k], 16);
+	soft_write_lin(c, soft_lin_fast(c, i->seg, ea, 512, true), img, 512,
+		       c->tlb_user);
+}
+
+static void fxrstor(struct soft_cpu *c, const struct soft_insn *i,
+		    uint64_t ea)
+{
+	struct vmm_fpu *f = &c->st.fpu;
+	uint8_t img[512];
+	uint32_t mx;
+	bool w = i->pfx & PFX_REXW;
+
+	soft_read_lin(c, soft_lin_fast(c, i->seg, ea, 512, false), img, 512,
+		      c->tlb_user);
+	memcpy(&mx, img + 24, 4);
+	if (mx & ~0xffffu)
+		soft_gp(c, 0);
+	memcpy(&f->fcw, img + 0, 2);
+	memcpy(&f->fsw, img + 2, 2);
+	f->ftw = img[4];
+	memcpy(&f->fop, img + 6, 2);
+	if (w) {
+		memcpy(&f->fip, img + 8, 8);
+		memcpy(&f->fdp, img + 16, 8);
+	} else {
+		uint32_t ip, dp;
+		memcpy(&ip, img + 8, 4);
+		memcpy(&dp, img + 16, 4);
+		f->fip = ip;
+		f->fdp = dp;
+	}
+	f->mxcsr = mx;
+	for (int k = 0; k < 8; k++) {
+		memset(f->st[k], 0, 16);
+		memcpy(f->st[k], img + 32 + 16 * k, 10);
+	}
+	for (int k = 0; k < (c->lm64 ? 16 : 8); k++)
+		memcpy(f->xmm[k], img + 160 + 16 * k, 16);
+}
+
+/* 0F AE: group 15 */
+static int op_grp15(struct soft_cpu *c, const struct soft_insn *i)
+{
+	unsigned sub = i->reg & 7;
+	uint64_t ea;
+
+	if (i->mod == 3) {
+		if (sub >= 5 && !(i->pfx & (PFX_REP | PFX_REPNE)))
+			return SOFT_NEXT; /* LFENCE MFENCE SFENCE */
+		soft_ud(c);
+	}
+	ea = soft_ea(c, i);
+	switch (sub) {
+	case 0:
+	case 1:
+		if (c->st.cr0 & (VMM_CR0_EM | VMM_CR0_TS))
+			soft_fault_noerr(c, 7);
+		if (ea & 15)
+			soft_gp(c, 0);
+		if (sub == 0)
+			fxsave(c, i, ea);
+		else
+			fxrstor(c, i, ea);
+		return SOFT_NEXT;
+	case 2: { /* LDMXCSR */
+		uint32_t v;
+		sse_check(c);
+		v = (uint32_t)soft_ld(c, i->seg, ea, 4);
+		if (v & ~0xffffu)
+			soft_gp(c, 0);
+		c->st.fpu.mxcsr = v;
+		return SOFT_NEXT;
+	}
+	case 3: /* STMXCSR */
+		sse_check(c);
+		soft_st(c, i->seg, ea, 4, c->st.fpu.mxcsr);
+		return SOFT_NEXT;
+	case 7: /* CLFLUSH */
+		(void)soft_ld(c, i->seg, ea, 1);
+		return SOFT_NEXT;
+	default:
+		soft_ud(c);
+	}
+}
+
+/* ---- SSE / SSE2 ---- */
+
+typedef union {
+	uint8_t b[16];
+	uint16_t w[8];
+	uint32_t d[4];
+	uint64_t q[2];
+	int8_t sb[16];
+	int16_t sw[8];
+	int32_t sd[4];
+} xmm_t;
+
+static xmm_t *xreg(struct soft_cpu *c, unsigned r)
+{
+	return (xmm_t *)c->st.fpu.xmm[r & 15];
+}
+
+static void ld128(struct soft_cpu *c, const struct soft_insn *i, xmm_t *v,
+		  bool aligned)
+{
+	uint64_t ea = soft_ea(c, i);
+
+	if (aligned && (ea & 15))
+		soft_gp(c, 0);
+	v->q[0] = soft_ld(c, i->seg, ea, 8);
+	v->q[1] = soft_ld(c, i->seg, ea + 8, 8);
+}
+
+static void st128(struct soft_cpu *c, const struct soft_insn *i,
+		  const xmm_t *v, bool aligned)
+{
+	uint64_t ea = soft_ea(c, i);
+
+	if (aligned && (ea & 15))
+		soft_gp(c, 0);
+	soft_probe_write(c, i->seg, ea, 16);
+	soft_st(c, i->seg, ea, 8, v->q[0]);
+	soft_st(c, i->seg, ea + 8, 8, v->q[1]);
+}
+
+/* source operand (xmm or m128) */
+static void src128(struct soft_cpu *c, const struct soft_insn *i, xmm_t *v,
+		   bool aligned)
+{
+	if (i->mod == 3)
+		*v = *xreg(c, i->rm);
+	else
+		ld128(c, i, v, aligned);
+}
+
+static int op_sse_mov(struct soft_cpu *c, const struct soft_insn *i)
+{
+	unsigned lo = i->op & 0xff;
+	bool p66 = i->pfx & PFX_OPSZ, f3 = i->pfx & PFX_REP,
+	     f2 = i->pfx & PFX_REPNE;
+	xmm_t v;
+
+	sse_check(c);
+	switch (lo) {
+	case 0x10: /* MOVUPS/MOVUPD/MOVSS/MOVSD xmm, xmm/m */
+		if (f3 || f2) {
+			unsigned n = f3 ? 4 : 8;
+			if (i->mod == 3) {
+				memcpy(xreg(c, i->reg), xreg(c, i->rm), n);
+			} else {
+				memset(&v, 0, sizeof(v));
+				v.q[0] = soft_ld(c, i->seg, soft_ea(c, i), n);
+				*xreg(c, i->reg) = v;
+			}
+			return SOFT_NEXT;
+		}
+		src128(c, i, &v, false);
+		*xreg(c, i->reg) = v;
+		return SOFT_NEXT;
+	case 0x11:
+		if (f3 || f2) {
+			unsigned n = f3 ? 4 : 8;
+			if (i->mod == 3)
+				memcpy(xreg(c, i->rm), xreg(c, i->reg), n);
+			else
+				soft_st(c, i->seg, soft_ea(c, i), n,
+					xreg(c, i->reg)->q[0]);
+			return SOFT_NEXT;
+		}
+		if (i->mod == 3)
+			*xreg(c, i->rm) = *xreg(c, i->reg);
+		else
+			st128(c, i, xreg(c, i->reg), false);
+		return SOFT_NEXT;
+	case 0x12: /* MOVLPS/MOVLPD m64 -> low */
+	case 0x16: /* MOVHPS/MOVHPD m64 -> high */
+		if (i->mod == 3 || f3 || f2)
+			not_emulated(c, i);
+		xreg(c, i->reg)->q[lo == 0x16] =
+			soft_ld(c, i->seg, soft_ea(c, i), 8);
+		return SOFT_NEXT;
+	case 0x13:
+	case 0x17:
+		if (i->mod == 3)
+			soft_ud(c);
+		soft_st(c, i->seg, soft_ea(c, i), 8,
+			xreg(c, i->reg)->q[lo == 0x17]);
+		return SOFT_NEXT;
+	case 0x28: /* MOVAPS/MOVAPD */
+		src128(c, i, &v, true);
+		*xreg(c, i->reg) = v;
+		return SOFT_NEXT;
+	case 0x29:
+	case 0x2b: /* MOVNTPS */
+		if (i->mod == 3) {
+			if (lo == 0x2b)
+				soft_ud(c);
+			*xreg(c, i->rm) = *xreg(c, i->reg);
+		} else {
+			st128(c, i, xreg(c, i->reg), true);
+		}
+		return SOFT_NEXT;
+	case 0x6e: /* MOVD/MOVQ xmm, r/m */
+		if (!p66)
+			not_emulated(c, i); /* MMX */
+		memset(&v, 0, sizeof(v));
+		{
+			struct soft_insn j = *i;
+			j.osz = (i->pfx & PFX_REXW) ? 8 : 4;
+			v.q[0] = soft_rm(c, &j);
+		}
+		*xreg(c, i->reg) = v;
+		return SOFT_NEXT;
+	case 0x7e:
+		if (f3) { /* MOVQ xmm, xmm/m64 */
+			memset(&v, 0, sizeof(v));
+			v.q[0] = i->mod == 3 ? xreg(c, i->rm)->q[0] :
+					       soft_ld(c, i->seg, soft_ea(c, i), 8);
+			*xreg(c, i->reg) = v;
+			return SOFT_NEXT;
+		}
+		if (!p66)
+			not_emulated(c, i);
+		{
+			struct soft_insn j = *i;
+			j.osz = (i->pfx & PFX_REXW) ? 8 : 4;
+			soft_set_rm(c, &j, xreg(c, i->reg)->q[0] &
+					   soft_mask(j.osz));
+		}
+		return SOFT_NEXT;
+	case 0x6f: /* MOVDQA (66) / MOVDQU (F3) */
+		if (!p66 && !f3)
+			not_emulated(c, i);
+		src128(c, i, &v, p66);
+		*xreg(c, i->reg) = v;
+		return SOFT_NEXT;
+	case 0x7f:
+		if (!p66 && !f3)
+			not_emulated(c, i);
+		if (i->mod == 3)
+			*xreg(c, i->rm) = *xreg(c, i->reg);
+		else
+			st128(c, i, xreg(c, i->reg), p66);
+		return SOFT_NEXT;
+	case 0xd6: /* MOVQ xmm/m64, xmm */
+		if (!p66)
+			not_emulated(c, i);
+		if (i->mod == 3) {
+			xreg(c, i->rm)->q[0] = xreg(c, i->reg)->q[0];
+			xreg(c, i->rm)->q[1] = 0;
+		} else {
+			soft_st(c, i->seg, soft_ea(c, i), 8,
+				xreg(c, i->reg)->q[0]);
+		}
+		return SOFT_NEXT;
+	case 0xe7: /* MOVNTDQ */
+		if (!p66 || i->mod == 3)
+			soft_ud(c);
+		st128(c, i, xreg(c, i->reg), true);
+		return SOFT_NEXT;
+	}
+	not_emulated(c, i);
+}
+
+/* packed integer and logic operations: xmm, xmm/m128 */
+static int op_sse_alu(struct soft_cpu *c, const struct soft_insn *i)
+{
+	unsigned lo = i->op & 0xff;
+	bool p66 = i->pfx & PFX_OPSZ;
+	xmm_t s, *d, r;
+
+	sse_check(c);
+	/* the logic ops exist as PS (no prefix) and PD/integer (66) */
+	if (!p66 && !(lo == 0x54 || lo == 0x55 || lo == 0x56 || lo == 0x57))
+		not_emulated(c, i); /* MMX forms */
+	if (i->pfx & (PFX_REP | PFX_REPNE))
+		not_emulated(c, i);
+	src128(c, i, &s, true);
+	d = xreg(c, i->reg);
+	r = *d;
+	switch (lo) {
+	case 0x54: case 0xdb: /* ANDPS / PAND */
+		r.q[0] &= s.q[0]; r.q[1] &= s.q[1]; break;
+	case 0x55: case 0xdf: /* ANDNPS / PANDN */
+		r.q[0] = ~r.q[0] & s.q[0]; r.q[1] = ~r.q[1] & s.q[1]; break;
+	case 0x56: case 0xeb: /* ORPS / POR */
+		r.q[0] |= s.q[0]; r.q[1] |= s.q[1]; break;
+	case 0x57: case 0xef: /* XORPS / PXOR */
+		r.q[0] ^= s.q[0]; r.q[1] ^= s.q[1]; break;
+	case 0xfc: for (int k = 0; k < 16; k++) r.b[k] += s.b[k]; break;
+	case 0xfd: for (int k = 0; k < 8; k++) r.w[k] += s.w[k]; break;
+	case 0xfe: for (int k = 0; k < 4; k++) r.d[k] += s.d[k]; break;
+	case 0xd4: for (int k = 0; k < 2; k++) r.q[k] += s.q[k]; break;
+	case 0xf8: for (int k = 0; k < 16; k++) r.b[k] -= s.b[k]; break;
+	case 0xf9: for (int k = 0; k < 8; k++) r.w[k] -= s.w[k]; break;
+	case 0xfa: for (int k = 0; k < 4; k++) r.d[k] -= s.d[k]; break;
+	case 0xfb: for (int k = 0; k < 2; k++) r.q[k] -= s.q[k]; break;
+	case 0x74: for (int k = 0; k < 16; k++) r.b[k] = r.b[k] == s.b[k] ? 0xff : 0; break;
+	case 0x75: for (int k = 0; k < 8; k++) r.w[k] = r.w[k] == s.w[k] ? 0xffff : 0; break;
+	case 0x76: for (int k = 0; k < 4; k++) r.d[k] = r.d[k] == s.d[k] ? ~0u : 0; break;
+	case 0x64: for (int k = 0; k < 16; k++) r.b[k] = r.sb[k] > s.sb[k] ? 0xff : 0; break;
+	case 0x65: for (int k = 0; k < 8; k++) r.w[k] = r.sw[k] > s.sw[k] ? 0xffff : 0; break;
+	case 0x66: for (int k = 0; k < 4; k++) r.d[k] = r.sd[k] > s.sd[k] ? ~0u : 0; break;
+	case 0xda: for (int k = 0; k < 16; k++) r.b[k] = r.b[k] < s.b[k] ? r.b[k] : s.b[k]; break;
+	case 0xde: for (int k = 0; k < 16; k++) r.b[k] = r.b[k] > s.b[k] ? r.b[k] : s.b[k]; break;
+	case 0xea: for (int k = 0; k < 8; k++) r.sw[k] = r.sw[k] < s.sw[k] ? r.sw[k] : s.sw[k]; break;
+	case 0xee: for (int k = 0; k < 8; k++) r.sw[k] = r.sw[k] > s.sw[k] ? r.sw[k] : s.sw[k]; break;
+	case 0xd5: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)(r.sw[k] * s.sw[k]); break;
+	case 0xf4: /* PMULUDQ */
+		r.q[0] = (uint64_t)r.d[0] * s.d[0];
+		r.q[1] = (uint64_t)r.d[2] * s.d[2];
+		break;
+	case 0x60: case 0x61: case 0x62: case 0x6c: /* PUNPCKL* */
+	case 0x68: case 0x69: case 0x6a: case 0x6d: { /* PUNPCKH* */
+		unsigned sz = (lo == 0x60 || lo == 0x68) ? 1 :
+			      (lo == 0x61 || lo == 0x69) ? 2 :
+			      (lo == 0x62 || lo == 0x6a) ? 4 : 8;
+		unsigned half = (lo >= 0x68 && lo != 0x6c) ? 8 : 0;
+		xmm_t o = *d;
+		for (unsigned k = 0; k < 8 / sz; k++) {
+			memcpy(r.b + 2 * k * sz, o.b + half + k * sz, sz);
+			memcpy(r.b + (2 * k + 1) * sz, s.b + half + k * sz, sz);
+		}
+		break;
+	}
+	default:
+		not_emulated(c, i);
+	}
+	*d = r;
+	return SOFT_NEXT;
+}
+
+/* 66 0F D7: PMOVMSKB r32, xmm */
+static int op_pmovmskb(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint32_t m = 0;
+
+	sse_check(c);
+	if (!(i->pfx & PFX_OPSZ) || i->mod != 3)
+		not_emulated(c, i);
+	for (int k = 0; k < 16; k++)
+		m |= (uint32_t)(xreg(c, i->rm)->b[k] >> 7) << k;
+	c->st.gpr[i->reg] = m;
+	return SOFT_NEXT;
+}
+
+/* 66 0F 70: PSHUFD; F3: PSHUFHW; F2: PSHUFLW */
+static int op_pshuf(struct soft_cpu *c, const struct soft_insn *i)
+{
+	xmm_t s, r;
+	unsigned imm = (unsigned)i->imm & 0xff;
+
+	sse_check(c);
+	src128(c, i, &s, true);
+	r = s;
+	if (i->pfx & PFX_REP) {
+		for (int k = 0; k < 4; k++)
+			r.w[4 + k] = s.w[4 + ((imm >> (2 * k)) & 3)];
+	} else if (i->pfx & PFX_REPNE) {
+		for (int k = 0; k < 4; k++)
+			r.w[k] = s.w[(imm >> (2 * k)) & 3];
+	} else if (i->pfx & PFX_OPSZ) {
+		for (int k = 0; k < 4; k++)
+			r.d[k] = s.d[(imm >> (2 * k)) & 3];
+	} else {
+		not_emulated(c, i);
+	}
+	*xreg(c, i->reg) = r;
+	return SOFT_NEXT;
+}
+
+/* 66 0F 71-73: shifts by immediate */
+static int op_pshift_imm(struct soft_cpu *c, const struct soft_insn *i)
+{
+	unsigned lo = i->op & 0xff, sub = i->reg & 7, n = (unsigned)i->imm & 0xff;
+	xmm_t *d;
+
+	sse_check(c);
+	if (!(i->pfx & PFX_OPSZ) || i->mod != 3)
+		not_emulated(c, i);
+	d = xreg(c, i->rm);
+	if (lo == 0x73 && (sub == 3 || sub == 7)) { /* PSRLDQ / PSLLDQ */
+		xmm_t r;
+		memset(&r, 0, sizeof(r));
+		if (n > 16)
+			n = 16;
+		if (sub == 3)
+			memcpy(r.b, d->b + n, 16 - n);
+		else
+			memcpy(r.b + n, d->b, 16 - n);
+		*d = r;
+		return SOFT_NEXT;
+	}
+	for (unsigned k = 0; k < (lo == 0x71 ? 8u : lo == 0x72 ? 4u : 2u); k++) {
+		if (lo == 0x71) {
+			if (sub == 2) d->w[k] = n > 15 ? 0 : d->w[k] >> n;
+			else if (sub == 4) d->sw[k] = (int16_t)(d->sw[k] >> (n > 15 ? 15 : n));
+			else if (sub == 6) d->w[k] = n > 15 ? 0 : (uint16_t)(d->w[k] << n);
+			else soft_ud(c);
+		} else if (lo == 0x72) {
+			if (sub == 2) d->d[k] = n > 31 ? 0 : d->d[k] >> n;
+			else if (sub == 4) d->sd[k] = d->sd[k] >> (n > 31 ? 31 : n);
+			else if (sub == 6) d->d[k] = n > 31 ? 0 : d->d[k] << n;
+			else soft_ud(c);
+		} else {
+			if (sub == 2) d->q[k] = n > 63 ? 0 : d->q[k] >> n;
+			else if (sub == 6) d->q[k] = n > 63 ? 0 : d->q[k] << n;
+			else soft_ud(c);
+		}
+	}
+	return SOFT_NEXT;
+}
+
+static int op_sse_other(struct soft_cpu *c, const struct soft_insn *i)
+{
+	sse_check(c);
+	not_emulated(c, i);
+}
+
+void soft_register_fpu(soft_fn *t)
+{
+	for (unsigned op = 0xd8; op <= 0xdf; op++)
+		t[op] = op_x87;
+	t[0x9b] = op_fwait;
+	t[0x1ae] = op_grp15;
+	for (unsigned op = 0x110; op <= 0x117; op++)
+		t[op] = op_sse_mov;
+	for (unsigned op = 0x128; op <= 0x12f; op++)
+		t[op] = op_sse_other;
+	for (unsigned op = 0x150; op <= 0x17f; op++)
+		t[op] = op_sse_other;
+	for (unsigned op = 0x1d0; op <= 0x1fe; op++)
+		t[op] = op_sse_alu;
+	for (unsigned op = 0x160; op <= 0x16d; op++)
+		t[op] = op_sse_alu;
+	t[0x154] = t[0x155] = t[0x156] = t[0x157] = op_sse_alu;
+	t[0x174] = t[0x175] = t[0x176] = op_sse_alu;
+	t[0x128] = t[0x129] = t[0x12b] = op_sse_mov;
+	t[0x16e] = t[0x16f] = t[0x17e] = t[0x17f] = op_sse_mov;
+	t[0x1d6] = t[0x1e7] = op_sse_mov;
+	t[0x1d7] = op_pmovmskb;
+	t[0x170] = op_pshuf;
+	t[0x171] = t[0x172] = t[0x173] = op_pshift_imm;
+	t[0x1c2] = t[0x1c4] = t[0x1c5] = t[0x1c6] = op_sse_other;
+	for (unsigned op = 0x200; op < 0x400; op++)
+		if (!t[op])
+			t[op] = op_sse_other;
+}

@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blk.c - virtio-blk (VIRTIO 1.2, 5.2) on a raw image file, asynchronous
+ * through the event loop (io_uring: the data moves straight between the
+ * file and guest memory iovecs).
+ *
+ * A request is: a 16-byte device-readable header (le32 type, le32 reserved,
+ * le64 sector), data, and a 1-byte device-writable status at the very end.
+ * Everything is checked against the capacity with overflow-safe arithmetic;
+ * a malformed request gets VIRTIO_BLK_S_IOERR (or UNSUPP), a host I/O error
+ * or short transfer gets IOERR and is counted.  The number of requests in
+ * flight is bounded by the queue size (preallocated, no allocation per
+ * request).
+ */
+#include "dev/virtio/virtio_dev.h"
+#include "io/evloop.h"
+
+#include <endian.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define VIRTIO_ID_BLOCK 2
+
+#define BLK_F_SEG_MAX 2
+#define BLK_F_RO 5
+#define BLK_F_BLK_SIZE 6
+#define BLK_F_FLUSH 9
+#define BLK_F_DISCARD 13
+#define BLK_F_WRITE_ZEROES 14
+
+#define BLK_T_IN 0
+#define BLK_T_OUT 1
+#define BLK_T_FLUSH 4
+#define BLK_T_GET_ID 8
+#define BLK_T_DISCARD 11
+#define BLK_T_WRITE_ZEROES 13
+
+#define BLK_S_OK 0
+#define BLK_S_IOERR 1
+#define BLK_S_UNSUPP 2
+
+#define BLK_ID_LEN 20
+#define SECTOR 512ull
+#define SEG_MAX (VMM_VQ_MAX_IOV - 2)
+#define CONFIG_SIZE 60
+
+struct blk;
+
+struct blk_req {
+	struct blk *b;
+	struct vmm_evop op;
+	uint8_t *status;
+	uint64_t len;      /* data bytes expected */
+	uint32_t type;
+	bool in_flight;
+	struct blk_req *next_free;
+	struct vmm_vq_elem e;
+};
+
+struct blk {
+	struct vmm_virtio *vd;
+	int fd;
+	bool ro;
+	uint64_t capacity; /* sectors */
+	char serial[BLK_ID_LEN];
+	uint8_t config[CONFIG_SIZE];
+	struct blk_req *reqs;
+	unsigned nreq;
+	struct blk_req *free;
+	unsigned inflight;
+	bool starved;      /* chains waiting for a free request */
+	bool resetting;
+	vmm_vm *vm;
+};
+
+static void blk_process(struct blk *b);
+
+static void put_le(uint8_t *p, unsigned n, uint64_t v)
+{
+	for (unsigned i = 0; i < n; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void blk_config_read(void *be, uint32_t off, void *buf, unsigned len)
+{
+	struct blk *b = be;
+
+	memcpy(buf, b->config + off, len);
+}
+
+/* Remove @front bytes from the start and @back from the end of iov[0..n). */
+static int iov_trim(struct iovec *iov, unsigned *n, size_t front, size_t back)
+{
+	unsigned i = 0, k;
+
+	while (front && i < *n) {
+		size_t c = front < iov[i].iov_len ? front : iov[i].iov_len;
+		iov[i].iov_base = (uint8_t *)iov[i].iov_base + c;
+		iov[i].iov_len -= c;
+		front -= c;
+		if (!iov[i].iov_len)
+			i++;
+	}
+	if (i) {
+		memmove(iov, iov + i, (*n - i) * sizeof(*iov));
+		*n -= i;
+	}
+	k = *n;
+	while (back && k) {
+		size_t c = back < iov[k - 1].iov_len ? back : iov[k - 1].iov_len;
+		iov[k - 1].iov_len -= c;
+		back -= c;
+		if (!iov[k - 1].iov_len)
+			k--;
+	}
+	*n = k;
+	return front || back ? -EINVAL : 0;
+}
+
+static void req_free(struct blk *b, struct blk_req *r)
+{
+	r->next_free = b->free;
+	b->free = r;
+}
+
+/* Finish @r: status byte, used entry, interrupt.  Lock held. */
+static void req_complete(struct blk *b, struct blk_req *r, uint8_t status,
+			 uint32_t written)
+{
+	struct vmm_virtio *vd = b->vd;
+
+	if (!b->resetting && vd->q[0].vq.ready && !vd->q[0].vq.broken) {
+		if (r->status)
+			*r->status = status;
+		if (vmm_vq_push(&vd->q[0].vq, r->e.head,
+				r->status ? written + 1 : 0))
+			vmm_virtio_queue_error(vd, 0);
+		else
+			vmm_virtio_notify_queue(vd, 0);
+		vd->stats.requests++;
+	}
+	if (status == BLK_S_IOERR)
+		vd->stats.io_errors++;
+	req_free(b, r);
+}
+
+static void req_done(void *opaque, int res)
+{
+	struct blk_req *r = opaque;
+	struct blk *b = r->b;
+	struct vmm_virtio *vd = b->vd;
+	uint8_t st = BLK_S_OK;
+	uint32_t written = 0;
+
+	pthread_mutex_lock(&vd->lock);
+	r->in_flight = false;
+	b->inflight--;
+	if (r->type == BLK_T_IN || r->type == BLK_T_OUT) {
+		if (res < 0 || (uint64_t)res != r->len) {
+			vmm_virtio_log(vd, VMM_LOG_WARN, "%s of %llu bytes: %s",
+				       r->type == BLK_T_IN ? "read" : "write",
+				       (unsigned long long)r->len,
+				       res < 0 ? vmm_strerror(res) : "short");
+			st = BLK_S_IOERR;
+		} else if (r->type == BLK_T_IN) {
+			written = (uint32_t)r->len;
+			vd->stats.bytes_in += r->len;
+		} else {
+			vd->stats.bytes_out += r->len;
+		}
+	} else if (res < 0) {
+		vmm_virtio_log(vd, VMM_LOG_WARN, "request type %u: %s", r->type,
+			       vmm_strerror(res));
+		st = BLK_S_IOERR;
+	}
+	req_complete(b, r, st, written);
+	if (b->resetting || b->inflight == 0)
+		pthread_cond_broadcast(&vd->cond);
+	if (b->starved && !b->resetting && vmm_virtio_running(vd))
+		blk_process(b);
+	pthread_mutex_unlock(&vd->lock);
+}
+
+static bool range_ok(struct blk *b, uint64_t sector, uint64_t bytes)
+{
+	uint64_t end;
+
+	if (bytes % SECTOR || sector > b->capacity)
+		return false;
+	return !__builtin_add_overflow(sector, bytes / SECTOR, &end) &&
+	       end <= b->capacity;
+}
+
+/* Start @r (popped).  Lock held. */
+static void req_start(struct blk *b, struct blk_req *r)
+{
+	struct vmm_virtio *vd = b->vd;
+	struct vmm_vq_elem *e = &r->e;
+	uint8_t hdr[16];
+	uint64_t sector;
+	struct iovec *in = &e->iov[e->n_out];
+	unsigned n_in = e->n_in, n_out = e->n_out;
+	int ret = 0;
+
+	r->status = NULL;
+	r->len = 0;
+	if (e->out_len < 16 || e->in_len < 1) {
+		vmm_virtio_driver_error(vd, "request %u without header or status",
+					e->head);
+		req_complete(b, r, BLK_S_IOERR, 0);
+		return;
+	}
+	/* status: the last byte of the writable part */
+	for (unsigned i = n_in; i--;) {
+		if (in[i].iov_len) {
+			r->status = (uint8_t *)in[i].iov_base + in[i].iov_len - 1;
+			break;
+		}
+	}
+	vmm_iov_to_buf(e->iov, n_out, 0, hdr, 16);
+	memcpy(&r->type, hdr, 4);
+	r->type = le32toh(r->type);
+	memcpy(&sector, hdr + 8, 8);
+	sector = le64toh(sector);
+	r->op.fn = req_done;
+	r->op.opaque = r;
+
+	switch (r->type) {
+	case BLK_T_IN:
+		iov_trim(in, &n_in, 0, 1);
+		r->len = e->in_len - 1;
+		if (!range_ok(b, sector, r->len))
+			goto ioerr;
+		ret = vmm_evloop_readv(vd->loop, b->fd, in, (int)n_in,
+				       (off_t)(sector * SECTOR), &r->op);
+		break;
+	case BLK_T_OUT:
+		if (b->ro)
+			goto ioerr;
+		iov_trim(e->iov, &n_out, 16, 0);
+		r->len = e->out_len - 16;
+		if (!range_ok(b, sector, r->len))
+			goto ioerr;
+		ret = vmm_evloop_writev(vd->loop, b->fd, e->iov, (int)n_out,
+					(off_t)(sector * SECTOR), &r->op);
+		break;
+	case BLK_T_FLUSH:
+		ret = vmm_evloop_fsync(vd->loop, b->fd, &r->op);
+		break;
+	case BLK_T_GET_ID: {
+		size_t n = e->in_len - 1 < BLK_ID_LEN ? e->in_len - 1 : BLK_ID_LEN;
+		vmm_iov_from_buf(in, n_in, 0, b->serial, n);
+		vd->stats.bytes_in += n;
+		req_complete(b, r, BLK_S_OK, (uint32_t)n);
+		return;
+	}
+	case BLK_T_DISCARD:
+	case BLK_T_WRITE_ZEROES: {
+		uint8_t seg[16];
+		uint32_t num;
+		uint64_t s;
+
+		if (b->ro || e->out_len != 32)
+			goto ioerr; /* one segment per request (max_*_seg = 1) */
+		vmm_iov_to_buf(e->iov, n_out, 16, seg, 16);
+		memcpy(&s, seg, 8);
+		memcpy(&num, seg + 8, 4);
+		s = le64toh(s);
+		num = le32toh(num);
+		if (!range_ok(b, s, (uint64_t)num * SECTOR))
+			goto ioerr;
+		ret = vmm_evloop_fallocate(
+			vd->loop, b->fd,
+			FALLOC_FL_KEEP_SIZE | (r->type == BLK_T_DISCARD
+						       ? FALLOC_FL_PUNCH_HOLE
+						       : FALLOC_FL_ZERO_RANGE),
+			(off_t)(s * SECTOR), (off_t)num * (off_t)SECTOR, &r->op);
+		break;
+	}
+	default:
+		req_complete(b, r, BLK_S_UNSUPP, 0);
+		return;
+	}
+	if (ret) {
+		vmm_virtio_log(vd, VMM_LOG_WARN, "cannot submit request: %s",
+			       vmm_strerror(ret));
+		goto ioerr;
+	}
+	r->in_flight = true;
+	b->inflight++;
+	return;
+ioerr:
+	req_complete(b, r, BLK_S_IOERR, 0);
+}
+
+static void blk_process(struct blk *b)
+{
+	struct vmm_virtio *vd = b->vd;
+	struct vmm_vq *vq = &vd->q[0].vq;
+
+	b->starved = false;
+	for (;;) {
+		vmm_vq_disable_notify(vq);
+		for (;;) {
+			struct blk_req *r = b->free;
+			int ret;
+
+			if (!r) {
+				b->starved = true;
+				return;
+			}
+			ret = vmm_vq_pop(vq, &r->e);
+			if (ret == 0)
+				break;
+			if (ret < 0) {
+				vmm_virtio_queue_error(vd, 0);
+				return;
+			}
+			b->free = r->next_free;
+			req_start(b, r);
+		}
+		if (!vmm_vq_enable_notify(vq))
+			break;
+	}
+}
+
+static void blk_queue_notify(void *be, unsigned q)
+{
+	blk_process(be);
+}
+
+static void blk_reset(void *be)
+{
+	struct blk *b = be;
+
+	b->resetting = true;
+	while (b->inflight)
+		pthread_cond_wait(&b->vd->cond, &b->vd->lock);
+	b->resetting = false;
+	b->starved = false;
+}
+
+static void blk_destroy(void *be)
+{
+	struct blk *b = be;
+
+	if (b->fd >= 0)
+		close(b->fd);
+	vmm__free(b->vm, b->reqs);
+	vmm__free(b->vm, b);
+}
+
+static const struct vmm_virtio_dev_ops blk_ops_rw = {
+	.name = "blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.num_queues = 1,
+	.queue_dirs = { VMM_VQ_DIR_ANY },
+	.features = (1ull << BLK_F_SEG_MAX) | (1ull << BLK_F_BLK_SIZE) |
+		    (1ull << BLK_F_FLUSH) | (1ull << BLK_F_DISCARD) |
+		    (1ull << BLK_F_WRITE_ZEROES),
+	.config_size = CONFIG_SIZE,
+	.config_read = blk_config_read,
+	.queue_notify = blk_queue_notify,
+	.reset = blk_reset,
+};
+
+static const struct vmm_virtio_dev_ops blk_ops_ro = {
+	.name = "blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.num_queues = 1,
+	.queue_dirs = { VMM_VQ_DIR_ANY },
+	.features = (1ull << BLK_F_SEG_MAX) | (1ull << BLK_F_BLK_SIZE) |
+		    (1ull << BLK_F_FLUSH) | (1ull << BLK_F_RO),
+	.config_size = CONFIG_SIZE,
+	.config_read = blk_config_read,
+	.queue_notify = blk_queue_notify,
+	.reset = blk_reset,
+};
+
+void vmm_virtio_blk_config_init(struct vmm_virtio_blk_config *cfg,
+				enum vmm_virtio_transport transport)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	vmm_virtio_config_init(&cfg->virtio, transport);
+	cfg->fd = -1;
+}
+
+int vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
+			  vmm_dev **out)
+{
+	struct stat sb;
+	struct blk *b;
+	unsigned qmax;
+	int ret;
+
+	if (!vm)
+		return -EINVAL;
+	if (!cfg || !out || (cfg->fd < 0 && !cfg->path))
+		return vmm__err(vm, -EINVAL, "virtio-blk: no image");
+	qmax = cfg->virtio.queue_size ? cfg->virtio.queue_size : 256;
+	if (qmax > 1024)
+		return vmm__err(vm, -EINVAL, "virtio-blk: queue size %u", qmax);
+	b = vmm__alloc(vm, sizeof(*b));
+	if (!b)
+		return vmm__err(vm, -ENOMEM, "virtio-blk: out of memory");
+	b->vm = vm;
+	b->ro = cfg->readonly;
+	if (cfg->fd >= 0)
+		b->fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 3);
+	else
+		b->fd = open(cfg->path,
+			     (b->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+				     (cfg->direct ? O_DIRECT : 0));
+	if (b->fd < 0) {
+		ret = vmm__err(vm, -errno, "virtio-blk: %s: %s",
+			       cfg->path ? cfg->path : "fd", strerror(errno));
+		vmm__free(vm, b);
+		return ret;
+	}
+	if (fstat(b->fd, &sb) < 0 || sb.st_size < 0) {
+		ret = vmm__err(vm, -errno, "virtio-blk: fstat: %s", strerror(errno));
+		blk_destroy(b);
+		return ret;
+	}
+	b->capacity = (uint64_t)sb.st_size / SECTOR;
+	snprintf(b->serial, sizeof(b->serial), "%s",
+		 cfg->serial ? cfg->serial : "libvmm-blk");
+	if (cfg->serial && strlen(cfg->serial) >= BLK_ID_LEN)
+		memcpy(b->serial, cfg->serial, BLK_ID_LEN); /* 20 bytes, no NUL */
+	put_le(b->config + 0, 8, b->capacity);
+	put_le(b->config + 12, 4, SEG_MAX);
+	put_le(b->config + 20, 4, SECTOR);
+	put_le(b->config + 34, 2, 1);
+	put_le(b->config + 36, 4, 0xffffffffu / SECTOR);
+	put_le(b->config + 40, 4, 1);
+	put_le(b->config + 44, 4, 1);
+	put_le(b->config + 48, 4, 0xffffffffu / SECTOR);
+	put_le(b->config + 52, 4, 1);
+	b->nreq = qmax;
+	b->reqs = vmm__alloc(vm, qmax * sizeof(*b->reqs));
+	if (!b->reqs) {
+		blk_destroy(b);
+		return vmm__err(vm, -ENOMEM, "virtio-blk: out of memory");
+	}
+	for (unsigned i = 0; i < qmax; i++) {
+		b->reqs[i].b = b;
+		req_free(b, &b->reqs[i]);
+	}
+	return vmm__virtio_attach(vm, &cfg->virtio,
+				  b->ro ? &blk_ops_ro : &blk_ops_rw, b,
+				  blk_destroy, out, &b->vd);
+}

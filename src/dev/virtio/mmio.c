@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmio.c - the virtio-mmio transport, version 2 (VIRTIO 1.2, 4.2): a 4 KiB
+ * register window at a page-aligned guest-physical address and a
+ * level-triggered interrupt line.
+ *
+ * Control registers (below 0x100) take only aligned 32-bit accesses; other
+ * widths read 0 / are dropped and logged.  The device config space at 0x100
+ * takes 1, 2, 4 and 8-byte accesses.  QueueNotify writes become an eventfd
+ * signal: in the kernel (KVM ioeventfd with datamatch = queue index) or
+ * from the write handler here.
+ */
+#include "dev/virtio/virtio_dev.h"
+#include "dev/direct.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MMIO_SIZE 0x1000
+#define MMIO_MAGIC 0x74726976 /* "virt" */
+#define MMIO_VENDOR 0x4d4d564c /* "LVMM" */
+
+enum {
+	R_MAGIC = 0x000, R_VERSION = 0x004, R_DEVICE_ID = 0x008,
+	R_VENDOR_ID = 0x00c, R_DEV_FEAT = 0x010, R_DEV_FEAT_SEL = 0x014,
+	R_DRV_FEAT = 0x020, R_DRV_FEAT_SEL = 0x024, R_QUEUE_SEL = 0x030,
+	R_QUEUE_NUM_MAX = 0x034, R_QUEUE_NUM = 0x038, R_QUEUE_READY = 0x044,
+	R_QUEUE_NOTIFY = 0x050, R_INT_STATUS = 0x060, R_INT_ACK = 0x064,
+	R_STATUS = 0x070, R_DESC_LO = 0x080, R_DESC_HI = 0x084,
+	R_DRIVER_LO = 0x090, R_DRIVER_HI = 0x094, R_DEVICE_LO = 0x0a0,
+	R_DEVICE_HI = 0x0a4, R_SHM_SEL = 0x0ac, R_SHM_LEN_LO = 0x0b0,
+	R_SHM_LEN_HI = 0x0b4, R_SHM_BASE_LO = 0x0b8, R_SHM_BASE_HI = 0x0bc,
+	R_QUEUE_RESET = 0x0c0, R_CONFIG_GEN = 0x0fc, R_CONFIG = 0x100,
+};
+
+struct virtio_mmio {
+	vmm_vm *vm;
+	struct vmm_virtio *vd;
+	void (*be_destroy)(void *be);
+	uint64_t base;
+	int irq;
+	int level;
+	bool ioeventfd;
+};
+
+void vmm__virtio_mmio_destroy(void *priv);
+
+static void mmio_update_irq(struct virtio_mmio *m)
+{
+	int level = m->vd->isr ? 1 : 0;
+
+	if (m->irq < 0 || level == m->level)
+		return;
+	m->level = level;
+	vmm_irq_line(m->vm, (uint32_t)m->irq, level);
+}
+
+static void mmio_interrupt(struct vmm_virtio *vd, int q)
+{
+	struct virtio_mmio *m = vd->t_priv;
+
+	vd->isr |= q < 0 ? VIRTIO_ISR_CONFIG : VIRTIO_ISR_QUEUE;
+	mmio_update_irq(m);
+}
+
+static const struct vmm_virtio_transport_ops mmio_transport = {
+	.interrupt = mmio_interrupt,
+};
+
+static uint64_t *queue_addr(struct vmm_virtio_queue *q, uint64_t off)
+{
+	switch (off & ~7ull) {
+	case R_DESC_LO:
+		return &q->vq.desc;
+	case R_DRIVER_LO:
+		return &q->vq.avail;
+	case R_DEVICE_LO:
+		return &q->vq.used;
+	}
+	return NULL;
+}
+
+static uint32_t mmio_reg_read(struct virtio_mmio *m, uint64_t off)
+{
+	struct vmm_virtio *vd = m->vd;
+	struct vmm_virtio_queue *q = vmm_virtio_sel(vd);
+
+	switch (off) {
+	case R_MAGIC:
+		return MMIO_MAGIC;
+	case R_VERSION:
+		return 2;
+	case R_DEVICE_ID:
+		return vd->ops->device_id;
+	case R_VENDOR_ID:
+		return MMIO_VENDOR;
+	case R_DEV_FEAT:
+		return vmm_virtio_get_dev_features(vd);
+	case R_DEV_FEAT_SEL:
+		return vd->dev_feat_sel;
+	case R_DRV_FEAT:
+		return vmm_virtio_get_drv_features(vd);
+	case R_DRV_FEAT_SEL:
+		return vd->drv_feat_sel;
+	case R_QUEUE_SEL:
+		return vd->queue_sel;
+	case R_QUEUE_NUM_MAX:
+		return q ? q->size_max : 0;
+	case R_QUEUE_NUM:
+		return q ? q->vq.size : 0;
+	case R_QUEUE_READY:
+		return q ? q->vq.ready : 0;
+	case R_INT_STATUS:
+		return vd->isr;
+	case R_STATUS:
+		return vd->status;
+	case R_DESC_LO: case R_DESC_HI: case R_DRIVER_LO: case R_DRIVER_HI:
+	case R_DEVICE_LO: case R_DEVICE_HI:
+		return q ? (uint32_t)(*queue_addr(q, off) >> (off & 4 ? 32 : 0)) : 0;
+	case R_SHM_LEN_LO: case R_SHM_LEN_HI: case R_SHM_BASE_LO:
+	case R_SHM_BASE_HI:
+		return 0xffffffffu; /* no shared memory regions */
+	case R_CONFIG_GEN:
+		return vd->config_gen;
+	}
+	return 0;
+}
+
+static void mmio_reg_write(struct virtio_mmio *m, uint64_t off, uint32_t v)
+{
+	struct vmm_virtio *vd = m->vd;
+	struct vmm_virtio_queue *q = vmm_virtio_sel(vd);
+
+	switch (off) {
+	case R_DEV_FEAT_SEL:
+		vd->dev_feat_sel = v;
+		return;
+	case R_DRV_FEAT:
+		vmm_virtio_set_drv_features(vd, v);
+		return;
+	case R_DRV_FEAT_SEL:
+		vd->drv_feat_sel = v;
+		return;
+	case R_QUEUE_SEL:
+		vd->queue_sel = (uint16_t)(v > 0xffff ? 0xffff : v);
+		return;
+	case R_INT_ACK:
+		vd->isr &= ~v;
+		mmio_update_irq(m);
+		return;
+	case R_STATUS:
+		vmm_virtio_set_status(vd, (uint8_t)v);
+		mmio_update_irq(m);
+		return;
+	case R_SHM_SEL:
+		return;
+	case R_QUEUE_NUM: case R_QUEUE_READY: case R_DESC_LO: case R_DESC_HI:
+	case R_DRIVER_LO: case R_DRIVER_HI: case R_DEVICE_LO: case R_DEVICE_HI:
+	case R_QUEUE_RESET:
+		break;
+	default:
+		vmm_virtio_driver_error(vd, "write 0x%x to read-only or unknown "
+					"register 0x%llx", v,
+					(unsigned long long)off);
+		return;
+	}
+	if (!q) {
+		vmm_virtio_driver_error(vd, "queue register 0x%llx with queue_sel "
+					"%u (device has %u)",
+					(unsigned long long)off, vd->queue_sel,
+					vd->nq);
+		return;
+	}
+	if (off == R_QUEUE_READY) {
+		vmm_virtio_queue_enable(vd, q, v & 1);
+		mmio_update_irq(m);
+		return;
+	}
+	if (off == R_QUEUE_RESET) {
+		vmm_virtio_driver_error(vd, "queue reset not offered");
+		return;
+	}
+	if (q->vq.ready) {
+		vmm_virtio_driver_error(vd, "queue %u reconfigured while enabled",
+					q->index);
+		return;
+	}
+	if (off == R_QUEUE_NUM) {
+		/* checked (power of two, <= max) when the queue is enabled */
+		q->vq.size = (uint16_t)(v > 0xffff ? 0 : v);
+		if (v > 0xffff)
+			vmm_virtio_driver_error(vd, "queue size %u", v);
+		return;
+	}
+	uint64_t *a = queue_addr(q, off);
+	if (off & 4)
+		*a = (*a & 0xffffffffull) | ((uint64_t)v << 32);
+	else
+		*a = (*a & ~0xffffffffull) | v;
+}
+
+static int mmio_read(void *opaque, uint64_t off, void *data, unsigned size,
+		     struct vmm_io_ctx *ctx)
+{
+	struct virtio_mmio *m = opaque;
+	struct vmm_virtio *vd = m->vd;
+
+	memset(data, 0, size);
+	if (off >= MMIO_SIZE || size > MMIO_SIZE - off)
+		return 0;
+	pthread_mutex_lock(&vd->lock);
+	if (off >= R_CONFIG) {
+		vmm_virtio_config_read(vd, (uint32_t)(off - R_CONFIG), data, size);
+	} else if (size != 4 || (off & 3)) {
+		vmm_virtio_driver_error(vd, "%u-byte read of register 0x%llx",
+					size, (unsigned long long)off);
+	} else {
+		vmm__le_put(data, 4, mmio_reg_read(m, off));
+	}
+	pthread_mutex_unlock(&vd->lock);
+	return 0;
+}
+
+static int mmio_write(void *opaque, uint64_t off, const void *data,
+		      unsigned size, struct vmm_io_ctx *ctx)
+{
+	struct virtio_mmio *m = opaque;
+	struct vmm_virtio *vd = m->vd;
+
+	if (off >= MMIO_SIZE || size > MMIO_SIZE - off)
+		return 0;
+	if (off == R_QUEUE_NOTIFY && size == 4) {
+		/* no lock: the eventfd is the hand-off to the loop */
+		vmm_virtio_kick(vd, (uint32_t)vmm__le_get(data, 4));
+		return 0;
+	}
+	pthread_mutex_lock(&vd->lock);
+	if (off >= R_CONFIG) {
+		vmm_virtio_config_write(vd, (uint32_t)(off - R_CONFIG), data, size);
+		mmio_update_irq(m);
+	} else if (size != 4 || (off & 3)) {
+		vmm_virtio_driver_error(vd, "%u-byte write of register 0x%llx",
+					size, (unsigned long long)off);
+	} else {
+		mmio_reg_write(m, off, (uint32_t)vmm__le_get(data, 4));
+	}
+	pthread_mutex_unlock(&vd->lock);
+	return 0;
+}
+
+static const struct vmm_io_ops mmio_ops = {
+	.read = mmio_read,
+	.write = mmio_write,
+};
+
+static void mmio_ioeventfd_del(struct virtio_mmio *m, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		vmm_ioeventfd_remove(m->vm, VMM_SPACE_MMIO,
+				     m->base + R_QUEUE_NOTIFY, 4, i,
+				     VMM_IOEVENTFD_DATAMATCH,
+				     m->vd->q[i].kick_fd);
+}
+
+static void mmio_ioeventfd_add(struct virtio_mmio *m, uint32_t flags)
+{
+	unsigned i;
+
+	if ((flags & VMM_VIRTIO_NO_IOEVENTFD) ||
+	    !(vmm_vm_caps(m->vm) & VMM_CAP_IOEVENTFD))
+		return;
+	for (i = 0; i < m->vd->nq; i++) {
+		if (vmm_ioeventfd_add(m->vm, VMM_SPACE_MMIO,
+				      m->base + R_QUEUE_NOTIFY, 4, i,
+				      VMM_IOEVENTFD_DATAMATCH,
+				      m->vd->q[i].kick_fd) < 0)
+			break;
+	}
+	if (i < m->vd->nq) {
+		vmm_virtio_log(m->vd, VMM_LOG_INFO,
+			       "no ioeventfd, queue notifies exit to user space");
+		mmio_ioeventfd_del(m, i);
+		return;
+	}
+	m->ioeventfd = true;
+	m->vd->stats.ioeventfd = true;
+}
+
+int vmm__virtio_mmio_attach(vmm_vm *vm, struct vmm_virtio *vd,
+			    const struct vmm_virtio_config *cfg,
+			    void (*be_destroy)(void *be), vmm_dev **out)
+{
+	struct virtio_mmio *m;
+	vmm_dev *dev;
+	int ret;
+
+	if (!cfg->mmio_base || (cfg->mmio_base & (VMM_PAGE_SIZE - 1)) ||
+	    cfg->mmio_base + MMIO_SIZE < cfg->mmio_base || cfg->irq < -1 ||
+	    cfg->irq > 255) {
+		ret = vmm__err(vm, -EINVAL, "%s: bad MMIO base 0x%llx or irq %d",
+			       vd->name, (unsigned long long)cfg->mmio_base,
+			       cfg->irq);
+		goto err_vd;
+	}
+	if (vmm_mem_is_ram(vm, cfg->mmio_base, 1)) {
+		ret = vmm__err(vm, -EEXIST, "%s: 0x%llx is RAM", vd->name,
+			       (unsigned long long)cfg->mmio_base);
+		goto err_vd;
+	}
+	m = vmm__alloc(vm, sizeof(*m));
+	if (!m) {
+		ret = vmm__err(vm, -ENOMEM, "%s: out of memory", vd->name);
+		goto err_vd;
+	}
+	m->vm = vm;
+	m->vd = vd;
+	m->be_destroy = be_destroy;
+	m->base = cfg->mmio_base;
+	m->irq = cfg->irq;
+	vd->t = &mmio_transport;
+	vd->t_priv = m;
+	vd->stats.mmio_base = m->base;
+	ret = vmm_bus_register(vm, VMM_SPACE_MMIO, m->base, MMIO_SIZE,
+			       &mmio_ops, m, vd->name);
+	if (ret)
+		goto err_m;
+	mmio_ioeventfd_add(m, cfg->flags);
+	dev = vmm__dev_new(vm, vd->name, m, vmm__virtio_mmio_destroy);
+	if (!dev) {
+		ret = -ENOMEM;
+		goto err_bus;
+	}
+	*out = dev;
+	return 0;
+
+err_bus:
+	if (m->ioeventfd)
+		mmio_ioeventfd_del(m, vd->nq);
+	vmm_bus_unregister(vm, VMM_SPACE_MMIO, m->base);
+err_m:
+	vmm__free(vm, m);
+err_vd:
+	vmm_virtio_fini(vd);
+	be_destroy(vd->be);
+	vmm__free(vm, vd);
+	return ret;
+}
+
+void vmm__virtio_mmio_destroy(void *priv)
+{
+	struct virtio_mmio *m = priv;
+	struct vmm_virtio *vd = m->vd;
+	vmm_vm *vm = m->vm;
+
+	vmm_bus_unregister(vm, VMM_SPACE_MMIO, m->base);
+	if (m->ioeventfd)
+		mmio_ioeventfd_del(m, vd->nq);
+	vmm_virtio_fini(vd);
+	if (m->irq >= 0 && m->level)
+		vmm_irq_line(vm, (uint32_t)m->irq, 0);
+	m->be_destroy(vd->be);
+	vmm__free(vm, vd);
+	vmm__free(vm, m);
+}
+
+struct vmm_virtio *vmm__virtio_mmio_of(vmm_dev *dev)
+{
+	if (!dev || dev->destroy != vmm__virtio_mmio_destroy)
+		return NULL;
+	return ((struct virtio_mmio *)dev->priv)->vd;
+}

@@ -1,0 +1,677 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pci.c - the virtio-pci transport, modern interface only (VIRTIO 1.2,
+ * 4.1): a PCI function 1af4:(1040 + device id), revision 1, with vendor
+ * capabilities pointing into one 64-bit memory BAR (BAR0, 32 KiB) that the
+ * guest places through configuration space:
+ *
+ *   BAR0 + 0x0000  common configuration (struct virtio_pci_common_cfg)
+ *   BAR0 + 0x1000  ISR status (read clears, lowers INTx)
+ *   BAR0 + 0x2000  device-specific configuration
+ *   BAR0 + 0x3000  notifications: queue q at 0x3000 + 4 * q
+ *                  (notify_off_multiplier 4, queue_notify_off = q)
+ *   BAR0 + 0x4000  MSI-X table (one vector per queue + one for config)
+ *   BAR0 + 0x5000  MSI-X pending bit array
+ *
+ * The BAR is an MMIO bus range registered while memory decoding is on and
+ * moved when the guest reprograms it; queue notifies are KVM ioeventfds on
+ * the notify addresses when available.  MSI-X vectors go out through
+ * irqfds (or vmm_irq_msi()); without MSI-X, INTx on the configured GSI.
+ *
+ * Locks: config-space callbacks come under the host bridge's lock and take
+ * cfg_lock; BAR accesses take the device lock (vd->lock) only.  Moving the
+ * BAR (bus register/unregister, which waits for running BAR handlers) is
+ * done with cfg_lock held and vd->lock not held, so it cannot deadlock
+ * against a BAR handler.
+ */
+#include "dev/virtio/virtio_dev.h"
+#include "dev/direct.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define BAR_SIZE 0x8000ull
+#define OFF_COMMON 0x0000
+#define OFF_ISR 0x1000
+#define OFF_DEVICE 0x2000
+#define OFF_NOTIFY 0x3000
+#define OFF_MSIX 0x4000
+#define OFF_PBA 0x5000
+#define NOTIFY_MULT 4
+#define MAX_VEC (VMM_VIRTIO_MAX_QUEUES + 1)
+
+#define CAP_COMMON 0x40
+#define CAP_NOTIFY 0x50
+#define CAP_ISR 0x64
+#define CAP_DEVICE 0x74
+#define CAP_MSIX 0x84
+
+#define CMD_MEM 0x0002
+#define CMD_MASTER 0x0004
+#define CMD_INTX_DISABLE 0x0400
+#define MSIX_ENABLE 0x8000
+#define MSIX_MASKALL 0x4000
+
+struct msix_vec {
+	uint64_t addr;
+	uint32_t data;
+	uint32_t ctrl;     /* bit 0: masked */
+	bool pending;
+	int fd;            /* irqfd eventfd or -1 */
+	bool routed;
+	uint64_t r_addr;   /* what the irqfd routes */
+	uint32_t r_data;
+};
+
+struct virtio_pci {
+	vmm_vm *vm;
+	struct vmm_virtio *vd;
+	void (*be_destroy)(void *be);
+	vmm_dev *host;
+	int slot;
+	int irq;
+	uint32_t flags;
+	bool use_ioeventfd;
+	bool ioeventfd_on;
+	bool use_irqfd;
+
+	pthread_mutex_t cfg_lock;
+	uint8_t cfg[256];
+	uint8_t wmask[256];
+	uint64_t mapped;   /* BAR address while registered, else 0 */
+
+	/* read by the interrupt path (vd->lock), written under cfg_lock */
+	_Atomic bool msix_on, msix_masked, intx_disabled;
+	int level;
+
+	unsigned nvec;
+	struct msix_vec vec[MAX_VEC];
+};
+
+void vmm__virtio_pci_destroy(void *priv);
+
+static const uint8_t class_of[5][3] = {
+	/* prog-if, subclass, class */
+	[1] = { 0x00, 0x00, 0x02 }, /* net: ethernet */
+	[2] = { 0x00, 0x80, 0x01 }, /* blk: other mass storage */
+	[3] = { 0x00, 0x80, 0x07 }, /* console: other communication */
+	[4] = { 0x00, 0x00, 0xff }, /* rng: unassigned class */
+};
+
+/* ---- interrupts ---- */
+
+static void intx_update(struct virtio_pci *p)
+{
+	int level = (p->vd->isr && !p->msix_on && !p->intx_disabled) ? 1 : 0;
+
+	if (p->irq < 0 || level == p->level)
+		return;
+	p->level = level;
+	vmm_irq_line(p->vm, (uint32_t)p->irq, level);
+}
+
+static void msix_deliver(struct virtio_pci *p, unsigned v)
+{
+	struct msix_vec *m = &p->vec[v];
+
+	if (p->use_irqfd && m->fd >= 0) {
+		if (m->routed && (m->r_addr != m->addr || m->r_data != m->data)) {
+			vmm_irqfd_remove(p->vm, m->fd);
+			m->routed = false;
+		}
+		if (!m->routed) {
+			struct vmm_irq_route r = { .kind = VMM_IRQ_ROUTE_MSI,
+						   .msi_addr = m->addr,
+						   .msi_data = m->data };
+			if (vmm_irqfd_add(p->vm, m->fd, &r) == 0) {
+				m->routed = true;
+				m->r_addr = m->addr;
+				m->r_data = m->data;
+			}
+		}
+		if (m->routed) {
+			eventfd_write(m->fd, 1);
+			return;
+		}
+	}
+	vmm_irq_msi(p->vm, m->addr, m->data);
+}
+
+static void pci_interrupt(struct vmm_virtio *vd, int q)
+{
+	struct virtio_pci *p = vd->t_priv;
+	uint16_t v;
+
+	if (!p->msix_on) {
+		vd->isr |= q < 0 ? VIRTIO_ISR_CONFIG : VIRTIO_ISR_QUEUE;
+		intx_update(p);
+		return;
+	}
+	v = q < 0 ? vd->config_msix : vd->q[q].msix_vector;
+	if (v >= p->nvec)
+		return; /* VIRTIO_MSI_NO_VECTOR: no interrupt */
+	if (p->msix_masked || (p->vec[v].ctrl & 1)) {
+		p->vec[v].pending = true;
+		return;
+	}
+	msix_deliver(p, v);
+}
+
+static const struct vmm_virtio_transport_ops pci_transport = {
+	.interrupt = pci_interrupt,
+};
+
+/* Deliver pending vectors that are no longer masked.  vd->lock held. */
+static void msix_unmask_check(struct virtio_pci *p)
+{
+	if (!p->msix_on || p->msix_masked)
+		return;
+	for (unsigned v = 0; v < p->nvec; v++) {
+		if (p->vec[v].pending && !(p->vec[v].ctrl & 1)) {
+			p->vec[v].pending = false;
+			msix_deliver(p, v);
+		}
+	}
+}
+
+/* ---- BAR: common configuration ---- */
+
+static uint64_t common_read(struct virtio_pci *p, uint64_t off, unsigned size)
+{
+	struct vmm_virtio *vd = p->vd;
+	struct vmm_virtio_queue *q = vmm_virtio_sel(vd);
+
+	switch (off) {
+	case 0x00: return vd->dev_feat_sel;
+	case 0x04: return vmm_virtio_get_dev_features(vd);
+	case 0x08: return vd->drv_feat_sel;
+	case 0x0c: return vmm_virtio_get_drv_features(vd);
+	case 0x10: return vd->config_msix;
+	case 0x12: return vd->nq;
+	case 0x14: return vd->status;
+	case 0x15: return (uint8_t)vd->config_gen;
+	case 0x16: return vd->queue_sel;
+	case 0x18: return q ? q->vq.size : 0;
+	case 0x1a: return q ? q->msix_vector : VMM_VIRTIO_NO_VECTOR;
+	case 0x1c: return q ? q->vq.ready : 0;
+	case 0x1e: return q ? q->index : 0;
+	case 0x20: case 0x24: return q ? q->vq.desc >> (off & 4 ? 32 : 0) : 0;
+	case 0x28: case 0x2c: return q ? q->vq.avail >> (off & 4 ? 32 : 0) : 0;
+	case 0x30: case 0x34: return q ? q->vq.used >> (off & 4 ? 32 : 0) : 0;
+	case 0x38: return q ? q->index : 0;
+	case 0x3a: return 0;
+	}
+	return 0;
+}
+
+/* Width each common-config field takes (0 = not a field start). */
+static unsigned common_width(uint64_t off)
+{
+	switch (off) {
+	case 0x00: case 0x04: case 0x08: case 0x0c:
+		return 4;
+	case 0x10: case 0x12: case 0x16: case 0x18: case 0x1a: case 0x1c:
+	case 0x1e: case 0x38: case 0x3a:
+		return 2;
+	case 0x14: case 0x15:
+		return 1;
+	case 0x20: case 0x28: case 0x30:
+		return 8;
+	case 0x24: case 0x2c: case 0x34:
+		return 4; /* high halves, as 32-bit accesses */
+	}
+	return 0;
+}
+
+static void common_write(struct virtio_pci *p, uint64_t off, uint64_t v,
+			 unsigned size)
+{
+	struct vmm_virtio *vd = p->vd;
+	struct vmm_virtio_queue *q = vmm_virtio_sel(vd);
+	uint64_t *a;
+
+	switch (off) {
+	case 0x00: vd->dev_feat_sel = (uint32_t)v; return;
+	case 0x08: vd->drv_feat_sel = (uint32_t)v; return;
+	case 0x0c: vmm_virtio_set_drv_features(vd, (uint32_t)v); return;
+	case 0x10:
+		vd->config_msix = v < p->nvec ? (uint16_t)v : VMM_VIRTIO_NO_VECTOR;
+		return;
+	case 0x14:
+		vmm_virtio_set_status(vd, (uint8_t)v);
+		intx_update(p);
+		return;
+	case 0x16: vd->queue_sel = (uint16_t)v; return;
+	case 0x18: case 0x1a: case 0x1c: case 0x20: case 0x24: case 0x28:
+	case 0x2c: case 0x30: case 0x34: case 0x3a:
+		break;
+	default:
+		vmm_virtio_driver_error(vd, "write to read-only common config "
+					"0x%llx", (unsigned long long)off);
+		return;
+	}
+	if (!q) {
+		vmm_virtio_driver_error(vd, "queue field 0x%llx with queue_select "
+					"%u (device has %u)",
+					(unsigned long long)off, vd->queue_sel,
+					vd->nq);
+		return;
+	}
+	switch (off) {
+	case 0x1a:
+		q->msix_vector = v < p->nvec ? (uint16_t)v : VMM_VIRTIO_NO_VECTOR;
+		return;
+	case 0x1c:
+		if (v == 1)
+			vmm_virtio_queue_enable(vd, q, true);
+		else
+			vmm_virtio_driver_error(vd, "queue_enable = %llu",
+						(unsigned long long)v);
+		return;
+	case 0x3a:
+		vmm_virtio_driver_error(vd, "queue reset not offered");
+		return;
+	}
+	if (q->vq.ready) {
+		vmm_virtio_driver_error(vd, "queue %u reconfigured while enabled",
+					q->index);
+		return;
+	}
+	if (off == 0x18) {
+		q->vq.size = (uint16_t)v; /* checked at enable */
+		return;
+	}
+	a = off < 0x28 ? &q->vq.desc : off < 0x30 ? &q->vq.avail : &q->vq.used;
+	if (size == 8)
+		*a = v;
+	else if (off & 4)
+		*a = (*a & 0xffffffffull) | (v << 32);
+	else
+		*a = (*a & ~0xffffffffull) | (v & 0xffffffffull);
+}
+
+/* ---- BAR dispatch ---- */
+
+static int bar_read(void *opaque, uint64_t off, void *data, unsigned size,
+		    struct vmm_io_ctx *ctx)
+{
+	struct virtio_pci *p = opaque;
+	struct vmm_virtio *vd = p->vd;
+	uint64_t v = 0;
+
+	memset(data, 0, size);
+	pthread_mutex_lock(&vd->lock);
+	if (off < OFF_ISR) {
+		unsigned w = common_width(off);
+		if (w && (size == w || (w == 8 && size == 4)))
+			v = common_read(p, off, size);
+		else
+			vmm_virtio_driver_error(vd, "%u-byte read of common config "
+						"0x%llx", size,
+						(unsigned long long)off);
+	} else if (off < OFF_DEVICE) {
+		if (off == OFF_ISR) {
+			v = vd->isr;
+			vd->isr = 0;
+			intx_update(p);
+		}
+	} else if (off < OFF_NOTIFY) {
+		vmm_virtio_config_read(vd, (uint32_t)(off - OFF_DEVICE), data,
+				       size);
+		pthread_mutex_unlock(&vd->lock);
+		return 0;
+	} else if (off >= OFF_MSIX && off < OFF_MSIX + 16ull * p->nvec) {
+		struct msix_vec *m = &p->vec[(off - OFF_MSIX) / 16];
+		unsigned f = (off - OFF_MSIX) % 16;
+		uint8_t raw[16];
+
+		vmm__le_put(raw, 8, m->addr);
+		vmm__le_put(raw + 8, 4, m->data);
+		vmm__le_put(raw + 12, 4, m->ctrl);
+		if (size <= 16 - f)
+			v = vmm__le_get(raw + f, size);
+	} else if (off >= OFF_PBA && off < OFF_PBA + 8) {
+		uint64_t bits = 0;
+		for (unsigned i = 0; i < p->nvec; i++)
+			bits |= (uint64_t)p->vec[i].pending << i;
+		v = bits >> (8 * (off - OFF_PBA));
+	}
+	pthread_mutex_unlock(&vd->lock);
+	vmm__le_put(data, size, v);
+	return 0;
+}
+
+static int bar_write(void *opaque, uint64_t off, const void *data,
+		     unsigned size, struct vmm_io_ctx *ctx)
+{
+	struct virtio_pci *p = opaque;
+	struct vmm_virtio *vd = p->vd;
+	uint64_t v = vmm__le_get(data, size);
+
+	if (off >= OFF_NOTIFY && off < OFF_MSIX) {
+		uint64_t q = (off - OFF_NOTIFY) / NOTIFY_MULT;
+		vmm_virtio_kick(vd, (uint32_t)(q > 0xffff ? 0xffff : q));
+		return 0;
+	}
+	pthread_mutex_lock(&vd->lock);
+	if (off < OFF_ISR) {
+		unsigned w = common_width(off);
+		if (w && (size == w || (w == 8 && size == 4)))
+			common_write(p, off, v, size);
+		else
+			vmm_virtio_driver_error(vd, "%u-byte write of common "
+						"config 0x%llx", size,
+						(unsigned long long)off);
+	} else if (off < OFF_DEVICE) {
+		vmm_virtio_driver_error(vd, "write to ISR");
+	} else if (off < OFF_NOTIFY) {
+		vmm_virtio_config_write(vd, (uint32_t)(off - OFF_DEVICE), data,
+					size);
+	} else if (off >= OFF_MSIX && off < OFF_MSIX + 16ull * p->nvec &&
+		   (size == 4 || size == 8) && !(off & (size - 1))) {
+		struct msix_vec *m = &p->vec[(off - OFF_MSIX) / 16];
+		unsigned f = (off - OFF_MSIX) % 16;
+		uint8_t raw[16];
+
+		vmm__le_put(raw, 8, m->addr);
+		vmm__le_put(raw + 8, 4, m->data);
+		vmm__le_put(raw + 12, 4, m->ctrl);
+		vmm__le_put(raw + f, size, v);
+		m->addr = vmm__le_get(raw, 8);
+		m->data = (uint32_t)vmm__le_get(raw + 8, 4);
+		m->ctrl = (uint32_t)vmm__le_get(raw + 12, 4) & 1;
+		msix_unmask_check(p);
+	} else {
+		vmm_virtio_driver_error(vd, "%u-byte write to BAR offset 0x%llx",
+					size, (unsigned long long)off);
+	}
+	pthread_mutex_unlock(&vd->lock);
+	return 0;
+}
+
+static const struct vmm_io_ops bar_ops = {
+	.read = bar_read,
+	.write = bar_write,
+};
+
+/* ---- mapping the BAR (cfg_lock held, vd->lock not held) ---- */
+
+static void notify_ioeventfds(struct virtio_pci *p, uint64_t base, bool on)
+{
+	unsigned i;
+
+	if (on) {
+		if (!p->use_ioeventfd)
+			return;
+		for (i = 0; i < p->vd->nq; i++)
+			if (vmm_ioeventfd_add(p->vm, VMM_SPACE_MMIO,
+					      base + OFF_NOTIFY + NOTIFY_MULT * i,
+					      2, 0, 0, p->vd->q[i].kick_fd) < 0)
+				break;
+		if (i == p->vd->nq) {
+			p->ioeventfd_on = true;
+			return;
+		}
+		vmm_virtio_log(p->vd, VMM_LOG_INFO, "no ioeventfd: notifies "
+			       "exit to user space");
+		p->use_ioeventfd = false;
+	} else {
+		if (!p->ioeventfd_on)
+			return;
+		i = p->vd->nq;
+		p->ioeventfd_on = false;
+	}
+	while (i--)
+		vmm_ioeventfd_remove(p->vm, VMM_SPACE_MMIO,
+				     base + OFF_NOTIFY + NOTIFY_MULT * i, 2, 0, 0,
+				     p->vd->q[i].kick_fd);
+}
+
+static uint64_t bar_addr(struct virtio_pci *p)
+{
+	return (vmm__le_get(&p->cfg[0x10], 4) & ~0xfull) |
+	       (vmm__le_get(&p->cfg[0x14], 4) << 32);
+}
+
+static void bar_remap(struct virtio_pci *p)
+{
+	uint16_t cmd = (uint16_t)vmm__le_get(&p->cfg[0x04], 2);
+	uint64_t want = (cmd & CMD_MEM) ? bar_addr(p) : 0, end;
+
+	if (want && (__builtin_add_overflow(want, BAR_SIZE, &end) ||
+		     vmm_mem_is_ram(p->vm, want, 1)))
+		want = 0; /* a probe value or on top of RAM: not decoded */
+	if (want == p->mapped)
+		return;
+	if (p->mapped) {
+		notify_ioeventfds(p, p->mapped, false);
+		vmm_bus_unregister(p->vm, VMM_SPACE_MMIO, p->mapped);
+		p->mapped = 0;
+	}
+	if (want) {
+		if (vmm_bus_register(p->vm, VMM_SPACE_MMIO, want, BAR_SIZE,
+				     &bar_ops, p, p->vd->name) == 0) {
+			p->mapped = want;
+			notify_ioeventfds(p, want, true);
+		} else {
+			vmm_virtio_driver_error(p->vd, "BAR0 at 0x%llx overlaps "
+						"another device; not mapped",
+						(unsigned long long)want);
+		}
+	}
+	pthread_mutex_lock(&p->vd->lock);
+	p->vd->stats.mmio_base = p->mapped;
+	p->vd->stats.ioeventfd = p->ioeventfd_on;
+	pthread_mutex_unlock(&p->vd->lock);
+}
+
+/* ---- configuration space ---- */
+
+static uint32_t pci_cfg_read(void *opaque, uint16_t off, unsigned size)
+{
+	struct virtio_pci *p = opaque;
+	uint32_t v;
+
+	if (off >= 256 || size > 256u - off)
+		return 0xffffffffu;
+	pthread_mutex_lock(&p->cfg_lock);
+	v = (uint32_t)vmm__le_get(&p->cfg[off], size);
+	pthread_mutex_unlock(&p->cfg_lock);
+	return v;
+}
+
+static void pci_cfg_write(void *opaque, uint16_t off, uint32_t v,
+			  unsigned size)
+{
+	struct virtio_pci *p = opaque;
+	uint16_t ctrl, cmd;
+
+	if (off >= 256 || size > 256u - off)
+		return;
+	pthread_mutex_lock(&p->cfg_lock);
+	for (unsigned i = 0; i < size; i++, v >>= 8) {
+		uint8_t m = p->wmask[off + i];
+		p->cfg[off + i] = (uint8_t)((p->cfg[off + i] & ~m) | (v & m));
+	}
+	cmd = (uint16_t)vmm__le_get(&p->cfg[0x04], 2);
+	ctrl = (uint16_t)vmm__le_get(&p->cfg[CAP_MSIX + 2], 2);
+	pthread_mutex_lock(&p->vd->lock);
+	p->intx_disabled = cmd & CMD_INTX_DISABLE;
+	p->msix_on = ctrl & MSIX_ENABLE;
+	p->msix_masked = ctrl & MSIX_MASKALL;
+	intx_update(p);
+	msix_unmask_check(p);
+	pthread_mutex_unlock(&p->vd->lock);
+	if (off < 0x18 && off + size > 0x04)
+		bar_remap(p);
+	pthread_mutex_unlock(&p->cfg_lock);
+}
+
+static void put_cap(struct virtio_pci *p, uint8_t at, uint8_t next,
+		    uint8_t len, uint8_t type, uint32_t offset, uint32_t length)
+{
+	uint8_t *c = &p->cfg[at];
+
+	c[0] = 0x09; /* vendor-specific */
+	c[1] = next;
+	c[2] = len;
+	c[3] = type;
+	c[4] = 0;    /* BAR0 */
+	vmm__le_put(c + 8, 4, offset);
+	vmm__le_put(c + 12, 4, length);
+}
+
+static void pci_cfg_init(struct virtio_pci *p)
+{
+	uint32_t id = p->vd->ops->device_id;
+	uint64_t mask = ~(BAR_SIZE - 1);
+
+	vmm__le_put(&p->cfg[0x00], 2, 0x1af4);
+	vmm__le_put(&p->cfg[0x02], 2, 0x1040 + id);
+	vmm__le_put(&p->cfg[0x06], 2, 0x0010); /* capabilities list */
+	p->cfg[0x08] = 1;                      /* revision: modern */
+	if (id < 5)
+		memcpy(&p->cfg[0x09], class_of[id], 3);
+	vmm__le_put(&p->cfg[0x10], 4, 0x4);    /* 64-bit memory BAR */
+	vmm__le_put(&p->cfg[0x2c], 2, 0x1af4);
+	vmm__le_put(&p->cfg[0x2e], 2, 0x40 + id);
+	p->cfg[0x34] = CAP_COMMON;
+	p->cfg[0x3c] = p->irq >= 0 ? (uint8_t)p->irq : 0xff;
+	p->cfg[0x3d] = p->irq >= 0 ? 1 : 0;    /* INTA# */
+
+	vmm__le_put(&p->wmask[0x04], 2, CMD_MEM | CMD_MASTER | CMD_INTX_DISABLE);
+	vmm__le_put(&p->wmask[0x10], 4, (uint32_t)mask & ~0xfu);
+	vmm__le_put(&p->wmask[0x14], 4, 0xffffffffu);
+	p->wmask[0x3c] = 0xff;
+
+	put_cap(p, CAP_COMMON, CAP_NOTIFY, 16, 1, OFF_COMMON, 0x40);
+	put_cap(p, CAP_NOTIFY, CAP_ISR, 20, 2, OFF_NOTIFY,
+		NOTIFY_MULT * p->vd->nq);
+	vmm__le_put(&p->cfg[CAP_NOTIFY + 16], 4, NOTIFY_MULT);
+	put_cap(p, CAP_ISR, CAP_DEVICE, 16, 3, OFF_ISR, 1);
+	put_cap(p, CAP_DEVICE, CAP_MSIX, 16, 4, OFF_DEVICE,
+		p->vd->ops->config_size ? p->vd->ops->config_size : 4);
+	/* MSI-X: table and PBA in BAR0 */
+	p->cfg[CAP_MSIX] = 0x11;
+	p->cfg[CAP_MSIX + 1] = 0;
+	vmm__le_put(&p->cfg[CAP_MSIX + 2], 2, p->nvec - 1);
+	vmm__le_put(&p->cfg[CAP_MSIX + 4], 4, OFF_MSIX);
+	vmm__le_put(&p->cfg[CAP_MSIX + 8], 4, OFF_PBA);
+	vmm__le_put(&p->wmask[CAP_MSIX + 2], 2, MSIX_ENABLE | MSIX_MASKALL);
+}
+
+int vmm__virtio_pci_attach(vmm_vm *vm, struct vmm_virtio *vd,
+			   const struct vmm_virtio_config *cfg,
+			   void (*be_destroy)(void *be), vmm_dev **out)
+{
+	static const struct vmm_pci_ops ops = {
+		.cfg_read = pci_cfg_read,
+		.cfg_write = pci_cfg_write,
+	};
+	struct virtio_pci *p;
+	vmm_dev *dev;
+	int ret;
+
+	if (!cfg->pci_host || cfg->irq < -1 || cfg->irq > 255) {
+		ret = vmm__err(vm, -EINVAL, "%s: no PCI host or bad irq %d",
+			       vd->name, cfg->irq);
+		goto err_vd;
+	}
+	p = vmm__alloc(vm, sizeof(*p));
+	if (!p) {
+		ret = vmm__err(vm, -ENOMEM, "%s: out of memory", vd->name);
+		goto err_vd;
+	}
+	p->vm = vm;
+	p->vd = vd;
+	p->be_destroy = be_destroy;
+	p->host = cfg->pci_host;
+	p->irq = cfg->irq;
+	p->flags = cfg->flags;
+	p->nvec = vd->nq + 1;
+	p->use_ioeventfd = !(cfg->flags & VMM_VIRTIO_NO_IOEVENTFD) &&
+			   (vmm_vm_caps(vm) & VMM_CAP_IOEVENTFD);
+	p->use_irqfd = !(cfg->flags & VMM_VIRTIO_NO_IRQFD) &&
+		       (vmm_vm_caps(vm) & VMM_CAP_IRQFD);
+	for (unsigned i = 0; i < MAX_VEC; i++) {
+		p->vec[i].ctrl = 1; /* masked at reset */
+		p->vec[i].fd = -1;
+	}
+	if (p->use_irqfd) {
+		for (unsigned i = 0; i < p->nvec; i++) {
+			p->vec[i].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (p->vec[i].fd < 0) {
+				ret = vmm__err(vm, -errno, "%s: eventfd: %s",
+					       vd->name, strerror(errno));
+				goto err_p;
+			}
+		}
+	}
+	pthread_mutex_init(&p->cfg_lock, NULL);
+	vd->t = &pci_transport;
+	vd->t_priv = p;
+	vd->stats.irqfd = p->use_irqfd;
+	pci_cfg_init(p);
+	ret = vmm_pci_add(cfg->pci_host, cfg->pci_slot, &ops, p);
+	if (ret < 0)
+		goto err_lock;
+	p->slot = ret;
+	snprintf(vd->name, sizeof(vd->name), "virtio-%s@pci:%02x",
+		 vd->ops->name, p->slot);
+	dev = vmm__dev_new(vm, vd->name, p, vmm__virtio_pci_destroy);
+	if (!dev) {
+		ret = -ENOMEM;
+		vmm_pci_remove(cfg->pci_host, p->slot);
+		goto err_lock;
+	}
+	*out = dev;
+	return 0;
+
+err_lock:
+	pthread_mutex_destroy(&p->cfg_lock);
+err_p:
+	for (unsigned i = 0; i < MAX_VEC; i++)
+		if (p->vec[i].fd >= 0)
+			close(p->vec[i].fd);
+	vmm__free(vm, p);
+err_vd:
+	vmm_virtio_fini(vd);
+	be_destroy(vd->be);
+	vmm__free(vm, vd);
+	return ret;
+}
+
+void vmm__virtio_pci_destroy(void *priv)
+{
+	struct virtio_pci *p = priv;
+	struct vmm_virtio *vd = p->vd;
+	vmm_vm *vm = p->vm;
+
+	vmm_pci_remove(p->host, p->slot);
+	if (p->mapped) {
+		notify_ioeventfds(p, p->mapped, false);
+		vmm_bus_unregister(vm, VMM_SPACE_MMIO, p->mapped);
+	}
+	vmm_virtio_fini(vd);
+	for (unsigned i = 0; i < MAX_VEC; i++) {
+		if (p->vec[i].routed)
+			vmm_irqfd_remove(vm, p->vec[i].fd);
+		if (p->vec[i].fd >= 0)
+			close(p->vec[i].fd);
+	}
+	if (p->irq >= 0 && p->level)
+		vmm_irq_line(vm, (uint32_t)p->irq, 0);
+	pthread_mutex_destroy(&p->cfg_lock);
+	p->be_destroy(vd->be);
+	vmm__free(vm, vd);
+	vmm__free(vm, p);
+}
+
+struct vmm_virtio *vmm__virtio_pci_of(vmm_dev *dev)
+{
+	if (!dev || dev->destroy != vmm__virtio_pci_destroy)
+		return NULL;
+	return ((struct virtio_pci *)dev->priv)->vd;
+}

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio_dev.h - the transport-independent virtio device: status and
+ * feature negotiation, queue configuration, the device-specific config
+ * space, kicks and interrupts.  Three parts plug into it:
+ *
+ *   a device back-end (blk.c, net.c, console.c, rng.c) fills
+ *       struct vmm_virtio_dev_ops and works only on its queues
+ *       (virtqueue.h) - it never sees a transport or a VM;
+ *   a transport (mmio.c, pci.c) maps guest register accesses onto the
+ *       vmm_virtio_* calls below and delivers interrupts
+ *       (struct vmm_virtio_transport_ops);
+ *   the vhost-user back-end (later) drives the same struct from vhost-user
+ *       messages: features/status/vring calls map one to one, guest memory
+ *       is its memory table (struct vmm_vq_mem), kicks are the kick fds
+ *       (vmm_virtio_set_kick_fd()), interrupts write the call fds.
+ *
+ * Threading and locking: @lock protects everything here.  Transports take
+ * it around register accesses (vCPU threads).  Queue work runs on the event
+ * loop thread: each queue's kick eventfd is watched there, and the callback
+ * calls ops->queue_notify with @lock held; I/O completions take @lock
+ * themselves.  ops->reset runs with @lock held on a vCPU thread and must
+ * wait (pthread_cond_wait on @cond) until in-flight requests completed.
+ */
+#ifndef LIBVMM_DEV_VIRTIO_DEV_H
+#define LIBVMM_DEV_VIRTIO_DEV_H
+
+#include "core/internal.h"
+#include "dev/virtio/virtqueue.h"
+
+#include <pthread.h>
+
+#define VMM_VIRTIO_MAX_QUEUES 8
+#define VMM_VIRTIO_NO_VECTOR 0xffff
+
+/* Feature bits (VIRTIO 1.2, 6). */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_ACCESS_PLATFORM 33
+
+/* Device status bits (2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+/* ISR bits (4.1.4.5 / 4.2.2). */
+#define VIRTIO_ISR_QUEUE 1
+#define VIRTIO_ISR_CONFIG 2
+
+struct vmm_virtio;
+
+/* What a device back-end provides. */
+struct vmm_virtio_dev_ops {
+	const char *name;         /* "blk", "net", ... */
+	uint32_t device_id;       /* VIRTIO device ID */
+	unsigned num_queues;
+	uint8_t queue_dirs[VMM_VIRTIO_MAX_QUEUES]; /* VMM_VQ_DIR_* */
+	uint64_t features;        /* device-specific bits offered */
+	uint32_t config_size;
+	/* copy config bytes [off, off+len) (bounds checked by the core) */
+	void (*config_read)(void *be, uint32_t off, void *buf, unsigned len);
+	/* optional: the driver wrote config bytes */
+	void (*config_write)(void *be, uint32_t off, const void *buf,
+			     unsigned len);
+	/* queue @q was kicked (loop thread, lock held, DRIVER_OK set) */
+	void (*queue_notify)(void *be, unsigned q);
+	/* optional: DRIVER_OK was set (lock held) */
+	void (*driver_ok)(void *be);
+	/* optional: device reset (lock held): finish or cancel in-flight
+	 * work, waiting on vd->cond; the core then clears the queues */
+	void (*reset)(void *be);
+};
+
+/* What a transport provides. */
+struct vmm_virtio_transport_ops {
+	/* deliver the interrupt of queue @q (-1 = configuration change);
+	 * lock held */
+	void (*interrupt)(struct vmm_virtio *vd, int q);
+};
+
+struct vmm_virtio_queue {
+	struct vmm_virtio *vd;
+	unsigned index;
+	struct vmm_vq vq;
+	uint16_t size_max;
+	uint16_t msix_vector;
+	int kick_fd;              /* eventfd the loop watches */
+	bool own_kick_fd;
+	struct vmm_ev_watch *watch;
+};
+
+struct vmm_virtio {
+	vmm_vm *vm;               /* NULL outside a VM (vhost-user) */
+	vmm_log_fn log;           /* used when @vm is NULL */
+	void *log_opaque;
+	char name[40];
+	const struct vmm_virtio_dev_ops *ops;
+	void *be;
+	const struct vmm_virtio_transport_ops *t;
+	void *t_priv;
+	struct vmm_evloop *loop;
+	struct vmm_vq_mem mem;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+
+	uint8_t status;
+	uint8_t isr;
+	uint32_t config_gen;
+	uint64_t host_features, guest_features;
+	uint32_t dev_feat_sel, drv_feat_sel;
+	uint16_t queue_sel;
+	uint16_t config_msix;
+	unsigned nq;
+	struct vmm_virtio_queue q[VMM_VIRTIO_MAX_QUEUES];
+
+	struct vmm_virtio_stats stats;
+};
+
+/*
+ * vmm_virtio_init() - set up @vd for back-end @ops/@be on @loop with guest
+ * memory @mem (copied): creates and watches one kick eventfd per queue.
+ * @flags: VMM_VIRTIO_NO_EVENT_IDX / NO_INDIRECT.  @queue_max: largest queue
+ * size offered.  Returns 0 or -errno (nothing left allocated).
+ */
+int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
+		    const struct vmm_virtio_dev_ops *ops, void *be,
+		    struct vmm_evloop *loop, const struct vmm_vq_mem *mem,
+		    uint32_t flags, uint16_t queue_max);
+/* vmm_virtio_fini() - reset (draining in-flight work), unwatch, close. */
+void vmm_virtio_fini(struct vmm_virtio *vd);
+
+/* vmm_vq_mem_vm() - guest memory of @vm as a struct vmm_vq_mem. */
+void vmm_vq_mem_vm(struct vmm_vq_mem *mem, vmm_vm *vm);
+
+/* ---- register semantics shared by the transports (lock held) ---- */
+uint32_t vmm_virtio_get_dev_features(struct vmm_virtio *vd);  /* by sel */
+void vmm_virtio_set_drv_features(struct vmm_virtio *vd, uint32_t v);
+uint32_t vmm_virtio_get_drv_features(struct vmm_virtio *vd);
+void vmm_virtio_set_status(struct vmm_virtio *vd, uint8_t v);
+/* the selected queue, or NULL if queue_sel is out of range */
+struct vmm_virtio_queue *vmm_virtio_sel(struct vmm_virtio *vd);
+/* enable (validates the layout; NEEDS_RESET on failure) or disable */
+void vmm_virtio_queue_enable(struct vmm_virtio *vd,
+			     struct vmm_virtio_queue *q, bool on);
+/* config space: out-of-range parts read as 0 / are dropped and logged */
+void vmm_virtio_config_read(struct vmm_virtio *vd, uint32_t off, void *buf,
+			    unsigned len);
+void vmm_virtio_config_write(struct vmm_virtio *vd, uint32_t off,
+			     const void *buf, unsigned len);
+/* the driver's queue notification (any thread, no lock needed) */
+void vmm_virtio_kick(struct vmm_virtio *vd, uint32_t q);
+
+/* ---- for back-ends (lock held) ---- */
+/* interrupt the driver for queue @q if the suppression rules allow */
+void vmm_virtio_notify_queue(struct vmm_virtio *vd, unsigned q);
+/* queue @q broke (vq->err says how): NEEDS_RESET, config interrupt, log */
+void vmm_virtio_queue_error(struct vmm_virtio *vd, unsigned q);
+/* the configuration changed: generation++, config interrupt */
+void vmm_virtio_config_changed(struct vmm_virtio *vd);
+/* a driver protocol violation that does not break the device: log it */
+void vmm_virtio_driver_error(struct vmm_virtio *vd, const char *fmt, ...)
+	VMM_PRINTF(2, 3);
+void vmm_virtio_log(struct vmm_virtio *vd, int level, const char *fmt, ...)
+	VMM_PRINTF(3, 4);
+
+static inline bool vmm_virtio_running(const struct vmm_virtio *vd)
+{
+	return (vd->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(vd->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/*
+ * The transports (mmio.c, pci.c): attach @vd (initialised) to @vm as
+ * configured and create the device handle.  On success the handle owns
+ * @vd and @be: detaching calls the transport's teardown, then
+ * vmm_virtio_fini(), then @be_destroy(@be).
+ */
+int vmm__virtio_mmio_attach(vmm_vm *vm, struct vmm_virtio *vd,
+			    const struct vmm_virtio_config *cfg,
+			    void (*be_destroy)(void *be), vmm_dev **out);
+int vmm__virtio_pci_attach(vmm_vm *vm, struct vmm_virtio *vd,
+			   const struct vmm_virtio_config *cfg,
+			   void (*be_destroy)(void *be), vmm_dev **out);
+
+/*
+ * vmm__virtio_attach() - common attach of the four devices: validate @cfg,
+ * get the VM's loop, init a struct vmm_virtio (allocated) for @ops/@be and
+ * hand it to the transport.  On failure @be_destroy(@be) has been called.
+ */
+int vmm__virtio_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
+		       const struct vmm_virtio_dev_ops *ops, void *be,
+		       void (*be_destroy)(void *be), vmm_dev **out,
+		       struct vmm_virtio **vd_out);
+
+/* vmm__virtio_of() - the struct vmm_virtio behind a device handle. */
+struct vmm_virtio *vmm__virtio_of(vmm_dev *dev);
+
+/*
+ * vmm__virtio_sync() - wait until the loop has handled every kick and
+ * completion pending now (tests).
+ */
+void vmm__virtio_sync(vmm_dev *dev);
+
+#endif
