@@ -51,7 +51,8 @@ cc -Wall -Werror -o "$tmp/hello" "$tmp/hello.c" $cflags $libs
 libdir=$(pkg-config --variable=libdir libvmm)
 LD_LIBRARY_PATH="$libdir" "$tmp/hello"
 # and statically
-cc -o "$tmp/hello-static" "$tmp/hello.c" $cflags "$libdir/libvmm.a" -lpthread
+static_libs=$(pkg-config --static --libs libvmm | sed 's/-lvmm\b//; s/-L[^ ]*//g')
+cc -o "$tmp/hello-static" "$tmp/hello.c" $cflags "$libdir/libvmm.a" $static_libs
 "$tmp/hello-static"
 # no internal symbol may leak out of the shared library
 if nm -D --defined-only "$libdir/libvmm.so" | awk '{print $3}' | grep -v '^vmm_' | grep -v '^LIBVMM' | grep .; then
