@@ -9,12 +9,21 @@
  *
  * --json prints one object per line: {"bench", "value", "baseline",
  * "ratio", "unit", ...}; otherwise a table.  Benchmarks: exit-roundtrip,
- * create-destroy.  Exit status 77 when KVM is not available (nothing to
+ * create-destroy, hypercall-roundtrip, hypercall-batch (time per operation,
+ * 1,000 operations as one batch vs 1,000 single hypercalls),
+ * hypercall-batch-exits (exits for those 1,000 operations), sandbox-call
+ * (a function call with reset to the pristine state vs a fresh VM per
+ * call) and sandbox-vs-fork (the same call vs fork+exec of /bin/true); the
+ * sandbox benchmarks use the sha256 guest (env VMM_BENCH_SANDBOX_IMAGE
+ * overrides its path).  Exit status 77 when KVM is not available (nothing to
  * compare against).
  */
 #include <libvmm/libvmm.h>
 
 #include "raw_kvm.h"
+#ifdef VMM_BENCH_SANDBOX_IMAGE
+#include "sandbox_rt.h"
+#endif
 
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef VMM_BENCH_URING
+#include <liburing.h>
+#endif
 
 struct result {
 	const char *bench;
@@ -228,12 +242,654 @@ out:
 	return ret;
 }
 
+/* ---- virtio-blk: the guest driver of tests/guests/virtio vs host I/O ---- */
+
+#define VB_MARK_PORT 0x520
+#define VB_FILE_SIZE (64ull << 20)
+#define VB_STATUS 193 /* GUEST_EXIT_VIRTIO */
+
+struct vbench {
+	vmm_vm *vm;
+	double t0, t1;
+	uint64_t ex0, ex1;
+};
+
+static int vb_mark(void *opaque, uint64_t off, const void *data,
+		   unsigned size, struct vmm_io_ctx *ctx)
+{
+	struct vbench *v = opaque;
+	struct vmm_vm_stats st;
+	uint32_t val = 0;
+
+	memcpy(&val, data, size < 4 ? size : 4);
+	vmm_vm_stats(v->vm, &st);
+	if (val == 1) {
+		v->ex0 = st.exits;
+		v->t0 = now_ns();
+	} else {
+		v->t1 = now_ns();
+		v->ex1 = st.exits;
+	}
+	return 0;
+}
+
+static char *vb_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The guest image: $VMM_BENCH_VIRTIO_GUEST or next to this build. */
+static char *vb_guest_image(size_t *len)
+{
+	const char *env = getenv("VMM_BENCH_VIRTIO_GUEST");
+	char path[4096];
+	ssize_t n;
+
+	if (env)
+		return vb_read_file(env, len);
+	n = readlink("/proc/self/exe", path, sizeof(path) - 64);
+	if (n <= 0)
+		return NULL;
+	path[n] = 0;
+	if (strrchr(path, '/'))
+		*strrchr(path, '/') = 0;
+	strcat(path, "/../tests/guests/virtio/virtio_guest");
+	return vb_read_file(path, len);
+}
+
+/* A 64 MiB file with data in the page cache (both sides read it). */
+static int vb_make_file(char *path)
+{
+	static char block[1 << 20];
+	int fd;
+
+	strcpy(path, "/tmp/vmm-bench-blk-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(block); i++)
+		block[i] = (char)(i * 31 + 7);
+	for (uint64_t off = 0; off < VB_FILE_SIZE; off += sizeof(block))
+		if (pwrite(fd, block, sizeof(block), (off_t)off) !=
+		    (ssize_t)sizeof(block)) {
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+	return fd;
+}
+
+/* One guest run: seconds between the guest's markers and exits in it. */
+static int vb_guest_run(const char *img, size_t img_len, const char *file,
+			const char *cmdline, uint32_t vflags, double *secs,
+			uint64_t *exits)
+{
+	static const struct vmm_io_ops mark_ops = { .write = vb_mark };
+	struct vmm_config cfg;
+	struct vmm_uart_config uc;
+	struct vmm_virtio_blk_config bc;
+	struct vmm_boot_info info;
+	struct vbench v = { 0 };
+	struct vmm_exit e;
+	vmm_vcpu *vcpu;
+	vmm_dev *dev;
+	int ret;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.ram_size = 64 << 20;
+	cfg.flags = VMM_CFG_IGNORE_UNHANDLED_IO;
+	if ((ret = vmm_vm_create(&cfg, &v.vm)))
+		return ret;
+	vmm_uart_config_init(&uc);
+	vmm_virtio_blk_config_init(&bc, VMM_VIRTIO_MMIO);
+	bc.virtio.mmio_base = 0xd0000000;
+	bc.virtio.flags = vflags;
+	bc.path = file;
+	if ((ret = vmm_vcpu_create(v.vm, 0, &vcpu)) ||
+	    (ret = vmm_dev_uart_attach(v.vm, &uc, &dev)) ||
+	    (ret = vmm_dev_debug_exit_attach(v.vm, 0xf4, 4, &dev)) ||
+	    (ret = vmm_bus_register(v.vm, VMM_SPACE_PIO, VB_MARK_PORT, 4,
+				    &mark_ops, &v, "bench-mark")) ||
+	    (ret = vmm_virtio_blk_attach(v.vm, &bc, &dev)) ||
+	    (ret = vmm_load_multiboot(v.vm, img, img_len, cmdline, NULL, 0,
+				      &info)) ||
+	    (ret = vmm_boot_setup_vcpu(vcpu, &info)) ||
+	    (ret = vmm_vcpu_run_loop(vcpu, &e)))
+		goto out;
+	if (e.kind != VMM_EXIT_GUEST_EXIT || e.guest.status != VB_STATUS ||
+	    v.t1 <= v.t0) {
+		ret = -EIO;
+		goto out;
+	}
+	*secs = (v.t1 - v.t0) / 1e9;
+	*exits = v.ex1 - v.ex0;
+out:
+	vmm_vm_destroy(v.vm);
+	return ret;
+}
+
+static uint64_t vb_next(uint64_t *x)
+{
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 0x2545f4914f6cdd1dull;
+}
+
+/* The same reads from the host: io_uring at the same queue depth. */
+static int vb_host_run(int fd, bool rnd, long reqs, unsigned qd, size_t bs,
+		       double *secs)
+{
+	uint64_t nblk = VB_FILE_SIZE / bs, pos = 0, x = 0x9e3779b97f4a7c15ull;
+	char *buf = aligned_alloc(4096, qd * bs);
+	double t0;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	t0 = now_ns();
+#ifdef VMM_BENCH_URING
+	struct io_uring ring;
+	long sent = 0, done = 0;
+
+	if ((ret = io_uring_queue_init(qd * 2, &ring, 0))) {
+		free(buf);
+		return ret;
+	}
+	while (done < reqs) {
+		while (sent < reqs && sent - done < (long)qd) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+			uint64_t blk = rnd ? vb_next(&x) % nblk : pos++ % nblk;
+			io_uring_prep_read(sqe, fd, buf + (sent % qd) * bs,
+					   (unsigned)bs, (off_t)(blk * bs));
+			sent++;
+		}
+		io_uring_submit_and_wait(&ring, 1);
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&ring, head, cqe)
+		{
+			if (cqe->res != (int)bs)
+				ret = -EIO;
+			n++;
+		}
+		io_uring_cq_advance(&ring, n);
+		done += n;
+	}
+	io_uring_queue_exit(&ring);
+#else
+	for (long i = 0; i < reqs; i++) {
+		uint64_t blk = rnd ? vb_next(&x) % nblk : pos++ % nblk;
+		if (pread(fd, buf, bs, (off_t)(blk * bs)) != (ssize_t)bs)
+			ret = -EIO;
+	}
+	(void)qd;
+#endif
+	*secs = (now_ns() - t0) / 1e9;
+	free(buf);
+	return ret;
+}
+
+static int bench_virtio_blk(const struct params *p, struct result *res,
+			    bool rnd, bool exits_only)
+{
+	size_t bs = rnd ? 4096 : 128 * 1024, img_len = 0;
+	unsigned qd = rnd ? 32 : 16;
+	/* VMM_BENCH_VIRTIO_QD overrides the queue depth (1..32) */
+	if (getenv("VMM_BENCH_VIRTIO_QD") &&
+	    atoi(getenv("VMM_BENCH_VIRTIO_QD")) >= 1 &&
+	    atoi(getenv("VMM_BENCH_VIRTIO_QD")) <= 32)
+		qd = (unsigned)atoi(getenv("VMM_BENCH_VIRTIO_QD"));
+	long reqs = rnd ? p->iters : (p->iters / 10 > 100 ? p->iters / 10 : 100);
+	double *a = calloc((size_t)p->trials, sizeof(double));
+	double *b = calloc((size_t)p->trials, sizeof(double));
+	char *img = vb_guest_image(&img_len), path[64], cmd[128];
+	int fd = -1, ret = -1;
+
+	if (!a || !b || !img) {
+		if (!img)
+			fprintf(stderr, "vmm-bench: virtio guest image not found "
+				"(set VMM_BENCH_VIRTIO_GUEST)\n");
+		goto out;
+	}
+	if ((fd = vb_make_file(path)) < 0)
+		goto out;
+	snprintf(cmd, sizeof(cmd), "bench=%s reqs=%ld qd=%u bs=%zu",
+		 rnd ? "rand" : "seq", reqs, qd, bs);
+	for (int t = 0; t < p->trials; t++) {
+		double gs, hs;
+		uint64_t ex, ex2;
+
+		if (exits_only) {
+			/* exits per request with ioeventfd vs without */
+			if (vb_guest_run(img, img_len, path, cmd, 0, &gs, &ex) ||
+			    vb_guest_run(img, img_len, path, cmd,
+					 VMM_VIRTIO_NO_IOEVENTFD, &hs, &ex2))
+				goto out;
+			a[t] = (double)ex / (double)reqs;
+			b[t] = (double)ex2 / (double)reqs;
+			continue;
+		}
+		if ((ret = vb_guest_run(img, img_len, path, cmd, 0, &gs, &ex)) ||
+		    (ret = vb_host_run(fd, rnd, reqs, qd, bs, &hs) ? -ENXIO : 0)) {
+			fprintf(stderr, "vmm-bench: virtio-blk %s: %s\n",
+				ret == -ENXIO ? "host run" : "guest run",
+				vmm_strerror(ret));
+			ret = -1;
+			goto out;
+		}
+		a[t] = (double)reqs * (double)bs / gs / 1e6;
+		b[t] = (double)reqs * (double)bs / hs / 1e6;
+	}
+	if (exits_only)
+		*res = (struct result){ "virtio-blk-exits", median(a, p->trials),
+					median(b, p->trials), "exits/req",
+					"same guest without ioeventfd",
+					p->trials, reqs };
+	else
+		*res = (struct result){ rnd ? "virtio-blk-rand-read"
+					    : "virtio-blk-seq-read",
+					median(a, p->trials), median(b, p->trials),
+					"MB/s",
+#ifdef VMM_BENCH_URING
+					rnd ? "host io_uring 4K, same QD"
+					    : "host io_uring 128K, same QD",
+#else
+					"host pread QD1",
+#endif
+					p->trials, reqs };
+	ret = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	free(img);
+	free(a);
+	free(b);
+	return ret;
+}
+
+static int bench_virtio_seq(const struct params *p, struct result *res)
+{
+	return bench_virtio_blk(p, res, false, false);
+}
+
+static int bench_virtio_rand(const struct params *p, struct result *res)
+{
+	return bench_virtio_blk(p, res, true, false);
+}
+
+static int bench_virtio_exits(const struct params *p, struct result *res)
+{
+	return bench_virtio_blk(p, res, false, true);
+}
+
+/* ---- hypercalls ------------------------------------------------------- */
+
+/*
+ * 32-bit CPL3 guest: ECX times { OUT ESI to the doorbell (DX); ESI += 176 },
+ * then "out %eax,$0xf4".  ESI = the first call block.
+ */
+static const uint8_t hc_code[] = {
+	0x89, 0xf0,                         /* 1: mov %esi, %eax */
+	0xef,                               /*    out %eax, (%dx) */
+	0x81, 0xc6, 0xb0, 0x00, 0x00, 0x00, /*    add $176, %esi */
+	0xe2, 0xf5,                         /*    loop 1b */
+	0xe7, 0xf4,                         /*    out %eax, $0xf4 */
+	0xeb, 0xfe,                         /*    jmp . */
+};
+#define HC_OPS 1000
+#define HC_NR_ADD 0x100
+#define HC_BATCH_GPA 0x8000u
+#define HC_ARRAY_GPA 0x10000u
+
+static int64_t hc_add(void *opaque, struct vmm_hc_call *c)
+{
+	return (int64_t)(c->args[0] + c->args[1]);
+}
+
+struct hvm {
+	vmm_vm *vm;
+	vmm_vcpu *vcpu;
+	vmm_hc *hc;
+};
+
+static int hvm_create(struct hvm *h)
+{
+	static const struct vmm_hc_sig sig = { .nargs = 2 };
+	struct vmm_hc_config hcfg;
+	struct vmm_hc_block b;
+	struct vmm_config cfg;
+	vmm_dev *dev;
+	int ret;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.ram_size = 2 << 20;
+	vmm_hc_config_init(&hcfg);
+	hcfg.max_batch = HC_OPS;
+	if ((ret = vmm_vm_create(&cfg, &h->vm)))
+		return ret;
+	if ((ret = vmm_vcpu_create(h->vm, 0, &h->vcpu)) ||
+	    (ret = vmm_mem_write(h->vm, CODE_GPA, hc_code, sizeof(hc_code))) ||
+	    (ret = vmm_dev_debug_exit_attach(h->vm, PORT_STOP, 4, &dev)) ||
+	    (ret = vmm_hc_enable(h->vm, &hcfg, &h->hc)) ||
+	    (ret = vmm_hc_register(h->hc, HC_NR_ADD, "add", &sig, hc_add, NULL)))
+		goto fail;
+	for (uint32_t i = 0; i < HC_OPS; i++) {
+		memset(&b, 0, sizeof(b));
+		b.magic = VMM_HC_MAGIC;
+		b.version = VMM_HC_VERSION;
+		b.size = sizeof(b);
+		b.nr = HC_NR_ADD;
+		b.nargs = 2;
+		b.args[0] = i;
+		b.args[1] = 1;
+		if ((ret = vmm_mem_write(h->vm, HC_ARRAY_GPA + i * sizeof(b), &b,
+					 sizeof(b))))
+			goto fail;
+	}
+	memset(&b, 0, sizeof(b));
+	b.magic = VMM_HC_MAGIC;
+	b.version = VMM_HC_VERSION;
+	b.size = sizeof(b);
+	b.nr = VMM_HC_NR_BATCH;
+	b.nargs = 1;
+	b.args[0] = HC_OPS;
+	b.nbufs = 1;
+	b.bufs[0].gpa = HC_ARRAY_GPA;
+	b.bufs[0].len = HC_OPS * sizeof(b);
+	b.bufs[0].dir = VMM_HC_DIR_INOUT;
+	if ((ret = vmm_mem_write(h->vm, HC_BATCH_GPA, &b, sizeof(b))))
+		goto fail;
+	return 0;
+fail:
+	vmm_vm_destroy(h->vm);
+	return ret;
+}
+
+/* Run @count doorbells starting at block @gpa; ns per operation. */
+static double hvm_run(struct hvm *h, uint32_t count, uint32_t gpa,
+		      uint64_t *doorbells)
+{
+	struct vmm_cpu_state st;
+	struct vmm_hc_stats s0, s1;
+	struct vmm_exit e;
+	double t0, t1;
+
+	if (cpl3_state(h->vcpu, count) || vmm_vcpu_get_state(h->vcpu, &st))
+		return -1;
+	st.gpr[VMM_RSI] = gpa;
+	st.gpr[VMM_RDX] = VMM_HC_PORT_DEFAULT;
+	if (vmm_vcpu_set_state(h->vcpu, &st))
+		return -1;
+	vmm_hc_stats(h->hc, &s0);
+	t0 = now_ns();
+	if (vmm_vcpu_run_loop(h->vcpu, &e) || e.kind != VMM_EXIT_GUEST_EXIT)
+		return -1;
+	t1 = now_ns();
+	vmm_hc_stats(h->hc, &s1);
+	if (s1.calls - s0.calls != HC_OPS || s1.errors != s0.errors)
+		return -1;
+	*doorbells = s1.doorbells - s0.doorbells;
+	return (t1 - t0) / HC_OPS;
+}
+
+/* One hypercall (block in RAM, one OUT) vs a bare OUT exit on raw KVM. */
+static int bench_hypercall_roundtrip(const struct params *p, struct result *res)
+{
+	double *a = calloc((size_t)p->trials, sizeof(double));
+	double *b = calloc((size_t)p->trials, sizeof(double));
+	struct raw_vm *raw = NULL;
+	struct hvm h;
+	uint64_t n;
+	int ret = -1;
+
+	if (!a || !b || hvm_create(&h))
+		goto out_free;
+	raw = raw_vm_create(2 << 20, loop_code, sizeof(loop_code), CODE_GPA);
+	if (!raw)
+		goto out_vm;
+	for (int t = 0; t < p->trials; t++) {
+		double t0;
+		long k;
+
+		a[t] = hvm_run(&h, HC_OPS, HC_ARRAY_GPA, &n);
+		if (a[t] < 0 || n != HC_OPS)
+			goto out_vm;
+		if (raw_vm_reset(raw, CODE_GPA, HC_OPS))
+			goto out_vm;
+		t0 = now_ns();
+		k = raw_vm_run_until(raw, PORT_STOP);
+		if (k != HC_OPS + 1)
+			goto out_vm;
+		b[t] = (now_ns() - t0) / (double)k;
+	}
+	*res = (struct result){ "hypercall-roundtrip", median(a, p->trials),
+				median(b, p->trials), "ns/call",
+				"raw KVM_RUN port-I/O exit", p->trials, HC_OPS };
+	ret = 0;
+out_vm:
+	raw_vm_destroy(raw);
+	vmm_vm_destroy(h.vm);
+out_free:
+	free(a);
+	free(b);
+	return ret;
+}
+
+/* The same 1,000 operations as one batch vs as 1,000 single hypercalls. */
+static int bench_hypercall_batch_common(const struct params *p,
+					struct result *res, bool exits)
+{
+	double *a = calloc((size_t)p->trials, sizeof(double));
+	double *b = calloc((size_t)p->trials, sizeof(double));
+	uint64_t nb = 0, ns = 0;
+	struct hvm h;
+	int ret = -1;
+
+	if (!a || !b || hvm_create(&h))
+		goto out_free;
+	for (int t = 0; t < p->trials; t++) {
+		a[t] = hvm_run(&h, 1, HC_BATCH_GPA, &nb);
+		b[t] = hvm_run(&h, HC_OPS, HC_ARRAY_GPA, &ns);
+		if (a[t] < 0 || b[t] < 0)
+			goto out_vm;
+	}
+	if (exits)
+		*res = (struct result){ "hypercall-batch-exits", (double)nb,
+					(double)ns, "exits/1000ops",
+					"1000 single hypercalls", p->trials,
+					HC_OPS };
+	else
+		*res = (struct result){ "hypercall-batch", median(a, p->trials),
+					median(b, p->trials), "ns/op",
+					"1000 single hypercalls", p->trials,
+					HC_OPS };
+	ret = 0;
+out_vm:
+	vmm_vm_destroy(h.vm);
+out_free:
+	free(a);
+	free(b);
+	return ret;
+}
+
+static int bench_hypercall_batch(const struct params *p, struct result *res)
+{
+	return bench_hypercall_batch_common(p, res, false);
+}
+
+static int bench_hypercall_batch_exits(const struct params *p,
+				       struct result *res)
+{
+	return bench_hypercall_batch_common(p, res, true);
+}
+
+/* ---- the function sandbox (examples/sandbox_rt.c) --------------------- */
+
+#ifdef VMM_BENCH_SANDBOX_IMAGE
+static void *sandbox_image(size_t *len)
+{
+	const char *path = getenv("VMM_BENCH_SANDBOX_IMAGE");
+	FILE *f = fopen(path ? path : VMM_BENCH_SANDBOX_IMAGE, "rb");
+	void *img;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	img = malloc((size_t)n);
+	if (img && fread(img, 1, (size_t)n, f) != (size_t)n) {
+		free(img);
+		img = NULL;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return img;
+}
+
+static const char sandbox_input[] = "the quick brown fox jumps over the lazy dog";
+
+static int sandbox_cfg_call(struct sb *sb)
+{
+	struct sb_result r;
+	uint8_t out[64];
+	int ret = sb_call(sb, sandbox_input, sizeof(sandbox_input) - 1, out,
+			  sizeof(out), &r);
+	return ret ? ret : (r.out_len == 32 ? 0 : -EIO);
+}
+
+/* µs per call from a pristine state (reset), or per fresh-VM call. */
+static int sandbox_measure(const struct params *p, double *reset_us,
+			   double *fresh_us, double *fork_us, long *iters)
+{
+	long calls = p->iters / 20 > 20 ? p->iters / 20 : 20;
+	long fresh = 5;
+	double *a = calloc((size_t)p->trials, sizeof(double));
+	double *b = calloc((size_t)p->trials, sizeof(double));
+	double *c = calloc((size_t)p->trials, sizeof(double));
+	struct sb_config cfg;
+	struct sb *sb = NULL;
+	char why[200];
+	size_t len;
+	void *img = sandbox_image(&len);
+	int ret = -1;
+
+	if (!a || !b || !c || !img)
+		goto out;
+	sb_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.mem_limit = 8 << 20;
+	if (sb_create(&cfg, img, len, &sb, why, sizeof(why)))
+		goto out;
+	for (int t = 0; t < p->trials; t++) {
+		double t0 = now_ns();
+		for (long i = 0; i < calls; i++)
+			if (sandbox_cfg_call(sb))
+				goto out;
+		a[t] = (now_ns() - t0) / (double)calls / 1e3;
+
+		t0 = now_ns();
+		for (long i = 0; i < fresh; i++) {
+			struct sb *f;
+			if (sb_create(&cfg, img, len, &f, why, sizeof(why)))
+				goto out;
+			ret = sandbox_cfg_call(f);
+			sb_destroy(f);
+			if (ret)
+				goto out;
+			ret = -1;
+		}
+		b[t] = (now_ns() - t0) / (double)fresh / 1e3;
+
+		t0 = now_ns();
+		for (long i = 0; i < fresh; i++) {
+			int st;
+			pid_t pid = fork();
+			if (pid == 0) {
+				execl("/bin/true", "true", (char *)NULL);
+				_exit(127);
+			}
+			if (pid < 0 || waitpid(pid, &st, 0) < 0 || st)
+				goto out;
+		}
+		c[t] = (now_ns() - t0) / (double)fresh / 1e3;
+	}
+	*reset_us = median(a, p->trials);
+	*fresh_us = median(b, p->trials);
+	*fork_us = median(c, p->trials);
+	*iters = calls;
+	ret = 0;
+out:
+	sb_destroy(sb);
+	free(img);
+	free(a);
+	free(b);
+	free(c);
+	return ret;
+}
+
+static int bench_sandbox_call(const struct params *p, struct result *res)
+{
+	double reset, fresh, fork_us;
+	long iters;
+
+	if (sandbox_measure(p, &reset, &fresh, &fork_us, &iters))
+		return -1;
+	*res = (struct result){ "sandbox-call", reset, fresh, "us/call",
+				"fresh VM per call", p->trials, iters };
+	return 0;
+}
+
+static int bench_sandbox_fork(const struct params *p, struct result *res)
+{
+	double reset, fresh, fork_us;
+	long iters;
+
+	if (sandbox_measure(p, &reset, &fresh, &fork_us, &iters))
+		return -1;
+	*res = (struct result){ "sandbox-vs-fork", reset, fork_us, "us/call",
+				"fork+exec /bin/true", p->trials, iters };
+	return 0;
+}
+#endif
+
 static const struct {
 	const char *name;
 	int (*fn)(const struct params *, struct result *);
 } benches[] = {
 	{ "exit-roundtrip", bench_exit_roundtrip },
 	{ "create-destroy", bench_create_destroy },
+	{ "virtio-blk-seq-read", bench_virtio_seq },
+	{ "virtio-blk-rand-read", bench_virtio_rand },
+	{ "virtio-blk-exits", bench_virtio_exits },
+	{ "hypercall-roundtrip", bench_hypercall_roundtrip },
+	{ "hypercall-batch", bench_hypercall_batch },
+	{ "hypercall-batch-exits", bench_hypercall_batch_exits },
+#ifdef VMM_BENCH_SANDBOX_IMAGE
+	{ "sandbox-call", bench_sandbox_call },
+	{ "sandbox-vs-fork", bench_sandbox_fork },
+#endif
 };
 
 static void print(const struct params *p, const struct result *r)

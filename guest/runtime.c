@@ -52,6 +52,15 @@ int32_t hc_status(void)
 	return (int32_t)v;
 }
 
+int32_t hc_doorbell(uint32_t gpa)
+{
+	__asm__ volatile("outl %0, %w1"
+			 :
+			 : "a"(gpa), "Nd"(VMM_HC_PORT_DEFAULT)
+			 : "memory");
+	return hc_status();
+}
+
 int64_t hc_ring(void *p)
 {
 	volatile struct vmm_hc_block *b = p;

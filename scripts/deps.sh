@@ -4,7 +4,7 @@
 set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PKGS="gcc meson ninja-build pkg-config liburing-dev libcmocka-dev binutils"
+PKGS="gcc meson ninja-build pkg-config liburing-dev libcmocka-dev libseccomp-dev binutils"
 if [ "${1:-}" = "--test" ]; then
 	# qemu-system-x86: the peer whose exit statuses our guests must match;
 	# clang/llvm for the fuzz targets; gcc's sanitizer runtimes for ASan.

@@ -58,6 +58,11 @@ void hc_buf(struct vmm_hc_block *b, const void *p, uint32_t len,
  * doorbell status (negative errno), or -SB_ENOSYS with no host at all.
  */
 int64_t hc_ring(void *b);
+/*
+ * hc_doorbell() - write @gpa to the doorbell as is, touching no memory, and
+ * return hc_status() (for probing the host with odd addresses).
+ */
+int32_t hc_doorbell(uint32_t gpa);
 /* hc_status() - IN from the doorbell: status of this vCPU's last doorbell. */
 int32_t hc_status(void);
 /*

@@ -22,5 +22,6 @@
 #include <libvmm/hypercall.h>
 #include <libvmm/seccomp.h>
 #include <libvmm/models.h>
+#include <libvmm/snapshot.h>
 
 #endif

@@ -149,6 +149,13 @@ VMM_API int vmm_snapshot_info(const vmm_snapshot *snap,
 #define VMM_RESTORE_TRACK_DIRTY (1u << 1)
 /** Restore without the saved devices' state (ignore DEVICE sections). */
 #define VMM_RESTORE_SKIP_DEVICES (1u << 2)
+/**
+ * Ignore the saved interrupt controller state: the new VM's controllers
+ * start from reset.  For guests that do not use interrupts, or to restore
+ * on a backend that cannot load that state (the software backend, for
+ * now); pending interrupts and PIC/IOAPIC/PIT programming are lost.
+ */
+#define VMM_RESTORE_DROP_IRQCHIP (1u << 3)
 
 struct vmm_restore_opts {
 	uint32_t struct_size; /**< sizeof(struct vmm_restore_opts); 0 = current */

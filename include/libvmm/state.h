@@ -239,7 +239,7 @@ struct vmm_pit_channel {
 	uint8_t write_state;    /* byte sequencing of writes */
 	uint8_t write_latch;    /* first byte of a 16-bit write */
 	uint8_t rw_mode;        /* 1 = LSB, 2 = MSB, 3 = LSB then MSB */
-	uint8_t mode;           /* 0..5 */
+	uint8_t mode;           /* 0..5, 0xff = never programmed */
 	uint8_t bcd;
 	uint8_t gate;
 	int64_t load_age_ns;    /* how long ago the count was loaded */

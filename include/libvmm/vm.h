@@ -32,6 +32,21 @@ enum vmm_backend {
 #define VMM_CFG_IGNORE_UNHANDLED_IO (1u << 2)
 /** Do not create default RAM even when ram_size is set (see ram_size). */
 #define VMM_CFG_NO_DEFAULT_RAM (1u << 3)
+/**
+ * Deterministic execution (software backend only; the VM reports
+ * VMM_CAP_DETERMINISTIC).  Guest time advances with retired instructions
+ * instead of host time: the TSC counts one tick per retired instruction
+ * (plus the offset the guest or vmm_vcpu_set_state() sets), and the
+ * interrupt controllers' timers run on the same clock (1 ns per
+ * instruction; a halted vCPU skips ahead to its next timer event).  A
+ * single-vCPU VM started from the same state, memory and device inputs then
+ * runs bit-for-bit identically: same final state, same exits in the same
+ * order.  Not covered: vmm_vcpu_kick() and other inputs whose timing comes
+ * from host threads, and VMs with more than one vCPU running concurrently.
+ * Other backends ignore the flag: check vmm_vm_caps() for
+ * VMM_CAP_DETERMINISTIC.
+ */
+#define VMM_CFG_DETERMINISTIC (1u << 4)
 
 /**
  * struct vmm_config - what vmm_vm_create() builds.

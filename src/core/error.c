@@ -55,6 +55,12 @@ static const struct errdesc errtab[] = {
 	{ EPROTO, "EPROTO", "protocol error" },
 	{ EBADMSG, "EBADMSG", "corrupt data (bad checksum or format)" },
 	{ ESHUTDOWN, "ESHUTDOWN", "VM is shutting down" },
+	{ EPIPE, "EPIPE", "connection closed by the peer" },
+	{ ECONNRESET, "ECONNRESET", "connection reset by the peer" },
+	{ ECONNABORTED, "ECONNABORTED", "aborted by the peer" },
+	{ EFBIG, "EFBIG", "size beyond the limits" },
+	{ EDEADLK, "EDEADLK", "would deadlock (called on a vCPU thread)" },
+	{ EMSGSIZE, "EMSGSIZE", "message too large" },
 };
 
 static const struct errdesc *errfind(int err)

@@ -91,6 +91,14 @@ struct vmm_dev {
 void vmm__dev_set_model(vmm_dev *dev, unsigned model, uint32_t flags);
 
 /*
+ * vmm__dev_require_state() - -EOPNOTSUPP (message: "@op: device NAME
+ * (MODEL) cannot save its state") if any device of @vm has no state
+ * callbacks, e.g. a passthrough device; 0 otherwise.  Snapshot and
+ * migration call it before doing any work.
+ */
+int vmm__dev_require_state(vmm_vm *vm, const char *op);
+
+/*
  * vmm__dev_set_state_ops() - make @dev snapshottable.  @type (1..23
  * chars, e.g. "uart"), @space (VMM_SPACE_PIO/MMIO or VMM_DEV_SPACE_NONE)
  * and @base identify the device across save and restore; @version is the

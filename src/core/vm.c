@@ -42,6 +42,8 @@ static const struct vmm_backend_ops *backend_ops(enum vmm_backend b)
 	case VMM_BACKEND_KVM:
 		return &vmm_kvm_ops;
 #endif
+	case VMM_BACKEND_SOFT:
+		return &vmm_soft_ops;
 	default:
 		return NULL;
 	}

@@ -31,6 +31,22 @@ void vmm__dev_set_model(vmm_dev *dev, unsigned model, uint32_t flags)
 	dev->model_flags = flags;
 }
 
+int vmm__dev_require_state(vmm_vm *vm, const char *op)
+{
+	vmm_dev *list[64];
+	int n = vmm__dev_list(vm, list, 64);
+
+	if (n > 64)
+		n = 64; /* the snapshot code refuses more devices anyway */
+	for (int i = 0; i < n; i++)
+		if (!list[i]->save)
+			return vmm__err(vm, -EOPNOTSUPP,
+					"%s: device %s (%s) cannot save its "
+					"state", op, list[i]->name,
+					vmm_model_name(vmm_dev_model(list[i])));
+	return 0;
+}
+
 enum vmm_dev_model vmm_dev_model(const vmm_dev *dev)
 {
 	if (!dev)
@@ -79,6 +95,7 @@ void vmm_block_config_init(struct vmm_block_config *cfg)
 	cfg->fd = -1;
 	cfg->irq = -1;
 	cfg->space = VMM_SPACE_PIO;
+	cfg->base = 0x5c0;
 }
 
 /* The image as a passthrough region: the whole file, page-granular. */

@@ -348,18 +348,21 @@ int vmm_dev_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 	struct stat st;
 	char name[48];
 	vmm_dev *dev;
+	uint64_t base;
 	int ret;
 
 	if (!vm)
 		return -EINVAL;
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "trapblk: NULL argument");
+	base = cfg->base;
 	if (cfg->space == VMM_SPACE_PIO) {
-		if (cfg->base + VMM_TRAPBLK_SPAN > 0x10000 ||
-		    (cfg->base & 3))
+		if (!base)
+			base = 0x5c0;
+		if (base + VMM_TRAPBLK_SPAN > 0x10000 || (base & 3))
 			return vmm__err(vm, -EINVAL,
 					"trapblk: port 0x%llx unusable",
-					(unsigned long long)cfg->base);
+					(unsigned long long)base);
 	} else if (cfg->space == VMM_SPACE_MMIO) {
 		if (!VMM_IS_ALIGNED(cfg->base, VMM_PAGE_SIZE) ||
 		    cfg->base + VMM_TRAPBLK_SPAN < cfg->base)
@@ -379,7 +382,7 @@ int vmm_dev_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 		return vmm__err(vm, -ENOMEM, "trapblk: out of memory");
 	b->vm = vm;
 	b->space = cfg->space;
-	b->base = cfg->base;
+	b->base = base;
 	b->readonly = cfg->readonly;
 	if (cfg->fd >= 0)
 		b->fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 0);
@@ -401,13 +404,13 @@ int vmm_dev_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 	pthread_mutex_init(&b->lock, NULL);
 	snprintf(name, sizeof(name), "trapblk@%s0x%llx",
 		 cfg->space == VMM_SPACE_PIO ? "pio:" : "mmio:",
-		 (unsigned long long)cfg->base);
+		 (unsigned long long)base);
 
-	ret = vmm_bus_register(vm, cfg->space, cfg->base, VMM_TRAPBLK_SPAN,
+	ret = vmm_bus_register(vm, cfg->space, base, VMM_TRAPBLK_SPAN,
 			       &trapblk_ops, b, name);
 	if (ret) {
 		ret = vmm__err(vm, ret, "trapblk: cannot register 0x%llx: %s",
-			       (unsigned long long)cfg->base, vmm_strerror(ret));
+			       (unsigned long long)base, vmm_strerror(ret));
 		goto err_mutex;
 	}
 	dev = vmm__dev_new(vm, name, b, trapblk_destroy);
@@ -416,7 +419,7 @@ int vmm_dev_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 		goto err_unregister;
 	}
 	vmm__dev_set_model(dev, VMM_MODEL_DIRECT, 0);
-	ret = vmm__dev_set_state_ops(dev, "trapblk", cfg->space, cfg->base,
+	ret = vmm__dev_set_state_ops(dev, "trapblk", cfg->space, base,
 				     TRAPBLK_STATE_VERSION, trapblk_save,
 				     trapblk_restore);
 	if (ret) {
@@ -427,7 +430,7 @@ int vmm_dev_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 	return 0;
 
 err_unregister:
-	vmm_bus_unregister(vm, cfg->space, cfg->base);
+	vmm_bus_unregister(vm, cfg->space, base);
 err_mutex:
 	pthread_mutex_destroy(&b->lock);
 err_close:

@@ -288,7 +288,8 @@ int vmm__snap_get_irqchip(const void *p, size_t len,
 		return vmm__snap_errf(err, errlen, -EBADMSG,
 				      "irqchip: unknown parts 0x%x", st->valid);
 	for (int i = 0; i < 3; i++)
-		if (st->pit.ch[i].mode > 5 || st->pit.ch[i].rw_mode > 3 ||
+		if ((st->pit.ch[i].mode > 5 && st->pit.ch[i].mode != 0xff) ||
+		    st->pit.ch[i].rw_mode > 3 ||
 		    st->pit.ch[i].count > 0x10000 ||
 		    st->pit.ch[i].load_age_ns < 0)
 			return vmm__snap_errf(err, errlen, -EBADMSG,
@@ -347,7 +348,8 @@ int vmm__snap_get_config(const void *p, size_t len, struct snap_config *c,
 		return vmm__snap_errf(err, errlen, -ENOTSUP,
 				      "config: unknown VM flags 0x%x",
 				      c->vm_flags & ~CFG_KNOWN_FLAGS);
-	if (c->backend != VMM_BACKEND_KVM && c->backend != VMM_BACKEND_SOFT)
+	/* 0 (AUTO) marks a VM of no real backend, e.g. a unit test's */
+	if (c->backend > VMM_BACKEND_SOFT)
 		return vmm__snap_errf(err, errlen, -EBADMSG,
 				      "config: unknown backend %u", c->backend);
 	for (uint32_t i = 0; i < c->nregions; i++) {

@@ -214,6 +214,12 @@ int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 			 bool skip_devices, int (*attach)(void *, vmm_vm *),
 			 void *opaque);
 
+/*
+ * Add @p's memory regions to @vm and fill them: copied, or mapped
+ * copy-on-write from @cow_fd (>= 0; RAW layout only).
+ */
+int vmm__snap_restore_mem(vmm_vm *vm, const struct snap_parsed *p, int cow_fd);
+
 /* Create the VM described by @c (memory regions not added). */
 int vmm__snap_create_vm(const struct snap_config *c,
 			const struct vmm_config *overrides, vmm_vm **out,

@@ -713,6 +713,29 @@ int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 	return 0;
 }
 
+int vmm__snap_restore_mem(vmm_vm *vm, const struct snap_parsed *p, int cow_fd)
+{
+	int ret = 0;
+
+	for (uint32_t i = 0; i < p->cfg.nregions && !ret; i++) {
+		const struct snap_region *g = &p->cfg.regions[i];
+		struct vmm_mem_region d = {
+			.gpa = g->gpa, .size = g->size, .flags = g->flags,
+			.source = VMM_MEM_ANON, .fd = -1, .name = "snapshot",
+		};
+
+		if (cow_fd >= 0) {
+			d.source = VMM_MEM_FD;
+			d.fd = cow_fd;
+			d.offset = (off_t)g->data_off;
+		}
+		ret = vmm_mem_add(vm, &d);
+		if (!ret && cow_fd < 0)
+			ret = copy_pages(vm, g, 0, g->pages, false);
+	}
+	return ret;
+}
+
 static void log_err(const struct vmm_config *o, const char *msg)
 {
 	if (o && o->log && o->log_level >= VMM_LOG_ERROR)
@@ -748,25 +771,25 @@ int vmm_snapshot_restore_snap(vmm_snapshot *s,
 		log_err(overrides, err);
 		return ret;
 	}
-	for (uint32_t i = 0; i < p->cfg.nregions && !ret; i++) {
-		const struct snap_region *g = &p->cfg.regions[i];
-		struct vmm_mem_region d = {
-			.gpa = g->gpa, .size = g->size, .flags = g->flags,
-			.source = VMM_MEM_ANON, .fd = -1, .name = "snapshot",
-		};
-
-		if (flags & VMM_RESTORE_COW) {
-			d.source = VMM_MEM_FD;
-			d.fd = s->fd;
-			d.offset = (off_t)g->data_off;
-		}
-		ret = vmm_mem_add(vm, &d);
-		if (!ret && !(flags & VMM_RESTORE_COW))
-			ret = copy_pages(vm, g, 0, g->pages, false);
-	}
+	ret = vmm__snap_restore_mem(vm, p, (flags & VMM_RESTORE_COW) ? s->fd : -1);
 	if (!ret && (flags & VMM_RESTORE_TRACK_DIRTY))
 		ret = vmm_mem_dirty_log(vm, true);
-	if (!ret)
+	if (!ret && (flags & VMM_RESTORE_DROP_IRQCHIP)) {
+		/* load from a copy without the IRQCHIP part */
+		struct snap_parsed *q = vmm__alloc(vm, sizeof(*q));
+
+		if (!q) {
+			ret = -ENOMEM;
+		} else {
+			*q = *p;
+			q->has_irqchip = false;
+			ret = vmm__snap_load_state(vm, q, true,
+						   flags & VMM_RESTORE_SKIP_DEVICES,
+						   opts ? opts->attach : NULL,
+						   opts ? opts->opaque : NULL);
+			vmm__free(vm, q);
+		}
+	} else if (!ret)
 		ret = vmm__snap_load_state(vm, p, true,
 					   flags & VMM_RESTORE_SKIP_DEVICES,
 					   opts ? opts->attach : NULL,
@@ -797,8 +820,9 @@ int vmm_snapshot_restore(const char *path, const struct vmm_config *o,
 	vmm_snapshot *s = NULL;
 	char err[256] = "";
 
-	return restore_opened(vmm_snapshot_open(path, &s, err, sizeof(err)), s,
-			      err, o, out);
+	int ret = vmm_snapshot_open(path, &s, err, sizeof(err));
+
+	return restore_opened(ret, s, err, o, out);
 }
 
 int vmm_snapshot_restore_fd(int fd, const struct vmm_config *o, vmm_vm **out)
@@ -806,8 +830,9 @@ int vmm_snapshot_restore_fd(int fd, const struct vmm_config *o, vmm_vm **out)
 	vmm_snapshot *s = NULL;
 	char err[256] = "";
 
-	return restore_opened(vmm_snapshot_open_fd(fd, &s, err, sizeof(err)),
-			      s, err, o, out);
+	int ret = vmm_snapshot_open_fd(fd, &s, err, sizeof(err));
+
+	return restore_opened(ret, s, err, o, out);
 }
 
 /* ---- reset ---- */

@@ -31,6 +31,7 @@ static void cpl3_state(struct gh_vm *g, vmm_vcpu *vcpu, uint32_t entry,
 	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
 	st.gpr[VMM_RSP] = 0x8000;
 	st.gpr[VMM_RCX] = ecx;
+	st.mp_state = VMM_MP_RUNNABLE; /* application processors too */
 	GH_OK(g, vmm_vcpu_set_state(vcpu, &st));
 }
 

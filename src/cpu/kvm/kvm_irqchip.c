@@ -13,6 +13,7 @@
 #include "cpu/kvm/kvm.h"
 
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
 static int64_t mono_ns(void)

@@ -309,6 +309,7 @@ int kvm_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st)
 			return vmm__err(vcpu->vm, r, "KVM_GET_MP_STATE failed");
 		switch (mp.mp_state) {
 		case KVM_MP_STATE_HALTED: st->mp_state = VMM_MP_HALTED; break;
+		case KVM_MP_STATE_UNINITIALIZED: /* AP waiting for INIT/SIPI */
 		case KVM_MP_STATE_INIT_RECEIVED:
 			st->mp_state = VMM_MP_INIT_RECEIVED;
 			break;

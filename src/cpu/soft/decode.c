@@ -35,7 +35,7 @@
 
 static const uint16_t attr1[256] = {
 	/* 00 */ ALU6, A_I64, A_I64,
-	/* 08 */ ALU6, A_I64, A_PFX,
+	/* 08 */ ALU6, A_I64, 0 /* 0F escape */,
 	/* 10 */ ALU6, A_I64, A_I64 | A_END,
 	/* 18 */ ALU6, A_I64, A_I64,
 	/* 20 */ ALU6, A_PFX, A_I64,

@@ -282,7 +282,7 @@ static void do_div(struct soft_cpu *c, unsigned size, uint64_t b, bool sign)
 		if (sign) {
 			__int128 sn = (__int128)n, sq, sr;
 			int64_t sb = (int64_t)b;
-			if (sb == -1 && sn == -((__int128)1 << 127))
+			if (sb == -1 && n == ((unsigned __int128)1 << 127))
 				soft_fault_noerr(c, 0);
 			sq = sn / sb;
 			sr = sn % sb;
@@ -309,6 +309,8 @@ static void do_div(struct soft_cpu *c, unsigned size, uint64_t b, bool sign)
 			int64_t sn = (int64_t)(n << (64 - 2 * bits)) >>
 				     (64 - 2 * bits);
 			int64_t sb = (int64_t)soft_sext(b, size);
+			if (sb == -1 && sn == INT64_MIN)
+				soft_fault_noerr(c, 0);
 			int64_t sq = sn / sb, sr = sn % sb;
 			int64_t lim = (int64_t)1 << (bits - 1);
 			if (sq >= lim || sq < -lim)

@@ -179,6 +179,7 @@ static int op_popf(struct soft_cpu *c, const struct soft_insn *i)
 	set_sp(c, c->st.gpr[VMM_RSP] + i->osz);
 	c->st.rflags = ((f & ~mask) | (nf & mask) | 2) & ~(uint64_t)FL_RF;
 	c->lf_op = LF_NONE;
+	c->poll_count = 0;
 	c->st.rip = (c->st.rip + i->len) & c->ipmask;
 	return SOFT_END;
 }

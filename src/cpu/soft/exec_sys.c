@@ -7,6 +7,7 @@
  * VMCALL, fences.
  */
 #include "cpu/soft/exec.h"
+#include "cpu/soft/irqglue.h"
 
 #include <time.h>
 
@@ -97,6 +98,7 @@ static int op_cli_sti(struct soft_cpu *c, const struct soft_insn *i)
 	if (!(c->st.rflags & FL_IF))
 		c->shadow = true;
 	c->st.rflags |= FL_IF;
+	c->poll_count = 0;
 	c->st.rip = (c->st.rip + i->len) & c->ipmask;
 	return SOFT_END;
 }
@@ -333,6 +335,7 @@ static int op_wrmsr(struct soft_cpu *c, const struct soft_insn *i)
 	need_cpl0(c);
 	if (wrmsr(c, (uint32_t)c->st.gpr[VMM_RCX], v))
 		soft_gp(c, 0);
+	c->poll_count = 0;
 	c->st.rip = (c->st.rip + i->len) & c->ipmask;
 	return SOFT_END;
 }
@@ -407,6 +410,7 @@ int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v)
 	}
 	soft_update_mode(c);
 	c->ev |= SEV_MODE;
+	c->poll_count = 0;
 	return 0;
 }
 

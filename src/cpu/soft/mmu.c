@@ -61,6 +61,7 @@ void soft_tlb_flush(struct soft_cpu *c)
 {
 	memset(c->tlb, 0xff, sizeof(c->tlb));
 	c->tlb_gen++;
+	c->chain_gen++;
 }
 
 void soft_tlb_flush_page(struct soft_cpu *c, uint64_t lin)

@@ -359,6 +359,7 @@ static void iret_flags(struct soft_cpu *c, uint64_t nf, unsigned osz,
 	f |= 2;
 	c->st.rflags = f;
 	c->lf_op = LF_NONE;
+	c->poll_count = 0;
 }
 
 int soft_iret(struct soft_cpu *c, unsigned osz)

@@ -18,6 +18,7 @@
 #include "core/vm_impl.h"
 #include "cpu/soft/irq/irqchip.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -224,6 +225,7 @@ struct soft_cpu {
 	unsigned ev;
 
 	/* events */
+	unsigned poll_count; /* block boundaries until the next irqchip poll */
 	bool shadow;         /* STI / MOV SS interrupt shadow */
 	bool single_step;
 	bool halted;
@@ -235,6 +237,7 @@ struct soft_cpu {
 	/* soft MMU */
 	struct soft_tlb_entry tlb[2][SOFT_TLB_SIZE];
 	uint32_t tlb_gen;
+	uint32_t chain_gen;  /* chained successors valid while unchanged */
 	unsigned epoch;
 
 	/* block cache */

@@ -294,8 +294,13 @@ int vmm_dev_passthrough_attach(vmm_vm *vm,
 	mr.gpa = cfg->gpa;
 	mr.size = cfg->size;
 	mr.source = VMM_MEM_FD;
-	mr.flags = VMM_MEM_SHARED |
-		   ((cfg->flags & VMM_PT_READONLY) ? VMM_MEM_READONLY : 0);
+	/*
+	 * Read-only: a private mapping (the memory layer maps ROM writable for
+	 * the host, which a read-only description cannot give shared); the
+	 * guest cannot write it, so it keeps seeing the file's pages.
+	 */
+	mr.flags = (cfg->flags & VMM_PT_READONLY) ? VMM_MEM_READONLY
+						  : VMM_MEM_SHARED;
 	mr.fd = p->map_fd;
 	mr.offset = cfg->offset;
 	mr.name = name;

@@ -481,6 +481,17 @@ unsigned soft_irqchip_poll(struct soft_irqchip *chip, unsigned cpu)
 	return seen_bits(chip, cpu, bits);
 }
 
+const _Atomic unsigned *soft_irqchip_pending_word(struct soft_irqchip *chip,
+						  unsigned cpu)
+{
+	return &chip->pending[cpu < chip->ncpus ? cpu : 0];
+}
+
+const _Atomic uint64_t *soft_irqchip_deadline_word(struct soft_irqchip *chip)
+{
+	return &chip->next_deadline;
+}
+
 int soft_irqchip_ack(struct soft_irqchip *chip, unsigned cpu)
 {
 	uint64_t now;
@@ -591,8 +602,8 @@ uint64_t soft_irqchip_get_apic_base(struct soft_irqchip *chip, unsigned cpu)
 #define BASE_X2 (1ull << 10)
 #define BASE_EN (1ull << 11)
 
-int soft_irqchip_set_apic_base(struct soft_irqchip *chip, unsigned cpu,
-			       uint64_t v)
+static int set_apic_base(struct soft_irqchip *chip, unsigned cpu, uint64_t v,
+			 bool host)
 {
 	struct lapic *l;
 	uint64_t old, addr_old, addr_new = v & ~0xfffull;
@@ -609,9 +620,11 @@ int soft_irqchip_set_apic_base(struct soft_irqchip *chip, unsigned cpu,
 	l = &chip->lapic[cpu];
 	old = l->apic_base;
 	addr_old = old & ~0xfffull;
-	if (((v & BASE_X2) && !(v & BASE_EN)) ||
-	    ((old & BASE_X2) && (v & BASE_EN) && !(v & BASE_X2)) ||
-	    (!(old & BASE_EN) && (v & BASE_X2)))
+	if ((v & BASE_X2) && !(v & BASE_EN))
+		ret = -EINVAL;
+	else if (!host &&
+		 (((old & BASE_X2) && (v & BASE_EN) && !(v & BASE_X2)) ||
+		  (!(old & BASE_EN) && (v & BASE_X2))))
 		ret = -EINVAL;
 	pthread_mutex_unlock(&chip->lock);
 	if (ret) {
@@ -628,8 +641,9 @@ int soft_irqchip_set_apic_base(struct soft_irqchip *chip, unsigned cpu,
 	l->apic_base = v;
 	if (!(v & BASE_EN)) {
 		lapic_reset(chip, cpu, false); /* hardware disable */
-	} else if ((v & BASE_X2) && !(old & BASE_X2)) {
-		l->ldr = ((l->id >> 4) << 16) | (1u << (l->id & 0xf));
+	} else if ((v & BASE_X2) != (old & BASE_X2)) {
+		l->ldr = (v & BASE_X2) ?
+				 ((l->id >> 4) << 16) | (1u << (l->id & 0xf)) : 0;
 		l->icr_hi = 0;
 	}
 	chip_update(chip);
@@ -638,6 +652,18 @@ int soft_irqchip_set_apic_base(struct soft_irqchip *chip, unsigned cpu,
 		lapic_slot_put(chip, addr_old);
 	pthread_mutex_unlock(&chip->mmio_lock);
 	return 0;
+}
+
+int soft_irqchip_set_apic_base(struct soft_irqchip *chip, unsigned cpu,
+			       uint64_t v)
+{
+	return set_apic_base(chip, cpu, v, false);
+}
+
+int soft_irqchip_put_apic_base(struct soft_irqchip *chip, unsigned cpu,
+			       uint64_t v)
+{
+	return set_apic_base(chip, cpu, v, true);
 }
 
 uint64_t soft_irqchip_rdtsc(struct soft_irqchip *chip, unsigned cpu)
@@ -651,6 +677,24 @@ uint64_t soft_irqchip_rdtsc(struct soft_irqchip *chip, unsigned cpu)
 	v = lapic_tsc(chip, cpu, now);
 	pthread_mutex_unlock(&chip->lock);
 	return v;
+}
+
+void soft_irqchip_set_tsc_offset(struct soft_irqchip *chip, unsigned cpu,
+				 int64_t offset)
+{
+	uint64_t now = chip_now(chip);
+	struct lapic *l;
+
+	if (cpu >= chip->ncpus)
+		return;
+	pthread_mutex_lock(&chip->lock);
+	now = chip_advance(chip, now);
+	l = &chip->lapic[cpu];
+	l->tsc_offset = offset;
+	if (l->tsc_deadline)
+		lapic_set_tsc_deadline(chip, cpu, l->tsc_deadline, now);
+	chip_update(chip);
+	pthread_mutex_unlock(&chip->lock);
 }
 
 int soft_irqchip_rdmsr(struct soft_irqchip *chip, unsigned cpu, uint32_t msr,

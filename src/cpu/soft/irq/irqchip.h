@@ -31,7 +31,9 @@
  *   MOV CR8:  soft_irqchip_set_cr8() / soft_irqchip_get_cr8().
  *   RDMSR/WRMSR 0x1b, 0x10, 0x6e0, 0x800-0x8ff: soft_irqchip_rdmsr/wrmsr;
  *              a negative return means #GP.
- *   RDTSC:    soft_irqchip_rdtsc() (so TSC-deadline agrees with RDTSC).
+ *   RDTSC:    soft_irqchip_rdtsc(), or keep your own TSC and report its
+ *             offset with soft_irqchip_set_tsc_offset(), so that
+ *             TSC-deadline agrees with RDTSC.
  *   vmm_irq_line / vmm_irq_msi ops: soft_irqchip_set_irq / soft_irqchip_msi.
  *   vCPU state get/set: soft_irqchip_get_lapic / set_lapic and
  *              get/set_apic_base, plus the TSC-deadline MSR via rdmsr/wrmsr.
@@ -152,6 +154,16 @@ int soft_irqchip_msi(struct soft_irqchip *chip, uint64_t addr, uint32_t data);
 unsigned soft_irqchip_poll(struct soft_irqchip *chip, unsigned cpu);
 
 /*
+ * The words poll() reads, for a CPU that wants to skip even the clock read
+ * at block boundaries: poll() can only return non-zero if *pending != 0 or
+ * guest time >= *deadline.  Both are updated atomically by the chip and
+ * live as long as it; @cpu must be valid.
+ */
+const _Atomic unsigned *soft_irqchip_pending_word(struct soft_irqchip *chip,
+						  unsigned cpu);
+const _Atomic uint64_t *soft_irqchip_deadline_word(struct soft_irqchip *chip);
+
+/*
  * soft_irqchip_ack() - the CPU takes the highest-priority maskable
  * interrupt (INTA cycle): returns its vector (LAPIC IRR->ISR, or the PIC's
  * vector through ExtINT, which has precedence as in KVM), or -1 if nothing
@@ -196,6 +208,13 @@ uint64_t soft_irqchip_get_apic_base(struct soft_irqchip *chip, unsigned cpu);
 int soft_irqchip_set_apic_base(struct soft_irqchip *chip, unsigned cpu,
 			       uint64_t v);
 /*
+ * The same for vmm_vcpu_set_state(): no mode-transition rule applies (any
+ * valid value is taken as is; x2APIC without enable is still -EINVAL).
+ * Call it before soft_irqchip_set_lapic().
+ */
+int soft_irqchip_put_apic_base(struct soft_irqchip *chip, unsigned cpu,
+			       uint64_t v);
+/*
  * MSRs owned by the chip: 0x1b APIC_BASE, 0x10 IA32_TSC (the chip keeps the
  * per-vCPU TSC offset), 0x6e0 TSC_DEADLINE (reads 0 and ignores writes
  * unless the LVT timer is in TSC-deadline mode, as KVM), and x2APIC
@@ -209,6 +228,13 @@ int soft_irqchip_wrmsr(struct soft_irqchip *chip, unsigned cpu, uint32_t msr,
 		       uint64_t v);
 /* The guest TSC of @cpu now (RDTSC), consistent with TSC-deadline. */
 uint64_t soft_irqchip_rdtsc(struct soft_irqchip *chip, unsigned cpu);
+/*
+ * For a CPU that keeps its own TSC: tell the chip that guest TSC(@cpu) =
+ * now_ns() * tsc_hz / 1e9 + @offset, whenever @offset changes (vCPU
+ * creation, WRMSR IA32_TSC, set_state), so TSC-deadline matches RDTSC.
+ */
+void soft_irqchip_set_tsc_offset(struct soft_irqchip *chip, unsigned cpu,
+				 int64_t offset);
 
 /*
  * soft_irqchip_wait() - a halted CPU sleeps until an event for @cpu is

@@ -126,7 +126,8 @@ static bool check_image(struct soft_irqchip *chip,
 		uint32_t mod = c->bcd ? 10000 : 65536;
 		if (c->mode > 5 || c->rw < 1 || c->rw > 3 || c->bcd > 1 ||
 		    c->gate > 1 || c->count < 1 || c->count > mod ||
-		    (c->flags & ~PIT_FLAGS_VALID))
+		    (c->flags & ~PIT_FLAGS_VALID) || c->ticks >> 53 ||
+		    c->run_ns >> 62)
 			BAD("bad PIT state");
 	}
 	for (int i = 0; i < 16; i++)
@@ -138,7 +139,8 @@ static bool check_image(struct soft_irqchip *chip,
 	for (unsigned c = 0; c < chip->ncpus; c++) {
 		uint64_t b = ls[c].apic_base;
 		if ((b & ~BASE_VALID) || ((b & BASE_X2) && !(b & BASE_EN)) ||
-		    (ls[c].flags & ~LAPIC_FLAGS_VALID))
+		    (ls[c].flags & ~LAPIC_FLAGS_VALID) ||
+		    (ls[c].timer_ns != UINT64_MAX && ls[c].timer_ns >> 62))
 			BAD("bad local APIC state");
 	}
 #undef BAD
@@ -258,7 +260,7 @@ int soft_irqchip_restore(struct soft_irqchip *chip, const void *buf,
 	pthread_mutex_lock(&chip->lock);
 	now = chip_advance(chip, now);
 	apply(chip, st, now);
-	chip_update(chip);
+	chip_pic_changed(chip); /* re-derives the cascade and pin 0 too */
 	pthread_mutex_unlock(&chip->lock);
 	for (c = 0; c < chip->ncpus; c++)
 		if ((ls[c].apic_base & ~0xfffull) != old[c])

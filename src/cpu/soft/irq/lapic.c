@@ -386,10 +386,11 @@ void lapic_timer_fire(struct soft_irqchip *chip, unsigned cpu, uint64_t now)
 
 	if (timer_mode(l) == TIMER_PERIODIC && l->tmict) {
 		uint64_t period = (uint64_t)l->tmict * timer_div(l);
-		t += period;
 		if (t <= now) /* missed periods coalesce into this one */
 			t += ((now - t) / period + 1) * period;
-		l->deadline = t;
+		else
+			t += period;
+		l->deadline = t > now ? t : NO_DEADLINE; /* overflow */
 	} else {
 		l->deadline = NO_DEADLINE;
 		if (timer_mode(l) == TIMER_TSC)

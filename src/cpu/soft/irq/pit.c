@@ -98,7 +98,7 @@ bool pit_out(struct pit_chan *c, uint64_t now)
 /* The next rising edge of OUT strictly after @now, or NO_DEADLINE. */
 static uint64_t next_edge(const struct pit_chan *c, uint64_t now)
 {
-	uint64_t e, n = c->count, target;
+	uint64_t e, n = c->count, target, dt, t;
 
 	if (!(c->flags & SOFT_PIT_COUNTING) || !(c->flags & SOFT_PIT_LOADED))
 		return NO_DEADLINE;
@@ -120,7 +120,12 @@ static uint64_t next_edge(const struct pit_chan *c, uint64_t now)
 		target = n + 1;
 		break;
 	}
-	return c->start_ns + time_of(target - c->ticks);
+	if (target <= c->ticks)
+		return NO_DEADLINE; /* only after a hostile restore */
+	dt = time_of(target - c->ticks);
+	if (__builtin_add_overflow(c->start_ns, dt, &t) || t <= now)
+		return NO_DEADLINE;
+	return t;
 }
 
 void pit_rearm(struct soft_irqchip *chip, uint64_t now)

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend.c - the software backend's ops table: VM and vCPU lifetime,
+ * memory-map changes (TLB and translation-cache invalidation through an
+ * epoch), dirty logging, run, kick, state get/set, single step, and the
+ * interrupt lines that go to the emulated controllers.
+ */
+#include "cpu/soft/exec.h"
+#include "cpu/soft/irqglue.h"
+
+#include <stdio.h>
+#include <time.h>
+
+static int soft_probe(char *why, size_t len)
+{
+	return 0; /* runs everywhere */
+}
+
+static uint64_t clock_host(void *opaque)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* deterministic: 1 ns of guest time per instruction retired by vCPU 0 */
+static uint64_t clock_icount(void *opaque)
+{
+	vmm_vm *vm = opaque;
+	vmm_vcpu *v = vm->vcpus[0];
+
+	return v && v->backend ? soft_of(v)->icount : 0;
+}
+
+static int soft_vm_init(vmm_vm *vm)
+{
+	struct soft_vm *svm = vmm__alloc(vm, sizeof(*svm));
+	int ret;
+
+	if (!svm)
+		return vmm__err(vm, -ENOMEM, "out of memory for the soft VM");
+	vm->backend = svm;
+	soft_build_handlers(svm->handlers);
+	svm->deterministic = vm->cfg.flags & VMM_CFG_DETERMINISTIC;
+	svm->clock.deterministic = svm->deterministic;
+	svm->clock.now_ns = svm->deterministic ? clock_icount : clock_host;
+	svm->clock.opaque = vm;
+	vm->caps = VMM_CAP_READONLY_MEM | VMM_CAP_DIRTY_LOG |
+		   VMM_CAP_GUEST_DEBUG | VMM_CAP_IMMEDIATE_EXIT;
+	if (svm->deterministic)
+		vm->caps |= VMM_CAP_DETERMINISTIC;
+	if (!(vm->cfg.flags & VMM_CFG_NO_IRQCHIP)) {
+		ret = soft_glue_create(vm, svm);
+		if (ret) {
+			vmm__free(vm, svm);
+			vm->backend = NULL;
+			return vmm__err(vm, ret, "soft irqchip: %s",
+					vmm_strerror(ret));
+		}
+		if (svm->chip) {
+			vm->caps |= VMM_CAP_IRQCHIP | VMM_CAP_MSI;
+			if (!(vm->cfg.flags & VMM_CFG_NO_PIT))
+				vm->caps |= VMM_CAP_PIT;
+		} else {
+			vm->missing_caps |= VMM_CAP_IRQCHIP;
+		}
+	}
+	return 0;
+}
+
+static void soft_vm_fini(vmm_vm *vm)
+{
+	struct soft_vm *svm = soft_vm_of(vm);
+
+	if (!svm)
+		return;
+	soft_glue_destroy(svm);
+	vmm__free(vm, svm);
+	vm->backend = NULL;
+}
+
+static int soft_mem_map(vmm_vm *vm, struct vmm_gmem_region *r)
+{
+	atomic_fetch_add(&soft_vm_of(vm)->epoch, 1);
+	return 0;
+}
+
+static void soft_mem_unmap(vmm_vm *vm, struct vmm_gmem_region *r)
+{
+	atomic_fetch_add(&soft_vm_of(vm)->epoch, 1);
+}
+
+static int soft_dirty_log(vmm_vm *vm, struct vmm_gmem_region *r, bool on)
+{
+	struct soft_vm *svm = soft_vm_of(vm);
+
+	/* while logging, no TLB entry is writable: every guest write takes
+	 * the slow path, which marks the page through vmm_gmem_host_ptr() */
+	atomic_store(&svm->dirty_logging, on);
+	atomic_fetch_add(&svm->epoch, 1);
+	return 0;
+}
+
+static int soft_dirty_fetch(vmm_vm *vm, struct vmm_gmem_region *r,
+			    uint64_t *bitmap)
+{
+	return 0; /* guest writes are in the VMM-side bitmap already */
+}
+
+static int soft_vcpu_init(vmm_vcpu *vcpu)
+{
+	vmm_vm *vm = vcpu->vm;
+	struct soft_cpu *c = vmm__alloc(vm, sizeof(*c));
+	int ret;
+
+	if (!c)
+		return vmm__err(vm, -ENOMEM, "out of memory for a soft vCPU");
+	c->vcpu = vcpu;
+	c->vm = vm;
+	c->svm = soft_vm_of(vm);
+	c->delivering = -1;
+	vmm_state_reset(&c->st, vcpu->index == 0);
+	c->epoch = atomic_load(&c->svm->epoch);
+	soft_update_mode(c);
+	soft_tlb_flush(c);
+	ret = soft_tb_init(c);
+	if (ret) {
+		vmm__free(vm, c);
+		return vmm__err(vm, ret, "out of memory for the block cache");
+	}
+	if (c->svm->deterministic)
+		c->tsc_offset = 0;
+	else
+		c->tsc_offset = -(int64_t)soft_tsc(c);
+	vcpu->backend = c;
+	return 0;
+}
+
+static void soft_vcpu_fini(vmm_vcpu *vcpu)
+{
+	struct soft_cpu *c = soft_of(vcpu);
+
+	if (!c)
+		return;
+	soft_tb_fini(c);
+	vmm__free(vcpu->vm, c);
+	vcpu->backend = NULL;
+}
+
+static int soft_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
+{
+	struct soft_cpu *c = soft_of(vcpu);
+
+	if (c->st.mp_state == VMM_MP_HALTED)
+		c->halted = true;
+	return soft_exec(c, exit);
+}
+
+static void soft_vcpu_kick(vmm_vcpu *vcpu)
+{
+	struct soft_cpu *c = soft_of(vcpu);
+
+	/* kick_pending is already set; it is checked at every block
+	 * boundary and before sleeping in HLT */
+	if (c)
+		soft_glue_wake(c);
+}
+
+static int soft_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st)
+{
+	struct soft_cpu *c = soft_of(vcpu);
+
+	soft_flags_commit(c);
+	*st = c->st;
+	st->rflags |= 2;
+	st->msr.tsc = soft_tsc(c);
+	st->events.interrupt_shadow = c->shadow;
+	if (c->halted && st->mp_state == VMM_MP_RUNNABLE)
+		st->mp_state = VMM_MP_HALTED;
+	if (c->svm->chip) {
+		soft_glue_get_lapic(c, st->lapic);
+		if (soft_irqchip_get_apic_base)
+			st->msr.apic_base = soft_irqchip_get_apic_base(
+				c->svm->chip, vcpu->index);
+		if (soft_irqchip_get_tpr)
+			st->cr8 = soft_irqchip_get_tpr(c->svm->chip,
+						       vcpu->index) >> 4;
+	}
+	return 0;
+}
+
+static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
+{
+	struct soft_cpu *c = soft_of(vcpu);
+	vmm_vm *vm = vcpu->vm;
+
+	if ((st->cr0 & VMM_CR0_PG) && !(st->cr0 & VMM_CR0_PE))
+		return vmm__err(vm, -EINVAL, "CR0.PG without CR0.PE");
+	if ((st->msr.efer & VMM_EFER_LMA) &&
+	    (!(st->cr0 & VMM_CR0_PG) || !(st->cr4 & VMM_CR4_PAE)))
+		return vmm__err(vm, -EINVAL,
+				"EFER.LMA without paging and CR4.PAE");
+	if (st->seg[VMM_CS].l && st->seg[VMM_CS].db &&
+	    (st->msr.efer & VMM_EFER_LMA))
+		return vmm__err(vm, -EINVAL, "CS with both L and D set");
+	c->st = *st;
+	c->st.rflags |= 2;
+	c->lf_op = LF_NONE;
+	c->shadow = st->events.interrupt_shadow != 0;
+	c->halted = st->mp_state == VMM_MP_HALTED;
+	c->read_pending = false;
+	c->replay_n = c->replay_pos = 0;
+	c->wq_n = c->wq_head = 0;
+	c->ev = 0;
+	c->st.events.exception_injected = 0;
+	c->st.events.exception_pending = 0;
+	c->st.events.interrupt_injected = 0;
+	c->st.events.nmi_injected = 0;
+	if (c->svm->deterministic)
+		c->tsc_offset = (int64_t)(st->msr.tsc - c->icount);
+	else
+		c->tsc_offset = (int64_t)(st->msr.tsc -
+					  (soft_tsc(c) - (uint64_t)c->tsc_offset));
+	soft_update_mode(c);
+	soft_tlb_flush(c);
+	if (c->svm->chip) {
+		if (soft_irqchip_set_apic_base)
+			soft_irqchip_set_apic_base(c->svm->chip, vcpu->index,
+						   st->msr.apic_base);
+		soft_glue_set_lapic(c, st->lapic);
+		if (soft_irqchip_set_tpr)
+			soft_irqchip_set_tpr(c->svm->chip, vcpu->index,
+					     (uint8_t)(st->cr8 << 4));
+	}
+	return 0;
+}
+
+static int soft_single_step(vmm_vcpu *vcpu, bool on)
+{
+	soft_of(vcpu)->single_step = on;
+	return 0;
+}
+
+static int soft_irq_line(vmm_vm *vm, uint32_t gsi, int level)
+{
+	return soft_glue_set_irq(soft_vm_of(vm), gsi, level);
+}
+
+static int soft_msi(vmm_vm *vm, uint64_t addr, uint32_t data)
+{
+	return soft_glue_msi(soft_vm_of(vm), addr, data);
+}
+
+const struct vmm_backend_ops vmm_soft_ops = {
+	.name = "soft",
+	.kind = VMM_BACKEND_SOFT,
+	.probe = soft_probe,
+	.vm_init = soft_vm_init,
+	.vm_fini = soft_vm_fini,
+	.mem_map = soft_mem_map,
+	.mem_unmap = soft_mem_unmap,
+	.dirty_log = soft_dirty_log,
+	.dirty_fetch = soft_dirty_fetch,
+	.vcpu_init = soft_vcpu_init,
+	.vcpu_fini = soft_vcpu_fini,
+	.vcpu_run = soft_vcpu_run,
+	.vcpu_kick = soft_vcpu_kick,
+	.get_state = soft_get_state,
+	.set_state = soft_set_state,
+	.single_step = soft_single_step,
+	.irq_line = soft_irq_line,
+	.msi = soft_msi,
+};

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mode.c - what the CPU derives from its architectural state: the mode
+ * (real, virtual-8086, protected 16/32, compatibility, 64-bit), CPL (SS.DPL
+ * in protected mode, as VMX keeps it), default code and stack sizes, and
+ * the per-segment bases and check masks the memory fast path uses.
+ */
+#include "cpu/soft/soft.h"
+
+void soft_update_seg(struct soft_cpu *c, int s)
+{
+	const struct vmm_segment *g = &c->st.seg[s];
+	unsigned bit = 1u << s;
+	bool flat, writable, readable;
+
+	if (s > VMM_GS)
+		return;
+	if (c->lm64) {
+		c->segbase[s] = (s == VMM_FS || s == VMM_GS) ? g->base : 0;
+		c->segchk &= ~bit;
+		c->segwchk &= ~bit;
+	} else {
+		c->segbase[s] = (uint32_t)g->base;
+		c->seglim[s] = g->limit;
+		if (!c->pe || c->vm86) {
+			flat = g->limit == 0xffffffffu;
+			writable = readable = true;
+		} else {
+			bool code = g->type & 8;
+			flat = g->limit == 0xffffffffu && !g->unusable &&
+			       g->present && !(!code && (g->type & 4));
+			readable = !code || (g->type & 2);
+			writable = !code && (g->type & 2);
+		}
+		if (flat && readable)
+			c->segchk &= ~bit;
+		else
+			c->segchk |= bit;
+		if (flat && writable)
+			c->segwchk &= ~bit;
+		else
+			c->segwchk |= bit;
+	}
+	if (s == VMM_CS)
+		c->chain_gen++;
+}
+
+void soft_update_mode(struct soft_cpu *c)
+{
+	const struct vmm_cpu_state *st = &c->st;
+	bool was_user = c->tlb_user;
+
+	c->pe = st->cr0 & VMM_CR0_PE;
+	c->paging = c->pe && (st->cr0 & VMM_CR0_PG);
+	c->lma = st->msr.efer & VMM_EFER_LMA;
+	c->vm86 = c->pe && !c->lma && (st->rflags & FL_VM);
+	c->lm64 = c->lma && st->seg[VMM_CS].l;
+	if (!c->pe)
+		c->cpl = 0;
+	else if (c->vm86)
+		c->cpl = 3;
+	else
+		c->cpl = st->seg[VMM_SS].dpl;
+	c->csz = c->lm64 ? 8 : st->seg[VMM_CS].db ? 4 : 2;
+	c->ssz = c->lm64 ? 8 : st->seg[VMM_SS].db ? 4 : 2;
+	c->ipmask = c->lm64 ? ~0ull : 0xffffffffull;
+	c->tlb_user = c->cpl == 3;
+	c->segchk = c->segwchk = 0;
+	for (int s = VMM_ES; s <= VMM_GS; s++)
+		soft_update_seg(c, s);
+	if (was_user != c->tlb_user)
+		c->chain_gen++;
+	c->chain_gen++;
+}

@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tb.c - the translation cache and the executor.  A basic block is decoded
+ * once into an array of predecoded instructions, cached by guest-physical
+ * address and code size, and chained to its successors.  Blocks end at
+ * branches, mode changes, page ends or 64 instructions.  Every page that
+ * holds translated code is registered; writes to it (always through the
+ * MMU slow path, see mmu.c) drop exactly the blocks on that page.  Code
+ * written from outside the vCPU (devices, the embedder between runs) is
+ * caught by checking a block's bytes against memory once per
+ * vmm_vcpu_run().  Interrupts, kicks and the memory epoch are checked at
+ * every block boundary.
+ */
+#include "cpu/soft/exec.h"
+#include "cpu/soft/irqglue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void *arena_alloc(struct soft_cpu *c, size_t n)
+{
+	void *p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (c->arena_used + n > SOFT_ARENA_SIZE)
+		return NULL;
+	p = c->arena + c->arena_used;
+	c->arena_used += n;
+	return p;
+}
+
+int soft_tb_init(struct soft_cpu *c)
+{
+	c->arena = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
+	if (!c->arena)
+		return -ENOMEM;
+	soft_tb_flush(c);
+	return 0;
+}
+
+void soft_tb_fini(struct soft_cpu *c)
+{
+	vmm__free(c->vm, c->arena);
+	c->arena = NULL;
+}
+
+void soft_tb_flush(struct soft_cpu *c)
+{
+	memset(c->tb_hash, 0, sizeof(c->tb_hash));
+	memset(c->page_hash, 0, sizeof(c->page_hash));
+	c->arena_used = 0;
+	c->cur_tb = NULL;
+	c->st_tb_flushes++;
+	c->chain_gen++;
+	/* no page holds code any more: writable TLB entries may come back */
+}
+
+static inline unsigned tb_hash(uint64_t gpa, unsigned key)
+{
+	return (unsigned)((gpa ^ (gpa >> 12) ^ (gpa >> 24) ^ key) &
+			  (SOFT_TB_HASH - 1));
+}
+
+static inline unsigned page_hash(uint64_t page)
+{
+	return (unsigned)(((page >> 12) ^ (page >> 22)) & (SOFT_PAGE_HASH - 1));
+}
+
+static struct soft_page *page_find(struct soft_cpu *c, uint64_t page)
+{
+	struct soft_page *p = c->page_hash[page_hash(page)];
+
+	for (; p; p = p->next)
+		if (p->gpa == page)
+			return p;
+	return NULL;
+}
+
+bool soft_tb_is_code(struct soft_cpu *c, uint64_t gpa)
+{
+	struct soft_page *p = page_find(c, gpa & ~0xfffull);
+
+	return p && p->blocks;
+}
+
+static void tb_unhash(struct soft_cpu *c, struct soft_tb *tb)
+{
+	struct soft_tb **pp = &c->tb_hash[tb_hash(tb->gpa, tb->key)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == tb) {
+			*pp = tb->hnext;
+			return;
+		}
+	}
+}
+
+bool soft_tb_page_write(struct soft_cpu *c, uint64_t gpa)
+{
+	uint64_t page = gpa & ~0xfffull;
+	struct soft_page *p = page_find(c, page);
+	struct soft_tb *tb, *next;
+	bool any = false;
+
+	if (!p)
+		return false;
+	for (tb = p->blocks; tb; tb = next) {
+		int k = (tb->gpa & ~0xfffull) == page ? 0 : 1;
+		next = tb->pnext[k];
+		if (!tb->valid)
+			continue;
+		tb->valid = false;
+		tb_unhash(c, tb);
+		c->st_tb_invalidated++;
+		any = true;
+		if (tb == c->cur_tb)
+			c->ev |= SEV_TBDIRTY;
+	}
+	p->blocks = NULL;
+	c->chain_gen++;
+	return any;
+}
+
+/* A page starts holding code: no writable TLB entry may map it. */
+static void page_add(struct soft_cpu *c, uint64_t page, struct soft_tb *tb,
+		     int k)
+{
+	struct soft_page *p = page_find(c, page);
+
+	if (!p) {
+		p = arena_alloc(c, sizeof(*p));
+		if (!p)
+			return; /* caller checked room; not reached */
+		p->gpa = page;
+		p->blocks = NULL;
+		p->next = c->page_hash[page_hash(page)];
+		c->page_hash[page_hash(page)] = p;
+	}
+	if (!p->blocks) {
+		for (int u = 0; u < 2; u++)
+			for (unsigned e = 0; e < SOFT_TLB_SIZE; e++)
+				if (c->tlb[u][e].gpa == page)
+					c->tlb[u][e].tag_w = SOFT_TLB_INVALID;
+	}
+	tb->pnext[k] = p->blocks;
+	p->blocks = tb;
+}
+
+static int op_decode_gp(struct soft_cpu *c, const struct soft_insn *i)
+{
+	soft_gp(c, 0);
+}
+
+/* Copy of the code bytes of @tb as memory holds them now. */
+static bool tb_bytes_match(struct soft_cpu *c, const struct soft_tb *tb)
+{
+	unsigned first = 4096 - (unsigned)(tb->gpa & 0xfff);
+	unsigned n1 = tb->nbytes < first ? tb->nbytes : first;
+	const uint8_t *h;
+
+	h = vmm_gmem_host_ptr(&c->vm->mem, tb->gpa, n1, false);
+	if (!h || memcmp(h, tb->bytes, n1))
+		return false;
+	if (tb->nbytes > n1) {
+		h = vmm_gmem_host_ptr(&c->vm->mem, tb->gpa2, tb->nbytes - n1,
+				      false);
+		if (!h || memcmp(h, tb->bytes + n1, tb->nbytes - n1))
+			return false;
+	}
+	return true;
+}
+
+#define TB_ROOM (sizeof(struct soft_tb) + SOFT_TB_MAX_INSNS * \
+		 (sizeof(struct soft_insn) + 16) + 2 * sizeof(struct soft_page) + 256)
+
+static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
+				 uint64_t gpa, const uint8_t *h)
+{
+	struct soft_insn tmp[SOFT_TB_MAX_INSNS];
+	uint8_t code[SOFT_TB_MAX_INSNS * 15 + 16];
+	unsigned n = 0, pos = 0, in_page = 4096 - (unsigned)(lin & 0xfff);
+	uint64_t gpa2 = ~0ull;
+	const uint8_t *h2 = NULL;
+	struct soft_tb *tb;
+	const soft_fn *tab = c->svm->handlers;
+
+	if (c->arena_used + TB_ROOM > SOFT_ARENA_SIZE)
+		soft_tb_flush(c);
+	while (n < SOFT_TB_MAX_INSNS) {
+		uint8_t buf[16];
+		unsigned avail = in_page > pos ? in_page - pos : 0;
+		const uint8_t *src = h + pos;
+		bool end;
+		int r;
+
+		if (avail == 0)
+			break; /* the block stops at the page end */
+		if (avail < 15) {
+			/* may cross into the next page */
+			memcpy(buf, src, avail);
+			if (!h2) {
+				/* fetch the next page only if needed */
+				r = soft_decode(buf, avail, c->csz, &tmp[n], &end);
+				if (r != SOFT_DEC_MORE)
+					goto decoded;
+				if (n > 0)
+					break; /* let the next block start there */
+				h2 = soft_fetch_page(c, (lin + in_page) &
+						     (c->lma ? ~0ull : 0xffffffffull),
+						     &gpa2);
+			}
+			memcpy(buf + avail, h2, 15 - avail);
+			src = buf;
+			avail = 15;
+		}
+		r = soft_decode(src, avail, c->csz, &tmp[n], &end);
+decoded:
+		if (r == SOFT_DEC_GP || r == SOFT_DEC_MORE) {
+			tmp[n].fn = op_decode_gp;
+			tmp[n].len = 15;
+			end = true;
+			n++;
+			break;
+		}
+		if (!tmp[n].fn)
+			tmp[n].fn = tab[tmp[n].op] ? tab[tmp[n].op] : soft_op_ud;
+		if (pos + tmp[n].len <= sizeof(code)) {
+			for (unsigned k = 0; k < tmp[n].len; k++)
+				code[pos + k] = pos + k < in_page ?
+					h[pos + k] : h2[pos + k - in_page];
+		}
+		pos += tmp[n].len;
+		n++;
+		if (end || pos >= in_page)
+			break;
+	}
+	if (pos <= in_page)
+		gpa2 = ~0ull;
+	tb = arena_alloc(c, sizeof(*tb));
+	tb->insn = arena_alloc(c, n * sizeof(struct soft_insn));
+	tb->bytes = arena_alloc(c, pos ? pos : 1);
+	memcpy(tb->insn, tmp, n * sizeof(struct soft_insn));
+	memcpy(tb->bytes, code, pos);
+	tb->gpa = gpa;
+	tb->gpa2 = gpa2;
+	tb->lin = lin;
+	tb->key = c->csz;
+	tb->ninsn = (uint16_t)n;
+	tb->nbytes = (uint16_t)pos;
+	tb->valid = true;
+	tb->verify_gen = c->verify_gen;
+	tb->chain[0] = tb->chain[1] = NULL;
+	tb->pnext[0] = tb->pnext[1] = NULL;
+	tb->hnext = c->tb_hash[tb_hash(gpa, tb->key)];
+	c->tb_hash[tb_hash(gpa, tb->key)] = tb;
+	page_add(c, gpa & ~0xfffull, tb, 0);
+	if (gpa2 != ~0ull)
+		page_add(c, gpa2 & ~0xfffull, tb, 1);
+	c->st_tb_translated++;
+	return tb;
+}
+
+/* Linear address of CS:RIP, with the CS limit check. */
+static inline uint64_t pc_lin(struct soft_cpu *c)
+{
+	if (c->lm64)
+		return c->st.rip;
+	if (c->pe && c->st.rip > c->st.seg[VMM_CS].limit)
+		soft_gp(c, 0);
+	return (uint32_t)(c->segbase[VMM_CS] + c->st.rip);
+}
+
+static struct soft_tb *find_tb(struct soft_cpu *c)
+{
+	uint64_t lin = pc_lin(c), gpa;
+	const uint8_t *h = soft_fetch_page(c, lin, &gpa);
+	struct soft_tb *tb = c->tb_hash[tb_hash(gpa, c->csz)];
+
+	for (; tb; tb = tb->hnext) {
+		if (tb->gpa != gpa || tb->key != c->csz)
+			continue;
+		if (tb->gpa2 != ~0ull) {
+			uint64_t g2;
+			soft_fetch_page(c, ((lin | 0xfff) + 1) &
+				(c->lma ? ~0ull : 0xffffffffull), &g2);
+			if ((g2 & ~0xfffull) != (tb->gpa2 & ~0xfffull))
+				continue;
+		}
+		if (tb->verify_gen != c->verify_gen) {
+			if (!tb_bytes_match(c, tb)) {
+				tb->valid = false;
+				tb_unhash(c, tb);
+				c->st_tb_invalidated++;
+				break;
+			}
+			tb->verify_gen = c->verify_gen;
+		}
+		return tb;
+	}
+	return translate(c, lin, gpa, h);
+}
+
+/* ---- the executor ---- */
+
+enum { RUN_ON = 0, RUN_EXIT = 1 };
+
+#define SOFT_POLL_EVERY 32
+
+static void fill_shutdown(struct vmm_exit *exit)
+{
+	memset(exit, 0, sizeof(*exit));
+	exit->kind = VMM_EXIT_SHUTDOWN;
+}
+
+/* Pop one queued write exit into @exit. */
+static bool pop_wq(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	if (c->wq_head >= c->wq_n)
+		return false;
+	*exit = c->wq[c->wq_head++];
+	if (c->wq_head >= c->wq_n)
+		c->wq_n = c->wq_head = 0;
+	return true;
+}
+
+/* Deliver pending external events at an instruction boundary. */
+static int events(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	unsigned ev;
+
+	if (unlikely(atomic_load_explicit(&c->vcpu->kick_pending,
+					  memory_order_relaxed))) {
+		atomic_store(&c->vcpu->kick_pending, false);
+		memset(exit, 0, sizeof(*exit));
+		exit->kind = VMM_EXIT_INTERRUPTED;
+		return RUN_EXIT;
+	}
+	if (unlikely(c->epoch != atomic_load_explicit(&c->svm->epoch,
+						      memory_order_relaxed))) {
+		c->epoch = atomic_load(&c->svm->epoch);
+		soft_tlb_flush(c);
+		soft_tb_flush(c);
+	}
+	if (!c->svm->chip) {
+		if (c->halted) {
+			c->halted = false;
+			memset(exit, 0, sizeof(*exit));
+			exit->kind = VMM_EXIT_HLT;
+			return RUN_EXIT;
+		}
+		return RUN_ON;
+	}
+	/* soft_irqchip_poll() reads the clock: ask every SOFT_POLL_EVERY
+	 * block boundaries, and at once when the CPU could newly take an
+	 * interrupt (run entry, IF set, halted) */
+	if (!c->halted && c->poll_count && --c->poll_count)
+		return RUN_ON;
+	c->poll_count = SOFT_POLL_EVERY;
+	for (;;) {
+		ev = soft_glue_poll(c);
+		if (ev & (SOFT_IRQ_INIT | SOFT_IRQ_SIPI)) {
+			if (soft_glue_init_sipi(c, ev))
+				continue;
+		}
+		if (c->st.mp_state == VMM_MP_INIT_RECEIVED ||
+		    c->st.mp_state == VMM_MP_SIPI_RECEIVED)
+			goto wait;
+		if ((ev & SOFT_IRQ_NMI) && !c->st.events.nmi_masked) {
+			soft_glue_ack_nmi(c);
+			c->st.events.nmi_masked = 1;
+			c->shadow = false;
+			soft_deliver(c, 2, false, 0, EV_EXT, c->st.rip);
+			c->st.mp_state = VMM_MP_RUNNABLE;
+			return RUN_ON;
+		}
+		if ((ev & SOFT_IRQ_INTR) && (c->st.rflags & FL_IF) &&
+		    !c->shadow) {
+			int vec = soft_glue_ack(c);
+			if (vec >= 0) {
+				c->st.mp_state = VMM_MP_RUNNABLE;
+				soft_deliver(c, vec, false, 0, EV_EXT,
+					     c->st.rip);
+				return RUN_ON;
+			}
+		}
+		if (!c->halted)
+			return RUN_ON;
+wait:
+		c->st.mp_state = c->halted ? VMM_MP_HALTED : c->st.mp_state;
+		if (atomic_load(&c->vcpu->kick_pending)) {
+			atomic_store(&c->vcpu->kick_pending, false);
+			memset(exit, 0, sizeof(*exit));
+			exit->kind = VMM_EXIT_INTERRUPTED;
+			return RUN_EXIT;
+		}
+		soft_glue_wait(c);
+	}
+}
+
+static void debug_exit(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	memset(exit, 0, sizeof(*exit));
+	exit->kind = VMM_EXIT_DEBUG;
+	exit->debug.exception = 1;
+	exit->debug.pc = c->st.rip;
+	exit->debug.dr6 = 0xffff4ff0;
+	exit->debug.dr7 = c->st.dr7;
+}
+
+/*
+ * Run @tb from its first instruction; at most @limit instructions.
+ * Returns RUN_EXIT with @exit filled, or RUN_ON.
+ */
+static inline int run_block(struct soft_cpu *c, struct soft_tb *tb,
+			    unsigned limit, struct vmm_exit *exit)
+{
+	const struct soft_insn *i = tb->insn;
+	const struct soft_insn *end = i + (tb->ninsn < limit ? tb->ninsn : limit);
+	int r;
+
+	c->cur_tb = tb;
+	for (; i < end; i++) {
+		r = i->fn(c, i);
+		c->icount++;
+		if (likely(r == SOFT_NEXT))
+			c->st.rip = (c->st.rip + i->len) & c->ipmask;
+		if (unlikely(c->ev)) {
+			unsigned ev = c->ev;
+			c->ev = 0;
+			if (ev & SEV_REPLAY)
+				c->replay_n = c->replay_pos = 0;
+			if (ev & SEV_WQ) {
+				pop_wq(c, exit);
+				return RUN_EXIT;
+			}
+			if (ev & (SEV_TBDIRTY | SEV_MODE))
+				return RUN_ON;
+		}
+		if (r != SOFT_NEXT)
+			return RUN_ON;
+	}
+	return RUN_ON;
+}
+
+int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	struct soft_tb *tb;
+
+	if (pop_wq(c, exit))
+		return 0;
+	if (c->read_pending) {
+		struct soft_replay *r = &c->replay[c->replay_n];
+		memcpy(r->data, c->rdbuf, sizeof(r->data));
+		c->replay_n++;
+		c->read_pending = false;
+	}
+	c->replay_pos = 0;
+	c->verify_gen++;
+	c->delivering = -1;
+	c->ev = 0;
+	c->poll_count = 0;
+
+	if (__builtin_setjmp(c->jb)) {
+		/* a fault or an exit unwound the instruction */
+		c->ev &= ~(SEV_REPLAY | SEV_TBDIRTY | SEV_MODE);
+		if (c->fault_vec == -2) {
+			c->delivering = -1;
+			*exit = c->exit;
+			c->replay_pos = 0;
+			return 0;
+		}
+		c->replay_n = c->replay_pos = 0;
+		if (soft_handle_fault(c) < 0) {
+			fill_shutdown(exit);
+			c->st.mp_state = VMM_MP_RUNNABLE;
+			return 0;
+		}
+		if (pop_wq(c, exit)) {
+			c->ev &= ~SEV_WQ;
+			return 0;
+		}
+		c->ev = 0;
+		if (c->single_step) {
+			debug_exit(c, exit);
+			return 0;
+		}
+	}
+	for (;;) {
+		bool tf;
+
+		if (events(c, exit) == RUN_EXIT)
+			return 0;
+		tb = find_tb(c);
+		tf = (c->st.rflags & FL_TF) != 0;
+		if (unlikely(c->shadow || c->single_step || tf)) {
+			c->shadow = false;
+			if (run_block(c, tb, 1, exit) == RUN_EXIT)
+				return 0;
+			if (tf) {
+				c->st.dr6 |= 0x4000;
+				soft_flags_commit(c);
+				c->delivering = 1;
+				soft_deliver(c, 1, false, 0, EV_EXT, c->st.rip);
+				c->delivering = -1;
+			}
+			if (c->single_step) {
+				debug_exit(c, exit);
+				return 0;
+			}
+			continue;
+		}
+		/* chained successors run without a hash lookup */
+		for (;;) {
+			struct soft_tb *next;
+			unsigned gen = c->chain_gen;
+			if (run_block(c, tb, SOFT_TB_MAX_INSNS, exit) == RUN_EXIT)
+				return 0;
+			if (c->shadow || c->halted || (c->st.rflags & FL_TF) ||
+			    gen != c->chain_gen)
+				break;
+			if (events(c, exit) == RUN_EXIT)
+				return 0;
+			if (c->shadow)
+				break;
+			next = NULL;
+			if (tb->chain[0] && tb->chain_rip[0] == c->st.rip &&
+			    tb->chain_gen[0] == c->chain_gen)
+				next = tb->chain[0];
+			else if (tb->chain[1] && tb->chain_rip[1] == c->st.rip &&
+				 tb->chain_gen[1] == c->chain_gen)
+				next = tb->chain[1];
+			if (!next || !next->valid ||
+			    next->verify_gen != c->verify_gen) {
+				unsigned slot = tb->chain[0] ? 1 : 0;
+				struct soft_tb *prev = tb;
+				unsigned g2 = c->chain_gen;
+				next = find_tb(c);
+				if (g2 == c->chain_gen) {
+					if (prev->chain[0] && prev->chain[1])
+						slot = (unsigned)(c->icount & 1);
+					prev->chain[slot] = next;
+					prev->chain_rip[slot] = c->st.rip;
+					prev->chain_gen[slot] = c->chain_gen;
+				}
+			}
+			tb = next;
+		}
+	}
+}

@@ -1,0 +1,838 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate.c - live pre-copy migration over a connected stream fd, in the
+ * framed protocol of docs/migration.md: hello/ready, the whole memory while
+ * the VM runs, rounds of dirty pages (the dirty log merged with the VMM's
+ * own bitmap) until the rest fits the downtime target or the round limit
+ * is hit, then pause, the last pages and all state (the snapshot sections'
+ * payloads), and done -> ack -> commit.  The source keeps its VM (resumed,
+ * untouched) on any failure before the commit; the destination discards
+ * everything unless it saw the commit.
+ */
+#include "migrate/snap.h"
+#include "migrate/crc32c.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIG_MAGIC 0x464d564cu /* "LVMF" */
+#define MIG_PROTO 1
+#define MIG_HDR 24
+#define MIG_BATCH 64           /* pages per PAGES frame */
+#define MIG_MAX_FRAME (MIG_BATCH * (SNAP_PAGE + 8) + 4096)
+
+enum mig_frame {
+	F_HELLO = 1,
+	F_READY = 2,
+	F_ERROR = 3,
+	F_PAGES = 4,
+	F_VCPU = 5,
+	F_IRQCHIP = 6,
+	F_DEVICE = 7,
+	F_DONE = 8,
+	F_ACK = 9,
+	F_COMMIT = 10,
+};
+
+#define PAGE_ZERO 1ull /* low bit of a PAGES entry: page is all zeros */
+
+struct chan {
+	int fd;
+	int timeout_ms;
+	uint32_t seq_out, seq_in;
+	uint64_t bytes_out;
+	uint8_t *buf;          /* receive buffer, MIG_MAX_FRAME bytes */
+	char err[200];
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int chan_wait(struct chan *c, short ev)
+{
+	struct pollfd pfd = { c->fd, ev, 0 };
+	int r;
+
+	do {
+		r = poll(&pfd, 1, c->timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	if (pfd.revents & POLLNVAL)
+		return -EBADF;
+	return 0;
+}
+
+static int chan_write(struct chan *c, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int ret;
+
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(c->fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			if ((ret = chan_wait(c, POLLOUT)))
+				return ret;
+			continue;
+		}
+		p += n;
+		len -= (size_t)n;
+		c->bytes_out += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int chan_read(struct chan *c, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(c->fd, p, len);
+		int ret;
+
+		if (n == 0)
+			return -EPIPE; /* peer closed */
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			if ((ret = chan_wait(c, POLLIN)))
+				return ret;
+			continue;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Send one frame whose payload is the concatenation of @n pieces. */
+static int send_frame(struct chan *c, uint16_t type, const struct iovec *v,
+		      int n)
+{
+	uint8_t h[MIG_HDR];
+	uint32_t crc = 0;
+	size_t len = 0;
+	int ret;
+
+	for (int i = 0; i < n; i++) {
+		crc = vmm__crc32c(crc, v[i].iov_base, v[i].iov_len);
+		len += v[i].iov_len;
+	}
+	if (len > MIG_MAX_FRAME)
+		return -EMSGSIZE;
+	vmm__le_put32(h, MIG_MAGIC);
+	h[4] = (uint8_t)type;
+	h[5] = (uint8_t)(type >> 8);
+	h[6] = h[7] = 0;
+	vmm__le_put32(h + 8, c->seq_out++);
+	vmm__le_put32(h + 12, (uint32_t)len);
+	vmm__le_put32(h + 16, crc);
+	vmm__le_put32(h + 20, vmm__crc32c(0, h, 20));
+	if ((ret = chan_write(c, h, sizeof(h))))
+		return ret;
+	for (int i = 0; i < n; i++)
+		if ((ret = chan_write(c, v[i].iov_base, v[i].iov_len)))
+			return ret;
+	return 0;
+}
+
+static int send_simple(struct chan *c, uint16_t type, const void *p,
+		       size_t len)
+{
+	struct iovec v = { (void *)p, len };
+
+	return send_frame(c, type, &v, 1);
+}
+
+static int send_error(struct chan *c, int err, const char *msg)
+{
+	uint8_t buf[4 + 160];
+	size_t n = strlen(msg);
+
+	if (n > 160)
+		n = 160;
+	vmm__le_put32(buf, (uint32_t)-err);
+	memcpy(buf + 4, msg, n);
+	return send_simple(c, F_ERROR, buf, 4 + n);
+}
+
+/*
+ * Receive one frame into c->buf.  A peer's ERROR frame becomes its errno
+ * (as -ECONNABORTED when out of range) with the message in c->err.
+ */
+static int recv_frame(struct chan *c, uint16_t *type, uint32_t *len)
+{
+	uint8_t h[MIG_HDR];
+	int ret;
+
+	if ((ret = chan_read(c, h, sizeof(h))))
+		return ret;
+	if (vmm__le_get32(h) != MIG_MAGIC ||
+	    vmm__crc32c(0, h, 20) != vmm__le_get32(h + 20)) {
+		snprintf(c->err, sizeof(c->err), "bad frame header");
+		return -EBADMSG;
+	}
+	*type = (uint16_t)(h[4] | h[5] << 8);
+	*len = vmm__le_get32(h + 12);
+	if (vmm__le_get32(h + 8) != c->seq_in++) {
+		snprintf(c->err, sizeof(c->err), "frame out of sequence");
+		return -EPROTO;
+	}
+	if (*len > MIG_MAX_FRAME) {
+		snprintf(c->err, sizeof(c->err), "frame of %u bytes (max %u)",
+			 *len, (unsigned)MIG_MAX_FRAME);
+		return -EFBIG;
+	}
+	if ((ret = chan_read(c, c->buf, *len)))
+		return ret;
+	if (vmm__crc32c(0, c->buf, *len) != vmm__le_get32(h + 16)) {
+		snprintf(c->err, sizeof(c->err), "frame checksum mismatch");
+		return -EBADMSG;
+	}
+	if (*type == F_ERROR) {
+		int e = *len >= 4 ? (int)vmm__le_get32(c->buf) : 0;
+		int n = *len > 4 ? (int)(*len - 4) : 0;
+
+		if (n > 150)
+			n = 150;
+		for (int i = 0; i < n; i++)
+			if (c->buf[4 + i] < 0x20 || c->buf[4 + i] > 0x7e)
+				c->buf[4 + i] = '?';
+		snprintf(c->err, sizeof(c->err), "peer: %.*s", n,
+			 (const char *)c->buf + 4);
+		return e > 0 && e < 4096 ? -e : -ECONNABORTED;
+	}
+	return 0;
+}
+
+static int expect(struct chan *c, uint16_t want, uint32_t *len)
+{
+	uint16_t type;
+	int ret = recv_frame(c, &type, len);
+
+	if (ret)
+		return ret;
+	if (type != want) {
+		snprintf(c->err, sizeof(c->err), "frame type %u, expected %u",
+			 type, want);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* ---- source ---- */
+
+struct sender {
+	vmm_vm *vm;
+	struct chan c;
+	struct snap_config cfg;
+	uint64_t *bm[SNAP_MAX_REGIONS];
+	struct vmm_migrate_stats st;
+	uint64_t max_bw;
+	double round_t0;
+	uint64_t round_bytes0;
+	/* the pending PAGES batch; pages are copied first, as the guest may
+	 * change them while the frame's checksum is computed and sent */
+	uint8_t idx[MIG_BATCH * 8 + 8];
+	uint8_t stage[MIG_BATCH * SNAP_PAGE];
+	struct iovec v[2];
+	int n, nstored;
+};
+
+static void throttle(struct sender *s)
+{
+	double el, want;
+
+	if (!s->max_bw)
+		return;
+	el = now_ms() - s->round_t0;
+	want = (double)(s->c.bytes_out - s->round_bytes0) * 1e3 /
+	       (double)s->max_bw;
+	if (want > el) {
+		struct timespec ts = { 0, (long)((want - el) * 1e6) };
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec = ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int flush_pages(struct sender *s)
+{
+	int ret;
+
+	if (!s->n)
+		return 0;
+	vmm__le_put32(s->idx, (uint32_t)s->n);
+	vmm__le_put32(s->idx + 4, 0);
+	s->v[0].iov_base = s->idx;
+	s->v[0].iov_len = 8 + (size_t)s->n * 8;
+	s->v[1].iov_base = s->stage;
+	s->v[1].iov_len = (size_t)s->nstored * SNAP_PAGE;
+	ret = send_frame(&s->c, F_PAGES, s->v, 2);
+	s->n = 0;
+	s->nstored = 0;
+	throttle(s);
+	return ret;
+}
+
+static int send_page(struct sender *s, vmm_gpa_t gpa, const uint8_t *host,
+		     bool skip_zero)
+{
+	uint8_t *copy = s->stage + (size_t)s->nstored * SNAP_PAGE;
+	bool zero;
+
+	memcpy(copy, host, SNAP_PAGE);
+	zero = vmm__page_is_zero(copy);
+	if (zero && skip_zero)
+		return 0;
+	vmm__le_put64(s->idx + 8 + s->n * 8, gpa | (zero ? PAGE_ZERO : 0));
+	if (zero) {
+		s->st.zero_pages++;
+	} else {
+		s->nstored++;
+		s->st.pages_sent++;
+	}
+	if (++s->n == MIG_BATCH)
+		return flush_pages(s);
+	return 0;
+}
+
+static const uint8_t *region_host(vmm_vm *vm, const struct snap_region *g)
+{
+	struct iovec iov;
+
+	if (vmm_mem_iovec(vm, g->gpa, g->size, false, &iov, 1) != 1)
+		return NULL;
+	return iov.iov_base;
+}
+
+/* Send the pages set in the bitmaps; returns the count or -errno. */
+static int64_t send_dirty(struct sender *s)
+{
+	int64_t count = 0;
+	int ret = 0;
+
+	for (uint32_t i = 0; i < s->cfg.nregions && !ret; i++) {
+		const struct snap_region *g = &s->cfg.regions[i];
+		const uint8_t *host = region_host(s->vm, g);
+		uint64_t pages = g->size / SNAP_PAGE;
+
+		if (!host)
+			return -EFAULT;
+		for (uint64_t p = 0; p < pages && !ret; p++) {
+			if (!(s->bm[i][p / 64] & (1ull << (p % 64))))
+				continue;
+			ret = send_page(s, g->gpa + p * SNAP_PAGE,
+					host + p * SNAP_PAGE, false);
+			count++;
+		}
+	}
+	if (!ret)
+		ret = flush_pages(s);
+	return ret ? ret : count;
+}
+
+/* Fetch (and clear) the dirty bitmaps, OR-ing into s->bm; returns count. */
+static int64_t fetch_dirty(struct sender *s, uint64_t *tmp, bool accumulate)
+{
+	int64_t total = 0;
+
+	for (uint32_t i = 0; i < s->cfg.nregions; i++) {
+		const struct snap_region *g = &s->cfg.regions[i];
+		size_t words = (g->size / SNAP_PAGE + 63) / 64;
+		int n = vmm_mem_dirty_fetch(s->vm, g->gpa, tmp, words);
+
+		if (n < 0)
+			return n;
+		if (!accumulate)
+			memset(s->bm[i], 0, words * 8);
+		for (size_t w = 0; w < words; w++) {
+			s->bm[i][w] |= tmp[w];
+			total += __builtin_popcountll(s->bm[i][w]);
+		}
+	}
+	return total;
+}
+
+static int send_state(struct sender *s)
+{
+	struct snap_state *ss = vmm__alloc(s->vm, sizeof(*ss));
+	struct vmm_sbuf b;
+	int ret;
+
+	if (!ss)
+		return -ENOMEM;
+	ret = vmm__snap_collect(s->vm, ss);
+	if (ret) {
+		vmm__free(s->vm, ss);
+		return ret;
+	}
+	vmm__sb_init(&b, s->vm);
+	for (unsigned i = 0; i < ss->nvcpus && !ret; i++) {
+		b.len = 0;
+		vmm__snap_put_cpu(&b, ss->vcpu_index[i], &ss->cpu[i]);
+		ret = vmm__sb_error(&b);
+		if (!ret)
+			ret = send_simple(&s->c, F_VCPU, b.p, b.len);
+	}
+	if (!ret && ss->has_irqchip) {
+		b.len = 0;
+		vmm__snap_put_irqchip(&b, &ss->irq);
+		ret = vmm__sb_error(&b);
+		if (!ret)
+			ret = send_simple(&s->c, F_IRQCHIP, b.p, b.len);
+	}
+	for (int i = 0; i < ss->ndevs && !ret; i++) {
+		b.len = 0;
+		vmm__snap_put_device(&b, ss->devs[i], &ss->dev_state[i]);
+		ret = vmm__sb_error(&b);
+		if (!ret && b.len > MIG_MAX_FRAME)
+			ret = -EFBIG;
+		if (!ret)
+			ret = send_simple(&s->c, F_DEVICE, b.p, b.len);
+	}
+	vmm__sb_free(&b);
+	vmm__snap_state_free(s->vm, ss);
+	vmm__free(s->vm, ss);
+	return ret;
+}
+
+static int send_hello(struct sender *s)
+{
+	struct vmm_sbuf b;
+	uint32_t len;
+	int ret;
+
+	vmm__sb_init(&b, s->vm);
+	vmm__sb_u32(&b, MIG_PROTO);
+	vmm__sb_u32(&b, vmm_version());
+	vmm__sb_u32(&b, SNAP_ARCH_X86_64);
+	vmm__sb_u32(&b, 0);
+	vmm__snap_put_config(&b, &s->cfg);
+	ret = vmm__sb_error(&b);
+	if (!ret)
+		ret = send_simple(&s->c, F_HELLO, b.p, b.len);
+	vmm__sb_free(&b);
+	if (!ret)
+		ret = expect(&s->c, F_READY, &len);
+	return ret;
+}
+
+int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
+		     struct vmm_migrate_stats *stats)
+{
+	struct sender *s;
+	uint64_t *tmp = NULL;
+	unsigned max_rounds = o && o->max_rounds ? o->max_rounds : 30;
+	double max_down = o && o->max_downtime_ms ? o->max_downtime_ms : 300;
+	double t0 = now_ms(), tpause = 0, bw;
+	bool was_logging, paused = false, committed = false;
+	int fl, ret;
+	int64_t n;
+	size_t maxw = 0;
+
+	if (!vm)
+		return -EINVAL;
+	if (fd < 0 || (fl = fcntl(fd, F_GETFL)) < 0)
+		return vmm__err(vm, -EBADF, "migrate: bad fd %d", fd);
+	/* up front, before any page is sent: every device must be able to
+	 * move (a passthrough device cannot) */
+	if ((ret = vmm__dev_require_state(vm, "migrate")))
+		return ret;
+	s = vmm__alloc(vm, sizeof(*s));
+	if (!s)
+		return vmm__err(vm, -ENOMEM, "migrate: out of memory");
+	s->vm = vm;
+	s->c.fd = fd;
+	s->c.timeout_ms = o && o->timeout_ms ? (int)o->timeout_ms : 10000;
+	s->max_bw = o ? o->max_bandwidth : 0;
+	s->c.buf = vmm__alloc(vm, MIG_MAX_FRAME);
+	was_logging = vmm__mem_dirty_logging(vm);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (!s->c.buf) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = vmm__snap_config(vm, &s->cfg);
+	for (uint32_t i = 0; i < s->cfg.nregions && !ret; i++) {
+		size_t w = (s->cfg.regions[i].size / SNAP_PAGE + 63) / 64;
+		s->bm[i] = vmm__alloc(vm, w * 8);
+		if (!s->bm[i])
+			ret = -ENOMEM;
+		if (w > maxw)
+			maxw = w;
+	}
+	if (!ret && !(tmp = vmm__alloc(vm, maxw * 8 + 8)))
+		ret = -ENOMEM;
+	if (ret || (ret = send_hello(s)))
+		goto fail;
+
+	/* pass 0: all memory; the log catches what changes meanwhile */
+	if ((ret = vmm_mem_dirty_log(vm, true)))
+		goto fail;
+	s->round_t0 = now_ms();
+	s->round_bytes0 = s->c.bytes_out;
+	for (uint32_t i = 0; i < s->cfg.nregions && !ret; i++) {
+		const struct snap_region *g = &s->cfg.regions[i];
+		const uint8_t *host = region_host(vm, g);
+
+		if (!host) {
+			ret = -EFAULT;
+			break;
+		}
+		for (uint64_t p = 0; p < g->size / SNAP_PAGE && !ret; p++)
+			ret = send_page(s, g->gpa + p * SNAP_PAGE,
+					host + p * SNAP_PAGE, true);
+	}
+	if (ret || (ret = flush_pages(s)))
+		goto fail;
+
+	/* dirty rounds until the rest fits the downtime target */
+	for (;;) {
+		double el = now_ms() - s->round_t0;
+
+		bw = (double)(s->c.bytes_out - s->round_bytes0) /
+		     (el > 0.01 ? el : 0.01); /* bytes per ms */
+		n = fetch_dirty(s, tmp, false);
+		if (n < 0) {
+			ret = (int)n;
+			goto fail;
+		}
+		if ((double)n * SNAP_PAGE / (bw > 1 ? bw : 1) <= max_down) {
+			s->st.converged = true;
+			break;
+		}
+		if (s->st.rounds >= max_rounds)
+			break;
+		s->round_t0 = now_ms();
+		s->round_bytes0 = s->c.bytes_out;
+		n = send_dirty(s);
+		if (n < 0) {
+			ret = (int)n;
+			goto fail;
+		}
+		s->st.rounds++;
+	}
+
+	/* stop and copy */
+	tpause = now_ms();
+	if ((ret = vmm_vm_pause(vm)))
+		goto fail;
+	paused = true;
+	n = fetch_dirty(s, tmp, true);
+	if (n >= 0)
+		n = send_dirty(s);
+	if (n < 0) {
+		ret = (int)n;
+		goto fail;
+	}
+	s->st.last_round_pages = (uint64_t)n;
+	if ((ret = send_state(s)))
+		goto fail;
+	{
+		uint8_t done[16];
+		uint32_t len;
+
+		vmm__le_put32(done, s->st.rounds);
+		vmm__le_put32(done + 4, 0);
+		vmm__le_put64(done + 8, s->st.pages_sent);
+		if ((ret = send_simple(&s->c, F_DONE, done, sizeof(done))) ||
+		    (ret = expect(&s->c, F_ACK, &len)) ||
+		    (ret = send_simple(&s->c, F_COMMIT, NULL, 0)))
+			goto fail;
+	}
+	committed = true;
+	s->st.downtime_ms = now_ms() - tpause;
+fail:
+	fcntl(fd, F_SETFL, fl);
+	if (!committed) {
+		/* the VM stays here and continues as it was */
+		if (!was_logging)
+			vmm_mem_dirty_log(vm, false);
+		if (paused)
+			vmm_vm_resume(vm);
+		vmm__err(vm, ret, "migrate: %s%s%s", vmm_strerror(ret),
+			 s->c.err[0] ? ": " : "", s->c.err);
+	} else if (!was_logging) {
+		vmm_mem_dirty_log(vm, false);
+	}
+	s->st.bytes_sent = s->c.bytes_out;
+	s->st.total_ms = now_ms() - t0;
+	if (stats)
+		*stats = s->st;
+	for (uint32_t i = 0; i < SNAP_MAX_REGIONS; i++)
+		vmm__free(vm, s->bm[i]);
+	vmm__free(vm, tmp);
+	vmm__free(vm, s->c.buf);
+	vmm__free(vm, s);
+	return ret;
+}
+
+/* ---- destination ---- */
+
+struct receiver {
+	struct chan c;
+	vmm_vm *vm;
+	struct snap_parsed *p;
+	uint8_t *devdata[SNAP_MAX_DEVICES];
+	struct vmm_migrate_stats st;
+};
+
+static int rx_pages(struct receiver *r, uint32_t len)
+{
+	const uint8_t *b = r->c.buf, *data;
+	uint32_t n, stored = 0;
+
+	if (len < 8)
+		return -EBADMSG;
+	n = vmm__le_get32(b);
+	if (n == 0 || n > MIG_BATCH || len < 8 + n * 8)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < n; i++)
+		if (!(vmm__le_get64(b + 8 + i * 8) & PAGE_ZERO))
+			stored++;
+	if (len != 8 + n * 8 + stored * SNAP_PAGE)
+		return -EBADMSG;
+	data = b + 8 + n * 8;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t e = vmm__le_get64(b + 8 + i * 8);
+		vmm_gpa_t gpa = e & ~(SNAP_PAGE - 1);
+		int ret;
+
+		if ((e & (SNAP_PAGE - 1) & ~PAGE_ZERO) ||
+		    !vmm_mem_is_ram(r->vm, gpa, SNAP_PAGE)) {
+			snprintf(r->c.err, sizeof(r->c.err),
+				 "page 0x%llx is not guest RAM",
+				 (unsigned long long)e);
+			return -EBADMSG;
+		}
+		if (e & PAGE_ZERO) {
+			ret = vmm_mem_fill(r->vm, gpa, 0, SNAP_PAGE);
+			r->st.zero_pages++;
+		} else {
+			ret = vmm_mem_write(r->vm, gpa, data, SNAP_PAGE);
+			data += SNAP_PAGE;
+			r->st.pages_sent++;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int rx_hello(struct receiver *r, const struct vmm_config *overrides)
+{
+	uint32_t len;
+	int ret = expect(&r->c, F_HELLO, &len);
+
+	if (ret)
+		return ret;
+	if (len < 16)
+		return -EBADMSG;
+	if (vmm__le_get32(r->c.buf) != MIG_PROTO) {
+		snprintf(r->c.err, sizeof(r->c.err),
+			 "migration protocol %u, this libvmm speaks %d",
+			 vmm__le_get32(r->c.buf), MIG_PROTO);
+		return -ENOTSUP;
+	}
+	if (vmm__le_get32(r->c.buf + 8) != SNAP_ARCH_X86_64) {
+		snprintf(r->c.err, sizeof(r->c.err), "not x86-64");
+		return -ENOTSUP;
+	}
+	ret = vmm__snap_get_config(r->c.buf + 16, len - 16, &r->p->cfg,
+				   r->c.err, sizeof(r->c.err));
+	if (ret)
+		return ret;
+	ret = vmm__snap_create_vm(&r->p->cfg, overrides, &r->vm, r->c.err,
+				  sizeof(r->c.err));
+	for (uint32_t i = 0; i < r->p->cfg.nregions && !ret; i++) {
+		const struct snap_region *g = &r->p->cfg.regions[i];
+		struct vmm_mem_region d = {
+			.gpa = g->gpa, .size = g->size, .flags = g->flags,
+			.source = VMM_MEM_ANON, .fd = -1, .name = "migrated",
+		};
+		ret = vmm_mem_add(r->vm, &d);
+		if (ret)
+			snprintf(r->c.err, sizeof(r->c.err),
+				 "cannot add region 0x%llx+0x%llx",
+				 (unsigned long long)g->gpa,
+				 (unsigned long long)g->size);
+	}
+	return ret;
+}
+
+static int rx_state(struct receiver *r, uint16_t type, uint32_t len)
+{
+	struct snap_parsed *p = r->p;
+	char *err = r->c.err;
+	size_t el = sizeof(r->c.err);
+	int ret;
+
+	switch (type) {
+	case F_VCPU: {
+		unsigned idx;
+		struct vmm_cpu_state st;
+
+		ret = vmm__snap_get_cpu(r->c.buf, len, &idx, &st, err, el);
+		if (ret)
+			return ret;
+		if (idx >= p->cfg.ncpus || p->has_cpu[idx])
+			return vmm__snap_errf(err, el, -EBADMSG,
+					      "vCPU %u out of range or twice", idx);
+		p->cpu[idx] = st;
+		p->has_cpu[idx] = true;
+		p->nvcpus++;
+		return 0;
+	}
+	case F_IRQCHIP:
+		if (p->has_irqchip)
+			return vmm__snap_errf(err, el, -EBADMSG, "irqchip twice");
+		ret = vmm__snap_get_irqchip(r->c.buf, len, &p->irq, err, el);
+		p->has_irqchip = ret == 0;
+		return ret;
+	case F_DEVICE: {
+		struct snap_dev *d;
+		uint8_t *copy;
+
+		if (p->ndevs >= SNAP_MAX_DEVICES)
+			return vmm__snap_errf(err, el, -EFBIG, "too many devices");
+		copy = vmm__alloc_with(NULL, len + 1);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, r->c.buf, len);
+		r->devdata[p->ndevs] = copy;
+		d = &p->devs[p->ndevs++];
+		return vmm__snap_get_device(copy, len, d, err, el);
+	}
+	}
+	return vmm__snap_errf(err, el, -EPROTO, "unexpected frame type %u",
+			      type);
+}
+
+int vmm_migrate_receive(int fd, const struct vmm_config *overrides,
+			const struct vmm_restore_opts *opts,
+			const struct vmm_migrate_opts *mo, vmm_vm **out,
+			struct vmm_migrate_stats *stats)
+{
+	struct receiver *r;
+	double t0 = now_ms();
+	uint16_t type;
+	uint32_t len;
+	int fl, ret;
+	bool done = false;
+
+	if (fd < 0 || !out || (fl = fcntl(fd, F_GETFL)) < 0)
+		return -EINVAL;
+	r = vmm__alloc_with(NULL, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->c.fd = fd;
+	r->c.timeout_ms = mo && mo->timeout_ms ? (int)mo->timeout_ms : 10000;
+	r->c.buf = vmm__alloc_with(NULL, MIG_MAX_FRAME);
+	r->p = vmm__alloc_with(NULL, sizeof(*r->p));
+	if (r->p)
+		r->p->cpu = vmm__alloc_with(NULL, sizeof(*r->p->cpu) * VMM_MAX_VCPUS);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (!r->c.buf || !r->p || !r->p->cpu) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = rx_hello(r, overrides);
+	if (ret)
+		goto fail;
+	if ((ret = send_simple(&r->c, F_READY, NULL, 0)))
+		goto out;
+	while (!done) {
+		ret = recv_frame(&r->c, &type, &len);
+		if (ret)
+			goto out; /* source error or cut: nothing to answer */
+		switch (type) {
+		case F_PAGES:
+			ret = rx_pages(r, len);
+			break;
+		case F_VCPU:
+		case F_IRQCHIP:
+		case F_DEVICE:
+			ret = rx_state(r, type, len);
+			break;
+		case F_DONE:
+			if (len != 16 || !r->p->nvcpus) {
+				ret = -EBADMSG;
+				snprintf(r->c.err, sizeof(r->c.err),
+					 "DONE without vCPU state");
+				break;
+			}
+			r->st.rounds = vmm__le_get32(r->c.buf);
+			ret = vmm__snap_load_state(r->vm, r->p, true,
+						   opts && (opts->flags & VMM_RESTORE_SKIP_DEVICES),
+						   opts ? opts->attach : NULL,
+						   opts ? opts->opaque : NULL);
+			if (ret) {
+				vmm_last_error(r->vm, r->c.err, sizeof(r->c.err));
+				break;
+			}
+			done = true;
+			break;
+		default:
+			ret = -EPROTO;
+			snprintf(r->c.err, sizeof(r->c.err),
+				 "unexpected frame type %u", type);
+		}
+		if (ret)
+			goto fail;
+	}
+	/* ready to run: the source decides */
+	if ((ret = send_simple(&r->c, F_ACK, NULL, 0)) ||
+	    (ret = expect(&r->c, F_COMMIT, &len)))
+		goto out;
+	*out = r->vm;
+	r->vm = NULL;
+	goto out;
+fail:
+	send_error(&r->c, ret, r->c.err[0] ? r->c.err : vmm_strerror(ret));
+out:
+	fcntl(fd, F_SETFL, fl);
+	if (ret) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "migrate (receive): %s%s%s",
+			 vmm_strerror(ret), r->c.err[0] ? ": " : "", r->c.err);
+		if (overrides && overrides->log)
+			overrides->log(overrides->log_opaque, VMM_LOG_ERROR, msg);
+	}
+	vmm_vm_destroy(r->vm);
+	r->st.total_ms = now_ms() - t0;
+	if (stats)
+		*stats = r->st;
+	for (int i = 0; i < SNAP_MAX_DEVICES; i++)
+		vmm__free_with(NULL, r->devdata[i]);
+	if (r->p)
+		vmm__snap_parsed_free(r->p);
+	vmm__free_with(NULL, r->p);
+	vmm__free_with(NULL, r->c.buf);
+	vmm__free_with(NULL, r);
+	return ret;
+}
