@@ -15,7 +15,11 @@
  * (a function call with reset to the pristine state vs a fresh VM per
  * call) and sandbox-vs-fork (the same call vs fork+exec of /bin/true); the
  * sandbox benchmarks use the sha256 guest (env VMM_BENCH_SANDBOX_IMAGE
- * overrides its path).  Exit status 77 when KVM is not available (nothing to
+ * overrides its path).  device-models runs one console and one block
+ * workload under the direct, split and passthrough device models and
+ * prints one line per model and workload (exits per KiB, MiB/s, host CPU,
+ * sharing, migratability; baseline = direct); env VMM_BENCH_MODELS_GUEST
+ * overrides its guest image.  Exit status 77 when KVM is not available (nothing to
  * compare against).
  */
 #include <libvmm/libvmm.h>
@@ -874,6 +878,342 @@ static int bench_sandbox_fork(const struct params *p, struct result *res)
 }
 #endif
 
+/* ---- device-models: one workload under the three device models ---- */
+
+#ifdef VMM_BENCH_MODELS_GUEST
+#include "ptring_host.h"
+
+#include <sys/mman.h>
+
+#define DM_MARK_PORT 0x5f0
+#define DM_PT_GPA 0xc0000000ull
+#define DM_VBLK 0xd0000000ull
+#define DM_VCON 0xd0001000ull
+#define DM_STATUS 193 /* GUEST_EXIT_MODELS */
+#define BENCH_PRINTED 1 /* a bench that printed its own lines */
+
+enum { DM_DIRECT, DM_PASSTHROUGH, DM_SPLIT, DM_NMODELS };
+enum { DM_CONSOLE, DM_BLOCK, DM_NWORK };
+static const char *const dm_model_name[] = { "direct", "passthrough", "split" };
+static const char *const dm_work_name[] = { "console", "block" };
+
+struct dm_sample {
+	double secs, cpu_s;
+	uint64_t exits;
+	bool shareable, migratable, ok;
+};
+
+struct dm_ctx {
+	vmm_vm *vm;
+	vmm_dev *data_dev;     /* the device the workload goes through */
+	double t[2], cpu[2];
+	uint64_t ex[2];
+	char tail[256];        /* last bytes of UART output */
+	size_t tail_len;
+};
+
+/* CPU time of the whole process: vCPU (guest time included), I/O and
+ * service threads. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int dm_mark(void *opaque, uint64_t off, const void *data,
+		   unsigned size, struct vmm_io_ctx *ctx)
+{
+	struct dm_ctx *c = opaque;
+	struct vmm_vm_stats st;
+	int i = *(const uint8_t *)data == 1 ? 0 : 1;
+
+	vmm_vm_stats(c->vm, &st);
+	c->ex[i] = st.exits;
+	c->t[i] = now_ns() / 1e9;
+	c->cpu[i] = cpu_now();
+	return 0;
+}
+
+static void dm_uart_out(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct dm_ctx *c = opaque;
+
+	for (size_t i = 0; i < len; i++) {
+		if (c->tail_len == sizeof(c->tail) - 1) {
+			memmove(c->tail, c->tail + 128, c->tail_len - 128);
+			c->tail_len -= 128;
+		}
+		c->tail[c->tail_len++] = (char)buf[i];
+	}
+	c->tail[c->tail_len] = 0;
+}
+
+static char *dm_read_image(size_t *len)
+{
+	const char *path = getenv("VMM_BENCH_MODELS_GUEST");
+
+	return vb_read_file(path ? path : VMM_BENCH_MODELS_GUEST, len);
+}
+
+/* One run of @work under @model; s->ok false if the model is missing. */
+static int dm_run(const char *img, size_t len, int model, int work,
+		  unsigned kib, struct dm_sample *s)
+{
+	static const struct vmm_io_ops mark_ops = { .write = dm_mark };
+	struct vmm_config cfg;
+	struct vmm_uart_config uc;
+	struct vmm_boot_info bi;
+	struct vmm_dev_info info;
+	struct ptring_server srv = { 0 };
+	struct dm_ctx c;
+	struct vmm_exit ex;
+	vmm_vcpu *vcpu;
+	vmm_dev *uart, *dx;
+	char cmdline[200], path[] = "/tmp/vmm-bench-models-XXXXXX";
+	int ret, img_fd = -1, mem_fd = -1, null_fd = -1;
+
+	memset(s, 0, sizeof(*s));
+	memset(&c, 0, sizeof(c));
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.ram_size = 64 << 20;
+	if ((ret = vmm_vm_create(&cfg, &c.vm)))
+		return ret;
+	vmm_uart_config_init(&uc);
+	uc.out_fd = uc.in_fd = -1;
+	uc.out_cb = dm_uart_out;
+	uc.out_opaque = &c;
+	if ((ret = vmm_vcpu_create(c.vm, 0, &vcpu)) ||
+	    (ret = vmm_dev_uart_attach(c.vm, &uc, &uart)) ||
+	    (ret = vmm_dev_debug_exit_attach(c.vm, 0, 0, &dx)) ||
+	    (ret = vmm_bus_register(c.vm, VMM_SPACE_PIO, DM_MARK_PORT, 1,
+				    &mark_ops, &c, "mark")))
+		goto out;
+	if (work == DM_BLOCK) {
+		img_fd = mkstemp(path);
+		if (img_fd < 0 || ftruncate(img_fd, (off_t)kib * 1024) < 0) {
+			ret = -errno;
+			goto out;
+		}
+		unlink(path);
+	}
+	switch (model) {
+	case DM_DIRECT:
+		if (work == DM_BLOCK) {
+			struct vmm_block_config bc;
+			vmm_block_config_init(&bc);
+			bc.fd = img_fd;
+			if ((ret = vmm_dev_block_attach(c.vm, &bc, &c.data_dev)))
+				goto out;
+		} else {
+			c.data_dev = uart;
+		}
+		snprintf(cmdline, sizeof(cmdline),
+			 "model=direct work=%s kib=%u mark=1", dm_work_name[work],
+			 kib);
+		break;
+	case DM_PASSTHROUGH: {
+		struct vmm_passthrough_config pc;
+
+		mem_fd = memfd_create("vmm-bench-ring", MFD_CLOEXEC);
+		if (mem_fd < 0 || ftruncate(mem_fd, PTRING_MAP_SIZE) < 0) {
+			ret = -errno;
+			goto out;
+		}
+		vmm_passthrough_config_init(&pc);
+		pc.fd = mem_fd;
+		pc.size = PTRING_MAP_SIZE;
+		pc.gpa = DM_PT_GPA;
+		if ((ret = vmm_dev_passthrough_attach(c.vm, &pc, &c.data_dev)) ||
+		    (ret = ptring_server_start(&srv, mem_fd, img_fd, 0)))
+			goto out;
+		snprintf(cmdline, sizeof(cmdline),
+			 "model=ring ring=0x%llx work=%s kib=%u mark=1",
+			 DM_PT_GPA, dm_work_name[work], kib);
+		break;
+	}
+	case DM_SPLIT:
+		if (work == DM_BLOCK) {
+			struct vmm_block_config bc;
+			vmm_block_config_init(&bc);
+			bc.model = VMM_MODEL_SPLIT;
+			bc.mmio_base = DM_VBLK;
+			bc.fd = img_fd;
+			ret = vmm_dev_block_attach(c.vm, &bc, &c.data_dev);
+		} else {
+			struct vmm_virtio_console_config cc;
+			null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+			vmm_virtio_console_config_init(&cc, VMM_VIRTIO_MMIO);
+			cc.virtio.mmio_base = DM_VCON;
+			cc.out_fd = null_fd;
+			cc.in_fd = -1;
+			ret = vmm_virtio_console_attach(c.vm, &cc, &c.data_dev);
+		}
+		if (ret) {
+			/* the split model is not available in this build */
+			ret = 0;
+			goto out;
+		}
+		snprintf(cmdline, sizeof(cmdline),
+			 "model=virtio vblk=0x%llx vcon=0x%llx work=%s kib=%u mark=1",
+			 work == DM_BLOCK ? DM_VBLK : 0ull,
+			 work == DM_CONSOLE ? DM_VCON : 0ull, dm_work_name[work],
+			 kib);
+		break;
+	}
+	if ((ret = vmm_load_multiboot(c.vm, img, len, cmdline, NULL, 0, &bi)) ||
+	    (ret = vmm_boot_setup_vcpu(vcpu, &bi)) ||
+	    (ret = vmm_vcpu_run_loop(vcpu, &ex)))
+		goto out;
+	if (ex.kind != VMM_EXIT_GUEST_EXIT || ex.guest.status != DM_STATUS ||
+	    c.t[1] <= c.t[0]) {
+		fprintf(stderr, "vmm-bench: device-models %s/%s: guest ended "
+			"with %s (status %u): %s\n", dm_model_name[model],
+			dm_work_name[work], vmm_exit_name(ex.kind),
+			ex.guest.status, c.tail);
+		ret = -EIO;
+		goto out;
+	}
+	s->secs = c.t[1] - c.t[0];
+	s->cpu_s = c.cpu[1] - c.cpu[0];
+	/* the closing marker is an exit of the measurement, not the model */
+	s->exits = c.ex[1] - c.ex[0] - 1;
+	if (model == DM_SPLIT) {
+		/* a kick through an ioeventfd is a VM exit the kernel handles
+		 * without reaching user space: count it as one */
+		struct vmm_virtio_stats vs;
+		if (vmm_virtio_stats(c.data_dev, &vs) == 0 && vs.ioeventfd)
+			s->exits += vs.kicks;
+	}
+	if ((ret = vmm_dev_info(c.data_dev, &info)))
+		goto out;
+	s->shareable = info.shareable;
+	s->migratable = info.migratable;
+	s->ok = true;
+out:
+	ptring_server_stop(&srv);
+	ptring_server_free(&srv);
+	vmm_vm_destroy(c.vm);
+	if (img_fd >= 0)
+		close(img_fd);
+	if (mem_fd >= 0)
+		close(mem_fd);
+	if (null_fd >= 0)
+		close(null_fd);
+	return ret;
+}
+
+static int dm_cmp_sample(const void *a, const void *b)
+{
+	double x = ((const struct dm_sample *)a)->secs;
+	double y = ((const struct dm_sample *)b)->secs;
+	return (x > y) - (x < y);
+}
+
+/*
+ * device-models: console output of N KiB and block write+read of N KiB
+ * (the guest tests/guests/models/models) under the direct model (UART,
+ * trapped block device), the split model (virtio-console, virtio-blk) and
+ * the passthrough model (a ring in host memory mapped into the guest,
+ * serviced by a host thread).  Per model and workload: exits per KiB moved,
+ * MiB/s between the guest's start and end markers, host CPU seconds
+ * (whole process: vCPU, I/O and service threads) and the device's sharing
+ * and migratability as vmm_dev_info() reports them.  Median of the trials
+ * (by time); baseline = the direct model.  --iters scales the sizes
+ * (20000: 64 KiB console, 1 MiB block).
+ */
+static int bench_device_models(const struct params *p, struct result *res)
+{
+	unsigned kib[DM_NWORK];
+	int trials = p->trials < 3 ? p->trials : 3;
+	struct dm_sample *smp;
+	size_t len;
+	char *img = dm_read_image(&len);
+	int ret = 0;
+
+	if (!img) {
+		fprintf(stderr, "vmm-bench: device-models: no guest image "
+			"(VMM_BENCH_MODELS_GUEST)\n");
+		return -ENOENT;
+	}
+	kib[DM_CONSOLE] = (unsigned)(p->iters / 300);
+	kib[DM_CONSOLE] = kib[DM_CONSOLE] < 16 ? 16 : kib[DM_CONSOLE] > 64 ? 64
+							 : kib[DM_CONSOLE];
+	kib[DM_BLOCK] = (unsigned)(p->iters / 20000.0 * 1024);
+	kib[DM_BLOCK] = kib[DM_BLOCK] < 64 ? 64 : kib[DM_BLOCK] > 4096 ? 4096
+						     : kib[DM_BLOCK] & ~63u;
+	smp = calloc((size_t)trials * DM_NMODELS * DM_NWORK, sizeof(*smp));
+	if (!smp) {
+		free(img);
+		return -ENOMEM;
+	}
+#define SMP(t, m, w) smp[((t) * DM_NMODELS + (m)) * DM_NWORK + (w)]
+	/* interleaved: every trial runs every model once */
+	for (int t = 0; t < trials && !ret; t++)
+		for (int w = 0; w < DM_NWORK && !ret; w++)
+			for (int m = 0; m < DM_NMODELS && !ret; m++)
+				ret = dm_run(img, len, m, w, kib[w], &SMP(t, m, w));
+	for (int w = 0; w < DM_NWORK && !ret; w++) {
+		struct dm_sample med[DM_NMODELS], col[16];
+		double bytes = (w == DM_BLOCK ? 2.0 : 1.0) * kib[w] * 1024;
+
+		for (int m = 0; m < DM_NMODELS; m++) {
+			for (int t = 0; t < trials; t++)
+				col[t] = SMP(t, m, w);
+			qsort(col, (size_t)trials, sizeof(col[0]), dm_cmp_sample);
+			med[m] = col[trials / 2];
+			for (int t = 0; t < trials; t++)
+				med[m].ok &= col[t].ok;
+		}
+		for (int m = 0; m < DM_NMODELS; m++) {
+			const struct dm_sample *s = &med[m];
+			double mibs = s->ok ? bytes / 1048576.0 / s->secs : 0;
+			double base = bytes / 1048576.0 / med[DM_DIRECT].secs;
+			double epk = s->ok ? (double)s->exits / (bytes / 1024) : 0;
+
+			if (!s->ok) {
+				fprintf(stderr, "vmm-bench: device-models: the %s "
+					"model is missing in this build\n",
+					dm_model_name[m]);
+				continue;
+			}
+			if (p->json)
+				printf("{\"bench\":\"device-models\",\"backend\":"
+				       "\"kvm\",\"model\":\"%s\",\"workload\":"
+				       "\"%s\",\"kib\":%.0f,\"exits\":%llu,"
+				       "\"exits_per_kib\":%.3f,\"mib_per_s\":%.3f,"
+				       "\"host_cpu_s\":%.4f,\"seconds\":%.4f,"
+				       "\"shareable\":%s,\"migratable\":%s,"
+				       "\"value\":%.3f,\"baseline\":%.3f,"
+				       "\"ratio\":%.4f,\"unit\":\"MiB/s\","
+				       "\"baseline_name\":\"direct\",\"trials\":%d}\n",
+				       dm_model_name[m], dm_work_name[w],
+				       bytes / 1024,
+				       (unsigned long long)s->exits, epk, mibs,
+				       s->cpu_s, s->secs,
+				       s->shareable ? "true" : "false",
+				       s->migratable ? "true" : "false", mibs,
+				       base, mibs / base, trials);
+			else
+				printf("device-models %-11s %-7s %8.0f KiB %10.3f "
+				       "exits/KiB %10.3f MiB/s (x%.1f) cpu %.3f s "
+				       "share %s migrate %s\n",
+				       dm_model_name[m], dm_work_name[w],
+				       bytes / 1024, epk, mibs, mibs / base,
+				       s->cpu_s, s->shareable ? "yes" : "no",
+				       s->migratable ? "yes" : "no");
+		}
+	}
+#undef SMP
+	fflush(stdout);
+	free(smp);
+	free(img);
+	return ret ? ret : BENCH_PRINTED;
+}
+#endif
+
 static const struct {
 	const char *name;
 	int (*fn)(const struct params *, struct result *);
@@ -886,6 +1226,9 @@ static const struct {
 	{ "hypercall-roundtrip", bench_hypercall_roundtrip },
 	{ "hypercall-batch", bench_hypercall_batch },
 	{ "hypercall-batch-exits", bench_hypercall_batch_exits },
+#ifdef VMM_BENCH_MODELS_GUEST
+	{ "device-models", bench_device_models },
+#endif
 #ifdef VMM_BENCH_SANDBOX_IMAGE
 	{ "sandbox-call", bench_sandbox_call },
 	{ "sandbox-vs-fork", bench_sandbox_fork },
@@ -950,7 +1293,10 @@ int main(int argc, char **argv)
 			want |= !strcmp(argv[j], benches[i].name);
 		if (!want)
 			continue;
-		if (benches[i].fn(&p, &r)) {
+		int rc = benches[i].fn(&p, &r);
+		if (rc == 1) /* BENCH_PRINTED: it printed its own lines */
+			continue;
+		if (rc) {
 			fprintf(stderr, "vmm-bench: %s failed\n", benches[i].name);
 			failed = 1;
 			continue;

@@ -163,7 +163,6 @@ int vmm_dev_block_attach(vmm_vm *vm, const struct vmm_block_config *cfg,
 	case VMM_MODEL_PASSTHROUGH:
 		return block_passthrough(vm, cfg, out);
 	case VMM_MODEL_SPLIT:
-#ifdef VMM_MODELS_HAVE_VIRTIO_BLK
 	{
 		struct vmm_virtio_blk_config vc;
 
@@ -175,11 +174,6 @@ int vmm_dev_block_attach(vmm_vm *vm, const struct vmm_block_config *cfg,
 		vc.readonly = cfg->readonly;
 		return vmm_virtio_blk_attach(vm, &vc, out);
 	}
-#else
-		return vmm__err(vm, -EOPNOTSUPP,
-				"block: the split model (virtio-blk) is not "
-				"built into this library yet");
-#endif
 	}
 	return vmm__err(vm, -EINVAL, "block: unknown model %d", (int)cfg->model);
 }

@@ -12,7 +12,9 @@
  * checksum depends on everything it wrote before) and in the UART (one
  * character of the checksum every OUT_MASK+1 iterations).  When the counter
  * reaches TARGET it writes the low 32 bits of the checksum to the
- * debug-exit port.  The result is a pure function of TARGET, NPAGES and
+ * debug-exit port, then loops on (so raising TARGET with mg_set_target()
+ * and running again continues exactly as if TARGET had been higher from
+ * the start).  The result is a pure function of TARGET, NPAGES and
  * DELAY, so a run interrupted by a snapshot, restore, reset or migration
  * must end with the same value, output and memory as an uninterrupted one.
  */

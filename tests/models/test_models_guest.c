@@ -16,6 +16,9 @@
  *                   it; host sees the guest's data; detach leaves nothing
  *   ring-console    16 KiB of console text through the passthrough ring
  *   ring-block      the block workload through the passthrough ring
+ *   virtio-console  16 KiB of console text through virtio-console (split)
+ *   virtio-block    the block workload through virtio-blk (split), attached
+ *                   with vmm_dev_block_attach(VMM_MODEL_SPLIT)
  *   snapshot        snapshot and migration refuse a VM with a passthrough
  *                   device up front (-EOPNOTSUPP naming it, no file, no
  *                   byte sent); with the trapped block device they work
@@ -310,6 +313,61 @@ static void ring(struct gh_vm *g, const char *image, bool block)
 	close(fd);
 }
 
+static void split(struct gh_vm *g, const char *image, bool block)
+{
+	struct vmm_virtio_console_config cc;
+	struct vmm_block_config bc;
+	struct vmm_virtio_stats vs;
+	struct vmm_dev_info info;
+	struct vmm_vm_stats st;
+	char cmd[160];
+	vmm_dev *dev;
+	int fd = temp_image(g, block ? 1 << 20 : 0);
+
+	if (block) {
+		vmm_block_config_init(&bc);
+		bc.model = VMM_MODEL_SPLIT;
+		bc.mmio_base = 0xd0000000;
+		bc.fd = fd;
+		GH_OK(g, vmm_dev_block_attach(g->vm, &bc, &dev));
+		snprintf(cmd, sizeof(cmd),
+			 "model=virtio vblk=0xd0000000 work=block kib=256");
+	} else {
+		vmm_virtio_console_config_init(&cc, VMM_VIRTIO_MMIO);
+		cc.virtio.mmio_base = 0xd0001000;
+		cc.out_fd = fd;
+		cc.in_fd = -1;
+		GH_OK(g, vmm_virtio_console_attach(g->vm, &cc, &dev));
+		snprintf(cmd, sizeof(cmd),
+			 "model=virtio vcon=0xd0001000 work=console kib=16");
+	}
+	GH_OK(g, vmm_dev_info(dev, &info));
+	GH_CHECK(g, info.model == VMM_MODEL_SPLIT && info.migratable &&
+			    info.shareable, "virtio device info");
+	load(g, image, cmd);
+	run_to_end(g);
+	GH_OK(g, vmm_vm_stats(g->vm, &st));
+	GH_OK(g, vmm_virtio_stats(dev, &vs));
+	printf("split %s: %llu kicks, %llu requests, %llu exits in all, "
+	       "ioeventfd %d\n", block ? "block" : "console",
+	       (unsigned long long)vs.kicks, (unsigned long long)vs.requests,
+	       (unsigned long long)st.exits, vs.ioeventfd);
+	GH_OK(g, vmm_dev_detach(dev));
+	if (block) {
+		check_image(g, fd, 256);
+		GH_CHECK(g, vs.requests == 8, "requests");
+	} else {
+		size_t len = 0;
+		char *text, p[64];
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		text = gh_read_file(p, &len);
+		GH_CHECK(g, len == 16 * 1024, "console bytes %zu", len);
+		check_console(g, text, len, 16);
+		free(text);
+	}
+	close(fd);
+}
+
 static void snapshot_rules(struct gh_vm *g, const char *image)
 {
 	struct vmm_passthrough_config pc;
@@ -402,6 +460,10 @@ int main(int argc, char **argv)
 		ring(&g, image, false);
 	} else if (!strcmp(sc, "ring-block")) {
 		ring(&g, image, true);
+	} else if (!strcmp(sc, "virtio-console")) {
+		split(&g, image, false);
+	} else if (!strcmp(sc, "virtio-block")) {
+		split(&g, image, true);
 	} else if (!strcmp(sc, "snapshot")) {
 		snapshot_rules(&g, image);
 	} else {

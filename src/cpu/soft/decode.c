@@ -240,6 +240,28 @@ static int decode_modrm(struct dstate *d, struct soft_insn *in, unsigned rex,
 	return 0;
 }
 
+/* LOCK is allowed only on these read-modify-writes of memory */
+static bool lockable(unsigned op, const struct soft_insn *in)
+{
+	unsigned r = in->reg & 7;
+
+	if (in->mod == 3)
+		return false;
+	if (op < 0x40)
+		return (op & 7) < 2 && (op & 0x38) != 0x38;
+	switch (op) {
+	case 0x80: case 0x81: case 0x82: case 0x83: return r != 7;
+	case 0x86: case 0x87: return true;
+	case 0xf6: case 0xf7: return r == 2 || r == 3;
+	case 0xfe: case 0xff: return r < 2;
+	case 0x1ab: case 0x1b3: case 0x1bb: return true;
+	case 0x1ba: return r >= 5;
+	case 0x1b0: case 0x1b1: case 0x1c0: case 0x1c1: return true;
+	case 0x1c7: return r == 1;
+	}
+	return false;
+}
+
 int soft_decode(const uint8_t *buf, unsigned avail, unsigned csz,
 		struct soft_insn *in, bool *end_block)
 {
@@ -386,6 +408,8 @@ int soft_decode(const uint8_t *buf, unsigned avail, unsigned csz,
 		in->imm2 = (uint16_t)v;
 	}
 	in->len = (uint8_t)d.pos;
+	if ((in->pfx & PFX_LOCK) && !lockable(op, in))
+		goto ud_len;
 	in->fn = NULL; /* the caller takes it from its handler table */
 	*end_block = (a & A_END) != 0;
 	/* group opcodes that end blocks depending on ModRM.reg */
@@ -398,6 +422,7 @@ int soft_decode(const uint8_t *buf, unsigned avail, unsigned csz,
 	return 0;
 ud:
 	in->len = (uint8_t)(d.pos ? d.pos : 1);
+ud_len:
 	in->fn = soft_op_ud;
 	in->mod = 3;
 	*end_block = true;

@@ -330,6 +330,8 @@ int vmm__virtio_mmio_attach(vmm_vm *vm, struct vmm_virtio *vd,
 		ret = -ENOMEM;
 		goto err_bus;
 	}
+	/* device model (models.h): a split device, shareable, migratable */
+	vmm__dev_set_model(dev, VMM_MODEL_SPLIT, 0);
 	*out = dev;
 	return 0;
 

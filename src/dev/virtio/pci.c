@@ -626,6 +626,8 @@ int vmm__virtio_pci_attach(vmm_vm *vm, struct vmm_virtio *vd,
 		vmm_pci_remove(cfg->pci_host, p->slot);
 		goto err_lock;
 	}
+	/* device model (models.h): a split device, shareable, migratable */
+	vmm__dev_set_model(dev, VMM_MODEL_SPLIT, 0);
 	*out = dev;
 	return 0;
 

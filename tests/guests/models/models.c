@@ -9,6 +9,10 @@
  *                  bytes) at port "blk=" (default 0x5c0);
  *   model=ring     console and block through the passthrough ring
  *                  (ptring.h) at guest-physical "ring=": no traps at all;
+ *   model=virtio   console through virtio-console at "vcon=", block
+ *                  through virtio-blk at "vblk=" (virtio-mmio version 2):
+ *                  a minimal polled split-ring driver, one notification
+ *                  per request (4 KiB of console text, 64 KiB of block);
  *   work=console   "kib=" KiB of text;
  *   work=block     write "kib=" KiB of a pattern from sector 0 in requests
  *                  of up to 64 KiB, read it back, compare;
@@ -23,7 +27,9 @@
  *                  without a command, 2-byte data access, unknown command:
  *                  each must end in ST_ERR with the right code, and the
  *                  device must still work afterwards.
- * Status lines go to the UART; ends with exit value 0x60 (status 193) on
+ * With "mark=1" the workload is bracketed by writes of 1 and 2 to port
+ * 0x5f0, so a host (bench/vmm-bench.c device-models) can count the exits
+ * and time of the workload alone.  Status lines go to the UART; ends with exit value 0x60 (status 193) on
  * success, GUEST_EXIT_FAIL otherwise.
  */
 #include "entry64.h"
@@ -173,14 +179,165 @@ static int direct_blk(uint32_t cmd, uint64_t sector, uint32_t count,
 	return (st & VMM_TRAPBLK_ST_READY) ? 0 : 99;
 }
 
+
+/* ---- a minimal polled virtio-mmio (version 2) driver ---- */
+
+#define VM_MAGIC 0x000
+#define VM_VERSION 0x004
+#define VM_DEVICE_ID 0x008
+#define VM_DEV_FEAT 0x010
+#define VM_DEV_FEAT_SEL 0x014
+#define VM_DRV_FEAT 0x020
+#define VM_DRV_FEAT_SEL 0x024
+#define VM_QUEUE_SEL 0x030
+#define VM_QUEUE_NUM_MAX 0x034
+#define VM_QUEUE_NUM 0x038
+#define VM_QUEUE_READY 0x044
+#define VM_QUEUE_NOTIFY 0x050
+#define VM_STATUS 0x070
+#define VM_QUEUE_DESC 0x080
+#define VM_QUEUE_DRIVER 0x090
+#define VM_QUEUE_DEVICE 0x0a0
+#define VQ_SIZE 8
+#define VRING_DESC_F_NEXT 1
+#define VRING_DESC_F_WRITE 2
+
+struct vdesc { uint64_t addr; uint32_t len; uint16_t flags, next; };
+struct vavail { uint16_t flags, idx, ring[VQ_SIZE], used_event; };
+struct vused_elem { uint32_t id, len; };
+struct vused { uint16_t flags, idx; struct vused_elem ring[VQ_SIZE];
+	       uint16_t avail_event; };
+
+struct vq {
+	uintptr_t base;      /* the device's register window */
+	unsigned index;
+	struct vdesc desc[VQ_SIZE] __attribute__((aligned(16)));
+	struct vavail avail __attribute__((aligned(2)));
+	struct vused used __attribute__((aligned(4)));
+	uint16_t last_used;
+};
+
+static struct vq vq_blk __attribute__((aligned(4096)));
+static struct vq vq_con __attribute__((aligned(4096)));
+static uint8_t con_buf[4096];
+static struct { uint32_t type, reserved; uint64_t sector; } blk_hdr;
+static volatile uint8_t blk_status;
+
+static uint32_t mr(uintptr_t b, unsigned off)
+{
+	return *(volatile uint32_t *)(b + off);
+}
+
+static void mw(uintptr_t b, unsigned off, uint32_t v)
+{
+	*(volatile uint32_t *)(b + off) = v;
+}
+
+/* Bring the device at @base up with queue @qi; 0 or -1. */
+static int virtio_setup(uintptr_t base, uint32_t want_id, struct vq *q,
+			unsigned qi)
+{
+	uint64_t a;
+
+	if (mr(base, VM_MAGIC) != 0x74726976 || mr(base, VM_VERSION) != 2 ||
+	    mr(base, VM_DEVICE_ID) != want_id)
+		return -1;
+	mw(base, VM_STATUS, 0);
+	mw(base, VM_STATUS, 1);       /* ACKNOWLEDGE */
+	mw(base, VM_STATUS, 1 | 2);   /* DRIVER */
+	mw(base, VM_DEV_FEAT_SEL, 1);
+	if (!(mr(base, VM_DEV_FEAT) & 1))
+		return -1;            /* no VIRTIO_F_VERSION_1 */
+	mw(base, VM_DRV_FEAT_SEL, 0);
+	mw(base, VM_DRV_FEAT, 0);
+	mw(base, VM_DRV_FEAT_SEL, 1);
+	mw(base, VM_DRV_FEAT, 1);     /* VERSION_1 only */
+	mw(base, VM_STATUS, 1 | 2 | 8);
+	if (!(mr(base, VM_STATUS) & 8))
+		return -1;
+	memset(q, 0, sizeof(*q));
+	q->base = base;
+	q->index = qi;
+	mw(base, VM_QUEUE_SEL, qi);
+	if (mr(base, VM_QUEUE_NUM_MAX) < VQ_SIZE)
+		return -1;
+	mw(base, VM_QUEUE_NUM, VQ_SIZE);
+	a = (uintptr_t)q->desc;
+	mw(base, VM_QUEUE_DESC, (uint32_t)a);
+	mw(base, VM_QUEUE_DESC + 4, (uint32_t)(a >> 32));
+	a = (uintptr_t)&q->avail;
+	mw(base, VM_QUEUE_DRIVER, (uint32_t)a);
+	mw(base, VM_QUEUE_DRIVER + 4, (uint32_t)(a >> 32));
+	a = (uintptr_t)&q->used;
+	mw(base, VM_QUEUE_DEVICE, (uint32_t)a);
+	mw(base, VM_QUEUE_DEVICE + 4, (uint32_t)(a >> 32));
+	mw(base, VM_QUEUE_READY, 1);
+	mw(base, VM_STATUS, 1 | 2 | 8 | 4); /* DRIVER_OK */
+	return 0;
+}
+
+/* Post the chain starting at descriptor 0, notify, poll for it. */
+static int vq_submit(struct vq *q)
+{
+	q->avail.ring[q->avail.idx % VQ_SIZE] = 0;
+	__asm__ volatile("mfence" ::: "memory");
+	q->avail.idx++;
+	__asm__ volatile("mfence" ::: "memory");
+	mw(q->base, VM_QUEUE_NOTIFY, q->index);
+	while (*(volatile uint16_t *)&q->used.idx == q->last_used)
+		__asm__ volatile("pause");
+	q->last_used++;
+	return 0;
+}
+
+static int virtio_blk(uint32_t cmd, uint64_t sector, uint32_t count,
+		      void *buf)
+{
+	struct vq *q = &vq_blk;
+
+	blk_hdr.type = cmd == PTRING_CMD_READ ? 0 : 1;
+	blk_hdr.sector = sector;
+	blk_status = 0xff;
+	q->desc[0] = (struct vdesc){ (uintptr_t)&blk_hdr, 16, VRING_DESC_F_NEXT, 1 };
+	q->desc[1] = (struct vdesc){ (uintptr_t)buf, count * 512u,
+				     (uint16_t)(VRING_DESC_F_NEXT |
+				     (cmd == PTRING_CMD_READ ? VRING_DESC_F_WRITE : 0)), 2 };
+	q->desc[2] = (struct vdesc){ (uintptr_t)&blk_status, 1,
+				     VRING_DESC_F_WRITE, 0 };
+	vq_submit(q);
+	return blk_status == 0 ? 0 : 100 + blk_status;
+}
+
+static unsigned con_fill;
+
+static void virtio_con_flush(void)
+{
+	struct vq *q = &vq_con;
+
+	if (!con_fill)
+		return;
+	q->desc[0] = (struct vdesc){ (uintptr_t)con_buf, con_fill, 0, 0 };
+	vq_submit(q);
+	con_fill = 0;
+}
+
+static void virtio_putc(char c)
+{
+	con_buf[con_fill++] = (uint8_t)c;
+	if (con_fill == sizeof(con_buf))
+		virtio_con_flush();
+}
+
 /* ---- workloads ---- */
 
-static int use_ring;
+static int use_ring, use_virtio;
 
 static void out_char(char c)
 {
 	if (use_ring)
 		ring_putc(c);
+	else if (use_virtio)
+		virtio_putc(c);
 	else
 		uart_putc(c);
 }
@@ -217,8 +374,11 @@ static uint32_t pattern(uint64_t sector, uint32_t i)
 
 static int blk(uint32_t cmd, uint64_t sector, uint32_t count, uint32_t *buf)
 {
-	return use_ring ? ring_blk(cmd, sector, count, buf)
-			: direct_blk(cmd, sector, count, buf);
+	if (use_ring)
+		return ring_blk(cmd, sector, count, buf);
+	if (use_virtio)
+		return virtio_blk(cmd, sector, count, buf);
+	return direct_blk(cmd, sector, count, buf);
 }
 
 static int work_block(uint64_t kib)
@@ -378,7 +538,7 @@ int guest_main(void)
 	const struct multiboot_info *mb =
 		(const struct multiboot_info *)(uintptr_t)boot_mb_info;
 	uint64_t kib, t0, t1;
-	int ret = -1;
+	int ret = -1, mark;
 
 	uart_init();
 	if (boot_mb_magic == MULTIBOOT_BOOTLOADER_MAGIC && (mb->flags & 4)) {
@@ -399,7 +559,20 @@ int guest_main(void)
 			return GUEST_EXIT_FAIL;
 		}
 	}
+	use_virtio = arg_is("model", "virtio");
+	if (use_virtio) {
+		uintptr_t b = (uintptr_t)arg_num("vblk", 0);
+		uintptr_t c = (uintptr_t)arg_num("vcon", 0);
+		if ((b && virtio_setup(b, 2, &vq_blk, 0)) ||
+		    (c && virtio_setup(c, 3, &vq_con, 1))) {
+			gprintf("models: virtio device setup failed\n");
+			return GUEST_EXIT_FAIL;
+		}
+	}
 	gprintf("models: start %s\n", cmdline);
+	mark = arg_num("mark", 0) != 0;
+	if (mark)
+		outb(MARKER_PORT, 1);
 	t0 = rdtsc();
 	if (arg_is("work", "console"))
 		ret = work_console(kib);
@@ -411,12 +584,16 @@ int guest_main(void)
 		ret = work_blkerr();
 	else if (arg_is("work", "hostile"))
 		ret = work_hostile();
-	t1 = rdtsc();
+	if (use_virtio)
+		virtio_con_flush();
 	if (use_ring) {
-		/* let the host drain the console ring before the summary */
+		/* the console is done when the host has drained the ring */
 		while (ring->con_tail != ring->con_head)
 			__asm__ volatile("pause");
 	}
+	t1 = rdtsc();
+	if (mark)
+		outb(MARKER_PORT, 2);
 	gprintf("models: %s cycles %lu\n", ret ? "FAIL" : "done", t1 - t0);
 	return ret ? GUEST_EXIT_FAIL : GUEST_EXIT_MODELS;
 }

@@ -106,9 +106,11 @@ static inline void *ptring_thread(void *opaque)
 			ptring_serve_block(s);
 			work = true;
 		}
+		/* a device polls: spin, but let others run now and then so
+		 * an overloaded host does not starve the vCPU */
 		if (work)
 			idle = 0;
-		else if (++idle > 4096)
+		else if ((++idle & 0xffff) == 0)
 			sched_yield();
 		else
 			__builtin_ia32_pause();

@@ -211,9 +211,9 @@ static const struct ecase cases[] = {
 	{ "mov8 high regs", "\x88\xe3", 2,
 	  { 0x1200, 0x0, 0x0, 0x0, 0x0, 0x0, }, 0x2,
 	  { 0x1200, 0x12, 0x0, 0x0, 0x0, 0x0, }, 0x0, 0x0 },
-	{ "rex byte reg", "\x40\x88\xe6", 3,
-	  { 0x0, 0x0, 0x0, 0x0, 0x77, 0x0, }, 0x2,
-	  { 0x0, 0x0, 0x0, 0x0, 0xc0, 0x0, }, 0x0, 0x0 },
+	{ "rex byte reg", "\x40\x88\xf7", 3,
+	  { 0x0, 0x0, 0x0, 0x0, 0x77, 0x1100, }, 0x2,
+	  { 0x0, 0x0, 0x0, 0x0, 0x77, 0x1177, }, 0x0, 0x0 },
 	{ "imul16 two-op", "\x66\x0f\xaf\xc3", 4,
 	  { 0x100, 0x100, 0x0, 0x0, 0x0, 0x0, }, 0x2,
 	  { 0x0, 0x100, 0x0, 0x0, 0x0, 0x0, }, 0x801, 0x801 },
@@ -296,7 +296,7 @@ static void test_table64(void **state)
 
 /* A short program; checks registers at its HLT. */
 static void run_prog(enum env_mode mode, const char *code, size_t len,
-		     uint64_t want_rax, uint64_t want_rcx)
+		     size_t end, uint64_t want_rax, uint64_t want_rcx)
 {
 	struct vmm_exit e;
 
@@ -305,9 +305,9 @@ static void run_prog(enum env_mode mode, const char *code, size_t len,
 	e = tvm_run(&T);
 	assert_int_equal(e.kind, VMM_EXIT_HLT);
 	if (mode == ENV_REAL)
-		assert_int_equal(T.st.rip, len);
+		assert_int_equal(T.st.rip, end);
 	else
-		assert_int_equal(T.st.rip, ENV_CODE + len);
+		assert_int_equal(T.st.rip, ENV_CODE + end);
 	assert_int_equal(T.st.gpr[VMM_RAX], want_rax);
 	assert_int_equal(T.st.gpr[VMM_RCX], want_rcx);
 }
@@ -323,7 +323,7 @@ static void test_programs(void **state)
 		 "\xe8\x01\x00\x00\x00" /* call f */
 		 "\xf4"                 /* hlt */
 		 "\x51\x59\xc3",        /* f: push ecx; pop ecx; ret */
-		 21, 5050, 0);
+		 20, 17, 5050, 0);
 	/* 16-bit real mode: 123 * 45 with MUL, DIV by 7 */
 	run_prog(ENV_REAL,
 		 "\xb8\x7b\x00"  /* mov ax, 123 */
@@ -333,7 +333,7 @@ static void test_programs(void **state)
 		 "\xf7\xf1"      /* div cx -> 790 r 5 */
 		 "\x89\xd1"      /* mov cx, dx */
 		 "\xf4",
-		 17, 790, 5);
+		 16, 16, 790, 5);
 	/* 64-bit: rep stosq then repe cmpsb over the same bytes */
 	run_prog(ENV_LONG64,
 		 "\x48\xbf\x00\x00\x02\x00\x00\x00\x00\x00" /* mov rdi, DATA */
@@ -345,16 +345,17 @@ static void test_programs(void **state)
 		 "\xb9\x78\x00\x00\x00"                     /* mov ecx, 120 */
 		 "\xf3\xa6"                                 /* repe cmpsb */
 		 "\xf4",
-		 56, 0x1111111111111111ull, 0);
+		 56, 56, 0x1111111111111111ull, 0);
 	/* ENTER/LEAVE with nesting */
 	run_prog(ENV_LONG64,
 		 "\x48\x89\xe0"     /* mov rax, rsp */
+		 "\x48\x89\xe5"     /* mov rbp, rsp */
 		 "\xc8\x10\x00\x02" /* enter 16, 2 */
 		 "\xc9"             /* leave */
 		 "\x48\x29\xe0"     /* sub rax, rsp */
 		 "\x31\xc9"         /* xor ecx, ecx */
 		 "\xf4",
-		 14, 0, 0);
+		 17, 17, 0, 0);
 }
 
 /* exceptions land in the handler of their vector, with the error code */
@@ -366,6 +367,10 @@ static void expect_vector(const char *code, size_t len, unsigned cpl,
 	tvm_setup(&T, ENV_LONG64, cpl, code, len);
 	tvm_set(&T);
 	e = tvm_run(&T);
+	if (e.kind != VMM_EXIT_HLT || env_vector_of(T.st.rip) != vec)
+		printf("code %02x..: exit %s rip 0x%llx, want vector %d\n",
+		       (uint8_t)code[0], vmm_exit_name(e.kind),
+		       (unsigned long long)T.st.rip, vec);
 	assert_int_equal(e.kind, VMM_EXIT_HLT);
 	assert_int_equal(env_vector_of(T.st.rip), vec);
 	if (err >= 0) {
