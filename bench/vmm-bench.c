@@ -1122,7 +1122,7 @@ static int dm_cmp_sample(const void *a, const void *b)
  * (whole process: vCPU, I/O and service threads) and the device's sharing
  * and migratability as vmm_dev_info() reports them.  Median of the trials
  * (by time); baseline = the direct model.  --iters scales the sizes
- * (20000: 64 KiB console, 1 MiB block).
+ * (20000: 64 KiB console, 512 KiB block).
  */
 static int bench_device_models(const struct params *p, struct result *res)
 {
@@ -1141,7 +1141,7 @@ static int bench_device_models(const struct params *p, struct result *res)
 	kib[DM_CONSOLE] = (unsigned)(p->iters / 300);
 	kib[DM_CONSOLE] = kib[DM_CONSOLE] < 16 ? 16 : kib[DM_CONSOLE] > 64 ? 64
 							 : kib[DM_CONSOLE];
-	kib[DM_BLOCK] = (unsigned)(p->iters / 20000.0 * 1024);
+	kib[DM_BLOCK] = (unsigned)(p->iters / 20000.0 * 512);
 	kib[DM_BLOCK] = kib[DM_BLOCK] < 64 ? 64 : kib[DM_BLOCK] > 4096 ? 4096
 						     : kib[DM_BLOCK] & ~63u;
 	smp = calloc((size_t)trials * DM_NMODELS * DM_NWORK, sizeof(*smp));
@@ -1198,7 +1198,7 @@ static int bench_device_models(const struct params *p, struct result *res)
 				       base, mibs / base, trials);
 			else
 				printf("device-models %-11s %-7s %8.0f KiB %10.3f "
-				       "exits/KiB %10.3f MiB/s (x%.1f) cpu %.3f s "
+				       "exits/KiB %10.3f MiB/s (x%.1f) cpu %.4f s "
 				       "share %s migrate %s\n",
 				       dm_model_name[m], dm_work_name[w],
 				       bytes / 1024, epk, mibs, mibs / base,
@@ -1214,12 +1214,179 @@ static int bench_device_models(const struct params *p, struct result *res)
 }
 #endif
 
+/* ---- snapshot-reset: reset-to-snapshot against restoring ----
+ *
+ * A guest that writes one word into each of N pages (32-bit, CPL3, ECX =
+ * N) then exits.  Snapshot it before it runs; restore copy-on-write with
+ * dirty tracking; then, per trial, run it (it dirties N pages) and time
+ * vmm_snapshot_reset().  Baselines in the same run: a full restore by copy
+ * and a copy-on-write restore of the same snapshot (each a new VM).
+ */
+static const uint8_t dirty_code[] = {
+	0x89, 0x03,                         /* 1: mov %eax,(%ebx) */
+	0x81, 0xc3, 0x00, 0x10, 0x00, 0x00, /*    add $0x1000,%ebx */
+	0xe2, 0xf6,                         /*    loop 1b */
+	0xe7, 0xf4,                         /*    out %eax,$0xf4 */
+	0xeb, 0xfe,                         /*    jmp . */
+};
+#define DIRTY_BASE 0x100000u
+
+static int snap_attach(void *opaque, vmm_vm *vm)
+{
+	vmm_dev *dev;
+
+	return vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev);
+}
+
+static int snap_make(const char *path, uint64_t ram, uint32_t pages)
+{
+	struct vmm_config cfg;
+	struct vmm_cpu_state st;
+	struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
+	vmm_vm *vm;
+	vmm_vcpu *vcpu;
+	vmm_dev *dev;
+	int ret;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.ram_size = ram;
+	if ((ret = vmm_vm_create(&cfg, &vm)))
+		return ret;
+	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
+	    (ret = vmm_mem_write(vm, CODE_GPA, dirty_code, sizeof(dirty_code))) ||
+	    (ret = vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev)) ||
+	    (ret = cpl3_state(vcpu, pages)) ||
+	    (ret = vmm_vcpu_get_state(vcpu, &st)))
+		goto out;
+	st.gpr[VMM_RBX] = DIRTY_BASE;
+	st.gpr[VMM_RAX] = 0x5a5a5a5a;
+	/* some content, so that a copy restore has pages to copy */
+	for (uint64_t a = 0; a < ram && !ret; a += 16 * 4096)
+		ret = vmm_mem_fill(vm, a + 8192, 0x11, 4096);
+	if (!ret && !(ret = vmm_vcpu_set_state(vcpu, &st)))
+		ret = vmm_snapshot_save(vm, path, &so);
+out:
+	vmm_vm_destroy(vm);
+	return ret;
+}
+
+/* One configuration: medians of reset, copy restore, cow restore (us). */
+static int snap_measure(const struct params *p, uint64_t ram, uint32_t pages,
+			double *reset_us, double *copy_us, double *cow_us)
+{
+	char path[] = "/tmp/vmm-bench-snap-XXXXXX";
+	double *a = calloc((size_t)p->trials, sizeof(double));
+	double *b = calloc((size_t)p->trials, sizeof(double));
+	double *c = calloc((size_t)p->trials, sizeof(double));
+	struct vmm_restore_opts ro = { .attach = snap_attach,
+				       .flags = VMM_RESTORE_COW |
+						VMM_RESTORE_TRACK_DIRTY };
+	struct vmm_restore_opts co = { .attach = snap_attach };
+	struct vmm_config ov;
+	vmm_snapshot *snap = NULL;
+	vmm_vm *vm = NULL, *tmp;
+	struct vmm_exit e;
+	char err[256];
+	int fd, ret = -1;
+
+	vmm_config_init(&ov);
+	ov.backend = VMM_BACKEND_KVM;
+	fd = mkstemp(path);
+	if (fd < 0 || !a || !b || !c)
+		goto out;
+	close(fd);
+	if (snap_make(path, ram, pages) ||
+	    vmm_snapshot_open(path, &snap, err, sizeof(err)) ||
+	    vmm_snapshot_restore_snap(snap, &ov, &ro, &vm))
+		goto out;
+	for (int t = 0; t < p->trials; t++) {
+		double t0;
+		int n;
+
+		if (vmm_vcpu_run_loop(vmm_vcpu_get(vm, 0), &e) ||
+		    e.kind != VMM_EXIT_GUEST_EXIT)
+			goto out;
+		t0 = now_ns();
+		n = vmm_snapshot_reset(vm, snap);
+		a[t] = (now_ns() - t0) / 1e3;
+		if (n < (int)pages)
+			goto out;
+
+		t0 = now_ns();
+		if (vmm_snapshot_restore_snap(snap, &ov, &co, &tmp))
+			goto out;
+		b[t] = (now_ns() - t0) / 1e3;
+		vmm_vm_destroy(tmp);
+
+		ro.flags = VMM_RESTORE_COW;
+		t0 = now_ns();
+		if (vmm_snapshot_restore_snap(snap, &ov, &ro, &tmp))
+			goto out;
+		c[t] = (now_ns() - t0) / 1e3;
+		ro.flags |= VMM_RESTORE_TRACK_DIRTY;
+		vmm_vm_destroy(tmp);
+	}
+	*reset_us = median(a, p->trials);
+	*copy_us = median(b, p->trials);
+	*cow_us = median(c, p->trials);
+	ret = 0;
+out:
+	vmm_vm_destroy(vm);
+	vmm_snapshot_close(snap);
+	unlink(path);
+	free(a);
+	free(b);
+	free(c);
+	return ret;
+}
+
+static void print(const struct params *p, const struct result *r);
+
+static int bench_snapshot_reset(const struct params *p, struct result *res)
+{
+	static const uint64_t rams[] = { 64ull << 20, 256ull << 20 };
+	static const uint32_t pages[] = { 1, 16, 256 };
+	char name[6][48];
+	int k = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		for (size_t j = 0; j < 3; j++, k++) {
+			double reset = 0, copy = 0, cow = 0;
+			struct result r;
+
+			if (snap_measure(p, rams[i], pages[j], &reset, &copy, &cow))
+				return -1;
+			snprintf(name[k], sizeof(name[k]),
+				 "snapshot-reset/%lluM/%up",
+				 (unsigned long long)(rams[i] >> 20), pages[j]);
+			r = (struct result){ name[k], reset, copy, "us",
+					     "restore by copy", p->trials, 0 };
+			if (i == 1 && j == 1) {
+				*res = r; /* the headline: main prints it */
+			} else {
+				print(p, &r);
+			}
+			if (j == 0) {
+				char cn[48];
+				snprintf(cn, sizeof(cn), "snapshot-restore-cow/%lluM",
+					 (unsigned long long)(rams[i] >> 20));
+				r = (struct result){ cn, cow, copy, "us",
+						     "restore by copy", p->trials, 0 };
+				print(p, &r);
+			}
+		}
+	}
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(const struct params *, struct result *);
 } benches[] = {
 	{ "exit-roundtrip", bench_exit_roundtrip },
 	{ "create-destroy", bench_create_destroy },
+	{ "snapshot-reset", bench_snapshot_reset },
 	{ "virtio-blk-seq-read", bench_virtio_seq },
 	{ "virtio-blk-rand-read", bench_virtio_rand },
 	{ "virtio-blk-exits", bench_virtio_exits },

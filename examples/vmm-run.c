@@ -5,12 +5,18 @@
  *   vmm-run [--backend auto|kvm|soft] [-m MEM] [--cpus N] --kernel FILE
  *           [--initrd FILE] [--cmdline STR] [--format flat|elf|multiboot|bzimage]
  *           [--load-addr ADDR] [--mode real16|prot32|long64] [--timeout SEC]
- *           [--stats] [--quiet]
+ *           [--stats] [--quiet] [--snapshot-on-exit FILE]
+ *   vmm-run [--backend ...] --restore FILE [--snapshot-on-exit FILE] ...
  *
  * Serial (COM1) goes to stdout.  The exit status is the guest's debug-exit
  * status ((value << 1) | 1, port 0xf4), as QEMU's isa-debug-exit gives it;
  * 0 when the guest shuts down, resets or powers off (QEMU -no-reboot), 1 on
  * an error, 124 on --timeout.
+ *
+ * --snapshot-on-exit FILE saves the VM (memory, vCPUs, devices, interrupt
+ * controllers) when it stops, for whatever reason (guest exit, --timeout);
+ * --restore FILE continues such a snapshot instead of loading a kernel, on
+ * any backend (--backend), with the same devices attached.
  */
 #include <libvmm/libvmm.h>
 
@@ -34,6 +40,7 @@ struct opts {
 	bool load_addr_set;
 	int timeout;
 	bool stats, quiet;
+	const char *snapshot_out, *restore;
 };
 
 struct image {
@@ -58,6 +65,8 @@ static void usage(FILE *f)
 		"  --load-addr A    flat images: load address (default 0x7c00)\n"
 		"  --mode M         flat images: real16 (default), prot32, long64\n"
 		"  --timeout SEC    stop the guest after SEC seconds (exit 124)\n"
+		"  --snapshot-on-exit FILE  save a snapshot when the VM stops\n"
+		"  --restore FILE   continue a snapshot instead of --kernel\n"
 		"  --stats          print exit and device counters to stderr\n"
 		"  --quiet          no libvmm messages on stderr\n");
 }
@@ -132,6 +141,45 @@ static int on_exit_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
 			vmm_vcpu_index(vcpu), vmm_exit_name(e->kind));
 		return STOP_ERROR;
 	}
+}
+
+/* The devices every vmm-run VM has; also the restore attach callback. */
+static int attach_devices(void *opaque, vmm_vm *vm)
+{
+	struct vmm_uart_config uc = { .port = 0x3f8, .irq = 4, .out_fd = 1,
+				      .in_fd = -1 };
+	vmm_dev *dev;
+	int ret;
+
+	(void)opaque;
+	if ((ret = vmm_dev_uart_attach(vm, &uc, &dev)) < 0 ||
+	    (ret = vmm_dev_debug_exit_attach(vm, 0xf4, 4, &dev)) < 0 ||
+	    (ret = vmm_dev_i8042_attach(vm, &dev)) < 0 ||
+	    (ret = vmm_dev_rtc_attach(vm, &dev)) < 0 ||
+	    (ret = vmm_dev_pci_host_attach(vm, &dev)) < 0)
+		return ret;
+	return 0;
+}
+
+static int restore(const struct opts *o, const struct vmm_config *cfg,
+		   vmm_vm **vm)
+{
+	struct vmm_restore_opts ro = { .attach = attach_devices };
+	vmm_snapshot *snap;
+	char err[256];
+	int ret;
+
+	ret = vmm_snapshot_open(o->restore, &snap, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "vmm-run: %s\n", err);
+		return ret;
+	}
+	ret = vmm_snapshot_restore_snap(snap, cfg, &ro, vm);
+	vmm_snapshot_close(snap);
+	if (ret < 0)
+		fprintf(stderr, "vmm-run: cannot restore %s: %s\n", o->restore,
+			vmm_strerror(ret));
+	return ret;
 }
 
 static int load(vmm_vm *vm, const struct opts *o, struct vmm_boot_info *info)
@@ -229,6 +277,8 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, 0, 't' },
 		{ "stats", no_argument, 0, 's' },
 		{ "quiet", no_argument, 0, 'q' },
+		{ "snapshot-on-exit", required_argument, 0, 'S' },
+		{ "restore", required_argument, 0, 'R' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0 },
 	};
@@ -236,11 +286,8 @@ int main(int argc, char **argv)
 			  .cpus = 1, .timeout = -1 };
 	struct vmm_config cfg;
 	struct vmm_boot_info info;
-	struct vmm_uart_config uc = { .port = 0x3f8, .irq = 4, .out_fd = 1,
-				      .in_fd = -1 };
 	vmm_vm *vm = NULL;
 	vmm_vcpu *vcpu;
-	vmm_dev *dev;
 	int c, ret, status = 1;
 
 	while ((c = getopt_long(argc, argv, "m:h", lopts, NULL)) != -1) {
@@ -263,11 +310,13 @@ int main(int argc, char **argv)
 		case 't': o.timeout = atoi(optarg); break;
 		case 's': o.stats = true; break;
 		case 'q': o.quiet = true; break;
+		case 'S': o.snapshot_out = optarg; break;
+		case 'R': o.restore = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
 	}
-	if (!o.kernel || !o.mem || !o.cpus) {
+	if ((!o.kernel && !o.restore) || !o.mem || !o.cpus) {
 		usage(stderr);
 		return 1;
 	}
@@ -280,6 +329,12 @@ int main(int argc, char **argv)
 		cfg.log = log_cb;
 		cfg.log_level = VMM_LOG_WARN;
 	}
+	if (o.restore) {
+		setvbuf(stdout, NULL, _IONBF, 0);
+		if (restore(&o, &cfg, &vm) < 0)
+			return 1;
+		goto run;
+	}
 	ret = vmm_vm_create(&cfg, &vm);
 	if (ret < 0) {
 		char why[160] = "";
@@ -290,11 +345,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IONBF, 0);
-	if ((ret = vmm_dev_uart_attach(vm, &uc, &dev)) < 0 ||
-	    (ret = vmm_dev_debug_exit_attach(vm, 0xf4, 4, &dev)) < 0 ||
-	    (ret = vmm_dev_i8042_attach(vm, &dev)) < 0 ||
-	    (ret = vmm_dev_rtc_attach(vm, &dev)) < 0 ||
-	    (ret = vmm_dev_pci_host_attach(vm, &dev)) < 0) {
+	if ((ret = attach_devices(NULL, vm)) < 0) {
 		char msg[256];
 		vmm_last_error(vm, msg, sizeof(msg));
 		fprintf(stderr, "vmm-run: devices: %s\n", msg);
@@ -315,6 +366,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm-run: entry state: %s\n", msg);
 		goto out;
 	}
+run:
 	if ((ret = vmm_vm_start(vm, on_exit_cb, NULL)) < 0) {
 		fprintf(stderr, "vmm-run: start: %s\n", vmm_strerror(ret));
 		goto out;
@@ -336,6 +388,17 @@ int main(int argc, char **argv)
 	}
 	if (o.stats)
 		print_stats(vm);
+	if (o.snapshot_out) {
+		/* the vCPU threads are joined: the VM is stopped, its last I/O
+		 * is completed by the save */
+		ret = vmm_snapshot_save(vm, o.snapshot_out, NULL);
+		if (ret < 0) {
+			char msg[256];
+			vmm_last_error(vm, msg, sizeof(msg));
+			fprintf(stderr, "vmm-run: snapshot: %s\n", msg);
+			status = 1;
+		}
+	}
 out:
 	vmm_vm_destroy(vm);
 	return status;

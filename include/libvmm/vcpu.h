@@ -22,7 +22,7 @@ enum vmm_exit_kind {
 	VMM_EXIT_SHUTDOWN,    /**< triple fault or shutdown cycle */
 	VMM_EXIT_HYPERCALL,   /**< exit.hypercall */
 	VMM_EXIT_DEBUG,       /**< breakpoint / single step: exit.debug */
-	VMM_EXIT_INTERRUPTED, /**< vmm_vcpu_kick() or a signal */
+	VMM_EXIT_INTERRUPTED, /**< vmm_vcpu_kick() (a signal alone never) */
 	VMM_EXIT_INTERNAL,    /**< the backend could not continue: exit.internal */
 	VMM_EXIT_GUEST_EXIT,  /**< guest wrote the debug-exit port: exit.guest */
 	VMM_EXIT_RESET,       /**< guest asked for a system reset */
@@ -132,7 +132,9 @@ VMM_API VMM_MUST_CHECK int vmm_vcpu_run_loop(vmm_vcpu *vcpu,
  * vmm_vcpu_kick() - make a running (or about to run) vmm_vcpu_run() return
  * VMM_EXIT_INTERRUPTED soon.  Safe from any thread and from signal
  * handlers.  A kick that arrives while the vCPU is not running makes the
- * next run return at once (it is never lost).
+ * next run return at once (it is never lost).  Signals do not stop a vCPU
+ * by themselves (the backend re-enters the guest after an interruption
+ * nobody asked for): to stop on a signal, call this from its handler.
  */
 VMM_API int vmm_vcpu_kick(vmm_vcpu *vcpu);
 

@@ -81,7 +81,10 @@ static void system_segs_reset(struct vmm_cpu_state *st)
  * 0x60000010, EDX = 0x600, DR6/DR7 and PAT at their reset values, FPU and
  * MXCSR in their FNINIT / reset state, XCR0 = 1, the local APIC enabled at
  * 0xfee00000 with its LVT entries masked (APIC ID 0: the backend sets the
- * real one).
+ * real one) — except that the BSP's LINT0 is ExtINT and LINT1 NMI, the
+ * virtual-wire mode firmware leaves behind and both backends' irqchips set
+ * at reset, so that the 8259 PIC reaches the BSP of a guest booted without
+ * firmware.
  */
 void vmm_state_reset(struct vmm_cpu_state *st, bool bsp)
 {
@@ -109,6 +112,10 @@ void vmm_state_reset(struct vmm_cpu_state *st, bool bsp)
 	st->fpu.mxcsr_mask = RESET_MXCSR_MASK;
 	st->fpu.xcr0 = 1;
 	lapic_reset(st->lapic);
+	if (bsp) {
+		wr32(st->lapic, 0x350, 0x700); /* LVT LINT0: ExtINT */
+		wr32(st->lapic, 0x360, 0x400); /* LVT LINT1: NMI */
+	}
 }
 
 /* A zeroed (or foreign) struct gets a full reset first. */

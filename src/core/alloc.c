@@ -51,9 +51,10 @@ void vmm__free_with(const struct vmm_allocator *a, void *p)
 
 void *vmm__alloc(vmm_vm *vm, size_t size)
 {
-	void *p = vmm__alloc_with(vm->cfg.allocator, size);
+	/* no VM (a vhost-user back-end process): libc, no accounting */
+	void *p = vmm__alloc_with(vm ? vm->cfg.allocator : NULL, size);
 
-	if (p)
+	if (p && vm)
 		atomic_fetch_add(&vm->host_bytes, size);
 	return p;
 }
@@ -62,6 +63,10 @@ void vmm__free(vmm_vm *vm, void *p)
 {
 	if (!p)
 		return;
+	if (!vm) {
+		vmm__free_with(NULL, p);
+		return;
+	}
 	atomic_fetch_sub(&vm->host_bytes, ((struct blkhdr *)p - 1)->size);
 	vmm__free_with(vm->cfg.allocator, p);
 }

@@ -120,7 +120,7 @@ void env_state(struct vmm_cpu_state *st, enum env_mode mode, unsigned cpl)
 	st->seg[VMM_TR].limit = 0x68 + 8192;
 	st->seg[VMM_TR].type = 0xb;
 	st->seg[VMM_TR].present = 1;
-	if (mode == ENV_LONG64) {
+	if (mode == ENV_LONG64 || mode == ENV_COMPAT32) {
 		st->cr0 |= VMM_CR0_PG | VMM_CR0_WP;
 		st->cr4 |= VMM_CR4_PAE;
 		st->cr3 = ENV_PML4;
@@ -129,7 +129,11 @@ void env_state(struct vmm_cpu_state *st, enum env_mode mode, unsigned cpl)
 		st->idtr.base = ENV_IDT;
 		st->idtr.limit = 256 * 16 - 1;
 		st->seg[VMM_TR].selector = ENV_TSS_SEL;
-		if (cpl == 3)
+		if (mode == ENV_COMPAT32 && cpl == 3)
+			seg(&st->seg[VMM_CS], ENV_UCODE32, 0xb, 3, 0, 1);
+		else if (mode == ENV_COMPAT32)
+			seg(&st->seg[VMM_CS], ENV_KCODE32, 0xb, 0, 0, 1);
+		else if (cpl == 3)
 			seg(&st->seg[VMM_CS], ENV_UCODE64, 0xb, 3, 1, 0);
 		else
 			seg(&st->seg[VMM_CS], ENV_KCODE64, 0xb, 0, 1, 0);

@@ -46,6 +46,7 @@ enum env_mode {
 	ENV_REAL,    /* real mode, CS = DS = SS = 0, IVT at 0 */
 	ENV_PROT32,  /* 32-bit protected mode, paging off, flat segments */
 	ENV_LONG64,  /* 64-bit long mode, identity-mapped, 4-level paging */
+	ENV_COMPAT32, /* compatibility mode: long mode, 32-bit code segment */
 };
 
 /*

@@ -3,13 +3,16 @@
  * guest_kick - the "loop" guest spins at CPL3 forever; vmm_vcpu_kick() from
  * a timer thread must stop it (VMM_EXIT_INTERRUPTED), it must resume where
  * it was and be stopped again, and a kick sent while the vCPU is not
- * running must make the next run return at once.  The guest counts in R15,
- * so the state shows it made progress between kicks.
+ * running must make the next run return at once.  Signals without a kick
+ * (a handled signal, or the kernel's notify-signal task work, which make
+ * KVM_RUN return EINTR) must not stop it: only the kick does.  The guest
+ * counts in R15, so the state shows it made progress between kicks.
  *
  *   guest_kick BACKEND LOOP_IMAGE EXPECTED_FILE
  */
 #include "harness.h"
 
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +48,33 @@ static void *kick_thread(void *arg)
 	sleep_ms(k->delay_ms);
 	k->kicked_at = gh_now();
 	k->rc = vmm_vcpu_kick(k->g->vcpu);
+	return NULL;
+}
+
+/* Signals the vCPU thread @n times, @ms apart, then kicks it. */
+struct pester {
+	struct gh_vm *g;
+	pthread_t target, thread;
+	int n, ms, rc;
+	double kicked_at;
+};
+
+static void noop_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *pester_thread(void *arg)
+{
+	struct pester *ps = arg;
+
+	sleep_ms(20);
+	for (int i = 0; i < ps->n; i++) {
+		pthread_kill(ps->target, SIGUSR1);
+		sleep_ms(ps->ms);
+	}
+	ps->kicked_at = gh_now();
+	ps->rc = vmm_vcpu_kick(ps->g->vcpu);
 	return NULL;
 }
 
@@ -133,6 +163,28 @@ int main(int argc, char **argv)
 		 "kick", t5 - t4);
 	uint64_t c4 = counter(&g, &st);
 	GH_CHECK(&g, c4 > c3, "no progress after the pending kick");
+
+	/* 5. Signals without a kick do not stop it (no SA_RESTART: the
+	 * interrupted KVM_RUN returns EINTR each time); the kick does. */
+	struct sigaction sa;
+	struct pester ps = { .g = &g, .target = pthread_self(), .n = 40,
+			     .ms = 2 };
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = noop_handler;
+	sigaction(SIGUSR1, &sa, NULL);
+	if (pthread_create(&ps.thread, NULL, pester_thread, &ps))
+		gh_fail(&g, "pthread_create");
+	gh_run(&g, &exit);
+	double t6 = gh_now();
+	pthread_join(ps.thread, NULL);
+	GH_CHECK(&g, ps.rc == 0, "vmm_vcpu_kick returned %d", ps.rc);
+	GH_CHECK(&g, exit.kind == VMM_EXIT_INTERRUPTED,
+		 "expected the kick's interrupted exit, got %s",
+		 gh_describe_exit(&exit, desc, sizeof(desc)));
+	GH_CHECK(&g, t6 >= ps.kicked_at,
+		 "a signal without a kick stopped the vCPU");
+	uint64_t c5 = counter(&g, &st);
+	GH_CHECK(&g, c5 > c4, "no progress while signalled");
 
 	char *out = gh_output(&g);
 	GH_CHECK(&g, !strcmp(out, "loop: at CPL3, looping\n"),

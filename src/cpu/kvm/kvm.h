@@ -54,6 +54,9 @@ static inline struct kvm_vcpu_priv *kvcpu_of(vmm_vcpu *vcpu)
 /* ioctl wrapper returning a negative errno; retries EINTR unless @run. */
 int kvm_ioctl(int fd, unsigned long req, void *arg);
 
+/* Install the PC's GSI routing (IRQ0 -> IOAPIC pin 2) on a new irqchip. */
+int kvm_routing_init(vmm_vm *vm);
+
 int kvm_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st);
 int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st);
 

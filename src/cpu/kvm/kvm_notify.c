@@ -106,7 +106,9 @@ static int set_routing(vmm_vm *vm, struct kvm_notify *n)
 		t->entries[i].gsi = gsi;
 		t->entries[i].type = KVM_IRQ_ROUTING_IRQCHIP;
 		t->entries[i].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		t->entries[i].u.irqchip.pin = gsi;
+		/* as on a PC (and in the software backend's irqchip): the
+		 * timer's ISA IRQ 0 is wired to IOAPIC pin 2 */
+		t->entries[i].u.irqchip.pin = gsi == 0 ? 2 : gsi;
 		i++;
 	}
 	for (unsigned j = 0; j < n->n; j++, i++) {
@@ -124,6 +126,14 @@ static int set_routing(vmm_vm *vm, struct kvm_notify *n)
 		return vmm__err(vm, r, "KVM_SET_GSI_ROUTING: %s",
 				vmm_strerror(r));
 	return 0;
+}
+
+int kvm_routing_init(vmm_vm *vm)
+{
+	struct kvm_notify none;
+
+	memset(&none, 0, sizeof(none));
+	return set_routing(vm, &none);
 }
 
 static int irqfd_ioctl(vmm_vm *vm, int fd, uint32_t gsi, bool assign)

@@ -199,33 +199,51 @@ static void translate(vmm_vcpu *vcpu, struct kvm_run *run,
 	}
 }
 
+/*
+ * KVM_RUN returns -EINTR (or KVM_EXIT_INTR) whenever the thread has a signal
+ * or notify-signal task work pending, not only after vmm_vcpu_kick(): any
+ * signal the embedder handles, and on recent kernels task work queued with
+ * TWA_SIGNAL, interrupt it.  Only a kick is an exit the caller asked for
+ * (the soft backend behaves the same), so an interruption without a pending
+ * kick re-enters the guest.  Ordering against kvm_vcpu_kick(), which stores
+ * kick_pending and then immediate_exit: we clear immediate_exit before
+ * testing kick_pending, so a kick we miss here still finds the next
+ * KVM_RUN exiting at once.
+ */
+static bool interrupted(struct kvm_run *run, vmm_vcpu *vcpu)
+{
+	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	return atomic_exchange(&vcpu->kick_pending, false);
+}
+
 int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 {
 	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
 	struct kvm_run *run = p->run;
 	int r;
 
-	if (atomic_load(&vcpu->kick_pending))
-		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	r = ioctl(p->fd, KVM_RUN, 0);
-	if (r < 0) {
-		int e = errno;
-		if (e == EINTR || e == EAGAIN) {
-			__atomic_store_n(&run->immediate_exit, 0,
+	for (;;) {
+		if (atomic_load(&vcpu->kick_pending))
+			__atomic_store_n(&run->immediate_exit, 1,
 					 __ATOMIC_SEQ_CST);
-			atomic_store(&vcpu->kick_pending, false);
+		r = ioctl(p->fd, KVM_RUN, 0);
+		if (r < 0) {
+			int e = errno;
+			if (e != EINTR && e != EAGAIN)
+				return vmm__err(vcpu->vm, -e,
+						"vcpu%u: KVM_RUN: %s",
+						vcpu->index, strerror(e));
+			if (!interrupted(run, vcpu))
+				continue; /* spurious: no kick */
 			memset(exit, 0, sizeof(*exit));
 			exit->kind = VMM_EXIT_INTERRUPTED;
 			return 0;
 		}
-		return vmm__err(vcpu->vm, -e, "vcpu%u: KVM_RUN: %s",
-				vcpu->index, strerror(e));
+		if (run->exit_reason == KVM_EXIT_INTR && !interrupted(run, vcpu))
+			continue;
+		break;
 	}
 	translate(vcpu, run, exit);
-	if (exit->kind == VMM_EXIT_INTERRUPTED) {
-		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-		atomic_store(&vcpu->kick_pending, false);
-	}
 	return 0;
 }
 

@@ -201,6 +201,9 @@ static int create_irqchip(vmm_vm *vm, struct kvm_vm *k)
 		return vmm__err(vm, r, "KVM_CREATE_IRQCHIP failed");
 	k->irqchip = true;
 	vm->caps |= VMM_CAP_IRQCHIP;
+	r = kvm_routing_init(vm);
+	if (r < 0)
+		return r;
 	if (vm->cfg.flags & VMM_CFG_NO_PIT)
 		return 0;
 	if (check_ext(k, k->vm_fd, KVM_CAP_PIT2)) {

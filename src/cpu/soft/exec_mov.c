@@ -22,7 +22,7 @@ static int op_mov_r_rm(struct soft_cpu *c, const struct soft_insn *i)
 /* register-register fast path for 89/8B with 32/64-bit operands */
 static int op_mov_r_rm_fast(struct soft_cpu *c, const struct soft_insn *i)
 {
-	if (i->mod == 3) {
+	if (i->mod == 3 && i->osz >= 4) {
 		uint64_t v = c->st.gpr[i->rm];
 		c->st.gpr[i->reg] = i->osz == 8 ? v : (uint32_t)v;
 		return SOFT_NEXT;
@@ -222,12 +222,12 @@ static int op_cmpxchg(struct soft_cpu *c, const struct soft_insn *i)
 		soft_ud(c);
 	if (i->mod == 3) {
 		d = size == 1 ? soft_reg8(c, i->rm8) : soft_reg(c, i->rm, size);
-		if (d == acc) {
+		/* as measured on hardware: a failing compare leaves the
+		 * destination register alone (no zero-extension) */
+		if (d == acc)
 			soft_set_rm(c, i, src);
-		} else {
-			soft_set_rm(c, i, d);
-			soft_set_reg(c, VMM_RAX, size == 1 ? 1 : size, d);
-		}
+		else
+			soft_set_reg(c, VMM_RAX, size, d);
 	} else {
 		uint64_t ea = soft_ea(c, i);
 		void *p = soft_atomic_ptr(c, i->seg, ea, size);

@@ -100,8 +100,12 @@ static int do_grp2(struct soft_cpu *c, const struct soft_insn *i,
 	cnt &= size == 8 ? 0x3f : 0x1f;
 	if (i->mod == 3) {
 		a = size == 1 ? soft_reg8(c, i->rm8) : soft_reg(c, i->rm, size);
-		if (!cnt)
+		if (!cnt) {
+			/* a 32-bit destination is still written (zero-extended) */
+			if (size == 4)
+				c->st.gpr[i->rm] = (uint32_t)a;
 			return SOFT_NEXT;
+		}
 		r = shift(c, i->reg & 7, size, a, cnt);
 		soft_set_rm(c, i, r);
 		return SOFT_NEXT;
@@ -152,8 +156,11 @@ static int op_shxd(struct soft_cpu *c, const struct soft_insn *i)
 		ea = soft_ea(c, i);
 	a = i->mod == 3 ? soft_reg(c, i->rm, size) : soft_ld(c, i->seg, ea, size);
 	b = soft_reg(c, i->reg, size);
-	if (!cnt)
+	if (!cnt) {
+		if (size == 4 && i->mod == 3)
+			c->st.gpr[i->rm] = (uint32_t)a;
 		return SOFT_NEXT;
+	}
 	if (cnt > n) {
 		/* 16-bit with count > 16: undefined; behave like a 32-bit
 		 * shift of b:a (as hardware does) */

@@ -28,7 +28,7 @@ static uint8_t *tlb_ptr(struct soft_cpu *c, uint64_t lin, uint64_t len,
 			bool write)
 {
 	struct soft_tlb_entry *e =
-		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+		&c->tlb[c->tlb_user][soft_tlb_idx(lin)];
 	uint64_t tag = write ? e->tag_w : e->tag_r;
 
 	if (tag != (lin & ~0xfffull) || (lin & 0xfff) + len > 4096)

@@ -136,7 +136,7 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 	*host = h;
 	if (h) {
 		struct soft_tlb_entry *e =
-			&c->tlb[user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+			&c->tlb[user][soft_tlb_idx(lin)];
 		bool code = soft_tb_is_code(c, gpage);
 		if (e->tag_r != page || e->gpa != gpage) {
 			e->tag_r = e->tag_w = e->tag_x = SOFT_TLB_INVALID;
@@ -240,7 +240,7 @@ void soft_probe_write(struct soft_cpu *c, unsigned seg, uint64_t off,
 {
 	uint64_t lin = soft_lin_fast(c, seg, off, size, true);
 	struct soft_tlb_entry *e =
-		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+		&c->tlb[c->tlb_user][soft_tlb_idx(lin)];
 	uint8_t *h;
 
 	if (e->tag_w == (lin & ~0xfffull) && (lin & 0xfff) <= 4096u - size)
@@ -253,7 +253,7 @@ void soft_probe_write(struct soft_cpu *c, unsigned seg, uint64_t off,
 
 uint64_t soft_ld_sys(struct soft_cpu *c, uint64_t lin, unsigned size)
 {
-	struct soft_tlb_entry *e = &c->tlb[0][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+	struct soft_tlb_entry *e = &c->tlb[0][soft_tlb_idx(lin)];
 
 	if (!c->lma)
 		lin = (uint32_t)lin;
@@ -296,7 +296,7 @@ void soft_write_lin(struct soft_cpu *c, uint64_t lin, const void *buf,
 const uint8_t *soft_fetch_page(struct soft_cpu *c, uint64_t lin, uint64_t *gpa)
 {
 	struct soft_tlb_entry *e =
-		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+		&c->tlb[c->tlb_user][soft_tlb_idx(lin)];
 	uint8_t *h;
 	uint64_t g;
 
@@ -316,7 +316,7 @@ void *soft_atomic_ptr(struct soft_cpu *c, unsigned seg, uint64_t off,
 {
 	uint64_t lin = soft_lin_fast(c, seg, off, size, true);
 	struct soft_tlb_entry *e =
-		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+		&c->tlb[c->tlb_user][soft_tlb_idx(lin)];
 	uint8_t *h;
 
 	if ((lin & 0xfff) > 4096u - size)

@@ -117,8 +117,13 @@ enum soft_lf {
 #define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
 
 /* Soft TLB: one set for supervisor, one for user accesses. */
-#define SOFT_TLB_BITS 8
+#define SOFT_TLB_BITS 10
 #define SOFT_TLB_SIZE (1u << SOFT_TLB_BITS)
+static inline unsigned soft_tlb_idx(uint64_t lin)
+{
+	return (unsigned)(((lin >> 12) ^ (lin >> (12 + SOFT_TLB_BITS + 3))) &
+			  (SOFT_TLB_SIZE - 1));
+}
 #define SOFT_TLB_INVALID (~0ull)
 struct soft_tlb_entry {
 	uint64_t tag_r, tag_w, tag_x; /* linear page, or SOFT_TLB_INVALID */
@@ -431,7 +436,7 @@ static inline uint64_t soft_ld_lin(struct soft_cpu *c, uint64_t lin,
 				   unsigned size)
 {
 	struct soft_tlb_entry *e =
-		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+		&c->tlb[c->tlb_user][soft_tlb_idx(lin)];
 	if (likely(e->tag_r == (lin & ~0xfffull) &&
 		   (lin & 0xfff) <= 4096u - size))
 		return soft_ldh((void *)(uintptr_t)(lin + e->addend), size);
@@ -441,7 +446,7 @@ static inline void soft_st_lin(struct soft_cpu *c, uint64_t lin, unsigned size,
 			       uint64_t v)
 {
 	struct soft_tlb_entry *e =
-		&c->tlb[c->tlb_user][(lin >> 12) & (SOFT_TLB_SIZE - 1)];
+		&c->tlb[c->tlb_user][soft_tlb_idx(lin)];
 	if (likely(e->tag_w == (lin & ~0xfffull) &&
 		   (lin & 0xfff) <= 4096u - size)) {
 		soft_sth((void *)(uintptr_t)(lin + e->addend), size, v);

@@ -389,17 +389,15 @@ void vmm_virtio_blk_config_init(struct vmm_virtio_blk_config *cfg,
 	cfg->fd = -1;
 }
 
-int vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
-			  vmm_dev **out)
+int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
+			struct vmm__virtio_be *nb)
 {
 	struct stat sb;
 	struct blk *b;
 	unsigned qmax;
 	int ret;
 
-	if (!vm)
-		return -EINVAL;
-	if (!cfg || !out || (cfg->fd < 0 && !cfg->path))
+	if (!cfg || !nb || (cfg->fd < 0 && !cfg->path))
 		return vmm__err(vm, -EINVAL, "virtio-blk: no image");
 	qmax = cfg->virtio.queue_size ? cfg->virtio.queue_size : 256;
 	if (qmax > 1024)
@@ -450,7 +448,27 @@ int vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 		b->reqs[i].b = b;
 		req_free(b, &b->reqs[i]);
 	}
-	return vmm__virtio_attach(vm, &cfg->virtio,
-				  b->ro ? &blk_ops_ro : &blk_ops_rw, b,
-				  blk_destroy, out, &b->vd);
+	nb->ops = b->ro ? &blk_ops_ro : &blk_ops_rw;
+	nb->be = b;
+	nb->destroy = blk_destroy;
+	nb->vd_slot = &b->vd;
+	nb->queue_max = (uint16_t)qmax;
+	return 0;
+}
+
+int vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
+			  vmm_dev **out)
+{
+	struct vmm__virtio_be nb = { 0 };
+	int ret;
+
+	if (!vm)
+		return -EINVAL;
+	if (!cfg || !out)
+		return vmm__err(vm, -EINVAL, "virtio-blk: no image");
+	ret = vmm__virtio_blk_new(vm, cfg, &nb);
+	if (ret)
+		return ret;
+	return vmm__virtio_attach(vm, &cfg->virtio, nb.ops, nb.be, nb.destroy,
+				  out, nb.vd_slot);
 }

@@ -78,18 +78,35 @@ static const struct vmm_virtio_dev_ops rng_ops = {
 	.queue_notify = rng_queue_notify,
 };
 
+int vmm__virtio_rng_new(vmm_vm *vm, const struct vmm_virtio_config *cfg,
+			struct vmm__virtio_be *nb)
+{
+	struct rng *r = vmm__alloc(vm, sizeof(*r));
+
+	if (!r)
+		return vmm__err(vm, -ENOMEM, "virtio-rng: out of memory");
+	r->vm = vm;
+	nb->ops = &rng_ops;
+	nb->be = r;
+	nb->destroy = rng_destroy;
+	nb->vd_slot = &r->vd;
+	nb->queue_max = cfg && cfg->queue_size ? cfg->queue_size : 256;
+	return 0;
+}
+
 int vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 			  vmm_dev **out)
 {
-	struct rng *r;
+	struct vmm__virtio_be nb = { 0 };
+	int ret;
 
 	if (!vm)
 		return -EINVAL;
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "virtio-rng: NULL argument");
-	r = vmm__alloc(vm, sizeof(*r));
-	if (!r)
-		return vmm__err(vm, -ENOMEM, "virtio-rng: out of memory");
-	r->vm = vm;
-	return vmm__virtio_attach(vm, cfg, &rng_ops, r, rng_destroy, out, &r->vd);
+	ret = vmm__virtio_rng_new(vm, cfg, &nb);
+	if (ret)
+		return ret;
+	return vmm__virtio_attach(vm, cfg, nb.ops, nb.be, nb.destroy, out,
+				  nb.vd_slot);
 }

@@ -197,6 +197,29 @@ int vmm__virtio_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 		       void (*be_destroy)(void *be), vmm_dev **out,
 		       struct vmm_virtio **vd_out);
 
+/*
+ * struct vmm__virtio_be - a device back-end made without a transport (the
+ * vhost-user back-end drives it): its ops, its state, how to free it, and
+ * where it keeps its struct vmm_virtio pointer (set it before
+ * vmm_virtio_init(): the back-end's callbacks use it).
+ */
+struct vmm__virtio_be {
+	const struct vmm_virtio_dev_ops *ops;
+	void *be;
+	void (*destroy)(void *be);
+	struct vmm_virtio **vd_slot;
+	uint16_t queue_max;
+};
+
+/*
+ * The back-end constructors behind vmm_virtio_*_attach().  @vm may be NULL
+ * (no VM: libc allocation, errors only returned).  0 or -errno.
+ */
+int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
+			struct vmm__virtio_be *out);
+int vmm__virtio_rng_new(vmm_vm *vm, const struct vmm_virtio_config *cfg,
+			struct vmm__virtio_be *out);
+
 /* vmm__virtio_of() - the struct vmm_virtio behind a device handle. */
 struct vmm_virtio *vmm__virtio_of(vmm_dev *dev);
 

@@ -41,7 +41,7 @@ static void test_smc(void **state)
 		0x83, 0xf9, 0x02,             /* 6: cmp ecx, 2 */
 		0x74, 0x09,                   /* 9: je 20 */
 		0xc6, 0x05, 0xf1, 0xff, 0xff, 0xff, 0x22, /* 11: mov [3], 0x22 */
-		0xeb, 0xe8,                   /* 18: jmp 2 */
+		0xeb, 0xee,                   /* 18: jmp 2 */
 		0xf4,                         /* 20: hlt */
 	};
 	/* the store changes the very next instruction of the same block */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * irq_impl.h - internals shared by the files of the software irqchip
- * (pic.c, ioapic.c, lapic.c, pit.c, irqchip.c, irqstate.c).  Everything
- * here runs with chip->lock held unless said otherwise.
+ * (pic.c, ioapic.c, lapic.c, pit.c, irqchip.c, irqcpu.c, irqstate.c).
+ * Everything here runs with chip->lock held unless said otherwise.
  */
 #ifndef LIBVMM_SOFT_IRQ_IMPL_H
 #define LIBVMM_SOFT_IRQ_IMPL_H
@@ -141,8 +141,12 @@ struct soft_irqchip {
 	bool registered[6];
 };
 
+/* Internal bit in the pending word: the INTR comes from the PIC. */
+#define PENDING_EXTINT (1u << 31)
+
 /* irqchip.c */
 uint64_t chip_now(struct soft_irqchip *chip);
+uint64_t chip_earliest_deadline(struct soft_irqchip *chip);
 void chip_update(struct soft_irqchip *chip);
 void chip_pic_changed(struct soft_irqchip *chip);
 void chip_set_pin(struct soft_irqchip *chip, bool pic, unsigned pin,

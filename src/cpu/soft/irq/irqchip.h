@@ -35,8 +35,12 @@
  *             offset with soft_irqchip_set_tsc_offset(), so that
  *             TSC-deadline agrees with RDTSC.
  *   vmm_irq_line / vmm_irq_msi ops: soft_irqchip_set_irq / soft_irqchip_msi.
- *   vCPU state get/set: soft_irqchip_get_lapic / set_lapic and
- *              get/set_apic_base, plus the TSC-deadline MSR via rdmsr/wrmsr.
+ *   vCPU state get: get_apic_base, get_lapic, get_cr8, rdmsr(0x6e0).
+ *   vCPU state set: put_apic_base (not set_apic_base: no transition
+ *              rules), set_lapic, set_cr8, wrmsr(0x6e0), set_tsc_offset.
+ *   Fast path: instead of calling poll() at every block boundary, read
+ *              soft_irqchip_pending_word()/deadline_word() and call poll()
+ *              only when the first is non-zero or time reached the second.
  *
  * Time.  All timers read the struct soft_clock given at creation, never the
  * host clock directly.  Host mode: now_ns() is CLOCK_MONOTONIC (any offset);
@@ -167,10 +171,11 @@ const _Atomic uint64_t *soft_irqchip_deadline_word(struct soft_irqchip *chip);
  * soft_irqchip_ack() - the CPU takes the highest-priority maskable
  * interrupt (INTA cycle): returns its vector (LAPIC IRR->ISR, or the PIC's
  * vector through ExtINT, which has precedence as in KVM), or -1 if nothing
- * is deliverable any more.  As on the 8259A, a PIC request that vanished
- * between poll() and ack() (a level line dropped, a mask set) yields the
- * spurious vector (base + 7 of the master, or of the slave for IRQ 15)
- * without setting an ISR bit (the slave case sets master ISR bit 2).
+ * is deliverable any more.  As on the 8259A, if the last poll() saw INTR
+ * from the PIC and the request vanished before ack() (a level line
+ * dropped, a mask was set), the INTA yields the master's spurious vector
+ * (base + 7) without setting an ISR bit.  (The slave's INT feeds master IR2
+ * as a level here, so a vanished slave request shows up the same way.)
  */
 int soft_irqchip_ack(struct soft_irqchip *chip, unsigned cpu);
 

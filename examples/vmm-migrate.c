@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-migrate - live migration between two processes (or hosts) with
+ * libvmm's public API.
+ *
+ *   vmm-migrate receive ADDR [--backend B] [--timeout SEC]
+ *   vmm-migrate send ADDR [--backend B] [--snapshot FILE] [--after MS]
+ *                    [--downtime MS] [--rounds N]
+ *
+ * ADDR is a unix socket path (contains '/') or HOST:PORT for TCP.  The
+ * receiver listens, takes one VM, runs it to its end and prints the value
+ * the guest wrote to the debug-exit port.  The sender starts a VM, from a snapshot
+ * (vmm-run --snapshot-on-exit) or else a built-in demo guest that dirties
+ * memory continuously and prints a checksum character every 2^24
+ * iterations, runs it for --after milliseconds (default 500), migrates it
+ * and prints the statistics.  If the migration fails the sender's VM just
+ * keeps running here, to its end.  Serial output goes to stdout on both.
+ */
+#include <libvmm/libvmm.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* The demo guest (64-bit, CPL3, no CPL0 code; see tests/migrate/mguest.c):
+ * counter in RSI, checksum in RDI over 256 pages at 1 MiB. */
+static const uint8_t demo_code[] = {
+	0x89, 0xf0, 0x23, 0x04, 0x25, 0x08, 0x05, 0x00, 0x00, 0xc1, 0xe0, 0x0c,
+	0x01, 0xd8, 0x89, 0xf1, 0x81, 0xe1, 0xf8, 0x0f, 0x00, 0x00, 0x48, 0x01,
+	0xc8, 0x48, 0x8b, 0x10, 0x48, 0x01, 0xd7, 0x48, 0xc1, 0xc7, 0x05, 0x48,
+	0x31, 0xf7, 0x48, 0x89, 0x38, 0x48, 0xff, 0xc6, 0x8b, 0x0c, 0x25, 0x0c,
+	0x05, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0x85, 0x34, 0x25, 0x10, 0x05,
+	0x00, 0x00, 0x75, 0x0c, 0xba, 0xf8, 0x03, 0x00, 0x00, 0x89, 0xf8, 0x24,
+	0x3f, 0x04, 0x30, 0xee, 0x48, 0x3b, 0x34, 0x25, 0x00, 0x05, 0x00, 0x00,
+	0x75, 0xaa, 0x89, 0xf8, 0xe7, 0xf4, 0xeb, 0xa4,
+};
+
+static int w64(vmm_vm *vm, uint64_t gpa, uint64_t v)
+{
+	return vmm_mem_write(vm, gpa, &v, 8); /* x86: little endian */
+}
+
+static int demo_state(vmm_vcpu *vcpu)
+{
+	struct vmm_cpu_state st;
+	struct vmm_segment cs = { .limit = 0xffffffff, .selector = 0x23,
+				  .type = 0xb, .s = 1, .dpl = 3, .present = 1,
+				  .l = 1, .g = 1 };
+	struct vmm_segment ds = { .limit = 0xffffffff, .selector = 0x1b,
+				  .type = 0x3, .s = 1, .dpl = 3, .present = 1,
+				  .db = 1, .g = 1 };
+	struct vmm_segment tr = { .base = 0x6000, .limit = 104 + 8192,
+				  .selector = 0x28, .type = 0xb, .present = 1 };
+	int ret = vmm_vcpu_get_state(vcpu, &st);
+
+	if (ret)
+		return ret;
+	st.cr0 = VMM_CR0_PE | VMM_CR0_MP | VMM_CR0_ET | VMM_CR0_NE |
+		 VMM_CR0_WP | VMM_CR0_PG;
+	st.cr3 = 0x2000;
+	st.cr4 = VMM_CR4_PAE | VMM_CR4_OSFXSR | VMM_CR4_OSXMMEXCPT;
+	st.msr.efer = VMM_EFER_LME | VMM_EFER_LMA | VMM_EFER_SCE | VMM_EFER_NXE;
+	st.seg[VMM_CS] = cs;
+	st.seg[VMM_SS] = st.seg[VMM_DS] = st.seg[VMM_ES] = ds;
+	st.seg[VMM_FS] = st.seg[VMM_GS] = ds;
+	st.seg[VMM_TR] = tr;
+	st.seg[VMM_LDTR] = (struct vmm_segment){ .type = 2, .unusable = 1 };
+	st.gdtr.base = 0x5000;
+	st.gdtr.limit = 0x37;
+	st.idtr.base = 0;
+	st.idtr.limit = 0;
+	st.rip = 0x10000;
+	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
+	st.gpr[VMM_RBX] = 0x100000;
+	st.gpr[VMM_RSI] = 0;
+	st.gpr[VMM_RDI] = 0x1234567;
+	return vmm_vcpu_set_state(vcpu, &st);
+}
+
+static int demo_load(vmm_vm *vm, vmm_vcpu *vcpu)
+{
+	uint64_t tb = 0x6000, tl = 104 + 8192;
+	uint8_t iob[2] = { 104, 0 }, ff = 0xff;
+	int ret;
+
+	if ((ret = vmm_mem_write(vm, 0x10000, demo_code, sizeof(demo_code))) ||
+	    (ret = w64(vm, 0x500, 1500000000ull)) ||   /* iterations */
+	    (ret = w64(vm, 0x508, 255 | 1ull << 32)) || /* 256 pages, delay 1 */
+	    (ret = w64(vm, 0x510, 0xffffff)) ||         /* output mask */
+	    (ret = w64(vm, 0x2000, 0x3000 | 7)) || (ret = w64(vm, 0x3000, 0x4000 | 7)))
+		return ret;
+	for (uint64_t i = 0; i < 512 && !ret; i++)
+		ret = w64(vm, 0x4000 + 8 * i, (i << 21) | 0x87);
+	if (ret || (ret = w64(vm, 0x5008, 0x00af9a000000ffffull)) ||
+	    (ret = w64(vm, 0x5010, 0x00cf92000000ffffull)) ||
+	    (ret = w64(vm, 0x5018, 0x00cff2000000ffffull)) ||
+	    (ret = w64(vm, 0x5020, 0x00affa000000ffffull)) ||
+	    (ret = w64(vm, 0x5028, (tl & 0xffff) | (tb & 0xffffff) << 16 |
+					   0x89ull << 40 | ((tl >> 16) & 0xf) << 48)) ||
+	    (ret = vmm_mem_write(vm, 0x6000 + 102, iob, 2)) ||
+	    (ret = vmm_mem_write(vm, 0x6000 + tl, &ff, 1)))
+		return ret;
+	return demo_state(vcpu);
+}
+
+static int attach_devices(void *opaque, vmm_vm *vm)
+{
+	struct vmm_uart_config uc;
+	vmm_dev *dev;
+	int ret;
+
+	(void)opaque;
+	vmm_uart_config_init(&uc);
+	uc.out_fd = 1;
+	if ((ret = vmm_dev_uart_attach(vm, &uc, &dev)))
+		return ret;
+	return vmm_dev_debug_exit_attach(vm, 0xf4, 4, &dev);
+}
+
+static int on_exit_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
+{
+	(void)vcpu;
+	if (e->kind == VMM_EXIT_GUEST_EXIT) {
+		*(uint32_t *)opaque = e->guest.value;
+		return 2;
+	}
+	if (e->kind == VMM_EXIT_INTERRUPTED)
+		return 0;
+	fprintf(stderr, "vmm-migrate: exit %s\n", vmm_exit_name(e->kind));
+	return 1;
+}
+
+static void log_cb(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	fprintf(stderr, "libvmm: %s\n", msg);
+}
+
+/* A connected (send) or accepted (receive) stream socket for @addr. */
+static int open_socket(const char *addr, bool listen_mode)
+{
+	int fd, c;
+
+	if (strchr(addr, '/')) {
+		struct sockaddr_un un = { .sun_family = AF_UNIX };
+
+		snprintf(un.sun_path, sizeof(un.sun_path), "%s", addr);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (listen_mode) {
+			unlink(addr);
+			if (bind(fd, (struct sockaddr *)&un, sizeof(un)) ||
+			    listen(fd, 1))
+				goto fail;
+			c = accept(fd, NULL, NULL);
+			close(fd);
+			return c < 0 ? -errno : c;
+		}
+		if (connect(fd, (struct sockaddr *)&un, sizeof(un)))
+			goto fail;
+		return fd;
+	} else {
+		char host[256], *port;
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+					  .ai_flags = listen_mode ? AI_PASSIVE : 0 };
+		struct addrinfo *ai;
+		int one = 1;
+
+		snprintf(host, sizeof(host), "%s", addr);
+		port = strrchr(host, ':');
+		if (!port)
+			return -EINVAL;
+		*port++ = 0;
+		if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai))
+			return -EHOSTUNREACH;
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			freeaddrinfo(ai);
+			return -errno;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (listen_mode) {
+			if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1)) {
+				freeaddrinfo(ai);
+				goto fail;
+			}
+			freeaddrinfo(ai);
+			c = accept(fd, NULL, NULL);
+			close(fd);
+			return c < 0 ? -errno : c;
+		}
+		c = connect(fd, ai->ai_addr, ai->ai_addrlen);
+		freeaddrinfo(ai);
+		if (c)
+			goto fail;
+		return fd;
+	}
+fail:
+	c = -errno;
+	close(fd);
+	return c;
+}
+
+static void print_stats(const char *who, const struct vmm_migrate_stats *st)
+{
+	fprintf(stderr,
+		"vmm-migrate %s: rounds %u, pages %llu (+%llu zero), %llu bytes, last round %llu pages, downtime %.2f ms, total %.1f ms%s\n",
+		who, st->rounds, (unsigned long long)st->pages_sent,
+		(unsigned long long)st->zero_pages,
+		(unsigned long long)st->bytes_sent,
+		(unsigned long long)st->last_round_pages, st->downtime_ms,
+		st->total_ms, st->converged ? "" : " (not converged)");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "backend", required_argument, 0, 'b' },
+		{ "snapshot", required_argument, 0, 's' },
+		{ "after", required_argument, 0, 'a' },
+		{ "downtime", required_argument, 0, 'd' },
+		{ "rounds", required_argument, 0, 'r' },
+		{ "timeout", required_argument, 0, 't' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0 },
+	};
+	struct vmm_restore_opts ro = { .attach = attach_devices };
+	struct vmm_migrate_opts mo = { 0 };
+	struct vmm_migrate_stats st;
+	struct vmm_config cfg;
+	const char *snapshot = NULL, *mode, *addr;
+	int after = 500, timeout = -1, c, fd, ret;
+	uint32_t value = 0;
+	vmm_vm *vm = NULL;
+
+	vmm_config_init(&cfg);
+	cfg.log = log_cb;
+	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			cfg.backend = !strcmp(optarg, "kvm") ? VMM_BACKEND_KVM :
+				      !strcmp(optarg, "soft") ? VMM_BACKEND_SOFT :
+								VMM_BACKEND_AUTO;
+			break;
+		case 's': snapshot = optarg; break;
+		case 'a': after = atoi(optarg); break;
+		case 'd': mo.max_downtime_ms = (uint32_t)atoi(optarg); break;
+		case 'r': mo.max_rounds = (uint32_t)atoi(optarg); break;
+		case 't': timeout = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: vmm-migrate receive|send ADDR [options]\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "usage: vmm-migrate receive|send ADDR [options]\n");
+		return 2;
+	}
+	mode = argv[optind];
+	addr = argv[optind + 1];
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IONBF, 0);
+
+	if (!strcmp(mode, "receive")) {
+		fd = open_socket(addr, true);
+		if (fd < 0) {
+			fprintf(stderr, "vmm-migrate: %s: %s\n", addr, strerror(-fd));
+			return 1;
+		}
+		ret = vmm_migrate_receive(fd, &cfg, &ro, &mo, &vm, &st);
+		close(fd);
+		if (ret) {
+			fprintf(stderr, "vmm-migrate: receive failed: %s\n",
+				vmm_strerror(ret));
+			return 1;
+		}
+		print_stats("receive", &st);
+		if ((ret = vmm_vm_start(vm, on_exit_cb, &value)) == 0)
+			ret = vmm_vm_wait(vm, timeout >= 0 ? timeout * 1000 : -1);
+		vmm_vm_destroy(vm);
+		printf("\n");
+		if (ret == 2)
+			fprintf(stderr, "vmm-migrate: guest exited with value 0x%x\n",
+				value);
+		return ret == 2 ? 0 : 1;
+	}
+	if (strcmp(mode, "send")) {
+		fprintf(stderr, "vmm-migrate: mode is receive or send\n");
+		return 2;
+	}
+	if (snapshot) {
+		vmm_snapshot *snap;
+		char err[256];
+
+		if (vmm_snapshot_open(snapshot, &snap, err, sizeof(err))) {
+			fprintf(stderr, "vmm-migrate: %s\n", err);
+			return 1;
+		}
+		ret = vmm_snapshot_restore_snap(snap, &cfg, &ro, &vm);
+		vmm_snapshot_close(snap);
+	} else {
+		vmm_vcpu *vcpu;
+
+		cfg.ram_size = 64 << 20;
+		ret = vmm_vm_create(&cfg, &vm);
+		if (!ret && !(ret = vmm_vcpu_create(vm, 0, &vcpu)) &&
+		    !(ret = attach_devices(NULL, vm)))
+			ret = demo_load(vm, vcpu);
+	}
+	if (ret || (ret = vmm_vm_start(vm, on_exit_cb, &value))) {
+		fprintf(stderr, "vmm-migrate: cannot start the VM: %s\n",
+			vmm_strerror(ret));
+		vmm_vm_destroy(vm);
+		return 1;
+	}
+	usleep((useconds_t)after * 1000);
+	fd = open_socket(addr, false);
+	if (fd < 0) {
+		fprintf(stderr, "vmm-migrate: %s: %s\n", addr, strerror(-fd));
+		ret = -1;
+	} else {
+		ret = vmm_migrate_send(vm, fd, &mo, &st);
+		close(fd);
+		print_stats("send", &st);
+	}
+	if (ret) {
+		fprintf(stderr, "vmm-migrate: migration failed (%s); the VM continues here\n",
+			ret < 0 ? vmm_strerror(ret) : "no connection");
+		ret = vmm_vm_wait(vm, timeout >= 0 ? timeout * 1000 : -1);
+		vmm_vm_destroy(vm);
+		if (ret == 2)
+			fprintf(stderr, "vmm-migrate: guest exited with value 0x%x\n",
+				value);
+		return ret == 2 ? 0 : 1;
+	}
+	fprintf(stderr, "vmm-migrate: the VM now runs at %s\n", addr);
+	vmm_vm_destroy(vm);
+	return 0;
+}

@@ -1,0 +1,1188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * difftest - differential testing of the software backend against KVM
+ * (a real CPU is the oracle).
+ *
+ *   difftest [--mode 64|32] [--cases N] [--seed S] [--len L] [--verbose]
+ *            [--only-soft]
+ *
+ * --mode 32 runs 32-bit code in compatibility mode (long mode, a 32-bit
+ * code segment), --mode prot32 in legacy protected mode without paging
+ * (which the nested KVM of our build machines does not run reliably).
+ *
+ * Each case is a random sequence of 1..L non-privileged instructions
+ * (ALU in every encoding and size, INC/DEC/NEG/NOT, shifts and rotates,
+ * MUL/IMUL/DIV/IDIV, BT*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, MOVZX/MOVSX,
+ * MOV/LEA with every addressing form, PUSH/POP, CMOVcc/SETcc/Jcc, XCHG,
+ * XADD, CMPXCHG/8B/16B, string instructions with REP, flag instructions,
+ * SHLD/SHRD ...) on random registers and a scratch buffer, ending with an
+ * OUT to a stop port.  It runs at CPL3 in 64-bit (or 32-bit protected)
+ * mode, from the same state and memory, on both backends; final
+ * registers, the flags the SDM defines after the last writer of each
+ * flag, the exit, and a hash of the scratch memory and stack must match.
+ * A mismatch prints the seed, the instructions (hex, objdump-able) and
+ * the differences, after shrinking the sequence.  Exit 77 only when
+ * /dev/kvm is absent (--only-soft runs the software backend alone).
+ */
+#include <libvmm/libvmm.h>
+#include "env.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STOP_PORT 0x99
+#define MAX_INSNS 64
+#define CF 0x001u
+#define PF 0x004u
+#define AF 0x010u
+#define ZF 0x040u
+#define SF 0x080u
+#define OF 0x800u
+#define DF 0x400u
+#define ARITH (CF | PF | AF | ZF | SF | OF)
+#define SCRATCH_OFF 0x400 /* base register points here, inside ENV_DATA */
+
+static bool mode64 = true;
+static enum env_mode mode32 = ENV_COMPAT32; /* or ENV_PROT32 */
+
+/* ---- random numbers (xorshift64*, seeded per case) ---- */
+static uint64_t rng;
+static uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 2685821657736338717ull;
+}
+static unsigned rn(unsigned n)
+{
+	return (unsigned)(rnd() % n);
+}
+
+/* ---- instruction records ---- */
+struct insn {
+	uint8_t b[24];
+	unsigned len;
+	const char *what;
+	unsigned undef_set;  /* flags left undefined */
+	unsigned defined;    /* flags written with defined values */
+	bool reads_flags;
+	int rip_patch;       /* offset of a RIP-relative disp32, or -1 */
+	uint64_t rip_target;
+};
+
+struct seq {
+	struct insn in[MAX_INSNS];
+	unsigned n;
+};
+
+/* registers the generator may write (64-bit: not RSP, R14, R15) */
+static const int wregs64[] = { 0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13 };
+static const int wregs32[] = { 0, 1, 2, 3, 6, 7 };
+#define BASE64 15  /* r15 = scratch base */
+#define INDEX64 14 /* r14 = small index */
+#define BASE32 5   /* ebp */
+
+static int wreg(void)
+{
+	return mode64 ? wregs64[rn(13)] : wregs32[rn(6)];
+}
+
+/* operand sizes: 1, 2, 4, 8 */
+static unsigned rsize(void)
+{
+	unsigned s = 1u << rn(mode64 ? 4 : 3);
+	return s;
+}
+
+struct enc {
+	struct insn *i;
+	unsigned rex;
+	bool need_rex;
+	bool no_rex;  /* uses AH..BH */
+};
+
+static void put(struct insn *i, uint8_t b)
+{
+	i->b[i->len++] = b;
+}
+
+/* @regf of emit() is an opcode extension, not a register */
+#define EXT 0x100
+
+/* r/m operand description */
+struct rm {
+	bool mem;
+	int reg;       /* when !mem */
+	int form;      /* memory form */
+	int32_t disp;
+	int index, scale;
+};
+
+/*
+ * Memory forms, all inside the scratch buffer:
+ * 0 [base+disp8], 1 [base+disp32], 2 [base+index*scale+disp8],
+ * 3 [abs32] (SIB, no base), 4 [rip+disp32] (64-bit), 5 [base] with SIB
+ */
+static void rand_mem(struct rm *m, unsigned size)
+{
+	m->mem = true;
+	m->form = rn(mode64 ? 6 : 6);
+	if (!mode64 && m->form == 4)
+		m->form = 0;
+	m->disp = (int32_t)(rn(0x300) & ~0u) - 0x100;
+	if (m->form == 2) {
+		m->scale = rn(4);
+		if (!mode64)
+			m->scale = 0; /* 32-bit: SIB without index */
+	}
+	(void)size;
+}
+
+static struct rm rand_rm(unsigned size, bool allow_mem)
+{
+	struct rm m = { 0 };
+
+	if (allow_mem && rn(3) == 0) {
+		rand_mem(&m, size);
+		return m;
+	}
+	m.reg = wreg();
+	return m;
+}
+
+/*
+ * Emit prefixes, REX, opcode bytes, ModRM+SIB+disp for reg field @regf.
+ * Byte registers 4-7 mean AH CH DH BH without REX and SPL BPL SIL DIL
+ * with it; SPL is never used (it would move the stack).
+ */
+static void emit(struct insn *i, unsigned size, const uint8_t *op,
+		 unsigned oplen, int regf, struct rm m, bool rexw_ok,
+		 const uint8_t *mand, unsigned nmand)
+{
+	unsigned rex = 0;
+	int rmreg = m.mem ? 0 : m.reg;
+	bool use_rex = false, regf_reg = !(regf & EXT);
+
+	regf &= 0xff;
+
+	if (size == 2)
+		put(i, 0x66);
+	for (unsigned k = 0; k < nmand; k++)
+		put(i, mand[k]);
+	if (mode64) {
+		if (size == 8 && rexw_ok)
+			rex |= 8;
+		if (m.mem && (m.form == 0 || m.form == 1 || m.form == 2 ||
+			      m.form == 5))
+			rex |= 1; /* base r15 */
+		if (m.mem && m.form == 2)
+			rex |= 2; /* index r14 */
+		if (!m.mem && rmreg >= 8)
+			rex |= 1;
+		if (regf >= 8)
+			rex |= 4;
+		use_rex = rex != 0 || (size == 1 && rn(3) == 0);
+		if (size == 1 && use_rex) {
+			if (regf == 4 && regf_reg)
+				regf = 6;
+			if (!m.mem && rmreg == 4)
+				rmreg = 6;
+		}
+		if (use_rex)
+			put(i, (uint8_t)(0x40 | rex));
+	}
+	for (unsigned k = 0; k < oplen; k++)
+		put(i, op[k]);
+	regf &= 7;
+	if (!m.mem) {
+		put(i, (uint8_t)(0xc0 | (regf << 3) | (rmreg & 7)));
+		return;
+	}
+	if (!mode64 && (m.form == 0 || m.form == 1 || m.form == 5 ||
+			m.form == 2)) {
+		/* base EBP */
+		if (m.form == 2 || m.form == 5) {
+			put(i, (uint8_t)(0x44 | (regf << 3)));
+			put(i, (uint8_t)(0x20 | BASE32)); /* no index */
+			put(i, (uint8_t)m.disp);
+		} else if (m.form == 0) {
+			put(i, (uint8_t)(0x45 | (regf << 3)));
+			put(i, (uint8_t)m.disp);
+		} else {
+			put(i, (uint8_t)(0x85 | (regf << 3)));
+			memcpy(i->b + i->len, &m.disp, 4);
+			i->len += 4;
+		}
+		return;
+	}
+	switch (m.form) {
+	case 0:
+		put(i, (uint8_t)(0x47 | (regf << 3))); /* [r15+disp8] */
+		put(i, (uint8_t)m.disp);
+		break;
+	case 1:
+		put(i, (uint8_t)(0x87 | (regf << 3)));
+		memcpy(i->b + i->len, &m.disp, 4);
+		i->len += 4;
+		break;
+	case 2:
+		put(i, (uint8_t)(0x44 | (regf << 3)));
+		put(i, (uint8_t)((m.scale << 6) | ((INDEX64 & 7) << 3) |
+				 (BASE64 & 7)));
+		put(i, (uint8_t)m.disp);
+		break;
+	case 3: {
+		uint32_t a = (uint32_t)(ENV_DATA + SCRATCH_OFF + m.disp);
+		put(i, (uint8_t)(0x04 | (regf << 3)));
+		put(i, 0x25);
+		memcpy(i->b + i->len, &a, 4);
+		i->len += 4;
+		break;
+	}
+	case 4:
+		put(i, (uint8_t)(0x05 | (regf << 3)));
+		i->rip_patch = (int)i->len;
+		i->rip_target = ENV_DATA + SCRATCH_OFF + m.disp;
+		i->len += 4;
+		break;
+	default:
+		put(i, (uint8_t)(0x04 | (regf << 3)));
+		put(i, 0x20 | (BASE64 & 7)); /* SIB, no index */
+		break;
+	}
+}
+
+static void imm(struct insn *i, uint64_t v, unsigned n)
+{
+	memcpy(i->b + i->len, &v, n);
+	i->len += n;
+}
+
+static unsigned immsz(unsigned size)
+{
+	return size == 1 ? 1 : size == 2 ? 2 : 4;
+}
+
+static void init_insn(struct insn *i, const char *what)
+{
+	memset(i, 0, sizeof(*i));
+	i->what = what;
+	i->rip_patch = -1;
+}
+
+/* ---- generators: each fills @i, sets flag effects ---- */
+
+static void g_alu(struct insn *i)
+{
+	unsigned size = rsize(), op = rn(8), form = rn(4);
+	struct rm m = rand_rm(size, true);
+	uint8_t opc;
+
+	init_insn(i, "alu");
+	i->defined = ARITH;
+	if (op == 1 || op == 4 || op == 6) { /* OR AND XOR: AF undefined */
+		i->defined = ARITH & ~AF;
+		i->undef_set = AF;
+	}
+	if (op == 2 || op == 3)
+		i->reads_flags = true;
+	switch (form) {
+	case 0: /* r/m, reg */
+	case 1: /* reg, r/m */
+		opc = (uint8_t)(op * 8 + (form ? 2 : 0) + (size == 1 ? 0 : 1));
+		emit(i, size, &opc, 1, wreg(), m, true, NULL, 0);
+		break;
+	case 2: { /* r/m, imm */
+		uint8_t o = size == 1 ? 0x80 : rn(2) ? 0x83 : 0x81;
+		emit(i, size, &o, 1, EXT | ((int)op), m, true, NULL, 0);
+		if (o == 0x81)
+			imm(i, rnd(), immsz(size));
+		else
+			imm(i, rnd(), 1);
+		break;
+	}
+	default: { /* accumulator, imm */
+		uint8_t o = (uint8_t)(op * 8 + 4 + (size == 1 ? 0 : 1));
+		if (size == 2)
+			put(i, 0x66);
+		if (size == 8)
+			put(i, 0x48);
+		put(i, o);
+		imm(i, rnd(), immsz(size));
+		break;
+	}
+	}
+}
+
+static void g_unary(struct insn *i)
+{
+	unsigned size = rsize(), k = rn(4);
+	struct rm m = rand_rm(size, true);
+	uint8_t o;
+
+	init_insn(i, "inc/dec/neg/not");
+	if (k < 2) {
+		o = size == 1 ? 0xfe : 0xff;
+		i->defined = ARITH & ~CF;
+		emit(i, size, &o, 1, EXT | ((int)k), m, true, NULL, 0);
+	} else {
+		o = size == 1 ? 0xf6 : 0xf7;
+		i->defined = k == 3 ? ARITH : 0;
+		emit(i, size, &o, 1, EXT | ((int)k), m, true, NULL, 0);
+	}
+}
+
+static void g_test(struct insn *i)
+{
+	unsigned size = rsize();
+	struct rm m = rand_rm(size, true);
+	uint8_t o;
+
+	init_insn(i, "test");
+	i->defined = ARITH & ~AF;
+	i->undef_set = AF;
+	if (rn(2)) {
+		o = size == 1 ? 0x84 : 0x85;
+		emit(i, size, &o, 1, wreg(), m, true, NULL, 0);
+	} else {
+		o = size == 1 ? 0xf6 : 0xf7;
+		emit(i, size, &o, 1, EXT | (0), m, true, NULL, 0);
+		imm(i, rnd(), immsz(size));
+	}
+}
+
+static void g_shift(struct insn *i)
+{
+	unsigned size = rsize(), op = rn(8), form = rn(3), cnt = 0;
+	struct rm m = rand_rm(size, true);
+	uint8_t o;
+
+	init_insn(i, "shift/rotate");
+	if (op == 6)
+		op = 4;
+	if (form == 0) {
+		o = size == 1 ? 0xd0 : 0xd1;
+		cnt = 1;
+	} else if (form == 1) {
+		o = size == 1 ? 0xc0 : 0xc1;
+		cnt = rn(3) ? rn(size * 8 + 2) : rn(256);
+	} else {
+		o = size == 1 ? 0xd2 : 0xd3;
+	}
+	emit(i, size, &o, 1, EXT | ((int)op), m, true, NULL, 0);
+	if (form == 1)
+		imm(i, cnt, 1);
+	if (op == 2 || op == 3)
+		i->reads_flags = true;
+	if (form == 2) {
+		/* count unknown here: everything it may leave undefined */
+		i->undef_set = OF | AF;
+		if (op < 4)
+			i->undef_set = OF;
+		if (size < 4)
+			i->undef_set |= CF;
+		if (op >= 4)
+			i->defined = 0; /* count 0 leaves flags alone */
+		i->reads_flags = true; /* count 0: old flags survive */
+		return;
+	}
+	cnt &= size == 8 ? 63 : 31;
+	if (!cnt)
+		return;
+	if (op < 4) { /* rotates: CF, OF */
+		unsigned eff = op >= 2 && size < 4 ? cnt % (size * 8 + 1) : cnt;
+		if (op >= 2 && eff == 0) {
+			if (cnt != 1)
+				i->undef_set = OF;
+			return;
+		}
+		i->defined = CF;
+		if (cnt == 1)
+			i->defined |= OF;
+		else
+			i->undef_set = OF;
+		return;
+	}
+	i->defined = ARITH & ~AF & ~OF;
+	i->undef_set = AF;
+	if (cnt == 1)
+		i->defined |= OF;
+	else
+		i->undef_set |= OF;
+	if (cnt > size * 8) {
+		i->defined &= ~CF;
+		i->undef_set |= CF;
+	}
+}
+
+static void g_mul(struct insn *i)
+{
+	unsigned size = rsize(), k = rn(4);
+	struct rm m = rand_rm(size, true);
+
+	init_insn(i, "mul/imul");
+	i->defined = CF | OF;
+	i->undef_set = SF | ZF | AF | PF;
+	if (k < 2 || size == 1) { /* one operand */
+		uint8_t o = size == 1 ? 0xf6 : 0xf7;
+		emit(i, size, &o, 1, EXT | (4 + (int)(k & 1)), m, true, NULL, 0);
+	} else if (k == 2) {
+		uint8_t o[2] = { 0x0f, 0xaf };
+		emit(i, size, o, 2, wreg(), m, true, NULL, 0);
+	} else {
+		uint8_t o = rn(2) ? 0x6b : 0x69;
+		emit(i, size, &o, 1, wreg(), m, true, NULL, 0);
+		imm(i, rnd(), o == 0x6b ? 1 : immsz(size));
+	}
+}
+
+/* DIV/IDIV: preceded (in the same record) by a setup that avoids #DE
+ * mostly; a #DE is still compared (both backends must deliver it) */
+static void g_div(struct insn *i)
+{
+	unsigned size = rsize(), sign = rn(2);
+	int r = wreg();
+	uint8_t o;
+
+	init_insn(i, "div/idiv");
+	while (r == 0 || r == 2)
+		r = wreg();
+	/* or r, 1 (nonzero divisor) */
+	if (size == 2)
+		put(i, 0x66);
+	if (mode64)
+		put(i, (uint8_t)(0x40 | (size == 8 ? 8 : 0) | (r >= 8 ? 1 : 0)));
+	put(i, 0x83);
+	put(i, (uint8_t)(0xc8 | (r & 7)));
+	put(i, (uint8_t)(rn(2) ? 1 : 0x41));
+	if (size == 1) {
+		/* mov ah, 0 */
+		put(i, 0xb4);
+		put(i, 0);
+	} else if (!sign) {
+		/* xor edx, edx */
+		put(i, 0x31);
+		put(i, 0xd2);
+	} else {
+		/* cwd/cdq/cqo */
+		if (size == 2)
+			put(i, 0x66);
+		if (size == 8)
+			put(i, 0x48);
+		put(i, 0x99);
+	}
+	o = size == 1 ? 0xf6 : 0xf7;
+	{
+		struct rm m = { .mem = false, .reg = r };
+		if (size == 1 && mode64 && r >= 4) {
+			/* need REX for r >= 4 as a byte register: use BL */
+			m.reg = 3;
+			/* make BL nonzero: or bl, 1 */
+			put(i, 0x80);
+			put(i, 0xcb);
+			put(i, 1);
+		} else if (size == 1 && r >= 4) {
+			m.reg = 3;
+			put(i, 0x80);
+			put(i, 0xcb);
+			put(i, 1);
+		}
+		emit(i, size, &o, 1, EXT | (6 + (int)sign), m, true, NULL, 0);
+	}
+	i->undef_set = ARITH;
+}
+
+static void g_bt(struct insn *i)
+{
+	unsigned size = 2u << rn(mode64 ? 3 : 2), k = rn(4);
+	uint8_t o[2] = { 0x0f, 0 };
+
+	init_insn(i, "bt*");
+	i->defined = CF;
+	i->undef_set = OF | SF | AF | PF;
+	if (rn(2)) { /* register offset, register operand only */
+		static const uint8_t ops[4] = { 0xa3, 0xab, 0xb3, 0xbb };
+		struct rm m = { .mem = false, .reg = wreg() };
+		o[1] = ops[k];
+		emit(i, size, o, 2, wreg(), m, true, NULL, 0);
+	} else {
+		struct rm m = rand_rm(size, true);
+		o[1] = 0xba;
+		emit(i, size, o, 2, EXT | (4 + (int)k), m, true, NULL, 0);
+		imm(i, rnd(), 1);
+	}
+}
+
+static void g_bitscan(struct insn *i)
+{
+	/* 32-bit code on the nested KVM of our build machines goes through
+	 * KVM's instruction emulator, which lacks POPCNT/TZCNT/LZCNT (#UD,
+	 * or BSR for LZCNT): only BSF/BSR there */
+	unsigned size = 2u << rn(mode64 ? 3 : 2), k = rn(mode64 ? 5 : 2);
+	struct rm m = rand_rm(size, true);
+	static const uint8_t ops[5] = { 0xbc, 0xbd, 0xbc, 0xbd, 0xb8 };
+	uint8_t o[2] = { 0x0f, ops[k] };
+	uint8_t f3 = 0xf3;
+
+	init_insn(i, "bsf/bsr/tzcnt/lzcnt/popcnt");
+	if (k < 2) {
+		i->defined = ZF;
+		i->undef_set = CF | OF | SF | AF | PF;
+		emit(i, size, o, 2, wreg(), m, true, NULL, 0);
+	} else if (k < 4) {
+		i->defined = CF | ZF;
+		i->undef_set = OF | SF | AF | PF;
+		emit(i, size, o, 2, wreg(), m, true, &f3, 1);
+	} else {
+		i->defined = ARITH;
+		emit(i, size, o, 2, wreg(), m, true, &f3, 1);
+	}
+	/* mandatory F3 must come before REX but after 66: emit put 66
+	 * first, then F3, which is the order the SDM allows */
+}
+
+static void g_mov(struct insn *i)
+{
+	unsigned size = rsize(), k = rn(7);
+	int r = wreg();
+
+	init_insn(i, "mov/movzx/movsx/bswap/lea");
+	switch (k) {
+	case 0: { /* mov r/m, r / r, r/m */
+		uint8_t o = (uint8_t)((size == 1 ? 0x88 : 0x89) + (rn(2) ? 2 : 0));
+		emit(i, size, &o, 1, r, rand_rm(size, true), true, NULL, 0);
+		break;
+	}
+	case 1: { /* mov r/m, imm */
+		uint8_t o = size == 1 ? 0xc6 : 0xc7;
+		emit(i, size, &o, 1, EXT | (0), rand_rm(size, true), true, NULL, 0);
+		imm(i, rnd(), immsz(size));
+		break;
+	}
+	case 2: /* mov r, imm (B0/B8), 64-bit immediate with REX.W */
+		if (size == 2)
+			put(i, 0x66);
+		if (mode64 && (size == 8 || r >= 8))
+			put(i, (uint8_t)(0x40 | (size == 8 ? 8 : 0) | (r >= 8)));
+		if (size == 1 && r >= 4 && mode64 && r < 8)
+			r &= 3; /* keep it simple: AL..BL */
+		put(i, (uint8_t)((size == 1 ? 0xb0 : 0xb8) + (r & 7)));
+		imm(i, rnd(), size == 8 ? 8 : immsz(size));
+		break;
+	case 3: { /* movzx / movsx */
+		unsigned ssz = rn(2) ? 1 : 2;
+		unsigned dsz = ssz == 2 ? 4u << rn(mode64 ? 2 : 1) :
+					  2u << rn(mode64 ? 3 : 2);
+		uint8_t o[2] = { 0x0f, (uint8_t)((rn(2) ? 0xbe : 0xb6) +
+						 (ssz == 2)) };
+		struct rm m = rand_rm(ssz, true);
+		if (!m.mem && ssz == 1 && mode64 && m.reg >= 4 && m.reg < 8)
+			m.reg &= 3;
+		emit(i, dsz, o, 2, r, m, true, NULL, 0);
+		break;
+	}
+	case 4: /* bswap */
+		if (mode64) {
+			put(i, (uint8_t)(0x40 | (rn(2) ? 8 : 0) | (r >= 8)));
+		}
+		put(i, 0x0f);
+		put(i, (uint8_t)(0xc8 + (r & 7)));
+		break;
+	case 5: { /* lea with random addressing, incl. index registers */
+		unsigned asz = mode64 && rn(4) == 0 ? 4 : 0;
+		unsigned dsz = 2u << rn(mode64 ? 3 : 2);
+		int base = wreg(), index = wreg();
+		if (dsz == 2)
+			put(i, 0x66);
+		if (asz)
+			put(i, 0x67);
+		if (mode64)
+			put(i, (uint8_t)(0x40 | (dsz == 8 ? 8 : 0) |
+					 (r >= 8 ? 4 : 0) | (index >= 8 ? 2 : 0) |
+					 (base >= 8 ? 1 : 0)));
+		put(i, 0x8d);
+		if ((base & 7) == 5) {
+			put(i, (uint8_t)(0x84 | ((r & 7) << 3)));
+			put(i, (uint8_t)((rn(4) << 6) | ((index & 7) << 3) | 5));
+			imm(i, rnd(), 4);
+		} else {
+			put(i, (uint8_t)(0x44 | ((r & 7) << 3)));
+			put(i, (uint8_t)((rn(4) << 6) | ((index & 7) << 3) |
+					 (base & 7)));
+			imm(i, rnd(), 1);
+		}
+		break;
+	}
+	default: /* movsxd */
+		if (mode64) {
+			struct rm m = rand_rm(4, true);
+			uint8_t o = 0x63;
+			emit(i, 8, &o, 1, r, m, true, NULL, 0);
+		} else {
+			uint8_t o = 0x89;
+			emit(i, 4, &o, 1, r, rand_rm(4, true), true, NULL, 0);
+		}
+		break;
+	}
+}
+
+static void g_stack(struct insn *i)
+{
+	unsigned k = rn(5);
+	int r = wreg();
+
+	init_insn(i, "push/pop");
+	switch (k) {
+	case 0:
+	case 1: /* push r / pop r */
+		if (mode64 && r >= 8)
+			put(i, 0x41);
+		put(i, (uint8_t)((k ? 0x58 : 0x50) + (r & 7)));
+		break;
+	case 2: /* push imm */
+		if (rn(2)) {
+			put(i, 0x6a);
+			imm(i, rnd(), 1);
+		} else {
+			put(i, 0x68);
+			imm(i, rnd(), 4);
+		}
+		break;
+	case 3: { /* push m */
+		struct rm m;
+		uint8_t o = 0xff;
+		rand_mem(&m, 8);
+		emit(i, mode64 ? 4 : 4, &o, 1, EXT | (6), m, false, NULL, 0);
+		break;
+	}
+	default: { /* pop m */
+		struct rm m;
+		uint8_t o = 0x8f;
+		rand_mem(&m, 8);
+		emit(i, 4, &o, 1, EXT | (0), m, false, NULL, 0);
+		break;
+	}
+	}
+}
+
+static void g_cond(struct insn *i)
+{
+	unsigned k = rn(2), cc = rn(16);
+
+	init_insn(i, "cmov/setcc");
+	i->reads_flags = true;
+	if (k == 0) {
+		unsigned size = 2u << rn(mode64 ? 3 : 2);
+		uint8_t o[2] = { 0x0f, (uint8_t)(0x40 + cc) };
+		emit(i, size, o, 2, wreg(), rand_rm(size, true), true, NULL, 0);
+	} else {
+		uint8_t o[2] = { 0x0f, (uint8_t)(0x90 + cc) };
+		emit(i, 1, o, 2, EXT | (0), rand_rm(1, true), true, NULL, 0);
+	}
+}
+
+static void g_xchg(struct insn *i)
+{
+	unsigned size = rsize(), k = rn(5);
+
+	init_insn(i, "xchg/xadd/cmpxchg");
+	switch (k) {
+	case 0: {
+		uint8_t o = size == 1 ? 0x86 : 0x87;
+		emit(i, size, &o, 1, wreg(), rand_rm(size, true), true, NULL, 0);
+		break;
+	}
+	case 1: {
+		uint8_t o[2] = { 0x0f, (uint8_t)(size == 1 ? 0xc0 : 0xc1) };
+		i->defined = ARITH;
+		emit(i, size, o, 2, wreg(), rand_rm(size, true), true, NULL, 0);
+		break;
+	}
+	case 2: {
+		uint8_t o[2] = { 0x0f, (uint8_t)(size == 1 ? 0xb0 : 0xb1) };
+		struct rm m = rand_rm(size, true);
+		i->defined = ARITH;
+		if (m.mem && rn(2))
+			put(i, 0xf0); /* lock */
+		emit(i, size, o, 2, wreg(), m, true, NULL, 0);
+		break;
+	}
+	case 3: { /* cmpxchg8b / 16b */
+		struct rm m;
+		uint8_t o[2] = { 0x0f, 0xc7 };
+		bool wide = mode64 && rn(2);
+		rand_mem(&m, 8);
+		if (wide) {
+			/* 16-byte aligned: [r15 + disp8 & ~15] */
+			m.form = 0;
+			m.disp &= ~15;
+		}
+		i->defined = ZF;
+		emit(i, wide ? 8 : 4, o, 2, EXT | (1), m, true, NULL, 0);
+		break;
+	}
+	default: /* xchg eAX, r */
+		if (size == 1)
+			size = 4;
+		if (size == 2)
+			put(i, 0x66);
+		{
+			int r = wreg();
+			if (mode64 && (size == 8 || r >= 8))
+				put(i, (uint8_t)(0x40 | (size == 8 ? 8 : 0) |
+						 (r >= 8)));
+			put(i, (uint8_t)(0x90 + (r & 7)));
+		}
+		break;
+	}
+}
+
+static void g_string(struct insn *i)
+{
+	static const uint8_t ops[] = { 0xa4, 0xa6, 0xaa, 0xac, 0xae };
+	unsigned k = rn(5), size = rsize(), rep = rn(3);
+	uint32_t si = ENV_DATA + 0x800 + rn(0x200), di = ENV_DATA + 0xc00 + rn(0x200);
+
+	init_insn(i, "string");
+	/* mov esi/edi/ecx (zero-extending in 64-bit) */
+	put(i, 0xbe);
+	imm(i, si, 4);
+	put(i, 0xbf);
+	imm(i, di, 4);
+	put(i, 0xb9);
+	imm(i, rn(17), 4);
+	put(i, rn(2) ? 0xfc : 0xfd); /* cld / std */
+	if (size == 2)
+		put(i, 0x66);
+	if (rep == 1)
+		put(i, 0xf3);
+	else if (rep == 2 && (k == 1 || k == 4))
+		put(i, 0xf2);
+	if (size == 8)
+		put(i, 0x48);
+	put(i, (uint8_t)(ops[k] + (size == 1 ? 0 : 1)));
+	put(i, 0xfc); /* cld */
+	if (k == 1 || k == 4)
+		i->defined = ARITH; /* or unchanged with count 0 */
+	if ((k == 1 || k == 4) && rep)
+		i->reads_flags = true;
+}
+
+static void g_misc(struct insn *i)
+{
+	unsigned k = rn(9);
+
+	init_insn(i, "misc");
+	switch (k) {
+	case 0: /* cbw/cwde/cdqe */
+		if (mode64 && rn(2))
+			put(i, 0x48);
+		else if (rn(2))
+			put(i, 0x66);
+		put(i, 0x98);
+		break;
+	case 1: put(i, 0x99); break;
+	case 2: if (mode64) put(i, 0x48); put(i, 0x99); break;
+	case 3: put(i, 0x9f); i->reads_flags = true; break; /* lahf */
+	case 4: put(i, 0x9e); i->defined = CF | PF | AF | ZF | SF; break;
+	case 5: put(i, 0xf8); i->defined = CF; break;
+	case 6: put(i, 0xf9); i->defined = CF; break;
+	case 7: put(i, 0xf5); i->defined = CF; i->reads_flags = true; break;
+	default: /* nopw */
+		put(i, 0x66); put(i, 0x0f); put(i, 0x1f); put(i, 0x44);
+		put(i, 0x00); put(i, 0x00);
+		break;
+	}
+}
+
+static void g_shxd(struct insn *i)
+{
+	unsigned size = 2u << rn(mode64 ? 3 : 2), byimm = rn(2);
+	uint8_t o[2] = { 0x0f, (uint8_t)((rn(2) ? 0xa4 : 0xac) + !byimm) };
+	unsigned cnt = rn(size == 2 ? 17 : size * 8);
+
+	init_insn(i, "shld/shrd");
+	if (!byimm && size == 2) {
+		/* CL counts above 16 are undefined for 16-bit: use imm */
+		o[1] &= ~1u;
+		byimm = 1;
+	}
+	emit(i, size, o, 2, wreg(), rand_rm(size, true), true, NULL, 0);
+	if (byimm)
+		imm(i, cnt, 1);
+	if (!byimm) {
+		i->undef_set = OF | AF | CF;
+		i->reads_flags = true;
+		return;
+	}
+	if (!cnt)
+		return;
+	i->defined = CF | ZF | SF | PF;
+	i->undef_set = AF;
+	if (cnt == 1)
+		i->defined |= OF;
+	else
+		i->undef_set |= OF;
+}
+
+static void g_jcc(struct insn *i)
+{
+	init_insn(i, "jcc");
+	i->reads_flags = true;
+	/* jcc over a 2-byte "inc ecx"-like instruction that follows */
+	put(i, (uint8_t)(0x70 + rn(16)));
+	put(i, 2);
+	put(i, 0xff);
+	put(i, (uint8_t)(0xc0 | (wreg() & 7))); /* inc r32 (low regs) */
+	i->defined = 0;
+	/* inc changes flags only when not skipped: treat them undefined */
+	i->undef_set = ARITH & ~CF;
+}
+
+typedef void (*gen_fn)(struct insn *);
+static const gen_fn gens[] = {
+	g_alu, g_alu, g_alu, g_unary, g_test, g_shift, g_shift, g_mul,
+	g_div, g_bt, g_bitscan, g_mov, g_mov, g_stack, g_cond, g_xchg,
+	g_string, g_misc, g_shxd, g_jcc,
+};
+
+/* flag bookkeeping of a whole sequence: undefined flags at the end */
+static unsigned undef_after(const struct seq *s)
+{
+	unsigned u = 0;
+
+	for (unsigned k = 0; k < s->n; k++) {
+		u &= ~s->in[k].defined;
+		u |= s->in[k].undef_set;
+	}
+	return u;
+}
+
+static void gen_seq(struct seq *s, unsigned maxlen)
+{
+	unsigned n = 1 + rn(maxlen), u = 0;
+
+	s->n = 0;
+	for (unsigned k = 0; k < n && s->n < MAX_INSNS - 1; k++) {
+		struct insn i;
+		gens[rn(sizeof(gens) / sizeof(gens[0]))](&i);
+		if (i.reads_flags && u) {
+			/* define every flag before it is read: cmp eax, ebx */
+			struct insn c;
+			init_insn(&c, "cmp (defines flags)");
+			put(&c, 0x39);
+			put(&c, 0xd8);
+			c.defined = ARITH;
+			s->in[s->n++] = c;
+			u = 0;
+		}
+		s->in[s->n++] = i;
+		u &= ~i.defined;
+		u |= i.undef_set;
+	}
+}
+
+/* ---- running ---- */
+
+struct side {
+	vmm_vm *vm;
+	vmm_vcpu *cpu;
+	const char *name;
+};
+
+static int side_create(struct side *sd, enum vmm_backend b)
+{
+	struct vmm_config cfg;
+	int r;
+
+	vmm_config_init(&cfg);
+	cfg.backend = b;
+	cfg.flags = VMM_CFG_NO_IRQCHIP;
+	sd->name = vmm_backend_name(b);
+	r = vmm_vm_create(&cfg, &sd->vm);
+	if (r)
+		return r;
+	if ((r = vmm_mem_add_ram(sd->vm, 0, ENV_RAM)) ||
+	    (r = vmm_vcpu_create(sd->vm, 0, &sd->cpu)) ||
+	    (r = env_build_memory(sd->vm)))
+		return r;
+	return 0;
+}
+
+struct result {
+	struct vmm_exit exit;
+	struct vmm_cpu_state st;
+	uint64_t hash;
+	int err;
+};
+
+static uint8_t code_buf[MAX_INSNS * 32 + 16];
+static uint8_t data_init[ENV_DATA_SIZE];
+static uint64_t regs_init[16];
+
+static unsigned assemble(const struct seq *s)
+{
+	unsigned pos = 0;
+
+	for (unsigned k = 0; k < s->n; k++) {
+		const struct insn *i = &s->in[k];
+		memcpy(code_buf + pos, i->b, i->len);
+		if (i->rip_patch >= 0) {
+			int32_t d = (int32_t)(i->rip_target -
+					      (ENV_CODE + pos + i->len));
+			memcpy(code_buf + pos + i->rip_patch, &d, 4);
+		}
+		pos += i->len;
+	}
+	code_buf[pos++] = 0xe6; /* out STOP_PORT, al */
+	code_buf[pos++] = STOP_PORT;
+	return pos;
+}
+
+static uint64_t hash_mem(vmm_vm *vm)
+{
+	static uint8_t b[ENV_DATA_SIZE + 0x1000];
+	uint64_t h = 1469598103934665603ull;
+
+	vmm_mem_read(vm, ENV_DATA, b, ENV_DATA_SIZE);
+	vmm_mem_read(vm, ENV_STACK - 0x800, b + ENV_DATA_SIZE, 0x1000);
+	for (size_t k = 0; k < sizeof(b); k++)
+		h = (h ^ b[k]) * 1099511628211ull;
+	return h;
+}
+
+static void run_side(struct side *sd, unsigned codelen, struct result *res)
+{
+	struct vmm_cpu_state st;
+
+	memset(res, 0, sizeof(*res));
+	res->err = vmm_vcpu_get_state(sd->cpu, &st);
+	if (res->err)
+		return;
+	env_state(&st, mode64 ? ENV_LONG64 : mode32, 3);
+	for (int r = 0; r < 16; r++)
+		st.gpr[r] = regs_init[r];
+	st.gpr[VMM_RSP] = ENV_STACK;
+	if (mode64) {
+		st.gpr[BASE64] = ENV_DATA + SCRATCH_OFF;
+		st.gpr[INDEX64] = regs_init[INDEX64] & 7;
+	} else {
+		st.gpr[BASE32] = ENV_DATA + SCRATCH_OFF;
+		for (int r = 0; r < 16; r++)
+			st.gpr[r] = (uint32_t)st.gpr[r];
+		for (int r = 8; r < 16; r++)
+			st.gpr[r] = 0;
+	}
+	st.rflags = 0x3202 | (regs_init[0] & 0xcd5 & ~DF);
+	vmm_mem_write(sd->vm, ENV_DATA, data_init, ENV_DATA_SIZE);
+	vmm_mem_fill(sd->vm, ENV_STACK - 0x800, 0x5a, 0x1000);
+	vmm_mem_write(sd->vm, ENV_CODE, code_buf, codelen);
+	res->err = vmm_vcpu_set_state(sd->cpu, &st);
+	if (res->err)
+		return;
+	for (int tries = 0; tries < 4; tries++) {
+		res->err = vmm_vcpu_run(sd->cpu, &res->exit);
+		if (res->err || res->exit.kind != VMM_EXIT_INTERRUPTED)
+			break;
+	}
+	if (!res->err)
+		res->err = vmm_vcpu_get_state(sd->cpu, &res->st);
+	res->hash = hash_mem(sd->vm);
+}
+
+static bool is_stop(const struct result *r)
+{
+	return r->exit.kind == VMM_EXIT_IO && r->exit.io.port == STOP_PORT &&
+	       r->exit.io.is_write;
+}
+
+/* compare; returns a description of the first difference or NULL */
+static const char *compare(const struct result *a, const struct result *b,
+			   unsigned undef, char *buf, size_t len)
+{
+	uint64_t m = mode64 ? ~0ull : 0xffffffffull;
+	unsigned fm = (ARITH | DF) & ~undef;
+
+	if (a->err || b->err) {
+		snprintf(buf, len, "run error %d / %d", a->err, b->err);
+		return buf;
+	}
+	if (a->exit.kind != b->exit.kind) {
+		snprintf(buf, len, "exit %s / %s", vmm_exit_name(a->exit.kind),
+			 vmm_exit_name(b->exit.kind));
+		return buf;
+	}
+	if (!is_stop(a)) {
+		/* both stopped elsewhere (an exception, a HLT in a handler):
+		 * compare where */
+		if (a->st.rip != b->st.rip) {
+			snprintf(buf, len, "stopped at rip 0x%llx / 0x%llx",
+				 (unsigned long long)a->st.rip,
+				 (unsigned long long)b->st.rip);
+			return buf;
+		}
+	}
+	for (int r = 0; r < (mode64 ? 16 : 8); r++) {
+		if ((a->st.gpr[r] & m) != (b->st.gpr[r] & m)) {
+			snprintf(buf, len, "gpr%d 0x%llx / 0x%llx", r,
+				 (unsigned long long)(a->st.gpr[r] & m),
+				 (unsigned long long)(b->st.gpr[r] & m));
+			return buf;
+		}
+	}
+	if ((a->st.rflags & fm) != (b->st.rflags & fm)) {
+		snprintf(buf, len, "rflags 0x%llx / 0x%llx (compared 0x%x)",
+			 (unsigned long long)a->st.rflags,
+			 (unsigned long long)b->st.rflags, fm);
+		return buf;
+	}
+	if (a->hash != b->hash) {
+		snprintf(buf, len, "memory differs");
+		return buf;
+	}
+	return NULL;
+}
+
+static struct side kvm, soft;
+static bool only_soft;
+
+/* run @s on both; true if they agree */
+static bool check(const struct seq *s, char *why, size_t len,
+		  struct result *ra, struct result *rb)
+{
+	unsigned codelen = assemble(s);
+	uint64_t saved = rng;
+
+	run_side(&soft, codelen, ra);
+	rng = saved;
+	if (only_soft) {
+		if (ra->err) {
+			snprintf(why, len, "soft run error %d", ra->err);
+			return false;
+		}
+		return true;
+	}
+	run_side(&kvm, codelen, rb);
+	rng = saved;
+	return compare(rb, ra, undef_after(s), why, len) == NULL;
+}
+
+static void print_seq(const struct seq *s)
+{
+	for (unsigned k = 0; k < s->n; k++) {
+		printf("    ");
+		for (unsigned j = 0; j < s->in[k].len; j++)
+			printf("%02x ", s->in[k].b[j]);
+		printf("  ; %s\n", s->in[k].what);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, 0, 'm' },
+		{ "cases", required_argument, 0, 'n' },
+		{ "seed", required_argument, 0, 's' },
+		{ "len", required_argument, 0, 'l' },
+		{ "only-soft", no_argument, 0, 'o' },
+		{ "verbose", no_argument, 0, 'v' },
+		{ 0, 0, 0, 0 },
+	};
+	unsigned long cases = 1000, maxlen = 12, seed = 1, fails = 0;
+	bool verbose = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "m:n:s:l:ov", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			mode64 = strcmp(optarg, "32") && strcmp(optarg, "prot32");
+			if (!strcmp(optarg, "prot32"))
+				mode32 = ENV_PROT32;
+			break;
+		case 'n': cases = strtoul(optarg, NULL, 0); break;
+		case 's': seed = strtoul(optarg, NULL, 0); break;
+		case 'l': maxlen = strtoul(optarg, NULL, 0); break;
+		case 'o': only_soft = true; break;
+		case 'v': verbose = true; break;
+		default:
+			fprintf(stderr, "usage: difftest [--mode 64|32] "
+				"[--cases N] [--seed S] [--len L] "
+				"[--only-soft] [--verbose]\n");
+			return 2;
+		}
+	}
+	if (maxlen < 1 || maxlen > MAX_INSNS / 2)
+		maxlen = 12;
+	if (!only_soft && access("/dev/kvm", F_OK) != 0) {
+		printf("SKIP: /dev/kvm is absent\n");
+		return 77;
+	}
+	if ((r = side_create(&soft, VMM_BACKEND_SOFT))) {
+		fprintf(stderr, "soft VM: %s\n", vmm_strerror(r));
+		return 1;
+	}
+	if (!only_soft && (r = side_create(&kvm, VMM_BACKEND_KVM))) {
+		char msg[256];
+		vmm_last_error(kvm.vm, msg, sizeof(msg));
+		fprintf(stderr, "KVM VM: %s (%s)\n", vmm_strerror(r), msg);
+		return 1;
+	}
+	for (unsigned long k = 0; k < cases; k++) {
+		struct seq s;
+		struct result ra, rb;
+		char why[160];
+		unsigned long cs = seed * 1000003ul + k;
+
+		rng = cs * 0x9e3779b97f4a7c15ull + 1;
+		for (int q = 0; q < 16; q++)
+			regs_init[q] = rnd() >> (rn(4) * 16);
+		for (size_t q = 0; q < ENV_DATA_SIZE; q += 8) {
+			uint64_t v = rnd();
+			memcpy(data_init + q, &v, 8);
+		}
+		gen_seq(&s, (unsigned)maxlen);
+		if (check(&s, why, sizeof(why), &ra, &rb)) {
+			if (verbose) {
+				printf("case %lu ok (%s)\n", k,
+				       vmm_exit_name(ra.exit.kind));
+			}
+			continue;
+		}
+		/* shrink: drop instructions while it still fails */
+		for (unsigned j = 0; j < s.n && s.n > 1;) {
+			struct seq t = s;
+			char w2[160];
+			memmove(&t.in[j], &t.in[j + 1],
+				(t.n - j - 1) * sizeof(t.in[0]));
+			t.n--;
+			if (!check(&t, w2, sizeof(w2), &ra, &rb)) {
+				s = t;
+				memcpy(why, w2, sizeof(w2));
+			} else {
+				j++;
+			}
+		}
+		check(&s, why, sizeof(why), &ra, &rb);
+		printf("MISMATCH mode %d seed %lu case %lu: %s (kvm / soft)\n",
+		       mode64 ? 64 : 32, seed, k, why);
+		printf("  kvm exit %s rip 0x%llx, soft exit %s rip 0x%llx\n",
+		       vmm_exit_name(rb.exit.kind),
+		       (unsigned long long)rb.st.rip,
+		       vmm_exit_name(ra.exit.kind),
+		       (unsigned long long)ra.st.rip);
+		print_seq(&s);
+		if (++fails >= 10)
+			break;
+	}
+	printf("%lu cases compared in %d-bit mode (seed %lu), %lu "
+	       "mismatches\n", cases, mode64 ? 64 : 32, seed, fails);
+	vmm_vm_destroy(soft.vm);
+	if (!only_soft)
+		vmm_vm_destroy(kvm.vm);
+	return fails ? 1 : 0;
+}
