@@ -19,7 +19,10 @@
  * workload under the direct, split and passthrough device models and
  * prints one line per model and workload (exits per KiB, MiB/s, host CPU,
  * sharing, migratability; baseline = direct); env VMM_BENCH_MODELS_GUEST
- * overrides its guest image.  Exit status 77 when KVM is not available (nothing to
+ * overrides its guest image.  soft-mips: guest instructions per second of
+ * the software backend on a CPL3 register loop vs the same loop on KVM,
+ * and vs QEMU TCG (soft-vs-tcg) when qemu-system-x86_64 is installed.
+ * Exit status 77 when KVM is not available (nothing to
  * compare against).
  */
 #include <libvmm/libvmm.h>
@@ -35,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #ifdef VMM_BENCH_URING
@@ -1347,10 +1352,11 @@ static int bench_snapshot_reset(const struct params *p, struct result *res)
 {
 	static const uint64_t rams[] = { 64ull << 20, 256ull << 20 };
 	static const uint32_t pages[] = { 1, 16, 256 };
-	char name[6][48];
+	static char name[6][48]; /* *res points into it after return */
 	int k = 0;
 
-	for (size_t i = 0; i < 2; i++) {
+	/* short runs (the smoke test) measure the 256 MiB guest only */
+	for (size_t i = p->trials < 5 ? 1 : 0; i < 2; i++) {
 		for (size_t j = 0; j < 3; j++, k++) {
 			double reset = 0, copy = 0, cow = 0;
 			struct result r;
@@ -1380,6 +1386,612 @@ static int bench_snapshot_reset(const struct params *p, struct result *res)
 	return 0;
 }
 
+/* ---- soft-mips: the software backend's speed on a CPL3 loop ---- */
+
+/*
+ * 4 instructions per iteration (ECX = iterations), then "out %eax, $0xf4",
+ * the same bytes in 32- and 64-bit mode:
+ * 1: add %ebx,%eax; xor %eax,%edx; sub $1,%ecx; jnz 1b
+ */
+static const uint8_t mips_code[] = {
+	0x01, 0xd8, 0x31, 0xc2, 0x83, 0xe9, 0x01, 0x75, 0xf7,
+	0xe7, 0xf4, 0xeb, 0xfe,
+};
+#define MIPS_INSNS_PER_ITER 4
+
+/*
+ * 64-bit CPL3 state for the loop (KVM runs CPL3 natively here, while
+ * 32-bit code goes through its instruction emulator on nested KVM):
+ * identity-mapped first 2 MiB (PML4 0x10000, PDPT 0x11000, PD 0x12000),
+ * a TSS at 0x13000 whose I/O bitmap allows every port, hidden segment
+ * parts only (the loop reloads no segment).
+ */
+#define M64_PML4 0x10000u
+#define M64_TSS 0x13000u
+static int mips_state64(vmm_vm *vm, vmm_vcpu *vcpu, uint64_t iters)
+{
+	static uint8_t tss[0x68 + 8192 + 1];
+	uint64_t e[3] = { (M64_PML4 + 0x1000) | 7, (M64_PML4 + 0x2000) | 7,
+			  0x87 };
+	struct vmm_cpu_state st;
+	int ret;
+
+	memset(tss, 0, sizeof(tss));
+	tss[0x66] = 0x68;
+	tss[sizeof(tss) - 1] = 0xff;
+	if ((ret = vmm_mem_write(vm, M64_PML4, &e[0], 8)) ||
+	    (ret = vmm_mem_write(vm, M64_PML4 + 0x1000, &e[1], 8)) ||
+	    (ret = vmm_mem_write(vm, M64_PML4 + 0x2000, &e[2], 8)) ||
+	    (ret = vmm_mem_write(vm, M64_TSS, tss, sizeof(tss))) ||
+	    (ret = vmm_vcpu_get_state(vcpu, &st)))
+		return ret;
+	vmm_state_flat_protected(&st, CODE_GPA);
+	st.cr0 |= VMM_CR0_PG;
+	st.cr4 |= VMM_CR4_PAE;
+	st.cr3 = M64_PML4;
+	st.msr.efer = VMM_EFER_LME | VMM_EFER_LMA;
+	st.seg[VMM_CS].l = 1;
+	st.seg[VMM_CS].db = 0;
+	st.seg[VMM_CS].dpl = 3;
+	st.seg[VMM_CS].selector = 0x23;
+	for (int i = VMM_ES; i <= VMM_GS; i++) {
+		if (i == VMM_CS)
+			continue;
+		st.seg[i].dpl = 3;
+		st.seg[i].selector = 0x1b;
+	}
+	memset(&st.seg[VMM_TR], 0, sizeof(st.seg[VMM_TR]));
+	st.seg[VMM_TR].selector = 0x28;
+	st.seg[VMM_TR].base = M64_TSS;
+	st.seg[VMM_TR].limit = sizeof(tss) - 1;
+	st.seg[VMM_TR].type = 0xb;
+	st.seg[VMM_TR].present = 1;
+	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
+	st.gpr[VMM_RSP] = 0x8000;
+	st.gpr[VMM_RCX] = iters;
+	return vmm_vcpu_set_state(vcpu, &st);
+}
+
+/* Seconds for @iters iterations of mips_code on @backend at CPL3. */
+static double mips_run(enum vmm_backend backend, long iters)
+{
+	struct vmm_config cfg;
+	struct vmm_exit e;
+	vmm_vm *vm;
+	vmm_vcpu *vcpu;
+	vmm_dev *dev;
+	double t0, t = -1;
+
+	vmm_config_init(&cfg);
+	cfg.backend = backend;
+	cfg.ram_size = 2 << 20;
+	cfg.flags = VMM_CFG_NO_IRQCHIP;
+	if (vmm_vm_create(&cfg, &vm))
+		return -1;
+	if (vmm_vcpu_create(vm, 0, &vcpu) ||
+	    vmm_mem_write(vm, CODE_GPA, mips_code, sizeof(mips_code)) ||
+	    vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev) ||
+	    mips_state64(vm, vcpu, (uint64_t)iters))
+		goto out;
+	t0 = now_ns();
+	if (vmm_vcpu_run_loop(vcpu, &e) || e.kind != VMM_EXIT_GUEST_EXIT)
+		goto out;
+	t = (now_ns() - t0) / 1e9;
+out:
+	vmm_vm_destroy(vm);
+	return t;
+}
+
+/*
+ * The same loop as a multiboot image (a.out kludge, loaded at 1 MiB) for
+ * QEMU's -kernel: QEMU starts it in 32-bit protected mode at CPL0.
+ * Returns the path (static buffer) or NULL.
+ */
+static const char *mips_qemu_image(long iters)
+{
+	static char path[64];
+	uint32_t hdr[8] = { 0x1badb002u, 0x00010000u, 0, 0x100000u,
+			    0x100000u, 0, 0, 0x100000u + 32 };
+	uint8_t img[64];
+	uint32_t n = (uint32_t)iters;
+	FILE *f;
+	int fd;
+
+	hdr[2] = (uint32_t)-(hdr[0] + hdr[1]);
+	memset(img, 0, sizeof(img));
+	memcpy(img, hdr, sizeof(hdr));
+	img[32] = 0xb9; /* mov $n, %ecx */
+	memcpy(img + 33, &n, 4);
+	memcpy(img + 37, mips_code, sizeof(mips_code));
+	snprintf(path, sizeof(path), "/tmp/vmm-bench-mips-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "wb");
+	if (!f || fwrite(img, 1, sizeof(img), f) != sizeof(img)) {
+		if (f)
+			fclose(f);
+		unlink(path);
+		return NULL;
+	}
+	fclose(f);
+	return path;
+}
+
+/* Seconds QEMU TCG takes for the loop image, process start included. */
+static double mips_qemu(const char *qemu, long iters)
+{
+	const char *img = mips_qemu_image(iters);
+	char cmd[512];
+	double t0, t;
+	int st;
+
+	if (!img)
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "%s -accel tcg -nodefaults -display none -no-reboot "
+		 "-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel %s "
+		 ">/dev/null 2>&1", qemu, img);
+	t0 = now_ns();
+	st = system(cmd);
+	t = (now_ns() - t0) / 1e9;
+	unlink(img);
+	/* isa-debug-exit: status (EAX << 1) | 1, odd */
+	if (st == -1 || !WIFEXITED(st) || !(WEXITSTATUS(st) & 1))
+		return -1;
+	return t;
+}
+
+static const char *find_qemu(void)
+{
+	static const char *const paths[] = { "/usr/bin/qemu-system-x86_64",
+					     "/usr/local/bin/qemu-system-x86_64" };
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (access(paths[i], X_OK) == 0)
+			return paths[i];
+	return NULL;
+}
+
+/*
+ * soft-mips: guest instructions per second of the software backend on a
+ * register loop at CPL3, against the same guest under KVM in the same run
+ * (ratio soft / KVM), and, when qemu-system-x86_64 is installed, against
+ * QEMU TCG on the same loop (soft-vs-tcg, ratio soft / TCG; QEMU's start-up
+ * is cancelled by timing a short and a long run).
+ */
+static int bench_soft_mips(const struct params *p, struct result *res)
+{
+	long iters = p->iters * 200;
+	double *s = calloc((size_t)p->trials, sizeof(double));
+	double *k = calloc((size_t)p->trials, sizeof(double));
+	double *q = calloc((size_t)p->trials, sizeof(double));
+	const char *qemu = find_qemu();
+	int ret = -1, nq = 0;
+	struct result r;
+
+	if (iters < 100000)
+		iters = 100000;
+	if (iters > 50000000)
+		iters = 50000000;
+	if (!s || !k || !q)
+		goto out;
+	for (int t = 0; t < p->trials; t++) {
+		double ts = mips_run(VMM_BACKEND_SOFT, iters);
+		double tk = mips_run(VMM_BACKEND_KVM, iters * 20);
+		if (ts <= 0 || tk <= 0)
+			goto out;
+		s[t] = iters * (double)MIPS_INSNS_PER_ITER / ts / 1e6;
+		k[t] = iters * 20.0 * MIPS_INSNS_PER_ITER / tk / 1e6;
+		if (qemu) {
+			/* long enough that process start-up noise is small */
+			long qi = iters * 20 > 100000000 ? iters * 20 : 100000000;
+			double q0 = mips_qemu(qemu, 1000);
+			double q1 = mips_qemu(qemu, qi + 1000);
+			if (q0 > 0 && q1 > q0)
+				q[nq++] = qi * (double)MIPS_INSNS_PER_ITER /
+					  (q1 - q0) / 1e6;
+		}
+	}
+	r = (struct result){ "soft-mips", median(s, p->trials),
+			     median(k, p->trials), "Minsn/s",
+			     "same guest on KVM", p->trials, iters };
+	print(p, &r);
+	if (nq) {
+		r = (struct result){ "soft-vs-tcg", median(s, p->trials),
+				     median(q, nq), "Minsn/s",
+				     "QEMU TCG, same loop", nq, iters };
+		print(p, &r);
+	}
+	(void)res;
+	ret = 1; /* printed its own lines */
+out:
+	free(s);
+	free(k);
+	free(q);
+	return ret;
+}
+
+/* ---- snapshot-save: save and restore throughput ----
+ *
+ * A guest of 256 MiB (and 1 GiB) whose every page holds data.  Save (RAW,
+ * no fsync) against write() of the same bytes to a file in the same
+ * directory; restore by copy against read() of them; copy-on-write
+ * restore against restore by copy.  MiB/s of guest memory.
+ */
+static int save_measure(const struct params *p, uint64_t ram,
+			struct result *first, char *first_name)
+{
+	char path[] = "/tmp/vmm-bench-save-XXXXXX";
+	char raw[] = "/tmp/vmm-bench-raw-XXXXXX";
+	struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
+	struct vmm_restore_opts ro = { 0 };
+	int trials = p->trials > 5 ? 5 : p->trials;
+	double *sv = calloc((size_t)trials, sizeof(double));
+	double *wr = calloc((size_t)trials, sizeof(double));
+	double *rs = calloc((size_t)trials, sizeof(double));
+	double *rd = calloc((size_t)trials, sizeof(double));
+	double *cw = calloc((size_t)trials, sizeof(double));
+	double mib = (double)(ram >> 20);
+	struct vmm_config cfg;
+	struct iovec iov;
+	vmm_snapshot *snap;
+	vmm_vm *vm = NULL, *tmp;
+	vmm_vcpu *vcpu;
+	char err[256], name[64];
+	int fd = -1, rfd = -1, ret = -1;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.ram_size = ram;
+	if (!sv || !wr || !rs || !rd || !cw || (fd = mkstemp(path)) < 0 ||
+	    (rfd = mkstemp(raw)) < 0 || vmm_vm_create(&cfg, &vm) ||
+	    vmm_vcpu_create(vm, 0, &vcpu) ||
+	    vmm_mem_iovec(vm, 0, ram, true, &iov, 1) != 1)
+		goto out;
+	for (uint64_t i = 0; i < ram / 8; i++) /* every page non-zero */
+		((uint64_t *)iov.iov_base)[i] = i * 0x9e3779b97f4a7c15ull | 1;
+	for (int t = 0; t < trials; t++) {
+		double t0 = now_ns();
+		char *buf;
+
+		if (vmm_snapshot_save(vm, path, &so))
+			goto out;
+		sv[t] = mib / ((now_ns() - t0) / 1e9);
+
+		t0 = now_ns();
+		if (ftruncate(rfd, 0) || lseek(rfd, 0, SEEK_SET) ||
+		    write(rfd, iov.iov_base, ram) != (ssize_t)ram)
+			goto out;
+		wr[t] = mib / ((now_ns() - t0) / 1e9);
+
+		if (vmm_snapshot_open(path, &snap, err, sizeof(err)))
+			goto out;
+		ro.flags = 0;
+		t0 = now_ns();
+		if (vmm_snapshot_restore_snap(snap, &cfg, &ro, &tmp))
+			goto out_snap;
+		rs[t] = mib / ((now_ns() - t0) / 1e9);
+		vmm_vm_destroy(tmp);
+		ro.flags = VMM_RESTORE_COW;
+		t0 = now_ns();
+		if (vmm_snapshot_restore_snap(snap, &cfg, &ro, &tmp))
+			goto out_snap;
+		cw[t] = mib / ((now_ns() - t0) / 1e9);
+		vmm_vm_destroy(tmp);
+		vmm_snapshot_close(snap);
+
+		buf = malloc(ram);
+		t0 = now_ns();
+		if (!buf || pread(rfd, buf, ram, 0) != (ssize_t)ram) {
+			free(buf);
+			goto out;
+		}
+		memset(buf, 1, ram); /* a restore writes guest memory too */
+		rd[t] = mib / ((now_ns() - t0) / 1e9);
+		free(buf);
+	}
+	snprintf(first ? first_name : name, sizeof(name), "snapshot-save/%lluM",
+		 (unsigned long long)(ram >> 20));
+	{
+		struct result r = { first ? first_name : name, median(sv, trials),
+				    median(wr, trials), "MiB/s",
+				    "write() of the bytes", trials, 0 };
+		if (first)
+			*first = r; /* main prints it last */
+		else
+			print(p, &r);
+	}
+	snprintf(name, sizeof(name), "snapshot-restore/%lluM",
+		 (unsigned long long)(ram >> 20));
+	print(p, &(struct result){ name, median(rs, trials), median(rd, trials),
+				   "MiB/s", "read() of the bytes", trials, 0 });
+	snprintf(name, sizeof(name), "snapshot-restore-cow/%lluM",
+		 (unsigned long long)(ram >> 20));
+	print(p, &(struct result){ name, median(cw, trials), median(rs, trials),
+				   "MiB/s", "restore by copy", trials, 0 });
+	ret = 0;
+	goto out;
+out_snap:
+	vmm_snapshot_close(snap);
+out:
+	vmm_vm_destroy(vm);
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	if (rfd >= 0) {
+		close(rfd);
+		unlink(raw);
+	}
+	free(sv);
+	free(wr);
+	free(rs);
+	free(rd);
+	free(cw);
+	return ret;
+}
+
+static int bench_snapshot_save(const struct params *p, struct result *res)
+{
+	static char first_name[64];
+
+	/* short runs (the smoke test) skip the 1 GiB guest */
+	if (p->trials < 5)
+		return save_measure(p, 256ull << 20, res, first_name);
+	if (save_measure(p, 256ull << 20, NULL, NULL) ||
+	    save_measure(p, 1ull << 30, res, first_name))
+		return -1;
+	return 0;
+}
+
+/* ---- migrate: live migration downtime and total time vs dirty rate ----
+ *
+ * A 64-bit CPL3 guest (no CPL0 code; the loop of tests/migrate/mguest.c)
+ * that rewrites one quadword per iteration, walking 4096 pages, with a
+ * delay loop between writes that sets its dirty rate.  The rate is
+ * measured with the dirty log before migrating.  Migration goes over a
+ * unix socketpair to a receiving thread, downtime target 10 ms.
+ * Baseline in the same run: the guest's RAM pushed through the same kind
+ * of socketpair with plain write()/read().
+ */
+static const uint8_t mig_code[] = {
+	0x89, 0xf0, 0x23, 0x04, 0x25, 0x08, 0x05, 0x00, 0x00, 0xc1, 0xe0, 0x0c,
+	0x01, 0xd8, 0x89, 0xf1, 0x81, 0xe1, 0xf8, 0x0f, 0x00, 0x00, 0x48, 0x01,
+	0xc8, 0x48, 0x8b, 0x10, 0x48, 0x01, 0xd7, 0x48, 0xc1, 0xc7, 0x05, 0x48,
+	0x31, 0xf7, 0x48, 0x89, 0x38, 0x48, 0xff, 0xc6, 0x8b, 0x0c, 0x25, 0x0c,
+	0x05, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0x85, 0x34, 0x25, 0x10, 0x05,
+	0x00, 0x00, 0x75, 0x0c, 0xba, 0xf8, 0x03, 0x00, 0x00, 0x89, 0xf8, 0x24,
+	0x3f, 0x04, 0x30, 0xee, 0x48, 0x3b, 0x34, 0x25, 0x00, 0x05, 0x00, 0x00,
+	0x75, 0xaa, 0x89, 0xf8, 0xe7, 0xf4, 0xeb, 0xa4,
+};
+
+static int mig_w64(vmm_vm *vm, uint64_t gpa, uint64_t v)
+{
+	return vmm_mem_write(vm, gpa, &v, 8);
+}
+
+static int mig_guest(uint64_t ram, uint32_t delay, vmm_vm **out)
+{
+	struct vmm_config cfg;
+	struct vmm_cpu_state st;
+	struct vmm_segment cs = { .limit = 0xffffffff, .selector = 0x23,
+				  .type = 0xb, .s = 1, .dpl = 3, .present = 1,
+				  .l = 1, .g = 1 };
+	struct vmm_segment ds = { .limit = 0xffffffff, .selector = 0x1b,
+				  .type = 0x3, .s = 1, .dpl = 3, .present = 1,
+				  .db = 1, .g = 1 };
+	struct vmm_segment tr = { .base = 0x6000, .limit = 104 + 8192,
+				  .selector = 0x28, .type = 0xb, .present = 1 };
+	uint64_t tl = 104 + 8192;
+	uint8_t iob[2] = { 104, 0 }, ff = 0xff;
+	vmm_vm *vm;
+	vmm_vcpu *vcpu;
+	vmm_dev *dev;
+	int ret;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.ram_size = ram;
+	if ((ret = vmm_vm_create(&cfg, &vm)))
+		return ret;
+	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
+	    (ret = vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev)) ||
+	    (ret = vmm_mem_write(vm, 0x10000, mig_code, sizeof(mig_code))) ||
+	    (ret = mig_w64(vm, 0x500, ~0ull)) ||
+	    (ret = mig_w64(vm, 0x508, 4095 | (uint64_t)delay << 32)) ||
+	    (ret = mig_w64(vm, 0x510, 0xffffffff)) ||
+	    (ret = mig_w64(vm, 0x2000, 0x3000 | 7)) ||
+	    (ret = mig_w64(vm, 0x3000, 0x4000 | 7)))
+		goto fail;
+	for (uint64_t i = 0; i < 512 && !ret; i++)
+		ret = mig_w64(vm, 0x4000 + 8 * i, (i << 21) | 0x87);
+	if (ret || (ret = mig_w64(vm, 0x5008, 0x00af9a000000ffffull)) ||
+	    (ret = mig_w64(vm, 0x5010, 0x00cf92000000ffffull)) ||
+	    (ret = mig_w64(vm, 0x5018, 0x00cff2000000ffffull)) ||
+	    (ret = mig_w64(vm, 0x5020, 0x00affa000000ffffull)) ||
+	    (ret = mig_w64(vm, 0x5028, (tl & 0xffff) | 0x6000ull << 16 |
+					       0x89ull << 40)) ||
+	    (ret = vmm_mem_write(vm, 0x6000 + 102, iob, 2)) ||
+	    (ret = vmm_mem_write(vm, 0x6000 + tl, &ff, 1)) ||
+	    (ret = vmm_vcpu_get_state(vcpu, &st)))
+		goto fail;
+	st.cr0 = VMM_CR0_PE | VMM_CR0_MP | VMM_CR0_ET | VMM_CR0_NE |
+		 VMM_CR0_WP | VMM_CR0_PG;
+	st.cr3 = 0x2000;
+	st.cr4 = VMM_CR4_PAE | VMM_CR4_OSFXSR | VMM_CR4_OSXMMEXCPT;
+	st.msr.efer = VMM_EFER_LME | VMM_EFER_LMA | VMM_EFER_SCE | VMM_EFER_NXE;
+	st.seg[VMM_CS] = cs;
+	st.seg[VMM_SS] = st.seg[VMM_DS] = st.seg[VMM_ES] = ds;
+	st.seg[VMM_FS] = st.seg[VMM_GS] = ds;
+	st.seg[VMM_TR] = tr;
+	st.seg[VMM_LDTR] = (struct vmm_segment){ .type = 2, .unusable = 1 };
+	st.gdtr.base = 0x5000;
+	st.gdtr.limit = 0x37;
+	st.idtr.base = 0;
+	st.idtr.limit = 0;
+	st.rip = 0x10000;
+	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
+	st.gpr[VMM_RBX] = 0x100000;
+	st.gpr[VMM_RSI] = 0;
+	if ((ret = vmm_vcpu_set_state(vcpu, &st)))
+		goto fail;
+	*out = vm;
+	return 0;
+fail:
+	vmm_vm_destroy(vm);
+	return ret;
+}
+
+static int mig_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
+{
+	return e->kind == VMM_EXIT_INTERRUPTED ? 0 : 1;
+}
+
+struct mig_rx {
+	int fd;
+	vmm_vm *vm;
+	int ret;
+};
+
+static void *mig_rx_thread(void *arg)
+{
+	struct mig_rx *r = arg;
+	struct vmm_restore_opts ro = { .attach = snap_attach };
+	struct vmm_config ov;
+
+	vmm_config_init(&ov);
+	ov.backend = VMM_BACKEND_KVM;
+	r->ret = vmm_migrate_receive(r->fd, &ov, &ro, NULL, &r->vm, NULL);
+	return NULL;
+}
+
+struct mig_sink {
+	int fd;
+	uint64_t bytes;
+};
+
+static void *mig_sink_thread(void *arg)
+{
+	struct mig_sink *s = arg;
+	char *buf = malloc(1 << 20);
+	ssize_t n;
+
+	while (buf && s->bytes && (n = read(s->fd, buf, 1 << 20)) > 0)
+		s->bytes -= (uint64_t)n < s->bytes ? (uint64_t)n : s->bytes;
+	free(buf);
+	return NULL;
+}
+
+/* ms to push @bytes through a socketpair with write()/read() */
+static double mig_baseline(const uint8_t *src, uint64_t bytes)
+{
+	struct mig_sink s;
+	pthread_t t;
+	int sv[2];
+	double t0;
+	uint64_t done = 0;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -1;
+	s.fd = sv[1];
+	s.bytes = bytes;
+	t0 = now_ns();
+	pthread_create(&t, NULL, mig_sink_thread, &s);
+	while (done < bytes) {
+		size_t n = bytes - done < (1 << 20) ? bytes - done : 1 << 20;
+		ssize_t w = write(sv[0], src + done % (16 << 20) / 4096 * 4096,
+				  n);
+		if (w <= 0)
+			break;
+		done += (uint64_t)w;
+	}
+	pthread_join(t, NULL);
+	close(sv[0]);
+	close(sv[1]);
+	return (now_ns() - t0) / 1e6;
+}
+
+static int bench_migrate(const struct params *p, struct result *res)
+{
+	static const uint32_t delays[] = { 20000000, 2000000, 200000, 1 };
+	uint64_t ram = 256ull << 20;
+	size_t nd = p->trials < 5 ? 1 : sizeof(delays) / sizeof(delays[0]);
+	uint8_t *buf = calloc(1, 16 << 20);
+	uint64_t *bm = calloc(ram / 4096 / 64 + 1, 8);
+	int ret = -1;
+
+	if (!buf || !bm)
+		goto out;
+	for (size_t i = 0; i < nd; i++) {
+		struct vmm_migrate_opts mo = { .max_downtime_ms = 10 };
+		struct vmm_migrate_stats st;
+		struct mig_rx rx = { 0 };
+		double dirty_mib_s, base_ms;
+		pthread_t t;
+		vmm_vm *vm;
+		int sv[2], n;
+
+		if (mig_guest(ram, delays[i], &vm) ||
+		    vmm_vm_start(vm, mig_cb, NULL)) {
+			vmm_vm_destroy(vm);
+			goto out;
+		}
+		usleep(200000);
+		/* the guest's dirty rate, from the dirty log over 200 ms */
+		if (vmm_mem_dirty_log(vm, true) ||
+		    vmm_mem_dirty_fetch(vm, 0, bm, ram / 4096 / 64 + 1) < 0) {
+			vmm_vm_destroy(vm);
+			goto out;
+		}
+		usleep(200000);
+		n = vmm_mem_dirty_fetch(vm, 0, bm, ram / 4096 / 64 + 1);
+		vmm_mem_dirty_log(vm, false);
+		dirty_mib_s = n * 4096.0 / (1 << 20) / 0.2;
+		base_ms = mig_baseline(buf, ram);
+
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		rx.fd = sv[1];
+		pthread_create(&t, NULL, mig_rx_thread, &rx);
+		ret = vmm_migrate_send(vm, sv[0], &mo, &st);
+		pthread_join(t, NULL);
+		close(sv[0]);
+		close(sv[1]);
+		vmm_vm_destroy(vm);
+		vmm_vm_destroy(rx.vm);
+		if (ret || rx.ret) {
+			ret = -1;
+			goto out;
+		}
+		if (p->json)
+			printf("{\"bench\":\"migrate\",\"backend\":\"kvm\",\"mem_mib\":%llu,"
+			       "\"dirty_mib_s\":%.2f,\"downtime_ms\":%.3f,\"total_ms\":%.2f,"
+			       "\"rounds\":%u,\"pages\":%llu,\"bytes\":%llu,\"converged\":%s,"
+			       "\"baseline_ms\":%.2f,\"ratio\":%.4f,"
+			       "\"baseline_name\":\"RAM through a socketpair\"}\n",
+			       (unsigned long long)(ram >> 20), dirty_mib_s,
+			       st.downtime_ms, st.total_ms, st.rounds,
+			       (unsigned long long)st.pages_sent,
+			       (unsigned long long)st.bytes_sent,
+			       st.converged ? "true" : "false", base_ms,
+			       st.total_ms / base_ms);
+		else
+			printf("migrate %lluM dirty %.2f MiB/s: downtime %.3f ms, total %.1f ms (RAM through a socketpair %.1f ms), %u rounds, %llu pages%s\n",
+			       (unsigned long long)(ram >> 20), dirty_mib_s,
+			       st.downtime_ms, st.total_ms, base_ms, st.rounds,
+			       (unsigned long long)st.pages_sent,
+			       st.converged ? "" : " (not converged)");
+		fflush(stdout);
+		*res = (struct result){ "migrate-downtime", st.downtime_ms,
+					10.0, "ms", "target", 1, 0 };
+	}
+	ret = 0;
+out:
+	free(buf);
+	free(bm);
+	return ret;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(const struct params *, struct result *);
@@ -1387,12 +1999,15 @@ static const struct {
 	{ "exit-roundtrip", bench_exit_roundtrip },
 	{ "create-destroy", bench_create_destroy },
 	{ "snapshot-reset", bench_snapshot_reset },
+	{ "snapshot-save", bench_snapshot_save },
+	{ "migrate", bench_migrate },
 	{ "virtio-blk-seq-read", bench_virtio_seq },
 	{ "virtio-blk-rand-read", bench_virtio_rand },
 	{ "virtio-blk-exits", bench_virtio_exits },
 	{ "hypercall-roundtrip", bench_hypercall_roundtrip },
 	{ "hypercall-batch", bench_hypercall_batch },
 	{ "hypercall-batch-exits", bench_hypercall_batch_exits },
+	{ "soft-mips", bench_soft_mips },
 #ifdef VMM_BENCH_MODELS_GUEST
 	{ "device-models", bench_device_models },
 #endif

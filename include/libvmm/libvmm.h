@@ -19,6 +19,7 @@
 #include <libvmm/boot.h>
 #include <libvmm/notify.h>
 #include <libvmm/virtio.h>
+#include <libvmm/vhost_user.h>
 #include <libvmm/hypercall.h>
 #include <libvmm/seccomp.h>
 #include <libvmm/models.h>

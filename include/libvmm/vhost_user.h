@@ -112,6 +112,20 @@ struct vmm_vhost_user_config {
 	struct vmm_virtio_config virtio;
 };
 
+/**
+ * vmm_vhost_user_attach() - connect to the back-end at @cfg->socket_path,
+ * negotiate (the back-end must offer VIRTIO_F_VERSION_1, and for blk the
+ * CONFIG protocol feature) and attach the device on @cfg->virtio's
+ * transport.  The rings are handed to the back-end when the driver sets
+ * DRIVER_OK and taken back at reset.  Returns 0, -EINVAL (configuration,
+ * or guest RAM not shareable), -ECONNREFUSED/-ENOENT (socket), -ENOTSUP
+ * (the back-end lacks what we need), -EPROTO (it broke the protocol),
+ * -ENOMEM, or the transport's errors.  Detach with vmm_dev_detach().
+ */
+VMM_API VMM_MUST_CHECK int
+vmm_vhost_user_attach(vmm_vm *vm, const struct vmm_vhost_user_config *cfg,
+		      vmm_dev **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,7 @@
 
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -258,9 +259,26 @@ static void touch(struct gh_vm *g, const char *image)
 			 "region left at 0x%llx",
 			 (unsigned long long)regions[i].gpa);
 	GH_CHECK(g, count_maps(name) == 0, "host mapping left behind");
-	/* and the range can be attached again, exclusively */
-	GH_OK(g, vmm_dev_passthrough_attach(g->vm, &pc, &dev));
-	GH_OK(g, vmm_dev_detach(dev));
+	/* and the range can be attached again, exclusively, now with an
+	 * interrupt eventfd: it is routed while attached (a second route of
+	 * the same fd is refused) and unrouted by detach */
+	{
+		struct vmm_irq_route rt = { .kind = VMM_IRQ_ROUTE_LINE, .gsi = 10 };
+		int efd = eventfd(0, EFD_CLOEXEC);
+		uint64_t one = 1;
+
+		GH_CHECK(g, efd >= 0, "eventfd");
+		pc.irq_fd = efd;
+		pc.irq_gsi = 10;
+		GH_OK(g, vmm_dev_passthrough_attach(g->vm, &pc, &dev));
+		GH_CHECK(g, vmm_irqfd_add(g->vm, efd, &rt) == -EEXIST,
+			 "irq_fd not routed");
+		GH_CHECK(g, write(efd, &one, 8) == 8, "signal");
+		GH_OK(g, vmm_dev_detach(dev));
+		GH_OK(g, vmm_irqfd_add(g->vm, efd, &rt));
+		GH_OK(g, vmm_irqfd_remove(g->vm, efd));
+		close(efd);
+	}
 	close(fd);
 }
 

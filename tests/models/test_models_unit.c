@@ -203,7 +203,7 @@ static void test_exclusive_process(void **state)
 {
 	char path[] = "/tmp/vmm-models-pt-XXXXXX";
 	int fd = mkstemp(path), go[2], done[2], status;
-	vmm_vm *vm = null_vm(NULL);
+	vmm_vm *vm;
 	vmm_dev *d;
 	pid_t pid;
 	char c;
@@ -224,6 +224,9 @@ static void test_exclusive_process(void **state)
 		vmm_vm_destroy(cvm);
 		_exit(ret == 0 ? 0 : 1);
 	}
+	/* the parent's VM exists only after the fork (nothing to leak there) */
+	vm = null_vm(NULL);
+	assert_non_null(vm);
 	assert_int_equal(read(go[0], &c, 1), 1);
 	assert_int_equal(c, 'y');
 	assert_int_equal(pt_attach(vm, fd, 0, 1 << 16, PT_GPA, 0, &d), -EBUSY);
@@ -287,6 +290,14 @@ static void test_pt_args(void **state)
 	pc.size = 4096;
 	pc.gpa = PT_GPA;
 	assert_int_equal(vmm_dev_passthrough_attach(vm, &pc, NULL), -EINVAL);
+	/* an interrupt eventfd needs an interrupt controller */
+	vmm_passthrough_config_init(&pc);
+	pc.fd = fd;
+	pc.size = 4096;
+	pc.gpa = PT_GPA;
+	pc.irq_fd = 0;
+	if (!(vmm_vm_caps(vm) & VMM_CAP_IRQCHIP))
+		assert_int_equal(vmm_dev_passthrough_attach(vm, &pc, &d), -ENODEV);
 	/* overlapping RAM */
 	assert_int_equal(vmm_mem_add_ram(vm, 0, 1 << 20), 0);
 	assert_int_equal(pt_attach(vm, fd, 0, 4096, 0x1000, 0, &d), -EEXIST);

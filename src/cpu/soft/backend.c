@@ -120,7 +120,12 @@ static int soft_vcpu_init(vmm_vcpu *vcpu)
 	c->vm = vm;
 	c->svm = soft_vm_of(vm);
 	c->delivering = -1;
+	c->pend_vec = -1;
 	vmm_state_reset(&c->st, vcpu->index == 0);
+	/* with interrupt controllers, application processors wait for
+	 * INIT/SIPI as on hardware */
+	if (c->svm->chip && vcpu->index > 0)
+		c->st.mp_state = VMM_MP_INIT_RECEIVED;
 	c->epoch = atomic_load(&c->svm->epoch);
 	soft_update_mode(c);
 	soft_tlb_flush(c);
@@ -213,6 +218,27 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	c->replay_n = c->replay_pos = 0;
 	c->wq_n = c->wq_head = 0;
 	c->ev = 0;
+	/* an event in delivery or pending (e.g. a snapshot taken on KVM):
+	 * deliver it before the next instruction */
+	c->pend_vec = -1;
+	if (st->events.exception_injected || st->events.exception_pending) {
+		c->pend_vec = st->events.exception_nr;
+		c->pend_kind = EV_EXC;
+		c->pend_has_err = st->events.exception_has_error;
+		c->pend_err = st->events.exception_error;
+		if (st->events.exception_pending && c->pend_vec == 14 &&
+		    st->events.exception_payload)
+			c->st.cr2 = st->events.exception_payload;
+	} else if (st->events.nmi_injected) {
+		c->pend_vec = 2;
+		c->pend_kind = EV_EXT;
+		c->pend_has_err = false;
+		c->st.events.nmi_masked = 1;
+	} else if (st->events.interrupt_injected) {
+		c->pend_vec = st->events.interrupt_nr;
+		c->pend_kind = EV_EXT;
+		c->pend_has_err = false;
+	}
 	c->st.events.exception_injected = 0;
 	c->st.events.exception_pending = 0;
 	c->st.events.interrupt_injected = 0;

@@ -50,6 +50,8 @@ static inline bool soft_cas(void *p, unsigned size, uint64_t *old,
 }
 
 int soft_op_ff_incdec(struct soft_cpu *c, const struct soft_insn *i);
+/* choose a faster handler for common forms after decoding */
+void soft_specialize(struct soft_insn *in);
 
 void soft_register_alu(soft_fn *t);
 void soft_register_shift(soft_fn *t);

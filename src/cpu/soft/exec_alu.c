@@ -111,27 +111,6 @@ static int op_grp1(struct soft_cpu *c, const struct soft_insn *i)
 	return alu_rm(c, i, i->reg & 7, i->imm);
 }
 
-/* fast paths for the most common register forms */
-static int op_add_rr(struct soft_cpu *c, const struct soft_insn *i)
-{
-	unsigned size = i->osz;
-	uint64_t a = soft_reg(c, i->rm, size), b = soft_reg(c, i->reg, size);
-	uint64_t r = (a + b) & soft_mask(size);
-
-	soft_set_reg(c, i->rm, size, r);
-	soft_lf(c, LF_ADD, size, r, a, b);
-	return SOFT_NEXT;
-}
-
-static int op_cmp_r_rm(struct soft_cpu *c, const struct soft_insn *i)
-{
-	unsigned size = i->osz;
-	uint64_t a = soft_greg(c, i), b = soft_rm(c, i);
-
-	soft_lf(c, LF_SUB, size, (a - b) & soft_mask(size), a, b);
-	return SOFT_NEXT;
-}
-
 /* 40-4f (not 64-bit): INC/DEC r */
 static void incdec_flags(struct soft_cpu *c, bool dec, unsigned size,
 			 uint64_t a, uint64_t r, unsigned cf)
@@ -530,6 +509,95 @@ static int op_bcd(struct soft_cpu *c, const struct soft_insn *i)
 	return SOFT_NEXT;
 }
 
+/*
+ * Specialized handlers for ADD OR AND SUB XOR CMP (no carry in): the
+ * register-register and register-immediate forms of 32/64-bit operands
+ * run without the generic dispatch; everything else falls back.
+ */
+#define ALU_FAST(name, opn, expr, lf)                                          \
+	static int op_##name##_rm_r(struct soft_cpu *c,                        \
+				    const struct soft_insn *i)                 \
+	{                                                                      \
+		if (likely(i->mod == 3 && i->osz >= 4)) {                      \
+			uint64_t m = soft_mask(i->osz);                        \
+			uint64_t a = c->st.gpr[i->rm] & m;                     \
+			uint64_t b = c->st.gpr[i->reg] & m;                    \
+			uint64_t r = (expr) & m;                               \
+			if (opn != 7)                                          \
+				c->st.gpr[i->rm] = r;                          \
+			soft_lf(c, lf, i->osz, r, a, b);                       \
+			return SOFT_NEXT;                                      \
+		}                                                              \
+		return alu_rm(c, i, opn, soft_greg(c, i));                     \
+	}                                                                      \
+	static int op_##name##_r_rm(struct soft_cpu *c,                        \
+				    const struct soft_insn *i)                 \
+	{                                                                      \
+		if (likely(i->osz >= 4)) {                                     \
+			uint64_t m = soft_mask(i->osz);                        \
+			uint64_t a = c->st.gpr[i->reg] & m;                    \
+			uint64_t b = i->mod == 3 ? c->st.gpr[i->rm] & m :      \
+				soft_ld(c, i->seg, soft_ea(c, i), i->osz);     \
+			uint64_t r = (expr) & m;                               \
+			if (opn != 7)                                          \
+				c->st.gpr[i->reg] = r;                         \
+			soft_lf(c, lf, i->osz, r, a, b);                       \
+			return SOFT_NEXT;                                      \
+		}                                                              \
+		return op_alu_r_rm(c, i);                                      \
+	}                                                                      \
+	static int op_##name##_imm(struct soft_cpu *c,                         \
+				   const struct soft_insn *i)                  \
+	{                                                                      \
+		if (likely(i->mod == 3 && i->osz >= 4)) {                      \
+			uint64_t m = soft_mask(i->osz);                        \
+			uint64_t a = c->st.gpr[i->rm] & m;                     \
+			uint64_t b = i->imm & m;                               \
+			uint64_t r = (expr) & m;                               \
+			if (opn != 7)                                          \
+				c->st.gpr[i->rm] = r;                          \
+			soft_lf(c, lf, i->osz, r, a, b);                       \
+			return SOFT_NEXT;                                      \
+		}                                                              \
+		return op_grp1(c, i);                                          \
+	}
+
+ALU_FAST(add, 0, a + b, LF_ADD)
+ALU_FAST(or, 1, a | b, LF_LOGIC)
+ALU_FAST(and, 4, a & b, LF_LOGIC)
+ALU_FAST(sub, 5, a - b, LF_SUB)
+ALU_FAST(xor, 6, a ^ b, LF_LOGIC)
+ALU_FAST(cmp, 7, a - b, LF_SUB)
+
+static const soft_fn fast_rm_r[8] = { op_add_rm_r, op_or_rm_r, NULL, NULL,
+				      op_and_rm_r, op_sub_rm_r, op_xor_rm_r,
+				      op_cmp_rm_r };
+static const soft_fn fast_r_rm[8] = { op_add_r_rm, op_or_r_rm, NULL, NULL,
+				      op_and_r_rm, op_sub_r_rm, op_xor_r_rm,
+				      op_cmp_r_rm };
+static const soft_fn fast_imm[8] = { op_add_imm, op_or_imm, NULL, NULL,
+				     op_and_imm, op_sub_imm, op_xor_imm,
+				     op_cmp_imm };
+
+/* Pick a specialized handler for @in once it is decoded (tb.c). */
+void soft_specialize(struct soft_insn *in)
+{
+	unsigned op = in->op;
+
+	if (in->pfx & PFX_LOCK)
+		return;
+	if (op < 0x40 && (op & 7) < 4) {
+		const soft_fn *t = (op & 2) ? fast_r_rm : fast_rm_r;
+		if (!(op & 1))
+			return; /* byte forms stay generic */
+		if (t[op >> 3])
+			in->fn = t[op >> 3];
+	} else if (op == 0x81 || op == 0x83) {
+		if (fast_imm[in->reg & 7])
+			in->fn = fast_imm[in->reg & 7];
+	}
+}
+
 void soft_register_alu(soft_fn *t)
 {
 	for (unsigned op = 0; op < 0x40; op += 8) {
@@ -540,9 +608,6 @@ void soft_register_alu(soft_fn *t)
 		t[op + 4] = op_alu_a_imm;
 		t[op + 5] = op_alu_a_imm;
 	}
-	t[0x3b] = op_cmp_r_rm;
-	t[0x3a] = op_cmp_r_rm;
-	(void)op_add_rr;
 	for (unsigned op = 0x40; op < 0x50; op++)
 		t[op] = op_incdec_r;
 	t[0x80] = t[0x81] = t[0x82] = t[0x83] = op_grp1;

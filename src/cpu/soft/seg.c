@@ -369,6 +369,8 @@ int soft_iret(struct soft_cpu *c, unsigned osz)
 	struct vmm_segment n, nss;
 	unsigned rpl;
 
+	c->st.events.nmi_masked = 0; /* IRET ends NMI blocking */
+
 	if (!c->pe) {
 		ip = soft_peek(c, 0, osz);
 		sel = (uint16_t)soft_peek(c, osz, osz);

@@ -229,6 +229,12 @@ struct soft_cpu {
 	/* per-instruction events the executor looks at (SEV_*) */
 	unsigned ev;
 
+	/* an event vmm_vcpu_set_state() handed over, delivered at the next run */
+	int pend_vec;        /* -1: none */
+	int pend_kind;       /* EV_* */
+	bool pend_has_err;
+	uint32_t pend_err;
+
 	/* events */
 	unsigned poll_count; /* block boundaries until the next irqchip poll */
 	bool shadow;         /* STI / MOV SS interrupt shadow */

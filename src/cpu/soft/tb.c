@@ -222,8 +222,10 @@ decoded:
 			n++;
 			break;
 		}
-		if (!tmp[n].fn)
+		if (!tmp[n].fn) {
 			tmp[n].fn = tab[tmp[n].op] ? tab[tmp[n].op] : soft_op_ud;
+			soft_specialize(&tmp[n]);
+		}
 		if (pos + tmp[n].len <= sizeof(code)) {
 			for (unsigned k = 0; k < tmp[n].len; k++)
 				code[pos + k] = pos + k < in_page ?
@@ -324,7 +326,22 @@ static bool pop_wq(struct soft_cpu *c, struct vmm_exit *exit)
 }
 
 /* Deliver pending external events at an instruction boundary. */
-static int events(struct soft_cpu *c, struct vmm_exit *exit)
+static int events_slow(struct soft_cpu *c, struct vmm_exit *exit);
+
+/* The common case at a block boundary: nothing to do. */
+static inline int events(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	if (likely(!atomic_load_explicit(&c->vcpu->kick_pending,
+					 memory_order_relaxed) &&
+		   c->epoch == atomic_load_explicit(&c->svm->epoch,
+						    memory_order_relaxed) &&
+		   !c->halted &&
+		   (!c->svm->chip || (c->poll_count > 1 && c->poll_count--))))
+		return RUN_ON;
+	return events_slow(c, exit);
+}
+
+static int events_slow(struct soft_cpu *c, struct vmm_exit *exit)
 {
 	unsigned ev;
 
@@ -484,6 +501,14 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 			debug_exit(c, exit);
 			return 0;
 		}
+	}
+	if (c->pend_vec >= 0) {
+		int v = c->pend_vec;
+		c->pend_vec = -1;
+		c->delivering = v;
+		soft_deliver(c, v, c->pend_has_err, c->pend_err, c->pend_kind,
+			     c->st.rip);
+		c->delivering = -1;
 	}
 	for (;;) {
 		bool tf;
