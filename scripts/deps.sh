@@ -8,7 +8,11 @@ PKGS="gcc meson ninja-build pkg-config liburing-dev libcmocka-dev libseccomp-dev
 if [ "${1:-}" = "--test" ]; then
 	# qemu-system-x86: the peer whose exit statuses our guests must match;
 	# clang/llvm for the fuzz targets; gcc's sanitizer runtimes for ASan.
-	PKGS="$PKGS qemu-system-x86 clang libclang-rt-14-dev cpio xz-utils"
+	# vhost-user interop: qemu-system-common ships qemu-storage-daemon,
+	# busybox-static and cpio build the Linux test's initramfs.
+	# iproute2: the migration test between network namespaces (ip netns,
+	# veth).
+	PKGS="$PKGS qemu-system-x86 qemu-system-common busybox-static clang libclang-rt-14-dev cpio xz-utils iproute2"
 fi
 missing=""
 for p in $PKGS; do

@@ -22,11 +22,14 @@ meson test -C "$out/main" --print-errorlogs --num-processes 2
 
 echo "== ASan + UBSan =="
 meson setup "$out/asan" -Dtests=enabled -Db_sanitize=address,undefined \
-	-Db_lundef=false -Dbuildtype=debug >/dev/null
+	-Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
 ninja -C "$out/asan"
+# sanitizers slow the software backend's long guests several times
+VMM_TEST_WATCHDOG=150 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C "$out/asan" --print-errorlogs --num-processes 2 \
+	--timeout-multiplier 4 \
 	--no-suite bench --no-suite slow
 
 echo "== fuzz targets, bounded (${VMM_FUZZ_SECONDS:-30} s each) =="

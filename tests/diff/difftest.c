@@ -759,6 +759,8 @@ static void g_string(struct insn *i)
 	put(i, rn(2) ? 0xfc : 0xfd); /* cld / std */
 	if (size == 2)
 		put(i, 0x66);
+	if (mode64 && rn(4) == 0)
+		put(i, 0x67); /* 32-bit addresses: ESI/EDI/ECX */
 	if (rep == 1)
 		put(i, 0xf3);
 	else if (rep == 2 && (k == 1 || k == 4))
@@ -844,11 +846,54 @@ static void g_jcc(struct insn *i)
 	i->undef_set = ARITH & ~CF;
 }
 
+/* CALL/POP, LOOP, ENTER/LEAVE, XLAT */
+static void g_flow(struct insn *i)
+{
+	unsigned k = rn(4);
+	int r = wreg();
+
+	init_insn(i, "call/loop/enter/xlat");
+	switch (k) {
+	case 0: /* call next; pop r (the return address) */
+		put(i, 0xe8);
+		imm(i, 0, 4);
+		if (mode64 && r >= 8)
+			put(i, 0x41);
+		put(i, (uint8_t)(0x58 + (r & 7)));
+		break;
+	case 1: /* mov ecx, n; 1: inc r32; loop 1b */
+		put(i, 0xb9);
+		imm(i, 1 + rn(5), 4);
+		if (r == 1)
+			r = 0;
+		put(i, 0xff);
+		put(i, (uint8_t)(0xc0 | (r & 7)));
+		put(i, 0xe2);
+		put(i, 0xfc);
+		i->undef_set = ARITH & ~CF; /* inc ran n times: defined, but */
+		i->defined = 0;             /* keep the generator simple */
+		i->undef_set = 0;
+		i->defined = ARITH & ~CF;
+		break;
+	case 2: /* enter n, 0; leave */
+		put(i, 0xc8);
+		imm(i, rn(64) * 8, 2);
+		put(i, 0);
+		put(i, 0xc9);
+		break;
+	default: /* mov ebx, DATA+0x400; xlat */
+		put(i, 0xbb);
+		imm(i, ENV_DATA + SCRATCH_OFF, 4);
+		put(i, 0xd7);
+		break;
+	}
+}
+
 typedef void (*gen_fn)(struct insn *);
 static const gen_fn gens[] = {
 	g_alu, g_alu, g_alu, g_unary, g_test, g_shift, g_shift, g_mul,
 	g_div, g_bt, g_bitscan, g_mov, g_mov, g_stack, g_cond, g_xchg,
-	g_string, g_misc, g_shxd, g_jcc,
+	g_string, g_misc, g_shxd, g_jcc, g_flow,
 };
 
 /* flag bookkeeping of a whole sequence: undefined flags at the end */

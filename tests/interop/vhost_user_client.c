@@ -7,7 +7,7 @@
  * marker at sector 0.  Also checks that anonymous guest RAM is refused.
  * Public API only.
  *
- *   vhost_user_client GUEST_IMAGE SOCKET
+ *   vhost_user_client GUEST_IMAGE SOCKET [mmio|pci]
  * Exit 0 when the guest passed, 77 without /dev/kvm, 1 otherwise.
  */
 #include <libvmm/libvmm.h>
@@ -79,8 +79,11 @@ int main(int argc, char **argv)
 	char *img, msg[256];
 	int ret;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: vhost_user_client GUEST_IMAGE SOCKET\n");
+	bool pci = argc > 3 && !strcmp(argv[3], "pci");
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: vhost_user_client GUEST_IMAGE SOCKET "
+			"[mmio|pci]\n");
 		return 2;
 	}
 	if (access("/dev/kvm", R_OK | W_OK)) {
@@ -95,7 +98,8 @@ int main(int argc, char **argv)
 	memset(&vc, 0, sizeof(vc));
 	vc.socket_path = argv[2];
 	vc.device = VMM_VHOST_USER_BLK;
-	vmm_virtio_config_init(&vc.virtio, VMM_VIRTIO_MMIO);
+	vmm_virtio_config_init(&vc.virtio, pci ? VMM_VIRTIO_PCI
+					       : VMM_VIRTIO_MMIO);
 	vc.virtio.mmio_base = 0xd0000000;
 
 	/* anonymous RAM cannot be shared with the back-end: refused */
@@ -119,6 +123,10 @@ int main(int argc, char **argv)
 	}
 	vmm_uart_config_init(&uc);
 	uc.out_fd = 1;
+	if (pci && (ret = vmm_dev_pci_host_attach(vm, &vc.virtio.pci_host))) {
+		fprintf(stderr, "PCI host: %s\n", vmm_strerror(ret));
+		return 1;
+	}
 	if ((ret = vmm_dev_uart_attach(vm, &uc, &dev)) ||
 	    (ret = vmm_dev_debug_exit_attach(vm, 0xf4, 4, &dev)) ||
 	    (ret = vmm_vhost_user_attach(vm, &vc, &blk)) ||

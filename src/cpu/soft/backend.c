@@ -30,7 +30,18 @@ static uint64_t clock_icount(void *opaque)
 	vmm_vm *vm = opaque;
 	vmm_vcpu *v = vm->vcpus[0];
 
-	return v && v->backend ? soft_of(v)->icount : 0;
+	return (v && v->backend ? soft_of(v)->icount : 0) +
+	       atomic_load(&soft_vm_of(vm)->det_skip);
+}
+
+/* deterministic: a halted vCPU jumps to the next timer event */
+static void clock_advance(void *opaque, uint64_t ns)
+{
+	vmm_vm *vm = opaque;
+	uint64_t now = clock_icount(vm);
+
+	if (ns > now)
+		atomic_fetch_add(&soft_vm_of(vm)->det_skip, ns - now);
 }
 
 static int soft_vm_init(vmm_vm *vm)
@@ -46,6 +57,7 @@ static int soft_vm_init(vmm_vm *vm)
 	svm->clock.deterministic = svm->deterministic;
 	svm->clock.now_ns = svm->deterministic ? clock_icount : clock_host;
 	svm->clock.opaque = vm;
+	svm->clock.advance = svm->deterministic ? clock_advance : NULL;
 	vm->caps = VMM_CAP_READONLY_MEM | VMM_CAP_DIRTY_LOG |
 		   VMM_CAP_GUEST_DEBUG | VMM_CAP_IMMEDIATE_EXIT;
 	if (svm->deterministic)
@@ -139,6 +151,7 @@ static int soft_vcpu_init(vmm_vcpu *vcpu)
 	else
 		c->tsc_offset = -(int64_t)soft_tsc(c);
 	vcpu->backend = c;
+	soft_glue_tsc_offset(c);
 	return 0;
 }
 
@@ -185,12 +198,14 @@ static int soft_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st)
 		st->mp_state = VMM_MP_HALTED;
 	if (c->svm->chip) {
 		soft_glue_get_lapic(c, st->lapic);
-		if (soft_irqchip_get_apic_base)
+		if (SOFT_IRQ_HAVE(soft_irqchip_get_apic_base))
 			st->msr.apic_base = soft_irqchip_get_apic_base(
 				c->svm->chip, vcpu->index);
-		if (soft_irqchip_get_tpr)
-			st->cr8 = soft_irqchip_get_tpr(c->svm->chip,
-						       vcpu->index) >> 4;
+		if (SOFT_IRQ_HAVE(soft_irqchip_get_cr8))
+			st->cr8 = soft_irqchip_get_cr8(c->svm->chip, vcpu->index);
+		if (SOFT_IRQ_HAVE(soft_irqchip_rdmsr))
+			(void)soft_irqchip_rdmsr(c->svm->chip, vcpu->index,
+						 0x6e0, &st->msr.tsc_deadline);
 	}
 	return 0;
 }
@@ -243,21 +258,27 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	c->st.events.exception_pending = 0;
 	c->st.events.interrupt_injected = 0;
 	c->st.events.nmi_injected = 0;
-	if (c->svm->deterministic)
-		c->tsc_offset = (int64_t)(st->msr.tsc - c->icount);
-	else
-		c->tsc_offset = (int64_t)(st->msr.tsc -
-					  (soft_tsc(c) - (uint64_t)c->tsc_offset));
+	c->tsc_offset = (int64_t)(st->msr.tsc -
+				  (soft_tsc(c) - (uint64_t)c->tsc_offset));
+	soft_glue_tsc_offset(c);
 	soft_update_mode(c);
 	soft_tlb_flush(c);
 	if (c->svm->chip) {
-		if (soft_irqchip_set_apic_base)
-			soft_irqchip_set_apic_base(c->svm->chip, vcpu->index,
-						   st->msr.apic_base);
-		soft_glue_set_lapic(c, st->lapic);
-		if (soft_irqchip_set_tpr)
-			soft_irqchip_set_tpr(c->svm->chip, vcpu->index,
-					     (uint8_t)(st->cr8 << 4));
+		int r = 0;
+		if (SOFT_IRQ_HAVE(soft_irqchip_put_apic_base))
+			r = soft_irqchip_put_apic_base(c->svm->chip, vcpu->index,
+						       st->msr.apic_base);
+		if (r)
+			return vmm__err(vm, -EINVAL, "bad APIC base 0x%llx",
+					(unsigned long long)st->msr.apic_base);
+		r = soft_glue_set_lapic(c, st->lapic);
+		if (r)
+			return vmm__err(vm, r, "local APIC state refused");
+		if (SOFT_IRQ_HAVE(soft_irqchip_set_cr8))
+			soft_irqchip_set_cr8(c->svm->chip, vcpu->index, st->cr8);
+		if (SOFT_IRQ_HAVE(soft_irqchip_wrmsr))
+			(void)soft_irqchip_wrmsr(c->svm->chip, vcpu->index,
+						 0x6e0, st->msr.tsc_deadline);
 	}
 	return 0;
 }

@@ -48,7 +48,8 @@ uint64_t soft_tsc(struct soft_cpu *c)
 	uint64_t t;
 
 	if (c->svm->deterministic) {
-		t = c->icount;
+		t = c->icount + atomic_load_explicit(&c->svm->det_skip,
+						     memory_order_relaxed);
 	} else {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -243,6 +244,7 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 	switch (msr) {
 	case MSR_TSC:
 		c->tsc_offset = (int64_t)(v - (soft_tsc(c) - (uint64_t)c->tsc_offset));
+		soft_glue_tsc_offset(c);
 		return 0;
 	case MSR_APIC_BASE:
 		if (chip)

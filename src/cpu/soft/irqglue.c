@@ -8,8 +8,11 @@
 
 bool soft_glue_available(void)
 {
-	return soft_irqchip_create && soft_irqchip_poll && soft_irqchip_ack &&
-	       soft_irqchip_wait && soft_irqchip_destroy;
+	return SOFT_IRQ_HAVE(soft_irqchip_create) &&
+	       SOFT_IRQ_HAVE(soft_irqchip_poll) &&
+	       SOFT_IRQ_HAVE(soft_irqchip_ack) &&
+	       SOFT_IRQ_HAVE(soft_irqchip_wait) &&
+	       SOFT_IRQ_HAVE(soft_irqchip_destroy);
 }
 
 int soft_glue_create(vmm_vm *vm, struct soft_vm *svm)
@@ -26,7 +29,7 @@ int soft_glue_create(vmm_vm *vm, struct soft_vm *svm)
 
 void soft_glue_destroy(struct soft_vm *svm)
 {
-	if (svm->chip && soft_irqchip_destroy)
+	if (svm->chip && SOFT_IRQ_HAVE(soft_irqchip_destroy))
 		soft_irqchip_destroy(svm->chip);
 	svm->chip = NULL;
 }
@@ -43,7 +46,7 @@ int soft_glue_ack(struct soft_cpu *c)
 
 void soft_glue_ack_nmi(struct soft_cpu *c)
 {
-	if (soft_irqchip_ack_nmi)
+	if (SOFT_IRQ_HAVE(soft_irqchip_ack_nmi))
 		soft_irqchip_ack_nmi(c->svm->chip, c->vcpu->index);
 }
 
@@ -52,7 +55,7 @@ bool soft_glue_init_sipi(struct soft_cpu *c, unsigned ev)
 	struct soft_irqchip *chip = c->svm->chip;
 	unsigned idx = c->vcpu->index;
 
-	if ((ev & SOFT_IRQ_INIT) && soft_irqchip_ack_init) {
+	if ((ev & SOFT_IRQ_INIT) && SOFT_IRQ_HAVE(soft_irqchip_ack_init)) {
 		uint8_t lapic[1024];
 		soft_irqchip_ack_init(chip, idx);
 		memcpy(lapic, c->st.lapic, sizeof(lapic));
@@ -65,7 +68,7 @@ bool soft_glue_init_sipi(struct soft_cpu *c, unsigned ev)
 		soft_tlb_flush(c);
 		return true;
 	}
-	if ((ev & SOFT_IRQ_SIPI) && soft_irqchip_ack_sipi) {
+	if ((ev & SOFT_IRQ_SIPI) && SOFT_IRQ_HAVE(soft_irqchip_ack_sipi)) {
 		int v = soft_irqchip_ack_sipi(chip, idx);
 		if (v < 0 || c->st.mp_state != VMM_MP_INIT_RECEIVED)
 			return false;
@@ -79,40 +82,54 @@ bool soft_glue_init_sipi(struct soft_cpu *c, unsigned ev)
 	return false;
 }
 
-void soft_glue_wait(struct soft_cpu *c)
+unsigned soft_glue_wait(struct soft_cpu *c)
 {
-	soft_irqchip_wait(c->svm->chip, c->vcpu->index, 0);
+	return soft_irqchip_wait(c->svm->chip, c->vcpu->index, 0);
 }
 
 void soft_glue_wake(struct soft_cpu *c)
 {
-	if (c->svm->chip && soft_irqchip_wake)
+	if (c->svm->chip && SOFT_IRQ_HAVE(soft_irqchip_wake))
 		soft_irqchip_wake(c->svm->chip, c->vcpu->index);
 }
 
 int soft_glue_set_irq(struct soft_vm *svm, uint32_t gsi, int level)
 {
-	if (!svm->chip || !soft_irqchip_set_irq)
+	if (!svm->chip || !SOFT_IRQ_HAVE(soft_irqchip_set_irq))
 		return -ENODEV;
 	return soft_irqchip_set_irq(svm->chip, gsi, level);
 }
 
 int soft_glue_msi(struct soft_vm *svm, uint64_t addr, uint32_t data)
 {
-	if (!svm->chip || !soft_irqchip_msi)
+	if (!svm->chip || !SOFT_IRQ_HAVE(soft_irqchip_msi))
 		return -ENODEV;
 	return soft_irqchip_msi(svm->chip, addr, data);
 }
 
+void soft_glue_tsc_offset(struct soft_cpu *c)
+{
+	if (c->svm->chip && SOFT_IRQ_HAVE(soft_irqchip_set_tsc_offset))
+		soft_irqchip_set_tsc_offset(c->svm->chip, c->vcpu->index,
+					    c->tsc_offset);
+}
+
+bool soft_glue_timer_armed(struct soft_cpu *c)
+{
+	if (!c->svm->chip || !SOFT_IRQ_HAVE(soft_irqchip_next_deadline))
+		return true;
+	return soft_irqchip_next_deadline(c->svm->chip) != UINT64_MAX;
+}
+
 void soft_glue_get_lapic(struct soft_cpu *c, uint8_t regs[1024])
 {
-	if (c->svm->chip && soft_irqchip_get_lapic)
+	if (c->svm->chip && SOFT_IRQ_HAVE(soft_irqchip_get_lapic))
 		soft_irqchip_get_lapic(c->svm->chip, c->vcpu->index, regs);
 }
 
 int soft_glue_set_lapic(struct soft_cpu *c, const uint8_t regs[1024])
 {
-	if (c->svm->chip && soft_irqchip_set_lapic)
+	if (c->svm->chip && SOFT_IRQ_HAVE(soft_irqchip_set_lapic))
 		return soft_irqchip_set_lapic(c->svm->chip, c->vcpu->index,
 					      regs);
 	return 0;

@@ -10,7 +10,20 @@
 
 #include "cpu/soft/soft.h"
 
-/* weak: resolved to NULL when the controllers are not linked in */
+/*
+ * The controllers are built when irq/meson.build exists (see meson.build);
+ * then the references are strong, so static links pull them in.  Without
+ * them the references are weak and resolve to NULL.
+ */
+#if defined(__has_include) && !defined(SOFT_IRQ_FORCE_WEAK)
+#if __has_include("cpu/soft/irq/meson.build")
+#define SOFT_IRQ_BUILT 1
+#endif
+#endif
+#ifdef SOFT_IRQ_BUILT
+#define SOFT_IRQ_HAVE(fn) 1
+#else
+#define SOFT_IRQ_HAVE(fn) ((fn) != NULL)
 #pragma weak soft_irqchip_create
 #pragma weak soft_irqchip_destroy
 #pragma weak soft_irqchip_set_irq
@@ -32,6 +45,12 @@
 #pragma weak soft_irqchip_wrmsr
 #pragma weak soft_irqchip_pit_set_gate2
 #pragma weak soft_irqchip_pit_out2
+#pragma weak soft_irqchip_put_apic_base
+#pragma weak soft_irqchip_get_cr8
+#pragma weak soft_irqchip_set_cr8
+#pragma weak soft_irqchip_set_tsc_offset
+#pragma weak soft_irqchip_next_deadline
+#endif
 
 
 /* Are the controllers built into this libvmm? */
@@ -43,10 +62,14 @@ int soft_glue_ack(struct soft_cpu *c);
 void soft_glue_ack_nmi(struct soft_cpu *c);
 /* INIT / SIPI handling; true if the state changed */
 bool soft_glue_init_sipi(struct soft_cpu *c, unsigned ev);
-void soft_glue_wait(struct soft_cpu *c);
+unsigned soft_glue_wait(struct soft_cpu *c);
 void soft_glue_wake(struct soft_cpu *c);
 int soft_glue_set_irq(struct soft_vm *svm, uint32_t gsi, int level);
 int soft_glue_msi(struct soft_vm *svm, uint64_t addr, uint32_t data);
+/* The TSC offset changed (TSC = clock + offset): tell the chip. */
+void soft_glue_tsc_offset(struct soft_cpu *c);
+/* Deterministic mode: is any timer armed? */
+bool soft_glue_timer_armed(struct soft_cpu *c);
 void soft_glue_get_lapic(struct soft_cpu *c, uint8_t regs[1024]);
 int soft_glue_set_lapic(struct soft_cpu *c, const uint8_t regs[1024]);
 

@@ -184,6 +184,7 @@ struct soft_vm {
 	bool deterministic;
 	atomic_uint epoch;          /* memory map changed: flush TLB + TBs */
 	atomic_bool dirty_logging;
+	_Atomic uint64_t det_skip;  /* deterministic: time skipped in HLT */
 	soft_fn handlers[0x400];    /* soft_insn.op -> handler */
 };
 

@@ -410,7 +410,14 @@ wait:
 			exit->kind = VMM_EXIT_INTERRUPTED;
 			return RUN_EXIT;
 		}
-		soft_glue_wait(c);
+		if (!soft_glue_wait(c) && c->svm->deterministic &&
+		    !soft_glue_timer_armed(c)) {
+			/* nothing can wake this vCPU in guest time: the
+			 * embedder decides (it stays halted) */
+			memset(exit, 0, sizeof(*exit));
+			exit->kind = VMM_EXIT_HLT;
+			return RUN_EXIT;
+		}
 	}
 }
 

@@ -52,6 +52,15 @@ static void vu_log(struct vu_session *s, int level, const char *fmt, ...)
 	s->log(s->log_opaque, level, msg);
 }
 
+/* the device's own messages, through the session's level filter */
+static void vd_log(void *opaque, int level, const char *msg)
+{
+	struct vu_session *s = opaque;
+
+	if (s->log && level <= s->log_level)
+		s->log(s->log_opaque, level, msg);
+}
+
 /* ---- guest memory through the table (vd->lock held by callers) ---- */
 
 static struct vu_map *find_gpa(struct vu_session *s, uint64_t gpa,
@@ -734,8 +743,8 @@ int vmm__vu_session_new(const struct vmm_vhost_user_server_config *cfg,
 	qmax = s->nb.queue_max ? s->nb.queue_max : 256;
 	mem = (struct vmm_vq_mem){ mem_read, mem_write, mem_iovec, s };
 	*s->nb.vd_slot = &s->vd;
-	s->vd.log = cfg->log;
-	s->vd.log_opaque = cfg->log_opaque;
+	s->vd.log = vd_log;
+	s->vd.log_opaque = s;
 	ret = vmm_virtio_init(&s->vd, NULL, s->nb.ops, s->nb.be, loop, &mem,
 			      cfg->blk.virtio.flags, qmax);
 	if (ret) {

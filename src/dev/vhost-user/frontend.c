@@ -33,10 +33,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #define BLK_CONFIG_SIZE 60
+#define VU_REPLY_TIMEOUT_S 10
 #define DEVICE_BITS 0xffffffull /* feature bits 0..23: device specific */
 
 struct vu_fe {
@@ -322,12 +324,18 @@ static int fe_connect(struct vu_fe *fe, const char *path)
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return vmm__err(fe->vm, -ENAMETOOLONG, "vhost-user: %s", path);
+	/* a back-end that stops answering must not hang a vCPU thread
+	 * forever (replies are awaited at DRIVER_OK and reset) */
+	struct timeval tmo = { .tv_sec = VU_REPLY_TIMEOUT_S };
+
 	strcpy(sa.sun_path, path);
 	fe->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fe->sock < 0 ||
 	    connect(fe->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return vmm__err(fe->vm, -errno, "vhost-user: %s: %s", path,
 				strerror(errno));
+	setsockopt(fe->sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+	setsockopt(fe->sock, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
 	return 0;
 }
 
