@@ -243,7 +243,8 @@ struct vmm_migrate_stats {
  * destination.  On any failure (connection cut, destination error,
  * timeout) the VM is resumed exactly as it was (dirty logging restored to
  * its previous setting) and a negative errno is returned.  @opts and
- * @stats may be NULL.  @fd is made non-blocking while the call runs.
+ * @stats may be NULL.  @fd is made non-blocking while the call runs, and
+ * a TCP socket gets TCP_NODELAY (both restored on return).
  */
 VMM_API VMM_MUST_CHECK int vmm_migrate_send(vmm_vm *vm, int fd,
 					    const struct vmm_migrate_opts *opts,

@@ -33,7 +33,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -307,7 +306,6 @@ static int tcp_connect(uint16_t port)
 	      strerror(errno));
 	CHECK(fd >= 0, "socket: %s", strerror(ret));
 	inet_pton(AF_INET, DST_ADDR, &a.sin_addr);
-	if (getenv("NODELAY")) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); }
 	CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0,
 	      "connect to " DST_ADDR ":%u: %s", port, strerror(errno));
 	return fd;
