@@ -16,7 +16,7 @@ for p in qemu-system-x86_64 cpio md5sum; do
 	command -v $p >/dev/null 2>&1 || { echo "$p missing: skip"; exit 77; }
 done
 busybox=$(command -v busybox || true)
-[ -n "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q static ||
+[ -n "$busybox" ] && ldd "$busybox" 2>&1 | grep -q "not a dynamic" ||
 	{ echo "no static busybox (busybox-static): skip"; exit 77; }
 if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
 	echo "VMM_TEST_BZIMAGE not set or unreadable: skip (scripts/test.sh fetches it)"
