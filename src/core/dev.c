@@ -110,6 +110,20 @@ int vmm__dev_set_state_ops(vmm_dev *dev, const char *type, unsigned space,
 	return 0;
 }
 
+void vmm__dev_state_resume_all(vmm_vm *vm)
+{
+	vmm_dev *d;
+
+	/* the list only changes on attach/detach, which the embedder does
+	 * not do while saving; state_resume() takes the device's own lock */
+	pthread_mutex_lock(&vm->dev_lock);
+	d = vm->devices;
+	pthread_mutex_unlock(&vm->dev_lock);
+	for (; d; d = d->next)
+		if (d->state_resume)
+			d->state_resume(d->priv);
+}
+
 int vmm__dev_list(vmm_vm *vm, vmm_dev **out, int max)
 {
 	int n = 0, i;

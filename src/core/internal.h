@@ -68,6 +68,14 @@ struct vmm_dev {
 	vmm_dev_save_fn save;
 	vmm_dev_restore_fn restore;
 	/*
+	 * optional: save() may quiesce the device (stop taking new work,
+	 * drain what is in flight) so that guest memory saved after it is
+	 * final; state_resume() lets it work again.  The snapshot code calls
+	 * it once the snapshot is written or the migration failed (not after
+	 * a migration that succeeded: the VM now runs elsewhere).
+	 */
+	void (*state_resume)(void *priv);
+	/*
 	 * Device model (include/libvmm/models.h), set with
 	 * vmm__dev_set_model() right after vmm__dev_new().  model == 0 means
 	 * "not set" and reads as VMM_MODEL_DIRECT: every device that predates
@@ -109,6 +117,9 @@ int vmm__dev_require_state(vmm_vm *vm, const char *op);
 int vmm__dev_set_state_ops(vmm_dev *dev, const char *type, unsigned space,
 			   uint64_t base, uint32_t version,
 			   vmm_dev_save_fn save, vmm_dev_restore_fn restore);
+
+/* vmm__dev_state_resume_all() - call every device's state_resume(). */
+void vmm__dev_state_resume_all(vmm_vm *vm);
 
 /*
  * vmm__dev_list() - the VM's devices, in attach order, into @out (at most

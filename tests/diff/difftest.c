@@ -28,6 +28,7 @@
 #include "env.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -864,15 +865,13 @@ static void g_flow(struct insn *i)
 	case 1: /* mov ecx, n; 1: inc r32; loop 1b */
 		put(i, 0xb9);
 		imm(i, 1 + rn(5), 4);
+		r &= 7;
 		if (r == 1)
-			r = 0;
+			r = 0; /* not ECX itself */
 		put(i, 0xff);
 		put(i, (uint8_t)(0xc0 | (r & 7)));
 		put(i, 0xe2);
 		put(i, 0xfc);
-		i->undef_set = ARITH & ~CF; /* inc ran n times: defined, but */
-		i->defined = 0;             /* keep the generator simple */
-		i->undef_set = 0;
 		i->defined = ARITH & ~CF;
 		break;
 	case 2: /* enter n, 0; leave */
@@ -934,6 +933,17 @@ static void gen_seq(struct seq *s, unsigned maxlen)
 
 /* ---- running ---- */
 
+static vmm_vcpu *volatile running_cpu;
+
+/* a generated sequence must never loop forever; if one does, the
+ * watchdog kicks the vCPU and the case fails as a hang */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	if (running_cpu)
+		vmm_vcpu_kick(running_cpu);
+}
+
 struct side {
 	vmm_vm *vm;
 	vmm_vcpu *cpu;
@@ -994,8 +1004,9 @@ static uint64_t hash_mem(vmm_vm *vm)
 	static uint8_t b[ENV_DATA_SIZE + 0x1000];
 	uint64_t h = 1469598103934665603ull;
 
-	vmm_mem_read(vm, ENV_DATA, b, ENV_DATA_SIZE);
-	vmm_mem_read(vm, ENV_STACK - 0x800, b + ENV_DATA_SIZE, 0x1000);
+	if (vmm_mem_read(vm, ENV_DATA, b, ENV_DATA_SIZE) ||
+	    vmm_mem_read(vm, ENV_STACK - 0x800, b + ENV_DATA_SIZE, 0x1000))
+		return 0;
 	for (size_t k = 0; k < sizeof(b); k++)
 		h = (h ^ b[k]) * 1099511628211ull;
 	return h;
@@ -1024,17 +1035,20 @@ static void run_side(struct side *sd, unsigned codelen, struct result *res)
 			st.gpr[r] = 0;
 	}
 	st.rflags = 0x3202 | (regs_init[0] & 0xcd5 & ~DF);
-	vmm_mem_write(sd->vm, ENV_DATA, data_init, ENV_DATA_SIZE);
-	vmm_mem_fill(sd->vm, ENV_STACK - 0x800, 0x5a, 0x1000);
-	vmm_mem_write(sd->vm, ENV_CODE, code_buf, codelen);
-	res->err = vmm_vcpu_set_state(sd->cpu, &st);
+	res->err = vmm_mem_write(sd->vm, ENV_DATA, data_init, ENV_DATA_SIZE);
+	if (!res->err)
+		res->err = vmm_mem_fill(sd->vm, ENV_STACK - 0x800, 0x5a, 0x1000);
+	if (!res->err)
+		res->err = vmm_mem_write(sd->vm, ENV_CODE, code_buf, codelen);
+	if (!res->err)
+		res->err = vmm_vcpu_set_state(sd->cpu, &st);
 	if (res->err)
 		return;
-	for (int tries = 0; tries < 4; tries++) {
-		res->err = vmm_vcpu_run(sd->cpu, &res->exit);
-		if (res->err || res->exit.kind != VMM_EXIT_INTERRUPTED)
-			break;
-	}
+	running_cpu = sd->cpu;
+	alarm(5);
+	res->err = vmm_vcpu_run(sd->cpu, &res->exit);
+	alarm(0);
+	running_cpu = NULL;
 	if (!res->err)
 		res->err = vmm_vcpu_get_state(sd->cpu, &res->st);
 	res->hash = hash_mem(sd->vm);
@@ -1095,6 +1109,7 @@ static const char *compare(const struct result *a, const struct result *b,
 
 static struct side kvm, soft;
 static bool only_soft;
+
 
 /* run @s on both; true if they agree */
 static bool check(const struct seq *s, char *why, size_t len,
@@ -1163,6 +1178,7 @@ int main(int argc, char **argv)
 	}
 	if (maxlen < 1 || maxlen > MAX_INSNS / 2)
 		maxlen = 12;
+	signal(SIGALRM, on_alarm);
 	if (!only_soft && access("/dev/kvm", F_OK) != 0) {
 		printf("SKIP: /dev/kvm is absent\n");
 		return 77;

@@ -79,6 +79,8 @@ static void kick_cb(void *opaque, int fd, unsigned events)
 	vd->stats.kicks += v;
 	if (vd->status & VIRTIO_STATUS_NEEDS_RESET) {
 		/* ignored until the driver resets the device */
+	} else if (vd->frozen) {
+		/* saved state: vmm__virtio_thaw() looks at the rings again */
 	} else if (!(vd->status & VIRTIO_STATUS_DRIVER_OK)) {
 		vmm_virtio_driver_error(vd, "notify of queue %u before DRIVER_OK",
 					q->index);

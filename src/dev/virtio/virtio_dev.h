@@ -73,6 +73,14 @@ struct vmm_virtio_dev_ops {
 	/* optional: device reset (lock held): finish or cancel in-flight
 	 * work, waiting on vd->cond; the core then clears the queues */
 	void (*reset)(void *be);
+	/* optional: complete every in-flight request (pushing it to the used
+	 * ring as usual) and return when none is left, waiting on vd->cond
+	 * (lock held; vd->frozen is set, so no new request starts).  Used
+	 * before the state is saved (snapshots, migration). */
+	void (*drain)(void *be);
+	/* the queues do not run here (vhost-user front-end): the device has
+	 * no state a snapshot could carry; saving refuses it */
+	bool no_state;
 };
 
 /* What a transport provides. */
@@ -110,6 +118,9 @@ struct vmm_virtio {
 
 	uint8_t status;
 	uint8_t isr;
+	/* quiesced for a snapshot: no kick is processed and no request is
+	 * started until vmm__virtio_thaw() (vmm_virtio_running() is false) */
+	bool frozen;
 	uint32_t config_gen;
 	uint64_t host_features, guest_features;
 	uint32_t dev_feat_sel, drv_feat_sel;
@@ -171,7 +182,7 @@ void vmm_virtio_log(struct vmm_virtio *vd, int level, const char *fmt, ...)
 static inline bool vmm_virtio_running(const struct vmm_virtio *vd)
 {
 	return (vd->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(vd->status & VIRTIO_STATUS_NEEDS_RESET);
+	       !(vd->status & VIRTIO_STATUS_NEEDS_RESET) && !vd->frozen;
 }
 
 /*
@@ -219,6 +230,46 @@ int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 			struct vmm__virtio_be *out);
 int vmm__virtio_rng_new(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 			struct vmm__virtio_be *out);
+
+/*
+ * Snapshot state of the transport-independent part (state.c; layout in
+ * docs/snapshot-format.md, "virtio devices").  vmm__virtio_freeze()
+ * stops queue processing and drains in-flight requests (lock held: it
+ * waits on vd->cond), so that the used rings in guest memory are complete
+ * before memory is saved; vmm__virtio_thaw() undoes it (lock held) and
+ * looks at the rings again.  vmm__virtio_save_core() writes the state of
+ * a frozen device.  vmm__virtio_parse_core() reads and validates saved
+ * state into @s without changing @vd (status, features against what @vd
+ * offers, queue sizes against the maximum, ring layout in guest memory,
+ * indices, vectors below @nvec); vmm__virtio_apply_core() then loads it
+ * (lock held, device frozen).  Errors: -EINVAL with @err filled.
+ */
+struct vmm__virtio_saved_queue {
+	uint16_t size, msix_vector;
+	uint8_t flags;            /* VMM__VQS_* */
+	uint64_t desc, avail, used;
+	uint16_t last_avail, used_idx, signalled_used;
+};
+#define VMM__VQS_READY 1
+#define VMM__VQS_BROKEN 2
+#define VMM__VQS_SIGNALLED 4
+
+struct vmm__virtio_saved {
+	uint64_t guest_features;
+	uint8_t status, isr;
+	uint16_t queue_sel, config_msix;
+	uint32_t config_gen, dev_feat_sel, drv_feat_sel;
+	struct vmm__virtio_saved_queue q[VMM_VIRTIO_MAX_QUEUES];
+};
+
+void vmm__virtio_freeze(struct vmm_virtio *vd);
+void vmm__virtio_thaw(struct vmm_virtio *vd);
+void vmm__virtio_save_core(struct vmm_virtio *vd, struct vmm_sbuf *b);
+int vmm__virtio_parse_core(struct vmm_virtio *vd, struct vmm_sreader *r,
+			   unsigned nvec, struct vmm__virtio_saved *s,
+			   char *err, size_t errlen);
+void vmm__virtio_apply_core(struct vmm_virtio *vd,
+			    const struct vmm__virtio_saved *s);
 
 /* vmm__virtio_of() - the struct vmm_virtio behind a device handle. */
 struct vmm_virtio *vmm__virtio_of(vmm_dev *dev);
