@@ -163,6 +163,16 @@ const struct vmm_config *vmm__vm_config(vmm_vm *vm);
 bool vmm__mem_dirty_logging(vmm_vm *vm);
 bool vmm__vm_running(vmm_vm *vm);
 
+/*
+ * vmm__mem_dirty_host() - mark the guest pages behind host iovecs (from
+ * vmm_mem_iovec()) dirty again, after a device wrote through them
+ * asynchronously: a migration round may have sent and cleared those pages
+ * between vmm_mem_iovec(for_write) and the write.  No-op without dirty
+ * logging.
+ */
+struct iovec;
+void vmm__mem_dirty_host(vmm_vm *vm, const struct iovec *iov, unsigned n);
+
 /* RAM layout queries devices (RTC, e820 builders) use. */
 uint64_t vmm__ram_below_4g(vmm_vm *vm);
 uint64_t vmm__ram_above_4g(vmm_vm *vm);

@@ -198,3 +198,34 @@ out:
 	pthread_rwlock_unlock(&vm->mem.lock);
 	return ret ? ret : count;
 }
+
+void vmm__mem_dirty_host(vmm_vm *vm, const struct iovec *iov, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)iov[i].iov_base;
+		uint64_t gpa = 0;
+		bool found = false;
+
+		if (!iov[i].iov_len)
+			continue;
+		pthread_rwlock_rdlock(&vm->mem.lock);
+		if (!vm->mem.dirty_log) {
+			pthread_rwlock_unlock(&vm->mem.lock);
+			return;
+		}
+		for (int k = 0; k < vm->mem.n && !found; k++) {
+			struct vmm_gmem_region *r = vm->mem.r[k];
+			uintptr_t h = (uintptr_t)r->host;
+
+			if (a >= h && a - h < r->size &&
+			    iov[i].iov_len <= r->size - (a - h)) {
+				gpa = r->gpa + (a - h);
+				found = true;
+			}
+		}
+		pthread_rwlock_unlock(&vm->mem.lock);
+		/* takes the lock itself (no recursive read lock) */
+		if (found)
+			vmm_gmem_mark_dirty(&vm->mem, gpa, iov[i].iov_len);
+	}
+}

@@ -399,10 +399,14 @@ static int64_t fetch_dirty(struct sender *s, uint64_t *tmp, bool accumulate)
 	return total;
 }
 
-static int send_state(struct sender *s)
+/*
+ * Collect the paused VM's state.  Devices quiesce in their save(): their
+ * in-flight requests complete into guest memory (marking it dirty), so
+ * this comes before the last dirty round.
+ */
+static int collect_state(struct sender *s, struct snap_state **out)
 {
 	struct snap_state *ss = vmm__alloc(s->vm, sizeof(*ss));
-	struct vmm_sbuf b;
 	int ret;
 
 	if (!ss)
@@ -412,6 +416,15 @@ static int send_state(struct sender *s)
 		vmm__free(s->vm, ss);
 		return ret;
 	}
+	*out = ss;
+	return 0;
+}
+
+static int send_state(struct sender *s, struct snap_state *ss)
+{
+	struct vmm_sbuf b;
+	int ret = 0;
+
 	vmm__sb_init(&b, s->vm);
 	for (unsigned i = 0; i < ss->nvcpus && !ret; i++) {
 		b.len = 0;
@@ -437,8 +450,6 @@ static int send_state(struct sender *s)
 			ret = send_simple(&s->c, F_DEVICE, b.p, b.len);
 	}
 	vmm__sb_free(&b);
-	vmm__snap_state_free(s->vm, ss);
-	vmm__free(s->vm, ss);
 	return ret;
 }
 
@@ -467,6 +478,7 @@ int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 		     struct vmm_migrate_stats *stats)
 {
 	struct sender *s;
+	struct snap_state *ss = NULL;
 	uint64_t *tmp = NULL;
 	unsigned max_rounds = o && o->max_rounds ? o->max_rounds : 30;
 	double max_down = o && o->max_downtime_ms ? o->max_downtime_ms : 300;
@@ -565,6 +577,8 @@ int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 	if ((ret = vmm_vm_pause(vm)))
 		goto fail;
 	paused = true;
+	if ((ret = collect_state(s, &ss)))
+		goto fail;
 	n = fetch_dirty(s, tmp, true);
 	if (n >= 0)
 		n = send_dirty(s);
@@ -573,7 +587,7 @@ int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 		goto fail;
 	}
 	s->st.last_round_pages = (uint64_t)n;
-	if ((ret = send_state(s)))
+	if ((ret = send_state(s, ss)))
 		goto fail;
 	{
 		uint8_t done[16];
@@ -597,6 +611,8 @@ fail:
 		/* the VM stays here and continues as it was */
 		if (!was_logging)
 			vmm_mem_dirty_log(vm, false);
+		/* devices quiesced by collect_state() work again */
+		vmm__dev_state_resume_all(vm);
 		if (paused)
 			vmm_vm_resume(vm);
 		vmm__err(vm, ret, "migrate: %s%s%s", vmm_strerror(ret),
@@ -608,6 +624,10 @@ fail:
 	s->st.total_ms = now_ms() - t0;
 	if (stats)
 		*stats = s->st;
+	if (ss) {
+		vmm__snap_state_free(vm, ss);
+		vmm__free(vm, ss);
+	}
 	for (uint32_t i = 0; i < SNAP_MAX_REGIONS; i++)
 		vmm__free(vm, s->bm[i]);
 	vmm__free(vm, tmp);

@@ -353,8 +353,12 @@ int vmm__snapshot_write(vmm_vm *vm, struct snap_out *out, uint32_t flags)
 	s = vmm__alloc(vm, sizeof(*s));
 	if (!s)
 		return vmm__err(vm, -ENOMEM, "snapshot: out of memory");
+	/* devices are quiesced (in-flight requests drained into guest
+	 * memory) by their save(), before memory is written below; they run
+	 * again once the snapshot is complete or failed */
 	ret = vmm__snap_collect(vm, s);
 	if (ret) {
+		vmm__dev_state_resume_all(vm);
 		vmm__free(vm, s);
 		return ret;
 	}
@@ -398,6 +402,7 @@ out:
 	vmm__sb_free(&b);
 	vmm__snap_state_free(vm, s);
 	vmm__free(vm, s);
+	vmm__dev_state_resume_all(vm);
 	return ret;
 }
 

@@ -428,6 +428,9 @@ int vmm_vhost_user_attach(vmm_vm *vm, const struct vmm_vhost_user_config *cfg,
 		.queue_notify = fe_queue_notify,
 		.driver_ok = fe_driver_ok,
 		.reset = fe_reset,
+		/* queues and in-flight requests live in the back-end process:
+		 * snapshots and migration refuse this device (docs/vhost-user.md) */
+		.no_state = true,
 	};
 	if ((ret = fe_connect(fe, cfg->socket_path)) ||
 	    (ret = fe_handshake(fe, fe->ops.num_queues)))

@@ -134,8 +134,14 @@ static void req_complete(struct blk *b, struct blk_req *r, uint8_t status,
 	struct vmm_virtio *vd = b->vd;
 
 	if (!b->resetting && vd->q[0].vq.ready && !vd->q[0].vq.broken) {
-		if (r->status)
+		if (r->status) {
+			struct iovec st = { r->status, 1 };
+
 			*r->status = status;
+			/* data (read requests) and status were written after
+			 * the pages were marked at pop time */
+			vmm_vq_written(&vd->q[0].vq, &r->e, &st);
+		}
 		if (vmm_vq_push(&vd->q[0].vq, r->e.head,
 				r->status ? written + 1 : 0))
 			vmm_virtio_queue_error(vd, 0);
@@ -344,6 +350,17 @@ static void blk_reset(void *be)
 	b->starved = false;
 }
 
+/* Snapshots: let every request in flight complete (and reach the used
+ * ring) before the state and guest memory are saved.  vd->frozen keeps
+ * new ones from starting.  Lock held. */
+static void blk_drain(void *be)
+{
+	struct blk *b = be;
+
+	while (b->inflight)
+		pthread_cond_wait(&b->vd->cond, &b->vd->lock);
+}
+
 static void blk_destroy(void *be)
 {
 	struct blk *b = be;
@@ -366,6 +383,7 @@ static const struct vmm_virtio_dev_ops blk_ops_rw = {
 	.config_read = blk_config_read,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+	.drain = blk_drain,
 };
 
 static const struct vmm_virtio_dev_ops blk_ops_ro = {
@@ -379,6 +397,7 @@ static const struct vmm_virtio_dev_ops blk_ops_ro = {
 	.config_read = blk_config_read,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+	.drain = blk_drain,
 };
 
 void vmm_virtio_blk_config_init(struct vmm_virtio_blk_config *cfg,

@@ -135,6 +135,7 @@ static void con_rx(struct console *c)
 			vmm_evloop_watch_arm(c->in_watch, false);
 			return;
 		}
+		vmm_vq_written(vq, &c->e, NULL);
 		vd->stats.bytes_in += (uint64_t)n;
 		vd->stats.requests++;
 		if (vmm_vq_push(vq, c->e.head, (uint32_t)n)) {

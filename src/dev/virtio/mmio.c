@@ -12,6 +12,7 @@
  */
 #include "dev/virtio/virtio_dev.h"
 #include "dev/direct.h"
+#include "core/statebuf.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -286,6 +287,72 @@ static void mmio_ioeventfd_add(struct virtio_mmio *m, uint32_t flags)
 	m->vd->stats.ioeventfd = true;
 }
 
+/* ---- snapshot state, version 1 (docs/snapshot-format.md) ----
+ * u32 transport (1 = mmio), then the virtio core state (state.c).  Saving
+ * freezes the device (in-flight requests drained first); the snapshot code
+ * thaws it (state_resume) once memory is saved too. */
+#define MMIO_STATE_VERSION 1
+#define STATE_MMIO 1
+
+static int mmio_save(void *priv, struct vmm_sbuf *b)
+{
+	struct virtio_mmio *m = priv;
+
+	pthread_mutex_lock(&m->vd->lock);
+	vmm__virtio_freeze(m->vd);
+	vmm__sb_u32(b, STATE_MMIO);
+	vmm__virtio_save_core(m->vd, b);
+	pthread_mutex_unlock(&m->vd->lock);
+	return vmm__sb_error(b);
+}
+
+static void mmio_state_resume(void *priv)
+{
+	struct virtio_mmio *m = priv;
+
+	pthread_mutex_lock(&m->vd->lock);
+	vmm__virtio_thaw(m->vd);
+	pthread_mutex_unlock(&m->vd->lock);
+}
+
+static int mmio_restore(void *priv, uint32_t version, struct vmm_sreader *r)
+{
+	struct virtio_mmio *m = priv;
+	struct vmm_virtio *vd = m->vd;
+	struct vmm__virtio_saved *s;
+	char err[200] = "";
+	int ret = -EINVAL;
+
+	if (version != MMIO_STATE_VERSION)
+		return vmm__err(m->vm, -ENOTSUP, "%s: state version %u", vd->name,
+				version);
+	s = vmm__alloc(m->vm, sizeof(*s));
+	if (!s)
+		return vmm__err(m->vm, -ENOMEM, "%s: out of memory", vd->name);
+	if (vmm__sr_u32(r) != STATE_MMIO)
+		snprintf(err, sizeof(err), "%s", vmm__sr_ok(r) ? "not the state "
+			 "of a virtio-mmio device" : "state truncated");
+	else if (!vmm__virtio_parse_core(vd, r, 0, s, err, sizeof(err)) &&
+		 !vmm__sr_done(r))
+		snprintf(err, sizeof(err), "%zu bytes after the state",
+			 vmm__sr_left(r));
+	if (!err[0]) {
+		pthread_mutex_lock(&vd->lock);
+		vmm__virtio_freeze(vd);
+		vmm__virtio_apply_core(vd, s);
+		m->level = -1; /* drive the line from the restored ISR */
+		mmio_update_irq(m);
+		vmm__virtio_thaw(vd);
+		pthread_mutex_unlock(&vd->lock);
+		ret = 0;
+	}
+	vmm__free(m->vm, s);
+	if (ret)
+		return vmm__err(m->vm, ret, "%s: invalid saved state: %s",
+				vd->name, err);
+	return 0;
+}
+
 int vmm__virtio_mmio_attach(vmm_vm *vm, struct vmm_virtio *vd,
 			    const struct vmm_virtio_config *cfg,
 			    void (*be_destroy)(void *be), vmm_dev **out)
@@ -332,6 +399,15 @@ int vmm__virtio_mmio_attach(vmm_vm *vm, struct vmm_virtio *vd,
 	}
 	/* device model (models.h): a split device, shareable, migratable */
 	vmm__dev_set_model(dev, VMM_MODEL_SPLIT, 0);
+	if (!vd->ops->no_state) {
+		char type[24];
+
+		snprintf(type, sizeof(type), "virtio-%s", vd->ops->name);
+		if (vmm__dev_set_state_ops(dev, type, VMM_SPACE_MMIO, m->base,
+					   MMIO_STATE_VERSION, mmio_save,
+					   mmio_restore) == 0)
+			dev->state_resume = mmio_state_resume;
+	}
 	*out = dev;
 	return 0;
 

@@ -121,6 +121,7 @@ static void net_rx(struct net *n)
 		}
 		vmm_iov_from_buf(&n->e.iov[n->e.n_out], n->e.n_in, 0, hdr,
 				 NET_HDR_LEN);
+		vmm_vq_written(vq, &n->e, NULL);
 		vd->stats.bytes_in += (uint64_t)got;
 		vd->stats.requests++;
 		if (vmm_vq_push(vq, n->e.head, (uint32_t)got + NET_HDR_LEN)) {

@@ -26,6 +26,7 @@
  */
 #include "dev/virtio/virtio_dev.h"
 #include "dev/direct.h"
+#include "core/statebuf.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -112,26 +113,36 @@ static void intx_update(struct virtio_pci *p)
 	vmm_irq_line(p->vm, (uint32_t)p->irq, level);
 }
 
+/* Route vector @v's irqfd to its current address/data.  vd->lock held. */
+static bool msix_route(struct virtio_pci *p, unsigned v)
+{
+	struct msix_vec *m = &p->vec[v];
+
+	if (!p->use_irqfd || m->fd < 0)
+		return false;
+	if (m->routed && (m->r_addr != m->addr || m->r_data != m->data)) {
+		vmm_irqfd_remove(p->vm, m->fd);
+		m->routed = false;
+	}
+	if (!m->routed) {
+		struct vmm_irq_route r = { .kind = VMM_IRQ_ROUTE_MSI,
+					   .msi_addr = m->addr,
+					   .msi_data = m->data };
+		if (vmm_irqfd_add(p->vm, m->fd, &r) == 0) {
+			m->routed = true;
+			m->r_addr = m->addr;
+			m->r_data = m->data;
+		}
+	}
+	return m->routed;
+}
+
 static void msix_deliver(struct virtio_pci *p, unsigned v)
 {
 	struct msix_vec *m = &p->vec[v];
 
 	if (p->use_irqfd && m->fd >= 0) {
-		if (m->routed && (m->r_addr != m->addr || m->r_data != m->data)) {
-			vmm_irqfd_remove(p->vm, m->fd);
-			m->routed = false;
-		}
-		if (!m->routed) {
-			struct vmm_irq_route r = { .kind = VMM_IRQ_ROUTE_MSI,
-						   .msi_addr = m->addr,
-						   .msi_data = m->data };
-			if (vmm_irqfd_add(p->vm, m->fd, &r) == 0) {
-				m->routed = true;
-				m->r_addr = m->addr;
-				m->r_data = m->data;
-			}
-		}
-		if (m->routed) {
+		if (msix_route(p, v)) {
 			eventfd_write(m->fd, 1);
 			return;
 		}
@@ -562,6 +573,193 @@ static void pci_cfg_init(struct virtio_pci *p)
 	vmm__le_put(&p->wmask[CAP_MSIX + 2], 2, MSIX_ENABLE | MSIX_MASKALL);
 }
 
+
+/* ---- snapshot state, version 1 (docs/snapshot-format.md) ----
+ * u32 transport (2 = pci), the virtio core state (state.c), then the PCI
+ * function: u16 command, u32 BAR0 low, u32 BAR0 high, u8 interrupt line,
+ * u16 MSI-X message control, u32 vector count, per vector u64 address,
+ * u32 data, u32 vector control, u8 pending.  Restore maps the BAR where it
+ * was (bus range and notify ioeventfds) and routes the vectors' irqfds. */
+#define PCI_STATE_VERSION 1
+#define STATE_PCI 2
+
+struct pci_saved {
+	struct vmm__virtio_saved core;
+	uint16_t cmd, msix_ctrl;
+	uint32_t bar_lo, bar_hi;
+	uint8_t intline;
+	struct msix_vec vec[MAX_VEC];
+};
+
+static int pci_save(void *priv, struct vmm_sbuf *b)
+{
+	struct virtio_pci *p = priv;
+
+	pthread_mutex_lock(&p->cfg_lock);
+	pthread_mutex_lock(&p->vd->lock);
+	vmm__virtio_freeze(p->vd);
+	vmm__sb_u32(b, STATE_PCI);
+	vmm__virtio_save_core(p->vd, b);
+	vmm__sb_u16(b, (uint16_t)vmm__le_get(&p->cfg[0x04], 2));
+	vmm__sb_u32(b, (uint32_t)vmm__le_get(&p->cfg[0x10], 4));
+	vmm__sb_u32(b, (uint32_t)vmm__le_get(&p->cfg[0x14], 4));
+	vmm__sb_u8(b, p->cfg[0x3c]);
+	vmm__sb_u16(b, (uint16_t)vmm__le_get(&p->cfg[CAP_MSIX + 2], 2));
+	vmm__sb_u32(b, p->nvec);
+	for (unsigned v = 0; v < p->nvec; v++) {
+		vmm__sb_u64(b, p->vec[v].addr);
+		vmm__sb_u32(b, p->vec[v].data);
+		vmm__sb_u32(b, p->vec[v].ctrl);
+		vmm__sb_u8(b, p->vec[v].pending);
+	}
+	pthread_mutex_unlock(&p->vd->lock);
+	pthread_mutex_unlock(&p->cfg_lock);
+	return vmm__sb_error(b);
+}
+
+static void pci_state_resume(void *priv)
+{
+	struct virtio_pci *p = priv;
+
+	pthread_mutex_lock(&p->vd->lock);
+	vmm__virtio_thaw(p->vd);
+	pthread_mutex_unlock(&p->vd->lock);
+}
+
+/* Writable bits only: what differs from @cur outside @wmask is invalid. */
+static bool fits(const uint8_t *cur, const uint8_t *wmask, uint32_t v,
+		 unsigned n)
+{
+	for (unsigned i = 0; i < n; i++, v >>= 8)
+		if (((uint8_t)v ^ cur[i]) & ~wmask[i])
+			return false;
+	return true;
+}
+
+/* cfg_lock held. */
+static int pci_parse(struct virtio_pci *p, struct vmm_sreader *r,
+		     struct pci_saved *s, char *err, size_t errlen)
+{
+	uint32_t nvec;
+
+	if (vmm__sr_u32(r) != STATE_PCI) {
+		snprintf(err, errlen, "%s", vmm__sr_ok(r) ? "not the state of a "
+			 "virtio-pci device" : "state truncated");
+		return -EINVAL;
+	}
+	if (vmm__virtio_parse_core(p->vd, r, p->nvec, &s->core, err, errlen))
+		return -EINVAL;
+	s->cmd = vmm__sr_u16(r);
+	s->bar_lo = vmm__sr_u32(r);
+	s->bar_hi = vmm__sr_u32(r);
+	s->intline = vmm__sr_u8(r);
+	s->msix_ctrl = vmm__sr_u16(r);
+	nvec = vmm__sr_u32(r);
+	if (vmm__sr_ok(r) && nvec != p->nvec) {
+		snprintf(err, errlen, "saved with %u MSI-X vectors, this device "
+			 "has %u", nvec, p->nvec);
+		return -EINVAL;
+	}
+	for (unsigned v = 0; v < p->nvec; v++) {
+		struct msix_vec *m = &s->vec[v];
+		uint8_t pend;
+
+		m->addr = vmm__sr_u64(r);
+		m->data = vmm__sr_u32(r);
+		m->ctrl = vmm__sr_u32(r);
+		pend = vmm__sr_u8(r);
+		if (vmm__sr_ok(r) && ((m->ctrl & ~1u) || pend > 1)) {
+			snprintf(err, errlen, "MSI-X vector %u: control 0x%x, "
+				 "pending %u", v, m->ctrl, pend);
+			return -EINVAL;
+		}
+		m->pending = pend;
+	}
+	if (!vmm__sr_ok(r)) {
+		snprintf(err, errlen, "state truncated");
+		return -EINVAL;
+	}
+	if (!vmm__sr_done(r)) {
+		snprintf(err, errlen, "%zu bytes after the state", vmm__sr_left(r));
+		return -EINVAL;
+	}
+	if (!fits(&p->cfg[0x04], &p->wmask[0x04], s->cmd, 2) ||
+	    !fits(&p->cfg[0x10], &p->wmask[0x10], s->bar_lo, 4) ||
+	    !fits(&p->cfg[CAP_MSIX + 2], &p->wmask[CAP_MSIX + 2], s->msix_ctrl,
+		  2)) {
+		snprintf(err, errlen, "configuration space: command 0x%x, BAR0 "
+			 "0x%x, MSI-X control 0x%x set bits the device does not "
+			 "have", s->cmd, s->bar_lo, s->msix_ctrl);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int pci_restore(void *priv, uint32_t version, struct vmm_sreader *r)
+{
+	struct virtio_pci *p = priv;
+	struct vmm_virtio *vd = p->vd;
+	struct pci_saved *s;
+	char err[200] = "";
+	uint64_t want;
+	int ret;
+
+	if (version != PCI_STATE_VERSION)
+		return vmm__err(p->vm, -ENOTSUP, "%s: state version %u", vd->name,
+				version);
+	s = vmm__alloc(p->vm, sizeof(*s));
+	if (!s)
+		return vmm__err(p->vm, -ENOMEM, "%s: out of memory", vd->name);
+	pthread_mutex_lock(&p->cfg_lock);
+	ret = pci_parse(p, r, s, err, sizeof(err));
+	if (ret) {
+		pthread_mutex_unlock(&p->cfg_lock);
+		vmm__free(p->vm, s);
+		return vmm__err(p->vm, ret, "%s: invalid saved state: %s",
+				vd->name, err);
+	}
+	pthread_mutex_lock(&vd->lock);
+	vmm__virtio_freeze(vd);
+	vmm__virtio_apply_core(vd, &s->core);
+	for (unsigned v = 0; v < p->nvec; v++) {
+		p->vec[v].addr = s->vec[v].addr;
+		p->vec[v].data = s->vec[v].data;
+		p->vec[v].ctrl = s->vec[v].ctrl;
+		p->vec[v].pending = s->vec[v].pending;
+	}
+	vmm__le_put(&p->cfg[0x04], 2, s->cmd);
+	vmm__le_put(&p->cfg[0x10], 4, s->bar_lo);
+	vmm__le_put(&p->cfg[0x14], 4, s->bar_hi);
+	p->cfg[0x3c] = s->intline;
+	vmm__le_put(&p->cfg[CAP_MSIX + 2], 2, s->msix_ctrl);
+	p->intx_disabled = s->cmd & CMD_INTX_DISABLE;
+	p->msix_on = s->msix_ctrl & MSIX_ENABLE;
+	p->msix_masked = s->msix_ctrl & MSIX_MASKALL;
+	intx_update(p);
+	pthread_mutex_unlock(&vd->lock);
+
+	/* the BAR where the driver put it: bus range, notify ioeventfds */
+	bar_remap(p);
+	want = (s->cmd & CMD_MEM) ? bar_addr(p) : 0;
+
+	pthread_mutex_lock(&vd->lock);
+	if (p->msix_on)
+		for (unsigned v = 0; v < p->nvec; v++)
+			if (p->vec[v].addr)
+				msix_route(p, v);
+	msix_unmask_check(p);
+	vmm__virtio_thaw(vd);
+	pthread_mutex_unlock(&vd->lock);
+	pthread_mutex_unlock(&p->cfg_lock);
+	vmm__free(p->vm, s);
+	if (want && p->mapped != want && !vmm_mem_is_ram(p->vm, want, 1) &&
+	    want + BAR_SIZE > want)
+		return vmm__err(p->vm, -EBUSY, "%s: BAR0 at 0x%llx cannot be "
+				"mapped (another device there?)", vd->name,
+				(unsigned long long)want);
+	return 0;
+}
+
 int vmm__virtio_pci_attach(vmm_vm *vm, struct vmm_virtio *vd,
 			   const struct vmm_virtio_config *cfg,
 			   void (*be_destroy)(void *be), vmm_dev **out)
@@ -628,6 +826,16 @@ int vmm__virtio_pci_attach(vmm_vm *vm, struct vmm_virtio *vd,
 	}
 	/* device model (models.h): a split device, shareable, migratable */
 	vmm__dev_set_model(dev, VMM_MODEL_SPLIT, 0);
+	if (!vd->ops->no_state) {
+		char type[24];
+
+		/* identified by its slot: attach it to the same one again */
+		snprintf(type, sizeof(type), "virtio-%s-pci", vd->ops->name);
+		if (vmm__dev_set_state_ops(dev, type, VMM_DEV_SPACE_NONE,
+					   (uint64_t)p->slot, PCI_STATE_VERSION,
+					   pci_save, pci_restore) == 0)
+			dev->state_resume = pci_state_resume;
+	}
 	*out = dev;
 	return 0;
 

@@ -45,6 +45,7 @@ static void rng_queue_notify(void *be, unsigned qi)
 				if (off < v->iov_len)
 					break;
 			}
+			vmm_vq_written(vq, &r->e, NULL);
 			vd->stats.bytes_in += done;
 			vd->stats.requests++;
 			if (vmm_vq_push(vq, r->e.head, (uint32_t)done)) {

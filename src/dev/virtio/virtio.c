@@ -57,11 +57,17 @@ static int vm_iovec(void *opaque, uint64_t gpa, size_t len, bool for_write,
 	return vmm_mem_iovec(opaque, gpa, len, for_write, iov, max);
 }
 
+static void vm_dirty(void *opaque, const struct iovec *iov, unsigned n)
+{
+	vmm__mem_dirty_host(opaque, iov, n);
+}
+
 void vmm_vq_mem_vm(struct vmm_vq_mem *mem, vmm_vm *vm)
 {
 	mem->read = vm_read;
 	mem->write = vm_write;
 	mem->iovec = vm_iovec;
+	mem->dirty = vm_dirty;
 	mem->opaque = vm;
 }
 

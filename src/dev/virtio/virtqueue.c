@@ -319,6 +319,17 @@ bool vmm_vq_enable_notify(struct vmm_vq *vq)
 	return vmm_vq_has_avail(vq);
 }
 
+void vmm_vq_written(struct vmm_vq *vq, const struct vmm_vq_elem *e,
+		    const struct iovec *extra)
+{
+	if (!vq->mem->dirty)
+		return;
+	if (e && e->n_in)
+		vq->mem->dirty(vq->mem->opaque, &e->iov[e->n_out], e->n_in);
+	if (extra)
+		vq->mem->dirty(vq->mem->opaque, extra, 1);
+}
+
 /* ---- iovec helpers ---- */
 
 size_t vmm_iov_to_buf(const struct iovec *iov, unsigned n, size_t off,

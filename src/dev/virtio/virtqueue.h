@@ -37,6 +37,11 @@ struct vmm_vq_mem {
 	int (*iovec)(void *opaque, uint64_t gpa, size_t len, bool for_write,
 		     struct iovec *iov, int max_iov);
 	void *opaque;
+	/* optional (last, so positional initialisers may omit it): mark the
+	 * pages behind iovecs from iovec() dirty again once the device has
+	 * written through them (live migration may have sent them in
+	 * between) */
+	void (*dirty)(void *opaque, const struct iovec *iov, unsigned n);
 };
 
 /* Descriptor flags and ring flags (little endian in memory). */
@@ -128,6 +133,13 @@ void vmm_vq_disable_notify(struct vmm_vq *vq);
 
 /* vmm_vq_has_avail() - are there chains to pop?  (false when broken) */
 bool vmm_vq_has_avail(struct vmm_vq *vq);
+
+/*
+ * vmm_vq_written() - the device wrote into @e's device-writable buffers
+ * (and @extra, when not NULL, e.g. a status byte): mark them dirty again.
+ */
+void vmm_vq_written(struct vmm_vq *vq, const struct vmm_vq_elem *e,
+		    const struct iovec *extra);
 
 /* iovec helpers for devices. */
 size_t vmm_iov_to_buf(const struct iovec *iov, unsigned n, size_t off,
