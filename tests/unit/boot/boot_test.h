@@ -244,4 +244,41 @@ static inline size_t bt_bzimage(uint8_t *b, size_t payload)
 	return BT_BZ_SETUP + payload;
 }
 
+
+/*
+ * bt_alloc_failure_loop() - run @load on a fresh VM of @ram bytes, failing
+ * its n-th allocation for n = 0, 1, ... until the load succeeds.  Every
+ * failure must return -ENOMEM, leave guest RAM untouched and leak nothing.
+ * Returns the n that succeeded (how many allocations the load makes).
+ */
+static inline long bt_alloc_failure_loop(uint64_t ram,
+					 int (*load)(vmm_vm *vm, void *arg),
+					 void *arg)
+{
+	for (long n = 0;; n++) {
+		struct failalloc fa;
+		vmm_vm *vm;
+		uint64_t h;
+		bool failed;
+		int ret;
+
+		failalloc_init(&fa, -1);
+		vm = bt_vm_fa(ram, &fa);
+		h = bt_ram_hash(vm);
+		fa.fail_at = fa.count + n;
+		ret = load(vm, arg);
+		failed = fa.failed;
+		if (failed) {
+			assert_int_equal(ret, -ENOMEM);
+			assert_true(bt_ram_hash(vm) == h);
+		} else {
+			assert_int_equal(ret, 0);
+		}
+		vmm_vm_destroy(vm);
+		assert_int_equal(fa.live, 0);
+		if (!failed)
+			return n;
+	}
+}
+
 #endif

@@ -233,38 +233,26 @@ static void test_elf_no_low_ram(void **state)
 	vmm_vm_destroy(vm);
 }
 
+struct elf_arg {
+	const uint8_t *img;
+	size_t len;
+};
+
+static int load_elf(vmm_vm *vm, void *arg)
+{
+	struct elf_arg *a = arg;
+	struct vmm_boot_info bi;
+
+	return vmm_load_elf(vm, a->img, a->len, &bi);
+}
+
 static void test_elf_alloc_failure(void **state)
 {
 	uint8_t img[0x200];
 	struct bt_seg s[2];
-	size_t len = elf64_image(img, s);
+	struct elf_arg a = { img, elf64_image(img, s) };
 
-	for (long n = 0;; n++) {
-		struct failalloc fa;
-		struct vmm_boot_info bi;
-		vmm_vm *vm;
-		uint64_t h;
-		long base;
-		int ret;
-
-		failalloc_init(&fa, -1);
-		vm = bt_vm_fa(RAM, &fa);
-		h = bt_ram_hash(vm);
-		base = fa.count;
-		fa.fail_at = base + n;
-		ret = vmm_load_elf(vm, img, len, &bi);
-		if (!fa.failed) {
-			assert_int_equal(ret, 0);
-			assert_true(n > 0);
-			vmm_vm_destroy(vm);
-			assert_int_equal(fa.live, 0);
-			break;
-		}
-		assert_int_equal(ret, -ENOMEM);
-		assert_true(bt_ram_hash(vm) == h);
-		vmm_vm_destroy(vm);
-		assert_int_equal(fa.live, 0);
-	}
+	assert_true(bt_alloc_failure_loop(RAM, load_elf, &a) > 0);
 }
 
 int main(void)

@@ -103,32 +103,17 @@ static void test_flat_refused(void **state)
 	vmm_vm_destroy(vm);
 }
 
+static int load_flat(vmm_vm *vm, void *arg)
+{
+	struct vmm_boot_info bi;
+
+	return vmm_load_flat(vm, code, sizeof(code), 0x100000, VMM_BOOT_LONG64,
+			     &bi);
+}
+
 static void test_flat_alloc_failure(void **state)
 {
-	for (long n = 0;; n++) {
-		struct failalloc fa;
-		struct vmm_boot_info bi;
-		vmm_vm *vm;
-		uint64_t h;
-		int ret;
-
-		failalloc_init(&fa, -1);
-		vm = bt_vm_fa(RAM, &fa);
-		h = bt_ram_hash(vm);
-		fa.fail_at = fa.count + n;
-		ret = vmm_load_flat(vm, code, sizeof(code), 0x100000,
-				    VMM_BOOT_LONG64, &bi);
-		if (!fa.failed) {
-			assert_int_equal(ret, 0);
-			vmm_vm_destroy(vm);
-			assert_int_equal(fa.live, 0);
-			break;
-		}
-		assert_int_equal(ret, -ENOMEM);
-		assert_true(bt_ram_hash(vm) == h);
-		vmm_vm_destroy(vm);
-		assert_int_equal(fa.live, 0);
-	}
+	bt_alloc_failure_loop(RAM, load_flat, NULL);
 }
 
 int main(void)

@@ -215,35 +215,19 @@ static void test_linux_does_not_fit(void **state)
 	vmm_vm_destroy(vm);
 }
 
+static int load_linux(vmm_vm *vm, void *arg)
+{
+	struct vmm_boot_info bi;
+
+	return vmm_load_linux(vm, img, *(size_t *)arg, initrd, sizeof(initrd),
+			      "x", &bi);
+}
+
 static void test_linux_alloc_failure(void **state)
 {
 	size_t len = bt_bzimage(img, PAYLOAD);
 
-	for (long n = 0;; n++) {
-		struct failalloc fa;
-		struct vmm_boot_info bi;
-		vmm_vm *vm;
-		uint64_t h;
-		int ret;
-
-		failalloc_init(&fa, -1);
-		vm = bt_vm_fa(RAM, &fa);
-		h = bt_ram_hash(vm);
-		fa.fail_at = fa.count + n;
-		ret = vmm_load_linux(vm, img, len, initrd, sizeof(initrd), "x",
-				     &bi);
-		if (!fa.failed) {
-			assert_int_equal(ret, 0);
-			assert_true(n >= 4);
-			vmm_vm_destroy(vm);
-			assert_int_equal(fa.live, 0);
-			break;
-		}
-		assert_int_equal(ret, -ENOMEM);
-		assert_true(bt_ram_hash(vm) == h);
-		vmm_vm_destroy(vm);
-		assert_int_equal(fa.live, 0);
-	}
+	assert_true(bt_alloc_failure_loop(RAM, load_linux, &len) >= 4);
 }
 
 int main(void)

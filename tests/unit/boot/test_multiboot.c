@@ -307,36 +307,26 @@ static void test_multiboot_bad_args(void **state)
 	vmm_vm_destroy(vm);
 }
 
+struct mb_arg {
+	const uint8_t *img;
+	size_t len;
+};
+
+static int load_mb(vmm_vm *vm, void *arg)
+{
+	struct mb_arg *a = arg;
+	struct vmm_boot_module mods[1] = { { mod0, sizeof(mod0), "m" } };
+	struct vmm_boot_info bi;
+
+	return vmm_load_multiboot(vm, a->img, a->len, "c", mods, 1, &bi);
+}
+
 static void test_multiboot_alloc_failure(void **state)
 {
 	static uint8_t img[IMG_LEN];
-	size_t len = aout_image(img, 0x3);
-	struct vmm_boot_module mods[1] = { { mod0, sizeof(mod0), "m" } };
+	struct mb_arg a = { img, aout_image(img, 0x3) };
 
-	for (long n = 0;; n++) {
-		struct failalloc fa;
-		struct vmm_boot_info bi;
-		vmm_vm *vm;
-		uint64_t h;
-		int ret;
-
-		failalloc_init(&fa, -1);
-		vm = bt_vm_fa(RAM, &fa);
-		h = bt_ram_hash(vm);
-		fa.fail_at = fa.count + n;
-		ret = vmm_load_multiboot(vm, img, len, "c", mods, 1, &bi);
-		if (!fa.failed) {
-			assert_int_equal(ret, 0);
-			assert_true(n >= 3);
-			vmm_vm_destroy(vm);
-			assert_int_equal(fa.live, 0);
-			break;
-		}
-		assert_int_equal(ret, -ENOMEM);
-		assert_true(bt_ram_hash(vm) == h);
-		vmm_vm_destroy(vm);
-		assert_int_equal(fa.live, 0);
-	}
+	assert_true(bt_alloc_failure_loop(RAM, load_mb, &a) >= 3);
 }
 
 int main(void)
