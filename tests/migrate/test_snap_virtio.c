@@ -29,7 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ROUNDS 1500
+#define ROUNDS 6000 /* long enough that the source is still running when
+		      * a live migration (a few hundred ms here) ends */
 #define PAUSE_AT "snaprw: round 400\n"
 #define IMG_SIZE (1u << 20)
 #define RAM (64ull << 20)
