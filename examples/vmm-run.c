@@ -246,6 +246,8 @@ static void print_stats(vmm_vm *vm)
 	struct vmm_bus_stats bs;
 	char name[64];
 
+	fprintf(stderr, "vmm-run: backend %s\n",
+		vmm_backend_name(vmm_vm_backend(vm)));
 	if (vmm_vm_stats(vm, &st) == 0)
 		fprintf(stderr,
 			"vmm-run: exits %llu (io %llu, mmio %llu, unhandled %llu), "

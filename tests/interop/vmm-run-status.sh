@@ -1,13 +1,17 @@
 #!/bin/sh
 # vmm-run must exit with the same status QEMU gives the same guest (the
 # statuses recorded from QEMU 7.2 in tests/guests/meson.build, checked
-# against live QEMU by the qemu-* tests).
-# Usage: vmm-run-status.sh VMM-RUN IMAGE EXPECTED-STATUS
+# against live QEMU by the qemu-* tests), on every backend.
+# Usage: vmm-run-status.sh VMM-RUN BACKEND IMAGE EXPECTED-STATUS
 vmm_run=$1
-image=$2
-expected=$3
-[ -e /dev/kvm ] || { echo "no /dev/kvm: skip"; exit 77; }
-"$vmm_run" --backend kvm --timeout 60 --kernel "$image" >/dev/null
+backend=$2
+image=$3
+expected=$4
+if [ "$backend" = kvm ] && [ ! -e /dev/kvm ]; then
+	echo "no /dev/kvm: skip"
+	exit 77
+fi
+"$vmm_run" --backend "$backend" --timeout 120 --kernel "$image" >/dev/null
 status=$?
-echo "vmm-run status $status, QEMU status $expected"
+echo "vmm-run --backend $backend: status $status, QEMU status $expected"
 [ "$status" -eq "$expected" ]
