@@ -408,9 +408,15 @@ int main(int argc, char **argv)
 	unlink(img);
 	unlink(ref_img);
 	rmdir(dir);
+	free(ref);
+	free(src);
+	free(dst);
 	return 0;
 skip:
 	unlink(ref_img);
 	rmdir(dir);
+	free(ref);
+	free(src);
+	free(dst);
 	return 77;
 }
