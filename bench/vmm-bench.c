@@ -59,6 +59,9 @@ struct params {
 	int trials;
 	long iters;
 	bool json;
+	/* backend of benchmarks that can run on either (device-models);
+	 * the others measure KVM against a KVM baseline by definition */
+	enum vmm_backend backend;
 };
 
 /* 32-bit guest: N times "out %al,$0x80" (ECX = N), then "out %eax,$0xf4". */
@@ -963,7 +966,8 @@ static char *dm_read_image(size_t *len)
 }
 
 /* One run of @work under @model; s->ok false if the model is missing. */
-static int dm_run(const char *img, size_t len, int model, int work,
+static int dm_run(enum vmm_backend backend, const char *img, size_t len,
+		  int model, int work,
 		  unsigned kib, struct dm_sample *s)
 {
 	static const struct vmm_io_ops mark_ops = { .write = dm_mark };
@@ -982,7 +986,7 @@ static int dm_run(const char *img, size_t len, int model, int work,
 	memset(s, 0, sizeof(*s));
 	memset(&c, 0, sizeof(c));
 	vmm_config_init(&cfg);
-	cfg.backend = VMM_BACKEND_KVM;
+	cfg.backend = backend;
 	cfg.ram_size = 64 << 20;
 	if ((ret = vmm_vm_create(&cfg, &c.vm)))
 		return ret;
@@ -1159,7 +1163,8 @@ static int bench_device_models(const struct params *p, struct result *res)
 	for (int t = 0; t < trials && !ret; t++)
 		for (int w = 0; w < DM_NWORK && !ret; w++)
 			for (int m = 0; m < DM_NMODELS && !ret; m++)
-				ret = dm_run(img, len, m, w, kib[w], &SMP(t, m, w));
+				ret = dm_run(p->backend, img, len, m, w, kib[w],
+					     &SMP(t, m, w));
 	for (int w = 0; w < DM_NWORK && !ret; w++) {
 		struct dm_sample med[DM_NMODELS], col[16];
 		double bytes = (w == DM_BLOCK ? 2.0 : 1.0) * kib[w] * 1024;
@@ -1186,7 +1191,7 @@ static int bench_device_models(const struct params *p, struct result *res)
 			}
 			if (p->json)
 				printf("{\"bench\":\"device-models\",\"backend\":"
-				       "\"kvm\",\"model\":\"%s\",\"workload\":"
+				       "\"%s\",\"model\":\"%s\",\"workload\":"
 				       "\"%s\",\"kib\":%.0f,\"exits\":%llu,"
 				       "\"exits_per_kib\":%.3f,\"mib_per_s\":%.3f,"
 				       "\"host_cpu_s\":%.4f,\"seconds\":%.4f,"
@@ -1194,6 +1199,7 @@ static int bench_device_models(const struct params *p, struct result *res)
 				       "\"value\":%.3f,\"baseline\":%.3f,"
 				       "\"ratio\":%.4f,\"unit\":\"MiB/s\","
 				       "\"baseline_name\":\"direct\",\"trials\":%d}\n",
+				       vmm_backend_name(p->backend),
 				       dm_model_name[m], dm_work_name[w],
 				       bytes / 1024,
 				       (unsigned long long)s->exits, epk, mibs,
@@ -2040,10 +2046,12 @@ int main(int argc, char **argv)
 		{ "json", no_argument, 0, 'j' },
 		{ "trials", required_argument, 0, 't' },
 		{ "iters", required_argument, 0, 'n' },
+		{ "backend", required_argument, 0, 'b' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0 },
 	};
-	struct params p = { .trials = 11, .iters = 20000 };
+	struct params p = { .trials = 11, .iters = 20000,
+			    .backend = VMM_BACKEND_KVM };
 	char why[160];
 	int c, failed = 0;
 
@@ -2052,8 +2060,17 @@ int main(int argc, char **argv)
 		case 'j': p.json = true; break;
 		case 't': p.trials = atoi(optarg); break;
 		case 'n': p.iters = atol(optarg); break;
+		case 'b':
+			if (!strcmp(optarg, "soft"))
+				p.backend = VMM_BACKEND_SOFT;
+			else if (!strcmp(optarg, "kvm"))
+				p.backend = VMM_BACKEND_KVM;
+			else
+				return 2;
+			break;
 		case 'h':
-			printf("usage: vmm-bench [--json] [--trials N] [--iters N] [BENCH...]\n");
+			printf("usage: vmm-bench [--json] [--trials N] [--iters N] [--backend kvm|soft] [BENCH...]\n"
+			       "  --backend: for device-models (the others compare KVM with a KVM baseline)\n");
 			return 0;
 		default:
 			return 2;
