@@ -13,10 +13,12 @@
  *   sb_call(sb, "hello", 5, out, sizeof(out), &r);   // r.status, r.out_len
  *   sb_destroy(sb);
  *
- * Reset: until libvmm has snapshot/reset (include/libvmm/snapshot.h), the
- * pristine state is the vCPU state plus a copy of guest RAM; a reset puts
- * the vCPU state back and re-copies only the pages the dirty log says
- * changed (guest writes and the host's own writes, e.g. the input).
+ * Reset: once the guest is ready, sb_create() takes a libvmm snapshot
+ * (include/libvmm/snapshot.h) into an anonymous memory file (memfd, or an
+ * O_TMPFILE file: no path is left behind) with dirty logging on; every
+ * call starts with vmm_snapshot_reset(), which copies back only the pages
+ * written since the last reset (guest writes and the host's own, e.g. the
+ * input) and reloads the vCPU and the hypercall device's state.
  */
 #ifndef EXAMPLES_SANDBOX_RT_H
 #define EXAMPLES_SANDBOX_RT_H

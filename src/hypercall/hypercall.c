@@ -11,6 +11,7 @@
  * through the device registry.
  */
 #include "hypercall/hc_impl.h"
+#include "core/statebuf.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -719,6 +720,44 @@ static int hc_read(void *opaque, uint64_t off, void *data, unsigned size,
 	return 0;
 }
 
+/*
+ * Snapshot state (version 1): the status register of every vCPU slot (what
+ * an IN from the doorbell returns: the guest can read it, so a snapshot,
+ * migration or reset-to-snapshot must carry it).  u32 slot count
+ * (VMM_MAX_VCPUS + 1, the last one the host's), then one i32 per slot.
+ * The port, batch limit and registered functions are configuration: the
+ * embedder enables the device and registers them again on restore.
+ */
+static int hc_save(void *priv, struct vmm_sbuf *b)
+{
+	vmm_hc *hc = priv;
+
+	vmm__sb_u32(b, VMM_MAX_VCPUS + 1);
+	for (unsigned i = 0; i <= VMM_MAX_VCPUS; i++)
+		vmm__sb_u32(b, (uint32_t)atomic_load_explicit(
+				       &hc->status[i], memory_order_relaxed));
+	return vmm__sb_error(b);
+}
+
+static int hc_restore(void *priv, uint32_t version, struct vmm_sreader *r)
+{
+	vmm_hc *hc = priv;
+	int32_t st[VMM_MAX_VCPUS + 1];
+	uint32_t n;
+
+	n = version == 1 ? vmm__sr_u32(r) : 0;
+	if (n == VMM_MAX_VCPUS + 1)
+		for (unsigned i = 0; i < n; i++)
+			st[i] = (int32_t)vmm__sr_u32(r);
+	if (version != 1 || n != VMM_MAX_VCPUS + 1 || !vmm__sr_done(r))
+		return vmm__err(hc->vm, -EBADMSG,
+				"hypercall@0x%x: invalid saved state", hc->port);
+	for (unsigned i = 0; i < n; i++)
+		atomic_store_explicit(&hc->status[i], st[i],
+				      memory_order_relaxed);
+	return 0;
+}
+
 static const struct vmm_io_ops hc_ops = {
 	.read = hc_read,
 	.write = hc_write,
@@ -779,6 +818,8 @@ int vmm_hc_enable(vmm_vm *vm, const struct vmm_hc_config *ucfg, vmm_hc **out)
 		ret = -ENOMEM;
 		goto err_bus;
 	}
+	vmm__dev_set_state_ops(hc->dev, "hypercall", VMM_SPACE_PIO, cfg.port,
+			       1, hc_save, hc_restore);
 	*out = hc;
 	return 0;
 
