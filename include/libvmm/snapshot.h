@@ -152,8 +152,9 @@ VMM_API int vmm_snapshot_info(const vmm_snapshot *snap,
 /**
  * Ignore the saved interrupt controller state: the new VM's controllers
  * start from reset.  For guests that do not use interrupts, or to restore
- * on a backend that cannot load that state (the software backend, for
- * now); pending interrupts and PIC/IOAPIC/PIT programming are lost.
+ * on a backend that cannot load that state; pending interrupts and
+ * PIC/IOAPIC/PIT programming are lost.  (Both built-in backends load it,
+ * also from a snapshot of the other one.)
  */
 #define VMM_RESTORE_DROP_IRQCHIP (1u << 3)
 

@@ -17,7 +17,8 @@
  *   test_snap_kvm cut         connections cut at several points: the
  *                             source keeps running and ends correctly
  *   test_snap_kvm cross       KVM snapshot restored on the soft backend and
- *                             back
+ *                             back, without and with interrupt controllers
+ *                             (their state compared after each restore)
  */
 #include "mguest.h"
 
@@ -678,6 +679,200 @@ static void cross_one(const char *what, enum vmm_backend from,
 	unlink(path);
 }
 
+/*
+ * Cross-backend restore WITH the interrupt controllers: the source's PIC
+ * pair, IOAPIC and PIT are programmed to a non-reset state through
+ * vmm_vm_set_irqchip() (everything masked, so the guest sees no
+ * interrupt), the VM is snapshotted, restored on the other backend,
+ * snapshotted again there and restored on the first backend: every
+ * vmm_vm_get_irqchip() along the way must mean the same thing.
+ */
+static void irq_program(vmm_vm *vm, struct vmm_irqchip_state *st)
+{
+	struct vmm_pit_channel *c;
+
+	OK(vm, vmm_vm_get_irqchip(vm, st));
+	CHECK((st->valid & (VMM_IRQCHIP_PIC | VMM_IRQCHIP_IOAPIC |
+			    VMM_IRQCHIP_PIT)) ==
+		      (VMM_IRQCHIP_PIC | VMM_IRQCHIP_IOAPIC | VMM_IRQCHIP_PIT),
+	      "valid 0x%x", st->valid);
+	for (int i = 0; i < 2; i++) {
+		struct vmm_pic_state *p = &st->pic[i];
+		p->vector_base = i ? 0x28 : 0x20;
+		p->imr = 0xff;
+		p->isr = 0;
+		p->irr = i ? 0x10 : 0x01;
+		p->priority_add = i ? 5 : 3;
+		p->read_isr = !i;
+		p->special_mask = 0;
+		p->poll = 0;
+		p->init_state = 0;
+		p->auto_eoi = 0;
+		p->rotate_on_auto_eoi = i;
+		p->special_fully_nested = 0;
+		p->icw4_needed = 1;
+		p->elcr = i ? 0x0c : 0x20;
+		p->last_irr = 0;
+	}
+	st->ioapic.id = 3;
+	st->ioapic.ioregsel = 0x12;
+	st->ioapic.irr = 0;
+	for (int i = 0; i < VMM_IOAPIC_PINS; i++)
+		st->ioapic.redir[i] = (1ull << 16) | (uint64_t)(0x30 + i) |
+				      ((uint64_t)(i & 3) << 56) |
+				      (i >= 16 ? 1ull << 15 : 0);
+	c = &st->pit.ch[0];
+	c->count = 0x1000;
+	c->mode = 2;
+	c->rw_mode = 3;
+	c->read_state = 3;
+	c->write_state = 3;
+	c->bcd = 0;
+	c->gate = 1;
+	c->count_latched = 0;
+	c->status_latched = 0;
+	c->load_age_ns = 0;
+	st->valid &= ~VMM_IRQCHIP_CLOCK;
+	OK(vm, vmm_vm_set_irqchip(vm, st));
+	OK(vm, vmm_vm_get_irqchip(vm, st));
+}
+
+static void irq_compare(const char *what, const struct vmm_irqchip_state *a,
+			const struct vmm_irqchip_state *b)
+{
+	const uint64_t redir_mask = 0xff0000000001efffull; /* no delivery status */
+
+	CHECK((a->valid & 7) == (b->valid & 7), "%s: valid 0x%x / 0x%x", what,
+	      a->valid, b->valid);
+	for (int i = 0; i < 2; i++) {
+		const struct vmm_pic_state *p = &a->pic[i], *q = &b->pic[i];
+#define PIC_EQ(f)                                                              \
+	CHECK(p->f == q->f, "%s: PIC %d " #f " 0x%x / 0x%x", what, i, p->f, q->f)
+		PIC_EQ(irr);
+		PIC_EQ(isr);
+		PIC_EQ(imr);
+		PIC_EQ(last_irr);
+		PIC_EQ(vector_base);
+		PIC_EQ(priority_add);
+		PIC_EQ(read_isr);
+		PIC_EQ(poll);
+		PIC_EQ(special_mask);
+		PIC_EQ(init_state);
+		PIC_EQ(auto_eoi);
+		PIC_EQ(rotate_on_auto_eoi);
+		PIC_EQ(special_fully_nested);
+		PIC_EQ(icw4_needed);
+		PIC_EQ(elcr);
+		PIC_EQ(elcr_mask);
+#undef PIC_EQ
+	}
+	CHECK(a->ioapic.base == b->ioapic.base, "%s: IOAPIC base", what);
+	CHECK(a->ioapic.id == b->ioapic.id, "%s: IOAPIC id %u / %u", what,
+	      a->ioapic.id, b->ioapic.id);
+	CHECK(a->ioapic.ioregsel == b->ioapic.ioregsel, "%s: IOREGSEL", what);
+	CHECK(a->ioapic.irr == b->ioapic.irr, "%s: IOAPIC irr 0x%x / 0x%x",
+	      what, a->ioapic.irr, b->ioapic.irr);
+	for (int i = 0; i < VMM_IOAPIC_PINS; i++)
+		CHECK((a->ioapic.redir[i] & redir_mask) ==
+			      (b->ioapic.redir[i] & redir_mask),
+		      "%s: redir[%d] 0x%llx / 0x%llx", what, i,
+		      (unsigned long long)a->ioapic.redir[i],
+		      (unsigned long long)b->ioapic.redir[i]);
+	for (int i = 0; i < 3; i++) {
+		const struct vmm_pit_channel *p = &a->pit.ch[i], *q = &b->pit.ch[i];
+#define PIT_EQ(f)                                                              \
+	CHECK(p->f == q->f, "%s: PIT %d " #f " %u / %u", what, i,            \
+	      (unsigned)p->f, (unsigned)q->f)
+		PIT_EQ(mode);
+		PIT_EQ(gate);
+		if (p->mode == 0xff)
+			continue;
+		PIT_EQ(count);
+		PIT_EQ(rw_mode);
+		PIT_EQ(bcd);
+		PIT_EQ(read_state);
+		PIT_EQ(write_state);
+		PIT_EQ(count_latched);
+		PIT_EQ(status_latched);
+		if (p->count_latched)
+			PIT_EQ(latched_count);
+		if (p->status_latched)
+			PIT_EQ(status);
+#undef PIT_EQ
+		/* KVM restarts the count on KVM_SET_PIT2: only bound it */
+		CHECK(q->load_age_ns >= 0 &&
+			      q->load_age_ns <= p->load_age_ns + 30000000000ll,
+		      "%s: PIT %d load age %lld / %lld", what, i,
+		      (long long)p->load_age_ns, (long long)q->load_age_ns);
+	}
+}
+
+static vmm_vm *irq_restore(const char *path, enum vmm_backend to,
+			   struct mg *g)
+{
+	struct vmm_restore_opts ro = { .attach = mg_attach, .opaque = g };
+	struct vmm_config ov;
+	vmm_snapshot *snap;
+	char err[256];
+	vmm_vm *vm;
+
+	vmm_config_init(&ov);
+	ov.log = log_cb;
+	ov.backend = to;
+	mg_init(g);
+	CHECK(vmm_snapshot_open(path, &snap, err, sizeof(err)) == 0, "open: %s",
+	      err);
+	OK(NULL, vmm_snapshot_restore_snap(snap, &ov, &ro, &vm));
+	vmm_snapshot_close(snap);
+	CHECK(vmm_vm_backend(vm) == to, "restored on %s",
+	      vmm_backend_name(vmm_vm_backend(vm)));
+	return vm;
+}
+
+static void cross_irqchip(const char *what, enum vmm_backend from,
+			  enum vmm_backend to, const struct ref *r,
+			  uint64_t target)
+{
+	static struct mg g, g2, g3;
+	static char before[1 << 16];
+	struct vmm_irqchip_state src, dst, back;
+	char path[128], path2[128], name[160];
+	vmm_vm *vm, *vm2;
+	int64_t v;
+
+	snprintf(path, sizeof(path), "%s/cross-irq.snap", tmpdir);
+	snprintf(path2, sizeof(path2), "%s/cross-irq2.snap", tmpdir);
+	mg_init(&g);
+	OK(NULL, mg_create_flags(&g, from, 0, 16 << 20, target / 2, NPAGES, 1,
+				 0x3fff));
+	v = mg_run_to_exit(g.vcpu);
+	CHECK(v >= 0, "%s: first half failed (%lld)", what, (long long)v);
+	OK(g.vm, mg_set_target(g.vm, target));
+	memcpy(before, g.out, g.out_len + 1);
+	irq_program(g.vm, &src);
+	OK(g.vm, vmm_snapshot_save(g.vm, path, NULL));
+	vmm_vm_destroy(g.vm);
+
+	vm = irq_restore(path, to, &g2);
+	OK(vm, vmm_vm_get_irqchip(vm, &dst));
+	snprintf(name, sizeof(name), "%s: restored", what);
+	irq_compare(name, &src, &dst);
+	OK(vm, vmm_snapshot_save(vm, path2, NULL));
+
+	vm2 = irq_restore(path2, from, &g3);
+	OK(vm2, vmm_vm_get_irqchip(vm2, &back));
+	snprintf(name, sizeof(name), "%s: and back", what);
+	irq_compare(name, &src, &back);
+
+	finish_and_compare(what, vm, &g2, before, r, NPAGES);
+	vmm_vm_destroy(vm);
+	snprintf(name, sizeof(name), "%s, and back", what);
+	finish_and_compare(name, vm2, &g3, before, r, NPAGES);
+	vmm_vm_destroy(vm2);
+	unlink(path);
+	unlink(path2);
+}
+
 static void test_cross(void)
 {
 	const uint64_t target = 400000;
@@ -713,6 +908,14 @@ static void test_cross(void)
 	cross_one("KVM with irqchip -> soft (irqchip state dropped)",
 		  VMM_BACKEND_KVM, VMM_BACKEND_SOFT, 0,
 		  VMM_RESTORE_DROP_IRQCHIP, r, target);
+	cross_one("KVM with irqchip -> soft", VMM_BACKEND_KVM,
+		  VMM_BACKEND_SOFT, 0, 0, r, target);
+	cross_one("soft with irqchip -> KVM", VMM_BACKEND_SOFT,
+		  VMM_BACKEND_KVM, 0, 0, r, target);
+	cross_irqchip("irqchip state KVM -> soft", VMM_BACKEND_KVM,
+		      VMM_BACKEND_SOFT, r, target);
+	cross_irqchip("irqchip state soft -> KVM", VMM_BACKEND_SOFT,
+		      VMM_BACKEND_KVM, r, target);
 	printf("ok: cross-backend restore both ways\n");
 	free(r);
 }

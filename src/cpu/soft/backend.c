@@ -269,8 +269,9 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 			r = soft_irqchip_put_apic_base(c->svm->chip, vcpu->index,
 						       st->msr.apic_base);
 		if (r)
-			return vmm__err(vm, -EINVAL, "bad APIC base 0x%llx",
-					(unsigned long long)st->msr.apic_base);
+			return vmm__err(vm, r, "APIC base 0x%llx refused: %s",
+					(unsigned long long)st->msr.apic_base,
+					vmm_strerror(r));
 		r = soft_glue_set_lapic(c, st->lapic);
 		if (r)
 			return vmm__err(vm, r, "local APIC state refused");
@@ -282,6 +283,56 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	}
 	return 0;
 }
+
+/*
+ * Snapshots: the PIC pair, IOAPIC and PIT in the neutral format (the
+ * conversion is src/cpu/soft/irq/irqconv.c).  The local APICs travel with
+ * the vCPU state.  Loading goes through the chip's save image, which holds
+ * each vCPU's TSC at the time of the call: re-send the CPUs' TSC offsets
+ * afterwards so that TSC-deadline timers stay on RDTSC's time.
+ */
+static int soft_get_irqchip(vmm_vm *vm, struct vmm_irqchip_state *st)
+{
+	struct soft_vm *svm = soft_vm_of(vm);
+
+	if (!svm->chip)
+		return vmm__err(vm, -ENODEV, "no interrupt controllers");
+	if (!SOFT_IRQ_HAVE(soft_irqchip_get_vmm))
+		return vmm__err(vm, -ENOTSUP,
+				"soft irqchip state conversion not built");
+	return soft_irqchip_get_vmm(svm->chip, st);
+}
+
+static int soft_set_irqchip(vmm_vm *vm, const struct vmm_irqchip_state *st)
+{
+	struct soft_vm *svm = soft_vm_of(vm);
+	int ret;
+
+	if (!svm->chip)
+		return vmm__err(vm, -ENODEV, "no interrupt controllers");
+	if (!SOFT_IRQ_HAVE(soft_irqchip_set_vmm))
+		return vmm__err(vm, -ENOTSUP,
+				"soft irqchip state conversion not built");
+	ret = soft_irqchip_set_vmm(svm->chip, st);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
+		vmm_vcpu *v = vm->vcpus[i];
+		if (v && v->backend)
+			soft_glue_tsc_offset(soft_of(v));
+	}
+	return 0;
+}
+
+/*
+ * No vcpu_complete_io: a soft read exit (IN, MMIO read) unwinds the
+ * instruction before returning, so the state get_state() reads in the
+ * middle of one is that before the instruction, consistent on its own;
+ * the answer the embedder filled in is only replayed by the next run.  A
+ * snapshot taken there re-executes the instruction after restore, which
+ * issues the device read once more (as a KVM snapshot without
+ * complete_io would not).  Write exits complete nothing in the CPU.
+ */
 
 static int soft_single_step(vmm_vcpu *vcpu, bool on)
 {
@@ -318,4 +369,7 @@ const struct vmm_backend_ops vmm_soft_ops = {
 	.single_step = soft_single_step,
 	.irq_line = soft_irq_line,
 	.msi = soft_msi,
+	.get_irqchip = soft_get_irqchip,
+	.set_irqchip = soft_set_irqchip,
+	.vcpu_complete_io = NULL, /* see above soft_single_step() */
 };

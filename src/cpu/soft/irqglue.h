@@ -50,6 +50,8 @@
 #pragma weak soft_irqchip_set_cr8
 #pragma weak soft_irqchip_set_tsc_offset
 #pragma weak soft_irqchip_next_deadline
+#pragma weak soft_irqchip_get_vmm
+#pragma weak soft_irqchip_set_vmm
 #endif
 
 

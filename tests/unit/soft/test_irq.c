@@ -86,10 +86,103 @@ static void test_pit_interrupts(void **state)
 	assert_memory_equal(&a, &b, sizeof(a));
 }
 
+/*
+ * TSC-deadline timer through the CPU: the guest moves its TSC with WRMSR
+ * IA32_TSC (the chip must learn the new offset), arms IA32_TSC_DEADLINE
+ * 100000 ticks ahead with WRMSR 0x6e0 and halts; the LAPIC timer
+ * interrupt (LVT timer in TSC-deadline mode, vector 0x40) wakes it and the
+ * handler records RDTSC.  The wake must come at the deadline: at once
+ * after it in deterministic mode (TSC = retired instructions + jumps to
+ * the next timer), within a second of host time otherwise (a chip that
+ * missed the IA32_TSC write would wait ~4.3 s).
+ */
+static const uint8_t tscdl_code[] = {
+	0x66, 0xb9, 0x10, 0x00, 0x00, 0x00, /* mov ecx, 0x10 (IA32_TSC) */
+	0x66, 0x31, 0xc0,                   /* xor eax, eax */
+	0x66, 0xba, 0x01, 0x00, 0x00, 0x00, /* mov edx, 1 */
+	0x0f, 0x30,                         /* wrmsr: TSC = 1 << 32 */
+	0x0f, 0x31,                         /* rdtsc */
+	0x66, 0x05, 0xa0, 0x86, 0x01, 0x00, /* add eax, 100000 */
+	0x66, 0x83, 0xd2, 0x00,             /* adc edx, 0 */
+	0x66, 0xa3, 0x08, 0x08,             /* mov [0x808], eax */
+	0x66, 0x89, 0x16, 0x0c, 0x08,       /* mov [0x80c], edx */
+	0x66, 0xb9, 0xe0, 0x06, 0x00, 0x00, /* mov ecx, 0x6e0 */
+	0x0f, 0x30,                         /* wrmsr: TSC_DEADLINE */
+	0xfb,                               /* sti */
+	0xf4,                               /* hlt */
+	0xfa,                               /* cli */
+	0xe6, 0x99,                         /* out 0x99, al */
+	0xf4,
+};
+static const uint8_t tscdl_isr[] = {
+	0x0f, 0x31,                         /* rdtsc */
+	0x66, 0xa3, 0x00, 0x08,             /* mov [0x800], eax */
+	0x66, 0x89, 0x16, 0x04, 0x08,       /* mov [0x804], edx */
+	0xcf,                               /* iret */
+};
+
+static void tscdl_run(bool det)
+{
+	struct vmm_config cfg;
+	struct tvm t;
+	struct vmm_exit e;
+	uint16_t ivt[2] = { 0x100, ENV_CODE >> 4 };
+	uint64_t woke = 0, deadline = 0, far;
+	uint32_t lvtt = 0x40040, svr = 0x1ff;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_SOFT;
+	cfg.flags = det ? VMM_CFG_DETERMINISTIC : 0;
+	assert_int_equal(vmm_vm_create(&cfg, &t.vm), 0);
+	if (!(vmm_vm_caps(t.vm) & VMM_CAP_IRQCHIP)) {
+		vmm_vm_destroy(t.vm);
+		skip();
+	}
+	assert_int_equal(vmm_mem_add_ram(t.vm, 0, ENV_RAM), 0);
+	assert_int_equal(vmm_vcpu_create(t.vm, 0, &t.cpu), 0);
+	tvm_setup(&t, ENV_REAL, 0, tscdl_code, sizeof(tscdl_code));
+	assert_int_equal(vmm_mem_write(t.vm, ENV_CODE + 0x100, tscdl_isr,
+				       sizeof(tscdl_isr)), 0);
+	assert_int_equal(vmm_mem_write(t.vm, 0x40 * 4, ivt, 4), 0);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_CODE + 0x800, &woke, 8), 0);
+	t.st.idtr.base = 0;
+	t.st.idtr.limit = 0x3ff;
+	memcpy(t.st.lapic + 0x320, &lvtt, 4); /* TSC-deadline, vector 0x40 */
+	memcpy(t.st.lapic + 0xf0, &svr, 4);
+	tvm_set(&t);
+	assert_int_equal(vmm_vcpu_run_loop(t.cpu, &e), 0);
+	assert_int_equal(e.kind, VMM_EXIT_IO);
+	assert_int_equal(e.io.port, 0x99);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_CODE + 0x800, &woke, 8), 0);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_CODE + 0x808, &deadline, 8), 0);
+	assert_true(deadline > (1ull << 32));
+	assert_true(woke >= deadline);
+	if (det)
+		assert_true(woke - deadline < 100);
+	else
+		assert_true(woke - deadline < 1000000000ull);
+	/* vCPU state carries IA32_TSC_DEADLINE (armed: LVT in deadline mode) */
+	assert_int_equal(vmm_vcpu_get_state(t.cpu, &t.st), 0);
+	assert_int_equal(t.st.msr.tsc_deadline, 0); /* fired: cleared */
+	far = t.st.msr.tsc + 1000000000000ull;
+	t.st.msr.tsc_deadline = far;
+	tvm_set(&t);
+	assert_int_equal(vmm_vcpu_get_state(t.cpu, &t.st), 0);
+	assert_int_equal(t.st.msr.tsc_deadline, far);
+	vmm_vm_destroy(t.vm);
+}
+
+static void test_tsc_deadline(void **state)
+{
+	tscdl_run(true);
+	tscdl_run(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pit_interrupts),
+		cmocka_unit_test(test_tsc_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -412,4 +412,21 @@ int soft_irqchip_save(struct soft_irqchip *chip, void *buf, size_t len);
 int soft_irqchip_restore(struct soft_irqchip *chip, const void *buf,
 			 size_t len);
 
+/*
+ * The PIC pair, IOAPIC and PIT as the backend-neutral struct
+ * vmm_irqchip_state (field meanings as the KVM backend's; see irqconv.c
+ * for what does not map one to one).  get fills pic, ioapic, pit and
+ * valid (VMM_IRQCHIP_PIC | _IOAPIC, | _PIT with a PIT); set loads the
+ * parts flagged in @st->valid (VMM_IRQCHIP_CLOCK and the HPET-legacy flag
+ * are ignored) and leaves the local APICs as they were, except that their
+ * TSC offsets may drift by the time the call takes: call
+ * soft_irqchip_set_tsc_offset() for every vCPU afterwards.  Returns 0,
+ * -ENOMEM, -ENODEV (a PIT for a chip without one), -EINVAL (a value out of
+ * range; nothing changed).
+ */
+int soft_irqchip_get_vmm(struct soft_irqchip *chip,
+			 struct vmm_irqchip_state *st);
+int soft_irqchip_set_vmm(struct soft_irqchip *chip,
+			 const struct vmm_irqchip_state *st);
+
 #endif
