@@ -40,7 +40,7 @@ ninja -C "$out/fuzz" $(ninja -C "$out/fuzz" -t targets all |
 	sed -n 's/^\(fuzz\/fuzz_[A-Za-z0-9_]*\): .*/\1/p' | sort -u)
 mkdir -p "$out/fuzzwork"
 for f in "$out"/fuzz/fuzz/fuzz_*; do
-	[ -x "$f" ] || continue
+	[ -f "$f" ] && [ -x "$f" ] || continue
 	name=$(basename "$f")
 	seeds="$top/fuzz/corpus/${name#fuzz_}"
 	work="$out/fuzzwork/$name"
