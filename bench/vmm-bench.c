@@ -27,6 +27,7 @@
  */
 #include <libvmm/libvmm.h>
 
+#include "migguest.h"
 #include "raw_kvm.h"
 #ifdef VMM_BENCH_SANDBOX_IMAGE
 #include "sandbox_rt.h"
@@ -1405,62 +1406,10 @@ static const uint8_t mips_code[] = {
 };
 #define MIPS_INSNS_PER_ITER 4
 
-/*
- * 64-bit CPL3 state for the loop (KVM runs CPL3 natively here, while
- * 32-bit code goes through its instruction emulator on nested KVM):
- * identity-mapped first 2 MiB (PML4 0x10000, PDPT 0x11000, PD 0x12000),
- * a TSS at 0x13000 whose I/O bitmap allows every port, hidden segment
- * parts only (the loop reloads no segment).
- */
-#define M64_PML4 0x10000u
-#define M64_TSS 0x13000u
-static int mips_state64(vmm_vm *vm, vmm_vcpu *vcpu, uint64_t iters)
-{
-	static uint8_t tss[0x68 + 8192 + 1];
-	uint64_t e[3] = { (M64_PML4 + 0x1000) | 7, (M64_PML4 + 0x2000) | 7,
-			  0x87 };
-	struct vmm_cpu_state st;
-	int ret;
-
-	memset(tss, 0, sizeof(tss));
-	tss[0x66] = 0x68;
-	tss[sizeof(tss) - 1] = 0xff;
-	if ((ret = vmm_mem_write(vm, M64_PML4, &e[0], 8)) ||
-	    (ret = vmm_mem_write(vm, M64_PML4 + 0x1000, &e[1], 8)) ||
-	    (ret = vmm_mem_write(vm, M64_PML4 + 0x2000, &e[2], 8)) ||
-	    (ret = vmm_mem_write(vm, M64_TSS, tss, sizeof(tss))) ||
-	    (ret = vmm_vcpu_get_state(vcpu, &st)))
-		return ret;
-	vmm_state_flat_protected(&st, CODE_GPA);
-	st.cr0 |= VMM_CR0_PG;
-	st.cr4 |= VMM_CR4_PAE;
-	st.cr3 = M64_PML4;
-	st.msr.efer = VMM_EFER_LME | VMM_EFER_LMA;
-	st.seg[VMM_CS].l = 1;
-	st.seg[VMM_CS].db = 0;
-	st.seg[VMM_CS].dpl = 3;
-	st.seg[VMM_CS].selector = 0x23;
-	for (int i = VMM_ES; i <= VMM_GS; i++) {
-		if (i == VMM_CS)
-			continue;
-		st.seg[i].dpl = 3;
-		st.seg[i].selector = 0x1b;
-	}
-	memset(&st.seg[VMM_TR], 0, sizeof(st.seg[VMM_TR]));
-	st.seg[VMM_TR].selector = 0x28;
-	st.seg[VMM_TR].base = M64_TSS;
-	st.seg[VMM_TR].limit = sizeof(tss) - 1;
-	st.seg[VMM_TR].type = 0xb;
-	st.seg[VMM_TR].present = 1;
-	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
-	st.gpr[VMM_RSP] = 0x8000;
-	st.gpr[VMM_RCX] = iters;
-	return vmm_vcpu_set_state(vcpu, &st);
-}
-
 /* Seconds for @iters iterations of mips_code on @backend at CPL3. */
 static double mips_run(enum vmm_backend backend, long iters)
 {
+	struct vmm_boot_info bi;
 	struct vmm_config cfg;
 	struct vmm_exit e;
 	vmm_vm *vm;
@@ -1474,10 +1423,15 @@ static double mips_run(enum vmm_backend backend, long iters)
 	cfg.flags = VMM_CFG_NO_IRQCHIP;
 	if (vmm_vm_create(&cfg, &vm))
 		return -1;
+	/* 64-bit CPL3: KVM runs CPL3 natively here, while 32-bit code goes
+	 * through its instruction emulator on nested KVM */
 	if (vmm_vcpu_create(vm, 0, &vcpu) ||
-	    vmm_mem_write(vm, CODE_GPA, mips_code, sizeof(mips_code)) ||
-	    vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev) ||
-	    mips_state64(vm, vcpu, (uint64_t)iters))
+	    vmm_load_flat(vm, mips_code, sizeof(mips_code), 0x100000,
+			  VMM_BOOT_LONG64_USER, &bi) ||
+	    vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev))
+		goto out;
+	bi.regs[VMM_RCX] = (uint64_t)iters;
+	if (vmm_boot_setup_vcpu(vcpu, &bi))
 		goto out;
 	t0 = now_ns();
 	if (vmm_vcpu_run_loop(vcpu, &e) || e.kind != VMM_EXIT_GUEST_EXIT)
@@ -1761,36 +1715,12 @@ static int bench_snapshot_save(const struct params *p, struct result *res)
  * Baseline in the same run: the guest's RAM pushed through the same kind
  * of socketpair with plain write()/read().
  */
-static const uint8_t mig_code[] = {
-	0x89, 0xf0, 0x23, 0x04, 0x25, 0x08, 0x05, 0x00, 0x00, 0xc1, 0xe0, 0x0c,
-	0x01, 0xd8, 0x89, 0xf1, 0x81, 0xe1, 0xf8, 0x0f, 0x00, 0x00, 0x48, 0x01,
-	0xc8, 0x48, 0x8b, 0x10, 0x48, 0x01, 0xd7, 0x48, 0xc1, 0xc7, 0x05, 0x48,
-	0x31, 0xf7, 0x48, 0x89, 0x38, 0x48, 0xff, 0xc6, 0x8b, 0x0c, 0x25, 0x0c,
-	0x05, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0x85, 0x34, 0x25, 0x10, 0x05,
-	0x00, 0x00, 0x75, 0x0c, 0xba, 0xf8, 0x03, 0x00, 0x00, 0x89, 0xf8, 0x24,
-	0x3f, 0x04, 0x30, 0xee, 0x48, 0x3b, 0x34, 0x25, 0x00, 0x05, 0x00, 0x00,
-	0x75, 0xaa, 0x89, 0xf8, 0xe7, 0xf4, 0xeb, 0xa4,
-};
-
-static int mig_w64(vmm_vm *vm, uint64_t gpa, uint64_t v)
-{
-	return vmm_mem_write(vm, gpa, &v, 8);
-}
-
+/* The guest of examples/migguest.c, never reaching its target. */
 static int mig_guest(uint64_t ram, uint32_t delay, vmm_vm **out)
 {
+	struct migguest_params mp = { .target = ~0ull, .npages = 4096,
+				      .delay = delay, .out_mask = 0xffffffff };
 	struct vmm_config cfg;
-	struct vmm_cpu_state st;
-	struct vmm_segment cs = { .limit = 0xffffffff, .selector = 0x23,
-				  .type = 0xb, .s = 1, .dpl = 3, .present = 1,
-				  .l = 1, .g = 1 };
-	struct vmm_segment ds = { .limit = 0xffffffff, .selector = 0x1b,
-				  .type = 0x3, .s = 1, .dpl = 3, .present = 1,
-				  .db = 1, .g = 1 };
-	struct vmm_segment tr = { .base = 0x6000, .limit = 104 + 8192,
-				  .selector = 0x28, .type = 0xb, .present = 1 };
-	uint64_t tl = 104 + 8192;
-	uint8_t iob[2] = { 104, 0 }, ff = 0xff;
 	vmm_vm *vm;
 	vmm_vcpu *vcpu;
 	vmm_dev *dev;
@@ -1803,50 +1733,12 @@ static int mig_guest(uint64_t ram, uint32_t delay, vmm_vm **out)
 		return ret;
 	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
 	    (ret = vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev)) ||
-	    (ret = vmm_mem_write(vm, 0x10000, mig_code, sizeof(mig_code))) ||
-	    (ret = mig_w64(vm, 0x500, ~0ull)) ||
-	    (ret = mig_w64(vm, 0x508, 4095 | (uint64_t)delay << 32)) ||
-	    (ret = mig_w64(vm, 0x510, 0xffffffff)) ||
-	    (ret = mig_w64(vm, 0x2000, 0x3000 | 7)) ||
-	    (ret = mig_w64(vm, 0x3000, 0x4000 | 7)))
-		goto fail;
-	for (uint64_t i = 0; i < 512 && !ret; i++)
-		ret = mig_w64(vm, 0x4000 + 8 * i, (i << 21) | 0x87);
-	if (ret || (ret = mig_w64(vm, 0x5008, 0x00af9a000000ffffull)) ||
-	    (ret = mig_w64(vm, 0x5010, 0x00cf92000000ffffull)) ||
-	    (ret = mig_w64(vm, 0x5018, 0x00cff2000000ffffull)) ||
-	    (ret = mig_w64(vm, 0x5020, 0x00affa000000ffffull)) ||
-	    (ret = mig_w64(vm, 0x5028, (tl & 0xffff) | 0x6000ull << 16 |
-					       0x89ull << 40)) ||
-	    (ret = vmm_mem_write(vm, 0x6000 + 102, iob, 2)) ||
-	    (ret = vmm_mem_write(vm, 0x6000 + tl, &ff, 1)) ||
-	    (ret = vmm_vcpu_get_state(vcpu, &st)))
-		goto fail;
-	st.cr0 = VMM_CR0_PE | VMM_CR0_MP | VMM_CR0_ET | VMM_CR0_NE |
-		 VMM_CR0_WP | VMM_CR0_PG;
-	st.cr3 = 0x2000;
-	st.cr4 = VMM_CR4_PAE | VMM_CR4_OSFXSR | VMM_CR4_OSXMMEXCPT;
-	st.msr.efer = VMM_EFER_LME | VMM_EFER_LMA | VMM_EFER_SCE | VMM_EFER_NXE;
-	st.seg[VMM_CS] = cs;
-	st.seg[VMM_SS] = st.seg[VMM_DS] = st.seg[VMM_ES] = ds;
-	st.seg[VMM_FS] = st.seg[VMM_GS] = ds;
-	st.seg[VMM_TR] = tr;
-	st.seg[VMM_LDTR] = (struct vmm_segment){ .type = 2, .unusable = 1 };
-	st.gdtr.base = 0x5000;
-	st.gdtr.limit = 0x37;
-	st.idtr.base = 0;
-	st.idtr.limit = 0;
-	st.rip = 0x10000;
-	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
-	st.gpr[VMM_RBX] = 0x100000;
-	st.gpr[VMM_RSI] = 0;
-	if ((ret = vmm_vcpu_set_state(vcpu, &st)))
-		goto fail;
+	    (ret = migguest_load(vm, vcpu, &mp))) {
+		vmm_vm_destroy(vm);
+		return ret;
+	}
 	*out = vm;
 	return 0;
-fail:
-	vmm_vm_destroy(vm);
-	return ret;
 }
 
 static int mig_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
@@ -1935,7 +1827,7 @@ static int bench_migrate(const struct params *p, struct result *res)
 		struct mig_rx rx = { 0 };
 		double dirty_mib_s, base_ms;
 		pthread_t t;
-		vmm_vm *vm;
+		vmm_vm *vm = NULL;
 		int sv[2], n;
 
 		if (mig_guest(ram, delays[i], &vm) ||

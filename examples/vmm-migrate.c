@@ -18,6 +18,8 @@
  */
 #include <libvmm/libvmm.h>
 
+#include "migguest.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -29,86 +31,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* The demo guest (64-bit, CPL3, no CPL0 code; see tests/migrate/mguest.c):
- * counter in RSI, checksum in RDI over 256 pages at 1 MiB. */
-static const uint8_t demo_code[] = {
-	0x89, 0xf0, 0x23, 0x04, 0x25, 0x08, 0x05, 0x00, 0x00, 0xc1, 0xe0, 0x0c,
-	0x01, 0xd8, 0x89, 0xf1, 0x81, 0xe1, 0xf8, 0x0f, 0x00, 0x00, 0x48, 0x01,
-	0xc8, 0x48, 0x8b, 0x10, 0x48, 0x01, 0xd7, 0x48, 0xc1, 0xc7, 0x05, 0x48,
-	0x31, 0xf7, 0x48, 0x89, 0x38, 0x48, 0xff, 0xc6, 0x8b, 0x0c, 0x25, 0x0c,
-	0x05, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0x85, 0x34, 0x25, 0x10, 0x05,
-	0x00, 0x00, 0x75, 0x0c, 0xba, 0xf8, 0x03, 0x00, 0x00, 0x89, 0xf8, 0x24,
-	0x3f, 0x04, 0x30, 0xee, 0x48, 0x3b, 0x34, 0x25, 0x00, 0x05, 0x00, 0x00,
-	0x75, 0xaa, 0x89, 0xf8, 0xe7, 0xf4, 0xeb, 0xa4,
+/* The demo guest (examples/migguest.c: 64-bit, CPL3, no CPL0 code):
+ * 1.5e9 iterations over 256 pages at 1 MiB, a character every 2^24. */
+static const struct migguest_params demo = {
+	.target = 1500000000ull, .npages = 256, .delay = 1,
+	.out_mask = 0xffffff,
 };
-
-static int w64(vmm_vm *vm, uint64_t gpa, uint64_t v)
-{
-	return vmm_mem_write(vm, gpa, &v, 8); /* x86: little endian */
-}
-
-static int demo_state(vmm_vcpu *vcpu)
-{
-	struct vmm_cpu_state st;
-	struct vmm_segment cs = { .limit = 0xffffffff, .selector = 0x23,
-				  .type = 0xb, .s = 1, .dpl = 3, .present = 1,
-				  .l = 1, .g = 1 };
-	struct vmm_segment ds = { .limit = 0xffffffff, .selector = 0x1b,
-				  .type = 0x3, .s = 1, .dpl = 3, .present = 1,
-				  .db = 1, .g = 1 };
-	struct vmm_segment tr = { .base = 0x6000, .limit = 104 + 8192,
-				  .selector = 0x28, .type = 0xb, .present = 1 };
-	int ret = vmm_vcpu_get_state(vcpu, &st);
-
-	if (ret)
-		return ret;
-	st.cr0 = VMM_CR0_PE | VMM_CR0_MP | VMM_CR0_ET | VMM_CR0_NE |
-		 VMM_CR0_WP | VMM_CR0_PG;
-	st.cr3 = 0x2000;
-	st.cr4 = VMM_CR4_PAE | VMM_CR4_OSFXSR | VMM_CR4_OSXMMEXCPT;
-	st.msr.efer = VMM_EFER_LME | VMM_EFER_LMA | VMM_EFER_SCE | VMM_EFER_NXE;
-	st.seg[VMM_CS] = cs;
-	st.seg[VMM_SS] = st.seg[VMM_DS] = st.seg[VMM_ES] = ds;
-	st.seg[VMM_FS] = st.seg[VMM_GS] = ds;
-	st.seg[VMM_TR] = tr;
-	st.seg[VMM_LDTR] = (struct vmm_segment){ .type = 2, .unusable = 1 };
-	st.gdtr.base = 0x5000;
-	st.gdtr.limit = 0x37;
-	st.idtr.base = 0;
-	st.idtr.limit = 0;
-	st.rip = 0x10000;
-	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
-	st.gpr[VMM_RBX] = 0x100000;
-	st.gpr[VMM_RSI] = 0;
-	st.gpr[VMM_RDI] = 0x1234567;
-	return vmm_vcpu_set_state(vcpu, &st);
-}
-
-static int demo_load(vmm_vm *vm, vmm_vcpu *vcpu)
-{
-	uint64_t tb = 0x6000, tl = 104 + 8192;
-	uint8_t iob[2] = { 104, 0 }, ff = 0xff;
-	int ret;
-
-	if ((ret = vmm_mem_write(vm, 0x10000, demo_code, sizeof(demo_code))) ||
-	    (ret = w64(vm, 0x500, 1500000000ull)) ||   /* iterations */
-	    (ret = w64(vm, 0x508, 255 | 1ull << 32)) || /* 256 pages, delay 1 */
-	    (ret = w64(vm, 0x510, 0xffffff)) ||         /* output mask */
-	    (ret = w64(vm, 0x2000, 0x3000 | 7)) || (ret = w64(vm, 0x3000, 0x4000 | 7)))
-		return ret;
-	for (uint64_t i = 0; i < 512 && !ret; i++)
-		ret = w64(vm, 0x4000 + 8 * i, (i << 21) | 0x87);
-	if (ret || (ret = w64(vm, 0x5008, 0x00af9a000000ffffull)) ||
-	    (ret = w64(vm, 0x5010, 0x00cf92000000ffffull)) ||
-	    (ret = w64(vm, 0x5018, 0x00cff2000000ffffull)) ||
-	    (ret = w64(vm, 0x5020, 0x00affa000000ffffull)) ||
-	    (ret = w64(vm, 0x5028, (tl & 0xffff) | (tb & 0xffffff) << 16 |
-					   0x89ull << 40 | ((tl >> 16) & 0xf) << 48)) ||
-	    (ret = vmm_mem_write(vm, 0x6000 + 102, iob, 2)) ||
-	    (ret = vmm_mem_write(vm, 0x6000 + tl, &ff, 1)))
-		return ret;
-	return demo_state(vcpu);
-}
 
 static int attach_devices(void *opaque, vmm_vm *vm)
 {
@@ -314,7 +242,7 @@ int main(int argc, char **argv)
 		ret = vmm_vm_create(&cfg, &vm);
 		if (!ret && !(ret = vmm_vcpu_create(vm, 0, &vcpu)) &&
 		    !(ret = attach_devices(NULL, vm)))
-			ret = demo_load(vm, vcpu);
+			ret = migguest_load(vm, vcpu, &demo);
 	}
 	if (ret || (ret = vmm_vm_start(vm, on_exit_cb, &value))) {
 		fprintf(stderr, "vmm-migrate: cannot start the VM: %s\n",

@@ -4,7 +4,7 @@
  *
  *   vmm-run [--backend auto|kvm|soft] [-m MEM] [--cpus N] --kernel FILE
  *           [--initrd FILE] [--cmdline STR] [--format flat|elf|multiboot|bzimage]
- *           [--load-addr ADDR] [--mode real16|prot32|long64] [--timeout SEC]
+ *           [--load-addr ADDR] [--mode real16|prot32|long64|long64-user] [--timeout SEC]
  *           [--stats] [--quiet] [--snapshot-on-exit FILE]
  *   vmm-run [--backend ...] --restore FILE [--snapshot-on-exit FILE] ...
  *
@@ -63,7 +63,8 @@ static void usage(FILE *f)
 		"  --cmdline STR    kernel command line\n"
 		"  --format F       flat, elf, multiboot, bzimage (default: detect)\n"
 		"  --load-addr A    flat images: load address (default 0x7c00)\n"
-		"  --mode M         flat images: real16 (default), prot32, long64\n"
+		"  --mode M         flat images: real16 (default), prot32, long64,\n"
+		"                   long64-user (64-bit at CPL3)\n"
 		"  --timeout SEC    stop the guest after SEC seconds (exit 124)\n"
 		"  --snapshot-on-exit FILE  save a snapshot when the VM stops\n"
 		"  --restore FILE   continue a snapshot instead of --kernel\n"
@@ -225,6 +226,13 @@ static int load(vmm_vm *vm, const struct opts *o, struct vmm_boot_info *info)
 			m = VMM_BOOT_PROT32;
 		else if (o->mode && !strcmp(o->mode, "long64"))
 			m = VMM_BOOT_LONG64;
+		else if (o->mode && !strcmp(o->mode, "long64-user"))
+			m = VMM_BOOT_LONG64_USER;
+		else if (o->mode && strcmp(o->mode, "real16")) {
+			fprintf(stderr, "vmm-run: unknown --mode %s\n",
+				o->mode);
+			return -EINVAL;
+		}
 		ret = vmm_load_flat(vm, k.data, k.len,
 				    o->load_addr_set ? o->load_addr : 0x7c00, m,
 				    info);

@@ -42,6 +42,17 @@ enum vmm_boot_mode {
 	VMM_BOOT_REAL16 = 0,  /**< real mode, cs:ip from the info */
 	VMM_BOOT_PROT32 = 1,  /**< flat 32-bit protected mode, paging off */
 	VMM_BOOT_LONG64 = 2,  /**< 64-bit mode, identity-mapped page tables */
+	/**
+	 * 64-bit mode at CPL3: the LONG64 identity map with user-accessible
+	 * pages, user code/data segments in the boot GDT and a 64-bit TSS
+	 * whose I/O permission bitmap allows every port (IOPL 3 as well).
+	 * For guests that run entirely at user level (sandboxed functions,
+	 * test programs): nothing inside the guest is protected from the
+	 * guest, and without an IDT any exception is a triple fault
+	 * (VMM_EXIT_SHUTDOWN).  On nested KVM hosts that emulate CPL0 but run
+	 * CPL3 natively (docs/machines.md) this is the fast way in.
+	 */
+	VMM_BOOT_LONG64_USER = 3,
 };
 
 /*
@@ -51,11 +62,14 @@ enum vmm_boot_mode {
  * multiboot information (with memory map, module list and strings) at
  * VMM_BOOT_MBI, the command line at VMM_BOOT_CMDLINE, and for LONG64 the
  * identity page tables (2 MiB pages, at least 4 GiB, at most 64 GiB) from
- * VMM_BOOT_PML4.  Nothing is written below VMM_BOOT_GDT (IVT, BIOS data)
+ * VMM_BOOT_PML4, and for LONG64_USER also the TSS (104 bytes, the I/O
+ * bitmap and its terminating byte: VMM_BOOT_TSS_SIZE) at VMM_BOOT_TSS.  Nothing is written below VMM_BOOT_GDT (IVT, BIOS data)
  * nor at or above VMM_BOOT_AREA_END except the image itself, its modules
  * and the initrd.  REAL16 flat images get no boot structures at all.
  */
 #define VMM_BOOT_GDT 0x500ull
+#define VMM_BOOT_TSS 0x1000ull
+#define VMM_BOOT_TSS_SIZE (104ull + 8192 + 1)
 #define VMM_BOOT_ZERO_PAGE 0x7000ull
 #define VMM_BOOT_MBI 0x8000ull
 #define VMM_BOOT_CMDLINE 0x10000ull
@@ -73,6 +87,15 @@ enum vmm_boot_mode {
 #define VMM_BOOT_SEL_DATA 0x18
 #define VMM_BOOT_SEL_CODE64 0x20
 #define VMM_BOOT_SEL_CODE32 0x28
+/*
+ * LONG64_USER adds DPL-3 flat data (VMM_BOOT_SEL_USER_DATA, in DS/ES/FS/GS/
+ * SS) and 64-bit code (VMM_BOOT_SEL_USER_CODE64, the entry CS) — selector
+ * values with RPL 3 — and the TSS descriptor (16 bytes, VMM_BOOT_SEL_TSS,
+ * loaded in TR).
+ */
+#define VMM_BOOT_SEL_USER_DATA 0x33
+#define VMM_BOOT_SEL_USER_CODE64 0x3b
+#define VMM_BOOT_SEL_TSS 0x40
 
 /** Multiboot v1: EAX at entry, and the header magic. */
 #define VMM_MULTIBOOT_BOOTLOADER_MAGIC 0x2badb002u
@@ -115,6 +138,7 @@ struct vmm_boot_info {
 /**
  * vmm_load_flat() - copy @img to guest-physical @gpa.  Entry = @gpa in
  * @mode (for REAL16 the image runs at CS = @gpa >> 4, IP = @gpa & 15).
+ * The only loader that takes VMM_BOOT_LONG64_USER.
  */
 VMM_API VMM_MUST_CHECK int vmm_load_flat(vmm_vm *vm, const void *img,
 					 size_t len, vmm_gpa_t gpa,

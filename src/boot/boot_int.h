@@ -61,6 +61,7 @@ enum boot_area {
 	BOOT_AREA_MBI = 1u << 2,
 	BOOT_AREA_CMDLINE = 1u << 3,
 	BOOT_AREA_PT = 1u << 4,
+	BOOT_AREA_TSS = 1u << 5, /* and user pages, user GDT entries */
 };
 
 /*
@@ -90,8 +91,9 @@ int boot_check_range(vmm_vm *vm, const struct boot_plan *plan, uint64_t gpa,
 		     uint64_t len, const char *what);
 
 /*
- * boot_write_tables() - write the GDT and, for LONG64, the identity page
- * tables of @plan; set @info->gdt and @info->cr3.  May allocate (-ENOMEM).
+ * boot_write_tables() - write the GDT and, for LONG64 and LONG64_USER, the
+ * identity page tables of @plan (LONG64_USER: user pages, user segments
+ * and the TSS too); set @info->gdt and @info->cr3.  May allocate (-ENOMEM).
  */
 int boot_write_tables(vmm_vm *vm, const struct boot_plan *plan,
 		      struct vmm_boot_info *info);

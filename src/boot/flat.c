@@ -25,6 +25,7 @@ static int check_flat(vmm_vm *vm, size_t len, vmm_gpa_t gpa,
 					"flat: 32-bit image does not fit below 4 GiB");
 		return 0;
 	case VMM_BOOT_LONG64:
+	case VMM_BOOT_LONG64_USER:
 		return 0;
 	}
 	return vmm__err(vm, -EINVAL, "flat: unknown boot mode %d", (int)mode);
@@ -39,7 +40,9 @@ static int check_flat(vmm_vm *vm, size_t len, vmm_gpa_t gpa,
  *        REAL16, below 4 GiB for PROT32, inside the identity map for
  *        LONG64).
  * @mode: the entry mode.  PROT32 and LONG64 also write the boot GDT (and
- *        LONG64 the page tables) of layout.h; REAL16 writes nothing else.
+ *        LONG64 the page tables) of layout.h; LONG64_USER user page
+ *        tables, the GDT with user segments and the TSS; REAL16 writes
+ *        nothing else.
  * @info: filled on success (untouched on failure).
  *
  * Returns 0, -EINVAL (bad arguments or mode), -ENOEXEC (empty image),
@@ -65,7 +68,8 @@ int vmm_load_flat(vmm_vm *vm, const void *img, size_t len, vmm_gpa_t gpa,
 	ret = boot_check_range(vm, &plan, gpa, len, "flat image");
 	if (ret < 0)
 		return ret;
-	if (mode == VMM_BOOT_LONG64 && gpa >= (uint64_t)plan.npd << 30)
+	if ((mode == VMM_BOOT_LONG64 || mode == VMM_BOOT_LONG64_USER) &&
+	    gpa >= (uint64_t)plan.npd << 30)
 		return vmm__err(vm, -EFAULT,
 				"flat: entry %#llx beyond the identity map",
 				(unsigned long long)gpa);

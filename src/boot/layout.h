@@ -8,6 +8,8 @@
  * EBDA/VGA/BIOS window (0x9fc00 - 0xfffff, reported reserved in e820):
  *
  *   0x000500 - 0x0005ff  GDT (LAYOUT_GDT_ENTRIES descriptors, see below)
+ *   0x001000 - 0x003068  64-bit TSS with an all-open I/O bitmap
+ *                        (LONG64_USER only)
  *   0x007000 - 0x007fff  Linux zero page (struct boot_params)
  *   0x008000 - 0x00ffff  multiboot info, memory map, module list, strings
  *   0x010000 - 0x01ffff  kernel command line (Linux and multiboot)
@@ -32,6 +34,8 @@
  *   0x18  boot DS/ES/SS/FS/GS: flat 4 GiB read/write data (__BOOT_DS)
  *   0x20  code64 (always), 0x28 code32 (always): stable selectors for
  *         guests that switch modes
+ *   LONG64_USER only (GDT limit LAYOUT_GDT_ENTRIES_USER * 8 - 1):
+ *   0x30  DPL-3 flat data, 0x38 DPL-3 code64, 0x40 the TSS (16 bytes)
  */
 #ifndef LIBVMM_BOOT_LAYOUT_H
 #define LIBVMM_BOOT_LAYOUT_H
@@ -41,6 +45,9 @@
 #define LAYOUT_GDT 0x500ull
 #define LAYOUT_GDT_SIZE 0x100ull
 #define LAYOUT_GDT_ENTRIES 6
+#define LAYOUT_GDT_ENTRIES_USER 10 /* + user data, user code64, TSS (2) */
+#define LAYOUT_TSS 0x1000ull
+#define LAYOUT_TSS_SIZE (104ull + 8192 + 1) /* + I/O bitmap + 0xff */
 
 #define LAYOUT_ZERO_PAGE 0x7000ull
 #define LAYOUT_ZERO_PAGE_SIZE 0x1000ull
@@ -70,6 +77,18 @@
 #define LAYOUT_SEL_DATA 0x18
 #define LAYOUT_SEL_CODE64 0x20
 #define LAYOUT_SEL_CODE32 0x28
+#define LAYOUT_SEL_USER_DATA 0x30
+#define LAYOUT_SEL_USER_CODE64 0x38
+#define LAYOUT_SEL_TSS 0x40
+_Static_assert(LAYOUT_SEL_USER_DATA + 3 == VMM_BOOT_SEL_USER_DATA &&
+		       LAYOUT_SEL_USER_CODE64 + 3 == VMM_BOOT_SEL_USER_CODE64 &&
+		       LAYOUT_SEL_TSS == VMM_BOOT_SEL_TSS &&
+		       LAYOUT_TSS == VMM_BOOT_TSS &&
+		       LAYOUT_TSS_SIZE == VMM_BOOT_TSS_SIZE,
+	       "layout.h and libvmm/boot.h agree");
+_Static_assert(LAYOUT_GDT_ENTRIES_USER * 8 <= LAYOUT_GDT_SIZE &&
+		       LAYOUT_TSS + LAYOUT_TSS_SIZE <= 0x7000,
+	       "boot areas do not overlap");
 
 _Static_assert(LAYOUT_GDT == VMM_BOOT_GDT, "boot.h and layout.h agree");
 _Static_assert(LAYOUT_ZERO_PAGE == VMM_BOOT_ZERO_PAGE, "boot.h/layout.h");

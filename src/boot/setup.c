@@ -8,6 +8,7 @@
 #include "boot/state_int.h"
 
 #define GDT_LIMIT (LAYOUT_GDT_ENTRIES * 8 - 1)
+#define GDT_LIMIT_USER (LAYOUT_GDT_ENTRIES_USER * 8 - 1)
 
 static void set_gdtr(struct vmm_cpu_state *st, uint64_t gdt)
 {
@@ -15,6 +16,13 @@ static void set_gdtr(struct vmm_cpu_state *st, uint64_t gdt)
 		return; /* hidden parts only, as vmm_state_flat_protected() */
 	st->gdtr.base = gdt;
 	st->gdtr.limit = GDT_LIMIT;
+}
+
+/* A DPL-3 copy of @s with selector @sel. */
+static void user_seg(struct vmm_segment *s, uint16_t sel)
+{
+	s->selector = sel;
+	s->dpl = 3;
 }
 
 static void build_long64(const struct vmm_boot_info *info,
@@ -32,6 +40,34 @@ static void build_long64(const struct vmm_boot_info *info,
 	set_gdtr(st, info->gdt);
 }
 
+/*
+ * LONG64 at CPL3: user segments, TR = the boot TSS, IOPL 3, and CR0.WP/
+ * NE/MP, CR4.OSFXSR/OSXMMEXCPT and EFER.NXE/SCE as an OS would leave them
+ * for user code (SSE usable, #XM reported as such).
+ */
+static void build_long64_user(const struct vmm_boot_info *info,
+			      struct vmm_cpu_state *st)
+{
+	struct vmm_segment *tr = &st->seg[VMM_TR];
+
+	build_long64(info, st);
+	for (int i = VMM_ES; i <= VMM_GS; i++)
+		user_seg(&st->seg[i], i == VMM_CS ? VMM_BOOT_SEL_USER_CODE64
+						  : VMM_BOOT_SEL_USER_DATA);
+	memset(tr, 0, sizeof(*tr));
+	tr->selector = VMM_BOOT_SEL_TSS;
+	tr->base = VMM_BOOT_TSS;
+	tr->limit = VMM_BOOT_TSS_SIZE - 1;
+	tr->type = 0xb; /* busy 64-bit TSS */
+	tr->present = 1;
+	st->rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
+	st->cr0 |= VMM_CR0_MP | VMM_CR0_NE | VMM_CR0_WP;
+	st->cr4 |= VMM_CR4_OSFXSR | VMM_CR4_OSXMMEXCPT;
+	st->msr.efer |= VMM_EFER_NXE | VMM_EFER_SCE;
+	if (info->gdt)
+		st->gdtr.limit = GDT_LIMIT_USER;
+}
+
 /**
  * vmm_boot_build_state() - the entry state a loader's info describes.
  * @info: from a vmm_load_*() call (or filled by hand).
@@ -42,9 +78,14 @@ static void build_long64(const struct vmm_boot_info *info,
  *   - PROT32: vmm_state_flat_protected() at @info->entry, GDTR = @info->gdt;
  *   - LONG64: CS = 0x10 (64-bit code), data = 0x18, CR0 = PE|ET|PG,
  *     CR4 = PAE, EFER = LME|LMA, CR3 = @info->cr3, GDTR = @info->gdt;
+ *   - LONG64_USER: the same at CPL3: CS = VMM_BOOT_SEL_USER_CODE64, data =
+ *     VMM_BOOT_SEL_USER_DATA, TR = VMM_BOOT_SEL_TSS at VMM_BOOT_TSS,
+ *     RFLAGS.IOPL = 3, CR0 also MP|NE|WP, CR4 also OSFXSR|OSXMMEXCPT,
+ *     EFER also NXE|SCE;
  *
  * with the general registers from @info->regs, RSP = @info->stack if not
- * 0, RFLAGS = 2 (interrupts off) and IDTR limit 0 in the protected modes.
+ * 0, RFLAGS = 2 (interrupts off; LONG64_USER 0x3002) and IDTR limit 0 in
+ * the protected modes.
  * An unknown mode leaves @st in the reset state.
  */
 void vmm_boot_build_state(const struct vmm_boot_info *info,
@@ -69,6 +110,9 @@ void vmm_boot_build_state(const struct vmm_boot_info *info,
 	case VMM_BOOT_LONG64:
 		build_long64(info, st);
 		break;
+	case VMM_BOOT_LONG64_USER:
+		build_long64_user(info, st);
+		break;
 	default:
 		return;
 	}
@@ -91,6 +135,7 @@ static int check_info(vmm_vm *vm, const struct vmm_boot_info *info)
 					(unsigned long long)info->entry);
 		return 0;
 	case VMM_BOOT_LONG64:
+	case VMM_BOOT_LONG64_USER:
 		if (!info->cr3)
 			return vmm__err(vm, -EINVAL,
 					"boot: 64-bit entry without page tables");
@@ -110,7 +155,7 @@ static int check_info(vmm_vm *vm, const struct vmm_boot_info *info)
  * the vCPU's current state, since the backend owns them.
  *
  * Returns 0, -EINVAL (NULL argument, unknown mode, real-mode entry above
- * 1 MiB, 32-bit entry above 4 GiB, LONG64 without CR3), or the error of
+ * 1 MiB, 32-bit entry above 4 GiB, LONG64(_USER) without CR3), or the error of
  * vmm_vcpu_get_state() / vmm_vcpu_set_state().
  */
 int vmm_boot_setup_vcpu(vmm_vcpu *vcpu, const struct vmm_boot_info *info)

@@ -374,7 +374,7 @@ static int rx_main(const char *ns, unsigned timeout_ms, int fd)
 		} else {
 			rep.counter = cs.gpr[VMM_RSI];
 			rep.value = mg_run_to_exit(vmm_vcpu_get(vm, 0));
-			rep.hash = mg_hash(vm, NPAGES);
+			rep.hash = migguest_hash(vm, NPAGES);
 			vmm_last_error(vm, rep.err, sizeof(rep.err));
 			memcpy(rep.out, g.out,
 			       g.out_len < sizeof(rep.out) ? g.out_len :
@@ -478,7 +478,7 @@ static void reference(struct ref *r, uint64_t target)
 			   OUT_MASK));
 	r->value = mg_run_to_exit(g.vcpu);
 	CHECK(r->value >= 0, "reference run failed: %lld", (long long)r->value);
-	r->hash = mg_hash(g.vm, NPAGES);
+	r->hash = migguest_hash(g.vm, NPAGES);
 	memcpy(r->out, g.out, g.out_len + 1);
 	vmm_vm_destroy(g.vm);
 }
@@ -672,13 +672,13 @@ static void test_cut(void)
 		OK(g.vm, vmm_vcpu_get_state(g.vcpu, &cs));
 		target = cs.gpr[VMM_RSI] + 100000000;
 	}
-	OK(g.vm, mg_set_target(g.vm, target));
+	OK(g.vm, migguest_set_target(g.vm, target));
 	OK(g.vm, vmm_vm_resume(g.vm));
 	reference(&r, target);
 	CHECK(vmm_vm_wait(g.vm, 120000) == 1, "the source did not finish");
 	CHECK(value == r.value, "source ended with 0x%llx, reference 0x%llx",
 	      (long long)value, (long long)r.value);
-	CHECK(mg_hash(g.vm, NPAGES) == r.hash, "source memory differs");
+	CHECK(migguest_hash(g.vm, NPAGES) == r.hash, "source memory differs");
 	pthread_mutex_lock(&g.lock);
 	memcpy(before, g.out, g.out_len + 1);
 	pthread_mutex_unlock(&g.lock);

@@ -93,7 +93,7 @@ static void reference(struct ref *r, uint64_t target, uint32_t npages,
 			   out_mask));
 	r->value = mg_run_to_exit(g.vcpu);
 	CHECK(r->value >= 0, "reference run failed: %lld", (long long)r->value);
-	r->hash = mg_hash(g.vm, npages);
+	r->hash = migguest_hash(g.vm, npages);
 	memcpy(r->out, g.out, g.out_len + 1);
 	vmm_vm_destroy(g.vm);
 }
@@ -142,7 +142,7 @@ static void finish_and_compare(const char *what, vmm_vm *vm, struct mg *g,
 
 	CHECK(v == r->value, "%s: exit value 0x%llx, reference 0x%llx", what,
 	      (long long)v, (long long)r->value);
-	CHECK(mg_hash(vm, npages) == r->hash, "%s: memory differs", what);
+	CHECK(migguest_hash(vm, npages) == r->hash, "%s: memory differs", what);
 	snprintf(out, sizeof(out), "%s%s", before, g->out);
 	CHECK(!strcmp(out, r->out), "%s: output differs:\n  got %s\n  ref %s",
 	      what, out, r->out);
@@ -299,7 +299,7 @@ static void test_reset(void)
 	mg_init(&g2);
 	ro.opaque = &g2;
 	OK(NULL, vmm_snapshot_restore_snap(snap, &ov, &ro, &vm));
-	hash0 = mg_hash(vm, 8);
+	hash0 = migguest_hash(vm, 8);
 	for (int i = 0; i < 1000; i++) {
 		int64_t v;
 		int n;
@@ -325,7 +325,7 @@ static void test_reset(void)
 		if ((uint64_t)n > maxpages)
 			maxpages = (uint64_t)n;
 		if (i % 100 == 0)
-			CHECK(mg_hash(vm, 8) == hash0, "reset %d: memory differs",
+			CHECK(migguest_hash(vm, 8) == hash0, "reset %d: memory differs",
 			      i);
 	}
 	printf("ok: 1000 resets, value 0x%llx each time, %.1f us per reset, at most %llu pages restored\n",
@@ -455,7 +455,7 @@ static void test_process(void)
 		v = mg_run_to_exit(vmm_vcpu_get(rx->vm, 0));
 		n = snprintf(line, sizeof(line), "%lld %llu %s",
 			     (long long)v,
-			     (unsigned long long)mg_hash(rx->vm, 256),
+			     (unsigned long long)migguest_hash(rx->vm, 256),
 			     rx->g.out);
 		if (write(sv[1], line, (size_t)n + 1) != n + 1)
 			_exit(3);
@@ -617,13 +617,13 @@ static void test_cut(void)
 	OK(g.vm, vmm_vm_pause(g.vm));
 	OK(g.vm, vmm_vcpu_get_state(g.vcpu, &st));
 	target = st.gpr[VMM_RSI] + 100000000;
-	OK(g.vm, mg_set_target(g.vm, target));
+	OK(g.vm, migguest_set_target(g.vm, target));
 	OK(g.vm, vmm_vm_resume(g.vm));
 	reference(r, target, 256, 1, 0xffffff);
 	CHECK(vmm_vm_wait(g.vm, 120000) == 1, "source did not finish");
 	CHECK(value == r->value, "source ended with 0x%llx, reference 0x%llx",
 	      (long long)value, (long long)r->value);
-	CHECK(mg_hash(g.vm, 256) == r->hash, "source memory differs");
+	CHECK(migguest_hash(g.vm, 256) == r->hash, "source memory differs");
 	pthread_mutex_lock(&g.lock);
 	memcpy(before, g.out, g.out_len + 1);
 	pthread_mutex_unlock(&g.lock);
@@ -662,7 +662,7 @@ static void cross_one(const char *what, enum vmm_backend from,
 				 NPAGES, 1, 0x3fff));
 	v = mg_run_to_exit(g.vcpu);
 	CHECK(v >= 0, "%s: first half failed (%lld)", what, (long long)v);
-	OK(g.vm, mg_set_target(g.vm, target));
+	OK(g.vm, migguest_set_target(g.vm, target));
 	memcpy(before, g.out, g.out_len + 1);
 	OK(g.vm, vmm_snapshot_save(g.vm, path, NULL));
 	vmm_vm_destroy(g.vm);
@@ -847,7 +847,7 @@ static void cross_irqchip(const char *what, enum vmm_backend from,
 				 0x3fff));
 	v = mg_run_to_exit(g.vcpu);
 	CHECK(v >= 0, "%s: first half failed (%lld)", what, (long long)v);
-	OK(g.vm, mg_set_target(g.vm, target));
+	OK(g.vm, migguest_set_target(g.vm, target));
 	memcpy(before, g.out, g.out_len + 1);
 	irq_program(g.vm, &src);
 	OK(g.vm, vmm_snapshot_save(g.vm, path, NULL));

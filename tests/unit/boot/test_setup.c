@@ -82,8 +82,9 @@ static void check_seg_vs_gdt(vmm_vm *vm, const struct vmm_cpu_state *st,
 	uint64_t d;
 	uint32_t limit;
 
-	assert_true(s->selector + 8u <= st->gdtr.limit + 1u);
-	d = gread64(vm, st->gdtr.base + s->selector);
+	assert_int_equal(s->selector & 3, s->dpl); /* RPL = DPL = CPL */
+	assert_true((s->selector & ~7u) + 8u <= st->gdtr.limit + 1u);
+	d = gread64(vm, st->gdtr.base + (s->selector & ~7u));
 	limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
 	if ((d >> 55) & 1)
 		limit = limit << 12 | 0xfff;
@@ -168,6 +169,80 @@ static void test_build_long64(void **state)
 		assert_int_equal(gpa, probes[i]);
 	}
 	assert_int_equal(vmm_vcpu_translate(vcpu, 4 * GIB, 0, &gpa), -EFAULT);
+	vmm_vm_destroy(vm);
+}
+
+/*
+ * LONG64_USER: CPL3 segments matching the GDT, TR = the boot TSS with its
+ * descriptor in the GDT, the I/O bitmap open, user pages everywhere.
+ */
+static void test_build_long64_user(void **state)
+{
+	vmm_vm *vm = bt_vm_pattern(RAM);
+	struct vmm_boot_info bi;
+	struct vmm_cpu_state st, got;
+	vmm_vcpu *vcpu;
+	vmm_gpa_t gpa;
+	uint8_t tss[VMM_BOOT_TSS_SIZE];
+	uint64_t d0, d1;
+
+	assert_int_equal(vmm_load_flat(vm, code, 1, 0x100000,
+				       VMM_BOOT_LONG64_USER, &bi), 0);
+	assert_int_equal(bi.mode, VMM_BOOT_LONG64_USER);
+	bi.stack = 0x90000;
+	vmm_boot_build_state(&bi, &st);
+	assert_int_equal(st.rip, 0x100000);
+	assert_int_equal(st.gpr[VMM_RSP], 0x90000);
+	assert_int_equal(st.rflags, 0x3002);
+	assert_int_equal(st.cr3, VMM_BOOT_PML4);
+	assert_true(st.cr0 & VMM_CR0_WP);
+	assert_true(st.cr4 & VMM_CR4_OSFXSR);
+	assert_true(st.msr.efer & VMM_EFER_LMA);
+	assert_int_equal(st.gdtr.limit, 10 * 8 - 1);
+	for (int i = VMM_ES; i <= VMM_GS; i++) {
+		check_seg_vs_gdt(vm, &st, i);
+		assert_int_equal(st.seg[i].dpl, 3);
+	}
+	assert_int_equal(st.seg[VMM_CS].selector, VMM_BOOT_SEL_USER_CODE64);
+	assert_int_equal(st.seg[VMM_CS].l, 1);
+	assert_int_equal(st.seg[VMM_SS].selector, VMM_BOOT_SEL_USER_DATA);
+
+	/* TR and its 16-byte descriptor; the TSS with its open I/O map */
+	assert_int_equal(st.seg[VMM_TR].selector, VMM_BOOT_SEL_TSS);
+	assert_int_equal(st.seg[VMM_TR].base, VMM_BOOT_TSS);
+	assert_int_equal(st.seg[VMM_TR].limit, VMM_BOOT_TSS_SIZE - 1);
+	d0 = gread64(vm, VMM_BOOT_GDT + VMM_BOOT_SEL_TSS);
+	d1 = gread64(vm, VMM_BOOT_GDT + VMM_BOOT_SEL_TSS + 8);
+	assert_int_equal(((d0 >> 16) & 0xffffff) | ((d0 >> 32) & 0xff000000) |
+				 d1 << 32,
+			 VMM_BOOT_TSS);
+	assert_int_equal((d0 & 0xffff) | ((d0 >> 32) & 0xf0000),
+			 VMM_BOOT_TSS_SIZE - 1);
+	assert_int_equal((d0 >> 40) & 0xff, 0x89);
+	assert_int_equal(vmm_mem_read(vm, VMM_BOOT_TSS, tss, sizeof(tss)), 0);
+	assert_int_equal(tss[102] | tss[103] << 8, 104);
+	for (size_t i = 104; i < sizeof(tss) - 1; i++)
+		assert_int_equal(tss[i], 0);
+	assert_int_equal(tss[sizeof(tss) - 1], 0xff);
+
+	/* user, writable pages */
+	assert_int_equal(vmm_vcpu_create(vm, 0, &vcpu), 0);
+	assert_int_equal(vmm_boot_setup_vcpu(vcpu, &bi), 0);
+	assert_int_equal(vmm_vcpu_get_state(vcpu, &got), 0);
+	assert_memory_equal(got.seg, st.seg, sizeof(st.seg));
+	assert_int_equal(vmm_vcpu_translate(vcpu, 0x12345678,
+					    VMM_ACCESS_USER | VMM_ACCESS_WRITE,
+					    &gpa), 0);
+	assert_int_equal(gpa, 0x12345678);
+
+	/* an image over the TSS is refused */
+	assert_int_equal(vmm_load_flat(vm, code, 1, VMM_BOOT_TSS + 0x100,
+				       VMM_BOOT_LONG64_USER, &bi), -EEXIST);
+	/* plain LONG64 pages are supervisor-only */
+	assert_int_equal(vmm_load_flat(vm, code, 1, 0x100000, VMM_BOOT_LONG64,
+				       &bi), 0);
+	assert_int_equal(vmm_vcpu_translate(vcpu, 0x12345678, VMM_ACCESS_USER,
+					    &gpa), -EFAULT);
 	vmm_vm_destroy(vm);
 }
 
@@ -263,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_flat_real_and_protected),
 		cmocka_unit_test(test_build_prot32),
 		cmocka_unit_test(test_build_long64),
+		cmocka_unit_test(test_build_long64_user),
 		cmocka_unit_test(test_build_real16),
 		cmocka_unit_test(test_setup_vcpu_keeps_backend_state),
 		cmocka_unit_test(test_setup_vcpu_alloc_failure),
