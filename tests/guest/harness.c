@@ -93,6 +93,22 @@ static void skip(const char *why)
 	exit(77);
 }
 
+enum vmm_backend gh_backend(const char *name)
+{
+	enum vmm_backend b = parse_backend(name);
+
+	/*
+	 * Skip only when the backend is absent.  KVM: no /dev/kvm.  If it
+	 * exists but a VM cannot be created, the test fails.
+	 */
+	if (b == VMM_BACKEND_KVM && access("/dev/kvm", F_OK) != 0)
+		skip("no /dev/kvm on this machine");
+	if (b == VMM_BACKEND_SOFT &&
+	    vmm_backend_available(VMM_BACKEND_SOFT) == -ENODEV)
+		skip("the software backend is not available in this build");
+	return b;
+}
+
 enum vmm_backend gh_init(int argc, char **argv, int min_argc,
 			 const char *usage)
 {
@@ -105,17 +121,7 @@ enum vmm_backend gh_init(int argc, char **argv, int min_argc,
 		fprintf(stderr, "usage: %s BACKEND %s\n", argv[0], usage);
 		exit(1);
 	}
-	b = parse_backend(name);
-
-	/*
-	 * Skip only when the backend is absent.  KVM: no /dev/kvm.  If it
-	 * exists but a VM cannot be created, gh_create() fails the test.
-	 */
-	if (b == VMM_BACKEND_KVM && access("/dev/kvm", F_OK) != 0)
-		skip("no /dev/kvm on this machine");
-	if (b == VMM_BACKEND_SOFT &&
-	    vmm_backend_available(VMM_BACKEND_SOFT) == -ENODEV)
-		skip("the software backend is not available in this build");
+	b = gh_backend(name);
 
 	env = getenv("VMM_TEST_VERBOSE");
 	if (env && *env)

@@ -47,6 +47,13 @@ struct gh_vm {
 };
 
 /*
+ * gh_backend() - "kvm", "soft" or "auto" (else fail); exit 77 (skip) when
+ * that backend is absent here: no /dev/kvm, or soft not built.  For tests
+ * that use only this and gh_read_file() of the harness.
+ */
+enum vmm_backend gh_backend(const char *name);
+
+/*
  * gh_init() - parse the backend from argv[1] (or VMM_TEST_BACKEND), skip
  * (exit 77) if it is absent here, check argc >= @min_argc (else print
  * @usage, exit 1), start the watchdog.  Returns the backend.

@@ -7,6 +7,7 @@
  *
  *   test_hc_guest BACKEND IMAGE      (exit 77: backend not available)
  */
+#include "harness.h"
 #include "sandbox_rt.h"
 
 #include <errno.h>
@@ -32,27 +33,6 @@ static int64_t fn_rev(void *opaque, struct vmm_hc_call *c)
 		out[i] = in[n - 1 - i];
 	c->bufs[1].used = n;
 	return n;
-}
-
-static void *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	void *p;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	p = malloc((size_t)n);
-	if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-		free(p);
-		p = NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return p;
 }
 
 static void print(void *opaque, const char *s, size_t len)
@@ -81,20 +61,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: test_hc_guest kvm|soft IMAGE\n");
 		return 1;
 	}
-	be = !strcmp(argv[1], "soft") ? VMM_BACKEND_SOFT : VMM_BACKEND_KVM;
-	if (be == VMM_BACKEND_KVM && access("/dev/kvm", F_OK)) {
-		printf("SKIP: no /dev/kvm\n");
-		return 77;
-	}
-	if (be == VMM_BACKEND_SOFT && vmm_backend_probe(be, why, sizeof(why))) {
-		printf("SKIP: software backend not available: %s\n", why);
-		return 77;
-	}
-	img = slurp(argv[2], &len);
-	if (!img) {
-		fprintf(stderr, "FAIL: cannot read %s\n", argv[2]);
-		return 1;
-	}
+	be = gh_backend(argv[1]);   /* exits 77 where it is absent */
+	img = gh_read_file(argv[2], &len);
 	sb_config_init(&cfg);
 	cfg.backend = be;
 	cfg.mem_limit = 8 << 20;

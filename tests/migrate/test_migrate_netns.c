@@ -26,6 +26,7 @@
  * the sender is this process, its socket created inside the src namespace
  * (setns(2) there and back on the main thread).
  */
+#include "mcheck.h"
 #include "mguest.h"
 
 #include <arpa/inet.h>
@@ -45,31 +46,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: FAIL: %s: ", __FILE__,         \
-				__LINE__, #cond);                              \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fprintf(stderr, "\n");                                 \
-			exit(1);                                               \
-		}                                                              \
-	} while (0)
-
-#define OK(vm, call)                                                           \
-	do {                                                                   \
-		int rc_ = (call);                                              \
-		if (rc_ < 0) {                                                 \
-			char m_[320] = "";                                     \
-			if (vm)                                                \
-				vmm_last_error(vm, m_, sizeof(m_));            \
-			fprintf(stderr, "%s:%d: FAIL: %s = %d (%s): %s\n",     \
-				__FILE__, __LINE__, #call, rc_,                \
-				vmm_err_name(rc_), m_);                        \
-			exit(1);                                               \
-		}                                                              \
-	} while (0)
 
 #define NPAGES 256
 #define OUT_MASK 0xffffff

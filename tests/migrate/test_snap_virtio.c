@@ -18,6 +18,8 @@
  */
 #include <libvmm/libvmm.h>
 
+#include "mcheck.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -36,31 +38,6 @@
 #define RAM (64ull << 20)
 #define PCI_SLOT 3
 #define MMIO_BASE 0xd0000000ull
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: FAIL: %s: ", __FILE__,         \
-				__LINE__, #cond);                              \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fprintf(stderr, "\n");                                 \
-			exit(1);                                               \
-		}                                                              \
-	} while (0)
-
-#define OK(vm, call)                                                           \
-	do {                                                                   \
-		int rc_ = (call);                                              \
-		if (rc_ < 0) {                                                 \
-			char m_[320] = "";                                     \
-			if (vm)                                                \
-				vmm_last_error(vm, m_, sizeof(m_));            \
-			fprintf(stderr, "%s:%d: FAIL: %s = %d (%s): %s\n",     \
-				__FILE__, __LINE__, #call, rc_,                \
-				vmm_err_name(rc_), m_);                        \
-			exit(1);                                               \
-		}                                                              \
-	} while (0)
 
 struct run {
 	enum vmm_backend backend;

@@ -8,6 +8,7 @@
  *
  *   test_sandbox BACKEND IMAGE       (exit 77: backend not available)
  */
+#include "harness.h"
 #include "sandbox_rt.h"
 
 #include <errno.h>
@@ -41,27 +42,6 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	void *p;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	p = malloc((size_t)n);
-	if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-		free(p);
-		p = NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
-
 /* One "echo" call must work (after any failure). */
 static void expect_echo(struct sb *sb, const char *what)
 {
@@ -89,20 +69,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: test_sandbox kvm|soft IMAGE\n");
 		return 1;
 	}
-	be = !strcmp(argv[1], "soft") ? VMM_BACKEND_SOFT : VMM_BACKEND_KVM;
-	if (be == VMM_BACKEND_KVM && access("/dev/kvm", F_OK)) {
-		printf("SKIP: no /dev/kvm\n");
-		return 77;
-	}
-	if (be == VMM_BACKEND_SOFT && vmm_backend_probe(be, why, sizeof(why))) {
-		printf("SKIP: software backend not available: %s\n", why);
-		return 77;
-	}
-	img = slurp(argv[2], &len);
-	if (!img) {
-		fprintf(stderr, "FAIL: cannot read %s\n", argv[2]);
-		return 1;
-	}
+	be = gh_backend(argv[1]);   /* exits 77 where it is absent */
+	img = gh_read_file(argv[2], &len);
 	sb_config_init(&cfg);
 	cfg.backend = be;
 	cfg.mem_limit = 8 << 20;

@@ -10,6 +10,7 @@
  *
  *   test_seccomp [IMAGE]     (exit 77 when built without libseccomp)
  */
+#include "harness.h"
 #include "sandbox_rt.h"
 
 #include <errno.h>
@@ -77,27 +78,6 @@ static void child_kill(void)
 	_exit(3); /* not reached: SIGSYS */
 }
 
-static void *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	void *p;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	p = malloc((size_t)n);
-	if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-		free(p);
-		p = NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
-
 static void child_sandbox(const char *image)
 {
 	struct sb_config cfg;
@@ -105,9 +85,8 @@ static void child_sandbox(const char *image)
 	struct sb *sb;
 	char out[128], why[256];
 	size_t len;
-	void *img = slurp(image, &len);
+	void *img = gh_read_file(image, &len);
 
-	CHILD_CHECK(img != NULL);
 	sb_config_init(&cfg);
 	cfg.backend = VMM_BACKEND_KVM;
 	cfg.mem_limit = 8 << 20;
