@@ -21,11 +21,7 @@
  * Exceptions: all 32 vectors go to sb_fault() (runtime.c) at CPL0, which
  * reports vector, error code, RIP and CR2 to the host with SB_NR_FAULT.
  */
-#define KCODE64 0x08
-#define KDATA 0x10
-#define UDATA 0x18
-#define UCODE64 0x20
-#define TSS_SEL 0x28
+#include "boot64.inc"
 
 #define MB_MAGIC 0x1badb002
 #define MB_FLAGS ((1 << 1) | (1 << 16))	/* memory info, a.out kludge */
@@ -49,37 +45,12 @@ _start32:
 	cli
 	movl %eax, sb_boot_magic
 	movl %ebx, sb_boot_info
-	lgdt gdt_ptr
-	movl $pml4, %eax
-	movl %eax, %cr3
-	movl %cr4, %eax
-	orl $0x20, %eax			/* CR4.PAE */
-	movl %eax, %cr4
-	movl $0xc0000080, %ecx		/* EFER */
-	rdmsr
-	orl $0x100, %eax		/* LME */
-	wrmsr
-	movl %cr0, %eax
-	orl $0x80000001, %eax		/* PG | PE */
-	movl %eax, %cr0
-	ljmp $KCODE64, $start64
+	BOOT64_ENTER_LONG_MODE start64
 
 	.code64
 start64:
-	movl $KDATA, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	movq $sb_kstack_top, %rsp
-	movw $TSS_SEL, %ax
-	ltr %ax
-	lidt idt_ptr
-	pushq $(UDATA | 3)		/* SS */
-	pushq $sb_ustack_top		/* RSP */
-	pushq $0x3002			/* RFLAGS: IOPL=3, IF=0 */
-	pushq $(UCODE64 | 3)		/* CS */
-	pushq $user_entry		/* RIP */
-	iretq
+	BOOT64_KERNEL_SEGMENTS sb_kstack_top
+	BOOT64_TO_USER user_entry, sb_ustack_top
 
 	.text
 user_entry:				/* CPL3, RSP 16-byte aligned */
@@ -111,49 +82,7 @@ fault_common:
 
 	.data
 	.align 16
-gdt:
-	.quad 0				/* null */
-	.quad 0x00af9a000000ffff	/* 0x08 kernel code 64 */
-	.quad 0x00cf92000000ffff	/* 0x10 kernel data */
-	.quad 0x00cff2000000ffff	/* 0x18 user data (DPL3) */
-	.quad 0x00affa000000ffff	/* 0x20 user code 64 (DPL3) */
-	.word tss_end - tss - 1		/* 0x28 64-bit TSS, 16 bytes */
-	.word sb_tss_lo16
-	.byte sb_tss_16_23
-	.byte 0x89
-	.byte 0x00
-	.byte sb_tss_24_31
-	.long 0
-	.long 0
-gdt_end:
-
-	.align 16
-	.word 0
-gdt_ptr:
-	.word gdt_end - gdt - 1
-	.quad gdt
-
-	.align 16
-	.word 0
-idt_ptr:
-	.word idt_end - idt - 1
-	.quad idt
-
-	.align 16
-	.globl tss
-tss:
-	.long 0
-	.quad sb_kstack_top		/* RSP0 */
-	.quad 0, 0
-	.quad 0
-	.quad 0, 0, 0, 0, 0, 0, 0	/* IST */
-	.quad 0
-	.word 0
-	.word iomap - tss		/* I/O bitmap offset */
-iomap:
-	.fill 8192, 1, 0		/* all ports allowed */
-	.byte 0xff
-tss_end:
+	BOOT64_TABLES sb_kstack_top
 
 	.align 16
 idt:
@@ -175,23 +104,7 @@ sb_boot_magic:	.long 0
 sb_boot_info:	.long 0
 
 	.section .pagetables, "aw"
-	.align 4096
-	.globl pml4
-pml4:
-	.quad pdpt + 0x7
-	.fill 511, 8, 0
-pdpt:
-	.quad pd + 0x0000 + 0x7
-	.quad pd + 0x1000 + 0x7
-	.quad pd + 0x2000 + 0x7
-	.quad pd + 0x3000 + 0x7
-	.fill 508, 8, 0
-pd:
-	.set page, 0
-	.rept 2048
-	.quad (page << 21) | 0x87	/* present, writable, user, 2 MiB */
-	.set page, page + 1
-	.endr
+	BOOT64_PAGE_TABLES
 
 	.section .stack, "aw", @nobits
 	.align 16

@@ -39,17 +39,7 @@
 #include "multiboot.h"
 #include "entry64.h"
 
-#define KCODE64 0x08
-#define KDATA 0x10
-#define UDATA 0x18
-#define UCODE64 0x20
-#define TSS_SEL 0x28
-
-#define CR0_PE 0x00000001
-#define CR0_PG 0x80000000
-#define CR4_PAE 0x00000020
-#define MSR_EFER 0xc0000080
-#define EFER_LME 0x00000100
+#include "boot64.inc"
 
 #define MB_FLAGS (MB_FLAG_MEMINFO | MB_FLAG_AOUT_KLUDGE)
 
@@ -75,41 +65,15 @@ _start32:
 	rdtsc
 	movl %eax, boot_tsc_entry
 	movl %edx, boot_tsc_entry + 4
-	lgdt gdt_ptr
-	movl $pml4, %eax
-	movl %eax, %cr3
-	movl %cr4, %eax
-	orl $CR4_PAE, %eax
-	movl %eax, %cr4
-	movl $MSR_EFER, %ecx
-	rdmsr
-	orl $EFER_LME, %eax
-	wrmsr
-	movl %cr0, %eax
-	orl $(CR0_PG | CR0_PE), %eax
-	movl %eax, %cr0
-	ljmp $KCODE64, $start64
+	BOOT64_ENTER_LONG_MODE start64
 
 	.code64
 start64:
-	movl $KDATA, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	movq $kstack_top, %rsp
+	BOOT64_KERNEL_SEGMENTS kstack_top
 	rdtsc
 	movl %eax, boot_tsc_long
 	movl %edx, boot_tsc_long + 4
-	movw $TSS_SEL, %ax
-	ltr %ax
-	lidt idt_ptr
-	/* iretq frame: SS, RSP, RFLAGS (IOPL=3, IF=0), CS, RIP. */
-	pushq $(UDATA | 3)
-	pushq $ustack_top
-	pushq $0x3002
-	pushq $(UCODE64 | 3)
-	pushq $user_entry
-	iretq
+	BOOT64_TO_USER user_entry, ustack_top
 
 	.text
 	/* CPL3 from here: the stack is 16-byte aligned at the call. */
@@ -167,7 +131,7 @@ ud_entry:
 	jmp 9f
 3:	cmpq $SYS_READ_EFER, %rax
 	jne 4f
-	movl $MSR_EFER, %ecx
+	movl $BOOT64_MSR_EFER, %ecx
 	rdmsr
 	shlq $32, %rdx
 	orq %rdx, %rax
@@ -208,50 +172,7 @@ ud_entry:
 
 	.data
 	.align 16
-gdt:
-	.quad 0			/* 0x00 null */
-	.quad 0x00af9a000000ffff	/* 0x08 kernel code, 64-bit */
-	.quad 0x00cf92000000ffff	/* 0x10 kernel data */
-	.quad 0x00cff2000000ffff	/* 0x18 user data, DPL3 */
-	.quad 0x00affa000000ffff	/* 0x20 user code, 64-bit, DPL3 */
-	/* 0x28 TSS: 64-bit available TSS, 16 bytes */
-	.word tss_end - tss - 1
-	.word tss_base_0_15
-	.byte tss_base_16_23
-	.byte 0x89
-	.byte 0x00
-	.byte tss_base_24_31
-	.long 0
-	.long 0
-gdt_end:
-
-	.align 16
-	.word 0
-gdt_ptr:
-	.word gdt_end - gdt - 1
-	.quad gdt
-
-	.align 16
-	.word 0
-idt_ptr:
-	.word idt_end - idt - 1
-	.quad idt
-
-	.align 16
-	.globl tss
-tss:
-	.long 0
-	.quad kstack_top	/* RSP0: stack for interrupts from CPL3 */
-	.quad 0, 0		/* RSP1, RSP2 */
-	.quad 0
-	.quad 0, 0, 0, 0, 0, 0, 0	/* IST1-7 */
-	.quad 0
-	.word 0
-	.word tss_iomap - tss	/* I/O permission bitmap offset */
-tss_iomap:
-	.fill 8192, 1, 0	/* every port allowed at CPL3 */
-	.byte 0xff		/* the bitmap's terminating byte */
-tss_end:
+	BOOT64_TABLES kstack_top
 
 	.align 16
 idt:
@@ -281,23 +202,7 @@ boot_mb_info:	.long 0
  * writable, user.  PML4[0] -> PDPT[0..3] -> PD0..PD3.
  */
 	.section .pagetables, "aw"
-	.align 4096
-	.globl pml4
-pml4:
-	.quad pdpt + 0x7
-	.fill 511, 8, 0
-pdpt:
-	.quad pd + 0x0000 + 0x7
-	.quad pd + 0x1000 + 0x7
-	.quad pd + 0x2000 + 0x7
-	.quad pd + 0x3000 + 0x7
-	.fill 508, 8, 0
-pd:
-	.set page, 0
-	.rept 2048
-	.quad (page << 21) | 0x87	/* present, writable, user, 2 MiB */
-	.set page, page + 1
-	.endr
+	BOOT64_PAGE_TABLES
 
 	.bss
 	.align 16
