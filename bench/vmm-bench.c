@@ -22,11 +22,15 @@
  * overrides its guest image.  soft-mips: guest instructions per second of
  * the software backend on a CPL3 register loop vs the same loop on KVM,
  * and vs QEMU TCG (soft-vs-tcg) when qemu-system-x86_64 is installed.
+ * soft-vs-tcg-<kernel>, soft-vs-tcg-geomean, soft-vs-kvm-geomean and
+ * soft-vs-unicorn-loadstore: seven compute kernels on the software backend
+ * against QEMU TCG, KVM and Unicorn (soft_kernels.c).
  * Exit status 77 when KVM is not available (nothing to
  * compare against).
  */
 #include <libvmm/libvmm.h>
 
+#include "bench.h"
 #include "migguest.h"
 #include "raw_kvm.h"
 #ifdef VMM_BENCH_SANDBOX_IMAGE
@@ -47,23 +51,7 @@
 #include <liburing.h>
 #endif
 
-struct result {
-	const char *bench;
-	double value, baseline;
-	const char *unit;
-	const char *baseline_name;
-	int trials;
-	long iters;
-};
-
-struct params {
-	int trials;
-	long iters;
-	bool json;
-	/* backend of benchmarks that can run on either (device-models);
-	 * the others measure KVM against a KVM baseline by definition */
-	enum vmm_backend backend;
-};
+/* struct result, struct params: bench.h */
 
 /* 32-bit guest: N times "out %al,$0x80" (ECX = N), then "out %eax,$0xf4". */
 static const uint8_t loop_code[] = {
@@ -255,11 +243,23 @@ out:
 	return ret;
 }
 
-/* ---- virtio-blk: the guest driver of tests/guests/virtio vs host I/O ---- */
+/* ---- virtio-blk: the guest driver of tests/guests/virtio vs host I/O ----
+ *
+ * Both sides read the same 64 MiB file, warm in the host page cache (written,
+ * synced, read once), with the same block size, queue depth and offset
+ * sequence: the guest through virtio-blk (one vCPU polling its used ring at
+ * CPL3, the device on the VM's I/O thread), the host with io_uring.  Each
+ * trial runs both, in alternating order; the timed part excludes set-up
+ * (VM creation and driver init, ring creation and buffer faults).  The
+ * results are the medians; the per-trial ratios go to stderr.  The -poll
+ * entries are the same with VMM_VIRTIO_POLL_US(VB_POLL_US) (opt-in polling
+ * I/O thread); the plain entries use the default (no polling).
+ */
 
 #define VB_MARK_PORT 0x520
 #define VB_FILE_SIZE (64ull << 20)
 #define VB_STATUS 193 /* GUEST_EXIT_VIRTIO */
+#define VB_POLL_US 50
 
 struct vbench {
 	vmm_vm *vm;
@@ -344,6 +344,15 @@ static int vb_make_file(char *path)
 			unlink(path);
 			return -1;
 		}
+	/* clean and cached: no writeback during the trials, both sides warm */
+	if (fsync(fd) < 0) {
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	for (uint64_t off = 0; off < VB_FILE_SIZE; off += sizeof(block))
+		if (pread(fd, block, sizeof(block), (off_t)off) < 0)
+			break;
 	return fd;
 }
 
@@ -416,7 +425,7 @@ static int vb_host_run(int fd, bool rnd, long reqs, unsigned qd, size_t bs,
 
 	if (!buf)
 		return -ENOMEM;
-	t0 = now_ns();
+	memset(buf, 0, qd * bs); /* faulted in before the clock starts */
 #ifdef VMM_BENCH_URING
 	struct io_uring ring;
 	long sent = 0, done = 0;
@@ -425,6 +434,7 @@ static int vb_host_run(int fd, bool rnd, long reqs, unsigned qd, size_t bs,
 		free(buf);
 		return ret;
 	}
+	t0 = now_ns();
 	while (done < reqs) {
 		while (sent < reqs && sent - done < (long)qd) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
@@ -445,22 +455,23 @@ static int vb_host_run(int fd, bool rnd, long reqs, unsigned qd, size_t bs,
 		io_uring_cq_advance(&ring, n);
 		done += n;
 	}
+	*secs = (now_ns() - t0) / 1e9;
 	io_uring_queue_exit(&ring);
 #else
+	t0 = now_ns();
 	for (long i = 0; i < reqs; i++) {
 		uint64_t blk = rnd ? vb_next(&x) % nblk : pos++ % nblk;
 		if (pread(fd, buf, bs, (off_t)(blk * bs)) != (ssize_t)bs)
 			ret = -EIO;
 	}
-	(void)qd;
-#endif
 	*secs = (now_ns() - t0) / 1e9;
+#endif
 	free(buf);
 	return ret;
 }
 
 static int bench_virtio_blk(const struct params *p, struct result *res,
-			    bool rnd, bool exits_only)
+			    bool rnd, bool exits_only, bool poll)
 {
 	size_t bs = rnd ? 4096 : 128 * 1024, img_len = 0;
 	unsigned qd = rnd ? 32 : 16;
@@ -469,13 +480,17 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 	    atoi(getenv("VMM_BENCH_VIRTIO_QD")) >= 1 &&
 	    atoi(getenv("VMM_BENCH_VIRTIO_QD")) <= 32)
 		qd = (unsigned)atoi(getenv("VMM_BENCH_VIRTIO_QD"));
-	long reqs = rnd ? p->iters : (p->iters / 10 > 100 ? p->iters / 10 : 100);
+	/* default --iters 20000: 5000 x 128 KiB (640 MiB) and 40000 x 4 KiB
+	 * (160 MiB) per side and trial, a few hundred ms each here */
+	long reqs = rnd ? p->iters * 2 : (p->iters / 4 > 100 ? p->iters / 4 : 100);
+	uint32_t vflags = poll ? VMM_VIRTIO_POLL_US(VB_POLL_US) : 0;
 	double *a = calloc((size_t)p->trials, sizeof(double));
 	double *b = calloc((size_t)p->trials, sizeof(double));
+	double *r = calloc((size_t)p->trials, sizeof(double));
 	char *img = vb_guest_image(&img_len), path[64], cmd[128];
 	int fd = -1, ret = -1;
 
-	if (!a || !b || !img) {
+	if (!a || !b || !r || !img) {
 		if (!img)
 			fprintf(stderr, "vmm-bench: virtio guest image not found "
 				"(set VMM_BENCH_VIRTIO_GUEST)\n");
@@ -499,8 +514,14 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 			b[t] = (double)ex2 / (double)reqs;
 			continue;
 		}
-		if ((ret = vb_guest_run(img, img_len, path, cmd, 0, &gs, &ex)) ||
-		    (ret = vb_host_run(fd, rnd, reqs, qd, bs, &hs) ? -ENXIO : 0)) {
+		/* alternate which side goes first: drift hits both */
+		if (t % 2 && vb_host_run(fd, rnd, reqs, qd, bs, &hs))
+			ret = -ENXIO;
+		else if ((ret = vb_guest_run(img, img_len, path, cmd, vflags,
+					     &gs, &ex)) == 0 &&
+			 !(t % 2) && vb_host_run(fd, rnd, reqs, qd, bs, &hs))
+			ret = -ENXIO;
+		if (ret) {
 			fprintf(stderr, "vmm-bench: virtio-blk %s: %s\n",
 				ret == -ENXIO ? "host run" : "guest run",
 				vmm_strerror(ret));
@@ -509,6 +530,14 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 		}
 		a[t] = (double)reqs * (double)bs / gs / 1e6;
 		b[t] = (double)reqs * (double)bs / hs / 1e6;
+		r[t] = a[t] / b[t];
+	}
+	if (!exits_only && !p->json) {
+		fprintf(stderr, "virtio-blk-%s-read%s: per-trial ratios",
+			rnd ? "rand" : "seq", poll ? "-poll" : "");
+		for (int t = 0; t < p->trials; t++)
+			fprintf(stderr, " %.2f", r[t]);
+		fprintf(stderr, "\n");
 	}
 	if (exits_only)
 		*res = (struct result){ "virtio-blk-exits", median(a, p->trials),
@@ -516,13 +545,15 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 					"same guest without ioeventfd",
 					p->trials, reqs };
 	else
-		*res = (struct result){ rnd ? "virtio-blk-rand-read"
-					    : "virtio-blk-seq-read",
+		*res = (struct result){ rnd ? (poll ? "virtio-blk-rand-read-poll"
+						    : "virtio-blk-rand-read")
+					    : (poll ? "virtio-blk-seq-read-poll"
+						    : "virtio-blk-seq-read"),
 					median(a, p->trials), median(b, p->trials),
 					"MB/s",
 #ifdef VMM_BENCH_URING
-					rnd ? "host io_uring 4K, same QD"
-					    : "host io_uring 128K, same QD",
+					rnd ? "host io_uring 4K, same QD, warm"
+					    : "host io_uring 128K, same QD, warm",
 #else
 					"host pread QD1",
 #endif
@@ -536,22 +567,33 @@ out:
 	free(img);
 	free(a);
 	free(b);
+	free(r);
 	return ret;
 }
 
 static int bench_virtio_seq(const struct params *p, struct result *res)
 {
-	return bench_virtio_blk(p, res, false, false);
+	return bench_virtio_blk(p, res, false, false, false);
 }
 
 static int bench_virtio_rand(const struct params *p, struct result *res)
 {
-	return bench_virtio_blk(p, res, true, false);
+	return bench_virtio_blk(p, res, true, false, false);
+}
+
+static int bench_virtio_seq_poll(const struct params *p, struct result *res)
+{
+	return bench_virtio_blk(p, res, false, false, true);
+}
+
+static int bench_virtio_rand_poll(const struct params *p, struct result *res)
+{
+	return bench_virtio_blk(p, res, true, false, true);
 }
 
 static int bench_virtio_exits(const struct params *p, struct result *res)
 {
-	return bench_virtio_blk(p, res, false, true);
+	return bench_virtio_blk(p, res, false, true, false);
 }
 
 /* ---- hypercalls ------------------------------------------------------- */
@@ -1901,11 +1943,26 @@ static const struct {
 	{ "migrate", bench_migrate },
 	{ "virtio-blk-seq-read", bench_virtio_seq },
 	{ "virtio-blk-rand-read", bench_virtio_rand },
+	{ "virtio-blk-seq-read-poll", bench_virtio_seq_poll },
+	{ "virtio-blk-rand-read-poll", bench_virtio_rand_poll },
 	{ "virtio-blk-exits", bench_virtio_exits },
 	{ "hypercall-roundtrip", bench_hypercall_roundtrip },
 	{ "hypercall-batch", bench_hypercall_batch },
 	{ "hypercall-batch-exits", bench_hypercall_batch_exits },
 	{ "soft-mips", bench_soft_mips },
+#ifdef VMM_BENCH_KERNELS_GUEST
+	/* soft_kernels.c */
+	{ "soft-vs-tcg-sieve", bench_soft_tcg_sieve },
+	{ "soft-vs-tcg-crc32", bench_soft_tcg_crc32 },
+	{ "soft-vs-tcg-memcpy", bench_soft_tcg_memcpy },
+	{ "soft-vs-tcg-chase", bench_soft_tcg_chase },
+	{ "soft-vs-tcg-interp", bench_soft_tcg_interp },
+	{ "soft-vs-tcg-regloop", bench_soft_tcg_regloop },
+	{ "soft-vs-tcg-loadstore", bench_soft_tcg_loadstore },
+	{ "soft-vs-tcg-geomean", bench_soft_tcg_geomean },
+	{ "soft-vs-kvm-geomean", bench_soft_kvm_geomean },
+	{ "soft-vs-unicorn-loadstore", bench_soft_unicorn_loadstore },
+#endif
 #ifdef VMM_BENCH_MODELS_GUEST
 	{ "device-models", bench_device_models },
 #endif

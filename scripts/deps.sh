@@ -11,8 +11,8 @@ if [ "${1:-}" = "--test" ]; then
 	# vhost-user interop: qemu-system-common ships qemu-storage-daemon,
 	# busybox-static and cpio build the Linux test's initramfs.
 	# iproute2: the migration test between network namespaces (ip netns,
-	# veth).
-	PKGS="$PKGS qemu-system-x86 qemu-system-common busybox-static clang libclang-rt-14-dev cpio xz-utils iproute2"
+	# veth).  libunicorn-dev: vmm-bench soft-vs-unicorn-loadstore.
+	PKGS="$PKGS qemu-system-x86 qemu-system-common busybox-static clang libclang-rt-14-dev cpio xz-utils iproute2 libunicorn-dev"
 fi
 missing=""
 for p in $PKGS; do

@@ -24,5 +24,6 @@
 #include <libvmm/seccomp.h>
 #include <libvmm/models.h>
 #include <libvmm/snapshot.h>
+#include <libvmm/gdb.h>
 
 #endif

@@ -168,6 +168,90 @@ VMM_API int vmm_vcpu_translate(vmm_vcpu *vcpu, vmm_gva_t gva, unsigned access,
 VMM_API int vmm_vcpu_set_single_step(vmm_vcpu *vcpu, bool on);
 
 /**
+ * vmm_vcpu_set_sw_breakpoints() - while on, an INT3 the guest executes
+ * does not enter the guest's #BP handler but returns VMM_EXIT_DEBUG with
+ * exit.debug.exception 3 and exit.debug.pc (and RIP) at the INT3 itself,
+ * so a debugger can plant INT3 bytes as breakpoints.  Software backend:
+ * always; KVM: KVM_GUESTDBG_USE_SW_BP (hosts whose KVM ignores it, such as
+ * the nested kvm_pvm of docs/machines.md at CPL3, deliver #BP to the guest
+ * as before — see docs/debugging.md).  -ENOTSUP if the backend has no
+ * such facility.
+ */
+VMM_API int vmm_vcpu_set_sw_breakpoints(vmm_vcpu *vcpu, bool on);
+
+/*
+ * Bits of struct vmm_vcpu_stats.valid: which counters hold a value.  A
+ * counter whose bit is clear is not kept by this backend (or lies beyond
+ * the size the caller passed) and reads as 0: "not available", not "none".
+ */
+#define VMM_VCPU_STAT_EXITS (1ull << 0)        /**< exits, exits_by_kind[] */
+#define VMM_VCPU_STAT_INSNS (1ull << 1)        /**< insns_retired */
+#define VMM_VCPU_STAT_BLOCKS (1ull << 2)       /**< blocks_translated,
+						    blocks_invalidated,
+						    block_cache_flushes */
+#define VMM_VCPU_STAT_TLB (1ull << 3)          /**< tlb_hits, tlb_misses */
+
+/** Slots of struct vmm_vcpu_stats.exits_by_kind (>= VMM_EXIT__COUNT). */
+#define VMM_VCPU_STATS_EXIT_KINDS 32
+
+/**
+ * struct vmm_vcpu_stats - per-vCPU counters, from vmm_vcpu_get_stats().
+ *
+ * All counters run from vmm_vcpu_create() and are never reset (not by
+ * vmm_vcpu_set_state(), nor by a snapshot restore): take two readings and
+ * subtract to measure an interval.
+ *
+ * ABI: the caller sets @size to sizeof(struct vmm_vcpu_stats) as it was
+ * compiled; the library writes at most that many bytes and sets @size to
+ * what it wrote.  Newer versions only append fields (taken from
+ * @reserved), so an older caller keeps working, and @valid never has a bit
+ * for a field beyond the returned @size.
+ */
+struct vmm_vcpu_stats {
+	uint32_t size;           /**< in: bytes the caller has; out: written */
+	uint32_t reserved0;
+	uint64_t valid;          /**< VMM_VCPU_STAT_* of the counters kept */
+	/** Exits returned by vmm_vcpu_run() (counted by libvmm's run step on
+	 *  every backend, so the exits vmm_vcpu_run_loop() completes itself,
+	 *  port I/O and MMIO to devices, are included). */
+	uint64_t exits;
+	/** The same, by enum vmm_exit_kind. */
+	uint64_t exits_by_kind[VMM_VCPU_STATS_EXIT_KINDS];
+	/** Guest instructions retired (software backend; a string
+	 *  instruction with REP counts once per iteration it executes). */
+	uint64_t insns_retired;
+	/** Basic blocks decoded into the translation cache. */
+	uint64_t blocks_translated;
+	/** Blocks dropped because their code changed (self-modifying code,
+	 *  or a write from a device or the embedder). */
+	uint64_t blocks_invalidated;
+	/** Whole-cache flushes (memory map changes, cache full). */
+	uint64_t block_cache_flushes;
+	/** Soft-TLB lookups (data accesses, and the instruction fetch of
+	 *  each block looked up) that found their page. */
+	uint64_t tlb_hits;
+	/** Soft-TLB lookups that had to walk the guest page tables. */
+	uint64_t tlb_misses;
+	uint64_t reserved[8];
+};
+
+/**
+ * vmm_vcpu_get_stats() - read @vcpu's counters into @st (see struct
+ * vmm_vcpu_stats; set @st->size first).
+ *
+ * Which counters a backend keeps: every backend has the exit counters;
+ * the software backend also counts instructions, translated blocks and
+ * TLB lookups; KVM does not (those bits stay clear in @st->valid).
+ *
+ * Call it while the vCPU is not inside vmm_vcpu_run(): between runs, from
+ * a device handler or exit callback on the vCPU's own thread, or while the
+ * VM is paused.  Returns 0, -EINVAL for a NULL argument or a @size smaller
+ * than the fields up to and including @exits, -EBUSY while the vCPU runs.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vcpu_get_stats(vmm_vcpu *vcpu,
+					      struct vmm_vcpu_stats *st);
+
+/**
  * typedef vmm_exit_cb - called on a vCPU thread for each exit that
  * vmm_vcpu_run_loop() returns.  Return 0 to continue running this vCPU, a
  * positive value to stop the whole VM (vmm_vm_wait() returns that value),

@@ -5,6 +5,7 @@
  */
 #include "core/vm_impl.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,6 +96,13 @@ int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	ret = vm->ops->vcpu_run(vcpu, exit);
 	atomic_store(&vcpu->running, false);
 	if (ret == 0) {
+		if ((unsigned)exit->kind < VMM_EXIT__COUNT) {
+			/* one writer (this thread): no locked add needed */
+			_Atomic uint64_t *n = &vcpu->exit_count[exit->kind];
+			atomic_store_explicit(
+				n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+				memory_order_relaxed);
+		}
 		atomic_fetch_add_explicit(&vm->exits, 1, memory_order_relaxed);
 		if (exit->kind == VMM_EXIT_IO)
 			atomic_fetch_add_explicit(&vm->io_exits, 1,
@@ -287,4 +295,54 @@ int vmm_vcpu_set_single_step(vmm_vcpu *vcpu, bool on)
 	if (!vcpu->vm->ops->single_step)
 		return -ENOTSUP;
 	return vcpu->vm->ops->single_step(vcpu, on);
+}
+
+int vmm_vcpu_set_sw_breakpoints(vmm_vcpu *vcpu, bool on)
+{
+	if (!vcpu)
+		return -EINVAL;
+	if (!vcpu->vm->ops->sw_breakpoints)
+		return -ENOTSUP;
+	return vcpu->vm->ops->sw_breakpoints(vcpu, on);
+}
+
+_Static_assert(VMM_EXIT__COUNT <= VMM_VCPU_STATS_EXIT_KINDS,
+	       "struct vmm_vcpu_stats.exits_by_kind is too small");
+
+int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
+{
+	struct vmm_vcpu_stats st;
+	size_t n;
+
+	if (!vcpu || !out ||
+	    out->size < offsetof(struct vmm_vcpu_stats, exits) + sizeof(out->exits))
+		return -EINVAL;
+	if (atomic_load(&vcpu->running))
+		return vmm__err(vcpu->vm, -EBUSY,
+				"vCPU %u is running: stop or pause it to read its counters",
+				vcpu->index);
+	memset(&st, 0, sizeof(st));
+	st.valid = VMM_VCPU_STAT_EXITS;
+	for (unsigned k = 0; k < VMM_EXIT__COUNT; k++) {
+		st.exits_by_kind[k] = atomic_load_explicit(&vcpu->exit_count[k],
+							   memory_order_relaxed);
+		st.exits += st.exits_by_kind[k];
+	}
+	if (vcpu->vm->ops->vcpu_stats)
+		vcpu->vm->ops->vcpu_stats(vcpu, &st);
+	/* an older caller's struct: only what fits, and only the bits of
+	 * counters that fit whole */
+	n = out->size < sizeof(st) ? out->size : sizeof(st);
+	if (n < offsetof(struct vmm_vcpu_stats, insns_retired) +
+		    sizeof(st.insns_retired))
+		st.valid &= ~VMM_VCPU_STAT_INSNS;
+	if (n < offsetof(struct vmm_vcpu_stats, block_cache_flushes) +
+		    sizeof(st.block_cache_flushes))
+		st.valid &= ~VMM_VCPU_STAT_BLOCKS;
+	if (n < offsetof(struct vmm_vcpu_stats, tlb_misses) +
+		    sizeof(st.tlb_misses))
+		st.valid &= ~VMM_VCPU_STAT_TLB;
+	st.size = (uint32_t)n;
+	memcpy(out, &st, n);
+	return 0;
 }

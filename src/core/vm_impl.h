@@ -37,6 +37,8 @@ struct vmm_backend_ops {
 	int (*get_state)(vmm_vcpu *vcpu, struct vmm_cpu_state *st);
 	int (*set_state)(vmm_vcpu *vcpu, const struct vmm_cpu_state *st);
 	int (*single_step)(vmm_vcpu *vcpu, bool on);
+	/* optional: INT3 exits as VMM_EXIT_DEBUG (exception 3, pc = INT3) */
+	int (*sw_breakpoints)(vmm_vcpu *vcpu, bool on);
 	int (*irq_line)(vmm_vm *vm, uint32_t gsi, int level);
 	int (*msi)(vmm_vm *vm, uint64_t addr, uint32_t data);
 	/* optional (snapshots): interrupt controllers; NULL = not exportable */
@@ -56,6 +58,13 @@ struct vmm_backend_ops {
 			 int fd, bool assign);
 	int (*irqfd)(vmm_vm *vm, int fd, const struct vmm_irq_route *route,
 		     bool assign);
+	/*
+	 * Optional: add the backend's own counters to @st (insns_retired,
+	 * blocks, TLB ...) and OR their VMM_VCPU_STAT_* bits into st->valid.
+	 * @st is the full current struct; the vCPU is not running.  The core
+	 * fills the exit counters.
+	 */
+	void (*vcpu_stats)(vmm_vcpu *vcpu, struct vmm_vcpu_stats *st);
 };
 
 extern const struct vmm_backend_ops vmm_kvm_ops;
@@ -70,6 +79,9 @@ struct vmm_vcpu {
 	pthread_t thread;           /* vmm_vm_start() thread */
 	pthread_t run_thread;       /* thread inside vmm_vcpu_run() */
 	bool thread_started;
+	/* exits vmm_vcpu_run() returned, by kind (written only by the thread
+	 * running the vCPU; read by vmm_vcpu_get_stats()) */
+	_Atomic uint64_t exit_count[VMM_EXIT__COUNT];
 	/* I/O data buffer for backends that do not provide one */
 	uint8_t iobuf[4096];
 };

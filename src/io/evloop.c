@@ -10,6 +10,13 @@
  * Commands from other threads (add/remove a watch, call a function, stop)
  * go through a mutex-protected list and an eventfd the loop watches; the
  * caller waits on a condition variable until the loop has applied them.
+ *
+ * The ring is set up for one issuer: IORING_SETUP_SINGLE_ISSUER +
+ * DEFER_TASKRUN (completion work runs when the loop asks for events, no
+ * interruption of the loop thread), else COOP_TASKRUN, else plain; probed
+ * at run time, created disabled and enabled on the loop thread (the single
+ * issuer).  A vectored operation with one iovec goes out as plain
+ * READ/WRITE (no iovec array for the kernel to copy).
  */
 #include "io/evloop.h"
 #include "core/internal.h"
@@ -31,6 +38,14 @@
 #endif
 
 enum cmd_kind { CMD_WATCH_ADD, CMD_WATCH_DEL, CMD_CALL, CMD_STOP };
+
+struct vmm_ev_poller {
+	vmm_ev_poll_fn fn;
+	void *opaque;
+	uint64_t window_ns;
+	bool polling;          /* between fn(true) and fn(false) */
+	struct vmm_ev_poller *next;
+};
 
 struct cmd {
 	enum cmd_kind kind;
@@ -65,6 +80,7 @@ struct vmm_evloop {
 	bool have_alloc;
 	pthread_t thread;
 	bool started;
+	bool ready;              /* the thread has set up its ring */
 	int ctl_fd;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -73,11 +89,16 @@ struct vmm_evloop {
 	struct vmm_ev_watch *watches; /* loop thread only */
 	struct vmm_ev_watch *ctl_watch;
 	uint64_t wakeups, completions, watch_events;
+	uint64_t enters, poll_hits, batches;
 	char name[16];
 	bool uring;
+	unsigned ring_flags;     /* IORING_SETUP_* in use */
 #if VMM_HAVE_URING
 	struct io_uring ring;
 #endif
+	struct vmm_ev_batch *batch_head; /* loop thread: hooks to run */
+	struct vmm_ev_batch *batch_running; /* loop thread: being run */
+	struct vmm_ev_poller *pollers;   /* loop thread only */
 	unsigned inflight;       /* uring: CQEs still to come */
 	struct vmm_evop *done_head, *done_tail; /* poll: completions */
 	struct ptimer *timers;   /* poll: sorted by deadline */
@@ -118,15 +139,29 @@ bool vmm_evloop_on_thread(const struct vmm_evloop *l)
 	return l && l->started && pthread_equal(pthread_self(), l->thread);
 }
 
+static void stat_inc(uint64_t *c)
+{
+	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
 /* ---- io_uring plumbing ---- */
 
 #if VMM_HAVE_URING
+/* Submit what is queued (one io_uring_enter, if anything is queued). */
+static void ring_submit(struct vmm_evloop *l)
+{
+	if (io_uring_sq_ready(&l->ring)) {
+		stat_inc(&l->enters);
+		io_uring_submit(&l->ring);
+	}
+}
+
 static struct io_uring_sqe *get_sqe(struct vmm_evloop *l)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
 
 	if (!sqe) {
-		io_uring_submit(&l->ring);
+		ring_submit(l);
 		sqe = io_uring_get_sqe(&l->ring);
 	}
 	return sqe;
@@ -200,7 +235,7 @@ static void watch_fire(struct vmm_evloop *l, struct vmm_ev_watch *w,
 {
 	if (w->dead || !w->armed)
 		return;
-	l->watch_events++;
+	stat_inc(&l->watch_events);
 	w->in_cb = true;
 	w->fn(w->opaque, w->fd, events);
 	w->in_cb = false;
@@ -220,6 +255,80 @@ void vmm_evloop_watch_arm(struct vmm_ev_watch *w, bool on)
 		watch_submit(w);
 }
 
+/* ---- after-batch hooks ---- */
+
+void vmm_evloop_after_batch(struct vmm_evloop *l, struct vmm_ev_batch *b)
+{
+	if (!l || !b || !b->fn || b->queued)
+		return;
+	b->queued = true;
+	b->next = l->batch_head;
+	l->batch_head = b;
+}
+
+/* Run the hooks queued so far (oldest first); hooks they queue wait for
+ * the next round. */
+static void run_batches(struct vmm_evloop *l)
+{
+	struct vmm_ev_batch *b = l->batch_head, *rev = NULL;
+
+	l->batch_head = NULL;
+	while (b) {
+		struct vmm_ev_batch *n = b->next;
+		b->next = rev;
+		rev = b;
+		b = n;
+	}
+	l->batch_running = rev;
+	while ((b = l->batch_running)) {
+		l->batch_running = b->next;
+		b->next = NULL;
+		b->queued = false;
+		stat_inc(&l->batches);
+		b->fn(b->opaque);
+	}
+}
+
+/* Loop thread: take @b off whichever list holds it. */
+static void batch_unlink(struct vmm_evloop *l, struct vmm_ev_batch *b)
+{
+	struct vmm_ev_batch **lists[2] = { &l->batch_head, &l->batch_running };
+
+	if (!b->queued)
+		return;
+	for (int i = 0; i < 2; i++)
+		for (struct vmm_ev_batch **pp = lists[i]; *pp; pp = &(*pp)->next)
+			if (*pp == b) {
+				*pp = b->next;
+				b->next = NULL;
+				b->queued = false;
+				return;
+			}
+}
+
+struct batch_cancel {
+	struct vmm_evloop *l;
+	struct vmm_ev_batch *b;
+};
+
+static void batch_cancel_cb(void *opaque)
+{
+	struct batch_cancel *c = opaque;
+
+	batch_unlink(c->l, c->b);
+}
+
+void vmm_evloop_batch_cancel(struct vmm_evloop *l, struct vmm_ev_batch *b)
+{
+	struct batch_cancel c = { l, b };
+
+	if (!l || !b)
+		return;
+	/* from another thread this is also a barrier: commands run after the
+	 * hooks pending, so @b's fn is not running when it returns */
+	vmm_evloop_call(l, batch_cancel_cb, &c);
+}
+
 /* ---- commands ---- */
 
 static void run_cmds(struct vmm_evloop *l)
@@ -230,6 +339,10 @@ static void run_cmds(struct vmm_evloop *l)
 	c = l->cmds;
 	l->cmds = NULL;
 	pthread_mutex_unlock(&l->lock);
+	if (!c)
+		return;
+	/* hooks of the round so far first: a command may free their owner */
+	run_batches(l);
 	/* oldest first */
 	struct cmd *rev = NULL;
 	while (c) {
@@ -351,6 +464,69 @@ void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st)
 	st->wakeups = __atomic_load_n(&l->wakeups, __ATOMIC_RELAXED);
 	st->completions = __atomic_load_n(&l->completions, __ATOMIC_RELAXED);
 	st->watch_events = __atomic_load_n(&l->watch_events, __ATOMIC_RELAXED);
+	st->enters = __atomic_load_n(&l->enters, __ATOMIC_RELAXED);
+	st->poll_hits = __atomic_load_n(&l->poll_hits, __ATOMIC_RELAXED);
+	st->batches = __atomic_load_n(&l->batches, __ATOMIC_RELAXED);
+	st->ring_flags = l->ring_flags;
+}
+
+/* ---- pollers ---- */
+
+struct poller_cmd {
+	struct vmm_evloop *l;
+	struct vmm_ev_poller *p;
+};
+
+static void poller_link(void *opaque)
+{
+	struct poller_cmd *c = opaque;
+
+	c->p->next = c->l->pollers;
+	c->l->pollers = c->p;
+}
+
+static void poller_unlink(void *opaque)
+{
+	struct poller_cmd *c = opaque;
+
+	for (struct vmm_ev_poller **pp = &c->l->pollers; *pp; pp = &(*pp)->next)
+		if (*pp == c->p) {
+			*pp = c->p->next;
+			break;
+		}
+}
+
+int vmm_evloop_poll_add(struct vmm_evloop *l, vmm_ev_poll_fn fn, void *opaque,
+			uint64_t window_ns, struct vmm_ev_poller **out)
+{
+	struct poller_cmd c = { l, NULL };
+	int ret;
+
+	if (!l || !fn || !out || !window_ns || window_ns > 1000000000ull)
+		return -EINVAL;
+	c.p = ev_alloc(l, sizeof(*c.p));
+	if (!c.p)
+		return -ENOMEM;
+	c.p->fn = fn;
+	c.p->opaque = opaque;
+	c.p->window_ns = window_ns;
+	ret = vmm_evloop_call(l, poller_link, &c);
+	if (ret) {
+		ev_free(l, c.p);
+		return ret;
+	}
+	*out = c.p;
+	return 0;
+}
+
+void vmm_evloop_poll_del(struct vmm_evloop *l, struct vmm_ev_poller *p)
+{
+	struct poller_cmd c = { l, p };
+
+	if (!l || !p)
+		return;
+	vmm_evloop_call(l, poller_unlink, &c);
+	ev_free(l, p);
 }
 
 /* ---- operations ---- */
@@ -366,87 +542,113 @@ static void done_push(struct vmm_evloop *l, struct vmm_evop *op, int res)
 	l->done_tail = op;
 }
 
+/* The asynchronous operations, and how io_uring names them. */
+enum ev_opc { EV_READ, EV_WRITE, EV_READV, EV_WRITEV, EV_FSYNC, EV_FALLOCATE };
+
+/*
+ * Queue @op as @opc with the kernel's fd/addr/len/off fields (the
+ * io_uring_prep_rw() layout); its completion calls @op->fn.  Returns 1
+ * when queued, -EBUSY when the ring is full, or 0 when the loop has no
+ * ring (the caller then does the operation synchronously).
+ */
+static int op_queue(struct vmm_evloop *l, struct vmm_evop *op,
+		    enum ev_opc opc, int fd, const void *addr, uint64_t len,
+		    uint64_t off)
+{
+#if VMM_HAVE_URING
+	static const uint8_t uring_op[] = {
+		[EV_READ] = IORING_OP_READ,   [EV_WRITE] = IORING_OP_WRITE,
+		[EV_READV] = IORING_OP_READV, [EV_WRITEV] = IORING_OP_WRITEV,
+		[EV_FSYNC] = IORING_OP_FSYNC, [EV_FALLOCATE] = IORING_OP_FALLOCATE,
+	};
+	struct io_uring_sqe *sqe;
+
+	if (!l->uring)
+		return 0;
+	sqe = get_sqe(l);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_rw(uring_op[opc], sqe, fd, addr, (unsigned)len, off);
+	io_uring_sqe_set_data(sqe, op);
+	l->inflight++;
+	return 1;
+#else
+	(void)l, (void)op, (void)opc, (void)fd, (void)addr, (void)len, (void)off;
+	return 0;
+#endif
+}
+
+/* No ring: the synchronous result @r (-1: errno) completes @op after the
+ * current callback, as a ring completion would. */
+static int op_sync_done(struct vmm_evloop *l, struct vmm_evop *op, long r)
+{
+	done_push(l, op, r < 0 ? -errno : (int)r);
+	return 0;
+}
+
+/* Read or write; one iovec goes out as plain READ/WRITE (the kernel then
+ * copies no iovec array).  Returns like op_queue(). */
+static int op_rw(struct vmm_evloop *l, struct vmm_evop *op, bool wr, int fd,
+		 const struct iovec *iov, int iovcnt, off_t off)
+{
+	if (iovcnt == 1 && iov[0].iov_len <= UINT32_MAX)
+		return op_queue(l, op, wr ? EV_WRITE : EV_READ, fd,
+				iov[0].iov_base, iov[0].iov_len, (uint64_t)off);
+	return op_queue(l, op, wr ? EV_WRITEV : EV_READV, fd, iov,
+			(unsigned)iovcnt, (uint64_t)off);
+}
+
 int vmm_evloop_readv(struct vmm_evloop *l, int fd, const struct iovec *iov,
 		     int iovcnt, off_t off, struct vmm_evop *op)
 {
-	if (!l || !op || !op->fn || iovcnt < 0)
+	int ret;
+
+	if (!l || !op || !op->fn || iovcnt < 0 || (iovcnt && !iov))
 		return -EINVAL;
-#if VMM_HAVE_URING
-	if (l->uring) {
-		struct io_uring_sqe *sqe = get_sqe(l);
-		if (!sqe)
-			return -EBUSY;
-		io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
-		io_uring_sqe_set_data(sqe, op);
-		l->inflight++;
-		return 0;
-	}
-#endif
-	ssize_t r = preadv(fd, iov, iovcnt, off);
-	done_push(l, op, r < 0 ? -errno : (int)r);
-	return 0;
+	ret = op_rw(l, op, false, fd, iov, iovcnt, off);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	return op_sync_done(l, op, preadv(fd, iov, iovcnt, off));
 }
 
 int vmm_evloop_writev(struct vmm_evloop *l, int fd, const struct iovec *iov,
 		      int iovcnt, off_t off, struct vmm_evop *op)
 {
-	if (!l || !op || !op->fn || iovcnt < 0)
+	int ret;
+
+	if (!l || !op || !op->fn || iovcnt < 0 || (iovcnt && !iov))
 		return -EINVAL;
-#if VMM_HAVE_URING
-	if (l->uring) {
-		struct io_uring_sqe *sqe = get_sqe(l);
-		if (!sqe)
-			return -EBUSY;
-		io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt,
-				     (uint64_t)off);
-		io_uring_sqe_set_data(sqe, op);
-		l->inflight++;
-		return 0;
-	}
-#endif
-	ssize_t r = pwritev(fd, iov, iovcnt, off);
-	done_push(l, op, r < 0 ? -errno : (int)r);
-	return 0;
+	ret = op_rw(l, op, true, fd, iov, iovcnt, off);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	return op_sync_done(l, op, pwritev(fd, iov, iovcnt, off));
 }
 
 int vmm_evloop_fsync(struct vmm_evloop *l, int fd, struct vmm_evop *op)
 {
+	int ret;
+
 	if (!l || !op || !op->fn)
 		return -EINVAL;
-#if VMM_HAVE_URING
-	if (l->uring) {
-		struct io_uring_sqe *sqe = get_sqe(l);
-		if (!sqe)
-			return -EBUSY;
-		io_uring_prep_fsync(sqe, fd, 0);
-		io_uring_sqe_set_data(sqe, op);
-		l->inflight++;
-		return 0;
-	}
-#endif
-	done_push(l, op, fsync(fd) < 0 ? -errno : 0);
-	return 0;
+	ret = op_queue(l, op, EV_FSYNC, fd, NULL, 0, 0);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	return op_sync_done(l, op, fsync(fd));
 }
 
 int vmm_evloop_fallocate(struct vmm_evloop *l, int fd, int mode, off_t off,
 			 off_t len, struct vmm_evop *op)
 {
+	int ret;
+
 	if (!l || !op || !op->fn)
 		return -EINVAL;
-#if VMM_HAVE_URING
-	if (l->uring) {
-		struct io_uring_sqe *sqe = get_sqe(l);
-		if (!sqe)
-			return -EBUSY;
-		io_uring_prep_fallocate(sqe, fd, mode, (uint64_t)off,
-					(uint64_t)len);
-		io_uring_sqe_set_data(sqe, op);
-		l->inflight++;
-		return 0;
-	}
-#endif
-	done_push(l, op, fallocate(fd, mode, off, len) < 0 ? -errno : 0);
-	return 0;
+	/* the kernel takes the length in addr and the mode in len */
+	ret = op_queue(l, op, EV_FALLOCATE, fd, (const void *)(uintptr_t)len,
+		       (unsigned)mode, (uint64_t)off);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	return op_sync_done(l, op, fallocate(fd, mode, off, len));
 }
 
 /*
@@ -506,7 +708,7 @@ static void run_done(struct vmm_evloop *l)
 		l->done_head = op->next;
 		if (!l->done_head)
 			l->done_tail = NULL;
-		__atomic_add_fetch(&l->completions, 1, __ATOMIC_RELAXED);
+		stat_inc(&l->completions);
 		op->fn(op->opaque, op->res);
 	}
 }
@@ -515,7 +717,7 @@ static void run_done(struct vmm_evloop *l)
 
 static bool quiescent(struct vmm_evloop *l)
 {
-	return l->stopping && !l->inflight && !l->done_head;
+	return l->stopping && !l->inflight && !l->done_head && !l->batch_head;
 }
 
 static void stop_watches(struct vmm_evloop *l)
@@ -528,6 +730,68 @@ static void stop_watches(struct vmm_evloop *l)
 }
 
 #if VMM_HAVE_URING
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* Completions ready, or completion work the kernel deferred to us (then
+ * asked for: one io_uring_enter). */
+static bool cq_pending(struct vmm_evloop *l)
+{
+	if (io_uring_cq_ready(&l->ring))
+		return true;
+	if (IO_URING_READ_ONCE(*l->ring.sq.kflags) & IORING_SQ_TASKRUN) {
+		stat_inc(&l->enters);
+		io_uring_get_events(&l->ring);
+		return io_uring_cq_ready(&l->ring) > 0;
+	}
+	return false;
+}
+
+/*
+ * The opt-in polling window (pollers registered): instead of sleeping,
+ * ask the pollers and watch the completion queue until something turns
+ * up or nothing did for the window (bounded by the next timer).  Returns
+ * true when there is work (the loop then does not sleep); pollers stay in
+ * polling mode across busy rounds and are stopped before a sleep.
+ */
+static bool poll_window(struct vmm_evloop *l, int tmo_ms)
+{
+	uint64_t window = 0, t0;
+	bool found = false;
+
+	for (struct vmm_ev_poller *p = l->pollers; p; p = p->next)
+		if (p->window_ns > window)
+			window = p->window_ns;
+	if (tmo_ms >= 0 && (uint64_t)tmo_ms * 1000000ull < window)
+		window = (uint64_t)tmo_ms * 1000000ull;
+	ring_submit(l);
+	t0 = mono_ns();
+	for (;;) {
+		for (struct vmm_ev_poller *p = l->pollers; p; p = p->next) {
+			p->polling = true;
+			found |= p->fn(p->opaque, true);
+		}
+		if (found || l->done_head || l->batch_head || cq_pending(l)) {
+			stat_inc(&l->poll_hits);
+			return true;
+		}
+		if (mono_ns() - t0 >= window)
+			break;
+		cpu_relax();
+	}
+	for (struct vmm_ev_poller *p = l->pollers; p; p = p->next) {
+		if (p->polling) {
+			p->polling = false;
+			found |= p->fn(p->opaque, false);
+		}
+	}
+	return found || l->done_head || l->batch_head;
+}
+
 static void uring_loop(struct vmm_evloop *l)
 {
 	bool stopped = false;
@@ -544,17 +808,21 @@ static void uring_loop(struct vmm_evloop *l)
 		}
 		if (quiescent(l))
 			break;
-		if (l->done_head) {
-			io_uring_submit(&l->ring);
+		if (l->done_head || l->batch_head) {
+			ring_submit(l); /* work queued already: no waiting */
+		} else if (l->pollers && !l->stopping && poll_window(l, tmo)) {
+			/* the polling window found work */
 		} else if (tmo >= 0) {
 			ts.tv_sec = tmo / 1000;
 			ts.tv_nsec = (long long)(tmo % 1000) * 1000000;
-			io_uring_submit(&l->ring);
+			ring_submit(l);
+			stat_inc(&l->enters);
 			io_uring_wait_cqe_timeout(&l->ring, &cqe, &ts);
 		} else {
+			stat_inc(&l->enters);
 			io_uring_submit_and_wait(&l->ring, 1);
 		}
-		__atomic_add_fetch(&l->wakeups, 1, __ATOMIC_RELAXED);
+		stat_inc(&l->wakeups);
 		io_uring_for_each_cqe(&l->ring, head, cqe)
 		{
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -580,15 +848,50 @@ static void uring_loop(struct vmm_evloop *l)
 				watch_fire(l, w, (unsigned)res);
 			} else {
 				struct vmm_evop *op = (void *)(uintptr_t)ud;
-				__atomic_add_fetch(&l->completions, 1,
-						   __ATOMIC_RELAXED);
+				stat_inc(&l->completions);
 				op->fn(op->opaque, res);
 			}
 		}
 		io_uring_cq_advance(&l->ring, n);
 		run_timers(l);
 		run_done(l);
+		run_batches(l);
 	}
+}
+
+/*
+ * Create the ring on the loop thread, the one issuer: the most economical
+ * setup this kernel accepts (EINVAL: flags it does not know).  Watches
+ * added before get their POLL_ADD now.
+ */
+static void uring_setup(struct vmm_evloop *l)
+{
+	static const unsigned setups[] = {
+#if defined(IORING_SETUP_DEFER_TASKRUN) && defined(IORING_SETUP_TASKRUN_FLAG)
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
+#endif
+#if defined(IORING_SETUP_COOP_TASKRUN) && defined(IORING_SETUP_TASKRUN_FLAG)
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+#endif
+		0,
+	};
+
+	for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
+		struct io_uring_params p;
+
+		memset(&p, 0, sizeof(p));
+		p.flags = setups[i];
+		if (io_uring_queue_init_params(256, &l->ring, &p) == 0) {
+			l->uring = true;
+			l->ring_flags = setups[i];
+			break;
+		}
+	}
+	if (!l->uring)
+		return;
+	for (struct vmm_ev_watch *w = l->watches; w; w = w->next)
+		watch_submit(w);
 }
 #endif
 
@@ -635,9 +938,9 @@ static void poll_loop(struct vmm_evloop *l)
 			pfd[n].revents = 0;
 			pw[n++] = w;
 		}
-		tmo = l->done_head ? 0 : timer_timeout_ms(l);
+		tmo = l->done_head || l->batch_head ? 0 : timer_timeout_ms(l);
 		r = poll(pfd, n, tmo);
-		__atomic_add_fetch(&l->wakeups, 1, __ATOMIC_RELAXED);
+		stat_inc(&l->wakeups);
 		for (int i = 0; r > 0 && i < (int)n; i++) {
 			if (pfd[i].revents)
 				watch_fire(l, pw[i], (unsigned)pfd[i].revents);
@@ -646,6 +949,7 @@ static void poll_loop(struct vmm_evloop *l)
 		}
 		run_timers(l);
 		run_done(l);
+		run_batches(l);
 		/* free watches killed during this round */
 		for (struct vmm_ev_watch *w = l->watches, *nx; w; w = nx) {
 			nx = w->next;
@@ -663,8 +967,16 @@ static void *loop_main(void *arg)
 
 	pthread_setname_np(pthread_self(), l->name);
 #if VMM_HAVE_URING
+	uring_setup(l);
+#endif
+	pthread_mutex_lock(&l->lock);
+	l->ready = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+#if VMM_HAVE_URING
 	if (l->uring) {
 		uring_loop(l);
+		io_uring_queue_exit(&l->ring);
 		return NULL;
 	}
 #endif
@@ -695,29 +1007,26 @@ int vmm_evloop_create(const struct vmm_allocator *a, const char *name,
 	}
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);
-#if VMM_HAVE_URING
-	if (io_uring_queue_init(256, &l->ring, 0) == 0)
-		l->uring = true;
-#endif
+	/* listed now, polled once the thread has its ring */
 	ret = vmm_evloop_watch(l, l->ctl_fd, ctl_cb, l, true, &l->ctl_watch);
 	if (ret)
-		goto err_ring;
+		goto err_sync;
 	ret = -pthread_create(&l->thread, NULL, loop_main, l);
 	if (ret)
-		goto err_ring;
+		goto err_sync;
+	pthread_mutex_lock(&l->lock);
 	l->started = true;
+	while (!l->ready)
+		pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
 	*out = l;
 	return 0;
 
-err_ring:
+err_sync:
 	for (struct vmm_ev_watch *w = l->watches, *n; w; w = n) {
 		n = w->next;
 		ev_free(l, w);
 	}
-#if VMM_HAVE_URING
-	if (l->uring)
-		io_uring_queue_exit(&l->ring);
-#endif
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->cond);
 	close(l->ctl_fd);
@@ -744,10 +1053,12 @@ void vmm_evloop_destroy(struct vmm_evloop *l)
 		n = w->next;
 		ev_free(l, w);
 	}
-#if VMM_HAVE_URING
-	if (l->uring)
-		io_uring_queue_exit(&l->ring);
-#endif
+	/* pollers left registered (their owners should have removed them) */
+	for (struct vmm_ev_poller *p = l->pollers, *n; p; p = n) {
+		n = p->next;
+		ev_free(l, p);
+	}
+	/* the thread closed its ring */
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->cond);
 	close(l->ctl_fd);

@@ -39,6 +39,8 @@ struct kvm_vcpu_priv {
 	int fd;
 	struct kvm_run *run;
 	bool single_step;
+	bool sw_bp;                /* KVM_GUESTDBG_USE_SW_BP on */
+	bool exit_pending;         /* @run holds an exit complete_io got */
 };
 
 static inline struct kvm_vm *kvm_of(vmm_vm *vm)
@@ -65,6 +67,7 @@ void kvm_vcpu_fini(vmm_vcpu *vcpu);
 int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit);
 void kvm_vcpu_kick(vmm_vcpu *vcpu);
 int kvm_single_step(vmm_vcpu *vcpu, bool on);
+int kvm_sw_breakpoints(vmm_vcpu *vcpu, bool on);
 
 /* kvm_irqchip.c: snapshot support */
 int kvm_get_irqchip(vmm_vm *vm, struct vmm_irqchip_state *st);

@@ -228,8 +228,15 @@ int kvm_vcpu_complete_io(vmm_vcpu *vcpu)
 	e = errno;
 	if (!atomic_load(&vcpu->kick_pending))
 		__atomic_store_n(&p->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	if (r == 0) /* KVM exited for another reason without running */
+	if (r == 0) {
+		/*
+		 * Finishing the instruction gave another exit, e.g. the write
+		 * half of an MMIO read-modify-write: the next run returns it
+		 * instead of entering the guest, so the device still sees it.
+		 */
+		p->exit_pending = true;
 		return 0;
+	}
 	if (e == EINTR || e == EAGAIN)
 		return 0;
 	return vmm__err(vcpu->vm, -e, "vcpu%u: KVM_RUN (completing I/O): %s",

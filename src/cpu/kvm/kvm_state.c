@@ -334,6 +334,8 @@ int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	union msr_buf mb = { 0 };
 	int r;
 
+	kvcpu_of(vcpu)->exit_pending = false; /* it belonged to the old state */
+
 	/* sregs first: KVM derives the mode (and so RIP width) from them */
 	if ((r = kvm_ioctl(fd, KVM_GET_SREGS, &sregs)) < 0)
 		return vmm__err(vcpu->vm, r, "KVM_GET_SREGS failed");

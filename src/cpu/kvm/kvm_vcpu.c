@@ -222,6 +222,11 @@ int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	struct kvm_run *run = p->run;
 	int r;
 
+	if (p->exit_pending) {	/* from kvm_vcpu_complete_io() */
+		p->exit_pending = false;
+		translate(vcpu, run, exit);
+		return 0;
+	}
 	for (;;) {
 		if (atomic_load(&vcpu->kick_pending))
 			__atomic_store_n(&run->immediate_exit, 1,
@@ -247,7 +252,8 @@ int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	return 0;
 }
 
-int kvm_single_step(vmm_vcpu *vcpu, bool on)
+/* KVM_SET_GUEST_DEBUG with the vCPU's single-step and INT3 settings. */
+static int set_guest_debug(vmm_vcpu *vcpu, bool step, bool sw_bp)
 {
 	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
 	struct kvm_guest_debug dbg = { 0 };
@@ -255,11 +261,26 @@ int kvm_single_step(vmm_vcpu *vcpu, bool on)
 
 	if (!(vcpu->vm->caps & VMM_CAP_GUEST_DEBUG))
 		return -ENOTSUP;
-	if (on)
-		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+	if (step || sw_bp)
+		dbg.control = KVM_GUESTDBG_ENABLE;
+	if (step)
+		dbg.control |= KVM_GUESTDBG_SINGLESTEP;
+	if (sw_bp)
+		dbg.control |= KVM_GUESTDBG_USE_SW_BP;
 	r = kvm_ioctl(p->fd, KVM_SET_GUEST_DEBUG, &dbg);
 	if (r < 0)
 		return vmm__err(vcpu->vm, r, "KVM_SET_GUEST_DEBUG failed");
-	p->single_step = on;
+	p->single_step = step;
+	p->sw_bp = sw_bp;
 	return 0;
+}
+
+int kvm_single_step(vmm_vcpu *vcpu, bool on)
+{
+	return set_guest_debug(vcpu, on, kvcpu_of(vcpu)->sw_bp);
+}
+
+int kvm_sw_breakpoints(vmm_vcpu *vcpu, bool on)
+{
+	return set_guest_debug(vcpu, kvcpu_of(vcpu)->single_step, on);
 }

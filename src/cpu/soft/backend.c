@@ -146,6 +146,7 @@ static int soft_vcpu_init(vmm_vcpu *vcpu)
 		vmm__free(vm, c);
 		return vmm__err(vm, ret, "out of memory for the block cache");
 	}
+	c->st_tb_flushes = 0; /* the empty cache's first flush is no event */
 	if (c->svm->deterministic)
 		c->tsc_offset = 0;
 	else
@@ -325,18 +326,41 @@ static int soft_set_irqchip(vmm_vm *vm, const struct vmm_irqchip_state *st)
 }
 
 /*
- * No vcpu_complete_io: a soft read exit (IN, MMIO read) unwinds the
- * instruction before returning, so the state get_state() reads in the
- * middle of one is that before the instruction, consistent on its own;
- * the answer the embedder filled in is only replayed by the next run.  A
- * snapshot taken there re-executes the instruction after restore, which
- * issues the device read once more (as a KVM snapshot without
- * complete_io would not).  Write exits complete nothing in the CPU.
+ * A soft read exit (IN, MMIO read) unwinds the instruction before
+ * returning; the answer the embedder fills in is replayed when the
+ * instruction runs again.  Before a snapshot reads the state, run just
+ * that instruction with the answer (io.c), so that the state is the one
+ * after it, as on KVM, and a restore does not issue the device read twice.
  */
+static int soft_vcpu_complete_io(vmm_vcpu *vcpu)
+{
+	return soft_complete_io(soft_of(vcpu));
+}
+
+/* The counters the CPU keeps as it runs (see struct soft_cpu). */
+static void soft_vcpu_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *st)
+{
+	struct soft_cpu *c = soft_of(vcpu);
+
+	st->insns_retired = c->icount;
+	st->blocks_translated = c->st_tb_translated;
+	st->blocks_invalidated = c->st_tb_invalidated;
+	st->block_cache_flushes = c->st_tb_flushes;
+	st->tlb_hits = c->st_tlb_hits;
+	st->tlb_misses = c->st_tlb_misses;
+	st->valid |= VMM_VCPU_STAT_INSNS | VMM_VCPU_STAT_BLOCKS |
+		     VMM_VCPU_STAT_TLB;
+}
 
 static int soft_single_step(vmm_vcpu *vcpu, bool on)
 {
 	soft_of(vcpu)->single_step = on;
+	return 0;
+}
+
+static int soft_sw_breakpoints(vmm_vcpu *vcpu, bool on)
+{
+	soft_of(vcpu)->sw_bp = on;
 	return 0;
 }
 
@@ -367,9 +391,11 @@ const struct vmm_backend_ops vmm_soft_ops = {
 	.get_state = soft_get_state,
 	.set_state = soft_set_state,
 	.single_step = soft_single_step,
+	.sw_breakpoints = soft_sw_breakpoints,
 	.irq_line = soft_irq_line,
 	.msi = soft_msi,
 	.get_irqchip = soft_get_irqchip,
 	.set_irqchip = soft_set_irqchip,
-	.vcpu_complete_io = NULL, /* see above soft_single_step() */
+	.vcpu_complete_io = soft_vcpu_complete_io,
+	.vcpu_stats = soft_vcpu_stats,
 };

@@ -3,12 +3,11 @@
  * except.c - raising faults and delivering exceptions and interrupts:
  * through the IVT in real mode, 8-byte interrupt/trap gates in protected
  * mode (with the stack switch from the TSS and the virtual-8086 frame),
- * 16-byte gates with IST in long mode; error codes, CR2, the double-fault
- * rules and the triple fault that shuts the vCPU down.
+ * 16-byte gates with IST in long mode, task gates (task.c); error codes,
+ * CR2, the double-fault rules and the triple fault that shuts the vCPU
+ * down.
  */
 #include "cpu/soft/soft.h"
-
-#include <stdio.h>
 
 void soft_unwind(struct soft_cpu *c)
 {
@@ -32,22 +31,6 @@ void soft_fault(struct soft_cpu *c, int vec, uint32_t err)
 void soft_fault_noerr(struct soft_cpu *c, int vec)
 {
 	soft_fault(c, vec, 0);
-}
-
-__attribute__((noreturn)) static void unsupported(struct soft_cpu *c,
-						  const char *what, int vec)
-{
-	struct vmm_exit *e = &c->exit;
-
-	memset(e, 0, sizeof(*e));
-	e->kind = VMM_EXIT_INTERNAL;
-	e->internal.reason = VMM_INTERNAL_EMULATION;
-	e->internal.data[0] = (uint64_t)vec;
-	e->internal.data[1] = c->st.rip;
-	snprintf(e->internal.msg, sizeof(e->internal.msg),
-		 "soft: %s (vector %d) not emulated", what, vec);
-	c->fault_vec = -2;
-	soft_unwind(c);
 }
 
 /* push onto a stack given as base/pointer; @user = CPL3 access */
@@ -104,8 +87,13 @@ static void tss_stack(struct soft_cpu *c, unsigned dpl, unsigned ist,
 		*ss = (uint16_t)dpl;
 		return;
 	}
-	if ((tr->type & 7) == 1 || (tr->type & 7) == 3) /* 16-bit TSS */
-		unsupported(c, "interrupt through a 16-bit TSS", 0);
+	if (!(tr->type & 8)) { /* 16-bit TSS: SPn at 2 + 4n, SSn at 4 + 4n */
+		if (2 + dpl * 4 + 3 > tr->limit)
+			soft_fault(c, 10, tr->selector & 0xfffc);
+		*sp = soft_ld_sys(c, tr->base + 2 + dpl * 4, 2);
+		*ss = (uint16_t)soft_ld_sys(c, tr->base + 4 + dpl * 4, 2);
+		return;
+	}
 	if (4 + dpl * 8 + 5 > tr->limit)
 		soft_fault(c, 10, tr->selector & 0xfffc);
 	*sp = soft_ld_sys(c, tr->base + 4 + dpl * 8, 4);
@@ -138,7 +126,14 @@ static void deliver_prot(struct soft_cpu *c, int vec, bool has_err,
 		if (type != 0xe && type != 0xf)
 			soft_gp(c, idt_err);
 	} else if (type == 0x5) {
-		unsupported(c, "task gate", vec);
+		/* task gate: the event switches to the task of its TSS */
+		if ((kind == EV_SOFT || kind == EV_INT3) && gdpl < c->cpl)
+			soft_gp(c, (uint32_t)vec * 8 + 2);
+		if (!((lo >> 47) & 1))
+			soft_fault(c, 11, idt_err);
+		soft_task_switch(c, (uint16_t)(lo >> 16), SOFT_TS_INT, ret_ip,
+				 has_err, err, ext);
+		return;
 	} else if (type != 0x6 && type != 0x7 && type != 0xe && type != 0xf) {
 		soft_gp(c, idt_err);
 	}

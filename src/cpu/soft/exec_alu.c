@@ -5,7 +5,7 @@
  * extensions CBW..CQO, flag instructions, and the legacy BCD adjustments.
  * LOCK-prefixed read-modify-writes are atomic on the host memory.
  */
-#include "cpu/soft/exec.h"
+#include "cpu/soft/thread.h"
 
 static inline uint64_t alu_calc(struct soft_cpu *c, unsigned op, uint64_t a,
 				uint64_t b, unsigned *cin)
@@ -596,6 +596,52 @@ void soft_specialize(struct soft_insn *in)
 		if (fast_imm[in->reg & 7])
 			in->fn = fast_imm[in->reg & 7];
 	}
+}
+
+/* threaded twins (thread.h) */
+#define ALU_THREADED(name)                                                     \
+	SOFT_THREADED(op_##name##_rm_r)                                        \
+	SOFT_THREADED(op_##name##_r_rm)                                        \
+	SOFT_THREADED(op_##name##_imm)
+ALU_THREADED(add)
+ALU_THREADED(or)
+ALU_THREADED(and)
+ALU_THREADED(sub)
+ALU_THREADED(xor)
+ALU_THREADED(cmp)
+SOFT_THREADED(op_alu_rm_r)
+SOFT_THREADED(op_alu_r_rm)
+SOFT_THREADED(op_alu_a_imm)
+SOFT_THREADED(op_grp1)
+SOFT_THREADED(op_test_rm_r)
+SOFT_THREADED(op_test_a_imm)
+SOFT_THREADED(op_incdec_r)
+SOFT_THREADED(op_grp4)
+SOFT_THREADED(soft_op_ff_incdec)
+SOFT_THREADED(op_imul_r_rm)
+SOFT_THREADED(op_imul_imm)
+SOFT_THREADED(op_grp3)
+
+#define ALU_PAIRS(name)                                                        \
+	{ op_##name##_rm_r, op_##name##_rm_r_t },                              \
+	{ op_##name##_r_rm, op_##name##_r_rm_t },                              \
+	{ op_##name##_imm, op_##name##_imm_t }
+
+static const struct soft_tpair alu_twins[] = {
+	ALU_PAIRS(add), ALU_PAIRS(or), ALU_PAIRS(and), ALU_PAIRS(sub),
+	ALU_PAIRS(xor), ALU_PAIRS(cmp),
+	{ op_alu_rm_r, op_alu_rm_r_t }, { op_alu_r_rm, op_alu_r_rm_t },
+	{ op_alu_a_imm, op_alu_a_imm_t }, { op_grp1, op_grp1_t },
+	{ op_test_rm_r, op_test_rm_r_t }, { op_test_a_imm, op_test_a_imm_t },
+	{ op_incdec_r, op_incdec_r_t }, { op_grp4, op_grp4_t },
+	{ soft_op_ff_incdec, soft_op_ff_incdec_t },
+	{ op_imul_r_rm, op_imul_r_rm_t }, { op_imul_imm, op_imul_imm_t },
+	{ op_grp3, op_grp3_t },
+};
+
+bool soft_thread_alu(struct soft_insn *in)
+{
+	return soft_tpick(in, alu_twins, sizeof(alu_twins) / sizeof(alu_twins[0]));
 }
 
 void soft_register_alu(soft_fn *t)

@@ -3,7 +3,7 @@
  * exec_ctl.c - control flow: Jcc, JMP/CALL/RET near and far, LOOP/JCXZ,
  * the FF group, INT/INT3/INTO/INT1/IRET, HLT and the undefined opcodes.
  */
-#include "cpu/soft/exec.h"
+#include "cpu/soft/thread.h"
 
 int soft_op_push_rm(struct soft_cpu *c, const struct soft_insn *i);
 
@@ -28,7 +28,7 @@ static inline uint64_t next_ip(struct soft_cpu *c, const struct soft_insn *i)
 
 static int op_jcc(struct soft_cpu *c, const struct soft_insn *i)
 {
-	if (soft_cond(c, i->op & 0xf))
+	if (soft_cond_fast(c, i->op & 0xf))
 		return soft_jump(c, next_ip(c, i) + i->imm, i->osz);
 	c->st.rip = (c->st.rip + i->len) & c->ipmask;
 	return SOFT_END;
@@ -179,6 +179,18 @@ static int op_int(struct soft_cpu *c, const struct soft_insn *i)
 
 	switch (i->op) {
 	case 0xcc:
+		if (c->sw_bp) {
+			/* a debugger's breakpoint: exit at the INT3, not
+			 * retired (vmm_vcpu_set_sw_breakpoints()) */
+			memset(&c->exit, 0, sizeof(c->exit));
+			c->exit.kind = VMM_EXIT_DEBUG;
+			c->exit.debug.exception = 3;
+			c->exit.debug.pc = c->st.rip;
+			c->exit.debug.dr6 = c->st.dr6;
+			c->exit.debug.dr7 = c->st.dr7;
+			c->fault_vec = -2;
+			soft_unwind(c);
+		}
 		soft_deliver(c, 3, false, 0, EV_INT3, next);
 		break;
 	case 0xcd:
@@ -200,7 +212,7 @@ static int op_int(struct soft_cpu *c, const struct soft_insn *i)
 
 static int op_iret(struct soft_cpu *c, const struct soft_insn *i)
 {
-	return soft_iret(c, i->osz);
+	return soft_iret(c, i->osz, (c->st.rip + i->len) & c->ipmask);
 }
 
 static int op_hlt(struct soft_cpu *c, const struct soft_insn *i)
@@ -215,6 +227,29 @@ static int op_hlt(struct soft_cpu *c, const struct soft_insn *i)
 int soft_op_ud(struct soft_cpu *c, const struct soft_insn *i)
 {
 	soft_ud(c);
+}
+
+/* threaded twins (thread.h) */
+SOFT_THREADED(op_jcc)
+SOFT_THREADED(op_jmp_rel)
+SOFT_THREADED(op_call_rel)
+SOFT_THREADED(op_ret)
+SOFT_THREADED(op_grp5)
+SOFT_THREADED(op_loop)
+
+static const struct soft_tpair ctl_twins[] = {
+	{ op_jcc, op_jcc_t },
+	{ op_jmp_rel, op_jmp_rel_t },
+	{ op_call_rel, op_call_rel_t },
+	{ op_ret, op_ret_t },
+	{ op_grp5, op_grp5_t },
+	{ op_loop, op_loop_t },
+};
+
+bool soft_thread_ctl(struct soft_insn *in)
+{
+	return soft_tpick(in, ctl_twins,
+			  sizeof(ctl_twins) / sizeof(ctl_twins[0]));
 }
 
 void soft_register_ctl(soft_fn *t)

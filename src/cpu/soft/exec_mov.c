@@ -5,7 +5,7 @@
  * CMPXCHG8B/16B, XADD, XLAT, the far-pointer loads (LDS LES LSS LFS LGS),
  * ARPL and the multi-byte NOPs.
  */
-#include "cpu/soft/exec.h"
+#include "cpu/soft/thread.h"
 
 static int op_mov_rm_r(struct soft_cpu *c, const struct soft_insn *i)
 {
@@ -357,6 +357,35 @@ static int op_movnti(struct soft_cpu *c, const struct soft_insn *i)
 		soft_ud(c);
 	soft_st(c, i->seg, soft_ea(c, i), i->osz, soft_reg(c, i->reg, i->osz));
 	return SOFT_NEXT;
+}
+
+/* threaded twins (thread.h) */
+SOFT_THREADED(op_mov_rm_r)
+SOFT_THREADED(op_mov_r_rm)
+SOFT_THREADED(op_mov_r_rm_fast)
+SOFT_THREADED(op_mov_rm_r_fast)
+SOFT_THREADED(op_mov_rm_imm)
+SOFT_THREADED(op_mov_r_imm)
+SOFT_THREADED(op_movzx)
+SOFT_THREADED(op_63)
+SOFT_THREADED(op_lea)
+
+static const struct soft_tpair mov_twins[] = {
+	{ op_mov_rm_r, op_mov_rm_r_t },
+	{ op_mov_r_rm, op_mov_r_rm_t },
+	{ op_mov_r_rm_fast, op_mov_r_rm_fast_t },
+	{ op_mov_rm_r_fast, op_mov_rm_r_fast_t },
+	{ op_mov_rm_imm, op_mov_rm_imm_t },
+	{ op_mov_r_imm, op_mov_r_imm_t },
+	{ op_movzx, op_movzx_t },
+	{ op_63, op_63_t },
+	{ op_lea, op_lea_t },
+};
+
+bool soft_thread_mov(struct soft_insn *in)
+{
+	return soft_tpick(in, mov_twins,
+			  sizeof(mov_twins) / sizeof(mov_twins[0]));
 }
 
 void soft_register_mov(soft_fn *t)

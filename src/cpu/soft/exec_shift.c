@@ -6,7 +6,7 @@
  * undefined (OF for counts > 1, AF) we write a fixed choice, and the
  * differential tests mask those bits.
  */
-#include "cpu/soft/exec.h"
+#include "cpu/soft/thread.h"
 
 static bool msb(uint64_t v, unsigned size)
 {
@@ -191,6 +191,23 @@ static int op_shxd(struct soft_cpu *c, const struct soft_insn *i)
 	c->st.rflags = f;
 	c->lf_op = LF_NONE;
 	return SOFT_NEXT;
+}
+
+/* threaded twins (thread.h) */
+SOFT_THREADED(op_grp2_imm)
+SOFT_THREADED(op_grp2_1)
+SOFT_THREADED(op_grp2_cl)
+
+static const struct soft_tpair shift_twins[] = {
+	{ op_grp2_imm, op_grp2_imm_t },
+	{ op_grp2_1, op_grp2_1_t },
+	{ op_grp2_cl, op_grp2_cl_t },
+};
+
+bool soft_thread_shift(struct soft_insn *in)
+{
+	return soft_tpick(in, shift_twins,
+			  sizeof(shift_twins) / sizeof(shift_twins[0]));
 }
 
 void soft_register_shift(soft_fn *t)

@@ -5,7 +5,7 @@
  * ENTER/LEAVE.  Stack writes happen before RSP changes, so a fault leaves
  * RSP as it was.
  */
-#include "cpu/soft/exec.h"
+#include "cpu/soft/thread.h"
 
 static inline void set_sp(struct soft_cpu *c, uint64_t sp)
 {
@@ -221,6 +221,23 @@ static int op_leave(struct soft_cpu *c, const struct soft_insn *i)
 	set_sp(c, bp + i->osz);
 	soft_set_reg(c, VMM_RBP, i->osz, v);
 	return SOFT_NEXT;
+}
+
+/* threaded twins (thread.h) */
+SOFT_THREADED(op_push_r)
+SOFT_THREADED(op_pop_r)
+SOFT_THREADED(op_push_imm)
+
+static const struct soft_tpair stack_twins[] = {
+	{ op_push_r, op_push_r_t },
+	{ op_pop_r, op_pop_r_t },
+	{ op_push_imm, op_push_imm_t },
+};
+
+bool soft_thread_stack(struct soft_insn *in)
+{
+	return soft_tpick(in, stack_twins,
+			  sizeof(stack_twins) / sizeof(stack_twins[0]));
 }
 
 void soft_register_stack(soft_fn *t)

@@ -3,8 +3,9 @@
  * fpu.c - the x87 control instructions (FNINIT, FNSTCW, FLDCW, FNSTSW,
  * FNCLEX, FWAIT), FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, the fences and CLFLUSH
  * (group 15), and the SSE/SSE2 data moves and integer operations ordinary
- * compiled code uses.  x87 arithmetic is not emulated: it stops the vCPU
- * with an internal "not emulated" exit rather than computing wrong values.
+ * compiled code uses (SSE floating point: exec_sse.c).  x87 arithmetic is
+ * not emulated: it stops the vCPU with an internal "not emulated" exit
+ * rather than computing wrong values.
  */
 #include "cpu/soft/exec.h"
 
@@ -298,8 +299,15 @@ static int op_sse_mov(struct soft_cpu *c, const struct soft_insn *i)
 		return SOFT_NEXT;
 	case 0x12: /* MOVLPS/MOVLPD m64 -> low */
 	case 0x16: /* MOVHPS/MOVHPD m64 -> high */
-		if (i->mod == 3 || f3 || f2)
-			not_emulated(c, i);
+		if (f3 || f2)
+			not_emulated(c, i); /* SSE3 forms: not advertised */
+		if (i->mod == 3) { /* MOVHLPS / MOVLHPS (no 66 form) */
+			if (p66)
+				soft_ud(c);
+			xreg(c, i->reg)->q[lo == 0x16] =
+				xreg(c, i->rm)->q[lo == 0x12];
+			return SOFT_NEXT;
+		}
 		xreg(c, i->reg)->q[lo == 0x16] =
 			soft_ld(c, i->seg, soft_ea(c, i), 8);
 		return SOFT_NEXT;

@@ -7,8 +7,10 @@
  * the value the core (or embedder) put into that buffer.  An instruction
  * with several device reads replays the earlier answers in order.  Device
  * writes are queued and returned after the instruction retired.
+ * soft_complete_io() finishes an answered read without running further
+ * (for snapshots).
  */
-#include "cpu/soft/soft.h"
+#include "cpu/soft/exec.h"
 
 static bool replay_take(struct soft_cpu *c, uint64_t addr, unsigned len,
 			bool io, uint64_t *v)
@@ -155,4 +157,115 @@ uint64_t soft_io_in(struct soft_cpu *c, uint16_t port, unsigned size)
 void soft_io_out(struct soft_cpu *c, uint16_t port, unsigned size, uint64_t v)
 {
 	write_exit(c, port, size, true, v);
+}
+
+/* Decode the instruction at CS:RIP (the one a read exit unwound). */
+static void decode_at_rip(struct soft_cpu *c, struct soft_insn *in)
+{
+	uint64_t lin, gpa;
+	const uint8_t *h, *h2;
+	uint8_t buf[16];
+	unsigned avail;
+	bool end;
+	int r;
+
+	if (c->lm64) {
+		lin = c->st.rip;
+	} else {
+		if (c->pe && c->st.rip > c->st.seg[VMM_CS].limit)
+			soft_gp(c, 0);
+		lin = (uint32_t)(c->segbase[VMM_CS] + c->st.rip);
+	}
+	h = soft_fetch_page(c, lin, &gpa);
+	avail = 4096 - (unsigned)(lin & 0xfff);
+	if (avail >= 15) {
+		memcpy(buf, h, 15);
+	} else {
+		memcpy(buf, h, avail);
+		r = soft_decode(buf, avail, c->csz, in, &end);
+		if (r != SOFT_DEC_MORE)
+			goto decoded;
+		h2 = soft_fetch_page(c, (lin + avail) &
+				     (c->lma ? ~0ull : 0xffffffffull), &gpa);
+		memcpy(buf + avail, h2, 15 - avail);
+	}
+	r = soft_decode(buf, 15, c->csz, in, &end);
+decoded:
+	if (r == SOFT_DEC_GP || r == SOFT_DEC_MORE)
+		soft_gp(c, 0);
+	if (!in->fn) {
+		in->fn = c->svm->handlers[in->op] ? c->svm->handlers[in->op] :
+						    soft_op_ud;
+		soft_specialize(in);
+	}
+}
+
+/*
+ * Finish the instruction whose device read (IN, INS element, MMIO read)
+ * the embedder answered, without entering the next one: the state read
+ * afterwards is that after the instruction, as KVM's complete_io leaves
+ * it.  Its own device writes stay queued and are returned by the next
+ * vmm_vcpu_run() before any guest code runs.  A further device read of the
+ * same instruction (the next REP INS element, the second operand of CMPS)
+ * is not issued: the run after this one issues it; the registers then
+ * show the elements done.  A fault after the read (PUSH of an MMIO value
+ * onto a bad stack) is delivered, and so is the single-step trap.
+ */
+int soft_complete_io(struct soft_cpu *c)
+{
+	struct soft_insn in;
+	bool tf;
+	int r;
+
+	if (c->wq_n || (!c->read_pending && !c->replay_n))
+		return 0;
+	if (c->read_pending) {
+		memcpy(c->replay[c->replay_n].data, c->rdbuf,
+		       sizeof(c->replay[0].data));
+		c->replay_n++;
+		c->read_pending = false;
+	}
+	c->replay_pos = 0;
+	c->delivering = -1;
+	c->ev = 0;
+	if (c->epoch != atomic_load(&c->svm->epoch)) {
+		c->epoch = atomic_load(&c->svm->epoch);
+		soft_tlb_flush(c);
+		soft_tb_flush(c);
+	}
+	tf = (c->st.rflags & FL_TF) != 0;
+	if (__builtin_setjmp(c->jb)) {
+		c->ev &= SEV_WQ;
+		if (c->fault_vec == -2) {
+			/* the instruction's next device read (or an internal
+			 * error): not issued now, the next run meets it */
+			c->delivering = -1;
+			c->read_pending = false;
+			c->replay_pos = 0;
+			return 0;
+		}
+		c->replay_n = c->replay_pos = 0;
+		if (soft_handle_fault(c) < 0)
+			return vmm__err(c->vm, -EIO,
+					"vcpu%u: triple fault completing a device read",
+					c->vcpu->index);
+		c->ev = 0;
+		return 0;
+	}
+	decode_at_rip(c, &in);
+	c->shadow = false;
+	r = in.fn(c, &in);
+	c->icount++;
+	if (r == SOFT_NEXT)
+		c->st.rip = (c->st.rip + in.len) & c->ipmask;
+	c->ev = 0; /* queued writes (wq_n) go out at the next run */
+	c->replay_n = c->replay_pos = 0;
+	if (tf) {
+		c->st.dr6 |= 0x4000;
+		soft_flags_commit(c);
+		c->delivering = 1;
+		soft_deliver(c, 1, false, 0, EV_EXT, c->st.rip);
+		c->delivering = -1;
+	}
+	return 0;
 }

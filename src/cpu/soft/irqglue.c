@@ -61,7 +61,10 @@ bool soft_glue_init_sipi(struct soft_cpu *c, unsigned ev)
 		memcpy(lapic, c->st.lapic, sizeof(lapic));
 		vmm_state_reset(&c->st, idx == 0);
 		memcpy(c->st.lapic, lapic, sizeof(lapic));
-		c->st.mp_state = VMM_MP_INIT_RECEIVED;
+		/* the BSP restarts at the reset vector, an AP waits for
+		 * SIPI (as KVM does) */
+		c->st.mp_state = idx == 0 ? VMM_MP_RUNNABLE :
+					    VMM_MP_INIT_RECEIVED;
 		c->halted = false;
 		c->lf_op = LF_NONE;
 		soft_update_mode(c);

@@ -10,20 +10,6 @@
  */
 #include "cpu/soft/exec.h"
 
-uint64_t soft_ea(struct soft_cpu *c, const struct soft_insn *i)
-{
-	uint64_t a = (uint64_t)i->disp;
-
-	if (i->base != SOFT_NOREG)
-		a += i->base == SOFT_RIPREL ? c->st.rip + i->len :
-					      c->st.gpr[i->base];
-	if (i->index != SOFT_NOREG)
-		a += c->st.gpr[i->index] << i->scale;
-	if (i->asz == 8)
-		return a;
-	return a & soft_mask(i->asz);
-}
-
 __attribute__((noreturn)) static void seg_fault(struct soft_cpu *c,
 						unsigned seg)
 {
@@ -60,6 +46,7 @@ uint64_t soft_lin(struct soft_cpu *c, unsigned seg, uint64_t off,
 void soft_tlb_flush(struct soft_cpu *c)
 {
 	memset(c->tlb, 0xff, sizeof(c->tlb));
+	memset(c->tlb_victim, 0xff, sizeof(c->tlb_victim));
 	c->tlb_gen++;
 	c->chain_gen++;
 }
@@ -113,6 +100,21 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 	uint8_t *h;
 	int r;
 
+	{
+		/* the second way: swap it in when it allows @acc */
+		unsigned idx = soft_tlb_idx(lin);
+		struct soft_tlb_entry *v = &c->tlb_victim[user][idx];
+		uint64_t tag = (acc & VMM_ACCESS_WRITE) ? v->tag_w :
+			       (acc & VMM_ACCESS_EXEC) ? v->tag_x : v->tag_r;
+		if (tag == page) {
+			struct soft_tlb_entry t = c->tlb[user][idx];
+			c->tlb[user][idx] = *v;
+			*v = t;
+			c->st_tlb_hits++;
+			*host = (uint8_t *)(uintptr_t)(page + c->tlb[user][idx].addend);
+			return c->tlb[user][idx].gpa | (lin & 0xfff);
+		}
+	}
 	c->st_tlb_misses++;
 	if (c->lma) {
 		int64_t s = (int64_t)(lin << 16) >> 16;
@@ -139,6 +141,9 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 			&c->tlb[user][soft_tlb_idx(lin)];
 		bool code = soft_tb_is_code(c, gpage);
 		if (e->tag_r != page || e->gpa != gpage) {
+			/* keep the entry it replaces as the second way */
+			if (e->tag_r != SOFT_TLB_INVALID && e->tag_r != page)
+				c->tlb_victim[user][soft_tlb_idx(lin)] = *e;
 			e->tag_r = e->tag_w = e->tag_x = SOFT_TLB_INVALID;
 			e->gpa = gpage;
 		}
@@ -301,6 +306,7 @@ const uint8_t *soft_fetch_page(struct soft_cpu *c, uint64_t lin, uint64_t *gpa)
 	uint64_t g;
 
 	if (e->tag_x == (lin & ~0xfffull)) {
+		c->st_tlb_hits++;
 		*gpa = e->gpa | (lin & 0xfff);
 		return (const uint8_t *)(uintptr_t)(lin + e->addend);
 	}

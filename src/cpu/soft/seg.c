@@ -3,12 +3,13 @@
  * seg.c - segment registers: descriptor reads from the GDT/LDT, loads with
  * the architectural type, privilege and presence checks (#GP/#SS/#NP with
  * the selector as error code), null selectors, and the far transfers that
- * change CS: JMP/CALL far (code segments and same-privilege call gates),
- * RET far (also to an outer level) and IRET in every mode.
+ * change CS: JMP/CALL far (code segments, call gates of 16, 32 and 64 bits
+ * including CALL to a more privileged level with the stack switch from the
+ * TSS and the parameter copy), RET far (also to an outer level) and IRET
+ * in every mode.  Task switches (TSS descriptors, task gates, IRET with
+ * NT=1) are in task.c.
  */
 #include "cpu/soft/soft.h"
-
-#include <stdio.h>
 
 void soft_seg_real(struct vmm_segment *s, uint16_t sel)
 {
@@ -135,21 +136,6 @@ void soft_load_seg(struct soft_cpu *c, int s, uint16_t sel)
 	soft_update_seg(c, s);
 }
 
-__attribute__((noreturn)) static void unsupported(struct soft_cpu *c,
-						  const char *what)
-{
-	struct vmm_exit *e = &c->exit;
-
-	memset(e, 0, sizeof(*e));
-	e->kind = VMM_EXIT_INTERNAL;
-	e->internal.reason = VMM_INTERNAL_EMULATION;
-	e->internal.data[1] = c->st.rip;
-	snprintf(e->internal.msg, sizeof(e->internal.msg),
-		 "soft: %s not emulated", what);
-	c->fault_vec = -2;
-	soft_unwind(c);
-}
-
 /* Check a code segment descriptor for a JMP/CALL/RET to it. */
 static void check_code(struct soft_cpu *c, const struct vmm_segment *n,
 		       uint16_t sel, unsigned cpl_after, bool ret)
@@ -168,6 +154,132 @@ static void check_code(struct soft_cpu *c, const struct vmm_segment *n,
 	if (c->lma && n->l && n->db)
 		soft_gp(c, sel & 0xfffc);
 	(void)cpl_after;
+}
+
+/* Write @size bytes at @sp - @size on a stack of @base (supervisor). */
+static uint64_t push_sys(struct soft_cpu *c, uint64_t base, uint64_t sp,
+			 uint64_t spmask, unsigned size, uint64_t v)
+{
+	sp = (sp - size) & spmask;
+	soft_st_sys(c, c->lma ? base + sp : (uint32_t)(base + sp), size, v);
+	return sp;
+}
+
+/* Are [sp - room, sp - 1] inside stack segment @ss (32-bit modes)? */
+static bool stack_room(const struct vmm_segment *ss, uint64_t sp,
+		       unsigned room)
+{
+	uint64_t top = ss->db ? 0xffffffffull : 0xffff;
+	uint64_t lo = (sp - room) & top, hi = (sp - 1) & top;
+
+	if (lo > hi)
+		return false; /* the frame would wrap around */
+	if (ss->type & 4) /* expand-down: valid (limit, top] */
+		return lo > ss->limit && hi <= top;
+	return hi <= ss->limit;
+}
+
+/*
+ * CALL through a call gate to the more privileged non-conforming code
+ * segment @ncs (read from @tsel / @dcs): new stack from the TSS for the
+ * new CPL (#TS for a bad TSS entry or stack selector, #SS for a stack not
+ * present or too small), the caller's SS:ESP and, for 16/32-bit gates,
+ * @pcount parameters of @gsz bytes copied from the caller's stack, then
+ * CS:EIP.  Nothing changes before every check passed.
+ */
+static int call_gate_inner(struct soft_cpu *c, struct vmm_segment *ncs,
+			   uint16_t tsel, uint64_t dcs, uint64_t off,
+			   unsigned gsz, unsigned pcount, uint64_t ret_ip)
+{
+	const struct vmm_segment *tr = &c->st.seg[VMM_TR];
+	unsigned dpl = ncs->dpl;
+	uint16_t tss_err = tr->selector & 0xfffc;
+	uint16_t old_ss = c->st.seg[VMM_SS].selector;
+	uint16_t old_cs = c->st.seg[VMM_CS].selector;
+	uint64_t old_sp = c->st.gpr[VMM_RSP], nsp, sp, sd = 0;
+	uint64_t spmask = ~0ull;
+	uint16_t nsel;
+	struct vmm_segment nss;
+
+	if (tr->unusable || !tr->present)
+		soft_fault(c, 10, tss_err);
+	if (c->lma) {
+		unsigned o = 4 + dpl * 8;
+		if (o + 7 > tr->limit)
+			soft_fault(c, 10, tss_err);
+		nsp = soft_ld_sys(c, tr->base + o, 8);
+		if ((uint64_t)((int64_t)(nsp << 16) >> 16) != nsp)
+			soft_fault(c, 12, 0);
+		nsel = (uint16_t)dpl;
+		memset(&nss, 0, sizeof(nss));
+		nss.selector = nsel;
+		nss.unusable = 1;
+		nss.dpl = (uint8_t)dpl;
+		nss.db = 1;
+		nss.s = 1;
+		nss.type = 3;
+		sp = nsp;
+		sp = push_sys(c, 0, sp, spmask, 8, old_ss);
+		sp = push_sys(c, 0, sp, spmask, 8, old_sp);
+		sp = push_sys(c, 0, sp, spmask, 8, old_cs);
+		sp = push_sys(c, 0, sp, spmask, 8, ret_ip);
+	} else {
+		uint64_t params[31];
+		uint64_t omask = soft_sp_mask(c);
+		unsigned room;
+
+		if (tr->type & 8) { /* 32-bit TSS: ESPn at 4 + 8n, SSn at 8 + 8n */
+			unsigned o = 4 + dpl * 8;
+			if (o + 5 > tr->limit)
+				soft_fault(c, 10, tss_err);
+			nsp = soft_ld_sys(c, tr->base + o, 4);
+			nsel = (uint16_t)soft_ld_sys(c, tr->base + o + 4, 2);
+		} else { /* 16-bit TSS: SPn at 2 + 4n, SSn at 4 + 4n */
+			unsigned o = 2 + dpl * 4;
+			if (o + 3 > tr->limit)
+				soft_fault(c, 10, tss_err);
+			nsp = soft_ld_sys(c, tr->base + o, 2);
+			nsel = (uint16_t)soft_ld_sys(c, tr->base + o + 2, 2);
+		}
+		if (!(nsel & 0xfffc))
+			soft_fault(c, 10, nsel & 0xfffc);
+		sd = soft_read_desc(c, nsel, 10);
+		soft_desc_to_seg(&nss, nsel, sd);
+		if ((nsel & 3u) != dpl || nss.dpl != dpl || !nss.s ||
+		    (nss.type & 0xa) != 2)
+			soft_fault(c, 10, nsel & 0xfffc);
+		if (!nss.present)
+			soft_fault(c, 12, nsel & 0xfffc);
+		room = gsz * (4 + pcount);
+		if (!stack_room(&nss, nsp, room))
+			soft_fault(c, 12, nsel & 0xfffc);
+		/* the parameters, read with the caller's privilege */
+		for (unsigned k = 0; k < pcount; k++)
+			params[k] = soft_ld(c, VMM_SS,
+					    (old_sp + (uint64_t)k * gsz) & omask,
+					    gsz);
+		spmask = nss.db ? 0xffffffffull : 0xffff;
+		sp = nsp;
+		sp = push_sys(c, nss.base, sp, spmask, gsz, old_ss);
+		sp = push_sys(c, nss.base, sp, spmask, gsz, old_sp);
+		for (unsigned k = pcount; k-- > 0;)
+			sp = push_sys(c, nss.base, sp, spmask, gsz, params[k]);
+		sp = push_sys(c, nss.base, sp, spmask, gsz, old_cs);
+		sp = push_sys(c, nss.base, sp, spmask, gsz, ret_ip);
+		sp = (nsp & ~spmask) | (sp & spmask);
+		soft_mark_accessed(c, nsel, sd);
+		nss.type |= 1;
+	}
+	/* commit */
+	soft_mark_accessed(c, tsel, dcs);
+	c->st.seg[VMM_SS] = nss;
+	c->st.gpr[VMM_RSP] = sp;
+	ncs->selector = (uint16_t)((tsel & 0xfffc) | dpl);
+	ncs->type |= 1;
+	c->st.seg[VMM_CS] = *ncs;
+	soft_update_mode(c);
+	c->st.rip = c->lma ? off : gsz == 2 ? off & 0xffff : (uint32_t)off;
+	return SOFT_END;
 }
 
 int soft_far_jmp(struct soft_cpu *c, uint16_t sel, uint64_t off,
@@ -195,13 +307,26 @@ int soft_far_jmp(struct soft_cpu *c, uint16_t sel, uint64_t off,
 	d = soft_read_desc(c, sel, 13);
 	soft_desc_to_seg(&n, sel, d);
 	if (!n.s) {
-		unsigned t = n.type;
+		unsigned t = n.type, pcount = (unsigned)(d >> 32) & 0x1f;
 		uint64_t hi = 0;
 		uint16_t tsel;
-		if (t != 0xc && t != 0x4) {
-			unsupported(c, "far transfer to a TSS or task gate");
+		bool task = t == 0x1 || t == 0x3 || t == 0x5 || t == 0x9 ||
+			    t == 0xb;
+		if (task && !c->lma) {
+			/* task switch: the TSS or the gate must be
+			 * reachable from CPL and RPL */
+			if (n.dpl < c->cpl || n.dpl < (sel & 3u))
+				soft_gp(c, sel & 0xfffc);
+			if (!n.present)
+				soft_fault(c, 11, sel & 0xfffc);
+			if (t == 0x5)
+				sel = (uint16_t)(d >> 16);
+			return soft_task_switch(c, sel, call ? SOFT_TS_CALL :
+					       SOFT_TS_JMP, ret_ip, false, 0, 0);
 		}
-		/* call gate */
+		/* only call gates (in IA-32e mode: 64-bit ones) */
+		if (c->lma ? t != 0xc : t != 0xc && t != 0x4)
+			soft_gp(c, sel & 0xfffc);
 		if (n.dpl < c->cpl || n.dpl < (sel & 3u))
 			soft_gp(c, sel & 0xfffc);
 		if (!n.present)
@@ -209,7 +334,16 @@ int soft_far_jmp(struct soft_cpu *c, uint16_t sel, uint64_t off,
 		tsel = (uint16_t)(d >> 16);
 		off = (d & 0xffff) | ((d >> 32) & 0xffff0000ull);
 		if (c->lma) {
-			hi = soft_read_desc(c, (uint16_t)(sel + 8), 13);
+			/* 16-byte gate: the upper half's type must be 0 */
+			uint64_t base = (sel & 4) ? c->st.seg[VMM_LDTR].base :
+						    c->st.gdtr.base;
+			uint64_t lim = (sel & 4) ? c->st.seg[VMM_LDTR].limit :
+						   c->st.gdtr.limit;
+			if ((sel & ~7u) + 15 > lim)
+				soft_gp(c, sel & 0xfffc);
+			hi = soft_ld_sys(c, base + (sel & ~7u) + 8, 8);
+			if ((hi >> 40) & 0x1f)
+				soft_gp(c, sel & 0xfffc);
 			off |= (hi & 0xffffffffull) << 32;
 			osz = 8;
 		} else {
@@ -223,13 +357,15 @@ int soft_far_jmp(struct soft_cpu *c, uint16_t sel, uint64_t off,
 		soft_desc_to_seg(&n, tsel, d);
 		if (!n.s || !(n.type & 8) || n.dpl > c->cpl)
 			soft_gp(c, tsel & 0xfffc);
+		if (!call && !(n.type & 4) && n.dpl != c->cpl)
+			soft_gp(c, tsel & 0xfffc);
 		if (!n.present)
 			soft_fault(c, 11, tsel & 0xfffc);
-		if (!(n.type & 4) && n.dpl < c->cpl) {
-			if (!call)
-				soft_gp(c, tsel & 0xfffc);
-			unsupported(c, "call gate to a more privileged level");
-		}
+		if (c->lma && (!n.l || n.db))
+			soft_gp(c, tsel & 0xfffc);
+		if (call && !(n.type & 4) && n.dpl < c->cpl)
+			return call_gate_inner(c, &n, tsel, d, off, osz, pcount,
+					       ret_ip);
 		sel = tsel;
 	} else {
 		check_code(c, &n, sel, c->cpl, false);
@@ -362,7 +498,7 @@ static void iret_flags(struct soft_cpu *c, uint64_t nf, unsigned osz,
 	c->poll_count = 0;
 }
 
-int soft_iret(struct soft_cpu *c, unsigned osz)
+int soft_iret(struct soft_cpu *c, unsigned osz, uint64_t next_rip)
 {
 	uint64_t ip, fl, nsp = 0, d;
 	uint16_t sel, ss = 0;
@@ -400,9 +536,15 @@ int soft_iret(struct soft_cpu *c, unsigned osz)
 		return SOFT_END;
 	}
 	if (c->st.rflags & FL_NT) {
+		/* return to the task in the back link of the current TSS */
+		const struct vmm_segment *tr = &c->st.seg[VMM_TR];
 		if (c->lma)
 			soft_gp(c, 0);
-		unsupported(c, "IRET task return (NT=1)");
+		if (tr->unusable || !tr->present)
+			soft_fault(c, 10, tr->selector & 0xfffc);
+		return soft_task_switch(c,
+			(uint16_t)soft_ld_sys(c, tr->base, 2), SOFT_TS_IRET,
+			next_rip, false, 0, 0);
 	}
 	ip = soft_peek(c, 0, osz);
 	sel = (uint16_t)soft_peek(c, osz, osz);

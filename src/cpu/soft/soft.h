@@ -50,9 +50,19 @@ enum { SOFT_NEXT = 0, SOFT_END = 1, SOFT_EXIT = 2 };
 #define PFX_ADSZ 0x40  /* 67 */
 #define PFX_SEG 0x80   /* explicit segment override */
 
-/* One predecoded instruction (decode.c fills it; 48 bytes). */
+/*
+ * One predecoded instruction (decode.c fills it; 56 bytes).  @fn executes
+ * this instruction alone (the contract above).  @run is its threaded entry
+ * inside a translated block (tb.c, exec_fast.c): it executes this
+ * instruction and, while they retire with SOFT_NEXT and raise no event,
+ * tail-calls the next ones' @run, up to the block's end marker; it returns
+ * the status of the last instruction it executed (SOFT_NEXT at the end
+ * marker).  Every instruction it executed has retired: RIP and icount are
+ * up to date.
+ */
 struct soft_insn {
 	soft_fn fn;
+	soft_fn run;
 	int64_t disp;     /* displacement; moffs for A0-A3 */
 	uint64_t imm;     /* immediate, sign-extended per the encoding */
 	uint16_t op;      /* 0x000-0x0ff, 0x1xx = 0F xx, 0x2xx = 0F38, 0x3xx = 0F3A */
@@ -158,6 +168,7 @@ struct soft_page {
 };
 
 #define SOFT_TB_HASH 4096
+#define SOFT_JC_SIZE 1024
 #define SOFT_PAGE_HASH 1024
 #define SOFT_ARENA_SIZE (8u << 20)
 
@@ -240,6 +251,7 @@ struct soft_cpu {
 	unsigned poll_count; /* block boundaries until the next irqchip poll */
 	bool shadow;         /* STI / MOV SS interrupt shadow */
 	bool single_step;
+	bool sw_bp;          /* INT3 exits as VMM_EXIT_DEBUG (debuggers) */
 	bool halted;
 
 	/* time */
@@ -248,6 +260,9 @@ struct soft_cpu {
 
 	/* soft MMU */
 	struct soft_tlb_entry tlb[2][SOFT_TLB_SIZE];
+	/* second way: the entry tlb[][] last evicted from the same index,
+	 * looked at on a miss before walking (mmu.c) */
+	struct soft_tlb_entry tlb_victim[2][SOFT_TLB_SIZE];
 	uint32_t tlb_gen;
 	uint32_t chain_gen;  /* chained successors valid while unchanged */
 	unsigned epoch;
@@ -259,10 +274,17 @@ struct soft_cpu {
 	size_t arena_used;
 	uint32_t verify_gen;
 	struct soft_tb *cur_tb;
+	/* jump cache: the block last found at a linear address, valid while
+	 * chain_gen is unchanged (indirect branches, chain misses) */
+	struct soft_jc {
+		uint64_t lin;
+		struct soft_tb *tb;
+		uint32_t gen;
+	} jc[SOFT_JC_SIZE];
 
-	/* statistics */
+	/* statistics (vmm_vcpu_get_stats()); icount above */
 	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;
-	uint64_t st_tlb_misses;
+	uint64_t st_tlb_hits, st_tlb_misses;
 
 	vmm_vcpu *vcpu;
 	vmm_vm *vm;
@@ -388,7 +410,20 @@ static inline void soft_sreg_(struct soft_cpu *c, const struct soft_insn *i,
 }
 
 /* ---- memory (mmu.c) ---- */
-uint64_t soft_ea(struct soft_cpu *c, const struct soft_insn *i);
+/* Effective address (offset in the segment) of @i's memory operand. */
+static inline uint64_t soft_ea(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint64_t a = (uint64_t)i->disp;
+
+	if (i->base != SOFT_NOREG)
+		a += i->base == SOFT_RIPREL ? c->st.rip + i->len :
+					      c->st.gpr[i->base];
+	if (i->index != SOFT_NOREG)
+		a += c->st.gpr[i->index] << i->scale;
+	if (i->asz == 8)
+		return a;
+	return a & soft_mask(i->asz);
+}
 uint64_t soft_lin(struct soft_cpu *c, unsigned seg, uint64_t off,
 		  unsigned size, bool write);
 uint64_t soft_ld_slow(struct soft_cpu *c, uint64_t lin, unsigned size,
@@ -445,8 +480,10 @@ static inline uint64_t soft_ld_lin(struct soft_cpu *c, uint64_t lin,
 	struct soft_tlb_entry *e =
 		&c->tlb[c->tlb_user][soft_tlb_idx(lin)];
 	if (likely(e->tag_r == (lin & ~0xfffull) &&
-		   (lin & 0xfff) <= 4096u - size))
+		   (lin & 0xfff) <= 4096u - size)) {
+		c->st_tlb_hits++;
 		return soft_ldh((void *)(uintptr_t)(lin + e->addend), size);
+	}
 	return soft_ld_slow(c, lin, size, c->tlb_user);
 }
 static inline void soft_st_lin(struct soft_cpu *c, uint64_t lin, unsigned size,
@@ -456,6 +493,7 @@ static inline void soft_st_lin(struct soft_cpu *c, uint64_t lin, unsigned size,
 		&c->tlb[c->tlb_user][soft_tlb_idx(lin)];
 	if (likely(e->tag_w == (lin & ~0xfffull) &&
 		   (lin & 0xfff) <= 4096u - size)) {
+		c->st_tlb_hits++;
 		soft_sth((void *)(uintptr_t)(lin + e->addend), size, v);
 		return;
 	}
@@ -517,7 +555,12 @@ void soft_desc_to_seg(struct vmm_segment *seg, uint16_t sel, uint64_t d);
 int soft_far_jmp(struct soft_cpu *c, uint16_t sel, uint64_t off,
 		 const struct soft_insn *i, bool call);
 int soft_far_ret(struct soft_cpu *c, unsigned osz, uint16_t extra);
-int soft_iret(struct soft_cpu *c, unsigned osz);
+int soft_iret(struct soft_cpu *c, unsigned osz, uint64_t next_rip);
+/* Task switch to the TSS of @sel (task.c); @ext is the EXT error bit. */
+enum { SOFT_TS_JMP, SOFT_TS_CALL, SOFT_TS_IRET, SOFT_TS_INT };
+int soft_task_switch(struct soft_cpu *c, uint16_t sel, int src,
+		     uint64_t next_eip, bool has_err, uint32_t err,
+		     uint32_t ext);
 void soft_set_cs_real(struct soft_cpu *c, uint16_t sel);
 void soft_seg_real(struct vmm_segment *s, uint16_t sel);
 void soft_mark_accessed(struct soft_cpu *c, uint16_t sel, uint64_t d);
@@ -525,6 +568,8 @@ void soft_mark_accessed(struct soft_cpu *c, uint16_t sel, uint64_t d);
 /* ---- I/O and misc (io.c) ---- */
 /* Port read: returns the value, or unwinds to an IO exit. */
 uint64_t soft_io_in(struct soft_cpu *c, uint16_t port, unsigned size);
+/* Finish an answered read exit's instruction without running on. */
+int soft_complete_io(struct soft_cpu *c);
 /* Port write: queues the exit (returned after the instruction retires). */
 void soft_io_out(struct soft_cpu *c, uint16_t port, unsigned size,
 		 uint64_t v);

@@ -11,8 +11,8 @@
  * vmm_vcpu_run().  Interrupts, kicks and the memory epoch are checked at
  * every block boundary.
  */
-#include "cpu/soft/exec.h"
 #include "cpu/soft/irqglue.h"
+#include "cpu/soft/thread.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +48,7 @@ void soft_tb_flush(struct soft_cpu *c)
 {
 	memset(c->tb_hash, 0, sizeof(c->tb_hash));
 	memset(c->page_hash, 0, sizeof(c->page_hash));
+	memset(c->jc, 0, sizeof(c->jc));
 	c->arena_used = 0;
 	c->cur_tb = NULL;
 	c->st_tb_flushes++;
@@ -138,9 +139,13 @@ static void page_add(struct soft_cpu *c, uint64_t page, struct soft_tb *tb,
 	}
 	if (!p->blocks) {
 		for (int u = 0; u < 2; u++)
-			for (unsigned e = 0; e < SOFT_TLB_SIZE; e++)
+			for (unsigned e = 0; e < SOFT_TLB_SIZE; e++) {
 				if (c->tlb[u][e].gpa == page)
 					c->tlb[u][e].tag_w = SOFT_TLB_INVALID;
+				if (c->tlb_victim[u][e].gpa == page)
+					c->tlb_victim[u][e].tag_w =
+						SOFT_TLB_INVALID;
+			}
 	}
 	tb->pnext[k] = p->blocks;
 	p->blocks = tb;
@@ -170,13 +175,13 @@ static bool tb_bytes_match(struct soft_cpu *c, const struct soft_tb *tb)
 	return true;
 }
 
-#define TB_ROOM (sizeof(struct soft_tb) + SOFT_TB_MAX_INSNS * \
+#define TB_ROOM (sizeof(struct soft_tb) + (SOFT_TB_MAX_INSNS + 1) * \
 		 (sizeof(struct soft_insn) + 16) + 2 * sizeof(struct soft_page) + 256)
 
 static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 				 uint64_t gpa, const uint8_t *h)
 {
-	struct soft_insn tmp[SOFT_TB_MAX_INSNS];
+	struct soft_insn tmp[SOFT_TB_MAX_INSNS + 1];
 	uint8_t code[SOFT_TB_MAX_INSNS * 15 + 16];
 	unsigned n = 0, pos = 0, in_page = 4096 - (unsigned)(lin & 0xfff);
 	uint64_t gpa2 = ~0ull;
@@ -217,6 +222,7 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 decoded:
 		if (r == SOFT_DEC_GP || r == SOFT_DEC_MORE) {
 			tmp[n].fn = op_decode_gp;
+			tmp[n].run = soft_thunk;
 			tmp[n].len = 15;
 			end = true;
 			n++;
@@ -226,6 +232,7 @@ decoded:
 			tmp[n].fn = tab[tmp[n].op] ? tab[tmp[n].op] : soft_op_ud;
 			soft_specialize(&tmp[n]);
 		}
+		soft_thread_pick(&tmp[n]);
 		if (pos + tmp[n].len <= sizeof(code)) {
 			for (unsigned k = 0; k < tmp[n].len; k++)
 				code[pos + k] = pos + k < in_page ?
@@ -239,9 +246,12 @@ decoded:
 	if (pos <= in_page)
 		gpa2 = ~0ull;
 	tb = arena_alloc(c, sizeof(*tb));
-	tb->insn = arena_alloc(c, n * sizeof(struct soft_insn));
+	tb->insn = arena_alloc(c, (n + 1) * sizeof(struct soft_insn));
 	tb->bytes = arena_alloc(c, pos ? pos : 1);
-	memcpy(tb->insn, tmp, n * sizeof(struct soft_insn));
+	memset(&tmp[n], 0, sizeof(tmp[n]));
+	tmp[n].run = soft_block_end;
+	soft_thread_block(tmp, n);
+	memcpy(tb->insn, tmp, (n + 1) * sizeof(struct soft_insn));
 	memcpy(tb->bytes, code, pos);
 	tb->gpa = gpa;
 	tb->gpa2 = gpa2;
@@ -300,6 +310,23 @@ static struct soft_tb *find_tb(struct soft_cpu *c)
 		return tb;
 	}
 	return translate(c, lin, gpa, h);
+}
+
+/* find_tb() through the jump cache */
+static inline struct soft_tb *find_tb_jc(struct soft_cpu *c)
+{
+	uint64_t lin = pc_lin(c);
+	struct soft_jc *j = &c->jc[(lin ^ (lin >> 10)) & (SOFT_JC_SIZE - 1)];
+	struct soft_tb *tb = j->tb;
+
+	if (tb && j->lin == lin && j->gen == c->chain_gen &&
+	    tb->key == c->csz && tb->valid && tb->verify_gen == c->verify_gen)
+		return tb;
+	tb = find_tb(c);
+	j->lin = lin;
+	j->tb = tb;
+	j->gen = c->chain_gen;
+	return tb;
 }
 
 /* ---- the executor ---- */
@@ -432,36 +459,33 @@ static void debug_exit(struct soft_cpu *c, struct vmm_exit *exit)
 }
 
 /*
- * Run @tb from its first instruction; at most @limit instructions.
- * Returns RUN_EXIT with @exit filled, or RUN_ON.
+ * Run @tb from its first instruction (only that one if @one) through the
+ * threaded chain (thread.h).  Returns RUN_EXIT with @exit filled, or
+ * RUN_ON.
  */
-static inline int run_block(struct soft_cpu *c, struct soft_tb *tb,
-			    unsigned limit, struct vmm_exit *exit)
+static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
+			    struct vmm_exit *exit)
 {
-	const struct soft_insn *i = tb->insn;
-	const struct soft_insn *end = i + (tb->ninsn < limit ? tb->ninsn : limit);
-	int r;
-
 	c->cur_tb = tb;
-	for (; i < end; i++) {
-		r = i->fn(c, i);
+	if (unlikely(one)) {
+		/* the first instruction alone, through its plain handler */
+		const struct soft_insn *i = tb->insn;
+		int r = i->fn(c, i);
 		c->icount++;
-		if (likely(r == SOFT_NEXT))
+		if (r == SOFT_NEXT)
 			c->st.rip = (c->st.rip + i->len) & c->ipmask;
-		if (unlikely(c->ev)) {
-			unsigned ev = c->ev;
-			c->ev = 0;
-			if (ev & SEV_REPLAY)
-				c->replay_n = c->replay_pos = 0;
-			if (ev & SEV_WQ) {
-				pop_wq(c, exit);
-				return RUN_EXIT;
-			}
-			if (ev & (SEV_TBDIRTY | SEV_MODE))
-				return RUN_ON;
+	} else {
+		tb->insn[0].run(c, tb->insn);
+	}
+	if (unlikely(c->ev)) {
+		unsigned ev = c->ev;
+		c->ev = 0;
+		if (ev & SEV_REPLAY)
+			c->replay_n = c->replay_pos = 0;
+		if (ev & SEV_WQ) {
+			pop_wq(c, exit);
+			return RUN_EXIT;
 		}
-		if (r != SOFT_NEXT)
-			return RUN_ON;
 	}
 	return RUN_ON;
 }
@@ -522,11 +546,11 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 
 		if (events(c, exit) == RUN_EXIT)
 			return 0;
-		tb = find_tb(c);
+		tb = find_tb_jc(c);
 		tf = (c->st.rflags & FL_TF) != 0;
 		if (unlikely(c->shadow || c->single_step || tf)) {
 			c->shadow = false;
-			if (run_block(c, tb, 1, exit) == RUN_EXIT)
+			if (run_block(c, tb, true, exit) == RUN_EXIT)
 				return 0;
 			if (tf) {
 				c->st.dr6 |= 0x4000;
@@ -545,7 +569,7 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 		for (;;) {
 			struct soft_tb *next;
 			unsigned gen = c->chain_gen;
-			if (run_block(c, tb, SOFT_TB_MAX_INSNS, exit) == RUN_EXIT)
+			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
 			if (c->shadow || c->halted || (c->st.rflags & FL_TF) ||
 			    gen != c->chain_gen)
@@ -566,7 +590,7 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 				unsigned slot = tb->chain[0] ? 1 : 0;
 				struct soft_tb *prev = tb;
 				unsigned g2 = c->chain_gen;
-				next = find_tb(c);
+				next = find_tb_jc(c);
 				if (g2 == c->chain_gen) {
 					if (prev->chain[0] && prev->chain[1])
 						slot = (unsigned)(c->icount & 1);

@@ -111,6 +111,50 @@ void vmm_virtio_kick(struct vmm_virtio *vd, uint32_t q)
 	}
 }
 
+/* ---- opt-in polling (VMM_VIRTIO_POLL_US) ---- */
+
+/*
+ * The loop's poller: while @polling, keep the guest's kicks off on the
+ * polled queues and start whatever is available; when polling stops, ask
+ * for kicks again and pick up what raced with that.  Loop thread.
+ */
+static bool virtio_poll(void *opaque, bool polling)
+{
+	struct vmm_virtio *vd = opaque;
+	bool found = false;
+
+	pthread_mutex_lock(&vd->lock);
+	for (unsigned i = 0; i < vd->nq; i++) {
+		struct vmm_virtio_queue *q = &vd->q[i];
+		bool run = vmm_virtio_running(vd) && q->vq.ready;
+
+		if (!(vd->ops->poll_queues & (1u << i)))
+			continue;
+		if (!polling) {
+			if (!q->vq.polling)
+				continue;
+			q->vq.polling = false;
+			if (run && vmm_vq_enable_notify(&q->vq)) {
+				vd->ops->queue_notify(vd->be, i);
+				found = true;
+			}
+			continue;
+		}
+		if (!run)
+			continue;
+		if (!q->vq.polling) {
+			q->vq.polling = true;
+			vmm_vq_disable_notify(&q->vq);
+		}
+		if (vmm_vq_has_avail(&q->vq)) {
+			vd->ops->queue_notify(vd->be, i);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&vd->lock);
+	return found;
+}
+
 /* ---- lifecycle ---- */
 
 int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
@@ -166,6 +210,10 @@ int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
 			break;
 		}
 	}
+	if (!ret && (flags & VMM_VIRTIO_POLL_MASK) && ops->poll_queues)
+		ret = vmm_evloop_poll_add(loop, virtio_poll, vd,
+					  (uint64_t)(flags >> 16) * 1000,
+					  &vd->poller);
 	if (ret) {
 		while (i--) {
 			vmm_evloop_unwatch(loop, vd->q[i].watch);
@@ -198,6 +246,8 @@ static void do_reset(struct vmm_virtio *vd)
 
 void vmm_virtio_fini(struct vmm_virtio *vd)
 {
+	vmm_evloop_poll_del(vd->loop, vd->poller);
+	vd->poller = NULL;
 	pthread_mutex_lock(&vd->lock);
 	do_reset(vd);
 	pthread_mutex_unlock(&vd->lock);

@@ -81,6 +81,9 @@ struct vmm_virtio_dev_ops {
 	/* the queues do not run here (vhost-user front-end): the device has
 	 * no state a snapshot could carry; saving refuses it */
 	bool no_state;
+	/* queues (bit per index) whose available buffers are requests that
+	 * queue_notify consumes at once: the ones VMM_VIRTIO_POLL_US polls */
+	uint8_t poll_queues;
 };
 
 /* What a transport provides. */
@@ -128,6 +131,8 @@ struct vmm_virtio {
 	uint16_t config_msix;
 	unsigned nq;
 	struct vmm_virtio_queue q[VMM_VIRTIO_MAX_QUEUES];
+	/* VMM_VIRTIO_POLL_US: registered with the loop, or NULL */
+	struct vmm_ev_poller *poller;
 
 	struct vmm_virtio_stats stats;
 };
@@ -135,8 +140,9 @@ struct vmm_virtio {
 /*
  * vmm_virtio_init() - set up @vd for back-end @ops/@be on @loop with guest
  * memory @mem (copied): creates and watches one kick eventfd per queue.
- * @flags: VMM_VIRTIO_NO_EVENT_IDX / NO_INDIRECT.  @queue_max: largest queue
- * size offered.  Returns 0 or -errno (nothing left allocated).
+ * @flags: VMM_VIRTIO_NO_EVENT_IDX / NO_INDIRECT / POLL_US(us) (a poller on
+ * @loop for ops->poll_queues).  @queue_max: largest queue size offered.
+ * Returns 0 or -errno (nothing left allocated).
  */
 int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
 		    const struct vmm_virtio_dev_ops *ops, void *be,

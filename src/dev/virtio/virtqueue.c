@@ -302,15 +302,21 @@ bool vmm_vq_need_interrupt(struct vmm_vq *vq)
 
 void vmm_vq_disable_notify(struct vmm_vq *vq)
 {
-	if (!vq->ready || vq->broken || vq->event_idx)
+	if (!vq->ready || vq->broken)
 		return;
-	wr16(vq, vq->used, VMM_VQ_USED_F_NO_NOTIFY);
+	if (vq->event_idx)
+		wr16(vq, vq->used + 4 + 8ull * vq->size,
+		     (uint16_t)(vq->last_avail - 1));
+	else
+		wr16(vq, vq->used, VMM_VQ_USED_F_NO_NOTIFY);
 }
 
 bool vmm_vq_enable_notify(struct vmm_vq *vq)
 {
 	if (!vq->ready || vq->broken)
 		return false;
+	if (vq->polling)
+		return vmm_vq_has_avail(vq);
 	if (vq->event_idx)
 		wr16(vq, vq->used + 4 + 8ull * vq->size, vq->last_avail);
 	else

@@ -76,6 +76,9 @@ struct vmm_vq {
 	uint16_t signalled_used;  /* used_idx at the last interrupt */
 	bool signalled_valid;
 	bool broken;
+	/* kicks stay off while the device polls the ring:
+	 * vmm_vq_enable_notify() then only looks (set by the owner) */
+	bool polling;
 	char err[128];            /* why it broke */
 	uint64_t popped, pushed;  /* counters */
 };
@@ -124,9 +127,12 @@ bool vmm_vq_need_interrupt(struct vmm_vq *vq);
 /*
  * vmm_vq_enable_notify() - ask the driver for kicks from the current
  * position (avail_event = last_avail, or clear NO_NOTIFY) and return true if
- * more buffers arrived meanwhile (the caller then keeps processing).
- * vmm_vq_disable_notify() - suppress kicks while processing (no-op with
- * EVENT_IDX, whose avail_event already says "not yet").
+ * more buffers arrived meanwhile (the caller then keeps processing).  With
+ * vq->polling set it asks for nothing and only looks.
+ * vmm_vq_disable_notify() - suppress kicks while the device will look at
+ * the ring anyway (processing, completions due, polling): NO_NOTIFY, or
+ * with EVENT_IDX avail_event = last_avail - 1, an index the driver has
+ * already passed, so no new buffer crosses it.
  */
 bool vmm_vq_enable_notify(struct vmm_vq *vq);
 void vmm_vq_disable_notify(struct vmm_vq *vq);

@@ -183,8 +183,9 @@ int soft_irqchip_ack(struct soft_irqchip *chip, unsigned cpu);
 void soft_irqchip_ack_nmi(struct soft_irqchip *chip, unsigned cpu);
 /*
  * Consume INIT.  Also resets the vCPU's LAPIC to its INIT state (SDM: all
- * registers as after power-up except the APIC ID and IA32_APIC_BASE), and
- * drops a SIPI received before the INIT.
+ * registers as after power-up except the APIC ID and IA32_APIC_BASE).  A
+ * SIPI received before the INIT was dropped when the INIT arrived; one
+ * received after it stays pending for soft_irqchip_ack_sipi().
  */
 void soft_irqchip_ack_init(struct soft_irqchip *chip, unsigned cpu);
 /* Consume SIPI; returns its vector (start at vector << 12), -1 if none. */

@@ -96,7 +96,15 @@ void soft_irqchip_ack_init(struct soft_irqchip *chip, unsigned cpu)
 	if (cpu >= chip->ncpus)
 		return;
 	pthread_mutex_lock(&chip->lock);
-	lapic_reset(chip, cpu, false);
+	{
+		/* a SIPI here came after the INIT (accepting an INIT drops
+		 * an earlier one): it starts the CPU the INIT parks */
+		bool sipi = chip->lapic[cpu].sipi;
+		uint8_t vec = chip->lapic[cpu].sipi_vector;
+		lapic_reset(chip, cpu, false);
+		chip->lapic[cpu].sipi = sipi;
+		chip->lapic[cpu].sipi_vector = vec;
+	}
 	chip_update(chip);
 	pthread_mutex_unlock(&chip->lock);
 }

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h - what vmm-bench.c (the driver and most benchmarks) shares with
+ * the benchmarks kept in files of their own (soft_kernels.c).
+ */
+#ifndef BENCH_BENCH_H
+#define BENCH_BENCH_H
+
+#include <libvmm/libvmm.h>
+
+#include <stdbool.h>
+
+/* One line of output: value, baseline, ratio = value / baseline. */
+struct result {
+	const char *bench;
+	double value, baseline;
+	const char *unit;
+	const char *baseline_name;
+	int trials;
+	long iters;
+};
+
+struct params {
+	int trials;
+	long iters;
+	bool json;
+	/* backend of benchmarks that can run on either (device-models);
+	 * the others measure KVM against a KVM baseline by definition */
+	enum vmm_backend backend;
+};
+
+/*
+ * soft_kernels.c: the compute-kernels guest on the software backend
+ * against QEMU TCG (and KVM), and the load/store kernel against Unicorn.
+ * Each fills @res and returns 0, returns 1 when it has nothing to report
+ * here (a peer is not installed; a note goes to stderr), or -1.
+ */
+int bench_soft_tcg_sieve(const struct params *p, struct result *res);
+int bench_soft_tcg_crc32(const struct params *p, struct result *res);
+int bench_soft_tcg_memcpy(const struct params *p, struct result *res);
+int bench_soft_tcg_chase(const struct params *p, struct result *res);
+int bench_soft_tcg_interp(const struct params *p, struct result *res);
+int bench_soft_tcg_regloop(const struct params *p, struct result *res);
+int bench_soft_tcg_loadstore(const struct params *p, struct result *res);
+int bench_soft_tcg_geomean(const struct params *p, struct result *res);
+int bench_soft_kvm_geomean(const struct params *p, struct result *res);
+int bench_soft_unicorn_loadstore(const struct params *p, struct result *res);
+
+#endif

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_evloop.c - the device back-ends' event loop: file operations (one
+ * and several iovecs, fsync, fallocate, errors) with their completions on
+ * the loop thread, after-batch hooks (once per round, after the round's
+ * completions, re-queued from a hook in the next round, cancel from either
+ * thread), pollers (called while the loop would sleep, stopped before it
+ * does, removed for good) and the counters.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "io/evloop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct ctx;
+struct opref {
+	struct ctx *c;
+	int i;
+};
+
+struct ctx {
+	struct vmm_evloop *l;
+	int fd;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int pending;             /* operations not completed yet */
+	struct vmm_evop op[8];
+	struct opref ref[8];
+	int res[8];
+	char log[64];            /* 'c' completion, 'b' hook, in order */
+	int nlog;
+	struct vmm_ev_batch hook, hook2;
+	int hook_runs, hook2_runs;
+	bool requeue;            /* hook queues hook2 */
+};
+
+static void logc(struct ctx *c, char ch)
+{
+	if (c->nlog < (int)sizeof(c->log) - 1)
+		c->log[c->nlog++] = ch;
+}
+
+static void op_done(void *opaque, int res)
+{
+	struct opref *ref = opaque;
+	struct ctx *c = ref->c;
+
+	assert_int_equal(c->res[ref->i], INT32_MIN); /* once */
+	c->res[ref->i] = res;
+	assert_true(vmm_evloop_on_thread(c->l));
+	logc(c, 'c');
+	vmm_evloop_after_batch(c->l, &c->hook);
+	vmm_evloop_after_batch(c->l, &c->hook); /* queued once */
+	pthread_mutex_lock(&c->lock);
+	c->pending--;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void hook_fn(void *opaque)
+{
+	struct ctx *c = opaque;
+
+	assert_true(vmm_evloop_on_thread(c->l));
+	c->hook_runs++;
+	logc(c, 'b');
+	if (c->requeue) {
+		c->requeue = false;
+		vmm_evloop_after_batch(c->l, &c->hook2);
+		vmm_evloop_after_batch(c->l, &c->hook); /* next round again */
+	}
+}
+
+static void hook2_fn(void *opaque)
+{
+	struct ctx *c = opaque;
+
+	c->hook2_runs++;
+	logc(c, '2');
+}
+
+static void ctx_init(struct ctx *c)
+{
+	char path[] = "/tmp/libvmm-evloop-XXXXXX";
+
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(vmm_evloop_create(NULL, "evl-test", &c->l), 0);
+	c->fd = mkstemp(path);
+	assert_true(c->fd >= 0);
+	unlink(path);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	for (int i = 0; i < 8; i++) {
+		c->ref[i] = (struct opref){ c, i };
+		c->op[i].fn = op_done;
+		c->op[i].opaque = &c->ref[i];
+		c->res[i] = INT32_MIN;
+	}
+	c->hook.fn = hook_fn;
+	c->hook.opaque = c;
+	c->hook2.fn = hook2_fn;
+	c->hook2.opaque = c;
+}
+
+static void nothing(void *opaque)
+{
+	(void)opaque;
+}
+
+static void ctx_wait(struct ctx *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->pending)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	/* a barrier: hooks pending now run before this call's function */
+	assert_int_equal(vmm_evloop_call(c->l, nothing, NULL), 0);
+}
+
+static void ctx_fini(struct ctx *c)
+{
+	vmm_evloop_destroy(c->l);
+	close(c->fd);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+}
+
+/* ---- file operations ---- */
+
+static char wa[4096], wb[1000], wc[3096];
+
+struct rw_args {
+	struct ctx *c;
+	struct iovec iov[3];
+	int step;
+};
+
+static void rw_step(void *opaque)
+{
+	struct rw_args *a = opaque;
+	struct ctx *c = a->c;
+
+	switch (a->step) {
+	case 0: /* one iovec (plain WRITE), then three (WRITEV) */
+		a->iov[0] = (struct iovec){ wa, sizeof(wa) };
+		c->pending = 2;
+		assert_int_equal(vmm_evloop_writev(c->l, c->fd, a->iov, 1, 0,
+						   &c->op[0]), 0);
+		a->iov[1] = (struct iovec){ wb, sizeof(wb) };
+		a->iov[2] = (struct iovec){ wc, sizeof(wc) };
+		assert_int_equal(vmm_evloop_writev(c->l, c->fd, &a->iov[1], 2,
+						   4096, &c->op[1]), 0);
+		/* completions never run inside the submitting call */
+		assert_int_equal(c->res[0], INT32_MIN);
+		break;
+	case 1:
+		c->pending = 2;
+		assert_int_equal(vmm_evloop_fsync(c->l, c->fd, &c->op[2]), 0);
+		assert_int_equal(vmm_evloop_fallocate(c->l, c->fd,
+						      FALLOC_FL_KEEP_SIZE |
+							      FALLOC_FL_PUNCH_HOLE,
+						      0, 4096, &c->op[3]),
+				 0);
+		break;
+	case 2: /* read back: one iovec, then three */
+		memset(wa, 0x55, sizeof(wa));
+		memset(wb, 0x55, sizeof(wb));
+		memset(wc, 0x55, sizeof(wc));
+		c->pending = 3;
+		a->iov[0] = (struct iovec){ wb, sizeof(wb) };
+		assert_int_equal(vmm_evloop_readv(c->l, c->fd, a->iov, 1, 4096,
+						  &c->op[4]), 0);
+		a->iov[1] = (struct iovec){ wc, sizeof(wc) };
+		a->iov[2] = (struct iovec){ wa, sizeof(wa) };
+		assert_int_equal(vmm_evloop_readv(c->l, c->fd, &a->iov[1], 2,
+						  4096 + sizeof(wb), &c->op[5]),
+				 0);
+		/* a bad fd fails in its completion, not at submission */
+		assert_int_equal(vmm_evloop_readv(c->l, -1, a->iov, 1, 0,
+						  &c->op[6]), 0);
+		break;
+	}
+}
+
+static void test_file_ops(void **state)
+{
+	struct vmm_evloop_stats st;
+	struct rw_args a = { 0 };
+	struct ctx c;
+
+	(void)state;
+	ctx_init(&c);
+	a.c = &c;
+	for (unsigned i = 0; i < sizeof(wa); i++)
+		wa[i] = (char)(i * 7 + 1);
+	for (unsigned i = 0; i < sizeof(wb); i++)
+		wb[i] = (char)(i * 11 + 2);
+	for (unsigned i = 0; i < sizeof(wc); i++)
+		wc[i] = (char)(i * 13 + 3);
+	for (a.step = 0; a.step < 3; a.step++) {
+		if (a.step == 2) {
+			char expect_b[1000], expect_c[3096];
+
+			for (unsigned i = 0; i < sizeof(wb); i++)
+				expect_b[i] = (char)(i * 11 + 2);
+			for (unsigned i = 0; i < sizeof(wc); i++)
+				expect_c[i] = (char)(i * 13 + 3);
+			assert_int_equal(vmm_evloop_call(c.l, rw_step, &a), 0);
+			ctx_wait(&c);
+			assert_memory_equal(wb, expect_b, sizeof(wb));
+			assert_memory_equal(wc, expect_c, sizeof(wc));
+			/* the second iovec read past the end of file: 0 bytes */
+			assert_int_equal(c.res[4], 1000);
+			assert_int_equal(c.res[5], 3096);
+			assert_int_equal(c.res[6], -EBADF);
+			break;
+		}
+		assert_int_equal(vmm_evloop_call(c.l, rw_step, &a), 0);
+		ctx_wait(&c);
+	}
+	assert_int_equal(c.res[0], 4096);
+	assert_int_equal(c.res[1], 4096);
+	assert_int_equal(c.res[2], 0);
+	assert_true(c.res[3] == 0 || c.res[3] == -EOPNOTSUPP);
+	/* the punched hole reads as zeros (when the file system punches) */
+	if (c.res[3] == 0) {
+		char z[4096], zero[4096] = { 0 };
+		assert_int_equal(pread(c.fd, z, sizeof(z), 0), (ssize_t)sizeof(z));
+		assert_memory_equal(z, zero, sizeof(z));
+	}
+	vmm_evloop_stats(c.l, &st);
+	assert_true(st.completions >= 7);
+	assert_true(st.batches >= 3 && st.batches <= 7);
+	if (!vmm_evloop_uses_uring(c.l))
+		assert_int_equal(st.ring_flags, 0);
+	/* bad arguments: refused, no callback */
+	assert_int_equal(vmm_evloop_readv(c.l, c.fd, NULL, 1, 0, &c.op[7]),
+			 -EINVAL);
+	assert_int_equal(vmm_evloop_fsync(NULL, c.fd, &c.op[7]), -EINVAL);
+	ctx_fini(&c);
+}
+
+/* ---- after-batch hooks ---- */
+
+static void batch_step(void *opaque)
+{
+	struct rw_args *a = opaque;
+	struct ctx *c = a->c;
+
+	a->iov[0] = (struct iovec){ wa, sizeof(wa) };
+	c->pending = 4;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(vmm_evloop_readv(c->l, c->fd, a->iov, 1, 0,
+						  &c->op[i]), 0);
+}
+
+static void test_batch_hooks(void **state)
+{
+	struct rw_args a = { 0 };
+	struct ctx c;
+	int first_b;
+
+	(void)state;
+	ctx_init(&c);
+	a.c = &c;
+	assert_int_equal(pwrite(c.fd, wa, sizeof(wa), 0), (ssize_t)sizeof(wa));
+	c.requeue = true;
+	assert_int_equal(vmm_evloop_call(c.l, batch_step, &a), 0);
+	ctx_wait(&c);
+	vmm_evloop_call(c.l, nothing, NULL); /* hook's re-queue ran too */
+	c.log[c.nlog] = 0;
+	/* the hook runs after the completions of its round, once however
+	 * often it was queued; it queued hook2 and itself again: both ran,
+	 * in a later round */
+	assert_int_equal(c.log[0], 'c');
+	first_b = (int)(strchr(c.log, 'b') - c.log);
+	assert_int_equal(c.log[strrchr(c.log, 'c') - c.log + 1], 'b');
+	assert_int_equal(c.hook2_runs, 1);
+	assert_non_null(strchr(c.log + first_b + 1, '2'));
+	assert_true(c.hook_runs >= 2);
+	assert_int_equal(strlen(c.log) - (size_t)c.hook_runs - 1, 4);
+	ctx_fini(&c);
+}
+
+static void queue_and_cancel(void *opaque)
+{
+	struct ctx *c = opaque;
+
+	vmm_evloop_after_batch(c->l, &c->hook2);
+	vmm_evloop_batch_cancel(c->l, &c->hook2); /* loop thread: unlinked */
+	vmm_evloop_after_batch(c->l, &c->hook);
+}
+
+static void queue_only(void *opaque)
+{
+	struct ctx *c = opaque;
+
+	vmm_evloop_after_batch(c->l, &c->hook2);
+}
+
+static void test_batch_cancel(void **state)
+{
+	struct ctx c;
+
+	(void)state;
+	ctx_init(&c);
+	assert_int_equal(vmm_evloop_call(c.l, queue_and_cancel, &c), 0);
+	vmm_evloop_batch_cancel(c.l, &c.hook); /* other thread: a barrier */
+	assert_false(c.hook.queued);
+	assert_int_equal(c.hook2_runs, 0);
+	assert_int_equal(vmm_evloop_call(c.l, queue_only, &c), 0);
+	vmm_evloop_batch_cancel(c.l, &c.hook2);
+	assert_false(c.hook2.queued);
+	/* cancelled or run, never pending, never twice */
+	assert_true(c.hook2_runs <= 1);
+	vmm_evloop_batch_cancel(c.l, NULL);
+	ctx_fini(&c);
+}
+
+/* ---- pollers ---- */
+
+struct pstate {
+	atomic_int on_calls, off_calls, work_left;
+};
+
+static bool poll_fn(void *opaque, bool polling)
+{
+	struct pstate *p = opaque;
+
+	if (!polling) {
+		atomic_fetch_add(&p->off_calls, 1);
+		return false;
+	}
+	atomic_fetch_add(&p->on_calls, 1);
+	if (atomic_load(&p->work_left) > 0) {
+		atomic_fetch_sub(&p->work_left, 1);
+		return true;
+	}
+	return false;
+}
+
+static void test_pollers(void **state)
+{
+	struct vmm_evloop_stats st0, st1;
+	struct vmm_ev_poller *p = NULL;
+	struct pstate ps;
+	struct ctx c;
+	int on, off;
+
+	(void)state;
+	ctx_init(&c);
+	atomic_init(&ps.on_calls, 0);
+	atomic_init(&ps.off_calls, 0);
+	atomic_init(&ps.work_left, 5);
+	assert_int_equal(vmm_evloop_poll_add(c.l, poll_fn, &ps, 0, &p), -EINVAL);
+	assert_int_equal(vmm_evloop_poll_add(c.l, poll_fn, &ps, 2000000000ull,
+					     &p), -EINVAL);
+	vmm_evloop_stats(c.l, &st0);
+	assert_int_equal(vmm_evloop_poll_add(c.l, poll_fn, &ps, 1000000, &p), 0);
+	vmm_evloop_call(c.l, nothing, NULL); /* the loop goes idle after */
+	usleep(100000);
+	vmm_evloop_stats(c.l, &st1);
+	if (!vmm_evloop_uses_uring(c.l)) {
+		/* accepted, never called */
+		assert_int_equal(atomic_load(&ps.on_calls), 0);
+	} else {
+		/* 5 rounds with work, then a quiet window, one stop, sleep */
+		assert_int_equal(atomic_load(&ps.work_left), 0);
+		assert_true(atomic_load(&ps.on_calls) > 5);
+		assert_true(atomic_load(&ps.off_calls) >= 1);
+		assert_true(st1.poll_hits - st0.poll_hits >= 5);
+		on = atomic_load(&ps.on_calls);
+		off = atomic_load(&ps.off_calls);
+		usleep(20000);
+		/* asleep: nothing called */
+		assert_int_equal(atomic_load(&ps.on_calls), on);
+		assert_int_equal(atomic_load(&ps.off_calls), off);
+	}
+	vmm_evloop_poll_del(c.l, p);
+	on = atomic_load(&ps.on_calls);
+	atomic_store(&ps.work_left, 3);
+	vmm_evloop_call(c.l, nothing, NULL);
+	usleep(10000);
+	assert_int_equal(atomic_load(&ps.on_calls), on);
+	vmm_evloop_poll_del(c.l, NULL);
+	ctx_fini(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_file_ops),
+		cmocka_unit_test(test_batch_hooks),
+		cmocka_unit_test(test_batch_cancel),
+		cmocka_unit_test(test_pollers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

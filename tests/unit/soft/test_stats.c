@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_stats.c - vmm_vcpu_get_stats(): the software backend's counters
+ * move as the guest's work says they must (a loop of N iterations retires
+ * 4N instructions, a load/store loop hits the TLB twice per iteration and
+ * walks the page tables a few times only, self-modifying code invalidates
+ * a block, a memory-map change flushes the cache), exits are counted by
+ * kind on both backends, KVM reports what it cannot count as not
+ * available, counters are never reset, an older caller's smaller struct is
+ * filled only as far as it reaches, and a running vCPU is refused.
+ */
+#include "soft_test.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#define N_ITERS 100000u
+
+static struct vmm_vcpu_stats stats(vmm_vcpu *cpu)
+{
+	struct vmm_vcpu_stats s;
+
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
+	assert_int_equal(vmm_vcpu_get_stats(cpu, &s), 0);
+	assert_int_equal(s.size, sizeof(s));
+	return s;
+}
+
+/* mov ecx, N; 1: add eax, ebx; xor edx, eax; dec ecx; jnz 1b; hlt */
+static const uint8_t reg_loop[] = {
+	0xb9, N_ITERS & 0xff, (N_ITERS >> 8) & 0xff, (N_ITERS >> 16) & 0xff, 0,
+	0x01, 0xd8, 0x31, 0xc2, 0xff, 0xc9, 0x75, 0xf8,
+	0xf4,
+};
+
+/* mov ecx, N; mov esi, ENV_DATA; 1: mov eax, [rsi]; add eax, 1;
+ * mov [rsi], eax; dec ecx; jnz 1b; hlt */
+static const uint8_t mem_loop[] = {
+	0xb9, N_ITERS & 0xff, (N_ITERS >> 8) & 0xff, (N_ITERS >> 16) & 0xff, 0,
+	0xbe, ENV_DATA & 0xff, (ENV_DATA >> 8) & 0xff, (ENV_DATA >> 16) & 0xff, 0,
+	0x8b, 0x06, 0x83, 0xc0, 0x01, 0x89, 0x06, 0xff, 0xc9, 0x75, 0xf5,
+	0xf4,
+};
+
+static void test_soft_counters(void **state)
+{
+	struct tvm t;
+	struct vmm_exit e;
+	struct vmm_vcpu_stats s0, s1, s2;
+	uint32_t v = 0;
+
+	tvm_create(&t, 0);
+	s0 = stats(t.cpu);
+	assert_int_equal(s0.valid, VMM_VCPU_STAT_EXITS | VMM_VCPU_STAT_INSNS |
+				   VMM_VCPU_STAT_BLOCKS | VMM_VCPU_STAT_TLB);
+	assert_int_equal(s0.exits, 0);
+	assert_int_equal(s0.insns_retired, 0);
+	assert_int_equal(s0.block_cache_flushes, 0);
+
+	/* register loop: 4 instructions per iteration, a handful of blocks */
+	tvm_setup(&t, ENV_LONG64, 0, reg_loop, sizeof(reg_loop));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	s1 = stats(t.cpu);
+	assert_true(s1.insns_retired - s0.insns_retired >= 4ull * N_ITERS);
+	assert_true(s1.insns_retired - s0.insns_retired <= 4ull * N_ITERS + 4);
+	assert_true(s1.blocks_translated >= 1 && s1.blocks_translated <= 8);
+	assert_int_equal(s1.blocks_invalidated, 0);
+	assert_int_equal(s1.exits, 1);
+	assert_int_equal(s1.exits_by_kind[VMM_EXIT_HLT], 1);
+
+	/* load/store loop: two TLB hits per iteration, few page walks */
+	assert_int_equal(vmm_mem_write(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	tvm_setup(&t, ENV_LONG64, 0, mem_loop, sizeof(mem_loop));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	assert_int_equal(v, N_ITERS);
+	s2 = stats(t.cpu);
+	assert_true(s2.insns_retired - s1.insns_retired >= 5ull * N_ITERS);
+	assert_true(s2.tlb_hits - s1.tlb_hits >= 2ull * N_ITERS);
+	assert_true(s2.tlb_misses - s1.tlb_misses <= 16);
+	assert_true(s2.tlb_misses > s1.tlb_misses); /* the data page at least */
+	assert_int_equal(s2.exits, 2);
+	/* the embedder rewrote the code page between the runs: the old
+	 * block is dropped when looked up again, not reused */
+	assert_true(s2.blocks_translated > s1.blocks_translated);
+
+	/* since creation: set_state does not reset anything */
+	tvm_setup(&t, ENV_LONG64, 0, reg_loop, sizeof(reg_loop));
+	tvm_set(&t);
+	s1 = stats(t.cpu);
+	assert_int_equal(s1.insns_retired, s2.insns_retired);
+	assert_int_equal(s1.exits, s2.exits);
+	tvm_destroy(&t);
+}
+
+static void test_soft_smc_and_flush(void **state)
+{
+	struct tvm t;
+	struct vmm_exit e;
+	struct vmm_vcpu_stats s0, s1;
+	/* loops twice; the first pass rewrites the immediate of "mov al"
+	 * (as in test_system.c) */
+	static const uint8_t smc[] = {
+		0x31, 0xc9, 0xb0, 0x11, 0xff, 0xc1, 0x83, 0xf9, 0x02, 0x74, 0x09,
+		0xc6, 0x05, 0xf1, 0xff, 0xff, 0xff, 0x22, 0xeb, 0xee, 0xf4,
+	};
+
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, smc, sizeof(smc));
+	tvm_set(&t);
+	s0 = stats(t.cpu);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(t.st.gpr[VMM_RAX] & 0xff, 0x22);
+	s1 = stats(t.cpu);
+	assert_true(s1.blocks_invalidated > s0.blocks_invalidated);
+	assert_true(s1.blocks_translated >= 2);
+
+	/* a memory-map change flushes the whole cache at the next run */
+	assert_int_equal(s1.block_cache_flushes, 0);
+	assert_int_equal(vmm_mem_add_ram(t.vm, 0x40000000, 1 << 20), 0);
+	tvm_setup(&t, ENV_LONG64, 0, "\xf4", 1);
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	s1 = stats(t.cpu);
+	assert_int_equal(s1.block_cache_flushes, 1);
+	tvm_destroy(&t);
+}
+
+/* An older caller: a struct that ends after tlb_hits. */
+static void test_abi_sizes(void **state)
+{
+	struct tvm t;
+	union {
+		struct vmm_vcpu_stats s;
+		uint8_t b[sizeof(struct vmm_vcpu_stats)];
+	} u;
+	size_t old = offsetof(struct vmm_vcpu_stats, tlb_misses);
+
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, reg_loop, sizeof(reg_loop));
+	tvm_set(&t);
+	(void)tvm_run(&t);
+
+	memset(&u, 0xa5, sizeof(u));
+	u.s.size = (uint32_t)old;
+	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), 0);
+	assert_int_equal(u.s.size, old);
+	/* the TLB pair does not fit whole: its bit is clear */
+	assert_int_equal(u.s.valid, VMM_VCPU_STAT_EXITS | VMM_VCPU_STAT_INSNS |
+				    VMM_VCPU_STAT_BLOCKS);
+	assert_true(u.s.insns_retired >= 4ull * N_ITERS);
+	/* nothing written beyond the caller's size */
+	for (size_t i = old; i < sizeof(u); i++)
+		assert_int_equal(u.b[i], 0xa5);
+
+	/* too small for the exit count, or no struct at all */
+	u.s.size = offsetof(struct vmm_vcpu_stats, exits);
+	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), -EINVAL);
+	assert_int_equal(vmm_vcpu_get_stats(t.cpu, NULL), -EINVAL);
+	u.s.size = sizeof(u.s);
+	assert_int_equal(vmm_vcpu_get_stats(NULL, &u.s), -EINVAL);
+	tvm_destroy(&t);
+}
+
+static void *run_thread(void *arg)
+{
+	struct vmm_exit *e = arg;
+	vmm_vcpu *cpu = *(vmm_vcpu **)(e + 1);
+
+	if (vmm_vcpu_run(cpu, e))
+		e->kind = VMM_EXIT_NONE;
+	return NULL;
+}
+
+static void test_busy(void **state)
+{
+	struct tvm t;
+	struct {
+		struct vmm_exit e;
+		vmm_vcpu *cpu;
+	} arg;
+	struct vmm_vcpu_stats s = { .size = sizeof(s) };
+	pthread_t th;
+	int ret = 0;
+
+	tvm_create(&t, 0);
+	/* an endless loop */
+	tvm_setup(&t, ENV_LONG64, 3, "\x48\xff\xc1\xeb\xfb", 5);
+	tvm_set(&t);
+	arg.cpu = t.cpu;
+	assert_int_equal(pthread_create(&th, NULL, run_thread, &arg), 0);
+	for (int i = 0; i < 2000 && ret != -EBUSY; i++) {
+		usleep(1000);
+		ret = vmm_vcpu_get_stats(t.cpu, &s);
+	}
+	assert_int_equal(ret, -EBUSY);
+	assert_int_equal(vmm_vcpu_kick(t.cpu), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(arg.e.kind, VMM_EXIT_INTERRUPTED);
+	s = stats(t.cpu);
+	assert_int_equal(s.exits_by_kind[VMM_EXIT_INTERRUPTED], 1);
+	assert_true(s.insns_retired > 1000);
+	tvm_destroy(&t);
+}
+
+/* KVM: exits by kind from libvmm's run step, the rest not available. */
+static void test_kvm(void **state)
+{
+	struct vmm_config cfg;
+	struct vmm_cpu_state st;
+	struct vmm_exit e;
+	struct vmm_vcpu_stats s;
+	vmm_vm *vm;
+	vmm_vcpu *cpu;
+	char why[128];
+	/* out 0x80, al; out 0x80, al; hlt */
+	static const uint8_t code[] = { 0xe6, 0x80, 0xe6, 0x80, 0xf4 };
+
+	if (vmm_backend_probe(VMM_BACKEND_KVM, why, sizeof(why)))
+		skip();
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.flags = VMM_CFG_NO_IRQCHIP;
+	assert_int_equal(vmm_vm_create(&cfg, &vm), 0);
+	assert_int_equal(vmm_mem_add_ram(vm, 0, ENV_RAM), 0);
+	assert_int_equal(vmm_vcpu_create(vm, 0, &cpu), 0);
+	assert_int_equal(env_build_memory(vm), 0);
+	assert_int_equal(vmm_vcpu_get_state(cpu, &st), 0);
+	env_state(&st, ENV_LONG64, 0);
+	assert_int_equal(vmm_mem_write(vm, ENV_CODE, code, sizeof(code)), 0);
+	assert_int_equal(vmm_vcpu_set_state(cpu, &st), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(vmm_vcpu_run(cpu, &e), 0);
+		assert_int_equal(e.kind, VMM_EXIT_IO);
+	}
+	assert_int_equal(vmm_vcpu_run(cpu, &e), 0);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	memset(&s, 0xa5, sizeof(s));
+	s.size = sizeof(s);
+	assert_int_equal(vmm_vcpu_get_stats(cpu, &s), 0);
+	assert_int_equal(s.valid, VMM_VCPU_STAT_EXITS);
+	assert_int_equal(s.exits, 3);
+	assert_int_equal(s.exits_by_kind[VMM_EXIT_IO], 2);
+	assert_int_equal(s.exits_by_kind[VMM_EXIT_HLT], 1);
+	/* not available: zero, and flagged so by the clear bits */
+	assert_int_equal(s.insns_retired, 0);
+	assert_int_equal(s.tlb_hits, 0);
+	vmm_vm_destroy(vm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_soft_counters),
+		cmocka_unit_test(test_soft_smc_and_flush),
+		cmocka_unit_test(test_abi_sizes),
+		cmocka_unit_test(test_busy),
+		cmocka_unit_test(test_kvm),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
