@@ -251,9 +251,10 @@ out:
  * CPL3, the device on the VM's I/O thread), the host with io_uring.  Each
  * trial runs both, in alternating order; the timed part excludes set-up
  * (VM creation and driver init, ring creation and buffer faults).  The
- * results are the medians; the per-trial ratios go to stderr.  The -poll
- * entries are the same with VMM_VIRTIO_POLL_US(VB_POLL_US) (opt-in polling
- * I/O thread); the plain entries use the default (no polling).
+ * results are the medians; the per-trial ratios go to stderr.  With
+ * VMM_BENCH_VIRTIO_POLL=1 the device runs with VMM_VIRTIO_POLL_US(VB_POLL_US)
+ * (opt-in polling I/O thread) and the entries are named "...-poll"; by
+ * default (the headline entries) it does not poll.
  */
 
 #define VB_MARK_PORT 0x520
@@ -571,24 +572,22 @@ out:
 	return ret;
 }
 
+/* VMM_BENCH_VIRTIO_POLL=1: the polling variant, reported as "-poll" */
+static bool vb_poll_env(void)
+{
+	const char *e = getenv("VMM_BENCH_VIRTIO_POLL");
+
+	return e && *e == '1';
+}
+
 static int bench_virtio_seq(const struct params *p, struct result *res)
 {
-	return bench_virtio_blk(p, res, false, false, false);
+	return bench_virtio_blk(p, res, false, false, vb_poll_env());
 }
 
 static int bench_virtio_rand(const struct params *p, struct result *res)
 {
-	return bench_virtio_blk(p, res, true, false, false);
-}
-
-static int bench_virtio_seq_poll(const struct params *p, struct result *res)
-{
-	return bench_virtio_blk(p, res, false, false, true);
-}
-
-static int bench_virtio_rand_poll(const struct params *p, struct result *res)
-{
-	return bench_virtio_blk(p, res, true, false, true);
+	return bench_virtio_blk(p, res, true, false, vb_poll_env());
 }
 
 static int bench_virtio_exits(const struct params *p, struct result *res)
@@ -1943,8 +1942,6 @@ static const struct {
 	{ "migrate", bench_migrate },
 	{ "virtio-blk-seq-read", bench_virtio_seq },
 	{ "virtio-blk-rand-read", bench_virtio_rand },
-	{ "virtio-blk-seq-read-poll", bench_virtio_seq_poll },
-	{ "virtio-blk-rand-read-poll", bench_virtio_rand_poll },
 	{ "virtio-blk-exits", bench_virtio_exits },
 	{ "hypercall-roundtrip", bench_hypercall_roundtrip },
 	{ "hypercall-batch", bench_hypercall_batch },

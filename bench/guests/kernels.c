@@ -22,6 +22,7 @@
  *   regloop    N iterations of xorshift arithmetic in registers only
  *   loadstore  N read-modify-writes over a 32 KiB array (kernels_ls.c)
  */
+#include "cmdline.h"
 #include "entry64.h"
 #include "guest.h"
 #include "kernels.h"
@@ -37,46 +38,11 @@
 #define SIEVE_CHUNK (512u << 10)
 #define CHASE_NODES (1u << 15)
 
-static char cmdline[256];
-
-/* ---- command line ---- */
-
-static const char *arg(const char *key)
-{
-	size_t klen = 0;
-
-	while (key[klen])
-		klen++;
-	for (const char *p = cmdline; *p;) {
-		while (*p == ' ')
-			p++;
-		if (!memcmp(p, key, klen) && p[klen] == '=')
-			return p + klen + 1;
-		while (*p && *p != ' ')
-			p++;
-	}
-	return 0;
-}
-
-static int arg_is(const char *key, const char *val)
-{
-	const char *p = arg(key);
-	size_t n = 0;
-
-	if (!p)
-		return 0;
-	while (val[n]) {
-		if (p[n] != val[n])
-			return 0;
-		n++;
-	}
-	return p[n] == 0 || p[n] == ' ';
-}
 
 /* Decimal N; 0 when missing, malformed or above KERN_N_MAX. */
 static uint64_t arg_n(void)
 {
-	const char *p = arg("n");
+	const char *p = cmdline_arg("n");
 	uint64_t v = 0;
 
 	if (!p || *p < '0' || *p > '9')
@@ -329,37 +295,28 @@ static uint64_t kern_regloop(uint64_t n)
 
 int guest_main(void)
 {
-	const struct multiboot_info *mb =
-		(const struct multiboot_info *)(uintptr_t)boot_mb_info;
 	uint64_t n, sum, hpet0 = 0, hpet1 = 0;
 	int use_hpet;
 	uint64_t *a = (uint64_t *)(void *)BUF0;
 	uint64_t *b = (uint64_t *)(void *)(BUF0 + BUF_SIZE);
 	int k;
 
-	if (boot_mb_magic == MULTIBOOT_BOOTLOADER_MAGIC && (mb->flags & 4) &&
-	    mb->cmdline) {
-		const char *c = (const char *)(uintptr_t)mb->cmdline;
-		size_t i;
-		for (i = 0; i < sizeof(cmdline) - 1 && c[i]; i++)
-			cmdline[i] = c[i];
-		cmdline[i] = 0;
-	}
+	cmdline_init();
 	n = arg_n();
-	use_hpet = arg_is("hpet", "1");
-	if (arg_is("kernel", "sieve"))
+	use_hpet = cmdline_is("hpet", "1");
+	if (cmdline_is("kernel", "sieve"))
 		k = 0;
-	else if (arg_is("kernel", "crc32"))
+	else if (cmdline_is("kernel", "crc32"))
 		k = 1;
-	else if (arg_is("kernel", "memcpy"))
+	else if (cmdline_is("kernel", "memcpy"))
 		k = 2;
-	else if (arg_is("kernel", "chase"))
+	else if (cmdline_is("kernel", "chase"))
 		k = 3;
-	else if (arg_is("kernel", "interp"))
+	else if (cmdline_is("kernel", "interp"))
 		k = 4;
-	else if (arg_is("kernel", "regloop"))
+	else if (cmdline_is("kernel", "regloop"))
 		k = 5;
-	else if (arg_is("kernel", "loadstore"))
+	else if (cmdline_is("kernel", "loadstore"))
 		k = 6;
 	else
 		return KERN_EXIT_BADARG;

@@ -32,6 +32,7 @@
  * and time of the workload alone.  Status lines go to the UART; ends with exit value 0x60 (status 193) on
  * success, GUEST_EXIT_FAIL otherwise.
  */
+#include "cmdline.h"
 #include "entry64.h"
 #include "guest.h"
 #include "ptring.h"
@@ -43,66 +44,9 @@
 #define DATA_BUF ((uint32_t *)(uintptr_t)0x400000) /* 64 KiB at 4 MiB */
 #define CHUNK_SECTORS 128u
 
-static char cmdline[256];
 static uint16_t blk_port = 0x5c0;
 static volatile struct ptring_hdr *ring;
 static volatile uint8_t *ring_base;
-
-/* ---- command line ---- */
-
-static const char *arg(const char *key)
-{
-	size_t klen = 0;
-
-	while (key[klen])
-		klen++;
-	for (const char *p = cmdline; *p;) {
-		while (*p == ' ')
-			p++;
-		if (!memcmp(p, key, klen) && p[klen] == '=')
-			return p + klen + 1;
-		while (*p && *p != ' ')
-			p++;
-	}
-	return 0;
-}
-
-static uint64_t arg_num(const char *key, uint64_t def)
-{
-	const char *p = arg(key);
-	uint64_t v = 0;
-
-	if (!p)
-		return def;
-	if (p[0] == '0' && p[1] == 'x') {
-		for (p += 2;; p++) {
-			unsigned d;
-			if (*p >= '0' && *p <= '9')
-				d = (unsigned)(*p - '0');
-			else if (*p >= 'a' && *p <= 'f')
-				d = (unsigned)(*p - 'a' + 10);
-			else
-				break;
-			v = v * 16 + d;
-		}
-		return v;
-	}
-	for (; *p >= '0' && *p <= '9'; p++)
-		v = v * 10 + (uint64_t)(*p - '0');
-	return v;
-}
-
-static int arg_is(const char *key, const char *val)
-{
-	const char *p = arg(key);
-	size_t n = 0;
-
-	if (!p)
-		return 0;
-	while (val[n])
-		n++;
-	return !memcmp(p, val, n) && (p[n] == ' ' || p[n] == 0);
-}
 
 /* ---- the two transports ---- */
 
@@ -535,54 +479,46 @@ static int work_hostile(void)
 
 int guest_main(void)
 {
-	const struct multiboot_info *mb =
-		(const struct multiboot_info *)(uintptr_t)boot_mb_info;
 	uint64_t kib, t0, t1;
 	int ret = -1, mark;
 
 	uart_init();
-	if (boot_mb_magic == MULTIBOOT_BOOTLOADER_MAGIC && (mb->flags & 4)) {
-		const char *c = (const char *)(uintptr_t)mb->cmdline;
-		size_t i;
-		for (i = 0; i < sizeof(cmdline) - 1 && c[i]; i++)
-			cmdline[i] = c[i];
-		cmdline[i] = 0;
-	}
-	kib = arg_num("kib", 16);
-	blk_port = (uint16_t)arg_num("blk", 0x5c0);
-	use_ring = arg_is("model", "ring");
+	cmdline_init();
+	kib = cmdline_num("kib", 16);
+	blk_port = (uint16_t)cmdline_num("blk", 0x5c0);
+	use_ring = cmdline_is("model", "ring");
 	if (use_ring) {
-		ring_base = (volatile uint8_t *)(uintptr_t)arg_num("ring", 0);
+		ring_base = (volatile uint8_t *)(uintptr_t)cmdline_num("ring", 0);
 		ring = (volatile struct ptring_hdr *)ring_base;
 		if (!ring_base || ring->magic != PTRING_MAGIC) {
 			gprintf("models: no passthrough ring\n");
 			return GUEST_EXIT_FAIL;
 		}
 	}
-	use_virtio = arg_is("model", "virtio");
+	use_virtio = cmdline_is("model", "virtio");
 	if (use_virtio) {
-		uintptr_t b = (uintptr_t)arg_num("vblk", 0);
-		uintptr_t c = (uintptr_t)arg_num("vcon", 0);
+		uintptr_t b = (uintptr_t)cmdline_num("vblk", 0);
+		uintptr_t c = (uintptr_t)cmdline_num("vcon", 0);
 		if ((b && virtio_setup(b, 2, &vq_blk, 0)) ||
 		    (c && virtio_setup(c, 3, &vq_con, 1))) {
 			gprintf("models: virtio device setup failed\n");
 			return GUEST_EXIT_FAIL;
 		}
 	}
-	gprintf("models: start %s\n", cmdline);
-	mark = arg_num("mark", 0) != 0;
+	gprintf("models: start %s\n", cmdline_text());
+	mark = cmdline_num("mark", 0) != 0;
 	if (mark)
 		outb(MARKER_PORT, 1);
 	t0 = rdtsc();
-	if (arg_is("work", "console"))
+	if (cmdline_is("work", "console"))
 		ret = work_console(kib);
-	else if (arg_is("work", "block"))
+	else if (cmdline_is("work", "block"))
 		ret = work_block(kib);
-	else if (arg_is("work", "touch"))
-		ret = work_touch(arg_num("pt", 0), kib, arg_num("passes", 1));
-	else if (arg_is("work", "blkerr"))
+	else if (cmdline_is("work", "touch"))
+		ret = work_touch(cmdline_num("pt", 0), kib, cmdline_num("passes", 1));
+	else if (cmdline_is("work", "blkerr"))
 		ret = work_blkerr();
-	else if (arg_is("work", "hostile"))
+	else if (cmdline_is("work", "hostile"))
 		ret = work_hostile();
 	if (use_virtio)
 		virtio_con_flush();
