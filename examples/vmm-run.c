@@ -5,7 +5,7 @@
  *   vmm-run [--backend auto|kvm|soft] [-m MEM] [--cpus N] --kernel FILE
  *           [--initrd FILE] [--cmdline STR] [--format flat|elf|multiboot|bzimage]
  *           [--load-addr ADDR] [--mode real16|prot32|long64|long64-user] [--timeout SEC]
- *           [--stats] [--quiet] [--snapshot-on-exit FILE]
+ *           [--stats] [--quiet] [--snapshot-on-exit FILE] [--gdb PORT|PATH]
  *   vmm-run [--backend ...] --restore FILE [--snapshot-on-exit FILE] ...
  *
  * Serial (COM1) goes to stdout.  The exit status is the guest's debug-exit
@@ -17,6 +17,10 @@
  * controllers) when it stops, for whatever reason (guest exit, --timeout);
  * --restore FILE continues such a snapshot instead of loading a kernel, on
  * any backend (--backend), with the same devices attached.
+ *
+ * --gdb PORT|PATH waits for gdb on 127.0.0.1:PORT (a number) or on a unix
+ * socket PATH before the guest runs, then lets gdb drive it ("target
+ * remote :PORT" / "target remote PATH"); the exit status is the same.
  */
 #include <libvmm/libvmm.h>
 
@@ -41,6 +45,7 @@ struct opts {
 	int timeout;
 	bool stats, quiet;
 	const char *snapshot_out, *restore;
+	const char *gdb;
 };
 
 struct image {
@@ -68,6 +73,8 @@ static void usage(FILE *f)
 		"  --timeout SEC    stop the guest after SEC seconds (exit 124)\n"
 		"  --snapshot-on-exit FILE  save a snapshot when the VM stops\n"
 		"  --restore FILE   continue a snapshot instead of --kernel\n"
+		"  --gdb PORT|PATH  wait for gdb on 127.0.0.1:PORT or a unix socket,\n"
+		"                   then let it drive the guest\n"
 		"  --stats          print exit and device counters to stderr\n"
 		"  --quiet          no libvmm messages on stderr\n");
 }
@@ -142,6 +149,63 @@ static int on_exit_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
 			vmm_vcpu_index(vcpu), vmm_exit_name(e->kind));
 		return STOP_ERROR;
 	}
+}
+
+/* Exits under gdb: the guest's end is reported to gdb as the process
+ * exiting with vmm-run's status; a stopped vCPU as a signal to inspect. */
+static int gdb_exit_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
+{
+	int r = on_exit_cb(opaque, vcpu, e);
+
+	if (r == STOP_OTHER && e->kind != VMM_EXIT_RESET &&
+	    e->kind != VMM_EXIT_POWEROFF)
+		return -EFAULT; /* shutdown, halt: stop, let gdb look */
+	if (r == STOP_ERROR)
+		return -EIO;
+	return r == STOP_OTHER ? 256 : r; /* 256: exit code 0 */
+}
+
+/* --gdb: serve one debugger connection, the debugger runs the guest. */
+static int run_gdb(vmm_vm *vm, const char *spec)
+{
+	struct vmm_gdb_config gc = { .struct_size = sizeof(gc),
+				     .exit_cb = gdb_exit_cb };
+	char *end;
+	unsigned long port = strtoul(spec, &end, 10);
+	vmm_gdb *gdb;
+	int lfd, fd, r, status = 1;
+
+	if (*spec && !*end && port < 65536)
+		lfd = vmm_gdb_listen_tcp(NULL, (uint16_t)port);
+	else
+		lfd = vmm_gdb_listen_unix(spec);
+	if (lfd < 0) {
+		fprintf(stderr, "vmm-run: --gdb %s: %s\n", spec,
+			vmm_strerror(lfd));
+		return 1;
+	}
+	fprintf(stderr, "vmm-run: waiting for gdb on %s\n", spec);
+	fd = vmm_gdb_accept(lfd, -1);
+	close(lfd);
+	if (fd < 0) {
+		fprintf(stderr, "vmm-run: accept: %s\n", vmm_strerror(fd));
+		return 1;
+	}
+	if ((r = vmm_gdb_new(vm, &gc, &gdb)) < 0) {
+		fprintf(stderr, "vmm-run: gdb stub: %s\n", vmm_strerror(r));
+		close(fd);
+		return 1;
+	}
+	r = vmm_gdb_serve(gdb, fd);
+	if (r == VMM_GDB_EXITED)
+		status = vmm_gdb_exit_code(gdb);
+	else if (r >= 0)
+		status = 0;
+	else
+		fprintf(stderr, "vmm-run: gdb session: %s\n", vmm_strerror(r));
+	vmm_gdb_free(gdb);
+	close(fd);
+	return status;
 }
 
 /* The devices every vmm-run VM has; also the restore attach callback. */
@@ -289,6 +353,7 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, 0, 'q' },
 		{ "snapshot-on-exit", required_argument, 0, 'S' },
 		{ "restore", required_argument, 0, 'R' },
+		{ "gdb", required_argument, 0, 'G' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0 },
 	};
@@ -322,6 +387,7 @@ int main(int argc, char **argv)
 		case 'q': o.quiet = true; break;
 		case 'S': o.snapshot_out = optarg; break;
 		case 'R': o.restore = optarg; break;
+		case 'G': o.gdb = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -377,6 +443,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 run:
+	if (o.gdb) {
+		status = run_gdb(vm, o.gdb);
+		goto stopped;
+	}
 	if ((ret = vmm_vm_start(vm, on_exit_cb, NULL)) < 0) {
 		fprintf(stderr, "vmm-run: start: %s\n", vmm_strerror(ret));
 		goto out;
@@ -396,6 +466,7 @@ run:
 	} else {
 		status = ret;
 	}
+stopped:
 	if (o.stats)
 		print_stats(vm);
 	if (o.snapshot_out) {

@@ -12,7 +12,8 @@ if [ "${1:-}" = "--test" ]; then
 	# busybox-static and cpio build the Linux test's initramfs.
 	# iproute2: the migration test between network namespaces (ip netns,
 	# veth).  libunicorn-dev: vmm-bench soft-vs-unicorn-loadstore.
-	PKGS="$PKGS qemu-system-x86 qemu-system-common busybox-static clang libclang-rt-14-dev cpio xz-utils iproute2 libunicorn-dev"
+	# gdb: the gdb stub's interop test (tests/debug).
+	PKGS="$PKGS qemu-system-x86 qemu-system-common busybox-static clang libclang-rt-14-dev cpio xz-utils iproute2 libunicorn-dev gdb"
 fi
 missing=""
 for p in $PKGS; do

@@ -113,6 +113,9 @@ static int mem_write(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len)
 		if (off < len) {
 			g->bp[i].orig = buf[off];
 			buf[off] = 0xcc;
+			for (unsigned j = 0; j < g->nbp; j++)
+				if (g->bp[j].gpa == g->bp[i].gpa)
+					g->bp[j].orig = g->bp[i].orig;
 		}
 	}
 	while (done < len) {
@@ -156,6 +159,10 @@ static int bp_insert(struct vmm_gdb *g, uint64_t gva)
 	b->gva = gva;
 	b->gpa = gpa;
 	b->orig = orig;
+	/* another address mapping the same byte: share its saved byte */
+	for (unsigned i = 0; i + 1 < g->nbp; i++)
+		if (g->bp[i].gpa == gpa)
+			b->orig = g->bp[i].orig;
 	return 0;
 }
 
@@ -166,8 +173,14 @@ static int bp_remove(struct vmm_gdb *g, uint64_t gva)
 
 	if (!b)
 		return -ENOENT;
-	r = vmm_mem_write(g->vm, b->gpa, &b->orig, 1);
+	vmm_gpa_t gpa = b->gpa;
+	uint8_t orig = b->orig;
+
 	*b = g->bp[--g->nbp];
+	for (unsigned i = 0; i < g->nbp; i++)
+		if (g->bp[i].gpa == gpa)
+			return 0; /* still planted for an alias */
+	r = vmm_mem_write(g->vm, gpa, &orig, 1);
 	return r;
 }
 
@@ -1038,7 +1051,9 @@ out_err:
 		}
 	}
 out:
-	if (ret == VMM_GDB_CLOSED && g->exited)
+	if (ret == -EPIPE || ret == -ECONNRESET) /* the debugger went away */
+		ret = VMM_GDB_CLOSED;
+	if ((ret == VMM_GDB_CLOSED || ret == VMM_GDB_KILLED) && g->exited)
 		ret = VMM_GDB_EXITED;
 	bp_remove_all(g);
 	g->fd = -1;

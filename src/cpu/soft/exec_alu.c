@@ -13,8 +13,8 @@ static inline uint64_t alu_calc(struct soft_cpu *c, unsigned op, uint64_t a,
 	switch (op) {
 	case 0: return a + b;
 	case 1: return a | b;
-	case 2: *cin = soft_get_flags(c) & FL_CF; return a + b + *cin;
-	case 3: *cin = soft_get_flags(c) & FL_CF; return a - b - *cin;
+	case 2: *cin = soft_get_cf(c); return a + b + *cin;
+	case 3: *cin = soft_get_cf(c); return a - b - *cin;
 	case 4: return a & b;
 	case 5: return a - b;
 	case 6: return a ^ b;
@@ -122,7 +122,7 @@ static void incdec_flags(struct soft_cpu *c, bool dec, unsigned size,
 static int op_incdec_r(struct soft_cpu *c, const struct soft_insn *i)
 {
 	bool dec = i->op & 8;
-	unsigned size = i->osz, cf = soft_get_flags(c) & FL_CF;
+	unsigned size = i->osz, cf = soft_get_cf(c);
 	uint64_t a = soft_reg(c, i->rm, size);
 	uint64_t r = (dec ? a - 1 : a + 1) & soft_mask(size);
 
@@ -133,7 +133,7 @@ static int op_incdec_r(struct soft_cpu *c, const struct soft_insn *i)
 
 static int incdec_rm(struct soft_cpu *c, const struct soft_insn *i, bool dec)
 {
-	unsigned size = i->osz, cf = soft_get_flags(c) & FL_CF;
+	unsigned size = i->osz, cf = soft_get_cf(c);
 	uint64_t a, r;
 
 	if (i->mod == 3) {

@@ -230,12 +230,12 @@ int soft_op_ud(struct soft_cpu *c, const struct soft_insn *i)
 }
 
 /* threaded twins (thread.h) */
-SOFT_THREADED(op_jcc)
-SOFT_THREADED(op_jmp_rel)
-SOFT_THREADED(op_call_rel)
-SOFT_THREADED(op_ret)
-SOFT_THREADED(op_grp5)
-SOFT_THREADED(op_loop)
+SOFT_THREADED_BRANCH(op_jcc)
+SOFT_THREADED_BRANCH(op_jmp_rel)
+SOFT_THREADED_BRANCH(op_call_rel)
+SOFT_THREADED_BRANCH(op_ret)
+SOFT_THREADED_BRANCH(op_grp5)
+SOFT_THREADED_BRANCH(op_loop)
 
 static const struct soft_tpair ctl_twins[] = {
 	{ op_jcc, op_jcc_t },

@@ -40,6 +40,13 @@ static unsigned calc_cf(struct soft_cpu *c)
 	}
 }
 
+unsigned soft_get_cf(struct soft_cpu *c)
+{
+	if (c->lf_op == LF_NONE)
+		return c->st.rflags & FL_CF;
+	return calc_cf(c);
+}
+
 uint64_t soft_get_flags(struct soft_cpu *c)
 {
 	uint64_t f = c->st.rflags;

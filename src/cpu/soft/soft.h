@@ -77,6 +77,10 @@ struct soft_insn {
 	uint8_t base, index, scale;
 	uint8_t pfx;
 	uint16_t imm2;    /* ENTER level, far pointer selector */
+	/* threaded: the pure instructions right before this one (exec_fast.c)
+	 * leave RIP and icount to it: their count and byte length */
+	uint8_t pre_n;
+	uint16_t pre_len;
 };
 
 /* Decoder: decode.c. */
@@ -143,6 +147,8 @@ struct soft_tlb_entry {
 
 /* Translated block (tb.c). */
 #define SOFT_TB_MAX_INSNS 64
+/* blocks entered from a branch before the executor looks at events */
+#define SOFT_LINK_MAX 16
 struct soft_tb {
 	uint64_t gpa;        /* physical address of the first byte */
 	uint64_t gpa2;       /* second page when it crosses one, or ~0 */
@@ -249,6 +255,7 @@ struct soft_cpu {
 
 	/* events */
 	unsigned poll_count; /* block boundaries until the next irqchip poll */
+	unsigned link_left;  /* blocks a branch may still enter directly */
 	bool shadow;         /* STI / MOV SS interrupt shadow */
 	bool single_step;
 	bool sw_bp;          /* INT3 exits as VMM_EXIT_DEBUG (debuggers) */
@@ -328,6 +335,8 @@ static inline void soft_flags_commit(struct soft_cpu *c)
 		soft_set_flags(c, soft_get_flags(c));
 }
 bool soft_cond(struct soft_cpu *c, unsigned cc);
+/* CF alone (INC/DEC keep it) */
+unsigned soft_get_cf(struct soft_cpu *c);
 unsigned soft_parity(uint8_t v);
 static inline void soft_lf(struct soft_cpu *c, unsigned op, unsigned size,
 			   uint64_t res, uint64_t a, uint64_t b)

@@ -475,6 +475,8 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 		if (r == SOFT_NEXT)
 			c->st.rip = (c->st.rip + i->len) & c->ipmask;
 	} else {
+		/* may go on into chained successors (soft_thread_link) */
+		c->link_left = SOFT_LINK_MAX;
 		tb->insn[0].run(c, tb->insn);
 	}
 	if (unlikely(c->ev)) {
@@ -571,6 +573,7 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 			unsigned gen = c->chain_gen;
 			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
+			tb = c->cur_tb; /* the last block it ran */
 			if (c->shadow || c->halted || (c->st.rflags & FL_TF) ||
 			    gen != c->chain_gen)
 				break;

@@ -10,13 +10,31 @@
  *
  * The chain stops after an instruction that returned anything but
  * SOFT_NEXT (branch, mode change, exit) or raised an event in c->ev; the
- * executor (tb.c) then looks at c->ev.  Without tail calls (-O0, some
- * sanitizers) the chain is plain recursion at most SOFT_TB_MAX_INSNS deep.
+ * executor (tb.c) then looks at c->ev.  A branch (or the end marker)
+ * whose block has the successor chained enters it directly
+ * (soft_thread_link), at most SOFT_LINK_MAX times before the executor
+ * runs again.  Without tail calls (-O0, some sanitizers) the chain is
+ * plain recursion, at most (SOFT_LINK_MAX + 1) * (SOFT_TB_MAX_INSNS + 1)
+ * calls deep.
  */
 #ifndef LIBVMM_SOFT_THREAD_H
 #define LIBVMM_SOFT_THREAD_H
 
 #include "cpu/soft/exec.h"
+
+/*
+ * Before an instruction that is not pure: retire the pure instructions
+ * before it, which left RIP and the instruction count alone (exec_fast.c),
+ * so that it sees (and a fault or exit reports) its own RIP.
+ */
+static inline void soft_thread_sync(struct soft_cpu *c,
+				    const struct soft_insn *i)
+{
+	if (i->pre_n) {
+		c->st.rip = (c->st.rip + i->pre_len) & c->ipmask;
+		c->icount += i->pre_n;
+	}
+}
 
 /* Instruction @i returned @r: retire it, and go on with the next one. */
 static inline int soft_thread_next(struct soft_cpu *c,
@@ -31,11 +49,57 @@ static inline int soft_thread_next(struct soft_cpu *c,
 	return r;
 }
 
+/*
+ * A branch set RIP and ended the block: enter the successor directly when
+ * the block has it chained (the same test tb.c's executor makes between
+ * blocks) and the link budget, which the executor renews each time it
+ * looks at kicks, interrupts and the memory epoch, is not used up.
+ * Otherwise return to the executor.
+ */
+static inline int soft_thread_link(struct soft_cpu *c)
+{
+	struct soft_tb *tb = c->cur_tb, *n;
+	unsigned k;
+
+	if (unlikely(c->ev || !c->link_left || c->shadow || c->halted ||
+		     (c->st.rflags & FL_TF) ||
+		     (!c->poll_count && c->svm->chip))) /* poll at once */
+		return SOFT_END;
+	if (tb->chain_rip[0] == c->st.rip)
+		k = 0;
+	else if (tb->chain_rip[1] == c->st.rip)
+		k = 1;
+	else
+		return SOFT_END;
+	n = tb->chain[k];
+	if (!n || tb->chain_gen[k] != c->chain_gen || !n->valid ||
+	    n->verify_gen != c->verify_gen || n->key != c->csz)
+		return SOFT_END;
+	c->link_left--;
+	c->cur_tb = n;
+	return n->insn[0].run(c, n->insn);
+}
+
 /* The threaded twin NAME_t of handler NAME (defined in the same file). */
 #define SOFT_THREADED(name)                                                    \
 	static int name##_t(struct soft_cpu *c, const struct soft_insn *i)     \
 	{                                                                      \
+		soft_thread_sync(c, i);                                        \
 		return soft_thread_next(c, i, name(c, i));                     \
+	}
+
+/* The twin of a branch handler NAME: it may enter the next block. */
+#define SOFT_THREADED_BRANCH(name)                                             \
+	static int name##_t(struct soft_cpu *c, const struct soft_insn *i)     \
+	{                                                                      \
+		int r;                                                         \
+		soft_thread_sync(c, i);                                        \
+		r = name(c, i);                                                \
+		if (r == SOFT_END) {                                           \
+			c->icount++;                                           \
+			return soft_thread_link(c);                            \
+		}                                                              \
+		return soft_thread_next(c, i, r);                              \
 	}
 
 /* A handler and its threaded twin. */
@@ -59,10 +123,28 @@ static inline bool soft_tpick(struct soft_insn *in, const struct soft_tpair *t,
 /* Condition @cc (0-15) with the common lazy-flag cases inline. */
 static inline bool soft_cond_fast(struct soft_cpu *c, unsigned cc)
 {
+	bool r;
+
 	if ((c->lf_op == LF_SUB || c->lf_op == LF_LOGIC ||
 	     c->lf_op == LF_ADD) && (cc >> 1) == 2) { /* E / NE */
-		bool r = (c->lf_res & soft_mask(c->lf_size)) == 0;
+		r = (c->lf_res & soft_mask(c->lf_size)) == 0;
 		return (cc & 1) ? !r : r;
+	}
+	if (c->lf_op == LF_SUB) { /* CMP: the operands decide */
+		uint64_t m = soft_mask(c->lf_size);
+		uint64_t a = c->lf_a & m, b = c->lf_b & m;
+		switch (cc >> 1) {
+		case 1: r = a < b; return (cc & 1) ? !r : r;   /* B / AE */
+		case 3: r = a <= b; return (cc & 1) ? !r : r;  /* BE / A */
+		case 6: /* L / GE */
+			r = (int64_t)soft_sext(a, c->lf_size) <
+			    (int64_t)soft_sext(b, c->lf_size);
+			return (cc & 1) ? !r : r;
+		case 7: /* LE / G */
+			r = (int64_t)soft_sext(a, c->lf_size) <=
+			    (int64_t)soft_sext(b, c->lf_size);
+			return (cc & 1) ? !r : r;
+		}
 	}
 	return soft_cond(c, cc);
 }
