@@ -9,6 +9,7 @@
 #include <libvmm/libvmm.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* One line of output: value, baseline, ratio = value / baseline. */
 struct result {
@@ -28,6 +29,12 @@ struct params {
 	 * the others measure KVM against a KVM baseline by definition */
 	enum vmm_backend backend;
 };
+
+/* bench_util.c: CLOCK_MONOTONIC in ns; the median of @v (sorts it). */
+double now_ns(void);
+double median(double *v, int n);
+/* The whole file in a malloc'd buffer (at most 64 MiB), or NULL. */
+void *bench_read_file(const char *path, size_t *len);
 
 /*
  * soft_kernels.c: the compute-kernels guest on the software backend

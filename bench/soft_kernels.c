@@ -80,52 +80,11 @@ static struct sk_res {
 	long n;
 } sk_cache[SK_N];
 
-static double sk_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static int sk_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double sk_median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), sk_cmp);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static const char *sk_image_path(void)
 {
 	const char *p = getenv("VMM_BENCH_KERNELS_GUEST");
 
 	return p ? p : VMM_BENCH_KERNELS_GUEST;
-}
-
-static uint8_t *sk_read(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 &&
-	    n <= (64l << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n)) &&
-	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
-		*len = (size_t)n;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
 }
 
 static uint64_t sk_size(const struct params *p, unsigned k)
@@ -179,13 +138,13 @@ static int sk_mark(void *opaque, uint64_t off, const void *data,
 		if (r->marks != i)
 			return -EPROTO;
 		if (i)
-			r->t[1] = sk_now();
+			r->t[1] = (now_ns() / 1e9);
 		r->have_insns = ctx->vcpu &&
 			vmm_vcpu_get_stats(ctx->vcpu, &st) == 0 &&
 			(st.valid & VMM_VCPU_STAT_INSNS);
 		r->insns[i] = st.insns_retired;
 		if (!i)
-			r->t[0] = sk_now();
+			r->t[0] = (now_ns() / 1e9);
 		r->marks++;
 	} else if (r->tlen < sizeof(r->text) - 1) {
 		r->text[r->tlen++] = c;
@@ -271,7 +230,7 @@ static int sk_qemu(const char *qemu, const char *img, unsigned k, uint64_t n,
 {
 	char append[96], text[128];
 	uint64_t ticks, fs;
-	double deadline = sk_now() + 300;
+	double deadline = (now_ns() / 1e9) + 300;
 	int fds[2], marks = 0, st, ret = 0;
 	size_t tlen = 0;
 	pid_t pid;
@@ -305,7 +264,7 @@ static int sk_qemu(const char *qemu, const char *img, unsigned k, uint64_t n,
 		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
 		char buf[256];
 		ssize_t got;
-		int left = (int)((deadline - sk_now()) * 1000);
+		int left = (int)((deadline - (now_ns() / 1e9)) * 1000);
 
 		if (left <= 0 || poll(&pfd, 1, left) == 0) {
 			kill(pid, SIGKILL);
@@ -360,7 +319,7 @@ static int sk_measure(const struct params *p, unsigned k)
 	double *q = calloc((size_t)p->trials, sizeof(double));
 	double *v = calloc((size_t)p->trials, sizeof(double));
 	size_t len = 0;
-	uint8_t *img = sk_read(path, &len);
+	uint8_t *img = bench_read_file(path, &len);
 	int ret = -1;
 
 	if (!img)
@@ -392,9 +351,9 @@ static int sk_measure(const struct params *p, unsigned k)
 		q[t] = qemu ? (double)insns / tq / 1e6 : 0;
 		v[t] = (double)insns / tk / 1e6;
 	}
-	c->soft = sk_median(s, p->trials);
-	c->tcg = qemu ? sk_median(q, p->trials) : 0;
-	c->kvm = sk_median(v, p->trials);
+	c->soft = median(s, p->trials);
+	c->tcg = qemu ? median(q, p->trials) : 0;
+	c->kvm = median(v, p->trials);
 	c->trials = p->trials;
 	c->n = (long)n;
 	c->done = true;
@@ -525,9 +484,9 @@ static int sk_unicorn(const uint8_t *code, size_t len, uint64_t n,
 	    (err = uc_reg_write(uc, UC_X86_REG_RDI, &rdi)) ||
 	    (err = uc_reg_write(uc, UC_X86_REG_RSI, &rsi)))
 		goto out;
-	t0 = sk_now();
+	t0 = (now_ns() / 1e9);
 	err = uc_emu_start(uc, UC_CODE, UC_STOP, 0, 0);
-	*secs = sk_now() - t0;
+	*secs = (now_ns() / 1e9) - t0;
 	if (err)
 		goto out;
 	if ((err = uc_reg_read(uc, UC_X86_REG_RAX, sum)))
@@ -549,8 +508,8 @@ int bench_soft_unicorn_loadstore(const struct params *p, struct result *res)
 	double *s = calloc((size_t)p->trials, sizeof(double));
 	double *u = calloc((size_t)p->trials, sizeof(double));
 	size_t len = 0, clen = 0;
-	uint8_t *img = sk_read(sk_image_path(), &len);
-	uint8_t *code = sk_read(lsp ? lsp : VMM_BENCH_KERNELS_LS, &clen);
+	uint8_t *img = bench_read_file(sk_image_path(), &len);
+	uint8_t *code = bench_read_file(lsp ? lsp : VMM_BENCH_KERNELS_LS, &clen);
 	int ret = -1;
 
 	if (!s || !u || !img || !code) {
@@ -584,7 +543,7 @@ int bench_soft_unicorn_loadstore(const struct params *p, struct result *res)
 		u[t] = (double)insns / tu / 1e6;
 	}
 	*res = (struct result){ "soft-vs-unicorn-loadstore",
-				sk_median(s, p->trials), sk_median(u, p->trials),
+				median(s, p->trials), median(u, p->trials),
 				"Minsn/s", "Unicorn 64-bit, same code",
 				p->trials, (long)n };
 	ret = 0;

@@ -64,25 +64,6 @@ static const uint8_t loop_code[] = {
 #define PORT_WORK 0x80
 #define PORT_STOP 0xf4
 
-static double now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* The "device" behind port 0x80 in the libvmm run: consumes the byte. */
 static int work_write(void *opaque, uint64_t off, const void *data,
 		      unsigned size, struct vmm_io_ctx *ctx)
@@ -287,26 +268,6 @@ static int vb_mark(void *opaque, uint64_t off, const void *data,
 	return 0;
 }
 
-static char *vb_read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
-	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
-		*len = (size_t)n;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
 /* The guest image: $VMM_BENCH_VIRTIO_GUEST or next to this build. */
 static char *vb_guest_image(size_t *len)
 {
@@ -315,7 +276,7 @@ static char *vb_guest_image(size_t *len)
 	ssize_t n;
 
 	if (env)
-		return vb_read_file(env, len);
+		return bench_read_file(env, len);
 	n = readlink("/proc/self/exe", path, sizeof(path) - 64);
 	if (n <= 0)
 		return NULL;
@@ -323,7 +284,7 @@ static char *vb_guest_image(size_t *len)
 	if (strrchr(path, '/'))
 		*strrchr(path, '/') = 0;
 	strcat(path, "/../tests/guests/virtio/virtio_guest");
-	return vb_read_file(path, len);
+	return bench_read_file(path, len);
 }
 
 /* A 64 MiB file with data in the page cache (both sides read it). */
@@ -1004,7 +965,7 @@ static char *dm_read_image(size_t *len)
 {
 	const char *path = getenv("VMM_BENCH_MODELS_GUEST");
 
-	return vb_read_file(path ? path : VMM_BENCH_MODELS_GUEST, len);
+	return bench_read_file(path ? path : VMM_BENCH_MODELS_GUEST, len);
 }
 
 /* One run of @work under @model; s->ok false if the model is missing. */
