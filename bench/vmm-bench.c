@@ -232,16 +232,12 @@ out:
  * CPL3, the device on the VM's I/O thread), the host with io_uring.  Each
  * trial runs both, in alternating order; the timed part excludes set-up
  * (VM creation and driver init, ring creation and buffer faults).  The
- * results are the medians; the per-trial ratios go to stderr.  With
- * VMM_BENCH_VIRTIO_POLL=1 the device runs with VMM_VIRTIO_POLL_US(VB_POLL_US)
- * (opt-in polling I/O thread) and the entries are named "...-poll"; by
- * default (the headline entries) it does not poll.
+ * results are the medians; the per-trial ratios go to stderr.
  */
 
 #define VB_MARK_PORT 0x520
 #define VB_FILE_SIZE (64ull << 20)
 #define VB_STATUS 193 /* GUEST_EXIT_VIRTIO */
-#define VB_POLL_US 50
 
 struct vbench {
 	vmm_vm *vm;
@@ -433,7 +429,7 @@ static int vb_host_run(int fd, bool rnd, long reqs, unsigned qd, size_t bs,
 }
 
 static int bench_virtio_blk(const struct params *p, struct result *res,
-			    bool rnd, bool exits_only, bool poll)
+			    bool rnd, bool exits_only)
 {
 	size_t bs = rnd ? 4096 : 128 * 1024, img_len = 0;
 	unsigned qd = rnd ? 32 : 16;
@@ -445,7 +441,6 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 	/* default --iters 20000: 5000 x 128 KiB (640 MiB) and 40000 x 4 KiB
 	 * (160 MiB) per side and trial, a few hundred ms each here */
 	long reqs = rnd ? p->iters * 2 : (p->iters / 4 > 100 ? p->iters / 4 : 100);
-	uint32_t vflags = poll ? VMM_VIRTIO_POLL_US(VB_POLL_US) : 0;
 	double *a = calloc((size_t)p->trials, sizeof(double));
 	double *b = calloc((size_t)p->trials, sizeof(double));
 	double *r = calloc((size_t)p->trials, sizeof(double));
@@ -479,7 +474,7 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 		/* alternate which side goes first: drift hits both */
 		if (t % 2 && vb_host_run(fd, rnd, reqs, qd, bs, &hs))
 			ret = -ENXIO;
-		else if ((ret = vb_guest_run(img, img_len, path, cmd, vflags,
+		else if ((ret = vb_guest_run(img, img_len, path, cmd, 0,
 					     &gs, &ex)) == 0 &&
 			 !(t % 2) && vb_host_run(fd, rnd, reqs, qd, bs, &hs))
 			ret = -ENXIO;
@@ -495,8 +490,8 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 		r[t] = a[t] / b[t];
 	}
 	if (!exits_only && !p->json) {
-		fprintf(stderr, "virtio-blk-%s-read%s: per-trial ratios",
-			rnd ? "rand" : "seq", poll ? "-poll" : "");
+		fprintf(stderr, "virtio-blk-%s-read: per-trial ratios",
+			rnd ? "rand" : "seq");
 		for (int t = 0; t < p->trials; t++)
 			fprintf(stderr, " %.2f", r[t]);
 		fprintf(stderr, "\n");
@@ -507,10 +502,8 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 					"same guest without ioeventfd",
 					p->trials, reqs };
 	else
-		*res = (struct result){ rnd ? (poll ? "virtio-blk-rand-read-poll"
-						    : "virtio-blk-rand-read")
-					    : (poll ? "virtio-blk-seq-read-poll"
-						    : "virtio-blk-seq-read"),
+		*res = (struct result){ rnd ? "virtio-blk-rand-read"
+					    : "virtio-blk-seq-read",
 					median(a, p->trials), median(b, p->trials),
 					"MB/s",
 #ifdef VMM_BENCH_URING
@@ -533,27 +526,19 @@ out:
 	return ret;
 }
 
-/* VMM_BENCH_VIRTIO_POLL=1: the polling variant, reported as "-poll" */
-static bool vb_poll_env(void)
-{
-	const char *e = getenv("VMM_BENCH_VIRTIO_POLL");
-
-	return e && *e == '1';
-}
-
 static int bench_virtio_seq(const struct params *p, struct result *res)
 {
-	return bench_virtio_blk(p, res, false, false, vb_poll_env());
+	return bench_virtio_blk(p, res, false, false);
 }
 
 static int bench_virtio_rand(const struct params *p, struct result *res)
 {
-	return bench_virtio_blk(p, res, true, false, vb_poll_env());
+	return bench_virtio_blk(p, res, true, false);
 }
 
 static int bench_virtio_exits(const struct params *p, struct result *res)
 {
-	return bench_virtio_blk(p, res, false, true, false);
+	return bench_virtio_blk(p, res, false, true);
 }
 
 /* ---- hypercalls ------------------------------------------------------- */

@@ -8,6 +8,11 @@
  * hand out an iovec outside that memory, never loop, and keep its counts
  * consistent; used-ring writes must stay inside memory too.
  *
+ * Bit 6 of byte 1 selects a packed ring (VIRTIO_F_RING_PACKED): then byte
+ * 0 also gives sizes that are no power of two, byte 5 the avail/used
+ * position and byte 6 bit 0 the wrap counter, and completions are pushed
+ * in an order the input picks (out of order, several chains in flight).
+ *
  *   ./build-fuzz/fuzz/fuzz_virtqueue -max_total_time=60
  */
 #include "dev/virtio/virtqueue.h"
@@ -74,6 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fmem fm;
 	struct vmm_vq_mem vm = { f_read, f_write, f_iovec, &fm };
 	struct vmm_vq vq;
+	static struct vmm_vq_elem held[4];
+	unsigned nheld = 0;
 
 	if (size < 8)
 		return 0;
@@ -96,6 +103,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vq.used = (uint64_t)data[4] << 8;
 	vq.last_avail = (uint16_t)(data[5] | data[6] << 8);
 	vq.used_idx = vq.last_avail;
+	vq.packed = data[1] & 0x40;
+	if (vq.packed) {
+		/* any size 1..4096, positions inside the ring */
+		vq.size = (uint16_t)(1 + ((data[0] * 37u + data[5]) % 4096));
+		vq.last_avail = vq.used_idx = (uint16_t)(data[5] % vq.size);
+		vq.avail_wrap = vq.used_wrap = data[6] & 1;
+	}
 	if (vmm_vq_check_layout(&vq))
 		return 0;
 	vq.ready = true;
@@ -106,6 +120,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			break;
 		}
+		if (vq.packed && (elem.ndesc == 0 || elem.ndesc > vq.size ||
+				  vq.last_avail >= vq.size))
+			abort();
 		uint64_t out = 0, in = 0;
 		if (elem.n_out + elem.n_in > VMM_VQ_MAX_IOV || elem.head >= vq.size)
 			abort();
@@ -122,11 +139,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (out != elem.out_len || in != elem.in_len)
 			abort();
-		if (vmm_vq_push(&vq, elem.head, (uint32_t)in))
+		if (vq.packed && nheld < 4 && (data[7] & (4u << nheld))) {
+			/* complete later, after younger chains */
+			held[nheld++] = elem;
+			continue;
+		}
+		if (vmm_vq_push(&vq, &elem, (uint32_t)in))
 			break;
+		if (vq.packed && vq.used_idx >= vq.size)
+			abort();
+		while (nheld && !(data[7] & 0x40))
+			if (vmm_vq_push(&vq, &held[--nheld], 0))
+				break;
 		(void)vmm_vq_need_interrupt(&vq);
 		if (data[7] & 2)
 			(void)vmm_vq_enable_notify(&vq);
+		else if (data[7] & 0x80)
+			vmm_vq_disable_notify(&vq);
 	}
+	while (nheld && !vq.broken)
+		if (vmm_vq_push(&vq, &held[--nheld], 0))
+			break;
+	(void)vmm_vq_has_avail(&vq);
 	return 0;
 }

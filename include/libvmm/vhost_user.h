@@ -44,7 +44,8 @@ typedef struct vmm_vhost_user_server vmm_vhost_user_server;
  * @device:       what to serve.
  * @blk:          for VMM_VHOST_USER_BLK: the image (path or fd, readonly,
  *                serial); @blk.virtio.queue_size and .flags apply to
- *                every device type (@blk.virtio.transport is unused).
+ *                every device type (@blk.virtio.transport is unused;
+ *                VMM_VIRTIO_PACKED is ignored: split rings only).
  * @max_sessions: connections served at once (0 = 1); more wait.
  * @log, @log_opaque, @log_level: messages (the library never prints).
  */

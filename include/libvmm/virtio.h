@@ -12,7 +12,8 @@
  * VM keeps running.
  *
  * Features offered: VIRTIO_F_VERSION_1, VIRTIO_F_INDIRECT_DESC,
- * VIRTIO_F_EVENT_IDX (split ring only) plus the device's own.
+ * VIRTIO_F_EVENT_IDX, with VMM_VIRTIO_PACKED VIRTIO_F_RING_PACKED, plus the
+ * device's own.
  */
 #ifndef LIBVMM_VIRTIO_H
 #define LIBVMM_VIRTIO_H
@@ -38,18 +39,12 @@ enum vmm_virtio_transport {
 /** Do not offer VIRTIO_F_INDIRECT_DESC. */
 #define VMM_VIRTIO_NO_INDIRECT (1u << 3)
 /**
- * VMM_VIRTIO_POLL_US(us) - opt-in polling (default off: the I/O thread
- * sleeps until a kick or a completion).  With a window of @us microseconds
- * (1..65535) the VM's I/O thread, when it runs out of work, keeps looking
- * at the device's request queues for up to @us before it sleeps, with the
- * guest's kicks switched off meanwhile: requests start without a kick or a
- * thread wake-up, at the price of a host CPU busy for up to @us after each
- * burst.  Honoured by virtio-blk (its request queue) on the io_uring event
- * loop; ignored by the other devices and without io_uring.
+ * Offer VIRTIO_F_RING_PACKED (VIRTIO 1.1+, 2.8): the driver may then run
+ * every queue of the device on a packed ring (with indirect descriptors
+ * and EVENT_IDX as negotiated) instead of a split one.  Opt-in for now;
+ * the vhost-user back-end and front-end never offer it (split rings only).
  */
-#define VMM_VIRTIO_POLL_US(us) (((uint32_t)(us) & 0xffffu) << 16)
-/** The bits of struct vmm_virtio_config.flags VMM_VIRTIO_POLL_US() uses. */
-#define VMM_VIRTIO_POLL_MASK 0xffff0000u
+#define VMM_VIRTIO_PACKED (1u << 4)
 
 /**
  * struct vmm_virtio_config - where and how a device is attached.

@@ -39,14 +39,6 @@
 
 enum cmd_kind { CMD_WATCH_ADD, CMD_WATCH_DEL, CMD_CALL, CMD_STOP };
 
-struct vmm_ev_poller {
-	vmm_ev_poll_fn fn;
-	void *opaque;
-	uint64_t window_ns;
-	bool polling;          /* between fn(true) and fn(false) */
-	struct vmm_ev_poller *next;
-};
-
 struct cmd {
 	enum cmd_kind kind;
 	struct vmm_ev_watch *w;
@@ -89,7 +81,7 @@ struct vmm_evloop {
 	struct vmm_ev_watch *watches; /* loop thread only */
 	struct vmm_ev_watch *ctl_watch;
 	uint64_t wakeups, completions, watch_events;
-	uint64_t enters, poll_hits, batches;
+	uint64_t enters, batches;
 	char name[16];
 	bool uring;
 	unsigned ring_flags;     /* IORING_SETUP_* in use */
@@ -98,7 +90,6 @@ struct vmm_evloop {
 #endif
 	struct vmm_ev_batch *batch_head; /* loop thread: hooks to run */
 	struct vmm_ev_batch *batch_running; /* loop thread: being run */
-	struct vmm_ev_poller *pollers;   /* loop thread only */
 	unsigned inflight;       /* uring: CQEs still to come */
 	struct vmm_evop *done_head, *done_tail; /* poll: completions */
 	struct ptimer *timers;   /* poll: sorted by deadline */
@@ -465,68 +456,8 @@ void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st)
 	st->completions = __atomic_load_n(&l->completions, __ATOMIC_RELAXED);
 	st->watch_events = __atomic_load_n(&l->watch_events, __ATOMIC_RELAXED);
 	st->enters = __atomic_load_n(&l->enters, __ATOMIC_RELAXED);
-	st->poll_hits = __atomic_load_n(&l->poll_hits, __ATOMIC_RELAXED);
 	st->batches = __atomic_load_n(&l->batches, __ATOMIC_RELAXED);
 	st->ring_flags = l->ring_flags;
-}
-
-/* ---- pollers ---- */
-
-struct poller_cmd {
-	struct vmm_evloop *l;
-	struct vmm_ev_poller *p;
-};
-
-static void poller_link(void *opaque)
-{
-	struct poller_cmd *c = opaque;
-
-	c->p->next = c->l->pollers;
-	c->l->pollers = c->p;
-}
-
-static void poller_unlink(void *opaque)
-{
-	struct poller_cmd *c = opaque;
-
-	for (struct vmm_ev_poller **pp = &c->l->pollers; *pp; pp = &(*pp)->next)
-		if (*pp == c->p) {
-			*pp = c->p->next;
-			break;
-		}
-}
-
-int vmm_evloop_poll_add(struct vmm_evloop *l, vmm_ev_poll_fn fn, void *opaque,
-			uint64_t window_ns, struct vmm_ev_poller **out)
-{
-	struct poller_cmd c = { l, NULL };
-	int ret;
-
-	if (!l || !fn || !out || !window_ns || window_ns > 1000000000ull)
-		return -EINVAL;
-	c.p = ev_alloc(l, sizeof(*c.p));
-	if (!c.p)
-		return -ENOMEM;
-	c.p->fn = fn;
-	c.p->opaque = opaque;
-	c.p->window_ns = window_ns;
-	ret = vmm_evloop_call(l, poller_link, &c);
-	if (ret) {
-		ev_free(l, c.p);
-		return ret;
-	}
-	*out = c.p;
-	return 0;
-}
-
-void vmm_evloop_poll_del(struct vmm_evloop *l, struct vmm_ev_poller *p)
-{
-	struct poller_cmd c = { l, p };
-
-	if (!l || !p)
-		return;
-	vmm_evloop_call(l, poller_unlink, &c);
-	ev_free(l, p);
 }
 
 /* ---- operations ---- */
@@ -730,68 +661,6 @@ static void stop_watches(struct vmm_evloop *l)
 }
 
 #if VMM_HAVE_URING
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-/* Completions ready, or completion work the kernel deferred to us (then
- * asked for: one io_uring_enter). */
-static bool cq_pending(struct vmm_evloop *l)
-{
-	if (io_uring_cq_ready(&l->ring))
-		return true;
-	if (IO_URING_READ_ONCE(*l->ring.sq.kflags) & IORING_SQ_TASKRUN) {
-		stat_inc(&l->enters);
-		io_uring_get_events(&l->ring);
-		return io_uring_cq_ready(&l->ring) > 0;
-	}
-	return false;
-}
-
-/*
- * The opt-in polling window (pollers registered): instead of sleeping,
- * ask the pollers and watch the completion queue until something turns
- * up or nothing did for the window (bounded by the next timer).  Returns
- * true when there is work (the loop then does not sleep); pollers stay in
- * polling mode across busy rounds and are stopped before a sleep.
- */
-static bool poll_window(struct vmm_evloop *l, int tmo_ms)
-{
-	uint64_t window = 0, t0;
-	bool found = false;
-
-	for (struct vmm_ev_poller *p = l->pollers; p; p = p->next)
-		if (p->window_ns > window)
-			window = p->window_ns;
-	if (tmo_ms >= 0 && (uint64_t)tmo_ms * 1000000ull < window)
-		window = (uint64_t)tmo_ms * 1000000ull;
-	ring_submit(l);
-	t0 = mono_ns();
-	for (;;) {
-		for (struct vmm_ev_poller *p = l->pollers; p; p = p->next) {
-			p->polling = true;
-			found |= p->fn(p->opaque, true);
-		}
-		if (found || l->done_head || l->batch_head || cq_pending(l)) {
-			stat_inc(&l->poll_hits);
-			return true;
-		}
-		if (mono_ns() - t0 >= window)
-			break;
-		cpu_relax();
-	}
-	for (struct vmm_ev_poller *p = l->pollers; p; p = p->next) {
-		if (p->polling) {
-			p->polling = false;
-			found |= p->fn(p->opaque, false);
-		}
-	}
-	return found || l->done_head || l->batch_head;
-}
-
 static void uring_loop(struct vmm_evloop *l)
 {
 	bool stopped = false;
@@ -810,8 +679,6 @@ static void uring_loop(struct vmm_evloop *l)
 			break;
 		if (l->done_head || l->batch_head) {
 			ring_submit(l); /* work queued already: no waiting */
-		} else if (l->pollers && !l->stopping && poll_window(l, tmo)) {
-			/* the polling window found work */
 		} else if (tmo >= 0) {
 			ts.tv_sec = tmo / 1000;
 			ts.tv_nsec = (long long)(tmo % 1000) * 1000000;
@@ -1052,11 +919,6 @@ void vmm_evloop_destroy(struct vmm_evloop *l)
 	for (struct vmm_ev_watch *w = l->watches, *n; w; w = n) {
 		n = w->next;
 		ev_free(l, w);
-	}
-	/* pollers left registered (their owners should have removed them) */
-	for (struct vmm_ev_poller *p = l->pollers, *n; p; p = n) {
-		n = p->next;
-		ev_free(l, p);
 	}
 	/* the thread closed its ring */
 	pthread_mutex_destroy(&l->lock);

@@ -5,8 +5,7 @@
  *
  * Built on liburing when the library has it (-Dio_uring), else on poll()
  * with the I/O done synchronously on the loop thread.  The loop sleeps in
- * the kernel when there is nothing to do: no busy polling, unless a user
- * registers a poller (vmm_evloop_poll_add(), opt-in, bounded window).
+ * the kernel when there is nothing to do: no busy polling.
  *
  * One loop round: wait (or poll), handle every completion and watch event
  * that is ready, run timers, then run the after-batch hooks queued during
@@ -141,35 +140,14 @@ void vmm_evloop_after_batch(struct vmm_evloop *l, struct vmm_ev_batch *b);
 void vmm_evloop_batch_cancel(struct vmm_evloop *l, struct vmm_ev_batch *b);
 
 /*
- * Pollers (opt-in, io_uring loop only): when the loop would sleep it first
- * calls every poller's @fn(@opaque, true) and checks for completions,
- * again and again, until one finds work (returns true; it did the work or
- * queued it) or nothing happened for the largest @window_ns of the
- * pollers; then it calls @fn(@opaque, false) once ("stop polling": e.g.
- * enable guest notifications again, returning true if work came in
- * meanwhile) and sleeps.  A window restarts after each piece of work.  On
- * the poll() implementation pollers are accepted and never called.
- */
-typedef bool (*vmm_ev_poll_fn)(void *opaque, bool polling);
-struct vmm_ev_poller;
-
-/* vmm_evloop_poll_add() - any thread.  @window_ns 1..1e9.  0 or -errno. */
-int vmm_evloop_poll_add(struct vmm_evloop *l, vmm_ev_poll_fn fn, void *opaque,
-			uint64_t window_ns, struct vmm_ev_poller **out);
-/* vmm_evloop_poll_del() - any thread; @p's @fn is not running and never
- * runs again when this returns.  NULL is a no-op. */
-void vmm_evloop_poll_del(struct vmm_evloop *l, struct vmm_ev_poller *p);
-
-/*
  * Counters, for tests and benchmarks: rounds of the loop thread (each
- * after a wait or a poll), operations completed, watch callbacks,
- * io_uring_enter() calls the loop made, rounds that ended a polling window
- * with work found, after-batch hooks run; @ring_flags: the IORING_SETUP_*
+ * after a wait), operations completed, watch callbacks,
+ * io_uring_enter() calls the loop made, after-batch hooks run; @ring_flags: the IORING_SETUP_*
  * flags the ring was created with (0 also without io_uring).
  */
 struct vmm_evloop_stats {
 	uint64_t wakeups, completions, watch_events;
-	uint64_t enters, poll_hits, batches;
+	uint64_t enters, batches;
 	uint32_t ring_flags;
 };
 void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st);

@@ -4,7 +4,7 @@
  * (a real CPU is the oracle).
  *
  *   difftest [--mode 64|32] [--cases N] [--seed S] [--len L] [--verbose]
- *            [--only-soft] [--fp]
+ *            [--only-soft] [--fp] [--x87]
  *
  * --mode 32 runs 32-bit code in compatibility mode (long mode, a 32-bit
  * code segment), --mode prot32 in legacy protected mode without paging
@@ -15,13 +15,16 @@
  * MUL/IMUL/DIV/IDIV, BT*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, MOVZX/MOVSX,
  * MOV/LEA with every addressing form, PUSH/POP, CMOVcc/SETcc/Jcc, XCHG,
  * XADD, CMPXCHG/8B/16B, string instructions with REP, flag instructions,
- * SHLD/SHRD, SSE/SSE2 floating point with a random MXCSR ...) on random
- * registers, XMM registers and a scratch buffer, ending with an
+ * SHLD/SHRD, SSE/SSE2 floating point with a random MXCSR, SSE2 integer
+ * operations, x87 arithmetic from a random x87 state ...) on random
+ * registers, XMM registers, x87 stack and a scratch buffer, ending with an
  * OUT to a stop port.  It runs at CPL3 in 64-bit (or 32-bit protected)
  * mode, from the same state and memory, on both backends; final
  * registers, the flags the SDM defines after the last writer of each
- * flag, XMM0-15, MXCSR, the exit, and a hash of the scratch memory and
- * stack must match.  --fp makes most instructions SSE floating point.
+ * flag, XMM0-15, MXCSR, x87 FCW/FSW/FTW/ST0-7 (not FIP/FDP/FOP), the
+ * exit, and a hash of the scratch memory and stack must match.  --fp
+ * makes most instructions SSE floating point, --x87 x87 and SSE2
+ * integer ones.
  * A mismatch prints the seed, the instructions (hex, objdump-able) and
  * the differences, after shrinking the sequence.  Exit 77 only when
  * /dev/kvm is absent (--only-soft runs the software backend alone).
@@ -1107,13 +1110,142 @@ static void g_sse(struct insn *i)
 	}
 }
 
+/* ---- SSE2 integer operations (64-bit mode) ---- */
+
+static void g_sse_int(struct insn *i)
+{
+	static const uint8_t ops[] = {
+		0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69,
+		0x6a, 0x6b, 0x6c, 0x6d, 0x74, 0x75, 0x76, 0xd1, 0xd2, 0xd3,
+		0xd4, 0xd5, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf,
+		0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe8, 0xe9, 0xea, 0xeb,
+		0xec, 0xed, 0xee, 0xef, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6,
+		0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe };
+	unsigned what = rn(8);
+
+	init_insn(i, "sse2 int");
+	if (!mode64) { /* KVM's emulator runs 32-bit code here: no SSE */
+		g_alu(i);
+		return;
+	}
+	switch (what) {
+	case 0: { /* shifts by an immediate: PSRLW/D/Q PSRAW/D PSLLW/D/Q,
+		   * PSRLDQ/PSLLDQ */
+		static const uint8_t sh[][2] = { { 0x71, 2 }, { 0x71, 4 },
+			{ 0x71, 6 }, { 0x72, 2 }, { 0x72, 4 }, { 0x72, 6 },
+			{ 0x73, 2 }, { 0x73, 3 }, { 0x73, 6 }, { 0x73, 7 } };
+		unsigned n = rn(10);
+		sse_emit(i, 0x66, false, sh[n][0], EXT | sh[n][1],
+			 sse_rm(false, false));
+		imm(i, rn(2) ? rn(20) : rn(256), 1);
+		break;
+	}
+	case 1: /* PSHUFD / PSHUFHW / PSHUFLW */
+		sse_emit(i, sse_pfx[1 + rn(3)], false, 0x70, (int)rn(16),
+			 sse_rm(true, true));
+		imm(i, rn(256), 1);
+		break;
+	case 2: /* PINSRW xmm, r32/m16, imm8; PEXTRW r32, xmm, imm8;
+		 * PMOVMSKB r32, xmm */
+		if (rn(3) == 0) {
+			sse_emit(i, 0x66, false, 0xc4, (int)rn(16),
+				 rand_rm(4, true));
+			imm(i, rn(256), 1);
+		} else if (rn(2)) {
+			sse_emit(i, 0x66, rn(2), 0xc5, wreg(),
+				 sse_rm(false, false));
+			imm(i, rn(256), 1);
+		} else {
+			sse_emit(i, 0x66, rn(2), 0xd7, wreg(),
+				 sse_rm(false, false));
+		}
+		break;
+	default: /* xmm, xmm/m128 */
+		sse_emit(i, 0x66, false, ops[rn(sizeof(ops))], (int)rn(16),
+			 sse_rm(true, true));
+		break;
+	}
+}
+
+/* ---- x87 (64-bit mode) ---- */
+
+/* the valid register forms (modrm C0-FF) */
+static bool x87_reg_ok(unsigned op, unsigned m)
+{
+	switch (op) {
+	case 0xd9:
+		if (m > 0xd0 && m < 0xd8)
+			return false;
+		return !(m == 0xe2 || m == 0xe3 || m == 0xe6 || m == 0xe7 ||
+			 m == 0xef);
+	case 0xda:
+		return m < 0xe0 || m == 0xe9;
+	case 0xdb:
+		return m < 0xe5 || (m >= 0xe8 && m < 0xf8);
+	case 0xdd:
+		return m < 0xf0;
+	case 0xde:
+		return !(m >= 0xd8 && m < 0xe0 && m != 0xd9);
+	case 0xdf:
+		return m <= 0xe0 || (m >= 0xe8 && m < 0xf8);
+	default:
+		return true;
+	}
+}
+
+static void g_x87(struct insn *i)
+{
+	unsigned op = 0xd8 + rn(8);
+
+	init_insn(i, "x87");
+	if (!mode64) { /* KVM's emulator runs 32-bit code here: no x87 */
+		g_alu(i);
+		return;
+	}
+	if (rn(3)) {
+		unsigned m;
+		do {
+			op = 0xd8 + rn(8);
+			m = 0xc0 + rn(64);
+		} while (!x87_reg_ok(op, m));
+		put(i, (uint8_t)op);
+		put(i, (uint8_t)m);
+		if ((op == 0xdb || op == 0xdf) && m >= 0xe8 && m < 0xf8)
+			i->defined = ARITH; /* FCOMI & co.: ZF PF CF, rest 0 */
+		if (op == 0xda || (op == 0xdb && m < 0xe0))
+			i->reads_flags = true; /* FCMOVcc */
+		if (op == 0xdf && m == 0xe0)
+			i->what = "x87 fnstsw ax";
+	} else {
+		/* memory forms; FNSTENV/FNSAVE are left out (they store
+		 * FCS/FDS/FOP, which CPUs fill differently) */
+		unsigned r;
+		struct rm mm;
+		uint8_t o;
+		bool env;
+		do {
+			op = 0xd8 + rn(8);
+			r = rn(8);
+		} while ((op == 0xd9 && (r == 1 || r == 6)) ||
+			 (op == 0xdb && (r == 4 || r == 6)) ||
+			 (op == 0xdd && (r == 5 || r == 6)));
+		env = (op == 0xd9 && r == 4) || (op == 0xdd && r == 4);
+		rand_mem(&mm, 16);
+		o = (uint8_t)op;
+		emit(i, env && rn(2) ? 2 : 4, &o, 1, EXT | (int)r, mm, false,
+		     NULL, 0);
+	}
+}
+
 typedef void (*gen_fn)(struct insn *);
 static const gen_fn gens[] = {
 	g_alu, g_alu, g_alu, g_unary, g_test, g_shift, g_shift, g_mul,
 	g_div, g_bt, g_bitscan, g_mov, g_mov, g_stack, g_cond, g_xchg,
 	g_string, g_misc, g_shxd, g_jcc, g_flow, g_sse, g_sse, g_sse,
+	g_sse_int, g_x87,
 };
 static bool fp_only; /* --fp: mostly SSE floating point */
+static bool x87_only; /* --x87: mostly x87 and SSE2 integer */
 
 /* flag bookkeeping of a whole sequence: undefined flags at the end */
 static unsigned insn_off[MAX_INSNS + 1]; /* code offsets (assemble) */
@@ -1156,6 +1288,8 @@ static void gen_seq(struct seq *s, unsigned maxlen)
 		struct insn i;
 		if (fp_only && rn(4))
 			g_sse(&i);
+		else if (x87_only && rn(4))
+			(rn(3) ? g_x87 : g_sse_int)(&i);
 		else
 			gens[rn(sizeof(gens) / sizeof(gens[0]))](&i);
 		if (i.reads_flags && u) {
@@ -1225,6 +1359,71 @@ static uint8_t data_init[ENV_DATA_SIZE];
 static uint64_t regs_init[16];
 static uint8_t xmm_init[16][16];
 static uint32_t mxcsr_init;
+static struct vmm_fpu x87_init; /* FCW FSW FTW ST0-7 */
+
+/* a random 80-bit value: specials, odd encodings, ordinary numbers */
+static void rand_f80(uint8_t *p)
+{
+	static const struct { uint16_t se; uint64_t m; } sp[] = {
+		{ 0, 0 }, { 0x8000, 0 }, { 0x3fff, 1ull << 63 },
+		{ 0xbfff, 3ull << 62 }, { 0x7fff, 1ull << 63 },
+		{ 0xffff, 1ull << 63 }, { 0x7fff, 3ull << 62 },
+		{ 0x7fff, 0xa000000000000000ull }, { 0xffff, 3ull << 62 },
+		{ 0, 1 }, { 0x8000, 0x8000000000000000ull }, /* pseudo-denormal */
+		{ 0x4000, 0x4000000000000000ull },            /* unnormal */
+		{ 0x7ffe, ~0ull }, { 1, 1ull << 63 },
+		{ 0x401e, 0xffffffff00000000ull },
+		{ 0x403e, 0x8000000000000000ull },
+	};
+	uint16_t se;
+	uint64_t m;
+
+	switch (rn(4)) {
+	case 0: {
+		unsigned k = rn(sizeof(sp) / sizeof(sp[0]));
+		se = sp[k].se;
+		m = sp[k].m;
+		break;
+	}
+	case 1:
+		se = (uint16_t)rnd();
+		m = rnd() | (1ull << 63);
+		break;
+	default:
+		se = (uint16_t)((rnd() & 0x8000) | (0x3fff - 70 + rn(140)));
+		m = rnd() | (1ull << 63);
+		if (rn(2))
+			m &= ~0ull << rn(64);
+		break;
+	}
+	memcpy(p, &m, 8);
+	memcpy(p + 8, &se, 2);
+}
+
+/* a random x87 state: stack depth and TOP, precision and rounding,
+ * masked sticky flags; sometimes unmasked exceptions, now and then one
+ * pending (the first waiting x87 instruction raises #MF) */
+static void rand_x87(struct vmm_fpu *f)
+{
+	unsigned top = rn(8), depth = rn(9);
+	uint16_t fl;
+
+	memset(f, 0, sizeof(*f));
+	f->fcw = (uint16_t)(0x40 | (rnd() & 0x0f00) | 0x3f);
+	if (rn(4) == 0)
+		f->fcw = (uint16_t)((f->fcw & ~0x3f) | (rnd() & 0x3f));
+	fl = (uint16_t)(rnd() & 0x3f & f->fcw);
+	if ((f->fcw & 0x3f) != 0x3f && rn(4) == 0) /* one pending: #MF */
+		fl = (uint16_t)(fl | (1u << __builtin_ctz(~f->fcw & 0x3f)) |
+				0x8080);
+	f->fsw = (uint16_t)(fl | (rnd() & 0x4700) | top << 11);
+	if (fl & 1)
+		f->fsw |= (uint16_t)(rnd() & 0x40);
+	for (unsigned k = 0; k < depth; k++)
+		f->ftw |= (uint8_t)(1u << ((top + k) & 7));
+	for (int k = 0; k < 8; k++)
+		rand_f80(f->st[k]);
+}
 
 static unsigned assemble(const struct seq *s)
 {
@@ -1285,6 +1484,10 @@ static void run_side(struct side *sd, unsigned codelen, struct result *res)
 	st.rflags = 0x3202 | (regs_init[0] & 0xcd5 & ~DF);
 	memcpy(st.fpu.xmm, xmm_init, sizeof(xmm_init));
 	st.fpu.mxcsr = mxcsr_init;
+	st.fpu.fcw = x87_init.fcw;
+	st.fpu.fsw = x87_init.fsw;
+	st.fpu.ftw = x87_init.ftw;
+	memcpy(st.fpu.st, x87_init.st, sizeof(st.fpu.st));
 	res->err = vmm_mem_write(sd->vm, ENV_DATA, data_init, ENV_DATA_SIZE);
 	if (!res->err)
 		res->err = vmm_mem_fill(sd->vm, ENV_STACK - 0x800, 0x5a, 0x1000);
@@ -1379,6 +1582,28 @@ static const char *compare(const struct result *a, const struct result *b,
 			return buf;
 		}
 	}
+	if (a->st.fpu.fcw != b->st.fpu.fcw || a->st.fpu.fsw != b->st.fpu.fsw ||
+	    a->st.fpu.ftw != b->st.fpu.ftw) {
+		snprintf(buf, len, "x87 fcw %04x fsw %04x ftw %02x / fcw %04x "
+			 "fsw %04x ftw %02x", a->st.fpu.fcw, a->st.fpu.fsw,
+			 a->st.fpu.ftw, b->st.fpu.fcw, b->st.fpu.fsw,
+			 b->st.fpu.ftw);
+		return buf;
+	}
+	for (int r = 0; r < 8; r++) {
+		if (memcmp(a->st.fpu.st[r], b->st.fpu.st[r], 10)) {
+			uint64_t x, y;
+			uint16_t xe, ye;
+			memcpy(&x, a->st.fpu.st[r], 8);
+			memcpy(&y, b->st.fpu.st[r], 8);
+			memcpy(&xe, a->st.fpu.st[r] + 8, 2);
+			memcpy(&ye, b->st.fpu.st[r] + 8, 2);
+			snprintf(buf, len, "st%d %04x:%016llx / %04x:%016llx",
+				 r, xe, (unsigned long long)x, ye,
+				 (unsigned long long)y);
+			return buf;
+		}
+	}
 	if (a->hash != b->hash) {
 		snprintf(buf, len, "memory differs");
 		return buf;
@@ -1435,6 +1660,7 @@ int main(int argc, char **argv)
 		{ "len", required_argument, 0, 'l' },
 		{ "only-soft", no_argument, 0, 'o' },
 		{ "fp", no_argument, 0, 'f' },
+		{ "x87", no_argument, 0, 'x' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ 0, 0, 0, 0 },
 	};
@@ -1442,7 +1668,7 @@ int main(int argc, char **argv)
 	bool verbose = false;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "m:n:s:l:ofv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			mode64 = strcmp(optarg, "32") && strcmp(optarg, "prot32");
@@ -1454,11 +1680,12 @@ int main(int argc, char **argv)
 		case 'l': maxlen = strtoul(optarg, NULL, 0); break;
 		case 'o': only_soft = true; break;
 		case 'f': fp_only = true; break;
+		case 'x': x87_only = true; break;
 		case 'v': verbose = true; break;
 		default:
 			fprintf(stderr, "usage: difftest [--mode 64|32] "
 				"[--cases N] [--seed S] [--len L] "
-				"[--only-soft] [--fp] [--verbose]\n");
+				"[--only-soft] [--fp] [--x87] [--verbose]\n");
 			return 2;
 		}
 	}
@@ -1507,6 +1734,7 @@ int main(int argc, char **argv)
 			mxcsr_init |= (uint32_t)(rnd() | rnd()) & 0x1f80;
 		if (rn(2))
 			mxcsr_init &= ~0x3fu;
+		rand_x87(&x87_init);
 		gen_seq(&s, (unsigned)maxlen);
 		if (check(&s, why, sizeof(why), &ra, &rb)) {
 			if (verbose) {

@@ -12,6 +12,10 @@
  *       the same image), run to the end
  *   test_snap_virtio IMAGE migrate [kvm]
  *       live migration between two threads over a unix socket pair
+ *   test_snap_virtio IMAGE snap-mmio-packed|snap-pci-packed|migrate-packed
+ *                    [kvm|soft]
+ *       the same on a packed ring (VMM_VIRTIO_PACKED, the guest told
+ *       "packed"): ring positions and wrap counters are saved
  *
  * In each case the guest's output (before + after), its exit status and
  * the image file must equal those of an uninterrupted run.
@@ -43,6 +47,7 @@ struct run {
 	enum vmm_backend backend;
 	enum vmm_virtio_transport tr;
 	const char *img;
+	bool packed;              /* VMM_VIRTIO_PACKED, guest "packed" */
 	pthread_mutex_t lock;
 	char out[1 << 16];
 	size_t out_len;
@@ -97,6 +102,7 @@ static int attach(void *opaque, vmm_vm *vm)
 	bc.virtio.pci_host = host;
 	bc.virtio.pci_slot = PCI_SLOT;
 	bc.virtio.mmio_base = MMIO_BASE;
+	bc.virtio.flags = r->packed ? VMM_VIRTIO_PACKED : 0;
 	return vmm_virtio_blk_attach(vm, &bc, &d);
 }
 
@@ -154,7 +160,8 @@ static vmm_vm *create(struct run *r, const char *guest)
 	OK(vm, vmm_mem_add_ram(vm, 0, RAM));
 	OK(vm, vmm_vcpu_create(vm, 0, &vcpu));
 	OK(vm, attach(r, vm));
-	snprintf(cmd, sizeof(cmd), "snaprw=%u", ROUNDS);
+	snprintf(cmd, sizeof(cmd), "snaprw=%u%s", ROUNDS,
+		 r->packed ? " packed" : "");
 	OK(vm, vmm_load_multiboot(vm, img, len, cmd, NULL, 0, &info));
 	OK(vm, vmm_boot_setup_vcpu(vcpu, &info));
 	free(img);
@@ -189,13 +196,14 @@ static int on_exit_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
 }
 
 static void init_run(struct run *r, enum vmm_backend b,
-		     enum vmm_virtio_transport tr, const char *img)
+		     enum vmm_virtio_transport tr, bool packed, const char *img)
 {
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
 	r->backend = b;
 	r->tr = tr;
 	r->img = img;
+	r->packed = packed;
 	r->value = -1;
 }
 
@@ -265,6 +273,7 @@ int main(int argc, char **argv)
 	struct run *ref = calloc(1, sizeof(*ref)), *src = calloc(1, sizeof(*src)),
 		   *dst = calloc(1, sizeof(*dst));
 	const char *mode;
+	bool packed;
 	vmm_vm *vm;
 	double t0;
 
@@ -279,7 +288,8 @@ int main(int argc, char **argv)
 		printf("SKIP: no /dev/kvm\n");
 		return 77;
 	}
-	tr = !strcmp(mode, "snap-mmio") ? VMM_VIRTIO_MMIO : VMM_VIRTIO_PCI;
+	tr = !strncmp(mode, "snap-mmio", 9) ? VMM_VIRTIO_MMIO : VMM_VIRTIO_PCI;
+	packed = strstr(mode, "-packed") != NULL;
 	CHECK(mkdtemp(dir), "mkdtemp");
 	snprintf(ref_img, sizeof(ref_img), "%s/ref.img", dir);
 	snprintf(img, sizeof(img), "%s/run.img", dir);
@@ -287,7 +297,7 @@ int main(int argc, char **argv)
 
 	/* the uninterrupted run */
 	make_image(ref_img);
-	init_run(ref, b, tr, ref_img);
+	init_run(ref, b, tr, packed, ref_img);
 	vm = create(ref, argv[1]);
 	t0 = now_ms();
 	ref->value = run_to_exit(vmm_vcpu_get(vm, 0));
@@ -304,8 +314,8 @@ int main(int argc, char **argv)
 	printf("uninterrupted run: %.1f ms\n", now_ms() - t0);
 
 	make_image(img);
-	init_run(src, b, tr, img);
-	init_run(dst, b, tr, img);
+	init_run(src, b, tr, packed, img);
+	init_run(dst, b, tr, packed, img);
 	vm = create(src, argv[1]);
 	start_and_wait(vm, src);
 

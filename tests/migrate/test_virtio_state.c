@@ -6,6 +6,9 @@
  * in flight, bad MSI-X vectors and config bits, foreign device kinds,
  * trailing bytes and every truncation are refused with -EINVAL (or
  * -ENOTSUP for a version) and leave the device exactly as it was.
+ * Packed rings (VIRTIO_F_RING_PACKED): positions beyond the ring, wrap
+ * counters that disagree (requests in flight) or appear on a split ring
+ * are refused too.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,7 +71,11 @@ static int load(struct fx *f, const uint8_t *p, size_t len)
 	return f->dev->restore(f->dev->priv, f->dev->state_version, &r);
 }
 
-static int setup(void **state, enum vmm_virtio_transport tr)
+#define Q_F_AVAIL_WRAP 8
+#define Q_F_USED_WRAP 16
+#define F_RING_PACKED (1ull << 34)
+
+static int setup(void **state, enum vmm_virtio_transport tr, bool packed)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct vmm_config cfg;
@@ -91,6 +98,7 @@ static int setup(void **state, enum vmm_virtio_transport tr)
 	bc.virtio.mmio_base = 0xd0000000;
 	bc.virtio.pci_host = host;
 	bc.virtio.pci_slot = 3;
+	bc.virtio.flags = packed ? VMM_VIRTIO_PACKED : 0;
 	assert_int_equal(vmm_virtio_blk_attach(f->vm, &bc, &f->dev), 0);
 	assert_non_null(f->dev->save);
 	assert_non_null(f->dev->restore);
@@ -106,6 +114,12 @@ static int setup(void **state, enum vmm_virtio_transport tr)
 	put(b.p + O_Q0 + Q_USED, 8, 0x102000);
 	put(b.p + O_Q0 + Q_LAST, 2, 77);
 	put(b.p + O_Q0 + Q_USED_IDX, 2, 77);
+	if (packed) {
+		/* a ring of 100 (no power of two), in its second lap */
+		put(b.p + O_GUEST_FEAT, 8, (1ull << 32) | F_RING_PACKED);
+		put(b.p + O_Q0 + Q_SIZE, 2, 100);
+		b.p[O_Q0 + Q_FLAGS] = 1 | Q_F_AVAIL_WRAP | Q_F_USED_WRAP;
+	}
 	{
 		/* the driver's avail index where the device stands: the
 		 * queue is idle (a thaw looks at the ring) */
@@ -124,12 +138,17 @@ static int setup(void **state, enum vmm_virtio_transport tr)
 
 static int setup_mmio(void **state)
 {
-	return setup(state, VMM_VIRTIO_MMIO);
+	return setup(state, VMM_VIRTIO_MMIO, false);
 }
 
 static int setup_pci(void **state)
 {
-	return setup(state, VMM_VIRTIO_PCI);
+	return setup(state, VMM_VIRTIO_PCI, false);
+}
+
+static int setup_packed(void **state)
+{
+	return setup(state, VMM_VIRTIO_PCI, true);
 }
 
 static int teardown(void **state)
@@ -190,6 +209,8 @@ static void test_status_features(void **state)
 	bad(f, O_STATUS, 1, 0x1f, -EINVAL);        /* unknown bit */
 	bad(f, O_Q0 + Q_USED_IDX, 2, 70, -EINVAL); /* requests in flight */
 	bad(f, O_Q0 + Q_FLAGS, 1, 0x81, -EINVAL);
+	bad(f, O_Q0 + Q_FLAGS, 1, 1 | Q_F_AVAIL_WRAP | Q_F_USED_WRAP,
+	    -EINVAL);                              /* wrap counters, split */
 	bad(f, O_Q0 + Q_MSIX, 2, 7, -EINVAL);      /* vector out of range */
 	bad(f, O_CONFIG_MSIX, 2, 9, -EINVAL);
 	bad(f, 4, 4, 1, -EINVAL);                  /* a net device's state */
@@ -243,6 +264,49 @@ static void test_pci_config(void **state)
 	bad(f, pci + 17 + 12, 4, 2, -EINVAL);     /* vector control */
 }
 
+static void test_packed(void **state)
+{
+	struct fx *f = *state;
+
+	/* in flight: positions or laps differ */
+	bad(f, O_Q0 + Q_USED_IDX, 2, 70, -EINVAL);
+	bad(f, O_Q0 + Q_FLAGS, 1, 1 | Q_F_AVAIL_WRAP, -EINVAL);
+	bad(f, O_Q0 + Q_FLAGS, 1, 1 | Q_F_USED_WRAP, -EINVAL);
+	/* positions beyond the ring */
+	bad(f, O_Q0 + Q_LAST, 4, 100 | (100u << 16), -EINVAL);
+	bad(f, O_Q0 + Q_LAST, 4, 0xffff | (0xffffu << 16), -EINVAL);
+	bad(f, O_Q0 + Q_LAST + 4, 2, 100, -EINVAL); /* signalled position */
+	bad(f, O_Q0 + Q_FLAGS, 1, 0x41, -EINVAL);   /* unknown flag */
+	/* sizes: any up to the maximum, not 0 or above it */
+	bad(f, O_Q0 + Q_SIZE, 2, 0, -EINVAL);
+	bad(f, O_Q0 + Q_SIZE, 2, 300, -EINVAL);
+	bad(f, O_Q0 + Q_SIZE, 2, 77, -EINVAL);     /* positions at 77 */
+	/* event suppression areas are 4-byte aligned */
+	bad(f, O_Q0 + Q_AVAIL, 8, 0x101002, -EINVAL);
+	/* the ring must fit in RAM */
+	bad(f, O_Q0 + Q_DESC, 8, RAM - 16 * 50, -EINVAL);
+	/* the ring without the feature */
+	bad(f, O_GUEST_FEAT, 8, 1ull << 32, -EINVAL);
+}
+
+/* A packed state at lap 0 loads and saves back unchanged. */
+static void test_packed_lap0(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *p = malloc(f->good.len);
+	struct vmm_sbuf now;
+
+	memcpy(p, f->good.p, f->good.len);
+	p[O_Q0 + Q_FLAGS] = 1;
+	put(p + O_Q0 + Q_LAST, 4, 3 | (3u << 16));
+	assert_int_equal(load(f, p, f->good.len), 0);
+	assert_int_equal(save(f, &now), 0);
+	assert_int_equal(now.len, f->good.len);
+	assert_memory_equal(now.p, p, now.len);
+	vmm__sb_free(&now);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +319,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_addresses, setup_pci, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup_pci, teardown),
 		cmocka_unit_test_setup_teardown(test_pci_config, setup_pci, teardown),
+		cmocka_unit_test_setup_teardown(test_packed, setup_packed, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_lap0, setup_packed, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated, setup_packed, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

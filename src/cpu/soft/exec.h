@@ -63,5 +63,6 @@ void soft_register_string(soft_fn *t);
 void soft_register_sys(soft_fn *t);
 void soft_register_fpu(soft_fn *t);
 void soft_register_sse(soft_fn *t);
+void soft_register_x87(soft_fn *t);
 
 #endif

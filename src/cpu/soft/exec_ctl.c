@@ -229,8 +229,38 @@ int soft_op_ud(struct soft_cpu *c, const struct soft_insn *i)
 	soft_ud(c);
 }
 
+/*
+ * Threaded Jcc: RIP is brought up to date (soft_thread_sync), advanced
+ * and set to the target in one step, then the next block is entered.
+ */
+static int op_jcc_t(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint64_t rip = (c->st.rip + i->pre_len) & c->ipmask;
+
+	if (soft_cond_fast(c, i->op & 0xf)) {
+		uint64_t t = rip + i->len + i->imm;
+		if (i->osz == 8) {
+			if (unlikely((uint64_t)((int64_t)(t << 16) >> 16) != t))
+				goto gp;
+		} else {
+			t &= soft_mask(i->osz);
+			if (unlikely(c->pe && !c->lm64 &&
+				     t > c->st.seg[VMM_CS].limit))
+				goto gp;
+		}
+		c->st.rip = t;
+	} else {
+		c->st.rip = (rip + i->len) & c->ipmask;
+	}
+	c->icount += i->pre_n + 1u;
+	return soft_thread_link(c);
+gp:
+	c->st.rip = rip;
+	c->icount += i->pre_n;
+	soft_gp(c, 0);
+}
+
 /* threaded twins (thread.h) */
-SOFT_THREADED_BRANCH(op_jcc)
 SOFT_THREADED_BRANCH(op_jmp_rel)
 SOFT_THREADED_BRANCH(op_call_rel)
 SOFT_THREADED_BRANCH(op_ret)

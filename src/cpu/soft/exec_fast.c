@@ -2,24 +2,38 @@
 /*
  * exec_fast.c - the threaded entries of translated instructions (see
  * thread.h): the thunk for handlers without a twin, the block end marker,
- * the choice of an instruction's entry at translation time, and the
- * "pure" entries.
+ * the choice of an instruction's entry at translation time, the "pure"
+ * entries and the memory forms.
  *
  * A pure entry is chosen for a register-only form that can neither fault
- * nor exit nor read RIP (ALU ops without carry in, TEST, MOV, LEA with
- * 64-bit addressing), 32/64-bit operands: it skips the event check, and
+ * nor exit nor read RIP (ALU ops without carry in, TEST, MOV, MOVZX/MOVSX,
+ * LEA with 64-bit addressing, shifts by an immediate; 32/64-bit operands,
+ * byte CMP/TEST): it skips the event check and leaves RIP and the
+ * instruction count to the next instruction that is not pure (pre_n), and
  * when the translator proved its arithmetic flags dead it does not record
  * them either.  Flags are dead when a later instruction of the same block
  * writes all of them and only pure instructions lie in between (nothing
  * in between can read them, fault, or stop the block), so the flags every
- * exception, exit and block boundary sees are exact.
+ * exception, exit and block boundary sees are exact.  The memory forms
+ * (below) defer RIP and the count too, but can fault: they never make
+ * flags dead.
  */
 #include "cpu/soft/thread.h"
 
 int soft_thunk(struct soft_cpu *c, const struct soft_insn *i)
 {
+	int r;
+
 	soft_thread_sync(c, i);
-	return soft_thread_next(c, i, i->fn(c, i));
+	r = i->fn(c, i);
+	/* the instructions that set an interrupt shadow or TF, halt, or ask
+	 * for an irqchip poll at once (STI, MOV/POP SS, POPF, IRET, HLT,
+	 * WRMSR, MOV CR) have no twin: no branch may enter another block
+	 * before the executor saw this (soft_thread_link) */
+	if (unlikely(c->shadow || c->halted || (c->st.rflags & FL_TF) ||
+		     (!c->poll_count && c->svm->chip)))
+		c->link_left = 0;
+	return soft_thread_next(c, i, r);
 }
 
 int soft_block_end(struct soft_cpu *c, const struct soft_insn *i)
@@ -62,7 +76,8 @@ int soft_block_end(struct soft_cpu *c, const struct soft_insn *i)
 #define PURE_ALU(name, wr, lf, expr)                                           \
 	PURE_ALU_SZ(name, rr, wr, lf, expr, i->rm, c->st.gpr[i->reg])          \
 	PURE_ALU_SZ(name, rx, wr, lf, expr, i->reg, c->st.gpr[i->rm])          \
-	PURE_ALU_SZ(name, ri, wr, lf, expr, i->rm, i->imm)
+	PURE_ALU_SZ(name, ri, wr, lf, expr, i->rm, i->imm)                     \
+	PURE_ALU_SZ(name, ai, wr, lf, expr, VMM_RAX, i->imm)
 
 PURE_ALU(add, 1, LF_ADD, a + b)
 PURE_ALU(or, 1, LF_LOGIC, a | b)
@@ -71,6 +86,7 @@ PURE_ALU(sub, 1, LF_SUB, a - b)
 PURE_ALU(xor, 1, LF_LOGIC, a ^ b)
 PURE_ALU(cmp, 0, LF_SUB, a - b)
 PURE_ALU_SZ(test, rr, 0, LF_LOGIC, a & b, i->rm, c->st.gpr[i->reg])
+PURE_ALU_SZ(test, ai, 0, LF_LOGIC, a & b, VMM_RAX, i->imm)
 
 /* [form][size 8/4][flags recorded/dead] of one op */
 #define PURE_TAB(name)                                                         \
@@ -79,10 +95,13 @@ PURE_ALU_SZ(test, rr, 0, LF_LOGIC, a & b, i->rm, c->st.gpr[i->reg])
 	  { { p_##name##_rx8_f, p_##name##_rx8_d },                            \
 	    { p_##name##_rx4_f, p_##name##_rx4_d } },                          \
 	  { { p_##name##_ri8_f, p_##name##_ri8_d },                            \
-	    { p_##name##_ri4_f, p_##name##_ri4_d } } }
+	    { p_##name##_ri4_f, p_##name##_ri4_d } },                          \
+	  { { p_##name##_ai8_f, p_##name##_ai8_d },                            \
+	    { p_##name##_ai4_f, p_##name##_ai4_d } } }
 
-/* indexed by the ALU op number (ADD OR ADC SBB AND SUB XOR CMP) */
-static const soft_fn pure_alu[8][3][2][2] = {
+/* indexed by the ALU op number (ADD OR ADC SBB AND SUB XOR CMP), then
+ * the form: rr, rx, ri, ai (eAX, imm) */
+static const soft_fn pure_alu[8][4][2][2] = {
 	PURE_TAB(add), PURE_TAB(or), { { { NULL } } }, { { { NULL } } },
 	PURE_TAB(and), PURE_TAB(sub), PURE_TAB(xor), PURE_TAB(cmp),
 };
@@ -175,6 +194,52 @@ static int p_sar4(struct soft_cpu *c, const struct soft_insn *i)
 	PURE_NEXT(c, i);
 }
 
+/* Byte CMP / TEST on registers: reg8 - imm (80 /7, 3C), reg8 & reg8 (84) */
+static int p_cmpb_ri(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint64_t a = soft_reg8(c, i->rm8), b = i->imm & 0xff;
+
+	soft_lf(c, LF_SUB, 1, (a - b) & 0xff, a, b);
+	PURE_NEXT(c, i);
+}
+
+static int p_cmpb_ai(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint64_t a = (uint8_t)c->st.gpr[VMM_RAX], b = i->imm & 0xff;
+
+	soft_lf(c, LF_SUB, 1, (a - b) & 0xff, a, b);
+	PURE_NEXT(c, i);
+}
+
+static int p_testb_rr(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint64_t a = soft_reg8(c, i->rm8), b = soft_reg8(c, i->reg8);
+
+	soft_lf(c, LF_LOGIC, 1, a & b, a, b);
+	PURE_NEXT(c, i);
+}
+
+/* a compare whose flags nobody reads */
+static int p_nop(struct soft_cpu *c, const struct soft_insn *i)
+{
+	PURE_NEXT(c, i);
+}
+
+/* The pure byte compare for @in, or NULL (@dead, *@flags: pure_pick). */
+static soft_fn byte_pick(const struct soft_insn *in, bool dead, bool *flags)
+{
+	soft_fn f = NULL;
+
+	if (in->op == 0x80 && in->mod == 3 && (in->reg & 7) == 7)
+		f = p_cmpb_ri;
+	else if (in->op == 0x3c)
+		f = p_cmpb_ai;
+	else if (in->op == 0x84 && in->mod == 3)
+		f = p_testb_rr;
+	*flags = f != NULL;
+	return f && dead ? p_nop : f;
+}
+
 /* MOVZX / MOVSX / MOVSXD register to register, 32/64-bit destination */
 static int p_movzxb(struct soft_cpu *c, const struct soft_insn *i)
 {
@@ -238,28 +303,73 @@ static soft_fn movx_pick(const struct soft_insn *in)
  * a base): the effective address shapes base + disp (_b), base + index *
  * scale + disp (_bi) and index * scale + disp (_i), and the operand size,
  * are fixed at translation time, so the TLB hit path is straight-line
- * code.  They may fault or exit: they retire like any twin (thread.h).
+ * code without a call.  Like pure instructions they leave RIP and icount
+ * to the next instruction that is not deferred (soft_thread_block): a hit
+ * can neither fault nor raise an event (pages with code have no writable
+ * entry, MMIO no entry at all).  Anything else (a miss, an access that
+ * crosses a page) goes to mem_slow() before the instruction changed
+ * anything.
  */
+
+/* Run @i through its plain handler, then go on with the chain. */
+static __attribute__((noinline)) int mem_slow(struct soft_cpu *c,
+					      const struct soft_insn *i)
+{
+	int r;
+
+	soft_thread_sync(c, i);
+	r = i->fn(c, i);
+	if (unlikely(r != SOFT_NEXT || c->ev)) {
+		/* retire it here and stop: the executor takes over */
+		c->icount++;
+		if (r == SOFT_NEXT)
+			c->st.rip = (c->st.rip + i->len) & c->ipmask;
+		return r;
+	}
+	/* back to deferred accounting: the next instruction counts this one */
+	if (i->pre_n) {
+		c->st.rip = (c->st.rip - i->pre_len) & c->ipmask;
+		c->icount -= i->pre_n;
+	}
+	return i[1].run(c, i + 1);
+}
+
+/* Host pointer of @size bytes at @lin on a TLB hit, else NULL. */
+static inline void *mem_hit(struct soft_cpu *c, uint64_t lin, unsigned size,
+			    bool write)
+{
+	const struct soft_tlb_entry *e =
+		&c->tlb[c->tlb_user][soft_tlb_idx(lin)];
+
+	if (likely((write ? e->tag_w : e->tag_r) == (lin & ~0xfffull) &&
+		   (lin & 0xfff) <= 4096u - size)) {
+		c->st_tlb_hits++;
+		return (void *)(uintptr_t)(lin + e->addend);
+	}
+	return NULL;
+}
+
 #define EA_b (c->st.gpr[i->base] + (uint64_t)i->disp)
 #define EA_bi (c->st.gpr[i->base] + (c->st.gpr[i->index] << i->scale) +     \
 	       (uint64_t)i->disp)
 #define EA_i ((c->st.gpr[i->index] << i->scale) + (uint64_t)i->disp)
 
-#define MEM_FN(name, ea, body)                                                 \
+/* A form: @body uses p, the host pointer of @sz bytes (@wr: written). */
+#define MEM_FN(name, ea, sz, wr, body)                                         \
 	static int m_##name##ea(struct soft_cpu *c, const struct soft_insn *i) \
 	{                                                                      \
-		uint64_t lin;                                                  \
-		soft_thread_sync(c, i);                                        \
-		lin = c->segbase[i->seg] + EA_##ea;                            \
+		void *p = mem_hit(c, c->segbase[i->seg] + EA_##ea, sz, wr);    \
+		if (unlikely(!p))                                              \
+			return mem_slow(c, i);                                 \
 		body;                                                          \
-		return soft_thread_next(c, i, SOFT_NEXT);                      \
+		return i[1].run(c, i + 1);                                     \
 	}
 
 /* ALU op (0-7 as in the opcode) on a = reg, b = [mem] of size sz */
 #define MEM_ALU(name, ea, sz, T, lf, wr, expr)                                 \
-	MEM_FN(name##sz##_, ea, {                                              \
+	MEM_FN(name##sz##_, ea, sz, false, {                                   \
 		uint64_t a = (T)c->st.gpr[i->reg];                             \
-		uint64_t b = soft_ld_lin(c, lin, sz);                          \
+		uint64_t b = soft_ldh(p, sz);                                  \
 		uint64_t r = (T)(expr);                                        \
 		if (wr)                                                        \
 			c->st.gpr[i->reg] = r;                                 \
@@ -267,25 +377,25 @@ static soft_fn movx_pick(const struct soft_insn *in)
 	})
 /* CMP [mem], imm of size sz */
 #define MEM_CMPI(ea, sz)                                                       \
-	MEM_FN(cmpi##sz##_, ea, {                                              \
-		uint64_t a = soft_ld_lin(c, lin, sz);                          \
+	MEM_FN(cmpi##sz##_, ea, sz, false, {                                   \
+		uint64_t a = soft_ldh(p, sz);                                  \
 		uint64_t b = i->imm & soft_mask(sz);                           \
 		soft_lf(c, LF_SUB, sz, (a - b) & soft_mask(sz), a, b);         \
 	})
 
 #define MEM_ALL(ea)                                                            \
-	MEM_FN(ld8_, ea, c->st.gpr[i->reg] = soft_ld_lin(c, lin, 8))           \
-	MEM_FN(ld4_, ea, c->st.gpr[i->reg] = soft_ld_lin(c, lin, 4))           \
-	MEM_FN(zxb_, ea, c->st.gpr[i->reg] = soft_ld_lin(c, lin, 1))           \
-	MEM_FN(zxw_, ea, c->st.gpr[i->reg] = soft_ld_lin(c, lin, 2))           \
-	MEM_FN(sxd_, ea, c->st.gpr[i->reg] =                                   \
-		(uint64_t)(int64_t)(int32_t)soft_ld_lin(c, lin, 4))            \
-	MEM_FN(st8_, ea, soft_st_lin(c, lin, 8, c->st.gpr[i->reg]))            \
-	MEM_FN(st4_, ea, soft_st_lin(c, lin, 4, c->st.gpr[i->reg]))            \
-	MEM_FN(st1_, ea, soft_st_lin(c, lin, 1, soft_reg8(c, i->reg8)))        \
-	MEM_FN(sti8_, ea, soft_st_lin(c, lin, 8, i->imm))                      \
-	MEM_FN(sti4_, ea, soft_st_lin(c, lin, 4, i->imm))                      \
-	MEM_FN(sti1_, ea, soft_st_lin(c, lin, 1, i->imm))                      \
+	MEM_FN(ld8_, ea, 8, false, c->st.gpr[i->reg] = soft_ldh(p, 8))        \
+	MEM_FN(ld4_, ea, 4, false, c->st.gpr[i->reg] = soft_ldh(p, 4))        \
+	MEM_FN(zxb_, ea, 1, false, c->st.gpr[i->reg] = soft_ldh(p, 1))        \
+	MEM_FN(zxw_, ea, 2, false, c->st.gpr[i->reg] = soft_ldh(p, 2))        \
+	MEM_FN(sxd_, ea, 4, false, c->st.gpr[i->reg] =                         \
+		(uint64_t)(int64_t)(int32_t)soft_ldh(p, 4))                    \
+	MEM_FN(st8_, ea, 8, true, soft_sth(p, 8, c->st.gpr[i->reg]))          \
+	MEM_FN(st4_, ea, 4, true, soft_sth(p, 4, c->st.gpr[i->reg]))          \
+	MEM_FN(st1_, ea, 1, true, soft_sth(p, 1, soft_reg8(c, i->reg8)))      \
+	MEM_FN(sti8_, ea, 8, true, soft_sth(p, 8, i->imm))                    \
+	MEM_FN(sti4_, ea, 4, true, soft_sth(p, 4, i->imm))                    \
+	MEM_FN(sti1_, ea, 1, true, soft_sth(p, 1, i->imm))                    \
 	MEM_ALU(add, ea, 8, uint64_t, LF_ADD, 1, a + b)                        \
 	MEM_ALU(add, ea, 4, uint32_t, LF_ADD, 1, a + b)                        \
 	MEM_ALU(or, ea, 8, uint64_t, LF_LOGIC, 1, a | b)                       \
@@ -306,6 +416,29 @@ MEM_ALL(b)
 MEM_ALL(bi)
 MEM_ALL(i)
 
+/*
+ * JMP near indirect through memory (FF /4, 64-bit target): a branch, so
+ * it retires itself (RIP is the target) and enters the next block.  A
+ * non-canonical target goes to the plain handler for its #GP.
+ */
+#define MEM_JMP(ea)                                                            \
+	static int m_jmp_##ea(struct soft_cpu *c, const struct soft_insn *i)   \
+	{                                                                      \
+		void *p = mem_hit(c, c->segbase[i->seg] + EA_##ea, 8, false);  \
+		uint64_t t;                                                    \
+		if (unlikely(!p))                                              \
+			return mem_slow(c, i);                                 \
+		t = soft_ldh(p, 8);                                            \
+		if (unlikely((uint64_t)((int64_t)(t << 16) >> 16) != t))       \
+			return mem_slow(c, i);                                 \
+		c->st.rip = t;                                                 \
+		c->icount += i->pre_n + 1u;                                    \
+		return soft_thread_link(c);                                    \
+	}
+MEM_JMP(b)
+MEM_JMP(bi)
+MEM_JMP(i)
+
 /* [shape][size 8/4] of a form */
 #define MEM_TAB(name)                                                          \
 	{ { m_##name##8_b, m_##name##4_b }, { m_##name##8_bi, m_##name##4_bi }, \
@@ -318,8 +451,8 @@ static const soft_fn mem_alu[8][3][2] = {
 	MEM_TAB(add), MEM_TAB(or), { { NULL } }, { { NULL } },
 	MEM_TAB(and), MEM_TAB(sub), MEM_TAB(xor), MEM_TAB(cmp),
 };
-static const soft_fn mem_ld[3][2] = MEM_TAB(ld);
-static const soft_fn mem_st[3][2] = MEM_TAB(st);
+static const soft_fn tab_ld[3][2] = MEM_TAB(ld);
+static const soft_fn tab_st[3][2] = MEM_TAB(st);
 static const soft_fn mem_sti[3][2] = MEM_TAB(sti);
 static const soft_fn mem_cmpi[3][2] = MEM_TAB(cmpi);
 static const soft_fn mem_st1[3] = MEM_TAB1(st1);
@@ -329,19 +462,35 @@ static const soft_fn mem_zxb[3] = MEM_TAB1(zxb);
 static const soft_fn mem_zxw[3] = MEM_TAB1(zxw);
 static const soft_fn mem_sxd[3] = MEM_TAB1(sxd);
 
+/* The effective-address shape of @in for the memory forms, or -1. */
+static int mem_shape(const struct soft_insn *in)
+{
+	if (in->mod == 3 || in->asz != 8 || (in->pfx & PFX_LOCK) ||
+	    in->base == SOFT_RIPREL)
+		return -1;
+	if (in->base != SOFT_NOREG)
+		return in->index != SOFT_NOREG ? 1 : 0;
+	return in->index != SOFT_NOREG ? 2 : -1;
+}
+
+/* The memory branch form for @in (not deferred: it ends the block). */
+static soft_fn mem_branch_pick(const struct soft_insn *in)
+{
+	static const soft_fn jmp[3] = { m_jmp_b, m_jmp_bi, m_jmp_i };
+	int shape = mem_shape(in);
+
+	if (shape < 0 || in->op != 0xff || (in->reg & 7) != 4 || in->osz != 8)
+		return NULL;
+	return jmp[shape];
+}
+
 /* The memory form for @in, or NULL. */
 static soft_fn mem_pick(const struct soft_insn *in)
 {
-	unsigned op = in->op, shape, s;
+	unsigned op = in->op, s;
+	int shape = mem_shape(in);
 
-	if (in->mod == 3 || in->asz != 8 || (in->pfx & PFX_LOCK) ||
-	    in->base == SOFT_RIPREL)
-		return NULL;
-	if (in->base != SOFT_NOREG)
-		shape = in->index != SOFT_NOREG ? 1 : 0;
-	else if (in->index != SOFT_NOREG)
-		shape = 2;
-	else
+	if (shape < 0)
 		return NULL;
 	if (in->osz == 1) {
 		if (op == 0x88)
@@ -356,8 +505,8 @@ static soft_fn mem_pick(const struct soft_insn *in)
 		return NULL;
 	s = in->osz == 8 ? 0 : 1;
 	switch (op) {
-	case 0x8b: return mem_ld[shape][s];
-	case 0x89: return mem_st[shape][s];
+	case 0x8b: return tab_ld[shape][s];
+	case 0x89: return tab_st[shape][s];
 	case 0xc7: return (in->reg & 7) == 0 ? mem_sti[shape][s] : NULL;
 	case 0x81:
 	case 0x83: return (in->reg & 7) == 7 ? mem_cmpi[shape][s] : NULL;
@@ -370,22 +519,82 @@ static soft_fn mem_pick(const struct soft_insn *in)
 	return NULL;
 }
 
-/* The flags-dead shift for @in (C1 /4 /5 /7 on a register), or NULL. */
-static soft_fn shift_pick(const struct soft_insn *in)
+/*
+ * The same shifts with their flags (as exec_shift.c computes them: all
+ * arithmetic flags written, AF clear, OF also for counts > 1).
+ */
+static inline void shift_flags(struct soft_cpu *c, uint64_t r, unsigned sz,
+			       unsigned cf, bool of)
 {
-	unsigned sub = in->reg & 7;
+	uint64_t m = soft_mask(sz);
+	unsigned bits = cf | (of ? FL_OF : 0);
+
+	bits |= (r & m) ? 0 : FL_ZF;
+	bits |= (r & soft_sign(sz)) ? FL_SF : 0;
+	bits |= __builtin_parity((unsigned)(r & 0xff)) ? 0 : FL_PF;
+	soft_flags_set_arith(c, bits);
+}
+
+#define PURE_SHIFT_F(sz, T, N)                                                 \
+	static int                                                             \
+	p_shl##sz##_f(struct soft_cpu *c, const struct soft_insn *i)            \
+	{                                                                      \
+		unsigned k = (unsigned)i->imm & (N - 1);                       \
+		uint64_t a = (T)c->st.gpr[i->rm], r = (T)(a << k);             \
+		unsigned cf = (unsigned)(a >> (N - k)) & 1;                    \
+		c->st.gpr[i->rm] = r;                                          \
+		shift_flags(c, r, sz, cf, ((r >> (N - 1)) & 1) != cf);         \
+		PURE_NEXT(c, i);                                               \
+	}                                                                      \
+	static int                                                             \
+	p_shr##sz##_f(struct soft_cpu *c, const struct soft_insn *i)            \
+	{                                                                      \
+		unsigned k = (unsigned)i->imm & (N - 1);                       \
+		uint64_t a = (T)c->st.gpr[i->rm], r = a >> k;                  \
+		c->st.gpr[i->rm] = r;                                          \
+		shift_flags(c, r, sz, (unsigned)(a >> (k - 1)) & 1,            \
+			    (a >> (N - 1)) & 1);                               \
+		PURE_NEXT(c, i);                                               \
+	}                                                                      \
+	static int                                                             \
+	p_sar##sz##_f(struct soft_cpu *c, const struct soft_insn *i)            \
+	{                                                                      \
+		unsigned k = (unsigned)i->imm & (N - 1);                       \
+		int64_t a = (int64_t)soft_sext(c->st.gpr[i->rm], sz);          \
+		uint64_t r = (T)(a >> k);                                      \
+		c->st.gpr[i->rm] = r;                                          \
+		shift_flags(c, r, sz, (unsigned)(a >> (k - 1)) & 1, false);    \
+		PURE_NEXT(c, i);                                               \
+	}
+PURE_SHIFT_F(8, uint64_t, 64)
+PURE_SHIFT_F(4, uint32_t, 32)
+
+/*
+ * SHL / SHR / SAR (C1 /4 /5 /6 /7) of a 32/64-bit register by a non-zero
+ * immediate: the entry with flags, or (@dead) without; NULL otherwise.
+ */
+static soft_fn shift_pick(const struct soft_insn *in, bool dead)
+{
+	static const soft_fn t[3][2][2] = {
+		{ { p_shl8_f, p_shl8 }, { p_shl4_f, p_shl4 } },
+		{ { p_shr8_f, p_shr8 }, { p_shr4_f, p_shr4 } },
+		{ { p_sar8_f, p_sar8 }, { p_sar4_f, p_sar4 } },
+	};
+	unsigned sub = in->reg & 7, s = in->osz == 8 ? 0 : 1, k;
 
 	if (in->op != 0xc1 || in->mod != 3 || (in->pfx & PFX_LOCK) ||
 	    (in->osz != 4 && in->osz != 8) ||
 	    (in->imm & (in->osz == 8 ? 63 : 31)) == 0)
 		return NULL;
 	if (sub == 4 || sub == 6) /* 6: SAL alias */
-		return in->osz == 8 ? p_shl8 : p_shl4;
-	if (sub == 5)
-		return in->osz == 8 ? p_shr8 : p_shr4;
-	if (sub == 7)
-		return in->osz == 8 ? p_sar8 : p_sar4;
-	return NULL;
+		k = 0;
+	else if (sub == 5)
+		k = 1;
+	else if (sub == 7)
+		k = 2;
+	else
+		return NULL;
+	return t[k][s][dead];
 }
 
 /*
@@ -397,7 +606,11 @@ static soft_fn pure_pick(const struct soft_insn *in, bool dead, bool *flags)
 	unsigned op = in->op, s;
 
 	*flags = false;
-	if ((in->pfx & PFX_LOCK) || (in->osz != 4 && in->osz != 8))
+	if (in->pfx & PFX_LOCK)
+		return NULL;
+	if (in->osz == 1)
+		return byte_pick(in, dead, flags);
+	if (in->osz != 4 && in->osz != 8)
 		return NULL;
 	s = in->osz == 8 ? 0 : 1;
 	if (op < 0x40 && (op & 7) < 4 && (op & 1) && in->mod == 3) {
@@ -409,6 +622,18 @@ static soft_fn pure_pick(const struct soft_insn *in, bool dead, bool *flags)
 		const soft_fn f = pure_alu[in->reg & 7][2][s][dead];
 		*flags = f != NULL;
 		return f;
+	}
+	if (op < 0x40 && (op & 7) == 5) { /* eAX, imm */
+		const soft_fn f = pure_alu[op >> 3][3][s][dead];
+		*flags = f != NULL;
+		return f;
+	}
+	if (op == 0xa9) {
+		static const soft_fn t[2][2] = {
+			{ p_test_ai8_f, p_test_ai8_d },
+			{ p_test_ai4_f, p_test_ai4_d } };
+		*flags = true;
+		return t[s][dead];
 	}
 	if (op == 0x85 && in->mod == 3) {
 		static const soft_fn t[2][2] = {
@@ -428,6 +653,11 @@ static soft_fn pure_pick(const struct soft_insn *in, bool dead, bool *flags)
 	if (op == 0x8d && in->mod != 3 && in->asz == 8 &&
 	    in->base != SOFT_RIPREL)
 		return p_lea8;
+	if (op == 0xc1) {
+		const soft_fn f = shift_pick(in, dead);
+		*flags = f != NULL;
+		return f;
+	}
 	if (in->mod == 3)
 		return movx_pick(in);
 	return NULL;
@@ -438,7 +668,7 @@ void soft_thread_pick(struct soft_insn *in)
 	bool flags;
 	soft_fn f = pure_pick(in, false, &flags);
 
-	if (f || (f = mem_pick(in))) {
+	if (f || (f = mem_pick(in)) || (f = mem_branch_pick(in))) {
 		in->run = f;
 		return;
 	}
@@ -462,12 +692,6 @@ void soft_thread_block(struct soft_insn *in, unsigned n)
 		if (f != in[k].run)
 			f = NULL; /* translated otherwise (decode #GP) */
 		pure[k] = f != NULL;
-		if (!f && !live && (f = shift_pick(&in[k]))) {
-			/* writes all flags, nobody reads these */
-			in[k].run = f;
-			pure[k] = true;
-			continue;
-		}
 		if (!f) {
 			live = true; /* may read flags, fault or stop */
 			continue;
@@ -478,11 +702,12 @@ void soft_thread_block(struct soft_insn *in, unsigned n)
 			live = false;
 		}
 	}
-	/* pure instructions leave RIP and icount to the next other one */
+	/* pure instructions and the memory forms leave RIP and icount to
+	 * the next other one */
 	for (unsigned k = 0; k <= n; k++) {
 		in[k].pre_n = (uint8_t)pre_n;
 		in[k].pre_len = (uint16_t)pre_len;
-		if (k < n && pure[k]) {
+		if (k < n && (pure[k] || in[k].run == mem_pick(&in[k]))) {
 			pre_n++;
 			pre_len += in[k].len;
 		} else {

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fpu.c - the x87 control instructions (FNINIT, FNSTCW, FLDCW, FNSTSW,
- * FNCLEX, FWAIT), FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, the fences and CLFLUSH
- * (group 15), and the SSE/SSE2 data moves and integer operations ordinary
- * compiled code uses (SSE floating point: exec_sse.c).  x87 arithmetic is
- * not emulated: it stops the vCPU with an internal "not emulated" exit
- * rather than computing wrong values.
+ * fpu.c - FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, the fences and CLFLUSH
+ * (group 15), and the SSE/SSE2 data moves and integer operations (SSE
+ * floating point: exec_sse.c).  The x87 lives in exec_x87.c on x86-64
+ * hosts; elsewhere only its control instructions (FNINIT, FNSTCW, FLDCW,
+ * FNSTSW, FNCLEX) are done here and x87 arithmetic stops the vCPU with an
+ * internal "not emulated" exit rather than computing wrong values.
  */
 #include "cpu/soft/exec.h"
 
@@ -44,6 +44,13 @@ static void sse_check(struct soft_cpu *c)
 
 static void fninit(struct soft_cpu *c)
 {
+	/* TOP becomes 0: the registers (kept as ST(i)) move to R(i) */
+	uint8_t r[8][16];
+	unsigned top = (c->st.fpu.fsw >> 11) & 7;
+
+	for (unsigned k = 0; k < 8; k++)
+		memcpy(r[(top + k) & 7], c->st.fpu.st[k], 16);
+	memcpy(c->st.fpu.st, r, sizeof(r));
 	c->st.fpu.fcw = 0x37f;
 	c->st.fpu.fsw = 0;
 	c->st.fpu.ftw = 0;
@@ -52,7 +59,7 @@ static void fninit(struct soft_cpu *c)
 	c->st.fpu.fdp = 0;
 }
 
-/* D8-DF: x87 escape */
+/* D8-DF: x87 escape (replaced by exec_x87.c on x86-64 hosts) */
 static int op_x87(struct soft_cpu *c, const struct soft_insn *i)
 {
 	unsigned sub = i->reg & 7;
@@ -394,6 +401,39 @@ static int op_sse_mov(struct soft_cpu *c, const struct soft_insn *i)
 	not_emulated(c, i);
 }
 
+static int64_t sat_s(int64_t v, int64_t max)
+{
+	return v > max ? max : v < -max - 1 ? -max - 1 : v;
+}
+
+static uint64_t sat_u(uint64_t v, uint64_t max)
+{
+	return v > max ? max : v;
+}
+
+/*
+ * PSRL (@sub 2), PSRA (4), PSLL (6) of the words (@w 1), dwords (2) or
+ * qwords (3) of @d by @n (a count above the width clears, or fills with
+ * the sign for PSRA).
+ */
+static void pshift(xmm_t *d, unsigned sub, unsigned w, uint64_t n)
+{
+	for (unsigned k = 0; k < (w == 1 ? 8u : w == 2 ? 4u : 2u); k++) {
+		if (w == 1) {
+			if (sub == 2) d->w[k] = n > 15 ? 0 : d->w[k] >> n;
+			else if (sub == 4) d->sw[k] = (int16_t)(d->sw[k] >> (n > 15 ? 15 : n));
+			else d->w[k] = n > 15 ? 0 : (uint16_t)(d->w[k] << n);
+		} else if (w == 2) {
+			if (sub == 2) d->d[k] = n > 31 ? 0 : d->d[k] >> n;
+			else if (sub == 4) d->sd[k] = d->sd[k] >> (n > 31 ? 31 : n);
+			else d->d[k] = n > 31 ? 0 : d->d[k] << n;
+		} else {
+			if (sub == 2) d->q[k] = n > 63 ? 0 : d->q[k] >> n;
+			else d->q[k] = n > 63 ? 0 : d->q[k] << n;
+		}
+	}
+}
+
 /* packed integer and logic operations: xmm, xmm/m128 */
 static int op_sse_alu(struct soft_cpu *c, const struct soft_insn *i)
 {
@@ -442,6 +482,55 @@ static int op_sse_alu(struct soft_cpu *c, const struct soft_insn *i)
 		r.q[0] = (uint64_t)r.d[0] * s.d[0];
 		r.q[1] = (uint64_t)r.d[2] * s.d[2];
 		break;
+	case 0xd8: for (int k = 0; k < 16; k++) r.b[k] = r.b[k] > s.b[k] ? (uint8_t)(r.b[k] - s.b[k]) : 0; break;
+	case 0xd9: for (int k = 0; k < 8; k++) r.w[k] = r.w[k] > s.w[k] ? (uint16_t)(r.w[k] - s.w[k]) : 0; break;
+	case 0xdc: for (int k = 0; k < 16; k++) r.b[k] = (uint8_t)sat_u(r.b[k] + s.b[k], 0xff); break;
+	case 0xdd: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)sat_u(r.w[k] + s.w[k], 0xffff); break;
+	case 0xe8: for (int k = 0; k < 16; k++) r.sb[k] = (int8_t)sat_s(r.sb[k] - s.sb[k], 127); break;
+	case 0xe9: for (int k = 0; k < 8; k++) r.sw[k] = (int16_t)sat_s(r.sw[k] - s.sw[k], 32767); break;
+	case 0xec: for (int k = 0; k < 16; k++) r.sb[k] = (int8_t)sat_s(r.sb[k] + s.sb[k], 127); break;
+	case 0xed: for (int k = 0; k < 8; k++) r.sw[k] = (int16_t)sat_s(r.sw[k] + s.sw[k], 32767); break;
+	case 0xe0: for (int k = 0; k < 16; k++) r.b[k] = (uint8_t)((r.b[k] + s.b[k] + 1) >> 1); break;
+	case 0xe3: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)((r.w[k] + s.w[k] + 1) >> 1); break;
+	case 0xe4: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)(((uint32_t)r.w[k] * s.w[k]) >> 16); break;
+	case 0xe5: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)((uint32_t)(r.sw[k] * s.sw[k]) >> 16); break;
+	case 0xf5: /* PMADDWD */
+		for (int k = 0; k < 4; k++)
+			r.d[k] = (uint32_t)((int32_t)d->sw[2 * k] * s.sw[2 * k]) +
+				 (uint32_t)((int32_t)d->sw[2 * k + 1] * s.sw[2 * k + 1]);
+		break;
+	case 0xf6: /* PSADBW */
+		for (int h = 0; h < 2; h++) {
+			unsigned sum = 0;
+			for (int k = 8 * h; k < 8 * h + 8; k++)
+				sum += d->b[k] > s.b[k] ? d->b[k] - s.b[k] :
+							  s.b[k] - d->b[k];
+			r.q[h] = sum;
+		}
+		break;
+	case 0x63: /* PACKSSWB */
+		for (int k = 0; k < 8; k++) {
+			r.sb[k] = (int8_t)sat_s(d->sw[k], 127);
+			r.sb[8 + k] = (int8_t)sat_s(s.sw[k], 127);
+		}
+		break;
+	case 0x67: /* PACKUSWB */
+		for (int k = 0; k < 8; k++) {
+			r.b[k] = (uint8_t)sat_u(d->sw[k] < 0 ? 0 : d->sw[k], 0xff);
+			r.b[8 + k] = (uint8_t)sat_u(s.sw[k] < 0 ? 0 : s.sw[k], 0xff);
+		}
+		break;
+	case 0x6b: /* PACKSSDW */
+		for (int k = 0; k < 4; k++) {
+			r.sw[k] = (int16_t)sat_s(d->sd[k], 32767);
+			r.sw[4 + k] = (int16_t)sat_s(s.sd[k], 32767);
+		}
+		break;
+	case 0xd1: case 0xd2: case 0xd3: case 0xe1: case 0xe2:
+	case 0xf1: case 0xf2: case 0xf3: /* shifts by xmm/m128[63:0] */
+		pshift(&r, lo >> 4 == 0xd ? 2 : lo >> 4 == 0xe ? 4 : 6,
+		       lo & 3, s.q[0]);
+		break;
 	case 0x60: case 0x61: case 0x62: case 0x6c: /* PUNPCKL* */
 	case 0x68: case 0x69: case 0x6a: case 0x6d: { /* PUNPCKH* */
 		unsigned sz = (lo == 0x60 || lo == 0x68) ? 1 :
@@ -473,6 +562,53 @@ static int op_pmovmskb(struct soft_cpu *c, const struct soft_insn *i)
 	for (int k = 0; k < 16; k++)
 		m |= (uint32_t)(xreg(c, i->rm)->b[k] >> 7) << k;
 	c->st.gpr[i->reg] = m;
+	return SOFT_NEXT;
+}
+
+/* 66 0F C4 ib: PINSRW xmm, r32/m16; 66 0F C5 ib: PEXTRW r32, xmm */
+static int op_pinsrw(struct soft_cpu *c, const struct soft_insn *i)
+{
+	unsigned k = (unsigned)i->imm & 7;
+
+	sse_check(c);
+	if (!(i->pfx & PFX_OPSZ) || (i->pfx & (PFX_REP | PFX_REPNE)))
+		not_emulated(c, i); /* MMX forms */
+	if ((i->op & 0xff) == 0xc5) {
+		if (i->mod != 3)
+			soft_ud(c);
+		c->st.gpr[i->reg] = xreg(c, i->rm)->w[k];
+		return SOFT_NEXT;
+	}
+	xreg(c, i->reg)->w[k] = (uint16_t)(i->mod == 3 ?
+		c->st.gpr[i->rm] : soft_ld(c, i->seg, soft_ea(c, i), 2));
+	return SOFT_NEXT;
+}
+
+/* 66 0F F7: MASKMOVDQU xmm1, xmm2: the bytes of xmm1 whose xmm2 mask
+ * byte has its top bit set go to seg:rDI */
+static int op_maskmovdqu(struct soft_cpu *c, const struct soft_insn *i)
+{
+	const xmm_t *v, *m;
+	uint64_t di;
+	bool any = false;
+
+	sse_check(c);
+	if (!(i->pfx & PFX_OPSZ) || (i->pfx & (PFX_REP | PFX_REPNE)))
+		not_emulated(c, i); /* MASKMOVQ: MMX */
+	if (i->mod != 3)
+		soft_ud(c);
+	v = xreg(c, i->reg);
+	m = xreg(c, i->rm);
+	di = soft_reg(c, VMM_RDI, i->asz);
+	for (int k = 0; k < 16; k++)
+		any |= m->b[k] >> 7;
+	if (!any)
+		return SOFT_NEXT;
+	soft_probe_write(c, i->seg, di, 16);
+	for (int k = 0; k < 16; k++)
+		if (m->b[k] & 0x80)
+			soft_st(c, i->seg, (di + (unsigned)k) & soft_mask(i->asz),
+				1, v->b[k]);
 	return SOFT_NEXT;
 }
 
@@ -523,23 +659,9 @@ static int op_pshift_imm(struct soft_cpu *c, const struct soft_insn *i)
 		*d = r;
 		return SOFT_NEXT;
 	}
-	for (unsigned k = 0; k < (lo == 0x71 ? 8u : lo == 0x72 ? 4u : 2u); k++) {
-		if (lo == 0x71) {
-			if (sub == 2) d->w[k] = n > 15 ? 0 : d->w[k] >> n;
-			else if (sub == 4) d->sw[k] = (int16_t)(d->sw[k] >> (n > 15 ? 15 : n));
-			else if (sub == 6) d->w[k] = n > 15 ? 0 : (uint16_t)(d->w[k] << n);
-			else soft_ud(c);
-		} else if (lo == 0x72) {
-			if (sub == 2) d->d[k] = n > 31 ? 0 : d->d[k] >> n;
-			else if (sub == 4) d->sd[k] = d->sd[k] >> (n > 31 ? 31 : n);
-			else if (sub == 6) d->d[k] = n > 31 ? 0 : d->d[k] << n;
-			else soft_ud(c);
-		} else {
-			if (sub == 2) d->q[k] = n > 63 ? 0 : d->q[k] >> n;
-			else if (sub == 6) d->q[k] = n > 63 ? 0 : d->q[k] << n;
-			else soft_ud(c);
-		}
-	}
+	if ((sub != 2 && sub != 4 && sub != 6) || (lo == 0x73 && sub == 4))
+		soft_ud(c);
+	pshift(d, sub, lo - 0x70, n);
 	return SOFT_NEXT;
 }
 
@@ -573,7 +695,9 @@ void soft_register_fpu(soft_fn *t)
 	t[0x1d7] = op_pmovmskb;
 	t[0x170] = op_pshuf;
 	t[0x171] = t[0x172] = t[0x173] = op_pshift_imm;
-	t[0x1c2] = t[0x1c4] = t[0x1c5] = t[0x1c6] = op_sse_other;
+	t[0x1c2] = t[0x1c6] = op_sse_other;
+	t[0x1c4] = t[0x1c5] = op_pinsrw;
+	t[0x1f7] = op_maskmovdqu;
 	for (unsigned op = 0x200; op < 0x400; op++)
 		if (!t[op])
 			t[op] = op_sse_other;

@@ -20,6 +20,7 @@ void soft_build_handlers(soft_fn t[0x400])
 	soft_register_sys(t);
 	soft_register_fpu(t);
 	soft_register_sse(t);
+	soft_register_x87(t);
 	for (unsigned op = 0; op < 0x400; op++)
 		if (!t[op])
 			t[op] = soft_op_ud;

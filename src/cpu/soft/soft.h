@@ -55,10 +55,11 @@ enum { SOFT_NEXT = 0, SOFT_END = 1, SOFT_EXIT = 2 };
  * this instruction alone (the contract above).  @run is its threaded entry
  * inside a translated block (tb.c, exec_fast.c): it executes this
  * instruction and, while they retire with SOFT_NEXT and raise no event,
- * tail-calls the next ones' @run, up to the block's end marker; it returns
- * the status of the last instruction it executed (SOFT_NEXT at the end
- * marker).  Every instruction it executed has retired: RIP and icount are
- * up to date.
+ * tail-calls the next ones' @run, up to the block's end marker, and from
+ * a branch or the marker possibly into a chained block (thread.h); it
+ * returns the status of the last instruction it executed.  When it
+ * returns, every instruction it executed has retired and RIP and icount
+ * are up to date (inside the chain pure instructions defer them: pre_n).
  */
 struct soft_insn {
 	soft_fn fn;
@@ -162,7 +163,7 @@ struct soft_tb {
 	struct soft_tb *pnext[2];   /* per-page lists (page 1, page 2) */
 	struct soft_tb *chain[2];   /* last successors seen */
 	uint64_t chain_rip[2];
-	uint32_t chain_gen[2];
+	uint64_t chain_gen[2];
 	uint8_t *bytes;             /* copy of the code bytes */
 	struct soft_insn *insn;
 };
@@ -271,7 +272,7 @@ struct soft_cpu {
 	 * looked at on a miss before walking (mmu.c) */
 	struct soft_tlb_entry tlb_victim[2][SOFT_TLB_SIZE];
 	uint32_t tlb_gen;
-	uint32_t chain_gen;  /* chained successors valid while unchanged */
+	uint64_t chain_gen;  /* chained successors valid while unchanged */
 	unsigned epoch;
 
 	/* block cache */
@@ -286,7 +287,7 @@ struct soft_cpu {
 	struct soft_jc {
 		uint64_t lin;
 		struct soft_tb *tb;
-		uint32_t gen;
+		uint64_t gen;
 	} jc[SOFT_JC_SIZE];
 
 	/* statistics (vmm_vcpu_get_stats()); icount above */
@@ -297,6 +298,12 @@ struct soft_cpu {
 	vmm_vm *vm;
 	struct soft_vm *svm;
 };
+
+/* The jump cache slot of linear address @lin. */
+static inline unsigned soft_jc_idx(uint64_t lin)
+{
+	return (unsigned)((lin ^ (lin >> 10)) & (SOFT_JC_SIZE - 1));
+}
 
 static inline struct soft_cpu *soft_of(vmm_vcpu *vcpu)
 {

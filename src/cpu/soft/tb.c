@@ -8,8 +8,9 @@
  * MMU slow path, see mmu.c) drop exactly the blocks on that page.  Code
  * written from outside the vCPU (devices, the embedder between runs) is
  * caught by checking a block's bytes against memory once per
- * vmm_vcpu_run().  Interrupts, kicks and the memory epoch are checked at
- * every block boundary.
+ * vmm_vcpu_run().  Interrupts, kicks and the memory epoch are checked
+ * each time the threaded chain returns: after a block, or after at most
+ * SOFT_LINK_MAX blocks that branches entered directly (thread.h).
  */
 #include "cpu/soft/irqglue.h"
 #include "cpu/soft/thread.h"
@@ -316,7 +317,7 @@ static struct soft_tb *find_tb(struct soft_cpu *c)
 static inline struct soft_tb *find_tb_jc(struct soft_cpu *c)
 {
 	uint64_t lin = pc_lin(c);
-	struct soft_jc *j = &c->jc[(lin ^ (lin >> 10)) & (SOFT_JC_SIZE - 1)];
+	struct soft_jc *j = &c->jc[soft_jc_idx(lin)];
 	struct soft_tb *tb = j->tb;
 
 	if (tb && j->lin == lin && j->gen == c->chain_gen &&
@@ -506,6 +507,9 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 	}
 	c->replay_pos = 0;
 	c->verify_gen++;
+	/* chained successors and jump-cache entries recorded from now on
+	 * are blocks verified in this run: soft_thread_link relies on it */
+	c->chain_gen++;
 	c->delivering = -1;
 	c->ev = 0;
 	c->poll_count = 0;
@@ -570,7 +574,7 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 		/* chained successors run without a hash lookup */
 		for (;;) {
 			struct soft_tb *next;
-			unsigned gen = c->chain_gen;
+			uint64_t gen = c->chain_gen;
 			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
 			tb = c->cur_tb; /* the last block it ran */
@@ -592,7 +596,7 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 			    next->verify_gen != c->verify_gen) {
 				unsigned slot = tb->chain[0] ? 1 : 0;
 				struct soft_tb *prev = tb;
-				unsigned g2 = c->chain_gen;
+				uint64_t g2 = c->chain_gen;
 				next = find_tb_jc(c);
 				if (g2 == c->chain_gen) {
 					if (prev->chain[0] && prev->chain[1])

@@ -49,40 +49,68 @@ static inline int soft_thread_next(struct soft_cpu *c,
 	return r;
 }
 
+/* Enter block @n (soft_thread_link). */
+static inline int soft_thread_enter(struct soft_cpu *c, struct soft_tb *n)
+{
+	c->link_left--;
+	c->cur_tb = n;
+	return n->insn[0].run(c, n->insn);
+}
+
+/*
+ * No chained successor (indirect branch, return): in 64-bit mode, where
+ * RIP is the linear address, try the jump cache as tb.c's find_tb_jc()
+ * does.
+ *
+ * Chain and jump-cache entries are valid while chain_gen is unchanged,
+ * and chain_gen changes whenever one could go stale: a write to a page
+ * with code (which invalidates its blocks), a TLB flush, any mode or CS
+ * change (so the code size is the one the entry was found with), a
+ * cache flush, and every soft_exec() entry (so the block was verified
+ * against memory in this vmm_vcpu_run()).
+ */
+static inline int soft_thread_link_jc(struct soft_cpu *c)
+{
+	uint64_t lin = c->st.rip;
+	const struct soft_jc *j = &c->jc[soft_jc_idx(lin)];
+
+	if (!c->lm64 || !j->tb || j->lin != lin || j->gen != c->chain_gen)
+		return SOFT_END;
+	return soft_thread_enter(c, j->tb);
+}
+
 /*
  * A branch set RIP and ended the block: enter the successor directly when
  * the block has it chained (the same test tb.c's executor makes between
- * blocks) and the link budget, which the executor renews each time it
- * looks at kicks, interrupts and the memory epoch, is not used up.
- * Otherwise return to the executor.
+ * blocks) or the jump cache has it, and the link budget, which the
+ * executor renews each time it looks at kicks, interrupts and the memory
+ * epoch, is not used up.  Otherwise return to the executor.
  */
 static inline int soft_thread_link(struct soft_cpu *c)
 {
 	struct soft_tb *tb = c->cur_tb, *n;
 	unsigned k;
 
-	if (unlikely(c->ev || !c->link_left || c->shadow || c->halted ||
-		     (c->st.rflags & FL_TF) ||
-		     (!c->poll_count && c->svm->chip))) /* poll at once */
+	/* link_left is 0 once an instruction of the chain set an interrupt
+	 * shadow, TF, HLT or asked for an irqchip poll (soft_thunk) */
+	if (unlikely(c->ev || !c->link_left))
 		return SOFT_END;
 	if (tb->chain_rip[0] == c->st.rip)
 		k = 0;
 	else if (tb->chain_rip[1] == c->st.rip)
 		k = 1;
 	else
-		return SOFT_END;
+		return soft_thread_link_jc(c);
 	n = tb->chain[k];
-	if (!n || tb->chain_gen[k] != c->chain_gen || !n->valid ||
-	    n->verify_gen != c->verify_gen || n->key != c->csz)
-		return SOFT_END;
-	c->link_left--;
-	c->cur_tb = n;
-	return n->insn[0].run(c, n->insn);
+	if (!n || tb->chain_gen[k] != c->chain_gen)
+		return soft_thread_link_jc(c);
+	return soft_thread_enter(c, n);
 }
 
 /* The threaded twin NAME_t of handler NAME (defined in the same file). */
 #define SOFT_THREADED(name)                                                    \
-	static int name##_t(struct soft_cpu *c, const struct soft_insn *i)     \
+	__attribute__((flatten)) static int                                    \
+	name##_t(struct soft_cpu *c, const struct soft_insn *i)                \
 	{                                                                      \
 		soft_thread_sync(c, i);                                        \
 		return soft_thread_next(c, i, name(c, i));                     \
@@ -90,7 +118,8 @@ static inline int soft_thread_link(struct soft_cpu *c)
 
 /* The twin of a branch handler NAME: it may enter the next block. */
 #define SOFT_THREADED_BRANCH(name)                                             \
-	static int name##_t(struct soft_cpu *c, const struct soft_insn *i)     \
+	__attribute__((flatten)) static int                                    \
+	name##_t(struct soft_cpu *c, const struct soft_insn *i)                \
 	{                                                                      \
 		int r;                                                         \
 		soft_thread_sync(c, i);                                        \
@@ -121,7 +150,8 @@ static inline bool soft_tpick(struct soft_insn *in, const struct soft_tpair *t,
 }
 
 /* Condition @cc (0-15) with the common lazy-flag cases inline. */
-static inline bool soft_cond_fast(struct soft_cpu *c, unsigned cc)
+static inline __attribute__((always_inline)) bool
+soft_cond_fast(struct soft_cpu *c, unsigned cc)
 {
 	bool r;
 

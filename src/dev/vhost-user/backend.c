@@ -746,7 +746,7 @@ int vmm__vu_session_new(const struct vmm_vhost_user_server_config *cfg,
 	s->vd.log = vd_log;
 	s->vd.log_opaque = s;
 	ret = vmm_virtio_init(&s->vd, NULL, s->nb.ops, s->nb.be, loop, &mem,
-			      cfg->blk.virtio.flags, qmax);
+			      cfg->blk.virtio.flags & ~VMM_VIRTIO_PACKED, qmax);
 	if (ret) {
 		s->nb.destroy(s->nb.be);
 		free(s);

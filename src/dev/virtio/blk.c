@@ -13,13 +13,7 @@
  * request).
  *
  * Batching: a kick pops every available chain and queues its I/O; the loop
- * submits them with one io_uring_enter.  Completions of one loop round are
- * each put in the used ring at once, but the guest's kicks are switched off
- * from the first one on, and the after-batch hook (blk_batch) then decides
- * about one interrupt for the lot and looks at the avail ring again, so
- * requests the driver queued meanwhile start without a kick.  Optional
- * polling (VMM_VIRTIO_POLL_US) is done by the virtio core through
- * queue_notify with vq->polling set.
+ * submits them with one io_uring_enter.
  */
 #include "dev/virtio/virtio_dev.h"
 #include "io/evloop.h"
@@ -83,9 +77,6 @@ struct blk {
 	unsigned inflight;
 	bool starved;      /* chains waiting for a free request */
 	bool resetting;
-	bool notify_pending; /* used entries pushed, interrupt not decided */
-	struct vmm_ev_batch batch; /* blk_batch, after a loop round */
-	struct vmm_evloop *batch_loop; /* where it was queued (once) */
 	vmm_vm *vm;
 };
 
@@ -139,33 +130,7 @@ static void req_free(struct blk *b, struct blk_req *r)
 	b->free = r;
 }
 
-/* Loop thread, lock held: have blk_batch run at the end of this round;
- * the first time in a round, switch the guest's kicks off until then
- * (blk_batch looks at the ring anyway). */
-static void batch_queue(struct blk *b)
-{
-	struct vmm_virtio *vd = b->vd;
-
-	if (b->batch.queued)
-		return;
-	vmm_vq_disable_notify(&vd->q[0].vq);
-	b->batch_loop = vd->loop;
-	vmm_evloop_after_batch(vd->loop, &b->batch);
-}
-
-/* The interrupt for the used entries pushed so far, if the driver wants
- * one.  Lock held. */
-static void flush_notify(struct blk *b)
-{
-	if (!b->notify_pending)
-		return;
-	b->notify_pending = false;
-	if (!b->resetting && b->vd->q[0].vq.ready && !b->vd->q[0].vq.broken)
-		vmm_virtio_notify_queue(b->vd, 0);
-}
-
-/* Finish @r: status byte, used entry; the interrupt follows in blk_batch.
- * Lock held, loop thread. */
+/* Finish @r: status byte, used entry, interrupt.  Lock held. */
 static void req_complete(struct blk *b, struct blk_req *r, uint8_t status,
 			 uint32_t written)
 {
@@ -180,13 +145,11 @@ static void req_complete(struct blk *b, struct blk_req *r, uint8_t status,
 			 * the pages were marked at pop time */
 			vmm_vq_written(&vd->q[0].vq, &r->e, &st);
 		}
-		if (vmm_vq_push(&vd->q[0].vq, r->e.head,
-				r->status ? written + 1 : 0)) {
+		if (vmm_vq_push(&vd->q[0].vq, &r->e,
+				r->status ? written + 1 : 0))
 			vmm_virtio_queue_error(vd, 0);
-		} else {
-			b->notify_pending = true;
-			batch_queue(b);
-		}
+		else
+			vmm_virtio_notify_queue(vd, 0);
 		vd->stats.requests++;
 	}
 	if (status == BLK_S_IOERR)
@@ -226,20 +189,7 @@ static void req_done(void *opaque, int res)
 	req_complete(b, r, st, written);
 	if (b->resetting || b->inflight == 0)
 		pthread_cond_broadcast(&vd->cond);
-	pthread_mutex_unlock(&vd->lock);
-}
-
-/* After a loop round with completions: one interrupt decision for all of
- * them, then the chains the driver queued meanwhile (or that waited for a
- * free request).  Loop thread. */
-static void blk_batch(void *opaque)
-{
-	struct blk *b = opaque;
-	struct vmm_virtio *vd = b->vd;
-
-	pthread_mutex_lock(&vd->lock);
-	flush_notify(b);
-	if (!b->resetting && vmm_virtio_running(vd) && vd->q[0].vq.ready)
+	if (b->starved && !b->resetting && vmm_virtio_running(vd))
 		blk_process(b);
 	pthread_mutex_unlock(&vd->lock);
 }
@@ -401,7 +351,6 @@ static void blk_reset(void *be)
 		pthread_cond_wait(&b->vd->cond, &b->vd->lock);
 	b->resetting = false;
 	b->starved = false;
-	b->notify_pending = false; /* the rings are gone */
 }
 
 /* Snapshots: let every request in flight complete (and reach the used
@@ -413,18 +362,11 @@ static void blk_drain(void *be)
 
 	while (b->inflight)
 		pthread_cond_wait(&b->vd->cond, &b->vd->lock);
-	/* the interrupt for the last completions belongs before the state */
-	flush_notify(b);
 }
 
 static void blk_destroy(void *be)
 {
 	struct blk *b = be;
-
-	/* nothing is in flight any more (reset drained it): a blk_batch still
-	 * queued must not run on freed memory */
-	if (b->batch_loop)
-		vmm_evloop_batch_cancel(b->batch_loop, &b->batch);
 
 	if (b->fd >= 0)
 		close(b->fd);
@@ -445,7 +387,6 @@ static const struct vmm_virtio_dev_ops blk_ops_rw = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.drain = blk_drain,
-	.poll_queues = 1,
 };
 
 static const struct vmm_virtio_dev_ops blk_ops_ro = {
@@ -460,7 +401,6 @@ static const struct vmm_virtio_dev_ops blk_ops_ro = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.drain = blk_drain,
-	.poll_queues = 1,
 };
 
 void vmm_virtio_blk_config_init(struct vmm_virtio_blk_config *cfg,
@@ -489,8 +429,6 @@ int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 		return vmm__err(vm, -ENOMEM, "virtio-blk: out of memory");
 	b->vm = vm;
 	b->ro = cfg->readonly;
-	b->batch.fn = blk_batch;
-	b->batch.opaque = b;
 	if (cfg->fd >= 0)
 		b->fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 3);
 	else

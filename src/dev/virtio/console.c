@@ -80,7 +80,7 @@ static void con_tx(struct console *c)
 			}
 			vd->stats.bytes_out += c->e.out_len;
 			vd->stats.requests++;
-			if (vmm_vq_push(vq, c->e.head, 0)) {
+			if (vmm_vq_push(vq, &c->e, 0)) {
 				vmm_virtio_queue_error(vd, 1);
 				return;
 			}
@@ -123,22 +123,20 @@ static void con_rx(struct console *c)
 		n = readv(c->in_fd, &c->e.iov[c->e.n_out], (int)c->e.n_in);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			/* nothing to read after all: give the buffer back */
-			vq->last_avail--;
-			vq->popped--;
+			vmm_vq_unpop(vq, &c->e);
 			vmm_evloop_watch_arm(c->in_watch, true);
 			return;
 		}
 		if (n <= 0) {
 			c->in_eof = true;
-			vq->last_avail--;
-			vq->popped--;
+			vmm_vq_unpop(vq, &c->e);
 			vmm_evloop_watch_arm(c->in_watch, false);
 			return;
 		}
 		vmm_vq_written(vq, &c->e, NULL);
 		vd->stats.bytes_in += (uint64_t)n;
 		vd->stats.requests++;
-		if (vmm_vq_push(vq, c->e.head, (uint32_t)n)) {
+		if (vmm_vq_push(vq, &c->e, (uint32_t)n)) {
 			vmm_virtio_queue_error(vd, 0);
 			return;
 		}

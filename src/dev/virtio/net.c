@@ -64,7 +64,7 @@ static void net_tx(struct net *n)
 				vd->stats.bytes_out += n->e.out_len - NET_HDR_LEN;
 			}
 			vd->stats.requests++;
-			if (vmm_vq_push(vq, n->e.head, 0)) {
+			if (vmm_vq_push(vq, &n->e, 0)) {
 				vmm_virtio_queue_error(vd, 1);
 				return;
 			}
@@ -105,7 +105,7 @@ static void net_rx(struct net *n)
 		if (n->e.in_len <= NET_HDR_LEN) {
 			vmm_virtio_driver_error(vd, "rx buffer %u too small",
 						n->e.head);
-			vmm_vq_push(vq, n->e.head, 0);
+			vmm_vq_push(vq, &n->e, 0);
 			continue;
 		}
 		k = vmm_iov_slice(&n->e.iov[n->e.n_out], n->e.n_in, NET_HDR_LEN,
@@ -114,8 +114,7 @@ static void net_rx(struct net *n)
 		got = k > 0 ? readv(n->tap, n->frag, k) : -1;
 		if (got <= 0) {
 			/* nothing there: give the buffer back, wait */
-			vq->last_avail--;
-			vq->popped--;
+			vmm_vq_unpop(vq, &n->e);
 			vmm_evloop_watch_arm(n->watch, true);
 			return;
 		}
@@ -124,7 +123,7 @@ static void net_rx(struct net *n)
 		vmm_vq_written(vq, &n->e, NULL);
 		vd->stats.bytes_in += (uint64_t)got;
 		vd->stats.requests++;
-		if (vmm_vq_push(vq, n->e.head, (uint32_t)got + NET_HDR_LEN)) {
+		if (vmm_vq_push(vq, &n->e, (uint32_t)got + NET_HDR_LEN)) {
 			vmm_virtio_queue_error(vd, 0);
 			return;
 		}

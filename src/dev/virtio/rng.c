@@ -48,7 +48,7 @@ static void rng_queue_notify(void *be, unsigned qi)
 			vmm_vq_written(vq, &r->e, NULL);
 			vd->stats.bytes_in += done;
 			vd->stats.requests++;
-			if (vmm_vq_push(vq, r->e.head, (uint32_t)done)) {
+			if (vmm_vq_push(vq, &r->e, (uint32_t)done)) {
 				vmm_virtio_queue_error(vd, 0);
 				return;
 			}

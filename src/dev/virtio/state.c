@@ -71,7 +71,13 @@ void vmm__virtio_save_core(struct vmm_virtio *vd, struct vmm_sbuf *b)
 		vmm__sb_u16(b, q->msix_vector);
 		vmm__sb_u8(b, (vq->ready ? VMM__VQS_READY : 0) |
 				      (vq->broken ? VMM__VQS_BROKEN : 0) |
-				      (vq->signalled_valid ? VMM__VQS_SIGNALLED : 0));
+				      (vq->signalled_valid ? VMM__VQS_SIGNALLED : 0) |
+				      (vq->packed && vq->avail_wrap ?
+					       VMM__VQS_AVAIL_WRAP : 0) |
+				      (vq->packed && vq->used_wrap ?
+					       VMM__VQS_USED_WRAP : 0) |
+				      (vq->packed && vq->signalled_wrap ?
+					       VMM__VQS_SIGNALLED_WRAP : 0));
 		vmm__sb_u8(b, 0);
 		vmm__sb_u64(b, vq->desc);
 		vmm__sb_u64(b, vq->avail);
@@ -105,10 +111,18 @@ static int check_queue(struct vmm_virtio *vd, unsigned i,
 		       size_t errlen)
 {
 	const struct vmm_virtio_queue *q = &vd->q[i];
+	const uint8_t wraps = VMM__VQS_AVAIL_WRAP | VMM__VQS_USED_WRAP |
+			      VMM__VQS_SIGNALLED_WRAP;
+	bool packed = (s->status & VIRTIO_STATUS_FEATURES_OK) &&
+		      (s->guest_features & (1ull << VIRTIO_F_RING_PACKED));
 	struct vmm_vq probe;
 
-	if (sq->flags & ~(VMM__VQS_READY | VMM__VQS_BROKEN | VMM__VQS_SIGNALLED))
+	if (sq->flags & ~(VMM__VQS_READY | VMM__VQS_BROKEN | VMM__VQS_SIGNALLED |
+			  wraps))
 		BAD("queue %u: unknown flags 0x%x", i, sq->flags);
+	if (!packed && (sq->flags & wraps))
+		BAD("queue %u: wrap counters 0x%x on a split ring", i,
+		    sq->flags & wraps);
 	if (sq->msix_vector != VMM_VIRTIO_NO_VECTOR && sq->msix_vector >= nvec)
 		BAD("queue %u: MSI-X vector %u (device has %u)", i,
 		    sq->msix_vector, nvec);
@@ -119,9 +133,10 @@ static int check_queue(struct vmm_virtio *vd, unsigned i,
 		return 0; /* inert: checked when the driver enables it */
 	if (!(s->status & VIRTIO_STATUS_FEATURES_OK))
 		BAD("queue %u enabled without FEATURES_OK", i);
-	if (sq->size == 0 || (sq->size & (sq->size - 1)) || sq->size > q->size_max)
-		BAD("queue %u: size %u is not a power of two <= %u", i, sq->size,
-		    q->size_max);
+	if (sq->size == 0 || sq->size > q->size_max ||
+	    (!packed && (sq->size & (sq->size - 1))))
+		BAD("queue %u: size %u is not a%s <= %u", i, sq->size,
+		    packed ? " size" : " power of two", q->size_max);
 	if (sq->flags & VMM__VQS_BROKEN)
 		return 0; /* the driver has to reset the device anyway */
 	memset(&probe, 0, sizeof(probe));
@@ -130,8 +145,27 @@ static int check_queue(struct vmm_virtio *vd, unsigned i,
 	probe.desc = sq->desc;
 	probe.avail = sq->avail;
 	probe.used = sq->used;
+	probe.packed = packed;
 	if (vmm_vq_check_layout(&probe))
 		BAD("queue %u: %s", i, probe.err);
+	if (packed) {
+		/* ring positions; every chain taken was returned, so the
+		 * used position caught up with the avail one, lap and all */
+		if (sq->last_avail >= sq->size || sq->used_idx >= sq->size ||
+		    sq->signalled_used >= sq->size)
+			BAD("queue %u: packed ring position %u/%u/%u beyond size %u",
+			    i, sq->last_avail, sq->used_idx, sq->signalled_used,
+			    sq->size);
+		if (sq->used_idx != sq->last_avail ||
+		    !(sq->flags & VMM__VQS_USED_WRAP) !=
+			    !(sq->flags & VMM__VQS_AVAIL_WRAP))
+			BAD("queue %u: used position %u (wrap %u) but avail "
+			    "position %u (wrap %u): requests in flight were not "
+			    "drained", i, sq->used_idx,
+			    !!(sq->flags & VMM__VQS_USED_WRAP), sq->last_avail,
+			    !!(sq->flags & VMM__VQS_AVAIL_WRAP));
+		return 0;
+	}
 	if (sq->used_idx != sq->last_avail)
 		BAD("queue %u: used index %u but %u buffers taken: requests in "
 		    "flight were not drained", i, sq->used_idx, sq->last_avail);
@@ -262,6 +296,10 @@ void vmm__virtio_apply_core(struct vmm_virtio *vd,
 		vq->event_idx = vd->guest_features & (1ull << VIRTIO_F_EVENT_IDX);
 		vq->indirect = vd->guest_features &
 			       (1ull << VIRTIO_F_INDIRECT_DESC);
+		vq->packed = vd->guest_features & (1ull << VIRTIO_F_RING_PACKED);
+		vq->avail_wrap = sq->flags & VMM__VQS_AVAIL_WRAP;
+		vq->used_wrap = sq->flags & VMM__VQS_USED_WRAP;
+		vq->signalled_wrap = sq->flags & VMM__VQS_SIGNALLED_WRAP;
 		vq->last_avail = sq->last_avail;
 		vq->used_idx = sq->used_idx;
 		vq->signalled_used = sq->signalled_used;

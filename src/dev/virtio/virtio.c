@@ -111,50 +111,6 @@ void vmm_virtio_kick(struct vmm_virtio *vd, uint32_t q)
 	}
 }
 
-/* ---- opt-in polling (VMM_VIRTIO_POLL_US) ---- */
-
-/*
- * The loop's poller: while @polling, keep the guest's kicks off on the
- * polled queues and start whatever is available; when polling stops, ask
- * for kicks again and pick up what raced with that.  Loop thread.
- */
-static bool virtio_poll(void *opaque, bool polling)
-{
-	struct vmm_virtio *vd = opaque;
-	bool found = false;
-
-	pthread_mutex_lock(&vd->lock);
-	for (unsigned i = 0; i < vd->nq; i++) {
-		struct vmm_virtio_queue *q = &vd->q[i];
-		bool run = vmm_virtio_running(vd) && q->vq.ready;
-
-		if (!(vd->ops->poll_queues & (1u << i)))
-			continue;
-		if (!polling) {
-			if (!q->vq.polling)
-				continue;
-			q->vq.polling = false;
-			if (run && vmm_vq_enable_notify(&q->vq)) {
-				vd->ops->queue_notify(vd->be, i);
-				found = true;
-			}
-			continue;
-		}
-		if (!run)
-			continue;
-		if (!q->vq.polling) {
-			q->vq.polling = true;
-			vmm_vq_disable_notify(&q->vq);
-		}
-		if (vmm_vq_has_avail(&q->vq)) {
-			vd->ops->queue_notify(vd->be, i);
-			found = true;
-		}
-	}
-	pthread_mutex_unlock(&vd->lock);
-	return found;
-}
-
 /* ---- lifecycle ---- */
 
 int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
@@ -182,6 +138,8 @@ int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
 		vd->host_features |= 1ull << VIRTIO_F_EVENT_IDX;
 	if (!(flags & VMM_VIRTIO_NO_INDIRECT))
 		vd->host_features |= 1ull << VIRTIO_F_INDIRECT_DESC;
+	if (flags & VMM_VIRTIO_PACKED)
+		vd->host_features |= 1ull << VIRTIO_F_RING_PACKED;
 	vd->config_msix = VMM_VIRTIO_NO_VECTOR;
 	vd->stats.device_id = ops->device_id;
 	pthread_mutex_init(&vd->lock, NULL);
@@ -210,10 +168,6 @@ int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
 			break;
 		}
 	}
-	if (!ret && (flags & VMM_VIRTIO_POLL_MASK) && ops->poll_queues)
-		ret = vmm_evloop_poll_add(loop, virtio_poll, vd,
-					  (uint64_t)(flags >> 16) * 1000,
-					  &vd->poller);
 	if (ret) {
 		while (i--) {
 			vmm_evloop_unwatch(loop, vd->q[i].watch);
@@ -246,8 +200,6 @@ static void do_reset(struct vmm_virtio *vd)
 
 void vmm_virtio_fini(struct vmm_virtio *vd)
 {
-	vmm_evloop_poll_del(vd->loop, vd->poller);
-	vd->poller = NULL;
 	pthread_mutex_lock(&vd->lock);
 	do_reset(vd);
 	pthread_mutex_unlock(&vd->lock);
@@ -366,6 +318,7 @@ void vmm_virtio_queue_enable(struct vmm_virtio *vd, struct vmm_virtio_queue *q,
 	}
 	q->vq.event_idx = vd->guest_features & (1ull << VIRTIO_F_EVENT_IDX);
 	q->vq.indirect = vd->guest_features & (1ull << VIRTIO_F_INDIRECT_DESC);
+	q->vq.packed = vd->guest_features & (1ull << VIRTIO_F_RING_PACKED);
 	q->vq.broken = false;
 	if (q->vq.size > q->size_max) {
 		snprintf(q->vq.err, sizeof(q->vq.err),
@@ -380,6 +333,8 @@ void vmm_virtio_queue_enable(struct vmm_virtio *vd, struct vmm_virtio_queue *q,
 		return;
 	}
 	q->vq.last_avail = q->vq.used_idx = 0;
+	/* packed: both wrap counters start at 1 (2.8.1) */
+	q->vq.avail_wrap = q->vq.used_wrap = true;
 	q->vq.signalled_valid = false;
 	q->vq.ready = true;
 }

@@ -38,6 +38,7 @@
 #define VIRTIO_F_EVENT_IDX 29
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_F_ACCESS_PLATFORM 33
+#define VIRTIO_F_RING_PACKED 34
 
 /* Device status bits (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
@@ -81,9 +82,6 @@ struct vmm_virtio_dev_ops {
 	/* the queues do not run here (vhost-user front-end): the device has
 	 * no state a snapshot could carry; saving refuses it */
 	bool no_state;
-	/* queues (bit per index) whose available buffers are requests that
-	 * queue_notify consumes at once: the ones VMM_VIRTIO_POLL_US polls */
-	uint8_t poll_queues;
 };
 
 /* What a transport provides. */
@@ -131,8 +129,6 @@ struct vmm_virtio {
 	uint16_t config_msix;
 	unsigned nq;
 	struct vmm_virtio_queue q[VMM_VIRTIO_MAX_QUEUES];
-	/* VMM_VIRTIO_POLL_US: registered with the loop, or NULL */
-	struct vmm_ev_poller *poller;
 
 	struct vmm_virtio_stats stats;
 };
@@ -140,8 +136,8 @@ struct vmm_virtio {
 /*
  * vmm_virtio_init() - set up @vd for back-end @ops/@be on @loop with guest
  * memory @mem (copied): creates and watches one kick eventfd per queue.
- * @flags: VMM_VIRTIO_NO_EVENT_IDX / NO_INDIRECT / POLL_US(us) (a poller on
- * @loop for ops->poll_queues).  @queue_max: largest queue size offered.
+ * @flags: VMM_VIRTIO_NO_EVENT_IDX / NO_INDIRECT / PACKED.  @queue_max:
+ * largest queue size offered.
  * Returns 0 or -errno (nothing left allocated).
  */
 int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
@@ -259,6 +255,10 @@ struct vmm__virtio_saved_queue {
 #define VMM__VQS_READY 1
 #define VMM__VQS_BROKEN 2
 #define VMM__VQS_SIGNALLED 4
+/* packed rings: the wrap counters of last_avail, used_idx, signalled_used */
+#define VMM__VQS_AVAIL_WRAP 8
+#define VMM__VQS_USED_WRAP 16
+#define VMM__VQS_SIGNALLED_WRAP 32
 
 struct vmm__virtio_saved {
 	uint64_t guest_features;

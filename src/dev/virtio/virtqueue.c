@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtqueue.c - split virtqueue, device side (VIRTIO 1.2, 2.7): the
- * descriptor-chain walker, used-ring updates and notification suppression
- * (VIRTIO_F_EVENT_IDX).  Written from the specification; see virtqueue.h
- * for the validation rules.
+ * virtqueue.c - split and packed virtqueues, device side (VIRTIO 1.2, 2.7
+ * and 2.8): the descriptor-chain walker, used-ring updates and
+ * notification suppression (VIRTIO_F_EVENT_IDX).  Written from the
+ * specification; see virtqueue.h for the validation rules.
  *
  * Ring layout (all little endian):
  *   descriptor table  16 * size: le64 addr, le32 len, le16 flags, le16 next
  *   driver area       le16 flags, le16 idx, le16 ring[size], le16 used_event
  *   device area       le16 flags, le16 idx, {le32 id, le32 len}[size],
  *                     le16 avail_event
+ *
+ * Packed ring layout:
+ *   descriptor ring   16 * size: le64 addr, le32 len, le16 id, le16 flags
+ *   driver area       le16 off_wrap, le16 flags (driver event suppression)
+ *   device area       le16 off_wrap, le16 flags (device event suppression)
  */
 #include "dev/virtio/virtqueue.h"
 
@@ -24,7 +29,7 @@ struct vq_desc {
 	uint64_t addr;
 	uint32_t len;
 	uint16_t flags;
-	uint16_t next;
+	uint16_t next;            /* packed: the buffer ID */
 };
 
 __attribute__((format(printf, 3, 4))) static int brk(struct vmm_vq *vq,
@@ -73,17 +78,27 @@ static int wr16(struct vmm_vq *vq, uint64_t gpa, uint16_t v)
 int vmm_vq_check_layout(struct vmm_vq *vq)
 {
 	uint64_t n = vq->size, end, sizes[3], addrs[3];
-	static const uint64_t align[3] = { 16, 2, 4 };
+	static const uint64_t salign[3] = { 16, 2, 4 }, palign[3] = { 16, 4, 4 };
+	const uint64_t *align = vq->packed ? palign : salign;
 	static const char *const names[3] = { "descriptor table", "driver area",
 					      "device area" };
 	uint8_t probe;
 
-	if (n == 0 || n > VMM_VQ_MAX_SIZE || (n & (n - 1)))
-		return brk(vq, -EINVAL, "queue size %llu is not a power of two in 1..%u",
-			   (unsigned long long)n, VMM_VQ_MAX_SIZE);
-	sizes[0] = 16 * n;
-	sizes[1] = 6 + 2 * n;
-	sizes[2] = 6 + 8 * n;
+	if (vq->packed) {
+		if (n == 0 || n > VMM_VQ_MAX_SIZE)
+			return brk(vq, -EINVAL, "queue size %llu not in 1..%u",
+				   (unsigned long long)n, VMM_VQ_MAX_SIZE);
+		sizes[0] = 16 * n;
+		sizes[1] = sizes[2] = 4;
+	} else {
+		if (n == 0 || n > VMM_VQ_MAX_SIZE || (n & (n - 1)))
+			return brk(vq, -EINVAL, "queue size %llu is not a power of "
+				   "two in 1..%u", (unsigned long long)n,
+				   VMM_VQ_MAX_SIZE);
+		sizes[0] = 16 * n;
+		sizes[1] = 6 + 2 * n;
+		sizes[2] = 6 + 8 * n;
+	}
 	addrs[0] = vq->desc;
 	addrs[1] = vq->avail;
 	addrs[2] = vq->used;
@@ -105,17 +120,38 @@ int vmm_vq_check_layout(struct vmm_vq *vq)
 	return 0;
 }
 
+/* packed: is a descriptor with @flags available in lap @wrap? */
+static bool pavail(uint16_t flags, bool wrap)
+{
+	return !!(flags & VMM_VQ_PDESC_F_AVAIL) == wrap &&
+	       !!(flags & VMM_VQ_PDESC_F_USED) != wrap;
+}
+
+static bool packed_has_avail(struct vmm_vq *vq)
+{
+	uint16_t flags;
+
+	if (rd16(vq, vq->desc + 16ull * vq->last_avail + 14, &flags))
+		return false;
+	return pavail(flags, vq->avail_wrap);
+}
+
 bool vmm_vq_has_avail(struct vmm_vq *vq)
 {
 	uint16_t idx;
 
-	if (!vq->ready || vq->broken || rd16(vq, vq->avail + 2, &idx))
+	if (!vq->ready || vq->broken)
+		return false;
+	if (vq->packed)
+		return packed_has_avail(vq);
+	if (rd16(vq, vq->avail + 2, &idx))
 		return false;
 	return idx != vq->last_avail;
 }
 
+/* descriptor @i of @table, in the packed layout when @packed */
 static int read_desc(struct vmm_vq *vq, uint64_t table, uint16_t i,
-		     struct vq_desc *d)
+		     bool packed, struct vq_desc *d)
 {
 	uint8_t raw[16];
 
@@ -124,8 +160,8 @@ static int read_desc(struct vmm_vq *vq, uint64_t table, uint16_t i,
 			   i, (unsigned long long)(table + 16ull * i));
 	memcpy(&d->addr, raw, 8);
 	memcpy(&d->len, raw + 8, 4);
-	memcpy(&d->flags, raw + 12, 2);
-	memcpy(&d->next, raw + 14, 2);
+	memcpy(packed ? &d->next : &d->flags, raw + 12, 2);
+	memcpy(packed ? &d->flags : &d->next, raw + 14, 2);
 	d->addr = le64toh(d->addr);
 	d->len = le32toh(d->len);
 	d->flags = le16toh(d->flags);
@@ -133,26 +169,47 @@ static int read_desc(struct vmm_vq *vq, uint64_t table, uint16_t i,
 	return 0;
 }
 
+/*
+ * The one chain walker.  Split: follows next indices from @head through
+ * the table.  Packed: reads consecutive ring slots from position @head
+ * (lap vq->avail_wrap), every one after the head checked for being
+ * available, and sets e->head to the buffer ID and e->ndesc to the slots
+ * taken.  Indirect tables: next indices (split) or in order (packed).
+ */
 static int walk(struct vmm_vq *vq, uint16_t head, struct vmm_vq_elem *e)
 {
 	uint64_t table = vq->desc, total = 0, end;
 	uint64_t max = vq->max_chain_bytes ? vq->max_chain_bytes
 					   : VMM_VQ_MAX_CHAIN_BYTES;
 	uint32_t count = vq->size, hops = 0;
-	bool in_indirect = false;
-	uint16_t i = head;
+	bool in_indirect = false, packed = vq->packed, wrap = vq->avail_wrap;
+	uint16_t i = head, id = 0;
 	struct vq_desc d = { 0 };
 	int n, ret;
 
 	e->head = head;
+	e->ndesc = 0;
 	e->n_out = e->n_in = 0;
 	e->out_len = e->in_len = 0;
 	for (;;) {
-		if ((ret = read_desc(vq, table, i, &d)))
+		if ((ret = read_desc(vq, table, i, packed, &d)))
 			return ret;
 		if (++hops > count)
 			return brk(vq, -EINVAL, "descriptor chain from head %u loops "
 				   "(more than %u hops)", head, count);
+		if (packed && !in_indirect) {
+			/* the driver makes the head available last: the rest
+			 * of the chain must be available already */
+			if (hops > 1 && !pavail(d.flags, wrap))
+				return brk(vq, -EINVAL, "descriptor %u of the chain at "
+					   "%u is not available (flags 0x%x, wrap "
+					   "%u)", i, head, d.flags, wrap);
+			e->ndesc++;
+			id = d.next;
+		} else if (packed) {
+			/* WRITE is the one flag of an indirect table entry */
+			d.flags &= VMM_VQ_DESC_F_WRITE;
+		}
 		if (d.flags & VMM_VQ_DESC_F_INDIRECT) {
 			if (!vq->indirect)
 				return brk(vq, -EINVAL, "indirect descriptor without "
@@ -177,6 +234,7 @@ static int walk(struct vmm_vq *vq, uint16_t head, struct vmm_vq_elem *e)
 			i = 0;
 			continue;
 		}
+
 		bool wr = d.flags & VMM_VQ_DESC_F_WRITE;
 		if (wr && !(vq->dirs & VMM_VQ_DIR_WRITE))
 			return brk(vq, -EINVAL, "device-writable descriptor on a "
@@ -214,13 +272,58 @@ static int walk(struct vmm_vq *vq, uint16_t head, struct vmm_vq_elem *e)
 				e->out_len += d.len;
 			}
 		}
+		if (packed && in_indirect) {
+			/* an indirect table is read in order, to its end */
+			if (++i < count)
+				continue;
+			break;
+		}
 		if (!(d.flags & VMM_VQ_DESC_F_NEXT))
-			return 0;
+			break;
+		if (packed) {
+			if (++i == vq->size) {
+				i = 0;
+				wrap = !wrap;
+			}
+			continue;
+		}
 		i = d.next;
 		if (i >= count)
 			return brk(vq, -EINVAL, "next index %u out of range (%u) in chain %u",
 				   i, count, head);
 	}
+	if (packed) {
+		if (id >= vq->size)
+			return brk(vq, -EINVAL, "buffer ID %u of the chain at %u out of "
+				   "range (queue size %u)", id, head, vq->size);
+		e->head = id;
+	}
+	return 0;
+}
+
+static int packed_pop(struct vmm_vq *vq, struct vmm_vq_elem *e)
+{
+	uint16_t flags;
+	uint32_t next;
+	int ret;
+
+	if (rd16(vq, vq->desc + 16ull * vq->last_avail + 14, &flags))
+		return brk(vq, -EFAULT, "descriptor ring not in guest memory");
+	if (!pavail(flags, vq->avail_wrap))
+		return 0;
+	/* the flags before the rest of the descriptors */
+	atomic_thread_fence(memory_order_acquire);
+	ret = walk(vq, vq->last_avail, e);
+	if (ret)
+		return ret;
+	next = (uint32_t)vq->last_avail + e->ndesc;
+	if (next >= vq->size) {
+		next -= vq->size;
+		vq->avail_wrap = !vq->avail_wrap;
+	}
+	vq->last_avail = (uint16_t)next;
+	vq->popped++;
+	return 1;
 }
 
 int vmm_vq_pop(struct vmm_vq *vq, struct vmm_vq_elem *e)
@@ -232,6 +335,8 @@ int vmm_vq_pop(struct vmm_vq *vq, struct vmm_vq_elem *e)
 		return -EINVAL;
 	if (!vq->ready)
 		return 0;
+	if (vq->packed)
+		return packed_pop(vq, e);
 	if (rd16(vq, vq->avail + 2, &idx))
 		return brk(vq, -EFAULT, "driver area not in guest memory");
 	pending = (uint16_t)(idx - vq->last_avail);
@@ -255,13 +360,63 @@ int vmm_vq_pop(struct vmm_vq *vq, struct vmm_vq_elem *e)
 	return 1;
 }
 
-int vmm_vq_push(struct vmm_vq *vq, uint16_t head, uint32_t len)
+void vmm_vq_unpop(struct vmm_vq *vq, const struct vmm_vq_elem *e)
 {
+	if (!vq->packed) {
+		vq->last_avail--;
+	} else if (vq->last_avail >= e->ndesc) {
+		vq->last_avail = (uint16_t)(vq->last_avail - e->ndesc);
+	} else {
+		vq->last_avail = (uint16_t)(vq->last_avail + vq->size - e->ndesc);
+		vq->avail_wrap = !vq->avail_wrap;
+	}
+	vq->popped--;
+}
+
+/*
+ * Packed: the used descriptor (ID, length; the flags last, once the rest
+ * is visible) at the next used position, which then skips the chain's
+ * descriptors.
+ */
+static int packed_push(struct vmm_vq *vq, const struct vmm_vq_elem *e,
+		       uint32_t len)
+{
+	uint64_t at = vq->desc + 16ull * vq->used_idx;
+	uint8_t raw[6];
+	uint32_t l = htole32(len), next;
+	uint16_t id = htole16(e->head);
+
+	if (e->ndesc == 0 || e->ndesc > vq->size || e->head >= vq->size)
+		return -EINVAL; /* not an element of this ring */
+	memcpy(raw, &l, 4);
+	memcpy(raw + 4, &id, 2);
+	if (vq->mem->write(vq->mem->opaque, at + 8, raw, sizeof(raw)))
+		return brk(vq, -EFAULT, "descriptor ring not in guest memory");
+	atomic_thread_fence(memory_order_release);
+	if (wr16(vq, at + 14, vq->used_wrap ? VMM_VQ_PDESC_F_AVAIL |
+						      VMM_VQ_PDESC_F_USED
+					    : 0))
+		return brk(vq, -EFAULT, "descriptor ring not in guest memory");
+	next = (uint32_t)vq->used_idx + e->ndesc;
+	if (next >= vq->size) {
+		next -= vq->size;
+		vq->used_wrap = !vq->used_wrap;
+	}
+	vq->used_idx = (uint16_t)next;
+	vq->pushed++;
+	return 0;
+}
+
+int vmm_vq_push(struct vmm_vq *vq, const struct vmm_vq_elem *e, uint32_t len)
+{
+	uint16_t head = e->head;
 	uint32_t ent[2] = { htole32(head), htole32(len) };
 	uint64_t at = vq->used + 4 + 8ull * (vq->used_idx & (vq->size - 1));
 
 	if (vq->broken || !vq->ready)
 		return -EINVAL;
+	if (vq->packed)
+		return packed_push(vq, e, len);
 	if (vq->mem->write(vq->mem->opaque, at, ent, sizeof(ent)))
 		return brk(vq, -EFAULT, "device area not in guest memory");
 	atomic_thread_fence(memory_order_release);
@@ -278,16 +433,50 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }
 
+/*
+ * Packed: the event rule on positions counted modulo two laps (position +
+ * size in the lap with wrap counter 1): interrupt when the used descriptor
+ * at the driver's event position was written since the last interrupt.
+ */
+static bool packed_need_interrupt(struct vmm_vq *vq, uint16_t old,
+				  bool old_wrap, bool valid)
+{
+	uint16_t ev[2];
+	uint32_t n2 = 2u * vq->size, nw, od, e;
+
+	if (vq->mem->read(vq->mem->opaque, vq->avail, ev, sizeof(ev)))
+		return true;
+	ev[0] = le16toh(ev[0]);
+	ev[1] = le16toh(ev[1]);
+	if (ev[1] == VMM_VQ_EVENT_DISABLE)
+		return false;
+	if (ev[1] != VMM_VQ_EVENT_DESC || !vq->event_idx || !valid)
+		return true;
+	if ((ev[0] & 0x7fff) >= vq->size)
+		return true; /* nonsense: interrupting is always safe */
+	nw = vq->used_idx + (vq->used_wrap ? vq->size : 0u);
+	od = old + (old_wrap ? vq->size : 0u);
+	e = (ev[0] & 0x7fff) + ((ev[0] >> 15) ? vq->size : 0u);
+	/* (new - event - 1) mod 2n < (new - old) mod 2n */
+	return (nw + 2 * n2 - e - 1) % n2 < (nw + n2 - od) % n2;
+}
+
 bool vmm_vq_need_interrupt(struct vmm_vq *vq)
 {
 	uint16_t v, old = vq->signalled_used;
-	bool valid = vq->signalled_valid;
+	bool valid = vq->signalled_valid, old_wrap = vq->signalled_wrap;
 
 	if (!vq->ready || vq->broken)
 		return false;
 	/* our used->idx store must be visible before we read the driver's
 	 * suppression state */
 	atomic_thread_fence(memory_order_seq_cst);
+	if (vq->packed) {
+		vq->signalled_used = vq->used_idx;
+		vq->signalled_wrap = vq->used_wrap;
+		vq->signalled_valid = true;
+		return packed_need_interrupt(vq, old, old_wrap, valid);
+	}
 	vq->signalled_used = vq->used_idx;
 	vq->signalled_valid = true;
 	if (vq->event_idx) {
@@ -300,11 +489,23 @@ bool vmm_vq_need_interrupt(struct vmm_vq *vq)
 	return !(v & VMM_VQ_AVAIL_F_NO_INTERRUPT);
 }
 
+/* packed: the device event suppression structure */
+static void packed_set_event(struct vmm_vq *vq, uint16_t flags)
+{
+	if (flags == VMM_VQ_EVENT_DESC)
+		wr16(vq, vq->used, (uint16_t)(vq->last_avail |
+					      (vq->avail_wrap ? 0x8000 : 0)));
+	atomic_thread_fence(memory_order_release);
+	wr16(vq, vq->used + 2, flags);
+}
+
 void vmm_vq_disable_notify(struct vmm_vq *vq)
 {
 	if (!vq->ready || vq->broken)
 		return;
-	if (vq->event_idx)
+	if (vq->packed)
+		packed_set_event(vq, VMM_VQ_EVENT_DISABLE);
+	else if (vq->event_idx)
 		wr16(vq, vq->used + 4 + 8ull * vq->size,
 		     (uint16_t)(vq->last_avail - 1));
 	else
@@ -315,9 +516,10 @@ bool vmm_vq_enable_notify(struct vmm_vq *vq)
 {
 	if (!vq->ready || vq->broken)
 		return false;
-	if (vq->polling)
-		return vmm_vq_has_avail(vq);
-	if (vq->event_idx)
+	if (vq->packed)
+		packed_set_event(vq, vq->event_idx ? VMM_VQ_EVENT_DESC
+						   : VMM_VQ_EVENT_ENABLE);
+	else if (vq->event_idx)
 		wr16(vq, vq->used + 4 + 8ull * vq->size, vq->last_avail);
 	else
 		wr16(vq, vq->used, 0);

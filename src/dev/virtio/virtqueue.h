@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtqueue.h - the split virtqueue (VIRTIO 1.2 section 2.7), device side:
- * one implementation for every device and for the vhost-user back-end.
+ * virtqueue.h - the split (VIRTIO 1.2 section 2.7) and packed (2.8)
+ * virtqueue, device side: one implementation for every device and for the
+ * vhost-user back-end (which uses split rings only).
  *
  * Guest memory is reached only through struct vmm_vq_mem, so the same code
  * runs on a VM's memory (vmm_vq_mem_vm(): vmm_mem_read/write/iovec, which
@@ -17,6 +18,20 @@
  * queue broken (vq->broken, vq->err says why): the device then sets
  * NEEDS_RESET; nothing the guest writes can make the walker read or write
  * outside guest RAM or loop.
+ *
+ * Packed rings (vq->packed, VIRTIO_F_RING_PACKED): vq->desc is the
+ * descriptor ring, vq->avail the driver event suppression structure,
+ * vq->used the device event suppression structure.  last_avail/used_idx
+ * are ring positions (0..size-1) with the wrap counters avail_wrap /
+ * used_wrap.  The same walker reads a chain from consecutive ring slots:
+ * every descriptor after the head must be available in the current lap
+ * (AVAIL/USED flags against the wrap counter), a chain takes at most
+ * size slots, the buffer ID (from the chain's last descriptor) must be
+ * below the queue size; indirect tables are read in order (len / 16
+ * entries, NEXT ignored as the specification says).  A completed chain
+ * becomes one used descriptor at the device's next used position, which
+ * then advances by the chain's descriptor count (e->ndesc) - completions
+ * may come in any order.
  */
 #ifndef LIBVMM_DEV_VIRTQUEUE_H
 #define LIBVMM_DEV_VIRTQUEUE_H
@@ -50,6 +65,12 @@ struct vmm_vq_mem {
 #define VMM_VQ_DESC_F_INDIRECT 4
 #define VMM_VQ_AVAIL_F_NO_INTERRUPT 1
 #define VMM_VQ_USED_F_NO_NOTIFY 1
+/* Packed ring: descriptor flags and event suppression (2.8). */
+#define VMM_VQ_PDESC_F_AVAIL (1u << 7)
+#define VMM_VQ_PDESC_F_USED (1u << 15)
+#define VMM_VQ_EVENT_ENABLE 0
+#define VMM_VQ_EVENT_DISABLE 1
+#define VMM_VQ_EVENT_DESC 2
 
 /* Directions a device accepts on a queue (vq->dirs). */
 #define VMM_VQ_DIR_READ 1   /* device-readable (driver -> device) */
@@ -64,9 +85,10 @@ struct vmm_vq_mem {
 
 struct vmm_vq {
 	const struct vmm_vq_mem *mem;
-	uint16_t size;            /* power of two, 1..32768 */
+	uint16_t size;            /* 1..32768, power of two when split */
 	uint64_t desc, avail, used; /* guest-physical ring addresses */
 	bool ready;
+	bool packed;              /* VIRTIO_F_RING_PACKED negotiated */
 	bool event_idx;           /* VIRTIO_F_EVENT_IDX negotiated */
 	bool indirect;            /* VIRTIO_F_INDIRECT_DESC negotiated */
 	uint8_t dirs;             /* VMM_VQ_DIR_* the device accepts */
@@ -75,10 +97,10 @@ struct vmm_vq {
 	uint16_t used_idx;        /* next used entry to fill */
 	uint16_t signalled_used;  /* used_idx at the last interrupt */
 	bool signalled_valid;
+	/* packed: wrap counters of last_avail, used_idx, signalled_used
+	 * (true = 1, the value after enabling) */
+	bool avail_wrap, used_wrap, signalled_wrap;
 	bool broken;
-	/* kicks stay off while the device polls the ring:
-	 * vmm_vq_enable_notify() then only looks (set by the owner) */
-	bool polling;
 	char err[128];            /* why it broke */
 	uint64_t popped, pushed;  /* counters */
 };
@@ -89,7 +111,8 @@ struct vmm_vq {
  * ones (iov[n_out .. n_out + n_in)).
  */
 struct vmm_vq_elem {
-	uint16_t head;
+	uint16_t head;            /* split: head index; packed: buffer ID */
+	uint16_t ndesc;           /* packed: ring slots the chain took */
 	unsigned n_out, n_in;
 	uint64_t out_len, in_len;
 	struct iovec iov[VMM_VQ_MAX_IOV];
@@ -100,8 +123,9 @@ void vmm_vq_reset(struct vmm_vq *vq);
 
 /*
  * vmm_vq_check_layout() - validate size and ring addresses for enabling:
- * power-of-two size, alignment (16/2/4), no address wrap, rings in guest
- * memory.  0 or -EINVAL with vq->err set (the queue is not enabled).
+ * split: power-of-two size, alignment (16/2/4); packed: size 1..32768,
+ * alignment (16/4/4); no address wrap, rings in guest memory.  0 or
+ * -EINVAL with vq->err set (the queue is not enabled).
  */
 int vmm_vq_check_layout(struct vmm_vq *vq);
 
@@ -113,26 +137,35 @@ int vmm_vq_check_layout(struct vmm_vq *vq);
 int vmm_vq_pop(struct vmm_vq *vq, struct vmm_vq_elem *e);
 
 /*
- * vmm_vq_push() - return chain @head with @len bytes written to its
+ * vmm_vq_push() - return popped chain @e with @len bytes written to its
  * device-writable part.  0 or -EFAULT (used ring not in memory: broken).
  */
-int vmm_vq_push(struct vmm_vq *vq, uint16_t head, uint32_t len);
+int vmm_vq_push(struct vmm_vq *vq, const struct vmm_vq_elem *e, uint32_t len);
+
+/*
+ * vmm_vq_unpop() - give back @e, the chain the last vmm_vq_pop() returned,
+ * unused: the next pop returns it again.
+ */
+void vmm_vq_unpop(struct vmm_vq *vq, const struct vmm_vq_elem *e);
 
 /*
  * vmm_vq_need_interrupt() - after pushes: must the driver be interrupted
- * (VIRTQ_AVAIL_F_NO_INTERRUPT / used_event)?  Records the signal.
+ * (VIRTQ_AVAIL_F_NO_INTERRUPT / used_event; packed: the driver event
+ * suppression flags ENABLE/DISABLE/DESC with off_wrap)?  Records the
+ * signal.
  */
 bool vmm_vq_need_interrupt(struct vmm_vq *vq);
 
 /*
  * vmm_vq_enable_notify() - ask the driver for kicks from the current
  * position (avail_event = last_avail, or clear NO_NOTIFY) and return true if
- * more buffers arrived meanwhile (the caller then keeps processing).  With
- * vq->polling set it asks for nothing and only looks.
+ * more buffers arrived meanwhile (the caller then keeps processing).
  * vmm_vq_disable_notify() - suppress kicks while the device will look at
- * the ring anyway (processing, completions due, polling): NO_NOTIFY, or
+ * the ring anyway (while processing): NO_NOTIFY, or
  * with EVENT_IDX avail_event = last_avail - 1, an index the driver has
  * already passed, so no new buffer crosses it.
+ * Packed rings: the device event suppression structure says DISABLE, and
+ * on enabling ENABLE, or with EVENT_IDX DESC at (last_avail, avail_wrap).
  */
 bool vmm_vq_enable_notify(struct vmm_vq *vq);
 void vmm_vq_disable_notify(struct vmm_vq *vq);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio_guest.c - a small polled virtio 1.x driver (split rings, optional
- * EVENT_IDX) that runs at CPL3 on lib/entry64.S and exercises every virtio
+ * virtio_guest.c - a small polled virtio 1.x driver (split or packed
+ * rings, optional EVENT_IDX) that runs at CPL3 on lib/entry64.S and exercises every virtio
  * device it finds on both transports:
  *
  *   virtio-mmio  version-2 windows at 0xd0000000 + n * 0x1000 (n < 8)
@@ -19,7 +19,10 @@
  * Command line (multiboot): "bench=seq|rand reqs=N qd=N bs=N" runs a
  * block read benchmark on the first blk device instead, bracketed by
  * writes of 1 and 2 to port 0x520 so the host can time it.  "noevidx"
- * disables EVENT_IDX.
+ * disables EVENT_IDX.  "packed" runs every queue on a packed ring
+ * (VIRTIO_F_RING_PACKED, which the device must then offer): the tests
+ * build their chains in a split-style staging table as before, and
+ * add_chain() copies each chain into consecutive ring slots.
  *
  * "snaprw=N" (snapshot and migration tests): N rounds on the first blk
  * device, each 4 writes of 4 KiB in flight at once, then 4 reads of the
@@ -42,6 +45,14 @@
 #define F_INDIRECT 28
 #define F_EVENT_IDX 29
 #define F_VERSION_1 32
+#define F_RING_PACKED 34
+
+/* packed ring descriptor flags and event suppression */
+#define PD_AVAIL (1u << 7)
+#define PD_USED (1u << 15)
+#define EV_ENABLE 0
+#define EV_DISABLE 1
+#define EV_DESC 2
 
 #define S_ACK 1
 #define S_DRIVER 2
@@ -128,9 +139,16 @@ struct desc {
 	uint16_t next;
 };
 
+struct pdesc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id;
+	uint16_t flags;
+};
+
 struct vq {
 	uint16_t size;
-	struct desc *desc;
+	struct desc *desc; /* split: the table; packed: staging for chains */
 	volatile uint16_t *avail; /* flags, idx, ring[size], used_event */
 	volatile uint8_t *used;   /* flags, idx, {id,len}[size], avail_event */
 	uint16_t avail_idx, last_used, kicked_idx;
@@ -139,6 +157,13 @@ struct vq {
 	int notify_width;
 	int event_idx;
 	uint64_t kicks;
+	/* packed */
+	int packed;
+	volatile struct pdesc *ring;
+	volatile uint16_t *drv_evt, *dev_evt; /* off_wrap, flags */
+	uint16_t next, used_next, kicked_next;
+	int wrap, used_wrap, kicked_wrap;
+	uint16_t *chain_len; /* ring slots of the chain, by buffer ID */
 };
 
 struct vdev {
@@ -149,6 +174,7 @@ struct vdev {
 	uint64_t common, isr, devcfg, notify; /* PCI */
 	uint32_t notify_mult;
 	int event_idx;
+	int packed;
 	struct vq q[MAXQ];
 };
 
@@ -165,6 +191,37 @@ static void used_elem(struct vq *q, uint16_t i, uint32_t *id, uint32_t *len)
 	*len = e[1];
 }
 
+/* Is a used element waiting? */
+static int has_used(struct vq *q)
+{
+	if (q->packed) {
+		uint16_t f = q->ring[q->used_next].flags;
+		return !!(f & PD_AVAIL) == q->used_wrap &&
+		       !!(f & PD_USED) == q->used_wrap;
+	}
+	return used_idx(q) != q->last_used;
+}
+
+/* Take the used element has_used() saw. */
+static void take_used(struct vq *q, uint32_t *id, uint32_t *len)
+{
+	cbar();
+	if (!q->packed) {
+		used_elem(q, q->last_used, id, len);
+		q->last_used++;
+		return;
+	}
+	*id = q->ring[q->used_next].id;
+	*len = q->ring[q->used_next].len;
+	/* the device skips the rest of the chain's slots */
+	q->used_next = (uint16_t)(q->used_next +
+				  (*id < q->size ? q->chain_len[*id] : 1));
+	if (q->used_next >= q->size) {
+		q->used_next = (uint16_t)(q->used_next - q->size);
+		q->used_wrap = !q->used_wrap;
+	}
+}
+
 static void notify(struct vq *q)
 {
 	q->kicks++;
@@ -174,11 +231,39 @@ static void notify(struct vq *q)
 		wr32(q->notify_addr, q->notify_val);
 }
 
+/* packed: kick unless the device event suppression says otherwise */
+static void publish_packed(struct vq *q)
+{
+	uint32_t n2 = 2u * q->size, nw, od, e;
+	uint16_t flags, off;
+
+	mb();
+	flags = q->dev_evt[1];
+	off = q->dev_evt[0];
+	nw = q->next + (q->wrap ? q->size : 0u);
+	od = q->kicked_next + (q->kicked_wrap ? q->size : 0u);
+	e = (off & 0x7fffu) + ((off >> 15) ? q->size : 0u);
+	q->kicked_next = q->next;
+	q->kicked_wrap = q->wrap;
+	if (flags == EV_DISABLE || nw == od)
+		return;
+	/* DESC: kick when the descriptor at the device's position was
+	 * made available since the last kick */
+	if (flags == EV_DESC && q->event_idx &&
+	    !((nw + 2 * n2 - e - 1) % n2 < (nw + n2 - od) % n2))
+		return;
+	notify(q);
+}
+
 /* Publish descriptors up to avail_idx and kick if the device wants it. */
 static void publish(struct vq *q)
 {
 	uint16_t old = q->kicked_idx, new_idx = q->avail_idx;
 
+	if (q->packed) {
+		publish_packed(q);
+		return;
+	}
 	cbar();
 	q->avail[1] = new_idx;
 	mb();
@@ -195,7 +280,9 @@ static void publish(struct vq *q)
 /* Keep interrupts off: we poll. */
 static void suppress_irq(struct vq *q)
 {
-	if (q->event_idx)
+	if (q->packed)
+		q->drv_evt[1] = EV_DISABLE;
+	else if (q->event_idx)
 		q->avail[2 + q->size] = (uint16_t)(q->last_used + 0x7fff);
 	else
 		q->avail[0] = 1;
@@ -204,6 +291,40 @@ static void suppress_irq(struct vq *q)
 /* Put chain [head .. head+n) in the avail ring (descriptors filled). */
 static void add_chain(struct vq *q, uint16_t head)
 {
+	if (q->packed) {
+		/* copy the staged chain into consecutive ring slots, buffer
+		 * ID = head; the head's flags last, once the rest is there */
+		uint16_t at = q->next, i = head, n = 0, hflags = 0;
+		int w = q->wrap;
+
+		for (;;) {
+			struct desc *d = &q->desc[i];
+			uint16_t f = (uint16_t)((d->flags & 7) |
+						(w ? PD_AVAIL : PD_USED));
+
+			q->ring[at].addr = d->addr;
+			q->ring[at].len = d->len;
+			q->ring[at].id = head;
+			if (n)
+				q->ring[at].flags = f;
+			else
+				hflags = f;
+			n++;
+			if (++at == q->size) {
+				at = 0;
+				w = !w;
+			}
+			if (!(d->flags & 1) || n >= q->size)
+				break;
+			i = d->next;
+		}
+		q->chain_len[head] = n;
+		cbar();
+		q->ring[q->next].flags = hflags;
+		q->next = at;
+		q->wrap = w;
+		return;
+	}
 	q->avail[2 + (q->avail_idx & (q->size - 1))] = head;
 	q->avail_idx++;
 }
@@ -223,14 +344,12 @@ static int wait_used(struct vq *q, uint32_t *id, uint32_t *len,
 {
 	uint64_t t0 = rdtsc();
 
-	while (used_idx(q) == q->last_used) {
+	while (!has_used(q)) {
 		if (rdtsc() - t0 > cycles)
 			return 0;
 		__asm__ volatile("pause");
 	}
-	cbar();
-	used_elem(q, q->last_used, id, len);
-	q->last_used++;
+	take_used(q, id, len);
 	suppress_irq(q);
 	return 1;
 }
@@ -307,8 +426,21 @@ static int setup_queue(struct vdev *d, unsigned qi)
 		return -1;
 	q->size = max < QSIZE ? (uint16_t)max : QSIZE;
 	q->desc = alloc(16ull * q->size, 4096);
-	q->avail = alloc(6 + 2ull * q->size, 4096);
-	q->used = alloc(6 + 8ull * q->size, 4096);
+	q->packed = d->packed;
+	if (q->packed) {
+		/* the rings the device sees: descriptor ring, driver and
+		 * device event suppression; both wrap counters start at 1 */
+		q->ring = alloc(16ull * q->size, 4096);
+		q->drv_evt = alloc(4, 4096);
+		q->dev_evt = alloc(4, 4096);
+		q->chain_len = alloc(2ull * q->size, 16);
+		q->wrap = q->used_wrap = q->kicked_wrap = 1;
+		q->avail = (volatile uint16_t *)q->drv_evt;
+		q->used = (volatile uint8_t *)q->dev_evt;
+	} else {
+		q->avail = alloc(6 + 2ull * q->size, 4096);
+		q->used = alloc(6 + 8ull * q->size, 4096);
+	}
 	q->event_idx = d->event_idx;
 	suppress_irq(q);
 	if (d->pci) {
@@ -316,7 +448,8 @@ static int setup_queue(struct vdev *d, unsigned qi)
 
 		wr16m(d->common + 0x18, q->size);
 		wr16m(d->common + 0x1a, 0xffff); /* no MSI-X vector */
-		wr64m(d->common + 0x20, (uintptr_t)q->desc);
+		wr64m(d->common + 0x20, q->packed ? (uintptr_t)q->ring
+						 : (uintptr_t)q->desc);
 		wr64m(d->common + 0x28, (uintptr_t)q->avail);
 		wr64m(d->common + 0x30, (uintptr_t)q->used);
 		off = rd16m(d->common + 0x1e);
@@ -326,7 +459,8 @@ static int setup_queue(struct vdev *d, unsigned qi)
 		wr16m(d->common + 0x1c, 1);
 	} else {
 		wr32(d->base + 0x38, q->size);
-		wr64m(d->base + 0x80, (uintptr_t)q->desc);
+		wr64m(d->base + 0x80, q->packed ? (uintptr_t)q->ring
+						: (uintptr_t)q->desc);
 		wr64m(d->base + 0x90, (uintptr_t)q->avail);
 		wr64m(d->base + 0xa0, (uintptr_t)q->used);
 		q->notify_addr = d->base + 0x50;
@@ -354,6 +488,13 @@ static int dev_init(struct vdev *d, unsigned nq, uint64_t want)
 	want |= 1ull << F_VERSION_1;
 	if (d->event_idx)
 		want |= 1ull << F_EVENT_IDX;
+	if (d->packed) {
+		if (!(have & (1ull << F_RING_PACKED))) {
+			gprintf("%s: no RING_PACKED\n", d->tname);
+			return -1;
+		}
+		want |= 1ull << F_RING_PACKED;
+	}
 	want &= have;
 	d->event_idx = !!(want & (1ull << F_EVENT_IDX));
 	set_features(d, want);
@@ -714,13 +855,11 @@ static void bench(struct vdev *d, const char *cmd)
 		}
 		publish(q);
 		/* reap whatever completed */
-		while (used_idx(q) == q->last_used)
+		while (!has_used(q))
 			__asm__ volatile("pause");
-		while (used_idx(q) != q->last_used) {
+		while (has_used(q)) {
 			uint32_t id, len;
-			cbar();
-			used_elem(q, q->last_used, &id, &len);
-			q->last_used++;
+			take_used(q, &id, &len);
 			if (status[(id / 3) * 64] != 0)
 				bad++;
 			freeslot[nfree++] = (uint16_t)(id / 3);
@@ -842,6 +981,7 @@ int guest_main(void)
 				  ? (const char *)(uintptr_t)mbi->cmdline : "";
 	struct vdev devs[MMIO_SLOTS + 32];
 	int n = 0, evidx = !find_arg(cmd, "noevidx");
+	int packed = find_arg(cmd, "packed") != 0;
 
 	uart_init();
 	gprintf("virtio guest: cmdline '%s'\n", cmd);
@@ -854,6 +994,7 @@ int guest_main(void)
 		devs[n].base = b;
 		devs[n].id = rd32(b + 8);
 		devs[n].event_idx = evidx;
+		devs[n].packed = packed;
 		n++;
 	}
 	for (unsigned s = 1; s < 32; s++) {
@@ -865,6 +1006,7 @@ int guest_main(void)
 		devs[n].tname = "pci";
 		devs[n].id = (id >> 16) - 0x1040;
 		devs[n].event_idx = evidx;
+		devs[n].packed = packed;
 		if (pci_setup(&devs[n], s)) {
 			check(0, "virtio-pci capabilities");
 			continue;
@@ -895,6 +1037,8 @@ int guest_main(void)
 		gprintf("virtio: %d checks FAILED\n", failures);
 		return GUEST_EXIT_FAIL;
 	}
+	if (packed)
+		gprintf("virtio: packed rings\n");
 	gprintf("virtio: all checks passed\n");
 	return GUEST_EXIT_VIRTIO;
 }

@@ -4,8 +4,7 @@
  * and several iovecs, fsync, fallocate, errors) with their completions on
  * the loop thread, after-batch hooks (once per round, after the round's
  * completions, re-queued from a hook in the next round, cancel from either
- * thread), pollers (called while the loop would sleep, stopped before it
- * does, removed for good) and the counters.
+ * thread) and the counters.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -329,82 +328,12 @@ static void test_batch_cancel(void **state)
 	ctx_fini(&c);
 }
 
-/* ---- pollers ---- */
-
-struct pstate {
-	atomic_int on_calls, off_calls, work_left;
-};
-
-static bool poll_fn(void *opaque, bool polling)
-{
-	struct pstate *p = opaque;
-
-	if (!polling) {
-		atomic_fetch_add(&p->off_calls, 1);
-		return false;
-	}
-	atomic_fetch_add(&p->on_calls, 1);
-	if (atomic_load(&p->work_left) > 0) {
-		atomic_fetch_sub(&p->work_left, 1);
-		return true;
-	}
-	return false;
-}
-
-static void test_pollers(void **state)
-{
-	struct vmm_evloop_stats st0, st1;
-	struct vmm_ev_poller *p = NULL;
-	struct pstate ps;
-	struct ctx c;
-	int on, off;
-
-	(void)state;
-	ctx_init(&c);
-	atomic_init(&ps.on_calls, 0);
-	atomic_init(&ps.off_calls, 0);
-	atomic_init(&ps.work_left, 5);
-	assert_int_equal(vmm_evloop_poll_add(c.l, poll_fn, &ps, 0, &p), -EINVAL);
-	assert_int_equal(vmm_evloop_poll_add(c.l, poll_fn, &ps, 2000000000ull,
-					     &p), -EINVAL);
-	vmm_evloop_stats(c.l, &st0);
-	assert_int_equal(vmm_evloop_poll_add(c.l, poll_fn, &ps, 1000000, &p), 0);
-	vmm_evloop_call(c.l, nothing, NULL); /* the loop goes idle after */
-	usleep(100000);
-	vmm_evloop_stats(c.l, &st1);
-	if (!vmm_evloop_uses_uring(c.l)) {
-		/* accepted, never called */
-		assert_int_equal(atomic_load(&ps.on_calls), 0);
-	} else {
-		/* 5 rounds with work, then a quiet window, one stop, sleep */
-		assert_int_equal(atomic_load(&ps.work_left), 0);
-		assert_true(atomic_load(&ps.on_calls) > 5);
-		assert_true(atomic_load(&ps.off_calls) >= 1);
-		assert_true(st1.poll_hits - st0.poll_hits >= 5);
-		on = atomic_load(&ps.on_calls);
-		off = atomic_load(&ps.off_calls);
-		usleep(20000);
-		/* asleep: nothing called */
-		assert_int_equal(atomic_load(&ps.on_calls), on);
-		assert_int_equal(atomic_load(&ps.off_calls), off);
-	}
-	vmm_evloop_poll_del(c.l, p);
-	on = atomic_load(&ps.on_calls);
-	atomic_store(&ps.work_left, 3);
-	vmm_evloop_call(c.l, nothing, NULL);
-	usleep(10000);
-	assert_int_equal(atomic_load(&ps.on_calls), on);
-	vmm_evloop_poll_del(c.l, NULL);
-	ctx_fini(&c);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_ops),
 		cmocka_unit_test(test_batch_hooks),
 		cmocka_unit_test(test_batch_cancel),
-		cmocka_unit_test(test_pollers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
