@@ -505,11 +505,10 @@ void vmm_vq_disable_notify(struct vmm_vq *vq)
 		return;
 	if (vq->packed)
 		packed_set_event(vq, VMM_VQ_EVENT_DISABLE);
-	else if (vq->event_idx)
-		wr16(vq, vq->used + 4 + 8ull * vq->size,
-		     (uint16_t)(vq->last_avail - 1));
-	else
+	else if (!vq->event_idx)
 		wr16(vq, vq->used, VMM_VQ_USED_F_NO_NOTIFY);
+	/* split with EVENT_IDX: avail_event stays where the last
+	 * vmm_vq_enable_notify() put it (kicks up to there are wanted) */
 }
 
 bool vmm_vq_enable_notify(struct vmm_vq *vq)

@@ -161,9 +161,9 @@ bool vmm_vq_need_interrupt(struct vmm_vq *vq);
  * position (avail_event = last_avail, or clear NO_NOTIFY) and return true if
  * more buffers arrived meanwhile (the caller then keeps processing).
  * vmm_vq_disable_notify() - suppress kicks while the device will look at
- * the ring anyway (while processing): NO_NOTIFY, or
- * with EVENT_IDX avail_event = last_avail - 1, an index the driver has
- * already passed, so no new buffer crosses it.
+ * the ring anyway (while processing): NO_NOTIFY; with EVENT_IDX on a
+ * split ring nothing (avail_event stays at the position the last enable
+ * asked for, so the driver kicks once per batch at most).
  * Packed rings: the device event suppression structure says DISABLE, and
  * on enabling ENABLE, or with EVENT_IDX DESC at (last_avail, avail_wrap).
  */
