@@ -9,6 +9,8 @@
  */
 #include "cpu/soft/soft.h"
 
+#include <stdarg.h>
+
 void soft_unwind(struct soft_cpu *c)
 {
 	__builtin_longjmp(c->jb, 1);
@@ -31,6 +33,24 @@ void soft_fault(struct soft_cpu *c, int vec, uint32_t err)
 void soft_fault_noerr(struct soft_cpu *c, int vec)
 {
 	soft_fault(c, vec, 0);
+}
+
+void soft_stop_emulation(struct soft_cpu *c, uint64_t data0, const char *fmt,
+			 ...)
+{
+	struct vmm_exit *e = &c->exit;
+	va_list ap;
+
+	memset(e, 0, sizeof(*e));
+	e->kind = VMM_EXIT_INTERNAL;
+	e->internal.reason = VMM_INTERNAL_EMULATION;
+	e->internal.data[0] = data0;
+	e->internal.data[1] = c->st.rip;
+	va_start(ap, fmt);
+	vsnprintf(e->internal.msg, sizeof(e->internal.msg), fmt, ap);
+	va_end(ap);
+	c->fault_vec = -2;
+	soft_unwind(c);
 }
 
 /* push onto a stack given as base/pointer; @user = CPL3 access */

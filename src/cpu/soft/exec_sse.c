@@ -82,18 +82,8 @@ static void sse_check(struct soft_cpu *c)
 __attribute__((noreturn)) static void not_emulated(struct soft_cpu *c,
 						   const struct soft_insn *i)
 {
-	struct vmm_exit *e = &c->exit;
-
-	memset(e, 0, sizeof(*e));
-	e->kind = VMM_EXIT_INTERNAL;
-	e->internal.reason = VMM_INTERNAL_EMULATION;
-	e->internal.data[0] = i->op;
-	e->internal.data[1] = c->st.rip;
-	snprintf(e->internal.msg, sizeof(e->internal.msg),
-		 "soft: opcode %s%02x (MMX form) not emulated",
-		 i->op >= 0x100 ? "0f " : "", i->op & 0xff);
-	c->fault_vec = -2;
-	soft_unwind(c);
+	soft_stop_emulation(c, i->op, "soft: opcode %s%02x (MMX form) not emulated",
+			    i->op >= 0x100 ? "0f " : "", i->op & 0xff);
 }
 
 /*

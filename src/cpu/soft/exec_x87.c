@@ -49,16 +49,7 @@ __attribute__((noreturn)) static void x87_stop(struct soft_cpu *c,
 					       const struct soft_insn *i,
 					       const char *why)
 {
-	struct vmm_exit *e = &c->exit;
-
-	memset(e, 0, sizeof(*e));
-	e->kind = VMM_EXIT_INTERNAL;
-	e->internal.reason = VMM_INTERNAL_EMULATION;
-	e->internal.data[0] = i->op;
-	e->internal.data[1] = c->st.rip;
-	snprintf(e->internal.msg, sizeof(e->internal.msg), "soft: %s", why);
-	c->fault_vec = -2;
-	soft_unwind(c);
+	soft_stop_emulation(c, i->op, "soft: %s", why);
 }
 
 /* a pending unmasked x87 exception: #MF before a waiting instruction */

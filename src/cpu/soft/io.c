@@ -34,15 +34,9 @@ __attribute__((noreturn)) static void read_exit(struct soft_cpu *c,
 {
 	struct vmm_exit *e = &c->exit;
 
-	if (c->replay_n >= SOFT_REPLAY_MAX) {
-		memset(e, 0, sizeof(*e));
-		e->kind = VMM_EXIT_INTERNAL;
-		e->internal.reason = VMM_INTERNAL_EMULATION;
-		snprintf(e->internal.msg, sizeof(e->internal.msg),
-			 "too many device reads in one instruction");
-		c->fault_vec = -2;
-		soft_unwind(c);
-	}
+	if (c->replay_n >= SOFT_REPLAY_MAX)
+		soft_stop_emulation(c, addr, "too many device reads in one "
+					     "instruction");
 	memset(e, 0, sizeof(*e));
 	memset(c->rdbuf, 0, sizeof(c->rdbuf));
 	if (io) {
@@ -73,17 +67,9 @@ static void write_exit(struct soft_cpu *c, uint64_t addr, unsigned len,
 	struct vmm_exit *e;
 	uint8_t *buf;
 
-	if (c->wq_n >= SOFT_WQ_MAX) {
-		/* more device writes than we queue in one instruction */
-		e = &c->exit;
-		memset(e, 0, sizeof(*e));
-		e->kind = VMM_EXIT_INTERNAL;
-		e->internal.reason = VMM_INTERNAL_EMULATION;
-		snprintf(e->internal.msg, sizeof(e->internal.msg),
-			 "too many device writes in one instruction");
-		c->fault_vec = -2;
-		soft_unwind(c);
-	}
+	if (c->wq_n >= SOFT_WQ_MAX) /* more than we queue in one instruction */
+		soft_stop_emulation(c, 0, "too many device writes in one "
+					  "instruction");
 	c->ev |= SEV_WQ;
 	e = &c->wq[c->wq_n];
 	buf = c->iobuf + 8 * c->wq_n;

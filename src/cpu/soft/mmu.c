@@ -71,17 +71,7 @@ __attribute__((noreturn)) static void internal_exit(struct soft_cpu *c,
 						    const char *msg,
 						    uint64_t a)
 {
-	struct vmm_exit *e = &c->exit;
-
-	memset(e, 0, sizeof(*e));
-	e->kind = VMM_EXIT_INTERNAL;
-	e->internal.reason = VMM_INTERNAL_EMULATION;
-	e->internal.data[0] = a;
-	e->internal.data[1] = c->st.rip;
-	snprintf(e->internal.msg, sizeof(e->internal.msg), "%s 0x%llx", msg,
-		 (unsigned long long)a);
-	c->fault_vec = -2;
-	soft_unwind(c);
+	soft_stop_emulation(c, a, "%s 0x%llx", msg, (unsigned long long)a);
 }
 
 /*

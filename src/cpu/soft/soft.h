@@ -320,6 +320,13 @@ __attribute__((noreturn)) void soft_fault(struct soft_cpu *c, int vec,
 					  uint32_t err);
 __attribute__((noreturn)) void soft_fault_noerr(struct soft_cpu *c, int vec);
 __attribute__((noreturn)) void soft_unwind(struct soft_cpu *c);
+/*
+ * soft_stop_emulation() - stop the vCPU with VMM_EXIT_INTERNAL, reason
+ * EMULATION (something the backend does not emulate): data[0] = @data0,
+ * data[1] = RIP, the message from @fmt.  The instruction is not retired.
+ */
+__attribute__((noreturn, format(printf, 3, 4))) void
+soft_stop_emulation(struct soft_cpu *c, uint64_t data0, const char *fmt, ...);
 #define soft_ud(c) soft_fault_noerr(c, 6)
 #define soft_gp(c, e) soft_fault(c, 13, e)
 /* Deliver exception / interrupt @vec (software INT if @soft: DPL check). */

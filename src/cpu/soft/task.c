@@ -24,16 +24,7 @@
 __attribute__((noreturn)) static void unsupported(struct soft_cpu *c,
 						  const char *what)
 {
-	struct vmm_exit *e = &c->exit;
-
-	memset(e, 0, sizeof(*e));
-	e->kind = VMM_EXIT_INTERNAL;
-	e->internal.reason = VMM_INTERNAL_EMULATION;
-	e->internal.data[1] = c->st.rip;
-	snprintf(e->internal.msg, sizeof(e->internal.msg),
-		 "soft: %s not emulated", what);
-	c->fault_vec = -2;
-	soft_unwind(c);
+	soft_stop_emulation(c, 0, "soft: %s not emulated", what);
 }
 
 /* Set or clear the busy bit of the TSS descriptor of @sel in the GDT. */
