@@ -72,28 +72,42 @@ static int translate(struct vmm_gdb *g, uint64_t gva, vmm_gpa_t *gpa)
 	return vmm_vcpu_translate(g->cpu[g->gcpu], gva, 0, gpa);
 }
 
-/* Read up to @len bytes at guest-virtual @gva, page by page, showing the
- * guest's bytes under planted breakpoints.  Returns bytes read (> 0) or a
- * negative errno if not even the first byte is readable. */
-static long mem_read(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len)
+/* Copy @len bytes at guest-virtual @gva to or from @buf, page by page,
+ * each page translated on its own.  *@done gets the bytes copied; returns
+ * 0, or the error that stopped it. */
+static int gva_copy(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len,
+		    bool wr, size_t *done)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		uint64_t a = gva + done;
+	*done = 0;
+	while (*done < len) {
+		uint64_t a = gva + *done;
 		size_t chunk = 4096 - (a & 4095);
 		vmm_gpa_t gpa;
 		int r;
 
-		if (chunk > len - done)
-			chunk = len - done;
+		if (chunk > len - *done)
+			chunk = len - *done;
 		r = translate(g, a, &gpa);
 		if (r == 0)
-			r = vmm_mem_read(g->vm, gpa, buf + done, chunk);
+			r = wr ? vmm_mem_write(g->vm, gpa, buf + *done, chunk)
+			       : vmm_mem_read(g->vm, gpa, buf + *done, chunk);
 		if (r < 0)
-			return done ? (long)done : r;
-		done += chunk;
+			return r;
+		*done += chunk;
 	}
+	return 0;
+}
+
+/* Read up to @len bytes at guest-virtual @gva, showing the guest's bytes
+ * under planted breakpoints.  Returns bytes read (> 0) or a negative errno
+ * if not even the first byte is readable. */
+static long mem_read(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len)
+{
+	size_t done;
+	int r = gva_copy(g, gva, buf, len, false, &done);
+
+	if (r < 0 && !done)
+		return r;
 	for (unsigned i = 0; i < g->nbp; i++) {
 		uint64_t off = g->bp[i].gva - gva;
 		if (off < done)
@@ -106,7 +120,7 @@ static long mem_read(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len)
  * "original" and the INT3 stays.  All or nothing per page. */
 static int mem_write(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len)
 {
-	size_t done = 0;
+	size_t done;
 
 	for (unsigned i = 0; i < g->nbp; i++) {
 		uint64_t off = g->bp[i].gva - gva;
@@ -118,22 +132,7 @@ static int mem_write(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len)
 					g->bp[j].orig = g->bp[i].orig;
 		}
 	}
-	while (done < len) {
-		uint64_t a = gva + done;
-		size_t chunk = 4096 - (a & 4095);
-		vmm_gpa_t gpa;
-		int r;
-
-		if (chunk > len - done)
-			chunk = len - done;
-		r = translate(g, a, &gpa);
-		if (r == 0)
-			r = vmm_mem_write(g->vm, gpa, buf + done, chunk);
-		if (r < 0)
-			return r;
-		done += chunk;
-	}
-	return 0;
+	return gva_copy(g, gva, buf, len, true, &done);
 }
 
 static int bp_insert(struct vmm_gdb *g, uint64_t gva)
