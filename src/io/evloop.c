@@ -82,15 +82,13 @@ struct vmm_evloop {
 	struct vmm_ev_watch *watches; /* loop thread only */
 	struct vmm_ev_watch *ctl_watch;
 	uint64_t wakeups, completions, watch_events;
-	uint64_t enters, batches;
+	uint64_t enters;
 	char name[16];
 	bool uring;
 	unsigned ring_flags;     /* IORING_SETUP_* in use */
 #if VMM_HAVE_URING
 	struct io_uring ring;
 #endif
-	struct vmm_ev_batch *batch_head; /* loop thread: hooks to run */
-	struct vmm_ev_batch *batch_running; /* loop thread: being run */
 	unsigned inflight;       /* uring: CQEs still to come */
 	struct vmm_evop *done_head, *done_tail; /* poll: completions */
 	struct ptimer *timers;   /* poll: sorted by deadline */
@@ -247,80 +245,6 @@ void vmm_evloop_watch_arm(struct vmm_ev_watch *w, bool on)
 		watch_submit(w);
 }
 
-/* ---- after-batch hooks ---- */
-
-void vmm_evloop_after_batch(struct vmm_evloop *l, struct vmm_ev_batch *b)
-{
-	if (!l || !b || !b->fn || b->queued)
-		return;
-	b->queued = true;
-	b->next = l->batch_head;
-	l->batch_head = b;
-}
-
-/* Run the hooks queued so far (oldest first); hooks they queue wait for
- * the next round. */
-static void run_batches(struct vmm_evloop *l)
-{
-	struct vmm_ev_batch *b = l->batch_head, *rev = NULL;
-
-	l->batch_head = NULL;
-	while (b) {
-		struct vmm_ev_batch *n = b->next;
-		b->next = rev;
-		rev = b;
-		b = n;
-	}
-	l->batch_running = rev;
-	while ((b = l->batch_running)) {
-		l->batch_running = b->next;
-		b->next = NULL;
-		b->queued = false;
-		stat_inc(&l->batches);
-		b->fn(b->opaque);
-	}
-}
-
-/* Loop thread: take @b off whichever list holds it. */
-static void batch_unlink(struct vmm_evloop *l, struct vmm_ev_batch *b)
-{
-	struct vmm_ev_batch **lists[2] = { &l->batch_head, &l->batch_running };
-
-	if (!b->queued)
-		return;
-	for (int i = 0; i < 2; i++)
-		for (struct vmm_ev_batch **pp = lists[i]; *pp; pp = &(*pp)->next)
-			if (*pp == b) {
-				*pp = b->next;
-				b->next = NULL;
-				b->queued = false;
-				return;
-			}
-}
-
-struct batch_cancel {
-	struct vmm_evloop *l;
-	struct vmm_ev_batch *b;
-};
-
-static void batch_cancel_cb(void *opaque)
-{
-	struct batch_cancel *c = opaque;
-
-	batch_unlink(c->l, c->b);
-}
-
-void vmm_evloop_batch_cancel(struct vmm_evloop *l, struct vmm_ev_batch *b)
-{
-	struct batch_cancel c = { l, b };
-
-	if (!l || !b)
-		return;
-	/* from another thread this is also a barrier: commands run after the
-	 * hooks pending, so @b's fn is not running when it returns */
-	vmm_evloop_call(l, batch_cancel_cb, &c);
-}
-
 /* ---- commands ---- */
 
 static void run_cmds(struct vmm_evloop *l)
@@ -333,8 +257,6 @@ static void run_cmds(struct vmm_evloop *l)
 	pthread_mutex_unlock(&l->lock);
 	if (!c)
 		return;
-	/* hooks of the round so far first: a command may free their owner */
-	run_batches(l);
 	/* oldest first */
 	struct cmd *rev = NULL;
 	while (c) {
@@ -457,7 +379,6 @@ void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st)
 	st->completions = __atomic_load_n(&l->completions, __ATOMIC_RELAXED);
 	st->watch_events = __atomic_load_n(&l->watch_events, __ATOMIC_RELAXED);
 	st->enters = __atomic_load_n(&l->enters, __ATOMIC_RELAXED);
-	st->batches = __atomic_load_n(&l->batches, __ATOMIC_RELAXED);
 	st->ring_flags = l->ring_flags;
 }
 
@@ -649,7 +570,7 @@ static void run_done(struct vmm_evloop *l)
 
 static bool quiescent(struct vmm_evloop *l)
 {
-	return l->stopping && !l->inflight && !l->done_head && !l->batch_head;
+	return l->stopping && !l->inflight && !l->done_head;
 }
 
 static void stop_watches(struct vmm_evloop *l)
@@ -678,7 +599,7 @@ static void uring_loop(struct vmm_evloop *l)
 		}
 		if (quiescent(l))
 			break;
-		if (l->done_head || l->batch_head) {
+		if (l->done_head) {
 			ring_submit(l); /* work queued already: no waiting */
 		} else if (tmo >= 0) {
 			ts.tv_sec = tmo / 1000;
@@ -723,7 +644,6 @@ static void uring_loop(struct vmm_evloop *l)
 		io_uring_cq_advance(&l->ring, n);
 		run_timers(l);
 		run_done(l);
-		run_batches(l);
 	}
 }
 
@@ -802,7 +722,7 @@ static void poll_loop(struct vmm_evloop *l)
 			pfd[n].revents = 0;
 			pw[n++] = w;
 		}
-		tmo = l->done_head || l->batch_head ? 0 : timer_timeout_ms(l);
+		tmo = l->done_head ? 0 : timer_timeout_ms(l);
 		r = poll(pfd, n, tmo);
 		stat_inc(&l->wakeups);
 		for (int i = 0; r > 0 && i < (int)n; i++) {
@@ -813,7 +733,6 @@ static void poll_loop(struct vmm_evloop *l)
 		}
 		run_timers(l);
 		run_done(l);
-		run_batches(l);
 		/* free watches killed during this round */
 		for (struct vmm_ev_watch *w = l->watches, *nx; w; w = nx) {
 			nx = w->next;

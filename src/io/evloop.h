@@ -8,11 +8,8 @@
  * the kernel when there is nothing to do: no busy polling.
  *
  * One loop round: wait (or poll), handle every completion and watch event
- * that is ready, run timers, then run the after-batch hooks queued during
- * the round (vmm_evloop_after_batch()): a device completes its requests one
- * by one and does the per-batch work (interrupt, look at its queue again)
- * once.  New submissions of a round go to the kernel in one
- * io_uring_enter() at the start of the next.
+ * that is ready, run timers.  New submissions of a round go to the kernel
+ * in one io_uring_enter() at the start of the next.
  *
  * Threading: every callback runs on the loop thread.  I/O submissions
  * (vmm_evloop_readv() ...) and vmm_evloop_watch_arm() are made from the
@@ -112,42 +109,14 @@ int vmm_evloop_fallocate(struct vmm_evloop *l, int fd, int mode, off_t off,
 int vmm_evloop_timer(struct vmm_evloop *l, uint64_t ns, struct vmm_evop *op);
 
 /*
- * struct vmm_ev_batch - an after-batch hook, storage owned by the caller:
- * set @fn and @opaque, leave the rest zero.
- */
-struct vmm_ev_batch {
-	vmm_ev_call_fn fn;
-	void *opaque;
-	struct vmm_ev_batch *next; /* internal */
-	bool queued;               /* internal */
-};
-
-/*
- * vmm_evloop_after_batch() - loop thread only: run @b->fn(@b->opaque) once
- * at the end of the current round (after every completion and watch
- * callback of the round).  Queuing a queued hook again is a no-op; a hook
- * queued while hooks run goes to the next round (the loop does not sleep
- * in between).  Hooks pending when a command from another thread
- * (vmm_evloop_watch/unwatch/call/poll_del) is applied run before it.
- */
-void vmm_evloop_after_batch(struct vmm_evloop *l, struct vmm_ev_batch *b);
-
-/*
- * vmm_evloop_batch_cancel() - any thread: when this returns @b is neither
- * queued nor running (the caller makes sure nothing queues it again, e.g.
- * no request of its owner is in flight).  @b zeroed or never queued: no-op.
- */
-void vmm_evloop_batch_cancel(struct vmm_evloop *l, struct vmm_ev_batch *b);
-
-/*
  * Counters, for tests and benchmarks: rounds of the loop thread (each
  * after a wait), operations completed, watch callbacks,
- * io_uring_enter() calls the loop made, after-batch hooks run; @ring_flags: the IORING_SETUP_*
+ * io_uring_enter() calls the loop made; @ring_flags: the IORING_SETUP_*
  * flags the ring was created with (0 also without io_uring).
  */
 struct vmm_evloop_stats {
 	uint64_t wakeups, completions, watch_events;
-	uint64_t enters, batches;
+	uint64_t enters;
 	uint32_t ring_flags;
 };
 void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st);

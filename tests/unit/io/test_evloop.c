@@ -2,9 +2,7 @@
 /*
  * test_evloop.c - the device back-ends' event loop: file operations (one
  * and several iovecs, fsync, fallocate, errors) with their completions on
- * the loop thread, after-batch hooks (once per round, after the round's
- * completions, re-queued from a hook in the next round, cancel from either
- * thread) and the counters.
+ * the loop thread, and the counters.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,18 +36,7 @@ struct ctx {
 	struct vmm_evop op[8];
 	struct opref ref[8];
 	int res[8];
-	char log[64];            /* 'c' completion, 'b' hook, in order */
-	int nlog;
-	struct vmm_ev_batch hook, hook2;
-	int hook_runs, hook2_runs;
-	bool requeue;            /* hook queues hook2 */
 };
-
-static void logc(struct ctx *c, char ch)
-{
-	if (c->nlog < (int)sizeof(c->log) - 1)
-		c->log[c->nlog++] = ch;
-}
 
 static void op_done(void *opaque, int res)
 {
@@ -59,35 +46,10 @@ static void op_done(void *opaque, int res)
 	assert_int_equal(c->res[ref->i], INT32_MIN); /* once */
 	c->res[ref->i] = res;
 	assert_true(vmm_evloop_on_thread(c->l));
-	logc(c, 'c');
-	vmm_evloop_after_batch(c->l, &c->hook);
-	vmm_evloop_after_batch(c->l, &c->hook); /* queued once */
 	pthread_mutex_lock(&c->lock);
 	c->pending--;
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-}
-
-static void hook_fn(void *opaque)
-{
-	struct ctx *c = opaque;
-
-	assert_true(vmm_evloop_on_thread(c->l));
-	c->hook_runs++;
-	logc(c, 'b');
-	if (c->requeue) {
-		c->requeue = false;
-		vmm_evloop_after_batch(c->l, &c->hook2);
-		vmm_evloop_after_batch(c->l, &c->hook); /* next round again */
-	}
-}
-
-static void hook2_fn(void *opaque)
-{
-	struct ctx *c = opaque;
-
-	c->hook2_runs++;
-	logc(c, '2');
 }
 
 static void ctx_init(struct ctx *c)
@@ -107,10 +69,6 @@ static void ctx_init(struct ctx *c)
 		c->op[i].opaque = &c->ref[i];
 		c->res[i] = INT32_MIN;
 	}
-	c->hook.fn = hook_fn;
-	c->hook.opaque = c;
-	c->hook2.fn = hook2_fn;
-	c->hook2.opaque = c;
 }
 
 static void nothing(void *opaque)
@@ -124,7 +82,7 @@ static void ctx_wait(struct ctx *c)
 	while (c->pending)
 		pthread_cond_wait(&c->cond, &c->lock);
 	pthread_mutex_unlock(&c->lock);
-	/* a barrier: hooks pending now run before this call's function */
+	/* a barrier: the loop finished the round of the last completion */
 	assert_int_equal(vmm_evloop_call(c->l, nothing, NULL), 0);
 }
 
@@ -241,7 +199,6 @@ static void test_file_ops(void **state)
 	}
 	vmm_evloop_stats(c.l, &st);
 	assert_true(st.completions >= 7);
-	assert_true(st.batches >= 3 && st.batches <= 7);
 	if (!vmm_evloop_uses_uring(c.l))
 		assert_int_equal(st.ring_flags, 0);
 	/* bad arguments: refused, no callback */
@@ -251,89 +208,10 @@ static void test_file_ops(void **state)
 	ctx_fini(&c);
 }
 
-/* ---- after-batch hooks ---- */
-
-static void batch_step(void *opaque)
-{
-	struct rw_args *a = opaque;
-	struct ctx *c = a->c;
-
-	a->iov[0] = (struct iovec){ wa, sizeof(wa) };
-	c->pending = 4;
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(vmm_evloop_readv(c->l, c->fd, a->iov, 1, 0,
-						  &c->op[i]), 0);
-}
-
-static void test_batch_hooks(void **state)
-{
-	struct rw_args a = { 0 };
-	struct ctx c;
-	int first_b;
-
-	(void)state;
-	ctx_init(&c);
-	a.c = &c;
-	assert_int_equal(pwrite(c.fd, wa, sizeof(wa), 0), (ssize_t)sizeof(wa));
-	c.requeue = true;
-	assert_int_equal(vmm_evloop_call(c.l, batch_step, &a), 0);
-	ctx_wait(&c);
-	vmm_evloop_call(c.l, nothing, NULL); /* hook's re-queue ran too */
-	c.log[c.nlog] = 0;
-	/* the hook runs after the completions of its round, once however
-	 * often it was queued; it queued hook2 and itself again: both ran,
-	 * in a later round */
-	assert_int_equal(c.log[0], 'c');
-	first_b = (int)(strchr(c.log, 'b') - c.log);
-	assert_int_equal(c.log[strrchr(c.log, 'c') - c.log + 1], 'b');
-	assert_int_equal(c.hook2_runs, 1);
-	assert_non_null(strchr(c.log + first_b + 1, '2'));
-	assert_true(c.hook_runs >= 2);
-	assert_int_equal(strlen(c.log) - (size_t)c.hook_runs - 1, 4);
-	ctx_fini(&c);
-}
-
-static void queue_and_cancel(void *opaque)
-{
-	struct ctx *c = opaque;
-
-	vmm_evloop_after_batch(c->l, &c->hook2);
-	vmm_evloop_batch_cancel(c->l, &c->hook2); /* loop thread: unlinked */
-	vmm_evloop_after_batch(c->l, &c->hook);
-}
-
-static void queue_only(void *opaque)
-{
-	struct ctx *c = opaque;
-
-	vmm_evloop_after_batch(c->l, &c->hook2);
-}
-
-static void test_batch_cancel(void **state)
-{
-	struct ctx c;
-
-	(void)state;
-	ctx_init(&c);
-	assert_int_equal(vmm_evloop_call(c.l, queue_and_cancel, &c), 0);
-	vmm_evloop_batch_cancel(c.l, &c.hook); /* other thread: a barrier */
-	assert_false(c.hook.queued);
-	assert_int_equal(c.hook2_runs, 0);
-	assert_int_equal(vmm_evloop_call(c.l, queue_only, &c), 0);
-	vmm_evloop_batch_cancel(c.l, &c.hook2);
-	assert_false(c.hook2.queued);
-	/* cancelled or run, never pending, never twice */
-	assert_true(c.hook2_runs <= 1);
-	vmm_evloop_batch_cancel(c.l, NULL);
-	ctx_fini(&c);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_ops),
-		cmocka_unit_test(test_batch_hooks),
-		cmocka_unit_test(test_batch_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
