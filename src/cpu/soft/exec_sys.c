@@ -157,7 +157,8 @@ void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		break;
 	}
 	case 0x80000008:
-		r[0] = 0x3028; /* 40 physical, 48 linear address bits */
+		/* physical (SOFT_MAXPHYADDR) and 48 linear address bits */
+		r[0] = 0x3000 | SOFT_MAXPHYADDR;
 		break;
 	default:
 		break;

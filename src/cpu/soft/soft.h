@@ -143,6 +143,10 @@ enum soft_lf {
 #define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
 
 /* Soft TLB: one set for supervisor, one for user accesses. */
+/* MAXPHYADDR of the soft CPU (CPUID 0x80000008): page-table entry bits at
+ * or above it are reserved (#PF with RSVD) */
+#define SOFT_MAXPHYADDR 40
+
 #define SOFT_TLB_BITS 10
 #define SOFT_TLB_SIZE (1u << SOFT_TLB_BITS)
 static inline unsigned soft_tlb_idx(uint64_t lin)

@@ -2,7 +2,8 @@
 /*
  * test_fidelity.c - system-level semantics of the software backend that
  * external test kernels found wrong (issue #11): the stack-address size
- * after SS loads (the AP start-up sequence).
+ * after SS loads (the AP start-up sequence), hostile page tables (reserved
+ * bits, tables outside RAM) ...
  */
 #include "soft_test.h"
 
@@ -113,11 +114,75 @@ static void test_ss_size_16(void **state)
 	tvm_destroy(&t);
 }
 
+/* #PF error code on the handler's stack (64-bit frame) */
+static uint64_t pf_err(struct tvm *t)
+{
+	return rd64(t, t->st.gpr[VMM_RSP]);
+}
+
+/*
+ * Hostile page tables on the soft MMU: a page table above guest RAM reads
+ * as all-ones (open bus), which is a reserved-bit #PF, not a VMM stop; a
+ * PTE with a bit at or above MAXPHYADDR (40) is a reserved-bit #PF; the
+ * A and D bits are set by a successful access.
+ */
+static void test_pagewalk_hostile(void **state)
+{
+	struct tvm t;
+	struct vmm_exit e;
+	uint64_t pde = 0x80000000ull | 3; /* a "page table" at 2 GiB */
+	uint64_t pte, saved;
+	/* mov rax, [0x200010]; hlt */
+	static const uint8_t rd_2m[] = { 0x48, 0x8b, 0x04, 0x25,
+					 0x10, 0x00, 0x20, 0x00, 0xf4 };
+	/* mov byte [ENV_DATA + 8], 1; hlt */
+	static const uint8_t wr_data[] = { 0xc6, 0x04, 0x25, 0x08, 0x00,
+					   0x02, 0x00, 0x01, 0xf4 };
+
+	(void)state;
+	tvm_create(&t, 0);
+	saved = rd64(&t, ENV_PD + 8);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_PD + 8, &pde, 8), 0);
+	tvm_setup(&t, ENV_LONG64, 0, rd_2m, sizeof(rd_2m));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(env_vector_of(t.st.rip), 14);
+	assert_int_equal(t.st.cr2, 0x200010);
+	assert_int_equal(pf_err(&t), 0x9); /* P | RSVD */
+	assert_int_equal(vmm_mem_write(t.vm, ENV_PD + 8, &saved, 8), 0);
+
+	/* bit 40 in the PTE: reserved with MAXPHYADDR 40 */
+	pte = ENV_DATA | 3 | (1ull << 40);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_PT + (ENV_DATA >> 12) * 8,
+				       &pte, 8), 0);
+	tvm_setup(&t, ENV_LONG64, 0, wr_data, sizeof(wr_data));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(env_vector_of(t.st.rip), 14);
+	assert_int_equal(pf_err(&t), 0xb); /* P | W | RSVD */
+	assert_int_equal(rd64(&t, ENV_PT + (ENV_DATA >> 12) * 8), pte);
+
+	/* a good PTE: the write sets A and D */
+	pte = ENV_DATA | 3;
+	assert_int_equal(vmm_mem_write(t.vm, ENV_PT + (ENV_DATA >> 12) * 8,
+				       &pte, 8), 0);
+	tvm_setup(&t, ENV_LONG64, 0, wr_data, sizeof(wr_data));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(t.st.rip, ENV_CODE + sizeof(wr_data));
+	assert_int_equal(rd64(&t, ENV_PT + (ENV_DATA >> 12) * 8),
+			 ENV_DATA | 3 | 0x60);
+	tvm_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ss_size_after_mode_switch),
 		cmocka_unit_test(test_ss_size_16),
+		cmocka_unit_test(test_pagewalk_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
