@@ -538,8 +538,18 @@ static void load_sys_desc(struct soft_cpu *c, uint16_t sel, int want,
 	if (!s->present)
 		soft_fault(c, 11, sel & 0xfffc);
 	if (c->lma) {
-		uint64_t hi = soft_read_desc(c, (uint16_t)(sel + 8), 13);
+		/* the 16-byte form: the upper half must be inside the GDT,
+		 * its type field zero and the 64-bit base canonical, else
+		 * #GP(selector) (SDM LLDT/LTR, 64-bit mode) */
+		uint64_t hi;
+		if ((sel & ~7u) + 15 > c->st.gdtr.limit)
+			soft_gp(c, sel & 0xfffc);
+		hi = soft_ld_sys(c, c->st.gdtr.base + (sel & ~7u) + 8, 8);
+		if ((hi >> 40) & 0x1f)
+			soft_gp(c, sel & 0xfffc);
 		s->base |= (hi & 0xffffffffull) << 32;
+		if (!canonical(s->base))
+			soft_gp(c, sel & 0xfffc);
 	}
 }
 

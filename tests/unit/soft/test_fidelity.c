@@ -177,12 +177,81 @@ static void test_pagewalk_hostile(void **state)
 	tvm_destroy(&t);
 }
 
+/* a system descriptor (16 bytes in long mode) at GDT offset @sel */
+static void put_sys_desc(struct tvm *t, unsigned sel, uint64_t base,
+			 uint32_t limit, unsigned type, uint32_t hi_type)
+{
+	uint64_t lo = (limit & 0xffff) | ((base & 0xffffff) << 16) |
+		      ((uint64_t)type << 40) | (1ull << 47) |
+		      ((uint64_t)((limit >> 16) & 0xf) << 48) |
+		      (((base >> 24) & 0xff) << 56);
+	uint64_t hi = (base >> 32) | ((uint64_t)hi_type << 40);
+
+	put_desc(t, sel, lo);
+	put_desc(t, sel + 8, hi);
+}
+
+/*
+ * LTR/LLDT in 64-bit mode: a non-canonical base, or a non-zero type in
+ * the descriptor's upper half, is #GP(selector); a good one loads.
+ */
+static void test_ltr_lldt_canonical(void **state)
+{
+	struct tvm t;
+	struct vmm_exit e;
+	static const uint8_t ltr[] = { 0x66, 0xb8, 0x50, 0x00, /* mov ax, 0x50 */
+				       0x0f, 0x00, 0xd8,       /* ltr ax */
+				       0xf4 };
+	static const uint8_t lldt[] = { 0x66, 0xb8, 0x50, 0x00,
+					0x0f, 0x00, 0xd0,       /* lldt ax */
+					0xf4 };
+	static const struct {
+		const uint8_t *code;
+		unsigned type;
+		uint64_t base;
+		uint32_t hi_type;
+		bool ok;
+	} cases[] = {
+		{ ltr, 9, 0x0000800000006000ull, 0, false },
+		{ ltr, 9, 0xffff7fff00006000ull, 0, false },
+		{ ltr, 9, 0x0000000000006000ull, 1, false },
+		{ ltr, 9, 0xffff800000006000ull, 0, true },
+		{ lldt, 2, 0x0000800000007000ull, 0, false },
+		{ lldt, 2, 0x00007fff00007000ull, 0, true },
+	};
+
+	(void)state;
+	tvm_create(&t, 0);
+	for (unsigned k = 0; k < ARRAY_SIZE(cases); k++) {
+		put_sys_desc(&t, 0x50, cases[k].base, 0x67, cases[k].type,
+			     cases[k].hi_type);
+		tvm_setup(&t, ENV_LONG64, 0, cases[k].code, 8);
+		t.st.gdtr.limit = 0x5f;
+		tvm_set(&t);
+		e = tvm_run(&t);
+		assert_int_equal(e.kind, VMM_EXIT_HLT);
+		if (cases[k].ok) {
+			assert_int_equal(t.st.rip, ENV_CODE + 8);
+			assert_int_equal(t.st.seg[cases[k].type == 9 ? VMM_TR :
+						  VMM_LDTR].base,
+					 cases[k].base);
+		} else {
+			assert_int_equal(env_vector_of(t.st.rip), 13);
+			assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), 0x50);
+			assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP] + 8),
+					 ENV_CODE + 4);
+		}
+	}
+	tvm_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ss_size_after_mode_switch),
 		cmocka_unit_test(test_ss_size_16),
 		cmocka_unit_test(test_pagewalk_hostile),
+		cmocka_unit_test(test_ltr_lldt_canonical),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
