@@ -247,10 +247,14 @@ static __attribute__((noinline)) int complete_run(struct soft_cpu *c,
 static SOFT_SETJMP_FN int complete_guarded(struct soft_cpu *c, bool tf)
 {
 	struct soft_cpu *volatile vc = c;
+	int r;
 
 	if (__builtin_setjmp(c->jb))
-		return complete_unwound(vc);
-	return complete_run(c, tf);
+		r = complete_unwound(vc);
+	else
+		r = complete_run(c, tf);
+	SOFT_NO_TAIL_CALL();
+	return r;
 }
 
 int soft_complete_io(struct soft_cpu *c)

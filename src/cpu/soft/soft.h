@@ -31,9 +31,11 @@
  * 7.13.2.1): clang reuses the stack slots of unchanged locals and of
  * values derived from them, and ASan's frame bookkeeping is one of them.
  * So the function keeps the CPU pointer in a volatile local and calls out
- * to ordinary functions for everything else.
+ * to ordinary functions for everything else, never as a tail call (its
+ * frame must stay alive while they run: SOFT_NO_TAIL_CALL() after them).
  */
 #define SOFT_SETJMP_FN __attribute__((noinline, no_sanitize("address")))
+#define SOFT_NO_TAIL_CALL() __asm__ volatile("" ::: "memory")
 
 struct soft_cpu;
 struct soft_insn;

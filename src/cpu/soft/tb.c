@@ -611,13 +611,17 @@ static SOFT_SETJMP_FN int exec_guarded(struct soft_cpu *c,
 {
 	struct soft_cpu *volatile vc = c;
 	struct vmm_exit *volatile vexit = exit;
+	int r;
 
 	if (__builtin_setjmp(c->jb)) {
 		if (unwound(vc, vexit))
 			return 0;
-		return exec_loop(vc, vexit);
+		r = exec_loop(vc, vexit);
+	} else {
+		r = exec_loop(c, exit);
 	}
-	return exec_loop(c, exit);
+	SOFT_NO_TAIL_CALL();
+	return r;
 }
 
 int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
