@@ -178,8 +178,13 @@ static int op_string(struct soft_cpu *c, const struct soft_insn *i)
 		if (op == 0x6e || op == 0x6f)
 			goto chunk_out;
 chunk:
-		if (done >= SOFT_REP_CHUNK && n)
-			return SOFT_END; /* RIP unchanged: resume later */
+		if (done >= SOFT_REP_CHUNK && n) {
+			/* RIP unchanged: resume later; an interrupt taken
+			 * in between pushes RF = 1 (SDM 6.13) */
+			c->st.rflags |= FL_RF;
+			c->rf_keep = true;
+			return SOFT_END;
+		}
 	}
 	return SOFT_NEXT;
 chunk_out:

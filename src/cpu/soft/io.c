@@ -227,10 +227,13 @@ static __attribute__((noinline)) int complete_run(struct soft_cpu *c,
 
 	decode_at_rip(c, &in);
 	c->shadow = false;
+	c->rf_keep = false;
 	r = in.fn(c, &in);
 	c->icount++;
 	if (r == SOFT_NEXT)
 		c->st.rip = (c->st.rip + in.len) & c->ipmask;
+	if (!c->rf_keep)
+		c->st.rflags &= ~(uint64_t)FL_RF;
 	c->ev = 0; /* queued writes (wq_n) go out at the next run */
 	c->replay_n = c->replay_pos = 0;
 	if (tf) {

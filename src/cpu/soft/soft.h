@@ -275,6 +275,8 @@ struct soft_cpu {
 	unsigned poll_count; /* block boundaries until the next irqchip poll */
 	unsigned link_left;  /* blocks a branch may still enter directly */
 	bool shadow;         /* STI / MOV SS interrupt shadow */
+	bool rf_keep;        /* the instruction set RFLAGS.RF for the next */
+	bool db_ibp;         /* the #DB being raised is an instruction bp */
 	bool single_step;
 	bool sw_bp;          /* INT3 exits as VMM_EXIT_DEBUG (debuggers) */
 	bool halted;
