@@ -334,6 +334,104 @@ static void test_rf(void **state)
 	tvm_destroy(&t);
 }
 
+#define MMIO_A 0x3f000000ull
+#define MMIO_B 0x3f100000ull
+
+/*
+ * REP string instructions between two MMIO regions make progress one
+ * element per exit with RIP/RCX/RSI/RDI architectural at every exit
+ * (before: "too many device reads in one instruction" stopped the VM).
+ */
+static void test_rep_mmio(void **state)
+{
+	struct tvm t;
+	struct vmm_exit e;
+	static const uint8_t cmps[] = {
+		0x48, 0xc7, 0xc6, 0x00, 0x00, 0x00, 0x3f, /* mov rsi, MMIO_A */
+		0x48, 0xc7, 0xc7, 0x00, 0x00, 0x10, 0x3f, /* mov rdi, MMIO_B */
+		0xb9, 0x14, 0x00, 0x00, 0x00,             /* mov ecx, 20 */
+		0xf3, 0xa6,                               /* 13: repe cmpsb */
+		0xf4,                                     /* 15: hlt */
+	};
+	static const uint8_t movs[] = {
+		0x48, 0xc7, 0xc6, 0x00, 0x00, 0x00, 0x3f, /* mov rsi, MMIO_A */
+		0x48, 0xc7, 0xc7, 0x00, 0x00, 0x10, 0x3f, /* mov rdi, MMIO_B */
+		0xb9, 0x0a, 0x00, 0x00, 0x00,             /* mov ecx, 10 */
+		0xf3, 0x66, 0xa5,                         /* 13: rep movsw */
+		0xb0, 0x5a,                               /* 16: mov al, 0x5a */
+		0xb9, 0x64, 0x00, 0x00, 0x00,             /* mov ecx, 100 */
+		0xf3, 0xaa,                               /* 1d: rep stosb */
+		0xf4,                                     /* 1f: hlt */
+	};
+	unsigned reads = 0, writes = 0;
+
+	(void)state;
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, cmps, sizeof(cmps));
+	tvm_set(&t);
+	for (;;) {
+		e = tvm_run(&t);
+		if (e.kind != VMM_EXIT_MMIO)
+			break;
+		assert_false(e.mmio.is_write);
+		assert_int_equal(e.mmio.len, 1);
+		assert_int_equal(t.st.rip, ENV_CODE + 0x13);
+		/* registers show the elements done */
+		assert_int_equal(t.st.gpr[VMM_RCX] + (t.st.gpr[VMM_RSI] - MMIO_A),
+				 20);
+		assert_int_equal(t.st.gpr[VMM_RSI] - MMIO_A,
+				 t.st.gpr[VMM_RDI] - MMIO_B);
+		uint64_t idx = e.mmio.gpa >= MMIO_B ? e.mmio.gpa - MMIO_B :
+						      e.mmio.gpa - MMIO_A;
+		assert_int_equal(idx, t.st.gpr[VMM_RSI] - MMIO_A);
+		/* equal bytes except at index 12 */
+		e.mmio.data[0] = (uint8_t)(idx + (e.mmio.gpa >= MMIO_B &&
+						  idx == 12 ? 1 : 0));
+		reads++;
+	}
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(reads, 26);
+	assert_int_equal(t.st.gpr[VMM_RCX], 7);
+	assert_int_equal(t.st.gpr[VMM_RSI], MMIO_A + 13);
+	assert_int_equal(t.st.gpr[VMM_RDI], MMIO_B + 13);
+	assert_false(t.st.rflags & 0x40); /* ZF = 0: they differ */
+	assert_true(t.st.rflags & 0x1);   /* CF: 12 < 13 */
+
+	reads = 0;
+	tvm_setup(&t, ENV_LONG64, 0, movs, sizeof(movs));
+	tvm_set(&t);
+	for (;;) {
+		e = tvm_run(&t);
+		if (e.kind != VMM_EXIT_MMIO)
+			break;
+		if (!e.mmio.is_write) {
+			assert_int_equal(t.st.rip, ENV_CODE + 0x13);
+			assert_int_equal(e.mmio.gpa, MMIO_A + reads * 2);
+			assert_int_equal(e.mmio.len, 2);
+			e.mmio.data[0] = (uint8_t)reads;
+			e.mmio.data[1] = 0xee;
+			reads++;
+		} else if (writes < 10) {
+			assert_int_equal(e.mmio.gpa, MMIO_B + writes * 2);
+			assert_int_equal(e.mmio.len, 2);
+			assert_int_equal(e.mmio.data[0], writes);
+			assert_int_equal(e.mmio.data[1], 0xee);
+			writes++;
+		} else {
+			assert_int_equal(e.mmio.gpa, MMIO_B + 20 + (writes - 10));
+			assert_int_equal(e.mmio.len, 1);
+			assert_int_equal(e.mmio.data[0], 0x5a);
+			writes++;
+		}
+	}
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(reads, 10);
+	assert_int_equal(writes, 110);
+	assert_int_equal(t.st.gpr[VMM_RCX], 0);
+	assert_int_equal(t.st.gpr[VMM_RDI], MMIO_B + 120);
+	tvm_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_pagewalk_hostile),
 		cmocka_unit_test(test_ltr_lldt_canonical),
 		cmocka_unit_test(test_rf),
+		cmocka_unit_test(test_rep_mmio),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
