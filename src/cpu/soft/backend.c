@@ -234,6 +234,8 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	c->replay_n = c->replay_pos = 0;
 	c->wq_n = c->wq_head = 0;
 	c->ev = 0;
+	c->db_hits = 0;
+	c->db_ibp = c->ss_shadow_now = c->step_tf = c->rf_keep = false;
 	/* an event in delivery or pending (e.g. a snapshot taken on KVM):
 	 * deliver it before the next instruction */
 	c->pend_vec = -1;
