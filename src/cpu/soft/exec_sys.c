@@ -623,6 +623,13 @@ static int op_wbinvd(struct soft_cpu *c, const struct soft_insn *i)
 
 /* ---- descriptor tables: group 6 (0F 00) and group 7 (0F 01) ---- */
 
+/* CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR are for CPL 0 only */
+static inline void umip_check(struct soft_cpu *c)
+{
+	if ((c->st.cr4 & CR4_UMIP) && c->pe && (c->cpl || c->vm86))
+		soft_gp(c, 0);
+}
+
 static void store_rm16(struct soft_cpu *c, const struct soft_insn *i,
 		       uint16_t v)
 {
@@ -681,9 +688,11 @@ static int op_grp6(struct soft_cpu *c, const struct soft_insn *i)
 		soft_ud(c);
 	switch (sub) {
 	case 0: /* SLDT */
+		umip_check(c);
 		store_rm16(c, i, c->st.seg[VMM_LDTR].selector);
 		return SOFT_NEXT;
 	case 1: /* STR */
+		umip_check(c);
 		store_rm16(c, i, c->st.seg[VMM_TR].selector);
 		return SOFT_NEXT;
 	case 2: /* LLDT */
@@ -796,7 +805,21 @@ static int op_grp7(struct soft_cpu *c, const struct soft_insn *i)
 				return SOFT_NEXT;
 			}
 			soft_ud(c);
+		case 1:
+			if ((rm == 2 || rm == 3) &&
+			    SOFT_F_SMAP(&c->svm->feat)) { /* CLAC, STAC */
+				if (c->pe && (c->cpl || c->vm86))
+					soft_ud(c);
+				soft_flags_commit(c);
+				if (rm == 3)
+					c->st.rflags |= FL_AC;
+				else
+					c->st.rflags &= ~(uint64_t)FL_AC;
+				return SOFT_NEXT;
+			}
+			soft_ud(c);
 		case 4: /* SMSW r */
+			umip_check(c);
 			soft_set_reg(c, i->rm, i->osz, c->st.cr0 &
 				     soft_mask(i->osz));
 			return SOFT_NEXT;
@@ -838,11 +861,18 @@ static int op_grp7(struct soft_cpu *c, const struct soft_insn *i)
 		}
 	}
 	switch (sub) {
-	case 0: sgdt_like(c, i, &c->st.gdtr); return SOFT_NEXT;
-	case 1: sgdt_like(c, i, &c->st.idtr); return SOFT_NEXT;
+	case 0:
+		umip_check(c);
+		sgdt_like(c, i, &c->st.gdtr);
+		return SOFT_NEXT;
+	case 1:
+		umip_check(c);
+		sgdt_like(c, i, &c->st.idtr);
+		return SOFT_NEXT;
 	case 2: lgdt_like(c, i, &c->st.gdtr); return SOFT_NEXT;
 	case 3: lgdt_like(c, i, &c->st.idtr); return SOFT_NEXT;
 	case 4:
+		umip_check(c);
 		soft_st(c, i->seg, soft_ea(c, i), 2, c->st.cr0);
 		return SOFT_NEXT;
 	case 6: {
