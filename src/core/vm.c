@@ -96,6 +96,13 @@ static int copy_config(const struct vmm_config *in, struct vmm_config *c)
 		return -EINVAL;
 	if (c->allocator && (!c->allocator->alloc || !c->allocator->free))
 		return -EINVAL;
+	if (c->irqchip > VMM_IRQCHIP_NONE)
+		return -EINVAL;
+	/* the older flag and the mode mean the same; keep both in step */
+	if (c->irqchip == VMM_IRQCHIP_NONE)
+		c->flags |= VMM_CFG_NO_IRQCHIP;
+	else if (c->flags & VMM_CFG_NO_IRQCHIP)
+		c->irqchip = VMM_IRQCHIP_NONE;
 	return 0;
 }
 
@@ -218,6 +225,22 @@ void vmm_vm_destroy(vmm_vm *vm)
 enum vmm_backend vmm_vm_backend(const vmm_vm *vm)
 {
 	return vm ? vm->ops->kind : VMM_BACKEND_AUTO;
+}
+
+enum vmm_irqchip_mode vmm_vm_irqchip(const vmm_vm *vm)
+{
+	return vm ? vm->irqchip_mode : VMM_IRQCHIP_NONE;
+}
+
+const char *vmm_irqchip_name(enum vmm_irqchip_mode mode)
+{
+	switch (mode) {
+	case VMM_IRQCHIP_DEFAULT: return "default";
+	case VMM_IRQCHIP_KERNEL: return "kernel";
+	case VMM_IRQCHIP_SPLIT: return "split";
+	case VMM_IRQCHIP_NONE: return "none";
+	}
+	return "?";
 }
 
 uint64_t vmm_vm_caps(const vmm_vm *vm)
