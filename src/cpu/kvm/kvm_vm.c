@@ -320,6 +320,9 @@ static int kvm_vm_init(vmm_vm *vm)
 	if ((r = create_irqchip(vm, k)) || (r = load_cpuid(vm, k)) ||
 	    (r = load_msr_list(vm, k)) || (r = setup_kick_signal(vm, k)))
 		goto fail;
+	/* /dev/kvm is needed only for the probes above: one fd per VM less */
+	close(k->sys_fd);
+	k->sys_fd = -1;
 	return 0;
 fail:
 	kvm_vm_fini(vm);
