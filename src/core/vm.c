@@ -215,10 +215,14 @@ void vmm_vm_destroy(vmm_vm *vm)
 		vmm__free(vm, vm->vcpus[i]);
 		vm->vcpus[i] = NULL;
 	}
-	for (int i = vm->mem.n - 1; i >= 0; i--)
-		vm->ops->mem_unmap(vm, vm->mem.r[i]);
-	vmm_gmem_fini(vm, &vm->mem);
+	/*
+	 * The backend goes first, without mem_unmap per region: closing the
+	 * KVM VM drops every memslot at once, where deleting them one by one
+	 * costs an ioctl and an SRCU grace period each (~10 ms here, as much
+	 * as creating the VM).  Guest memory is unmapped after that.
+	 */
 	vm->ops->vm_fini(vm);
+	vmm_gmem_fini(vm, &vm->mem);
 	vm_free(vm);
 }
 
