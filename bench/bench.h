@@ -40,6 +40,7 @@ void bench_print(const struct params *p, const struct result *r);
 int bench_create_destroy_modes(const struct params *p, struct result *res);
 int bench_process_start(const struct params *p, struct result *res);
 int bench_density(const struct params *p, struct result *res);
+int bench_snapshot_reset_breakdown(const struct params *p, struct result *res);
 
 /* bench_util.c: CLOCK_MONOTONIC in ns; the median of @v (sorts it). */
 double now_ns(void);

@@ -1841,6 +1841,7 @@ static const struct {
 	{ "process-start", bench_process_start },
 	{ "density", bench_density },
 	{ "snapshot-reset", bench_snapshot_reset },
+	{ "snapshot-reset-breakdown", bench_snapshot_reset_breakdown },
 	{ "snapshot-save", bench_snapshot_save },
 	{ "migrate", bench_migrate },
 	{ "virtio-blk-seq-read", bench_virtio_seq },

@@ -163,8 +163,14 @@ void kvm_split_set_route(vmm_vm *vm, unsigned pin, struct kvm_split_route r)
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
-	routes[pin] = r;
-	set_routing(vm, n);
+	/* a restore announces every pin again: reload KVM's table (an SRCU
+	 * grace period, ~4 us here) only for a real change */
+	if (routes[pin].valid != r.valid ||
+	    (r.valid && (routes[pin].addr != r.addr ||
+			 routes[pin].data != r.data))) {
+		routes[pin] = r;
+		set_routing(vm, n);
+	}
 	pthread_mutex_unlock(&n->lock);
 }
 
