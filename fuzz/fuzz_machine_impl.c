@@ -75,6 +75,7 @@
 
 #define CODE_BASE ENV_CODE
 #define CODE_MAX 0xf000u       /* code may run up to ENV_DATA */
+#define TRAMP 0x1f800ull      /* END control OUT, then jmp CODE_BASE */
 #define HANDLERS 0x40000ull
 #define COUNTER 0x3f000ull
 #define PD_HIGH 0xc000ull
@@ -902,6 +903,16 @@ static void setup(enum fm_mode mode)
 			attach_virtio(i, VMM_VIRTIO_PCI, i, pci);
 	}
 	build_env();
+	{
+		uint8_t t[] = { 0xba, 0xf0, 0x05, 0x00, 0x00, /* mov edx, 0x5f0 */
+				0xb8, 0xff, 0xff, 0xff, 0xff, /* mov eax, -1 */
+				0xef,                         /* out dx, eax */
+				0xe9, 0, 0, 0, 0 };           /* jmp CODE_BASE */
+		int32_t rel = (int32_t)(CODE_BASE - (TRAMP + sizeof(t)));
+		memcpy(t + 12, &rel, 4);
+		if (vmm_mem_write(M.vm, TRAMP, t, sizeof(t)))
+			abort();
+	}
 	for (unsigned i = 0; i < NVIRTIO; i++) {
 		if (mode == FM_ALL || mode == FM_VIRTIO)
 			virtio_mmio_up(i);
@@ -929,8 +940,8 @@ static void setup(enum fm_mode mode)
 }
 
 
-/* Guest-side I/O of a direct input: from the host, unless no device is
- * on the bus there (irqchip, LAPIC, unhandled: the vCPU must do it). */
+/* Guest-side I/O of a direct input: from the host, unless the host
+ * access did not complete (irqchip, LAPIC, unhandled: the vCPU does it). */
 static bool direct_io(enum vmm_space sp, uint64_t a, unsigned size,
 		      bool write, uint64_t v)
 {
@@ -941,17 +952,10 @@ static bool direct_io(enum vmm_space sp, uint64_t a, unsigned size,
 		return false;
 	flush();
 	r = vmm_bus_access(M.vm, sp, a, &buf, size, write);
-	if (r == -ENOENT)
-		return false;
-	if (r < 0) { /* in a guest's hands: VMM_EXIT_INTERNAL */
-		char msg[200];
-		vmm_last_error(M.vm, msg, sizeof(msg));
-		fprintf(stderr, "fuzz_machine: device failed %s %s 0x%llx/%u: %s\n",
-			write ? "write" : "read", sp ? "mmio" : "pio",
-			(unsigned long long)a, size, msg);
-		abort();
-	}
-	return true;
+	/* nothing there (-ENOENT), or refused from the host (-EFAULT over a
+	 * range's end, a handler's error): the vCPU repeats it, where a
+	 * handler's failure shows as VMM_EXIT_INTERNAL */
+	return r == 0;
 }
 
 /* Memory stores: host writes (direct) or guest MOVs. */
@@ -985,8 +989,9 @@ static void st_mem(uint64_t gpa, const void *p, unsigned len)
 
 static void finding(const char *what, const struct vmm_exit *e);
 
-/* Run the code emitted so far: it ends with the END control OUT and a jump
- * back to CODE_BASE, where the next batch of code will be. */
+/* Run the code emitted so far: it ends with a jump to the trampoline (the
+ * END control OUT and a jump back to CODE_BASE, where the next batch of
+ * code will be). */
 static void flush(void)
 {
 	struct vmm_exit e;
@@ -995,8 +1000,9 @@ static void flush(void)
 
 	if (!M.n)
 		return;
-	ctrl_out(0xffffffffu);
-	rel = (int32_t)(CODE_BASE - (CODE_BASE + M.n + 5));
+	/* to the trampoline, which stays put while the next batch replaces
+	 * this code: the vCPU waits there on its jump back to CODE_BASE */
+	rel = (int32_t)(TRAMP - (CODE_BASE + M.n + 5));
 	emit1(0xe9);
 	emit(&rel, 4);
 	if (M.dead) {
@@ -1005,6 +1011,12 @@ static void flush(void)
 	}
 	if (vmm_mem_write(M.vm, CODE_BASE, M.code, M.n))
 		abort();
+	if (M.verbose) {
+		fprintf(stderr, "run %zu bytes of code:", M.n);
+		for (size_t i = 0; i < M.n; i++)
+			fprintf(stderr, " %02x", M.code[i]);
+		fprintf(stderr, "\n");
+	}
 	M.n = 0;
 	for (;;) {
 		if (++exits > MAX_EXITS) {
@@ -1040,8 +1052,14 @@ static void flush(void)
 				memset(e.mmio.data, 0xff, e.mmio.len);
 			continue;
 		}
-		if (e.kind == VMM_EXIT_INTERNAL || e.kind == VMM_EXIT_FAIL_ENTRY)
+		if (e.kind == VMM_EXIT_INTERNAL || e.kind == VMM_EXIT_FAIL_ENTRY) {
+			struct vmm_cpu_state st;
+			if (M.verbose && !vmm_vcpu_get_state(M.cpu, &st))
+				fprintf(stderr, "rip 0x%llx rsp 0x%llx\n",
+					(unsigned long long)st.rip,
+					(unsigned long long)st.gpr[VMM_RSP]);
 			finding("VMM stop caused by the guest", &e);
+		}
 		if (e.kind == VMM_EXIT_DEBUG || e.kind == VMM_EXIT_INTERRUPTED)
 			continue;
 		/* guest exit, reset, shutdown, poweroff, hypercall stop:
