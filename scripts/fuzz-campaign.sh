@@ -99,7 +99,7 @@ for t in $targets; do
 	fi
 	total_findings=$((total_findings + found))
 	persec=$(awk -v e="${execs:-0}" -v c="${cpu:-0}" \
-		'BEGIN { printf "%d", c > 0 ? e / c : 0 }')
+		'BEGIN { printf "%d", (c > 0 ? e / c : 0) }')
 	echo "   executions ${execs:-0}, cov ${cov:-?}, ft ${ft:-?}, corpus $corp," \
 		"findings $found, cpu ${cpu} s (${persec}/cpu-s)"
 	[ "$found" -gt 0 ] && grep -E 'fuzz_machine:|SUMMARY|Test unit written' "$d/log" | tail -3
