@@ -211,8 +211,16 @@ struct soft_replay {
 #define SEV_MODE 8u     /* mode/CR change: leave the block */
 #define SEV_DBG 16u     /* a data or I/O breakpoint hit (db_hits) */
 
-/* Queued write exits of one retired instruction. */
-#define SOFT_WQ_MAX 4
+/*
+ * Queued write exits of one retired instruction.  One instruction can make
+ * many device writes: PUSHA/ENTER/an interrupt frame with the stack in
+ * MMIO, or an 8-byte store across a page boundary between two MMIO pages
+ * (split into 8 byte writes).  4 stopped such guests with "too many device
+ * writes in one instruction" (found by fuzz_virtio_hdr); 64 covers every
+ * stack-frame and page-split case.  (Bulk stores such as FXSAVE into MMIO
+ * still exceed it.)
+ */
+#define SOFT_WQ_MAX 64
 
 /*
  * The feature words of the VM's CPU model (vmm_config.cpu_model), set once
