@@ -4,7 +4,6 @@
  * log callback, library version.
  */
 #include "core/vm_impl.h"
-#include "config.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -17,7 +16,19 @@ unsigned vmm_version(void)
 
 const char *vmm_version_string(void)
 {
-	return VMM_VERSION_STRING;
+	return LIBVMM_VERSION_STRING;
+}
+
+bool vmm_check_version(unsigned major, unsigned minor, unsigned micro)
+{
+	if (major != LIBVMM_VERSION_MAJOR)
+		return false;
+	/* in 0.x every minor release may break the ABI */
+	if (major == 0 && minor != LIBVMM_VERSION_MINOR)
+		return false;
+	if (minor != LIBVMM_VERSION_MINOR)
+		return minor < LIBVMM_VERSION_MINOR;
+	return micro <= LIBVMM_VERSION_PATCH;
 }
 
 struct errdesc {

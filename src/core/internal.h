@@ -9,7 +9,6 @@
 #ifndef LIBVMM_INTERNAL_H
 #define LIBVMM_INTERNAL_H
 
-#define LIBVMM_BUILDING 1
 #include <libvmm/libvmm.h>
 
 #include <errno.h>

@@ -169,6 +169,33 @@ static void test_errors(void **state)
 	snprintf(v, sizeof(v), "%d.%d.%d", LIBVMM_VERSION_MAJOR,
 		 LIBVMM_VERSION_MINOR, LIBVMM_VERSION_PATCH);
 	assert_string_equal(vmm_version_string(), v);
+	assert_string_equal(LIBVMM_VERSION_STRING, v);
+
+	/* compile-time check against the generated version.h */
+#if !LIBVMM_CHECK_VERSION(0, 1, 0)
+#error "headers older than 0.1.0"
+#endif
+#if LIBVMM_CHECK_VERSION(LIBVMM_VERSION_MAJOR, LIBVMM_VERSION_MINOR + 1, 0)
+#error "LIBVMM_CHECK_VERSION accepts a later minor"
+#endif
+	assert_true(LIBVMM_CHECK_VERSION(LIBVMM_VERSION_MAJOR,
+					 LIBVMM_VERSION_MINOR,
+					 LIBVMM_VERSION_PATCH));
+	assert_false(LIBVMM_CHECK_VERSION(LIBVMM_VERSION_MAJOR,
+					  LIBVMM_VERSION_MINOR,
+					  LIBVMM_VERSION_PATCH + 1));
+	/* run-time check: same ABI (0.x: same minor), patch not newer */
+	assert_true(vmm_check_version(LIBVMM_VERSION_MAJOR, LIBVMM_VERSION_MINOR,
+				      LIBVMM_VERSION_PATCH));
+	assert_true(vmm_check_version(LIBVMM_VERSION_MAJOR, LIBVMM_VERSION_MINOR,
+				      0));
+	assert_false(vmm_check_version(LIBVMM_VERSION_MAJOR, LIBVMM_VERSION_MINOR,
+				       LIBVMM_VERSION_PATCH + 1));
+	assert_false(vmm_check_version(LIBVMM_VERSION_MAJOR,
+				       LIBVMM_VERSION_MINOR + 1, 0));
+	assert_false(vmm_check_version(LIBVMM_VERSION_MAJOR + 1, 0, 0));
+	if (LIBVMM_VERSION_MAJOR == 0 && LIBVMM_VERSION_MINOR > 0)
+		assert_false(vmm_check_version(0, LIBVMM_VERSION_MINOR - 1, 0));
 }
 
 struct logrec {
