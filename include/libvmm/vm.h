@@ -51,7 +51,9 @@ enum vmm_backend {
 /**
  * struct vmm_config - what vmm_vm_create() builds.
  * @struct_size: sizeof(struct vmm_config) as the caller compiled it; lets
- *               later versions grow the struct.  0 means "current".
+ *               later versions grow the struct.  0 means its LIBVMM_0.1
+ *               size.  A larger struct whose unknown tail is not all zero
+ *               is refused with -EINVAL (growable-struct rule, docs/api.md).
  * @backend:     which backend to use; AUTO picks KVM if /dev/kvm works.
  * @ncpus:       number of vCPUs the VM may have (1..VMM_MAX_VCPUS); 0 = 1.
  * @ram_size:    if non-zero, guest RAM created at once: [0, min(ram_size,

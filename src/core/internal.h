@@ -35,6 +35,29 @@ int vmm__err(vmm_vm *vm, int err, const char *fmt, ...) VMM_PRINTF(3, 4);
 void vmm__log(vmm_vm *vm, int level, const char *fmt, ...) VMM_PRINTF(3, 4);
 bool vmm__log_enabled(vmm_vm *vm, int level);
 
+/*
+ * Growable public structs (src/core/abi.c, docs/api.md): the first member
+ * is `uint32_t struct_size`; 0 means the LIBVMM_0.1 size @size_v01.
+ *
+ * vmm__struct_in() copies the caller's @src into @dst (pre-filled with the
+ * defaults, @lib_size bytes): the prefix both know; fields an older caller
+ * lacks keep their defaults; a newer caller's unknown tail must be all
+ * zero.  dst->struct_size becomes @lib_size.  -EINVAL otherwise.
+ *
+ * vmm__struct_out() copies the library's @src (@lib_size bytes) into the
+ * caller's @dst, as much as the caller's struct_size holds, zeroes a newer
+ * caller's tail and sets dst->struct_size to the bytes written.
+ *
+ * While a struct still has its 0.1 layout, pass sizeof() as @size_v01;
+ * the release that grows it must freeze the old size as a constant.
+ */
+int vmm__struct_in(void *dst, size_t lib_size, const void *src,
+		   size_t size_v01);
+int vmm__struct_out(void *dst, const void *src, size_t lib_size,
+		    size_t size_v01);
+#define VMM__STRUCT_IN(dst, src) \
+	vmm__struct_in((dst), sizeof(*(dst)), (src), sizeof(*(dst)))
+
 struct vmm_sbuf;
 struct vmm_sreader;
 

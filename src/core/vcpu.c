@@ -342,6 +342,12 @@ int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
 	if (n < offsetof(struct vmm_vcpu_stats, tlb_misses) +
 		    sizeof(st.tlb_misses))
 		st.valid &= ~VMM_VCPU_STAT_TLB;
+	/* a newer caller's struct: the fields we do not know read as zero
+	 * (the growable-struct rule, src/core/abi.c) */
+	if (out->size > sizeof(st) && out->size <= 65536)
+		memset((char *)out + sizeof(st), 0, out->size - sizeof(st));
+	else if (out->size > 65536)
+		return -EINVAL;
 	st.size = (uint32_t)n;
 	memcpy(out, &st, n);
 	return 0;

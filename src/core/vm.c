@@ -83,12 +83,8 @@ static int copy_config(const struct vmm_config *in, struct vmm_config *c)
 	vmm_config_init(c);
 	if (!in)
 		return 0;
-	if (in->struct_size && in->struct_size < sizeof(*c)) {
-		memcpy(c, in, in->struct_size);
-		c->struct_size = sizeof(*c);
-	} else {
-		*c = *in;
-	}
+	if (VMM__STRUCT_IN(c, in))
+		return -EINVAL; /* a newer caller asks for more than we know */
 	if (!c->ncpus)
 		c->ncpus = 1;
 	if (c->ncpus > VMM_MAX_VCPUS || c->backend > VMM_BACKEND_SOFT ||
