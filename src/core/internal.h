@@ -32,6 +32,16 @@ char *vmm__strdup(vmm_vm *vm, const char *s);
  * so that `return vmm__err(vm, -EINVAL, "...")` reads naturally.
  */
 int vmm__err(vmm_vm *vm, int err, const char *fmt, ...) VMM_PRINTF(3, 4);
+/*
+ * vmm__err_cfg() - the same for a failure before the VM exists: recorded
+ * as the calling thread's last error with no VM (vmm_last_error(NULL, ..))
+ * and passed to @cfg's log callback.
+ */
+int vmm__err_cfg(const struct vmm_config *cfg, int err, const char *fmt, ...)
+	VMM_PRINTF(3, 4);
+/* vm_create() failed after the VM existed: its last message becomes the
+ * thread's "no VM" message, so vmm_last_error(NULL, ...) still says why */
+void vmm__err_forget_vm(const vmm_vm *vm);
 void vmm__log(vmm_vm *vm, int level, const char *fmt, ...) VMM_PRINTF(3, 4);
 bool vmm__log_enabled(vmm_vm *vm, int level);
 
