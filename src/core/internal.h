@@ -68,6 +68,15 @@ int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 #define VMM__STRUCT_IN(dst, src) \
 	vmm__struct_in((dst), sizeof(*(dst)), (src), sizeof(*(dst)))
 
+/*
+ * Memory listeners (src/mem/listener.h): a device holding host pointers
+ * into guest memory past one access registers here to drain before a
+ * region is removed and to hear about added regions.
+ */
+#include "mem/listener.h"
+void vmm__mem_listener_add(vmm_vm *vm, struct vmm_mem_listener *l);
+void vmm__mem_listener_remove(vmm_vm *vm, struct vmm_mem_listener *l);
+
 struct vmm_sbuf;
 struct vmm_sreader;
 

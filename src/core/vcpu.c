@@ -93,6 +93,15 @@ int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	vm = vcpu->vm;
 	vcpu->run_thread = pthread_self();
 	atomic_store(&vcpu->running, true);
+	/* the other half of vmm_mem_remove()'s handshake: while memory is
+	 * being removed, wait for it (sequentially consistent store above,
+	 * load here: one of the two sides sees the other) */
+	while (atomic_load(&vm->mem.changing)) {
+		atomic_store(&vcpu->running, false);
+		pthread_mutex_lock(&vm->mem.change_lock);
+		pthread_mutex_unlock(&vm->mem.change_lock);
+		atomic_store(&vcpu->running, true);
+	}
 	ret = vm->ops->vcpu_run(vcpu, exit);
 	atomic_store(&vcpu->running, false);
 	if (ret == 0) {

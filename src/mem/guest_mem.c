@@ -15,8 +15,40 @@
 
 int vmm_gmem_init(struct vmm_gmem *m)
 {
+	int ret;
+
 	memset(m, 0, sizeof(*m));
-	return -pthread_rwlock_init(&m->lock, NULL);
+	ret = pthread_mutex_init(&m->change_lock, NULL);
+	if (ret)
+		return -ret;
+	ret = pthread_rwlock_init(&m->lock, NULL);
+	if (ret)
+		pthread_mutex_destroy(&m->change_lock);
+	return -ret;
+}
+
+void vmm_gmem_listener_add(struct vmm_gmem *m, struct vmm_mem_listener *l)
+{
+	struct vmm_mem_listener **p;
+
+	pthread_mutex_lock(&m->change_lock);
+	for (p = &m->listeners; *p; p = &(*p)->next)
+		;
+	l->next = NULL;
+	*p = l;
+	pthread_mutex_unlock(&m->change_lock);
+}
+
+void vmm_gmem_listener_remove(struct vmm_gmem *m, struct vmm_mem_listener *l)
+{
+	pthread_mutex_lock(&m->change_lock);
+	for (struct vmm_mem_listener **p = &m->listeners; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	l->next = NULL;
+	pthread_mutex_unlock(&m->change_lock);
 }
 
 static void region_free(vmm_vm *vm, struct vmm_gmem_region *r)
@@ -35,6 +67,7 @@ void vmm_gmem_fini(vmm_vm *vm, struct vmm_gmem *m)
 		region_free(vm, m->r[i]);
 	m->n = 0;
 	pthread_rwlock_destroy(&m->lock);
+	pthread_mutex_destroy(&m->change_lock);
 }
 
 /* Binary search: index of the last region with gpa <= @gpa, or -1. */
