@@ -876,6 +876,10 @@ run:
 		vmm_vm_stop(vm);
 		fprintf(stderr, "vmm-run: timeout after %.3f s\n",
 			(double)o.timeout_ms / 1000);
+		/* where each vCPU was: the first thing to know about a hang */
+		for (unsigned i = 0; i < o.cpus; i++)
+			if (vmm_vcpu_get(vm, i))
+				report_rip(vmm_vcpu_get(vm, i));
 		status = ST_TIMEOUT;
 	} else if (ret < 0) {
 		fprintf(stderr, "vmm-run: %s\n", vmm_strerror(ret));
