@@ -24,6 +24,17 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/*
+ * The only functions that call __builtin_setjmp (tb.c, io.c): small, not
+ * inlined and not instrumented by ASan.  After the longjmp back, nothing
+ * of such a function's frame is reliable but its volatile locals (C11
+ * 7.13.2.1): clang reuses the stack slots of unchanged locals and of
+ * values derived from them, and ASan's frame bookkeeping is one of them.
+ * So the function keeps the CPU pointer in a volatile local and calls out
+ * to ordinary functions for everything else.
+ */
+#define SOFT_SETJMP_FN __attribute__((noinline, no_sanitize("address")))
+
 struct soft_cpu;
 struct soft_insn;
 
@@ -132,6 +143,10 @@ enum soft_lf {
 #define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
 
 /* Soft TLB: one set for supervisor, one for user accesses. */
+/* MAXPHYADDR of the soft CPU (CPUID 0x80000008): page-table entry bits at
+ * or above it are reserved (#PF with RSVD) */
+#define SOFT_MAXPHYADDR 40
+
 #define SOFT_TLB_BITS 10
 #define SOFT_TLB_SIZE (1u << SOFT_TLB_BITS)
 static inline unsigned soft_tlb_idx(uint64_t lin)
@@ -196,8 +211,29 @@ struct soft_replay {
 /* Queued write exits of one retired instruction. */
 #define SOFT_WQ_MAX 4
 
+/*
+ * The feature words of the VM's CPU model (vmm_config.cpu_model), set once
+ * at create time: CPUID reports them and the instructions, CR4 and MSRs
+ * check them.  See soft_features_init() in exec_sys.c.
+ */
+struct soft_features {
+	uint32_t l1c, l1d;        /* CPUID 1 ECX, EDX */
+	uint32_t l7b, l7c, l7d;   /* CPUID 7.0 EBX, ECX, EDX */
+	uint32_t e1c, e1d;        /* CPUID 0x80000001 ECX, EDX */
+	uint32_t e7d;             /* CPUID 0x80000007 EDX */
+	uint64_t cr4_ok;          /* CR4 bits MOV to CR4 accepts */
+};
+#define SOFT_F_RDTSCP(f) (((f)->e1d >> 27) & 1)
+#define SOFT_F_SMEP(f) (((f)->l7b >> 7) & 1)
+#define SOFT_F_SMAP(f) (((f)->l7b >> 20) & 1)
+#define SOFT_F_UMIP(f) (((f)->l7c >> 2) & 1)
+#define SOFT_F_PKU(f) (((f)->l7c >> 3) & 1)
+/* guest TSC rate: soft_tsc() counts nanoseconds */
+#define SOFT_TSC_KHZ 1000000u
+
 struct soft_vm {
 	struct soft_irqchip *chip;  /* NULL with VMM_CFG_NO_IRQCHIP */
+	struct soft_features feat;
 	struct soft_clock clock;
 	bool deterministic;
 	atomic_uint epoch;          /* memory map changed: flush TLB + TBs */
@@ -606,6 +642,8 @@ void soft_mmio_write(struct soft_cpu *c, uint64_t gpa, unsigned size,
 /* ---- control registers, MSRs, time (exec_sys.c) ---- */
 uint64_t soft_tsc(struct soft_cpu *c);
 int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v);
+/* Fill svm->feat for vm->cfg.cpu_model; -ENOTSUP (with a message). */
+int soft_features_init(vmm_vm *vm, struct soft_vm *svm);
 void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
 		uint32_t r[4]);
 
