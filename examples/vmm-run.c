@@ -217,7 +217,9 @@ static void report_rip(vmm_vcpu *vcpu)
 		cs->base);
 	if (vmm_vcpu_translate(vcpu, pc, 0, &gpa) == 0) {
 		for (n = 0; n < 15; n++)
-			if (vmm_mem_read(vmm_vcpu_vm(vcpu), gpa + (unsigned)n,
+			if (!vmm_mem_is_ram(vmm_vcpu_vm(vcpu),
+					    gpa + (unsigned)n, 1) ||
+			    vmm_mem_read(vmm_vcpu_vm(vcpu), gpa + (unsigned)n,
 					 &insn[n], 1) < 0)
 				break;
 		fprintf(stderr, " gpa %#" PRIx64 ", bytes", gpa);
@@ -553,6 +555,22 @@ static void print_stats(vmm_vm *vm)
 			(unsigned long long)st.unhandled_io,
 			(unsigned long long)(st.ram_bytes >> 20),
 			(unsigned long long)(st.host_bytes >> 10));
+	/* per vCPU: instructions retired (soft) and exits by kind */
+	for (unsigned i = 0; i < VMM_MAX_VCPUS && vmm_vcpu_get(vm, i); i++) {
+		struct vmm_vcpu_stats vs = { .size = sizeof(vs) };
+
+		if (vmm_vcpu_get_stats(vmm_vcpu_get(vm, i), &vs) < 0)
+			continue;
+		fprintf(stderr, "vmm-run: vcpu%u: insns %llu, exits %llu", i,
+			(unsigned long long)vs.insns_retired,
+			(unsigned long long)vs.exits);
+		for (unsigned k = 1; k < VMM_EXIT__COUNT &&
+				     k < VMM_VCPU_STATS_EXIT_KINDS; k++)
+			if (vs.exits_by_kind[k])
+				fprintf(stderr, " %s %llu", vmm_exit_name(k),
+					(unsigned long long)vs.exits_by_kind[k]);
+		fputc('\n', stderr);
+	}
 	if (vmm_bus_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs, name, sizeof(name)) == 0)
 		fprintf(stderr, "vmm-run: %s: %llu writes, %llu reads\n", name,
 			(unsigned long long)bs.writes,

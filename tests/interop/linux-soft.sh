@@ -10,7 +10,14 @@
 # With "net" as 4th argument it also brings up virtio-net on a tap device
 # in a private network namespace and pings the host side (root only).
 # Usage: linux-soft.sh VMM-RUN BACKEND CPUS [net]   (kernel: $VMM_TEST_BZIMAGE)
+#        linux-soft.sh --prepare DIR   (only build DIR/initrd and DIR/disk.img
+#        and print the command line: vmm-bench linux-boot uses the same guest)
 set -u
+prepare=""
+if [ "${1:-}" = --prepare ]; then
+	prepare=$2
+	set -- /bin/true soft 1
+fi
 vmm_run=$(realpath "$1")
 backend=$2
 cpus=$3
@@ -60,7 +67,8 @@ if [ -n "$net" ]; then
 fi
 
 dir=$(mktemp -d)
-[ -n "${LT_KEEP:-}" ] && echo "keeping $dir" || trap 'rm -rf "$dir"' EXIT
+[ -n "$prepare" ] && { rm -rf "$dir"; dir=$prepare; mkdir -p "$dir"; LT_KEEP=1; }
+[ -n "${LT_KEEP:-}" ] && echo "keeping $dir" >&2 || trap 'rm -rf "$dir"' EXIT
 
 modlist="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk"
 [ -n "$net" ] && modlist="$modlist failover net_failover virtio_net"
@@ -121,6 +129,10 @@ echo "libvmm host marker $$" >"$dir/marker.txt"
 debugfs -w -R "write $dir/marker.txt marker.txt" "$img" >/dev/null 2>&1
 
 cmd=${LT_CMDLINE:-"console=ttyS0 panic=-1 quiet"}
+if [ -n "$prepare" ]; then
+	echo "$cmd"
+	exit 0
+fi
 netargs=""
 run() {
 	timeout 300 "$vmm_run" --backend "$backend" --cpus "$cpus" -m 512M \
