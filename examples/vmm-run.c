@@ -37,6 +37,7 @@
 
 struct opts {
 	enum vmm_backend backend;
+	enum vmm_cpu_model cpu_model;
 	uint64_t mem;
 	unsigned cpus;
 	const char *kernel, *initrd, *cmdline, *format, *mode;
@@ -63,6 +64,8 @@ static void usage(FILE *f)
 		"  --backend B      auto (default), kvm or soft\n"
 		"  -m, --memory N   guest RAM, e.g. 256M, 2G (default 256M)\n"
 		"  --cpus N         number of vCPUs (default 1)\n"
+		"  --cpu MODEL      CPU model: default, baseline (the same on\n"
+		"                   both backends), host (KVM only), max\n"
 		"  --kernel FILE    guest image\n"
 		"  --initrd FILE    initial ramdisk (bzImage) or module (multiboot)\n"
 		"  --cmdline STR    kernel command line\n"
@@ -342,6 +345,7 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, 0, 'b' },
 		{ "memory", required_argument, 0, 'm' },
 		{ "cpus", required_argument, 0, 'c' },
+		{ "cpu", required_argument, 0, 'C' },
 		{ "kernel", required_argument, 0, 'k' },
 		{ "initrd", required_argument, 0, 'i' },
 		{ "cmdline", required_argument, 0, 'a' },
@@ -375,6 +379,14 @@ int main(int argc, char **argv)
 			break;
 		case 'm': o.mem = parse_size(optarg); break;
 		case 'c': o.cpus = (unsigned)atoi(optarg); break;
+		case 'C':
+			if (vmm_cpu_model_parse(optarg, &o.cpu_model)) {
+				fprintf(stderr, "vmm-run: --cpu %s: unknown CPU "
+					"model (default, baseline, host, "
+					"max)\n", optarg);
+				return 1;
+			}
+			break;
 		case 'k': o.kernel = optarg; break;
 		case 'i': o.initrd = optarg; break;
 		case 'a': o.cmdline = optarg; break;
@@ -399,6 +411,7 @@ int main(int argc, char **argv)
 	vmm_config_init(&cfg);
 	cfg.backend = o.backend;
 	cfg.ncpus = o.cpus;
+	cfg.cpu_model = o.cpu_model;
 	cfg.ram_size = o.mem;
 	cfg.flags = VMM_CFG_IGNORE_UNHANDLED_IO;
 	if (!o.quiet) {
