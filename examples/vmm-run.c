@@ -71,6 +71,7 @@ struct disk {
 
 struct opts {
 	enum vmm_backend backend;
+	enum vmm_cpu_model cpu_model;
 	uint64_t mem;
 	unsigned cpus;
 	const char *kernel, *initrd, *cmdline, *format, *mode;
@@ -106,6 +107,8 @@ static void usage(FILE *f)
 		"  -m, --memory N   guest RAM, e.g. 256M, 2G (default 256M; a plain\n"
 		"                   number is MiB; at most the host's RAM)\n"
 		"  --cpus N         number of vCPUs, 1..%u (default 1)\n"
+		"  --cpu MODEL      CPU model: default, baseline (the same on\n"
+		"                   both backends), host (KVM only), max\n"
 		"  --kernel FILE    guest image\n"
 		"  --initrd FILE    initial ramdisk (bzImage) or module (multiboot)\n"
 		"  --cmdline STR    kernel command line\n"
@@ -644,6 +647,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "backend", required_argument, 0, 'b' },
 		{ "memory", required_argument, 0, 'm' },
 		{ "cpus", required_argument, 0, 'c' },
+		{ "cpu", required_argument, 0, 'P' },
 		{ "kernel", required_argument, 0, 'k' },
 		{ "initrd", required_argument, 0, 'i' },
 		{ "cmdline", required_argument, 0, 'a' },
@@ -695,6 +699,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (cli_uint("--cpus", optarg, 1, VMM_MAX_VCPUS,
 				     &o->cpus) < 0)
 				return -1;
+			break;
+		case 'P':
+			if (vmm_cpu_model_parse(optarg, &o->cpu_model))
+				return cli_error("--cpu %s: unknown CPU model "
+						 "(one of: default, baseline, "
+						 "host, max)", optarg);
 			break;
 		case 'k': o->kernel = optarg; break;
 		case 'i': o->initrd = optarg; break;
@@ -830,6 +840,7 @@ int main(int argc, char **argv)
 	vmm_config_init(&cfg);
 	cfg.backend = o.backend;
 	cfg.ncpus = o.cpus;
+	cfg.cpu_model = o.cpu_model;
 	cfg.ram_size = o.mem;
 	cfg.flags = VMM_CFG_IGNORE_UNHANDLED_IO;
 	if (!o.quiet) {

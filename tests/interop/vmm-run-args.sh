@@ -57,6 +57,7 @@ check 2 "gdb foo"           $k --gdb foo
 check 2 "backend foo"       $k --backend foo
 check 2 "mode bogus"        $k --mode bogus
 check 2 "format coff"       $k --format coff
+check 2 "cpu pentium"       $k --cpu pentium
 check 2 "no-such-option"    $k --no-such-option
 check 2 "kernel"            --backend soft
 check 2 "disk nonexistent.img" $k --disk nonexistent.img

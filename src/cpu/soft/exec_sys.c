@@ -13,6 +13,7 @@
 #include <time.h>
 
 #define MSR_TSC 0x10
+#define MSR_TSC_ADJUST 0x3b
 #define MSR_APIC_BASE 0x1b
 #define MSR_FEATURE_CONTROL 0x3a
 #define MSR_BIOS_SIGN 0x8b
@@ -119,7 +120,8 @@ static void str4(uint32_t *r, const char *s)
 		 (1u << 5) | (1u << 6) | (1u << 8) | (1u << 11) |         \
 		 (1u << 13) | (1u << 15) | (1u << 16) | (1u << 17) |      \
 		 (1u << 19) | (1u << 24) | (1u << 25) | (1u << 26))
-#define MAX_L7B ((1u << 7) | (1u << 9) | (1u << 20)) /* SMEP ERMS SMAP */
+/* TSC_ADJUST SMEP ERMS SMAP */
+#define MAX_L7B ((1u << 1) | (1u << 7) | (1u << 9) | (1u << 20))
 #define MAX_L7C (1u << 2)                            /* UMIP */
 #define MAX_E1C ((1u << 0) | (1u << 5))  /* LAHF in 64-bit, LZCNT */
 #define MAX_E1D ((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) |      \
@@ -153,8 +155,10 @@ int soft_features_init(vmm_vm *vm, struct soft_vm *svm)
 	case VMM_CPU_BASELINE:
 		f->l1c = MAX_L1C & vmm__cpuid_baseline_mask(1, 0, 2);
 		f->l1d = MAX_L1D & vmm__cpuid_baseline_mask(1, 0, 3);
+		f->l7b = MAX_L7B & vmm__cpuid_baseline_mask(7, 0, 1);
 		f->e1c = MAX_E1C & vmm__cpuid_baseline_mask(0x80000001, 0, 2);
 		f->e1d = MAX_E1D & vmm__cpuid_baseline_mask(0x80000001, 0, 3);
+		f->e7d = MAX_E7D & vmm__cpuid_baseline_mask(0x80000007, 0, 3);
 		break;
 	default:
 		return vmm__err(vm, -EINVAL, "unknown CPU model %u",
@@ -337,6 +341,11 @@ static int rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 
 	switch (msr) {
 	case MSR_TSC: *v = soft_tsc(c); return 0;
+	case MSR_TSC_ADJUST:
+		if (!SOFT_F_TSC_ADJUST(&c->svm->feat))
+			return -1;
+		*v = (uint64_t)c->tsc_adjust;
+		return 0;
 	case MSR_APIC_BASE:
 		*v = chip ? soft_irqchip_get_apic_base(chip, c->vcpu->index) :
 			    m->apic_base;
@@ -380,8 +389,18 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 	struct soft_irqchip *chip = c->svm->chip;
 
 	switch (msr) {
-	case MSR_TSC:
-		c->tsc_offset = (int64_t)(v - (soft_tsc(c) - (uint64_t)c->tsc_offset));
+	case MSR_TSC: {
+		uint64_t old = soft_tsc(c);
+		c->tsc_offset = (int64_t)(v - (old - (uint64_t)c->tsc_offset));
+		c->tsc_adjust += (int64_t)(v - old); /* SDM 17.17.3 */
+		soft_glue_tsc_offset(c);
+		return 0;
+	}
+	case MSR_TSC_ADJUST:
+		if (!SOFT_F_TSC_ADJUST(&c->svm->feat))
+			return -1;
+		c->tsc_offset += (int64_t)(v - (uint64_t)c->tsc_adjust);
+		c->tsc_adjust = (int64_t)v;
 		soft_glue_tsc_offset(c);
 		return 0;
 	case MSR_APIC_BASE:
@@ -652,6 +671,13 @@ static int op_wbinvd(struct soft_cpu *c, const struct soft_insn *i)
 
 /* ---- descriptor tables: group 6 (0F 00) and group 7 (0F 01) ---- */
 
+/* CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR are for CPL 0 only */
+static inline void umip_check(struct soft_cpu *c)
+{
+	if ((c->st.cr4 & CR4_UMIP) && c->pe && (c->cpl || c->vm86))
+		soft_gp(c, 0);
+}
+
 static void store_rm16(struct soft_cpu *c, const struct soft_insn *i,
 		       uint16_t v)
 {
@@ -710,9 +736,11 @@ static int op_grp6(struct soft_cpu *c, const struct soft_insn *i)
 		soft_ud(c);
 	switch (sub) {
 	case 0: /* SLDT */
+		umip_check(c);
 		store_rm16(c, i, c->st.seg[VMM_LDTR].selector);
 		return SOFT_NEXT;
 	case 1: /* STR */
+		umip_check(c);
 		store_rm16(c, i, c->st.seg[VMM_TR].selector);
 		return SOFT_NEXT;
 	case 2: /* LLDT */
@@ -825,7 +853,21 @@ static int op_grp7(struct soft_cpu *c, const struct soft_insn *i)
 				return SOFT_NEXT;
 			}
 			soft_ud(c);
+		case 1:
+			if ((rm == 2 || rm == 3) &&
+			    SOFT_F_SMAP(&c->svm->feat)) { /* CLAC, STAC */
+				if (c->pe && (c->cpl || c->vm86))
+					soft_ud(c);
+				soft_flags_commit(c);
+				if (rm == 3)
+					c->st.rflags |= FL_AC;
+				else
+					c->st.rflags &= ~(uint64_t)FL_AC;
+				return SOFT_NEXT;
+			}
+			soft_ud(c);
 		case 4: /* SMSW r */
+			umip_check(c);
 			soft_set_reg(c, i->rm, i->osz, c->st.cr0 &
 				     soft_mask(i->osz));
 			return SOFT_NEXT;
@@ -867,11 +909,18 @@ static int op_grp7(struct soft_cpu *c, const struct soft_insn *i)
 		}
 	}
 	switch (sub) {
-	case 0: sgdt_like(c, i, &c->st.gdtr); return SOFT_NEXT;
-	case 1: sgdt_like(c, i, &c->st.idtr); return SOFT_NEXT;
+	case 0:
+		umip_check(c);
+		sgdt_like(c, i, &c->st.gdtr);
+		return SOFT_NEXT;
+	case 1:
+		umip_check(c);
+		sgdt_like(c, i, &c->st.idtr);
+		return SOFT_NEXT;
 	case 2: lgdt_like(c, i, &c->st.gdtr); return SOFT_NEXT;
 	case 3: lgdt_like(c, i, &c->st.idtr); return SOFT_NEXT;
 	case 4:
+		umip_check(c);
 		soft_st(c, i->seg, soft_ea(c, i), 2, c->st.cr0);
 		return SOFT_NEXT;
 	case 6: {
