@@ -632,6 +632,21 @@ int vmm__snap_create_vm(const struct snap_config *c,
 	cfg.ncpus = c->ncpus;
 	cfg.flags = c->vm_flags | VMM_CFG_NO_DEFAULT_RAM;
 	cfg.ram_size = 0;
+	/* the CPU model travels with the snapshot: the guest probed its
+	 * features; a different model asked for is refused, not mixed */
+	if (c->cpu_model) {
+		uint32_t want = cfg.cpu_model ? cfg.cpu_model : VMM_CPU_MAX;
+		if (cfg.cpu_model && want != c->cpu_model)
+			return vmm__snap_errf(
+				err, el, -EINVAL,
+				"snapshot has CPU model '%s', restore asked for "
+				"'%s' (leave vmm_config.cpu_model 0 to use the "
+				"snapshot's)",
+				vmm_cpu_model_name(
+					(enum vmm_cpu_model)c->cpu_model),
+				vmm_cpu_model_name((enum vmm_cpu_model)want));
+		cfg.cpu_model = c->cpu_model;
+	}
 	ret = vmm_vm_create(&cfg, out);
 	if (ret)
 		return vmm__snap_errf(err, el, ret,

@@ -135,6 +135,8 @@ static int apply_baseline(vmm_vm *vm, struct kvm_cpuid2 *c)
 		uint32_t need = w->bits, have = e ? *reg_of(e, w->reg) : 0;
 		if (w->function == 1 && w->reg == 2)
 			need &= ~BASELINE_OPTIONAL_L1C;
+		if (w->function == 7 || w->function == 0x80000007)
+			need = 0; /* TSC_ADJUST, invariant TSC: if there */
 		if (need & ~have) {
 			unsigned bit = (unsigned)__builtin_ctz(need & ~have);
 			const char *name = vmm__cpuid_bit_name(w, bit);
@@ -151,8 +153,11 @@ static int apply_baseline(vmm_vm *vm, struct kvm_cpuid2 *c)
 			*reg_of(e, r) &= vmm__cpuid_baseline_mask(
 				e->function, e->index, r);
 		switch (e->function) {
-		case 7: /* every sub-leaf is feature flags */
-			e->eax = e->ebx = e->ecx = e->edx = 0;
+		case 7: /* every sub-leaf is feature flags: the mask above
+			 * keeps the baseline's bits of 7.0 */
+			if (e->index)
+				e->ebx = 0;
+			e->eax = e->ecx = e->edx = 0;
 			break;
 		case 0x40000001: /* KVM paravirt features: none on soft */
 		case 0x8000001f: /* memory encryption */

@@ -239,6 +239,7 @@ struct soft_features {
 #define SOFT_F_SMAP(f) (((f)->l7b >> 20) & 1)
 #define SOFT_F_UMIP(f) (((f)->l7c >> 2) & 1)
 #define SOFT_F_PKU(f) (((f)->l7c >> 3) & 1)
+#define SOFT_F_TSC_ADJUST(f) (((f)->l7b >> 1) & 1)
 /* guest TSC rate: soft_tsc() counts nanoseconds */
 #define SOFT_TSC_KHZ 1000000u
 
@@ -314,6 +315,8 @@ struct soft_cpu {
 	/* time */
 	uint64_t icount;     /* retired instructions */
 	int64_t tsc_offset;
+	int64_t tsc_adjust;  /* IA32_TSC_ADJUST (not in vmm_cpu_state: a
+				restored vCPU reads 0, as after reset) */
 
 	/* soft MMU */
 	struct soft_tlb_entry tlb[2][SOFT_TLB_SIZE];
