@@ -555,6 +555,11 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 		tb = find_tb_jc(c);
 		tf = (c->st.rflags & FL_TF) != 0;
 		if (unlikely(c->shadow || c->single_step || tf)) {
+			/* the instruction after STI / MOV SS: poll for
+			 * interrupts right after it (the window may be one
+			 * instruction long, as in "sti; nop; cli") */
+			if (c->shadow)
+				c->poll_count = 0;
 			c->shadow = false;
 			if (run_block(c, tb, true, exit) == RUN_EXIT)
 				return 0;
