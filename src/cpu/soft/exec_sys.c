@@ -266,7 +266,16 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 		m->sysenter_eip = v;
 		return 0;
 	case MSR_MISC_ENABLE: m->misc_enable = v; return 0;
-	case MSR_PAT: m->pat = v; return 0;
+	case MSR_PAT:
+		/* each byte a memory type: 0, 1, 4, 5, 6 or 7 (2, 3 and
+		 * 8-255 are reserved: #GP) */
+		for (unsigned b = 0; b < 64; b += 8) {
+			unsigned t = (unsigned)(v >> b) & 0xff;
+			if (t > 7 || t == 2 || t == 3)
+				return -1;
+		}
+		m->pat = v;
+		return 0;
 	case MSR_EFER: {
 		uint64_t allowed = VMM_EFER_SCE | VMM_EFER_LME | VMM_EFER_NXE |
 				   VMM_EFER_LMA;
