@@ -249,6 +249,8 @@ tour_compat:
 	movl %ebp, %esp
 
 	/* 32-bit task switch: TR = task A, call task B, B irets back */
+	cmpb $0, tour_no_task
+	jne tour_after_task
 	movw $SEL_TSS32A, %ax
 	ltr %ax
 	lcall $SEL_TSS32B, $0
@@ -265,6 +267,7 @@ tour_compat:
 	popl %eax
 	andl $0x4000, %eax
 	movl %eax, TOUR_RES + 4 * TR_TASK_NT_AFTER
+tour_after_task:
 
 	/* 16-bit protected mode, then real mode */
 	lidt tour_ivt
@@ -341,6 +344,8 @@ tour_back64:
 	.align 8
 	.globl tour_idt
 tour_rsp:	.quad 0
+	.globl tour_no_task
+tour_no_task:	.byte 0
 	.word 0, 0, 0
 tour_idt:	.word 0
 		.quad 0
