@@ -63,13 +63,21 @@ static int conf_on_exit(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
 
 	if (e->kind == VMM_EXIT_GUEST_EXIT)
 		return (int)e->guest.status;
+	struct vmm_cpu_state st;
+	unsigned long long rip = 0, cr0 = 0;
+	if (vmm_vcpu_get_state(vcpu, &st) == 0) {
+		rip = st.rip;
+		cr0 = st.cr0;
+	}
 	pthread_mutex_lock(&r->lock);
 	if (e->kind == VMM_EXIT_INTERNAL || e->kind == VMM_EXIT_FAIL_ENTRY)
-		snprintf(r->why, sizeof(r->why), "vCPU %u: %s: %s", idx,
-			 vmm_exit_name(e->kind), e->internal.msg);
+		snprintf(r->why, sizeof(r->why),
+			 "vCPU %u: %s: %s (rip 0x%llx cr0 0x%llx)", idx,
+			 vmm_exit_name(e->kind), e->internal.msg, rip, cr0);
 	else
-		snprintf(r->why, sizeof(r->why), "vCPU %u: exit %s", idx,
-			 vmm_exit_name(e->kind));
+		snprintf(r->why, sizeof(r->why),
+			 "vCPU %u: exit %s (rip 0x%llx cr0 0x%llx)", idx,
+			 vmm_exit_name(e->kind), rip, cr0);
 	pthread_mutex_unlock(&r->lock);
 	return 1000 + (int)e->kind;
 }
