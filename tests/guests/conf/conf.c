@@ -400,6 +400,9 @@ LBL(f_read_i);
 ASMFN(f_write, ".globl f_write_i\nf_write_i: movq $0x77, (%rdi)\n ret");
 LBL(f_write_i);
 ASMFN(f_call, "call *%rdi\n ret");
+ASMFN(f_rmw, ".globl f_rmw_i\nf_rmw_i: addq $1, (%rdi)\n ret");
+LBL(f_rmw_i);
+ASMFN(f_inc, "incl (%rdi)\n ret");
 /* rsp misaligned by 8, then int $0x52 (gate without IST) */
 ASMFN(f_int52_misaligned, "mov %rsp, %rbx\n and $-16, %rsp\n sub $8, %rsp\n"
 			  "mov %rsp, exc_rsp_before\n int $0x52\n"
@@ -720,6 +723,16 @@ static void test_paging(void)
 	expect_exc("wp0", f_write, TVA + 16, CONF_NO_EXC, 0, 0);
 	__asm__ volatile("mov %0, %%cr0" : : "r"(cr0));
 
+	/* a read-modify-write faults as a write, even on a not-present
+	 * page where the read comes first */
+	pg_map(page | 2);
+	expect_exc("rmw_not_present", f_rmw, TVA + 8, 14, 2, (uint64_t)f_rmw_i);
+	expect_exc("inc_not_present", f_inc, TVA + 8, 14, 2, 0);
+	pg_map(page | 1);
+	__asm__ volatile("mov %0, %%cr0" : : "r"(cr0 | 0x10000ull));
+	expect_exc("rmw_read_only", f_rmw, TVA + 8, 14, 3, (uint64_t)f_rmw_i);
+	__asm__ volatile("mov %0, %%cr0" : : "r"(cr0));
+
 	/* reserved bit in the PTE (bit MAXPHYADDR): P|RSVD, and |W */
 	if (m < 52) {
 		pg_map(page | 3 | (1ull << m));
@@ -767,6 +780,7 @@ static void test_paging(void)
 	pg_map(page | 2);
 	expect_exc("not_present", f_read, TVA + 8, 14, 0, 0);
 	CHECK("not_present.cr2", TVA + 8, exc.cr2);
+
 	if (runs("pt_above_ram")) {
 		/* a page table outside RAM reads as all-ones on real hardware: a
 		 * present entry with reserved bits, so #PF with RSVD */
