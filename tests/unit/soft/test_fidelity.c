@@ -2,7 +2,8 @@
 /*
  * test_fidelity.c - system-level semantics of the software backend that
  * external test kernels found wrong (issue #11): the stack-address size
- * after SS loads (the AP start-up sequence).
+ * after SS loads (the AP start-up sequence), hostile page tables (reserved
+ * bits, tables outside RAM) ...
  */
 #include "soft_test.h"
 
@@ -113,11 +114,144 @@ static void test_ss_size_16(void **state)
 	tvm_destroy(&t);
 }
 
+/* #PF error code on the handler's stack (64-bit frame) */
+static uint64_t pf_err(struct tvm *t)
+{
+	return rd64(t, t->st.gpr[VMM_RSP]);
+}
+
+/*
+ * Hostile page tables on the soft MMU: a page table above guest RAM reads
+ * as all-ones (open bus), which is a reserved-bit #PF, not a VMM stop; a
+ * PTE with a bit at or above MAXPHYADDR (40) is a reserved-bit #PF; the
+ * A and D bits are set by a successful access.
+ */
+static void test_pagewalk_hostile(void **state)
+{
+	struct tvm t;
+	struct vmm_exit e;
+	uint64_t pde = 0x80000000ull | 3; /* a "page table" at 2 GiB */
+	uint64_t pte, saved;
+	/* mov rax, [0x200010]; hlt */
+	static const uint8_t rd_2m[] = { 0x48, 0x8b, 0x04, 0x25,
+					 0x10, 0x00, 0x20, 0x00, 0xf4 };
+	/* mov byte [ENV_DATA + 8], 1; hlt */
+	static const uint8_t wr_data[] = { 0xc6, 0x04, 0x25, 0x08, 0x00,
+					   0x02, 0x00, 0x01, 0xf4 };
+
+	(void)state;
+	tvm_create(&t, 0);
+	saved = rd64(&t, ENV_PD + 8);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_PD + 8, &pde, 8), 0);
+	tvm_setup(&t, ENV_LONG64, 0, rd_2m, sizeof(rd_2m));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(env_vector_of(t.st.rip), 14);
+	assert_int_equal(t.st.cr2, 0x200010);
+	assert_int_equal(pf_err(&t), 0x9); /* P | RSVD */
+	assert_int_equal(vmm_mem_write(t.vm, ENV_PD + 8, &saved, 8), 0);
+
+	/* bit 40 in the PTE: reserved with MAXPHYADDR 40 */
+	pte = ENV_DATA | 3 | (1ull << 40);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_PT + (ENV_DATA >> 12) * 8,
+				       &pte, 8), 0);
+	tvm_setup(&t, ENV_LONG64, 0, wr_data, sizeof(wr_data));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(env_vector_of(t.st.rip), 14);
+	assert_int_equal(pf_err(&t), 0xb); /* P | W | RSVD */
+	assert_int_equal(rd64(&t, ENV_PT + (ENV_DATA >> 12) * 8), pte);
+
+	/* a good PTE: the write sets A and D */
+	pte = ENV_DATA | 3;
+	assert_int_equal(vmm_mem_write(t.vm, ENV_PT + (ENV_DATA >> 12) * 8,
+				       &pte, 8), 0);
+	tvm_setup(&t, ENV_LONG64, 0, wr_data, sizeof(wr_data));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(t.st.rip, ENV_CODE + sizeof(wr_data));
+	assert_int_equal(rd64(&t, ENV_PT + (ENV_DATA >> 12) * 8),
+			 ENV_DATA | 3 | 0x60);
+	tvm_destroy(&t);
+}
+
+/* a system descriptor (16 bytes in long mode) at GDT offset @sel */
+static void put_sys_desc(struct tvm *t, unsigned sel, uint64_t base,
+			 uint32_t limit, unsigned type, uint32_t hi_type)
+{
+	uint64_t lo = (limit & 0xffff) | ((base & 0xffffff) << 16) |
+		      ((uint64_t)type << 40) | (1ull << 47) |
+		      ((uint64_t)((limit >> 16) & 0xf) << 48) |
+		      (((base >> 24) & 0xff) << 56);
+	uint64_t hi = (base >> 32) | ((uint64_t)hi_type << 40);
+
+	put_desc(t, sel, lo);
+	put_desc(t, sel + 8, hi);
+}
+
+/*
+ * LTR/LLDT in 64-bit mode: a non-canonical base, or a non-zero type in
+ * the descriptor's upper half, is #GP(selector); a good one loads.
+ */
+static void test_ltr_lldt_canonical(void **state)
+{
+	struct tvm t;
+	struct vmm_exit e;
+	static const uint8_t ltr[] = { 0x66, 0xb8, 0x50, 0x00, /* mov ax, 0x50 */
+				       0x0f, 0x00, 0xd8,       /* ltr ax */
+				       0xf4 };
+	static const uint8_t lldt[] = { 0x66, 0xb8, 0x50, 0x00,
+					0x0f, 0x00, 0xd0,       /* lldt ax */
+					0xf4 };
+	static const struct {
+		const uint8_t *code;
+		unsigned type;
+		uint64_t base;
+		uint32_t hi_type;
+		bool ok;
+	} cases[] = {
+		{ ltr, 9, 0x0000800000006000ull, 0, false },
+		{ ltr, 9, 0xffff7fff00006000ull, 0, false },
+		{ ltr, 9, 0x0000000000006000ull, 1, false },
+		{ ltr, 9, 0xffff800000006000ull, 0, true },
+		{ lldt, 2, 0x0000800000007000ull, 0, false },
+		{ lldt, 2, 0x00007fff00007000ull, 0, true },
+	};
+
+	(void)state;
+	tvm_create(&t, 0);
+	for (unsigned k = 0; k < ARRAY_SIZE(cases); k++) {
+		put_sys_desc(&t, 0x50, cases[k].base, 0x67, cases[k].type,
+			     cases[k].hi_type);
+		tvm_setup(&t, ENV_LONG64, 0, cases[k].code, 8);
+		t.st.gdtr.limit = 0x5f;
+		tvm_set(&t);
+		e = tvm_run(&t);
+		assert_int_equal(e.kind, VMM_EXIT_HLT);
+		if (cases[k].ok) {
+			assert_int_equal(t.st.rip, ENV_CODE + 8);
+			assert_int_equal(t.st.seg[cases[k].type == 9 ? VMM_TR :
+						  VMM_LDTR].base,
+					 cases[k].base);
+		} else {
+			assert_int_equal(env_vector_of(t.st.rip), 13);
+			assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), 0x50);
+			assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP] + 8),
+					 ENV_CODE + 4);
+		}
+	}
+	tvm_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ss_size_after_mode_switch),
 		cmocka_unit_test(test_ss_size_16),
+		cmocka_unit_test(test_pagewalk_hostile),
+		cmocka_unit_test(test_ltr_lldt_canonical),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
