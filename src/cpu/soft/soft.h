@@ -31,9 +31,11 @@
  * 7.13.2.1): clang reuses the stack slots of unchanged locals and of
  * values derived from them, and ASan's frame bookkeeping is one of them.
  * So the function keeps the CPU pointer in a volatile local and calls out
- * to ordinary functions for everything else.
+ * to ordinary functions for everything else, never as a tail call (its
+ * frame must stay alive while they run: SOFT_NO_TAIL_CALL() after them).
  */
 #define SOFT_SETJMP_FN __attribute__((noinline, no_sanitize("address")))
+#define SOFT_NO_TAIL_CALL() __asm__ volatile("" ::: "memory")
 
 struct soft_cpu;
 struct soft_insn;
@@ -273,6 +275,8 @@ struct soft_cpu {
 	unsigned poll_count; /* block boundaries until the next irqchip poll */
 	unsigned link_left;  /* blocks a branch may still enter directly */
 	bool shadow;         /* STI / MOV SS interrupt shadow */
+	bool rf_keep;        /* the instruction set RFLAGS.RF for the next */
+	bool db_ibp;         /* the #DB being raised is an instruction bp */
 	bool single_step;
 	bool sw_bp;          /* INT3 exits as VMM_EXIT_DEBUG (debuggers) */
 	bool halted;

@@ -471,10 +471,16 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 	if (unlikely(one)) {
 		/* the first instruction alone, through its plain handler */
 		const struct soft_insn *i = tb->insn;
-		int r = i->fn(c, i);
+		int r;
+		c->rf_keep = false;
+		r = i->fn(c, i);
 		c->icount++;
 		if (r == SOFT_NEXT)
 			c->st.rip = (c->st.rip + i->len) & c->ipmask;
+		/* RF lasts one instruction (SDM 17.3.1.1) unless it loaded
+		 * RF itself (IRET, task switch) or paused a REP */
+		if (!c->rf_keep)
+			c->st.rflags &= ~(uint64_t)FL_RF;
 	} else {
 		/* may go on into chained successors (soft_thread_link) */
 		c->link_left = SOFT_LINK_MAX;
@@ -548,7 +554,8 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			return 0;
 		tb = find_tb_jc(c);
 		tf = (c->st.rflags & FL_TF) != 0;
-		if (unlikely(c->shadow || c->single_step || tf)) {
+		if (unlikely(c->shadow || c->single_step ||
+			     (c->st.rflags & (FL_TF | FL_RF)))) {
 			/* the instruction after STI / MOV SS: poll for
 			 * interrupts right after it (the window may be one
 			 * instruction long, as in "sti; nop; cli") */
@@ -577,7 +584,8 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
 			tb = c->cur_tb; /* the last block it ran */
-			if (c->shadow || c->halted || (c->st.rflags & FL_TF) ||
+			if (c->shadow || c->halted ||
+			    (c->st.rflags & (FL_TF | FL_RF)) ||
 			    gen != c->chain_gen)
 				break;
 			if (events(c, exit) == RUN_EXIT)
@@ -616,13 +624,17 @@ static SOFT_SETJMP_FN int exec_guarded(struct soft_cpu *c,
 {
 	struct soft_cpu *volatile vc = c;
 	struct vmm_exit *volatile vexit = exit;
+	int r;
 
 	if (__builtin_setjmp(c->jb)) {
 		if (unwound(vc, vexit))
 			return 0;
-		return exec_loop(vc, vexit);
+		r = exec_loop(vc, vexit);
+	} else {
+		r = exec_loop(c, exit);
 	}
-	return exec_loop(c, exit);
+	SOFT_NO_TAIL_CALL();
+	return r;
 }
 
 int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
