@@ -49,6 +49,67 @@ enum vmm_backend {
 #define VMM_CFG_DETERMINISTIC (1u << 4)
 
 /**
+ * enum vmm_cpu_model - the CPU a guest sees: CPUID, the MSRs and CR4 bits
+ * that go with it, and the instructions' behaviour are consistent (a
+ * feature is advertised only where the backend implements it; a CR4 bit or
+ * MSR of a feature the model does not advertise raises #GP).  The features
+ * of each model per backend are listed in docs/soft-backend.md.
+ *
+ * @VMM_CPU_DEFAULT:  VMM_CPU_MAX.
+ * @VMM_CPU_BASELINE: a conservative x86-64 CPU, the same feature bits on
+ *                    every backend and host (SSE2, CX16, NX, LAHF
+ *                    in 64-bit mode, SYSCALL, PAT, APIC), so a snapshot
+ *                    taken under it restores on the other backend without
+ *                    the guest losing a feature it probed.  On KVM,
+ *                    vmm_vm_create() fails with -ENOTSUP if the host lacks
+ *                    one of them (the message names it).
+ * @VMM_CPU_HOST:     KVM only: everything KVM supports on this host
+ *                    (KVM_GET_SUPPORTED_CPUID).  -ENOTSUP on the software
+ *                    backend, which cannot run what the host CPU has.
+ * @VMM_CPU_MAX:      everything the backend implements: on KVM the same as
+ *                    VMM_CPU_HOST; on the software backend also SMEP, SMAP,
+ *                    UMIP, PKU, RDTSCP, 1 GiB pages, x2APIC and TSC-deadline
+ *                    (with the irqchip), the invariant TSC.
+ *
+ * Every model also gets the TSC-frequency leaves 0x15/0x16 and a hypervisor
+ * leaf 0x40000010 (TSC and APIC bus rate in kHz) when the backend knows the
+ * rate (the software backend always; KVM through KVM_GET_TSC_KHZ).
+ */
+enum vmm_cpu_model {
+	VMM_CPU_DEFAULT = 0,
+	VMM_CPU_BASELINE = 1,
+	VMM_CPU_HOST = 2,
+	VMM_CPU_MAX = 3,
+};
+
+/** vmm_cpu_model_name() - "default", "baseline", "host", "max" or NULL. */
+VMM_API const char *vmm_cpu_model_name(enum vmm_cpu_model model);
+
+/**
+ * vmm_cpu_model_parse() - the model called @name (as vmm_cpu_model_name()
+ * spells it); -EINVAL for an unknown name.
+ */
+VMM_API int vmm_cpu_model_parse(const char *name, enum vmm_cpu_model *out);
+
+/**
+ * struct vmm_cpuid_leaf - one CPUID leaf for vmm_config.cpuid_add.
+ * @function: EAX input.
+ * @index:    ECX input (sub-leaf); compared only with
+ *            VMM_CPUID_FLAG_INDEX in @flags.
+ * @flags:    VMM_CPUID_FLAG_* bits.
+ * @eax, @ebx, @ecx, @edx: the result.
+ */
+struct vmm_cpuid_leaf {
+	uint32_t function;
+	uint32_t index;
+	uint32_t flags;
+	uint32_t eax, ebx, ecx, edx;
+};
+/** The leaf has sub-leaves: @index selects it. */
+#define VMM_CPUID_FLAG_INDEX (1u << 0)
+#define VMM_CPUID_ADD_MAX 256
+
+/**
  * struct vmm_config - what vmm_vm_create() builds.
  * @struct_size: sizeof(struct vmm_config) as the caller compiled it; lets
  *               later versions grow the struct.  0 means "current".
@@ -64,8 +125,19 @@ enum vmm_backend {
  * @log_level:   highest level passed to @log.
  * @allocator:   optional allocator for library bookkeeping (NULL = libc).
  * @cpuid_filter: optional; called once per CPUID leaf the backend is about
- *               to expose, may change the registers.  Return false to drop
- *               the leaf.
+ *               to expose (including the leaves of @cpuid_add), may change
+ *               the registers.  Return false to drop the leaf.  On KVM it
+ *               runs once per leaf when a vCPU is created; on the software
+ *               backend at every CPUID the guest executes.
+ * @cpu_model:   which CPU the guest sees (enum vmm_cpu_model); 0 =
+ *               VMM_CPU_DEFAULT.  Added in 0.1 after @cpuid_opaque: a
+ *               caller compiled against an older struct gets the default.
+ * @cpuid_add:   optional; @cpuid_add_count leaves added to (or replacing
+ *               the leaf with the same function and index of) the model's
+ *               CPUID, before @cpuid_filter sees them.  Copied at create
+ *               time.  The maximum leaf of the range a leaf falls in (leaf
+ *               0, 0x40000000 or 0x80000000) is raised to cover it.
+ * @cpuid_add_count: number of entries in @cpuid_add (at most 256).
  */
 struct vmm_config {
 	uint32_t struct_size;
@@ -80,6 +152,9 @@ struct vmm_config {
 	bool (*cpuid_filter)(void *opaque, uint32_t function, uint32_t index,
 			     uint32_t regs[4]);
 	void *cpuid_opaque;
+	uint32_t cpu_model;
+	uint32_t cpuid_add_count;
+	const struct vmm_cpuid_leaf *cpuid_add;
 };
 
 #define VMM_MAX_VCPUS 64

@@ -96,7 +96,36 @@ static int copy_config(const struct vmm_config *in, struct vmm_config *c)
 		return -EINVAL;
 	if (c->allocator && (!c->allocator->alloc || !c->allocator->free))
 		return -EINVAL;
+	if (c->cpu_model > VMM_CPU_MAX ||
+	    c->cpuid_add_count > VMM_CPUID_ADD_MAX ||
+	    (c->cpuid_add_count && !c->cpuid_add))
+		return -EINVAL;
+	if (!c->cpuid_add_count)
+		c->cpuid_add = NULL;
 	return 0;
+}
+
+const char *vmm_cpu_model_name(enum vmm_cpu_model model)
+{
+	switch (model) {
+	case VMM_CPU_DEFAULT: return "default";
+	case VMM_CPU_BASELINE: return "baseline";
+	case VMM_CPU_HOST: return "host";
+	case VMM_CPU_MAX: return "max";
+	}
+	return NULL;
+}
+
+int vmm_cpu_model_parse(const char *name, enum vmm_cpu_model *out)
+{
+	for (int m = VMM_CPU_DEFAULT; m <= VMM_CPU_MAX; m++) {
+		if (name && out &&
+		    !strcmp(name, vmm_cpu_model_name((enum vmm_cpu_model)m))) {
+			*out = (enum vmm_cpu_model)m;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 #define GIB (1ull << 30)
@@ -116,6 +145,8 @@ static void vm_free(vmm_vm *vm)
 {
 	const struct vmm_allocator *a = vm->cfg.allocator;
 
+	if (vm->cfg.cpuid_add)
+		vmm__free_with(a, (void *)vm->cfg.cpuid_add);
 	vmm__bus_fini(vm, &vm->bus[0]);
 	vmm__bus_fini(vm, &vm->bus[1]);
 	pthread_mutex_destroy(&vm->dev_lock);
@@ -151,6 +182,7 @@ static int vm_create(const struct vmm_config *cfg,
 	if (!vm)
 		return -ENOMEM;
 	vm->cfg = c;
+	vm->cfg.cpuid_add = NULL; /* set below to the VM's own copy */
 	vm->ops = ops;
 	pthread_mutex_init(&vm->dev_lock, NULL);
 	pthread_mutex_init(&vm->err_lock, NULL);
@@ -161,6 +193,17 @@ static int vm_create(const struct vmm_config *cfg,
 	    (ret = vmm__bus_init(&vm->bus[1]))) {
 		vm_free(vm);
 		return ret;
+	}
+	if (c.cpuid_add) {
+		size_t n = c.cpuid_add_count * sizeof(*c.cpuid_add);
+		struct vmm_cpuid_leaf *copy = vmm__alloc_with(c.allocator, n);
+		if (!copy) {
+			vmm_gmem_fini(vm, &vm->mem);
+			vm_free(vm);
+			return -ENOMEM;
+		}
+		memcpy(copy, c.cpuid_add, n);
+		vm->cfg.cpuid_add = copy;
 	}
 	ret = ops->vm_init(vm);
 	if (ret) {

@@ -104,4 +104,23 @@ int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
 		  vmm_gva_t gva, unsigned access, bool set_ad, vmm_gpa_t *gpa,
 		  uint32_t *pf_error, uint64_t *page_size);
 
+/*
+ * An access flag beside VMM_ACCESS_*: a supervisor data access made with
+ * CPL < 3 and EFLAGS.AC = 1, which CR4.SMAP lets reach user pages.
+ * Implicit supervisor accesses (descriptor tables, TSS, ...) at CPL 3 and
+ * explicit ones with AC = 0 leave it out.
+ */
+#define VMM_GMEM_ACCESS_AC (1u << 8)
+
+/*
+ * vmm_gmem_walk_ex() - vmm_gmem_walk(), and *@user_page (if non-NULL) says
+ * whether every level allowed user-mode access (U/S set throughout): the
+ * soft MMU does not cache a supervisor translation of a user page while
+ * CR4.SMAP is set, since EFLAGS.AC decides each access.
+ */
+int vmm_gmem_walk_ex(struct vmm_gmem *m, const struct vmm_paging *p,
+		     vmm_gva_t gva, unsigned access, bool set_ad,
+		     vmm_gpa_t *gpa, uint32_t *pf_error, uint64_t *page_size,
+		     bool *user_page);
+
 #endif

@@ -78,6 +78,13 @@ static int soft_vm_init(vmm_vm *vm)
 			vm->missing_caps |= VMM_CAP_IRQCHIP;
 		}
 	}
+	ret = soft_features_init(vm, svm);
+	if (ret) {
+		soft_glue_destroy(svm);
+		vmm__free(vm, svm);
+		vm->backend = NULL;
+		return ret;
+	}
 	return 0;
 }
 
@@ -225,6 +232,15 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	if (st->seg[VMM_CS].l && st->seg[VMM_CS].db &&
 	    (st->msr.efer & VMM_EFER_LMA))
 		return vmm__err(vm, -EINVAL, "CS with both L and D set");
+	if (st->cr4 & ~c->svm->feat.cr4_ok)
+		return vmm__err(vm, -EINVAL,
+				"CR4 0x%llx: bits 0x%llx are not in CPU model "
+				"'%s' of the software backend",
+				(unsigned long long)st->cr4,
+				(unsigned long long)(st->cr4 &
+						     ~c->svm->feat.cr4_ok),
+				vmm_cpu_model_name(
+					(enum vmm_cpu_model)vm->cfg.cpu_model));
 	c->st = *st;
 	c->st.rflags |= 2;
 	c->lf_op = LF_NONE;

@@ -213,8 +213,29 @@ struct soft_replay {
 /* Queued write exits of one retired instruction. */
 #define SOFT_WQ_MAX 4
 
+/*
+ * The feature words of the VM's CPU model (vmm_config.cpu_model), set once
+ * at create time: CPUID reports them and the instructions, CR4 and MSRs
+ * check them.  See soft_features_init() in exec_sys.c.
+ */
+struct soft_features {
+	uint32_t l1c, l1d;        /* CPUID 1 ECX, EDX */
+	uint32_t l7b, l7c, l7d;   /* CPUID 7.0 EBX, ECX, EDX */
+	uint32_t e1c, e1d;        /* CPUID 0x80000001 ECX, EDX */
+	uint32_t e7d;             /* CPUID 0x80000007 EDX */
+	uint64_t cr4_ok;          /* CR4 bits MOV to CR4 accepts */
+};
+#define SOFT_F_RDTSCP(f) (((f)->e1d >> 27) & 1)
+#define SOFT_F_SMEP(f) (((f)->l7b >> 7) & 1)
+#define SOFT_F_SMAP(f) (((f)->l7b >> 20) & 1)
+#define SOFT_F_UMIP(f) (((f)->l7c >> 2) & 1)
+#define SOFT_F_PKU(f) (((f)->l7c >> 3) & 1)
+/* guest TSC rate: soft_tsc() counts nanoseconds */
+#define SOFT_TSC_KHZ 1000000u
+
 struct soft_vm {
 	struct soft_irqchip *chip;  /* NULL with VMM_CFG_NO_IRQCHIP */
+	struct soft_features feat;
 	struct soft_clock clock;
 	bool deterministic;
 	atomic_uint epoch;          /* memory map changed: flush TLB + TBs */
@@ -632,6 +653,8 @@ void soft_mmio_write(struct soft_cpu *c, uint64_t gpa, unsigned size,
 /* ---- control registers, MSRs, time (exec_sys.c) ---- */
 uint64_t soft_tsc(struct soft_cpu *c);
 int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v);
+/* Fill svm->feat for vm->cfg.cpu_model; -ENOTSUP (with a message). */
+int soft_features_init(vmm_vm *vm, struct soft_vm *svm);
 void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
 		uint32_t r[4]);
 
