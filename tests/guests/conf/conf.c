@@ -845,10 +845,14 @@ static void test_msr(void)
 	expect_wrmsr("wr_unknown", 0x12345678, 0, 13);
 	uint32_t id[4];
 	cpuid(1, 0, id);
-	/* machine-check MSRs exist when CPUID.1:EDX.MCA (bit 14) is set */
-	uint64_t mca = (id[3] & (1u << 14)) ? CONF_NO_EXC : 13;
-	expect_exc("rd_mcg_cap", f_rdmsr, 0x179, mca, 0, 0);
-	expect_exc("rd_mcg_status", f_rdmsr, 0x17a, mca, 0, 0);
+	/* machine-check MSRs must read when CPUID.1:EDX.MCA (bit 14) is set
+	 * (without it the SDM leaves them model-specific) */
+	if (id[3] & (1u << 14)) {
+		expect_exc("rd_mcg_cap", f_rdmsr, 0x179, CONF_NO_EXC, 0, 0);
+		expect_exc("rd_mcg_status", f_rdmsr, 0x17a, CONF_NO_EXC, 0, 0);
+	} else {
+		skip("rd_mcg_cap", "CPUID.1:EDX.MCA is 0");
+	}
 	uint64_t ab = rdmsr(0x1b);
 	CHECK("apic_base.addr", 0xfee00000, ab & ~0xfffull);
 	CHECK("apic_base.bsp_en", 0x900, ab & 0x900);
