@@ -418,10 +418,10 @@ static uint64_t hash(vmm_vm *vm, uint64_t gpa, size_t len)
 
 /*
  * Hash of the random tree (PDPT[1] and the pool).  After a #PF the
- * accessed bits of non-leaf entries are left out: whether a walk that ends
- * in a fault sets them on its way down is model-specific (KVM's software
- * walker, the oracle here, sets A/D only after a walk succeeded; Intel
- * documents that A may be set on entries used by a walk that faults).
+ * accessed bits are left out (dirty bits are not): whether an access that
+ * faults sets A on the entries its walk read is model-specific (the SDM
+ * allows it; KVM here sets A on the entries of a supervisor write to a
+ * read-only page, the soft walker only on a successful access).
  */
 static uint64_t hash_tree(vmm_vm *vm, bool faulted)
 {
@@ -431,12 +431,9 @@ static uint64_t hash_tree(vmm_vm *vm, bool faulted)
 	if (vmm_mem_read(vm, ENV_PDPT + 8, t, 8) ||
 	    vmm_mem_read(vm, PT_POOL, t + 1, PT_PAGES * 4096))
 		return 0;
-	if (faulted) {
-		t[0] &= ~0x20ull;
-		for (unsigned k = 1; k <= 512; k++)
-			if (!(t[k] & 0x80))
-				t[k] &= ~0x20ull;
-	}
+	if (faulted)
+		for (size_t k = 0; k < sizeof(t) / 8; k++)
+			t[k] &= ~0x20ull;
 	for (size_t k = 0; k < sizeof(t) / 8; k++)
 		h = (h ^ t[k]) * 1099511628211ull;
 	return h;
