@@ -1340,7 +1340,6 @@ out:
 	return ret;
 }
 
-static void print(const struct params *p, const struct result *r);
 
 static int bench_snapshot_reset(const struct params *p, struct result *res)
 {
@@ -1365,7 +1364,7 @@ static int bench_snapshot_reset(const struct params *p, struct result *res)
 			if (i == 1 && j == 1) {
 				*res = r; /* the headline: main prints it */
 			} else {
-				print(p, &r);
+				bench_print(p, &r);
 			}
 			if (j == 0) {
 				char cn[48];
@@ -1373,7 +1372,7 @@ static int bench_snapshot_reset(const struct params *p, struct result *res)
 					 (unsigned long long)(rams[i] >> 20));
 				r = (struct result){ cn, cow, copy, "us",
 						     "restore by copy", p->trials, 0 };
-				print(p, &r);
+				bench_print(p, &r);
 			}
 		}
 	}
@@ -1543,12 +1542,12 @@ static int bench_soft_mips(const struct params *p, struct result *res)
 	r = (struct result){ "soft-mips", median(s, p->trials),
 			     median(k, p->trials), "Minsn/s",
 			     "same guest on KVM", p->trials, iters };
-	print(p, &r);
+	bench_print(p, &r);
 	if (nq) {
 		r = (struct result){ "soft-vs-tcg", median(s, p->trials),
 				     median(q, nq), "Minsn/s",
 				     "QEMU TCG, same loop", nq, iters };
-		print(p, &r);
+		bench_print(p, &r);
 	}
 	(void)res;
 	ret = 1; /* printed its own lines */
@@ -1647,15 +1646,15 @@ static int save_measure(const struct params *p, uint64_t ram,
 		if (first)
 			*first = r; /* main prints it last */
 		else
-			print(p, &r);
+			bench_print(p, &r);
 	}
 	snprintf(name, sizeof(name), "snapshot-restore/%lluM",
 		 (unsigned long long)(ram >> 20));
-	print(p, &(struct result){ name, median(rs, trials), median(rd, trials),
+	bench_print(p, &(struct result){ name, median(rs, trials), median(rd, trials),
 				   "MiB/s", "read() of the bytes", trials, 0 });
 	snprintf(name, sizeof(name), "snapshot-restore-cow/%lluM",
 		 (unsigned long long)(ram >> 20));
-	print(p, &(struct result){ name, median(cw, trials), median(rs, trials),
+	bench_print(p, &(struct result){ name, median(cw, trials), median(rs, trials),
 				   "MiB/s", "restore by copy", trials, 0 });
 	ret = 0;
 	goto out;
@@ -1904,6 +1903,8 @@ static const struct {
 	{ "soft-vs-tcg-loadstore", bench_soft_tcg_loadstore },
 	{ "soft-vs-tcg-geomean", bench_soft_tcg_geomean },
 	{ "soft-vs-kvm-geomean", bench_soft_kvm_geomean },
+	{ "soft-vs-tcg-cc", bench_soft_tcg_cc },
+	{ "soft-vs-tcg-all-geomean", bench_soft_tcg_all_geomean },
 	{ "soft-vs-unicorn-loadstore", bench_soft_unicorn_loadstore },
 #endif
 #ifdef VMM_BENCH_MODELS_GUEST
@@ -1915,7 +1916,7 @@ static const struct {
 #endif
 };
 
-static void print(const struct params *p, const struct result *r)
+void bench_print(const struct params *p, const struct result *r)
 {
 	double ratio = r->baseline > 0 ? r->value / r->baseline : 0;
 
@@ -1992,7 +1993,7 @@ int main(int argc, char **argv)
 			failed = 1;
 			continue;
 		}
-		print(&p, &r);
+		bench_print(&p, &r);
 	}
 	return failed;
 }
