@@ -279,10 +279,6 @@ int vmm_vcpu_translate(vmm_vcpu *vcpu, vmm_gva_t gva, unsigned access,
 			vmm__err(vcpu->vm, ret,
 				 "gva 0x%llx not mapped (page fault, error code 0x%x)",
 				 (unsigned long long)gva, ec);
-		else if (ret == -EIO)
-			vmm__err(vcpu->vm, ret,
-				 "page table of gva 0x%llx lies outside guest RAM",
-				 (unsigned long long)gva);
 	}
 	vmm__free(vcpu->vm, st);
 	return ret;

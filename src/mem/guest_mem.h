@@ -82,15 +82,23 @@ void vmm_gmem_mark_dirty(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len);
 struct vmm_paging {
 	uint64_t cr0, cr3, cr4, efer;
 	unsigned cpl;
+	/* MAXPHYADDR of the vCPU (CPUID 0x80000008 EAX[7:0]): entry bits at
+	 * or above it are reserved; 0 = unknown, only bits 51+ checked */
+	unsigned maxphyaddr;
 };
 
 /*
  * vmm_gmem_walk() - translate @gva through the guest's page tables
  * (none/32-bit/PAE/4-level/5-level per @p), checking @access
  * (VMM_ACCESS_*).  If @set_ad, accessed/dirty bits are written back (for the
- * soft MMU).  Returns 0 with *@gpa set; -EFAULT for a page fault with
- * *@pf_error the architectural #PF error code; -EIO if a table entry is not
- * in RAM.  *@page_size receives the mapping's size when non-NULL.
+ * soft MMU).  Returns 0 with *@gpa set, or -EFAULT for a page fault with
+ * *@pf_error the architectural #PF error code (RSVD for reserved bits set
+ * in an entry, per paging mode and @p->maxphyaddr), or for a
+ * non-canonical @gva with *@pf_error 0 (#GP).  A table entry outside guest
+ * RAM (unmapped or device memory) reads as all-ones, as an open bus does
+ * on hardware, which is normally a reserved-bit fault; accessed/dirty
+ * writes to it go nowhere.  The walk never fails for another reason.
+ * *@page_size receives the mapping's size when non-NULL.
  */
 int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
 		  vmm_gva_t gva, unsigned access, bool set_ad, vmm_gpa_t *gpa,

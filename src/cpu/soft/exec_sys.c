@@ -157,7 +157,8 @@ void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		break;
 	}
 	case 0x80000008:
-		r[0] = 0x3028; /* 40 physical, 48 linear address bits */
+		/* physical (SOFT_MAXPHYADDR) and 48 linear address bits */
+		r[0] = 0x3000 | SOFT_MAXPHYADDR;
 		break;
 	default:
 		break;
@@ -537,8 +538,18 @@ static void load_sys_desc(struct soft_cpu *c, uint16_t sel, int want,
 	if (!s->present)
 		soft_fault(c, 11, sel & 0xfffc);
 	if (c->lma) {
-		uint64_t hi = soft_read_desc(c, (uint16_t)(sel + 8), 13);
+		/* the 16-byte form: the upper half must be inside the GDT,
+		 * its type field zero and the 64-bit base canonical, else
+		 * #GP(selector) (SDM LLDT/LTR, 64-bit mode) */
+		uint64_t hi;
+		if ((sel & ~7u) + 15 > c->st.gdtr.limit)
+			soft_gp(c, sel & 0xfffc);
+		hi = soft_ld_sys(c, c->st.gdtr.base + (sel & ~7u) + 8, 8);
+		if ((hi >> 40) & 0x1f)
+			soft_gp(c, sel & 0xfffc);
 		s->base |= (hi & 0xffffffffull) << 32;
+		if (!canonical(s->base))
+			soft_gp(c, sel & 0xfffc);
 	}
 }
 

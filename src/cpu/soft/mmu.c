@@ -65,6 +65,7 @@ static void paging_of(struct soft_cpu *c, struct vmm_paging *p)
 	p->cr4 = c->st.cr4;
 	p->efer = c->st.msr.efer;
 	p->cpl = c->cpl;
+	p->maxphyaddr = SOFT_MAXPHYADDR;
 }
 
 __attribute__((noreturn)) static void internal_exit(struct soft_cpu *c,
@@ -115,14 +116,12 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 	if (user)
 		acc |= VMM_ACCESS_USER;
 	r = vmm_gmem_walk(m, &p, lin, acc, true, &gpa, &ec, NULL);
-	if (r == -EFAULT) {
+	if (r) { /* the walk fails only with a fault: no VMM stop */
 		if (!c->paging)
 			soft_gp(c, 0);
 		c->st.cr2 = lin;
 		soft_fault(c, 14, ec);
 	}
-	if (r)
-		internal_exit(c, "page table outside guest RAM at gva", lin);
 	gpage = gpa & ~0xfffull;
 	h = vmm_gmem_host_ptr(m, gpage, 4096, (acc & VMM_ACCESS_WRITE) != 0);
 	*host = h;

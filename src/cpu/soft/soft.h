@@ -24,6 +24,17 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/*
+ * The only functions that call __builtin_setjmp (tb.c, io.c): small, not
+ * inlined and not instrumented by ASan.  After the longjmp back, nothing
+ * of such a function's frame is reliable but its volatile locals (C11
+ * 7.13.2.1): clang reuses the stack slots of unchanged locals and of
+ * values derived from them, and ASan's frame bookkeeping is one of them.
+ * So the function keeps the CPU pointer in a volatile local and calls out
+ * to ordinary functions for everything else.
+ */
+#define SOFT_SETJMP_FN __attribute__((noinline, no_sanitize("address")))
+
 struct soft_cpu;
 struct soft_insn;
 
@@ -132,6 +143,10 @@ enum soft_lf {
 #define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
 
 /* Soft TLB: one set for supervisor, one for user accesses. */
+/* MAXPHYADDR of the soft CPU (CPUID 0x80000008): page-table entry bits at
+ * or above it are reserved (#PF with RSVD) */
+#define SOFT_MAXPHYADDR 40
+
 #define SOFT_TLB_BITS 10
 #define SOFT_TLB_SIZE (1u << SOFT_TLB_BITS)
 static inline unsigned soft_tlb_idx(uint64_t lin)

@@ -493,52 +493,46 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 	return RUN_ON;
 }
 
-int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
+/*
+ * A fault or an exit unwound an instruction back to exec_guarded(): take
+ * the exit or deliver the fault.  Returns true when soft_exec() returns
+ * (*@exit filled), false to run on.
+ */
+static __attribute__((noinline)) bool unwound(struct soft_cpu *c,
+					      struct vmm_exit *exit)
+{
+	/* a fault or an exit unwound the instruction */
+	c->ev &= ~(SEV_REPLAY | SEV_TBDIRTY | SEV_MODE);
+	if (c->fault_vec == -2) {
+		c->delivering = -1;
+		*exit = c->exit;
+		c->replay_pos = 0;
+		return true;
+	}
+	c->replay_n = c->replay_pos = 0;
+	if (soft_handle_fault(c) < 0) {
+		fill_shutdown(exit);
+		c->st.mp_state = VMM_MP_RUNNABLE;
+		return true;
+	}
+	if (pop_wq(c, exit)) {
+		c->ev &= ~SEV_WQ;
+		return true;
+	}
+	c->ev = 0;
+	if (c->single_step) {
+		debug_exit(c, exit);
+		return true;
+	}
+	return false;
+}
+
+/* The executor's loop: runs blocks until an exit (returns 0). */
+static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
+					       struct vmm_exit *exit)
 {
 	struct soft_tb *tb;
 
-	if (pop_wq(c, exit))
-		return 0;
-	if (c->read_pending) {
-		struct soft_replay *r = &c->replay[c->replay_n];
-		memcpy(r->data, c->rdbuf, sizeof(r->data));
-		c->replay_n++;
-		c->read_pending = false;
-	}
-	c->replay_pos = 0;
-	c->verify_gen++;
-	/* chained successors and jump-cache entries recorded from now on
-	 * are blocks verified in this run: soft_thread_link relies on it */
-	c->chain_gen++;
-	c->delivering = -1;
-	c->ev = 0;
-	c->poll_count = 0;
-
-	if (__builtin_setjmp(c->jb)) {
-		/* a fault or an exit unwound the instruction */
-		c->ev &= ~(SEV_REPLAY | SEV_TBDIRTY | SEV_MODE);
-		if (c->fault_vec == -2) {
-			c->delivering = -1;
-			*exit = c->exit;
-			c->replay_pos = 0;
-			return 0;
-		}
-		c->replay_n = c->replay_pos = 0;
-		if (soft_handle_fault(c) < 0) {
-			fill_shutdown(exit);
-			c->st.mp_state = VMM_MP_RUNNABLE;
-			return 0;
-		}
-		if (pop_wq(c, exit)) {
-			c->ev &= ~SEV_WQ;
-			return 0;
-		}
-		c->ev = 0;
-		if (c->single_step) {
-			debug_exit(c, exit);
-			return 0;
-		}
-	}
 	if (c->pend_vec >= 0) {
 		int v = c->pend_vec;
 		c->pend_vec = -1;
@@ -609,4 +603,41 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 			tb = next;
 		}
 	}
+}
+
+/* Faults and exits of the guest unwind to here (see SOFT_SETJMP_FN). */
+static SOFT_SETJMP_FN int exec_guarded(struct soft_cpu *c,
+				       struct vmm_exit *exit)
+{
+	struct soft_cpu *volatile vc = c;
+	struct vmm_exit *volatile vexit = exit;
+
+	if (__builtin_setjmp(c->jb)) {
+		if (unwound(vc, vexit))
+			return 0;
+		return exec_loop(vc, vexit);
+	}
+	return exec_loop(c, exit);
+}
+
+int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	if (pop_wq(c, exit))
+		return 0;
+	if (c->read_pending) {
+		struct soft_replay *r = &c->replay[c->replay_n];
+		memcpy(r->data, c->rdbuf, sizeof(r->data));
+		c->replay_n++;
+		c->read_pending = false;
+	}
+	c->replay_pos = 0;
+	c->verify_gen++;
+	/* chained successors and jump-cache entries recorded from now on
+	 * are blocks verified in this run: soft_thread_link relies on it */
+	c->chain_gen++;
+	c->delivering = -1;
+	c->ev = 0;
+	c->poll_count = 0;
+
+	return exec_guarded(c, exit);
 }
