@@ -330,6 +330,20 @@ static void print_stats(vmm_vm *vm)
 			(unsigned long long)st.unhandled_io,
 			(unsigned long long)(st.ram_bytes >> 20),
 			(unsigned long long)(st.host_bytes >> 10));
+	for (unsigned i = 0; vmm_vcpu_get(vm, i); i++) {
+		struct vmm_vcpu_stats vs = { .size = sizeof(vs) };
+
+		if (vmm_vcpu_get_stats(vmm_vcpu_get(vm, i), &vs) ||
+		    !(vs.valid & VMM_VCPU_STAT_BLOCKS))
+			continue;
+		fprintf(stderr,
+			"vmm-run: vcpu %u: %llu instructions, %llu blocks "
+			"translated, %llu invalidated, %llu block-cache flushes\n",
+			i, (unsigned long long)vs.insns_retired,
+			(unsigned long long)vs.blocks_translated,
+			(unsigned long long)vs.blocks_invalidated,
+			(unsigned long long)vs.block_cache_flushes);
+	}
 	if (vmm_bus_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs, name, sizeof(name)) == 0)
 		fprintf(stderr, "vmm-run: %s: %llu writes, %llu reads\n", name,
 			(unsigned long long)bs.writes,

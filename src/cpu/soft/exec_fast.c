@@ -514,7 +514,11 @@ static inline uint64_t lin32(struct soft_cpu *c, unsigned seg, uint32_t off,
 	MEM_ALU(cmp, ea, 4, uint32_t, LF_SUB, 0, a - b)                        \
 	MEM_CMPI(ea, 8)                                                        \
 	MEM_CMPI(ea, 4)                                                        \
-	MEM_CMPI(ea, 1)
+	MEM_CMPI(ea, 1)                                                        \
+	MEM_FN(imul8_, ea, 8, false, c->st.gpr[i->reg] =                       \
+		c->st.gpr[i->reg] * soft_ldh(p, 8))                            \
+	MEM_FN(imul4_, ea, 4, false, c->st.gpr[i->reg] =                       \
+		(uint32_t)(c->st.gpr[i->reg] * soft_ldh(p, 4)))
 
 MEM_ALL(b)
 MEM_ALL(bi)
@@ -566,6 +570,8 @@ static const soft_fn tab_ld[6][2] = MEM_TAB(ld);
 static const soft_fn tab_st[6][2] = MEM_TAB(st);
 static const soft_fn mem_sti[6][2] = MEM_TAB(sti);
 static const soft_fn mem_cmpi[6][2] = MEM_TAB(cmpi);
+/* IMUL r, [mem] without its flags (dead_pick) */
+static const soft_fn mem_imul[6][2] = MEM_TAB(imul);
 static const soft_fn mem_st1[6] = MEM_TAB1(st1);
 static const soft_fn mem_sti1[6] = MEM_TAB1(sti1);
 static const soft_fn mem_cmpi1[6] = MEM_TAB1(cmpi1);
@@ -846,6 +852,105 @@ static soft_fn pure_pick(const struct soft_insn *in, bool dead, bool *flags)
 	return NULL;
 }
 
+/*
+ * Forms used only when the translator proved the flags dead after the
+ * instruction (soft_thread_block): register rotates by an immediate (they
+ * keep SF/ZF/AF/PF, so with live flags they need the materialised RFLAGS)
+ * and IMUL (flags from the full product), on 32/64-bit operands.
+ */
+static int p_rol8_d(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint64_t a = c->st.gpr[i->rm];
+	unsigned k = (unsigned)i->imm & 63;
+
+	c->st.gpr[i->rm] = (a << k) | (a >> ((64 - k) & 63));
+	PURE_NEXT(c, i);
+}
+
+static int p_ror8_d(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint64_t a = c->st.gpr[i->rm];
+	unsigned k = (unsigned)i->imm & 63;
+
+	c->st.gpr[i->rm] = (a >> k) | (a << ((64 - k) & 63));
+	PURE_NEXT(c, i);
+}
+
+static int p_rol4_d(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint32_t a = (uint32_t)c->st.gpr[i->rm];
+	unsigned k = (unsigned)i->imm & 31;
+
+	c->st.gpr[i->rm] = (uint32_t)((a << k) | (a >> ((32 - k) & 31)));
+	PURE_NEXT(c, i);
+}
+
+static int p_ror4_d(struct soft_cpu *c, const struct soft_insn *i)
+{
+	uint32_t a = (uint32_t)c->st.gpr[i->rm];
+	unsigned k = (unsigned)i->imm & 31;
+
+	c->st.gpr[i->rm] = (uint32_t)((a >> k) | (a << ((32 - k) & 31)));
+	PURE_NEXT(c, i);
+}
+
+/* IMUL r, r/m and IMUL r, r/m, imm: the low half of the product is the
+ * same signed or unsigned */
+static int p_imul_rr8_d(struct soft_cpu *c, const struct soft_insn *i)
+{
+	c->st.gpr[i->reg] *= c->st.gpr[i->rm];
+	PURE_NEXT(c, i);
+}
+
+static int p_imul_rr4_d(struct soft_cpu *c, const struct soft_insn *i)
+{
+	c->st.gpr[i->reg] = (uint32_t)(c->st.gpr[i->reg] * c->st.gpr[i->rm]);
+	PURE_NEXT(c, i);
+}
+
+static int p_imul_ri8_d(struct soft_cpu *c, const struct soft_insn *i)
+{
+	c->st.gpr[i->reg] = c->st.gpr[i->rm] * i->imm;
+	PURE_NEXT(c, i);
+}
+
+static int p_imul_ri4_d(struct soft_cpu *c, const struct soft_insn *i)
+{
+	c->st.gpr[i->reg] = (uint32_t)(c->st.gpr[i->rm] * i->imm);
+	PURE_NEXT(c, i);
+}
+
+/*
+ * The dead-flags form of @in, or NULL; *@mem is set for a memory form
+ * (which can fault: flags before it stay live).
+ */
+static soft_fn dead_pick(const struct soft_insn *in, bool *mem)
+{
+	unsigned s;
+	int shape;
+
+	*mem = false;
+	if ((in->pfx & PFX_LOCK) || (in->osz != 4 && in->osz != 8) ||
+	    in->run == soft_thunk)
+		return NULL;
+	s = in->osz == 8 ? 0 : 1;
+	if (in->op == 0xc1 && in->mod == 3 && (in->reg & 7) <= 1 &&
+	    (in->imm & (in->osz == 8 ? 63 : 31)) != 0) {
+		static const soft_fn t[2][2] = { { p_rol8_d, p_rol4_d },
+						 { p_ror8_d, p_ror4_d } };
+		return t[in->reg & 1][s];
+	}
+	if (in->op == 0x1af && in->mod == 3)
+		return s ? p_imul_rr4_d : p_imul_rr8_d;
+	if ((in->op == 0x69 || in->op == 0x6b) && in->mod == 3)
+		return s ? p_imul_ri4_d : p_imul_ri8_d;
+	if (in->op == 0x1af && (shape = mem_shape(in)) >= 0) {
+		*mem = true;
+		return mem_imul[shape][s];
+	}
+	return NULL;
+}
+
 void soft_thread_pick(struct soft_insn *in)
 {
 	bool flags;
@@ -867,17 +972,24 @@ void soft_thread_block(struct soft_insn *in, unsigned n)
 	/* which arithmetic flags later instructions may read, walking
 	 * backwards: all of them at the end of the block */
 	enum { LIVE_ALL, LIVE_CF, LIVE_NONE } live = LIVE_ALL;
-	bool pure[SOFT_TB_MAX_INSNS];
+	bool defer[SOFT_TB_MAX_INSNS];
 	unsigned pre_n = 0, pre_len = 0;
 
 	for (unsigned k = n; k-- > 0;) {
-		bool flags;
+		bool flags, mem;
 		soft_fn f = pure_pick(&in[k], false, &flags), g;
 
 		if (f != in[k].run)
 			f = NULL; /* translated otherwise (decode #GP) */
-		pure[k] = f != NULL;
+		defer[k] = f != NULL || in[k].run == mem_pick(&in[k]);
 		if (!f) {
+			if (live == LIVE_NONE && (g = dead_pick(&in[k], &mem))) {
+				/* writes or keeps only flags nobody reads */
+				in[k].run = g;
+				defer[k] = true;
+				if (!mem)
+					continue;
+			}
 			live = LIVE_ALL; /* may read flags, fault or stop */
 			continue;
 		}
@@ -904,7 +1016,7 @@ void soft_thread_block(struct soft_insn *in, unsigned n)
 	for (unsigned k = 0; k <= n; k++) {
 		in[k].pre_n = (uint8_t)pre_n;
 		in[k].pre_len = (uint16_t)pre_len;
-		if (k < n && (pure[k] || in[k].run == mem_pick(&in[k]))) {
+		if (k < n && defer[k]) {
 			pre_n++;
 			pre_len += in[k].len;
 		} else {

@@ -471,6 +471,20 @@ static void test_fast_forms(void **state)
 		 "\x0f\x9f\xc5"         /* setg ch */
 		 "\xf4",
 		 16, 16, 0x80000000u, 0x101);
+	/* IMUL r,[mem], ROL, IMUL r,r and IMUL r,r,imm whose flags a CMP
+	 * overwrites (their flag-less forms) */
+	run_prog(ENV_LONG64,
+		 "\x48\xbb\x00\x00\x02\x00\x00\x00\x00\x00" /* mov rbx, DATA */
+		 "\x48\xc7\x03\x02\x00\x00\x00"             /* mov qword [rbx], 2 */
+		 "\xb9\x03\x00\x00\x00"                     /* mov ecx, 3 */
+		 "\x48\x0f\xaf\x0b"                         /* imul rcx, [rbx] */
+		 "\x48\xb8\x01\x00\x00\x00\x00\x00\x00\x80" /* mov rax, 2^63+1 */
+		 "\x48\xc1\xc0\x04"                         /* rol rax, 4 */
+		 "\x48\x0f\xaf\xc8"                         /* imul rcx, rax */
+		 "\x48\x6b\xc9\x05"                         /* imul rcx, rcx, 5 */
+		 "\x39\xc0"                                 /* cmp eax, eax */
+		 "\xf4",
+		 51, 51, 0x18, 0x2d0);
 	/* 32-bit: stores and loads [ebx+ecx*4+8] in a loop that calls */
 	run_prog(ENV_PROT32,
 		 "\xbb\x00\x00\x02\x00" /* mov ebx, ENV_DATA */
