@@ -528,6 +528,53 @@ MEM_ALL(bi4)
 MEM_ALL(i4)
 
 /*
+ * ALU with a memory destination: [mem] op= reg (00-3F, xx1 and byte xx0)
+ * or imm (80/81/83), the store only for the ops that write (not CMP); and
+ * the byte reg op= [mem] forms (xx2).  ADC/SBB are not among them (they
+ * read CF).  The TLB hit is a write hit for the writing ops, so a page
+ * that holds code (no writable entry) takes the checked path.
+ */
+#define MEM_RMW(name, ea, sz, T, lf, wr, expr, SRC, form)                      \
+	MEM_FN(name##form##sz##_, ea, sz, wr, {                                \
+		uint64_t a = soft_ldh(p, sz);                                  \
+		uint64_t b = (T)(SRC);                                         \
+		uint64_t r = (T)(expr);                                        \
+		if (wr)                                                        \
+			soft_sth(p, sz, r);                                    \
+		soft_lf(c, lf, sz, r, a, b);                                   \
+	})
+#define MEM_RB(name, ea, lf, wr, expr)                                         \
+	MEM_FN(name##rb1_, ea, 1, false, {                                     \
+		uint64_t a = soft_reg8(c, i->reg8);                            \
+		uint64_t b = soft_ldh(p, 1);                                   \
+		uint64_t r = (uint8_t)(expr);                                  \
+		if (wr)                                                        \
+			soft_set_reg8(c, i->reg8, (uint8_t)r);                 \
+		soft_lf(c, lf, 1, r, a, b);                                    \
+	})
+#define MEM_RMW_OP(name, ea, lf, wr, expr)                                     \
+	MEM_RMW(name, ea, 8, uint64_t, lf, wr, expr, c->st.gpr[i->reg], mr)    \
+	MEM_RMW(name, ea, 4, uint32_t, lf, wr, expr, c->st.gpr[i->reg], mr)    \
+	MEM_RMW(name, ea, 1, uint8_t, lf, wr, expr, soft_reg8(c, i->reg8), mr) \
+	MEM_RMW(name, ea, 8, uint64_t, lf, wr, expr, i->imm, mi)               \
+	MEM_RMW(name, ea, 4, uint32_t, lf, wr, expr, i->imm, mi)               \
+	MEM_RMW(name, ea, 1, uint8_t, lf, wr, expr, i->imm, mi)                \
+	MEM_RB(name, ea, lf, wr, expr)
+#define MEM_RMW_ALL(ea)                                                        \
+	MEM_RMW_OP(add, ea, LF_ADD, 1, a + b)                                  \
+	MEM_RMW_OP(or, ea, LF_LOGIC, 1, a | b)                                 \
+	MEM_RMW_OP(and, ea, LF_LOGIC, 1, a & b)                                \
+	MEM_RMW_OP(sub, ea, LF_SUB, 1, a - b)                                  \
+	MEM_RMW_OP(xor, ea, LF_LOGIC, 1, a ^ b)                                \
+	MEM_RMW_OP(cmp, ea, LF_SUB, 0, a - b)
+MEM_RMW_ALL(b)
+MEM_RMW_ALL(bi)
+MEM_RMW_ALL(i)
+MEM_RMW_ALL(b4)
+MEM_RMW_ALL(bi4)
+MEM_RMW_ALL(i4)
+
+/*
  * JMP near indirect through memory (FF /4, 64-bit target): a branch, so
  * it retires itself (RIP is the target) and enters the next block.  A
  * non-canonical target goes to the plain handler for its #GP.
@@ -550,6 +597,30 @@ MEM_JMP(b)
 MEM_JMP(bi)
 MEM_JMP(i)
 
+/* The same in 32-bit code (32-bit target, checked against the CS limit
+ * by the plain handler when beyond it) */
+#define MEM_JMP4(ea)                                                           \
+	static int m_jmp_##ea(struct soft_cpu *c, const struct soft_insn *i)   \
+	{                                                                      \
+		uint64_t lin = lin32(c, i->seg, (uint32_t)EA_##ea, false);     \
+		void *p;                                                       \
+		uint64_t t;                                                    \
+		if (unlikely(lin == ~0ull || c->csz != 4))                     \
+			return mem_slow(c, i);                                 \
+		p = mem_hit(c, lin, 4, false);                                 \
+		if (unlikely(!p))                                              \
+			return mem_slow(c, i);                                 \
+		t = soft_ldh(p, 4);                                            \
+		if (unlikely(c->pe && t > c->st.seg[VMM_CS].limit))            \
+			return mem_slow(c, i);                                 \
+		c->st.rip = t;                                                 \
+		c->icount += i->pre_n + 1u;                                    \
+		return soft_thread_link(c);                                    \
+	}
+MEM_JMP4(b4)
+MEM_JMP4(bi4)
+MEM_JMP4(i4)
+
 /* [shape][size 8/4] of a form (shapes 3-5: 32-bit addressing) */
 #define MEM_TAB(name)                                                          \
 	{ { m_##name##8_b, m_##name##4_b }, { m_##name##8_bi, m_##name##4_bi }, \
@@ -570,6 +641,34 @@ static const soft_fn tab_ld[6][2] = MEM_TAB(ld);
 static const soft_fn tab_st[6][2] = MEM_TAB(st);
 static const soft_fn mem_sti[6][2] = MEM_TAB(sti);
 static const soft_fn mem_cmpi[6][2] = MEM_TAB(cmpi);
+/* ALU [mem], reg / [mem], imm / reg8, [mem8] by op number */
+#define MEM_RMW_TAB(name, form) MEM_TAB(name##form)
+#define MEM_RMW_TAB1(name, form) MEM_TAB1(name##form##1)
+static const soft_fn mem_rmw_r[8][6][2] = {
+	MEM_RMW_TAB(add, mr), MEM_RMW_TAB(or, mr), { { NULL } }, { { NULL } },
+	MEM_RMW_TAB(and, mr), MEM_RMW_TAB(sub, mr), MEM_RMW_TAB(xor, mr),
+	MEM_RMW_TAB(cmp, mr),
+};
+static const soft_fn mem_rmw_i[8][6][2] = {
+	MEM_RMW_TAB(add, mi), MEM_RMW_TAB(or, mi), { { NULL } }, { { NULL } },
+	MEM_RMW_TAB(and, mi), MEM_RMW_TAB(sub, mi), MEM_RMW_TAB(xor, mi),
+	MEM_RMW_TAB(cmp, mi),
+};
+static const soft_fn mem_rmw_r1[8][6] = {
+	MEM_RMW_TAB1(add, mr), MEM_RMW_TAB1(or, mr), { NULL }, { NULL },
+	MEM_RMW_TAB1(and, mr), MEM_RMW_TAB1(sub, mr), MEM_RMW_TAB1(xor, mr),
+	MEM_RMW_TAB1(cmp, mr),
+};
+static const soft_fn mem_rmw_i1[8][6] = {
+	MEM_RMW_TAB1(add, mi), MEM_RMW_TAB1(or, mi), { NULL }, { NULL },
+	MEM_RMW_TAB1(and, mi), MEM_RMW_TAB1(sub, mi), MEM_RMW_TAB1(xor, mi),
+	MEM_RMW_TAB1(cmp, mi),
+};
+static const soft_fn mem_rb1[8][6] = {
+	MEM_RMW_TAB1(add, rb), MEM_RMW_TAB1(or, rb), { NULL }, { NULL },
+	MEM_RMW_TAB1(and, rb), MEM_RMW_TAB1(sub, rb), MEM_RMW_TAB1(xor, rb),
+	MEM_RMW_TAB1(cmp, rb),
+};
 /* IMUL r, [mem] without its flags (dead_pick) */
 static const soft_fn mem_imul[6][2] = MEM_TAB(imul);
 static const soft_fn mem_st1[6] = MEM_TAB1(st1);
@@ -598,11 +697,12 @@ static int mem_shape(const struct soft_insn *in)
 /* The memory branch form for @in (not deferred: it ends the block). */
 static soft_fn mem_branch_pick(const struct soft_insn *in)
 {
-	static const soft_fn jmp[3] = { m_jmp_b, m_jmp_bi, m_jmp_i };
+	static const soft_fn jmp[6] = { m_jmp_b, m_jmp_bi, m_jmp_i,
+					m_jmp_b4, m_jmp_bi4, m_jmp_i4 };
 	int shape = mem_shape(in);
 
-	if (shape < 0 || shape > 2 || in->op != 0xff || (in->reg & 7) != 4 ||
-	    in->osz != 8)
+	if (shape < 0 || in->op != 0xff || (in->reg & 7) != 4 ||
+	    in->osz != (shape > 2 ? 4 : 8))
 		return NULL;
 	return jmp[shape];
 }
@@ -622,6 +722,12 @@ static soft_fn mem_pick(const struct soft_insn *in)
 			return mem_sti1[shape];
 		if (op == 0x80 && (in->reg & 7) == 7)
 			return mem_cmpi1[shape];
+		if (op == 0x80) /* not 82: #UD in 64-bit mode */
+			return mem_rmw_i1[in->reg & 7][shape];
+		if (op < 0x40 && (op & 7) == 0)
+			return mem_rmw_r1[op >> 3][shape];
+		if (op < 0x40 && (op & 7) == 2)
+			return mem_rb1[op >> 3][shape];
 		return NULL;
 	}
 	if (in->osz != 4 && in->osz != 8)
@@ -632,13 +738,16 @@ static soft_fn mem_pick(const struct soft_insn *in)
 	case 0x89: return tab_st[shape][s];
 	case 0xc7: return (in->reg & 7) == 0 ? mem_sti[shape][s] : NULL;
 	case 0x81:
-	case 0x83: return (in->reg & 7) == 7 ? mem_cmpi[shape][s] : NULL;
+	case 0x83: return (in->reg & 7) == 7 ? mem_cmpi[shape][s] :
+			  mem_rmw_i[in->reg & 7][shape][s];
 	case 0x1b6: return mem_zxb[shape];
 	case 0x1b7: return mem_zxw[shape];
 	case 0x63: return s == 0 ? mem_sxd[shape] : NULL;
 	}
 	if (op < 0x40 && (op & 7) == 3)
 		return mem_alu[op >> 3][shape][s];
+	if (op < 0x40 && (op & 7) == 1)
+		return mem_rmw_r[op >> 3][shape][s];
 	return NULL;
 }
 

@@ -485,6 +485,41 @@ static void test_fast_forms(void **state)
 		 "\x39\xc0"                                 /* cmp eax, eax */
 		 "\xf4",
 		 51, 51, 0x18, 0x2d0);
+	/* ALU with memory destinations (qword, dword, byte) and byte
+	 * reg op= [mem] */
+	run_prog(ENV_LONG64,
+		 "\x48\xbb\x00\x00\x02\x00\x00\x00\x00\x00" /* mov rbx, DATA */
+		 "\x48\xc7\x03\x0a\x00\x00\x00"             /* mov qword [rbx], 10 */
+		 "\xb9\x03\x00\x00\x00"                     /* mov ecx, 3 */
+		 "\x48\x01\x0b"                             /* add [rbx], rcx: 13 */
+		 "\x48\x83\x2b\x01"                         /* sub qword [rbx], 1: 12 */
+		 "\x83\x33\x0f"                             /* xor dword [rbx], 15: 3 */
+		 "\x38\x0b"                                 /* cmp [rbx], cl */
+		 "\x75\x05"                                 /* jne +5 (not taken) */
+		 "\x48\x8b\x03"                             /* mov rax, [rbx] */
+		 "\x02\x03"                                 /* add al, [rbx]: 6 */
+		 "\xf4",
+		 42, 42, 6, 3);
+	/* a memory-destination ALU op on the code itself: the instruction
+	 * after it in the same block sees the new immediate (6, not 5) */
+	run_prog(ENV_LONG64,
+		 "\x48\xbb\x0e\x00\x01\x00\x00\x00\x00\x00" /* mov rbx, CODE+14 */
+		 "\x80\x03\x01"                             /* add byte [rbx], 1 */
+		 "\xb8\x05\x00\x00\x00"                     /* mov eax, 5 */
+		 "\x31\xc9"                                 /* xor ecx, ecx */
+		 "\xf4",
+		 21, 21, 6, 0);
+	/* 32-bit JMP through memory */
+	run_prog(ENV_PROT32,
+		 "\xbb\x00\x00\x02\x00"     /* mov ebx, DATA */
+		 "\xc7\x03\x13\x00\x01\x00" /* mov dword [ebx], CODE+19 */
+		 "\xff\x23"                 /* jmp [ebx] */
+		 "\xb8\x01\x00\x00\x00"     /* mov eax, 1 (skipped) */
+		 "\xf4"                     /* hlt (skipped) */
+		 "\xb8\x02\x00\x00\x00"     /* mov eax, 2 */
+		 "\x31\xc9"                 /* xor ecx, ecx */
+		 "\xf4",
+		 27, 27, 2, 0);
 	/* 32-bit: stores and loads [ebx+ecx*4+8] in a loop that calls */
 	run_prog(ENV_PROT32,
 		 "\xbb\x00\x00\x02\x00" /* mov ebx, ENV_DATA */
