@@ -578,6 +578,13 @@ static void print_stats(vmm_vm *vm)
 				fprintf(stderr, " %s %llu", vmm_exit_name(k),
 					(unsigned long long)vs.exits_by_kind[k]);
 		fputc('\n', stderr);
+		if (vs.valid & VMM_VCPU_STAT_BLOCKS)
+			fprintf(stderr,
+				"vmm-run: vcpu%u: %llu blocks translated, "
+				"%llu invalidated, %llu block-cache flushes\n",
+				i, (unsigned long long)vs.blocks_translated,
+				(unsigned long long)vs.blocks_invalidated,
+				(unsigned long long)vs.block_cache_flushes);
 	}
 	if (vmm_bus_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs, name, sizeof(name)) == 0)
 		fprintf(stderr, "vmm-run: %s: %llu writes, %llu reads\n", name,
