@@ -884,7 +884,10 @@ int main(int argc, char **argv)
 	ret = vmm_vm_create(&cfg, &vm);
 	if (ret < 0) {
 		char why[160] = "";
-		vmm_backend_probe(o.backend, why, sizeof(why));
+
+		/* the library's reason; else what the backend probe says */
+		if (!vmm_last_error(NULL, why, sizeof(why)))
+			vmm_backend_probe(o.backend, why, sizeof(why));
 		fprintf(stderr, "vmm-run: cannot create a %s VM: %s%s%s\n",
 			vmm_backend_name(o.backend), vmm_strerror(ret),
 			why[0] ? ": " : "", why);
