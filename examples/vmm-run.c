@@ -186,15 +186,23 @@ static void unmap_file(struct image *img)
 }
 
 /* Errors of set-up calls are printed once, by vmm-run with the call's
- * context (vmm_last_error); from the start of the run on, everything the
- * library logs is printed. */
+ * context (vmm_last_error, or the last message kept here when there is no
+ * VM to ask); from the start of the run on, everything the library logs is
+ * printed. */
+struct logctx {
+	bool running;
+	char last_error[256];
+};
+
 static void log_cb(void *opaque, int level, const char *msg)
 {
 	static const char *const lv[] = { "error", "warn", "info", "debug" };
-	const bool *running = opaque;
+	struct logctx *lc = opaque;
 
-	if (level == VMM_LOG_ERROR && !*running)
+	if (level == VMM_LOG_ERROR && !lc->running) {
+		snprintf(lc->last_error, sizeof(lc->last_error), "%s", msg);
 		return;
+	}
 	fprintf(stderr, "libvmm %s: %s\n", lv[level & 3], msg);
 }
 
@@ -822,7 +830,7 @@ int main(int argc, char **argv)
 	vmm_vm *vm = NULL;
 	vmm_vcpu *vcpu;
 	int ret, status = ST_SETUP;
-	bool running = false;
+	struct logctx logctx = { .running = false };
 
 	cli_set_prog("vmm-run");
 	if (parse_args(argc, argv, &o) < 0) {
@@ -845,7 +853,7 @@ int main(int argc, char **argv)
 	cfg.flags = VMM_CFG_IGNORE_UNHANDLED_IO;
 	if (!o.quiet) {
 		cfg.log = log_cb;
-		cfg.log_opaque = &running;
+		cfg.log_opaque = &logctx;
 		cfg.log_level = VMM_LOG_WARN;
 	}
 	if (o.restore) {
@@ -858,8 +866,11 @@ int main(int argc, char **argv)
 	}
 	ret = vmm_vm_create(&cfg, &vm);
 	if (ret < 0) {
-		char why[160] = "";
-		vmm_backend_probe(o.backend, why, sizeof(why));
+		char why[sizeof(logctx.last_error)] = "";
+		if (logctx.last_error[0])
+			snprintf(why, sizeof(why), "%s", logctx.last_error);
+		else
+			vmm_backend_probe(o.backend, why, sizeof(why));
 		fprintf(stderr, "vmm-run: cannot create a %s VM: %s%s%s\n",
 			vmm_backend_name(o.backend), vmm_strerror(ret),
 			why[0] ? ": " : "", why);
@@ -890,7 +901,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 run:
-	running = true;
+	logctx.running = true;
 	if (o.gdb) {
 		status = run_gdb(vm, o.gdb);
 		goto stopped;
