@@ -130,7 +130,8 @@ static void usage(FILE *f)
 		"  --snapshot-on-exit FILE  save a snapshot when the VM stops\n"
 		"  --restore FILE   continue a snapshot instead of --kernel\n"
 		"  --gdb G          wait for gdb on tcp:PORT (127.0.0.1), unix:PATH\n"
-		"                   or PORT, then let it drive the guest\n"
+		"                   (or a PATH with a /) or PORT, then let it\n"
+		"                   drive the guest\n"
 		"  --stats          print exit and device counters to stderr\n"
 		"  --quiet          no libvmm messages on stderr\n"
 		"exit status: odd = the guest's debug-exit status (port 0xf4:\n"
@@ -316,8 +317,12 @@ static int parse_gdb(const char *spec, uint16_t *port, const char **path)
 		*path = spec + 5;
 		return 0;
 	}
-	if (spec[0] >= '0' && spec[0] <= '9')
+	if (spec[0] >= '0' && spec[0] <= '9' && !strchr(spec, '/'))
 		return cli_port("--gdb", spec, port);
+	if (strchr(spec, '/')) { /* a path is unambiguous: a unix socket */
+		*path = spec;
+		return 0;
+	}
 	return cli_error("--gdb %s: expected tcp:PORT, unix:PATH or a port "
 			 "number", spec);
 }
