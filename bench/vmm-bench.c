@@ -1947,7 +1947,8 @@ int main(int argc, char **argv)
 		       "baseline", "ratio");
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
 		struct result r;
-		/* linux-boot takes minutes: only when named */
+		/* linux-boot takes minutes, the on_request entries too:
+		 * only when named */
 		bool want = optind >= argc && !benches[i].on_request &&
 			    strncmp(benches[i].name, "linux-boot-", 11);
 		for (int j = optind; j < argc; j++)

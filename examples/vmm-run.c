@@ -593,8 +593,8 @@ static void print_stats(vmm_vm *vm)
 		fputc('\n', stderr);
 		if (vs.valid & VMM_VCPU_STAT_BLOCKS)
 			fprintf(stderr,
-				"vmm-run: vcpu%u: %llu blocks translated, "
-				"%llu invalidated, %llu block-cache flushes\n",
+				"vmm-run: vcpu%u: blocks translated %llu, "
+				"invalidated %llu, block-cache flushes %llu\n",
 				i, (unsigned long long)vs.blocks_translated,
 				(unsigned long long)vs.blocks_invalidated,
 				(unsigned long long)vs.block_cache_flushes);
