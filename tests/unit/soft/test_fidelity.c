@@ -531,6 +531,22 @@ static void test_dr_data(void **state)
 	}
 	/* the store that hit was done */
 	assert_int_equal(rd64(&t, ENV_DATA + 12) & 0xffffffff, 1);
+
+	/* REP STOSB over a watched byte: the trap comes after that
+	 * iteration, RIP on the instruction, RCX the bytes left, RF = 1 */
+	tvm_setup(&t, ENV_LONG64, 0,
+		  "\xb9\x20\x00\x00\x00"                 /* mov ecx, 32 */
+		  "\x48\xc7\xc7\x00\x00\x02\x00"         /* mov rdi, D */
+		  "\xf3\xaa\xf4", 15);                   /* rep stosb; hlt */
+	t.st.dr[3] = ENV_DATA + 9;
+	t.st.dr7 = dr7_bp(3, 1, 0);
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), 1);
+	assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), ENV_CODE + 12);
+	assert_true(frame_flags(&t, false) & RF);
+	assert_int_equal(t.st.gpr[VMM_RCX], 32 - 10);
+	assert_int_equal(t.st.gpr[VMM_RDI], ENV_DATA + 10);
+	assert_int_equal(t.st.dr6 & 0xf, 8);
 	tvm_destroy(&t);
 }
 
