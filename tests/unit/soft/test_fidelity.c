@@ -7,6 +7,9 @@
  */
 #include "soft_test.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 /* a 16-bit flat data segment (B = 0) for the SS tests, in the free GDT
  * slot 0x30 of tests/diff/env.c */
 #define SEL_DATA16 0x30
@@ -634,6 +637,51 @@ static void test_dr_random(void **state)
 	tvm_destroy(&t);
 }
 
+/*
+ * DR0-DR3/DR7 survive a snapshot: a data breakpoint set before the save
+ * still hits after the restore (the restored soft vCPU decodes DR7 from
+ * the loaded state).
+ */
+static void test_dr_snapshot(void **state)
+{
+	struct tvm t;
+	struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
+	struct vmm_cpu_state st;
+	struct vmm_exit e;
+	vmm_vm *nvm;
+	vmm_vcpu *cpu;
+	int fd = memfd_create("dr-snap", 0);
+	static const uint8_t code[] = {
+		0xc6, 0x04, 0x25, 0x04, 0x00, 0x02, 0x00, 0x07, /* mov [D+4], 7 */
+		0xf4,
+	};
+
+	(void)state;
+	assert_true(fd >= 0);
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+	t.st.dr[0] = ENV_DATA + 4;
+	t.st.dr7 = dr7_bp(0, 1, 0);
+	tvm_set(&t);
+	assert_int_equal(vmm_snapshot_save_fd(t.vm, fd, &so), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(vmm_snapshot_restore_fd(fd, NULL, &nvm), 0);
+	close(fd);
+	cpu = vmm_vcpu_get(nvm, 0);
+	assert_non_null(cpu);
+	assert_int_equal(vmm_vcpu_get_state(cpu, &st), 0);
+	assert_int_equal(st.dr[0], ENV_DATA + 4);
+	assert_int_equal(st.dr7 & 0xfffff, dr7_bp(0, 1, 0) & 0xfffff);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(vmm_vcpu_run(cpu, &e), 0);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(vmm_vcpu_get_state(cpu, &st), 0);
+	assert_int_equal(env_vector_of(st.rip), 1);
+	assert_int_equal(st.dr6 & 0xf, 1);
+	vmm_vm_destroy(nvm);
+	tvm_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -647,6 +695,7 @@ int main(void)
 		cmocka_unit_test(test_dr_data),
 		cmocka_unit_test(test_dr_gd_and_ss_shadow),
 		cmocka_unit_test(test_dr_random),
+		cmocka_unit_test(test_dr_snapshot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
