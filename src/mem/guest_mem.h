@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "mem/listener.h"
+
 #define VMM_GMEM_MAX_REGIONS 64
 
 struct vmm_gmem_region {
@@ -37,7 +39,21 @@ struct vmm_gmem {
 	pthread_rwlock_t lock;
 	bool dirty_log;
 	uint64_t slots_used;  /* bitmap of slot numbers in use */
+	/*
+	 * Memory listeners (listener.h).  change_lock serialises region
+	 * changes with each other and with listener (un)registration;
+	 * @changing is set while a removal runs, so a vCPU entering the guest
+	 * waits (see vmm_vcpu_run) instead of racing the check of `running`.
+	 */
+	pthread_mutex_t change_lock;
+	struct vmm_mem_listener *listeners;
+	atomic_bool changing;
 };
+
+/* Register / unregister @l (takes change_lock: waits for a change in
+ * progress).  A listener is on at most one list. */
+void vmm_gmem_listener_add(struct vmm_gmem *m, struct vmm_mem_listener *l);
+void vmm_gmem_listener_remove(struct vmm_gmem *m, struct vmm_mem_listener *l);
 
 int vmm_gmem_init(struct vmm_gmem *m);
 void vmm_gmem_fini(vmm_vm *vm, struct vmm_gmem *m);
@@ -103,5 +119,24 @@ struct vmm_paging {
 int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
 		  vmm_gva_t gva, unsigned access, bool set_ad, vmm_gpa_t *gpa,
 		  uint32_t *pf_error, uint64_t *page_size);
+
+/*
+ * An access flag beside VMM_ACCESS_*: a supervisor data access made with
+ * CPL < 3 and EFLAGS.AC = 1, which CR4.SMAP lets reach user pages.
+ * Implicit supervisor accesses (descriptor tables, TSS, ...) at CPL 3 and
+ * explicit ones with AC = 0 leave it out.
+ */
+#define VMM_GMEM_ACCESS_AC (1u << 8)
+
+/*
+ * vmm_gmem_walk_ex() - vmm_gmem_walk(), and *@user_page (if non-NULL) says
+ * whether every level allowed user-mode access (U/S set throughout): the
+ * soft MMU does not cache a supervisor translation of a user page while
+ * CR4.SMAP is set, since EFLAGS.AC decides each access.
+ */
+int vmm_gmem_walk_ex(struct vmm_gmem *m, const struct vmm_paging *p,
+		     vmm_gva_t gva, unsigned access, bool set_ad,
+		     vmm_gpa_t *gpa, uint32_t *pf_error, uint64_t *page_size,
+		     bool *user_page);
 
 #endif

@@ -139,6 +139,11 @@ static int check(struct walk *w)
 	if (!user && w->user_ok && (w->access & VMM_ACCESS_EXEC) &&
 	    (p->cr4 & VMM_CR4_SMEP))
 		return -EFAULT;
+	/* SMAP: supervisor data accesses to user pages only with CPL < 3
+	 * and EFLAGS.AC (the caller says so with VMM_GMEM_ACCESS_AC) */
+	if (!user && w->user_ok && !(w->access & VMM_ACCESS_EXEC) &&
+	    (p->cr4 & VMM_CR4_SMAP) && !(w->access & VMM_GMEM_ACCESS_AC))
+		return -EFAULT;
 	return 0;
 }
 
@@ -277,6 +282,15 @@ int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
 		  vmm_gva_t gva, unsigned access, bool set_ad, vmm_gpa_t *gpa,
 		  uint32_t *pf_error, uint64_t *page_size)
 {
+	return vmm_gmem_walk_ex(m, p, gva, access, set_ad, gpa, pf_error,
+				page_size, NULL);
+}
+
+int vmm_gmem_walk_ex(struct vmm_gmem *m, const struct vmm_paging *p,
+		     vmm_gva_t gva, unsigned access, bool set_ad,
+		     vmm_gpa_t *gpa, uint32_t *pf_error, uint64_t *page_size,
+		     bool *user_page)
+{
 	struct walk w = { .m = m, .p = p, .access = access, .set_ad = set_ad,
 			  .user_ok = true, .write_ok = true, .exec_ok = true };
 	unsigned maxpa = p->maxphyaddr;
@@ -288,6 +302,8 @@ int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
 		*gpa = (p->efer & VMM_EFER_LMA) ? gva : (gva & 0xffffffffu);
 		if (page_size)
 			*page_size = 0;
+		if (user_page)
+			*user_page = false;
 		return 0;
 	}
 	if (maxpa < 32 || maxpa > 52)
@@ -315,5 +331,7 @@ int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
 		*pf_error = ec;
 	if (page_size)
 		*page_size = psize;
+	if (user_page)
+		*user_page = w.user_ok;
 	return ret;
 }

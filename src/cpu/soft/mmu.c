@@ -89,6 +89,7 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 	uint64_t gpa, page = lin & ~0xfffull, gpage;
 	uint32_t ec = 0;
 	uint8_t *h;
+	bool user_page = false;
 	int r;
 
 	{
@@ -115,7 +116,10 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 	paging_of(c, &p);
 	if (user)
 		acc |= VMM_ACCESS_USER;
-	r = vmm_gmem_walk(m, &p, lin, acc, true, &gpa, &ec, NULL);
+	else if (c->cpl < 3 && (c->st.rflags & FL_AC))
+		acc |= VMM_GMEM_ACCESS_AC;
+	r = vmm_gmem_walk_ex(m, &p, lin, acc, true, &gpa, &ec, NULL,
+			     &user_page);
 	if (r) { /* the walk fails only with a fault: no VMM stop */
 		if (!c->paging)
 			soft_gp(c, 0);
@@ -125,7 +129,9 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 	gpage = gpa & ~0xfffull;
 	h = vmm_gmem_host_ptr(m, gpage, 4096, (acc & VMM_ACCESS_WRITE) != 0);
 	*host = h;
-	if (h) {
+	/* with SMAP, EFLAGS.AC decides each supervisor access to a user
+	 * page: no TLB entry, every such access walks */
+	if (h && !(user_page && !user && (c->st.cr4 & VMM_CR4_SMAP))) {
 		struct soft_tlb_entry *e =
 			&c->tlb[user][soft_tlb_idx(lin)];
 		bool code = soft_tb_is_code(c, gpage);

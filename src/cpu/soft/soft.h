@@ -211,11 +211,41 @@ struct soft_replay {
 #define SEV_MODE 8u     /* mode/CR change: leave the block */
 #define SEV_DBG 16u     /* a data or I/O breakpoint hit (db_hits) */
 
-/* Queued write exits of one retired instruction. */
-#define SOFT_WQ_MAX 4
+/*
+ * Queued write exits of one retired instruction.  One instruction can make
+ * many device writes: PUSHA/ENTER/an interrupt frame with the stack in
+ * MMIO, or an 8-byte store across a page boundary between two MMIO pages
+ * (split into 8 byte writes).  4 stopped such guests with "too many device
+ * writes in one instruction" (found by fuzz_virtio_hdr); 64 covers every
+ * stack-frame and page-split case.  (Bulk stores such as FXSAVE into MMIO
+ * still exceed it.)
+ */
+#define SOFT_WQ_MAX 64
+
+/*
+ * The feature words of the VM's CPU model (vmm_config.cpu_model), set once
+ * at create time: CPUID reports them and the instructions, CR4 and MSRs
+ * check them.  See soft_features_init() in exec_sys.c.
+ */
+struct soft_features {
+	uint32_t l1c, l1d;        /* CPUID 1 ECX, EDX */
+	uint32_t l7b, l7c, l7d;   /* CPUID 7.0 EBX, ECX, EDX */
+	uint32_t e1c, e1d;        /* CPUID 0x80000001 ECX, EDX */
+	uint32_t e7d;             /* CPUID 0x80000007 EDX */
+	uint64_t cr4_ok;          /* CR4 bits MOV to CR4 accepts */
+};
+#define SOFT_F_RDTSCP(f) (((f)->e1d >> 27) & 1)
+#define SOFT_F_SMEP(f) (((f)->l7b >> 7) & 1)
+#define SOFT_F_SMAP(f) (((f)->l7b >> 20) & 1)
+#define SOFT_F_UMIP(f) (((f)->l7c >> 2) & 1)
+#define SOFT_F_PKU(f) (((f)->l7c >> 3) & 1)
+#define SOFT_F_TSC_ADJUST(f) (((f)->l7b >> 1) & 1)
+/* guest TSC rate: soft_tsc() counts nanoseconds */
+#define SOFT_TSC_KHZ 1000000u
 
 struct soft_vm {
 	struct soft_irqchip *chip;  /* NULL with VMM_CFG_NO_IRQCHIP */
+	struct soft_features feat;
 	struct soft_clock clock;
 	bool deterministic;
 	atomic_uint epoch;          /* memory map changed: flush TLB + TBs */
@@ -285,6 +315,8 @@ struct soft_cpu {
 	/* time */
 	uint64_t icount;     /* retired instructions */
 	int64_t tsc_offset;
+	int64_t tsc_adjust;  /* IA32_TSC_ADJUST (not in vmm_cpu_state: a
+				restored vCPU reads 0, as after reset) */
 
 	/* soft MMU */
 	struct soft_tlb_entry tlb[2][SOFT_TLB_SIZE];
@@ -526,8 +558,15 @@ static inline void soft_sth(void *p, unsigned size, uint64_t v)
 static inline uint64_t soft_lin_fast(struct soft_cpu *c, unsigned seg,
 				     uint64_t off, unsigned size, bool write)
 {
-	if (likely(c->lm64))
-		return c->segbase[seg] + off;
+	if (likely(c->lm64)) {
+		uint64_t lin = c->segbase[seg] + off;
+		/* a non-canonical stack reference is #SS(0), not #GP(0) (the
+		 * TLB miss path raises #GP for the other segments) */
+		if (unlikely(seg == VMM_SS) &&
+		    unlikely((uint64_t)((int64_t)(lin << 16) >> 16) != lin))
+			soft_fault(c, 12, 0);
+		return lin;
+	}
 	if (unlikely((write ? c->segwchk : c->segchk) & (1u << seg)))
 		return soft_lin(c, seg, off, size, write);
 	return (uint32_t)(c->segbase[seg] + off);
@@ -642,6 +681,8 @@ void soft_mmio_write(struct soft_cpu *c, uint64_t gpa, unsigned size,
 /* ---- control registers, MSRs, time (exec_sys.c) ---- */
 uint64_t soft_tsc(struct soft_cpu *c);
 int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v);
+/* Fill svm->feat for vm->cfg.cpu_model; -ENOTSUP (with a message). */
+int soft_features_init(vmm_vm *vm, struct soft_vm *svm);
 void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
 		uint32_t r[4]);
 
