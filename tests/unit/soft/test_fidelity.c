@@ -480,6 +480,22 @@ static void test_dr_instruction(void **state)
 	assert_int_equal(run_vec(&t), -1);
 	assert_int_equal(t.st.rip, ENV_CODE + 3);
 	assert_false(t.st.rflags & RF);
+	/* enabled by the guest itself with MOV DR7 in the running block:
+	 * the very next instructions are checked */
+	static const uint8_t self[] = {
+		0x48, 0xc7, 0xc0, 0x17, 0x00, 0x01, 0x00, /* 00: mov rax, CODE+0x17 */
+		0x0f, 0x23, 0xc0,                         /* 07: mov dr0, rax */
+		0xb8, 0x01, 0x00, 0x00, 0x00,             /* 0a: mov eax, 1 */
+		0x0f, 0x23, 0xf8,                         /* 0f: mov dr7, rax */
+		0x90, 0x90, 0x90, 0x90, 0x90,             /* 12: nops */
+		0x90,                                     /* 17: nop (bp) */
+		0xf4,                                     /* 18: hlt */
+	};
+	tvm_setup(&t, ENV_LONG64, 0, self, sizeof(self));
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), 1);
+	assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), ENV_CODE + 0x17);
+	assert_int_equal(t.st.dr6 & 0xf, 1);
 	/* disabled (no L/G bit): nothing */
 	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
 	t.st.dr[2] = ENV_CODE + 1;
