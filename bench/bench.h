@@ -65,4 +65,11 @@ int bench_soft_tcg_geomean(const struct params *p, struct result *res);
 int bench_soft_kvm_geomean(const struct params *p, struct result *res);
 int bench_soft_unicorn_loadstore(const struct params *p, struct result *res);
 
+/*
+ * linux_boot.c: Linux boot to power-off, vmm-run on soft against QEMU TCG
+ * (1 and 2 vCPUs); 1 when a prerequisite is missing.
+ */
+int bench_linux_boot_1(const struct params *p, struct result *res);
+int bench_linux_boot_2(const struct params *p, struct result *res);
+
 #endif

@@ -48,7 +48,12 @@ enum vmm_internal_reason {
  * mmio.data before the next vmm_vcpu_run(); the backend completes the
  * instruction with it.  io.data points at size*count bytes, mmio.data at len
  * bytes, both owned by the vCPU and valid until the next vmm_vcpu_run().
+ *
+ * The union is padded to a fixed size (the struct is VMM_EXIT_SIZE bytes),
+ * so a later release can add exit kinds with larger payloads without
+ * changing the size of a struct vmm_exit the caller allocates.
  */
+#define VMM_EXIT_SIZE 256
 struct vmm_exit {
 	enum vmm_exit_kind kind;
 	union {
@@ -85,8 +90,14 @@ struct vmm_exit {
 			uint32_t status;  /* QEMU isa-debug-exit: (value << 1) | 1 */
 			uint32_t value;   /* what the guest wrote */
 		} guest;
+		uint64_t _reserved[(VMM_EXIT_SIZE - 8) / 8]; /* fixes the size */
 	};
 };
+#ifdef __cplusplus
+static_assert(sizeof(struct vmm_exit) == VMM_EXIT_SIZE, "vmm_exit size is ABI");
+#else
+_Static_assert(sizeof(struct vmm_exit) == VMM_EXIT_SIZE, "vmm_exit size is ABI");
+#endif
 
 /** vmm_exit_name() - "io", "mmio", "hlt", ... */
 VMM_API const char *vmm_exit_name(enum vmm_exit_kind kind);
@@ -158,8 +169,9 @@ VMM_API VMM_MUST_CHECK int vmm_vcpu_set_state(vmm_vcpu *vcpu,
  * vmm_vcpu_translate() - translate @gva through the page tables the vCPU
  * currently uses (none, 32-bit, PAE or 4-level, per its CR0/CR4/EFER),
  * checking @access (VMM_ACCESS_*).  Accessed/dirty bits are not changed.
- * Returns 0, -EFAULT when not mapped or not permitted (as a page fault
- * would), or -EIO when a page-table entry lies outside guest RAM.
+ * Returns 0, or -EFAULT when not mapped, not permitted or with reserved
+ * bits set (as a page fault would).  A page-table entry outside guest RAM
+ * reads as all-ones (open bus), as the guest's own accesses see it.
  */
 VMM_API int vmm_vcpu_translate(vmm_vcpu *vcpu, vmm_gva_t gva, unsigned access,
 			       vmm_gpa_t *gpa);

@@ -49,6 +49,67 @@ enum vmm_backend {
 #define VMM_CFG_DETERMINISTIC (1u << 4)
 
 /**
+ * enum vmm_cpu_model - the CPU a guest sees: CPUID, the MSRs and CR4 bits
+ * that go with it, and the instructions' behaviour are consistent (a
+ * feature is advertised only where the backend implements it; a CR4 bit or
+ * MSR of a feature the model does not advertise raises #GP).  The features
+ * of each model per backend are listed in docs/soft-backend.md.
+ *
+ * @VMM_CPU_DEFAULT:  VMM_CPU_MAX.
+ * @VMM_CPU_BASELINE: a conservative x86-64 CPU, the same feature bits on
+ *                    every backend and host (SSE2, CX16, NX, LAHF
+ *                    in 64-bit mode, SYSCALL, PAT, APIC), so a snapshot
+ *                    taken under it restores on the other backend without
+ *                    the guest losing a feature it probed.  On KVM,
+ *                    vmm_vm_create() fails with -ENOTSUP if the host lacks
+ *                    one of them (the message names it).
+ * @VMM_CPU_HOST:     KVM only: everything KVM supports on this host
+ *                    (KVM_GET_SUPPORTED_CPUID).  -ENOTSUP on the software
+ *                    backend, which cannot run what the host CPU has.
+ * @VMM_CPU_MAX:      everything the backend implements: on KVM the same as
+ *                    VMM_CPU_HOST; on the software backend also SMEP, SMAP,
+ *                    UMIP, PKU, RDTSCP, 1 GiB pages, x2APIC and TSC-deadline
+ *                    (with the irqchip), the invariant TSC.
+ *
+ * Every model also gets the TSC-frequency leaves 0x15/0x16 and a hypervisor
+ * leaf 0x40000010 (TSC and APIC bus rate in kHz) when the backend knows the
+ * rate (the software backend always; KVM through KVM_GET_TSC_KHZ).
+ */
+enum vmm_cpu_model {
+	VMM_CPU_DEFAULT = 0,
+	VMM_CPU_BASELINE = 1,
+	VMM_CPU_HOST = 2,
+	VMM_CPU_MAX = 3,
+};
+
+/** vmm_cpu_model_name() - "default", "baseline", "host", "max" or NULL. */
+VMM_API const char *vmm_cpu_model_name(enum vmm_cpu_model model);
+
+/**
+ * vmm_cpu_model_parse() - the model called @name (as vmm_cpu_model_name()
+ * spells it); -EINVAL for an unknown name.
+ */
+VMM_API int vmm_cpu_model_parse(const char *name, enum vmm_cpu_model *out);
+
+/**
+ * struct vmm_cpuid_leaf - one CPUID leaf for vmm_config.cpuid_add.
+ * @function: EAX input.
+ * @index:    ECX input (sub-leaf); compared only with
+ *            VMM_CPUID_FLAG_INDEX in @flags.
+ * @flags:    VMM_CPUID_FLAG_* bits.
+ * @eax, @ebx, @ecx, @edx: the result.
+ */
+struct vmm_cpuid_leaf {
+	uint32_t function;
+	uint32_t index;
+	uint32_t flags;
+	uint32_t eax, ebx, ecx, edx;
+};
+/** The leaf has sub-leaves: @index selects it. */
+#define VMM_CPUID_FLAG_INDEX (1u << 0)
+#define VMM_CPUID_ADD_MAX 256
+
+/**
  * enum vmm_irqchip_mode - which interrupt controllers a VM gets
  * (struct vmm_config.irqchip; read back with vmm_vm_irqchip()).
  *
@@ -90,7 +151,9 @@ enum vmm_irqchip_mode {
 /**
  * struct vmm_config - what vmm_vm_create() builds.
  * @struct_size: sizeof(struct vmm_config) as the caller compiled it; lets
- *               later versions grow the struct.  0 means "current".
+ *               later versions grow the struct.  0 means its LIBVMM_0.1
+ *               size.  A larger struct whose unknown tail is not all zero
+ *               is refused with -EINVAL (growable-struct rule, docs/api.md).
  * @backend:     which backend to use; AUTO picks KVM if /dev/kvm works.
  * @ncpus:       number of vCPUs the VM may have (1..VMM_MAX_VCPUS); 0 = 1.
  * @ram_size:    if non-zero, guest RAM created at once: [0, min(ram_size,
@@ -103,8 +166,19 @@ enum vmm_irqchip_mode {
  * @log_level:   highest level passed to @log.
  * @allocator:   optional allocator for library bookkeeping (NULL = libc).
  * @cpuid_filter: optional; called once per CPUID leaf the backend is about
- *               to expose, may change the registers.  Return false to drop
- *               the leaf.
+ *               to expose (including the leaves of @cpuid_add), may change
+ *               the registers.  Return false to drop the leaf.  On KVM it
+ *               runs once per leaf when a vCPU is created; on the software
+ *               backend at every CPUID the guest executes.
+ * @cpu_model:   which CPU the guest sees (enum vmm_cpu_model); 0 =
+ *               VMM_CPU_DEFAULT.  Added in 0.1 after @cpuid_opaque: a
+ *               caller compiled against an older struct gets the default.
+ * @cpuid_add:   optional; @cpuid_add_count leaves added to (or replacing
+ *               the leaf with the same function and index of) the model's
+ *               CPUID, before @cpuid_filter sees them.  Copied at create
+ *               time.  The maximum leaf of the range a leaf falls in (leaf
+ *               0, 0x40000000 or 0x80000000) is raised to cover it.
+ * @cpuid_add_count: number of entries in @cpuid_add (at most 256).
  * @irqchip:     interrupt controller mode (enum vmm_irqchip_mode); added
  *               after @cpuid_opaque, so a caller compiled against an older
  *               struct (smaller @struct_size) gets VMM_IRQCHIP_DEFAULT.
@@ -122,6 +196,9 @@ struct vmm_config {
 	bool (*cpuid_filter)(void *opaque, uint32_t function, uint32_t index,
 			     uint32_t regs[4]);
 	void *cpuid_opaque;
+	uint32_t cpu_model;
+	uint32_t cpuid_add_count;
+	const struct vmm_cpuid_leaf *cpuid_add;
 	uint32_t irqchip;
 };
 
@@ -140,7 +217,10 @@ VMM_API void vmm_config_init(struct vmm_config *cfg);
  *
  * Returns 0, -ENODEV if the requested backend is not available here (the
  * message says why), -EINVAL for a bad configuration, -ENOMEM.  On failure
- * nothing is left allocated and @out is untouched.
+ * nothing is left allocated and @out is untouched; the reason (for a
+ * backend: what its probe found, e.g. "kvm backend: /dev/kvm: Permission
+ * denied") is passed to @cfg->log and is the calling thread's
+ * vmm_last_error(NULL, ...).
  */
 VMM_API VMM_MUST_CHECK int vmm_vm_create(const struct vmm_config *cfg,
 					 vmm_vm **out);
@@ -217,10 +297,15 @@ VMM_API const char *vmm_cap_name(uint64_t cap);
 VMM_API uint64_t vmm_vm_missing_caps(const vmm_vm *vm);
 
 /**
- * vmm_last_error() - the message of the last failure on @vm ("" if none).
+ * vmm_last_error() - the message of the last failure ("" if none).
  *
- * The string is copied into @buf (always NUL-terminated when @len > 0).
- * Returns the number of characters the full message has.
+ * Per thread, like errno: with a @vm, the last failure of a call the
+ * calling thread made on @vm; if this thread has none on @vm (its last
+ * failure was elsewhere), the last failure on @vm from any thread (a vCPU
+ * thread's, say).  With @vm NULL, the calling thread's last failure that
+ * had no VM, e.g. why vmm_vm_create() failed.  Successful calls do not
+ * clear it.  The string is copied into @buf (always NUL-terminated when
+ * @len > 0).  Returns the number of characters the full message has.
  */
 VMM_API size_t vmm_last_error(vmm_vm *vm, char *buf, size_t len);
 

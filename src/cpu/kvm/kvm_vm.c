@@ -6,6 +6,7 @@
  * interrupt lines and MSIs.  Raw ioctls only.
  */
 #include "cpu/kvm/kvm.h"
+#include "core/cpumodel.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -100,6 +101,89 @@ static int load_cpuid(vmm_vm *vm, struct kvm_vm *k)
 			return vmm__err(vm, r, "KVM_GET_SUPPORTED_CPUID failed");
 	}
 	return vmm__err(vm, -E2BIG, "KVM_GET_SUPPORTED_CPUID: too many leaves");
+}
+
+/* bits of the baseline a host may lack without the guest noticing */
+#define BASELINE_OPTIONAL_L1C ((1u << 21) | (1u << 24) | (1u << 31))
+
+static uint32_t *reg_of(struct kvm_cpuid_entry2 *e, unsigned reg)
+{
+	return reg == 0 ? &e->eax : reg == 1 ? &e->ebx :
+	       reg == 2 ? &e->ecx : &e->edx;
+}
+
+static struct kvm_cpuid_entry2 *find_entry(struct kvm_cpuid2 *c,
+					   uint32_t function, uint32_t index)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function == function &&
+		    (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+		     e->index == index))
+			return e;
+	}
+	return NULL;
+}
+
+/* VMM_CPU_BASELINE: -ENOTSUP if KVM lacks a bit of it, else mask. */
+static int apply_baseline(vmm_vm *vm, struct kvm_cpuid2 *c)
+{
+	for (unsigned i = 0; i < vmm__cpuid_baseline_n; i++) {
+		const struct vmm_cpuid_bits *w = &vmm__cpuid_baseline[i];
+		struct kvm_cpuid_entry2 *e = find_entry(c, w->function,
+							w->index);
+		uint32_t need = w->bits, have = e ? *reg_of(e, w->reg) : 0;
+		if (w->function == 1 && w->reg == 2)
+			need &= ~BASELINE_OPTIONAL_L1C;
+		if (w->function == 7 || w->function == 0x80000007)
+			need = 0; /* TSC_ADJUST, invariant TSC: if there */
+		if (need & ~have) {
+			unsigned bit = (unsigned)__builtin_ctz(need & ~have);
+			const char *name = vmm__cpuid_bit_name(w, bit);
+			return vmm__err(vm, -ENOTSUP,
+					"CPU model 'baseline': this host's KVM "
+					"lacks %s (CPUID 0x%x.%c bit %u)",
+					name ? name : "a feature", w->function,
+					"abcd"[w->reg], bit);
+		}
+	}
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		for (unsigned r = 0; r < 4; r++)
+			*reg_of(e, r) &= vmm__cpuid_baseline_mask(
+				e->function, e->index, r);
+		switch (e->function) {
+		case 7: /* every sub-leaf is feature flags: the mask above
+			 * keeps the baseline's bits of 7.0 */
+			if (e->index)
+				e->ebx = 0;
+			e->eax = e->ecx = e->edx = 0;
+			break;
+		case 0x40000001: /* KVM paravirt features: none on soft */
+		case 0x8000001f: /* memory encryption */
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+			break;
+		case 0x80000008: /* EBX: IBPB, WBNOINVD, ... */
+			e->ebx = 0;
+			break;
+		}
+	}
+	return 0;
+}
+
+
+/* The CPU model (vmm_config.cpu_model) applied to KVM's supported CPUID. */
+static int apply_model(vmm_vm *vm, struct kvm_vm *k)
+{
+	switch (vm->cfg.cpu_model) {
+	case VMM_CPU_DEFAULT:
+	case VMM_CPU_HOST:
+	case VMM_CPU_MAX:
+		return 0;
+	case VMM_CPU_BASELINE:
+		return apply_baseline(vm, k->cpuid);
+	}
+	return vmm__err(vm, -EINVAL, "unknown CPU model %u", vm->cfg.cpu_model);
 }
 
 /* MSRs carried in struct vmm_msrs (besides EFER and APIC_BASE in sregs). */
@@ -318,7 +402,7 @@ static int kvm_vm_init(vmm_vm *vm)
 		}
 	}
 	if ((r = create_irqchip(vm, k)) || (r = load_cpuid(vm, k)) ||
-	    (r = load_msr_list(vm, k)) || (r = setup_kick_signal(vm, k)))
+	    (r = apply_model(vm, k)) || (r = load_msr_list(vm, k)) || (r = setup_kick_signal(vm, k)))
 		goto fail;
 	/* /dev/kvm is needed only for the probes above: one fd per VM less */
 	close(k->sys_fd);
