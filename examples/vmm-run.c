@@ -135,7 +135,8 @@ static void usage(FILE *f)
 		"  --snapshot-on-exit FILE  save a snapshot when the VM stops\n"
 		"  --restore FILE   continue a snapshot instead of --kernel\n"
 		"  --gdb G          wait for gdb on tcp:PORT (127.0.0.1), unix:PATH\n"
-		"                   or PORT, then let it drive the guest\n"
+		"                   (or a PATH with a /) or PORT, then let it\n"
+		"                   drive the guest\n"
 		"  --stats          print exit and device counters to stderr\n"
 		"  --quiet          no libvmm messages on stderr\n"
 		"exit status: odd = the guest's debug-exit status (port 0xf4:\n"
@@ -191,15 +192,23 @@ static void unmap_file(struct image *img)
 }
 
 /* Errors of set-up calls are printed once, by vmm-run with the call's
- * context (vmm_last_error); from the start of the run on, everything the
- * library logs is printed. */
+ * context (vmm_last_error, or the last message kept here when there is no
+ * VM to ask); from the start of the run on, everything the library logs is
+ * printed. */
+struct logctx {
+	bool running;
+	char last_error[256];
+};
+
 static void log_cb(void *opaque, int level, const char *msg)
 {
 	static const char *const lv[] = { "error", "warn", "info", "debug" };
-	const bool *running = opaque;
+	struct logctx *lc = opaque;
 
-	if (level == VMM_LOG_ERROR && !*running)
+	if (level == VMM_LOG_ERROR && !lc->running) {
+		snprintf(lc->last_error, sizeof(lc->last_error), "%s", msg);
 		return;
+	}
 	fprintf(stderr, "libvmm %s: %s\n", lv[level & 3], msg);
 }
 
@@ -313,8 +322,12 @@ static int parse_gdb(const char *spec, uint16_t *port, const char **path)
 		*path = spec + 5;
 		return 0;
 	}
-	if (spec[0] >= '0' && spec[0] <= '9')
+	if (spec[0] >= '0' && spec[0] <= '9' && !strchr(spec, '/'))
 		return cli_port("--gdb", spec, port);
+	if (strchr(spec, '/')) { /* a path is unambiguous: a unix socket */
+		*path = spec;
+		return 0;
+	}
 	return cli_error("--gdb %s: expected tcp:PORT, unix:PATH or a port "
 			 "number", spec);
 }
@@ -578,6 +591,13 @@ static void print_stats(vmm_vm *vm)
 				fprintf(stderr, " %s %llu", vmm_exit_name(k),
 					(unsigned long long)vs.exits_by_kind[k]);
 		fputc('\n', stderr);
+		if (vs.valid & VMM_VCPU_STAT_BLOCKS)
+			fprintf(stderr,
+				"vmm-run: vcpu%u: blocks translated %llu, "
+				"invalidated %llu, block-cache flushes %llu\n",
+				i, (unsigned long long)vs.blocks_translated,
+				(unsigned long long)vs.blocks_invalidated,
+				(unsigned long long)vs.block_cache_flushes);
 	}
 	if (vmm_bus_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs, name, sizeof(name)) == 0)
 		fprintf(stderr, "vmm-run: %s: %llu writes, %llu reads\n", name,
@@ -839,7 +859,7 @@ int main(int argc, char **argv)
 	vmm_vm *vm = NULL;
 	vmm_vcpu *vcpu;
 	int ret, status = ST_SETUP;
-	bool running = false;
+	struct logctx logctx = { .running = false };
 
 	cli_set_prog("vmm-run");
 	if (parse_args(argc, argv, &o) < 0) {
@@ -863,7 +883,7 @@ int main(int argc, char **argv)
 	cfg.flags = VMM_CFG_IGNORE_UNHANDLED_IO;
 	if (!o.quiet) {
 		cfg.log = log_cb;
-		cfg.log_opaque = &running;
+		cfg.log_opaque = &logctx;
 		cfg.log_level = VMM_LOG_WARN;
 	}
 	if (o.restore) {
@@ -877,7 +897,10 @@ int main(int argc, char **argv)
 	ret = vmm_vm_create(&cfg, &vm);
 	if (ret < 0) {
 		char why[160] = "";
-		vmm_backend_probe(o.backend, why, sizeof(why));
+
+		/* the library's reason; else what the backend probe says */
+		if (!vmm_last_error(NULL, why, sizeof(why)))
+			vmm_backend_probe(o.backend, why, sizeof(why));
 		fprintf(stderr, "vmm-run: cannot create a %s VM: %s%s%s\n",
 			vmm_backend_name(o.backend), vmm_strerror(ret),
 			why[0] ? ": " : "", why);
@@ -908,7 +931,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 run:
-	running = true;
+	logctx.running = true;
 	if (o.gdb) {
 		status = run_gdb(vm, o.gdb);
 		goto stopped;

@@ -13,7 +13,8 @@ if [ "${1:-}" = "--test" ]; then
 	# iproute2: the migration test between network namespaces (ip netns,
 	# veth).  libunicorn-dev: vmm-bench soft-vs-unicorn-loadstore.
 	# gdb: the gdb stub's interop test (tests/debug).
-	PKGS="$PKGS qemu-system-x86 qemu-system-common busybox-static clang libclang-rt-14-dev cpio xz-utils iproute2 libunicorn-dev gdb"
+	# e2fsprogs: mkfs.ext4 and debugfs for the Linux disk test.
+	PKGS="$PKGS qemu-system-x86 qemu-system-common busybox-static clang libclang-rt-14-dev cpio xz-utils iproute2 libunicorn-dev gdb e2fsprogs"
 fi
 missing=""
 for p in $PKGS; do

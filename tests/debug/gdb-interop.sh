@@ -18,7 +18,7 @@ pid=
 #           mov al, 42; out 0xf4, al; jmp .
 printf '\110\377\300\110\377\303\110\075\000\020\000\000\165\362\260\052\346\364\353\376' > "$dir/guest.bin"
 "$vmm_run" --backend "$backend" --quiet --mode long64-user \
-	--load-addr 0x100000 --kernel "$dir/guest.bin" --gdb "$dir/sock" \
+	--load-addr 0x100000 --kernel "$dir/guest.bin" --gdb "unix:$dir/sock" \
 	2>"$dir/vmm.err" &
 pid=$!
 i=0

@@ -143,7 +143,6 @@ start=$(date +%s.%N)
 if [ -n "$net" ]; then
 	# vmm-run and the host end of the tap in a private network namespace
 	netargs="--net tap=lt0"
-	export -f run 2>/dev/null
 	unshare -n sh -c '
 		ip tuntap add dev lt0 mode tap || exit 77
 		ip link set lt0 up
