@@ -11,6 +11,8 @@
  * a nested KVM (kvm_pvm) was seen not to offer: POPCNT, RDTSCP, 1 GiB
  * pages (its leaf 1 ECX is CX16, x2APIC and the hypervisor bit only).
  * x2APIC and TSC-deadline come and go with the irqchip on both backends.
+ * TSC_ADJUST and the invariant TSC are in (with them Linux trusts the TSC
+ * without a watchdog), but a KVM host without them is not refused.
  */
 #define L1D ((1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | \
 	     (1u << 6) | (1u << 8) | (1u << 9) | (1u << 11) | (1u << 13) |  \
@@ -23,12 +25,12 @@
 const struct vmm_cpuid_bits vmm__cpuid_baseline[] = {
 	{ 1, 0, 2, L1C },
 	{ 1, 0, 3, L1D },
-	{ 7, 0, 1, 0 },
+	{ 7, 0, 1, 1u << 1 },            /* TSC_ADJUST */
 	{ 7, 0, 2, 0 },
 	{ 7, 0, 3, 0 },
 	{ 0x80000001, 0, 2, E1C },
 	{ 0x80000001, 0, 3, E1D },
-	{ 0x80000007, 0, 3, 0 },
+	{ 0x80000007, 0, 3, 1u << 8 },   /* invariant TSC */
 };
 const unsigned vmm__cpuid_baseline_n = VMM_ARRAY_SIZE(vmm__cpuid_baseline);
 
@@ -80,9 +82,17 @@ bool vmm__cpuid_tsc_leaf(uint32_t function, uint64_t tsc_khz,
 
 	regs[0] = regs[1] = regs[2] = regs[3] = 0;
 	switch (function) {
-	case 0x15: /* TSC = ECX * EBX / EAX Hz */
-		regs[0] = 1000000;
-		regs[1] = khz;
+	case 0x15:
+		/* TSC = ECX * EBX / EAX Hz.  Linux computes (ECX / 1000) *
+		 * EBX in 32 bits and takes ECX as the LAPIC timer's clock:
+		 * so a 1 GHz crystal (both backends' LAPIC timer rate) and
+		 * the ratio in MHz / 1000, EBX <= 4294 (TSC <= 4.29 GHz) */
+		regs[0] = 1000;
+		regs[1] = (khz + 500) / 1000;
+		if (regs[1] > 4294)
+			regs[1] = 4294;
+		if (!regs[1])
+			regs[1] = 1;
 		regs[2] = 1000000000;
 		return true;
 	case 0x16: /* MHz */

@@ -38,7 +38,9 @@ uint32_t vmm__cpuid_baseline_mask(uint32_t function, uint32_t index,
 /*
  * The TSC-frequency leaves for a guest TSC of @tsc_khz kHz and a 1 GHz
  * APIC bus (both backends' LAPIC timer counts at 1 GHz): 0x15 (crystal
- * 1 GHz, ratio tsc_khz / 1e6), 0x16 (base/max MHz, bus 1000 MHz) and the
+ * 1 GHz, ratio = TSC in MHz / 1000, so 1 MHz resolution: Linux multiplies
+ * the crystal kHz by the numerator in 32 bits), 0x16 (base/max MHz, bus
+ * 1000 MHz) and the
  * hypervisor leaf 0x40000010 (TSC kHz, bus kHz), as VMware and QEMU's
  * vmware-cpuid-freq lay it out.  Returns false for other leaves.
  */

@@ -93,6 +93,15 @@ int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	vm = vcpu->vm;
 	vcpu->run_thread = pthread_self();
 	atomic_store(&vcpu->running, true);
+	/* the other half of vmm_mem_remove()'s handshake: while memory is
+	 * being removed, wait for it (sequentially consistent store above,
+	 * load here: one of the two sides sees the other) */
+	while (atomic_load(&vm->mem.changing)) {
+		atomic_store(&vcpu->running, false);
+		pthread_mutex_lock(&vm->mem.change_lock);
+		pthread_mutex_unlock(&vm->mem.change_lock);
+		atomic_store(&vcpu->running, true);
+	}
 	ret = vm->ops->vcpu_run(vcpu, exit);
 	atomic_store(&vcpu->running, false);
 	if (ret == 0) {
@@ -146,8 +155,9 @@ static bool dispatch_io(vmm_vcpu *vcpu, struct vmm_exit *exit)
 
 	for (uint32_t i = 0; i < exit->io.count; i++) {
 		uint8_t *d = exit->io.data + (size_t)i * size;
-		int ret = vmm__bus_dispatch(vm, VMM_SPACE_PIO, exit->io.port, d,
-					    size, exit->io.is_write, &ctx);
+		int ret = vmm__bus_dispatch_guest(vm, VMM_SPACE_PIO,
+						  exit->io.port, d, size,
+						  exit->io.is_write, &ctx);
 		if (ret == -ENOENT) {
 			atomic_fetch_add(&vm->unhandled_io, 1);
 			if (!(vm->cfg.flags & VMM_CFG_IGNORE_UNHANDLED_IO))
@@ -174,9 +184,9 @@ static bool dispatch_mmio(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	struct vmm_io_ctx ctx = { .vcpu = vcpu };
 	int ret;
 
-	ret = vmm__bus_dispatch(vm, VMM_SPACE_MMIO, exit->mmio.gpa,
-				exit->mmio.data, exit->mmio.len,
-				exit->mmio.is_write, &ctx);
+	ret = vmm__bus_dispatch_guest(vm, VMM_SPACE_MMIO, exit->mmio.gpa,
+				      exit->mmio.data, exit->mmio.len,
+				      exit->mmio.is_write, &ctx);
 	if (ret == -ENOENT) {
 		atomic_fetch_add(&vm->unhandled_io, 1);
 		if (!(vm->cfg.flags & VMM_CFG_IGNORE_UNHANDLED_IO))
@@ -338,6 +348,12 @@ int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
 	if (n < offsetof(struct vmm_vcpu_stats, tlb_misses) +
 		    sizeof(st.tlb_misses))
 		st.valid &= ~VMM_VCPU_STAT_TLB;
+	/* a newer caller's struct: the fields we do not know read as zero
+	 * (the growable-struct rule, src/core/abi.c) */
+	if (out->size > sizeof(st) && out->size <= 65536)
+		memset((char *)out + sizeof(st), 0, out->size - sizeof(st));
+	else if (out->size > 65536)
+		return -EINVAL;
 	st.size = (uint32_t)n;
 	memcpy(out, &st, n);
 	return 0;

@@ -91,6 +91,7 @@ struct vmm_vm {
 	const struct vmm_backend_ops *ops;
 	void *backend;              /* backend private */
 	uint64_t caps, missing_caps;
+	enum vmm_irqchip_mode irqchip_mode; /* resolved by the backend */
 
 	struct vmm_gmem mem;
 	struct vmm_bus bus[2];
@@ -104,6 +105,7 @@ struct vmm_vm {
 	/* last error, log */
 	pthread_mutex_t err_lock;
 	char errmsg[320];
+	uint64_t err_serial; /* tells this VM from a later one at its address */
 
 	/* accounting */
 	atomic_uint_fast64_t host_bytes;

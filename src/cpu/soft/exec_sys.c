@@ -13,6 +13,7 @@
 #include <time.h>
 
 #define MSR_TSC 0x10
+#define MSR_TSC_ADJUST 0x3b
 #define MSR_APIC_BASE 0x1b
 #define MSR_FEATURE_CONTROL 0x3a
 #define MSR_BIOS_SIGN 0x8b
@@ -119,7 +120,8 @@ static void str4(uint32_t *r, const char *s)
 		 (1u << 5) | (1u << 6) | (1u << 8) | (1u << 11) |         \
 		 (1u << 13) | (1u << 15) | (1u << 16) | (1u << 17) |      \
 		 (1u << 19) | (1u << 24) | (1u << 25) | (1u << 26))
-#define MAX_L7B ((1u << 7) | (1u << 9) | (1u << 20)) /* SMEP ERMS SMAP */
+/* TSC_ADJUST SMEP ERMS SMAP */
+#define MAX_L7B ((1u << 1) | (1u << 7) | (1u << 9) | (1u << 20))
 #define MAX_L7C (1u << 2)                            /* UMIP */
 #define MAX_E1C ((1u << 0) | (1u << 5))  /* LAHF in 64-bit, LZCNT */
 #define MAX_E1D ((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) |      \
@@ -153,8 +155,10 @@ int soft_features_init(vmm_vm *vm, struct soft_vm *svm)
 	case VMM_CPU_BASELINE:
 		f->l1c = MAX_L1C & vmm__cpuid_baseline_mask(1, 0, 2);
 		f->l1d = MAX_L1D & vmm__cpuid_baseline_mask(1, 0, 3);
+		f->l7b = MAX_L7B & vmm__cpuid_baseline_mask(7, 0, 1);
 		f->e1c = MAX_E1C & vmm__cpuid_baseline_mask(0x80000001, 0, 2);
 		f->e1d = MAX_E1D & vmm__cpuid_baseline_mask(0x80000001, 0, 3);
+		f->e7d = MAX_E7D & vmm__cpuid_baseline_mask(0x80000007, 0, 3);
 		break;
 	default:
 		return vmm__err(vm, -EINVAL, "unknown CPU model %u",
@@ -174,6 +178,17 @@ int soft_features_init(vmm_vm *vm, struct soft_vm *svm)
 	return 0;
 }
 
+/* vCPUs per package: the VM's count rounded up to a power of two (the
+ * APIC ID's package shift), at least 1, at most 64. */
+static unsigned soft_pkg_cpus(const struct soft_cpu *c)
+{
+	unsigned n = c->vm->cfg.ncpus ? c->vm->cfg.ncpus : 1, p = 1;
+
+	while (p < n && p < 64)
+		p <<= 1;
+	return p;
+}
+
 /* The model's own leaf, before the embedder's additions and filter. */
 static void model_leaf(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
 		       uint32_t r[4])
@@ -190,9 +205,27 @@ static void model_leaf(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
 		break;
 	case 1:
 		r[0] = 0x000306a9; /* family 6 model 0x3a stepping 9 */
-		r[1] = (c->vcpu->index << 24) | (1u << 16) | (8u << 8);
+		/* all vCPUs are cores of one package (as a multi-core CPU
+		 * says it: HTT with the package's logical count, leaf 4's
+		 * core count), so an OS treats them as siblings, e.g. Linux
+		 * takes the boot CPU's delay calibration for the others */
+		r[1] = (c->vcpu->index << 24) | (soft_pkg_cpus(c) << 16) |
+		       (8u << 8);
 		r[2] = f->l1c;
 		r[3] = f->l1d;
+		if (soft_pkg_cpus(c) > 1)
+			r[3] |= 1u << 28; /* HTT: the count in EBX is valid */
+		break;
+	case 4:
+		/* deterministic cache parameters: one L1 data cache per core
+		 * (32 KiB, 8 ways, 64 sets of 64-byte lines); EAX[31:26] =
+		 * cores per package - 1 */
+		if (sub == 0) {
+			r[0] = 1u | 1u << 5 | 1u << 8 |
+			       (soft_pkg_cpus(c) - 1) << 26;
+			r[1] = 63u | 7u << 22;
+			r[2] = 63u;
+		}
 		break;
 	case 7:
 		if (sub == 0) {
@@ -308,6 +341,11 @@ static int rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 
 	switch (msr) {
 	case MSR_TSC: *v = soft_tsc(c); return 0;
+	case MSR_TSC_ADJUST:
+		if (!SOFT_F_TSC_ADJUST(&c->svm->feat))
+			return -1;
+		*v = (uint64_t)c->tsc_adjust;
+		return 0;
 	case MSR_APIC_BASE:
 		*v = chip ? soft_irqchip_get_apic_base(chip, c->vcpu->index) :
 			    m->apic_base;
@@ -351,8 +389,18 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 	struct soft_irqchip *chip = c->svm->chip;
 
 	switch (msr) {
-	case MSR_TSC:
-		c->tsc_offset = (int64_t)(v - (soft_tsc(c) - (uint64_t)c->tsc_offset));
+	case MSR_TSC: {
+		uint64_t old = soft_tsc(c);
+		c->tsc_offset = (int64_t)(v - (old - (uint64_t)c->tsc_offset));
+		c->tsc_adjust += (int64_t)(v - old); /* SDM 17.17.3 */
+		soft_glue_tsc_offset(c);
+		return 0;
+	}
+	case MSR_TSC_ADJUST:
+		if (!SOFT_F_TSC_ADJUST(&c->svm->feat))
+			return -1;
+		c->tsc_offset += (int64_t)(v - (uint64_t)c->tsc_adjust);
+		c->tsc_adjust = (int64_t)v;
 		soft_glue_tsc_offset(c);
 		return 0;
 	case MSR_APIC_BASE:
@@ -586,6 +634,13 @@ static int op_mov_dr(struct soft_cpu *c, const struct soft_insn *i)
 	if ((dr == 4 || dr == 5) && (c->st.cr4 & 8))
 		soft_ud(c);
 	need_cpl0(c);
+	if (c->st.dr7 & 0x2000) {
+		/* general detect: #DB fault before any DR access, BD set,
+		 * GD cleared for the handler */
+		c->st.dr6 = (c->st.dr6 & ~0xfull) | 0x2000 | 0xffff0ff0u;
+		c->st.dr7 &= ~0x2000ull;
+		soft_fault(c, 1, 0);
+	}
 	if (dr == 4 || dr == 5)
 		dr += 2;
 	if (i->op == 0x121) {
@@ -604,6 +659,12 @@ static int op_mov_dr(struct soft_cpu *c, const struct soft_insn *i)
 		if (v >> 32)
 			soft_gp(c, 0);
 		c->st.dr7 = (v & 0xffff2bff) | 0x400;
+	}
+	soft_dr_update(c);
+	if (c->dr_exec) {
+		/* the executor must go one instruction at a time */
+		c->st.rip = (c->st.rip + i->len) & c->ipmask;
+		return SOFT_END;
 	}
 	return SOFT_NEXT;
 }

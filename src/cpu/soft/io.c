@@ -135,6 +135,8 @@ uint64_t soft_io_in(struct soft_cpu *c, uint16_t port, unsigned size)
 {
 	uint64_t v;
 
+	if (unlikely(c->dr_io))
+		soft_dr_io(c, port, size);
 	if (replay_take(c, port, size, true, &v))
 		return v;
 	read_exit(c, port, size, true);
@@ -142,6 +144,8 @@ uint64_t soft_io_in(struct soft_cpu *c, uint16_t port, unsigned size)
 
 void soft_io_out(struct soft_cpu *c, uint16_t port, unsigned size, uint64_t v)
 {
+	if (unlikely(c->dr_io))
+		soft_dr_io(c, port, size);
 	write_exit(c, port, size, true, v);
 }
 

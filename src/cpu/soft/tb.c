@@ -491,6 +491,16 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 		c->ev = 0;
 		if (ev & SEV_REPLAY)
 			c->replay_n = c->replay_pos = 0;
+		/* debug traps of the instruction(s) before the exit: one
+		 * instruction's own (with TF) come from exec_loop, unless
+		 * the instruction also queued a device write */
+		if (one && (ev & SEV_WQ) &&
+		    (c->step_tf || c->db_hits || c->ss_shadow_now)) {
+			soft_db_trap(c, c->step_tf);
+			c->step_tf = false;
+		} else if (!one && (ev & SEV_DBG)) {
+			soft_db_trap(c, false);
+		}
 		if (ev & SEV_WQ) {
 			pop_wq(c, exit);
 			return RUN_EXIT;
@@ -507,8 +517,12 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 static __attribute__((noinline)) bool unwound(struct soft_cpu *c,
 					      struct vmm_exit *exit)
 {
-	/* a fault or an exit unwound the instruction */
-	c->ev &= ~(SEV_REPLAY | SEV_TBDIRTY | SEV_MODE);
+	/* a fault or an exit unwound the instruction: its breakpoint hits
+	 * go with it (it runs again or a fault is delivered) */
+	c->ev &= ~(SEV_REPLAY | SEV_TBDIRTY | SEV_MODE | SEV_DBG);
+	c->db_hits = 0;
+	c->db_ibp = false;
+	c->step_tf = false;
 	if (c->fault_vec == -2) {
 		c->delivering = -1;
 		*exit = c->exit;
@@ -533,6 +547,26 @@ static __attribute__((noinline)) bool unwound(struct soft_cpu *c,
 	return false;
 }
 
+/*
+ * An enabled instruction breakpoint at CS:RIP (RF clear): the #DB fault,
+ * before the instruction (its frame has RF = 0; the handler sets RF in it
+ * to go on).  Returns true if one was delivered.
+ */
+static bool instruction_bp(struct soft_cpu *c)
+{
+	uint32_t hits = soft_dr_exec(c);
+
+	if (!hits)
+		return false;
+	c->st.dr6 = (c->st.dr6 & ~0xfull) | hits | 0xffff0ff0u;
+	c->db_ibp = true;
+	c->delivering = 1;
+	soft_deliver(c, 1, false, 0, EV_EXC, c->st.rip);
+	c->delivering = -1;
+	c->db_ibp = false;
+	return true;
+}
+
 /* The executor's loop: runs blocks until an exit (returns 0). */
 static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 					       struct vmm_exit *exit)
@@ -554,7 +588,7 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			return 0;
 		tb = find_tb_jc(c);
 		tf = (c->st.rflags & FL_TF) != 0;
-		if (unlikely(c->shadow || c->single_step ||
+		if (unlikely(c->shadow || c->single_step || c->dr_exec ||
 			     (c->st.rflags & (FL_TF | FL_RF)))) {
 			/* the instruction after STI / MOV SS: poll for
 			 * interrupts right after it (the window may be one
@@ -562,15 +596,16 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			if (c->shadow)
 				c->poll_count = 0;
 			c->shadow = false;
+			if (unlikely(c->dr_exec) && !(c->st.rflags & FL_RF) &&
+			    instruction_bp(c))
+				continue;
+			c->step_tf = tf;
+			c->ss_shadow_now = false;
 			if (run_block(c, tb, true, exit) == RUN_EXIT)
 				return 0;
-			if (tf) {
-				c->st.dr6 |= 0x4000;
-				soft_flags_commit(c);
-				c->delivering = 1;
-				soft_deliver(c, 1, false, 0, EV_EXT, c->st.rip);
-				c->delivering = -1;
-			}
+			if (c->step_tf || c->db_hits || c->ss_shadow_now)
+				soft_db_trap(c, c->step_tf);
+			c->step_tf = false;
 			if (c->single_step) {
 				debug_exit(c, exit);
 				return 0;

@@ -91,6 +91,8 @@ static void test_cpuid(void **state)
 	assert_int_equal(r[2] & (1u << 2), 1u << 2);
 	cpuid(&t, 0x15, r); /* 1 GHz: ECX * EBX / EAX */
 	assert_int_equal((uint64_t)r[2] * r[1] / r[0], 1000000000ull);
+	/* Linux: (ECX / 1000) * EBX in 32 bits must not overflow */
+	assert_true((uint64_t)(r[2] / 1000) * r[1] <= 0xffffffffull);
 	cpuid(&t, 0x16, r);
 	assert_int_equal(r[0], 1000);
 	cpuid(&t, 0x40000000, r);
@@ -104,7 +106,8 @@ static void test_cpuid(void **state)
 
 	create(&t, VMM_CPU_BASELINE);
 	cpuid(&t, 7, r);
-	assert_int_equal(r[1] | r[2] | r[3], 0);
+	assert_int_equal(r[1], 1u << 1); /* TSC_ADJUST only */
+	assert_int_equal(r[2] | r[3], 0);
 	cpuid(&t, 0x80000001, r);
 	assert_int_equal(r[3] & (1u << 27), 0); /* no RDTSCP */
 	tvm_destroy(&t);
@@ -342,6 +345,56 @@ static void test_msr_random(void **state)
 	tvm_destroy(&t);
 }
 
+/*
+ * IA32_TSC_ADJUST (SDM 17.17.3): a write moves the TSC by the difference;
+ * a WRMSR to the TSC moves TSC_ADJUST by the same amount.  Deterministic
+ * mode: the TSC counts instructions, so the values are exact.
+ */
+static void test_tsc_adjust(void **state)
+{
+	static const uint8_t code[] = {
+		0xb9, 0x3b, 0x00, 0x00, 0x00, /* mov ecx, 0x3b */
+		0x31, 0xd2,                   /* xor edx, edx */
+		0xb8, 0x00, 0x10, 0x00, 0x00, /* mov eax, 0x1000 */
+		0x0f, 0x30,                   /* wrmsr: TSC_ADJUST = 0x1000 */
+		0x0f, 0x31,                   /* rdtsc */
+		0x48, 0x89, 0xc6,             /* mov rsi, rax */
+		0xb9, 0x10, 0x00, 0x00, 0x00, /* mov ecx, 0x10 */
+		0x31, 0xd2,                   /* xor edx, edx */
+		0xb8, 0x00, 0x00, 0x10, 0x00, /* mov eax, 0x100000 */
+		0x0f, 0x30,                   /* wrmsr: TSC = 0x100000 */
+		0xb9, 0x3b, 0x00, 0x00, 0x00, /* mov ecx, 0x3b */
+		0x0f, 0x32,                   /* rdmsr TSC_ADJUST */
+		0xf4,
+	};
+	struct vmm_config cfg;
+	struct tvm t;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_SOFT;
+	cfg.flags = VMM_CFG_NO_IRQCHIP | VMM_CFG_DETERMINISTIC;
+	assert_int_equal(vmm_vm_create(&cfg, &t.vm), 0);
+	assert_int_equal(vmm_mem_add_ram(t.vm, 0, ENV_RAM), 0);
+	assert_int_equal(vmm_vcpu_create(t.vm, 0, &t.cpu), 0);
+	assert_int_equal(env_build_memory(t.vm), 0);
+	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+	t.st.msr.tsc = 0;
+	tvm_set(&t);
+	assert_int_equal(tvm_run(&t).kind, VMM_EXIT_HLT);
+	assert_int_equal(env_vector_of(t.st.rip), -1);
+	/* 4 instructions retired before RDTSC, plus the adjustment */
+	assert_true(t.st.gpr[VMM_RSI] >= 0x1000 && t.st.gpr[VMM_RSI] < 0x1010);
+	/* the TSC went from a few ticks after RSI to 0x100000:
+	 * TSC_ADJUST moved by the same amount */
+	{
+		uint64_t adj = (uint32_t)t.st.gpr[VMM_RAX];
+		uint64_t before = 0x1000 + 0x100000 - adj;
+		assert_true(before > t.st.gpr[VMM_RSI] &&
+			    before <= t.st.gpr[VMM_RSI] + 8);
+	}
+	tvm_destroy(&t);
+}
+
 static void test_models_refused(void **state)
 {
 	struct vmm_config cfg;
@@ -371,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_rdtscp),
 		cmocka_unit_test(test_msrs),
 		cmocka_unit_test(test_msr_random),
+		cmocka_unit_test(test_tsc_adjust),
 		cmocka_unit_test(test_models_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,9 @@
  */
 #include "soft_test.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 /* a 16-bit flat data segment (B = 0) for the SS tests, in the free GDT
  * slot 0x30 of tests/diff/env.c */
 #define SEL_DATA16 0x30
@@ -432,6 +435,253 @@ static void test_rep_mmio(void **state)
 	tvm_destroy(&t);
 }
 
+/* DR7 for breakpoint @k: L bit, R/W @rw, LEN @len */
+static uint64_t dr7_bp(unsigned k, unsigned rw, unsigned len)
+{
+	return 0x400 | (1ull << (2 * k)) | ((uint64_t)rw << (16 + 4 * k)) |
+	       ((uint64_t)len << (18 + 4 * k));
+}
+
+/* run to a HLT; the vector of the handler it stopped in (or -1) */
+static int run_vec(struct tvm *t)
+{
+	struct vmm_exit e = tvm_run(t);
+
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	return env_vector_of(t->st.rip);
+}
+
+/*
+ * Instruction breakpoints: #DB fault before the instruction with B0 in
+ * DR6 and RF = 0 in the frame; RF = 1 lets the instruction run.
+ */
+static void test_dr_instruction(void **state)
+{
+	struct tvm t;
+	static const uint8_t code[] = { 0x90, 0x90, 0xf4 };
+
+	(void)state;
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+	t.st.dr[2] = ENV_CODE + 1;
+	t.st.dr7 = dr7_bp(2, 0, 0);
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), 1);
+	assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), ENV_CODE + 1);
+	assert_false(frame_flags(&t, false) & RF);
+	assert_int_equal(t.st.dr6 & 0xf, 4);
+	/* return with RF = 1: the breakpoint does not hit again */
+	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+	t.st.rip = ENV_CODE + 1;
+	t.st.rflags |= RF;
+	t.st.dr[2] = ENV_CODE + 1;
+	t.st.dr7 = dr7_bp(2, 0, 0);
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), -1);
+	assert_int_equal(t.st.rip, ENV_CODE + 3);
+	assert_false(t.st.rflags & RF);
+	/* disabled (no L/G bit): nothing */
+	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+	t.st.dr[2] = ENV_CODE + 1;
+	t.st.dr7 = dr7_bp(2, 0, 0) & ~0x30ull;
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), -1);
+	tvm_destroy(&t);
+}
+
+/*
+ * Data breakpoints: a trap after the access with Bn in DR6; write-only
+ * breakpoints ignore reads, lengths 1/2/4/8 cover aligned ranges.
+ */
+static void test_dr_data(void **state)
+{
+	struct tvm t;
+	static const uint8_t code[] = {
+		0x8b, 0x04, 0x25, 0x08, 0x00, 0x02, 0x00, /* 00: mov eax, [D+8] */
+		0xc7, 0x04, 0x25, 0x0c, 0x00, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00,
+		                              /* 07: mov dword [D+12], 1 */
+		0xc7, 0x04, 0x25, 0x08, 0x00, 0x02, 0x00, 0x05, 0x00, 0x00, 0x00,
+		                              /* 12: mov dword [D+8], 5 */
+		0xf4,                         /* 1d: hlt */
+	};
+	static const struct {
+		unsigned rw, len;
+		uint64_t addr;
+		uint64_t rip;   /* frame RIP of the trap, 0 = none */
+	} cases[] = {
+		{ 1, 3, ENV_DATA + 8, ENV_CODE + 0x1d },  /* W, 4 bytes */
+		{ 3, 3, ENV_DATA + 8, ENV_CODE + 0x07 },  /* RW: the read */
+		{ 1, 0, ENV_DATA + 16, 0 },              /* W, byte 16: untouched */
+		{ 1, 2, ENV_DATA + 8, ENV_CODE + 0x12 },  /* W, 8 bytes: [8,16) */
+		{ 1, 1, ENV_DATA + 13, ENV_CODE + 0x12 }, /* W, 2 bytes: [12,14) */
+	};
+
+	(void)state;
+	tvm_create(&t, 0);
+	for (unsigned k = 0; k < ARRAY_SIZE(cases); k++) {
+		tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+		t.st.dr[1] = cases[k].addr;
+		t.st.dr7 = dr7_bp(1, cases[k].rw, cases[k].len);
+		tvm_set(&t);
+		if (!cases[k].rip) {
+			assert_int_equal(run_vec(&t), -1);
+			continue;
+		}
+		assert_int_equal(run_vec(&t), 1);
+		assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), cases[k].rip);
+		assert_int_equal(t.st.dr6 & 0xf, 2);
+		assert_false(frame_flags(&t, false) & RF);
+	}
+	/* the store that hit was done */
+	assert_int_equal(rd64(&t, ENV_DATA + 12) & 0xffffffff, 1);
+
+	/* REP STOSB over a watched byte: the trap comes after that
+	 * iteration, RIP on the instruction, RCX the bytes left, RF = 1 */
+	tvm_setup(&t, ENV_LONG64, 0,
+		  "\xb9\x20\x00\x00\x00"                 /* mov ecx, 32 */
+		  "\x48\xc7\xc7\x00\x00\x02\x00"         /* mov rdi, D */
+		  "\xf3\xaa\xf4", 15);                   /* rep stosb; hlt */
+	t.st.dr[3] = ENV_DATA + 9;
+	t.st.dr7 = dr7_bp(3, 1, 0);
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), 1);
+	assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), ENV_CODE + 12);
+	assert_true(frame_flags(&t, false) & RF);
+	assert_int_equal(t.st.gpr[VMM_RCX], 32 - 10);
+	assert_int_equal(t.st.gpr[VMM_RDI], ENV_DATA + 10);
+	assert_int_equal(t.st.dr6 & 0xf, 8);
+	tvm_destroy(&t);
+}
+
+/*
+ * DR7.GD: MOV DR is a #DB fault with BD, GD cleared; TF after MOV SS is
+ * held for one instruction (the trap comes after the next one).
+ */
+static void test_dr_gd_and_ss_shadow(void **state)
+{
+	struct tvm t;
+	static const uint8_t ss_code[] = {
+		0x8c, 0xd0,       /* 00: mov eax, ss */
+		0x8e, 0xd0,       /* 02: mov ss, eax */
+		0x90,             /* 04: nop */
+		0x90,             /* 05: nop */
+		0xf4,
+	};
+
+	(void)state;
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, "\x0f\x21\xc0\xf4", 4); /* mov rax, dr0 */
+	t.st.dr7 = 0x2400;
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), 1);
+	assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), ENV_CODE);
+	assert_true(frame_flags(&t, false) & RF); /* a fault */
+	assert_true(t.st.dr6 & 0x2000);
+	assert_false(t.st.dr7 & 0x2000);
+
+	/* TF on the first instruction: trap right after it */
+	tvm_setup(&t, ENV_LONG64, 0, ss_code, sizeof(ss_code));
+	t.st.rflags |= 0x100;
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), 1);
+	assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), ENV_CODE + 2);
+	assert_true(t.st.dr6 & 0x4000);
+	/* from MOV SS: the trap comes after the NOP, with BS */
+	tvm_setup(&t, ENV_LONG64, 0, ss_code, sizeof(ss_code));
+	t.st.rip = ENV_CODE + 2;
+	t.st.gpr[VMM_RAX] = 0x10;
+	t.st.rflags |= 0x100;
+	t.st.dr6 = 0xffff0ff0;
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), 1);
+	assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), ENV_CODE + 5);
+	assert_true(t.st.dr6 & 0x4000);
+	tvm_destroy(&t);
+}
+
+/* Hostile DR7/DR0-3 values: architectural outcomes only, never a stop. */
+static void test_dr_random(void **state)
+{
+	struct tvm t;
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	static const uint8_t code[] = {
+		0xb9, 0x10, 0x00, 0x00, 0x00,             /* mov ecx, 16 */
+		0x48, 0xc7, 0xc7, 0x00, 0x00, 0x02, 0x00, /* mov rdi, D */
+		0xf3, 0xaa,                               /* rep stosb */
+		0x8b, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00, /* mov eax, [D] */
+		0xff, 0xc9,                               /* dec ecx */
+		0xf4,
+	};
+
+	(void)state;
+	tvm_create(&t, 0);
+	for (int k = 0; k < 300; k++) {
+		struct vmm_exit e;
+		tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+		for (int d = 0; d < 4; d++) {
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			t.st.dr[d] = (x & 1) ? x : ENV_DATA + (x >> 8) % 32;
+			if ((x & 6) == 2)
+				t.st.dr[d] = ENV_CODE + (x >> 8) % 24;
+		}
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		t.st.dr7 = (x & 0xffff2bff & ~0x2000ull) | 0x400;
+		if (x & (1ull << 40))
+			t.st.cr4 |= 8; /* DE */
+		tvm_set(&t);
+		e = tvm_run(&t);
+		assert_true(e.kind == VMM_EXIT_HLT);
+		int v = env_vector_of(t.st.rip);
+		assert_true(v == -1 || v == 1);
+	}
+	tvm_destroy(&t);
+}
+
+/*
+ * DR0-DR3/DR7 survive a snapshot: a data breakpoint set before the save
+ * still hits after the restore (the restored soft vCPU decodes DR7 from
+ * the loaded state).
+ */
+static void test_dr_snapshot(void **state)
+{
+	struct tvm t;
+	struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
+	struct vmm_cpu_state st;
+	struct vmm_exit e;
+	vmm_vm *nvm;
+	vmm_vcpu *cpu;
+	int fd = memfd_create("dr-snap", 0);
+	static const uint8_t code[] = {
+		0xc6, 0x04, 0x25, 0x04, 0x00, 0x02, 0x00, 0x07, /* mov [D+4], 7 */
+		0xf4,
+	};
+
+	(void)state;
+	assert_true(fd >= 0);
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+	t.st.dr[0] = ENV_DATA + 4;
+	t.st.dr7 = dr7_bp(0, 1, 0);
+	tvm_set(&t);
+	assert_int_equal(vmm_snapshot_save_fd(t.vm, fd, &so), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(vmm_snapshot_restore_fd(fd, NULL, &nvm), 0);
+	close(fd);
+	cpu = vmm_vcpu_get(nvm, 0);
+	assert_non_null(cpu);
+	assert_int_equal(vmm_vcpu_get_state(cpu, &st), 0);
+	assert_int_equal(st.dr[0], ENV_DATA + 4);
+	assert_int_equal(st.dr7 & 0xfffff, dr7_bp(0, 1, 0) & 0xfffff);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(vmm_vcpu_run(cpu, &e), 0);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(vmm_vcpu_get_state(cpu, &st), 0);
+	assert_int_equal(env_vector_of(st.rip), 1);
+	assert_int_equal(st.dr6 & 0xf, 1);
+	vmm_vm_destroy(nvm);
+	tvm_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +691,11 @@ int main(void)
 		cmocka_unit_test(test_ltr_lldt_canonical),
 		cmocka_unit_test(test_rf),
 		cmocka_unit_test(test_rep_mmio),
+		cmocka_unit_test(test_dr_instruction),
+		cmocka_unit_test(test_dr_data),
+		cmocka_unit_test(test_dr_gd_and_ss_shadow),
+		cmocka_unit_test(test_dr_random),
+		cmocka_unit_test(test_dr_snapshot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
