@@ -5,7 +5,7 @@
  *
  *   ./build-fuzz/fuzz/fuzz_pagewalk -max_total_time=60
  *
- * Input: 32 bytes of control state (CR0, CR3, CR4, EFER, CPL, then
+ * Input: 34 bytes of control state (CR0, CR3, CR4, EFER, CPL, then
  * addresses and access kinds), the rest copied into guest RAM at 0 (the
  * page tables: any entry may point anywhere, inside RAM, past its end,
  * into the hole, at bits above MAXPHYADDR).  Every address is walked
@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RAM (1u << 20)
+#define RAM (1u << 16)
 
 static vmm_vm *vm;
 
