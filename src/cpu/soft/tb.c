@@ -619,7 +619,7 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
 			tb = c->cur_tb; /* the last block it ran */
-			if (c->shadow || c->halted ||
+			if (c->shadow || c->halted || c->dr_exec ||
 			    (c->st.rflags & (FL_TF | FL_RF)) ||
 			    gen != c->chain_gen)
 				break;
