@@ -30,6 +30,18 @@ struct params {
 	enum vmm_backend backend;
 };
 
+/* vmm-bench.c: print one result line (table or JSON). */
+void bench_print(const struct params *p, const struct result *r);
+
+/*
+ * startup.c / density.c: they print their own lines (one per irqchip mode
+ * or VM count) and return 1, or -1 on failure.
+ */
+int bench_create_destroy_modes(const struct params *p, struct result *res);
+int bench_process_start(const struct params *p, struct result *res);
+int bench_density(const struct params *p, struct result *res);
+int bench_snapshot_reset_breakdown(const struct params *p, struct result *res);
+
 /* bench_util.c: CLOCK_MONOTONIC in ns; the median of @v (sorts it). */
 double now_ns(void);
 double median(double *v, int n);

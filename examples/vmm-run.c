@@ -6,6 +6,7 @@
  *           [--initrd FILE] [--cmdline STR] [--format flat|elf|multiboot|bzimage]
  *           [--load-addr ADDR] [--mode real16|prot32|long64|long64-user] [--timeout SEC]
  *           [--stats] [--quiet] [--snapshot-on-exit FILE] [--gdb PORT|PATH]
+ *           [--irqchip default|kernel|split|none]
  *   vmm-run [--backend ...] --restore FILE [--snapshot-on-exit FILE] ...
  *
  * Serial (COM1) goes to stdout.  The exit status is the guest's debug-exit
@@ -47,6 +48,7 @@ struct opts {
 	bool stats, quiet;
 	const char *snapshot_out, *restore;
 	const char *gdb;
+	enum vmm_irqchip_mode irqchip;
 };
 
 struct image {
@@ -73,6 +75,9 @@ static void usage(FILE *f)
 		"  --load-addr A    flat images: load address (default 0x7c00)\n"
 		"  --mode M         flat images: real16 (default), prot32, long64,\n"
 		"                   long64-user (64-bit at CPL3)\n"
+		"  --irqchip M      interrupt controllers: default, kernel, split\n"
+		"                   (KVM: LAPICs in the kernel, the rest libvmm's)\n"
+		"                   or none\n"
 		"  --timeout SEC    stop the guest after SEC seconds (exit 124)\n"
 		"  --snapshot-on-exit FILE  save a snapshot when the VM stops\n"
 		"  --restore FILE   continue a snapshot instead of --kernel\n"
@@ -358,6 +363,7 @@ int main(int argc, char **argv)
 		{ "snapshot-on-exit", required_argument, 0, 'S' },
 		{ "restore", required_argument, 0, 'R' },
 		{ "gdb", required_argument, 0, 'G' },
+		{ "irqchip", required_argument, 0, 'I' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0 },
 	};
@@ -400,6 +406,13 @@ int main(int argc, char **argv)
 		case 'S': o.snapshot_out = optarg; break;
 		case 'R': o.restore = optarg; break;
 		case 'G': o.gdb = optarg; break;
+		case 'I':
+			if (!strcmp(optarg, "default")) o.irqchip = VMM_IRQCHIP_DEFAULT;
+			else if (!strcmp(optarg, "kernel")) o.irqchip = VMM_IRQCHIP_KERNEL;
+			else if (!strcmp(optarg, "split")) o.irqchip = VMM_IRQCHIP_SPLIT;
+			else if (!strcmp(optarg, "none")) o.irqchip = VMM_IRQCHIP_NONE;
+			else { usage(stderr); return 1; }
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -410,6 +423,7 @@ int main(int argc, char **argv)
 	}
 	vmm_config_init(&cfg);
 	cfg.backend = o.backend;
+	cfg.irqchip = o.irqchip;
 	cfg.ncpus = o.cpus;
 	cfg.cpu_model = o.cpu_model;
 	cfg.ram_size = o.mem;

@@ -110,6 +110,45 @@ struct vmm_cpuid_leaf {
 #define VMM_CPUID_ADD_MAX 256
 
 /**
+ * enum vmm_irqchip_mode - which interrupt controllers a VM gets
+ * (struct vmm_config.irqchip; read back with vmm_vm_irqchip()).
+ *
+ * @VMM_IRQCHIP_DEFAULT: the library's choice: SPLIT on KVM when the host
+ *     has KVM_CAP_SPLIT_IRQCHIP, else KERNEL; the emulated controllers on
+ *     the software backend.  docs/design.md says why (VM creation cost).
+ * @VMM_IRQCHIP_KERNEL: KVM's in-kernel PIC pair, IOAPIC, local APICs and
+ *     (unless VMM_CFG_NO_PIT) PIT.  On the software backend: the same set,
+ *     emulated by libvmm.
+ * @VMM_IRQCHIP_SPLIT: local APICs in the kernel (KVM_CAP_SPLIT_IRQCHIP);
+ *     the PIC pair, IOAPIC (0xfec00000) and PIT are libvmm's own models,
+ *     the same code the software backend runs.  IOAPIC interrupts reach
+ *     KVM's local APICs as MSIs; level-triggered EOIs come back through
+ *     KVM_EXIT_IOAPIC_EOI; the PIC's INTR is injected into vCPU 0 (which
+ *     takes it through LINT0 as ExtINT).  An irqfd on a line (GSI 0-23)
+ *     delivers as an edge through the IOAPIC pin's current redirection
+ *     entry (KVM holds it as an MSI route); the PIC does not see it, and
+ *     nothing is delivered while the entry is masked.  On the software
+ *     backend SPLIT equals KERNEL.
+ * @VMM_IRQCHIP_NONE: no interrupt controller and no PIT (as the older
+ *     VMM_CFG_NO_IRQCHIP flag).  Defined behaviour for a guest that uses
+ *     them anyway: STI/CLI work and nothing ever interrupts; HLT returns
+ *     VMM_EXIT_HLT; port I/O to the PIC (0x20, 0xa0, 0x4d0) or PIT
+ *     (0x40-0x43) and MMIO to the IOAPIC/LAPIC pages reach no device, so
+ *     they are unhandled I/O exits to the embedder (or, with
+ *     VMM_CFG_IGNORE_UNHANDLED_IO, reads return all ones and writes are
+ *     dropped); vmm_irq_line(), vmm_irq_msi() and irqfds give -ENODEV.
+ *
+ * vmm_vm_create() returns -ENOTSUP (the message says which capability is
+ * missing) when KERNEL or SPLIT is asked for on a host without it.
+ */
+enum vmm_irqchip_mode {
+	VMM_IRQCHIP_DEFAULT = 0,
+	VMM_IRQCHIP_KERNEL = 1,
+	VMM_IRQCHIP_SPLIT = 2,
+	VMM_IRQCHIP_NONE = 3,
+};
+
+/**
  * struct vmm_config - what vmm_vm_create() builds.
  * @struct_size: sizeof(struct vmm_config) as the caller compiled it; lets
  *               later versions grow the struct.  0 means "current".
@@ -138,6 +177,9 @@ struct vmm_cpuid_leaf {
  *               time.  The maximum leaf of the range a leaf falls in (leaf
  *               0, 0x40000000 or 0x80000000) is raised to cover it.
  * @cpuid_add_count: number of entries in @cpuid_add (at most 256).
+ * @irqchip:     interrupt controller mode (enum vmm_irqchip_mode); added
+ *               after @cpuid_opaque, so a caller compiled against an older
+ *               struct (smaller @struct_size) gets VMM_IRQCHIP_DEFAULT.
  */
 struct vmm_config {
 	uint32_t struct_size;
@@ -155,6 +197,7 @@ struct vmm_config {
 	uint32_t cpu_model;
 	uint32_t cpuid_add_count;
 	const struct vmm_cpuid_leaf *cpuid_add;
+	uint32_t irqchip;
 };
 
 #define VMM_MAX_VCPUS 64
@@ -227,6 +270,15 @@ enum vmm_cap {
  * create time, never assumed.
  */
 VMM_API uint64_t vmm_vm_caps(const vmm_vm *vm);
+
+/**
+ * vmm_vm_irqchip() - the interrupt controller mode @vm runs with (never
+ * VMM_IRQCHIP_DEFAULT: the mode the default resolved to).
+ */
+VMM_API enum vmm_irqchip_mode vmm_vm_irqchip(const vmm_vm *vm);
+
+/** vmm_irqchip_name() - "default", "kernel", "split" or "none". */
+VMM_API const char *vmm_irqchip_name(enum vmm_irqchip_mode mode);
 
 /**
  * vmm_cap_name() - the name of one VMM_CAP_* bit ("ioeventfd", ...).

@@ -921,9 +921,12 @@ int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *s)
 				bits &= e == 64 ? 0 : ~((1ull << e) - 1);
 			}
 		}
-		/* forget our own writes: they restore the snapshot's content */
-		if (!ret && (ret = vmm_mem_dirty_fetch(vm, g->gpa, bm, bm_words)) > 0)
-			ret = 0;
+		/* forget our own writes: they restore the snapshot's content.
+		 * Only the VMM-side bits: no vCPU ran since the fetch above, so
+		 * the backend's log (KVM_GET_DIRTY_LOG) has nothing new. */
+		if (!ret)
+			ret = vmm__mem_dirty_forget_host(vm, g->gpa, bm,
+							 bm_words);
 	}
 	vmm__free(vm, bm);
 	if (ret < 0)

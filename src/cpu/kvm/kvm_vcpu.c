@@ -177,6 +177,7 @@ int kvm_vcpu_init(vmm_vcpu *vcpu)
 		kvm_vcpu_fini(vcpu);
 		return r;
 	}
+	kvm_split_vcpu(vm, vcpu, true);
 	return 0;
 }
 
@@ -186,6 +187,7 @@ void kvm_vcpu_fini(vmm_vcpu *vcpu)
 
 	if (!p)
 		return;
+	kvm_split_vcpu(vcpu->vm, vcpu, false);
 	munmap(p->run, (size_t)kvm_of(vcpu->vm)->run_size);
 	close(p->fd);
 	vmm__free(vcpu->vm, p);
@@ -312,14 +314,19 @@ int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 {
 	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
 	struct kvm_run *run = p->run;
+	bool split = kvm_of(vcpu->vm)->split != NULL;
 	int r;
 
 	if (p->exit_pending) {	/* from kvm_vcpu_complete_io() */
 		p->exit_pending = false;
-		translate(vcpu, run, exit);
-		return 0;
+		if (!split || !kvm_split_exit(vcpu)) {
+			translate(vcpu, run, exit);
+			return 0;
+		}
 	}
 	for (;;) {
+		if (split && vcpu->index == 0)
+			kvm_split_pre_run(vcpu);
 		if (atomic_load(&vcpu->kick_pending))
 			__atomic_store_n(&run->immediate_exit, 1,
 					 __ATOMIC_SEQ_CST);
@@ -337,6 +344,8 @@ int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 			return 0;
 		}
 		if (run->exit_reason == KVM_EXIT_INTR && !interrupted(run, vcpu))
+			continue;
+		if (split && kvm_split_exit(vcpu))
 			continue;
 		break;
 	}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kvm_vm.c - the KVM backend's VM: probing /dev/kvm and its capabilities,
- * creating the VM with in-kernel irqchip and PIT, memslots, dirty log,
+ * creating the VM with its interrupt controllers (in-kernel, split or
+ * none), memslots, dirty log,
  * interrupt lines and MSIs.  Raw ioctls only.
  */
 #include "cpu/kvm/kvm.h"
@@ -268,16 +269,63 @@ static void probe_caps(vmm_vm *vm, struct kvm_vm *k)
 		k->max_slots = k->max_slots <= 0 ? 32 : 64;
 }
 
-static int create_irqchip(vmm_vm *vm, struct kvm_vm *k)
+static int create_pit(vmm_vm *vm, struct kvm_vm *k)
 {
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int r;
 
-	if (vm->cfg.flags & VMM_CFG_NO_IRQCHIP) {
-		vm->missing_caps &= ~VMM_CAP_IRQCHIP;
+	if (vm->cfg.flags & VMM_CFG_NO_PIT)
+		return 0;
+	if (!check_ext(k, k->vm_fd, KVM_CAP_PIT2)) {
+		vm->missing_caps |= VMM_CAP_PIT;
 		return 0;
 	}
-	if (!check_ext(k, k->vm_fd, KVM_CAP_IRQCHIP)) {
+	r = kvm_ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit);
+	if (r < 0)
+		return vmm__err(vm, r, "KVM_CREATE_PIT2 failed");
+	vm->caps |= VMM_CAP_PIT;
+	return 0;
+}
+
+/*
+ * The interrupt controllers of the VM's mode (enum vmm_irqchip_mode).  The
+ * default is SPLIT where KVM has it: creating and tearing down the
+ * in-kernel PIC/IOAPIC and PIT costs several times a whole minimal VM here
+ * (docs/design.md, "Interrupt controllers on KVM").
+ */
+static int create_irqchip(vmm_vm *vm, struct kvm_vm *k)
+{
+	bool has_split = check_ext(k, k->vm_fd, KVM_CAP_SPLIT_IRQCHIP);
+	bool has_kernel = check_ext(k, k->vm_fd, KVM_CAP_IRQCHIP);
+	enum vmm_irqchip_mode mode = vm->cfg.irqchip;
+	int r;
+
+	if (mode == VMM_IRQCHIP_NONE) {
+		vm->irqchip_mode = VMM_IRQCHIP_NONE;
+		return 0;
+	}
+	if (mode == VMM_IRQCHIP_DEFAULT)
+		mode = has_split ? VMM_IRQCHIP_SPLIT :
+		       has_kernel ? VMM_IRQCHIP_KERNEL : VMM_IRQCHIP_NONE;
+	if (mode == VMM_IRQCHIP_SPLIT && !has_split)
+		return vmm__err(vm, -ENOTSUP, "irqchip mode 'split': KVM here "
+				"has no KVM_CAP_SPLIT_IRQCHIP");
+	if (mode == VMM_IRQCHIP_KERNEL && !has_kernel)
+		return vmm__err(vm, -ENOTSUP, "irqchip mode 'kernel': KVM here "
+				"has no KVM_CAP_IRQCHIP");
+	vm->irqchip_mode = mode;
+	if (mode == VMM_IRQCHIP_NONE) {
 		vm->missing_caps |= VMM_CAP_IRQCHIP | VMM_CAP_PIT;
+		return 0;
+	}
+	if (mode == VMM_IRQCHIP_SPLIT) {
+		r = kvm_split_create(vm);
+		if (r)
+			return r;
+		k->irqchip = true; /* LAPICs are in the kernel */
+		vm->caps |= VMM_CAP_IRQCHIP;
+		if (!(vm->cfg.flags & VMM_CFG_NO_PIT))
+			vm->caps |= VMM_CAP_PIT;
 		return 0;
 	}
 	r = kvm_ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, NULL);
@@ -288,18 +336,7 @@ static int create_irqchip(vmm_vm *vm, struct kvm_vm *k)
 	r = kvm_routing_init(vm);
 	if (r < 0)
 		return r;
-	if (vm->cfg.flags & VMM_CFG_NO_PIT)
-		return 0;
-	if (check_ext(k, k->vm_fd, KVM_CAP_PIT2)) {
-		struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-		r = kvm_ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit);
-		if (r < 0)
-			return vmm__err(vm, r, "KVM_CREATE_PIT2 failed");
-		vm->caps |= VMM_CAP_PIT;
-	} else {
-		vm->missing_caps |= VMM_CAP_PIT;
-	}
-	return 0;
+	return create_pit(vm, k);
 }
 
 static void kvm_vm_fini(vmm_vm *vm)
@@ -308,6 +345,7 @@ static void kvm_vm_fini(vmm_vm *vm)
 
 	if (!k)
 		return;
+	kvm_split_destroy(vm);
 	kvm_notify_fini(vm);
 	if (k->vm_fd >= 0)
 		close(k->vm_fd);
@@ -366,6 +404,9 @@ static int kvm_vm_init(vmm_vm *vm)
 	if ((r = create_irqchip(vm, k)) || (r = load_cpuid(vm, k)) ||
 	    (r = apply_model(vm, k)) || (r = load_msr_list(vm, k)) || (r = setup_kick_signal(vm, k)))
 		goto fail;
+	/* /dev/kvm is needed only for the probes above: one fd per VM less */
+	close(k->sys_fd);
+	k->sys_fd = -1;
 	return 0;
 fail:
 	kvm_vm_fini(vm);
@@ -471,6 +512,8 @@ static int kvm_irq_line(vmm_vm *vm, uint32_t gsi, int level)
 		return -ENODEV;
 	if (gsi >= 24)
 		return vmm__err(vm, -EINVAL, "GSI %u out of range", gsi);
+	if (k->split)
+		return kvm_split_irq_line(vm, gsi, level);
 	r = kvm_ioctl(k->vm_fd, KVM_IRQ_LINE, &l);
 	return r < 0 ? vmm__err(vm, r, "KVM_IRQ_LINE %u failed", gsi) : 0;
 }

@@ -44,6 +44,8 @@ static void clock_advance(void *opaque, uint64_t ns)
 		atomic_fetch_add(&soft_vm_of(vm)->det_skip, ns - now);
 }
 
+static void soft_vm_fini(vmm_vm *vm);
+
 static int soft_vm_init(vmm_vm *vm)
 {
 	struct soft_vm *svm = vmm__alloc(vm, sizeof(*svm));
@@ -74,6 +76,12 @@ static int soft_vm_init(vmm_vm *vm)
 			vm->caps |= VMM_CAP_IRQCHIP | VMM_CAP_MSI;
 			if (!(vm->cfg.flags & VMM_CFG_NO_PIT))
 				vm->caps |= VMM_CAP_PIT;
+		} else if (vm->cfg.irqchip != VMM_IRQCHIP_DEFAULT) {
+			soft_vm_fini(vm);
+			return vmm__err(vm, -ENOTSUP,
+					"irqchip mode '%s': this libvmm is built "
+					"without the emulated controllers",
+					vmm_irqchip_name(vm->cfg.irqchip));
 		} else {
 			vm->missing_caps |= VMM_CAP_IRQCHIP;
 		}
@@ -85,6 +93,14 @@ static int soft_vm_init(vmm_vm *vm)
 		vm->backend = NULL;
 		return ret;
 	}
+	/* soft has no kernel part: KERNEL and SPLIT both mean the emulated
+	 * controllers; report what was asked for */
+	if (!svm->chip)
+		vm->irqchip_mode = VMM_IRQCHIP_NONE;
+	else if (vm->cfg.irqchip == VMM_IRQCHIP_SPLIT)
+		vm->irqchip_mode = VMM_IRQCHIP_SPLIT;
+	else
+		vm->irqchip_mode = VMM_IRQCHIP_KERNEL;
 	return 0;
 }
 
@@ -250,6 +266,8 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	c->replay_n = c->replay_pos = 0;
 	c->wq_n = c->wq_head = 0;
 	c->ev = 0;
+	c->db_hits = 0;
+	c->db_ibp = c->ss_shadow_now = c->step_tf = c->rf_keep = false;
 	/* an event in delivery or pending (e.g. a snapshot taken on KVM):
 	 * deliver it before the next instruction */
 	c->pend_vec = -1;

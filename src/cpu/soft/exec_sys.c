@@ -605,6 +605,13 @@ static int op_mov_dr(struct soft_cpu *c, const struct soft_insn *i)
 	if ((dr == 4 || dr == 5) && (c->st.cr4 & 8))
 		soft_ud(c);
 	need_cpl0(c);
+	if (c->st.dr7 & 0x2000) {
+		/* general detect: #DB fault before any DR access, BD set,
+		 * GD cleared for the handler */
+		c->st.dr6 = (c->st.dr6 & ~0xfull) | 0x2000 | 0xffff0ff0u;
+		c->st.dr7 &= ~0x2000ull;
+		soft_fault(c, 1, 0);
+	}
 	if (dr == 4 || dr == 5)
 		dr += 2;
 	if (i->op == 0x121) {
@@ -623,6 +630,12 @@ static int op_mov_dr(struct soft_cpu *c, const struct soft_insn *i)
 		if (v >> 32)
 			soft_gp(c, 0);
 		c->st.dr7 = (v & 0xffff2bff) | 0x400;
+	}
+	soft_dr_update(c);
+	if (c->dr_exec) {
+		/* the executor must go one instruction at a time */
+		c->st.rip = (c->st.rip + i->len) & c->ipmask;
+		return SOFT_END;
 	}
 	return SOFT_NEXT;
 }

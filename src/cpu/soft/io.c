@@ -135,6 +135,8 @@ uint64_t soft_io_in(struct soft_cpu *c, uint16_t port, unsigned size)
 {
 	uint64_t v;
 
+	if (unlikely(c->dr_io))
+		soft_dr_io(c, port, size);
 	if (replay_take(c, port, size, true, &v))
 		return v;
 	read_exit(c, port, size, true);
@@ -142,6 +144,8 @@ uint64_t soft_io_in(struct soft_cpu *c, uint16_t port, unsigned size)
 
 void soft_io_out(struct soft_cpu *c, uint16_t port, unsigned size, uint64_t v)
 {
+	if (unlikely(c->dr_io))
+		soft_dr_io(c, port, size);
 	write_exit(c, port, size, true, v);
 }
 
@@ -227,10 +231,13 @@ static __attribute__((noinline)) int complete_run(struct soft_cpu *c,
 
 	decode_at_rip(c, &in);
 	c->shadow = false;
+	c->rf_keep = false;
 	r = in.fn(c, &in);
 	c->icount++;
 	if (r == SOFT_NEXT)
 		c->st.rip = (c->st.rip + in.len) & c->ipmask;
+	if (!c->rf_keep)
+		c->st.rflags &= ~(uint64_t)FL_RF;
 	c->ev = 0; /* queued writes (wq_n) go out at the next run */
 	c->replay_n = c->replay_pos = 0;
 	if (tf) {
@@ -247,10 +254,14 @@ static __attribute__((noinline)) int complete_run(struct soft_cpu *c,
 static SOFT_SETJMP_FN int complete_guarded(struct soft_cpu *c, bool tf)
 {
 	struct soft_cpu *volatile vc = c;
+	int r;
 
 	if (__builtin_setjmp(c->jb))
-		return complete_unwound(vc);
-	return complete_run(c, tf);
+		r = complete_unwound(vc);
+	else
+		r = complete_run(c, tf);
+	SOFT_NO_TAIL_CALL();
+	return r;
 }
 
 int soft_complete_io(struct soft_cpu *c)

@@ -143,6 +143,12 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 			e->gpa = gpage;
 		}
 		e->addend = (uintptr_t)h - page;
+		if (unlikely(c->dr_data) && soft_dr_watched_page(c, page)) {
+			/* a data breakpoint watches this page: every
+			 * access takes the slow path (dbg.c) */
+			e->tag_r = e->tag_w = e->tag_x = SOFT_TLB_INVALID;
+			return gpa;
+		}
 		e->tag_r = page;
 		if (acc & VMM_ACCESS_EXEC)
 			e->tag_x = page;
@@ -181,6 +187,8 @@ uint64_t soft_ld_slow(struct soft_cpu *c, uint64_t lin, unsigned size,
 
 	if (!c->lm64 && !c->lma)
 		lin = (uint32_t)lin;
+	if (unlikely(c->dr_data))
+		soft_dr_data(c, lin, size, false);
 	if (first >= size)
 		return ld_page(c, lin, size, user);
 	/* crosses a page: byte by byte through both pages */
@@ -216,6 +224,8 @@ void soft_st_slow(struct soft_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 
 	if (!c->lma)
 		lin = (uint32_t)lin;
+	if (unlikely(c->dr_data))
+		soft_dr_data(c, lin, size, true);
 	g1 = translate(c, lin, VMM_ACCESS_WRITE, user, &h1);
 	if (first >= size) {
 		st_page(c, lin, g1, h1, size, v);

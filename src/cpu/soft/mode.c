@@ -76,4 +76,5 @@ void soft_update_mode(struct soft_cpu *c)
 	if (was_user != c->tlb_user)
 		c->chain_gen++;
 	c->chain_gen++;
+	soft_dr_update(c); /* CR4.DE and state loads */
 }

@@ -31,9 +31,11 @@
  * 7.13.2.1): clang reuses the stack slots of unchanged locals and of
  * values derived from them, and ASan's frame bookkeeping is one of them.
  * So the function keeps the CPU pointer in a volatile local and calls out
- * to ordinary functions for everything else.
+ * to ordinary functions for everything else, never as a tail call (its
+ * frame must stay alive while they run: SOFT_NO_TAIL_CALL() after them).
  */
 #define SOFT_SETJMP_FN __attribute__((noinline, no_sanitize("address")))
+#define SOFT_NO_TAIL_CALL() __asm__ volatile("" ::: "memory")
 
 struct soft_cpu;
 struct soft_insn;
@@ -207,9 +209,18 @@ struct soft_replay {
 #define SEV_REPLAY 2u   /* device reads were replayed: clear the log */
 #define SEV_TBDIRTY 4u  /* the running block was invalidated */
 #define SEV_MODE 8u     /* mode/CR change: leave the block */
+#define SEV_DBG 16u     /* a data or I/O breakpoint hit (db_hits) */
 
-/* Queued write exits of one retired instruction. */
-#define SOFT_WQ_MAX 4
+/*
+ * Queued write exits of one retired instruction.  One instruction can make
+ * many device writes: PUSHA/ENTER/an interrupt frame with the stack in
+ * MMIO, or an 8-byte store across a page boundary between two MMIO pages
+ * (split into 8 byte writes).  4 stopped such guests with "too many device
+ * writes in one instruction" (found by fuzz_virtio_hdr); 64 covers every
+ * stack-frame and page-split case.  (Bulk stores such as FXSAVE into MMIO
+ * still exceed it.)
+ */
+#define SOFT_WQ_MAX 64
 
 /*
  * The feature words of the VM's CPU model (vmm_config.cpu_model), set once
@@ -295,6 +306,8 @@ struct soft_cpu {
 	unsigned poll_count; /* block boundaries until the next irqchip poll */
 	unsigned link_left;  /* blocks a branch may still enter directly */
 	bool shadow;         /* STI / MOV SS interrupt shadow */
+	bool rf_keep;        /* the instruction set RFLAGS.RF for the next */
+	bool db_ibp;         /* the #DB being raised is an instruction bp */
 	bool single_step;
 	bool sw_bp;          /* INT3 exits as VMM_EXIT_DEBUG (debuggers) */
 	bool halted;
@@ -336,6 +349,13 @@ struct soft_cpu {
 	vmm_vcpu *vcpu;
 	vmm_vm *vm;
 	struct soft_vm *svm;
+
+	/* debug registers (dbg.c); kept out of the hot fields above */
+	bool ss_shadow_now;  /* the instruction was MOV SS / POP SS */
+	bool step_tf;        /* TF was set before the one instruction run */
+	uint8_t dr_exec, dr_data, dr_io; /* enabled breakpoints */
+	uint32_t db_hits;    /* data/I-O breakpoints hit by the instruction */
+	uint64_t dr_sig;     /* data breakpoint set the TLB was built for */
 };
 
 /* The jump cache slot of linear address @lin. */
@@ -370,6 +390,15 @@ soft_stop_emulation(struct soft_cpu *c, uint64_t data0, const char *fmt, ...);
 #define soft_gp(c, e) soft_fault(c, 13, e)
 /* Deliver exception / interrupt @vec (software INT if @soft: DPL check). */
 enum { EV_EXC = 0, EV_EXT = 1, EV_SOFT = 2, EV_INT3 = 3 };
+/* dbg.c: debug registers */
+void soft_dr_update(struct soft_cpu *c);
+bool soft_dr_watched_page(const struct soft_cpu *c, uint64_t page);
+void soft_dr_data(struct soft_cpu *c, uint64_t lin, unsigned size, bool write);
+void soft_dr_io(struct soft_cpu *c, uint16_t port, unsigned size);
+uint32_t soft_dr_exec(const struct soft_cpu *c);
+/* after an instruction: deliver the #DB trap of its data/I-O breakpoint
+ * hits and of TF (@tf), unless it was MOV SS / POP SS */
+void soft_db_trap(struct soft_cpu *c, bool tf);
 int soft_deliver(struct soft_cpu *c, int vec, bool has_err, uint32_t err,
 		 int kind, uint64_t next_rip);
 /* A fault unwound to the executor: deliver it (maybe #DF / shutdown). */
