@@ -64,5 +64,19 @@ int bench_soft_tcg_loadstore(const struct params *p, struct result *res);
 int bench_soft_tcg_geomean(const struct params *p, struct result *res);
 int bench_soft_kvm_geomean(const struct params *p, struct result *res);
 int bench_soft_unicorn_loadstore(const struct params *p, struct result *res);
+/* The compiler-generated kernels (kernels_cc.c): prints one line per
+ * kernel and image itself, fills @res with their geomean. */
+int bench_soft_tcg_cc(const struct params *p, struct result *res);
+int bench_soft_tcg_all_geomean(const struct params *p, struct result *res);
+
+/* vmm-bench.c: print one result line (for entries that print several). */
+void bench_print(const struct params *p, const struct result *r);
+
+/*
+ * linux_boot.c: Linux boot to power-off, vmm-run on soft against QEMU TCG
+ * (1 and 2 vCPUs); 1 when a prerequisite is missing.
+ */
+int bench_linux_boot_1(const struct params *p, struct result *res);
+int bench_linux_boot_2(const struct params *p, struct result *res);
 
 #endif

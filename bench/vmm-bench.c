@@ -26,7 +26,9 @@
  * and vs QEMU TCG (soft-vs-tcg) when qemu-system-x86_64 is installed.
  * soft-vs-tcg-<kernel>, soft-vs-tcg-geomean, soft-vs-kvm-geomean and
  * soft-vs-unicorn-loadstore: seven compute kernels on the software backend
- * against QEMU TCG, KVM and Unicorn (soft_kernels.c).
+ * against QEMU TCG, KVM and Unicorn (soft_kernels.c); soft-vs-tcg-cc
+ * and soft-vs-tcg-all-geomean (only when named): 26 runs of compiler-
+ * generated kernels in four images against QEMU TCG (soft_kernels.c).
  * Exit status 77 when KVM is not available (nothing to
  * compare against).
  */
@@ -1835,6 +1837,8 @@ out:
 static const struct {
 	const char *name;
 	int (*fn)(const struct params *, struct result *);
+	/* run only when named on the command line (long entries) */
+	bool on_request;
 } benches[] = {
 	{ "exit-roundtrip", bench_exit_roundtrip },
 	{ "create-destroy", bench_create_destroy_modes },
@@ -1851,6 +1855,9 @@ static const struct {
 	{ "hypercall-batch", bench_hypercall_batch },
 	{ "hypercall-batch-exits", bench_hypercall_batch_exits },
 	{ "soft-mips", bench_soft_mips },
+	/* linux_boot.c; "linux-boot" names both */
+	{ "linux-boot-1cpu", bench_linux_boot_1 },
+	{ "linux-boot-2cpu", bench_linux_boot_2 },
 #ifdef VMM_BENCH_KERNELS_GUEST
 	/* soft_kernels.c */
 	{ "soft-vs-tcg-sieve", bench_soft_tcg_sieve },
@@ -1862,6 +1869,8 @@ static const struct {
 	{ "soft-vs-tcg-loadstore", bench_soft_tcg_loadstore },
 	{ "soft-vs-tcg-geomean", bench_soft_tcg_geomean },
 	{ "soft-vs-kvm-geomean", bench_soft_kvm_geomean },
+	{ "soft-vs-tcg-cc", bench_soft_tcg_cc, true },
+	{ "soft-vs-tcg-all-geomean", bench_soft_tcg_all_geomean, true },
 	{ "soft-vs-unicorn-loadstore", bench_soft_unicorn_loadstore },
 #endif
 #ifdef VMM_BENCH_MODELS_GUEST
@@ -1920,7 +1929,8 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: vmm-bench [--json] [--trials N] [--iters N] [--backend kvm|soft] [BENCH...]\n"
-			       "  --backend: for device-models (the others compare KVM with a KVM baseline)\n");
+			       "  --backend: for device-models (the others compare KVM with a KVM baseline)\n"
+			       "  soft-vs-tcg-cc and soft-vs-tcg-all-geomean run only when named\n");
 			return 0;
 		default:
 			return 2;
@@ -1937,9 +1947,13 @@ int main(int argc, char **argv)
 		       "baseline", "ratio");
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
 		struct result r;
-		bool want = optind >= argc;
+		/* linux-boot takes minutes: only when named */
+		bool want = optind >= argc && !benches[i].on_request &&
+			    strncmp(benches[i].name, "linux-boot-", 11);
 		for (int j = optind; j < argc; j++)
-			want |= !strcmp(argv[j], benches[i].name);
+			want |= !strcmp(argv[j], benches[i].name) ||
+				(!strcmp(argv[j], "linux-boot") &&
+				 !strncmp(benches[i].name, "linux-boot-", 11));
 		if (!want)
 			continue;
 		int rc = benches[i].fn(&p, &r);

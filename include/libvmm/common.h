@@ -19,20 +19,17 @@
 extern "C" {
 #endif
 
-#if defined(LIBVMM_BUILDING)
+#include <libvmm/version.h>
+
+/*
+ * VMM_API marks a public call.  It means the same in the library and in a
+ * program (default visibility), so whether a function is exported never
+ * depends on which header a library source includes first; the library is
+ * compiled with -fvisibility=hidden and src/libvmm.map lists every call.
+ */
 #define VMM_API __attribute__((visibility("default")))
-#else
-#define VMM_API
-#endif
 
 #define VMM_MUST_CHECK __attribute__((warn_unused_result))
-
-#define LIBVMM_VERSION_MAJOR 0
-#define LIBVMM_VERSION_MINOR 1
-#define LIBVMM_VERSION_PATCH 0
-#define LIBVMM_VERSION_NUMBER                                                  \
-	((LIBVMM_VERSION_MAJOR << 16) | (LIBVMM_VERSION_MINOR << 8) |          \
-	 LIBVMM_VERSION_PATCH)
 
 /** A guest-physical address.  Never a host pointer. */
 typedef uint64_t vmm_gpa_t;
@@ -56,6 +53,17 @@ VMM_API unsigned vmm_version(void);
 
 /** vmm_version_string() - "major.minor.patch" of the loaded library. */
 VMM_API const char *vmm_version_string(void);
+
+/**
+ * vmm_check_version() - is the loaded library at least @major.@minor.@micro?
+ *
+ * The run-time twin of LIBVMM_CHECK_VERSION(): a program built against
+ * newer headers than the library it runs with can refuse to start, e.g.
+ * `if (!vmm_check_version(LIBVMM_VERSION_MAJOR, LIBVMM_VERSION_MINOR,
+ * LIBVMM_VERSION_PATCH))`.  Returns false if the major versions differ
+ * (a 0.x minor is a major for ABI purposes: 0.1 and 0.2 are incompatible).
+ */
+VMM_API bool vmm_check_version(unsigned major, unsigned minor, unsigned micro);
 
 /**
  * vmm_strerror() - describe a libvmm return code.

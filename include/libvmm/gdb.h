@@ -28,7 +28,8 @@ typedef struct vmm_gdb vmm_gdb;
 
 /**
  * struct vmm_gdb_config - options of vmm_gdb_new().
- * @struct_size: sizeof(struct vmm_gdb_config) as compiled; 0 = current.
+ * @struct_size: sizeof(struct vmm_gdb_config) as compiled; 0 = its
+ *               LIBVMM_0.1 size (growable-struct rule, docs/api.md).
  * @exit_cb:     optional: called (on the thread that ran the vCPU) for each
  *               exit of vmm_vcpu_run_loop() the stub does not consume
  *               itself (it consumes its own breakpoint and step traps and

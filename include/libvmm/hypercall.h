@@ -54,7 +54,8 @@ typedef struct vmm_hc vmm_hc;
 
 /**
  * struct vmm_hc_config - options of vmm_hc_enable().
- * @struct_size: sizeof(struct vmm_hc_config) as compiled; 0 = current.
+ * @struct_size: sizeof(struct vmm_hc_config) as compiled; 0 = its
+ *               LIBVMM_0.1 size (growable-struct rule, docs/api.md).
  * @port:        doorbell port (0 = VMM_HC_PORT_DEFAULT); 4 ports wide.
  * @max_batch:   most entries in one batch (0 = 64, at most
  *               VMM_HC_MAX_BATCH_LIMIT); longer batches get -E2BIG.

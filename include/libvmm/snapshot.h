@@ -59,7 +59,7 @@ VMM_API int vmm_vm_resume(vmm_vm *vm);
 #define VMM_SAVE_NO_SYNC (1u << 2)
 
 struct vmm_save_opts {
-	uint32_t struct_size; /**< sizeof(struct vmm_save_opts); 0 = current */
+	uint32_t struct_size; /**< sizeof(); 0 = 0.1 size (docs/api.md) */
 	uint32_t flags;       /**< VMM_SAVE_* */
 };
 
@@ -159,7 +159,7 @@ VMM_API int vmm_snapshot_info(const vmm_snapshot *snap,
 #define VMM_RESTORE_DROP_IRQCHIP (1u << 3)
 
 struct vmm_restore_opts {
-	uint32_t struct_size; /**< sizeof(struct vmm_restore_opts); 0 = current */
+	uint32_t struct_size; /**< sizeof(); 0 = 0.1 size (docs/api.md) */
 	uint32_t flags;       /**< VMM_RESTORE_* */
 	/**
 	 * Called on the new VM after memory and vCPUs exist and before device
@@ -216,7 +216,7 @@ VMM_API VMM_MUST_CHECK int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *snap);
 /* ---- live migration (pre-copy) ---- */
 
 struct vmm_migrate_opts {
-	uint32_t struct_size;    /**< 0 = current */
+	uint32_t struct_size;    /**< sizeof(); 0 = 0.1 size (docs/api.md) */
 	uint32_t max_rounds;     /**< dirty-page rounds before stop-and-copy (0 = 30) */
 	uint32_t max_downtime_ms; /**< stop when the rest fits in this (0 = 300) */
 	uint32_t timeout_ms;     /**< one stalled read/write fails the migration (0 = 10000) */

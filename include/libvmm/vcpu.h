@@ -48,7 +48,12 @@ enum vmm_internal_reason {
  * mmio.data before the next vmm_vcpu_run(); the backend completes the
  * instruction with it.  io.data points at size*count bytes, mmio.data at len
  * bytes, both owned by the vCPU and valid until the next vmm_vcpu_run().
+ *
+ * The union is padded to a fixed size (the struct is VMM_EXIT_SIZE bytes),
+ * so a later release can add exit kinds with larger payloads without
+ * changing the size of a struct vmm_exit the caller allocates.
  */
+#define VMM_EXIT_SIZE 256
 struct vmm_exit {
 	enum vmm_exit_kind kind;
 	union {
@@ -85,8 +90,14 @@ struct vmm_exit {
 			uint32_t status;  /* QEMU isa-debug-exit: (value << 1) | 1 */
 			uint32_t value;   /* what the guest wrote */
 		} guest;
+		uint64_t _reserved[(VMM_EXIT_SIZE - 8) / 8]; /* fixes the size */
 	};
 };
+#ifdef __cplusplus
+static_assert(sizeof(struct vmm_exit) == VMM_EXIT_SIZE, "vmm_exit size is ABI");
+#else
+_Static_assert(sizeof(struct vmm_exit) == VMM_EXIT_SIZE, "vmm_exit size is ABI");
+#endif
 
 /** vmm_exit_name() - "io", "mmio", "hlt", ... */
 VMM_API const char *vmm_exit_name(enum vmm_exit_kind kind);

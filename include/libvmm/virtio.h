@@ -173,6 +173,8 @@ struct vmm_virtio_stats {
 	bool ioeventfd;        /**< kicks arrive without user-space exits */
 	bool irqfd;            /**< interrupts leave through irqfds */
 	uint64_t mmio_base;    /**< current register window / BAR (0 = none) */
+	uint64_t mem_drains;   /**< in-flight requests drained because guest
+				    memory was removed (vmm_mem_remove) */
 };
 
 /** vmm_virtio_stats() - -EINVAL if @dev is not a virtio device. */

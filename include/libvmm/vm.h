@@ -151,7 +151,9 @@ enum vmm_irqchip_mode {
 /**
  * struct vmm_config - what vmm_vm_create() builds.
  * @struct_size: sizeof(struct vmm_config) as the caller compiled it; lets
- *               later versions grow the struct.  0 means "current".
+ *               later versions grow the struct.  0 means its LIBVMM_0.1
+ *               size.  A larger struct whose unknown tail is not all zero
+ *               is refused with -EINVAL (growable-struct rule, docs/api.md).
  * @backend:     which backend to use; AUTO picks KVM if /dev/kvm works.
  * @ncpus:       number of vCPUs the VM may have (1..VMM_MAX_VCPUS); 0 = 1.
  * @ram_size:    if non-zero, guest RAM created at once: [0, min(ram_size,
@@ -215,7 +217,10 @@ VMM_API void vmm_config_init(struct vmm_config *cfg);
  *
  * Returns 0, -ENODEV if the requested backend is not available here (the
  * message says why), -EINVAL for a bad configuration, -ENOMEM.  On failure
- * nothing is left allocated and @out is untouched.
+ * nothing is left allocated and @out is untouched; the reason (for a
+ * backend: what its probe found, e.g. "kvm backend: /dev/kvm: Permission
+ * denied") is passed to @cfg->log and is the calling thread's
+ * vmm_last_error(NULL, ...).
  */
 VMM_API VMM_MUST_CHECK int vmm_vm_create(const struct vmm_config *cfg,
 					 vmm_vm **out);
@@ -292,10 +297,15 @@ VMM_API const char *vmm_cap_name(uint64_t cap);
 VMM_API uint64_t vmm_vm_missing_caps(const vmm_vm *vm);
 
 /**
- * vmm_last_error() - the message of the last failure on @vm ("" if none).
+ * vmm_last_error() - the message of the last failure ("" if none).
  *
- * The string is copied into @buf (always NUL-terminated when @len > 0).
- * Returns the number of characters the full message has.
+ * Per thread, like errno: with a @vm, the last failure of a call the
+ * calling thread made on @vm; if this thread has none on @vm (its last
+ * failure was elsewhere), the last failure on @vm from any thread (a vCPU
+ * thread's, say).  With @vm NULL, the calling thread's last failure that
+ * had no VM, e.g. why vmm_vm_create() failed.  Successful calls do not
+ * clear it.  The string is copied into @buf (always NUL-terminated when
+ * @len > 0).  Returns the number of characters the full message has.
  */
 VMM_API size_t vmm_last_error(vmm_vm *vm, char *buf, size_t len);
 

@@ -4,7 +4,6 @@
  * log callback, library version.
  */
 #include "core/vm_impl.h"
-#include "config.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -17,7 +16,19 @@ unsigned vmm_version(void)
 
 const char *vmm_version_string(void)
 {
-	return VMM_VERSION_STRING;
+	return LIBVMM_VERSION_STRING;
+}
+
+bool vmm_check_version(unsigned major, unsigned minor, unsigned micro)
+{
+	if (major != LIBVMM_VERSION_MAJOR)
+		return false;
+	/* in 0.x every minor release may break the ABI */
+	if (major == 0 && minor != LIBVMM_VERSION_MINOR)
+		return false;
+	if (minor != LIBVMM_VERSION_MINOR)
+		return minor < LIBVMM_VERSION_MINOR;
+	return micro <= LIBVMM_VERSION_PATCH;
 }
 
 struct errdesc {
@@ -113,16 +124,68 @@ void vmm__log(vmm_vm *vm, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * The calling thread's last failure, like errno: per thread, so two threads
+ * working on one VM each read their own message, and a failure with no VM
+ * (vmm_vm_create()) still has one.  Thread-local, not shared state: no
+ * other thread ever reads or writes it.
+ */
+static _Thread_local struct {
+	const vmm_vm *vm;   /* the VM of the last failure with one */
+	uint64_t serial;
+	bool set;
+	char msg[320];
+	char novm[320];     /* the last failure with no VM */
+} t_err;
+
+static void thread_err(const vmm_vm *vm, int err, const char *buf)
+{
+	if (!vm) {
+		snprintf(t_err.novm, sizeof(t_err.novm), "%s (%s)", buf,
+			 vmm_err_name(err));
+		return;
+	}
+	t_err.vm = vm;
+	t_err.serial = vm->err_serial;
+	t_err.set = true;
+	snprintf(t_err.msg, sizeof(t_err.msg), "%s (%s)", buf, vmm_err_name(err));
+}
+
+void vmm__err_forget_vm(const vmm_vm *vm)
+{
+	if (t_err.set && t_err.vm == vm) {
+		/* keep the message, as a failure with no VM */
+		memcpy(t_err.novm, t_err.msg, sizeof(t_err.novm));
+		t_err.set = false;
+		t_err.vm = NULL;
+	}
+}
+
+int vmm__err_cfg(const struct vmm_config *cfg, int err, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[256];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	thread_err(NULL, err, buf);
+	if (cfg && cfg->log && cfg->log_level >= VMM_LOG_ERROR)
+		cfg->log(cfg->log_opaque, VMM_LOG_ERROR, buf);
+	return err;
+}
+
 int vmm__err(vmm_vm *vm, int err, const char *fmt, ...)
 {
 	va_list ap;
 	char buf[256];
 
-	if (!vm)
-		return err;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	thread_err(vm, err, buf);
+	if (!vm)
+		return err;
 	pthread_mutex_lock(&vm->err_lock);
 	snprintf(vm->errmsg, sizeof(vm->errmsg), "%s (%s)", buf,
 		 vmm_err_name(err));
@@ -136,10 +199,14 @@ size_t vmm_last_error(vmm_vm *vm, char *buf, size_t len)
 {
 	size_t n;
 
-	if (!vm) {
+	if (!vm || (t_err.set && t_err.vm == vm &&
+		    t_err.serial == vm->err_serial)) {
+		/* this thread's own last failure (on no VM / on @vm) */
+		const char *m = vm ? t_err.msg : t_err.novm;
+
 		if (buf && len)
-			buf[0] = 0;
-		return 0;
+			snprintf(buf, len, "%s", m);
+		return strlen(m);
 	}
 	pthread_mutex_lock(&vm->err_lock);
 	n = strlen(vm->errmsg);

@@ -9,7 +9,6 @@
 #ifndef LIBVMM_INTERNAL_H
 #define LIBVMM_INTERNAL_H
 
-#define LIBVMM_BUILDING 1
 #include <libvmm/libvmm.h>
 
 #include <errno.h>
@@ -33,8 +32,50 @@ char *vmm__strdup(vmm_vm *vm, const char *s);
  * so that `return vmm__err(vm, -EINVAL, "...")` reads naturally.
  */
 int vmm__err(vmm_vm *vm, int err, const char *fmt, ...) VMM_PRINTF(3, 4);
+/*
+ * vmm__err_cfg() - the same for a failure before the VM exists: recorded
+ * as the calling thread's last error with no VM (vmm_last_error(NULL, ..))
+ * and passed to @cfg's log callback.
+ */
+int vmm__err_cfg(const struct vmm_config *cfg, int err, const char *fmt, ...)
+	VMM_PRINTF(3, 4);
+/* vm_create() failed after the VM existed: its last message becomes the
+ * thread's "no VM" message, so vmm_last_error(NULL, ...) still says why */
+void vmm__err_forget_vm(const vmm_vm *vm);
 void vmm__log(vmm_vm *vm, int level, const char *fmt, ...) VMM_PRINTF(3, 4);
 bool vmm__log_enabled(vmm_vm *vm, int level);
+
+/*
+ * Growable public structs (src/core/abi.c, docs/api.md): the first member
+ * is `uint32_t struct_size`; 0 means the LIBVMM_0.1 size @size_v01.
+ *
+ * vmm__struct_in() copies the caller's @src into @dst (pre-filled with the
+ * defaults, @lib_size bytes): the prefix both know; fields an older caller
+ * lacks keep their defaults; a newer caller's unknown tail must be all
+ * zero.  dst->struct_size becomes @lib_size.  -EINVAL otherwise.
+ *
+ * vmm__struct_out() copies the library's @src (@lib_size bytes) into the
+ * caller's @dst, as much as the caller's struct_size holds, zeroes a newer
+ * caller's tail and sets dst->struct_size to the bytes written.
+ *
+ * While a struct still has its 0.1 layout, pass sizeof() as @size_v01;
+ * the release that grows it must freeze the old size as a constant.
+ */
+int vmm__struct_in(void *dst, size_t lib_size, const void *src,
+		   size_t size_v01);
+int vmm__struct_out(void *dst, const void *src, size_t lib_size,
+		    size_t size_v01);
+#define VMM__STRUCT_IN(dst, src) \
+	vmm__struct_in((dst), sizeof(*(dst)), (src), sizeof(*(dst)))
+
+/*
+ * Memory listeners (src/mem/listener.h): a device holding host pointers
+ * into guest memory past one access registers here to drain before a
+ * region is removed and to hear about added regions.
+ */
+#include "mem/listener.h"
+void vmm__mem_listener_add(vmm_vm *vm, struct vmm_mem_listener *l);
+void vmm__mem_listener_remove(vmm_vm *vm, struct vmm_mem_listener *l);
 
 struct vmm_sbuf;
 struct vmm_sreader;

@@ -36,9 +36,26 @@ int vmm_mem_add(vmm_vm *vm, const struct vmm_mem_region *d)
 			vmm_gmem_unlink(&vm->mem, r->gpa);
 	}
 	pthread_rwlock_unlock(&vm->mem.lock);
-	if (ret)
+	if (ret) {
 		vmm_gmem_region_free(vm, r);
-	return ret;
+		return ret;
+	}
+	pthread_mutex_lock(&vm->mem.change_lock);
+	for (struct vmm_mem_listener *l = vm->mem.listeners; l; l = l->next)
+		if (l->added)
+			l->added(l->opaque, d->gpa, d->size);
+	pthread_mutex_unlock(&vm->mem.change_lock);
+	return 0;
+}
+
+void vmm__mem_listener_add(vmm_vm *vm, struct vmm_mem_listener *l)
+{
+	vmm_gmem_listener_add(&vm->mem, l);
+}
+
+void vmm__mem_listener_remove(vmm_vm *vm, struct vmm_mem_listener *l)
+{
+	vmm_gmem_listener_remove(&vm->mem, l);
 }
 
 int vmm_mem_add_ram(vmm_vm *vm, vmm_gpa_t gpa, uint64_t size)
@@ -50,24 +67,70 @@ int vmm_mem_add_ram(vmm_vm *vm, vmm_gpa_t gpa, uint64_t size)
 	return vmm_mem_add(vm, &d);
 }
 
+/* tell listeners up to (not including) @stop that the removal is over */
+static void listeners_after(vmm_vm *vm, struct vmm_mem_listener *stop,
+			    vmm_gpa_t gpa, uint64_t size, bool removed)
+{
+	for (struct vmm_mem_listener *l = vm->mem.listeners; l != stop;
+	     l = l->next)
+		if (l->after_remove)
+			l->after_remove(l->opaque, gpa, size, removed);
+}
+
+/*
+ * Removal: no vCPU may be in the guest (the `changing` flag and the
+ * `running` flags are a store-then-load handshake with vmm_vcpu_run(), so
+ * either we see the vCPU running and refuse, or it sees us and waits);
+ * every memory listener drains its in-flight users of the region or
+ * refuses; only then is the region unlinked and unmapped.
+ */
 int vmm_mem_remove(vmm_vm *vm, vmm_gpa_t gpa)
 {
 	struct vmm_gmem_region *r;
+	struct vmm_mem_listener *l;
+	uint64_t size = 0;
+	int ret = 0;
 
 	if (!vm)
 		return -EINVAL;
-	if (vcpus_running(vm))
-		return vmm__err(vm, -EBUSY, "cannot remove memory while vCPUs run");
+	pthread_mutex_lock(&vm->mem.change_lock);
+	atomic_store(&vm->mem.changing, true);
+	if (vcpus_running(vm)) {
+		ret = vmm__err(vm, -EBUSY, "cannot remove memory while vCPUs run");
+		goto out;
+	}
+	pthread_rwlock_rdlock(&vm->mem.lock);
+	r = vmm_gmem_find(&vm->mem, gpa);
+	if (r && r->gpa == gpa)
+		size = r->size;
+	pthread_rwlock_unlock(&vm->mem.lock);
+	if (!size) {
+		ret = vmm__err(vm, -ENOENT, "no region starts at 0x%llx",
+			       (unsigned long long)gpa);
+		goto out;
+	}
+	for (l = vm->mem.listeners; l; l = l->next) {
+		if (l->before_remove &&
+		    (ret = l->before_remove(l->opaque, gpa, size)) != 0) {
+			listeners_after(vm, l, gpa, size, false);
+			ret = vmm__err(vm, ret, "memory at 0x%llx is still in "
+				       "use by a device; not removed",
+				       (unsigned long long)gpa);
+			goto out;
+		}
+	}
 	pthread_rwlock_wrlock(&vm->mem.lock);
 	r = vmm_gmem_unlink(&vm->mem, gpa);
 	if (r)
 		vm->ops->mem_unmap(vm, r);
 	pthread_rwlock_unlock(&vm->mem.lock);
-	if (!r)
-		return vmm__err(vm, -ENOENT, "no region starts at 0x%llx",
-				(unsigned long long)gpa);
-	vmm_gmem_region_free(vm, r);
-	return 0;
+	listeners_after(vm, NULL, gpa, size, true);
+	if (r)
+		vmm_gmem_region_free(vm, r);
+out:
+	atomic_store(&vm->mem.changing, false);
+	pthread_mutex_unlock(&vm->mem.change_lock);
+	return ret;
 }
 
 int vmm_mem_regions(vmm_vm *vm, struct vmm_mem_info *out, int max)

@@ -93,6 +93,15 @@ int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	vm = vcpu->vm;
 	vcpu->run_thread = pthread_self();
 	atomic_store(&vcpu->running, true);
+	/* the other half of vmm_mem_remove()'s handshake: while memory is
+	 * being removed, wait for it (sequentially consistent store above,
+	 * load here: one of the two sides sees the other) */
+	while (atomic_load(&vm->mem.changing)) {
+		atomic_store(&vcpu->running, false);
+		pthread_mutex_lock(&vm->mem.change_lock);
+		pthread_mutex_unlock(&vm->mem.change_lock);
+		atomic_store(&vcpu->running, true);
+	}
 	ret = vm->ops->vcpu_run(vcpu, exit);
 	atomic_store(&vcpu->running, false);
 	if (ret == 0) {
@@ -339,6 +348,12 @@ int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
 	if (n < offsetof(struct vmm_vcpu_stats, tlb_misses) +
 		    sizeof(st.tlb_misses))
 		st.valid &= ~VMM_VCPU_STAT_TLB;
+	/* a newer caller's struct: the fields we do not know read as zero
+	 * (the growable-struct rule, src/core/abi.c) */
+	if (out->size > sizeof(st) && out->size <= 65536)
+		memset((char *)out + sizeof(st), 0, out->size - sizeof(st));
+	else if (out->size > 65536)
+		return -EINVAL;
 	st.size = (uint32_t)n;
 	memcpy(out, &st, n);
 	return 0;

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 extern const struct vmm_backend_ops vmm_null_ops;
 
@@ -83,27 +84,38 @@ static int copy_config(const struct vmm_config *in, struct vmm_config *c)
 	vmm_config_init(c);
 	if (!in)
 		return 0;
-	if (in->struct_size && in->struct_size < sizeof(*c)) {
-		memcpy(c, in, in->struct_size);
-		c->struct_size = sizeof(*c);
-	} else {
-		*c = *in;
-	}
+	if (VMM__STRUCT_IN(c, in))
+		return vmm__err_cfg(in, -EINVAL, "struct vmm_config: bad "
+				    "struct_size %u or unknown non-zero fields "
+				    "(from a newer libvmm?)", in->struct_size);
 	if (!c->ncpus)
 		c->ncpus = 1;
-	if (c->ncpus > VMM_MAX_VCPUS || c->backend > VMM_BACKEND_SOFT ||
-	    !VMM_IS_ALIGNED(c->ram_size, VMM_PAGE_SIZE))
-		return -EINVAL;
+	if (c->ncpus > VMM_MAX_VCPUS)
+		return vmm__err_cfg(c, -EINVAL, "ncpus %u: at most %u",
+				    c->ncpus, VMM_MAX_VCPUS);
+	if (c->backend > VMM_BACKEND_SOFT)
+		return vmm__err_cfg(c, -EINVAL, "unknown backend %u",
+				    (unsigned)c->backend);
+	if (!VMM_IS_ALIGNED(c->ram_size, VMM_PAGE_SIZE))
+		return vmm__err_cfg(c, -EINVAL, "ram_size %#llx is not a "
+				    "multiple of the page size",
+				    (unsigned long long)c->ram_size);
 	if (c->allocator && (!c->allocator->alloc || !c->allocator->free))
-		return -EINVAL;
-	if (c->cpu_model > VMM_CPU_MAX ||
-	    c->cpuid_add_count > VMM_CPUID_ADD_MAX ||
+		return vmm__err_cfg(c, -EINVAL, "allocator without alloc or "
+				    "free");
+	if (c->cpu_model > VMM_CPU_MAX)
+		return vmm__err_cfg(c, -EINVAL, "unknown cpu_model %u",
+				    c->cpu_model);
+	if (c->cpuid_add_count > VMM_CPUID_ADD_MAX ||
 	    (c->cpuid_add_count && !c->cpuid_add))
-		return -EINVAL;
+		return vmm__err_cfg(c, -EINVAL, "cpuid_add: %u leaves (at most "
+				    "%u, and a NULL array only with 0)",
+				    c->cpuid_add_count, VMM_CPUID_ADD_MAX);
 	if (!c->cpuid_add_count)
 		c->cpuid_add = NULL;
 	if (c->irqchip > VMM_IRQCHIP_NONE)
-		return -EINVAL;
+		return vmm__err_cfg(c, -EINVAL, "unknown irqchip mode %u",
+				    c->irqchip);
 	/* the older flag and the mode mean the same; keep both in step */
 	if (c->irqchip == VMM_IRQCHIP_NONE)
 		c->flags |= VMM_CFG_NO_IRQCHIP;
@@ -171,25 +183,43 @@ static int vm_create(const struct vmm_config *cfg,
 	int ret;
 
 	if (!out)
-		return -EINVAL;
+		return vmm__err_cfg(cfg, -EINVAL, "vmm_vm_create: NULL out");
 	ret = copy_config(cfg, &c);
 	if (ret)
 		return ret;
 	if (!ops) {
 		enum vmm_backend b = c.backend;
+		char why[128] = "";
+
 		if (b == VMM_BACKEND_AUTO)
 			b = vmm_backend_available(VMM_BACKEND_KVM) == 0 ?
 				    VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+		/* keep the probe's reason: vmm_last_error(NULL, ...) and the
+		 * log callback say why the backend is not usable */
+		ret = vmm_backend_probe(b, why, sizeof(why));
+		if (ret)
+			return vmm__err_cfg(&c, ret, "%s backend: %s",
+					    vmm_backend_name(b),
+					    why[0] ? why : "not available");
 		ops = backend_ops(b);
-		if (!ops || (ret = ops->probe((char[128]){ 0 }, 128)) != 0)
-			return ret ? ret : -ENODEV;
+		if (!ops)
+			return vmm__err_cfg(&c, -ENODEV, "%s backend: not built "
+					    "into this libvmm",
+					    vmm_backend_name(b));
 	}
 
 	vm = vmm__alloc_with(c.allocator, sizeof(*vm));
 	if (!vm)
-		return -ENOMEM;
+		return vmm__err_cfg(&c, -ENOMEM, "vmm_vm_create: out of memory");
 	vm->cfg = c;
 	vm->cfg.cpuid_add = NULL; /* set below to the VM's own copy */
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		vm->err_serial = ((uint64_t)ts.tv_sec * 1000000000u +
+				  (uint64_t)ts.tv_nsec) ^ (uintptr_t)vm;
+	}
 	vm->ops = ops;
 	pthread_mutex_init(&vm->dev_lock, NULL);
 	pthread_mutex_init(&vm->err_lock, NULL);
@@ -214,6 +244,7 @@ static int vm_create(const struct vmm_config *cfg,
 	}
 	ret = ops->vm_init(vm);
 	if (ret) {
+		vmm__err_forget_vm(vm);
 		vmm_gmem_fini(vm, &vm->mem);
 		vm_free(vm);
 		return ret;
@@ -221,6 +252,7 @@ static int vm_create(const struct vmm_config *cfg,
 	if (c.ram_size && !(c.flags & VMM_CFG_NO_DEFAULT_RAM)) {
 		ret = add_default_ram(vm);
 		if (ret) {
+			vmm__err_forget_vm(vm);
 			vmm_vm_destroy(vm);
 			return ret;
 		}

@@ -105,6 +105,7 @@ struct vmm_vm {
 	/* last error, log */
 	pthread_mutex_t err_lock;
 	char errmsg[320];
+	uint64_t err_serial; /* tells this VM from a later one at its address */
 
 	/* accounting */
 	atomic_uint_fast64_t host_bytes;

@@ -7,7 +7,7 @@
 #ifndef LIBVMM_GDB_IMPL_H
 #define LIBVMM_GDB_IMPL_H
 
-#include "core/internal.h" /* first: LIBVMM_BUILDING exports the API */
+#include "core/internal.h"
 #include <libvmm/libvmm.h>
 
 #include <pthread.h>

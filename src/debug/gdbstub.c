@@ -888,18 +888,16 @@ static int send_reply(struct vmm_gdb *g)
 int vmm_gdb_new(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
 {
 	struct vmm_gdb *g;
-	size_t sz;
 
 	if (!vm || !out)
-		return -EINVAL;
-	if (cfg && cfg->struct_size && cfg->struct_size < sizeof(uint32_t))
 		return -EINVAL;
 	g = vmm__alloc(vm, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	if (cfg) {
-		sz = cfg->struct_size ? cfg->struct_size : sizeof(*cfg);
-		memcpy(&g->cfg, cfg, sz < sizeof(*cfg) ? sz : sizeof(*cfg));
+	if (cfg && VMM__STRUCT_IN(&g->cfg, cfg)) {
+		vmm__free(vm, g);
+		return vmm__err(vm, -EINVAL, "gdb: bad struct_size or unknown "
+				"non-zero fields in struct vmm_gdb_config");
 	}
 	if (!g->cfg.max_packet)
 		g->cfg.max_packet = 16384;

@@ -777,14 +777,11 @@ int vmm_hc_enable(vmm_vm *vm, const struct vmm_hc_config *ucfg, vmm_hc **out)
 	if (!out)
 		return vmm__err(vm, -EINVAL, "hypercall: NULL out");
 	vmm_hc_config_init(&cfg);
-	if (ucfg) {
-		size_t n = ucfg->struct_size ? ucfg->struct_size : sizeof(cfg);
-		if (n > sizeof(cfg))
-			return vmm__err(vm, -EINVAL,
-					"hypercall: config of %zu bytes from a "
-					"newer libvmm", n);
-		memcpy(&cfg, ucfg, n);
-	}
+	if (ucfg && VMM__STRUCT_IN(&cfg, ucfg))
+		return vmm__err(vm, -EINVAL,
+				"hypercall: bad struct_size %u or unknown "
+				"non-zero fields in struct vmm_hc_config",
+				ucfg->struct_size);
 	if (!cfg.port)
 		cfg.port = VMM_HC_PORT_DEFAULT;
 	if (!cfg.max_batch)

@@ -10,13 +10,74 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 int vmm_gmem_init(struct vmm_gmem *m)
 {
+	int ret;
+
 	memset(m, 0, sizeof(*m));
-	return -pthread_rwlock_init(&m->lock, NULL);
+	ret = pthread_mutex_init(&m->change_lock, NULL);
+	if (ret)
+		return -ret;
+	ret = pthread_rwlock_init(&m->lock, NULL);
+	if (ret)
+		pthread_mutex_destroy(&m->change_lock);
+	return -ret;
+}
+
+void vmm_gmem_listener_add(struct vmm_gmem *m, struct vmm_mem_listener *l)
+{
+	struct vmm_mem_listener **p;
+
+	pthread_mutex_lock(&m->change_lock);
+	for (p = &m->listeners; *p; p = &(*p)->next)
+		;
+	l->next = NULL;
+	*p = l;
+	pthread_mutex_unlock(&m->change_lock);
+}
+
+void vmm_gmem_listener_remove(struct vmm_gmem *m, struct vmm_mem_listener *l)
+{
+	pthread_mutex_lock(&m->change_lock);
+	for (struct vmm_mem_listener **p = &m->listeners; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	l->next = NULL;
+	pthread_mutex_unlock(&m->change_lock);
+}
+
+static size_t dirty_bytes(const struct vmm_gmem_region *r)
+{
+	return VMM_ALIGN_UP(r->dirty_words * sizeof(uint64_t),
+			    (size_t)VMM_PAGE_SIZE);
+}
+
+/*
+ * What this host can give a VM as RAM the library allocates (anonymous or
+ * memfd): its RAM plus swap, and no more than the address-space limit.
+ * A larger guest would be killed by the host's OOM killer once it touched
+ * its memory; refusing at once, before anything is allocated, is the
+ * honest answer.
+ */
+static uint64_t host_ram_cap(void)
+{
+	struct sysinfo si;
+	struct rlimit rl;
+	uint64_t cap = UINT64_MAX;
+
+	if (sysinfo(&si) == 0)
+		cap = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)rl.rlim_cur < cap)
+		cap = rl.rlim_cur;
+	return cap;
 }
 
 static void region_free(vmm_vm *vm, struct vmm_gmem_region *r)
@@ -25,7 +86,8 @@ static void region_free(vmm_vm *vm, struct vmm_gmem_region *r)
 		munmap(r->host, r->size);
 	if (r->own_fd && r->fd >= 0)
 		close(r->fd);
-	vmm__free(vm, (void *)r->dirty);
+	if (r->dirty)
+		munmap((void *)r->dirty, dirty_bytes(r));
 	vmm__free(vm, r);
 }
 
@@ -35,6 +97,7 @@ void vmm_gmem_fini(vmm_vm *vm, struct vmm_gmem *m)
 		region_free(vm, m->r[i]);
 	m->n = 0;
 	pthread_rwlock_destroy(&m->lock);
+	pthread_mutex_destroy(&m->change_lock);
 }
 
 /* Binary search: index of the last region with gpa <= @gpa, or -1. */
@@ -145,6 +208,22 @@ int vmm_gmem_region_new(vmm_vm *vm, struct vmm_gmem *m,
 	if (m->n >= VMM_GMEM_MAX_REGIONS)
 		return vmm__err(vm, -ENOSPC, "too many memory regions (%d)",
 				VMM_GMEM_MAX_REGIONS);
+	if (d->source != VMM_MEM_FD) {
+		uint64_t cap = host_ram_cap(), total = d->size;
+
+		pthread_rwlock_rdlock(&m->lock);
+		for (int i = 0; i < m->n; i++)
+			if (m->r[i]->source != VMM_MEM_FD)
+				total += m->r[i]->size;
+		pthread_rwlock_unlock(&m->lock);
+		if (total > cap)
+			return vmm__err(vm, -E2BIG, "guest RAM of %llu MiB "
+					"exceeds what this host can back (%llu "
+					"MiB of RAM + swap, or the address-space "
+					"limit)",
+					(unsigned long long)(total >> 20),
+					(unsigned long long)(cap >> 20));
+	}
 	r = vmm__alloc(vm, sizeof(*r));
 	if (!r)
 		return vmm__err(vm, -ENOMEM, "out of memory for region");
@@ -155,15 +234,20 @@ int vmm_gmem_region_new(vmm_vm *vm, struct vmm_gmem *m,
 	r->fd = d->source == VMM_MEM_FD ? d->fd : -1;
 	r->offset = d->source == VMM_MEM_FD ? d->offset : 0;
 	snprintf(r->name, sizeof(r->name), "%s", d->name ? d->name : "ram");
-	r->dirty_words = (d->size / VMM_PAGE_SIZE + 63) / 64;
-	r->dirty = vmm__alloc(vm, r->dirty_words * sizeof(uint64_t));
-	if (!r->dirty) {
-		ret = vmm__err(vm, -ENOMEM, "out of memory for dirty bitmap");
-		goto fail;
-	}
 	ret = map_region(vm, r);
 	if (ret)
 		goto fail;
+	/* one bit per page, mapped like RAM: untouched pages of the bitmap
+	 * cost nothing until dirty logging writes them */
+	r->dirty_words = (d->size / VMM_PAGE_SIZE + 63) / 64;
+	r->dirty = mmap(NULL, dirty_bytes(r), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r->dirty == MAP_FAILED) {
+		r->dirty = NULL;
+		ret = vmm__err(vm, -ENOMEM, "dirty bitmap: mmap: %s",
+			       strerror(errno));
+		goto fail;
+	}
 	*out = r;
 	return 0;
 fail:

@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "mem/listener.h"
+
 #define VMM_GMEM_MAX_REGIONS 64
 
 struct vmm_gmem_region {
@@ -37,7 +39,21 @@ struct vmm_gmem {
 	pthread_rwlock_t lock;
 	bool dirty_log;
 	uint64_t slots_used;  /* bitmap of slot numbers in use */
+	/*
+	 * Memory listeners (listener.h).  change_lock serialises region
+	 * changes with each other and with listener (un)registration;
+	 * @changing is set while a removal runs, so a vCPU entering the guest
+	 * waits (see vmm_vcpu_run) instead of racing the check of `running`.
+	 */
+	pthread_mutex_t change_lock;
+	struct vmm_mem_listener *listeners;
+	atomic_bool changing;
 };
+
+/* Register / unregister @l (takes change_lock: waits for a change in
+ * progress).  A listener is on at most one list. */
+void vmm_gmem_listener_add(struct vmm_gmem *m, struct vmm_mem_listener *l);
+void vmm_gmem_listener_remove(struct vmm_gmem *m, struct vmm_mem_listener *l);
 
 int vmm_gmem_init(struct vmm_gmem *m);
 void vmm_gmem_fini(vmm_vm *vm, struct vmm_gmem *m);

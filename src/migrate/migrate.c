@@ -474,7 +474,7 @@ static int send_hello(struct sender *s)
 	return ret;
 }
 
-int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
+static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 		     struct vmm_migrate_stats *stats)
 {
 	struct sender *s;
@@ -636,6 +636,21 @@ fail:
 	return ret;
 }
 
+int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
+		     struct vmm_migrate_stats *stats)
+{
+	struct vmm_migrate_opts o_c = {0};
+
+	if (o) {
+		if (VMM__STRUCT_IN(&o_c, o))
+			return !vm ? -EINVAL :
+			       vmm__err(vm, -EINVAL, "migrate: bad struct_size or "
+					"unknown fields in struct vmm_migrate_opts");
+		o = &o_c;
+	}
+	return migrate_send_impl(vm, fd, o, stats);
+}
+
 /* ---- destination ---- */
 
 struct receiver {
@@ -777,7 +792,7 @@ static int rx_state(struct receiver *r, uint16_t type, uint32_t len)
 			      type);
 }
 
-int vmm_migrate_receive(int fd, const struct vmm_config *overrides,
+static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			const struct vmm_restore_opts *opts,
 			const struct vmm_migrate_opts *mo, vmm_vm **out,
 			struct vmm_migrate_stats *stats)
@@ -883,4 +898,25 @@ out:
 	vmm__free_with(NULL, r->c.buf);
 	vmm__free_with(NULL, r);
 	return ret;
+}
+
+int vmm_migrate_receive(int fd, const struct vmm_config *overrides,
+			const struct vmm_restore_opts *opts,
+			const struct vmm_migrate_opts *mo, vmm_vm **out,
+			struct vmm_migrate_stats *stats)
+{
+	struct vmm_restore_opts opts_c = {0};
+	struct vmm_migrate_opts mo_c = {0};
+
+	if (opts) {
+		if (VMM__STRUCT_IN(&opts_c, opts))
+			return -EINVAL;
+		opts = &opts_c;
+	}
+	if (mo) {
+		if (VMM__STRUCT_IN(&mo_c, mo))
+			return -EINVAL;
+		mo = &mo_c;
+	}
+	return migrate_receive_impl(fd, overrides, opts, mo, out, stats);
 }

@@ -621,10 +621,11 @@ int vmm__snap_create_vm(const struct snap_config *c,
 
 	vmm_config_init(&cfg);
 	if (overrides) {
-		size_t n = overrides->struct_size && overrides->struct_size < sizeof(cfg) ?
-				   overrides->struct_size : sizeof(cfg);
-		memcpy(&cfg, overrides, n);
-		cfg.struct_size = sizeof(cfg);
+		if (VMM__STRUCT_IN(&cfg, overrides)) {
+			snprintf(err, el, "bad struct_size or unknown non-zero "
+				 "fields in the struct vmm_config overrides");
+			return -EINVAL;
+		}
 	} else {
 		cfg.backend = (enum vmm_backend)c->backend;
 	}
@@ -757,7 +758,7 @@ static void log_err(const struct vmm_config *o, const char *msg)
 		o->log(o->log_opaque, VMM_LOG_ERROR, msg);
 }
 
-int vmm_snapshot_restore_snap(vmm_snapshot *s,
+static int snapshot_restore_snap_impl(vmm_snapshot *s,
 			      const struct vmm_config *overrides,
 			      const struct vmm_restore_opts *opts, vmm_vm **out)
 {
@@ -815,6 +816,20 @@ int vmm_snapshot_restore_snap(vmm_snapshot *s,
 	}
 	*out = vm;
 	return 0;
+}
+
+int vmm_snapshot_restore_snap(vmm_snapshot *s,
+			      const struct vmm_config *overrides,
+			      const struct vmm_restore_opts *opts, vmm_vm **out)
+{
+	struct vmm_restore_opts opts_c = {0};
+
+	if (opts) {
+		if (VMM__STRUCT_IN(&opts_c, opts))
+			return -EINVAL;
+		opts = &opts_c;
+	}
+	return snapshot_restore_snap_impl(s, overrides, opts, out);
 }
 
 static int restore_opened(int ret, vmm_snapshot *s, const char *err,

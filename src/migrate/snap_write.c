@@ -478,7 +478,7 @@ static int save_fd(vmm_vm *vm, int fd, uint32_t flags, bool *regular)
 	return ret;
 }
 
-int vmm_snapshot_save_fd(vmm_vm *vm, int fd, const struct vmm_save_opts *opts)
+static int snapshot_save_fd_impl(vmm_vm *vm, int fd, const struct vmm_save_opts *opts)
 {
 	uint32_t flags = opts ? opts->flags : 0;
 	bool regular;
@@ -494,7 +494,21 @@ int vmm_snapshot_save_fd(vmm_vm *vm, int fd, const struct vmm_save_opts *opts)
 	return ret;
 }
 
-int vmm_snapshot_save(vmm_vm *vm, const char *path,
+int vmm_snapshot_save_fd(vmm_vm *vm, int fd, const struct vmm_save_opts *opts)
+{
+	struct vmm_save_opts opts_c = {0};
+
+	if (opts) {
+		if (VMM__STRUCT_IN(&opts_c, opts))
+			return !vm ? -EINVAL :
+			       vmm__err(vm, -EINVAL, "snapshot: bad struct_size or "
+					"unknown fields in struct vmm_save_opts");
+		opts = &opts_c;
+	}
+	return snapshot_save_fd_impl(vm, fd, opts);
+}
+
+static int snapshot_save_impl(vmm_vm *vm, const char *path,
 		      const struct vmm_save_opts *opts)
 {
 	uint32_t flags = opts ? opts->flags : 0;
@@ -551,4 +565,19 @@ out:
 	vmm__free(vm, tmp);
 	vmm__free(vm, dircopy);
 	return ret;
+}
+
+int vmm_snapshot_save(vmm_vm *vm, const char *path,
+		      const struct vmm_save_opts *opts)
+{
+	struct vmm_save_opts opts_c = {0};
+
+	if (opts) {
+		if (VMM__STRUCT_IN(&opts_c, opts))
+			return !vm ? -EINVAL :
+			       vmm__err(vm, -EINVAL, "snapshot: bad struct_size or "
+					"unknown fields in struct vmm_save_opts");
+		opts = &opts_c;
+	}
+	return snapshot_save_impl(vm, path, opts);
 }

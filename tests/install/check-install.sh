@@ -61,4 +61,16 @@ fi
 if nm -D --defined-only "$libdir/libvmm.so" | awk '{print $3}' | grep -E '^vmm__|^vmm_gmem_'; then
 	echo "internal symbols exported"; exit 1
 fi
-echo "install check ok"
+# nor out of the static archive: a static link must not bring soft_*,
+# kvm_*, lapic_* or vmm__* into the embedder's namespace
+if nm -g --defined-only "$libdir/libvmm.a" | awk 'NF == 3 {print $3}' | grep -v '^vmm_' | grep .; then
+	echo "libvmm.a exports non-vmm_ symbols"; exit 1
+fi
+if nm -g --defined-only "$libdir/libvmm.a" | awk 'NF == 3 {print $3}' | grep '^vmm__'; then
+	echo "libvmm.a exports internal vmm__ symbols"; exit 1
+fi
+# the generated version header is installed and agrees with the library
+grep -q "LIBVMM_VERSION_STRING \"$(LD_LIBRARY_PATH="$libdir" "$tmp/hello" >/dev/null && pkg-config --modversion libvmm)\"" \
+	"$(pkg-config --variable=includedir libvmm)/libvmm/version.h" || {
+	echo "version.h missing or not the library's version"; exit 1; }
+echo "install check ok: $(nm -D --defined-only "$libdir/libvmm.so" | grep -c ' T ') calls exported (shared), $(nm -g --defined-only "$libdir/libvmm.a" | awk 'NF == 3' | wc -l) global symbols in libvmm.a"

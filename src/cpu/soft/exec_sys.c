@@ -178,6 +178,17 @@ int soft_features_init(vmm_vm *vm, struct soft_vm *svm)
 	return 0;
 }
 
+/* vCPUs per package: the VM's count rounded up to a power of two (the
+ * APIC ID's package shift), at least 1, at most 64. */
+static unsigned soft_pkg_cpus(const struct soft_cpu *c)
+{
+	unsigned n = c->vm->cfg.ncpus ? c->vm->cfg.ncpus : 1, p = 1;
+
+	while (p < n && p < 64)
+		p <<= 1;
+	return p;
+}
+
 /* The model's own leaf, before the embedder's additions and filter. */
 static void model_leaf(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
 		       uint32_t r[4])
@@ -194,9 +205,27 @@ static void model_leaf(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
 		break;
 	case 1:
 		r[0] = 0x000306a9; /* family 6 model 0x3a stepping 9 */
-		r[1] = (c->vcpu->index << 24) | (1u << 16) | (8u << 8);
+		/* all vCPUs are cores of one package (as a multi-core CPU
+		 * says it: HTT with the package's logical count, leaf 4's
+		 * core count), so an OS treats them as siblings, e.g. Linux
+		 * takes the boot CPU's delay calibration for the others */
+		r[1] = (c->vcpu->index << 24) | (soft_pkg_cpus(c) << 16) |
+		       (8u << 8);
 		r[2] = f->l1c;
 		r[3] = f->l1d;
+		if (soft_pkg_cpus(c) > 1)
+			r[3] |= 1u << 28; /* HTT: the count in EBX is valid */
+		break;
+	case 4:
+		/* deterministic cache parameters: one L1 data cache per core
+		 * (32 KiB, 8 ways, 64 sets of 64-byte lines); EAX[31:26] =
+		 * cores per package - 1 */
+		if (sub == 0) {
+			r[0] = 1u | 1u << 5 | 1u << 8 |
+			       (soft_pkg_cpus(c) - 1) << 26;
+			r[1] = 63u | 7u << 22;
+			r[2] = 63u;
+		}
 		break;
 	case 7:
 		if (sub == 0) {

@@ -558,8 +558,15 @@ static inline void soft_sth(void *p, unsigned size, uint64_t v)
 static inline uint64_t soft_lin_fast(struct soft_cpu *c, unsigned seg,
 				     uint64_t off, unsigned size, bool write)
 {
-	if (likely(c->lm64))
-		return c->segbase[seg] + off;
+	if (likely(c->lm64)) {
+		uint64_t lin = c->segbase[seg] + off;
+		/* a non-canonical stack reference is #SS(0), not #GP(0) (the
+		 * TLB miss path raises #GP for the other segments) */
+		if (unlikely(seg == VMM_SS) &&
+		    unlikely((uint64_t)((int64_t)(lin << 16) >> 16) != lin))
+			soft_fault(c, 12, 0);
+		return lin;
+	}
 	if (unlikely((write ? c->segwchk : c->segchk) & (1u << seg)))
 		return soft_lin(c, seg, off, size, write);
 	return (uint32_t)(c->segbase[seg] + off);

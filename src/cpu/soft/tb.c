@@ -597,6 +597,11 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 		tf = (c->st.rflags & FL_TF) != 0;
 		if (unlikely(c->shadow || c->single_step || c->dr_exec ||
 			     (c->st.rflags & (FL_TF | FL_RF)))) {
+			/* the instruction after STI / MOV SS: poll for
+			 * interrupts right after it (the window may be one
+			 * instruction long, as in "sti; nop; cli") */
+			if (c->shadow)
+				c->poll_count = 0;
 			c->shadow = false;
 			if (unlikely(c->dr_exec) && !(c->st.rflags & FL_RF) &&
 			    instruction_bp(c))

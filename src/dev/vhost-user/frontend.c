@@ -54,6 +54,11 @@ struct vu_fe {
 	struct vmm_ev_watch *call_watch[VMM_VIRTIO_MAX_QUEUES];
 	bool ring_on[VMM_VIRTIO_MAX_QUEUES];
 	struct vu_msg m, rep;
+	/* guest memory changes: the back-end gets an updated memory table
+	 * (without a region before it is removed, with one after it is added) */
+	struct vmm_mem_listener ml;
+	bool excl;               /* leave out the region at excl_gpa */
+	vmm_gpa_t excl_gpa;
 };
 
 static int fe_fail(struct vu_fe *fe, int err, const char *what)
@@ -154,6 +159,8 @@ static int fe_mem_table(struct vu_fe *fe)
 		uint64_t ua;
 		if (info[i].flags & VMM_MEM_READONLY)
 			continue;
+		if (fe->excl && info[i].gpa == fe->excl_gpa)
+			continue;
 		if (gpa_to_ua(fe, info[i].gpa, 1, &ua))
 			return -EFAULT;
 		r->gpa = info[i].gpa;
@@ -166,6 +173,81 @@ static int fe_mem_table(struct vu_fe *fe)
 	fe->m.p.mem.padding = 0;
 	return fe_call(fe, VU_SET_MEM_TABLE,
 		       8 + k * (uint32_t)sizeof(struct vu_region), fds, k, false);
+}
+
+/*
+ * Send the memory table again and make sure the back-end has applied it
+ * before we go on: with REPLY_ACK fe_call() waits for the ack, otherwise a
+ * GET_FEATURES round trip (messages are handled in order) is the barrier.
+ */
+static void fe_broken(struct vu_fe *fe);
+
+static int fe_mem_table_sync(struct vu_fe *fe)
+{
+	uint64_t v;
+	int ret = fe_mem_table(fe);
+
+	if (!ret && !(fe->protocol & (1ull << VU_PF_REPLY_ACK)))
+		ret = fe_get_u64(fe, VU_GET_FEATURES, &v);
+	return ret;
+}
+
+static bool ring_in(uint64_t a, uint64_t len, vmm_gpa_t gpa, uint64_t size)
+{
+	return a < gpa + size && gpa < a + len;
+}
+
+/* Memory listener: before [gpa, gpa+size) goes, the back-end must stop
+ * using it.  Refused (-EBUSY) while a running ring lives there. */
+static int fe_mem_before_remove(void *opaque, vmm_gpa_t gpa, uint64_t size)
+{
+	struct vu_fe *fe = opaque;
+	struct vmm_virtio *vd = fe->vd;
+	int ret = 0;
+
+	pthread_mutex_lock(&vd->lock);
+	if (!fe->started || fe->broken)
+		goto out;
+	for (unsigned i = 0; i < vd->nq; i++) {
+		struct vmm_vq *vq = &vd->q[i].vq;
+
+		if (fe->ring_on[i] &&
+		    (ring_in(vq->desc, 16ull * vq->size, gpa, size) ||
+		     ring_in(vq->avail, 6 + 2ull * vq->size, gpa, size) ||
+		     ring_in(vq->used, 6 + 8ull * vq->size, gpa, size))) {
+			vmm_virtio_log(vd, VMM_LOG_ERROR, "vhost-user: queue %u's "
+				       "rings are in the memory being removed", i);
+			ret = -EBUSY;
+			goto out;
+		}
+	}
+	fe->excl = true;
+	fe->excl_gpa = gpa;
+	if (fe_mem_table_sync(fe))
+		ret = -EBUSY; /* the back-end may still use it */
+	fe->excl = false;
+out:
+	pthread_mutex_unlock(&vd->lock);
+	return ret;
+}
+
+static void fe_mem_after_remove(void *opaque, vmm_gpa_t gpa, uint64_t size,
+				bool removed)
+{
+	struct vu_fe *fe = opaque;
+
+	if (removed)
+		return;
+	/* another user refused: the region stays, tell the back-end again */
+	pthread_mutex_lock(&fe->vd->lock);
+	if (fe->started && !fe->broken && fe_mem_table_sync(fe))
+		fe_broken(fe);
+	pthread_mutex_unlock(&fe->vd->lock);
+}
+
+static void fe_mem_added(void *opaque, vmm_gpa_t gpa, uint64_t size)
+{
+	fe_mem_after_remove(opaque, gpa, size, false);
 }
 
 /* ---- device ops (vd->lock held) ---- */
@@ -278,6 +360,7 @@ static void fe_destroy(void *be)
 {
 	struct vu_fe *fe = be;
 
+	vmm__mem_listener_remove(fe->vm, &fe->ml);
 	for (unsigned i = 0; i < VMM_VIRTIO_MAX_QUEUES; i++) {
 		if (fe->call_watch[i])
 			vmm_evloop_unwatch(fe->vd->loop, fe->call_watch[i]);
@@ -468,6 +551,11 @@ int vmm_vhost_user_attach(vmm_vm *vm, const struct vmm_vhost_user_config *cfg,
 					"call fd");
 		}
 	}
+	fe->ml.before_remove = fe_mem_before_remove;
+	fe->ml.after_remove = fe_mem_after_remove;
+	fe->ml.added = fe_mem_added;
+	fe->ml.opaque = fe;
+	vmm__mem_listener_add(vm, &fe->ml);
 	return 0;
 err:
 	fe_destroy(fe);

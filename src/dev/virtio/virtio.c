@@ -113,6 +113,31 @@ void vmm_virtio_kick(struct vmm_virtio *vd, uint32_t q)
 
 /* ---- lifecycle ---- */
 
+/* Guest memory is about to lose [gpa, gpa+size): stop starting requests
+ * and wait for those in flight (their iovecs point into guest memory). */
+static int mem_before_remove(void *opaque, vmm_gpa_t gpa, uint64_t size)
+{
+	struct vmm_virtio *vd = opaque;
+
+	pthread_mutex_lock(&vd->lock);
+	vd->mem_was_frozen = vd->frozen;
+	vmm__virtio_freeze(vd);
+	vd->stats.mem_drains++;
+	pthread_mutex_unlock(&vd->lock);
+	return 0;
+}
+
+static void mem_after_remove(void *opaque, vmm_gpa_t gpa, uint64_t size,
+			     bool removed)
+{
+	struct vmm_virtio *vd = opaque;
+
+	pthread_mutex_lock(&vd->lock);
+	if (!vd->mem_was_frozen)
+		vmm__virtio_thaw(vd);
+	pthread_mutex_unlock(&vd->lock);
+}
+
 int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
 		    const struct vmm_virtio_dev_ops *ops, void *be,
 		    struct vmm_evloop *loop, const struct vmm_vq_mem *mem,
@@ -175,8 +200,15 @@ int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
 		}
 		pthread_mutex_destroy(&vd->lock);
 		pthread_cond_destroy(&vd->cond);
+		return ret;
 	}
-	return ret;
+	if (vm) {
+		vd->mem_listener.before_remove = mem_before_remove;
+		vd->mem_listener.after_remove = mem_after_remove;
+		vd->mem_listener.opaque = vd;
+		vmm__mem_listener_add(vm, &vd->mem_listener);
+	}
+	return 0;
 }
 
 static void do_reset(struct vmm_virtio *vd)
@@ -200,6 +232,8 @@ static void do_reset(struct vmm_virtio *vd)
 
 void vmm_virtio_fini(struct vmm_virtio *vd)
 {
+	if (vd->vm)
+		vmm__mem_listener_remove(vd->vm, &vd->mem_listener);
 	pthread_mutex_lock(&vd->lock);
 	do_reset(vd);
 	pthread_mutex_unlock(&vd->lock);

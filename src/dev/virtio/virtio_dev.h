@@ -131,6 +131,11 @@ struct vmm_virtio {
 	struct vmm_virtio_queue q[VMM_VIRTIO_MAX_QUEUES];
 
 	struct vmm_virtio_stats stats;
+
+	/* memory listener (in a VM): freeze + drain before guest memory is
+	 * removed, so no request in flight holds a pointer into it */
+	struct vmm_mem_listener mem_listener;
+	bool mem_was_frozen;
 };
 
 /*

@@ -13,9 +13,15 @@
 #include "core/vm_impl.h"
 #include "failalloc.h"
 
+#include "config.h"
+
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define SENTINEL ((vmm_vm *)(uintptr_t)0x5eed)
 
@@ -169,6 +175,33 @@ static void test_errors(void **state)
 	snprintf(v, sizeof(v), "%d.%d.%d", LIBVMM_VERSION_MAJOR,
 		 LIBVMM_VERSION_MINOR, LIBVMM_VERSION_PATCH);
 	assert_string_equal(vmm_version_string(), v);
+	assert_string_equal(LIBVMM_VERSION_STRING, v);
+
+	/* compile-time check against the generated version.h */
+#if !LIBVMM_CHECK_VERSION(0, 1, 0)
+#error "headers older than 0.1.0"
+#endif
+#if LIBVMM_CHECK_VERSION(LIBVMM_VERSION_MAJOR, LIBVMM_VERSION_MINOR + 1, 0)
+#error "LIBVMM_CHECK_VERSION accepts a later minor"
+#endif
+	assert_true(LIBVMM_CHECK_VERSION(LIBVMM_VERSION_MAJOR,
+					 LIBVMM_VERSION_MINOR,
+					 LIBVMM_VERSION_PATCH));
+	assert_false(LIBVMM_CHECK_VERSION(LIBVMM_VERSION_MAJOR,
+					  LIBVMM_VERSION_MINOR,
+					  LIBVMM_VERSION_PATCH + 1));
+	/* run-time check: same ABI (0.x: same minor), patch not newer */
+	assert_true(vmm_check_version(LIBVMM_VERSION_MAJOR, LIBVMM_VERSION_MINOR,
+				      LIBVMM_VERSION_PATCH));
+	assert_true(vmm_check_version(LIBVMM_VERSION_MAJOR, LIBVMM_VERSION_MINOR,
+				      0));
+	assert_false(vmm_check_version(LIBVMM_VERSION_MAJOR, LIBVMM_VERSION_MINOR,
+				       LIBVMM_VERSION_PATCH + 1));
+	assert_false(vmm_check_version(LIBVMM_VERSION_MAJOR,
+				       LIBVMM_VERSION_MINOR + 1, 0));
+	assert_false(vmm_check_version(LIBVMM_VERSION_MAJOR + 1, 0, 0));
+	if (LIBVMM_VERSION_MAJOR == 0 && LIBVMM_VERSION_MINOR > 0)
+		assert_false(vmm_check_version(0, LIBVMM_VERSION_MINOR - 1, 0));
 }
 
 struct logrec {
@@ -236,8 +269,6 @@ static void test_last_error(void **state)
 	assert_int_equal(vmm_last_error(vm, small, 0), n);
 	assert_int_equal(small[0], 'q');
 	assert_int_equal(vmm_last_error(vm, NULL, 0), n);
-	assert_int_equal(vmm_last_error(NULL, small, sizeof(small)), 0);
-	assert_string_equal(small, "");
 
 	/* a successful call does not clear it */
 	assert_int_equal(vmm_mem_add_ram(vm, 0, 0x1000), 0);
@@ -266,6 +297,102 @@ static void test_last_error(void **state)
 	assert_int_equal(vmm_mem_remove(vm, 0), -ENOENT);
 	assert_true(vmm_last_error(vm, buf, sizeof(buf)) > 0);
 	vmm_vm_destroy(vm);
+}
+
+struct terr {
+	vmm_vm *vm;
+	uint64_t gpa;
+	pthread_barrier_t *bar;
+	char own[320];
+};
+
+static void *terr_thread(void *p)
+{
+	struct terr *t = p;
+
+	assert_int_equal(vmm_mem_remove(t->vm, t->gpa), -ENOENT);
+	pthread_barrier_wait(t->bar); /* both have failed ... */
+	vmm_last_error(t->vm, t->own, sizeof(t->own)); /* ... each reads its own */
+	return NULL;
+}
+
+/* The last error is per thread (like errno), and a failure with no VM has
+ * one too: vmm_vm_create() keeps its reason. */
+static void test_thread_error(void **state)
+{
+	struct vmm_config cfg;
+	vmm_vm *vm = SENTINEL;
+	pthread_barrier_t bar;
+	struct terr a = { .gpa = 0xa000 }, b = { .gpa = 0xb000 };
+	pthread_t ta, tb;
+	char buf[320];
+
+	vmm_config_init(&cfg);
+	cfg.ncpus = 1000;
+	assert_int_equal(vmm_vm_create(&cfg, &vm), -EINVAL);
+	assert_ptr_equal(vm, SENTINEL);
+	vmm_last_error(NULL, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "ncpus 1000"));
+	assert_non_null(strstr(buf, "EINVAL"));
+
+	vmm_config_init(&cfg);
+	assert_int_equal(vmm__vm_create_null(&cfg, &vm), 0);
+	pthread_barrier_init(&bar, NULL, 2);
+	a.vm = b.vm = vm;
+	a.bar = b.bar = &bar;
+	assert_int_equal(pthread_create(&ta, NULL, terr_thread, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, terr_thread, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_barrier_destroy(&bar);
+	assert_non_null(strstr(a.own, "0xa000"));
+	assert_non_null(strstr(b.own, "0xb000"));
+	/* this thread failed nothing on @vm: the VM's latest, from either */
+	vmm_last_error(vm, buf, sizeof(buf));
+	assert_true(strstr(buf, "0xa000") || strstr(buf, "0xb000"));
+	/* ... and its own failure once it has one */
+	assert_int_equal(vmm_mem_remove(vm, 0xc000), -ENOENT);
+	vmm_last_error(vm, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "0xc000"));
+	/* the no-VM message of this thread is still the create failure */
+	vmm_last_error(NULL, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "ncpus 1000"));
+	vmm_vm_destroy(vm);
+	(void)state;
+}
+
+/* vmm_vm_create() keeps the probe's reason: with no file descriptor left,
+ * opening /dev/kvm fails and the message says so. */
+static void test_create_probe_reason(void **state)
+{
+#if VMM_HAVE_KVM
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = { 0, 0 };
+		struct vmm_config cfg;
+		vmm_vm *vm = NULL;
+		char buf[320];
+		int ret;
+
+		vmm_config_init(&cfg);
+		cfg.backend = VMM_BACKEND_KVM;
+		/* an fd limit below every open fd: open() gets EMFILE */
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(3);
+		ret = vmm_vm_create(&cfg, &vm);
+		vmm_last_error(NULL, buf, sizeof(buf));
+		if (ret >= 0 || !strstr(buf, "kvm backend") || !strstr(buf, "/dev/kvm"))
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+#endif
+	(void)state;
 }
 
 static void test_vcpu_create(void **state)
@@ -578,6 +705,8 @@ int main(void)
 		cmocka_unit_test(test_config_ncpus),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_last_error),
+		cmocka_unit_test(test_thread_error),
+		cmocka_unit_test(test_create_probe_reason),
 		cmocka_unit_test(test_vcpu_create),
 		cmocka_unit_test(test_state),
 		cmocka_unit_test(test_names),

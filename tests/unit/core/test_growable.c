@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The growable-struct rule (src/core/abi.c, docs/api.md), for the helper
+ * and for every public struct that carries a struct_size: 0 = the 0.1
+ * size; a smaller (older) struct is accepted and the fields it lacks keep
+ * their defaults; a larger (newer) one is accepted only with an all-zero
+ * unknown tail, else -EINVAL.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "core/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define TAIL 24
+
+/* a caller's struct from a "newer libvmm": ours plus TAIL unknown bytes */
+#define NEWER(type)                                                            \
+	union {                                                                \
+		type s;                                                        \
+		unsigned char raw[sizeof(type) + TAIL];                        \
+	}
+
+static const char *last_err(vmm_vm *vm)
+{
+	static char buf[256];
+
+	vmm_last_error(vm, buf, sizeof(buf));
+	return buf;
+}
+
+static vmm_vm *soft_vm(void)
+{
+	struct vmm_config c;
+	vmm_vm *vm = NULL;
+
+	vmm_config_init(&c);
+	c.backend = VMM_BACKEND_SOFT;
+	c.ram_size = 1 << 20;
+	assert_int_equal(vmm_vm_create(&c, &vm), 0);
+	return vm;
+}
+
+struct small {
+	uint32_t struct_size;
+	uint32_t a;
+	uint64_t b;
+};
+
+static void test_helper(void **st)
+{
+	struct small def = { 0, 7, 9 }, d;
+	NEWER(struct small) big;
+	struct small out;
+
+	/* 0 = the 0.1 size: everything copied */
+	struct small in = { 0, 1, 2 };
+	d = def;
+	assert_int_equal(VMM__STRUCT_IN(&d, &in), 0);
+	assert_int_equal(d.struct_size, sizeof(d));
+	assert_int_equal(d.a, 1);
+	assert_int_equal(d.b, 2);
+	/* older: only a; b keeps its default */
+	in.struct_size = offsetof(struct small, b);
+	d = def;
+	assert_int_equal(VMM__STRUCT_IN(&d, &in), 0);
+	assert_int_equal(d.a, 1);
+	assert_int_equal(d.b, 9);
+	/* smaller than the size field itself */
+	in.struct_size = 3;
+	assert_int_equal(VMM__STRUCT_IN(&d, &in), -EINVAL);
+	/* newer, zero tail: fine; non-zero tail: refused, dst untouched */
+	memset(&big, 0, sizeof(big));
+	big.s.struct_size = sizeof(big);
+	big.s.a = 5;
+	d = def;
+	assert_int_equal(VMM__STRUCT_IN(&d, &big), 0);
+	assert_int_equal(d.a, 5);
+	assert_int_equal(d.struct_size, sizeof(d));
+	big.raw[sizeof(struct small) + TAIL - 1] = 1;
+	d = def;
+	assert_int_equal(VMM__STRUCT_IN(&d, &big), -EINVAL);
+	assert_int_equal(d.a, 7);
+	/* absurd sizes */
+	in.struct_size = 1u << 20;
+	assert_int_equal(VMM__STRUCT_IN(&d, &in), -EINVAL);
+
+	/* out: an older caller gets only its prefix and the size written */
+	struct small lib = { 0, 11, 12 };
+	memset(&out, 0xee, sizeof(out));
+	out.struct_size = offsetof(struct small, b);
+	assert_int_equal(vmm__struct_out(&out, &lib, sizeof(lib), sizeof(lib)), 0);
+	assert_int_equal(out.struct_size, offsetof(struct small, b));
+	assert_int_equal(out.a, 11);
+	assert_int_equal(out.b, 0xeeeeeeeeeeeeeeeeull); /* not written */
+	/* a newer caller: ours, then zeros */
+	memset(&big, 0xee, sizeof(big));
+	big.s.struct_size = sizeof(big);
+	assert_int_equal(vmm__struct_out(&big, &lib, sizeof(lib), sizeof(lib)), 0);
+	assert_int_equal(big.s.struct_size, sizeof(lib));
+	assert_int_equal(big.s.b, 12);
+	for (size_t i = sizeof(lib); i < sizeof(big); i++)
+		assert_int_equal(big.raw[i], 0);
+	(void)st;
+}
+
+static void test_vmm_config(void **st)
+{
+	NEWER(struct vmm_config) c;
+	vmm_vm *vm = NULL;
+
+	memset(&c, 0, sizeof(c));
+	vmm_config_init(&c.s);
+	c.s.backend = VMM_BACKEND_SOFT;
+	c.s.ram_size = 1 << 20;
+	c.s.struct_size = sizeof(c);
+	assert_int_equal(vmm_vm_create(&c.s, &vm), 0);
+	vmm_vm_destroy(vm);
+	vm = NULL;
+	c.raw[sizeof(c.s) + 3] = 0x40;
+	assert_int_equal(vmm_vm_create(&c.s, &vm), -EINVAL);
+	assert_null(vm);
+	/* older: a struct that ends before ram_size; the garbage there
+	 * (not page-aligned, would be -EINVAL) is not read */
+	memset(&c, 0, sizeof(c));
+	vmm_config_init(&c.s);
+	c.s.backend = VMM_BACKEND_SOFT;
+	c.s.ram_size = 12345;
+	c.s.struct_size = offsetof(struct vmm_config, ram_size);
+	assert_int_equal(vmm_vm_create(&c.s, &vm), 0);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static void test_gdb_config(void **st)
+{
+	NEWER(struct vmm_gdb_config) c;
+	vmm_vm *vm = soft_vm();
+	vmm_gdb *g = NULL;
+
+	memset(&c, 0, sizeof(c));
+	c.s.struct_size = sizeof(c);
+	assert_int_equal(vmm_gdb_new(vm, &c.s, &g), 0);
+	vmm_gdb_free(g);
+	g = NULL;
+	c.raw[sizeof(c.s)] = 1;
+	assert_int_equal(vmm_gdb_new(vm, &c.s, &g), -EINVAL);
+	assert_null(g);
+	/* older: only struct_size and max_packet */
+	memset(&c, 0, sizeof(c));
+	c.s.struct_size = offsetof(struct vmm_gdb_config, exit_cb);
+	c.s.exit_cb = (vmm_exit_cb)1; /* garbage beyond the old size */
+	assert_int_equal(vmm_gdb_new(vm, &c.s, &g), 0);
+	vmm_gdb_free(g);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static void test_hc_config(void **st)
+{
+	NEWER(struct vmm_hc_config) c;
+	vmm_vm *vm = soft_vm();
+	vmm_hc *hc = NULL;
+
+	memset(&c, 0, sizeof(c));
+	vmm_hc_config_init(&c.s);
+	c.s.struct_size = sizeof(c);
+	c.raw[sizeof(c.s) + TAIL - 1] = 2;
+	assert_int_equal(vmm_hc_enable(vm, &c.s, &hc), -EINVAL);
+	assert_null(hc);
+	assert_non_null(strstr(last_err(vm), "vmm_hc_config"));
+	c.raw[sizeof(c.s) + TAIL - 1] = 0;
+	assert_int_equal(vmm_hc_enable(vm, &c.s, &hc), 0);
+	assert_int_equal(vmm_hc_disable(hc), 0);
+	/* older: max_batch missing -> the default (a bad value there is
+	 * not read) */
+	hc = NULL;
+	memset(&c, 0, sizeof(c));
+	c.s.struct_size = offsetof(struct vmm_hc_config, max_batch);
+	c.s.max_batch = 0xffffffffu;
+	assert_int_equal(vmm_hc_enable(vm, &c.s, &hc), 0);
+	assert_int_equal(vmm_hc_disable(hc), 0);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static void test_save_opts(void **st)
+{
+	NEWER(struct vmm_save_opts) o;
+	vmm_vm *vm = soft_vm();
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	memset(&o, 0, sizeof(o));
+	o.s.struct_size = sizeof(o);
+	o.raw[sizeof(o.s) + 1] = 1;
+	assert_int_equal(vmm_snapshot_save_fd(vm, p[1], &o.s), -EINVAL);
+	assert_int_equal(vmm_snapshot_save(vm, "/nonexistent/x", &o.s), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_save_opts"));
+	/* older than the flags field: flags (an unknown bit) not read */
+	o.raw[sizeof(o.s) + 1] = 0;
+	o.s.struct_size = offsetof(struct vmm_save_opts, flags);
+	o.s.flags = 0x80000000u;
+	int fd = open("/dev/null", O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(vmm_snapshot_save_fd(vm, fd, &o.s), 0);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static void test_restore_and_migrate_opts(void **st)
+{
+	NEWER(struct vmm_restore_opts) r;
+	NEWER(struct vmm_migrate_opts) m;
+	vmm_vm *vm = soft_vm(), *out = NULL;
+	vmm_vcpu *vcpu;
+	int p[2];
+
+	assert_int_equal(vmm_vcpu_create(vm, 0, &vcpu), 0);
+
+	assert_int_equal(pipe(p), 0);
+	memset(&r, 0, sizeof(r));
+	memset(&m, 0, sizeof(m));
+	r.s.struct_size = sizeof(r);
+	m.s.struct_size = sizeof(m);
+	r.raw[sizeof(r.s)] = 9;
+	/* refused before a byte is read from the stream */
+	assert_int_equal(vmm_migrate_receive(p[0], NULL, &r.s, &m.s, &out, NULL),
+			 -EINVAL);
+	r.raw[sizeof(r.s)] = 0;
+	m.raw[sizeof(m.s) + 7] = 9;
+	assert_int_equal(vmm_migrate_receive(p[0], NULL, &r.s, &m.s, &out, NULL),
+			 -EINVAL);
+	assert_int_equal(vmm_migrate_send(vm, p[1], &m.s, NULL), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_migrate_opts"));
+	assert_null(out);
+
+	/* a snapshot, restored with a newer restore_opts */
+	char path[] = "/tmp/test_growable.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(vmm_snapshot_save_fd(vm, fd, NULL), 0);
+	vmm_snapshot *snap = NULL;
+	char err[128];
+	assert_int_equal(vmm_snapshot_open(path, &snap, err, sizeof(err)), 0);
+	r.raw[sizeof(r.s) + 2] = 1;
+	assert_int_equal(vmm_snapshot_restore_snap(snap, NULL, &r.s, &out), -EINVAL);
+	assert_null(out);
+	r.raw[sizeof(r.s) + 2] = 0;
+	assert_int_equal(vmm_snapshot_restore_snap(snap, NULL, &r.s, &out), 0);
+	vmm_vm_destroy(out);
+	vmm_snapshot_close(snap);
+	unlink(path);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static void test_vcpu_stats(void **st)
+{
+	NEWER(struct vmm_vcpu_stats) s;
+	vmm_vm *vm = soft_vm();
+	vmm_vcpu *vcpu;
+
+	assert_int_equal(vmm_vcpu_create(vm, 0, &vcpu), 0);
+	memset(&s, 0xee, sizeof(s));
+	s.s.size = sizeof(s);
+	assert_int_equal(vmm_vcpu_get_stats(vcpu, &s.s), 0);
+	assert_int_equal(s.s.size, sizeof(s.s));
+	for (size_t i = sizeof(s.s); i < sizeof(s); i++)
+		assert_int_equal(s.raw[i], 0);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static void test_exit_size(void **st)
+{
+	struct vmm_exit e;
+
+	assert_int_equal(sizeof(e), VMM_EXIT_SIZE);
+	assert_true(sizeof(e.internal) + offsetof(struct vmm_exit, internal) <=
+		    VMM_EXIT_SIZE);
+	(void)st;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_helper),
+		cmocka_unit_test(test_vmm_config),
+		cmocka_unit_test(test_gdb_config),
+		cmocka_unit_test(test_hc_config),
+		cmocka_unit_test(test_save_opts),
+		cmocka_unit_test(test_restore_and_migrate_opts),
+		cmocka_unit_test(test_vcpu_stats),
+		cmocka_unit_test(test_exit_size),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
