@@ -883,8 +883,12 @@ int main(int argc, char **argv)
 	}
 	ret = vmm_vm_create(&cfg, &vm);
 	if (ret < 0) {
-		char why[160] = "";
-		vmm_backend_probe(o.backend, why, sizeof(why));
+		char why[256] = "";
+		/* the reason vmm_vm_create() gave (a CPU model the backend
+		 * cannot run, ...), else what the backend's probe says */
+		vmm_last_error(NULL, why, sizeof(why));
+		if (!why[0])
+			vmm_backend_probe(o.backend, why, sizeof(why));
 		fprintf(stderr, "vmm-run: cannot create a %s VM: %s%s%s\n",
 			vmm_backend_name(o.backend), vmm_strerror(ret),
 			why[0] ? ": " : "", why);
