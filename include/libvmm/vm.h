@@ -68,6 +68,12 @@ enum vmm_backend {
  * @cpuid_filter: optional; called once per CPUID leaf the backend is about
  *               to expose, may change the registers.  Return false to drop
  *               the leaf.
+ * @kick_signal: the signal vmm_vcpu_kick() sends a vCPU thread to get it
+ *               out of KVM_RUN (0 = SIGRTMIN+5).  A real-time signal or
+ *               SIGUSR1/SIGUSR2; -EINVAL otherwise.  If it is at its
+ *               default disposition, libvmm installs a no-op handler;
+ *               a handler of the embedder's is left alone (it must
+ *               return).  Pick one the program does not use otherwise.
  */
 struct vmm_config {
 	uint32_t struct_size;
@@ -82,6 +88,7 @@ struct vmm_config {
 	bool (*cpuid_filter)(void *opaque, uint32_t function, uint32_t index,
 			     uint32_t regs[4]);
 	void *cpuid_opaque;
+	int kick_signal;
 };
 
 #define VMM_MAX_VCPUS 64
