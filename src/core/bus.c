@@ -133,6 +133,24 @@ out:
 	return ret;
 }
 
+bool vmm__bus_is_free(vmm_vm *vm, enum vmm_space space, uint64_t base,
+		      uint64_t len)
+{
+	struct vmm_bus *bus = get_bus(vm, space);
+	uint64_t last = base + len - 1;
+	bool taken;
+	long i;
+
+	if (!bus || !len || last < base)
+		return false;
+	pthread_rwlock_rdlock(&bus->lock);
+	i = find_idx(bus, base);
+	taken = (i >= 0 && bus->ranges[i]->base + (bus->ranges[i]->len - 1) >= base) ||
+		((size_t)(i + 1) < bus->n && bus->ranges[i + 1]->base <= last);
+	pthread_rwlock_unlock(&bus->lock);
+	return !taken;
+}
+
 int vmm_bus_unregister(vmm_vm *vm, enum vmm_space space, uint64_t base)
 {
 	struct vmm_bus *bus = get_bus(vm, space);

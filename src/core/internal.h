@@ -77,6 +77,11 @@ int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 void vmm__mem_listener_add(vmm_vm *vm, struct vmm_mem_listener *l);
 void vmm__mem_listener_remove(vmm_vm *vm, struct vmm_mem_listener *l);
 
+/* Is [@base, @base+@len) of @space free on the bus?  For devices whose
+ * optional ranges yield to another owner without logging an error. */
+bool vmm__bus_is_free(vmm_vm *vm, enum vmm_space space, uint64_t base,
+		      uint64_t len);
+
 struct vmm_sbuf;
 struct vmm_sreader;
 

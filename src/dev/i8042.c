@@ -371,8 +371,14 @@ int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out)
 			       k, "i8042-cmd");
 	if (ret)
 		goto err_data;
-	ret = vmm_bus_register(vm, VMM_SPACE_PIO, KBD_PORTB, 1,
-			       &io_portb_ops, k, "port61");
+	/* port 0x61 is optional: if a PIT already has it, leave it quietly
+	 * (a failed register would log an error on every soft start) */
+	ret = 0;
+	if (vmm__bus_is_free(vm, VMM_SPACE_PIO, KBD_PORTB, 1))
+		ret = vmm_bus_register(vm, VMM_SPACE_PIO, KBD_PORTB, 1,
+				       &io_portb_ops, k, "port61");
+	else
+		ret = -EEXIST;
 	if (ret && ret != -EEXIST)
 		goto err_cmd;
 	k->have_portb = !ret;
