@@ -30,6 +30,18 @@ struct params {
 	enum vmm_backend backend;
 };
 
+/* vmm-bench.c: print one result line (table or JSON). */
+void bench_print(const struct params *p, const struct result *r);
+
+/*
+ * startup.c / density.c: they print their own lines (one per irqchip mode
+ * or VM count) and return 1, or -1 on failure.
+ */
+int bench_create_destroy_modes(const struct params *p, struct result *res);
+int bench_process_start(const struct params *p, struct result *res);
+int bench_density(const struct params *p, struct result *res);
+int bench_snapshot_reset_breakdown(const struct params *p, struct result *res);
+
 /* bench_util.c: CLOCK_MONOTONIC in ns; the median of @v (sorts it). */
 double now_ns(void);
 double median(double *v, int n);
@@ -52,5 +64,19 @@ int bench_soft_tcg_loadstore(const struct params *p, struct result *res);
 int bench_soft_tcg_geomean(const struct params *p, struct result *res);
 int bench_soft_kvm_geomean(const struct params *p, struct result *res);
 int bench_soft_unicorn_loadstore(const struct params *p, struct result *res);
+/* The compiler-generated kernels (kernels_cc.c): prints one line per
+ * kernel and image itself, fills @res with their geomean. */
+int bench_soft_tcg_cc(const struct params *p, struct result *res);
+int bench_soft_tcg_all_geomean(const struct params *p, struct result *res);
+
+/* vmm-bench.c: print one result line (for entries that print several). */
+void bench_print(const struct params *p, const struct result *r);
+
+/*
+ * linux_boot.c: Linux boot to power-off, vmm-run on soft against QEMU TCG
+ * (1 and 2 vCPUs); 1 when a prerequisite is missing.
+ */
+int bench_linux_boot_1(const struct params *p, struct result *res);
+int bench_linux_boot_2(const struct params *p, struct result *res);
 
 #endif

@@ -76,7 +76,16 @@ static int set_cpuid(struct raw_vm *r)
 struct raw_vm *raw_vm_create(size_t mem, const void *code, size_t len,
 			     uint32_t entry)
 {
+	return raw_vm_create_flags(mem, code, len, entry,
+				   RAW_VM_IRQCHIP | RAW_VM_PIT);
+}
+
+struct raw_vm *raw_vm_create_flags(size_t mem, const void *code, size_t len,
+				   uint32_t entry, unsigned flags)
+{
 	struct raw_vm *r = calloc(1, sizeof(*r));
+	struct kvm_enable_cap split = { .cap = KVM_CAP_SPLIT_IRQCHIP,
+					.args = { 24 } };
 	struct kvm_userspace_memory_region slot = { 0 };
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 
@@ -90,8 +99,10 @@ struct raw_vm *raw_vm_create(size_t mem, const void *code, size_t len,
 	if (r->vm < 0)
 		goto fail;
 	if (ioctl(r->vm, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0 ||
-	    ioctl(r->vm, KVM_CREATE_IRQCHIP, 0) < 0 ||
-	    ioctl(r->vm, KVM_CREATE_PIT2, &pit) < 0)
+	    ((flags & RAW_VM_IRQCHIP) &&
+	     ioctl(r->vm, KVM_CREATE_IRQCHIP, 0) < 0) ||
+	    ((flags & RAW_VM_PIT) && ioctl(r->vm, KVM_CREATE_PIT2, &pit) < 0) ||
+	    ((flags & RAW_VM_SPLIT) && ioctl(r->vm, KVM_ENABLE_CAP, &split) < 0))
 		goto fail;
 	r->mem_size = mem;
 	r->mem = mmap(NULL, mem, PROT_READ | PROT_WRITE,

@@ -22,6 +22,16 @@ struct raw_vm *raw_vm_create(size_t mem, const void *code, size_t len,
 			     uint32_t entry);
 
 /*
+ * raw_vm_create_flags() - the same with a choice of interrupt controllers:
+ * 0 is the minimal sequence (VM, memslot, vCPU: no irqchip at all).
+ */
+#define RAW_VM_IRQCHIP 1u  /* KVM_CREATE_IRQCHIP */
+#define RAW_VM_PIT 2u      /* KVM_CREATE_PIT2 */
+#define RAW_VM_SPLIT 4u    /* KVM_CAP_SPLIT_IRQCHIP (LAPICs only) */
+struct raw_vm *raw_vm_create_flags(size_t mem, const void *code, size_t len,
+				   uint32_t entry, unsigned flags);
+
+/*
  * raw_vm_run_until() - KVM_RUN until an OUT to @stop_port; OUTs to other
  * ports are counted and completed.  Returns the number of exits, -1 on error.
  */

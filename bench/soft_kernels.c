@@ -55,16 +55,39 @@
 static const struct sk_kernel {
 	const char *name;
 	uint64_t n;
+	/* NULL: the seven-kernel guest; else an image of the compiler-
+	 * generated kernels guest (kernels_cc.c) in VMM_BENCH_KCC_DIR */
+	const char *image;
+	/* the image runs at CPL0 (32-bit): not on KVM, which emulates
+	 * every CPL0 instruction on the nested hosts we run on */
+	bool cpl0;
 } sk_kernels[] = {
-	{ "sieve", 8000000 },
-	{ "crc32", 2000000 },
-	{ "memcpy", 64u << 20 },
-	{ "chase", 8000000 },
-	{ "interp", 1000000 },
-	{ "regloop", 3000000 },
-	{ "loadstore", 3000000 },
+	{ "sieve", 8000000, NULL, false },
+	{ "crc32", 2000000, NULL, false },
+	{ "memcpy", 64u << 20, NULL, false },
+	{ "chase", 8000000, NULL, false },
+	{ "interp", 1000000, NULL, false },
+	{ "regloop", 3000000, NULL, false },
+	{ "loadstore", 3000000, NULL, false },
+#define SK_CC(img, cpl0)                                                  \
+	{ "bcvm", 1000000, img, cpl0 },                                   \
+	{ "sha256", 200000, img, cpl0 },                                  \
+	{ "qsort", 100000, img, cpl0 },                                   \
+	{ "strsearch", 1000000, img, cpl0 },                              \
+	{ "matmul", 4000000, img, cpl0 }
+#define SK_LOOPS(img, cpl0)                                               \
+	{ "loop-alu", 10000000, img, cpl0 },                              \
+	{ "loop-load", 10000000, img, cpl0 },                             \
+	{ "loop-ls", 10000000, img, cpl0 }
+	SK_CC("cc64-O2", false),
+	SK_CC("cc64-O0", false),
+	SK_CC("cc32-O2", true),
+	SK_CC("cc32-O0", true),
+	SK_LOOPS("cc64-O2", false),
+	SK_LOOPS("cc32-O2", true),
 };
 #define SK_N (sizeof(sk_kernels) / sizeof(sk_kernels[0]))
+#define SK_OLD 7 /* the seven-kernel guest's entries come first */
 #define SK_LOADSTORE 6
 
 /*
@@ -85,6 +108,18 @@ static const char *sk_image_path(void)
 	const char *p = getenv("VMM_BENCH_KERNELS_GUEST");
 
 	return p ? p : VMM_BENCH_KERNELS_GUEST;
+}
+
+/* The image kernel @k runs in (@buf: room for the path). */
+static const char *sk_kernel_image(unsigned k, char *buf, size_t len)
+{
+	const char *dir = getenv("VMM_BENCH_KCC_DIR");
+
+	if (!sk_kernels[k].image)
+		return sk_image_path();
+	snprintf(buf, len, "%s/k%s", dir ? dir : VMM_BENCH_KCC_DIR,
+		 sk_kernels[k].image);
+	return buf;
 }
 
 static uint64_t sk_size(const struct params *p, unsigned k)
@@ -313,7 +348,10 @@ static int sk_qemu(const char *qemu, const char *img, unsigned k, uint64_t n,
 static int sk_measure(const struct params *p, unsigned k)
 {
 	struct sk_res *c = &sk_cache[k];
-	const char *qemu = sk_find_qemu(), *path = sk_image_path();
+	char pbuf[4096];
+	const char *qemu = sk_find_qemu(),
+		   *path = sk_kernel_image(k, pbuf, sizeof(pbuf));
+	bool kvm = !sk_kernels[k].cpl0;
 	uint64_t n = sk_size(p, k), sum0 = 0;
 	double *s = calloc((size_t)p->trials, sizeof(double));
 	double *q = calloc((size_t)p->trials, sizeof(double));
@@ -328,15 +366,18 @@ static int sk_measure(const struct params *p, unsigned k)
 	if (!s || !q || !v || !img)
 		goto out;
 	for (int t = 0; t < p->trials; t++) {
-		double ts, tq = 0, tk;
-		uint64_t insns, ik, ss, sq, sk;
+		double ts, tq = 0, tk = 1;
+		uint64_t insns, ik, ss, sq, sk = 0;
 
 		if (sk_vmm(VMM_BACKEND_SOFT, img, len, k, n, &ts, &insns, &ss) ||
 		    (qemu && sk_qemu(qemu, path, k, n, &tq, &sq)) ||
-		    sk_vmm(VMM_BACKEND_KVM, img, len, k, n, &tk, &ik, &sk))
+		    (kvm && sk_vmm(VMM_BACKEND_KVM, img, len, k, n, &tk, &ik,
+				   &sk)))
 			goto out;
 		if (t == 0)
 			sum0 = ss;
+		if (!kvm)
+			sk = ss;
 		if (ss != sum0 || sk != sum0 || (qemu && sq != sum0)) {
 			fprintf(stderr, "vmm-bench: kernel %s n=%llu: checksums "
 				"differ (soft %016llx, KVM %016llx, TCG %016llx)\n",
@@ -349,11 +390,11 @@ static int sk_measure(const struct params *p, unsigned k)
 			goto out;
 		s[t] = (double)insns / ts / 1e6;
 		q[t] = qemu ? (double)insns / tq / 1e6 : 0;
-		v[t] = (double)insns / tk / 1e6;
+		v[t] = kvm ? (double)insns / tk / 1e6 : 0;
 	}
 	c->soft = median(s, p->trials);
 	c->tcg = qemu ? median(q, p->trials) : 0;
-	c->kvm = median(v, p->trials);
+	c->kvm = kvm ? median(v, p->trials) : 0;
 	c->trials = p->trials;
 	c->n = (long)n;
 	c->done = true;
@@ -366,7 +407,7 @@ out:
 	return ret;
 }
 
-static char sk_names[SK_N][32];
+static char sk_names[SK_N][48];
 
 static int sk_entry(const struct params *p, struct result *res, unsigned k)
 {
@@ -379,8 +420,12 @@ static int sk_entry(const struct params *p, struct result *res, unsigned k)
 			"not installed\n", sk_kernels[k].name);
 		return 1;
 	}
-	snprintf(sk_names[k], sizeof(sk_names[k]), "soft-vs-tcg-%s",
-		 sk_kernels[k].name);
+	if (sk_kernels[k].image)
+		snprintf(sk_names[k], sizeof(sk_names[k]), "soft-vs-tcg-%s-%s",
+			 sk_kernels[k].image, sk_kernels[k].name);
+	else
+		snprintf(sk_names[k], sizeof(sk_names[k]), "soft-vs-tcg-%s",
+			 sk_kernels[k].name);
 	*res = (struct result){ sk_names[k], c->soft, c->tcg, "Minsn/s",
 				"QEMU TCG, same image", c->trials, c->n };
 	return 0;
@@ -399,22 +444,29 @@ SK_ENTRY(interp, 4)
 SK_ENTRY(regloop, 5)
 SK_ENTRY(loadstore, 6)
 
-/* Geometric means over all kernels (measuring those not yet measured). */
-static int sk_geomean(const struct params *p, double *soft, double *tcg,
-		      double *kvm)
+/*
+ * Geometric means over kernels [@lo, @hi) (measuring those not yet
+ * measured); @kvm over those that ran on KVM.
+ */
+static int sk_geomean(const struct params *p, unsigned lo, unsigned hi,
+		      double *soft, double *tcg, double *kvm)
 {
 	double ls = 0, lq = 0, lk = 0;
+	unsigned nk = 0;
 
-	for (unsigned k = 0; k < SK_N; k++) {
+	for (unsigned k = lo; k < hi; k++) {
 		if (!sk_cache[k].done && sk_measure(p, k))
 			return -1;
 		ls += log(sk_cache[k].soft);
 		lq += sk_cache[k].tcg > 0 ? log(sk_cache[k].tcg) : 0;
-		lk += log(sk_cache[k].kvm);
+		if (sk_cache[k].kvm > 0) {
+			lk += log(sk_cache[k].kvm);
+			nk++;
+		}
 	}
-	*soft = exp(ls / SK_N);
-	*tcg = sk_cache[0].tcg > 0 ? exp(lq / SK_N) : 0;
-	*kvm = exp(lk / SK_N);
+	*soft = exp(ls / (hi - lo));
+	*tcg = sk_cache[lo].tcg > 0 ? exp(lq / (hi - lo)) : 0;
+	*kvm = nk ? exp(lk / nk) : 0;
 	return 0;
 }
 
@@ -422,7 +474,7 @@ int bench_soft_tcg_geomean(const struct params *p, struct result *res)
 {
 	double s, q, v;
 
-	if (sk_geomean(p, &s, &q, &v))
+	if (sk_geomean(p, 0, SK_OLD, &s, &q, &v))
 		return -1;
 	if (q <= 0) {
 		fprintf(stderr, "vmm-bench: soft-vs-tcg-geomean: "
@@ -439,10 +491,67 @@ int bench_soft_kvm_geomean(const struct params *p, struct result *res)
 {
 	double s, q, v;
 
-	if (sk_geomean(p, &s, &q, &v))
+	if (sk_geomean(p, 0, SK_OLD, &s, &q, &v))
 		return -1;
 	*res = (struct result){ "soft-vs-kvm-geomean", s, v, "Minsn/s",
 				"KVM, geomean of 7 kernels",
+				sk_cache[0].trials, 0 };
+	return 0;
+}
+
+/*
+ * soft-vs-tcg-cc: one line per compiler-generated kernel and image
+ * (soft-vs-tcg-<image>-<kernel>), then soft-vs-tcg-cc-geomean over them.
+ * VMM_BENCH_CC=<substring> runs only the lines whose name contains it.
+ */
+int bench_soft_tcg_cc(const struct params *p, struct result *res)
+{
+	const char *filter = getenv("VMM_BENCH_CC");
+	double ls = 0, lq = 0;
+	unsigned nk = 0;
+
+	for (unsigned k = SK_OLD; k < SK_N; k++) {
+		struct result r;
+		int rc;
+
+		if (filter) {
+			char name[48];
+			snprintf(name, sizeof(name), "%s-%s",
+				 sk_kernels[k].image, sk_kernels[k].name);
+			if (!strstr(name, filter))
+				continue;
+		}
+		rc = sk_entry(p, &r, k);
+		if (rc)
+			return rc;
+		bench_print(p, &r);
+		ls += log(r.value);
+		lq += log(r.baseline);
+		nk++;
+	}
+	if (!nk)
+		return 1;
+	*res = (struct result){ "soft-vs-tcg-cc-geomean", exp(ls / nk),
+				exp(lq / nk), "Minsn/s",
+				"QEMU TCG, geomean of the kernels above",
+				p->trials, 0 };
+	return 0;
+}
+
+/* All kernels: the seven and the compiler-generated ones. */
+int bench_soft_tcg_all_geomean(const struct params *p, struct result *res)
+{
+	double s, q, v;
+
+	if (sk_geomean(p, 0, SK_N, &s, &q, &v))
+		return -1;
+	if (q <= 0) {
+		fprintf(stderr, "vmm-bench: soft-vs-tcg-all-geomean: "
+			"qemu-system-x86_64 not installed\n");
+		return 1;
+	}
+	*res = (struct result){ "soft-vs-tcg-all-geomean", s, q, "Minsn/s",
+				"QEMU TCG, geomean of all kernels",
 				sk_cache[0].trials, 0 };
 	return 0;
 }

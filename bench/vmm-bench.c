@@ -9,7 +9,9 @@
  *
  * --json prints one object per line: {"bench", "value", "baseline",
  * "ratio", "unit", ...}; otherwise a table.  Benchmarks: exit-roundtrip,
- * create-destroy, hypercall-roundtrip, hypercall-batch (time per operation,
+ * create-destroy (per irqchip mode, vs the minimal raw VM), process-start
+ * (vmm-run vs a minimal raw-KVM process), density (N idle VMs per process;
+ * its own JSON fields: vms, per_vm_kib, create_us, ...), hypercall-roundtrip, hypercall-batch (time per operation,
  * 1,000 operations as one batch vs 1,000 single hypercalls),
  * hypercall-batch-exits (exits for those 1,000 operations), sandbox-call
  * (a function call with reset to the pristine state vs a fresh VM per
@@ -24,7 +26,9 @@
  * and vs QEMU TCG (soft-vs-tcg) when qemu-system-x86_64 is installed.
  * soft-vs-tcg-<kernel>, soft-vs-tcg-geomean, soft-vs-kvm-geomean and
  * soft-vs-unicorn-loadstore: seven compute kernels on the software backend
- * against QEMU TCG, KVM and Unicorn (soft_kernels.c).
+ * against QEMU TCG, KVM and Unicorn (soft_kernels.c); soft-vs-tcg-cc
+ * and soft-vs-tcg-all-geomean (only when named): 26 runs of compiler-
+ * generated kernels in four images against QEMU TCG (soft_kernels.c).
  * Exit status 77 when KVM is not available (nothing to
  * compare against).
  */
@@ -176,53 +180,7 @@ out_free:
 	return ret;
 }
 
-static int bench_create_destroy(const struct params *p, struct result *res)
-{
-	long iters = p->iters / 1000 > 5 ? p->iters / 1000 : 5;
-	double *a = calloc((size_t)p->trials, sizeof(double));
-	double *b = calloc((size_t)p->trials, sizeof(double));
-	int ret = -1;
-
-	if (!a || !b)
-		goto out;
-	for (int t = 0; t < p->trials; t++) {
-		double t0 = now_ns();
-		for (long i = 0; i < iters; i++) {
-			struct lvm l;
-			struct vmm_exit e;
-			if (lvm_create(&l, false))
-				goto out;
-			if (vmm_vcpu_run(l.vcpu, &e) || e.kind != VMM_EXIT_IO ||
-			    e.io.port != PORT_WORK) {
-				vmm_vm_destroy(l.vm);
-				goto out;
-			}
-			vmm_vm_destroy(l.vm);
-		}
-		a[t] = (now_ns() - t0) / (double)iters;
-
-		t0 = now_ns();
-		for (long i = 0; i < iters; i++) {
-			struct raw_vm *r = raw_vm_create(2 << 20, loop_code,
-							 sizeof(loop_code),
-							 CODE_GPA);
-			if (!r || raw_vm_run_until(r, PORT_WORK) != 1) {
-				raw_vm_destroy(r);
-				goto out;
-			}
-			raw_vm_destroy(r);
-		}
-		b[t] = (now_ns() - t0) / (double)iters;
-	}
-	*res = (struct result){ "create-destroy", median(a, p->trials) / 1000,
-				median(b, p->trials) / 1000, "us/vm",
-				"bare ioctl sequence", p->trials, iters };
-	ret = 0;
-out:
-	free(a);
-	free(b);
-	return ret;
-}
+/* create-destroy, process-start: startup.c; density: density.c */
 
 /* ---- virtio-blk: the guest driver of tests/guests/virtio vs host I/O ----
  *
@@ -1340,7 +1298,6 @@ out:
 	return ret;
 }
 
-static void print(const struct params *p, const struct result *r);
 
 static int bench_snapshot_reset(const struct params *p, struct result *res)
 {
@@ -1365,7 +1322,7 @@ static int bench_snapshot_reset(const struct params *p, struct result *res)
 			if (i == 1 && j == 1) {
 				*res = r; /* the headline: main prints it */
 			} else {
-				print(p, &r);
+				bench_print(p, &r);
 			}
 			if (j == 0) {
 				char cn[48];
@@ -1373,7 +1330,7 @@ static int bench_snapshot_reset(const struct params *p, struct result *res)
 					 (unsigned long long)(rams[i] >> 20));
 				r = (struct result){ cn, cow, copy, "us",
 						     "restore by copy", p->trials, 0 };
-				print(p, &r);
+				bench_print(p, &r);
 			}
 		}
 	}
@@ -1543,12 +1500,12 @@ static int bench_soft_mips(const struct params *p, struct result *res)
 	r = (struct result){ "soft-mips", median(s, p->trials),
 			     median(k, p->trials), "Minsn/s",
 			     "same guest on KVM", p->trials, iters };
-	print(p, &r);
+	bench_print(p, &r);
 	if (nq) {
 		r = (struct result){ "soft-vs-tcg", median(s, p->trials),
 				     median(q, nq), "Minsn/s",
 				     "QEMU TCG, same loop", nq, iters };
-		print(p, &r);
+		bench_print(p, &r);
 	}
 	(void)res;
 	ret = 1; /* printed its own lines */
@@ -1647,15 +1604,15 @@ static int save_measure(const struct params *p, uint64_t ram,
 		if (first)
 			*first = r; /* main prints it last */
 		else
-			print(p, &r);
+			bench_print(p, &r);
 	}
 	snprintf(name, sizeof(name), "snapshot-restore/%lluM",
 		 (unsigned long long)(ram >> 20));
-	print(p, &(struct result){ name, median(rs, trials), median(rd, trials),
+	bench_print(p, &(struct result){ name, median(rs, trials), median(rd, trials),
 				   "MiB/s", "read() of the bytes", trials, 0 });
 	snprintf(name, sizeof(name), "snapshot-restore-cow/%lluM",
 		 (unsigned long long)(ram >> 20));
-	print(p, &(struct result){ name, median(cw, trials), median(rs, trials),
+	bench_print(p, &(struct result){ name, median(cw, trials), median(rs, trials),
 				   "MiB/s", "restore by copy", trials, 0 });
 	ret = 0;
 	goto out;
@@ -1880,10 +1837,15 @@ out:
 static const struct {
 	const char *name;
 	int (*fn)(const struct params *, struct result *);
+	/* run only when named on the command line (long entries) */
+	bool on_request;
 } benches[] = {
 	{ "exit-roundtrip", bench_exit_roundtrip },
-	{ "create-destroy", bench_create_destroy },
+	{ "create-destroy", bench_create_destroy_modes },
+	{ "process-start", bench_process_start },
+	{ "density", bench_density },
 	{ "snapshot-reset", bench_snapshot_reset },
+	{ "snapshot-reset-breakdown", bench_snapshot_reset_breakdown },
 	{ "snapshot-save", bench_snapshot_save },
 	{ "migrate", bench_migrate },
 	{ "virtio-blk-seq-read", bench_virtio_seq },
@@ -1893,6 +1855,9 @@ static const struct {
 	{ "hypercall-batch", bench_hypercall_batch },
 	{ "hypercall-batch-exits", bench_hypercall_batch_exits },
 	{ "soft-mips", bench_soft_mips },
+	/* linux_boot.c; "linux-boot" names both */
+	{ "linux-boot-1cpu", bench_linux_boot_1 },
+	{ "linux-boot-2cpu", bench_linux_boot_2 },
 #ifdef VMM_BENCH_KERNELS_GUEST
 	/* soft_kernels.c */
 	{ "soft-vs-tcg-sieve", bench_soft_tcg_sieve },
@@ -1904,6 +1869,8 @@ static const struct {
 	{ "soft-vs-tcg-loadstore", bench_soft_tcg_loadstore },
 	{ "soft-vs-tcg-geomean", bench_soft_tcg_geomean },
 	{ "soft-vs-kvm-geomean", bench_soft_kvm_geomean },
+	{ "soft-vs-tcg-cc", bench_soft_tcg_cc, true },
+	{ "soft-vs-tcg-all-geomean", bench_soft_tcg_all_geomean, true },
 	{ "soft-vs-unicorn-loadstore", bench_soft_unicorn_loadstore },
 #endif
 #ifdef VMM_BENCH_MODELS_GUEST
@@ -1915,7 +1882,7 @@ static const struct {
 #endif
 };
 
-static void print(const struct params *p, const struct result *r)
+void bench_print(const struct params *p, const struct result *r)
 {
 	double ratio = r->baseline > 0 ? r->value / r->baseline : 0;
 
@@ -1962,7 +1929,8 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: vmm-bench [--json] [--trials N] [--iters N] [--backend kvm|soft] [BENCH...]\n"
-			       "  --backend: for device-models (the others compare KVM with a KVM baseline)\n");
+			       "  --backend: for device-models (the others compare KVM with a KVM baseline)\n"
+			       "  soft-vs-tcg-cc and soft-vs-tcg-all-geomean run only when named\n");
 			return 0;
 		default:
 			return 2;
@@ -1979,9 +1947,13 @@ int main(int argc, char **argv)
 		       "baseline", "ratio");
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
 		struct result r;
-		bool want = optind >= argc;
+		/* linux-boot takes minutes: only when named */
+		bool want = optind >= argc && !benches[i].on_request &&
+			    strncmp(benches[i].name, "linux-boot-", 11);
 		for (int j = optind; j < argc; j++)
-			want |= !strcmp(argv[j], benches[i].name);
+			want |= !strcmp(argv[j], benches[i].name) ||
+				(!strcmp(argv[j], "linux-boot") &&
+				 !strncmp(benches[i].name, "linux-boot-", 11));
 		if (!want)
 			continue;
 		int rc = benches[i].fn(&p, &r);
@@ -1992,7 +1964,7 @@ int main(int argc, char **argv)
 			failed = 1;
 			continue;
 		}
-		print(&p, &r);
+		bench_print(&p, &r);
 	}
 	return failed;
 }

@@ -56,22 +56,25 @@ enum vmm_boot_mode {
 };
 
 /*
- * Where the loaders put their boot structures (all below 640 KiB; an image
- * that overlaps one a loader writes is refused with -EEXIST):
+ * Where the loaders put their boot structures (an image that overlaps one a
+ * loader writes is refused with -EEXIST):
  * the GDT at VMM_BOOT_GDT, the Linux zero page at VMM_BOOT_ZERO_PAGE, the
  * multiboot information (with memory map, module list and strings) at
- * VMM_BOOT_MBI, the command line at VMM_BOOT_CMDLINE, and for LONG64 the
+ * VMM_BOOT_MBI and the ACPI tables (vmm_acpi_write()) at VMM_BOOT_ACPI,
+ * both in the e820-reserved BIOS area 0xe0000 - 0xfffff as a PC firmware
+ * (and QEMU) keeps its data there, the command line at VMM_BOOT_CMDLINE, and for LONG64 the
  * identity page tables (2 MiB pages, at least 4 GiB, at most 64 GiB) from
  * VMM_BOOT_PML4, and for LONG64_USER also the TSS (104 bytes, the I/O
  * bitmap and its terminating byte: VMM_BOOT_TSS_SIZE) at VMM_BOOT_TSS.  Nothing is written below VMM_BOOT_GDT (IVT, BIOS data)
- * nor at or above VMM_BOOT_AREA_END except the image itself, its modules
- * and the initrd.  REAL16 flat images get no boot structures at all.
+ * nor in [VMM_BOOT_AREA_END, 0xe0000) or from 1 MiB, except the image
+ * itself, its modules and the initrd.  REAL16 flat images get no boot structures at all.
  */
 #define VMM_BOOT_GDT 0x500ull
 #define VMM_BOOT_TSS 0x1000ull
 #define VMM_BOOT_TSS_SIZE (104ull + 8192 + 1)
 #define VMM_BOOT_ZERO_PAGE 0x7000ull
-#define VMM_BOOT_MBI 0x8000ull
+#define VMM_BOOT_MBI 0xf0000ull
+#define VMM_BOOT_ACPI 0xe0000ull
 #define VMM_BOOT_CMDLINE 0x10000ull
 #define VMM_BOOT_PML4 0x20000ull
 #define VMM_BOOT_AREA_END 0x62000ull
@@ -168,12 +171,52 @@ vmm_load_multiboot(vmm_vm *vm, const void *img, size_t len,
  * protected-mode kernel at 1 MiB (or its pref_address if relocatable and
  * needed), boot_params (zero page) with an e820 map of the VM's RAM, the
  * command line, the initrd below initrd_addr_max; RSI = boot_params,
- * identity page tables, entry = load address + 0x200.
+ * identity page tables, entry = load address + 0x200.  Also writes the
+ * ACPI tables (vmm_acpi_write() for the VM's configured vCPU count) and
+ * puts the RSDP into boot_params.acpi_rsdp_addr; attach
+ * vmm_dev_acpi_pm_attach() for the power-off, reset and PM timer they
+ * describe.
  */
 VMM_API VMM_MUST_CHECK int vmm_load_linux(vmm_vm *vm, const void *kernel,
 					  size_t klen, const void *initrd,
 					  size_t ilen, const char *cmdline,
 					  struct vmm_boot_info *info);
+
+/*
+ * ACPI (vmm_acpi_write(), docs/linux.md): the fixed-hardware registers the
+ * FADT describes are those of the ACPI PM device, vmm_dev_acpi_pm_attach(),
+ * in I/O space from VMM_ACPI_PM_BASE: PM1a event block (status + enable,
+ * 4 bytes), PM1a control (2 bytes), the PM timer (4 bytes) and the reset
+ * register (1 byte; writing VMM_ACPI_RESET_VALUE resets).  The SCI is ISA
+ * IRQ VMM_ACPI_SCI_IRQ.  The DSDT's PCI host bridge offers the 32-bit
+ * window from VMM_ACPI_PCI_MMIO_BASE up to the IOAPIC for BARs.
+ */
+#define VMM_ACPI_PM_BASE 0x600
+#define VMM_ACPI_PM1A_EVT 0x0
+#define VMM_ACPI_PM1A_CNT 0x4
+#define VMM_ACPI_PM_TMR 0x8
+#define VMM_ACPI_RESET 0xc
+#define VMM_ACPI_PM_SIZE 0x10
+#define VMM_ACPI_RESET_VALUE 0x0e
+#define VMM_ACPI_SCI_IRQ 9
+#define VMM_ACPI_PCI_MMIO_BASE 0xe0000000ull
+/** The PM timer's rate in Hz (ACPI: 3.579545 MHz). */
+#define VMM_ACPI_PM_TIMER_HZ 3579545u
+/** The SLP_TYP of S5 in the DSDT's \_S5 package. */
+#define VMM_ACPI_SLP_TYP_S5 5
+
+/**
+ * vmm_acpi_write() - write ACPI tables (RSDP, RSDT, XSDT, FADT, FACS, DSDT
+ * with \_S5 and a PCI host bridge, MADT with one local APIC per vCPU, the
+ * IOAPIC, IRQ0->GSI2 and SCI overrides, LINT1 NMI) for @ncpus vCPUs (0 =
+ * the VM's configured count) at VMM_BOOT_ACPI; *@rsdp (may be NULL) gets
+ * the RSDP's address.  vmm_load_linux() calls it and passes the RSDP in
+ * boot_params; other guests find it by the usual scan of 0xe0000-0xfffff.
+ * Returns 0, -EINVAL (@ncpus above VMM_MAX_VCPUS), -EFAULT (no RAM at
+ * VMM_BOOT_ACPI), -ENOMEM.
+ */
+VMM_API VMM_MUST_CHECK int vmm_acpi_write(vmm_vm *vm, unsigned ncpus,
+					  uint64_t *rsdp);
 
 /**
  * vmm_boot_setup_vcpu() - set @vcpu's state to enter the loaded guest as

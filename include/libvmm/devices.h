@@ -114,6 +114,16 @@ VMM_API VMM_MUST_CHECK int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out);
 VMM_API VMM_MUST_CHECK int vmm_dev_rtc_attach(vmm_vm *vm, vmm_dev **out);
 
 /**
+ * vmm_dev_acpi_pm_attach() - the ACPI fixed-hardware registers that the
+ * tables of vmm_acpi_write() describe, at VMM_ACPI_PM_BASE (libvmm/boot.h):
+ * PM1a status/enable, PM1a control (SLP_EN with SLP_TYP 5 = S5 stops the
+ * VM with VMM_EXIT_POWEROFF), the 32-bit PM timer at 3.579545 MHz (host
+ * monotonic time) and the reset register (VMM_ACPI_RESET_VALUE ->
+ * VMM_EXIT_RESET).  Returns 0, -EEXIST (ports taken), -ENOMEM.
+ */
+VMM_API VMM_MUST_CHECK int vmm_dev_acpi_pm_attach(vmm_vm *vm, vmm_dev **out);
+
+/**
  * vmm_dev_pci_host_attach() - a PCI host bridge (configuration mechanism #1
  * at 0xcf8/0xcfc) with the bridge itself at 00:00.0.  Devices are added
  * with vmm_pci_add().  At most one per VM (-EEXIST).  Partial-width

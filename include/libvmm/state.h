@@ -169,7 +169,8 @@ struct vmm_cpu_state {
 /**
  * vmm_state_reset() - fill @st with the architectural power-on/INIT state:
  * real mode, CS:IP = F000:FFF0 with CS base 0xffff0000, RFLAGS = 2,
- * CR0 = 0x60000010, APIC enabled at 0xfee00000 (BSP flag if @bsp).
+ * CR0 = 0x60000010, APIC enabled at 0xfee00000 (BSP flag if @bsp),
+ * IA32_MISC_ENABLE = 0x1801 (fast strings on, BTS/PEBS unavailable).
  */
 VMM_API void vmm_state_reset(struct vmm_cpu_state *st, bool bsp);
 

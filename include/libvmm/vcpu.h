@@ -169,8 +169,9 @@ VMM_API VMM_MUST_CHECK int vmm_vcpu_set_state(vmm_vcpu *vcpu,
  * vmm_vcpu_translate() - translate @gva through the page tables the vCPU
  * currently uses (none, 32-bit, PAE or 4-level, per its CR0/CR4/EFER),
  * checking @access (VMM_ACCESS_*).  Accessed/dirty bits are not changed.
- * Returns 0, -EFAULT when not mapped or not permitted (as a page fault
- * would), or -EIO when a page-table entry lies outside guest RAM.
+ * Returns 0, or -EFAULT when not mapped, not permitted or with reserved
+ * bits set (as a page fault would).  A page-table entry outside guest RAM
+ * reads as all-ones (open bus), as the guest's own accesses see it.
  */
 VMM_API int vmm_vcpu_translate(vmm_vcpu *vcpu, vmm_gva_t gva, unsigned access,
 			       vmm_gpa_t *gpa);

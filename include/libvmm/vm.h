@@ -49,6 +49,106 @@ enum vmm_backend {
 #define VMM_CFG_DETERMINISTIC (1u << 4)
 
 /**
+ * enum vmm_cpu_model - the CPU a guest sees: CPUID, the MSRs and CR4 bits
+ * that go with it, and the instructions' behaviour are consistent (a
+ * feature is advertised only where the backend implements it; a CR4 bit or
+ * MSR of a feature the model does not advertise raises #GP).  The features
+ * of each model per backend are listed in docs/soft-backend.md.
+ *
+ * @VMM_CPU_DEFAULT:  VMM_CPU_MAX.
+ * @VMM_CPU_BASELINE: a conservative x86-64 CPU, the same feature bits on
+ *                    every backend and host (SSE2, CX16, NX, LAHF
+ *                    in 64-bit mode, SYSCALL, PAT, APIC), so a snapshot
+ *                    taken under it restores on the other backend without
+ *                    the guest losing a feature it probed.  On KVM,
+ *                    vmm_vm_create() fails with -ENOTSUP if the host lacks
+ *                    one of them (the message names it).
+ * @VMM_CPU_HOST:     KVM only: everything KVM supports on this host
+ *                    (KVM_GET_SUPPORTED_CPUID).  -ENOTSUP on the software
+ *                    backend, which cannot run what the host CPU has.
+ * @VMM_CPU_MAX:      everything the backend implements: on KVM the same as
+ *                    VMM_CPU_HOST; on the software backend also SMEP, SMAP,
+ *                    UMIP, PKU, RDTSCP, 1 GiB pages, x2APIC and TSC-deadline
+ *                    (with the irqchip), the invariant TSC.
+ *
+ * Every model also gets the TSC-frequency leaves 0x15/0x16 and a hypervisor
+ * leaf 0x40000010 (TSC and APIC bus rate in kHz) when the backend knows the
+ * rate (the software backend always; KVM through KVM_GET_TSC_KHZ).
+ */
+enum vmm_cpu_model {
+	VMM_CPU_DEFAULT = 0,
+	VMM_CPU_BASELINE = 1,
+	VMM_CPU_HOST = 2,
+	VMM_CPU_MAX = 3,
+};
+
+/** vmm_cpu_model_name() - "default", "baseline", "host", "max" or NULL. */
+VMM_API const char *vmm_cpu_model_name(enum vmm_cpu_model model);
+
+/**
+ * vmm_cpu_model_parse() - the model called @name (as vmm_cpu_model_name()
+ * spells it); -EINVAL for an unknown name.
+ */
+VMM_API int vmm_cpu_model_parse(const char *name, enum vmm_cpu_model *out);
+
+/**
+ * struct vmm_cpuid_leaf - one CPUID leaf for vmm_config.cpuid_add.
+ * @function: EAX input.
+ * @index:    ECX input (sub-leaf); compared only with
+ *            VMM_CPUID_FLAG_INDEX in @flags.
+ * @flags:    VMM_CPUID_FLAG_* bits.
+ * @eax, @ebx, @ecx, @edx: the result.
+ */
+struct vmm_cpuid_leaf {
+	uint32_t function;
+	uint32_t index;
+	uint32_t flags;
+	uint32_t eax, ebx, ecx, edx;
+};
+/** The leaf has sub-leaves: @index selects it. */
+#define VMM_CPUID_FLAG_INDEX (1u << 0)
+#define VMM_CPUID_ADD_MAX 256
+
+/**
+ * enum vmm_irqchip_mode - which interrupt controllers a VM gets
+ * (struct vmm_config.irqchip; read back with vmm_vm_irqchip()).
+ *
+ * @VMM_IRQCHIP_DEFAULT: the library's choice: SPLIT on KVM when the host
+ *     has KVM_CAP_SPLIT_IRQCHIP, else KERNEL; the emulated controllers on
+ *     the software backend.  docs/design.md says why (VM creation cost).
+ * @VMM_IRQCHIP_KERNEL: KVM's in-kernel PIC pair, IOAPIC, local APICs and
+ *     (unless VMM_CFG_NO_PIT) PIT.  On the software backend: the same set,
+ *     emulated by libvmm.
+ * @VMM_IRQCHIP_SPLIT: local APICs in the kernel (KVM_CAP_SPLIT_IRQCHIP);
+ *     the PIC pair, IOAPIC (0xfec00000) and PIT are libvmm's own models,
+ *     the same code the software backend runs.  IOAPIC interrupts reach
+ *     KVM's local APICs as MSIs; level-triggered EOIs come back through
+ *     KVM_EXIT_IOAPIC_EOI; the PIC's INTR is injected into vCPU 0 (which
+ *     takes it through LINT0 as ExtINT).  An irqfd on a line (GSI 0-23)
+ *     delivers as an edge through the IOAPIC pin's current redirection
+ *     entry (KVM holds it as an MSI route); the PIC does not see it, and
+ *     nothing is delivered while the entry is masked.  On the software
+ *     backend SPLIT equals KERNEL.
+ * @VMM_IRQCHIP_NONE: no interrupt controller and no PIT (as the older
+ *     VMM_CFG_NO_IRQCHIP flag).  Defined behaviour for a guest that uses
+ *     them anyway: STI/CLI work and nothing ever interrupts; HLT returns
+ *     VMM_EXIT_HLT; port I/O to the PIC (0x20, 0xa0, 0x4d0) or PIT
+ *     (0x40-0x43) and MMIO to the IOAPIC/LAPIC pages reach no device, so
+ *     they are unhandled I/O exits to the embedder (or, with
+ *     VMM_CFG_IGNORE_UNHANDLED_IO, reads return all ones and writes are
+ *     dropped); vmm_irq_line(), vmm_irq_msi() and irqfds give -ENODEV.
+ *
+ * vmm_vm_create() returns -ENOTSUP (the message says which capability is
+ * missing) when KERNEL or SPLIT is asked for on a host without it.
+ */
+enum vmm_irqchip_mode {
+	VMM_IRQCHIP_DEFAULT = 0,
+	VMM_IRQCHIP_KERNEL = 1,
+	VMM_IRQCHIP_SPLIT = 2,
+	VMM_IRQCHIP_NONE = 3,
+};
+
+/**
  * struct vmm_config - what vmm_vm_create() builds.
  * @struct_size: sizeof(struct vmm_config) as the caller compiled it; lets
  *               later versions grow the struct.  0 means its LIBVMM_0.1
@@ -66,8 +166,22 @@ enum vmm_backend {
  * @log_level:   highest level passed to @log.
  * @allocator:   optional allocator for library bookkeeping (NULL = libc).
  * @cpuid_filter: optional; called once per CPUID leaf the backend is about
- *               to expose, may change the registers.  Return false to drop
- *               the leaf.
+ *               to expose (including the leaves of @cpuid_add), may change
+ *               the registers.  Return false to drop the leaf.  On KVM it
+ *               runs once per leaf when a vCPU is created; on the software
+ *               backend at every CPUID the guest executes.
+ * @cpu_model:   which CPU the guest sees (enum vmm_cpu_model); 0 =
+ *               VMM_CPU_DEFAULT.  Added in 0.1 after @cpuid_opaque: a
+ *               caller compiled against an older struct gets the default.
+ * @cpuid_add:   optional; @cpuid_add_count leaves added to (or replacing
+ *               the leaf with the same function and index of) the model's
+ *               CPUID, before @cpuid_filter sees them.  Copied at create
+ *               time.  The maximum leaf of the range a leaf falls in (leaf
+ *               0, 0x40000000 or 0x80000000) is raised to cover it.
+ * @cpuid_add_count: number of entries in @cpuid_add (at most 256).
+ * @irqchip:     interrupt controller mode (enum vmm_irqchip_mode); added
+ *               after @cpuid_opaque, so a caller compiled against an older
+ *               struct (smaller @struct_size) gets VMM_IRQCHIP_DEFAULT.
  * @kick_signal: the signal vmm_vcpu_kick() sends a vCPU thread to get it
  *               out of KVM_RUN (0 = SIGRTMIN+5).  A real-time signal or
  *               SIGUSR1/SIGUSR2; -EINVAL otherwise.  If it is at its
@@ -88,6 +202,10 @@ struct vmm_config {
 	bool (*cpuid_filter)(void *opaque, uint32_t function, uint32_t index,
 			     uint32_t regs[4]);
 	void *cpuid_opaque;
+	uint32_t cpu_model;
+	uint32_t cpuid_add_count;
+	const struct vmm_cpuid_leaf *cpuid_add;
+	uint32_t irqchip;
 	int kick_signal;
 };
 
@@ -164,6 +282,15 @@ enum vmm_cap {
  * create time, never assumed.
  */
 VMM_API uint64_t vmm_vm_caps(const vmm_vm *vm);
+
+/**
+ * vmm_vm_irqchip() - the interrupt controller mode @vm runs with (never
+ * VMM_IRQCHIP_DEFAULT: the mode the default resolved to).
+ */
+VMM_API enum vmm_irqchip_mode vmm_vm_irqchip(const vmm_vm *vm);
+
+/** vmm_irqchip_name() - "default", "kernel", "split" or "none". */
+VMM_API const char *vmm_irqchip_name(enum vmm_irqchip_mode mode);
 
 /**
  * vmm_cap_name() - the name of one VMM_CAP_* bit ("ioeventfd", ...).

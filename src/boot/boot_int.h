@@ -62,6 +62,7 @@ enum boot_area {
 	BOOT_AREA_CMDLINE = 1u << 3,
 	BOOT_AREA_PT = 1u << 4,
 	BOOT_AREA_TSS = 1u << 5, /* and user pages, user GDT entries */
+	BOOT_AREA_ACPI = 1u << 6,
 };
 
 /*
@@ -154,6 +155,16 @@ int boot_elf_check(vmm_vm *vm, const void *img, size_t len, bool *is64);
  * or -1.
  */
 long boot_multiboot_find(const uint8_t *img, size_t len);
+
+/*
+ * ACPI tables (acpi.c): boot_acpi_build() fills @t (@size bytes, to be
+ * written at guest-physical @base) for @ncpus vCPUs; boot_acpi_check_ram()
+ * checks the area is RAM.  Unit tests parse the result back.
+ */
+int boot_acpi_build(vmm_vm *vm, unsigned ncpus, uint64_t base, uint8_t *t,
+		    size_t size);
+int boot_acpi_check_ram(vmm_vm *vm);
+size_t boot_acpi_madt_size(unsigned ncpus);
 
 /* Write @s (may be NULL = "") with its NUL at @gpa. */
 int boot_write_string(vmm_vm *vm, uint64_t gpa, const char *s);

@@ -3,20 +3,25 @@
  * layout.h - where the loaders put their boot structures in low guest
  * memory.
  *
- * All structures live in conventional memory below 640 KiB, away from the
- * real-mode IVT and BIOS data area (0 - 0x4ff, never written) and from the
- * EBDA/VGA/BIOS window (0x9fc00 - 0xfffff, reported reserved in e820):
+ * The CPU structures live in conventional memory below 640 KiB, away from
+ * the real-mode IVT and BIOS data area (0 - 0x4ff, never written); the
+ * firmware-like data (ACPI tables, multiboot info) in the BIOS window
+ * 0xe0000 - 0xfffff, which the e820 map reports reserved (0x9fc00 - 1 MiB):
  *
  *   0x000500 - 0x0005ff  GDT (LAYOUT_GDT_ENTRIES descriptors, see below)
  *   0x001000 - 0x003068  64-bit TSS with an all-open I/O bitmap
  *                        (LONG64_USER only)
  *   0x007000 - 0x007fff  Linux zero page (struct boot_params)
- *   0x008000 - 0x00ffff  multiboot info, memory map, module list, strings
  *   0x010000 - 0x01ffff  kernel command line (Linux and multiboot)
  *   0x020000 - 0x020fff  PML4
  *   0x021000 - 0x021fff  PDPT
  *   0x022000 - 0x061fff  page directories, one per GiB, 2 MiB pages
  *                        (4 .. LAYOUT_PT_MAX_PD of them)
+ *   0x0e0000 - 0x0effff  ACPI tables (RSDP first, acpi.c): in the BIOS
+ *                        area, e820-reserved, where an OS scans for the RSDP
+ *   0x0f0000 - 0x0f7fff  multiboot info, memory map, module list, strings
+ *                        (e820-reserved, like QEMU's: a multiboot or flat
+ *                        image may load anywhere in conventional memory)
  *   0x100000 -           where Linux is loaded; where ELF and multiboot
  *                        images usually are.
  *
@@ -52,7 +57,10 @@
 #define LAYOUT_ZERO_PAGE 0x7000ull
 #define LAYOUT_ZERO_PAGE_SIZE 0x1000ull
 
-#define LAYOUT_MBI 0x8000ull
+#define LAYOUT_ACPI 0xe0000ull
+#define LAYOUT_ACPI_SIZE 0x10000ull
+
+#define LAYOUT_MBI 0xf0000ull
 #define LAYOUT_MBI_SIZE 0x8000ull
 
 #define LAYOUT_CMDLINE 0x10000ull
@@ -102,10 +110,14 @@ _Static_assert(LAYOUT_SEL_DATA == VMM_BOOT_SEL_DATA, "boot.h/layout.h");
 _Static_assert(LAYOUT_SEL_CODE64 == VMM_BOOT_SEL_CODE64, "boot.h/layout.h");
 _Static_assert(LAYOUT_SEL_CODE32 == VMM_BOOT_SEL_CODE32, "boot.h/layout.h");
 _Static_assert(LAYOUT_ZERO_PAGE >= LAYOUT_GDT + LAYOUT_GDT_SIZE &&
-	       LAYOUT_MBI >= LAYOUT_ZERO_PAGE + LAYOUT_ZERO_PAGE_SIZE &&
-	       LAYOUT_CMDLINE >= LAYOUT_MBI + LAYOUT_MBI_SIZE &&
+	       LAYOUT_CMDLINE >= LAYOUT_ZERO_PAGE + LAYOUT_ZERO_PAGE_SIZE &&
 	       LAYOUT_PML4 >= LAYOUT_CMDLINE + LAYOUT_CMDLINE_SIZE &&
 	       VMM_BOOT_AREA_END <= LAYOUT_EBDA,
 	       "boot areas do not overlap and stay below the EBDA");
+_Static_assert(LAYOUT_ACPI >= LAYOUT_EBDA &&
+	       LAYOUT_MBI >= LAYOUT_ACPI + LAYOUT_ACPI_SIZE &&
+	       LAYOUT_MBI + LAYOUT_MBI_SIZE <= LAYOUT_HIGH_MEM,
+	       "ACPI tables and multiboot info in the reserved BIOS area");
+_Static_assert(LAYOUT_ACPI == VMM_BOOT_ACPI, "boot.h/layout.h");
 
 #endif

@@ -11,6 +11,7 @@
 #include "boot/boot_int.h"
 
 /* struct boot_params */
+#define BP_ACPI_RSDP_ADDR 0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
@@ -196,7 +197,8 @@ static int plan_linux(vmm_vm *vm, struct linux_plan *lp, size_t ilen,
 		ret = check_cmdline(vm, lp, cmdline);
 	if (ret == 0)
 		ret = boot_plan_init(vm, &lp->bp, VMM_BOOT_LONG64,
-				     BOOT_AREA_ZERO_PAGE | BOOT_AREA_CMDLINE);
+				     BOOT_AREA_ZERO_PAGE | BOOT_AREA_CMDLINE |
+					     BOOT_AREA_ACPI);
 	if (ret == 0)
 		ret = plan_kernel(vm, lp);
 	if (ret == 0)
@@ -226,6 +228,7 @@ static void build_zero_page(const struct linux_plan *lp, uint8_t *zp)
 	wr32(zp, BP_EXT_CMD_LINE_PTR, 0);
 	if (lp->hdr_end >= SH_SETUP_DATA + 8)
 		wr64(zp, SH_SETUP_DATA, 0); /* we pass no setup_data */
+	wr64(zp, BP_ACPI_RSDP_ADDR, LAYOUT_ACPI);
 	zp[BP_E820_ENTRIES] = (uint8_t)lp->ne820;
 	for (int i = 0; i < lp->ne820; i++) {
 		uint8_t *e = zp + BP_E820_TABLE + (size_t)i * BP_E820_ENTRY;
@@ -241,12 +244,27 @@ static int write_linux(vmm_vm *vm, const struct linux_plan *lp,
 		       struct vmm_boot_info *bi)
 {
 	uint8_t *zp = vmm__alloc(vm, LAYOUT_ZERO_PAGE_SIZE);
+	uint8_t *acpi = vmm__alloc(vm, LAYOUT_ACPI_SIZE);
+	unsigned ncpus = vmm__vm_config(vm)->ncpus;
 	int ret;
 
-	if (!zp)
+	if (!zp || !acpi) {
+		vmm__free(vm, zp);
+		vmm__free(vm, acpi);
 		return vmm__err(vm, -ENOMEM, "linux: no memory for the zero page");
+	}
 	build_zero_page(lp, zp);
+	/* the ACPI tables are built before anything is written */
+	ret = boot_acpi_build(vm, ncpus ? ncpus : 1, LAYOUT_ACPI, acpi,
+			      LAYOUT_ACPI_SIZE);
+	if (ret < 0) {
+		vmm__free(vm, zp);
+		vmm__free(vm, acpi);
+		return ret;
+	}
 	ret = boot_write_tables(vm, &lp->bp, bi);
+	if (ret == 0)
+		ret = vmm_mem_write(vm, LAYOUT_ACPI, acpi, LAYOUT_ACPI_SIZE);
 	if (ret == 0)
 		ret = vmm_mem_write(vm, lp->load, lp->img + lp->setup_size,
 				    lp->kernel_len);
@@ -258,6 +276,7 @@ static int write_linux(vmm_vm *vm, const struct linux_plan *lp,
 		ret = vmm_mem_write(vm, LAYOUT_ZERO_PAGE, zp,
 				    LAYOUT_ZERO_PAGE_SIZE);
 	vmm__free(vm, zp);
+	vmm__free(vm, acpi);
 	if (ret < 0)
 		return vmm__err(vm, ret, "linux: writing guest memory failed");
 	return 0;

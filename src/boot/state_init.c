@@ -12,6 +12,9 @@
 #define RESET_DR6 0xffff0ff0ull
 #define RESET_DR7 0x400ull
 #define RESET_PAT 0x0007040600070406ull
+/* fast strings on (firmware's setting; Linux turns fast strings off when
+ * bit 0 is clear), BTS and PEBS unavailable: what KVM resets bits 11-12 to */
+#define RESET_MISC_ENABLE 0x1801ull
 #define RESET_APIC_BASE 0xfee00000ull
 #define APIC_BASE_BSP (1ull << 8)
 #define APIC_BASE_ENABLE (1ull << 11)
@@ -78,7 +81,8 @@ static void system_segs_reset(struct vmm_cpu_state *st)
  *       application processor is left in VMM_MP_INIT_RECEIVED.
  *
  * Real mode at F000:FFF0 with CS base 0xffff0000, RFLAGS = 2, CR0 =
- * 0x60000010, EDX = 0x600, DR6/DR7 and PAT at their reset values, FPU and
+ * 0x60000010, EDX = 0x600, DR6/DR7 and PAT at their reset values,
+ * IA32_MISC_ENABLE = 0x1801 (fast strings, no BTS/PEBS), FPU and
  * MXCSR in their FNINIT / reset state, XCR0 = 1, the local APIC enabled at
  * 0xfee00000 with its LVT entries masked (APIC ID 0: the backend sets the
  * real one) — except that the BSP's LINT0 is ExtINT and LINT1 NMI, the
@@ -105,6 +109,7 @@ void vmm_state_reset(struct vmm_cpu_state *st, bool bsp)
 	st->dr6 = RESET_DR6;
 	st->dr7 = RESET_DR7;
 	st->msr.pat = RESET_PAT;
+	st->msr.misc_enable = RESET_MISC_ENABLE;
 	st->msr.apic_base = RESET_APIC_BASE | APIC_BASE_ENABLE |
 			    (bsp ? APIC_BASE_BSP : 0);
 	st->fpu.fcw = RESET_FCW;

@@ -38,6 +38,7 @@ static const struct area areas[] = {
 	  "command line" },
 	{ BOOT_AREA_PT, LAYOUT_PML4, 0, "page tables" },
 	{ BOOT_AREA_TSS, LAYOUT_TSS, LAYOUT_TSS_SIZE, "TSS" },
+	{ BOOT_AREA_ACPI, LAYOUT_ACPI, LAYOUT_ACPI_SIZE, "ACPI tables" },
 };
 
 static uint64_t area_size(const struct area *a, const struct boot_plan *plan)

@@ -42,4 +42,14 @@ int vmm__bus_dispatch(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 		      void *data, unsigned size, bool is_write,
 		      struct vmm_io_ctx *ctx);
 
+/*
+ * vmm__bus_dispatch_guest() - the same for a guest access (the vCPU run
+ * loop), except that an access straddling a range's end completes as open
+ * bus (reads all ones, writes dropped) without calling the handler.  Both
+ * count it as an error of the range.
+ */
+int vmm__bus_dispatch_guest(vmm_vm *vm, enum vmm_space space, uint64_t addr,
+			    void *data, unsigned size, bool is_write,
+			    struct vmm_io_ctx *ctx);
+
 #endif

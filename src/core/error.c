@@ -50,6 +50,8 @@ static const struct errdesc errtab[] = {
 	{ EAGAIN, "EAGAIN", "try again" },
 	{ EDEADLK, "EDEADLK", "would deadlock (called from a vCPU thread)" },
 	{ ENOMEM, "ENOMEM", "out of memory" },
+	{ EMFILE, "EMFILE", "too many open files in this process" },
+	{ ENFILE, "ENFILE", "too many open files in the system" },
 	{ EACCES, "EACCES", "permission denied" },
 	{ EFAULT, "EFAULT", "guest address outside guest memory" },
 	{ EBUSY, "EBUSY", "busy (in use or running)" },

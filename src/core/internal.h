@@ -77,11 +77,6 @@ int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 void vmm__mem_listener_add(vmm_vm *vm, struct vmm_mem_listener *l);
 void vmm__mem_listener_remove(vmm_vm *vm, struct vmm_mem_listener *l);
 
-/* Is [@base, @base+@len) of @space free on the bus?  For devices whose
- * optional ranges yield to another owner without logging an error. */
-bool vmm__bus_is_free(vmm_vm *vm, enum vmm_space space, uint64_t base,
-		      uint64_t len);
-
 struct vmm_sbuf;
 struct vmm_sreader;
 
@@ -218,6 +213,15 @@ bool vmm__vm_running(vmm_vm *vm);
  */
 struct iovec;
 void vmm__mem_dirty_host(vmm_vm *vm, const struct iovec *iov, unsigned n);
+
+/*
+ * vmm__mem_dirty_forget_host() - take (OR into @bitmap, then clear) the
+ * VMM-side dirty bits of the region starting at @gpa, without asking the
+ * backend: for a reset that has just rewritten pages itself while no vCPU
+ * ran (the backend's log cannot have new bits then).  0 or -EINVAL.
+ */
+int vmm__mem_dirty_forget_host(vmm_vm *vm, vmm_gpa_t gpa, uint64_t *bitmap,
+				size_t words);
 
 /* RAM layout queries devices (RTC, e820 builders) use. */
 uint64_t vmm__ram_below_4g(vmm_vm *vm);

@@ -262,6 +262,22 @@ out:
 	return ret ? ret : count;
 }
 
+int vmm__mem_dirty_forget_host(vmm_vm *vm, vmm_gpa_t gpa, uint64_t *bitmap,
+				size_t words)
+{
+	struct vmm_gmem_region *r;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&vm->mem.lock);
+	r = vmm_gmem_find(&vm->mem, gpa);
+	if (!r || r->gpa != gpa || words < r->dirty_words)
+		ret = -EINVAL;
+	else
+		vmm_gmem_dirty_take(r, bitmap);
+	pthread_rwlock_unlock(&vm->mem.lock);
+	return ret;
+}
+
 void vmm__mem_dirty_host(vmm_vm *vm, const struct iovec *iov, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {

@@ -15,6 +15,7 @@ static int null_probe(char *why, size_t len)
 static int null_vm_init(vmm_vm *vm)
 {
 	vm->caps = VMM_CAP_READONLY_MEM | VMM_CAP_DIRTY_LOG;
+	vm->irqchip_mode = VMM_IRQCHIP_NONE;
 	return 0;
 }
 

@@ -155,8 +155,9 @@ static bool dispatch_io(vmm_vcpu *vcpu, struct vmm_exit *exit)
 
 	for (uint32_t i = 0; i < exit->io.count; i++) {
 		uint8_t *d = exit->io.data + (size_t)i * size;
-		int ret = vmm__bus_dispatch(vm, VMM_SPACE_PIO, exit->io.port, d,
-					    size, exit->io.is_write, &ctx);
+		int ret = vmm__bus_dispatch_guest(vm, VMM_SPACE_PIO,
+						  exit->io.port, d, size,
+						  exit->io.is_write, &ctx);
 		if (ret == -ENOENT) {
 			atomic_fetch_add(&vm->unhandled_io, 1);
 			if (!(vm->cfg.flags & VMM_CFG_IGNORE_UNHANDLED_IO))
@@ -183,9 +184,9 @@ static bool dispatch_mmio(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	struct vmm_io_ctx ctx = { .vcpu = vcpu };
 	int ret;
 
-	ret = vmm__bus_dispatch(vm, VMM_SPACE_MMIO, exit->mmio.gpa,
-				exit->mmio.data, exit->mmio.len,
-				exit->mmio.is_write, &ctx);
+	ret = vmm__bus_dispatch_guest(vm, VMM_SPACE_MMIO, exit->mmio.gpa,
+				      exit->mmio.data, exit->mmio.len,
+				      exit->mmio.is_write, &ctx);
 	if (ret == -ENOENT) {
 		atomic_fetch_add(&vm->unhandled_io, 1);
 		if (!(vm->cfg.flags & VMM_CFG_IGNORE_UNHANDLED_IO))
@@ -288,10 +289,6 @@ int vmm_vcpu_translate(vmm_vcpu *vcpu, vmm_gva_t gva, unsigned access,
 			vmm__err(vcpu->vm, ret,
 				 "gva 0x%llx not mapped (page fault, error code 0x%x)",
 				 (unsigned long long)gva, ec);
-		else if (ret == -EIO)
-			vmm__err(vcpu->vm, ret,
-				 "page table of gva 0x%llx lies outside guest RAM",
-				 (unsigned long long)gva);
 	}
 	vmm__free(vcpu->vm, st);
 	return ret;

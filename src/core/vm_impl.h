@@ -91,6 +91,7 @@ struct vmm_vm {
 	const struct vmm_backend_ops *ops;
 	void *backend;              /* backend private */
 	uint64_t caps, missing_caps;
+	enum vmm_irqchip_mode irqchip_mode; /* resolved by the backend */
 
 	struct vmm_gmem mem;
 	struct vmm_bus bus[2];

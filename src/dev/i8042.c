@@ -357,6 +357,8 @@ int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out)
 	k->status = ST_UNLOCK | ST_SYS;
 	k->cmd_byte = 0x45;
 	k->outport = 0x03;  /* running, A20 on */
+	struct vmm_bus_stats bst;
+
 	ret = pthread_mutex_init(&k->lock, NULL);
 	if (ret) {
 		ret = vmm__err(vm, -ret, "i8042: mutex: %s", vmm_strerror(-ret));
@@ -371,14 +373,13 @@ int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out)
 			       k, "i8042-cmd");
 	if (ret)
 		goto err_data;
-	/* port 0x61 is optional: if a PIT already has it, leave it quietly
-	 * (a failed register would log an error on every soft start) */
-	ret = 0;
-	if (vmm__bus_is_free(vm, VMM_SPACE_PIO, KBD_PORTB, 1))
+	/* port 0x61 only when free: asked first, so that a PIT's port 0x61
+	 * is not an overlap error in the VM's log */
+	if (vmm_bus_stats(vm, VMM_SPACE_PIO, KBD_PORTB, &bst, NULL, 0) == 0)
+		ret = -EEXIST;
+	else
 		ret = vmm_bus_register(vm, VMM_SPACE_PIO, KBD_PORTB, 1,
 				       &io_portb_ops, k, "port61");
-	else
-		ret = -EEXIST;
 	if (ret && ret != -EEXIST)
 		goto err_cmd;
 	k->have_portb = !ret;

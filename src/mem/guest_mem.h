@@ -98,18 +98,45 @@ void vmm_gmem_mark_dirty(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len);
 struct vmm_paging {
 	uint64_t cr0, cr3, cr4, efer;
 	unsigned cpl;
+	/* MAXPHYADDR of the vCPU (CPUID 0x80000008 EAX[7:0]): entry bits at
+	 * or above it are reserved; 0 = unknown, only bits 51+ checked */
+	unsigned maxphyaddr;
 };
 
 /*
  * vmm_gmem_walk() - translate @gva through the guest's page tables
  * (none/32-bit/PAE/4-level/5-level per @p), checking @access
  * (VMM_ACCESS_*).  If @set_ad, accessed/dirty bits are written back (for the
- * soft MMU).  Returns 0 with *@gpa set; -EFAULT for a page fault with
- * *@pf_error the architectural #PF error code; -EIO if a table entry is not
- * in RAM.  *@page_size receives the mapping's size when non-NULL.
+ * soft MMU).  Returns 0 with *@gpa set, or -EFAULT for a page fault with
+ * *@pf_error the architectural #PF error code (RSVD for reserved bits set
+ * in an entry, per paging mode and @p->maxphyaddr), or for a
+ * non-canonical @gva with *@pf_error 0 (#GP).  A table entry outside guest
+ * RAM (unmapped or device memory) reads as all-ones, as an open bus does
+ * on hardware, which is normally a reserved-bit fault; accessed/dirty
+ * writes to it go nowhere.  The walk never fails for another reason.
+ * *@page_size receives the mapping's size when non-NULL.
  */
 int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
 		  vmm_gva_t gva, unsigned access, bool set_ad, vmm_gpa_t *gpa,
 		  uint32_t *pf_error, uint64_t *page_size);
+
+/*
+ * An access flag beside VMM_ACCESS_*: a supervisor data access made with
+ * CPL < 3 and EFLAGS.AC = 1, which CR4.SMAP lets reach user pages.
+ * Implicit supervisor accesses (descriptor tables, TSS, ...) at CPL 3 and
+ * explicit ones with AC = 0 leave it out.
+ */
+#define VMM_GMEM_ACCESS_AC (1u << 8)
+
+/*
+ * vmm_gmem_walk_ex() - vmm_gmem_walk(), and *@user_page (if non-NULL) says
+ * whether every level allowed user-mode access (U/S set throughout): the
+ * soft MMU does not cache a supervisor translation of a user page while
+ * CR4.SMAP is set, since EFLAGS.AC decides each access.
+ */
+int vmm_gmem_walk_ex(struct vmm_gmem *m, const struct vmm_paging *p,
+		     vmm_gva_t gva, unsigned access, bool set_ad,
+		     vmm_gpa_t *gpa, uint32_t *pf_error, uint64_t *page_size,
+		     bool *user_page);
 
 #endif

@@ -318,6 +318,7 @@ void vmm__snap_put_config(struct vmm_sbuf *b, const struct snap_config *c)
 		vmm__sb_u32(b, c->regions[i].flags);
 		vmm__sb_u32(b, 0);
 	}
+	vmm__sb_u32(b, c->cpu_model);
 }
 
 int vmm__snap_get_config(const void *p, size_t len, struct snap_config *c,
@@ -378,6 +379,14 @@ int vmm__snap_get_config(const void *p, size_t len, struct snap_config *c,
 					      "config: %llu+ bytes of guest memory, limit %llu",
 					      (unsigned long long)total,
 					      (unsigned long long)SNAP_MAX_MEM);
+	}
+	/* the CPU model came later: absent in older snapshots */
+	if (vmm__sr_ok(&r) && vmm__sr_left(&r) == 4) {
+		c->cpu_model = vmm__sr_u32(&r);
+		if (c->cpu_model > VMM_CPU_MAX)
+			return vmm__snap_errf(err, errlen, -EBADMSG,
+					      "config: unknown CPU model %u",
+					      c->cpu_model);
 	}
 	if (!vmm__sr_done(&r))
 		return vmm__snap_errf(err, errlen, -EBADMSG,

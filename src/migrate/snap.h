@@ -110,6 +110,9 @@ struct snap_config {
 	uint64_t caps;
 	uint32_t nregions;
 	struct snap_region regions[SNAP_MAX_REGIONS];
+	/* enum vmm_cpu_model the VM ran (never DEFAULT when written: the
+	 * model it stands for); 0 in snapshots that predate the field */
+	uint32_t cpu_model;
 };
 
 void vmm__snap_put_config(struct vmm_sbuf *b, const struct snap_config *c);

@@ -632,6 +632,21 @@ int vmm__snap_create_vm(const struct snap_config *c,
 	cfg.ncpus = c->ncpus;
 	cfg.flags = c->vm_flags | VMM_CFG_NO_DEFAULT_RAM;
 	cfg.ram_size = 0;
+	/* the CPU model travels with the snapshot: the guest probed its
+	 * features; a different model asked for is refused, not mixed */
+	if (c->cpu_model) {
+		uint32_t want = cfg.cpu_model ? cfg.cpu_model : VMM_CPU_MAX;
+		if (cfg.cpu_model && want != c->cpu_model)
+			return vmm__snap_errf(
+				err, el, -EINVAL,
+				"snapshot has CPU model '%s', restore asked for "
+				"'%s' (leave vmm_config.cpu_model 0 to use the "
+				"snapshot's)",
+				vmm_cpu_model_name(
+					(enum vmm_cpu_model)c->cpu_model),
+				vmm_cpu_model_name((enum vmm_cpu_model)want));
+		cfg.cpu_model = c->cpu_model;
+	}
 	ret = vmm_vm_create(&cfg, out);
 	if (ret)
 		return vmm__snap_errf(err, el, ret,
@@ -921,9 +936,12 @@ int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *s)
 				bits &= e == 64 ? 0 : ~((1ull << e) - 1);
 			}
 		}
-		/* forget our own writes: they restore the snapshot's content */
-		if (!ret && (ret = vmm_mem_dirty_fetch(vm, g->gpa, bm, bm_words)) > 0)
-			ret = 0;
+		/* forget our own writes: they restore the snapshot's content.
+		 * Only the VMM-side bits: no vCPU ran since the fetch above, so
+		 * the backend's log (KVM_GET_DIRTY_LOG) has nothing new. */
+		if (!ret)
+			ret = vmm__mem_dirty_forget_host(vm, g->gpa, bm,
+							 bm_words);
 	}
 	vmm__free(vm, bm);
 	if (ret < 0)

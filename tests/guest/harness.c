@@ -161,6 +161,23 @@ static void uart_out(void *opaque, const uint8_t *buf, size_t len)
 	pthread_mutex_unlock(&g->lock);
 }
 
+enum vmm_irqchip_mode gh_irqchip(void)
+{
+	const char *s = getenv("VMM_TEST_IRQCHIP");
+
+	if (!s || !*s || !strcmp(s, "default"))
+		return VMM_IRQCHIP_DEFAULT;
+	if (!strcmp(s, "kernel"))
+		return VMM_IRQCHIP_KERNEL;
+	if (!strcmp(s, "split"))
+		return VMM_IRQCHIP_SPLIT;
+	if (!strcmp(s, "none"))
+		return VMM_IRQCHIP_NONE;
+	fprintf(stderr, "VMM_TEST_IRQCHIP=%s: want default, kernel, split "
+		"or none\n", s);
+	exit(1);
+}
+
 void gh_create(struct gh_vm *g, const char *name, enum vmm_backend backend,
 	       uint32_t flags, uint64_t ram)
 {
@@ -176,6 +193,7 @@ void gh_create(struct gh_vm *g, const char *name, enum vmm_backend backend,
 	vmm_config_init(&cfg);
 	cfg.backend = backend;
 	cfg.flags = flags;
+	cfg.irqchip = gh_irqchip();
 	cfg.log = gh_log;
 	cfg.log_opaque = g;
 	cfg.log_level = log_level;

@@ -71,6 +71,13 @@ void gh_create(struct gh_vm *g, const char *name, enum vmm_backend backend,
 	       uint32_t flags, uint64_t ram);
 
 /*
+ * gh_irqchip() - the interrupt controller mode gh_create() asks for:
+ * env VMM_TEST_IRQCHIP = default (or unset), kernel, split or none (else
+ * the test fails).  Lets meson run one test program per mode.
+ */
+enum vmm_irqchip_mode gh_irqchip(void);
+
+/*
  * gh_load() - load the image at @path: a multiboot image with
  * vmm_load_multiboot(), anything else as a flat real-mode image at 0x7c00
  * (vmm_load_flat, VMM_BOOT_REAL16); then vmm_boot_setup_vcpu().

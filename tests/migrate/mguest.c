@@ -5,6 +5,8 @@
 #include "mguest.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void mg_init(struct mg *g)
@@ -21,6 +23,25 @@ static void uart_out(void *opaque, const uint8_t *buf, size_t len)
 	for (size_t i = 0; i < len && g->out_len < sizeof(g->out) - 1; i++)
 		g->out[g->out_len++] = (char)buf[i];
 	pthread_mutex_unlock(&g->lock);
+}
+
+/* The source VM's irqchip mode: env VMM_TEST_IRQCHIP (the destination of
+ * a restore takes the library default, so kernel here tests a cross-mode
+ * restore). */
+enum vmm_irqchip_mode mg_irqchip(void)
+{
+	const char *s = getenv("VMM_TEST_IRQCHIP");
+
+	if (!s || !*s || !strcmp(s, "default"))
+		return VMM_IRQCHIP_DEFAULT;
+	if (!strcmp(s, "kernel"))
+		return VMM_IRQCHIP_KERNEL;
+	if (!strcmp(s, "split"))
+		return VMM_IRQCHIP_SPLIT;
+	if (!strcmp(s, "none"))
+		return VMM_IRQCHIP_NONE;
+	fprintf(stderr, "VMM_TEST_IRQCHIP=%s?\n", s);
+	exit(1);
 }
 
 int mg_attach(void *opaque, vmm_vm *vm)
@@ -58,6 +79,7 @@ int mg_create_flags(struct mg *g, enum vmm_backend backend, uint32_t flags,
 	cfg.backend = backend;
 	cfg.flags = flags;
 	cfg.ram_size = ram;
+	cfg.irqchip = mg_irqchip();
 	if ((ret = vmm_vm_create(&cfg, &g->vm)))
 		return ret;
 	if ((ret = vmm_vcpu_create(g->vm, 0, &g->vcpu)) ||

@@ -34,4 +34,6 @@ int mg_attach(void *opaque, vmm_vm *vm);
 int64_t mg_run_to_exit(vmm_vcpu *vcpu);
 void mg_init(struct mg *g);
 
+enum vmm_irqchip_mode mg_irqchip(void);
+
 #endif

@@ -650,6 +650,61 @@ static void test_reset_null(void **state)
 	vmm_vm_destroy(t.vm);
 }
 
+/*
+ * The CPU model in the CONFIG section: written and read back, absent in an
+ * older section (model 0), an unknown one refused; a restore takes the
+ * saved model and refuses another one with a message naming both.
+ */
+static void test_cpu_model(void **state)
+{
+	struct snap_config c, back;
+	struct vmm_sbuf b;
+	struct vmm_config over;
+	char err[256];
+	vmm_vm *vm = NULL;
+
+	memset(&c, 0, sizeof(c));
+	c.ncpus = 1;
+	c.backend = VMM_BACKEND_SOFT;
+	c.cpu_model = VMM_CPU_BASELINE;
+	vmm__sb_init(&b, NULL);
+	vmm__snap_put_config(&b, &c);
+	assert_int_equal(vmm__sb_error(&b), 0);
+	assert_int_equal(vmm__snap_get_config(b.p, b.len, &back, err,
+					      sizeof(err)), 0);
+	assert_int_equal(back.cpu_model, VMM_CPU_BASELINE);
+	/* an older section: no model */
+	assert_int_equal(vmm__snap_get_config(b.p, b.len - 4, &back, err,
+					      sizeof(err)), 0);
+	assert_int_equal(back.cpu_model, 0);
+	/* unknown model */
+	vmm__le_put32(b.p + b.len - 4, 9);
+	assert_int_equal(vmm__snap_get_config(b.p, b.len, &back, err,
+					      sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "CPU model"));
+	vmm__sb_free(&b);
+
+	/* restore: the saved model, or a refusal */
+	assert_int_equal(vmm__snap_create_vm(&c, NULL, &vm, err, sizeof(err)),
+			 0);
+	assert_int_equal(vmm__vm_config(vm)->cpu_model, VMM_CPU_BASELINE);
+	vmm_vm_destroy(vm);
+	vm = NULL;
+	vmm_config_init(&over);
+	over.backend = VMM_BACKEND_SOFT;
+	over.cpu_model = VMM_CPU_MAX;
+	assert_int_equal(vmm__snap_create_vm(&c, &over, &vm, err, sizeof(err)),
+			 -EINVAL);
+	assert_null(vm);
+	assert_non_null(strstr(err, "'baseline'"));
+	assert_non_null(strstr(err, "'max'"));
+	/* a model the backend cannot run: -ENOTSUP */
+	c.cpu_model = VMM_CPU_HOST;
+	assert_int_equal(vmm__snap_create_vm(&c, NULL, &vm, err, sizeof(err)),
+			 -ENOTSUP);
+	assert_null(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -664,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_device_mismatch),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_reset_null),
+		cmocka_unit_test(test_cpu_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,7 @@ struct kvm_vm {
 	int max_slots;
 	pthread_mutex_t slot_lock;
 	struct kvm_notify *notify; /* kvm_notify.c: MSI routes */
+	struct kvm_split *split;   /* kvm_split.c: VMM_IRQCHIP_SPLIT */
 };
 
 struct kvm_vcpu_priv {
@@ -81,5 +82,25 @@ int kvm_ioeventfd(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 int kvm_irqfd(vmm_vm *vm, int fd, const struct vmm_irq_route *route,
 	      bool assign);
 void kvm_notify_fini(vmm_vm *vm);
+
+/* kvm_split.c: VMM_IRQCHIP_SPLIT (LAPICs in KVM, the rest ours) */
+#define KVM_SPLIT_PINS 24          /* GSIs 0-23 = our IOAPIC's pins */
+struct kvm_split_route {
+	bool valid;                /* unmasked, not ExtINT */
+	uint64_t addr;
+	uint32_t data;
+};
+int kvm_split_create(vmm_vm *vm);
+void kvm_split_destroy(vmm_vm *vm);
+void kvm_split_vcpu(vmm_vm *vm, vmm_vcpu *vcpu, bool add);
+void kvm_split_pre_run(vmm_vcpu *vcpu);
+bool kvm_split_exit(vmm_vcpu *vcpu);
+int kvm_split_irq_line(vmm_vm *vm, uint32_t gsi, int level);
+int kvm_split_get(vmm_vm *vm, struct vmm_irqchip_state *st);
+int kvm_split_set(vmm_vm *vm, const struct vmm_irqchip_state *st);
+/* The IOAPIC's routes (read under the kvm_notify lock), NULL unless split */
+struct kvm_split_route *kvm_split_routes(vmm_vm *vm);
+/* kvm_notify.c: store pin @pin's route and reload KVM's routing table */
+void kvm_split_set_route(vmm_vm *vm, unsigned pin, struct kvm_split_route r);
 
 #endif

@@ -72,6 +72,12 @@ int kvm_get_irqchip(vmm_vm *vm, struct vmm_irqchip_state *st)
 
 	if (!k->irqchip)
 		return vmm__err(vm, -ENODEV, "no in-kernel irqchip");
+	if (k->split) {
+		r = kvm_split_get(vm, st);
+		if (r)
+			return r;
+		goto clock;
+	}
 	for (uint32_t id = 0; id < 3; id++) {
 		memset(&chip, 0, sizeof(chip));
 		chip.chip_id = id;
@@ -123,6 +129,7 @@ int kvm_get_irqchip(vmm_vm *vm, struct vmm_irqchip_state *st)
 		}
 		st->valid |= VMM_IRQCHIP_PIT;
 	}
+clock:
 	{
 		struct kvm_clock_data clk;
 
@@ -146,6 +153,12 @@ int kvm_set_irqchip(vmm_vm *vm, const struct vmm_irqchip_state *st)
 	if ((st->valid & VMM_IRQCHIP_PIT) && !(vm->caps & VMM_CAP_PIT))
 		return vmm__err(vm, -ENODEV,
 				"state has a PIT but this VM has none");
+	if (k->split) {
+		r = kvm_split_set(vm, st);
+		if (r)
+			return r;
+		goto clock;
+	}
 	if (st->valid & VMM_IRQCHIP_PIC) {
 		for (uint32_t id = 0; id < 2; id++) {
 			memset(&chip, 0, sizeof(chip));
@@ -200,6 +213,7 @@ int kvm_set_irqchip(vmm_vm *vm, const struct vmm_irqchip_state *st)
 		if (r < 0)
 			return vmm__err(vm, r, "KVM_SET_PIT2 failed");
 	}
+clock:
 	if (st->valid & VMM_IRQCHIP_CLOCK) {
 		struct kvm_clock_data clk;
 

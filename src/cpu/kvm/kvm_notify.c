@@ -87,13 +87,27 @@ int kvm_ioeventfd(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 static int set_routing(vmm_vm *vm, struct kvm_notify *n)
 {
 	unsigned max = 16 * 2 + 8 + n->n, i = 0;
+	struct kvm_split_route *split = kvm_split_routes(vm);
 	struct kvm_irq_routing *t;
 	int r;
 
 	t = vmm__alloc(vm, sizeof(*t) + max * sizeof(t->entries[0]));
 	if (!t)
 		return vmm__err(vm, -ENOMEM, "out of memory for GSI routing");
-	for (uint32_t gsi = 0; gsi < 24; gsi++) {
+	for (uint32_t gsi = 0; split && gsi < KVM_SPLIT_PINS; gsi++) {
+		/* split irqchip: our IOAPIC's entries as MSIs (for the EOI
+		 * exits; KVM refuses irqchip routes then) */
+		if (!split[gsi].valid)
+			continue;
+		t->entries[i].gsi = gsi;
+		t->entries[i].type = KVM_IRQ_ROUTING_MSI;
+		t->entries[i].u.msi.address_lo = (uint32_t)split[gsi].addr;
+		t->entries[i].u.msi.address_hi =
+			(uint32_t)(split[gsi].addr >> 32);
+		t->entries[i].u.msi.data = split[gsi].data;
+		i++;
+	}
+	for (uint32_t gsi = 0; !split && gsi < 24; gsi++) {
 		if (gsi < 16) {
 			t->entries[i].gsi = gsi;
 			t->entries[i].type = KVM_IRQ_ROUTING_IRQCHIP;
@@ -136,6 +150,30 @@ int kvm_routing_init(vmm_vm *vm)
 	return set_routing(vm, &none);
 }
 
+void kvm_split_set_route(vmm_vm *vm, unsigned pin, struct kvm_split_route r)
+{
+	struct kvm_split_route *routes = kvm_split_routes(vm);
+	struct kvm_notify *n = knotify(vm);
+
+	if (!routes || pin >= KVM_SPLIT_PINS)
+		return;
+	if (!n) {
+		vmm__log(vm, VMM_LOG_ERROR,
+			 "split irqchip: out of memory for routes");
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	/* a restore announces every pin again: reload KVM's table (an SRCU
+	 * grace period, ~4 us here) only for a real change */
+	if (routes[pin].valid != r.valid ||
+	    (r.valid && (routes[pin].addr != r.addr ||
+			 routes[pin].data != r.data))) {
+		routes[pin] = r;
+		set_routing(vm, n);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
 static int irqfd_ioctl(vmm_vm *vm, int fd, uint32_t gsi, bool assign)
 {
 	struct kvm_irqfd f = {
@@ -162,6 +200,10 @@ int kvm_irqfd(vmm_vm *vm, int fd, const struct vmm_irq_route *route,
 	if (!k->irqchip)
 		return vmm__err(vm, -ENODEV, "irqfd needs an irqchip");
 	if (route->kind == VMM_IRQ_ROUTE_LINE) {
+		/* split irqchip: GSIs 0-23 are MSI routes that mirror our
+		 * IOAPIC's redirection entries (kvm_split.c), so the eventfd
+		 * delivers what an edge on that IOAPIC pin would (the PIC
+		 * does not see it) */
 		if (route->gsi >= 24)
 			return vmm__err(vm, -EINVAL, "irqfd: GSI %u", route->gsi);
 		return irqfd_ioctl(vm, fd, route->gsi, assign);

@@ -336,8 +336,15 @@ int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 
 	kvcpu_of(vcpu)->exit_pending = false; /* it belonged to the old state */
 
-	/* sregs first: KVM derives the mode (and so RIP width) from them */
-	if ((r = kvm_ioctl(fd, KVM_GET_SREGS, &sregs)) < 0)
+	/*
+	 * sregs first: KVM derives the mode (and so RIP width) from them.
+	 * Every field of struct kvm_sregs comes from @st below except
+	 * apic_base when @st has none: only then read the current one (an
+	 * ioctl less on every snapshot reset otherwise).
+	 */
+	memset(&sregs, 0, sizeof(sregs));
+	if (!st->msr.apic_base &&
+	    (r = kvm_ioctl(fd, KVM_GET_SREGS, &sregs)) < 0)
 		return vmm__err(vcpu->vm, r, "KVM_GET_SREGS failed");
 	for (int i = 0; i < VMM_NR_SREGS; i++)
 		seg_to_kvm(kseg(&sregs, i), &st->seg[i]);

@@ -4,6 +4,7 @@
  * translation of struct kvm_run into the tagged struct vmm_exit, kicks.
  */
 #include "cpu/kvm/kvm.h"
+#include "core/cpumodel.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -12,20 +13,87 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+static struct kvm_cpuid_entry2 *find_entry(struct kvm_cpuid2 *c,
+					   uint32_t function, uint32_t index)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function == function &&
+		    (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+		     e->index == index))
+			return e;
+	}
+	return NULL;
+}
+
+/* Set (function, index) to @regs, adding the entry if it is not there. */
+static void put_entry(struct kvm_cpuid2 *c, uint32_t function,
+		      uint32_t index, bool sig_index, const uint32_t regs[4])
+{
+	struct kvm_cpuid_entry2 *e = find_entry(c, function, index);
+
+	if (!e) {
+		e = &c->entries[c->nent++];
+		memset(e, 0, sizeof(*e));
+		e->function = function;
+		e->index = index;
+		e->flags = sig_index ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
+	}
+	e->eax = regs[0], e->ebx = regs[1], e->ecx = regs[2], e->edx = regs[3];
+}
+
+static void raise_max(struct kvm_cpuid2 *c, uint32_t base, uint32_t leaf)
+{
+	struct kvm_cpuid_entry2 *e = find_entry(c, base, 0);
+
+	if (e && e->eax < leaf)
+		e->eax = leaf;
+}
+
 static int set_cpuid(vmm_vcpu *vcpu, struct kvm_vcpu_priv *p)
 {
 	vmm_vm *vm = vcpu->vm;
 	struct kvm_vm *k = kvm_of(vm);
-	struct kvm_cpuid2 *c;
-	uint32_t n = 0;
-	int r;
+	struct kvm_cpuid2 *c, *out;
+	uint32_t n = 0, cap = k->cpuid->nent + 3 + vm->cfg.cpuid_add_count;
+	int r, khz;
 
-	c = vmm__alloc(vm, sizeof(*c) + k->cpuid->nent *
-					      sizeof(struct kvm_cpuid_entry2));
-	if (!c)
+	c = vmm__alloc(vm, sizeof(*c) + cap * sizeof(struct kvm_cpuid_entry2));
+	out = vmm__alloc(vm, sizeof(*c) + cap * sizeof(struct kvm_cpuid_entry2));
+	if (!c || !out) {
+		vmm__free(vm, c);
+		vmm__free(vm, out);
 		return vmm__err(vm, -ENOMEM, "out of memory for CPUID");
-	for (uint32_t i = 0; i < k->cpuid->nent; i++) {
-		struct kvm_cpuid_entry2 e = k->cpuid->entries[i];
+	}
+	c->nent = k->cpuid->nent;
+	memcpy(c->entries, k->cpuid->entries,
+	       c->nent * sizeof(struct kvm_cpuid_entry2));
+	/* the TSC rate for Linux and other guests: 0x15/0x16, 0x40000010 */
+	khz = kvm_ioctl(p->fd, KVM_GET_TSC_KHZ, NULL);
+	if (khz > 0) {
+		uint32_t regs[4];
+		vmm__cpuid_tsc_leaf(0x15, (uint64_t)khz, regs);
+		put_entry(c, 0x15, 0, false, regs);
+		vmm__cpuid_tsc_leaf(0x16, (uint64_t)khz, regs);
+		put_entry(c, 0x16, 0, false, regs);
+		raise_max(c, 0, 0x16);
+		if (find_entry(c, 0x40000000, 0)) {
+			vmm__cpuid_tsc_leaf(0x40000010, (uint64_t)khz, regs);
+			put_entry(c, 0x40000010, 0, false, regs);
+			raise_max(c, 0x40000000, 0x40000010);
+		}
+	}
+	for (uint32_t i = 0; i < vm->cfg.cpuid_add_count; i++) {
+		const struct vmm_cpuid_leaf *l = &vm->cfg.cpuid_add[i];
+		uint32_t regs[4] = { l->eax, l->ebx, l->ecx, l->edx };
+		put_entry(c, l->function, l->index,
+			  (l->flags & VMM_CPUID_FLAG_INDEX) != 0, regs);
+	}
+	raise_max(c, 0, vmm__cpuid_added_max(vm, 0));
+	raise_max(c, 0x40000000, vmm__cpuid_added_max(vm, 0x40000000));
+	raise_max(c, 0x80000000, vmm__cpuid_added_max(vm, 0x80000000));
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 e = c->entries[i];
 		uint32_t regs[4];
 
 		switch (e.function) {
@@ -46,12 +114,34 @@ static int set_cpuid(vmm_vcpu *vcpu, struct kvm_vcpu_priv *p)
 			e.eax = regs[0], e.ebx = regs[1], e.ecx = regs[2],
 			e.edx = regs[3];
 		}
-		c->entries[n++] = e;
+		out->entries[n++] = e;
 	}
-	c->nent = n;
-	r = kvm_ioctl(p->fd, KVM_SET_CPUID2, c);
+	out->nent = n;
+	r = kvm_ioctl(p->fd, KVM_SET_CPUID2, out);
+	if (r < 0)
+		r = vmm__err(vm, r, "KVM_SET_CPUID2 failed");
 	vmm__free(vm, c);
-	return r < 0 ? vmm__err(vm, r, "KVM_SET_CPUID2 failed") : 0;
+	vmm__free(vm, out);
+	return r;
+}
+
+/* IA32_MISC_ENABLE as vmm_state_reset() has it: fast strings on. */
+static int set_misc_enable(vmm_vcpu *vcpu, struct kvm_vcpu_priv *p)
+{
+	union {
+		struct kvm_msrs h;
+		uint8_t raw[sizeof(struct kvm_msrs) +
+			    sizeof(struct kvm_msr_entry)];
+	} m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = 1;
+	m.h.entries[0].index = 0x1a0;
+	m.h.entries[0].data = 0x1801;
+	r = kvm_ioctl(p->fd, KVM_SET_MSRS, &m.h);
+	return r == 1 ? 0 : vmm__err(vcpu->vm, r < 0 ? r : -EIO,
+				     "KVM_SET_MSRS IA32_MISC_ENABLE failed");
 }
 
 int kvm_vcpu_init(vmm_vcpu *vcpu)
@@ -81,10 +171,13 @@ int kvm_vcpu_init(vmm_vcpu *vcpu)
 	}
 	vcpu->backend = p;
 	r = set_cpuid(vcpu, p);
+	if (!r)
+		r = set_misc_enable(vcpu, p);
 	if (r) {
 		kvm_vcpu_fini(vcpu);
 		return r;
 	}
+	kvm_split_vcpu(vm, vcpu, true);
 	return 0;
 }
 
@@ -94,6 +187,7 @@ void kvm_vcpu_fini(vmm_vcpu *vcpu)
 
 	if (!p)
 		return;
+	kvm_split_vcpu(vcpu->vm, vcpu, false);
 	munmap(p->run, (size_t)kvm_of(vcpu->vm)->run_size);
 	close(p->fd);
 	vmm__free(vcpu->vm, p);
@@ -220,14 +314,19 @@ int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 {
 	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
 	struct kvm_run *run = p->run;
+	bool split = kvm_of(vcpu->vm)->split != NULL;
 	int r;
 
 	if (p->exit_pending) {	/* from kvm_vcpu_complete_io() */
 		p->exit_pending = false;
-		translate(vcpu, run, exit);
-		return 0;
+		if (!split || !kvm_split_exit(vcpu)) {
+			translate(vcpu, run, exit);
+			return 0;
+		}
 	}
 	for (;;) {
+		if (split && vcpu->index == 0)
+			kvm_split_pre_run(vcpu);
 		if (atomic_load(&vcpu->kick_pending))
 			__atomic_store_n(&run->immediate_exit, 1,
 					 __ATOMIC_SEQ_CST);
@@ -245,6 +344,8 @@ int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 			return 0;
 		}
 		if (run->exit_reason == KVM_EXIT_INTR && !interrupted(run, vcpu))
+			continue;
+		if (split && kvm_split_exit(vcpu))
 			continue;
 		break;
 	}

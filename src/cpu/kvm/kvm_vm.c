@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kvm_vm.c - the KVM backend's VM: probing /dev/kvm and its capabilities,
- * creating the VM with in-kernel irqchip and PIT, memslots, dirty log,
+ * creating the VM with its interrupt controllers (in-kernel, split or
+ * none), memslots, dirty log,
  * interrupt lines and MSIs.  Raw ioctls only.
  */
 #include "cpu/kvm/kvm.h"
+#include "core/cpumodel.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -102,6 +104,89 @@ static int load_cpuid(vmm_vm *vm, struct kvm_vm *k)
 	return vmm__err(vm, -E2BIG, "KVM_GET_SUPPORTED_CPUID: too many leaves");
 }
 
+/* bits of the baseline a host may lack without the guest noticing */
+#define BASELINE_OPTIONAL_L1C ((1u << 21) | (1u << 24) | (1u << 31))
+
+static uint32_t *reg_of(struct kvm_cpuid_entry2 *e, unsigned reg)
+{
+	return reg == 0 ? &e->eax : reg == 1 ? &e->ebx :
+	       reg == 2 ? &e->ecx : &e->edx;
+}
+
+static struct kvm_cpuid_entry2 *find_entry(struct kvm_cpuid2 *c,
+					   uint32_t function, uint32_t index)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function == function &&
+		    (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+		     e->index == index))
+			return e;
+	}
+	return NULL;
+}
+
+/* VMM_CPU_BASELINE: -ENOTSUP if KVM lacks a bit of it, else mask. */
+static int apply_baseline(vmm_vm *vm, struct kvm_cpuid2 *c)
+{
+	for (unsigned i = 0; i < vmm__cpuid_baseline_n; i++) {
+		const struct vmm_cpuid_bits *w = &vmm__cpuid_baseline[i];
+		struct kvm_cpuid_entry2 *e = find_entry(c, w->function,
+							w->index);
+		uint32_t need = w->bits, have = e ? *reg_of(e, w->reg) : 0;
+		if (w->function == 1 && w->reg == 2)
+			need &= ~BASELINE_OPTIONAL_L1C;
+		if (w->function == 7 || w->function == 0x80000007)
+			need = 0; /* TSC_ADJUST, invariant TSC: if there */
+		if (need & ~have) {
+			unsigned bit = (unsigned)__builtin_ctz(need & ~have);
+			const char *name = vmm__cpuid_bit_name(w, bit);
+			return vmm__err(vm, -ENOTSUP,
+					"CPU model 'baseline': this host's KVM "
+					"lacks %s (CPUID 0x%x.%c bit %u)",
+					name ? name : "a feature", w->function,
+					"abcd"[w->reg], bit);
+		}
+	}
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		for (unsigned r = 0; r < 4; r++)
+			*reg_of(e, r) &= vmm__cpuid_baseline_mask(
+				e->function, e->index, r);
+		switch (e->function) {
+		case 7: /* every sub-leaf is feature flags: the mask above
+			 * keeps the baseline's bits of 7.0 */
+			if (e->index)
+				e->ebx = 0;
+			e->eax = e->ecx = e->edx = 0;
+			break;
+		case 0x40000001: /* KVM paravirt features: none on soft */
+		case 0x8000001f: /* memory encryption */
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+			break;
+		case 0x80000008: /* EBX: IBPB, WBNOINVD, ... */
+			e->ebx = 0;
+			break;
+		}
+	}
+	return 0;
+}
+
+
+/* The CPU model (vmm_config.cpu_model) applied to KVM's supported CPUID. */
+static int apply_model(vmm_vm *vm, struct kvm_vm *k)
+{
+	switch (vm->cfg.cpu_model) {
+	case VMM_CPU_DEFAULT:
+	case VMM_CPU_HOST:
+	case VMM_CPU_MAX:
+		return 0;
+	case VMM_CPU_BASELINE:
+		return apply_baseline(vm, k->cpuid);
+	}
+	return vmm__err(vm, -EINVAL, "unknown CPU model %u", vm->cfg.cpu_model);
+}
+
 /* MSRs carried in struct vmm_msrs (besides EFER and APIC_BASE in sregs). */
 static const uint32_t wanted_msrs[] = {
 	0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, /* STAR..SFMASK */
@@ -185,16 +270,63 @@ static void probe_caps(vmm_vm *vm, struct kvm_vm *k)
 		k->max_slots = k->max_slots <= 0 ? 32 : 64;
 }
 
-static int create_irqchip(vmm_vm *vm, struct kvm_vm *k)
+static int create_pit(vmm_vm *vm, struct kvm_vm *k)
 {
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int r;
 
-	if (vm->cfg.flags & VMM_CFG_NO_IRQCHIP) {
-		vm->missing_caps &= ~VMM_CAP_IRQCHIP;
+	if (vm->cfg.flags & VMM_CFG_NO_PIT)
+		return 0;
+	if (!check_ext(k, k->vm_fd, KVM_CAP_PIT2)) {
+		vm->missing_caps |= VMM_CAP_PIT;
 		return 0;
 	}
-	if (!check_ext(k, k->vm_fd, KVM_CAP_IRQCHIP)) {
+	r = kvm_ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit);
+	if (r < 0)
+		return vmm__err(vm, r, "KVM_CREATE_PIT2 failed");
+	vm->caps |= VMM_CAP_PIT;
+	return 0;
+}
+
+/*
+ * The interrupt controllers of the VM's mode (enum vmm_irqchip_mode).  The
+ * default is SPLIT where KVM has it: creating and tearing down the
+ * in-kernel PIC/IOAPIC and PIT costs several times a whole minimal VM here
+ * (docs/design.md, "Interrupt controllers on KVM").
+ */
+static int create_irqchip(vmm_vm *vm, struct kvm_vm *k)
+{
+	bool has_split = check_ext(k, k->vm_fd, KVM_CAP_SPLIT_IRQCHIP);
+	bool has_kernel = check_ext(k, k->vm_fd, KVM_CAP_IRQCHIP);
+	enum vmm_irqchip_mode mode = vm->cfg.irqchip;
+	int r;
+
+	if (mode == VMM_IRQCHIP_NONE) {
+		vm->irqchip_mode = VMM_IRQCHIP_NONE;
+		return 0;
+	}
+	if (mode == VMM_IRQCHIP_DEFAULT)
+		mode = has_split ? VMM_IRQCHIP_SPLIT :
+		       has_kernel ? VMM_IRQCHIP_KERNEL : VMM_IRQCHIP_NONE;
+	if (mode == VMM_IRQCHIP_SPLIT && !has_split)
+		return vmm__err(vm, -ENOTSUP, "irqchip mode 'split': KVM here "
+				"has no KVM_CAP_SPLIT_IRQCHIP");
+	if (mode == VMM_IRQCHIP_KERNEL && !has_kernel)
+		return vmm__err(vm, -ENOTSUP, "irqchip mode 'kernel': KVM here "
+				"has no KVM_CAP_IRQCHIP");
+	vm->irqchip_mode = mode;
+	if (mode == VMM_IRQCHIP_NONE) {
 		vm->missing_caps |= VMM_CAP_IRQCHIP | VMM_CAP_PIT;
+		return 0;
+	}
+	if (mode == VMM_IRQCHIP_SPLIT) {
+		r = kvm_split_create(vm);
+		if (r)
+			return r;
+		k->irqchip = true; /* LAPICs are in the kernel */
+		vm->caps |= VMM_CAP_IRQCHIP;
+		if (!(vm->cfg.flags & VMM_CFG_NO_PIT))
+			vm->caps |= VMM_CAP_PIT;
 		return 0;
 	}
 	r = kvm_ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, NULL);
@@ -205,18 +337,7 @@ static int create_irqchip(vmm_vm *vm, struct kvm_vm *k)
 	r = kvm_routing_init(vm);
 	if (r < 0)
 		return r;
-	if (vm->cfg.flags & VMM_CFG_NO_PIT)
-		return 0;
-	if (check_ext(k, k->vm_fd, KVM_CAP_PIT2)) {
-		struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-		r = kvm_ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit);
-		if (r < 0)
-			return vmm__err(vm, r, "KVM_CREATE_PIT2 failed");
-		vm->caps |= VMM_CAP_PIT;
-	} else {
-		vm->missing_caps |= VMM_CAP_PIT;
-	}
-	return 0;
+	return create_pit(vm, k);
 }
 
 static void kvm_vm_fini(vmm_vm *vm)
@@ -225,6 +346,7 @@ static void kvm_vm_fini(vmm_vm *vm)
 
 	if (!k)
 		return;
+	kvm_split_destroy(vm);
 	kvm_notify_fini(vm);
 	if (k->vm_fd >= 0)
 		close(k->vm_fd);
@@ -281,8 +403,11 @@ static int kvm_vm_init(vmm_vm *vm)
 		}
 	}
 	if ((r = create_irqchip(vm, k)) || (r = load_cpuid(vm, k)) ||
-	    (r = load_msr_list(vm, k)) || (r = setup_kick_signal(vm, k)))
+	    (r = apply_model(vm, k)) || (r = load_msr_list(vm, k)) || (r = setup_kick_signal(vm, k)))
 		goto fail;
+	/* /dev/kvm is needed only for the probes above: one fd per VM less */
+	close(k->sys_fd);
+	k->sys_fd = -1;
 	return 0;
 fail:
 	kvm_vm_fini(vm);
@@ -388,6 +513,8 @@ static int kvm_irq_line(vmm_vm *vm, uint32_t gsi, int level)
 		return -ENODEV;
 	if (gsi >= 24)
 		return vmm__err(vm, -EINVAL, "GSI %u out of range", gsi);
+	if (k->split)
+		return kvm_split_irq_line(vm, gsi, level);
 	r = kvm_ioctl(k->vm_fd, KVM_IRQ_LINE, &l);
 	return r < 0 ? vmm__err(vm, r, "KVM_IRQ_LINE %u failed", gsi) : 0;
 }

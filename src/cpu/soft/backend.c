@@ -44,6 +44,8 @@ static void clock_advance(void *opaque, uint64_t ns)
 		atomic_fetch_add(&soft_vm_of(vm)->det_skip, ns - now);
 }
 
+static void soft_vm_fini(vmm_vm *vm);
+
 static int soft_vm_init(vmm_vm *vm)
 {
 	struct soft_vm *svm = vmm__alloc(vm, sizeof(*svm));
@@ -74,10 +76,31 @@ static int soft_vm_init(vmm_vm *vm)
 			vm->caps |= VMM_CAP_IRQCHIP | VMM_CAP_MSI;
 			if (!(vm->cfg.flags & VMM_CFG_NO_PIT))
 				vm->caps |= VMM_CAP_PIT;
+		} else if (vm->cfg.irqchip != VMM_IRQCHIP_DEFAULT) {
+			soft_vm_fini(vm);
+			return vmm__err(vm, -ENOTSUP,
+					"irqchip mode '%s': this libvmm is built "
+					"without the emulated controllers",
+					vmm_irqchip_name(vm->cfg.irqchip));
 		} else {
 			vm->missing_caps |= VMM_CAP_IRQCHIP;
 		}
 	}
+	ret = soft_features_init(vm, svm);
+	if (ret) {
+		soft_glue_destroy(svm);
+		vmm__free(vm, svm);
+		vm->backend = NULL;
+		return ret;
+	}
+	/* soft has no kernel part: KERNEL and SPLIT both mean the emulated
+	 * controllers; report what was asked for */
+	if (!svm->chip)
+		vm->irqchip_mode = VMM_IRQCHIP_NONE;
+	else if (vm->cfg.irqchip == VMM_IRQCHIP_SPLIT)
+		vm->irqchip_mode = VMM_IRQCHIP_SPLIT;
+	else
+		vm->irqchip_mode = VMM_IRQCHIP_KERNEL;
 	return 0;
 }
 
@@ -225,6 +248,15 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	if (st->seg[VMM_CS].l && st->seg[VMM_CS].db &&
 	    (st->msr.efer & VMM_EFER_LMA))
 		return vmm__err(vm, -EINVAL, "CS with both L and D set");
+	if (st->cr4 & ~c->svm->feat.cr4_ok)
+		return vmm__err(vm, -EINVAL,
+				"CR4 0x%llx: bits 0x%llx are not in CPU model "
+				"'%s' of the software backend",
+				(unsigned long long)st->cr4,
+				(unsigned long long)(st->cr4 &
+						     ~c->svm->feat.cr4_ok),
+				vmm_cpu_model_name(
+					(enum vmm_cpu_model)vm->cfg.cpu_model));
 	c->st = *st;
 	c->st.rflags |= 2;
 	c->lf_op = LF_NONE;
@@ -234,6 +266,8 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	c->replay_n = c->replay_pos = 0;
 	c->wq_n = c->wq_head = 0;
 	c->ev = 0;
+	c->db_hits = 0;
+	c->db_ibp = c->ss_shadow_now = c->step_tf = c->rf_keep = false;
 	/* an event in delivery or pending (e.g. a snapshot taken on KVM):
 	 * deliver it before the next instruction */
 	c->pend_vec = -1;

@@ -121,12 +121,12 @@ static void tss_stack(struct soft_cpu *c, unsigned dpl, unsigned ist,
 }
 
 static void deliver_prot(struct soft_cpu *c, int vec, bool has_err,
-			 uint32_t err, int kind, uint64_t ret_ip)
+			 uint32_t err, int kind, uint64_t ret_ip, uint64_t rf)
 {
 	unsigned gsize = c->lma ? 16 : 8;
 	uint32_t ext = kind == EV_EXT || kind == EV_EXC ? 1 : 0;
 	uint32_t idt_err = (uint32_t)vec * 8 + 2 + ext;
-	uint64_t lo, hi = 0, off, f;
+	uint64_t lo, hi = 0, off, f, pf;
 	unsigned type, gdpl, ist = 0, dpl, osz;
 	uint16_t sel;
 	uint64_t d, sp, old_sp = c->st.gpr[VMM_RSP];
@@ -186,6 +186,7 @@ static void deliver_prot(struct soft_cpu *c, int vec, bool has_err,
 		soft_gp(c, (sel & 0xfffc) + ext);
 
 	f = soft_get_flags(c);
+	pf = f | rf;
 	sp = old_sp;
 	if (dpl < c->cpl || ist) {
 		uint16_t nsel;
@@ -221,7 +222,7 @@ static void deliver_prot(struct soft_cpu *c, int vec, bool has_err,
 		sp &= ~15ull;
 		push_at(c, base, &sp, ~0ull, 8, ss_sel, user);
 		push_at(c, base, &sp, ~0ull, 8, old_sp, user);
-		push_at(c, base, &sp, ~0ull, 8, f, user);
+		push_at(c, base, &sp, ~0ull, 8, pf, user);
 		push_at(c, base, &sp, ~0ull, 8, c->st.seg[VMM_CS].selector,
 			user);
 		push_at(c, base, &sp, ~0ull, 8, ret_ip, user);
@@ -241,7 +242,7 @@ static void deliver_prot(struct soft_cpu *c, int vec, bool has_err,
 			push_at(c, ss_base, &sp, m, osz, ss_sel, user);
 			push_at(c, ss_base, &sp, m, osz, old_sp, user);
 		}
-		push_at(c, ss_base, &sp, m, osz, f, user);
+		push_at(c, ss_base, &sp, m, osz, pf, user);
 		push_at(c, ss_base, &sp, m, osz, c->st.seg[VMM_CS].selector,
 			user);
 		push_at(c, ss_base, &sp, m, osz, ret_ip, user);
@@ -277,6 +278,12 @@ int soft_deliver(struct soft_cpu *c, int vec, bool has_err, uint32_t err,
 		 int kind, uint64_t next_rip)
 {
 	uint64_t ret_ip = (kind == EV_EXC) ? c->st.rip : next_rip;
+	/* the frame of a fault-class exception has RF set, so the return
+	 * to the faulting instruction is not stopped again by an
+	 * instruction breakpoint (SDM 17.3.1.1); not for the aborts #DF
+	 * and #MC, nor for the instruction-breakpoint #DB itself */
+	uint64_t rf = kind == EV_EXC && vec != 8 && vec != 18 &&
+		      !(vec == 1 && c->db_ibp) ? FL_RF : 0;
 
 	c->halted = false;
 	if (!c->pe) {
@@ -285,7 +292,7 @@ int soft_deliver(struct soft_cpu *c, int vec, bool has_err, uint32_t err,
 		if (c->vm86 && kind == EV_SOFT &&
 		    ((c->st.rflags >> 12) & 3) < 3)
 			soft_gp(c, 0);
-		deliver_prot(c, vec, has_err, err, kind, ret_ip);
+		deliver_prot(c, vec, has_err, err, kind, ret_ip, rf);
 	}
 	return 0;
 }

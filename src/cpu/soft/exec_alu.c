@@ -61,6 +61,10 @@ static int alu_rm(struct soft_cpu *c, const struct soft_insn *i, unsigned op,
 				    soft_mask(size);
 			} while (!soft_cas(p, size, &a, r));
 		} else {
+			/* a read-modify-write faults as a write (#PF W=1)
+			 * even when the read is what cannot be done */
+			if (op != 7)
+				soft_probe_write(c, i->seg, ea, size);
 			a = soft_ld(c, i->seg, ea, size);
 			r = alu_calc(c, op, a, b, &cin) & soft_mask(size);
 			if (op != 7)
@@ -150,6 +154,7 @@ static int incdec_rm(struct soft_cpu *c, const struct soft_insn *i, bool dec)
 				r = (dec ? a - 1 : a + 1) & soft_mask(size);
 			} while (!soft_cas(p, size, &a, r));
 		} else {
+			soft_probe_write(c, i->seg, ea, size); /* #PF W=1 */
 			a = soft_ld(c, i->seg, ea, size);
 			r = (dec ? a - 1 : a + 1) & soft_mask(size);
 			soft_st(c, i->seg, ea, size, r);

@@ -106,7 +106,7 @@ static int op_mov_sreg_rm(struct soft_cpu *c, const struct soft_insn *i)
 	c->st.rip = (c->st.rip + i->len) & c->ipmask;
 	if (s == VMM_SS) {
 		c->shadow = true;
-		return SOFT_END;
+		c->ss_shadow_now = true; /* debug traps wait too */
 	}
 	return SOFT_END;
 }
@@ -340,8 +340,7 @@ static int op_lxs(struct soft_cpu *c, const struct soft_insn *i)
 	soft_load_seg(c, s, sel);
 	soft_set_reg(c, i->reg, i->osz, off);
 	c->st.rip = (c->st.rip + i->len) & c->ipmask;
-	if (s == VMM_SS)
-		c->shadow = true;
+	/* LSS sets no interrupt or debug shadow (only MOV SS, POP SS) */
 	return SOFT_END;
 }
 

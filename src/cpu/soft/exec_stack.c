@@ -115,8 +115,10 @@ static int op_pop_sreg(struct soft_cpu *c, const struct soft_insn *i)
 	soft_load_seg(c, s, sel);
 	set_sp(c, old + i->osz);
 	c->st.rip = (c->st.rip + i->len) & c->ipmask;
-	if (s == VMM_SS)
+	if (s == VMM_SS) {
 		c->shadow = true;
+		c->ss_shadow_now = true; /* debug traps wait too */
+	}
 	return SOFT_END;
 }
 

@@ -5,7 +5,10 @@
  * fault or an exit in the middle leaves an architecturally consistent
  * state (RIP still at the instruction, RCX/RSI/RDI of the done part);
  * long REP runs yield every SOFT_REP_CHUNK elements so kicks and
- * interrupts are seen.  REP INS/OUTS exit once per element.  REP MOVS and
+ * interrupts are seen.  REP INS/OUTS exit once per element, and so does
+ * any REP element that read or wrote MMIO: the instruction pauses after
+ * it, so a REP between device pages never needs more than one element's
+ * replayed reads or queued writes.  REP MOVS and
  * STOS copy whole page runs through host pointers when they can.
  */
 #include "cpu/soft/exec.h"
@@ -177,11 +180,25 @@ static int op_string(struct soft_cpu *c, const struct soft_insn *i)
 		}
 		if (op == 0x6e || op == 0x6f)
 			goto chunk_out;
+		if (unlikely((c->replay_pos | c->wq_n) && n)) {
+			/* the element read or wrote a device: the
+			 * instruction pauses here (registers show the
+			 * elements done, RIP stays), so each run redoes no
+			 * element and an exit carries one element's reads
+			 * or writes however long the REP is */
+			goto pause;
+		}
 chunk:
 		if (done >= SOFT_REP_CHUNK && n)
-			return SOFT_END; /* RIP unchanged: resume later */
+			goto pause;
 	}
 	return SOFT_NEXT;
+pause:
+	/* RIP unchanged: resume later; an interrupt taken in between
+	 * pushes RF = 1 (SDM 6.13) */
+	c->st.rflags |= FL_RF;
+	c->rf_keep = true;
+	return SOFT_END;
 chunk_out:
 	/* one OUTS element per exit */
 	if (n)

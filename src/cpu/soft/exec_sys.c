@@ -8,17 +8,20 @@
  */
 #include "cpu/soft/exec.h"
 #include "cpu/soft/irqglue.h"
+#include "core/cpumodel.h"
 
 #include <time.h>
 
 #define MSR_TSC 0x10
+#define MSR_TSC_ADJUST 0x3b
 #define MSR_APIC_BASE 0x1b
 #define MSR_FEATURE_CONTROL 0x3a
-#define MSR_SPEC_CTRL 0x48
 #define MSR_BIOS_SIGN 0x8b
 #define MSR_SYSENTER_CS 0x174
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
+#define MSR_MCG_CAP 0x179
+#define MSR_MCG_STATUS 0x17a
 #define MSR_MISC_ENABLE 0x1a0
 #define MSR_PAT 0x277
 #define MSR_TSC_DEADLINE 0x6e0
@@ -111,43 +114,143 @@ static void str4(uint32_t *r, const char *s)
 	memcpy(r, s, 4);
 }
 
-void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
+/* what the software backend implements (VMM_CPU_MAX) */
+#define MAX_L1C ((1u << 13) | (1u << 22) | (1u << 23) | (1u << 31))
+#define MAX_L1D ((1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) |         \
+		 (1u << 5) | (1u << 6) | (1u << 8) | (1u << 11) |         \
+		 (1u << 13) | (1u << 15) | (1u << 16) | (1u << 17) |      \
+		 (1u << 19) | (1u << 24) | (1u << 25) | (1u << 26))
+/* TSC_ADJUST SMEP ERMS SMAP */
+#define MAX_L7B ((1u << 1) | (1u << 7) | (1u << 9) | (1u << 20))
+#define MAX_L7C (1u << 2)                            /* UMIP */
+#define MAX_E1C ((1u << 0) | (1u << 5))  /* LAHF in 64-bit, LZCNT */
+#define MAX_E1D ((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) |      \
+		 (1u << 29))                 /* SYSCALL NX 1G RDTSCP LM */
+#define MAX_E7D (1u << 8)                /* invariant TSC */
+#define CR4_BASE (0x4 | 0x8 | VMM_CR4_PSE | VMM_CR4_PAE | 0x40 |        \
+		  VMM_CR4_PGE | 0x100 | VMM_CR4_OSFXSR | VMM_CR4_OSXMMEXCPT)
+#define CR4_UMIP (1ull << 11)
+
+#define MAX_BASIC 0x16
+#define MAX_HYPER 0x40000010
+#define MAX_EXT 0x80000008
+
+int soft_features_init(vmm_vm *vm, struct soft_vm *svm)
 {
-	vmm_vm *vm = c->vm;
-	bool chip = c->svm->chip != NULL;
+	struct soft_features *f = &svm->feat;
+
+	memset(f, 0, sizeof(*f));
+	switch (vm->cfg.cpu_model) {
+	case VMM_CPU_HOST:
+		return vmm__err(vm, -ENOTSUP,
+				"CPU model 'host' needs the KVM backend: the "
+				"software backend implements only its own "
+				"feature set (use 'max' or 'baseline')");
+	case VMM_CPU_DEFAULT:
+	case VMM_CPU_MAX:
+		f->l1c = MAX_L1C, f->l1d = MAX_L1D;
+		f->l7b = MAX_L7B, f->l7c = MAX_L7C;
+		f->e1c = MAX_E1C, f->e1d = MAX_E1D, f->e7d = MAX_E7D;
+		break;
+	case VMM_CPU_BASELINE:
+		f->l1c = MAX_L1C & vmm__cpuid_baseline_mask(1, 0, 2);
+		f->l1d = MAX_L1D & vmm__cpuid_baseline_mask(1, 0, 3);
+		f->l7b = MAX_L7B & vmm__cpuid_baseline_mask(7, 0, 1);
+		f->e1c = MAX_E1C & vmm__cpuid_baseline_mask(0x80000001, 0, 2);
+		f->e1d = MAX_E1D & vmm__cpuid_baseline_mask(0x80000001, 0, 3);
+		f->e7d = MAX_E7D & vmm__cpuid_baseline_mask(0x80000007, 0, 3);
+		break;
+	default:
+		return vmm__err(vm, -EINVAL, "unknown CPU model %u",
+				vm->cfg.cpu_model);
+	}
+	if (svm->chip) {
+		f->l1c |= (1u << 21) | (1u << 24); /* x2APIC, TSC-deadline */
+		f->l1d |= 1u << 9;                 /* APIC */
+	}
+	f->cr4_ok = CR4_BASE;
+	if (SOFT_F_SMEP(f))
+		f->cr4_ok |= VMM_CR4_SMEP;
+	if (SOFT_F_SMAP(f))
+		f->cr4_ok |= VMM_CR4_SMAP;
+	if (SOFT_F_UMIP(f))
+		f->cr4_ok |= CR4_UMIP;
+	return 0;
+}
+
+/* vCPUs per package: the VM's count rounded up to a power of two (the
+ * APIC ID's package shift), at least 1, at most 64. */
+static unsigned soft_pkg_cpus(const struct soft_cpu *c)
+{
+	unsigned n = c->vm->cfg.ncpus ? c->vm->cfg.ncpus : 1, p = 1;
+
+	while (p < n && p < 64)
+		p <<= 1;
+	return p;
+}
+
+/* The model's own leaf, before the embedder's additions and filter. */
+static void model_leaf(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
+		       uint32_t r[4])
+{
+	const struct soft_features *f = &c->svm->feat;
 
 	r[0] = r[1] = r[2] = r[3] = 0;
 	switch (leaf) {
 	case 0:
-		r[0] = 7;
+		r[0] = MAX_BASIC;
 		str4(&r[1], "Genu");
 		str4(&r[3], "ineI");
 		str4(&r[2], "ntel");
 		break;
 	case 1:
 		r[0] = 0x000306a9; /* family 6 model 0x3a stepping 9 */
-		r[1] = (c->vcpu->index << 24) | (1u << 16) | (8u << 8);
-		r[2] = (1u << 13) | (1u << 22) | (1u << 23) | (1u << 31);
-		if (chip)
-			r[2] |= (1u << 21) | (1u << 24); /* x2APIC, deadline */
-		r[3] = (1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) |
-		       (1u << 5) | (1u << 6) | (1u << 8) | (1u << 11) |
-		       (1u << 13) | (1u << 15) | (1u << 16) | (1u << 17) |
-		       (1u << 19) | (1u << 24) | (1u << 25) | (1u << 26);
-		if (chip)
-			r[3] |= 1u << 9; /* APIC */
+		/* all vCPUs are cores of one package (as a multi-core CPU
+		 * says it: HTT with the package's logical count, leaf 4's
+		 * core count), so an OS treats them as siblings, e.g. Linux
+		 * takes the boot CPU's delay calibration for the others */
+		r[1] = (c->vcpu->index << 24) | (soft_pkg_cpus(c) << 16) |
+		       (8u << 8);
+		r[2] = f->l1c;
+		r[3] = f->l1d;
+		if (soft_pkg_cpus(c) > 1)
+			r[3] |= 1u << 28; /* HTT: the count in EBX is valid */
+		break;
+	case 4:
+		/* deterministic cache parameters: one L1 data cache per core
+		 * (32 KiB, 8 ways, 64 sets of 64-byte lines); EAX[31:26] =
+		 * cores per package - 1 */
+		if (sub == 0) {
+			r[0] = 1u | 1u << 5 | 1u << 8 |
+			       (soft_pkg_cpus(c) - 1) << 26;
+			r[1] = 63u | 7u << 22;
+			r[2] = 63u;
+		}
 		break;
 	case 7:
-		if (sub == 0)
-			r[1] = (1u << 7) | (1u << 9); /* SMEP, ERMS */
+		if (sub == 0) {
+			r[1] = f->l7b;
+			r[2] = f->l7c;
+			r[3] = f->l7d;
+		}
+		break;
+	case 0x15:
+	case 0x16:
+	case 0x40000010:
+		vmm__cpuid_tsc_leaf(leaf, SOFT_TSC_KHZ, r);
+		break;
+	case 0x40000000:
+		r[0] = MAX_HYPER;
+		str4(&r[1], "Libv");
+		str4(&r[2], "mmSo");
+		str4(&r[3], "ftVM");
 		break;
 	case 0x80000000:
-		r[0] = 0x80000008;
+		r[0] = MAX_EXT;
 		break;
 	case 0x80000001:
-		r[2] = (1u << 0) | (1u << 5);  /* LAHF in 64-bit, LZCNT */
-		r[3] = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) |
-		       (1u << 29);
+		r[2] = f->e1c;
+		r[3] = f->e1d;
 		break;
 	case 0x80000002:
 	case 0x80000003:
@@ -156,14 +259,47 @@ void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		memcpy(r, brand + (leaf - 0x80000002) * 16, 16);
 		break;
 	}
+	case 0x80000007:
+		r[3] = f->e7d;
+		break;
 	case 0x80000008:
-		r[0] = 0x3028; /* 40 physical, 48 linear address bits */
+		/* physical (SOFT_MAXPHYADDR) and 48 linear address bits */
+		r[0] = 0x3000 | SOFT_MAXPHYADDR;
 		break;
 	default:
 		break;
 	}
-	if (vm->cfg.cpuid_filter &&
-	    ((leaf <= 7) || (leaf >= 0x80000000 && leaf <= 0x80000008))) {
+}
+
+/* The highest leaf of the range @leaf is in (0, 0x40000000, 0x80000000). */
+static uint32_t range_max(vmm_vm *vm, uint32_t leaf)
+{
+	uint32_t base = leaf & 0xf0000000u, m, added;
+
+	m = base == 0 ? MAX_BASIC : base == 0x40000000u ? MAX_HYPER :
+	    base == 0x80000000u ? MAX_EXT : 0;
+	added = vmm__cpuid_added_max(vm, base);
+	return added > m ? added : m;
+}
+
+void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	vmm_vm *vm = c->vm;
+	uint32_t base = leaf & 0xf0000000u, max = range_max(vm, leaf);
+	const struct vmm_cpuid_leaf *add;
+
+	r[0] = r[1] = r[2] = r[3] = 0;
+	if (leaf > max || (base && base != 0x40000000u && base != 0x80000000u))
+		return;
+	model_leaf(c, leaf, sub, r);
+	add = vmm__cpuid_added(vm, leaf, sub);
+	if (add) {
+		r[0] = add->eax, r[1] = add->ebx, r[2] = add->ecx;
+		r[3] = add->edx;
+	}
+	if (leaf == base && r[0] < max)
+		r[0] = max;
+	if (vm->cfg.cpuid_filter) {
 		uint32_t t[4] = { r[0], r[1], r[2], r[3] };
 		if (!vm->cfg.cpuid_filter(vm->cfg.cpuid_opaque, leaf, sub, t))
 			t[0] = t[1] = t[2] = t[3] = 0;
@@ -205,13 +341,20 @@ static int rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 
 	switch (msr) {
 	case MSR_TSC: *v = soft_tsc(c); return 0;
+	case MSR_TSC_ADJUST:
+		if (!SOFT_F_TSC_ADJUST(&c->svm->feat))
+			return -1;
+		*v = (uint64_t)c->tsc_adjust;
+		return 0;
 	case MSR_APIC_BASE:
 		*v = chip ? soft_irqchip_get_apic_base(chip, c->vcpu->index) :
 			    m->apic_base;
 		return 0;
 	case MSR_FEATURE_CONTROL: *v = 1; return 0; /* locked, no VMX */
-	case MSR_SPEC_CTRL: *v = m->spec_ctrl; return 0;
 	case MSR_BIOS_SIGN: *v = 0; return 0;
+	/* machine-check globals, as KVM has them: no banks, no MCG_CTL */
+	case MSR_MCG_CAP: *v = 0; return 0;
+	case MSR_MCG_STATUS: *v = 0; return 0;
 	case MSR_SYSENTER_CS: *v = m->sysenter_cs; return 0;
 	case MSR_SYSENTER_ESP: *v = m->sysenter_esp; return 0;
 	case MSR_SYSENTER_EIP: *v = m->sysenter_eip; return 0;
@@ -225,7 +368,11 @@ static int rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 	case MSR_FS_BASE: *v = c->st.seg[VMM_FS].base; return 0;
 	case MSR_GS_BASE: *v = c->st.seg[VMM_GS].base; return 0;
 	case MSR_KERNEL_GS_BASE: *v = m->kernel_gs_base; return 0;
-	case MSR_TSC_AUX: *v = m->tsc_aux; return 0;
+	case MSR_TSC_AUX:
+		if (!SOFT_F_RDTSCP(&c->svm->feat))
+			return -1;
+		*v = m->tsc_aux;
+		return 0;
 	case MSR_TSC_DEADLINE:
 		if (!chip)
 			return -1;
@@ -242,8 +389,18 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 	struct soft_irqchip *chip = c->svm->chip;
 
 	switch (msr) {
-	case MSR_TSC:
-		c->tsc_offset = (int64_t)(v - (soft_tsc(c) - (uint64_t)c->tsc_offset));
+	case MSR_TSC: {
+		uint64_t old = soft_tsc(c);
+		c->tsc_offset = (int64_t)(v - (old - (uint64_t)c->tsc_offset));
+		c->tsc_adjust += (int64_t)(v - old); /* SDM 17.17.3 */
+		soft_glue_tsc_offset(c);
+		return 0;
+	}
+	case MSR_TSC_ADJUST:
+		if (!SOFT_F_TSC_ADJUST(&c->svm->feat))
+			return -1;
+		c->tsc_offset += (int64_t)(v - (uint64_t)c->tsc_adjust);
+		c->tsc_adjust = (int64_t)v;
 		soft_glue_tsc_offset(c);
 		return 0;
 	case MSR_APIC_BASE:
@@ -252,8 +409,9 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 							  v) ? -1 : 0;
 		m->apic_base = v;
 		return 0;
-	case MSR_SPEC_CTRL: m->spec_ctrl = v; return 0;
 	case MSR_BIOS_SIGN: return 0;
+	case MSR_MCG_STATUS:
+		return v ? -1 : 0; /* nothing to clear without banks */
 	case MSR_SYSENTER_CS: m->sysenter_cs = v & 0xffff; return 0;
 	case MSR_SYSENTER_ESP:
 		if (!canonical(v))
@@ -266,7 +424,14 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 		m->sysenter_eip = v;
 		return 0;
 	case MSR_MISC_ENABLE: m->misc_enable = v; return 0;
-	case MSR_PAT: m->pat = v; return 0;
+	case MSR_PAT:
+		for (unsigned k = 0; k < 8; k++) {
+			unsigned t = (unsigned)(v >> (8 * k)) & 0xff;
+			if (t == 2 || t == 3 || t > 7) /* reserved types */
+				return -1;
+		}
+		m->pat = v;
+		return 0;
 	case MSR_EFER: {
 		uint64_t allowed = VMM_EFER_SCE | VMM_EFER_LME | VMM_EFER_NXE |
 				   VMM_EFER_LMA;
@@ -306,7 +471,11 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 			return -1;
 		m->kernel_gs_base = v;
 		return 0;
-	case MSR_TSC_AUX: m->tsc_aux = (uint32_t)v; return 0;
+	case MSR_TSC_AUX:
+		if (!SOFT_F_RDTSCP(&c->svm->feat) || (v >> 32))
+			return -1;
+		m->tsc_aux = v;
+		return 0;
 	case MSR_TSC_DEADLINE:
 		if (!chip)
 			return -1;
@@ -345,9 +514,6 @@ static int op_wrmsr(struct soft_cpu *c, const struct soft_insn *i)
 /* ---- control registers ---- */
 
 #define CR0_RESERVED 0xffffffff1ffaffc0ull
-#define CR4_ALLOWED (0x4 | 0x8 | VMM_CR4_PSE | VMM_CR4_PAE | 0x40 | \
-		     VMM_CR4_PGE | 0x100 | VMM_CR4_OSFXSR | \
-		     VMM_CR4_OSXMMEXCPT | VMM_CR4_SMEP)
 
 int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v)
 {
@@ -390,13 +556,13 @@ int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v)
 		break;
 	case 4:
 		old = c->st.cr4;
-		if (v & ~(uint64_t)CR4_ALLOWED)
+		if (v & ~c->svm->feat.cr4_ok) /* bits the model lacks */
 			soft_gp(c, 0);
 		if (c->lma && !(v & VMM_CR4_PAE))
 			soft_gp(c, 0);
 		c->st.cr4 = v;
 		if ((old ^ v) & (VMM_CR4_PSE | VMM_CR4_PAE | VMM_CR4_PGE |
-				 VMM_CR4_SMEP))
+				 VMM_CR4_SMEP | VMM_CR4_SMAP))
 			soft_tlb_flush(c);
 		break;
 	case 8:
@@ -468,6 +634,13 @@ static int op_mov_dr(struct soft_cpu *c, const struct soft_insn *i)
 	if ((dr == 4 || dr == 5) && (c->st.cr4 & 8))
 		soft_ud(c);
 	need_cpl0(c);
+	if (c->st.dr7 & 0x2000) {
+		/* general detect: #DB fault before any DR access, BD set,
+		 * GD cleared for the handler */
+		c->st.dr6 = (c->st.dr6 & ~0xfull) | 0x2000 | 0xffff0ff0u;
+		c->st.dr7 &= ~0x2000ull;
+		soft_fault(c, 1, 0);
+	}
 	if (dr == 4 || dr == 5)
 		dr += 2;
 	if (i->op == 0x121) {
@@ -487,6 +660,12 @@ static int op_mov_dr(struct soft_cpu *c, const struct soft_insn *i)
 			soft_gp(c, 0);
 		c->st.dr7 = (v & 0xffff2bff) | 0x400;
 	}
+	soft_dr_update(c);
+	if (c->dr_exec) {
+		/* the executor must go one instruction at a time */
+		c->st.rip = (c->st.rip + i->len) & c->ipmask;
+		return SOFT_END;
+	}
 	return SOFT_NEXT;
 }
 
@@ -504,6 +683,13 @@ static int op_wbinvd(struct soft_cpu *c, const struct soft_insn *i)
 }
 
 /* ---- descriptor tables: group 6 (0F 00) and group 7 (0F 01) ---- */
+
+/* CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR are for CPL 0 only */
+static inline void umip_check(struct soft_cpu *c)
+{
+	if ((c->st.cr4 & CR4_UMIP) && c->pe && (c->cpl || c->vm86))
+		soft_gp(c, 0);
+}
 
 static void store_rm16(struct soft_cpu *c, const struct soft_insn *i,
 		       uint16_t v)
@@ -537,8 +723,18 @@ static void load_sys_desc(struct soft_cpu *c, uint16_t sel, int want,
 	if (!s->present)
 		soft_fault(c, 11, sel & 0xfffc);
 	if (c->lma) {
-		uint64_t hi = soft_read_desc(c, (uint16_t)(sel + 8), 13);
+		/* the 16-byte form: the upper half must be inside the GDT,
+		 * its type field zero and the 64-bit base canonical, else
+		 * #GP(selector) (SDM LLDT/LTR, 64-bit mode) */
+		uint64_t hi;
+		if ((sel & ~7u) + 15 > c->st.gdtr.limit)
+			soft_gp(c, sel & 0xfffc);
+		hi = soft_ld_sys(c, c->st.gdtr.base + (sel & ~7u) + 8, 8);
+		if ((hi >> 40) & 0x1f)
+			soft_gp(c, sel & 0xfffc);
 		s->base |= (hi & 0xffffffffull) << 32;
+		if (!canonical(s->base))
+			soft_gp(c, sel & 0xfffc);
 	}
 }
 
@@ -553,9 +749,11 @@ static int op_grp6(struct soft_cpu *c, const struct soft_insn *i)
 		soft_ud(c);
 	switch (sub) {
 	case 0: /* SLDT */
+		umip_check(c);
 		store_rm16(c, i, c->st.seg[VMM_LDTR].selector);
 		return SOFT_NEXT;
 	case 1: /* STR */
+		umip_check(c);
 		store_rm16(c, i, c->st.seg[VMM_TR].selector);
 		return SOFT_NEXT;
 	case 2: /* LLDT */
@@ -668,7 +866,21 @@ static int op_grp7(struct soft_cpu *c, const struct soft_insn *i)
 				return SOFT_NEXT;
 			}
 			soft_ud(c);
+		case 1:
+			if ((rm == 2 || rm == 3) &&
+			    SOFT_F_SMAP(&c->svm->feat)) { /* CLAC, STAC */
+				if (c->pe && (c->cpl || c->vm86))
+					soft_ud(c);
+				soft_flags_commit(c);
+				if (rm == 3)
+					c->st.rflags |= FL_AC;
+				else
+					c->st.rflags &= ~(uint64_t)FL_AC;
+				return SOFT_NEXT;
+			}
+			soft_ud(c);
 		case 4: /* SMSW r */
+			umip_check(c);
 			soft_set_reg(c, i->rm, i->osz, c->st.cr0 &
 				     soft_mask(i->osz));
 			return SOFT_NEXT;
@@ -694,6 +906,8 @@ static int op_grp7(struct soft_cpu *c, const struct soft_insn *i)
 			}
 			if (rm == 1) { /* RDTSCP */
 				uint64_t t;
+				if (!SOFT_F_RDTSCP(&c->svm->feat))
+					soft_ud(c);
 				if ((c->st.cr4 & 4) && c->pe && c->cpl)
 					soft_gp(c, 0);
 				t = soft_tsc(c);
@@ -708,11 +922,18 @@ static int op_grp7(struct soft_cpu *c, const struct soft_insn *i)
 		}
 	}
 	switch (sub) {
-	case 0: sgdt_like(c, i, &c->st.gdtr); return SOFT_NEXT;
-	case 1: sgdt_like(c, i, &c->st.idtr); return SOFT_NEXT;
+	case 0:
+		umip_check(c);
+		sgdt_like(c, i, &c->st.gdtr);
+		return SOFT_NEXT;
+	case 1:
+		umip_check(c);
+		sgdt_like(c, i, &c->st.idtr);
+		return SOFT_NEXT;
 	case 2: lgdt_like(c, i, &c->st.gdtr); return SOFT_NEXT;
 	case 3: lgdt_like(c, i, &c->st.idtr); return SOFT_NEXT;
 	case 4:
+		umip_check(c);
 		soft_st(c, i->seg, soft_ea(c, i), 2, c->st.cr0);
 		return SOFT_NEXT;
 	case 6: {

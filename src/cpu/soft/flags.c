@@ -98,47 +98,67 @@ void soft_set_flags(struct soft_cpu *c, uint64_t f)
 	c->lf_op = LF_NONE;
 }
 
+/*
+ * Condition @cc straight from the lazy state, whatever produced it: each
+ * condition computes only the flags it reads (ZF and SF from the result,
+ * CF from the operands, OF per producer), never the whole RFLAGS.
+ */
 bool soft_cond(struct soft_cpu *c, unsigned cc)
 {
-	uint64_t f;
-	bool r;
+	uint64_t f, m, sign, a, b, r;
+	unsigned op = c->lf_op;
+	bool v, of;
 
-	/* fast paths for compare/subtract and logic results */
-	if (c->lf_op == LF_SUB) {
-		uint64_t m = soft_mask(c->lf_size);
-		uint64_t a = c->lf_a & m, b = c->lf_b & m;
-		int64_t sa = (int64_t)soft_sext(a, c->lf_size);
-		int64_t sb = (int64_t)soft_sext(b, c->lf_size);
+	if (op == LF_NONE) {
+		f = c->st.rflags;
 		switch (cc >> 1) {
-		case 1: r = a < b; goto out;            /* B */
-		case 2: r = a == b; goto out;           /* E */
-		case 3: r = a <= b; goto out;           /* BE */
-		case 6: r = sa < sb; goto out;          /* L */
-		case 7: r = sa <= sb; goto out;         /* LE */
+		case 0: v = f & FL_OF; break;
+		case 1: v = f & FL_CF; break;
+		case 2: v = f & FL_ZF; break;
+		case 3: v = f & (FL_CF | FL_ZF); break;
+		case 4: v = f & FL_SF; break;
+		case 5: v = f & FL_PF; break;
+		case 6: v = !!(f & FL_SF) != !!(f & FL_OF); break;
+		default: v = (f & FL_ZF) || (!!(f & FL_SF) != !!(f & FL_OF)); break;
 		}
-	} else if (c->lf_op == LF_LOGIC) {
-		uint64_t v = c->lf_res & soft_mask(c->lf_size);
-		switch (cc >> 1) {
-		case 0: r = false; goto out;            /* O */
-		case 1: r = false; goto out;            /* B */
-		case 2: r = v == 0; goto out;
-		case 3: r = v == 0; goto out;
-		case 4: r = (v & soft_sign(c->lf_size)) != 0; goto out;
-		case 6: r = (v & soft_sign(c->lf_size)) != 0; goto out;
-		case 7: r = v == 0 || (v & soft_sign(c->lf_size)); goto out;
-		}
+		return (cc & 1) ? !v : v;
 	}
-	f = soft_get_flags(c);
+	m = soft_mask(c->lf_size);
+	sign = soft_sign(c->lf_size);
+	a = c->lf_a & m;
+	b = c->lf_b & m;
+	r = c->lf_res & m;
 	switch (cc >> 1) {
-	case 0: r = f & FL_OF; break;
-	case 1: r = f & FL_CF; break;
-	case 2: r = f & FL_ZF; break;
-	case 3: r = f & (FL_CF | FL_ZF); break;
-	case 4: r = f & FL_SF; break;
-	case 5: r = f & FL_PF; break;
-	case 6: r = !!(f & FL_SF) != !!(f & FL_OF); break;
-	default: r = (f & FL_ZF) || (!!(f & FL_SF) != !!(f & FL_OF)); break;
+	case 2: /* E */
+		v = r == 0;
+		goto out;
+	case 4: /* S */
+		v = (r & sign) != 0;
+		goto out;
+	case 5: /* P */
+		v = soft_parity((uint8_t)r) != 0;
+		goto out;
+	case 1: /* B */
+		v = calc_cf(c);
+		goto out;
+	case 3: /* BE */
+		v = r == 0 || calc_cf(c);
+		goto out;
+	}
+	switch (op) {
+	case LF_ADD:
+	case LF_ADC: of = ((a ^ r) & (b ^ r) & sign) != 0; break;
+	case LF_SUB:
+	case LF_SBB: of = ((a ^ b) & (a ^ r) & sign) != 0; break;
+	case LF_INC: of = r == sign; break;
+	case LF_DEC: of = r == sign - 1; break;
+	default: of = false; break;
+	}
+	switch (cc >> 1) {
+	case 0: v = of; break;                                   /* O */
+	case 6: v = ((r & sign) != 0) != of; break;               /* L */
+	default: v = r == 0 || (((r & sign) != 0) != of); break;  /* LE */
 	}
 out:
-	return (cc & 1) ? !r : r;
+	return (cc & 1) ? !v : v;
 }

@@ -135,6 +135,8 @@ uint64_t soft_io_in(struct soft_cpu *c, uint16_t port, unsigned size)
 {
 	uint64_t v;
 
+	if (unlikely(c->dr_io))
+		soft_dr_io(c, port, size);
 	if (replay_take(c, port, size, true, &v))
 		return v;
 	read_exit(c, port, size, true);
@@ -142,6 +144,8 @@ uint64_t soft_io_in(struct soft_cpu *c, uint16_t port, unsigned size)
 
 void soft_io_out(struct soft_cpu *c, uint16_t port, unsigned size, uint64_t v)
 {
+	if (unlikely(c->dr_io))
+		soft_dr_io(c, port, size);
 	write_exit(c, port, size, true, v);
 }
 
@@ -197,11 +201,72 @@ decoded:
  * show the elements done.  A fault after the read (PUSH of an MMIO value
  * onto a bad stack) is delivered, and so is the single-step trap.
  */
-int soft_complete_io(struct soft_cpu *c)
+/* after an unwind during soft_complete_io() */
+static __attribute__((noinline)) int complete_unwound(struct soft_cpu *c)
+{
+	c->ev &= SEV_WQ;
+	if (c->fault_vec == -2) {
+		/* the instruction's next device read (or an internal
+		 * error): not issued now, the next run meets it */
+		c->delivering = -1;
+		c->read_pending = false;
+		c->replay_pos = 0;
+		return 0;
+	}
+	c->replay_n = c->replay_pos = 0;
+	if (soft_handle_fault(c) < 0)
+		return vmm__err(c->vm, -EIO,
+				"vcpu%u: triple fault completing a device read",
+				c->vcpu->index);
+	c->ev = 0;
+	return 0;
+}
+
+/* run the instruction again with the device data, then a TF trap */
+static __attribute__((noinline)) int complete_run(struct soft_cpu *c,
+						  bool tf)
 {
 	struct soft_insn in;
-	bool tf;
 	int r;
+
+	decode_at_rip(c, &in);
+	c->shadow = false;
+	c->rf_keep = false;
+	r = in.fn(c, &in);
+	c->icount++;
+	if (r == SOFT_NEXT)
+		c->st.rip = (c->st.rip + in.len) & c->ipmask;
+	if (!c->rf_keep)
+		c->st.rflags &= ~(uint64_t)FL_RF;
+	c->ev = 0; /* queued writes (wq_n) go out at the next run */
+	c->replay_n = c->replay_pos = 0;
+	if (tf) {
+		c->st.dr6 |= 0x4000;
+		soft_flags_commit(c);
+		c->delivering = 1;
+		soft_deliver(c, 1, false, 0, EV_EXT, c->st.rip);
+		c->delivering = -1;
+	}
+	return 0;
+}
+
+/* faults of the completed instruction unwind to here (SOFT_SETJMP_FN) */
+static SOFT_SETJMP_FN int complete_guarded(struct soft_cpu *c, bool tf)
+{
+	struct soft_cpu *volatile vc = c;
+	int r;
+
+	if (__builtin_setjmp(c->jb))
+		r = complete_unwound(vc);
+	else
+		r = complete_run(c, tf);
+	SOFT_NO_TAIL_CALL();
+	return r;
+}
+
+int soft_complete_io(struct soft_cpu *c)
+{
+	bool tf;
 
 	if (c->wq_n || (!c->read_pending && !c->replay_n))
 		return 0;
@@ -220,38 +285,5 @@ int soft_complete_io(struct soft_cpu *c)
 		soft_tb_flush(c);
 	}
 	tf = (c->st.rflags & FL_TF) != 0;
-	if (__builtin_setjmp(c->jb)) {
-		c->ev &= SEV_WQ;
-		if (c->fault_vec == -2) {
-			/* the instruction's next device read (or an internal
-			 * error): not issued now, the next run meets it */
-			c->delivering = -1;
-			c->read_pending = false;
-			c->replay_pos = 0;
-			return 0;
-		}
-		c->replay_n = c->replay_pos = 0;
-		if (soft_handle_fault(c) < 0)
-			return vmm__err(c->vm, -EIO,
-					"vcpu%u: triple fault completing a device read",
-					c->vcpu->index);
-		c->ev = 0;
-		return 0;
-	}
-	decode_at_rip(c, &in);
-	c->shadow = false;
-	r = in.fn(c, &in);
-	c->icount++;
-	if (r == SOFT_NEXT)
-		c->st.rip = (c->st.rip + in.len) & c->ipmask;
-	c->ev = 0; /* queued writes (wq_n) go out at the next run */
-	c->replay_n = c->replay_pos = 0;
-	if (tf) {
-		c->st.dr6 |= 0x4000;
-		soft_flags_commit(c);
-		c->delivering = 1;
-		soft_deliver(c, 1, false, 0, EV_EXT, c->st.rip);
-		c->delivering = -1;
-	}
-	return 0;
+	return complete_guarded(c, tf);
 }

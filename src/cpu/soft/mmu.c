@@ -65,6 +65,7 @@ static void paging_of(struct soft_cpu *c, struct vmm_paging *p)
 	p->cr4 = c->st.cr4;
 	p->efer = c->st.msr.efer;
 	p->cpl = c->cpl;
+	p->maxphyaddr = SOFT_MAXPHYADDR;
 }
 
 __attribute__((noreturn)) static void internal_exit(struct soft_cpu *c,
@@ -88,6 +89,7 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 	uint64_t gpa, page = lin & ~0xfffull, gpage;
 	uint32_t ec = 0;
 	uint8_t *h;
+	bool user_page = false;
 	int r;
 
 	{
@@ -114,19 +116,22 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 	paging_of(c, &p);
 	if (user)
 		acc |= VMM_ACCESS_USER;
-	r = vmm_gmem_walk(m, &p, lin, acc, true, &gpa, &ec, NULL);
-	if (r == -EFAULT) {
+	else if (c->cpl < 3 && (c->st.rflags & FL_AC))
+		acc |= VMM_GMEM_ACCESS_AC;
+	r = vmm_gmem_walk_ex(m, &p, lin, acc, true, &gpa, &ec, NULL,
+			     &user_page);
+	if (r) { /* the walk fails only with a fault: no VMM stop */
 		if (!c->paging)
 			soft_gp(c, 0);
 		c->st.cr2 = lin;
 		soft_fault(c, 14, ec);
 	}
-	if (r)
-		internal_exit(c, "page table outside guest RAM at gva", lin);
 	gpage = gpa & ~0xfffull;
 	h = vmm_gmem_host_ptr(m, gpage, 4096, (acc & VMM_ACCESS_WRITE) != 0);
 	*host = h;
-	if (h) {
+	/* with SMAP, EFLAGS.AC decides each supervisor access to a user
+	 * page: no TLB entry, every such access walks */
+	if (h && !(user_page && !user && (c->st.cr4 & VMM_CR4_SMAP))) {
 		struct soft_tlb_entry *e =
 			&c->tlb[user][soft_tlb_idx(lin)];
 		bool code = soft_tb_is_code(c, gpage);
@@ -138,6 +143,12 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 			e->gpa = gpage;
 		}
 		e->addend = (uintptr_t)h - page;
+		if (unlikely(c->dr_data) && soft_dr_watched_page(c, page)) {
+			/* a data breakpoint watches this page: every
+			 * access takes the slow path (dbg.c) */
+			e->tag_r = e->tag_w = e->tag_x = SOFT_TLB_INVALID;
+			return gpa;
+		}
 		e->tag_r = page;
 		if (acc & VMM_ACCESS_EXEC)
 			e->tag_x = page;
@@ -176,6 +187,8 @@ uint64_t soft_ld_slow(struct soft_cpu *c, uint64_t lin, unsigned size,
 
 	if (!c->lm64 && !c->lma)
 		lin = (uint32_t)lin;
+	if (unlikely(c->dr_data))
+		soft_dr_data(c, lin, size, false);
 	if (first >= size)
 		return ld_page(c, lin, size, user);
 	/* crosses a page: byte by byte through both pages */
@@ -211,6 +224,8 @@ void soft_st_slow(struct soft_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 
 	if (!c->lma)
 		lin = (uint32_t)lin;
+	if (unlikely(c->dr_data))
+		soft_dr_data(c, lin, size, true);
 	g1 = translate(c, lin, VMM_ACCESS_WRITE, user, &h1);
 	if (first >= size) {
 		st_page(c, lin, g1, h1, size, v);

@@ -41,6 +41,11 @@ void soft_update_seg(struct soft_cpu *c, int s)
 		else
 			c->segwchk |= bit;
 	}
+	/* the stack-address size follows SS.B wherever SS is loaded (MOV,
+	 * POP, LSS, far transfers, IRET, task switches): PUSH/CALL after a
+	 * MOV SS of a flat 32-bit segment in 16-bit code use ESP */
+	if (s == VMM_SS)
+		c->ssz = c->lm64 ? 8 : g->db ? 4 : 2;
 	if (s == VMM_CS)
 		c->chain_gen++;
 }
@@ -71,4 +76,5 @@ void soft_update_mode(struct soft_cpu *c)
 	if (was_user != c->tlb_user)
 		c->chain_gen++;
 	c->chain_gen++;
+	soft_dr_update(c); /* CR4.DE and state loads */
 }

@@ -494,6 +494,7 @@ static void iret_flags(struct soft_cpu *c, uint64_t nf, unsigned osz,
 	f = (f & ~mask) | (nf & mask);
 	f |= 2;
 	c->st.rflags = f;
+	c->rf_keep = (f & FL_RF) != 0;
 	c->lf_op = LF_NONE;
 	c->poll_count = 0;
 }
@@ -558,6 +559,7 @@ int soft_iret(struct soft_cpu *c, unsigned osz, uint64_t next_rip)
 		uint16_t vfs = (uint16_t)soft_peek(c, 28, 4);
 		uint16_t vgs = (uint16_t)soft_peek(c, 32, 4);
 		c->st.rflags = (fl & 0x3f7fd7) | 2;
+		c->rf_keep = (fl & FL_RF) != 0;
 		c->lf_op = LF_NONE;
 		c->vm86 = true;
 		c->st.gpr[VMM_RSP] = (uint32_t)esp;

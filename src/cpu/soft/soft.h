@@ -24,6 +24,19 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/*
+ * The only functions that call __builtin_setjmp (tb.c, io.c): small, not
+ * inlined and not instrumented by ASan.  After the longjmp back, nothing
+ * of such a function's frame is reliable but its volatile locals (C11
+ * 7.13.2.1): clang reuses the stack slots of unchanged locals and of
+ * values derived from them, and ASan's frame bookkeeping is one of them.
+ * So the function keeps the CPU pointer in a volatile local and calls out
+ * to ordinary functions for everything else, never as a tail call (its
+ * frame must stay alive while they run: SOFT_NO_TAIL_CALL() after them).
+ */
+#define SOFT_SETJMP_FN __attribute__((noinline, no_sanitize("address")))
+#define SOFT_NO_TAIL_CALL() __asm__ volatile("" ::: "memory")
+
 struct soft_cpu;
 struct soft_insn;
 
@@ -132,6 +145,10 @@ enum soft_lf {
 #define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
 
 /* Soft TLB: one set for supervisor, one for user accesses. */
+/* MAXPHYADDR of the soft CPU (CPUID 0x80000008): page-table entry bits at
+ * or above it are reserved (#PF with RSVD) */
+#define SOFT_MAXPHYADDR 40
+
 #define SOFT_TLB_BITS 10
 #define SOFT_TLB_SIZE (1u << SOFT_TLB_BITS)
 static inline unsigned soft_tlb_idx(uint64_t lin)
@@ -192,12 +209,43 @@ struct soft_replay {
 #define SEV_REPLAY 2u   /* device reads were replayed: clear the log */
 #define SEV_TBDIRTY 4u  /* the running block was invalidated */
 #define SEV_MODE 8u     /* mode/CR change: leave the block */
+#define SEV_DBG 16u     /* a data or I/O breakpoint hit (db_hits) */
 
-/* Queued write exits of one retired instruction. */
-#define SOFT_WQ_MAX 4
+/*
+ * Queued write exits of one retired instruction.  One instruction can make
+ * many device writes: PUSHA/ENTER/an interrupt frame with the stack in
+ * MMIO, or an 8-byte store across a page boundary between two MMIO pages
+ * (split into 8 byte writes).  4 stopped such guests with "too many device
+ * writes in one instruction" (found by fuzz_virtio_hdr); 64 covers every
+ * stack-frame and page-split case.  (Bulk stores such as FXSAVE into MMIO
+ * still exceed it.)
+ */
+#define SOFT_WQ_MAX 64
+
+/*
+ * The feature words of the VM's CPU model (vmm_config.cpu_model), set once
+ * at create time: CPUID reports them and the instructions, CR4 and MSRs
+ * check them.  See soft_features_init() in exec_sys.c.
+ */
+struct soft_features {
+	uint32_t l1c, l1d;        /* CPUID 1 ECX, EDX */
+	uint32_t l7b, l7c, l7d;   /* CPUID 7.0 EBX, ECX, EDX */
+	uint32_t e1c, e1d;        /* CPUID 0x80000001 ECX, EDX */
+	uint32_t e7d;             /* CPUID 0x80000007 EDX */
+	uint64_t cr4_ok;          /* CR4 bits MOV to CR4 accepts */
+};
+#define SOFT_F_RDTSCP(f) (((f)->e1d >> 27) & 1)
+#define SOFT_F_SMEP(f) (((f)->l7b >> 7) & 1)
+#define SOFT_F_SMAP(f) (((f)->l7b >> 20) & 1)
+#define SOFT_F_UMIP(f) (((f)->l7c >> 2) & 1)
+#define SOFT_F_PKU(f) (((f)->l7c >> 3) & 1)
+#define SOFT_F_TSC_ADJUST(f) (((f)->l7b >> 1) & 1)
+/* guest TSC rate: soft_tsc() counts nanoseconds */
+#define SOFT_TSC_KHZ 1000000u
 
 struct soft_vm {
 	struct soft_irqchip *chip;  /* NULL with VMM_CFG_NO_IRQCHIP */
+	struct soft_features feat;
 	struct soft_clock clock;
 	bool deterministic;
 	atomic_uint epoch;          /* memory map changed: flush TLB + TBs */
@@ -258,6 +306,8 @@ struct soft_cpu {
 	unsigned poll_count; /* block boundaries until the next irqchip poll */
 	unsigned link_left;  /* blocks a branch may still enter directly */
 	bool shadow;         /* STI / MOV SS interrupt shadow */
+	bool rf_keep;        /* the instruction set RFLAGS.RF for the next */
+	bool db_ibp;         /* the #DB being raised is an instruction bp */
 	bool single_step;
 	bool sw_bp;          /* INT3 exits as VMM_EXIT_DEBUG (debuggers) */
 	bool halted;
@@ -265,6 +315,8 @@ struct soft_cpu {
 	/* time */
 	uint64_t icount;     /* retired instructions */
 	int64_t tsc_offset;
+	int64_t tsc_adjust;  /* IA32_TSC_ADJUST (not in vmm_cpu_state: a
+				restored vCPU reads 0, as after reset) */
 
 	/* soft MMU */
 	struct soft_tlb_entry tlb[2][SOFT_TLB_SIZE];
@@ -297,6 +349,13 @@ struct soft_cpu {
 	vmm_vcpu *vcpu;
 	vmm_vm *vm;
 	struct soft_vm *svm;
+
+	/* debug registers (dbg.c); kept out of the hot fields above */
+	bool ss_shadow_now;  /* the instruction was MOV SS / POP SS */
+	bool step_tf;        /* TF was set before the one instruction run */
+	uint8_t dr_exec, dr_data, dr_io; /* enabled breakpoints */
+	uint32_t db_hits;    /* data/I-O breakpoints hit by the instruction */
+	uint64_t dr_sig;     /* data breakpoint set the TLB was built for */
 };
 
 /* The jump cache slot of linear address @lin. */
@@ -331,6 +390,15 @@ soft_stop_emulation(struct soft_cpu *c, uint64_t data0, const char *fmt, ...);
 #define soft_gp(c, e) soft_fault(c, 13, e)
 /* Deliver exception / interrupt @vec (software INT if @soft: DPL check). */
 enum { EV_EXC = 0, EV_EXT = 1, EV_SOFT = 2, EV_INT3 = 3 };
+/* dbg.c: debug registers */
+void soft_dr_update(struct soft_cpu *c);
+bool soft_dr_watched_page(const struct soft_cpu *c, uint64_t page);
+void soft_dr_data(struct soft_cpu *c, uint64_t lin, unsigned size, bool write);
+void soft_dr_io(struct soft_cpu *c, uint16_t port, unsigned size);
+uint32_t soft_dr_exec(const struct soft_cpu *c);
+/* after an instruction: deliver the #DB trap of its data/I-O breakpoint
+ * hits and of TF (@tf), unless it was MOV SS / POP SS */
+void soft_db_trap(struct soft_cpu *c, bool tf);
 int soft_deliver(struct soft_cpu *c, int vec, bool has_err, uint32_t err,
 		 int kind, uint64_t next_rip);
 /* A fault unwound to the executor: deliver it (maybe #DF / shutdown). */
@@ -490,8 +558,15 @@ static inline void soft_sth(void *p, unsigned size, uint64_t v)
 static inline uint64_t soft_lin_fast(struct soft_cpu *c, unsigned seg,
 				     uint64_t off, unsigned size, bool write)
 {
-	if (likely(c->lm64))
-		return c->segbase[seg] + off;
+	if (likely(c->lm64)) {
+		uint64_t lin = c->segbase[seg] + off;
+		/* a non-canonical stack reference is #SS(0), not #GP(0) (the
+		 * TLB miss path raises #GP for the other segments) */
+		if (unlikely(seg == VMM_SS) &&
+		    unlikely((uint64_t)((int64_t)(lin << 16) >> 16) != lin))
+			soft_fault(c, 12, 0);
+		return lin;
+	}
 	if (unlikely((write ? c->segwchk : c->segchk) & (1u << seg)))
 		return soft_lin(c, seg, off, size, write);
 	return (uint32_t)(c->segbase[seg] + off);
@@ -606,6 +681,8 @@ void soft_mmio_write(struct soft_cpu *c, uint64_t gpa, unsigned size,
 /* ---- control registers, MSRs, time (exec_sys.c) ---- */
 uint64_t soft_tsc(struct soft_cpu *c);
 int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v);
+/* Fill svm->feat for vm->cfg.cpu_model; -ENOTSUP (with a message). */
+int soft_features_init(vmm_vm *vm, struct soft_vm *svm);
 void soft_cpuid(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
 		uint32_t r[4]);
 

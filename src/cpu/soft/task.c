@@ -192,6 +192,7 @@ int soft_task_switch(struct soft_cpu *c, uint16_t sel, int src,
 	}
 	c->st.rip = nt[TSS_EIP / 4];
 	c->st.rflags = (nt[9] & 0x3f7fd7u) | 2;
+	c->rf_keep = (nt[9] & FL_RF) != 0;
 	c->lf_op = LF_NONE;
 	for (k = 0; k < 8; k++)
 		c->st.gpr[k] = nt[10 + k];

@@ -471,10 +471,16 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 	if (unlikely(one)) {
 		/* the first instruction alone, through its plain handler */
 		const struct soft_insn *i = tb->insn;
-		int r = i->fn(c, i);
+		int r;
+		c->rf_keep = false;
+		r = i->fn(c, i);
 		c->icount++;
 		if (r == SOFT_NEXT)
 			c->st.rip = (c->st.rip + i->len) & c->ipmask;
+		/* RF lasts one instruction (SDM 17.3.1.1) unless it loaded
+		 * RF itself (IRET, task switch) or paused a REP */
+		if (!c->rf_keep)
+			c->st.rflags &= ~(uint64_t)FL_RF;
 	} else {
 		/* may go on into chained successors (soft_thread_link) */
 		c->link_left = SOFT_LINK_MAX;
@@ -485,6 +491,16 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 		c->ev = 0;
 		if (ev & SEV_REPLAY)
 			c->replay_n = c->replay_pos = 0;
+		/* debug traps of the instruction(s) before the exit: one
+		 * instruction's own (with TF) come from exec_loop, unless
+		 * the instruction also queued a device write */
+		if (one && (ev & SEV_WQ) &&
+		    (c->step_tf || c->db_hits || c->ss_shadow_now)) {
+			soft_db_trap(c, c->step_tf);
+			c->step_tf = false;
+		} else if (!one && (ev & SEV_DBG)) {
+			soft_db_trap(c, false);
+		}
 		if (ev & SEV_WQ) {
 			pop_wq(c, exit);
 			return RUN_EXIT;
@@ -493,52 +509,70 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 	return RUN_ON;
 }
 
-int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
+/*
+ * A fault or an exit unwound an instruction back to exec_guarded(): take
+ * the exit or deliver the fault.  Returns true when soft_exec() returns
+ * (*@exit filled), false to run on.
+ */
+static __attribute__((noinline)) bool unwound(struct soft_cpu *c,
+					      struct vmm_exit *exit)
+{
+	/* a fault or an exit unwound the instruction: its breakpoint hits
+	 * go with it (it runs again or a fault is delivered) */
+	c->ev &= ~(SEV_REPLAY | SEV_TBDIRTY | SEV_MODE | SEV_DBG);
+	c->db_hits = 0;
+	c->db_ibp = false;
+	c->step_tf = false;
+	if (c->fault_vec == -2) {
+		c->delivering = -1;
+		*exit = c->exit;
+		c->replay_pos = 0;
+		return true;
+	}
+	c->replay_n = c->replay_pos = 0;
+	if (soft_handle_fault(c) < 0) {
+		fill_shutdown(exit);
+		c->st.mp_state = VMM_MP_RUNNABLE;
+		return true;
+	}
+	if (pop_wq(c, exit)) {
+		c->ev &= ~SEV_WQ;
+		return true;
+	}
+	c->ev = 0;
+	if (c->single_step) {
+		debug_exit(c, exit);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * An enabled instruction breakpoint at CS:RIP (RF clear): the #DB fault,
+ * before the instruction (its frame has RF = 0; the handler sets RF in it
+ * to go on).  Returns true if one was delivered.
+ */
+static bool instruction_bp(struct soft_cpu *c)
+{
+	uint32_t hits = soft_dr_exec(c);
+
+	if (!hits)
+		return false;
+	c->st.dr6 = (c->st.dr6 & ~0xfull) | hits | 0xffff0ff0u;
+	c->db_ibp = true;
+	c->delivering = 1;
+	soft_deliver(c, 1, false, 0, EV_EXC, c->st.rip);
+	c->delivering = -1;
+	c->db_ibp = false;
+	return true;
+}
+
+/* The executor's loop: runs blocks until an exit (returns 0). */
+static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
+					       struct vmm_exit *exit)
 {
 	struct soft_tb *tb;
 
-	if (pop_wq(c, exit))
-		return 0;
-	if (c->read_pending) {
-		struct soft_replay *r = &c->replay[c->replay_n];
-		memcpy(r->data, c->rdbuf, sizeof(r->data));
-		c->replay_n++;
-		c->read_pending = false;
-	}
-	c->replay_pos = 0;
-	c->verify_gen++;
-	/* chained successors and jump-cache entries recorded from now on
-	 * are blocks verified in this run: soft_thread_link relies on it */
-	c->chain_gen++;
-	c->delivering = -1;
-	c->ev = 0;
-	c->poll_count = 0;
-
-	if (__builtin_setjmp(c->jb)) {
-		/* a fault or an exit unwound the instruction */
-		c->ev &= ~(SEV_REPLAY | SEV_TBDIRTY | SEV_MODE);
-		if (c->fault_vec == -2) {
-			c->delivering = -1;
-			*exit = c->exit;
-			c->replay_pos = 0;
-			return 0;
-		}
-		c->replay_n = c->replay_pos = 0;
-		if (soft_handle_fault(c) < 0) {
-			fill_shutdown(exit);
-			c->st.mp_state = VMM_MP_RUNNABLE;
-			return 0;
-		}
-		if (pop_wq(c, exit)) {
-			c->ev &= ~SEV_WQ;
-			return 0;
-		}
-		c->ev = 0;
-		if (c->single_step) {
-			debug_exit(c, exit);
-			return 0;
-		}
-	}
 	if (c->pend_vec >= 0) {
 		int v = c->pend_vec;
 		c->pend_vec = -1;
@@ -554,17 +588,24 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 			return 0;
 		tb = find_tb_jc(c);
 		tf = (c->st.rflags & FL_TF) != 0;
-		if (unlikely(c->shadow || c->single_step || tf)) {
+		if (unlikely(c->shadow || c->single_step || c->dr_exec ||
+			     (c->st.rflags & (FL_TF | FL_RF)))) {
+			/* the instruction after STI / MOV SS: poll for
+			 * interrupts right after it (the window may be one
+			 * instruction long, as in "sti; nop; cli") */
+			if (c->shadow)
+				c->poll_count = 0;
 			c->shadow = false;
+			if (unlikely(c->dr_exec) && !(c->st.rflags & FL_RF) &&
+			    instruction_bp(c))
+				continue;
+			c->step_tf = tf;
+			c->ss_shadow_now = false;
 			if (run_block(c, tb, true, exit) == RUN_EXIT)
 				return 0;
-			if (tf) {
-				c->st.dr6 |= 0x4000;
-				soft_flags_commit(c);
-				c->delivering = 1;
-				soft_deliver(c, 1, false, 0, EV_EXT, c->st.rip);
-				c->delivering = -1;
-			}
+			if (c->step_tf || c->db_hits || c->ss_shadow_now)
+				soft_db_trap(c, c->step_tf);
+			c->step_tf = false;
 			if (c->single_step) {
 				debug_exit(c, exit);
 				return 0;
@@ -578,7 +619,8 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
 			tb = c->cur_tb; /* the last block it ran */
-			if (c->shadow || c->halted || (c->st.rflags & FL_TF) ||
+			if (c->shadow || c->halted ||
+			    (c->st.rflags & (FL_TF | FL_RF)) ||
 			    gen != c->chain_gen)
 				break;
 			if (events(c, exit) == RUN_EXIT)
@@ -609,4 +651,45 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 			tb = next;
 		}
 	}
+}
+
+/* Faults and exits of the guest unwind to here (see SOFT_SETJMP_FN). */
+static SOFT_SETJMP_FN int exec_guarded(struct soft_cpu *c,
+				       struct vmm_exit *exit)
+{
+	struct soft_cpu *volatile vc = c;
+	struct vmm_exit *volatile vexit = exit;
+	int r;
+
+	if (__builtin_setjmp(c->jb)) {
+		if (unwound(vc, vexit))
+			return 0;
+		r = exec_loop(vc, vexit);
+	} else {
+		r = exec_loop(c, exit);
+	}
+	SOFT_NO_TAIL_CALL();
+	return r;
+}
+
+int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	if (pop_wq(c, exit))
+		return 0;
+	if (c->read_pending) {
+		struct soft_replay *r = &c->replay[c->replay_n];
+		memcpy(r->data, c->rdbuf, sizeof(r->data));
+		c->replay_n++;
+		c->read_pending = false;
+	}
+	c->replay_pos = 0;
+	c->verify_gen++;
+	/* chained successors and jump-cache entries recorded from now on
+	 * are blocks verified in this run: soft_thread_link relies on it */
+	c->chain_gen++;
+	c->delivering = -1;
+	c->ev = 0;
+	c->poll_count = 0;
+
+	return exec_guarded(c, exit);
 }

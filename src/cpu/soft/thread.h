@@ -58,9 +58,10 @@ static inline int soft_thread_enter(struct soft_cpu *c, struct soft_tb *n)
 }
 
 /*
- * No chained successor (indirect branch, return): in 64-bit mode, where
- * RIP is the linear address, try the jump cache as tb.c's find_tb_jc()
- * does.
+ * No chained successor (indirect branch, return): try the jump cache by
+ * the linear address of CS:RIP, as tb.c's find_tb_jc() does (in every
+ * mode: the code size an entry was found with cannot change without a
+ * chain_gen change, see below).
  *
  * Chain and jump-cache entries are valid while chain_gen is unchanged,
  * and chain_gen changes whenever one could go stale: a write to a page
@@ -72,9 +73,17 @@ static inline int soft_thread_enter(struct soft_cpu *c, struct soft_tb *n)
 static inline int soft_thread_link_jc(struct soft_cpu *c)
 {
 	uint64_t lin = c->st.rip;
-	const struct soft_jc *j = &c->jc[soft_jc_idx(lin)];
+	const struct soft_jc *j;
 
-	if (!c->lm64 || !j->tb || j->lin != lin || j->gen != c->chain_gen)
+	if (!c->lm64) {
+		/* CS:EIP as tb.c's pc_lin() forms it; past the CS limit
+		 * the executor raises the #GP */
+		if (c->pe && c->st.rip > c->st.seg[VMM_CS].limit)
+			return SOFT_END;
+		lin = (uint32_t)(c->segbase[VMM_CS] + c->st.rip);
+	}
+	j = &c->jc[soft_jc_idx(lin)];
+	if (!j->tb || j->lin != lin || j->gen != c->chain_gen)
 		return SOFT_END;
 	return soft_thread_enter(c, j->tb);
 }
@@ -155,8 +164,7 @@ soft_cond_fast(struct soft_cpu *c, unsigned cc)
 {
 	bool r;
 
-	if ((c->lf_op == LF_SUB || c->lf_op == LF_LOGIC ||
-	     c->lf_op == LF_ADD) && (cc >> 1) == 2) { /* E / NE */
+	if (c->lf_op != LF_NONE && (cc >> 1) == 2) { /* E / NE */
 		r = (c->lf_res & soft_mask(c->lf_size)) == 0;
 		return (cc & 1) ? !r : r;
 	}

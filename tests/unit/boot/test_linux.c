@@ -59,8 +59,10 @@ static void test_linux_loads(void **state)
 	/* Zero page. */
 	zp_read(vm, zp);
 	for (size_t o = 0; o < 0x1f1; o++)
-		if (o != 0x1e8)
+		if (o != 0x1e8 && (o < 0x70 || o >= 0x78))
 			assert_int_equal(zp[o], 0);
+	/* boot_params.acpi_rsdp_addr: the RSDP of the tables written */
+	assert_int_equal(g64(zp, 0x70), VMM_BOOT_ACPI);
 	assert_int_equal(zp[0x1f1], BT_BZ_SETUP_SECTS);   /* header copied */
 	assert_int_equal(g16(zp, 0x1fe), 0xaa55);
 	assert_memory_equal(zp + 0x202, "HdrS", 4);

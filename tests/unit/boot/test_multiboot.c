@@ -228,11 +228,11 @@ static void m_wrap_4g(uint8_t *b, size_t *len)
 }
 static void m_over_mbi(uint8_t *b, size_t *len)
 {
-	set_addr(b, 0, 0x8000 + HDR_OFF);
-	set_addr(b, 1, 0x8000);
-	set_addr(b, 2, 0x8000 + IMG_LEN);
+	set_addr(b, 0, VMM_BOOT_MBI + HDR_OFF);
+	set_addr(b, 1, VMM_BOOT_MBI);
+	set_addr(b, 2, VMM_BOOT_MBI + IMG_LEN);
 	set_addr(b, 3, 0);
-	set_addr(b, 4, 0x8000);
+	set_addr(b, 4, VMM_BOOT_MBI);
 }
 static void m_entry(uint8_t *b, size_t *len) { set_addr(b, 4, 0xe0000000); }
 

@@ -25,6 +25,7 @@
 #define PAT4K (1ull << 7)
 #define PAT2M (1ull << 12)
 #define NX (1ull << 63)
+#define PTE_ADDR_MASK_T 0x000ffffffffff000ull
 #define PWU (P | W | U)
 
 #define EC_P 0x1u
@@ -140,6 +141,42 @@ static int walk(struct fixture *f, uint64_t gva, unsigned acc, bool set_ad,
 	return vmm_gmem_walk(&f->vm->mem, &p, gva, acc, set_ad, gpa, ec, psize);
 }
 
+/* The internal walk with an explicit MAXPHYADDR. */
+static int walk_m(struct fixture *f, unsigned maxpa, uint64_t gva,
+		  unsigned acc, bool set_ad, uint64_t *gpa, uint32_t *ec)
+{
+	struct vmm_cpu_state st;
+	struct vmm_paging p;
+
+	assert_int_equal(vmm_vcpu_get_state(f->vcpu, &st), 0);
+	p = (struct vmm_paging){ st.cr0, st.cr3, st.cr4, st.msr.efer, 0,
+				 maxpa };
+	*ec = 0xdead;
+	*gpa = 0xdeadull;
+	return vmm_gmem_walk(&f->vm->mem, &p, gva, acc, set_ad, gpa, ec, NULL);
+}
+
+/* error code of a walk with MAXPHYADDR @maxpa that must fault */
+static uint32_t pf_m(struct fixture *f, unsigned maxpa, uint64_t gva,
+		     unsigned acc)
+{
+	uint64_t gpa;
+	uint32_t ec;
+
+	assert_int_equal(walk_m(f, maxpa, gva, acc, false, &gpa, &ec),
+			 -EFAULT);
+	return ec;
+}
+
+/* gpa of a walk with MAXPHYADDR @maxpa that must succeed (a macro so a
+ * failure names the caller's line) */
+#define ok_m(f, maxpa, gva, acc) ({					\
+	uint64_t gpa_;							\
+	uint32_t ec_;							\
+	assert_int_equal(walk_m(f, maxpa, gva, acc, false, &gpa_, &ec_), 0); \
+	gpa_;								\
+})
+
 /* #PF error code of a walk that must fault. */
 static uint32_t pf(struct fixture *f, uint64_t gva, unsigned acc)
 {
@@ -237,16 +274,23 @@ static void test_32bit(void **state)
 	assert_int_equal(pf(f, gva + 0x1000, AW | AU), EC_W | EC_U);
 	assert_int_equal(pf(f, gva + 0x400000, AU), EC_U);
 
-	/* PS is ignored without CR4.PSE: the PDE points to a "table" outside RAM */
+	/* PS is ignored without CR4.PSE: the PDE points to a "table" outside
+	 * RAM, which reads as all-ones (open bus): a present PTE for
+	 * 0xfffff000 (32-bit PTEs have no reserved bits) */
 	w32(f->vm, ent32(2, gva), 0x01c00000 | PWU | PS);
-	assert_int_equal(xlate(f, gva, 0, &gpa), -EIO);
+	assert_int_equal(ok(f, gva, AW | AU), 0xfffffabcull);
 
 	/* page table outside RAM, page directory outside RAM */
 	w32(f->vm, ent32(2, gva), (uint32_t)OUTSIDE | PWU);
-	assert_int_equal(xlate(f, gva, 0, &gpa), -EIO);
-	assert_int_equal(walk(f, gva, 0, false, &gpa, &ec, &ps), -EIO);
+	assert_int_equal(ok(f, gva, 0), 0xfffffabcull);
+	assert_int_equal(walk(f, gva, 0, true, &gpa, &ec, &ps), 0);
+	assert_int_equal(gpa, 0xfffffabcull);
 	set_mode(f, CR0_PM, OUTSIDE, 0, 0);
-	assert_int_equal(xlate(f, gva, 0, &gpa), -EIO);
+	assert_int_equal(ok(f, gva, 0), 0xfffffabcull);
+	/* with PSE the all-ones PDE is a 4 MiB page with bit 21 set:
+	 * reserved */
+	set_mode(f, CR0_PM, OUTSIDE, VMM_CR4_PSE, 0);
+	assert_int_equal(pf(f, gva, AU), EC_P | EC_U | EC_RSVD);
 }
 
 static void test_32bit_pse(void **state)
@@ -345,9 +389,13 @@ static void test_pae(void **state)
 	/* a not-present fetch has the I bit too */
 	assert_int_equal(pf(f, gva + 0x1000, AX), EC_I);
 
-	/* page directory outside RAM */
+	/* page directory outside RAM: an all-ones PDE, bits 62:52 are
+	 * reserved in PAE entries */
 	w64(f->vm, PDPT_PAE + 3 * 8, OUTSIDE | P);
-	assert_int_equal(xlate(f, gva, 0, &gpa), -EIO);
+	assert_int_equal(pf(f, gva, 0), EC_P | EC_RSVD);
+	/* the PDPT itself outside RAM */
+	set_mode(f, CR0_PM, OUTSIDE, VMM_CR4_PAE, VMM_EFER_NXE);
+	assert_int_equal(pf(f, gva, AW), EC_P | EC_W | EC_RSVD);
 }
 
 /* ---- 4-level and 5-level ------------------------------------------------- */
@@ -423,17 +471,16 @@ static void test_4level_not_present(void **state)
 		assert_int_equal(pf(f, GVA4, AU), EC_U);
 		assert_int_equal(pf(f, GVA4, AW | AU), EC_W | EC_U);
 	}
-	/* tables outside RAM at each level: -EIO */
+	/* tables outside RAM at each level read as all-ones: XD without
+	 * NXE, PS in a PML4E or the low bits of a large page are reserved */
 	for (int level = 4; level >= 2; level--) {
 		map64(f, 4, GVA4, 1, 0x12345000ull | PWU, PWU);
 		w64(f->vm, ent(level, GVA4), OUTSIDE | PWU);
-		assert_int_equal(xlate(f, GVA4, 0, &gpa), -EIO);
+		assert_int_equal(pf(f, GVA4, 0), EC_P | EC_RSVD);
 	}
 	set_mode(f, CR0_PM, 0xfff000000ull, VMM_CR4_PAE, EFER_LM);
-	assert_int_equal(xlate(f, GVA4, 0, &gpa), -EIO);
-	char msg[200];
-	vmm_last_error(f->vm, msg, sizeof(msg));
-	assert_non_null(strstr(msg, "outside guest RAM"));
+	assert_int_equal(pf(f, GVA4, AU), EC_P | EC_U | EC_RSVD);
+	(void)gpa;
 }
 
 static void test_4level_perm(void **state)
@@ -587,6 +634,144 @@ static void test_set_ad(void **state)
 	assert_int_equal(r64(f->vm, ent(1, 0x1000)), 0x9000 | PWU | A);
 }
 
+/*
+ * Reserved bits per paging mode (SDM 4.3-4.5): physical-address bits at
+ * or above MAXPHYADDR in every entry, PAE's bits 62:52, XD without NXE,
+ * PS in a PML4E, the low bits of 1-GiB and 2-MiB pages, PSE-36 limits and
+ * bit 21 of a 4-MiB page; a reserved-bit fault wins over the permission
+ * check and sets no accessed flag.
+ */
+static void test_reserved_bits(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t b40 = 1ull << 40, b39 = 1ull << 39;
+	uint64_t gpa;
+	uint32_t ec;
+
+	set_long(f, 0, 0, VMM_EFER_NXE);
+	map64(f, 4, GVA4, 1, 0x12345000ull | PWU | b39, PWU);
+	assert_int_equal(ok_m(f, 40, GVA4, 0), b39 | 0x12345abcull);
+	/* bit 40 with MAXPHYADDR 40 at each level; fine with 52 */
+	for (int l = 4; l >= 1; l--) {
+		map64(f, 4, GVA4, 1, 0x12345000ull | PWU, PWU);
+		w64(f->vm, ent(l, GVA4), r64(f->vm, ent(l, GVA4)) | b40);
+		assert_int_equal(pf_m(f, 40, GVA4, 0), EC_P | EC_RSVD);
+		assert_int_equal(pf_m(f, 40, GVA4, AX | AU | AW),
+				 EC_P | EC_U | EC_W | EC_I | EC_RSVD);
+		if (l == 1)
+			assert_int_equal(ok_m(f, 52, GVA4, 0),
+					 b40 | 0x12345abcull);
+		/* no accessed flag anywhere after the fault */
+		assert_int_equal(walk_m(f, 40, GVA4, 0, true, &gpa, &ec),
+				 -EFAULT);
+		for (int k = 4; k >= 1; k--)
+			assert_int_equal(r64(f->vm, ent(k, GVA4)) & A, 0);
+	}
+	/* reserved wins over a permission fault (supervisor page, U access) */
+	map64(f, 4, GVA4, 1, 0x12345000ull | P | b40, P | W);
+	assert_int_equal(pf_m(f, 40, GVA4, AU), EC_P | EC_U | EC_RSVD);
+	/* bits 62:52 are ignored in 4-level paging */
+	map64(f, 4, GVA4, 1, 0x12345000ull | PWU | (0x7ffull << 52), PWU);
+	assert_int_equal(ok_m(f, 40, GVA4, 0), 0x12345abcull);
+	/* 2 MiB: bits 20:13 reserved, 12 is PAT */
+	map64(f, 4, GVA4, 2, 0x200000ull | PWU | PS | (1ull << 13), PWU);
+	assert_int_equal(pf_m(f, 40, GVA4, 0), EC_P | EC_RSVD);
+	map64(f, 4, GVA4, 2, 0x200000ull | PWU | PS | (1ull << 20), PWU);
+	assert_int_equal(pf_m(f, 40, GVA4, 0), EC_P | EC_RSVD);
+	/* 1 GiB: bits 29:13 reserved */
+	map64(f, 4, GVA4, 3, 0x40000000ull | PWU | PS | (1ull << 29), PWU);
+	assert_int_equal(pf_m(f, 40, GVA4, 0), EC_P | EC_RSVD);
+	map64(f, 4, GVA4, 3, 0x40000000ull | PWU | PS | PAT2M, PWU);
+	assert_int_equal(ok_m(f, 40, GVA4, 0), 0x40000000ull | (GVA4 & 0x3fffffff));
+	/* a not-present entry has no reserved bits */
+	map64(f, 4, GVA4, 1, (0x12345000ull | PWU | b40) & ~P, PWU);
+	assert_int_equal(pf_m(f, 40, GVA4, AW), EC_W);
+	/* a table outside RAM with MAXPHYADDR 40: all-ones is reserved at
+	 * the PTE too, even with NXE */
+	map64(f, 4, GVA4, 2, OUTSIDE | PWU, PWU);
+	assert_int_equal(pf_m(f, 40, GVA4, 0), EC_P | EC_RSVD);
+
+	/* PAE: bits 62:52 reserved in PDEs/PTEs, XD and 63:M in PDPTEs */
+	set_mode(f, CR0_PM, PDPT_PAE, VMM_CR4_PAE, VMM_EFER_NXE);
+	w64(f->vm, PDPT_PAE, tbl(2) | P);
+	w64(f->vm, ent(2, 0x1000), tbl(1) | PWU);
+	w64(f->vm, ent(1, 0x1000), 0x9000 | PWU | (1ull << 52));
+	assert_int_equal(pf_m(f, 40, 0x1000, 0), EC_P | EC_RSVD);
+	w64(f->vm, ent(1, 0x1000), 0x9000 | PWU | NX);
+	assert_int_equal(ok_m(f, 40, 0x1000, 0), 0x9000);
+	w64(f->vm, PDPT_PAE, tbl(2) | P | NX);
+	assert_int_equal(pf_m(f, 40, 0x1000, 0), EC_P | EC_RSVD);
+	w64(f->vm, PDPT_PAE, tbl(2) | P | b40);
+	assert_int_equal(pf_m(f, 40, 0x1000, 0), EC_P | EC_RSVD);
+
+	/* 32-bit PSE: bit 21 reserved; PSE-36 bits limited by MAXPHYADDR */
+	set_mode(f, CR0_PM, PD32, VMM_CR4_PSE, 0);
+	w32(f->vm, ent32(2, 0x00401000), 0x00400000 | PWU | PS | (1u << 21));
+	assert_int_equal(pf_m(f, 40, 0x00401000, 0), EC_P | EC_RSVD);
+	w32(f->vm, ent32(2, 0x00401000), 0x00400000 | PWU | PS | (1u << 17));
+	assert_int_equal(pf_m(f, 36, 0x00401000, 0), EC_P | EC_RSVD);
+	assert_int_equal(ok_m(f, 40, 0x00401000, 0), (1ull << 36) | 0x00401000);
+	w32(f->vm, ent32(2, 0x00401000), 0x00400000 | PWU | PS | (1u << 16));
+	assert_int_equal(ok_m(f, 36, 0x00401000, 0), (1ull << 35) | 0x00401000);
+}
+
+/*
+ * Hostile page tables: random entries in every mode give a translation
+ * or a #PF, never anything else, and the walk is deterministic.
+ */
+static void test_random_tables(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	static const uint64_t modes[][3] = {
+		{ 0, 0, 0 },
+		{ VMM_CR4_PSE, 0, 0 },
+		{ VMM_CR4_PAE, 0, 0 },
+		{ VMM_CR4_PAE, VMM_EFER_NXE, 0 },
+		{ VMM_CR4_PAE, EFER_LM, 0 },
+		{ VMM_CR4_PAE, EFER_LM | VMM_EFER_NXE, 0 },
+		{ VMM_CR4_PAE | VMM_CR4_LA57, EFER_LM | VMM_EFER_NXE, 0 },
+	};
+
+	for (unsigned m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		uint64_t cr3 = (modes[m][0] & VMM_CR4_PAE) &&
+			       !(modes[m][1] & VMM_EFER_LMA) ? PDPT_PAE : tbl(5);
+		set_mode(f, CR0_PM, cr3, modes[m][0], modes[m][1]);
+		for (int iter = 0; iter < 2000; iter++) {
+			uint64_t gpa, gpa2, gva;
+			uint32_t ec, ec2;
+			int r, r2;
+
+			/* random entries, pointing back into the table pages
+			 * half of the time, anywhere (RAM or not) otherwise */
+			for (uint64_t a = 0x10000; a < 0x15000; a += 8) {
+				x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+				uint64_t e = x;
+				if (e & 0x100000)
+					e = (e & ~PTE_ADDR_MASK_T) |
+					    (0x10000 + ((e >> 21) % 5) * 0x1000);
+				if ((x >> 3) % 7 == 0)
+					e &= ~P;
+				w64(f->vm, a, e);
+			}
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			gva = x;
+			unsigned acc = (unsigned)(x >> 60) & 7;
+			r = walk_m(f, 40, gva, acc, true, &gpa, &ec);
+			assert_true(r == 0 || r == -EFAULT);
+			if (r == -EFAULT)
+				assert_true(ec == 0 || (ec & ~0x1fu) == 0);
+			r2 = walk_m(f, 40, gva, acc, false, &gpa2, &ec2);
+			if (r == 0) {
+				/* A/D written by the first walk cannot turn
+				 * a success into a fault */
+				assert_int_equal(r2, 0);
+				assert_int_equal(gpa, gpa2);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -601,6 +786,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_4level_perm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_5level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_ad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserved_bits, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_random_tables, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

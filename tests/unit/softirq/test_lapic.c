@@ -495,6 +495,36 @@ static void test_page_get_set(void **state)
 	env_down(&e);
 }
 
+/*
+ * Restoring a register page takes it as given (issue #12): a software-
+ * disabled LAPIC (SVR bit 8 clear, as at reset) with LINT0 unmasked in
+ * ExtINT mode keeps LINT0 unmasked, and the PIC's interrupt reaches the
+ * CPU.  Forced masking belongs to register writes only: the same LVT
+ * written by the guest while software-disabled reads back masked.
+ */
+static void test_page_restore_sw_disabled(void **state)
+{
+	struct env e;
+	uint8_t page[1024];
+
+	env_up(&e, 1, false);
+	pic_init(&e, 0x08, 0x70);
+	soft_irqchip_get_lapic(e.chip, 0, page);
+	page[0xf1] = 0;                         /* SVR: software-disabled */
+	page[0x350] = 0, page[0x351] = 7, page[0x352] = 0; /* LINT0 ExtINT */
+	page[0x360] = 0, page[0x361] = 4, page[0x362] = 0; /* LINT1 NMI */
+	assert_int_equal(soft_irqchip_set_lapic(e.chip, 0, page), 0);
+	assert_int_equal(lapic_r(&e, 0, L_LVT0), 0x700);
+	assert_int_equal(lapic_r(&e, 0, L_LVT1), 0x400);
+	assert_int_equal(soft_irqchip_set_irq(e.chip, 1, 1), 0);
+	assert_true(soft_irqchip_poll(e.chip, 0) & SOFT_IRQ_INTR);
+	assert_int_equal(soft_irqchip_ack(e.chip, 0), 0x09);
+	/* a guest write while software-disabled is forced masked */
+	lapic_w(&e, 0, L_LVT0, 0x700);
+	assert_int_equal(lapic_r(&e, 0, L_LVT0), 0x10700);
+	env_down(&e);
+}
+
 static void test_base_disable_relocate(void **state)
 {
 	struct env e;
@@ -543,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_esr_and_hostile),
 		cmocka_unit_test(test_x2apic),
 		cmocka_unit_test(test_page_get_set),
+		cmocka_unit_test(test_page_restore_sw_disabled),
 		cmocka_unit_test(test_base_disable_relocate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,6 +36,19 @@ void ioapic_reset(struct ioapic *io)
 		io->redir[i] = RE_MASK;
 }
 
+/*
+ * A redirection entry as the MSI it is on the bus: destination ID and
+ * destination mode in the address, vector, delivery mode and trigger mode
+ * in the data (what KVM's split irqchip expects from a user IOAPIC).
+ */
+static void msi_of(uint64_t e, uint64_t *addr, uint32_t *data)
+{
+	*addr = 0xfee00000ull | (uint64_t)(RE_DEST(e) & 0xff) << 12 |
+		((e & RE_LOGICAL) ? 4u : 0u);
+	*data = (uint32_t)(e & RE_VECTOR) | RE_MODE(e) << 8 |
+		((e & RE_LEVEL) ? 1u << 15 : 0u);
+}
+
 static void deliver(struct soft_irqchip *chip, uint64_t e)
 {
 	struct apic_msg m = {
@@ -50,7 +63,26 @@ static void deliver(struct soft_irqchip *chip, uint64_t e)
 
 	if (m.mode == DM_EXTINT)
 		return; /* virtual wire: seen by poll through the PIC */
+	if (chip->ext) {
+		uint64_t addr;
+		uint32_t data;
+		msi_of(e, &addr, &data);
+		chip->sink.msi(chip->sink.opaque, addr, data);
+		return;
+	}
 	apic_deliver(chip, &m);
+}
+
+void ioapic_route_changed(struct soft_irqchip *chip, unsigned pin)
+{
+	uint64_t e = chip->ioapic.redir[pin], addr;
+	uint32_t data;
+	bool valid = !(e & RE_MASK) && RE_MODE(e) != DM_EXTINT;
+
+	if (!chip->ext || !chip->sink.route)
+		return;
+	msi_of(e, &addr, &data);
+	chip->sink.route(chip->sink.opaque, pin, valid, addr, data);
 }
 
 /* Deliver a level pin if it is asserted, unmasked and not in service. */
@@ -148,6 +180,8 @@ static void reg_write(struct soft_irqchip *chip, uint32_t v)
 	if (!(e & RE_LEVEL))
 		e &= ~RE_REMOTE_IRR;
 	io->redir[pin] = e;
+	if ((old ^ e) & ~RE_REMOTE_IRR)
+		ioapic_route_changed(chip, pin);
 	service_level(chip, pin);
 	if (pin == 0)
 		chip_pic_changed(chip);

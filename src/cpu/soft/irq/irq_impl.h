@@ -139,7 +139,15 @@ struct soft_irqchip {
 	struct lapic_mmio mmio[LAPIC_MMIO_SLOTS];
 	pthread_mutex_t mmio_lock;    /* taken before chip->lock, never after */
 	bool registered[6];
+
+	/* external LAPICs (split irqchip on KVM), see soft_irqchip_sink */
+	bool ext;
+	struct soft_irqchip_sink sink;
+	atomic_bool extint_out;       /* master PIC INTR, for the sink */
 };
+
+/* ext mode: tell the sink about pin @pin's redirection entry */
+void ioapic_route_changed(struct soft_irqchip *chip, unsigned pin);
 
 /* Internal bit in the pending word: the INTR comes from the PIC. */
 #define PENDING_EXTINT (1u << 31)

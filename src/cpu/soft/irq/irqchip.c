@@ -74,6 +74,11 @@ void chip_update(struct soft_irqchip *chip)
 	bool earlier = next < atomic_load(&chip->next_deadline);
 
 	atomic_store(&chip->next_deadline, next);
+	if (chip->ext) {
+		if (earlier && next != NO_DEADLINE && chip->sink.timer)
+			chip->sink.timer(chip->sink.opaque);
+		return; /* the LAPICs are the kernel's */
+	}
 	for (unsigned c = 0; c < chip->ncpus; c++) {
 		unsigned bits = chip_compute(chip, c);
 		atomic_store(&chip->pending[c], bits);
@@ -101,6 +106,12 @@ void chip_pic_changed(struct soft_irqchip *chip)
 		chip->ioapic.lines |= 1;
 	else
 		chip->ioapic.lines &= ~1u;
+	if (chip->ext) {
+		bool out = chip->ioapic.lines & 1;
+		atomic_store(&chip->extint_out, out);
+		if (out && chip->sink.extint)
+			chip->sink.extint(chip->sink.opaque);
+	}
 	chip_update(chip);
 }
 
@@ -277,6 +288,8 @@ static int register_all(struct soft_irqchip *chip)
 		chip->registered[REG_P61] = ret == 0;
 	}
 #undef REG
+	if (chip->ext)
+		return 0; /* the LAPIC pages are the kernel's */
 	ret = lapic_slot_get(chip, SOFT_IRQCHIP_LAPIC_BASE);
 	if (ret)
 		return ret;
@@ -296,9 +309,32 @@ static void free_chip(struct soft_irqchip *chip, unsigned nconds)
 	vmm__free(vm, chip);
 }
 
+static int create(vmm_vm *vm, unsigned ncpus, bool with_pit,
+		  const struct soft_clock *clock,
+		  const struct soft_irqchip_sink *sink,
+		  struct soft_irqchip **out);
+
 int soft_irqchip_create(vmm_vm *vm, unsigned ncpus, bool with_pit,
 			const struct soft_clock *clock,
 			struct soft_irqchip **out)
+{
+	return create(vm, ncpus, with_pit, clock, NULL, out);
+}
+
+int soft_irqchip_create_ext(vmm_vm *vm, unsigned ncpus, bool with_pit,
+			    const struct soft_clock *clock,
+			    const struct soft_irqchip_sink *sink,
+			    struct soft_irqchip **out)
+{
+	if (!sink || !sink->msi)
+		return vmm__err(vm, -EINVAL, "soft irqchip: no MSI sink");
+	return create(vm, ncpus, with_pit, clock, sink, out);
+}
+
+static int create(vmm_vm *vm, unsigned ncpus, bool with_pit,
+		  const struct soft_clock *clock,
+		  const struct soft_irqchip_sink *sink,
+		  struct soft_irqchip **out)
 {
 	struct soft_irqchip *chip;
 	pthread_condattr_t ca;
@@ -317,6 +353,10 @@ int soft_irqchip_create(vmm_vm *vm, unsigned ncpus, bool with_pit,
 	chip->ncpus = ncpus;
 	chip->with_pit = with_pit;
 	chip->clock = *clock;
+	if (sink) {
+		chip->ext = true;
+		chip->sink = *sink;
+	}
 	if (!chip->clock.tsc_hz)
 		chip->clock.tsc_hz = 1000000000u;
 	for (int i = 0; i < LAPIC_MMIO_SLOTS; i++)
@@ -440,4 +480,54 @@ int soft_irqchip_msi(struct soft_irqchip *chip, uint64_t addr, uint32_t data)
 	chip_update(chip);
 	pthread_mutex_unlock(&chip->lock);
 	return 0;
+}
+
+/* ---- external LAPICs (split irqchip) ---- */
+
+void soft_irqchip_eoi(struct soft_irqchip *chip, uint8_t vector)
+{
+	uint64_t now = chip_now(chip);
+
+	pthread_mutex_lock(&chip->lock);
+	chip_advance(chip, now);
+	ioapic_eoi(chip, vector);
+	chip_update(chip);
+	pthread_mutex_unlock(&chip->lock);
+}
+
+bool soft_irqchip_extint_pending(struct soft_irqchip *chip)
+{
+	return atomic_load(&chip->extint_out);
+}
+
+int soft_irqchip_extint_ack(struct soft_irqchip *chip)
+{
+	uint64_t now = chip_now(chip);
+	int v;
+
+	pthread_mutex_lock(&chip->lock);
+	chip_advance(chip, now);
+	v = chip_pic_intack(chip);
+	pthread_mutex_unlock(&chip->lock);
+	return v;
+}
+
+void soft_irqchip_advance(struct soft_irqchip *chip)
+{
+	uint64_t now = chip_now(chip);
+
+	pthread_mutex_lock(&chip->lock);
+	chip_advance(chip, now);
+	pthread_mutex_unlock(&chip->lock);
+}
+
+void soft_irqchip_sync(struct soft_irqchip *chip)
+{
+	pthread_mutex_lock(&chip->lock);
+	for (unsigned pin = 0; pin < SOFT_IRQCHIP_NGSI; pin++)
+		ioapic_route_changed(chip, pin);
+	/* force the timer callback: the deadlines may all be new */
+	atomic_store(&chip->next_deadline, NO_DEADLINE);
+	chip_pic_changed(chip);
+	pthread_mutex_unlock(&chip->lock);
 }

@@ -119,6 +119,52 @@ struct soft_clock {
 int soft_irqchip_create(vmm_vm *vm, unsigned ncpus, bool with_pit,
 			const struct soft_clock *clock,
 			struct soft_irqchip **out);
+/*
+ * External local APICs: the KVM backend's split irqchip runs the PIC pair,
+ * IOAPIC and PIT of this file with KVM's in-kernel LAPICs.  The chip then
+ * registers no LAPIC page, its own LAPICs stay unused, and it talks to the
+ * real ones through @sink (every callback may be called with the chip's
+ * lock held, from any thread: it must not call back into the chip):
+ *
+ * @msi:    deliver an IOAPIC interrupt (MSI address/data format as
+ *          soft_irqchip_msi(); data bit 15 = level-triggered).
+ * @route:  redirection entry of IOAPIC pin @pin changed: @valid with the
+ *          MSI it sends (so the kernel knows which vectors need an EOI
+ *          exit), or !@valid when masked / ExtINT.
+ * @extint: the master PIC's INTR output is asserted: make vCPU 0 call
+ *          soft_irqchip_extint_ack() when it can take an interrupt.
+ * @timer:  the earliest timer deadline moved earlier: whoever sleeps until
+ *          soft_irqchip_next_deadline() must recompute it.
+ *
+ * No timer runs by itself: call soft_irqchip_advance() at (or after) the
+ * deadline.  EOIs of level-triggered vectors come back through
+ * soft_irqchip_eoi().
+ */
+struct soft_irqchip_sink {
+	int (*msi)(void *opaque, uint64_t addr, uint32_t data);
+	void (*route)(void *opaque, unsigned pin, bool valid, uint64_t addr,
+		      uint32_t data);
+	void (*extint)(void *opaque);
+	void (*timer)(void *opaque);
+	void *opaque;
+};
+
+int soft_irqchip_create_ext(vmm_vm *vm, unsigned ncpus, bool with_pit,
+			    const struct soft_clock *clock,
+			    const struct soft_irqchip_sink *sink,
+			    struct soft_irqchip **out);
+/* A local APIC EOI'd level-triggered @vector: the IOAPIC's remote IRR. */
+void soft_irqchip_eoi(struct soft_irqchip *chip, uint8_t vector);
+/* Is the master PIC's INTR output asserted? (lock-free hint) */
+bool soft_irqchip_extint_pending(struct soft_irqchip *chip);
+/* INTA through the PIC pair: the vector (spurious IR7 if the request went
+ * away).  Call only when soft_irqchip_extint_pending() said yes. */
+int soft_irqchip_extint_ack(struct soft_irqchip *chip);
+/* Fire every timer whose deadline has passed. */
+void soft_irqchip_advance(struct soft_irqchip *chip);
+/* Announce every route and the PIC output again (after a restore). */
+void soft_irqchip_sync(struct soft_irqchip *chip);
+
 /* Unregister the ranges and free everything.  NULL is a no-op. */
 void soft_irqchip_destroy(struct soft_irqchip *chip);
 /* System reset: every controller to its power-on state. */

@@ -706,9 +706,10 @@ void lapic_set_page(struct soft_irqchip *chip, unsigned cpu,
 		int i = lvt_index(off);
 		if (i < 0)
 			continue;
+		/* as given, even unmasked while software-disabled (KVM
+		 * restores the page the same way): forced masking is a
+		 * property of register writes, not of restoring state */
 		l->lvt[i] = irq_get32(regs + off) & (lvt_bits[i] | 0x5000);
-		if (!sw_enabled(l))
-			l->lvt[i] |= LVT_MASKED;
 	}
 	l->tdcr = irq_get32(regs + APIC_TDCR) & 0xb;
 	l->tmict = irq_get32(regs + APIC_TMICT);

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: MIT
+/*
+ * startup.c - what a VM costs to start, against the minimal raw-KVM
+ * program doing the same (see bench.h):
+ *
+ * create-destroy  one line per interrupt controller mode (kernel, split,
+ *                 none, and the default): create a VM with 2 MiB of RAM and
+ *                 a vCPU, run it to its first port exit, destroy it; the
+ *                 baseline is the MINIMAL raw sequence (VM, memslot, vCPU,
+ *                 run, close; no irqchip), interleaved trial by trial.
+ *                 Raw lines with the kernel irqchip (+PIT) and the split
+ *                 irqchip show what those cost KVM itself.
+ * process-start   whole-process wall time (fork, exec, run to the guest's
+ *                 exit, wait) of vmm-run on a tiny real-mode guest (16 MiB)
+ *                 against bench/raw-start (the same guest, raw ioctls, no
+ *                 irqchip), interleaved; one line per vmm-run irqchip mode.
+ */
+#include "bench.h"
+#include "raw_kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CODE_GPA 0x1000u
+#define PORT_WORK 0x80
+
+/* 32-bit, CPL3: out %al, $0x80; jmp . */
+static const uint8_t out_code[] = { 0xe6, 0x80, 0xeb, 0xfe };
+
+static int cpl3_state(vmm_vcpu *vcpu)
+{
+	struct vmm_cpu_state st;
+	int ret = vmm_vcpu_get_state(vcpu, &st);
+
+	if (ret)
+		return ret;
+	vmm_state_flat_protected(&st, CODE_GPA);
+	for (int i = VMM_ES; i <= VMM_GS; i++) {
+		st.seg[i].dpl = 3;
+		st.seg[i].selector |= 3;
+	}
+	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
+	st.gpr[VMM_RSP] = 0x8000;
+	return vmm_vcpu_set_state(vcpu, &st);
+}
+
+/* One libvmm VM: create, run to the port exit, destroy.  0 or -errno. */
+static int one_vm(enum vmm_irqchip_mode mode)
+{
+	struct vmm_config cfg;
+	struct vmm_exit e;
+	vmm_vm *vm;
+	vmm_vcpu *vcpu;
+	int ret;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.irqchip = mode;
+	cfg.ram_size = 2 << 20;
+	if ((ret = vmm_vm_create(&cfg, &vm)))
+		return ret;
+	if (!(ret = vmm_vcpu_create(vm, 0, &vcpu)) &&
+	    !(ret = vmm_mem_write(vm, CODE_GPA, out_code, sizeof(out_code))) &&
+	    !(ret = cpl3_state(vcpu)) && !(ret = vmm_vcpu_run(vcpu, &e)))
+		if (e.kind != VMM_EXIT_IO || e.io.port != PORT_WORK)
+			ret = -EPROTO;
+	vmm_vm_destroy(vm);
+	return ret;
+}
+
+static int one_raw(unsigned flags)
+{
+	struct raw_vm *r = raw_vm_create_flags(2 << 20, out_code,
+					       sizeof(out_code), CODE_GPA,
+					       flags);
+	int ret = r && raw_vm_run_until(r, PORT_WORK) == 1 ? 0 : -1;
+
+	raw_vm_destroy(r);
+	return ret;
+}
+
+int bench_create_destroy_modes(const struct params *p, struct result *res)
+{
+	static const struct {
+		const char *name;
+		int mode;       /* libvmm mode, or -1 for a raw variant */
+		unsigned raw;
+	} rows[] = {
+		{ "create-destroy/default", VMM_IRQCHIP_DEFAULT, 0 },
+		{ "create-destroy/kernel", VMM_IRQCHIP_KERNEL, 0 },
+		{ "create-destroy/split", VMM_IRQCHIP_SPLIT, 0 },
+		{ "create-destroy/none", VMM_IRQCHIP_NONE, 0 },
+		{ "create-destroy/raw-kernel-pit", -1,
+		  RAW_VM_IRQCHIP | RAW_VM_PIT },
+		{ "create-destroy/raw-split", -1, RAW_VM_SPLIT },
+	};
+	enum { NROWS = sizeof(rows) / sizeof(rows[0]) };
+	long iters = p->iters / 2000 > 3 ? p->iters / 2000 : 3;
+	double *v = calloc((size_t)p->trials * (NROWS + 1), sizeof(double));
+	double *base = v;
+
+	(void)res;
+	if (!v)
+		return -1;
+	for (int t = 0; t < p->trials; t++) {
+		double t0;
+		/* the minimal raw sequence, then each row, in turn */
+		t0 = now_ns();
+		for (long i = 0; i < iters; i++)
+			if (one_raw(0))
+				goto fail;
+		base[t] = (now_ns() - t0) / (double)iters;
+		for (int r = 0; r < NROWS; r++) {
+			t0 = now_ns();
+			for (long i = 0; i < iters; i++) {
+				int rc = rows[r].mode >= 0 ?
+						 one_vm(rows[r].mode) :
+						 one_raw(rows[r].raw);
+				if (rc) {
+					fprintf(stderr, "%s: %s\n", rows[r].name,
+						rc < 0 && rc != -1 ?
+							vmm_strerror(rc) :
+							"failed");
+					goto fail;
+				}
+			}
+			v[(size_t)(r + 1) * p->trials + t] =
+				(now_ns() - t0) / (double)iters;
+		}
+	}
+	double b = median(base, p->trials) / 1000;
+	for (int r = 0; r < NROWS; r++) {
+		struct result o = { rows[r].name,
+				    median(v + (size_t)(r + 1) * p->trials,
+					   p->trials) / 1000,
+				    b, "us/vm", "minimal raw VM (no irqchip)",
+				    p->trials, iters };
+		bench_print(p, &o);
+	}
+	free(v);
+	return 1;
+fail:
+	free(v);
+	return -1;
+}
+
+/* ---- process-start ---- */
+
+/* real mode at 0x7c00: mov $0x10, %al; out %al, $0xf4; hlt */
+static const uint8_t tiny_guest[] = { 0xb0, 0x10, 0xe6, 0xf4, 0xf4 };
+
+/* fork + exec @argv, wait; wall time in ns, or -1.  @want: exit status. */
+static double run_process(char *const argv[], int want)
+{
+	double t0 = now_ns();
+	int st;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != want) {
+		fprintf(stderr, "process-start: %s exited with %d, want %d\n",
+			argv[0], WIFEXITED(st) ? WEXITSTATUS(st) : -1, want);
+		return -1;
+	}
+	return now_ns() - t0;
+}
+
+int bench_process_start(const struct params *p, struct result *res)
+{
+#if defined(VMM_BENCH_VMM_RUN) && defined(VMM_BENCH_RAW_START)
+	static const char *const modes[] = { "default", "kernel", "split",
+					     "none" };
+	enum { NM = sizeof(modes) / sizeof(modes[0]) };
+	const char *run = getenv("VMM_BENCH_VMM_RUN") ?
+				  getenv("VMM_BENCH_VMM_RUN") : VMM_BENCH_VMM_RUN;
+	char img[] = "/tmp/vmm-bench-tiny-XXXXXX";
+	int fd = mkstemp(img), trials = p->trials < 5 ? 5 : p->trials;
+	double *v = calloc((size_t)trials * (NM + 1), sizeof(double));
+	int ret = -1;
+
+	(void)res;
+	if (fd < 0 || !v ||
+	    write(fd, tiny_guest, sizeof(tiny_guest)) != sizeof(tiny_guest))
+		goto out;
+	close(fd);
+	fd = -1;
+	for (int t = 0; t < trials; t++) {
+		char *raw_argv[] = { (char *)VMM_BENCH_RAW_START, NULL };
+		double w = run_process(raw_argv, 33);
+		if (w < 0)
+			goto out;
+		v[t] = w;
+		for (int m = 0; m < NM; m++) {
+			char *argv[] = { (char *)run, "--backend", "kvm",
+					 "-m", "16M", "--quiet", "--irqchip",
+					 (char *)modes[m], "--format", "flat",
+					 "--kernel", img, NULL };
+			w = run_process(argv, 33);
+			if (w < 0)
+				goto out;
+			v[(size_t)(m + 1) * trials + t] = w;
+		}
+	}
+	for (int m = 0; m < NM; m++) {
+		char name[64];
+		snprintf(name, sizeof(name), "process-start/%s", modes[m]);
+		struct result o = { name,
+				    median(v + (size_t)(m + 1) * trials,
+					   trials) / 1e6,
+				    median(v, trials) / 1e6, "ms",
+				    "raw-start (minimal raw KVM process)",
+				    trials, 1 };
+		bench_print(p, &o);
+	}
+	ret = 1;
+out:
+	if (fd >= 0)
+		close(fd);
+	unlink(img);
+	free(v);
+	return ret;
+#else
+	(void)p;
+	(void)res;
+	fprintf(stderr, "process-start: vmm-run or raw-start not built\n");
+	return 1;
+#endif
+}
+
+/* ---- snapshot-reset-breakdown ----
+ *
+ * Where vmm_snapshot_reset() of 16 dirty pages in a 64 MiB VM spends its
+ * time, per irqchip mode: the same guest as snapshot-reset (16 one-word
+ * writes, 4 KiB apart, from 1 MiB, then an exit), restored copy-on-write
+ * with dirty tracking.  Per trial: the whole reset after a run (total);
+ * then, after another run, the dirty-log fetch alone (KVM_GET_DIRTY_LOG +
+ * the VMM-side bitmap), the copy of 16 pages (vmm_mem_write), a reset with
+ * nothing dirty (its fixed part: dirty-log calls + vCPU, irqchip and
+ * device state), and vmm_vcpu_set_state() alone.  Baseline of each line:
+ * the total.
+ */
+static const uint8_t dirty16_code[] = {
+	0x89, 0x03,                         /* 1: mov %eax,(%ebx) */
+	0x81, 0xc3, 0x00, 0x10, 0x00, 0x00, /*    add $0x1000,%ebx */
+	0xe2, 0xf6,                         /*    loop 1b */
+	0xe6, 0x80,                         /*    out %al,$0x80 */
+	0xeb, 0xfe,                         /*    jmp . */
+};
+
+static int make_dirty_snap(const char *path, enum vmm_irqchip_mode mode)
+{
+	struct vmm_config cfg;
+	struct vmm_cpu_state st;
+	struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
+	vmm_vm *vm;
+	vmm_vcpu *vcpu;
+	int ret;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_KVM;
+	cfg.irqchip = mode;
+	cfg.ram_size = 64 << 20;
+	if ((ret = vmm_vm_create(&cfg, &vm)))
+		return ret;
+	if (!(ret = vmm_vcpu_create(vm, 0, &vcpu)) &&
+	    !(ret = vmm_mem_write(vm, CODE_GPA, dirty16_code,
+				  sizeof(dirty16_code))) &&
+	    !(ret = cpl3_state(vcpu)) &&
+	    !(ret = vmm_vcpu_get_state(vcpu, &st))) {
+		st.gpr[VMM_RBX] = 0x100000;
+		st.gpr[VMM_RCX] = 16;
+		st.gpr[VMM_RAX] = 0x5a5a5a5a;
+		if (!(ret = vmm_vcpu_set_state(vcpu, &st)))
+			ret = vmm_snapshot_save(vm, path, &so);
+	}
+	vmm_vm_destroy(vm);
+	return ret;
+}
+
+static int run_dirty(vmm_vm *vm)
+{
+	struct vmm_exit e;
+	int ret = vmm_vcpu_run(vmm_vcpu_get(vm, 0), &e);
+
+	if (ret)
+		return ret;
+	return e.kind == VMM_EXIT_IO && e.io.port == PORT_WORK ? 0 : -EPROTO;
+}
+
+int bench_snapshot_reset_breakdown(const struct params *p, struct result *res)
+{
+	static const enum vmm_irqchip_mode modes[] = {
+		VMM_IRQCHIP_NONE, VMM_IRQCHIP_SPLIT, VMM_IRQCHIP_KERNEL };
+	static const char *const part[] = { "total", "dirty-fetch",
+					    "copy-16p", "reset-0p",
+					    "set-state" };
+	enum { NP = 5 };
+	int trials = p->trials < 11 ? 11 : p->trials, ret = -1;
+	double *v = calloc((size_t)trials * NP, sizeof(double));
+	static uint8_t page[16][4096];
+	uint64_t bm[256];
+
+	(void)res;
+	if (!v)
+		return -1;
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		char path[] = "/tmp/vmm-bench-snapbd-XXXXXX";
+		struct vmm_restore_opts ro = {
+			.flags = VMM_RESTORE_COW | VMM_RESTORE_TRACK_DIRTY };
+		struct vmm_config ov;
+		vmm_snapshot *snap = NULL;
+		vmm_vm *vm = NULL;
+		char err[256];
+		int fd = mkstemp(path), bad = 1;
+
+		vmm_config_init(&ov);
+		ov.backend = VMM_BACKEND_KVM;
+		ov.irqchip = modes[m];
+		if (fd < 0)
+			goto out;
+		close(fd);
+		if (make_dirty_snap(path, modes[m]) ||
+		    vmm_snapshot_open(path, &snap, err, sizeof(err)) ||
+		    vmm_snapshot_restore_snap(snap, &ov, &ro, &vm))
+			goto next;
+		for (int t = 0; t < trials; t++) {
+			struct vmm_cpu_state st;
+			double t0;
+
+			if (run_dirty(vm))
+				goto next;
+			t0 = now_ns();
+			if (vmm_snapshot_reset(vm, snap) < 16)
+				goto next;
+			v[t] = now_ns() - t0;
+			if (run_dirty(vm))
+				goto next;
+			t0 = now_ns();
+			if (vmm_mem_dirty_fetch(vm, 0, bm, 256) < 16)
+				goto next;
+			v[trials + t] = now_ns() - t0;
+			t0 = now_ns();
+			for (int i = 0; i < 16; i++)
+				if (vmm_mem_write(vm, 0x100000 + i * 4096u,
+						  page[i], 4096))
+					goto next;
+			v[2 * trials + t] = now_ns() - t0;
+			vmm_mem_dirty_fetch(vm, 0, bm, 256);
+			t0 = now_ns();
+			if (vmm_snapshot_reset(vm, snap) < 0)
+				goto next;
+			v[3 * trials + t] = now_ns() - t0;
+			if (vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), &st))
+				goto next;
+			t0 = now_ns();
+			if (vmm_vcpu_set_state(vmm_vcpu_get(vm, 0), &st))
+				goto next;
+			v[4 * trials + t] = now_ns() - t0;
+		}
+		bad = 0;
+		double total = median(v, trials) / 1e3;
+		for (int k = 0; k < NP; k++) {
+			char name[80];
+			snprintf(name, sizeof(name),
+				 "snapshot-reset-breakdown/%s/%s",
+				 vmm_irqchip_name(modes[m]), part[k]);
+			struct result o = { name,
+					    median(v + (size_t)k * trials,
+						   trials) / 1e3,
+					    total, "us", "reset total",
+					    trials, 1 };
+			bench_print(p, &o);
+		}
+next:
+		vmm_vm_destroy(vm);
+		vmm_snapshot_close(snap);
+		unlink(path);
+		if (bad) {
+			fprintf(stderr, "snapshot-reset-breakdown: %s failed\n",
+				vmm_irqchip_name(modes[m]));
+			goto out;
+		}
+	}
+	ret = 1;
+out:
+	free(v);
+	return ret;
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+/*
+ * guest_irq.c - real interrupts through every path of the interrupt
+ * controllers, in the irqchip mode of env VMM_TEST_IRQCHIP (default,
+ * kernel, split, none): the irq32 guest (tests/guests/irq32.S) takes PIT
+ * ticks through the PIC (ExtINT via LINT0) and through the IOAPIC (edge),
+ * then a level-triggered line this program drives, which needs working
+ * EOIs.  It reports 'P', 'I', 'L' on port 0x602 and exits with status 0x43.
+ *
+ * In VMM_IRQCHIP_NONE the same guest must get the documented behaviour:
+ * its PIC/PIT/IOAPIC accesses are unhandled I/O (completed as an empty bus
+ * with VMM_CFG_IGNORE_UNHANDLED_IO), no interrupt ever comes, and its
+ * first HLT returns VMM_EXIT_HLT; vmm_irq_line() gives -ENODEV.
+ *
+ *   guest_irq BACKEND IMAGE
+ */
+#include "harness.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct line_dev {
+	vmm_vm *vm;
+	pthread_mutex_t lock;
+	char marks[8];
+	unsigned nmarks;
+	int raise_err;
+};
+
+static int line_write(void *opaque, uint64_t off, const void *data,
+		      unsigned size, struct vmm_io_ctx *ctx)
+{
+	struct line_dev *d = opaque;
+	int r = 0;
+
+	(void)size;
+	(void)ctx;
+	if (off == 0)
+		r = vmm_irq_line(d->vm, 10, 1);
+	else if (off == 1)
+		r = vmm_irq_line(d->vm, 10, 0);
+	pthread_mutex_lock(&d->lock);
+	if (off == 2 && d->nmarks < sizeof(d->marks) - 1)
+		d->marks[d->nmarks++] = *(const char *)data;
+	if (r && !d->raise_err)
+		d->raise_err = r;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+static int line_read(void *opaque, uint64_t off, void *data, unsigned size,
+		     struct vmm_io_ctx *ctx)
+{
+	(void)opaque;
+	(void)off;
+	(void)ctx;
+	memset(data, 0xff, size);
+	return 0;
+}
+
+static const struct vmm_io_ops line_ops = { .read = line_read,
+					    .write = line_write };
+
+int main(int argc, char **argv)
+{
+	enum vmm_backend b = gh_init(argc, argv, 3, "BACKEND IMAGE");
+	enum vmm_irqchip_mode want = gh_irqchip(), mode;
+	struct line_dev d = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct gh_vm g;
+	struct vmm_exit exit;
+	char desc[160];
+	double t0, t1;
+
+	gh_create(&g, "irq", b,
+		  want == VMM_IRQCHIP_NONE ? VMM_CFG_IGNORE_UNHANDLED_IO : 0,
+		  GH_RAM_DEFAULT);
+	mode = vmm_vm_irqchip(g.vm);
+	GH_CHECK(&g, mode != VMM_IRQCHIP_DEFAULT &&
+			     (want == VMM_IRQCHIP_DEFAULT || mode == want),
+		 "asked for irqchip '%s', got '%s'", vmm_irqchip_name(want),
+		 vmm_irqchip_name(mode));
+	d.vm = g.vm;
+	GH_OK(&g, vmm_bus_register(g.vm, VMM_SPACE_PIO, 0x600, 3, &line_ops,
+				   &d, "irq-line"));
+	gh_load(&g, argv[2]);
+	t0 = gh_now();
+	gh_run(&g, &exit);
+	t1 = gh_now();
+	gh_describe_exit(&exit, desc, sizeof(desc));
+
+	if (mode == VMM_IRQCHIP_NONE) {
+		GH_CHECK(&g, exit.kind == VMM_EXIT_HLT,
+			 "irqchip none: expected HLT, got %s", desc);
+		GH_CHECK(&g, d.nmarks == 0, "irqchip none: marks '%s'",
+			 d.marks);
+		GH_CHECK(&g, vmm_irq_line(g.vm, 10, 1) == -ENODEV,
+			 "irqchip none: vmm_irq_line must give -ENODEV");
+		GH_CHECK(&g, vmm_irq_msi(g.vm, 0xfee00000, 0x30) == -ENODEV,
+			 "irqchip none: vmm_irq_msi must give -ENODEV");
+	} else {
+		GH_CHECK(&g, exit.kind == VMM_EXIT_GUEST_EXIT &&
+				     exit.guest.value == 0x21,
+			 "expected guest exit 0x21, got %s (marks '%s')", desc,
+			 d.marks);
+		GH_CHECK(&g, !strcmp(d.marks, "PIL"), "marks '%s', want PIL",
+			 d.marks);
+		GH_CHECK(&g, d.raise_err == 0, "vmm_irq_line: %s",
+			 vmm_strerror(d.raise_err));
+	}
+	printf("irq32 on %s, irqchip %s: %s, marks '%s', %.1f ms\n",
+	       vmm_backend_name(b), vmm_irqchip_name(mode), desc, d.marks,
+	       (t1 - t0) * 1e3);
+	gh_destroy(&g);
+	return 0;
+}
