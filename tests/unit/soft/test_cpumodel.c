@@ -397,9 +397,8 @@ static void test_pku(void **state)
 	assert_int_equal(run_pk(&t, 0, 0, PKE, 0, 0, code, n), 14);
 	assert_int_equal(t.st.cr2, ENV_DATA + 4);
 	assert_int_equal(err_code(&t), 0x21);
-	/* key bits are ignored in PAE paging: tested by the walker's
-	 * unit test (tests/unit/mem) */
-	(void)r;
+	/* the walker's rules in detail (large pages, 5-level, PAE):
+	 * tests/unit/mem/test_pagewalk.c test_pkeys */
 	tvm_destroy(&t);
 
 	/* baseline: no PKU, RDPKRU #UD */
