@@ -155,6 +155,7 @@ struct vmm_cpu_state {
 #define VMM_CR4_OSXSAVE (1ull << 18)
 #define VMM_CR4_SMEP (1ull << 20)
 #define VMM_CR4_SMAP (1ull << 21)
+#define VMM_CR4_PKE (1ull << 22)
 #define VMM_EFER_SCE (1ull << 0)
 #define VMM_EFER_LME (1ull << 8)
 #define VMM_EFER_LMA (1ull << 10)

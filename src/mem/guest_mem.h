@@ -101,6 +101,9 @@ struct vmm_paging {
 	/* MAXPHYADDR of the vCPU (CPUID 0x80000008 EAX[7:0]): entry bits at
 	 * or above it are reserved; 0 = unknown, only bits 51+ checked */
 	unsigned maxphyaddr;
+	/* PKRU, checked with CR4.PKE in 4/5-level paging (0 = every key
+	 * allows everything) */
+	uint32_t pkru;
 };
 
 /*

@@ -24,6 +24,7 @@
 #define PF_U (1u << 2)
 #define PF_RSVD (1u << 3)
 #define PF_I (1u << 4)
+#define PF_PK (1u << 5)
 
 /* entries a walk uses, for the accessed/dirty write-back at its end */
 #define WALK_MAX 6
@@ -37,6 +38,7 @@ struct walk {
 	unsigned maxpa;      /* MAXPHYADDR, 32..52 */
 	uint64_t addr_rsvd;  /* address bits at or above MAXPHYADDR */
 	unsigned n;          /* entries used so far */
+	int pkey;            /* leaf's protection key (4/5-level), or -1 */
 	vmm_gpa_t ent_a[WALK_MAX];
 	uint64_t ent_v[WALK_MAX];
 };
@@ -147,11 +149,36 @@ static int check(struct walk *w)
 	return 0;
 }
 
+/*
+ * Protection keys (SDM 4.6.2): with EFER.LMA and CR4.PKE, a data access to
+ * a user-mode address (U/S set at every level) whose leaf has key i is
+ * refused when PKRU.ADi is set, and a write when PKRU.WDi is set and the
+ * access is a user-mode one or CR0.WP is set.  Instruction fetches are
+ * never checked.  True when the access violates its key; the #PF then
+ * has PK (bit 5) beside whatever else is wrong.
+ */
+static bool pk_violation(const struct walk *w)
+{
+	const struct vmm_paging *p = w->p;
+	unsigned bits;
+
+	if (w->pkey < 0 || !(p->cr4 & VMM_CR4_PKE) || !w->user_ok ||
+	    (w->access & VMM_ACCESS_EXEC))
+		return false;
+	bits = (p->pkru >> (2 * w->pkey)) & 3;
+	if (bits & 1) /* AD */
+		return true;
+	return (bits & 2) && (w->access & VMM_ACCESS_WRITE) &&
+	       ((w->access & VMM_ACCESS_USER) || (p->cr0 & VMM_CR0_WP));
+}
+
 /* Leaf reached: permission check, then the A/D write-back. */
 static int leaf(struct walk *w, uint32_t *ec)
 {
-	if (check(w))
-		return *ec = fault(w, true), -EFAULT;
+	bool pk = pk_violation(w);
+
+	if (check(w) || pk)
+		return *ec = fault(w, true) | (pk ? PF_PK : 0), -EFAULT;
 	write_back_ad(w);
 	return 0;
 }
@@ -267,6 +294,8 @@ static int walk_64(struct walk *w, vmm_gva_t gva, int levels, vmm_gpa_t *gpa,
 		used(w, a, e);
 		if (level == 1 || ((e & PTE_PS) && level <= 3)) {
 			uint64_t size = 1ull << shift;
+			if (levels >= 4)
+				w->pkey = (int)((e >> 59) & 0xf);
 			if (leaf(w, ec))
 				return -EFAULT;
 			*gpa = (e & PTE_ADDR & ~(size - 1)) | (gva & (size - 1));
@@ -292,7 +321,8 @@ int vmm_gmem_walk_ex(struct vmm_gmem *m, const struct vmm_paging *p,
 		     bool *user_page)
 {
 	struct walk w = { .m = m, .p = p, .access = access, .set_ad = set_ad,
-			  .user_ok = true, .write_ok = true, .exec_ok = true };
+			  .user_ok = true, .write_ok = true, .exec_ok = true,
+			  .pkey = -1 };
 	unsigned maxpa = p->maxphyaddr;
 	uint32_t ec = 0;
 	uint64_t psize = 0;

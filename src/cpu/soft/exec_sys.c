@@ -122,7 +122,7 @@ static void str4(uint32_t *r, const char *s)
 		 (1u << 19) | (1u << 24) | (1u << 25) | (1u << 26))
 /* TSC_ADJUST SMEP ERMS SMAP */
 #define MAX_L7B ((1u << 1) | (1u << 7) | (1u << 9) | (1u << 20))
-#define MAX_L7C (1u << 2)                            /* UMIP */
+#define MAX_L7C ((1u << 2) | (1u << 3))                /* UMIP PKU */
 #define MAX_E1C ((1u << 0) | (1u << 5))  /* LAHF in 64-bit, LZCNT */
 #define MAX_E1D ((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) |      \
 		 (1u << 29))                 /* SYSCALL NX 1G RDTSCP LM */
@@ -175,6 +175,8 @@ int soft_features_init(vmm_vm *vm, struct soft_vm *svm)
 		f->cr4_ok |= VMM_CR4_SMAP;
 	if (SOFT_F_UMIP(f))
 		f->cr4_ok |= CR4_UMIP;
+	if (SOFT_F_PKU(f))
+		f->cr4_ok |= VMM_CR4_PKE;
 	return 0;
 }
 
@@ -232,6 +234,9 @@ static void model_leaf(struct soft_cpu *c, uint32_t leaf, uint32_t sub,
 			r[1] = f->l7b;
 			r[2] = f->l7c;
 			r[3] = f->l7d;
+			/* OSPKE mirrors CR4.PKE */
+			if (c->st.cr4 & VMM_CR4_PKE)
+				r[2] |= 1u << 4;
 		}
 		break;
 	case 0x15:
@@ -562,7 +567,7 @@ int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v)
 			soft_gp(c, 0);
 		c->st.cr4 = v;
 		if ((old ^ v) & (VMM_CR4_PSE | VMM_CR4_PAE | VMM_CR4_PGE |
-				 VMM_CR4_SMEP | VMM_CR4_SMAP))
+				 VMM_CR4_SMEP | VMM_CR4_SMAP | VMM_CR4_PKE))
 			soft_tlb_flush(c);
 		break;
 	case 8:
@@ -876,6 +881,28 @@ static int op_grp7(struct soft_cpu *c, const struct soft_insn *i)
 					c->st.rflags |= FL_AC;
 				else
 					c->st.rflags &= ~(uint64_t)FL_AC;
+				return SOFT_NEXT;
+			}
+			soft_ud(c);
+		case 5:
+			if ((rm == 6 || rm == 7) &&
+			    SOFT_F_PKU(&c->svm->feat)) { /* RDPKRU, WRPKRU */
+				if (!(c->st.cr4 & VMM_CR4_PKE))
+					soft_ud(c);
+				if ((uint32_t)c->st.gpr[VMM_RCX] ||
+				    (rm == 7 && (uint32_t)c->st.gpr[VMM_RDX]))
+					soft_gp(c, 0);
+				if (rm == 6) {
+					c->st.gpr[VMM_RAX] = c->pkru;
+					c->st.gpr[VMM_RDX] = 0;
+					return SOFT_NEXT;
+				}
+				c->pkru = (uint32_t)c->st.gpr[VMM_RAX];
+				/* the soft TLB holds translations checked
+				 * against the old PKRU: drop them (a
+				 * host-side cache, not a guest-visible
+				 * TLB flush) */
+				soft_tlb_flush(c);
 				return SOFT_NEXT;
 			}
 			soft_ud(c);

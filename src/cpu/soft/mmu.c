@@ -66,6 +66,7 @@ static void paging_of(struct soft_cpu *c, struct vmm_paging *p)
 	p->efer = c->st.msr.efer;
 	p->cpl = c->cpl;
 	p->maxphyaddr = SOFT_MAXPHYADDR;
+	p->pkru = c->pkru;
 }
 
 __attribute__((noreturn)) static void internal_exit(struct soft_cpu *c,

@@ -256,6 +256,7 @@ struct soft_vm {
 
 struct soft_cpu {
 	struct vmm_cpu_state st;
+	uint32_t pkru;       /* protection-key rights (RDPKRU/WRPKRU) */
 
 	/* lazy flags */
 	uint64_t lf_res, lf_a, lf_b;

@@ -33,6 +33,7 @@
 #define EC_U 0x4u
 #define EC_RSVD 0x8u
 #define EC_I 0x10u
+#define EC_PK 0x20u
 
 #define AW VMM_ACCESS_WRITE
 #define AU VMM_ACCESS_USER
@@ -573,6 +574,100 @@ static void test_5level(void **state)
 	assert_int_equal(ok(f, gva & ((1ull << 47) - 1), 0), 0x234678);
 }
 
+/* ---- protection keys ------------------------------------------------------ */
+
+/* A walk with explicit paging registers and PKRU; the error code of a
+ * fault, or 0 for success (a successful walk never has error code 0 here
+ * since every fault below is on a present page). */
+static uint32_t pk_walk(struct fixture *f, uint64_t cr0, uint64_t cr3,
+			uint64_t cr4, uint64_t efer, uint32_t pkru,
+			uint64_t gva, unsigned acc)
+{
+	struct vmm_paging p = { .cr0 = cr0, .cr3 = cr3, .cr4 = cr4,
+				.efer = efer, .pkru = pkru };
+	uint64_t gpa;
+	uint32_t ec = 0;
+
+	if (vmm_gmem_walk(&f->vm->mem, &p, gva, acc, false, &gpa, &ec, NULL))
+		return ec;
+	return 0;
+}
+
+#define KEY(k) ((uint64_t)(k) << 59)
+#define AD(k) (1u << (2 * (k)))
+#define WD(k) (2u << (2 * (k)))
+
+/*
+ * SDM 4.6.2: with EFER.LMA and CR4.PKE, data accesses to user-mode
+ * addresses are checked against PKRU for the leaf's key (bits 62:59): AD
+ * refuses all, WD refuses user writes and, with CR0.WP, supervisor
+ * writes; the #PF error code has PK.  Fetches, supervisor-mode addresses
+ * (U/S clear at any level) and other keys are not affected; nothing
+ * without CR4.PKE or in PAE paging.
+ */
+static void test_pkeys(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t c4 = VMM_CR4_PAE | VMM_CR4_PKE, c0 = CR0_PM;
+	const uint64_t wp = CR0_PM | VMM_CR0_WP, l4 = tbl(4);
+
+	set_mode(f, CR0_PM, tbl(4), VMM_CR4_PAE, EFER_LM);
+	map64(f, 4, GVA4, 1, 0x00234000ull | PWU | KEY(5), PWU);
+	/* AD5: every data access, user or supervisor */
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, AD(5), GVA4, AU),
+			 EC_P | EC_U | EC_PK);
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, AD(5), GVA4, AW | AU),
+			 EC_P | EC_W | EC_U | EC_PK);
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, AD(5), GVA4, 0),
+			 EC_P | EC_PK);
+	/* fetches are not checked */
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, AD(5), GVA4, AX | AU),
+			 0);
+	/* other keys' rights do not matter; no PKE: no check */
+	assert_int_equal(pk_walk(f, wp, l4, c4, EFER_LM, ~(AD(5) | WD(5)),
+				 GVA4, AW | AU), 0);
+	assert_int_equal(pk_walk(f, wp, l4, VMM_CR4_PAE, EFER_LM, AD(5), GVA4,
+				 AW | AU), 0);
+	/* WD5: reads allowed; user writes refused; supervisor writes only
+	 * with CR0.WP */
+	assert_int_equal(pk_walk(f, wp, l4, c4, EFER_LM, WD(5), GVA4, AU), 0);
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, WD(5), GVA4, AW | AU),
+			 EC_P | EC_W | EC_U | EC_PK);
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, WD(5), GVA4, AW), 0);
+	assert_int_equal(pk_walk(f, wp, l4, c4, EFER_LM, WD(5), GVA4, AW),
+			 EC_P | EC_W | EC_PK);
+	/* a read-only user page: the fault has PK too when the key refuses */
+	map64(f, 4, GVA4, 1, 0x00234000ull | P | U | KEY(5), PWU);
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, WD(5), GVA4, AW | AU),
+			 EC_P | EC_W | EC_U | EC_PK);
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, 0, GVA4, AW | AU),
+			 EC_P | EC_W | EC_U);
+	/* supervisor-mode address (U clear in the PDE): key not checked */
+	map64(f, 4, GVA4, 1, 0x00234000ull | PWU | KEY(5), PWU);
+	w64(f->vm, ent(2, GVA4), tbl(1) | P | W);
+	assert_int_equal(pk_walk(f, wp, l4, c4, EFER_LM, AD(5) | WD(5), GVA4,
+				 AW), 0);
+	assert_int_equal(pk_walk(f, wp, l4, c4, EFER_LM, AD(5), GVA4, AU),
+			 EC_P | EC_U);
+	/* a 2-MiB page takes the key of its PDE */
+	map64(f, 4, GVA4, 2, 0x00800000ull | PWU | PS | KEY(15), PWU);
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, AD(15), GVA4, AU),
+			 EC_P | EC_U | EC_PK);
+	assert_int_equal(pk_walk(f, c0, l4, c4, EFER_LM, AD(5), GVA4, AU), 0);
+	/* 5-level paging */
+	set_mode(f, CR0_PM, tbl(5), VMM_CR4_PAE | VMM_CR4_LA57, EFER_LM);
+	map64(f, 5, 0x5678, 1, 0x00234000ull | PWU | KEY(1), PWU);
+	assert_int_equal(pk_walk(f, c0, tbl(5), c4 | VMM_CR4_LA57, EFER_LM,
+				 AD(1), 0x5678, AU), EC_P | EC_U | EC_PK);
+	/* PAE paging: no protection keys (key 0 with AD0 set) */
+	set_mode(f, CR0_PM, PDPT_PAE, VMM_CR4_PAE, 0);
+	w64(f->vm, PDPT_PAE, tbl(2) | P);
+	w64(f->vm, ent(2, 0x5000), tbl(1) | PWU);
+	w64(f->vm, ent(1, 0x5000), 0x00234000ull | PWU);
+	assert_int_equal(pk_walk(f, c0, PDPT_PAE, c4, 0, AD(0), 0x5000, AU), 0);
+	assert_int_equal(pk_walk(f, c0, PDPT_PAE, c4, 0, 0, 0x6000, AU), EC_U);
+}
+
 /* ---- accessed / dirty ------------------------------------------------------ */
 
 static void test_set_ad(void **state)
@@ -785,6 +880,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_4level_perm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_5level, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pkeys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_ad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserved_bits, setup,
 						teardown),

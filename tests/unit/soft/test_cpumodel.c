@@ -4,6 +4,8 @@
  * what the CPU does agree.  Under VMM_CPU_MAX: SMEP, SMAP (STAC/CLAC,
  * EFLAGS.AC, implicit supervisor accesses), UMIP; the TSC leaves; under
  * VMM_CPU_BASELINE the same CR4 bits and RDTSCP/TSC_AUX are refused.
+ * PKU: CPUID PKU/OSPKE, CR4.PKE, RDPKRU/WRPKRU and the protection-key
+ * checks of user pages (AD, WD with CR0.WP, PK in the #PF error code).
  * Random MSR indices and values from the guest give only #GP or success,
  * never a VMM stop.  Long mode with the environment of tests/diff/env.h.
  */
@@ -120,7 +122,8 @@ static void test_cr4(void **state)
 					0x48, 0x09, 0xd8,       /* or rbx,rax */
 					0x0f, 0x22, 0xe0,       /* mov rax,cr4 */
 					0xf4 };
-	static const uint64_t bits[] = { VMM_CR4_SMEP, VMM_CR4_SMAP, CR4_UMIP };
+	static const uint64_t bits[] = { VMM_CR4_SMEP, VMM_CR4_SMAP, CR4_UMIP,
+					 VMM_CR4_PKE };
 	struct tvm t;
 
 	for (unsigned m = 0; m < 2; m++) {
@@ -243,6 +246,166 @@ static void test_smap_smep(void **state)
 	/* baseline: STAC is #UD even at CPL0 */
 	create(&t, VMM_CPU_BASELINE);
 	assert_int_equal(run64(&t, 0, 0, stac, sizeof(stac)), 6);
+	tvm_destroy(&t);
+}
+
+/* Run @code at @cpl with CR0 |= @cr0, CR4 |= @cr4, ECX = @ecx, EDX = @edx;
+ * the exit's vector. */
+static int run_pk(struct tvm *t, unsigned cpl, uint64_t cr0, uint64_t cr4,
+		  uint32_t ecx, uint32_t edx, const void *code, size_t len)
+{
+	tvm_setup(t, ENV_LONG64, cpl, code, len);
+	t->st.cr0 = (t->st.cr0 & ~VMM_CR0_WP) | cr0; /* env sets WP */
+	t->st.cr4 |= cr4;
+	t->st.gpr[VMM_RCX] = ecx;
+	t->st.gpr[VMM_RDX] = edx;
+	tvm_set(t);
+	assert_int_equal(tvm_run(t).kind, VMM_EXIT_HLT);
+	return env_vector_of(t->st.rip);
+}
+
+/* "xor ecx,ecx; xor edx,edx; mov eax,@pkru; wrpkru" then @tail */
+static size_t with_pkru(uint8_t *buf, uint32_t pkru, const uint8_t *tail,
+			size_t n)
+{
+	static const uint8_t pre[] = { 0x31, 0xc9, 0x31, 0xd2, 0xb8 };
+	static const uint8_t wrpkru[] = { 0x0f, 0x01, 0xef };
+	size_t k = 0;
+
+	memcpy(buf, pre, sizeof(pre));
+	k += sizeof(pre);
+	memcpy(buf + k, &pkru, 4);
+	k += 4;
+	memcpy(buf + k, wrpkru, sizeof(wrpkru));
+	k += sizeof(wrpkru);
+	memcpy(buf + k, tail, n);
+	return k + n;
+}
+
+#define PK_AD(k) (1u << (2 * (k)))
+#define PK_WD(k) (2u << (2 * (k)))
+
+/*
+ * PKU under VMM_CPU_MAX (SDM 4.6.2, RDPKRU/WRPKRU): CPUID.7.ECX PKU, OSPKE
+ * following CR4.PKE; RDPKRU/WRPKRU #UD without CR4.PKE, #GP(0) with ECX
+ * (or EDX for WRPKRU) non-zero; a PKRU round trip at CPL3.  ENV_DATA is a
+ * user page with key 1 (the kernel's pages supervisor): AD1 refuses every
+ * data access, supervisor or user, with P|PK (+W, +U); WD1 refuses user
+ * writes, and supervisor writes only with CR0.WP; other keys and
+ * supervisor pages are never checked, nor is anything without CR4.PKE.
+ * A WRPKRU after a translation is cached takes effect on the next access.
+ */
+static void test_pku(void **state)
+{
+	static const uint8_t cpuid7[] = { 0x31, 0xc9, 0xb8, 0x07, 0x00, 0x00,
+					  0x00, 0x0f, 0xa2, 0xf4 };
+	static const uint8_t rdpkru[] = { 0x0f, 0x01, 0xee, 0xf4 };
+	static const uint8_t wrpkru[] = { 0x0f, 0x01, 0xef, 0xf4 };
+	static const uint8_t rd[] = { 0x8b, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00,
+				      0xf4 };            /* mov eax,[DATA]; hlt */
+	static const uint8_t wr[] = { 0xc6, 0x04, 0x25, 0x08, 0x00, 0x02, 0x00,
+				      0x01, 0xf4 };      /* mov byte [DATA+8],1 */
+	/* CPL3 forms end in int3 (HLT is #GP there): vector 3 = success */
+	static const uint8_t rd3[] = { 0x8b, 0x04, 0x25, 0x00, 0x00, 0x02,
+				       0x00, 0xcc };
+	static const uint8_t wr3[] = { 0xc6, 0x04, 0x25, 0x08, 0x00, 0x02,
+				       0x00, 0x01, 0xcc };
+	static const uint8_t rt3[] = { 0x0f, 0x01, 0xee, 0xcc }; /* rdpkru */
+	/* read (cached in the soft TLB), then AD1, then read again */
+	static const uint8_t rd_ad_rd[] = { 0x8b, 0x04, 0x25, 0x00, 0x00, 0x02,
+					    0x00,
+					    0xb8, 0x04, 0x00, 0x00, 0x00,
+					    0x0f, 0x01, 0xef,
+					    0x8b, 0x04, 0x25, 0x04, 0x00, 0x02,
+					    0x00, 0xf4 };
+	const uint64_t PKE = VMM_CR4_PKE, WP = VMM_CR0_WP;
+	uint8_t code[64];
+	size_t n;
+	struct tvm t;
+	uint32_t r[4];
+
+	create(&t, VMM_CPU_MAX);
+	/* CPUID: PKU; OSPKE only while CR4.PKE is set */
+	assert_int_equal(run_pk(&t, 0, 0, 0, 0, 0, cpuid7, sizeof(cpuid7)), -1);
+	assert_int_equal(t.st.gpr[VMM_RCX] & (3u << 3), 1u << 3);
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 0, 0, cpuid7, sizeof(cpuid7)),
+			 -1);
+	assert_int_equal(t.st.gpr[VMM_RCX] & (3u << 3), 3u << 3);
+	/* #UD without CR4.PKE, #GP(0) for ECX/EDX non-zero */
+	assert_int_equal(run_pk(&t, 0, 0, 0, 0, 0, rdpkru, sizeof(rdpkru)), 6);
+	assert_int_equal(run_pk(&t, 0, 0, 0, 0, 0, wrpkru, sizeof(wrpkru)), 6);
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 1, 0, rdpkru, sizeof(rdpkru)),
+			 13);
+	assert_int_equal(err_code(&t), 0);
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 0, 1, rdpkru, sizeof(rdpkru)),
+			 -1); /* RDPKRU ignores EDX */
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 1, 0, wrpkru, sizeof(wrpkru)),
+			 13);
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 0, 1, wrpkru, sizeof(wrpkru)),
+			 13);
+	/* round trip at CPL3 (every page of the environment is a user page
+	 * here); RDPKRU zeroes RDX and the upper half of RAX */
+	n = with_pkru(code, 0x5555aaa8u, rt3, sizeof(rt3));
+	assert_int_equal(run_pk(&t, 3, 0, PKE, 0, 0, code, n), 3);
+	assert_int_equal(t.st.gpr[VMM_RAX], 0x5555aaa8u);
+	assert_int_equal(t.st.gpr[VMM_RDX], 0);
+	/* CPL3 with AD1 on ENV_DATA (key 1): reads and writes fault with
+	 * P|U|PK and P|W|U|PK; WD1: the read works, the write faults */
+	set_pte(&t, ENV_DATA, ENV_DATA | 7 | (1ull << 59));
+	n = with_pkru(code, PK_AD(1), rd3, sizeof(rd3));
+	assert_int_equal(run_pk(&t, 3, 0, PKE, 0, 0, code, n), 14);
+	assert_int_equal(err_code(&t), 0x25);
+	assert_int_equal(t.st.cr2, ENV_DATA);
+	n = with_pkru(code, PK_WD(1), rd3, sizeof(rd3));
+	assert_int_equal(run_pk(&t, 3, 0, PKE, 0, 0, code, n), 3);
+	n = with_pkru(code, PK_WD(1), wr3, sizeof(wr3));
+	assert_int_equal(run_pk(&t, 3, 0, PKE, 0, 0, code, n), 14);
+	assert_int_equal(err_code(&t), 0x27);
+	/* the rights of other keys do not matter */
+	n = with_pkru(code, ~(PK_AD(1) | PK_WD(1)) & ~3u, wr3, sizeof(wr3));
+	assert_int_equal(run_pk(&t, 3, 0, PKE, 0, 0, code, n), 3);
+
+	/* supervisor accesses: the kernel's pages supervisor, ENV_DATA a
+	 * user page with key 1 */
+	kernel_pages(&t);
+	set_pte(&t, ENV_DATA, ENV_DATA | 7 | (1ull << 59));
+	n = with_pkru(code, PK_AD(1), rd, sizeof(rd));
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 0, 0, code, n), 14);
+	assert_int_equal(err_code(&t), 0x21);
+	n = with_pkru(code, PK_AD(1), wr, sizeof(wr));
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 0, 0, code, n), 14);
+	assert_int_equal(err_code(&t), 0x23);
+	/* WD1: supervisor write allowed with CR0.WP = 0, #PF with WP = 1 */
+	n = with_pkru(code, PK_WD(1), wr, sizeof(wr));
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 0, 0, code, n), -1);
+	assert_int_equal(run_pk(&t, 0, WP, PKE, 0, 0, code, n), 14);
+	assert_int_equal(err_code(&t), 0x23);
+	n = with_pkru(code, PK_WD(1), rd, sizeof(rd));
+	assert_int_equal(run_pk(&t, 0, WP, PKE, 0, 0, code, n), -1);
+	/* PKRU stays AD1 (WRPKRU at the start of the last run set WD1; set
+	 * AD1 again): without CR4.PKE keys are not checked */
+	n = with_pkru(code, PK_AD(1), rd, sizeof(rd));
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 0, 0, code, n), 14);
+	assert_int_equal(run_pk(&t, 0, 0, 0, 0, 0, rd, sizeof(rd)), -1);
+	/* keys of supervisor pages are not checked: ENV_DATA supervisor */
+	set_pte(&t, ENV_DATA, ENV_DATA | 3 | (1ull << 59));
+	assert_int_equal(run_pk(&t, 0, WP, PKE, 0, 0, code, n), -1);
+	set_pte(&t, ENV_DATA, ENV_DATA | 7 | (1ull << 59));
+	/* the soft TLB: a translation cached under PKRU = 0 does not
+	 * survive WRPKRU (the second read, of DATA+4, faults) */
+	n = with_pkru(code, 0, rd_ad_rd, sizeof(rd_ad_rd));
+	assert_int_equal(run_pk(&t, 0, 0, PKE, 0, 0, code, n), 14);
+	assert_int_equal(t.st.cr2, ENV_DATA + 4);
+	assert_int_equal(err_code(&t), 0x21);
+	/* the walker's rules in detail (large pages, 5-level, PAE):
+	 * tests/unit/mem/test_pagewalk.c test_pkeys */
+	tvm_destroy(&t);
+
+	/* baseline: no PKU, RDPKRU #UD */
+	create(&t, VMM_CPU_BASELINE);
+	cpuid(&t, 7, r);
+	assert_int_equal(r[2] & (3u << 3), 0);
+	assert_int_equal(run64(&t, 0, 0, rdpkru, sizeof(rdpkru)), 6);
 	tvm_destroy(&t);
 }
 
@@ -421,6 +584,7 @@ int main(void)
 		cmocka_unit_test(test_cr4),
 		cmocka_unit_test(test_umip),
 		cmocka_unit_test(test_smap_smep),
+		cmocka_unit_test(test_pku),
 		cmocka_unit_test(test_rdtscp),
 		cmocka_unit_test(test_msrs),
 		cmocka_unit_test(test_msr_random),

@@ -545,6 +545,59 @@ static void test_page_restore_sw_disabled(void **state)
 	env_down(&e);
 }
 
+/*
+ * APIC ID register: in xAPIC mode bits 31:24 hold the ID, bits 23:0 read
+ * 0 whatever is written; entering x2APIC mode brings back the initial
+ * APIC ID (what software wrote in xAPIC mode does not carry over), and
+ * there the ID is read-only (WRMSR #GP).  Global disable (APIC_BASE.EN =
+ * 0) and re-enable: the APIC comes back in its reset state - software-
+ * disabled (SVR 0xff), LVTs masked, TPR, IRR/ISR and the timer cleared -
+ * with the xAPIC ID kept (SDM 10.4.3, 10.12.5.1).
+ */
+static void test_apic_id_reenable(void **state)
+{
+	struct env e;
+	uint64_t v;
+
+	setup(&e, 2);
+	lapic_w(&e, 1, L_ID, 0x05abcdefu);
+	assert_int_equal(lapic_r(&e, 1, L_ID), 0x05000000u);
+	/* state to be lost: enabled, TPR, a timer, an accepted interrupt */
+	lapic_w(&e, 1, L_SVR, 0x1ff);
+	lapic_w(&e, 1, L_TPR, 0x20);
+	lapic_w(&e, 1, L_LVTT, 0x40);
+	lapic_w(&e, 1, L_TMICT, 1000000);
+	lapic_w(&e, 1, L_LVT1, 0x400); /* LINT1: NMI */
+	assert_int_equal(soft_irqchip_wrmsr(e.chip, 0, 0x1b,
+			 soft_irqchip_get_apic_base(e.chip, 0)), 0);
+	lapic_w(&e, 0, L_SVR, 0x1ff);
+	lapic_w(&e, 0, L_ICR2, 5u << 24); /* fixed IPI 0x61 to ID 5 */
+	lapic_w(&e, 0, L_ICR, 0x61);
+	assert_int_equal(lapic_r(&e, 1, L_IRR + 0x30) & 2, 2);
+	/* disable, re-enable */
+	assert_int_equal(soft_irqchip_set_apic_base(e.chip, 1, 0xfee00000), 0);
+	assert_int_equal(lapic_r(&e, 1, L_VER), 0); /* no MMIO while off */
+	assert_int_equal(soft_irqchip_poll(e.chip, 1), 0);
+	assert_int_equal(soft_irqchip_set_apic_base(e.chip, 1, 0xfee00800), 0);
+	assert_int_equal(lapic_r(&e, 1, L_ID), 0x05000000u);
+	assert_int_equal(lapic_r(&e, 1, L_SVR), 0xff);
+	assert_int_equal(lapic_r(&e, 1, L_TPR), 0);
+	assert_int_equal(lapic_r(&e, 1, L_LVTT), 0x10000);
+	assert_int_equal(lapic_r(&e, 1, L_LVT1), 0x10000);
+	assert_int_equal(lapic_r(&e, 1, L_TMICT), 0);
+	assert_int_equal(lapic_r(&e, 1, L_TMCCT), 0);
+	assert_int_equal(lapic_r(&e, 1, L_IRR + 0x30), 0);
+	assert_int_equal(soft_irqchip_poll(e.chip, 1), 0);
+	/* x2APIC: the initial ID (1), not 5; read-only */
+	assert_int_equal(soft_irqchip_wrmsr(e.chip, 1, 0x1b, 0xfee00c00), 0);
+	assert_int_equal(soft_irqchip_rdmsr(e.chip, 1, 0x802, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(soft_irqchip_wrmsr(e.chip, 1, 0x802, 7), -EINVAL);
+	assert_int_equal(soft_irqchip_rdmsr(e.chip, 1, 0x802, &v), 0);
+	assert_int_equal(v, 1);
+	env_down(&e);
+}
+
 static void test_base_disable_relocate(void **state)
 {
 	struct env e;
@@ -595,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_page_get_set),
 		cmocka_unit_test(test_page_restore_sw_disabled),
 		cmocka_unit_test(test_base_disable_relocate),
+		cmocka_unit_test(test_apic_id_reenable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

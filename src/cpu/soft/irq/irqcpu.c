@@ -216,6 +216,12 @@ static int set_apic_base(struct soft_irqchip *chip, unsigned cpu, uint64_t v,
 	if (!(v & BASE_EN)) {
 		lapic_reset(chip, cpu, false); /* hardware disable */
 	} else if ((v & BASE_X2) != (old & BASE_X2)) {
+		/* xAPIC -> x2APIC: the x2APIC ID is the one the hardware
+		 * assigned (the initial APIC ID, here the vCPU index), not
+		 * what software wrote to the xAPIC ID register (SDM 10.12.5.1,
+		 * as KVM does) */
+		if (v & BASE_X2)
+			l->id = cpu;
 		l->ldr = (v & BASE_X2) ?
 				 ((l->id >> 4) << 16) | (1u << (l->id & 0xf)) : 0;
 		l->icr_hi = 0;
