@@ -333,6 +333,7 @@ struct soft_cpu {
 	uint8_t *arena;
 	size_t arena_used;
 	uint32_t verify_gen;
+	uint64_t code_seen;  /* code-ring position (vmm_gmem_code_take) */
 	struct soft_tb *cur_tb;
 	/* jump cache: the block last found at a linear address, valid while
 	 * chain_gen is unchanged (indirect branches, chain misses) */

@@ -6,11 +6,17 @@
  * branches, mode changes, page ends or 64 instructions.  Every page that
  * holds translated code is registered; writes to it (always through the
  * MMU slow path, see mmu.c) drop exactly the blocks on that page.  Code
- * written from outside the vCPU (devices, the embedder between runs) is
- * caught by checking a block's bytes against memory once per
- * vmm_vcpu_run().  Interrupts, kicks and the memory epoch are checked
- * each time the threaded chain returns: after a block, or after at most
- * SOFT_LINK_MAX blocks that branches entered directly (thread.h).
+ * written from outside the vCPU (devices, the embedder, snapshot
+ * restore: every write through src/mem's accessors) is reported page by
+ * page through src/mem's code ring (vmm_gmem_code_mark/_take), which the
+ * executor reads with the other events at block boundaries, dropping
+ * only the blocks on written pages.  Another vCPU's stores may go
+ * through a TLB entry made writable before this vCPU marked the page, so
+ * with more than one vCPU a block's bytes are also checked against
+ * memory once per vmm_vcpu_run() (verify_gen).  Interrupts, kicks, the
+ * code ring and the memory epoch are checked each time the threaded
+ * chain returns: after a block, or after at most SOFT_LINK_MAX blocks
+ * that branches entered directly (thread.h).
  */
 #include "cpu/soft/irqglue.h"
 #include "cpu/soft/thread.h"
@@ -54,6 +60,8 @@ void soft_tb_flush(struct soft_cpu *c)
 	c->cur_tb = NULL;
 	c->st_tb_flushes++;
 	c->chain_gen++;
+	/* writes reported before now are of pages without blocks */
+	c->code_seen = vmm_gmem_code_head(&c->vm->mem);
 	/* no page holds code any more: writable TLB entries may come back */
 }
 
@@ -192,6 +200,9 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 
 	if (c->arena_used + TB_ROOM > SOFT_ARENA_SIZE)
 		soft_tb_flush(c);
+	/* marked before the bytes are read: a later write is reported */
+	if (!soft_tb_is_code(c, gpa))
+		vmm_gmem_code_mark(&c->vm->mem, gpa & ~0xfffull);
 	while (n < SOFT_TB_MAX_INSNS) {
 		uint8_t buf[16];
 		unsigned avail = in_page > pos ? in_page - pos : 0;
@@ -214,6 +225,9 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 				h2 = soft_fetch_page(c, (lin + in_page) &
 						     (c->lma ? ~0ull : 0xffffffffull),
 						     &gpa2);
+				if (!soft_tb_is_code(c, gpa2))
+					vmm_gmem_code_mark(&c->vm->mem,
+							   gpa2 & ~0xfffull);
 			}
 			memcpy(buf + avail, h2, 15 - avail);
 			src = buf;
@@ -363,10 +377,32 @@ static inline int events(struct soft_cpu *c, struct vmm_exit *exit)
 					 memory_order_relaxed) &&
 		   c->epoch == atomic_load_explicit(&c->svm->epoch,
 						    memory_order_relaxed) &&
+		   c->code_seen == atomic_load_explicit(&c->vm->mem.code_head,
+							memory_order_relaxed) &&
 		   !c->halted &&
 		   (!c->svm->chip || (c->poll_count > 1 && c->poll_count--))))
 		return RUN_ON;
 	return events_slow(c, exit);
+}
+
+/* Drop the blocks on pages written from outside this vCPU's MMU (or by
+ * it: the ring reports those too, they have no blocks left by now). */
+static void code_written(struct soft_cpu *c)
+{
+	vmm_gpa_t pages[64];
+	int n;
+
+	while (c->code_seen != vmm_gmem_code_head(&c->vm->mem)) {
+		n = vmm_gmem_code_take(&c->vm->mem, &c->code_seen, pages,
+				       (int)(sizeof(pages) / sizeof(pages[0])));
+		if (n < 0) {
+			/* more pages than the ring holds: any may differ */
+			soft_tb_flush(c);
+			return;
+		}
+		for (int k = 0; k < n; k++)
+			soft_tb_page_write(c, pages[k]);
+	}
 }
 
 static int events_slow(struct soft_cpu *c, struct vmm_exit *exit)
@@ -386,6 +422,7 @@ static int events_slow(struct soft_cpu *c, struct vmm_exit *exit)
 		soft_tlb_flush(c);
 		soft_tb_flush(c);
 	}
+	code_written(c);
 	if (!c->svm->chip) {
 		if (c->halted) {
 			c->halted = false;
@@ -619,7 +656,9 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
 			tb = c->cur_tb; /* the last block it ran */
-			if (c->shadow || c->halted ||
+			/* instruction breakpoints (MOV to DR7 ends its
+			 * block) are checked one instruction at a time */
+			if (c->shadow || c->halted || c->dr_exec ||
 			    (c->st.rflags & (FL_TF | FL_RF)) ||
 			    gen != c->chain_gen)
 				break;
@@ -683,10 +722,16 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 		c->read_pending = false;
 	}
 	c->replay_pos = 0;
-	c->verify_gen++;
-	/* chained successors and jump-cache entries recorded from now on
-	 * are blocks verified in this run: soft_thread_link relies on it */
-	c->chain_gen++;
+	if (c->vm->cfg.ncpus > 1) {
+		/* another vCPU may have written code through a TLB entry
+		 * that was writable before this one translated it: check
+		 * the bytes again (lazily, find_tb).  Chained successors and
+		 * jump-cache entries recorded from now on are blocks verified
+		 * in this run: soft_thread_link relies on it */
+		c->verify_gen++;
+		c->chain_gen++;
+	}
+	code_written(c);
 	c->delivering = -1;
 	c->ev = 0;
 	c->poll_count = 0;
