@@ -191,7 +191,8 @@ struct soft_page {
 	struct soft_page *next;
 };
 
-#define SOFT_TB_HASH 4096
+#define SOFT_TB_HASH_BITS 15
+#define SOFT_TB_HASH (1u << SOFT_TB_HASH_BITS)
 #define SOFT_JC_SIZE 1024
 #define SOFT_PAGE_HASH 1024
 #define SOFT_ARENA_SIZE (8u << 20)

@@ -65,10 +65,13 @@ void soft_tb_flush(struct soft_cpu *c)
 	/* no page holds code any more: writable TLB entries may come back */
 }
 
+/* (physical address, code size) -> bucket: a multiplicative hash, so
+ * that blocks at nearby addresses of different pages spread out */
 static inline unsigned tb_hash(uint64_t gpa, unsigned key)
 {
-	return (unsigned)((gpa ^ (gpa >> 12) ^ (gpa >> 24) ^ key) &
-			  (SOFT_TB_HASH - 1));
+	uint64_t h = (gpa ^ ((uint64_t)key << 52)) * 0x9e3779b97f4a7c15ull;
+
+	return (unsigned)(h >> (64 - SOFT_TB_HASH_BITS));
 }
 
 static inline unsigned page_hash(uint64_t page)
@@ -301,9 +304,10 @@ static struct soft_tb *find_tb(struct soft_cpu *c)
 {
 	uint64_t lin = pc_lin(c), gpa;
 	const uint8_t *h = soft_fetch_page(c, lin, &gpa);
-	struct soft_tb *tb = c->tb_hash[tb_hash(gpa, c->csz)];
+	struct soft_tb **head = &c->tb_hash[tb_hash(gpa, c->csz)];
+	struct soft_tb *tb = *head, **pp = head;
 
-	for (; tb; tb = tb->hnext) {
+	for (; tb; pp = &tb->hnext, tb = tb->hnext) {
 		if (tb->gpa != gpa || tb->key != c->csz)
 			continue;
 		if (tb->gpa2 != ~0ull) {
@@ -321,6 +325,12 @@ static struct soft_tb *find_tb(struct soft_cpu *c)
 				break;
 			}
 			tb->verify_gen = c->verify_gen;
+		}
+		if (pp != head) {
+			/* most recently found first */
+			*pp = tb->hnext;
+			tb->hnext = *head;
+			*head = tb;
 		}
 		return tb;
 	}
