@@ -196,6 +196,9 @@ struct soft_page {
 #define SOFT_JC_SIZE 1024
 #define SOFT_PAGE_HASH 1024
 #define SOFT_ARENA_SIZE (8u << 20)
+/* the block cache grows by SOFT_ARENA_SIZE chunks up to this many before
+ * it is flushed as a whole (tb.c): at most 32 MiB per vCPU */
+#define SOFT_ARENA_CHUNKS 4
 
 /* Replay log of completed device reads (MMIO and IN) of one instruction. */
 #define SOFT_REPLAY_MAX 8
@@ -331,8 +334,10 @@ struct soft_cpu {
 	/* block cache */
 	struct soft_tb *tb_hash[SOFT_TB_HASH];
 	struct soft_page *page_hash[SOFT_PAGE_HASH];
-	uint8_t *arena;
-	size_t arena_used;
+	uint8_t *arena;      /* the chunk blocks are allocated from */
+	size_t arena_used;   /* bytes used in it */
+	uint8_t *arena_chunk[SOFT_ARENA_CHUNKS];
+	unsigned arena_nchunks, arena_cur;
 	uint32_t verify_gen;
 	uint64_t code_seen;  /* code-ring position (vmm_gmem_code_take) */
 	struct soft_tb *cur_tb;

@@ -38,17 +38,43 @@ static void *arena_alloc(struct soft_cpu *c, size_t n)
 
 int soft_tb_init(struct soft_cpu *c)
 {
-	c->arena = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
-	if (!c->arena)
+	c->arena_chunk[0] = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
+	if (!c->arena_chunk[0])
 		return -ENOMEM;
+	c->arena_nchunks = 1;
 	soft_tb_flush(c);
 	return 0;
 }
 
 void soft_tb_fini(struct soft_cpu *c)
 {
-	vmm__free(c->vm, c->arena);
+	for (unsigned k = 0; k < c->arena_nchunks; k++)
+		vmm__free(c->vm, c->arena_chunk[k]);
+	c->arena_nchunks = 0;
 	c->arena = NULL;
+}
+
+/*
+ * The current chunk is full: go on in the next one, allocated the first
+ * time it is needed (a guest with little code never pays for it).  False
+ * when all SOFT_ARENA_CHUNKS are full (or no memory): the caller flushes,
+ * which starts again in the first chunk.
+ */
+static bool arena_next(struct soft_cpu *c)
+{
+	if (c->arena_cur + 1 >= c->arena_nchunks) {
+		uint8_t *p;
+
+		if (c->arena_nchunks >= SOFT_ARENA_CHUNKS)
+			return false;
+		p = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
+		if (!p)
+			return false;
+		c->arena_chunk[c->arena_nchunks++] = p;
+	}
+	c->arena = c->arena_chunk[++c->arena_cur];
+	c->arena_used = 0;
+	return true;
 }
 
 void soft_tb_flush(struct soft_cpu *c)
@@ -56,6 +82,8 @@ void soft_tb_flush(struct soft_cpu *c)
 	memset(c->tb_hash, 0, sizeof(c->tb_hash));
 	memset(c->page_hash, 0, sizeof(c->page_hash));
 	memset(c->jc, 0, sizeof(c->jc));
+	c->arena_cur = 0;
+	c->arena = c->arena_chunk[0];
 	c->arena_used = 0;
 	c->cur_tb = NULL;
 	c->st_tb_flushes++;
@@ -201,7 +229,7 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 	struct soft_tb *tb;
 	const soft_fn *tab = c->svm->handlers;
 
-	if (c->arena_used + TB_ROOM > SOFT_ARENA_SIZE)
+	if (c->arena_used + TB_ROOM > SOFT_ARENA_SIZE && !arena_next(c))
 		soft_tb_flush(c);
 	/* marked before the bytes are read: a later write is reported */
 	if (!soft_tb_is_code(c, gpa))

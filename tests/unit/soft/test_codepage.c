@@ -6,7 +6,7 @@
  * between runs and while the vCPU runs, and by another vCPU while it
  * runs.  The vCPU must see the new code at a block boundary without
  * leaving vmm_vcpu_run(), and only the blocks on the written page are
- * translated again.
+ * translated again.  Also: the block cache grows before it flushes.
  */
 #include "soft_test.h"
 
@@ -190,12 +190,55 @@ static void test_other_vcpu_write(void **state)
 	vmm_vm_destroy(vm);
 }
 
+/*
+ * @n one-instruction blocks (jmp to the next byte) and a hlt at 2 MiB:
+ * returns the block-cache flushes the run took.
+ */
+static uint64_t run_jumps(size_t n)
+{
+	struct tvm t;
+	struct vmm_exit e;
+	uint8_t *code = malloc(2 * n + 1);
+	uint64_t flushes;
+
+	assert_non_null(code);
+	for (size_t k = 0; k < n; k++) {
+		code[2 * k] = 0xeb; /* jmp +0 */
+		code[2 * k + 1] = 0x00;
+	}
+	code[2 * n] = 0xf4;
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, "\xf4", 1);
+	assert_int_equal(vmm_mem_write(t.vm, 0x200000, code, 2 * n + 1), 0);
+	free(code);
+	t.st.rip = 0x200000;
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(t.st.rip, 0x200000 + 2 * n + 1);
+	assert_true(stats(t.cpu).blocks_translated >= n);
+	flushes = stats(t.cpu).block_cache_flushes;
+	tvm_destroy(&t);
+	return flushes;
+}
+
+/* The cache grows (up to SOFT_ARENA_CHUNKS chunks) before it flushes. */
+static void test_cache_grows(void **state)
+{
+	(void)state;
+	/* 64 K blocks need more than one 8 MiB chunk */
+	assert_int_equal(run_jumps(64 * 1024), 0);
+	/* 256 K blocks more than all of them: flushed, still correct */
+	assert_true(run_jumps(256 * 1024) >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_host_write_between_runs),
 		cmocka_unit_test(test_host_write_while_running),
 		cmocka_unit_test(test_other_vcpu_write),
+		cmocka_unit_test(test_cache_grows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
