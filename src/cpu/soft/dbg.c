@@ -35,6 +35,8 @@ void soft_dr_update(struct soft_cpu *c)
 		else
 			data |= 1u << k;
 	}
+	if (ex != c->dr_exec)
+		c->chain_gen++; /* stop linking blocks: exec_loop must see it */
 	c->dr_exec = ex;
 	c->dr_io = io;
 	/* pages with a watched byte lose their TLB entries when the data

@@ -180,12 +180,14 @@ static int op_string(struct soft_cpu *c, const struct soft_insn *i)
 		}
 		if (op == 0x6e || op == 0x6f)
 			goto chunk_out;
-		if (unlikely((c->replay_pos | c->wq_n) && n)) {
+		if (unlikely((c->replay_pos | c->wq_n | c->db_hits) && n)) {
 			/* the element read or wrote a device: the
 			 * instruction pauses here (registers show the
 			 * elements done, RIP stays), so each run redoes no
 			 * element and an exit carries one element's reads
-			 * or writes however long the REP is */
+			 * or writes however long the REP is; so it does
+			 * after an element that hit a data breakpoint,
+			 * whose #DB trap comes after that iteration */
 			goto pause;
 		}
 chunk:

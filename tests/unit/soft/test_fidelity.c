@@ -7,6 +7,9 @@
  */
 #include "soft_test.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 /* a 16-bit flat data segment (B = 0) for the SS tests, in the free GDT
  * slot 0x30 of tests/diff/env.c */
 #define SEL_DATA16 0x30
@@ -477,6 +480,22 @@ static void test_dr_instruction(void **state)
 	assert_int_equal(run_vec(&t), -1);
 	assert_int_equal(t.st.rip, ENV_CODE + 3);
 	assert_false(t.st.rflags & RF);
+	/* enabled by the guest itself with MOV DR7 in the running block:
+	 * the very next instructions are checked */
+	static const uint8_t self[] = {
+		0x48, 0xc7, 0xc0, 0x17, 0x00, 0x01, 0x00, /* 00: mov rax, CODE+0x17 */
+		0x0f, 0x23, 0xc0,                         /* 07: mov dr0, rax */
+		0xb8, 0x01, 0x00, 0x00, 0x00,             /* 0a: mov eax, 1 */
+		0x0f, 0x23, 0xf8,                         /* 0f: mov dr7, rax */
+		0x90, 0x90, 0x90, 0x90, 0x90,             /* 12: nops */
+		0x90,                                     /* 17: nop (bp) */
+		0xf4,                                     /* 18: hlt */
+	};
+	tvm_setup(&t, ENV_LONG64, 0, self, sizeof(self));
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), 1);
+	assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), ENV_CODE + 0x17);
+	assert_int_equal(t.st.dr6 & 0xf, 1);
 	/* disabled (no L/G bit): nothing */
 	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
 	t.st.dr[2] = ENV_CODE + 1;
@@ -531,6 +550,22 @@ static void test_dr_data(void **state)
 	}
 	/* the store that hit was done */
 	assert_int_equal(rd64(&t, ENV_DATA + 12) & 0xffffffff, 1);
+
+	/* REP STOSB over a watched byte: the trap comes after that
+	 * iteration, RIP on the instruction, RCX the bytes left, RF = 1 */
+	tvm_setup(&t, ENV_LONG64, 0,
+		  "\xb9\x20\x00\x00\x00"                 /* mov ecx, 32 */
+		  "\x48\xc7\xc7\x00\x00\x02\x00"         /* mov rdi, D */
+		  "\xf3\xaa\xf4", 15);                   /* rep stosb; hlt */
+	t.st.dr[3] = ENV_DATA + 9;
+	t.st.dr7 = dr7_bp(3, 1, 0);
+	tvm_set(&t);
+	assert_int_equal(run_vec(&t), 1);
+	assert_int_equal(rd64(&t, t.st.gpr[VMM_RSP]), ENV_CODE + 12);
+	assert_true(frame_flags(&t, false) & RF);
+	assert_int_equal(t.st.gpr[VMM_RCX], 32 - 10);
+	assert_int_equal(t.st.gpr[VMM_RDI], ENV_DATA + 10);
+	assert_int_equal(t.st.dr6 & 0xf, 8);
 	tvm_destroy(&t);
 }
 
@@ -618,6 +653,51 @@ static void test_dr_random(void **state)
 	tvm_destroy(&t);
 }
 
+/*
+ * DR0-DR3/DR7 survive a snapshot: a data breakpoint set before the save
+ * still hits after the restore (the restored soft vCPU decodes DR7 from
+ * the loaded state).
+ */
+static void test_dr_snapshot(void **state)
+{
+	struct tvm t;
+	struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
+	struct vmm_cpu_state st;
+	struct vmm_exit e;
+	vmm_vm *nvm;
+	vmm_vcpu *cpu;
+	int fd = memfd_create("dr-snap", 0);
+	static const uint8_t code[] = {
+		0xc6, 0x04, 0x25, 0x04, 0x00, 0x02, 0x00, 0x07, /* mov [D+4], 7 */
+		0xf4,
+	};
+
+	(void)state;
+	assert_true(fd >= 0);
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+	t.st.dr[0] = ENV_DATA + 4;
+	t.st.dr7 = dr7_bp(0, 1, 0);
+	tvm_set(&t);
+	assert_int_equal(vmm_snapshot_save_fd(t.vm, fd, &so), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(vmm_snapshot_restore_fd(fd, NULL, &nvm), 0);
+	close(fd);
+	cpu = vmm_vcpu_get(nvm, 0);
+	assert_non_null(cpu);
+	assert_int_equal(vmm_vcpu_get_state(cpu, &st), 0);
+	assert_int_equal(st.dr[0], ENV_DATA + 4);
+	assert_int_equal(st.dr7 & 0xfffff, dr7_bp(0, 1, 0) & 0xfffff);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(vmm_vcpu_run(cpu, &e), 0);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(vmm_vcpu_get_state(cpu, &st), 0);
+	assert_int_equal(env_vector_of(st.rip), 1);
+	assert_int_equal(st.dr6 & 0xf, 1);
+	vmm_vm_destroy(nvm);
+	tvm_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_dr_data),
 		cmocka_unit_test(test_dr_gd_and_ss_shadow),
 		cmocka_unit_test(test_dr_random),
+		cmocka_unit_test(test_dr_snapshot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
