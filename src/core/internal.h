@@ -208,8 +208,9 @@ bool vmm__vm_running(vmm_vm *vm);
  * vmm__mem_dirty_host() - mark the guest pages behind host iovecs (from
  * vmm_mem_iovec()) dirty again, after a device wrote through them
  * asynchronously: a migration round may have sent and cleared those pages
- * between vmm_mem_iovec(for_write) and the write.  No-op without dirty
- * logging.
+ * between vmm_mem_iovec(for_write) and the write.  Also reports written
+ * pages that hold translated code (soft backend), so devices that write
+ * through iovecs must call it after the write.
  */
 struct iovec;
 void vmm__mem_dirty_host(vmm_vm *vm, const struct iovec *iov, unsigned n);

@@ -287,11 +287,9 @@ void vmm__mem_dirty_host(vmm_vm *vm, const struct iovec *iov, unsigned n)
 
 		if (!iov[i].iov_len)
 			continue;
+		/* not only for dirty logging: a device may have written
+		 * translated code (vmm_gmem_mark_dirty reports it) */
 		pthread_rwlock_rdlock(&vm->mem.lock);
-		if (!vm->mem.dirty_log) {
-			pthread_rwlock_unlock(&vm->mem.lock);
-			return;
-		}
 		for (int k = 0; k < vm->mem.n && !found; k++) {
 			struct vmm_gmem_region *r = vm->mem.r[k];
 			uintptr_t h = (uintptr_t)r->host;

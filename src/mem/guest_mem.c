@@ -24,8 +24,15 @@ int vmm_gmem_init(struct vmm_gmem *m)
 	if (ret)
 		return -ret;
 	ret = pthread_rwlock_init(&m->lock, NULL);
-	if (ret)
+	if (ret) {
 		pthread_mutex_destroy(&m->change_lock);
+		return -ret;
+	}
+	ret = pthread_mutex_init(&m->code_lock, NULL);
+	if (ret) {
+		pthread_rwlock_destroy(&m->lock);
+		pthread_mutex_destroy(&m->change_lock);
+	}
 	return -ret;
 }
 
@@ -88,6 +95,8 @@ static void region_free(vmm_vm *vm, struct vmm_gmem_region *r)
 		close(r->fd);
 	if (r->dirty)
 		munmap((void *)r->dirty, dirty_bytes(r));
+	if (r->code)
+		munmap((void *)r->code, dirty_bytes(r));
 	vmm__free(vm, r);
 }
 
@@ -98,6 +107,7 @@ void vmm_gmem_fini(vmm_vm *vm, struct vmm_gmem *m)
 	m->n = 0;
 	pthread_rwlock_destroy(&m->lock);
 	pthread_mutex_destroy(&m->change_lock);
+	pthread_mutex_destroy(&m->code_lock);
 }
 
 /* Binary search: index of the last region with gpa <= @gpa, or -1. */
@@ -248,6 +258,14 @@ int vmm_gmem_region_new(vmm_vm *vm, struct vmm_gmem *m,
 			       strerror(errno));
 		goto fail;
 	}
+	r->code = mmap(NULL, dirty_bytes(r), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r->code == MAP_FAILED) {
+		r->code = NULL;
+		ret = vmm__err(vm, -ENOMEM, "code bitmap: mmap: %s",
+			       strerror(errno));
+		goto fail;
+	}
 	*out = r;
 	return 0;
 fail:
@@ -313,6 +331,79 @@ static void mark_dirty_locked(struct vmm_gmem_region *r, uint64_t off,
 					 memory_order_relaxed);
 }
 
+/* Pages of [@off, @off+@len) in @r that hold code: unmark them and append
+ * them to the code ring.  Caller holds m->lock (read). */
+static void code_written(struct vmm_gmem *m, struct vmm_gmem_region *r,
+			 uint64_t off, uint64_t len)
+{
+	uint64_t first = off / VMM_PAGE_SIZE;
+	uint64_t last = (off + len - 1) / VMM_PAGE_SIZE;
+
+	for (uint64_t p = first; p <= last; p++) {
+		uint64_t bit = 1ull << (p % 64), old;
+
+		if (p % 64 == 0 && p + 63 <= last &&
+		    !atomic_load_explicit(&r->code[p / 64],
+					  memory_order_relaxed)) {
+			p += 63; /* a whole word without code */
+			continue;
+		}
+		if (!(atomic_load_explicit(&r->code[p / 64],
+					   memory_order_relaxed) & bit))
+			continue;
+		old = atomic_fetch_and(&r->code[p / 64], ~bit);
+		if (!(old & bit))
+			continue;
+		pthread_mutex_lock(&m->code_lock);
+		{
+			uint64_t h = atomic_load_explicit(
+				&m->code_head, memory_order_relaxed);
+			m->code_ring[h % VMM_GMEM_CODE_RING] =
+				r->gpa + p * VMM_PAGE_SIZE;
+			atomic_store_explicit(&m->code_head, h + 1,
+					      memory_order_release);
+		}
+		pthread_mutex_unlock(&m->code_lock);
+	}
+}
+
+void vmm_gmem_code_mark(struct vmm_gmem *m, vmm_gpa_t gpa)
+{
+	struct vmm_gmem_region *r;
+
+	pthread_rwlock_rdlock(&m->lock);
+	r = vmm_gmem_find(m, gpa);
+	if (r) {
+		uint64_t p = (gpa - r->gpa) / VMM_PAGE_SIZE;
+		atomic_fetch_or(&r->code[p / 64], 1ull << (p % 64));
+	}
+	pthread_rwlock_unlock(&m->lock);
+}
+
+int vmm_gmem_code_take(struct vmm_gmem *m, uint64_t *seen, vmm_gpa_t *pages,
+		       int max)
+{
+	uint64_t h = vmm_gmem_code_head(m), n;
+	int ret = 0;
+
+	if (h == *seen)
+		return 0;
+	pthread_mutex_lock(&m->code_lock);
+	h = atomic_load_explicit(&m->code_head, memory_order_relaxed);
+	n = h - *seen;
+	if (n > VMM_GMEM_CODE_RING || n > (uint64_t)max) {
+		ret = -1;
+	} else {
+		for (uint64_t k = 0; k < n; k++)
+			pages[k] = m->code_ring[(*seen + k) %
+						VMM_GMEM_CODE_RING];
+		ret = (int)n;
+	}
+	*seen = h;
+	pthread_mutex_unlock(&m->code_lock);
+	return ret;
+}
+
 void vmm_gmem_mark_dirty(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len)
 {
 	pthread_rwlock_rdlock(&m->lock);
@@ -326,6 +417,7 @@ void vmm_gmem_mark_dirty(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len)
 		n = r->size - off < len ? r->size - off : len;
 		if (logging(r))
 			mark_dirty_locked(r, off, n);
+		code_written(m, r, off, n);
 		gpa += n;
 		len -= n;
 	}
@@ -347,6 +439,8 @@ void *vmm_gmem_host_ptr(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
 		p = r->host + (gpa - r->gpa);
 		if (write && logging(r))
 			mark_dirty_locked(r, gpa - r->gpa, len);
+		if (write)
+			code_written(m, r, gpa - r->gpa, len);
 	}
 	pthread_rwlock_unlock(&m->lock);
 	return p;
@@ -389,6 +483,8 @@ static int for_each_piece(struct vmm_gmem *m, vmm_gpa_t gpa, size_t len,
 		fn(r->host + off, done, n, arg);
 		if (write && logging(r))
 			mark_dirty_locked(r, off, n);
+		if (write)
+			code_written(m, r, off, n);
 		a += n;
 		done += n;
 	}

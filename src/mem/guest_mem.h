@@ -17,6 +17,7 @@
 #include "mem/listener.h"
 
 #define VMM_GMEM_MAX_REGIONS 64
+#define VMM_GMEM_CODE_RING 256 /* pages; a power of two */
 
 struct vmm_gmem_region {
 	vmm_gpa_t gpa;
@@ -30,6 +31,7 @@ struct vmm_gmem_region {
 	uint32_t slot;        /* backend slot number */
 	_Atomic uint64_t *dirty; /* VMM-side dirty bitmap (device writes) */
 	size_t dirty_words;
+	_Atomic uint64_t *code;  /* pages a soft vCPU translated code from */
 	char name[32];
 };
 
@@ -48,6 +50,17 @@ struct vmm_gmem {
 	pthread_mutex_t change_lock;
 	struct vmm_mem_listener *listeners;
 	atomic_bool changing;
+	/*
+	 * Code-page tracking for the soft backend's block caches: a vCPU
+	 * marks the pages it translates code from (vmm_gmem_code_mark); a
+	 * write through any accessor here (and vmm_gmem_mark_dirty after
+	 * a device wrote through an iovec) to a marked page clears the mark
+	 * and appends the page to this ring, which each vCPU reads at block
+	 * boundaries to drop exactly the blocks on written pages.
+	 */
+	pthread_mutex_t code_lock;
+	_Atomic uint64_t code_head; /* pages ever appended */
+	vmm_gpa_t code_ring[VMM_GMEM_CODE_RING];
 };
 
 /* Register / unregister @l (takes change_lock: waits for a change in
@@ -91,8 +104,30 @@ struct vmm_gmem_region *vmm_gmem_find(struct vmm_gmem *m, vmm_gpa_t gpa);
 void *vmm_gmem_host_ptr(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
 			bool write);
 
-/* Mark [@gpa, @gpa+@len) dirty in the VMM-side bitmap. */
+/* [@gpa, @gpa+@len) was written through a host pointer: mark it dirty in
+ * the VMM-side bitmap (when logging) and report written code pages. */
 void vmm_gmem_mark_dirty(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len);
+
+/*
+ * vmm_gmem_code_mark() - the page at @gpa holds translated code: report
+ * the next write to it through the code ring.  No-op outside RAM.
+ */
+void vmm_gmem_code_mark(struct vmm_gmem *m, vmm_gpa_t gpa);
+
+/* Number of pages ever appended to the code ring (cheap, lock-free). */
+static inline uint64_t vmm_gmem_code_head(struct vmm_gmem *m)
+{
+	return atomic_load_explicit(&m->code_head, memory_order_acquire);
+}
+
+/*
+ * vmm_gmem_code_take() - the code pages written since *@seen: copies up to
+ * @max page addresses into @pages and returns how many, or -1 when more
+ * than the ring holds (or @max) were written, so the caller must assume
+ * any page changed.  Advances *@seen to the head.
+ */
+int vmm_gmem_code_take(struct vmm_gmem *m, uint64_t *seen, vmm_gpa_t *pages,
+		       int max);
 
 /* Guest paging as the vCPU has it configured. */
 struct vmm_paging {

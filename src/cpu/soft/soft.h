@@ -191,10 +191,14 @@ struct soft_page {
 	struct soft_page *next;
 };
 
-#define SOFT_TB_HASH 4096
+#define SOFT_TB_HASH_BITS 15
+#define SOFT_TB_HASH (1u << SOFT_TB_HASH_BITS)
 #define SOFT_JC_SIZE 1024
 #define SOFT_PAGE_HASH 1024
 #define SOFT_ARENA_SIZE (8u << 20)
+/* the block cache grows by SOFT_ARENA_SIZE chunks up to this many before
+ * it is flushed as a whole (tb.c): at most 32 MiB per vCPU */
+#define SOFT_ARENA_CHUNKS 4
 
 /* Replay log of completed device reads (MMIO and IN) of one instruction. */
 #define SOFT_REPLAY_MAX 8
@@ -331,9 +335,12 @@ struct soft_cpu {
 	/* block cache */
 	struct soft_tb *tb_hash[SOFT_TB_HASH];
 	struct soft_page *page_hash[SOFT_PAGE_HASH];
-	uint8_t *arena;
-	size_t arena_used;
+	uint8_t *arena;      /* the chunk blocks are allocated from */
+	size_t arena_used;   /* bytes used in it */
+	uint8_t *arena_chunk[SOFT_ARENA_CHUNKS];
+	unsigned arena_nchunks, arena_cur;
 	uint32_t verify_gen;
+	uint64_t code_seen;  /* code-ring position (vmm_gmem_code_take) */
 	struct soft_tb *cur_tb;
 	/* jump cache: the block last found at a linear address, valid while
 	 * chain_gen is unchanged (indirect branches, chain misses) */

@@ -6,11 +6,17 @@
  * branches, mode changes, page ends or 64 instructions.  Every page that
  * holds translated code is registered; writes to it (always through the
  * MMU slow path, see mmu.c) drop exactly the blocks on that page.  Code
- * written from outside the vCPU (devices, the embedder between runs) is
- * caught by checking a block's bytes against memory once per
- * vmm_vcpu_run().  Interrupts, kicks and the memory epoch are checked
- * each time the threaded chain returns: after a block, or after at most
- * SOFT_LINK_MAX blocks that branches entered directly (thread.h).
+ * written from outside the vCPU (devices, the embedder, snapshot
+ * restore: every write through src/mem's accessors) is reported page by
+ * page through src/mem's code ring (vmm_gmem_code_mark/_take), which the
+ * executor reads with the other events at block boundaries, dropping
+ * only the blocks on written pages.  Another vCPU's stores may go
+ * through a TLB entry made writable before this vCPU marked the page, so
+ * with more than one vCPU a block's bytes are also checked against
+ * memory once per vmm_vcpu_run() (verify_gen).  Interrupts, kicks, the
+ * code ring and the memory epoch are checked each time the threaded
+ * chain returns: after a block, or after at most SOFT_LINK_MAX blocks
+ * that branches entered directly (thread.h).
  */
 #include "cpu/soft/irqglue.h"
 #include "cpu/soft/thread.h"
@@ -32,17 +38,43 @@ static void *arena_alloc(struct soft_cpu *c, size_t n)
 
 int soft_tb_init(struct soft_cpu *c)
 {
-	c->arena = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
-	if (!c->arena)
+	c->arena_chunk[0] = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
+	if (!c->arena_chunk[0])
 		return -ENOMEM;
+	c->arena_nchunks = 1;
 	soft_tb_flush(c);
 	return 0;
 }
 
 void soft_tb_fini(struct soft_cpu *c)
 {
-	vmm__free(c->vm, c->arena);
+	for (unsigned k = 0; k < c->arena_nchunks; k++)
+		vmm__free(c->vm, c->arena_chunk[k]);
+	c->arena_nchunks = 0;
 	c->arena = NULL;
+}
+
+/*
+ * The current chunk is full: go on in the next one, allocated the first
+ * time it is needed (a guest with little code never pays for it).  False
+ * when all SOFT_ARENA_CHUNKS are full (or no memory): the caller flushes,
+ * which starts again in the first chunk.
+ */
+static bool arena_next(struct soft_cpu *c)
+{
+	if (c->arena_cur + 1 >= c->arena_nchunks) {
+		uint8_t *p;
+
+		if (c->arena_nchunks >= SOFT_ARENA_CHUNKS)
+			return false;
+		p = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
+		if (!p)
+			return false;
+		c->arena_chunk[c->arena_nchunks++] = p;
+	}
+	c->arena = c->arena_chunk[++c->arena_cur];
+	c->arena_used = 0;
+	return true;
 }
 
 void soft_tb_flush(struct soft_cpu *c)
@@ -50,17 +82,24 @@ void soft_tb_flush(struct soft_cpu *c)
 	memset(c->tb_hash, 0, sizeof(c->tb_hash));
 	memset(c->page_hash, 0, sizeof(c->page_hash));
 	memset(c->jc, 0, sizeof(c->jc));
+	c->arena_cur = 0;
+	c->arena = c->arena_chunk[0];
 	c->arena_used = 0;
 	c->cur_tb = NULL;
 	c->st_tb_flushes++;
 	c->chain_gen++;
+	/* writes reported before now are of pages without blocks */
+	c->code_seen = vmm_gmem_code_head(&c->vm->mem);
 	/* no page holds code any more: writable TLB entries may come back */
 }
 
+/* (physical address, code size) -> bucket: a multiplicative hash, so
+ * that blocks at nearby addresses of different pages spread out */
 static inline unsigned tb_hash(uint64_t gpa, unsigned key)
 {
-	return (unsigned)((gpa ^ (gpa >> 12) ^ (gpa >> 24) ^ key) &
-			  (SOFT_TB_HASH - 1));
+	uint64_t h = (gpa ^ ((uint64_t)key << 52)) * 0x9e3779b97f4a7c15ull;
+
+	return (unsigned)(h >> (64 - SOFT_TB_HASH_BITS));
 }
 
 static inline unsigned page_hash(uint64_t page)
@@ -190,8 +229,11 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 	struct soft_tb *tb;
 	const soft_fn *tab = c->svm->handlers;
 
-	if (c->arena_used + TB_ROOM > SOFT_ARENA_SIZE)
+	if (c->arena_used + TB_ROOM > SOFT_ARENA_SIZE && !arena_next(c))
 		soft_tb_flush(c);
+	/* marked before the bytes are read: a later write is reported */
+	if (!soft_tb_is_code(c, gpa))
+		vmm_gmem_code_mark(&c->vm->mem, gpa & ~0xfffull);
 	while (n < SOFT_TB_MAX_INSNS) {
 		uint8_t buf[16];
 		unsigned avail = in_page > pos ? in_page - pos : 0;
@@ -214,6 +256,9 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 				h2 = soft_fetch_page(c, (lin + in_page) &
 						     (c->lma ? ~0ull : 0xffffffffull),
 						     &gpa2);
+				if (!soft_tb_is_code(c, gpa2))
+					vmm_gmem_code_mark(&c->vm->mem,
+							   gpa2 & ~0xfffull);
 			}
 			memcpy(buf + avail, h2, 15 - avail);
 			src = buf;
@@ -287,9 +332,10 @@ static struct soft_tb *find_tb(struct soft_cpu *c)
 {
 	uint64_t lin = pc_lin(c), gpa;
 	const uint8_t *h = soft_fetch_page(c, lin, &gpa);
-	struct soft_tb *tb = c->tb_hash[tb_hash(gpa, c->csz)];
+	struct soft_tb **head = &c->tb_hash[tb_hash(gpa, c->csz)];
+	struct soft_tb *tb = *head, **pp = head;
 
-	for (; tb; tb = tb->hnext) {
+	for (; tb; pp = &tb->hnext, tb = tb->hnext) {
 		if (tb->gpa != gpa || tb->key != c->csz)
 			continue;
 		if (tb->gpa2 != ~0ull) {
@@ -307,6 +353,12 @@ static struct soft_tb *find_tb(struct soft_cpu *c)
 				break;
 			}
 			tb->verify_gen = c->verify_gen;
+		}
+		if (pp != head) {
+			/* most recently found first */
+			*pp = tb->hnext;
+			tb->hnext = *head;
+			*head = tb;
 		}
 		return tb;
 	}
@@ -363,10 +415,32 @@ static inline int events(struct soft_cpu *c, struct vmm_exit *exit)
 					 memory_order_relaxed) &&
 		   c->epoch == atomic_load_explicit(&c->svm->epoch,
 						    memory_order_relaxed) &&
+		   c->code_seen == atomic_load_explicit(&c->vm->mem.code_head,
+							memory_order_relaxed) &&
 		   !c->halted &&
 		   (!c->svm->chip || (c->poll_count > 1 && c->poll_count--))))
 		return RUN_ON;
 	return events_slow(c, exit);
+}
+
+/* Drop the blocks on pages written from outside this vCPU's MMU (or by
+ * it: the ring reports those too, they have no blocks left by now). */
+static void code_written(struct soft_cpu *c)
+{
+	vmm_gpa_t pages[64];
+	int n;
+
+	while (c->code_seen != vmm_gmem_code_head(&c->vm->mem)) {
+		n = vmm_gmem_code_take(&c->vm->mem, &c->code_seen, pages,
+				       (int)(sizeof(pages) / sizeof(pages[0])));
+		if (n < 0) {
+			/* more pages than the ring holds: any may differ */
+			soft_tb_flush(c);
+			return;
+		}
+		for (int k = 0; k < n; k++)
+			soft_tb_page_write(c, pages[k]);
+	}
 }
 
 static int events_slow(struct soft_cpu *c, struct vmm_exit *exit)
@@ -386,6 +460,7 @@ static int events_slow(struct soft_cpu *c, struct vmm_exit *exit)
 		soft_tlb_flush(c);
 		soft_tb_flush(c);
 	}
+	code_written(c);
 	if (!c->svm->chip) {
 		if (c->halted) {
 			c->halted = false;
@@ -626,6 +701,8 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
 			tb = c->cur_tb; /* the last block it ran */
+			/* instruction breakpoints (MOV to DR7 ends its
+			 * block) are checked one instruction at a time */
 			if (c->shadow || c->halted || c->dr_exec ||
 			    (c->st.rflags & (FL_TF | FL_RF)) ||
 			    gen != c->chain_gen)
@@ -690,10 +767,16 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 		c->read_pending = false;
 	}
 	c->replay_pos = 0;
-	c->verify_gen++;
-	/* chained successors and jump-cache entries recorded from now on
-	 * are blocks verified in this run: soft_thread_link relies on it */
-	c->chain_gen++;
+	if (c->vm->cfg.ncpus > 1) {
+		/* another vCPU may have written code through a TLB entry
+		 * that was writable before this one translated it: check
+		 * the bytes again (lazily, find_tb).  Chained successors and
+		 * jump-cache entries recorded from now on are blocks verified
+		 * in this run: soft_thread_link relies on it */
+		c->verify_gen++;
+		c->chain_gen++;
+	}
+	code_written(c);
 	c->delivering = -1;
 	c->ev = 0;
 	c->poll_count = 0;
