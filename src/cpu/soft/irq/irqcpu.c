@@ -7,6 +7,7 @@
  * deterministic time, and the LAPIC register page for vCPU state.
  */
 #include "cpu/soft/irq/irq_impl.h"
+#include "cpu/soft/soft.h" /* SOFT_MAXPHYADDR */
 
 #include <time.h>
 
@@ -169,7 +170,9 @@ uint64_t soft_irqchip_get_apic_base(struct soft_irqchip *chip, unsigned cpu)
 	return v;
 }
 
-#define BASE_VALID 0x000ffffffffffd00ull /* BSP, x2APIC, enable, address */
+/* BSP, x2APIC, enable, and the address below MAXPHYADDR (bits 63:40 are
+ * reserved on this backend, as CPUID 0x80000008 says: #GP on WRMSR) */
+#define BASE_VALID (((1ull << SOFT_MAXPHYADDR) - 1) & ~0x2ffull)
 #define BASE_X2 (1ull << 10)
 #define BASE_EN (1ull << 11)
 
