@@ -7,7 +7,6 @@
  * deterministic time, and the LAPIC register page for vCPU state.
  */
 #include "cpu/soft/irq/irq_impl.h"
-#include "cpu/soft/soft.h" /* SOFT_MAXPHYADDR */
 
 #include <time.h>
 
@@ -170,9 +169,10 @@ uint64_t soft_irqchip_get_apic_base(struct soft_irqchip *chip, unsigned cpu)
 	return v;
 }
 
-/* BSP, x2APIC, enable, and the address below MAXPHYADDR (bits 63:40 are
- * reserved on this backend, as CPUID 0x80000008 says: #GP on WRMSR) */
-#define BASE_VALID (((1ull << SOFT_MAXPHYADDR) - 1) & ~0x2ffull)
+/* BSP, x2APIC, enable, and the address below MAXPHYADDR (40 bits, as
+ * CPUID 0x80000008 of the software backend says): bits above are
+ * reserved, WRMSR #GP */
+#define BASE_VALID 0x000000fffffffd00ull
 #define BASE_X2 (1ull << 10)
 #define BASE_EN (1ull << 11)
 
