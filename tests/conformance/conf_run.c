@@ -3,7 +3,7 @@
  * conf_run - run the system-level conformance guest (tests/guests/conf)
  * through the public API and judge its report.
  *
- *   conf_run BACKEND IMAGE GROUPS [NCPUS]
+ *   conf_run BACKEND IMAGE GROUPS [NCPUS [CPU-MODEL]]
  *
  * GROUPS is a comma list ("exc,seg") passed to the guest as only=GROUPS.
  * The guest prints "PASS x", "FAIL x expected .. got ..", "SKIP x (why)"
@@ -96,8 +96,9 @@ static const char *host_probe(enum vmm_backend b)
 int main(int argc, char **argv)
 {
 	enum vmm_backend b = gh_init(argc, argv, 4,
-				     "conf_run BACKEND IMAGE GROUPS [NCPUS]");
+				     "conf_run BACKEND IMAGE GROUPS [NCPUS [CPU-MODEL]]");
 	unsigned ncpus = argc > 4 ? (unsigned)atoi(argv[4]) : 1;
+	enum vmm_cpu_model model = VMM_CPU_DEFAULT;
 	struct run *r = calloc(1, sizeof(*r));
 	struct vmm_config cfg;
 	struct vmm_uart_config ucfg;
@@ -110,6 +111,11 @@ int main(int argc, char **argv)
 	char *img;
 	int rc;
 
+	if (argc > 5 && vmm_cpu_model_parse(argv[5], &model) < 0) {
+		fprintf(stderr, "FAIL: unknown CPU model %s\n", argv[5]);
+		free(r);
+		return 1;
+	}
 	if (!r || ncpus < 1 || ncpus > 2) {
 		fprintf(stderr, "FAIL: bad arguments\n");
 		return 1;
@@ -119,6 +125,7 @@ int main(int argc, char **argv)
 	vmm_config_init(&cfg);
 	cfg.backend = b;
 	cfg.ncpus = ncpus;
+	cfg.cpu_model = model;
 	cfg.log = log_cb;
 	cfg.log_level = 1;
 	rc = vmm_vm_create(&cfg, &vm);

@@ -35,19 +35,38 @@ void soft_fault_noerr(struct soft_cpu *c, int vec)
 	soft_fault(c, vec, 0);
 }
 
-void soft_stop_emulation(struct soft_cpu *c, uint64_t data0, const char *fmt,
-			 ...)
+static void fill_stop(struct soft_cpu *c, uint32_t reason, uint64_t data0,
+		      const char *fmt, va_list ap)
 {
 	struct vmm_exit *e = &c->exit;
-	va_list ap;
 
 	memset(e, 0, sizeof(*e));
 	e->kind = VMM_EXIT_INTERNAL;
-	e->internal.reason = VMM_INTERNAL_EMULATION;
+	e->internal.reason = reason;
 	e->internal.data[0] = data0;
 	e->internal.data[1] = c->st.rip;
-	va_start(ap, fmt);
 	vsnprintf(e->internal.msg, sizeof(e->internal.msg), fmt, ap);
+}
+
+void soft_stop_emulation(struct soft_cpu *c, uint64_t data0, const char *fmt,
+			 ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fill_stop(c, VMM_INTERNAL_EMULATION, data0, fmt, ap);
+	va_end(ap);
+	c->fault_vec = -2;
+	soft_unwind(c);
+}
+
+void soft_stop_internal(struct soft_cpu *c, uint64_t data0, const char *fmt,
+			...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fill_stop(c, VMM_INTERNAL_BACKEND, data0, fmt, ap);
 	va_end(ap);
 	c->fault_vec = -2;
 	soft_unwind(c);

@@ -297,8 +297,10 @@ static int op_sse_mov(struct soft_cpu *c, const struct soft_insn *i)
 		return SOFT_NEXT;
 	case 0x12: /* MOVLPS/MOVLPD m64 -> low */
 	case 0x16: /* MOVHPS/MOVHPD m64 -> high */
-		if (f3 || f2)
-			not_emulated(c, i); /* SSE3 forms: not advertised */
+		if (f3 || f2) /* MOVSLDUP/MOVDDUP/MOVSHDUP: SSE3, which no
+			       * model advertises: #UD if CPUID.1:ECX.SSE3 = 0
+			       * (SDM), not a VMM stop */
+			soft_ud(c);
 		if (i->mod == 3) { /* MOVHLPS / MOVLHPS (no 66 form) */
 			if (p66)
 				soft_ud(c);

@@ -35,7 +35,7 @@ __attribute__((noreturn)) static void read_exit(struct soft_cpu *c,
 	struct vmm_exit *e = &c->exit;
 
 	if (c->replay_n >= SOFT_REPLAY_MAX)
-		soft_stop_emulation(c, addr, "too many device reads in one "
+		soft_stop_internal(c, addr, "too many device reads in one "
 					     "instruction");
 	memset(e, 0, sizeof(*e));
 	memset(c->rdbuf, 0, sizeof(c->rdbuf));
@@ -68,7 +68,7 @@ static void write_exit(struct soft_cpu *c, uint64_t addr, unsigned len,
 	uint8_t *buf;
 
 	if (c->wq_n >= SOFT_WQ_MAX) /* more than we queue in one instruction */
-		soft_stop_emulation(c, 0, "too many device writes in one "
+		soft_stop_internal(c, 0, "too many device writes in one "
 					  "instruction");
 	c->ev |= SEV_WQ;
 	e = &c->wq[c->wq_n];

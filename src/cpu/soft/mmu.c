@@ -69,12 +69,16 @@ static void paging_of(struct soft_cpu *c, struct vmm_paging *p)
 	p->pkru = c->pkru;
 }
 
-__attribute__((noreturn)) static void internal_exit(struct soft_cpu *c,
-						    const char *msg,
-						    uint64_t a)
-{
-	soft_stop_emulation(c, a, "%s 0x%llx", msg, (unsigned long long)a);
-}
+/*
+ * What an instruction fetch from a guest-physical page that is neither RAM
+ * nor ROM sees: the bus returns all-ones for a read nobody claims (a PCI
+ * master abort), so the decoder sees ff ff ...: FF /7, a reserved
+ * encoding, and the guest gets #UD.  Device (MMIO) memory is not executed
+ * through the bus either: the soft backend never issues a device read for
+ * an instruction fetch (docs/soft-backend.md).  Read-only, so not writable
+ * global state.
+ */
+static const uint8_t open_bus_page[4096] = { [0 ... 4095] = 0xff };
 
 /*
  * Translate @lin for @acc (VMM_ACCESS_*); raise #PF/#GP on failure.
@@ -317,9 +321,11 @@ const uint8_t *soft_fetch_page(struct soft_cpu *c, uint64_t lin, uint64_t *gpa)
 		return (const uint8_t *)(uintptr_t)(lin + e->addend);
 	}
 	g = translate(c, lin, VMM_ACCESS_EXEC, c->tlb_user, &h);
-	if (!h)
-		internal_exit(c, "instruction fetch from non-RAM gpa", g);
 	*gpa = g;
+	/* not RAM/ROM: open bus.  Blocks translated from it are dropped at
+	 * the next memory-map check (tb_bytes_match() needs RAM) */
+	if (!h)
+		return open_bus_page + (lin & 0xfff);
 	return h + (lin & 0xfff);
 }
 

@@ -200,8 +200,20 @@ struct soft_page {
  * it is flushed as a whole (tb.c): at most 32 MiB per vCPU */
 #define SOFT_ARENA_CHUNKS 4
 
-/* Replay log of completed device reads (MMIO and IN) of one instruction. */
-#define SOFT_REPLAY_MAX 8
+/*
+ * Replay log of completed device reads (MMIO and IN) of one instruction.
+ * Sized for the instruction with the most device accesses the soft
+ * backend implements, so that no guest reaches the limit (the check in
+ * io.c stays as a defensive internal stop): FXRSTOR/FXSAVE of a
+ * 512-byte image in device memory goes byte by byte (soft_read_lin(),
+ * soft_write_lin()), 512 accesses; a task switch (about 60 TSS and
+ * descriptor accesses) and a call gate copying 31 parameters (about 70)
+ * stay below.  1024 leaves room for both halves of an instruction split
+ * across pages.  A REPE CMPS between two MMIO pages reads one element
+ * per run (io.c), so string instructions are not the bound.
+ */
+#define SOFT_DEV_ACCESS_MAX 1024
+#define SOFT_REPLAY_MAX SOFT_DEV_ACCESS_MAX
 struct soft_replay {
 	uint64_t addr;
 	uint8_t len, is_io;
@@ -220,11 +232,11 @@ struct soft_replay {
  * many device writes: PUSHA/ENTER/an interrupt frame with the stack in
  * MMIO, or an 8-byte store across a page boundary between two MMIO pages
  * (split into 8 byte writes).  4 stopped such guests with "too many device
- * writes in one instruction" (found by fuzz_virtio_hdr); 64 covers every
- * stack-frame and page-split case.  (Bulk stores such as FXSAVE into MMIO
- * still exceed it.)
+ * writes in one instruction" (found by fuzz_virtio_hdr); 64 covered every
+ * stack-frame and page-split case, but FXSAVE into MMIO (512 byte writes)
+ * exceeded it: SOFT_DEV_ACCESS_MAX, above, bounds every instruction.
  */
-#define SOFT_WQ_MAX 64
+#define SOFT_WQ_MAX SOFT_DEV_ACCESS_MAX
 
 /*
  * The feature words of the VM's CPU model (vmm_config.cpu_model), set once
@@ -394,6 +406,14 @@ __attribute__((noreturn)) void soft_unwind(struct soft_cpu *c);
  */
 __attribute__((noreturn, format(printf, 3, 4))) void
 soft_stop_emulation(struct soft_cpu *c, uint64_t data0, const char *fmt, ...);
+/*
+ * soft_stop_internal() - the same with reason BACKEND: a limit of the
+ * backend itself was reached.  No guest can reach one (each is sized for
+ * the worst instruction, see SOFT_DEV_ACCESS_MAX); they stay as defensive
+ * checks, and fuzz_sysseq aborts on any of them.
+ */
+__attribute__((noreturn, format(printf, 3, 4))) void
+soft_stop_internal(struct soft_cpu *c, uint64_t data0, const char *fmt, ...);
 #define soft_ud(c) soft_fault_noerr(c, 6)
 #define soft_gp(c, e) soft_fault(c, 13, e)
 /* Deliver exception / interrupt @vec (software INT if @soft: DPL check). */

@@ -97,6 +97,15 @@ static const struct {
 			     "host's emulator stops the VM"},
 	{"pg.pt_above_ram", "a page-table read outside RAM gives 0 (not "
 			    "present) instead of all-ones (RSVD)"},
+	{"prot.smap.stac*", "STAC at CPL0: the host's emulator stops the VM "
+			    "(KVM internal error, emulation failure)"},
+	{"lapic.self_ipi.first", "two pending self-IPIs are not delivered in "
+				 "an sti; nop window (IRR stays set)"},
+	{"lapic.self_ipi.second", "see lapic.self_ipi.first"},
+	{"lapic.self_ipi.order", "see lapic.self_ipi.first"},
+	{"lapic.self_ipi.irr_clear", "see lapic.self_ipi.first"},
+	{"prot.pku.cr4_gp.*", "MOV to CR4 accepts PKE although CPUID.7:ECX.PKU "
+			      "reads 0"},
 	{NULL, NULL},
 };
 
@@ -164,6 +173,8 @@ static volatile struct exc {
 /* vectors whose handler only counts and returns (interrupts, resumed #DB) */
 static volatile unsigned irq_count[256];
 static volatile uint64_t irq_tsc;
+static volatile uint8_t irq_order[8]; /* vectors 0x40-0x4f as taken */
+static volatile unsigned irq_n;
 static volatile bool db_resume_rf; /* #DB: set RF and resume */
 
 static bool has_error_code(uint64_t v)
@@ -177,8 +188,13 @@ void isr(struct frame *f, uint16_t ss)
 {
 	uint64_t v = f->vector;
 
+	if (v == 2) { /* NMI (lapic group): counted, no EOI */
+		irq_count[2]++;
+		return;
+	}
 	if (v >= 0x40 && v < 0x50) { /* timer and test interrupts */
 		irq_count[v]++;
+		irq_order[irq_n++ & 7] = (uint8_t)v;
 		irq_tsc = rdtsc();
 		*(volatile uint32_t *)0xfee000b0 = 0; /* EOI */
 		return;
@@ -1237,6 +1253,212 @@ static void test_smp(void)
 	CHECK("ap.apic_id", 1, r[AP_APICID]);
 }
 
+
+/* ================== SMEP, SMAP, UMIP, PKU (CR4) ================== */
+#define CR4_UMIP (1ull << 11)
+#define CR4_SMEP (1ull << 20)
+#define CR4_SMAP (1ull << 21)
+#define CR4_PKE (1ull << 22)
+
+ASMFN(f_wrcr4, ".globl f_wrcr4_i\nf_wrcr4_i: mov %rdi, %cr4\n ret");
+LBL(f_wrcr4_i);
+ASMFN(f_stac_read, "stac\n mov (%rdi), %rax\n clac\n ret");
+ASMFN(f_stac_write, "stac\n movq $0x66, (%rdi)\n clac\n ret");
+/* PKRU = %edi (WRPKRU: ECX = EDX = 0) */
+ASMFN(f_wrpkru, "mov %edi, %eax\n xor %ecx, %ecx\n xor %edx, %edx\n"
+		".byte 0x0f, 0x01, 0xef\n ret");
+ASMFN(u_sgdt, ".globl u_sgdt_i\nu_sgdt_i: sgdt -16(%rsp)\n"
+	      ".globl u_sgdt_ud\nu_sgdt_ud: ud2");
+LBL(u_sgdt_i);
+LBL(u_sgdt_ud);
+ASMFN(u_smsw, ".globl u_smsw_i\nu_smsw_i: smsw %eax\n"
+	      ".globl u_smsw_ud\nu_smsw_ud: ud2");
+LBL(u_smsw_i);
+LBL(u_smsw_ud);
+ASMFN(f_sgdt, "sgdt -16(%rsp)\n ret");
+
+static uint64_t rdcr4(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%cr4, %0" : "=r"(v));
+	return v;
+}
+
+static void wrcr4(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
+}
+
+static void flush_tlb(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(v) : : "memory");
+}
+
+/* the identity map of the low 4 GiB is user-accessible (conf64.S): clear
+ * U/S at PML4[0] so that only the TVA page is a user page */
+static void low_supervisor(bool on)
+{
+	if (on)
+		pml4[0] &= ~4ull;
+	else
+		pml4[0] |= 4ull;
+	flush_tlb();
+}
+
+static void test_prot(void)
+{
+	group = "prot";
+	uint32_t r7[4];
+	uint64_t cr4 = rdcr4(), page = (uint64_t)pt_page[0];
+	cpuid(0, 0, r7);
+	if (r7[0] >= 7)
+		cpuid(7, 0, r7);
+	else
+		r7[1] = r7[2] = 0;
+	bool smep = r7[1] & (1u << 7), smap = r7[1] & (1u << 20);
+	bool umip = r7[2] & (1u << 2), pku = r7[2] & (1u << 3);
+
+	pg_map(page | 7); /* user page at TVA */
+	*(volatile uint8_t *)page = 0xc3; /* ret */
+	low_supervisor(true);
+	/* SMEP: a supervisor fetch from a user page is #PF(P|I/D) */
+	if (smep) {
+		expect_exc("smep.off_fetch", f_call, TVA, CONF_NO_EXC, 0, 0);
+		wrcr4(cr4 | CR4_SMEP);
+		expect_exc("smep.fetch", f_call, TVA, 14, 0x11, TVA);
+		CHECK("smep.fetch.cr2", TVA, exc.cr2);
+		expect_exc("smep.read_ok", f_read, TVA, CONF_NO_EXC, 0, 0);
+		wrcr4(cr4);
+	} else {
+		/* a CR4 bit of a feature the CPU lacks is reserved */
+		expect_exc("smep.cr4_gp", f_wrcr4, cr4 | CR4_SMEP, 13, 0,
+			   (uint64_t)f_wrcr4_i);
+		wrcr4(cr4); /* in case the CPU took it */
+	}
+	/* SMAP: supervisor data access to a user page needs EFLAGS.AC */
+	if (smap) {
+		wrcr4(cr4 | CR4_SMAP);
+		expect_exc("smap.read", f_read, TVA + 8, 14, 1,
+			   (uint64_t)f_read_i);
+		CHECK("smap.read.cr2", TVA + 8, exc.cr2);
+		expect_exc("smap.write", f_write, TVA + 8, 14, 3,
+			   (uint64_t)f_write_i);
+		if (runs("smap.stac")) {
+			expect_exc("smap.stac_write", f_stac_write, TVA + 8,
+				   CONF_NO_EXC, 0, 0);
+			CHECK("smap.stac_write.value", 0x66,
+			      *(volatile uint64_t *)(page + 8));
+			expect_exc("smap.stac_read", f_stac_read, TVA + 8,
+				   CONF_NO_EXC, 0, 0);
+		}
+		/* SMAP does not restrict fetches */
+		expect_exc("smap.fetch_ok", f_call, TVA, CONF_NO_EXC, 0, 0);
+		wrcr4(cr4);
+		expect_exc("smap.off_read", f_read, TVA + 8, CONF_NO_EXC, 0, 0);
+	} else {
+		expect_exc("smap.cr4_gp", f_wrcr4, cr4 | CR4_SMAP, 13, 0,
+			   (uint64_t)f_wrcr4_i);
+		wrcr4(cr4); /* in case the CPU took it */
+	}
+	/* PKU: PKRU.AD of the page's key denies data access to a user
+	 * page, supervisor accesses included: #PF(P|PK) */
+	if (pku) {
+		wrcr4(cr4 | CR4_PKE);
+		pg_map(page | 7 | (1ull << 59)); /* key 1 */
+		expect_exc("pku.ad0_read", f_read, TVA + 8, CONF_NO_EXC, 0, 0);
+		f_wrpkru(4); /* AD1 */
+		expect_exc("pku.ad1_read", f_read, TVA + 8, 14, 0x21,
+			   (uint64_t)f_read_i);
+		f_wrpkru(8); /* WD1: reads pass, supervisor writes with WP */
+		expect_exc("pku.wd1_read", f_read, TVA + 8, CONF_NO_EXC, 0, 0);
+		f_wrpkru(0);
+		pg_map(page | 7);
+		wrcr4(cr4);
+	} else {
+		expect_exc("pku.cr4_gp", f_wrcr4, cr4 | CR4_PKE, 13, 0,
+			   (uint64_t)f_wrcr4_i);
+		wrcr4(cr4); /* in case the CPU took it */
+	}
+	low_supervisor(false);
+	pml4[1] = 0;
+	invlpg(TVA);
+	/* UMIP: SGDT/SMSW at CPL3 are #GP(0); CPL0 unaffected */
+	if (umip) {
+		expect_exc("umip.off_sgdt", f_go_user, (uint64_t)u_sgdt_i, 6, 0,
+			   (uint64_t)u_sgdt_ud);
+		wrcr4(cr4 | CR4_UMIP);
+		expect_exc("umip.sgdt", f_go_user, (uint64_t)u_sgdt_i, 13, 0,
+			   (uint64_t)u_sgdt_i);
+		expect_exc("umip.smsw", f_go_user, (uint64_t)u_smsw_i, 13, 0,
+			   (uint64_t)u_smsw_i);
+		expect_exc("umip.cpl0_sgdt", f_sgdt, 0, CONF_NO_EXC, 0, 0);
+		wrcr4(cr4);
+		expect_exc("umip.off_smsw", f_go_user, (uint64_t)u_smsw_i, 6, 0,
+			   (uint64_t)u_smsw_ud);
+	} else {
+		expect_exc("umip.cr4_gp", f_wrcr4, cr4 | CR4_UMIP, 13, 0,
+			   (uint64_t)f_wrcr4_i);
+		wrcr4(cr4); /* in case the CPU took it */
+	}
+	CHECK("cr4_restored", cr4, rdcr4());
+}
+
+/* ================== LAPIC: self-IPIs, NMI, APIC_BASE ================== */
+static void icr_send(uint32_t hi, uint32_t lo)
+{
+	LAPIC(0x310) = hi;
+	LAPIC(0x300) = lo;
+	for (unsigned k = 0; k < 1000 && (LAPIC(0x300) & 0x1000); k++)
+		__asm__ volatile("pause");
+}
+
+static void test_lapic(void)
+{
+	group = "lapic";
+	LAPIC(0xf0) = 0x1ff;
+	LAPIC(0x80) = 0; /* TPR */
+	/* two self-IPIs pending with IF = 0; both are taken in one
+	 * sti; nop window (the second after the first handler's IRET),
+	 * the higher vector first */
+	irq_count[0x41] = irq_count[0x42] = 0;
+	irq_n = 0;
+	__asm__ volatile("cli");
+	icr_send(0, 0x40041); /* self shorthand, fixed, vector 0x41 */
+	icr_send(0, 0x40042);
+	CHECK("self_ipi.irr", 0x6, LAPIC(0x220) & 0x6);
+	CHECK("self_ipi.none_before_sti", 0, irq_count[0x41] + irq_count[0x42]);
+	__asm__ volatile("sti; nop; cli");
+	CHECK("self_ipi.first", 1, irq_count[0x42]);
+	CHECK("self_ipi.second", 1, irq_count[0x41]);
+	CHECK("self_ipi.order", 0x4241, irq_n == 2 ?
+	      (uint64_t)irq_order[0] << 8 | irq_order[1] : 0);
+	CHECK("self_ipi.irr_clear", 0, LAPIC(0x220) & 0x6);
+	CHECK("self_ipi.isr_clear", 0, LAPIC(0x120) & 0x6);
+	/* NMI through the ICR to the own APIC ID (physical destination):
+	 * taken with IF = 0, vector field ignored */
+	uint32_t id = LAPIC(0x20) >> 24;
+	irq_count[2] = 0;
+	icr_send(id << 24, 0x4400 | 0x33); /* NMI, assert */
+	for (unsigned k = 0; k < 100 && !irq_count[2]; k++)
+		__asm__ volatile("pause");
+	CHECK("nmi_icr.taken", 1, irq_count[2]);
+	CHECK("nmi_icr.idle", 0, LAPIC(0x300) & 0x1000);
+	/* APIC_BASE: reserved bits and the invalid x2APIC transition #GP */
+	uint64_t ab = rdmsr(0x1b);
+	unsigned m = maxphyaddr();
+	expect_wrmsr("apic_base_rsvd_bit0", 0x1b, ab | 1, 13);
+	expect_wrmsr("apic_base_rsvd_bit9", 0x1b, ab | (1u << 9), 13);
+	if (m < 64)
+		expect_wrmsr("apic_base_rsvd_maxphy", 0x1b, ab | (1ull << m),
+			     13);
+	/* EXTD = 1 with EN = 0 is invalid (SDM 10.12.5) */
+	expect_wrmsr("apic_base_extd_no_en", 0x1b, (ab & ~0x800ull) | 0x400,
+		     13);
+	expect_wrmsr("apic_base_same", 0x1b, ab, CONF_NO_EXC);
+	CHECK("apic_base_unchanged", ab, rdmsr(0x1b));
+}
+
 /* ======================= main ======================= */
 static bool want(const char *g)
 {
@@ -1287,6 +1509,10 @@ int conf_main(void)
 		test_timer();
 	if (want("smp"))
 		test_smp();
+	if (want("prot"))
+		test_prot();
+	if (want("lapic"))
+		test_lapic();
 	gprintf("DONE pass=%u fail=%u skip=%u\n", n_pass, n_fail, n_skip);
 	return n_fail ? GUEST_EXIT_FAIL : 0x60;
 }
