@@ -219,9 +219,10 @@ struct vmm_hw_bp {
  * guest's DR0-DR7, which keep working for the guest (as KVM's
  * guest-debug registers).  A hit returns VMM_EXIT_DEBUG with
  * exit.debug.exception 1 and bit i of exit.debug.dr6 set for slot i: an
- * EXEC slot before the instruction runs (exit.debug.pc = RIP = it; the
- * next run executes it without hitting the same slot again), a data slot
- * after the accessing instruction (RIP after it).  Call it only while the
+ * EXEC slot before the instruction runs (exit.debug.pc = RIP = it; on the
+ * software backend the next run executes it without hitting an exec slot
+ * again; on KVM a debugger removes the slot and steps over it, as gdb
+ * does), a data slot after the accessing instruction (RIP after it).  Call it only while the
  * vCPU is not running.  Software backend: always (READ is read-only
  * there); KVM: KVM_SET_GUEST_DEBUG with KVM_GUESTDBG_USE_HW_BP (some
  * nested hosts ignore it, see docs/debugging.md).  Returns 0, -EINVAL (@n

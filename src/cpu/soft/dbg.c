@@ -40,18 +40,18 @@ void soft_dr_update(struct soft_cpu *c)
 		else
 			data |= 1u << k;
 	}
-	if (ex != c->dr_exec)
-		c->chain_gen++; /* stop linking blocks: exec_loop must see it */
-	c->dr_exec = ex;
-	c->dr_io = io;
-	/* pages with a watched byte lose their TLB entries when the data
-	 * breakpoints change, so that accesses to them take the slow path */
 	for (unsigned k = 0; k < 4; k++) {
 		if (c->hbp[k].kind == VMM_HWBP_EXEC)
 			ex |= 0x10u << k;
 		else if (c->hbp[k].kind != VMM_HWBP_OFF)
 			data |= 0x10u << k;
 	}
+	if (ex != c->dr_exec)
+		c->chain_gen++; /* stop linking blocks: exec_loop must see it */
+	c->dr_exec = ex;
+	c->dr_io = io;
+	/* pages with a watched byte lose their TLB entries when the data
+	 * breakpoints change, so that accesses to them take the slow path */
 	sig = data;
 	for (unsigned k = 0; k < 8; k++)
 		if (data & (1u << k))
@@ -164,6 +164,7 @@ void soft_hbp_set(struct soft_cpu *c, const struct vmm_hw_bp *bp, unsigned n)
 	for (unsigned k = 0; k < n && k < 4; k++)
 		c->hbp[k] = bp[k];
 	c->hbp_hits = 0;
-	c->hbp_skip = false;
+	/* hbp_skip stays: slots changed at an exec stop still let the
+	 * stopped instruction run first */
 	soft_dr_update(c);
 }
