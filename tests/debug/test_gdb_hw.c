@@ -15,12 +15,14 @@
  * vmm_vcpu_set_sw_breakpoints() on must exit as DEBUG; a debugger exec
  * slot must exit before its instruction); a host that does neither (the
  * nested kvm_pvm of docs/machines.md, say) skips with the reason printed.
- * Exit 77 also when /dev/kvm is absent.
+ * Exit 77 also when /dev/kvm is absent.  "test_gdb_hw kvm probe" runs
+ * only that probe (0 = the host can, 77 = it cannot, reason printed).
  */
 #include "debug/gdb_impl.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,8 +325,11 @@ out:
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || (strcmp(argv[1], "soft") && strcmp(argv[1], "kvm"))) {
-		fprintf(stderr, "usage: test_gdb_hw soft|kvm\n");
+	bool probe_only = argc == 3 && strcmp(argv[2], "probe") == 0;
+
+	if ((argc != 2 && !probe_only) ||
+	    (strcmp(argv[1], "soft") && strcmp(argv[1], "kvm"))) {
+		fprintf(stderr, "usage: test_gdb_hw soft|kvm [probe]\n");
 		return 2;
 	}
 	backend = strcmp(argv[1], "kvm") ? VMM_BACKEND_SOFT : VMM_BACKEND_KVM;
@@ -341,6 +346,8 @@ int main(int argc, char **argv)
 			return 77;
 		}
 	}
+	if (probe_only)
+		return 0; /* for gdb-hw-interop.sh: the host can */
 	build_image();
 	test_int3();
 	test_hw();
