@@ -9,7 +9,9 @@
  *  - hw: Z2 (write watch) stops after the handler's write with
  *    "watch:ADDR", Z1 (hbreak) stops before its instruction, Z3 (read
  *    watch) reports "rwatch:ADDR", a fifth slot is refused (E1c), and the
- *    guest's own debug registers are left alone.
+ *    guest's own debug registers are left alone;
+ *  - guest DRs (soft): a guest watching a variable with its own DR0/DR7
+ *    still gets its #DB while gdb watches the same variable.
  *
  * KVM: guest debugging of CPL0 code is probed first (an INT3 with
  * vmm_vcpu_set_sw_breakpoints() on must exit as DEBUG; a debugger exec
@@ -264,6 +266,61 @@ static void test_hw(void)
 }
 
 /*
+ * 3. The guest's own debug registers keep working beside the debugger's:
+ *  00 mov esp, 0x100800; mov ax, cs; mov [0x10010a], ax; lidt [0x100140]
+ *  15 mov eax, 0x100158; mov dr0, eax
+ *  1d mov eax, 0xd0001; mov dr7, eax     (L0, write, 4 bytes)
+ *  25 mov dword [0x100158], 7            (the guest's #DB and gdb's watch)
+ *  2f mov eax, [0x100154]; out 0xf4, al; jmp $
+ *  38 #DB handler: inc dword [0x100154]; iretd
+ */
+static void test_guest_dr(void)
+{
+	static const uint8_t code[] = {
+		0xbc, 0x00, 0x08, 0x10, 0x00, 0x66, 0x8c, 0xc8,
+		0x66, 0xa3, 0x0a, 0x01, 0x10, 0x00,
+		0x0f, 0x01, 0x1d, 0x40, 0x01, 0x10, 0x00,
+		0xb8, 0x58, 0x01, 0x10, 0x00, 0x0f, 0x23, 0xc0,
+		0xb8, 0x01, 0x00, 0x0d, 0x00, 0x0f, 0x23, 0xf8,
+		0xc7, 0x05, 0x58, 0x01, 0x10, 0x00, 0x07, 0x00, 0x00, 0x00,
+		0xa1, 0x54, 0x01, 0x10, 0x00, 0xe6, 0xf4, 0xeb, 0xfe,
+		0xff, 0x05, 0x54, 0x01, 0x10, 0x00, 0xcf,
+	};
+	static const uint8_t gate[8] = { 0x38, 0x00, 0x00, 0x00,
+					 0x00, 0x8e, 0x10, 0x00 };
+	static const uint8_t idtr[6] = { 0x1f, 0x00, 0x00, 0x01, 0x10, 0x00 };
+	static uint8_t img[0x15c];
+	struct vmm_cpu_state st;
+	struct sess s;
+	vmm_vcpu *cpu;
+	vmm_vm *vm;
+
+	memcpy(img, code, sizeof(code));
+	memcpy(img + 0x108, gate, sizeof(gate));
+	memcpy(img + 0x140, idtr, sizeof(idtr));
+	vm = make_vm(img, sizeof(img), &cpu);
+	CHECK(vm);
+	if (!vm || start(&s, vm) < 0) {
+		fails++;
+		return;
+	}
+	EXPECT(&s, "Z2,100158,4", "OK");
+	/* gdb's watch stops once the guest's #DB is on its way (RIP at the
+	 * guest's handler) */
+	EXPECT(&s, "c", "T05thread:1;watch:100158;");
+	EXPECT(&s, "p10", "3800100000000000");
+	CHECK(vmm_vcpu_get_state(cpu, &st) == 0);
+	CHECK(st.dr[0] == 0x100158);
+	CHECK((st.dr7 & 0xffff0003) == 0xd0001);
+	CHECK(st.dr6 & 1); /* the guest's B0 */
+	EXPECT(&s, "z2,100158,4", "OK");
+	EXPECT(&s, "c", "W01"); /* the guest counted its own #DB once */
+	finish(&s, VMM_GDB_EXITED);
+	vmm_gdb_free(s.g);
+	vmm_vm_destroy(vm);
+}
+
+/*
  * KVM: can this host trap the guest's INT3 and a debugger exec slot at
  * CPL0?  Guest: nop; int3; nop; out 0xf4, al; jmp $ (no IDT: a #BP that
  * is delivered to the guest triple-faults).  Returns NULL when it can,
@@ -295,7 +352,10 @@ static const char *kvm_probe(void)
 	    e.debug.pc != BASE + 1) {
 		snprintf(why, sizeof(why), "an INT3 at CPL0 with "
 			 "KVM_GUESTDBG_USE_SW_BP did not exit as a #BP debug "
-			 "exit (run %d, exit kind %d)", r, (int)e.kind);
+			 "exit (run %d, exit kind %d%s)", r, (int)e.kind,
+			 e.kind == VMM_EXIT_INTERNAL ? ": internal error, the "
+			 "host could not emulate it" :
+			 e.kind == VMM_EXIT_SHUTDOWN ? ": shutdown" : "");
 		goto out;
 	}
 	{
@@ -351,6 +411,9 @@ int main(int argc, char **argv)
 	build_image();
 	test_int3();
 	test_hw();
+	if (backend == VMM_BACKEND_SOFT)
+		test_guest_dr(); /* KVM: the debugger's DRs replace the
+				    guest's while set (docs/debugging.md) */
 	printf("%s: %d failure(s)\n", argv[1], fails);
 	return fails ? 1 : 0;
 }
