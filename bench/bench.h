@@ -47,6 +47,12 @@ double now_ns(void);
 double median(double *v, int n);
 /* The whole file in a malloc'd buffer (at most 64 MiB), or NULL. */
 void *bench_read_file(const char *path, size_t *len);
+/*
+ * Flat 32-bit protected mode at CPL3 (IOPL 3, so IN/OUT work there) with
+ * EIP = @entry, ESP = 0x8000 and ECX = @ecx: the state of the small
+ * benchmark guests.
+ */
+int bench_cpl3_state(vmm_vcpu *vcpu, uint32_t entry, uint32_t ecx);
 
 /*
  * soft_kernels.c: the compute-kernels guest on the software backend

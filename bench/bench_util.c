@@ -50,3 +50,21 @@ void *bench_read_file(const char *path, size_t *len)
 	fclose(f);
 	return buf;
 }
+
+int bench_cpl3_state(vmm_vcpu *vcpu, uint32_t entry, uint32_t ecx)
+{
+	struct vmm_cpu_state st;
+	int ret = vmm_vcpu_get_state(vcpu, &st);
+
+	if (ret)
+		return ret;
+	vmm_state_flat_protected(&st, entry);
+	for (int i = VMM_ES; i <= VMM_GS; i++) {
+		st.seg[i].dpl = 3;
+		st.seg[i].selector |= 3;
+	}
+	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
+	st.gpr[VMM_RSP] = 0x8000;
+	st.gpr[VMM_RCX] = ecx;
+	return vmm_vcpu_set_state(vcpu, &st);
+}

@@ -82,23 +82,6 @@ static long count_threads(void)
 	return n;
 }
 
-static int cpl3_state(vmm_vcpu *vcpu)
-{
-	struct vmm_cpu_state st;
-	int ret = vmm_vcpu_get_state(vcpu, &st);
-
-	if (ret)
-		return ret;
-	vmm_state_flat_protected(&st, CODE_GPA);
-	for (int i = VMM_ES; i <= VMM_GS; i++) {
-		st.seg[i].dpl = 3;
-		st.seg[i].selector |= 3;
-	}
-	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
-	st.gpr[VMM_RSP] = 0x8000;
-	return vmm_vcpu_set_state(vcpu, &st);
-}
-
 static int idle_vm(enum vmm_backend b, enum vmm_irqchip_mode mode,
 		   vmm_vm **out)
 {
@@ -117,7 +100,8 @@ static int idle_vm(enum vmm_backend b, enum vmm_irqchip_mode mode,
 	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
 	    (ret = vmm_mem_write(vm, CODE_GPA, touch_code,
 				 sizeof(touch_code))) ||
-	    (ret = cpl3_state(vcpu)) || (ret = vmm_vcpu_run(vcpu, &e))) {
+	    (ret = bench_cpl3_state(vcpu, CODE_GPA, 0)) ||
+	    (ret = vmm_vcpu_run(vcpu, &e))) {
 		vmm_vm_destroy(vm);
 		return ret;
 	}

@@ -32,23 +32,6 @@
 /* 32-bit, CPL3: out %al, $0x80; jmp . */
 static const uint8_t out_code[] = { 0xe6, 0x80, 0xeb, 0xfe };
 
-static int cpl3_state(vmm_vcpu *vcpu)
-{
-	struct vmm_cpu_state st;
-	int ret = vmm_vcpu_get_state(vcpu, &st);
-
-	if (ret)
-		return ret;
-	vmm_state_flat_protected(&st, CODE_GPA);
-	for (int i = VMM_ES; i <= VMM_GS; i++) {
-		st.seg[i].dpl = 3;
-		st.seg[i].selector |= 3;
-	}
-	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
-	st.gpr[VMM_RSP] = 0x8000;
-	return vmm_vcpu_set_state(vcpu, &st);
-}
-
 /* One libvmm VM: create, run to the port exit, destroy.  0 or -errno. */
 static int one_vm(enum vmm_irqchip_mode mode)
 {
@@ -66,7 +49,8 @@ static int one_vm(enum vmm_irqchip_mode mode)
 		return ret;
 	if (!(ret = vmm_vcpu_create(vm, 0, &vcpu)) &&
 	    !(ret = vmm_mem_write(vm, CODE_GPA, out_code, sizeof(out_code))) &&
-	    !(ret = cpl3_state(vcpu)) && !(ret = vmm_vcpu_run(vcpu, &e)))
+	    !(ret = bench_cpl3_state(vcpu, CODE_GPA, 0)) &&
+	    !(ret = vmm_vcpu_run(vcpu, &e)))
 		if (e.kind != VMM_EXIT_IO || e.io.port != PORT_WORK)
 			ret = -EPROTO;
 	vmm_vm_destroy(vm);
@@ -281,7 +265,7 @@ static int make_dirty_snap(const char *path, enum vmm_irqchip_mode mode)
 	if (!(ret = vmm_vcpu_create(vm, 0, &vcpu)) &&
 	    !(ret = vmm_mem_write(vm, CODE_GPA, dirty16_code,
 				  sizeof(dirty16_code))) &&
-	    !(ret = cpl3_state(vcpu)) &&
+	    !(ret = bench_cpl3_state(vcpu, CODE_GPA, 0)) &&
 	    !(ret = vmm_vcpu_get_state(vcpu, &st))) {
 		st.gpr[VMM_RBX] = 0x100000;
 		st.gpr[VMM_RCX] = 16;

@@ -76,24 +76,6 @@ static int work_write(void *opaque, uint64_t off, const void *data,
 	return 0;
 }
 
-static int cpl3_state(vmm_vcpu *vcpu, uint32_t ecx)
-{
-	struct vmm_cpu_state st;
-	int ret = vmm_vcpu_get_state(vcpu, &st);
-
-	if (ret)
-		return ret;
-	vmm_state_flat_protected(&st, CODE_GPA);
-	for (int i = VMM_ES; i <= VMM_GS; i++) {
-		st.seg[i].dpl = 3;
-		st.seg[i].selector |= 3;
-	}
-	st.rflags = VMM_RFLAGS_FIXED | VMM_RFLAGS_IOPL;
-	st.gpr[VMM_RSP] = 0x8000;
-	st.gpr[VMM_RCX] = ecx;
-	return vmm_vcpu_set_state(vcpu, &st);
-}
-
 struct lvm {
 	vmm_vm *vm;
 	vmm_vcpu *vcpu;
@@ -114,7 +96,7 @@ static int lvm_create(struct lvm *l, bool devices)
 		return ret;
 	if ((ret = vmm_vcpu_create(l->vm, 0, &l->vcpu)) ||
 	    (ret = vmm_mem_write(l->vm, CODE_GPA, loop_code, sizeof(loop_code))) ||
-	    (ret = cpl3_state(l->vcpu, 0)))
+	    (ret = bench_cpl3_state(l->vcpu, CODE_GPA, 0)))
 		goto fail;
 	if (devices &&
 	    ((ret = vmm_bus_register(l->vm, VMM_SPACE_PIO, PORT_WORK, 1, &ops,
@@ -148,7 +130,7 @@ static int bench_exit_roundtrip(const struct params *p, struct result *res)
 		long n;
 
 		/* libvmm: the run loop dispatches every exit to the device */
-		if (cpl3_state(l.vcpu, (uint32_t)p->iters))
+		if (bench_cpl3_state(l.vcpu, CODE_GPA, (uint32_t)p->iters))
 			goto out_raw;
 		t0 = now_ns();
 		if (vmm_vcpu_run_loop(l.vcpu, &e) || e.kind != VMM_EXIT_GUEST_EXIT)
@@ -592,7 +574,8 @@ static double hvm_run(struct hvm *h, uint32_t count, uint32_t gpa,
 	struct vmm_exit e;
 	double t0, t1;
 
-	if (cpl3_state(h->vcpu, count) || vmm_vcpu_get_state(h->vcpu, &st))
+	if (bench_cpl3_state(h->vcpu, CODE_GPA, count) ||
+	    vmm_vcpu_get_state(h->vcpu, &st))
 		return -1;
 	st.gpr[VMM_RSI] = gpa;
 	st.gpr[VMM_RDX] = VMM_HC_PORT_DEFAULT;
@@ -1213,7 +1196,7 @@ static int snap_make(const char *path, uint64_t ram, uint32_t pages)
 	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
 	    (ret = vmm_mem_write(vm, CODE_GPA, dirty_code, sizeof(dirty_code))) ||
 	    (ret = vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev)) ||
-	    (ret = cpl3_state(vcpu, pages)) ||
+	    (ret = bench_cpl3_state(vcpu, CODE_GPA, pages)) ||
 	    (ret = vmm_vcpu_get_state(vcpu, &st)))
 		goto out;
 	st.gpr[VMM_RBX] = DIRTY_BASE;

@@ -5,16 +5,16 @@
  *
  *   ./build-fuzz/fuzz/fuzz_pagewalk -max_total_time=60
  *
- * Input: 32 bytes of control state (CR0, CR3, CR4, EFER, CPL, then
+ * Input: 34 bytes of control state (CR0, CR3, CR4, EFER, CPL, then
  * addresses and access kinds), the rest copied into guest RAM at 0 (the
  * page tables: any entry may point anywhere, inside RAM, past its end,
  * into the hole, at bits above MAXPHYADDR).  Every address is walked
  * without and with accessed/dirty write-back, in every access kind.
  * Checked: no crash or out-of-bounds access; a success gives a gpa in the
  * page the walk's leaf maps (page offset preserved); a fault has an error
- * code with only architectural bits (P W U RSVD I/D PK SS) and the W, U,
- * I/D bits of the access; a walk that succeeded without write-back gives
- * the same answer with it.
+ * code with only architectural bits (P W U RSVD I/D PK SS) and the W bit
+ * of the access (a non-canonical address: error code 0, it is a #GP); a
+ * walk gives the same answer with accessed/dirty write-back as without.
  */
 #include <libvmm/libvmm.h>
 #include "core/vm_impl.h"
@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RAM (1u << 20)
+#define RAM (1u << 16)
 
 static vmm_vm *vm;
 
@@ -50,6 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	uint8_t ctl = data[0];
+	memset(&p, 0, sizeof(p));
+	p.maxphyaddr = 36 + (data[1] >> 5) * 2; /* 36 .. 50 */
 	p.cr0 = 0x80000001ull | ((ctl & 1) ? 0x10000 : 0); /* PG PE (WP) */
 	p.cr4 = ((ctl & 2) ? 0x20 : 0) | ((ctl & 4) ? 0x10 : 0) |
 		((ctl & 8) ? 0x1000 : 0) | ((ctl & 16) ? 0x100000 : 0) |
@@ -83,9 +85,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if ((gpa & (ps - 1)) != (gvas[g] & (ps - 1)))
 					abort();
 			} else if (r == -EFAULT) {
+				unsigned sh = (p.cr4 & 0x1000) ? 7 : 16; /* LA57 */
+				bool noncanon = (p.efer & 0x400) &&
+					(uint64_t)((int64_t)(gvas[g] << sh) >> sh) !=
+						gvas[g];
 				if (ec & ~0x807full) /* P W U RSVD I/D PK SS, SGX */
 					abort();
-				if (!!(ec & 2) != !!(acc & VMM_ACCESS_WRITE) &&
+				if (noncanon) { /* #GP: no error code */
+					if (ec)
+						abort();
+				} else if (!!(ec & 2) != !!(acc & VMM_ACCESS_WRITE) &&
 				    !(acc & VMM_ACCESS_EXEC))
 					abort();
 			} else if (r != -EIO) {

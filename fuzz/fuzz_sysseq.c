@@ -7,11 +7,11 @@
  *
  *   ./build-fuzz/fuzz/fuzz_sysseq -max_total_time=60
  *
- * Input: byte 0 picks the mode and a few control bits (CR0.WP, EFER.NXE,
- * CR4.PAE/PSE); the next 512 bytes overwrite the GDT (0x5000: any
- * descriptors, gates and TSS entries), the next 256 bytes the first IDT
- * gates, the next 256 bytes the first page-table entries (PT 0x4000), the
- * rest is code.  The vCPU runs a bounded number of instructions (single
+ * Input: byte 0 picks the mode and a few control bits (CR0.WP, EFER.NXE),
+ * byte 1 the code length L; then L bytes of code; what follows overwrites
+ * the GDT from selector 0x50 (any descriptors, gates and TSS entries; up
+ * to 512 bytes), then the first IDT gates (256 bytes), then page-table
+ * entries (PT 0x4000, 256 bytes), as far as the input goes.  The vCPU runs a bounded number of instructions (single
  * step), every I/O and MMIO read answered.  Segment loads, far transfers
  * through gates, task switches, exceptions, IRET, LGDT/LIDT/LTR/LLDT,
  * MOV CR/DR, WRMSR with guest values all follow from the bytes.  Nothing
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vmm_cpu_state st;
 	struct vmm_exit e;
 
-	if (size < 1 + 512 + 256 + 256 + 1)
+	if (size < 2)
 		return 0;
 	if (!vm) {
 		struct vmm_config cfg;
@@ -52,15 +52,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	uint8_t sel = data[0];
-	const uint8_t *gdt = data + 1, *idt = gdt + 512, *pt = idt + 256;
-	const uint8_t *code = pt + 256;
-	size_t clen = size - (size_t)(code - data);
-	if (clen > 4096)
-		clen = 4096;
+	size_t clen = data[1];
+	data += 2;
+	size -= 2;
+	if (clen > size)
+		clen = size;
+	const uint8_t *code = data, *rest = data + clen;
+	size_t rlen = size - clen;
+	size_t glen = rlen < 512 ? rlen : 512;
+	size_t ilen = rlen - glen < 256 ? rlen - glen : 256;
+	size_t plen = rlen - glen - ilen < 256 ? rlen - glen - ilen : 256;
 	if (env_build_memory(vm) ||
-	    vmm_mem_write(vm, ENV_GDT + 0x50, gdt, 512) ||
-	    vmm_mem_write(vm, ENV_IDT, idt, 256) ||
-	    vmm_mem_write(vm, ENV_PT + 16 * 8, pt, 256) ||
+	    vmm_mem_write(vm, ENV_GDT + 0x50, rest, glen) ||
+	    vmm_mem_write(vm, ENV_IDT, rest + glen, ilen) ||
+	    vmm_mem_write(vm, ENV_PT + 16 * 8, rest + glen + ilen, plen) ||
 	    vmm_mem_fill(vm, ENV_CODE, 0xf4, 4096) ||
 	    vmm_mem_write(vm, ENV_CODE, code, clen))
 		abort();

@@ -21,6 +21,9 @@ for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+	# wait (up to 10 min) for another apt/dpkg that holds the lock
+	# instead of failing at once
+	lock="-o DPkg::Lock::Timeout=600"
+	$SUDO apt-get $lock update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get $lock install -y -qq --no-install-recommends $missing
 fi

@@ -107,7 +107,7 @@ for t in $targets; do
 "
 	if [ "$save" -eq 1 ]; then
 		mkdir -p "fuzz/corpus/$t"
-		nice -n 19 "$bin" -merge=1 -timeout=10 "fuzz/corpus/$t" \
+		nice -n 19 "$bin" -merge=1 -timeout=120 "fuzz/corpus/$t" \
 			"$d/corpus" >"$d/merge.log" 2>&1 || true
 	fi
 done

@@ -182,6 +182,12 @@ enum vmm_irqchip_mode {
  * @irqchip:     interrupt controller mode (enum vmm_irqchip_mode); added
  *               after @cpuid_opaque, so a caller compiled against an older
  *               struct (smaller @struct_size) gets VMM_IRQCHIP_DEFAULT.
+ * @kick_signal: the signal vmm_vcpu_kick() sends a vCPU thread to get it
+ *               out of KVM_RUN (0 = SIGRTMIN+5).  A real-time signal or
+ *               SIGUSR1/SIGUSR2; -EINVAL otherwise.  If it is at its
+ *               default disposition, libvmm installs a no-op handler;
+ *               a handler of the embedder's is left alone (it must
+ *               return).  Pick one the program does not use otherwise.
  */
 struct vmm_config {
 	uint32_t struct_size;
@@ -200,6 +206,7 @@ struct vmm_config {
 	uint32_t cpuid_add_count;
 	const struct vmm_cpuid_leaf *cpuid_add;
 	uint32_t irqchip;
+	int kick_signal;
 };
 
 #define VMM_MAX_VCPUS 64

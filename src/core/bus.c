@@ -5,7 +5,6 @@
  */
 #include "core/vm_impl.h"
 
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,7 +25,11 @@ int vmm__bus_init(struct vmm_bus *bus)
 				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	ret = -pthread_rwlock_init(&bus->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
-	return ret;
+	if (ret)
+		return ret;
+	pthread_mutex_init(&bus->drain_lock, NULL);
+	pthread_cond_init(&bus->drained, NULL);
+	return 0;
 }
 
 void vmm__bus_fini(vmm_vm *vm, struct vmm_bus *bus)
@@ -37,6 +40,8 @@ void vmm__bus_fini(vmm_vm *vm, struct vmm_bus *bus)
 	bus->ranges = NULL;
 	bus->n = bus->cap = 0;
 	pthread_rwlock_destroy(&bus->lock);
+	pthread_mutex_destroy(&bus->drain_lock);
+	pthread_cond_destroy(&bus->drained);
 }
 
 /* Index of the last range with base <= addr, or -1. */
@@ -149,9 +154,14 @@ int vmm_bus_unregister(vmm_vm *vm, enum vmm_space space, uint64_t base)
 		return vmm__err(vm, -ENOENT, "no %s range starts at 0x%llx",
 				space ? "MMIO" : "PIO",
 				(unsigned long long)base);
-	/* wait for handlers that found the range before we removed it */
+	/* wait for handlers that found the range before we removed it: the
+	 * last one to finish wakes us (draining is set before inflight is
+	 * read, and read again under the lock the waker takes) */
+	atomic_store(&r->draining, true);
+	pthread_mutex_lock(&bus->drain_lock);
 	while (atomic_load(&r->inflight))
-		sched_yield();
+		pthread_cond_wait(&bus->drained, &bus->drain_lock);
+	pthread_mutex_unlock(&bus->drain_lock);
 	vmm__free(vm, r);
 	return 0;
 }
@@ -229,7 +239,11 @@ static int dispatch(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 	if (ret < 0)
 		atomic_fetch_add(&r->errors, 1);
 out:
-	atomic_fetch_sub(&r->inflight, 1);
+	if (atomic_fetch_sub(&r->inflight, 1) == 1 && atomic_load(&r->draining)) {
+		pthread_mutex_lock(&bus->drain_lock);
+		pthread_cond_broadcast(&bus->drained);
+		pthread_mutex_unlock(&bus->drain_lock);
+	}
 	return ret < 0 ? ret : 0;
 }
 

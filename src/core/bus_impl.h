@@ -18,12 +18,16 @@ struct vmm_bus_range {
 	char name[40];
 	atomic_uint_fast64_t reads, writes, bytes_read, bytes_written, errors;
 	atomic_int inflight;
+	atomic_bool draining;  /* unregister waits: the last handler wakes it */
 };
 
 struct vmm_bus {
 	struct vmm_bus_range **ranges; /* sorted by base */
 	size_t n, cap;
 	pthread_rwlock_t lock;
+	/* unregister waits here for handlers still running on its range */
+	pthread_mutex_t drain_lock;
+	pthread_cond_t drained;
 };
 
 int vmm__bus_init(struct vmm_bus *bus);

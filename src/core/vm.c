@@ -6,6 +6,7 @@
 #include "core/vm_impl.h"
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -100,6 +101,11 @@ static int copy_config(const struct vmm_config *in, struct vmm_config *c)
 		return vmm__err_cfg(c, -EINVAL, "ram_size %#llx is not a "
 				    "multiple of the page size",
 				    (unsigned long long)c->ram_size);
+	if (c->kick_signal &&
+	    !(c->kick_signal >= SIGRTMIN && c->kick_signal <= SIGRTMAX) &&
+	    c->kick_signal != SIGUSR1 && c->kick_signal != SIGUSR2)
+		return vmm__err_cfg(c, -EINVAL, "kick_signal %d: use a real-time "
+				    "signal or SIGUSR1/SIGUSR2", c->kick_signal);
 	if (c->allocator && (!c->allocator->alloc || !c->allocator->free))
 		return vmm__err_cfg(c, -EINVAL, "allocator without alloc or "
 				    "free");

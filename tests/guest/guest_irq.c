@@ -71,6 +71,20 @@ int main(int argc, char **argv)
 	char desc[160];
 	double t0, t1;
 
+	/* a mode that does not exist */
+	{
+		struct vmm_config bad;
+		vmm_vm *vm = NULL;
+
+		vmm_config_init(&bad);
+		bad.backend = b;
+		bad.irqchip = 7;
+		if (vmm_vm_create(&bad, &vm) != -EINVAL) {
+			fprintf(stderr, "FAIL: irqchip mode 7 must give -EINVAL\n");
+			vmm_vm_destroy(vm);
+			return 1;
+		}
+	}
 	gh_create(&g, "irq", b,
 		  want == VMM_IRQCHIP_NONE ? VMM_CFG_IGNORE_UNHANDLED_IO : 0,
 		  GH_RAM_DEFAULT);

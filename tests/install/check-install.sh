@@ -73,4 +73,8 @@ fi
 grep -q "LIBVMM_VERSION_STRING \"$(LD_LIBRARY_PATH="$libdir" "$tmp/hello" >/dev/null && pkg-config --modversion libvmm)\"" \
 	"$(pkg-config --variable=includedir libvmm)/libvmm/version.h" || {
 	echo "version.h missing or not the library's version"; exit 1; }
-echo "install check ok: $(nm -D --defined-only "$libdir/libvmm.so" | grep -c ' T ') calls exported (shared), $(nm -g --defined-only "$libdir/libvmm.a" | awk 'NF == 3' | wc -l) global symbols in libvmm.a"
+# a man page per public call
+nman=$(find "$root" -path '*man3/vmm_*.3' | wc -l)
+[ -f "$(find "$root" -path '*man3/vmm_vm_create.3' | head -n1)" ] && [ "$nman" -ge 100 ] || {
+	echo "man pages missing ($nman found)"; exit 1; }
+echo "install check ok: $nman man pages, $(nm -D --defined-only "$libdir/libvmm.so" | grep -c ' T ') calls exported (shared), $(nm -g --defined-only "$libdir/libvmm.a" | awk 'NF == 3' | wc -l) global symbols in libvmm.a"

@@ -131,6 +131,13 @@ int main(void)
 	CHECK(f && ftruncate(fileno(f), 1 << 20) == 0);
 	fclose(f);
 
+	/* a missing image is refused when the server is created */
+	vmm_vhost_user_server_config_init(&sc, VMM_VHOST_USER_BLK);
+	sc.socket_path = sock;
+	sc.blk.path = "/nonexistent/image";
+	CHECK(vmm_vhost_user_server_create(&sc, &srv) == -ENOENT);
+	CHECK(access(sock, F_OK) != 0);
+
 	vmm_vhost_user_server_config_init(&sc, VMM_VHOST_USER_BLK);
 	sc.socket_path = sock;
 	sc.blk.path = img;

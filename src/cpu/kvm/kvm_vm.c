@@ -62,7 +62,8 @@ static int setup_kick_signal(vmm_vm *vm, struct kvm_vm *k)
 {
 	struct sigaction sa, old;
 
-	k->kick_signal = SIGRTMIN + 5;
+	k->kick_signal = vm->cfg.kick_signal ? vm->cfg.kick_signal
+					     : SIGRTMIN + 5;
 	if (sigaction(k->kick_signal, NULL, &old) < 0)
 		return vmm__err(vm, -errno, "sigaction: %s", strerror(errno));
 	if (old.sa_handler == kick_handler)

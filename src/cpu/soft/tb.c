@@ -428,6 +428,13 @@ static int events_slow(struct soft_cpu *c, struct vmm_exit *exit)
 				return RUN_ON;
 			}
 		}
+		/* held back only by an interrupt shadow (STI, MOV SS): look
+		 * again right after the next instruction, not
+		 * SOFT_POLL_EVERY blocks later (an `sti; nop; cli` window
+		 * would be missed) */
+		if ((ev & SOFT_IRQ_INTR) && (c->st.rflags & FL_IF) &&
+		    c->shadow)
+			c->poll_count = 0;
 		if (!c->halted)
 			return RUN_ON;
 wait:
@@ -659,7 +666,8 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
 			tb = c->cur_tb; /* the last block it ran */
-			if (c->shadow || c->halted || c->hbp_hits ||
+			if (c->shadow || c->halted || c->dr_exec ||
+			    c->hbp_hits ||
 			    (c->st.rflags & (FL_TF | FL_RF)) ||
 			    gen != c->chain_gen)
 				break;

@@ -9,6 +9,7 @@
 #include "io/evloop.h"
 
 #include <poll.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,25 @@ int vmm_vhost_user_server_create(const struct vmm_vhost_user_server_config *cfg,
 	    (cfg->device == VMM_VHOST_USER_BLK && !cfg->blk.path &&
 	     cfg->blk.fd < 0))
 		return -EINVAL;
+	/* the image must open now: a server that "serves" a missing image
+	 * would accept every front-end and then drop it */
+	if (cfg->device == VMM_VHOST_USER_BLK && cfg->blk.path) {
+		int fd = open(cfg->blk.path, (cfg->blk.readonly ? O_RDONLY : O_RDWR) |
+					     O_CLOEXEC);
+
+		if (fd < 0) {
+			ret = -errno;
+			if (cfg->log && cfg->log_level >= VMM_LOG_ERROR) {
+				char m[320];
+
+				snprintf(m, sizeof(m), "vhost-user server: image "
+					 "%s: %s", cfg->blk.path, strerror(-ret));
+				cfg->log(cfg->log_opaque, VMM_LOG_ERROR, m);
+			}
+			return ret;
+		}
+		close(fd);
+	}
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;

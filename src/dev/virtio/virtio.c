@@ -8,6 +8,7 @@
 #include "dev/virtio/virtio_dev.h"
 #include "io/evloop.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -503,11 +504,33 @@ void vmm__virtio_sync(vmm_dev *dev)
 
 	if (!vd)
 		return;
-	/* twice: a kick seen in the first round may queue completions that
-	 * the loop delivers in the next */
-	vmm_evloop_call(vd->loop, noop, NULL);
-	usleep(1000);
-	vmm_evloop_call(vd->loop, noop, NULL);
+	/*
+	 * Explicit drain, no sleeping: (1) a call on the loop thread is a
+	 * barrier — every kick callback the loop had seen has run, so its
+	 * requests are counted in flight; (2) the device's drain op waits
+	 * until nothing is in flight (completions are in the used ring);
+	 * (3) a kick eventfd still readable is a kick the loop has not
+	 * picked up yet: go round again.
+	 */
+	for (;;) {
+		bool pending = false;
+
+		vmm_evloop_call(vd->loop, noop, NULL);
+		pthread_mutex_lock(&vd->lock);
+		if (vd->ops->drain)
+			vd->ops->drain(vd->be);
+		pthread_mutex_unlock(&vd->lock);
+		for (unsigned i = 0; i < vd->nq; i++) {
+			struct pollfd p = { .fd = vd->q[i].kick_fd,
+					    .events = POLLIN };
+
+			if (vd->q[i].watch && vd->q[i].kick_fd >= 0 &&
+			    poll(&p, 1, 0) == 1)
+				pending = true;
+		}
+		if (!pending)
+			break;
+	}
 }
 
 int vmm_virtio_stats(vmm_dev *dev, struct vmm_virtio_stats *st)

@@ -287,7 +287,8 @@ struct vmm_virtio *vmm__virtio_of(vmm_dev *dev);
 
 /*
  * vmm__virtio_sync() - wait until the loop has handled every kick and
- * completion pending now (tests).
+ * completion pending now (tests): a loop barrier, the device's drain op,
+ * repeated while a kick eventfd is still unread.  Not on the loop thread.
  */
 void vmm__virtio_sync(vmm_dev *dev);
 

@@ -1192,9 +1192,14 @@ static void test_timer(void)
 	}
 	irq_count[0x40] = 0;
 	LAPIC(0x320) = 0x40040; /* TSC-deadline mode */
-	uint64_t dl = rdtsc() + 2000000;
+	/* armed far in the future: reads back; 0 disarms */
+	uint64_t dl = rdtsc() + (1ull << 42);
 	wrmsr(0x6e0, dl);
 	CHECK("tsc_deadline.armed", dl, rdmsr(0x6e0));
+	wrmsr(0x6e0, 0);
+	CHECK("tsc_deadline.disarmed", 0, rdmsr(0x6e0));
+	dl = rdtsc() + 2000000;
+	wrmsr(0x6e0, dl);
 	CHECK("tsc_deadline.fired", 1, wait_until(&irq_count[0x40], 1, budget));
 	CHECK("tsc_deadline.not_early", 1, irq_tsc >= dl);
 	CHECK("tsc_deadline.msr_cleared", 0, rdmsr(0x6e0));

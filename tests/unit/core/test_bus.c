@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A device that records its last access and reads back a pattern. */
 struct rec {
@@ -415,6 +416,83 @@ static void *hammer_thread(void *arg)
 	return NULL;
 }
 
+/* Unregister waits for a running handler by sleeping, not spinning: while
+ * a handler is held for 150 ms, the unregistering thread uses almost no
+ * CPU, and it returns only once the handler is done. */
+struct slow {
+	atomic_bool entered, release, done;
+};
+
+static int slow_handler(void *opaque, uint64_t off, void *data, unsigned size,
+			struct vmm_io_ctx *ctx)
+{
+	struct slow *s = opaque;
+
+	atomic_store(&s->entered, true);
+	while (!atomic_load(&s->release))
+		usleep(1000);
+	atomic_store(&s->done, true);
+	return 0;
+}
+
+static const struct vmm_io_ops slow_ops = { slow_handler, NULL };
+
+struct unreg_arg {
+	vmm_vm *vm;
+	struct slow *s;
+	double cpu_ms;
+	bool saw_done;
+	int ret;
+};
+
+static void *access_thread(void *p)
+{
+	uint32_t d;
+
+	assert_int_equal(vmm_bus_access(p, VMM_SPACE_MMIO, 0xe0000000, &d, 4,
+					false), 0);
+	return NULL;
+}
+
+static void *unreg_thread(void *p)
+{
+	struct unreg_arg *a = p;
+	struct timespec c0, c1;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	a->ret = vmm_bus_unregister(a->vm, VMM_SPACE_MMIO, 0xe0000000);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	a->saw_done = atomic_load(&a->s->done);
+	a->cpu_ms = (c1.tv_sec - c0.tv_sec) * 1e3 +
+		    (c1.tv_nsec - c0.tv_nsec) / 1e6;
+	return NULL;
+}
+
+static void test_unregister_sleeps(void **state)
+{
+	vmm_vm *vm = new_vm();
+	struct slow s = { 0 };
+	struct unreg_arg a = { .vm = vm, .s = &s };
+	pthread_t ta, tu;
+
+	assert_int_equal(vmm_bus_register(vm, VMM_SPACE_MMIO, 0xe0000000, 0x1000,
+					  &slow_ops, &s, "slow"), 0);
+	assert_int_equal(pthread_create(&ta, NULL, access_thread, vm), 0);
+	while (!atomic_load(&s.entered))
+		usleep(1000);
+	assert_int_equal(pthread_create(&tu, NULL, unreg_thread, &a), 0);
+	usleep(150 * 1000);
+	atomic_store(&s.release, true);
+	pthread_join(ta, NULL);
+	pthread_join(tu, NULL);
+	assert_int_equal(a.ret, 0);
+	assert_true(a.saw_done);
+	printf("unregister waited 150 ms using %.2f ms of CPU\n", a.cpu_ms);
+	assert_true(a.cpu_ms < 5); /* a sched_yield() spin used 18.75 ms here */
+	vmm_vm_destroy(vm);
+	(void)state;
+}
+
 static void test_unregister_concurrent(void **state)
 {
 	enum { THREADS = 4, ROUNDS = 150 };
@@ -559,6 +637,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_one_direction),
 		cmocka_unit_test(test_unregister_concurrent),
+		cmocka_unit_test(test_unregister_sleeps),
 		cmocka_unit_test(test_many_ranges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -395,6 +396,80 @@ static void test_create_probe_reason(void **state)
 	(void)state;
 }
 
+/* The kick signal is configurable: bad ones are refused; on KVM the chosen
+ * one gets the no-op handler (the default one is left alone) and really
+ * kicks a vCPU out of a guest loop. */
+static void *kick_later(void *p)
+{
+	usleep(50 * 1000);
+	(void)vmm_vcpu_kick(p);
+	return NULL;
+}
+
+static void test_kick_signal(void **state)
+{
+	struct vmm_config cfg;
+	vmm_vm *vm = SENTINEL;
+	char buf[320];
+	const int bad[] = { SIGKILL, SIGSEGV, SIGINT, 9999, -1 };
+
+	for (unsigned i = 0; i < VMM_ARRAY_SIZE(bad); i++) {
+		vmm_config_init(&cfg);
+		cfg.kick_signal = bad[i];
+		assert_int_equal(vmm__vm_create_null(&cfg, &vm), -EINVAL);
+		assert_ptr_equal(vm, SENTINEL);
+		vmm_last_error(NULL, buf, sizeof(buf));
+		assert_non_null(strstr(buf, "kick_signal"));
+	}
+#if VMM_HAVE_KVM
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sigaction sa;
+		struct vmm_cpu_state cs;
+		struct vmm_exit e;
+		vmm_vcpu *vcpu;
+		pthread_t t;
+		int ret;
+
+		vmm_config_init(&cfg);
+		cfg.backend = VMM_BACKEND_KVM;
+		cfg.ram_size = 1 << 20;
+		cfg.kick_signal = SIGRTMIN + 7;
+		ret = vmm_vm_create(&cfg, &vm);
+		if (ret == -ENODEV)
+			_exit(0); /* no usable /dev/kvm: nothing to check */
+		if (ret)
+			_exit(2);
+		if (sigaction(SIGRTMIN + 7, NULL, &sa) || sa.sa_handler == SIG_DFL)
+			_exit(3);
+		if (sigaction(SIGRTMIN + 5, NULL, &sa) || sa.sa_handler != SIG_DFL)
+			_exit(4);
+		/* jmp $ at 0:0 in real mode, kicked out after 50 ms */
+		if (vmm_vcpu_create(vm, 0, &vcpu) ||
+		    vmm_mem_write(vm, 0x1000, "\xeb\xfe", 2))
+			_exit(5);
+		vmm_state_reset(&cs, true);
+		vmm_state_flat_real(&cs, 0, 0x1000, 0x800);
+		if (vmm_vcpu_set_state(vcpu, &cs) ||
+		    pthread_create(&t, NULL, kick_later, vcpu))
+			_exit(6);
+		ret = vmm_vcpu_run(vcpu, &e);
+		pthread_join(t, NULL);
+		if (ret || e.kind != VMM_EXIT_INTERRUPTED)
+			_exit(7);
+		vmm_vm_destroy(vm);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+#endif
+	(void)state;
+}
+
 static void test_vcpu_create(void **state)
 {
 	struct vmm_config cfg;
@@ -707,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_last_error),
 		cmocka_unit_test(test_thread_error),
 		cmocka_unit_test(test_create_probe_reason),
+		cmocka_unit_test(test_kick_signal),
 		cmocka_unit_test(test_vcpu_create),
 		cmocka_unit_test(test_state),
 		cmocka_unit_test(test_names),

@@ -178,6 +178,9 @@ static void test_port61_taken(void **state)
 	assert_int_equal(vmm_bus_register(vm, VMM_SPACE_PIO, 0x61, 1,
 					  &other_ops, NULL, "pit-speaker"), 0);
 	dev = attach(vm);
+	/* yielding 0x61 is not an error: nothing logged or recorded (every
+	 * soft start used to log "PIO range 0x61-0x61 of port61 overlaps") */
+	assert_int_equal(vmm_last_error(vm, NULL, 0), 0);
 	assert_int_equal(dt_in(vm, 0x61, 1), 0x42);
 	assert_int_equal(cmd(vm, 0xfe), VMM_EXIT_RESET);
 	assert_int_equal(vmm_dev_detach(dev), 0);

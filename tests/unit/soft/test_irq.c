@@ -178,11 +178,85 @@ static void test_tsc_deadline(void **state)
 	tscdl_run(false);
 }
 
+/*
+ * Two self-IPIs pending while IF=0 (x2APIC SELF_IPI), then `sti; nop;
+ * cli`: both are delivered in the window after STI's shadow (the second
+ * right after the first handler's IRET, which has no shadow).  Issue #11.
+ * 64-bit CPL0 in the environment of tests/diff/env.h; the handler counts,
+ * writes EOI and returns.
+ */
+static void test_self_ipi_window(void **state)
+{
+	static const uint8_t code[] = {
+		0xb9, 0x1b, 0x00, 0x00, 0x00,       /* mov ecx, 0x1b */
+		0x0f, 0x32,                         /* rdmsr */
+		0x0d, 0x00, 0x0c, 0x00, 0x00,       /* or eax, 0xc00 */
+		0x0f, 0x30,                         /* wrmsr: x2APIC */
+		0xb9, 0x0f, 0x08, 0x00, 0x00,       /* mov ecx, 0x80f */
+		0xb8, 0xff, 0x01, 0x00, 0x00,       /* mov eax, 0x1ff */
+		0x31, 0xd2,                         /* xor edx, edx */
+		0x0f, 0x30,                         /* wrmsr: SVR enable */
+		0xb9, 0x3f, 0x08, 0x00, 0x00,       /* mov ecx, 0x83f */
+		0xb8, 0x40, 0x00, 0x00, 0x00,       /* mov eax, 0x40 */
+		0x0f, 0x30,                         /* wrmsr: self-IPI 0x40 */
+		0xb8, 0x50, 0x00, 0x00, 0x00,       /* mov eax, 0x50 */
+		0x0f, 0x30,                         /* wrmsr: self-IPI 0x50 */
+		0xfb,                               /* sti */
+		0x90,                               /* nop */
+		0xfa,                               /* cli */
+		0xe6, 0x99,                         /* out 0x99, al */
+		0xf4,
+	};
+	static const uint8_t handler[] = {
+		0xff, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00, /* inc dword [DATA] */
+		0xb9, 0x0b, 0x08, 0x00, 0x00,       /* mov ecx, 0x80b */
+		0x31, 0xc0,                         /* xor eax, eax */
+		0x31, 0xd2,                         /* xor edx, edx */
+		0x0f, 0x30,                         /* wrmsr: EOI */
+		0x48, 0xcf,                         /* iretq */
+	};
+	const uint64_t hcode = ENV_CODE + 0x200;
+	struct vmm_config cfg;
+	struct tvm t;
+	struct vmm_exit e;
+	uint32_t count = 0;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_SOFT;
+	assert_int_equal(vmm_vm_create(&cfg, &t.vm), 0);
+	if (!(vmm_vm_caps(t.vm) & VMM_CAP_IRQCHIP)) {
+		vmm_vm_destroy(t.vm);
+		skip();
+	}
+	assert_int_equal(vmm_mem_add_ram(t.vm, 0, ENV_RAM), 0);
+	assert_int_equal(vmm_vcpu_create(t.vm, 0, &t.cpu), 0);
+	assert_int_equal(env_build_memory(t.vm), 0);
+	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+	assert_int_equal(vmm_mem_write(t.vm, hcode, handler, sizeof(handler)),
+			 0);
+	for (unsigned v = 0x40; v <= 0x50; v += 0x10) {
+		uint64_t slot = ENV_HANDLERS + 16 * v;
+		int32_t rel = (int32_t)(hcode - (slot + 5));
+		uint8_t jmp[5] = { 0xe9 };
+		memcpy(jmp + 1, &rel, 4);
+		assert_int_equal(vmm_mem_write(t.vm, slot, jmp, 5), 0);
+	}
+	assert_int_equal(vmm_mem_write(t.vm, ENV_DATA, &count, 4), 0);
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_IO);
+	assert_int_equal(e.io.port, 0x99);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, &count, 4), 0);
+	assert_int_equal(count, 2);
+	vmm_vm_destroy(t.vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pit_interrupts),
 		cmocka_unit_test(test_tsc_deadline),
+		cmocka_unit_test(test_self_ipi_window),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,6 +262,15 @@ static void test_ipi(void **state)
 	lapic_w(&e, 0, L_ICR2, 1u << 24);
 	lapic_w(&e, 0, L_ICR, 0x4070);
 	assert_false(vec_set(&e, 1, L_IRR, 0x70));
+	/* ... but not NMI (SDM 10.4.7.2: a software-disabled APIC still
+	 * takes NMI, INIT, SMI and SIPI) */
+	lapic_w(&e, 0, L_ICR, 0x4400);
+	assert_true(soft_irqchip_poll(e.chip, 1) & SOFT_IRQ_NMI);
+	soft_irqchip_ack_nmi(e.chip, 1);
+	/* NMI with the self shorthand is not a valid ICR combination:
+	 * nothing happens */
+	lapic_w(&e, 0, L_ICR, 0x44400);
+	assert_false(soft_irqchip_poll(e.chip, 0) & SOFT_IRQ_NMI);
 	env_down(&e);
 }
 
@@ -450,6 +459,17 @@ static void test_x2apic(void **state)
 	assert_int_equal(lapic_r(&e, 1, L_LDR), 0);
 	assert_int_equal(lapic_r(&e, 1, L_VER), 0x50014);
 	assert_true(soft_irqchip_put_apic_base(e.chip, 1, 0xfee00400) < 0);
+	/* reserved bits: bit 9, and address bits at or above MAXPHYADDR
+	 * (40): refused, the base unchanged */
+	assert_int_equal(soft_irqchip_set_apic_base(e.chip, 1, 0xfee00a00),
+			 -EINVAL);
+	assert_int_equal(soft_irqchip_set_apic_base(e.chip, 1,
+						    (1ull << 40) | 0xfee00800),
+			 -EINVAL);
+	assert_int_equal(soft_irqchip_set_apic_base(e.chip, 1,
+						    (1ull << 51) | 0xfee00800),
+			 -EINVAL);
+	assert_int_equal(soft_irqchip_get_apic_base(e.chip, 1), 0xfee00800);
 	env_down(&e);
 }
 

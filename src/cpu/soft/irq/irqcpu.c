@@ -169,7 +169,10 @@ uint64_t soft_irqchip_get_apic_base(struct soft_irqchip *chip, unsigned cpu)
 	return v;
 }
 
-#define BASE_VALID 0x000ffffffffffd00ull /* BSP, x2APIC, enable, address */
+/* BSP, x2APIC, enable, and the address below MAXPHYADDR (40 bits, as
+ * CPUID 0x80000008 of the software backend says): bits above are
+ * reserved, WRMSR #GP */
+#define BASE_VALID 0x000000fffffffd00ull
 #define BASE_X2 (1ull << 10)
 #define BASE_EN (1ull << 11)
 
