@@ -2,9 +2,10 @@
 /*
  * libFuzzer target: the gdb stub's framing and command handlers on
  * arbitrary debugger input, against a small soft-backend VM (registers,
- * memory, breakpoints, target.xml).  Resume commands are parsed but not
- * run (run control needs threads and a live guest).
- *   ./build-fuzz/fuzz/fuzz_gdb -max_total_time=60
+ * memory, software and hardware breakpoints Z0-Z4, target.xml).  Resume
+ * commands are parsed but not run (run control needs threads and a live
+ * guest).  Seeds: fuzz/corpus/gdb (framed packet streams).
+ *   ./build-fuzz/fuzz/fuzz_gdb fuzz/corpus/gdb -max_total_time=60
  */
 #include "debug/gdb_impl.h"
 
@@ -53,6 +54,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						gdb->out, gdb->outlen) < 0)
 				abort();
 		}
+	}
+	/* the hardware slots hold at most VMM_HW_BP_MAX valid entries, and
+	 * each is removable with the z packet of its kind */
+	for (unsigned k = 0; k < VMM_HW_BP_MAX; k++) {
+		static const char type[] = { 0, '1', '2', '3', '4' };
+		const struct vmm_hw_bp *b = &gdb->hw[k];
+		char cmd[48];
+		int n;
+
+		if (b->kind == VMM_HWBP_OFF)
+			continue;
+		if (b->kind > VMM_HWBP_ACCESS || !b->len || b->len > 8 ||
+		    (b->len & (b->len - 1)) || (b->addr & (b->len - 1)))
+			abort();
+		n = snprintf(cmd, sizeof(cmd), "z%c,%llx,%u", type[b->kind],
+			     (unsigned long long)b->addr, b->len);
+		if (gdb_handle_packet(gdb, cmd, (size_t)n) != 0 ||
+		    b->kind != VMM_HWBP_OFF)
+			abort();
 	}
 	/* the breakpoints must be invisible and removable */
 	while (gdb->nbp) {

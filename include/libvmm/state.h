@@ -56,7 +56,13 @@ struct vmm_dtable {
 	uint16_t pad[3];
 };
 
-/** Pending or in-delivery events (what an exit can interrupt). */
+/**
+ * Pending or in-delivery events (what an exit can interrupt).  An injected
+ * (in-delivery) #BP or #OF (exception_nr 3 or 4) has RIP at the one-byte
+ * INT3 / INTO that raised it, and is delivered with the address after it
+ * in the frame, as KVM reports and re-injects them (the gdb stub hands a
+ * guest's own INT3 back this way, docs/debugging.md).
+ */
 struct vmm_events {
 	uint8_t exception_injected; /* being delivered when the vCPU stopped */
 	uint8_t exception_pending;  /* raised, not yet delivered */

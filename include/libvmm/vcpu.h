@@ -191,6 +191,47 @@ VMM_API int vmm_vcpu_set_single_step(vmm_vcpu *vcpu, bool on);
  */
 VMM_API int vmm_vcpu_set_sw_breakpoints(vmm_vcpu *vcpu, bool on);
 
+/** Kinds of struct vmm_hw_bp (vmm_vcpu_set_hw_breakpoints()). */
+enum vmm_hw_bp_kind {
+	VMM_HWBP_OFF = 0,    /**< slot unused */
+	VMM_HWBP_EXEC = 1,   /**< instruction fetch at @addr (len 1) */
+	VMM_HWBP_WRITE = 2,  /**< data write overlapping [addr, addr+len) */
+	VMM_HWBP_READ = 3,   /**< data read (KVM: reads and writes, since
+				  x86 debug registers have no read-only kind) */
+	VMM_HWBP_ACCESS = 4, /**< data read or write */
+};
+
+/** One debugger-owned hardware breakpoint (a DR0-DR3 slot). */
+struct vmm_hw_bp {
+	uint64_t addr; /**< linear address; aligned to @len for data kinds */
+	uint8_t kind;  /**< enum vmm_hw_bp_kind */
+	uint8_t len;   /**< 1, 2, 4 or 8 bytes (EXEC: 1) */
+	uint8_t pad[6];
+};
+
+/** Debugger hardware breakpoint slots (x86: DR0-DR3). */
+#define VMM_HW_BP_MAX 4
+
+/**
+ * vmm_vcpu_set_hw_breakpoints() - replace the debugger's hardware
+ * breakpoints of @vcpu with the @n entries of @bp (entry i is slot i; @n =
+ * 0 removes them all).  These are the debugger's own, apart from the
+ * guest's DR0-DR7, which keep working for the guest (as KVM's
+ * guest-debug registers).  A hit returns VMM_EXIT_DEBUG with
+ * exit.debug.exception 1 and bit i of exit.debug.dr6 set for slot i: an
+ * EXEC slot before the instruction runs (exit.debug.pc = RIP = it; on the
+ * software backend the next run executes it without hitting an exec slot
+ * again; on KVM a debugger removes the slot and steps over it, as gdb
+ * does), a data slot after the accessing instruction (RIP after it).  Call it only while the
+ * vCPU is not running.  Software backend: always (READ is read-only
+ * there); KVM: KVM_SET_GUEST_DEBUG with KVM_GUESTDBG_USE_HW_BP (some
+ * nested hosts ignore it, see docs/debugging.md).  Returns 0, -EINVAL (@n
+ * > VMM_HW_BP_MAX, a bad kind, length or alignment), -ENOTSUP.
+ */
+VMM_API int vmm_vcpu_set_hw_breakpoints(vmm_vcpu *vcpu,
+					const struct vmm_hw_bp *bp,
+					unsigned n);
+
 /*
  * Bits of struct vmm_vcpu_stats.valid: which counters hold a value.  A
  * counter whose bit is clear is not kept by this backend (or lies beyond

@@ -312,6 +312,32 @@ int vmm_vcpu_set_sw_breakpoints(vmm_vcpu *vcpu, bool on)
 	return vcpu->vm->ops->sw_breakpoints(vcpu, on);
 }
 
+int vmm_vcpu_set_hw_breakpoints(vmm_vcpu *vcpu, const struct vmm_hw_bp *bp,
+				unsigned n)
+{
+	if (!vcpu || n > VMM_HW_BP_MAX || (n && !bp))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned len = bp[i].len;
+
+		if (bp[i].kind > VMM_HWBP_ACCESS)
+			return vmm__err(vcpu->vm, -EINVAL,
+					"hw breakpoint %u: bad kind %u", i,
+					bp[i].kind);
+		if (bp[i].kind == VMM_HWBP_OFF)
+			continue;
+		if (bp[i].kind == VMM_HWBP_EXEC ? len != 1 :
+		    (len != 1 && len != 2 && len != 4 && len != 8) ||
+		    (bp[i].addr & (len - 1)))
+			return vmm__err(vcpu->vm, -EINVAL,
+					"hw breakpoint %u: bad length %u or "
+					"alignment", i, len);
+	}
+	if (!vcpu->vm->ops->hw_breakpoints)
+		return -ENOTSUP;
+	return vcpu->vm->ops->hw_breakpoints(vcpu, bp, n);
+}
+
 _Static_assert(VMM_EXIT__COUNT <= VMM_VCPU_STATS_EXIT_KINDS,
 	       "struct vmm_vcpu_stats.exits_by_kind is too small");
 

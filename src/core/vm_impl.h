@@ -39,6 +39,9 @@ struct vmm_backend_ops {
 	int (*single_step)(vmm_vcpu *vcpu, bool on);
 	/* optional: INT3 exits as VMM_EXIT_DEBUG (exception 3, pc = INT3) */
 	int (*sw_breakpoints)(vmm_vcpu *vcpu, bool on);
+	/* @bp validated by the core: n <= 4, kinds, lengths, alignment */
+	int (*hw_breakpoints)(vmm_vcpu *vcpu, const struct vmm_hw_bp *bp,
+			      unsigned n);
 	int (*irq_line)(vmm_vm *vm, uint32_t gsi, int level);
 	int (*msi)(vmm_vm *vm, uint64_t addr, uint32_t data);
 	/* optional (snapshots): interrupt controllers; NULL = not exportable */

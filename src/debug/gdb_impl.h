@@ -107,6 +107,11 @@ struct vmm_gdb {
 
 	struct gdb_bp bp[GDB_MAX_BPS];
 	unsigned nbp;
+	/* Z1-Z4: the debugger's hardware slots (vmm_vcpu_set_hw_breakpoints),
+	 * the same on every vCPU */
+	struct vmm_hw_bp hw[VMM_HW_BP_MAX];
+	bool hwbreak;             /* gdb understands hwbreak stop reasons */
+	uint64_t int3_passed;     /* guest INT3s handed back to the guest */
 
 	struct gdb_rx rx;
 	char *out;                /* reply payload, max_packet + 1 */
@@ -124,6 +129,7 @@ struct vmm_gdb {
 	int ev_sig;               /* gdb signal number, or -1 = exited */
 	int ev_code;
 	bool ev_swbreak;
+	int ev_hw;                /* hardware slot hit, -1 = none */
 	int ev_err;               /* a vCPU failed */
 
 	struct vmm_gdb_stats stats;

@@ -13,6 +13,13 @@
  * IDT triple-faults instead, and the stub recognises a SHUTDOWN at one of
  * its breakpoints or right after a requested step as that trap
  * (docs/debugging.md).
+ *
+ * An INT3 that is not one of the stub's breakpoints is the guest's own:
+ * it goes back to the guest as a #BP in delivery (struct vmm_events:
+ * RIP at the INT3, exception_injected, nr 3), which both backends deliver
+ * with the address after the INT3 in the frame.  Z1-Z4 use the backend's
+ * debugger-owned hardware breakpoints (vmm_vcpu_set_hw_breakpoints()),
+ * which stop as VMM_EXIT_DEBUG exception 1 with the slot in DR6.
  */
 #include "debug/gdb_impl.h"
 
@@ -183,16 +190,123 @@ static int bp_remove(struct vmm_gdb *g, uint64_t gva)
 	return r;
 }
 
+/* Load g->hw into every vCPU; on failure restore @old everywhere. */
+static int hw_apply(struct vmm_gdb *g, const struct vmm_hw_bp *old)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < g->ncpus && r == 0; i++)
+		r = vmm_vcpu_set_hw_breakpoints(g->cpu[i], g->hw,
+						VMM_HW_BP_MAX);
+	if (r < 0 && old) {
+		memcpy(g->hw, old, sizeof(g->hw));
+		for (unsigned i = 0; i < g->ncpus; i++)
+			(void)vmm_vcpu_set_hw_breakpoints(g->cpu[i], g->hw,
+							  VMM_HW_BP_MAX);
+	}
+	return r;
+}
+
+/* Z1-Z4 type -> enum vmm_hw_bp_kind */
+static const uint8_t hw_kind_of[5] = { 0, VMM_HWBP_EXEC, VMM_HWBP_WRITE,
+				       VMM_HWBP_READ, VMM_HWBP_ACCESS };
+
+static int hw_insert(struct vmm_gdb *g, unsigned type, uint64_t addr,
+		     uint64_t len)
+{
+	struct vmm_hw_bp old[VMM_HW_BP_MAX];
+	int free_slot = -1;
+
+	if (type == 1)
+		len = 1; /* the kind of Z1 is the instruction size */
+	if (len != 1 && len != 2 && len != 4 && len != 8)
+		return -EINVAL;
+	if (addr & (len - 1))
+		return -EINVAL; /* one slot covers an aligned range only */
+	for (int k = VMM_HW_BP_MAX - 1; k >= 0; k--) {
+		const struct vmm_hw_bp *b = &g->hw[k];
+		if (b->kind == hw_kind_of[type] && b->addr == addr &&
+		    b->len == len)
+			return 0;
+		if (b->kind == VMM_HWBP_OFF)
+			free_slot = k;
+	}
+	if (free_slot < 0)
+		return -ENOSPC;
+	memcpy(old, g->hw, sizeof(old));
+	g->hw[free_slot] = (struct vmm_hw_bp){ .addr = addr,
+					       .kind = hw_kind_of[type],
+					       .len = (uint8_t)len };
+	return hw_apply(g, old);
+}
+
+static int hw_remove(struct vmm_gdb *g, unsigned type, uint64_t addr,
+		     uint64_t len)
+{
+	struct vmm_hw_bp old[VMM_HW_BP_MAX];
+
+	if (type == 1)
+		len = 1;
+	for (unsigned k = 0; k < VMM_HW_BP_MAX; k++) {
+		struct vmm_hw_bp *b = &g->hw[k];
+		if (b->kind != hw_kind_of[type] || b->addr != addr ||
+		    b->len != len)
+			continue;
+		memcpy(old, g->hw, sizeof(old));
+		memset(b, 0, sizeof(*b));
+		return hw_apply(g, old);
+	}
+	return -ENOENT;
+}
+
 static void bp_remove_all(struct vmm_gdb *g)
 {
 	while (g->nbp)
 		(void)bp_remove(g, g->bp[g->nbp - 1].gva);
+	for (unsigned k = 0; k < VMM_HW_BP_MAX; k++) {
+		if (g->hw[k].kind != VMM_HWBP_OFF) {
+			memset(g->hw, 0, sizeof(g->hw));
+			(void)hw_apply(g, NULL);
+			break;
+		}
+	}
+}
+
+/* The debugger's hardware slot a DEBUG exit reports, or -1. */
+static int hw_hit(const struct vmm_gdb *g, const struct vmm_exit *e)
+{
+	if (e->debug.exception != 1)
+		return -1;
+	for (unsigned k = 0; k < VMM_HW_BP_MAX; k++)
+		if ((e->debug.dr6 & (1u << k)) &&
+		    g->hw[k].kind != VMM_HWBP_OFF)
+			return (int)k;
+	return -1;
+}
+
+/* Hand the guest's own INT3 (at RIP) back to it as a #BP in delivery. */
+static int int3_reinject(struct vmm_gdb *g, vmm_vcpu *cpu)
+{
+	struct vmm_cpu_state st;
+	int r = vmm_vcpu_get_state(cpu, &st);
+
+	if (r < 0)
+		return r;
+	st.events.exception_injected = 1;
+	st.events.exception_pending = 0;
+	st.events.exception_nr = 3;
+	st.events.exception_has_error = 0;
+	st.events.exception_error = 0;
+	r = vmm_vcpu_set_state(cpu, &st);
+	if (r == 0)
+		g->int3_passed++; /* only this vCPU's worker runs it */
+	return r;
 }
 
 /* ---------------------------------------------------------- run control */
 
-static void record(struct vmm_gdb *g, unsigned cpu, int sig, int code,
-		   bool swbreak, int err)
+static void record_hw(struct vmm_gdb *g, unsigned cpu, int sig, int code,
+		      bool swbreak, int err, int hw)
 {
 	uint64_t one = 1;
 
@@ -204,9 +318,16 @@ static void record(struct vmm_gdb *g, unsigned cpu, int sig, int code,
 		g->ev_code = code;
 		g->ev_swbreak = swbreak;
 		g->ev_err = err;
+		g->ev_hw = hw;
 	}
 	pthread_mutex_unlock(&g->lock);
 	(void)!write(g->evfd, &one, sizeof(one));
+}
+
+static void record(struct vmm_gdb *g, unsigned cpu, int sig, int code,
+		   bool swbreak, int err)
+{
+	record_hw(g, cpu, sig, code, swbreak, err, -1);
 }
 
 /* Clear what a triple fault left behind so the vCPU can run on. */
@@ -294,8 +415,23 @@ static void *worker_main(void *arg)
 			continue;  /* a stale kick of an earlier stop */
 		}
 		if (e.kind == VMM_EXIT_DEBUG) {
+			int hw = hw_hit(g, &e);
 			if (e.debug.exception == 3 && bp_find(g, e.debug.pc)) {
 				record(g, w->idx, GSIG_TRAP, 0, true, 0);
+				break;
+			}
+			if (e.debug.exception == 3 && g->sw_bp_native) {
+				/* the guest's own INT3: its #BP handler */
+				r = int3_reinject(g, cpu);
+				if (r < 0) {
+					record(g, w->idx, 0, 0, false, r);
+					break;
+				}
+				continue;
+			}
+			if (hw >= 0) {
+				record_hw(g, w->idx, GSIG_TRAP, 0, false, 0,
+					  hw);
 				break;
 			}
 			if (w->action == 's' && e.debug.exception == 1) {
@@ -340,11 +476,22 @@ static void stop_reply(struct vmm_gdb *g)
 			 (unsigned)g->ev_code & 0xff);
 		g->exited = true;
 		g->exit_code = g->ev_code;
+	} else if (g->ev_hw >= 0 && g->ev_sig == GSIG_TRAP &&
+		   g->hw[g->ev_hw].kind != VMM_HWBP_EXEC) {
+		static const char *const why[] = {
+			[VMM_HWBP_WRITE] = "watch", [VMM_HWBP_READ] = "rwatch",
+			[VMM_HWBP_ACCESS] = "awatch" };
+		const struct vmm_hw_bp *b = &g->hw[g->ev_hw];
+		snprintf(g->last_stop, sizeof(g->last_stop),
+			 "T%02xthread:%x;%s:%llx;", (unsigned)g->ev_sig,
+			 g->ev_cpu + 1, why[b->kind],
+			 (unsigned long long)b->addr);
 	} else {
 		snprintf(g->last_stop, sizeof(g->last_stop),
 			 "T%02xthread:%x;%s", (unsigned)g->ev_sig,
 			 g->ev_cpu + 1,
-			 g->ev_swbreak && g->swbreak ? "swbreak:;" : "");
+			 g->ev_swbreak && g->swbreak ? "swbreak:;" :
+			 g->ev_hw >= 0 && g->hwbreak ? "hwbreak:;" : "");
 	}
 	g->gcpu = g->ev_cpu;
 	reply(g, g->last_stop);
@@ -427,6 +574,7 @@ static int resume(struct vmm_gdb *g)
 		g->ev_sig = intr ? GSIG_INT : GSIG_TRAP;
 		g->ev_swbreak = false;
 		g->ev_err = 0;
+		g->ev_hw = -1;
 	}
 	if (g->ev_err)
 		return g->ev_err;
@@ -603,16 +751,22 @@ static int cmd_break(struct vmm_gdb *g, const char *p, const char *end,
 	uint64_t addr, kind;
 	int r;
 
-	if (p == end || *p != '0')
-		return 0; /* Z1-Z4: empty reply = not supported */
-	p++;
+	unsigned type;
+
+	if (p == end || *p < '0' || *p > '4')
+		return 0; /* unknown type: empty reply = not supported */
+	type = (unsigned)(*p++ - '0');
 	if (p == end || *p++ != ',' ||
 	    parse_addr_len(&p, end, &addr, &kind) < 0)
 		return reply_err(g, -EINVAL);
 	/* ";cond" lists after kind are not supported: ignore nothing silently */
 	if (p != end)
 		return reply_err(g, -EINVAL);
-	r = insert ? bp_insert(g, addr) : bp_remove(g, addr);
+	if (type)
+		r = insert ? hw_insert(g, type, addr, kind) :
+			     hw_remove(g, type, addr, kind);
+	else
+		r = insert ? bp_insert(g, addr) : bp_remove(g, addr);
 	if (r < 0)
 		return reply_err(g, r);
 	reply(g, "OK");
@@ -741,13 +895,17 @@ static int cmd_query(struct vmm_gdb *g, const char *p, const char *end)
 	char b[128];
 
 	if (prefix(p, end, "qSupported")) {
-		g->swbreak = false;
-		for (const char *q = p; q < end; q++)
+		g->swbreak = g->hwbreak = false;
+		for (const char *q = p; q < end; q++) {
 			if (prefix(q, end, "swbreak+"))
 				g->swbreak = true;
+			if (prefix(q, end, "hwbreak+"))
+				g->hwbreak = true;
+		}
 		snprintf(b, sizeof(b), "PacketSize=%x;qXfer:features:read+;"
-			 "QStartNoAckMode+;vContSupported+%s",
-			 g->cfg.max_packet, g->swbreak ? ";swbreak+" : "");
+			 "QStartNoAckMode+;vContSupported+%s%s",
+			 g->cfg.max_packet, g->swbreak ? ";swbreak+" : "",
+			 g->hwbreak ? ";hwbreak+" : "");
 		reply(g, b);
 	} else if (prefix(p, end, "qXfer:")) {
 		return cmd_xfer(g, p + 6, end);

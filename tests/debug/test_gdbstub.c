@@ -262,7 +262,10 @@ static void test_memory(void **state)
 	assert_string_equal(cmd(f, "m100000,4x"), "E16");
 	assert_string_equal(cmd(f, "M100000,2:41"), "E16");
 	assert_string_equal(cmd(f, "M100000,1:4g"), "E16");
-	assert_string_equal(cmd(f, "Z1,100000,1"), ""); /* no hw bp */
+	assert_string_equal(cmd(f, "Z5,100000,1"), ""); /* unknown type */
+	assert_string_equal(cmd(f, "Z1,100000"), "E16");
+	assert_string_equal(cmd(f, "Z2,100001,4"), "E16"); /* unaligned */
+	assert_string_equal(cmd(f, "z3,100000,4"), "E02");
 	assert_string_equal(cmd(f, "Z0,100000"), "E16");
 	/* a huge length is clamped to what fits in one packet */
 	snprintf(q, sizeof(q), "m100000,%x", 1 << 30);

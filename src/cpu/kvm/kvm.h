@@ -41,6 +41,7 @@ struct kvm_vcpu_priv {
 	struct kvm_run *run;
 	bool single_step;
 	bool sw_bp;                /* KVM_GUESTDBG_USE_SW_BP on */
+	struct vmm_hw_bp hbp[4];   /* KVM_GUESTDBG_USE_HW_BP slots */
 	bool exit_pending;         /* @run holds an exit complete_io got */
 };
 
@@ -69,6 +70,8 @@ int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit);
 void kvm_vcpu_kick(vmm_vcpu *vcpu);
 int kvm_single_step(vmm_vcpu *vcpu, bool on);
 int kvm_sw_breakpoints(vmm_vcpu *vcpu, bool on);
+int kvm_hw_breakpoints(vmm_vcpu *vcpu, const struct vmm_hw_bp *bp,
+		       unsigned n);
 
 /* kvm_irqchip.c: snapshot support */
 int kvm_get_irqchip(vmm_vm *vm, struct vmm_irqchip_state *st);

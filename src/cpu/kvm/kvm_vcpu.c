@@ -353,35 +353,80 @@ int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	return 0;
 }
 
-/* KVM_SET_GUEST_DEBUG with the vCPU's single-step and INT3 settings. */
-static int set_guest_debug(vmm_vcpu *vcpu, bool step, bool sw_bp)
+/* DR7 for the debugger's slots: global enable, RW and LEN per slot */
+static uint64_t hw_dr7(const struct vmm_hw_bp *hbp)
+{
+	static const uint8_t rw[5] = { 0, 0, 1, 3, 3 }; /* READ: access */
+	static const uint8_t len[9] = { 0, 0, 1, 0, 3, 0, 0, 0, 2 };
+	uint64_t dr7 = 0;
+
+	for (unsigned k = 0; k < 4; k++) {
+		if (hbp[k].kind == VMM_HWBP_OFF)
+			continue;
+		dr7 |= 2ull << (2 * k);
+		dr7 |= (uint64_t)rw[hbp[k].kind] << (16 + 4 * k);
+		if (hbp[k].kind != VMM_HWBP_EXEC)
+			dr7 |= (uint64_t)len[hbp[k].len < 9 ? hbp[k].len : 0]
+			       << (18 + 4 * k);
+	}
+	return dr7;
+}
+
+/* KVM_SET_GUEST_DEBUG with the vCPU's single-step, INT3 and hardware
+ * breakpoint settings. */
+static int set_guest_debug(vmm_vcpu *vcpu, bool step, bool sw_bp,
+			   const struct vmm_hw_bp *hbp)
 {
 	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
 	struct kvm_guest_debug dbg = { 0 };
+	uint64_t dr7 = hw_dr7(hbp);
 	int r;
 
 	if (!(vcpu->vm->caps & VMM_CAP_GUEST_DEBUG))
 		return -ENOTSUP;
-	if (step || sw_bp)
+	if (step || sw_bp || dr7)
 		dbg.control = KVM_GUESTDBG_ENABLE;
 	if (step)
 		dbg.control |= KVM_GUESTDBG_SINGLESTEP;
 	if (sw_bp)
 		dbg.control |= KVM_GUESTDBG_USE_SW_BP;
+	if (dr7) {
+		dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+		for (unsigned k = 0; k < 4; k++)
+			dbg.arch.debugreg[k] = hbp[k].addr;
+		dbg.arch.debugreg[7] = dr7 | 0x400;
+	}
 	r = kvm_ioctl(p->fd, KVM_SET_GUEST_DEBUG, &dbg);
 	if (r < 0)
 		return vmm__err(vcpu->vm, r, "KVM_SET_GUEST_DEBUG failed");
 	p->single_step = step;
 	p->sw_bp = sw_bp;
+	if (hbp != p->hbp)
+		memcpy(p->hbp, hbp, sizeof(p->hbp));
 	return 0;
 }
 
 int kvm_single_step(vmm_vcpu *vcpu, bool on)
 {
-	return set_guest_debug(vcpu, on, kvcpu_of(vcpu)->sw_bp);
+	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
+
+	return set_guest_debug(vcpu, on, p->sw_bp, p->hbp);
 }
 
 int kvm_sw_breakpoints(vmm_vcpu *vcpu, bool on)
 {
-	return set_guest_debug(vcpu, kvcpu_of(vcpu)->single_step, on);
+	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
+
+	return set_guest_debug(vcpu, p->single_step, on, p->hbp);
+}
+
+int kvm_hw_breakpoints(vmm_vcpu *vcpu, const struct vmm_hw_bp *bp,
+		       unsigned n)
+{
+	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
+	struct vmm_hw_bp h[4] = { 0 };
+
+	if (n)
+		memcpy(h, bp, n * sizeof(*bp));
+	return set_guest_debug(vcpu, p->single_step, p->sw_bp, h);
 }

@@ -552,6 +552,7 @@ const struct vmm_backend_ops vmm_kvm_ops = {
 	.set_state = kvm_set_state,
 	.single_step = kvm_single_step,
 	.sw_breakpoints = kvm_sw_breakpoints,
+	.hw_breakpoints = kvm_hw_breakpoints,
 	.irq_line = kvm_irq_line,
 	.msi = kvm_msi,
 	.get_irqchip = kvm_get_irqchip,

@@ -257,6 +257,8 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 						     ~c->svm->feat.cr4_ok),
 				vmm_cpu_model_name(
 					(enum vmm_cpu_model)vm->cfg.cpu_model));
+	unsigned int3_len = 0;
+
 	c->st = *st;
 	c->st.rflags |= 2;
 	c->lf_op = LF_NONE;
@@ -271,9 +273,19 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	/* an event in delivery or pending (e.g. a snapshot taken on KVM):
 	 * deliver it before the next instruction */
 	c->pend_vec = -1;
+	c->hbp_hits = 0;
+	c->hbp_skip = false;
 	if (st->events.exception_injected || st->events.exception_pending) {
 		c->pend_vec = st->events.exception_nr;
 		c->pend_kind = EV_EXC;
+		/* #BP / #OF in delivery: RIP is at the one-byte INT3 / INTO
+		 * and the frame gets the address after it (as KVM reports
+		 * and re-injects them; see struct vmm_events) */
+		if (st->events.exception_injected &&
+		    (c->pend_vec == 3 || c->pend_vec == 4)) {
+			c->pend_kind = EV_INT3;
+			int3_len = 1;
+		}
 		c->pend_has_err = st->events.exception_has_error;
 		c->pend_err = st->events.exception_error;
 		if (st->events.exception_pending && c->pend_vec == 14 &&
@@ -297,6 +309,7 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 				  (soft_tsc(c) - (uint64_t)c->tsc_offset));
 	soft_glue_tsc_offset(c);
 	soft_update_mode(c);
+	c->st.rip = (c->st.rip + int3_len) & c->ipmask;
 	soft_tlb_flush(c);
 	if (c->svm->chip) {
 		int r = 0;
@@ -398,6 +411,13 @@ static int soft_sw_breakpoints(vmm_vcpu *vcpu, bool on)
 	return 0;
 }
 
+static int soft_hw_breakpoints(vmm_vcpu *vcpu, const struct vmm_hw_bp *bp,
+			       unsigned n)
+{
+	soft_hbp_set(soft_of(vcpu), bp, n);
+	return 0;
+}
+
 static int soft_irq_line(vmm_vm *vm, uint32_t gsi, int level)
 {
 	return soft_glue_set_irq(soft_vm_of(vm), gsi, level);
@@ -426,6 +446,7 @@ const struct vmm_backend_ops vmm_soft_ops = {
 	.set_state = soft_set_state,
 	.single_step = soft_single_step,
 	.sw_breakpoints = soft_sw_breakpoints,
+	.hw_breakpoints = soft_hw_breakpoints,
 	.irq_line = soft_irq_line,
 	.msi = soft_msi,
 	.get_irqchip = soft_get_irqchip,

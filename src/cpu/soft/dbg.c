@@ -7,6 +7,11 @@
  * breakpoints matched in the slow memory path (pages with a watched byte
  * get no TLB entry while a data breakpoint is enabled), I/O breakpoints
  * in port I/O.  Nothing here runs while DR7 enables nothing.
+ *
+ * The debugger's breakpoints (vmm_vcpu_set_hw_breakpoints()) are four more
+ * slots beside the guest's, bits 4-7 of the same masks: matched the same
+ * way, but a hit ends the run with VMM_EXIT_DEBUG (tb.c) instead of a #DB,
+ * and the guest's DR0-DR7 never see them.
  */
 #include "cpu/soft/soft.h"
 
@@ -35,6 +40,12 @@ void soft_dr_update(struct soft_cpu *c)
 		else
 			data |= 1u << k;
 	}
+	for (unsigned k = 0; k < 4; k++) {
+		if (c->hbp[k].kind == VMM_HWBP_EXEC)
+			ex |= 0x10u << k;
+		else if (c->hbp[k].kind != VMM_HWBP_OFF)
+			data |= 0x10u << k;
+	}
 	if (ex != c->dr_exec)
 		c->chain_gen++; /* stop linking blocks: exec_loop must see it */
 	c->dr_exec = ex;
@@ -42,10 +53,12 @@ void soft_dr_update(struct soft_cpu *c)
 	/* pages with a watched byte lose their TLB entries when the data
 	 * breakpoints change, so that accesses to them take the slow path */
 	sig = data;
-	for (unsigned k = 0; k < 4; k++)
+	for (unsigned k = 0; k < 8; k++)
 		if (data & (1u << k))
-			sig = sig * 31 + c->st.dr[k] +
-			      ((dr7 >> (18 + 4 * k)) & 3);
+			sig = sig * 31 +
+			      (k < 4 ? c->st.dr[k] +
+					       ((dr7 >> (18 + 4 * k)) & 3)
+				     : c->hbp[k - 4].addr + c->hbp[k - 4].len);
 	if (data != c->dr_data || sig != c->dr_sig) {
 		c->dr_data = data;
 		c->dr_sig = sig;
@@ -59,13 +72,26 @@ static uint32_t match(const struct soft_cpu *c, uint8_t mask, uint64_t a,
 {
 	uint32_t hits = 0;
 
-	for (unsigned k = 0; k < 4; k++) {
-		unsigned rw = (c->st.dr7 >> (16 + 4 * k)) & 3;
-		unsigned len = bp_len((unsigned)(c->st.dr7 >> (18 + 4 * k)));
-		uint64_t lo = c->st.dr[k] & ~(uint64_t)(len - 1);
+	for (unsigned k = 0; k < 8; k++) {
+		unsigned rw, len;
+		uint64_t lo;
 
-		if (!(mask & (1u << k)) || (rw == 1 && !write))
+		if (!(mask & (1u << k)))
 			continue;
+		if (k < 4) {
+			rw = (c->st.dr7 >> (16 + 4 * k)) & 3;
+			len = bp_len((unsigned)(c->st.dr7 >> (18 + 4 * k)));
+			lo = c->st.dr[k] & ~(uint64_t)(len - 1);
+			if (rw == 1 && !write)
+				continue;
+		} else {
+			const struct vmm_hw_bp *b = &c->hbp[k - 4];
+			len = b->len;
+			lo = b->addr;
+			if ((b->kind == VMM_HWBP_WRITE && !write) ||
+			    (b->kind == VMM_HWBP_READ && write))
+				continue;
+		}
 		if (a < lo + len && lo < a + n)
 			hits |= 1u << k;
 	}
@@ -74,7 +100,9 @@ static uint32_t match(const struct soft_cpu *c, uint8_t mask, uint64_t a,
 
 bool soft_dr_watched_page(const struct soft_cpu *c, uint64_t page)
 {
-	return match(c, c->dr_data, page, 4096, true) != 0;
+	/* a read-only debugger slot must make its page slow too */
+	return (match(c, c->dr_data, page, 4096, true) |
+		match(c, c->dr_data, page, 4096, false)) != 0;
 }
 
 void soft_dr_data(struct soft_cpu *c, uint64_t lin, unsigned size, bool write)
@@ -117,7 +145,8 @@ void soft_db_trap(struct soft_cpu *c, bool tf)
 		c->ss_shadow_now = false;
 		return;
 	}
-	bits = c->db_hits | (tf ? 0x4000u : 0);
+	c->hbp_hits |= (uint8_t)(c->db_hits >> 4); /* the debugger's */
+	bits = (c->db_hits & 0xfu) | (tf ? 0x4000u : 0);
 	c->db_hits = 0;
 	c->ev &= ~SEV_DBG;
 	if (!bits)
@@ -127,4 +156,15 @@ void soft_db_trap(struct soft_cpu *c, bool tf)
 	c->delivering = 1;
 	soft_deliver(c, 1, false, 0, EV_EXT, c->st.rip);
 	c->delivering = -1;
+}
+
+void soft_hbp_set(struct soft_cpu *c, const struct vmm_hw_bp *bp, unsigned n)
+{
+	memset(c->hbp, 0, sizeof(c->hbp));
+	for (unsigned k = 0; k < n && k < 4; k++)
+		c->hbp[k] = bp[k];
+	c->hbp_hits = 0;
+	/* hbp_skip stays: slots changed at an exec stop still let the
+	 * stopped instruction run first */
+	soft_dr_update(c);
 }

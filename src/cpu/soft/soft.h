@@ -376,6 +376,12 @@ struct soft_cpu {
 	uint8_t dr_exec, dr_data, dr_io; /* enabled breakpoints */
 	uint32_t db_hits;    /* data/I-O breakpoints hit by the instruction */
 	uint64_t dr_sig;     /* data breakpoint set the TLB was built for */
+	/* the debugger's own breakpoints (vmm_vcpu_set_hw_breakpoints()),
+	 * bits 4-7 of dr_exec/dr_data/db_hits; a hit exits, the guest's
+	 * DR0-DR7 stay the guest's */
+	struct vmm_hw_bp hbp[4];
+	uint8_t hbp_hits;    /* debugger slots hit, exit before going on */
+	bool hbp_skip;       /* the next instruction ignores exec slots */
 };
 
 /* The jump cache slot of linear address @lin. */
@@ -427,6 +433,8 @@ uint32_t soft_dr_exec(const struct soft_cpu *c);
 /* after an instruction: deliver the #DB trap of its data/I-O breakpoint
  * hits and of TF (@tf), unless it was MOV SS / POP SS */
 void soft_db_trap(struct soft_cpu *c, bool tf);
+/* set the debugger's hardware breakpoints (validated by the core) */
+void soft_hbp_set(struct soft_cpu *c, const struct vmm_hw_bp *bp, unsigned n);
 int soft_deliver(struct soft_cpu *c, int vec, bool has_err, uint32_t err,
 		 int kind, uint64_t next_rip);
 /* A fault unwound to the executor: deliver it (maybe #DF / shutdown). */

@@ -636,7 +636,7 @@ static __attribute__((noinline)) bool unwound(struct soft_cpu *c,
  */
 static bool instruction_bp(struct soft_cpu *c)
 {
-	uint32_t hits = soft_dr_exec(c);
+	uint32_t hits = soft_dr_exec(c) & 0xfu;
 
 	if (!hits)
 		return false;
@@ -646,6 +646,35 @@ static bool instruction_bp(struct soft_cpu *c)
 	soft_deliver(c, 1, false, 0, EV_EXC, c->st.rip);
 	c->delivering = -1;
 	c->db_ibp = false;
+	return true;
+}
+
+/* The debugger's slots (vmm_vcpu_set_hw_breakpoints()) hit: exit. */
+static void hbp_exit(struct soft_cpu *c, struct vmm_exit *exit, uint8_t hits)
+{
+	memset(exit, 0, sizeof(*exit));
+	exit->kind = VMM_EXIT_DEBUG;
+	exit->debug.exception = 1;
+	exit->debug.pc = c->st.rip;
+	exit->debug.dr6 = 0xffff0ff0u | (hits & 0xfu);
+	exit->debug.dr7 = c->st.dr7;
+	c->hbp_hits = 0;
+}
+
+/* A debugger exec slot at CS:RIP, unless the last exit was that hit. */
+static bool hbp_exec(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	uint8_t hits;
+
+	if (c->hbp_skip) {
+		c->hbp_skip = false;
+		return false;
+	}
+	hits = (uint8_t)(soft_dr_exec(c) >> 4);
+	if (!hits)
+		return false;
+	hbp_exit(c, exit, hits);
+	c->hbp_skip = true;
 	return true;
 }
 
@@ -666,6 +695,10 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 	for (;;) {
 		bool tf;
 
+		if (unlikely(c->hbp_hits)) {
+			hbp_exit(c, exit, c->hbp_hits);
+			return 0;
+		}
 		if (events(c, exit) == RUN_EXIT)
 			return 0;
 		tb = find_tb_jc(c);
@@ -678,6 +711,8 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			if (c->shadow)
 				c->poll_count = 0;
 			c->shadow = false;
+			if (unlikely(c->dr_exec & 0xf0u) && hbp_exec(c, exit))
+				return 0;
 			if (unlikely(c->dr_exec) && !(c->st.rflags & FL_RF) &&
 			    instruction_bp(c))
 				continue;
@@ -688,6 +723,11 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			if (c->step_tf || c->db_hits || c->ss_shadow_now)
 				soft_db_trap(c, c->step_tf);
 			c->step_tf = false;
+			c->hbp_skip = false;
+			if (c->hbp_hits) {
+				hbp_exit(c, exit, c->hbp_hits);
+				return 0;
+			}
 			if (c->single_step) {
 				debug_exit(c, exit);
 				return 0;
@@ -704,6 +744,7 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			/* instruction breakpoints (MOV to DR7 ends its
 			 * block) are checked one instruction at a time */
 			if (c->shadow || c->halted || c->dr_exec ||
+			    c->hbp_hits ||
 			    (c->st.rflags & (FL_TF | FL_RF)) ||
 			    gen != c->chain_gen)
 				break;
