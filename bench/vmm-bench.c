@@ -35,6 +35,7 @@
 #include <libvmm/libvmm.h>
 
 #include "bench.h"
+#include "cli.h"
 #include "migguest.h"
 #include "raw_kvm.h"
 #ifdef VMM_BENCH_SANDBOX_IMAGE
@@ -1882,6 +1883,8 @@ void bench_print(const struct params *p, const struct result *r)
 	fflush(stdout);
 }
 
+static const char *const backend_names[] = { "kvm", "soft", NULL };
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -1897,30 +1900,61 @@ int main(int argc, char **argv)
 	char why[160];
 	int c, failed = 0;
 
-	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	cli_set_prog("vmm-bench");
+	opterr = 0; /* our messages name the option */
+	while ((c = getopt_long(argc, argv, ":", lopts, NULL)) != -1) {
+		unsigned u;
+		uint64_t v;
+		int bi;
+
 		switch (c) {
 		case 'j': p.json = true; break;
-		case 't': p.trials = atoi(optarg); break;
-		case 'n': p.iters = atol(optarg); break;
-		case 'b':
-			if (!strcmp(optarg, "soft"))
-				p.backend = VMM_BACKEND_SOFT;
-			else if (!strcmp(optarg, "kvm"))
-				p.backend = VMM_BACKEND_KVM;
-			else
+		case 't':
+			if (cli_uint("--trials", optarg, 1, 1000, &u))
 				return 2;
+			p.trials = (int)u;
+			break;
+		case 'n':
+			if (cli_u64("--iters", optarg, 1, 1000000000, &v))
+				return 2;
+			p.iters = (long)v;
+			break;
+		case 'b':
+			if (cli_choice("--backend", optarg, backend_names, &bi))
+				return 2;
+			p.backend = bi ? VMM_BACKEND_SOFT : VMM_BACKEND_KVM;
 			break;
 		case 'h':
 			printf("usage: vmm-bench [--json] [--trials N] [--iters N] [--backend kvm|soft] [BENCH...]\n"
-			       "  --backend: for device-models (the others compare KVM with a KVM baseline)\n"
-			       "  soft-vs-tcg-cc and soft-vs-tcg-all-geomean run only when named\n");
+			       "  --trials N   trials per bench, median reported (1..1000, default 11)\n"
+			       "  --iters N    iterations per trial (1..1000000000, default 20000)\n"
+			       "  --backend    for device-models (the others compare KVM with a KVM baseline)\n"
+			       "  --json       one JSON object per result\n"
+			       "  soft-vs-tcg-cc and soft-vs-tcg-all-geomean run only when named\n"
+			       "benches:");
+			for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+				printf(" %s", benches[i].name);
+			printf(" linux-boot\nexit status: 0 all ran, 1 a bench failed, 2 usage, 77 no KVM\n");
 			return 0;
+		case ':':
+			cli_error("%s needs a value", argv[optind - 1]);
+			return 2;
 		default:
+			cli_error("unknown option %s (see --help)", argv[optind - 1]);
 			return 2;
 		}
 	}
-	if (p.trials < 1 || p.iters < 1)
-		return 2;
+	/* every named bench must exist: a typo is not an empty table */
+	for (int j = optind; j < argc; j++) {
+		bool known = !strcmp(argv[j], "linux-boot");
+		for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+			known |= !strcmp(argv[j], benches[i].name);
+		if (!known) {
+			cli_error("unknown bench '%s' (see --help for the list)",
+				  argv[j]);
+			return 2;
+		}
+	}
 	if (vmm_backend_probe(VMM_BACKEND_KVM, why, sizeof(why))) {
 		fprintf(stderr, "vmm-bench: KVM not available (%s): skipping\n", why);
 		return 77;

@@ -13,6 +13,7 @@
  *
  *   build/examples/sandbox --calls 1000 build/guest/wordcount README.md
  */
+#include "cli.h"
 #include "sandbox_rt.h"
 
 #include <ctype.h>
@@ -83,6 +84,21 @@ static void show(const unsigned char *p, size_t n)
 	printf("\n");
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sandbox [--backend B] [--mem SIZE] [--time-ms MS] "
+		"[--calls N] [--seccomp] [--quiet] IMAGE [INPUT]\n"
+		"  --backend B   kvm, soft or auto (default auto)\n"
+		"  --mem SIZE    guest RAM = memory limit, MiB unless K/M/G given (4M..3G, default 16M)\n"
+		"  --time-ms MS  time limit per call (0 = none, at most 86400000, default 1000)\n"
+		"  --calls N     run the function N times (1..1000000000, default 1)\n"
+		"  --seccomp     apply the seccomp filter first\n"
+		"  --quiet       no per-call lines\n"
+		"exit status: 0 every call succeeded, 1 a call failed, 2 usage\n");
+}
+
+static const char *const backend_names[] = { "auto", "kvm", "soft", NULL };
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -109,27 +125,60 @@ int main(int argc, char **argv)
 
 	sb_config_init(&cfg);
 	cfg.print = print_console;
-	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	cli_set_prog("sandbox");
+	opterr = 0; /* our messages name the option */
+	while ((c = getopt_long(argc, argv, ":", lopts, NULL)) != -1) {
+		uint64_t v;
+		unsigned u;
+		int bi;
+
 		switch (c) {
 		case 'b':
-			cfg.backend = !strcmp(optarg, "kvm") ? VMM_BACKEND_KVM :
-				      !strcmp(optarg, "soft") ? VMM_BACKEND_SOFT :
-				      VMM_BACKEND_AUTO;
+			if (cli_choice("--backend", optarg, backend_names, &bi))
+				return 2;
+			cfg.backend = bi == 1 ? VMM_BACKEND_KVM :
+				      bi == 2 ? VMM_BACKEND_SOFT : VMM_BACKEND_AUTO;
 			break;
-		case 'm': cfg.mem_limit = strtoull(optarg, NULL, 0) << 20; break;
-		case 't': cfg.time_limit_ms = (unsigned)atoi(optarg); break;
-		case 'n': calls = atol(optarg); break;
+		case 'm':
+			/* MiB by default; the runtime's range, page-aligned */
+			if (cli_size("--mem", optarg, 1 << 20, 4ull << 20,
+				     3ull << 30, &v))
+				return 2;
+			if (v % 4096) {
+				cli_error("--mem %s: not a multiple of 4 KiB", optarg);
+				return 2;
+			}
+			cfg.mem_limit = v;
+			break;
+		case 't':
+			if (cli_uint("--time-ms", optarg, 0, 86400000, &u))
+				return 2;
+			cfg.time_limit_ms = u;
+			break;
+		case 'n':
+			if (cli_u64("--calls", optarg, 1, 1000000000, &v))
+				return 2;
+			calls = (long)v;
+			break;
 		case 's': use_seccomp = true; break;
 		case 'q': quiet = true; break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			cli_error("%s needs a value", argv[optind - 1]);
+			return 2;
 		default:
-			fprintf(stderr, "usage: sandbox [--backend B] [--mem MIB] "
-				"[--time-ms MS] [--calls N] [--seccomp] [--quiet] "
-				"IMAGE [INPUT]\n");
-			return c == 'h' ? 0 : 2;
+			cli_error("unknown option %s (see --help)", argv[optind - 1]);
+			return 2;
 		}
 	}
-	if (optind >= argc || calls < 1) {
-		fprintf(stderr, "sandbox: no image (try --help)\n");
+	if (optind >= argc) {
+		cli_error("no IMAGE (see --help)");
+		return 2;
+	}
+	if (argc - optind > 2) {
+		cli_error("unexpected argument '%s'", argv[optind + 2]);
 		return 2;
 	}
 	img = read_file(argv[optind], &img_len);

@@ -16,9 +16,11 @@
  */
 #include <libvmm/libvmm.h>
 
+#include "cli.h"
+
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static vmm_vhost_user_server *g_srv; /* for the signal handler only */
@@ -38,42 +40,88 @@ static void log_cb(void *opaque, int level, const char *msg)
 		level >= 0 && level <= 3 ? names[level] : "?", msg);
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr, "usage: vhost-user-blk --socket PATH --image FILE "
+	fprintf(f, "usage: vhost-user-blk --socket PATH --image FILE "
 		"[--readonly] [--sessions N] [--verbose]\n"
-		"       vhost-user-blk --socket PATH --rng\n");
-	exit(2);
+		"       vhost-user-blk --socket PATH --rng [--sessions N] [--verbose]\n"
+		"  --socket PATH   the unix socket to listen on (created)\n"
+		"  --image FILE    the raw disk image to serve (virtio-blk)\n"
+		"  --readonly      refuse writes\n"
+		"  --rng           serve virtio-rng instead (no --image)\n"
+		"  --sessions N    front-ends served at once (1..1024, default 1)\n"
+		"  --verbose       more log (twice: debug)\n"
+		"exit status: 0 stopped by SIGINT/SIGTERM, 1 failure, 2 usage\n");
 }
 
 int main(int argc, char **argv)
 {
+	static const struct option lopts[] = {
+		{ "socket", required_argument, 0, 'S' },
+		{ "image", required_argument, 0, 'i' },
+		{ "sessions", required_argument, 0, 'n' },
+		{ "readonly", no_argument, 0, 'r' },
+		{ "rng", no_argument, 0, 'R' },
+		{ "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0 },
+	};
 	struct vmm_vhost_user_server_config cfg;
 	struct vmm_vhost_user_server_stats st;
 	struct sigaction sa;
 	const char *sock = NULL, *image = NULL;
 	bool ro = false, rng = false;
-	int verbose = 0, ret;
+	int verbose = 0, ret, c;
 	unsigned sessions = 1;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--socket") && i + 1 < argc)
-			sock = argv[++i];
-		else if (!strcmp(argv[i], "--image") && i + 1 < argc)
-			image = argv[++i];
-		else if (!strcmp(argv[i], "--sessions") && i + 1 < argc)
-			sessions = (unsigned)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--readonly"))
-			ro = true;
-		else if (!strcmp(argv[i], "--rng"))
-			rng = true;
-		else if (!strcmp(argv[i], "--verbose"))
-			verbose++;
-		else
-			usage();
+	cli_set_prog("vhost-user-blk");
+	opterr = 0; /* our messages name the option */
+	while ((c = getopt_long(argc, argv, ":", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			if (!optarg[0])
+				return cli_error("--socket: empty path"), 2;
+			sock = optarg;
+			break;
+		case 'i':
+			if (!optarg[0])
+				return cli_error("--image: empty path"), 2;
+			image = optarg;
+			break;
+		case 'n':
+			if (cli_uint("--sessions", optarg, 1, 1024, &sessions))
+				return 2;
+			break;
+		case 'r': ro = true; break;
+		case 'R': rng = true; break;
+		case 'v': verbose++; break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			cli_error("%s needs a value", argv[optind - 1]);
+			return 2;
+		default:
+			cli_error("unknown option %s (see --help)", argv[optind - 1]);
+			return 2;
+		}
 	}
-	if (!sock || (!image && !rng))
-		usage();
+	if (optind < argc) {
+		cli_error("unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	if (!sock) {
+		cli_error("--socket PATH is required (see --help)");
+		return 2;
+	}
+	if (rng && (image || ro)) {
+		cli_error("--rng takes no %s", image ? "--image" : "--readonly");
+		return 2;
+	}
+	if (!rng && !image) {
+		cli_error("--image FILE (or --rng) is required");
+		return 2;
+	}
 	vmm_vhost_user_server_config_init(&cfg, rng ? VMM_VHOST_USER_RNG
 						   : VMM_VHOST_USER_BLK);
 	cfg.socket_path = sock;

@@ -18,6 +18,7 @@
  */
 #include <libvmm/libvmm.h>
 
+#include "cli.h"
 #include "migguest.h"
 
 #include <errno.h>
@@ -140,6 +141,16 @@ fail:
 
 static void print_stats(const char *who, const struct vmm_migrate_stats *st)
 {
+	if (!strcmp(who, "receive")) {
+		/* the receiver measures no downtime and no last round */
+		fprintf(stderr,
+			"vmm-migrate receive: rounds %u, pages %llu (+%llu zero), %llu bytes received, total %.1f ms%s\n",
+			st->rounds, (unsigned long long)st->pages_sent,
+			(unsigned long long)st->zero_pages,
+			(unsigned long long)st->bytes_sent, st->total_ms,
+			st->converged ? "" : " (source stopped at --rounds, not converged)");
+		return;
+	}
 	fprintf(stderr,
 		"vmm-migrate %s: rounds %u, pages %llu (+%llu zero), %llu bytes, last round %llu pages, downtime %.2f ms, total %.1f ms%s\n",
 		who, st->rounds, (unsigned long long)st->pages_sent,
@@ -148,6 +159,26 @@ static void print_stats(const char *who, const struct vmm_migrate_stats *st)
 		(unsigned long long)st->last_round_pages, st->downtime_ms,
 		st->total_ms, st->converged ? "" : " (not converged)");
 }
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vmm-migrate receive ADDR [--backend B] [--timeout SEC]\n"
+		"       vmm-migrate send ADDR [--backend B] [--snapshot FILE] [--after MS]\n"
+		"                   [--downtime MS] [--rounds N] [--timeout SEC]\n"
+		"  ADDR             a unix socket path (contains '/') or HOST:PORT (TCP)\n"
+		"  --backend B      kvm, soft or auto (default auto)\n"
+		"  --snapshot FILE  send: start from this snapshot (vmm-run --snapshot-on-exit)\n"
+		"                   instead of the built-in demo guest\n"
+		"  --after MS       send: run this long before migrating (0..3600000, default 500)\n"
+		"  --downtime MS    send: stop-and-copy when the rest fits in this (1..60000, default 300)\n"
+		"  --rounds N       send: dirty-page rounds at most (1..10000, default 30)\n"
+		"  --timeout SEC    wait at most this long for the guest to end (0..86400, default: forever)\n"
+		"  --help           this text\n"
+		"exit status: 0 the guest ended (or the VM now runs at ADDR), 1 failure, 2 usage\n");
+}
+
+static const char *const backend_names[] = { "auto", "kvm", "soft", NULL };
 
 int main(int argc, char **argv)
 {
@@ -172,25 +203,64 @@ int main(int argc, char **argv)
 
 	vmm_config_init(&cfg);
 	cfg.log = log_cb;
-	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+	cli_set_prog("vmm-migrate");
+	opterr = 0; /* our messages name the option */
+	while ((c = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
+		unsigned u;
+		int bi;
+
 		switch (c) {
 		case 'b':
-			cfg.backend = !strcmp(optarg, "kvm") ? VMM_BACKEND_KVM :
-				      !strcmp(optarg, "soft") ? VMM_BACKEND_SOFT :
-								VMM_BACKEND_AUTO;
+			if (cli_choice("--backend", optarg, backend_names, &bi))
+				return 2;
+			cfg.backend = bi == 1 ? VMM_BACKEND_KVM :
+				      bi == 2 ? VMM_BACKEND_SOFT : VMM_BACKEND_AUTO;
 			break;
 		case 's': snapshot = optarg; break;
-		case 'a': after = atoi(optarg); break;
-		case 'd': mo.max_downtime_ms = (uint32_t)atoi(optarg); break;
-		case 'r': mo.max_rounds = (uint32_t)atoi(optarg); break;
-		case 't': timeout = atoi(optarg); break;
+		case 'a':
+			if (cli_uint("--after", optarg, 0, 3600000, &u))
+				return 2;
+			after = (int)u;
+			break;
+		case 'd':
+			if (cli_uint("--downtime", optarg, 1, 60000, &u))
+				return 2;
+			mo.max_downtime_ms = u;
+			break;
+		case 'r':
+			if (cli_uint("--rounds", optarg, 1, 10000, &u))
+				return 2;
+			mo.max_rounds = u;
+			break;
+		case 't':
+			if (cli_uint("--timeout", optarg, 0, 86400, &u))
+				return 2;
+			timeout = (int)u;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			cli_error("%s needs a value", argv[optind - 1]);
+			return 2;
 		default:
-			fprintf(stderr, "usage: vmm-migrate receive|send ADDR [options]\n");
-			return c == 'h' ? 0 : 2;
+			cli_error("unknown option %s (see --help)", argv[optind - 1]);
+			return 2;
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "usage: vmm-migrate receive|send ADDR [options]\n");
+		if (argc - optind > 2)
+			cli_error("unexpected argument '%s'", argv[optind + 2]);
+		else
+			cli_error("expected receive|send and ADDR (see --help)");
+		return 2;
+	}
+	if (strcmp(argv[optind], "receive") && strcmp(argv[optind], "send")) {
+		cli_error("mode '%s': expected receive or send", argv[optind]);
+		return 2;
+	}
+	if (!argv[optind + 1][0]) {
+		cli_error("empty ADDR");
 		return 2;
 	}
 	mode = argv[optind];
@@ -220,10 +290,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vmm-migrate: guest exited with value 0x%x\n",
 				value);
 		return ret == 2 ? 0 : 1;
-	}
-	if (strcmp(mode, "send")) {
-		fprintf(stderr, "vmm-migrate: mode is receive or send\n");
-		return 2;
 	}
 	if (snapshot) {
 		vmm_snapshot *snap;

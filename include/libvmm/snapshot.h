@@ -224,13 +224,20 @@ struct vmm_migrate_opts {
 	uint64_t max_bandwidth;
 };
 
+/*
+ * Statistics of one migration, filled by both ends.  The receiver reports
+ * what it read: rounds, pages_sent/zero_pages (pages received), bytes_sent
+ * (bytes read from the stream), total_ms, and converged as the source
+ * reported it in its DONE frame; last_round_pages and downtime_ms are
+ * measured only by the source (0 on the receiver).
+ */
 struct vmm_migrate_stats {
 	uint32_t rounds;         /**< dirty-page rounds after the first pass */
 	uint64_t pages_sent;     /**< pages with data, all rounds */
 	uint64_t zero_pages;     /**< pages sent as "zero" records */
-	uint64_t bytes_sent;     /**< everything written to the stream */
-	uint64_t last_round_pages; /**< pages sent while paused */
-	double downtime_ms;      /**< pause to the destination's acknowledgement */
+	uint64_t bytes_sent;     /**< everything written to (receiver: read from) the stream */
+	uint64_t last_round_pages; /**< pages sent while paused (source only) */
+	double downtime_ms;      /**< pause to the destination's acknowledgement (source only) */
 	double total_ms;
 	bool converged;          /**< false if stopped by max_rounds */
 };

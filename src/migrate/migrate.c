@@ -48,6 +48,7 @@ struct chan {
 	int timeout_ms;
 	uint32_t seq_out, seq_in;
 	uint64_t bytes_out;
+	uint64_t bytes_in;     /* everything read (receiver's stats) */
 	uint8_t *buf;          /* receive buffer, MIG_MAX_FRAME bytes */
 	char err[200];
 };
@@ -144,6 +145,7 @@ static int chan_read(struct chan *c, void *buf, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+		c->bytes_in += (uint64_t)n;
 	}
 	return 0;
 }
@@ -594,7 +596,9 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 		uint32_t len;
 
 		vmm__le_put32(done, s->st.rounds);
-		vmm__le_put32(done + 4, 0);
+		/* flags: bit 0 = the rounds converged (the receiver's
+		 * stats report it; older receivers ignore the word) */
+		vmm__le_put32(done + 4, s->st.converged ? 1 : 0);
 		vmm__le_put64(done + 8, s->st.pages_sent);
 		if ((ret = send_simple(&s->c, F_DONE, done, sizeof(done))) ||
 		    (ret = expect(&s->c, F_ACK, &len)) ||
@@ -847,6 +851,7 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 				break;
 			}
 			r->st.rounds = vmm__le_get32(r->c.buf);
+			r->st.converged = vmm__le_get32(r->c.buf + 4) & 1;
 			ret = vmm__snap_load_state(r->vm, r->p, true,
 						   opts && (opts->flags & VMM_RESTORE_SKIP_DEVICES),
 						   opts ? opts->attach : NULL,
@@ -887,6 +892,7 @@ out:
 			overrides->log(overrides->log_opaque, VMM_LOG_ERROR, msg);
 	}
 	vmm_vm_destroy(r->vm);
+	r->st.bytes_sent = r->c.bytes_in;
 	r->st.total_ms = now_ms() - t0;
 	if (stats)
 		*stats = r->st;

@@ -384,6 +384,22 @@ static void test_migrate(void)
 	       (unsigned long long)st.bytes_sent,
 	       (unsigned long long)st.last_round_pages, st.downtime_ms,
 	       st.total_ms, st.converged);
+	/* the receiver's statistics describe the same stream (they were
+	 * all zero and "not converged" before) */
+	CHECK(rx->st.bytes_sent == st.bytes_sent && st.bytes_sent > 0,
+	      "receiver read %llu bytes, source wrote %llu",
+	      (unsigned long long)rx->st.bytes_sent,
+	      (unsigned long long)st.bytes_sent);
+	CHECK(rx->st.pages_sent == st.pages_sent &&
+	      rx->st.zero_pages == st.zero_pages && rx->st.rounds == st.rounds,
+	      "receiver counted %llu+%llu pages in %u rounds, source %llu+%llu in %u",
+	      (unsigned long long)rx->st.pages_sent,
+	      (unsigned long long)rx->st.zero_pages, rx->st.rounds,
+	      (unsigned long long)st.pages_sent,
+	      (unsigned long long)st.zero_pages, st.rounds);
+	CHECK(rx->st.converged == st.converged,
+	      "receiver says converged %d, source %d", rx->st.converged,
+	      st.converged);
 	CHECK(value == -1, "source finished before migrating");
 	/* the source stays paused; what it printed so far goes first */
 	pthread_mutex_lock(&g.lock);

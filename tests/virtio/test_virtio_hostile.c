@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "dev/virtio/virtio_dev.h"
 #include "failalloc.h"
 
@@ -612,6 +613,19 @@ static void test_failalloc(void **state)
 				ret = vmm_virtio_console_attach(c.vm, &cc, &c.dev);
 			}
 			bool failed = fa.failed;
+#if !VMM_HAVE_URING
+			/* The poll() event loop (no liburing) grows its pollfd
+			 * array on the loop thread and retries there when that
+			 * allocation fails: a failure it absorbed leaves the
+			 * attach successful (found by CI's poll() leg).  Still
+			 * nothing may leak. */
+			if (failed && ret == 0) {
+				teardown(&c);
+				assert_int_equal(fa.live, 0);
+				assert_true(n < 100);
+				continue;
+			}
+#endif
 			if (failed)
 				assert_true(ret < 0);
 			else
