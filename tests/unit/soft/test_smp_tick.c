@@ -81,6 +81,45 @@ static const uint8_t bsp_code[] = {
 	0xcf,                                     /* iret */
 };
 
+/* the same with the timer in TSC-deadline mode, re-armed 1 ms ahead by the
+ * handler (as Linux's tick does) */
+static const uint8_t bsp_code_dl[] = {
+	/* 00: SVR = 0x1ff; LVT timer: TSC-deadline, vector 0x30 */
+	0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00,
+	0xc7, 0x05, 0x20, 0x03, 0xe0, 0xfe, VEC, 0x00, 0x04, 0x00,
+	0xe8, 0x3d, 0x00, 0x00, 0x00,             /* 14: call 56 (arm) */
+	/* 19: INIT, INIT de-assert, SIPI 0x08 to APIC ID 1 */
+	0xc7, 0x05, 0x10, 0x03, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x01,
+	0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x00, 0x45, 0x00, 0x00,
+	0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x00, 0x85, 0x00, 0x00,
+	0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x08, 0x46, 0x00, 0x00,
+	0xfb,                                     /* 41: sti */
+	0x90,                                     /* 42: nop (or hlt) */
+	0x83, 0x3d, 0x04, 0x00, 0x02, 0x00, 0x01, /* 43: cmp dword [DONE], 1 */
+	0x75, 0xf6,                               /* 4a: jne 42 */
+	0xfa,                                     /* 4c: cli */
+	0xba, 0x14, 0x05, 0x00, 0x00,             /* 4d: mov edx, 0x514 */
+	0xb0, 0xb5,                               /* 52: mov al, 0xb5 */
+	0xee,                                     /* 54: out dx, al */
+	0xf4,                                     /* 55: hlt */
+	/* 56: arm: IA32_TSC_DEADLINE = TSC + 1000000 */
+	0x0f, 0x31,                               /* rdtsc */
+	0x05, 0x40, 0x42, 0x0f, 0x00,             /* add eax, 1000000 */
+	0x83, 0xd2, 0x00,                         /* adc edx, 0 */
+	0xb9, 0xe0, 0x06, 0x00, 0x00,             /* mov ecx, 0x6e0 */
+	0x0f, 0x30,                               /* wrmsr */
+	0xc3,                                     /* ret */
+	0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
+	/* 70: the timer's handler */
+	0x60,                                     /* pusha */
+	0xff, 0x05, 0x00, 0x00, 0x02, 0x00,       /* inc dword [TICKS] */
+	0xe8, 0xda, 0xff, 0xff, 0xff,             /* call 56 (arm) */
+	0xc7, 0x05, 0xb0, 0x00, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x00, /* EOI */
+	0x61,                                     /* popa */
+	0xcf,                                     /* iret */
+};
+#define BSP_DL_WAIT 0x42
+
 struct tick {
 	int ap_io;       /* vCPU that made the port 0x511 exit, or -1 */
 	int bad;         /* unexpected exit kind + 1000 * vCPU */
@@ -106,12 +145,14 @@ static int tick_exit(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
 	return -EIO;
 }
 
-static void run_tick(enum vmm_backend b, bool bsp_halts)
+static void run_tick(enum vmm_backend b, bool bsp_halts, bool deadline)
 {
 	struct vmm_config cfg;
 	struct vmm_cpu_state st;
 	struct tick s = { .ap_io = -1 };
-	uint8_t code[sizeof(bsp_code)];
+	uint8_t code[sizeof(bsp_code_dl) > sizeof(bsp_code) ?
+		     sizeof(bsp_code_dl) : sizeof(bsp_code)];
+	size_t len = deadline ? sizeof(bsp_code_dl) : sizeof(bsp_code);
 	uint32_t gate[2] = {
 		((ENV_CODE + BSP_HANDLER) & 0xffff) | (uint32_t)ENV_KCODE32 << 16,
 		((ENV_CODE + BSP_HANDLER) & 0xffff0000u) | 0x8e00,
@@ -136,10 +177,10 @@ static void run_tick(enum vmm_backend b, bool bsp_halts)
 	assert_int_equal(vmm_vcpu_create(vm, 0, &bsp), 0);
 	assert_int_equal(vmm_vcpu_create(vm, 1, &ap), 0);
 	assert_int_equal(env_build_memory(vm), 0);
-	memcpy(code, bsp_code, sizeof(code));
+	memcpy(code, deadline ? bsp_code_dl : bsp_code, len);
 	if (bsp_halts)
-		code[BSP_WAIT] = 0xf4;
-	assert_int_equal(vmm_mem_write(vm, ENV_CODE, code, sizeof(code)), 0);
+		code[deadline ? BSP_DL_WAIT : BSP_WAIT] = 0xf4;
+	assert_int_equal(vmm_mem_write(vm, ENV_CODE, code, len), 0);
 	assert_int_equal(vmm_mem_write(vm, AP_START, ap_code, sizeof(ap_code)),
 			 0);
 	assert_int_equal(vmm_mem_write(vm, IDT32 + VEC * 8, gate, 8), 0);
@@ -166,8 +207,9 @@ static void run_tick(enum vmm_backend b, bool bsp_halts)
 	}
 	assert_int_equal(vmm_mem_read(vm, TICKS, &ticks, 4), 0);
 	assert_int_equal(vmm_mem_read(vm, DONE, &done, 4), 0);
-	fprintf(stderr, "%s, BSP %s: %u ticks, done %u\n",
+	fprintf(stderr, "%s, %s timer, BSP %s: %u ticks, done %u\n",
 		b == VMM_BACKEND_SOFT ? "soft" : "kvm",
+		deadline ? "TSC-deadline" : "periodic",
 		bsp_halts ? "halts" : "spins", ticks, done);
 	assert_int_equal(s.bad, 0);
 	assert_int_equal(ret, 1);
@@ -179,12 +221,22 @@ static void run_tick(enum vmm_backend b, bool bsp_halts)
 
 static void test_tick_soft_spin(void **state)
 {
-	run_tick(VMM_BACKEND_SOFT, false);
+	run_tick(VMM_BACKEND_SOFT, false, false);
 }
 
 static void test_tick_soft_halt(void **state)
 {
-	run_tick(VMM_BACKEND_SOFT, true);
+	run_tick(VMM_BACKEND_SOFT, true, false);
+}
+
+static void test_tick_soft_deadline_spin(void **state)
+{
+	run_tick(VMM_BACKEND_SOFT, false, true);
+}
+
+static void test_tick_soft_deadline_halt(void **state)
+{
+	run_tick(VMM_BACKEND_SOFT, true, true);
 }
 
 /*
@@ -280,6 +332,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tick_soft_spin),
 		cmocka_unit_test(test_tick_soft_halt),
+		cmocka_unit_test(test_tick_soft_deadline_spin),
+		cmocka_unit_test(test_tick_soft_deadline_halt),
 		cmocka_unit_test(test_tsc_sync_soft),
 		cmocka_unit_test(test_tsc_sync_kvm),
 	};
