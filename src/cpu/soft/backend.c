@@ -60,6 +60,7 @@ static int soft_vm_init(vmm_vm *vm)
 	svm->clock.now_ns = svm->deterministic ? clock_icount : clock_host;
 	svm->clock.opaque = vm;
 	svm->clock.advance = svm->deterministic ? clock_advance : NULL;
+	svm->tsc_origin = clock_host(NULL);
 	vm->caps = VMM_CAP_READONLY_MEM | VMM_CAP_DIRTY_LOG |
 		   VMM_CAP_GUEST_DEBUG | VMM_CAP_IMMEDIATE_EXIT;
 	if (svm->deterministic)
@@ -170,10 +171,14 @@ static int soft_vcpu_init(vmm_vcpu *vcpu)
 		return vmm__err(vm, ret, "out of memory for the block cache");
 	}
 	c->st_tb_flushes = 0; /* the empty cache's first flush is no event */
+	/* all TSCs count from the VM's creation, as a machine's start
+	 * together at reset (KVM synchronizes its vCPUs' TSCs too): a vCPU
+	 * created later does not lag behind the others */
 	if (c->svm->deterministic)
 		c->tsc_offset = 0;
 	else
-		c->tsc_offset = -(int64_t)soft_tsc(c);
+		c->tsc_offset = -(int64_t)c->svm->tsc_origin;
+	c->tsc_read = UINT64_MAX; /* no get_state yet */
 	vcpu->backend = c;
 	soft_glue_tsc_offset(c);
 	return 0;
@@ -216,7 +221,7 @@ static int soft_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st)
 	soft_flags_commit(c);
 	*st = c->st;
 	st->rflags |= 2;
-	st->msr.tsc = soft_tsc(c);
+	st->msr.tsc = c->tsc_read = soft_tsc(c);
 	st->events.interrupt_shadow = c->shadow;
 	if (c->halted && st->mp_state == VMM_MP_RUNNABLE)
 		st->mp_state = VMM_MP_HALTED;
@@ -305,8 +310,13 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	c->st.events.exception_pending = 0;
 	c->st.events.interrupt_injected = 0;
 	c->st.events.nmi_injected = 0;
-	c->tsc_offset = (int64_t)(st->msr.tsc -
-				  (soft_tsc(c) - (uint64_t)c->tsc_offset));
+	/* a TSC given back as get_state read it (a state round trip, as in
+	 * vmm_boot_setup_vcpu) keeps counting: stopping it for the time in
+	 * between would put this vCPU behind the others, which Linux sees
+	 * as TSC warp (KVM likewise keeps vCPUs' TSCs synchronized) */
+	if (st->msr.tsc != c->tsc_read)
+		c->tsc_offset = (int64_t)(st->msr.tsc -
+					  (soft_tsc(c) - (uint64_t)c->tsc_offset));
 	soft_glue_tsc_offset(c);
 	soft_update_mode(c);
 	c->st.rip = (c->st.rip + int3_len) & c->ipmask;

@@ -267,6 +267,8 @@ struct soft_vm {
 	atomic_uint epoch;          /* memory map changed: flush TLB + TBs */
 	atomic_bool dirty_logging;
 	_Atomic uint64_t det_skip;  /* deterministic: time skipped in HLT */
+	uint64_t tsc_origin;        /* host ns at creation: every vCPU's TSC
+				       counts from it (they start in sync) */
 	soft_fn handlers[0x400];    /* soft_insn.op -> handler */
 };
 
@@ -332,6 +334,7 @@ struct soft_cpu {
 	/* time */
 	uint64_t icount;     /* retired instructions */
 	int64_t tsc_offset;
+	uint64_t tsc_read;   /* the TSC the last get_state returned */
 	int64_t tsc_adjust;  /* IA32_TSC_ADJUST (not in vmm_cpu_state: a
 				restored vCPU reads 0, as after reset) */
 
