@@ -212,14 +212,19 @@ int main(int argc, char **argv)
 	printf("conf_run %s %s: %u pass, %u fail, %u skip in %.2f s\n",
 	       vmm_backend_name(b), argv[3], pass, fail, skip, secs);
 	vmm_vm_destroy(vm);
+	int status;
 	if (r->result != (int)CONF_EXIT_OK && r->result != (int)CONF_EXIT_FAIL) {
 		printf("FAIL: the guest did not finish: %s (stop value %d)\n",
 		       r->why[0] ? r->why : "?", r->result);
-		return 1;
+		status = 1;
+	} else if (!done || fail || r->result != (int)CONF_EXIT_OK) {
+		status = 1;
+	} else if (!pass && skip) {
+		status = 77;
+	} else {
+		status = pass ? 0 : 1;
 	}
-	if (!done || fail || r->result != (int)CONF_EXIT_OK)
-		return 1;
-	if (!pass && skip)
-		return 77;
-	return pass ? 0 : 1;
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+	return status;
 }
