@@ -207,14 +207,15 @@ static int write_tss(vmm_vm *vm)
 static int write_page_tables(vmm_vm *vm, unsigned npd, bool user)
 {
 	size_t size = (2 + (size_t)npd) * VMM_PAGE_SIZE;
-	uint8_t *pt = vmm__alloc(vm, size);
-	uint8_t *pdpt = pt + VMM_PAGE_SIZE;
-	uint8_t *pd = pt + 2 * VMM_PAGE_SIZE;
+	uint8_t *pt = vmm__alloc(vm, size), *pdpt, *pd;
 	uint64_t flags = PTE_P | PTE_RW | (user ? PTE_US : 0);
 	int ret;
 
+	/* no pointer arithmetic before the check: NULL + n is undefined */
 	if (!pt)
 		return vmm__err(vm, -ENOMEM, "boot: no memory for page tables");
+	pdpt = pt + VMM_PAGE_SIZE;
+	pd = pt + 2 * VMM_PAGE_SIZE;
 	wr64(pt, 0, LAYOUT_PDPT | flags);
 	for (unsigned i = 0; i < npd; i++) {
 		wr64(pdpt, i * 8, (LAYOUT_PD + i * VMM_PAGE_SIZE) | flags);
