@@ -397,7 +397,8 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 	case MSR_TSC: {
 		uint64_t old = soft_tsc(c);
 		c->tsc_offset = (int64_t)(v - (old - (uint64_t)c->tsc_offset));
-		c->tsc_adjust += (int64_t)(v - old); /* SDM 17.17.3 */
+		/* SDM 17.17.3; wraps like the 64-bit MSR (no signed overflow) */
+		c->tsc_adjust = (int64_t)((uint64_t)c->tsc_adjust + (v - old));
 		soft_glue_tsc_offset(c);
 		return 0;
 	}
