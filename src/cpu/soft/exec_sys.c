@@ -405,7 +405,8 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 	case MSR_TSC_ADJUST:
 		if (!SOFT_F_TSC_ADJUST(&c->svm->feat))
 			return -1;
-		c->tsc_offset += (int64_t)(v - (uint64_t)c->tsc_adjust);
+		c->tsc_offset = (int64_t)((uint64_t)c->tsc_offset +
+					 (v - (uint64_t)c->tsc_adjust));
 		c->tsc_adjust = (int64_t)v;
 		soft_glue_tsc_offset(c);
 		return 0;
