@@ -114,6 +114,7 @@ if [ -n "$(cat /net)" ]; then
 	ip link set eth0 up
 	ip addr add 10.99.0.2/24 dev eth0
 	ping -c 2 -W 5 10.99.0.1 >/dev/null 2>&1 && echo "LT-PING ok"
+	echo "LT-NETFEAT $(cat /sys/class/net/eth0/device/features)"
 fi
 echo "LT-DONE"
 poweroff -f
@@ -170,6 +171,14 @@ grep -aq "LT-MARKER libvmm host marker $$" "$dir/console.txt" ||
 grep -aq "LT-FAIL" "$dir/console.txt" && fail=1
 if [ -n "$net" ]; then
 	grep -aq "LT-PING ok" "$dir/console.txt" || { echo "no ping"; fail=1; }
+	# Linux's virtio_net negotiated the offloads and mergeable buffers
+	# (feature string: bit 0 first): CSUM 0, GUEST_CSUM 1, GUEST_TSO4 7,
+	# GUEST_TSO6 8, HOST_TSO4 11, HOST_TSO6 12, MRG_RXBUF 15
+	feat=$(grep -a "LT-NETFEAT" "$dir/console.txt" | tr -d '\r' | awk '{print $2}')
+	for b in 0 1 7 8 11 12 15; do
+		[ "$(printf %s "$feat" | cut -c$((b + 1)))" = 1 ] ||
+			{ echo "virtio-net feature bit $b not negotiated ($feat)"; fail=1; }
+	done
 fi
 got=$(debugfs -R "cat guest.txt" "$img" 2>/dev/null)
 echo "host reads guest.txt: $got"
