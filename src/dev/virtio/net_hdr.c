@@ -117,7 +117,7 @@ int vmm__net_tx_hdr_check(const uint8_t raw[VMM_NET_HDR_LEN], uint64_t features,
 	} else if (h.flags & VMM_NET_HDR_F_NEEDS_CSUM) {
 		/* hdr_len is a hint (5.1.6.2.2): cover the checksum field */
 		uint32_t need = (uint32_t)h.csum_start + h.csum_offset + 2;
-		if (h.hdr_len < need)
+		if (h.hdr_len < need || h.hdr_len > frame_len)
 			h.hdr_len = (uint16_t)need;
 	}
 	h.num_buffers = 0;
