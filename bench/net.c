@@ -68,6 +68,7 @@ struct nb_thr {
 	int tid;
 	char comm[20];
 	long ut, st; /* clock ticks */
+	unsigned long long run_ns, wait_ns; /* schedstat: on CPU, runnable */
 };
 
 struct nb_cpu {
@@ -109,13 +110,26 @@ static void nb_cpu_sample(struct nb_cpu *c)
 		/* after ')': state ppid pgrp session tty tpgid flags minflt
 		 * cminflt majflt cmajflt utime stime */
 		if (sscanf(e + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-			   "%ld %ld", &t->ut, &t->st) == 2)
-			c->n++;
+			   "%ld %ld", &t->ut, &t->st) != 2)
+			continue;
+		t->run_ns = t->wait_ns = 0;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+			 de->d_name);
+		if ((f = fopen(path, "r"))) {
+			if (fscanf(f, "%llu %llu", &t->run_ns, &t->wait_ns) != 2)
+				t->run_ns = t->wait_ns = 0;
+			fclose(f);
+		}
+		c->n++;
 	}
 	closedir(d);
 }
 
-/* "comm":[user_ms,sys_ms] of every thread that ran between @a and @b */
+/*
+ * "comm":[user_ms,sys_ms,cpu_ms,runq_ms] of every thread that ran between
+ * @a and @b: user and system time from /proc/.../stat (clock ticks, coarse),
+ * time on a CPU and time runnable but waiting for one from schedstat (ns).
+ */
 static void nb_cpu_json(const struct nb_cpu *a, const struct nb_cpu *b,
 			char *out, size_t len)
 {
@@ -125,16 +139,21 @@ static void nb_cpu_json(const struct nb_cpu *a, const struct nb_cpu *b,
 	o += (size_t)snprintf(out + o, len - o, "{");
 	for (int i = 0; i < b->n && o < len; i++) {
 		long ut = b->t[i].ut, st = b->t[i].st;
+		unsigned long long run = b->t[i].run_ns, wait = b->t[i].wait_ns;
 		for (int j = 0; j < a->n; j++)
 			if (a->t[j].tid == b->t[i].tid) {
 				ut -= a->t[j].ut;
 				st -= a->t[j].st;
+				run -= a->t[j].run_ns;
+				wait -= a->t[j].wait_ns;
 			}
-		if (!ut && !st)
+		if (!ut && !st && run < 100000)
 			continue;
-		o += (size_t)snprintf(out + o, len - o, "%s\"%s\":[%ld,%ld]",
+		o += (size_t)snprintf(out + o, len - o,
+				      "%s\"%s\":[%ld,%ld,%.1f,%.1f]",
 				      o > 1 ? "," : "", b->t[i].comm,
-				      ut * 1000 / tck, st * 1000 / tck);
+				      ut * 1000 / tck, st * 1000 / tck,
+				      (double)run / 1e6, (double)wait / 1e6);
 	}
 	if (o < len)
 		snprintf(out + o, len - o, "}");
@@ -458,7 +477,7 @@ struct nb_sample {
 	double rate;          /* frames/s (pps) or bytes/s */
 	double frames, bytes; /* delivered */
 	double exits, irqs, kicks; /* per delivered frame (guest runs) */
-	char cpu[512];
+	char cpu[1024];
 };
 
 static int nb_guest_run(const struct params *p, const struct nb_case *k,
@@ -538,6 +557,14 @@ static int nb_guest_run(const struct params *p, const struct nb_case *k,
 		}
 		s->rate = (k->tso ? s->bytes : s->frames) /
 			  ((peer.t_last - peer.t_first) / 1e9);
+		if (getenv("NB_DEBUG"))
+			fprintf(stderr, "guest tx: marks %.1f ms, receiver "
+				"%.1f ms (first frame %.1f ms after the start "
+				"mark, last %.1f ms after the end mark)\n",
+				(r.t1 - r.t0) / 1e6,
+				(peer.t_last - peer.t_first) / 1e6,
+				(peer.t_first - r.t0) / 1e6,
+				(peer.t_last - r.t1) / 1e6);
 	}
 	if (s->frames < 1) {
 		ret = -EIO;

@@ -72,6 +72,7 @@ struct net {
 	uint64_t offl_features;   /* guest features TUNSETOFFLOAD reflects */
 	bool offl_valid;
 	uint64_t tx_dropped, rx_dropped;
+	unsigned rx_pushed;       /* chains completed in this net_rx() */
 	/* a received frame waiting for receive chains (MRG_RXBUF) */
 	uint8_t *stage;
 	size_t pend_len;          /* bytes in @stage, header included */
@@ -119,6 +120,7 @@ static void net_tx(struct net *n)
 {
 	struct vmm_virtio *vd = n->vd;
 	struct vmm_vq *vq = &vd->q[1].vq;
+	bool pushed = false;
 	int ret;
 
 	for (;;) {
@@ -166,8 +168,12 @@ done:
 				vmm_virtio_queue_error(vd, 1);
 				return;
 			}
-			vmm_virtio_notify_queue(vd, 1);
+			pushed = true;
 		}
+		/* one interrupt check per batch, not per frame */
+		if (pushed)
+			vmm_virtio_notify_queue(vd, 1);
+		pushed = false;
 		if (ret < 0) {
 			vmm_virtio_queue_error(vd, 1);
 			return;
@@ -232,6 +238,7 @@ static int net_deliver_staged(struct net *n)
 				vmm_virtio_queue_error(vd, 0);
 				return -1;
 			}
+			n->rx_pushed++;
 			continue;
 		}
 		size_t c = n->pend_len - off;
@@ -261,12 +268,13 @@ static int net_deliver_staged(struct net *n)
 		vmm_virtio_queue_error(vd, 0);
 		return -1;
 	}
-	vmm_virtio_notify_queue(vd, 0);
+	n->rx_pushed += cnt;
 	return 1;
 }
 
-/* Frames from the tap into receive buffers.  Lock held. */
-static void net_rx(struct net *n)
+/* Frames from the tap into receive buffers (n->rx_pushed counts the
+ * completed chains).  Lock held. */
+static void net_rx_frames(struct net *n)
 {
 	struct vmm_virtio *vd = n->vd;
 	struct vmm_vq *vq = &vd->q[0].vq;
@@ -311,6 +319,7 @@ static void net_rx(struct net *n)
 				vmm_virtio_queue_error(vd, 0);
 				return;
 			}
+			n->rx_pushed++;
 			continue;
 		}
 		cap = n->e.in_len < NET_STAGE ? (size_t)n->e.in_len : NET_STAGE;
@@ -319,7 +328,11 @@ static void net_rx(struct net *n)
 		if (k <= 0) {
 			vmm_virtio_driver_error(vd, "rx buffer %u: %d pieces",
 						n->e.head, k);
-			vmm_vq_push(vq, &n->e, 0);
+			if (vmm_vq_push(vq, &n->e, 0)) {
+				vmm_virtio_queue_error(vd, 0);
+				return;
+			}
+			n->rx_pushed++;
 			continue;
 		}
 		if (cap < NET_STAGE) {
@@ -351,7 +364,7 @@ static void net_rx(struct net *n)
 				vmm_virtio_queue_error(vd, 0);
 				return;
 			}
-			vmm_virtio_notify_queue(vd, 0);
+			n->rx_pushed++;
 			continue;
 		}
 		/* longer than the chain */
@@ -367,6 +380,15 @@ static void net_rx(struct net *n)
 			       cap);
 		n->pend_len = total;
 	}
+}
+
+/* ... then one interrupt check for all of them. */
+static void net_rx(struct net *n)
+{
+	n->rx_pushed = 0;
+	net_rx_frames(n);
+	if (n->rx_pushed && n->vd->q[0].vq.ready && !n->vd->q[0].vq.broken)
+		vmm_virtio_notify_queue(n->vd, 0);
 }
 
 static void net_tap_cb(void *opaque, int fd, unsigned events)
