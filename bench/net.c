@@ -159,6 +159,20 @@ static void nb_cpu_json(const struct nb_cpu *a, const struct nb_cpu *b,
 		snprintf(out + o, len - o, "}");
 }
 
+/* on-CPU ns of thread @tid (0: the first named @comm) between @a and @b */
+static double nb_cpu_run(const struct nb_cpu *a, const struct nb_cpu *b,
+			 int tid, const char *comm)
+{
+	for (int i = 0; i < b->n; i++) {
+		if (tid ? b->t[i].tid != tid : strcmp(b->t[i].comm, comm))
+			continue;
+		for (int j = 0; j < a->n; j++)
+			if (a->t[j].tid == b->t[i].tid)
+				return (double)(b->t[i].run_ns - a->t[j].run_ns);
+	}
+	return 0;
+}
+
 /* ---- the namespace, the tap, the packet sockets ---- */
 
 static int nb_ns_setup(struct nb_ns *ns, char *why, size_t wlen)
@@ -477,6 +491,10 @@ struct nb_sample {
 	double rate;          /* frames/s (pps) or bytes/s */
 	double frames, bytes; /* delivered */
 	double exits, irqs, kicks; /* per delivered frame (guest runs) */
+	/* on-CPU ns per delivered frame of the thread doing the device's
+	 * work: the VM's event loop ("vmm-io"), or the baseline's reader or
+	 * writer (this thread) */
+	double work_ns;
 	char cpu[1024];
 };
 
@@ -574,6 +592,7 @@ static int nb_guest_run(const struct params *p, const struct nb_case *k,
 	s->irqs = (double)(r.irq1 - r.irq0) / s->frames;
 	s->kicks = (double)(r.kick1 - r.kick0) / s->frames;
 	nb_cpu_json(&r.c0, &r.c1, s->cpu, sizeof(s->cpu));
+	s->work_ns = nb_cpu_run(&r.c0, &r.c1, 0, "vmm-io") / s->frames;
 out:
 	vmm_vm_destroy(r.vm);
 	return ret;
@@ -662,8 +681,10 @@ static int nb_host_run(const struct nb_case *k, struct nb_ns *ns,
 	}
 	ioctl(ns->tap, TUNSETOFFLOAD, 0);
 	free(buf);
-	if (!ret)
+	if (!ret) {
 		nb_cpu_json(&c0, &c1, s->cpu, sizeof(s->cpu));
+		s->work_ns = nb_cpu_run(&c0, &c1, gettid(), NULL) / s->frames;
+	}
 	return ret;
 }
 
@@ -728,6 +749,17 @@ static int bench_net(const struct params *p, const char *name,
 	const struct nb_sample *gm = &g[p->trials / 2], *hm = &h[p->trials / 2];
 	double scale = k->tso ? 8e-9 : 1e-3; /* Gbit/s or kpps */
 	double ratio = median(r, p->trials);
+	/* medians of the work per frame, over all trials */
+	double *w = calloc((size_t)p->trials * 2, sizeof(double)), wg = 0, wh = 0;
+	if (w) {
+		for (int t = 0; t < p->trials; t++) {
+			w[t] = g[t].work_ns;
+			w[p->trials + t] = h[t].work_ns;
+		}
+		wg = median(w, p->trials);
+		wh = median(w + p->trials, p->trials);
+		free(w);
+	}
 	if (p->json)
 		printf("{\"bench\":\"%s\",\"backend\":\"%s\",\"value\":%.3f,"
 		       "\"baseline\":%.3f,\"ratio\":%.4f,\"unit\":\"%s\","
@@ -735,23 +767,25 @@ static int bench_net(const struct params *p, const char *name,
 		       "\"trials\":%d,\"iters\":%ld,\"frame\":%u,"
 		       "\"offloads\":%s,\"delivered\":%.0f,"
 		       "\"exits_per_pkt\":%.4f,\"kicks_per_pkt\":%.4f,"
-		       "\"irqs_per_pkt\":%.4f,\"cpu_ms\":%s,"
+		       "\"irqs_per_pkt\":%.4f,\"work_ns_per_pkt\":%.0f,"
+		       "\"work_ns_per_pkt_baseline\":%.0f,\"cpu_ms\":%s,"
 		       "\"cpu_ms_baseline\":%s}\n",
 		       name, p->backend == VMM_BACKEND_SOFT ? "soft" : "kvm",
 		       gm->rate * scale, hm->rate * scale, ratio,
 		       k->tso ? "Gbit/s" : "kpps",
 		       k->rx ? "reading" : "writing", p->trials, k->pkts,
 		       k->size, k->tso ? "true" : "false", gm->frames,
-		       gm->exits, gm->kicks, gm->irqs, gm->cpu[0] ? gm->cpu : "{}",
-		       hm->cpu[0] ? hm->cpu : "{}");
+		       gm->exits, gm->kicks, gm->irqs, wg, wh,
+		       gm->cpu[0] ? gm->cpu : "{}", hm->cpu[0] ? hm->cpu : "{}");
 	else
 		printf("%-16s %12.3f %12.3f %8.4f  %-8s (vs host %s the tap, "
 		       "median of %d; %.3f exits, %.3f kicks, %.3f irqs per "
-		       "frame; cpu ms %s vs %s)\n",
+		       "frame; device work %.0f ns/frame vs %.0f; cpu ms "
+		       "[user,sys,on-cpu,runq-wait] %s vs %s)\n",
 		       name, gm->rate * scale, hm->rate * scale, ratio,
 		       k->tso ? "Gbit/s" : "kpps",
 		       k->rx ? "reading" : "writing", p->trials, gm->exits,
-		       gm->kicks, gm->irqs, gm->cpu, hm->cpu);
+		       gm->kicks, gm->irqs, wg, wh, gm->cpu, hm->cpu);
 	fflush(stdout);
 	ret = 1; /* printed */
 out:
