@@ -84,6 +84,8 @@ int bench_net_pps_tx(const struct params *p, struct result *res);
 int bench_net_pps_rx(const struct params *p, struct result *res);
 int bench_net_gbps_tx(const struct params *p, struct result *res);
 int bench_net_gbps_rx(const struct params *p, struct result *res);
+int bench_net_gbps_tx_nooff(const struct params *p, struct result *res);
+int bench_net_gbps_rx_nooff(const struct params *p, struct result *res);
 
 /* vmm-bench.c: print one result line (for entries that print several). */
 void bench_print(const struct params *p, const struct result *r);

@@ -483,6 +483,7 @@ static char *nb_guest_image(size_t *len)
 
 struct nb_case {
 	bool rx, tso;
+	bool bytes;           /* report Gbit/s (else kpps) */
 	uint32_t size;
 	long pkts;
 };
@@ -563,7 +564,7 @@ static int nb_guest_run(const struct params *p, const struct nb_case *k,
 	if (k->rx) {
 		s->frames = r.count;
 		s->bytes = (double)r.kib * 1024;
-		s->rate = (k->tso ? s->bytes : s->frames) / ((r.t1 - r.t0) / 1e9);
+		s->rate = (k->bytes || k->tso ? s->bytes : s->frames) / ((r.t1 - r.t0) / 1e9);
 	} else {
 		s->frames = (double)peer.got;
 		s->bytes = (double)peer.bytes;
@@ -573,7 +574,7 @@ static int nb_guest_run(const struct params *p, const struct nb_case *k,
 			ret = -EIO;
 			goto out;
 		}
-		s->rate = (k->tso ? s->bytes : s->frames) /
+		s->rate = (k->bytes || k->tso ? s->bytes : s->frames) /
 			  ((peer.t_last - peer.t_first) / 1e9);
 		if (getenv("NB_DEBUG"))
 			fprintf(stderr, "guest tx: marks %.1f ms, receiver "
@@ -639,7 +640,7 @@ static int nb_host_run(const struct nb_case *k, struct nb_ns *ns,
 		if (peer.got < 2 || peer.t_last <= peer.t_first)
 			ret = -EIO;
 		else
-			s->rate = (k->tso ? s->bytes : s->frames) /
+			s->rate = (k->bytes || k->tso ? s->bytes : s->frames) /
 				  ((peer.t_last - peer.t_first) / 1e9);
 	} else {
 		double t0 = 0, t1 = 0, start = now_ns();
@@ -676,7 +677,7 @@ static int nb_host_run(const struct nb_case *k, struct nb_ns *ns,
 		if (!end || got < 2)
 			ret = -EIO;
 		else
-			s->rate = (k->tso ? s->bytes : s->frames) /
+			s->rate = (k->bytes || k->tso ? s->bytes : s->frames) /
 				  ((t1 - t0) / 1e9);
 	}
 	ioctl(ns->tap, TUNSETOFFLOAD, 0);
@@ -747,7 +748,7 @@ static int bench_net(const struct params *p, const char *name,
 	qsort(g, (size_t)p->trials, sizeof(*g), nb_cmp);
 	qsort(h, (size_t)p->trials, sizeof(*h), nb_cmp);
 	const struct nb_sample *gm = &g[p->trials / 2], *hm = &h[p->trials / 2];
-	double scale = k->tso ? 8e-9 : 1e-3; /* Gbit/s or kpps */
+	double scale = k->tso || k->bytes ? 8e-9 : 1e-3; /* Gbit/s or kpps */
 	double ratio = median(r, p->trials);
 	/* medians of the work per frame, over all trials */
 	double *w = calloc((size_t)p->trials * 2, sizeof(double)), wg = 0, wh = 0;
@@ -772,7 +773,7 @@ static int bench_net(const struct params *p, const char *name,
 		       "\"cpu_ms_baseline\":%s}\n",
 		       name, p->backend == VMM_BACKEND_SOFT ? "soft" : "kvm",
 		       gm->rate * scale, hm->rate * scale, ratio,
-		       k->tso ? "Gbit/s" : "kpps",
+		       k->tso || k->bytes ? "Gbit/s" : "kpps",
 		       k->rx ? "reading" : "writing", p->trials, k->pkts,
 		       k->size, k->tso ? "true" : "false", gm->frames,
 		       gm->exits, gm->kicks, gm->irqs, wg, wh,
@@ -783,7 +784,7 @@ static int bench_net(const struct params *p, const char *name,
 		       "frame; device work %.0f ns/frame vs %.0f; cpu ms "
 		       "[user,sys,on-cpu,runq-wait] %s vs %s)\n",
 		       name, gm->rate * scale, hm->rate * scale, ratio,
-		       k->tso ? "Gbit/s" : "kpps",
+		       k->tso || k->bytes ? "Gbit/s" : "kpps",
 		       k->rx ? "reading" : "writing", p->trials, gm->exits,
 		       gm->kicks, gm->irqs, wg, wh, gm->cpu, hm->cpu);
 	fflush(stdout);
@@ -825,4 +826,21 @@ int bench_net_gbps_rx(const struct params *p, struct result *res)
 			     .pkts = p->iters / 20 > 10 ? p->iters / 20 : 10 };
 	(void)res;
 	return bench_net(p, "virtio-net-gbps-rx", &k);
+}
+
+/* the same without offloads: 1514-byte frames (MTU 1500), 4x the frames */
+int bench_net_gbps_tx_nooff(const struct params *p, struct result *res)
+{
+	struct nb_case k = { .rx = false, .size = 1514, .bytes = true,
+			     .pkts = p->iters / 5 };
+	(void)res;
+	return bench_net(p, "virtio-net-gbps-tx-nooffload", &k);
+}
+
+int bench_net_gbps_rx_nooff(const struct params *p, struct result *res)
+{
+	struct nb_case k = { .rx = true, .size = 1514, .bytes = true,
+			     .pkts = p->iters / 5 };
+	(void)res;
+	return bench_net(p, "virtio-net-gbps-rx-nooffload", &k);
 }

@@ -1842,6 +1842,8 @@ static const struct {
 	{ "virtio-net-pps-rx", bench_net_pps_rx },
 	{ "virtio-net-gbps-tx", bench_net_gbps_tx },
 	{ "virtio-net-gbps-rx", bench_net_gbps_rx },
+	{ "virtio-net-gbps-tx-nooffload", bench_net_gbps_tx_nooff, true },
+	{ "virtio-net-gbps-rx-nooffload", bench_net_gbps_rx_nooff, true },
 	{ "hypercall-roundtrip", bench_hypercall_roundtrip },
 	{ "hypercall-batch", bench_hypercall_batch },
 	{ "hypercall-batch-exits", bench_hypercall_batch_exits },
