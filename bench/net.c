@@ -54,6 +54,7 @@
 #define NB_STATUS 193 /* GUEST_EXIT_VIRTIO */
 #define NB_TSO_FRAME 63766 /* 14 + 20 + 20 + 44 * 1448 */
 #define NB_MAX_THREADS 16
+#define NB_RING 128 /* the guest's queue size (virtio_guest.c QSIZE) */
 
 struct nb_ns {
 	int tap;     /* IFF_VNET_HDR tap, the device's and the baseline's */
@@ -609,27 +610,34 @@ static int nb_host_run(const struct nb_case *k, struct nb_ns *ns,
 	unsigned off = k->tso ? TUN_F_CSUM | TUN_F_TSO4 : 0;
 	struct nb_cpu c0, c1;
 	pthread_t thr;
-	uint8_t *buf = malloc(12 + 65536 + 64);
+	/* as many buffers as the guest's ring (the same memory footprint),
+	 * used in turn */
+	size_t slot = 12 + 65536 + 64;
+	uint8_t *pool = malloc(NB_RING * slot), *buf = pool;
 	int ret = 0;
 
-	if (!buf)
+	if (!pool)
 		return -ENOMEM;
+	memset(pool, 0, NB_RING * slot); /* faulted in before the clock */
 	nb_drain(ns);
 	if (ioctl(ns->tap, TUNSETOFFLOAD, off) < 0) {
-		free(buf);
+		free(pool);
 		return -errno;
 	}
 	if (pthread_create(&thr, NULL, k->rx ? nb_sender : nb_receiver,
 			   &peer)) {
-		free(buf);
+		free(pool);
 		return -EAGAIN;
 	}
 	if (!k->rx) {
-		size_t fl = nb_frame(buf, k->size, k->tso ? 0x0800 : 0x88b5,
-				     host_mac, guest_mac);
+		size_t fl = 0;
+		for (int i = 0; i < NB_RING; i++)
+			fl = nb_frame(pool + i * slot, k->size,
+				      k->tso ? 0x0800 : 0x88b5, host_mac,
+				      guest_mac);
 		nb_cpu_sample(&c0);
 		for (long i = 0; i < k->pkts; i++)
-			if (write(ns->tap, buf, fl) < 0) {
+			if (write(ns->tap, pool + (i % NB_RING) * slot, fl) < 0) {
 				ret = -errno;
 				break;
 			}
@@ -655,7 +663,8 @@ static int nb_host_run(const struct nb_case *k, struct nb_ns *ns,
 
 			if (poll(&pfd, 1, 10000) <= 0)
 				break;
-			while ((n = read(ns->tap, buf, 12 + 65536 + 64)) > 0) {
+			while ((n = read(ns->tap, buf = pool + (got % NB_RING) * slot,
+					 slot)) > 0) {
 				if (n >= 26 && buf[24] == 0x88 && buf[25] == 0xb6) {
 					end = true;
 					break;
@@ -681,7 +690,7 @@ static int nb_host_run(const struct nb_case *k, struct nb_ns *ns,
 				  ((t1 - t0) / 1e9);
 	}
 	ioctl(ns->tap, TUNSETOFFLOAD, 0);
-	free(buf);
+	free(pool);
 	if (!ret) {
 		nb_cpu_json(&c0, &c1, s->cpu, sizeof(s->cpu));
 		s->work_ns = nb_cpu_run(&c0, &c1, gettid(), NULL) / s->frames;
