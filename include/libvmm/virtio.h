@@ -112,7 +112,9 @@ vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 
 /**
  * struct vmm_virtio_net_config - virtio-net on a TAP device.
- * @tap_fd: an open TAP fd (IFF_TAP | IFF_NO_PI; dup()ed), or -1 to open
+ * @tap_fd: an open TAP fd (IFF_TAP | IFF_NO_PI; dup()ed) - or any fd
+ *          carrying one bare Ethernet frame per read/write, such as a
+ *          datagram socket (no offloads then) - or -1 to open
  *          @ifname (created if needed, needs CAP_NET_ADMIN; opened with
  *          IFF_VNET_HDR).  With IFF_VNET_HDR the device sets the tap's
  *          vnet header size to 12 and offers the offloads

@@ -410,6 +410,39 @@ static void test_features_follow_the_tap(void **state)
 	assert_int_equal(dev_features(&c) & offl, 0);
 	assert_true(dev_features(&c) & B(VIRTIO_NET_F_MRG_RXBUF));
 	vmm_vm_destroy(c.vm);
+	/* not a tap: bare frames over a datagram socket, no offloads */
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	setup(&c, sv[0]);
+	assert_int_equal(dev_features(&c) & offl, 0);
+	vmm_vm_destroy(c.vm);
+	close(sv[0]);
+	close(sv[1]);
+	/* a tun (layer 3) device is refused */
+	struct ifreq ifr;
+	struct vmm_config cfg;
+	struct vmm_virtio_net_config nc;
+	vmm_dev *dev;
+	int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	assert_true(tun >= 0);
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "tnet2");
+	assert_int_equal(ioctl(tun, TUNSETIFF, &ifr), 0);
+	memset(&c, 0, sizeof(c));
+	vmm_config_init(&cfg);
+	cfg.log = log_cb;
+	cfg.log_opaque = &c;
+	assert_int_equal(vmm__vm_create_null(&cfg, &c.vm), 0);
+	assert_int_equal(vmm_mem_add_ram(c.vm, 0, RAM), 0);
+	vmm_virtio_net_config_init(&nc, VMM_VIRTIO_MMIO);
+	nc.virtio.mmio_base = BASE;
+	nc.tap_fd = tun;
+	assert_int_equal(vmm_virtio_net_attach(c.vm, &nc, &dev), -EINVAL);
+	assert_non_null(strstr(c.log, "tap with IFF_NO_PI"));
+	vmm_vm_destroy(c.vm);
+	close(tun);
 }
 
 /* One transmitted chain (header + frame at TXBUF, @len frame bytes). */
