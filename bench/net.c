@@ -17,11 +17,13 @@
  * per second of the send loop (the guest's loop ends when the device has
  * completed every chain); the packet socket receiver counts what arrived
  * ("delivered": frames the host stack dropped under load are missing
- * there).  rx - frames received per second between the first frame and
- * the host's end marker, by the guest or by the baseline reader; frames
- * the tap's queue dropped (the sender outruns both) do not count.  The
- * baseline uses as many buffers as the guest's ring (128), in turn, so
- * both sides touch the same amount of memory.  pps entries: 60-byte frames, no offload.  gbps entries: with
+ * there).  rx - frames received per second between the sender's start
+ * (for the guest: once it has posted its buffers) and the host's end
+ * marker, by the guest or by the baseline reader; frames the tap's queue
+ * dropped (the sender outruns both) do not count.  The baseline uses as
+ * many buffers as the guest's ring (128), in turn, so both sides touch
+ * the same amount of memory.  pps entries: 60-byte frames, no offload.
+ * gbps entries: with
  * offloads, tx hands over 63766-byte TCP/IPv4 segments (NEEDS_CSUM +
  * GSO_TCPV4, the tap segments nothing: the packet socket sees the whole
  * segment), rx gets the same from the host's packet socket (PACKET_VNET_HDR)
@@ -419,6 +421,7 @@ static void *nb_sender(void *arg)
 /* ---- one guest run ---- */
 
 struct nb_run {
+	bool rx;
 	vmm_vm *vm;
 	vmm_dev *net;
 	struct nb_peer *peer;
@@ -446,14 +449,18 @@ static int nb_mark(void *opaque, uint64_t off, const void *data,
 		r->kib = val;
 		return 0;
 	}
-	if (val == 0) { /* rx: buffers posted, start sending */
+	/* rx: 0 = buffers posted: the sender starts and so does the clock
+	 * (from the first frame instead, frames that piled up before the
+	 * guest looked would count as received in no time); 1 = the first
+	 * frame: not used */
+	if (val == 0)
 		atomic_store(&r->peer->go, true);
+	else if (val == 1 && r->rx)
 		return 0;
-	}
 	vmm_vm_stats(r->vm, &st);
 	if (vmm_virtio_stats(r->net, &vs))
 		memset(&vs, 0, sizeof(vs));
-	if (val == 1) {
+	if (val <= 1) {
 		nb_cpu_sample(&r->c0);
 		r->ex0 = st.exits;
 		r->irq0 = vs.interrupts;
@@ -517,7 +524,7 @@ static int nb_guest_run(const struct params *p, const struct nb_case *k,
 	struct vmm_boot_info info;
 	struct nb_peer peer = { .ns = ns, .want = k->pkts, .size = k->size,
 				.tso = k->tso };
-	struct nb_run r = { .peer = &peer };
+	struct nb_run r = { .peer = &peer, .rx = k->rx };
 	struct vmm_exit e;
 	vmm_vcpu *vcpu;
 	vmm_dev *dev;
@@ -660,6 +667,8 @@ static int nb_host_run(const struct nb_case *k, struct nb_ns *ns,
 		uint64_t bytes = 0;
 		bool end = false;
 
+		nb_cpu_sample(&c0);
+		t0 = now_ns();
 		atomic_store(&peer.go, true);
 		while (!end && now_ns() - start < 30e9) {
 			struct pollfd pfd = { .fd = ns->tap, .events = POLLIN };
@@ -672,10 +681,6 @@ static int nb_host_run(const struct nb_case *k, struct nb_ns *ns,
 				if (n >= 26 && buf[24] == 0x88 && buf[25] == 0xb6) {
 					end = true;
 					break;
-				}
-				if (!got) {
-					t0 = now_ns();
-					nb_cpu_sample(&c0);
 				}
 				got++;
 				bytes += (uint64_t)n - 12;
