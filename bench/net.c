@@ -578,6 +578,15 @@ static int nb_guest_run(const struct params *p, const struct nb_case *k,
 	if (k->rx) {
 		s->frames = s->delivered = r.count;
 		s->bytes = (double)r.kib * 1024;
+		/* every frame arrived whole (TSO: 64 KiB segments) */
+		if (r.count < 1 || (double)r.count * k->size - s->bytes >= 1024 ||
+		    (double)r.count * k->size - s->bytes < 0) {
+			fprintf(stderr, "vmm-bench: netbench rx: %u frames, %u "
+				"KiB, want %u bytes each\n", r.count, r.kib,
+				k->size);
+			ret = -EIO;
+			goto out;
+		}
 		s->rate = (k->bytes || k->tso ? s->bytes : s->frames) / ((r.t1 - r.t0) / 1e9);
 	} else {
 		/* frames the device took (written to the tap) per second of
@@ -585,9 +594,12 @@ static int nb_guest_run(const struct params *p, const struct nb_case *k,
 		s->frames = r.count;
 		s->bytes = (double)r.count * k->size;
 		s->delivered = (double)peer.got;
-		if (peer.got < 1 || r.count != (uint32_t)k->pkts) {
+		if (peer.got < 1 || r.count != (uint32_t)k->pkts ||
+		    peer.bytes != (uint64_t)peer.got * k->size) {
 			fprintf(stderr, "vmm-bench: netbench tx: %u frames "
-				"sent, %ld arrived\n", r.count, peer.got);
+				"sent, %ld arrived (%llu bytes, want %u each)\n",
+				r.count, peer.got,
+				(unsigned long long)peer.bytes, k->size);
 			ret = -EIO;
 			goto out;
 		}
