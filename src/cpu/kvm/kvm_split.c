@@ -2,7 +2,7 @@
 /*
  * kvm_split.c - VMM_IRQCHIP_SPLIT on KVM: the local APICs are KVM's
  * (KVM_CAP_SPLIT_IRQCHIP), the PIC pair, IOAPIC and PIT are libvmm's own
- * models (src/cpu/soft/irq/, the code the software backend runs, created
+ * models (src/irq/, the code the software backend runs, created
  * with external LAPICs).  How the two halves meet:
  *
  *  - IOAPIC interrupts are MSIs: KVM_SIGNAL_MSI.
@@ -23,7 +23,7 @@
  *    thread.
  */
 #include "cpu/kvm/kvm.h"
-#include "cpu/soft/irq/irqchip.h"
+#include "irq/irqchip.h"
 
 #include <signal.h>
 #include <string.h>
