@@ -19,6 +19,7 @@
 #include "raw_kvm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,31 @@
 /* 32-bit, CPL3: out %al, $0x80; jmp . */
 static const uint8_t out_code[] = { 0xe6, 0x80, 0xeb, 0xfe };
 
+/* VMM_CFG_ASYNC_TEARDOWN: how many reapers have finished. */
+static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reap_cond = PTHREAD_COND_INITIALIZER;
+static long reaped;
+
+static void reap_done(void *opaque)
+{
+	(void)opaque;
+	pthread_mutex_lock(&reap_lock);
+	reaped++;
+	pthread_cond_broadcast(&reap_cond);
+	pthread_mutex_unlock(&reap_lock);
+}
+
+/* Wait until @n teardowns have finished in all. */
+static void reap_wait(long n)
+{
+	pthread_mutex_lock(&reap_lock);
+	while (reaped < n)
+		pthread_cond_wait(&reap_cond, &reap_lock);
+	pthread_mutex_unlock(&reap_lock);
+}
+
 /* One libvmm VM: create, run to the port exit, destroy.  0 or -errno. */
-static int one_vm(enum vmm_irqchip_mode mode)
+static int one_vm(enum vmm_irqchip_mode mode, bool async)
 {
 	struct vmm_config cfg;
 	struct vmm_exit e;
@@ -45,6 +69,10 @@ static int one_vm(enum vmm_irqchip_mode mode)
 	cfg.backend = VMM_BACKEND_KVM;
 	cfg.irqchip = mode;
 	cfg.ram_size = 2 << 20;
+	if (async) {
+		cfg.flags |= VMM_CFG_ASYNC_TEARDOWN;
+		cfg.teardown_done = reap_done;
+	}
 	if ((ret = vmm_vm_create(&cfg, &vm)))
 		return ret;
 	if (!(ret = vmm_vcpu_create(vm, 0, &vcpu)) &&
@@ -68,25 +96,35 @@ static int one_raw(unsigned flags)
 	return ret;
 }
 
+/*
+ * Rows with teardown "async" use VMM_CFG_ASYNC_TEARDOWN: the value is the
+ * caller's time per VM (vmm_vm_destroy() returns before KVM frees the VM);
+ * "drain_us" adds the wait for the last reaper of the row, so the reapers
+ * of one row never overlap the next row.
+ */
 int bench_create_destroy_modes(const struct params *p, struct result *res)
 {
 	static const struct {
 		const char *name;
 		int mode;       /* libvmm mode, or -1 for a raw variant */
 		unsigned raw;
+		bool async;
 	} rows[] = {
-		{ "create-destroy/default", VMM_IRQCHIP_DEFAULT, 0 },
-		{ "create-destroy/kernel", VMM_IRQCHIP_KERNEL, 0 },
-		{ "create-destroy/split", VMM_IRQCHIP_SPLIT, 0 },
-		{ "create-destroy/none", VMM_IRQCHIP_NONE, 0 },
+		{ "create-destroy/default", VMM_IRQCHIP_DEFAULT, 0, false },
+		{ "create-destroy/kernel", VMM_IRQCHIP_KERNEL, 0, false },
+		{ "create-destroy/split", VMM_IRQCHIP_SPLIT, 0, false },
+		{ "create-destroy/none", VMM_IRQCHIP_NONE, 0, false },
+		{ "create-destroy/kernel", VMM_IRQCHIP_KERNEL, 0, true },
+		{ "create-destroy/split", VMM_IRQCHIP_SPLIT, 0, true },
+		{ "create-destroy/none", VMM_IRQCHIP_NONE, 0, true },
 		{ "create-destroy/raw-kernel-pit", -1,
-		  RAW_VM_IRQCHIP | RAW_VM_PIT },
-		{ "create-destroy/raw-split", -1, RAW_VM_SPLIT },
+		  RAW_VM_IRQCHIP | RAW_VM_PIT, false },
+		{ "create-destroy/raw-split", -1, RAW_VM_SPLIT, false },
 	};
 	enum { NROWS = sizeof(rows) / sizeof(rows[0]) };
-	long iters = p->iters / 2000 > 3 ? p->iters / 2000 : 3;
-	double *v = calloc((size_t)p->trials * (NROWS + 1), sizeof(double));
-	double *base = v;
+	long iters = p->iters / 2000 > 3 ? p->iters / 2000 : 3, started = 0;
+	double *v = calloc((size_t)p->trials * (2 * NROWS + 1), sizeof(double));
+	double *base = v, *drain = v + (size_t)p->trials * (NROWS + 1);
 
 	(void)res;
 	if (!v)
@@ -103,7 +141,8 @@ int bench_create_destroy_modes(const struct params *p, struct result *res)
 			t0 = now_ns();
 			for (long i = 0; i < iters; i++) {
 				int rc = rows[r].mode >= 0 ?
-						 one_vm(rows[r].mode) :
+						 one_vm(rows[r].mode,
+							rows[r].async) :
 						 one_raw(rows[r].raw);
 				if (rc) {
 					fprintf(stderr, "%s: %s\n", rows[r].name,
@@ -112,23 +151,48 @@ int bench_create_destroy_modes(const struct params *p, struct result *res)
 							"failed");
 					goto fail;
 				}
+				if (rows[r].async)
+					started++;
 			}
 			v[(size_t)(r + 1) * p->trials + t] =
+				(now_ns() - t0) / (double)iters;
+			reap_wait(started);
+			drain[(size_t)r * p->trials + t] =
 				(now_ns() - t0) / (double)iters;
 		}
 	}
 	double b = median(base, p->trials) / 1000;
 	for (int r = 0; r < NROWS; r++) {
-		struct result o = { rows[r].name,
-				    median(v + (size_t)(r + 1) * p->trials,
-					   p->trials) / 1000,
-				    b, "us/vm", "minimal raw VM (no irqchip)",
-				    p->trials, iters };
-		bench_print(p, &o);
+		double val = median(v + (size_t)(r + 1) * p->trials,
+				    p->trials) / 1000;
+		double dr = median(drain + (size_t)r * p->trials,
+				   p->trials) / 1000;
+		const char *mode = rows[r].mode >= 0 ?
+					   vmm_irqchip_name(rows[r].mode) :
+					   rows[r].name + strlen("create-destroy/");
+		const char *td = rows[r].async ? "async" : "sync";
+
+		if (p->json)
+			printf("{\"bench\":\"%s\",\"backend\":\"kvm\","
+			       "\"mode\":\"%s\",\"teardown\":\"%s\","
+			       "\"value\":%.3f,\"baseline\":%.3f,"
+			       "\"ratio\":%.4f,\"drain_us\":%.3f,"
+			       "\"drain_ratio\":%.4f,\"unit\":\"us/vm\","
+			       "\"baseline_name\":\"minimal raw VM (no "
+			       "irqchip)\",\"trials\":%d,\"iters\":%ld}\n",
+			       rows[r].name, mode, td, val, b, val / b, dr,
+			       dr / b, p->trials, iters);
+		else
+			printf("%-30s %-6s %-5s %10.1f %10.1f %7.3f  drain "
+			       "%10.1f %7.3f us/vm (vs minimal raw VM, median "
+			       "of %d)\n", rows[r].name, mode, td, val, b,
+			       val / b, dr, dr / b, p->trials);
+		fflush(stdout);
 	}
 	free(v);
 	return 1;
 fail:
+	reap_wait(started);
 	free(v);
 	return -1;
 }
