@@ -7,7 +7,7 @@
  *                 none, and the default): create a VM with 2 MiB of RAM and
  *                 a vCPU, run it to its first port exit, destroy it; the
  *                 baseline is the MINIMAL raw sequence (VM, memslot, vCPU,
- *                 run, close; no irqchip), interleaved trial by trial.
+ *                 run, close; no irqchip), interleaved VM by VM.
  *                 Raw lines with the kernel irqchip (+PIT) and the split
  *                 irqchip show what those cost KVM itself.
  * process-start   whole-process wall time (fork, exec, run to the guest's
@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CODE_GPA 0x1000u
@@ -32,6 +33,15 @@
 
 /* 32-bit, CPL3: out %al, $0x80; jmp . */
 static const uint8_t out_code[] = { 0xe6, 0x80, 0xeb, 0xfe };
+
+/* CPU time of the whole process (all threads, user + system), ns. */
+static double cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 /* VMM_CFG_ASYNC_TEARDOWN: how many reapers have finished. */
 static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -97,10 +107,20 @@ static int one_raw(unsigned flags)
 }
 
 /*
+ * Interleaved VM by VM: each round creates one VM of every row (the
+ * minimal raw VM first of all rows in turn, the order rotating by one each
+ * round, so no row always follows the same neighbour), and every VM is
+ * timed alone; a row's value is the median over trials x iters VMs.  On a
+ * loaded machine this keeps the ratio meaningful where timing a block of
+ * VMs per row did not (load swings of 2-3x within a trial).
+ *
  * Rows with teardown "async" use VMM_CFG_ASYNC_TEARDOWN: the value is the
- * caller's time per VM (vmm_vm_destroy() returns before KVM frees the VM);
- * "drain_us" adds the wait for the last reaper of the row, so the reapers
- * of one row never overlap the next row.
+ * caller's time (vmm_vm_destroy() returns before KVM frees the VM);
+ * "drain_us" is the time until that VM's teardown_done (measured by waiting
+ * right after the destroy, so the reaper never overlaps the next VM).
+ * "cpu_us": the process's CPU time per VM (all threads, user + system, up
+ * to teardown_done), which waiting for other processes does not inflate;
+ * "cpu_ratio" against the raw VM's.
  */
 int bench_create_destroy_modes(const struct params *p, struct result *res)
 {
@@ -110,6 +130,7 @@ int bench_create_destroy_modes(const struct params *p, struct result *res)
 		unsigned raw;
 		bool async;
 	} rows[] = {
+		{ "create-destroy/raw", -1, 0, false }, /* the baseline */
 		{ "create-destroy/default", VMM_IRQCHIP_DEFAULT, 0, false },
 		{ "create-destroy/kernel", VMM_IRQCHIP_KERNEL, 0, false },
 		{ "create-destroy/split", VMM_IRQCHIP_SPLIT, 0, false },
@@ -123,50 +144,40 @@ int bench_create_destroy_modes(const struct params *p, struct result *res)
 	};
 	enum { NROWS = sizeof(rows) / sizeof(rows[0]) };
 	long iters = p->iters / 2000 > 3 ? p->iters / 2000 : 3, started = 0;
-	double *v = calloc((size_t)p->trials * (2 * NROWS + 1), sizeof(double));
-	double *base = v, *drain = v + (size_t)p->trials * (NROWS + 1);
+	size_t ns = (size_t)p->trials * (size_t)iters, k = 0;
+	double *v = calloc(ns * 3 * NROWS, sizeof(double));
+	double *drain = v + ns * NROWS, *cpu = v + 2 * ns * NROWS;
 
 	(void)res;
 	if (!v)
 		return -1;
-	for (int t = 0; t < p->trials; t++) {
-		double t0;
-		/* the minimal raw sequence, then each row, in turn */
-		t0 = now_ns();
-		for (long i = 0; i < iters; i++)
-			if (one_raw(0))
+	for (size_t round = 0; round < ns; round++, k++) {
+		for (int j = 0; j < NROWS; j++) {
+			int r = (int)((round + (size_t)j) % NROWS);
+			double c0 = cpu_ns(), t0 = now_ns(), t1;
+			int rc = rows[r].mode >= 0 ?
+					 one_vm(rows[r].mode, rows[r].async) :
+					 one_raw(rows[r].raw);
+
+			t1 = now_ns();
+			if (rc) {
+				fprintf(stderr, "%s: %s\n", rows[r].name,
+					rc < 0 && rc != -1 ? vmm_strerror(rc) :
+							     "failed");
 				goto fail;
-		base[t] = (now_ns() - t0) / (double)iters;
-		for (int r = 0; r < NROWS; r++) {
-			t0 = now_ns();
-			for (long i = 0; i < iters; i++) {
-				int rc = rows[r].mode >= 0 ?
-						 one_vm(rows[r].mode,
-							rows[r].async) :
-						 one_raw(rows[r].raw);
-				if (rc) {
-					fprintf(stderr, "%s: %s\n", rows[r].name,
-						rc < 0 && rc != -1 ?
-							vmm_strerror(rc) :
-							"failed");
-					goto fail;
-				}
-				if (rows[r].async)
-					started++;
 			}
-			v[(size_t)(r + 1) * p->trials + t] =
-				(now_ns() - t0) / (double)iters;
-			reap_wait(started);
-			drain[(size_t)r * p->trials + t] =
-				(now_ns() - t0) / (double)iters;
+			if (rows[r].async)
+				reap_wait(++started);
+			v[(size_t)r * ns + k] = t1 - t0;
+			drain[(size_t)r * ns + k] = now_ns() - t0;
+			cpu[(size_t)r * ns + k] = cpu_ns() - c0;
 		}
 	}
-	double b = median(base, p->trials) / 1000;
-	for (int r = 0; r < NROWS; r++) {
-		double val = median(v + (size_t)(r + 1) * p->trials,
-				    p->trials) / 1000;
-		double dr = median(drain + (size_t)r * p->trials,
-				   p->trials) / 1000;
+	double b = median(v, ns) / 1000, bc = median(cpu, ns) / 1000;
+	for (int r = 1; r < NROWS; r++) {
+		double val = median(v + (size_t)r * ns, ns) / 1000;
+		double dr = median(drain + (size_t)r * ns, ns) / 1000;
+		double cu = median(cpu + (size_t)r * ns, ns) / 1000;
 		const char *mode = rows[r].mode >= 0 ?
 					   vmm_irqchip_name(rows[r].mode) :
 					   rows[r].name + strlen("create-destroy/");
@@ -177,16 +188,19 @@ int bench_create_destroy_modes(const struct params *p, struct result *res)
 			       "\"mode\":\"%s\",\"teardown\":\"%s\","
 			       "\"value\":%.3f,\"baseline\":%.3f,"
 			       "\"ratio\":%.4f,\"drain_us\":%.3f,"
-			       "\"drain_ratio\":%.4f,\"unit\":\"us/vm\","
+			       "\"drain_ratio\":%.4f,\"cpu_us\":%.3f,"
+			       "\"cpu_baseline\":%.3f,\"cpu_ratio\":%.4f,"
+			       "\"unit\":\"us/vm\","
 			       "\"baseline_name\":\"minimal raw VM (no "
 			       "irqchip)\",\"trials\":%d,\"iters\":%ld}\n",
 			       rows[r].name, mode, td, val, b, val / b, dr,
-			       dr / b, p->trials, iters);
+			       dr / b, cu, bc, cu / bc, p->trials, iters);
 		else
 			printf("%-30s %-6s %-5s %10.1f %10.1f %7.3f  drain "
-			       "%10.1f %7.3f us/vm (vs minimal raw VM, median "
-			       "of %d)\n", rows[r].name, mode, td, val, b,
-			       val / b, dr, dr / b, p->trials);
+			       "%10.1f %7.3f  cpu %8.1f %7.3f us/vm (vs minimal "
+			       "raw VM, median of %zu)\n", rows[r].name, mode,
+			       td, val, b, val / b, dr, dr / b, cu, cu / bc,
+			       ns);
 		fflush(stdout);
 	}
 	free(v);
