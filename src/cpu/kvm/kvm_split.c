@@ -237,7 +237,10 @@ void kvm_split_pre_run(vmm_vcpu *vcpu)
 		struct kvm_interrupt irq = {
 			.irq = (uint32_t)soft_irqchip_extint_ack(s->chip)
 		};
-		int r = kvm_ioctl(p->fd, KVM_INTERRUPT, &irq);
+		int r;
+
+		kvm_state_forget(p);
+		r = kvm_ioctl(p->fd, KVM_INTERRUPT, &irq);
 		if (r < 0)
 			vmm__log(vcpu->vm, VMM_LOG_WARN,
 				 "split irqchip: KVM_INTERRUPT %u: %s", irq.irq,
