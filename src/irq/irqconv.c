@@ -36,7 +36,7 @@
  *     HPET legacy flag and kvm-clock (VMM_IRQCHIP_CLOCK) have no soft
  *     counterpart: get never sets them, set ignores them.
  */
-#include "cpu/soft/irq/irq_impl.h"
+#include "irq/irq_impl.h"
 
 #include <stdlib.h>
 

@@ -7,7 +7,7 @@
 #ifndef LIBVMM_SOFT_IRQ_IMPL_H
 #define LIBVMM_SOFT_IRQ_IMPL_H
 
-#include "cpu/soft/irq/irqchip.h"
+#include "irq/irqchip.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

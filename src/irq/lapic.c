@@ -15,7 +15,7 @@
  * the PIC); an xAPIC write is only honoured as an aligned 32-bit access at
  * the start of a register, reads of any size return the register's bytes.
  */
-#include "cpu/soft/irq/irq_impl.h"
+#include "irq/irq_impl.h"
 
 #define APIC_ID 0x20
 #define APIC_VER 0x30

@@ -12,7 +12,7 @@
  * Nothing is called with chip->lock held except the clock's now_ns() and
  * vmm__err()/pthread calls.
  */
-#include "cpu/soft/irq/irq_impl.h"
+#include "irq/irq_impl.h"
 
 enum { REG_PIC_M, REG_PIC_S, REG_ELCR, REG_IOAPIC, REG_PIT, REG_P61, REG_N };
 

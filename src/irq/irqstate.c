@@ -4,7 +4,7 @@
  * versioned plain-data image described in irqchip.h.  Restore treats the
  * image as hostile: every field is range-checked before anything changes.
  */
-#include "cpu/soft/irq/irq_impl.h"
+#include "irq/irq_impl.h"
 
 #define PIC_FLAGS_VALID 0x1ffu
 #define PIT_FLAGS_VALID 0x1ffu

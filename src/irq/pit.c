@@ -23,7 +23,7 @@
  * edges missed while nobody looked coalesce into one.  Counters 0 and 1
  * have their gates tied high; counter 2's gate is port 0x61 bit 0.
  */
-#include "cpu/soft/irq/irq_impl.h"
+#include "irq/irq_impl.h"
 
 static uint64_t ticks_of(uint64_t dt)
 {

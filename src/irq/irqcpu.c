@@ -6,7 +6,7 @@
  * relocation, the MSRs the chip owns, the TSC, waiting in HLT on host or
  * deterministic time, and the LAPIC register page for vCPU state.
  */
-#include "cpu/soft/irq/irq_impl.h"
+#include "irq/irq_impl.h"
 
 #include <time.h>
 

@@ -14,7 +14,7 @@
  * Pin 0's input is the master PIC's INTR: with an ExtINT entry it is the
  * virtual wire (see ioapic_extint_to()); other modes are not used there.
  */
-#include "cpu/soft/irq/irq_impl.h"
+#include "irq/irq_impl.h"
 
 #define IOAPIC_VERSION 0x00170011u
 #define RE_VECTOR 0xffull

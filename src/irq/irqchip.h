@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * irqchip.h - the software backend's interrupt controllers and timers: the
- * 8259 PIC pair, the IOAPIC, one local APIC per vCPU, the 8254 PIT — the
- * devices the KVM backend gets from the in-kernel irqchip, emulated in the
- * VMM.  They are hypervisor-direct devices: they register their port and
- * MMIO ranges on the VM's bus like any device (PIC 0x20/0xa0 and ELCR
+ * irqchip.h - libvmm's interrupt controllers and timers: the 8259 PIC
+ * pair, the IOAPIC, one local APIC per vCPU, the 8254 PIT — the devices
+ * the KVM backend gets from the in-kernel irqchip, emulated in the VMM.
+ * Backend-neutral: the software CPU uses all of them; the KVM backend's
+ * split irqchip uses the PIC, IOAPIC and PIT with KVM's LAPICs
+ * (soft_irqchip_create_ext()).  The soft_irqchip_ prefix is historical.
+ *
+ * They are hypervisor-direct devices: they register their port and MMIO
+ * ranges on the VM's bus like any device (PIC 0x20/0xa0 and ELCR
  * 0x4d0/0x4d1, PIT 0x40-0x43 and port 0x61, IOAPIC 0xfec00000, LAPIC
  * 0xfee00000 with the accessing vCPU taken from ctx->vcpu; a host access
  * with ctx->vcpu == NULL reaches vCPU 0's LAPIC), and never see a CPU's

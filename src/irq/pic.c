@@ -13,7 +13,7 @@
  * before INTA.  The master's cascade input is fed by the slave's INT output
  * level.  8086 mode is assumed (uPM in ICW4 is ignored).
  */
-#include "cpu/soft/irq/irq_impl.h"
+#include "irq/irq_impl.h"
 
 #define CASCADE_IRQ 2
 
