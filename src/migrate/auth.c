@@ -266,7 +266,6 @@ static int derive(struct mig_auth *a, char *err, size_t el)
 	if (ret)
 		return ret;
 	vmm__hmac_close(&a->key);
-	a->on = true;
 	return 0;
 }
 

@@ -72,10 +72,12 @@ int vmm__mig_auth1(struct mig_auth *a, uint8_t *out);
 /* destination: check AUTH1, answer with AUTH2 (MIG_AUTH2_LEN bytes) */
 int vmm__mig_auth2(struct mig_auth *a, const uint8_t *in, size_t len,
 		   uint8_t *out, char *err, size_t el);
-/* source: check AUTH2 (-EACCES: keys differ), write AUTH3, derive keys */
+/* source: check AUTH2 (-EACCES: keys differ), write AUTH3, derive keys
+ * (the caller sets @on once AUTH3 is sent) */
 int vmm__mig_auth3(struct mig_auth *a, const uint8_t *in, size_t len,
 		   uint8_t *out, char *err, size_t el);
-/* destination: check AUTH3 (-EACCES: keys differ), derive keys */
+/* destination: check AUTH3 (-EACCES: keys differ), derive keys (the
+ * caller sets @on) */
 int vmm__mig_auth_finish(struct mig_auth *a, const uint8_t *in, size_t len,
 			 char *err, size_t el);
 /* MAC of a frame: its 24-byte header, then its payload pieces */

@@ -410,7 +410,10 @@ static int mig_auth_source(struct chan *c)
 			   "authentication failed");
 		return ret;
 	}
-	return send_simple(c, F_AUTH3, a3, sizeof(a3));
+	if ((ret = send_simple(c, F_AUTH3, a3, sizeof(a3))))
+		return ret;
+	c->auth->on = true; /* every later frame in both directions */
+	return 0;
 }
 
 /*
@@ -439,8 +442,11 @@ static int mig_auth_dest(struct chan *c)
 	    (ret = send_simple(c, F_AUTH2, a2, sizeof(a2))) ||
 	    (ret = expect(c, F_AUTH3, &len)))
 		return ret;
-	return vmm__mig_auth_finish(c->auth, c->buf, len, c->err,
-				    sizeof(c->err));
+	if ((ret = vmm__mig_auth_finish(c->auth, c->buf, len, c->err,
+					sizeof(c->err))))
+		return ret;
+	c->auth->on = true;
+	return 0;
 }
 
 /* ---- end of issue 16 items 4, 5 helpers ---- */
