@@ -45,12 +45,14 @@ int vmm__pz_check_frame(const void *src, size_t len, size_t want, char *err,
 		return vmm__snap_errf(err, el, -EBADMSG,
 				      "zstd frame of %zu bytes is malformed or has trailing bytes",
 				      len);
+	if (cs == ZSTD_CONTENTSIZE_UNKNOWN || cs == ZSTD_CONTENTSIZE_ERROR)
+		return vmm__snap_errf(err, el, -EBADMSG,
+				      "zstd frame without its content size (%zu bytes expected)",
+				      want);
 	if (cs != want)
 		return vmm__snap_errf(err, el, -EBADMSG,
 				      "zstd frame declares %llu bytes, %zu expected",
-				      cs == ZSTD_CONTENTSIZE_UNKNOWN ||
-				      cs == ZSTD_CONTENTSIZE_ERROR ? 0ull : cs,
-				      want);
+				      cs, want);
 	return 0;
 }
 

@@ -17,15 +17,23 @@
  *   reorder  ... swaps two PAGES frames, renumbered to look in order
  *   v1       tests/migrate/data/snap-v1.lvs (format 1) still restores
  *   snapzstd a VMM_SAVE_ZSTD snapshot (format 2) restores and resets to
- *            the same memory; a corrupted zstd chunk is refused
+ *            the same memory; a chunk table that does not add up (CRC
+ *            fixed) is refused
+ *   zcodec   the decompressor's length checks: a frame declaring more or
+ *            fewer bytes, one declaring none, truncated, trailing bytes
  *
  * In every refused case the source VM then runs to the value of an
  * uninterrupted run: it was not harmed.
  */
 #include <libvmm/libvmm.h>
 
+#include "config.h"
 #include "migrate/crc32c.h"
+#include "migrate/pagecodec.h"
 #include "mguest.h"
+#if VMM_HAVE_ZSTD
+#include <zstd.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -594,6 +602,8 @@ static off_t save(vmm_vm *vm, const char *path, uint32_t flags)
 	return sb.st_size;
 }
 
+static void tamper_table(const char *path);
+
 static void test_snapzstd(int64_t want)
 {
 	char packed[] = "/tmp/lvmm-wire-XXXXXX", zp[64];
@@ -647,9 +657,101 @@ static void test_snapzstd(int64_t want)
 	ro.flags = VMM_RESTORE_COW;
 	CHECK(vmm_snapshot_restore_snap(snap, &ov, &ro, &d.vm) == -EINVAL);
 	vmm_snapshot_close(snap);
+	tamper_table(zp);
 	unlink(packed);
 	unlink(zp);
 	vmm_vm_destroy(s.vm);
+}
+
+/* Change the first chunk size of the first MEMORY section and fix its CRC:
+ * the parser must refuse the file. */
+static void tamper_table(const char *path)
+{
+	FILE *f = fopen(path, "r+b");
+	static uint8_t buf[32 << 20];
+	size_t n, off = 64;
+	char err[256];
+	vmm_snapshot *snap;
+	int ret;
+
+	CHECK(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	CHECK(n > 64 && n < sizeof(buf));
+	while (off + 32 <= n) {
+		uint32_t type = get32(buf + off);
+		uint64_t len = get32(buf + off + 16) |
+			       (uint64_t)get32(buf + off + 20) << 32;
+		uint8_t *pl = buf + off + 32;
+
+		if (type == 2) {
+			uint64_t data_off = get32(pl + 40);
+
+			CHECK(get32(pl) == 2); /* ZSTD */
+			put32(pl + data_off, get32(pl + data_off) + 1);
+			put32(pl + len, vmm__crc32c(0, pl, len));
+			break;
+		}
+		off += 32 + len + 8;
+	}
+	CHECK(off + 32 <= n);
+	rewind(f);
+	CHECK(fwrite(buf, 1, n, f) == n);
+	fclose(f);
+	ret = vmm_snapshot_open(path, &snap, err, sizeof(err));
+	printf("snapzstd: chunk table off by one: %d (%s)\n", ret, err);
+	CHECK(ret == -EBADMSG);
+}
+
+static void test_zcodec(void)
+{
+#if VMM_HAVE_ZSTD
+	static uint8_t raw[3 * 4096], z[2 * 3 * 4096], out[4 * 4096];
+	struct pagecodec pc = { 0 };
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	char err[200];
+	int64_t zl;
+	size_t nz;
+
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (uint8_t)(i / 100);
+	zl = vmm__pz_compress(&pc, 1, raw, sizeof(raw), z, sizeof(z));
+	CHECK(zl > 0);
+	CHECK(vmm__pz_decompress(&pc, z, (size_t)zl, out, sizeof(raw), err,
+				 sizeof(err)) == 0);
+	CHECK(memcmp(out, raw, sizeof(raw)) == 0);
+	/* declares 3 pages: refused as 2 or 4 */
+	CHECK(vmm__pz_decompress(&pc, z, (size_t)zl, out, 2 * 4096, err,
+				 sizeof(err)) == -EBADMSG);
+	printf("zcodec: 3 pages as 2: %s\n", err);
+	CHECK(vmm__pz_decompress(&pc, z, (size_t)zl, out, 4 * 4096, err,
+				 sizeof(err)) == -EBADMSG);
+	/* truncated, trailing bytes */
+	CHECK(vmm__pz_decompress(&pc, z, (size_t)zl - 1, out, sizeof(raw),
+				 err, sizeof(err)) == -EBADMSG);
+	z[zl] = 0;
+	CHECK(vmm__pz_decompress(&pc, z, (size_t)zl + 1, out, sizeof(raw),
+				 err, sizeof(err)) == -EBADMSG);
+	/* no declared size (a streaming frame) holding 3 pages: refused for
+	 * a 2-page batch before a byte is produced */
+	CHECK(cc);
+	CHECK(!ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0)));
+	{
+		ZSTD_inBuffer in = { raw, sizeof(raw), 0 };
+		ZSTD_outBuffer ob = { z, sizeof(z), 0 };
+		CHECK(ZSTD_compressStream2(cc, &ob, &in, ZSTD_e_end) == 0);
+		nz = ob.pos;
+	}
+	memset(out, 0xee, sizeof(out));
+	CHECK(vmm__pz_decompress(&pc, z, nz, out, 2 * 4096, err,
+				 sizeof(err)) == -EBADMSG);
+	printf("zcodec: undeclared size: %s\n", err);
+	for (size_t i = 2 * 4096; i < sizeof(out); i++)
+		CHECK(out[i] == 0xee);
+	ZSTD_freeCCtx(cc);
+	vmm__pz_free(&pc);
+#else
+	printf("zcodec: built without zstd\n");
+#endif
 }
 
 int main(int argc, char **argv)
@@ -661,6 +763,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (!strcmp(t, "v1")) {
 		test_v1(argv[0]);
+		return 0;
+	}
+	if (!strcmp(t, "zcodec")) {
+		test_zcodec();
 		return 0;
 	}
 	want = reference();
@@ -686,7 +792,7 @@ int main(int argc, char **argv)
 		else
 			test_attack(M_REORDER, "reorder", want);
 	} else {
-		fprintf(stderr, "usage: %s zstd|zero|auth|forge|replay|reorder|v1|snapzstd\n",
+		fprintf(stderr, "usage: %s zstd|zero|auth|forge|replay|reorder|v1|snapzstd|zcodec\n",
 			argv[0]);
 		return 2;
 	}
