@@ -269,6 +269,10 @@ static void *mut_relay(void *p)
 		pos += flen;
 		if (send(m->to, buf, flen, MSG_NOSIGNAL) != (ssize_t)flen)
 			break;
+		/* a changed length field: the receiver would wait for bytes
+		 * that never come until its timeout; end the stream now */
+		if (get32(buf + 12) != plen)
+			break;
 	}
 	shutdown(m->to, SHUT_WR);
 	shutdown(m->from, SHUT_RD);
