@@ -253,7 +253,7 @@ struct vmm_migrate_opts {
  * otherwise; -ENOTSUP if this libvmm was built without zstd).  A
  * receiver always accepts compressed batches when it has zstd.
  */
-#define VMM_MIGRATE_ZSTD (1u << 0)
+#define VMM_MIGRATE_ZSTD (1u << 8)
 
 /*
  * Statistics of one migration, filled by both ends.  The receiver reports

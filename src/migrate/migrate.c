@@ -387,6 +387,15 @@ static int mig_send_pages(struct sender *s)
 	return send_frame(&s->c, F_PAGES_ZSTD, s->v, 2);
 }
 
+/* READY's payload (empty from older receivers): the features the
+ * destination decodes.  Call with the READY frame in s->c.buf. */
+static void mig_ready_features(struct sender *s, uint32_t len)
+{
+	if (s->zstd)
+		s->zstd = len >= 4 &&
+			  (vmm__le_get32(s->c.buf) & MIG_FEAT_ZSTD);
+}
+
 /* ---- authentication (issue 16 item 5) ---- */
 
 /* Source: prove and check the pre-shared key before HELLO. */
@@ -621,9 +630,8 @@ static int send_hello(struct sender *s)
 	vmm__sb_free(&b);
 	if (!ret)
 		ret = expect(&s->c, F_READY, &len);
-	/* READY's payload (none from older receivers): feature bits */
-	if (!ret && s->zstd)
-		s->zstd = len >= 4 && (vmm__le_get32(s->c.buf) & MIG_FEAT_ZSTD);
+	if (!ret)
+		mig_ready_features(s, len);
 	return ret;
 }
 
@@ -633,9 +641,6 @@ static int mig_ext_setup(struct sender *s, const struct vmm_migrate_opts *o,
 {
 	int ret;
 
-	if (o && (o->flags & ~VMM_MIGRATE_ZSTD))
-		return vmm__snap_errf(s->c.err, sizeof(s->c.err), -EINVAL,
-				      "unknown flags 0x%x", o->flags);
 	if (o && (o->flags & VMM_MIGRATE_ZSTD)) {
 		if (!vmm__pz_available())
 			return vmm__snap_errf(s->c.err, sizeof(s->c.err),
