@@ -179,6 +179,7 @@ static void *relay_s2d(void *arg)
 			r->done = 1;
 			if (send_fr(r->d, &f, seq - 1) ||
 			    send_fr(r->d, &held, seq)) {
+				free(held.rest);
 				free(f.rest);
 				break;
 			}
