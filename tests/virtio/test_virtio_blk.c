@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "dev/virtio/virtio_dev.h"
+#include "io/evloop.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -297,6 +298,17 @@ static void test_mq(void **state)
 	assert_int_equal(vmm_mem_read(c.vm, BUF(1) + 0x1000, b, sizeof(b)), 0);
 	assert_memory_equal(a, b, sizeof(a));
 	assert_int_equal(request(&c, 0, T_FLUSH, 0, NULL, 0, 0), 0);
+	{
+		/* with io_uring the image is a registered (fixed) file */
+		struct vmm_evloop_stats es;
+		struct vmm_evloop *l = vmm__vm_evloop(c.vm);
+
+		vmm_evloop_stats(l, &es);
+		if (vmm_evloop_uses_uring(l)) {
+			assert_int_equal(es.fixed_files, 1);
+			assert_true(es.fixed_ops >= 3);
+		}
+	}
 	/* out of range on queue 1: IOERR there, the others unaffected */
 	assert_int_equal(request(&c, 1, T_IN, IMG_SIZE / 512 - 1, NULL, 0,
 				 1024), 1);

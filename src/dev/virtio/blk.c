@@ -81,6 +81,8 @@ struct blk_req {
 struct blk {
 	struct vmm_virtio *vd;
 	int fd;
+	int io_fd;         /* @fd registered with the loop's ring, or @fd */
+	bool io_fd_set;
 	bool ro;
 	bool direct;       /* O_DIRECT: requests must meet the alignment */
 	uint32_t mem_align, off_align; /* O_DIRECT rules (statx DIOALIGN) */
@@ -277,6 +279,12 @@ static void req_start(struct blk *b, struct blk_req *r)
 	sector = le64toh(sector);
 	r->op.fn = req_done;
 	r->op.opaque = r;
+	if (!b->io_fd_set) {
+		/* first request, on the loop thread: io_uring's fixed-file
+		 * table (no file lookup per request), else the plain fd */
+		b->io_fd = vmm_evloop_file_register(vd->loop, b->fd);
+		b->io_fd_set = true;
+	}
 
 	switch (r->type) {
 	case BLK_T_IN:
@@ -286,7 +294,7 @@ static void req_start(struct blk *b, struct blk_req *r)
 			goto ioerr;
 		if (!direct_ok(b, sector * SECTOR, in, n_in, r->len))
 			goto misaligned;
-		ret = vmm_evloop_readv(vd->loop, b->fd, in, (int)n_in,
+		ret = vmm_evloop_readv(vd->loop, b->io_fd, in, (int)n_in,
 				       (off_t)(sector * SECTOR), &r->op);
 		break;
 	case BLK_T_OUT:
@@ -298,11 +306,11 @@ static void req_start(struct blk *b, struct blk_req *r)
 			goto ioerr;
 		if (!direct_ok(b, sector * SECTOR, e->iov, n_out, r->len))
 			goto misaligned;
-		ret = vmm_evloop_writev(vd->loop, b->fd, e->iov, (int)n_out,
+		ret = vmm_evloop_writev(vd->loop, b->io_fd, e->iov, (int)n_out,
 					(off_t)(sector * SECTOR), &r->op);
 		break;
 	case BLK_T_FLUSH:
-		ret = vmm_evloop_fsync(vd->loop, b->fd, &r->op);
+		ret = vmm_evloop_fsync(vd->loop, b->io_fd, &r->op);
 		break;
 	case BLK_T_GET_ID: {
 		size_t n = e->in_len - 1 < BLK_ID_LEN ? e->in_len - 1 : BLK_ID_LEN;
@@ -344,7 +352,7 @@ static void req_start(struct blk *b, struct blk_req *r)
 		 * reads as zeroes */
 		if (r->type == BLK_T_WRITE_ZEROES && !(flags & BLK_WZ_F_UNMAP))
 			mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
-		ret = vmm_evloop_fallocate(vd->loop, b->fd, mode,
+		ret = vmm_evloop_fallocate(vd->loop, b->io_fd, mode,
 					   (off_t)(s * SECTOR),
 					   (off_t)num * (off_t)SECTOR, &r->op);
 		break;
@@ -434,6 +442,9 @@ static void blk_destroy(void *be)
 {
 	struct blk *b = be;
 
+	/* nothing in flight any more (the reset drained it) */
+	if (b->io_fd_set && b->vd)
+		vmm_evloop_file_unregister(b->vd->loop, b->io_fd);
 	if (b->fd >= 0)
 		close(b->fd);
 	vmm__free(b->vm, b->reqs);
