@@ -2,7 +2,8 @@
 # Linux as a guest of vmm-run (issue #12): Debian's stock cloud kernel and
 # a busybox initramfs built here, on the given backend with N vCPUs.  The
 # guest loads the kernel package's own virtio modules (virtio_pci,
-# virtio_blk), counts its CPUs (N expected: ACPI MADT), mounts the ext4
+# virtio_blk), counts its CPUs (N expected: ACPI MADT) and virtio-blk
+# queues (N: VIRTIO_BLK_F_MQ, one per vCPU by default), mounts the ext4
 # image given with --disk (made here with mkfs.ext4, a marker file written
 # into it by the host with debugfs), reads the marker, writes a file back,
 # and powers off with `poweroff -f` (ACPI S5).  vmm-run must exit 0 and the
@@ -103,6 +104,8 @@ echo "LT-CLOCKSOURCE $(cat /sys/devices/system/clocksource/clocksource0/current_
 grep -q IO-APIC /proc/interrupts && echo "LT-IOAPIC yes"
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+# virtio-blk multi-queue: vmm-run gives the disk one queue per vCPU
+echo "LT-BLKMQ $(ls /sys/block/vda/mq 2>/dev/null | wc -l)"
 if mount -t ext4 /dev/vda /mnt; then
 	echo "LT-MARKER $(cat /mnt/marker.txt)"
 	echo "written by the guest with $(grep -c ^processor /proc/cpuinfo) CPUs" >/mnt/guest.txt
@@ -191,6 +194,9 @@ tail -5 "$dir/err.txt"
 fail=0
 [ "$rc" -eq 0 ] || { echo "vmm-run status $rc, want 0 (power-off)"; fail=1; }
 grep -aq "LT-CPUS $cpus" "$dir/console.txt" || { echo "want $cpus CPUs"; fail=1; }
+# Linux's virtio_blk made one hardware queue per virtqueue (VIRTIO_BLK_F_MQ)
+grep -aq "LT-BLKMQ $cpus" "$dir/console.txt" ||
+	{ echo "want $cpus virtio-blk queues (VIRTIO_BLK_F_MQ)"; fail=1; }
 grep -aq "LT-MARKER libvmm host marker $$" "$dir/console.txt" ||
 	{ echo "marker not read"; fail=1; }
 grep -aq "LT-FAIL" "$dir/console.txt" && fail=1

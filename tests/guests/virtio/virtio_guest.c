@@ -19,8 +19,8 @@
  * "netbench=tx|rx ..." runs the network benchmark on the first net device
  * (see netbench() below).
  *
- * Command line (multiboot): "bench=seq|rand reqs=N qd=N bs=N" runs a
- * block read benchmark on the first blk device instead, bracketed by
+ * Command line (multiboot): "bench=seq|rand reqs=N qd=N bs=N [queues=N]"
+ * runs a block read benchmark on the first blk device instead, bracketed by
  * writes of 1 and 2 to port 0x520 so the host can time it.  "noevidx"
  * disables EVENT_IDX.  "packed" runs every queue on a packed ring
  * (VIRTIO_F_RING_PACKED, which the device must then offer): the tests
@@ -64,7 +64,7 @@
 #define S_NEEDS_RESET 0x40
 
 #define QSIZE 128
-#define MAXQ 2
+#define MAXQ 4
 
 static int failures;
 
@@ -806,15 +806,24 @@ static void bench(struct vdev *d, const char *cmd)
 	uint64_t reqs = find_arg(cmd, "reqs=") ? parse_num(find_arg(cmd, "reqs=")) : 1000;
 	uint64_t qd = find_arg(cmd, "qd=") ? parse_num(find_arg(cmd, "qd=")) : 1;
 	uint64_t bs = find_arg(cmd, "bs=") ? parse_num(find_arg(cmd, "bs=")) : 4096;
-	struct vq *q = &d->q[0];
+	uint64_t nq = find_arg(cmd, "queues=") ? parse_num(find_arg(cmd, "queues=")) : 1;
 	struct blk_hdr *hdr;
 	uint8_t *status, *buf;
 	uint64_t cap, pos = 0, x = 0x9e3779b97f4a7c15ull, sent = 0, done = 0;
-	uint64_t bad = 0, t0, t1;
+	uint64_t bad = 0, t0, t1, kicks = 0;
+	/* slot s belongs to queue s % nq and uses its descriptors
+	 * 3 * (s / nq) .. +2; buffers are per slot */
+	uint16_t freeslot[MAXQ][32];
+	unsigned nfree[MAXQ] = { 0 }, qi = 0;
 
 	if (qd > 32)
 		qd = 32;
-	if (dev_init(d, 1, 0)) {
+	if (nq < 1 || nq > MAXQ)
+		nq = 1;
+	if (qd < nq)
+		qd = nq;
+	/* VIRTIO_BLK_F_MQ (12) when more than one queue is wanted */
+	if (dev_init(d, (unsigned)nq, nq > 1 ? 1ull << 12 : 0)) {
 		check(0, "bench blk init");
 		return;
 	}
@@ -822,18 +831,27 @@ static void bench(struct vdev *d, const char *cmd)
 	hdr = alloc(qd * sizeof(*hdr), 64);
 	status = alloc(qd * 64, 64);
 	buf = alloc(qd * bs, 4096);
-	uint16_t freeslot[32];
-	unsigned nfree = 0;
-	for (unsigned i = 0; i < qd; i++)
-		freeslot[nfree++] = (uint16_t)(qd - 1 - i);
+	for (unsigned i = qd; i--;)
+		freeslot[i % nq][nfree[i % nq]++] = (uint16_t)i;
 	outl(MARK_PORT, 1);
 	t0 = rdtsc();
 	while (done < reqs) {
-		/* fill the queue up to qd in flight */
-		while (sent < reqs && sent - done < qd) {
-			/* completions come out of order: reuse freed slots */
-			uint16_t slot = freeslot[--nfree], h = (uint16_t)(slot * 3);
+		/* fill every queue up to its share of qd in flight, the
+		 * queues taking turns for the next request */
+		int added[MAXQ] = { 0 };
+		for (unsigned tries = 0; sent < reqs && tries < nq; qi = (qi + 1) % nq) {
+			struct vq *q = &d->q[qi];
+			uint16_t slot, h;
 			uint64_t sec;
+
+			if (!nfree[qi]) {
+				tries++;
+				continue;
+			}
+			tries = 0;
+			/* completions come out of order: reuse freed slots */
+			slot = freeslot[qi][--nfree[qi]];
+			h = (uint16_t)((slot / nq) * 3);
 			if (rnd) {
 				x ^= x >> 12;
 				x ^= x << 25;
@@ -854,29 +872,47 @@ static void bench(struct vdev *d, const char *cmd)
 				 (uint32_t)bs, 3, h + 2);
 			set_desc(q, h + 2, (uintptr_t)&status[slot * 64], 1, 2, 0);
 			add_chain(q, h);
+			added[qi] = 1;
 			sent++;
 		}
-		publish(q);
-		/* reap whatever completed */
-		while (!has_used(q))
+		for (unsigned i = 0; i < nq; i++)
+			if (added[i])
+				publish(&d->q[i]);
+		/* reap whatever completed, on every queue */
+		for (;;) {
+			int any = 0;
+			for (unsigned i = 0; i < nq; i++)
+				any |= has_used(&d->q[i]);
+			if (any)
+				break;
 			__asm__ volatile("pause");
-		while (has_used(q)) {
-			uint32_t id, len;
-			take_used(q, &id, &len);
-			if (status[(id / 3) * 64] != 0)
-				bad++;
-			freeslot[nfree++] = (uint16_t)(id / 3);
-			done++;
 		}
-		suppress_irq(q);
+		for (unsigned i = 0; i < nq; i++) {
+			struct vq *q = &d->q[i];
+			while (has_used(q)) {
+				uint32_t id, len;
+				uint16_t slot;
+				take_used(q, &id, &len);
+				slot = (uint16_t)((id / 3) * nq + i);
+				if (slot >= qd || status[slot * 64] != 0)
+					bad++;
+				else
+					freeslot[i][nfree[i]++] = slot;
+				done++;
+			}
+			suppress_irq(q);
+		}
 	}
 	t1 = rdtsc();
 	outl(MARK_PORT, 2);
+	for (unsigned i = 0; i < nq; i++)
+		kicks += d->q[i].kicks;
 	check(bad == 0, "bench requests ok");
-	gprintf("bench: %s %u x %u bytes qd %u: %lu cycles, %lu kicks, %lu "
-		"errors\n", rnd ? "rand" : "seq", (unsigned)reqs, (unsigned)bs,
-		(unsigned)qd, (unsigned long)(t1 - t0),
-		(unsigned long)q->kicks, (unsigned long)bad);
+	gprintf("bench: %s %u x %u bytes qd %u queues %u: %lu cycles, %lu "
+		"kicks, %lu errors\n", rnd ? "rand" : "seq", (unsigned)reqs,
+		(unsigned)bs, (unsigned)qd, (unsigned)nq,
+		(unsigned long)(t1 - t0), (unsigned long)kicks,
+		(unsigned long)bad);
 	set_status(d, 0);
 }
 
