@@ -154,14 +154,20 @@ int vmm_bus_unregister(vmm_vm *vm, enum vmm_space space, uint64_t base)
 		return vmm__err(vm, -ENOENT, "no %s range starts at 0x%llx",
 				space ? "MMIO" : "PIO",
 				(unsigned long long)base);
-	/* wait for handlers that found the range before we removed it: the
-	 * last one to finish wakes us (draining is set before inflight is
-	 * read, and read again under the lock the waker takes) */
-	atomic_store(&r->draining, true);
+	/*
+	 * Wait for handlers that found the range before we removed it.  The
+	 * drainer count is raised before inflight is read (both sequentially
+	 * consistent), and a handler reads the count after its decrement:
+	 * either the handler sees us and wakes us under the lock we hold
+	 * while checking, or we see its decrement.  The handler never reads
+	 * the range after the decrement, so the free below is safe.
+	 */
+	atomic_fetch_add(&bus->drainers, 1);
 	pthread_mutex_lock(&bus->drain_lock);
 	while (atomic_load(&r->inflight))
 		pthread_cond_wait(&bus->drained, &bus->drain_lock);
 	pthread_mutex_unlock(&bus->drain_lock);
+	atomic_fetch_sub(&bus->drainers, 1);
 	vmm__free(vm, r);
 	return 0;
 }
@@ -239,7 +245,9 @@ static int dispatch(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 	if (ret < 0)
 		atomic_fetch_add(&r->errors, 1);
 out:
-	if (atomic_fetch_sub(&r->inflight, 1) == 1 && atomic_load(&r->draining)) {
+	/* @r may be freed as soon as the decrement lands: only @bus after it */
+	if (atomic_fetch_sub(&r->inflight, 1) == 1 &&
+	    atomic_load(&bus->drainers)) {
 		pthread_mutex_lock(&bus->drain_lock);
 		pthread_cond_broadcast(&bus->drained);
 		pthread_mutex_unlock(&bus->drain_lock);

@@ -18,7 +18,6 @@ struct vmm_bus_range {
 	char name[40];
 	atomic_uint_fast64_t reads, writes, bytes_read, bytes_written, errors;
 	atomic_int inflight;
-	atomic_bool draining;  /* unregister waits: the last handler wakes it */
 };
 
 struct vmm_bus {
@@ -28,6 +27,12 @@ struct vmm_bus {
 	/* unregister waits here for handlers still running on its range */
 	pthread_mutex_t drain_lock;
 	pthread_cond_t drained;
+	/*
+	 * unregisters waiting for handlers; on the bus, not the range: a
+	 * handler must not touch its range after its in-flight decrement,
+	 * since that decrement may let unregister free it
+	 */
+	atomic_uint drainers;
 };
 
 int vmm__bus_init(struct vmm_bus *bus);
