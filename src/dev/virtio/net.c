@@ -13,17 +13,21 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define VIRTIO_ID_NET 1
-#define NET_F_MTU 3
-#define NET_F_MAC 5
-#define NET_F_STATUS 16
-#define NET_HDR_LEN 12
-#define CONFIG_SIZE 12
+/* Short names for the kernel's constants (<linux/virtio_net.h>). */
+#define NET_F_MTU VIRTIO_NET_F_MTU
+#define NET_F_MAC VIRTIO_NET_F_MAC
+#define NET_F_STATUS VIRTIO_NET_F_STATUS
+/* VIRTIO 1.x: the header always has num_buffers (12 bytes) */
+#define NET_HDR_LEN sizeof(struct virtio_net_hdr_mrg_rxbuf)
+/* mac, status, max_virtqueue_pairs, mtu: the fields we offer (12) */
+#define CONFIG_SIZE offsetof(struct virtio_net_config, speed)
 
 struct net {
 	struct vmm_virtio *vd;
