@@ -107,6 +107,10 @@ struct vmm_evloop {
 	struct pollfd *pfd;
 	struct vmm_ev_watch **pw;
 	size_t cap, reserved;
+	/* arrays replaced by a callback during a round: the round still
+	 * reads them; freed at its end (loop thread only) */
+	struct pollfd *retired_pfd;
+	struct vmm_ev_watch **retired_pw;
 };
 
 #define TAG_WATCH 1ull
@@ -286,6 +290,15 @@ static void swap_arrays(struct vmm_evloop *l, struct pollfd *pfd,
 		l->cap = cap;
 		pfd = op;
 		pw = ow;
+		/* on the loop thread, a callback of the current poll() round:
+		 * the first arrays replaced are the round's, kept till its end
+		 * (later ones were never polled) */
+		if (l->started && vmm_evloop_on_thread(l) && !l->retired_pfd) {
+			l->retired_pfd = pfd;
+			l->retired_pw = pw;
+			pfd = NULL;
+			pw = NULL;
+		}
 	}
 	pthread_mutex_unlock(&l->lock);
 	ev_free(l, pfd);
@@ -816,6 +829,10 @@ static void poll_loop(struct vmm_evloop *l)
 		}
 		run_timers(l);
 		run_done(l);
+		ev_free(l, l->retired_pfd);
+		ev_free(l, l->retired_pw);
+		l->retired_pfd = NULL;
+		l->retired_pw = NULL;
 		/* free watches killed during this round */
 		for (struct vmm_ev_watch *w = l->watches, *nx; w; w = nx) {
 			nx = w->next;
@@ -930,6 +947,8 @@ void vmm_evloop_destroy(struct vmm_evloop *l)
 	/* the thread closed its ring */
 	ev_free(l, l->pfd);
 	ev_free(l, l->pw);
+	ev_free(l, l->retired_pfd);
+	ev_free(l, l->retired_pw);
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->cond);
 	close(l->ctl_fd);
