@@ -91,7 +91,7 @@ for f in users:
 # 3. the map: renamed calls move to a LIBVMM_0.2 node
 mp = 'src/libvmm.map'
 s = open(mp).read()
-if 'LIBVMM_0.2' in s:
+if re.search(r'^LIBVMM_0\.2\s*\{', s, re.M):
     sys.exit('apply-api-rename: %s already has LIBVMM_0.2' % mp)
 lines = s.split('\n')
 moved = []
