@@ -29,7 +29,7 @@ set -eu
 table=docs/api-naming.md
 [ -f "$table" ] && [ -f src/libvmm.map ] || {
 	echo "run from the libvmm source root" >&2; exit 1; }
-pairs=$(sed -n '/BEGIN RENAMES/,/END RENAMES/p' "$table" |
+pairs=$(sed -n '/<!-- BEGIN RENAMES -->/,/<!-- END RENAMES -->/p' "$table" |
 	awk -F'|' 'NF >= 4 && $2 ~ /vmm_/ {
 		gsub(/[ `]/, "", $2); gsub(/[ `]/, "", $3); print $2, $3 }')
 [ -n "$pairs" ] || { echo "no renames found in $table" >&2; exit 1; }
@@ -54,8 +54,8 @@ import re, subprocess, sys
 
 table = sys.argv[1]
 pairs = []
-for ln in open(table).read().split('BEGIN RENAMES', 1)[1] \
-                       .split('END RENAMES', 1)[0].splitlines():
+for ln in open(table).read().split('<!-- BEGIN RENAMES -->', 1)[1] \
+                       .split('<!-- END RENAMES -->', 1)[0].splitlines():
     f = [c.strip().strip('`') for c in ln.split('|')]
     if len(f) >= 4 and f[1].startswith('vmm_'):
         pairs.append((f[1], f[2], f[3]))
