@@ -122,13 +122,14 @@ edit('meson.build', [(r"(project\('libvmm', 'c',\s*\n\s*version : )'0\.1\.0'",
 
 # 5. CHANGELOG
 cl = open('CHANGELOG.md').read()
-entry = ('## Unreleased (0.2.0)\n\n'
+import textwrap
+entry = ('## Unreleased (0.2.0)\n\n' + textwrap.fill(
          'API: one naming scheme (docs/api-naming.md): `vmm_<object>_<verb>`, '
          '`vmm_<dev>_config_init` + `vmm_<dev>_attach`, `_get_<what>` for '
          'filled structs, create/destroy.  0.x: no compatibility aliases; '
          'the renamed calls are in the map node `LIBVMM_0.2`.  '
          '`struct vmm_vcpu_stats.size` is now `.struct_size`.  '
-         '%d renames:\n\n' % len(pairs) +
+         '%d renames:' % len(pairs), 76, break_on_hyphens=False) + '\n\n' +
          ''.join('- `%s` → `%s`\n' % (o, n) for o, n, _ in pairs) + '\n')
 i = cl.index('## ')
 open('CHANGELOG.md', 'w').write(cl[:i] + entry + cl[i:])
