@@ -5,8 +5,10 @@
  *
  * Back-end side: a vmm_vhost_user_server serves a libvmm virtio device
  * (blk or rng) on a unix socket to any vhost-user front-end (QEMU, another
- * libvmm process).  Each connection gets its own device instance; the
- * device's queues run on the server's I/O thread (an io_uring event loop),
+ * libvmm process).  Each connection gets its own device instance.  Two
+ * threads serve every connection, whatever their number: an event loop
+ * (io_uring, else poll()) for the sockets and protocol messages, and one
+ * for the devices' queues and block I/O, which runs
  * straight on the front-end's guest memory (the memory table's fds,
  * mmap()ed MAP_SHARED).  No VM exists in that process: messages go to
  * @log.  Every message is validated; a malformed one gets an error reply
@@ -66,7 +68,8 @@ vmm_vhost_user_server_config_init(struct vmm_vhost_user_server_config *cfg,
 
 /**
  * vmm_vhost_user_server_create() - bind and listen on @cfg->socket_path and
- * start the I/O thread.  0, -EINVAL, -EADDRINUSE, -ENOMEM or -errno.
+ * start the two event-loop threads.  0, -EINVAL, -EADDRINUSE, -ENOMEM or
+ * -errno.
  */
 VMM_API VMM_MUST_CHECK int
 vmm_vhost_user_server_create(const struct vmm_vhost_user_server_config *cfg,
@@ -74,8 +77,11 @@ vmm_vhost_user_server_create(const struct vmm_vhost_user_server_config *cfg,
 
 /**
  * vmm_vhost_user_server_run() - accept and serve connections until
- * vmm_vhost_user_server_stop() (each connection on its own thread).
- * Returns 0 after a stop, or -errno if accepting failed.
+ * vmm_vhost_user_server_stop().  The server's event loops do the work;
+ * the calling thread only waits for the stop.  Connections accepted stay
+ * served after run() returns, until vmm_vhost_user_server_destroy().
+ * Returns 0 after a stop, or -errno if the listening socket cannot be
+ * watched.
  */
 VMM_API int vmm_vhost_user_server_run(vmm_vhost_user_server *srv);
 

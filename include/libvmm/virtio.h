@@ -11,8 +11,8 @@
  * driver that breaks a queue gets DEVICE_NEEDS_RESET and a log message, the
  * VM keeps running.
  *
- * Features offered: VIRTIO_F_VERSION_1, VIRTIO_F_INDIRECT_DESC,
- * VIRTIO_F_EVENT_IDX, with VMM_VIRTIO_PACKED VIRTIO_F_RING_PACKED, plus the
+ * Features offered: VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC,
+ * VIRTIO_RING_F_EVENT_IDX, with VMM_VIRTIO_PACKED VIRTIO_F_RING_PACKED, plus the
  * device's own.
  */
 #ifndef LIBVMM_VIRTIO_H
@@ -34,9 +34,9 @@ enum vmm_virtio_transport {
 #define VMM_VIRTIO_NO_IOEVENTFD (1u << 0)
 /** Never use irqfd: interrupts are injected with vmm_irq_line/msi. */
 #define VMM_VIRTIO_NO_IRQFD (1u << 1)
-/** Do not offer VIRTIO_F_EVENT_IDX. */
+/** Do not offer VIRTIO_RING_F_EVENT_IDX. */
 #define VMM_VIRTIO_NO_EVENT_IDX (1u << 2)
-/** Do not offer VIRTIO_F_INDIRECT_DESC. */
+/** Do not offer VIRTIO_RING_F_INDIRECT_DESC. */
 #define VMM_VIRTIO_NO_INDIRECT (1u << 3)
 /**
  * Offer VIRTIO_F_RING_PACKED (VIRTIO 1.1+, 2.8): the driver may then run

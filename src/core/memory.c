@@ -23,9 +23,22 @@ int vmm_mem_add(vmm_vm *vm, const struct vmm_mem_region *d)
 
 	if (!vm || !d)
 		return -EINVAL;
+	/* one change at a time, from the listeners' first look to their
+	 * last: a listener registered meanwhile sees this region either
+	 * in the list or in its added() call */
+	pthread_mutex_lock(&vm->mem.change_lock);
+	for (struct vmm_mem_listener *l = vm->mem.listeners; l; l = l->next) {
+		if (l->before_add &&
+		    (ret = l->before_add(l->opaque, d->gpa, d->size)) != 0) {
+			pthread_mutex_unlock(&vm->mem.change_lock);
+			return ret;
+		}
+	}
 	ret = vmm_gmem_region_new(vm, &vm->mem, d, &r);
-	if (ret)
+	if (ret) {
+		pthread_mutex_unlock(&vm->mem.change_lock);
 		return ret;
+	}
 	pthread_rwlock_wrlock(&vm->mem.lock);
 	ret = vmm_gmem_insert(vm, &vm->mem, r);
 	if (ret == 0) {
@@ -37,10 +50,10 @@ int vmm_mem_add(vmm_vm *vm, const struct vmm_mem_region *d)
 	}
 	pthread_rwlock_unlock(&vm->mem.lock);
 	if (ret) {
+		pthread_mutex_unlock(&vm->mem.change_lock);
 		vmm_gmem_region_free(vm, r);
 		return ret;
 	}
-	pthread_mutex_lock(&vm->mem.change_lock);
 	for (struct vmm_mem_listener *l = vm->mem.listeners; l; l = l->next)
 		if (l->added)
 			l->added(l->opaque, d->gpa, d->size);

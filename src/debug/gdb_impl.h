@@ -8,6 +8,7 @@
 #define LIBVMM_GDB_IMPL_H
 
 #include "core/internal.h"
+#include "mem/listener.h"
 #include <libvmm/libvmm.h>
 
 #include <pthread.h>
@@ -107,6 +108,15 @@ struct vmm_gdb {
 
 	struct gdb_bp bp[GDB_MAX_BPS];
 	unsigned nbp;
+	/* The stub keeps no host pointers into guest memory (every access
+	 * is a vmm_mem_read/write copy), but a planted INT3 remembers the
+	 * guest byte it replaced at a gpa: removing that memory would make
+	 * the later restore write a stale byte into whatever is mapped there
+	 * then.  The memory listener refuses (-EBUSY) to remove memory that
+	 * holds a planted breakpoint.  bp_lock: changes of bp/nbp against
+	 * the listener (which runs on the thread that changes memory). */
+	pthread_mutex_t bp_lock;
+	struct vmm_mem_listener ml;
 	/* Z1-Z4: the debugger's hardware slots (vmm_vcpu_set_hw_breakpoints),
 	 * the same on every vCPU */
 	struct vmm_hw_bp hw[VMM_HW_BP_MAX];

@@ -161,6 +161,7 @@ static int bp_insert(struct vmm_gdb *g, uint64_t gva)
 		r = vmm_mem_write(g->vm, gpa, &int3, 1);
 	if (r < 0)
 		return r;
+	pthread_mutex_lock(&g->bp_lock);
 	b = &g->bp[g->nbp++];
 	b->gva = gva;
 	b->gpa = gpa;
@@ -169,6 +170,7 @@ static int bp_insert(struct vmm_gdb *g, uint64_t gva)
 	for (unsigned i = 0; i + 1 < g->nbp; i++)
 		if (g->bp[i].gpa == gpa)
 			b->orig = g->bp[i].orig;
+	pthread_mutex_unlock(&g->bp_lock);
 	return 0;
 }
 
@@ -182,7 +184,9 @@ static int bp_remove(struct vmm_gdb *g, uint64_t gva)
 	vmm_gpa_t gpa = b->gpa;
 	uint8_t orig = b->orig;
 
+	pthread_mutex_lock(&g->bp_lock);
 	*b = g->bp[--g->nbp];
+	pthread_mutex_unlock(&g->bp_lock);
 	for (unsigned i = 0; i < g->nbp; i++)
 		if (g->bp[i].gpa == gpa)
 			return 0; /* still planted for an alias */
@@ -1043,6 +1047,28 @@ static int send_reply(struct vmm_gdb *g)
 	return send_all(g->fd, g->frame, (size_t)n);
 }
 
+/* Memory listener: no removal of memory under a planted INT3. */
+static int gdb_before_remove(void *opaque, vmm_gpa_t gpa, uint64_t size)
+{
+	struct vmm_gdb *g = opaque;
+	uint64_t hit = 0;
+	bool busy = false;
+
+	pthread_mutex_lock(&g->bp_lock);
+	for (unsigned i = 0; i < g->nbp && !busy; i++) {
+		if (g->bp[i].gpa - gpa < size) {
+			busy = true;
+			hit = g->bp[i].gva;
+		}
+	}
+	pthread_mutex_unlock(&g->bp_lock);
+	if (!busy)
+		return 0;
+	return vmm__err(g->vm, -EBUSY, "gdb: a software breakpoint (at 0x%llx)"
+			" is planted in the memory at 0x%llx",
+			(unsigned long long)hit, (unsigned long long)gpa);
+}
+
 int vmm_gdb_new(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
 {
 	struct vmm_gdb *g;
@@ -1093,6 +1119,10 @@ int vmm_gdb_new(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
 	g->ccpu = -1;
 	snprintf(g->last_stop, sizeof(g->last_stop), "T%02xthread:1;",
 		 GSIG_TRAP);
+	pthread_mutex_init(&g->bp_lock, NULL); /* default attributes: 0 */
+	g->ml = (struct vmm_mem_listener){ .before_remove = gdb_before_remove,
+					   .opaque = g };
+	vmm__mem_listener_add(vm, &g->ml);
 	*out = g;
 	return 0;
 }
@@ -1107,8 +1137,10 @@ void vmm_gdb_free(vmm_gdb *g)
 			(void)vmm_vcpu_set_sw_breakpoints(g->cpu[i], false);
 		(void)vmm_vcpu_set_single_step(g->cpu[i], false);
 	}
+	vmm__mem_listener_remove(g->vm, &g->ml);
 	close(g->evfd);
 	pthread_mutex_destroy(&g->lock);
+	pthread_mutex_destroy(&g->bp_lock);
 	vmm__free(g->vm, g->rx.buf);
 	vmm__free(g->vm, g->out);
 	vmm__free(g->vm, g->frame);

@@ -6,12 +6,12 @@
  *  - Transmission is instantaneous from the guest's point of view: THRE and
  *    TEMT are always set.  Transmitted bytes go to out_cb (synchronously, on
  *    the vCPU thread, without the device lock held) and into a 4 KiB ring
- *    that the device's I/O thread writes to out_fd.  A vCPU never touches
+ *    that the VM's event loop (src/io/evloop.h) writes to out_fd.  A vCPU never touches
  *    out_fd itself, so a full pipe, a blocking fd or EPIPE cannot stall it:
  *    when the ring is full the vCPU waits at most UART_TX_WAIT_MS, after
  *    which bytes are dropped (and counted) until the fd drains again.
  *  - Received bytes wait in a 4 KiB host-side buffer (filled by
- *    vmm_dev_uart_input() and by the I/O thread from in_fd) and move into
+ *    vmm_dev_uart_input() and by the event loop from in_fd) and move into
  *    the 16-byte receive FIFO (1-byte holding register with FIFOs off) as
  *    the guest drains it, so host input is flow-controlled and never
  *    overruns.  Overruns (OE) happen only in loopback mode, where THR feeds
@@ -25,17 +25,23 @@
  *    ignored.
  *  - Without loopback the modem inputs read DCD, DSR and CTS asserted.
  *
- * One mutex protects all state; handlers of several vCPUs and the I/O
- * thread take it.  The I/O thread exists when in_fd or out_fd is given; it
- * polls them plus an eventfd used for wake-ups and shutdown.
+ * One mutex protects all state; handlers of several vCPUs and the event
+ * loop's callbacks take it.  When in_fd or out_fd is given, the UART has
+ * three watches on the VM's event loop (one I/O model for every device, no
+ * thread of its own): in_fd readable (disarmed while the host buffer is
+ * full or after EOF), out_fd writable (armed only while the ring holds
+ * bytes), and an eventfd through which vCPU threads ask the loop to re-arm
+ * those two (watches are armed on the loop thread only).  At detach, the
+ * detaching thread waits (a condition, bounded by UART_FLUSH_MS) until the
+ * loop has written what is queued, then removes the watches.
  */
 #include "dev/direct.h"
 #include "core/statebuf.h"
+#include "io/evloop.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -123,7 +129,7 @@ struct uart {
 	uint8_t in_buf[UART_HOST_BUF];
 	size_t in_head, in_len;
 	bool in_eof;            /* stop polling in_fd */
-	bool in_blocked;        /* I/O thread waits for space */
+	bool in_blocked;        /* in_fd watch off until there is space */
 
 	/* transmit ring for out_fd */
 	uint8_t tx[UART_TX_BUF];
@@ -131,10 +137,11 @@ struct uart {
 	bool tx_stalled;        /* the last wait timed out: drop at once */
 	bool out_dead;          /* out_fd failed for good */
 
-	/* I/O thread */
+	/* event-loop I/O */
+	struct vmm_evloop *loop;
+	struct vmm_ev_watch *in_watch, *out_watch, *wake_watch;
 	int wake_fd;
-	pthread_t thread;
-	bool thread_started;
+	bool io_on;             /* the watches exist */
 	bool stopping;
 
 	struct vmm__uart_stats st;
@@ -207,8 +214,8 @@ static void uart_wake(struct uart *u)
 {
 	uint64_t one = 1;
 
-	if (u->thread_started && write(u->wake_fd, &one, sizeof(one)) < 0) {
-		/* counter full: the thread is awake anyway */
+	if (u->io_on && write(u->wake_fd, &one, sizeof(one)) < 0) {
+		/* counter full: a wake-up is pending anyway */
 	}
 }
 
@@ -345,7 +352,7 @@ static void uart_tx_queue(struct uart *u, uint8_t c)
 {
 	struct timespec ts;
 
-	if (u->out_fd < 0 || !u->thread_started)
+	if (u->out_fd < 0 || !u->io_on)
 		return;
 	if (u->out_dead) {
 		u->st.tx_dropped++;
@@ -538,37 +545,44 @@ static const struct vmm_io_ops uart_ops = {
 	.write = uart_write,
 };
 
-/* ---- I/O thread ---- */
+/* ---- I/O on the event loop (callbacks run on the loop thread) ---- */
 
-/* Read what in_fd has into the host buffer.  Called without the lock. */
-static void uart_thread_input(struct uart *u)
+/* in_fd is readable: read what fits into the host buffer. */
+static void uart_in_cb(void *opaque, int fd, unsigned events)
 {
+	struct uart *u = opaque;
 	uint8_t buf[256];
 	size_t room;
 	ssize_t n;
 
+	(void)events;
 	pthread_mutex_lock(&u->lock);
 	room = UART_HOST_BUF - u->in_len;
 	pthread_mutex_unlock(&u->lock);
 	if (room > sizeof(buf))
 		room = sizeof(buf);
-	if (!room)
-		return;
-	n = read(u->in_fd, buf, room);
+	n = room ? read(fd, buf, room) : -1;
 	pthread_mutex_lock(&u->lock);
 	if (n > 0)
 		uart_host_input(u, buf, (size_t)n);
-	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+	else if (room && (n == 0 || (errno != EAGAIN && errno != EINTR)))
 		u->in_eof = true;
+	if (u->in_eof || u->in_len == UART_HOST_BUF) {
+		/* the guest draining the FIFO wakes us (uart_rx_refill) */
+		u->in_blocked = !u->in_eof;
+		vmm_evloop_watch_arm(u->in_watch, false);
+	}
 	pthread_mutex_unlock(&u->lock);
 }
 
-/* Write one contiguous run of the tx ring to out_fd. */
-static void uart_thread_output(struct uart *u)
+/* out_fd is writable: write one contiguous run of the tx ring. */
+static void uart_out_cb(void *opaque, int fd, unsigned events)
 {
+	struct uart *u = opaque;
 	size_t start, len;
-	ssize_t n;
+	ssize_t n = 0;
 
+	(void)events;
 	pthread_mutex_lock(&u->lock);
 	start = u->tx_head;
 	len = u->tx_len;
@@ -577,121 +591,72 @@ static void uart_thread_output(struct uart *u)
 		len = UART_TX_BUF - start;
 	if (len > 512) /* <= PIPE_BUF: cannot block once POLLOUT was seen */
 		len = 512;
-	if (!len)
-		return;
-	n = write(u->out_fd, u->tx + start, len);
+	if (len)
+		n = write(fd, u->tx + start, len);
 	pthread_mutex_lock(&u->lock);
 	if (n > 0) {
 		u->tx_head = (u->tx_head + (size_t)n) % UART_TX_BUF;
 		u->tx_len -= (size_t)n;
 		u->tx_stalled = false;
 	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-		u->out_dead = true;
+		u->out_dead = true; /* EPIPE: the loop thread blocks SIGPIPE */
 		u->st.tx_dropped += u->tx_len;
 		u->tx_len = 0;
 	}
+	if (!u->tx_len || u->out_dead)
+		vmm_evloop_watch_arm(u->out_watch, false); /* uart_wake() */
 	pthread_cond_broadcast(&u->tx_cond);
 	pthread_mutex_unlock(&u->lock);
 }
 
-/* At shutdown, give out_fd a bounded time to take what is queued. */
-static void uart_thread_flush(struct uart *u)
+/* A vCPU thread queued output or made room for input: re-arm. */
+static void uart_wake_cb(void *opaque, int fd, unsigned events)
 {
-	struct pollfd pfd = { .fd = u->out_fd, .events = POLLOUT };
-	struct timespec end, now;
-	bool more;
-	int ms;
-
-	if (u->out_fd < 0 || clock_gettime(CLOCK_MONOTONIC, &end))
-		return;
-	end.tv_sec += UART_FLUSH_MS / 1000;
-	end.tv_nsec += (UART_FLUSH_MS % 1000) * 1000000L;
-	for (;;) {
-		pthread_mutex_lock(&u->lock);
-		more = u->tx_len && !u->out_dead;
-		pthread_mutex_unlock(&u->lock);
-		if (!more || clock_gettime(CLOCK_MONOTONIC, &now))
-			return;
-		ms = (int)((end.tv_sec - now.tv_sec) * 1000 +
-			   (end.tv_nsec - now.tv_nsec) / 1000000);
-		if (ms <= 0 || poll(&pfd, 1, ms) <= 0)
-			return;
-		uart_thread_output(u);
-	}
-}
-
-static void *uart_thread(void *arg)
-{
-	struct uart *u = arg;
-	struct pollfd pfd[3];
-	sigset_t pipe_set;
+	struct uart *u = opaque;
 	uint64_t cnt;
-	int n, in_idx, out_idx;
 
-	/* EPIPE instead of a process-killing SIGPIPE on a closed reader */
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
-
-	for (;;) {
-		n = 0;
-		in_idx = out_idx = -1;
-		pfd[n++] = (struct pollfd){ .fd = u->wake_fd, .events = POLLIN };
-		pthread_mutex_lock(&u->lock);
-		if (u->stopping) {
-			pthread_mutex_unlock(&u->lock);
-			break;
-		}
-		if (u->in_fd >= 0 && !u->in_eof) {
-			if (u->in_len < UART_HOST_BUF) {
-				in_idx = n;
-				pfd[n++] = (struct pollfd){ .fd = u->in_fd,
-							    .events = POLLIN };
-			} else {
-				u->in_blocked = true;
-			}
-		}
-		if (u->out_fd >= 0 && u->tx_len && !u->out_dead) {
-			out_idx = n;
-			pfd[n++] = (struct pollfd){ .fd = u->out_fd,
-						    .events = POLLOUT };
-		}
-		pthread_mutex_unlock(&u->lock);
-
-		if (poll(pfd, (nfds_t)n, -1) < 0)
-			continue;
-		if (pfd[0].revents & POLLIN) {
-			if (read(u->wake_fd, &cnt, sizeof(cnt)) < 0) {
-				/* spurious: counter already consumed */
-			}
-		}
-		if (in_idx >= 0 && pfd[in_idx].revents)
-			uart_thread_input(u);
-		if (out_idx >= 0 && pfd[out_idx].revents)
-			uart_thread_output(u);
+	(void)events;
+	if (read(fd, &cnt, sizeof(cnt)) < 0) {
+		/* spurious: counter already consumed */
 	}
-	uart_thread_flush(u);
-	/* drop a SIGPIPE this thread caused; it must not reach anyone */
-	{
-		struct timespec zero = { 0, 0 };
-
-		while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
-			;
+	pthread_mutex_lock(&u->lock);
+	if (u->in_watch && !u->in_eof && u->in_len < UART_HOST_BUF) {
+		u->in_blocked = false;
+		vmm_evloop_watch_arm(u->in_watch, true);
 	}
-	return NULL;
+	if (u->out_watch && u->tx_len && !u->out_dead)
+		vmm_evloop_watch_arm(u->out_watch, true);
+	pthread_mutex_unlock(&u->lock);
 }
 
-static void uart_stop_thread(struct uart *u)
+/*
+ * Detach: give out_fd a bounded time (UART_FLUSH_MS) to take what is
+ * queued — the loop writes, this thread waits on tx_cond — then remove
+ * the watches; when vmm_evloop_unwatch() returns their callbacks are not
+ * running and never run again.
+ */
+static void uart_stop_io(struct uart *u)
 {
-	if (!u->thread_started)
+	struct timespec end;
+
+	if (!u->io_on)
 		return;
 	pthread_mutex_lock(&u->lock);
+	if (u->out_watch && !uart_deadline(&end, UART_FLUSH_MS))
+		while (u->tx_len && !u->out_dead)
+			if (pthread_cond_timedwait(&u->tx_cond, &u->lock, &end))
+				break;
 	u->stopping = true;
+	u->io_on = false; /* no more uart_wake() */
 	pthread_cond_broadcast(&u->tx_cond);
 	pthread_mutex_unlock(&u->lock);
-	uart_wake(u);
-	pthread_join(u->thread, NULL);
-	u->thread_started = false;
+	vmm_evloop_unwatch(u->loop, u->wake_watch);
+	vmm_evloop_unwatch(u->loop, u->in_watch);
+	vmm_evloop_unwatch(u->loop, u->out_watch);
+	u->wake_watch = u->in_watch = u->out_watch = NULL;
+	if (u->wake_fd >= 0)
+		close(u->wake_fd);
+	u->wake_fd = -1;
 }
 
 /* ---- attach / detach ---- */
@@ -756,21 +721,29 @@ static int uart_cond_init(pthread_cond_t *cond)
 	return -ret;
 }
 
-static int uart_start_thread(struct uart *u)
+static int uart_start_io(struct uart *u)
 {
 	int ret;
 
+	u->loop = vmm__vm_evloop(u->vm);
+	if (!u->loop)
+		return -ENOMEM; /* the VM's error names the cause */
 	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (u->wake_fd < 0)
 		return -errno;
-	ret = pthread_create(&u->thread, NULL, uart_thread, u);
-	if (ret) {
-		close(u->wake_fd);
-		u->wake_fd = -1;
-		return -ret;
-	}
-	u->thread_started = true;
-	return 0;
+	u->io_on = true;
+	ret = vmm_evloop_watch(u->loop, u->wake_fd, uart_wake_cb, u, true,
+			       &u->wake_watch);
+	if (!ret && u->in_fd >= 0)
+		ret = vmm_evloop_watch(u->loop, u->in_fd, uart_in_cb, u, true,
+				       &u->in_watch);
+	if (!ret && u->out_fd >= 0)
+		ret = vmm_evloop_watch_events(u->loop, u->out_fd, POLLOUT,
+					      uart_out_cb, u, false,
+					      &u->out_watch);
+	if (ret)
+		uart_stop_io(u);
+	return ret;
 }
 
 /**
@@ -795,7 +768,8 @@ void vmm_uart_config_init(struct vmm_uart_config *cfg)
  * @out: receives the device handle.
  *
  * Returns 0, -EINVAL for bad arguments, -EBADF for an unusable fd, -EEXIST
- * if the ports are taken, -ENOMEM, or the error of eventfd/pthread_create.
+ * if the ports are taken, -ENOMEM, or the error of eventfd or of starting
+ * the VM's event loop (when an fd is given).
  */
 int vmm_dev_uart_attach(vmm_vm *vm, const struct vmm_uart_config *cfg,
 			vmm_dev **out)
@@ -847,9 +821,9 @@ int vmm_dev_uart_attach(vmm_vm *vm, const struct vmm_uart_config *cfg,
 		goto err_cond;
 	}
 	if (u->in_fd >= 0 || u->out_fd >= 0) {
-		ret = uart_start_thread(u);
+		ret = uart_start_io(u);
 		if (ret) {
-			ret = vmm__err(vm, ret, "uart: I/O thread: %s",
+			ret = vmm__err(vm, ret, "uart: event-loop I/O: %s",
 				       vmm_strerror(ret));
 			goto err_unregister;
 		}
@@ -865,9 +839,7 @@ int vmm_dev_uart_attach(vmm_vm *vm, const struct vmm_uart_config *cfg,
 	return 0;
 
 err_thread:
-	uart_stop_thread(u);
-	if (u->wake_fd >= 0)
-		close(u->wake_fd);
+	uart_stop_io(u);
 err_unregister:
 	vmm_bus_unregister(vm, VMM_SPACE_PIO, u->port);
 err_cond:
@@ -973,9 +945,7 @@ static void uart_destroy(void *priv)
 	vmm_vm *vm = u->vm;
 
 	vmm_bus_unregister(vm, VMM_SPACE_PIO, u->port);
-	uart_stop_thread(u);
-	if (u->wake_fd >= 0)
-		close(u->wake_fd);
+	uart_stop_io(u);
 	pthread_cond_destroy(&u->tx_cond);
 	pthread_mutex_destroy(&u->lock);
 	vmm__free(vm, u);

@@ -28,6 +28,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -45,6 +46,11 @@ struct cmd {
 	struct vmm_ev_watch *w;
 	vmm_ev_call_fn fn;
 	void *opaque;
+	/* CMD_WATCH_ADD on the poll() loop: larger pollfd arrays, allocated
+	 * by the caller (NULL when the loop's are big enough) */
+	struct pollfd *pfd;
+	struct vmm_ev_watch **pw;
+	size_t cap;
 	bool done;
 	struct cmd *next;
 };
@@ -52,6 +58,7 @@ struct cmd {
 struct vmm_ev_watch {
 	struct vmm_evloop *l;
 	int fd;
+	short events;  /* POLLIN or POLLOUT */
 	vmm_ev_watch_fn fn;
 	void *opaque;
 	bool armed;    /* wanted */
@@ -94,6 +101,18 @@ struct vmm_evloop {
 	unsigned inflight;       /* uring: CQEs still to come */
 	struct vmm_evop *done_head, *done_tail; /* poll: completions */
 	struct ptimer *timers;   /* poll: sorted by deadline */
+	/* poll: the pollfd arrays, sized when a watch is added (never on
+	 * the loop thread's own initiative: an allocation failure is the
+	 * adder's -ENOMEM, not a loop that retries); @reserved counts the
+	 * watches not yet killed, @cap >= @reserved.  Both under @lock,
+	 * the arrays themselves loop thread only. */
+	struct pollfd *pfd;
+	struct vmm_ev_watch **pw;
+	size_t cap, reserved;
+	/* arrays replaced by a callback during a round: the round still
+	 * reads them; freed at its end (loop thread only) */
+	struct pollfd *retired_pfd;
+	struct vmm_ev_watch **retired_pw;
 };
 
 #define TAG_WATCH 1ull
@@ -171,7 +190,7 @@ static void watch_submit(struct vmm_ev_watch *w)
 	sqe = get_sqe(l);
 	if (!sqe)
 		return; /* retried at the next arm; cannot happen after submit */
-	io_uring_prep_poll_add(sqe, w->fd, POLLIN);
+	io_uring_prep_poll_add(sqe, w->fd, (unsigned)w->events);
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)w | TAG_WATCH);
 	w->polling = true;
 	l->inflight++;
@@ -212,14 +231,21 @@ static void watch_unlink_free(struct vmm_evloop *l, struct vmm_ev_watch *w)
 /* Loop thread: drop @w now or once its poll completes. */
 static void watch_kill(struct vmm_evloop *l, struct vmm_ev_watch *w)
 {
+	if (!w->dead) {
+		pthread_mutex_lock(&l->lock);
+		l->reserved--;
+		pthread_mutex_unlock(&l->lock);
+	}
 	w->dead = true;
 	w->armed = false;
 	if (w->in_cb)
 		return; /* freed after the callback returns */
 	if (w->polling)
 		watch_cancel(w);
-	else
+	else if (l->uring || !vmm_evloop_on_thread(l))
 		watch_unlink_free(l, w);
+	/* else poll() on the loop thread: a later slot of this round may
+	 * still name it; the round's sweep frees it */
 }
 
 static void watch_fire(struct vmm_evloop *l, struct vmm_ev_watch *w,
@@ -249,6 +275,75 @@ void vmm_evloop_watch_arm(struct vmm_ev_watch *w, bool on)
 
 /* ---- commands ---- */
 
+/* Loop thread (or before it runs): take arrays of @cap entries if they
+ * are larger than the loop's, else free them. */
+static void swap_arrays(struct vmm_evloop *l, struct pollfd *pfd,
+			struct vmm_ev_watch **pw, size_t cap)
+{
+	if (!pfd)
+		return;
+	pthread_mutex_lock(&l->lock);
+	if (cap > l->cap) {
+		struct pollfd *op = l->pfd;
+		struct vmm_ev_watch **ow = l->pw;
+
+		l->pfd = pfd;
+		l->pw = pw;
+		l->cap = cap;
+		pfd = op;
+		pw = ow;
+		/* on the loop thread, a callback of the current poll() round:
+		 * the first arrays replaced are the round's, kept till its end
+		 * (later ones were never polled) */
+		if (l->started && vmm_evloop_on_thread(l) && !l->retired_pfd) {
+			l->retired_pfd = pfd;
+			l->retired_pw = pw;
+			pfd = NULL;
+			pw = NULL;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	ev_free(l, pfd);
+	ev_free(l, pw);
+}
+
+/*
+ * Reserve a pollfd slot for one more watch (the poll() loop only): count
+ * it, and when the loop's arrays are too small allocate larger ones into
+ * *@pfd / *@pw (the loop takes them over with the watch).  0 or -ENOMEM.
+ */
+static int reserve_slot(struct vmm_evloop *l, struct pollfd **pfd,
+			struct vmm_ev_watch ***pw, size_t *cap)
+{
+	size_t need;
+
+	*pfd = NULL;
+	*pw = NULL;
+	*cap = 0;
+	pthread_mutex_lock(&l->lock);
+	need = ++l->reserved;
+	if (l->ready && l->uring)
+		need = 0; /* io_uring polls each watch on its own */
+	else if (need <= l->cap)
+		need = 0;
+	pthread_mutex_unlock(&l->lock);
+	if (!need)
+		return 0;
+	*cap = need * 2;
+	*pfd = ev_alloc(l, *cap * sizeof(**pfd));
+	*pw = ev_alloc(l, *cap * sizeof(**pw));
+	if (*pfd && *pw)
+		return 0;
+	ev_free(l, *pfd);
+	ev_free(l, *pw);
+	*pfd = NULL;
+	*pw = NULL;
+	pthread_mutex_lock(&l->lock);
+	l->reserved--;
+	pthread_mutex_unlock(&l->lock);
+	return -ENOMEM;
+}
+
 static void run_cmds(struct vmm_evloop *l)
 {
 	struct cmd *c;
@@ -272,6 +367,7 @@ static void run_cmds(struct vmm_evloop *l)
 
 		switch (c->kind) {
 		case CMD_WATCH_ADD:
+			swap_arrays(l, c->pfd, c->pw, c->cap);
 			c->w->next = l->watches;
 			l->watches = c->w;
 			watch_submit(c->w);
@@ -323,31 +419,49 @@ static void post_cmd(struct vmm_evloop *l, struct cmd *c)
 	pthread_mutex_unlock(&l->lock);
 }
 
-int vmm_evloop_watch(struct vmm_evloop *l, int fd, vmm_ev_watch_fn fn,
-		     void *opaque, bool armed, struct vmm_ev_watch **out)
+int vmm_evloop_watch_events(struct vmm_evloop *l, int fd, short events,
+			    vmm_ev_watch_fn fn, void *opaque, bool armed,
+			    struct vmm_ev_watch **out)
 {
 	struct vmm_ev_watch *w;
+	struct pollfd *pfd;
+	struct vmm_ev_watch **pw;
+	size_t cap;
 
-	if (!l || fd < 0 || !fn || !out)
+	if (!l || fd < 0 || !fn || !out ||
+	    (events != POLLIN && events != POLLOUT))
 		return -EINVAL;
 	w = ev_alloc(l, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	if (reserve_slot(l, &pfd, &pw, &cap)) {
+		ev_free(l, w);
+		return -ENOMEM;
+	}
 	w->l = l;
 	w->fd = fd;
+	w->events = events;
 	w->fn = fn;
 	w->opaque = opaque;
 	w->armed = armed;
 	*out = w;
 	if (!l->started || vmm_evloop_on_thread(l)) {
+		swap_arrays(l, pfd, pw, cap);
 		w->next = l->watches;
 		l->watches = w;
 		watch_submit(w);
 	} else {
-		struct cmd c = { .kind = CMD_WATCH_ADD, .w = w };
+		struct cmd c = { .kind = CMD_WATCH_ADD, .w = w, .pfd = pfd,
+				 .pw = pw, .cap = cap };
 		post_cmd(l, &c);
 	}
 	return 0;
+}
+
+int vmm_evloop_watch(struct vmm_evloop *l, int fd, vmm_ev_watch_fn fn,
+		     void *opaque, bool armed, struct vmm_ev_watch **out)
+{
+	return vmm_evloop_watch_events(l, fd, POLLIN, fn, opaque, armed, out);
 }
 
 void vmm_evloop_unwatch(struct vmm_evloop *l, struct vmm_ev_watch *w)
@@ -764,12 +878,11 @@ static void uring_setup(struct vmm_evloop *l)
 
 static void poll_loop(struct vmm_evloop *l)
 {
-	struct pollfd *pfd = NULL;
-	struct vmm_ev_watch **pw = NULL;
-	size_t cap = 0;
 	bool stopped = false;
 
 	for (;;) {
+		struct pollfd *pfd = l->pfd;
+		struct vmm_ev_watch **pw = l->pw;
 		size_t n = 0;
 		int tmo, r;
 
@@ -779,29 +892,12 @@ static void poll_loop(struct vmm_evloop *l)
 		}
 		if (quiescent(l))
 			break;
-		for (struct vmm_ev_watch *w = l->watches; w; w = w->next)
-			n++;
-		if (n > cap) {
-			struct pollfd *np = ev_alloc(l, n * 2 * sizeof(*np));
-			struct vmm_ev_watch **nw = ev_alloc(l, n * 2 * sizeof(*nw));
-			if (!np || !nw) {
-				ev_free(l, np);
-				ev_free(l, nw);
-				usleep(1000); /* out of memory: retry */
-				continue;
-			}
-			ev_free(l, pfd);
-			ev_free(l, pw);
-			pfd = np;
-			pw = nw;
-			cap = n * 2;
-		}
-		n = 0;
+		/* every live watch has its slot (reserve_slot()) */
 		for (struct vmm_ev_watch *w = l->watches; w; w = w->next) {
-			if (w->dead || !w->armed)
+			if (w->dead || !w->armed || n == l->cap)
 				continue;
 			pfd[n].fd = w->fd;
-			pfd[n].events = POLLIN;
+			pfd[n].events = w->events;
 			pfd[n].revents = 0;
 			pw[n++] = w;
 		}
@@ -816,6 +912,10 @@ static void poll_loop(struct vmm_evloop *l)
 		}
 		run_timers(l);
 		run_done(l);
+		ev_free(l, l->retired_pfd);
+		ev_free(l, l->retired_pw);
+		l->retired_pfd = NULL;
+		l->retired_pw = NULL;
 		/* free watches killed during this round */
 		for (struct vmm_ev_watch *w = l->watches, *nx; w; w = nx) {
 			nx = w->next;
@@ -823,15 +923,21 @@ static void poll_loop(struct vmm_evloop *l)
 				watch_unlink_free(l, w);
 		}
 	}
-	ev_free(l, pfd);
-	ev_free(l, pw);
 }
 
 static void *loop_main(void *arg)
 {
 	struct vmm_evloop *l = arg;
 
+	sigset_t pipe_set;
+
 	pthread_setname_np(pthread_self(), l->name);
+	/* a write to a closed pipe or socket (UART out_fd, a vhost-user
+	 * front-end gone) is EPIPE here, never a process-killing SIGPIPE;
+	 * a thread-directed SIGPIPE left pending dies with the thread */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 #if VMM_HAVE_URING
 	uring_setup(l);
 #endif
@@ -893,6 +999,8 @@ err_sync:
 		n = w->next;
 		ev_free(l, w);
 	}
+	ev_free(l, l->pfd);
+	ev_free(l, l->pw);
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->cond);
 	close(l->ctl_fd);
@@ -920,6 +1028,10 @@ void vmm_evloop_destroy(struct vmm_evloop *l)
 		ev_free(l, w);
 	}
 	/* the thread closed its ring */
+	ev_free(l, l->pfd);
+	ev_free(l, l->pw);
+	ev_free(l, l->retired_pfd);
+	ev_free(l, l->retired_pw);
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->cond);
 	close(l->ctl_fd);

@@ -25,6 +25,7 @@
 #define LIBVMM_IO_EVLOOP_H
 
 #include <libvmm/common.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -36,7 +37,7 @@ struct vmm_ev_watch;
 /* Completion of an asynchronous operation: @res is the syscall result
  * (bytes, 0) or a negative errno. */
 typedef void (*vmm_ev_done_fn)(void *opaque, int res);
-/* A watched fd became readable (or hung up: @events has POLLHUP/POLLERR). */
+/* A watched fd became ready (or hung up: @events has POLLHUP/POLLERR). */
 typedef void (*vmm_ev_watch_fn)(void *opaque, int fd, unsigned events);
 typedef void (*vmm_ev_call_fn)(void *opaque);
 
@@ -79,6 +80,17 @@ bool vmm_evloop_on_thread(const struct vmm_evloop *l);
  */
 int vmm_evloop_watch(struct vmm_evloop *l, int fd, vmm_ev_watch_fn fn,
 		     void *opaque, bool armed, struct vmm_ev_watch **out);
+
+/*
+ * vmm_evloop_watch_events() - vmm_evloop_watch() for @events POLLIN
+ * (readable) or POLLOUT (writable: e.g. a UART's output fd, armed only
+ * while bytes wait).  The slot the poll() implementation needs is
+ * reserved here, so an allocation failure is this call's -ENOMEM and the
+ * loop thread itself never allocates.  -EINVAL for other @events.
+ */
+int vmm_evloop_watch_events(struct vmm_evloop *l, int fd, short events,
+			    vmm_ev_watch_fn fn, void *opaque, bool armed,
+			    struct vmm_ev_watch **out);
 
 /* vmm_evloop_watch_arm() - loop thread only: (dis)arm @w. */
 void vmm_evloop_watch_arm(struct vmm_ev_watch *w, bool on);

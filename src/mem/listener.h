@@ -10,7 +10,9 @@
  * in-flight work is done (drain), or refuses with -EBUSY.  Only when all
  * agreed is the region unlinked and unmapped; then after_remove() lets
  * each one resume (also when a later listener refused: removed = false).
- * added() runs after a region was mapped.  The callbacks run on the thread
+ * before_add() may refuse (-EBUSY) a region about to be added, before
+ * anything is mapped (a live migration that sends a fixed list of
+ * regions); added() runs after a region was mapped.  The callbacks run on the thread
  * that changes memory, without the memory lock held, one change at a time;
  * they must not change guest memory themselves and must not be called
  * from the VM's event-loop thread (a drain there would wait for itself).
@@ -21,6 +23,7 @@
 #include <libvmm/common.h>
 
 struct vmm_mem_listener {
+	int (*before_add)(void *opaque, vmm_gpa_t gpa, uint64_t size);
 	int (*before_remove)(void *opaque, vmm_gpa_t gpa, uint64_t size);
 	void (*after_remove)(void *opaque, vmm_gpa_t gpa, uint64_t size,
 			     bool removed);

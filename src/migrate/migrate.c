@@ -13,6 +13,7 @@
 #include "migrate/crc32c.h"
 #include "migrate/auth.h"
 #include "migrate/pagecodec.h"
+#include "mem/listener.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -337,12 +338,31 @@ struct sender {
 	uint8_t stage[MIG_BATCH * SNAP_PAGE];
 	struct iovec v[2];
 	int n, nstored;
+	/* guest memory may not change while it is sent (below) */
+	struct vmm_mem_listener ml;
+	bool ml_on;
 	/* zstd (when asked for and the destination decodes it) */
 	bool zstd;
 	struct pagecodec pz;
 	uint8_t *zbuf;
 	size_t zcap;
 };
+
+/*
+ * Memory listener of a live migration: the sender works from the list of
+ * regions taken at its start and reads their pages through host pointers
+ * in every round, and the receiver builds its VM from that list.  A region
+ * removed meanwhile would be read after it is unmapped, one added would
+ * never arrive: both are refused with -EBUSY until the migration ends
+ * (committed or failed).  The embedder retries afterwards.
+ */
+static int mig_mem_busy(void *opaque, vmm_gpa_t gpa, uint64_t size)
+{
+	struct sender *s = opaque;
+
+	return vmm__err(s->vm, -EBUSY, "memory at 0x%llx cannot change while "
+			"a live migration sends the VM", (unsigned long long)gpa);
+}
 
 static void throttle(struct sender *s)
 {
@@ -701,6 +721,12 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 		ret = -ENOMEM;
 		goto fail;
 	}
+	/* before the region list is taken: no change after it */
+	s->ml = (struct vmm_mem_listener){ .before_add = mig_mem_busy,
+					   .before_remove = mig_mem_busy,
+					   .opaque = s };
+	vmm__mem_listener_add(vm, &s->ml);
+	s->ml_on = true;
 	ret = vmm__snap_config(vm, &s->cfg);
 	for (uint32_t i = 0; i < s->cfg.nregions && !ret; i++) {
 		size_t w = (s->cfg.regions[i].size / SNAP_PAGE + 63) / 64;
@@ -798,6 +824,8 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	committed = true;
 	s->st.downtime_ms = now_ms() - tpause;
 fail:
+	if (s->ml_on)
+		vmm__mem_listener_remove(vm, &s->ml);
 	fcntl(fd, F_SETFL, fl);
 	if (nodelay >= 0)
 		tcp_nodelay(fd, nodelay);

@@ -275,6 +275,34 @@ static void test_memory(void **state)
 	assert_int_equal(strlen(cmd(f, q)), 8);
 }
 
+/*
+ * Memory listener (issue #13 item 1): memory holding a planted INT3 is
+ * not removed (-EBUSY) — its saved byte would later be "restored" into
+ * whatever is mapped there then; without breakpoints it goes.
+ */
+static void test_memory_removed(void **state)
+{
+	struct fix *f = *state;
+	const uint64_t at = 16ull << 20;
+	uint8_t b = 0x77;
+
+	assert_int_equal(vmm_mem_add_ram(f->vm, at, 1 << 20), 0);
+	assert_string_equal(cmd(f, "Z0,1000010,1"), "OK");
+	assert_int_equal(vmm_mem_remove(f->vm, at), -EBUSY);
+	assert_true(vmm_mem_is_ram(f->vm, at, 4096));
+	/* other memory is not held */
+	assert_int_equal(vmm_mem_add_ram(f->vm, at + (1 << 20), 1 << 20), 0);
+	assert_int_equal(vmm_mem_remove(f->vm, at + (1 << 20)), 0);
+	assert_string_equal(cmd(f, "z0,1000010,1"), "OK");
+	assert_int_equal(vmm_mem_remove(f->vm, at), 0);
+	/* new memory there keeps its own bytes */
+	assert_int_equal(vmm_mem_add_ram(f->vm, at, 1 << 20), 0);
+	assert_int_equal(vmm_mem_write(f->vm, at + 0x10, &b, 1), 0);
+	assert_string_equal(cmd(f, "z0,1000010,1"), "E02");
+	assert_int_equal(vmm_mem_read(f->vm, at + 0x10, &b, 1), 0);
+	assert_int_equal(b, 0x77);
+}
+
 /* ---- whole sessions over a socketpair ---- */
 
 struct sess {
@@ -461,6 +489,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_removed, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_and_close, setup,
 						teardown),

@@ -18,6 +18,8 @@
 #include "../common/failalloc.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -713,6 +715,106 @@ static void test_cpu_model(void **state)
 	assert_null(vm);
 }
 
+/* ---- memory changes during a live migration (memory listener) ---- */
+
+struct mig_run {
+	vmm_vm *vm;
+	int fd;
+	int ret;
+	uint64_t got; /* bytes the reader saw (atomic) */
+	bool done;    /* the sender returned (atomic) */
+};
+
+static void *mig_send_main(void *arg)
+{
+	struct mig_run *m = arg;
+	struct vmm_migrate_opts o = { .struct_size = sizeof(o),
+				      .timeout_ms = 300,
+				      .max_bandwidth = 4u << 20 };
+
+	m->ret = vmm_migrate_send(m->vm, m->fd, &o, NULL);
+	__atomic_store_n(&m->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A receiver that answers the HELLO with READY (a frame of the migration
+ * stream: magic "LVMF", type 2, sequence 0, no payload; src/migrate) and
+ * then only reads. */
+static void *mig_read_main(void *arg)
+{
+	struct mig_run *m = arg;
+	uint8_t buf[65536], h[24] = { 0 };
+	bool ready = false;
+	ssize_t n;
+
+	while ((n = read(m->fd, buf, sizeof(buf))) > 0) {
+		__atomic_add_fetch(&m->got, (uint64_t)n, __ATOMIC_RELAXED);
+		if (ready)
+			continue;
+		ready = true;
+		vmm__le_put32(h, 0x464d564cu);
+		h[4] = 2;
+		vmm__le_put32(h + 16, vmm__crc32c(0, buf, 0));
+		vmm__le_put32(h + 20, vmm__crc32c(0, h, 20));
+		if (write(m->fd, h, sizeof(h)) != (ssize_t)sizeof(h))
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * While a live migration sends the VM, memory is neither removed (the
+ * sender reads it through host pointers) nor added (it would never
+ * arrive): -EBUSY with a message; afterwards both work again.
+ */
+static void test_migrate_memory_busy(void **state)
+{
+	struct mig_run snd = { 0 }, rd = { 0 };
+	struct vmm_config cfg;
+	pthread_t ts, tr;
+	char msg[256];
+	vmm_vm *vm;
+	int sv[2];
+
+	(void)state;
+	vmm_config_init(&cfg);
+	assert_int_equal(vmm__vm_create_null(&cfg, &vm), 0);
+	assert_int_equal(vmm_mem_add_ram(vm, 0, 4u << 20), 0);
+	assert_int_equal(vmm_mem_fill(vm, 0, 0x5a, 4u << 20), 0);
+	assert_int_equal(vmm_mem_add_ram(vm, 64u << 20, 1u << 20), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	snd = (struct mig_run){ .vm = vm, .fd = sv[0] };
+	rd = (struct mig_run){ .fd = sv[1] };
+	assert_int_equal(pthread_create(&tr, NULL, mig_read_main, &rd), 0);
+	assert_int_equal(pthread_create(&ts, NULL, mig_send_main, &snd), 0);
+	/* pass 0 under way (4 MiB of pages at 4 MiB/s: about a second) */
+	while (__atomic_load_n(&rd.got, __ATOMIC_RELAXED) < (256u << 10) &&
+	       !__atomic_load_n(&snd.done, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	if (__atomic_load_n(&snd.done, __ATOMIC_ACQUIRE)) {
+		vmm_last_error(vm, msg, sizeof(msg));
+		fail_msg("the migration ended early: %d %s", snd.ret, msg);
+	}
+	assert_int_equal(vmm_mem_remove(vm, 64u << 20), -EBUSY);
+	assert_true(vmm_mem_is_ram(vm, 64u << 20, 4096));
+	assert_int_equal(vmm_mem_add_ram(vm, 128u << 20, 1u << 20), -EBUSY);
+	vmm_last_error(vm, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "live migration"));
+	assert_false(vmm_mem_is_ram(vm, 128u << 20, 4096));
+	assert_true(__atomic_load_n(&rd.got, __ATOMIC_RELAXED) < (4u << 20));
+	/* the migration ends (nobody acknowledges: it fails) */
+	assert_int_equal(pthread_join(ts, NULL), 0);
+	assert_true(snd.ret < 0);
+	close(sv[0]);
+	assert_int_equal(pthread_join(tr, NULL), 0);
+	close(sv[1]);
+	assert_int_equal(vmm_mem_add_ram(vm, 128u << 20, 1u << 20), 0);
+	assert_int_equal(vmm_mem_remove(vm, 128u << 20), 0);
+	assert_int_equal(vmm_mem_remove(vm, 64u << 20), 0);
+	vmm_vm_destroy(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -728,6 +830,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_reset_null),
 		cmocka_unit_test(test_cpu_model),
+		cmocka_unit_test(test_migrate_memory_busy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -234,7 +234,7 @@ struct fake {
 	int fail_open;          /* fail opening this path class: 1 container, 2 group */
 	int opens, closes;
 	int ndma, nunmap;
-	uint64_t dma_iova[16];
+	uint64_t dma_iova[16], unmap_iova[16];
 	int nset;
 	struct { uint32_t index, count, flags; } set[32];
 	unsigned calls;         /* VFIO ioctls made */
@@ -328,9 +328,13 @@ static int f_ioctl(void *o, int fd, unsigned long req, void *arg)
 		f->ndma++;
 		return 0;
 	}
-	case VFIO_IOMMU_UNMAP_DMA:
+	case VFIO_IOMMU_UNMAP_DMA: {
+		struct vfio_iommu_type1_dma_unmap *u = arg;
+		if (f->nunmap < 16)
+			f->unmap_iova[f->nunmap] = u->iova;
 		f->nunmap++;
 		return 0;
+	}
 	case VFIO_DEVICE_SET_IRQS: {
 		struct vfio_irq_set *s = arg;
 		if (f->nset < 32)
@@ -543,6 +547,76 @@ static void test_attach(void **state)
 	close(f.memfd);
 }
 
+/*
+ * The IOMMU follows guest memory (memory listener, issue #13 item 1): a
+ * region added after attach is mapped for DMA, one removed is unmapped
+ * first; an unmap that fails refuses the removal (the device might still
+ * write there) and leaves the region; a failed map of a new region is an
+ * error message, not a broken VM; the function's own BAR mappings are not
+ * DMA-mapped.
+ */
+static void test_dma_follows_memory(void **state)
+{
+	const uint64_t g8 = 8ull << 30;
+	char msg[256];
+	struct fake f;
+	struct vmm__vfio_sys sys;
+	struct vmm_vfio_config vc;
+	vmm_dev *host, *d;
+	vmm_vm *vm;
+	int slot;
+
+	fake_init(&f, &sys);
+	vm = null_vm(NULL, &host);
+	assert_non_null(vm);
+	cfg_init(&vc, host);
+	assert_int_equal(vmm__vfio_pci_attach_sys(vm, &vc, &sys, &d), 0);
+	assert_int_equal(f.ndma, 2);
+	assert_int_equal(vmm_mem_add_ram(vm, g8, 1 << 20), 0);
+	assert_int_equal(f.ndma, 3);
+	assert_int_equal(f.dma_iova[2], g8);
+	assert_int_equal(vmm_mem_remove(vm, g8), 0);
+	assert_int_equal(f.nunmap, 1);
+	assert_int_equal(f.unmap_iova[0], g8);
+
+	/* the unmap fails: removal refused, region and mapping stay */
+	assert_int_equal(vmm_mem_add_ram(vm, g8, 1 << 20), 0);
+	assert_int_equal(f.ndma, 4);
+	f.fail_req = VFIO_IOMMU_UNMAP_DMA;
+	f.fail_err = -EIO;
+	assert_int_equal(vmm_mem_remove(vm, g8), -EBUSY);
+	assert_true(vmm_mem_is_ram(vm, g8, 4096));
+	vmm_last_error(vm, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "in use"));
+	f.fail_req = 0;
+	assert_int_equal(vmm_mem_remove(vm, g8), 0);
+	assert_int_equal(f.nunmap, 2);
+	assert_int_equal(f.unmap_iova[1], g8);
+
+	/* the map of a new region fails: added, not DMA-mapped, said */
+	f.fail_req = VFIO_IOMMU_MAP_DMA;
+	f.fail_err = -ENOSPC;
+	assert_int_equal(vmm_mem_add_ram(vm, g8, 1 << 20), 0);
+	vmm_last_error(vm, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "MAP_DMA"));
+	f.fail_req = 0;
+	assert_int_equal(f.ndma, 4);
+	assert_int_equal(vmm_mem_remove(vm, g8), 0);
+	assert_int_equal(f.nunmap, 2); /* nothing to unmap */
+
+	/* BAR0 mapped into guest space: the device itself, not DMA-mapped */
+	slot = vmm__vfio_dev_slot(d);
+	pci_wr(vm, slot, 0x04, 2, PCI_CMD_MEM | PCI_CMD_MASTER);
+	assert_true(vmm_mem_is_ram(vm, 0xe0000000, 4096));
+	assert_int_equal(f.ndma, 4);
+	/* detach: the two RAM regions of the VM unmapped */
+	assert_int_equal(vmm_dev_detach(d), 0);
+	assert_int_equal(f.nunmap, 4);
+	assert_int_equal(f.opens, f.closes);
+	vmm_vm_destroy(vm);
+	close(f.memfd);
+}
+
 static void test_attach_args(void **state)
 {
 	struct fake f;
@@ -704,6 +778,7 @@ int main(void)
 		cmocka_unit_test(test_cfg_msi),
 		cmocka_unit_test(test_cfg_hostile),
 		cmocka_unit_test(test_attach),
+		cmocka_unit_test(test_dma_follows_memory),
 		cmocka_unit_test(test_attach_args),
 		cmocka_unit_test(test_attach_failures),
 		cmocka_unit_test(test_attach_every_failure),

@@ -9,12 +9,16 @@
  *      regions, missing and extra fds, ring addresses outside the table,
  *      ring indexes out of range, absurd sizes (error replies, REPLY_ACK),
  *      then a bad version and an oversized payload (connection closed);
- *   3. the first connection still works afterwards, and the server runs.
+ *   3. the first connection still works afterwards, and the server runs;
+ *   4. (after 1.) a front-end that sends half a message and stops stalls
+ *      nobody, and connections add no thread: the server's two event
+ *      loops serve them all (issue #13, one I/O model).
  * Exit 0 on success.
  */
 #include "dev/vhost-user/proto.h"
 #include <libvmm/libvmm.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -97,6 +101,19 @@ static int state(int s, uint32_t req, uint32_t idx, uint32_t num)
 	return ack(s, req, 8, NULL, 0);
 }
 
+static int thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d, "/proc/self/task");
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static void log_cb(void *o, int level, const char *msg)
 {
 	(void)o;
@@ -128,6 +145,7 @@ int main(void)
 	cfg.blk.virtio.flags = VMM_VIRTIO_PACKED;
 	CHECK(vmm_vhost_user_server_create(&cfg, &srv) == 0, "server");
 	CHECK(pthread_create(&th, NULL, run, srv) == 0, "thread");
+	int threads0 = thread_count();
 
 	/* ---- 1. a working session ---- */
 	good = dial(path);
@@ -187,6 +205,18 @@ int main(void)
 	for (int i = 0; i < 64; i++)
 		nz += mem[0x8000 + i] != 0;
 	CHECK(nz > 32, "the buffer does not look random");
+
+	/* ---- 4. half a message stalls nobody; no thread per connection */
+	int stall = dial(path);
+	m.hdr.request = VU_GET_FEATURES;
+	m.hdr.flags = VU_VERSION;
+	m.hdr.size = 0;
+	CHECK(send(stall, &m.hdr, 6, MSG_NOSIGNAL) == 6, "half header");
+	CHECK(get_u64(good, VU_GET_FEATURES) == f,
+	      "a half message on another connection stalled the server");
+	CHECK(thread_count() == threads0, "threads %d -> %d with 2 connections",
+	      threads0, thread_count());
+	close(stall);
 
 	/* ---- 2. a hostile front-end on another connection ---- */
 	bad = dial(path);

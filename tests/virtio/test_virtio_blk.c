@@ -319,7 +319,7 @@ static void test_mq(void **state)
 	/* a notify of a queue the device does not have */
 	w32_(&c, 0x50, 5);
 	vmm__virtio_sync(c.dev);
-	assert_false(r32(&c, 0x70) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	/* hostile: queue 2's avail index jumps by more than the size */
 	{
 		uint16_t jump = (uint16_t)(c.idx[2] + QSIZE + 5);
@@ -328,13 +328,13 @@ static void test_mq(void **state)
 		w32_(&c, 0x50, 2);
 		vmm__virtio_sync(c.dev);
 	}
-	assert_true(r32(&c, 0x70) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_true(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_non_null(strstr(c.log, "avail index jumped"));
 	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
 	assert_int_equal(st.queue_errors, 1);
 	/* a reset brings all three back */
 	assert_int_equal(driver_init(&c, 1u << 12, 3), 0);
-	assert_false(r32(&c, 0x70) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	for (unsigned q = 0; q < 3; q++)
 		assert_int_equal(request(&c, q, T_IN, 16, NULL, 0, 4096), 0);
 	assert_int_equal(vmm_mem_read(c.vm, BUF(2) + 0x1000, b, sizeof(b)), 0);
@@ -406,7 +406,7 @@ static void test_discard(void **state)
 	assert_memory_equal(a, b, sizeof(a));
 	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
 	assert_int_equal(st.queue_errors, 0);
-	assert_false(r32(&c, 0x70) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	teardown(&c);
 }
 
@@ -559,7 +559,7 @@ static void test_mq_snapshot(void **state)
 		assert_int_equal(used_idx(&d, q), d.idx[q]);
 		check_reads(d.vm, q, 10, 8 * (100 + q * 10), img);
 	}
-	assert_false(r32(&d, 0x70) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(r32(&d, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	teardown(&d);
 	unlink(snap);
 }

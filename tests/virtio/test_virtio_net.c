@@ -157,7 +157,7 @@ static bool wait_used(struct ctx *c, unsigned q, uint16_t want, int ms)
 
 static bool needs_reset(struct ctx *c)
 {
-	return r32(c, 0x70) & VIRTIO_STATUS_NEEDS_RESET;
+	return r32(c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET;
 }
 
 static uint64_t dev_features(struct ctx *c)
@@ -537,7 +537,7 @@ static void post_rx(struct ctx *c, unsigned first, unsigned n, uint32_t size)
 {
 	for (unsigned i = first; i < first + n; i++) {
 		put_desc(c, 0, i, RXBUF + (uint64_t)i * 2048, size,
-			 VMM_VQ_DESC_F_WRITE, 0);
+			 VRING_DESC_F_WRITE, 0);
 		offer(c, 0, (uint16_t)i);
 	}
 }
@@ -596,7 +596,7 @@ static void test_rx_mergeable(void **state)
 
 	/* a buffer too small for the header completes empty, logged */
 	driver_init(&c, B(VIRTIO_NET_F_MRG_RXBUF));
-	put_desc(&c, 0, 0, RXBUF, 8, VMM_VQ_DESC_F_WRITE, 0);
+	put_desc(&c, 0, 0, RXBUF, 8, VRING_DESC_F_WRITE, 0);
 	offer(&c, 0, 0);
 	post_rx(&c, 1, 1, 1024);
 	kick(&c, 0);

@@ -69,9 +69,9 @@ static int f_iovec(void *o, uint64_t gpa, size_t len, bool w,
 
 static const struct vmm_vq_mem fmem = { f_read, f_write, f_iovec, NULL };
 
-#define F_NEXT VMM_VQ_DESC_F_NEXT
-#define F_WRITE VMM_VQ_DESC_F_WRITE
-#define F_INDIRECT VMM_VQ_DESC_F_INDIRECT
+#define F_NEXT VRING_DESC_F_NEXT
+#define F_WRITE VRING_DESC_F_WRITE
+#define F_INDIRECT VRING_DESC_F_INDIRECT
 #define F_AVAIL VMM_VQ_PDESC_F_AVAIL
 #define F_USED VMM_VQ_PDESC_F_USED
 
@@ -368,27 +368,27 @@ static void test_events(void **state)
 
 	setup(&d, 8, false);
 	vmm_vq_disable_notify(&d.vq);
-	assert_int_equal(dev_event(1), VMM_VQ_EVENT_DISABLE);
+	assert_int_equal(dev_event(1), VRING_PACKED_EVENT_FLAG_DISABLE);
 	assert_false(vmm_vq_enable_notify(&d.vq));
-	assert_int_equal(dev_event(1), VMM_VQ_EVENT_ENABLE);
+	assert_int_equal(dev_event(1), VRING_PACKED_EVENT_FLAG_ENABLE);
 	add1(&d, 0, F_WRITE, 8);
 	assert_true(vmm_vq_enable_notify(&d.vq));
 	assert_int_equal(vmm_vq_pop(&d.vq, &e), 1);
 	assert_int_equal(vmm_vq_push(&d.vq, &e, 0), 0);
-	drv_event(0, VMM_VQ_EVENT_DISABLE);
+	drv_event(0, VRING_PACKED_EVENT_FLAG_DISABLE);
 	assert_false(vmm_vq_need_interrupt(&d.vq));
-	drv_event(0, VMM_VQ_EVENT_ENABLE);
+	drv_event(0, VRING_PACKED_EVENT_FLAG_ENABLE);
 	assert_true(vmm_vq_need_interrupt(&d.vq));
 	/* DESC without EVENT_IDX: as ENABLE */
-	drv_event(5, VMM_VQ_EVENT_DESC);
+	drv_event(5, VRING_PACKED_EVENT_FLAG_DESC);
 	assert_true(vmm_vq_need_interrupt(&d.vq));
 
 	/* EVENT_IDX: DESC at a position */
 	setup(&d, 4, true);
 	assert_false(vmm_vq_enable_notify(&d.vq));
-	assert_int_equal(dev_event(1), VMM_VQ_EVENT_DESC);
+	assert_int_equal(dev_event(1), VRING_PACKED_EVENT_FLAG_DESC);
 	assert_int_equal(dev_event(0), 0x8000); /* position 0, wrap 1 */
-	drv_event(0x8000 | 2, VMM_VQ_EVENT_DESC); /* at slot 2, lap 1 */
+	drv_event(0x8000 | 2, VRING_PACKED_EVENT_FLAG_DESC); /* at slot 2, lap 1 */
 	for (uint16_t i = 0; i < 4; i++) {
 		add1(&d, i, F_WRITE, 8);
 		assert_int_equal(vmm_vq_pop(&d.vq, &e), 1);
@@ -399,7 +399,7 @@ static void test_events(void **state)
 	}
 	/* now in lap 0: an event in lap 0 at slot 1 */
 	assert_false(d.vq.used_wrap);
-	drv_event(1, VMM_VQ_EVENT_DESC);
+	drv_event(1, VRING_PACKED_EVENT_FLAG_DESC);
 	for (uint16_t i = 0; i < 4; i++) {
 		add1(&d, i, F_WRITE, 8);
 		assert_int_equal(vmm_vq_pop(&d.vq, &e), 1);
@@ -410,9 +410,9 @@ static void test_events(void **state)
 	assert_false(vmm_vq_enable_notify(&d.vq));
 	assert_int_equal(dev_event(0), 0x8000);
 	vmm_vq_disable_notify(&d.vq);
-	assert_int_equal(dev_event(1), VMM_VQ_EVENT_DISABLE);
+	assert_int_equal(dev_event(1), VRING_PACKED_EVENT_FLAG_DISABLE);
 	/* an event position beyond the ring: interrupt, no harm */
-	drv_event(0x7fff, VMM_VQ_EVENT_DESC);
+	drv_event(0x7fff, VRING_PACKED_EVENT_FLAG_DESC);
 	add1(&d, 0, F_WRITE, 8);
 	assert_int_equal(vmm_vq_pop(&d.vq, &e), 1);
 	assert_int_equal(vmm_vq_push(&d.vq, &e, 0), 0);
@@ -547,7 +547,7 @@ static void test_hostile_lengths(void **state)
 	setup(&d, 4, false);
 	d.vq.indirect = false;
 	add1(&d, 0, F_INDIRECT, 16);
-	expect_broken(&d, "without VIRTIO_F_INDIRECT_DESC");
+	expect_broken(&d, "without VIRTIO_RING_F_INDIRECT_DESC");
 }
 
 static void test_hostile_memory(void **state)
@@ -749,15 +749,15 @@ static void test_device(void **state)
 	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
 	assert_int_equal(st.requests, 7);
 	assert_int_equal(st.queue_errors, 0);
-	assert_false(r32(&c, 0x70) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	/* a hostile buffer ID: NEEDS_RESET, logged */
 	vm_desc(&c, 1, BUF, 32, 6, F_WRITE | F_USED);
 	kick(&c);
-	assert_true(r32(&c, 0x70) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_true(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_non_null(strstr(c.log, "buffer ID 6"));
 	/* a reset brings it back, with fresh wrap counters */
 	assert_true(dev_init(&c, 8));
-	assert_false(r32(&c, 0x70) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	vm_desc(&c, 0, BUF, 32, 7, F_WRITE | F_AVAIL);
 	kick(&c);
 	assert_int_equal(vm_flags(&c, 0), F_AVAIL | F_USED);

@@ -8,7 +8,13 @@
  *     (type-1 IOMMU), VFIO_GROUP_GET_STATUS (viable), SET_CONTAINER,
  *     SET_IOMMU, GET_DEVICE_FD, region and irq info;
  *   - DMA: every RAM region of the VM mapped at its guest-physical address
- *     (VFIO_IOMMU_MAP_DMA), so the device's DMA lands in guest RAM only;
+ *     (VFIO_IOMMU_MAP_DMA), so the device's DMA lands in guest RAM only.
+ *     A memory listener keeps the IOMMU in step with guest memory: before
+ *     a region goes, its DMA mapping is unmapped (VFIO_IOMMU_UNMAP_DMA
+ *     returns once no DMA can reach the pages; if it fails the removal is
+ *     refused, the device might still write there); a refused removal maps
+ *     it again; a region added later is mapped (our own BAR mappings are
+ *     not: they are the device, not RAM);
  *   - config space: BARs, ROM, the command register's decode bits and the
  *     MSI/MSI-X capabilities are emulated (vfio_cfg.c); the rest goes to
  *     the device;
@@ -23,6 +29,7 @@
  */
 #include "dev/vfio/vfio_cfg.h"
 #include "dev/vfio/vfio_sys.h"
+#include "mem/listener.h"
 
 #include <fcntl.h>
 #include <linux/vfio.h>
@@ -69,8 +76,17 @@ struct vfio_dev {
 	struct bar_place place[VFIO_CFG_NBARS];
 	struct bar_trap trap[VFIO_CFG_NBARS];
 	uint32_t irq_count[VFIO_PCI_NUM_IRQS];
+	/* DMA mappings, under dma_lock (not d->lock: BAR moves under d->lock
+	 * add and remove memory, which calls the listener) */
+	pthread_mutex_t dma_lock;
 	uint64_t dma_iova[MAX_DMA], dma_size[MAX_DMA];
+	bool dma_ro[MAX_DMA];
 	int ndma;
+	struct vmm_mem_listener ml;
+	bool ml_on;
+	/* the mapping unmapped by before_remove(), for a refused removal */
+	uint64_t held_iova, held_size;
+	bool held, held_ro;
 	int intx_fd;
 	int msi_fd;
 	bool msi_routed;
@@ -535,46 +551,145 @@ static const struct vmm_pci_ops vfio_pci_ops = {
 
 /* ---- setup ---- */
 
+/* Map [@gpa, +@size) for DMA at its gpa.  dma_lock held.  0 or -errno. */
+static int dma_map_one(struct vfio_dev *d, uint64_t gpa, uint64_t size,
+		       bool readonly)
+{
+	struct vfio_iommu_type1_dma_map m;
+	struct iovec iov;
+	int r;
+
+	if (d->ndma >= MAX_DMA)
+		return vmm__err(d->vm, -E2BIG, "vfio %s: more than %d memory "
+				"regions to map for DMA", d->bdf, MAX_DMA);
+	if (vmm_mem_iovec(d->vm, gpa, size, false, &iov, 1) != 1)
+		return vmm__err(d->vm, -EFAULT, "vfio %s: region at 0x%llx has "
+				"no host mapping", d->bdf,
+				(unsigned long long)gpa);
+	memset(&m, 0, sizeof(m));
+	m.argsz = sizeof(m);
+	m.flags = VFIO_DMA_MAP_FLAG_READ |
+		  (readonly ? 0 : VFIO_DMA_MAP_FLAG_WRITE);
+	m.vaddr = (uint64_t)(uintptr_t)iov.iov_base;
+	m.iova = gpa;
+	m.size = size;
+	r = d->sys.ioctl(d->sys.opaque, d->container, VFIO_IOMMU_MAP_DMA, &m);
+	if (r < 0)
+		return vmm__err(d->vm, r, "vfio %s: VFIO_IOMMU_MAP_DMA of "
+				"0x%llx+0x%llx: %s", d->bdf,
+				(unsigned long long)m.iova,
+				(unsigned long long)m.size, strerror(-r));
+	d->dma_iova[d->ndma] = m.iova;
+	d->dma_size[d->ndma] = m.size;
+	d->dma_ro[d->ndma] = readonly;
+	d->ndma++;
+	return 0;
+}
+
+/* Unmap DMA entry @i and drop it from the list.  dma_lock held. */
+static int dma_unmap_one(struct vfio_dev *d, int i)
+{
+	struct vfio_iommu_type1_dma_unmap u = {
+		.argsz = sizeof(u), .iova = d->dma_iova[i],
+		.size = d->dma_size[i],
+	};
+	int r = d->sys.ioctl(d->sys.opaque, d->container, VFIO_IOMMU_UNMAP_DMA,
+			     &u);
+
+	if (r < 0)
+		return r;
+	d->ndma--;
+	d->dma_iova[i] = d->dma_iova[d->ndma];
+	d->dma_size[i] = d->dma_size[d->ndma];
+	d->dma_ro[i] = d->dma_ro[d->ndma];
+	return 0;
+}
+
+/* ---- memory listener: the IOMMU follows guest memory ---- */
+
+static int ml_before_remove(void *opaque, vmm_gpa_t gpa, uint64_t size)
+{
+	struct vfio_dev *d = opaque;
+	int r = 0;
+
+	pthread_mutex_lock(&d->dma_lock);
+	d->held = false;
+	for (int i = 0; i < d->ndma; i++) {
+		if (d->dma_iova[i] != gpa)
+			continue;
+		d->held_iova = d->dma_iova[i];
+		d->held_size = d->dma_size[i];
+		d->held_ro = d->dma_ro[i];
+		r = dma_unmap_one(d, i);
+		if (r)
+			vmm__err(d->vm, r, "vfio %s: VFIO_IOMMU_UNMAP_DMA of "
+				 "0x%llx: %s; the device may still reach it",
+				 d->bdf, (unsigned long long)gpa, strerror(-r));
+		else
+			d->held = true;
+		break;
+	}
+	pthread_mutex_unlock(&d->dma_lock);
+	return r ? -EBUSY : 0;
+}
+
+static void ml_after_remove(void *opaque, vmm_gpa_t gpa, uint64_t size,
+			    bool removed)
+{
+	struct vfio_dev *d = opaque;
+
+	pthread_mutex_lock(&d->dma_lock);
+	if (d->held && !removed)
+		dma_map_one(d, d->held_iova, d->held_size, d->held_ro);
+	d->held = false;
+	pthread_mutex_unlock(&d->dma_lock);
+}
+
+static void ml_added(void *opaque, vmm_gpa_t gpa, uint64_t size)
+{
+	struct vfio_dev *d = opaque;
+	struct vmm_mem_info mi[MAX_DMA + 8];
+	int n = vmm_mem_regions(d->vm, mi, MAX_DMA + 8);
+
+	for (int i = 0; i < n && i < MAX_DMA + 8; i++) {
+		if (mi[i].gpa != gpa)
+			continue;
+		if (mi[i].fd >= 0 && mi[i].fd == d->device)
+			return; /* one of our BARs */
+		pthread_mutex_lock(&d->dma_lock);
+		/* the error is the VM's last error; the device cannot
+		 * reach this region (IOMMU faults), nothing else breaks */
+		dma_map_one(d, gpa, size, mi[i].flags & VMM_MEM_READONLY);
+		pthread_mutex_unlock(&d->dma_lock);
+		return;
+	}
+}
+
 static int dma_map_ram(struct vfio_dev *d)
 {
 	struct vmm_mem_info mi[MAX_DMA];
-	int n = vmm_mem_regions(d->vm, mi, MAX_DMA);
+	int n = vmm_mem_regions(d->vm, mi, MAX_DMA), r = 0;
 
 	if (n < 0)
 		return n;
 	if (n > MAX_DMA)
 		return vmm__err(d->vm, -E2BIG, "vfio %s: more than %d memory "
 				"regions to map for DMA", d->bdf, MAX_DMA);
-	for (int i = 0; i < n; i++) {
-		struct vfio_iommu_type1_dma_map m;
-		struct iovec iov;
-		int r;
-
-		if (vmm_mem_iovec(d->vm, mi[i].gpa, mi[i].size, false, &iov,
-				  1) != 1)
-			return vmm__err(d->vm, -EFAULT, "vfio %s: region at "
-					"0x%llx has no host mapping", d->bdf,
-					(unsigned long long)mi[i].gpa);
-		memset(&m, 0, sizeof(m));
-		m.argsz = sizeof(m);
-		m.flags = VFIO_DMA_MAP_FLAG_READ |
-			  ((mi[i].flags & VMM_MEM_READONLY)
-				   ? 0 : VFIO_DMA_MAP_FLAG_WRITE);
-		m.vaddr = (uint64_t)(uintptr_t)iov.iov_base;
-		m.iova = mi[i].gpa;
-		m.size = mi[i].size;
-		r = d->sys.ioctl(d->sys.opaque, d->container,
-				 VFIO_IOMMU_MAP_DMA, &m);
-		if (r < 0)
-			return vmm__err(d->vm, r, "vfio %s: VFIO_IOMMU_MAP_DMA "
-					"of 0x%llx+0x%llx: %s", d->bdf,
-					(unsigned long long)m.iova,
-					(unsigned long long)m.size,
-					strerror(-r));
-		d->dma_iova[d->ndma] = m.iova;
-		d->dma_size[d->ndma] = m.size;
-		d->ndma++;
-	}
+	pthread_mutex_lock(&d->dma_lock);
+	for (int i = 0; i < n && !r; i++)
+		r = dma_map_one(d, mi[i].gpa, mi[i].size,
+				mi[i].flags & VMM_MEM_READONLY);
+	pthread_mutex_unlock(&d->dma_lock);
+	if (r)
+		return r;
+	d->ml = (struct vmm_mem_listener){
+		.before_remove = ml_before_remove,
+		.after_remove = ml_after_remove,
+		.added = ml_added,
+		.opaque = d,
+	};
+	vmm__mem_listener_add(d->vm, &d->ml);
+	d->ml_on = true;
 	return 0;
 }
 
@@ -714,6 +829,9 @@ static void vfio_release(struct vfio_dev *d)
 	d->msix_fd = NULL;
 	d->msix_routed = NULL;
 	d->msix_table = NULL;
+	if (d->ml_on)
+		vmm__mem_listener_remove(d->vm, &d->ml);
+	d->ml_on = false;
 	for (int i = 0; i < d->ndma; i++) {
 		struct vfio_iommu_type1_dma_unmap u = {
 			.argsz = sizeof(u), .iova = d->dma_iova[i],
@@ -730,6 +848,7 @@ static void vfio_release(struct vfio_dev *d)
 		s->close(s->opaque, d->container);
 	d->device = d->group = d->container = -1;
 	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->dma_lock);
 }
 
 static int vfio_pre_detach(void *priv)
@@ -886,6 +1005,7 @@ int vmm__vfio_pci_attach_sys(vmm_vm *vm, const struct vmm_vfio_config *cfg,
 	for (unsigned i = 0; i < VFIO_CFG_NBARS; i++)
 		d->trap[i] = (struct bar_trap){ d, i };
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->dma_lock, NULL);
 
 	if ((r = setup(d, cfg)))
 		goto fail;

@@ -204,7 +204,7 @@ static int ring_start(struct vu_session *s, unsigned i)
 	if (r->started || r->kick_fd < 0 || !r->enabled || !r->addr_set)
 		return 0;
 	pthread_mutex_lock(&vd->lock);
-	if (!(vd->status & VIRTIO_STATUS_FEATURES_OK)) {
+	if (!(vd->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		pthread_mutex_unlock(&vd->lock);
 		vu_log(s, VMM_LOG_WARN, "ring %u: started before SET_FEATURES",
 		       i);
@@ -479,7 +479,7 @@ int vmm__vu_handle(struct vu_session *s, struct vu_msg *m, struct vu_msg *rep,
 			       (unsigned long long)(f & ~offered));
 		f &= ~(1ull << VU_F_PROTOCOL_FEATURES);
 		pthread_mutex_lock(&vd->lock);
-		if ((vd->status & VIRTIO_STATUS_FEATURES_OK) &&
+		if ((vd->status & VIRTIO_CONFIG_S_FEATURES_OK) &&
 		    vd->guest_features == f) {
 			pthread_mutex_unlock(&vd->lock);
 			break;
@@ -492,17 +492,17 @@ int vmm__vu_handle(struct vu_session *s, struct vu_msg *m, struct vu_msg *rep,
 		}
 		pthread_mutex_lock(&vd->lock);
 		vmm_virtio_set_status(vd, 0);
-		vmm_virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE |
-						  VIRTIO_STATUS_DRIVER);
+		vmm_virtio_set_status(vd, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+						  VIRTIO_CONFIG_S_DRIVER);
 		vd->drv_feat_sel = 0;
 		vmm_virtio_set_drv_features(vd, (uint32_t)f);
 		vd->drv_feat_sel = 1;
 		vmm_virtio_set_drv_features(vd, (uint32_t)(f >> 32));
-		vmm_virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE |
-						  VIRTIO_STATUS_DRIVER |
-						  VIRTIO_STATUS_FEATURES_OK |
-						  VIRTIO_STATUS_DRIVER_OK);
-		ret = (vd->status & VIRTIO_STATUS_FEATURES_OK) ? 0 : -EINVAL;
+		vmm_virtio_set_status(vd, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+						  VIRTIO_CONFIG_S_DRIVER |
+						  VIRTIO_CONFIG_S_FEATURES_OK |
+						  VIRTIO_CONFIG_S_DRIVER_OK);
+		ret = (vd->status & VIRTIO_CONFIG_S_FEATURES_OK) ? 0 : -EINVAL;
 		pthread_mutex_unlock(&vd->lock);
 		if (ret)
 			REJECT(s, "features 0x%llx refused by the device",
@@ -776,6 +776,8 @@ void vmm__vu_session_free(struct vu_session *s)
 	unmap_table(s->reg, s->nregions);
 	if (s->sock >= 0)
 		close(s->sock);
+	free(s->m);
+	free(s->rep);
 	free(s);
 }
 
@@ -789,34 +791,44 @@ uint64_t vmm__vu_session_requests(struct vu_session *s)
 	return n;
 }
 
-/* Serve one connection until it closes or breaks the protocol. */
-int vmm__vu_session_serve(struct vu_session *s)
+/*
+ * vmm__vu_session_step() - the session socket is readable: receive what
+ * has arrived (non-blocking, a partial message waits in the session for
+ * the rest) and handle every complete message, at most 16 per call so one
+ * busy front-end does not starve the others on the same loop.  Returns 1
+ * while the connection goes on, 0 when it closed cleanly, or a negative
+ * errno when it broke the protocol (the caller then closes it).
+ */
+int vmm__vu_session_step(struct vu_session *s)
 {
-	struct vu_msg *m = malloc(sizeof(*m)), *rep = malloc(sizeof(*rep));
-	int ret = 0;
+	int ret;
 
-	if (!m || !rep) {
-		free(m);
-		free(rep);
+	if (!s->m)
+		s->m = malloc(sizeof(*s->m));
+	if (!s->rep)
+		s->rep = malloc(sizeof(*s->rep));
+	if (!s->m || !s->rep)
 		return -ENOMEM;
-	}
-	for (;;) {
+	for (unsigned i = 0; i < 16; i++) {
 		bool has_reply;
 
-		ret = vu_msg_recv(s->sock, m);
-		if (ret) {
-			if (ret != -ECONNRESET)
-				vu_log(s, VMM_LOG_WARN, "bad message: %s",
-				       strerror(-ret));
-			break;
+		ret = vu_msg_recv_nb(s->sock, s->m, &s->got);
+		if (ret == 0)
+			return 1; /* the rest later */
+		if (ret < 0) {
+			vu_msg_close_fds(s->m);
+			if (ret == -ECONNRESET)
+				return 0;
+			vu_log(s, VMM_LOG_WARN, "bad message: %s",
+			       strerror(-ret));
+			return ret;
 		}
-		ret = vmm__vu_handle(s, m, rep, &has_reply);
+		s->got = 0;
+		ret = vmm__vu_handle(s, s->m, s->rep, &has_reply);
 		if (ret)
-			break;
-		if (has_reply && (ret = vu_msg_send(s->sock, rep, NULL, 0)))
-			break;
+			return ret;
+		if (has_reply && (ret = vu_msg_send(s->sock, s->rep, NULL, 0)))
+			return ret == -ECONNRESET || ret == -EPIPE ? 0 : ret;
 	}
-	free(m);
-	free(rep);
-	return ret == -ECONNRESET ? 0 : ret;
+	return 1;
 }

@@ -270,9 +270,9 @@ static void fe_broken(struct vu_fe *fe)
 {
 	struct vmm_virtio *vd = fe->vd;
 
-	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
+	if (vd->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
-	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
+	vd->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	vd->stats.status = vd->status;
 	vmm_virtio_config_changed(vd);
 }
@@ -535,7 +535,7 @@ int vmm_vhost_user_attach(vmm_vm *vm, const struct vmm_vhost_user_config *cfg,
 	vd = fe->vd;
 	/* offer only what the back-end does too */
 	keep = DEVICE_BITS | (1ull << VIRTIO_F_VERSION_1) |
-	       (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC);
+	       (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_RING_F_INDIRECT_DESC);
 	pthread_mutex_lock(&vd->lock);
 	vd->host_features &= fe->be_features & keep;
 	pthread_mutex_unlock(&vd->lock);

@@ -97,6 +97,73 @@ err:
 	return ret;
 }
 
+/* Take the SCM_RIGHTS fds of @mh into @m (extra ones closed). */
+static void take_fds(struct msghdr *mh, struct vu_msg *m)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (m->nfds < VU_MAX_FDS)
+				m->fds[m->nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+int vu_msg_recv_nb(int sock, struct vu_msg *m, size_t *got)
+{
+	const size_t hsz = sizeof(m->hdr);
+	ssize_t n;
+
+	if (*got < hsz) {
+		union {
+			char buf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { (uint8_t *)&m->hdr + *got, hsz - *got };
+		struct msghdr mh = { 0 };
+
+		if (!*got)
+			m->nfds = 0;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		take_fds(&mh, m);
+		if (mh.msg_flags & MSG_CTRUNC)
+			return -EPROTO;
+		*got += (size_t)n;
+		if (*got < hsz)
+			return 0;
+		if ((m->hdr.flags & VU_VERSION_MASK) != VU_VERSION ||
+		    m->hdr.size > VU_MAX_PAYLOAD)
+			return -EPROTO;
+		memset(&m->p, 0, sizeof(m->p));
+	}
+	if (*got - hsz < m->hdr.size) {
+		n = recv(sock, (uint8_t *)&m->p + (*got - hsz),
+			 m->hdr.size - (*got - hsz), MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		*got += (size_t)n;
+		if (*got - hsz < m->hdr.size)
+			return 0;
+	}
+	return 1;
+}
+
 int vu_msg_send(int sock, const struct vu_msg *m, const int *fds,
 		unsigned nfds)
 {

@@ -130,7 +130,19 @@ struct vu_msg {
  * truncated: the received fds are closed) or -errno.
  */
 int vu_msg_recv(int sock, struct vu_msg *m);
-/* vu_msg_send() - write header + payload (+ @fds).  0 or -errno. */
+/*
+ * vu_msg_recv_nb() - the non-blocking receive of a server on an event
+ * loop: continue the message in @m of which *@got bytes (header, then
+ * payload) have arrived; *@got is 0 at a message start.  Returns 1 when
+ * the message is complete (*@got is left for the caller to reset), 0 when
+ * the socket has no more bytes yet, or a negative errno (-ECONNRESET at
+ * EOF, -EPROTO for a bad header); on error the caller closes the fds.
+ * Sizes are checked before a byte is stored, as in vu_msg_recv().
+ */
+int vu_msg_recv_nb(int sock, struct vu_msg *m, size_t *got);
+/* vu_msg_send() - write header + payload (+ @fds).  0 or -errno.  On a
+ * non-blocking socket a full send buffer is -EAGAIN (the server drops a
+ * front-end that does not read its replies). */
 int vu_msg_send(int sock, const struct vu_msg *m, const int *fds,
 		unsigned nfds);
 /* vu_msg_close_fds() - close the fds a message carried. */

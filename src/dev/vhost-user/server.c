@@ -1,9 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * server.c - the vhost-user back-end server: listens on a unix socket,
- * gives every connection its own device instance (vu_session) and thread,
- * runs all queues on one event loop.  A connection that breaks the
- * protocol is closed alone; the others keep running.
+ * server.c - the vhost-user back-end server: listens on a unix socket and
+ * gives every connection its own device instance (vu_session).  No thread
+ * per connection: two event loops (src/io/evloop.h) do everything.
+ *
+ *  - The control loop watches the listening socket and every session's
+ *    (non-blocking) socket; messages are assembled as bytes arrive, so a
+ *    front-end that sends half a message stalls nobody.
+ *  - The data loop runs every queue's kick watch and the block I/O.
+ *
+ * Two loops and not one because some requests wait for I/O: GET_VRING_BASE
+ * and a device reset drain the requests in flight, whose completions run
+ * on the data loop; handled on the data loop itself that wait would never
+ * end.  While one session drains, the others' messages wait (bounded by
+ * the I/O in flight); their queues keep running.  A connection that
+ * breaks the protocol, or does not read its replies (the send buffer
+ * fills), is closed alone; the others keep running.
  */
 #include "dev/vhost-user/vu_int.h"
 #include "io/evloop.h"
@@ -22,11 +34,12 @@ struct vmm_vhost_user_server {
 	struct vmm_vhost_user_server_config cfg;
 	char *path, *blk_path, *serial;
 	int listen_fd, stop_fd;
-	struct vmm_evloop *loop;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct vu_session *sessions; /* under lock */
-	unsigned live;
+	struct vmm_evloop *loop;      /* data: queues, block I/O */
+	struct vmm_evloop *ctl;       /* control: sockets */
+	struct vmm_ev_watch *listen_watch; /* ctl thread; set while run() */
+	pthread_mutex_t lock;         /* @st */
+	struct vu_session *sessions;  /* ctl thread only */
+	unsigned live;                /* ctl thread only */
 	struct vmm_vhost_user_server_stats st;
 };
 
@@ -108,7 +121,6 @@ int vmm_vhost_user_server_create(const struct vmm_vhost_user_server_config *cfg,
 	if (!srv->cfg.max_sessions)
 		srv->cfg.max_sessions = 1;
 	pthread_mutex_init(&srv->lock, NULL);
-	pthread_cond_init(&srv->cond, NULL);
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (srv->stop_fd < 0 || srv->listen_fd < 0) {
@@ -122,8 +134,14 @@ int vmm_vhost_user_server_create(const struct vmm_vhost_user_server_config *cfg,
 		goto err;
 	}
 	ret = vmm_evloop_create(NULL, "vmm-vhost-user", &srv->loop);
+	if (!ret) {
+		ret = vmm_evloop_create(NULL, "vmm-vu-ctl", &srv->ctl);
+		if (ret)
+			vmm_evloop_destroy(srv->loop);
+	}
 	if (ret) {
 		unlink(srv->path);
+		pthread_mutex_destroy(&srv->lock);
 		goto err;
 	}
 	*out = srv;
@@ -140,116 +158,132 @@ err:
 	return ret;
 }
 
-static void *session_thread(void *arg)
+/* Control loop: @s is over (@ret: 0 closed, -errno dropped); free it. */
+static void session_end(vmm_vhost_user_server *srv, struct vu_session *s,
+			int ret)
 {
-	struct vu_session *s = arg;
-	vmm_vhost_user_server *srv = s->srv;
-	int ret = vmm__vu_session_serve(s);
-
+	for (struct vu_session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	srv->live--;
 	pthread_mutex_lock(&srv->lock);
 	srv->st.messages += s->messages;
 	srv->st.rejected += s->rejected;
 	if (ret)
 		srv->st.dropped++;
 	srv->st.requests += vmm__vu_session_requests(s);
-	s->done = true;
-	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
 	srv_log(srv, ret ? VMM_LOG_WARN : VMM_LOG_INFO,
 		"connection closed%s%s", ret ? ": " : "",
 		ret ? strerror(-ret) : "");
-	return NULL;
+	/* on the loop thread: the watch goes once this callback returns */
+	vmm_evloop_unwatch(srv->ctl, s->watch);
+	vmm__vu_session_free(s); /* stops its rings on the data loop */
+	if (srv->listen_watch)
+		vmm_evloop_watch_arm(srv->listen_watch, true);
 }
 
-/* Join and free finished sessions (all when @all, waiting).  No lock. */
-static void reap(vmm_vhost_user_server *srv, bool all)
+static void session_cb(void *opaque, int fd, unsigned events)
 {
-	for (;;) {
-		struct vu_session *s = NULL, **pp;
+	struct vu_session *s = opaque;
+	int ret;
 
-		pthread_mutex_lock(&srv->lock);
-		for (;;) {
-			for (pp = &srv->sessions; *pp; pp = &(*pp)->next)
-				if ((*pp)->done)
-					break;
-			if (*pp || !all || !srv->sessions)
-				break;
-			pthread_cond_wait(&srv->cond, &srv->lock);
-		}
-		if (*pp) {
-			s = *pp;
-			*pp = s->next;
-			srv->live--;
-		}
-		pthread_mutex_unlock(&srv->lock);
-		if (!s)
-			return;
-		pthread_join(s->thread, NULL);
-		vmm__vu_session_free(s);
+	(void)fd, (void)events;
+	ret = vmm__vu_session_step(s);
+	if (ret != 1)
+		session_end(s->srv, s, ret);
+}
+
+/* Control loop: the listening socket is readable. */
+static void accept_cb(void *opaque, int lfd, unsigned events)
+{
+	vmm_vhost_user_server *srv = opaque;
+	struct vu_session *s;
+	int fd, ret;
+
+	(void)events;
+	if (srv->live >= srv->cfg.max_sessions) {
+		vmm_evloop_watch_arm(srv->listen_watch, false);
+		return; /* re-armed when a session ends */
 	}
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return; /* EAGAIN, ECONNABORTED ...: the next one */
+	ret = vmm__vu_session_new(&srv->cfg, srv->loop, &s);
+	if (ret) {
+		srv_log(srv, VMM_LOG_ERROR, "cannot create the device: %s",
+			strerror(-ret));
+		close(fd);
+		return;
+	}
+	s->sock = fd;
+	s->srv = srv;
+	ret = vmm_evloop_watch(srv->ctl, fd, session_cb, s, true, &s->watch);
+	if (ret) {
+		srv_log(srv, VMM_LOG_ERROR, "cannot watch the connection: %s",
+			strerror(-ret));
+		vmm__vu_session_free(s);
+		return;
+	}
+	s->next = srv->sessions;
+	srv->sessions = s;
+	srv->live++;
+	pthread_mutex_lock(&srv->lock);
+	srv->st.connections++;
+	pthread_mutex_unlock(&srv->lock);
+	if (srv->live >= srv->cfg.max_sessions)
+		vmm_evloop_watch_arm(srv->listen_watch, false);
+	srv_log(srv, VMM_LOG_INFO, "connection accepted");
+}
+
+struct listen_cmd {
+	vmm_vhost_user_server *srv;
+	struct vmm_ev_watch *w;
+};
+
+static void listen_begin(void *opaque)
+{
+	struct listen_cmd *c = opaque;
+
+	c->srv->listen_watch = c->w;
+	vmm_evloop_watch_arm(c->w, c->srv->live < c->srv->cfg.max_sessions);
+}
+
+static void listen_end(void *opaque)
+{
+	struct listen_cmd *c = opaque;
+
+	c->srv->listen_watch = NULL;
+	vmm_evloop_unwatch(c->srv->ctl, c->w);
 }
 
 int vmm_vhost_user_server_run(vmm_vhost_user_server *srv)
 {
+	struct listen_cmd c;
+	struct pollfd p;
+	eventfd_t v;
+	int ret;
+
 	if (!srv)
 		return -EINVAL;
-	for (;;) {
-		struct pollfd p[2] = { { srv->stop_fd, POLLIN, 0 },
-				       { srv->listen_fd, POLLIN, 0 } };
-		struct vu_session *s;
-		bool full;
-		int fd, ret;
-
-		reap(srv, false);
-		pthread_mutex_lock(&srv->lock);
-		full = srv->live >= srv->cfg.max_sessions;
-		pthread_mutex_unlock(&srv->lock);
-		/* when full, wake up now and then to reap */
-		if (poll(p, full ? 1 : 2, full ? 100 : 1000) < 0 &&
-		    errno != EINTR)
-			return -errno;
-		if (p[0].revents) {
-			eventfd_t v;
-			if (eventfd_read(srv->stop_fd, &v) < 0) {
-				/* consumed already */
-			}
-			return 0;
-		}
-		if (full || !(p[1].revents & POLLIN))
-			continue;
-		fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED ||
-			    errno == EAGAIN)
-				continue;
-			return -errno;
-		}
-		ret = vmm__vu_session_new(&srv->cfg, srv->loop, &s);
-		if (ret) {
-			srv_log(srv, VMM_LOG_ERROR, "cannot create the device: %s",
-				strerror(-ret));
-			close(fd);
-			continue;
-		}
-		s->sock = fd;
-		s->srv = srv;
-		pthread_mutex_lock(&srv->lock);
-		s->next = srv->sessions;
-		srv->sessions = s;
-		srv->live++;
-		srv->st.connections++;
-		ret = -pthread_create(&s->thread, NULL, session_thread, s);
-		if (ret) {
-			srv->sessions = s->next;
-			srv->live--;
-		}
-		pthread_mutex_unlock(&srv->lock);
-		if (ret) {
-			vmm__vu_session_free(s);
-			continue;
-		}
-		srv_log(srv, VMM_LOG_INFO, "connection accepted");
+	c.srv = srv;
+	ret = vmm_evloop_watch(srv->ctl, srv->listen_fd, accept_cb, srv, false,
+			       &c.w);
+	if (ret)
+		return ret;
+	vmm_evloop_call(srv->ctl, listen_begin, &c);
+	/* the loops serve; this thread only waits for the stop */
+	p = (struct pollfd){ srv->stop_fd, POLLIN, 0 };
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	if (eventfd_read(srv->stop_fd, &v) < 0) {
+		/* consumed already */
 	}
+	vmm_evloop_call(srv->ctl, listen_end, &c);
+	return 0;
 }
 
 void vmm_vhost_user_server_stop(vmm_vhost_user_server *srv)
@@ -267,22 +301,26 @@ void vmm_vhost_user_server_stats(vmm_vhost_user_server *srv,
 	pthread_mutex_unlock(&srv->lock);
 }
 
+static void close_all(void *opaque)
+{
+	vmm_vhost_user_server *srv = opaque;
+
+	while (srv->sessions)
+		session_end(srv, srv->sessions, 0);
+}
+
 void vmm_vhost_user_server_destroy(vmm_vhost_user_server *srv)
 {
 	if (!srv)
 		return;
-	/* wake the session threads: their sockets read EOF */
-	pthread_mutex_lock(&srv->lock);
-	for (struct vu_session *s = srv->sessions; s; s = s->next)
-		shutdown(s->sock, SHUT_RDWR);
-	pthread_mutex_unlock(&srv->lock);
-	reap(srv, true);
+	/* close every session (on the control loop), then stop the loops */
+	vmm_evloop_call(srv->ctl, close_all, srv);
+	vmm_evloop_destroy(srv->ctl);
 	vmm_evloop_destroy(srv->loop);
 	close(srv->listen_fd);
 	close(srv->stop_fd);
 	unlink(srv->path);
 	pthread_mutex_destroy(&srv->lock);
-	pthread_cond_destroy(&srv->cond);
 	free(srv->path);
 	free(srv->blk_path);
 	free(srv->serial);

@@ -43,10 +43,12 @@ struct vu_session {
 	struct vu_map reg[VU_MAX_REGIONS];
 	struct vu_ring vr[VMM_VIRTIO_MAX_QUEUES];
 	uint64_t messages, rejected;
+	/* message reception on the server's control loop */
+	struct vu_msg *m, *rep;
+	size_t got;              /* bytes of *m received so far */
 	/* server bookkeeping */
 	struct vmm_vhost_user_server *srv;
-	pthread_t thread;
-	bool done;
+	struct vmm_ev_watch *watch;
 	struct vu_session *next;
 };
 
@@ -61,8 +63,9 @@ void vmm__vu_session_free(struct vu_session *s);
  */
 int vmm__vu_handle(struct vu_session *s, struct vu_msg *m, struct vu_msg *rep,
 		   bool *has_reply);
-/* Read and handle messages on s->sock until it closes.  0 or -errno. */
-int vmm__vu_session_serve(struct vu_session *s);
+/* Handle what arrived on the non-blocking s->sock: 1 (go on), 0 (closed)
+ * or -errno (protocol broken: close it).  See backend.c. */
+int vmm__vu_session_step(struct vu_session *s);
 uint64_t vmm__vu_session_requests(struct vu_session *s);
 void vmm__vu_kick_cb(void *opaque, int fd, unsigned events);
 

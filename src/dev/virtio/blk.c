@@ -27,39 +27,46 @@
 #include <endian.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/virtio_blk.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define VIRTIO_ID_BLOCK 2
+/* Short names for the kernel's constants (<linux/virtio_blk.h>). */
+#define BLK_F_SEG_MAX VIRTIO_BLK_F_SEG_MAX
+#define BLK_F_RO VIRTIO_BLK_F_RO
+#define BLK_F_BLK_SIZE VIRTIO_BLK_F_BLK_SIZE
+#define BLK_F_FLUSH VIRTIO_BLK_F_FLUSH
+#define BLK_F_DISCARD VIRTIO_BLK_F_DISCARD
+#define BLK_F_WRITE_ZEROES VIRTIO_BLK_F_WRITE_ZEROES
 
-#define BLK_F_SEG_MAX 2
-#define BLK_F_RO 5
-#define BLK_F_BLK_SIZE 6
-#define BLK_F_MQ 12
-#define BLK_F_FLUSH 9
-#define BLK_F_DISCARD 13
-#define BLK_F_WRITE_ZEROES 14
+#define BLK_F_MQ VIRTIO_BLK_F_MQ
 
-#define BLK_T_IN 0
-#define BLK_T_OUT 1
-#define BLK_T_FLUSH 4
-#define BLK_T_GET_ID 8
-#define BLK_T_DISCARD 11
-#define BLK_T_WRITE_ZEROES 13
+#define BLK_T_IN VIRTIO_BLK_T_IN
+#define BLK_T_OUT VIRTIO_BLK_T_OUT
+#define BLK_T_FLUSH VIRTIO_BLK_T_FLUSH
+#define BLK_T_GET_ID VIRTIO_BLK_T_GET_ID
+#define BLK_T_DISCARD VIRTIO_BLK_T_DISCARD
+#define BLK_T_WRITE_ZEROES VIRTIO_BLK_T_WRITE_ZEROES
 
-#define BLK_S_OK 0
-#define BLK_S_IOERR 1
-#define BLK_S_UNSUPP 2
+#define BLK_S_OK VIRTIO_BLK_S_OK
+#define BLK_S_IOERR VIRTIO_BLK_S_IOERR
+#define BLK_S_UNSUPP VIRTIO_BLK_S_UNSUPP
 
 /* discard / write-zeroes segment flags (5.2.6) */
-#define BLK_WZ_F_UNMAP 1u
+#define BLK_WZ_F_UNMAP VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
 
-#define BLK_ID_LEN 20
+#define BLK_ID_LEN VIRTIO_BLK_ID_BYTES
 #define SECTOR 512ull
 #define SEG_MAX (VMM_VQ_MAX_IOV - 2)
-#define CONFIG_SIZE 60
+/* the config space up to write_zeroes_may_unmap and its padding (60
+ * bytes; the kernel's struct also has secure-erase fields we do not
+ * offer) */
+#define CONFIG_SIZE                                                      \
+	(offsetof(struct virtio_blk_config, unused1) +                    \
+	 sizeof(((struct virtio_blk_config *)0)->unused1))
 
 _Static_assert(VMM_VIRTIO_BLK_MAX_QUEUES <= VMM_VIRTIO_MAX_QUEUES,
 	       "virtio-blk queues beyond the virtio core's");

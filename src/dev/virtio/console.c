@@ -12,12 +12,13 @@
 #include "io/evloop.h"
 
 #include <fcntl.h>
+#include <linux/virtio_console.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#define VIRTIO_ID_CONSOLE 3
-#define CONFIG_SIZE 12 /* cols, rows, max_nr_ports, emerg_wr */
+/* cols, rows, max_nr_ports, emerg_wr */
+#define CONFIG_SIZE sizeof(struct virtio_console_config)
 
 struct console {
 	struct vmm_virtio *vd;

@@ -41,14 +41,16 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define VIRTIO_ID_NET 1
 #define NET_HDR_LEN VMM_NET_HDR_LEN
-#define CONFIG_SIZE 12
+/* mac, status, max_virtqueue_pairs, mtu: the fields we offer (12) */
+#define CONFIG_SIZE offsetof(struct virtio_net_config, speed)
 /* the staging buffer: a whole frame with its header */
 #define NET_STAGE (NET_HDR_LEN + VMM_NET_MAX_FRAME)
 /* receive chains one mergeable frame may take */

@@ -28,6 +28,7 @@
 #include "dev/direct.h"
 #include "core/statebuf.h"
 
+#include <linux/pci_regs.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -49,11 +50,12 @@
 #define CAP_DEVICE 0x74
 #define CAP_MSIX 0x84
 
-#define CMD_MEM 0x0002
-#define CMD_MASTER 0x0004
-#define CMD_INTX_DISABLE 0x0400
-#define MSIX_ENABLE 0x8000
-#define MSIX_MASKALL 0x4000
+/* PCI bits: the kernel's <linux/pci_regs.h> under short names */
+#define CMD_MEM PCI_COMMAND_MEMORY
+#define CMD_MASTER PCI_COMMAND_MASTER
+#define CMD_INTX_DISABLE PCI_COMMAND_INTX_DISABLE
+#define MSIX_ENABLE PCI_MSIX_FLAGS_ENABLE
+#define MSIX_MASKALL PCI_MSIX_FLAGS_MASKALL
 
 struct msix_vec {
 	uint64_t addr;
@@ -156,7 +158,7 @@ static void pci_interrupt(struct vmm_virtio *vd, int q)
 	uint16_t v;
 
 	if (!p->msix_on) {
-		vd->isr |= q < 0 ? VIRTIO_ISR_CONFIG : VIRTIO_ISR_QUEUE;
+		vd->isr |= q < 0 ? VIRTIO_MMIO_INT_CONFIG : VIRTIO_MMIO_INT_VRING;
 		intx_update(p);
 		return;
 	}
@@ -195,24 +197,24 @@ static uint64_t common_read(struct virtio_pci *p, uint64_t off, unsigned size)
 	struct vmm_virtio_queue *q = vmm_virtio_sel(vd);
 
 	switch (off) {
-	case 0x00: return vd->dev_feat_sel;
-	case 0x04: return vmm_virtio_get_dev_features(vd);
-	case 0x08: return vd->drv_feat_sel;
-	case 0x0c: return vmm_virtio_get_drv_features(vd);
-	case 0x10: return vd->config_msix;
-	case 0x12: return vd->nq;
-	case 0x14: return vd->status;
-	case 0x15: return (uint8_t)vd->config_gen;
-	case 0x16: return vd->queue_sel;
-	case 0x18: return q ? q->vq.size : 0;
-	case 0x1a: return q ? q->msix_vector : VMM_VIRTIO_NO_VECTOR;
-	case 0x1c: return q ? q->vq.ready : 0;
-	case 0x1e: return q ? q->index : 0;
-	case 0x20: case 0x24: return q ? q->vq.desc >> (off & 4 ? 32 : 0) : 0;
-	case 0x28: case 0x2c: return q ? q->vq.avail >> (off & 4 ? 32 : 0) : 0;
-	case 0x30: case 0x34: return q ? q->vq.used >> (off & 4 ? 32 : 0) : 0;
-	case 0x38: return q ? q->index : 0;
-	case 0x3a: return 0;
+	case VIRTIO_PCI_COMMON_DFSELECT: return vd->dev_feat_sel;
+	case VIRTIO_PCI_COMMON_DF: return vmm_virtio_get_dev_features(vd);
+	case VIRTIO_PCI_COMMON_GFSELECT: return vd->drv_feat_sel;
+	case VIRTIO_PCI_COMMON_GF: return vmm_virtio_get_drv_features(vd);
+	case VIRTIO_PCI_COMMON_MSIX: return vd->config_msix;
+	case VIRTIO_PCI_COMMON_NUMQ: return vd->nq;
+	case VIRTIO_PCI_COMMON_STATUS: return vd->status;
+	case VIRTIO_PCI_COMMON_CFGGENERATION: return (uint8_t)vd->config_gen;
+	case VIRTIO_PCI_COMMON_Q_SELECT: return vd->queue_sel;
+	case VIRTIO_PCI_COMMON_Q_SIZE: return q ? q->vq.size : 0;
+	case VIRTIO_PCI_COMMON_Q_MSIX: return q ? q->msix_vector : VIRTIO_MSI_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_Q_ENABLE: return q ? q->vq.ready : 0;
+	case VIRTIO_PCI_COMMON_Q_NOFF: return q ? q->index : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCLO: case VIRTIO_PCI_COMMON_Q_DESCHI: return q ? q->vq.desc >> (off & 4 ? 32 : 0) : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO: case VIRTIO_PCI_COMMON_Q_AVAILHI: return q ? q->vq.avail >> (off & 4 ? 32 : 0) : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDLO: case VIRTIO_PCI_COMMON_Q_USEDHI: return q ? q->vq.used >> (off & 4 ? 32 : 0) : 0;
+	case VIRTIO_PCI_COMMON_Q_NDATA: return q ? q->index : 0;
+	case VIRTIO_PCI_COMMON_Q_RESET: return 0;
 	}
 	return 0;
 }
@@ -221,16 +223,16 @@ static uint64_t common_read(struct virtio_pci *p, uint64_t off, unsigned size)
 static unsigned common_width(uint64_t off)
 {
 	switch (off) {
-	case 0x00: case 0x04: case 0x08: case 0x0c:
+	case VIRTIO_PCI_COMMON_DFSELECT: case VIRTIO_PCI_COMMON_DF: case VIRTIO_PCI_COMMON_GFSELECT: case VIRTIO_PCI_COMMON_GF:
 		return 4;
-	case 0x10: case 0x12: case 0x16: case 0x18: case 0x1a: case 0x1c:
-	case 0x1e: case 0x38: case 0x3a:
+	case VIRTIO_PCI_COMMON_MSIX: case VIRTIO_PCI_COMMON_NUMQ: case VIRTIO_PCI_COMMON_Q_SELECT: case VIRTIO_PCI_COMMON_Q_SIZE: case VIRTIO_PCI_COMMON_Q_MSIX: case VIRTIO_PCI_COMMON_Q_ENABLE:
+	case VIRTIO_PCI_COMMON_Q_NOFF: case VIRTIO_PCI_COMMON_Q_NDATA: case VIRTIO_PCI_COMMON_Q_RESET:
 		return 2;
-	case 0x14: case 0x15:
+	case VIRTIO_PCI_COMMON_STATUS: case VIRTIO_PCI_COMMON_CFGGENERATION:
 		return 1;
-	case 0x20: case 0x28: case 0x30:
+	case VIRTIO_PCI_COMMON_Q_DESCLO: case VIRTIO_PCI_COMMON_Q_AVAILLO: case VIRTIO_PCI_COMMON_Q_USEDLO:
 		return 8;
-	case 0x24: case 0x2c: case 0x34:
+	case VIRTIO_PCI_COMMON_Q_DESCHI: case VIRTIO_PCI_COMMON_Q_AVAILHI: case VIRTIO_PCI_COMMON_Q_USEDHI:
 		return 4; /* high halves, as 32-bit accesses */
 	}
 	return 0;
@@ -244,19 +246,19 @@ static void common_write(struct virtio_pci *p, uint64_t off, uint64_t v,
 	uint64_t *a;
 
 	switch (off) {
-	case 0x00: vd->dev_feat_sel = (uint32_t)v; return;
-	case 0x08: vd->drv_feat_sel = (uint32_t)v; return;
-	case 0x0c: vmm_virtio_set_drv_features(vd, (uint32_t)v); return;
-	case 0x10:
-		vd->config_msix = v < p->nvec ? (uint16_t)v : VMM_VIRTIO_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_DFSELECT: vd->dev_feat_sel = (uint32_t)v; return;
+	case VIRTIO_PCI_COMMON_GFSELECT: vd->drv_feat_sel = (uint32_t)v; return;
+	case VIRTIO_PCI_COMMON_GF: vmm_virtio_set_drv_features(vd, (uint32_t)v); return;
+	case VIRTIO_PCI_COMMON_MSIX:
+		vd->config_msix = v < p->nvec ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
 		return;
-	case 0x14:
+	case VIRTIO_PCI_COMMON_STATUS:
 		vmm_virtio_set_status(vd, (uint8_t)v);
 		intx_update(p);
 		return;
-	case 0x16: vd->queue_sel = (uint16_t)v; return;
-	case 0x18: case 0x1a: case 0x1c: case 0x20: case 0x24: case 0x28:
-	case 0x2c: case 0x30: case 0x34: case 0x3a:
+	case VIRTIO_PCI_COMMON_Q_SELECT: vd->queue_sel = (uint16_t)v; return;
+	case VIRTIO_PCI_COMMON_Q_SIZE: case VIRTIO_PCI_COMMON_Q_MSIX: case VIRTIO_PCI_COMMON_Q_ENABLE: case VIRTIO_PCI_COMMON_Q_DESCLO: case VIRTIO_PCI_COMMON_Q_DESCHI: case VIRTIO_PCI_COMMON_Q_AVAILLO:
+	case VIRTIO_PCI_COMMON_Q_AVAILHI: case VIRTIO_PCI_COMMON_Q_USEDLO: case VIRTIO_PCI_COMMON_Q_USEDHI: case VIRTIO_PCI_COMMON_Q_RESET:
 		break;
 	default:
 		vmm_virtio_driver_error(vd, "write to read-only common config "
@@ -271,17 +273,17 @@ static void common_write(struct virtio_pci *p, uint64_t off, uint64_t v,
 		return;
 	}
 	switch (off) {
-	case 0x1a:
-		q->msix_vector = v < p->nvec ? (uint16_t)v : VMM_VIRTIO_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+		q->msix_vector = v < p->nvec ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
 		return;
-	case 0x1c:
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		if (v == 1)
 			vmm_virtio_queue_enable(vd, q, true);
 		else
 			vmm_virtio_driver_error(vd, "queue_enable = %llu",
 						(unsigned long long)v);
 		return;
-	case 0x3a:
+	case VIRTIO_PCI_COMMON_Q_RESET:
 		vmm_virtio_driver_error(vd, "queue reset not offered");
 		return;
 	}
@@ -290,11 +292,12 @@ static void common_write(struct virtio_pci *p, uint64_t off, uint64_t v,
 					q->index);
 		return;
 	}
-	if (off == 0x18) {
+	if (off == VIRTIO_PCI_COMMON_Q_SIZE) {
 		q->vq.size = (uint16_t)v; /* checked at enable */
 		return;
 	}
-	a = off < 0x28 ? &q->vq.desc : off < 0x30 ? &q->vq.avail : &q->vq.used;
+	a = off < VIRTIO_PCI_COMMON_Q_AVAILLO ? &q->vq.desc :
+	    off < VIRTIO_PCI_COMMON_Q_USEDLO ? &q->vq.avail : &q->vq.used;
 	if (size == 8)
 		*a = v;
 	else if (off & 4)
@@ -525,7 +528,7 @@ static void put_cap(struct virtio_pci *p, uint8_t at, uint8_t next,
 {
 	uint8_t *c = &p->cfg[at];
 
-	c[0] = 0x09; /* vendor-specific */
+	c[0] = PCI_CAP_ID_VNDR;
 	c[1] = next;
 	c[2] = len;
 	c[3] = type;
@@ -557,15 +560,16 @@ static void pci_cfg_init(struct virtio_pci *p)
 	vmm__le_put(&p->wmask[0x14], 4, 0xffffffffu);
 	p->wmask[0x3c] = 0xff;
 
-	put_cap(p, CAP_COMMON, CAP_NOTIFY, 16, 1, OFF_COMMON, 0x40);
-	put_cap(p, CAP_NOTIFY, CAP_ISR, 20, 2, OFF_NOTIFY,
+	put_cap(p, CAP_COMMON, CAP_NOTIFY, 16, VIRTIO_PCI_CAP_COMMON_CFG,
+		OFF_COMMON, 0x40);
+	put_cap(p, CAP_NOTIFY, CAP_ISR, 20, VIRTIO_PCI_CAP_NOTIFY_CFG, OFF_NOTIFY,
 		NOTIFY_MULT * p->vd->nq);
 	vmm__le_put(&p->cfg[CAP_NOTIFY + 16], 4, NOTIFY_MULT);
-	put_cap(p, CAP_ISR, CAP_DEVICE, 16, 3, OFF_ISR, 1);
-	put_cap(p, CAP_DEVICE, CAP_MSIX, 16, 4, OFF_DEVICE,
+	put_cap(p, CAP_ISR, CAP_DEVICE, 16, VIRTIO_PCI_CAP_ISR_CFG, OFF_ISR, 1);
+	put_cap(p, CAP_DEVICE, CAP_MSIX, 16, VIRTIO_PCI_CAP_DEVICE_CFG, OFF_DEVICE,
 		p->vd->ops->config_size ? p->vd->ops->config_size : 4);
 	/* MSI-X: table and PBA in BAR0 */
-	p->cfg[CAP_MSIX] = 0x11;
+	p->cfg[CAP_MSIX] = PCI_CAP_ID_MSIX;
 	p->cfg[CAP_MSIX + 1] = 0;
 	vmm__le_put(&p->cfg[CAP_MSIX + 2], 2, p->nvec - 1);
 	vmm__le_put(&p->cfg[CAP_MSIX + 4], 4, OFF_MSIX);

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define VIRTIO_ID_RNG 4
-
 struct rng {
 	struct vmm_virtio *vd;
 	vmm_vm *vm;

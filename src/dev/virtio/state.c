@@ -20,9 +20,9 @@
 #include <string.h>
 
 #define STATUS_KNOWN                                                         \
-	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |                  \
-	 VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK |               \
-	 VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
+	(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |                  \
+	 VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FEATURES_OK |               \
+	 VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED)
 
 void vmm__virtio_freeze(struct vmm_virtio *vd)
 {
@@ -113,7 +113,7 @@ static int check_queue(struct vmm_virtio *vd, unsigned i,
 	const struct vmm_virtio_queue *q = &vd->q[i];
 	const uint8_t wraps = VMM__VQS_AVAIL_WRAP | VMM__VQS_USED_WRAP |
 			      VMM__VQS_SIGNALLED_WRAP;
-	bool packed = (s->status & VIRTIO_STATUS_FEATURES_OK) &&
+	bool packed = (s->status & VIRTIO_CONFIG_S_FEATURES_OK) &&
 		      (s->guest_features & (1ull << VIRTIO_F_RING_PACKED));
 	struct vmm_vq probe;
 
@@ -123,7 +123,7 @@ static int check_queue(struct vmm_virtio *vd, unsigned i,
 	if (!packed && (sq->flags & wraps))
 		BAD("queue %u: wrap counters 0x%x on a split ring", i,
 		    sq->flags & wraps);
-	if (sq->msix_vector != VMM_VIRTIO_NO_VECTOR && sq->msix_vector >= nvec)
+	if (sq->msix_vector != VIRTIO_MSI_NO_VECTOR && sq->msix_vector >= nvec)
 		BAD("queue %u: MSI-X vector %u (device has %u)", i,
 		    sq->msix_vector, nvec);
 	if (saved_max > q->size_max && sq->size > q->size_max)
@@ -131,7 +131,7 @@ static int check_queue(struct vmm_virtio *vd, unsigned i,
 		    "(saved with %u)", i, sq->size, q->size_max, saved_max);
 	if (!(sq->flags & VMM__VQS_READY))
 		return 0; /* inert: checked when the driver enables it */
-	if (!(s->status & VIRTIO_STATUS_FEATURES_OK))
+	if (!(s->status & VIRTIO_CONFIG_S_FEATURES_OK))
 		BAD("queue %u enabled without FEATURES_OK", i);
 	if (sq->size == 0 || sq->size > q->size_max ||
 	    (!packed && (sq->size & (sq->size - 1))))
@@ -231,11 +231,11 @@ int vmm__virtio_parse_core(struct vmm_virtio *vd, struct vmm_sreader *r,
 	/* status and features */
 	if (s->status & ~STATUS_KNOWN)
 		BAD("device status 0x%x has unknown bits", s->status);
-	if ((s->status & VIRTIO_STATUS_DRIVER_OK) &&
-	    !(s->status & VIRTIO_STATUS_FEATURES_OK))
+	if ((s->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    !(s->status & VIRTIO_CONFIG_S_FEATURES_OK))
 		BAD("device status 0x%x: DRIVER_OK without FEATURES_OK",
 		    s->status);
-	if (s->status & VIRTIO_STATUS_FEATURES_OK) {
+	if (s->status & VIRTIO_CONFIG_S_FEATURES_OK) {
 		if (s->guest_features & ~vd->host_features)
 			BAD("negotiated features 0x%llx are not all offered by this "
 			    "device (0x%llx; the source offered 0x%llx)",
@@ -246,9 +246,9 @@ int vmm__virtio_parse_core(struct vmm_virtio *vd, struct vmm_sreader *r,
 			BAD("negotiated features 0x%llx lack VERSION_1",
 			    (unsigned long long)s->guest_features);
 	}
-	if (s->isr & ~(VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG))
+	if (s->isr & ~(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG))
 		BAD("ISR 0x%x has unknown bits", s->isr);
-	if (s->config_msix != VMM_VIRTIO_NO_VECTOR && s->config_msix >= nvec)
+	if (s->config_msix != VIRTIO_MSI_NO_VECTOR && s->config_msix >= nvec)
 		BAD("configuration MSI-X vector %u (device has %u)",
 		    s->config_msix, nvec);
 	for (unsigned i = 0; i < nq; i++) {
@@ -293,9 +293,9 @@ void vmm__virtio_apply_core(struct vmm_virtio *vd,
 		vq->used = sq->used;
 		q->msix_vector = sq->msix_vector;
 		vq->ready = sq->flags & VMM__VQS_READY;
-		vq->event_idx = vd->guest_features & (1ull << VIRTIO_F_EVENT_IDX);
+		vq->event_idx = vd->guest_features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 		vq->indirect = vd->guest_features &
-			       (1ull << VIRTIO_F_INDIRECT_DESC);
+			       (1ull << VIRTIO_RING_F_INDIRECT_DESC);
 		vq->packed = vd->guest_features & (1ull << VIRTIO_F_RING_PACKED);
 		vq->avail_wrap = sq->flags & VMM__VQS_AVAIL_WRAP;
 		vq->used_wrap = sq->flags & VMM__VQS_USED_WRAP;

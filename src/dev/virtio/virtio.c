@@ -84,11 +84,11 @@ static void kick_cb(void *opaque, int fd, unsigned events)
 		return;
 	pthread_mutex_lock(&vd->lock);
 	vd->stats.kicks += v;
-	if (vd->status & VIRTIO_STATUS_NEEDS_RESET) {
+	if (vd->status & VIRTIO_CONFIG_S_NEEDS_RESET) {
 		/* ignored until the driver resets the device */
 	} else if (vd->frozen) {
 		/* saved state: vmm__virtio_thaw() looks at the rings again */
-	} else if (!(vd->status & VIRTIO_STATUS_DRIVER_OK)) {
+	} else if (!(vd->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		vmm_virtio_driver_error(vd, "notify of queue %u before DRIVER_OK",
 					q->index);
 	} else if (!q->vq.ready) {
@@ -161,12 +161,12 @@ int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
 		snprintf(vd->name, sizeof(vd->name), "virtio-%s", ops->name);
 	vd->host_features = ops->features | (1ull << VIRTIO_F_VERSION_1);
 	if (!(flags & VMM_VIRTIO_NO_EVENT_IDX))
-		vd->host_features |= 1ull << VIRTIO_F_EVENT_IDX;
+		vd->host_features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
 	if (!(flags & VMM_VIRTIO_NO_INDIRECT))
-		vd->host_features |= 1ull << VIRTIO_F_INDIRECT_DESC;
+		vd->host_features |= 1ull << VIRTIO_RING_F_INDIRECT_DESC;
 	if (flags & VMM_VIRTIO_PACKED)
 		vd->host_features |= 1ull << VIRTIO_F_RING_PACKED;
-	vd->config_msix = VMM_VIRTIO_NO_VECTOR;
+	vd->config_msix = VIRTIO_MSI_NO_VECTOR;
 	vd->stats.device_id = ops->device_id;
 	pthread_mutex_init(&vd->lock, NULL);
 	pthread_cond_init(&vd->cond, NULL);
@@ -180,7 +180,7 @@ int vmm_virtio_init(struct vmm_virtio *vd, vmm_vm *vm,
 		q->vq.dirs = ops->queue_dirs[i] ? ops->queue_dirs[i]
 						: VMM_VQ_DIR_ANY;
 		q->vq.size = queue_max;
-		q->msix_vector = VMM_VIRTIO_NO_VECTOR;
+		q->msix_vector = VIRTIO_MSI_NO_VECTOR;
 		q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (q->kick_fd < 0) {
 			ret = -errno;
@@ -221,14 +221,14 @@ static void do_reset(struct vmm_virtio *vd)
 
 		vmm_vq_reset(&q->vq);
 		q->vq.size = q->size_max;
-		q->msix_vector = VMM_VIRTIO_NO_VECTOR;
+		q->msix_vector = VIRTIO_MSI_NO_VECTOR;
 	}
 	vd->status = 0;
 	vd->isr = 0;
 	vd->guest_features = 0;
 	vd->dev_feat_sel = vd->drv_feat_sel = 0;
 	vd->queue_sel = 0;
-	vd->config_msix = VMM_VIRTIO_NO_VECTOR;
+	vd->config_msix = VIRTIO_MSI_NO_VECTOR;
 }
 
 void vmm_virtio_fini(struct vmm_virtio *vd)
@@ -267,7 +267,7 @@ void vmm_virtio_set_drv_features(struct vmm_virtio *vd, uint32_t v)
 {
 	unsigned sh;
 
-	if (vd->status & VIRTIO_STATUS_FEATURES_OK) {
+	if (vd->status & VIRTIO_CONFIG_S_FEATURES_OK) {
 		vmm_virtio_driver_error(vd, "feature write after FEATURES_OK");
 		return;
 	}
@@ -290,36 +290,36 @@ void vmm_virtio_set_status(struct vmm_virtio *vd, uint8_t v)
 		do_reset(vd);
 		return;
 	}
-	if ((old & ~VIRTIO_STATUS_NEEDS_RESET) & ~v)
+	if ((old & ~VIRTIO_CONFIG_S_NEEDS_RESET) & ~v)
 		vmm_virtio_driver_error(vd, "status 0x%x clears bits of 0x%x",
 					v, old);
-	v |= old & ~VIRTIO_STATUS_NEEDS_RESET;
-	v &= ~VIRTIO_STATUS_NEEDS_RESET; /* device-owned */
-	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
-	    !(old & VIRTIO_STATUS_FEATURES_OK)) {
+	v |= old & ~VIRTIO_CONFIG_S_NEEDS_RESET;
+	v &= ~VIRTIO_CONFIG_S_NEEDS_RESET; /* device-owned */
+	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		uint64_t extra = vd->guest_features & ~vd->host_features;
 
 		if (extra) {
 			vmm_virtio_driver_error(vd, "driver accepted features "
 						"0x%llx the device did not offer",
 						(unsigned long long)extra);
-			v &= ~VIRTIO_STATUS_FEATURES_OK;
+			v &= ~VIRTIO_CONFIG_S_FEATURES_OK;
 		} else if (!(vd->guest_features &
 			     (1ull << VIRTIO_F_VERSION_1))) {
 			vmm_virtio_driver_error(vd, "legacy driver: "
 						"VIRTIO_F_VERSION_1 not accepted");
-			v &= ~VIRTIO_STATUS_FEATURES_OK;
+			v &= ~VIRTIO_CONFIG_S_FEATURES_OK;
 		}
 	}
-	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
-	    !(v & VIRTIO_STATUS_FEATURES_OK)) {
+	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    !(v & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		vmm_virtio_driver_error(vd, "DRIVER_OK without FEATURES_OK");
-		v &= ~VIRTIO_STATUS_DRIVER_OK;
+		v &= ~VIRTIO_CONFIG_S_DRIVER_OK;
 	}
-	vd->status = v | (old & VIRTIO_STATUS_NEEDS_RESET);
+	vd->status = v | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
 	vd->stats.status = vd->status;
 	vd->stats.features = vd->guest_features;
-	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
+	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		if (vd->ops->driver_ok)
 			vd->ops->driver_ok(vd->be);
 		/* buffers made available before DRIVER_OK: look at them */
@@ -346,13 +346,13 @@ void vmm_virtio_queue_enable(struct vmm_virtio *vd, struct vmm_virtio_queue *q,
 	}
 	if (q->vq.ready)
 		return;
-	if (!(vd->status & VIRTIO_STATUS_FEATURES_OK)) {
+	if (!(vd->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		vmm_virtio_driver_error(vd, "queue %u enabled before FEATURES_OK",
 					q->index);
 		return;
 	}
-	q->vq.event_idx = vd->guest_features & (1ull << VIRTIO_F_EVENT_IDX);
-	q->vq.indirect = vd->guest_features & (1ull << VIRTIO_F_INDIRECT_DESC);
+	q->vq.event_idx = vd->guest_features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+	q->vq.indirect = vd->guest_features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
 	q->vq.packed = vd->guest_features & (1ull << VIRTIO_F_RING_PACKED);
 	q->vq.broken = false;
 	if (q->vq.size > q->size_max) {
@@ -422,11 +422,11 @@ void vmm_virtio_queue_error(struct vmm_virtio *vd, unsigned q)
 	vd->stats.queue_errors++;
 	vmm_virtio_log(vd, VMM_LOG_ERROR, "queue %u broken, device needs reset: %s",
 		       q, vd->q[q].vq.err);
-	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
+	if (vd->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
-	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
+	vd->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	vd->stats.status = vd->status;
-	if (vd->status & VIRTIO_STATUS_DRIVER_OK)
+	if (vd->status & VIRTIO_CONFIG_S_DRIVER_OK)
 		vmm_virtio_config_changed(vd);
 }
 

@@ -30,27 +30,24 @@
 
 #include <pthread.h>
 
+/*
+ * The VIRTIO constants come from the kernel's UAPI headers (linux-libc-dev):
+ * feature bits VIRTIO_F_* (virtio_config.h) and VIRTIO_RING_F_* (ring
+ * features, virtio_ring.h), status bits VIRTIO_CONFIG_S_*, the MSI-X
+ * "no vector" VIRTIO_MSI_NO_VECTOR (virtio_pci.h), device IDs
+ * VIRTIO_ID_* (virtio_ids.h).  The interrupt status bits are the same on
+ * both transports (VIRTIO 1.2 4.1.4.5 and 4.2.2); the kernel names them
+ * only for MMIO (VIRTIO_MMIO_INT_VRING / _CONFIG; PCI has just
+ * VIRTIO_PCI_ISR_CONFIG), so both transports use the MMIO names.
+ */
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
+
+/* Ours: the queues a device may have in this library. */
 #define VMM_VIRTIO_MAX_QUEUES 8
-#define VMM_VIRTIO_NO_VECTOR 0xffff
-
-/* Feature bits (VIRTIO 1.2, 6). */
-#define VIRTIO_F_INDIRECT_DESC 28
-#define VIRTIO_F_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
-#define VIRTIO_F_ACCESS_PLATFORM 33
-#define VIRTIO_F_RING_PACKED 34
-
-/* Device status bits (2.1). */
-#define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
-#define VIRTIO_STATUS_FEATURES_OK 8
-#define VIRTIO_STATUS_NEEDS_RESET 0x40
-#define VIRTIO_STATUS_FAILED 0x80
-
-/* ISR bits (4.1.4.5 / 4.2.2). */
-#define VIRTIO_ISR_QUEUE 1
-#define VIRTIO_ISR_CONFIG 2
 
 struct vmm_virtio;
 
@@ -188,8 +185,8 @@ void vmm_virtio_log(struct vmm_virtio *vd, int level, const char *fmt, ...)
 
 static inline bool vmm_virtio_running(const struct vmm_virtio *vd)
 {
-	return (vd->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(vd->status & VIRTIO_STATUS_NEEDS_RESET) && !vd->frozen;
+	return (vd->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	       !(vd->status & VIRTIO_CONFIG_S_NEEDS_RESET) && !vd->frozen;
 }
 
 /*

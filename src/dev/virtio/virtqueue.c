@@ -2,7 +2,7 @@
 /*
  * virtqueue.c - split and packed virtqueues, device side (VIRTIO 1.2, 2.7
  * and 2.8): the descriptor-chain walker, used-ring updates and
- * notification suppression (VIRTIO_F_EVENT_IDX).  Written from the
+ * notification suppression (VIRTIO_RING_F_EVENT_IDX).  Written from the
  * specification; see virtqueue.h for the validation rules.
  *
  * Ring layout (all little endian):
@@ -208,16 +208,16 @@ static int walk(struct vmm_vq *vq, uint16_t head, struct vmm_vq_elem *e)
 			id = d.next;
 		} else if (packed) {
 			/* WRITE is the one flag of an indirect table entry */
-			d.flags &= VMM_VQ_DESC_F_WRITE;
+			d.flags &= VRING_DESC_F_WRITE;
 		}
-		if (d.flags & VMM_VQ_DESC_F_INDIRECT) {
+		if (d.flags & VRING_DESC_F_INDIRECT) {
 			if (!vq->indirect)
 				return brk(vq, -EINVAL, "indirect descriptor without "
-					   "VIRTIO_F_INDIRECT_DESC");
+					   "VIRTIO_RING_F_INDIRECT_DESC");
 			if (in_indirect)
 				return brk(vq, -EINVAL, "nested indirect table in chain %u",
 					   head);
-			if (d.flags & VMM_VQ_DESC_F_NEXT)
+			if (d.flags & VRING_DESC_F_NEXT)
 				return brk(vq, -EINVAL, "indirect descriptor with NEXT "
 					   "in chain %u", head);
 			if (d.len == 0 || d.len % 16 ||
@@ -235,7 +235,7 @@ static int walk(struct vmm_vq *vq, uint16_t head, struct vmm_vq_elem *e)
 			continue;
 		}
 
-		bool wr = d.flags & VMM_VQ_DESC_F_WRITE;
+		bool wr = d.flags & VRING_DESC_F_WRITE;
 		if (wr && !(vq->dirs & VMM_VQ_DIR_WRITE))
 			return brk(vq, -EINVAL, "device-writable descriptor on a "
 				   "queue the device only reads (chain %u)", head);
@@ -278,7 +278,7 @@ static int walk(struct vmm_vq *vq, uint16_t head, struct vmm_vq_elem *e)
 				continue;
 			break;
 		}
-		if (!(d.flags & VMM_VQ_DESC_F_NEXT))
+		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
 		if (packed) {
 			if (++i == vq->size) {
@@ -528,9 +528,9 @@ static bool packed_need_interrupt(struct vmm_vq *vq, uint16_t old,
 		return true;
 	ev[0] = le16toh(ev[0]);
 	ev[1] = le16toh(ev[1]);
-	if (ev[1] == VMM_VQ_EVENT_DISABLE)
+	if (ev[1] == VRING_PACKED_EVENT_FLAG_DISABLE)
 		return false;
-	if (ev[1] != VMM_VQ_EVENT_DESC || !vq->event_idx || !valid)
+	if (ev[1] != VRING_PACKED_EVENT_FLAG_DESC || !vq->event_idx || !valid)
 		return true;
 	if ((ev[0] & 0x7fff) >= vq->size)
 		return true; /* nonsense: interrupting is always safe */
@@ -566,13 +566,13 @@ bool vmm_vq_need_interrupt(struct vmm_vq *vq)
 	}
 	if (rd16(vq, vq->avail, &v))
 		return true;
-	return !(v & VMM_VQ_AVAIL_F_NO_INTERRUPT);
+	return !(v & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 /* packed: the device event suppression structure */
 static void packed_set_event(struct vmm_vq *vq, uint16_t flags)
 {
-	if (flags == VMM_VQ_EVENT_DESC)
+	if (flags == VRING_PACKED_EVENT_FLAG_DESC)
 		wr16(vq, vq->used, (uint16_t)(vq->last_avail |
 					      (vq->avail_wrap ? 0x8000 : 0)));
 	atomic_thread_fence(memory_order_release);
@@ -584,9 +584,9 @@ void vmm_vq_disable_notify(struct vmm_vq *vq)
 	if (!vq->ready || vq->broken)
 		return;
 	if (vq->packed)
-		packed_set_event(vq, VMM_VQ_EVENT_DISABLE);
+		packed_set_event(vq, VRING_PACKED_EVENT_FLAG_DISABLE);
 	else if (!vq->event_idx)
-		wr16(vq, vq->used, VMM_VQ_USED_F_NO_NOTIFY);
+		wr16(vq, vq->used, VRING_USED_F_NO_NOTIFY);
 	/* split with EVENT_IDX: avail_event stays where the last
 	 * vmm_vq_enable_notify() put it (kicks up to there are wanted) */
 }
@@ -596,8 +596,8 @@ bool vmm_vq_enable_notify(struct vmm_vq *vq)
 	if (!vq->ready || vq->broken)
 		return false;
 	if (vq->packed)
-		packed_set_event(vq, vq->event_idx ? VMM_VQ_EVENT_DESC
-						   : VMM_VQ_EVENT_ENABLE);
+		packed_set_event(vq, vq->event_idx ? VRING_PACKED_EVENT_FLAG_DESC
+						   : VRING_PACKED_EVENT_FLAG_ENABLE);
 	else if (vq->event_idx)
 		wr16(vq, vq->used + 4 + 8ull * vq->size, vq->last_avail);
 	else

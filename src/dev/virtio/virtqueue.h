@@ -36,6 +36,7 @@
 #ifndef LIBVMM_DEV_VIRTQUEUE_H
 #define LIBVMM_DEV_VIRTQUEUE_H
 
+#include <linux/virtio_ring.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,18 +60,15 @@ struct vmm_vq_mem {
 	void (*dirty)(void *opaque, const struct iovec *iov, unsigned n);
 };
 
-/* Descriptor flags and ring flags (little endian in memory). */
-#define VMM_VQ_DESC_F_NEXT 1
-#define VMM_VQ_DESC_F_WRITE 2
-#define VMM_VQ_DESC_F_INDIRECT 4
-#define VMM_VQ_AVAIL_F_NO_INTERRUPT 1
-#define VMM_VQ_USED_F_NO_NOTIFY 1
-/* Packed ring: descriptor flags and event suppression (2.8). */
-#define VMM_VQ_PDESC_F_AVAIL (1u << 7)
-#define VMM_VQ_PDESC_F_USED (1u << 15)
-#define VMM_VQ_EVENT_ENABLE 0
-#define VMM_VQ_EVENT_DISABLE 1
-#define VMM_VQ_EVENT_DESC 2
+/*
+ * Descriptor and ring flags (little endian in memory) are the kernel's
+ * (<linux/virtio_ring.h>): VRING_DESC_F_*, VRING_AVAIL_F_NO_INTERRUPT,
+ * VRING_USED_F_NO_NOTIFY, VRING_PACKED_EVENT_FLAG_*.  The kernel gives the
+ * packed-ring descriptor flags as bit numbers; the masks below are made
+ * from them.
+ */
+#define VMM_VQ_PDESC_F_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
+#define VMM_VQ_PDESC_F_USED (1u << VRING_PACKED_DESC_F_USED)
 
 /* Directions a device accepts on a queue (vq->dirs). */
 #define VMM_VQ_DIR_READ 1   /* device-readable (driver -> device) */
@@ -89,8 +87,8 @@ struct vmm_vq {
 	uint64_t desc, avail, used; /* guest-physical ring addresses */
 	bool ready;
 	bool packed;              /* VIRTIO_F_RING_PACKED negotiated */
-	bool event_idx;           /* VIRTIO_F_EVENT_IDX negotiated */
-	bool indirect;            /* VIRTIO_F_INDIRECT_DESC negotiated */
+	bool event_idx;           /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect;            /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	uint8_t dirs;             /* VMM_VQ_DIR_* the device accepts */
 	uint64_t max_chain_bytes; /* 0 = VMM_VQ_MAX_CHAIN_BYTES */
 	uint16_t last_avail;      /* next avail entry to consume */

@@ -8,10 +8,13 @@
  */
 #include "dev_test.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -263,6 +266,78 @@ static void test_tx_stalled_reader_bounded(void **state)
 	assert_int_equal(vmm_dev_detach(dev), 0);
 	vmm_vm_destroy(vm);
 	close(p[1]);
+}
+
+/* Threads of this process other than the VM's event loop ("vmm-io"). */
+static int threads_besides_loop(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	char path[300], comm[32];
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f) ||
+		    strncmp(comm, "vmm-io", 6) != 0)
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * One I/O model: a UART with in_fd and out_fd runs on the VM's event
+ * loop, no thread of its own (issue #13 item 4).  Two UARTs with fds add
+ * no thread besides the loop, and both still move bytes both ways.
+ */
+static void test_io_on_event_loop(void **state)
+{
+	struct vmm_uart_config cfg;
+	vmm_vm *vm = dt_vm(NULL, 0);
+	vmm_dev *d1, *d2 = NULL;
+	int out[2], in[2], out2[2], before;
+	uint8_t c;
+
+	assert_int_equal(pipe(out), 0);
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out2), 0);
+	before = threads_besides_loop();
+	d1 = attach(vm, out[1], in[0], NULL);
+	vmm_uart_config_init(&cfg);
+	cfg.port = 0x2f8;
+	cfg.out_fd = out2[1];
+	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &d2), 0);
+	assert_int_equal(threads_besides_loop(), before);
+
+	dt_out(vm, RBR, 1, 'A');
+	dt_out(vm, 0x2f8, 1, 'B');
+	read_all(out[0], &c, 1);
+	assert_int_equal(c, 'A');
+	read_all(out2[0], &c, 1);
+	assert_int_equal(c, 'B');
+	assert_int_equal(write(in[1], "z", 1), 1);
+	for (int i = 0; i < 5000 && !(dt_in(vm, LSR, 1) & 1); i++)
+		usleep(1000); /* test side: wait for the loop to deliver */
+	assert_int_equal(dt_in(vm, RBR, 1), 'z');
+	assert_int_equal(vmm_dev_detach(d2), 0);
+	assert_int_equal(vmm_dev_detach(d1), 0);
+	vmm_vm_destroy(vm);
+	for (int i = 0; i < 2; i++) {
+		close(out[i]);
+		close(in[i]);
+		close(out2[i]);
+	}
 }
 
 /* ---- registers ---- */
@@ -642,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_tx_pipe_in_order),
 		cmocka_unit_test(test_tx_backpressure),
 		cmocka_unit_test(test_tx_stalled_reader_bounded),
+		cmocka_unit_test(test_io_on_event_loop),
 		cmocka_unit_test(test_divisor_latch_and_scratch),
 		cmocka_unit_test(test_lsr_bits),
 		cmocka_unit_test(test_loopback),
