@@ -47,6 +47,21 @@ enum vmm_backend {
  * VMM_CAP_DETERMINISTIC.
  */
 #define VMM_CFG_DETERMINISTIC (1u << 4)
+/**
+ * Software backend: run hot blocks of 64-bit guest code as host code
+ * compiled by the JIT tier (x86-64 hosts, built with -Djit; see
+ * docs/soft-backend.md).  Ignored where the JIT is not built, by other
+ * backends, and with VMM_CFG_DETERMINISTIC (the interpreter keeps the
+ * exact instruction count there).
+ */
+#define VMM_CFG_JIT (1u << 5)
+/**
+ * As VMM_CFG_JIT, and compile each block at its first execution instead
+ * of when it is hot (tests, fuzzing: every block goes through the JIT).
+ */
+#define VMM_CFG_JIT_EAGER (1u << 6)
+/** Software backend: interpreter only, even where the JIT is the default. */
+#define VMM_CFG_NO_JIT (1u << 7)
 
 /**
  * enum vmm_cpu_model - the CPU a guest sees: CPUID, the MSRs and CR4 bits
