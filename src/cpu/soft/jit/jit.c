@@ -76,6 +76,15 @@ static int soft_jit_call(struct soft_cpu *c, const struct soft_insn *i)
 	return r + 1;
 }
 
+/* After an instruction run through its threaded entry: retire what it
+ * deferred (pre_n) and go back to the compiled code. */
+#define SOFT_JIT_CONT 0x100
+static int soft_jit_stub(struct soft_cpu *c, const struct soft_insn *i)
+{
+	soft_thread_sync(c, i);
+	return SOFT_JIT_CONT;
+}
+
 /* The end of a compiled block whose last instruction was translated. */
 static int soft_jit_link(struct soft_cpu *c)
 {
@@ -195,6 +204,8 @@ struct tr {
 	unsigned pend_len, pend_n; /* RIP bytes / instructions not yet written */
 	size_t exits[SOFT_TB_MAX_INSNS + MAX_SLOW];
 	unsigned nexits;
+	size_t exits2[SOFT_TB_MAX_INSNS];
+	unsigned nexits2;
 	struct slow slow[MAX_SLOW];
 	unsigned nslow;
 	struct slow *cur; /* slow path of the instruction being emitted */
@@ -705,38 +716,52 @@ static bool translate_block(struct tr *t)
 			}
 			continue;
 		}
-		sync_pend(t);
-		if (last) {
-			/* enter its threaded entry, with the end marker
-			 * after it: a branch links to the next block */
+		/*
+		 * Through the interpreter's threaded entry of a copy of the
+		 * instruction, followed by a stub (or, last in the block,
+		 * the end marker).  The pending RIP and count go to it as
+		 * the deferred pre_n/pre_len of the threaded chain (thread.h),
+		 * so the entry syncs them itself where it must (before a
+		 * handler, on a memory slow path); the stub or marker retires
+		 * what is still deferred after it.  The copy's entry runs
+		 * exactly as in the interpreted block: pure and memory
+		 * forms inline, dead-flag variants, branch twins that link.
+		 */
+		{
 			struct soft_insn *cp = soft_tb_alloc(t->c, 2 * sizeof(*cp));
+			bool defer = tb->insn[k + 1].pre_n > 0;
 			if (!cp)
 				return false;
 			cp[0] = *i;
-			cp[0].pre_n = 0;
-			cp[0].pre_len = 0;
-			cp[1] = tb->insn[n];
-			cp[1].pre_n = tb->insn[n].pre_n ? 1 : 0;
-			cp[1].pre_len = tb->insn[n].pre_n ? i->len : 0;
+			cp[0].pre_n = (uint8_t)t->pend_n;
+			cp[0].pre_len = (uint16_t)t->pend_len;
+			cp[1] = tb->insn[k + 1];
+			cp[1].pre_n = defer ? (uint8_t)(t->pend_n + 1) : 0;
+			cp[1].pre_len = defer ? (uint16_t)(t->pend_len + i->len)
+					      : 0;
+			if (!last)
+				cp[1].run = soft_jit_stub;
+			t->pend_n = t->pend_len = 0;
 			e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 			e_movi(e, H_RSI, (uint64_t)(uintptr_t)cp);
-			e_b(e, 0x5b);   /* pop rbx */
-			e_movi(e, H_RAX, (uint64_t)(uintptr_t)cp[0].run);
-			e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
-			continue;
+			if (last) {
+				e_b(e, 0x5b);   /* pop rbx */
+				e_movi(e, H_RAX, (uint64_t)(uintptr_t)cp[0].run);
+				e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+				continue;
+			}
+			e_call(e, (const void *)cp[0].run);
+			e_b(e, 0x3d); e_d(e, SOFT_JIT_CONT); /* cmp eax, CONT */
+			if (t->nexits2 >= sizeof(t->exits2) / sizeof(t->exits2[0]))
+				return false;
+			t->exits2[t->nexits2++] = e_jcc32(e, CC_NE);
 		}
-		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-		e_movi(e, H_RSI, (uint64_t)(uintptr_t)i);
-		e_call(e, (const void *)soft_jit_call);
-		e_rr(e, OPS(0x85), 4, H_RAX, H_RAX);  /* test eax, eax */
-		if (t->nexits < sizeof(t->exits) / sizeof(t->exits[0]))
-			t->exits[t->nexits++] = e_jcc32(e, CC_NE);
-		else
-			return false;
 	}
-	/* exit: return eax - 1 */
+	/* exit: return eax - 1 (soft_jit_call), or eax (threaded entry) */
 	exit_pos = e_pos(e);
 	e_b(e, 0xff); e_b(e, 0xc8);  /* dec eax */
+	for (unsigned k = 0; k < t->nexits2; k++)
+		e_patch(e, t->exits2[k], e_pos(e));
 	e_b(e, 0x5b);                /* pop rbx */
 	e_b(e, 0xc3);                /* ret */
 	for (unsigned k = 0; k < t->nexits; k++)
