@@ -209,6 +209,9 @@ struct tr {
 	struct slow slow[MAX_SLOW];
 	unsigned nslow;
 	struct slow *cur; /* slow path of the instruction being emitted */
+	/* the lazy flags the state holds, when this block's translated code
+	 * stored them (LF_*, size), else 0 */
+	unsigned lf_op, lf_size;
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -377,6 +380,10 @@ enum kind {
 	K_INCDEC,
 	K_PUSH,
 	K_POP,
+	K_SHIFT,  /* SHL/SHR/SAR of a register by a constant, flags dead */
+	K_SETCC,  /* SETcc of a register */
+	K_CMOV,   /* CMOVcc register, register */
+	K_JCC,    /* Jcc, the last instruction of a block */
 };
 
 /* operand places */
@@ -390,6 +397,9 @@ struct form {
 	unsigned ssize;    /* MOVX source size */
 	bool sx;           /* MOVX: sign-extend */
 	bool dec;
+	unsigned cc;       /* SETcc, CMOVcc, Jcc: condition 0-15 */
+	unsigned shop;     /* K_SHIFT: host /ext 4 SHL, 5 SHR, 7 SAR */
+	unsigned count;    /* K_SHIFT: count, masked, not 0 */
 };
 
 static bool classify(const struct soft_insn *i, struct form *f)
@@ -442,6 +452,23 @@ static bool classify(const struct soft_insn *i, struct form *f)
 		f->k = K_PUSH;
 	} else if (op >= 0x58 && op <= 0x5f && sz == 8) {
 		f->k = K_POP;
+	} else if ((op == 0xc1 || op == 0xd1 || op == 0xc0 || op == 0xd0) &&
+		   i->mod == 3 &&
+		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
+		    (i->reg & 7) == 7)) {
+		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
+		n &= sz == 8 ? 63 : 31;
+		if (!n)
+			return false; /* flags unchanged: the interpreter's */
+		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
+		f->dst = O_E;
+	} else if (op >= 0x190 && op <= 0x19f && i->mod == 3) {
+		f->k = K_SETCC, f->cc = op & 15, f->size = 1;
+	} else if (op >= 0x140 && op <= 0x14f && i->mod == 3 && sz != 1) {
+		f->k = K_CMOV, f->cc = op & 15;
+	} else if (((op >= 0x70 && op <= 0x7f) ||
+		    (op >= 0x180 && op <= 0x18f)) && sz == 8) {
+		f->k = K_JCC, f->cc = op & 15;
 	} else {
 		return false;
 	}
@@ -640,6 +667,180 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	}
 }
 
+/*
+ * Host flags = the guest's lazy flags of a producer known at translation
+ * time (@op, @size: the last flag writer in this block was translated and
+ * stored them), for condition @cc: the producer's host instruction again
+ * on lf_a/lf_b (or TEST on lf_res).  False when the condition needs what
+ * the host cannot redo (INC/DEC's carried CF).
+ */
+static bool flags_known(const struct tr *t, unsigned cc)
+{
+	unsigned op = t->lf_op;
+
+	if (!op || !t->lf_size)
+		return false;
+	if ((op == LF_INC || op == LF_DEC) &&
+	    ((cc >> 1) == 1 || (cc >> 1) == 3))
+		return false;
+	return op == LF_SUB || op == LF_ADD || op == LF_LOGIC ||
+	       op == LF_INC || op == LF_DEC;
+}
+
+static bool emit_flags(struct tr *t, unsigned cc)
+{
+	struct jit_emit *e = &t->e;
+	unsigned op = t->lf_op, sz = t->lf_size;
+
+	if (!flags_known(t, cc))
+		return false;
+	switch (op) {
+	case LF_SUB:
+	case LF_ADD:
+		e_load(e, H_RAX, H_RBX, OFF(lf_a), 8);
+		e_load(e, H_RCX, H_RBX, OFF(lf_b), 8);
+		if (op == LF_SUB)
+			e_rr(e, (const uint8_t[]){ sz == 1 ? 0x38 : 0x39 }, 1, sz, H_RCX,
+			     H_RAX);
+		else
+			e_rr(e, (const uint8_t[]){ sz == 1 ? 0x00 : 0x01 }, 1, sz, H_RCX,
+			     H_RAX);
+		return true;
+	case LF_LOGIC:
+		e_load(e, H_RAX, H_RBX, OFF(lf_res), 8);
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0x84 : 0x85 }, 1, sz, H_RAX, H_RAX);
+		return true;
+	case LF_INC:
+	case LF_DEC:
+		e_load(e, H_RAX, H_RBX, OFF(lf_a), 8);
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0x80 : 0x83 }, 1, sz,
+		     op == LF_DEC ? 5 : 0, H_RAX);
+		e_b(e, 1);
+		return true;
+	}
+	return false;
+}
+
+/* SETcc / CMOVcc with the host flags of emit_flags() set */
+static void emit_setcc_cmov(struct tr *t, const struct soft_insn *i,
+			    const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+
+	if (f->k == K_SETCC) {
+		e_rr(e, OPS(0x0f, (uint8_t)(0x90 | f->cc)), 1, 0, H_RDX);
+		st_reg(t, H_RDX, i->rm8, 1);
+		return;
+	}
+	ld_reg(t, H_RAX, i->reg, f->size);
+	ld_reg(t, H_RCX, i->rm, f->size);
+	e_rr(e, OPS(0x0f, (uint8_t)(0x40 | f->cc)), 8, H_RAX, H_RCX);
+	st_reg(t, H_RAX, i->reg, f->size);
+}
+
+/* SHL/SHR/SAR of a register by a constant (flags dead) */
+static void emit_shift(struct tr *t, const struct soft_insn *i,
+		       const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz);
+
+	ld_reg(t, H_RAX, r, sz);
+	if (f->shop == 7)
+		e_sext(e, H_RAX, sz);
+	e_shift_i(e, f->shop, H_RAX, (uint8_t)f->count);
+	st_reg(t, H_RAX, r, sz);
+}
+
+/*
+ * emit_interp() - instruction @k Through the interpreter's threaded entry of a copy of the
+ * instruction, followed by a stub (or, last in the block,
+ * the end marker).  The pending RIP and count go to it as
+ * the deferred pre_n/pre_len of the threaded chain (thread.h),
+ * so the entry syncs them itself where it must (before a
+ * handler, on a memory slow path); the stub or marker retires
+ * what is still deferred after it.  The copy's entry runs
+ * exactly as in the interpreted block: pure and memory
+ * forms inline, dead-flag variants, branch twins that link.
+ */
+static bool emit_interp(struct tr *t, unsigned k, bool last)
+{
+	struct jit_emit *e = &t->e;
+	struct soft_tb *tb = t->tb;
+	const struct soft_insn *i = &tb->insn[k];
+
+	{
+		struct soft_insn *cp = soft_tb_alloc(t->c, 2 * sizeof(*cp));
+		bool defer = tb->insn[k + 1].pre_n > 0;
+		if (!cp)
+			return false;
+		cp[0] = *i;
+		cp[0].pre_n = (uint8_t)t->pend_n;
+		cp[0].pre_len = (uint16_t)t->pend_len;
+		cp[1] = tb->insn[k + 1];
+		cp[1].pre_n = defer ? (uint8_t)(t->pend_n + 1) : 0;
+		cp[1].pre_len = defer ? (uint16_t)(t->pend_len + i->len)
+				      : 0;
+		if (!last)
+			cp[1].run = soft_jit_stub;
+		t->pend_n = t->pend_len = 0;
+		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+		e_movi(e, H_RSI, (uint64_t)(uintptr_t)cp);
+		if (last) {
+			e_b(e, 0x5b);   /* pop rbx */
+			e_movi(e, H_RAX, (uint64_t)(uintptr_t)cp[0].run);
+			e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+			return true;
+		}
+		e_call(e, (const void *)cp[0].run);
+		e_b(e, 0x3d); e_d(e, SOFT_JIT_CONT); /* cmp eax, CONT */
+		if (t->nexits2 >= sizeof(t->exits2) / sizeof(t->exits2[0]))
+			return false;
+		t->exits2[t->nexits2++] = e_jcc32(e, CC_NE);
+	}
+	return true;
+}
+
+/*
+ * Jcc ending the block, on flags this block's translated code stored:
+ * RIP = target or next, the count, then the interpreter's link to the
+ * successor block (soft_jit_link, as its Jcc twin does).  A non-canonical
+ * target goes to the interpreter's Jcc (which raises the #GP).
+ */
+static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	const struct soft_insn *i = &t->tb->insn[k];
+	int64_t next = (int64_t)t->pend_len + i->len;
+	size_t taken, link, slow, j;
+
+	emit_flags(t, f->cc);
+	taken = e_jcc32(e, (uint8_t)f->cc);
+	/* not taken */
+	e_mem_imm(e, 0, H_RBX, OFF(st.rip), (int32_t)next, 8);
+	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	j = e_jmp32(e);
+	e_patch(e, taken, e_pos(e));
+	e_load(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	e_movi(e, H_RCX, (uint64_t)(next + (int64_t)i->imm));
+	e_alu_rr(e, 0x01, H_RAX, H_RCX);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+	e_shift_i(e, 4, H_RCX, 16);
+	e_shift_i(e, 7, H_RCX, 16);
+	e_rr(e, OPS(0x39), 8, H_RAX, H_RCX);    /* cmp rcx, rax */
+	slow = e_jcc32(e, CC_NE);
+	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	link = e_pos(e);
+	e_patch(e, j, link);
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_b(e, 0x5b);   /* pop rbx */
+	e_movi(e, H_RAX, (uint64_t)(uintptr_t)soft_jit_link);
+	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+	e_patch(e, slow, e_pos(e));
+	return emit_interp(t, k, true);
+}
+
 /* ---- a block ---- */
 
 /* code: prologue; body; exit stub; slow paths */
@@ -653,8 +854,11 @@ static bool translate_block(struct tr *t)
 	bool lv = true;
 	size_t exit_pos;
 
-	for (unsigned k = 0; k < n; k++)
+	for (unsigned k = 0; k < n; k++) {
 		ok[k] = classify(&tb->insn[k], &forms[k]);
+		if (ok[k] && forms[k].k == K_JCC && k != n - 1)
+			ok[k] = false;
+	}
 	/* flag liveness, backwards: live[k] = a reader may see the flags
 	 * instruction k writes */
 	for (unsigned k = n; k-- > 0;) {
@@ -667,6 +871,18 @@ static bool translate_block(struct tr *t)
 			/* may fault before writing them: the old ones are
 			 * visible then */
 			lv = true;
+			continue;
+		}
+		if (forms[k].k == K_SHIFT) {
+			/* translated only when its flags are dead (else the
+			 * interpreter computes them); it writes them all */
+			if (lv)
+				ok[k] = false;
+			lv = !ok[k];
+			continue;
+		}
+		if (forms[k].k == K_SETCC || forms[k].k == K_CMOV) {
+			lv = true; /* reads them */
 			continue;
 		}
 		/* INC/DEC reads CF only when its own flags are live:
@@ -682,9 +898,19 @@ static bool translate_block(struct tr *t)
 		const struct soft_insn *i = &tb->insn[k];
 		bool last = k == n - 1;
 
+		if (ok[k] && (forms[k].k == K_SETCC || forms[k].k == K_CMOV ||
+			      forms[k].k == K_JCC) &&
+		    !flags_known(t, forms[k].cc))
+			ok[k] = false; /* flags from elsewhere: interpreter */
+		if (ok[k] && forms[k].k == K_JCC) {
+			if (!emit_jcc(t, k, &forms[k]))
+				return false;
+			continue;
+		}
 		if (ok[k]) {
 			struct slow *s = NULL;
-			if (form_mem(i, &forms[k])) {
+			const struct form *f = &forms[k];
+			if (form_mem(i, f)) {
 				if (t->nslow >= MAX_SLOW)
 					return false;
 				s = &t->slow[t->nslow++];
@@ -694,16 +920,35 @@ static bool translate_block(struct tr *t)
 				s->pend_n = t->pend_n;
 			}
 			t->cur = s;
-			if (forms[k].k == K_INCDEC && live[k]) {
-				/* lf_cin = CF before (a call: before the
+			if (f->k == K_INCDEC && live[k]) {
+				/* the CF before it (a call: before the
 				 * operand's address is in RSI) */
 				e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 				e_call(e, (const void *)soft_jit_get_cf);
 				e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
 			}
-			emit_form(t, i, &forms[k], live[k]);
+			if (f->k == K_SETCC || f->k == K_CMOV) {
+				emit_flags(t, f->cc);
+				emit_setcc_cmov(t, i, f);
+			} else if (f->k == K_SHIFT) {
+				emit_shift(t, i, f);
+			} else {
+				emit_form(t, i, f, live[k]);
+			}
 			if (s)
 				s->resume = e_pos(e);
+			/* what the state's lazy flags are now */
+			if (f->k == K_ALU || f->k == K_INCDEC || f->k == K_SHIFT) {
+				t->lf_op = 0;
+				t->lf_size = 0;
+				if (live[k] && f->k == K_ALU) {
+					t->lf_op = alu_lf[f->alu];
+					t->lf_size = f->size;
+				} else if (live[k] && f->k == K_INCDEC) {
+					t->lf_op = f->dec ? LF_DEC : LF_INC;
+					t->lf_size = f->size;
+				}
+			}
 			t->pend_len += i->len;
 			t->pend_n++;
 			if (last) {
@@ -716,46 +961,9 @@ static bool translate_block(struct tr *t)
 			}
 			continue;
 		}
-		/*
-		 * Through the interpreter's threaded entry of a copy of the
-		 * instruction, followed by a stub (or, last in the block,
-		 * the end marker).  The pending RIP and count go to it as
-		 * the deferred pre_n/pre_len of the threaded chain (thread.h),
-		 * so the entry syncs them itself where it must (before a
-		 * handler, on a memory slow path); the stub or marker retires
-		 * what is still deferred after it.  The copy's entry runs
-		 * exactly as in the interpreted block: pure and memory
-		 * forms inline, dead-flag variants, branch twins that link.
-		 */
-		{
-			struct soft_insn *cp = soft_tb_alloc(t->c, 2 * sizeof(*cp));
-			bool defer = tb->insn[k + 1].pre_n > 0;
-			if (!cp)
-				return false;
-			cp[0] = *i;
-			cp[0].pre_n = (uint8_t)t->pend_n;
-			cp[0].pre_len = (uint16_t)t->pend_len;
-			cp[1] = tb->insn[k + 1];
-			cp[1].pre_n = defer ? (uint8_t)(t->pend_n + 1) : 0;
-			cp[1].pre_len = defer ? (uint16_t)(t->pend_len + i->len)
-					      : 0;
-			if (!last)
-				cp[1].run = soft_jit_stub;
-			t->pend_n = t->pend_len = 0;
-			e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-			e_movi(e, H_RSI, (uint64_t)(uintptr_t)cp);
-			if (last) {
-				e_b(e, 0x5b);   /* pop rbx */
-				e_movi(e, H_RAX, (uint64_t)(uintptr_t)cp[0].run);
-				e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
-				continue;
-			}
-			e_call(e, (const void *)cp[0].run);
-			e_b(e, 0x3d); e_d(e, SOFT_JIT_CONT); /* cmp eax, CONT */
-			if (t->nexits2 >= sizeof(t->exits2) / sizeof(t->exits2[0]))
-				return false;
-			t->exits2[t->nexits2++] = e_jcc32(e, CC_NE);
-		}
+		if (!emit_interp(t, k, last))
+			return false;
+		t->lf_op = t->lf_size = 0;
 	}
 	/* exit: return eax - 1 (soft_jit_call), or eax (threaded entry) */
 	exit_pos = e_pos(e);
