@@ -85,10 +85,45 @@ static int soft_jit_stub(struct soft_cpu *c, const struct soft_insn *i)
 	return SOFT_JIT_CONT;
 }
 
-/* The end of a compiled block whose last instruction was translated. */
-static int soft_jit_link(struct soft_cpu *c)
+/*
+ * A link slot: the successor block one exit of a compiled block entered
+ * last, valid while chain_gen is unchanged (the rule of the interpreter's
+ * chain and jump-cache entries, thread.h), for that RIP.  The compiled
+ * code enters it directly when it is compiled too; otherwise, or when the
+ * slot is stale, soft_jit_link() finds the successor as the interpreter's
+ * soft_thread_link() does and fills the slot.
+ */
+struct jit_slot {
+	struct soft_tb *tb;
+	uint64_t rip;
+	uint64_t gen;
+};
+
+static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 {
-	return soft_thread_link(c);
+	struct soft_tb *tb = c->cur_tb, *n = NULL;
+	uint64_t rip = c->st.rip;
+
+	if (unlikely(c->ev || !c->link_left))
+		return SOFT_END;
+	if (tb->chain_rip[0] == rip && tb->chain[0] &&
+	    tb->chain_gen[0] == c->chain_gen) {
+		n = tb->chain[0];
+	} else if (tb->chain_rip[1] == rip && tb->chain[1] &&
+		   tb->chain_gen[1] == c->chain_gen) {
+		n = tb->chain[1];
+	} else {
+		/* 64-bit code: the linear address is RIP (pc_lin) */
+		const struct soft_jc *j = &c->jc[soft_jc_idx(rip)];
+		if (!c->lm64 || !j->tb || j->lin != rip ||
+		    j->gen != c->chain_gen)
+			return SOFT_END;
+		n = j->tb;
+	}
+	s->tb = n;
+	s->rip = rip;
+	s->gen = c->chain_gen;
+	return soft_thread_enter(c, n);
 }
 
 static uint32_t soft_jit_get_cf(struct soft_cpu *c)
@@ -802,6 +837,59 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 }
 
 /*
+ * Leave the block for the successor at RIP (written): through the slot
+ * inline when it holds a compiled block for this RIP and generation, the
+ * events allow it (nothing pending, link budget left), else through
+ * soft_jit_link().
+ */
+static bool emit_link(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+	struct jit_slot *s = soft_tb_alloc(t->c, sizeof(*s));
+	size_t f[6];
+	unsigned nf = 0;
+
+	if (!s)
+		return false;
+	memset(s, 0, sizeof(*s));
+	e_movi(e, H_RSI, (uint64_t)(uintptr_t)s);
+	/* cmp dword [rbx+ev], 0; jne slow */
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
+	f[nf++] = e_jcc32(e, CC_NE);
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
+	f[nf++] = e_jcc32(e, CC_E);
+	e_load(e, H_RAX, H_RSI, (int32_t)offsetof(struct jit_slot, tb), 8);
+	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
+	f[nf++] = e_jcc32(e, CC_E);
+	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, rip), 8);
+	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(st.rip));
+	f[nf++] = e_jcc32(e, CC_NE);
+	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, gen), 8);
+	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(chain_gen));
+	f[nf++] = e_jcc32(e, CC_NE);
+	/* compiled (its hits are counted on the slow way until then) */
+	e_rm(e, OPS(0x80), 1, 7, H_RAX,
+	     (int32_t)offsetof(struct soft_tb, jit_tried));
+	e_b(e, 0);
+	f[nf++] = e_jcc32(e, CC_E);
+	/* enter: link_left--, cur_tb = n, n->insn[0].run(c, n->insn) */
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
+	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
+	e_load(e, H_RSI, H_RAX, (int32_t)offsetof(struct soft_tb, insn), 8);
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_b(e, 0x5b);                                   /* pop rbx */
+	e_rm(e, OPS(0xff), 4, 4, H_RSI,
+	     (int32_t)offsetof(struct soft_insn, run)); /* jmp [rsi+run] */
+	for (unsigned k = 0; k < nf; k++)
+		e_patch(e, f[k], e_pos(e));
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_b(e, 0x5b);   /* pop rbx */
+	e_movi(e, H_RAX, (uint64_t)(uintptr_t)soft_jit_link);
+	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+	return true;
+}
+
+/*
  * Jcc ending the block, on flags this block's translated code stored:
  * RIP = target or next, the count, then the interpreter's link to the
  * successor block (soft_jit_link, as its Jcc twin does).  A non-canonical
@@ -831,12 +919,13 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	slow = e_jcc32(e, CC_NE);
 	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	if (!emit_link(t))
+		return false;
+	/* not taken: its own slot */
 	link = e_pos(e);
 	e_patch(e, j, link);
-	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-	e_b(e, 0x5b);   /* pop rbx */
-	e_movi(e, H_RAX, (uint64_t)(uintptr_t)soft_jit_link);
-	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+	if (!emit_link(t))
+		return false;
 	e_patch(e, slow, e_pos(e));
 	return emit_interp(t, k, true);
 }
@@ -953,11 +1042,8 @@ static bool translate_block(struct tr *t)
 			t->pend_n++;
 			if (last) {
 				sync_pend(t);
-				e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-				e_b(e, 0x5b);   /* pop rbx */
-				e_movi(e, H_RAX,
-				       (uint64_t)(uintptr_t)soft_jit_link);
-				e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+				if (!emit_link(t))
+					return false;
 			}
 			continue;
 		}
