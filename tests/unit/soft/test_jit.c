@@ -188,6 +188,41 @@ static void test_smc(void **state)
 	tvm_destroy(&t);
 }
 
+/*
+ * CALL/RET/JMP translated at block ends: a loop calling a function, then
+ * a RET to a non-canonical address (#GP with the RET's RIP, RSP not
+ * popped), the same on both tiers.
+ */
+static const uint8_t calls[] = {
+	0xb9, 0xe8, 0x03, 0x00, 0x00,             /* 0: mov ecx, 1000 */
+	0xe8, 0x14, 0x00, 0x00, 0x00,             /* 5: call f (30) */
+	0xeb, 0x02,                               /* 10: jmp 14 */
+	0x0f, 0x0b,                               /* 12: ud2 */
+	0xff, 0xc9,                               /* 14: dec ecx */
+	0x75, 0xf3,                               /* 16: jnz 5 */
+	0x48, 0xb8, 0, 0, 0, 0, 0, 0x80, 0, 0,    /* 18: mov rax, 1 << 47 */
+	0x50,                                     /* 28: push rax */
+	0xc3,                                     /* 29: ret: #GP */
+	0x01, 0xca,                               /* 30: f: add edx, ecx */
+	0xc3,                                     /* 32: ret */
+};
+
+static void test_calls(void **state)
+{
+	struct outcome a, b;
+	uint64_t frame_rip;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, calls, sizeof(calls), 0);
+	run(&b, VMM_CFG_JIT_EAGER, calls, sizeof(calls), 0);
+	assert_true(b.compiled >= 4);
+	same(&a, &b);
+	assert_int_equal(b.st.rip, ENV_HANDLERS + 16 * 13 + 1);
+	memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+	assert_int_equal(frame_rip, ENV_CODE + 29);
+	assert_int_equal(b.st.gpr[VMM_RDX] & 0xffffffff, 1000 * 1001 / 2);
+}
+
 /* deterministic mode keeps the interpreter (exact instruction counts
  * without the JIT counting); VMM_CFG_NO_JIT too */
 static void test_interpreter_only(void **state)
@@ -209,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_same_as_interpreter),
 		cmocka_unit_test(test_precise_fault),
 		cmocka_unit_test(test_smc),
+		cmocka_unit_test(test_calls),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -419,6 +419,9 @@ enum kind {
 	K_SETCC,  /* SETcc of a register */
 	K_CMOV,   /* CMOVcc register, register */
 	K_JCC,    /* Jcc, the last instruction of a block */
+	K_JMP,    /* JMP rel, last */
+	K_CALL,   /* CALL rel, last */
+	K_RET,    /* RET (C3), last */
 };
 
 /* operand places */
@@ -504,6 +507,12 @@ static bool classify(const struct soft_insn *i, struct form *f)
 	} else if (((op >= 0x70 && op <= 0x7f) ||
 		    (op >= 0x180 && op <= 0x18f)) && sz == 8) {
 		f->k = K_JCC, f->cc = op & 15;
+	} else if ((op == 0xe9 || op == 0xeb) && sz == 8) {
+		f->k = K_JMP;
+	} else if (op == 0xe8 && sz == 8) {
+		f->k = K_CALL;
+	} else if (op == 0xc3 && sz == 8) {
+		f->k = K_RET;
 	} else {
 		return false;
 	}
@@ -930,6 +939,89 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	return emit_interp(t, k, true);
 }
 
+/* the rel32 jumps of a branch's checks to its interpreter route */
+struct fixes {
+	size_t at[8];
+	unsigned n;
+};
+
+/* RAX canonical, else to the interpreter route (RCX clobbered) */
+static void canon_rax(struct tr *t, struct fixes *fx)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+	e_shift_i(e, 4, H_RCX, 16);
+	e_shift_i(e, 7, H_RCX, 16);
+	e_rr(e, OPS(0x39), 8, H_RAX, H_RCX);
+	fx->at[fx->n++] = e_jcc32(e, CC_NE);
+}
+
+/* RSI = host pointer of the 8 bytes at linear RSI (stack), else to the
+ * interpreter route; RDX preserved */
+static void stack_tlb(struct tr *t, struct fixes *fx, bool write)
+{
+	struct slow tmp;
+
+	memset(&tmp, 0, sizeof(tmp));
+	t->cur = &tmp;
+	check_canonical(t);
+	emit_tlb(t, 8, write);
+	for (unsigned k = 0; k < tmp.nfix; k++)
+		fx->at[fx->n++] = tmp.fix[k];
+}
+
+/*
+ * JMP rel, CALL rel, RET ending the block: every check (canonical target,
+ * stack access through the TLB) comes before any change, and a failing
+ * one runs the instruction through the interpreter, which raises the
+ * fault; then RIP, the count, and the link to the successor.  A RET's
+ * successor varies: the link slot's RIP check makes it a one-entry
+ * cache, and soft_jit_link() finds others.
+ */
+static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	const struct soft_insn *i = &t->tb->insn[k];
+	int64_t next = (int64_t)t->pend_len + i->len;
+	struct fixes fx = { { 0 }, 0 };
+
+	if (f->k == K_RET) {
+		ld_reg(t, H_RSI, VMM_RSP, 8);
+		stack_tlb(t, &fx, false);
+		e_load(e, H_RAX, H_RSI, 0, 8);
+		canon_rax(t, &fx);
+		e_mem_imm(e, 0, H_RBX, GPR(VMM_RSP), 8, 8);
+	} else {
+		/* RDX = RIP of the next instruction, RAX = target */
+		e_load(e, H_RDX, H_RBX, OFF(st.rip), 8);
+		e_movi(e, H_RCX, (uint64_t)next);
+		e_alu_rr(e, 0x01, H_RDX, H_RCX);
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+		e_movi(e, H_RCX, i->imm);
+		e_alu_rr(e, 0x01, H_RAX, H_RCX);
+		canon_rax(t, &fx);
+		if (f->k == K_CALL) {
+			/* push RDX; the target waits in R8 */
+			e_rr(e, OPS(0x89), 8, H_RAX, H_R8);
+			ld_reg(t, H_RSI, VMM_RSP, 8);
+			e_alu_ri(e, 5, H_RSI, 8);
+			e_rr(e, OPS(0x89), 8, H_RSI, H_R9);
+			stack_tlb(t, &fx, true);
+			e_store(e, H_RDX, H_RSI, 0, 8);
+			st_reg(t, H_R9, VMM_RSP, 8);
+			e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
+		}
+	}
+	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	if (!emit_link(t))
+		return false;
+	for (unsigned m = 0; m < fx.n; m++)
+		e_patch(e, fx.at[m], e_pos(e));
+	return emit_interp(t, k, true);
+}
+
 /* ---- a block ---- */
 
 /* code: prologue; body; exit stub; slow paths */
@@ -945,7 +1037,7 @@ static bool translate_block(struct tr *t)
 
 	for (unsigned k = 0; k < n; k++) {
 		ok[k] = classify(&tb->insn[k], &forms[k]);
-		if (ok[k] && forms[k].k == K_JCC && k != n - 1)
+		if (ok[k] && forms[k].k >= K_JCC && k != n - 1)
 			ok[k] = false;
 	}
 	/* flag liveness, backwards: live[k] = a reader may see the flags
@@ -993,6 +1085,11 @@ static bool translate_block(struct tr *t)
 			ok[k] = false; /* flags from elsewhere: interpreter */
 		if (ok[k] && forms[k].k == K_JCC) {
 			if (!emit_jcc(t, k, &forms[k]))
+				return false;
+			continue;
+		}
+		if (ok[k] && forms[k].k > K_JCC) {
+			if (!emit_branch(t, k, &forms[k]))
 				return false;
 			continue;
 		}
