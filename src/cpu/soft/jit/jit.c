@@ -418,6 +418,10 @@ enum kind {
 	K_SHIFT,  /* SHL/SHR/SAR of a register by a constant, flags dead */
 	K_SETCC,  /* SETcc of a register */
 	K_CMOV,   /* CMOVcc register, register */
+	K_ROT,    /* ROL/ROR of a register by a constant, flags dead */
+	K_NOT,
+	K_NEG,
+	K_IMUL,   /* IMUL Gv, Ev (, imm), flags dead */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -500,6 +504,22 @@ static bool classify(const struct soft_insn *i, struct form *f)
 			return false; /* flags unchanged: the interpreter's */
 		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
 		f->dst = O_E;
+	} else if ((op == 0xc1 || op == 0xc0 || op == 0xd1 || op == 0xd0) &&
+		   i->mod == 3 && (i->reg & 7) <= 1) {
+		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
+		n &= sz == 8 ? 63 : 31;
+		if (!n)
+			return false;
+		f->k = K_ROT, f->shop = i->reg & 7, f->count = n;
+		f->dst = O_E;
+	} else if ((op == 0xf6 || op == 0xf7) && (i->reg & 7) == 2) {
+		f->k = K_NOT, f->dst = O_E;
+	} else if ((op == 0xf6 || op == 0xf7) && (i->reg & 7) == 3) {
+		f->k = K_NEG, f->dst = O_E;
+	} else if (op == 0x1af || op == 0x69 || op == 0x6b) {
+		if (sz == 1)
+			return false;
+		f->k = K_IMUL, f->dst = O_G, f->src = O_E;
 	} else if (op >= 0x190 && op <= 0x19f && i->mod == 3) {
 		f->k = K_SETCC, f->cc = op & 15, f->size = 1;
 	} else if (op >= 0x140 && op <= 0x14f && i->mod == 3 && sz != 1) {
@@ -538,6 +558,10 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 		return true;
 	case K_MOVX:
 		return i->mod != 3;
+	case K_NOT:
+	case K_NEG:
+	case K_IMUL:
+		return i->mod != 3;
 	case K_ALU:
 	case K_MOV:
 	case K_INCDEC:
@@ -549,11 +573,6 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	}
 }
 
-/* writes all arithmetic flags / keeps CF / none */
-static bool form_flags_all(const struct form *f)
-{
-	return f->k == K_ALU;
-}
 
 /* ---- emitting one handled instruction ---- */
 
@@ -685,6 +704,39 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			e_movi(e, H_RCX, 1);
 			emit_lf(t, f->dec ? LF_DEC : LF_INC, sz);
 		}
+		break;
+	case K_NOT:
+	case K_NEG:
+		if (mem) {
+			emit_ea(t, i);
+			emit_tlb(t, sz, true);
+		}
+		ld_opnd(t, i, H_RCX, O_E, sz);
+		if (f->k == K_NOT) {
+			e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
+			e_rr(e, OPS(0xf7), 8, 2, H_RDX);     /* not rdx */
+		} else {
+			e_rr(e, OPS(0x31), 4, H_RAX, H_RAX); /* xor eax, eax */
+			e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+			e_alu_rr(e, 0x29, H_RDX, H_RCX);    /* rdx = 0 - a */
+		}
+		e_zext(e, H_RDX, sz);
+		st_opnd(t, i, H_RDX, O_E, sz);
+		if (f->k == K_NEG && flags_live)
+			emit_lf(t, LF_SUB, sz);
+		break;
+	case K_IMUL:
+		if (mem) {
+			emit_ea(t, i);
+			emit_tlb(t, sz, false);
+		}
+		ld_opnd(t, i, H_RAX, O_E, sz);
+		if (i->op == 0x1af)
+			ld_reg(t, H_RCX, i->reg, sz);
+		else
+			e_movi(e, H_RCX, i->imm & soft_mask(sz));
+		e_rr(e, OPS(0x0f, 0xaf), 8, H_RAX, H_RCX); /* imul rax, rcx */
+		st_reg(t, H_RAX, i->reg, sz);
 		break;
 	case K_PUSH:
 		/* RSI = RSP - 8 (SS has no base in 64-bit mode) */
@@ -1022,6 +1074,21 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	return emit_interp(t, k, true);
 }
 
+/* ROL/ROR of a register by a constant (flags dead): the host's rotate of
+ * the operand's size */
+static void emit_rot(struct tr *t, const struct soft_insn *i,
+		     const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz);
+
+	ld_reg(t, H_RAX, r, sz);
+	e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, f->shop,
+	     H_RAX);
+	e_b(e, (uint8_t)f->count);
+	st_reg(t, H_RAX, r, sz);
+}
+
 /* ---- a block ---- */
 
 /* code: prologue; body; exit stub; slow paths */
@@ -1043,33 +1110,41 @@ static bool translate_block(struct tr *t)
 	/* flag liveness, backwards: live[k] = a reader may see the flags
 	 * instruction k writes */
 	for (unsigned k = n; k-- > 0;) {
+		const struct form *f = &forms[k];
 		live[k] = lv;
+		/* translated only when the flags they write are dead (the
+		 * interpreter computes them otherwise), the block end
+		 * included */
+		if (ok[k] && lv && (f->k == K_SHIFT || f->k == K_ROT ||
+				    f->k == K_IMUL))
+			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
 			lv = true; /* handler or block end: anything */
 			continue;
 		}
-		if (form_mem(&tb->insn[k], &forms[k])) {
+		if (form_mem(&tb->insn[k], f)) {
 			/* may fault before writing them: the old ones are
 			 * visible then */
 			lv = true;
 			continue;
 		}
-		if (forms[k].k == K_SHIFT) {
-			/* translated only when its flags are dead (else the
-			 * interpreter computes them); it writes them all */
-			if (lv)
-				ok[k] = false;
-			lv = !ok[k];
-			continue;
-		}
-		if (forms[k].k == K_SETCC || forms[k].k == K_CMOV) {
+		switch (f->k) {
+		case K_ALU:
+		case K_NEG:
+		case K_SHIFT:
+		case K_IMUL:
+			lv = false; /* writes them all */
+			break;
+		case K_SETCC:
+		case K_CMOV:
 			lv = true; /* reads them */
-			continue;
+			break;
+		default:
+			/* INC/DEC (reads CF only when its own flags are
+			 * live), ROL/ROR (CF and OF only; dead here), and
+			 * the rest: liveness passes through */
+			break;
 		}
-		/* INC/DEC reads CF only when its own flags are live:
-		 * liveness passes through it unchanged */
-		if (form_flags_all(&forms[k]))
-			lv = false;
 	}
 
 	/* prologue: push rbx; mov rbx, rdi */
@@ -1118,17 +1193,23 @@ static bool translate_block(struct tr *t)
 				emit_setcc_cmov(t, i, f);
 			} else if (f->k == K_SHIFT) {
 				emit_shift(t, i, f);
+			} else if (f->k == K_ROT) {
+				emit_rot(t, i, f);
 			} else {
 				emit_form(t, i, f, live[k]);
 			}
 			if (s)
 				s->resume = e_pos(e);
 			/* what the state's lazy flags are now */
-			if (f->k == K_ALU || f->k == K_INCDEC || f->k == K_SHIFT) {
+			if (f->k == K_ALU || f->k == K_INCDEC || f->k == K_SHIFT ||
+			    f->k == K_NEG || f->k == K_IMUL || f->k == K_ROT) {
 				t->lf_op = 0;
 				t->lf_size = 0;
 				if (live[k] && f->k == K_ALU) {
 					t->lf_op = alu_lf[f->alu];
+					t->lf_size = f->size;
+				} else if (live[k] && f->k == K_NEG) {
+					t->lf_op = LF_SUB;
 					t->lf_size = f->size;
 				} else if (live[k] && f->k == K_INCDEC) {
 					t->lf_op = f->dec ? LF_DEC : LF_INC;
