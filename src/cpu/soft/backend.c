@@ -171,13 +171,7 @@ static int soft_vcpu_init(vmm_vcpu *vcpu)
 		vmm__free(vm, c);
 		return vmm__err(vm, ret, "out of memory for the block cache");
 	}
-	ret = soft_jit_init(c);
-	if (ret) {
-		soft_tb_fini(c);
-		vmm__free(vm, c);
-		return vmm__err(vm, ret, "soft backend: JIT code buffer: %s",
-				strerror(-ret));
-	}
+	soft_jit_init(c);
 	c->st_tb_flushes = 0; /* the empty cache's first flush is no event */
 	/* all TSCs count from the VM's creation, as a machine's start
 	 * together at reset (KVM synchronizes its vCPUs' TSCs too): a vCPU

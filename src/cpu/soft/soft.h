@@ -370,7 +370,6 @@ struct soft_cpu {
 	/* JIT tier (jit/jit.c): code buffer mapped writable (jit_rw) and
 	 * executable (jit_rx), bytes used, hot threshold */
 	bool jit_on, jit_full;
-	int jit_fd;
 	uint32_t jit_thr;
 	uint32_t jit_cf;     /* scratch: CF before an INC/DEC */
 	uint8_t *jit_rw, *jit_rx;

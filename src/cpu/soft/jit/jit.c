@@ -159,54 +159,56 @@ static uint32_t jit_mode(uint32_t f)
 int soft_jit_init(struct soft_cpu *c)
 {
 	uint32_t f = jit_mode(c->vm->cfg.flags);
-	void *rw, *rx;
-	int fd;
 
-	c->jit_fd = -1;
-	c->jit_on = false;
-	if (!f || c->svm->deterministic)
-		return 0; /* deterministic mode: the interpreter counts */
-	fd = memfd_create("libvmm-jit", MFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, SOFT_JIT_CODE_SIZE) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	rw = mmap(NULL, SOFT_JIT_CODE_SIZE, PROT_READ | PROT_WRITE,
-		  MAP_SHARED, fd, 0);
-	if (rw == MAP_FAILED) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	rx = mmap(NULL, SOFT_JIT_CODE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED,
-		  fd, 0);
-	if (rx == MAP_FAILED) {
-		int e = -errno;
-		munmap(rw, SOFT_JIT_CODE_SIZE);
-		close(fd);
-		return e;
-	}
-	c->jit_fd = fd;
-	c->jit_rw = rw;
-	c->jit_rx = rx;
+	c->jit_on = f && !c->svm->deterministic;
+	/* deterministic mode: the interpreter counts */
+	c->jit_thr = (f & VMM_CFG_JIT_EAGER) ? 0 : SOFT_JIT_HOT;
+	c->jit_rw = c->jit_rx = NULL;
 	c->jit_used = 0;
 	c->jit_full = false;
-	c->jit_thr = (f & VMM_CFG_JIT_EAGER) ? 0 : SOFT_JIT_HOT;
-	c->jit_on = true;
 	return 0;
+}
+
+/*
+ * The code buffer, made at the first compilation (a VM that never gets
+ * hot pays nothing): a memfd mapped twice, then closed (the mappings keep
+ * it; no descriptor per vCPU).  False when the host refuses (no memfd,
+ * no executable mappings: a seccomp filter, a noexec policy); the vCPU
+ * then stays with the interpreter.
+ */
+static bool code_buffer(struct soft_cpu *c)
+{
+	void *rw, *rx = MAP_FAILED;
+	int fd = memfd_create("libvmm-jit", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	rw = MAP_FAILED;
+	if (ftruncate(fd, SOFT_JIT_CODE_SIZE) == 0) {
+		rw = mmap(NULL, SOFT_JIT_CODE_SIZE, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, fd, 0);
+		if (rw != MAP_FAILED)
+			rx = mmap(NULL, SOFT_JIT_CODE_SIZE, PROT_READ | PROT_EXEC,
+				  MAP_SHARED, fd, 0);
+	}
+	close(fd);
+	if (rx == MAP_FAILED) {
+		if (rw != MAP_FAILED)
+			munmap(rw, SOFT_JIT_CODE_SIZE);
+		return false;
+	}
+	c->jit_rw = rw;
+	c->jit_rx = rx;
+	return true;
 }
 
 void soft_jit_fini(struct soft_cpu *c)
 {
-	if (c->jit_fd < 0)
-		return;
-	munmap(c->jit_rw, SOFT_JIT_CODE_SIZE);
-	munmap(c->jit_rx, SOFT_JIT_CODE_SIZE);
-	close(c->jit_fd);
-	c->jit_fd = -1;
+	if (c->jit_rw) {
+		munmap(c->jit_rw, SOFT_JIT_CODE_SIZE);
+		munmap(c->jit_rx, SOFT_JIT_CODE_SIZE);
+	}
+	c->jit_rw = c->jit_rx = NULL;
 	c->jit_on = false;
 }
 
@@ -1274,6 +1276,10 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	if (tb->key != 8 || tb->jit_tried || !tb->valid)
 		return; /* 64-bit code only */
 	tb->jit_tried = true;
+	if (!c->jit_rw && !code_buffer(c)) {
+		c->jit_on = false; /* the interpreter alone from now on */
+		return;
+	}
 	start = (c->jit_used + 15) & ~(size_t)15;
 	if (start + 4096 > SOFT_JIT_CODE_SIZE) {
 		/* flushed with the block cache at the next block boundary

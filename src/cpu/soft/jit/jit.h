@@ -27,7 +27,8 @@
 #define SOFT_JIT_CODE_SIZE (16u << 20)
 
 #if SOFT_JIT
-/* Set up the code buffer when @c's VM asks for the JIT; 0 or -errno. */
+/* Decide whether @c runs the JIT (the code buffer comes at the first
+ * compilation); always 0. */
 int soft_jit_init(struct soft_cpu *c);
 void soft_jit_fini(struct soft_cpu *c);
 /* The block cache was flushed: the code buffer starts again. */
