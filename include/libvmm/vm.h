@@ -50,9 +50,11 @@ enum vmm_backend {
 /**
  * Software backend: run hot blocks of 64-bit guest code as host code
  * compiled by the JIT tier (x86-64 hosts, built with -Djit; see
- * docs/soft-backend.md).  Ignored where the JIT is not built, by other
- * backends, and with VMM_CFG_DETERMINISTIC (the interpreter keeps the
- * exact instruction count there).
+ * docs/soft-backend.md).  This is the default where the JIT is built
+ * (without VMM_CFG_NO_JIT, the environment variable VMM_SOFT_JIT=0|1|eager
+ * decides, then the default).  Ignored where the JIT is not built, by
+ * other backends, and with VMM_CFG_DETERMINISTIC (the interpreter keeps
+ * the exact instruction count there).
  */
 #define VMM_CFG_JIT (1u << 5)
 /**

@@ -20,9 +20,9 @@
 /* executions of a block before it is compiled (VMM_CFG_JIT without
  * VMM_CFG_JIT_EAGER; EAGER compiles at the first execution) */
 #define SOFT_JIT_HOT 32
-/* the JIT runs unless the VM or VMM_SOFT_JIT says otherwise (0: only
- * with VMM_CFG_JIT / VMM_SOFT_JIT=1) */
-#define SOFT_JIT_DEFAULT 0
+/* the JIT runs unless the VM (VMM_CFG_NO_JIT, VMM_CFG_DETERMINISTIC) or
+ * VMM_SOFT_JIT=0 says otherwise (0 would make it opt-in) */
+#define SOFT_JIT_DEFAULT 1
 /* code buffer per vCPU: the block cache is flushed when it is full */
 #define SOFT_JIT_CODE_SIZE (16u << 20)
 
