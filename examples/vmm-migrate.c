@@ -4,8 +4,10 @@
  * libvmm's public API.
  *
  *   vmm-migrate receive ADDR [--backend B] [--timeout SEC]
+ *                    [--key-file FILE | --insecure]
  *   vmm-migrate send ADDR [--backend B] [--snapshot FILE] [--after MS]
- *                    [--downtime MS] [--rounds N]
+ *                    [--downtime MS] [--rounds N] [--zstd]
+ *                    [--key-file FILE | --insecure]
  *
  * ADDR is a unix socket path (contains '/') or HOST:PORT for TCP.  The
  * receiver listens, takes one VM, runs it to its end and prints the value
@@ -15,6 +17,13 @@
  * iterations, runs it for --after milliseconds (default 500), migrates it
  * and prints the statistics.  If the migration fails the sender's VM just
  * keeps running here, to its end.  Serial output goes to stdout on both.
+ *
+ * Over TCP the stream is authenticated by default: both ends read the same
+ * pre-shared key from --key-file (16..4096 bytes, e.g. from
+ * `head -c 32 /dev/urandom`), prove it to each other and MAC every frame
+ * (docs/migration.md).  TCP without a key needs --insecure.  A unix socket
+ * takes a key too but does not require one (the socket file's permissions
+ * guard it).
  */
 #include <libvmm/libvmm.h>
 
@@ -22,6 +31,7 @@
 #include "migguest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
@@ -165,7 +175,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: vmm-migrate receive ADDR [--backend B] [--timeout SEC]\n"
 		"       vmm-migrate send ADDR [--backend B] [--snapshot FILE] [--after MS]\n"
-		"                   [--downtime MS] [--rounds N] [--timeout SEC]\n"
+		"                   [--downtime MS] [--rounds N] [--timeout SEC] [--zstd]\n"
+		"       (both: [--key-file FILE | --insecure]; TCP needs one of them)\n"
 		"  ADDR             a unix socket path (contains '/') or HOST:PORT (TCP)\n"
 		"  --backend B      kvm, soft or auto (default auto)\n"
 		"  --snapshot FILE  send: start from this snapshot (vmm-run --snapshot-on-exit)\n"
@@ -174,11 +185,40 @@ static void usage(FILE *f)
 		"  --downtime MS    send: stop-and-copy when the rest fits in this (1..60000, default 300)\n"
 		"  --rounds N       send: dirty-page rounds at most (1..10000, default 30)\n"
 		"  --timeout SEC    wait at most this long for the guest to end (0..86400, default: forever)\n"
+		"  --key-file FILE  a pre-shared key (16..4096 bytes, the same file on both ends):\n"
+		"                   the ends authenticate each other and every frame carries a MAC\n"
+		"  --insecure       allow TCP without --key-file (anyone reaching the port can\n"
+		"                   send a VM or read this one)\n"
+		"  --zstd           send: compress pages with zstd (when the receiver can decode them)\n"
 		"  --help           this text\n"
 		"exit status: 0 the guest ended (or the VM now runs at ADDR), 1 failure, 2 usage\n");
 }
 
 static const char *const backend_names[] = { "auto", "kvm", "soft", NULL };
+
+/* The whole of @path as the key: 0, or -1 after a one-line message. */
+static int read_key(const char *path, uint8_t *key, uint32_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0) {
+		cli_error("--key-file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = read(fd, key + got, 4097 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	if (n < 0 || got < 16 || got > 4096) {
+		cli_error("--key-file %s: %s", path,
+			  n < 0 ? strerror(errno) :
+			  "a key is 16..4096 bytes");
+		return -1;
+	}
+	*len = (uint32_t)got;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -189,6 +229,9 @@ int main(int argc, char **argv)
 		{ "downtime", required_argument, 0, 'd' },
 		{ "rounds", required_argument, 0, 'r' },
 		{ "timeout", required_argument, 0, 't' },
+		{ "key-file", required_argument, 0, 'k' },
+		{ "insecure", no_argument, 0, 'I' },
+		{ "zstd", no_argument, 0, 'z' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0 },
 	};
@@ -196,7 +239,9 @@ int main(int argc, char **argv)
 	struct vmm_migrate_opts mo = { 0 };
 	struct vmm_migrate_stats st;
 	struct vmm_config cfg;
-	const char *snapshot = NULL, *mode, *addr;
+	const char *snapshot = NULL, *mode, *addr, *key_file = NULL;
+	static uint8_t key[4097];
+	bool insecure = false;
 	int after = 500, timeout = -1, c, fd, ret;
 	uint32_t value = 0;
 	vmm_vm *vm = NULL;
@@ -237,6 +282,9 @@ int main(int argc, char **argv)
 				return 2;
 			timeout = (int)u;
 			break;
+		case 'k': key_file = optarg; break;
+		case 'I': insecure = true; break;
+		case 'z': mo.flags |= VMM_MIGRATE_ZSTD; break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -265,6 +313,19 @@ int main(int argc, char **argv)
 	}
 	mode = argv[optind];
 	addr = argv[optind + 1];
+	if (key_file && insecure) {
+		cli_error("--key-file and --insecure exclude each other");
+		return 2;
+	}
+	if (!key_file && !insecure && !strchr(addr, '/')) {
+		cli_error("TCP without authentication: give --key-file FILE (the same key on both ends) or --insecure");
+		return 2;
+	}
+	if (key_file) {
+		if (read_key(key_file, key, &mo.key_len))
+			return 2;
+		mo.key = key;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IONBF, 0);
 
