@@ -99,6 +99,7 @@ static const struct sk_kernel {
 static struct sk_res {
 	bool done;
 	double soft, tcg, kvm;
+	double jit;  /* the soft backend with its JIT tier (VMM_CFG_JIT) */
 	int trials;
 	long n;
 } sk_cache[SK_N];
@@ -194,7 +195,7 @@ static int sk_mark(void *opaque, uint64_t off, const void *data,
  */
 static int sk_vmm(enum vmm_backend backend, const uint8_t *img, size_t len,
 		  unsigned k, uint64_t n, double *secs, uint64_t *insns,
-		  uint64_t *sum)
+		  uint64_t *sum, uint32_t xflags)
 {
 	static const struct vmm_io_ops ops = { .write = sk_mark };
 	struct vmm_config cfg;
@@ -213,7 +214,7 @@ static int sk_vmm(enum vmm_backend backend, const uint8_t *img, size_t len,
 	vmm_config_init(&cfg);
 	cfg.backend = backend;
 	cfg.ram_size = (uint64_t)KERN_RAM_MIB << 20;
-	cfg.flags = VMM_CFG_NO_IRQCHIP | VMM_CFG_IGNORE_UNHANDLED_IO;
+	cfg.flags = VMM_CFG_NO_IRQCHIP | VMM_CFG_IGNORE_UNHANDLED_IO | xflags;
 	if ((ret = vmm_vm_create(&cfg, &vm)))
 		return ret;
 	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
@@ -356,6 +357,7 @@ static int sk_measure(const struct params *p, unsigned k)
 	double *s = calloc((size_t)p->trials, sizeof(double));
 	double *q = calloc((size_t)p->trials, sizeof(double));
 	double *v = calloc((size_t)p->trials, sizeof(double));
+	double *j = calloc((size_t)p->trials, sizeof(double));
 	size_t len = 0;
 	uint8_t *img = bench_read_file(path, &len);
 	int ret = -1;
@@ -363,17 +365,31 @@ static int sk_measure(const struct params *p, unsigned k)
 	if (!img)
 		fprintf(stderr, "vmm-bench: cannot read the kernels guest %s\n",
 			path);
-	if (!s || !q || !v || !img)
+	if (!s || !q || !v || !j || !img)
 		goto out;
 	for (int t = 0; t < p->trials; t++) {
-		double ts, tq = 0, tk = 1;
-		uint64_t insns, ik, ss, sq, sk = 0;
+		double ts, tq = 0, tk = 1, tj;
+		uint64_t insns, ik, ij, ss, sq, sk = 0, sj;
 
-		if (sk_vmm(VMM_BACKEND_SOFT, img, len, k, n, &ts, &insns, &ss) ||
+		/* the interpreter, the JIT tier, TCG, KVM: interleaved */
+		if (sk_vmm(VMM_BACKEND_SOFT, img, len, k, n, &ts, &insns, &ss,
+			   VMM_CFG_NO_JIT) ||
+		    sk_vmm(VMM_BACKEND_SOFT, img, len, k, n, &tj, &ij, &sj,
+			   VMM_CFG_JIT) ||
 		    (qemu && sk_qemu(qemu, path, k, n, &tq, &sq)) ||
 		    (kvm && sk_vmm(VMM_BACKEND_KVM, img, len, k, n, &tk, &ik,
-				   &sk)))
+				   &sk, 0)))
 			goto out;
+		if (sj != ss || ij != insns || tj <= 0) {
+			fprintf(stderr, "vmm-bench: kernel %s: the JIT tier "
+				"differs from the interpreter (sum %016llx / "
+				"%016llx, %llu / %llu instructions)\n",
+				sk_kernels[k].name, (unsigned long long)sj,
+				(unsigned long long)ss, (unsigned long long)ij,
+				(unsigned long long)insns);
+			goto out;
+		}
+		j[t] = (double)insns / tj / 1e6;
 		if (t == 0)
 			sum0 = ss;
 		if (!kvm)
@@ -395,6 +411,7 @@ static int sk_measure(const struct params *p, unsigned k)
 	c->soft = median(s, p->trials);
 	c->tcg = qemu ? median(q, p->trials) : 0;
 	c->kvm = kvm ? median(v, p->trials) : 0;
+	c->jit = median(j, p->trials);
 	c->trials = p->trials;
 	c->n = (long)n;
 	c->done = true;
@@ -403,11 +420,27 @@ out:
 	free(s);
 	free(q);
 	free(v);
+	free(j);
 	free(img);
 	return ret;
 }
 
 static char sk_names[SK_N][48];
+static char sk_jnames[SK_N][56];
+
+/* the JIT tier's line: soft-jit-vs-tcg-<kernel> */
+static void sk_print_jit(const struct params *p, unsigned k)
+{
+	struct sk_res *c = &sk_cache[k];
+	struct result r;
+
+	snprintf(sk_jnames[k], sizeof(sk_jnames[k]), "soft-jit%s",
+		 sk_names[k] + 4);
+	r = (struct result){ sk_jnames[k], c->jit, c->tcg, "Minsn/s",
+			     "QEMU TCG, same image (JIT tier on)", c->trials,
+			     c->n };
+	bench_print(p, &r);
+}
 
 static int sk_entry(const struct params *p, struct result *res, unsigned k)
 {
@@ -427,7 +460,9 @@ static int sk_entry(const struct params *p, struct result *res, unsigned k)
 		snprintf(sk_names[k], sizeof(sk_names[k]), "soft-vs-tcg-%s",
 			 sk_kernels[k].name);
 	*res = (struct result){ sk_names[k], c->soft, c->tcg, "Minsn/s",
-				"QEMU TCG, same image", c->trials, c->n };
+				"QEMU TCG, same image (interpreter)", c->trials,
+				c->n };
+	sk_print_jit(p, k);
 	return 0;
 }
 
@@ -449,15 +484,16 @@ SK_ENTRY(loadstore, 6)
  * measured); @kvm over those that ran on KVM.
  */
 static int sk_geomean(const struct params *p, unsigned lo, unsigned hi,
-		      double *soft, double *tcg, double *kvm)
+		      double *soft, double *tcg, double *kvm, double *jit)
 {
-	double ls = 0, lq = 0, lk = 0;
+	double ls = 0, lq = 0, lk = 0, lj = 0;
 	unsigned nk = 0;
 
 	for (unsigned k = lo; k < hi; k++) {
 		if (!sk_cache[k].done && sk_measure(p, k))
 			return -1;
 		ls += log(sk_cache[k].soft);
+		lj += log(sk_cache[k].jit);
 		lq += sk_cache[k].tcg > 0 ? log(sk_cache[k].tcg) : 0;
 		if (sk_cache[k].kvm > 0) {
 			lk += log(sk_cache[k].kvm);
@@ -465,6 +501,7 @@ static int sk_geomean(const struct params *p, unsigned lo, unsigned hi,
 		}
 	}
 	*soft = exp(ls / (hi - lo));
+	*jit = exp(lj / (hi - lo));
 	*tcg = sk_cache[lo].tcg > 0 ? exp(lq / (hi - lo)) : 0;
 	*kvm = nk ? exp(lk / nk) : 0;
 	return 0;
@@ -472,15 +509,20 @@ static int sk_geomean(const struct params *p, unsigned lo, unsigned hi,
 
 int bench_soft_tcg_geomean(const struct params *p, struct result *res)
 {
-	double s, q, v;
+	double s, q, v, jt;
+	struct result r;
 
-	if (sk_geomean(p, 0, SK_OLD, &s, &q, &v))
+	if (sk_geomean(p, 0, SK_OLD, &s, &q, &v, &jt))
 		return -1;
 	if (q <= 0) {
 		fprintf(stderr, "vmm-bench: soft-vs-tcg-geomean: "
 			"qemu-system-x86_64 not installed\n");
 		return 1;
 	}
+	r = (struct result){ "soft-jit-vs-tcg-geomean", jt, q, "Minsn/s",
+			     "QEMU TCG, geomean of 7 kernels (JIT tier on)",
+			     sk_cache[0].trials, 0 };
+	bench_print(p, &r);
 	*res = (struct result){ "soft-vs-tcg-geomean", s, q, "Minsn/s",
 				"QEMU TCG, geomean of 7 kernels",
 				sk_cache[0].trials, 0 };
@@ -489,9 +531,9 @@ int bench_soft_tcg_geomean(const struct params *p, struct result *res)
 
 int bench_soft_kvm_geomean(const struct params *p, struct result *res)
 {
-	double s, q, v;
+	double s, q, v, jt;
 
-	if (sk_geomean(p, 0, SK_OLD, &s, &q, &v))
+	if (sk_geomean(p, 0, SK_OLD, &s, &q, &v, &jt))
 		return -1;
 	*res = (struct result){ "soft-vs-kvm-geomean", s, v, "Minsn/s",
 				"KVM, geomean of 7 kernels",
@@ -507,8 +549,9 @@ int bench_soft_kvm_geomean(const struct params *p, struct result *res)
 int bench_soft_tcg_cc(const struct params *p, struct result *res)
 {
 	const char *filter = getenv("VMM_BENCH_CC");
-	double ls = 0, lq = 0;
+	double ls = 0, lq = 0, lj = 0;
 	unsigned nk = 0;
+	struct result rj;
 
 	for (unsigned k = SK_OLD; k < SK_N; k++) {
 		struct result r;
@@ -527,10 +570,16 @@ int bench_soft_tcg_cc(const struct params *p, struct result *res)
 		bench_print(p, &r);
 		ls += log(r.value);
 		lq += log(r.baseline);
+		lj += log(sk_cache[k].jit);
 		nk++;
 	}
 	if (!nk)
 		return 1;
+	rj = (struct result){ "soft-jit-vs-tcg-cc-geomean", exp(lj / nk),
+			      exp(lq / nk), "Minsn/s",
+			      "QEMU TCG, geomean of the kernels above (JIT)",
+			      p->trials, 0 };
+	bench_print(p, &rj);
 	*res = (struct result){ "soft-vs-tcg-cc-geomean", exp(ls / nk),
 				exp(lq / nk), "Minsn/s",
 				"QEMU TCG, geomean of the kernels above",
@@ -541,15 +590,20 @@ int bench_soft_tcg_cc(const struct params *p, struct result *res)
 /* All kernels: the seven and the compiler-generated ones. */
 int bench_soft_tcg_all_geomean(const struct params *p, struct result *res)
 {
-	double s, q, v;
+	double s, q, v, jt;
+	struct result r;
 
-	if (sk_geomean(p, 0, SK_N, &s, &q, &v))
+	if (sk_geomean(p, 0, SK_N, &s, &q, &v, &jt))
 		return -1;
 	if (q <= 0) {
 		fprintf(stderr, "vmm-bench: soft-vs-tcg-all-geomean: "
 			"qemu-system-x86_64 not installed\n");
 		return 1;
 	}
+	r = (struct result){ "soft-jit-vs-tcg-all-geomean", jt, q, "Minsn/s",
+			     "QEMU TCG, geomean of all kernels (JIT tier on)",
+			     sk_cache[0].trials, 0 };
+	bench_print(p, &r);
 	*res = (struct result){ "soft-vs-tcg-all-geomean", s, q, "Minsn/s",
 				"QEMU TCG, geomean of all kernels",
 				sk_cache[0].trials, 0 };
@@ -637,7 +691,7 @@ int bench_soft_unicorn_loadstore(const struct params *p, struct result *res)
 		uint64_t insns, ss, su;
 
 		if (sk_vmm(VMM_BACKEND_SOFT, img, len, SK_LOADSTORE, n, &ts,
-			   &insns, &ss) ||
+			   &insns, &ss, 0) ||
 		    sk_unicorn(code, clen, n, &tu, &su))
 			goto out;
 		if (ss != su) {

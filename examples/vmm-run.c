@@ -598,6 +598,10 @@ static void print_stats(vmm_vm *vm)
 				i, (unsigned long long)vs.blocks_translated,
 				(unsigned long long)vs.blocks_invalidated,
 				(unsigned long long)vs.block_cache_flushes);
+		if (vs.valid & VMM_VCPU_STAT_JIT)
+			fprintf(stderr, "vmm-run: vcpu%u: blocks compiled "
+				"(JIT) %llu\n", i,
+				(unsigned long long)vs.blocks_compiled);
 	}
 	if (vmm_bus_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs, name, sizeof(name)) == 0)
 		fprintf(stderr, "vmm-run: %s: %llu writes, %llu reads\n", name,

@@ -11,14 +11,23 @@
  * CPL3; the rest of the environment of tests/diff/env.h), single-stepped
  * for a bounded number of instructions, answering every I/O and MMIO
  * read.  Nothing may crash, hang or touch memory outside the guest.
+ *
+ * JIT mode: when bit 2 of the first byte is set, the code runs instead
+ * on a second VM whose software backend compiles every block at its
+ * first execution (VMM_CFG_JIT_EAGER; 64-bit code is compiled, the rest
+ * interpreted), free-running rather than single-stepped.  A watchdog
+ * thread kicks that vCPU every 2 ms, and an input ends at its third
+ * VMM_EXIT_INTERRUPTED, so a guest that loops costs milliseconds.
  */
 #include <libvmm/libvmm.h>
 #include "cpu/soft/soft.h"
 #include "../tests/diff/env.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_STEPS 256
 
@@ -34,7 +43,35 @@
 
 static vmm_vm *vm;
 static vmm_vcpu *cpu;
+static vmm_vm *jvm;     /* JIT mode */
+static vmm_vcpu *jcpu;
 static uint8_t env_img[ENV_IMG];
+
+static void *watchdog(void *arg)
+{
+	struct timespec ts = { 0, 2 * 1000 * 1000 };
+
+	for (;;) {
+		nanosleep(&ts, NULL);
+		vmm_vcpu_kick(jcpu);
+	}
+	return arg;
+}
+
+static void init_jit_vm(void)
+{
+	struct vmm_config cfg;
+	pthread_t th;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_SOFT;
+	cfg.flags = VMM_CFG_NO_IRQCHIP | VMM_CFG_JIT_EAGER;
+	if (vmm_vm_create(&cfg, &jvm) || vmm_mem_add_ram(jvm, 0, ENV_RAM) ||
+	    vmm_vcpu_create(jvm, 0, &jcpu))
+		abort();
+	if (pthread_create(&th, NULL, watchdog, NULL))
+		abort();
+}
 
 static void init_vm(void)
 {
@@ -73,7 +110,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						ENV_LONG64, ENV_LONG64 };
 	struct vmm_cpu_state st;
 	struct vmm_exit e;
-	unsigned sel;
+	unsigned sel, kicks = 0;
+	vmm_vm *v;
+	vmm_vcpu *vc;
 
 	decode_all(data, size);
 	if (!size)
@@ -85,21 +124,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	if (size > 4096)
 		size = 4096;
-	if (vmm_mem_write(vm, 0, env_img, ENV_IMG) ||
-	    vmm_mem_fill(vm, ENV_CODE, 0xf4, 4096) ||
-	    vmm_mem_write(vm, ENV_CODE, data, size))
+	v = vm;
+	vc = cpu;
+	if (sel & 4) {
+		if (!jvm)
+			init_jit_vm();
+		v = jvm;
+		vc = jcpu;
+	}
+	if (vmm_mem_write(v, 0, env_img, ENV_IMG) ||
+	    vmm_mem_fill(v, ENV_CODE, 0xf4, 4096) ||
+	    vmm_mem_write(v, ENV_CODE, data, size))
 		abort();
-	if (vmm_vcpu_get_state(cpu, &st))
+	if (vmm_vcpu_get_state(vc, &st))
 		abort();
 	env_state(&st, modes[sel & 3], (sel & 3) == 3 ? 3 : 0);
 	for (int r = 0; r < 16; r++)
 		if (r != VMM_RSP)
 			st.gpr[r] = (uint64_t)(sel * 0x9e3779b97f4a7c15ull) >> r;
-	if (vmm_vcpu_set_state(cpu, &st))
+	if (vmm_vcpu_set_state(vc, &st))
 		abort();
 	for (int k = 0; k < MAX_STEPS; k++) {
-		if (vmm_vcpu_run(cpu, &e))
+		if (vmm_vcpu_run(vc, &e))
 			break;
+		if (e.kind == VMM_EXIT_INTERRUPTED) {
+			if (++kicks >= 3)
+				break;
+			continue;
+		}
 		if (e.kind == VMM_EXIT_IO && !e.io.is_write)
 			memset(e.io.data, 0x5a, (size_t)e.io.size * e.io.count);
 		else if (e.kind == VMM_EXIT_MMIO && !e.mmio.is_write)

@@ -243,6 +243,7 @@ VMM_API int vmm_vcpu_set_hw_breakpoints(vmm_vcpu *vcpu,
 						    blocks_invalidated,
 						    block_cache_flushes */
 #define VMM_VCPU_STAT_TLB (1ull << 3)          /**< tlb_hits, tlb_misses */
+#define VMM_VCPU_STAT_JIT (1ull << 4)          /**< blocks_compiled */
 
 /** Slots of struct vmm_vcpu_stats.exits_by_kind (>= VMM_EXIT__COUNT). */
 #define VMM_VCPU_STATS_EXIT_KINDS 32
@@ -285,7 +286,10 @@ struct vmm_vcpu_stats {
 	uint64_t tlb_hits;
 	/** Soft-TLB lookups that had to walk the guest page tables. */
 	uint64_t tlb_misses;
-	uint64_t reserved[8];
+	/** Blocks the software backend's JIT tier compiled to host code
+	 *  (VMM_CFG_JIT; kept only where the JIT is built). */
+	uint64_t blocks_compiled;
+	uint64_t reserved[7];
 };
 
 /**

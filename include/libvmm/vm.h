@@ -63,6 +63,23 @@ enum vmm_backend {
  * waiting: the kernel closes and unmaps what is left.
  */
 #define VMM_CFG_ASYNC_TEARDOWN (1u << 5)
+/**
+ * Software backend: run hot blocks of 64-bit guest code as host code
+ * compiled by the JIT tier (x86-64 hosts, built with -Djit; see
+ * docs/soft-backend.md).  This is the default where the JIT is built
+ * (without VMM_CFG_NO_JIT, the environment variable VMM_SOFT_JIT=0|1|eager
+ * decides, then the default).  Ignored where the JIT is not built, by
+ * other backends, and with VMM_CFG_DETERMINISTIC (the interpreter keeps
+ * the exact instruction count there).
+ */
+#define VMM_CFG_JIT (1u << 6)
+/**
+ * As VMM_CFG_JIT, and compile each block at its first execution instead
+ * of when it is hot (tests, fuzzing: every block goes through the JIT).
+ */
+#define VMM_CFG_JIT_EAGER (1u << 7)
+/** Software backend: interpreter only, even where the JIT is the default. */
+#define VMM_CFG_NO_JIT (1u << 8)
 
 /**
  * enum vmm_cpu_model - the CPU a guest sees: CPUID, the MSRs and CR4 bits

@@ -374,6 +374,9 @@ int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
 	if (n < offsetof(struct vmm_vcpu_stats, tlb_misses) +
 		    sizeof(st.tlb_misses))
 		st.valid &= ~VMM_VCPU_STAT_TLB;
+	if (n < offsetof(struct vmm_vcpu_stats, blocks_compiled) +
+		    sizeof(st.blocks_compiled))
+		st.valid &= ~VMM_VCPU_STAT_JIT;
 	/* a newer caller's struct: the fields we do not know read as zero
 	 * (the growable-struct rule, src/core/abi.c) */
 	if (out->size > sizeof(st) && out->size <= 65536)

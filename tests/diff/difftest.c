@@ -4,7 +4,7 @@
  * (a real CPU is the oracle).
  *
  *   difftest [--mode 64|32] [--cases N] [--seed S] [--len L] [--verbose]
- *            [--only-soft] [--fp] [--x87]
+ *            [--only-soft] [--fp] [--x87] [--jit]
  *
  * --mode 32 runs 32-bit code in compatibility mode (long mode, a 32-bit
  * code segment), --mode prot32 in legacy protected mode without paging
@@ -24,7 +24,9 @@
  * flag, XMM0-15, MXCSR, x87 FCW/FSW/FTW/ST0-7 (not FIP/FDP/FOP), the
  * exit, and a hash of the scratch memory and stack must match.  --fp
  * makes most instructions SSE floating point, --x87 x87 and SSE2
- * integer ones.
+ * integer ones.  --jit runs the software backend with its JIT tier
+ * compiling every block at its first execution (VMM_CFG_JIT_EAGER);
+ * without it the software side is the interpreter alone (VMM_CFG_NO_JIT).
  * A mismatch prints the seed, the instructions (hex, objdump-able) and
  * the differences, after shrinking the sequence.  Exit 77 only when
  * /dev/kvm is absent (--only-soft runs the software backend alone).
@@ -1327,6 +1329,9 @@ struct side {
 	const char *name;
 };
 
+/* --jit: the soft side compiles every block at its first execution */
+static bool use_jit;
+
 static int side_create(struct side *sd, enum vmm_backend b)
 {
 	struct vmm_config cfg;
@@ -1335,6 +1340,8 @@ static int side_create(struct side *sd, enum vmm_backend b)
 	vmm_config_init(&cfg);
 	cfg.backend = b;
 	cfg.flags = VMM_CFG_NO_IRQCHIP;
+	if (b == VMM_BACKEND_SOFT)
+		cfg.flags |= use_jit ? VMM_CFG_JIT_EAGER : VMM_CFG_NO_JIT;
 	sd->name = vmm_backend_name(b);
 	r = vmm_vm_create(&cfg, &sd->vm);
 	if (r)
@@ -1662,13 +1669,14 @@ int main(int argc, char **argv)
 		{ "fp", no_argument, 0, 'f' },
 		{ "x87", no_argument, 0, 'x' },
 		{ "verbose", no_argument, 0, 'v' },
+		{ "jit", no_argument, 0, 'j' },
 		{ 0, 0, 0, 0 },
 	};
 	unsigned long cases = 1000, maxlen = 12, seed = 1, fails = 0;
 	bool verbose = false;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxvj", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			mode64 = strcmp(optarg, "32") && strcmp(optarg, "prot32");
@@ -1682,10 +1690,11 @@ int main(int argc, char **argv)
 		case 'f': fp_only = true; break;
 		case 'x': x87_only = true; break;
 		case 'v': verbose = true; break;
+		case 'j': use_jit = true; break;
 		default:
 			fprintf(stderr, "usage: difftest [--mode 64|32] "
 				"[--cases N] [--seed S] [--len L] "
-				"[--only-soft] [--fp] [--x87] [--verbose]\n");
+				"[--only-soft] [--fp] [--x87] [--verbose] [--jit]\n");
 			return 2;
 		}
 	}
@@ -1771,6 +1780,30 @@ int main(int argc, char **argv)
 	}
 	printf("%lu cases compared in %d-bit mode (seed %lu), %lu "
 	       "mismatches\n", cases, mode64 ? 64 : 32, seed, fails);
+	if (use_jit) {
+		/* the JIT must really have run the cases: blocks compiled
+		 * (64-bit code only; 32-bit code stays interpreted) */
+		struct vmm_vcpu_stats vs = { .size = sizeof(vs) };
+		if (vmm_vcpu_get_stats(soft.cpu, &vs) == 0) {
+			printf("soft JIT: %llu blocks compiled of %llu "
+			       "translated\n",
+			       (unsigned long long)vs.blocks_compiled,
+			       (unsigned long long)vs.blocks_translated);
+			if (!(vs.valid & VMM_VCPU_STAT_JIT) && !fails) {
+				/* an interpreter-only build (-Djit=disabled,
+				 * not x86-64) */
+				printf("SKIP: the JIT tier is not built\n");
+				vmm_vm_destroy(soft.vm);
+				if (!only_soft)
+					vmm_vm_destroy(kvm.vm);
+				return 77;
+			}
+			if (mode64 && vs.blocks_compiled == 0) {
+				printf("FAIL: --jit compiled no block\n");
+				fails++;
+			}
+		}
+	}
 	vmm_vm_destroy(soft.vm);
 	if (!only_soft)
 		vmm_vm_destroy(kvm.vm);

@@ -7,6 +7,7 @@
  */
 #include "cpu/soft/exec.h"
 #include "cpu/soft/irqglue.h"
+#include "cpu/soft/jit/jit.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -170,6 +171,7 @@ static int soft_vcpu_init(vmm_vcpu *vcpu)
 		vmm__free(vm, c);
 		return vmm__err(vm, ret, "out of memory for the block cache");
 	}
+	soft_jit_init(c);
 	c->st_tb_flushes = 0; /* the empty cache's first flush is no event */
 	/* all TSCs count from the VM's creation, as a machine's start
 	 * together at reset (KVM synchronizes its vCPUs' TSCs too): a vCPU
@@ -190,6 +192,7 @@ static void soft_vcpu_fini(vmm_vcpu *vcpu)
 
 	if (!c)
 		return;
+	soft_jit_fini(c);
 	soft_tb_fini(c);
 	vmm__free(vcpu->vm, c);
 	vcpu->backend = NULL;
@@ -407,6 +410,10 @@ static void soft_vcpu_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *st)
 	st->tlb_misses = c->st_tlb_misses;
 	st->valid |= VMM_VCPU_STAT_INSNS | VMM_VCPU_STAT_BLOCKS |
 		     VMM_VCPU_STAT_TLB;
+#if SOFT_JIT
+	st->blocks_compiled = c->st_jit_blocks;
+	st->valid |= VMM_VCPU_STAT_JIT;
+#endif
 }
 
 static int soft_single_step(vmm_vcpu *vcpu, bool on)

@@ -183,6 +183,8 @@ struct soft_tb {
 	uint64_t chain_gen[2];
 	uint8_t *bytes;             /* copy of the code bytes */
 	struct soft_insn *insn;
+	uint32_t hits;              /* executions counted for the JIT */
+	bool jit_tried;             /* the JIT looked at it (jit/jit.c) */
 };
 
 struct soft_page {
@@ -364,6 +366,15 @@ struct soft_cpu {
 		struct soft_tb *tb;
 		uint64_t gen;
 	} jc[SOFT_JC_SIZE];
+
+	/* JIT tier (jit/jit.c): code buffer mapped writable (jit_rw) and
+	 * executable (jit_rx), bytes used, hot threshold */
+	bool jit_on, jit_full;
+	uint32_t jit_thr;
+	uint32_t jit_cf;     /* scratch: CF before an INC/DEC */
+	uint8_t *jit_rw, *jit_rx;
+	size_t jit_used;
+	uint64_t st_jit_blocks;
 
 	/* statistics (vmm_vcpu_get_stats()); icount above */
 	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;
@@ -732,6 +743,8 @@ void soft_tb_flush(struct soft_cpu *c);
 /* A write hit physical page @gpa: drop its blocks; true if it had some. */
 bool soft_tb_page_write(struct soft_cpu *c, uint64_t gpa);
 bool soft_tb_is_code(struct soft_cpu *c, uint64_t gpa);
+/* @n bytes from the block cache's arena (freed with it), or NULL */
+void *soft_tb_alloc(struct soft_cpu *c, size_t n);
 /* Run until an exit; fills @exit. */
 int soft_exec(struct soft_cpu *c, struct vmm_exit *exit);
 

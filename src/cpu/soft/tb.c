@@ -20,6 +20,7 @@
  */
 #include "cpu/soft/irqglue.h"
 #include "cpu/soft/thread.h"
+#include "cpu/soft/jit/jit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,11 @@ static void *arena_alloc(struct soft_cpu *c, size_t n)
 	p = c->arena + c->arena_used;
 	c->arena_used += n;
 	return p;
+}
+
+void *soft_tb_alloc(struct soft_cpu *c, size_t n)
+{
+	return arena_alloc(c, n);
 }
 
 int soft_tb_init(struct soft_cpu *c)
@@ -88,6 +94,7 @@ void soft_tb_flush(struct soft_cpu *c)
 	c->cur_tb = NULL;
 	c->st_tb_flushes++;
 	c->chain_gen++;
+	soft_jit_flush(c);
 	/* writes reported before now are of pages without blocks */
 	c->code_seen = vmm_gmem_code_head(&c->vm->mem);
 	/* no page holds code any more: writable TLB entries may come back */
@@ -308,6 +315,8 @@ decoded:
 	tb->valid = true;
 	tb->verify_gen = c->verify_gen;
 	tb->chain[0] = tb->chain[1] = NULL;
+	tb->hits = 0;
+	tb->jit_tried = false;
 	tb->pnext[0] = tb->pnext[1] = NULL;
 	tb->hnext = c->tb_hash[tb_hash(gpa, tb->key)];
 	c->tb_hash[tb_hash(gpa, tb->key)] = tb;
@@ -566,6 +575,7 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 	} else {
 		/* may go on into chained successors (soft_thread_link) */
 		c->link_left = SOFT_LINK_MAX;
+		soft_jit_count(c, tb);
 		tb->insn[0].run(c, tb->insn);
 	}
 	if (unlikely(c->ev)) {
@@ -701,6 +711,10 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 		}
 		if (events(c, exit) == RUN_EXIT)
 			return 0;
+		/* the JIT's code buffer is full: no compiled code runs
+		 * here, start again (blocks and code) */
+		if (unlikely(c->jit_full))
+			soft_tb_flush(c);
 		tb = find_tb_jc(c);
 		tf = (c->st.rflags & FL_TF) != 0;
 		if (unlikely(c->shadow || c->single_step || c->dr_exec ||

@@ -21,6 +21,7 @@
 #define LIBVMM_SOFT_THREAD_H
 
 #include "cpu/soft/exec.h"
+#include "cpu/soft/jit/jit.h"
 
 /*
  * Before an instruction that is not pure: retire the pure instructions
@@ -54,6 +55,7 @@ static inline int soft_thread_enter(struct soft_cpu *c, struct soft_tb *n)
 {
 	c->link_left--;
 	c->cur_tb = n;
+	soft_jit_count(c, n);
 	return n->insn[0].run(c, n->insn);
 }
 

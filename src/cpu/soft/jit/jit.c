@@ -1,0 +1,1308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jit.c - the JIT tier: code buffer, translator, and the helpers the
+ * generated code calls.  See jit.h and docs/soft-backend.md.
+ *
+ * Generated code for a block (64-bit guest code, struct soft_tb.key 8):
+ *
+ *   - the guest state stays in struct soft_cpu, addressed off RBX (pinned
+ *     for the block's duration); nothing is cached in host registers
+ *     across guest instructions, so any instruction can be handed to the
+ *     interpreter with the state as it is;
+ *   - the translator handles ALU ops (ADD OR AND SUB XOR CMP TEST), INC,
+ *     DEC, MOV, MOVZX, MOVSX, MOVSXD, LEA, PUSH/POP of a register, with
+ *     their operands generic: register (all sizes, AH-BH included),
+ *     memory (any base/index/scale/disp, RIP-relative, FS/GS, 67 prefix)
+ *     through the soft TLB inline, immediate;
+ *   - arithmetic flags are the interpreter's lazy flags (lf_op, lf_size,
+ *     lf_res, lf_a, lf_b, lf_cin), stored only where a later reader may
+ *     see them: dead when a later handled instruction of the block writes
+ *     them all and nothing in between can read them, fault or leave;
+ *   - RIP and the instruction count are kept as compile-time deltas and
+ *     written back before anything that can look at them (a call to the
+ *     interpreter, a slow path, the end of the block), so a fault anywhere
+ *     sees the exact RIP, flags and registers;
+ *   - every other instruction is a call to the interpreter's handler
+ *     (soft_jit_call), after which the block returns to the executor if it
+ *     did not retire with SOFT_NEXT or raised an event;
+ *   - a memory access that misses the TLB (or crosses a page, or would
+ *     fault) leaves the host code before the instruction changed anything
+ *     and runs that whole instruction through its handler, which walks the
+ *     page tables and raises the guest fault with the instruction's RIP;
+ *   - the block's last instruction, when the translator does not handle
+ *     it (branches: Jcc, JMP, CALL, RET ...), is entered through its
+ *     threaded entry with the state synced: the interpreter's branch code
+ *     then links to the successor block (compiled or not) as it does
+ *     between interpreted blocks; a block ending in a handled instruction
+ *     links through soft_jit_link().
+ *
+ * Code buffer: a memfd mapped twice, writable for the translator and
+ * executable for the CPU, never both in one mapping (W^X).  It is filled
+ * linearly; when full, the next block boundary flushes the whole block
+ * cache (tb.c), code with it.
+ */
+#include "cpu/soft/jit/jit.h"
+#include "cpu/soft/jit/emit.h"
+#include "cpu/soft/thread.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(struct soft_tlb_entry) == 40, "TLB entry size");
+_Static_assert(SOFT_TLB_SIZE == 1024 && SOFT_TLB_BITS == 10, "TLB shape");
+
+/* ---- helpers called by generated code ---- */
+
+/*
+ * Run @i through its plain handler with the state synced, as soft_thunk()
+ * does, and retire it.  Returns 0 to go on with the next instruction, or
+ * the handler's status + 1 when the block must return it.
+ */
+static int soft_jit_call(struct soft_cpu *c, const struct soft_insn *i)
+{
+	int r = i->fn(c, i);
+
+	if (unlikely(c->shadow || c->halted || (c->st.rflags & FL_TF) ||
+		     (!c->poll_count && c->svm->chip)))
+		c->link_left = 0;
+	c->icount++;
+	if (likely(r == SOFT_NEXT)) {
+		c->st.rip = (c->st.rip + i->len) & c->ipmask;
+		if (likely(!c->ev))
+			return 0;
+	}
+	return r + 1;
+}
+
+/* After an instruction run through its threaded entry: retire what it
+ * deferred (pre_n) and go back to the compiled code. */
+#define SOFT_JIT_CONT 0x100
+static int soft_jit_stub(struct soft_cpu *c, const struct soft_insn *i)
+{
+	soft_thread_sync(c, i);
+	return SOFT_JIT_CONT;
+}
+
+/*
+ * A link slot: the successor block one exit of a compiled block entered
+ * last, valid while chain_gen is unchanged (the rule of the interpreter's
+ * chain and jump-cache entries, thread.h), for that RIP.  The compiled
+ * code enters it directly when it is compiled too; otherwise, or when the
+ * slot is stale, soft_jit_link() finds the successor as the interpreter's
+ * soft_thread_link() does and fills the slot.
+ */
+struct jit_slot {
+	struct soft_tb *tb;
+	uint64_t rip;
+	uint64_t gen;
+};
+
+static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
+{
+	struct soft_tb *tb = c->cur_tb, *n = NULL;
+	uint64_t rip = c->st.rip;
+
+	if (unlikely(c->ev || !c->link_left))
+		return SOFT_END;
+	if (tb->chain_rip[0] == rip && tb->chain[0] &&
+	    tb->chain_gen[0] == c->chain_gen) {
+		n = tb->chain[0];
+	} else if (tb->chain_rip[1] == rip && tb->chain[1] &&
+		   tb->chain_gen[1] == c->chain_gen) {
+		n = tb->chain[1];
+	} else {
+		/* 64-bit code: the linear address is RIP (pc_lin) */
+		const struct soft_jc *j = &c->jc[soft_jc_idx(rip)];
+		if (!c->lm64 || !j->tb || j->lin != rip ||
+		    j->gen != c->chain_gen)
+			return SOFT_END;
+		n = j->tb;
+	}
+	s->tb = n;
+	s->rip = rip;
+	s->gen = c->chain_gen;
+	return soft_thread_enter(c, n);
+}
+
+static uint32_t soft_jit_get_cf(struct soft_cpu *c)
+{
+	return soft_get_cf(c);
+}
+
+/* ---- the code buffer ---- */
+
+/*
+ * The VM's choice: the config flags first (NO_JIT, JIT_EAGER, JIT), then
+ * the environment variable VMM_SOFT_JIT (0 / 1 / eager: lets a test suite
+ * run every guest through either tier), then the build default.
+ */
+static uint32_t jit_mode(uint32_t f)
+{
+	const char *env;
+
+	if (f & VMM_CFG_NO_JIT)
+		return 0;
+	if (f & (VMM_CFG_JIT | VMM_CFG_JIT_EAGER))
+		return f & (VMM_CFG_JIT | VMM_CFG_JIT_EAGER);
+	env = getenv("VMM_SOFT_JIT");
+	if (env && !strcmp(env, "eager"))
+		return VMM_CFG_JIT_EAGER;
+	if (env && !strcmp(env, "1"))
+		return VMM_CFG_JIT;
+	if (env && !strcmp(env, "0"))
+		return 0;
+	return SOFT_JIT_DEFAULT ? VMM_CFG_JIT : 0;
+}
+
+int soft_jit_init(struct soft_cpu *c)
+{
+	uint32_t f = jit_mode(c->vm->cfg.flags);
+
+	c->jit_on = f && !c->svm->deterministic;
+	/* deterministic mode: the interpreter counts */
+	c->jit_thr = (f & VMM_CFG_JIT_EAGER) ? 0 : SOFT_JIT_HOT;
+	c->jit_rw = c->jit_rx = NULL;
+	c->jit_used = 0;
+	c->jit_full = false;
+	return 0;
+}
+
+/*
+ * The code buffer, made at the first compilation (a VM that never gets
+ * hot pays nothing): a memfd mapped twice, then closed (the mappings keep
+ * it; no descriptor per vCPU).  False when the host refuses (no memfd,
+ * no executable mappings: a seccomp filter, a noexec policy); the vCPU
+ * then stays with the interpreter.
+ */
+static bool code_buffer(struct soft_cpu *c)
+{
+	void *rw, *rx = MAP_FAILED;
+	int fd = memfd_create("libvmm-jit", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	rw = MAP_FAILED;
+	if (ftruncate(fd, SOFT_JIT_CODE_SIZE) == 0) {
+		rw = mmap(NULL, SOFT_JIT_CODE_SIZE, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, fd, 0);
+		if (rw != MAP_FAILED)
+			rx = mmap(NULL, SOFT_JIT_CODE_SIZE, PROT_READ | PROT_EXEC,
+				  MAP_SHARED, fd, 0);
+	}
+	close(fd);
+	if (rx == MAP_FAILED) {
+		if (rw != MAP_FAILED)
+			munmap(rw, SOFT_JIT_CODE_SIZE);
+		return false;
+	}
+	c->jit_rw = rw;
+	c->jit_rx = rx;
+	return true;
+}
+
+void soft_jit_fini(struct soft_cpu *c)
+{
+	if (c->jit_rw) {
+		munmap(c->jit_rw, SOFT_JIT_CODE_SIZE);
+		munmap(c->jit_rx, SOFT_JIT_CODE_SIZE);
+	}
+	c->jit_rw = c->jit_rx = NULL;
+	c->jit_on = false;
+}
+
+void soft_jit_flush(struct soft_cpu *c)
+{
+	c->jit_used = 0;
+	c->jit_full = false;
+}
+
+/* ---- the translator ---- */
+
+#define OFF(f) ((int32_t)offsetof(struct soft_cpu, f))
+#define GPR(r) ((int32_t)(offsetof(struct soft_cpu, st.gpr) + 8 * (r)))
+
+/* at most this many slow paths (memory misses) per block */
+#define MAX_SLOW SOFT_TB_MAX_INSNS
+
+struct slow {
+	size_t fix[3];
+	unsigned nfix;
+	const struct soft_insn *i;
+	unsigned pend_len, pend_n;
+	size_t resume;
+};
+
+struct tr {
+	struct jit_emit e;
+	struct soft_cpu *c;
+	struct soft_tb *tb;
+	unsigned pend_len, pend_n; /* RIP bytes / instructions not yet written */
+	size_t exits[SOFT_TB_MAX_INSNS + MAX_SLOW];
+	unsigned nexits;
+	size_t exits2[SOFT_TB_MAX_INSNS];
+	unsigned nexits2;
+	struct slow slow[MAX_SLOW];
+	unsigned nslow;
+	struct slow *cur; /* slow path of the instruction being emitted */
+	/* the lazy flags the state holds, when this block's translated code
+	 * stored them (LF_*, size), else 0 */
+	unsigned lf_op, lf_size;
+};
+
+/* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
+static int32_t reg_off(unsigned r, unsigned size)
+{
+	if (size == 1 && r >= 16)
+		return GPR(r - 16) + 1;
+	return GPR(r);
+}
+
+/* the register operand numbers of @i for its size */
+static unsigned reg_of(const struct soft_insn *i, unsigned size)
+{
+	return size == 1 ? i->reg8 : i->reg;
+}
+
+static unsigned rm_of(const struct soft_insn *i, unsigned size)
+{
+	return size == 1 ? i->rm8 : i->rm;
+}
+
+/* guest register -> host register, zero-extended */
+static void ld_reg(struct tr *t, unsigned h, unsigned r, unsigned size)
+{
+	e_load(&t->e, h, H_RBX, reg_off(r, size), size);
+}
+
+/* host register -> guest register (4 bytes zero-extend to 8) */
+static void st_reg(struct tr *t, unsigned h, unsigned r, unsigned size)
+{
+	if (size == 4) {
+		e_zext(&t->e, h, 4);
+		size = 8;
+	}
+	e_store(&t->e, h, H_RBX, reg_off(r, size), size);
+}
+
+/* the pending RIP / instruction-count deltas into the state */
+static void sync_pend(struct tr *t)
+{
+	if (t->pend_len)
+		e_mem_imm(&t->e, 0, H_RBX, OFF(st.rip), (int32_t)t->pend_len,
+			  8);
+	if (t->pend_n)
+		e_mem_imm(&t->e, 0, H_RBX, OFF(icount), (int32_t)t->pend_n, 8);
+	t->pend_len = t->pend_n = 0;
+}
+
+/* a branch to the current instruction's slow path */
+static void to_slow(struct tr *t, uint8_t cc)
+{
+	struct slow *s = t->cur;
+
+	if (s->nfix < 3)
+		s->fix[s->nfix++] = e_jcc32(&t->e, cc);
+	else
+		t->e.overflow = true; /* not reached: at most 3 per insn */
+}
+
+/*
+ * RSI = linear address of @i's memory operand (64-bit mode: FS and GS
+ * have a base, the other segments none).  Stack references check the
+ * address is canonical (#SS by the slow path).
+ */
+static void emit_ea(struct tr *t, const struct soft_insn *i)
+{
+	struct jit_emit *e = &t->e;
+
+	if (i->base == SOFT_RIPREL) {
+		/* RIP of the next instruction = RIP written + pending */
+		e_load(e, H_RSI, H_RBX, OFF(st.rip), 8);
+		e_alu_ri(e, 0, H_RSI,
+			 (int32_t)(t->pend_len + i->len + i->disp));
+	} else {
+		e_movi(e, H_RSI, (uint64_t)i->disp);
+		if (i->base != SOFT_NOREG)
+			e_rm(e, OPS(0x03), 8, H_RSI, H_RBX, GPR(i->base));
+	}
+	if (i->index != SOFT_NOREG) {
+		ld_reg(t, H_RAX, i->index, 8);
+		if (i->scale)
+			e_shift_i(e, 4, H_RAX, i->scale);
+		e_alu_rr(e, 0x01, H_RSI, H_RAX);
+	}
+	if (i->asz == 4)
+		e_zext(e, H_RSI, 4);
+	if (i->seg == VMM_FS || i->seg == VMM_GS)
+		e_rm(e, OPS(0x03), 8, H_RSI, H_RBX, OFF(segbase[i->seg]));
+}
+
+/* canonical check of RSI (stack references: #SS) */
+static void check_canonical(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);   /* mov rax, rsi */
+	e_shift_i(e, 4, H_RAX, 16);
+	e_shift_i(e, 7, H_RAX, 16);
+	e_rr(e, OPS(0x39), 8, H_RSI, H_RAX);   /* cmp rax, rsi */
+	to_slow(t, CC_NE);
+}
+
+/*
+ * The soft TLB inline: RSI (linear) -> RSI (host pointer) for @size bytes,
+ * a read or write hit, else the slow path.  Clobbers RAX, RCX, RDI.
+ */
+static void emit_tlb(struct tr *t, unsigned size, bool write)
+{
+	struct jit_emit *e = &t->e;
+	int32_t tag = write ? (int32_t)offsetof(struct soft_tlb_entry, tag_w)
+			    : (int32_t)offsetof(struct soft_tlb_entry, tag_r);
+
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);   /* rax = lin >> 12 */
+	e_shift_i(e, 5, H_RAX, 12);
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RCX);   /* rcx = lin >> 25 */
+	e_shift_i(e, 5, H_RCX, 12 + SOFT_TLB_BITS + 3);
+	e_alu_rr(e, 0x31, H_RAX, H_RCX);
+	e_alu_ri(e, 4, H_RAX, SOFT_TLB_SIZE - 1);
+	/* rax = idx * 40 = (idx * 5) * 8 */
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
+	e_shift_i(e, 4, H_RAX, 3);
+	/* rcx = tlb_user * sizeof(tlb[0]) */
+	e_load(e, H_RCX, H_RBX, OFF(tlb_user), 4);
+	e_rr(e, OPS(0x69), 8, H_RCX, H_RCX);   /* imul rcx, rcx, imm32 */
+	e_d(e, (uint32_t)sizeof(((struct soft_cpu *)0)->tlb[0]));
+	e_alu_rr(e, 0x01, H_RAX, H_RCX);
+	/* rdi = &c->tlb[user][idx] */
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0xbc); e_b(e, 0x03);  /* lea rdi,[rbx+rax+d32] */
+	e_d(e, (uint32_t)OFF(tlb));
+	/* tag */
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RCX);
+	e_alu_ri(e, 4, H_RCX, -4096);
+	e_rm(e, OPS(0x3b), 8, H_RCX, H_RDI, tag); /* cmp rcx, [rdi+tag] */
+	to_slow(t, CC_NE);
+	/* within the page */
+	e_rr(e, OPS(0x89), 4, H_RSI, H_RCX);
+	e_rr(e, OPS(0x81), 4, 4, H_RCX); e_d(e, 0xfff);   /* and ecx, 0xfff */
+	e_rr(e, OPS(0x81), 4, 7, H_RCX); e_d(e, 4096 - size); /* cmp ecx, .. */
+	to_slow(t, CC_A);
+	e_rm(e, OPS(0x03), 8, H_RSI, H_RDI,
+	     (int32_t)offsetof(struct soft_tlb_entry, addend));
+	/* inc qword [rbx + st_tlb_hits] */
+	e_rm(e, OPS(0xff), 8, 0, H_RBX, OFF(st_tlb_hits));
+}
+
+/* lazy flags of a result: op, size, res = RDX, a = RAX, b = RCX */
+static void emit_lf(struct tr *t, unsigned op, unsigned size)
+{
+	struct jit_emit *e = &t->e;
+
+	e_st32i(e, H_RBX, OFF(lf_op), op);
+	e_st32i(e, H_RBX, OFF(lf_size), size);
+	e_store(e, H_RDX, H_RBX, OFF(lf_res), 8);
+	e_store(e, H_RAX, H_RBX, OFF(lf_a), 8);
+	e_store(e, H_RCX, H_RBX, OFF(lf_b), 8);
+}
+
+/* ---- which instructions the translator handles ---- */
+
+enum kind {
+	K_NONE = 0,
+	K_ALU,    /* a = E or G or rAX, b = G, E or imm; op */
+	K_MOV,    /* dst = src */
+	K_MOVX,   /* MOVZX / MOVSX / MOVSXD */
+	K_LEA,
+	K_INCDEC,
+	K_PUSH,
+	K_POP,
+	K_SHIFT,  /* SHL/SHR/SAR of a register by a constant, flags dead */
+	K_SETCC,  /* SETcc of a register */
+	K_CMOV,   /* CMOVcc register, register */
+	K_ROT,    /* ROL/ROR of a register by a constant, flags dead */
+	K_NOT,
+	K_NEG,
+	K_IMUL,   /* IMUL Gv, Ev (, imm), flags dead */
+	K_JCC,    /* Jcc, the last instruction of a block */
+	K_JMP,    /* JMP rel, last */
+	K_CALL,   /* CALL rel, last */
+	K_RET,    /* RET (C3), last */
+};
+
+/* operand places */
+enum { O_E, O_G, O_A, O_I };
+
+struct form {
+	enum kind k;
+	unsigned alu;      /* 0-7 as in the opcode, 8 = TEST */
+	unsigned dst, src; /* O_* */
+	unsigned size;     /* operand size */
+	unsigned ssize;    /* MOVX source size */
+	bool sx;           /* MOVX: sign-extend */
+	bool dec;
+	unsigned cc;       /* SETcc, CMOVcc, Jcc: condition 0-15 */
+	unsigned shop;     /* K_SHIFT: host /ext 4 SHL, 5 SHR, 7 SAR */
+	unsigned count;    /* K_SHIFT: count, masked, not 0 */
+};
+
+static bool classify(const struct soft_insn *i, struct form *f)
+{
+	unsigned op = i->op, sz = i->osz;
+
+	memset(f, 0, sizeof(*f));
+	f->size = sz;
+	if (i->pfx & PFX_LOCK)
+		return false;
+	if (op < 0x40 && (op & 7) < 6) {
+		static const unsigned d[6] = { O_E, O_E, O_G, O_G, O_A, O_A };
+		static const unsigned s[6] = { O_G, O_G, O_E, O_E, O_I, O_I };
+		f->alu = op >> 3;
+		f->dst = d[op & 7];
+		f->src = s[op & 7];
+		f->k = K_ALU;
+	} else if (op == 0x80 || op == 0x81 || op == 0x83) {
+		f->alu = i->reg & 7;
+		f->dst = O_E;
+		f->src = O_I;
+		f->k = K_ALU;
+	} else if (op == 0x84 || op == 0x85) {
+		f->alu = 8, f->dst = O_E, f->src = O_G, f->k = K_ALU;
+	} else if (op == 0xa8 || op == 0xa9) {
+		f->alu = 8, f->dst = O_A, f->src = O_I, f->k = K_ALU;
+	} else if ((op == 0xf6 || op == 0xf7) && (i->reg & 7) == 0) {
+		f->alu = 8, f->dst = O_E, f->src = O_I, f->k = K_ALU;
+	} else if (op == 0x88 || op == 0x89) {
+		f->k = K_MOV, f->dst = O_E, f->src = O_G;
+	} else if (op == 0x8a || op == 0x8b) {
+		f->k = K_MOV, f->dst = O_G, f->src = O_E;
+	} else if (op >= 0xb0 && op <= 0xbf) {
+		f->k = K_MOV, f->dst = O_E, f->src = O_I; /* rm = the register */
+	} else if ((op == 0xc6 || op == 0xc7) && (i->reg & 7) == 0) {
+		f->k = K_MOV, f->dst = O_E, f->src = O_I;
+	} else if (op == 0x1b6 || op == 0x1b7 || op == 0x1be || op == 0x1bf) {
+		f->k = K_MOVX;
+		f->ssize = (op & 1) ? 2 : 1;
+		f->sx = op >= 0x1be;
+		if (f->ssize == 2 && sz == 2)
+			return false; /* 16-bit MOVZX r16, r/m16: a plain move */
+	} else if (op == 0x63 && sz == 8) {
+		f->k = K_MOVX, f->ssize = 4, f->sx = true;
+	} else if (op == 0x8d && i->mod != 3) {
+		f->k = K_LEA;
+	} else if ((op == 0xfe || op == 0xff) && (i->reg & 7) <= 1) {
+		f->k = K_INCDEC, f->dec = i->reg & 1, f->dst = O_E;
+	} else if (op >= 0x50 && op <= 0x57 && sz == 8) {
+		f->k = K_PUSH;
+	} else if (op >= 0x58 && op <= 0x5f && sz == 8) {
+		f->k = K_POP;
+	} else if ((op == 0xc1 || op == 0xd1 || op == 0xc0 || op == 0xd0) &&
+		   i->mod == 3 &&
+		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
+		    (i->reg & 7) == 7)) {
+		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
+		n &= sz == 8 ? 63 : 31;
+		if (!n)
+			return false; /* flags unchanged: the interpreter's */
+		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
+		f->dst = O_E;
+	} else if ((op == 0xc1 || op == 0xc0 || op == 0xd1 || op == 0xd0) &&
+		   i->mod == 3 && (i->reg & 7) <= 1) {
+		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
+		n &= sz == 8 ? 63 : 31;
+		if (!n)
+			return false;
+		f->k = K_ROT, f->shop = i->reg & 7, f->count = n;
+		f->dst = O_E;
+	} else if ((op == 0xf6 || op == 0xf7) && (i->reg & 7) == 2) {
+		f->k = K_NOT, f->dst = O_E;
+	} else if ((op == 0xf6 || op == 0xf7) && (i->reg & 7) == 3) {
+		f->k = K_NEG, f->dst = O_E;
+	} else if (op == 0x1af || op == 0x69 || op == 0x6b) {
+		if (sz == 1)
+			return false;
+		f->k = K_IMUL, f->dst = O_G, f->src = O_E;
+	} else if (op >= 0x190 && op <= 0x19f && i->mod == 3) {
+		f->k = K_SETCC, f->cc = op & 15, f->size = 1;
+	} else if (op >= 0x140 && op <= 0x14f && i->mod == 3 && sz != 1) {
+		f->k = K_CMOV, f->cc = op & 15;
+	} else if (((op >= 0x70 && op <= 0x7f) ||
+		    (op >= 0x180 && op <= 0x18f)) && sz == 8) {
+		f->k = K_JCC, f->cc = op & 15;
+	} else if ((op == 0xe9 || op == 0xeb) && sz == 8) {
+		f->k = K_JMP;
+	} else if (op == 0xe8 && sz == 8) {
+		f->k = K_CALL;
+	} else if (op == 0xc3 && sz == 8) {
+		f->k = K_RET;
+	} else {
+		return false;
+	}
+	/* ADC / SBB read CF: the interpreter's */
+	if (f->k == K_ALU && (f->alu == 2 || f->alu == 3))
+		return false;
+	/* B0-BF name the register in the opcode: decode.c puts it in rm */
+	if (op >= 0xb0 && op <= 0xbf)
+		return true;
+	if ((f->k == K_ALU || f->k == K_MOV || f->k == K_INCDEC) &&
+	    (f->dst == O_E || f->src == O_E) && i->mod != 3 &&
+	    i->asz == 2)
+		return false;
+	return true;
+}
+
+/* has a memory operand (so can fault: also the stack) */
+static bool form_mem(const struct soft_insn *i, const struct form *f)
+{
+	switch (f->k) {
+	case K_PUSH:
+	case K_POP:
+		return true;
+	case K_MOVX:
+		return i->mod != 3;
+	case K_NOT:
+	case K_NEG:
+	case K_IMUL:
+		return i->mod != 3;
+	case K_ALU:
+	case K_MOV:
+	case K_INCDEC:
+		if (i->op >= 0xb0 && i->op <= 0xbf)
+			return false;
+		return (f->dst == O_E || f->src == O_E) && i->mod != 3;
+	default:
+		return false;
+	}
+}
+
+
+/* ---- emitting one handled instruction ---- */
+
+/* RAX/RCX = operand @o of size @sz (memory: host pointer in RSI) */
+static void ld_opnd(struct tr *t, const struct soft_insn *i, unsigned h,
+		    unsigned o, unsigned sz)
+{
+	switch (o) {
+	case O_E:
+		if (i->mod == 3 || (i->op >= 0xb0 && i->op <= 0xbf))
+			ld_reg(t, h, rm_of(i, sz), sz);
+		else
+			e_load(&t->e, h, H_RSI, 0, sz);
+		break;
+	case O_G: ld_reg(t, h, reg_of(i, sz), sz); break;
+	case O_A: ld_reg(t, h, VMM_RAX, sz); break;
+	default: e_movi(&t->e, h, i->imm & soft_mask(sz)); break;
+	}
+}
+
+static void st_opnd(struct tr *t, const struct soft_insn *i, unsigned h,
+		    unsigned o, unsigned sz)
+{
+	switch (o) {
+	case O_E:
+		if (i->mod == 3 || (i->op >= 0xb0 && i->op <= 0xbf))
+			st_reg(t, h, rm_of(i, sz), sz);
+		else
+			e_store(&t->e, h, H_RSI, 0, sz);
+		break;
+	case O_G: st_reg(t, h, reg_of(i, sz), sz); break;
+	default: st_reg(t, h, VMM_RAX, sz); break;
+	}
+}
+
+static const unsigned alu_lf[9] = {
+	LF_ADD, LF_LOGIC, LF_ADC, LF_SBB, LF_LOGIC, LF_SUB, LF_LOGIC, LF_SUB,
+	LF_LOGIC,
+};
+static const uint8_t alu_host[9] = {
+	0x01, 0x09, 0, 0, 0x21, 0x29, 0x31, 0x29, 0x21,
+};
+
+static void emit_form(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool flags_live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	bool mem = form_mem(i, f);
+
+	switch (f->k) {
+	case K_ALU: {
+		bool wr = f->alu != 7 && f->alu != 8;
+		if (mem) {
+			emit_ea(t, i);
+			emit_tlb(t, sz, wr && f->dst == O_E);
+		}
+		ld_opnd(t, i, H_RAX, f->dst, sz);
+		ld_opnd(t, i, H_RCX, f->src, sz);
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);         /* rdx = rax */
+		e_alu_rr(e, alu_host[f->alu], H_RDX, H_RCX);
+		e_zext(e, H_RDX, sz);
+		if (wr)
+			st_opnd(t, i, H_RDX, f->dst, sz);
+		if (flags_live)
+			emit_lf(t, alu_lf[f->alu], sz);
+		break;
+	}
+	case K_MOV:
+		if (mem) {
+			emit_ea(t, i);
+			emit_tlb(t, sz, f->dst == O_E);
+		}
+		ld_opnd(t, i, H_RAX, f->src, sz);
+		st_opnd(t, i, H_RAX, f->dst, sz);
+		break;
+	case K_MOVX:
+		if (mem) {
+			emit_ea(t, i);
+			emit_tlb(t, f->ssize, false);
+			if (f->sx)
+				e_loads(e, H_RAX, H_RSI, 0, f->ssize);
+			else
+				e_load(e, H_RAX, H_RSI, 0, f->ssize);
+		} else {
+			ld_reg(t, H_RAX, rm_of(i, f->ssize), f->ssize);
+			if (f->sx)
+				e_sext(e, H_RAX, f->ssize);
+		}
+		st_reg(t, H_RAX, i->reg, sz);
+		break;
+	case K_LEA:
+		/* the offset only: no segment base */
+		if (i->base == SOFT_RIPREL) {
+			e_load(e, H_RSI, H_RBX, OFF(st.rip), 8);
+			e_alu_ri(e, 0, H_RSI,
+				 (int32_t)(t->pend_len + i->len + i->disp));
+		} else {
+			e_movi(e, H_RSI, (uint64_t)i->disp);
+			if (i->base != SOFT_NOREG)
+				e_rm(e, OPS(0x03), 8, H_RSI, H_RBX,
+				     GPR(i->base));
+		}
+		if (i->index != SOFT_NOREG) {
+			ld_reg(t, H_RAX, i->index, 8);
+			if (i->scale)
+				e_shift_i(e, 4, H_RAX, i->scale);
+			e_alu_rr(e, 0x01, H_RSI, H_RAX);
+		}
+		if (i->asz < sz)
+			e_zext(e, H_RSI, i->asz);
+		st_reg(t, H_RSI, i->reg, sz);
+		break;
+	case K_INCDEC:
+		if (mem) {
+			emit_ea(t, i);
+			emit_tlb(t, sz, true);
+		}
+		ld_opnd(t, i, H_RAX, O_E, sz);
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+		e_alu_ri(e, f->dec ? 5 : 0, H_RDX, 1);
+		e_zext(e, H_RDX, sz);
+		st_opnd(t, i, H_RDX, O_E, sz);
+		if (flags_live) {
+			/* the CF before it, saved by the caller (a fault
+			 * before here must not see lf_cin changed) */
+			e_load(e, H_RCX, H_RBX, OFF(jit_cf), 4);
+			e_store(e, H_RCX, H_RBX, OFF(lf_cin), 4);
+			e_movi(e, H_RCX, 1);
+			emit_lf(t, f->dec ? LF_DEC : LF_INC, sz);
+		}
+		break;
+	case K_NOT:
+	case K_NEG:
+		if (mem) {
+			emit_ea(t, i);
+			emit_tlb(t, sz, true);
+		}
+		ld_opnd(t, i, H_RCX, O_E, sz);
+		if (f->k == K_NOT) {
+			e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
+			e_rr(e, OPS(0xf7), 8, 2, H_RDX);     /* not rdx */
+		} else {
+			e_rr(e, OPS(0x31), 4, H_RAX, H_RAX); /* xor eax, eax */
+			e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+			e_alu_rr(e, 0x29, H_RDX, H_RCX);    /* rdx = 0 - a */
+		}
+		e_zext(e, H_RDX, sz);
+		st_opnd(t, i, H_RDX, O_E, sz);
+		if (f->k == K_NEG && flags_live)
+			emit_lf(t, LF_SUB, sz);
+		break;
+	case K_IMUL:
+		if (mem) {
+			emit_ea(t, i);
+			emit_tlb(t, sz, false);
+		}
+		ld_opnd(t, i, H_RAX, O_E, sz);
+		if (i->op == 0x1af)
+			ld_reg(t, H_RCX, i->reg, sz);
+		else
+			e_movi(e, H_RCX, i->imm & soft_mask(sz));
+		e_rr(e, OPS(0x0f, 0xaf), 8, H_RAX, H_RCX); /* imul rax, rcx */
+		st_reg(t, H_RAX, i->reg, sz);
+		break;
+	case K_PUSH:
+		/* RSI = RSP - 8 (SS has no base in 64-bit mode) */
+		ld_reg(t, H_RSI, VMM_RSP, 8);
+		e_alu_ri(e, 5, H_RSI, 8);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new RSP */
+		check_canonical(t);
+		emit_tlb(t, 8, true);
+		ld_reg(t, H_RAX, i->rm, 8);
+		e_store(e, H_RAX, H_RSI, 0, 8);
+		/* RDX survived emit_tlb (it uses RAX, RCX, RDI) */
+		st_reg(t, H_RDX, VMM_RSP, 8);
+		break;
+	case K_POP:
+		ld_reg(t, H_RSI, VMM_RSP, 8);
+		check_canonical(t);
+		emit_tlb(t, 8, false);
+		e_load(e, H_RAX, H_RSI, 0, 8);
+		e_mem_imm(e, 0, H_RBX, GPR(VMM_RSP), 8, 8);
+		st_reg(t, H_RAX, i->rm, 8);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * Host flags = the guest's lazy flags of a producer known at translation
+ * time (@op, @size: the last flag writer in this block was translated and
+ * stored them), for condition @cc: the producer's host instruction again
+ * on lf_a/lf_b (or TEST on lf_res).  False when the condition needs what
+ * the host cannot redo (INC/DEC's carried CF).
+ */
+static bool flags_known(const struct tr *t, unsigned cc)
+{
+	unsigned op = t->lf_op;
+
+	if (!op || !t->lf_size)
+		return false;
+	if ((op == LF_INC || op == LF_DEC) &&
+	    ((cc >> 1) == 1 || (cc >> 1) == 3))
+		return false;
+	return op == LF_SUB || op == LF_ADD || op == LF_LOGIC ||
+	       op == LF_INC || op == LF_DEC;
+}
+
+static bool emit_flags(struct tr *t, unsigned cc)
+{
+	struct jit_emit *e = &t->e;
+	unsigned op = t->lf_op, sz = t->lf_size;
+
+	if (!flags_known(t, cc))
+		return false;
+	switch (op) {
+	case LF_SUB:
+	case LF_ADD:
+		e_load(e, H_RAX, H_RBX, OFF(lf_a), 8);
+		e_load(e, H_RCX, H_RBX, OFF(lf_b), 8);
+		if (op == LF_SUB)
+			e_rr(e, (const uint8_t[]){ sz == 1 ? 0x38 : 0x39 }, 1, sz, H_RCX,
+			     H_RAX);
+		else
+			e_rr(e, (const uint8_t[]){ sz == 1 ? 0x00 : 0x01 }, 1, sz, H_RCX,
+			     H_RAX);
+		return true;
+	case LF_LOGIC:
+		e_load(e, H_RAX, H_RBX, OFF(lf_res), 8);
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0x84 : 0x85 }, 1, sz, H_RAX, H_RAX);
+		return true;
+	case LF_INC:
+	case LF_DEC:
+		e_load(e, H_RAX, H_RBX, OFF(lf_a), 8);
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0x80 : 0x83 }, 1, sz,
+		     op == LF_DEC ? 5 : 0, H_RAX);
+		e_b(e, 1);
+		return true;
+	}
+	return false;
+}
+
+/* SETcc / CMOVcc with the host flags of emit_flags() set */
+static void emit_setcc_cmov(struct tr *t, const struct soft_insn *i,
+			    const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+
+	if (f->k == K_SETCC) {
+		e_rr(e, OPS(0x0f, (uint8_t)(0x90 | f->cc)), 1, 0, H_RDX);
+		st_reg(t, H_RDX, i->rm8, 1);
+		return;
+	}
+	ld_reg(t, H_RAX, i->reg, f->size);
+	ld_reg(t, H_RCX, i->rm, f->size);
+	e_rr(e, OPS(0x0f, (uint8_t)(0x40 | f->cc)), 8, H_RAX, H_RCX);
+	st_reg(t, H_RAX, i->reg, f->size);
+}
+
+/* SHL/SHR/SAR of a register by a constant (flags dead) */
+static void emit_shift(struct tr *t, const struct soft_insn *i,
+		       const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz);
+
+	ld_reg(t, H_RAX, r, sz);
+	if (f->shop == 7)
+		e_sext(e, H_RAX, sz);
+	e_shift_i(e, f->shop, H_RAX, (uint8_t)f->count);
+	st_reg(t, H_RAX, r, sz);
+}
+
+/*
+ * emit_interp() - instruction @k Through the interpreter's threaded entry of a copy of the
+ * instruction, followed by a stub (or, last in the block,
+ * the end marker).  The pending RIP and count go to it as
+ * the deferred pre_n/pre_len of the threaded chain (thread.h),
+ * so the entry syncs them itself where it must (before a
+ * handler, on a memory slow path); the stub or marker retires
+ * what is still deferred after it.  The copy's entry runs
+ * exactly as in the interpreted block: pure and memory
+ * forms inline, dead-flag variants, branch twins that link.
+ */
+static bool emit_interp(struct tr *t, unsigned k, bool last)
+{
+	struct jit_emit *e = &t->e;
+	struct soft_tb *tb = t->tb;
+	const struct soft_insn *i = &tb->insn[k];
+
+	{
+		struct soft_insn *cp = soft_tb_alloc(t->c, 2 * sizeof(*cp));
+		bool defer = tb->insn[k + 1].pre_n > 0;
+		if (!cp)
+			return false;
+		cp[0] = *i;
+		cp[0].pre_n = (uint8_t)t->pend_n;
+		cp[0].pre_len = (uint16_t)t->pend_len;
+		cp[1] = tb->insn[k + 1];
+		cp[1].pre_n = defer ? (uint8_t)(t->pend_n + 1) : 0;
+		cp[1].pre_len = defer ? (uint16_t)(t->pend_len + i->len)
+				      : 0;
+		if (!last)
+			cp[1].run = soft_jit_stub;
+		t->pend_n = t->pend_len = 0;
+		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+		e_movi(e, H_RSI, (uint64_t)(uintptr_t)cp);
+		if (last) {
+			e_b(e, 0x5b);   /* pop rbx */
+			e_movi(e, H_RAX, (uint64_t)(uintptr_t)cp[0].run);
+			e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+			return true;
+		}
+		e_call(e, (const void *)cp[0].run);
+		e_b(e, 0x3d); e_d(e, SOFT_JIT_CONT); /* cmp eax, CONT */
+		if (t->nexits2 >= sizeof(t->exits2) / sizeof(t->exits2[0]))
+			return false;
+		t->exits2[t->nexits2++] = e_jcc32(e, CC_NE);
+	}
+	return true;
+}
+
+/*
+ * Leave the block for the successor at RIP (written): through the slot
+ * inline when it holds a compiled block for this RIP and generation, the
+ * events allow it (nothing pending, link budget left), else through
+ * soft_jit_link().
+ */
+static bool emit_link(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+	struct jit_slot *s = soft_tb_alloc(t->c, sizeof(*s));
+	size_t f[6];
+	unsigned nf = 0;
+
+	if (!s)
+		return false;
+	memset(s, 0, sizeof(*s));
+	e_movi(e, H_RSI, (uint64_t)(uintptr_t)s);
+	/* cmp dword [rbx+ev], 0; jne slow */
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
+	f[nf++] = e_jcc32(e, CC_NE);
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
+	f[nf++] = e_jcc32(e, CC_E);
+	e_load(e, H_RAX, H_RSI, (int32_t)offsetof(struct jit_slot, tb), 8);
+	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
+	f[nf++] = e_jcc32(e, CC_E);
+	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, rip), 8);
+	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(st.rip));
+	f[nf++] = e_jcc32(e, CC_NE);
+	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, gen), 8);
+	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(chain_gen));
+	f[nf++] = e_jcc32(e, CC_NE);
+	/* compiled (its hits are counted on the slow way until then) */
+	e_rm(e, OPS(0x80), 1, 7, H_RAX,
+	     (int32_t)offsetof(struct soft_tb, jit_tried));
+	e_b(e, 0);
+	f[nf++] = e_jcc32(e, CC_E);
+	/* enter: link_left--, cur_tb = n, n->insn[0].run(c, n->insn) */
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
+	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
+	e_load(e, H_RSI, H_RAX, (int32_t)offsetof(struct soft_tb, insn), 8);
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_b(e, 0x5b);                                   /* pop rbx */
+	e_rm(e, OPS(0xff), 4, 4, H_RSI,
+	     (int32_t)offsetof(struct soft_insn, run)); /* jmp [rsi+run] */
+	for (unsigned k = 0; k < nf; k++)
+		e_patch(e, f[k], e_pos(e));
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_b(e, 0x5b);   /* pop rbx */
+	e_movi(e, H_RAX, (uint64_t)(uintptr_t)soft_jit_link);
+	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+	return true;
+}
+
+/*
+ * Jcc ending the block, on flags this block's translated code stored:
+ * RIP = target or next, the count, then the interpreter's link to the
+ * successor block (soft_jit_link, as its Jcc twin does).  A non-canonical
+ * target goes to the interpreter's Jcc (which raises the #GP).
+ */
+static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	const struct soft_insn *i = &t->tb->insn[k];
+	int64_t next = (int64_t)t->pend_len + i->len;
+	size_t taken, link, slow, j;
+
+	emit_flags(t, f->cc);
+	taken = e_jcc32(e, (uint8_t)f->cc);
+	/* not taken */
+	e_mem_imm(e, 0, H_RBX, OFF(st.rip), (int32_t)next, 8);
+	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	j = e_jmp32(e);
+	e_patch(e, taken, e_pos(e));
+	e_load(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	e_movi(e, H_RCX, (uint64_t)(next + (int64_t)i->imm));
+	e_alu_rr(e, 0x01, H_RAX, H_RCX);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+	e_shift_i(e, 4, H_RCX, 16);
+	e_shift_i(e, 7, H_RCX, 16);
+	e_rr(e, OPS(0x39), 8, H_RAX, H_RCX);    /* cmp rcx, rax */
+	slow = e_jcc32(e, CC_NE);
+	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	if (!emit_link(t))
+		return false;
+	/* not taken: its own slot */
+	link = e_pos(e);
+	e_patch(e, j, link);
+	if (!emit_link(t))
+		return false;
+	e_patch(e, slow, e_pos(e));
+	return emit_interp(t, k, true);
+}
+
+/* the rel32 jumps of a branch's checks to its interpreter route */
+struct fixes {
+	size_t at[8];
+	unsigned n;
+};
+
+/* RAX canonical, else to the interpreter route (RCX clobbered) */
+static void canon_rax(struct tr *t, struct fixes *fx)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+	e_shift_i(e, 4, H_RCX, 16);
+	e_shift_i(e, 7, H_RCX, 16);
+	e_rr(e, OPS(0x39), 8, H_RAX, H_RCX);
+	fx->at[fx->n++] = e_jcc32(e, CC_NE);
+}
+
+/* RSI = host pointer of the 8 bytes at linear RSI (stack), else to the
+ * interpreter route; RDX preserved */
+static void stack_tlb(struct tr *t, struct fixes *fx, bool write)
+{
+	struct slow tmp;
+
+	memset(&tmp, 0, sizeof(tmp));
+	t->cur = &tmp;
+	check_canonical(t);
+	emit_tlb(t, 8, write);
+	for (unsigned k = 0; k < tmp.nfix; k++)
+		fx->at[fx->n++] = tmp.fix[k];
+}
+
+/*
+ * JMP rel, CALL rel, RET ending the block: every check (canonical target,
+ * stack access through the TLB) comes before any change, and a failing
+ * one runs the instruction through the interpreter, which raises the
+ * fault; then RIP, the count, and the link to the successor.  A RET's
+ * successor varies: the link slot's RIP check makes it a one-entry
+ * cache, and soft_jit_link() finds others.
+ */
+static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	const struct soft_insn *i = &t->tb->insn[k];
+	int64_t next = (int64_t)t->pend_len + i->len;
+	struct fixes fx = { { 0 }, 0 };
+
+	if (f->k == K_RET) {
+		ld_reg(t, H_RSI, VMM_RSP, 8);
+		stack_tlb(t, &fx, false);
+		e_load(e, H_RAX, H_RSI, 0, 8);
+		canon_rax(t, &fx);
+		e_mem_imm(e, 0, H_RBX, GPR(VMM_RSP), 8, 8);
+	} else {
+		/* RDX = RIP of the next instruction, RAX = target */
+		e_load(e, H_RDX, H_RBX, OFF(st.rip), 8);
+		e_movi(e, H_RCX, (uint64_t)next);
+		e_alu_rr(e, 0x01, H_RDX, H_RCX);
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+		e_movi(e, H_RCX, i->imm);
+		e_alu_rr(e, 0x01, H_RAX, H_RCX);
+		canon_rax(t, &fx);
+		if (f->k == K_CALL) {
+			/* push RDX; the target waits in R8 */
+			e_rr(e, OPS(0x89), 8, H_RAX, H_R8);
+			ld_reg(t, H_RSI, VMM_RSP, 8);
+			e_alu_ri(e, 5, H_RSI, 8);
+			e_rr(e, OPS(0x89), 8, H_RSI, H_R9);
+			stack_tlb(t, &fx, true);
+			e_store(e, H_RDX, H_RSI, 0, 8);
+			st_reg(t, H_R9, VMM_RSP, 8);
+			e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
+		}
+	}
+	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	if (!emit_link(t))
+		return false;
+	for (unsigned m = 0; m < fx.n; m++)
+		e_patch(e, fx.at[m], e_pos(e));
+	return emit_interp(t, k, true);
+}
+
+/* ROL/ROR of a register by a constant (flags dead): the host's rotate of
+ * the operand's size */
+static void emit_rot(struct tr *t, const struct soft_insn *i,
+		     const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz);
+
+	ld_reg(t, H_RAX, r, sz);
+	e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, f->shop,
+	     H_RAX);
+	e_b(e, (uint8_t)f->count);
+	st_reg(t, H_RAX, r, sz);
+}
+
+/* ---- a block ---- */
+
+/* code: prologue; body; exit stub; slow paths */
+static bool translate_block(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+	struct soft_tb *tb = t->tb;
+	unsigned n = tb->ninsn;
+	struct form forms[SOFT_TB_MAX_INSNS];
+	bool ok[SOFT_TB_MAX_INSNS], live[SOFT_TB_MAX_INSNS];
+	bool lv = true;
+	size_t exit_pos;
+
+	for (unsigned k = 0; k < n; k++) {
+		ok[k] = classify(&tb->insn[k], &forms[k]);
+		if (ok[k] && forms[k].k >= K_JCC && k != n - 1)
+			ok[k] = false;
+	}
+	/* flag liveness, backwards: live[k] = a reader may see the flags
+	 * instruction k writes */
+	for (unsigned k = n; k-- > 0;) {
+		const struct form *f = &forms[k];
+		live[k] = lv;
+		/* translated only when the flags they write are dead (the
+		 * interpreter computes them otherwise), the block end
+		 * included */
+		if (ok[k] && lv && (f->k == K_SHIFT || f->k == K_ROT ||
+				    f->k == K_IMUL))
+			ok[k] = false;
+		if (!ok[k] || k == n - 1) {
+			lv = true; /* handler or block end: anything */
+			continue;
+		}
+		if (form_mem(&tb->insn[k], f)) {
+			/* may fault before writing them: the old ones are
+			 * visible then */
+			lv = true;
+			continue;
+		}
+		switch (f->k) {
+		case K_ALU:
+		case K_NEG:
+		case K_SHIFT:
+		case K_IMUL:
+			lv = false; /* writes them all */
+			break;
+		case K_SETCC:
+		case K_CMOV:
+			lv = true; /* reads them */
+			break;
+		default:
+			/* INC/DEC (reads CF only when its own flags are
+			 * live), ROL/ROR (CF and OF only; dead here), and
+			 * the rest: liveness passes through */
+			break;
+		}
+	}
+
+	/* prologue: push rbx; mov rbx, rdi */
+	e_b(e, 0x53);
+	e_rr(e, OPS(0x89), 8, H_RDI, H_RBX);
+	for (unsigned k = 0; k < n; k++) {
+		const struct soft_insn *i = &tb->insn[k];
+		bool last = k == n - 1;
+
+		if (ok[k] && (forms[k].k == K_SETCC || forms[k].k == K_CMOV ||
+			      forms[k].k == K_JCC) &&
+		    !flags_known(t, forms[k].cc))
+			ok[k] = false; /* flags from elsewhere: interpreter */
+		if (ok[k] && forms[k].k == K_JCC) {
+			if (!emit_jcc(t, k, &forms[k]))
+				return false;
+			continue;
+		}
+		if (ok[k] && forms[k].k > K_JCC) {
+			if (!emit_branch(t, k, &forms[k]))
+				return false;
+			continue;
+		}
+		if (ok[k]) {
+			struct slow *s = NULL;
+			const struct form *f = &forms[k];
+			if (form_mem(i, f)) {
+				if (t->nslow >= MAX_SLOW)
+					return false;
+				s = &t->slow[t->nslow++];
+				memset(s, 0, sizeof(*s));
+				s->i = i;
+				s->pend_len = t->pend_len;
+				s->pend_n = t->pend_n;
+			}
+			t->cur = s;
+			if (f->k == K_INCDEC && live[k]) {
+				/* the CF before it (a call: before the
+				 * operand's address is in RSI) */
+				e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+				e_call(e, (const void *)soft_jit_get_cf);
+				e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+			}
+			if (f->k == K_SETCC || f->k == K_CMOV) {
+				emit_flags(t, f->cc);
+				emit_setcc_cmov(t, i, f);
+			} else if (f->k == K_SHIFT) {
+				emit_shift(t, i, f);
+			} else if (f->k == K_ROT) {
+				emit_rot(t, i, f);
+			} else {
+				emit_form(t, i, f, live[k]);
+			}
+			if (s)
+				s->resume = e_pos(e);
+			/* what the state's lazy flags are now */
+			if (f->k == K_ALU || f->k == K_INCDEC || f->k == K_SHIFT ||
+			    f->k == K_NEG || f->k == K_IMUL || f->k == K_ROT) {
+				t->lf_op = 0;
+				t->lf_size = 0;
+				if (live[k] && f->k == K_ALU) {
+					t->lf_op = alu_lf[f->alu];
+					t->lf_size = f->size;
+				} else if (live[k] && f->k == K_NEG) {
+					t->lf_op = LF_SUB;
+					t->lf_size = f->size;
+				} else if (live[k] && f->k == K_INCDEC) {
+					t->lf_op = f->dec ? LF_DEC : LF_INC;
+					t->lf_size = f->size;
+				}
+			}
+			t->pend_len += i->len;
+			t->pend_n++;
+			if (last) {
+				sync_pend(t);
+				if (!emit_link(t))
+					return false;
+			}
+			continue;
+		}
+		if (!emit_interp(t, k, last))
+			return false;
+		t->lf_op = t->lf_size = 0;
+	}
+	/* exit: return eax - 1 (soft_jit_call), or eax (threaded entry) */
+	exit_pos = e_pos(e);
+	e_b(e, 0xff); e_b(e, 0xc8);  /* dec eax */
+	for (unsigned k = 0; k < t->nexits2; k++)
+		e_patch(e, t->exits2[k], e_pos(e));
+	e_b(e, 0x5b);                /* pop rbx */
+	e_b(e, 0xc3);                /* ret */
+	for (unsigned k = 0; k < t->nexits; k++)
+		e_patch(e, t->exits[k], exit_pos);
+	/* slow paths: sync, the whole instruction by its handler, unsync */
+	for (unsigned k = 0; k < t->nslow; k++) {
+		struct slow *s = &t->slow[k];
+		size_t here = e_pos(e), j;
+
+		for (unsigned m = 0; m < s->nfix; m++)
+			e_patch(e, s->fix[m], here);
+		if (s->pend_len)
+			e_mem_imm(e, 0, H_RBX, OFF(st.rip),
+				  (int32_t)s->pend_len, 8);
+		if (s->pend_n)
+			e_mem_imm(e, 0, H_RBX, OFF(icount),
+				  (int32_t)s->pend_n, 8);
+		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+		e_movi(e, H_RSI, (uint64_t)(uintptr_t)s->i);
+		e_call(e, (const void *)soft_jit_call);
+		e_rr(e, OPS(0x85), 4, H_RAX, H_RAX);
+		e_patch(e, e_jcc32(e, CC_NE), exit_pos);
+		e_mem_imm(e, 5, H_RBX, OFF(st.rip),
+			  (int32_t)(s->pend_len + s->i->len), 8);
+		e_mem_imm(e, 5, H_RBX, OFF(icount), (int32_t)(s->pend_n + 1),
+			  8);
+		j = e_jmp32(e);
+		e_patch(e, j, s->resume);
+	}
+	return !e->overflow;
+}
+
+void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
+{
+	struct tr *t;
+	size_t room, start;
+
+	if (tb->key != 8 || tb->jit_tried || !tb->valid)
+		return; /* 64-bit code only */
+	tb->jit_tried = true;
+	if (!c->jit_rw && !code_buffer(c)) {
+		c->jit_on = false; /* the interpreter alone from now on */
+		return;
+	}
+	start = (c->jit_used + 15) & ~(size_t)15;
+	if (start + 4096 > SOFT_JIT_CODE_SIZE) {
+		/* flushed with the block cache at the next block boundary
+		 * (tb.c: no compiled code runs then) */
+		c->jit_full = true;
+		return;
+	}
+	room = SOFT_JIT_CODE_SIZE - start;
+	t = vmm__alloc(c->vm, sizeof(*t));
+	if (!t)
+		return;
+	memset(t, 0, sizeof(*t));
+	t->c = c;
+	t->tb = tb;
+	t->e.start = c->jit_rw + start;
+	t->e.p = t->e.start;
+	t->e.end = t->e.start + room;
+	if (translate_block(t)) {
+		c->jit_used = start + e_pos(&t->e);
+		tb->insn[0].run = (soft_fn)(uintptr_t)(c->jit_rx + start);
+		c->st_jit_blocks++;
+	} else if (t->e.overflow) {
+		c->jit_full = true;
+	}
+	vmm__free(c->vm, t);
+}

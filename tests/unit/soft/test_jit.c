@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_jit.c - the software backend's JIT tier (VMM_CFG_JIT): it compiles
+ * blocks (eagerly, and a loop once it is hot), the compiled code leaves
+ * the same state as the interpreter (registers, flags, instruction count,
+ * memory), a fault in the middle of a compiled block is precise (RIP of
+ * the faulting instruction in the frame, the flags and registers of the
+ * instructions before it, none of the later ones), self-modifying code
+ * invalidates the compiled block, a flags-reading instruction handed to
+ * the interpreter sees the lazy flags the compiled code left, and
+ * deterministic mode and VMM_CFG_NO_JIT run the interpreter only.
+ */
+#include "soft_test.h"
+#include "config.h"
+
+static struct vmm_vcpu_stats stats(vmm_vcpu *cpu)
+{
+	struct vmm_vcpu_stats s;
+
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
+	assert_int_equal(vmm_vcpu_get_stats(cpu, &s), 0);
+	return s;
+}
+
+struct outcome {
+	struct vmm_cpu_state st;
+	struct vmm_exit e;
+	uint64_t insns, compiled;
+	uint8_t data[256], kstack[64];
+};
+
+/* run @code at CPL3 in 64-bit mode with @flags, RDX = @rdx */
+static void run(struct outcome *o, uint32_t flags, const void *code,
+		size_t len, uint64_t rdx)
+{
+	struct tvm t;
+	struct vmm_vcpu_stats s;
+
+	tvm_create(&t, flags);
+	tvm_setup(&t, ENV_LONG64, 3, code, len);
+	t.st.gpr[VMM_RDX] = rdx;
+	t.st.gpr[VMM_RSI] = ENV_DATA;
+	t.st.gpr[VMM_RBX] = 0x123456789abcdef0ull;
+	tvm_set(&t);
+	o->e = tvm_run(&t);
+	o->st = t.st;
+	s = stats(t.cpu);
+	o->insns = s.insns_retired;
+	o->compiled = s.blocks_compiled;
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, o->data,
+				      sizeof(o->data)), 0);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_KSTACK - sizeof(o->kstack),
+				      o->kstack, sizeof(o->kstack)), 0);
+	tvm_destroy(&t);
+}
+
+static void same(const struct outcome *a, const struct outcome *b)
+{
+	assert_int_equal(a->e.kind, b->e.kind);
+	assert_int_equal(a->st.rip, b->st.rip);
+	assert_int_equal(a->st.rflags, b->st.rflags);
+	for (int r = 0; r < 16; r++)
+		assert_int_equal(a->st.gpr[r], b->st.gpr[r]);
+	assert_int_equal(a->insns, b->insns);
+	assert_memory_equal(a->data, b->data, sizeof(a->data));
+	assert_memory_equal(a->kstack, b->kstack, sizeof(a->kstack));
+}
+
+static void skip_without_jit(void)
+{
+#if !SOFT_JIT
+	skip();
+#endif
+}
+
+/*
+ * A loop over every operand form the translator handles: sizes 1/2/4/8,
+ * AH, memory with base/index/scale, RIP-relative, immediates, PUSH/POP,
+ * INC/DEC carrying CF, then ADC (an interpreter call that reads the lazy
+ * CF of compiled code), SETC/CMOV, and a Jcc on compiled flags.
+ */
+static const uint8_t forms[] = {
+	0xb9, 0xe8, 0x03, 0x00, 0x00,             /* mov ecx, 1000 */
+	0x31, 0xff,                               /* xor edi, edi */
+	/* loop: */
+	0x48, 0x01, 0xd8,                         /* add rax, rbx */
+	0x66, 0x29, 0xc3,                         /* sub bx, ax */
+	0x00, 0xe7,                               /* add bh, ah */
+	0x30, 0xd8,                               /* xor al, bl */
+	0x48, 0x8b, 0x14, 0xbe,                   /* mov rdx, [rsi+rdi*4] */
+	0x48, 0x01, 0x54, 0xbe, 0x40,             /* add [rsi+rdi*4+64], rdx */
+	0x80, 0x44, 0x3e, 0x10, 0x81,             /* add byte [rsi+rdi+16], 0x81 */
+	0x66, 0xff, 0x4e, 0x20,                   /* dec word [rsi+32] */
+	0x0f, 0xb6, 0x56, 0x11,                   /* movzx edx, byte [rsi+17] */
+	0x48, 0x0f, 0xbf, 0xd3,                   /* movsx rdx, bx */
+	0x48, 0x63, 0xc2,                         /* movsxd rax, edx */
+	0x48, 0x8d, 0x44, 0x58, 0x07,             /* lea rax, [rax+rbx*2+7] */
+	0x53,                                     /* push rbx */
+	0x48, 0x83, 0xc3, 0xff,                   /* add rbx, -1 (CF) */
+	0xff, 0xc0,                               /* inc eax (keeps CF) */
+	0x11, 0xc2,                               /* adc edx, eax (reads CF) */
+	0x5b,                                     /* pop rbx */
+	0x0f, 0x92, 0xc4,                         /* setc ah */
+	0x48, 0x0f, 0x44, 0xd0,                   /* cmovz rdx, rax */
+	0x48, 0x85, 0xc2,                         /* test rdx, rax */
+	0x48, 0x89, 0x05, 0x00, 0x00, 0x01, 0x00, /* mov [rip+0x10000], rax */
+	0xff, 0xc7,                               /* inc edi */
+	0x83, 0xe7, 0x0f,                         /* and edi, 15 */
+	0xff, 0xc9,                               /* dec ecx */
+	0x75, 0xb0,                               /* jnz loop */
+	0xf4,                                     /* hlt */
+};
+
+static void test_same_as_interpreter(void **state)
+{
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	/* the rel8 of the jnz must reach the loop start (offset 7) */
+	assert_int_equal((int8_t)forms[sizeof(forms) - 2],
+			 7 - (int)(sizeof(forms) - 1));
+	run(&a, VMM_CFG_NO_JIT, forms, sizeof(forms), 0);
+	run(&b, VMM_CFG_JIT_EAGER, forms, sizeof(forms), 0);
+	run(&c, VMM_CFG_JIT, forms, sizeof(forms), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_int_equal(a.compiled, 0);
+	assert_true(b.compiled >= 2);
+	assert_true(c.compiled >= 1); /* the loop body became hot */
+	assert_true(a.insns > 20000);
+	same(&a, &b);
+	same(&a, &c);
+}
+
+/* mov eax, 5; mov ecx, 7; add eax, ecx; mov [rdx], eax; inc ecx; hlt:
+ * the store faults (#PF, RDX unmapped) */
+static const uint8_t fault_mid[] = {
+	0xb8, 0x05, 0x00, 0x00, 0x00, 0xb9, 0x07, 0x00, 0x00, 0x00,
+	0x01, 0xc8, 0x89, 0x02, 0xff, 0xc1, 0xf4,
+};
+
+static void test_precise_fault(void **state)
+{
+	struct outcome a, b;
+	uint64_t frame_rip, frame_fl;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, fault_mid, sizeof(fault_mid), 0x40000000);
+	run(&b, VMM_CFG_JIT_EAGER, fault_mid, sizeof(fault_mid), 0x40000000);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+	/* the #PF handler's HLT, the frame at the top of the kernel stack:
+	 * error code, RIP, CS, RFLAGS, RSP, SS */
+	assert_int_equal(b.st.rip, ENV_HANDLERS + 16 * 14 + 1);
+	memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+	memcpy(&frame_fl, b.kstack + sizeof(b.kstack) - 24, 8);
+	assert_int_equal(frame_rip, ENV_CODE + 12);
+	assert_int_equal(b.st.gpr[VMM_RAX], 12);
+	assert_int_equal(b.st.gpr[VMM_RCX], 7); /* INC did not run */
+	/* ADD 5 + 7 = 12: PF (0x0c has two bits), no ZF/SF/CF/OF; AF: 5^7^12 */
+	assert_int_equal(frame_fl & 0x8d5, 0x04 | ((5 ^ 7 ^ 12) & 0x10));
+	assert_int_equal(b.st.cr2, 0x40000000);
+}
+
+/* the store of the loop rewrites the "mov al" immediate of its own,
+ * compiled, block (as test_stats.c's smc) */
+static void test_smc(void **state)
+{
+	static const uint8_t smc[] = {
+		0x31, 0xc9, 0xb0, 0x11, 0xff, 0xc1, 0x83, 0xf9, 0x02, 0x74,
+		0x09, 0xc6, 0x05, 0xf1, 0xff, 0xff, 0xff, 0x22, 0xeb, 0xee,
+		0xf4,
+	};
+	struct tvm t;
+	struct vmm_exit e;
+	struct vmm_vcpu_stats s;
+
+	skip_without_jit();
+	tvm_create(&t, VMM_CFG_JIT_EAGER);
+	tvm_setup(&t, ENV_LONG64, 0, smc, sizeof(smc));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(t.st.gpr[VMM_RAX] & 0xff, 0x22);
+	s = stats(t.cpu);
+	assert_true(s.blocks_invalidated >= 1);
+	assert_true(s.blocks_compiled >= 2); /* the block again, rewritten */
+	tvm_destroy(&t);
+}
+
+/*
+ * CALL/RET/JMP translated at block ends: a loop calling a function, then
+ * a RET to a non-canonical address (#GP with the RET's RIP, RSP not
+ * popped), the same on both tiers.
+ */
+static const uint8_t calls[] = {
+	0xb9, 0xe8, 0x03, 0x00, 0x00,             /* 0: mov ecx, 1000 */
+	0xe8, 0x14, 0x00, 0x00, 0x00,             /* 5: call f (30) */
+	0xeb, 0x02,                               /* 10: jmp 14 */
+	0x0f, 0x0b,                               /* 12: ud2 */
+	0xff, 0xc9,                               /* 14: dec ecx */
+	0x75, 0xf3,                               /* 16: jnz 5 */
+	0x48, 0xb8, 0, 0, 0, 0, 0, 0x80, 0, 0,    /* 18: mov rax, 1 << 47 */
+	0x50,                                     /* 28: push rax */
+	0xc3,                                     /* 29: ret: #GP */
+	0x01, 0xca,                               /* 30: f: add edx, ecx */
+	0xc3,                                     /* 32: ret */
+};
+
+static void test_calls(void **state)
+{
+	struct outcome a, b;
+	uint64_t frame_rip;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, calls, sizeof(calls), 0);
+	run(&b, VMM_CFG_JIT_EAGER, calls, sizeof(calls), 0);
+	assert_true(b.compiled >= 4);
+	same(&a, &b);
+	assert_int_equal(b.st.rip, ENV_HANDLERS + 16 * 13 + 1);
+	memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+	assert_int_equal(frame_rip, ENV_CODE + 29);
+	assert_int_equal(b.st.gpr[VMM_RDX] & 0xffffffff, 1000 * 1001 / 2);
+}
+
+/* deterministic mode keeps the interpreter (exact instruction counts
+ * without the JIT counting); VMM_CFG_NO_JIT too */
+static void test_interpreter_only(void **state)
+{
+	struct outcome a, b;
+
+	run(&a, VMM_CFG_JIT_EAGER | VMM_CFG_DETERMINISTIC, forms,
+	    sizeof(forms), 0);
+	run(&b, VMM_CFG_JIT_EAGER | VMM_CFG_NO_JIT, forms, sizeof(forms), 0);
+	assert_int_equal(a.compiled, 0);
+	assert_int_equal(b.compiled, 0);
+	assert_int_equal(a.insns, b.insns);
+	assert_int_equal(a.st.gpr[VMM_RDX], b.st.gpr[VMM_RDX]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_same_as_interpreter),
+		cmocka_unit_test(test_precise_fault),
+		cmocka_unit_test(test_smc),
+		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_interpreter_only),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
