@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "core/internal.h"
 
 #include <errno.h>
@@ -142,8 +143,17 @@ static void test_vmm_config(void **st)
 static void test_gdb_config(void **st)
 {
 	NEWER(struct vmm_gdb_config) c;
-	vmm_vm *vm = soft_vm();
+	vmm_vm *vm;
 	vmm_gdb *g = NULL;
+
+	if (!VMM_HAVE_GDB) { /* -Dgdb=disabled: the call is -ENOTSUP */
+		vm = soft_vm();
+		assert_int_equal(vmm_gdb_new(vm, NULL, &g), -ENOTSUP);
+		assert_null(g);
+		vmm_vm_destroy(vm);
+		skip();
+	}
+	vm = soft_vm();
 
 	memset(&c, 0, sizeof(c));
 	c.s.struct_size = sizeof(c);
