@@ -4,6 +4,8 @@
 #
 #   scripts/diff-campaign.sh [-b BUILD] [-m MINUTES] [-j JOBS] [-s SEED0]
 #                            [-t TOTAL] [-o DOC] [-l LOGDIR]
+#   scripts/diff-campaign.sh -R -l LOGDIR [-o DOC]   (only the table, from a
+#                            campaign that was stopped)
 #
 # Runs rounds of chunks until TOTAL CPL3 sequences are compared or MINUTES
 # have passed (whichever first), JOBS chunks at a time, every run under
@@ -27,9 +29,10 @@ seed0=$(( $(date +%s) % 100000 * 1000 ))
 total=100000000
 doc=docs/difftest.md
 logdir=
-chunk=${DIFF_CHUNK:-65536}
+chunk=${DIFF_CHUNK:-262144}
+report_only=
 
-while getopts b:m:j:s:t:o:l: opt; do
+while getopts b:m:j:s:t:o:l:R opt; do
 	case $opt in
 	b) build=$OPTARG ;;
 	m) minutes=$OPTARG ;;
@@ -38,9 +41,43 @@ while getopts b:m:j:s:t:o:l: opt; do
 	t) total=$OPTARG ;;
 	o) doc=$OPTARG ;;
 	l) logdir=$OPTARG ;;
+	R) report_only=1 ;;
 	*) sed -n '2,20p' "$0" >&2; exit 2 ;;
 	esac
 done
+# the table of a campaign's results (class seed cases mismatches kind)
+report() {
+	results=$1 commit=$2 single=$3 batched=$4
+	today=$(date -u +%Y-%m-%d)
+	[ -s "$doc" ] || printf '# Differential-testing campaigns\n\nSee scripts/diff-campaign.sh.\n' >"$doc"
+	{
+	echo
+	echo "### Campaign $today, commit $commit ($(sed -n 's/^model name\t: //p' /proc/cpuinfo | head -1))"
+	echo
+	echo "Same-run rate, 64-bit CPL3, cases per CPU second: one VM run per sequence $single, batched $batched."
+	echo
+	echo "| class | kind | sequences | mismatches | seeds | commit |"
+	echo "|---|---|---:|---:|---|---|"
+	for cls in 64 32 fp x87 mmu seg priv; do
+		awk -v c="$cls" -v commit="$commit" '
+			$1 == c { n += $3; m += $4; kind = $5
+				  if (lo == "" || $2 < lo) lo = $2; if ($2 > hi) hi = $2; cnt++ }
+			END { if (cnt) printf "| %s | %s | %d | %d | %d runs in %d-%d | %s |\n",
+				c, kind, n, m, cnt, lo, hi, commit }' "$results"
+	done
+	awk '$5 == "compared" { n += $3; m += $4 } END {
+		printf "| **all compared** | | %d | %d | | |\n", n, m }' "$results"
+	} >>"$doc"
+}
+
+if [ -n "$report_only" ]; then
+	[ -n "$logdir" ] && [ -s "$logdir/results.txt" ] || { echo "-R needs -l LOGDIR of a campaign" >&2; exit 2; }
+	read -r commit single batched <"$logdir/meta"
+	report "$logdir/results.txt" "$commit" "$single" "$batched"
+	echo "table appended to $doc"
+	exit 0
+fi
+
 dt=$build/tests/diff/difftest
 sd=$build/tests/diff/sysdiff
 [ -x "$dt" ] && [ -x "$sd" ] || { echo "build $build first" >&2; exit 2; }
@@ -94,6 +131,7 @@ rate() {
 single=$(rate nice -n 10 "$dt" --mode 64 --cases 2000 --seed "$seed0")
 batched=$(rate nice -n 10 "$dt" --mode 64 --cases 32768 --batch 8192 --seed "$seed0")
 echo "rate (64-bit, per CPU second): one VM run per sequence $single, batched $batched"
+echo "$commit $single $batched" >"$logdir/meta"
 
 compared() {
 	awk '$5 == "compared" && $1 != "mmu" && $1 != "seg" { s += $3 } END { print s + 0 }' "$results"
@@ -113,26 +151,7 @@ while [ "$(date +%s)" -lt "$end" ] && [ "$(compared)" -lt "$total" ]; do
 done
 wait
 
-today=$(date -u +%Y-%m-%d)
-{
-	[ -s "$doc" ] || printf '# Differential-testing campaigns\n\nSee scripts/diff-campaign.sh.\n'
-	echo
-	echo "### Campaign $today, commit $commit ($(cat /proc/cpuinfo | sed -n 's/^model name\t: //p' | head -1))"
-	echo
-	echo "Same-run rate, 64-bit CPL3, cases per CPU second: one VM run per sequence $single, batched $batched."
-	echo
-	echo "| class | kind | sequences | mismatches | seeds | commit |"
-	echo "|---|---|---:|---:|---|---|"
-	for cls in 64 32 fp x87 mmu seg priv; do
-		awk -v c="$cls" -v commit="$commit" '
-			$1 == c { n += $3; m += $4; kind = $5
-				  if (lo == "" || $2 < lo) lo = $2; if ($2 > hi) hi = $2; cnt++ }
-			END { if (cnt) printf "| %s | %s | %d | %d | %d runs in %d-%d | %s |\n",
-				c, kind, n, m, cnt, lo, hi, commit }' "$results"
-	done
-	awk '$5 == "compared" { n += $3; m += $4 } END {
-		printf "| **all compared** | | %d | %d | | |\n", n, m }' "$results"
-} >>"$doc"
+report "$results" "$commit" "$single" "$batched"
 echo "campaign done: $(compared) CPL3 sequences compared; table appended to $doc; logs in $logdir"
 if [ -s "$logdir/mismatches.txt" ]; then
 	echo "MISMATCHES:"

@@ -152,25 +152,19 @@ bh_done:
 	out %al, $0x99
 	jmp bh_done
 
-	/* a position-weighted sum of [rsi, rdi) (a multiple of 64 bytes)
-	 * in rdx */
+	/* a hash of [rsi, rdi) (a multiple of 64 bytes) in rdx: the sum of
+	 * the prefix sums of the 64-byte blocks' sums (catches any changed
+	 * qword and any move between blocks) */
 bh_hash:
 	xor %eax, %eax
 	xor %edx, %edx
 1:	add 0x00(%rsi), %rax
-	add %rax, %rdx
 	add 0x08(%rsi), %rax
-	add %rax, %rdx
 	add 0x10(%rsi), %rax
-	add %rax, %rdx
 	add 0x18(%rsi), %rax
-	add %rax, %rdx
 	add 0x20(%rsi), %rax
-	add %rax, %rdx
 	add 0x28(%rsi), %rax
-	add %rax, %rdx
 	add 0x30(%rsi), %rax
-	add %rax, %rdx
 	add 0x38(%rsi), %rax
 	add %rax, %rdx
 	add $64, %rsi

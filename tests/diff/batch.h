@@ -48,9 +48,14 @@
  * strings from +0x780 to +0xe80, XLAT up to +0x4ff */
 #define WIN_LO   0x200
 #define WIN_SIZE 0xe00
-/* the stack window (as difftest's single runs hash it) */
-#define STK_LO   (0x30000 - 0x800)
-#define STK_SIZE 0x1000
+/* the stack window: RSP starts at ENV_STACK and only PUSH/POP move it
+ * (at most 64 records of 8 bytes each way), ENTER's frame adds 512 below;
+ * the host fills ENV_STACK +- 0x800 with 0x5a per batch (as the single
+ * run does per case) and checks the bytes outside the window afterwards */
+#define STK_LO   (0x30000 - 0x480)
+#define STK_SIZE 0x6c0
+#define STK_FILL_LO (0x30000 - 0x800)
+#define STK_FILL_SIZE 0x1000
 
 /* input block */
 #define I_REGS   0x000  /* 16 GPRs */
