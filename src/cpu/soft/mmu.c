@@ -303,7 +303,15 @@ void soft_read_lin(struct soft_cpu *c, uint64_t lin, void *buf, unsigned len,
 		if (n > len - k)
 			n = len - k;
 		if (!c->dr_data) {
-			translate(c, a, 0, user, &h);
+			const struct soft_tlb_entry *e =
+				&c->tlb[user][soft_tlb_idx(a)];
+			if (e->tag_r == (a & ~0xfffull)) {
+				c->st_tlb_hits++;
+				h = (uint8_t *)(uintptr_t)((a & ~0xfffull) +
+							   e->addend);
+			} else {
+				translate(c, a, 0, user, &h);
+			}
 			if (h) {
 				memcpy(b + k, h + (a & 0xfff), n);
 				k += n;
@@ -323,9 +331,10 @@ void soft_write_lin(struct soft_cpu *c, uint64_t lin, const void *buf,
 
 	/* probe every page first: no partial writes on a fault */
 	for (unsigned k = 0; k < len; k = (k | 0xfff) + 1) {
+		uint64_t a = (lin + k) & (c->lma ? ~0ull : 0xffffffffull);
 		uint8_t *h;
-		translate(c, (lin + k) & (c->lma ? ~0ull : 0xffffffffull),
-			  VMM_ACCESS_WRITE, user, &h);
+		if (c->tlb[user][soft_tlb_idx(a)].tag_w != (a & ~0xfffull))
+			translate(c, a, VMM_ACCESS_WRITE, user, &h);
 	}
 	for (unsigned k = 0; k < len;) {
 		uint64_t a = c->lma ? lin + k : (uint32_t)(lin + k);
@@ -336,6 +345,19 @@ void soft_write_lin(struct soft_cpu *c, uint64_t lin, const void *buf,
 		if (n > len - k)
 			n = len - k;
 		if (!c->dr_data) {
+			const struct soft_tlb_entry *e =
+				&c->tlb[user][soft_tlb_idx(a)];
+			if (e->tag_w == (a & ~0xfffull)) {
+				/* (no TLB write entry on code pages or while
+				 * dirty pages are logged) */
+				c->st_tlb_hits++;
+				memcpy((uint8_t *)(uintptr_t)((a & ~0xfffull) +
+							      e->addend) +
+					       (a & 0xfff),
+				       b + k, n);
+				k += n;
+				continue;
+			}
 			g = translate(c, a, VMM_ACCESS_WRITE, user, &h);
 			if (h) {
 				if (soft_tb_is_code(c, g & ~0xfffull))
