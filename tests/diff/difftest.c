@@ -2096,14 +2096,14 @@ static long batch_main(unsigned long seed, unsigned long cases, unsigned per,
 		unsigned n = cases - k0 < per ? (unsigned)(cases - k0) : per;
 		char why[200];
 
-		double t0 = wall_seconds(), t1, t2, t3;
+		double t0 = cpu_seconds(), t1, t2, t3;
 		int bad;
 		batch_fill(&b, seed, k0, n, maxlen);
-		t1 = wall_seconds();
+		t1 = cpu_seconds();
 		bad = batch_run(&kvm, &b, b.out[0], why, sizeof(why));
-		t2 = wall_seconds();
+		t2 = cpu_seconds();
 		bad = bad || batch_run(&soft, &b, b.out[1], why, sizeof(why));
-		t3 = wall_seconds();
+		t3 = cpu_seconds();
 		tm[0] += t1 - t0;
 		tm[1] += t2 - t1;
 		tm[2] += t3 - t2;
@@ -2152,7 +2152,7 @@ static long batch_main(unsigned long seed, unsigned long cases, unsigned per,
 			if (exc[v])
 				printf(" #%u: %lu", v, exc[v]);
 		printf(", none: %lu\n", exc[32]);
-		printf("wall seconds: generating %.2f, KVM %.2f, soft %.2f\n",
+		printf("CPU seconds: generating %.2f, KVM %.2f, soft %.2f\n",
 		       tm[0], tm[1], tm[2]);
 		{
 			struct vmm_vcpu_stats vs = { .size = sizeof(vs) };
