@@ -2139,9 +2139,13 @@ static long batch_main(unsigned long seed, unsigned long cases, unsigned per,
 				(*caught)++;
 			env_build_memory(kvm.vm);
 			env_build_memory(soft.vm);
-			if (!single_report(seed, k0 + j, maxlen))
+			if (!single_report(seed, k0 + j, maxlen)) {
 				printf("  (the single run of this case agrees: "
-				       "a batched-mode difference)\n");
+				       "a batched-mode difference; code at "
+				       "0x%llx)\n",
+				       (unsigned long long)b.c[j].ga);
+				print_seq(&b.c[j].s);
+			}
 			if (++fails >= 10)
 				break;
 		}
