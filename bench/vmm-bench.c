@@ -30,7 +30,9 @@
  * and soft-vs-tcg-all-geomean (only when named): 26 runs of compiler-
  * generated kernels in four images against QEMU TCG (soft_kernels.c).
  * Exit status 77 when KVM is not available (nothing to
- * compare against).
+ * compare against).  virtio-net-pps-tx/-rx and virtio-net-gbps-tx/-rx
+ * (net.c): the guest's virtio-net driver against the host through the
+ * same tap in a network namespace (--backend picks the guest's backend).
  */
 #include <libvmm/libvmm.h>
 
@@ -1835,6 +1837,13 @@ static const struct {
 	{ "virtio-blk-seq-read", bench_virtio_seq },
 	{ "virtio-blk-rand-read", bench_virtio_rand },
 	{ "virtio-blk-exits", bench_virtio_exits },
+	/* net.c */
+	{ "virtio-net-pps-tx", bench_net_pps_tx },
+	{ "virtio-net-pps-rx", bench_net_pps_rx },
+	{ "virtio-net-gbps-tx", bench_net_gbps_tx },
+	{ "virtio-net-gbps-rx", bench_net_gbps_rx },
+	{ "virtio-net-gbps-tx-nooffload", bench_net_gbps_tx_nooff, true },
+	{ "virtio-net-gbps-rx-nooffload", bench_net_gbps_rx_nooff, true },
 	{ "hypercall-roundtrip", bench_hypercall_roundtrip },
 	{ "hypercall-batch", bench_hypercall_batch },
 	{ "hypercall-batch-exits", bench_hypercall_batch_exits },

@@ -112,8 +112,18 @@ vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 
 /**
  * struct vmm_virtio_net_config - virtio-net on a TAP device.
- * @tap_fd: an open TAP fd (IFF_TAP | IFF_NO_PI, no vnet header; dup()ed),
- *          or -1 to open @ifname (created if needed, needs CAP_NET_ADMIN).
+ * @tap_fd: an open TAP fd (IFF_TAP | IFF_NO_PI; dup()ed) - or any fd
+ *          carrying one bare Ethernet frame per read/write, such as a
+ *          datagram socket (no offloads then) - or -1 to open
+ *          @ifname (created if needed, needs CAP_NET_ADMIN; opened with
+ *          IFF_VNET_HDR).  With IFF_VNET_HDR the device sets the tap's
+ *          vnet header size to 12 and offers the offloads
+ *          VIRTIO_NET_F_CSUM, GUEST_CSUM, HOST_TSO4/6 and GUEST_TSO4/6
+ *          (TUNSETOFFLOAD follows what the driver accepts); without it no
+ *          offload is offered.  VIRTIO_NET_F_MRG_RXBUF is always offered.
+ *          Transmitted headers are checked against the negotiated
+ *          offloads and the frame; a frame with a lying header is dropped
+ *          and counted in driver_errors (docs/virtio.md, "virtio-net").
  * @mac:    the MAC address offered (VIRTIO_NET_F_MAC); all zero = a
  *          locally administered one derived from the interface.
  * @mtu:    offered with VIRTIO_NET_F_MTU when non-zero.
