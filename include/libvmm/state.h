@@ -142,6 +142,27 @@ struct vmm_cpu_state {
 	uint8_t lapic[1024];
 };
 
+/**
+ * struct vmm_cpu_xstate - vCPU state that struct vmm_cpu_state has no
+ * field for (its layout is fixed by VMM_CPU_STATE_VERSION); read and
+ * written with vmm_vcpu_get_xstate() / vmm_vcpu_set_xstate() and carried
+ * by snapshots and migration beside it.  A growable struct (docs/api.md):
+ * set @struct_size to sizeof() as you compiled it; new fields are only
+ * appended, each with a bit in @valid.
+ * @valid: VMM_XSTATE_* - on get, the fields the backend has (a field the
+ *         vCPU's model lacks is not valid); on set, the fields to write.
+ * @pkru:  PKRU, the protection-key rights register (RDPKRU/WRPKRU; used
+ *         when CR4.PKE is set).  Reset value 0.
+ */
+struct vmm_cpu_xstate {
+	uint32_t struct_size;
+	uint32_t reserved0;
+	uint64_t valid;
+	uint32_t pkru;
+	uint32_t reserved1;
+};
+#define VMM_XSTATE_PKRU (1ull << 0)
+
 /* Architectural bits used by the library and tests. */
 #define VMM_CR0_PE (1ull << 0)
 #define VMM_CR0_MP (1ull << 1)

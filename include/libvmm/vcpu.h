@@ -160,6 +160,27 @@ VMM_API VMM_MUST_CHECK int vmm_vcpu_get_state(vmm_vcpu *vcpu,
 VMM_API VMM_MUST_CHECK int vmm_vcpu_set_state(vmm_vcpu *vcpu,
 					      const struct vmm_cpu_state *st);
 
+/**
+ * vmm_vcpu_get_xstate() - read the state struct vmm_cpu_state has no field
+ * for (PKRU) into @xs (set @xs->struct_size first).  @xs->valid says which
+ * fields this backend and CPU model have: the software backend has PKRU
+ * (its "max" model implements PKU); KVM has it when the host CPU and KVM
+ * support PKU (XSAVE component 9).  Returns 0, or -EINVAL for a NULL
+ * argument or a bad @struct_size.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vcpu_get_xstate(vmm_vcpu *vcpu,
+					       struct vmm_cpu_xstate *xs);
+
+/**
+ * vmm_vcpu_set_xstate() - write the fields of @xs named in @xs->valid.
+ * Setting a field the backend does not have is accepted when the value is
+ * its reset value (so a snapshot of a vCPU that never used it restores
+ * anywhere), else -ENOTSUP with a message; unknown @valid bits or a
+ * nonzero reserved field give -EINVAL.
+ */
+VMM_API VMM_MUST_CHECK int vmm_vcpu_set_xstate(vmm_vcpu *vcpu,
+					       const struct vmm_cpu_xstate *xs);
+
 /** Access kinds for vmm_vcpu_translate(). */
 #define VMM_ACCESS_WRITE (1u << 0)
 #define VMM_ACCESS_USER (1u << 1)

@@ -266,6 +266,51 @@ int vmm_vcpu_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 	return vcpu->vm->ops->set_state(vcpu, st);
 }
 
+int vmm_vcpu_get_xstate(vmm_vcpu *vcpu, struct vmm_cpu_xstate *xs)
+{
+	struct vmm_cpu_xstate x;
+	int ret;
+
+	if (!vcpu || !xs)
+		return -EINVAL;
+	memset(&x, 0, sizeof(x));
+	x.struct_size = sizeof(x);
+	if (vcpu->vm->ops->get_xstate) {
+		ret = vcpu->vm->ops->get_xstate(vcpu, &x);
+		if (ret)
+			return ret;
+	}
+	return vmm__struct_out(xs, &x, sizeof(x), sizeof(x));
+}
+
+int vmm_vcpu_set_xstate(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs)
+{
+	struct vmm_cpu_xstate x;
+
+	if (!vcpu || !xs)
+		return -EINVAL;
+	memset(&x, 0, sizeof(x));
+	if (VMM__STRUCT_IN(&x, xs))
+		return vmm__err(vcpu->vm, -EINVAL,
+				"struct vmm_cpu_xstate: bad struct_size or "
+				"unknown fields set");
+	if ((x.valid & ~VMM_XSTATE_PKRU) || x.reserved0 || x.reserved1)
+		return vmm__err(vcpu->vm, -EINVAL,
+				"struct vmm_cpu_xstate: unknown valid bits "
+				"0x%llx or reserved fields set",
+				(unsigned long long)(x.valid & ~VMM_XSTATE_PKRU));
+	if (!x.valid)
+		return 0;
+	if (!vcpu->vm->ops->set_xstate) {
+		if ((x.valid & VMM_XSTATE_PKRU) && x.pkru)
+			return vmm__err(vcpu->vm, -ENOTSUP,
+					"PKRU 0x%x: this backend has no PKRU",
+					x.pkru);
+		return 0;
+	}
+	return vcpu->vm->ops->set_xstate(vcpu, &x);
+}
+
 int vmm_vcpu_translate(vmm_vcpu *vcpu, vmm_gva_t gva, unsigned access,
 		       vmm_gpa_t *gpa)
 {

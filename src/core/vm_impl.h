@@ -36,6 +36,11 @@ struct vmm_backend_ops {
 	void (*vcpu_kick)(vmm_vcpu *vcpu);
 	int (*get_state)(vmm_vcpu *vcpu, struct vmm_cpu_state *st);
 	int (*set_state)(vmm_vcpu *vcpu, const struct vmm_cpu_state *st);
+	/* optional (NULL: no such state): fill @xs->valid and the fields;
+	 * set the fields of @xs->valid (validated by the core: known bits
+	 * only), -ENOTSUP for one the backend lacks */
+	int (*get_xstate)(vmm_vcpu *vcpu, struct vmm_cpu_xstate *xs);
+	int (*set_xstate)(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs);
 	int (*single_step)(vmm_vcpu *vcpu, bool on);
 	/* optional: INT3 exits as VMM_EXIT_DEBUG (exception 3, pc = INT3) */
 	int (*sw_breakpoints)(vmm_vcpu *vcpu, bool on);

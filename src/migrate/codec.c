@@ -202,6 +202,46 @@ int vmm__snap_get_cpu(const void *p, size_t len, unsigned *index,
 	return 0;
 }
 
+bool vmm__snap_xstate_used(const struct vmm_cpu_xstate *xs)
+{
+	return (xs->valid & VMM_XSTATE_PKRU) && xs->pkru;
+}
+
+void vmm__snap_put_xstate(struct vmm_sbuf *b, unsigned index,
+			  const struct vmm_cpu_xstate *xs)
+{
+	vmm__sb_u32(b, index);
+	vmm__sb_u64(b, xs->valid);
+	vmm__sb_u32(b, xs->pkru);
+	vmm__sb_u32(b, 0);
+}
+
+int vmm__snap_get_xstate(const void *p, size_t len, unsigned *index,
+			 struct vmm_cpu_xstate *xs, char *err, size_t errlen)
+{
+	const uint8_t *b = p;
+
+	if (len != SEC_VCPUX_SIZE)
+		return vmm__snap_errf(err, errlen, -EBADMSG,
+				      "VCPUX section is %zu bytes, layout v1 "
+				      "needs %u", len, SEC_VCPUX_SIZE);
+	memset(xs, 0, sizeof(*xs));
+	xs->struct_size = sizeof(*xs);
+	*index = vmm__le_get32(b);
+	xs->valid = vmm__le_get64(b + 4);
+	xs->pkru = vmm__le_get32(b + 12);
+	if (*index >= VMM_MAX_VCPUS)
+		return vmm__snap_errf(err, errlen, -EBADMSG,
+				      "VCPUX: vCPU index %u out of range",
+				      *index);
+	if ((xs->valid & ~VMM_XSTATE_PKRU) || vmm__le_get32(b + 16))
+		return vmm__snap_errf(err, errlen, -ENOTSUP,
+				      "vCPU %u: extended state 0x%llx this "
+				      "libvmm does not know", *index,
+				      (unsigned long long)xs->valid);
+	return 0;
+}
+
 static void c_pic(struct codec *c, struct vmm_pic_state *p)
 {
 	c8(c, &p->irr);

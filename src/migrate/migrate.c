@@ -42,6 +42,7 @@ enum mig_frame {
 	F_DONE = 8,
 	F_ACK = 9,
 	F_COMMIT = 10,
+	F_VCPUX = 11, /* only when a vCPU's extended state is not reset */
 	/* 0x20..0x3f: authentication and compression (issue 16 item 4, 5) */
 	F_AUTH1 = 0x20,        /* src -> dst: version, algorithm, nonce */
 	F_AUTH2 = 0x21,        /* dst -> src: nonce, proof */
@@ -611,6 +612,13 @@ static int send_state(struct sender *s, struct snap_state *ss)
 		ret = vmm__sb_error(&b);
 		if (!ret)
 			ret = send_simple(&s->c, F_VCPU, b.p, b.len);
+		if (!ret && vmm__snap_xstate_used(&ss->xs[i])) {
+			b.len = 0;
+			vmm__snap_put_xstate(&b, ss->vcpu_index[i], &ss->xs[i]);
+			ret = vmm__sb_error(&b);
+			if (!ret)
+				ret = send_simple(&s->c, F_VCPUX, b.p, b.len);
+		}
 	}
 	if (!ret && ss->has_irqchip) {
 		b.len = 0;
@@ -1030,6 +1038,21 @@ static int rx_state(struct receiver *r, uint16_t type, uint32_t len)
 		p->nvcpus++;
 		return 0;
 	}
+	case F_VCPUX: {
+		unsigned idx;
+		struct vmm_cpu_xstate xs;
+
+		ret = vmm__snap_get_xstate(r->c.buf, len, &idx, &xs, err, el);
+		if (ret)
+			return ret;
+		if (idx >= p->cfg.ncpus || p->has_xs[idx])
+			return vmm__snap_errf(err, el, -EBADMSG,
+					      "vCPU %u extended state out of "
+					      "range or twice", idx);
+		p->xs[idx] = xs;
+		p->has_xs[idx] = true;
+		return 0;
+	}
 	case F_IRQCHIP:
 		if (p->has_irqchip)
 			return vmm__snap_errf(err, el, -EBADMSG, "irqchip twice");
@@ -1125,6 +1148,7 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			ret = rx_pages(r, len, true);
 			break;
 		case F_VCPU:
+		case F_VCPUX:
 		case F_IRQCHIP:
 		case F_DEVICE:
 			ret = rx_state(r, type, len);

@@ -36,6 +36,7 @@ enum snap_section {
 	SEC_VCPU = 3,
 	SEC_DEVICE = 4,
 	SEC_IRQCHIP = 5,
+	SEC_VCPUX = 6,     /* optional: struct vmm_cpu_xstate of one vCPU */
 	SEC_END = 0xffff,
 };
 
@@ -45,6 +46,8 @@ enum snap_section {
 #define SEC_VCPU_VERSION 1
 #define SEC_DEVICE_VERSION 1
 #define SEC_IRQCHIP_VERSION 1
+#define SEC_VCPUX_VERSION 1
+#define SEC_VCPUX_SIZE 20
 #define SEC_END_VERSION 1
 
 #define MEM_ENC_PACKED 0
@@ -90,6 +93,17 @@ void vmm__snap_put_cpu(struct vmm_sbuf *b, unsigned index,
 /* 0 or -EBADMSG/-ENOTSUP with @err filled */
 int vmm__snap_get_cpu(const void *p, size_t len, unsigned *index,
 		      struct vmm_cpu_state *st, char *err, size_t errlen);
+/*
+ * VCPUX payload (docs/snapshot-format.md): index, valid, pkru, reserved.
+ * Written only for a vCPU whose extended state differs from its reset
+ * value, so that a snapshot or migration stream of a vCPU that never used
+ * it is the same as before the section existed.
+ */
+bool vmm__snap_xstate_used(const struct vmm_cpu_xstate *xs);
+void vmm__snap_put_xstate(struct vmm_sbuf *b, unsigned index,
+			  const struct vmm_cpu_xstate *xs);
+int vmm__snap_get_xstate(const void *p, size_t len, unsigned *index,
+			 struct vmm_cpu_xstate *xs, char *err, size_t errlen);
 void vmm__snap_put_irqchip(struct vmm_sbuf *b,
 			   const struct vmm_irqchip_state *st);
 int vmm__snap_get_irqchip(const void *p, size_t len,
@@ -155,6 +169,8 @@ struct snap_parsed {
 	uint32_t nvcpus;
 	struct vmm_cpu_state *cpu;  /* [cfg.ncpus], valid where has_cpu */
 	bool has_cpu[VMM_MAX_VCPUS];
+	struct vmm_cpu_xstate xs[VMM_MAX_VCPUS];
+	bool has_xs[VMM_MAX_VCPUS];
 	bool has_irqchip;
 	struct vmm_irqchip_state irq;
 	uint32_t ndevs;
@@ -204,6 +220,7 @@ struct snap_state {
 	unsigned nvcpus;
 	unsigned vcpu_index[VMM_MAX_VCPUS];
 	struct vmm_cpu_state *cpu;      /* [nvcpus] */
+	struct vmm_cpu_xstate xs[VMM_MAX_VCPUS]; /* [nvcpus] */
 	bool has_irqchip;
 	struct vmm_irqchip_state irq;
 	int ndevs;

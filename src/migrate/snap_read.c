@@ -33,6 +33,7 @@ static const char *sec_name(uint32_t type)
 	case SEC_VCPU: return "VCPU";
 	case SEC_DEVICE: return "DEVICE";
 	case SEC_IRQCHIP: return "IRQCHIP";
+	case SEC_VCPUX: return "VCPUX";
 	case SEC_END: return "END";
 	}
 	return "unknown";
@@ -46,6 +47,7 @@ static unsigned sec_known_version(uint32_t type)
 	case SEC_VCPU: return SEC_VCPU_VERSION;
 	case SEC_DEVICE: return SEC_DEVICE_VERSION;
 	case SEC_IRQCHIP: return SEC_IRQCHIP_VERSION;
+	case SEC_VCPUX: return SEC_VCPUX_VERSION;
 	case SEC_END: return SEC_END_VERSION;
 	}
 	return 0;
@@ -382,6 +384,24 @@ int vmm__snap_parse(const uint8_t *buf, size_t len, struct snap_parsed *p,
 			p->cpu[idx] = st;
 			p->has_cpu[idx] = true;
 			p->nvcpus++;
+			break;
+		}
+		case SEC_VCPUX: {
+			unsigned idx;
+			struct vmm_cpu_xstate xs;
+
+			ret = vmm__snap_get_xstate(pl, plen, &idx, &xs, err, el);
+			if (ret)
+				break;
+			if (idx >= p->cfg.ncpus || p->has_xs[idx] ||
+			    idx != instance) {
+				ret = vmm__snap_errf(err, el, -EBADMSG,
+						     "VCPUX section %u: out of range or duplicate",
+						     idx);
+				break;
+			}
+			p->xs[idx] = xs;
+			p->has_xs[idx] = true;
 			break;
 		}
 		case SEC_IRQCHIP:
@@ -829,6 +849,21 @@ int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 		if (ret)
 			return vmm__err(vm, ret, "restoring vCPU %u failed: %s", i,
 					vmm_strerror(ret));
+		/* the extended state, or its reset value when the snapshot
+		 * has none (the vCPU may be reused) */
+		{
+			struct vmm_cpu_xstate x = {
+				.struct_size = sizeof(x),
+				.valid = VMM_XSTATE_PKRU,
+			};
+			if (p->has_xs[i])
+				x = p->xs[i];
+			ret = vmm_vcpu_set_xstate(v, &x);
+			if (ret)
+				return vmm__err(vm, ret, "restoring vCPU %u: "
+						"extended state: %s", i,
+						vmm_strerror(ret));
+		}
 	}
 	if (p->has_irqchip) {
 		if (!(vmm_vm_caps(vm) & VMM_CAP_IRQCHIP))

@@ -120,6 +120,9 @@ int vmm__snap_collect(vmm_vm *vm, struct snap_state *s)
 		ret = vmm__vcpu_complete_io(v);
 		if (!ret)
 			ret = vmm_vcpu_get_state(v, &s->cpu[s->nvcpus]);
+		s->xs[s->nvcpus].struct_size = sizeof(s->xs[0]);
+		if (!ret)
+			ret = vmm_vcpu_get_xstate(v, &s->xs[s->nvcpus]);
 		if (ret)
 			goto fail;
 		s->vcpu_index[s->nvcpus++] = i;
@@ -485,6 +488,12 @@ int vmm__snapshot_write(vmm_vm *vm, struct snap_out *out, uint32_t flags)
 		vmm__snap_put_cpu(&b, s->vcpu_index[i], &s->cpu[i]);
 		ret = sec_blob(&w, SEC_VCPU, SEC_VCPU_VERSION, s->vcpu_index[i],
 			       &b);
+		if (!ret && vmm__snap_xstate_used(&s->xs[i])) {
+			b.len = 0;
+			vmm__snap_put_xstate(&b, s->vcpu_index[i], &s->xs[i]);
+			ret = sec_blob(&w, SEC_VCPUX, SEC_VCPUX_VERSION,
+				       s->vcpu_index[i], &b);
+		}
 	}
 	if (!ret && s->has_irqchip) {
 		b.len = 0;

@@ -33,6 +33,7 @@
  */
 #include <libvmm/libvmm.h>
 #include "env.h"
+#include "batch.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -40,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STOP_PORT 0x99
@@ -1332,7 +1334,7 @@ struct side {
 /* --jit: the soft side compiles every block at its first execution */
 static bool use_jit;
 
-static int side_create(struct side *sd, enum vmm_backend b)
+static int side_create(struct side *sd, enum vmm_backend b, uint64_t ram)
 {
 	struct vmm_config cfg;
 	int r;
@@ -1346,7 +1348,7 @@ static int side_create(struct side *sd, enum vmm_backend b)
 	r = vmm_vm_create(&cfg, &sd->vm);
 	if (r)
 		return r;
-	if ((r = vmm_mem_add_ram(sd->vm, 0, ENV_RAM)) ||
+	if ((r = vmm_mem_add_ram(sd->vm, 0, ram)) ||
 	    (r = vmm_vcpu_create(sd->vm, 0, &sd->cpu)) ||
 	    (r = env_build_memory(sd->vm)))
 		return r;
@@ -1432,22 +1434,125 @@ static void rand_x87(struct vmm_fpu *f)
 		rand_f80(f->st[k]);
 }
 
-static unsigned assemble(const struct seq *s)
+/* --batch: its cases draw the scratch window only (see gen_case()) */
+static bool batched_cases;
+
+/* guard bytes around the scratch window: a sequence that writes outside
+ * it (a generator change) must not go unnoticed */
+#define GUARD_BYTE 0xa5
+
+/* --batch: floating-point scratch values come from a pool of values
+ * drawn by rand_fp128() once (drawing them per case was a quarter of the
+ * batched mode's cost) */
+#define FP_POOL 65536
+static uint8_t (*fp_pool)[16];
+
+static int fp_pool_init(void)
+{
+	uint64_t saved = rng;
+
+	fp_pool = malloc(FP_POOL * sizeof(*fp_pool));
+	if (!fp_pool)
+		return -1;
+	rng = 0x243f6a8885a308d3ull;
+	for (unsigned k = 0; k < FP_POOL; k++)
+		rand_fp128(fp_pool[k]);
+	rng = saved;
+	return 0;
+}
+
+/* case @k of @seed: the initial state (regs_init, data_init, xmm_init,
+ * mxcsr_init, x87_init) and the sequence, the same in single and batched
+ * runs */
+static void gen_case(unsigned long seed, unsigned long k, struct seq *s,
+		     unsigned maxlen)
+{
+	unsigned long cs = seed * 1000003ul + k;
+
+	size_t lo = batched_cases ? WIN_LO : 0;
+	size_t hi = batched_cases ? WIN_LO + WIN_SIZE : ENV_DATA_SIZE;
+
+	rng = cs * 0x9e3779b97f4a7c15ull + 1;
+	for (int q = 0; q < 16; q++)
+		regs_init[q] = rnd() >> (rn(4) * 16);
+	/* (the cases of --batch draw only the window sequences can reach
+	 * and fill the rest with a constant: generating is a large part of
+	 * the cost there) */
+	memset(data_init, GUARD_BYTE, sizeof(data_init));
+	for (size_t q = lo; q < hi; q += 8) {
+		uint64_t v = rnd();
+		memcpy(data_init + q, &v, 8);
+	}
+	/* floating-point values in the scratch area and XMM registers; a
+	 * random MXCSR (rounding, DAZ, FTZ, sticky flags; every exception
+	 * masked in most cases) */
+	for (size_t q = lo; q < hi; q += 16) {
+		if (!rn(2))
+			continue;
+		if (batched_cases) /* the same distribution, drawn once */
+			memcpy(data_init + q, fp_pool[rnd() % FP_POOL], 16);
+		else
+			rand_fp128(data_init + q);
+	}
+	for (int q = 0; q < 16; q++)
+		rand_fp128(xmm_init[q]);
+	mxcsr_init = (uint32_t)rnd() & 0xe07f;
+	if (rn(4))
+		mxcsr_init |= 0x1f80;
+	else
+		mxcsr_init |= (uint32_t)(rnd() | rnd()) & 0x1f80;
+	if (rn(2))
+		mxcsr_init &= ~0x3fu;
+	rand_x87(&x87_init);
+	gen_seq(s, maxlen);
+}
+
+/* the initial GPRs and RFLAGS of the current case, as both runs load
+ * them */
+static void initial_regs(uint64_t *gpr, uint64_t *rflags)
+{
+	for (int r = 0; r < 16; r++)
+		gpr[r] = regs_init[r];
+	gpr[VMM_RSP] = ENV_STACK;
+	if (mode64) {
+		gpr[BASE64] = ENV_DATA + SCRATCH_OFF;
+		gpr[INDEX64] = regs_init[INDEX64] & 7;
+	} else {
+		gpr[BASE32] = ENV_DATA + SCRATCH_OFF;
+		for (int r = 0; r < 16; r++)
+			gpr[r] = (uint32_t)gpr[r];
+		for (int r = 8; r < 16; r++)
+			gpr[r] = 0;
+	}
+	*rflags = 0x3202 | (regs_init[0] & 0xcd5 & ~DF);
+}
+
+/* the instructions of @s into @buf, which the guest sees at @ga;
+ * instruction offsets into @off[0..n]; returns the length */
+static unsigned assemble_at(const struct seq *s, uint8_t *buf, uint64_t ga,
+			    unsigned *off)
 {
 	unsigned pos = 0;
 
 	for (unsigned k = 0; k < s->n; k++) {
 		const struct insn *i = &s->in[k];
-		insn_off[k] = pos;
-		memcpy(code_buf + pos, i->b, i->len);
+		off[k] = pos;
+		memcpy(buf + pos, i->b, i->len);
 		if (i->rip_patch >= 0) {
 			int32_t d = (int32_t)(i->rip_target -
-					      (ENV_CODE + pos + i->len));
-			memcpy(code_buf + pos + i->rip_patch, &d, 4);
+					      (ga + pos + i->len));
+			memcpy(buf + pos + i->rip_patch, &d, 4);
 		}
 		pos += i->len;
 	}
-	insn_off[s->n] = pos;
+	off[s->n] = pos;
+	return pos;
+}
+
+static unsigned assemble(const struct seq *s)
+{
+	unsigned pos = assemble_at(s, code_buf, ENV_CODE, insn_off);
+
 	code_buf[pos++] = 0xe6; /* out STOP_PORT, al */
 	code_buf[pos++] = STOP_PORT;
 	return pos;
@@ -1475,20 +1580,7 @@ static void run_side(struct side *sd, unsigned codelen, struct result *res)
 	if (res->err)
 		return;
 	env_state(&st, mode64 ? ENV_LONG64 : mode32, 3);
-	for (int r = 0; r < 16; r++)
-		st.gpr[r] = regs_init[r];
-	st.gpr[VMM_RSP] = ENV_STACK;
-	if (mode64) {
-		st.gpr[BASE64] = ENV_DATA + SCRATCH_OFF;
-		st.gpr[INDEX64] = regs_init[INDEX64] & 7;
-	} else {
-		st.gpr[BASE32] = ENV_DATA + SCRATCH_OFF;
-		for (int r = 0; r < 16; r++)
-			st.gpr[r] = (uint32_t)st.gpr[r];
-		for (int r = 8; r < 16; r++)
-			st.gpr[r] = 0;
-	}
-	st.rflags = 0x3202 | (regs_init[0] & 0xcd5 & ~DF);
+	initial_regs(st.gpr, &st.rflags);
 	memcpy(st.fpu.xmm, xmm_init, sizeof(xmm_init));
 	st.fpu.mxcsr = mxcsr_init;
 	st.fpu.fcw = x87_init.fcw;
@@ -1658,6 +1750,443 @@ static void print_seq(const struct seq *s)
 	}
 }
 
+/* one mismatching case through the single-run path: shrink it and print
+ * the differing state and the bytes; false if the single run agrees */
+static bool single_report(unsigned long seed, unsigned long k, unsigned maxlen)
+{
+	struct seq s;
+	struct result ra, rb;
+	char why[160];
+
+	gen_case(seed, k, &s, maxlen);
+	if (check(&s, why, sizeof(why), &ra, &rb))
+		return false;
+	/* shrink: drop instructions while it still fails */
+	for (unsigned j = 0; j < s.n && s.n > 1;) {
+		struct seq t = s;
+		char w2[160];
+		memmove(&t.in[j], &t.in[j + 1], (t.n - j - 1) * sizeof(t.in[0]));
+		t.n--;
+		if (!check(&t, w2, sizeof(w2), &ra, &rb)) {
+			s = t;
+			memcpy(why, w2, sizeof(w2));
+		} else {
+			j++;
+		}
+	}
+	check(&s, why, sizeof(why), &ra, &rb);
+	printf("MISMATCH mode %d seed %lu case %lu: %s (kvm / soft)\n",
+	       mode64 ? 64 : 32, seed, k, why);
+	printf("  kvm exit %s rip 0x%llx, soft exit %s rip 0x%llx\n",
+	       vmm_exit_name(rb.exit.kind), (unsigned long long)rb.st.rip,
+	       vmm_exit_name(ra.exit.kind), (unsigned long long)ra.st.rip);
+	print_seq(&s);
+	return true;
+}
+
+static double cpu_seconds(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double wall_seconds(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* ---- batched mode (--batch N): many sequences per VM run, see batch.h ---- */
+
+extern const uint8_t bh_start[], bh_end[];
+extern const uint32_t bh_after_off, bh_exc_off, bh_far32_off;
+
+struct bcase {
+	struct seq s;
+	unsigned off[MAX_INSNS + 1];
+	uint64_t ga; /* guest address of the code */
+};
+
+struct batch {
+	unsigned n;
+	size_t codelen;
+	struct bcase *c;        /* BATCH_MAX */
+	uint8_t *in;            /* BATCH_MAX * I_STRIDE */
+	uint8_t *code;          /* BH_SEQCODE_END - BH_SEQCODE */
+	uint8_t *out[2];        /* records of KVM [0] and soft [1] */
+};
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* generate cases @k0.. into @b; stops early when the code area is full */
+static void batch_fill(struct batch *b, unsigned long seed, unsigned long k0,
+		       unsigned n, unsigned maxlen)
+{
+	uint64_t after = BH_CODE + bh_after_off;
+
+	b->n = 0;
+	b->codelen = 0;
+	while (b->n < n && b->codelen + MAX_INSNS * 32 + 16 <=
+					   BH_SEQCODE_END - BH_SEQCODE) {
+		struct bcase *c = &b->c[b->n];
+		uint8_t *in = b->in + (size_t)b->n * I_STRIDE, *code;
+		uint64_t gpr[16], fl;
+		unsigned pos;
+
+		gen_case(seed, k0 + b->n, &c->s, maxlen);
+		c->ga = BH_SEQCODE + b->codelen;
+		code = b->code + b->codelen;
+		pos = assemble_at(&c->s, code, c->ga, c->off);
+		if (mode64) { /* jmp bh_after */
+			int32_t d = (int32_t)(after - (c->ga + pos + 5));
+			code[pos++] = 0xe9;
+			memcpy(code + pos, &d, 4);
+			pos += 4;
+		} else { /* ljmp $UCODE64, $bh_after */
+			uint32_t a = (uint32_t)after;
+			uint16_t sel = ENV_UCODE64;
+			code[pos++] = 0xea;
+			memcpy(code + pos, &a, 4);
+			memcpy(code + pos + 4, &sel, 2);
+			pos += 6;
+		}
+		b->codelen += (pos + 15) & ~15u;
+
+		memset(in, 0, I_WIN);
+		initial_regs(gpr, &fl);
+		for (int r = 0; r < 16; r++)
+			put64(in + I_REGS + 8 * r, gpr[r]);
+		put64(in + I_FLAGS, fl);
+		if (mode64) {
+			put64(in + I_JMP, c->ga);
+		} else {
+			put64(in + I_JMP, BH_CODE + bh_far32_off);
+			put64(in + I_FAR, c->ga | (uint64_t)ENV_UCODE32 << 32);
+		}
+		/* FXSAVE image: FCW FSW FTW, MXCSR, ST0-7, XMM0-15 */
+		memcpy(in + I_FX + 0, &x87_init.fcw, 2);
+		memcpy(in + I_FX + 2, &x87_init.fsw, 2);
+		in[I_FX + 4] = x87_init.ftw;
+		memcpy(in + I_FX + 24, &mxcsr_init, 4);
+		for (int r = 0; r < 8; r++)
+			memcpy(in + I_FX + 32 + 16 * r, x87_init.st[r], 10);
+		memcpy(in + I_FX + 160, xmm_init, sizeof(xmm_init));
+		memcpy(in + I_WIN, data_init + WIN_LO, WIN_SIZE);
+		b->n++;
+	}
+}
+
+/* run the batch on one side; 0 or a description in @why */
+static int batch_run(struct side *sd, struct batch *b, uint8_t *out,
+		     char *why, size_t len)
+{
+	struct vmm_cpu_state st;
+	struct vmm_exit ex;
+	uint8_t stubs[256 * 16], ctl[0x80];
+	uint64_t exc = BH_CODE + bh_exc_off;
+	int r;
+
+	/* per-vector stubs: push $0 (no error code), push $vector, jmp bh_exc */
+	memset(stubs, 0xf4, sizeof(stubs));
+	for (unsigned v = 0; v < 256; v++) {
+		uint8_t *p = stubs + 16 * v;
+		uint64_t ga = ENV_HANDLERS + 16 * v;
+		unsigned n = 0;
+		int32_t d;
+		bool ec = v == 8 || (v >= 10 && v <= 14) || v == 17 ||
+			  v == 21 || v == 29 || v == 30;
+		if (!ec) {
+			p[n++] = 0x6a;
+			p[n++] = 0;
+		}
+		p[n++] = 0x68;
+		memcpy(p + n, &v, 4);
+		n += 4;
+		d = (int32_t)(exc - (ga + n + 5));
+		p[n++] = 0xe9;
+		memcpy(p + n, &d, 4);
+	}
+	memset(ctl, 0, sizeof(ctl));
+	put64(ctl + C_COUNT, b->n);
+	put64(ctl + C_INP, BH_IN);
+	put64(ctl + C_OUTP, BH_OUT);
+	if ((r = vmm_mem_write(sd->vm, ENV_HANDLERS, stubs, sizeof(stubs))) ||
+	    (r = vmm_mem_write(sd->vm, BH_CODE, bh_start,
+			       (size_t)(bh_end - bh_start))) ||
+	    (r = vmm_mem_write(sd->vm, BH_CTL, ctl, sizeof(ctl))) ||
+	    (r = vmm_mem_write(sd->vm, BH_IN, b->in, (size_t)b->n * I_STRIDE)) ||
+	    (r = vmm_mem_write(sd->vm, BH_SEQCODE, b->code, b->codelen)) ||
+	    (r = vmm_mem_fill(sd->vm, BH_OUT, 0, (size_t)b->n * O_STRIDE)) ||
+	    (r = vmm_mem_fill(sd->vm, ENV_DATA, GUARD_BYTE, ENV_DATA_SIZE)) ||
+	    (r = vmm_mem_fill(sd->vm, STK_FILL_LO, 0x5a, STK_FILL_SIZE)) ||
+	    (r = vmm_vcpu_get_state(sd->cpu, &st))) {
+		snprintf(why, len, "%s: setup: %s", sd->name, vmm_strerror(r));
+		return -1;
+	}
+	env_state(&st, ENV_LONG64, 3);
+	st.rip = BH_CODE;
+	st.gpr[VMM_RSP] = BH_STACK;
+	st.rflags = 0x3202;
+	st.fpu.fcw = 0x37f;
+	st.fpu.mxcsr = 0x1f80;
+	if ((r = vmm_vcpu_set_state(sd->cpu, &st))) {
+		snprintf(why, len, "%s: set state: %s", sd->name,
+			 vmm_strerror(r));
+		return -1;
+	}
+	running_cpu = sd->cpu;
+	alarm(120);
+	r = vmm_vcpu_run(sd->cpu, &ex);
+	alarm(0);
+	running_cpu = NULL;
+	if (r || ex.kind != VMM_EXIT_IO || ex.io.port != STOP_PORT) {
+		snprintf(why, len, "%s: batch run ended with %s (%s)", sd->name,
+			 r ? vmm_strerror(r) : vmm_exit_name(ex.kind),
+			 r ? "error" : "exit");
+		return -1;
+	}
+	if ((r = vmm_mem_read(sd->vm, BH_OUT, out, (size_t)b->n * O_STRIDE))) {
+		snprintf(why, len, "%s: read records: %s", sd->name,
+			 vmm_strerror(r));
+		return -1;
+	}
+	{
+		uint8_t g[STK_FILL_SIZE];
+		if (vmm_mem_read(sd->vm, STK_FILL_LO, g, sizeof(g)))
+			return -1;
+		for (size_t q = 0; q < sizeof(g); q++) {
+			uint64_t a = STK_FILL_LO + q;
+			if ((a < STK_LO || a >= STK_LO + STK_SIZE) &&
+			    g[q] != 0x5a) {
+				snprintf(why, len, "%s: stack byte 0x%llx "
+					 "outside the window written", sd->name,
+					 (unsigned long long)a);
+				return -1;
+			}
+		}
+	}
+	{
+		uint8_t g[ENV_DATA_SIZE];
+		if (vmm_mem_read(sd->vm, ENV_DATA, g, sizeof(g)))
+			return -1;
+		for (size_t q = 0; q < sizeof(g); q++) {
+			if ((q < WIN_LO || q >= WIN_LO + WIN_SIZE) &&
+			    g[q] != GUARD_BYTE) {
+				snprintf(why, len, "%s: scratch byte 0x%zx "
+					 "outside the window written", sd->name,
+					 q);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* compare the records of case @j; NULL or a description in @buf */
+static const char *batch_compare(const struct batch *b, unsigned j,
+				 char *buf, size_t len)
+{
+	const struct bcase *c = &b->c[j];
+	const uint8_t *ka = b->out[0] + (size_t)j * O_STRIDE;
+	const uint8_t *sa = b->out[1] + (size_t)j * O_STRIDE;
+	uint64_t m = mode64 ? ~0ull : 0xffffffffull;
+	uint64_t kvec = get64(ka + O_EXCVEC), krip = get64(ka + O_EXCRIP);
+	const char *names[] = { "done", "exception vector", "error code",
+				"fault rip" };
+	const unsigned offs[] = { O_DONE, O_EXCVEC, O_EXCERR, O_EXCRIP };
+	unsigned undef, fm;
+
+	for (unsigned q = 0; q < 4; q++) {
+		if (get64(ka + offs[q]) != get64(sa + offs[q])) {
+			snprintf(buf, len, "%s 0x%llx / 0x%llx", names[q],
+				 (unsigned long long)get64(ka + offs[q]),
+				 (unsigned long long)get64(sa + offs[q]));
+			return buf;
+		}
+	}
+	if (get64(ka + O_DONE) != (BH_MAGIC | j)) {
+		snprintf(buf, len, "no record");
+		return buf;
+	}
+	if (kvec != ~0ull && (krip < c->ga || krip >= c->ga + c->off[c->s.n])) {
+		snprintf(buf, len, "exception %llu outside the sequence, rip "
+			 "0x%llx", (unsigned long long)kvec,
+			 (unsigned long long)krip);
+		return buf;
+	}
+	memcpy(insn_off, c->off, sizeof(insn_off));
+	undef = kvec != ~0ull ? undef_upto(&c->s, krip - c->ga) :
+				undef_after(&c->s);
+	fm = (ARITH | DF) & ~undef;
+	for (int r = 0; r < (mode64 ? 16 : 8); r++) {
+		uint64_t x = get64(ka + O_REGS + 8 * r) & m;
+		uint64_t y = get64(sa + O_REGS + 8 * r) & m;
+		if (x != y) {
+			snprintf(buf, len, "gpr%d 0x%llx / 0x%llx", r,
+				 (unsigned long long)x, (unsigned long long)y);
+			return buf;
+		}
+	}
+	if ((get64(ka + O_FLAGS) ^ get64(sa + O_FLAGS)) & fm) {
+		snprintf(buf, len, "rflags 0x%llx / 0x%llx (compared 0x%x)",
+			 (unsigned long long)get64(ka + O_FLAGS),
+			 (unsigned long long)get64(sa + O_FLAGS), fm);
+		return buf;
+	}
+	if (memcmp(ka + O_FX + 24, sa + O_FX + 24, 4)) {
+		snprintf(buf, len, "mxcsr differs");
+		return buf;
+	}
+	if (memcmp(ka + O_FX + 160, sa + O_FX + 160, mode64 ? 256 : 128)) {
+		snprintf(buf, len, "xmm registers differ");
+		return buf;
+	}
+	if (memcmp(ka + O_FX, sa + O_FX, 5)) {
+		snprintf(buf, len, "x87 fcw/fsw/ftw differ");
+		return buf;
+	}
+	for (int r = 0; r < 8; r++) {
+		if (memcmp(ka + O_FX + 32 + 16 * r, sa + O_FX + 32 + 16 * r,
+			   10)) {
+			snprintf(buf, len, "st%d differs", r);
+			return buf;
+		}
+	}
+	if (get64(ka + O_HDATA) != get64(sa + O_HDATA)) {
+		snprintf(buf, len, "scratch memory differs");
+		return buf;
+	}
+	if (get64(ka + O_HSTACK) != get64(sa + O_HSTACK)) {
+		snprintf(buf, len, "stack memory differs");
+		return buf;
+	}
+	return NULL;
+}
+
+/*
+ * Batched run of @cases cases from @seed, @per per VM run.  @inject >= 0
+ * (a self-test) flips a bit of the soft side's record of that case: the
+ * comparison must catch it (and the single run must not reproduce it).
+ * Returns the number of mismatches, or -1 on a run failure.
+ */
+static long batch_main(unsigned long seed, unsigned long cases, unsigned per,
+		       unsigned maxlen, long inject, unsigned long *caught,
+		       bool verbose)
+{
+	static struct batch b;
+	unsigned long exc[33] = { 0 };
+	double tm[3] = { 0, 0, 0 };
+	long fails = 0;
+
+	b.c = malloc(sizeof(*b.c) * BATCH_MAX);
+	b.in = malloc((size_t)BATCH_MAX * I_STRIDE);
+	b.code = malloc(BH_SEQCODE_END - BH_SEQCODE);
+	b.out[0] = malloc((size_t)BATCH_MAX * O_STRIDE);
+	b.out[1] = malloc((size_t)BATCH_MAX * O_STRIDE);
+	if (!b.c || !b.in || !b.code || !b.out[0] || !b.out[1]) {
+		fprintf(stderr, "out of memory\n");
+		return -1;
+	}
+	for (unsigned long k0 = 0; k0 < cases && fails < 10; k0 += b.n) {
+		unsigned n = cases - k0 < per ? (unsigned)(cases - k0) : per;
+		char why[200];
+
+		double t0 = cpu_seconds(), t1, t2, t3;
+		int bad;
+		batch_fill(&b, seed, k0, n, maxlen);
+		t1 = cpu_seconds();
+		bad = batch_run(&kvm, &b, b.out[0], why, sizeof(why));
+		t2 = cpu_seconds();
+		bad = bad || batch_run(&soft, &b, b.out[1], why, sizeof(why));
+		t3 = cpu_seconds();
+		tm[0] += t1 - t0;
+		tm[1] += t2 - t1;
+		tm[2] += t3 - t2;
+		if (bad) {
+			/* find the culprit with single runs */
+			printf("BATCH FAILED seed %lu cases %lu..%lu: %s; "
+			       "running them one by one\n", seed, k0,
+			       k0 + b.n - 1, why);
+			env_build_memory(kvm.vm);
+			env_build_memory(soft.vm);
+			for (unsigned j = 0; j < b.n && fails < 10; j++)
+				if (single_report(seed, k0 + j, maxlen))
+					fails++;
+			fails++;
+			break;
+		}
+		if (inject >= (long)k0 && inject < (long)(k0 + b.n))
+			b.out[1][(size_t)(inject - (long)k0) * O_STRIDE +
+				 O_REGS + 8 * 3] ^= 0x80;
+		for (unsigned j = 0; j < b.n; j++) {
+			uint64_t v = get64(b.out[0] + (size_t)j * O_STRIDE +
+					   O_EXCVEC);
+			exc[v < 32 ? v : 32]++;
+		}
+		for (unsigned j = 0; j < b.n; j++) {
+			const char *d = batch_compare(&b, j, why, sizeof(why));
+			if (!d)
+				continue;
+			printf("BATCH MISMATCH mode %d seed %lu case %lu: %s "
+			       "(kvm / soft)\n", mode64 ? 64 : 32, seed, k0 + j,
+			       d);
+			if ((long)(k0 + j) == inject)
+				(*caught)++;
+			env_build_memory(kvm.vm);
+			env_build_memory(soft.vm);
+			if (!single_report(seed, k0 + j, maxlen)) {
+				printf("  (the single run of this case agrees: "
+				       "a batched-mode difference; code at "
+				       "0x%llx)\n",
+				       (unsigned long long)b.c[j].ga);
+				print_seq(&b.c[j].s);
+			}
+			if (++fails >= 10)
+				break;
+		}
+	}
+	if (verbose) {
+		printf("exceptions by vector (KVM):");
+		for (unsigned v = 0; v < 32; v++)
+			if (exc[v])
+				printf(" #%u: %lu", v, exc[v]);
+		printf(", none: %lu\n", exc[32]);
+		printf("CPU seconds: generating %.2f, KVM %.2f, soft %.2f\n",
+		       tm[0], tm[1], tm[2]);
+		{
+			struct vmm_vcpu_stats vs = { .size = sizeof(vs) };
+			if (!vmm_vcpu_get_stats(soft.cpu, &vs))
+				printf("soft: %llu instructions, %llu blocks "
+				       "translated, %llu invalidated, %llu "
+				       "flushes, TLB %llu hits %llu misses\n",
+				       (unsigned long long)vs.insns_retired,
+				       (unsigned long long)vs.blocks_translated,
+				       (unsigned long long)vs.blocks_invalidated,
+				       (unsigned long long)vs.block_cache_flushes,
+				       (unsigned long long)vs.tlb_hits,
+				       (unsigned long long)vs.tlb_misses);
+		}
+	}
+	free(b.c);
+	free(b.in);
+	free(b.code);
+	free(b.out[0]);
+	free(b.out[1]);
+	return fails;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1670,13 +2199,18 @@ int main(int argc, char **argv)
 		{ "x87", no_argument, 0, 'x' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "jit", no_argument, 0, 'j' },
+		{ "batch", required_argument, 0, 'b' },
+		{ "inject", required_argument, 0, 'i' },
 		{ 0, 0, 0, 0 },
 	};
 	unsigned long cases = 1000, maxlen = 12, seed = 1, fails = 0;
+	unsigned long batch = 0, caught = 0;
+	long inject = -1;
 	bool verbose = false;
+	double c0, w0, cpu, wall;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxvj", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxvjb:i:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			mode64 = strcmp(optarg, "32") && strcmp(optarg, "prot32");
@@ -1691,60 +2225,60 @@ int main(int argc, char **argv)
 		case 'x': x87_only = true; break;
 		case 'v': verbose = true; break;
 		case 'j': use_jit = true; break;
+		case 'b': batch = strtoul(optarg, NULL, 0); break;
+		case 'i': inject = strtol(optarg, NULL, 0); break;
 		default:
 			fprintf(stderr, "usage: difftest [--mode 64|32] "
 				"[--cases N] [--seed S] [--len L] "
-				"[--only-soft] [--fp] [--x87] [--verbose] [--jit]\n");
+				"[--only-soft] [--fp] [--x87] [--verbose] [--jit] "
+				"[--batch N [--inject K]]\n");
 			return 2;
 		}
 	}
 	if (maxlen < 1 || maxlen > MAX_INSNS / 2)
 		maxlen = 12;
+	if (batch > BATCH_MAX)
+		batch = BATCH_MAX;
+	if (batch && (only_soft || mode32 == ENV_PROT32)) {
+		fprintf(stderr, "--batch compares KVM and soft in long or "
+			"compatibility mode\n");
+		return 2;
+	}
 	signal(SIGALRM, on_alarm);
 	if (!only_soft && access("/dev/kvm", F_OK) != 0) {
 		printf("SKIP: /dev/kvm is absent\n");
 		return 77;
 	}
-	if ((r = side_create(&soft, VMM_BACKEND_SOFT))) {
+	if ((r = side_create(&soft, VMM_BACKEND_SOFT,
+			     batch ? BH_RAM : ENV_RAM))) {
 		fprintf(stderr, "soft VM: %s\n", vmm_strerror(r));
 		return 1;
 	}
-	if (!only_soft && (r = side_create(&kvm, VMM_BACKEND_KVM))) {
+	if (!only_soft && (r = side_create(&kvm, VMM_BACKEND_KVM,
+					   batch ? BH_RAM : ENV_RAM))) {
 		char msg[256];
 		vmm_last_error(kvm.vm, msg, sizeof(msg));
 		fprintf(stderr, "KVM VM: %s (%s)\n", vmm_strerror(r), msg);
 		return 1;
 	}
-	for (unsigned long k = 0; k < cases; k++) {
+	batched_cases = batch != 0;
+	if (batched_cases && fp_pool_init()) {
+		fprintf(stderr, "out of memory\n");
+		return 1;
+	}
+	c0 = cpu_seconds();
+	w0 = wall_seconds();
+	if (batch) {
+		long f = batch_main(seed, cases, (unsigned)batch,
+				    (unsigned)maxlen, inject, &caught,
+				    verbose);
+		fails = f < 0 ? 1 : (unsigned long)f;
+	}
+	for (unsigned long k = 0; !batch && k < cases; k++) {
 		struct seq s;
 		struct result ra, rb;
 		char why[160];
-		unsigned long cs = seed * 1000003ul + k;
-
-		rng = cs * 0x9e3779b97f4a7c15ull + 1;
-		for (int q = 0; q < 16; q++)
-			regs_init[q] = rnd() >> (rn(4) * 16);
-		for (size_t q = 0; q < ENV_DATA_SIZE; q += 8) {
-			uint64_t v = rnd();
-			memcpy(data_init + q, &v, 8);
-		}
-		/* floating-point values in the scratch area and XMM
-		 * registers; a random MXCSR (rounding, DAZ, FTZ, sticky
-		 * flags; every exception masked in most cases) */
-		for (size_t q = 0; q < ENV_DATA_SIZE; q += 16)
-			if (rn(2))
-				rand_fp128(data_init + q);
-		for (int q = 0; q < 16; q++)
-			rand_fp128(xmm_init[q]);
-		mxcsr_init = (uint32_t)rnd() & 0xe07f;
-		if (rn(4))
-			mxcsr_init |= 0x1f80;
-		else
-			mxcsr_init |= (uint32_t)(rnd() | rnd()) & 0x1f80;
-		if (rn(2))
-			mxcsr_init &= ~0x3fu;
-		rand_x87(&x87_init);
-		gen_seq(&s, (unsigned)maxlen);
+		gen_case(seed, k, &s, (unsigned)maxlen);
 		if (check(&s, why, sizeof(why), &ra, &rb)) {
 			if (verbose) {
 				printf("case %lu ok (%s)\n", k,
@@ -1752,34 +2286,18 @@ int main(int argc, char **argv)
 			}
 			continue;
 		}
-		/* shrink: drop instructions while it still fails */
-		for (unsigned j = 0; j < s.n && s.n > 1;) {
-			struct seq t = s;
-			char w2[160];
-			memmove(&t.in[j], &t.in[j + 1],
-				(t.n - j - 1) * sizeof(t.in[0]));
-			t.n--;
-			if (!check(&t, w2, sizeof(w2), &ra, &rb)) {
-				s = t;
-				memcpy(why, w2, sizeof(w2));
-			} else {
-				j++;
-			}
-		}
-		check(&s, why, sizeof(why), &ra, &rb);
-		printf("MISMATCH mode %d seed %lu case %lu: %s (kvm / soft)\n",
-		       mode64 ? 64 : 32, seed, k, why);
-		printf("  kvm exit %s rip 0x%llx, soft exit %s rip 0x%llx\n",
-		       vmm_exit_name(rb.exit.kind),
-		       (unsigned long long)rb.st.rip,
-		       vmm_exit_name(ra.exit.kind),
-		       (unsigned long long)ra.st.rip);
-		print_seq(&s);
+		single_report(seed, k, (unsigned)maxlen);
 		if (++fails >= 10)
 			break;
 	}
-	printf("%lu cases compared in %d-bit mode (seed %lu), %lu "
-	       "mismatches\n", cases, mode64 ? 64 : 32, seed, fails);
+	cpu = cpu_seconds() - c0;
+	wall = wall_seconds() - w0;
+	printf("%lu cases compared in %d-bit mode%s (seed %lu), %lu "
+	       "mismatches\n", cases, mode64 ? 64 : 32,
+	       fp_only ? " --fp" : x87_only ? " --x87" : "", seed, fails);
+	printf("rate: %s, %.0f cases/s wall, %.0f cases per CPU second "
+	       "(%.1f s CPU)\n", batch ? "batched" : "one run per case",
+	       cases / (wall > 0 ? wall : 1), cases / (cpu > 0 ? cpu : 1), cpu);
 	if (use_jit) {
 		/* the JIT must really have run the cases: blocks compiled
 		 * (64-bit code only; 32-bit code stays interpreted) */
@@ -1807,5 +2325,13 @@ int main(int argc, char **argv)
 	vmm_vm_destroy(soft.vm);
 	if (!only_soft)
 		vmm_vm_destroy(kvm.vm);
+	free(fp_pool);
+	if (inject >= 0) {
+		/* self-test: exactly the injected difference must be caught */
+		bool ok = caught == 1 && fails == 1;
+		printf("self-test: injected difference in case %ld %s\n",
+		       inject, ok ? "caught" : "NOT caught as expected");
+		return ok ? 0 : 1;
+	}
 	return fails ? 1 : 0;
 }

@@ -80,6 +80,8 @@ int kvm_routing_init(vmm_vm *vm);
 
 int kvm_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st);
 int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st);
+int kvm_get_xstate(vmm_vcpu *vcpu, struct vmm_cpu_xstate *xs);
+int kvm_set_xstate(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs);
 
 int kvm_vcpu_init(vmm_vcpu *vcpu);
 void kvm_vcpu_fini(vmm_vcpu *vcpu);

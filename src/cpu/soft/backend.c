@@ -242,6 +242,41 @@ static int soft_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st)
 	return 0;
 }
 
+static int soft_get_xstate(vmm_vcpu *vcpu, struct vmm_cpu_xstate *xs)
+{
+	struct soft_cpu *c = soft_of(vcpu);
+
+	if (c->svm->feat.cr4_ok & VMM_CR4_PKE) {
+		xs->valid |= VMM_XSTATE_PKRU;
+		xs->pkru = c->pkru;
+	}
+	return 0;
+}
+
+static int soft_set_xstate(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs)
+{
+	struct soft_cpu *c = soft_of(vcpu);
+
+	if (xs->valid & VMM_XSTATE_PKRU) {
+		if (!(c->svm->feat.cr4_ok & VMM_CR4_PKE)) {
+			if (xs->pkru)
+				return vmm__err(vcpu->vm, -ENOTSUP,
+						"PKRU 0x%x: CPU model '%s' of "
+						"the software backend has no "
+						"PKU", xs->pkru,
+						vmm_cpu_model_name(
+							(enum vmm_cpu_model)
+								vcpu->vm->cfg
+									.cpu_model));
+			return 0;
+		}
+		c->pkru = xs->pkru;
+		/* translations were checked against the old PKRU */
+		soft_tlb_flush(c);
+	}
+	return 0;
+}
+
 static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 {
 	struct soft_cpu *c = soft_of(vcpu);
@@ -461,6 +496,8 @@ const struct vmm_backend_ops vmm_soft_ops = {
 	.vcpu_kick = soft_vcpu_kick,
 	.get_state = soft_get_state,
 	.set_state = soft_set_state,
+	.get_xstate = soft_get_xstate,
+	.set_xstate = soft_set_xstate,
 	.single_step = soft_single_step,
 	.sw_breakpoints = soft_sw_breakpoints,
 	.hw_breakpoints = soft_hw_breakpoints,

@@ -284,13 +284,44 @@ void soft_st_sys(struct soft_cpu *c, uint64_t lin, unsigned size, uint64_t v)
 	soft_st_slow(c, lin, size, v, false);
 }
 
+/*
+ * Multi-byte system accesses (FXSAVE/FXRSTOR, FNSAVE/FRSTOR, FLDENV...):
+ * one translation per page and a copy for RAM; device memory and pages a
+ * data breakpoint may watch go byte by byte as before (one device access
+ * per byte, a breakpoint check per byte).
+ */
 void soft_read_lin(struct soft_cpu *c, uint64_t lin, void *buf, unsigned len,
 		   bool user)
 {
 	uint8_t *b = buf;
 
-	for (unsigned k = 0; k < len; k++)
-		b[k] = (uint8_t)soft_ld_slow(c, lin + k, 1, user);
+	for (unsigned k = 0; k < len;) {
+		uint64_t a = c->lma ? lin + k : (uint32_t)(lin + k);
+		unsigned n = 4096 - (unsigned)(a & 0xfff);
+		uint8_t *h;
+
+		if (n > len - k)
+			n = len - k;
+		if (!c->dr_data) {
+			const struct soft_tlb_entry *e =
+				&c->tlb[user][soft_tlb_idx(a)];
+			if (e->tag_r == (a & ~0xfffull)) {
+				c->st_tlb_hits++;
+				h = (uint8_t *)(uintptr_t)((a & ~0xfffull) +
+							   e->addend);
+			} else {
+				translate(c, a, 0, user, &h);
+			}
+			if (h) {
+				memcpy(b + k, h + (a & 0xfff), n);
+				k += n;
+				continue;
+			}
+		}
+		for (unsigned j = 0; j < n; j++)
+			b[k + j] = (uint8_t)soft_ld_slow(c, a + j, 1, user);
+		k += n;
+	}
 }
 
 void soft_write_lin(struct soft_cpu *c, uint64_t lin, const void *buf,
@@ -300,12 +331,46 @@ void soft_write_lin(struct soft_cpu *c, uint64_t lin, const void *buf,
 
 	/* probe every page first: no partial writes on a fault */
 	for (unsigned k = 0; k < len; k = (k | 0xfff) + 1) {
+		uint64_t a = (lin + k) & (c->lma ? ~0ull : 0xffffffffull);
 		uint8_t *h;
-		translate(c, (lin + k) & (c->lma ? ~0ull : 0xffffffffull),
-			  VMM_ACCESS_WRITE, user, &h);
+		if (c->tlb[user][soft_tlb_idx(a)].tag_w != (a & ~0xfffull))
+			translate(c, a, VMM_ACCESS_WRITE, user, &h);
 	}
-	for (unsigned k = 0; k < len; k++)
-		soft_st_slow(c, lin + k, 1, b[k], user);
+	for (unsigned k = 0; k < len;) {
+		uint64_t a = c->lma ? lin + k : (uint32_t)(lin + k);
+		unsigned n = 4096 - (unsigned)(a & 0xfff);
+		uint8_t *h;
+		uint64_t g;
+
+		if (n > len - k)
+			n = len - k;
+		if (!c->dr_data) {
+			const struct soft_tlb_entry *e =
+				&c->tlb[user][soft_tlb_idx(a)];
+			if (e->tag_w == (a & ~0xfffull)) {
+				/* (no TLB write entry on code pages or while
+				 * dirty pages are logged) */
+				c->st_tlb_hits++;
+				memcpy((uint8_t *)(uintptr_t)((a & ~0xfffull) +
+							      e->addend) +
+					       (a & 0xfff),
+				       b + k, n);
+				k += n;
+				continue;
+			}
+			g = translate(c, a, VMM_ACCESS_WRITE, user, &h);
+			if (h) {
+				if (soft_tb_is_code(c, g & ~0xfffull))
+					soft_tb_page_write(c, g & ~0xfffull);
+				memcpy(h + (a & 0xfff), b + k, n);
+				k += n;
+				continue;
+			}
+		}
+		for (unsigned j = 0; j < n; j++)
+			soft_st_slow(c, a + j, 1, b[k + j], user);
+		k += n;
+	}
 }
 
 const uint8_t *soft_fetch_page(struct soft_cpu *c, uint64_t lin, uint64_t *gpa)

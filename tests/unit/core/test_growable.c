@@ -295,6 +295,53 @@ static void test_vcpu_stats(void **st)
 	(void)st;
 }
 
+/* struct vmm_cpu_xstate, in (set) and out (get) */
+static void test_cpu_xstate(void **st)
+{
+	NEWER(struct vmm_cpu_xstate) x;
+	struct vmm_config c;
+	vmm_vm *vm = NULL;
+	vmm_vcpu *vcpu;
+
+	vmm_config_init(&c);
+	c.backend = VMM_BACKEND_SOFT;
+	c.cpu_model = VMM_CPU_MAX; /* has PKU */
+	c.ram_size = 1 << 20;
+	assert_int_equal(vmm_vm_create(&c, &vm), 0);
+	assert_int_equal(vmm_vcpu_create(vm, 0, &vcpu), 0);
+	/* newer, zero tail: accepted; get zeroes the tail */
+	memset(&x, 0, sizeof(x));
+	x.s.struct_size = sizeof(x);
+	x.s.valid = VMM_XSTATE_PKRU;
+	x.s.pkru = 0x0c;
+	assert_int_equal(vmm_vcpu_set_xstate(vcpu, &x.s), 0);
+	memset(&x, 0xee, sizeof(x));
+	x.s.struct_size = sizeof(x);
+	assert_int_equal(vmm_vcpu_get_xstate(vcpu, &x.s), 0);
+	assert_int_equal(x.s.struct_size, sizeof(x.s));
+	assert_int_equal(x.s.pkru, 0x0c);
+	for (size_t i = sizeof(x.s); i < sizeof(x); i++)
+		assert_int_equal(x.raw[i], 0);
+	/* newer, non-zero tail: refused */
+	memset(&x, 0, sizeof(x));
+	x.s.struct_size = sizeof(x);
+	x.raw[sizeof(x.s) + 3] = 1;
+	assert_int_equal(vmm_vcpu_set_xstate(vcpu, &x.s), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_cpu_xstate"));
+	/* older (up to @valid): PKRU keeps its default, 0 */
+	memset(&x, 0, sizeof(x));
+	x.s.struct_size = offsetof(struct vmm_cpu_xstate, pkru);
+	x.s.valid = VMM_XSTATE_PKRU;
+	x.s.pkru = 0x30; /* beyond the older struct: not read */
+	assert_int_equal(vmm_vcpu_set_xstate(vcpu, &x.s), 0);
+	memset(&x, 0, sizeof(x));
+	x.s.struct_size = sizeof(x.s);
+	assert_int_equal(vmm_vcpu_get_xstate(vcpu, &x.s), 0);
+	assert_int_equal(x.s.pkru, 0);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
 static void test_exit_size(void **st)
 {
 	struct vmm_exit e;
@@ -315,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_save_opts),
 		cmocka_unit_test(test_restore_and_migrate_opts),
 		cmocka_unit_test(test_vcpu_stats),
+		cmocka_unit_test(test_cpu_xstate),
 		cmocka_unit_test(test_exit_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -136,6 +136,52 @@ static void test_soft_smc_and_flush(void **state)
 	tvm_destroy(&t);
 }
 
+/*
+ * FXSAVE/FXRSTOR (and the other multi-byte system accesses) translate once
+ * per page: 1000 FXSAVE/FXRSTOR pairs walk the page tables a few times
+ * (byte by byte they walked 1024 times per pair), and an image that
+ * straddles a page boundary is written whole.
+ */
+static void test_soft_fxsave_walks(void **state)
+{
+	/* mov ecx, 1000; mov esi, ENV_DATA; 1: fxsave64 [rsi];
+	 * fxrstor64 [rsi]; dec ecx; jnz 1b; fxsave64 [rsi + 0xf00]; hlt */
+	static const uint8_t code[] = {
+		0xb9, 0xe8, 0x03, 0x00, 0x00,
+		0xbe, ENV_DATA & 0xff, (ENV_DATA >> 8) & 0xff,
+		(ENV_DATA >> 16) & 0xff, 0,
+		0x48, 0x0f, 0xae, 0x06, 0x48, 0x0f, 0xae, 0x0e,
+		0xff, 0xc9, 0x75, 0xf4,
+		0x48, 0x0f, 0xae, 0x86, 0x00, 0x0f, 0x00, 0x00,
+		0xf4,
+	};
+	uint8_t a[512], b[512];
+	struct tvm t;
+	struct vmm_exit e;
+	struct vmm_vcpu_stats s0, s1;
+
+	(void)state;
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+	t.st.fpu.fcw = 0x27f;
+	t.st.fpu.mxcsr = 0x1fa0;
+	memset(t.st.fpu.xmm[3], 0x3c, 16);
+	tvm_set(&t);
+	assert_int_equal(vmm_mem_fill(t.vm, ENV_DATA, 0, 0x2000), 0);
+	s0 = stats(t.cpu);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	s1 = stats(t.cpu);
+	assert_true(s1.tlb_misses - s0.tlb_misses <= 16);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, a, sizeof(a)), 0);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA + 0xf00, b, sizeof(b)), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(a[0] | a[1] << 8, 0x27f);
+	assert_int_equal(a[24] | a[25] << 8, 0x1fa0);
+	assert_int_equal(a[160 + 3 * 16], 0x3c);
+	tvm_destroy(&t);
+}
+
 /* An older caller: a struct that ends after tlb_hits. */
 static void test_abi_sizes(void **state)
 {
@@ -265,6 +311,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_soft_counters),
 		cmocka_unit_test(test_soft_smc_and_flush),
+		cmocka_unit_test(test_soft_fxsave_walks),
 		cmocka_unit_test(test_abi_sizes),
 		cmocka_unit_test(test_busy),
 		cmocka_unit_test(test_kvm),
