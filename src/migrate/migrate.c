@@ -11,6 +11,7 @@
  */
 #include "migrate/snap.h"
 #include "migrate/crc32c.h"
+#include "migrate/postcopy.h" /* tier 2: convergence, post-copy */
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,6 +28,7 @@
 #define MIG_HDR 24
 #define MIG_BATCH 64           /* pages per PAGES frame */
 #define MIG_MAX_FRAME (MIG_BATCH * (SNAP_PAGE + 8) + 4096)
+#define MIG_OPTS_V01 24        /* sizeof(struct vmm_migrate_opts) in 0.1 */
 
 enum mig_frame {
 	F_HELLO = 1,
@@ -282,25 +284,31 @@ struct sender {
 	uint8_t stage[MIG_BATCH * SNAP_PAGE];
 	struct iovec v[2];
 	int n, nstored;
+	struct mig_t2 t2;      /* tier 2 (postcopy.h) */
 };
+
+/* tier 2 (postcopy.c, included below) */
+static void t2_init(struct sender *s, const struct vmm_migrate_opts *o);
+static void t2_throttle_tick(struct sender *s);
+static void t2_throttle_end(struct sender *s);
+static void t2_sleep(struct sender *s, double ms);
+static int t2_hello_reply(struct sender *s);
+static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
+		    unsigned max_rounds);
+static int pc_source_switch(struct sender *s, struct snap_state *ss,
+			    double tpause, bool *committed);
 
 static void throttle(struct sender *s)
 {
 	double el, want;
 
-	if (!s->max_bw)
+	if (!s->max_bw || s->t2.in_postcopy)
 		return;
 	el = now_ms() - s->round_t0;
 	want = (double)(s->c.bytes_out - s->round_bytes0) * 1e3 /
 	       (double)s->max_bw;
-	if (want > el) {
-		struct timespec ts = { 0, (long)((want - el) * 1e6) };
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec = ts.tv_nsec / 1000000000;
-			ts.tv_nsec %= 1000000000;
-		}
-		nanosleep(&ts, NULL);
-	}
+	if (want > el)
+		t2_sleep(s, want - el);
 }
 
 static int flush_pages(struct sender *s)
@@ -319,6 +327,7 @@ static int flush_pages(struct sender *s)
 	s->n = 0;
 	s->nstored = 0;
 	throttle(s);
+	t2_throttle_tick(s);
 	return ret;
 }
 
@@ -458,7 +467,6 @@ static int send_state(struct sender *s, struct snap_state *ss)
 static int send_hello(struct sender *s)
 {
 	struct vmm_sbuf b;
-	uint32_t len;
 	int ret;
 
 	vmm__sb_init(&b, s->vm);
@@ -472,7 +480,7 @@ static int send_hello(struct sender *s)
 		ret = send_simple(&s->c, F_HELLO, b.p, b.len);
 	vmm__sb_free(&b);
 	if (!ret)
-		ret = expect(&s->c, F_READY, &len);
+		ret = t2_hello_reply(s); /* [CAPS,] READY */
 	return ret;
 }
 
@@ -505,6 +513,7 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	s->c.fd = fd;
 	s->c.timeout_ms = o && o->timeout_ms ? (int)o->timeout_ms : 10000;
 	s->max_bw = o ? o->max_bandwidth : 0;
+	t2_init(s, o);
 	s->c.buf = vmm__alloc(vm, MIG_MAX_FRAME);
 	was_logging = vmm__mem_dirty_logging(vm);
 	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -558,11 +567,17 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 			ret = (int)n;
 			goto fail;
 		}
-		if ((double)n * SNAP_PAGE / (bw > 1 ? bw : 1) <= max_down) {
+		switch (t2_round(s, n, bw, max_down, max_rounds)) {
+		case R_CONVERGED:
 			s->st.converged = true;
 			break;
+		case R_CONTINUE:
+			break;
+		default: /* R_MAX_ROUNDS, R_POSTCOPY */
+			break;
 		}
-		if (s->st.rounds >= max_rounds)
+		if (s->st.converged || s->t2.postcopy ||
+		    s->st.rounds >= max_rounds)
 			break;
 		s->round_t0 = now_ms();
 		s->round_bytes0 = s->c.bytes_out;
@@ -575,6 +590,7 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	}
 
 	/* stop and copy */
+	t2_throttle_end(s);
 	tpause = now_ms();
 	if ((ret = vmm_vm_pause(vm)))
 		goto fail;
@@ -582,6 +598,11 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	if ((ret = collect_state(s, &ss)))
 		goto fail;
 	n = fetch_dirty(s, tmp, true);
+	if (n >= 0 && s->t2.postcopy) {
+		s->t2.in_postcopy = true;
+		ret = pc_source_switch(s, ss, tpause, &committed);
+		goto fail;
+	}
 	if (n >= 0)
 		n = send_dirty(s);
 	if (n < 0) {
@@ -608,11 +629,13 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	committed = true;
 	s->st.downtime_ms = now_ms() - tpause;
 fail:
+	t2_throttle_end(s);
 	fcntl(fd, F_SETFL, fl);
 	if (nodelay >= 0)
 		tcp_nodelay(fd, nodelay);
 	if (!committed) {
-		/* the VM stays here and continues as it was */
+		/* the VM stays here and continues as it was (a post-copy
+		 * switch that got no ACK included) */
 		if (!was_logging)
 			vmm_mem_dirty_log(vm, false);
 		/* devices quiesced by collect_state() work again */
@@ -621,8 +644,13 @@ fail:
 			vmm_vm_resume(vm);
 		vmm__err(vm, ret, "migrate: %s%s%s", vmm_strerror(ret),
 			 s->c.err[0] ? ": " : "", s->c.err);
-	} else if (!was_logging) {
-		vmm_mem_dirty_log(vm, false);
+	} else {
+		if (!was_logging)
+			vmm_mem_dirty_log(vm, false);
+		if (ret) /* post-copy cut: the VM waits for vmm_migrate_resume() */
+			vmm__err(vm, ret, "migrate: post-copy: %s%s%s",
+				 vmm_strerror(ret), s->c.err[0] ? ": " : "",
+				 s->c.err);
 	}
 	s->st.bytes_sent = s->c.bytes_out;
 	s->st.total_ms = now_ms() - t0;
@@ -646,7 +674,7 @@ int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 	struct vmm_migrate_opts o_c = {0};
 
 	if (o) {
-		if (VMM__STRUCT_IN(&o_c, o))
+		if (vmm__struct_in(&o_c, sizeof(o_c), o, MIG_OPTS_V01))
 			return !vm ? -EINVAL :
 			       vmm__err(vm, -EINVAL, "migrate: bad struct_size or "
 					"unknown fields in struct vmm_migrate_opts");
@@ -663,7 +691,13 @@ struct receiver {
 	struct snap_parsed *p;
 	uint8_t *devdata[SNAP_MAX_DEVICES];
 	struct vmm_migrate_stats st;
+	/* tier 2: post-copy (postcopy.c) */
+	bool pc_ok;                      /* CAPS offered post-copy */
+	uint64_t *pc_need[SNAP_MAX_REGIONS];
+	struct pc_dst *pc;               /* armed at SWITCH */
 };
+
+#include "migrate/postcopy.c"
 
 static int rx_pages(struct receiver *r, uint32_t len)
 {
@@ -828,6 +862,19 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 	ret = rx_hello(r, overrides);
 	if (ret)
 		goto fail;
+	if (mo && (mo->flags & VMM_MIGRATE_POSTCOPY)) {
+		char why[200];
+		uint8_t caps[4];
+
+		r->pc_ok = vmm_migrate_postcopy_available(vmm_vm_backend(r->vm),
+							  why, sizeof(why)) == 0;
+		if (!r->pc_ok)
+			vmm__log(r->vm, VMM_LOG_WARN, "migrate: no post-copy: %s",
+				 why);
+		vmm__le_put32(caps, r->pc_ok ? PC_CAP_POSTCOPY : 0);
+		if ((ret = send_simple(&r->c, F_PC_CAPS, caps, sizeof(caps))))
+			goto out;
+	}
 	if ((ret = send_simple(&r->c, F_READY, NULL, 0)))
 		goto out;
 	while (!done) {
@@ -843,8 +890,22 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 		case F_DEVICE:
 			ret = rx_state(r, type, len);
 			break;
+		case F_PC_NEEDMAP:
+			if (!r->pc_ok) {
+				ret = -EPROTO;
+				break;
+			}
+			for (uint32_t i = 0; i < r->p->cfg.nregions && !ret; i++)
+				if (!r->pc_need[i] &&
+				    !(r->pc_need[i] = vmm__alloc_with(NULL,
+						map_words(r->p->cfg.regions[i].size) * 8)))
+					ret = -ENOMEM;
+			if (!ret)
+				ret = pc_recv_map(&r->c, len, &r->p->cfg, r->pc_need);
+			break;
+		case F_PC_SWITCH:
 		case F_DONE:
-			if (len != 16 || !r->p->nvcpus) {
+			if ((type == F_DONE && len != 16) || !r->p->nvcpus) {
 				ret = -EBADMSG;
 				snprintf(r->c.err, sizeof(r->c.err),
 					 "DONE without vCPU state");
@@ -860,6 +921,8 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 				vmm_last_error(r->vm, r->c.err, sizeof(r->c.err));
 				break;
 			}
+			if (type == F_PC_SWITCH && (ret = pc_rx_arm(r, len)))
+				break;
 			done = true;
 			break;
 		default:
@@ -874,14 +937,19 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 	if ((ret = send_simple(&r->c, F_ACK, NULL, 0)) ||
 	    (ret = expect(&r->c, F_COMMIT, &len)))
 		goto out;
+	if (r->pc && (ret = pc_rx_start(r, fl)))
+		goto out;
+	r->st.postcopy = r->pc != NULL;
 	*out = r->vm;
 	r->vm = NULL;
 	goto out;
 fail:
 	send_error(&r->c, ret, r->c.err[0] ? r->c.err : vmm_strerror(ret));
 out:
-	fcntl(fd, F_SETFL, fl);
-	if (nodelay >= 0)
+	/* a running post-copy keeps the fd (non-blocking, TCP_NODELAY) */
+	if (ret || !r->pc)
+		fcntl(fd, F_SETFL, fl);
+	if (nodelay >= 0 && (ret || !r->pc))
 		tcp_nodelay(fd, nodelay);
 	if (ret) {
 		char msg[300];
@@ -898,6 +966,8 @@ out:
 		*stats = r->st;
 	for (int i = 0; i < SNAP_MAX_DEVICES; i++)
 		vmm__free_with(NULL, r->devdata[i]);
+	for (int i = 0; i < SNAP_MAX_REGIONS; i++)
+		vmm__free_with(NULL, r->pc_need[i]);
 	if (r->p)
 		vmm__snap_parsed_free(r->p);
 	vmm__free_with(NULL, r->p);
@@ -920,7 +990,7 @@ int vmm_migrate_receive(int fd, const struct vmm_config *overrides,
 		opts = &opts_c;
 	}
 	if (mo) {
-		if (VMM__STRUCT_IN(&mo_c, mo))
+		if (vmm__struct_in(&mo_c, sizeof(mo_c), mo, MIG_OPTS_V01))
 			return -EINVAL;
 		mo = &mo_c;
 	}

@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_postcopy - post-copy live migration with recovery (docs/migration.md)
+ * through the public API.  The guest of mguest.h walks 1024 data pages as
+ * fast as it can, faster than the link (the source's bandwidth cap), so
+ * pre-copy cannot converge and the migration switches to post-copy; the
+ * destination runs at once and faults the rest in with userfaultfd.  At
+ * the end the guest gets a target, finishes on the destination, and its
+ * exit value, memory and UART output must equal an uninterrupted run's.
+ * Exit 0 pass, 1 fail, 77 skip (/dev/kvm absent for a KVM mode, or no
+ * userfaultfd here).
+ *
+ *   test_postcopy soft|kvm|kvm-soft|soft-kvm   source-destination backends
+ *   test_postcopy cut       (KVM, or soft without KVM) the connection cut
+ *                           at several points after the switch-over:
+ *                           before the COMMIT the source keeps running;
+ *                           after it both sides resume on a new
+ *                           connection and the guest completes correctly
+ *   test_postcopy converge  pre-copy + auto-converge: the throttle rises
+ *                           until the rest fits the downtime target
+ */
+#include "mcheck.h"
+#include "mguest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RAM (64u << 20)
+#define NPAGES 1024
+#define FOREVER (1ull << 62)
+#define MORE 2000000ull /* iterations after the migration */
+
+static bool verbose;
+
+static void log_cb(void *opaque, int level, const char *msg)
+{
+	if (verbose || level <= VMM_LOG_WARN)
+		fprintf(stderr, "  [libvmm %d] %s\n", level, msg);
+}
+
+static bool have_kvm(void)
+{
+	return access("/dev/kvm", R_OK | W_OK) == 0;
+}
+
+static int stop_on_exit(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
+{
+	int64_t *value = opaque;
+
+	if (e->kind == VMM_EXIT_GUEST_EXIT) {
+		*value = e->guest.value;
+		return 1;
+	}
+	return e->kind == VMM_EXIT_INTERRUPTED ? 0 : -EIO;
+}
+
+/* the destination: receive, start the VM at once, wait for the pages */
+struct rx_arg {
+	int fd;
+	enum vmm_backend backend;
+	struct mg g;
+	vmm_vm *vm;
+	int ret, wait_ret;
+	int64_t value;
+	struct vmm_migrate_stats st;
+};
+
+static void *rx_thread(void *arg)
+{
+	struct rx_arg *a = arg;
+	struct vmm_restore_opts ro = { .attach = mg_attach, .opaque = &a->g };
+	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .flags = VMM_MIGRATE_POSTCOPY,
+				       .timeout_ms = 5000 };
+	struct vmm_config ov;
+
+	vmm_config_init(&ov);
+	ov.backend = a->backend;
+	ov.log = log_cb;
+	a->value = -1;
+	a->ret = vmm_migrate_receive(a->fd, &ov, &ro, &mo, &a->vm, &a->st);
+	if (a->ret)
+		return NULL;
+	a->ret = vmm_vm_start(a->vm, stop_on_exit, &a->value);
+	if (!a->ret)
+		a->wait_ret = vmm_migrate_wait(a->vm, -1, &a->st);
+	return NULL;
+}
+
+static const struct vmm_migrate_opts src_opts = {
+	.struct_size = sizeof(struct vmm_migrate_opts),
+	.flags = VMM_MIGRATE_POSTCOPY,
+	.max_downtime_ms = 1,
+	.postcopy_after_rounds = 1,
+	.max_bandwidth = 16 << 20, /* 16 MiB/s: slower than the guest dirties */
+	.timeout_ms = 5000,
+};
+
+/* The guest continued on @vm (running) to its end: compare with an
+ * uninterrupted run on @ref_backend. */
+static void finish_and_compare(const char *what, vmm_vm *vm, struct mg *g,
+			       int64_t *value, const char *before,
+			       enum vmm_backend ref_backend)
+{
+	struct vmm_cpu_state cs;
+	struct mg r;
+	uint64_t target;
+	int64_t rv;
+	char out[1 << 17];
+
+	OK(vm, vmm_vm_pause(vm));
+	OK(vm, vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), &cs));
+	target = cs.gpr[VMM_RSI] + MORE;
+	OK(vm, migguest_set_target(vm, target));
+	OK(vm, vmm_vm_resume(vm));
+	CHECK(vmm_vm_wait(vm, 60000) == 1, "%s: the guest did not finish", what);
+
+	mg_init(&r);
+	OK(NULL, mg_create(&r, ref_backend, RAM, target, NPAGES, 1, 0xfffff));
+	rv = mg_run_to_exit(r.vcpu);
+	CHECK(rv >= 0, "reference run: %lld", (long long)rv);
+	CHECK(*value == rv, "%s: exit value 0x%llx, reference 0x%llx", what,
+	      (long long)*value, (long long)rv);
+	CHECK(migguest_hash(vm, NPAGES) == migguest_hash(r.vm, NPAGES),
+	      "%s: memory checksum differs", what);
+	pthread_mutex_lock(&g->lock);
+	snprintf(out, sizeof(out), "%s%s", before, g->out);
+	pthread_mutex_unlock(&g->lock);
+	CHECK(!strcmp(out, r.out), "%s: output differs:\n  got %s\n  ref %s",
+	      what, out, r.out);
+	printf("ok: %s: value 0x%llx after %llu iterations, memory and output "
+	       "match\n", what, (long long)rv, (unsigned long long)target);
+	vmm_vm_destroy(r.vm);
+}
+
+static void start_source(struct mg *g, enum vmm_backend b, int64_t *value)
+{
+	mg_init(g);
+	OK(NULL, mg_create(g, b, RAM, FOREVER, NPAGES, 1, 0xfffff));
+	OK(g->vm, vmm_vm_start(g->vm, stop_on_exit, value));
+	usleep(100000);
+}
+
+static void source_output(struct mg *g, char *before, size_t len)
+{
+	pthread_mutex_lock(&g->lock);
+	snprintf(before, len, "%s", g->out);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void test_pair(enum vmm_backend from, enum vmm_backend to)
+{
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_stats st;
+	struct mg g;
+	int64_t value = -1;
+	char before[1 << 16], what[64];
+	pthread_t t;
+	int sv[2], ret;
+
+	snprintf(what, sizeof(what), "post-copy %s -> %s",
+		 vmm_backend_name(from), vmm_backend_name(to));
+	start_source(&g, from, &value);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	rx->fd = sv[1];
+	rx->backend = to;
+	mg_init(&rx->g);
+	pthread_create(&t, NULL, rx_thread, rx);
+	ret = vmm_migrate_send(g.vm, sv[0], &src_opts, &st);
+	pthread_join(t, NULL);
+	OK(g.vm, ret);
+	OK(NULL, rx->ret);
+	OK(rx->vm, rx->wait_ret);
+	printf("%s: %u rounds, dirty %.1f MiB/s, link %.1f MiB/s, downtime "
+	       "%.2f ms, %llu pages missing at the switch, %llu requested by "
+	       "the destination (%llu zero-filled locally), post-copy %.1f ms, "
+	       "total %.1f ms\n", what, st.rounds, st.dirty_rate_mib_s,
+	       st.bandwidth_mib_s, st.downtime_ms,
+	       (unsigned long long)st.postcopy_pages,
+	       (unsigned long long)rx->st.remote_faults,
+	       (unsigned long long)rx->st.local_faults, st.postcopy_ms,
+	       st.total_ms);
+	CHECK(st.postcopy && rx->st.postcopy, "%s: no post-copy switch", what);
+	CHECK(!st.converged, "%s: pre-copy converged: the guest is too slow",
+	      what);
+	CHECK(st.postcopy_pages > 0 && rx->st.postcopy_pages == st.postcopy_pages,
+	      "%s: %llu pages missing, destination %llu", what,
+	      (unsigned long long)st.postcopy_pages,
+	      (unsigned long long)rx->st.postcopy_pages);
+	CHECK(rx->st.pages_sent + rx->st.zero_pages == st.postcopy_pages,
+	      "%s: destination placed %llu pages of %llu", what,
+	      (unsigned long long)(rx->st.pages_sent + rx->st.zero_pages),
+	      (unsigned long long)st.postcopy_pages);
+	CHECK(rx->st.remote_faults > 0,
+	      "%s: the guest never waited for a page", what);
+	/* the source is paused for good */
+	CHECK(vmm_vm_resume(g.vm) == -EBUSY, "%s: source resumable", what);
+	CHECK(value == -1, "%s: source finished", what);
+	source_output(&g, before, sizeof(before));
+	vmm_vm_destroy(g.vm);
+	finish_and_compare(what, rx->vm, &rx->g, &rx->value, before,
+			   have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT);
+	vmm_vm_destroy(rx->vm);
+	close(sv[0]);
+	close(sv[1]);
+	free(rx);
+}
+
+/* ---- cuts ---- */
+
+/*
+ * A proxy that forwards frames source -> destination (parsing their
+ * headers) and bytes back, and cuts both connections @cut bytes after the
+ * end of the SWITCH frame (0x42); CUT_BACK: cuts when the destination's
+ * first request (0x43... any byte after its ACK) comes back instead.
+ */
+#define CUT_BACK ((size_t)-1)
+
+struct proxy {
+	int src, dst;
+	size_t cut;
+	bool switched;
+	size_t after;
+};
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static void *proxy_back(void *arg)
+{
+	struct proxy *p = arg;
+	char buf[65536];
+	size_t back = 0;
+
+	for (;;) {
+		ssize_t n = read(p->dst, buf, sizeof(buf));
+
+		if (n <= 0)
+			break;
+		back += (size_t)n;
+		/* READY (24), ACK (24) pass; with CUT_BACK the first
+		 * request after the switch-over cuts */
+		if (p->cut == CUT_BACK && p->switched && back > 48 + 28)
+			break;
+		if (write(p->src, buf, (size_t)n) != n)
+			break;
+	}
+	shutdown(p->src, SHUT_RDWR);
+	shutdown(p->dst, SHUT_RDWR);
+	return NULL;
+}
+
+static void *proxy_fwd(void *arg)
+{
+	struct proxy *p = arg;
+	static __thread uint8_t buf[24 + (64 * (4096 + 8) + 4096)];
+
+	for (;;) {
+		uint32_t len;
+		size_t total;
+
+		if (read_full(p->src, buf, 24))
+			break;
+		len = (uint32_t)buf[12] | (uint32_t)buf[13] << 8 |
+		      (uint32_t)buf[14] << 16 | (uint32_t)buf[15] << 24;
+		if (len > sizeof(buf) - 24 || read_full(p->src, buf + 24, len))
+			break;
+		total = 24 + len;
+		if (p->switched && p->cut != CUT_BACK &&
+		    p->after + total > p->cut) {
+			size_t part = p->cut - p->after;
+
+			if (part && write(p->dst, buf, part) < 0)
+				break;
+			break;
+		}
+		if (write(p->dst, buf, total) != (ssize_t)total)
+			break;
+		if (p->switched)
+			p->after += total;
+		if (buf[4] == 0x42)
+			p->switched = true;
+	}
+	shutdown(p->src, SHUT_RDWR);
+	shutdown(p->dst, SHUT_RDWR);
+	return NULL;
+}
+
+struct resume_arg {
+	vmm_vm *vm;
+	int fd, ret;
+	struct vmm_migrate_stats st;
+};
+
+static void *resume_thread(void *arg)
+{
+	struct resume_arg *a = arg;
+	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 5000 };
+
+	a->ret = vmm_migrate_resume(a->vm, a->fd, &mo, &a->st);
+	return NULL;
+}
+
+static void cut_one(enum vmm_backend b, size_t cut)
+{
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_stats st;
+	struct proxy px;
+	struct mg g;
+	int64_t value = -1;
+	char before[1 << 16], what[96], msg[320];
+	pthread_t t, tf, tb;
+	int a[2], c[2], ret;
+
+	if (cut == CUT_BACK)
+		snprintf(what, sizeof(what), "cut at the first request");
+	else
+		snprintf(what, sizeof(what), "cut %zu bytes after SWITCH", cut);
+	start_source(&g, b, &value);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 &&
+	      socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, "socketpair");
+	px = (struct proxy){ a[1], c[0], cut, false, 0 };
+	rx->fd = c[1];
+	rx->backend = b;
+	mg_init(&rx->g);
+	pthread_create(&tf, NULL, proxy_fwd, &px);
+	pthread_create(&tb, NULL, proxy_back, &px);
+	pthread_create(&t, NULL, rx_thread, rx);
+	ret = vmm_migrate_send(g.vm, a[0], &src_opts, &st);
+	shutdown(a[0], SHUT_RDWR);
+	pthread_join(tf, NULL);
+	pthread_join(tb, NULL);
+	pthread_join(t, NULL);
+	vmm_last_error(g.vm, msg, sizeof(msg));
+	CHECK(ret < 0, "%s: the migration succeeded", what);
+	if (!st.postcopy || rx->ret) {
+		/* cut before the COMMIT arrived: the destination discarded
+		 * (never ran), the source runs on - after vmm_migrate_cancel()
+		 * when it had sent its COMMIT already (0 lost VMs) */
+		CHECK(rx->ret < 0 && !rx->vm, "%s: destination %d", what,
+		      rx->ret);
+		if (st.postcopy) {
+			CHECK(vmm_vm_resume(g.vm) == -EBUSY,
+			      "%s: source resumable before cancel", what);
+			OK(g.vm, vmm_migrate_cancel(g.vm));
+			OK(g.vm, vmm_vm_resume(g.vm));
+		}
+		printf("ok: %s: before the destination had the COMMIT: source "
+		       "%s (%s)%s, runs on\n", what, vmm_err_name(ret), msg,
+		       st.postcopy ? ", cancelled" : "");
+		finish_and_compare(what, g.vm, &g, &value, "", b);
+		vmm_vm_destroy(g.vm);
+		goto out;
+	}
+	CHECK(rx->wait_ret < 0, "%s: the destination completed", what);
+	CHECK(vmm_vm_resume(g.vm) == -EBUSY, "%s: source resumable", what);
+	printf("%s: source %s (%s), destination %s; resuming\n", what,
+	       vmm_err_name(ret), msg, vmm_err_name(rx->wait_ret));
+	{
+		struct resume_arg ra = { rx->vm, -1, 0, { 0 } };
+		struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 5000 };
+		struct vmm_migrate_stats rs, ws;
+		int n[2];
+
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, n) == 0, "socketpair");
+		ra.fd = n[1];
+		pthread_create(&t, NULL, resume_thread, &ra);
+		ret = vmm_migrate_resume(g.vm, n[0], &mo, &rs);
+		pthread_join(t, NULL);
+		OK(g.vm, ret);
+		OK(rx->vm, ra.ret);
+		OK(rx->vm, vmm_migrate_wait(rx->vm, 30000, &ws));
+		printf("%s: resumed: %llu pages were still missing, %llu "
+		       "requested on the new connection, %u resume\n", what,
+		       (unsigned long long)rs.postcopy_pages,
+		       (unsigned long long)rs.remote_faults, ws.resumes);
+		CHECK(ws.resumes == 1, "%s: %u resumes", what, ws.resumes);
+		CHECK(ws.pages_sent + ws.zero_pages == ws.postcopy_pages,
+		      "%s: destination placed %llu of %llu pages", what,
+		      (unsigned long long)(ws.pages_sent + ws.zero_pages),
+		      (unsigned long long)ws.postcopy_pages);
+		/* a second resume has nothing to do */
+		CHECK(vmm_migrate_resume(g.vm, n[0], &mo, NULL) == -EINVAL,
+		      "%s: second resume", what);
+		close(n[0]);
+		close(n[1]);
+	}
+	source_output(&g, before, sizeof(before));
+	vmm_vm_destroy(g.vm);
+	finish_and_compare(what, rx->vm, &rx->g, &rx->value, before, b);
+	vmm_vm_destroy(rx->vm);
+out:
+	for (int k = 0; k < 2; k++) {
+		close(a[k]);
+		close(c[k]);
+	}
+	free(rx);
+}
+
+static void test_cut(void)
+{
+	/* 0: the cut falls on ACK/COMMIT (before the destination may run) */
+	static const size_t cuts[] = { 0, 24, 5000, 300000, 1500000, CUT_BACK };
+	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+		cut_one(b, cuts[i]);
+	printf("ok: %zu cuts, 0 lost VMs\n", sizeof(cuts) / sizeof(cuts[0]));
+}
+
+/* ---- auto-converge ---- */
+
+static void test_converge(void)
+{
+	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+	struct vmm_migrate_opts mo = {
+		.struct_size = sizeof(mo),
+		.flags = VMM_MIGRATE_AUTO_CONVERGE,
+		.max_downtime_ms = 5,
+		.max_rounds = 30,
+		.max_bandwidth = 16 << 20,
+		.timeout_ms = 5000,
+	};
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_stats st;
+	struct mg g;
+	int64_t value = -1;
+	char before[1 << 16];
+	pthread_t t;
+	int sv[2], ret;
+
+	start_source(&g, b, &value);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	rx->fd = sv[1];
+	rx->backend = b;
+	mg_init(&rx->g);
+	pthread_create(&t, NULL, rx_thread, rx);
+	ret = vmm_migrate_send(g.vm, sv[0], &mo, &st);
+	pthread_join(t, NULL);
+	OK(g.vm, ret);
+	OK(NULL, rx->ret);
+	printf("auto-converge: %u rounds, throttle %u%%, dirty %.1f MiB/s, "
+	       "link %.1f MiB/s, converged %d, downtime %.2f ms, total %.1f ms\n",
+	       st.rounds, st.throttle_pct, st.dirty_rate_mib_s,
+	       st.bandwidth_mib_s, st.converged, st.downtime_ms, st.total_ms);
+	CHECK(!st.postcopy, "post-copy without asking");
+	CHECK(st.throttle_pct > 0, "the throttle never engaged");
+	CHECK(st.converged, "did not converge with the throttle");
+	source_output(&g, before, sizeof(before));
+	vmm_vm_destroy(g.vm);
+	finish_and_compare("pre-copy + auto-converge", rx->vm, &rx->g,
+			   &rx->value, before, b);
+	vmm_vm_destroy(rx->vm);
+	close(sv[0]);
+	close(sv[1]);
+	free(rx);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	char why[256];
+	bool soft = !strcmp(mode, "soft");
+
+	verbose = getenv("VMM_TEST_VERBOSE") != NULL;
+	if (!soft && strcmp(mode, "cut") && strcmp(mode, "converge") &&
+	    !have_kvm()) {
+		printf("SKIP: /dev/kvm absent\n");
+		return 77;
+	}
+	if (strcmp(mode, "converge") &&
+	    vmm_migrate_postcopy_available(have_kvm() && !soft ?
+					   VMM_BACKEND_KVM : VMM_BACKEND_SOFT,
+					   why, sizeof(why))) {
+		printf("SKIP: no post-copy here: %s\n", why);
+		return 77;
+	}
+	if (soft)
+		test_pair(VMM_BACKEND_SOFT, VMM_BACKEND_SOFT);
+	else if (!strcmp(mode, "kvm"))
+		test_pair(VMM_BACKEND_KVM, VMM_BACKEND_KVM);
+	else if (!strcmp(mode, "kvm-soft"))
+		test_pair(VMM_BACKEND_KVM, VMM_BACKEND_SOFT);
+	else if (!strcmp(mode, "soft-kvm"))
+		test_pair(VMM_BACKEND_SOFT, VMM_BACKEND_KVM);
+	else if (!strcmp(mode, "cut"))
+		test_cut();
+	else if (!strcmp(mode, "converge"))
+		test_converge();
+	else {
+		fprintf(stderr, "usage: test_postcopy soft|kvm|kvm-soft|soft-kvm|cut|converge\n");
+		return 2;
+	}
+	return 0;
+}
