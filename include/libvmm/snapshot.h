@@ -221,8 +221,8 @@ VMM_API VMM_MUST_CHECK int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *snap);
  * (the embedder then runs the VM before all memory arrived and waits for
  * the rest with vmm_migrate_wait()) */
 #define VMM_MIGRATE_POSTCOPY (1u << 0)
-/** source: throttle the vCPUs (pause them a growing share of each 10 ms)
- * while the guest dirties memory faster than half the link's rate */
+/** source: throttle the vCPUs (run 2 ms, then pause them a growing share
+ * of the time) while a round's dirty pages exceed half of what it sent */
 #define VMM_MIGRATE_AUTO_CONVERGE (1u << 1)
 
 struct vmm_migrate_opts {
@@ -238,7 +238,7 @@ struct vmm_migrate_opts {
 	 * before the switch to post-copy (0 = 2) */
 	uint32_t postcopy_after_rounds;
 	/** auto-converge: first throttle, step per round, ceiling, in percent
-	 * of vCPU time taken away (0 = 20, 10, 95) */
+	 * of vCPU time taken away (0 = 20, 10, 99) */
 	uint32_t throttle_initial_pct;
 	uint32_t throttle_step_pct;
 	uint32_t throttle_max_pct;

@@ -34,7 +34,9 @@
 
 /* ---- convergence ---- */
 
-#define THR_SLICE_MS 10.0
+/* auto-converge: the vCPUs run this long, then stay paused
+ * RUN * p / (100 - p) (QEMU's cpu-throttle scheme, with a shorter run) */
+#define THR_RUN_MS 2.0
 
 static void t2_init(struct sender *s, const struct vmm_migrate_opts *o)
 {
@@ -44,7 +46,7 @@ static void t2_init(struct sender *s, const struct vmm_migrate_opts *o)
 	t->pc_after = o && o->postcopy_after_rounds ? o->postcopy_after_rounds : 2;
 	t->thr_init = o && o->throttle_initial_pct ? o->throttle_initial_pct : 20;
 	t->thr_step = o && o->throttle_step_pct ? o->throttle_step_pct : 10;
-	t->thr_max = o && o->throttle_max_pct ? o->throttle_max_pct : 95;
+	t->thr_max = o && o->throttle_max_pct ? o->throttle_max_pct : 99;
 	if (t->thr_max > 99)
 		t->thr_max = 99;
 	if (t->thr_init > t->thr_max)
@@ -52,8 +54,8 @@ static void t2_init(struct sender *s, const struct vmm_migrate_opts *o)
 }
 
 /*
- * Auto-converge: the vCPUs run (100 - p) % and stay paused p % of each
- * 10 ms slice.  Called between frames and while waiting for the link.
+ * Auto-converge: the vCPUs run THR_RUN_MS, then stay paused for p % of
+ * the cycle.  Called between frames and while waiting for the link.
  */
 static void t2_throttle_tick(struct sender *s)
 {
@@ -68,10 +70,11 @@ static void t2_throttle_tick(struct sender *s)
 	if (t->thr_paused) {
 		vmm_vm_resume(s->vm);
 		t->thr_paused = false;
-		t->thr_mark = now + THR_SLICE_MS * (100 - t->thr_pct) / 100;
+		t->thr_mark = now + THR_RUN_MS;
 	} else if (vmm_vm_pause(s->vm) == 0) {
 		t->thr_paused = true;
-		t->thr_mark = now + THR_SLICE_MS * t->thr_pct / 100;
+		t->thr_mark = now_ms() + THR_RUN_MS * t->thr_pct /
+					     (100 - t->thr_pct);
 	}
 }
 
@@ -94,8 +97,12 @@ static void t2_sleep(struct sender *s, double ms)
 
 		if (left <= 0)
 			return;
-		if (left > 1)
-			left = 1;
+		/* wake for the throttle's next edge */
+		if ((s->t2.thr_pct || s->t2.thr_paused) &&
+		    s->t2.thr_mark - now_ms() < left)
+			left = s->t2.thr_mark - now_ms();
+		if (left < 0.05)
+			left = 0.05;
 		ts.tv_sec = 0;
 		ts.tv_nsec = (long)(left * 1e6);
 		nanosleep(&ts, NULL);
