@@ -1116,11 +1116,15 @@ static int pc_dst_resume(struct pc_dst *d, int fd,
 	uint32_t len;
 	int fl, ret;
 	uint8_t cnt[8];
+	bool done;
 
 	if (fd < 0 || (fl = fcntl(fd, F_GETFL)) < 0)
 		return vmm__err(d->vm, -EBADF, "migrate resume: bad fd %d", fd);
 	pthread_mutex_lock(&d->lock);
-	ret = d->state == PCD_BROKEN ? 0 : d->state == PCD_RUN ? -EBUSY : -EINVAL;
+	/* DONE too: the source may have lost our FIN */
+	ret = d->state == PCD_BROKEN || d->state == PCD_DONE ? 0 :
+	      d->state == PCD_RUN ? -EBUSY : -EINVAL;
+	done = d->state == PCD_DONE;
 	pthread_mutex_unlock(&d->lock);
 	if (ret)
 		return vmm__err(d->vm, ret, "migrate resume: %s",
@@ -1161,6 +1165,27 @@ static int pc_dst_resume(struct pc_dst *d, int fd,
 		ret = send_simple(&c, F_PC_RESUME, cnt, sizeof(cnt));
 	for (uint32_t i = 0; i < SNAP_MAX_REGIONS; i++)
 		vmm__free_with(NULL, have_not[i]);
+	if (!ret && done) {
+		/* nothing missing: the source sends END, we confirm */
+		ret = recv_frame(&c, &type, &len);
+		if (!ret && type != F_PC_END) {
+			snprintf(c.err, sizeof(c.err), "frame type %u, "
+				 "expected END", type);
+			ret = -EPROTO;
+		}
+		if (!ret)
+			ret = send_simple(&c, F_PC_FIN, NULL, 0);
+		fcntl(fd, F_SETFL, fl);
+		if (!ret) {
+			pthread_mutex_lock(&d->lock);
+			d->st.resumes++;
+			if (stats)
+				pc_dst_stats(d, stats);
+			pthread_mutex_unlock(&d->lock);
+			vmm__free_with(NULL, c.buf);
+			return 0;
+		}
+	}
 	if (ret) {
 		if (ret != -EPIPE && ret != -ECONNRESET)
 			send_error(&c, ret, c.err[0] ? c.err : vmm_strerror(ret));
