@@ -494,7 +494,7 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	double max_down = o && o->max_downtime_ms ? o->max_downtime_ms : 300;
 	double t0 = now_ms(), tpause = 0, bw;
 	bool was_logging, paused = false, committed = false;
-	int fl, ret, nodelay;
+	int fl, ret, nodelay, dec;
 	int64_t n;
 	size_t maxw = 0;
 
@@ -567,17 +567,11 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 			ret = (int)n;
 			goto fail;
 		}
-		switch (t2_round(s, n, bw, max_down, max_rounds)) {
-		case R_CONVERGED:
+		/* converged, post-copy, round limit or on (logged) */
+		dec = t2_round(s, n, bw, max_down, max_rounds);
+		if (dec == R_CONVERGED)
 			s->st.converged = true;
-			break;
-		case R_CONTINUE:
-			break;
-		default: /* R_MAX_ROUNDS, R_POSTCOPY */
-			break;
-		}
-		if (s->st.converged || s->t2.postcopy ||
-		    s->st.rounds >= max_rounds)
+		if (dec != R_CONTINUE)
 			break;
 		s->round_t0 = now_ms();
 		s->round_bytes0 = s->c.bytes_out;
@@ -940,6 +934,7 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 	if (r->pc && (ret = pc_rx_start(r, fl)))
 		goto out;
 	r->st.postcopy = r->pc != NULL;
+	r->st.postcopy_pages = r->pc ? r->pc->missing : 0;
 	*out = r->vm;
 	r->vm = NULL;
 	goto out;

@@ -144,14 +144,11 @@ static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
 		/* QEMU's rule: dirtying more than half of what the round sent */
 		if ((t->flags & VMM_MIGRATE_AUTO_CONVERGE) &&
 		    (double)n * SNAP_PAGE > sent / 2) {
-			if (++t->hot_rounds >= 1) {
-				uint32_t p = t->thr_pct ? t->thr_pct + t->thr_step :
-							  t->thr_init;
-				t->thr_pct = p > t->thr_max ? t->thr_max : p;
-				what = "another round, throttle raised";
-			}
-		} else {
-			t->hot_rounds = 0;
+			uint32_t p = t->thr_pct ? t->thr_pct + t->thr_step :
+						  t->thr_init;
+
+			t->thr_pct = p > t->thr_max ? t->thr_max : p;
+			what = "another round, throttle raised";
 		}
 	}
 	s->st.throttle_pct = t->thr_pct;

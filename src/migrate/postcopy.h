@@ -37,7 +37,6 @@ struct mig_t2 {
 	bool postcopy;               /* decided: switch to post-copy */
 	/* auto-converge */
 	uint32_t thr_pct;            /* current throttle */
-	unsigned hot_rounds;         /* rounds dirtying > half the link */
 	bool thr_paused;             /* the throttle holds a pause now */
 	double thr_mark;             /* end of the current run/pause slice */
 	bool in_postcopy;            /* pc_push() paces the link itself */
