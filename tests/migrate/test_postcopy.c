@@ -233,12 +233,35 @@ static void test_pair(enum vmm_backend from, enum vmm_backend to)
  * first request (0x43... any byte after its ACK) comes back instead.
  */
 #define CUT_BACK ((size_t)-1)
+/* no cut: the first post-copy PAGES frame gets its first page's address
+ * forged (to the guest's code page, which is not missing), checksums
+ * recomputed: the destination must refuse it and place nothing */
+#define CUT_FORGE ((size_t)-2)
+
+/* CRC-32C (Castagnoli, reflected), bitwise: the frames' checksum */
+static uint32_t crc32c(const uint8_t *p, size_t len)
+{
+	uint32_t c = ~0u;
+
+	while (len--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+	}
+	return ~c;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
 
 struct proxy {
 	int src, dst;
 	size_t cut;        /* bytes after SWITCH, or CUT_BACK */
 	unsigned pct;      /* else: this share of the post-copy bytes */
-	bool switched;
+	bool switched, forged;
 	size_t after;
 };
 
@@ -296,7 +319,17 @@ static void *proxy_fwd(void *arg)
 		if (len > sizeof(buf) - 24 || read_full(p->src, buf + 24, len))
 			break;
 		total = 24 + len;
-		if (p->switched && p->cut != CUT_BACK &&
+		if (p->cut == CUT_FORGE && p->switched && buf[4] == 4 &&
+		    !p->forged) {
+			uint64_t e = MIGGUEST_CODE | (buf[24 + 8] & 1);
+
+			for (int k = 0; k < 8; k++)
+				buf[24 + 8 + k] = (uint8_t)(e >> (8 * k));
+			put32(buf + 16, crc32c(buf + 24, len));
+			put32(buf + 20, crc32c(buf, 20));
+			p->forged = true;
+		}
+		if (p->switched && p->cut != CUT_BACK && p->cut != CUT_FORGE &&
 		    p->after + total > p->cut) {
 			size_t part = p->cut - p->after;
 
@@ -352,6 +385,8 @@ static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
 
 	if (cut == CUT_BACK)
 		snprintf(what, sizeof(what), "cut at the first request");
+	else if (cut == CUT_FORGE)
+		snprintf(what, sizeof(what), "a forged post-copy page");
 	else if (pct)
 		snprintf(what, sizeof(what), "cut after %u%% of the post-copy",
 			 pct);
@@ -360,7 +395,7 @@ static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
 	start_source(&g, b, &value);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 &&
 	      socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, "socketpair");
-	px = (struct proxy){ a[1], c[0], cut, pct, false, 0 };
+	px = (struct proxy){ a[1], c[0], cut, pct, false, false, 0 };
 	rx->fd = c[1];
 	rx->backend = b;
 	mg_init(&rx->g);
@@ -398,6 +433,9 @@ static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
 	CHECK(rx->wait_ret < 0 || cut == CUT_BACK,
 	      "%s: the destination completed", what);
 	CHECK(vmm_vm_resume(g.vm) == -EBUSY, "%s: source resumable", what);
+	if (cut == CUT_FORGE)
+		CHECK(ret == -EBADMSG && strstr(msg, "was not missing"),
+		      "%s: source saw %s (%s)", what, vmm_err_name(ret), msg);
 	printf("%s: source %s (%s), destination %s; resuming\n", what,
 	       vmm_err_name(ret), msg, vmm_err_name(rx->wait_ret));
 	{
@@ -448,7 +486,7 @@ static void test_cut(void)
 	 * 24: COMMIT passes, nothing after it */
 	static const struct { size_t cut; unsigned pct; } cuts[] = {
 		{ 0, 0 }, { 24, 0 }, { 5000, 0 }, { 0, 30 }, { 0, 70 },
-		{ CUT_BACK, 0 },
+		{ CUT_BACK, 0 }, { CUT_FORGE, 0 },
 	};
 	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
 
