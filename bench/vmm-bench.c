@@ -1709,6 +1709,7 @@ static void *mig_rx_thread(void *arg)
 	struct mig_rx *r = arg;
 	struct vmm_restore_opts ro = { .attach = snap_attach };
 	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 60000,
 				       .flags = r->postcopy ? VMM_MIGRATE_POSTCOPY : 0 };
 	struct vmm_config ov;
 	uint64_t i0;
@@ -1875,6 +1876,7 @@ static int bench_migrate(const struct params *p, struct result *res)
 				struct vmm_migrate_opts mo = {
 					.struct_size = sizeof(mo),
 					.max_downtime_ms = 5,
+					.timeout_ms = 60000, /* loaded CI hosts */
 					.max_bandwidth = (uint64_t)p->mig_link << 20,
 					.postcopy_after_rounds = 2,
 				};
