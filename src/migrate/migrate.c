@@ -857,7 +857,7 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 	if (ret)
 		goto fail;
 	if (mo && (mo->flags & VMM_MIGRATE_POSTCOPY)) {
-		char why[200];
+		char why[320];
 		uint8_t caps[4];
 
 		r->pc_ok = vmm_migrate_postcopy_available(vmm_vm_backend(r->vm),

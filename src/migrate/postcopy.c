@@ -936,7 +936,7 @@ static int pc_rx_arm(struct receiver *r, uint32_t len)
 	struct snap_config *cfg = &r->p->cfg;
 	struct pc_dst *d;
 	uint64_t missing;
-	char why[200];
+	char why[320];
 	int ret = 0;
 
 	if (len != 32)
@@ -1002,7 +1002,7 @@ static int pc_rx_arm(struct receiver *r, uint32_t len)
 					 why, sizeof(why));
 		if (d->uffd < 0) {
 			ret = d->uffd;
-			snprintf(r->c.err, sizeof(r->c.err), "%s", why);
+			snprintf(r->c.err, sizeof(r->c.err), "%.190s", why);
 		}
 	}
 	/* the stale copies of the needed pages go: they fault from now on */
@@ -1212,7 +1212,7 @@ static int pc_dst_resume(struct pc_dst *d, int fd,
 int vmm_migrate_postcopy_available(enum vmm_backend backend, char *why,
 				   size_t len)
 {
-	char buf[200];
+	char buf[320];
 	int fd = vmm__uffd_open(backend != VMM_BACKEND_SOFT, buf, sizeof(buf));
 
 	if (fd < 0) {

@@ -93,8 +93,8 @@ int vmm__uffd_open(bool kernel_faults, char *why, size_t len)
 		 "userfaultfd: %s (vm.unprivileged_userfaultfd=%d, not root or "
 		 "CAP_SYS_PTRACE); /dev/userfaultfd: %s%s",
 		 strerror(e), sysctl_unpriv(), dev_err,
-		 kernel_faults ? "; a KVM destination needs kernel-mode faults, "
-				 "UFFD_USER_MODE_ONLY is not enough" : "");
+		 kernel_faults ? "; KVM needs kernel-mode faults "
+				 "(UFFD_USER_MODE_ONLY is not enough)" : "");
 	return -ENOTSUP;
 }
 

@@ -18,6 +18,10 @@
  *                           connection and the guest completes correctly
  *   test_postcopy converge  pre-copy + auto-converge: the throttle rises
  *                           until the rest fits the downtime target
+ *   test_postcopy available as an unprivileged user (root drops to
+ *                           nobody in a child): KVM destinations get
+ *                           -ENOTSUP with the reason, soft ones a
+ *                           user-mode-only userfaultfd
  */
 #include "mcheck.h"
 #include "mguest.h"
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -556,6 +561,58 @@ static void test_converge(void)
 	converge_one(true);
 }
 
+/* ---- availability ---- */
+
+static int test_available(void)
+{
+	char why[256];
+	int st;
+	pid_t pid;
+
+	/* here (root on the build machines): both */
+	printf("here: kvm %d, soft %d\n",
+	       vmm_migrate_postcopy_available(VMM_BACKEND_KVM, why, sizeof(why)),
+	       vmm_migrate_postcopy_available(VMM_BACKEND_SOFT, NULL, 0));
+	if (getuid() != 0) {
+		printf("SKIP: not root (cannot drop to an unprivileged user)\n");
+		return 77;
+	}
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
+		int unpriv = f ? fgetc(f) - '0' : -1;
+		int rk, rs;
+
+		if (f)
+			fclose(f);
+		setvbuf(stdout, NULL, _IONBF, 0); /* _exit() flushes nothing */
+		if (setgid(65534) || setuid(65534))
+			_exit(3);
+		rk = vmm_migrate_postcopy_available(VMM_BACKEND_KVM, why,
+						    sizeof(why));
+		printf("unprivileged: kvm %d (%s)\n", rk, why);
+		if (unpriv == 1) {
+			/* allowed for everyone here: nothing to refuse */
+			_exit(rk == 0 ? 0 : 1);
+		}
+		if (rk != -ENOTSUP || !strstr(why, "unprivileged_userfaultfd=") ||
+		    !strstr(why, "KVM"))
+			_exit(1);
+		rs = vmm_migrate_postcopy_available(VMM_BACKEND_SOFT, why,
+						    sizeof(why));
+		printf("unprivileged: soft %d%s%s\n", rs, rs ? ": " : "", why);
+		/* UFFD_USER_MODE_ONLY: Linux 5.11 */
+		_exit(rs == 0 || rs == -ENOTSUP ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "unprivileged availability check failed (status 0x%x)", st);
+	printf("ok: availability reported with its reason\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -563,6 +620,8 @@ int main(int argc, char **argv)
 	bool soft = !strcmp(mode, "soft");
 
 	verbose = getenv("VMM_TEST_VERBOSE") != NULL;
+	if (!strcmp(mode, "available"))
+		return test_available();
 	signal(SIGPIPE, SIG_IGN); /* the cutting proxy writes to cut sockets */
 	if (!soft && strcmp(mode, "cut") && strcmp(mode, "converge") &&
 	    !have_kvm()) {
