@@ -232,7 +232,8 @@ struct vmm_migrate_opts {
 	uint32_t timeout_ms;     /**< one stalled read/write fails the migration (0 = 10000) */
 	/** bandwidth cap in bytes per second (0 = none) */
 	uint64_t max_bandwidth;
-	/* ---- since 0.2: convergence and post-copy ---- */
+	/* ---- since 0.2: convergence and post-copy (read only when
+	 * struct_size covers them: set struct_size = sizeof) ---- */
 	uint32_t flags;          /**< VMM_MIGRATE_* */
 	/** with VMM_MIGRATE_POSTCOPY: dirty rounds that did not converge
 	 * before the switch to post-copy (0 = 2) */
