@@ -1279,6 +1279,8 @@ int vmm_migrate_cancel(vmm_vm *vm)
 	vmm__vm_set_resume_block(vm, NULL);
 	vmm__vm_set_migrate(vm, NULL, NULL);
 	pc_hold_free(h);
+	/* devices quiesced for the state collection work again */
+	vmm__dev_state_resume_all(vm);
 	vmm__log(vm, VMM_LOG_WARN, "migrate: post-copy cancelled by the "
 		 "embedder; the VM may run here again");
 	return 0;
