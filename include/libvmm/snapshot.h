@@ -215,15 +215,16 @@ VMM_API VMM_MUST_CHECK int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *snap);
 
 /* ---- live migration (pre-copy, post-copy; docs/migration.md) ---- */
 
-/* vmm_migrate_opts.flags (bits 0-7 belong to the stream encoding) */
+/* vmm_migrate_opts.flags (bits 0-15 belong to the stream encoding and
+ * authentication: VMM_MIGRATE_ZSTD is bit 8) */
 /** source: switch to post-copy when pre-copy does not converge (after
  * postcopy_after_rounds rounds); destination: accept a post-copy switch
  * (the embedder then runs the VM before all memory arrived and waits for
  * the rest with vmm_migrate_wait()) */
-#define VMM_MIGRATE_POSTCOPY (1u << 8)
+#define VMM_MIGRATE_POSTCOPY (1u << 16)
 /** source: throttle the vCPUs (run 2 ms, then pause them a growing share
  * of the time) while a round's dirty pages exceed half of what it sent */
-#define VMM_MIGRATE_AUTO_CONVERGE (1u << 9)
+#define VMM_MIGRATE_AUTO_CONVERGE (1u << 17)
 
 struct vmm_migrate_opts {
 	uint32_t struct_size;    /**< sizeof(); 0 = 0.1 size (docs/api.md) */
