@@ -79,6 +79,18 @@ int bench_soft_unicorn_loadstore(const struct params *p, struct result *res);
 int bench_soft_tcg_cc(const struct params *p, struct result *res);
 int bench_soft_tcg_all_geomean(const struct params *p, struct result *res);
 
+/*
+ * net.c: virtio-net pps / throughput against the host through the same
+ * tap, in a network namespace of their own; they print their own JSON
+ * lines and return 1 (also when skipped: the reason goes to stderr), or -1.
+ */
+int bench_net_pps_tx(const struct params *p, struct result *res);
+int bench_net_pps_rx(const struct params *p, struct result *res);
+int bench_net_gbps_tx(const struct params *p, struct result *res);
+int bench_net_gbps_rx(const struct params *p, struct result *res);
+int bench_net_gbps_tx_nooff(const struct params *p, struct result *res);
+int bench_net_gbps_rx_nooff(const struct params *p, struct result *res);
+
 /* vmm-bench.c: print one result line (for entries that print several). */
 void bench_print(const struct params *p, const struct result *r);
 

@@ -30,7 +30,9 @@
  * and soft-vs-tcg-all-geomean (only when named): 26 runs of compiler-
  * generated kernels in four images against QEMU TCG (soft_kernels.c).
  * Exit status 77 when KVM is not available (nothing to
- * compare against).
+ * compare against).  virtio-net-pps-tx/-rx and virtio-net-gbps-tx/-rx
+ * (net.c): the guest's virtio-net driver against the host through the
+ * same tap in a network namespace (--backend picks the guest's backend).
  */
 #include <libvmm/libvmm.h>
 
@@ -50,7 +52,12 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 #ifdef VMM_BENCH_URING
 #include <liburing.h>
@@ -255,11 +262,72 @@ static int vb_make_file(char *path)
 	return fd;
 }
 
-/* One guest run: seconds between the guest's markers and exits in it. */
-static int vb_guest_run(const char *img, size_t img_len, const char *file,
-			const char *cmdline, uint32_t vflags, double *secs,
-			uint64_t *exits)
+/* CPU time of the threads of one guest run, seconds (vb_guest_run_dev). */
+struct vb_cpu {
+	double vcpu_user, vcpu_sys; /* the calling thread runs the vCPU */
+	double io_user, io_sys;     /* the VM's I/O thread ("vmm-io") */
+};
+
+/* user and sys ticks from a /proc/.../stat line; the comm in @comm */
+static int vb_stat(const char *path, char *comm, size_t clen,
+		   unsigned long long *ut, unsigned long long *st)
 {
+	char buf[512], *cp, *op;
+	FILE *fp = fopen(path, "r");
+	int ok = 0;
+
+	if (!fp)
+		return -1;
+	if (fgets(buf, sizeof(buf), fp) && (cp = strrchr(buf, ')')) &&
+	    (op = strchr(buf, '(')) &&
+	    sscanf(cp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+		   "%llu", ut, st) == 2) {
+		if (comm)
+			snprintf(comm, clen, "%.*s", (int)(cp - op - 1), op + 1);
+		ok = 1;
+	}
+	fclose(fp);
+	return ok ? 0 : -1;
+}
+
+/* Add this process's "vmm-io" threads' CPU time to @c. */
+static void vb_io_cpu(struct vb_cpu *c)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	double tick = (double)sysconf(_SC_CLK_TCK);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char f[300], comm[32];
+		unsigned long long ut, st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "/proc/self/task/%s/stat", de->d_name);
+		if (!vb_stat(f, comm, sizeof(comm), &ut, &st) &&
+		    !strcmp(comm, "vmm-io")) {
+			c->io_user += ut / tick;
+			c->io_sys += st / tick;
+		}
+	}
+	closedir(d);
+}
+
+/*
+ * One guest run: seconds between the guest's markers and exits in it.
+ * The device: libvmm's virtio-blk on @file with @nq queues, or with
+ * @vhost_sock a vhost-user front-end to the back-end listening there
+ * (guest RAM then memfd-backed, shareable).
+ */
+static int vb_guest_run_dev(const char *img, size_t img_len, const char *file,
+			    const char *cmdline, uint32_t vflags, unsigned nq,
+			    const char *vhost_sock, double *secs,
+			    uint64_t *exits, struct vb_cpu *cpu)
+{
+	unsigned long long ut0 = 0, st0 = 0, ut1 = 0, st1 = 0;
+	double tick = (double)sysconf(_SC_CLK_TCK);
 	static const struct vmm_io_ops mark_ops = { .write = vb_mark };
 	struct vmm_config cfg;
 	struct vmm_uart_config uc;
@@ -271,23 +339,40 @@ static int vb_guest_run(const char *img, size_t img_len, const char *file,
 	vmm_dev *dev;
 	int ret;
 
+	struct vmm_vhost_user_config vc;
+	struct vmm_mem_region ram = { .gpa = 0, .size = 64 << 20,
+				      .source = VMM_MEM_MEMFD, .name = "ram" };
+
+	if (cpu)
+		vb_stat("/proc/thread-self/stat", NULL, 0, &ut0, &st0);
 	vmm_config_init(&cfg);
 	cfg.backend = VMM_BACKEND_KVM;
-	cfg.ram_size = 64 << 20;
+	if (!vhost_sock)
+		cfg.ram_size = 64 << 20;
 	cfg.flags = VMM_CFG_IGNORE_UNHANDLED_IO;
 	if ((ret = vmm_vm_create(&cfg, &v.vm)))
 		return ret;
+	if (vhost_sock && (ret = vmm_mem_add(v.vm, &ram))) {
+		vmm_vm_destroy(v.vm);
+		return ret;
+	}
 	vmm_uart_config_init(&uc);
 	vmm_virtio_blk_config_init(&bc, VMM_VIRTIO_MMIO);
 	bc.virtio.mmio_base = 0xd0000000;
 	bc.virtio.flags = vflags;
 	bc.path = file;
+	bc.num_queues = nq;
+	memset(&vc, 0, sizeof(vc));
+	vc.socket_path = vhost_sock;
+	vc.device = VMM_VHOST_USER_BLK;
+	vc.virtio = bc.virtio;
 	if ((ret = vmm_vcpu_create(v.vm, 0, &vcpu)) ||
 	    (ret = vmm_dev_uart_attach(v.vm, &uc, &dev)) ||
 	    (ret = vmm_dev_debug_exit_attach(v.vm, 0xf4, 4, &dev)) ||
 	    (ret = vmm_bus_register(v.vm, VMM_SPACE_PIO, VB_MARK_PORT, 4,
 				    &mark_ops, &v, "bench-mark")) ||
-	    (ret = vmm_virtio_blk_attach(v.vm, &bc, &dev)) ||
+	    (ret = vhost_sock ? vmm_vhost_user_attach(v.vm, &vc, &dev)
+			      : vmm_virtio_blk_attach(v.vm, &bc, &dev)) ||
 	    (ret = vmm_load_multiboot(v.vm, img, img_len, cmdline, NULL, 0,
 				      &info)) ||
 	    (ret = vmm_boot_setup_vcpu(vcpu, &info)) ||
@@ -300,9 +385,22 @@ static int vb_guest_run(const char *img, size_t img_len, const char *file,
 	}
 	*secs = (v.t1 - v.t0) / 1e9;
 	*exits = v.ex1 - v.ex0;
+	if (cpu && !vb_stat("/proc/thread-self/stat", NULL, 0, &ut1, &st1)) {
+		cpu->vcpu_user += (ut1 - ut0) / tick;
+		cpu->vcpu_sys += (st1 - st0) / tick;
+		vb_io_cpu(cpu); /* before the VM (and its thread) goes */
+	}
 out:
 	vmm_vm_destroy(v.vm);
 	return ret;
+}
+
+static int vb_guest_run(const char *img, size_t img_len, const char *file,
+			const char *cmdline, uint32_t vflags, double *secs,
+			uint64_t *exits)
+{
+	return vb_guest_run_dev(img, img_len, file, cmdline, vflags, 1, NULL,
+				secs, exits, NULL);
 }
 
 static uint64_t vb_next(uint64_t *x)
@@ -722,14 +820,33 @@ static int sandbox_cfg_call(struct sb *sb)
 }
 
 /* µs per call from a pristine state (reset), or per fresh-VM call. */
-static int sandbox_measure(const struct params *p, double *reset_us,
-			   double *fresh_us, double *fork_us, long *iters)
+/* CPU time (user + system) of this process, or of its waited-for
+ * children, in µs. */
+static double sb_cpu_us(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/*
+ * µs per call from a pristine state (reset), or per fresh-VM call; fork+exec
+ * of /bin/true.  @cpu (may be NULL): [0] the process's CPU time per reset
+ * call (all threads), [1] CPU per fork+exec (the parent's fork and wait
+ * plus the child's whole life, from rusage).
+ */
+static int sandbox_measure_cpu(const struct params *p, double *reset_us,
+			       double *fresh_us, double *fork_us, long *iters,
+			       double cpu[2])
 {
 	long calls = p->iters / 20 > 20 ? p->iters / 20 : 20;
 	long fresh = 5;
 	double *a = calloc((size_t)p->trials, sizeof(double));
 	double *b = calloc((size_t)p->trials, sizeof(double));
 	double *c = calloc((size_t)p->trials, sizeof(double));
+	double *ca = calloc((size_t)p->trials * 2, sizeof(double));
 	struct sb_config cfg;
 	struct sb *sb = NULL;
 	char why[200];
@@ -737,7 +854,7 @@ static int sandbox_measure(const struct params *p, double *reset_us,
 	void *img = sandbox_image(&len);
 	int ret = -1;
 
-	if (!a || !b || !c || !img)
+	if (!a || !b || !c || !ca || !img)
 		goto out;
 	sb_config_init(&cfg);
 	cfg.backend = VMM_BACKEND_KVM;
@@ -745,11 +862,12 @@ static int sandbox_measure(const struct params *p, double *reset_us,
 	if (sb_create(&cfg, img, len, &sb, why, sizeof(why)))
 		goto out;
 	for (int t = 0; t < p->trials; t++) {
-		double t0 = now_ns();
+		double t0 = now_ns(), c0 = sb_cpu_us(RUSAGE_SELF), k0;
 		for (long i = 0; i < calls; i++)
 			if (sandbox_cfg_call(sb))
 				goto out;
 		a[t] = (now_ns() - t0) / (double)calls / 1e3;
+		ca[t] = (sb_cpu_us(RUSAGE_SELF) - c0) / (double)calls;
 
 		t0 = now_ns();
 		for (long i = 0; i < fresh; i++) {
@@ -765,6 +883,8 @@ static int sandbox_measure(const struct params *p, double *reset_us,
 		b[t] = (now_ns() - t0) / (double)fresh / 1e3;
 
 		t0 = now_ns();
+		c0 = sb_cpu_us(RUSAGE_SELF);
+		k0 = sb_cpu_us(RUSAGE_CHILDREN);
 		for (long i = 0; i < fresh; i++) {
 			int st;
 			pid_t pid = fork();
@@ -776,6 +896,13 @@ static int sandbox_measure(const struct params *p, double *reset_us,
 				goto out;
 		}
 		c[t] = (now_ns() - t0) / (double)fresh / 1e3;
+		ca[p->trials + t] = (sb_cpu_us(RUSAGE_SELF) - c0 +
+				     sb_cpu_us(RUSAGE_CHILDREN) - k0) /
+				    (double)fresh;
+	}
+	if (cpu) {
+		cpu[0] = median(ca, p->trials);
+		cpu[1] = median(ca + p->trials, p->trials);
 	}
 	*reset_us = median(a, p->trials);
 	*fresh_us = median(b, p->trials);
@@ -788,7 +915,15 @@ out:
 	free(a);
 	free(b);
 	free(c);
+	free(ca);
 	return ret;
+}
+
+static int sandbox_measure(const struct params *p, double *reset_us,
+			   double *fresh_us, double *fork_us, long *iters)
+{
+	return sandbox_measure_cpu(p, reset_us, fresh_us, fork_us, iters,
+				   NULL);
 }
 
 static int bench_sandbox_call(const struct params *p, struct result *res)
@@ -805,14 +940,30 @@ static int bench_sandbox_call(const struct params *p, struct result *res)
 
 static int bench_sandbox_fork(const struct params *p, struct result *res)
 {
-	double reset, fresh, fork_us;
+	double reset, fresh, fork_us, cpu[2];
 	long iters;
 
-	if (sandbox_measure(p, &reset, &fresh, &fork_us, &iters))
+	(void)res;
+	if (sandbox_measure_cpu(p, &reset, &fresh, &fork_us, &iters, cpu))
 		return -1;
-	*res = (struct result){ "sandbox-vs-fork", reset, fork_us, "us/call",
-				"fork+exec /bin/true", p->trials, iters };
-	return 0;
+	/* wall and CPU time: the CPU ratio is the one a loaded machine
+	 * does not distort */
+	if (p->json)
+		printf("{\"bench\":\"sandbox-vs-fork\",\"backend\":\"kvm\","
+		       "\"value\":%.3f,\"baseline\":%.3f,\"ratio\":%.4f,"
+		       "\"cpu_us\":%.3f,\"cpu_baseline\":%.3f,"
+		       "\"cpu_ratio\":%.4f,\"unit\":\"us/call\","
+		       "\"baseline_name\":\"fork+exec /bin/true\","
+		       "\"trials\":%d,\"iters\":%ld}\n",
+		       reset, fork_us, reset / fork_us, cpu[0], cpu[1],
+		       cpu[0] / cpu[1], p->trials, iters);
+	else
+		printf("%-16s %12.3f %12.3f %8.4f  cpu %10.1f %10.1f %8.4f "
+		       "us/call (vs fork+exec /bin/true, median of %d)\n",
+		       "sandbox-vs-fork", reset, fork_us, reset / fork_us,
+		       cpu[0], cpu[1], cpu[0] / cpu[1], p->trials);
+	fflush(stdout);
+	return 1;
 }
 #endif
 
@@ -1992,6 +2143,359 @@ out:
 	return ret;
 }
 
+/* ---- virtio-blk per queue count, vhost-user-blk vs qemu-storage-daemon ---- */
+
+/* Wall time of the workload (4 KiB random QD32 or 128 KiB sequential QD16,
+ * as virtio-blk-*-read) in the guest and its MB/s. */
+static double vb_mbps(bool rnd, long reqs, double secs)
+{
+	return (double)reqs * (rnd ? 4096.0 : 131072.0) / secs / 1e6;
+}
+
+static void vb_cmd(char *cmd, size_t n, bool rnd, long reqs, unsigned nq)
+{
+	snprintf(cmd, n, "bench=%s reqs=%ld qd=%u bs=%u queues=%u",
+		 rnd ? "rand" : "seq", reqs, rnd ? 32u : 16u,
+		 rnd ? 4096u : 131072u, nq);
+}
+
+static long vb_reqs(const struct params *p, bool rnd)
+{
+	return rnd ? p->iters * 2 : (p->iters / 4 > 100 ? p->iters / 4 : 100);
+}
+
+/*
+ * virtio-blk-{rand,seq}-read-q{1,2,4}: the bench guest spreads its queue
+ * depth over 1, 2 and 4 queues (VIRTIO_BLK_F_MQ, one vCPU) against host
+ * io_uring on the same file at the same depth; trials interleave the
+ * queue counts and alternate which side goes first.
+ */
+static int bench_virtio_mq(const struct params *p, bool rnd)
+{
+	static const unsigned qs[] = { 1, 2, 4 };
+	static const char *const names[2][3] = {
+		{ "virtio-blk-seq-read-q1", "virtio-blk-seq-read-q2",
+		  "virtio-blk-seq-read-q4" },
+		{ "virtio-blk-rand-read-q1", "virtio-blk-rand-read-q2",
+		  "virtio-blk-rand-read-q4" },
+	};
+	long reqs = vb_reqs(p, rnd);
+	size_t img_len = 0;
+	char *img = vb_guest_image(&img_len), path[64], cmd[160];
+	double *g = calloc((size_t)p->trials * 3, sizeof(double));
+	double *h = calloc((size_t)p->trials * 3, sizeof(double));
+	struct vb_cpu cpu[3] = { { 0 } };
+	int fd = -1, ret = -1;
+
+	if (!img || !g || !h || (fd = vb_make_file(path)) < 0)
+		goto out;
+	for (int t = 0; t < p->trials; t++) {
+		for (unsigned k = 0; k < 3; k++) {
+			double gs = 0, hs = 0;
+			uint64_t ex;
+			bool host_first = (t + k) % 2;
+
+			vb_cmd(cmd, sizeof(cmd), rnd, reqs, qs[k]);
+			if ((host_first &&
+			     vb_host_run(fd, rnd, reqs, rnd ? 32 : 16,
+					 rnd ? 4096 : 131072, &hs)) ||
+			    vb_guest_run_dev(img, img_len, path, cmd, 0, qs[k],
+					     NULL, &gs, &ex, &cpu[k]) ||
+			    (!host_first &&
+			     vb_host_run(fd, rnd, reqs, rnd ? 32 : 16,
+					 rnd ? 4096 : 131072, &hs))) {
+				fprintf(stderr, "vmm-bench: %s: run failed\n",
+					names[rnd][k]);
+				goto out;
+			}
+			g[k * p->trials + t] = vb_mbps(rnd, reqs, gs);
+			h[k * p->trials + t] = vb_mbps(rnd, reqs, hs);
+		}
+	}
+	if (!p->json)
+		for (unsigned k = 0; k < 3; k++)
+			fprintf(stderr, "%s: CPU over all trials: vCPU thread "
+				"user %.2f s sys %.2f s, I/O thread user %.2f s "
+				"sys %.2f s\n", names[rnd][k], cpu[k].vcpu_user,
+				cpu[k].vcpu_sys, cpu[k].io_user, cpu[k].io_sys);
+	for (unsigned k = 0; k < 3; k++) {
+		struct result r = { names[rnd][k],
+				    median(g + k * p->trials, p->trials),
+				    median(h + k * p->trials, p->trials), "MB/s",
+				    rnd ? "host io_uring 4K QD32, warm"
+					: "host io_uring 128K QD16, warm",
+				    p->trials, reqs };
+		bench_print(p, &r);
+	}
+	ret = BENCH_PRINTED;
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	free(img);
+	free(g);
+	free(h);
+	return ret;
+}
+
+static int bench_virtio_mq_rand(const struct params *p, struct result *res)
+{
+	(void)res;
+	return bench_virtio_mq(p, true);
+}
+
+static int bench_virtio_mq_seq(const struct params *p, struct result *res)
+{
+	(void)res;
+	return bench_virtio_mq(p, false);
+}
+
+/* CPU time (user, sys in clock ticks) of every thread of @pid. */
+struct vb_thr {
+	int tid;
+	char comm[32];
+	unsigned long long ut, st;
+};
+
+static int vb_threads(pid_t pid, struct vb_thr *out, int max)
+{
+	char dpath[64];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(dpath, sizeof(dpath), "/proc/%d/task", (int)pid);
+	if (!(d = opendir(dpath)))
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		char f[400];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "%s/%s/stat", dpath, de->d_name);
+		if (!vb_stat(f, out[n].comm, sizeof(out[n].comm), &out[n].ut,
+			     &out[n].st)) {
+			out[n].tid = atoi(de->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Print the per-thread CPU time @pid used since @before, and the whole
+ * process's (threads that ended included), since @p_ut/@p_st (stderr). */
+static void vb_cpu_report(const char *who, pid_t pid, const struct vb_thr *before,
+			  int nb, unsigned long long p_ut, unsigned long long p_st)
+{
+	struct vb_thr now[64];
+	int n = vb_threads(pid, now, 64);
+	double tick = (double)sysconf(_SC_CLK_TCK);
+	unsigned long long ut, st;
+	char f[64];
+
+	for (int i = 0; i < n; i++) {
+		ut = now[i].ut;
+		st = now[i].st;
+		for (int j = 0; j < nb; j++)
+			if (before[j].tid == now[i].tid) {
+				ut -= before[j].ut;
+				st -= before[j].st;
+			}
+		if (ut || st)
+			fprintf(stderr, "  %s thread %-16s user %.2f s sys %.2f s\n",
+				who, now[i].comm, ut / tick, st / tick);
+	}
+	snprintf(f, sizeof(f), "/proc/%d/stat", (int)pid);
+	if (!vb_stat(f, NULL, 0, &ut, &st))
+		fprintf(stderr, "  %s process total          user %.2f s sys "
+			"%.2f s\n", who, (ut - p_ut) / tick, (st - p_st) / tick);
+}
+
+static bool vb_wait_socket(const char *path, pid_t pid)
+{
+	for (int i = 0; i < 300; i++) {
+		struct stat sb;
+		if (!stat(path, &sb) && S_ISSOCK(sb.st_mode))
+			return true;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return false;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Our back-end in a child process (like qsd, a process of its own). */
+static pid_t vb_start_ours(const char *sock, const char *file)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct vmm_vhost_user_server_config sc;
+		vmm_vhost_user_server *srv;
+
+		vmm_vhost_user_server_config_init(&sc, VMM_VHOST_USER_BLK);
+		sc.socket_path = sock;
+		sc.blk.path = file;
+		if (vmm_vhost_user_server_create(&sc, &srv))
+			_exit(1);
+		vmm_vhost_user_server_run(srv);
+		_exit(0);
+	}
+	return pid;
+}
+
+static pid_t vb_start_qsd(const char *sock, const char *file)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char bd[256], ex[256];
+		int nul = open("/dev/null", O_RDWR);
+
+		/* the same setup as ours: io_uring, the host page cache */
+		snprintf(bd, sizeof(bd), "driver=file,node-name=f,filename=%s,"
+			 "aio=io_uring,cache.direct=off", file);
+		snprintf(ex, sizeof(ex), "type=vhost-user-blk,id=e,node-name=f,"
+			 "addr.type=unix,addr.path=%s,writable=on,num-queues=1",
+			 sock);
+		if (nul >= 0) {
+			dup2(nul, 1);
+			dup2(nul, 2);
+		}
+		execlp("qemu-storage-daemon", "qemu-storage-daemon",
+		       "--blockdev", bd, "--export", ex, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void vb_stop(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+/*
+ * vhost-user-blk-vs-qsd: the same libvmm guest driver (vmm_vhost_user_attach,
+ * memfd guest RAM) against our back-end (vmm_vhost_user_server in a child
+ * process) and against qemu-storage-daemon (io_uring, page cache), serving
+ * the same file; 4 KiB random QD32 and 128 KiB sequential QD16, trials
+ * alternating which back-end goes first.  Ratio = ours / qsd.  The back-end
+ * processes' per-thread CPU time is printed on stderr.
+ */
+static int bench_vhost_qsd(const struct params *p, struct result *res)
+{
+	static const char *const names[2] = { "vhost-user-blk-vs-qsd-seq",
+					      "vhost-user-blk-vs-qsd" };
+	char dir[] = "/tmp/vmm-bench-vu-XXXXXX", s1[96] = "", s2[96] = "";
+	char path[64] = "", cmd[160];
+	size_t img_len = 0;
+	char *img = vb_guest_image(&img_len);
+	double *a = calloc((size_t)p->trials * 2, sizeof(double));
+	double *b = calloc((size_t)p->trials * 2, sizeof(double));
+	pid_t ours = -1, qsd = -1;
+	struct vb_thr t_ours[64], t_qsd[64];
+	struct vb_cpu gcpu[2] = { { 0 } };
+	unsigned long long pu[2] = { 0 }, ps[2] = { 0 };
+	int n_ours = 0, n_qsd = 0, fd = -1, ret = -1;
+
+	(void)res;
+	if (system("command -v qemu-storage-daemon >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "vmm-bench: vhost-user-blk-vs-qsd: no "
+			"qemu-storage-daemon (package qemu-system-common): "
+			"skipped\n");
+		ret = BENCH_PRINTED;
+		goto out;
+	}
+	if (!img || !a || !b || !mkdtemp(dir))
+		goto out;
+	if ((fd = vb_make_file(path)) < 0)
+		goto out;
+	snprintf(s1, sizeof(s1), "%s/ours.sock", dir);
+	snprintf(s2, sizeof(s2), "%s/qsd.sock", dir);
+	ours = vb_start_ours(s1, path);
+	qsd = vb_start_qsd(s2, path);
+	if (!vb_wait_socket(s1, ours)) {
+		fprintf(stderr, "vmm-bench: our vhost-user back-end did not start\n");
+		goto out;
+	}
+	if (!vb_wait_socket(s2, qsd)) {
+		fprintf(stderr, "vmm-bench: qemu-storage-daemon did not start "
+			"(installed? package qemu-system-common)\n");
+		goto out;
+	}
+	n_ours = vb_threads(ours, t_ours, 64);
+	n_qsd = vb_threads(qsd, t_qsd, 64);
+	snprintf(cmd, sizeof(cmd), "/proc/%d/stat", (int)ours);
+	vb_stat(cmd, NULL, 0, &pu[0], &ps[0]);
+	snprintf(cmd, sizeof(cmd), "/proc/%d/stat", (int)qsd);
+	vb_stat(cmd, NULL, 0, &pu[1], &ps[1]);
+	for (int t = 0; t < p->trials; t++) {
+		for (int rnd = 0; rnd < 2; rnd++) {
+			long reqs = vb_reqs(p, rnd);
+			double gs1 = 0, gs2 = 0;
+			uint64_t ex;
+			bool qsd_first = (t + rnd) % 2;
+
+			vb_cmd(cmd, sizeof(cmd), rnd, reqs, 1);
+			if ((qsd_first &&
+			     vb_guest_run_dev(img, img_len, path, cmd, 0, 1, s2,
+					      &gs2, &ex, &gcpu[1])) ||
+			    vb_guest_run_dev(img, img_len, path, cmd, 0, 1, s1,
+					     &gs1, &ex, &gcpu[0]) ||
+			    (!qsd_first &&
+			     vb_guest_run_dev(img, img_len, path, cmd, 0, 1, s2,
+					      &gs2, &ex, &gcpu[1]))) {
+				fprintf(stderr, "vmm-bench: %s: guest run failed\n",
+					names[rnd]);
+				goto out;
+			}
+			a[rnd * p->trials + t] = vb_mbps(rnd, reqs, gs1);
+			b[rnd * p->trials + t] = vb_mbps(rnd, reqs, gs2);
+		}
+	}
+	if (!p->json) {
+		fprintf(stderr, "vhost-user-blk-vs-qsd: back-end CPU time over "
+			"all trials:\n");
+		vb_cpu_report("libvmm", ours, t_ours, n_ours, pu[0], ps[0]);
+		vb_cpu_report("qsd", qsd, t_qsd, n_qsd, pu[1], ps[1]);
+		for (int i = 0; i < 2; i++)
+			fprintf(stderr, "  guest side with %s: vCPU thread user "
+				"%.2f s sys %.2f s (the vhost-user front-end has no "
+				"I/O thread work)\n", i ? "qsd" : "libvmm",
+				gcpu[i].vcpu_user, gcpu[i].vcpu_sys);
+	}
+	for (int rnd = 0; rnd < 2; rnd++) {
+		struct result r = { names[rnd], median(a + rnd * p->trials, p->trials),
+				    median(b + rnd * p->trials, p->trials), "MB/s",
+				    rnd ? "qemu-storage-daemon 4K QD32"
+					: "qemu-storage-daemon 128K QD16",
+				    p->trials, vb_reqs(p, rnd) };
+		bench_print(p, &r);
+	}
+	ret = BENCH_PRINTED;
+out:
+	vb_stop(ours);
+	vb_stop(qsd);
+	if (s1[0]) {
+		unlink(s1);
+		unlink(s2);
+		rmdir(dir);
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	free(img);
+	free(a);
+	free(b);
+	return ret;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(const struct params *, struct result *);
@@ -2009,6 +2513,17 @@ static const struct {
 	{ "virtio-blk-seq-read", bench_virtio_seq },
 	{ "virtio-blk-rand-read", bench_virtio_rand },
 	{ "virtio-blk-exits", bench_virtio_exits },
+	/* 3 queue counts x both sides: only when named */
+	{ "virtio-blk-rand-read-mq", bench_virtio_mq_rand, true },
+	{ "virtio-blk-seq-read-mq", bench_virtio_mq_seq, true },
+	{ "vhost-user-blk-vs-qsd", bench_vhost_qsd },
+	/* net.c */
+	{ "virtio-net-pps-tx", bench_net_pps_tx },
+	{ "virtio-net-pps-rx", bench_net_pps_rx },
+	{ "virtio-net-gbps-tx", bench_net_gbps_tx },
+	{ "virtio-net-gbps-rx", bench_net_gbps_rx },
+	{ "virtio-net-gbps-tx-nooffload", bench_net_gbps_tx_nooff, true },
+	{ "virtio-net-gbps-rx-nooffload", bench_net_gbps_rx_nooff, true },
 	{ "hypercall-roundtrip", bench_hypercall_roundtrip },
 	{ "hypercall-batch", bench_hypercall_batch },
 	{ "hypercall-batch-exits", bench_hypercall_batch_exits },
@@ -2120,7 +2635,7 @@ int main(int argc, char **argv)
 			       "  --migrate-modes M,...    precopy,precopy+autoconverge,postcopy (default all)\n"
 			       "  --migrate-link MIBS      cap the migration link (default 0: none)\n"
 			       "  --json       one JSON object per result\n"
-			       "  soft-vs-tcg-cc and soft-vs-tcg-all-geomean run only when named\n"
+			       "  soft-vs-tcg-cc, soft-vs-tcg-all-geomean and virtio-blk-*-read-mq run only when named\n"
 			       "benches:");
 			for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 				printf(" %s", benches[i].name);

@@ -4,9 +4,11 @@
  * libvmm's public API.
  *
  *   vmm-migrate receive ADDR [--backend B] [--timeout SEC] [--postcopy]
+ *                    [--key-file FILE | --insecure]
  *   vmm-migrate send ADDR [--backend B] [--snapshot FILE] [--after MS]
  *                    [--downtime MS] [--rounds N] [--bandwidth MIBS]
- *                    [--postcopy] [--auto-converge]
+ *                    [--postcopy] [--auto-converge] [--zstd]
+ *                    [--key-file FILE | --insecure]
  *
  * ADDR is a unix socket path (contains '/') or HOST:PORT for TCP.  The
  * receiver listens, takes one VM, runs it to its end and prints the value
@@ -21,7 +23,15 @@
  * post-copy: the receiver runs the VM at once while the rest of its memory
  * arrives.  If the connection breaks after the switch-over both keep
  * their VM and resume (vmm_migrate_resume()): the receiver listens on
- * ADDR again, the sender reconnects every 0.5 s for up to 60 s.
+ * ADDR again, the sender reconnects every 0.5 s for up to 60 s (with the
+ * key: every connection runs its own handshake).
+ *
+ * Over TCP the stream is authenticated by default: both ends read the same
+ * pre-shared key from --key-file (16..4096 bytes, e.g. from
+ * `head -c 32 /dev/urandom`), prove it to each other and MAC every frame
+ * (docs/migration.md).  TCP without a key needs --insecure.  A unix socket
+ * takes a key too but does not require one (the socket file's permissions
+ * guard it).
  */
 #include <libvmm/libvmm.h>
 
@@ -29,6 +39,7 @@
 #include "migguest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
@@ -172,8 +183,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: vmm-migrate receive ADDR [--backend B] [--timeout SEC] [--postcopy]\n"
 		"       vmm-migrate send ADDR [--backend B] [--snapshot FILE] [--after MS]\n"
-		"                   [--downtime MS] [--rounds N] [--timeout SEC]\n"
+		"                   [--downtime MS] [--rounds N] [--timeout SEC] [--zstd]\n"
 		"                   [--bandwidth MIBS] [--postcopy] [--auto-converge]\n"
+		"       (both: [--key-file FILE | --insecure]; TCP needs one of them)\n"
 		"  ADDR             a unix socket path (contains '/') or HOST:PORT (TCP)\n"
 		"  --backend B      kvm, soft or auto (default auto)\n"
 		"  --snapshot FILE  send: start from this snapshot (vmm-run --snapshot-on-exit)\n"
@@ -186,11 +198,40 @@ static void usage(FILE *f)
 		"  --postcopy       both: switch to post-copy when pre-copy does not converge;\n"
 		"                   after a cut both sides resume on a new connection to ADDR\n"
 		"  --auto-converge  send: throttle the vCPUs while the guest outpaces the link\n"
+		"  --key-file FILE  a pre-shared key (16..4096 bytes, the same file on both ends):\n"
+		"                   the ends authenticate each other and every frame carries a MAC\n"
+		"  --insecure       allow TCP without --key-file (anyone reaching the port can\n"
+		"                   send a VM or read this one)\n"
+		"  --zstd           send: compress pages with zstd (when the receiver can decode them)\n"
 		"  --help           this text\n"
 		"exit status: 0 the guest ended (or the VM now runs at ADDR), 1 failure, 2 usage\n");
 }
 
 static const char *const backend_names[] = { "auto", "kvm", "soft", NULL };
+
+/* The whole of @path as the key: 0, or -1 after a one-line message. */
+static int read_key(const char *path, uint8_t *key, uint32_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0) {
+		cli_error("--key-file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = read(fd, key + got, 4097 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	if (n < 0 || got < 16 || got > 4096) {
+		cli_error("--key-file %s: %s", path,
+			  n < 0 ? strerror(errno) :
+			  "a key is 16..4096 bytes");
+		return -1;
+	}
+	*len = (uint32_t)got;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -204,6 +245,9 @@ int main(int argc, char **argv)
 		{ "bandwidth", required_argument, 0, 'w' },
 		{ "postcopy", no_argument, 0, 'p' },
 		{ "auto-converge", no_argument, 0, 'c' },
+		{ "key-file", required_argument, 0, 'k' },
+		{ "insecure", no_argument, 0, 'I' },
+		{ "zstd", no_argument, 0, 'z' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0 },
 	};
@@ -211,7 +255,9 @@ int main(int argc, char **argv)
 	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo) };
 	struct vmm_migrate_stats st;
 	struct vmm_config cfg;
-	const char *snapshot = NULL, *mode, *addr;
+	const char *snapshot = NULL, *mode, *addr, *key_file = NULL;
+	static uint8_t key[4097];
+	bool insecure = false;
 	int after = 500, timeout = -1, c, fd, ret;
 	uint32_t value = 0;
 	vmm_vm *vm = NULL;
@@ -259,6 +305,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p': mo.flags |= VMM_MIGRATE_POSTCOPY; break;
 		case 'c': mo.flags |= VMM_MIGRATE_AUTO_CONVERGE; break;
+		case 'k': key_file = optarg; break;
+		case 'I': insecure = true; break;
+		case 'z': mo.flags |= VMM_MIGRATE_ZSTD; break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -287,6 +336,19 @@ int main(int argc, char **argv)
 	}
 	mode = argv[optind];
 	addr = argv[optind + 1];
+	if (key_file && insecure) {
+		cli_error("--key-file and --insecure exclude each other");
+		return 2;
+	}
+	if (!key_file && !insecure && !strchr(addr, '/')) {
+		cli_error("TCP without authentication: give --key-file FILE (the same key on both ends) or --insecure");
+		return 2;
+	}
+	if (key_file) {
+		if (read_key(key_file, key, &mo.key_len))
+			return 2;
+		mo.key = key;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IONBF, 0);
 

@@ -441,6 +441,22 @@ static void g_virtio(struct rd *r)
 		if (!(f & 0x40))
 			g_dma(r, addr, (rd8(r) % 4 + 1) * 8);
 	}
+	/* virtio-blk (device 0, two queues): now and then a well-formed
+	 * request header of a known type, with a discard / write-zeroes
+	 * segment (sector, count, flags) in the second buffer, so the
+	 * request paths past the header checks are reached */
+	if (i % NVIRTIO == 0 && (rd8(r) & 3) == 0) {
+		static const uint32_t types[] = { 0, 1, 4, 8, 11, 13, 11, 13 };
+		uint8_t s = rd8(r);
+		uint64_t hdr[2] = { types[s & 7], (s & 8) ? rd64(r) : rd8(r) };
+		uint64_t seg[2];
+
+		seg[0] = (s & 16) ? rd64(r) : rd8(r);
+		seg[1] = rd32(r) | (uint64_t)((s & 32) ? rd32(r) : (s >> 6) & 1u)
+					   << 32;
+		st_mem(buf, hdr, 16);
+		st_mem(buf + 0x1000, seg, 16);
+	}
 	/* avail ring: flags, idx, ring[] */
 	uint16_t h16 = (uint16_t)head;
 	st_mem(QAVAIL(i, q) + 4 + 2 * (*idx % QSIZE), &h16, 2);
@@ -766,6 +782,7 @@ static void attach_virtio(unsigned kind, enum vmm_virtio_transport t,
 		vmm_virtio_blk_config_init(&c, t);
 		c.virtio = vc;
 		c.fd = memfd_of(64 * 1024);
+		c.num_queues = 2; /* VIRTIO_BLK_F_MQ: both fuzzed queues */
 		r = vmm_virtio_blk_attach(M.vm, &c, &d);
 		close(c.fd);
 		break;

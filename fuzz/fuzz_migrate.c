@@ -20,11 +20,34 @@
  * FUZZ_MIGRATE_SEED=<file> and the target writes what vmm_migrate_send()
  * sends for a small VM with those devices into <file> and exits.
  *
+ * Seeds with zstd-compressed page batches (PAGES_ZSTD): the same with
+ * FUZZ_MIGRATE_SEED_ZSTD=1.
+ *
+ * Two more modes, chosen by a prefix of the input:
+ *   "KEY:" + stream   the receiver has a pre-shared key: the stream meets
+ *                     the authentication handshake (AUTH1 parsing, the
+ *                     proof check) and the refusal of unauthenticated
+ *                     frames.
+ *   "MUT:" + script   a real source and receiver with the same key and
+ *                     zstd on, through a relay that applies the script
+ *                     (5-byte entries: u32 offset into the source's
+ *                     stream, u8 xor) and then fixes both CRCs of the
+ *                     frame it changed, as an attacker would.  A random
+ *                     stream cannot get past the MACs (nonces are
+ *                     fresh), this reaches them: any change that lands
+ *                     must fail the migration at both ends (abort
+ *                     otherwise: a forged stream was accepted), and the
+ *                     source VM must stay whole.
+ *
  * Speed: each input that gets past the hello frame creates (and destroys)
  * a VM, which is the receiver's contract; that bounds this target at a few
  * thousand executions per second, not the 10 k of the per-VM harnesses.
  */
 #include <libvmm/libvmm.h>
+
+#include "migrate/crc32c.h"
+
+#include <errno.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -66,10 +89,13 @@ static int attach(void *opaque, vmm_vm *vm)
 	return 0;
 }
 
+static const char KEY[] = "fuzz_migrate pre-shared key 0123";
+
 struct rx {
 	int fd;
 	int ret;
 	vmm_vm *vm;
+	bool key;
 };
 
 static void *receiver(void *p)
@@ -80,6 +106,10 @@ static void *receiver(void *p)
 	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
 				       .timeout_ms = 2000 };
 
+	if (x->key) {
+		mo.key = KEY;
+		mo.key_len = sizeof(KEY) - 1;
+	}
 	vmm_config_init(&ov);
 	ov.backend = VMM_BACKEND_SOFT;
 	x->ret = vmm_migrate_receive(x->fd, &ov, &ro, &mo, &x->vm, NULL);
@@ -137,14 +167,20 @@ static void make_seed(const char *path)
 	    socketpair(AF_UNIX, SOCK_STREAM, 0, dst) ||
 	    !(f = fopen(path, "wb")))
 		abort();
-	x = (struct rx){ dst[1], 0, NULL };
+	x = (struct rx){ dst[1], 0, NULL, false };
 	fwd = (struct relay){ src[1], dst[0], f };
 	back = (struct relay){ dst[0], src[1], NULL };
 	if (pthread_create(&tr, NULL, receiver, &x) ||
 	    pthread_create(&tf, NULL, relay, &fwd) ||
 	    pthread_create(&tb, NULL, relay, &back))
 		abort();
-	r = vmm_migrate_send(vm, src[0], NULL, NULL);
+	{
+		struct vmm_migrate_opts mo = { .struct_size = sizeof(mo) };
+
+		if (getenv("FUZZ_MIGRATE_SEED_ZSTD"))
+			mo.flags = VMM_MIGRATE_ZSTD;
+		r = vmm_migrate_send(vm, src[0], &mo, NULL);
+	}
 	shutdown(src[0], SHUT_RDWR);
 	pthread_join(tr, NULL);
 	pthread_join(tf, NULL);
@@ -156,6 +192,156 @@ static void make_seed(const char *path)
 	}
 	vmm_vm_destroy(x.vm);
 	vmm_vm_destroy(vm);
+}
+
+/* ---- "MUT:": a real authenticated stream, changed in flight ---- */
+
+struct mut {
+	int from, to;
+	const uint8_t *script;
+	size_t nscript;
+	bool landed;        /* a change was applied to a forwarded byte */
+};
+
+static int rd_full(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = read(fd, b, n);
+		if (r <= 0)
+			return -1;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* source -> destination, frame by frame: apply the script's changes that
+ * fall into this frame, then make both CRCs right again */
+static void *mut_relay(void *p)
+{
+	struct mut *m = p;
+	static __thread uint8_t buf[24 + (1 << 19) + 64], orig[sizeof(buf)];
+	uint64_t pos = 0;
+
+	for (;;) {
+		uint32_t plen;
+		size_t flen;
+		bool changed = false;
+
+		if (rd_full(m->from, buf, 24))
+			break;
+		plen = get32(buf + 12);
+		flen = 24 + (size_t)plen + ((buf[6] & 1) ? 32 : 0);
+		if (flen > sizeof(buf) || rd_full(m->from, buf + 24, flen - 24))
+			break;
+		memcpy(orig, buf, flen);
+		for (size_t i = 0; i + 5 <= m->nscript; i += 5) {
+			uint32_t off = get32(m->script + i);
+			uint8_t x = m->script[i + 4];
+
+			if (off >= pos && off - pos < flen && x) {
+				buf[off - pos] ^= x;
+				changed = true;
+			}
+		}
+		if (changed) {
+			if (plen <= flen - 24)
+				put32(buf + 16, vmm__crc32c(0, buf + 24, plen));
+			put32(buf + 20, vmm__crc32c(0, buf, 20));
+			/* a change of a CRC field is undone by the fix */
+			if (memcmp(buf, orig, flen))
+				m->landed = true;
+		}
+		pos += flen;
+		if (send(m->to, buf, flen, MSG_NOSIGNAL) != (ssize_t)flen)
+			break;
+		/* a changed length field: the receiver would wait for bytes
+		 * that never come until its timeout; end the stream now */
+		if (get32(buf + 12) != plen)
+			break;
+	}
+	shutdown(m->to, SHUT_WR);
+	shutdown(m->from, SHUT_RD);
+	return NULL;
+}
+
+static void mutate_run(const uint8_t *script, size_t n)
+{
+	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 2000,
+				       .flags = VMM_MIGRATE_ZSTD,
+				       .key = KEY, .key_len = sizeof(KEY) - 1 };
+	struct vmm_config cfg;
+	struct vmm_cpu_state st;
+	struct relay back;
+	struct mut fwd;
+	pthread_t tr, tf, tb;
+	vmm_vm *vm;
+	vmm_vcpu *cpu;
+	int src[2], dst[2], r;
+	struct rx x;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_SOFT;
+	cfg.ram_size = RAM;
+	if (vmm_vm_create(&cfg, &vm) || vmm_vcpu_create(vm, 0, &cpu) ||
+	    attach(NULL, vm) || vmm_mem_fill(vm, 0x1000, 0x90, 0x3000) ||
+	    vmm_mem_fill(vm, 0x8000, 0x41, 0x100) ||
+	    vmm_vcpu_get_state(cpu, &st))
+		abort();
+	vmm_state_flat_real(&st, 0, 0x1000, 0x800);
+	if (vmm_vcpu_set_state(cpu, &st) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, src) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, dst))
+		abort();
+	x = (struct rx){ dst[1], 0, NULL, true };
+	fwd = (struct mut){ src[1], dst[0], script, n, false };
+	back = (struct relay){ dst[0], src[1], NULL };
+	if (pthread_create(&tr, NULL, receiver, &x) ||
+	    pthread_create(&tf, NULL, mut_relay, &fwd) ||
+	    pthread_create(&tb, NULL, relay, &back))
+		abort();
+	r = vmm_migrate_send(vm, src[0], &mo, NULL);
+	shutdown(src[0], SHUT_RDWR);
+	pthread_join(tr, NULL);
+	pthread_join(tf, NULL);
+	pthread_join(tb, NULL);
+	if (r == -ENOTSUP && x.ret == -ENOTSUP)
+		goto out; /* no HMAC here: nothing to check */
+	/* a change that landed must fail both ends; the source keeps a
+	 * whole VM either way */
+	if (fwd.landed && (x.ret == 0 || r == 0)) {
+		fprintf(stderr, "a changed authenticated stream was accepted (%d, %d)\n",
+			r, x.ret);
+		abort();
+	}
+	if (!fwd.landed && (r || x.ret)) {
+		fprintf(stderr, "an unchanged stream failed (%d, %d)\n", r, x.ret);
+		abort();
+	}
+	if (vmm_vcpu_get_state(cpu, &st))
+		abort();
+out:
+	vmm_vm_destroy(x.vm);
+	vmm_vm_destroy(vm);
+	for (int i = 0; i < 2; i++) {
+		close(src[i]);
+		close(dst[i]);
+	}
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -182,10 +368,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char sink[4096];
 	size_t off = 0;
 
+	bool key = false;
+
+	if (size >= 4 && !memcmp(data, "MUT:", 4)) {
+		mutate_run(data + 4, size - 4);
+		return 0;
+	}
+	if (size >= 4 && !memcmp(data, "KEY:", 4)) {
+		key = true;
+		data += 4;
+		size -= 4;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		abort();
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-	x = (struct rx){ sv[1], 0, NULL };
+	x = (struct rx){ sv[1], 0, NULL, key };
 	if (pthread_create(&t, NULL, receiver, &x))
 		abort();
 	while (off < size) {

@@ -4,8 +4,10 @@
  * the memory, vCPU and device state into a null-backend VM with the
  * built-in devices) on arbitrary bytes:
  *   ./build-fuzz/fuzz/fuzz_snapshot fuzz/corpus/snapshot -max_total_time=60
- * Seed: fuzz/corpus/snapshot (a small PACKED snapshot with every built-in
- * device).  Half of the inputs get their checksums recomputed before
+ * Seeds: fuzz/corpus/snapshot (a small PACKED snapshot with every built-in
+ * device; ec14d112... is a format-2 one with ZSTD memory, so the chunk
+ * table, the frames' declared sizes and the decompression on restore are
+ * reached).  Half of the inputs get their checksums recomputed before
  * parsing (decided by the length's low bit), so the fuzzer also reaches
  * the code behind the CRCs.
  */

@@ -4,7 +4,10 @@
 set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PKGS="gcc meson ninja-build pkg-config liburing-dev libcmocka-dev libseccomp-dev binutils"
+# libzstd-dev: compressed migration streams and snapshots (optional,
+# -Dzstd); libssl-dev: libcrypto's HMAC-SHA256 for authenticated migration
+# on kernels without AF_ALG hash sockets (optional, -Dcrypto).
+PKGS="gcc meson ninja-build pkg-config liburing-dev libcmocka-dev libseccomp-dev binutils libzstd-dev libssl-dev"
 if [ "${1:-}" = "--test" ]; then
 	# qemu-system-x86: the peer whose exit statuses our guests must match;
 	# clang/llvm for the fuzz targets; gcc's sanitizer runtimes for ASan.

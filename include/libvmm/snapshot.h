@@ -57,6 +57,13 @@ VMM_API int vmm_vm_resume(vmm_vm *vm);
 #define VMM_SAVE_RAW (1u << 1)
 /** Do not call fsync (tests, throw-away snapshots). */
 #define VMM_SAVE_NO_SYNC (1u << 2)
+/**
+ * Compress memory with zstd: the PACKED layout (non-zero pages only) in
+ * zstd frames of 64 pages each (snapshot format 2).  Restore decompresses
+ * (no copy-on-write restore of such a file).  -ENOTSUP if libvmm was built
+ * without zstd.
+ */
+#define VMM_SAVE_ZSTD (1u << 3)
 
 struct vmm_save_opts {
 	uint32_t struct_size; /**< sizeof(); 0 = 0.1 size (docs/api.md) */
@@ -233,9 +240,24 @@ struct vmm_migrate_opts {
 	uint32_t timeout_ms;     /**< one stalled read/write fails the migration (0 = 10000) */
 	/** bandwidth cap in bytes per second (0 = none) */
 	uint64_t max_bandwidth;
-	/* ---- since 0.2: convergence and post-copy (read only when
-	 * struct_size covers them: set struct_size = sizeof) ---- */
+	/* ---- since 0.2 (read only when struct_size covers them: set
+	 * struct_size = sizeof): compression and authentication ---- */
 	uint32_t flags;          /**< VMM_MIGRATE_* */
+	/** length of @key in bytes (16..4096) */
+	uint32_t key_len;
+	/**
+	 * A pre-shared key (NULL = no authentication).  Both ends must have
+	 * the same key: the two prove it to each other with fresh nonces
+	 * before anything else is sent, and every later frame carries an
+	 * HMAC-SHA256 (with its sequence number) under a session key, so a
+	 * forged, replayed or reordered frame fails the migration (the
+	 * source VM keeps running).  A receiver with a key refuses a source
+	 * without one and vice versa (-EACCES); different keys: -EACCES with
+	 * "the keys differ".  -ENOTSUP when no HMAC-SHA256 is available
+	 * (the kernel's AF_ALG, else libcrypto if libvmm was built with it).
+	 */
+	const void *key;
+	/* ---- since 0.2: convergence and post-copy ---- */
 	/** with VMM_MIGRATE_POSTCOPY: dirty rounds that did not converge
 	 * before the switch to post-copy (0 = 2) */
 	uint32_t postcopy_after_rounds;
@@ -246,6 +268,14 @@ struct vmm_migrate_opts {
 	uint32_t throttle_max_pct;
 	uint32_t reserved;       /**< 0 */
 };
+
+/**
+ * vmm_migrate_opts.flags: compress batches of pages with zstd (source;
+ * used when the destination's libvmm can decode them, plain pages
+ * otherwise; -ENOTSUP if this libvmm was built without zstd).  A
+ * receiver always accepts compressed batches when it has zstd.
+ */
+#define VMM_MIGRATE_ZSTD (1u << 8)
 
 /*
  * Statistics of one migration, filled by both ends.  The receiver reports

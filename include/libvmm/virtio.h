@@ -82,10 +82,21 @@ VMM_API void vmm_virtio_config_init(struct vmm_virtio_config *cfg,
  *            VIRTIO_BLK_S_IOERR.
  * @serial:   the GET_ID string (up to 20 bytes, NULL = "libvmm-blk").
  * @direct:   open with O_DIRECT (bypass the host page cache).
+ * @num_queues: request queues (1..VMM_VIRTIO_BLK_MAX_QUEUES); more than one
+ *            offers VIRTIO_BLK_F_MQ.  0 = one per vCPU of the VM
+ *            (vmm_config.ncpus), at most VMM_VIRTIO_BLK_MAX_QUEUES.
  *
  * Requests: IN, OUT, FLUSH, GET_ID, DISCARD, WRITE_ZEROES.  Host I/O errors
  * complete the request with VIRTIO_BLK_S_IOERR and are counted
- * (vmm_virtio_stats().io_errors), never dropped.
+ * (vmm_virtio_stats().io_errors), never dropped.  DISCARD and WRITE_ZEROES
+ * take one segment; a segment with unknown flags, or a DISCARD with the
+ * unmap flag, completes with VIRTIO_BLK_S_UNSUPP (VIRTIO 1.2, 5.2.6.2).
+ *
+ * Flush semantics: a write is acknowledged once the host kernel has it
+ * (in the page cache without @direct); VIRTIO_BLK_T_FLUSH completes only
+ * after fsync() of the image has returned, so a write acknowledged before
+ * a completed flush survives the VMM process being killed and the host
+ * losing power (docs/virtio.md, "virtio-blk flush").
  */
 struct vmm_virtio_blk_config {
 	struct vmm_virtio_config virtio;
@@ -94,7 +105,11 @@ struct vmm_virtio_blk_config {
 	bool readonly;
 	bool direct;
 	const char *serial;
+	unsigned num_queues;
 };
+
+/** Queues a virtio-blk device can have (VIRTIO_BLK_F_MQ). */
+#define VMM_VIRTIO_BLK_MAX_QUEUES 8
 
 /** vmm_virtio_blk_config_init() - defaults (fd -1, writable). */
 VMM_API void vmm_virtio_blk_config_init(struct vmm_virtio_blk_config *cfg,
@@ -112,8 +127,18 @@ vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 
 /**
  * struct vmm_virtio_net_config - virtio-net on a TAP device.
- * @tap_fd: an open TAP fd (IFF_TAP | IFF_NO_PI, no vnet header; dup()ed),
- *          or -1 to open @ifname (created if needed, needs CAP_NET_ADMIN).
+ * @tap_fd: an open TAP fd (IFF_TAP | IFF_NO_PI; dup()ed) - or any fd
+ *          carrying one bare Ethernet frame per read/write, such as a
+ *          datagram socket (no offloads then) - or -1 to open
+ *          @ifname (created if needed, needs CAP_NET_ADMIN; opened with
+ *          IFF_VNET_HDR).  With IFF_VNET_HDR the device sets the tap's
+ *          vnet header size to 12 and offers the offloads
+ *          VIRTIO_NET_F_CSUM, GUEST_CSUM, HOST_TSO4/6 and GUEST_TSO4/6
+ *          (TUNSETOFFLOAD follows what the driver accepts); without it no
+ *          offload is offered.  VIRTIO_NET_F_MRG_RXBUF is always offered.
+ *          Transmitted headers are checked against the negotiated
+ *          offloads and the frame; a frame with a lying header is dropped
+ *          and counted in driver_errors (docs/virtio.md, "virtio-net").
  * @mac:    the MAC address offered (VIRTIO_NET_F_MAC); all zero = a
  *          locally administered one derived from the interface.
  * @mtu:    offered with VIRTIO_NET_F_MTU when non-zero.

@@ -47,6 +47,22 @@ enum vmm_backend {
  * VMM_CAP_DETERMINISTIC.
  */
 #define VMM_CFG_DETERMINISTIC (1u << 4)
+/**
+ * Asynchronous teardown.  vmm_vm_destroy() stops the vCPU threads and
+ * detaches every device as usual (no device callback and no log message
+ * comes after it returns), then hands the rest - closing the vCPU and VM
+ * fds (where KVM frees the VM: its MMU, irqchip, PIT), unmapping guest
+ * memory, freeing the bookkeeping - to a detached thread of this VM's own,
+ * and returns.  There is no library-wide reaper and no global list: to
+ * wait, set struct vmm_config.teardown_done, which that thread calls as
+ * its very last use of the VM (also when the thread could not be started
+ * and the teardown ran synchronously inside vmm_vm_destroy()).  Until it
+ * has been called the VM's fds and memory still count against the
+ * process's limits, the allocator in struct vmm_config must stay usable,
+ * and libvmm must not be unloaded (dlclose).  A process may exit without
+ * waiting: the kernel closes and unmaps what is left.
+ */
+#define VMM_CFG_ASYNC_TEARDOWN (1u << 5)
 
 /**
  * enum vmm_cpu_model - the CPU a guest sees: CPUID, the MSRs and CR4 bits
@@ -188,6 +204,12 @@ enum vmm_irqchip_mode {
  *               default disposition, libvmm installs a no-op handler;
  *               a handler of the embedder's is left alone (it must
  *               return).  Pick one the program does not use otherwise.
+ * @teardown_done: optional; with VMM_CFG_ASYNC_TEARDOWN, called once with
+ *               @teardown_opaque when the VM is completely gone (from the
+ *               reaper thread, or from vmm_vm_destroy() if it could not
+ *               start one).  Ignored without the flag.  Added after
+ *               @kick_signal.
+ * @teardown_opaque: passed to @teardown_done.
  */
 struct vmm_config {
 	uint32_t struct_size;
@@ -207,6 +229,8 @@ struct vmm_config {
 	const struct vmm_cpuid_leaf *cpuid_add;
 	uint32_t irqchip;
 	int kick_signal;
+	void (*teardown_done)(void *opaque);
+	void *teardown_opaque;
 };
 
 #define VMM_MAX_VCPUS 64
@@ -234,7 +258,9 @@ VMM_API VMM_MUST_CHECK int vmm_vm_create(const struct vmm_config *cfg,
 
 /**
  * vmm_vm_destroy() - stop every vCPU thread, detach every device, free all
- * guest memory and the VM.  NULL is a no-op.
+ * guest memory and the VM.  NULL is a no-op.  With VMM_CFG_ASYNC_TEARDOWN
+ * the fds, guest memory and bookkeeping are released by a thread of the
+ * VM's own after the return (see the flag).
  */
 VMM_API void vmm_vm_destroy(vmm_vm *vm);
 

@@ -282,17 +282,9 @@ int vmm__vm_create_null(const struct vmm_config *cfg, vmm_vm **out)
 	return vm_create(cfg, &vmm_null_ops, out);
 }
 
-void vmm_vm_destroy(vmm_vm *vm)
+/* What closes fds and unmaps: the part an async teardown hands off. */
+static void vm_release(vmm_vm *vm)
 {
-	if (!vm)
-		return;
-	if (vm->mig_fini)
-		vm->mig_fini(vm->mig);
-	vm->mig_fini = NULL;
-	vm->mig = NULL;
-	vmm_vm_stop(vm);
-	vmm__dev_detach_all(vm);
-	vmm__notify_fini(vm);
 	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
 		if (!vm->vcpus[i])
 			continue;
@@ -309,6 +301,71 @@ void vmm_vm_destroy(vmm_vm *vm)
 	vm->ops->vm_fini(vm);
 	vmm_gmem_fini(vm, &vm->mem);
 	vm_free(vm);
+}
+
+static void *reaper_main(void *arg)
+{
+	vmm_vm *vm = arg;
+	void (*done)(void *) = vm->cfg.teardown_done;
+	void *opaque = vm->cfg.teardown_opaque;
+
+	vm_release(vm);
+	if (done)
+		done(opaque);
+	return NULL;
+}
+
+/*
+ * VMM_CFG_ASYNC_TEARDOWN: a detached thread of this VM's own does
+ * vm_release().  Returns false (the caller releases synchronously) when
+ * the thread cannot be started.  No signal reaches the reaper: it blocks
+ * them all, as the vCPU threads' kick signal must not interrupt it.
+ */
+static bool release_async(vmm_vm *vm)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t t;
+	bool ok;
+
+	if (pthread_attr_init(&attr))
+		return false;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ok = pthread_create(&t, &attr, reaper_main, vm) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return ok;
+}
+
+void vmm_vm_destroy(vmm_vm *vm)
+{
+	if (!vm)
+		return;
+	/* post-copy: end the destination's fault service first */
+	if (vm->mig_fini)
+		vm->mig_fini(vm->mig);
+	vm->mig_fini = NULL;
+	vm->mig = NULL;
+	vmm_vm_stop(vm);
+	vmm__dev_detach_all(vm);
+	vmm__notify_fini(vm);
+	if (vm->cfg.flags & VMM_CFG_ASYNC_TEARDOWN) {
+		void (*done)(void *) = vm->cfg.teardown_done;
+		void *opaque = vm->cfg.teardown_opaque;
+
+		/* after the return the embedder may free its log context */
+		vm->cfg.log = NULL;
+		if (release_async(vm))
+			return;
+		vm_release(vm);
+		if (done)
+			done(opaque);
+		return;
+	}
+	vm_release(vm);
 }
 
 void vmm__vm_set_migrate(vmm_vm *vm, void *state, void (*fini)(void *))

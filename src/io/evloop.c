@@ -82,7 +82,9 @@ struct vmm_evloop {
 	struct vmm_ev_watch *watches; /* loop thread only */
 	struct vmm_ev_watch *ctl_watch;
 	uint64_t wakeups, completions, watch_events;
-	uint64_t enters;
+	uint64_t enters, fixed_ops;
+	uint64_t fixed_used;     /* loop thread: registered-file slots taken */
+	unsigned fixed_slots;    /* 0: no fixed-file table */
 	char name[16];
 	bool uring;
 	unsigned ring_flags;     /* IORING_SETUP_* in use */
@@ -380,6 +382,76 @@ void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st)
 	st->watch_events = __atomic_load_n(&l->watch_events, __ATOMIC_RELAXED);
 	st->enters = __atomic_load_n(&l->enters, __ATOMIC_RELAXED);
 	st->ring_flags = l->ring_flags;
+	st->fixed_files = (uint32_t)__builtin_popcountll(
+		__atomic_load_n(&l->fixed_used, __ATOMIC_RELAXED));
+	st->fixed_ops = __atomic_load_n(&l->fixed_ops, __ATOMIC_RELAXED);
+}
+
+/* ---- registered files ---- */
+
+/* A registered file's value for the operations: -2 - slot. */
+#define FIXED_FD(slot) (-2 - (int)(slot))
+#define FIXED_SLOT(rfd) ((unsigned)(-2 - (rfd)))
+
+struct file_cmd {
+	struct vmm_evloop *l;
+	int fd, ret;
+};
+
+static void file_register_cb(void *opaque)
+{
+	struct file_cmd *c = opaque;
+	struct vmm_evloop *l = c->l;
+
+	c->ret = c->fd;
+#if VMM_HAVE_URING
+	for (unsigned i = 0; l->uring && i < l->fixed_slots; i++) {
+		if (l->fixed_used & (1ull << i))
+			continue;
+		if (io_uring_register_files_update(&l->ring, i, &c->fd, 1) == 1) {
+			__atomic_or_fetch(&l->fixed_used, 1ull << i,
+					  __ATOMIC_RELAXED);
+			c->ret = FIXED_FD(i);
+		}
+		break;
+	}
+#endif
+}
+
+static void file_unregister_cb(void *opaque)
+{
+	struct file_cmd *c = opaque;
+	struct vmm_evloop *l = c->l;
+	unsigned i = FIXED_SLOT(c->fd);
+
+	if (i >= l->fixed_slots || !(l->fixed_used & (1ull << i)))
+		return;
+#if VMM_HAVE_URING
+	{
+		int none = -1;
+		io_uring_register_files_update(&l->ring, i, &none, 1);
+	}
+#endif
+	__atomic_and_fetch(&l->fixed_used, ~(1ull << i), __ATOMIC_RELAXED);
+}
+
+int vmm_evloop_file_register(struct vmm_evloop *l, int fd)
+{
+	struct file_cmd c = { l, fd, fd };
+
+	if (!l || fd < 0)
+		return fd;
+	vmm_evloop_call(l, file_register_cb, &c);
+	return c.ret;
+}
+
+void vmm_evloop_file_unregister(struct vmm_evloop *l, int rfd)
+{
+	struct file_cmd c = { l, rfd, 0 };
+
+	if (!l || rfd > -2)
+		return; /* a plain fd */
+	vmm_evloop_call(l, file_unregister_cb, &c);
 }
 
 /* ---- operations ---- */
@@ -421,7 +493,15 @@ static int op_queue(struct vmm_evloop *l, struct vmm_evop *op,
 	sqe = get_sqe(l);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_rw(uring_op[opc], sqe, fd, addr, (unsigned)len, off);
+	if (fd <= -2) { /* registered: its slot in the fixed-file table */
+		io_uring_prep_rw(uring_op[opc], sqe, (int)FIXED_SLOT(fd), addr,
+				 (unsigned)len, off);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		stat_inc(&l->fixed_ops);
+	} else {
+		io_uring_prep_rw(uring_op[opc], sqe, fd, addr, (unsigned)len,
+				 off);
+	}
 	io_uring_sqe_set_data(sqe, op);
 	l->inflight++;
 	return 1;
@@ -674,6 +754,9 @@ static void uring_setup(struct vmm_evloop *l)
 	}
 	if (!l->uring)
 		return;
+	/* the registered-file table (sparse: slots filled later) */
+	if (io_uring_register_files_sparse(&l->ring, 64) == 0)
+		l->fixed_slots = 64;
 	for (struct vmm_ev_watch *w = l->watches; w; w = w->next)
 		watch_submit(w);
 }

@@ -105,6 +105,20 @@ int vmm_evloop_writev(struct vmm_evloop *l, int fd, const struct iovec *iov,
 int vmm_evloop_fsync(struct vmm_evloop *l, int fd, struct vmm_evop *op);
 int vmm_evloop_fallocate(struct vmm_evloop *l, int fd, int mode, off_t off,
 			 off_t len, struct vmm_evop *op);
+/*
+ * Registered files (io_uring's fixed-file table, 64 slots per loop):
+ * vmm_evloop_file_register() returns the value to pass as @fd to the
+ * operations above instead of @fd (the kernel then skips its per-operation
+ * file lookup and reference count), or @fd itself when the loop cannot
+ * register it (no io_uring, table full or unsupported).  The table holds a
+ * reference: vmm_evloop_file_unregister() (with the value returned; a
+ * plain fd is a no-op) once nothing is in flight on it, before or after
+ * closing @fd.  Both run on the loop thread (called from elsewhere, they
+ * wait for it).
+ */
+int vmm_evloop_file_register(struct vmm_evloop *l, int fd);
+void vmm_evloop_file_unregister(struct vmm_evloop *l, int rfd);
+
 /* vmm_evloop_timer() - complete @op after @ns nanoseconds (res 0). */
 int vmm_evloop_timer(struct vmm_evloop *l, uint64_t ns, struct vmm_evop *op);
 
@@ -118,6 +132,8 @@ struct vmm_evloop_stats {
 	uint64_t wakeups, completions, watch_events;
 	uint64_t enters;
 	uint32_t ring_flags;
+	uint32_t fixed_files;   /* registered now */
+	uint64_t fixed_ops;     /* operations submitted on a registered file */
 };
 void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st);
 

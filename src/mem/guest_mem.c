@@ -6,6 +6,7 @@
  */
 #include "core/internal.h"
 #include "mem/guest_mem.h"
+#include "mem/guest_copy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -493,14 +494,15 @@ out:
 	return ret;
 }
 
+/* one load / store for an aligned 2/4/8-byte piece (mem/guest_copy.h) */
 static void piece_read(uint8_t *host, size_t off, size_t n, void *arg)
 {
-	memcpy((uint8_t *)arg + off, host, n);
+	vmm__guest_load((uint8_t *)arg + off, host, n);
 }
 
 static void piece_write(uint8_t *host, size_t off, size_t n, void *arg)
 {
-	memcpy(host, (const uint8_t *)arg + off, n);
+	vmm__guest_store(host, (const uint8_t *)arg + off, n);
 }
 
 static void piece_fill(uint8_t *host, size_t off, size_t n, void *arg)

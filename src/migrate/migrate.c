@@ -11,6 +11,8 @@
  */
 #include "migrate/snap.h"
 #include "migrate/crc32c.h"
+#include "migrate/auth.h"
+#include "migrate/pagecodec.h"
 #include "migrate/postcopy.h" /* tier 2: convergence, post-copy */
 
 #include <fcntl.h>
@@ -41,7 +43,15 @@ enum mig_frame {
 	F_DONE = 8,
 	F_ACK = 9,
 	F_COMMIT = 10,
+	/* 0x20..0x3f: authentication and compression (issue 16 item 4, 5) */
+	F_AUTH1 = 0x20,        /* src -> dst: version, algorithm, nonce */
+	F_AUTH2 = 0x21,        /* dst -> src: nonce, proof */
+	F_AUTH3 = 0x22,        /* src -> dst: proof */
+	F_PAGES_ZSTD = 0x23,   /* src -> dst: PAGES with zstd page data */
 };
+
+#define MIG_FF_MAC 1           /* header flags: a 32-byte MAC follows */
+#define MIG_FEAT_ZSTD 1u       /* READY payload: can decode PAGES_ZSTD */
 
 #define PAGE_ZERO 1ull /* low bit of a PAGES entry: page is all zeros */
 
@@ -53,6 +63,7 @@ struct chan {
 	uint64_t bytes_in;     /* everything read (receiver's stats) */
 	uint8_t *buf;          /* receive buffer, MIG_MAX_FRAME bytes */
 	char err[200];
+	struct mig_auth *auth; /* MACs on every frame once auth->on */
 };
 
 static double now_ms(void)
@@ -170,11 +181,24 @@ static int send_frame(struct chan *c, uint16_t type, const struct iovec *v,
 	vmm__le_put32(h, MIG_MAGIC);
 	h[4] = (uint8_t)type;
 	h[5] = (uint8_t)(type >> 8);
-	h[6] = h[7] = 0;
+	h[6] = c->auth && c->auth->on ? MIG_FF_MAC : 0;
+	h[7] = 0;
 	vmm__le_put32(h + 8, c->seq_out++);
 	vmm__le_put32(h + 12, (uint32_t)len);
 	vmm__le_put32(h + 16, crc);
 	vmm__le_put32(h + 20, vmm__crc32c(0, h, 20));
+	if (h[6] & MIG_FF_MAC) {
+		uint8_t mac[MIG_MAC_LEN];
+
+		if ((ret = vmm__mig_auth_mac(&c->auth->tx, h, v, n, mac)))
+			return ret;
+		if ((ret = chan_write(c, h, sizeof(h))))
+			return ret;
+		for (int i = 0; i < n; i++)
+			if ((ret = chan_write(c, v[i].iov_base, v[i].iov_len)))
+				return ret;
+		return chan_write(c, mac, sizeof(mac));
+	}
 	if ((ret = chan_write(c, h, sizeof(h))))
 		return ret;
 	for (int i = 0; i < n; i++)
@@ -221,17 +245,48 @@ static int recv_frame(struct chan *c, uint16_t *type, uint32_t *len)
 	}
 	*type = (uint16_t)(h[4] | h[5] << 8);
 	*len = vmm__le_get32(h + 12);
-	if (vmm__le_get32(h + 8) != c->seq_in++) {
-		snprintf(c->err, sizeof(c->err), "frame out of sequence");
-		return -EPROTO;
-	}
 	if (*len > MIG_MAX_FRAME) {
 		snprintf(c->err, sizeof(c->err), "frame of %u bytes (max %u)",
 			 *len, (unsigned)MIG_MAX_FRAME);
 		return -EFBIG;
 	}
+	/* authenticated: the MAC (over the header with its sequence number,
+	 * and the payload) is checked before anything else is believed */
+	if ((h[6] & ~MIG_FF_MAC) || h[7] ||
+	    (!(c->auth && c->auth->on) && (h[6] & MIG_FF_MAC))) {
+		snprintf(c->err, sizeof(c->err), "frame flags 0x%x", h[6]);
+		return -EBADMSG;
+	}
+	/* under authentication only a peer's ERROR may come without a MAC
+	 * (it fails the migration either way: a cut connection would too) */
+	if (c->auth && c->auth->on && !(h[6] & MIG_FF_MAC) &&
+	    *type != F_ERROR) {
+		snprintf(c->err, sizeof(c->err),
+			 "unauthenticated frame (type %u) refused", *type);
+		return -EACCES;
+	}
 	if ((ret = chan_read(c, c->buf, *len)))
 		return ret;
+	if (c->auth && c->auth->on && (h[6] & MIG_FF_MAC)) {
+		uint8_t mac[MIG_MAC_LEN];
+
+		uint8_t want[MIG_MAC_LEN];
+		struct iovec v = { c->buf, *len };
+
+		if ((ret = chan_read(c, mac, sizeof(mac))) ||
+		    (ret = vmm__mig_auth_mac(&c->auth->rx, h, &v, 1, want)))
+			return ret;
+		if (!vmm__mac_equal(mac, want, MIG_MAC_LEN)) {
+			snprintf(c->err, sizeof(c->err),
+				 "frame %u (type %u): MAC mismatch (forged, replayed or reordered)",
+				 vmm__le_get32(h + 8), *type);
+			return -EACCES;
+		}
+	}
+	if (vmm__le_get32(h + 8) != c->seq_in++) {
+		snprintf(c->err, sizeof(c->err), "frame out of sequence");
+		return -EPROTO;
+	}
 	if (vmm__crc32c(0, c->buf, *len) != vmm__le_get32(h + 16)) {
 		snprintf(c->err, sizeof(c->err), "frame checksum mismatch");
 		return -EBADMSG;
@@ -285,6 +340,11 @@ struct sender {
 	struct iovec v[2];
 	int n, nstored;
 	struct mig_t2 t2;      /* tier 2 (postcopy.h) */
+	/* zstd (when asked for and the destination decodes it) */
+	bool zstd;
+	struct pagecodec pz;
+	uint8_t *zbuf;
+	size_t zcap;
 };
 
 /* tier 2 (postcopy.c, included below) */
@@ -292,7 +352,7 @@ static void t2_init(struct sender *s, const struct vmm_migrate_opts *o);
 static void t2_throttle_tick(struct sender *s);
 static void t2_throttle_end(struct sender *s);
 static void t2_sleep(struct sender *s, double ms);
-static int t2_hello_reply(struct sender *s);
+static int t2_hello_reply(struct sender *s, uint32_t *len);
 static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
 		    unsigned max_rounds);
 static int pc_source_switch(struct sender *s, struct snap_state *ss,
@@ -311,6 +371,105 @@ static void throttle(struct sender *s)
 		t2_sleep(s, want - el);
 }
 
+/* ---- compressed batches (issue 16 item 4) ---- */
+
+/*
+ * Send the batch in s->v as PAGES, or as PAGES_ZSTD (the entry word
+ * after the count holds the uncompressed length) when zstd is on and
+ * makes it smaller.
+ */
+static int mig_send_pages(struct sender *s)
+{
+	size_t raw = s->v[1].iov_len;
+	int64_t z;
+
+	/* post-copy pages are plain PAGES (the destination's fault thread
+	 * decodes no PAGES_ZSTD) */
+	if (!s->zstd || !raw || s->t2.in_postcopy)
+		return send_frame(&s->c, F_PAGES, s->v, 2);
+	z = vmm__pz_compress(&s->pz, PZ_LEVEL_MIGRATE, s->stage, raw,
+			     s->zbuf, s->zcap);
+	if (z < 0 || (size_t)z >= raw)
+		return send_frame(&s->c, F_PAGES, s->v, 2);
+	vmm__le_put32(s->idx + 4, (uint32_t)raw);
+	s->v[1].iov_base = s->zbuf;
+	s->v[1].iov_len = (size_t)z;
+	return send_frame(&s->c, F_PAGES_ZSTD, s->v, 2);
+}
+
+/* READY's payload (empty from older receivers): the features the
+ * destination decodes.  Call with the READY frame in s->c.buf. */
+static void mig_ready_features(struct sender *s, uint32_t len)
+{
+	if (s->zstd)
+		s->zstd = len >= 4 &&
+			  (vmm__le_get32(s->c.buf) & MIG_FEAT_ZSTD);
+}
+
+/* ---- authentication (issue 16 item 5) ---- */
+
+/* Source: prove and check the pre-shared key before HELLO. */
+static int mig_auth_source(struct chan *c)
+{
+	uint8_t a1[MIG_AUTH1_LEN], a3[MIG_AUTH3_LEN];
+	uint32_t len;
+	int ret;
+
+	if (!c->auth)
+		return 0;
+	if ((ret = vmm__mig_auth1(c->auth, a1)) ||
+	    (ret = send_simple(c, F_AUTH1, a1, sizeof(a1))) ||
+	    (ret = expect(c, F_AUTH2, &len)))
+		return ret;
+	ret = vmm__mig_auth3(c->auth, c->buf, len, a3, c->err,
+			     sizeof(c->err));
+	if (ret) {
+		send_error(c, ret, ret == -EACCES ?
+			   "authentication failed: the keys differ" :
+			   "authentication failed");
+		return ret;
+	}
+	if ((ret = send_simple(c, F_AUTH3, a3, sizeof(a3))))
+		return ret;
+	c->auth->on = true; /* every later frame in both directions */
+	return 0;
+}
+
+/*
+ * Destination: the first frame.  With a key it must be AUTH1 and the
+ * handshake must succeed; without one AUTH1 is refused by name.
+ */
+static int mig_auth_dest(struct chan *c)
+{
+	uint8_t a2[MIG_AUTH2_LEN];
+	uint16_t type;
+	uint32_t len;
+	int ret;
+
+	if (!c->auth)
+		return 0;
+	if ((ret = recv_frame(c, &type, &len)))
+		return ret;
+	if (type != F_AUTH1) {
+		snprintf(c->err, sizeof(c->err),
+			 "the source did not authenticate (frame type %u): it has no key, this receiver has one",
+			 type);
+		return -EACCES;
+	}
+	if ((ret = vmm__mig_auth2(c->auth, c->buf, len, a2, c->err,
+				  sizeof(c->err))) ||
+	    (ret = send_simple(c, F_AUTH2, a2, sizeof(a2))) ||
+	    (ret = expect(c, F_AUTH3, &len)))
+		return ret;
+	if ((ret = vmm__mig_auth_finish(c->auth, c->buf, len, c->err,
+					sizeof(c->err))))
+		return ret;
+	c->auth->on = true;
+	return 0;
+}
+
+/* ---- end of issue 16 items 4, 5 helpers ---- */
+
 static int flush_pages(struct sender *s)
 {
 	int ret;
@@ -323,7 +482,7 @@ static int flush_pages(struct sender *s)
 	s->v[0].iov_len = 8 + (size_t)s->n * 8;
 	s->v[1].iov_base = s->stage;
 	s->v[1].iov_len = (size_t)s->nstored * SNAP_PAGE;
-	ret = send_frame(&s->c, F_PAGES, s->v, 2);
+	ret = mig_send_pages(s);
 	s->n = 0;
 	s->nstored = 0;
 	throttle(s);
@@ -467,6 +626,7 @@ static int send_state(struct sender *s, struct snap_state *ss)
 static int send_hello(struct sender *s)
 {
 	struct vmm_sbuf b;
+	uint32_t len = 0;
 	int ret;
 
 	vmm__sb_init(&b, s->vm);
@@ -480,14 +640,45 @@ static int send_hello(struct sender *s)
 		ret = send_simple(&s->c, F_HELLO, b.p, b.len);
 	vmm__sb_free(&b);
 	if (!ret)
-		ret = t2_hello_reply(s); /* [CAPS,] READY */
+		ret = t2_hello_reply(s, &len); /* [CAPS,] READY */
+	if (!ret)
+		mig_ready_features(s, len);
 	return ret;
+}
+
+/* The source's key and compression options (issue 16 items 4, 5). */
+static int mig_ext_setup(struct sender *s, const struct vmm_migrate_opts *o,
+			 struct mig_auth *auth)
+{
+	int ret;
+
+	if (o && (o->flags & VMM_MIGRATE_ZSTD)) {
+		if (!vmm__pz_available())
+			return vmm__snap_errf(s->c.err, sizeof(s->c.err),
+					      -ENOTSUP,
+					      "VMM_MIGRATE_ZSTD: libvmm was built without zstd");
+		s->zcap = vmm__pz_bound(MIG_BATCH * SNAP_PAGE);
+		if (!(s->zbuf = vmm__alloc(s->vm, s->zcap)))
+			return -ENOMEM;
+		s->zstd = true;
+	}
+	if (o && o->key) {
+		ret = vmm__mig_auth_init(auth, true, o->key, o->key_len,
+					 s->c.err, sizeof(s->c.err));
+		if (ret) {
+			vmm__mig_auth_free(auth);
+			return ret;
+		}
+		s->c.auth = auth;
+	}
+	return 0;
 }
 
 static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 		     struct vmm_migrate_stats *stats)
 {
 	struct sender *s;
+	struct mig_auth auth;
 	struct snap_state *ss = NULL;
 	uint64_t *tmp = NULL;
 	unsigned max_rounds = o && o->max_rounds ? o->max_rounds : 30;
@@ -533,7 +724,9 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	}
 	if (!ret && !(tmp = vmm__alloc(vm, maxw * 8 + 8)))
 		ret = -ENOMEM;
-	if (ret || (ret = send_hello(s)))
+	if (!ret && (ret = mig_ext_setup(s, o, &auth)))
+		goto fail;
+	if (ret || (ret = mig_auth_source(&s->c)) || (ret = send_hello(s)))
 		goto fail;
 
 	/* pass 0: all memory; the log catches what changes meanwhile */
@@ -658,6 +851,10 @@ fail:
 		vmm__free(vm, s->bm[i]);
 	vmm__free(vm, tmp);
 	vmm__free(vm, s->c.buf);
+	if (s->c.auth)
+		vmm__mig_auth_free(s->c.auth);
+	vmm__pz_free(&s->pz);
+	vmm__free(vm, s->zbuf);
 	vmm__free(vm, s);
 	return ret;
 }
@@ -689,11 +886,20 @@ struct receiver {
 	bool pc_ok;                      /* CAPS offered post-copy */
 	uint64_t *pc_need[SNAP_MAX_REGIONS];
 	struct pc_dst *pc;               /* armed at SWITCH */
+	struct pagecodec pz;
+	uint8_t *zout;         /* MIG_BATCH pages: a decompressed batch */
 };
 
 #include "migrate/postcopy.c"
 
-static int rx_pages(struct receiver *r, uint32_t len)
+/*
+ * A PAGES (@zstd false) or PAGES_ZSTD frame.  PAGES_ZSTD: the word after
+ * the count is the uncompressed length of the page data, which must be
+ * exactly what the entries need; the zstd frame must decompress to
+ * exactly that, into a buffer of exactly that size, before any page is
+ * written.
+ */
+static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
 {
 	const uint8_t *b = r->c.buf, *data;
 	uint32_t n, stored = 0;
@@ -706,9 +912,26 @@ static int rx_pages(struct receiver *r, uint32_t len)
 	for (uint32_t i = 0; i < n; i++)
 		if (!(vmm__le_get64(b + 8 + i * 8) & PAGE_ZERO))
 			stored++;
-	if (len != 8 + n * 8 + stored * SNAP_PAGE)
-		return -EBADMSG;
 	data = b + 8 + n * 8;
+	if (zstd) {
+		int ret;
+
+		if (!stored || vmm__le_get32(b + 4) != stored * SNAP_PAGE) {
+			snprintf(r->c.err, sizeof(r->c.err),
+				 "PAGES_ZSTD: %u bytes uncompressed, the entries need %u",
+				 vmm__le_get32(b + 4),
+				 (unsigned)(stored * SNAP_PAGE));
+			return -EBADMSG;
+		}
+		ret = vmm__pz_decompress(&r->pz, data, len - (8 + n * 8),
+					 r->zout, stored * SNAP_PAGE, r->c.err,
+					 sizeof(r->c.err));
+		if (ret)
+			return ret;
+		data = r->zout;
+	} else if (len != 8 + n * 8 + stored * SNAP_PAGE) {
+		return -EBADMSG;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t e = vmm__le_get64(b + 8 + i * 8);
 		vmm_gpa_t gpa = e & ~(SNAP_PAGE - 1);
@@ -738,10 +961,21 @@ static int rx_pages(struct receiver *r, uint32_t len)
 static int rx_hello(struct receiver *r, const struct vmm_config *overrides)
 {
 	uint32_t len;
-	int ret = expect(&r->c, F_HELLO, &len);
+	uint16_t type;
+	int ret = recv_frame(&r->c, &type, &len);
 
 	if (ret)
 		return ret;
+	if (type == F_AUTH1 && !r->c.auth) {
+		snprintf(r->c.err, sizeof(r->c.err),
+			 "the source authenticates with a key; this receiver has none");
+		return -EACCES;
+	}
+	if (type != F_HELLO) {
+		snprintf(r->c.err, sizeof(r->c.err),
+			 "frame type %u, expected %u", type, F_HELLO);
+		return -EPROTO;
+	}
 	if (len < 16)
 		return -EBADMSG;
 	if (vmm__le_get32(r->c.buf) != MIG_PROTO) {
@@ -853,6 +1087,20 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 		ret = -ENOMEM;
 		goto out;
 	}
+	if (mo && mo->key) {
+		/* on the heap: a post-copy destination takes it over */
+		r->c.auth = vmm__alloc_with(NULL, sizeof(*r->c.auth));
+		if (!r->c.auth) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ret = vmm__mig_auth_init(r->c.auth, false, mo->key, mo->key_len,
+					 r->c.err, sizeof(r->c.err));
+		if (!ret)
+			ret = mig_auth_dest(&r->c);
+		if (ret)
+			goto fail;
+	}
 	ret = rx_hello(r, overrides);
 	if (ret)
 		goto fail;
@@ -869,15 +1117,32 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 		if ((ret = send_simple(&r->c, F_PC_CAPS, caps, sizeof(caps))))
 			goto out;
 	}
-	if ((ret = send_simple(&r->c, F_READY, NULL, 0)))
-		goto out;
+	{
+		/* READY: the features this receiver decodes */
+		uint8_t feat[4];
+
+		if (vmm__pz_available())
+			r->zout = vmm__alloc_with(NULL, MIG_BATCH * SNAP_PAGE);
+		vmm__le_put32(feat, r->zout ? MIG_FEAT_ZSTD : 0);
+		if ((ret = send_simple(&r->c, F_READY, feat, sizeof(feat))))
+			goto out;
+	}
 	while (!done) {
 		ret = recv_frame(&r->c, &type, &len);
 		if (ret)
 			goto out; /* source error or cut: nothing to answer */
 		switch (type) {
 		case F_PAGES:
-			ret = rx_pages(r, len);
+			ret = rx_pages(r, len, false);
+			break;
+		case F_PAGES_ZSTD:
+			if (!r->zout) {
+				ret = vmm__snap_errf(r->c.err, sizeof(r->c.err),
+						     -EPROTO,
+						     "PAGES_ZSTD, not offered in READY");
+				break;
+			}
+			ret = rx_pages(r, len, true);
 			break;
 		case F_VCPU:
 		case F_IRQCHIP:
@@ -967,6 +1232,12 @@ out:
 		vmm__snap_parsed_free(r->p);
 	vmm__free_with(NULL, r->p);
 	vmm__free_with(NULL, r->c.buf);
+	if (r->c.auth) {
+		vmm__mig_auth_free(r->c.auth);
+		vmm__free_with(NULL, r->c.auth);
+	}
+	vmm__pz_free(&r->pz);
+	vmm__free_with(NULL, r->zout);
 	vmm__free_with(NULL, r);
 	return ret;
 }

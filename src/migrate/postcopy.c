@@ -163,8 +163,9 @@ static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
 	return d;
 }
 
-/* The reply to HELLO: an optional CAPS, then READY. */
-static int t2_hello_reply(struct sender *s)
+/* The reply to HELLO: an optional CAPS, then READY (its payload left in
+ * s->c.buf, @len bytes). */
+static int t2_hello_reply(struct sender *s, uint32_t *lenp)
 {
 	uint16_t type;
 	uint32_t len;
@@ -188,6 +189,7 @@ static int t2_hello_reply(struct sender *s)
 	if ((s->t2.flags & VMM_MIGRATE_POSTCOPY) && !s->t2.dst_postcopy)
 		vmm__log(s->vm, VMM_LOG_INFO, "migrate: the destination does "
 			 "not take post-copy; pre-copy only");
+	*lenp = len;
 	return 0;
 }
 
@@ -533,6 +535,7 @@ static int pc_source_resume(vmm_vm *vm, struct pc_hold *h, int fd,
 			    struct vmm_migrate_stats *stats)
 {
 	struct sender *s;
+	struct mig_auth auth;
 	uint8_t idb[8];
 	double t0 = now_ms();
 	int fl, nodelay, ret = 0;
@@ -560,6 +563,15 @@ static int pc_source_resume(vmm_vm *vm, struct pc_hold *h, int fd,
 	for (uint32_t i = 0; i < s->cfg.nregions && !ret; i++)
 		if (!(s->bm[i] = vmm__alloc(vm, map_words(s->cfg.regions[i].size) * 8)))
 			ret = -ENOMEM;
+	/* a new connection: a fresh handshake (new nonces, new session
+	 * keys) before RESUME when a key is set */
+	if (!ret && o && o->key) {
+		ret = vmm__mig_auth_init(&auth, true, o->key, o->key_len,
+					 s->c.err, sizeof(s->c.err));
+		s->c.auth = &auth;
+	}
+	if (!ret)
+		ret = mig_auth_source(&s->c);
 	vmm__le_put64(idb, h->id);
 	if (!ret)
 		ret = send_simple(&s->c, F_PC_RESUME, idb, sizeof(idb));
@@ -609,11 +621,23 @@ static int pc_source_resume(vmm_vm *vm, struct pc_hold *h, int fd,
 	for (uint32_t i = 0; i < SNAP_MAX_REGIONS; i++)
 		vmm__free(vm, s->bm[i]);
 	vmm__free(vm, s->c.buf);
+	if (s->c.auth)
+		vmm__mig_auth_free(s->c.auth);
 	vmm__free(vm, s);
 	return ret;
 }
 
 /* ---- post-copy, destination ---- */
+
+/* A heap mig_auth of a chan (the receiver's, moved to a pc_dst). */
+static void chan_auth_free(struct chan *c)
+{
+	if (c->auth) {
+		vmm__mig_auth_free(c->auth);
+		vmm__free_with(NULL, c->auth);
+		c->auth = NULL;
+	}
+}
 
 enum pc_state { PCD_ARMED, PCD_RUN, PCD_BROKEN, PCD_DONE, PCD_STOP };
 
@@ -661,6 +685,7 @@ static void pc_dst_free(struct pc_dst *d)
 		vmm__free_with(NULL, d->reg[i].req);
 	}
 	vmm__free_with(NULL, d->c.buf);
+	chan_auth_free(&d->c);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);
 	vmm__free_with(NULL, d);
@@ -1047,6 +1072,10 @@ static int pc_rx_start(struct receiver *r, int fd_flags)
 	d->c.timeout_ms = r->c.timeout_ms;
 	d->c.seq_in = r->c.seq_in;
 	d->c.seq_out = r->c.seq_out;
+	/* the session keys go on with the stream: the post-copy frames
+	 * carry MACs as the pre-copy ones did */
+	d->c.auth = r->c.auth;
+	r->c.auth = NULL;
 	d->fd_flags = fd_flags;
 	d->t_switch = now_ms();
 	d->state = PCD_RUN;
@@ -1134,7 +1163,24 @@ static int pc_dst_resume(struct pc_dst *d, int fd,
 		return -ENOMEM;
 	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	tcp_nodelay(fd, 1);
-	ret = recv_frame(&c, &type, &len);
+	/* a new connection: a fresh handshake when a key is set.  A
+	 * migration that was authenticated resumes only with a key. */
+	if (o && o->key) {
+		if (!(c.auth = vmm__alloc_with(NULL, sizeof(*c.auth))))
+			ret = -ENOMEM;
+		if (!ret)
+			ret = vmm__mig_auth_init(c.auth, false, o->key,
+						 o->key_len, c.err,
+						 sizeof(c.err));
+		if (!ret)
+			ret = mig_auth_dest(&c);
+	} else if (d->c.auth) {
+		snprintf(c.err, sizeof(c.err), "this post-copy migration was "
+			 "authenticated: resume with its key");
+		ret = -EACCES;
+	}
+	if (!ret)
+		ret = recv_frame(&c, &type, &len);
 	if (!ret && (type != F_PC_RESUME || len != 8)) {
 		snprintf(c.err, sizeof(c.err), "frame type %u, expected RESUME",
 			 type);
@@ -1180,6 +1226,7 @@ static int pc_dst_resume(struct pc_dst *d, int fd,
 				pc_dst_stats(d, stats);
 			pthread_mutex_unlock(&d->lock);
 			vmm__free_with(NULL, c.buf);
+			chan_auth_free(&c);
 			return 0;
 		}
 	}
@@ -1190,10 +1237,12 @@ static int pc_dst_resume(struct pc_dst *d, int fd,
 		vmm__err(d->vm, ret, "migrate resume: %s%s%s", vmm_strerror(ret),
 			 c.err[0] ? ": " : "", c.err);
 		vmm__free_with(NULL, c.buf);
+		chan_auth_free(&c);
 		return ret;
 	}
 	pthread_mutex_lock(&d->lock);
 	vmm__free_with(NULL, d->c.buf);
+	chan_auth_free(&d->c);
 	d->c = c;
 	d->fd_flags = fl;
 	d->err = 0;

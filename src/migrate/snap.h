@@ -16,7 +16,11 @@
 #include "core/statebuf.h"
 
 #define SNAP_MAGIC "LVMMSNAP"
-#define SNAP_FORMAT_VERSION 1
+/* 2: adds the ZSTD memory encoding.  The writer puts 2 in the header only
+ * when a region uses it (so a file without compression stays readable by
+ * a format-1 libvmm); the reader takes both. */
+#define SNAP_FORMAT_VERSION 2
+#define SNAP_FORMAT_ZSTD 2
 #define SNAP_HEADER_SIZE 64
 #define SNAP_ARCH_X86_64 1
 #define SNAP_HF_RAW (1u << 0)      /* header flags: all memory RAW */
@@ -45,6 +49,8 @@ enum snap_section {
 
 #define MEM_ENC_PACKED 0
 #define MEM_ENC_RAW 1
+#define MEM_ENC_ZSTD 2         /* format 2: PACKED pages in zstd chunks */
+#define SNAP_ZCHUNK_PAGES 64   /* stored pages per zstd chunk (the last: fewer) */
 #define MEM_HDR_SIZE 48
 
 /* limits: anything beyond is refused as absurd (-EFBIG) */
@@ -100,7 +106,10 @@ struct snap_region {
 	const uint8_t *bitmap;      /* (pages+63)/64 little-endian words */
 	const uint8_t *data;        /* first stored page */
 	uint64_t data_off;          /* its offset in the file */
-	uint64_t *rank;             /* PACKED: stored pages before word i */
+	uint64_t *rank;             /* PACKED, ZSTD: stored pages before word i */
+	/* ZSTD: chunk c is data[zoff[c] .. zoff[c+1]) */
+	uint64_t nchunks;
+	uint64_t *zoff;
 };
 
 struct snap_config {

@@ -7,6 +7,7 @@
  */
 #include "migrate/snap.h"
 #include "migrate/crc32c.h"
+#include "migrate/pagecodec.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -55,9 +56,60 @@ void vmm__snap_parsed_free(struct snap_parsed *p)
 	for (uint32_t i = 0; i < SNAP_MAX_REGIONS; i++) {
 		vmm__free_with(NULL, p->cfg.regions[i].rank);
 		p->cfg.regions[i].rank = NULL;
+		vmm__free_with(NULL, p->cfg.regions[i].zoff);
+		p->cfg.regions[i].zoff = NULL;
 	}
 	vmm__free_with(NULL, p->cpu);
 	p->cpu = NULL;
+}
+
+/*
+ * The ZSTD data of region @g (@len bytes at @d): a u32 compressed size per
+ * chunk of SNAP_ZCHUNK_PAGES stored pages, then the chunks.  The sizes
+ * must add up to the data exactly and each chunk must be one zstd frame
+ * declaring exactly its pages' bytes; decompression checks it again.
+ */
+static int parse_zstd(struct snap_region *g, uint32_t idx, const uint8_t *d,
+		      uint64_t len, char *err, size_t el)
+{
+	uint64_t n = (g->nonzero + SNAP_ZCHUNK_PAGES - 1) / SNAP_ZCHUNK_PAGES;
+	uint64_t off = 0;
+	int ret;
+
+	if (len < n * 4)
+		return vmm__snap_errf(err, el, -EBADMSG,
+				      "memory region %u: %llu bytes for a table of %llu chunks",
+				      idx, (unsigned long long)len,
+				      (unsigned long long)n);
+	g->zoff = vmm__alloc_with(NULL, (n + 1) * 8);
+	if (!g->zoff)
+		return vmm__snap_errf(err, el, -ENOMEM, "out of memory");
+	g->nchunks = n;
+	g->data = d + n * 4;
+	len -= n * 4;
+	for (uint64_t c = 0; c < n; c++) {
+		uint32_t sz = vmm__le_get32(d + c * 4);
+		uint64_t pages = g->nonzero - c * SNAP_ZCHUNK_PAGES;
+
+		if (pages > SNAP_ZCHUNK_PAGES)
+			pages = SNAP_ZCHUNK_PAGES;
+		if (!sz || sz > len - off)
+			return vmm__snap_errf(err, el, -EBADMSG,
+					      "memory region %u: zstd chunk %llu of %u bytes overruns the section",
+					      idx, (unsigned long long)c, sz);
+		g->zoff[c] = off;
+		ret = vmm__pz_check_frame(g->data + off, sz,
+					  (size_t)(pages * SNAP_PAGE), err, el);
+		if (ret)
+			return ret;
+		off += sz;
+	}
+	g->zoff[n] = off;
+	if (off != len)
+		return vmm__snap_errf(err, el, -EBADMSG,
+				      "memory region %u: %llu bytes after the last zstd chunk",
+				      idx, (unsigned long long)(len - off));
+	return 0;
 }
 
 static int parse_memory(struct snap_parsed *p, const uint8_t *pl, uint64_t len,
@@ -88,7 +140,11 @@ static int parse_memory(struct snap_parsed *p, const uint8_t *pl, uint64_t len,
 				      "MEMORY section %u does not match the config (0x%llx+0x%llx)",
 				      idx, (unsigned long long)gpa,
 				      (unsigned long long)size);
-	if (enc != MEM_ENC_PACKED && enc != MEM_ENC_RAW)
+	if (enc == MEM_ENC_ZSTD && p->format_version < SNAP_FORMAT_ZSTD)
+		return vmm__snap_errf(err, el, -EBADMSG,
+				      "memory region %u: ZSTD encoding in a format %u file",
+				      idx, p->format_version);
+	if (enc != MEM_ENC_PACKED && enc != MEM_ENC_RAW && enc != MEM_ENC_ZSTD)
 		return vmm__snap_errf(err, el, -ENOTSUP,
 				      "memory region %u: encoding %u is not supported (compressed by a newer libvmm?)",
 				      idx, enc);
@@ -99,7 +155,15 @@ static int parse_memory(struct snap_parsed *p, const uint8_t *pl, uint64_t len,
 				      "memory region %u: %llu stored pages of %llu",
 				      idx, (unsigned long long)nonzero,
 				      (unsigned long long)pages);
-	need = (enc == MEM_ENC_RAW ? pages : nonzero) * SNAP_PAGE;
+	if (enc == MEM_ENC_ZSTD) {
+		if (data_off < MEM_HDR_SIZE + words * 8 || data_off > len)
+			return vmm__snap_errf(err, el, -EBADMSG,
+					      "memory region %u: data offset %llu",
+					      idx, (unsigned long long)data_off);
+		need = len - data_off; /* checked by parse_zstd() */
+	} else {
+		need = (enc == MEM_ENC_RAW ? pages : nonzero) * SNAP_PAGE;
+	}
 	if (data_off < MEM_HDR_SIZE + words * 8 || data_off > len ||
 	    len - data_off != need)
 		return vmm__snap_errf(err, el, -EBADMSG,
@@ -124,7 +188,7 @@ static int parse_memory(struct snap_parsed *p, const uint8_t *pl, uint64_t len,
 				      "memory region %u: bitmap has %llu pages, header says %llu",
 				      idx, (unsigned long long)count,
 				      (unsigned long long)nonzero);
-	if (enc == MEM_ENC_PACKED) {
+	if (enc != MEM_ENC_RAW) {
 		uint64_t acc = 0;
 
 		g->rank = vmm__alloc_with(NULL, words * 8 + 8);
@@ -143,6 +207,9 @@ static int parse_memory(struct snap_parsed *p, const uint8_t *pl, uint64_t len,
 	g->bitmap = pl + MEM_HDR_SIZE;
 	g->data = pl + data_off;
 	g->data_off = pl_off + data_off;
+	if (enc == MEM_ENC_ZSTD)
+		return parse_zstd(g, idx, pl + data_off, len - data_off, err,
+				  el);
 	return 0;
 }
 
@@ -569,17 +636,87 @@ static bool page_stored(const struct snap_region *g, uint64_t page)
 	return vmm__le_get64(g->bitmap + page / 64 * 8) & (1ull << (page % 64));
 }
 
-/* The stored data of page @page (which must be stored). */
+/* Index of stored page @page among the stored pages (PACKED, ZSTD). */
+static uint64_t page_index(const struct snap_region *g, uint64_t page)
+{
+	uint64_t w = vmm__le_get64(g->bitmap + page / 64 * 8);
+
+	return g->rank[page / 64] +
+	       (uint64_t)__builtin_popcountll(w & ((1ull << (page % 64)) - 1));
+}
+
+/* The stored data of page @page (which must be stored; not ZSTD). */
 static const uint8_t *page_data(const struct snap_region *g, uint64_t page)
 {
 	uint64_t idx = page;
 
-	if (g->enc == MEM_ENC_PACKED) {
-		uint64_t w = vmm__le_get64(g->bitmap + page / 64 * 8);
-		idx = g->rank[page / 64] +
-		      (uint64_t)__builtin_popcountll(w & ((1ull << (page % 64)) - 1));
-	}
+	if (g->enc == MEM_ENC_PACKED)
+		idx = page_index(g, page);
 	return g->data + idx * SNAP_PAGE;
+}
+
+/* The last decompressed chunk of a ZSTD region, for one restore/reset. */
+struct zcache {
+	vmm_vm *vm;
+	struct pagecodec pz;
+	uint8_t *buf;               /* SNAP_ZCHUNK_PAGES pages */
+	const struct snap_region *g;
+	uint64_t chunk;
+};
+
+static void zcache_free(struct zcache *z)
+{
+	vmm__pz_free(&z->pz);
+	vmm__free_with(NULL, z->buf);
+	z->buf = NULL;
+	z->g = NULL;
+}
+
+/* Write @n stored pages from @page on (all stored, so their data is
+ * consecutive) out of ZSTD region @g, a chunk at a time. */
+static int copy_zstd(vmm_vm *vm, struct zcache *z, const struct snap_region *g,
+		     uint64_t page, uint64_t n)
+{
+	uint64_t idx = page_index(g, page);
+
+	while (n) {
+		uint64_t c = idx / SNAP_ZCHUNK_PAGES, in = idx % SNAP_ZCHUNK_PAGES;
+		uint64_t cnt = SNAP_ZCHUNK_PAGES - in;
+		int ret;
+
+		if (!z->buf &&
+		    !(z->buf = vmm__alloc_with(NULL, SNAP_ZCHUNK_PAGES * SNAP_PAGE)))
+			return vmm__err(vm, -ENOMEM, "restore: out of memory");
+		if (z->g != g || z->chunk != c) {
+			uint64_t pages = g->nonzero - c * SNAP_ZCHUNK_PAGES;
+			char err[160];
+
+			if (pages > SNAP_ZCHUNK_PAGES)
+				pages = SNAP_ZCHUNK_PAGES;
+			z->g = NULL;
+			ret = vmm__pz_decompress(&z->pz, g->data + g->zoff[c],
+						 g->zoff[c + 1] - g->zoff[c],
+						 z->buf, pages * SNAP_PAGE,
+						 err, sizeof(err));
+			if (ret)
+				return vmm__err(vm, ret,
+						"restore: region 0x%llx chunk %llu: %s",
+						(unsigned long long)g->gpa,
+						(unsigned long long)c, err);
+			z->g = g;
+			z->chunk = c;
+		}
+		if (cnt > n)
+			cnt = n;
+		ret = vmm_mem_write(vm, g->gpa + page * SNAP_PAGE,
+				    z->buf + in * SNAP_PAGE, cnt * SNAP_PAGE);
+		if (ret)
+			return ret;
+		page += cnt;
+		idx += cnt;
+		n -= cnt;
+	}
+	return 0;
 }
 
 /*
@@ -587,7 +724,8 @@ static const uint8_t *page_data(const struct snap_region *g, uint64_t page)
  * copied from the snapshot in runs, the others zeroed.  Returns 0 or a
  * negative errno.
  */
-static int copy_pages(vmm_vm *vm, const struct snap_region *g, uint64_t first,
+static int copy_pages(vmm_vm *vm, struct zcache *z,
+		      const struct snap_region *g, uint64_t first,
 		      uint64_t last, bool zero_others)
 {
 	for (uint64_t p = first; p < last;) {
@@ -597,7 +735,9 @@ static int copy_pages(vmm_vm *vm, const struct snap_region *g, uint64_t first,
 
 		while (q < last && page_stored(g, q) == st)
 			q++;
-		if (st)
+		if (st && g->enc == MEM_ENC_ZSTD)
+			ret = copy_zstd(vm, z, g, p, q - p);
+		else if (st)
 			ret = vmm_mem_write(vm, g->gpa + p * SNAP_PAGE,
 					    page_data(g, p), (q - p) * SNAP_PAGE);
 		else if (zero_others)
@@ -731,6 +871,7 @@ int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 
 int vmm__snap_restore_mem(vmm_vm *vm, const struct snap_parsed *p, int cow_fd)
 {
+	struct zcache z = { .vm = vm };
 	int ret = 0;
 
 	for (uint32_t i = 0; i < p->cfg.nregions && !ret; i++) {
@@ -747,8 +888,9 @@ int vmm__snap_restore_mem(vmm_vm *vm, const struct snap_parsed *p, int cow_fd)
 		}
 		ret = vmm_mem_add(vm, &d);
 		if (!ret && cow_fd < 0)
-			ret = copy_pages(vm, g, 0, g->pages, false);
+			ret = copy_pages(vm, &z, g, 0, g->pages, false);
 	}
+	zcache_free(&z);
 	return ret;
 }
 
@@ -775,8 +917,9 @@ static int snapshot_restore_snap_impl(vmm_snapshot *s,
 		for (uint32_t i = 0; i < p->cfg.nregions; i++) {
 			if (p->cfg.regions[i].enc != MEM_ENC_RAW) {
 				snprintf(err, sizeof(err),
-					 "copy-on-write restore needs the RAW memory layout; region %u is PACKED",
-					 i);
+					 "copy-on-write restore needs the RAW memory layout; region %u is %s",
+					 i, p->cfg.regions[i].enc == MEM_ENC_ZSTD ?
+					 "ZSTD" : "PACKED");
 				log_err(overrides, err);
 				return -EINVAL;
 			}
@@ -873,6 +1016,7 @@ int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *s)
 	const struct snap_parsed *p;
 	uint64_t *bm = NULL, restored = 0;
 	size_t bm_words = 0;
+	struct zcache z = { .vm = vm };
 	bool logging;
 	int n, ret = 0;
 
@@ -911,7 +1055,7 @@ int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *s)
 		const struct snap_region *g = &p->cfg.regions[i];
 
 		if (!logging) {
-			ret = copy_pages(vm, g, 0, g->pages, true);
+			ret = copy_pages(vm, &z, g, 0, g->pages, true);
 			restored += g->pages;
 			continue;
 		}
@@ -928,7 +1072,7 @@ int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *s)
 
 				while (e < 64 && (bits & (1ull << e)))
 					e++;
-				ret = copy_pages(vm, g, w * 64 + b,
+				ret = copy_pages(vm, &z, g, w * 64 + b,
 						 w * 64 + e < g->pages ?
 							 w * 64 + e : g->pages,
 						 true);
@@ -944,6 +1088,7 @@ int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *s)
 							 bm_words);
 	}
 	vmm__free(vm, bm);
+	zcache_free(&z);
 	if (ret < 0)
 		return ret;
 	ret = vmm__snap_load_state(vm, p, false, false, NULL, NULL);

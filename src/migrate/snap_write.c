@@ -7,6 +7,7 @@
  */
 #include "migrate/snap.h"
 #include "migrate/crc32c.h"
+#include "migrate/pagecodec.h"
 
 #include <fcntl.h>
 #include <libgen.h>
@@ -139,6 +140,7 @@ fail:
 
 struct wctx {
 	vmm_vm *vm;
+	bool zstd;         /* memory in the ZSTD encoding (format 2) */
 	struct snap_out *out;
 	uint32_t crc;      /* running CRC of the current payload */
 	uint64_t left;     /* payload bytes still to come */
@@ -229,7 +231,8 @@ static int write_header(struct wctx *w, uint32_t hflags, uint32_t backend)
 	b.p = h;
 	b.cap = sizeof(h);
 	vmm__sb_bytes(&b, SNAP_MAGIC, 8);
-	vmm__sb_u32(&b, SNAP_FORMAT_VERSION);
+	/* the lowest version that describes the file: 1 unless compressed */
+	vmm__sb_u32(&b, w->zstd ? SNAP_FORMAT_ZSTD : 1);
 	vmm__sb_u32(&b, SNAP_HEADER_SIZE);
 	vmm__sb_u32(&b, SNAP_ARCH_X86_64);
 	vmm__sb_u32(&b, vmm_version());
@@ -240,6 +243,69 @@ static int write_header(struct wctx *w, uint32_t hflags, uint32_t backend)
 	b.len = 60;
 	vmm__sb_u32(&b, vmm__crc32c(0, h, 60));
 	return out_write(w, h, sizeof(h));
+}
+
+/*
+ * The ZSTD data of a region whose stored pages are marked in @bm: the
+ * chunk-size table, then the chunks.  The length of a section comes
+ * before its data, so the chunks are compressed twice: once for their
+ * sizes (nothing kept but the table), once to write them (zstd is
+ * deterministic and the VM is paused; a size that changes is -EIO).
+ * Twice the CPU, one chunk of memory, any output (a pipe too).
+ */
+struct zwrite {
+	struct pagecodec pz;
+	uint8_t *raw, *out;
+	size_t cap;
+	uint32_t *sizes;
+	uint64_t n;
+};
+
+/* compress chunk @c (the stored pages from @*p on) into z->out */
+static int64_t zchunk(struct zwrite *z, const uint8_t *host, const uint64_t *bm,
+		      uint64_t pages, uint64_t *p)
+{
+	size_t k = 0;
+
+	for (; *p < pages && k < SNAP_ZCHUNK_PAGES; (*p)++)
+		if (bm[*p / 64] & (1ull << (*p % 64)))
+			memcpy(z->raw + SNAP_PAGE * k++, host + *p * SNAP_PAGE,
+			       SNAP_PAGE);
+	return vmm__pz_compress(&z->pz, PZ_LEVEL_SNAPSHOT, z->raw,
+				k * SNAP_PAGE, z->out, z->cap);
+}
+
+static int zsizes(vmm_vm *vm, struct zwrite *z, const uint8_t *host,
+		  const uint64_t *bm, uint64_t pages, uint64_t nonzero,
+		  uint64_t *total)
+{
+	uint64_t p = 0;
+
+	z->n = (nonzero + SNAP_ZCHUNK_PAGES - 1) / SNAP_ZCHUNK_PAGES;
+	z->cap = vmm__pz_bound(SNAP_ZCHUNK_PAGES * SNAP_PAGE);
+	z->raw = vmm__alloc(vm, SNAP_ZCHUNK_PAGES * SNAP_PAGE);
+	z->out = vmm__alloc(vm, z->cap);
+	z->sizes = vmm__alloc(vm, z->n * 4 + 4);
+	if (!z->raw || !z->out || !z->sizes)
+		return -ENOMEM;
+	*total = z->n * 4;
+	for (uint64_t c = 0; c < z->n; c++) {
+		int64_t r = zchunk(z, host, bm, pages, &p);
+
+		if (r < 0)
+			return (int)r;
+		z->sizes[c] = (uint32_t)r;
+		*total += (uint64_t)r;
+	}
+	return 0;
+}
+
+static void zwrite_free(vmm_vm *vm, struct zwrite *z)
+{
+	vmm__pz_free(&z->pz);
+	vmm__free(vm, z->raw);
+	vmm__free(vm, z->out);
+	vmm__free(vm, z->sizes);
 }
 
 /*
@@ -255,6 +321,7 @@ static int write_memory(struct wctx *w, unsigned idx,
 	uint64_t pages = g->size / SNAP_PAGE, words = (pages + 63) / 64;
 	uint64_t nonzero = 0, data_off, len, payload_start;
 	uint64_t *bm = NULL;
+	struct zwrite z = { .n = 0 };
 	uint8_t hdr[MEM_HDR_SIZE];
 	struct vmm_sbuf b;
 	struct iovec iov;
@@ -282,11 +349,21 @@ static int write_memory(struct wctx *w, unsigned idx,
 		data_off = VMM_ALIGN_UP(payload_start + data_off, SNAP_PAGE) -
 			   payload_start;
 	len = data_off + (raw ? pages : nonzero) * SNAP_PAGE;
+	if (w->zstd) {
+		uint64_t zlen;
+
+		if ((ret = zsizes(w->vm, &z, host, bm, pages, nonzero, &zlen))) {
+			vmm__err(w->vm, ret, "snapshot: zstd failed");
+			goto out;
+		}
+		len = data_off + zlen;
+	}
 
 	vmm__sb_init(&b, NULL);
 	b.p = hdr;
 	b.cap = sizeof(hdr);
-	vmm__sb_u32(&b, raw ? MEM_ENC_RAW : MEM_ENC_PACKED);
+	vmm__sb_u32(&b, w->zstd ? MEM_ENC_ZSTD :
+			raw ? MEM_ENC_RAW : MEM_ENC_PACKED);
 	vmm__sb_u32(&b, idx);
 	vmm__sb_u64(&b, g->gpa);
 	vmm__sb_u64(&b, g->size);
@@ -304,6 +381,29 @@ static int write_memory(struct wctx *w, unsigned idx,
 	}
 	if (!ret && data_off > MEM_HDR_SIZE + words * 8)
 		ret = sec_data(w, zero_page, data_off - MEM_HDR_SIZE - words * 8);
+	if (w->zstd) {
+		uint64_t p = 0;
+
+		for (uint64_t c = 0; c < z.n && !ret; c++) {
+			uint8_t le[4];
+
+			vmm__le_put32(le, z.sizes[c]);
+			ret = sec_data(w, le, 4);
+		}
+		for (uint64_t c = 0; c < z.n && !ret; c++) {
+			int64_t r = zchunk(&z, host, bm, pages, &p);
+
+			if (r != (int64_t)z.sizes[c])
+				ret = vmm__err(w->vm, r < 0 ? (int)r : -EIO,
+					       "snapshot: zstd chunk %llu changed size",
+					       (unsigned long long)c);
+			else
+				ret = sec_data(w, z.out, (size_t)r);
+		}
+		if (!ret)
+			ret = sec_end(w);
+		goto out;
+	}
 	/* pages, in runs of equal kind */
 	for (uint64_t p = 0; p < pages && !ret;) {
 		bool nz = bm[p / 64] & (1ull << (p % 64));
@@ -335,6 +435,7 @@ static int write_memory(struct wctx *w, unsigned idx,
 	if (!ret)
 		ret = sec_end(w);
 out:
+	zwrite_free(w->vm, &z);
 	vmm__free(w->vm, bm);
 	return ret;
 }
@@ -342,15 +443,23 @@ out:
 int vmm__snapshot_write(vmm_vm *vm, struct snap_out *out, uint32_t flags)
 {
 	struct snap_state *s;
-	struct wctx w = { .vm = vm, .out = out };
+	struct wctx w = { .vm = vm, .out = out,
+			  .zstd = (flags & VMM_SAVE_ZSTD) != 0 };
 	struct vmm_sbuf b;
-	bool raw = (flags & VMM_SAVE_RAW) || !(flags & VMM_SAVE_PACKED);
+	bool raw = !w.zstd &&
+		   ((flags & VMM_SAVE_RAW) || !(flags & VMM_SAVE_PACKED));
 	uint64_t before_end;
 	int ret;
 
 	if (vmm__vm_running(vm))
 		return vmm__err(vm, -EBUSY,
 				"snapshot: the VM is running; vmm_vm_pause() it first");
+	if (w.zstd && (flags & VMM_SAVE_RAW))
+		return vmm__err(vm, -EINVAL,
+				"snapshot: VMM_SAVE_ZSTD and VMM_SAVE_RAW exclude each other");
+	if (w.zstd && !vmm__pz_available())
+		return vmm__err(vm, -ENOTSUP,
+				"snapshot: VMM_SAVE_ZSTD, and libvmm was built without zstd");
 	s = vmm__alloc(vm, sizeof(*s));
 	if (!s)
 		return vmm__err(vm, -ENOMEM, "snapshot: out of memory");

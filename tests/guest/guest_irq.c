@@ -10,7 +10,11 @@
  * In VMM_IRQCHIP_NONE the same guest must get the documented behaviour:
  * its PIC/PIT/IOAPIC accesses are unhandled I/O (completed as an empty bus
  * with VMM_CFG_IGNORE_UNHANDLED_IO), no interrupt ever comes, and its
- * first HLT returns VMM_EXIT_HLT; vmm_irq_line() gives -ENODEV.
+ * first HLT returns VMM_EXIT_HLT; vmm_irq_line() gives -ENODEV.  Without
+ * the flag, every PIC/ELCR/PIT port access and IOAPIC/LAPIC page access
+ * the guest makes is returned to the embedder as an I/O or MMIO exit (this
+ * program completes it as an empty bus and runs on); the guest still ends
+ * in HLT, and the VM is never stopped.
  *
  *   guest_irq BACKEND IMAGE
  */
@@ -56,6 +60,60 @@ static int line_read(void *opaque, uint64_t off, void *data, unsigned size,
 	(void)ctx;
 	memset(data, 0xff, size);
 	return 0;
+}
+
+static bool irq_port(uint16_t p)
+{
+	return p == 0x20 || p == 0x21 || p == 0xa0 || p == 0xa1 ||
+	       p == 0x4d0 || p == 0x4d1 || (p >= 0x40 && p <= 0x43) ||
+	       p == 0x61;
+}
+
+/*
+ * IRQCHIP_NONE without VMM_CFG_IGNORE_UNHANDLED_IO: the guest's interrupt
+ * controller and PIT accesses come to us; returns how many, -1 on failure.
+ */
+static int none_unhandled(enum vmm_backend b, const char *image)
+{
+	struct gh_vm g;
+	struct vmm_exit e;
+	char desc[160];
+	int pio = 0, mmio = 0;
+
+	gh_create(&g, "irq-none-exits", b, 0, GH_RAM_DEFAULT);
+	GH_CHECK(&g, vmm_vm_irqchip(g.vm) == VMM_IRQCHIP_NONE,
+		 "asked for none, got '%s'",
+		 vmm_irqchip_name(vmm_vm_irqchip(g.vm)));
+	gh_load(&g, image);
+	for (int n = 0; n < 10000; n++) {
+		gh_run(&g, &e);
+		if (e.kind == VMM_EXIT_IO && irq_port(e.io.port)) {
+			if (!e.io.is_write)
+				memset(e.io.data, 0xff,
+				       (size_t)e.io.size * e.io.count);
+			pio++;
+			continue;
+		}
+		if (e.kind == VMM_EXIT_MMIO &&
+		    ((e.mmio.gpa & ~0xfffull) == 0xfec00000ull ||
+		     (e.mmio.gpa & ~0xfffull) == 0xfee00000ull)) {
+			if (!e.mmio.is_write)
+				memset(e.mmio.data, 0xff, e.mmio.len);
+			mmio++;
+			continue;
+		}
+		break;
+	}
+	gh_describe_exit(&e, desc, sizeof(desc));
+	GH_CHECK(&g, e.kind == VMM_EXIT_HLT,
+		 "irqchip none, no IGNORE_UNHANDLED_IO: expected HLT after "
+		 "%d port and %d MMIO exits, got %s", pio, mmio, desc);
+	GH_CHECK(&g, pio > 0, "irqchip none: the guest's PIC/PIT accesses "
+		 "never reached the embedder");
+	printf("irqchip none without IGNORE_UNHANDLED_IO: %d port exits, "
+	       "%d MMIO exits, then %s\n", pio, mmio, desc);
+	gh_destroy(&g);
+	return pio + mmio;
 }
 
 static const struct vmm_io_ops line_ops = { .read = line_read,
@@ -125,5 +183,7 @@ int main(int argc, char **argv)
 	       vmm_backend_name(b), vmm_irqchip_name(mode), desc, d.marks,
 	       (t1 - t0) * 1e3);
 	gh_destroy(&g);
+	if (mode == VMM_IRQCHIP_NONE)
+		none_unhandled(b, argv[2]);
 	return 0;
 }

@@ -2,13 +2,16 @@
 # Linux as a guest of vmm-run (issue #12): Debian's stock cloud kernel and
 # a busybox initramfs built here, on the given backend with N vCPUs.  The
 # guest loads the kernel package's own virtio modules (virtio_pci,
-# virtio_blk), counts its CPUs (N expected: ACPI MADT), mounts the ext4
+# virtio_blk), counts its CPUs (N expected: ACPI MADT) and virtio-blk
+# queues (N: VIRTIO_BLK_F_MQ, one per vCPU by default), mounts the ext4
 # image given with --disk (made here with mkfs.ext4, a marker file written
 # into it by the host with debugfs), reads the marker, writes a file back,
 # and powers off with `poweroff -f` (ACPI S5).  vmm-run must exit 0 and the
 # host must find the guest's file in the image with debugfs.
 # With "net" as 4th argument it also brings up virtio-net on a tap device
-# in a private network namespace and pings the host side (root only).
+# in a private network namespace, pings the host side, fetches a 2 MB file
+# from an httpd there and posts it back over TCP (checksum and TSO
+# offloads, mergeable buffers), compared by MD5 (root only).
 # Usage: linux-soft.sh VMM-RUN BACKEND CPUS [net]   (kernel: $VMM_TEST_BZIMAGE)
 #        linux-soft.sh --prepare DIR   (only build DIR/initrd and DIR/disk.img
 #        and print the command line: vmm-bench linux-boot uses the same guest)
@@ -101,6 +104,8 @@ echo "LT-CLOCKSOURCE $(cat /sys/devices/system/clocksource/clocksource0/current_
 grep -q IO-APIC /proc/interrupts && echo "LT-IOAPIC yes"
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+# virtio-blk multi-queue: vmm-run gives the disk one queue per vCPU
+echo "LT-BLKMQ $(ls /sys/block/vda/mq 2>/dev/null | wc -l)"
 if mount -t ext4 /dev/vda /mnt; then
 	echo "LT-MARKER $(cat /mnt/marker.txt)"
 	echo "written by the guest with $(grep -c ^processor /proc/cpuinfo) CPUs" >/mnt/guest.txt
@@ -114,6 +119,15 @@ if [ -n "$(cat /net)" ]; then
 	ip link set eth0 up
 	ip addr add 10.99.0.2/24 dev eth0
 	ping -c 2 -W 5 10.99.0.1 >/dev/null 2>&1 && echo "LT-PING ok"
+	echo "LT-NETFEAT $(cat /sys/class/net/eth0/device/features)"
+	# TCP both ways through the offloads: a file from the host's httpd
+	# (host TSO segments into mergeable buffers, GUEST_CSUM), then the
+	# same file posted back (the guest's TSO and checksum offload)
+	if wget -q -O /f http://10.99.0.1:8000/f; then
+		echo "LT-RX $(md5sum </f | cut -c1-32)"
+		wget -q -O /dev/null --post-file /f \
+			http://10.99.0.1:8000/cgi-bin/up && echo "LT-TX posted"
+	fi
 fi
 echo "LT-DONE"
 poweroff -f
@@ -143,12 +157,27 @@ start=$(date +%s.%N)
 if [ -n "$net" ]; then
 	# vmm-run and the host end of the tap in a private network namespace
 	netargs="--net tap=lt0"
-	unshare -n sh -c '
+	# an httpd there: a 2 MB file to fetch, a CGI that hashes a POST
+	mkdir -p "$dir/www/cgi-bin"
+	# text (busybox wget --post-file stops at a NUL byte)
+	head -c 1500000 /dev/urandom | base64 >"$dir/www/f"
+	cat >"$dir/www/cgi-bin/up" <<CGI
+#!/bin/sh
+head -c "\$CONTENT_LENGTH" | md5sum | cut -c1-32 >"$dir/up.md5"
+printf 'Content-Type: text/plain\r\n\r\nok\n'
+CGI
+	chmod +x "$dir/www/cgi-bin/up"
+	LT_WWW=$dir/www unshare -n sh -c '
 		ip tuntap add dev lt0 mode tap || exit 77
 		ip link set lt0 up
 		ip addr add 10.99.0.1/24 dev lt0
 		ip link set lo up
-		exec timeout 300 "$@"
+		busybox httpd -f -p 10.99.0.1:8000 -h "$LT_WWW" &
+		hp=$!
+		timeout 300 "$@"
+		rc=$?
+		kill $hp
+		exit $rc
 	' sh "$vmm_run" --backend "$backend" --cpus "$cpus" -m 512M \
 		--kernel "$kernel" --initrd "$dir/initrd" --disk "$img" \
 		$netargs --cmdline "$cmd" --timeout ${LT_TIMEOUT:-240} >"$dir/console.txt" 2>"$dir/err.txt"
@@ -165,11 +194,28 @@ tail -5 "$dir/err.txt"
 fail=0
 [ "$rc" -eq 0 ] || { echo "vmm-run status $rc, want 0 (power-off)"; fail=1; }
 grep -aq "LT-CPUS $cpus" "$dir/console.txt" || { echo "want $cpus CPUs"; fail=1; }
+# Linux's virtio_blk made one hardware queue per virtqueue (VIRTIO_BLK_F_MQ)
+grep -aq "LT-BLKMQ $cpus" "$dir/console.txt" ||
+	{ echo "want $cpus virtio-blk queues (VIRTIO_BLK_F_MQ)"; fail=1; }
 grep -aq "LT-MARKER libvmm host marker $$" "$dir/console.txt" ||
 	{ echo "marker not read"; fail=1; }
 grep -aq "LT-FAIL" "$dir/console.txt" && fail=1
 if [ -n "$net" ]; then
 	grep -aq "LT-PING ok" "$dir/console.txt" || { echo "no ping"; fail=1; }
+	# Linux's virtio_net negotiated the offloads and mergeable buffers
+	# (feature string: bit 0 first): CSUM 0, GUEST_CSUM 1, GUEST_TSO4 7,
+	# GUEST_TSO6 8, HOST_TSO4 11, HOST_TSO6 12, MRG_RXBUF 15
+	feat=$(grep -a "LT-NETFEAT" "$dir/console.txt" | tr -d '\r' | awk '{print $2}')
+	want=$(md5sum <"$dir/www/f" | cut -c1-32)
+	grep -aq "LT-RX $want" "$dir/console.txt" ||
+		{ echo "the guest's copy of the host's file differs (want $want)"; fail=1; }
+	grep -aq "LT-TX posted" "$dir/console.txt" &&
+		[ "$(cat "$dir/up.md5" 2>/dev/null)" = "$want" ] ||
+		{ echo "the file the guest posted differs: $(cat "$dir/up.md5" 2>/dev/null)"; fail=1; }
+	for b in 0 1 7 8 11 12 15; do
+		[ "$(printf %s "$feat" | cut -c$((b + 1)))" = 1 ] ||
+			{ echo "virtio-net feature bit $b not negotiated ($feat)"; fail=1; }
+	done
 fi
 got=$(debugfs -R "cat guest.txt" "$img" 2>/dev/null)
 echo "host reads guest.txt: $got"

@@ -76,8 +76,13 @@ check "mode 'sned'"                   "$migrate" sned /tmp/x
 check "unexpected argument 'extra'"   "$migrate" send /tmp/x extra
 check "expected receive|send"         "$migrate"
 check "unknown option --bogus"     "$migrate" --bogus send /tmp/x
+check "TCP without authentication" "$migrate" send 127.0.0.1:1
+check "TCP without authentication" "$migrate" receive 127.0.0.1:1
+check "exclude each other"         "$migrate" send 127.0.0.1:1 --key-file img --insecure
+check "--key-file no-such-key"     "$migrate" receive 127.0.0.1:1 --key-file no-such-key
+check "16..4096 bytes"             "$migrate" send /tmp/x --key-file img
 help "$migrate" --backend --snapshot --after --downtime --rounds --timeout \
-	--help receive send ADDR
+	--key-file --insecure --zstd --help receive send ADDR
 
 check "--sessions 0"               "$vublk" --socket s --image img --sessions 0
 check "--sessions 2x"              "$vublk" --socket s --image img --sessions 2x

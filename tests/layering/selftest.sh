@@ -40,6 +40,9 @@ inject src/mem/guest_mem.c '#include "core/vm_impl.h"' 'src/mem includes a layer
 inject src/mem/pagewalk.c '#include "io/evloop.h"' 'src/mem includes a layer above it'
 inject src/migrate/migrate.c '#include "cpu/soft/soft.h"' 'src/migrate includes the CPU backends'
 inject src/boot/linux.c '#include "cpu/kvm/kvm.h"' 'src/boot includes the CPU backends'
+inject src/cpu/kvm/kvm_split.c '#include "cpu/soft/soft.h"' 'src/cpu/kvm includes another backend'
+inject src/cpu/soft/backend.c '#include "../kvm/kvm.h"' 'src/cpu/soft includes another backend'
+inject src/irq/pit.c '#include "cpu/soft/soft.h"' 'src/irq includes the CPU backends'
 # io -> dev plus the existing dev -> io: a cycle no single-file rule names
 inject src/io/evloop.c '#include "dev/direct.h"' 'folder include cycle'
 exit $fail

@@ -16,6 +16,12 @@
  *                           before the COMMIT the source keeps running;
  *                           after it both sides resume on a new
  *                           connection and the guest completes correctly
+ *   test_postcopy authcut   the same with a pre-shared key on both ends
+ *                           (every frame MACed, post-copy ones too): cut
+ *                           after 30% of the post-copy; a resume with a
+ *                           wrong key and one without a key are refused
+ *                           and lose nothing, the one with the key runs
+ *                           a fresh handshake and completes
  *   test_postcopy converge  pre-copy + auto-converge: the throttle rises
  *                           until the rest fits the downtime target
  *   test_postcopy available as an unprivileged user (root drops to
@@ -44,6 +50,17 @@
 #define MORE 2000000ull /* iterations after the migration */
 
 static bool verbose;
+
+/* authcut: the pre-shared key of both ends (NULL: none) */
+static const char *test_key;
+#define KEY_A "libvmm post-copy test key, 0123456789"
+#define KEY_B "libvmm post-copy test key, 0123456788"
+
+static void set_key(struct vmm_migrate_opts *mo, const char *key)
+{
+	mo->key = key;
+	mo->key_len = key ? (uint32_t)strlen(key) : 0;
+}
 
 static void log_cb(void *opaque, int level, const char *msg)
 {
@@ -88,6 +105,7 @@ static void *rx_thread(void *arg)
 	struct vmm_config ov;
 
 	vmm_config_init(&ov);
+	set_key(&mo, test_key);
 	ov.backend = a->backend;
 	ov.log = log_cb;
 	a->value = -1;
@@ -311,7 +329,7 @@ static void *proxy_back(void *arg)
 static void *proxy_fwd(void *arg)
 {
 	struct proxy *p = arg;
-	static __thread uint8_t buf[24 + (64 * (4096 + 8) + 4096)];
+	static __thread uint8_t buf[24 + (64 * (4096 + 8) + 4096) + 32];
 
 	for (;;) {
 		uint32_t len;
@@ -324,6 +342,11 @@ static void *proxy_fwd(void *arg)
 		if (len > sizeof(buf) - 24 || read_full(p->src, buf + 24, len))
 			break;
 		total = 24 + len;
+		/* an authenticated frame: its 32-byte MAC follows */
+		if ((buf[6] & 1) && read_full(p->src, buf + total, 32))
+			break;
+		if (buf[6] & 1)
+			total += 32;
 		if (p->cut == CUT_FORGE && p->switched && buf[4] == 4 &&
 		    !p->forged) {
 			uint64_t e = MIGGUEST_CODE | (buf[24 + 8] & 1);
@@ -365,6 +388,7 @@ struct resume_arg {
 	vmm_vm *vm;
 	int fd, ret;
 	struct vmm_migrate_stats st;
+	const char *key;
 };
 
 static void *resume_thread(void *arg)
@@ -373,6 +397,7 @@ static void *resume_thread(void *arg)
 	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
 				       .timeout_ms = 5000 };
 
+	set_key(&mo, a->key);
 	a->ret = vmm_migrate_resume(a->vm, a->fd, &mo, &a->st);
 	return NULL;
 }
@@ -380,6 +405,7 @@ static void *resume_thread(void *arg)
 static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
 {
 	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_opts so = src_opts;
 	struct vmm_migrate_stats st;
 	struct proxy px;
 	struct mg g;
@@ -397,6 +423,10 @@ static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
 			 pct);
 	else
 		snprintf(what, sizeof(what), "cut %zu bytes after SWITCH", cut);
+	if (test_key)
+		snprintf(what + strlen(what), sizeof(what) - strlen(what),
+			 " (authenticated)");
+	set_key(&so, test_key);
 	start_source(&g, b, &value);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 &&
 	      socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, "socketpair");
@@ -407,7 +437,7 @@ static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
 	pthread_create(&tf, NULL, proxy_fwd, &px);
 	pthread_create(&tb, NULL, proxy_back, &px);
 	pthread_create(&t, NULL, rx_thread, rx);
-	ret = vmm_migrate_send(g.vm, a[0], &src_opts, &st);
+	ret = vmm_migrate_send(g.vm, a[0], &so, &st);
 	/* both proxy sides: after refusing a forged frame the destination
 	 * reads no more, and the proxy may sit in a write to it */
 	shutdown(a[0], SHUT_RDWR);
@@ -451,13 +481,42 @@ static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
 		      vmm_err_name(rx->wait_ret), vmm_err_name(ret), msg);
 	printf("%s: source %s (%s), destination %s; resuming\n", what,
 	       vmm_err_name(ret), msg, vmm_err_name(rx->wait_ret));
+	/* authenticated: the destination with a wrong key, then with
+	 * none, is refused; both sides keep everything for the next try */
+	for (int bad = 0; test_key && bad < 2; bad++) {
+		struct resume_arg ra = { rx->vm, -1, 0, { 0 },
+					 bad ? NULL : KEY_B };
+		struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 5000 };
+		int n[2];
+
+		set_key(&mo, test_key);
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, n) == 0, "socketpair");
+		ra.fd = n[1];
+		pthread_create(&t, NULL, resume_thread, &ra);
+		ret = vmm_migrate_resume(g.vm, n[0], &mo, NULL);
+		pthread_join(t, NULL);
+		vmm_last_error(g.vm, msg, sizeof(msg));
+		CHECK(ret == -EACCES && ra.ret == -EACCES,
+		      "%s: resume with %s: source %s (%s), destination %s",
+		      what, bad ? "no key" : "a wrong key", vmm_err_name(ret),
+		      msg, vmm_err_name(ra.ret));
+		printf("ok: %s: resume with %s refused: source %s (%s), "
+		       "destination %s\n", what, bad ? "no key" : "a wrong key",
+		       vmm_err_name(ret), msg, vmm_err_name(ra.ret));
+		CHECK(vmm_vm_resume(g.vm) == -EBUSY, "%s: source resumable",
+		      what);
+		close(n[0]);
+		close(n[1]);
+	}
 	{
-		struct resume_arg ra = { rx->vm, -1, 0, { 0 } };
+		struct resume_arg ra = { rx->vm, -1, 0, { 0 }, test_key };
 		struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
 				       .timeout_ms = 5000 };
 		struct vmm_migrate_stats rs, ws;
 		int n[2];
 
+		set_key(&mo, test_key);
 		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, n) == 0, "socketpair");
 		ra.fd = n[1];
 		pthread_create(&t, NULL, resume_thread, &ra);
@@ -506,6 +565,15 @@ static void test_cut(void)
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
 		cut_one(b, cuts[i].cut, cuts[i].pct);
 	printf("ok: %zu cuts, 0 lost VMs\n", sizeof(cuts) / sizeof(cuts[0]));
+}
+
+static void test_authcut(void)
+{
+	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+
+	test_key = KEY_A;
+	cut_one(b, 0, 30);
+	printf("ok: authenticated post-copy cut and resumed, 0 lost VMs\n");
 }
 
 /* ---- auto-converge ---- */
@@ -631,7 +699,8 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "available"))
 		return test_available();
 	signal(SIGPIPE, SIG_IGN); /* the cutting proxy writes to cut sockets */
-	if (!soft && strcmp(mode, "cut") && strcmp(mode, "converge") &&
+	if (!soft && strcmp(mode, "cut") && strcmp(mode, "authcut") &&
+	    strcmp(mode, "converge") &&
 	    !have_kvm()) {
 		printf("SKIP: /dev/kvm absent\n");
 		return 77;
@@ -653,10 +722,12 @@ int main(int argc, char **argv)
 		test_pair(VMM_BACKEND_SOFT, VMM_BACKEND_KVM);
 	else if (!strcmp(mode, "cut"))
 		test_cut();
+	else if (!strcmp(mode, "authcut"))
+		test_authcut();
 	else if (!strcmp(mode, "converge"))
 		test_converge();
 	else {
-		fprintf(stderr, "usage: test_postcopy soft|kvm|kvm-soft|soft-kvm|cut|converge\n");
+		fprintf(stderr, "usage: test_postcopy soft|kvm|kvm-soft|soft-kvm|cut|authcut|converge\n");
 		return 2;
 	}
 	return 0;

@@ -352,7 +352,7 @@ static void test_versions_and_sizes(void **state)
 	(void)n;
 
 	/* a newer format */
-	vmm__le_put32(m.p + 8, 2);
+	vmm__le_put32(m.p + 8, SNAP_FORMAT_VERSION + 1);
 	reseal(&m);
 	assert_int_equal(parse(&m, m.len, err, sizeof(err)), -ENOTSUP);
 	assert_non_null(strstr(err, "newer"));
@@ -380,6 +380,14 @@ static void test_versions_and_sizes(void **state)
 	vmm__le_put32(m.p + mem + SEC_HDR_SIZE, 7);
 	reseal(&m);
 	assert_int_equal(parse(&m, m.len, err, sizeof(err)), -ENOTSUP);
+	memcpy(m.p, orig, m.len);
+
+	/* the ZSTD encoding (format 2) in a format-1 file */
+	assert_int_equal(vmm__le_get32(m.p + 8), 1);
+	vmm__le_put32(m.p + mem + SEC_HDR_SIZE, MEM_ENC_ZSTD);
+	reseal(&m);
+	assert_int_equal(parse(&m, m.len, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "format 1"));
 	memcpy(m.p, orig, m.len);
 
 	/* absurd: a region of 2 TiB in the config */

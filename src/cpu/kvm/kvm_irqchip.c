@@ -238,6 +238,7 @@ int kvm_vcpu_complete_io(vmm_vcpu *vcpu)
 	int r, e;
 
 	__atomic_store_n(&p->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	kvm_state_forget(p);
 	r = ioctl(p->fd, KVM_RUN, 0);
 	e = errno;
 	if (!atomic_load(&vcpu->kick_pending))

@@ -2,7 +2,7 @@
 /*
  * kvm_split.c - VMM_IRQCHIP_SPLIT on KVM: the local APICs are KVM's
  * (KVM_CAP_SPLIT_IRQCHIP), the PIC pair, IOAPIC and PIT are libvmm's own
- * models (src/cpu/soft/irq/, the code the software backend runs, created
+ * models (src/irq/, the code the software backend runs, created
  * with external LAPICs).  How the two halves meet:
  *
  *  - IOAPIC interrupts are MSIs: KVM_SIGNAL_MSI.
@@ -23,7 +23,7 @@
  *    thread.
  */
 #include "cpu/kvm/kvm.h"
-#include "cpu/soft/irq/irqchip.h"
+#include "irq/irqchip.h"
 
 #include <signal.h>
 #include <string.h>
@@ -237,7 +237,10 @@ void kvm_split_pre_run(vmm_vcpu *vcpu)
 		struct kvm_interrupt irq = {
 			.irq = (uint32_t)soft_irqchip_extint_ack(s->chip)
 		};
-		int r = kvm_ioctl(p->fd, KVM_INTERRUPT, &irq);
+		int r;
+
+		kvm_state_forget(p);
+		r = kvm_ioctl(p->fd, KVM_INTERRUPT, &irq);
 		if (r < 0)
 			vmm__log(vcpu->vm, VMM_LOG_WARN,
 				 "split irqchip: KVM_INTERRUPT %u: %s", irq.irq,

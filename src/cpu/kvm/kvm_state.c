@@ -237,6 +237,17 @@ static int set_fpu(vmm_vcpu *vcpu, int fd, const struct vmm_cpu_state *st)
 	}
 }
 
+/* KVM now holds @st's FPU, debug-register and event groups. */
+static void remember(struct kvm_vcpu_priv *p, const struct vmm_cpu_state *st)
+{
+	p->k_fpu = st->fpu;
+	memcpy(p->k_dr, st->dr, sizeof(p->k_dr));
+	p->k_dr6 = st->dr6;
+	p->k_dr7 = st->dr7;
+	p->k_events = st->events;
+	p->known = true;
+}
+
 int kvm_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st)
 {
 	struct kvm_vm *k = kvm_of(vcpu->vm);
@@ -322,13 +333,16 @@ int kvm_get_state(vmm_vcpu *vcpu, struct vmm_cpu_state *st)
 			return vmm__err(vcpu->vm, r, "KVM_GET_LAPIC failed");
 		memcpy(st->lapic, la.regs, sizeof(st->lapic));
 	}
+	remember(kvcpu_of(vcpu), st);
 	return 0;
 }
 
 int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 {
 	struct kvm_vm *k = kvm_of(vcpu->vm);
-	int fd = kvcpu_of(vcpu)->fd;
+	struct kvm_vcpu_priv *p = kvcpu_of(vcpu);
+	int fd = p->fd;
+	bool known;
 	struct kvm_regs regs = { 0 };
 	struct kvm_sregs sregs;
 	union msr_buf mb = { 0 };
@@ -391,10 +405,21 @@ int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 				"KVM_SET_MSRS refused MSR 0x%x",
 				r >= 0 ? mb.h.entries[r].index : 0);
 
-	if ((r = set_fpu(vcpu, fd, st)))
+	/*
+	 * Each group below equal to what KVM holds since the last get/set
+	 * with no run in between is not written again (memcmp: the structs
+	 * have no padding; a get fills every byte of them from zero).
+	 */
+	known = p->known;
+	p->known = false; /* until every group is written */
+	if (!(known && !memcmp(&p->k_fpu, &st->fpu, sizeof(st->fpu))) &&
+	    (r = set_fpu(vcpu, fd, st)))
 		return r;
 
-	if (k->debugregs) {
+	if (known && !memcmp(p->k_dr, st->dr, sizeof(p->k_dr)) &&
+	    p->k_dr6 == st->dr6 && p->k_dr7 == st->dr7) {
+		/* unchanged */
+	} else if (k->debugregs) {
 		struct kvm_debugregs d = { 0 };
 		memcpy(d.db, st->dr, sizeof(d.db));
 		d.dr6 = st->dr6 ? st->dr6 : 0xffff0ff0;
@@ -402,7 +427,9 @@ int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 		if ((r = kvm_ioctl(fd, KVM_SET_DEBUGREGS, &d)) < 0)
 			return vmm__err(vcpu->vm, r, "KVM_SET_DEBUGREGS failed");
 	}
-	if (k->vcpu_events) {
+	if (known && !memcmp(&p->k_events, &st->events, sizeof(st->events))) {
+		/* unchanged */
+	} else if (k->vcpu_events) {
 		struct kvm_vcpu_events ev = { 0 };
 		ev.exception.injected = st->events.exception_injected;
 		ev.exception.pending = st->events.exception_pending;
@@ -451,5 +478,6 @@ int kvm_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 		if ((r = kvm_ioctl(fd, KVM_SET_MP_STATE, &mp)) < 0)
 			return vmm__err(vcpu->vm, r, "KVM_SET_MP_STATE failed");
 	}
+	remember(p, st);
 	return 0;
 }

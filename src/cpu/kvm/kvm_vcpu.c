@@ -330,6 +330,7 @@ int kvm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 		if (atomic_load(&vcpu->kick_pending))
 			__atomic_store_n(&run->immediate_exit, 1,
 					 __ATOMIC_SEQ_CST);
+		kvm_state_forget(p);
 		r = ioctl(p->fd, KVM_RUN, 0);
 		if (r < 0) {
 			int e = errno;
@@ -396,6 +397,7 @@ static int set_guest_debug(vmm_vcpu *vcpu, bool step, bool sw_bp,
 			dbg.arch.debugreg[k] = hbp[k].addr;
 		dbg.arch.debugreg[7] = dr7 | 0x400;
 	}
+	kvm_state_forget(p);
 	r = kvm_ioctl(p->fd, KVM_SET_GUEST_DEBUG, &dbg);
 	if (r < 0)
 		return vmm__err(vcpu->vm, r, "KVM_SET_GUEST_DEBUG failed");

@@ -344,7 +344,7 @@ static int soft_set_state(vmm_vcpu *vcpu, const struct vmm_cpu_state *st)
 
 /*
  * Snapshots: the PIC pair, IOAPIC and PIT in the neutral format (the
- * conversion is src/cpu/soft/irq/irqconv.c).  The local APICs travel with
+ * conversion is src/irq/irqconv.c).  The local APICs travel with
  * the vCPU state.  Loading goes through the chip's save image, which holds
  * each vCPU's TSC at the time of the call: re-send the CPUs' TSC offsets
  * afterwards so that TSC-deadline timers stay on RDTSC's time.

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * irqglue.c - calls into the interrupt controllers of src/cpu/soft/irq/.
- * Their symbols are weak references here, so the software backend links
- * and runs (as with VMM_CFG_NO_IRQCHIP) in a build without them.
+ * irqglue.c - calls into the interrupt controllers of src/irq/.
+ * The SOFT_IRQ_HAVE() checks only matter in a SOFT_IRQ_FORCE_WEAK build
+ * (irqglue.h).
  */
 #include "cpu/soft/irqglue.h"
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * irqglue.h - the software CPU's side of the interrupt controllers
- * (src/cpu/soft/irq/irqchip.h).  The controllers are linked in when they
- * are built; without them (or with VMM_CFG_NO_IRQCHIP) the CPU runs with
+ * (src/irq/irqchip.h).  With VMM_CFG_NO_IRQCHIP (or in a
+ * SOFT_IRQ_FORCE_WEAK build without them) the CPU runs with
  * no irqchip: HLT returns VMM_EXIT_HLT, vmm_irq_line() gives -ENODEV.
  */
 #ifndef LIBVMM_SOFT_IRQGLUE_H
@@ -11,14 +11,13 @@
 #include "cpu/soft/soft.h"
 
 /*
- * The controllers are built when irq/meson.build exists (see meson.build);
- * then the references are strong, so static links pull them in.  Without
- * them the references are weak and resolve to NULL.
+ * The controllers (src/irq/) are always built since the KVM backend's split
+ * irqchip uses them too; the references are strong, so static links pull
+ * them in.  SOFT_IRQ_FORCE_WEAK keeps the old weak-reference build (the CPU
+ * then runs without an irqchip when they are absent).
  */
-#if defined(__has_include) && !defined(SOFT_IRQ_FORCE_WEAK)
-#if __has_include("cpu/soft/irq/meson.build")
+#ifndef SOFT_IRQ_FORCE_WEAK
 #define SOFT_IRQ_BUILT 1
-#endif
 #endif
 #ifdef SOFT_IRQ_BUILT
 #define SOFT_IRQ_HAVE(fn) 1

@@ -16,7 +16,7 @@
 #define LIBVMM_SOFT_H
 
 #include "core/vm_impl.h"
-#include "cpu/soft/irq/irqchip.h"
+#include "irq/irqchip.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -23,6 +23,7 @@
  */
 #include "dev/vhost-user/vu_int.h"
 #include "io/evloop.h"
+#include "mem/guest_copy.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -113,12 +114,14 @@ static int mem_copy(struct vu_session *s, uint64_t gpa, void *buf,
 	if (n < 0)
 		return -EFAULT;
 	for (int i = 0; i < n; i++) {
+		/* ring indexes and flags: one load / store each */
 		if (src)
-			memcpy(iov[i].iov_base, (const uint8_t *)src + off,
-			       iov[i].iov_len);
+			vmm__guest_store(iov[i].iov_base,
+					 (const uint8_t *)src + off,
+					 iov[i].iov_len);
 		else
-			memcpy((uint8_t *)buf + off, iov[i].iov_base,
-			       iov[i].iov_len);
+			vmm__guest_load((uint8_t *)buf + off, iov[i].iov_base,
+					iov[i].iov_len);
 		off += iov[i].iov_len;
 	}
 	return 0;

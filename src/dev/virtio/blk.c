@@ -14,6 +14,12 @@
  *
  * Batching: a kick pops every available chain and queues its I/O; the loop
  * submits them with one io_uring_enter.
+ *
+ * Multi-queue (VIRTIO_BLK_F_MQ, offered when more than one queue is
+ * configured; default one per vCPU of the VM): every queue runs on the
+ * device's event loop under the device lock and draws from one pool of
+ * queue-size requests; a queue that finds the pool empty is marked starved
+ * and is served again, lowest index first, as requests complete.
  */
 #include "dev/virtio/virtio_dev.h"
 #include "io/evloop.h"
@@ -31,6 +37,7 @@
 #define BLK_F_SEG_MAX 2
 #define BLK_F_RO 5
 #define BLK_F_BLK_SIZE 6
+#define BLK_F_MQ 12
 #define BLK_F_FLUSH 9
 #define BLK_F_DISCARD 13
 #define BLK_F_WRITE_ZEROES 14
@@ -46,10 +53,16 @@
 #define BLK_S_IOERR 1
 #define BLK_S_UNSUPP 2
 
+/* discard / write-zeroes segment flags (5.2.6) */
+#define BLK_WZ_F_UNMAP 1u
+
 #define BLK_ID_LEN 20
 #define SECTOR 512ull
 #define SEG_MAX (VMM_VQ_MAX_IOV - 2)
 #define CONFIG_SIZE 60
+
+_Static_assert(VMM_VIRTIO_BLK_MAX_QUEUES <= VMM_VIRTIO_MAX_QUEUES,
+	       "virtio-blk queues beyond the virtio core's");
 
 struct blk;
 
@@ -59,6 +72,7 @@ struct blk_req {
 	uint8_t *status;
 	uint64_t len;      /* data bytes expected */
 	uint32_t type;
+	uint16_t q;        /* the queue it came from */
 	bool in_flight;
 	struct blk_req *next_free;
 	struct vmm_vq_elem e;
@@ -67,7 +81,11 @@ struct blk_req {
 struct blk {
 	struct vmm_virtio *vd;
 	int fd;
+	int io_fd;         /* @fd registered with the loop's ring, or @fd */
+	bool io_fd_set;
 	bool ro;
+	bool direct;       /* O_DIRECT: requests must meet the alignment */
+	uint32_t mem_align, off_align; /* O_DIRECT rules (statx DIOALIGN) */
 	uint64_t capacity; /* sectors */
 	char serial[BLK_ID_LEN];
 	uint8_t config[CONFIG_SIZE];
@@ -75,12 +93,14 @@ struct blk {
 	unsigned nreq;
 	struct blk_req *free;
 	unsigned inflight;
-	bool starved;      /* chains waiting for a free request */
+	uint32_t starved;  /* queues with chains waiting for a free request */
 	bool resetting;
+	unsigned nq;
+	struct vmm_virtio_dev_ops ops; /* the template with this queue count */
 	vmm_vm *vm;
 };
 
-static void blk_process(struct blk *b);
+static void blk_process(struct blk *b, unsigned q);
 
 static void put_le(uint8_t *p, unsigned n, uint64_t v)
 {
@@ -135,21 +155,21 @@ static void req_complete(struct blk *b, struct blk_req *r, uint8_t status,
 			 uint32_t written)
 {
 	struct vmm_virtio *vd = b->vd;
+	struct vmm_vq *vq = &vd->q[r->q].vq;
 
-	if (!b->resetting && vd->q[0].vq.ready && !vd->q[0].vq.broken) {
+	if (!b->resetting && vq->ready && !vq->broken) {
 		if (r->status) {
 			struct iovec st = { r->status, 1 };
 
 			*r->status = status;
 			/* data (read requests) and status were written after
 			 * the pages were marked at pop time */
-			vmm_vq_written(&vd->q[0].vq, &r->e, &st);
+			vmm_vq_written(vq, &r->e, &st);
 		}
-		if (vmm_vq_push(&vd->q[0].vq, &r->e,
-				r->status ? written + 1 : 0))
-			vmm_virtio_queue_error(vd, 0);
+		if (vmm_vq_push(vq, &r->e, r->status ? written + 1 : 0))
+			vmm_virtio_queue_error(vd, r->q);
 		else
-			vmm_virtio_notify_queue(vd, 0);
+			vmm_virtio_notify_queue(vd, r->q);
 		vd->stats.requests++;
 	}
 	if (status == BLK_S_IOERR)
@@ -189,8 +209,10 @@ static void req_done(void *opaque, int res)
 	req_complete(b, r, st, written);
 	if (b->resetting || b->inflight == 0)
 		pthread_cond_broadcast(&vd->cond);
-	if (b->starved && !b->resetting && vmm_virtio_running(vd))
-		blk_process(b);
+	for (unsigned q = 0; b->starved && q < b->nq && b->free; q++)
+		if ((b->starved & (1u << q)) && !b->resetting &&
+		    vmm_virtio_running(vd))
+			blk_process(b, q);
 	pthread_mutex_unlock(&vd->lock);
 }
 
@@ -202,6 +224,26 @@ static bool range_ok(struct blk *b, uint64_t sector, uint64_t bytes)
 		return false;
 	return !__builtin_add_overflow(sector, bytes / SECTOR, &end) &&
 	       end <= b->capacity;
+}
+
+/*
+ * O_DIRECT: the file offset and length must be multiples of the file's
+ * offset alignment, every buffer address of its memory alignment and every
+ * buffer length of the offset alignment (what the kernel would otherwise
+ * refuse with EINVAL, or for some file systems silently do buffered).
+ */
+static bool direct_ok(struct blk *b, uint64_t off, const struct iovec *iov,
+		      unsigned n, uint64_t len)
+{
+	if (!b->direct)
+		return true;
+	if (off % b->off_align || len % b->off_align)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if ((uintptr_t)iov[i].iov_base % b->mem_align ||
+		    iov[i].iov_len % b->off_align)
+			return false;
+	return true;
 }
 
 /* Start @r (popped).  Lock held. */
@@ -237,6 +279,12 @@ static void req_start(struct blk *b, struct blk_req *r)
 	sector = le64toh(sector);
 	r->op.fn = req_done;
 	r->op.opaque = r;
+	if (!b->io_fd_set) {
+		/* first request, on the loop thread: io_uring's fixed-file
+		 * table (no file lookup per request), else the plain fd */
+		b->io_fd = vmm_evloop_file_register(vd->loop, b->fd);
+		b->io_fd_set = true;
+	}
 
 	switch (r->type) {
 	case BLK_T_IN:
@@ -244,7 +292,9 @@ static void req_start(struct blk *b, struct blk_req *r)
 		r->len = e->in_len - 1;
 		if (!range_ok(b, sector, r->len))
 			goto ioerr;
-		ret = vmm_evloop_readv(vd->loop, b->fd, in, (int)n_in,
+		if (!direct_ok(b, sector * SECTOR, in, n_in, r->len))
+			goto misaligned;
+		ret = vmm_evloop_readv(vd->loop, b->io_fd, in, (int)n_in,
 				       (off_t)(sector * SECTOR), &r->op);
 		break;
 	case BLK_T_OUT:
@@ -254,11 +304,13 @@ static void req_start(struct blk *b, struct blk_req *r)
 		r->len = e->out_len - 16;
 		if (!range_ok(b, sector, r->len))
 			goto ioerr;
-		ret = vmm_evloop_writev(vd->loop, b->fd, e->iov, (int)n_out,
+		if (!direct_ok(b, sector * SECTOR, e->iov, n_out, r->len))
+			goto misaligned;
+		ret = vmm_evloop_writev(vd->loop, b->io_fd, e->iov, (int)n_out,
 					(off_t)(sector * SECTOR), &r->op);
 		break;
 	case BLK_T_FLUSH:
-		ret = vmm_evloop_fsync(vd->loop, b->fd, &r->op);
+		ret = vmm_evloop_fsync(vd->loop, b->io_fd, &r->op);
 		break;
 	case BLK_T_GET_ID: {
 		size_t n = e->in_len - 1 < BLK_ID_LEN ? e->in_len - 1 : BLK_ID_LEN;
@@ -270,24 +322,39 @@ static void req_start(struct blk *b, struct blk_req *r)
 	case BLK_T_DISCARD:
 	case BLK_T_WRITE_ZEROES: {
 		uint8_t seg[16];
-		uint32_t num;
+		uint32_t num, flags;
 		uint64_t s;
+		int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
 
 		if (b->ro || e->out_len != 32)
 			goto ioerr; /* one segment per request (max_*_seg = 1) */
 		vmm_iov_to_buf(e->iov, n_out, 16, seg, 16);
 		memcpy(&s, seg, 8);
 		memcpy(&num, seg + 8, 4);
+		memcpy(&flags, seg + 12, 4);
 		s = le64toh(s);
 		num = le32toh(num);
+		flags = le32toh(flags);
+		/* 5.2.6.2: unknown flags, and unmap on a discard, are UNSUPP */
+		if ((flags & ~BLK_WZ_F_UNMAP) ||
+		    (r->type == BLK_T_DISCARD && (flags & BLK_WZ_F_UNMAP))) {
+			req_complete(b, r, BLK_S_UNSUPP, 0);
+			return;
+		}
 		if (!range_ok(b, s, (uint64_t)num * SECTOR))
 			goto ioerr;
-		ret = vmm_evloop_fallocate(
-			vd->loop, b->fd,
-			FALLOC_FL_KEEP_SIZE | (r->type == BLK_T_DISCARD
-						       ? FALLOC_FL_PUNCH_HOLE
-						       : FALLOC_FL_ZERO_RANGE),
-			(off_t)(s * SECTOR), (off_t)num * (off_t)SECTOR, &r->op);
+		if (num == 0) {
+			req_complete(b, r, BLK_S_OK, 0);
+			return;
+		}
+		/* write-zeroes without unmap keeps the blocks allocated;
+		 * with unmap (and discard) the range becomes a hole, which
+		 * reads as zeroes */
+		if (r->type == BLK_T_WRITE_ZEROES && !(flags & BLK_WZ_F_UNMAP))
+			mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
+		ret = vmm_evloop_fallocate(vd->loop, b->io_fd, mode,
+					   (off_t)(s * SECTOR),
+					   (off_t)num * (off_t)SECTOR, &r->op);
 		break;
 	}
 	default:
@@ -302,16 +369,22 @@ static void req_start(struct blk *b, struct blk_req *r)
 	r->in_flight = true;
 	b->inflight++;
 	return;
+misaligned:
+	vmm_virtio_log(vd, VMM_LOG_WARN,
+		       "%s at sector %llu: buffers or range not aligned for "
+		       "O_DIRECT (memory %u, offset %u bytes)",
+		       r->type == BLK_T_IN ? "read" : "write",
+		       (unsigned long long)sector, b->mem_align, b->off_align);
 ioerr:
 	req_complete(b, r, BLK_S_IOERR, 0);
 }
 
-static void blk_process(struct blk *b)
+static void blk_process(struct blk *b, unsigned q)
 {
 	struct vmm_virtio *vd = b->vd;
-	struct vmm_vq *vq = &vd->q[0].vq;
+	struct vmm_vq *vq = &vd->q[q].vq;
 
-	b->starved = false;
+	b->starved &= ~(1u << q);
 	for (;;) {
 		vmm_vq_disable_notify(vq);
 		for (;;) {
@@ -319,17 +392,18 @@ static void blk_process(struct blk *b)
 			int ret;
 
 			if (!r) {
-				b->starved = true;
+				b->starved |= 1u << q;
 				return;
 			}
 			ret = vmm_vq_pop(vq, &r->e);
 			if (ret == 0)
 				break;
 			if (ret < 0) {
-				vmm_virtio_queue_error(vd, 0);
+				vmm_virtio_queue_error(vd, q);
 				return;
 			}
 			b->free = r->next_free;
+			r->q = (uint16_t)q;
 			req_start(b, r);
 		}
 		if (!vmm_vq_enable_notify(vq))
@@ -339,7 +413,7 @@ static void blk_process(struct blk *b)
 
 static void blk_queue_notify(void *be, unsigned q)
 {
-	blk_process(be);
+	blk_process(be, q);
 }
 
 static void blk_reset(void *be)
@@ -350,7 +424,7 @@ static void blk_reset(void *be)
 	while (b->inflight)
 		pthread_cond_wait(&b->vd->cond, &b->vd->lock);
 	b->resetting = false;
-	b->starved = false;
+	b->starved = 0;
 }
 
 /* Snapshots: let every request in flight complete (and reach the used
@@ -368,6 +442,9 @@ static void blk_destroy(void *be)
 {
 	struct blk *b = be;
 
+	/* nothing in flight any more (the reset drained it) */
+	if (b->io_fd_set && b->vd)
+		vmm_evloop_file_unregister(b->vd->loop, b->io_fd);
 	if (b->fd >= 0)
 		close(b->fd);
 	vmm__free(b->vm, b->reqs);
@@ -416,7 +493,7 @@ int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 {
 	struct stat sb;
 	struct blk *b;
-	unsigned qmax;
+	unsigned qmax, nq;
 	int ret;
 
 	if (!cfg || !nb || (cfg->fd < 0 && !cfg->path))
@@ -424,11 +501,30 @@ int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 	qmax = cfg->virtio.queue_size ? cfg->virtio.queue_size : 256;
 	if (qmax > 1024)
 		return vmm__err(vm, -EINVAL, "virtio-blk: queue size %u", qmax);
+	nq = cfg->num_queues;
+	if (!nq) {
+		/* one per vCPU the VM may have, within what we can offer */
+		nq = vm ? vmm__vm_config(vm)->ncpus : 1;
+		if (nq > VMM_VIRTIO_BLK_MAX_QUEUES)
+			nq = VMM_VIRTIO_BLK_MAX_QUEUES;
+		if (!nq)
+			nq = 1;
+	}
+	if (nq > VMM_VIRTIO_BLK_MAX_QUEUES)
+		return vmm__err(vm, -EINVAL, "virtio-blk: %u queues (at most %u)",
+				nq, VMM_VIRTIO_BLK_MAX_QUEUES);
 	b = vmm__alloc(vm, sizeof(*b));
 	if (!b)
 		return vmm__err(vm, -ENOMEM, "virtio-blk: out of memory");
 	b->vm = vm;
 	b->ro = cfg->readonly;
+	b->nq = nq;
+	b->ops = b->ro ? blk_ops_ro : blk_ops_rw;
+	b->ops.num_queues = nq;
+	for (unsigned i = 0; i < nq; i++)
+		b->ops.queue_dirs[i] = VMM_VQ_DIR_ANY;
+	if (nq > 1)
+		b->ops.features |= 1ull << BLK_F_MQ;
 	if (cfg->fd >= 0)
 		b->fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 3);
 	else
@@ -447,14 +543,40 @@ int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 		return ret;
 	}
 	b->capacity = (uint64_t)sb.st_size / SECTOR;
+	b->mem_align = b->off_align = SECTOR;
+	b->direct = cfg->direct || (fcntl(b->fd, F_GETFL) & O_DIRECT);
+	if (b->direct) {
+		struct statx sx;
+
+		if (statx(b->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+		    (sx.stx_mask & STATX_DIOALIGN)) {
+			if (!sx.stx_dio_offset_align) {
+				ret = vmm__err(vm, -EINVAL, "virtio-blk: the "
+					       "image does not support O_DIRECT");
+				blk_destroy(b);
+				return ret;
+			}
+			b->mem_align = sx.stx_dio_mem_align;
+			b->off_align = sx.stx_dio_offset_align;
+		}
+		/* sane powers of two only (4 KiB sectors at most) */
+		if (b->mem_align < 1 || b->mem_align > 4096 ||
+		    (b->mem_align & (b->mem_align - 1)))
+			b->mem_align = SECTOR;
+		if (b->off_align < SECTOR || b->off_align > 4096 ||
+		    (b->off_align & (b->off_align - 1)))
+			b->off_align = SECTOR;
+	}
 	snprintf(b->serial, sizeof(b->serial), "%s",
 		 cfg->serial ? cfg->serial : "libvmm-blk");
 	if (cfg->serial && strlen(cfg->serial) >= BLK_ID_LEN)
 		memcpy(b->serial, cfg->serial, BLK_ID_LEN); /* 20 bytes, no NUL */
 	put_le(b->config + 0, 8, b->capacity);
 	put_le(b->config + 12, 4, SEG_MAX);
-	put_le(b->config + 20, 4, SECTOR);
-	put_le(b->config + 34, 2, 1);
+	/* blk_size: the guest then aligns its requests to what O_DIRECT
+	 * needs (512 without it) */
+	put_le(b->config + 20, 4, b->off_align);
+	put_le(b->config + 34, 2, nq); /* num_queues (with F_MQ) */
 	put_le(b->config + 36, 4, 0xffffffffu / SECTOR);
 	put_le(b->config + 40, 4, 1);
 	put_le(b->config + 44, 4, 1);
@@ -470,7 +592,7 @@ int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 		b->reqs[i].b = b;
 		req_free(b, &b->reqs[i]);
 	}
-	nb->ops = b->ro ? &blk_ops_ro : &blk_ops_rw;
+	nb->ops = &b->ops;
 	nb->be = b;
 	nb->destroy = blk_destroy;
 	nb->vd_slot = &b->vd;

@@ -427,6 +427,86 @@ int vmm_vq_push(struct vmm_vq *vq, const struct vmm_vq_elem *e, uint32_t len)
 	return 0;
 }
 
+/*
+ * Several chains made visible at once: split rings write every used
+ * element, then used->idx once; packed rings write the used descriptors
+ * from the last to the first, the first one's flags last.  A driver
+ * therefore never sees the first chain without the others (a mergeable
+ * receive buffer's num_buffers promises the rest).
+ */
+int vmm_vq_push_batch(struct vmm_vq *vq, const struct vmm_vq_used *u,
+		      unsigned n)
+{
+	if (vq->broken || !vq->ready)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	if (n > vq->size)
+		return -EINVAL;
+	if (!vq->packed) {
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t ent[2] = { htole32(u[i].head),
+					    htole32(u[i].len) };
+			uint64_t at = vq->used + 4 +
+				      8ull * ((uint16_t)(vq->used_idx + i) &
+					      (vq->size - 1));
+
+			if (vq->mem->write(vq->mem->opaque, at, ent,
+					   sizeof(ent)))
+				return brk(vq, -EFAULT,
+					   "device area not in guest memory");
+		}
+		atomic_thread_fence(memory_order_release);
+		vq->used_idx = (uint16_t)(vq->used_idx + n);
+		if (wr16(vq, vq->used + 2, vq->used_idx))
+			return brk(vq, -EFAULT, "device area not in guest memory");
+		vq->pushed += n;
+		return 0;
+	}
+	/* packed: positions first (each chain skips its descriptors) */
+	uint16_t pos[VMM_VQ_MAX_BATCH];
+	bool wrap[VMM_VQ_MAX_BATCH];
+	uint32_t at = vq->used_idx;
+	bool w = vq->used_wrap;
+
+	if (n > VMM_VQ_MAX_BATCH)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		if (u[i].ndesc == 0 || u[i].ndesc > vq->size ||
+		    u[i].head >= vq->size)
+			return -EINVAL;
+		pos[i] = (uint16_t)at;
+		wrap[i] = w;
+		at += u[i].ndesc;
+		if (at >= vq->size) {
+			at -= vq->size;
+			w = !w;
+		}
+	}
+	for (unsigned k = n; k-- > 0;) {
+		uint64_t d = vq->desc + 16ull * pos[k];
+		uint8_t raw[6];
+		uint32_t l = htole32(u[k].len);
+		uint16_t id = htole16(u[k].head);
+
+		memcpy(raw, &l, 4);
+		memcpy(raw + 4, &id, 2);
+		if (vq->mem->write(vq->mem->opaque, d + 8, raw, sizeof(raw)))
+			return brk(vq, -EFAULT,
+				   "descriptor ring not in guest memory");
+		atomic_thread_fence(memory_order_release);
+		if (wr16(vq, d + 14, wrap[k] ? VMM_VQ_PDESC_F_AVAIL |
+						       VMM_VQ_PDESC_F_USED
+					     : 0))
+			return brk(vq, -EFAULT,
+				   "descriptor ring not in guest memory");
+	}
+	vq->used_idx = (uint16_t)at;
+	vq->used_wrap = w;
+	vq->pushed += n;
+	return 0;
+}
+
 /* The event-index rule of the specification (2.7.10). */
 static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 {

@@ -143,6 +143,22 @@ int vmm_vq_pop(struct vmm_vq *vq, struct vmm_vq_elem *e);
 int vmm_vq_push(struct vmm_vq *vq, const struct vmm_vq_elem *e, uint32_t len);
 
 /*
+ * vmm_vq_push_batch() - return @n popped chains at once (@u: buffer ID /
+ * head, the chain's ring slots (packed), bytes written), visible to the
+ * driver together: split rings update used->idx once after every element;
+ * packed rings write the first used descriptor's flags last.  At most
+ * VMM_VQ_MAX_BATCH on packed rings.  0, -EINVAL (not ready, broken, bad
+ * element) or -EFAULT (broken).
+ */
+#define VMM_VQ_MAX_BATCH 256
+struct vmm_vq_used {
+	uint16_t head, ndesc;
+	uint32_t len;
+};
+int vmm_vq_push_batch(struct vmm_vq *vq, const struct vmm_vq_used *u,
+		      unsigned n);
+
+/*
  * vmm_vq_unpop() - give back @e, the chain the last vmm_vq_pop() returned,
  * unused: the next pop returns it again.
  */

@@ -16,8 +16,11 @@
  * Results go to COM1; the guest exits through the debug-exit port with
  * GUEST_EXIT_VIRTIO (status 193) when every check passed.
  *
- * Command line (multiboot): "bench=seq|rand reqs=N qd=N bs=N" runs a
- * block read benchmark on the first blk device instead, bracketed by
+ * "netbench=tx|rx ..." runs the network benchmark on the first net device
+ * (see netbench() below).
+ *
+ * Command line (multiboot): "bench=seq|rand reqs=N qd=N bs=N [queues=N]"
+ * runs a block read benchmark on the first blk device instead, bracketed by
  * writes of 1 and 2 to port 0x520 so the host can time it.  "noevidx"
  * disables EVENT_IDX.  "packed" runs every queue on a packed ring
  * (VIRTIO_F_RING_PACKED, which the device must then offer): the tests
@@ -61,7 +64,7 @@
 #define S_NEEDS_RESET 0x40
 
 #define QSIZE 128
-#define MAXQ 2
+#define MAXQ 4
 
 static int failures;
 
@@ -803,15 +806,24 @@ static void bench(struct vdev *d, const char *cmd)
 	uint64_t reqs = find_arg(cmd, "reqs=") ? parse_num(find_arg(cmd, "reqs=")) : 1000;
 	uint64_t qd = find_arg(cmd, "qd=") ? parse_num(find_arg(cmd, "qd=")) : 1;
 	uint64_t bs = find_arg(cmd, "bs=") ? parse_num(find_arg(cmd, "bs=")) : 4096;
-	struct vq *q = &d->q[0];
+	uint64_t nq = find_arg(cmd, "queues=") ? parse_num(find_arg(cmd, "queues=")) : 1;
 	struct blk_hdr *hdr;
 	uint8_t *status, *buf;
 	uint64_t cap, pos = 0, x = 0x9e3779b97f4a7c15ull, sent = 0, done = 0;
-	uint64_t bad = 0, t0, t1;
+	uint64_t bad = 0, t0, t1, kicks = 0;
+	/* slot s belongs to queue s % nq and uses its descriptors
+	 * 3 * (s / nq) .. +2; buffers are per slot */
+	uint16_t freeslot[MAXQ][32];
+	unsigned nfree[MAXQ] = { 0 }, qi = 0;
 
 	if (qd > 32)
 		qd = 32;
-	if (dev_init(d, 1, 0)) {
+	if (nq < 1 || nq > MAXQ)
+		nq = 1;
+	if (qd < nq)
+		qd = nq;
+	/* VIRTIO_BLK_F_MQ (12) when more than one queue is wanted */
+	if (dev_init(d, (unsigned)nq, nq > 1 ? 1ull << 12 : 0)) {
 		check(0, "bench blk init");
 		return;
 	}
@@ -819,18 +831,27 @@ static void bench(struct vdev *d, const char *cmd)
 	hdr = alloc(qd * sizeof(*hdr), 64);
 	status = alloc(qd * 64, 64);
 	buf = alloc(qd * bs, 4096);
-	uint16_t freeslot[32];
-	unsigned nfree = 0;
-	for (unsigned i = 0; i < qd; i++)
-		freeslot[nfree++] = (uint16_t)(qd - 1 - i);
+	for (unsigned i = qd; i--;)
+		freeslot[i % nq][nfree[i % nq]++] = (uint16_t)i;
 	outl(MARK_PORT, 1);
 	t0 = rdtsc();
 	while (done < reqs) {
-		/* fill the queue up to qd in flight */
-		while (sent < reqs && sent - done < qd) {
-			/* completions come out of order: reuse freed slots */
-			uint16_t slot = freeslot[--nfree], h = (uint16_t)(slot * 3);
+		/* fill every queue up to its share of qd in flight, the
+		 * queues taking turns for the next request */
+		int added[MAXQ] = { 0 };
+		for (unsigned tries = 0; sent < reqs && tries < nq; qi = (qi + 1) % nq) {
+			struct vq *q = &d->q[qi];
+			uint16_t slot, h;
 			uint64_t sec;
+
+			if (!nfree[qi]) {
+				tries++;
+				continue;
+			}
+			tries = 0;
+			/* completions come out of order: reuse freed slots */
+			slot = freeslot[qi][--nfree[qi]];
+			h = (uint16_t)((slot / nq) * 3);
 			if (rnd) {
 				x ^= x >> 12;
 				x ^= x << 25;
@@ -851,29 +872,227 @@ static void bench(struct vdev *d, const char *cmd)
 				 (uint32_t)bs, 3, h + 2);
 			set_desc(q, h + 2, (uintptr_t)&status[slot * 64], 1, 2, 0);
 			add_chain(q, h);
+			added[qi] = 1;
 			sent++;
 		}
-		publish(q);
-		/* reap whatever completed */
-		while (!has_used(q))
+		for (unsigned i = 0; i < nq; i++)
+			if (added[i])
+				publish(&d->q[i]);
+		/* reap whatever completed, on every queue */
+		for (;;) {
+			int any = 0;
+			for (unsigned i = 0; i < nq; i++)
+				any |= has_used(&d->q[i]);
+			if (any)
+				break;
 			__asm__ volatile("pause");
-		while (has_used(q)) {
-			uint32_t id, len;
-			take_used(q, &id, &len);
-			if (status[(id / 3) * 64] != 0)
-				bad++;
-			freeslot[nfree++] = (uint16_t)(id / 3);
-			done++;
 		}
-		suppress_irq(q);
+		for (unsigned i = 0; i < nq; i++) {
+			struct vq *q = &d->q[i];
+			while (has_used(q)) {
+				uint32_t id, len;
+				uint16_t slot;
+				take_used(q, &id, &len);
+				slot = (uint16_t)((id / 3) * nq + i);
+				if (slot >= qd || status[slot * 64] != 0)
+					bad++;
+				else
+					freeslot[i][nfree[i]++] = slot;
+				done++;
+			}
+			suppress_irq(q);
+		}
 	}
 	t1 = rdtsc();
 	outl(MARK_PORT, 2);
+	for (unsigned i = 0; i < nq; i++)
+		kicks += d->q[i].kicks;
 	check(bad == 0, "bench requests ok");
-	gprintf("bench: %s %u x %u bytes qd %u: %lu cycles, %lu kicks, %lu "
-		"errors\n", rnd ? "rand" : "seq", (unsigned)reqs, (unsigned)bs,
-		(unsigned)qd, (unsigned long)(t1 - t0),
-		(unsigned long)q->kicks, (unsigned long)bad);
+	gprintf("bench: %s %u x %u bytes qd %u queues %u: %lu cycles, %lu "
+		"kicks, %lu errors\n", rnd ? "rand" : "seq", (unsigned)reqs,
+		(unsigned)bs, (unsigned)qd, (unsigned)nq,
+		(unsigned long)(t1 - t0), (unsigned long)kicks,
+		(unsigned long)bad);
+	set_status(d, 0);
+}
+
+/* ---- net benchmark (bench/net.c drives the host side) ----
+ *
+ * "netbench=tx|rx pkts=N size=S [tso]": tx sends N frames of S bytes
+ * (without the header) as fast as the ring allows; rx posts the whole
+ * ring and counts frames until one with ethertype 0x88b6 (the host's end
+ * marker) arrives, then writes the count to port 0x524 and the KiB
+ * received to port 0x528.  Port 0x520 gets 1 at the start and 2 at the end
+ * (rx: at the first frame and at the end marker).  "tso" negotiates
+ * VIRTIO_NET_F_CSUM + HOST_TSO4 (tx: S-byte TCP/IPv4 segments handed over
+ * with NEEDS_CSUM and GSO_TCPV4) and GUEST_CSUM + GUEST_TSO4 (rx: 64 KiB
+ * buffers).  Both poll with interrupts suppressed.
+ */
+#define NB_COUNT_PORT 0x524
+#define NB_KIB_PORT 0x528
+#define NF_CSUM 0
+#define NF_GUEST_CSUM 1
+#define NF_GUEST_TSO4 7
+#define NF_HOST_TSO4 11
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* one frame: 12-byte header, then Ethernet (+ IPv4/TCP with tso) */
+static void nb_frame(uint8_t *f, uint32_t size, int tso)
+{
+	static const uint8_t dst[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+	static const uint8_t src[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
+
+	memset(f, 0, 12 + 54);
+	memcpy(f + 12, dst, 6);
+	memcpy(f + 18, src, 6);
+	if (!tso) {
+		put_be16(f + 24, 0x88b5);
+		return;
+	}
+	f[0] = 1;                 /* NEEDS_CSUM */
+	f[1] = 1;                 /* GSO_TCPV4 */
+	f[2] = 54;                /* hdr_len */
+	f[4] = 1448 & 0xff;       /* gso_size */
+	f[5] = 1448 >> 8;
+	f[6] = 34;                /* csum_start: the TCP header */
+	f[8] = 16;                /* csum_offset: TCP checksum */
+	put_be16(f + 24, 0x0800);
+	uint8_t *ip = f + 26, *tcp = f + 46;
+	ip[0] = 0x45;
+	put_be16(ip + 2, (uint16_t)(size - 14));
+	ip[6] = 0x40;             /* DF */
+	ip[8] = 64;
+	ip[9] = 6;
+	ip[12] = 10; ip[15] = 2;  /* 10.0.0.2 -> 10.0.0.1 */
+	ip[16] = 10; ip[19] = 1;
+	uint32_t sum = 0;
+	for (int i = 0; i < 20; i += 2)
+		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	put_be16(ip + 10, (uint16_t)~sum);
+	put_be16(tcp, 40000);
+	put_be16(tcp + 2, 5001);
+	tcp[12] = 0x50;           /* data offset 5 */
+	tcp[13] = 0x18;           /* PSH ACK */
+	put_be16(tcp + 14, 65535);
+}
+
+static void netbench(struct vdev *d, const char *cmd)
+{
+	const char *m = find_arg(cmd, "netbench=");
+	int rx = m && m[0] == 'r', tso = find_arg(cmd, "tso") != 0;
+	uint64_t pkts = find_arg(cmd, "pkts=") ? parse_num(find_arg(cmd, "pkts=")) : 10000;
+	uint64_t size = find_arg(cmd, "size=") ? parse_num(find_arg(cmd, "size=")) : 60;
+	uint64_t want = tso ? (1ull << NF_CSUM) | (1ull << NF_HOST_TSO4) |
+				      (1ull << NF_GUEST_CSUM) |
+				      (1ull << NF_GUEST_TSO4)
+			    : 0;
+	uint32_t bufsz = rx ? (tso ? 65562u : 2048u) : (uint32_t)(12 + size);
+	struct vq *q;
+	uint8_t *bufs;
+
+	if (size < 60 || size > 65000)
+		size = 60;
+	if (dev_init(d, 2, want)) {
+		check(0, "netbench init");
+		return;
+	}
+	q = &d->q[rx ? 0 : 1];
+	bufs = alloc((uint64_t)q->size * bufsz, 4096);
+	if (rx) {
+		uint64_t count = 0, bytes = 0, t0 = 0;
+		int started = 0;
+
+		for (uint16_t i = 0; i < q->size; i++) {
+			set_desc(q, i, (uintptr_t)(bufs + (uint64_t)i * bufsz),
+				 bufsz, 2, 0);
+			add_chain(q, i);
+		}
+		publish(q);
+		outl(MARK_PORT, 0); /* ready: the host may start sending */
+		for (;;) {
+			uint32_t id, len;
+			int reposted = 0, end = 0;
+
+			t0 = rdtsc();
+			while (!has_used(q)) {
+				if (rdtsc() - t0 > 8 * TIMEOUT) {
+					check(0, "netbench rx: no end marker");
+					goto rx_done;
+				}
+				__asm__ volatile("pause");
+			}
+			if (!started) {
+				outl(MARK_PORT, 1);
+				started = 1;
+			}
+			while (has_used(q)) {
+				take_used(q, &id, &len);
+				uint8_t *f = bufs + (uint64_t)(id % q->size) * bufsz;
+				if (len >= 26 && f[24] == 0x88 && f[25] == 0xb6)
+					end = 1;
+				else if (len > 12) {
+					count++;
+					bytes += len - 12;
+				}
+				add_chain(q, (uint16_t)(id % q->size));
+				if (++reposted == 32) {
+					publish(q);
+					reposted = 0;
+				}
+			}
+			publish(q);
+			suppress_irq(q);
+			if (end)
+				break;
+		}
+rx_done:
+		outl(MARK_PORT, 2);
+		outl(NB_COUNT_PORT, (uint32_t)count);
+		outl(NB_KIB_PORT, (uint32_t)(bytes >> 10));
+		gprintf("netbench rx: %lu frames, %lu bytes, %lu kicks\n",
+			(unsigned long)count, (unsigned long)bytes,
+			(unsigned long)q->kicks);
+	} else {
+		uint16_t freeslot[QSIZE];
+		unsigned nfree = 0;
+		uint64_t sent = 0, done = 0;
+
+		for (uint16_t i = 0; i < q->size; i++) {
+			uint8_t *f = bufs + (uint64_t)i * bufsz;
+			nb_frame(f, (uint32_t)size, tso);
+			set_desc(q, i, (uintptr_t)f, (uint32_t)(12 + size), 0, 0);
+			freeslot[nfree++] = i;
+		}
+		outl(MARK_PORT, 1);
+		while (done < pkts) {
+			while (sent < pkts && nfree) {
+				add_chain(q, freeslot[--nfree]);
+				sent++;
+			}
+			publish(q);
+			while (!has_used(q))
+				__asm__ volatile("pause");
+			while (has_used(q)) {
+				uint32_t id, len;
+				take_used(q, &id, &len);
+				freeslot[nfree++] = (uint16_t)(id % q->size);
+				done++;
+			}
+			suppress_irq(q);
+		}
+		outl(MARK_PORT, 2);
+		outl(NB_COUNT_PORT, (uint32_t)done);
+		gprintf("netbench tx: %lu frames of %lu bytes, %lu kicks\n",
+			(unsigned long)done, (unsigned long)size,
+			(unsigned long)q->kicks);
+	}
 	set_status(d, 0);
 }
 
@@ -1023,6 +1242,15 @@ int guest_main(void)
 				found = 1;
 			}
 		check(found, "snaprw: a blk device");
+	} else if (find_arg(cmd, "netbench=")) {
+		int found = 0;
+
+		for (int i = 0; i < n && !found; i++)
+			if (devs[i].id == 1) {
+				netbench(&devs[i], cmd);
+				found = 1;
+			}
+		check(found, "netbench: a net device");
 	} else if (find_arg(cmd, "bench=")) {
 		for (int i = 0; i < n; i++)
 			if (devs[i].id == 2) {

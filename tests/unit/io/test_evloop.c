@@ -30,6 +30,7 @@ struct opref {
 struct ctx {
 	struct vmm_evloop *l;
 	int fd;
+	int opfd;                /* what the operations get: fd or registered */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int pending;             /* operations not completed yet */
@@ -60,6 +61,7 @@ static void ctx_init(struct ctx *c)
 	assert_int_equal(vmm_evloop_create(NULL, "evl-test", &c->l), 0);
 	c->fd = mkstemp(path);
 	assert_true(c->fd >= 0);
+	c->opfd = c->fd;
 	unlink(path);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
@@ -113,19 +115,19 @@ static void rw_step(void *opaque)
 	case 0: /* one iovec (plain WRITE), then three (WRITEV) */
 		a->iov[0] = (struct iovec){ wa, sizeof(wa) };
 		c->pending = 2;
-		assert_int_equal(vmm_evloop_writev(c->l, c->fd, a->iov, 1, 0,
+		assert_int_equal(vmm_evloop_writev(c->l, c->opfd, a->iov, 1, 0,
 						   &c->op[0]), 0);
 		a->iov[1] = (struct iovec){ wb, sizeof(wb) };
 		a->iov[2] = (struct iovec){ wc, sizeof(wc) };
-		assert_int_equal(vmm_evloop_writev(c->l, c->fd, &a->iov[1], 2,
+		assert_int_equal(vmm_evloop_writev(c->l, c->opfd, &a->iov[1], 2,
 						   4096, &c->op[1]), 0);
 		/* completions never run inside the submitting call */
 		assert_int_equal(c->res[0], INT32_MIN);
 		break;
 	case 1:
 		c->pending = 2;
-		assert_int_equal(vmm_evloop_fsync(c->l, c->fd, &c->op[2]), 0);
-		assert_int_equal(vmm_evloop_fallocate(c->l, c->fd,
+		assert_int_equal(vmm_evloop_fsync(c->l, c->opfd, &c->op[2]), 0);
+		assert_int_equal(vmm_evloop_fallocate(c->l, c->opfd,
 						      FALLOC_FL_KEEP_SIZE |
 							      FALLOC_FL_PUNCH_HOLE,
 						      0, 4096, &c->op[3]),
@@ -137,11 +139,11 @@ static void rw_step(void *opaque)
 		memset(wc, 0x55, sizeof(wc));
 		c->pending = 3;
 		a->iov[0] = (struct iovec){ wb, sizeof(wb) };
-		assert_int_equal(vmm_evloop_readv(c->l, c->fd, a->iov, 1, 4096,
+		assert_int_equal(vmm_evloop_readv(c->l, c->opfd, a->iov, 1, 4096,
 						  &c->op[4]), 0);
 		a->iov[1] = (struct iovec){ wc, sizeof(wc) };
 		a->iov[2] = (struct iovec){ wa, sizeof(wa) };
-		assert_int_equal(vmm_evloop_readv(c->l, c->fd, &a->iov[1], 2,
+		assert_int_equal(vmm_evloop_readv(c->l, c->opfd, &a->iov[1], 2,
 						  4096 + sizeof(wb), &c->op[5]),
 				 0);
 		/* a bad fd fails in its completion, not at submission */
@@ -151,15 +153,27 @@ static void rw_step(void *opaque)
 	}
 }
 
-static void test_file_ops(void **state)
+static void file_ops(bool registered)
 {
 	struct vmm_evloop_stats st;
 	struct rw_args a = { 0 };
 	struct ctx c;
 
-	(void)state;
 	ctx_init(&c);
 	a.c = &c;
+	if (registered) {
+		/* io_uring's fixed-file table: a value no plain fd has, that
+		 * works for every operation; without io_uring the fd itself */
+		c.opfd = vmm_evloop_file_register(c.l, c.fd);
+		vmm_evloop_stats(c.l, &st);
+		if (vmm_evloop_uses_uring(c.l)) {
+			assert_true(c.opfd <= -2);
+			assert_int_equal(st.fixed_files, 1);
+		} else {
+			assert_int_equal(c.opfd, c.fd);
+			assert_int_equal(st.fixed_files, 0);
+		}
+	}
 	for (unsigned i = 0; i < sizeof(wa); i++)
 		wa[i] = (char)(i * 7 + 1);
 	for (unsigned i = 0; i < sizeof(wb); i++)
@@ -199,6 +213,17 @@ static void test_file_ops(void **state)
 	}
 	vmm_evloop_stats(c.l, &st);
 	assert_true(st.completions >= 7);
+	/* 6 operations on the registered file (the bad-fd read is not) */
+	assert_int_equal(st.fixed_ops, registered && c.opfd != c.fd ? 6 : 0);
+	if (registered) {
+		vmm_evloop_file_unregister(c.l, c.opfd);
+		vmm_evloop_stats(c.l, &st);
+		assert_int_equal(st.fixed_files, 0);
+		/* the slot is free again */
+		c.opfd = vmm_evloop_file_register(c.l, c.fd);
+		vmm_evloop_file_unregister(c.l, c.opfd);
+		vmm_evloop_file_unregister(c.l, c.fd); /* plain: no-op */
+	}
 	if (!vmm_evloop_uses_uring(c.l))
 		assert_int_equal(st.ring_flags, 0);
 	/* bad arguments: refused, no callback */
@@ -208,10 +233,24 @@ static void test_file_ops(void **state)
 	ctx_fini(&c);
 }
 
+static void test_file_ops(void **state)
+{
+	(void)state;
+	file_ops(false);
+}
+
+/* The same through a registered file (IOSQE_FIXED_FILE). */
+static void test_file_ops_registered(void **state)
+{
+	(void)state;
+	file_ops(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_ops),
+		cmocka_unit_test(test_file_ops_registered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

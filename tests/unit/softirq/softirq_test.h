@@ -18,7 +18,7 @@
 
 #include "core/bus_impl.h"
 #include "core/internal.h"
-#include "cpu/soft/irq/irqchip.h"
+#include "irq/irqchip.h"
 #include "failalloc.h"
 
 struct fclock {
