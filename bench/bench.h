@@ -28,6 +28,10 @@ struct params {
 	/* backend of benchmarks that can run on either (device-models);
 	 * the others measure KVM against a KVM baseline by definition */
 	enum vmm_backend backend;
+	/* migrate: comma-separated lists (NULL = the defaults) and the link
+	 * cap in MiB/s (0 = none) */
+	const char *mig_sizes, *mig_rates, *mig_modes;
+	unsigned mig_link;
 };
 
 /* vmm-bench.c: print one result line (table or JSON). */

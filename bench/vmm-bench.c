@@ -1784,18 +1784,24 @@ static int bench_snapshot_save(const struct params *p, struct result *res)
 	return 0;
 }
 
-/* ---- migrate: live migration downtime and total time vs dirty rate ----
+/* ---- migrate: live migration modes vs guest size and dirty rate ----
  *
- * A 64-bit CPL3 guest (no CPL0 code; the loop of tests/migrate/mguest.c)
- * that rewrites one quadword per iteration, walking 4096 pages, with a
- * delay loop between writes that sets its dirty rate.  The rate is
- * measured with the dirty log before migrating.  Migration goes over a
- * unix socketpair to a receiving thread, downtime target 10 ms.
- * Baseline in the same run: the guest's RAM pushed through the same kind
- * of socketpair with plain write()/read().
+ * A 64-bit CPL3 guest (no CPL0 code; the loop of examples/migguest.c) that
+ * rewrites one quadword of the next of its 4096 data pages per iteration,
+ * with a countdown between writes (calibrated here to the wanted rate of
+ * distinct pages dirtied per second; the rate seen under dirty logging is
+ * measured and reported too).  Migration goes over a unix socketpair to a
+ * receiving thread (optionally capped: --migrate-link), downtime target
+ * 5 ms.  Modes: precopy, precopy+autoconverge, postcopy (switch after 2
+ * rounds that did not converge; the destination starts at once).
+ * "guest_slowdown": the guest's iteration rate before migrating divided by
+ * its rate during the migration (pre-copy: on the source; post-copy: on
+ * the destination between the switch-over and the last page).  Baseline:
+ * the guest's RAM pushed through a socketpair with plain write()/read().
+ * Everything shares the 2 loaded cores: compare ratios within one run.
  */
-/* The guest of examples/migguest.c, never reaching its target. */
-static int mig_guest(uint64_t ram, uint32_t delay, vmm_vm **out)
+static int mig_guest(enum vmm_backend b, uint64_t ram, uint32_t delay,
+		     vmm_vm **out)
 {
 	struct migguest_params mp = { .target = ~0ull, .npages = 4096,
 				      .delay = delay, .out_mask = 0xffffffff };
@@ -1806,7 +1812,7 @@ static int mig_guest(uint64_t ram, uint32_t delay, vmm_vm **out)
 	int ret;
 
 	vmm_config_init(&cfg);
-	cfg.backend = VMM_BACKEND_KVM;
+	cfg.backend = b;
 	cfg.ram_size = ram;
 	if ((ret = vmm_vm_create(&cfg, &vm)))
 		return ret;
@@ -1825,21 +1831,54 @@ static int mig_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
 	return e->kind == VMM_EXIT_INTERRUPTED ? 0 : 1;
 }
 
+/* the guest's iteration counter (pauses a running VM for the read) */
+static uint64_t mig_iters(vmm_vm *vm, bool running)
+{
+	struct vmm_cpu_state cs;
+
+	if (running && vmm_vm_pause(vm))
+		return 0;
+	if (vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), &cs))
+		cs.gpr[VMM_RSI] = 0;
+	if (running)
+		vmm_vm_resume(vm);
+	return cs.gpr[VMM_RSI];
+}
+
 struct mig_rx {
 	int fd;
+	enum vmm_backend backend;
+	bool postcopy;
 	vmm_vm *vm;
 	int ret;
+	struct vmm_migrate_stats st;
+	double pc_iters_per_s;
 };
 
 static void *mig_rx_thread(void *arg)
 {
 	struct mig_rx *r = arg;
 	struct vmm_restore_opts ro = { .attach = snap_attach };
+	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 60000,
+				       .flags = r->postcopy ? VMM_MIGRATE_POSTCOPY : 0 };
 	struct vmm_config ov;
+	uint64_t i0;
+	double t0;
 
 	vmm_config_init(&ov);
-	ov.backend = VMM_BACKEND_KVM;
-	r->ret = vmm_migrate_receive(r->fd, &ov, &ro, NULL, &r->vm, NULL);
+	ov.backend = r->backend;
+	r->ret = vmm_migrate_receive(r->fd, &ov, &ro, &mo, &r->vm, &r->st);
+	if (r->ret || !r->st.postcopy)
+		return NULL;
+	/* post-copy: run at once, as an embedder would */
+	i0 = mig_iters(r->vm, false);
+	t0 = now_ns();
+	if ((r->ret = vmm_vm_start(r->vm, mig_cb, NULL)))
+		return NULL;
+	r->ret = vmm_migrate_wait(r->vm, 120000, &r->st);
+	r->pc_iters_per_s = (double)(mig_iters(r->vm, true) - i0) /
+			    ((now_ns() - t0) / 1e9);
 	return NULL;
 }
 
@@ -1889,79 +1928,214 @@ static double mig_baseline(const uint8_t *src, uint64_t bytes)
 	return (now_ns() - t0) / 1e6;
 }
 
+/* iterations per second of a fresh guest with @delay (no dirty log) */
+static double mig_speed(enum vmm_backend b, uint32_t delay)
+{
+	vmm_vm *vm = NULL;
+	uint64_t i0;
+	double t0, r;
+
+	if (mig_guest(b, 32 << 20, delay, &vm) || vmm_vm_start(vm, mig_cb, NULL)) {
+		vmm_vm_destroy(vm);
+		return -1;
+	}
+	usleep(50000);
+	i0 = mig_iters(vm, true);
+	t0 = now_ns();
+	usleep(300000);
+	r = (double)(mig_iters(vm, true) - i0) / ((now_ns() - t0) / 1e9);
+	vmm_vm_destroy(vm);
+	return r;
+}
+
+/* parse "a,b,c" of unsigned numbers into @v (at most @max); count or -1 */
+static int mig_list(const char *s, unsigned *v, int max)
+{
+	int n = 0;
+
+	while (s && *s && n < max) {
+		char *end;
+		unsigned long x = strtoul(s, &end, 10);
+
+		if (end == s || (*end && *end != ','))
+			return -1;
+		v[n++] = (unsigned)x;
+		s = *end ? end + 1 : end;
+	}
+	return n;
+}
+
+static const char *const mig_mode_names[] = { "precopy",
+	"precopy+autoconverge", "postcopy" };
+
 static int bench_migrate(const struct params *p, struct result *res)
 {
-	static const uint32_t delays[] = { 20000000, 2000000, 200000, 1 };
-	uint64_t ram = 256ull << 20;
-	size_t nd = p->trials < 5 ? 1 : sizeof(delays) / sizeof(delays[0]);
+	unsigned sizes[8], rates[8];
+	/* the full table by default; a short smoke run (--trials < 5, as
+	 * the test suite's) takes one small guest at two rates */
+	bool small = p->trials < 5;
+	int nsz = mig_list(p->mig_sizes ? p->mig_sizes : small ? "64" : "256,1024",
+			   sizes, 8);
+	int nrt = mig_list(p->mig_rates ? p->mig_rates : small ? "0,80" : "0,20,80,300",
+			   rates, 8);
+	bool mode_on[3] = { true, true, true };
+	enum vmm_backend b = p->backend;
 	uint8_t *buf = calloc(1, 16 << 20);
-	uint64_t *bm = calloc(ram / 4096 / 64 + 1, 8);
+	uint64_t *bm = NULL;
+	double s1, s2, a, k, worst = 0;
 	int ret = -1;
 
-	if (!buf || !bm)
+	if (nsz <= 0 || nrt <= 0) {
+		fprintf(stderr, "vmm-bench: bad --migrate-sizes/--migrate-rates\n");
 		goto out;
-	for (size_t i = 0; i < nd; i++) {
-		struct vmm_migrate_opts mo = { .max_downtime_ms = 10 };
-		struct vmm_migrate_stats st;
-		struct mig_rx rx = { 0 };
-		double dirty_mib_s, base_ms;
-		pthread_t t;
-		vmm_vm *vm = NULL;
-		int sv[2], n;
-
-		if (mig_guest(ram, delays[i], &vm) ||
-		    vmm_vm_start(vm, mig_cb, NULL)) {
-			vmm_vm_destroy(vm);
-			goto out;
-		}
-		usleep(200000);
-		/* the guest's dirty rate, from the dirty log over 200 ms */
-		if (vmm_mem_dirty_log(vm, true) ||
-		    vmm_mem_dirty_fetch(vm, 0, bm, ram / 4096 / 64 + 1) < 0) {
-			vmm_vm_destroy(vm);
-			goto out;
-		}
-		usleep(200000);
-		n = vmm_mem_dirty_fetch(vm, 0, bm, ram / 4096 / 64 + 1);
-		vmm_mem_dirty_log(vm, false);
-		dirty_mib_s = n * 4096.0 / (1 << 20) / 0.2;
-		base_ms = mig_baseline(buf, ram);
-
-		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-		rx.fd = sv[1];
-		pthread_create(&t, NULL, mig_rx_thread, &rx);
-		ret = vmm_migrate_send(vm, sv[0], &mo, &st);
-		pthread_join(t, NULL);
-		close(sv[0]);
-		close(sv[1]);
-		vmm_vm_destroy(vm);
-		vmm_vm_destroy(rx.vm);
-		if (ret || rx.ret) {
-			ret = -1;
-			goto out;
-		}
-		if (p->json)
-			printf("{\"bench\":\"migrate\",\"backend\":\"kvm\",\"mem_mib\":%llu,"
-			       "\"dirty_mib_s\":%.2f,\"downtime_ms\":%.3f,\"total_ms\":%.2f,"
-			       "\"rounds\":%u,\"pages\":%llu,\"bytes\":%llu,\"converged\":%s,"
-			       "\"baseline_ms\":%.2f,\"ratio\":%.4f,"
-			       "\"baseline_name\":\"RAM through a socketpair\"}\n",
-			       (unsigned long long)(ram >> 20), dirty_mib_s,
-			       st.downtime_ms, st.total_ms, st.rounds,
-			       (unsigned long long)st.pages_sent,
-			       (unsigned long long)st.bytes_sent,
-			       st.converged ? "true" : "false", base_ms,
-			       st.total_ms / base_ms);
-		else
-			printf("migrate %lluM dirty %.2f MiB/s: downtime %.3f ms, total %.1f ms (RAM through a socketpair %.1f ms), %u rounds, %llu pages%s\n",
-			       (unsigned long long)(ram >> 20), dirty_mib_s,
-			       st.downtime_ms, st.total_ms, base_ms, st.rounds,
-			       (unsigned long long)st.pages_sent,
-			       st.converged ? "" : " (not converged)");
-		fflush(stdout);
-		*res = (struct result){ "migrate-downtime", st.downtime_ms,
-					10.0, "ms", "target", 1, 0 };
 	}
+	if (p->mig_modes) {
+		for (int m = 0; m < 3; m++) {
+			const char *q = strstr(p->mig_modes, mig_mode_names[m]);
+			size_t l = strlen(mig_mode_names[m]);
+
+			/* whole names only ("precopy" in "precopy+...") */
+			mode_on[m] = false;
+			while (q) {
+				if ((q == p->mig_modes || q[-1] == ',') &&
+				    (q[l] == 0 || q[l] == ','))
+					mode_on[m] = true;
+				q = strstr(q + 1, mig_mode_names[m]);
+			}
+		}
+	}
+	/* iteration time = a + k * delay, from two speeds */
+	s1 = mig_speed(b, 1);
+	s2 = mig_speed(b, 20000);
+	if (!buf || s1 <= 0 || s2 <= 0)
+		goto out;
+	a = 1 / s1;
+	k = (1 / s2 - a) / 19999;
+	if (k <= 0)
+		k = 1e-9;
+	for (int si = 0; si < nsz; si++) {
+		uint64_t ram = (uint64_t)sizes[si] << 20;
+		double base_ms;
+
+		free(bm);
+		bm = calloc(ram / 4096 / 64 + 1, 8);
+		if (!bm || ram < (32u << 20))
+			goto out;
+		base_ms = mig_baseline(buf, ram);
+		for (int ri = 0; ri < nrt; ri++) {
+			/* wanted pages per second -> countdown per iteration */
+			double pps = rates[ri] * 256.0;
+			double d = pps > 0 ? (1 / pps - a) / k : 4e9;
+			uint32_t delay = d < 1 ? 1 : d > 4e9 ? 4000000000u : (uint32_t)d;
+
+			for (int m = 0; m < 3; m++) {
+				struct vmm_migrate_opts mo = {
+					.struct_size = sizeof(mo),
+					.max_downtime_ms = 5,
+					.timeout_ms = 60000, /* loaded CI hosts */
+					.max_bandwidth = (uint64_t)p->mig_link << 20,
+					.postcopy_after_rounds = 2,
+				};
+				struct vmm_migrate_stats st;
+				struct mig_rx rx = { 0 };
+				double dirty_mib_s, speed0, slowdown, t0;
+				uint64_t i0;
+				pthread_t t;
+				vmm_vm *vm = NULL;
+				int sv[2], n;
+
+				if (!mode_on[m])
+					continue;
+				mo.flags = m == 1 ? VMM_MIGRATE_AUTO_CONVERGE :
+					   m == 2 ? VMM_MIGRATE_POSTCOPY : 0;
+				if (mig_guest(b, ram, delay, &vm) ||
+				    vmm_vm_start(vm, mig_cb, NULL)) {
+					vmm_vm_destroy(vm);
+					goto out;
+				}
+				usleep(100000);
+				/* speed and dirty rate (under the log) */
+				i0 = mig_iters(vm, true);
+				t0 = now_ns();
+				if (vmm_mem_dirty_log(vm, true) ||
+				    vmm_mem_dirty_fetch(vm, 0, bm, ram / 4096 / 64 + 1) < 0) {
+					vmm_vm_destroy(vm);
+					goto out;
+				}
+				usleep(200000);
+				n = vmm_mem_dirty_fetch(vm, 0, bm, ram / 4096 / 64 + 1);
+				vmm_mem_dirty_log(vm, false);
+				dirty_mib_s = n * 4096.0 / (1 << 20) /
+					      ((now_ns() - t0) / 1e9);
+				usleep(100000);
+				speed0 = (double)(mig_iters(vm, true) - i0) /
+					 ((now_ns() - t0) / 1e9);
+
+				socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+				rx.fd = sv[1];
+				rx.backend = b;
+				rx.postcopy = m == 2;
+				pthread_create(&t, NULL, mig_rx_thread, &rx);
+				i0 = mig_iters(vm, true);
+				ret = vmm_migrate_send(vm, sv[0], &mo, &st);
+				pthread_join(t, NULL);
+				if (!ret && !st.postcopy)
+					rx.pc_iters_per_s = (double)(mig_iters(vm, false) - i0) /
+							    (st.total_ms / 1e3);
+				close(sv[0]);
+				close(sv[1]);
+				vmm_vm_destroy(vm);
+				vmm_vm_destroy(rx.vm);
+				if (ret || rx.ret) {
+					fprintf(stderr, "vmm-bench: migrate %s: %s / %s\n",
+						mig_mode_names[m], vmm_strerror(ret),
+						vmm_strerror(rx.ret));
+					ret = -1;
+					goto out;
+				}
+				slowdown = rx.pc_iters_per_s > 0 ? speed0 / rx.pc_iters_per_s : 0;
+				if (st.downtime_ms > worst)
+					worst = st.downtime_ms;
+				if (p->json)
+					printf("{\"bench\":\"migrate\",\"mode\":\"%s\",\"backend\":\"%s\","
+					       "\"mem_mib\":%u,\"target_dirty_mib_s\":%u,"
+					       "\"dirty_mib_s\":%.2f,\"link_mib_s\":%u,"
+					       "\"downtime_ms\":%.3f,\"total_ms\":%.2f,"
+					       "\"rounds\":%u,\"pages\":%llu,\"bytes\":%llu,"
+					       "\"converged\":%s,\"throttle_pct\":%u,"
+					       "\"postcopy\":%s,\"postcopy_pages\":%llu,"
+					       "\"remote_faults\":%llu,\"postcopy_ms\":%.2f,"
+					       "\"guest_slowdown\":%.3f,"
+					       "\"baseline_ms\":%.2f,\"ratio\":%.4f,"
+					       "\"baseline_name\":\"RAM through a socketpair\"}\n",
+					       mig_mode_names[m], vmm_backend_name(b),
+					       sizes[si], rates[ri], dirty_mib_s,
+					       p->mig_link, st.downtime_ms, st.total_ms,
+					       st.rounds, (unsigned long long)st.pages_sent,
+					       (unsigned long long)st.bytes_sent,
+					       st.converged ? "true" : "false",
+					       st.throttle_pct,
+					       st.postcopy ? "true" : "false",
+					       (unsigned long long)st.postcopy_pages,
+					       (unsigned long long)rx.st.remote_faults,
+					       st.postcopy_ms, slowdown, base_ms,
+					       st.total_ms / base_ms);
+				else
+					printf("migrate %-20s %4uM dirty %3u (%.1f) MiB/s: downtime %.3f ms, total %.1f ms, %u rounds, %llu bytes, throttle %u%%, %s%llu remote faults, slowdown %.2fx\n",
+					       mig_mode_names[m], sizes[si], rates[ri],
+					       dirty_mib_s, st.downtime_ms, st.total_ms,
+					       st.rounds, (unsigned long long)st.bytes_sent,
+					       st.throttle_pct,
+					       st.postcopy ? "post-copy, " :
+					       st.converged ? "" : "not converged, ",
+					       (unsigned long long)rx.st.remote_faults,
+					       slowdown);
+				fflush(stdout);
+			}
+		}
+	}
+	*res = (struct result){ "migrate-downtime-max", worst, 5.0, "ms",
+				"target", 1, 0 };
 	ret = 0;
 out:
 	free(buf);
@@ -2407,6 +2581,10 @@ int main(int argc, char **argv)
 		{ "trials", required_argument, 0, 't' },
 		{ "iters", required_argument, 0, 'n' },
 		{ "backend", required_argument, 0, 'b' },
+		{ "migrate-sizes", required_argument, 0, 'S' },
+		{ "migrate-rates", required_argument, 0, 'R' },
+		{ "migrate-modes", required_argument, 0, 'M' },
+		{ "migrate-link", required_argument, 0, 'L' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0 },
 	};
@@ -2439,11 +2617,23 @@ int main(int argc, char **argv)
 				return 2;
 			p.backend = bi ? VMM_BACKEND_SOFT : VMM_BACKEND_KVM;
 			break;
+		case 'S': p.mig_sizes = optarg; break;
+		case 'R': p.mig_rates = optarg; break;
+		case 'M': p.mig_modes = optarg; break;
+		case 'L':
+			if (cli_uint("--migrate-link", optarg, 0, 1000000, &u))
+				return 2;
+			p.mig_link = u;
+			break;
 		case 'h':
 			printf("usage: vmm-bench [--json] [--trials N] [--iters N] [--backend kvm|soft] [BENCH...]\n"
 			       "  --trials N   trials per bench, median reported (1..1000, default 11)\n"
 			       "  --iters N    iterations per trial (1..1000000000, default 20000)\n"
-			       "  --backend    for device-models (the others compare KVM with a KVM baseline)\n"
+			       "  --backend    for device-models and migrate (the others compare KVM with a KVM baseline)\n"
+			       "  --migrate-sizes MIB,...  guest sizes of migrate (default 256,1024)\n"
+			       "  --migrate-rates MIBS,... dirty rates of migrate (default 0,20,80,300)\n"
+			       "  --migrate-modes M,...    precopy,precopy+autoconverge,postcopy (default all)\n"
+			       "  --migrate-link MIBS      cap the migration link (default 0: none)\n"
 			       "  --json       one JSON object per result\n"
 			       "  soft-vs-tcg-cc, soft-vs-tcg-all-geomean and virtio-blk-*-read-mq run only when named\n"
 			       "benches:");

@@ -3,10 +3,11 @@
  * vmm-migrate - live migration between two processes (or hosts) with
  * libvmm's public API.
  *
- *   vmm-migrate receive ADDR [--backend B] [--timeout SEC]
+ *   vmm-migrate receive ADDR [--backend B] [--timeout SEC] [--postcopy]
  *                    [--key-file FILE | --insecure]
  *   vmm-migrate send ADDR [--backend B] [--snapshot FILE] [--after MS]
- *                    [--downtime MS] [--rounds N] [--zstd]
+ *                    [--downtime MS] [--rounds N] [--bandwidth MIBS]
+ *                    [--postcopy] [--auto-converge] [--zstd]
  *                    [--key-file FILE | --insecure]
  *
  * ADDR is a unix socket path (contains '/') or HOST:PORT for TCP.  The
@@ -17,6 +18,13 @@
  * iterations, runs it for --after milliseconds (default 500), migrates it
  * and prints the statistics.  If the migration fails the sender's VM just
  * keeps running here, to its end.  Serial output goes to stdout on both.
+ *
+ * With --postcopy on both, a migration that does not converge switches to
+ * post-copy: the receiver runs the VM at once while the rest of its memory
+ * arrives.  If the connection breaks after the switch-over both keep
+ * their VM and resume (vmm_migrate_resume()): the receiver listens on
+ * ADDR again, the sender reconnects every 0.5 s for up to 60 s (with the
+ * key: every connection runs its own handshake).
  *
  * Over TCP the stream is authenticated by default: both ends read the same
  * pre-shared key from --key-file (16..4096 bytes, e.g. from
@@ -173,9 +181,10 @@ static void print_stats(const char *who, const struct vmm_migrate_stats *st)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vmm-migrate receive ADDR [--backend B] [--timeout SEC]\n"
+		"usage: vmm-migrate receive ADDR [--backend B] [--timeout SEC] [--postcopy]\n"
 		"       vmm-migrate send ADDR [--backend B] [--snapshot FILE] [--after MS]\n"
 		"                   [--downtime MS] [--rounds N] [--timeout SEC] [--zstd]\n"
+		"                   [--bandwidth MIBS] [--postcopy] [--auto-converge]\n"
 		"       (both: [--key-file FILE | --insecure]; TCP needs one of them)\n"
 		"  ADDR             a unix socket path (contains '/') or HOST:PORT (TCP)\n"
 		"  --backend B      kvm, soft or auto (default auto)\n"
@@ -185,6 +194,10 @@ static void usage(FILE *f)
 		"  --downtime MS    send: stop-and-copy when the rest fits in this (1..60000, default 300)\n"
 		"  --rounds N       send: dirty-page rounds at most (1..10000, default 30)\n"
 		"  --timeout SEC    wait at most this long for the guest to end (0..86400, default: forever)\n"
+		"  --bandwidth MIBS send: cap the link at this many MiB/s (1..1000000)\n"
+		"  --postcopy       both: switch to post-copy when pre-copy does not converge;\n"
+		"                   after a cut both sides resume on a new connection to ADDR\n"
+		"  --auto-converge  send: throttle the vCPUs while the guest outpaces the link\n"
 		"  --key-file FILE  a pre-shared key (16..4096 bytes, the same file on both ends):\n"
 		"                   the ends authenticate each other and every frame carries a MAC\n"
 		"  --insecure       allow TCP without --key-file (anyone reaching the port can\n"
@@ -229,6 +242,9 @@ int main(int argc, char **argv)
 		{ "downtime", required_argument, 0, 'd' },
 		{ "rounds", required_argument, 0, 'r' },
 		{ "timeout", required_argument, 0, 't' },
+		{ "bandwidth", required_argument, 0, 'w' },
+		{ "postcopy", no_argument, 0, 'p' },
+		{ "auto-converge", no_argument, 0, 'c' },
 		{ "key-file", required_argument, 0, 'k' },
 		{ "insecure", no_argument, 0, 'I' },
 		{ "zstd", no_argument, 0, 'z' },
@@ -236,7 +252,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct vmm_restore_opts ro = { .attach = attach_devices };
-	struct vmm_migrate_opts mo = { 0 };
+	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo) };
 	struct vmm_migrate_stats st;
 	struct vmm_config cfg;
 	const char *snapshot = NULL, *mode, *addr, *key_file = NULL;
@@ -282,6 +298,13 @@ int main(int argc, char **argv)
 				return 2;
 			timeout = (int)u;
 			break;
+		case 'w':
+			if (cli_uint("--bandwidth", optarg, 1, 1000000, &u))
+				return 2;
+			mo.max_bandwidth = (uint64_t)u << 20;
+			break;
+		case 'p': mo.flags |= VMM_MIGRATE_POSTCOPY; break;
+		case 'c': mo.flags |= VMM_MIGRATE_AUTO_CONVERGE; break;
 		case 'k': key_file = optarg; break;
 		case 'I': insecure = true; break;
 		case 'z': mo.flags |= VMM_MIGRATE_ZSTD; break;
@@ -336,14 +359,44 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		ret = vmm_migrate_receive(fd, &cfg, &ro, &mo, &vm, &st);
-		close(fd);
 		if (ret) {
+			close(fd);
 			fprintf(stderr, "vmm-migrate: receive failed: %s\n",
 				vmm_strerror(ret));
 			return 1;
 		}
 		print_stats("receive", &st);
-		if ((ret = vmm_vm_start(vm, on_exit_cb, &value)) == 0)
+		ret = vmm_vm_start(vm, on_exit_cb, &value);
+		/* post-copy: the rest of memory comes while the VM runs; a
+		 * cut connection is resumed on a new one (the fd stays open
+		 * until every page arrived) */
+		while (!ret && st.postcopy &&
+		       (ret = vmm_migrate_wait(vm, -1, &st)) < 0) {
+			int nfd;
+
+			fprintf(stderr, "vmm-migrate: post-copy connection lost "
+				"(%s); waiting for the sender on %s\n",
+				vmm_strerror(ret), addr);
+			nfd = open_socket(addr, true);
+			if (nfd < 0) {
+				ret = nfd;
+				break;
+			}
+			close(fd);
+			fd = nfd;
+			ret = vmm_migrate_resume(vm, fd, &mo, NULL);
+			if (ret)
+				fprintf(stderr, "vmm-migrate: resume: %s\n",
+					vmm_strerror(ret));
+			ret = 0;
+		}
+		close(fd);
+		if (st.postcopy)
+			fprintf(stderr, "vmm-migrate receive: post-copy done in "
+				"%.1f ms, %llu remote faults, %u resumes\n",
+				st.postcopy_ms,
+				(unsigned long long)st.remote_faults, st.resumes);
+		if (!ret)
 			ret = vmm_vm_wait(vm, timeout >= 0 ? timeout * 1000 : -1);
 		vmm_vm_destroy(vm);
 		printf("\n");
@@ -386,6 +439,18 @@ int main(int argc, char **argv)
 		ret = vmm_migrate_send(vm, fd, &mo, &st);
 		close(fd);
 		print_stats("send", &st);
+		/* cut after a post-copy switch-over: the VM may be running
+		 * there, it never runs here again; reconnect and resume */
+		for (int i = 0; ret && st.postcopy && i < 120; i++) {
+			fprintf(stderr, "vmm-migrate: post-copy interrupted (%s); "
+				"resuming\n", vmm_strerror(ret));
+			usleep(500000);
+			fd = open_socket(addr, false);
+			if (fd < 0)
+				continue;
+			ret = vmm_migrate_resume(vm, fd, &mo, NULL);
+			close(fd);
+		}
 	}
 	if (ret) {
 		fprintf(stderr, "vmm-migrate: migration failed (%s); the VM continues here\n",

@@ -220,7 +220,18 @@ VMM_API VMM_MUST_CHECK int vmm_snapshot_restore_fd(int fd,
  */
 VMM_API VMM_MUST_CHECK int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *snap);
 
-/* ---- live migration (pre-copy) ---- */
+/* ---- live migration (pre-copy, post-copy; docs/migration.md) ---- */
+
+/* vmm_migrate_opts.flags (bits 0-15 belong to the stream encoding and
+ * authentication: VMM_MIGRATE_ZSTD is bit 8) */
+/** source: switch to post-copy when pre-copy does not converge (after
+ * postcopy_after_rounds rounds); destination: accept a post-copy switch
+ * (the embedder then runs the VM before all memory arrived and waits for
+ * the rest with vmm_migrate_wait()) */
+#define VMM_MIGRATE_POSTCOPY (1u << 16)
+/** source: throttle the vCPUs (run 2 ms, then pause them a growing share
+ * of the time) while a round's dirty pages exceed half of what it sent */
+#define VMM_MIGRATE_AUTO_CONVERGE (1u << 17)
 
 struct vmm_migrate_opts {
 	uint32_t struct_size;    /**< sizeof(); 0 = 0.1 size (docs/api.md) */
@@ -229,7 +240,8 @@ struct vmm_migrate_opts {
 	uint32_t timeout_ms;     /**< one stalled read/write fails the migration (0 = 10000) */
 	/** bandwidth cap in bytes per second (0 = none) */
 	uint64_t max_bandwidth;
-	/* ---- compression and authentication (0.2) ---- */
+	/* ---- since 0.2 (read only when struct_size covers them: set
+	 * struct_size = sizeof): compression and authentication ---- */
 	uint32_t flags;          /**< VMM_MIGRATE_* */
 	/** length of @key in bytes (16..4096) */
 	uint32_t key_len;
@@ -245,6 +257,16 @@ struct vmm_migrate_opts {
 	 * (the kernel's AF_ALG, else libcrypto if libvmm was built with it).
 	 */
 	const void *key;
+	/* ---- since 0.2: convergence and post-copy ---- */
+	/** with VMM_MIGRATE_POSTCOPY: dirty rounds that did not converge
+	 * before the switch to post-copy (0 = 2) */
+	uint32_t postcopy_after_rounds;
+	/** auto-converge: first throttle, step per round, ceiling, in percent
+	 * of vCPU time taken away (0 = 20, 10, 99) */
+	uint32_t throttle_initial_pct;
+	uint32_t throttle_step_pct;
+	uint32_t throttle_max_pct;
+	uint32_t reserved;       /**< 0 */
 };
 
 /**
@@ -271,6 +293,16 @@ struct vmm_migrate_stats {
 	double downtime_ms;      /**< pause to the destination's acknowledgement (source only) */
 	double total_ms;
 	bool converged;          /**< false if stopped by max_rounds */
+	/* ---- since 0.2 ---- */
+	bool postcopy;           /**< switched over to post-copy */
+	uint32_t throttle_pct;   /**< auto-converge throttle at the switch-over (source) */
+	double dirty_rate_mib_s; /**< guest dirty rate in the last round (source) */
+	double bandwidth_mib_s;  /**< link rate measured in the last round (source) */
+	uint64_t postcopy_pages; /**< pages still missing at the switch-over */
+	uint64_t remote_faults;  /**< post-copy: pages the guest faulted on and asked the source for */
+	uint64_t local_faults;   /**< post-copy (destination): faults on pages known zero, filled locally */
+	double postcopy_ms;      /**< post-copy phase: switch-over to the last page acknowledged */
+	uint32_t resumes;        /**< post-copy connections resumed (vmm_migrate_resume()) */
 };
 
 /**
@@ -302,6 +334,72 @@ vmm_migrate_receive(int fd, const struct vmm_config *overrides,
 		    const struct vmm_restore_opts *opts,
 		    const struct vmm_migrate_opts *mopts, vmm_vm **out,
 		    struct vmm_migrate_stats *stats);
+
+/*
+ * Post-copy (docs/migration.md "Post-copy").  The source asks for it with
+ * VMM_MIGRATE_POSTCOPY; the switch happens only if the destination also
+ * passed VMM_MIGRATE_POSTCOPY and userfaultfd works there.  Then:
+ *
+ * - vmm_migrate_send() returns 0 once every page reached the destination
+ *   (its VM stays paused: destroy it).  If the connection breaks after the
+ *   switch-over it returns the error and the VM stays paused and cannot be
+ *   resumed (vmm_vm_resume() says -EBUSY): the destination may have run
+ *   it.  Continue with vmm_migrate_resume() on a new connection.
+ * - vmm_migrate_receive() returns the VM as soon as its state is loaded
+ *   (not started); the missing pages arrive in the background on a thread
+ *   of the VM, and a guest (or device, or host) access to one blocks until
+ *   it arrived.  @fd stays in use until vmm_migrate_wait() returns 0 or
+ *   the VM is destroyed: do not close it before.
+ */
+
+/**
+ * vmm_migrate_postcopy_available() - can this process receive a post-copy
+ * migration into a VM on @backend (KVM needs a userfaultfd that handles
+ * kernel-mode faults; the soft backend makes do with user-mode-only)?
+ * Returns 0, or -ENOTSUP with the reason in @why (@len bytes, may be NULL).
+ */
+VMM_API int vmm_migrate_postcopy_available(enum vmm_backend backend,
+					   char *why, size_t len);
+
+/**
+ * vmm_migrate_wait() - on a post-copy destination VM: wait up to
+ * @timeout_ms (-1: forever) for the background transfer.  Returns 0 when
+ * every page arrived (the connection fd is then free; a later call returns
+ * 0 too, as does one on a VM that never was in post-copy), -ETIMEDOUT, or
+ * the negative errno that broke the connection (-EPIPE, -ECONNRESET,
+ * -ETIMEDOUT of the stream...): the VM keeps running, vCPUs that touch a
+ * missing page wait for vmm_migrate_resume().  @stats (may be NULL) gets
+ * the destination's statistics so far.
+ */
+VMM_API VMM_MUST_CHECK int vmm_migrate_wait(vmm_vm *vm, int timeout_ms,
+					    struct vmm_migrate_stats *stats);
+
+/**
+ * vmm_migrate_resume() - continue a post-copy migration whose connection
+ * broke, over the new connected stream @fd.  Call it on both ends: with
+ * the source's paused VM (it blocks like vmm_migrate_send() until every
+ * page still missing at the destination was delivered) and with the
+ * destination's VM (it hands @fd to the background transfer after the
+ * handshake and returns; vmm_migrate_wait() tells the end).  The
+ * destination tells the source which pages it still lacks; the source
+ * keeps all of them until then.  -EINVAL on a VM in no interrupted
+ * post-copy; other errors as vmm_migrate_send().
+ */
+VMM_API VMM_MUST_CHECK int vmm_migrate_resume(vmm_vm *vm, int fd,
+					      const struct vmm_migrate_opts *opts,
+					      struct vmm_migrate_stats *stats);
+
+/**
+ * vmm_migrate_cancel() - on a post-copy source VM whose migration broke:
+ * the embedder states that the destination never ran the VM (its
+ * vmm_migrate_receive() failed or its process died before that call
+ * returned) - the one case where the source may run again.  Lifts the
+ * block so that vmm_vm_resume() continues the VM here.  Calling it when
+ * the destination did run the VM makes two diverging copies: the
+ * embedder's responsibility.  -EINVAL on a VM without such a migration
+ * or whose migration completed.
+ */
+VMM_API VMM_MUST_CHECK int vmm_migrate_cancel(vmm_vm *vm);
 
 #ifdef __cplusplus
 }

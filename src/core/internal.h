@@ -46,6 +46,17 @@ void vmm__log(vmm_vm *vm, int level, const char *fmt, ...) VMM_PRINTF(3, 4);
 bool vmm__log_enabled(vmm_vm *vm, int level);
 
 /*
+ * Post-copy migration state hung on a VM (src/migrate/postcopy.c): @fini
+ * (with @state) runs first in vmm_vm_destroy(), before the vCPU threads
+ * stop (a vCPU blocked on a missing page must be woken first).  Set NULL
+ * to detach without calling it.
+ */
+void vmm__vm_set_migrate(vmm_vm *vm, void *state, void (*fini)(void *));
+void *vmm__vm_migrate(vmm_vm *vm);
+/* While @why is non-NULL, vmm_vm_resume() refuses with -EBUSY and @why. */
+void vmm__vm_set_resume_block(vmm_vm *vm, const char *why);
+
+/*
  * Growable public structs (src/core/abi.c, docs/api.md): the first member
  * is `uint32_t struct_size`; 0 means the LIBVMM_0.1 size @size_v01.
  *

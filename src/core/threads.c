@@ -257,6 +257,12 @@ int vmm_vm_resume(vmm_vm *vm)
 		pthread_mutex_unlock(&vm->run_lock);
 		return vmm__err(vm, -EINVAL, "VM is not paused");
 	}
+	if (vm->resume_block && vm->pause_depth == 1) {
+		const char *why = vm->resume_block;
+
+		pthread_mutex_unlock(&vm->run_lock);
+		return vmm__err(vm, -EBUSY, "cannot resume: %s", why);
+	}
 	if (--vm->pause_depth == 0)
 		pthread_cond_broadcast(&vm->run_cond);
 	pthread_mutex_unlock(&vm->run_lock);

@@ -344,6 +344,11 @@ void vmm_vm_destroy(vmm_vm *vm)
 {
 	if (!vm)
 		return;
+	/* post-copy: end the destination's fault service first */
+	if (vm->mig_fini)
+		vm->mig_fini(vm->mig);
+	vm->mig_fini = NULL;
+	vm->mig = NULL;
 	vmm_vm_stop(vm);
 	vmm__dev_detach_all(vm);
 	vmm__notify_fini(vm);
@@ -361,6 +366,31 @@ void vmm_vm_destroy(vmm_vm *vm)
 		return;
 	}
 	vm_release(vm);
+}
+
+void vmm__vm_set_migrate(vmm_vm *vm, void *state, void (*fini)(void *))
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vm->mig = state;
+	vm->mig_fini = state ? fini : NULL;
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+void *vmm__vm_migrate(vmm_vm *vm)
+{
+	void *p;
+
+	pthread_mutex_lock(&vm->run_lock);
+	p = vm->mig;
+	pthread_mutex_unlock(&vm->run_lock);
+	return p;
+}
+
+void vmm__vm_set_resume_block(vmm_vm *vm, const char *why)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vm->resume_block = why;
+	pthread_mutex_unlock(&vm->run_lock);
 }
 
 enum vmm_backend vmm_vm_backend(const vmm_vm *vm)

@@ -135,6 +135,14 @@ struct vmm_vm {
 	/* ioeventfd/irqfd fallbacks and the VM's I/O thread (notify.c);
 	 * created on first use under dev_lock */
 	struct vmm_notify *notify;
+
+	/* src/migrate's post-copy state (vmm__vm_set_migrate()): @mig_fini
+	 * runs first in vmm_vm_destroy(); while @resume_block is set,
+	 * vmm_vm_resume() refuses (a post-copy source whose destination may
+	 * have run).  Under run_lock. */
+	void *mig;
+	void (*mig_fini)(void *);
+	const char *resume_block;
 };
 
 /* notify.c: free the fallbacks and stop the I/O thread (VM destruction,

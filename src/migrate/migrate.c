@@ -14,6 +14,7 @@
 #include "migrate/auth.h"
 #include "migrate/pagecodec.h"
 #include "mem/listener.h"
+#include "migrate/postcopy.h" /* tier 2: convergence, post-copy */
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -30,6 +31,7 @@
 #define MIG_HDR 24
 #define MIG_BATCH 64           /* pages per PAGES frame */
 #define MIG_MAX_FRAME (MIG_BATCH * (SNAP_PAGE + 8) + 4096)
+#define MIG_OPTS_V01 24        /* sizeof(struct vmm_migrate_opts) in 0.1 */
 
 enum mig_frame {
 	F_HELLO = 1,
@@ -342,6 +344,7 @@ struct sender {
 	/* guest memory may not change while it is sent (below) */
 	struct vmm_mem_listener ml;
 	bool ml_on;
+	struct mig_t2 t2;      /* tier 2 (postcopy.h) */
 	/* zstd (when asked for and the destination decodes it) */
 	bool zstd;
 	struct pagecodec pz;
@@ -364,24 +367,28 @@ static int mig_mem_busy(void *opaque, vmm_gpa_t gpa, uint64_t size)
 	return vmm__err(s->vm, -EBUSY, "memory at 0x%llx cannot change while "
 			"a live migration sends the VM", (unsigned long long)gpa);
 }
+/* tier 2 (postcopy.c, included below) */
+static void t2_init(struct sender *s, const struct vmm_migrate_opts *o);
+static void t2_throttle_tick(struct sender *s);
+static void t2_throttle_end(struct sender *s);
+static void t2_sleep(struct sender *s, double ms);
+static int t2_hello_reply(struct sender *s, uint32_t *len);
+static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
+		    unsigned max_rounds);
+static int pc_source_switch(struct sender *s, struct snap_state *ss,
+			    double tpause, bool *committed);
 
 static void throttle(struct sender *s)
 {
 	double el, want;
 
-	if (!s->max_bw)
+	if (!s->max_bw || s->t2.in_postcopy)
 		return;
 	el = now_ms() - s->round_t0;
 	want = (double)(s->c.bytes_out - s->round_bytes0) * 1e3 /
 	       (double)s->max_bw;
-	if (want > el) {
-		struct timespec ts = { 0, (long)((want - el) * 1e6) };
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec = ts.tv_nsec / 1000000000;
-			ts.tv_nsec %= 1000000000;
-		}
-		nanosleep(&ts, NULL);
-	}
+	if (want > el)
+		t2_sleep(s, want - el);
 }
 
 /* ---- compressed batches (issue 16 item 4) ---- */
@@ -396,7 +403,9 @@ static int mig_send_pages(struct sender *s)
 	size_t raw = s->v[1].iov_len;
 	int64_t z;
 
-	if (!s->zstd || !raw)
+	/* post-copy pages are plain PAGES (the destination's fault thread
+	 * decodes no PAGES_ZSTD) */
+	if (!s->zstd || !raw || s->t2.in_postcopy)
 		return send_frame(&s->c, F_PAGES, s->v, 2);
 	z = vmm__pz_compress(&s->pz, PZ_LEVEL_MIGRATE, s->stage, raw,
 			     s->zbuf, s->zcap);
@@ -497,6 +506,7 @@ static int flush_pages(struct sender *s)
 	s->n = 0;
 	s->nstored = 0;
 	throttle(s);
+	t2_throttle_tick(s);
 	return ret;
 }
 
@@ -643,7 +653,7 @@ static int send_state(struct sender *s, struct snap_state *ss)
 static int send_hello(struct sender *s)
 {
 	struct vmm_sbuf b;
-	uint32_t len;
+	uint32_t len = 0;
 	int ret;
 
 	vmm__sb_init(&b, s->vm);
@@ -657,7 +667,7 @@ static int send_hello(struct sender *s)
 		ret = send_simple(&s->c, F_HELLO, b.p, b.len);
 	vmm__sb_free(&b);
 	if (!ret)
-		ret = expect(&s->c, F_READY, &len);
+		ret = t2_hello_reply(s, &len); /* [CAPS,] READY */
 	if (!ret)
 		mig_ready_features(s, len);
 	return ret;
@@ -702,7 +712,7 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	double max_down = o && o->max_downtime_ms ? o->max_downtime_ms : 300;
 	double t0 = now_ms(), tpause = 0, bw;
 	bool was_logging, paused = false, committed = false;
-	int fl, ret, nodelay;
+	int fl, ret, nodelay, dec;
 	int64_t n;
 	size_t maxw = 0;
 
@@ -721,6 +731,7 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	s->c.fd = fd;
 	s->c.timeout_ms = o && o->timeout_ms ? (int)o->timeout_ms : 10000;
 	s->max_bw = o ? o->max_bandwidth : 0;
+	t2_init(s, o);
 	s->c.buf = vmm__alloc(vm, MIG_MAX_FRAME);
 	was_logging = vmm__mem_dirty_logging(vm);
 	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -782,11 +793,11 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 			ret = (int)n;
 			goto fail;
 		}
-		if ((double)n * SNAP_PAGE / (bw > 1 ? bw : 1) <= max_down) {
+		/* converged, post-copy, round limit or on (logged) */
+		dec = t2_round(s, n, bw, max_down, max_rounds);
+		if (dec == R_CONVERGED)
 			s->st.converged = true;
-			break;
-		}
-		if (s->st.rounds >= max_rounds)
+		if (dec != R_CONTINUE)
 			break;
 		s->round_t0 = now_ms();
 		s->round_bytes0 = s->c.bytes_out;
@@ -799,6 +810,7 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	}
 
 	/* stop and copy */
+	t2_throttle_end(s);
 	tpause = now_ms();
 	if ((ret = vmm_vm_pause(vm)))
 		goto fail;
@@ -806,6 +818,11 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	if ((ret = collect_state(s, &ss)))
 		goto fail;
 	n = fetch_dirty(s, tmp, true);
+	if (n >= 0 && s->t2.postcopy) {
+		s->t2.in_postcopy = true;
+		ret = pc_source_switch(s, ss, tpause, &committed);
+		goto fail;
+	}
 	if (n >= 0)
 		n = send_dirty(s);
 	if (n < 0) {
@@ -832,13 +849,15 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	committed = true;
 	s->st.downtime_ms = now_ms() - tpause;
 fail:
+	t2_throttle_end(s);
 	if (s->ml_on)
 		vmm__mem_listener_remove(vm, &s->ml);
 	fcntl(fd, F_SETFL, fl);
 	if (nodelay >= 0)
 		tcp_nodelay(fd, nodelay);
 	if (!committed) {
-		/* the VM stays here and continues as it was */
+		/* the VM stays here and continues as it was (a post-copy
+		 * switch that got no ACK included) */
 		if (!was_logging)
 			vmm_mem_dirty_log(vm, false);
 		/* devices quiesced by collect_state() work again */
@@ -847,8 +866,13 @@ fail:
 			vmm_vm_resume(vm);
 		vmm__err(vm, ret, "migrate: %s%s%s", vmm_strerror(ret),
 			 s->c.err[0] ? ": " : "", s->c.err);
-	} else if (!was_logging) {
-		vmm_mem_dirty_log(vm, false);
+	} else {
+		if (!was_logging)
+			vmm_mem_dirty_log(vm, false);
+		if (ret) /* post-copy cut: the VM waits for vmm_migrate_resume() */
+			vmm__err(vm, ret, "migrate: post-copy: %s%s%s",
+				 vmm_strerror(ret), s->c.err[0] ? ": " : "",
+				 s->c.err);
 	}
 	s->st.bytes_sent = s->c.bytes_out;
 	s->st.total_ms = now_ms() - t0;
@@ -876,7 +900,7 @@ int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 	struct vmm_migrate_opts o_c = {0};
 
 	if (o) {
-		if (VMM__STRUCT_IN(&o_c, o))
+		if (vmm__struct_in(&o_c, sizeof(o_c), o, MIG_OPTS_V01))
 			return !vm ? -EINVAL :
 			       vmm__err(vm, -EINVAL, "migrate: bad struct_size or "
 					"unknown fields in struct vmm_migrate_opts");
@@ -893,9 +917,15 @@ struct receiver {
 	struct snap_parsed *p;
 	uint8_t *devdata[SNAP_MAX_DEVICES];
 	struct vmm_migrate_stats st;
+	/* tier 2: post-copy (postcopy.c) */
+	bool pc_ok;                      /* CAPS offered post-copy */
+	uint64_t *pc_need[SNAP_MAX_REGIONS];
+	struct pc_dst *pc;               /* armed at SWITCH */
 	struct pagecodec pz;
 	uint8_t *zout;         /* MIG_BATCH pages: a decompressed batch */
 };
+
+#include "migrate/postcopy.c"
 
 /*
  * A PAGES (@zstd false) or PAGES_ZSTD frame.  PAGES_ZSTD: the word after
@@ -1084,7 +1114,6 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			struct vmm_migrate_stats *stats)
 {
 	struct receiver *r;
-	struct mig_auth auth;
 	double t0 = now_ms();
 	uint16_t type;
 	uint32_t len;
@@ -1109,9 +1138,14 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 		goto out;
 	}
 	if (mo && mo->key) {
-		ret = vmm__mig_auth_init(&auth, false, mo->key, mo->key_len,
+		/* on the heap: a post-copy destination takes it over */
+		r->c.auth = vmm__alloc_with(NULL, sizeof(*r->c.auth));
+		if (!r->c.auth) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ret = vmm__mig_auth_init(r->c.auth, false, mo->key, mo->key_len,
 					 r->c.err, sizeof(r->c.err));
-		r->c.auth = &auth;
 		if (!ret)
 			ret = mig_auth_dest(&r->c);
 		if (ret)
@@ -1120,6 +1154,19 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 	ret = rx_hello(r, overrides);
 	if (ret)
 		goto fail;
+	if (mo && (mo->flags & VMM_MIGRATE_POSTCOPY)) {
+		char why[320];
+		uint8_t caps[4];
+
+		r->pc_ok = vmm_migrate_postcopy_available(vmm_vm_backend(r->vm),
+							  why, sizeof(why)) == 0;
+		if (!r->pc_ok)
+			vmm__log(r->vm, VMM_LOG_WARN, "migrate: no post-copy: %s",
+				 why);
+		vmm__le_put32(caps, r->pc_ok ? PC_CAP_POSTCOPY : 0);
+		if ((ret = send_simple(&r->c, F_PC_CAPS, caps, sizeof(caps))))
+			goto out;
+	}
 	{
 		/* READY: the features this receiver decodes */
 		uint8_t feat[4];
@@ -1153,8 +1200,22 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 		case F_DEVICE:
 			ret = rx_state(r, type, len);
 			break;
+		case F_PC_NEEDMAP:
+			if (!r->pc_ok) {
+				ret = -EPROTO;
+				break;
+			}
+			for (uint32_t i = 0; i < r->p->cfg.nregions && !ret; i++)
+				if (!r->pc_need[i] &&
+				    !(r->pc_need[i] = vmm__alloc_with(NULL,
+						map_words(r->p->cfg.regions[i].size) * 8)))
+					ret = -ENOMEM;
+			if (!ret)
+				ret = pc_recv_map(&r->c, len, &r->p->cfg, r->pc_need);
+			break;
+		case F_PC_SWITCH:
 		case F_DONE:
-			if (len != 16 || !r->p->nvcpus) {
+			if ((type == F_DONE && len != 16) || !r->p->nvcpus) {
 				ret = -EBADMSG;
 				snprintf(r->c.err, sizeof(r->c.err),
 					 "DONE without vCPU state");
@@ -1170,6 +1231,8 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 				vmm_last_error(r->vm, r->c.err, sizeof(r->c.err));
 				break;
 			}
+			if (type == F_PC_SWITCH && (ret = pc_rx_arm(r, len)))
+				break;
 			done = true;
 			break;
 		default:
@@ -1184,14 +1247,20 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 	if ((ret = send_simple(&r->c, F_ACK, NULL, 0)) ||
 	    (ret = expect(&r->c, F_COMMIT, &len)))
 		goto out;
+	if (r->pc && (ret = pc_rx_start(r, fl)))
+		goto out;
+	r->st.postcopy = r->pc != NULL;
+	r->st.postcopy_pages = r->pc ? r->pc->missing : 0;
 	*out = r->vm;
 	r->vm = NULL;
 	goto out;
 fail:
 	send_error(&r->c, ret, r->c.err[0] ? r->c.err : vmm_strerror(ret));
 out:
-	fcntl(fd, F_SETFL, fl);
-	if (nodelay >= 0)
+	/* a running post-copy keeps the fd (non-blocking, TCP_NODELAY) */
+	if (ret || !r->pc)
+		fcntl(fd, F_SETFL, fl);
+	if (nodelay >= 0 && (ret || !r->pc))
 		tcp_nodelay(fd, nodelay);
 	if (ret) {
 		char msg[300];
@@ -1208,12 +1277,16 @@ out:
 		*stats = r->st;
 	for (int i = 0; i < SNAP_MAX_DEVICES; i++)
 		vmm__free_with(NULL, r->devdata[i]);
+	for (int i = 0; i < SNAP_MAX_REGIONS; i++)
+		vmm__free_with(NULL, r->pc_need[i]);
 	if (r->p)
 		vmm__snap_parsed_free(r->p);
 	vmm__free_with(NULL, r->p);
 	vmm__free_with(NULL, r->c.buf);
-	if (r->c.auth)
+	if (r->c.auth) {
 		vmm__mig_auth_free(r->c.auth);
+		vmm__free_with(NULL, r->c.auth);
+	}
 	vmm__pz_free(&r->pz);
 	vmm__free_with(NULL, r->zout);
 	vmm__free_with(NULL, r);
@@ -1234,7 +1307,7 @@ int vmm_migrate_receive(int fd, const struct vmm_config *overrides,
 		opts = &opts_c;
 	}
 	if (mo) {
-		if (VMM__STRUCT_IN(&mo_c, mo))
+		if (vmm__struct_in(&mo_c, sizeof(mo_c), mo, MIG_OPTS_V01))
 			return -EINVAL;
 		mo = &mo_c;
 	}

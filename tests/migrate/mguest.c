@@ -67,6 +67,12 @@ int mg_create(struct mg *g, enum vmm_backend backend, uint64_t ram,
 			       out_mask);
 }
 
+static void mg_log_stderr(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	fprintf(stderr, "  [libvmm %d] %s\n", level, msg);
+}
+
 int mg_create_flags(struct mg *g, enum vmm_backend backend, uint32_t flags,
 		    uint64_t ram, uint64_t target, uint32_t npages,
 		    uint32_t delay, uint32_t out_mask)
@@ -79,6 +85,10 @@ int mg_create_flags(struct mg *g, enum vmm_backend backend, uint32_t flags,
 	cfg.backend = backend;
 	cfg.flags = flags;
 	cfg.ram_size = ram;
+	if (getenv("VMM_TEST_VERBOSE")) { /* the library's log on stderr */
+		cfg.log = mg_log_stderr;
+		cfg.log_level = VMM_LOG_DEBUG;
+	}
 	cfg.irqchip = mg_irqchip();
 	if ((ret = vmm_vm_create(&cfg, &g->vm)))
 		return ret;

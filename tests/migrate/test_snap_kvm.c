@@ -551,11 +551,18 @@ static void *proxy_thread(void *arg)
 
 static void test_cut(void)
 {
-	/* byte offsets inside the stream; a whole migration of this guest
-	 * sends about 1 MB or more (zero pages elided), so every cut lands
-	 * before its end however little the guest dirtied meanwhile */
+	/* byte offsets inside the stream.  Zero pages are elided, and the
+	 * guest's own pages make ~1 MB or less, which under load (few dirty
+	 * rounds) was shorter than the later cuts: the migration then
+	 * succeeded.  So FILL_BYTES of guest RAM the guest never touches
+	 * are filled with non-zero data first: every stream carries them in
+	 * its first pass and is longer than the last byte offset (the
+	 * CUT_ACK run, which sees the whole stream, checks that). */
 	static const size_t cuts[] = { 0, 1, 100, 5000, 300000, 700000,
 				       CUT_ACK };
+	const size_t last_cut = 700000;
+	const vmm_gpa_t fill_gpa = 32 << 20;
+	const size_t fill_bytes = 4 << 20;
 	struct ref *r = calloc(1, sizeof(*r));
 	struct mg g;
 	int64_t value = -1;
@@ -568,6 +575,9 @@ static void test_cut(void)
 	mg_init(&g);
 	OK(NULL, mg_create(&g, VMM_BACKEND_KVM, 64 << 20, 1ull << 62, 256, 1,
 			   0xffffff));
+	for (size_t off = 0; off < fill_bytes; off += 4096)
+		OK(g.vm, vmm_mem_fill(g.vm, fill_gpa + off,
+				      0x11 + (int)(off >> 12) % 200, 4096));
 	OK(g.vm, vmm_vm_start(g.vm, stop_on_exit, &value));
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		struct vmm_migrate_opts mo = { .timeout_ms = 2000 };
@@ -601,6 +611,11 @@ static void test_cut(void)
 		       cuts[i], vmm_err_name(ret), msg,
 		       (unsigned long long)st.bytes_sent,
 		       vmm_err_name(rx->ret));
+		if (cuts[i] == CUT_ACK)
+			CHECK(st.bytes_sent > last_cut + fill_bytes / 2,
+			      "a whole stream of %llu bytes: the cuts up to %zu "
+			      "may land after its end",
+			      (unsigned long long)st.bytes_sent, last_cut);
 		free(rx);
 		CHECK(value == -1, "guest ended during the cuts");
 	}

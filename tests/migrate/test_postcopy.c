@@ -1,0 +1,734 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_postcopy - post-copy live migration with recovery (docs/migration.md)
+ * through the public API.  The guest of mguest.h walks 1024 data pages as
+ * fast as it can, faster than the link (the source's bandwidth cap), so
+ * pre-copy cannot converge and the migration switches to post-copy; the
+ * destination runs at once and faults the rest in with userfaultfd.  At
+ * the end the guest gets a target, finishes on the destination, and its
+ * exit value, memory and UART output must equal an uninterrupted run's.
+ * Exit 0 pass, 1 fail, 77 skip (/dev/kvm absent for a KVM mode, or no
+ * userfaultfd here).
+ *
+ *   test_postcopy soft|kvm|kvm-soft|soft-kvm   source-destination backends
+ *   test_postcopy cut       (KVM, or soft without KVM) the connection cut
+ *                           at several points after the switch-over:
+ *                           before the COMMIT the source keeps running;
+ *                           after it both sides resume on a new
+ *                           connection and the guest completes correctly
+ *   test_postcopy authcut   the same with a pre-shared key on both ends
+ *                           (every frame MACed, post-copy ones too): cut
+ *                           after 30% of the post-copy; a resume with a
+ *                           wrong key and one without a key are refused
+ *                           and lose nothing, the one with the key runs
+ *                           a fresh handshake and completes
+ *   test_postcopy converge  pre-copy + auto-converge: the throttle rises
+ *                           until the rest fits the downtime target
+ *   test_postcopy available as an unprivileged user (root drops to
+ *                           nobody in a child): KVM destinations get
+ *                           -ENOTSUP with the reason, soft ones a
+ *                           user-mode-only userfaultfd
+ */
+#include "mcheck.h"
+#include "mguest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RAM (64u << 20)
+#define NPAGES 1024
+#define FOREVER (1ull << 62)
+#define MORE 2000000ull /* iterations after the migration */
+
+static bool verbose;
+
+/* authcut: the pre-shared key of both ends (NULL: none) */
+static const char *test_key;
+#define KEY_A "libvmm post-copy test key, 0123456789"
+#define KEY_B "libvmm post-copy test key, 0123456788"
+
+static void set_key(struct vmm_migrate_opts *mo, const char *key)
+{
+	mo->key = key;
+	mo->key_len = key ? (uint32_t)strlen(key) : 0;
+}
+
+static void log_cb(void *opaque, int level, const char *msg)
+{
+	if (verbose || level <= VMM_LOG_WARN)
+		fprintf(stderr, "  [libvmm %d] %s\n", level, msg);
+}
+
+static bool have_kvm(void)
+{
+	return access("/dev/kvm", R_OK | W_OK) == 0;
+}
+
+static int stop_on_exit(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
+{
+	int64_t *value = opaque;
+
+	if (e->kind == VMM_EXIT_GUEST_EXIT) {
+		*value = e->guest.value;
+		return 1;
+	}
+	return e->kind == VMM_EXIT_INTERRUPTED ? 0 : -EIO;
+}
+
+/* the destination: receive, start the VM at once, wait for the pages */
+struct rx_arg {
+	int fd;
+	enum vmm_backend backend;
+	struct mg g;
+	vmm_vm *vm;
+	int ret, wait_ret;
+	int64_t value;
+	struct vmm_migrate_stats st;
+};
+
+static void *rx_thread(void *arg)
+{
+	struct rx_arg *a = arg;
+	struct vmm_restore_opts ro = { .attach = mg_attach, .opaque = &a->g };
+	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .flags = VMM_MIGRATE_POSTCOPY,
+				       .timeout_ms = 5000 };
+	struct vmm_config ov;
+
+	vmm_config_init(&ov);
+	set_key(&mo, test_key);
+	ov.backend = a->backend;
+	ov.log = log_cb;
+	a->value = -1;
+	a->ret = vmm_migrate_receive(a->fd, &ov, &ro, &mo, &a->vm, &a->st);
+	if (a->ret)
+		return NULL;
+	a->ret = vmm_vm_start(a->vm, stop_on_exit, &a->value);
+	if (!a->ret)
+		a->wait_ret = vmm_migrate_wait(a->vm, -1, &a->st);
+	return NULL;
+}
+
+static const struct vmm_migrate_opts src_opts = {
+	.struct_size = sizeof(struct vmm_migrate_opts),
+	.flags = VMM_MIGRATE_POSTCOPY,
+	.max_downtime_ms = 1,
+	.postcopy_after_rounds = 1,
+	.max_bandwidth = 16 << 20, /* 16 MiB/s: slower than the guest dirties */
+	.timeout_ms = 5000,
+};
+
+/* The guest continued on @vm (running) to its end: compare with an
+ * uninterrupted run on @ref_backend. */
+static void finish_and_compare(const char *what, vmm_vm *vm, struct mg *g,
+			       int64_t *value, const char *before,
+			       enum vmm_backend ref_backend)
+{
+	struct vmm_cpu_state cs;
+	struct mg r;
+	uint64_t target;
+	int64_t rv;
+	char out[1 << 17];
+
+	OK(vm, vmm_vm_pause(vm));
+	OK(vm, vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), &cs));
+	target = cs.gpr[VMM_RSI] + MORE;
+	OK(vm, migguest_set_target(vm, target));
+	OK(vm, vmm_vm_resume(vm));
+	CHECK(vmm_vm_wait(vm, 60000) == 1, "%s: the guest did not finish", what);
+
+	mg_init(&r);
+	OK(NULL, mg_create(&r, ref_backend, RAM, target, NPAGES, 1, 0xfffff));
+	rv = mg_run_to_exit(r.vcpu);
+	CHECK(rv >= 0, "reference run: %lld", (long long)rv);
+	CHECK(*value == rv, "%s: exit value 0x%llx, reference 0x%llx", what,
+	      (long long)*value, (long long)rv);
+	CHECK(migguest_hash(vm, NPAGES) == migguest_hash(r.vm, NPAGES),
+	      "%s: memory checksum differs", what);
+	pthread_mutex_lock(&g->lock);
+	snprintf(out, sizeof(out), "%s%s", before, g->out);
+	pthread_mutex_unlock(&g->lock);
+	CHECK(!strcmp(out, r.out), "%s: output differs:\n  got %s\n  ref %s",
+	      what, out, r.out);
+	printf("ok: %s: value 0x%llx after %llu iterations, memory and output "
+	       "match\n", what, (long long)rv, (unsigned long long)target);
+	vmm_vm_destroy(r.vm);
+}
+
+static void start_source(struct mg *g, enum vmm_backend b, int64_t *value)
+{
+	mg_init(g);
+	OK(NULL, mg_create(g, b, RAM, FOREVER, NPAGES, 1, 0xfffff));
+	OK(g->vm, vmm_vm_start(g->vm, stop_on_exit, value));
+	/* until every data page was written (whatever the host's load) */
+	for (int i = 0; i < 2000; i++) {
+		struct vmm_cpu_state cs;
+
+		usleep(10000);
+		OK(g->vm, vmm_vm_pause(g->vm));
+		OK(g->vm, vmm_vcpu_get_state(g->vcpu, &cs));
+		OK(g->vm, vmm_vm_resume(g->vm));
+		if (cs.gpr[VMM_RSI] >= 4 * NPAGES)
+			break;
+	}
+}
+
+static void source_output(struct mg *g, char *before, size_t len)
+{
+	pthread_mutex_lock(&g->lock);
+	snprintf(before, len, "%s", g->out);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void test_pair(enum vmm_backend from, enum vmm_backend to)
+{
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_stats st;
+	struct mg g;
+	int64_t value = -1;
+	char before[1 << 16], what[64];
+	pthread_t t;
+	int sv[2], ret;
+
+	snprintf(what, sizeof(what), "post-copy %s -> %s",
+		 vmm_backend_name(from), vmm_backend_name(to));
+	start_source(&g, from, &value);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	rx->fd = sv[1];
+	rx->backend = to;
+	mg_init(&rx->g);
+	pthread_create(&t, NULL, rx_thread, rx);
+	ret = vmm_migrate_send(g.vm, sv[0], &src_opts, &st);
+	pthread_join(t, NULL);
+	OK(g.vm, ret);
+	OK(NULL, rx->ret);
+	OK(rx->vm, rx->wait_ret);
+	printf("%s: %u rounds, dirty %.1f MiB/s, link %.1f MiB/s, downtime "
+	       "%.2f ms, %llu pages missing at the switch, %llu requested by "
+	       "the destination (%llu zero-filled locally), post-copy %.1f ms, "
+	       "total %.1f ms\n", what, st.rounds, st.dirty_rate_mib_s,
+	       st.bandwidth_mib_s, st.downtime_ms,
+	       (unsigned long long)st.postcopy_pages,
+	       (unsigned long long)rx->st.remote_faults,
+	       (unsigned long long)rx->st.local_faults, st.postcopy_ms,
+	       st.total_ms);
+	CHECK(st.postcopy && rx->st.postcopy, "%s: no post-copy switch", what);
+	CHECK(!st.converged, "%s: pre-copy converged: the guest is too slow",
+	      what);
+	CHECK(st.postcopy_pages > 0 && rx->st.postcopy_pages == st.postcopy_pages,
+	      "%s: %llu pages missing, destination %llu", what,
+	      (unsigned long long)st.postcopy_pages,
+	      (unsigned long long)rx->st.postcopy_pages);
+	CHECK(rx->st.pages_sent + rx->st.zero_pages == st.postcopy_pages,
+	      "%s: destination placed %llu pages of %llu", what,
+	      (unsigned long long)(rx->st.pages_sent + rx->st.zero_pages),
+	      (unsigned long long)st.postcopy_pages);
+	CHECK(rx->st.remote_faults > 0,
+	      "%s: the guest never waited for a page", what);
+	/* the source is paused for good */
+	CHECK(vmm_vm_resume(g.vm) == -EBUSY, "%s: source resumable", what);
+	CHECK(value == -1, "%s: source finished", what);
+	source_output(&g, before, sizeof(before));
+	vmm_vm_destroy(g.vm);
+	finish_and_compare(what, rx->vm, &rx->g, &rx->value, before,
+			   have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT);
+	vmm_vm_destroy(rx->vm);
+	close(sv[0]);
+	close(sv[1]);
+	free(rx);
+}
+
+/* ---- cuts ---- */
+
+/*
+ * A proxy that forwards frames source -> destination (parsing their
+ * headers) and bytes back, and cuts both connections @cut bytes after the
+ * end of the SWITCH frame (0x42); CUT_BACK: cuts when the destination's
+ * first request (0x43... any byte after its ACK) comes back instead.
+ */
+#define CUT_BACK ((size_t)-1)
+/* no cut: the first post-copy PAGES frame gets its first page's address
+ * forged (to the guest's code page, which is not missing), checksums
+ * recomputed: the destination must refuse it and place nothing */
+#define CUT_FORGE ((size_t)-2)
+
+/* CRC-32C (Castagnoli, reflected), bitwise: the frames' checksum */
+static uint32_t crc32c(const uint8_t *p, size_t len)
+{
+	uint32_t c = ~0u;
+
+	while (len--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+	}
+	return ~c;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+struct proxy {
+	int src, dst;
+	size_t cut;        /* bytes after SWITCH, or CUT_BACK */
+	unsigned pct;      /* else: this share of the post-copy bytes */
+	bool switched, forged;
+	size_t after;
+};
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static void *proxy_back(void *arg)
+{
+	struct proxy *p = arg;
+	char buf[65536];
+	size_t back = 0;
+
+	for (;;) {
+		ssize_t n = read(p->dst, buf, sizeof(buf));
+
+		if (n <= 0)
+			break;
+		back += (size_t)n;
+		/* READY (24), ACK (24) pass; with CUT_BACK the first
+		 * request after the switch-over cuts */
+		if (p->cut == CUT_BACK && p->switched && back > 48 + 28)
+			break;
+		if (write(p->src, buf, (size_t)n) != n)
+			break;
+	}
+	shutdown(p->src, SHUT_RDWR);
+	shutdown(p->dst, SHUT_RDWR);
+	return NULL;
+}
+
+static void *proxy_fwd(void *arg)
+{
+	struct proxy *p = arg;
+	static __thread uint8_t buf[24 + (64 * (4096 + 8) + 4096) + 32];
+
+	for (;;) {
+		uint32_t len;
+		size_t total;
+
+		if (read_full(p->src, buf, 24))
+			break;
+		len = (uint32_t)buf[12] | (uint32_t)buf[13] << 8 |
+		      (uint32_t)buf[14] << 16 | (uint32_t)buf[15] << 24;
+		if (len > sizeof(buf) - 24 || read_full(p->src, buf + 24, len))
+			break;
+		total = 24 + len;
+		/* an authenticated frame: its 32-byte MAC follows */
+		if ((buf[6] & 1) && read_full(p->src, buf + total, 32))
+			break;
+		if (buf[6] & 1)
+			total += 32;
+		if (p->cut == CUT_FORGE && p->switched && buf[4] == 4 &&
+		    !p->forged) {
+			uint64_t e = MIGGUEST_CODE | (buf[24 + 8] & 1);
+
+			for (int k = 0; k < 8; k++)
+				buf[24 + 8 + k] = (uint8_t)(e >> (8 * k));
+			put32(buf + 16, crc32c(buf + 24, len));
+			put32(buf + 20, crc32c(buf, 20));
+			p->forged = true;
+		}
+		if (p->switched && p->cut != CUT_BACK && p->cut != CUT_FORGE &&
+		    p->after + total > p->cut) {
+			size_t part = p->cut - p->after;
+
+			if (part && write(p->dst, buf, part) < 0)
+				break;
+			break;
+		}
+		if (write(p->dst, buf, total) != (ssize_t)total)
+			break;
+		if (p->switched)
+			p->after += total;
+		if (buf[4] == 0x42 && len == 32) {
+			uint64_t missing = 0;
+
+			for (int k = 7; k >= 0; k--)
+				missing = missing << 8 | buf[24 + 24 + k];
+			if (p->pct)
+				p->cut = (size_t)(missing * (4096 + 8) * p->pct / 100);
+			p->switched = true;
+		}
+	}
+	shutdown(p->src, SHUT_RDWR);
+	shutdown(p->dst, SHUT_RDWR);
+	return NULL;
+}
+
+struct resume_arg {
+	vmm_vm *vm;
+	int fd, ret;
+	struct vmm_migrate_stats st;
+	const char *key;
+};
+
+static void *resume_thread(void *arg)
+{
+	struct resume_arg *a = arg;
+	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 5000 };
+
+	set_key(&mo, a->key);
+	a->ret = vmm_migrate_resume(a->vm, a->fd, &mo, &a->st);
+	return NULL;
+}
+
+static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
+{
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_opts so = src_opts;
+	struct vmm_migrate_stats st;
+	struct proxy px;
+	struct mg g;
+	int64_t value = -1;
+	char before[1 << 16], what[96], msg[320];
+	pthread_t t, tf, tb;
+	int a[2], c[2], ret;
+
+	if (cut == CUT_BACK)
+		snprintf(what, sizeof(what), "cut at the first request");
+	else if (cut == CUT_FORGE)
+		snprintf(what, sizeof(what), "a forged post-copy page");
+	else if (pct)
+		snprintf(what, sizeof(what), "cut after %u%% of the post-copy",
+			 pct);
+	else
+		snprintf(what, sizeof(what), "cut %zu bytes after SWITCH", cut);
+	if (test_key)
+		snprintf(what + strlen(what), sizeof(what) - strlen(what),
+			 " (authenticated)");
+	set_key(&so, test_key);
+	start_source(&g, b, &value);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 &&
+	      socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, "socketpair");
+	px = (struct proxy){ a[1], c[0], cut, pct, false, false, 0 };
+	rx->fd = c[1];
+	rx->backend = b;
+	mg_init(&rx->g);
+	pthread_create(&tf, NULL, proxy_fwd, &px);
+	pthread_create(&tb, NULL, proxy_back, &px);
+	pthread_create(&t, NULL, rx_thread, rx);
+	ret = vmm_migrate_send(g.vm, a[0], &so, &st);
+	/* both proxy sides: after refusing a forged frame the destination
+	 * reads no more, and the proxy may sit in a write to it */
+	shutdown(a[0], SHUT_RDWR);
+	shutdown(c[0], SHUT_RDWR);
+	pthread_join(tf, NULL);
+	pthread_join(tb, NULL);
+	pthread_join(t, NULL);
+	vmm_last_error(g.vm, msg, sizeof(msg));
+	CHECK(ret < 0, "%s: the migration succeeded", what);
+	if (!st.postcopy || rx->ret) {
+		/* cut before the COMMIT arrived: the destination discarded
+		 * (never ran), the source runs on - after vmm_migrate_cancel()
+		 * when it had sent its COMMIT already (0 lost VMs) */
+		CHECK(rx->ret < 0 && !rx->vm, "%s: destination %d", what,
+		      rx->ret);
+		if (st.postcopy) {
+			CHECK(vmm_vm_resume(g.vm) == -EBUSY,
+			      "%s: source resumable before cancel", what);
+			OK(g.vm, vmm_migrate_cancel(g.vm));
+			OK(g.vm, vmm_vm_resume(g.vm));
+		}
+		printf("ok: %s: before the destination had the COMMIT: source "
+		       "%s (%s)%s, runs on\n", what, vmm_err_name(ret), msg,
+		       st.postcopy ? ", cancelled" : "");
+		finish_and_compare(what, g.vm, &g, &value, "", b);
+		vmm_vm_destroy(g.vm);
+		goto out;
+	}
+	/* the destination may have had every page when only its FIN was
+	 * lost; the source learns it on resume */
+	CHECK(rx->wait_ret < 0 || cut == CUT_BACK,
+	      "%s: the destination completed", what);
+	CHECK(vmm_vm_resume(g.vm) == -EBUSY, "%s: source resumable", what);
+	/* the destination refused the forged page; the source hears its
+	 * ERROR, or times out writing to a destination that reads no more */
+	if (cut == CUT_FORGE)
+		CHECK(rx->wait_ret == -EBADMSG &&
+		      ((ret == -EBADMSG && strstr(msg, "was not missing")) ||
+		       ret == -ETIMEDOUT),
+		      "%s: destination %s, source %s (%s)", what,
+		      vmm_err_name(rx->wait_ret), vmm_err_name(ret), msg);
+	printf("%s: source %s (%s), destination %s; resuming\n", what,
+	       vmm_err_name(ret), msg, vmm_err_name(rx->wait_ret));
+	/* authenticated: the destination with a wrong key, then with
+	 * none, is refused; both sides keep everything for the next try */
+	for (int bad = 0; test_key && bad < 2; bad++) {
+		struct resume_arg ra = { rx->vm, -1, 0, { 0 },
+					 bad ? NULL : KEY_B };
+		struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 5000 };
+		int n[2];
+
+		set_key(&mo, test_key);
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, n) == 0, "socketpair");
+		ra.fd = n[1];
+		pthread_create(&t, NULL, resume_thread, &ra);
+		ret = vmm_migrate_resume(g.vm, n[0], &mo, NULL);
+		pthread_join(t, NULL);
+		vmm_last_error(g.vm, msg, sizeof(msg));
+		CHECK(ret == -EACCES && ra.ret == -EACCES,
+		      "%s: resume with %s: source %s (%s), destination %s",
+		      what, bad ? "no key" : "a wrong key", vmm_err_name(ret),
+		      msg, vmm_err_name(ra.ret));
+		printf("ok: %s: resume with %s refused: source %s (%s), "
+		       "destination %s\n", what, bad ? "no key" : "a wrong key",
+		       vmm_err_name(ret), msg, vmm_err_name(ra.ret));
+		CHECK(vmm_vm_resume(g.vm) == -EBUSY, "%s: source resumable",
+		      what);
+		close(n[0]);
+		close(n[1]);
+	}
+	{
+		struct resume_arg ra = { rx->vm, -1, 0, { 0 }, test_key };
+		struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 5000 };
+		struct vmm_migrate_stats rs, ws;
+		int n[2];
+
+		set_key(&mo, test_key);
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, n) == 0, "socketpair");
+		ra.fd = n[1];
+		pthread_create(&t, NULL, resume_thread, &ra);
+		ret = vmm_migrate_resume(g.vm, n[0], &mo, &rs);
+		pthread_join(t, NULL);
+		OK(g.vm, ret);
+		OK(rx->vm, ra.ret);
+		OK(rx->vm, vmm_migrate_wait(rx->vm, 30000, &ws));
+		printf("%s: resumed: %llu pages were still missing, %llu "
+		       "requested on the new connection, %u resume\n", what,
+		       (unsigned long long)rs.postcopy_pages,
+		       (unsigned long long)rs.remote_faults, ws.resumes);
+		CHECK(ws.resumes == 1, "%s: %u resumes", what, ws.resumes);
+		CHECK(ws.pages_sent + ws.zero_pages == ws.postcopy_pages,
+		      "%s: destination placed %llu of %llu pages", what,
+		      (unsigned long long)(ws.pages_sent + ws.zero_pages),
+		      (unsigned long long)ws.postcopy_pages);
+		/* a second resume has nothing to do */
+		CHECK(vmm_migrate_resume(g.vm, n[0], &mo, NULL) == -EINVAL,
+		      "%s: second resume", what);
+		close(n[0]);
+		close(n[1]);
+	}
+	source_output(&g, before, sizeof(before));
+	vmm_vm_destroy(g.vm);
+	finish_and_compare(what, rx->vm, &rx->g, &rx->value, before, b);
+	vmm_vm_destroy(rx->vm);
+out:
+	for (int k = 0; k < 2; k++) {
+		close(a[k]);
+		close(c[k]);
+	}
+	free(rx);
+}
+
+static void test_cut(void)
+{
+	/* 0: the cut falls on ACK/COMMIT (before the destination may run);
+	 * 24: COMMIT passes, nothing after it */
+	static const struct { size_t cut; unsigned pct; } cuts[] = {
+		{ 0, 0 }, { 24, 0 }, { 5000, 0 }, { 0, 30 }, { 0, 70 },
+		{ CUT_BACK, 0 }, { CUT_FORGE, 0 },
+	};
+	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+		cut_one(b, cuts[i].cut, cuts[i].pct);
+	printf("ok: %zu cuts, 0 lost VMs\n", sizeof(cuts) / sizeof(cuts[0]));
+}
+
+static void test_authcut(void)
+{
+	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+
+	test_key = KEY_A;
+	cut_one(b, 0, 30);
+	printf("ok: authenticated post-copy cut and resumed, 0 lost VMs\n");
+}
+
+/* ---- auto-converge ---- */
+
+static void converge_one(bool autoconv)
+{
+	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+	struct vmm_migrate_opts mo = {
+		.struct_size = sizeof(mo),
+		.flags = autoconv ? VMM_MIGRATE_AUTO_CONVERGE : 0,
+		.max_downtime_ms = 20,
+		.max_rounds = 12,
+		.max_bandwidth = 16 << 20,
+		.timeout_ms = 5000,
+	};
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_stats st;
+	struct mg g;
+	int64_t value = -1;
+	char before[1 << 16];
+	pthread_t t;
+	int sv[2], ret;
+
+	start_source(&g, b, &value);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	rx->fd = sv[1];
+	rx->backend = b;
+	mg_init(&rx->g);
+	pthread_create(&t, NULL, rx_thread, rx);
+	ret = vmm_migrate_send(g.vm, sv[0], &mo, &st);
+	pthread_join(t, NULL);
+	OK(g.vm, ret);
+	OK(NULL, rx->ret);
+	printf("pre-copy%s: %u rounds, throttle %u%%, dirty %.1f MiB/s, "
+	       "link %.1f MiB/s, converged %d, downtime %.2f ms, total %.1f ms\n",
+	       autoconv ? " + auto-converge" : "", st.rounds, st.throttle_pct,
+	       st.dirty_rate_mib_s, st.bandwidth_mib_s, st.converged,
+	       st.downtime_ms, st.total_ms);
+	CHECK(!st.postcopy, "post-copy without asking");
+	if (autoconv) {
+		CHECK(st.throttle_pct > 0, "the throttle never engaged");
+		CHECK(st.converged, "did not converge with the throttle");
+	} else {
+		/* the control: without the throttle this guest does not */
+		CHECK(!st.converged && st.throttle_pct == 0,
+		      "converged without auto-converge: the guest is too slow");
+	}
+	source_output(&g, before, sizeof(before));
+	vmm_vm_destroy(g.vm);
+	finish_and_compare(autoconv ? "pre-copy + auto-converge" : "pre-copy",
+			   rx->vm, &rx->g, &rx->value, before, b);
+	vmm_vm_destroy(rx->vm);
+	close(sv[0]);
+	close(sv[1]);
+	free(rx);
+}
+
+static void test_converge(void)
+{
+	converge_one(false);
+	converge_one(true);
+}
+
+/* ---- availability ---- */
+
+static int test_available(void)
+{
+	char why[256];
+	int st;
+	pid_t pid;
+
+	/* here (root on the build machines): both */
+	printf("here: kvm %d, soft %d\n",
+	       vmm_migrate_postcopy_available(VMM_BACKEND_KVM, why, sizeof(why)),
+	       vmm_migrate_postcopy_available(VMM_BACKEND_SOFT, NULL, 0));
+	if (getuid() != 0) {
+		printf("SKIP: not root (cannot drop to an unprivileged user)\n");
+		return 77;
+	}
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
+		int unpriv = f ? fgetc(f) - '0' : -1;
+		int rk, rs;
+
+		if (f)
+			fclose(f);
+		setvbuf(stdout, NULL, _IONBF, 0); /* _exit() flushes nothing */
+		if (setgid(65534) || setuid(65534))
+			_exit(3);
+		rk = vmm_migrate_postcopy_available(VMM_BACKEND_KVM, why,
+						    sizeof(why));
+		printf("unprivileged: kvm %d (%s)\n", rk, why);
+		if (unpriv == 1) {
+			/* allowed for everyone here: nothing to refuse */
+			_exit(rk == 0 ? 0 : 1);
+		}
+		if (rk != -ENOTSUP || !strstr(why, "unprivileged_userfaultfd=") ||
+		    !strstr(why, "KVM"))
+			_exit(1);
+		rs = vmm_migrate_postcopy_available(VMM_BACKEND_SOFT, why,
+						    sizeof(why));
+		printf("unprivileged: soft %d%s%s\n", rs, rs ? ": " : "", why);
+		/* UFFD_USER_MODE_ONLY: Linux 5.11 */
+		_exit(rs == 0 || rs == -ENOTSUP ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "unprivileged availability check failed (status 0x%x)", st);
+	printf("ok: availability reported with its reason\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	char why[256];
+	bool soft = !strcmp(mode, "soft");
+
+	verbose = getenv("VMM_TEST_VERBOSE") != NULL;
+	if (!strcmp(mode, "available"))
+		return test_available();
+	signal(SIGPIPE, SIG_IGN); /* the cutting proxy writes to cut sockets */
+	if (!soft && strcmp(mode, "cut") && strcmp(mode, "authcut") &&
+	    strcmp(mode, "converge") &&
+	    !have_kvm()) {
+		printf("SKIP: /dev/kvm absent\n");
+		return 77;
+	}
+	if (strcmp(mode, "converge") &&
+	    vmm_migrate_postcopy_available(have_kvm() && !soft ?
+					   VMM_BACKEND_KVM : VMM_BACKEND_SOFT,
+					   why, sizeof(why))) {
+		printf("SKIP: no post-copy here: %s\n", why);
+		return 77;
+	}
+	if (soft)
+		test_pair(VMM_BACKEND_SOFT, VMM_BACKEND_SOFT);
+	else if (!strcmp(mode, "kvm"))
+		test_pair(VMM_BACKEND_KVM, VMM_BACKEND_KVM);
+	else if (!strcmp(mode, "kvm-soft"))
+		test_pair(VMM_BACKEND_KVM, VMM_BACKEND_SOFT);
+	else if (!strcmp(mode, "soft-kvm"))
+		test_pair(VMM_BACKEND_SOFT, VMM_BACKEND_KVM);
+	else if (!strcmp(mode, "cut"))
+		test_cut();
+	else if (!strcmp(mode, "authcut"))
+		test_authcut();
+	else if (!strcmp(mode, "converge"))
+		test_converge();
+	else {
+		fprintf(stderr, "usage: test_postcopy soft|kvm|kvm-soft|soft-kvm|cut|authcut|converge\n");
+		return 2;
+	}
+	return 0;
+}
