@@ -435,8 +435,8 @@ static int nb_mark(void *opaque, uint64_t off, const void *data,
 		   unsigned size, struct vmm_io_ctx *ctx)
 {
 	struct nb_run *r = opaque;
-	struct vmm_vm_stats st;
-	struct vmm_virtio_stats vs;
+	struct vmm_vm_get_stats st;
+	struct vmm_virtio_get_stats vs;
 	uint32_t val = 0;
 
 	(void)ctx;
@@ -457,8 +457,8 @@ static int nb_mark(void *opaque, uint64_t off, const void *data,
 		atomic_store(&r->peer->go, true);
 	else if (val == 1 && r->rx)
 		return 0;
-	vmm_vm_stats(r->vm, &st);
-	if (vmm_virtio_stats(r->net, &vs))
+	vmm_vm_get_stats(r->vm, &st);
+	if (vmm_virtio_get_stats(r->net, &vs))
 		memset(&vs, 0, sizeof(vs));
 	if (val <= 1) {
 		nb_cpu_sample(&r->c0);
@@ -547,12 +547,12 @@ static int nb_guest_run(const struct params *p, const struct nb_case *k,
 	nc.tap_fd = ns->tap;
 	memcpy(nc.mac, guest_mac, 6);
 	if ((ret = vmm_vcpu_create(r.vm, 0, &vcpu)) ||
-	    (ret = vmm_dev_uart_attach(r.vm, &uc, &dev)) ||
-	    (ret = vmm_dev_debug_exit_attach(r.vm, 0xf4, 4, &dev)) ||
+	    (ret = vmm_uart_attach(r.vm, &uc, &dev)) ||
+	    (ret = vmm_debug_exit_attach(r.vm, 0xf4, 4, &dev)) ||
 	    (ret = vmm_bus_register(r.vm, VMM_SPACE_PIO, NB_MARK_PORT, 12,
 				    &mark_ops, &r, "bench-mark")) ||
 	    (ret = vmm_virtio_net_attach(r.vm, &nc, &r.net)) ||
-	    (ret = vmm_load_multiboot(r.vm, img, img_len, cmd, NULL, 0,
+	    (ret = vmm_image_load_multiboot(r.vm, img, img_len, cmd, NULL, 0,
 				      &info)) ||
 	    (ret = vmm_boot_setup_vcpu(vcpu, &info)))
 		goto out;

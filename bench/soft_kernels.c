@@ -167,7 +167,7 @@ static int sk_mark(void *opaque, uint64_t off, const void *data,
 {
 	struct sk_run *r = opaque;
 	char c = *(const char *)data;
-	struct vmm_vcpu_stats st = { .size = sizeof(st) };
+	struct vmm_vcpu_stats st = { .struct_size = sizeof(st) };
 
 	if (c == KERN_MARK_BEGIN || c == KERN_MARK_END) {
 		int i = c == KERN_MARK_END;
@@ -218,10 +218,10 @@ static int sk_vmm(enum vmm_backend backend, const uint8_t *img, size_t len,
 	if ((ret = vmm_vm_create(&cfg, &vm)))
 		return ret;
 	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
-	    (ret = vmm_dev_debug_exit_attach(vm, 0, 0, &dx)) ||
+	    (ret = vmm_debug_exit_attach(vm, 0, 0, &dx)) ||
 	    (ret = vmm_bus_register(vm, VMM_SPACE_PIO, KERN_MARK_PORT, 1, &ops,
 				    &r, "kernel-marks")) ||
-	    (ret = vmm_load_multiboot(vm, img, len, cmdline, NULL, 0, &bi)) ||
+	    (ret = vmm_image_load_multiboot(vm, img, len, cmdline, NULL, 0, &bi)) ||
 	    (ret = vmm_boot_setup_vcpu(vcpu, &bi)) ||
 	    (ret = vmm_vcpu_run_loop(vcpu, &e)))
 		goto out;

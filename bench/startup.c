@@ -386,7 +386,7 @@ static int make_dirty_snap(const char *path, enum vmm_irqchip_mode mode)
 static int run_dirty(vmm_vm *vm)
 {
 	struct vmm_exit e;
-	int ret = vmm_vcpu_run(vmm_vcpu_get(vm, 0), &e);
+	int ret = vmm_vcpu_run(vmm_vm_get_vcpu(vm, 0), &e);
 
 	if (ret)
 		return ret;
@@ -456,10 +456,10 @@ int bench_snapshot_reset_breakdown(const struct params *p, struct result *res)
 			if (vmm_snapshot_reset(vm, snap) < 0)
 				goto next;
 			v[3 * trials + t] = now_ns() - t0;
-			if (vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), &st))
+			if (vmm_vcpu_get_state(vmm_vm_get_vcpu(vm, 0), &st))
 				goto next;
 			t0 = now_ns();
-			if (vmm_vcpu_set_state(vmm_vcpu_get(vm, 0), &st))
+			if (vmm_vcpu_set_state(vmm_vm_get_vcpu(vm, 0), &st))
 				goto next;
 			v[4 * trials + t] = now_ns() - t0;
 		}

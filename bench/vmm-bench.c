@@ -109,7 +109,7 @@ static int lvm_create(struct lvm *l, bool devices)
 	if (devices &&
 	    ((ret = vmm_bus_register(l->vm, VMM_SPACE_PIO, PORT_WORK, 1, &ops,
 				     &l->sink, "work")) ||
-	     (ret = vmm_dev_debug_exit_attach(l->vm, PORT_STOP, 4, &dev))))
+	     (ret = vmm_debug_exit_attach(l->vm, PORT_STOP, 4, &dev))))
 		goto fail;
 	return 0;
 fail:
@@ -197,11 +197,11 @@ static int vb_mark(void *opaque, uint64_t off, const void *data,
 		   unsigned size, struct vmm_io_ctx *ctx)
 {
 	struct vbench *v = opaque;
-	struct vmm_vm_stats st;
+	struct vmm_vm_get_stats st;
 	uint32_t val = 0;
 
 	memcpy(&val, data, size < 4 ? size : 4);
-	vmm_vm_stats(v->vm, &st);
+	vmm_vm_get_stats(v->vm, &st);
 	if (val == 1) {
 		v->ex0 = st.exits;
 		v->t0 = now_ns();
@@ -367,13 +367,13 @@ static int vb_guest_run_dev(const char *img, size_t img_len, const char *file,
 	vc.device = VMM_VHOST_USER_BLK;
 	vc.virtio = bc.virtio;
 	if ((ret = vmm_vcpu_create(v.vm, 0, &vcpu)) ||
-	    (ret = vmm_dev_uart_attach(v.vm, &uc, &dev)) ||
-	    (ret = vmm_dev_debug_exit_attach(v.vm, 0xf4, 4, &dev)) ||
+	    (ret = vmm_uart_attach(v.vm, &uc, &dev)) ||
+	    (ret = vmm_debug_exit_attach(v.vm, 0xf4, 4, &dev)) ||
 	    (ret = vmm_bus_register(v.vm, VMM_SPACE_PIO, VB_MARK_PORT, 4,
 				    &mark_ops, &v, "bench-mark")) ||
 	    (ret = vhost_sock ? vmm_vhost_user_attach(v.vm, &vc, &dev)
 			      : vmm_virtio_blk_attach(v.vm, &bc, &dev)) ||
-	    (ret = vmm_load_multiboot(v.vm, img, img_len, cmdline, NULL, 0,
+	    (ret = vmm_image_load_multiboot(v.vm, img, img_len, cmdline, NULL, 0,
 				      &info)) ||
 	    (ret = vmm_boot_setup_vcpu(vcpu, &info)) ||
 	    (ret = vmm_vcpu_run_loop(vcpu, &e)))
@@ -628,8 +628,8 @@ static int hvm_create(struct hvm *h)
 		return ret;
 	if ((ret = vmm_vcpu_create(h->vm, 0, &h->vcpu)) ||
 	    (ret = vmm_mem_write(h->vm, CODE_GPA, hc_code, sizeof(hc_code))) ||
-	    (ret = vmm_dev_debug_exit_attach(h->vm, PORT_STOP, 4, &dev)) ||
-	    (ret = vmm_hc_enable(h->vm, &hcfg, &h->hc)) ||
+	    (ret = vmm_debug_exit_attach(h->vm, PORT_STOP, 4, &dev)) ||
+	    (ret = vmm_hc_attach(h->vm, &hcfg, &h->hc)) ||
 	    (ret = vmm_hc_register(h->hc, HC_NR_ADD, "add", &sig, hc_add, NULL)))
 		goto fail;
 	for (uint32_t i = 0; i < HC_OPS; i++) {
@@ -669,7 +669,7 @@ static double hvm_run(struct hvm *h, uint32_t count, uint32_t gpa,
 		      uint64_t *doorbells)
 {
 	struct vmm_cpu_state st;
-	struct vmm_hc_stats s0, s1;
+	struct vmm_hc_get_stats s0, s1;
 	struct vmm_exit e;
 	double t0, t1;
 
@@ -680,12 +680,12 @@ static double hvm_run(struct hvm *h, uint32_t count, uint32_t gpa,
 	st.gpr[VMM_RDX] = VMM_HC_PORT_DEFAULT;
 	if (vmm_vcpu_set_state(h->vcpu, &st))
 		return -1;
-	vmm_hc_stats(h->hc, &s0);
+	vmm_hc_get_stats(h->hc, &s0);
 	t0 = now_ns();
 	if (vmm_vcpu_run_loop(h->vcpu, &e) || e.kind != VMM_EXIT_GUEST_EXIT)
 		return -1;
 	t1 = now_ns();
-	vmm_hc_stats(h->hc, &s1);
+	vmm_hc_get_stats(h->hc, &s1);
 	if (s1.calls - s0.calls != HC_OPS || s1.errors != s0.errors)
 		return -1;
 	*doorbells = s1.doorbells - s0.doorbells;
@@ -1015,10 +1015,10 @@ static int dm_mark(void *opaque, uint64_t off, const void *data,
 		   unsigned size, struct vmm_io_ctx *ctx)
 {
 	struct dm_ctx *c = opaque;
-	struct vmm_vm_stats st;
+	struct vmm_vm_get_stats st;
 	int i = *(const uint8_t *)data == 1 ? 0 : 1;
 
-	vmm_vm_stats(c->vm, &st);
+	vmm_vm_get_stats(c->vm, &st);
 	c->ex[i] = st.exits;
 	c->t[i] = now_ns() / 1e9;
 	c->cpu[i] = cpu_now();
@@ -1055,7 +1055,7 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 	struct vmm_config cfg;
 	struct vmm_uart_config uc;
 	struct vmm_boot_info bi;
-	struct vmm_dev_info info;
+	struct vmm_dev_get_info info;
 	struct ptring_server srv = { 0 };
 	struct dm_ctx c;
 	struct vmm_exit ex;
@@ -1076,8 +1076,8 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 	uc.out_cb = dm_uart_out;
 	uc.out_opaque = &c;
 	if ((ret = vmm_vcpu_create(c.vm, 0, &vcpu)) ||
-	    (ret = vmm_dev_uart_attach(c.vm, &uc, &uart)) ||
-	    (ret = vmm_dev_debug_exit_attach(c.vm, 0, 0, &dx)) ||
+	    (ret = vmm_uart_attach(c.vm, &uc, &uart)) ||
+	    (ret = vmm_debug_exit_attach(c.vm, 0, 0, &dx)) ||
 	    (ret = vmm_bus_register(c.vm, VMM_SPACE_PIO, DM_MARK_PORT, 1,
 				    &mark_ops, &c, "mark")))
 		goto out;
@@ -1095,7 +1095,7 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 			struct vmm_block_config bc;
 			vmm_block_config_init(&bc);
 			bc.fd = img_fd;
-			if ((ret = vmm_dev_block_attach(c.vm, &bc, &c.data_dev)))
+			if ((ret = vmm_block_attach(c.vm, &bc, &c.data_dev)))
 				goto out;
 		} else {
 			c.data_dev = uart;
@@ -1116,7 +1116,7 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 		pc.fd = mem_fd;
 		pc.size = PTRING_MAP_SIZE;
 		pc.gpa = DM_PT_GPA;
-		if ((ret = vmm_dev_passthrough_attach(c.vm, &pc, &c.data_dev)) ||
+		if ((ret = vmm_passthrough_attach(c.vm, &pc, &c.data_dev)) ||
 		    (ret = ptring_server_start(&srv, mem_fd, img_fd, 0)))
 			goto out;
 		snprintf(cmdline, sizeof(cmdline),
@@ -1131,7 +1131,7 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 			bc.model = VMM_MODEL_SPLIT;
 			bc.mmio_base = DM_VBLK;
 			bc.fd = img_fd;
-			ret = vmm_dev_block_attach(c.vm, &bc, &c.data_dev);
+			ret = vmm_block_attach(c.vm, &bc, &c.data_dev);
 		} else {
 			struct vmm_virtio_console_config cc;
 			null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -1153,7 +1153,7 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 			 kib);
 		break;
 	}
-	if ((ret = vmm_load_multiboot(c.vm, img, len, cmdline, NULL, 0, &bi)) ||
+	if ((ret = vmm_image_load_multiboot(c.vm, img, len, cmdline, NULL, 0, &bi)) ||
 	    (ret = vmm_boot_setup_vcpu(vcpu, &bi)) ||
 	    (ret = vmm_vcpu_run_loop(vcpu, &ex)))
 		goto out;
@@ -1173,11 +1173,11 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 	if (model == DM_SPLIT) {
 		/* a kick through an ioeventfd is a VM exit the kernel handles
 		 * without reaching user space: count it as one */
-		struct vmm_virtio_stats vs;
-		if (vmm_virtio_stats(c.data_dev, &vs) == 0 && vs.ioeventfd)
+		struct vmm_virtio_get_stats vs;
+		if (vmm_virtio_get_stats(c.data_dev, &vs) == 0 && vs.ioeventfd)
 			s->exits += vs.kicks;
 	}
-	if ((ret = vmm_dev_info(c.data_dev, &info)))
+	if ((ret = vmm_dev_get_info(c.data_dev, &info)))
 		goto out;
 	s->shareable = info.shareable;
 	s->migratable = info.migratable;
@@ -1210,7 +1210,7 @@ static int dm_cmp_sample(const void *a, const void *b)
  * serviced by a host thread).  Per model and workload: exits per KiB moved,
  * MiB/s between the guest's start and end markers, host CPU seconds
  * (whole process: vCPU, I/O and service threads) and the device's sharing
- * and migratability as vmm_dev_info() reports them.  Median of the trials
+ * and migratability as vmm_dev_get_info() reports them.  Median of the trials
  * (by time); baseline = the direct model.  --iters scales the sizes
  * (20000: 64 KiB console, 512 KiB block).
  */
@@ -1327,7 +1327,7 @@ static int snap_attach(void *opaque, vmm_vm *vm)
 {
 	vmm_dev *dev;
 
-	return vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev);
+	return vmm_debug_exit_attach(vm, PORT_STOP, 4, &dev);
 }
 
 static int snap_make(const char *path, uint64_t ram, uint32_t pages)
@@ -1347,7 +1347,7 @@ static int snap_make(const char *path, uint64_t ram, uint32_t pages)
 		return ret;
 	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
 	    (ret = vmm_mem_write(vm, CODE_GPA, dirty_code, sizeof(dirty_code))) ||
-	    (ret = vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev)) ||
+	    (ret = vmm_debug_exit_attach(vm, PORT_STOP, 4, &dev)) ||
 	    (ret = bench_cpl3_state(vcpu, CODE_GPA, pages)) ||
 	    (ret = vmm_vcpu_get_state(vcpu, &st)))
 		goto out;
@@ -1396,7 +1396,7 @@ static int snap_measure(const struct params *p, uint64_t ram, uint32_t pages,
 		double t0;
 		int n;
 
-		if (vmm_vcpu_run_loop(vmm_vcpu_get(vm, 0), &e) ||
+		if (vmm_vcpu_run_loop(vmm_vm_get_vcpu(vm, 0), &e) ||
 		    e.kind != VMM_EXIT_GUEST_EXIT)
 			goto out;
 		t0 = now_ns();
@@ -1505,9 +1505,9 @@ static double mips_run(enum vmm_backend backend, long iters)
 	/* 64-bit CPL3: KVM runs CPL3 natively here, while 32-bit code goes
 	 * through its instruction emulator on nested KVM */
 	if (vmm_vcpu_create(vm, 0, &vcpu) ||
-	    vmm_load_flat(vm, mips_code, sizeof(mips_code), 0x100000,
+	    vmm_image_load_flat(vm, mips_code, sizeof(mips_code), 0x100000,
 			  VMM_BOOT_LONG64_USER, &bi) ||
-	    vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev))
+	    vmm_debug_exit_attach(vm, PORT_STOP, 4, &dev))
 		goto out;
 	bi.regs[VMM_RCX] = (uint64_t)iters;
 	if (vmm_boot_setup_vcpu(vcpu, &bi))
@@ -1817,7 +1817,7 @@ static int mig_guest(enum vmm_backend b, uint64_t ram, uint32_t delay,
 	if ((ret = vmm_vm_create(&cfg, &vm)))
 		return ret;
 	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
-	    (ret = vmm_dev_debug_exit_attach(vm, PORT_STOP, 4, &dev)) ||
+	    (ret = vmm_debug_exit_attach(vm, PORT_STOP, 4, &dev)) ||
 	    (ret = migguest_load(vm, vcpu, &mp))) {
 		vmm_vm_destroy(vm);
 		return ret;
@@ -1838,7 +1838,7 @@ static uint64_t mig_iters(vmm_vm *vm, bool running)
 
 	if (running && vmm_vm_pause(vm))
 		return 0;
-	if (vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), &cs))
+	if (vmm_vcpu_get_state(vmm_vm_get_vcpu(vm, 0), &cs))
 		cs.gpr[VMM_RSI] = 0;
 	if (running)
 		vmm_vm_resume(vm);

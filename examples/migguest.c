@@ -54,7 +54,7 @@ int migguest_load(vmm_vm *vm, vmm_vcpu *vcpu, const struct migguest_params *p)
 	if (!p || !p->npages || p->npages > 4096 ||
 	    (p->npages & (p->npages - 1)) || !p->delay)
 		return -EINVAL;
-	if ((ret = vmm_load_flat(vm, code, sizeof(code), MIGGUEST_CODE,
+	if ((ret = vmm_image_load_flat(vm, code, sizeof(code), MIGGUEST_CODE,
 				 VMM_BOOT_LONG64_USER, &bi)) ||
 	    (ret = w64(vm, MIGGUEST_PARAMS, p->target)) ||
 	    (ret = w64(vm, MIGGUEST_PARAMS + 8,

@@ -3,7 +3,7 @@
  * migguest.h - the "dirtying counter" guest of vmm-migrate, the snapshot
  * and migration tests and vmm-bench, built through the public API only.
  *
- * It has no CPL0 code at all: vmm_load_flat(..., VMM_BOOT_LONG64_USER)
+ * It has no CPL0 code at all: vmm_image_load_flat(..., VMM_BOOT_LONG64_USER)
  * writes the page tables, GDT and TSS and the vCPU starts in 64-bit mode at
  * CPL3, so it runs at native speed on the nested KVM of the build machines
  * (which emulates CPL0).

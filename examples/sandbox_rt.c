@@ -435,7 +435,7 @@ static int run_until(struct sb *sb, uint32_t want, uint64_t gen, char *why,
 int sb_call(struct sb *sb, const void *in, size_t in_len, void *out,
 	    size_t out_cap, struct sb_result *res)
 {
-	struct vmm_vm_stats vs0, vs1;
+	struct vmm_vm_get_stats vs0, vs1;
 	struct sb_result dummy;
 	uint64_t gen, pages = 0;
 	int r;
@@ -465,13 +465,13 @@ int sb_call(struct sb *sb, const void *in, size_t in_len, void *out,
 	sb->out_cap = out_cap;
 	sb->out_len = 0;
 	sb->status = 0;
-	vmm_vm_stats(sb->vm, &vs0);
+	vmm_vm_get_stats(sb->vm, &vs0);
 	gen = watchdog_arm(&sb->wd, sb->cfg.time_limit_ms);
 	r = run_until(sb, SB_STOP_RETURN, gen, res->why, sizeof(res->why));
 	/* a kick that fires after the guest returned is ignored by the next
 	 * call's run_until(): its generation does not match */
 	(void)watchdog_disarm(&sb->wd, gen);
-	vmm_vm_stats(sb->vm, &vs1);
+	vmm_vm_get_stats(sb->vm, &vs1);
 	res->exits = vs1.exits - vs0.exits;
 	sb->in = NULL;
 	sb->out = NULL;
@@ -495,7 +495,7 @@ int sb_call(struct sb *sb, const void *in, size_t in_len, void *out,
 void sb_stats(struct sb *sb, struct sb_stats *st)
 {
 	*st = sb->st;
-	vmm_hc_stats(sb->hc, &st->hc);
+	vmm_hc_get_stats(sb->hc, &st->hc);
 }
 
 int sb_create(const struct sb_config *cfg, const void *img, size_t len,
@@ -535,9 +535,9 @@ int sb_create(const struct sb_config *cfg, const void *img, size_t len,
 		return r;
 	}
 	if ((r = vmm_vcpu_create(sb->vm, 0, &sb->vcpu)) ||
-	    (r = vmm_hc_enable(sb->vm, NULL, &sb->hc)) ||
+	    (r = vmm_hc_attach(sb->vm, NULL, &sb->hc)) ||
 	    (r = register_protocol(sb)) ||
-	    (r = vmm_load_multiboot(sb->vm, img, len, NULL, NULL, 0, &info)) ||
+	    (r = vmm_image_load_multiboot(sb->vm, img, len, NULL, NULL, 0, &info)) ||
 	    (r = vmm_boot_setup_vcpu(sb->vcpu, &info))) {
 		char msg[200];
 		vmm_last_error(sb->vm, msg, sizeof(msg));

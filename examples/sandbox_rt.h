@@ -73,13 +73,13 @@ int sb_call(struct sb *sb, const void *in, size_t in_len, void *out,
 int sb_register(struct sb *sb, uint32_t nr, const char *name,
 		const struct vmm_hc_sig *sig, vmm_hc_fn fn, void *opaque);
 
-/* sb_vm() - the VM, e.g. for vmm_vm_stats() or vmm_seccomp_apply(). */
+/* sb_vm() - the VM, e.g. for vmm_vm_get_stats() or vmm_seccomp_apply(). */
 vmm_vm *sb_vm(struct sb *sb);
 
 struct sb_stats {
 	uint64_t calls, ok, timeouts, mem_faults, faults, other_errors;
 	uint64_t resets, pages_restored;
-	struct vmm_hc_stats hc;
+	struct vmm_hc_get_stats hc;
 };
 void sb_stats(struct sb *sb, struct sb_stats *st);
 

@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct vmm_vhost_user_server_config cfg;
-	struct vmm_vhost_user_server_stats st;
+	struct vmm_vhost_user_server_get_stats st;
 	struct sigaction sa;
 	const char *sock = NULL, *image = NULL;
 	bool ro = false, rng = false;
@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "vhost-user-blk: serving %s on %s\n",
 		rng ? "virtio-rng" : image, sock);
 	ret = vmm_vhost_user_server_run(g_srv);
-	vmm_vhost_user_server_stats(g_srv, &st);
+	vmm_vhost_user_server_get_stats(g_srv, &st);
 	vmm_vhost_user_server_destroy(g_srv);
 	fprintf(stderr, "vhost-user-blk: %llu connections, %llu messages, "
 		"%llu rejected, %llu dropped, %llu requests\n",

@@ -66,9 +66,9 @@ static int attach_devices(void *opaque, vmm_vm *vm)
 	(void)opaque;
 	vmm_uart_config_init(&uc);
 	uc.out_fd = 1;
-	if ((ret = vmm_dev_uart_attach(vm, &uc, &dev)))
+	if ((ret = vmm_uart_attach(vm, &uc, &dev)))
 		return ret;
-	return vmm_dev_debug_exit_attach(vm, 0xf4, 4, &dev);
+	return vmm_debug_exit_attach(vm, 0xf4, 4, &dev);
 }
 
 static int on_exit_cb(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)

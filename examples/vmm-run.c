@@ -358,7 +358,7 @@ static int run_gdb(vmm_vm *vm, const char *spec)
 		fprintf(stderr, "vmm-run: accept: %s\n", vmm_strerror(fd));
 		return ST_GDB;
 	}
-	if ((r = vmm_gdb_new(vm, &gc, &gdb)) < 0) {
+	if ((r = vmm_gdb_create(vm, &gc, &gdb)) < 0) {
 		fprintf(stderr, "vmm-run: gdb stub: %s\n", vmm_strerror(r));
 		close(fd);
 		return ST_GDB;
@@ -370,7 +370,7 @@ static int run_gdb(vmm_vm *vm, const char *spec)
 		status = ST_OK;
 	else
 		fprintf(stderr, "vmm-run: gdb session: %s\n", vmm_strerror(r));
-	vmm_gdb_free(gdb);
+	vmm_gdb_destroy(gdb);
 	close(fd);
 	return status;
 }
@@ -409,12 +409,12 @@ static int attach_devices(void *opaque, vmm_vm *vm)
 	unsigned n = 0;
 	int ret;
 
-	if ((ret = vmm_dev_uart_attach(vm, &uc, &dev)) < 0 ||
-	    (ret = vmm_dev_debug_exit_attach(vm, 0xf4, 4, &dev)) < 0 ||
-	    (ret = vmm_dev_i8042_attach(vm, &dev)) < 0 ||
-	    (ret = vmm_dev_rtc_attach(vm, &dev)) < 0 ||
-	    (ret = vmm_dev_acpi_pm_attach(vm, &dev)) < 0 ||
-	    (ret = vmm_dev_pci_host_attach(vm, &pci)) < 0) {
+	if ((ret = vmm_uart_attach(vm, &uc, &dev)) < 0 ||
+	    (ret = vmm_debug_exit_attach(vm, 0xf4, 4, &dev)) < 0 ||
+	    (ret = vmm_i8042_attach(vm, &dev)) < 0 ||
+	    (ret = vmm_rtc_attach(vm, &dev)) < 0 ||
+	    (ret = vmm_acpi_pm_attach(vm, &dev)) < 0 ||
+	    (ret = vmm_pci_host_attach(vm, &pci)) < 0) {
 		dev_error(vm, "devices", NULL, ret);
 		return ret;
 	}
@@ -523,26 +523,26 @@ static int load(vmm_vm *vm, const struct opts *o, struct vmm_boot_info *info,
 			ret = -E2BIG;
 			goto out;
 		}
-		ret = vmm_load_linux(vm, k.data, k.len, rd.data, rd.len,
+		ret = vmm_image_load_linux(vm, k.data, k.len, rd.data, rd.len,
 				     cmdline, info);
 		break;
 	}
 	case VMM_IMAGE_MULTIBOOT: {
 		struct vmm_boot_module mod = { rd.data, rd.len, o->initrd };
-		ret = vmm_load_multiboot(vm, k.data, k.len, o->cmdline,
+		ret = vmm_image_load_multiboot(vm, k.data, k.len, o->cmdline,
 					 o->initrd ? &mod : NULL,
 					 o->initrd ? 1 : 0, info);
 		break;
 	}
 	case VMM_IMAGE_ELF:
-		ret = vmm_load_elf(vm, k.data, k.len, info);
+		ret = vmm_image_load_elf(vm, k.data, k.len, info);
 		break;
 	default: {
 		enum vmm_boot_mode m = VMM_BOOT_REAL16;
 		if (o->mode && cli_choice("--mode", o->mode, mode_names,
 					  &i) == 0)
 			m = mode_vals[i];
-		ret = vmm_load_flat(vm, k.data, k.len,
+		ret = vmm_image_load_flat(vm, k.data, k.len,
 				    o->load_addr_set ? o->load_addr : 0x7c00, m,
 				    info);
 		break;
@@ -560,13 +560,13 @@ out:
 
 static void print_stats(vmm_vm *vm)
 {
-	struct vmm_vm_stats st;
-	struct vmm_bus_stats bs;
+	struct vmm_vm_get_stats st;
+	struct vmm_bus_get_stats bs;
 	char name[64];
 
 	fprintf(stderr, "vmm-run: backend %s\n",
 		vmm_backend_name(vmm_vm_backend(vm)));
-	if (vmm_vm_stats(vm, &st) == 0)
+	if (vmm_vm_get_stats(vm, &st) == 0)
 		fprintf(stderr,
 			"vmm-run: exits %llu (io %llu, mmio %llu, unhandled %llu), "
 			"RAM %llu MiB, bookkeeping %llu KiB\n",
@@ -577,10 +577,10 @@ static void print_stats(vmm_vm *vm)
 			(unsigned long long)(st.ram_bytes >> 20),
 			(unsigned long long)(st.host_bytes >> 10));
 	/* per vCPU: instructions retired (soft) and exits by kind */
-	for (unsigned i = 0; i < VMM_MAX_VCPUS && vmm_vcpu_get(vm, i); i++) {
-		struct vmm_vcpu_stats vs = { .size = sizeof(vs) };
+	for (unsigned i = 0; i < VMM_MAX_VCPUS && vmm_vm_get_vcpu(vm, i); i++) {
+		struct vmm_vcpu_stats vs = { .struct_size = sizeof(vs) };
 
-		if (vmm_vcpu_get_stats(vmm_vcpu_get(vm, i), &vs) < 0)
+		if (vmm_vcpu_get_stats(vmm_vm_get_vcpu(vm, i), &vs) < 0)
 			continue;
 		fprintf(stderr, "vmm-run: vcpu%u: insns %llu, exits %llu", i,
 			(unsigned long long)vs.insns_retired,
@@ -603,7 +603,7 @@ static void print_stats(vmm_vm *vm)
 				"(JIT) %llu\n", i,
 				(unsigned long long)vs.blocks_compiled);
 	}
-	if (vmm_bus_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs, name, sizeof(name)) == 0)
+	if (vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs, name, sizeof(name)) == 0)
 		fprintf(stderr, "vmm-run: %s: %llu writes, %llu reads\n", name,
 			(unsigned long long)bs.writes,
 			(unsigned long long)bs.reads);
@@ -927,7 +927,7 @@ int main(int argc, char **argv)
 		status = ST_LOAD;
 		goto out;
 	}
-	if ((ret = vmm_boot_setup_vcpu(vmm_vcpu_get(vm, 0), &info)) < 0) {
+	if ((ret = vmm_boot_setup_vcpu(vmm_vm_get_vcpu(vm, 0), &info)) < 0) {
 		char msg[256];
 		vmm_last_error(vm, msg, sizeof(msg));
 		fprintf(stderr, "vmm-run: entry state: %s\n", msg);
@@ -952,8 +952,8 @@ run:
 			(double)o.timeout_ms / 1000);
 		/* where each vCPU was: the first thing to know about a hang */
 		for (unsigned i = 0; i < o.cpus; i++)
-			if (vmm_vcpu_get(vm, i))
-				report_rip(vmm_vcpu_get(vm, i));
+			if (vmm_vm_get_vcpu(vm, i))
+				report_rip(vmm_vm_get_vcpu(vm, i));
 		status = ST_TIMEOUT;
 	} else if (ret < 0) {
 		fprintf(stderr, "vmm-run: %s\n", vmm_strerror(ret));

@@ -27,11 +27,11 @@ static void init(void)
 	cfg.ram_size = 4 << 20;
 	cfg.ncpus = 2;
 	if (vmm_vm_create(&cfg, &vm) < 0 ||
-	    vmm_load_flat(vm, loop, sizeof(loop), 0x100000,
+	    vmm_image_load_flat(vm, loop, sizeof(loop), 0x100000,
 			  VMM_BOOT_LONG64_USER, &bi) < 0 ||
 	    vmm_vcpu_create(vm, 0, &v) < 0 || vmm_boot_setup_vcpu(v, &bi) < 0 ||
 	    vmm_vcpu_create(vm, 1, &v) < 0 ||
-	    vmm_gdb_new(vm, &(struct vmm_gdb_config){ .max_packet = 4096 },
+	    vmm_gdb_create(vm, &(struct vmm_gdb_config){ .max_packet = 4096 },
 			&gdb) < 0)
 		abort();
 }

@@ -81,12 +81,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dirty_pages();
 
 	(void)vmm_image_detect(img, len);
-	check(vmm_load_flat(vm, img, len, 0x100000 - (opt & 0x30) * 0x1000,
+	check(vmm_image_load_flat(vm, img, len, 0x100000 - (opt & 0x30) * 0x1000,
 			    (enum vmm_boot_mode)(opt & 3), &bi), &bi);
-	check(vmm_load_elf(vm, img, len, &bi), &bi);
-	check(vmm_load_multiboot(vm, img, len, cmd, &mod, mlen ? 1 : 0, &bi),
+	check(vmm_image_load_elf(vm, img, len, &bi), &bi);
+	check(vmm_image_load_multiboot(vm, img, len, cmd, &mod, mlen ? 1 : 0, &bi),
 	      &bi);
-	check(vmm_load_linux(vm, img, len, mlen ? img : NULL, mlen, cmd, &bi),
+	check(vmm_image_load_linux(vm, img, len, mlen ? img : NULL, mlen, cmd, &bi),
 	      &bi);
 	return 0;
 }

@@ -38,13 +38,13 @@
  *    2/3  MMIO write/read: a device window + offset, size 1/2/4/8
  *    4    DMA: up to 32 input bytes stored into the DMA window
  *    5/6  PCI configuration write/read through 0xcf8/0xcfc
- *    7    host: vmm_irq_line(gsi, level)
- *    8    host: vmm_irq_msi(addr, data)
+ *    7    host: vmm_irq_set_line(gsi, level)
+ *    8    host: vmm_irq_send_msi(addr, data)
  *    9    STI; NOP; NOP; CLI (an interrupt window)
  *    10/11 WRMSR/RDMSR of an interesting MSR (APIC, x2APIC, TSC deadline...)
  *    12   host: vCPU state change (CR8, a LAPIC register byte, IF, DR7)
  *    13   host: vmm_bus_access() (the vCPU-less path)
- *    14   host: vmm_dev_uart_input()
+ *    14   host: vmm_uart_input()
  *    15   REP OUTSB/INSB between a port and the DMA window
  *    16   MOV CR8
  *    17   hypercall: a call block (or batch) built in the DMA window from
@@ -617,10 +617,10 @@ static void host_do(const struct host_act *h)
 
 	switch (h->kind) {
 	case 7:
-		(void)vmm_irq_line(M.vm, (uint32_t)h->a, (int)h->b);
+		(void)vmm_irq_set_line(M.vm, (uint32_t)h->a, (int)h->b);
 		break;
 	case 8:
-		(void)vmm_irq_msi(M.vm, h->a, (uint32_t)h->b);
+		(void)vmm_irq_send_msi(M.vm, h->a, (uint32_t)h->b);
 		break;
 	case 12:
 		if (vmm_vcpu_get_state(M.cpu, &st))
@@ -651,7 +651,7 @@ static void host_do(const struct host_act *h)
 		break;
 	}
 	case 14:
-		(void)vmm_dev_uart_input(M.uart, h->buf, h->len);
+		(void)vmm_uart_input(M.uart, h->buf, h->len);
 		break;
 	}
 }
@@ -894,21 +894,21 @@ static void setup(enum fm_mode mode)
 	vmm_uart_config_init(&uc);
 	uc.out_fd = -1;
 	uc.in_fd = -1;
-	if (vmm_dev_uart_attach(M.vm, &uc, &M.uart) ||
-	    vmm_dev_rtc_attach(M.vm, &d) || vmm_dev_i8042_attach(M.vm, &d) ||
-	    vmm_dev_debug_exit_attach(M.vm, 0, 0, &d) ||
-	    vmm_dev_pci_host_attach(M.vm, &pci))
+	if (vmm_uart_attach(M.vm, &uc, &M.uart) ||
+	    vmm_rtc_attach(M.vm, &d) || vmm_i8042_attach(M.vm, &d) ||
+	    vmm_debug_exit_attach(M.vm, 0, 0, &d) ||
+	    vmm_pci_host_attach(M.vm, &pci))
 		abort();
 	vmm_trapblk_config_init(&tc);
 	tc.fd = memfd_of(64 * 1024);
-	if (vmm_dev_trapblk_attach(M.vm, &tc, &d))
+	if (vmm_trapblk_attach(M.vm, &tc, &d))
 		abort();
 	tc.space = VMM_SPACE_MMIO;
 	tc.base = TRAPBLK_MMIO;
-	if (vmm_dev_trapblk_attach(M.vm, &tc, &d))
+	if (vmm_trapblk_attach(M.vm, &tc, &d))
 		abort();
 	close(tc.fd);
-	if (vmm_hc_enable(M.vm, NULL, &M.hc) ||
+	if (vmm_hc_attach(M.vm, NULL, &M.hc) ||
 	    vmm_hc_register(M.hc, 0x100, "echo", &sig, hc_echo, NULL))
 		abort();
 	/* the per-class targets leave out what they cannot reach: every

@@ -79,11 +79,11 @@ static int attach(void *opaque, vmm_vm *vm)
 	bc.virtio.mmio_base = 0xd0000000ull;
 	bc.virtio.irq = 5;
 	bc.fd = disk_fd;
-	if ((r = vmm_dev_uart_attach(vm, &uc, &d)) ||
-	    (r = vmm_dev_rtc_attach(vm, &d)) ||
-	    (r = vmm_dev_i8042_attach(vm, &d)) ||
-	    (r = vmm_dev_debug_exit_attach(vm, 0, 0, &d)) ||
-	    (r = vmm_dev_trapblk_attach(vm, &tc, &d)) ||
+	if ((r = vmm_uart_attach(vm, &uc, &d)) ||
+	    (r = vmm_rtc_attach(vm, &d)) ||
+	    (r = vmm_i8042_attach(vm, &d)) ||
+	    (r = vmm_debug_exit_attach(vm, 0, 0, &d)) ||
+	    (r = vmm_trapblk_attach(vm, &tc, &d)) ||
 	    (r = vmm_virtio_blk_attach(vm, &bc, &d)))
 		return r;
 	return 0;
@@ -402,7 +402,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * readable), then it goes (running it would run whatever the
 		 * mutated memory holds, for as long as that takes) */
 		struct vmm_cpu_state st;
-		vmm_vcpu *c = vmm_vcpu_get(x.vm, 0);
+		vmm_vcpu *c = vmm_vm_get_vcpu(x.vm, 0);
 		if (!c || vmm_vcpu_get_state(c, &st))
 			abort();
 		vmm_vm_destroy(x.vm);

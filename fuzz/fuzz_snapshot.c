@@ -62,11 +62,11 @@ static void one(const uint8_t *data, size_t size)
 	if (total <= (64u << 20) && vmm__vm_create_null(&cfg, &vm) == 0) {
 		vmm_uart_config_init(&uc);
 		if (vmm__snap_restore_mem(vm, p, -1) == 0 &&
-		    vmm_dev_uart_attach(vm, &uc, &d) == 0 &&
-		    vmm_dev_rtc_attach(vm, &d) == 0 &&
-		    vmm_dev_i8042_attach(vm, &d) == 0 &&
-		    vmm_dev_pci_host_attach(vm, &d) == 0 &&
-		    vmm_dev_debug_exit_attach(vm, 0xf4, 4, &d) == 0)
+		    vmm_uart_attach(vm, &uc, &d) == 0 &&
+		    vmm_rtc_attach(vm, &d) == 0 &&
+		    vmm_i8042_attach(vm, &d) == 0 &&
+		    vmm_pci_host_attach(vm, &d) == 0 &&
+		    vmm_debug_exit_attach(vm, 0xf4, 4, &d) == 0)
 			(void)vmm__snap_load_state(vm, p, true, false, NULL, NULL);
 		vmm_vm_destroy(vm);
 	}

@@ -139,52 +139,52 @@ struct vmm_boot_info {
 };
 
 /**
- * vmm_load_flat() - copy @img to guest-physical @gpa.  Entry = @gpa in
+ * vmm_image_load_flat() - copy @img to guest-physical @gpa.  Entry = @gpa in
  * @mode (for REAL16 the image runs at CS = @gpa >> 4, IP = @gpa & 15).
  * The only loader that takes VMM_BOOT_LONG64_USER.
  */
-VMM_API VMM_MUST_CHECK int vmm_load_flat(vmm_vm *vm, const void *img,
+VMM_API VMM_MUST_CHECK int vmm_image_load_flat(vmm_vm *vm, const void *img,
 					 size_t len, vmm_gpa_t gpa,
 					 enum vmm_boot_mode mode,
 					 struct vmm_boot_info *info);
 
 /**
- * vmm_load_elf() - load the PT_LOAD segments of an ELF32 or ELF64
+ * vmm_image_load_elf() - load the PT_LOAD segments of an ELF32 or ELF64
  * executable at their physical addresses (p_paddr), zero-fill bss, entry
  * e_entry (ELF32: PROT32, ELF64: LONG64 with identity paging).
  */
-VMM_API VMM_MUST_CHECK int vmm_load_elf(vmm_vm *vm, const void *img,
+VMM_API VMM_MUST_CHECK int vmm_image_load_elf(vmm_vm *vm, const void *img,
 					size_t len, struct vmm_boot_info *info);
 
 /**
- * vmm_load_multiboot() - multiboot v1: loads per the header's address
+ * vmm_image_load_multiboot() - multiboot v1: loads per the header's address
  * fields (or as ELF if bit 16 is clear), builds the info structure with
  * memory map, command line and modules, EAX = 0x2BADB002, EBX = info.
  */
 VMM_API VMM_MUST_CHECK int
-vmm_load_multiboot(vmm_vm *vm, const void *img, size_t len,
+vmm_image_load_multiboot(vmm_vm *vm, const void *img, size_t len,
 		   const char *cmdline, const struct vmm_boot_module *mods,
 		   unsigned nmods, struct vmm_boot_info *info);
 
 /**
- * vmm_load_linux() - Linux x86 boot protocol (>= 2.06, 64-bit entry): the
+ * vmm_image_load_linux() - Linux x86 boot protocol (>= 2.06, 64-bit entry): the
  * protected-mode kernel at 1 MiB (or its pref_address if relocatable and
  * needed), boot_params (zero page) with an e820 map of the VM's RAM, the
  * command line, the initrd below initrd_addr_max; RSI = boot_params,
  * identity page tables, entry = load address + 0x200.  Also writes the
  * ACPI tables (vmm_acpi_write() for the VM's configured vCPU count) and
  * puts the RSDP into boot_params.acpi_rsdp_addr; attach
- * vmm_dev_acpi_pm_attach() for the power-off, reset and PM timer they
+ * vmm_acpi_pm_attach() for the power-off, reset and PM timer they
  * describe.
  */
-VMM_API VMM_MUST_CHECK int vmm_load_linux(vmm_vm *vm, const void *kernel,
+VMM_API VMM_MUST_CHECK int vmm_image_load_linux(vmm_vm *vm, const void *kernel,
 					  size_t klen, const void *initrd,
 					  size_t ilen, const char *cmdline,
 					  struct vmm_boot_info *info);
 
 /*
  * ACPI (vmm_acpi_write(), docs/linux.md): the fixed-hardware registers the
- * FADT describes are those of the ACPI PM device, vmm_dev_acpi_pm_attach(),
+ * FADT describes are those of the ACPI PM device, vmm_acpi_pm_attach(),
  * in I/O space from VMM_ACPI_PM_BASE: PM1a event block (status + enable,
  * 4 bytes), PM1a control (2 bytes), the PM timer (4 bytes) and the reset
  * register (1 byte; writing VMM_ACPI_RESET_VALUE resets).  The SCI is ISA
@@ -210,7 +210,7 @@ VMM_API VMM_MUST_CHECK int vmm_load_linux(vmm_vm *vm, const void *kernel,
  * with \_S5 and a PCI host bridge, MADT with one local APIC per vCPU, the
  * IOAPIC, IRQ0->GSI2 and SCI overrides, LINT1 NMI) for @ncpus vCPUs (0 =
  * the VM's configured count) at VMM_BOOT_ACPI; *@rsdp (may be NULL) gets
- * the RSDP's address.  vmm_load_linux() calls it and passes the RSDP in
+ * the RSDP's address.  vmm_image_load_linux() calls it and passes the RSDP in
  * boot_params; other guests find it by the usual scan of 0xe0000-0xfffff.
  * Returns 0, -EINVAL (@ncpus above VMM_MAX_VCPUS), -EFAULT (no RAM at
  * VMM_BOOT_ACPI), -ENOMEM.

@@ -70,18 +70,18 @@ VMM_API int vmm_bus_unregister(vmm_vm *vm, enum vmm_space space,
 			       uint64_t base);
 
 /** Per-range counters. */
-struct vmm_bus_stats {
+struct vmm_bus_get_stats {
 	uint64_t reads, writes;             /**< accesses (= exits) */
 	uint64_t bytes_read, bytes_written;
 	uint64_t errors;                    /**< handler failures */
 };
 
 /**
- * vmm_bus_stats() - counters of the range that contains @addr.
+ * vmm_bus_get_stats() - counters of the range that contains @addr.
  * @name: if non-NULL, receives the range's name (up to @name_len bytes).
  */
-VMM_API int vmm_bus_stats(vmm_vm *vm, enum vmm_space space, uint64_t addr,
-			  struct vmm_bus_stats *st, char *name,
+VMM_API int vmm_bus_get_stats(vmm_vm *vm, enum vmm_space space, uint64_t addr,
+			  struct vmm_bus_get_stats *st, char *name,
 			  size_t name_len);
 
 /**

@@ -37,7 +37,7 @@ VMM_API const char *vmm_dev_name(const vmm_dev *dev);
  * @out_cb: optional, called with each run of transmitted bytes (in
  *          addition to @out_fd), synchronously on the vCPU thread that
  *          wrote them and without device locks held (it may call
- *          vmm_dev_uart_input()).  Several vCPUs may call it concurrently.
+ *          vmm_uart_input()).  Several vCPUs may call it concurrently.
  * @out_opaque: passed to @out_cb.
  *
  * Note that a zeroed struct means fd 0 for both fds: start from
@@ -60,7 +60,7 @@ struct vmm_uart_config {
 VMM_API void vmm_uart_config_init(struct vmm_uart_config *cfg);
 
 /**
- * vmm_dev_uart_attach() - attach a 16550A UART.
+ * vmm_uart_attach() - attach a 16550A UART.
  * @vm:  the VM.
  * @cfg: its configuration (required).
  * @out: receives the device handle (required).
@@ -69,69 +69,69 @@ VMM_API void vmm_uart_config_init(struct vmm_uart_config *cfg);
  * outside -1..255), -EBADF for an fd that is not open in a usable mode,
  * -EEXIST if a port is taken, -ENOMEM.
  */
-VMM_API VMM_MUST_CHECK int vmm_dev_uart_attach(vmm_vm *vm,
+VMM_API VMM_MUST_CHECK int vmm_uart_attach(vmm_vm *vm,
 					       const struct vmm_uart_config *cfg,
 					       vmm_dev **out);
 
 /**
- * vmm_dev_uart_input() - queue bytes for the guest to receive (FIFO of
+ * vmm_uart_input() - queue bytes for the guest to receive (FIFO of
  * 16 bytes plus a host-side buffer of 4 KiB).  Returns bytes accepted,
  * or -EINVAL if @uart is not a UART.  Host input never overruns: it waits
  * in the buffer until the guest has read the FIFO (and while the UART is
  * in loopback mode).
  */
-VMM_API int vmm_dev_uart_input(vmm_dev *uart, const void *buf, size_t len);
+VMM_API int vmm_uart_input(vmm_dev *uart, const void *buf, size_t len);
 
 /**
- * vmm_dev_debug_exit_attach() - QEMU's isa-debug-exit: a guest write of
+ * vmm_debug_exit_attach() - QEMU's isa-debug-exit: a guest write of
  * value V to @port (0 = 0xf4), @size bytes wide (0 = 4) stops the run loop
  * with VMM_EXIT_GUEST_EXIT and status (V << 1) | 1, the exit status QEMU
  * gives the same guest.
  */
-VMM_API VMM_MUST_CHECK int vmm_dev_debug_exit_attach(vmm_vm *vm,
+VMM_API VMM_MUST_CHECK int vmm_debug_exit_attach(vmm_vm *vm,
 						     uint16_t port,
 						     unsigned size,
 						     vmm_dev **out);
 
 /**
- * vmm_dev_i8042_attach() - enough of the i8042 keyboard controller at ports
+ * vmm_i8042_attach() - enough of the i8042 keyboard controller at ports
  * 0x60/0x64 for the reset command (0xfe to port 0x64 -> VMM_EXIT_RESET),
  * plus the port-0x61 system control bits guests poke.  Also reset: an
  * output-port write (command 0xd1) with bit 0 clear.  Self-test (0xaa)
  * answers 0x55; the command byte (0x20/0x60) is kept.  Port 0x61 is not
  * taken when another device already has it.  Polled, no IRQ 1.
  */
-VMM_API VMM_MUST_CHECK int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out);
+VMM_API VMM_MUST_CHECK int vmm_i8042_attach(vmm_vm *vm, vmm_dev **out);
 
 /**
- * vmm_dev_rtc_attach() - MC146818 CMOS RTC at 0x70/0x71: the host's UTC
+ * vmm_rtc_attach() - MC146818 CMOS RTC at 0x70/0x71: the host's UTC
  * time in BCD or binary per register B, 24/12 h, status registers, and the
  * CMOS memory size bytes (0x15/0x16, 0x17/0x18, 0x30/0x31, 0x34/0x35,
  * 0x5b-0x5d) from the VM's RAM layout as it is when the guest reads them;
  * the rest of the 128 bytes is CMOS RAM.  Bit 7 of the index port (NMI
  * disable) is masked off the index.  No IRQ 8.
  */
-VMM_API VMM_MUST_CHECK int vmm_dev_rtc_attach(vmm_vm *vm, vmm_dev **out);
+VMM_API VMM_MUST_CHECK int vmm_rtc_attach(vmm_vm *vm, vmm_dev **out);
 
 /**
- * vmm_dev_acpi_pm_attach() - the ACPI fixed-hardware registers that the
+ * vmm_acpi_pm_attach() - the ACPI fixed-hardware registers that the
  * tables of vmm_acpi_write() describe, at VMM_ACPI_PM_BASE (libvmm/boot.h):
  * PM1a status/enable, PM1a control (SLP_EN with SLP_TYP 5 = S5 stops the
  * VM with VMM_EXIT_POWEROFF), the 32-bit PM timer at 3.579545 MHz (host
  * monotonic time) and the reset register (VMM_ACPI_RESET_VALUE ->
  * VMM_EXIT_RESET).  Returns 0, -EEXIST (ports taken), -ENOMEM.
  */
-VMM_API VMM_MUST_CHECK int vmm_dev_acpi_pm_attach(vmm_vm *vm, vmm_dev **out);
+VMM_API VMM_MUST_CHECK int vmm_acpi_pm_attach(vmm_vm *vm, vmm_dev **out);
 
 /**
- * vmm_dev_pci_host_attach() - a PCI host bridge (configuration mechanism #1
+ * vmm_pci_host_attach() - a PCI host bridge (configuration mechanism #1
  * at 0xcf8/0xcfc) with the bridge itself at 00:00.0.  Devices are added
  * with vmm_pci_add().  At most one per VM (-EEXIST).  Partial-width
  * accesses to 0xcf8 are not config accesses, except the byte at 0xcf9: the
  * PIIX reset control register (bit 2 -> VMM_EXIT_RESET).  Config reads of
  * absent functions give all ones.
  */
-VMM_API VMM_MUST_CHECK int vmm_dev_pci_host_attach(vmm_vm *vm, vmm_dev **out);
+VMM_API VMM_MUST_CHECK int vmm_pci_host_attach(vmm_vm *vm, vmm_dev **out);
 
 /**
  * struct vmm_pci_ops - a PCI function's configuration space (all 256 bytes

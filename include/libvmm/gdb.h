@@ -23,11 +23,11 @@
 extern "C" {
 #endif
 
-/** Opaque gdb stub handle, one per VM (see vmm_gdb_new()). */
+/** Opaque gdb stub handle, one per VM (see vmm_gdb_create()). */
 typedef struct vmm_gdb vmm_gdb;
 
 /**
- * struct vmm_gdb_config - options of vmm_gdb_new().
+ * struct vmm_gdb_config - options of vmm_gdb_create().
  * @struct_size: sizeof(struct vmm_gdb_config) as compiled; 0 = its
  *               LIBVMM_0.1 size (growable-struct rule, docs/api.md).
  * @exit_cb:     optional: called (on the thread that ran the vCPU) for each
@@ -51,21 +51,21 @@ struct vmm_gdb_config {
 };
 
 /**
- * vmm_gdb_new() - create a stub for @vm (whose vCPUs must already exist
+ * vmm_gdb_create() - create a stub for @vm (whose vCPUs must already exist
  * when vmm_gdb_serve() is called).  @cfg may be NULL for defaults.
  * Returns 0, -EINVAL, -ENOMEM.  The VM must not be started
  * (vmm_vm_start()) while a stub serves it: the stub runs the vCPUs.
  */
-VMM_API VMM_MUST_CHECK int vmm_gdb_new(vmm_vm *vm,
+VMM_API VMM_MUST_CHECK int vmm_gdb_create(vmm_vm *vm,
 				       const struct vmm_gdb_config *cfg,
 				       vmm_gdb **out);
 
 /**
- * vmm_gdb_free() - remove all breakpoints the stub inserted (restoring the
+ * vmm_gdb_destroy() - remove all breakpoints the stub inserted (restoring the
  * guest's bytes), turn single-stepping off and free the stub.  NULL is a
  * no-op.
  */
-VMM_API void vmm_gdb_free(vmm_gdb *gdb);
+VMM_API void vmm_gdb_destroy(vmm_gdb *gdb);
 
 /** Return values of vmm_gdb_serve() (non-negative). */
 enum vmm_gdb_end {

@@ -7,7 +7,7 @@
  * docs/hypercall-abi.md.  The embedder:
  *
  *   vmm_hc *hc;
- *   vmm_hc_enable(vm, NULL, &hc);                 // doorbell at 0x560
+ *   vmm_hc_attach(vm, NULL, &hc);                 // doorbell at 0x560
  *   struct vmm_hc_sig sig = { .nargs = 1, .nbufs = 1,
  *       .bufs = { { VMM_HC_DIR_IN, 4096 } } };
  *   vmm_hc_register(hc, 0x100, "log", &sig, my_log, ctx);
@@ -24,8 +24,8 @@
  * reported to the guest as a negative errno in the block; a hostile guest
  * never stops or crashes the host through this interface.
  *
- * Everything lives on the VM: vmm_hc_enable() attaches a device to the VM
- * (detached with vmm_hc_disable() or vmm_vm_destroy()).
+ * Everything lives on the VM: vmm_hc_attach() attaches a device to the VM
+ * (detached with vmm_hc_detach() or vmm_vm_destroy()).
  */
 #ifndef LIBVMM_HYPERCALL_H
 #define LIBVMM_HYPERCALL_H
@@ -53,7 +53,7 @@ typedef struct vmm_hc vmm_hc;
 #define VMM_HC_STOP_STATUS 0u
 
 /**
- * struct vmm_hc_config - options of vmm_hc_enable().
+ * struct vmm_hc_config - options of vmm_hc_attach().
  * @struct_size: sizeof(struct vmm_hc_config) as compiled; 0 = its
  *               LIBVMM_0.1 size (growable-struct rule, docs/api.md).
  * @port:        doorbell port (0 = VMM_HC_PORT_DEFAULT); 4 ports wide.
@@ -70,22 +70,22 @@ struct vmm_hc_config {
 VMM_API void vmm_hc_config_init(struct vmm_hc_config *cfg);
 
 /**
- * vmm_hc_enable() - attach the hypercall doorbell to @vm.
+ * vmm_hc_attach() - attach the hypercall doorbell to @vm.
  * @cfg: options (NULL = defaults).
  * @out: receives the handle used to register functions.
  *
  * Returns 0, -EINVAL (bad options), -EEXIST (the ports are taken, e.g.
  * hypercalls already enabled), -ENOMEM.
  */
-VMM_API VMM_MUST_CHECK int vmm_hc_enable(vmm_vm *vm,
+VMM_API VMM_MUST_CHECK int vmm_hc_attach(vmm_vm *vm,
 					 const struct vmm_hc_config *cfg,
 					 vmm_hc **out);
 
 /**
- * vmm_hc_disable() - detach the doorbell and forget all functions.  When it
+ * vmm_hc_detach() - detach the doorbell and forget all functions.  When it
  * returns no host function of @hc runs or will run.  NULL is a no-op.
  */
-VMM_API int vmm_hc_disable(vmm_hc *hc);
+VMM_API int vmm_hc_detach(vmm_hc *hc);
 
 /**
  * struct vmm_hc_sig - the typed signature of a host function.
@@ -186,7 +186,7 @@ VMM_API int vmm_hc_unregister(vmm_hc *hc, uint32_t nr);
 VMM_API int64_t vmm_hc_lookup(vmm_hc *hc, const char *name);
 
 /** Counters of one VM's hypercall device. */
-struct vmm_hc_stats {
+struct vmm_hc_get_stats {
 	uint64_t doorbells;     /**< doorbell writes (= exits taken) */
 	uint64_t calls;         /**< calls executed, batch entries included */
 	uint64_t batches;       /**< batch calls */
@@ -198,8 +198,8 @@ struct vmm_hc_stats {
 	uint64_t bytes_out;     /**< buffer bytes copied to the guest */
 };
 
-/** vmm_hc_stats() - read the counters (they are never reset). */
-VMM_API int vmm_hc_stats(vmm_hc *hc, struct vmm_hc_stats *st);
+/** vmm_hc_get_stats() - read the counters (they are never reset). */
+VMM_API int vmm_hc_get_stats(vmm_hc *hc, struct vmm_hc_get_stats *st);
 
 #ifdef __cplusplus
 }

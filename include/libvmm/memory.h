@@ -70,7 +70,7 @@ VMM_API VMM_MUST_CHECK int vmm_mem_add_ram(vmm_vm *vm, vmm_gpa_t gpa,
  */
 VMM_API int vmm_mem_remove(vmm_vm *vm, vmm_gpa_t gpa);
 
-/** Description of one region, from vmm_mem_regions(). */
+/** Description of one region, from vmm_mem_get_regions(). */
 struct vmm_mem_info {
 	vmm_gpa_t gpa;
 	uint64_t size;
@@ -80,10 +80,10 @@ struct vmm_mem_info {
 };
 
 /**
- * vmm_mem_regions() - list regions in ascending gpa order into @out (at most
+ * vmm_mem_get_regions() - list regions in ascending gpa order into @out (at most
  * @max).  Returns the total number of regions.
  */
-VMM_API int vmm_mem_regions(vmm_vm *vm, struct vmm_mem_info *out, int max);
+VMM_API int vmm_mem_get_regions(vmm_vm *vm, struct vmm_mem_info *out, int max);
 
 /**
  * vmm_mem_read() / vmm_mem_write() - copy between guest-physical memory and

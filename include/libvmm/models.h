@@ -20,7 +20,7 @@
  *                          batched in shared rings, one notification for
  *                          many.  Shareable and migratable.
  *
- * vmm_dev_info() answers for every device, whichever header attached it.
+ * vmm_dev_get_info() answers for every device, whichever header attached it.
  */
 #ifndef LIBVMM_MODELS_H
 #define LIBVMM_MODELS_H
@@ -45,7 +45,7 @@ enum vmm_dev_model {
 VMM_API const char *vmm_model_name(enum vmm_dev_model model);
 
 /**
- * struct vmm_dev_info - what vmm_dev_info() reports.
+ * struct vmm_dev_get_info - what vmm_dev_get_info() reports.
  * @model:      the device's model (never VMM_MODEL_DEFAULT).
  * @shareable:  the backing resource may be used by other devices or VMs at
  *              the same time (software devices: always; passthrough: only
@@ -59,7 +59,7 @@ VMM_API const char *vmm_model_name(enum vmm_dev_model model);
  *              none).
  * @name:       the device's name, as vmm_dev_name().
  */
-struct vmm_dev_info {
+struct vmm_dev_get_info {
 	enum vmm_dev_model model;
 	bool shareable;
 	bool exclusive;
@@ -71,8 +71,8 @@ struct vmm_dev_info {
 /** vmm_dev_model() - @dev's model; VMM_MODEL_DEFAULT only for NULL. */
 VMM_API enum vmm_dev_model vmm_dev_model(const vmm_dev *dev);
 
-/** vmm_dev_info() - fill @info for @dev.  -EINVAL for NULL arguments. */
-VMM_API int vmm_dev_info(const vmm_dev *dev, struct vmm_dev_info *info);
+/** vmm_dev_get_info() - fill @info for @dev.  -EINVAL for NULL arguments. */
+VMM_API int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info);
 
 /* ---- passthrough, host-region form ---------------------------------- */
 
@@ -121,7 +121,7 @@ struct vmm_passthrough_config {
 VMM_API void vmm_passthrough_config_init(struct vmm_passthrough_config *cfg);
 
 /**
- * vmm_dev_passthrough_attach() - map a host region into guest-physical
+ * vmm_passthrough_attach() - map a host region into guest-physical
  * space (vmm_mem_add with VMM_MEM_FD | VMM_MEM_SHARED underneath): guest
  * loads and stores go straight to the host pages, with no exit.
  *
@@ -136,7 +136,7 @@ VMM_API void vmm_passthrough_config_init(struct vmm_passthrough_config *cfg);
  * guest), and then nothing changes.
  */
 VMM_API VMM_MUST_CHECK int
-vmm_dev_passthrough_attach(vmm_vm *vm, const struct vmm_passthrough_config *cfg,
+vmm_passthrough_attach(vmm_vm *vm, const struct vmm_passthrough_config *cfg,
 			   vmm_dev **out);
 
 /* ---- hypervisor-direct trapped block device ---------------------------- */
@@ -202,25 +202,25 @@ struct vmm_trapblk_config {
 VMM_API void vmm_trapblk_config_init(struct vmm_trapblk_config *cfg);
 
 /**
- * vmm_dev_trapblk_attach() - attach the trapped block device.
+ * vmm_trapblk_attach() - attach the trapped block device.
  * Returns 0, -EINVAL, -ENOENT/-EACCES/... (opening the image), -EEXIST (the
  * range is taken), -ENOMEM.  The device is migratable (its registers and
  * the sector buffer are saved with the VM).
  */
 VMM_API VMM_MUST_CHECK int
-vmm_dev_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
+vmm_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 		       vmm_dev **out);
 
 /** Counters of a trapped block device. */
-struct vmm_trapblk_stats {
+struct vmm_trapblk_get_stats {
 	uint64_t reg_accesses; /**< register traps (data port included) */
 	uint64_t sectors_read, sectors_written;
 	uint64_t errors;       /**< commands that ended with ST_ERR */
 	uint64_t capacity;     /**< sectors */
 };
 
-/** vmm_trapblk_stats() - -EINVAL if @dev is not a trapped block device. */
-VMM_API int vmm_trapblk_stats(vmm_dev *dev, struct vmm_trapblk_stats *st);
+/** vmm_trapblk_get_stats() - -EINVAL if @dev is not a trapped block device. */
+VMM_API int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st);
 
 /* ---- one block device kind, three models -------------------------------- */
 
@@ -231,7 +231,7 @@ VMM_API int vmm_trapblk_stats(vmm_dev *dev, struct vmm_trapblk_stats *st);
  *         VMM_MODEL_SPLIT: virtio-blk on the MMIO transport at
  *             @mmio_base with interrupt @irq;
  *         VMM_MODEL_PASSTHROUGH: the image itself mapped at @gpa
- *             (vmm_dev_passthrough_attach of the whole file, exclusive
+ *             (vmm_passthrough_attach of the whole file, exclusive
  *             unless @shared): the guest reads and writes the disk as
  *             memory, with no exits.
  * @path, @fd, @readonly: the image, as for the trapped block device.
@@ -256,32 +256,32 @@ struct vmm_block_config {
 VMM_API void vmm_block_config_init(struct vmm_block_config *cfg);
 
 /**
- * vmm_dev_block_attach() - attach a block device under @cfg->model.
+ * vmm_block_attach() - attach a block device under @cfg->model.
  * Returns what the model's own attach returns; -EOPNOTSUPP for a model
  * this build cannot give (the message says why).
  */
-VMM_API VMM_MUST_CHECK int vmm_dev_block_attach(vmm_vm *vm,
+VMM_API VMM_MUST_CHECK int vmm_block_attach(vmm_vm *vm,
 						const struct vmm_block_config *cfg,
 						vmm_dev **out);
 
 /* ---- passthrough, VFIO-PCI form ------------------------------------------ */
 
-/** Flags of struct vmm_vfio_config.flags. */
+/** Flags of struct vmm_vfio_pci_config.flags. */
 /** Do not map guest RAM for DMA (a device that never does DMA). */
 #define VMM_VFIO_NO_DMA (1u << 0)
 
 /**
- * struct vmm_vfio_config - a host PCI function bound to vfio-pci.
+ * struct vmm_vfio_pci_config - a host PCI function bound to vfio-pci.
  * @bdf:      its address, "0000:01:00.0" (the IOMMU group is read from
  *            /sys/bus/pci/devices/<bdf>/iommu_group).
- * @pci_host: the VM's host bridge (vmm_dev_pci_host_attach()).
+ * @pci_host: the VM's host bridge (vmm_pci_host_attach()).
  * @slot:     device number 1..31, -1 = first free.
  * @intx_gsi: the GSI its INTx pin raises, -1 = no INTx.
  * @bar_base: guest-physical window the BARs are placed in at attach (the
  *            guest may move them); 0 = 0xe0000000.
  * @flags:    VMM_VFIO_*.
  */
-struct vmm_vfio_config {
+struct vmm_vfio_pci_config {
 	const char *bdf;
 	vmm_dev *pci_host;
 	int slot;
@@ -290,8 +290,8 @@ struct vmm_vfio_config {
 	uint32_t flags;
 };
 
-/** vmm_vfio_config_init() - slot -1, intx_gsi -1, everything else 0. */
-VMM_API void vmm_vfio_config_init(struct vmm_vfio_config *cfg);
+/** vmm_vfio_pci_config_init() - slot -1, intx_gsi -1, everything else 0. */
+VMM_API void vmm_vfio_pci_config_init(struct vmm_vfio_pci_config *cfg);
 
 /**
  * vmm_vfio_available() - 0 if /dev/vfio/vfio can be opened and speaks the
@@ -315,7 +315,7 @@ VMM_API int vmm_vfio_available(char *why, size_t len);
  * failing ioctl (the message names it).
  */
 VMM_API VMM_MUST_CHECK int vmm_vfio_pci_attach(vmm_vm *vm,
-					       const struct vmm_vfio_config *cfg,
+					       const struct vmm_vfio_pci_config *cfg,
 					       vmm_dev **out);
 
 #ifdef __cplusplus

@@ -11,7 +11,7 @@
  * does the same in user space: an ioeventfd is a bus range whose write
  * handler signals the eventfd (so the write is an exit, but the device
  * code is identical), and an irqfd is polled by the VM's I/O thread which
- * then calls vmm_irq_line() / vmm_irq_msi().  VMM_CAP_IOEVENTFD /
+ * then calls vmm_irq_set_line() / vmm_irq_send_msi().  VMM_CAP_IOEVENTFD /
  * VMM_CAP_IRQFD in vmm_vm_caps() say which one you get.
  */
 #ifndef LIBVMM_NOTIFY_H

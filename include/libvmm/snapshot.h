@@ -123,8 +123,8 @@ VMM_API VMM_MUST_CHECK int vmm_snapshot_open_fd(int fd, vmm_snapshot **out,
 /** vmm_snapshot_close() - release a snapshot (NULL is a no-op). */
 VMM_API void vmm_snapshot_close(vmm_snapshot *snap);
 
-/** What a snapshot holds, from vmm_snapshot_info(). */
-struct vmm_snapshot_info {
+/** What a snapshot holds, from vmm_snapshot_get_info(). */
+struct vmm_snapshot_get_info {
 	uint32_t format_version;
 	uint32_t lib_version;      /**< LIBVMM_VERSION_NUMBER of the writer */
 	enum vmm_backend backend;  /**< backend it was taken on */
@@ -138,8 +138,8 @@ struct vmm_snapshot_info {
 	uint64_t file_bytes;
 };
 
-VMM_API int vmm_snapshot_info(const vmm_snapshot *snap,
-			      struct vmm_snapshot_info *info);
+VMM_API int vmm_snapshot_get_info(const vmm_snapshot *snap,
+			      struct vmm_snapshot_get_info *info);
 
 /* struct vmm_restore_opts.flags */
 /**

@@ -112,8 +112,8 @@ VMM_API const char *vmm_exit_name(enum vmm_exit_kind kind);
 VMM_API VMM_MUST_CHECK int vmm_vcpu_create(vmm_vm *vm, unsigned index,
 					   vmm_vcpu **out);
 
-/** vmm_vcpu_get() - the vCPU @index of @vm, or NULL. */
-VMM_API vmm_vcpu *vmm_vcpu_get(vmm_vm *vm, unsigned index);
+/** vmm_vm_get_vcpu() - the vCPU @index of @vm, or NULL. */
+VMM_API vmm_vcpu *vmm_vm_get_vcpu(vmm_vm *vm, unsigned index);
 
 /** vmm_vcpu_index() / vmm_vcpu_vm() - back-references. */
 VMM_API unsigned vmm_vcpu_index(const vmm_vcpu *vcpu);
@@ -283,7 +283,7 @@ VMM_API int vmm_vcpu_set_hw_breakpoints(vmm_vcpu *vcpu,
  * for a field beyond the returned @size.
  */
 struct vmm_vcpu_stats {
-	uint32_t size;           /**< in: bytes the caller has; out: written */
+	uint32_t struct_size;    /**< in: bytes the caller has; out: written */
 	uint32_t reserved0;
 	uint64_t valid;          /**< VMM_VCPU_STAT_* of the counters kept */
 	/** Exits returned by vmm_vcpu_run() (counted by libvmm's run step on
@@ -315,7 +315,7 @@ struct vmm_vcpu_stats {
 
 /**
  * vmm_vcpu_get_stats() - read @vcpu's counters into @st (see struct
- * vmm_vcpu_stats; set @st->size first).
+ * vmm_vcpu_stats; set @st->struct_size first).
  *
  * Which counters a backend keeps: every backend has the exit counters;
  * the software backend also counts instructions, translated blocks and

@@ -6,8 +6,8 @@
  * Each device runs its queues on the VM's I/O thread (an io_uring event
  * loop, or poll() where the library was built without liburing); guest
  * kicks reach it through an eventfd (KVM ioeventfd where the backend has
- * it: no exit to user space), interrupts leave through vmm_irq_line() /
- * vmm_irq_msi() or an irqfd.  Every guest-controlled value is validated; a
+ * it: no exit to user space), interrupts leave through vmm_irq_set_line() /
+ * vmm_irq_send_msi() or an irqfd.  Every guest-controlled value is validated; a
  * driver that breaks a queue gets DEVICE_NEEDS_RESET and a log message, the
  * VM keeps running.
  *
@@ -32,7 +32,7 @@ enum vmm_virtio_transport {
 /* Flags of struct vmm_virtio_config.flags. */
 /** Never use ioeventfd: every kick is a vCPU exit to user space. */
 #define VMM_VIRTIO_NO_IOEVENTFD (1u << 0)
-/** Never use irqfd: interrupts are injected with vmm_irq_line/msi. */
+/** Never use irqfd: interrupts are injected with vmm_irq_set_line/msi. */
 #define VMM_VIRTIO_NO_IRQFD (1u << 1)
 /** Do not offer VIRTIO_RING_F_EVENT_IDX. */
 #define VMM_VIRTIO_NO_EVENT_IDX (1u << 2)
@@ -53,7 +53,7 @@ enum vmm_virtio_transport {
  *              (page aligned, outside RAM).
  * @irq:        MMIO: the GSI of its interrupt (level); PCI: the INTx GSI
  *              used while MSI-X is off.  -1 = none (the driver polls).
- * @pci_host:   PCI: the host bridge from vmm_dev_pci_host_attach().
+ * @pci_host:   PCI: the host bridge from vmm_pci_host_attach().
  * @pci_slot:   PCI: device number 1..31, -1 = first free.
  * @queue_size: largest queue size offered (power of two, 0 = 256, <= 1024).
  * @flags:      VMM_VIRTIO_* above.
@@ -88,7 +88,7 @@ VMM_API void vmm_virtio_config_init(struct vmm_virtio_config *cfg,
  *
  * Requests: IN, OUT, FLUSH, GET_ID, DISCARD, WRITE_ZEROES.  Host I/O errors
  * complete the request with VIRTIO_BLK_S_IOERR and are counted
- * (vmm_virtio_stats().io_errors), never dropped.  DISCARD and WRITE_ZEROES
+ * (vmm_virtio_get_stats().io_errors), never dropped.  DISCARD and WRITE_ZEROES
  * take one segment; a segment with unknown flags, or a DISCARD with the
  * unmap flag, completes with VIRTIO_BLK_S_UNSUPP (VIRTIO 1.2, 5.2.6.2).
  *
@@ -183,7 +183,7 @@ vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 		      vmm_dev **out);
 
 /** Counters of a virtio device. */
-struct vmm_virtio_stats {
+struct vmm_virtio_get_stats {
 	uint32_t device_id;    /**< 1 net, 2 blk, 3 console, 4 rng */
 	uint8_t status;        /**< device status register */
 	uint64_t features;     /**< negotiated features */
@@ -202,8 +202,8 @@ struct vmm_virtio_stats {
 				    memory was removed (vmm_mem_remove) */
 };
 
-/** vmm_virtio_stats() - -EINVAL if @dev is not a virtio device. */
-VMM_API int vmm_virtio_stats(vmm_dev *dev, struct vmm_virtio_stats *st);
+/** vmm_virtio_get_stats() - -EINVAL if @dev is not a virtio device. */
+VMM_API int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_get_stats *st);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,7 @@ enum vmm_backend {
 /**
  * Port I/O and MMIO that hits no registered device is completed by the run
  * loop like an empty bus does (reads return all ones, writes are dropped)
- * instead of being returned to the embedder.  Counted in vmm_vm_stats().
+ * instead of being returned to the embedder.  Counted in vmm_vm_get_stats().
  */
 #define VMM_CFG_IGNORE_UNHANDLED_IO (1u << 2)
 /** Do not create default RAM even when ram_size is set (see ram_size). */
@@ -169,7 +169,7 @@ struct vmm_cpuid_leaf {
  *     (0x40-0x43) and MMIO to the IOAPIC/LAPIC pages reach no device, so
  *     they are unhandled I/O exits to the embedder (or, with
  *     VMM_CFG_IGNORE_UNHANDLED_IO, reads return all ones and writes are
- *     dropped); vmm_irq_line(), vmm_irq_msi() and irqfds give -ENODEV.
+ *     dropped); vmm_irq_set_line(), vmm_irq_send_msi() and irqfds give -ENODEV.
  *
  * vmm_vm_create() returns -ENOTSUP (the message says which capability is
  * missing) when KERNEL or SPLIT is asked for on a host without it.
@@ -310,7 +310,7 @@ enum vmm_cap {
 	VMM_CAP_DIRTY_RING = 1ull << 5,  /**< dirty ring */
 	VMM_CAP_GUEST_DEBUG = 1ull << 6, /**< single step, hw breakpoints */
 	VMM_CAP_XSAVE = 1ull << 7,       /**< XSAVE state get/set */
-	VMM_CAP_MSI = 1ull << 8,         /**< vmm_irq_msi() */
+	VMM_CAP_MSI = 1ull << 8,         /**< vmm_irq_send_msi() */
 	VMM_CAP_IMMEDIATE_EXIT = 1ull << 9, /**< race-free vmm_vcpu_kick() */
 	VMM_CAP_READONLY_MEM = 1ull << 10,  /**< read-only RAM (ROM) */
 	VMM_CAP_SYNC_REGS = 1ull << 11,     /**< registers shared without ioctls */
@@ -359,8 +359,8 @@ VMM_API uint64_t vmm_vm_missing_caps(const vmm_vm *vm);
  */
 VMM_API size_t vmm_last_error(vmm_vm *vm, char *buf, size_t len);
 
-/** Per-VM counters, from vmm_vm_stats(). */
-struct vmm_vm_stats {
+/** Per-VM counters, from vmm_vm_get_stats(). */
+struct vmm_vm_get_stats {
 	uint64_t exits;          /**< all vCPU exits */
 	uint64_t io_exits;       /**< port I/O exits */
 	uint64_t mmio_exits;     /**< MMIO exits */
@@ -371,23 +371,23 @@ struct vmm_vm_stats {
 	uint32_t devices;        /**< devices attached */
 };
 
-/** vmm_vm_stats() - resource accounting for @vm. */
-VMM_API int vmm_vm_stats(vmm_vm *vm, struct vmm_vm_stats *st);
+/** vmm_vm_get_stats() - resource accounting for @vm. */
+VMM_API int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_get_stats *st);
 
 /**
- * vmm_irq_line() - set the level of interrupt line @gsi to @level (0/1).
+ * vmm_irq_set_line() - set the level of interrupt line @gsi to @level (0/1).
  *
  * On KVM the in-kernel irqchip routes it (GSIs 0-15 to the PIC and IOAPIC,
  * 16-23 to the IOAPIC); on the software backend the emulated controllers do.
  * Edge-triggered users raise then lower.  -ENODEV without an irqchip.
  */
-VMM_API int vmm_irq_line(vmm_vm *vm, uint32_t gsi, int level);
+VMM_API int vmm_irq_set_line(vmm_vm *vm, uint32_t gsi, int level);
 
 /**
- * vmm_irq_msi() - deliver a message-signalled interrupt.
+ * vmm_irq_send_msi() - deliver a message-signalled interrupt.
  * @addr: MSI address (0xfeexxxxx), @data: MSI data.
  */
-VMM_API int vmm_irq_msi(vmm_vm *vm, uint64_t addr, uint32_t data);
+VMM_API int vmm_irq_send_msi(vmm_vm *vm, uint64_t addr, uint32_t data);
 
 #ifdef __cplusplus
 }

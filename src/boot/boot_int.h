@@ -127,7 +127,7 @@ struct e820_entry {
 int boot_e820(vmm_vm *vm, struct e820_entry *tab, int max);
 
 /*
- * ELF parsing shared by vmm_load_elf() and the multiboot loader.
+ * ELF parsing shared by vmm_image_load_elf() and the multiboot loader.
  * boot_elf_plan() validates the whole image (header, program headers, each
  * PT_LOAD against the file and guest RAM and @plan) without writing;
  * boot_elf_write() then copies the segments.

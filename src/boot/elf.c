@@ -211,7 +211,7 @@ int boot_elf_write(vmm_vm *vm, const struct elf_image *elf)
 }
 
 /**
- * vmm_load_elf() - load an ELF32 or ELF64 executable.
+ * vmm_image_load_elf() - load an ELF32 or ELF64 executable.
  * @vm:   the VM, with RAM where the segments and boot structures go.
  * @img:  the file's bytes.
  * @len:  its length.
@@ -222,7 +222,7 @@ int boot_elf_write(vmm_vm *vm, const struct elf_image *elf)
  * (a segment overlaps the boot structures of layout.h) or -ENOMEM.  Guest
  * memory is not written unless all checks pass.
  */
-int vmm_load_elf(vmm_vm *vm, const void *img, size_t len,
+int vmm_image_load_elf(vmm_vm *vm, const void *img, size_t len,
 		 struct vmm_boot_info *info)
 {
 	struct vmm_boot_info bi = { 0 };

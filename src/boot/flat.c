@@ -32,7 +32,7 @@ static int check_flat(vmm_vm *vm, size_t len, vmm_gpa_t gpa,
 }
 
 /**
- * vmm_load_flat() - copy a raw image to guest memory.
+ * vmm_image_load_flat() - copy a raw image to guest memory.
  * @vm:   the VM.
  * @img:  the image bytes.
  * @len:  their number (> 0).
@@ -48,7 +48,7 @@ static int check_flat(vmm_vm *vm, size_t len, vmm_gpa_t gpa,
  * Returns 0, -EINVAL (bad arguments or mode), -ENOEXEC (empty image),
  * -EFAULT (outside RAM), -EEXIST (overlaps the boot structures), -ENOMEM.
  */
-int vmm_load_flat(vmm_vm *vm, const void *img, size_t len, vmm_gpa_t gpa,
+int vmm_image_load_flat(vmm_vm *vm, const void *img, size_t len, vmm_gpa_t gpa,
 		  enum vmm_boot_mode mode, struct vmm_boot_info *info)
 {
 	struct vmm_boot_info bi = { 0 };

@@ -283,7 +283,7 @@ static int write_linux(vmm_vm *vm, const struct linux_plan *lp,
 }
 
 /**
- * vmm_load_linux() - load a Linux bzImage for the 64-bit boot protocol.
+ * vmm_image_load_linux() - load a Linux bzImage for the 64-bit boot protocol.
  * @vm:      the VM; needs RAM at 0 (boot structures, layout.h) and from
  *           1 MiB up to what the kernel's init_size asks for.
  * @kernel:  the bzImage.
@@ -301,7 +301,7 @@ static int write_linux(vmm_vm *vm, const struct linux_plan *lp,
  * RAM), -E2BIG (kernel, initrd or command line too big), -ENOMEM.  Nothing
  * is written to guest memory unless all checks pass.
  */
-int vmm_load_linux(vmm_vm *vm, const void *kernel, size_t klen,
+int vmm_image_load_linux(vmm_vm *vm, const void *kernel, size_t klen,
 		   const void *initrd, size_t ilen, const char *cmdline,
 		   struct vmm_boot_info *info)
 {

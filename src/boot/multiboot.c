@@ -344,7 +344,7 @@ static int write_multiboot(vmm_vm *vm, const struct mb_plan *mp,
 }
 
 /**
- * vmm_load_multiboot() - load a multiboot v1 kernel.
+ * vmm_image_load_multiboot() - load a multiboot v1 kernel.
  * @vm:      the VM; needs RAM at 0 for the boot structures (layout.h).
  * @img:     the kernel image.
  * @len:     its length.
@@ -363,7 +363,7 @@ static int write_multiboot(vmm_vm *vm, const struct mb_plan *mp,
  * boot structures), -E2BIG (command lines or modules too big), -ENOMEM.
  * Nothing is written to guest memory unless all checks pass.
  */
-int vmm_load_multiboot(vmm_vm *vm, const void *img, size_t len,
+int vmm_image_load_multiboot(vmm_vm *vm, const void *img, size_t len,
 		       const char *cmdline, const struct vmm_boot_module *mods,
 		       unsigned nmods, struct vmm_boot_info *info)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * alloc.c - library bookkeeping allocations through the VM's injectable
- * allocator, counted per VM (vmm_vm_stats().host_bytes).
+ * allocator, counted per VM (vmm_vm_get_stats().host_bytes).
  */
 #include "core/vm_impl.h"
 

@@ -266,8 +266,8 @@ int vmm_bus_access(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 	return vmm__bus_dispatch(vm, space, addr, data, size, is_write, &ctx);
 }
 
-int vmm_bus_stats(vmm_vm *vm, enum vmm_space space, uint64_t addr,
-		  struct vmm_bus_stats *st, char *name, size_t name_len)
+int vmm_bus_get_stats(vmm_vm *vm, enum vmm_space space, uint64_t addr,
+		  struct vmm_bus_get_stats *st, char *name, size_t name_len)
 {
 	struct vmm_bus *bus = get_bus(vm, space);
 	long i;

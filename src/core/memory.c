@@ -146,7 +146,7 @@ out:
 	return ret;
 }
 
-int vmm_mem_regions(vmm_vm *vm, struct vmm_mem_info *out, int max)
+int vmm_mem_get_regions(vmm_vm *vm, struct vmm_mem_info *out, int max)
 {
 	int n;
 

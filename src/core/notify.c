@@ -6,7 +6,7 @@
  *   ioeventfd  one bus range per (space, address, length) whose write
  *              handler signals every eventfd whose datamatch fits;
  *   irqfd      the VM's I/O thread watches the eventfd and calls
- *              vmm_irq_line() (a pulse) or vmm_irq_msi().
+ *              vmm_irq_set_line() (a pulse) or vmm_irq_send_msi().
  *
  * Also home of the VM's I/O thread (vmm__vm_evloop()).
  */
@@ -286,10 +286,10 @@ static void irqfd_cb(void *opaque, int fd, unsigned events)
 	if (eventfd_read(fd, &v) < 0)
 		return;
 	if (q->route.kind == VMM_IRQ_ROUTE_MSI) {
-		vmm_irq_msi(q->vm, q->route.msi_addr, q->route.msi_data);
+		vmm_irq_send_msi(q->vm, q->route.msi_addr, q->route.msi_data);
 	} else {
-		vmm_irq_line(q->vm, q->route.gsi, 1);
-		vmm_irq_line(q->vm, q->route.gsi, 0);
+		vmm_irq_set_line(q->vm, q->route.gsi, 1);
+		vmm_irq_set_line(q->vm, q->route.gsi, 0);
 	}
 }
 

@@ -66,7 +66,7 @@ int vmm_vcpu_create(vmm_vm *vm, unsigned index, vmm_vcpu **out)
 	return 0;
 }
 
-vmm_vcpu *vmm_vcpu_get(vmm_vm *vm, unsigned index)
+vmm_vcpu *vmm_vm_get_vcpu(vmm_vm *vm, unsigned index)
 {
 	if (!vm || index >= VMM_MAX_VCPUS)
 		return NULL;
@@ -392,7 +392,7 @@ int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
 	size_t n;
 
 	if (!vcpu || !out ||
-	    out->size < offsetof(struct vmm_vcpu_stats, exits) + sizeof(out->exits))
+	    out->struct_size < offsetof(struct vmm_vcpu_stats, exits) + sizeof(out->exits))
 		return -EINVAL;
 	if (atomic_load(&vcpu->running))
 		return vmm__err(vcpu->vm, -EBUSY,
@@ -409,7 +409,7 @@ int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
 		vcpu->vm->ops->vcpu_stats(vcpu, &st);
 	/* an older caller's struct: only what fits, and only the bits of
 	 * counters that fit whole */
-	n = out->size < sizeof(st) ? out->size : sizeof(st);
+	n = out->struct_size < sizeof(st) ? out->struct_size : sizeof(st);
 	if (n < offsetof(struct vmm_vcpu_stats, insns_retired) +
 		    sizeof(st.insns_retired))
 		st.valid &= ~VMM_VCPU_STAT_INSNS;
@@ -424,11 +424,11 @@ int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
 		st.valid &= ~VMM_VCPU_STAT_JIT;
 	/* a newer caller's struct: the fields we do not know read as zero
 	 * (the growable-struct rule, src/core/abi.c) */
-	if (out->size > sizeof(st) && out->size <= 65536)
-		memset((char *)out + sizeof(st), 0, out->size - sizeof(st));
-	else if (out->size > 65536)
+	if (out->struct_size > sizeof(st) && out->struct_size <= 65536)
+		memset((char *)out + sizeof(st), 0, out->struct_size - sizeof(st));
+	else if (out->struct_size > 65536)
 		return -EINVAL;
-	st.size = (uint32_t)n;
+	st.struct_size = (uint32_t)n;
 	memcpy(out, &st, n);
 	return 0;
 }

@@ -438,7 +438,7 @@ const char *vmm_cap_name(uint64_t cap)
 	return "?";
 }
 
-int vmm_vm_stats(vmm_vm *vm, struct vmm_vm_stats *st)
+int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_get_stats *st)
 {
 	if (!vm || !st)
 		return -EINVAL;
@@ -461,7 +461,7 @@ int vmm_vm_stats(vmm_vm *vm, struct vmm_vm_stats *st)
 	return 0;
 }
 
-int vmm_irq_line(vmm_vm *vm, uint32_t gsi, int level)
+int vmm_irq_set_line(vmm_vm *vm, uint32_t gsi, int level)
 {
 	if (!vm)
 		return -EINVAL;
@@ -470,7 +470,7 @@ int vmm_irq_line(vmm_vm *vm, uint32_t gsi, int level)
 	return vm->ops->irq_line(vm, gsi, level ? 1 : 0);
 }
 
-int vmm_irq_msi(vmm_vm *vm, uint64_t addr, uint32_t data)
+int vmm_irq_send_msi(vmm_vm *vm, uint64_t addr, uint32_t data)
 {
 	if (!vm)
 		return -EINVAL;

@@ -7,7 +7,7 @@
 #include "core/internal.h"
 #include <libvmm/gdb.h>
 
-int vmm_gdb_new(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
+int vmm_gdb_create(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
 {
 	(void)cfg;
 	if (out)
@@ -18,7 +18,7 @@ int vmm_gdb_new(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
 	return -ENOTSUP;
 }
 
-void vmm_gdb_free(vmm_gdb *gdb)
+void vmm_gdb_destroy(vmm_gdb *gdb)
 {
 	(void)gdb;
 }

@@ -1069,7 +1069,7 @@ static int gdb_before_remove(void *opaque, vmm_gpa_t gpa, uint64_t size)
 			(unsigned long long)hit, (unsigned long long)gpa);
 }
 
-int vmm_gdb_new(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
+int vmm_gdb_create(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
 {
 	struct vmm_gdb *g;
 
@@ -1108,7 +1108,7 @@ int vmm_gdb_new(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
 		return err;
 	}
 	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
-		vmm_vcpu *c = vmm_vcpu_get(vm, i);
+		vmm_vcpu *c = vmm_vm_get_vcpu(vm, i);
 		if (!c)
 			break;
 		g->cpu[g->ncpus] = c;
@@ -1127,7 +1127,7 @@ int vmm_gdb_new(vmm_vm *vm, const struct vmm_gdb_config *cfg, vmm_gdb **out)
 	return 0;
 }
 
-void vmm_gdb_free(vmm_gdb *g)
+void vmm_gdb_destroy(vmm_gdb *g)
 {
 	if (!g)
 		return;

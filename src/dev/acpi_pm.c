@@ -228,10 +228,10 @@ static void pm_destroy(void *priv)
 }
 
 /**
- * vmm_dev_acpi_pm_attach() - attach the ACPI PM registers at
+ * vmm_acpi_pm_attach() - attach the ACPI PM registers at
  * VMM_ACPI_PM_BASE (see libvmm/devices.h).
  */
-int vmm_dev_acpi_pm_attach(vmm_vm *vm, vmm_dev **out)
+int vmm_acpi_pm_attach(vmm_vm *vm, vmm_dev **out)
 {
 	struct acpi_pm *p;
 	vmm_dev *dev;

@@ -75,7 +75,7 @@ static const struct vmm_io_ops debug_exit_ops = {
 };
 
 /**
- * vmm_dev_debug_exit_attach() - attach an isa-debug-exit port.
+ * vmm_debug_exit_attach() - attach an isa-debug-exit port.
  * @vm:   the VM.
  * @port: I/O port (0 = 0xf4).
  * @size: width of the port in bytes: 1, 2 or 4 (0 = 4).
@@ -84,7 +84,7 @@ static const struct vmm_io_ops debug_exit_ops = {
  * Returns 0, -EINVAL for a bad size or a span beyond port 0xffff, -EEXIST
  * if the ports are taken, -ENOMEM.
  */
-int vmm_dev_debug_exit_attach(vmm_vm *vm, uint16_t port, unsigned size,
+int vmm_debug_exit_attach(vmm_vm *vm, uint16_t port, unsigned size,
 			      vmm_dev **out)
 {
 	struct debug_exit *d;

@@ -332,14 +332,14 @@ I8042_PORT_OPS(io_cmd, KBD_CMD);
 I8042_PORT_OPS(io_portb, KBD_PORTB);
 
 /**
- * vmm_dev_i8042_attach() - attach the i8042 at 0x60/0x64 and port 0x61.
+ * vmm_i8042_attach() - attach the i8042 at 0x60/0x64 and port 0x61.
  * @vm:  the VM.
  * @out: receives the device handle.
  *
  * Port 0x61 is left alone when another device already has it.  Returns 0,
  * -EINVAL, -EEXIST if 0x60 or 0x64 is taken, -ENOMEM.
  */
-int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out)
+int vmm_i8042_attach(vmm_vm *vm, vmm_dev **out)
 {
 	struct i8042 *k;
 	vmm_dev *dev;
@@ -357,7 +357,7 @@ int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out)
 	k->status = ST_UNLOCK | ST_SYS;
 	k->cmd_byte = 0x45;
 	k->outport = 0x03;  /* running, A20 on */
-	struct vmm_bus_stats bst;
+	struct vmm_bus_get_stats bst;
 
 	ret = pthread_mutex_init(&k->lock, NULL);
 	if (ret) {
@@ -375,7 +375,7 @@ int vmm_dev_i8042_attach(vmm_vm *vm, vmm_dev **out)
 		goto err_data;
 	/* port 0x61 only when free: asked first, so that a PIT's port 0x61
 	 * is not an overlap error in the VM's log */
-	if (vmm_bus_stats(vm, VMM_SPACE_PIO, KBD_PORTB, &bst, NULL, 0) == 0)
+	if (vmm_bus_get_stats(vm, VMM_SPACE_PIO, KBD_PORTB, &bst, NULL, 0) == 0)
 		ret = -EEXIST;
 	else
 		ret = vmm_bus_register(vm, VMM_SPACE_PIO, KBD_PORTB, 1,

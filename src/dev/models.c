@@ -61,7 +61,7 @@ enum vmm_dev_model vmm_dev_model(const vmm_dev *dev)
 	}
 }
 
-int vmm_dev_info(const vmm_dev *dev, struct vmm_dev_info *info)
+int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info)
 {
 	enum vmm_dev_model m;
 
@@ -133,14 +133,14 @@ static int block_passthrough(vmm_vm *vm, const struct vmm_block_config *cfg,
 			       "block: passthrough image smaller than a page");
 		goto out;
 	}
-	ret = vmm_dev_passthrough_attach(vm, &pc, out);
+	ret = vmm_passthrough_attach(vm, &pc, out);
 out:
 	if (own)
 		close(fd);
 	return ret;
 }
 
-int vmm_dev_block_attach(vmm_vm *vm, const struct vmm_block_config *cfg,
+int vmm_block_attach(vmm_vm *vm, const struct vmm_block_config *cfg,
 			 vmm_dev **out)
 {
 	if (!vm)
@@ -158,7 +158,7 @@ int vmm_dev_block_attach(vmm_vm *vm, const struct vmm_block_config *cfg,
 		tc.path = cfg->path;
 		tc.fd = cfg->fd;
 		tc.readonly = cfg->readonly;
-		return vmm_dev_trapblk_attach(vm, &tc, out);
+		return vmm_trapblk_attach(vm, &tc, out);
 	}
 	case VMM_MODEL_PASSTHROUGH:
 		return block_passthrough(vm, cfg, out);

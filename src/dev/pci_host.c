@@ -230,14 +230,14 @@ static const struct vmm_io_ops pci_ops = {
 /* ---- attach / functions ---- */
 
 /**
- * vmm_dev_pci_host_attach() - attach the PCI host bridge (see devices.h).
+ * vmm_pci_host_attach() - attach the PCI host bridge (see devices.h).
  * @vm:  the VM.
  * @out: receives the device handle.
  *
  * Returns 0, -EINVAL, -EEXIST if 0xcf8-0xcff is taken (a second host),
  * -ENOMEM.
  */
-int vmm_dev_pci_host_attach(vmm_vm *vm, vmm_dev **out)
+int vmm_pci_host_attach(vmm_vm *vm, vmm_dev **out)
 {
 	struct pci_host *h;
 	vmm_dev *dev;
@@ -364,7 +364,7 @@ static struct pci_host *pci_host_of(vmm_dev *dev)
 
 /**
  * vmm_pci_add() - put a function on bus 0 (see devices.h).
- * @host:   the host bridge from vmm_dev_pci_host_attach().
+ * @host:   the host bridge from vmm_pci_host_attach().
  * @slot:   device number 1..31, or -1 for the lowest free one.
  * @ops:    its config space; @ops->cfg_read is required, cfg_write may be
  *          NULL (writes are dropped).  The struct is copied.

@@ -373,13 +373,13 @@ static const struct vmm_io_ops rtc_ops = {
 };
 
 /**
- * vmm_dev_rtc_attach() - attach the CMOS RTC at 0x70/0x71.
+ * vmm_rtc_attach() - attach the CMOS RTC at 0x70/0x71.
  * @vm:  the VM.
  * @out: receives the device handle.
  *
  * Returns 0, -EINVAL, -EEXIST if the ports are taken, -ENOMEM.
  */
-int vmm_dev_rtc_attach(vmm_vm *vm, vmm_dev **out)
+int vmm_rtc_attach(vmm_vm *vm, vmm_dev **out)
 {
 	struct rtc *r;
 	vmm_dev *dev;

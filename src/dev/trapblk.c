@@ -50,7 +50,7 @@ struct trapblk {
 	uint32_t xfer_left;     /* sectors left, buf's included */
 	uint32_t buf_off;       /* next byte of buf (multiple of 4) */
 	uint8_t buf[SECTOR];
-	struct vmm_trapblk_stats st;
+	struct vmm_trapblk_get_stats st;
 };
 
 static void trapblk_destroy(void *priv);
@@ -341,7 +341,7 @@ static int trapblk_restore(void *priv, uint32_t version,
 	return 0;
 }
 
-int vmm_dev_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
+int vmm_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 			   vmm_dev **out)
 {
 	struct trapblk *b;
@@ -450,7 +450,7 @@ static void trapblk_destroy(void *priv)
 	vmm__free(b->vm, b);
 }
 
-int vmm_trapblk_stats(vmm_dev *dev, struct vmm_trapblk_stats *st)
+int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st)
 {
 	struct trapblk *b;
 

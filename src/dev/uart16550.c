@@ -11,7 +11,7 @@
  *    when the ring is full the vCPU waits at most UART_TX_WAIT_MS, after
  *    which bytes are dropped (and counted) until the fd drains again.
  *  - Received bytes wait in a 4 KiB host-side buffer (filled by
- *    vmm_dev_uart_input() and by the event loop from in_fd) and move into
+ *    vmm_uart_input() and by the event loop from in_fd) and move into
  *    the 16-byte receive FIFO (1-byte holding register with FIFOs off) as
  *    the guest drains it, so host input is flow-controlled and never
  *    overruns.  Overruns (OE) happen only in loopback mode, where THR feeds
@@ -21,7 +21,7 @@
  *    bursts, so "no more characters for four character times" is always
  *    true by the time the guest looks.
  *  - The interrupt line follows IIR bit 0 (level semantics), not gated by
- *    MCR.OUT2, as QEMU does.  -ENODEV from vmm_irq_line() (no irqchip) is
+ *    MCR.OUT2, as QEMU does.  -ENODEV from vmm_irq_set_line() (no irqchip) is
  *    ignored.
  *  - Without loopback the modem inputs read DCD, DSR and CTS asserted.
  *
@@ -202,7 +202,7 @@ static void uart_update_irq(struct uart *u)
 	u->irq_level = level;
 	if (u->irq < 0)
 		return;
-	ret = vmm_irq_line(u->vm, (uint32_t)u->irq, level);
+	ret = vmm_irq_set_line(u->vm, (uint32_t)u->irq, level);
 	if (ret < 0 && ret != -ENODEV && !u->irq_warned) {
 		u->irq_warned = true;
 		vmm__log(u->vm, VMM_LOG_WARN, "uart@0x%x: irq %d: %s", u->port,
@@ -762,7 +762,7 @@ void vmm_uart_config_init(struct vmm_uart_config *cfg)
 }
 
 /**
- * vmm_dev_uart_attach() - attach a 16550A UART (see devices.h).
+ * vmm_uart_attach() - attach a 16550A UART (see devices.h).
  * @vm:  the VM.
  * @cfg: port, irq, fds and callback.
  * @out: receives the device handle.
@@ -771,7 +771,7 @@ void vmm_uart_config_init(struct vmm_uart_config *cfg)
  * if the ports are taken, -ENOMEM, or the error of eventfd or of starting
  * the VM's event loop (when an fd is given).
  */
-int vmm_dev_uart_attach(vmm_vm *vm, const struct vmm_uart_config *cfg,
+int vmm_uart_attach(vmm_vm *vm, const struct vmm_uart_config *cfg,
 			vmm_dev **out)
 {
 	struct uart *u;
@@ -959,15 +959,15 @@ static struct uart *uart_of(vmm_dev *dev)
 }
 
 /**
- * vmm_dev_uart_input() - queue bytes for the guest to receive.
- * @uart: a UART from vmm_dev_uart_attach().
+ * vmm_uart_input() - queue bytes for the guest to receive.
+ * @uart: a UART from vmm_uart_attach().
  * @buf:  the bytes.
  * @len:  how many.
  *
  * Returns the number of bytes accepted (less than @len when the FIFO and
  * the 4 KiB host buffer are full), or -EINVAL.
  */
-int vmm_dev_uart_input(vmm_dev *uart, const void *buf, size_t len)
+int vmm_uart_input(vmm_dev *uart, const void *buf, size_t len)
 {
 	struct uart *u = uart_of(uart);
 	size_t n;

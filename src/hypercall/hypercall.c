@@ -242,7 +242,7 @@ int64_t vmm_hc_lookup(vmm_hc *hc, const char *name)
 	return ret;
 }
 
-int vmm_hc_stats(vmm_hc *hc, struct vmm_hc_stats *st)
+int vmm_hc_get_stats(vmm_hc *hc, struct vmm_hc_get_stats *st)
 {
 	if (!hc || !st)
 		return -EINVAL;
@@ -765,7 +765,7 @@ static const struct vmm_io_ops hc_ops = {
 
 /* ---- lifecycle --------------------------------------------------------- */
 
-int vmm_hc_enable(vmm_vm *vm, const struct vmm_hc_config *ucfg, vmm_hc **out)
+int vmm_hc_attach(vmm_vm *vm, const struct vmm_hc_config *ucfg, vmm_hc **out)
 {
 	struct vmm_hc_config cfg;
 	char name[32];
@@ -828,7 +828,7 @@ err_lock:
 	return ret;
 }
 
-int vmm_hc_disable(vmm_hc *hc)
+int vmm_hc_detach(vmm_hc *hc)
 {
 	if (!hc)
 		return 0;

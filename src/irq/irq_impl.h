@@ -16,7 +16,7 @@
 #define NO_DEADLINE UINT64_MAX
 
 /* Input sources of a PIC or IOAPIC pin (bit masks). */
-#define SRC_GSI 0x01     /* vmm_irq_line() on the pin's own GSI */
+#define SRC_GSI 0x01     /* vmm_irq_set_line() on the pin's own GSI */
 #define SRC_GSI0 0x02    /* GSI 0 on IOAPIC pin 2 */
 #define SRC_PIT 0x04     /* PIT channel 0 output */
 #define SRC_ALL 0x07

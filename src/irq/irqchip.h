@@ -16,7 +16,7 @@
  *
  * The software CPU talks to them only through the calls below.  Every call
  * is thread-safe (one mutex per chip); vCPU threads and device threads
- * (vmm_irq_line() from a UART reader) may call concurrently.  @cpu
+ * (vmm_irq_set_line() from a UART reader) may call concurrently.  @cpu
  * arguments out of range are ignored (getters return 0 / -EINVAL).
  *
  * How the CPU uses it (summary):
@@ -38,7 +38,7 @@
  *   RDTSC:    soft_irqchip_rdtsc(), or keep your own TSC and report its
  *             offset with soft_irqchip_set_tsc_offset(), so that
  *             TSC-deadline agrees with RDTSC.
- *   vmm_irq_line / vmm_irq_msi ops: soft_irqchip_set_irq / soft_irqchip_msi.
+ *   vmm_irq_set_line / vmm_irq_send_msi ops: soft_irqchip_set_irq / soft_irqchip_msi.
  *   vCPU state get: get_apic_base, get_lapic, get_cr8, rdmsr(0x6e0).
  *   vCPU state set: put_apic_base (not set_apic_base: no transition
  *              rules), set_lapic, set_cr8, wrmsr(0x6e0), set_tsc_offset.
@@ -175,12 +175,12 @@ void soft_irqchip_destroy(struct soft_irqchip *chip);
 void soft_irqchip_reset(struct soft_irqchip *chip);
 
 /*
- * vmm_irq_line(): GSIs 0-15 to the PIC and IOAPIC, 16-23 to the IOAPIC (see
+ * vmm_irq_set_line(): GSIs 0-15 to the PIC and IOAPIC, 16-23 to the IOAPIC (see
  * the routing above).  -EINVAL for a GSI >= 24.
  */
 int soft_irqchip_set_irq(struct soft_irqchip *chip, uint32_t gsi, int level);
 /*
- * vmm_irq_msi(): deliver per the MSI address/data format to LAPIC(s):
+ * vmm_irq_send_msi(): deliver per the MSI address/data format to LAPIC(s):
  * address 0xfeeXXXXX, destination ID in bits 19:12, bit 2 logical, bit 3
  * redirection hint (lowest priority); data: vector 7:0, delivery mode 10:8
  * (fixed, lowest, SMI, NMI, INIT), trigger 15.  -EINVAL for an address

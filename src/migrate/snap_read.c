@@ -626,7 +626,7 @@ int vmm_snapshot_open_fd(int fd, vmm_snapshot **out, char *err, size_t el)
 	return snap_finish_open(s, out, err, el);
 }
 
-int vmm_snapshot_info(const vmm_snapshot *s, struct vmm_snapshot_info *info)
+int vmm_snapshot_get_info(const vmm_snapshot *s, struct vmm_snapshot_get_info *info)
 {
 	if (!s || !info)
 		return -EINVAL;
@@ -839,7 +839,7 @@ int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 
 		if (!p->has_cpu[i])
 			continue;
-		v = vmm_vcpu_get(vm, i);
+		v = vmm_vm_get_vcpu(vm, i);
 		if (!v && !create)
 			return vmm__err(vm, -EINVAL,
 					"snapshot has vCPU %u, the VM does not", i);
@@ -1061,7 +1061,7 @@ int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *s)
 	if (vmm__vm_running(vm))
 		return vmm__err(vm, -EBUSY,
 				"reset: the VM is running; vmm_vm_pause() it first");
-	n = vmm_mem_regions(vm, mi, SNAP_MAX_REGIONS);
+	n = vmm_mem_get_regions(vm, mi, SNAP_MAX_REGIONS);
 	if (n < 0)
 		return n;
 	if ((uint32_t)n != p->cfg.nregions)

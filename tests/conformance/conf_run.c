@@ -155,13 +155,13 @@ int main(int argc, char **argv)
 	ucfg.in_fd = -1;
 	ucfg.out_cb = uart_out;
 	ucfg.out_opaque = r;
-	OK(vmm_dev_uart_attach(vm, &ucfg, &uart));
-	OK(vmm_dev_debug_exit_attach(vm, 0xf4, 4, &dexit));
+	OK(vmm_uart_attach(vm, &ucfg, &uart));
+	OK(vmm_debug_exit_attach(vm, 0xf4, 4, &dexit));
 
 	snprintf(cmdline, sizeof(cmdline), "only=%s host=%s", argv[3],
 		 host_probe(b));
 	img = gh_read_file(argv[2], &len);
-	OK(vmm_load_multiboot(vm, img, len, cmdline, NULL, 0, &info));
+	OK(vmm_image_load_multiboot(vm, img, len, cmdline, NULL, 0, &info));
 	free(img);
 	OK(vmm_boot_setup_vcpu(vcpu[0], &info));
 

@@ -97,8 +97,8 @@ static vmm_vm *make_vm(const uint8_t *img, size_t len, vmm_vcpu **cpu)
 	cfg.ncpus = 1;
 	if (vmm_vm_create(&cfg, &vm) < 0)
 		return NULL;
-	if (vmm_dev_debug_exit_attach(vm, 0xf4, 1, &d) < 0 ||
-	    vmm_load_flat(vm, img, len, BASE, VMM_BOOT_PROT32, &bi) < 0 ||
+	if (vmm_debug_exit_attach(vm, 0xf4, 1, &d) < 0 ||
+	    vmm_image_load_flat(vm, img, len, BASE, VMM_BOOT_PROT32, &bi) < 0 ||
 	    vmm_vcpu_create(vm, 0, cpu) < 0 ||
 	    vmm_boot_setup_vcpu(*cpu, &bi) < 0) {
 		char m[256];
@@ -159,7 +159,7 @@ static const char *roundtrip(struct sess *s, const char *p)
 static int start(struct sess *s, vmm_vm *vm)
 {
 	memset(s, 0, sizeof(*s));
-	if (vmm_gdb_new(vm, NULL, &s->g) < 0 ||
+	if (vmm_gdb_create(vm, NULL, &s->g) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM, 0, s->fd) < 0 ||
 	    pthread_create(&s->th, NULL, serve_main, s) != 0)
 		return -1;
@@ -203,7 +203,7 @@ static void test_int3(void)
 	finish(&s, VMM_GDB_EXITED);
 	printf("int3: %llu guest INT3s re-injected, count %d\n",
 	       (unsigned long long)s.g->int3_passed, vmm_gdb_exit_code(s.g));
-	vmm_gdb_free(s.g);
+	vmm_gdb_destroy(s.g);
 	vmm_vm_destroy(vm);
 }
 
@@ -261,7 +261,7 @@ static void test_hw(void)
 	CHECK(st.dr[0] == 0x123450 && st.dr[3] == 0x6789a0);
 	EXPECT(&s, "c", "W03");
 	finish(&s, VMM_GDB_EXITED);
-	vmm_gdb_free(s.g);
+	vmm_gdb_destroy(s.g);
 	vmm_vm_destroy(vm);
 }
 
@@ -316,7 +316,7 @@ static void test_guest_dr(void)
 	EXPECT(&s, "z2,100158,4", "OK");
 	EXPECT(&s, "c", "W01"); /* the guest counted its own #DB once */
 	finish(&s, VMM_GDB_EXITED);
-	vmm_gdb_free(s.g);
+	vmm_gdb_destroy(s.g);
 	vmm_vm_destroy(vm);
 }
 

@@ -44,14 +44,14 @@ static int setup(void **state)
 	cfg.ram_size = 16 << 20;
 	cfg.ncpus = 2;
 	assert_int_equal(vmm_vm_create(&cfg, &f->vm), 0);
-	assert_int_equal(vmm_dev_debug_exit_attach(f->vm, 0xf4, 1, &d), 0);
-	assert_int_equal(vmm_load_flat(f->vm, guest, sizeof(guest), BASE,
+	assert_int_equal(vmm_debug_exit_attach(f->vm, 0xf4, 1, &d), 0);
+	assert_int_equal(vmm_image_load_flat(f->vm, guest, sizeof(guest), BASE,
 				       VMM_BOOT_LONG64_USER, &bi), 0);
 	assert_int_equal(vmm_vcpu_create(f->vm, 0, &v), 0);
 	assert_int_equal(vmm_boot_setup_vcpu(v, &bi), 0);
 	assert_int_equal(vmm_vcpu_create(f->vm, 1, &v), 0);
 	assert_int_equal(vmm_boot_setup_vcpu(v, &bi), 0);
-	assert_int_equal(vmm_gdb_new(f->vm, NULL, &f->g), 0);
+	assert_int_equal(vmm_gdb_create(f->vm, NULL, &f->g), 0);
 	*state = f;
 	return 0;
 }
@@ -60,7 +60,7 @@ static int teardown(void **state)
 {
 	struct fix *f = *state;
 
-	vmm_gdb_free(f->g);
+	vmm_gdb_destroy(f->g);
 	vmm_vm_destroy(f->vm);
 	free(f);
 	return 0;
@@ -459,7 +459,7 @@ static void test_args(void **state)
 	vmm_gdb *g;
 
 	(void)f;
-	assert_int_equal(vmm_gdb_new(NULL, NULL, &g), -EINVAL);
+	assert_int_equal(vmm_gdb_create(NULL, NULL, &g), -EINVAL);
 	assert_int_equal(vmm_gdb_serve(NULL, 0), -EINVAL);
 	assert_int_equal(vmm_gdb_serve(f->g, -1), -EINVAL);
 	assert_int_equal(vmm_gdb_get_stats(NULL, NULL), -EINVAL);
@@ -478,7 +478,7 @@ static void test_args(void **state)
 		assert_int_equal(vmm_gdb_accept(l, 10), -ETIMEDOUT);
 		close(l);
 	}
-	vmm_gdb_free(NULL);
+	vmm_gdb_destroy(NULL);
 }
 
 int main(void)

@@ -2166,7 +2166,7 @@ static long batch_main(unsigned long seed, unsigned long cases, unsigned per,
 		printf("CPU seconds: generating %.2f, KVM %.2f, soft %.2f\n",
 		       tm[0], tm[1], tm[2]);
 		{
-			struct vmm_vcpu_stats vs = { .size = sizeof(vs) };
+			struct vmm_vcpu_stats vs = { .struct_size = sizeof(vs) };
 			if (!vmm_vcpu_get_stats(soft.cpu, &vs))
 				printf("soft: %llu instructions, %llu blocks "
 				       "translated, %llu invalidated, %llu "
@@ -2301,7 +2301,7 @@ int main(int argc, char **argv)
 	if (use_jit) {
 		/* the JIT must really have run the cases: blocks compiled
 		 * (64-bit code only; 32-bit code stays interpreted) */
-		struct vmm_vcpu_stats vs = { .size = sizeof(vs) };
+		struct vmm_vcpu_stats vs = { .struct_size = sizeof(vs) };
 		if (vmm_vcpu_get_stats(soft.cpu, &vs) == 0) {
 			printf("soft JIT: %llu blocks compiled of %llu "
 			       "translated\n",

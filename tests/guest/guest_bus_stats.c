@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * guest_bus_stats - the bus counters (vmm_bus_stats) agree with what the
+ * guest_bus_stats - the bus counters (vmm_bus_get_stats) agree with what the
  * guest did: the UART range at 0x3f8 counts one write per byte printed plus
  * the guest's 7 initialisation writes and at least one LSR read per byte;
  * the debug-exit port counts one 4-byte write; the VM's port-exit count is
@@ -17,8 +17,8 @@ static void check_image(enum vmm_backend b, const char *image)
 {
 	struct gh_vm g;
 	struct vmm_exit e;
-	struct vmm_bus_stats uart, uart_lsr, dbg;
-	struct vmm_vm_stats vs;
+	struct vmm_bus_get_stats uart, uart_lsr, dbg;
+	struct vmm_vm_get_stats vs;
 	char name[64] = "", desc[160];
 	const char *base = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
 
@@ -31,12 +31,12 @@ static void check_image(enum vmm_backend b, const char *image)
 	uint64_t n = strlen(out);
 	free(out);
 
-	GH_OK(&g, vmm_bus_stats(g.vm, VMM_SPACE_PIO, 0x3f8, &uart, name,
+	GH_OK(&g, vmm_bus_get_stats(g.vm, VMM_SPACE_PIO, 0x3f8, &uart, name,
 				sizeof(name)));
-	GH_OK(&g, vmm_bus_stats(g.vm, VMM_SPACE_PIO, 0x3fd, &uart_lsr, NULL,
+	GH_OK(&g, vmm_bus_get_stats(g.vm, VMM_SPACE_PIO, 0x3fd, &uart_lsr, NULL,
 				0));
-	GH_OK(&g, vmm_bus_stats(g.vm, VMM_SPACE_PIO, 0xf4, &dbg, NULL, 0));
-	GH_OK(&g, vmm_vm_stats(g.vm, &vs));
+	GH_OK(&g, vmm_bus_get_stats(g.vm, VMM_SPACE_PIO, 0xf4, &dbg, NULL, 0));
+	GH_OK(&g, vmm_vm_get_stats(g.vm, &vs));
 	printf("%s: %llu bytes printed; %s: %llu writes (%llu bytes), %llu "
 	       "reads; debug-exit: %llu writes (%llu bytes); %llu port "
 	       "exits\n",
@@ -72,7 +72,7 @@ static void check_image(enum vmm_backend b, const char *image)
 		 "%llu port exits, devices counted %llu",
 		 (unsigned long long)vs.io_exits,
 		 (unsigned long long)(uart.writes + uart.reads + dbg.writes));
-	GH_CHECK(&g, vmm_bus_stats(g.vm, VMM_SPACE_PIO, 0x5550, &uart, NULL,
+	GH_CHECK(&g, vmm_bus_get_stats(g.vm, VMM_SPACE_PIO, 0x5550, &uart, NULL,
 				   0) == -ENOENT,
 		 "stats for a port nobody registered");
 	gh_destroy(&g);

@@ -228,7 +228,7 @@ static void test_two_vcpus(enum vmm_backend b)
 	GH_OK(&g, vmm_vm_create(&cfg, &g.vm));
 	GH_OK(&g, vmm_bus_register(g.vm, VMM_SPACE_PIO, 0x80, 1, &ops, &mp,
 				   "counter"));
-	GH_OK(&g, vmm_dev_debug_exit_attach(g.vm, 0xf4, 4, &dev));
+	GH_OK(&g, vmm_debug_exit_attach(g.vm, 0xf4, 4, &dev));
 	GH_OK(&g, vmm_mem_write(g.vm, CODE, code, sizeof(code)));
 	for (int i = 0; i < 2; i++) {
 		GH_OK(&g, vmm_vcpu_create(g.vm, (unsigned)i, &v[i]));
@@ -285,12 +285,12 @@ static void test_irq_args(enum vmm_backend b)
 
 	gh_create(&g, "irq", b, 0, 1 << 20);
 	if (vmm_vm_caps(g.vm) & VMM_CAP_IRQCHIP) {
-		GH_OK(&g, vmm_irq_line(g.vm, 4, 1));
-		GH_OK(&g, vmm_irq_line(g.vm, 4, 0));
-		GH_CHECK(&g, vmm_irq_line(g.vm, 1000, 1) == -EINVAL, "gsi 1000");
-		GH_OK(&g, vmm_irq_msi(g.vm, 0xfee00000, 0x30));
+		GH_OK(&g, vmm_irq_set_line(g.vm, 4, 1));
+		GH_OK(&g, vmm_irq_set_line(g.vm, 4, 0));
+		GH_CHECK(&g, vmm_irq_set_line(g.vm, 1000, 1) == -EINVAL, "gsi 1000");
+		GH_OK(&g, vmm_irq_send_msi(g.vm, 0xfee00000, 0x30));
 	}
-	GH_CHECK(&g, vmm_irq_msi(g.vm, 0x12345000, 0x30) == -EINVAL,
+	GH_CHECK(&g, vmm_irq_send_msi(g.vm, 0x12345000, 0x30) == -EINVAL,
 		 "bad MSI address accepted");
 	gh_destroy(&g);
 	printf("irq: line and MSI arguments checked\n");

@@ -10,7 +10,7 @@
  * In VMM_IRQCHIP_NONE the same guest must get the documented behaviour:
  * its PIC/PIT/IOAPIC accesses are unhandled I/O (completed as an empty bus
  * with VMM_CFG_IGNORE_UNHANDLED_IO), no interrupt ever comes, and its
- * first HLT returns VMM_EXIT_HLT; vmm_irq_line() gives -ENODEV.  Without
+ * first HLT returns VMM_EXIT_HLT; vmm_irq_set_line() gives -ENODEV.  Without
  * the flag, every PIC/ELCR/PIT port access and IOAPIC/LAPIC page access
  * the guest makes is returned to the embedder as an I/O or MMIO exit (this
  * program completes it as an empty bus and runs on); the guest still ends
@@ -40,9 +40,9 @@ static int line_write(void *opaque, uint64_t off, const void *data,
 	(void)size;
 	(void)ctx;
 	if (off == 0)
-		r = vmm_irq_line(d->vm, 10, 1);
+		r = vmm_irq_set_line(d->vm, 10, 1);
 	else if (off == 1)
-		r = vmm_irq_line(d->vm, 10, 0);
+		r = vmm_irq_set_line(d->vm, 10, 0);
 	pthread_mutex_lock(&d->lock);
 	if (off == 2 && d->nmarks < sizeof(d->marks) - 1)
 		d->marks[d->nmarks++] = *(const char *)data;
@@ -165,10 +165,10 @@ int main(int argc, char **argv)
 			 "irqchip none: expected HLT, got %s", desc);
 		GH_CHECK(&g, d.nmarks == 0, "irqchip none: marks '%s'",
 			 d.marks);
-		GH_CHECK(&g, vmm_irq_line(g.vm, 10, 1) == -ENODEV,
-			 "irqchip none: vmm_irq_line must give -ENODEV");
-		GH_CHECK(&g, vmm_irq_msi(g.vm, 0xfee00000, 0x30) == -ENODEV,
-			 "irqchip none: vmm_irq_msi must give -ENODEV");
+		GH_CHECK(&g, vmm_irq_set_line(g.vm, 10, 1) == -ENODEV,
+			 "irqchip none: vmm_irq_set_line must give -ENODEV");
+		GH_CHECK(&g, vmm_irq_send_msi(g.vm, 0xfee00000, 0x30) == -ENODEV,
+			 "irqchip none: vmm_irq_send_msi must give -ENODEV");
 	} else {
 		GH_CHECK(&g, exit.kind == VMM_EXIT_GUEST_EXIT &&
 				     exit.guest.value == 0x21,
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 			 d.marks);
 		GH_CHECK(&g, !strcmp(d.marks, "PIL"), "marks '%s', want PIL",
 			 d.marks);
-		GH_CHECK(&g, d.raise_err == 0, "vmm_irq_line: %s",
+		GH_CHECK(&g, d.raise_err == 0, "vmm_irq_set_line: %s",
 			 vmm_strerror(d.raise_err));
 	}
 	printf("irq32 on %s, irqchip %s: %s, marks '%s', %.1f ms\n",

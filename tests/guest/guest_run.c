@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 	unsigned want_status = want_shutdown ? 0 : (unsigned)strtoul(end, NULL, 0);
 	struct gh_vm g;
 	struct vmm_exit exit;
-	struct vmm_vm_stats st;
+	struct vmm_vm_get_stats st;
 	char desc[160];
 	const char *base = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
 
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 			 desc);
 	gh_expect_output(&g, expected);
 
-	GH_OK(&g, vmm_vm_stats(g.vm, &st));
+	GH_OK(&g, vmm_vm_get_stats(g.vm, &st));
 	char *out = gh_output(&g);
 	printf("%s", out);
 	printf("%s on %s: %s in %.1f ms; %llu exits (%llu port I/O, %llu "

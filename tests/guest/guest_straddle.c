@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 	enum vmm_backend b;
 	struct vmm_config cfg;
 	struct vmm_cpu_state st;
-	struct vmm_bus_stats bs;
+	struct vmm_bus_get_stats bs;
 	struct vmm_exit e;
 	vmm_vm *vm;
 	vmm_vcpu *cpu;
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
 				"m"), "mmio range");
 	CHECK(!vmm_bus_register(vm, VMM_SPACE_MMIO, 0x91000, 0x1000, &stack_ops,
 				NULL, "stack"), "stack range");
-	CHECK(!vmm_dev_debug_exit_attach(vm, 0xf4, 1, &d), "debug exit");
+	CHECK(!vmm_debug_exit_attach(vm, 0xf4, 1, &d), "debug exit");
 	CHECK(!vmm_mem_write(vm, 0x1000, code, sizeof(code)), "code");
 	CHECK(!vmm_mem_fill(vm, 0x7000, 0x22, 8), "fill");
 	CHECK(!vmm_vcpu_get_state(cpu, &st), "get");
@@ -136,12 +136,12 @@ int main(int argc, char **argv)
 	CHECK(v[0] == 0xffffffffu, "IN over the range end read 0x%x", v[0]);
 	CHECK(v[1] == 0xffffffffu, "load over the range end read 0x%x", v[1]);
 	CHECK(calls == 0, "handlers called %u times", calls);
-	CHECK(!vmm_bus_stats(vm, VMM_SPACE_PIO, 0x600, &bs, NULL, 0), "stats");
+	CHECK(!vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x600, &bs, NULL, 0), "stats");
 	CHECK(bs.errors == 2 && bs.reads == 0 && bs.writes == 0,
 	      "pio errors %llu reads %llu writes %llu",
 	      (unsigned long long)bs.errors, (unsigned long long)bs.reads,
 	      (unsigned long long)bs.writes);
-	CHECK(!vmm_bus_stats(vm, VMM_SPACE_MMIO, 0x90000, &bs, NULL, 0), "st");
+	CHECK(!vmm_bus_get_stats(vm, VMM_SPACE_MMIO, 0x90000, &bs, NULL, 0), "st");
 	CHECK(bs.errors == 2, "mmio errors %llu", (unsigned long long)bs.errors);
 	/*
 	 * The word-by-word pushes are what the software backend makes of

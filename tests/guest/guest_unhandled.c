@@ -9,7 +9,7 @@
  * embedder as an MMIO (or port I/O) exit with the right address, size,
  * direction and written data; the embedder supplies the read values and the
  * guest prints exactly those.  With the flag the run loop completes them
- * like an empty bus (reads all ones) and counts them in vmm_vm_stats().
+ * like an empty bus (reads all ones) and counts them in vmm_vm_get_stats().
  */
 #include "harness.h"
 
@@ -67,7 +67,7 @@ static void mmio_by_embedder(enum vmm_backend b, const char *image)
 {
 	struct gh_vm g;
 	struct vmm_exit e;
-	struct vmm_vm_stats st;
+	struct vmm_vm_get_stats st;
 	uint32_t v32;
 	uint64_t v64;
 
@@ -90,7 +90,7 @@ static void mmio_by_embedder(enum vmm_backend b, const char *image)
 			     "mmio: read32 0xcafef00d\n"
 			     "mmio: read8 0x5a\n"
 			     "mmio: write64 done\n");
-	GH_OK(&g, vmm_vm_stats(g.vm, &st));
+	GH_OK(&g, vmm_vm_get_stats(g.vm, &st));
 	GH_CHECK(&g, st.mmio_exits == 4 && st.unhandled_io == 4,
 		 "stats: %llu MMIO exits, %llu unhandled (expected 4, 4)",
 		 (unsigned long long)st.mmio_exits,
@@ -102,7 +102,7 @@ static void mmio_ignored(enum vmm_backend b, const char *image)
 {
 	struct gh_vm g;
 	struct vmm_exit e;
-	struct vmm_vm_stats st;
+	struct vmm_vm_get_stats st;
 
 	gh_create(&g, "mmio_unmapped/ignore", b, VMM_CFG_IGNORE_UNHANDLED_IO,
 		  GH_RAM_DEFAULT);
@@ -112,7 +112,7 @@ static void mmio_ignored(enum vmm_backend b, const char *image)
 			     "mmio: read32 0xffffffff\n"
 			     "mmio: read8 0xff\n"
 			     "mmio: write64 done\n");
-	GH_OK(&g, vmm_vm_stats(g.vm, &st));
+	GH_OK(&g, vmm_vm_get_stats(g.vm, &st));
 	GH_CHECK(&g, st.unhandled_io == 4, "%llu unhandled accesses counted",
 		 (unsigned long long)st.unhandled_io);
 	gh_destroy(&g);
@@ -145,7 +145,7 @@ static void pio_ignored(enum vmm_backend b, const char *image)
 {
 	struct gh_vm g;
 	struct vmm_exit e;
-	struct vmm_vm_stats st;
+	struct vmm_vm_get_stats st;
 
 	gh_create(&g, "oob/ignore", b, VMM_CFG_IGNORE_UNHANDLED_IO,
 		  GH_RAM_DEFAULT);
@@ -154,7 +154,7 @@ static void pio_ignored(enum vmm_backend b, const char *image)
 	/* Same as QEMU gives (tests/guests/expected/oob.txt). */
 	gh_expect_output(&g, "oob: out8 0xa5 to port 0x5550\n"
 			     "oob: in8 0xff in16 0xffff in32 0xffffffff\n");
-	GH_OK(&g, vmm_vm_stats(g.vm, &st));
+	GH_OK(&g, vmm_vm_get_stats(g.vm, &st));
 	GH_CHECK(&g, st.unhandled_io == 4, "%llu unhandled accesses counted",
 		 (unsigned long long)st.unhandled_io);
 	gh_destroy(&g);

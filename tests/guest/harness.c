@@ -229,8 +229,8 @@ void gh_create(struct gh_vm *g, const char *name, enum vmm_backend backend,
 	ucfg.in_fd = -1;
 	ucfg.out_cb = uart_out;
 	ucfg.out_opaque = g;
-	GH_OK(g, vmm_dev_uart_attach(g->vm, &ucfg, &g->uart));
-	GH_OK(g, vmm_dev_debug_exit_attach(g->vm, 0xf4, 4, &g->debug_exit));
+	GH_OK(g, vmm_uart_attach(g->vm, &ucfg, &g->uart));
+	GH_OK(g, vmm_debug_exit_attach(g->vm, 0xf4, 4, &g->debug_exit));
 }
 
 char *gh_read_file(const char *path, size_t *len)
@@ -264,11 +264,11 @@ void gh_load(struct gh_vm *g, const char *path)
 
 	switch (fmt) {
 	case VMM_IMAGE_MULTIBOOT:
-		GH_OK(g, vmm_load_multiboot(g->vm, img, len, "", NULL, 0,
+		GH_OK(g, vmm_image_load_multiboot(g->vm, img, len, "", NULL, 0,
 					    &g->info));
 		break;
 	case VMM_IMAGE_FLAT:
-		GH_OK(g, vmm_load_flat(g->vm, img, len, GH_REAL16_LOAD,
+		GH_OK(g, vmm_image_load_flat(g->vm, img, len, GH_REAL16_LOAD,
 				       VMM_BOOT_REAL16, &g->info));
 		break;
 	default:

@@ -79,8 +79,8 @@ enum vmm_irqchip_mode gh_irqchip(void);
 
 /*
  * gh_load() - load the image at @path: a multiboot image with
- * vmm_load_multiboot(), anything else as a flat real-mode image at 0x7c00
- * (vmm_load_flat, VMM_BOOT_REAL16); then vmm_boot_setup_vcpu().
+ * vmm_image_load_multiboot(), anything else as a flat real-mode image at 0x7c00
+ * (vmm_image_load_flat, VMM_BOOT_REAL16); then vmm_boot_setup_vcpu().
  */
 void gh_load(struct gh_vm *g, const char *path);
 

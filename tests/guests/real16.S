@@ -2,7 +2,7 @@
 /*
  * real16.S - the real-mode guest, and a valid boot sector (0x55aa): runs at
  * linear 0x7c00 whether entered as 0000:7c00 (a BIOS) or 07c0:0000
- * (vmm_load_flat in VMM_BOOT_REAL16), prints over COM1, checks some 16-bit
+ * (vmm_image_load_flat in VMM_BOOT_REAL16), prints over COM1, checks some 16-bit
  * arithmetic and that CR0.PE is clear, exits through port 0xf4 with 0x10
  * (status 33), or 0x7f (status 255) if a check failed.
  */

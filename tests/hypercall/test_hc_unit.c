@@ -107,7 +107,7 @@ static int fx_build(struct fx *f, long fail_at, uint32_t max_batch)
 	vmm_hc_config_init(&hcfg);
 	hcfg.max_batch = max_batch;
 	if ((r = vmm_mem_add_ram(f->vm, 0, RAM)) ||
-	    (r = vmm_hc_enable(f->vm, &hcfg, &f->hc)) ||
+	    (r = vmm_hc_attach(f->vm, &hcfg, &f->hc)) ||
 	    (r = vmm_hc_register(f->hc, NR_ADD, "add", &sig_add, f_add, f)) ||
 	    (r = vmm_hc_register(f->hc, NR_REV, "rev", &sig_rev, f_rev, f)) ||
 	    (r = vmm_hc_register(f->hc, NR_FAIL, "fail", &sig_add, f_fail, f)) ||
@@ -202,7 +202,7 @@ static void test_add_and_stats(void **state)
 {
 	struct fx *f = *state;
 	struct vmm_hc_block b;
-	struct vmm_hc_stats st;
+	struct vmm_hc_get_stats st;
 
 	blk_init(&b, NR_ADD);
 	b.nargs = 2;
@@ -211,7 +211,7 @@ static void test_add_and_stats(void **state)
 	assert_int_equal(call(f, &b), 0);
 	assert_int_equal(b.result, 42);
 	assert_int_equal(f->add_calls, 1);
-	assert_int_equal(vmm_hc_stats(f->hc, &st), 0);
+	assert_int_equal(vmm_hc_get_stats(f->hc, &st), 0);
 	assert_int_equal(st.doorbells, 1);
 	assert_int_equal(st.calls, 1);
 	assert_int_equal(st.errors, 0);
@@ -220,7 +220,7 @@ static void test_add_and_stats(void **state)
 	assert_int_equal(call(f, &b), -EACCES);
 	b.nr = NR_BOGUS;
 	assert_int_equal(call(f, &b), -EIO);
-	assert_int_equal(vmm_hc_stats(f->hc, &st), 0);
+	assert_int_equal(vmm_hc_get_stats(f->hc, &st), 0);
 	assert_int_equal(st.errors, 2);
 }
 
@@ -256,7 +256,7 @@ static void test_hostile_blocks(void **state)
 {
 	struct fx *f = *state;
 	struct vmm_hc_block b, good;
-	struct vmm_hc_stats st;
+	struct vmm_hc_get_stats st;
 
 	blk_init(&good, NR_REV);
 	blk_buf(&good, BUF_A, 5, VMM_HC_DIR_IN);
@@ -334,7 +334,7 @@ static void test_hostile_blocks(void **state)
 	assert_int_equal(b.result, 0);
 
 	/* nothing called the function on any of those */
-	assert_int_equal(vmm_hc_stats(f->hc, &st), 0);
+	assert_int_equal(vmm_hc_get_stats(f->hc, &st), 0);
 	assert_int_equal(st.bad_doorbells, 0);
 }
 
@@ -342,7 +342,7 @@ static void test_hostile_doorbells(void **state)
 {
 	struct fx *f = *state;
 	struct vmm_hc_block b, back;
-	struct vmm_hc_stats st;
+	struct vmm_hc_get_stats st;
 	uint8_t one = 1;
 	uint32_t v;
 
@@ -377,7 +377,7 @@ static void test_hostile_doorbells(void **state)
 	assert_int_equal((int32_t)v, -EINVAL);
 	assert_int_equal(vmm_bus_access(f->vm, VMM_SPACE_PIO, PORT + 1, &one,
 					1, true), 0);
-	assert_int_equal(vmm_hc_stats(f->hc, &st), 0);
+	assert_int_equal(vmm_hc_get_stats(f->hc, &st), 0);
 	assert_int_equal(st.bad_doorbells, 8);
 }
 
@@ -414,7 +414,7 @@ static void test_batch(void **state)
 {
 	struct fx *f = *state;
 	struct vmm_hc_block b, e;
-	struct vmm_hc_stats st;
+	struct vmm_hc_get_stats st;
 
 	put_entries(f, 4);
 	batch_block(&b, 4);
@@ -425,7 +425,7 @@ static void test_batch(void **state)
 		assert_int_equal(e.error, 0);
 		assert_int_equal(e.result, 100 + i);
 	}
-	assert_int_equal(vmm_hc_stats(f->hc, &st), 0);
+	assert_int_equal(vmm_hc_get_stats(f->hc, &st), 0);
 	assert_int_equal(st.doorbells, 1);
 	assert_int_equal(st.batches, 1);
 	assert_int_equal(st.batch_entries, 4);
@@ -590,18 +590,18 @@ static void test_register_rules(void **state)
 	assert_int_equal(call(f, &b), -ENOSYS);
 	/* a second doorbell on the same ports is refused */
 	vmm_hc *hc2;
-	assert_int_equal(vmm_hc_enable(f->vm, NULL, &hc2), -EEXIST);
+	assert_int_equal(vmm_hc_attach(f->vm, NULL, &hc2), -EEXIST);
 	struct vmm_hc_config c;
 	vmm_hc_config_init(&c);
 	c.max_batch = VMM_HC_MAX_BATCH_LIMIT + 1;
-	assert_int_equal(vmm_hc_enable(f->vm, &c, &hc2), -EINVAL);
+	assert_int_equal(vmm_hc_attach(f->vm, &c, &hc2), -EINVAL);
 	c.max_batch = 0;
 	c.port = 0xfffe;
-	assert_int_equal(vmm_hc_enable(f->vm, &c, &hc2), -EINVAL);
+	assert_int_equal(vmm_hc_attach(f->vm, &c, &hc2), -EINVAL);
 	/* a doorbell on another port works side by side, then goes away */
 	c.port = 0x5a0;
-	assert_int_equal(vmm_hc_enable(f->vm, &c, &hc2), 0);
-	assert_int_equal(vmm_hc_disable(hc2), 0);
+	assert_int_equal(vmm_hc_attach(f->vm, &c, &hc2), 0);
+	assert_int_equal(vmm_hc_detach(hc2), 0);
 }
 
 static void test_check_bufs_direct(void **state)

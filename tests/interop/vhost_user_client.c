@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	struct vmm_vhost_user_config vc;
 	struct vmm_uart_config uc;
 	struct vmm_boot_info info;
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 	struct vmm_exit e;
 	vmm_vcpu *vcpu;
 	vmm_dev *dev, *blk;
@@ -123,14 +123,14 @@ int main(int argc, char **argv)
 	}
 	vmm_uart_config_init(&uc);
 	uc.out_fd = 1;
-	if (pci && (ret = vmm_dev_pci_host_attach(vm, &vc.virtio.pci_host))) {
+	if (pci && (ret = vmm_pci_host_attach(vm, &vc.virtio.pci_host))) {
 		fprintf(stderr, "PCI host: %s\n", vmm_strerror(ret));
 		return 1;
 	}
-	if ((ret = vmm_dev_uart_attach(vm, &uc, &dev)) ||
-	    (ret = vmm_dev_debug_exit_attach(vm, 0xf4, 4, &dev)) ||
+	if ((ret = vmm_uart_attach(vm, &uc, &dev)) ||
+	    (ret = vmm_debug_exit_attach(vm, 0xf4, 4, &dev)) ||
 	    (ret = vmm_vhost_user_attach(vm, &vc, &blk)) ||
-	    (ret = vmm_load_multiboot(vm, img, len, "", NULL, 0, &info)) ||
+	    (ret = vmm_image_load_multiboot(vm, img, len, "", NULL, 0, &info)) ||
 	    (ret = vmm_boot_setup_vcpu(vcpu, &info))) {
 		vmm_last_error(vm, msg, sizeof(msg));
 		fprintf(stderr, "setup: %s: %s\n", vmm_strerror(ret), msg);
@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 		ret = vmm_vcpu_run_loop(vcpu, &e);
 	while (!ret && e.kind == VMM_EXIT_INTERRUPTED);
 	fflush(stdout);
-	if (vmm_virtio_stats(blk, &st) == 0)
+	if (vmm_virtio_get_stats(blk, &st) == 0)
 		printf("vhost-user blk: %llu kicks, %llu interrupts, "
 		       "ioeventfd %d, status 0x%x\n",
 		       (unsigned long long)st.kicks,

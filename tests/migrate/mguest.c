@@ -54,9 +54,9 @@ int mg_attach(void *opaque, vmm_vm *vm)
 	vmm_uart_config_init(&uc);
 	uc.out_cb = uart_out;
 	uc.out_opaque = g;
-	if ((ret = vmm_dev_uart_attach(vm, &uc, &d)))
+	if ((ret = vmm_uart_attach(vm, &uc, &d)))
 		return ret;
-	return vmm_dev_debug_exit_attach(vm, 0xf4, 4, &d);
+	return vmm_debug_exit_attach(vm, 0xf4, 4, &d);
 }
 
 int mg_create(struct mg *g, enum vmm_backend backend, uint64_t ram,

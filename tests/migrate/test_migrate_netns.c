@@ -345,11 +345,11 @@ static int rx_main(const char *ns, unsigned timeout_ms, int fd)
 	if (rep.ret == 0 && vm) {
 		struct vmm_cpu_state cs;
 
-		if ((ret = vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), &cs))) {
+		if ((ret = vmm_vcpu_get_state(vmm_vm_get_vcpu(vm, 0), &cs))) {
 			rep.ret = ret;
 		} else {
 			rep.counter = cs.gpr[VMM_RSI];
-			rep.value = mg_run_to_exit(vmm_vcpu_get(vm, 0));
+			rep.value = mg_run_to_exit(vmm_vm_get_vcpu(vm, 0));
 			rep.hash = migguest_hash(vm, NPAGES);
 			vmm_last_error(vm, rep.err, sizeof(rep.err));
 			memcpy(rep.out, g.out,

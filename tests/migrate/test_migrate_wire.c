@@ -263,7 +263,7 @@ static void *receiver(void *arg)
 	ov.backend = VMM_BACKEND_SOFT;
 	x->ret = vmm_migrate_receive(x->fd, &ov, &ro, &mo, &x->g.vm, &x->st);
 	if (x->ret == 0)
-		x->g.vcpu = vmm_vcpu_get(x->g.vm, 0);
+		x->g.vcpu = vmm_vm_get_vcpu(x->g.vm, 0);
 	close(x->fd);
 	return NULL;
 }
@@ -621,7 +621,7 @@ static char *data_path(const char *argv0, const char *name)
 static void test_v1(const char *argv0)
 {
 	vmm_snapshot *snap;
-	struct vmm_snapshot_info info;
+	struct vmm_snapshot_get_info info;
 	struct vmm_restore_opts ro = { sizeof(ro), 0, NULL, NULL };
 	struct vmm_config ov;
 	struct vmm_cpu_state st;
@@ -631,7 +631,7 @@ static void test_v1(const char *argv0)
 
 	CHECK(vmm_snapshot_open(data_path(argv0, "snap-v1.lvs"), &snap, err,
 				sizeof(err)) == 0);
-	CHECK(vmm_snapshot_info(snap, &info) == 0);
+	CHECK(vmm_snapshot_get_info(snap, &info) == 0);
 	CHECK(info.format_version == 1 && info.stored_pages >= 8);
 	vmm_config_init(&ov);
 	ov.backend = VMM_BACKEND_SOFT;
@@ -644,7 +644,7 @@ static void test_v1(const char *argv0)
 				   4096) == 0);
 		CHECK(memcmp(page, want, 4096) == 0);
 	}
-	CHECK(vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), &st) == 0);
+	CHECK(vmm_vcpu_get_state(vmm_vm_get_vcpu(vm, 0), &st) == 0);
 	CHECK(st.gpr[0] == 0x1122334455667788ull && st.gpr[3] == 0xfeed);
 	vmm_vm_destroy(vm);
 	printf("v1: format %u snapshot restored, 8 pages and registers match\n",
@@ -679,7 +679,7 @@ static void tamper_table(const char *path);
 static void test_snapzstd(int64_t want)
 {
 	char packed[] = "/tmp/lvmm-wire-XXXXXX", zp[64];
-	struct vmm_snapshot_info info;
+	struct vmm_snapshot_get_info info;
 	struct vmm_restore_opts ro;
 	struct vmm_config ov;
 	vmm_snapshot *snap;
@@ -709,7 +709,7 @@ static void test_snapzstd(int64_t want)
 	       (long long)np, (long long)nz, (double)np / (double)nz, tz);
 	CHECK(nz < np * 7 / 10);
 	CHECK(vmm_snapshot_open(zp, &snap, err, sizeof(err)) == 0);
-	CHECK(vmm_snapshot_info(snap, &info) == 0);
+	CHECK(vmm_snapshot_get_info(snap, &info) == 0);
 	CHECK(info.format_version == 2 && !info.raw_memory);
 	vmm_config_init(&ov);
 	ov.backend = VMM_BACKEND_SOFT;
@@ -717,7 +717,7 @@ static void test_snapzstd(int64_t want)
 	ro = (struct vmm_restore_opts){ sizeof(ro), VMM_RESTORE_TRACK_DIRTY,
 					mg_attach, &d };
 	CHECK(vmm_snapshot_restore_snap(snap, &ov, &ro, &d.vm) == 0);
-	d.vcpu = vmm_vcpu_get(d.vm, 0);
+	d.vcpu = vmm_vm_get_vcpu(d.vm, 0);
 	mem_equal(s.vm, d.vm, RAM);
 	/* run it, then reset to the snapshot: memory is the saved one */
 	CHECK(mg_run_to_exit(d.vcpu) == want);

@@ -140,7 +140,7 @@ static void finish_and_compare(const char *what, vmm_vm *vm, struct mg *g,
 	char out[1 << 17];
 
 	OK(vm, vmm_vm_pause(vm));
-	OK(vm, vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), &cs));
+	OK(vm, vmm_vcpu_get_state(vmm_vm_get_vcpu(vm, 0), &cs));
 	target = cs.gpr[VMM_RSI] + MORE;
 	OK(vm, migguest_set_target(vm, target));
 	OK(vm, vmm_vm_resume(vm));

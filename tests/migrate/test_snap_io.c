@@ -133,14 +133,14 @@ static vmm_vm *save_restore(vmm_vm *vm, enum vmm_backend to, vmm_vcpu **cpu,
 
 	CHECK(fd >= 0, "memfd_create");
 	OK(vm, vmm_snapshot_save_fd(vm, fd, &so));
-	OK(vm, vmm_vcpu_get_state(vmm_vcpu_get(vm, 0), saved));
+	OK(vm, vmm_vcpu_get_state(vmm_vm_get_vcpu(vm, 0), saved));
 	CHECK(lseek(fd, 0, SEEK_SET) == 0, "lseek");
 	vmm_config_init(&ov);
 	ov.backend = to;
 	ov.log = log_cb;
 	OK(NULL, vmm_snapshot_restore_fd(fd, &ov, &nvm));
 	close(fd);
-	*cpu = vmm_vcpu_get(nvm, 0);
+	*cpu = vmm_vm_get_vcpu(nvm, 0);
 	CHECK(*cpu, "restored VM has no vCPU 0");
 	return nvm;
 }

@@ -113,7 +113,7 @@ static void finish_and_compare(const char *what, vmm_vm *vm, struct mg *g,
 			       const char *before, const struct ref *r,
 			       uint32_t npages)
 {
-	int64_t v = mg_run_to_exit(vmm_vcpu_get(vm, 0));
+	int64_t v = mg_run_to_exit(vmm_vm_get_vcpu(vm, 0));
 	char out[sizeof(r->out) * 2];
 
 	CHECK(v == r->value, "%s: exit value 0x%llx, reference 0x%llx", what,
@@ -150,7 +150,7 @@ static void test_roundtrip(void)
 	struct vmm_restore_opts ro = { .attach = mg_attach };
 	struct vmm_config ov;
 	vmm_snapshot *snap;
-	struct vmm_snapshot_info info;
+	struct vmm_snapshot_get_info info;
 	char err[256];
 	vmm_vm *vm;
 	double t;
@@ -173,7 +173,7 @@ static void test_roundtrip(void)
 
 	CHECK(vmm_snapshot_open(path, &snap, err, sizeof(err)) == 0, "open: %s",
 	      err);
-	OK(NULL, vmm_snapshot_info(snap, &info));
+	OK(NULL, vmm_snapshot_get_info(snap, &info));
 	CHECK(info.raw_memory && info.ncpus == 1 && info.devices == 2 &&
 	      info.irqchip, "info: raw %d ncpus %u devices %u irqchip %d",
 	      info.raw_memory, info.ncpus, info.devices, info.irqchip);
@@ -223,7 +223,7 @@ static void test_roundtrip(void)
 		close(pfd[0]);
 		OK(g.vm, pw.ret);
 	}
-	OK(NULL, vmm_snapshot_info(snap, &info));
+	OK(NULL, vmm_snapshot_get_info(snap, &info));
 	CHECK(!info.raw_memory, "a pipe gets the PACKED layout");
 	mg_init(&g2);
 	ro.opaque = &g2;
@@ -282,7 +282,7 @@ static void test_reset(void)
 
 		g2.out_len = 0;
 		g2.out[0] = 0;
-		v = mg_run_to_exit(vmm_vcpu_get(vm, 0));
+		v = mg_run_to_exit(vmm_vm_get_vcpu(vm, 0));
 		if (i == 0) {
 			value0 = v;
 			snprintf(out0, sizeof(out0), "%s", g2.out);
@@ -444,7 +444,7 @@ static void test_process(void)
 			fprintf(stderr, "receive: %s\n", vmm_strerror(rx->ret));
 			_exit(2);
 		}
-		v = mg_run_to_exit(vmm_vcpu_get(rx->vm, 0));
+		v = mg_run_to_exit(vmm_vm_get_vcpu(rx->vm, 0));
 		n = snprintf(line, sizeof(line), "%lld %llu %s",
 			     (long long)v,
 			     (unsigned long long)migguest_hash(rx->vm, 256),

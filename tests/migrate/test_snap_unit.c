@@ -99,12 +99,12 @@ static void tvm_devices(struct tvm *t, vmm_vm *vm)
 	struct vmm_pci_ops po = { .cfg_read = cfg_read };
 
 	vmm_uart_config_init(&uc);
-	assert_int_equal(vmm_dev_uart_attach(vm, &uc, &t->uart), 0);
-	assert_int_equal(vmm_dev_rtc_attach(vm, &t->rtc), 0);
-	assert_int_equal(vmm_dev_i8042_attach(vm, &t->kbd), 0);
-	assert_int_equal(vmm_dev_pci_host_attach(vm, &t->pci), 0);
+	assert_int_equal(vmm_uart_attach(vm, &uc, &t->uart), 0);
+	assert_int_equal(vmm_rtc_attach(vm, &t->rtc), 0);
+	assert_int_equal(vmm_i8042_attach(vm, &t->kbd), 0);
+	assert_int_equal(vmm_pci_host_attach(vm, &t->pci), 0);
 	assert_int_equal(vmm_pci_add(t->pci, 3, &po, NULL), 3);
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0xf4, 4, &t->dbg), 0);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0xf4, 4, &t->dbg), 0);
 }
 
 static void tvm_create(struct tvm *t, const struct vmm_allocator *a)
@@ -152,7 +152,7 @@ static void tvm_create(struct tvm *t, const struct vmm_allocator *a)
 	assert_int_equal(vmm_bus_access(t->vm, VMM_SPACE_PIO, 0x3fa, &b, 1, true), 0);
 	b = 0x5a;
 	assert_int_equal(vmm_bus_access(t->vm, VMM_SPACE_PIO, 0x3ff, &b, 1, true), 0);
-	assert_int_equal(vmm_dev_uart_input(t->uart, "hello, restored world", 21), 21);
+	assert_int_equal(vmm_uart_input(t->uart, "hello, restored world", 21), 21);
 	b = 0x40;
 	assert_int_equal(vmm_bus_access(t->vm, VMM_SPACE_PIO, 0x70, &b, 1, true), 0);
 	b = 0x99;
@@ -473,7 +473,7 @@ static void test_path_atomic(void **state)
 	struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
 	struct rlimit old, lim;
 	vmm_snapshot *s;
-	struct vmm_snapshot_info info;
+	struct vmm_snapshot_get_info info;
 	struct tvm t, big;
 	int pfd[2];
 
@@ -482,7 +482,7 @@ static void test_path_atomic(void **state)
 	tvm_create(&t, NULL);
 	assert_int_equal(vmm_snapshot_save(t.vm, path, NULL), 0);
 	assert_int_equal(vmm_snapshot_open(path, &s, err, sizeof(err)), 0);
-	assert_int_equal(vmm_snapshot_info(s, &info), 0);
+	assert_int_equal(vmm_snapshot_get_info(s, &info), 0);
 	assert_true(info.raw_memory);
 	assert_int_equal(info.ncpus, 3);
 	assert_int_equal(info.devices, 5);
@@ -503,7 +503,7 @@ static void test_path_atomic(void **state)
 	/* the old snapshot is still there, intact, and nothing else */
 	assert_int_equal(count_files(dir), 1);
 	assert_int_equal(vmm_snapshot_open(path, &s, err, sizeof(err)), 0);
-	assert_int_equal(vmm_snapshot_info(s, &info), 0);
+	assert_int_equal(vmm_snapshot_get_info(s, &info), 0);
 	assert_int_equal(info.regions, 2);
 	vmm_snapshot_close(s);
 
@@ -584,7 +584,7 @@ static void test_device_mismatch(void **state)
 		struct vmm_uart_config uc;
 		vmm_uart_config_init(&uc);
 		uc.port = 0x2f8;
-		assert_int_equal(vmm_dev_uart_attach(vm, &uc, &d), 0);
+		assert_int_equal(vmm_uart_attach(vm, &uc, &d), 0);
 	}
 	assert_int_equal(vmm__snap_load_state(vm, p, true, false, NULL, NULL),
 			 -ENODEV);

@@ -91,11 +91,11 @@ static int attach(void *opaque, vmm_vm *vm)
 	vmm_uart_config_init(&uc);
 	uc.out_cb = uart_out;
 	uc.out_opaque = r;
-	if ((ret = vmm_dev_uart_attach(vm, &uc, &d)) ||
-	    (ret = vmm_dev_debug_exit_attach(vm, 0xf4, 4, &d)))
+	if ((ret = vmm_uart_attach(vm, &uc, &d)) ||
+	    (ret = vmm_debug_exit_attach(vm, 0xf4, 4, &d)))
 		return ret;
 	if (r->tr == VMM_VIRTIO_PCI &&
-	    (ret = vmm_dev_pci_host_attach(vm, &host)))
+	    (ret = vmm_pci_host_attach(vm, &host)))
 		return ret;
 	vmm_virtio_blk_config_init(&bc, r->tr);
 	bc.path = r->img;
@@ -162,7 +162,7 @@ static vmm_vm *create(struct run *r, const char *guest)
 	OK(vm, attach(r, vm));
 	snprintf(cmd, sizeof(cmd), "snaprw=%u%s", ROUNDS,
 		 r->packed ? " packed" : "");
-	OK(vm, vmm_load_multiboot(vm, img, len, cmd, NULL, 0, &info));
+	OK(vm, vmm_image_load_multiboot(vm, img, len, cmd, NULL, 0, &info));
 	OK(vm, vmm_boot_setup_vcpu(vcpu, &info));
 	free(img);
 	return vm;
@@ -300,7 +300,7 @@ int main(int argc, char **argv)
 	init_run(ref, b, tr, packed, ref_img);
 	vm = create(ref, argv[1]);
 	t0 = now_ms();
-	ref->value = run_to_exit(vmm_vcpu_get(vm, 0));
+	ref->value = run_to_exit(vmm_vm_get_vcpu(vm, 0));
 	if (b == VMM_BACKEND_SOFT && ref->value < 0) {
 		printf("SKIP: the soft backend cannot run the guest: %s\n",
 		       vmm_strerror((int)ref->value));
@@ -322,7 +322,7 @@ int main(int argc, char **argv)
 	if (!strncmp(mode, "snap-", 5)) {
 		struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
 		struct vmm_restore_opts ro = { .attach = attach, .opaque = dst };
-		struct vmm_snapshot_info si;
+		struct vmm_snapshot_get_info si;
 		struct vmm_config ov;
 		vmm_snapshot *s;
 		char err[256] = "";
@@ -342,7 +342,7 @@ int main(int argc, char **argv)
 		tr_ = now_ms();
 		CHECK(vmm_snapshot_open(snap, &s, err, sizeof(err)) == 0, "%s",
 		      err);
-		OK(NULL, vmm_snapshot_info(s, &si));
+		OK(NULL, vmm_snapshot_get_info(s, &si));
 		vmm_config_init(&ov);
 		ov.backend = b;
 		ov.log = log_cb;
@@ -385,7 +385,7 @@ int main(int argc, char **argv)
 		close(sv[0]);
 		close(sv[1]);
 	}
-	dst->value = run_to_exit(vmm_vcpu_get(vm, 0));
+	dst->value = run_to_exit(vmm_vm_get_vcpu(vm, 0));
 	vmm_vm_destroy(vm);
 	strncat(out, dst->out, sizeof(out) - strlen(out) - 1);
 	compare(mode, ref, out, dst->value, ref_img, img);

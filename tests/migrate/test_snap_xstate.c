@@ -67,7 +67,7 @@ static vmm_vm *make_vm(enum vmm_backend b, enum vmm_cpu_model model)
 /* run @code at CPL0 in 64-bit mode with CR4.PKE; RAX at the HLT */
 static uint64_t run(vmm_vm *vm, const uint8_t *code, size_t len)
 {
-	vmm_vcpu *cpu = vmm_vcpu_get(vm, 0);
+	vmm_vcpu *cpu = vmm_vm_get_vcpu(vm, 0);
 	struct vmm_cpu_state st;
 	struct vmm_exit ex;
 
@@ -86,7 +86,7 @@ static uint32_t pkru_of(vmm_vm *vm)
 {
 	struct vmm_cpu_xstate xs = { .struct_size = sizeof(xs) };
 
-	if (vmm_vcpu_get_xstate(vmm_vcpu_get(vm, 0), &xs) ||
+	if (vmm_vcpu_get_xstate(vmm_vm_get_vcpu(vm, 0), &xs) ||
 	    !(xs.valid & VMM_XSTATE_PKRU))
 		return 0xdeadbeef;
 	return xs.pkru;
@@ -173,7 +173,7 @@ int main(void)
 	/* the API's checks */
 	vm = make_vm(VMM_BACKEND_SOFT, VMM_CPU_BASELINE);
 	if (vm) {
-		vmm_vcpu *cpu = vmm_vcpu_get(vm, 0);
+		vmm_vcpu *cpu = vmm_vm_get_vcpu(vm, 0);
 		memset(&xs, 0, sizeof(xs));
 		xs.struct_size = sizeof(xs);
 		CHECK(vmm_vcpu_get_xstate(cpu, &xs) == 0 && xs.valid == 0,
@@ -199,7 +199,7 @@ int main(void)
 	if (vmm_backend_available(VMM_BACKEND_KVM) == 0) {
 		vm = make_vm(VMM_BACKEND_KVM, VMM_CPU_DEFAULT);
 		if (vm) {
-			vmm_vcpu *cpu = vmm_vcpu_get(vm, 0);
+			vmm_vcpu *cpu = vmm_vm_get_vcpu(vm, 0);
 			memset(&xs, 0, sizeof(xs));
 			xs.struct_size = sizeof(xs);
 			CHECK(vmm_vcpu_get_xstate(cpu, &xs) == 0,

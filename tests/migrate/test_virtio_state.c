@@ -92,7 +92,7 @@ static int setup(void **state, enum vmm_virtio_transport tr, bool packed)
 	assert_true(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
 	close(fd);
 	if (tr == VMM_VIRTIO_PCI)
-		assert_int_equal(vmm_dev_pci_host_attach(f->vm, &host), 0);
+		assert_int_equal(vmm_pci_host_attach(f->vm, &host), 0);
 	vmm_virtio_blk_config_init(&bc, tr);
 	bc.path = f->img;
 	bc.virtio.mmio_base = 0xd0000000;

@@ -18,7 +18,7 @@
  *   ring-block      the block workload through the passthrough ring
  *   virtio-console  16 KiB of console text through virtio-console (split)
  *   virtio-block    the block workload through virtio-blk (split), attached
- *                   with vmm_dev_block_attach(VMM_MODEL_SPLIT)
+ *                   with vmm_block_attach(VMM_MODEL_SPLIT)
  *   snapshot        snapshot and migration refuse a VM with a passthrough
  *                   device up front (-EOPNOTSUPP naming it, no file, no
  *                   byte sent); with the trapped block device they work
@@ -49,7 +49,7 @@ static void load(struct gh_vm *g, const char *path, const char *cmdline)
 	size_t len;
 	char *img = gh_read_file(path, &len);
 
-	GH_OK(g, vmm_load_multiboot(g->vm, img, len, cmdline, NULL, 0,
+	GH_OK(g, vmm_image_load_multiboot(g->vm, img, len, cmdline, NULL, 0,
 				    &g->info));
 	GH_OK(g, vmm_boot_setup_vcpu(g->vcpu, &g->info));
 	free(img);
@@ -127,8 +127,8 @@ static void direct_block(struct gh_vm *g, const char *image, int fd_mode,
 			 bool readonly, const char *work)
 {
 	struct vmm_block_config bc;
-	struct vmm_trapblk_stats st;
-	struct vmm_dev_info info;
+	struct vmm_trapblk_get_stats st;
+	struct vmm_dev_get_info info;
 	char cmd[128];
 	vmm_dev *dev;
 	int fd = temp_image(g, 1 << 20);
@@ -144,17 +144,17 @@ static void direct_block(struct gh_vm *g, const char *image, int fd_mode,
 	} else {
 		bc.fd = fd;
 	}
-	GH_OK(g, vmm_dev_block_attach(g->vm, &bc, &dev));
+	GH_OK(g, vmm_block_attach(g->vm, &bc, &dev));
 	if (bc.fd != fd)
 		close(bc.fd);
-	GH_OK(g, vmm_dev_info(dev, &info));
+	GH_OK(g, vmm_dev_get_info(dev, &info));
 	GH_CHECK(g, info.model == VMM_MODEL_DIRECT && info.migratable &&
 			    info.shareable && info.traps,
 		 "trapblk info");
 	snprintf(cmd, sizeof(cmd), "model=direct work=%s kib=64", work);
 	load(g, image, cmd);
 	run_to_end(g);
-	GH_OK(g, vmm_trapblk_stats(dev, &st));
+	GH_OK(g, vmm_trapblk_get_stats(dev, &st));
 	printf("trapblk: %llu register traps, %llu sectors read, %llu "
 	       "written, %llu errors\n",
 	       (unsigned long long)st.reg_accesses,
@@ -192,9 +192,9 @@ static void touch(struct gh_vm *g, const char *image)
 {
 	const size_t size = 4 << 20;
 	struct vmm_passthrough_config pc;
-	struct vmm_vm_stats s0, s1;
+	struct vmm_vm_get_stats s0, s1;
 	struct vmm_mem_info regions[16];
-	struct vmm_dev_info info;
+	struct vmm_dev_get_info info;
 	struct vmm_exit ex;
 	char cmd[160], name[64];
 	vmm_dev *dev;
@@ -207,8 +207,8 @@ static void touch(struct gh_vm *g, const char *image)
 	pc.fd = fd;
 	pc.size = size;
 	pc.gpa = PT_GPA;
-	GH_OK(g, vmm_dev_passthrough_attach(g->vm, &pc, &dev));
-	GH_OK(g, vmm_dev_info(dev, &info));
+	GH_OK(g, vmm_passthrough_attach(g->vm, &pc, &dev));
+	GH_OK(g, vmm_dev_get_info(dev, &info));
 	GH_CHECK(g, info.model == VMM_MODEL_PASSTHROUGH && !info.migratable &&
 			    !info.shareable && info.exclusive && !info.traps,
 		 "passthrough info");
@@ -225,11 +225,11 @@ static void touch(struct gh_vm *g, const char *image)
 	}
 	GH_CHECK(g, ex.kind == VMM_EXIT_IO && ex.io.port == MARKER_PORT,
 		 "first marker missing (exit %s)", vmm_exit_name(ex.kind));
-	GH_OK(g, vmm_vm_stats(g->vm, &s0));
+	GH_OK(g, vmm_vm_get_stats(g->vm, &s0));
 	gh_run(g, &ex);
 	GH_CHECK(g, ex.kind == VMM_EXIT_IO && ex.io.port == MARKER_PORT,
 		 "second marker missing (exit %s)", vmm_exit_name(ex.kind));
-	GH_OK(g, vmm_vm_stats(g->vm, &s1));
+	GH_OK(g, vmm_vm_get_stats(g->vm, &s1));
 	printf("passthrough loop over %zu KiB x8: %llu exits (%llu io, %llu "
 	       "mmio) including the closing marker\n",
 	       size / 1024, (unsigned long long)(s1.exits - s0.exits),
@@ -252,7 +252,7 @@ static void touch(struct gh_vm *g, const char *image)
 	}
 	/* detach leaves no mapping behind */
 	GH_OK(g, vmm_dev_detach(dev));
-	n = vmm_mem_regions(g->vm, regions, 16);
+	n = vmm_mem_get_regions(g->vm, regions, 16);
 	for (int i = 0; i < n && i < 16; i++)
 		GH_CHECK(g, regions[i].gpa + regions[i].size <= PT_GPA ||
 				    regions[i].gpa >= PT_GPA + size,
@@ -270,7 +270,7 @@ static void touch(struct gh_vm *g, const char *image)
 		GH_CHECK(g, efd >= 0, "eventfd");
 		pc.irq_fd = efd;
 		pc.irq_gsi = 10;
-		GH_OK(g, vmm_dev_passthrough_attach(g->vm, &pc, &dev));
+		GH_OK(g, vmm_passthrough_attach(g->vm, &pc, &dev));
 		GH_CHECK(g, vmm_irqfd_add(g->vm, efd, &rt) == -EEXIST,
 			 "irq_fd not routed");
 		GH_CHECK(g, write(efd, &one, 8) == 8, "signal");
@@ -286,7 +286,7 @@ static void ring(struct gh_vm *g, const char *image, bool block)
 {
 	struct vmm_passthrough_config pc;
 	struct ptring_server srv;
-	struct vmm_vm_stats st;
+	struct vmm_vm_get_stats st;
 	char cmd[160];
 	vmm_dev *dev;
 	int fd = memfd_create("vmm-models-ring", MFD_CLOEXEC);
@@ -297,7 +297,7 @@ static void ring(struct gh_vm *g, const char *image, bool block)
 	pc.fd = fd;
 	pc.size = PTRING_MAP_SIZE;
 	pc.gpa = PT_GPA;
-	GH_OK(g, vmm_dev_passthrough_attach(g->vm, &pc, &dev));
+	GH_OK(g, vmm_passthrough_attach(g->vm, &pc, &dev));
 	GH_CHECK(g, ptring_server_start(&srv, fd, img, 64 << 10) == 0,
 		 "ring server");
 	snprintf(cmd, sizeof(cmd), "model=ring ring=0x%llx work=%s kib=%s",
@@ -305,7 +305,7 @@ static void ring(struct gh_vm *g, const char *image, bool block)
 	load(g, image, cmd);
 	run_to_end(g);
 	ptring_server_stop(&srv);
-	GH_OK(g, vmm_vm_stats(g->vm, &st));
+	GH_OK(g, vmm_vm_get_stats(g->vm, &st));
 	printf("ring %s: %llu requests, %llu console bytes, %llu exits in "
 	       "all (%llu io)\n", block ? "block" : "console",
 	       (unsigned long long)srv.requests,
@@ -335,9 +335,9 @@ static void split(struct gh_vm *g, const char *image, bool block)
 {
 	struct vmm_virtio_console_config cc;
 	struct vmm_block_config bc;
-	struct vmm_virtio_stats vs;
-	struct vmm_dev_info info;
-	struct vmm_vm_stats st;
+	struct vmm_virtio_get_stats vs;
+	struct vmm_dev_get_info info;
+	struct vmm_vm_get_stats st;
 	char cmd[160];
 	vmm_dev *dev;
 	int fd = temp_image(g, block ? 1 << 20 : 0);
@@ -347,7 +347,7 @@ static void split(struct gh_vm *g, const char *image, bool block)
 		bc.model = VMM_MODEL_SPLIT;
 		bc.mmio_base = 0xd0000000;
 		bc.fd = fd;
-		GH_OK(g, vmm_dev_block_attach(g->vm, &bc, &dev));
+		GH_OK(g, vmm_block_attach(g->vm, &bc, &dev));
 		snprintf(cmd, sizeof(cmd),
 			 "model=virtio vblk=0xd0000000 work=block kib=256");
 	} else {
@@ -359,13 +359,13 @@ static void split(struct gh_vm *g, const char *image, bool block)
 		snprintf(cmd, sizeof(cmd),
 			 "model=virtio vcon=0xd0001000 work=console kib=16");
 	}
-	GH_OK(g, vmm_dev_info(dev, &info));
+	GH_OK(g, vmm_dev_get_info(dev, &info));
 	GH_CHECK(g, info.model == VMM_MODEL_SPLIT && info.migratable &&
 			    info.shareable, "virtio device info");
 	load(g, image, cmd);
 	run_to_end(g);
-	GH_OK(g, vmm_vm_stats(g->vm, &st));
-	GH_OK(g, vmm_virtio_stats(dev, &vs));
+	GH_OK(g, vmm_vm_get_stats(g->vm, &st));
+	GH_OK(g, vmm_virtio_get_stats(dev, &vs));
 	printf("split %s: %llu kicks, %llu requests, %llu exits in all, "
 	       "ioeventfd %d\n", block ? "block" : "console",
 	       (unsigned long long)vs.kicks, (unsigned long long)vs.requests,
@@ -399,7 +399,7 @@ static void snapshot_rules(struct gh_vm *g, const char *image)
 	load(g, image, "model=direct work=console kib=1");
 	vmm_block_config_init(&bc);
 	bc.fd = img;
-	GH_OK(g, vmm_dev_block_attach(g->vm, &bc, &blk));
+	GH_OK(g, vmm_block_attach(g->vm, &bc, &blk));
 	snprintf(path, sizeof(path), "/tmp/vmm-models-snap-%d", (int)getpid());
 	can_save = vmm_snapshot_save(g->vm, path, NULL);
 	if (can_save) {
@@ -416,7 +416,7 @@ static void snapshot_rules(struct gh_vm *g, const char *image)
 	pc.fd = fd;
 	pc.size = 1 << 20;
 	pc.gpa = PT_GPA;
-	GH_OK(g, vmm_dev_passthrough_attach(g->vm, &pc, &pt));
+	GH_OK(g, vmm_passthrough_attach(g->vm, &pc, &pt));
 	GH_CHECK(g, vmm_snapshot_save(g->vm, path, NULL) == -EOPNOTSUPP,
 		 "snapshot with passthrough not refused");
 	vmm_last_error(g->vm, msg, sizeof(msg));

@@ -61,7 +61,7 @@ static int pt_attach(vmm_vm *vm, int fd, off_t off, uint64_t size,
 	pc.size = size;
 	pc.gpa = gpa;
 	pc.flags = flags;
-	return vmm_dev_passthrough_attach(vm, &pc, out);
+	return vmm_passthrough_attach(vm, &pc, out);
 }
 
 static int count_maps(const char *needle)
@@ -82,7 +82,7 @@ static void test_model_info(void **state)
 {
 	vmm_vm *vm = null_vm(NULL);
 	struct vmm_uart_config uc;
-	struct vmm_dev_info info;
+	struct vmm_dev_get_info info;
 	vmm_dev *uart, *pt, *pts;
 	int fd = memfd("info", 1 << 16);
 
@@ -91,20 +91,20 @@ static void test_model_info(void **state)
 	assert_string_equal(vmm_model_name(VMM_MODEL_DIRECT), "direct");
 	assert_string_equal(vmm_model_name(VMM_MODEL_SPLIT), "split");
 	assert_int_equal(vmm_dev_model(NULL), VMM_MODEL_DEFAULT);
-	assert_int_equal(vmm_dev_info(NULL, &info), -EINVAL);
+	assert_int_equal(vmm_dev_get_info(NULL, &info), -EINVAL);
 
 	vmm_uart_config_init(&uc);
 	uc.out_fd = uc.in_fd = -1;
-	assert_int_equal(vmm_dev_uart_attach(vm, &uc, &uart), 0);
+	assert_int_equal(vmm_uart_attach(vm, &uc, &uart), 0);
 	assert_int_equal(vmm_dev_model(uart), VMM_MODEL_DIRECT);
-	assert_int_equal(vmm_dev_info(uart, &info), 0);
+	assert_int_equal(vmm_dev_get_info(uart, &info), 0);
 	assert_true(info.migratable && info.shareable && info.traps &&
 		    !info.exclusive);
 	assert_string_equal(info.name, vmm_dev_name(uart));
 
 	assert_int_equal(pt_attach(vm, fd, 0, 1 << 16, PT_GPA, 0, &pt), 0);
 	assert_int_equal(vmm_dev_model(pt), VMM_MODEL_PASSTHROUGH);
-	assert_int_equal(vmm_dev_info(pt, &info), 0);
+	assert_int_equal(vmm_dev_get_info(pt, &info), 0);
 	assert_true(!info.migratable && !info.shareable && info.exclusive &&
 		    !info.traps);
 	/* no state callbacks: the snapshot code refuses it by name */
@@ -116,7 +116,7 @@ static void test_model_info(void **state)
 	assert_int_equal(ftruncate(fd, 1 << 17), 0);
 	assert_int_equal(pt_attach(vm, fd, 1 << 16, 1 << 16,
 				   PT_GPA + (1 << 16), VMM_PT_SHARED, &pts), 0);
-	assert_int_equal(vmm_dev_info(pts, &info), 0);
+	assert_int_equal(vmm_dev_get_info(pts, &info), 0);
 	assert_true(info.shareable && !info.exclusive && !info.migratable);
 	vmm_vm_destroy(vm);
 	close(fd);
@@ -255,12 +255,12 @@ static void test_detach_no_mapping(void **state)
 	assert_int_equal(vmm_mem_add_ram(vm, 0, 1 << 20), 0);
 	assert_int_equal(pt_attach(vm, fd, 0, 1 << 20, PT_GPA, 0, &d), 0);
 	assert_int_equal(count_maps(name), 1);
-	n = vmm_mem_regions(vm, mi, 8);
+	n = vmm_mem_get_regions(vm, mi, 8);
 	assert_int_equal(n, 2);
 	assert_int_equal(mi[1].gpa, PT_GPA);
 	assert_true(vmm_mem_is_ram(vm, PT_GPA, 1 << 20));
 	assert_int_equal(vmm_dev_detach(d), 0);
-	assert_int_equal(vmm_mem_regions(vm, mi, 8), 1);
+	assert_int_equal(vmm_mem_get_regions(vm, mi, 8), 1);
 	assert_false(vmm_mem_is_ram(vm, PT_GPA, 4096));
 	assert_int_equal(count_maps(name), 0);
 	/* a detached handle is gone: a second detach is refused */
@@ -276,7 +276,7 @@ static void test_pt_args(void **state)
 	vmm_dev *d;
 	int fd = memfd("args", 1 << 16), ro;
 
-	assert_int_equal(vmm_dev_passthrough_attach(vm, NULL, &d), -EINVAL);
+	assert_int_equal(vmm_passthrough_attach(vm, NULL, &d), -EINVAL);
 	assert_int_equal(pt_attach(vm, -1, 0, 4096, PT_GPA, 0, &d), -EBADF);
 	assert_int_equal(pt_attach(vm, fd, 0, 0, PT_GPA, 0, &d), -EINVAL);
 	assert_int_equal(pt_attach(vm, fd, 0, 100, PT_GPA, 0, &d), -EINVAL);
@@ -289,7 +289,7 @@ static void test_pt_args(void **state)
 	pc.fd = fd;
 	pc.size = 4096;
 	pc.gpa = PT_GPA;
-	assert_int_equal(vmm_dev_passthrough_attach(vm, &pc, NULL), -EINVAL);
+	assert_int_equal(vmm_passthrough_attach(vm, &pc, NULL), -EINVAL);
 	/* an interrupt eventfd needs an interrupt controller */
 	vmm_passthrough_config_init(&pc);
 	pc.fd = fd;
@@ -297,7 +297,7 @@ static void test_pt_args(void **state)
 	pc.gpa = PT_GPA;
 	pc.irq_fd = 0;
 	if (!(vmm_vm_caps(vm) & VMM_CAP_IRQCHIP))
-		assert_int_equal(vmm_dev_passthrough_attach(vm, &pc, &d), -ENODEV);
+		assert_int_equal(vmm_passthrough_attach(vm, &pc, &d), -ENODEV);
 	/* overlapping RAM */
 	assert_int_equal(vmm_mem_add_ram(vm, 0, 1 << 20), 0);
 	assert_int_equal(pt_attach(vm, fd, 0, 4096, 0x1000, 0, &d), -EEXIST);
@@ -366,7 +366,7 @@ static vmm_dev *blk_attach(vmm_vm *vm, int fd, bool ro)
 	vmm_trapblk_config_init(&tc);
 	tc.fd = fd;
 	tc.readonly = ro;
-	assert_int_equal(vmm_dev_trapblk_attach(vm, &tc, &d), 0);
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), 0);
 	return d;
 }
 
@@ -375,7 +375,7 @@ static void test_trapblk_roundtrip(void **state)
 	vmm_vm *vm = null_vm(NULL);
 	int fd = image(64 * 512, O_RDWR);
 	vmm_dev *d = blk_attach(vm, fd, false);
-	struct vmm_trapblk_stats st;
+	struct vmm_trapblk_get_stats st;
 	uint32_t buf[256];
 
 	assert_int_equal(rd(vm, VMM_TRAPBLK_CAP_LO), 64);
@@ -395,10 +395,10 @@ static void test_trapblk_roundtrip(void **state)
 	assert_int_equal(rd(vm, VMM_TRAPBLK_CMD), VMM_TRAPBLK_ST_READY);
 	cmd(vm, 0, 1, VMM_TRAPBLK_CMD_FLUSH);
 	assert_int_equal(rd(vm, VMM_TRAPBLK_CMD), VMM_TRAPBLK_ST_READY);
-	assert_int_equal(vmm_trapblk_stats(d, &st), 0);
+	assert_int_equal(vmm_trapblk_get_stats(d, &st), 0);
 	assert_int_equal(st.sectors_written, 2);
 	assert_int_equal(st.sectors_read, 1);
-	assert_int_equal(vmm_trapblk_stats(NULL, &st), -EINVAL);
+	assert_int_equal(vmm_trapblk_get_stats(NULL, &st), -EINVAL);
 	vmm_vm_destroy(vm);
 	close(fd);
 }
@@ -489,25 +489,25 @@ static void test_trapblk_args(void **state)
 	int fd = image(4096, O_RDWR);
 
 	vmm_trapblk_config_init(&tc);
-	assert_int_equal(vmm_dev_trapblk_attach(vm, &tc, &d), -EINVAL);
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), -EINVAL);
 	tc.fd = fd;
 	tc.base = 0xfff0;
-	assert_int_equal(vmm_dev_trapblk_attach(vm, &tc, &d), -EINVAL);
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), -EINVAL);
 	tc.base = 0x5c1;
-	assert_int_equal(vmm_dev_trapblk_attach(vm, &tc, &d), -EINVAL);
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), -EINVAL);
 	tc.space = VMM_SPACE_MMIO;
 	tc.base = 0xd0000010;
-	assert_int_equal(vmm_dev_trapblk_attach(vm, &tc, &d), -EINVAL);
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), -EINVAL);
 	tc.base = 0xd0000000;
-	assert_int_equal(vmm_dev_trapblk_attach(vm, &tc, &d), 0);
-	assert_int_equal(vmm_dev_trapblk_attach(vm, &tc, &d), -EEXIST);
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), 0);
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), -EEXIST);
 	tc.space = 7;
-	assert_int_equal(vmm_dev_trapblk_attach(vm, &tc, &d), -EINVAL);
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), -EINVAL);
 	tc.space = VMM_SPACE_PIO;
 	tc.base = 0x5c0;
 	tc.fd = -1;
 	tc.path = "/nonexistent/vmm-image";
-	assert_int_equal(vmm_dev_trapblk_attach(vm, &tc, &d), -ENOENT);
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), -ENOENT);
 	vmm_vm_destroy(vm);
 	close(fd);
 }
@@ -587,7 +587,7 @@ static void failalloc_attach(int which)
 			struct vmm_trapblk_config tc;
 			vmm_trapblk_config_init(&tc);
 			tc.fd = img;
-			ret = vmm_dev_trapblk_attach(vm, &tc, &d);
+			ret = vmm_trapblk_attach(vm, &tc, &d);
 			break;
 		}
 		default: {
@@ -597,7 +597,7 @@ static void failalloc_attach(int which)
 			bc.model = which == ATT_BLOCK_PT ? VMM_MODEL_PASSTHROUGH
 							 : VMM_MODEL_DIRECT;
 			bc.gpa = PT_GPA;
-			ret = vmm_dev_block_attach(vm, &bc, &d);
+			ret = vmm_block_attach(vm, &bc, &d);
 			break;
 		}
 		}
@@ -639,7 +639,7 @@ static void test_block_models(void **state)
 {
 	vmm_vm *vm = null_vm(NULL);
 	struct vmm_block_config bc;
-	struct vmm_dev_info info;
+	struct vmm_dev_get_info info;
 	vmm_dev *d;
 	int img = image(1 << 16, O_RDWR);
 	uint32_t v = 0xfeedf00d, r = 0;
@@ -648,8 +648,8 @@ static void test_block_models(void **state)
 	bc.fd = img;
 	bc.model = VMM_MODEL_PASSTHROUGH;
 	bc.gpa = PT_GPA;
-	assert_int_equal(vmm_dev_block_attach(vm, &bc, &d), 0);
-	assert_int_equal(vmm_dev_info(d, &info), 0);
+	assert_int_equal(vmm_block_attach(vm, &bc, &d), 0);
+	assert_int_equal(vmm_dev_get_info(d, &info), 0);
 	assert_int_equal(info.model, VMM_MODEL_PASSTHROUGH);
 	/* the disk is memory: a guest store lands in the image */
 	assert_int_equal(vmm_mem_write(vm, PT_GPA + 512, &v, 4), 0);
@@ -657,13 +657,13 @@ static void test_block_models(void **state)
 	assert_int_equal(r, v);
 	/* a direct attach of the same image is allowed (it does not map) */
 	bc.model = VMM_MODEL_DIRECT;
-	assert_int_equal(vmm_dev_block_attach(vm, &bc, &d), 0);
+	assert_int_equal(vmm_block_attach(vm, &bc, &d), 0);
 	assert_int_equal(vmm_dev_model(d), VMM_MODEL_DIRECT);
 	bc.model = VMM_MODEL_PASSTHROUGH;
 	bc.gpa = PT_GPA + (1 << 20);
-	assert_int_equal(vmm_dev_block_attach(vm, &bc, &d), -EBUSY);
+	assert_int_equal(vmm_block_attach(vm, &bc, &d), -EBUSY);
 	bc.model = 9;
-	assert_int_equal(vmm_dev_block_attach(vm, &bc, &d), -EINVAL);
+	assert_int_equal(vmm_block_attach(vm, &bc, &d), -EINVAL);
 	vmm_vm_destroy(vm);
 	close(img);
 }

@@ -414,7 +414,7 @@ static vmm_vm *null_vm(const struct vmm_allocator *a, vmm_dev **host)
 		return NULL;
 	if (vmm_mem_add_ram(vm, 0, 1 << 20) ||
 	    vmm_mem_add_ram(vm, 1ull << 32, 1 << 20) ||
-	    vmm_dev_pci_host_attach(vm, host)) {
+	    vmm_pci_host_attach(vm, host)) {
 		vmm_vm_destroy(vm);
 		return NULL;
 	}
@@ -441,9 +441,9 @@ static void pci_wr(vmm_vm *vm, int slot, unsigned reg, unsigned size,
 					size, true), 0);
 }
 
-static void cfg_init(struct vmm_vfio_config *vc, vmm_dev *host)
+static void cfg_init(struct vmm_vfio_pci_config *vc, vmm_dev *host)
 {
-	vmm_vfio_config_init(vc);
+	vmm_vfio_pci_config_init(vc);
 	vc->bdf = "0000:01:00.0";
 	vc->pci_host = host;
 }
@@ -452,8 +452,8 @@ static void test_attach(void **state)
 {
 	struct fake f;
 	struct vmm__vfio_sys sys;
-	struct vmm_vfio_config vc;
-	struct vmm_dev_info info;
+	struct vmm_vfio_pci_config vc;
+	struct vmm_dev_get_info info;
 	vmm_dev *host, *d;
 	vmm_vm *vm;
 	uint32_t v;
@@ -467,7 +467,7 @@ static void test_attach(void **state)
 	assert_int_equal(f.ndma, 2); /* both RAM regions, at their gpa */
 	assert_int_equal(f.dma_iova[0], 0);
 	assert_int_equal(f.dma_iova[1], 1ull << 32);
-	assert_int_equal(vmm_dev_info(d, &info), 0);
+	assert_int_equal(vmm_dev_get_info(d, &info), 0);
 	assert_int_equal(info.model, VMM_MODEL_PASSTHROUGH);
 	assert_true(info.exclusive && !info.migratable && !info.shareable);
 	assert_null(d->save);
@@ -561,7 +561,7 @@ static void test_dma_follows_memory(void **state)
 	char msg[256];
 	struct fake f;
 	struct vmm__vfio_sys sys;
-	struct vmm_vfio_config vc;
+	struct vmm_vfio_pci_config vc;
 	vmm_dev *host, *d;
 	vmm_vm *vm;
 	int slot;
@@ -621,7 +621,7 @@ static void test_attach_args(void **state)
 {
 	struct fake f;
 	struct vmm__vfio_sys sys;
-	struct vmm_vfio_config vc;
+	struct vmm_vfio_pci_config vc;
 	vmm_dev *host, *d;
 	vmm_vm *vm;
 	const char *bad[] = { NULL, "", "01:00.0", "0000:01:00.8",
@@ -678,7 +678,7 @@ static void test_attach_failures(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct fake f;
 		struct vmm__vfio_sys sys;
-		struct vmm_vfio_config vc;
+		struct vmm_vfio_pci_config vc;
 		vmm_dev *host, *d = NULL;
 		vmm_vm *vm;
 		char msg[256];
@@ -718,7 +718,7 @@ static void test_attach_every_failure(void **state)
 			struct failalloc fa;
 			struct fake f;
 			struct vmm__vfio_sys sys;
-			struct vmm_vfio_config vc;
+			struct vmm_vfio_pci_config vc;
 			vmm_dev *host, *d = NULL;
 			vmm_vm *vm;
 			int r;

@@ -30,9 +30,9 @@ int main(int argc, char **argv)
 	const char *bdf = argc > 2 ? argv[2] : getenv("VMM_TEST_VFIO_BDF");
 	enum vmm_backend b = !strcmp(be, "soft") ? VMM_BACKEND_SOFT
 						 : VMM_BACKEND_KVM;
-	struct vmm_vfio_config vc;
+	struct vmm_vfio_pci_config vc;
 	struct vmm_config cfg;
-	struct vmm_dev_info info;
+	struct vmm_dev_get_info info;
 	char path[128], why[160];
 	vmm_dev *host, *dev;
 	vmm_vm *vm;
@@ -58,15 +58,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "FAIL: vm: %s\n", vmm_strerror(r));
 		return 1;
 	}
-	if ((r = vmm_dev_pci_host_attach(vm, &host)))
+	if ((r = vmm_pci_host_attach(vm, &host)))
 		goto fail;
-	vmm_vfio_config_init(&vc);
+	vmm_vfio_pci_config_init(&vc);
 	vc.bdf = bdf;
 	vc.pci_host = host;
 	vc.intx_gsi = 11;
 	if ((r = vmm_vfio_pci_attach(vm, &vc, &dev)))
 		goto fail;
-	if (vmm_dev_info(dev, &info) || info.model != VMM_MODEL_PASSTHROUGH ||
+	if (vmm_dev_get_info(dev, &info) || info.model != VMM_MODEL_PASSTHROUGH ||
 	    info.migratable) {
 		fprintf(stderr, "FAIL: device info\n");
 		return 1;

@@ -89,7 +89,7 @@ static int step(vmm_vm *vm, uint16_t want, struct worker *w)
 {
 	struct vmm_exit e;
 	uint16_t v;
-	vmm_vcpu *c = vmm_vcpu_get(vm, 0);
+	vmm_vcpu *c = vmm_vm_get_vcpu(vm, 0);
 
 	if (!c || vmm_vcpu_run_loop(c, &e))
 		FAIL(w, "run failed");
@@ -113,8 +113,8 @@ static int attach(void *opaque, vmm_vm *vm)
 	vmm_uart_config_init(&uc);
 	uc.out_fd = -1;
 	uc.in_fd = -1;
-	if ((r = vmm_dev_uart_attach(vm, &uc, &d)) ||
-	    (r = vmm_dev_debug_exit_attach(vm, 0xf4, 1, &d)))
+	if ((r = vmm_uart_attach(vm, &uc, &d)) ||
+	    (r = vmm_debug_exit_attach(vm, 0xf4, 1, &d)))
 		return r;
 	return 0;
 }

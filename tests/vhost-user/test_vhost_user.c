@@ -128,7 +128,7 @@ int main(void)
 {
 	char dir[] = "/tmp/vu-test-XXXXXX", path[128];
 	struct vmm_vhost_user_server_config cfg;
-	struct vmm_vhost_user_server_stats st;
+	struct vmm_vhost_user_server_get_stats st;
 	vmm_vhost_user_server *srv;
 	pthread_t th;
 	int good, bad, memfd, kick, call_fd, big[9];
@@ -314,7 +314,7 @@ int main(void)
 	pthread_join(th, NULL);
 	/* the sessions' counters arrive when their threads end */
 	for (int i = 0; i < 500; i++) {
-		vmm_vhost_user_server_stats(srv, &st);
+		vmm_vhost_user_server_get_stats(srv, &st);
 		if (st.dropped >= 4 && st.rejected >= 20)
 			break;
 		usleep(10000);

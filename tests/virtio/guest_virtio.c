@@ -195,7 +195,7 @@ int main(int argc, char **argv)
 	if (net && net_setup(&ns) < 0)
 		return 77;
 	gh_create(&g, "virtio", b, VMM_CFG_IGNORE_UNHANDLED_IO, GH_RAM_DEFAULT);
-	GH_OK(&g, vmm_dev_pci_host_attach(g.vm, &host));
+	GH_OK(&g, vmm_pci_host_attach(g.vm, &host));
 
 	for (int t = 0; t < 2; t++) {
 		enum vmm_virtio_transport tr = t ? VMM_VIRTIO_PCI : VMM_VIRTIO_MMIO;
@@ -251,7 +251,7 @@ int main(int argc, char **argv)
 		size_t ilen;
 		char *img = gh_read_file(argv[2], &ilen);
 
-		GH_OK(&g, vmm_load_multiboot(g.vm, img, ilen, "packed", NULL, 0,
+		GH_OK(&g, vmm_image_load_multiboot(g.vm, img, ilen, "packed", NULL, 0,
 					     &g.info));
 		GH_OK(&g, vmm_boot_setup_vcpu(g.vcpu, &g.info));
 		free(img);
@@ -278,8 +278,8 @@ int main(int argc, char **argv)
 		expect_line(&g, out, "virtio: packed rings");
 
 	for (int i = 0; i < ndev; i++) {
-		struct vmm_virtio_stats st;
-		GH_OK(&g, vmm_virtio_stats(devs[i], &st));
+		struct vmm_virtio_get_stats st;
+		GH_OK(&g, vmm_virtio_get_stats(devs[i], &st));
 		printf("%-24s id %u status 0x%02x features 0x%llx kicks %llu "
 		       "irqs %llu reqs %llu in %llu out %llu ioerr %llu qerr %llu "
 		       "drverr %llu ioeventfd %d irqfd %d\n",
@@ -351,8 +351,8 @@ int main(int argc, char **argv)
 			unlink(img[t]);
 		}
 	}
-	struct vmm_vm_stats vs;
-	GH_OK(&g, vmm_vm_stats(g.vm, &vs));
+	struct vmm_vm_get_stats vs;
+	GH_OK(&g, vmm_vm_get_stats(g.vm, &vs));
 	printf("virtio guest (%s) on %s: %s in %.1f ms; %llu exits (%llu PIO, "
 	       "%llu MMIO)\n", mode, vmm_backend_name(vmm_vm_backend(g.vm)),
 	       desc, (t1 - t0) * 1e3, (unsigned long long)vs.exits,

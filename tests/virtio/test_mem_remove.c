@@ -105,7 +105,7 @@ static void test_remove_under_io(void **state)
 {
 	struct vmm_config cfg;
 	struct vmm_virtio_blk_config bc;
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 	struct vmm_mem_region d = {
 		.gpa = DATA_GPA, .size = DATA_SIZE, .source = VMM_MEM_ANON,
 		.fd = -1, .name = "data",
@@ -214,7 +214,7 @@ static void test_remove_under_io(void **state)
 	uint8_t status = 0xff;
 	assert_int_equal(vmm_mem_read(vm, HDR + 0x100, &status, 1), 0);
 	assert_int_equal(status, 0); /* VIRTIO_BLK_S_OK */
-	assert_int_equal(vmm_virtio_stats(dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(dev, &st), 0);
 	assert_int_equal(st.mem_drains, 1);
 	/* the region is gone; the device keeps working on what is left */
 	assert_false(vmm_mem_is_ram(vm, DATA_GPA, 1));

@@ -266,7 +266,7 @@ static uint64_t dev_features(struct ctx *c)
 static void test_mq(void **state)
 {
 	struct ctx c = { 0 };
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 	uint8_t a[4096], b[4096];
 
 	(void)state;
@@ -330,7 +330,7 @@ static void test_mq(void **state)
 	}
 	assert_true(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_non_null(strstr(c.log, "avail index jumped"));
-	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c.dev, &st), 0);
 	assert_int_equal(st.queue_errors, 1);
 	/* a reset brings all three back */
 	assert_int_equal(driver_init(&c, 1u << 12, 3), 0);
@@ -357,7 +357,7 @@ static void test_discard(void **state)
 {
 	struct ctx c = { 0 };
 	uint8_t a[4096], b[4096], z[4096] = { 0 };
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 
 	(void)state;
 	assert_int_equal(make_image(&c), 0);
@@ -404,7 +404,7 @@ static void test_discard(void **state)
 	assert_int_equal(request(&c, 0, T_IN, 16, NULL, 0, sizeof(b)), 0);
 	assert_int_equal(vmm_mem_read(c.vm, BUF(0) + 0x1000, b, sizeof(b)), 0);
 	assert_memory_equal(a, b, sizeof(a));
-	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c.dev, &st), 0);
 	assert_int_equal(st.queue_errors, 0);
 	assert_false(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	teardown(&c);

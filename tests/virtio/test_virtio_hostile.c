@@ -163,7 +163,7 @@ static void teardown(struct ctx *c)
 static void test_rng_ok(void **state)
 {
 	struct ctx c;
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 
 	setup_vm(&c, NULL);
 	attach_rng(&c);
@@ -173,7 +173,7 @@ static void test_rng_ok(void **state)
 	kick(&c);
 	assert_int_equal(used_idx(&c), 1);
 	assert_false(needs_reset(&c));
-	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c.dev, &st), 0);
 	assert_int_equal(st.requests, 1);
 	assert_int_equal(st.bytes_in, 64);
 	teardown(&c);
@@ -182,18 +182,18 @@ static void test_rng_ok(void **state)
 /* Run one broken chain; expect NEEDS_RESET and @msg in the log. */
 static void expect_broken(struct ctx *c, const char *msg)
 {
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 
 	kick(c);
 	if (!needs_reset(c) || !strstr(c->log, msg))
 		fprintf(stderr, "log:\n%s", c->log);
 	assert_true(needs_reset(c));
 	assert_non_null(strstr(c->log, msg));
-	assert_int_equal(vmm_virtio_stats(c->dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c->dev, &st), 0);
 	assert_int_equal(st.queue_errors, 1);
 	/* further kicks are ignored, the VM is fine */
 	kick(c);
-	assert_int_equal(vmm_virtio_stats(c->dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c->dev, &st), 0);
 	assert_int_equal(st.queue_errors, 1);
 	/* a reset brings the device back */
 	driver_init(c, 0, 8, true);
@@ -363,7 +363,7 @@ static void test_bad_queue_sizes(void **state)
 static void test_notify_before_driver_ok(void **state)
 {
 	struct ctx c;
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 
 	setup_vm(&c, NULL);
 	attach_rng(&c);
@@ -380,7 +380,7 @@ static void test_notify_before_driver_ok(void **state)
 	w32(&c, 0x70, 0xf);
 	vmm__virtio_sync(c.dev);
 	assert_int_equal(used_idx(&c), 1);
-	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c.dev, &st), 0);
 	assert_int_equal(st.queue_errors, 0);
 	teardown(&c);
 }
@@ -471,7 +471,7 @@ static void test_blk_errors(void **state)
 {
 	struct ctx c;
 	struct vmm_virtio_blk_config bc;
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 	char path[] = "/tmp/libvmm-hostile-XXXXXX";
 	int fd = mkstemp(path);
 
@@ -497,7 +497,7 @@ static void test_blk_errors(void **state)
 	assert_int_equal(blk_status(&c), 1);
 	blk_request(&c, 77, 0, 512, 5); /* unknown type */
 	assert_int_equal(blk_status(&c), 2);
-	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c.dev, &st), 0);
 	assert_int_equal(st.io_errors, 3);
 	assert_int_equal(st.queue_errors, 0);
 	teardown(&c);
@@ -514,7 +514,7 @@ static void test_blk_errors(void **state)
 	driver_init(&c, 0, 8, true);
 	blk_request(&c, 0, 0, 512, 1);
 	assert_int_equal(blk_status(&c), 1);
-	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c.dev, &st), 0);
 	assert_int_equal(st.io_errors, 1);
 	assert_non_null(strstr(c.log, "read of 512 bytes"));
 	teardown(&c);
@@ -541,14 +541,14 @@ static void test_pci_bar(void **state)
 {
 	struct ctx c;
 	struct vmm_virtio_config vc;
-	struct vmm_virtio_stats st;
-	struct vmm_bus_stats bs;
+	struct vmm_virtio_get_stats st;
+	struct vmm_bus_get_stats bs;
 	vmm_dev *host;
 	uint64_t bar = 0xe0000000ull;
 	uint8_t s;
 
 	setup_vm(&c, NULL);
-	assert_int_equal(vmm_dev_pci_host_attach(c.vm, &host), 0);
+	assert_int_equal(vmm_pci_host_attach(c.vm, &host), 0);
 	vmm_virtio_config_init(&vc, VMM_VIRTIO_PCI);
 	vc.pci_host = host;
 	vc.pci_slot = 3;
@@ -559,12 +559,12 @@ static void test_pci_bar(void **state)
 	assert_int_equal(pcicfg_r(&c, 3, 0x10), 0xffff8004);
 	pcicfg_w(&c, 3, 0x10, (uint32_t)bar);
 	pcicfg_w(&c, 3, 0x14, 0);
-	assert_int_not_equal(vmm_bus_stats(c.vm, VMM_SPACE_MMIO, bar, &bs, NULL, 0), 0);
+	assert_int_not_equal(vmm_bus_get_stats(c.vm, VMM_SPACE_MMIO, bar, &bs, NULL, 0), 0);
 	pcicfg_w(&c, 3, 0x04, 6); /* memory on */
-	assert_int_equal(vmm_bus_stats(c.vm, VMM_SPACE_MMIO, bar, &bs, NULL, 0), 0);
+	assert_int_equal(vmm_bus_get_stats(c.vm, VMM_SPACE_MMIO, bar, &bs, NULL, 0), 0);
 	/* a BAR on top of RAM is not decoded */
 	pcicfg_w(&c, 3, 0x10, 0x10000);
-	assert_int_not_equal(vmm_bus_stats(c.vm, VMM_SPACE_MMIO, 0x10000, &bs, NULL, 0), 0);
+	assert_int_not_equal(vmm_bus_get_stats(c.vm, VMM_SPACE_MMIO, 0x10000, &bs, NULL, 0), 0);
 	pcicfg_w(&c, 3, 0x10, (uint32_t)bar);
 	/* status through common config */
 	s = 0xff;
@@ -578,12 +578,12 @@ static void test_pci_bar(void **state)
 	assert_int_equal(vmm_bus_access(c.vm, VMM_SPACE_MMIO, bar + 0x3ffc, &v, 4, true), 0);
 	vmm__virtio_sync(c.dev);
 	assert_non_null(strstr(c.log, "notify of queue"));
-	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c.dev, &st), 0);
 	assert_int_equal(st.queue_errors, 0);
 	assert_int_equal(st.mmio_base, bar);
 	/* detach removes the BAR */
 	assert_int_equal(vmm_dev_detach(c.dev), 0);
-	assert_int_not_equal(vmm_bus_stats(c.vm, VMM_SPACE_MMIO, bar, &bs, NULL, 0), 0);
+	assert_int_not_equal(vmm_bus_get_stats(c.vm, VMM_SPACE_MMIO, bar, &bs, NULL, 0), 0);
 	teardown(&c);
 }
 

@@ -224,8 +224,8 @@ static void driver_init(struct ctx *c, uint32_t feat_lo)
 
 static uint64_t driver_errors(struct ctx *c)
 {
-	struct vmm_virtio_stats st;
-	assert_int_equal(vmm_virtio_stats(c->dev, &st), 0);
+	struct vmm_virtio_get_stats st;
+	assert_int_equal(vmm_virtio_get_stats(c->dev, &st), 0);
 	return st.driver_errors;
 }
 
@@ -633,7 +633,7 @@ static void test_rx_never_posted(void **state)
 {
 	static uint8_t f[1500];
 	struct vmm_net_hdr none = { 0 };
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 	struct ctx c;
 	long rss0;
 
@@ -654,7 +654,7 @@ static void test_rx_never_posted(void **state)
 		tso_frame(&c, TXBUF, 60, &none);
 		tx_one(&c, 72);
 	}
-	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c.dev, &st), 0);
 	assert_int_equal(st.bytes_in, 0);
 	assert_int_equal(st.requests, 50);
 	assert_true(rss_kib() - rss0 < 4096);

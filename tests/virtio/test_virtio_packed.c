@@ -716,7 +716,7 @@ static void kick(struct ctx *c)
 static void test_device(void **state)
 {
 	struct ctx c;
-	struct vmm_virtio_stats st;
+	struct vmm_virtio_get_stats st;
 	uint32_t len;
 	uint16_t id;
 
@@ -746,7 +746,7 @@ static void test_device(void **state)
 	vm_desc(&c, 0, BUF, 32, 5, F_WRITE | F_USED);
 	kick(&c);
 	assert_int_equal(vm_flags(&c, 0), 0);
-	assert_int_equal(vmm_virtio_stats(c.dev, &st), 0);
+	assert_int_equal(vmm_virtio_get_stats(c.dev, &st), 0);
 	assert_int_equal(st.requests, 7);
 	assert_int_equal(st.queue_errors, 0);
 	assert_false(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);

@@ -3,7 +3,7 @@
  * irqglue.h - the software CPU's side of the interrupt controllers
  * (src/irq/irqchip.h).  With VMM_CFG_NO_IRQCHIP (or in a
  * SOFT_IRQ_FORCE_WEAK build without them) the CPU runs with
- * no irqchip: HLT returns VMM_EXIT_HLT, vmm_irq_line() gives -ENODEV.
+ * no irqchip: HLT returns VMM_EXIT_HLT, vmm_irq_set_line() gives -ENODEV.
  */
 #ifndef LIBVMM_SOFT_IRQGLUE_H
 #define LIBVMM_SOFT_IRQGLUE_H

@@ -208,7 +208,7 @@ static int check_config(vmm_vm *vm, const struct vmm_passthrough_config *c)
 	return 0;
 }
 
-int vmm_dev_passthrough_attach(vmm_vm *vm,
+int vmm_passthrough_attach(vmm_vm *vm,
 			       const struct vmm_passthrough_config *cfg,
 			       vmm_dev **out)
 {

@@ -98,7 +98,7 @@ struct vfio_dev {
 
 static void vfio_destroy(void *priv);
 
-void vmm_vfio_config_init(struct vmm_vfio_config *cfg)
+void vmm_vfio_pci_config_init(struct vmm_vfio_pci_config *cfg)
 {
 	if (!cfg)
 		return;
@@ -649,7 +649,7 @@ static void ml_added(void *opaque, vmm_gpa_t gpa, uint64_t size)
 {
 	struct vfio_dev *d = opaque;
 	struct vmm_mem_info mi[MAX_DMA + 8];
-	int n = vmm_mem_regions(d->vm, mi, MAX_DMA + 8);
+	int n = vmm_mem_get_regions(d->vm, mi, MAX_DMA + 8);
 
 	for (int i = 0; i < n && i < MAX_DMA + 8; i++) {
 		if (mi[i].gpa != gpa)
@@ -668,7 +668,7 @@ static void ml_added(void *opaque, vmm_gpa_t gpa, uint64_t size)
 static int dma_map_ram(struct vfio_dev *d)
 {
 	struct vmm_mem_info mi[MAX_DMA];
-	int n = vmm_mem_regions(d->vm, mi, MAX_DMA), r = 0;
+	int n = vmm_mem_get_regions(d->vm, mi, MAX_DMA), r = 0;
 
 	if (n < 0)
 		return n;
@@ -874,7 +874,7 @@ static void vfio_destroy(void *priv)
 	vmm__free(d->vm, d);
 }
 
-static int setup(struct vfio_dev *d, const struct vmm_vfio_config *cfg)
+static int setup(struct vfio_dev *d, const struct vmm_vfio_pci_config *cfg)
 {
 	const struct vmm__vfio_sys *s = &d->sys;
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
@@ -963,7 +963,7 @@ static int setup(struct vfio_dev *d, const struct vmm_vfio_config *cfg)
 	return 0;
 }
 
-int vmm__vfio_pci_attach_sys(vmm_vm *vm, const struct vmm_vfio_config *cfg,
+int vmm__vfio_pci_attach_sys(vmm_vm *vm, const struct vmm_vfio_pci_config *cfg,
 			     const struct vmm__vfio_sys *sys, vmm_dev **out)
 {
 	struct vfio_dev *d;
@@ -1034,7 +1034,7 @@ fail:
 	return r;
 }
 
-int vmm_vfio_pci_attach(vmm_vm *vm, const struct vmm_vfio_config *cfg,
+int vmm_vfio_pci_attach(vmm_vm *vm, const struct vmm_vfio_pci_config *cfg,
 			vmm_dev **out)
 {
 	return vmm__vfio_pci_attach_sys(vm, cfg, &vmm__vfio_sys_host, out);

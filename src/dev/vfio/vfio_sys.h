@@ -32,7 +32,7 @@ struct vmm__vfio_sys {
 extern const struct vmm__vfio_sys vmm__vfio_sys_host;
 
 /* vmm_vfio_pci_attach() with @sys instead of the real system calls. */
-int vmm__vfio_pci_attach_sys(vmm_vm *vm, const struct vmm_vfio_config *cfg,
+int vmm__vfio_pci_attach_sys(vmm_vm *vm, const struct vmm_vfio_pci_config *cfg,
 			     const struct vmm__vfio_sys *sys, vmm_dev **out);
 
 /* vmm_vfio_available() with @sys. */

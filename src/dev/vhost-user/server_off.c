@@ -47,8 +47,8 @@ void vmm_vhost_user_server_destroy(vmm_vhost_user_server *srv)
 	(void)srv;
 }
 
-void vmm_vhost_user_server_stats(vmm_vhost_user_server *srv,
-				 struct vmm_vhost_user_server_stats *st)
+void vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
+				 struct vmm_vhost_user_server_get_stats *st)
 {
 	(void)srv;
 	if (st)

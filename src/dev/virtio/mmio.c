@@ -73,7 +73,7 @@ static void mmio_update_irq(struct virtio_mmio *m)
 	if (m->irq < 0 || level == m->level)
 		return;
 	m->level = level;
-	vmm_irq_line(m->vm, (uint32_t)m->irq, level);
+	vmm_irq_set_line(m->vm, (uint32_t)m->irq, level);
 }
 
 static void mmio_interrupt(struct vmm_virtio *vd, int q)
@@ -455,7 +455,7 @@ void vmm__virtio_mmio_destroy(void *priv)
 		mmio_ioeventfd_del(m, vd->nq);
 	vmm_virtio_fini(vd);
 	if (m->irq >= 0 && m->level)
-		vmm_irq_line(vm, (uint32_t)m->irq, 0);
+		vmm_irq_set_line(vm, (uint32_t)m->irq, 0);
 	m->be_destroy(vd->be);
 	vmm__free(vm, vd);
 	vmm__free(vm, m);

@@ -16,7 +16,7 @@
  * The BAR is an MMIO bus range registered while memory decoding is on and
  * moved when the guest reprograms it; queue notifies are KVM ioeventfds on
  * the notify addresses when available.  MSI-X vectors go out through
- * irqfds (or vmm_irq_msi()); without MSI-X, INTx on the configured GSI.
+ * irqfds (or vmm_irq_send_msi()); without MSI-X, INTx on the configured GSI.
  *
  * Locks: config-space callbacks come under the host bridge's lock and take
  * cfg_lock; BAR accesses take the device lock (vd->lock) only.  Moving the
@@ -112,7 +112,7 @@ static void intx_update(struct virtio_pci *p)
 	if (p->irq < 0 || level == p->level)
 		return;
 	p->level = level;
-	vmm_irq_line(p->vm, (uint32_t)p->irq, level);
+	vmm_irq_set_line(p->vm, (uint32_t)p->irq, level);
 }
 
 /* Route vector @v's irqfd to its current address/data.  vd->lock held. */
@@ -149,7 +149,7 @@ static void msix_deliver(struct virtio_pci *p, unsigned v)
 			return;
 		}
 	}
-	vmm_irq_msi(p->vm, m->addr, m->data);
+	vmm_irq_send_msi(p->vm, m->addr, m->data);
 }
 
 static void pci_interrupt(struct vmm_virtio *vd, int q)
@@ -876,7 +876,7 @@ void vmm__virtio_pci_destroy(void *priv)
 			close(p->vec[i].fd);
 	}
 	if (p->irq >= 0 && p->level)
-		vmm_irq_line(vm, (uint32_t)p->irq, 0);
+		vmm_irq_set_line(vm, (uint32_t)p->irq, 0);
 	pthread_mutex_destroy(&p->cfg_lock);
 	p->be_destroy(vd->be);
 	vmm__free(vm, vd);

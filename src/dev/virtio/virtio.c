@@ -533,7 +533,7 @@ void vmm__virtio_sync(vmm_dev *dev)
 	}
 }
 
-int vmm_virtio_stats(vmm_dev *dev, struct vmm_virtio_stats *st)
+int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_get_stats *st)
 {
 	struct vmm_virtio *vd = vmm__virtio_of(dev);
 

@@ -7,7 +7,7 @@
  * Image format: a flat binary with the multiboot "a.out kludge" (header
  * flag bit 16): the header gives load_addr/load_end_addr/bss_end_addr/
  * entry_addr, so any multiboot loader (QEMU -kernel, GRUB, libvmm's
- * vmm_load_multiboot) can load it without understanding ELF64.  The
+ * vmm_image_load_multiboot) can load it without understanding ELF64.  The
  * linker script guest64.ld links it at 1 MiB, objcopy -O binary flattens it.
  *
  * Everything the CPU needs is built at link time, not at run time: the

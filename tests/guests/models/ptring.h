@@ -2,7 +2,7 @@
 /*
  * ptring.h - the passthrough ring: a protocol between the models guest and
  * a host thread, in a host memory region (memfd) that the VMM maps into the
- * guest with vmm_dev_passthrough_attach().  Neither side traps: the guest
+ * guest with vmm_passthrough_attach().  Neither side traps: the guest
  * writes the shared memory and polls it, the host thread polls it and does
  * the I/O.  Shared by tests/guests/models/models.c (guest), the tests in
  * tests/models/ and bench/vmm-bench.c (host).  Both sides are x86-64, so

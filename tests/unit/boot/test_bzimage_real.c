@@ -62,7 +62,7 @@ static void test_real_bzimage(void **state)
 	for (size_t i = 0; i < sizeof(initrd); i++)
 		initrd[i] = (uint8_t)(i ^ (i >> 8));
 	vm = bt_vm(RAM);
-	assert_int_equal(vmm_load_linux(vm, kernel, klen, initrd,
+	assert_int_equal(vmm_image_load_linux(vm, kernel, klen, initrd,
 					sizeof(initrd), cmd, &bi), 0);
 	setup = ((kernel[0x1f1] ? kernel[0x1f1] : 4) + 1) * 512;
 	hdr_end = 0x202 + kernel[0x201];
@@ -134,12 +134,12 @@ static void test_real_bzimage_truncated(void **state)
 		skip();
 	vm = bt_vm_pattern(16 * MIB);
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
-		int err = vmm_load_linux(vm, kernel, cuts[i], NULL, 0, NULL, &bi);
+		int err = vmm_image_load_linux(vm, kernel, cuts[i], NULL, 0, NULL, &bi);
 
 		assert_true(err == -ENOEXEC || err == -E2BIG);
 	}
 	/* 16 MiB is too small for this kernel's init_size. */
-	BT_REFUSED(vm, -E2BIG, vmm_load_linux(vm, kernel, klen, NULL, 0, NULL,
+	BT_REFUSED(vm, -E2BIG, vmm_image_load_linux(vm, kernel, klen, NULL, 0, NULL,
 					      &bi));
 	vmm_vm_destroy(vm);
 }

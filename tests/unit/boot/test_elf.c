@@ -43,7 +43,7 @@ static void test_elf32_loads(void **state)
 	size_t len = elf32_image(img, s);
 	struct vmm_boot_info bi;
 
-	assert_int_equal(vmm_load_elf(vm, img, len, &bi), 0);
+	assert_int_equal(vmm_image_load_elf(vm, img, len, &bi), 0);
 	assert_int_equal(bi.format, VMM_IMAGE_ELF);
 	assert_int_equal(bi.mode, VMM_BOOT_PROT32);
 	assert_int_equal(bi.entry, 0x100010);
@@ -73,7 +73,7 @@ static void test_elf64_loads(void **state)
 	size_t len = elf64_image(img, s);
 	struct vmm_boot_info bi;
 
-	assert_int_equal(vmm_load_elf(vm, img, len, &bi), 0);
+	assert_int_equal(vmm_image_load_elf(vm, img, len, &bi), 0);
 	assert_int_equal(bi.mode, VMM_BOOT_LONG64);
 	assert_int_equal(bi.entry, 0x100020);     /* translated to physical */
 	assert_int_equal(bi.cr3, VMM_BOOT_PML4);
@@ -107,7 +107,7 @@ static void test_elf64_maps_high_ram(void **state)
 	cfg.ram_size = 16 * MIB;
 	assert_int_equal(vmm__vm_create_null(&cfg, &vm), 0);
 	assert_int_equal(vmm_mem_add_ram(vm, 6 * GIB, 2 * MIB), 0);
-	assert_int_equal(vmm_load_elf(vm, img, len, &bi), 0);
+	assert_int_equal(vmm_image_load_elf(vm, img, len, &bi), 0);
 	/* top = 6 GiB + 2 MiB -> 7 page directories */
 	assert_int_equal(gread64(vm, 0x21000 + 6 * 8), (0x22000 + 6 * 0x1000) | 3);
 	assert_int_equal(gread64(vm, 0x21000 + 7 * 8), 0);
@@ -196,7 +196,7 @@ static void test_elf_malformed(void **state)
 		memset(&bi, 0x77, sizeof(bi));
 		bad[i].fn(img, &len);
 		print_message("  case: %s\n", bad[i].name);
-		BT_REFUSED(vm, bad[i].err, vmm_load_elf(vm, img, len, &bi));
+		BT_REFUSED(vm, bad[i].err, vmm_image_load_elf(vm, img, len, &bi));
 		assert_int_equal(bi.entry, 0x7777777777777777ull);
 	}
 	vmm_vm_destroy(vm);
@@ -210,9 +210,9 @@ static void test_elf_bad_args(void **state)
 	size_t len = elf32_image(img, s);
 	struct vmm_boot_info bi;
 
-	assert_int_equal(vmm_load_elf(NULL, img, len, &bi), -EINVAL);
-	BT_REFUSED(vm, -EINVAL, vmm_load_elf(vm, NULL, len, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_elf(vm, img, len, NULL));
+	assert_int_equal(vmm_image_load_elf(NULL, img, len, &bi), -EINVAL);
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_elf(vm, NULL, len, &bi));
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_elf(vm, img, len, NULL));
 	vmm_vm_destroy(vm);
 }
 
@@ -229,7 +229,7 @@ static void test_elf_no_low_ram(void **state)
 	vmm_config_init(&cfg);
 	assert_int_equal(vmm__vm_create_null(&cfg, &vm), 0);
 	assert_int_equal(vmm_mem_add_ram(vm, MIB, 4 * MIB), 0);
-	BT_REFUSED(vm, -EFAULT, vmm_load_elf(vm, img, len, &bi));
+	BT_REFUSED(vm, -EFAULT, vmm_image_load_elf(vm, img, len, &bi));
 	vmm_vm_destroy(vm);
 }
 
@@ -243,7 +243,7 @@ static int load_elf(vmm_vm *vm, void *arg)
 	struct elf_arg *a = arg;
 	struct vmm_boot_info bi;
 
-	return vmm_load_elf(vm, a->img, a->len, &bi);
+	return vmm_image_load_elf(vm, a->img, a->len, &bi);
 }
 
 static void test_elf_alloc_failure(void **state)

@@ -17,7 +17,7 @@ static void test_flat_real16(void **state)
 	uint8_t got[sizeof(code)];
 	uint64_t gdt = gread64(vm, VMM_BOOT_GDT);
 
-	assert_int_equal(vmm_load_flat(vm, code, sizeof(code), 0x7c00,
+	assert_int_equal(vmm_image_load_flat(vm, code, sizeof(code), 0x7c00,
 				       VMM_BOOT_REAL16, &bi), 0);
 	assert_int_equal(bi.format, VMM_IMAGE_FLAT);
 	assert_int_equal(bi.mode, VMM_BOOT_REAL16);
@@ -44,7 +44,7 @@ static void test_flat_prot32_and_long64(void **state)
 	struct vmm_boot_info bi;
 	uint8_t got[sizeof(code)];
 
-	assert_int_equal(vmm_load_flat(vm, code, sizeof(code), 0x100000,
+	assert_int_equal(vmm_image_load_flat(vm, code, sizeof(code), 0x100000,
 				       VMM_BOOT_PROT32, &bi), 0);
 	assert_int_equal(bi.mode, VMM_BOOT_PROT32);
 	assert_int_equal(bi.gdt, VMM_BOOT_GDT);
@@ -56,7 +56,7 @@ static void test_flat_prot32_and_long64(void **state)
 	assert_int_equal(gread64(vm, VMM_BOOT_GDT + 0x28), 0x00cf9b000000ffffull);
 	assert_int_equal(gread64(vm, VMM_BOOT_PML4), 0xa5a5a5a5a5a5a5a5ull);
 
-	assert_int_equal(vmm_load_flat(vm, code, sizeof(code), 0x200000,
+	assert_int_equal(vmm_image_load_flat(vm, code, sizeof(code), 0x200000,
 				       VMM_BOOT_LONG64, &bi), 0);
 	assert_int_equal(bi.cr3, VMM_BOOT_PML4);
 	assert_int_equal(bi.entry, 0x200000);
@@ -74,31 +74,31 @@ static void test_flat_refused(void **state)
 	struct vmm_boot_info bi;
 	static uint8_t big[0x300];
 
-	assert_int_equal(vmm_load_flat(NULL, code, 1, 0, 0, &bi), -EINVAL);
-	BT_REFUSED(vm, -EINVAL, vmm_load_flat(vm, NULL, 4, 0x7c00,
+	assert_int_equal(vmm_image_load_flat(NULL, code, 1, 0, 0, &bi), -EINVAL);
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_flat(vm, NULL, 4, 0x7c00,
 					      VMM_BOOT_REAL16, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_flat(vm, code, 4, 0x7c00,
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_flat(vm, code, 4, 0x7c00,
 					      VMM_BOOT_REAL16, NULL));
-	BT_REFUSED(vm, -ENOEXEC, vmm_load_flat(vm, code, 0, 0x7c00,
+	BT_REFUSED(vm, -ENOEXEC, vmm_image_load_flat(vm, code, 0, 0x7c00,
 					       VMM_BOOT_REAL16, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_flat(vm, code, 4, 0x100000,
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_flat(vm, code, 4, 0x100000,
 					      VMM_BOOT_REAL16, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_flat(vm, code, 4, 0x7c00,
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_flat(vm, code, 4, 0x7c00,
 					      (enum vmm_boot_mode)7, &bi));
-	BT_REFUSED(vm, -EFAULT, vmm_load_flat(vm, code, sizeof(code),
+	BT_REFUSED(vm, -EFAULT, vmm_image_load_flat(vm, code, sizeof(code),
 					      RAM - 2, VMM_BOOT_PROT32, &bi));
-	BT_REFUSED(vm, -EFAULT, vmm_load_flat(vm, code, sizeof(code),
+	BT_REFUSED(vm, -EFAULT, vmm_image_load_flat(vm, code, sizeof(code),
 					      ~0ull - 2, VMM_BOOT_LONG64, &bi));
-	BT_REFUSED(vm, -EFAULT, vmm_load_flat(vm, code, sizeof(code),
+	BT_REFUSED(vm, -EFAULT, vmm_image_load_flat(vm, code, sizeof(code),
 					      0xfffffffe, VMM_BOOT_PROT32, &bi));
-	BT_REFUSED(vm, -EEXIST, vmm_load_flat(vm, big, sizeof(big), 0x300,
+	BT_REFUSED(vm, -EEXIST, vmm_image_load_flat(vm, big, sizeof(big), 0x300,
 					      VMM_BOOT_PROT32, &bi));
-	BT_REFUSED(vm, -EEXIST, vmm_load_flat(vm, big, sizeof(big), 0x25f00,
+	BT_REFUSED(vm, -EEXIST, vmm_image_load_flat(vm, big, sizeof(big), 0x25f00,
 					      VMM_BOOT_LONG64, &bi));
 	/* The same place is fine where the mode writes nothing there. */
-	assert_int_equal(vmm_load_flat(vm, big, sizeof(big), 0x25f00,
+	assert_int_equal(vmm_image_load_flat(vm, big, sizeof(big), 0x25f00,
 				       VMM_BOOT_PROT32, &bi), 0);
-	assert_int_equal(vmm_load_flat(vm, big, sizeof(big), 0x300,
+	assert_int_equal(vmm_image_load_flat(vm, big, sizeof(big), 0x300,
 				       VMM_BOOT_REAL16, &bi), 0);
 	vmm_vm_destroy(vm);
 }
@@ -107,7 +107,7 @@ static int load_flat(vmm_vm *vm, void *arg)
 {
 	struct vmm_boot_info bi;
 
-	return vmm_load_flat(vm, code, sizeof(code), 0x100000, VMM_BOOT_LONG64,
+	return vmm_image_load_flat(vm, code, sizeof(code), 0x100000, VMM_BOOT_LONG64,
 			     &bi);
 }
 

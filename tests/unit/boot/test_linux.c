@@ -30,7 +30,7 @@ static void test_linux_loads(void **state)
 
 	for (size_t i = 0; i < sizeof(initrd); i++)
 		initrd[i] = (uint8_t)(i * 3);
-	assert_int_equal(vmm_load_linux(vm, img, len, initrd, sizeof(initrd),
+	assert_int_equal(vmm_image_load_linux(vm, img, len, initrd, sizeof(initrd),
 					cmd, &bi), 0);
 	assert_int_equal(bi.format, VMM_IMAGE_BZIMAGE);
 	assert_int_equal(bi.mode, VMM_BOOT_LONG64);
@@ -112,7 +112,7 @@ static void test_linux_no_initrd_sects0(void **state)
 	size_t len = bt_bzimage(img, PAYLOAD);
 
 	img[0x1f1] = 0; /* means 4 */
-	assert_int_equal(vmm_load_linux(vm, img, len, NULL, 0, NULL, &bi), 0);
+	assert_int_equal(vmm_image_load_linux(vm, img, len, NULL, 0, NULL, &bi), 0);
 	assert_int_equal(bi.initrd_gpa, 0);
 	assert_int_equal(bi.initrd_len, 0);
 	zp_read(vm, zp);
@@ -133,7 +133,7 @@ static void test_linux_initrd_addr_max(void **state)
 	size_t len = bt_bzimage(img, PAYLOAD);
 
 	p32(img, 0x22c, 0x1ffffff); /* 32 MiB - 1 */
-	assert_int_equal(vmm_load_linux(vm, img, len, initrd, sizeof(initrd),
+	assert_int_equal(vmm_image_load_linux(vm, img, len, initrd, sizeof(initrd),
 					NULL, &bi), 0);
 	assert_int_equal(bi.initrd_gpa,
 			 (0x2000000 - sizeof(initrd)) & ~0xfffull);
@@ -189,7 +189,7 @@ static void test_linux_malformed(void **state)
 		print_message("  case: %s\n", bad[i].name);
 		bad[i].fn(img, &len);
 		BT_REFUSED(vm, bad[i].err,
-			   vmm_load_linux(vm, img, len, initrd, sizeof(initrd),
+			   vmm_image_load_linux(vm, img, len, initrd, sizeof(initrd),
 					  "console=ttyS0", &bi));
 	}
 	vmm_vm_destroy(vm);
@@ -201,17 +201,17 @@ static void test_linux_does_not_fit(void **state)
 	struct vmm_boot_info bi;
 	vmm_vm *vm = bt_vm_pattern(MIB); /* no RAM for the kernel at all */
 
-	BT_REFUSED(vm, -EFAULT, vmm_load_linux(vm, img, len, NULL, 0, NULL, &bi));
+	BT_REFUSED(vm, -EFAULT, vmm_image_load_linux(vm, img, len, NULL, 0, NULL, &bi));
 	vmm_vm_destroy(vm);
 
 	vm = bt_vm_pattern(RAM);
 	uint8_t *big = malloc(RAM);
-	BT_REFUSED(vm, -E2BIG, vmm_load_linux(vm, img, len, big, RAM - 16 * MIB,
+	BT_REFUSED(vm, -E2BIG, vmm_image_load_linux(vm, img, len, big, RAM - 16 * MIB,
 					      NULL, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_linux(vm, img, len, NULL, 5, NULL, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_linux(vm, NULL, len, NULL, 0, NULL, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_linux(vm, img, len, NULL, 0, NULL, NULL));
-	assert_int_equal(vmm_load_linux(NULL, img, len, NULL, 0, NULL, &bi),
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_linux(vm, img, len, NULL, 5, NULL, &bi));
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_linux(vm, NULL, len, NULL, 0, NULL, &bi));
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_linux(vm, img, len, NULL, 0, NULL, NULL));
+	assert_int_equal(vmm_image_load_linux(NULL, img, len, NULL, 0, NULL, &bi),
 			 -EINVAL);
 	free(big);
 	vmm_vm_destroy(vm);
@@ -221,7 +221,7 @@ static int load_linux(vmm_vm *vm, void *arg)
 {
 	struct vmm_boot_info bi;
 
-	return vmm_load_linux(vm, img, *(size_t *)arg, initrd, sizeof(initrd),
+	return vmm_image_load_linux(vm, img, *(size_t *)arg, initrd, sizeof(initrd),
 			      "x", &bi);
 }
 

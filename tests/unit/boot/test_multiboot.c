@@ -45,7 +45,7 @@ static void test_multiboot_aout(void **state)
 	uint8_t mbi[128];
 	char s[64];
 
-	assert_int_equal(vmm_load_multiboot(vm, img, len, "kernel -v", mods,
+	assert_int_equal(vmm_image_load_multiboot(vm, img, len, "kernel -v", mods,
 					    2, &bi), 0);
 	assert_int_equal(bi.format, VMM_IMAGE_MULTIBOOT);
 	assert_int_equal(bi.mode, VMM_BOOT_PROT32);
@@ -132,7 +132,7 @@ static void test_multiboot_aout_to_eof(void **state)
 	for (unsigned i = 0; i < IMG_LEN; i++)
 		img[i] = (uint8_t)i;
 	bt_mb_header(img, HDR_OFF, 1u << 16, addr);
-	assert_int_equal(vmm_load_multiboot(vm, img, IMG_LEN, NULL, NULL, 0,
+	assert_int_equal(vmm_image_load_multiboot(vm, img, IMG_LEN, NULL, NULL, 0,
 					    &bi), 0);
 	assert_int_equal(bi.load_end, LOAD + IMG_LEN);
 	assert_int_equal(vmm_mem_read(vm, LOAD, got, IMG_LEN), 0);
@@ -156,7 +156,7 @@ static void test_multiboot_elf(void **state)
 	bt_mb_header(img, 0x100, 0x2, NULL);
 	for (int i = 0; i < 0x100; i++)
 		img[0x2000 + i] = (uint8_t)~i;
-	assert_int_equal(vmm_load_multiboot(vm, img, sizeof(img), "x", NULL,
+	assert_int_equal(vmm_image_load_multiboot(vm, img, sizeof(img), "x", NULL,
 					    0, &bi), 0);
 	assert_int_equal(bi.entry, 0x200010);
 	assert_int_equal(bi.mode, VMM_BOOT_PROT32);
@@ -169,12 +169,12 @@ static void test_multiboot_elf(void **state)
 	memset(img, 0, sizeof(img));
 	bt_elf(img, true, 0x200010, &s, 1);
 	bt_mb_header(img, 0x100, 0x2, NULL);
-	assert_int_equal(vmm_load_multiboot(vm, img, sizeof(img), "x", NULL,
+	assert_int_equal(vmm_image_load_multiboot(vm, img, sizeof(img), "x", NULL,
 					    0, &bi), 0);
 	assert_int_equal(bi.mode, VMM_BOOT_PROT32);
 	/* ...and a bad ELF under a good header is refused. */
 	p16(img, 18, 3);
-	BT_REFUSED(vm, -ENOEXEC, vmm_load_multiboot(vm, img, sizeof(img),
+	BT_REFUSED(vm, -ENOEXEC, vmm_image_load_multiboot(vm, img, sizeof(img),
 						    NULL, NULL, 0, &bi));
 	vmm_vm_destroy(vm);
 }
@@ -269,7 +269,7 @@ static void test_multiboot_malformed(void **state)
 		print_message("  case: %s\n", bad[i].name);
 		bad[i].fn(img, &len);
 		BT_REFUSED(vm, bad[i].err,
-			   vmm_load_multiboot(vm, img, len, "c", NULL, 0, &bi));
+			   vmm_image_load_multiboot(vm, img, len, "c", NULL, 0, &bi));
 	}
 	vmm_vm_destroy(vm);
 }
@@ -286,22 +286,22 @@ static void test_multiboot_bad_args(void **state)
 
 	memset(cmd, 'a', 69999);
 	cmd[69999] = 0;
-	assert_int_equal(vmm_load_multiboot(NULL, img, len, NULL, NULL, 0, &bi),
+	assert_int_equal(vmm_image_load_multiboot(NULL, img, len, NULL, NULL, 0, &bi),
 			 -EINVAL);
-	BT_REFUSED(vm, -EINVAL, vmm_load_multiboot(vm, NULL, len, NULL, NULL,
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_multiboot(vm, NULL, len, NULL, NULL,
 						   0, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_multiboot(vm, img, len, NULL, NULL,
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_multiboot(vm, img, len, NULL, NULL,
 						   1, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_multiboot(vm, img, len, NULL, &m, 1,
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_multiboot(vm, img, len, NULL, &m, 1,
 						   &bi));
-	BT_REFUSED(vm, -E2BIG, vmm_load_multiboot(vm, img, len, cmd, NULL, 0,
+	BT_REFUSED(vm, -E2BIG, vmm_image_load_multiboot(vm, img, len, cmd, NULL, 0,
 						  &bi));
 	m = (struct vmm_boot_module){ img, 16, cmd };
-	BT_REFUSED(vm, -E2BIG, vmm_load_multiboot(vm, img, len, NULL, &m, 1,
+	BT_REFUSED(vm, -E2BIG, vmm_image_load_multiboot(vm, img, len, NULL, &m, 1,
 						  &bi));
-	BT_REFUSED(vm, -EFAULT, vmm_load_multiboot(vm, img, len, NULL, &huge,
+	BT_REFUSED(vm, -EFAULT, vmm_image_load_multiboot(vm, img, len, NULL, &huge,
 						   1, &bi));
-	BT_REFUSED(vm, -EINVAL, vmm_load_multiboot(vm, img, len, NULL, &m,
+	BT_REFUSED(vm, -EINVAL, vmm_image_load_multiboot(vm, img, len, NULL, &m,
 						   100000, &bi));
 	free(cmd);
 	vmm_vm_destroy(vm);
@@ -318,7 +318,7 @@ static int load_mb(vmm_vm *vm, void *arg)
 	struct vmm_boot_module mods[1] = { { mod0, sizeof(mod0), "m" } };
 	struct vmm_boot_info bi;
 
-	return vmm_load_multiboot(vm, a->img, a->len, "c", mods, 1, &bi);
+	return vmm_image_load_multiboot(vm, a->img, a->len, "c", mods, 1, &bi);
 }
 
 static void test_multiboot_alloc_failure(void **state)

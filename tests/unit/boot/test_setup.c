@@ -108,7 +108,7 @@ static void test_build_prot32(void **state)
 	struct vmm_boot_info bi;
 	struct vmm_cpu_state st;
 
-	assert_int_equal(vmm_load_flat(vm, code, 1, 0x100000, VMM_BOOT_PROT32,
+	assert_int_equal(vmm_image_load_flat(vm, code, 1, 0x100000, VMM_BOOT_PROT32,
 				       &bi), 0);
 	bi.regs[VMM_RAX] = 0x2badb002;
 	bi.stack = 0x90000;
@@ -135,7 +135,7 @@ static void test_build_long64(void **state)
 	vmm_vcpu *vcpu;
 	vmm_gpa_t gpa;
 
-	assert_int_equal(vmm_load_flat(vm, code, 1, 0x100000, VMM_BOOT_LONG64,
+	assert_int_equal(vmm_image_load_flat(vm, code, 1, 0x100000, VMM_BOOT_LONG64,
 				       &bi), 0);
 	bi.regs[VMM_RSI] = 0x7000;
 	vmm_boot_build_state(&bi, &st);
@@ -186,7 +186,7 @@ static void test_build_long64_user(void **state)
 	uint8_t tss[VMM_BOOT_TSS_SIZE];
 	uint64_t d0, d1;
 
-	assert_int_equal(vmm_load_flat(vm, code, 1, 0x100000,
+	assert_int_equal(vmm_image_load_flat(vm, code, 1, 0x100000,
 				       VMM_BOOT_LONG64_USER, &bi), 0);
 	assert_int_equal(bi.mode, VMM_BOOT_LONG64_USER);
 	bi.stack = 0x90000;
@@ -236,10 +236,10 @@ static void test_build_long64_user(void **state)
 	assert_int_equal(gpa, 0x12345678);
 
 	/* an image over the TSS is refused */
-	assert_int_equal(vmm_load_flat(vm, code, 1, VMM_BOOT_TSS + 0x100,
+	assert_int_equal(vmm_image_load_flat(vm, code, 1, VMM_BOOT_TSS + 0x100,
 				       VMM_BOOT_LONG64_USER, &bi), -EEXIST);
 	/* plain LONG64 pages are supervisor-only */
-	assert_int_equal(vmm_load_flat(vm, code, 1, 0x100000, VMM_BOOT_LONG64,
+	assert_int_equal(vmm_image_load_flat(vm, code, 1, 0x100000, VMM_BOOT_LONG64,
 				       &bi), 0);
 	assert_int_equal(vmm_vcpu_translate(vcpu, 0x12345678, VMM_ACCESS_USER,
 					    &gpa), -EFAULT);

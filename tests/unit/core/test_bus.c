@@ -93,7 +93,7 @@ static void test_register_unregister(void **state)
 	struct rec r = { .id = 1, .fail_off = -1 };
 	uint64_t d = 0;
 	char name[16];
-	struct vmm_bus_stats st;
+	struct vmm_bus_get_stats st;
 
 	assert_int_equal(vmm_bus_register(vm, VMM_SPACE_PIO, 0x3f8, 8, &rw_ops,
 					  &r, "uart-com1-with-a-long-name"), 0);
@@ -108,7 +108,7 @@ static void test_register_unregister(void **state)
 	assert_int_equal(r.off, 4);
 	assert_int_equal(r.wdata, 0xbeef);
 	/* the name is copied and truncated to the caller's buffer */
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x3ff, &st, name,
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x3ff, &st, name,
 				       sizeof(name)), 0);
 	assert_string_equal(name, "uart-com1-with-");
 	/* the same address in the other space is a different bus */
@@ -123,11 +123,11 @@ static void test_register_unregister(void **state)
 			 -ENOENT);
 	assert_int_equal(r.calls, 2);
 	assert_int_equal(vmm_bus_unregister(vm, VMM_SPACE_PIO, 0x3f8), -ENOENT);
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x3f8, &st, NULL, 0),
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x3f8, &st, NULL, 0),
 			 -ENOENT);
 	/* and the range can be taken again */
 	assert_int_equal(reg(vm, VMM_SPACE_PIO, 0x3f8, 8, &r), 0);
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x3f8, &st, NULL, 0), 0);
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x3f8, &st, NULL, 0), 0);
 	assert_int_equal(st.reads + st.writes, 0); /* fresh counters */
 	assert_int_equal(vmm_bus_unregister(NULL, VMM_SPACE_PIO, 0x3f8), -EINVAL);
 	assert_int_equal(vmm_bus_unregister(vm, (enum vmm_space)2, 0x3f8), -EINVAL);
@@ -138,7 +138,7 @@ static void test_overlap(void **state)
 {
 	vmm_vm *vm = new_vm();
 	struct rec r = { .fail_off = -1 };
-	struct vmm_bus_stats st;
+	struct vmm_bus_get_stats st;
 	char name[16];
 
 	assert_int_equal(vmm_bus_register(vm, VMM_SPACE_PIO, 0x100, 0x10,
@@ -159,7 +159,7 @@ static void test_overlap(void **state)
 	assert_int_equal(reg(vm, VMM_SPACE_PIO, 0x118, 2, &r), -EEXIST);
 	assert_int_equal(reg(vm, VMM_SPACE_PIO, 0x118, 1, &r), 0);
 	/* the rejected ones left the first range as it was */
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x100, &st, name,
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x100, &st, name,
 				       sizeof(name)), 0);
 	assert_string_equal(name, "first");
 	assert_int_equal(vm->bus[VMM_SPACE_PIO].n, 5);
@@ -283,7 +283,7 @@ static void test_stats(void **state)
 {
 	vmm_vm *vm = new_vm();
 	struct rec r = { .id = 5, .fail_off = 0xf };
-	struct vmm_bus_stats st;
+	struct vmm_bus_get_stats st;
 	uint64_t d = 0;
 	char name[40];
 
@@ -295,7 +295,7 @@ static void test_stats(void **state)
 	assert_int_equal(vmm_bus_access(vm, VMM_SPACE_PIO, 0x508, &d, 4, true), 0);
 	assert_int_equal(vmm_bus_access(vm, VMM_SPACE_PIO, 0x508, &d, 8, true), 0);
 	memset(&st, 0xff, sizeof(st));
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x50f, &st, name,
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x50f, &st, name,
 				       sizeof(name)), 0);
 	assert_string_equal(name, "counted");
 	assert_int_equal(st.reads, 3);
@@ -312,15 +312,15 @@ static void test_stats(void **state)
 	/* straddling counts as an error too, not as an access */
 	assert_int_equal(vmm_bus_access(vm, VMM_SPACE_PIO, 0x50e, &d, 4, true),
 			 -EFAULT);
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x500, &st, NULL, 0), 0);
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x500, &st, NULL, 0), 0);
 	assert_int_equal(st.errors, 3);
 	assert_int_equal(st.reads, 4);
 	assert_int_equal(st.writes, 3);
 	assert_int_equal(st.bytes_read, 8);
 	assert_int_equal(st.bytes_written, 13);
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x510, &st, NULL, 0),
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x510, &st, NULL, 0),
 			 -ENOENT);
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x500, NULL, NULL, 0),
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x500, NULL, NULL, 0),
 			 -EINVAL);
 	vmm_vm_destroy(vm);
 }
@@ -329,7 +329,7 @@ static void test_one_direction(void **state)
 {
 	vmm_vm *vm = new_vm();
 	struct rec w = { .id = 6, .fail_off = -1 }, r = { .id = 7, .fail_off = -1 };
-	struct vmm_bus_stats st;
+	struct vmm_bus_get_stats st;
 	uint64_t d;
 
 	assert_int_equal(vmm_bus_register(vm, VMM_SPACE_PIO, 0x600, 4, &wo_ops,
@@ -352,10 +352,10 @@ static void test_one_direction(void **state)
 	assert_int_equal(vmm_bus_access(vm, VMM_SPACE_PIO, 0x700, &d, 2, true), 0);
 	assert_int_equal(r.calls, 0);
 	/* both counted */
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x600, &st, NULL, 0), 0);
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x600, &st, NULL, 0), 0);
 	assert_int_equal(st.reads, 2);
 	assert_int_equal(st.bytes_read, 5);
-	assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_PIO, 0x700, &st, NULL, 0), 0);
+	assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x700, &st, NULL, 0), 0);
 	assert_int_equal(st.writes, 1);
 	vmm_vm_destroy(vm);
 }
@@ -555,7 +555,7 @@ static void test_many_ranges(void **state)
 	int order[N];
 	uint64_t d;
 	char name[40], want[40];
-	struct vmm_bus_stats st;
+	struct vmm_bus_get_stats st;
 
 	srand(1234);
 	for (int i = 0; i < N; i++) {
@@ -596,7 +596,7 @@ static void test_many_ranges(void **state)
 						&d, 1, false), -ENOENT);
 		assert_int_equal(vmm_bus_access(vm, VMM_SPACE_MMIO, base - 1,
 						&d, 1, false), -ENOENT);
-		assert_int_equal(vmm_bus_stats(vm, VMM_SPACE_MMIO, base + 0x400,
+		assert_int_equal(vmm_bus_get_stats(vm, VMM_SPACE_MMIO, base + 0x400,
 					       &st, name, sizeof(name)), 0);
 		snprintf(want, sizeof(want), "r%d", k);
 		assert_string_equal(name, want);

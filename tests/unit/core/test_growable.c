@@ -148,7 +148,7 @@ static void test_gdb_config(void **st)
 
 	if (!VMM_HAVE_GDB) { /* -Dgdb=disabled: the call is -ENOTSUP */
 		vm = soft_vm();
-		assert_int_equal(vmm_gdb_new(vm, NULL, &g), -ENOTSUP);
+		assert_int_equal(vmm_gdb_create(vm, NULL, &g), -ENOTSUP);
 		assert_null(g);
 		vmm_vm_destroy(vm);
 		skip();
@@ -157,18 +157,18 @@ static void test_gdb_config(void **st)
 
 	memset(&c, 0, sizeof(c));
 	c.s.struct_size = sizeof(c);
-	assert_int_equal(vmm_gdb_new(vm, &c.s, &g), 0);
-	vmm_gdb_free(g);
+	assert_int_equal(vmm_gdb_create(vm, &c.s, &g), 0);
+	vmm_gdb_destroy(g);
 	g = NULL;
 	c.raw[sizeof(c.s)] = 1;
-	assert_int_equal(vmm_gdb_new(vm, &c.s, &g), -EINVAL);
+	assert_int_equal(vmm_gdb_create(vm, &c.s, &g), -EINVAL);
 	assert_null(g);
 	/* older: only struct_size and max_packet */
 	memset(&c, 0, sizeof(c));
 	c.s.struct_size = offsetof(struct vmm_gdb_config, exit_cb);
 	c.s.exit_cb = (vmm_exit_cb)1; /* garbage beyond the old size */
-	assert_int_equal(vmm_gdb_new(vm, &c.s, &g), 0);
-	vmm_gdb_free(g);
+	assert_int_equal(vmm_gdb_create(vm, &c.s, &g), 0);
+	vmm_gdb_destroy(g);
 	vmm_vm_destroy(vm);
 	(void)st;
 }
@@ -183,20 +183,20 @@ static void test_hc_config(void **st)
 	vmm_hc_config_init(&c.s);
 	c.s.struct_size = sizeof(c);
 	c.raw[sizeof(c.s) + TAIL - 1] = 2;
-	assert_int_equal(vmm_hc_enable(vm, &c.s, &hc), -EINVAL);
+	assert_int_equal(vmm_hc_attach(vm, &c.s, &hc), -EINVAL);
 	assert_null(hc);
 	assert_non_null(strstr(last_err(vm), "vmm_hc_config"));
 	c.raw[sizeof(c.s) + TAIL - 1] = 0;
-	assert_int_equal(vmm_hc_enable(vm, &c.s, &hc), 0);
-	assert_int_equal(vmm_hc_disable(hc), 0);
+	assert_int_equal(vmm_hc_attach(vm, &c.s, &hc), 0);
+	assert_int_equal(vmm_hc_detach(hc), 0);
 	/* older: max_batch missing -> the default (a bad value there is
 	 * not read) */
 	hc = NULL;
 	memset(&c, 0, sizeof(c));
 	c.s.struct_size = offsetof(struct vmm_hc_config, max_batch);
 	c.s.max_batch = 0xffffffffu;
-	assert_int_equal(vmm_hc_enable(vm, &c.s, &hc), 0);
-	assert_int_equal(vmm_hc_disable(hc), 0);
+	assert_int_equal(vmm_hc_attach(vm, &c.s, &hc), 0);
+	assert_int_equal(vmm_hc_detach(hc), 0);
 	vmm_vm_destroy(vm);
 	(void)st;
 }
@@ -286,9 +286,9 @@ static void test_vcpu_stats(void **st)
 
 	assert_int_equal(vmm_vcpu_create(vm, 0, &vcpu), 0);
 	memset(&s, 0xee, sizeof(s));
-	s.s.size = sizeof(s);
+	s.s.struct_size = sizeof(s);
 	assert_int_equal(vmm_vcpu_get_stats(vcpu, &s.s), 0);
-	assert_int_equal(s.s.size, sizeof(s.s));
+	assert_int_equal(s.s.struct_size, sizeof(s.s));
 	for (size_t i = sizeof(s.s); i < sizeof(s); i++)
 		assert_int_equal(s.raw[i], 0);
 	vmm_vm_destroy(vm);

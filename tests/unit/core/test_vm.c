@@ -69,7 +69,7 @@ static void test_config_old_struct(void **state)
 	assert_null(vm->cfg.allocator);
 	assert_null(vm->cfg.cpuid_filter);
 	assert_int_equal(vm->cfg.log_level, VMM_LOG_WARN);
-	assert_int_equal(vmm_mem_regions(vm, NULL, 0), 1);
+	assert_int_equal(vmm_mem_get_regions(vm, NULL, 0), 1);
 	assert_int_equal(vmm_vcpu_create(vm, 3, &v), 0);
 	assert_int_equal(vmm_vcpu_create(vm, 4, &v), -EINVAL);
 	/* an error with the (garbage) log pointer not used: no crash */
@@ -87,7 +87,7 @@ static void test_config_old_struct(void **state)
 	/* NULL config: defaults */
 	assert_int_equal(vmm__vm_create_null(NULL, &vm), 0);
 	assert_int_equal(vm->cfg.ncpus, 1);
-	assert_int_equal(vmm_mem_regions(vm, NULL, 0), 0);
+	assert_int_equal(vmm_mem_get_regions(vm, NULL, 0), 0);
 	vmm_vm_destroy(vm);
 }
 
@@ -109,7 +109,7 @@ static void test_config_ncpus(void **state)
 	cfg.ncpus = VMM_MAX_VCPUS;
 	assert_int_equal(vmm__vm_create_null(&cfg, &vm), 0);
 	assert_int_equal(vmm_vcpu_create(vm, VMM_MAX_VCPUS - 1, &v), 0);
-	assert_ptr_equal(vmm_vcpu_get(vm, VMM_MAX_VCPUS - 1), v);
+	assert_ptr_equal(vmm_vm_get_vcpu(vm, VMM_MAX_VCPUS - 1), v);
 	assert_int_equal(vmm_vcpu_create(vm, VMM_MAX_VCPUS, &v), -EINVAL);
 	vmm_vm_destroy(vm);
 
@@ -480,7 +480,7 @@ static void test_vcpu_create(void **state)
 	vmm_config_init(&cfg);
 	cfg.ncpus = 2;
 	assert_int_equal(vmm__vm_create_null(&cfg, &vm), 0);
-	assert_null(vmm_vcpu_get(vm, 0));
+	assert_null(vmm_vm_get_vcpu(vm, 0));
 	assert_int_equal(vmm_vcpu_create(vm, 2, &x), -EINVAL);
 	assert_ptr_equal(x, (vmm_vcpu *)(uintptr_t)0x77);
 	vmm_last_error(vm, buf, sizeof(buf));
@@ -491,10 +491,10 @@ static void test_vcpu_create(void **state)
 	assert_ptr_not_equal(v0, v1);
 	assert_int_equal(vmm_vcpu_create(vm, 1, &x), -EEXIST);
 	assert_ptr_equal(x, (vmm_vcpu *)(uintptr_t)0x77);
-	assert_ptr_equal(vmm_vcpu_get(vm, 0), v0);
-	assert_ptr_equal(vmm_vcpu_get(vm, 1), v1);
-	assert_null(vmm_vcpu_get(vm, VMM_MAX_VCPUS));
-	assert_null(vmm_vcpu_get(NULL, 0));
+	assert_ptr_equal(vmm_vm_get_vcpu(vm, 0), v0);
+	assert_ptr_equal(vmm_vm_get_vcpu(vm, 1), v1);
+	assert_null(vmm_vm_get_vcpu(vm, VMM_MAX_VCPUS));
+	assert_null(vmm_vm_get_vcpu(NULL, 0));
 	assert_int_equal(vmm_vcpu_index(v1), 1);
 	assert_ptr_equal(vmm_vcpu_vm(v1), vm);
 	assert_int_equal(vmm_vcpu_create(vm, 0, NULL), -EINVAL);
@@ -508,12 +508,12 @@ static void test_vcpu_create(void **state)
 	vmm_last_error(vm, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "ENOSYS"));
 	assert_int_equal(vmm_vcpu_set_single_step(v0, true), -ENOTSUP);
-	assert_int_equal(vmm_irq_line(vm, 4, 1), -ENODEV);
-	assert_int_equal(vmm_irq_msi(vm, 0xfee00000, 0x30), -ENODEV);
-	assert_int_equal(vmm_irq_msi(vm, 0xfed00000, 0x30), -EINVAL);
+	assert_int_equal(vmm_irq_set_line(vm, 4, 1), -ENODEV);
+	assert_int_equal(vmm_irq_send_msi(vm, 0xfee00000, 0x30), -ENODEV);
+	assert_int_equal(vmm_irq_send_msi(vm, 0xfed00000, 0x30), -EINVAL);
 	assert_int_equal(vmm_vcpu_kick(v0), 0);
-	struct vmm_vm_stats st;
-	assert_int_equal(vmm_vm_stats(vm, &st), 0);
+	struct vmm_vm_get_stats st;
+	assert_int_equal(vmm_vm_get_stats(vm, &st), 0);
 	assert_int_equal(st.vcpus, 2);
 	assert_int_equal(st.exits, 0);
 	vmm_vm_destroy(vm);
@@ -690,7 +690,7 @@ static int build_all(struct failalloc *fa, vmm_vm **out, vmm_dev **dev)
 		if (ret)
 			return ret;
 	}
-	ret = vmm_dev_debug_exit_attach(vm, 0xf4, 4, dev);
+	ret = vmm_debug_exit_attach(vm, 0xf4, 4, dev);
 	if (ret)
 		return ret;
 	return vmm_mem_add_ram(vm, 1ull << 32, 1 << 20);
@@ -713,11 +713,11 @@ static void test_failalloc(void **state)
 			assert_int_equal(ret, -ENOMEM);
 			assert_true(fa.failed);
 		} else {
-			struct vmm_vm_stats st;
+			struct vmm_vm_get_stats st;
 			uint32_t d = 7;
 
 			/* the result is fully usable */
-			assert_int_equal(vmm_vm_stats(vm, &st), 0);
+			assert_int_equal(vmm_vm_get_stats(vm, &st), 0);
 			assert_int_equal(st.vcpus, 2);
 			assert_int_equal(st.devices, 1);
 			assert_int_equal(st.ram_bytes, (16 << 20) + (1 << 20));
@@ -728,8 +728,8 @@ static void test_failalloc(void **state)
 		}
 		if (vm) {
 			/* failures left the VM consistent */
-			struct vmm_vm_stats st;
-			assert_int_equal(vmm_vm_stats(vm, &st), 0);
+			struct vmm_vm_get_stats st;
+			assert_int_equal(vmm_vm_get_stats(vm, &st), 0);
 			assert_true(st.devices <= 1);
 		}
 		vmm_vm_destroy(vm);

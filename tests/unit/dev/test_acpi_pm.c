@@ -32,7 +32,7 @@ static void test_timer_rate(void **state)
 	struct timespec d = { 0, 200 * 1000 * 1000 };
 
 	(void)state;
-	assert_int_equal(vmm_dev_acpi_pm_attach(vm, &dev), 0);
+	assert_int_equal(vmm_acpi_pm_attach(vm, &dev), 0);
 	s0 = now_s();
 	t0 = (uint32_t)dt_in(vm, PM + VMM_ACPI_PM_TMR, 4);
 	nanosleep(&d, NULL);
@@ -59,7 +59,7 @@ static void test_sleep_and_reset(void **state)
 	vmm_dev *dev;
 
 	(void)state;
-	assert_int_equal(vmm_dev_acpi_pm_attach(vm, &dev), 0);
+	assert_int_equal(vmm_acpi_pm_attach(vm, &dev), 0);
 	assert_int_equal(dt_in(vm, PM + VMM_ACPI_PM1A_CNT, 2) & 1, 1);
 	/* SLP_TYP 5 without SLP_EN: kept, nothing happens */
 	assert_int_equal(dt_out_ctx(vm, PM + VMM_ACPI_PM1A_CNT, 2, 5 << 10,
@@ -110,7 +110,7 @@ static void test_snapshot(void **state)
 	uint8_t bad[10] = { 0xff, 0xff };
 
 	(void)state;
-	assert_int_equal(vmm_dev_acpi_pm_attach(vm, &dev), 0);
+	assert_int_equal(vmm_acpi_pm_attach(vm, &dev), 0);
 	dt_out(vm, PM + VMM_ACPI_PM1A_CNT, 2, 5 << 10);
 	dt_out(vm, PM + VMM_ACPI_PM1A_EVT + 2, 2, 0x0100);
 	vmm__sb_init(&b, vm);
@@ -140,7 +140,7 @@ static void test_snapshot(void **state)
 static int attach(vmm_vm *vm, vmm_dev **out, void *arg)
 {
 	(void)arg;
-	return vmm_dev_acpi_pm_attach(vm, out);
+	return vmm_acpi_pm_attach(vm, out);
 }
 
 static void test_failalloc_and_conflict(void **state)
@@ -150,8 +150,8 @@ static void test_failalloc_and_conflict(void **state)
 
 	(void)state;
 	assert_true(dt_failalloc(attach, NULL, PM) >= 1);
-	assert_int_equal(vmm_dev_acpi_pm_attach(vm, &a), 0);
-	assert_int_equal(vmm_dev_acpi_pm_attach(vm, &b), -EEXIST);
+	assert_int_equal(vmm_acpi_pm_attach(vm, &a), 0);
+	assert_int_equal(vmm_acpi_pm_attach(vm, &b), -EEXIST);
 	assert_null(b);
 	assert_int_equal(vmm_dev_detach(a), 0);
 	assert_false(dt_port_used(vm, PM));

@@ -23,7 +23,7 @@ static void test_default_port(void **state)
 	struct vmm_io_ctx ctx;
 	uint8_t b[4];
 
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0, 0, &dev), 0);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0, 0, &dev), 0);
 	assert_string_equal(vmm_dev_name(dev), "debug-exit@0xf4");
 	check_exit(vm, 0xf4, 1, 0);
 	check_exit(vm, 0xf4, 1, 0x31);       /* QEMU exit code 0x63 */
@@ -61,16 +61,16 @@ static void test_custom_port(void **state)
 	vmm_dev *dev = NULL, *d2 = NULL;
 	uint8_t b[2];
 
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0x501, 1, &dev), 0);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0x501, 1, &dev), 0);
 	check_exit(vm, 0x501, 1, 0x2a);
 	assert_int_equal(vmm_bus_access(vm, VMM_SPACE_PIO, 0x501, b, 2, true),
 			 -EFAULT);
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0x501, 1, &d2),
+	assert_int_equal(vmm_debug_exit_attach(vm, 0x501, 1, &d2),
 			 -EEXIST);
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0x500, 2, &d2),
+	assert_int_equal(vmm_debug_exit_attach(vm, 0x500, 2, &d2),
 			 -EEXIST);
 	assert_null(d2);
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0x502, 2, &d2), 0);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0x502, 2, &d2), 0);
 	check_exit(vm, 0x503, 1, 7);
 	assert_int_equal(vmm_dev_detach(dev), 0);
 	assert_false(dt_port_used(vm, 0x501));
@@ -84,21 +84,21 @@ static void test_bad_args(void **state)
 	vmm_vm *vm = dt_vm(NULL, 0);
 	vmm_dev *dev = NULL;
 
-	assert_int_equal(vmm_dev_debug_exit_attach(NULL, 0, 0, &dev), -EINVAL);
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0, 0, NULL), -EINVAL);
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0, 3, &dev), -EINVAL);
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0, 8, &dev), -EINVAL);
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0xfffe, 4, &dev),
+	assert_int_equal(vmm_debug_exit_attach(NULL, 0, 0, &dev), -EINVAL);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0, 0, NULL), -EINVAL);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0, 3, &dev), -EINVAL);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0, 8, &dev), -EINVAL);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0xfffe, 4, &dev),
 			 -EINVAL);
 	assert_null(dev);
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0xfffc, 4, &dev), 0);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0xfffc, 4, &dev), 0);
 	check_exit(vm, 0xffff, 1, 5);
 	vmm_vm_destroy(vm);
 }
 
 static int attach_fa(vmm_vm *vm, vmm_dev **out, void *arg)
 {
-	return vmm_dev_debug_exit_attach(vm, 0, 0, out);
+	return vmm_debug_exit_attach(vm, 0, 0, out);
 }
 
 static void test_alloc_failures(void **state)

@@ -28,7 +28,7 @@ static vmm_dev *attach(vmm_vm *vm)
 {
 	vmm_dev *dev = NULL;
 
-	assert_int_equal(vmm_dev_i8042_attach(vm, &dev), 0);
+	assert_int_equal(vmm_i8042_attach(vm, &dev), 0);
 	assert_string_equal(vmm_dev_name(dev), "i8042");
 	return dev;
 }
@@ -192,7 +192,7 @@ static void test_port61_taken(void **state)
 	assert_int_equal(vmm_bus_register(vm, VMM_SPACE_PIO, 0x64, 1,
 					  &other_ops, NULL, "other"), 0);
 	dev = NULL;
-	assert_int_equal(vmm_dev_i8042_attach(vm, &dev), -EEXIST);
+	assert_int_equal(vmm_i8042_attach(vm, &dev), -EEXIST);
 	assert_null(dev);
 	assert_false(dt_port_used(vm, 0x60));
 	vmm_vm_destroy(vm);
@@ -204,8 +204,8 @@ static void test_hostile(void **state)
 	struct vmm_io_ctx ctx;
 	uint8_t b[8];
 
-	assert_int_equal(vmm_dev_i8042_attach(NULL, NULL), -EINVAL);
-	assert_int_equal(vmm_dev_i8042_attach(vm, NULL), -EINVAL);
+	assert_int_equal(vmm_i8042_attach(NULL, NULL), -EINVAL);
+	assert_int_equal(vmm_i8042_attach(vm, NULL), -EINVAL);
 	attach(vm);
 	assert_int_equal(vmm_bus_access(vm, VMM_SPACE_PIO, 0x60, b, 2, false),
 			 -EFAULT);
@@ -221,7 +221,7 @@ static void test_hostile(void **state)
 
 static int attach_fa(vmm_vm *vm, vmm_dev **out, void *arg)
 {
-	return vmm_dev_i8042_attach(vm, out);
+	return vmm_i8042_attach(vm, out);
 }
 
 static void test_alloc_failures(void **state)

@@ -35,7 +35,7 @@ static vmm_dev *host_attach(vmm_vm *vm)
 {
 	vmm_dev *host = NULL;
 
-	assert_int_equal(vmm_dev_pci_host_attach(vm, &host), 0);
+	assert_int_equal(vmm_pci_host_attach(vm, &host), 0);
 	assert_string_equal(vmm_dev_name(host), "pci-host");
 	return host;
 }
@@ -240,7 +240,7 @@ static void test_slots_and_args(void **state)
 	assert_int_equal(vmm_pci_remove(host, 32), -EINVAL);
 	assert_int_equal(vmm_pci_remove(NULL, 1), -EINVAL);
 	/* a device that is not a PCI host */
-	assert_int_equal(vmm_dev_rtc_attach(vm, &other), 0);
+	assert_int_equal(vmm_rtc_attach(vm, &other), 0);
 	assert_int_equal(vmm_pci_add(other, 1, &ro, NULL), -EINVAL);
 	assert_int_equal(vmm_pci_remove(other, 1), -EINVAL);
 
@@ -255,14 +255,14 @@ static void test_slots_and_args(void **state)
 	assert_int_equal(cfg_rd(vm, 7, 0x12, 2), 0xa5a5);
 
 	/* one host per VM */
-	assert_int_equal(vmm_dev_pci_host_attach(vm, &h2), -EEXIST);
+	assert_int_equal(vmm_pci_host_attach(vm, &h2), -EEXIST);
 	assert_null(h2);
-	assert_int_equal(vmm_dev_pci_host_attach(NULL, &h2), -EINVAL);
-	assert_int_equal(vmm_dev_pci_host_attach(vm, NULL), -EINVAL);
+	assert_int_equal(vmm_pci_host_attach(NULL, &h2), -EINVAL);
+	assert_int_equal(vmm_pci_host_attach(vm, NULL), -EINVAL);
 	/* detach, and a new host is fine */
 	assert_int_equal(vmm_dev_detach(host), 0);
 	assert_false(dt_port_used(vm, CF8));
-	assert_int_equal(vmm_dev_pci_host_attach(vm, &h2), 0);
+	assert_int_equal(vmm_pci_host_attach(vm, &h2), 0);
 	assert_int_equal(cfg_rd(vm, 7, 0, 4), 0xffffffff);
 	vmm_vm_destroy(vm);
 }
@@ -308,7 +308,7 @@ static void test_hostile_widths(void **state)
 
 static int attach_fa(vmm_vm *vm, vmm_dev **out, void *arg)
 {
-	return vmm_dev_pci_host_attach(vm, out);
+	return vmm_pci_host_attach(vm, out);
 }
 
 static void test_alloc_failures(void **state)

@@ -34,7 +34,7 @@ static vmm_vm *rtc_vm(uint64_t ram)
 	vmm_vm *vm = dt_vm(NULL, ram);
 	vmm_dev *dev = NULL;
 
-	assert_int_equal(vmm_dev_rtc_attach(vm, &dev), 0);
+	assert_int_equal(vmm_rtc_attach(vm, &dev), 0);
 	assert_string_equal(vmm_dev_name(dev), "rtc");
 	return vm;
 }
@@ -230,9 +230,9 @@ static void test_hostile_and_args(void **state)
 	struct vmm_io_ctx ctx;
 	uint8_t b[8];
 
-	assert_int_equal(vmm_dev_rtc_attach(NULL, &d2), -EINVAL);
-	assert_int_equal(vmm_dev_rtc_attach(vm, NULL), -EINVAL);
-	assert_int_equal(vmm_dev_rtc_attach(vm, &d2), -EEXIST);
+	assert_int_equal(vmm_rtc_attach(NULL, &d2), -EINVAL);
+	assert_int_equal(vmm_rtc_attach(vm, NULL), -EINVAL);
+	assert_int_equal(vmm_rtc_attach(vm, &d2), -EEXIST);
 	assert_null(d2);
 	assert_int_equal(vmm_bus_access(vm, VMM_SPACE_PIO, 0x70, b, 4, false),
 			 -EFAULT);
@@ -247,7 +247,7 @@ static void test_hostile_and_args(void **state)
 
 static int attach_fa(vmm_vm *vm, vmm_dev **out, void *arg)
 {
-	return vmm_dev_rtc_attach(vm, out);
+	return vmm_rtc_attach(vm, out);
 }
 
 static void test_alloc_failures(void **state)

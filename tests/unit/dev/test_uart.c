@@ -3,7 +3,7 @@
  * test_uart.c - the 16550A UART: the pure IIR priority logic, transmit to a
  * pipe (in order, under back-pressure) and to a callback, divisor latch,
  * loopback with modem status and overruns, FIFO trigger levels, LSR bits,
- * input from vmm_dev_uart_input() and from in_fd, interrupt line levels,
+ * input from vmm_uart_input() and from in_fd, interrupt line levels,
  * hostile accesses, bad arguments and allocation failures.
  */
 #include "dev_test.h"
@@ -55,7 +55,7 @@ static vmm_dev *attach(vmm_vm *vm, int out_fd, int in_fd, struct sink *s)
 		cfg.out_cb = sink_cb;
 		cfg.out_opaque = s;
 	}
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &dev), 0);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &dev), 0);
 	assert_non_null(dev);
 	return dev;
 }
@@ -317,7 +317,7 @@ static void test_io_on_event_loop(void **state)
 	vmm_uart_config_init(&cfg);
 	cfg.port = 0x2f8;
 	cfg.out_fd = out2[1];
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &d2), 0);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &d2), 0);
 	assert_int_equal(threads_besides_loop(), before);
 
 	dt_out(vm, RBR, 1, 'A');
@@ -376,7 +376,7 @@ static void test_lsr_bits(void **state)
 	vmm_dev *dev = attach(vm, -1, -1, NULL);
 
 	assert_int_equal(dt_in(vm, LSR, 1), 0x60); /* THRE | TEMT */
-	assert_int_equal(vmm_dev_uart_input(dev, "a", 1), 1);
+	assert_int_equal(vmm_uart_input(dev, "a", 1), 1);
 	assert_int_equal(dt_in(vm, LSR, 1), 0x61); /* + DR */
 	assert_int_equal(dt_in(vm, RBR, 1), 'a');
 	assert_int_equal(dt_in(vm, LSR, 1), 0x60);
@@ -430,7 +430,7 @@ static void test_loopback(void **state)
 	assert_int_equal(dt_in(vm, LSR, 1), 0x60);
 
 	/* host input waits while in loopback, arrives after */
-	assert_int_equal(vmm_dev_uart_input(dev, "h", 1), 1);
+	assert_int_equal(vmm_uart_input(dev, "h", 1), 1);
 	assert_int_equal(dt_in(vm, LSR, 1) & 1, 0);
 	dt_out(vm, MCR, 1, 0x0b);
 	assert_int_equal(dt_in(vm, RBR, 1), 'h');
@@ -448,7 +448,7 @@ static void test_fifo_trigger_and_reset(void **state)
 	/* FIFOs off: one holding register, IIR without FIFO bits */
 	assert_int_equal(dt_in(vm, IIR, 1), 0x01);
 	dt_out(vm, IER, 1, 0x01);
-	assert_int_equal(vmm_dev_uart_input(dev, "xyz", 3), 3);
+	assert_int_equal(vmm_uart_input(dev, "xyz", 3), 3);
 	assert_int_equal(dt_in(vm, IIR, 1), 0x04);
 	assert_int_equal(dt_in(vm, RBR, 1), 'x');
 	assert_int_equal(dt_in(vm, RBR, 1), 'y');
@@ -458,24 +458,24 @@ static void test_fifo_trigger_and_reset(void **state)
 	/* FIFO on, trigger 4 */
 	dt_out(vm, IIR, 1, 0x41);
 	assert_int_equal(dt_in(vm, IIR, 1), 0xc1);
-	assert_int_equal(vmm_dev_uart_input(dev, "123", 3), 3);
+	assert_int_equal(vmm_uart_input(dev, "123", 3), 3);
 	assert_int_equal(dt_in(vm, IIR, 1), 0xcc); /* timeout: below 4 */
-	assert_int_equal(vmm_dev_uart_input(dev, "4", 1), 1);
+	assert_int_equal(vmm_uart_input(dev, "4", 1), 1);
 	assert_int_equal(dt_in(vm, IIR, 1), 0xc4); /* at trigger */
 	assert_int_equal(dt_in(vm, RBR, 1), '1');
 	assert_int_equal(dt_in(vm, IIR, 1), 0xcc);
 	/* trigger 14 */
 	dt_out(vm, IIR, 1, 0xc1);
-	assert_int_equal(vmm_dev_uart_input(dev, "abcdefghijkl", 12), 12);
+	assert_int_equal(vmm_uart_input(dev, "abcdefghijkl", 12), 12);
 	assert_int_equal(dt_in(vm, IIR, 1), 0xc4); /* 3 + 12 = 15 */
 	/* RX reset empties the FIFO; it refills from host input */
 	dt_out(vm, IIR, 1, 0xc3);
 	assert_int_equal(dt_in(vm, LSR, 1) & 1, 0);
 	assert_int_equal(dt_in(vm, IIR, 1), 0xc1);
-	assert_int_equal(vmm_dev_uart_input(dev, "Z", 1), 1);
+	assert_int_equal(vmm_uart_input(dev, "Z", 1), 1);
 	assert_int_equal(dt_in(vm, RBR, 1), 'Z');
 	/* turning FIFOs off clears them and the IIR FIFO bits */
-	assert_int_equal(vmm_dev_uart_input(dev, "qq", 2), 2);
+	assert_int_equal(vmm_uart_input(dev, "qq", 2), 2);
 	dt_out(vm, IIR, 1, 0x00);
 	assert_int_equal(dt_in(vm, IIR, 1), 0x01);
 	assert_int_equal(dt_in(vm, LSR, 1), 0x60);
@@ -538,7 +538,7 @@ static void test_input_buffer(void **state)
 	for (int i = 0; i < N; i++)
 		in[i] = (uint8_t)(i ^ (i >> 8));
 	dt_out(vm, IIR, 1, 0x01);
-	n = vmm_dev_uart_input(dev, in, N);
+	n = vmm_uart_input(dev, in, N);
 	assert_int_equal(n, 4096 + 16);
 	assert_int_equal(vmm__uart_stats(dev, &st), 0);
 	assert_int_equal(st.host_queued, 4096);
@@ -547,9 +547,9 @@ static void test_input_buffer(void **state)
 		assert_int_equal(dt_in(vm, RBR, 1), in[i]);
 	}
 	assert_int_equal(dt_in(vm, LSR, 1) & 1, 0);
-	assert_int_equal(vmm_dev_uart_input(dev, in, 0), 0);
-	assert_int_equal(vmm_dev_uart_input(dev, NULL, 1), -EINVAL);
-	assert_int_equal(vmm_dev_uart_input(NULL, in, 1), -EINVAL);
+	assert_int_equal(vmm_uart_input(dev, in, 0), 0);
+	assert_int_equal(vmm_uart_input(dev, NULL, 1), -EINVAL);
+	assert_int_equal(vmm_uart_input(NULL, in, 1), -EINVAL);
 	vmm_vm_destroy(vm);
 	free(in);
 }
@@ -648,40 +648,40 @@ static void test_bad_args(void **state)
 	assert_int_equal(cfg.out_fd, -1);
 	vmm_uart_config_init(NULL);
 
-	assert_int_equal(vmm_dev_uart_attach(NULL, &cfg, &dev), -EINVAL);
-	assert_int_equal(vmm_dev_uart_attach(vm, NULL, &dev), -EINVAL);
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, NULL), -EINVAL);
+	assert_int_equal(vmm_uart_attach(NULL, &cfg, &dev), -EINVAL);
+	assert_int_equal(vmm_uart_attach(vm, NULL, &dev), -EINVAL);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, NULL), -EINVAL);
 	cfg.port = 0xfffc;
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &dev), -EINVAL);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &dev), -EINVAL);
 	cfg.port = 0x2f8;
 	cfg.irq = -2;
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &dev), -EINVAL);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &dev), -EINVAL);
 	cfg.irq = 3;
 	cfg.out_fd = 1000;
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &dev), -EBADF);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &dev), -EBADF);
 	assert_int_equal(pipe(p), 0);
 	cfg.out_fd = p[0]; /* read end for output */
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &dev), -EBADF);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &dev), -EBADF);
 	cfg.out_fd = -1;
 	cfg.in_fd = p[1]; /* write end for input */
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &dev), -EBADF);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &dev), -EBADF);
 	cfg.in_fd = -7;
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &dev), -EBADF);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &dev), -EBADF);
 	assert_null(dev);
 	assert_false(dt_port_used(vm, 0x2f8));
 
 	cfg.in_fd = -1;
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &dev), 0);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &dev), 0);
 	assert_string_equal(vmm_dev_name(dev), "uart@0x2f8");
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &d2), -EEXIST);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &d2), -EEXIST);
 	assert_null(d2);
 	/* overlapping ports from another base */
 	cfg.port = 0x2fc;
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &d2), -EEXIST);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &d2), -EEXIST);
 	/* detach frees the ports */
 	assert_int_equal(vmm_dev_detach(dev), 0);
 	assert_false(dt_port_used(vm, 0x2f8));
-	assert_int_equal(vmm_dev_uart_attach(vm, &cfg, &d2), 0);
+	assert_int_equal(vmm_uart_attach(vm, &cfg, &d2), 0);
 	vmm_vm_destroy(vm);
 	close(p[0]);
 	close(p[1]);
@@ -695,7 +695,7 @@ static int attach_fa(vmm_vm *vm, vmm_dev **out, void *arg)
 	vmm_uart_config_init(&cfg);
 	cfg.out_fd = p[1];
 	cfg.in_fd = p[0];
-	return vmm_dev_uart_attach(vm, &cfg, out);
+	return vmm_uart_attach(vm, &cfg, out);
 }
 
 static void test_alloc_failures(void **state)

@@ -52,7 +52,7 @@ static int add_flags(vmm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags)
 
 static int nregions(vmm_vm *vm)
 {
-	return vmm_mem_regions(vm, NULL, 0);
+	return vmm_mem_get_regions(vm, NULL, 0);
 }
 
 static bool all_bytes(const void *p, int c, size_t n)
@@ -172,7 +172,7 @@ static void test_regions_listing(void **state)
 		assert_int_equal(add_flags(vm, gpas[i], sizes[i],
 					   i == 2 ? VMM_MEM_READONLY : 0), 0);
 	memset(info, 0xa5, sizeof(info));
-	assert_int_equal(vmm_mem_regions(vm, info, 8), 5);
+	assert_int_equal(vmm_mem_get_regions(vm, info, 8), 5);
 	const uint64_t want[] = { 0x0, 0x8000, 0x50000, 0x100000, 0x200000 };
 	const uint64_t wsize[] = { 0x1000, 0x4000, 0x2000, 0x3000, 0x1000 };
 	for (int i = 0; i < 5; i++) {
@@ -187,13 +187,13 @@ static void test_regions_listing(void **state)
 
 	/* a short array gets the first ones; the total is still returned */
 	memset(info, 0xa5, sizeof(info));
-	assert_int_equal(vmm_mem_regions(vm, info, 2), 5);
+	assert_int_equal(vmm_mem_get_regions(vm, info, 2), 5);
 	assert_int_equal(info[0].gpa, 0);
 	assert_int_equal(info[1].gpa, 0x8000);
 	assert_true(all_bytes(&info[2], 0xa5, sizeof(info[2])));
-	assert_int_equal(vmm_mem_regions(vm, NULL, 0), 5);
-	assert_int_equal(vmm_mem_regions(vm, info, -1), -EINVAL);
-	assert_int_equal(vmm_mem_regions(vm, NULL, 3), -EINVAL);
+	assert_int_equal(vmm_mem_get_regions(vm, NULL, 0), 5);
+	assert_int_equal(vmm_mem_get_regions(vm, info, -1), -EINVAL);
+	assert_int_equal(vmm_mem_get_regions(vm, NULL, 3), -EINVAL);
 	vmm_vm_destroy(vm);
 }
 
@@ -213,7 +213,7 @@ static void test_remove(void **state)
 	assert_int_equal(nregions(vm), 2);
 
 	assert_int_equal(vmm_mem_remove(vm, 0), 0);
-	assert_int_equal(vmm_mem_regions(vm, info, 2), 1);
+	assert_int_equal(vmm_mem_get_regions(vm, info, 2), 1);
 	assert_int_equal(info[0].gpa, 0x4000);
 	assert_int_equal(vmm_mem_read(vm, 0x100, &b, 1), -EFAULT);
 	assert_false(vmm_mem_is_ram(vm, 0, 1));
@@ -523,7 +523,7 @@ static void test_memfd(void **state)
 	uint8_t w[64], r[64];
 
 	assert_int_equal(vmm_mem_add(vm, &d), 0);
-	assert_int_equal(vmm_mem_regions(vm, &info, 1), 1);
+	assert_int_equal(vmm_mem_get_regions(vm, &info, 1), 1);
 	assert_true(info.fd >= 0);
 	assert_int_not_equal(info.fd, 12345); /* .fd is ignored for memfd */
 	assert_int_equal(info.offset, 0);
@@ -589,7 +589,7 @@ static void test_fd_region(void **state)
 	d.fd = fd;
 	d.size = 0x2000;
 	assert_int_equal(vmm_mem_add(vm, &d), 0);
-	assert_int_equal(vmm_mem_regions(vm, &info, 1), 1);
+	assert_int_equal(vmm_mem_get_regions(vm, &info, 1), 1);
 	assert_int_equal(info.fd, fd);
 	assert_int_equal(info.offset, 0x1000);
 	assert_int_equal(info.flags, VMM_MEM_SHARED);
@@ -722,17 +722,17 @@ static void test_dirty_region_flag(void **state)
 static void test_default_ram(void **state)
 {
 	struct vmm_mem_info info[4];
-	struct vmm_vm_stats st;
+	struct vmm_vm_get_stats st;
 	struct vmm_config cfg;
 	vmm_vm *vm = new_vm(3 * GIB + GIB / 2);
 	uint8_t b[2] = { 1, 2 };
 
-	assert_int_equal(vmm_mem_regions(vm, info, 4), 2);
+	assert_int_equal(vmm_mem_get_regions(vm, info, 4), 2);
 	assert_int_equal(info[0].gpa, 0);
 	assert_int_equal(info[0].size, 3 * GIB);
 	assert_int_equal(info[1].gpa, 4 * GIB);
 	assert_int_equal(info[1].size, GIB / 2);
-	assert_int_equal(vmm_vm_stats(vm, &st), 0);
+	assert_int_equal(vmm_vm_get_stats(vm, &st), 0);
 	assert_int_equal(st.ram_bytes, 3 * GIB + GIB / 2);
 	assert_int_equal(vmm__ram_below_4g(vm), 3 * GIB);
 	assert_int_equal(vmm__ram_above_4g(vm), GIB / 2);
@@ -745,7 +745,7 @@ static void test_default_ram(void **state)
 
 	/* small: one region, nothing above 4 GiB */
 	vm = new_vm(64 << 20);
-	assert_int_equal(vmm_mem_regions(vm, info, 4), 1);
+	assert_int_equal(vmm_mem_get_regions(vm, info, 4), 1);
 	assert_int_equal(info[0].gpa, 0);
 	assert_int_equal(info[0].size, 64 << 20);
 	assert_int_equal(vmm__ram_above_4g(vm), 0);
@@ -753,7 +753,7 @@ static void test_default_ram(void **state)
 
 	/* exactly 3 GiB: one region */
 	vm = new_vm(3 * GIB);
-	assert_int_equal(vmm_mem_regions(vm, info, 4), 1);
+	assert_int_equal(vmm_mem_get_regions(vm, info, 4), 1);
 	assert_int_equal(info[0].size, 3 * GIB);
 	vmm_vm_destroy(vm);
 
@@ -810,11 +810,11 @@ static void test_ram_cap(void **state)
 static void test_stats(void **state)
 {
 	vmm_vm *vm = new_vm(0);
-	struct vmm_vm_stats st, st0;
+	struct vmm_vm_get_stats st, st0;
 	vmm_dev *dev;
 	vmm_vcpu *vcpu;
 
-	assert_int_equal(vmm_vm_stats(vm, &st0), 0);
+	assert_int_equal(vmm_vm_get_stats(vm, &st0), 0);
 	assert_int_equal(st0.ram_bytes, 0);
 	assert_int_equal(st0.devices, 0);
 	assert_int_equal(st0.vcpus, 0);
@@ -822,31 +822,31 @@ static void test_stats(void **state)
 
 	assert_int_equal(add(vm, 0x0, 0x100000), 0);
 	assert_int_equal(add(vm, 0x200000, 0x10000), 0);
-	assert_int_equal(vmm_vm_stats(vm, &st), 0);
+	assert_int_equal(vmm_vm_get_stats(vm, &st), 0);
 	assert_int_equal(st.ram_bytes, 0x110000);
 	/* two region structs (their dirty bitmaps are mapped like RAM,
 	 * lazily, and are not bookkeeping) */
 	assert_true(st.host_bytes >= st0.host_bytes +
 					     2 * sizeof(struct vmm_gmem_region));
 
-	assert_int_equal(vmm_dev_debug_exit_attach(vm, 0, 0, &dev), 0);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0, 0, &dev), 0);
 	assert_int_equal(vmm_vcpu_create(vm, 0, &vcpu), 0);
-	assert_int_equal(vmm_vm_stats(vm, &st), 0);
+	assert_int_equal(vmm_vm_get_stats(vm, &st), 0);
 	assert_int_equal(st.devices, 1);
 	assert_int_equal(st.vcpus, 1);
 
 	assert_int_equal(vmm_dev_detach(dev), 0);
 	assert_int_equal(vmm_mem_remove(vm, 0x200000), 0);
-	assert_int_equal(vmm_vm_stats(vm, &st), 0);
+	assert_int_equal(vmm_vm_get_stats(vm, &st), 0);
 	assert_int_equal(st.devices, 0);
 	assert_int_equal(st.ram_bytes, 0x100000);
 	assert_int_equal(vmm_mem_remove(vm, 0x0), 0);
-	assert_int_equal(vmm_vm_stats(vm, &st), 0);
+	assert_int_equal(vmm_vm_get_stats(vm, &st), 0);
 	assert_int_equal(st.ram_bytes, 0);
 	/* all that is left is the vCPU (and the bus array) */
 	assert_true(st.host_bytes >= st0.host_bytes + sizeof(struct vmm_vcpu));
-	assert_int_equal(vmm_vm_stats(vm, NULL), -EINVAL);
-	assert_int_equal(vmm_vm_stats(NULL, &st), -EINVAL);
+	assert_int_equal(vmm_vm_get_stats(vm, NULL), -EINVAL);
+	assert_int_equal(vmm_vm_get_stats(NULL, &st), -EINVAL);
 	vmm_vm_destroy(vm);
 }
 

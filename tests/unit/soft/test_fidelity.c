@@ -683,7 +683,7 @@ static void test_dr_snapshot(void **state)
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
 	assert_int_equal(vmm_snapshot_restore_fd(fd, NULL, &nvm), 0);
 	close(fd);
-	cpu = vmm_vcpu_get(nvm, 0);
+	cpu = vmm_vm_get_vcpu(nvm, 0);
 	assert_non_null(cpu);
 	assert_int_equal(vmm_vcpu_get_state(cpu, &st), 0);
 	assert_int_equal(st.dr[0], ENV_DATA + 4);

@@ -18,7 +18,7 @@ static struct vmm_vcpu_stats stats(vmm_vcpu *cpu)
 	struct vmm_vcpu_stats s;
 
 	memset(&s, 0, sizeof(s));
-	s.size = sizeof(s);
+	s.struct_size = sizeof(s);
 	assert_int_equal(vmm_vcpu_get_stats(cpu, &s), 0);
 	return s;
 }

@@ -155,7 +155,7 @@ static void run_smp(enum vmm_backend b)
 		vmm_vm_stop(vm);
 		(void)vmm_vm_wait(vm, -1);
 		for (unsigned k = 0; k < 2; k++) {
-			assert_int_equal(vmm_vcpu_get_state(vmm_vcpu_get(vm, k),
+			assert_int_equal(vmm_vcpu_get_state(vmm_vm_get_vcpu(vm, k),
 							    &st), 0);
 			fprintf(stderr, "timeout: vcpu%u mp_state %u cs %04x:%llx rip %llx\n",
 				k, st.mp_state, st.seg[VMM_CS].selector,

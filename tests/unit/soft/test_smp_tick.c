@@ -196,7 +196,7 @@ static void run_tick(enum vmm_backend b, bool bsp_halts, bool deadline)
 		vmm_vm_stop(vm);
 		(void)vmm_vm_wait(vm, -1);
 		for (unsigned k = 0; k < 2; k++) {
-			assert_int_equal(vmm_vcpu_get_state(vmm_vcpu_get(vm, k),
+			assert_int_equal(vmm_vcpu_get_state(vmm_vm_get_vcpu(vm, k),
 							    &st), 0);
 			fprintf(stderr, "timeout: vcpu%u mp_state %u cs %04x:%llx rip %llx rflags %llx\n",
 				k, st.mp_state, st.seg[VMM_CS].selector,

@@ -23,9 +23,9 @@ static struct vmm_vcpu_stats stats(vmm_vcpu *cpu)
 	struct vmm_vcpu_stats s;
 
 	memset(&s, 0, sizeof(s));
-	s.size = sizeof(s);
+	s.struct_size = sizeof(s);
 	assert_int_equal(vmm_vcpu_get_stats(cpu, &s), 0);
-	assert_int_equal(s.size, sizeof(s));
+	assert_int_equal(s.struct_size, sizeof(s));
 	return s;
 }
 
@@ -198,9 +198,9 @@ static void test_abi_sizes(void **state)
 	(void)tvm_run(&t);
 
 	memset(&u, 0xa5, sizeof(u));
-	u.s.size = (uint32_t)old;
+	u.s.struct_size = (uint32_t)old;
 	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), 0);
-	assert_int_equal(u.s.size, old);
+	assert_int_equal(u.s.struct_size, old);
 	/* the TLB pair does not fit whole: its bit is clear */
 	assert_int_equal(u.s.valid, VMM_VCPU_STAT_EXITS | VMM_VCPU_STAT_INSNS |
 				    VMM_VCPU_STAT_BLOCKS);
@@ -210,10 +210,10 @@ static void test_abi_sizes(void **state)
 		assert_int_equal(u.b[i], 0xa5);
 
 	/* too small for the exit count, or no struct at all */
-	u.s.size = offsetof(struct vmm_vcpu_stats, exits);
+	u.s.struct_size = offsetof(struct vmm_vcpu_stats, exits);
 	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), -EINVAL);
 	assert_int_equal(vmm_vcpu_get_stats(t.cpu, NULL), -EINVAL);
-	u.s.size = sizeof(u.s);
+	u.s.struct_size = sizeof(u.s);
 	assert_int_equal(vmm_vcpu_get_stats(NULL, &u.s), -EINVAL);
 	tvm_destroy(&t);
 }
@@ -235,7 +235,7 @@ static void test_busy(void **state)
 		struct vmm_exit e;
 		vmm_vcpu *cpu;
 	} arg;
-	struct vmm_vcpu_stats s = { .size = sizeof(s) };
+	struct vmm_vcpu_stats s = { .struct_size = sizeof(s) };
 	pthread_t th;
 	int ret = 0;
 
@@ -294,7 +294,7 @@ static void test_kvm(void **state)
 	assert_int_equal(vmm_vcpu_run(cpu, &e), 0);
 	assert_int_equal(e.kind, VMM_EXIT_HLT);
 	memset(&s, 0xa5, sizeof(s));
-	s.size = sizeof(s);
+	s.struct_size = sizeof(s);
 	assert_int_equal(vmm_vcpu_get_stats(cpu, &s), 0);
 	assert_int_equal(s.valid, VMM_VCPU_STAT_EXITS);
 	assert_int_equal(s.exits, 3);

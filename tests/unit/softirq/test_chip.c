@@ -16,9 +16,9 @@
 
 static bool pio_used(vmm_vm *vm, uint16_t port)
 {
-	struct vmm_bus_stats st;
+	struct vmm_bus_get_stats st;
 
-	return vmm_bus_stats(vm, VMM_SPACE_PIO, port, &st, NULL, 0) == 0;
+	return vmm_bus_get_stats(vm, VMM_SPACE_PIO, port, &st, NULL, 0) == 0;
 }
 
 static void test_failalloc(void **state)
