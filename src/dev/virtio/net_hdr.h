@@ -16,32 +16,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Feature bits (5.1.3). */
-#define VIRTIO_NET_F_CSUM 0
-#define VIRTIO_NET_F_GUEST_CSUM 1
-#define VIRTIO_NET_F_MTU 3
-#define VIRTIO_NET_F_MAC 5
-#define VIRTIO_NET_F_GUEST_TSO4 7
-#define VIRTIO_NET_F_GUEST_TSO6 8
-#define VIRTIO_NET_F_GUEST_ECN 9
-#define VIRTIO_NET_F_GUEST_UFO 10
-#define VIRTIO_NET_F_HOST_TSO4 11
-#define VIRTIO_NET_F_HOST_TSO6 12
-#define VIRTIO_NET_F_HOST_ECN 13
-#define VIRTIO_NET_F_HOST_UFO 14
-#define VIRTIO_NET_F_MRG_RXBUF 15
-#define VIRTIO_NET_F_STATUS 16
+/* Feature bits (5.1.3) and header constants: the kernel's names. */
+#include <linux/virtio_net.h>
 
 /* struct virtio_net_hdr: flags, gso_type, then le16 hdr_len, gso_size,
  * csum_start, csum_offset, num_buffers */
-#define VMM_NET_HDR_LEN 12
-#define VMM_NET_HDR_F_NEEDS_CSUM 1
-#define VMM_NET_HDR_F_DATA_VALID 2
-#define VMM_NET_HDR_GSO_NONE 0
-#define VMM_NET_HDR_GSO_TCPV4 1
-#define VMM_NET_HDR_GSO_UDP 3
-#define VMM_NET_HDR_GSO_TCPV6 4
-#define VMM_NET_HDR_GSO_ECN 0x80
+#define VMM_NET_HDR_LEN sizeof(struct virtio_net_hdr_mrg_rxbuf)
+#define VMM_NET_HDR_F_NEEDS_CSUM VIRTIO_NET_HDR_F_NEEDS_CSUM
+#define VMM_NET_HDR_F_DATA_VALID VIRTIO_NET_HDR_F_DATA_VALID
+#define VMM_NET_HDR_GSO_NONE VIRTIO_NET_HDR_GSO_NONE
+#define VMM_NET_HDR_GSO_TCPV4 VIRTIO_NET_HDR_GSO_TCPV4
+#define VMM_NET_HDR_GSO_UDP VIRTIO_NET_HDR_GSO_UDP
+#define VMM_NET_HDR_GSO_TCPV6 VIRTIO_NET_HDR_GSO_TCPV6
+#define VMM_NET_HDR_GSO_ECN VIRTIO_NET_HDR_GSO_ECN
 
 /* The largest frame (without the header) either direction carries: a
  * 64 KiB GSO packet plus an Ethernet header with one VLAN tag. */
