@@ -153,15 +153,23 @@ struct vmm_cpu_state {
  *         vCPU's model lacks is not valid); on set, the fields to write.
  * @pkru:  PKRU, the protection-key rights register (RDPKRU/WRPKRU; used
  *         when CR4.PKE is set).  Reset value 0.
+ * @pkrs:  IA32_PKRS (MSR 0x6E1), the supervisor protection-key rights
+ *         register (used when CR4.PKS is set; only the low 32 bits
+ *         exist).  Reset value 0.  Valid (VMM_XSTATE_PKRS) only when the
+ *         vCPU's model has PKS: the software backend's 'max' model; the
+ *         KVM backend does not carry it (setting a non-zero value there
+ *         is -ENOTSUP).
  */
 struct vmm_cpu_xstate {
 	uint32_t struct_size;
 	uint32_t reserved0;
 	uint64_t valid;
 	uint32_t pkru;
-	uint32_t reserved1;
+	uint32_t pkrs;
 };
 #define VMM_XSTATE_PKRU (1ull << 0)
+#define VMM_XSTATE_PKRS (1ull << 1)
+#define VMM_XSTATE_ALL (VMM_XSTATE_PKRU | VMM_XSTATE_PKRS)
 
 /* Architectural bits used by the library and tests. */
 #define VMM_CR0_PE (1ull << 0)
@@ -183,6 +191,7 @@ struct vmm_cpu_xstate {
 #define VMM_CR4_SMEP (1ull << 20)
 #define VMM_CR4_SMAP (1ull << 21)
 #define VMM_CR4_PKE (1ull << 22)
+#define VMM_CR4_PKS (1ull << 24)
 #define VMM_EFER_SCE (1ull << 0)
 #define VMM_EFER_LME (1ull << 8)
 #define VMM_EFER_LMA (1ull << 10)

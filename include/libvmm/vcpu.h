@@ -162,10 +162,11 @@ VMM_API VMM_MUST_CHECK int vmm_vcpu_set_state(vmm_vcpu *vcpu,
 
 /**
  * vmm_vcpu_get_xstate() - read the state struct vmm_cpu_state has no field
- * for (PKRU) into @xs (set @xs->struct_size first).  @xs->valid says which
- * fields this backend and CPU model have: the software backend has PKRU
- * (its "max" model implements PKU); KVM has it when the host CPU and KVM
- * support PKU (XSAVE component 9).  Returns 0, or -EINVAL for a NULL
+ * for (PKRU, PKRS) into @xs (set @xs->struct_size first).  @xs->valid says
+ * which fields this backend and CPU model have: the software backend has
+ * PKRU and PKRS (its "max" model implements PKU and PKS); KVM has PKRU
+ * when the host CPU and KVM support PKU (XSAVE component 9) and never
+ * PKRS.  Returns 0, or -EINVAL for a NULL
  * argument or a bad @struct_size.
  */
 VMM_API VMM_MUST_CHECK int vmm_vcpu_get_xstate(vmm_vcpu *vcpu,
@@ -176,7 +177,9 @@ VMM_API VMM_MUST_CHECK int vmm_vcpu_get_xstate(vmm_vcpu *vcpu,
  * Setting a field the backend does not have is accepted when the value is
  * its reset value (so a snapshot of a vCPU that never used it restores
  * anywhere), else -ENOTSUP with a message; unknown @valid bits or a
- * nonzero reserved field give -EINVAL.
+ * nonzero reserved field give -EINVAL.  (PKRS sits where an earlier
+ * libvmm had a reserved field; a nonzero PKRS without VMM_XSTATE_PKRS
+ * is ignored.)
  */
 VMM_API VMM_MUST_CHECK int vmm_vcpu_set_xstate(vmm_vcpu *vcpu,
 					       const struct vmm_cpu_xstate *xs);

@@ -294,11 +294,11 @@ int vmm_vcpu_set_xstate(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs)
 		return vmm__err(vcpu->vm, -EINVAL,
 				"struct vmm_cpu_xstate: bad struct_size or "
 				"unknown fields set");
-	if ((x.valid & ~VMM_XSTATE_PKRU) || x.reserved0 || x.reserved1)
+	if ((x.valid & ~VMM_XSTATE_ALL) || x.reserved0)
 		return vmm__err(vcpu->vm, -EINVAL,
 				"struct vmm_cpu_xstate: unknown valid bits "
 				"0x%llx or reserved fields set",
-				(unsigned long long)(x.valid & ~VMM_XSTATE_PKRU));
+				(unsigned long long)(x.valid & ~VMM_XSTATE_ALL));
 	if (!x.valid)
 		return 0;
 	if (!vcpu->vm->ops->set_xstate) {
@@ -306,6 +306,10 @@ int vmm_vcpu_set_xstate(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs)
 			return vmm__err(vcpu->vm, -ENOTSUP,
 					"PKRU 0x%x: this backend has no PKRU",
 					x.pkru);
+		if ((x.valid & VMM_XSTATE_PKRS) && x.pkrs)
+			return vmm__err(vcpu->vm, -ENOTSUP,
+					"PKRS 0x%x: this backend has no PKS",
+					x.pkrs);
 		return 0;
 	}
 	return vcpu->vm->ops->set_xstate(vcpu, &x);

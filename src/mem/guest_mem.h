@@ -139,6 +139,9 @@ struct vmm_paging {
 	/* PKRU, checked with CR4.PKE in 4/5-level paging (0 = every key
 	 * allows everything) */
 	uint32_t pkru;
+	/* IA32_PKRS, checked with CR4.PKS in 4/5-level paging for
+	 * supervisor-mode addresses (0 = every key allows everything) */
+	uint32_t pkrs;
 };
 
 /*

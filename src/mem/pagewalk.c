@@ -155,15 +155,31 @@ static int check(struct walk *w)
  * refused when PKRU.ADi is set, and a write when PKRU.WDi is set and the
  * access is a user-mode one or CR0.WP is set.  Instruction fetches are
  * never checked.  True when the access violates its key; the #PF then
- * has PK (bit 5) beside whatever else is wrong.
+ * has PK (bit 5) beside whatever else is wrong.  With CR4.PKS the same
+ * holds for supervisor-mode addresses and supervisor-mode accesses, with
+ * IA32_PKRS for PKRU and WD applying only when CR0.WP is set.
  */
 static bool pk_violation(const struct walk *w)
 {
 	const struct vmm_paging *p = w->p;
 	unsigned bits;
 
-	if (w->pkey < 0 || !(p->cr4 & VMM_CR4_PKE) || !w->user_ok ||
-	    (w->access & VMM_ACCESS_EXEC))
+	if (w->pkey < 0 || (w->access & VMM_ACCESS_EXEC))
+		return false;
+	if (!w->user_ok) {
+		/* PKS (SDM 4.6.2): a supervisor-mode address (U/S clear at
+		 * some level) with CR4.PKS: its key indexes IA32_PKRS.  Only
+		 * supervisor-mode accesses (explicit or implicit) are
+		 * checked: a user-mode one faults on U/S already. */
+		if (!(p->cr4 & VMM_CR4_PKS) || (w->access & VMM_ACCESS_USER))
+			return false;
+		bits = (p->pkrs >> (2 * w->pkey)) & 3;
+		if (bits & 1) /* AD */
+			return true;
+		return (bits & 2) && (w->access & VMM_ACCESS_WRITE) &&
+		       (p->cr0 & VMM_CR0_WP);
+	}
+	if (!(p->cr4 & VMM_CR4_PKE))
 		return false;
 	bits = (p->pkru >> (2 * w->pkey)) & 3;
 	if (bits & 1) /* AD */

@@ -204,7 +204,8 @@ int vmm__snap_get_cpu(const void *p, size_t len, unsigned *index,
 
 bool vmm__snap_xstate_used(const struct vmm_cpu_xstate *xs)
 {
-	return (xs->valid & VMM_XSTATE_PKRU) && xs->pkru;
+	return ((xs->valid & VMM_XSTATE_PKRU) && xs->pkru) ||
+	       ((xs->valid & VMM_XSTATE_PKRS) && xs->pkrs);
 }
 
 void vmm__snap_put_xstate(struct vmm_sbuf *b, unsigned index,
@@ -213,7 +214,7 @@ void vmm__snap_put_xstate(struct vmm_sbuf *b, unsigned index,
 	vmm__sb_u32(b, index);
 	vmm__sb_u64(b, xs->valid);
 	vmm__sb_u32(b, xs->pkru);
-	vmm__sb_u32(b, 0);
+	vmm__sb_u32(b, xs->pkrs);
 }
 
 int vmm__snap_get_xstate(const void *p, size_t len, unsigned *index,
@@ -230,11 +231,13 @@ int vmm__snap_get_xstate(const void *p, size_t len, unsigned *index,
 	*index = vmm__le_get32(b);
 	xs->valid = vmm__le_get64(b + 4);
 	xs->pkru = vmm__le_get32(b + 12);
+	xs->pkrs = vmm__le_get32(b + 16);
 	if (*index >= VMM_MAX_VCPUS)
 		return vmm__snap_errf(err, errlen, -EBADMSG,
 				      "VCPUX: vCPU index %u out of range",
 				      *index);
-	if ((xs->valid & ~VMM_XSTATE_PKRU) || vmm__le_get32(b + 16))
+	if ((xs->valid & ~VMM_XSTATE_ALL) ||
+	    (!(xs->valid & VMM_XSTATE_PKRS) && xs->pkrs))
 		return vmm__snap_errf(err, errlen, -ENOTSUP,
 				      "vCPU %u: extended state 0x%llx this "
 				      "libvmm does not know", *index,

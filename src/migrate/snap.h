@@ -94,7 +94,7 @@ void vmm__snap_put_cpu(struct vmm_sbuf *b, unsigned index,
 int vmm__snap_get_cpu(const void *p, size_t len, unsigned *index,
 		      struct vmm_cpu_state *st, char *err, size_t errlen);
 /*
- * VCPUX payload (docs/snapshot-format.md): index, valid, pkru, reserved.
+ * VCPUX payload (docs/snapshot-format.md): index, valid, pkru, pkrs.
  * Written only for a vCPU whose extended state differs from its reset
  * value, so that a snapshot or migration stream of a vCPU that never used
  * it is the same as before the section existed.

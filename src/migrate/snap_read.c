@@ -854,7 +854,7 @@ int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 		{
 			struct vmm_cpu_xstate x = {
 				.struct_size = sizeof(x),
-				.valid = VMM_XSTATE_PKRU,
+				.valid = VMM_XSTATE_PKRU | VMM_XSTATE_PKRS,
 			};
 			if (p->has_xs[i])
 				x = p->xs[i];

@@ -9,7 +9,8 @@
  * vmm_vcpu_get_xstate() and give it to the guest's own RDPKRU.  Also: the
  * API's checks (unknown valid bits, a model without PKU, KVM on a host
  * without PKU accepts only 0).  Before the carrier existed a restored
- * vCPU read PKRU 0.
+ * vCPU read PKRU 0.  The same for IA32_PKRS (PKS, soft "max" only), set
+ * through vmm_vcpu_set_xstate() and read back by the guest's RDMSR.
  */
 #include <libvmm/libvmm.h>
 
@@ -24,6 +25,7 @@
 #include "../diff/env.h"
 
 #define PKRU_VALUE 0x5555555cu
+#define PKRS_VALUE 0x3000000cu
 
 static int fails;
 
@@ -45,6 +47,9 @@ static const uint8_t wr_code[] = {
 };
 /* xor ecx, ecx; rdpkru; hlt */
 static const uint8_t rd_code[] = { 0x31, 0xc9, 0x0f, 0x01, 0xee, 0xf4 };
+/* mov ecx, 0x6e1 (IA32_PKRS); rdmsr; hlt */
+static const uint8_t rdpkrs_code[] = { 0xb9, 0xe1, 0x06, 0x00, 0x00,
+				       0x0f, 0x32, 0xf4 };
 
 static vmm_vm *make_vm(enum vmm_backend b, enum vmm_cpu_model model)
 {
@@ -92,6 +97,16 @@ static uint32_t pkru_of(vmm_vm *vm)
 	return xs.pkru;
 }
 
+static uint32_t pkrs_of(vmm_vm *vm)
+{
+	struct vmm_cpu_xstate xs = { .struct_size = sizeof(xs) };
+
+	if (vmm_vcpu_get_xstate(vmm_vm_get_vcpu(vm, 0), &xs) ||
+	    !(xs.valid & VMM_XSTATE_PKRS))
+		return 0xdeadbeef;
+	return xs.pkrs;
+}
+
 struct sender {
 	vmm_vm *vm;
 	int fd, ret;
@@ -120,6 +135,17 @@ int main(void)
 	CHECK(pkru_of(vm) == 0, "reset PKRU 0x%x", pkru_of(vm));
 	CHECK(run(vm, wr_code, sizeof(wr_code)) == PKRU_VALUE, "WRPKRU ran");
 	CHECK(pkru_of(vm) == PKRU_VALUE, "PKRU after WRPKRU 0x%x", pkru_of(vm));
+	CHECK(pkrs_of(vm) == 0, "reset PKRS 0x%x", pkrs_of(vm));
+	memset(&xs, 0, sizeof(xs));
+	xs.struct_size = sizeof(xs);
+	xs.valid = VMM_XSTATE_PKRS; /* PKRU untouched */
+	xs.pkrs = PKRS_VALUE;
+	r = vmm_vcpu_set_xstate(vmm_vm_get_vcpu(vm, 0), &xs);
+	CHECK(r == 0, "set PKRS: %s", vmm_strerror(r));
+	CHECK(pkru_of(vm) == PKRU_VALUE && pkrs_of(vm) == PKRS_VALUE,
+	      "PKRU 0x%x PKRS 0x%x after set", pkru_of(vm), pkrs_of(vm));
+	CHECK(run(vm, rdpkrs_code, sizeof(rdpkrs_code)) == PKRS_VALUE,
+	      "guest RDMSR IA32_PKRS");
 
 	/* snapshot round trip */
 	fd = mkstemp(path);
@@ -138,6 +164,11 @@ int main(void)
 		      pkru_of(back));
 		CHECK(run(back, rd_code, sizeof(rd_code)) == PKRU_VALUE,
 		      "RDPKRU in the restored VM");
+		CHECK(pkrs_of(back) == PKRS_VALUE, "restored PKRS 0x%x",
+		      pkrs_of(back));
+		CHECK(run(back, rdpkrs_code, sizeof(rdpkrs_code)) ==
+			      PKRS_VALUE,
+		      "RDMSR IA32_PKRS in the restored VM");
 		vmm_vm_destroy(back);
 		back = NULL;
 	}
@@ -165,6 +196,11 @@ int main(void)
 			      pkru_of(back));
 			CHECK(run(back, rd_code, sizeof(rd_code)) == PKRU_VALUE,
 			      "RDPKRU in the migrated VM");
+			CHECK(pkrs_of(back) == PKRS_VALUE, "migrated PKRS 0x%x",
+			      pkrs_of(back));
+			CHECK(run(back, rdpkrs_code, sizeof(rdpkrs_code)) ==
+				      PKRS_VALUE,
+			      "RDMSR IA32_PKRS in the migrated VM");
 			vmm_vm_destroy(back);
 		}
 	}
@@ -186,6 +222,13 @@ int main(void)
 		xs.pkru = 0;
 		CHECK(vmm_vcpu_set_xstate(cpu, &xs) == 0,
 		      "baseline model: PKRU 0 accepted");
+		xs.valid = VMM_XSTATE_PKRS;
+		xs.pkrs = 4;
+		CHECK(vmm_vcpu_set_xstate(cpu, &xs) == -ENOTSUP,
+		      "baseline model: PKRS 4 refused");
+		xs.pkrs = 0;
+		CHECK(vmm_vcpu_set_xstate(cpu, &xs) == 0,
+		      "baseline model: PKRS 0 accepted");
 		xs.valid = 1ull << 40;
 		CHECK(vmm_vcpu_set_xstate(cpu, &xs) == -EINVAL,
 		      "unknown valid bit refused");
@@ -206,7 +249,17 @@ int main(void)
 			      "KVM get_xstate");
 			printf("KVM: PKRU %s\n", xs.valid & VMM_XSTATE_PKRU ?
 			       "carried (host has PKU)" : "not available");
-			if (!(xs.valid & VMM_XSTATE_PKRU)) {
+			uint64_t got = xs.valid;
+			CHECK(!(got & VMM_XSTATE_PKRS),
+			      "KVM does not carry PKRS");
+			xs.valid = VMM_XSTATE_PKRS;
+			xs.pkrs = 0;
+			CHECK(vmm_vcpu_set_xstate(cpu, &xs) == 0,
+			      "KVM: PKRS 0 accepted");
+			xs.pkrs = 4;
+			CHECK(vmm_vcpu_set_xstate(cpu, &xs) == -ENOTSUP,
+			      "KVM: PKRS 4 refused");
+			if (!(got & VMM_XSTATE_PKRU)) {
 				xs.valid = VMM_XSTATE_PKRU;
 				xs.pkru = 0;
 				CHECK(vmm_vcpu_set_xstate(cpu, &xs) == 0,

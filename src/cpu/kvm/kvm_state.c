@@ -532,6 +532,11 @@ int kvm_set_xstate(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs)
 	uint64_t bv;
 	int r, fd = kvcpu_of(vcpu)->fd;
 
+	/* PKRS (IA32_PKRS) is not carried on KVM: only its reset value */
+	if ((xs->valid & VMM_XSTATE_PKRS) && xs->pkrs)
+		return vmm__err(vcpu->vm, -ENOTSUP,
+				"PKRS 0x%x: the KVM backend does not carry "
+				"IA32_PKRS", xs->pkrs);
 	if (!(xs->valid & VMM_XSTATE_PKRU))
 		return 0;
 	if (!off) {

@@ -250,6 +250,10 @@ static int soft_get_xstate(vmm_vcpu *vcpu, struct vmm_cpu_xstate *xs)
 		xs->valid |= VMM_XSTATE_PKRU;
 		xs->pkru = c->pkru;
 	}
+	if (c->svm->feat.cr4_ok & VMM_CR4_PKS) {
+		xs->valid |= VMM_XSTATE_PKRS;
+		xs->pkrs = c->pkrs;
+	}
 	return 0;
 }
 
@@ -257,6 +261,23 @@ static int soft_set_xstate(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs)
 {
 	struct soft_cpu *c = soft_of(vcpu);
 
+	if (xs->valid & VMM_XSTATE_PKRS) {
+		if (!(c->svm->feat.cr4_ok & VMM_CR4_PKS)) {
+			if (xs->pkrs)
+				return vmm__err(vcpu->vm, -ENOTSUP,
+						"PKRS 0x%x: CPU model '%s' of "
+						"the software backend has no "
+						"PKS", xs->pkrs,
+						vmm_cpu_model_name(
+							(enum vmm_cpu_model)
+								vcpu->vm->cfg
+									.cpu_model));
+		} else {
+			c->pkrs = xs->pkrs;
+			/* translations were checked against the old PKRS */
+			soft_tlb_flush(c);
+		}
+	}
 	if (xs->valid & VMM_XSTATE_PKRU) {
 		if (!(c->svm->feat.cr4_ok & VMM_CR4_PKE)) {
 			if (xs->pkru)

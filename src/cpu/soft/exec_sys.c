@@ -25,6 +25,7 @@
 #define MSR_MISC_ENABLE 0x1a0
 #define MSR_PAT 0x277
 #define MSR_TSC_DEADLINE 0x6e0
+#define MSR_PKRS 0x6e1
 #define MSR_EFER 0xc0000080
 #define MSR_STAR 0xc0000081
 #define MSR_LSTAR 0xc0000082
@@ -122,7 +123,7 @@ static void str4(uint32_t *r, const char *s)
 		 (1u << 19) | (1u << 24) | (1u << 25) | (1u << 26))
 /* TSC_ADJUST SMEP ERMS SMAP */
 #define MAX_L7B ((1u << 1) | (1u << 7) | (1u << 9) | (1u << 20))
-#define MAX_L7C ((1u << 2) | (1u << 3))                /* UMIP PKU */
+#define MAX_L7C ((1u << 2) | (1u << 3) | (1u << 31))      /* UMIP PKU PKS */
 #define MAX_E1C ((1u << 0) | (1u << 5))  /* LAHF in 64-bit, LZCNT */
 #define MAX_E1D ((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) |      \
 		 (1u << 29))                 /* SYSCALL NX 1G RDTSCP LM */
@@ -177,6 +178,8 @@ int soft_features_init(vmm_vm *vm, struct soft_vm *svm)
 		f->cr4_ok |= CR4_UMIP;
 	if (SOFT_F_PKU(f))
 		f->cr4_ok |= VMM_CR4_PKE;
+	if (SOFT_F_PKS(f))
+		f->cr4_ok |= VMM_CR4_PKS;
 	return 0;
 }
 
@@ -378,6 +381,11 @@ static int rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 			return -1;
 		*v = m->tsc_aux;
 		return 0;
+	case MSR_PKRS:
+		if (!SOFT_F_PKS(&c->svm->feat))
+			return -1;
+		*v = c->pkrs;
+		return 0;
 	case MSR_TSC_DEADLINE:
 		if (!chip)
 			return -1;
@@ -483,6 +491,13 @@ static int wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 			return -1;
 		m->tsc_aux = v;
 		return 0;
+	case MSR_PKRS: /* bits 63:32 are reserved */
+		if (!SOFT_F_PKS(&c->svm->feat) || (v >> 32))
+			return -1;
+		c->pkrs = (uint32_t)v;
+		/* translations in the TLB were checked against the old PKRS */
+		soft_tlb_flush(c);
+		return 0;
 	case MSR_TSC_DEADLINE:
 		if (!chip)
 			return -1;
@@ -569,7 +584,8 @@ int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v)
 			soft_gp(c, 0);
 		c->st.cr4 = v;
 		if ((old ^ v) & (VMM_CR4_PSE | VMM_CR4_PAE | VMM_CR4_PGE |
-				 VMM_CR4_SMEP | VMM_CR4_SMAP | VMM_CR4_PKE))
+				 VMM_CR4_SMEP | VMM_CR4_SMAP | VMM_CR4_PKE |
+				 VMM_CR4_PKS))
 			soft_tlb_flush(c);
 		break;
 	case 8:

@@ -67,6 +67,7 @@ static void paging_of(struct soft_cpu *c, struct vmm_paging *p)
 	p->cpl = c->cpl;
 	p->maxphyaddr = SOFT_MAXPHYADDR;
 	p->pkru = c->pkru;
+	p->pkrs = c->pkrs;
 }
 
 /*

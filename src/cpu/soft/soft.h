@@ -257,6 +257,7 @@ struct soft_features {
 #define SOFT_F_SMAP(f) (((f)->l7b >> 20) & 1)
 #define SOFT_F_UMIP(f) (((f)->l7c >> 2) & 1)
 #define SOFT_F_PKU(f) (((f)->l7c >> 3) & 1)
+#define SOFT_F_PKS(f) (((f)->l7c >> 31) & 1)
 #define SOFT_F_TSC_ADJUST(f) (((f)->l7b >> 1) & 1)
 /* guest TSC rate: soft_tsc() counts nanoseconds */
 #define SOFT_TSC_KHZ 1000000u
@@ -277,6 +278,7 @@ struct soft_vm {
 struct soft_cpu {
 	struct vmm_cpu_state st;
 	uint32_t pkru;       /* protection-key rights (RDPKRU/WRPKRU) */
+	uint32_t pkrs;       /* supervisor protection-key rights (MSR 0x6E1) */
 
 	/* lazy flags */
 	uint64_t lf_res, lf_a, lf_b;

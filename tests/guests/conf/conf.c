@@ -1265,6 +1265,8 @@ static void test_smp(void)
 #define CR4_SMEP (1ull << 20)
 #define CR4_SMAP (1ull << 21)
 #define CR4_PKE (1ull << 22)
+#define CR4_PKS (1ull << 24)
+#define MSR_PKRS 0x6e1
 
 ASMFN(f_wrcr4, ".globl f_wrcr4_i\nf_wrcr4_i: mov %rdi, %cr4\n ret");
 LBL(f_wrcr4_i);
@@ -1293,6 +1295,18 @@ static uint64_t rdcr4(void)
 static void wrcr4(uint64_t v)
 {
 	__asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
+}
+
+static uint64_t rdcr0(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%cr0, %0" : "=r"(v));
+	return v;
+}
+
+static void wrcr0(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%cr0" : : "r"(v) : "memory");
 }
 
 static void flush_tlb(void)
@@ -1324,6 +1338,7 @@ static void test_prot(void)
 		r7[1] = r7[2] = 0;
 	bool smep = r7[1] & (1u << 7), smap = r7[1] & (1u << 20);
 	bool umip = r7[2] & (1u << 2), pku = r7[2] & (1u << 3);
+	bool pks = r7[2] & (1u << 31);
 
 	pg_map(page | 7); /* user page at TVA */
 	*(volatile uint8_t *)page = 0xc3; /* ret */
@@ -1385,6 +1400,59 @@ static void test_prot(void)
 		expect_exc("pku.cr4_gp", f_wrcr4, cr4 | CR4_PKE, 13, 0,
 			   (uint64_t)f_wrcr4_i);
 		wrcr4(cr4); /* in case the CPU took it */
+	}
+	/* PKS: with CR4.PKS, the key of a supervisor page indexes IA32_PKRS
+	 * for supervisor data accesses: AD denies them, WD denies writes
+	 * when CR0.WP is set; #PF(P|PK); fetches and user pages unchecked */
+	if (pks) {
+		uint64_t cr0 = rdcr0();
+		expect_exc("pks.rdmsr", f_rdmsr, MSR_PKRS, CONF_NO_EXC, 0, 0);
+		expect_wrmsr("pks.wrmsr_rsvd", MSR_PKRS, 1ull << 32, 13);
+		wrmsr(MSR_PKRS, 4); /* AD1 */
+		CHECK("pks.rdmsr.value", 4, rdmsr(MSR_PKRS));
+		pg_map(page | 3 | (1ull << 59)); /* supervisor page, key 1 */
+		expect_exc("pks.off_read", f_read, TVA + 8, CONF_NO_EXC, 0, 0);
+		wrcr4(cr4 | CR4_PKS);
+		expect_exc("pks.ad1_read", f_read, TVA + 8, 14, 0x21,
+			   (uint64_t)f_read_i);
+		CHECK("pks.ad1_read.cr2", TVA + 8, exc.cr2);
+		expect_exc("pks.ad1_write", f_write, TVA + 8, 14, 0x23,
+			   (uint64_t)f_write_i);
+		/* instruction fetches are not checked */
+		expect_exc("pks.ad1_fetch", f_call, TVA, CONF_NO_EXC, 0, 0);
+		/* another key is unaffected */
+		pg_map(page | 3 | (2ull << 59));
+		expect_exc("pks.ad1_key2_read", f_read, TVA + 8, CONF_NO_EXC,
+			   0, 0);
+		pg_map(page | 3 | (1ull << 59));
+		wrmsr(MSR_PKRS, 8); /* WD1 */
+		wrcr0(cr0 | (1ull << 16));
+		expect_exc("pks.wd1_read", f_read, TVA + 8, CONF_NO_EXC, 0, 0);
+		expect_exc("pks.wd1_wp_write", f_write, TVA + 8, 14, 0x23,
+			   (uint64_t)f_write_i);
+		CHECK("pks.wd1_wp_write.cr2", TVA + 8, exc.cr2);
+		wrcr0(cr0 & ~(1ull << 16));
+		expect_exc("pks.wd1_nowp_write", f_write, TVA + 8, CONF_NO_EXC,
+			   0, 0);
+		CHECK("pks.wd1_nowp_write.value", 0x77,
+		      *(volatile uint64_t *)(page + 8));
+		wrcr0(cr0);
+		/* a user page's key is PKRU's, not PKRS's */
+		wrmsr(MSR_PKRS, 4); /* AD1 */
+		pg_map(page | 7 | (1ull << 59));
+		expect_exc("pks.user_page_read", f_read, TVA + 8, CONF_NO_EXC,
+			   0, 0);
+		wrcr4(cr4);
+		wrmsr(MSR_PKRS, 0);
+		pg_map(page | 7);
+	} else {
+		skip("pks.checks", "CPUID.7:ECX.PKS is 0");
+		expect_exc("pks.cr4_gp", f_wrcr4, cr4 | CR4_PKS, 13, 0,
+			   (uint64_t)f_wrcr4_i);
+		wrcr4(cr4); /* in case the CPU took it */
+		expect_exc("pks.rdmsr_gp", f_rdmsr, MSR_PKRS, 13, 0,
+			   (uint64_t)f_rdmsr_i);
+		expect_wrmsr("pks.wrmsr_gp", MSR_PKRS, 0, 13);
 	}
 	low_supervisor(false);
 	pml4[1] = 0;

@@ -338,6 +338,17 @@ static void test_cpu_xstate(void **st)
 	x.s.struct_size = sizeof(x.s);
 	assert_int_equal(vmm_vcpu_get_xstate(vcpu, &x.s), 0);
 	assert_int_equal(x.s.pkru, 0);
+	/* older (up to @pkru, before PKS): PKRS keeps its default, 0 */
+	memset(&x, 0, sizeof(x));
+	x.s.struct_size = offsetof(struct vmm_cpu_xstate, pkrs);
+	x.s.valid = VMM_XSTATE_PKRS;
+	x.s.pkrs = 0x30; /* beyond the older struct: not read */
+	assert_int_equal(vmm_vcpu_set_xstate(vcpu, &x.s), 0);
+	memset(&x, 0, sizeof(x));
+	x.s.struct_size = sizeof(x.s);
+	assert_int_equal(vmm_vcpu_get_xstate(vcpu, &x.s), 0);
+	assert_true(x.s.valid & VMM_XSTATE_PKRS); /* "max" has PKS */
+	assert_int_equal(x.s.pkrs, 0);
 	vmm_vm_destroy(vm);
 	(void)st;
 }

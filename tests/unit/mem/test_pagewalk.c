@@ -668,6 +668,64 @@ static void test_pkeys(void **state)
 	assert_int_equal(pk_walk(f, c0, PDPT_PAE, c4, 0, 0, 0x6000, AU), EC_U);
 }
 
+static uint32_t pks_walk(struct fixture *f, uint64_t cr0, uint64_t cr4,
+			 uint32_t pkru, uint32_t pkrs, uint64_t gva,
+			 unsigned acc)
+{
+	struct vmm_paging p = { .cr0 = cr0, .cr3 = tbl(4), .cr4 = cr4,
+				.efer = EFER_LM, .pkru = pkru, .pkrs = pkrs };
+	uint64_t gpa;
+	uint32_t ec = 0;
+
+	if (vmm_gmem_walk(&f->vm->mem, &p, gva, acc, false, &gpa, &ec, NULL))
+		return ec;
+	return 0;
+}
+
+/*
+ * PKS (SDM 4.6.2): with CR4.PKS, supervisor-mode data accesses to
+ * supervisor-mode addresses are checked against IA32_PKRS: AD refuses
+ * reads and writes, WD writes only with CR0.WP; #PF with PK.  Fetches,
+ * user-mode addresses (PKRU's) and user-mode accesses (U/S fault, no PK)
+ * are not; without CR4.PKS nothing is.
+ */
+static void test_pks(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t c4 = VMM_CR4_PAE | VMM_CR4_PKS, c0 = CR0_PM;
+	const uint64_t wp = CR0_PM | VMM_CR0_WP;
+
+	set_mode(f, CR0_PM, tbl(4), VMM_CR4_PAE, EFER_LM);
+	/* supervisor page (U clear in the PTE), key 3 */
+	map64(f, 4, GVA4, 1, 0x00234000ull | P | W | KEY(3), PWU);
+	assert_int_equal(pks_walk(f, c0, c4, 0, AD(3), GVA4, 0), EC_P | EC_PK);
+	assert_int_equal(pks_walk(f, c0, c4, 0, AD(3), GVA4, AW),
+			 EC_P | EC_W | EC_PK);
+	assert_int_equal(pks_walk(f, c0, c4, 0, AD(3), GVA4, AX), 0);
+	assert_int_equal(pks_walk(f, c0, VMM_CR4_PAE, 0, AD(3), GVA4, 0), 0);
+	assert_int_equal(pks_walk(f, c0, c4, 0, ~(AD(3) | WD(3)), GVA4, AW),
+			 0);
+	/* PKRU does not apply to supervisor pages, PKRS does not to user */
+	assert_int_equal(pks_walk(f, c0, c4 | VMM_CR4_PKE, AD(3), 0, GVA4, 0),
+			 0);
+	/* user-mode access: U/S fault, no PK */
+	assert_int_equal(pks_walk(f, c0, c4, 0, AD(3), GVA4, AU),
+			 EC_P | EC_U);
+	/* WD: reads allowed, writes refused only with CR0.WP */
+	assert_int_equal(pks_walk(f, wp, c4, 0, WD(3), GVA4, 0), 0);
+	assert_int_equal(pks_walk(f, c0, c4, 0, WD(3), GVA4, AW), 0);
+	assert_int_equal(pks_walk(f, wp, c4, 0, WD(3), GVA4, AW),
+			 EC_P | EC_W | EC_PK);
+	/* U clear at a higher level only: still a supervisor address */
+	map64(f, 4, GVA4, 1, 0x00234000ull | PWU | KEY(3), PWU);
+	w64(f->vm, ent(2, GVA4), tbl(1) | P | W);
+	assert_int_equal(pks_walk(f, c0, c4, 0, AD(3), GVA4, 0), EC_P | EC_PK);
+	/* a user page: PKRS not consulted */
+	map64(f, 4, GVA4, 1, 0x00234000ull | PWU | KEY(3), PWU);
+	assert_int_equal(pks_walk(f, c0, c4, 0, AD(3), GVA4, 0), 0);
+	assert_int_equal(pks_walk(f, c0, c4, 0, AD(3), GVA4, AU), 0);
+}
+
 /* ---- accessed / dirty ------------------------------------------------------ */
 
 static void test_set_ad(void **state)
@@ -881,6 +939,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_4level_perm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_5level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pkeys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_ad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserved_bits, setup,
 						teardown),

@@ -91,6 +91,7 @@ static void test_cpuid(void **state)
 	cpuid(&t, 7, r);
 	assert_int_equal(r[1] & ((1u << 7) | (1u << 20)), (1u << 7) | (1u << 20));
 	assert_int_equal(r[2] & (1u << 2), 1u << 2);
+	assert_int_equal(r[2] & (1u << 31), 1u << 31); /* PKS */
 	cpuid(&t, 0x15, r); /* 1 GHz: ECX * EBX / EAX */
 	assert_int_equal((uint64_t)r[2] * r[1] / r[0], 1000000000ull);
 	/* Linux: (ECX / 1000) * EBX in 32 bits must not overflow */
@@ -123,7 +124,7 @@ static void test_cr4(void **state)
 					0x0f, 0x22, 0xe0,       /* mov rax,cr4 */
 					0xf4 };
 	static const uint64_t bits[] = { VMM_CR4_SMEP, VMM_CR4_SMAP, CR4_UMIP,
-					 VMM_CR4_PKE };
+					 VMM_CR4_PKE, VMM_CR4_PKS };
 	struct tvm t;
 
 	for (unsigned m = 0; m < 2; m++) {
