@@ -399,12 +399,14 @@ static void test_create_probe_reason(void **state)
 /* The kick signal is configurable: bad ones are refused; on KVM the chosen
  * one gets the no-op handler (the default one is left alone) and really
  * kicks a vCPU out of a guest loop. */
+#if VMM_HAVE_KVM /* -Dkvm=disabled -Dwerror: no unused helper */
 static void *kick_later(void *p)
 {
 	usleep(50 * 1000);
 	(void)vmm_vcpu_kick(p);
 	return NULL;
 }
+#endif
 
 static void test_kick_signal(void **state)
 {

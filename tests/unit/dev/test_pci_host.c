@@ -240,7 +240,7 @@ static void test_slots_and_args(void **state)
 	assert_int_equal(vmm_pci_remove(host, 32), -EINVAL);
 	assert_int_equal(vmm_pci_remove(NULL, 1), -EINVAL);
 	/* a device that is not a PCI host */
-	assert_int_equal(vmm_rtc_attach(vm, &other), 0);
+	assert_int_equal(vmm_debug_exit_attach(vm, 0, 0, &other), 0);
 	assert_int_equal(vmm_pci_add(other, 1, &ro, NULL), -EINVAL);
 	assert_int_equal(vmm_pci_remove(other, 1), -EINVAL);
 
