@@ -117,6 +117,16 @@ ninja -C "$out/nokvm"
 meson test -C "$out/nokvm" --print-errorlogs --num-processes 2 \
 	--suite unit --suite soft --suite virtio --no-suite kvm --no-suite slow
 leg_end "no KVM, poll() event loop, no JIT, no add-ons"
+# The core alone: every add-on device model left out (-Ddevices=disabled;
+# their calls stay in the ABI and return -ENOTSUP), with -Werror.  Only the
+# unit suite (abi_symbols, abi_selftest and layering included) applies.
+leg_start "core only (-Ddevices=disabled -Dkvm=disabled, -Werror)"
+meson setup "$out/nodev" -Dtests=enabled -Dwerror=true -Ddevices=disabled \
+	-Dkvm=disabled -Dbench=disabled >/dev/null
+ninja -C "$out/nodev"
+meson test -C "$out/nodev" --print-errorlogs --num-processes 2 \
+	--suite unit --no-suite slow
+leg_end "core only (-Ddevices=disabled -Dkvm=disabled, -Werror)"
 # ---- end of issue 13 item 8 legs ----------------------------------------
 
 echo "== install and use from outside the tree =="
