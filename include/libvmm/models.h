@@ -107,6 +107,7 @@ VMM_API int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info);
  * passthrough honour.  Start from vmm_passthrough_config_init().
  */
 struct vmm_passthrough_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	int fd;
 	off_t offset;
 	uint64_t size;
@@ -191,6 +192,7 @@ vmm_passthrough_attach(vmm_vm *vm, const struct vmm_passthrough_config *cfg,
  * Capacity is the file size rounded down to 512 bytes, read at attach.
  */
 struct vmm_trapblk_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	enum vmm_space space;
 	uint64_t base;
 	const char *path;
@@ -237,6 +239,7 @@ VMM_API int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st
  * @path, @fd, @readonly: the image, as for the trapped block device.
  */
 struct vmm_block_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	enum vmm_dev_model model;
 	const char *path;
 	int fd;
@@ -282,6 +285,7 @@ VMM_API VMM_MUST_CHECK int vmm_block_attach(vmm_vm *vm,
  * @flags:    VMM_VFIO_*.
  */
 struct vmm_vfio_pci_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	const char *bdf;
 	vmm_dev *pci_host;
 	int slot;

@@ -91,6 +91,7 @@ void vmm_block_config_init(struct vmm_block_config *cfg)
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	cfg->model = VMM_MODEL_DIRECT;
 	cfg->fd = -1;
 	cfg->irq = -1;
@@ -140,13 +141,23 @@ out:
 	return ret;
 }
 
-int vmm_block_attach(vmm_vm *vm, const struct vmm_block_config *cfg,
+int vmm_block_attach(vmm_vm *vm, const struct vmm_block_config *ucfg,
 			 vmm_dev **out)
 {
+	const struct vmm_block_config *cfg = ucfg;
+	struct vmm_block_config c;
+
 	if (!vm)
 		return -EINVAL;
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "block: NULL argument");
+	vmm_block_config_init(&c);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__BLOCK_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"block: bad struct_size %u or unknown non-zero "
+				"fields in struct vmm_block_config",
+				ucfg->struct_size);
+	cfg = &c;
 	switch (cfg->model) {
 	case VMM_MODEL_DEFAULT:
 	case VMM_MODEL_DIRECT: {

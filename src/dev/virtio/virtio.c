@@ -551,6 +551,7 @@ void vmm_virtio_config_init(struct vmm_virtio_config *cfg,
 			    enum vmm_virtio_transport transport)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	cfg->transport = transport;
 	cfg->irq = -1;
 	cfg->pci_slot = -1;
