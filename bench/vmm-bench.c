@@ -669,7 +669,8 @@ static double hvm_run(struct hvm *h, uint32_t count, uint32_t gpa,
 		      uint64_t *doorbells)
 {
 	struct vmm_cpu_state st;
-	struct vmm_hc_get_stats s0, s1;
+	struct vmm_hc_get_stats s0 = { .struct_size = sizeof(s0) },
+		s1 = { .struct_size = sizeof(s1) };
 	struct vmm_exit e;
 	double t0, t1;
 
@@ -1055,7 +1056,7 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 	struct vmm_config cfg;
 	struct vmm_uart_config uc;
 	struct vmm_boot_info bi;
-	struct vmm_dev_get_info info;
+	struct vmm_dev_get_info info = { .struct_size = sizeof(info) };
 	struct ptring_server srv = { 0 };
 	struct dm_ctx c;
 	struct vmm_exit ex;

@@ -495,6 +495,7 @@ int sb_call(struct sb *sb, const void *in, size_t in_len, void *out,
 void sb_stats(struct sb *sb, struct sb_stats *st)
 {
 	*st = sb->st;
+	st->hc.struct_size = sizeof(st->hc);
 	vmm_hc_get_stats(sb->hc, &st->hc);
 }
 

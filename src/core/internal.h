@@ -95,6 +95,11 @@ int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 #define VMM__VIRTIO_CONSOLE_CONFIG_V02 64u
 #define VMM__VHOST_USER_CONFIG_V02 72u
 #define VMM__VHOST_USER_SERVER_CONFIG_V02 144u
+#define VMM__HC_STATS_V02 80u
+#define VMM__GDB_STATS_V02 56u
+#define VMM__TRAPBLK_STATS_V02 48u
+#define VMM__DEV_INFO_V02 60u
+#define VMM__SNAPSHOT_INFO_V02 56u
 /* vmm__struct_in() of a caller's @src struct into the defaulted @dst */
 #define VMM__STRUCT_IN_V(dst, src, v) \
 	vmm__struct_in((dst), sizeof(*(dst)), (src), (v))

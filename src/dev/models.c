@@ -61,14 +61,16 @@ enum vmm_dev_model vmm_dev_model(const vmm_dev *dev)
 	}
 }
 
-int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info)
+int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *uinfo)
 {
+	struct vmm_dev_get_info i, *info = &i;
 	enum vmm_dev_model m;
 
-	if (!dev || !info)
+	if (!dev || !uinfo)
 		return -EINVAL;
 	m = vmm_dev_model(dev);
 	memset(info, 0, sizeof(*info));
+	info->struct_size = sizeof(*info);
 	info->model = m;
 	if (m == VMM_MODEL_PASSTHROUGH) {
 		info->shareable = dev->model_flags & VMM__DEVF_SHARED;
@@ -83,7 +85,7 @@ int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info)
 		info->traps = true;
 	}
 	snprintf(info->name, sizeof(info->name), "%s", dev->name);
-	return 0;
+	return vmm__struct_out(uinfo, &i, sizeof(i), VMM__DEV_INFO_V02);
 }
 
 void vmm_block_config_init(struct vmm_block_config *cfg)

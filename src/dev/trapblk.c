@@ -462,13 +462,15 @@ static void trapblk_destroy(void *priv)
 
 int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st)
 {
+	struct vmm_trapblk_get_stats s;
 	struct trapblk *b;
 
 	if (!dev || !st || dev->destroy != trapblk_destroy)
 		return -EINVAL;
 	b = dev->priv;
 	pthread_mutex_lock(&b->lock);
-	*st = b->st;
+	s = b->st;
 	pthread_mutex_unlock(&b->lock);
-	return 0;
+	s.struct_size = sizeof(s);
+	return vmm__struct_out(st, &s, sizeof(s), VMM__TRAPBLK_STATS_V02);
 }

@@ -741,6 +741,93 @@ static void test_vhost_user_server_config(void **st)
 	(void)st;
 }
 
+/*
+ * A library-filled struct: a newer caller gets ours and a zeroed tail, an
+ * older one (ending before @last) only its prefix, 0 = the 0.2 size.
+ */
+#define CHECK_OUT(c, type, last, call)                                         \
+	do {                                                                   \
+		memset(&(c), 0xee, sizeof(c));                                 \
+		(c).s.struct_size = sizeof(c);                                 \
+		assert_int_equal((call), 0);                                   \
+		assert_int_equal((c).s.struct_size, sizeof((c).s));            \
+		for (size_t i_ = sizeof((c).s); i_ < sizeof(c); i_++)          \
+			assert_int_equal((c).raw[i_], 0);                      \
+		memset(&(c), 0xee, sizeof(c));                                 \
+		(c).s.struct_size = offsetof(type, last);                      \
+		assert_int_equal((call), 0);                                   \
+		assert_int_equal((c).s.struct_size, offsetof(type, last));     \
+		for (size_t i_ = offsetof(type, last); i_ < sizeof(c); i_++)   \
+			assert_int_equal((c).raw[i_], 0xee);                   \
+		memset(&(c), 0xee, sizeof(c));                                 \
+		(c).s.struct_size = 0;                                         \
+		assert_int_equal((call), 0);                                   \
+		assert_int_equal((c).s.struct_size, sizeof((c).s));            \
+		assert_int_equal((c).raw[sizeof((c).s)], 0xee);                \
+		(c).s.struct_size = 2;                                         \
+		assert_int_equal((call), -EINVAL);                             \
+	} while (0)
+
+static void test_out_structs(void **st)
+{
+	NEWER(struct vmm_hc_get_stats) hs;
+	NEWER(struct vmm_gdb_stats) gs;
+	NEWER(struct vmm_trapblk_get_stats) ts;
+	NEWER(struct vmm_dev_get_info) di;
+	NEWER(struct vmm_snapshot_get_info) si;
+	struct vmm_trapblk_config tc;
+	vmm_vm *vm = soft_vm();
+	vmm_hc *hc = NULL;
+	vmm_dev *d = NULL;
+	int fd = scratch_fd();
+
+	assert_int_equal(vmm_hc_attach(vm, NULL, &hc), 0);
+	CHECK_OUT(hs, struct vmm_hc_get_stats, bytes_out,
+		  vmm_hc_get_stats(hc, &hs.s));
+	assert_int_equal(vmm_hc_detach(hc), 0);
+
+	if (VMM_HAVE_GDB) {
+		vmm_gdb *g = NULL;
+
+		assert_int_equal(vmm_gdb_create(vm, NULL, &g), 0);
+		CHECK_OUT(gs, struct vmm_gdb_stats, steps,
+			  vmm_gdb_get_stats(g, &gs.s));
+		vmm_gdb_destroy(g);
+	}
+
+	vmm_trapblk_config_init(&tc);
+	tc.fd = fd;
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), 0);
+	CHECK_OUT(ts, struct vmm_trapblk_get_stats, capacity,
+		  vmm_trapblk_get_stats(d, &ts.s));
+	assert_int_equal(ts.s.capacity, 65536 / 512);
+	CHECK_OUT(di, struct vmm_dev_get_info, name,
+		  vmm_dev_get_info(d, &di.s));
+	assert_non_null(strstr(di.s.name, "trapblk"));
+	vmm_dev_detach(d);
+
+	char path[] = "/tmp/test_growable_snap.XXXXXX";
+	int sfd = mkstemp(path);
+	vmm_snapshot *snap = NULL;
+	char err[128];
+
+	vmm_vcpu *vcpu;
+
+	assert_true(sfd >= 0);
+	assert_int_equal(vmm_vcpu_create(vm, 0, &vcpu), 0);
+	assert_int_equal(vmm_snapshot_save_fd(vm, sfd, NULL), 0);
+	assert_int_equal(vmm_snapshot_open(path, &snap, err, sizeof(err)), 0);
+	CHECK_OUT(si, struct vmm_snapshot_get_info, file_bytes,
+		  vmm_snapshot_get_info(snap, &si.s));
+	assert_true(si.s.file_bytes > 0);
+	vmm_snapshot_close(snap);
+	unlink(path);
+	close(sfd);
+	close(fd);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
 static void test_exit_size(void **st)
 {
 	struct vmm_exit e;
@@ -773,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_virtio_net_config),
 		cmocka_unit_test(test_vhost_user_config),
 		cmocka_unit_test(test_vhost_user_server_config),
+		cmocka_unit_test(test_out_structs),
 		cmocka_unit_test(test_exit_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
