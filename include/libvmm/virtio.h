@@ -189,6 +189,7 @@ vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 
 /** Counters of a virtio device. */
 struct vmm_virtio_get_stats {
+	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint32_t device_id;    /**< 1 net, 2 blk, 3 console, 4 rng */
 	uint8_t status;        /**< device status register */
 	uint64_t features;     /**< negotiated features */

@@ -45,6 +45,10 @@ _Static_assert(sizeof(struct vmm_trapblk_get_stats) == VMM__TRAPBLK_STATS_V02,
 _Static_assert(sizeof(struct vmm_dev_get_info) == VMM__DEV_INFO_V02, "");
 _Static_assert(sizeof(struct vmm_snapshot_get_info) == VMM__SNAPSHOT_INFO_V02,
 	       "");
+_Static_assert(sizeof(struct vmm_vm_get_stats) == VMM__VM_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_bus_get_stats) == VMM__BUS_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_virtio_get_stats) == VMM__VIRTIO_STATS_V02,
+	       "");
 #endif
 
 /* A caller's struct larger than this is a bug, not a newer libvmm. */

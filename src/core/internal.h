@@ -100,6 +100,9 @@ int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 #define VMM__TRAPBLK_STATS_V02 48u
 #define VMM__DEV_INFO_V02 60u
 #define VMM__SNAPSHOT_INFO_V02 56u
+#define VMM__VM_STATS_V02 64u
+#define VMM__BUS_STATS_V02 48u
+#define VMM__VIRTIO_STATS_V02 112u
 /* vmm__struct_in() of a caller's @src struct into the defaulted @dst */
 #define VMM__STRUCT_IN_V(dst, src, v) \
 	vmm__struct_in((dst), sizeof(*(dst)), (src), (v))

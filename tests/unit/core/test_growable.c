@@ -824,6 +824,28 @@ static void test_out_structs(void **st)
 	unlink(path);
 	close(sfd);
 	close(fd);
+
+	NEWER(struct vmm_vm_get_stats) vs;
+	NEWER(struct vmm_bus_get_stats) bs;
+	NEWER(struct vmm_virtio_get_stats) ios;
+	struct vmm_uart_config uc;
+	struct vmm_virtio_config vc;
+
+	CHECK_OUT(vs, struct vmm_vm_get_stats, devices,
+		  vmm_vm_get_stats(vm, &vs.s));
+	assert_int_equal(vs.s.vcpus, 1);
+	vmm_uart_config_init(&uc);
+	assert_int_equal(vmm_uart_attach(vm, &uc, &d), 0);
+	CHECK_OUT(bs, struct vmm_bus_get_stats, errors,
+		  vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs.s, NULL, 0));
+	vmm_dev_detach(d);
+	vmm_virtio_config_init(&vc, VMM_VIRTIO_MMIO);
+	vc.mmio_base = 0xd0000000ull;
+	assert_int_equal(vmm_virtio_rng_attach(vm, &vc, &d), 0);
+	CHECK_OUT(ios, struct vmm_virtio_get_stats, mem_drains,
+		  vmm_virtio_get_stats(d, &ios.s));
+	assert_int_equal(ios.s.device_id, 4);
+	vmm_dev_detach(d);
 	vmm_vm_destroy(vm);
 	(void)st;
 }
