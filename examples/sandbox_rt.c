@@ -435,7 +435,8 @@ static int run_until(struct sb *sb, uint32_t want, uint64_t gen, char *why,
 int sb_call(struct sb *sb, const void *in, size_t in_len, void *out,
 	    size_t out_cap, struct sb_result *res)
 {
-	struct vmm_vm_get_stats vs0, vs1;
+	struct vmm_vm_get_stats vs0 = { .struct_size = sizeof(vs0) },
+		vs1 = { .struct_size = sizeof(vs1) };
 	struct sb_result dummy;
 	uint64_t gen, pages = 0;
 	int r;
@@ -495,6 +496,7 @@ int sb_call(struct sb *sb, const void *in, size_t in_len, void *out,
 void sb_stats(struct sb *sb, struct sb_stats *st)
 {
 	*st = sb->st;
+	st->hc.struct_size = sizeof(st->hc);
 	vmm_hc_get_stats(sb->hc, &st->hc);
 }
 

@@ -71,6 +71,7 @@ VMM_API int vmm_bus_unregister(vmm_vm *vm, enum vmm_space space,
 
 /** Per-range counters. */
 struct vmm_bus_get_stats {
+	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint64_t reads, writes;             /**< accesses (= exits) */
 	uint64_t bytes_read, bytes_written;
 	uint64_t errors;                    /**< handler failures */

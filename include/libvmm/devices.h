@@ -44,6 +44,7 @@ VMM_API const char *vmm_dev_name(const vmm_dev *dev);
  * vmm_uart_config_init().
  */
 struct vmm_uart_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	uint16_t port;
 	int irq;
 	int out_fd;

@@ -94,6 +94,7 @@ VMM_API int vmm_gdb_exit_code(const vmm_gdb *gdb);
  * vmm_gdb_stats - what a session did (for tests and tools).
  */
 struct vmm_gdb_stats {
+	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint64_t packets;      /**< valid packets received */
 	uint64_t bad_checksum; /**< packets NAKed for a bad checksum */
 	uint64_t errors;       /**< commands answered with E NN */
@@ -102,7 +103,10 @@ struct vmm_gdb_stats {
 	uint64_t steps;        /**< single steps completed */
 };
 
-/** vmm_gdb_get_stats() - copy the stub's counters into @st. */
+/**
+ * vmm_gdb_get_stats() - copy the stub's counters into @st (set
+ * @st->struct_size first; docs/api.md, "Growable structs").
+ */
 VMM_API int vmm_gdb_get_stats(const vmm_gdb *gdb, struct vmm_gdb_stats *st);
 
 /**

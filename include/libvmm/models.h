@@ -60,6 +60,7 @@ VMM_API const char *vmm_model_name(enum vmm_dev_model model);
  * @name:       the device's name, as vmm_dev_name().
  */
 struct vmm_dev_get_info {
+	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	enum vmm_dev_model model;
 	bool shareable;
 	bool exclusive;
@@ -71,7 +72,10 @@ struct vmm_dev_get_info {
 /** vmm_dev_model() - @dev's model; VMM_MODEL_DEFAULT only for NULL. */
 VMM_API enum vmm_dev_model vmm_dev_model(const vmm_dev *dev);
 
-/** vmm_dev_get_info() - fill @info for @dev.  -EINVAL for NULL arguments. */
+/**
+ * vmm_dev_get_info() - fill @info for @dev (set @info->struct_size
+ * first).  -EINVAL for NULL arguments or a bad struct_size.
+ */
 VMM_API int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info);
 
 /* ---- passthrough, host-region form ---------------------------------- */
@@ -107,6 +111,7 @@ VMM_API int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info);
  * passthrough honour.  Start from vmm_passthrough_config_init().
  */
 struct vmm_passthrough_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	int fd;
 	off_t offset;
 	uint64_t size;
@@ -191,6 +196,7 @@ vmm_passthrough_attach(vmm_vm *vm, const struct vmm_passthrough_config *cfg,
  * Capacity is the file size rounded down to 512 bytes, read at attach.
  */
 struct vmm_trapblk_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	enum vmm_space space;
 	uint64_t base;
 	const char *path;
@@ -213,13 +219,17 @@ vmm_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 
 /** Counters of a trapped block device. */
 struct vmm_trapblk_get_stats {
+	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint64_t reg_accesses; /**< register traps (data port included) */
 	uint64_t sectors_read, sectors_written;
 	uint64_t errors;       /**< commands that ended with ST_ERR */
 	uint64_t capacity;     /**< sectors */
 };
 
-/** vmm_trapblk_get_stats() - -EINVAL if @dev is not a trapped block device. */
+/**
+ * vmm_trapblk_get_stats() - set @st->struct_size first.  -EINVAL if @dev
+ * is not a trapped block device or for a bad struct_size.
+ */
 VMM_API int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st);
 
 /* ---- one block device kind, three models -------------------------------- */
@@ -237,6 +247,7 @@ VMM_API int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st
  * @path, @fd, @readonly: the image, as for the trapped block device.
  */
 struct vmm_block_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	enum vmm_dev_model model;
 	const char *path;
 	int fd;
@@ -282,6 +293,7 @@ VMM_API VMM_MUST_CHECK int vmm_block_attach(vmm_vm *vm,
  * @flags:    VMM_VFIO_*.
  */
 struct vmm_vfio_pci_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	const char *bdf;
 	vmm_dev *pci_host;
 	int slot;

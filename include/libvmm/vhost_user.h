@@ -52,6 +52,7 @@ typedef struct vmm_vhost_user_server vmm_vhost_user_server;
  * @log, @log_opaque, @log_level: messages (the library never prints).
  */
 struct vmm_vhost_user_server_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	const char *socket_path;
 	enum vmm_vhost_user_device device;
 	struct vmm_virtio_blk_config blk;
@@ -114,6 +115,7 @@ VMM_API void vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
  * or VMM_MEM_FD with VMM_MEM_SHARED); otherwise -EINVAL with a message.
  */
 struct vmm_vhost_user_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	const char *socket_path;
 	enum vmm_vhost_user_device device;
 	struct vmm_virtio_config virtio;

@@ -61,6 +61,8 @@ enum vmm_virtio_transport {
  * Start from vmm_virtio_config_init().
  */
 struct vmm_virtio_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size; not read when
+			       *   embedded (the outer struct's counts) */
 	enum vmm_virtio_transport transport;
 	uint64_t mmio_base;
 	int irq;
@@ -99,6 +101,7 @@ VMM_API void vmm_virtio_config_init(struct vmm_virtio_config *cfg,
  * losing power (docs/virtio.md, "virtio-blk flush").
  */
 struct vmm_virtio_blk_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	struct vmm_virtio_config virtio;
 	const char *path;
 	int fd;
@@ -144,6 +147,7 @@ vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
  * @mtu:    offered with VIRTIO_NET_F_MTU when non-zero.
  */
 struct vmm_virtio_net_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	struct vmm_virtio_config virtio;
 	int tap_fd;
 	const char *ifname;
@@ -164,6 +168,7 @@ vmm_virtio_net_attach(vmm_vm *vm, const struct vmm_virtio_net_config *cfg,
  * Both are dup()ed.
  */
 struct vmm_virtio_console_config {
+	uint32_t struct_size; /**< sizeof(); 0 = 0.2 size (docs/api.md) */
 	struct vmm_virtio_config virtio;
 	int out_fd;
 	int in_fd;
@@ -184,6 +189,7 @@ vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 
 /** Counters of a virtio device. */
 struct vmm_virtio_get_stats {
+	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint32_t device_id;    /**< 1 net, 2 blk, 3 console, 4 rng */
 	uint8_t status;        /**< device status register */
 	uint64_t features;     /**< negotiated features */

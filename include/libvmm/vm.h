@@ -361,6 +361,7 @@ VMM_API size_t vmm_last_error(vmm_vm *vm, char *buf, size_t len);
 
 /** Per-VM counters, from vmm_vm_get_stats(). */
 struct vmm_vm_get_stats {
+	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint64_t exits;          /**< all vCPU exits */
 	uint64_t io_exits;       /**< port I/O exits */
 	uint64_t mmio_exits;     /**< MMIO exits */
@@ -371,7 +372,10 @@ struct vmm_vm_get_stats {
 	uint32_t devices;        /**< devices attached */
 };
 
-/** vmm_vm_get_stats() - resource accounting for @vm. */
+/**
+ * vmm_vm_get_stats() - resource accounting for @vm; set @st->struct_size
+ * first (docs/api.md, "Growable structs").
+ */
 VMM_API int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_get_stats *st);
 
 /**

@@ -17,6 +17,40 @@
 
 #include <string.h>
 
+/* The frozen sizes (core/internal.h) are what this release compiles. */
+#if defined(__x86_64__)
+_Static_assert(sizeof(struct vmm_uart_config) == VMM__UART_CONFIG_V02, "");
+_Static_assert(sizeof(struct vmm_passthrough_config) ==
+	       VMM__PASSTHROUGH_CONFIG_V02, "");
+_Static_assert(sizeof(struct vmm_trapblk_config) == VMM__TRAPBLK_CONFIG_V02,
+	       "");
+_Static_assert(sizeof(struct vmm_block_config) == VMM__BLOCK_CONFIG_V02, "");
+_Static_assert(sizeof(struct vmm_vfio_pci_config) == VMM__VFIO_PCI_CONFIG_V02,
+	       "");
+_Static_assert(sizeof(struct vmm_virtio_config) == VMM__VIRTIO_CONFIG_V02, "");
+_Static_assert(sizeof(struct vmm_virtio_blk_config) ==
+	       VMM__VIRTIO_BLK_CONFIG_V02, "");
+_Static_assert(sizeof(struct vmm_virtio_net_config) ==
+	       VMM__VIRTIO_NET_CONFIG_V02, "");
+_Static_assert(sizeof(struct vmm_virtio_console_config) ==
+	       VMM__VIRTIO_CONSOLE_CONFIG_V02, "");
+_Static_assert(sizeof(struct vmm_vhost_user_config) ==
+	       VMM__VHOST_USER_CONFIG_V02, "");
+_Static_assert(sizeof(struct vmm_vhost_user_server_config) ==
+	       VMM__VHOST_USER_SERVER_CONFIG_V02, "");
+_Static_assert(sizeof(struct vmm_hc_get_stats) == VMM__HC_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_gdb_stats) == VMM__GDB_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_trapblk_get_stats) == VMM__TRAPBLK_STATS_V02,
+	       "");
+_Static_assert(sizeof(struct vmm_dev_get_info) == VMM__DEV_INFO_V02, "");
+_Static_assert(sizeof(struct vmm_snapshot_get_info) == VMM__SNAPSHOT_INFO_V02,
+	       "");
+_Static_assert(sizeof(struct vmm_vm_get_stats) == VMM__VM_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_bus_get_stats) == VMM__BUS_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_virtio_get_stats) == VMM__VIRTIO_STATS_V02,
+	       "");
+#endif
+
 /* A caller's struct larger than this is a bug, not a newer libvmm. */
 #define STRUCT_SIZE_MAX 65536u
 

@@ -267,13 +267,14 @@ int vmm_bus_access(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 }
 
 int vmm_bus_get_stats(vmm_vm *vm, enum vmm_space space, uint64_t addr,
-		  struct vmm_bus_get_stats *st, char *name, size_t name_len)
+		  struct vmm_bus_get_stats *ust, char *name, size_t name_len)
 {
+	struct vmm_bus_get_stats s = { .struct_size = sizeof(s) }, *st = &s;
 	struct vmm_bus *bus = get_bus(vm, space);
 	long i;
 	int ret = -ENOENT;
 
-	if (!bus || !st)
+	if (!bus || !ust)
 		return -EINVAL;
 	pthread_rwlock_rdlock(&bus->lock);
 	i = find_idx(bus, addr);
@@ -289,5 +290,7 @@ int vmm_bus_get_stats(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 		ret = 0;
 	}
 	pthread_rwlock_unlock(&bus->lock);
+	if (!ret)
+		ret = vmm__struct_out(ust, &s, sizeof(s), VMM__BUS_STATS_V02);
 	return ret;
 }

@@ -80,6 +80,34 @@ int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 	vmm__struct_in((dst), sizeof(*(dst)), (src), sizeof(*(dst)))
 
 /*
+ * Sizes frozen at the release a struct gained its struct_size (x86-64;
+ * src/core/abi.c checks them against sizeof): what struct_size 0 means.
+ * A release that grows one of these structs keeps its constant here.
+ */
+#define VMM__UART_CONFIG_V02 40u
+#define VMM__PASSTHROUGH_CONFIG_V02 56u
+#define VMM__TRAPBLK_CONFIG_V02 32u
+#define VMM__BLOCK_CONFIG_V02 72u
+#define VMM__VFIO_PCI_CONFIG_V02 48u
+#define VMM__VIRTIO_CONFIG_V02 48u
+#define VMM__VIRTIO_BLK_CONFIG_V02 88u
+#define VMM__VIRTIO_NET_CONFIG_V02 80u
+#define VMM__VIRTIO_CONSOLE_CONFIG_V02 64u
+#define VMM__VHOST_USER_CONFIG_V02 72u
+#define VMM__VHOST_USER_SERVER_CONFIG_V02 144u
+#define VMM__HC_STATS_V02 80u
+#define VMM__GDB_STATS_V02 56u
+#define VMM__TRAPBLK_STATS_V02 48u
+#define VMM__DEV_INFO_V02 60u
+#define VMM__SNAPSHOT_INFO_V02 56u
+#define VMM__VM_STATS_V02 64u
+#define VMM__BUS_STATS_V02 48u
+#define VMM__VIRTIO_STATS_V02 112u
+/* vmm__struct_in() of a caller's @src struct into the defaulted @dst */
+#define VMM__STRUCT_IN_V(dst, src, v) \
+	vmm__struct_in((dst), sizeof(*(dst)), (src), (v))
+
+/*
  * Memory listeners (src/mem/listener.h): a device holding host pointers
  * into guest memory past one access registers here to drain before a
  * region is removed and to hear about added regions.

@@ -438,11 +438,14 @@ const char *vmm_cap_name(uint64_t cap)
 	return "?";
 }
 
-int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_get_stats *st)
+int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_get_stats *ust)
 {
-	if (!vm || !st)
+	struct vmm_vm_get_stats s, *st = &s;
+
+	if (!vm || !ust)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
+	st->struct_size = sizeof(*st);
 	st->exits = atomic_load(&vm->exits);
 	st->io_exits = atomic_load(&vm->io_exits);
 	st->mmio_exits = atomic_load(&vm->mmio_exits);
@@ -458,7 +461,7 @@ int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_get_stats *st)
 	for (struct vmm_dev *d = vm->devices; d; d = d->next)
 		st->devices++;
 	pthread_mutex_unlock(&vm->dev_lock);
-	return 0;
+	return vmm__struct_out(ust, &s, sizeof(s), VMM__VM_STATS_V02);
 }
 
 int vmm_irq_set_line(vmm_vm *vm, uint32_t gsi, int level)

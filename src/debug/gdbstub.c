@@ -1154,10 +1154,13 @@ int vmm_gdb_exit_code(const vmm_gdb *g)
 
 int vmm_gdb_get_stats(const vmm_gdb *g, struct vmm_gdb_stats *st)
 {
+	struct vmm_gdb_stats s;
+
 	if (!g || !st)
 		return -EINVAL;
-	*st = g->stats;
-	return 0;
+	s = g->stats;
+	s.struct_size = sizeof(s);
+	return vmm__struct_out(st, &s, sizeof(s), VMM__GDB_STATS_V02);
 }
 
 int vmm_gdb_serve(vmm_gdb *g, int fd)

@@ -61,14 +61,16 @@ enum vmm_dev_model vmm_dev_model(const vmm_dev *dev)
 	}
 }
 
-int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info)
+int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *uinfo)
 {
+	struct vmm_dev_get_info i, *info = &i;
 	enum vmm_dev_model m;
 
-	if (!dev || !info)
+	if (!dev || !uinfo)
 		return -EINVAL;
 	m = vmm_dev_model(dev);
 	memset(info, 0, sizeof(*info));
+	info->struct_size = sizeof(*info);
 	info->model = m;
 	if (m == VMM_MODEL_PASSTHROUGH) {
 		info->shareable = dev->model_flags & VMM__DEVF_SHARED;
@@ -83,7 +85,7 @@ int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info)
 		info->traps = true;
 	}
 	snprintf(info->name, sizeof(info->name), "%s", dev->name);
-	return 0;
+	return vmm__struct_out(uinfo, &i, sizeof(i), VMM__DEV_INFO_V02);
 }
 
 void vmm_block_config_init(struct vmm_block_config *cfg)
@@ -91,6 +93,7 @@ void vmm_block_config_init(struct vmm_block_config *cfg)
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	cfg->model = VMM_MODEL_DIRECT;
 	cfg->fd = -1;
 	cfg->irq = -1;
@@ -140,13 +143,23 @@ out:
 	return ret;
 }
 
-int vmm_block_attach(vmm_vm *vm, const struct vmm_block_config *cfg,
+int vmm_block_attach(vmm_vm *vm, const struct vmm_block_config *ucfg,
 			 vmm_dev **out)
 {
+	const struct vmm_block_config *cfg = ucfg;
+	struct vmm_block_config c;
+
 	if (!vm)
 		return -EINVAL;
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "block: NULL argument");
+	vmm_block_config_init(&c);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__BLOCK_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"block: bad struct_size %u or unknown non-zero "
+				"fields in struct vmm_block_config",
+				ucfg->struct_size);
+	cfg = &c;
 	switch (cfg->model) {
 	case VMM_MODEL_DEFAULT:
 	case VMM_MODEL_DIRECT: {

@@ -60,6 +60,7 @@ void vmm_trapblk_config_init(struct vmm_trapblk_config *cfg)
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	cfg->space = VMM_SPACE_PIO;
 	cfg->base = 0x5c0;
 	cfg->fd = -1;
@@ -341,9 +342,11 @@ static int trapblk_restore(void *priv, uint32_t version,
 	return 0;
 }
 
-int vmm_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
+int vmm_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *ucfg,
 			   vmm_dev **out)
 {
+	const struct vmm_trapblk_config *cfg = ucfg;
+	struct vmm_trapblk_config c;
 	struct trapblk *b;
 	struct stat st;
 	char name[48];
@@ -355,6 +358,13 @@ int vmm_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 		return -EINVAL;
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "trapblk: NULL argument");
+	vmm_trapblk_config_init(&c);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__TRAPBLK_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"trapblk: bad struct_size %u or unknown non-zero "
+				"fields in struct vmm_trapblk_config",
+				ucfg->struct_size);
+	cfg = &c;
 	base = cfg->base;
 	if (cfg->space == VMM_SPACE_PIO) {
 		if (!base)
@@ -452,13 +462,15 @@ static void trapblk_destroy(void *priv)
 
 int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st)
 {
+	struct vmm_trapblk_get_stats s;
 	struct trapblk *b;
 
 	if (!dev || !st || dev->destroy != trapblk_destroy)
 		return -EINVAL;
 	b = dev->priv;
 	pthread_mutex_lock(&b->lock);
-	*st = b->st;
+	s = b->st;
 	pthread_mutex_unlock(&b->lock);
-	return 0;
+	s.struct_size = sizeof(s);
+	return vmm__struct_out(st, &s, sizeof(s), VMM__TRAPBLK_STATS_V02);
 }

@@ -755,6 +755,7 @@ void vmm_uart_config_init(struct vmm_uart_config *cfg)
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	cfg->port = 0x3f8;
 	cfg->irq = 4;
 	cfg->out_fd = -1;
@@ -771,9 +772,11 @@ void vmm_uart_config_init(struct vmm_uart_config *cfg)
  * if the ports are taken, -ENOMEM, or the error of eventfd or of starting
  * the VM's event loop (when an fd is given).
  */
-int vmm_uart_attach(vmm_vm *vm, const struct vmm_uart_config *cfg,
+int vmm_uart_attach(vmm_vm *vm, const struct vmm_uart_config *ucfg,
 			vmm_dev **out)
 {
+	const struct vmm_uart_config *cfg = ucfg;
+	struct vmm_uart_config c;
 	struct uart *u;
 	vmm_dev *dev;
 	char name[32];
@@ -784,6 +787,13 @@ int vmm_uart_attach(vmm_vm *vm, const struct vmm_uart_config *cfg,
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "uart: NULL %s",
 				cfg ? "out" : "config");
+	vmm_uart_config_init(&c);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__UART_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"uart: bad struct_size %u or unknown non-zero "
+				"fields in struct vmm_uart_config",
+				ucfg->struct_size);
+	cfg = &c;
 	ret = uart_check_cfg(vm, cfg);
 	if (ret)
 		return ret;

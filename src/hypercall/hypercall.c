@@ -242,9 +242,11 @@ int64_t vmm_hc_lookup(vmm_hc *hc, const char *name)
 	return ret;
 }
 
-int vmm_hc_get_stats(vmm_hc *hc, struct vmm_hc_get_stats *st)
+int vmm_hc_get_stats(vmm_hc *hc, struct vmm_hc_get_stats *ust)
 {
-	if (!hc || !st)
+	struct vmm_hc_get_stats s = { .struct_size = sizeof(s) }, *st = &s;
+
+	if (!hc || !ust)
 		return -EINVAL;
 	st->doorbells = atomic_load(&hc->doorbells);
 	st->calls = atomic_load(&hc->calls);
@@ -255,7 +257,7 @@ int vmm_hc_get_stats(vmm_hc *hc, struct vmm_hc_get_stats *st)
 	st->bad_doorbells = atomic_load(&hc->bad_doorbells);
 	st->bytes_in = atomic_load(&hc->bytes_in);
 	st->bytes_out = atomic_load(&hc->bytes_out);
-	return 0;
+	return vmm__struct_out(ust, &s, sizeof(s), VMM__HC_STATS_V02);
 }
 
 /* ---- checking a call --------------------------------------------------- */

@@ -626,11 +626,15 @@ int vmm_snapshot_open_fd(int fd, vmm_snapshot **out, char *err, size_t el)
 	return snap_finish_open(s, out, err, el);
 }
 
-int vmm_snapshot_get_info(const vmm_snapshot *s, struct vmm_snapshot_get_info *info)
+int vmm_snapshot_get_info(const vmm_snapshot *s,
+			  struct vmm_snapshot_get_info *uinfo)
 {
-	if (!s || !info)
+	struct vmm_snapshot_get_info i, *info = &i;
+
+	if (!s || !uinfo)
 		return -EINVAL;
 	memset(info, 0, sizeof(*info));
+	info->struct_size = sizeof(*info);
 	info->format_version = s->p.format_version;
 	info->lib_version = s->p.lib_version;
 	info->backend = (enum vmm_backend)s->p.backend;
@@ -646,7 +650,7 @@ int vmm_snapshot_get_info(const vmm_snapshot *s, struct vmm_snapshot_get_info *i
 		info->raw_memory &= g->enc == MEM_ENC_RAW;
 	}
 	info->file_bytes = s->len;
-	return 0;
+	return vmm__struct_out(uinfo, &i, sizeof(i), VMM__SNAPSHOT_INFO_V02);
 }
 
 /* ---- restoring ---- */

@@ -355,7 +355,7 @@ static void test_session(void **state)
 {
 	struct fix *f = *state;
 	struct sess s = { .f = f };
-	struct vmm_gdb_stats st;
+	struct vmm_gdb_stats st = { .struct_size = sizeof(st) };
 	char r[256];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s.fd), 0);

@@ -45,6 +45,7 @@ void vmm_passthrough_config_init(struct vmm_passthrough_config *cfg)
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	cfg->fd = -1;
 	cfg->irq_fd = -1;
 }
@@ -209,9 +210,11 @@ static int check_config(vmm_vm *vm, const struct vmm_passthrough_config *c)
 }
 
 int vmm_passthrough_attach(vmm_vm *vm,
-			       const struct vmm_passthrough_config *cfg,
+			       const struct vmm_passthrough_config *ucfg,
 			       vmm_dev **out)
 {
+	const struct vmm_passthrough_config *cfg = ucfg;
+	struct vmm_passthrough_config c;
 	struct vmm_mem_region mr;
 	struct pt_region *p;
 	struct stat st, st2;
@@ -223,6 +226,13 @@ int vmm_passthrough_attach(vmm_vm *vm,
 		return -EINVAL;
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "passthrough: NULL argument");
+	vmm_passthrough_config_init(&c);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__PASSTHROUGH_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"passthrough: bad struct_size %u or unknown "
+				"non-zero fields in struct vmm_passthrough_config",
+				ucfg->struct_size);
+	cfg = &c;
 	if ((ret = check_config(vm, cfg)))
 		return ret;
 	if (fstat(cfg->fd, &st) < 0 || (fl = fcntl(cfg->fd, F_GETFL)) < 0)

@@ -103,6 +103,7 @@ void vmm_vfio_pci_config_init(struct vmm_vfio_pci_config *cfg)
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	cfg->slot = -1;
 	cfg->intx_gsi = -1;
 }
@@ -963,9 +964,11 @@ static int setup(struct vfio_dev *d, const struct vmm_vfio_pci_config *cfg)
 	return 0;
 }
 
-int vmm__vfio_pci_attach_sys(vmm_vm *vm, const struct vmm_vfio_pci_config *cfg,
+int vmm__vfio_pci_attach_sys(vmm_vm *vm, const struct vmm_vfio_pci_config *ucfg,
 			     const struct vmm__vfio_sys *sys, vmm_dev **out)
 {
+	const struct vmm_vfio_pci_config *cfg = ucfg;
+	struct vmm_vfio_pci_config c;
 	struct vfio_dev *d;
 	char name[48];
 	vmm_dev *dev;
@@ -975,6 +978,13 @@ int vmm__vfio_pci_attach_sys(vmm_vm *vm, const struct vmm_vfio_pci_config *cfg,
 		return -EINVAL;
 	if (!cfg || !out || !sys)
 		return vmm__err(vm, -EINVAL, "vfio: NULL argument");
+	vmm_vfio_pci_config_init(&c);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__VFIO_PCI_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"vfio: bad struct_size %u or unknown non-zero "
+				"fields in struct vmm_vfio_pci_config",
+				ucfg->struct_size);
+	cfg = &c;
 	if (!bdf_ok(cfg->bdf))
 		return vmm__err(vm, -EINVAL, "vfio: bad PCI address \"%s\" "
 				"(want dddd:bb:dd.f)",

@@ -474,9 +474,11 @@ static int fe_handshake(struct vu_fe *fe, unsigned nq)
 	return 0;
 }
 
-int vmm_vhost_user_attach(vmm_vm *vm, const struct vmm_vhost_user_config *cfg,
+int vmm_vhost_user_attach(vmm_vm *vm, const struct vmm_vhost_user_config *ucfg,
 			  vmm_dev **out)
 {
+	const struct vmm_vhost_user_config *cfg = ucfg;
+	struct vmm_vhost_user_config c;
 	struct vu_fe *fe;
 	struct vmm_virtio *vd;
 	uint64_t keep;
@@ -484,7 +486,18 @@ int vmm_vhost_user_attach(vmm_vm *vm, const struct vmm_vhost_user_config *cfg,
 
 	if (!vm)
 		return -EINVAL;
-	if (!cfg || !out || !cfg->socket_path)
+	if (!cfg || !out)
+		return vmm__err(vm, -EINVAL, "vhost-user: no socket path");
+	/* defaults for an older caller: those of vmm_virtio_config_init() */
+	memset(&c, 0, sizeof(c));
+	vmm_virtio_config_init(&c.virtio, VMM_VIRTIO_MMIO);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__VHOST_USER_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"vhost-user: bad struct_size %u or unknown "
+				"non-zero fields in struct vmm_vhost_user_config",
+				ucfg->struct_size);
+	cfg = &c;
+	if (!cfg->socket_path)
 		return vmm__err(vm, -EINVAL, "vhost-user: no socket path");
 	if (cfg->device != VMM_VHOST_USER_BLK &&
 	    cfg->device != VMM_VHOST_USER_RNG)

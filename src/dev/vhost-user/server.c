@@ -64,19 +64,39 @@ void vmm_vhost_user_server_config_init(struct vmm_vhost_user_server_config *cfg,
 				       enum vmm_vhost_user_device device)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	vmm_virtio_blk_config_init(&cfg->blk, VMM_VIRTIO_MMIO);
 	cfg->device = device;
 	cfg->log_level = VMM_LOG_WARN;
 }
 
-int vmm_vhost_user_server_create(const struct vmm_vhost_user_server_config *cfg,
+int vmm_vhost_user_server_create(const struct vmm_vhost_user_server_config *ucfg,
 				 vmm_vhost_user_server **out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const struct vmm_vhost_user_server_config *cfg = ucfg;
+	struct vmm_vhost_user_server_config c;
 	vmm_vhost_user_server *srv;
 	int ret;
 
-	if (!cfg || !out || !cfg->socket_path ||
+	if (!ucfg || !out)
+		return -EINVAL;
+	vmm_vhost_user_server_config_init(&c, VMM_VHOST_USER_BLK);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__VHOST_USER_SERVER_CONFIG_V02)) {
+		/* no VM to hold the message: the config's own log */
+		uint32_t n = ucfg->struct_size;
+
+		if ((n == 0 || n >= offsetof(struct vmm_vhost_user_server_config,
+					     log_level) + sizeof(int)) &&
+		    ucfg->log && ucfg->log_level >= VMM_LOG_ERROR)
+			ucfg->log(ucfg->log_opaque, VMM_LOG_ERROR,
+				  "vhost-user server: bad struct_size or "
+				  "unknown non-zero fields in struct "
+				  "vmm_vhost_user_server_config");
+		return -EINVAL;
+	}
+	cfg = &c;
+	if (!cfg->socket_path ||
 	    strlen(cfg->socket_path) >= sizeof(sa.sun_path) ||
 	    (cfg->device != VMM_VHOST_USER_BLK &&
 	     cfg->device != VMM_VHOST_USER_RNG) ||

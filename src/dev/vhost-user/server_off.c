@@ -17,6 +17,7 @@ void vmm_vhost_user_server_config_init(struct vmm_vhost_user_server_config *cfg,
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	vmm_virtio_blk_config_init(&cfg->blk, VMM_VIRTIO_MMIO);
 	cfg->device = device;
 	cfg->log_level = VMM_LOG_WARN;

@@ -491,6 +491,7 @@ void vmm_virtio_blk_config_init(struct vmm_virtio_blk_config *cfg,
 				enum vmm_virtio_transport transport)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	vmm_virtio_config_init(&cfg->virtio, transport);
 	cfg->fd = -1;
 }
@@ -607,9 +608,11 @@ int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 	return 0;
 }
 
-int vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
+int vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *ucfg,
 			  vmm_dev **out)
 {
+	const struct vmm_virtio_blk_config *cfg = ucfg;
+	struct vmm_virtio_blk_config c;
 	struct vmm__virtio_be nb = { 0 };
 	int ret;
 
@@ -617,6 +620,13 @@ int vmm_virtio_blk_attach(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 		return -EINVAL;
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "virtio-blk: no image");
+	vmm_virtio_blk_config_init(&c, VMM_VIRTIO_MMIO);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__VIRTIO_BLK_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"virtio-blk: bad struct_size %u or unknown "
+				"non-zero fields in struct vmm_virtio_blk_config",
+				ucfg->struct_size);
+	cfg = &c;
 	ret = vmm__virtio_blk_new(vm, cfg, &nb);
 	if (ret)
 		return ret;

@@ -199,14 +199,17 @@ void vmm_virtio_console_config_init(struct vmm_virtio_console_config *cfg,
 				    enum vmm_virtio_transport transport)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	vmm_virtio_config_init(&cfg->virtio, transport);
 	cfg->out_fd = cfg->in_fd = -1;
 }
 
 int vmm_virtio_console_attach(vmm_vm *vm,
-			      const struct vmm_virtio_console_config *cfg,
+			      const struct vmm_virtio_console_config *ucfg,
 			      vmm_dev **out)
 {
+	const struct vmm_virtio_console_config *cfg = ucfg;
+	struct vmm_virtio_console_config cc;
 	struct console *c;
 	int ret;
 
@@ -214,6 +217,14 @@ int vmm_virtio_console_attach(vmm_vm *vm,
 		return -EINVAL;
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "virtio-console: NULL argument");
+	vmm_virtio_console_config_init(&cc, VMM_VIRTIO_MMIO);
+	if (VMM__STRUCT_IN_V(&cc, ucfg, VMM__VIRTIO_CONSOLE_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"virtio-console: bad struct_size %u or unknown "
+				"non-zero fields in struct "
+				"vmm_virtio_console_config",
+				ucfg->struct_size);
+	cfg = &cc;
 	c = vmm__alloc(vm, sizeof(*c));
 	if (!c)
 		return vmm__err(vm, -ENOMEM, "virtio-console: out of memory");

@@ -501,20 +501,32 @@ void vmm_virtio_net_config_init(struct vmm_virtio_net_config *cfg,
 				enum vmm_virtio_transport transport)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	vmm_virtio_config_init(&cfg->virtio, transport);
 	cfg->tap_fd = -1;
 }
 
-int vmm_virtio_net_attach(vmm_vm *vm, const struct vmm_virtio_net_config *cfg,
+int vmm_virtio_net_attach(vmm_vm *vm, const struct vmm_virtio_net_config *ucfg,
 			  vmm_dev **out)
 {
 	static const uint8_t zero[6];
+	const struct vmm_virtio_net_config *cfg = ucfg;
+	struct vmm_virtio_net_config c;
 	struct net *n;
 	int ret, fl;
 
 	if (!vm)
 		return -EINVAL;
-	if (!cfg || !out || (cfg->tap_fd < 0 && !cfg->ifname))
+	if (!cfg || !out)
+		return vmm__err(vm, -EINVAL, "virtio-net: no tap");
+	vmm_virtio_net_config_init(&c, VMM_VIRTIO_MMIO);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__VIRTIO_NET_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"virtio-net: bad struct_size %u or unknown "
+				"non-zero fields in struct vmm_virtio_net_config",
+				ucfg->struct_size);
+	cfg = &c;
+	if (cfg->tap_fd < 0 && !cfg->ifname)
 		return vmm__err(vm, -EINVAL, "virtio-net: no tap");
 	n = vmm__alloc(vm, sizeof(*n));
 	if (!n)

@@ -93,9 +93,11 @@ int vmm__virtio_rng_new(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 	return 0;
 }
 
-int vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
+int vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *ucfg,
 			  vmm_dev **out)
 {
+	const struct vmm_virtio_config *cfg = ucfg;
+	struct vmm_virtio_config c;
 	struct vmm__virtio_be nb = { 0 };
 	int ret;
 
@@ -103,6 +105,13 @@ int vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 		return -EINVAL;
 	if (!cfg || !out)
 		return vmm__err(vm, -EINVAL, "virtio-rng: NULL argument");
+	vmm_virtio_config_init(&c, VMM_VIRTIO_MMIO);
+	if (VMM__STRUCT_IN_V(&c, ucfg, VMM__VIRTIO_CONFIG_V02))
+		return vmm__err(vm, -EINVAL,
+				"virtio-rng: bad struct_size %u or unknown "
+				"non-zero fields in struct vmm_virtio_config",
+				ucfg->struct_size);
+	cfg = &c;
 	ret = vmm__virtio_rng_new(vm, cfg, &nb);
 	if (ret)
 		return ret;

@@ -533,24 +533,27 @@ void vmm__virtio_sync(vmm_dev *dev)
 	}
 }
 
-int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_get_stats *st)
+int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_get_stats *ust)
 {
 	struct vmm_virtio *vd = vmm__virtio_of(dev);
+	struct vmm_virtio_get_stats s, *st = &s;
 
-	if (!vd || !st)
+	if (!vd || !ust)
 		return -EINVAL;
 	pthread_mutex_lock(&vd->lock);
 	*st = vd->stats;
 	st->status = vd->status;
 	st->features = vd->guest_features;
 	pthread_mutex_unlock(&vd->lock);
-	return 0;
+	st->struct_size = sizeof(*st);
+	return vmm__struct_out(ust, &s, sizeof(s), VMM__VIRTIO_STATS_V02);
 }
 
 void vmm_virtio_config_init(struct vmm_virtio_config *cfg,
 			    enum vmm_virtio_transport transport)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	cfg->transport = transport;
 	cfg->irq = -1;
 	cfg->pci_slot = -1;

@@ -15,6 +15,7 @@
 #include "core/internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -353,6 +354,513 @@ static void test_cpu_xstate(void **st)
 	(void)st;
 }
 
+/* a 64 KiB scratch file, open read-write */
+static int scratch_fd(void)
+{
+	char path[] = "/tmp/test_growable_img.XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(ftruncate(fd, 65536), 0);
+	return fd;
+}
+
+/*
+ * A caller-filled struct newer than ours: -EINVAL naming the struct with
+ * a non-zero unknown byte, accepted with the tail zero.  @attach returns
+ * the entry point's result and destroys what it made.
+ */
+#define CHECK_NEWER(vm, c, name, attach)                                       \
+	do {                                                                   \
+		(c).s.struct_size = sizeof(c);                                 \
+		(c).raw[sizeof((c).s) + TAIL - 1] = 1;                         \
+		assert_int_equal((attach), -EINVAL);                           \
+		assert_non_null(strstr(last_err(vm), name));                   \
+		(c).raw[sizeof((c).s) + TAIL - 1] = 0;                         \
+		assert_int_equal((attach), 0);                                 \
+	} while (0)
+
+static int uart_try(vmm_vm *vm, const struct vmm_uart_config *c)
+{
+	vmm_dev *d = NULL;
+	int ret = vmm_uart_attach(vm, c, &d);
+
+	if (!ret)
+		vmm_dev_detach(d);
+	return ret;
+}
+
+static void test_uart_config(void **st)
+{
+	NEWER(struct vmm_uart_config) c;
+	vmm_vm *vm = soft_vm();
+
+	memset(&c, 0, sizeof(c));
+	vmm_uart_config_init(&c.s);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	CHECK_NEWER(vm, c, "vmm_uart_config", uart_try(vm, &c.s));
+	/* older, ending before @irq: a bad irq there is not read */
+	memset(&c, 0, sizeof(c));
+	vmm_uart_config_init(&c.s);
+	c.s.struct_size = offsetof(struct vmm_uart_config, irq);
+	c.s.irq = 999;
+	assert_int_equal(uart_try(vm, &c.s), 0);
+	c.s.struct_size = sizeof(c.s);
+	assert_int_equal(uart_try(vm, &c.s), -EINVAL);
+	/* 0 = the 0.2 size: a zeroed struct with fds set works as before */
+	memset(&c, 0, sizeof(c));
+	c.s.out_fd = -1;
+	c.s.in_fd = -1;
+	assert_int_equal(uart_try(vm, &c.s), 0);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static int trapblk_try(vmm_vm *vm, const struct vmm_trapblk_config *c)
+{
+	vmm_dev *d = NULL;
+	int ret = vmm_trapblk_attach(vm, c, &d);
+
+	if (!ret)
+		vmm_dev_detach(d);
+	return ret;
+}
+
+static void test_trapblk_config(void **st)
+{
+	NEWER(struct vmm_trapblk_config) c;
+	vmm_vm *vm = soft_vm();
+	int fd = scratch_fd();
+
+	memset(&c, 0, sizeof(c));
+	vmm_trapblk_config_init(&c.s);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	c.s.fd = fd;
+	CHECK_NEWER(vm, c, "vmm_trapblk_config", trapblk_try(vm, &c.s));
+	/* older, ending before @readonly; 0 = the 0.2 size */
+	c.s.struct_size = offsetof(struct vmm_trapblk_config, readonly);
+	assert_int_equal(trapblk_try(vm, &c.s), 0);
+	c.s.struct_size = 0;
+	assert_int_equal(trapblk_try(vm, &c.s), 0);
+	/* older, ending before @fd: fd -1 and no path */
+	c.s.struct_size = offsetof(struct vmm_trapblk_config, fd);
+	assert_int_equal(trapblk_try(vm, &c.s), -EINVAL);
+	close(fd);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static int block_try(vmm_vm *vm, const struct vmm_block_config *c)
+{
+	vmm_dev *d = NULL;
+	int ret = vmm_block_attach(vm, c, &d);
+
+	if (!ret)
+		vmm_dev_detach(d);
+	return ret;
+}
+
+static void test_block_config(void **st)
+{
+	NEWER(struct vmm_block_config) c;
+	vmm_vm *vm = soft_vm();
+	int fd = scratch_fd();
+
+	memset(&c, 0, sizeof(c));
+	vmm_block_config_init(&c.s);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	c.s.fd = fd;
+	CHECK_NEWER(vm, c, "vmm_block_config", block_try(vm, &c.s));
+	/* older, ending before @space: a misaligned port there is not read */
+	c.s.base = 3;
+	c.s.struct_size = offsetof(struct vmm_block_config, space);
+	assert_int_equal(block_try(vm, &c.s), 0);
+	c.s.struct_size = 0;
+	assert_int_equal(block_try(vm, &c.s), -EINVAL);
+	close(fd);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static int pt_try(vmm_vm *vm, const struct vmm_passthrough_config *c)
+{
+	vmm_dev *d = NULL;
+	int ret = vmm_passthrough_attach(vm, c, &d);
+
+	if (!ret)
+		vmm_dev_detach(d);
+	return ret;
+}
+
+static void test_passthrough_config(void **st)
+{
+	NEWER(struct vmm_passthrough_config) c;
+	vmm_vm *vm = soft_vm();
+	int fd = scratch_fd();
+
+	memset(&c, 0, sizeof(c));
+	vmm_passthrough_config_init(&c.s);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	c.s.fd = fd;
+	c.s.size = 4096;
+	c.s.gpa = 0x200000;
+	CHECK_NEWER(vm, c, "vmm_passthrough_config", pt_try(vm, &c.s));
+	/* older, ending before @flags: an unknown flag there is not read */
+	c.s.flags = 0x80000000u;
+	c.s.struct_size = offsetof(struct vmm_passthrough_config, flags);
+	assert_int_equal(pt_try(vm, &c.s), 0);
+	c.s.struct_size = 0;
+	assert_int_equal(pt_try(vm, &c.s), -EINVAL);
+	close(fd);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+/* no host bridge: a struct that was read fails on that, after the check */
+static void test_vfio_pci_config(void **st)
+{
+	NEWER(struct vmm_vfio_pci_config) c;
+	vmm_vm *vm = soft_vm();
+	vmm_dev *d = NULL;
+
+	memset(&c, 0, sizeof(c));
+	vmm_vfio_pci_config_init(&c.s);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	c.s.bdf = "0000:01:00.0";
+	c.s.struct_size = sizeof(c);
+	c.raw[sizeof(c.s) + TAIL - 1] = 1;
+	assert_int_equal(vmm_vfio_pci_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_vfio_pci_config"));
+	c.raw[sizeof(c.s) + TAIL - 1] = 0;
+	assert_int_equal(vmm_vfio_pci_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "no PCI host bridge"));
+	/* older, ending before @pci_host: the bogus host there is not read */
+	c.s.pci_host = (vmm_dev *)&c;
+	c.s.struct_size = offsetof(struct vmm_vfio_pci_config, pci_host);
+	assert_int_equal(vmm_vfio_pci_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "no PCI host bridge"));
+	/* 0 = the 0.2 size: @bdf read */
+	c.s.bdf = "nonsense";
+	c.s.pci_host = NULL;
+	c.s.struct_size = 0;
+	assert_int_equal(vmm_vfio_pci_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "bad PCI address"));
+	assert_null(d);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+#define VIRTIO_BASE 0xd0000000ull
+
+static int rng_try(vmm_vm *vm, const struct vmm_virtio_config *c)
+{
+	vmm_dev *d = NULL;
+	int ret = vmm_virtio_rng_attach(vm, c, &d);
+
+	if (!ret)
+		vmm_dev_detach(d);
+	return ret;
+}
+
+static int console_try(vmm_vm *vm, const struct vmm_virtio_console_config *c)
+{
+	vmm_dev *d = NULL;
+	int ret = vmm_virtio_console_attach(vm, c, &d);
+
+	if (!ret)
+		vmm_dev_detach(d);
+	return ret;
+}
+
+static int vblk_try(vmm_vm *vm, const struct vmm_virtio_blk_config *c)
+{
+	vmm_dev *d = NULL;
+	int ret = vmm_virtio_blk_attach(vm, c, &d);
+
+	if (!ret)
+		vmm_dev_detach(d);
+	return ret;
+}
+
+static void test_virtio_config(void **st)
+{
+	NEWER(struct vmm_virtio_config) c;
+	vmm_vm *vm = soft_vm();
+
+	memset(&c, 0, sizeof(c));
+	vmm_virtio_config_init(&c.s, VMM_VIRTIO_MMIO);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	c.s.mmio_base = VIRTIO_BASE;
+	CHECK_NEWER(vm, c, "vmm_virtio_config", rng_try(vm, &c.s));
+	/* older, ending before @queue_size: a bad size there is not read */
+	c.s.queue_size = 3;
+	c.s.struct_size = offsetof(struct vmm_virtio_config, queue_size);
+	assert_int_equal(rng_try(vm, &c.s), 0);
+	c.s.struct_size = 0;
+	assert_int_not_equal(rng_try(vm, &c.s), 0);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static void test_virtio_console_config(void **st)
+{
+	NEWER(struct vmm_virtio_console_config) c;
+	vmm_vm *vm = soft_vm();
+
+	memset(&c, 0, sizeof(c));
+	vmm_virtio_console_config_init(&c.s, VMM_VIRTIO_MMIO);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	c.s.virtio.mmio_base = VIRTIO_BASE;
+	/* the embedded struct's size is not read */
+	c.s.virtio.struct_size = 0x7fffffffu;
+	CHECK_NEWER(vm, c, "vmm_virtio_console_config", console_try(vm, &c.s));
+	/* older, ending before @out_fd: a closed fd there is not read */
+	c.s.out_fd = 9999;
+	c.s.struct_size = offsetof(struct vmm_virtio_console_config, out_fd);
+	assert_int_equal(console_try(vm, &c.s), 0);
+	c.s.struct_size = 0;
+	assert_int_not_equal(console_try(vm, &c.s), 0);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static void test_virtio_blk_config(void **st)
+{
+	NEWER(struct vmm_virtio_blk_config) c;
+	vmm_vm *vm = soft_vm();
+	int fd = scratch_fd();
+
+	memset(&c, 0, sizeof(c));
+	vmm_virtio_blk_config_init(&c.s, VMM_VIRTIO_MMIO);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	c.s.virtio.mmio_base = VIRTIO_BASE;
+	c.s.fd = fd;
+	CHECK_NEWER(vm, c, "vmm_virtio_blk_config", vblk_try(vm, &c.s));
+	/* older, ending before @num_queues: too many queues not read */
+	c.s.num_queues = 1000;
+	c.s.struct_size = offsetof(struct vmm_virtio_blk_config, num_queues);
+	assert_int_equal(vblk_try(vm, &c.s), 0);
+	c.s.struct_size = 0;
+	assert_int_equal(vblk_try(vm, &c.s), -EINVAL);
+	close(fd);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+/* no tap in a unit test: "no tap" proves the struct was accepted */
+static void test_virtio_net_config(void **st)
+{
+	NEWER(struct vmm_virtio_net_config) c;
+	vmm_vm *vm = soft_vm();
+	vmm_dev *d = NULL;
+
+	memset(&c, 0, sizeof(c));
+	vmm_virtio_net_config_init(&c.s, VMM_VIRTIO_MMIO);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	c.s.struct_size = sizeof(c);
+	c.raw[sizeof(c.s) + TAIL - 1] = 1;
+	assert_int_equal(vmm_virtio_net_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_virtio_net_config"));
+	c.raw[sizeof(c.s) + TAIL - 1] = 0;
+	assert_int_equal(vmm_virtio_net_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "no tap"));
+	/* older, ending before @tap_fd: the fd there is not read */
+	c.s.tap_fd = 0;
+	c.s.struct_size = offsetof(struct vmm_virtio_net_config, tap_fd);
+	assert_int_equal(vmm_virtio_net_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "no tap"));
+	assert_null(d);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+/* soft VM RAM is not shareable: the front-end stops after the checks */
+static void test_vhost_user_config(void **st)
+{
+	NEWER(struct vmm_vhost_user_config) c;
+	vmm_vm *vm = soft_vm();
+	vmm_dev *d = NULL;
+
+	memset(&c, 0, sizeof(c));
+	c.s.struct_size = sizeof(c);
+	c.s.device = VMM_VHOST_USER_RNG;
+	c.raw[sizeof(c.s) + TAIL - 1] = 1;
+	assert_int_equal(vmm_vhost_user_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_vhost_user_config"));
+	c.raw[sizeof(c.s) + TAIL - 1] = 0;
+	assert_int_equal(vmm_vhost_user_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "no socket path"));
+	/* older, ending before @socket_path: the path there is not read */
+	c.s.socket_path = "/nonexistent/sock";
+	c.s.struct_size = offsetof(struct vmm_vhost_user_config, socket_path);
+	assert_int_equal(vmm_vhost_user_attach(vm, &c.s, &d), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "no socket path"));
+	/* 0 = the 0.2 size: the path is read (and fails further on) */
+	c.s.struct_size = 0;
+	assert_int_not_equal(vmm_vhost_user_attach(vm, &c.s, &d), 0);
+	assert_null(strstr(last_err(vm), "no socket path"));
+	assert_null(d);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+static void log_keep(void *opaque, int level, const char *msg)
+{
+	snprintf(opaque, 256, "%s", msg);
+	(void)level;
+}
+
+static void test_vhost_user_server_config(void **st)
+{
+	NEWER(struct vmm_vhost_user_server_config) c;
+	char dir[] = "/tmp/test_growable_vu.XXXXXX", sock[64], msg[256] = "";
+	vmm_vhost_user_server *srv = NULL;
+
+	memset(&c, 0, sizeof(c));
+	vmm_vhost_user_server_config_init(&c.s, VMM_VHOST_USER_RNG);
+	assert_int_equal(c.s.struct_size, sizeof(c.s));
+	if (!VMM_HAVE_VU_SERVER) { /* -Dvhost_user_server=disabled */
+		assert_int_equal(vmm_vhost_user_server_create(&c.s, &srv),
+				 -ENOTSUP);
+		(void)st;
+		return;
+	}
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/s", dir);
+	c.s.socket_path = sock;
+	c.s.log = log_keep;
+	c.s.log_opaque = msg;
+	c.s.struct_size = sizeof(c);
+	c.raw[sizeof(c.s) + TAIL - 1] = 1;
+	assert_int_equal(vmm_vhost_user_server_create(&c.s, &srv), -EINVAL);
+	assert_non_null(strstr(msg, "vmm_vhost_user_server_config"));
+	assert_null(srv);
+	c.raw[sizeof(c.s) + TAIL - 1] = 0;
+	assert_int_equal(vmm_vhost_user_server_create(&c.s, &srv), 0);
+	vmm_vhost_user_server_destroy(srv);
+	srv = NULL;
+	unlink(sock);
+	/* older, ending before @max_sessions: the bogus log is not read */
+	c.s.log = (vmm_log_fn)(uintptr_t)1;
+	c.s.struct_size = offsetof(struct vmm_vhost_user_server_config,
+				   max_sessions);
+	assert_int_equal(vmm_vhost_user_server_create(&c.s, &srv), 0);
+	vmm_vhost_user_server_destroy(srv);
+	unlink(sock);
+	rmdir(dir);
+	(void)st;
+}
+
+/*
+ * A library-filled struct: a newer caller gets ours and a zeroed tail, an
+ * older one (ending before @last) only its prefix, 0 = the 0.2 size.
+ */
+#define CHECK_OUT(c, type, last, call)                                         \
+	do {                                                                   \
+		memset(&(c), 0xee, sizeof(c));                                 \
+		(c).s.struct_size = sizeof(c);                                 \
+		assert_int_equal((call), 0);                                   \
+		assert_int_equal((c).s.struct_size, sizeof((c).s));            \
+		for (size_t i_ = sizeof((c).s); i_ < sizeof(c); i_++)          \
+			assert_int_equal((c).raw[i_], 0);                      \
+		memset(&(c), 0xee, sizeof(c));                                 \
+		(c).s.struct_size = offsetof(type, last);                      \
+		assert_int_equal((call), 0);                                   \
+		assert_int_equal((c).s.struct_size, offsetof(type, last));     \
+		for (size_t i_ = offsetof(type, last); i_ < sizeof(c); i_++)   \
+			assert_int_equal((c).raw[i_], 0xee);                   \
+		memset(&(c), 0xee, sizeof(c));                                 \
+		(c).s.struct_size = 0;                                         \
+		assert_int_equal((call), 0);                                   \
+		assert_int_equal((c).s.struct_size, sizeof((c).s));            \
+		assert_int_equal((c).raw[sizeof((c).s)], 0xee);                \
+		(c).s.struct_size = 2;                                         \
+		assert_int_equal((call), -EINVAL);                             \
+	} while (0)
+
+static void test_out_structs(void **st)
+{
+	NEWER(struct vmm_hc_get_stats) hs;
+	NEWER(struct vmm_gdb_stats) gs;
+	NEWER(struct vmm_trapblk_get_stats) ts;
+	NEWER(struct vmm_dev_get_info) di;
+	NEWER(struct vmm_snapshot_get_info) si;
+	struct vmm_trapblk_config tc;
+	vmm_vm *vm = soft_vm();
+	vmm_hc *hc = NULL;
+	vmm_dev *d = NULL;
+	int fd = scratch_fd();
+
+	assert_int_equal(vmm_hc_attach(vm, NULL, &hc), 0);
+	CHECK_OUT(hs, struct vmm_hc_get_stats, bytes_out,
+		  vmm_hc_get_stats(hc, &hs.s));
+	assert_int_equal(vmm_hc_detach(hc), 0);
+
+	if (VMM_HAVE_GDB) {
+		vmm_gdb *g = NULL;
+
+		assert_int_equal(vmm_gdb_create(vm, NULL, &g), 0);
+		CHECK_OUT(gs, struct vmm_gdb_stats, steps,
+			  vmm_gdb_get_stats(g, &gs.s));
+		vmm_gdb_destroy(g);
+	}
+
+	vmm_trapblk_config_init(&tc);
+	tc.fd = fd;
+	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), 0);
+	CHECK_OUT(ts, struct vmm_trapblk_get_stats, capacity,
+		  vmm_trapblk_get_stats(d, &ts.s));
+	assert_int_equal(ts.s.capacity, 65536 / 512);
+	CHECK_OUT(di, struct vmm_dev_get_info, name,
+		  vmm_dev_get_info(d, &di.s));
+	assert_non_null(strstr(di.s.name, "trapblk"));
+	vmm_dev_detach(d);
+
+	char path[] = "/tmp/test_growable_snap.XXXXXX";
+	int sfd = mkstemp(path);
+	vmm_snapshot *snap = NULL;
+	char err[128];
+
+	vmm_vcpu *vcpu;
+
+	assert_true(sfd >= 0);
+	assert_int_equal(vmm_vcpu_create(vm, 0, &vcpu), 0);
+	assert_int_equal(vmm_snapshot_save_fd(vm, sfd, NULL), 0);
+	assert_int_equal(vmm_snapshot_open(path, &snap, err, sizeof(err)), 0);
+	CHECK_OUT(si, struct vmm_snapshot_get_info, file_bytes,
+		  vmm_snapshot_get_info(snap, &si.s));
+	assert_true(si.s.file_bytes > 0);
+	vmm_snapshot_close(snap);
+	unlink(path);
+	close(sfd);
+	close(fd);
+
+	NEWER(struct vmm_vm_get_stats) vs;
+	NEWER(struct vmm_bus_get_stats) bs;
+	NEWER(struct vmm_virtio_get_stats) ios;
+	struct vmm_uart_config uc;
+	struct vmm_virtio_config vc;
+
+	CHECK_OUT(vs, struct vmm_vm_get_stats, devices,
+		  vmm_vm_get_stats(vm, &vs.s));
+	assert_int_equal(vs.s.vcpus, 1);
+	vmm_uart_config_init(&uc);
+	assert_int_equal(vmm_uart_attach(vm, &uc, &d), 0);
+	CHECK_OUT(bs, struct vmm_bus_get_stats, errors,
+		  vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs.s, NULL, 0));
+	vmm_dev_detach(d);
+	vmm_virtio_config_init(&vc, VMM_VIRTIO_MMIO);
+	vc.mmio_base = 0xd0000000ull;
+	assert_int_equal(vmm_virtio_rng_attach(vm, &vc, &d), 0);
+	CHECK_OUT(ios, struct vmm_virtio_get_stats, mem_drains,
+		  vmm_virtio_get_stats(d, &ios.s));
+	assert_int_equal(ios.s.device_id, 4);
+	vmm_dev_detach(d);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
 static void test_exit_size(void **st)
 {
 	struct vmm_exit e;
@@ -374,6 +882,18 @@ int main(void)
 		cmocka_unit_test(test_restore_and_migrate_opts),
 		cmocka_unit_test(test_vcpu_stats),
 		cmocka_unit_test(test_cpu_xstate),
+		cmocka_unit_test(test_uart_config),
+		cmocka_unit_test(test_trapblk_config),
+		cmocka_unit_test(test_block_config),
+		cmocka_unit_test(test_passthrough_config),
+		cmocka_unit_test(test_vfio_pci_config),
+		cmocka_unit_test(test_virtio_config),
+		cmocka_unit_test(test_virtio_console_config),
+		cmocka_unit_test(test_virtio_blk_config),
+		cmocka_unit_test(test_virtio_net_config),
+		cmocka_unit_test(test_vhost_user_config),
+		cmocka_unit_test(test_vhost_user_server_config),
+		cmocka_unit_test(test_out_structs),
 		cmocka_unit_test(test_exit_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
