@@ -435,8 +435,8 @@ static int nb_mark(void *opaque, uint64_t off, const void *data,
 		   unsigned size, struct vmm_io_ctx *ctx)
 {
 	struct nb_run *r = opaque;
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
-	struct vmm_virtio_get_stats vs = { .struct_size = sizeof(vs) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats vs = { .struct_size = sizeof(vs) };
 	uint32_t val = 0;
 
 	(void)ctx;

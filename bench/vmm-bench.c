@@ -197,7 +197,7 @@ static int vb_mark(void *opaque, uint64_t off, const void *data,
 		   unsigned size, struct vmm_io_ctx *ctx)
 {
 	struct vbench *v = opaque;
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 	uint32_t val = 0;
 
 	memcpy(&val, data, size < 4 ? size : 4);
@@ -669,7 +669,7 @@ static double hvm_run(struct hvm *h, uint32_t count, uint32_t gpa,
 		      uint64_t *doorbells)
 {
 	struct vmm_cpu_state st;
-	struct vmm_hc_get_stats s0 = { .struct_size = sizeof(s0) },
+	struct vmm_hc_stats s0 = { .struct_size = sizeof(s0) },
 		s1 = { .struct_size = sizeof(s1) };
 	struct vmm_exit e;
 	double t0, t1;
@@ -1016,7 +1016,7 @@ static int dm_mark(void *opaque, uint64_t off, const void *data,
 		   unsigned size, struct vmm_io_ctx *ctx)
 {
 	struct dm_ctx *c = opaque;
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 	int i = *(const uint8_t *)data == 1 ? 0 : 1;
 
 	vmm_vm_get_stats(c->vm, &st);
@@ -1056,7 +1056,7 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 	struct vmm_config cfg;
 	struct vmm_uart_config uc;
 	struct vmm_boot_info bi;
-	struct vmm_dev_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_dev_info info = { .struct_size = sizeof(info) };
 	struct ptring_server srv = { 0 };
 	struct dm_ctx c;
 	struct vmm_exit ex;
@@ -1174,7 +1174,7 @@ static int dm_run(enum vmm_backend backend, const char *img, size_t len,
 	if (model == DM_SPLIT) {
 		/* a kick through an ioeventfd is a VM exit the kernel handles
 		 * without reaching user space: count it as one */
-		struct vmm_virtio_get_stats vs = { .struct_size = sizeof(vs) };
+		struct vmm_virtio_stats vs = { .struct_size = sizeof(vs) };
 		if (vmm_virtio_get_stats(c.data_dev, &vs) == 0 && vs.ioeventfd)
 			s->exits += vs.kicks;
 	}

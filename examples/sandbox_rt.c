@@ -435,7 +435,7 @@ static int run_until(struct sb *sb, uint32_t want, uint64_t gen, char *why,
 int sb_call(struct sb *sb, const void *in, size_t in_len, void *out,
 	    size_t out_cap, struct sb_result *res)
 {
-	struct vmm_vm_get_stats vs0 = { .struct_size = sizeof(vs0) },
+	struct vmm_vm_stats vs0 = { .struct_size = sizeof(vs0) },
 		vs1 = { .struct_size = sizeof(vs1) };
 	struct sb_result dummy;
 	uint64_t gen, pages = 0;

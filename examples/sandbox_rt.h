@@ -79,7 +79,7 @@ vmm_vm *sb_vm(struct sb *sb);
 struct sb_stats {
 	uint64_t calls, ok, timeouts, mem_faults, faults, other_errors;
 	uint64_t resets, pages_restored;
-	struct vmm_hc_get_stats hc;
+	struct vmm_hc_stats hc;
 };
 void sb_stats(struct sb *sb, struct sb_stats *st);
 

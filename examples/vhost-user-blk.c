@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct vmm_vhost_user_server_config cfg;
-	struct vmm_vhost_user_server_get_stats st;
+	struct vmm_vhost_user_server_stats st;
 	struct sigaction sa;
 	const char *sock = NULL, *image = NULL;
 	bool ro = false, rng = false;

@@ -560,8 +560,8 @@ out:
 
 static void print_stats(vmm_vm *vm)
 {
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
-	struct vmm_bus_get_stats bs = { .struct_size = sizeof(bs) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
+	struct vmm_bus_stats bs = { .struct_size = sizeof(bs) };
 	char name[64];
 
 	fprintf(stderr, "vmm-run: backend %s\n",

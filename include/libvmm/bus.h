@@ -70,7 +70,7 @@ VMM_API int vmm_bus_unregister(vmm_vm *vm, enum vmm_space space,
 			       uint64_t base);
 
 /** Per-range counters. */
-struct vmm_bus_get_stats {
+struct vmm_bus_stats {
 	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint64_t reads, writes;             /**< accesses (= exits) */
 	uint64_t bytes_read, bytes_written;
@@ -82,7 +82,7 @@ struct vmm_bus_get_stats {
  * @name: if non-NULL, receives the range's name (up to @name_len bytes).
  */
 VMM_API int vmm_bus_get_stats(vmm_vm *vm, enum vmm_space space, uint64_t addr,
-			  struct vmm_bus_get_stats *st, char *name,
+			  struct vmm_bus_stats *st, char *name,
 			  size_t name_len);
 
 /**

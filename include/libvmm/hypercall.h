@@ -186,7 +186,7 @@ VMM_API int vmm_hc_unregister(vmm_hc *hc, uint32_t nr);
 VMM_API int64_t vmm_hc_lookup(vmm_hc *hc, const char *name);
 
 /** Counters of one VM's hypercall device. */
-struct vmm_hc_get_stats {
+struct vmm_hc_stats {
 	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint64_t doorbells;     /**< doorbell writes (= exits taken) */
 	uint64_t calls;         /**< calls executed, batch entries included */
@@ -203,7 +203,7 @@ struct vmm_hc_get_stats {
  * vmm_hc_get_stats() - read the counters (they are never reset); set
  * @st->struct_size first.
  */
-VMM_API int vmm_hc_get_stats(vmm_hc *hc, struct vmm_hc_get_stats *st);
+VMM_API int vmm_hc_get_stats(vmm_hc *hc, struct vmm_hc_stats *st);
 
 #ifdef __cplusplus
 }

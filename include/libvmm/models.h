@@ -45,7 +45,7 @@ enum vmm_dev_model {
 VMM_API const char *vmm_model_name(enum vmm_dev_model model);
 
 /**
- * struct vmm_dev_get_info - what vmm_dev_get_info() reports.
+ * struct vmm_dev_info - what vmm_dev_get_info() reports.
  * @model:      the device's model (never VMM_MODEL_DEFAULT).
  * @shareable:  the backing resource may be used by other devices or VMs at
  *              the same time (software devices: always; passthrough: only
@@ -59,7 +59,7 @@ VMM_API const char *vmm_model_name(enum vmm_dev_model model);
  *              none).
  * @name:       the device's name, as vmm_dev_name().
  */
-struct vmm_dev_get_info {
+struct vmm_dev_info {
 	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	enum vmm_dev_model model;
 	bool shareable;
@@ -76,7 +76,7 @@ VMM_API enum vmm_dev_model vmm_dev_model(const vmm_dev *dev);
  * vmm_dev_get_info() - fill @info for @dev (set @info->struct_size
  * first).  -EINVAL for NULL arguments or a bad struct_size.
  */
-VMM_API int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *info);
+VMM_API int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_info *info);
 
 /* ---- passthrough, host-region form ---------------------------------- */
 
@@ -218,7 +218,7 @@ vmm_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 		       vmm_dev **out);
 
 /** Counters of a trapped block device. */
-struct vmm_trapblk_get_stats {
+struct vmm_trapblk_stats {
 	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint64_t reg_accesses; /**< register traps (data port included) */
 	uint64_t sectors_read, sectors_written;
@@ -230,7 +230,7 @@ struct vmm_trapblk_get_stats {
  * vmm_trapblk_get_stats() - set @st->struct_size first.  -EINVAL if @dev
  * is not a trapped block device or for a bad struct_size.
  */
-VMM_API int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st);
+VMM_API int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_stats *st);
 
 /* ---- one block device kind, three models -------------------------------- */
 

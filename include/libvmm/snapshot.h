@@ -124,7 +124,7 @@ VMM_API VMM_MUST_CHECK int vmm_snapshot_open_fd(int fd, vmm_snapshot **out,
 VMM_API void vmm_snapshot_close(vmm_snapshot *snap);
 
 /** What a snapshot holds, from vmm_snapshot_get_info(). */
-struct vmm_snapshot_get_info {
+struct vmm_snapshot_info {
 	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint32_t format_version;
 	uint32_t lib_version;      /**< LIBVMM_VERSION_NUMBER of the writer */
@@ -141,7 +141,7 @@ struct vmm_snapshot_get_info {
 
 /** vmm_snapshot_get_info() - set @info->struct_size first. */
 VMM_API int vmm_snapshot_get_info(const vmm_snapshot *snap,
-			      struct vmm_snapshot_get_info *info);
+			      struct vmm_snapshot_info *info);
 
 /* struct vmm_restore_opts.flags */
 /**

@@ -93,7 +93,7 @@ VMM_API void vmm_vhost_user_server_stop(vmm_vhost_user_server *srv);
 VMM_API void vmm_vhost_user_server_destroy(vmm_vhost_user_server *srv);
 
 /** Counters of a server. */
-struct vmm_vhost_user_server_get_stats {
+struct vmm_vhost_user_server_stats {
 	uint64_t connections;  /**< accepted */
 	uint64_t messages;     /**< handled */
 	uint64_t rejected;     /**< answered with an error */
@@ -101,7 +101,7 @@ struct vmm_vhost_user_server_get_stats {
 	uint64_t requests;     /**< virtio requests completed (all sessions) */
 };
 VMM_API void vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
-					 struct vmm_vhost_user_server_get_stats *st);
+					 struct vmm_vhost_user_server_stats *st);
 
 /**
  * struct vmm_vhost_user_config - a front-end: a virtio device of this VM

@@ -188,7 +188,7 @@ vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 		      vmm_dev **out);
 
 /** Counters of a virtio device. */
-struct vmm_virtio_get_stats {
+struct vmm_virtio_stats {
 	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint32_t device_id;    /**< 1 net, 2 blk, 3 console, 4 rng */
 	uint8_t status;        /**< device status register */
@@ -209,7 +209,7 @@ struct vmm_virtio_get_stats {
 };
 
 /** vmm_virtio_get_stats() - -EINVAL if @dev is not a virtio device. */
-VMM_API int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_get_stats *st);
+VMM_API int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_stats *st);
 
 #ifdef __cplusplus
 }

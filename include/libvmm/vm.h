@@ -360,7 +360,7 @@ VMM_API uint64_t vmm_vm_missing_caps(const vmm_vm *vm);
 VMM_API size_t vmm_last_error(vmm_vm *vm, char *buf, size_t len);
 
 /** Per-VM counters, from vmm_vm_get_stats(). */
-struct vmm_vm_get_stats {
+struct vmm_vm_stats {
 	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint64_t exits;          /**< all vCPU exits */
 	uint64_t io_exits;       /**< port I/O exits */
@@ -376,7 +376,7 @@ struct vmm_vm_get_stats {
  * vmm_vm_get_stats() - resource accounting for @vm; set @st->struct_size
  * first (docs/api.md, "Growable structs").
  */
-VMM_API int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_get_stats *st);
+VMM_API int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_stats *st);
 
 /**
  * vmm_irq_set_line() - set the level of interrupt line @gsi to @level (0/1).

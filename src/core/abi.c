@@ -38,16 +38,16 @@ _Static_assert(sizeof(struct vmm_vhost_user_config) ==
 	       VMM__VHOST_USER_CONFIG_V02, "");
 _Static_assert(sizeof(struct vmm_vhost_user_server_config) ==
 	       VMM__VHOST_USER_SERVER_CONFIG_V02, "");
-_Static_assert(sizeof(struct vmm_hc_get_stats) == VMM__HC_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_hc_stats) == VMM__HC_STATS_V02, "");
 _Static_assert(sizeof(struct vmm_gdb_stats) == VMM__GDB_STATS_V02, "");
-_Static_assert(sizeof(struct vmm_trapblk_get_stats) == VMM__TRAPBLK_STATS_V02,
+_Static_assert(sizeof(struct vmm_trapblk_stats) == VMM__TRAPBLK_STATS_V02,
 	       "");
-_Static_assert(sizeof(struct vmm_dev_get_info) == VMM__DEV_INFO_V02, "");
-_Static_assert(sizeof(struct vmm_snapshot_get_info) == VMM__SNAPSHOT_INFO_V02,
+_Static_assert(sizeof(struct vmm_dev_info) == VMM__DEV_INFO_V02, "");
+_Static_assert(sizeof(struct vmm_snapshot_info) == VMM__SNAPSHOT_INFO_V02,
 	       "");
-_Static_assert(sizeof(struct vmm_vm_get_stats) == VMM__VM_STATS_V02, "");
-_Static_assert(sizeof(struct vmm_bus_get_stats) == VMM__BUS_STATS_V02, "");
-_Static_assert(sizeof(struct vmm_virtio_get_stats) == VMM__VIRTIO_STATS_V02,
+_Static_assert(sizeof(struct vmm_vm_stats) == VMM__VM_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_bus_stats) == VMM__BUS_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_virtio_stats) == VMM__VIRTIO_STATS_V02,
 	       "");
 #endif
 

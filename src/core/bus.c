@@ -267,9 +267,9 @@ int vmm_bus_access(vmm_vm *vm, enum vmm_space space, uint64_t addr,
 }
 
 int vmm_bus_get_stats(vmm_vm *vm, enum vmm_space space, uint64_t addr,
-		  struct vmm_bus_get_stats *ust, char *name, size_t name_len)
+		  struct vmm_bus_stats *ust, char *name, size_t name_len)
 {
-	struct vmm_bus_get_stats s = { .struct_size = sizeof(s) }, *st = &s;
+	struct vmm_bus_stats s = { .struct_size = sizeof(s) }, *st = &s;
 	struct vmm_bus *bus = get_bus(vm, space);
 	long i;
 	int ret = -ENOENT;

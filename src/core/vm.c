@@ -438,9 +438,9 @@ const char *vmm_cap_name(uint64_t cap)
 	return "?";
 }
 
-int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_get_stats *ust)
+int vmm_vm_get_stats(vmm_vm *vm, struct vmm_vm_stats *ust)
 {
-	struct vmm_vm_get_stats s, *st = &s;
+	struct vmm_vm_stats s, *st = &s;
 
 	if (!vm || !ust)
 		return -EINVAL;

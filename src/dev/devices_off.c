@@ -116,7 +116,7 @@ int vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_config *cfg,
 	return off(vm, out, "virtio-rng");
 }
 
-int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_get_stats *st)
+int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_stats *st)
 {
 	(void)dev, (void)st;
 	return -ENOTSUP;
@@ -155,7 +155,7 @@ int vmm_trapblk_attach(vmm_vm *vm, const struct vmm_trapblk_config *cfg,
 	return off(vm, out, "trapblk");
 }
 
-int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st)
+int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_stats *st)
 {
 	(void)dev, (void)st;
 	return -ENOTSUP;

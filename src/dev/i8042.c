@@ -357,7 +357,7 @@ int vmm_i8042_attach(vmm_vm *vm, vmm_dev **out)
 	k->status = ST_UNLOCK | ST_SYS;
 	k->cmd_byte = 0x45;
 	k->outport = 0x03;  /* running, A20 on */
-	struct vmm_bus_get_stats bst = { .struct_size = sizeof(bst) };
+	struct vmm_bus_stats bst = { .struct_size = sizeof(bst) };
 
 	ret = pthread_mutex_init(&k->lock, NULL);
 	if (ret) {

@@ -61,9 +61,9 @@ enum vmm_dev_model vmm_dev_model(const vmm_dev *dev)
 	}
 }
 
-int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_get_info *uinfo)
+int vmm_dev_get_info(const vmm_dev *dev, struct vmm_dev_info *uinfo)
 {
-	struct vmm_dev_get_info i, *info = &i;
+	struct vmm_dev_info i, *info = &i;
 	enum vmm_dev_model m;
 
 	if (!dev || !uinfo)

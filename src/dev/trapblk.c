@@ -50,7 +50,7 @@ struct trapblk {
 	uint32_t xfer_left;     /* sectors left, buf's included */
 	uint32_t buf_off;       /* next byte of buf (multiple of 4) */
 	uint8_t buf[SECTOR];
-	struct vmm_trapblk_get_stats st;
+	struct vmm_trapblk_stats st;
 };
 
 static void trapblk_destroy(void *priv);
@@ -460,9 +460,9 @@ static void trapblk_destroy(void *priv)
 	vmm__free(b->vm, b);
 }
 
-int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_get_stats *st)
+int vmm_trapblk_get_stats(vmm_dev *dev, struct vmm_trapblk_stats *st)
 {
-	struct vmm_trapblk_get_stats s;
+	struct vmm_trapblk_stats s;
 	struct trapblk *b;
 
 	if (!dev || !st || dev->destroy != trapblk_destroy)

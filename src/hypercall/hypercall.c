@@ -242,9 +242,9 @@ int64_t vmm_hc_lookup(vmm_hc *hc, const char *name)
 	return ret;
 }
 
-int vmm_hc_get_stats(vmm_hc *hc, struct vmm_hc_get_stats *ust)
+int vmm_hc_get_stats(vmm_hc *hc, struct vmm_hc_stats *ust)
 {
-	struct vmm_hc_get_stats s = { .struct_size = sizeof(s) }, *st = &s;
+	struct vmm_hc_stats s = { .struct_size = sizeof(s) }, *st = &s;
 
 	if (!hc || !ust)
 		return -EINVAL;

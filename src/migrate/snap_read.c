@@ -627,9 +627,9 @@ int vmm_snapshot_open_fd(int fd, vmm_snapshot **out, char *err, size_t el)
 }
 
 int vmm_snapshot_get_info(const vmm_snapshot *s,
-			  struct vmm_snapshot_get_info *uinfo)
+			  struct vmm_snapshot_info *uinfo)
 {
-	struct vmm_snapshot_get_info i, *info = &i;
+	struct vmm_snapshot_info i, *info = &i;
 
 	if (!s || !uinfo)
 		return -EINVAL;

@@ -17,10 +17,10 @@ static void check_image(enum vmm_backend b, const char *image)
 {
 	struct gh_vm g;
 	struct vmm_exit e;
-	struct vmm_bus_get_stats uart = { .struct_size = sizeof(uart) },
+	struct vmm_bus_stats uart = { .struct_size = sizeof(uart) },
 		uart_lsr = { .struct_size = sizeof(uart_lsr) },
 		dbg = { .struct_size = sizeof(dbg) };
-	struct vmm_vm_get_stats vs = { .struct_size = sizeof(vs) };
+	struct vmm_vm_stats vs = { .struct_size = sizeof(vs) };
 	char name[64] = "", desc[160];
 	const char *base = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
 

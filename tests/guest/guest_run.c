@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 	unsigned want_status = want_shutdown ? 0 : (unsigned)strtoul(end, NULL, 0);
 	struct gh_vm g;
 	struct vmm_exit exit;
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 	char desc[160];
 	const char *base = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
 

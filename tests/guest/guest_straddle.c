@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 	enum vmm_backend b;
 	struct vmm_config cfg;
 	struct vmm_cpu_state st;
-	struct vmm_bus_get_stats bs = { .struct_size = sizeof(bs) };
+	struct vmm_bus_stats bs = { .struct_size = sizeof(bs) };
 	struct vmm_exit e;
 	vmm_vm *vm;
 	vmm_vcpu *cpu;

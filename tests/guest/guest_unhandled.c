@@ -67,7 +67,7 @@ static void mmio_by_embedder(enum vmm_backend b, const char *image)
 {
 	struct gh_vm g;
 	struct vmm_exit e;
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 	uint32_t v32;
 	uint64_t v64;
 
@@ -102,7 +102,7 @@ static void mmio_ignored(enum vmm_backend b, const char *image)
 {
 	struct gh_vm g;
 	struct vmm_exit e;
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 
 	gh_create(&g, "mmio_unmapped/ignore", b, VMM_CFG_IGNORE_UNHANDLED_IO,
 		  GH_RAM_DEFAULT);
@@ -145,7 +145,7 @@ static void pio_ignored(enum vmm_backend b, const char *image)
 {
 	struct gh_vm g;
 	struct vmm_exit e;
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 
 	gh_create(&g, "oob/ignore", b, VMM_CFG_IGNORE_UNHANDLED_IO,
 		  GH_RAM_DEFAULT);

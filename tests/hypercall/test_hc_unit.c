@@ -202,7 +202,7 @@ static void test_add_and_stats(void **state)
 {
 	struct fx *f = *state;
 	struct vmm_hc_block b;
-	struct vmm_hc_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_hc_stats st = { .struct_size = sizeof(st) };
 
 	blk_init(&b, NR_ADD);
 	b.nargs = 2;
@@ -256,7 +256,7 @@ static void test_hostile_blocks(void **state)
 {
 	struct fx *f = *state;
 	struct vmm_hc_block b, good;
-	struct vmm_hc_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_hc_stats st = { .struct_size = sizeof(st) };
 
 	blk_init(&good, NR_REV);
 	blk_buf(&good, BUF_A, 5, VMM_HC_DIR_IN);
@@ -342,7 +342,7 @@ static void test_hostile_doorbells(void **state)
 {
 	struct fx *f = *state;
 	struct vmm_hc_block b, back;
-	struct vmm_hc_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_hc_stats st = { .struct_size = sizeof(st) };
 	uint8_t one = 1;
 	uint32_t v;
 
@@ -414,7 +414,7 @@ static void test_batch(void **state)
 {
 	struct fx *f = *state;
 	struct vmm_hc_block b, e;
-	struct vmm_hc_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_hc_stats st = { .struct_size = sizeof(st) };
 
 	put_entries(f, 4);
 	batch_block(&b, 4);

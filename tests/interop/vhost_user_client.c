@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	struct vmm_vhost_user_config vc;
 	struct vmm_uart_config uc;
 	struct vmm_boot_info info;
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 	struct vmm_exit e;
 	vmm_vcpu *vcpu;
 	vmm_dev *dev, *blk;

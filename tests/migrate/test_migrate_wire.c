@@ -621,7 +621,7 @@ static char *data_path(const char *argv0, const char *name)
 static void test_v1(const char *argv0)
 {
 	vmm_snapshot *snap;
-	struct vmm_snapshot_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_snapshot_info info = { .struct_size = sizeof(info) };
 	struct vmm_restore_opts ro = { sizeof(ro), 0, NULL, NULL };
 	struct vmm_config ov;
 	struct vmm_cpu_state st;
@@ -679,7 +679,7 @@ static void tamper_table(const char *path);
 static void test_snapzstd(int64_t want)
 {
 	char packed[] = "/tmp/lvmm-wire-XXXXXX", zp[64];
-	struct vmm_snapshot_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_snapshot_info info = { .struct_size = sizeof(info) };
 	struct vmm_restore_opts ro;
 	struct vmm_config ov;
 	vmm_snapshot *snap;

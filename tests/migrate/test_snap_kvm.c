@@ -150,7 +150,7 @@ static void test_roundtrip(void)
 	struct vmm_restore_opts ro = { .attach = mg_attach };
 	struct vmm_config ov;
 	vmm_snapshot *snap;
-	struct vmm_snapshot_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_snapshot_info info = { .struct_size = sizeof(info) };
 	char err[256];
 	vmm_vm *vm;
 	double t;

@@ -473,7 +473,7 @@ static void test_path_atomic(void **state)
 	struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
 	struct rlimit old, lim;
 	vmm_snapshot *s;
-	struct vmm_snapshot_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_snapshot_info info = { .struct_size = sizeof(info) };
 	struct tvm t, big;
 	int pfd[2];
 

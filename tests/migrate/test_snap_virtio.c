@@ -322,7 +322,7 @@ int main(int argc, char **argv)
 	if (!strncmp(mode, "snap-", 5)) {
 		struct vmm_save_opts so = { .flags = VMM_SAVE_NO_SYNC };
 		struct vmm_restore_opts ro = { .attach = attach, .opaque = dst };
-		struct vmm_snapshot_get_info si = { .struct_size = sizeof(si) };
+		struct vmm_snapshot_info si = { .struct_size = sizeof(si) };
 		struct vmm_config ov;
 		vmm_snapshot *s;
 		char err[256] = "";

@@ -127,8 +127,8 @@ static void direct_block(struct gh_vm *g, const char *image, int fd_mode,
 			 bool readonly, const char *work)
 {
 	struct vmm_block_config bc;
-	struct vmm_trapblk_get_stats st = { .struct_size = sizeof(st) };
-	struct vmm_dev_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_trapblk_stats st = { .struct_size = sizeof(st) };
+	struct vmm_dev_info info = { .struct_size = sizeof(info) };
 	char cmd[128];
 	vmm_dev *dev;
 	int fd = temp_image(g, 1 << 20);
@@ -192,10 +192,10 @@ static void touch(struct gh_vm *g, const char *image)
 {
 	const size_t size = 4 << 20;
 	struct vmm_passthrough_config pc;
-	struct vmm_vm_get_stats s0 = { .struct_size = sizeof(s0) },
+	struct vmm_vm_stats s0 = { .struct_size = sizeof(s0) },
 		s1 = { .struct_size = sizeof(s1) };
 	struct vmm_mem_info regions[16];
-	struct vmm_dev_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_dev_info info = { .struct_size = sizeof(info) };
 	struct vmm_exit ex;
 	char cmd[160], name[64];
 	vmm_dev *dev;
@@ -287,7 +287,7 @@ static void ring(struct gh_vm *g, const char *image, bool block)
 {
 	struct vmm_passthrough_config pc;
 	struct ptring_server srv;
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 	char cmd[160];
 	vmm_dev *dev;
 	int fd = memfd_create("vmm-models-ring", MFD_CLOEXEC);
@@ -336,9 +336,9 @@ static void split(struct gh_vm *g, const char *image, bool block)
 {
 	struct vmm_virtio_console_config cc;
 	struct vmm_block_config bc;
-	struct vmm_virtio_get_stats vs = { .struct_size = sizeof(vs) };
-	struct vmm_dev_get_info info = { .struct_size = sizeof(info) };
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats vs = { .struct_size = sizeof(vs) };
+	struct vmm_dev_info info = { .struct_size = sizeof(info) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 	char cmd[160];
 	vmm_dev *dev;
 	int fd = temp_image(g, block ? 1 << 20 : 0);

@@ -82,7 +82,7 @@ static void test_model_info(void **state)
 {
 	vmm_vm *vm = null_vm(NULL);
 	struct vmm_uart_config uc;
-	struct vmm_dev_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_dev_info info = { .struct_size = sizeof(info) };
 	vmm_dev *uart, *pt, *pts;
 	int fd = memfd("info", 1 << 16);
 
@@ -375,7 +375,7 @@ static void test_trapblk_roundtrip(void **state)
 	vmm_vm *vm = null_vm(NULL);
 	int fd = image(64 * 512, O_RDWR);
 	vmm_dev *d = blk_attach(vm, fd, false);
-	struct vmm_trapblk_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_trapblk_stats st = { .struct_size = sizeof(st) };
 	uint32_t buf[256];
 
 	assert_int_equal(rd(vm, VMM_TRAPBLK_CAP_LO), 64);
@@ -639,7 +639,7 @@ static void test_block_models(void **state)
 {
 	vmm_vm *vm = null_vm(NULL);
 	struct vmm_block_config bc;
-	struct vmm_dev_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_dev_info info = { .struct_size = sizeof(info) };
 	vmm_dev *d;
 	int img = image(1 << 16, O_RDWR);
 	uint32_t v = 0xfeedf00d, r = 0;

@@ -453,7 +453,7 @@ static void test_attach(void **state)
 	struct fake f;
 	struct vmm__vfio_sys sys;
 	struct vmm_vfio_pci_config vc;
-	struct vmm_dev_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_dev_info info = { .struct_size = sizeof(info) };
 	vmm_dev *host, *d;
 	vmm_vm *vm;
 	uint32_t v;

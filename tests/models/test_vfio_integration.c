@@ -32,7 +32,7 @@ int main(int argc, char **argv)
 						 : VMM_BACKEND_KVM;
 	struct vmm_vfio_pci_config vc;
 	struct vmm_config cfg;
-	struct vmm_dev_get_info info = { .struct_size = sizeof(info) };
+	struct vmm_dev_info info = { .struct_size = sizeof(info) };
 	char path[128], why[160];
 	vmm_dev *host, *dev;
 	vmm_vm *vm;

@@ -128,7 +128,7 @@ int main(void)
 {
 	char dir[] = "/tmp/vu-test-XXXXXX", path[128];
 	struct vmm_vhost_user_server_config cfg;
-	struct vmm_vhost_user_server_get_stats st;
+	struct vmm_vhost_user_server_stats st;
 	vmm_vhost_user_server *srv;
 	pthread_t th;
 	int good, bad, memfd, kick, call_fd, big[9];

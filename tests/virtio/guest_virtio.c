@@ -278,7 +278,7 @@ int main(int argc, char **argv)
 		expect_line(&g, out, "virtio: packed rings");
 
 	for (int i = 0; i < ndev; i++) {
-		struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+		struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 		GH_OK(&g, vmm_virtio_get_stats(devs[i], &st));
 		printf("%-24s id %u status 0x%02x features 0x%llx kicks %llu "
 		       "irqs %llu reqs %llu in %llu out %llu ioerr %llu qerr %llu "
@@ -351,7 +351,7 @@ int main(int argc, char **argv)
 			unlink(img[t]);
 		}
 	}
-	struct vmm_vm_get_stats vs = { .struct_size = sizeof(vs) };
+	struct vmm_vm_stats vs = { .struct_size = sizeof(vs) };
 	GH_OK(&g, vmm_vm_get_stats(g.vm, &vs));
 	printf("virtio guest (%s) on %s: %s in %.1f ms; %llu exits (%llu PIO, "
 	       "%llu MMIO)\n", mode, vmm_backend_name(vmm_vm_backend(g.vm)),

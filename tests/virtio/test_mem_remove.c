@@ -105,7 +105,7 @@ static void test_remove_under_io(void **state)
 {
 	struct vmm_config cfg;
 	struct vmm_virtio_blk_config bc;
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 	struct vmm_mem_region d = {
 		.gpa = DATA_GPA, .size = DATA_SIZE, .source = VMM_MEM_ANON,
 		.fd = -1, .name = "data",

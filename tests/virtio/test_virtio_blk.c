@@ -266,7 +266,7 @@ static uint64_t dev_features(struct ctx *c)
 static void test_mq(void **state)
 {
 	struct ctx c = { 0 };
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 	uint8_t a[4096], b[4096];
 
 	(void)state;
@@ -357,7 +357,7 @@ static void test_discard(void **state)
 {
 	struct ctx c = { 0 };
 	uint8_t a[4096], b[4096], z[4096] = { 0 };
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 
 	(void)state;
 	assert_int_equal(make_image(&c), 0);

@@ -163,7 +163,7 @@ static void teardown(struct ctx *c)
 static void test_rng_ok(void **state)
 {
 	struct ctx c;
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 
 	setup_vm(&c, NULL);
 	attach_rng(&c);
@@ -182,7 +182,7 @@ static void test_rng_ok(void **state)
 /* Run one broken chain; expect NEEDS_RESET and @msg in the log. */
 static void expect_broken(struct ctx *c, const char *msg)
 {
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 
 	kick(c);
 	if (!needs_reset(c) || !strstr(c->log, msg))
@@ -363,7 +363,7 @@ static void test_bad_queue_sizes(void **state)
 static void test_notify_before_driver_ok(void **state)
 {
 	struct ctx c;
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 
 	setup_vm(&c, NULL);
 	attach_rng(&c);
@@ -471,7 +471,7 @@ static void test_blk_errors(void **state)
 {
 	struct ctx c;
 	struct vmm_virtio_blk_config bc;
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 	char path[] = "/tmp/libvmm-hostile-XXXXXX";
 	int fd = mkstemp(path);
 
@@ -541,8 +541,8 @@ static void test_pci_bar(void **state)
 {
 	struct ctx c;
 	struct vmm_virtio_config vc;
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
-	struct vmm_bus_get_stats bs = { .struct_size = sizeof(bs) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
+	struct vmm_bus_stats bs = { .struct_size = sizeof(bs) };
 	vmm_dev *host;
 	uint64_t bar = 0xe0000000ull;
 	uint8_t s;

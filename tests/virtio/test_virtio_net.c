@@ -224,7 +224,7 @@ static void driver_init(struct ctx *c, uint32_t feat_lo)
 
 static uint64_t driver_errors(struct ctx *c)
 {
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 	assert_int_equal(vmm_virtio_get_stats(c->dev, &st), 0);
 	return st.driver_errors;
 }
@@ -633,7 +633,7 @@ static void test_rx_never_posted(void **state)
 {
 	static uint8_t f[1500];
 	struct vmm_net_hdr none = { 0 };
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 	struct ctx c;
 	long rss0;
 

@@ -716,7 +716,7 @@ static void kick(struct ctx *c)
 static void test_device(void **state)
 {
 	struct ctx c;
-	struct vmm_virtio_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
 	uint32_t len;
 	uint16_t id;
 

@@ -40,7 +40,7 @@ struct vmm_vhost_user_server {
 	pthread_mutex_t lock;         /* @st */
 	struct vu_session *sessions;  /* ctl thread only */
 	unsigned live;                /* ctl thread only */
-	struct vmm_vhost_user_server_get_stats st;
+	struct vmm_vhost_user_server_stats st;
 };
 
 static void srv_log(vmm_vhost_user_server *srv, int level, const char *fmt,
@@ -314,7 +314,7 @@ void vmm_vhost_user_server_stop(vmm_vhost_user_server *srv)
 }
 
 void vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
-				 struct vmm_vhost_user_server_get_stats *st)
+				 struct vmm_vhost_user_server_stats *st)
 {
 	pthread_mutex_lock(&srv->lock);
 	*st = srv->st;

@@ -49,7 +49,7 @@ void vmm_vhost_user_server_destroy(vmm_vhost_user_server *srv)
 }
 
 void vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
-				 struct vmm_vhost_user_server_get_stats *st)
+				 struct vmm_vhost_user_server_stats *st)
 {
 	(void)srv;
 	if (st)

@@ -533,10 +533,10 @@ void vmm__virtio_sync(vmm_dev *dev)
 	}
 }
 
-int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_get_stats *ust)
+int vmm_virtio_get_stats(vmm_dev *dev, struct vmm_virtio_stats *ust)
 {
 	struct vmm_virtio *vd = vmm__virtio_of(dev);
-	struct vmm_virtio_get_stats s, *st = &s;
+	struct vmm_virtio_stats s, *st = &s;
 
 	if (!vd || !ust)
 		return -EINVAL;

@@ -127,7 +127,7 @@ struct vmm_virtio {
 	unsigned nq;
 	struct vmm_virtio_queue q[VMM_VIRTIO_MAX_QUEUES];
 
-	struct vmm_virtio_get_stats stats;
+	struct vmm_virtio_stats stats;
 
 	/* memory listener (in a VM): freeze + drain before guest memory is
 	 * removed, so no request in flight holds a pointer into it */

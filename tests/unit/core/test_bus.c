@@ -93,7 +93,7 @@ static void test_register_unregister(void **state)
 	struct rec r = { .id = 1, .fail_off = -1 };
 	uint64_t d = 0;
 	char name[16];
-	struct vmm_bus_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_bus_stats st = { .struct_size = sizeof(st) };
 
 	assert_int_equal(vmm_bus_register(vm, VMM_SPACE_PIO, 0x3f8, 8, &rw_ops,
 					  &r, "uart-com1-with-a-long-name"), 0);
@@ -138,7 +138,7 @@ static void test_overlap(void **state)
 {
 	vmm_vm *vm = new_vm();
 	struct rec r = { .fail_off = -1 };
-	struct vmm_bus_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_bus_stats st = { .struct_size = sizeof(st) };
 	char name[16];
 
 	assert_int_equal(vmm_bus_register(vm, VMM_SPACE_PIO, 0x100, 0x10,
@@ -283,7 +283,7 @@ static void test_stats(void **state)
 {
 	vmm_vm *vm = new_vm();
 	struct rec r = { .id = 5, .fail_off = 0xf };
-	struct vmm_bus_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_bus_stats st = { .struct_size = sizeof(st) };
 	uint64_t d = 0;
 	char name[40];
 
@@ -330,7 +330,7 @@ static void test_one_direction(void **state)
 {
 	vmm_vm *vm = new_vm();
 	struct rec w = { .id = 6, .fail_off = -1 }, r = { .id = 7, .fail_off = -1 };
-	struct vmm_bus_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_bus_stats st = { .struct_size = sizeof(st) };
 	uint64_t d;
 
 	assert_int_equal(vmm_bus_register(vm, VMM_SPACE_PIO, 0x600, 4, &wo_ops,
@@ -556,7 +556,7 @@ static void test_many_ranges(void **state)
 	int order[N];
 	uint64_t d;
 	char name[40], want[40];
-	struct vmm_bus_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_bus_stats st = { .struct_size = sizeof(st) };
 
 	srand(1234);
 	for (int i = 0; i < N; i++) {

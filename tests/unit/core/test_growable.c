@@ -781,11 +781,11 @@ static void test_vhost_user_server_config(void **st)
 
 static void test_out_structs(void **st)
 {
-	NEWER(struct vmm_hc_get_stats) hs;
+	NEWER(struct vmm_hc_stats) hs;
 	NEWER(struct vmm_gdb_stats) gs;
-	NEWER(struct vmm_trapblk_get_stats) ts;
-	NEWER(struct vmm_dev_get_info) di;
-	NEWER(struct vmm_snapshot_get_info) si;
+	NEWER(struct vmm_trapblk_stats) ts;
+	NEWER(struct vmm_dev_info) di;
+	NEWER(struct vmm_snapshot_info) si;
 	struct vmm_trapblk_config tc;
 	vmm_vm *vm = soft_vm();
 	vmm_hc *hc = NULL;
@@ -793,7 +793,7 @@ static void test_out_structs(void **st)
 	int fd = scratch_fd();
 
 	assert_int_equal(vmm_hc_attach(vm, NULL, &hc), 0);
-	CHECK_OUT(hs, struct vmm_hc_get_stats, bytes_out,
+	CHECK_OUT(hs, struct vmm_hc_stats, bytes_out,
 		  vmm_hc_get_stats(hc, &hs.s));
 	assert_int_equal(vmm_hc_detach(hc), 0);
 
@@ -809,10 +809,10 @@ static void test_out_structs(void **st)
 	vmm_trapblk_config_init(&tc);
 	tc.fd = fd;
 	assert_int_equal(vmm_trapblk_attach(vm, &tc, &d), 0);
-	CHECK_OUT(ts, struct vmm_trapblk_get_stats, capacity,
+	CHECK_OUT(ts, struct vmm_trapblk_stats, capacity,
 		  vmm_trapblk_get_stats(d, &ts.s));
 	assert_int_equal(ts.s.capacity, 65536 / 512);
-	CHECK_OUT(di, struct vmm_dev_get_info, name,
+	CHECK_OUT(di, struct vmm_dev_info, name,
 		  vmm_dev_get_info(d, &di.s));
 	assert_non_null(strstr(di.s.name, "trapblk"));
 	vmm_dev_detach(d);
@@ -828,7 +828,7 @@ static void test_out_structs(void **st)
 	assert_int_equal(vmm_vcpu_create(vm, 0, &vcpu), 0);
 	assert_int_equal(vmm_snapshot_save_fd(vm, sfd, NULL), 0);
 	assert_int_equal(vmm_snapshot_open(path, &snap, err, sizeof(err)), 0);
-	CHECK_OUT(si, struct vmm_snapshot_get_info, file_bytes,
+	CHECK_OUT(si, struct vmm_snapshot_info, file_bytes,
 		  vmm_snapshot_get_info(snap, &si.s));
 	assert_true(si.s.file_bytes > 0);
 	vmm_snapshot_close(snap);
@@ -836,24 +836,24 @@ static void test_out_structs(void **st)
 	close(sfd);
 	close(fd);
 
-	NEWER(struct vmm_vm_get_stats) vs;
-	NEWER(struct vmm_bus_get_stats) bs;
-	NEWER(struct vmm_virtio_get_stats) ios;
+	NEWER(struct vmm_vm_stats) vs;
+	NEWER(struct vmm_bus_stats) bs;
+	NEWER(struct vmm_virtio_stats) ios;
 	struct vmm_uart_config uc;
 	struct vmm_virtio_config vc;
 
-	CHECK_OUT(vs, struct vmm_vm_get_stats, devices,
+	CHECK_OUT(vs, struct vmm_vm_stats, devices,
 		  vmm_vm_get_stats(vm, &vs.s));
 	assert_int_equal(vs.s.vcpus, 1);
 	vmm_uart_config_init(&uc);
 	assert_int_equal(vmm_uart_attach(vm, &uc, &d), 0);
-	CHECK_OUT(bs, struct vmm_bus_get_stats, errors,
+	CHECK_OUT(bs, struct vmm_bus_stats, errors,
 		  vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs.s, NULL, 0));
 	vmm_dev_detach(d);
 	vmm_virtio_config_init(&vc, VMM_VIRTIO_MMIO);
 	vc.mmio_base = 0xd0000000ull;
 	assert_int_equal(vmm_virtio_rng_attach(vm, &vc, &d), 0);
-	CHECK_OUT(ios, struct vmm_virtio_get_stats, mem_drains,
+	CHECK_OUT(ios, struct vmm_virtio_stats, mem_drains,
 		  vmm_virtio_get_stats(d, &ios.s));
 	assert_int_equal(ios.s.device_id, 4);
 	vmm_dev_detach(d);

@@ -514,7 +514,7 @@ static void test_vcpu_create(void **state)
 	assert_int_equal(vmm_irq_send_msi(vm, 0xfee00000, 0x30), -ENODEV);
 	assert_int_equal(vmm_irq_send_msi(vm, 0xfed00000, 0x30), -EINVAL);
 	assert_int_equal(vmm_vcpu_kick(v0), 0);
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 	assert_int_equal(vmm_vm_get_stats(vm, &st), 0);
 	assert_int_equal(st.vcpus, 2);
 	assert_int_equal(st.exits, 0);
@@ -715,7 +715,7 @@ static void test_failalloc(void **state)
 			assert_int_equal(ret, -ENOMEM);
 			assert_true(fa.failed);
 		} else {
-			struct vmm_vm_get_stats st = {
+			struct vmm_vm_stats st = {
 				.struct_size = sizeof(st)
 			};
 			uint32_t d = 7;
@@ -732,7 +732,7 @@ static void test_failalloc(void **state)
 		}
 		if (vm) {
 			/* failures left the VM consistent */
-			struct vmm_vm_get_stats st = {
+			struct vmm_vm_stats st = {
 				.struct_size = sizeof(st)
 			};
 			assert_int_equal(vmm_vm_get_stats(vm, &st), 0);

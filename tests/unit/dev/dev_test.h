@@ -69,7 +69,7 @@ static inline int dt_out_ctx(vmm_vm *vm, uint16_t port, unsigned size,
 /* Is anything registered at @port? */
 static inline bool dt_port_used(vmm_vm *vm, uint16_t port)
 {
-	struct vmm_bus_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_bus_stats st = { .struct_size = sizeof(st) };
 
 	return vmm_bus_get_stats(vm, VMM_SPACE_PIO, port, &st, NULL, 0) == 0;
 }

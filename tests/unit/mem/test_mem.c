@@ -722,7 +722,7 @@ static void test_dirty_region_flag(void **state)
 static void test_default_ram(void **state)
 {
 	struct vmm_mem_info info[4];
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) };
 	struct vmm_config cfg;
 	vmm_vm *vm = new_vm(3 * GIB + GIB / 2);
 	uint8_t b[2] = { 1, 2 };
@@ -810,7 +810,7 @@ static void test_ram_cap(void **state)
 static void test_stats(void **state)
 {
 	vmm_vm *vm = new_vm(0);
-	struct vmm_vm_get_stats st = { .struct_size = sizeof(st) },
+	struct vmm_vm_stats st = { .struct_size = sizeof(st) },
 		st0 = { .struct_size = sizeof(st0) };
 	vmm_dev *dev;
 	vmm_vcpu *vcpu;

@@ -16,7 +16,7 @@
 
 static bool pio_used(vmm_vm *vm, uint16_t port)
 {
-	struct vmm_bus_get_stats st = { .struct_size = sizeof(st) };
+	struct vmm_bus_stats st = { .struct_size = sizeof(st) };
 
 	return vmm_bus_get_stats(vm, VMM_SPACE_PIO, port, &st, NULL, 0) == 0;
 }
