@@ -585,7 +585,8 @@ static void test_cut(void)
 	usleep(200000);
 	for (int how = CUT_KILL; how <= CUT_LINK; how++) {
 		/* 1 MiB/s: the first pass (~2 MiB) is still going when the
-		 * cut comes after 300 ms */
+		 * cut comes after 800 ms (300 ms was too early under load:
+		 * the receiver process had not taken 64 KiB yet) */
 		struct vmm_migrate_opts mo = { .timeout_ms = 2000,
 					       .max_bandwidth = 1 << 20 };
 		struct vmm_migrate_stats st;
@@ -599,7 +600,7 @@ static void test_cut(void)
 
 		rx_spawn(&rx, 1, 3000);
 		fd = tcp_connect(rx.port);
-		ct = (struct cutter){ (enum cut_how)how, rx.pid, 300 };
+		ct = (struct cutter){ (enum cut_how)how, rx.pid, 800 };
 		pthread_create(&t, NULL, cut_later, &ct);
 		ret = vmm_migrate_send(g.vm, fd, &mo, &st);
 		pthread_join(t, NULL);
