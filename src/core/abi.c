@@ -49,6 +49,9 @@ _Static_assert(sizeof(struct vmm_vm_stats) == VMM__VM_STATS_V02, "");
 _Static_assert(sizeof(struct vmm_bus_stats) == VMM__BUS_STATS_V02, "");
 _Static_assert(sizeof(struct vmm_virtio_stats) == VMM__VIRTIO_STATS_V02,
 	       "");
+_Static_assert(sizeof(struct vmm_vhost_user_server_stats) ==
+	       VMM__VHOST_USER_SERVER_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_mem_info) == VMM__MEM_INFO_V02, "");
 #endif
 
 /* A caller's struct larger than this is a bug, not a newer libvmm. */
