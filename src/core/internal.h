@@ -78,6 +78,8 @@ int vmm__struct_in(void *dst, size_t lib_size, const void *src,
 		   size_t size_v01);
 int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 		    size_t size_v01);
+/* 0 if the caller's out-struct @dst has a valid struct_size, else -EINVAL */
+int vmm__struct_out_check(const void *dst, size_t size_v01);
 #define VMM__STRUCT_IN(dst, src) \
 	vmm__struct_in((dst), sizeof(*(dst)), (src), sizeof(*(dst)))
 
@@ -107,6 +109,7 @@ int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 #define VMM__VIRTIO_STATS_V02 112u
 #define VMM__VHOST_USER_SERVER_STATS_V02 48u
 #define VMM__MEM_INFO_V02 40u
+#define VMM__MIGRATE_STATS_V02 120u
 /* vmm__struct_in() of a caller's @src struct into the defaulted @dst */
 #define VMM__STRUCT_IN_V(dst, src, v) \
 	vmm__struct_in((dst), sizeof(*(dst)), (src), (v))

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #define TAIL 24
 
@@ -878,6 +879,46 @@ static void test_mem_info_array(void **st)
 	(void)st;
 }
 
+/* struct vmm_migrate_stats: checked at entry, written once at the end */
+static void test_migrate_stats(void **st)
+{
+	NEWER(struct vmm_migrate_stats) ms;
+	vmm_vm *vm = soft_vm();
+	vmm_vm *out = NULL;
+	int sv[2];
+
+	/* a VM never in post-copy: wait() writes zero statistics */
+	CHECK_OUT(ms, struct vmm_migrate_stats, resumes,
+		  vmm_migrate_wait(vm, 0, &ms.s));
+	assert_int_equal(ms.s.pages_sent, 0);
+	ms.s.struct_size = 65537;
+	assert_int_equal(vmm_migrate_wait(vm, 0, &ms.s), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_migrate_stats"));
+	/* a bad size is refused before anything is sent or read */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ms.s.struct_size = 3;
+	assert_int_equal(vmm_migrate_send(vm, sv[0], NULL, &ms.s), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_migrate_stats"));
+	assert_int_equal(ms.s.struct_size, 3);
+	assert_int_equal(vmm_migrate_receive(sv[1], NULL, NULL, NULL, &out,
+					     &ms.s), -EINVAL);
+	assert_null(out);
+	assert_int_equal(vmm_migrate_resume(vm, sv[0], NULL, &ms.s), -EINVAL);
+	/* a failed send still writes the statistics: the peer is gone */
+	close(sv[1]);
+	memset(&ms, 0xee, sizeof(ms));
+	ms.s.struct_size = offsetof(struct vmm_migrate_stats, postcopy);
+	assert_true(vmm_migrate_send(vm, sv[0], NULL, &ms.s) < 0);
+	assert_int_equal(ms.s.struct_size,
+			 offsetof(struct vmm_migrate_stats, postcopy));
+	assert_int_not_equal(ms.s.rounds, 0xeeeeeeeeu); /* written */
+	assert_int_equal(ms.raw[offsetof(struct vmm_migrate_stats, postcopy)],
+			 0xee);
+	close(sv[0]);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
 static void test_out_structs(void **st)
 {
 	NEWER(struct vmm_hc_stats) hs;
@@ -976,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(test_helper),
 		cmocka_unit_test(test_vhost_user_server_stats),
 		cmocka_unit_test(test_mem_info_array),
+		cmocka_unit_test(test_migrate_stats),
 		cmocka_unit_test(test_vmm_config),
 		cmocka_unit_test(test_gdb_config),
 		cmocka_unit_test(test_hc_config),
