@@ -2039,7 +2039,9 @@ static int bench_migrate(const struct params *p, struct result *res)
 					.max_bandwidth = (uint64_t)p->mig_link << 20,
 					.postcopy_after_rounds = 2,
 				};
-				struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
+				struct vmm_migrate_stats st = {
+					.struct_size = sizeof(st)
+				};
 				struct mig_rx rx = { 0 };
 				double dirty_mib_s, speed0, slowdown, t0;
 				uint64_t i0;
