@@ -1869,6 +1869,7 @@ static void *mig_rx_thread(void *arg)
 
 	vmm_config_init(&ov);
 	ov.backend = r->backend;
+	r->st.struct_size = sizeof(r->st);
 	r->ret = vmm_migrate_receive(r->fd, &ov, &ro, &mo, &r->vm, &r->st);
 	if (r->ret || !r->st.postcopy)
 		return NULL;
@@ -1877,6 +1878,7 @@ static void *mig_rx_thread(void *arg)
 	t0 = now_ns();
 	if ((r->ret = vmm_vm_start(r->vm, mig_cb, NULL)))
 		return NULL;
+	r->st.struct_size = sizeof(r->st);
 	r->ret = vmm_migrate_wait(r->vm, 120000, &r->st);
 	r->pc_iters_per_s = (double)(mig_iters(r->vm, true) - i0) /
 			    ((now_ns() - t0) / 1e9);
@@ -2037,7 +2039,9 @@ static int bench_migrate(const struct params *p, struct result *res)
 					.max_bandwidth = (uint64_t)p->mig_link << 20,
 					.postcopy_after_rounds = 2,
 				};
-				struct vmm_migrate_stats st;
+				struct vmm_migrate_stats st = {
+					.struct_size = sizeof(st)
+				};
 				struct mig_rx rx = { 0 };
 				double dirty_mib_s, speed0, slowdown, t0;
 				uint64_t i0;

@@ -144,7 +144,10 @@ int main(int argc, char **argv)
 	fprintf(stderr, "vhost-user-blk: serving %s on %s\n",
 		rng ? "virtio-rng" : image, sock);
 	ret = vmm_vhost_user_server_run(g_srv);
-	vmm_vhost_user_server_get_stats(g_srv, &st);
+	memset(&st, 0, sizeof(st));
+	st.struct_size = sizeof(st);
+	if (vmm_vhost_user_server_get_stats(g_srv, &st) < 0)
+		memset(&st, 0, sizeof(st));
 	vmm_vhost_user_server_destroy(g_srv);
 	fprintf(stderr, "vhost-user-blk: %llu connections, %llu messages, "
 		"%llu rejected, %llu dropped, %llu requests\n",

@@ -253,7 +253,7 @@ int main(int argc, char **argv)
 	};
 	struct vmm_restore_opts ro = { .attach = attach_devices };
 	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo) };
-	struct vmm_migrate_stats st;
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 	struct vmm_config cfg;
 	const char *snapshot = NULL, *mode, *addr, *key_file = NULL;
 	static uint8_t key[4097];

@@ -72,6 +72,8 @@ VMM_API int vmm_mem_remove(vmm_vm *vm, vmm_gpa_t gpa);
 
 /** Description of one region, from vmm_mem_get_regions(). */
 struct vmm_mem_info {
+	uint32_t struct_size; /**< out[0]: in: sizeof() (0 = 0.2 size);
+				   every element out: bytes written */
 	vmm_gpa_t gpa;
 	uint64_t size;
 	uint32_t flags;
@@ -81,7 +83,16 @@ struct vmm_mem_info {
 
 /**
  * vmm_mem_get_regions() - list regions in ascending gpa order into @out (at most
- * @max).  Returns the total number of regions.
+ * @max).  Returns the total number of regions, or -EINVAL.
+ *
+ * @out is an array of the caller's struct vmm_mem_info (docs/api.md,
+ * "Growable structs"): when @max > 0, set @out[0].struct_size to
+ * sizeof(struct vmm_mem_info) first (0 = the 0.2 size).  That size is the
+ * array's stride: element i starts @out[0].struct_size bytes after
+ * element i - 1.  Each element written gets as much as that size holds
+ * (a newer caller's unknown tail is zeroed) and its struct_size set to the
+ * bytes written.  A bad size (nonzero and below 4 or above 64 KiB) is
+ * -EINVAL, with nothing written.
  */
 VMM_API int vmm_mem_get_regions(vmm_vm *vm, struct vmm_mem_info *out, int max);
 

@@ -285,8 +285,18 @@ struct vmm_migrate_opts {
  * (bytes read from the stream), total_ms, and converged as the source
  * reported it in its DONE frame; last_round_pages and downtime_ms are
  * measured only by the source (0 on the receiver).
+ *
+ * Growable (docs/api.md, "Growable structs"): set @struct_size to sizeof()
+ * (or 0, the 0.2 size) before passing it to vmm_migrate_send(),
+ * vmm_migrate_receive(), vmm_migrate_wait() or vmm_migrate_resume().
+ * Each call checks it at entry (-EINVAL for a bad size, nothing done)
+ * and writes the struct once, when it returns: as much as struct_size
+ * holds, a newer caller's tail zeroed, struct_size set to the bytes
+ * written.  Nothing is written while the call runs, so another thread
+ * reading the struct meanwhile sees what it held before the call.
  */
 struct vmm_migrate_stats {
+	uint32_t struct_size;    /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint32_t rounds;         /**< dirty-page rounds after the first pass */
 	uint64_t pages_sent;     /**< pages with data, all rounds */
 	uint64_t zero_pages;     /**< pages sent as "zero" records */

@@ -92,16 +92,22 @@ VMM_API void vmm_vhost_user_server_stop(vmm_vhost_user_server *srv);
 /** vmm_vhost_user_server_destroy() - close every connection, free. */
 VMM_API void vmm_vhost_user_server_destroy(vmm_vhost_user_server *srv);
 
-/** Counters of a server. */
+/** Counters of a server, from vmm_vhost_user_server_get_stats(). */
 struct vmm_vhost_user_server_stats {
+	uint32_t struct_size; /**< in: sizeof() (0 = 0.2 size); out: written */
 	uint64_t connections;  /**< accepted */
 	uint64_t messages;     /**< handled */
 	uint64_t rejected;     /**< answered with an error */
 	uint64_t dropped;      /**< connections closed for a protocol error */
 	uint64_t requests;     /**< virtio requests completed (all sessions) */
 };
-VMM_API void vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
-					 struct vmm_vhost_user_server_stats *st);
+/**
+ * vmm_vhost_user_server_get_stats() - the counters of @srv; set
+ * @st->struct_size first (docs/api.md, "Growable structs").  0, or
+ * -EINVAL for a NULL argument or a bad @st->struct_size.
+ */
+VMM_API int vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
+					    struct vmm_vhost_user_server_stats *st);
 
 /**
  * struct vmm_vhost_user_config - a front-end: a virtio device of this VM

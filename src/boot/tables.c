@@ -50,7 +50,7 @@ static uint64_t area_size(const struct area *a, const struct boot_plan *plan)
 
 int boot_regions(vmm_vm *vm, struct vmm_mem_info **out)
 {
-	int n = vmm_mem_get_regions(vm, NULL, 0);
+	int n = vmm__mem_get_regions(vm, NULL, 0);
 	struct vmm_mem_info *tab;
 	int got;
 
@@ -60,7 +60,7 @@ int boot_regions(vmm_vm *vm, struct vmm_mem_info **out)
 	tab = vmm__alloc(vm, (size_t)n * sizeof(*tab));
 	if (!tab)
 		return vmm__err(vm, -ENOMEM, "boot: no memory for the region list");
-	got = vmm_mem_get_regions(vm, tab, n);
+	got = vmm__mem_get_regions(vm, tab, n);
 	*out = tab;
 	if (got < n)	/* a region went away meanwhile */
 		n = got < 0 ? 0 : got;

@@ -49,6 +49,11 @@ _Static_assert(sizeof(struct vmm_vm_stats) == VMM__VM_STATS_V02, "");
 _Static_assert(sizeof(struct vmm_bus_stats) == VMM__BUS_STATS_V02, "");
 _Static_assert(sizeof(struct vmm_virtio_stats) == VMM__VIRTIO_STATS_V02,
 	       "");
+_Static_assert(sizeof(struct vmm_vhost_user_server_stats) ==
+	       VMM__VHOST_USER_SERVER_STATS_V02, "");
+_Static_assert(sizeof(struct vmm_mem_info) == VMM__MEM_INFO_V02, "");
+_Static_assert(sizeof(struct vmm_migrate_stats) == VMM__MIGRATE_STATS_V02,
+	       "");
 #endif
 
 /* A caller's struct larger than this is a bug, not a newer libvmm. */
@@ -83,6 +88,13 @@ int vmm__struct_in(void *dst, size_t lib_size, const void *src,
 	sz = (uint32_t)lib_size;
 	memcpy(dst, &sz, sizeof(sz));
 	return 0;
+}
+
+int vmm__struct_out_check(const void *dst, size_t size_v01)
+{
+	size_t n;
+
+	return caller_size(dst, size_v01, &n);
 }
 
 int vmm__struct_out(void *dst, const void *src, size_t lib_size,

@@ -55,6 +55,8 @@ void vmm__vm_set_migrate(vmm_vm *vm, void *state, void (*fini)(void *));
 void *vmm__vm_migrate(vmm_vm *vm);
 /* While @why is non-NULL, vmm_vm_resume() refuses with -EBUSY and @why. */
 void vmm__vm_set_resume_block(vmm_vm *vm, const char *why);
+/* vmm_mem_get_regions() for the library: @out holds full-size structs */
+int vmm__mem_get_regions(vmm_vm *vm, struct vmm_mem_info *out, int max);
 
 /*
  * Growable public structs (src/core/abi.c, docs/api.md): the first member
@@ -76,6 +78,8 @@ int vmm__struct_in(void *dst, size_t lib_size, const void *src,
 		   size_t size_v01);
 int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 		    size_t size_v01);
+/* 0 if the caller's out-struct @dst has a valid struct_size, else -EINVAL */
+int vmm__struct_out_check(const void *dst, size_t size_v01);
 #define VMM__STRUCT_IN(dst, src) \
 	vmm__struct_in((dst), sizeof(*(dst)), (src), sizeof(*(dst)))
 
@@ -103,6 +107,9 @@ int vmm__struct_out(void *dst, const void *src, size_t lib_size,
 #define VMM__VM_STATS_V02 64u
 #define VMM__BUS_STATS_V02 48u
 #define VMM__VIRTIO_STATS_V02 112u
+#define VMM__VHOST_USER_SERVER_STATS_V02 48u
+#define VMM__MEM_INFO_V02 40u
+#define VMM__MIGRATE_STATS_V02 120u
 /* vmm__struct_in() of a caller's @src struct into the defaulted @dst */
 #define VMM__STRUCT_IN_V(dst, src, v) \
 	vmm__struct_in((dst), sizeof(*(dst)), (src), (v))

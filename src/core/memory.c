@@ -6,6 +6,7 @@
  */
 #include "core/vm_impl.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static bool vcpus_running(vmm_vm *vm)
@@ -146,7 +147,7 @@ out:
 	return ret;
 }
 
-int vmm_mem_get_regions(vmm_vm *vm, struct vmm_mem_info *out, int max)
+int vmm__mem_get_regions(vmm_vm *vm, struct vmm_mem_info *out, int max)
 {
 	int n;
 
@@ -156,10 +157,46 @@ int vmm_mem_get_regions(vmm_vm *vm, struct vmm_mem_info *out, int max)
 	n = vm->mem.n;
 	for (int i = 0; i < n && i < max; i++) {
 		struct vmm_gmem_region *r = vm->mem.r[i];
-		out[i] = (struct vmm_mem_info){ r->gpa, r->size, r->flags,
+		out[i] = (struct vmm_mem_info){ sizeof(struct vmm_mem_info),
+						r->gpa, r->size, r->flags,
 						r->fd, r->offset };
 	}
 	pthread_rwlock_unlock(&vm->mem.lock);
+	return n;
+}
+
+int vmm_mem_get_regions(vmm_vm *vm, struct vmm_mem_info *out, int max)
+{
+	struct vmm_mem_info *tab;
+	unsigned char *dst = (unsigned char *)out;
+	uint32_t stride;
+	int n, got;
+
+	if (!vm || (max && !out) || max < 0)
+		return -EINVAL;
+	if (!max)
+		return vmm__mem_get_regions(vm, NULL, 0);
+	memcpy(&stride, out, sizeof(stride));
+	if (!stride)
+		stride = VMM__MEM_INFO_V02;
+	if (stride < sizeof(uint32_t) || stride > 65536u)
+		return vmm__err(vm, -EINVAL,
+				"vmm_mem_get_regions: out[0].struct_size %u "
+				"is not a struct vmm_mem_info size", stride);
+	tab = calloc((size_t)max, sizeof(*tab));
+	if (!tab)
+		return -ENOMEM;
+	n = vmm__mem_get_regions(vm, tab, max);
+	got = n < max ? n : max;
+	for (int i = 0; i < got; i++) {
+		unsigned char *e = dst + (size_t)i * stride;
+
+		memcpy(e, &stride, sizeof(stride));
+		/* cannot fail: @stride was checked above */
+		(void)vmm__struct_out(e, &tab[i], sizeof(tab[i]),
+				      VMM__MEM_INFO_V02);
+	}
+	free(tab);
 	return n;
 }
 

@@ -894,10 +894,28 @@ fail:
 	return ret;
 }
 
+/*
+ * The public calls fill a full struct vmm_migrate_stats of their own and
+ * copy it out once, at the end (docs/api.md, "Growable structs"); the
+ * caller's struct_size was checked at entry.  Returns @ret.
+ */
+static int mig_stats_out(struct vmm_migrate_stats *stats,
+		       struct vmm_migrate_stats *st, int ret)
+{
+	if (!stats)
+		return ret;
+	st->struct_size = sizeof(*st);
+	/* cannot fail: struct_size was checked at entry */
+	(void)vmm__struct_out(stats, st, sizeof(*st), VMM__MIGRATE_STATS_V02);
+	return ret;
+}
+
 int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 		     struct vmm_migrate_stats *stats)
 {
 	struct vmm_migrate_opts o_c = {0};
+	struct vmm_migrate_stats st = {0};
+	int ret;
 
 	if (o) {
 		if (vmm__struct_in(&o_c, sizeof(o_c), o, MIG_OPTS_V01))
@@ -906,7 +924,12 @@ int vmm_migrate_send(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 					"unknown fields in struct vmm_migrate_opts");
 		o = &o_c;
 	}
-	return migrate_send_impl(vm, fd, o, stats);
+	if (stats && vmm__struct_out_check(stats, VMM__MIGRATE_STATS_V02))
+		return !vm ? -EINVAL :
+		       vmm__err(vm, -EINVAL, "migrate: bad struct_size in "
+				"struct vmm_migrate_stats");
+	ret = migrate_send_impl(vm, fd, o, stats ? &st : NULL);
+	return mig_stats_out(stats, &st, ret);
 }
 
 /* ---- destination ---- */
@@ -1300,6 +1323,8 @@ int vmm_migrate_receive(int fd, const struct vmm_config *overrides,
 {
 	struct vmm_restore_opts opts_c = {0};
 	struct vmm_migrate_opts mo_c = {0};
+	struct vmm_migrate_stats st = {0};
+	int ret;
 
 	if (opts) {
 		if (VMM__STRUCT_IN(&opts_c, opts))
@@ -1311,5 +1336,14 @@ int vmm_migrate_receive(int fd, const struct vmm_config *overrides,
 			return -EINVAL;
 		mo = &mo_c;
 	}
-	return migrate_receive_impl(fd, overrides, opts, mo, out, stats);
+	if (stats && vmm__struct_out_check(stats, VMM__MIGRATE_STATS_V02)) {
+		if (overrides && overrides->log)
+			overrides->log(overrides->log_opaque, VMM_LOG_ERROR,
+				       "migrate (receive): bad struct_size in "
+				       "struct vmm_migrate_stats");
+		return -EINVAL;
+	}
+	ret = migrate_receive_impl(fd, overrides, opts, mo, out,
+				   stats ? &st : NULL);
+	return mig_stats_out(stats, &st, ret);
 }

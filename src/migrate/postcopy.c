@@ -1278,27 +1278,34 @@ int vmm_migrate_postcopy_available(enum vmm_backend backend, char *why,
 int vmm_migrate_wait(vmm_vm *vm, int timeout_ms,
 		     struct vmm_migrate_stats *stats)
 {
+	struct vmm_migrate_stats st = { 0 };
 	struct pc_dst *d;
 
 	if (!vm)
 		return -EINVAL;
+	if (stats && vmm__struct_out_check(stats, VMM__MIGRATE_STATS_V02))
+		return vmm__err(vm, -EINVAL, "migrate wait: bad struct_size "
+				"in struct vmm_migrate_stats");
 	d = vmm__vm_migrate(vm);
-	if (!d || d->role != PC_ROLE_DST) {
-		if (stats)
-			memset(stats, 0, sizeof(*stats));
-		return 0;
-	}
-	return pc_dst_wait(d, timeout_ms, stats);
+	if (!d || d->role != PC_ROLE_DST)
+		return mig_stats_out(stats, &st, 0);
+	return mig_stats_out(stats, &st,
+				  pc_dst_wait(d, timeout_ms,
+					      stats ? &st : NULL));
 }
 
 int vmm_migrate_resume(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 		       struct vmm_migrate_stats *stats)
 {
 	struct vmm_migrate_opts o_c = { 0 };
+	struct vmm_migrate_stats st = { 0 };
 	uint32_t *role;
 
 	if (!vm)
 		return -EINVAL;
+	if (stats && vmm__struct_out_check(stats, VMM__MIGRATE_STATS_V02))
+		return vmm__err(vm, -EINVAL, "migrate resume: bad struct_size "
+				"in struct vmm_migrate_stats");
 	if (o) {
 		if (vmm__struct_in(&o_c, sizeof(o_c), o, MIG_OPTS_V01))
 			return vmm__err(vm, -EINVAL, "migrate resume: bad "
@@ -1308,9 +1315,13 @@ int vmm_migrate_resume(vmm_vm *vm, int fd, const struct vmm_migrate_opts *o,
 	}
 	role = vmm__vm_migrate(vm);
 	if (role && *role == PC_ROLE_SRC)
-		return pc_source_resume(vm, (struct pc_hold *)role, fd, o, stats);
+		return mig_stats_out(stats, &st,
+					  pc_source_resume(vm, (struct pc_hold *)role,
+							   fd, o, stats ? &st : NULL));
 	if (role && *role == PC_ROLE_DST)
-		return pc_dst_resume((struct pc_dst *)role, fd, o, stats);
+		return mig_stats_out(stats, &st,
+					  pc_dst_resume((struct pc_dst *)role, fd,
+							o, stats ? &st : NULL));
 	return vmm__err(vm, -EINVAL, "migrate resume: this VM has no "
 			"interrupted post-copy migration");
 }

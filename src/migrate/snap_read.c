@@ -1065,7 +1065,7 @@ int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *s)
 	if (vmm__vm_running(vm))
 		return vmm__err(vm, -EBUSY,
 				"reset: the VM is running; vmm_vm_pause() it first");
-	n = vmm_mem_get_regions(vm, mi, SNAP_MAX_REGIONS);
+	n = vmm__mem_get_regions(vm, mi, SNAP_MAX_REGIONS);
 	if (n < 0)
 		return n;
 	if ((uint32_t)n != p->cfg.nregions)

@@ -56,7 +56,7 @@ int vmm__snap_config(vmm_vm *vm, struct snap_config *c)
 	c->backend = vmm_vm_backend(vm);
 	c->caps = vmm_vm_caps(vm);
 	c->cpu_model = cfg->cpu_model ? cfg->cpu_model : VMM_CPU_MAX;
-	n = vmm_mem_get_regions(vm, mi, SNAP_MAX_REGIONS);
+	n = vmm__mem_get_regions(vm, mi, SNAP_MAX_REGIONS);
 	if (n < 0)
 		return n;
 	if (n > SNAP_MAX_REGIONS)

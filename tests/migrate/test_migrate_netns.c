@@ -305,7 +305,7 @@ static int rx_main(const char *ns, unsigned timeout_ms, int fd)
 	socklen_t alen = sizeof(a);
 	struct vmm_restore_opts ro = { .attach = mg_attach };
 	struct vmm_migrate_opts mo = { .timeout_ms = timeout_ms };
-	struct vmm_migrate_stats st;
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 	struct vmm_config ov;
 	struct pollfd pfd;
 	static struct rx_report rep;
@@ -497,7 +497,7 @@ static void test_tcp(void)
 	static struct mg g;
 	static char before[1 << 16], out[1 << 17];
 	struct vmm_migrate_opts mo = { .max_downtime_ms = 10 };
-	struct vmm_migrate_stats st;
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 	int64_t value = -1;
 	uint64_t c0;
 	struct rx rx;
@@ -589,7 +589,7 @@ static void test_cut(void)
 		 * the receiver process had not taken 64 KiB yet) */
 		struct vmm_migrate_opts mo = { .timeout_ms = 2000,
 					       .max_bandwidth = 1 << 20 };
-		struct vmm_migrate_stats st;
+		struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 		struct rx_report rep;
 		struct cutter ct;
 		char msg[320];

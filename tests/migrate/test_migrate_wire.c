@@ -261,6 +261,7 @@ static void *receiver(void *arg)
 	}
 	vmm_config_init(&ov);
 	ov.backend = VMM_BACKEND_SOFT;
+	x->st.struct_size = sizeof(x->st);
 	x->ret = vmm_migrate_receive(x->fd, &ov, &ro, &mo, &x->g.vm, &x->st);
 	if (x->ret == 0)
 		x->g.vcpu = vmm_vm_get_vcpu(x->g.vm, 0);
@@ -303,6 +304,7 @@ static void migrate(struct mg *src, const char *skey, const char *dkey,
 	}
 	out->x.key = dkey;
 	CHECK(pthread_create(&t, NULL, receiver, &out->x) == 0);
+	out->st.struct_size = sizeof(out->st);
 	out->sret = vmm_migrate_send(src->vm, a[0], &mo, &out->st);
 	close(a[0]);
 	pthread_join(t, NULL);

@@ -111,10 +111,12 @@ static void *rx_thread(void *arg)
 	ov.backend = a->backend;
 	ov.log = log_cb;
 	a->value = -1;
+	a->st.struct_size = sizeof(a->st);
 	a->ret = vmm_migrate_receive(a->fd, &ov, &ro, &mo, &a->vm, &a->st);
 	if (a->ret)
 		return NULL;
 	a->ret = vmm_vm_start(a->vm, stop_on_exit, &a->value);
+	a->st.struct_size = sizeof(a->st);
 	if (!a->ret)
 		a->wait_ret = vmm_migrate_wait(a->vm, -1, &a->st);
 	return NULL;
@@ -194,7 +196,7 @@ static void source_output(struct mg *g, char *before, size_t len)
 static void test_pair(enum vmm_backend from, enum vmm_backend to)
 {
 	struct rx_arg *rx = calloc(1, sizeof(*rx));
-	struct vmm_migrate_stats st;
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 	struct mg g;
 	int64_t value = -1;
 	char before[1 << 16], what[64];
@@ -400,6 +402,7 @@ static void *resume_thread(void *arg)
 				       .timeout_ms = 5000 };
 
 	set_key(&mo, a->key);
+	a->st.struct_size = sizeof(a->st);
 	a->ret = vmm_migrate_resume(a->vm, a->fd, &mo, &a->st);
 	return NULL;
 }
@@ -408,7 +411,7 @@ static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
 {
 	struct rx_arg *rx = calloc(1, sizeof(*rx));
 	struct vmm_migrate_opts so = src_opts;
-	struct vmm_migrate_stats st;
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 	struct proxy px;
 	struct mg g;
 	int64_t value = -1;
@@ -515,7 +518,8 @@ static void cut_one(enum vmm_backend b, size_t cut, unsigned pct)
 		struct resume_arg ra = { rx->vm, -1, 0, { 0 }, test_key };
 		struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
 				       .timeout_ms = 5000 };
-		struct vmm_migrate_stats rs, ws;
+		struct vmm_migrate_stats rs = { .struct_size = sizeof(rs) };
+		struct vmm_migrate_stats ws = { .struct_size = sizeof(ws) };
 		int n[2];
 
 		set_key(&mo, test_key);
@@ -592,7 +596,7 @@ static void converge_one(bool autoconv)
 		.timeout_ms = 5000,
 	};
 	struct rx_arg *rx = calloc(1, sizeof(*rx));
-	struct vmm_migrate_stats st;
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 	struct mg g;
 	int64_t value = -1;
 	char before[1 << 16];

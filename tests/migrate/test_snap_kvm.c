@@ -345,6 +345,7 @@ static void *rx_thread(void *arg)
 	vmm_config_init(&ov);
 	ov.backend = VMM_BACKEND_KVM;
 	ov.log = log_cb;
+	a->st.struct_size = sizeof(a->st);
 	a->ret = vmm_migrate_receive(a->fd, &ov, &ro, NULL, &a->vm, &a->st);
 	return NULL;
 }
@@ -356,7 +357,7 @@ static void test_migrate(void)
 	struct ref *r = calloc(1, sizeof(*r));
 	struct rx_arg *rx = calloc(1, sizeof(*rx));
 	struct vmm_migrate_opts mo = { .max_downtime_ms = 10 };
-	struct vmm_migrate_stats st;
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 	struct mg g;
 	int64_t value = -1;
 	int sv[2];
@@ -418,7 +419,7 @@ static void test_migrate(void)
 static void test_process(void)
 {
 	struct ref *r = calloc(1, sizeof(*r));
-	struct vmm_migrate_stats st;
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 	struct mg g;
 	int64_t value = -1;
 	int sv[2], status;
@@ -593,7 +594,7 @@ static void test_cut(void)
 		 * seen as "a whole stream of 92 bytes" under load.
 		 */
 		struct vmm_migrate_opts mo = { .timeout_ms = 60000 };
-		struct vmm_migrate_stats st;
+		struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 		struct rx_arg *rx = calloc(1, sizeof(*rx));
 		struct proxy px;
 		pthread_t t, tr;

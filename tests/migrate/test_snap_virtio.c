@@ -260,6 +260,7 @@ static void *rx_thread(void *arg)
 	vmm_config_init(&ov);
 	ov.backend = x->r->backend;
 	ov.log = log_cb;
+	x->st.struct_size = sizeof(x->st);
 	x->ret = vmm_migrate_receive(x->fd, &ov, &ro, NULL, &x->vm, &x->st);
 	return NULL;
 }
@@ -358,7 +359,7 @@ int main(int argc, char **argv)
 		vmm_snapshot_close(s);
 	} else {
 		struct vmm_migrate_opts mo = { .max_downtime_ms = 10 };
-		struct vmm_migrate_stats st;
+		struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
 		struct rx x = { .r = dst };
 		pthread_t t;
 		int sv[2], ret;

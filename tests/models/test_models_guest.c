@@ -253,6 +253,7 @@ static void touch(struct gh_vm *g, const char *image)
 	}
 	/* detach leaves no mapping behind */
 	GH_OK(g, vmm_dev_detach(dev));
+	regions[0].struct_size = sizeof(regions[0]);
 	n = vmm_mem_get_regions(g->vm, regions, 16);
 	for (int i = 0; i < n && i < 16; i++)
 		GH_CHECK(g, regions[i].gpa + regions[i].size <= PT_GPA ||

@@ -255,11 +255,13 @@ static void test_detach_no_mapping(void **state)
 	assert_int_equal(vmm_mem_add_ram(vm, 0, 1 << 20), 0);
 	assert_int_equal(pt_attach(vm, fd, 0, 1 << 20, PT_GPA, 0, &d), 0);
 	assert_int_equal(count_maps(name), 1);
+	mi[0].struct_size = sizeof(mi[0]);
 	n = vmm_mem_get_regions(vm, mi, 8);
 	assert_int_equal(n, 2);
 	assert_int_equal(mi[1].gpa, PT_GPA);
 	assert_true(vmm_mem_is_ram(vm, PT_GPA, 1 << 20));
 	assert_int_equal(vmm_dev_detach(d), 0);
+	mi[0].struct_size = sizeof(mi[0]);
 	assert_int_equal(vmm_mem_get_regions(vm, mi, 8), 1);
 	assert_false(vmm_mem_is_ram(vm, PT_GPA, 4096));
 	assert_int_equal(count_maps(name), 0);

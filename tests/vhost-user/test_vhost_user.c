@@ -314,7 +314,9 @@ int main(void)
 	pthread_join(th, NULL);
 	/* the sessions' counters arrive when their threads end */
 	for (int i = 0; i < 500; i++) {
-		vmm_vhost_user_server_get_stats(srv, &st);
+		st.struct_size = sizeof(st);
+		CHECK(vmm_vhost_user_server_get_stats(srv, &st) == 0,
+		      "get_stats");
 		if (st.dropped >= 4 && st.rejected >= 20)
 			break;
 		usleep(10000);

@@ -650,7 +650,7 @@ static void ml_added(void *opaque, vmm_gpa_t gpa, uint64_t size)
 {
 	struct vfio_dev *d = opaque;
 	struct vmm_mem_info mi[MAX_DMA + 8];
-	int n = vmm_mem_get_regions(d->vm, mi, MAX_DMA + 8);
+	int n = vmm__mem_get_regions(d->vm, mi, MAX_DMA + 8);
 
 	for (int i = 0; i < n && i < MAX_DMA + 8; i++) {
 		if (mi[i].gpa != gpa)
@@ -669,7 +669,7 @@ static void ml_added(void *opaque, vmm_gpa_t gpa, uint64_t size)
 static int dma_map_ram(struct vfio_dev *d)
 {
 	struct vmm_mem_info mi[MAX_DMA];
-	int n = vmm_mem_get_regions(d->vm, mi, MAX_DMA), r = 0;
+	int n = vmm__mem_get_regions(d->vm, mi, MAX_DMA), r = 0;
 
 	if (n < 0)
 		return n;

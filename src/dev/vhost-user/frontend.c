@@ -146,7 +146,7 @@ static int fe_mem_table(struct vu_fe *fe)
 {
 	struct vmm_mem_info info[VU_MAX_REGIONS + 1];
 	int fds[VU_MAX_REGIONS];
-	int n = vmm_mem_get_regions(fe->vm, info, VU_MAX_REGIONS + 1);
+	int n = vmm__mem_get_regions(fe->vm, info, VU_MAX_REGIONS + 1);
 	unsigned k = 0;
 
 	if (n < 0)
@@ -377,7 +377,7 @@ static void fe_destroy(void *be)
 static int fe_check_memory(vmm_vm *vm)
 {
 	struct vmm_mem_info info[VU_MAX_REGIONS + 1];
-	int n = vmm_mem_get_regions(vm, info, VU_MAX_REGIONS + 1);
+	int n = vmm__mem_get_regions(vm, info, VU_MAX_REGIONS + 1);
 
 	if (n <= 0)
 		return vmm__err(vm, -EINVAL, "vhost-user: the VM has no RAM");

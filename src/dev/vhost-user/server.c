@@ -313,12 +313,19 @@ void vmm_vhost_user_server_stop(vmm_vhost_user_server *srv)
 	}
 }
 
-void vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
-				 struct vmm_vhost_user_server_stats *st)
+int vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
+				    struct vmm_vhost_user_server_stats *st)
 {
+	struct vmm_vhost_user_server_stats s;
+
+	if (!srv || !st)
+		return -EINVAL;
 	pthread_mutex_lock(&srv->lock);
-	*st = srv->st;
+	s = srv->st;
 	pthread_mutex_unlock(&srv->lock);
+	s.struct_size = sizeof(s);
+	return vmm__struct_out(st, &s, sizeof(s),
+			       VMM__VHOST_USER_SERVER_STATS_V02);
 }
 
 static void close_all(void *opaque)

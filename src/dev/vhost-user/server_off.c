@@ -48,10 +48,15 @@ void vmm_vhost_user_server_destroy(vmm_vhost_user_server *srv)
 	(void)srv;
 }
 
-void vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
-				 struct vmm_vhost_user_server_stats *st)
+int vmm_vhost_user_server_get_stats(vmm_vhost_user_server *srv,
+				    struct vmm_vhost_user_server_stats *st)
 {
-	(void)srv;
-	if (st)
-		memset(st, 0, sizeof(*st));
+	struct vmm_vhost_user_server_stats s;
+
+	if (!srv || !st)
+		return -EINVAL;
+	memset(&s, 0, sizeof(s));
+	s.struct_size = sizeof(s);
+	return vmm__struct_out(st, &s, sizeof(s),
+			       VMM__VHOST_USER_SERVER_STATS_V02);
 }

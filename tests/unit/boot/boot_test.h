@@ -46,9 +46,12 @@ static inline vmm_vm *bt_vm(uint64_t ram)
 static inline uint64_t bt_ram_hash(vmm_vm *vm)
 {
 	struct vmm_mem_info r[16];
-	int n = vmm_mem_get_regions(vm, r, 16);
 	uint64_t h = 0xcbf29ce484222325ull;
 	static uint8_t buf[1 << 16];
+	int n;
+
+	r[0].struct_size = sizeof(r[0]);
+	n = vmm_mem_get_regions(vm, r, 16);
 
 	assert_true(n >= 0 && n <= 16);
 	for (int i = 0; i < n; i++) {

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #define TAIL 24
 
@@ -779,6 +780,145 @@ static void test_vhost_user_server_config(void **st)
 		assert_int_equal((call), -EINVAL);                             \
 	} while (0)
 
+static void test_vhost_user_server_stats(void **st)
+{
+	NEWER(struct vmm_vhost_user_server_stats) ss;
+	struct vmm_vhost_user_server_config c;
+	char dir[] = "/tmp/test_growable_vus.XXXXXX", sock[64];
+	vmm_vhost_user_server *srv = NULL;
+
+	ss.s.struct_size = sizeof(ss.s);
+	assert_int_equal(vmm_vhost_user_server_get_stats(NULL, &ss.s),
+			 -EINVAL);
+	if (!VMM_HAVE_VU_SERVER) { /* -Dvhost_user_server=disabled */
+		(void)st;
+		return;
+	}
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/s", dir);
+	vmm_vhost_user_server_config_init(&c, VMM_VHOST_USER_RNG);
+	c.socket_path = sock;
+	assert_int_equal(vmm_vhost_user_server_create(&c, &srv), 0);
+	CHECK_OUT(ss, struct vmm_vhost_user_server_stats, requests,
+		  vmm_vhost_user_server_get_stats(srv, &ss.s));
+	assert_int_equal(ss.s.connections, 0);
+	ss.s.struct_size = 65537;
+	assert_int_equal(vmm_vhost_user_server_get_stats(srv, &ss.s),
+			 -EINVAL);
+	vmm_vhost_user_server_destroy(srv);
+	unlink(sock);
+	rmdir(dir);
+	(void)st;
+}
+
+/* struct vmm_mem_info arrays: out[0].struct_size is the stride */
+static void test_mem_info_array(void **st)
+{
+	const size_t full = sizeof(struct vmm_mem_info);
+	const size_t old = offsetof(struct vmm_mem_info, offset);
+	unsigned char buf[3 * (sizeof(struct vmm_mem_info) + TAIL)];
+	struct vmm_mem_info e;
+	vmm_vm *vm = soft_vm();
+	uint32_t sz;
+
+	assert_int_equal(vmm_mem_add_ram(vm, 0x200000, 0x10000), 0);
+	/* newer: stride sizeof + TAIL, every tail zeroed */
+	memset(buf, 0xee, sizeof(buf));
+	sz = (uint32_t)(full + TAIL);
+	memcpy(buf, &sz, sizeof(sz));
+	assert_int_equal(vmm_mem_get_regions(vm, (void *)buf, 2), 2);
+	for (size_t i = 0; i < 2; i++) {
+		memcpy(&e, buf + i * (full + TAIL), full);
+		assert_int_equal(e.struct_size, full);
+		assert_int_equal(e.gpa, i ? 0x200000 : 0);
+		for (size_t j = full; j < full + TAIL; j++)
+			assert_int_equal(buf[i * (full + TAIL) + j], 0);
+	}
+	assert_int_equal(buf[2 * (full + TAIL)], 0xee);
+	/* older, ending before @offset: not written, stride is its size */
+	memset(buf, 0xee, sizeof(buf));
+	sz = (uint32_t)old;
+	memcpy(buf, &sz, sizeof(sz));
+	assert_int_equal(vmm_mem_get_regions(vm, (void *)buf, 2), 2);
+	for (size_t i = 0; i < 2; i++) {
+		memset(&e, 0, sizeof(e));
+		memcpy(&e, buf + i * old, old);
+		assert_int_equal(e.struct_size, old);
+		assert_int_equal(e.gpa, i ? 0x200000 : 0);
+		assert_int_equal(e.size, i ? 0x10000 : 1 << 20);
+	}
+	for (size_t j = 2 * old; j < sizeof(buf); j++)
+		assert_int_equal(buf[j], 0xee);
+	/* 0: the 0.2 size */
+	memset(buf, 0xee, sizeof(buf));
+	sz = 0;
+	memcpy(buf, &sz, sizeof(sz));
+	assert_int_equal(vmm_mem_get_regions(vm, (void *)buf, 2), 2);
+	memcpy(&e, buf + full, full);
+	assert_int_equal(e.struct_size, full);
+	assert_int_equal(e.gpa, 0x200000);
+	assert_int_equal(buf[2 * full], 0xee);
+	/* a short array: only the first, the total still returned */
+	memset(buf, 0xee, sizeof(buf));
+	memcpy(buf, &sz, sizeof(sz));
+	assert_int_equal(vmm_mem_get_regions(vm, (void *)buf, 1), 2);
+	assert_int_equal(buf[full], 0xee);
+	/* bad sizes: -EINVAL, nothing written */
+	memset(buf, 0xee, sizeof(buf));
+	sz = 2;
+	memcpy(buf, &sz, sizeof(sz));
+	assert_int_equal(vmm_mem_get_regions(vm, (void *)buf, 2), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "struct_size"));
+	sz = 65537;
+	memcpy(buf, &sz, sizeof(sz));
+	assert_int_equal(vmm_mem_get_regions(vm, (void *)buf, 2), -EINVAL);
+	assert_int_equal(buf[4], 0xee);
+	/* no array: just the count */
+	assert_int_equal(vmm_mem_get_regions(vm, NULL, 0), 2);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
+/* struct vmm_migrate_stats: checked at entry, written once at the end */
+static void test_migrate_stats(void **st)
+{
+	NEWER(struct vmm_migrate_stats) ms;
+	vmm_vm *vm = soft_vm();
+	vmm_vm *out = NULL;
+	int sv[2];
+
+	/* a VM never in post-copy: wait() writes zero statistics */
+	CHECK_OUT(ms, struct vmm_migrate_stats, resumes,
+		  vmm_migrate_wait(vm, 0, &ms.s));
+	assert_int_equal(ms.s.pages_sent, 0);
+	ms.s.struct_size = 65537;
+	assert_int_equal(vmm_migrate_wait(vm, 0, &ms.s), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_migrate_stats"));
+	/* a bad size is refused before anything is sent or read */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ms.s.struct_size = 3;
+	assert_int_equal(vmm_migrate_send(vm, sv[0], NULL, &ms.s), -EINVAL);
+	assert_non_null(strstr(last_err(vm), "vmm_migrate_stats"));
+	assert_int_equal(ms.s.struct_size, 3);
+	assert_int_equal(vmm_migrate_receive(sv[1], NULL, NULL, NULL, &out,
+					     &ms.s), -EINVAL);
+	assert_null(out);
+	assert_int_equal(vmm_migrate_resume(vm, sv[0], NULL, &ms.s), -EINVAL);
+	/* a failed send still writes the statistics: the peer is gone */
+	close(sv[1]);
+	memset(&ms, 0xee, sizeof(ms));
+	ms.s.struct_size = offsetof(struct vmm_migrate_stats, postcopy);
+	assert_true(vmm_migrate_send(vm, sv[0], NULL, &ms.s) < 0);
+	assert_int_equal(ms.s.struct_size,
+			 offsetof(struct vmm_migrate_stats, postcopy));
+	assert_int_not_equal(ms.s.rounds, 0xeeeeeeeeu); /* written */
+	assert_int_equal(ms.raw[offsetof(struct vmm_migrate_stats, postcopy)],
+			 0xee);
+	close(sv[0]);
+	vmm_vm_destroy(vm);
+	(void)st;
+}
+
 static void test_out_structs(void **st)
 {
 	NEWER(struct vmm_hc_stats) hs;
@@ -875,6 +1015,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_helper),
+		cmocka_unit_test(test_vhost_user_server_stats),
+		cmocka_unit_test(test_mem_info_array),
+		cmocka_unit_test(test_migrate_stats),
 		cmocka_unit_test(test_vmm_config),
 		cmocka_unit_test(test_gdb_config),
 		cmocka_unit_test(test_hc_config),

@@ -172,6 +172,7 @@ static void test_regions_listing(void **state)
 		assert_int_equal(add_flags(vm, gpas[i], sizes[i],
 					   i == 2 ? VMM_MEM_READONLY : 0), 0);
 	memset(info, 0xa5, sizeof(info));
+	info[0].struct_size = sizeof(info[0]);
 	assert_int_equal(vmm_mem_get_regions(vm, info, 8), 5);
 	const uint64_t want[] = { 0x0, 0x8000, 0x50000, 0x100000, 0x200000 };
 	const uint64_t wsize[] = { 0x1000, 0x4000, 0x2000, 0x3000, 0x1000 };
@@ -187,6 +188,7 @@ static void test_regions_listing(void **state)
 
 	/* a short array gets the first ones; the total is still returned */
 	memset(info, 0xa5, sizeof(info));
+	info[0].struct_size = sizeof(info[0]);
 	assert_int_equal(vmm_mem_get_regions(vm, info, 2), 5);
 	assert_int_equal(info[0].gpa, 0);
 	assert_int_equal(info[1].gpa, 0x8000);
@@ -213,6 +215,7 @@ static void test_remove(void **state)
 	assert_int_equal(nregions(vm), 2);
 
 	assert_int_equal(vmm_mem_remove(vm, 0), 0);
+	info[0].struct_size = sizeof(info[0]);
 	assert_int_equal(vmm_mem_get_regions(vm, info, 2), 1);
 	assert_int_equal(info[0].gpa, 0x4000);
 	assert_int_equal(vmm_mem_read(vm, 0x100, &b, 1), -EFAULT);
@@ -523,6 +526,7 @@ static void test_memfd(void **state)
 	uint8_t w[64], r[64];
 
 	assert_int_equal(vmm_mem_add(vm, &d), 0);
+	info.struct_size = sizeof(info);
 	assert_int_equal(vmm_mem_get_regions(vm, &info, 1), 1);
 	assert_true(info.fd >= 0);
 	assert_int_not_equal(info.fd, 12345); /* .fd is ignored for memfd */
@@ -589,6 +593,7 @@ static void test_fd_region(void **state)
 	d.fd = fd;
 	d.size = 0x2000;
 	assert_int_equal(vmm_mem_add(vm, &d), 0);
+	info.struct_size = sizeof(info);
 	assert_int_equal(vmm_mem_get_regions(vm, &info, 1), 1);
 	assert_int_equal(info.fd, fd);
 	assert_int_equal(info.offset, 0x1000);
@@ -727,6 +732,7 @@ static void test_default_ram(void **state)
 	vmm_vm *vm = new_vm(3 * GIB + GIB / 2);
 	uint8_t b[2] = { 1, 2 };
 
+	info[0].struct_size = sizeof(info[0]);
 	assert_int_equal(vmm_mem_get_regions(vm, info, 4), 2);
 	assert_int_equal(info[0].gpa, 0);
 	assert_int_equal(info[0].size, 3 * GIB);
@@ -745,6 +751,7 @@ static void test_default_ram(void **state)
 
 	/* small: one region, nothing above 4 GiB */
 	vm = new_vm(64 << 20);
+	info[0].struct_size = sizeof(info[0]);
 	assert_int_equal(vmm_mem_get_regions(vm, info, 4), 1);
 	assert_int_equal(info[0].gpa, 0);
 	assert_int_equal(info[0].size, 64 << 20);
@@ -753,6 +760,7 @@ static void test_default_ram(void **state)
 
 	/* exactly 3 GiB: one region */
 	vm = new_vm(3 * GIB);
+	info[0].struct_size = sizeof(info[0]);
 	assert_int_equal(vmm_mem_get_regions(vm, info, 4), 1);
 	assert_int_equal(info[0].size, 3 * GIB);
 	vmm_vm_destroy(vm);
