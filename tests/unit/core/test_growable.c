@@ -394,6 +394,8 @@ static int uart_try(vmm_vm *vm, const struct vmm_uart_config *c)
 
 static void test_uart_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_uart_config) c;
 	vmm_vm *vm = soft_vm();
 
@@ -430,6 +432,8 @@ static int trapblk_try(vmm_vm *vm, const struct vmm_trapblk_config *c)
 
 static void test_trapblk_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_trapblk_config) c;
 	vmm_vm *vm = soft_vm();
 	int fd = scratch_fd();
@@ -464,6 +468,8 @@ static int block_try(vmm_vm *vm, const struct vmm_block_config *c)
 
 static void test_block_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_block_config) c;
 	vmm_vm *vm = soft_vm();
 	int fd = scratch_fd();
@@ -496,6 +502,8 @@ static int pt_try(vmm_vm *vm, const struct vmm_passthrough_config *c)
 
 static void test_passthrough_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_passthrough_config) c;
 	vmm_vm *vm = soft_vm();
 	int fd = scratch_fd();
@@ -521,6 +529,8 @@ static void test_passthrough_config(void **st)
 /* no host bridge: a struct that was read fails on that, after the check */
 static void test_vfio_pci_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_vfio_pci_config) c;
 	vmm_vm *vm = soft_vm();
 	vmm_dev *d = NULL;
@@ -586,6 +596,8 @@ static int vblk_try(vmm_vm *vm, const struct vmm_virtio_blk_config *c)
 
 static void test_virtio_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_virtio_config) c;
 	vmm_vm *vm = soft_vm();
 
@@ -606,6 +618,8 @@ static void test_virtio_config(void **st)
 
 static void test_virtio_console_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_virtio_console_config) c;
 	vmm_vm *vm = soft_vm();
 
@@ -628,6 +642,8 @@ static void test_virtio_console_config(void **st)
 
 static void test_virtio_blk_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_virtio_blk_config) c;
 	vmm_vm *vm = soft_vm();
 	int fd = scratch_fd();
@@ -652,6 +668,8 @@ static void test_virtio_blk_config(void **st)
 /* no tap in a unit test: "no tap" proves the struct was accepted */
 static void test_virtio_net_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_virtio_net_config) c;
 	vmm_vm *vm = soft_vm();
 	vmm_dev *d = NULL;
@@ -679,6 +697,8 @@ static void test_virtio_net_config(void **st)
 /* soft VM RAM is not shareable: the front-end stops after the checks */
 static void test_vhost_user_config(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_vhost_user_config) c;
 	vmm_vm *vm = soft_vm();
 	vmm_dev *d = NULL;
@@ -921,6 +941,8 @@ static void test_migrate_stats(void **st)
 
 static void test_out_structs(void **st)
 {
+	if (!VMM_HAVE_DEVICES) /* -Ddevices=disabled: no device models */
+		skip();
 	NEWER(struct vmm_hc_stats) hs;
 	NEWER(struct vmm_gdb_stats) gs;
 	NEWER(struct vmm_trapblk_stats) ts;
