@@ -39,11 +39,21 @@ static vmm_vm *rtc_vm(uint64_t ram)
 	return vm;
 }
 
+/* the host's UTC seconds from the clock the RTC reads (time() may be the
+ * coarse clock, a tick behind CLOCK_REALTIME at a second boundary) */
+static time_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
+}
+
 /* Compare the clock with the host's UTC, retrying over a second tick. */
 static void check_time(vmm_vm *vm, bool binary, bool h24)
 {
 	for (int tries = 0; tries < 5; tries++) {
-		time_t t0 = time(NULL), t1;
+		time_t t0 = now_s(), t1;
 		uint8_t r[10], cent;
 		struct tm tm;
 		int hour;
@@ -51,7 +61,7 @@ static void check_time(vmm_vm *vm, bool binary, bool h24)
 		for (int i = 0; i < 10; i++)
 			r[i] = cmos_rd(vm, (uint8_t)i);
 		cent = cmos_rd(vm, 0x32);
-		t1 = time(NULL);
+		t1 = now_s();
 		if (t0 != t1)
 			continue;
 		gmtime_r(&t0, &tm);
