@@ -3,7 +3,7 @@
 # against KVM over every class, for issue #11's count (docs/difftest.md).
 #
 #   scripts/diff-campaign.sh [-b BUILD] [-m MINUTES] [-j JOBS] [-s SEED0]
-#                            [-t TOTAL] [-o DOC] [-l LOGDIR]
+#                            [-t TOTAL] [-o DOC] [-l LOGDIR] [-c SYSCASES]
 #   scripts/diff-campaign.sh -R -l LOGDIR [-o DOC]   (only the table, from a
 #                            campaign that was stopped)
 #
@@ -13,8 +13,11 @@
 # 64-bit mode, 2 --fp, 2 --x87, 1 in --mode 32 (which the nested KVM of our
 # machines emulates, so it is slower there), then sysdiff mmu and seg
 # (compared against KVM, one VM run per case: CPL0 is emulated by the host
-# kernel there) and sysdiff priv --only-soft (soft alone: "no stop,
-# architectural outcome", counted apart, never as compared).  Every chunk
+# kernel there; SYSCASES cases per chunk, default 300) and sysdiff priv
+# --only-soft (soft alone: "no stop, architectural outcome", counted
+# apart, never as compared).  Cases sysdiff does not compare (oracle-
+# incapable, wrote the live paging structures) are summed per class in
+# LOGDIR/apart.txt.  Every chunk
 # has its own seed (SEED0 + chunk number) and its output is kept in LOGDIR;
 # any mismatch line is copied into LOGDIR/mismatches.txt.  At the end one
 # row per class is appended to DOC (class, compared, mismatches, seeds,
@@ -31,8 +34,9 @@ doc=docs/difftest.md
 logdir=
 chunk=${DIFF_CHUNK:-262144}
 report_only=
+syscases=300
 
-while getopts b:m:j:s:t:o:l:R opt; do
+while getopts b:m:j:s:t:o:l:c:R opt; do
 	case $opt in
 	b) build=$OPTARG ;;
 	m) minutes=$OPTARG ;;
@@ -41,8 +45,9 @@ while getopts b:m:j:s:t:o:l:R opt; do
 	t) total=$OPTARG ;;
 	o) doc=$OPTARG ;;
 	l) logdir=$OPTARG ;;
+	c) syscases=$OPTARG ;;
 	R) report_only=1 ;;
-	*) sed -n '2,20p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,24p' "$0" >&2; exit 2 ;;
 	esac
 done
 # the table of a campaign's results (class seed cases mismatches kind)
@@ -67,6 +72,14 @@ report() {
 	done
 	awk '$5 == "compared" { n += $3; m += $4 } END {
 		printf "| **all compared** | | %d | %d | | |\n", n, m }' "$results"
+	apart=$(dirname "$results")/apart.txt
+	if [ -s "$apart" ]; then
+		echo
+		awk '$1 != "priv" { i[$1] += $3; p[$1] += $4 } END {
+			printf "Not compared (sysdiff):"
+			for (c in i) printf " %s %d oracle-incapable, %d wrote live paging structures;", c, i[c], p[c]
+			printf "\n" }' "$apart"
+	fi
 	} >>"$doc"
 }
 
@@ -86,6 +99,7 @@ logdir=${logdir:-$(mktemp -d /tmp/diff-campaign.XXXXXX)}
 mkdir -p "$logdir"
 results=$logdir/results.txt   # class seed cases mismatches kind
 : >"$results"
+: >"$logdir/apart.txt"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 end=$(( $(date +%s) + minutes * 60 ))
 echo "campaign: logs in $logdir, until $(date -u -d @$end +%H:%M) UTC or $total sequences"
@@ -98,7 +112,7 @@ run_chunk() {
 	32) nice -n 10 "$dt" --mode 32 --batch 8192 --cases $((chunk / 4)) --seed "$seed" >"$log" 2>&1 || true ;;
 	fp) nice -n 10 "$dt" --mode 64 --fp --batch 8192 --cases "$chunk" --seed "$seed" >"$log" 2>&1 || true ;;
 	x87) nice -n 10 "$dt" --mode 64 --x87 --batch 8192 --cases "$chunk" --seed "$seed" >"$log" 2>&1 || true ;;
-	mmu|seg) nice -n 10 "$sd" --class "$cls" --cases 300 --seed "$seed" >"$log" 2>&1 || true ;;
+	mmu|seg) nice -n 10 "$sd" --class "$cls" --cases "$syscases" --seed "$seed" >"$log" 2>&1 || true ;;
 	priv) nice -n 10 "$sd" --class priv --only-soft --cases 20000 --seed "$seed" >"$log" 2>&1 || true ;;
 	esac
 	grep -h 'MISMATCH\|BATCH FAILED' "$log" | sed "s|^|$cls seed $seed: |" >>"$logdir/mismatches.txt" || true
@@ -109,6 +123,9 @@ run_chunk() {
 		n=$(printf '%s\n' "$line" | sed -n 's/.*: \([0-9]*\) compared.*/\1/p')
 		m=$(printf '%s\n' "$line" | sed -n 's/.* \([0-9]*\) mismatches.*/\1/p')
 		kind=compared
+		inc=$(printf '%s\n' "$line" | sed -n 's/.* \([0-9]*\) oracle-incapable.*/\1/p')
+		ptw=$(printf '%s\n' "$line" | sed -n 's/.* \([0-9]*\) wrote live paging.*/\1/p')
+		echo "$cls $seed ${inc:-0} ${ptw:-0}" >>"$logdir/apart.txt"
 		[ "$cls" = priv ] && kind=soft-only ;;
 	*)
 		line=$(grep 'cases compared in' "$log" | tail -1)
