@@ -395,8 +395,9 @@ int main(int argc, char **argv)
 	backend = strcmp(argv[1], "kvm") ? VMM_BACKEND_SOFT : VMM_BACKEND_KVM;
 	if (backend == VMM_BACKEND_KVM) {
 		const char *why;
-		if (access("/dev/kvm", R_OK | W_OK) != 0) {
-			printf("SKIP: no /dev/kvm\n");
+		char no[160];
+		if (vmm_backend_probe(VMM_BACKEND_KVM, no, sizeof(no))) {
+			printf("SKIP: no KVM: %s\n", no);
 			return 77;
 		}
 		why = kvm_probe();

@@ -35,6 +35,7 @@
 #include "env.h"
 #include "batch.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -2245,8 +2246,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGALRM, on_alarm);
-	if (!only_soft && access("/dev/kvm", F_OK) != 0) {
-		printf("SKIP: /dev/kvm is absent\n");
+	if (!only_soft && vmm_backend_available(VMM_BACKEND_KVM) == -ENODEV) {
+		printf("SKIP: no KVM backend (no /dev/kvm or not built in)\n");
 		return 77;
 	}
 	if ((r = side_create(&soft, VMM_BACKEND_SOFT,

@@ -20,6 +20,7 @@
  */
 #include <libvmm/libvmm.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,8 +65,9 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	b = !strcmp(argv[1], "kvm") ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
-	if (b == VMM_BACKEND_KVM && access("/dev/kvm", F_OK))
-		return 77;
+	if (b == VMM_BACKEND_KVM &&
+	    vmm_backend_available(VMM_BACKEND_KVM) == -ENODEV)
+		return 77; /* absent or not built in */
 	vmm_config_init(&cfg);
 	cfg.backend = b;
 	cfg.irqchip = VMM_IRQCHIP_NONE;

@@ -242,7 +242,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	b = !strcmp(argv[1], "kvm") ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
-	if (b == VMM_BACKEND_KVM && access("/dev/kvm", F_OK))
+	/* absent (no /dev/kvm) or not built in: skip; present but
+	 * unusable: fail below */
+	if (b == VMM_BACKEND_KVM &&
+	    vmm_backend_available(VMM_BACKEND_KVM) == -ENODEV)
 		return 77;
 	ret = vmm_backend_available(b);
 	if (ret) {

@@ -86,9 +86,12 @@ int main(int argc, char **argv)
 			"[mmio|pci]\n");
 		return 2;
 	}
-	if (access("/dev/kvm", R_OK | W_OK)) {
-		printf("no /dev/kvm: skip\n");
-		return 77;
+	{
+		char why[160];
+		if (vmm_backend_probe(VMM_BACKEND_KVM, why, sizeof(why))) {
+			printf("no KVM (%s): skip\n", why);
+			return 77;
+		}
 	}
 	img = read_file(argv[1], &len);
 	if (!img) {

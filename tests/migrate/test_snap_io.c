@@ -299,8 +299,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(t, "cross")) {
-		if (access("/dev/kvm", R_OK | W_OK)) {
-			printf("SKIP: no usable /dev/kvm\n");
+		char why[160];
+		if (vmm_backend_probe(VMM_BACKEND_KVM, why, sizeof(why))) {
+			printf("SKIP: no KVM: %s\n", why);
 			return 77;
 		}
 		run_all(VMM_BACKEND_KVM, VMM_BACKEND_KVM);

@@ -274,6 +274,7 @@ int main(int argc, char **argv)
 	struct run *ref = calloc(1, sizeof(*ref)), *src = calloc(1, sizeof(*src)),
 		   *dst = calloc(1, sizeof(*dst));
 	const char *mode;
+	char why[160];
 	bool packed;
 	vmm_vm *vm;
 	double t0;
@@ -285,8 +286,9 @@ int main(int argc, char **argv)
 	mode = argv[2];
 	if (argc > 3 && !strcmp(argv[3], "soft"))
 		b = VMM_BACKEND_SOFT;
-	if (b == VMM_BACKEND_KVM && access("/dev/kvm", R_OK | W_OK)) {
-		printf("SKIP: no /dev/kvm\n");
+	if (b == VMM_BACKEND_KVM &&
+	    vmm_backend_probe(VMM_BACKEND_KVM, why, sizeof(why))) {
+		printf("SKIP: no KVM: %s\n", why);
 		return 77;
 	}
 	tr = !strncmp(mode, "snap-mmio", 9) ? VMM_VIRTIO_MMIO : VMM_VIRTIO_PCI;

@@ -189,7 +189,7 @@ static void test_smp_soft(void **state)
 
 static void test_smp_kvm(void **state)
 {
-	if (access("/dev/kvm", R_OK | W_OK))
+	if (vmm_backend_available(VMM_BACKEND_KVM))
 		skip();
 	run_smp(VMM_BACKEND_KVM);
 }

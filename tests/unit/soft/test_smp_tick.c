@@ -322,7 +322,7 @@ static void test_tsc_sync_soft(void **state)
 
 static void test_tsc_sync_kvm(void **state)
 {
-	if (access("/dev/kvm", R_OK | W_OK))
+	if (vmm_backend_available(VMM_BACKEND_KVM))
 		skip();
 	run_tsc_sync(VMM_BACKEND_KVM);
 }
