@@ -144,6 +144,35 @@ static void test_multiboot_aout_to_eof(void **state)
 	vmm_vm_destroy(vm);
 }
 
+/*
+ * A kernel loaded at [0x8000, 0x10000), where a real-mode-era kernel goes:
+ * libvmm's own boot data (the info structure, the command line) must not
+ * sit there (issue #11: the loader refused this while the info structure
+ * was at 0x8000; it is in the reserved BIOS area now, VMM_BOOT_MBI).
+ */
+static void test_multiboot_low(void **state)
+{
+	vmm_vm *vm = bt_vm_pattern(RAM);
+	static uint8_t img[0x8000], got[0x8000];
+	uint32_t addr[5] = { 0x8000 + HDR_OFF, 0x8000, 0x10000, 0x10000,
+			     0x8080 };
+	struct vmm_boot_info bi;
+
+	for (unsigned i = 0; i < sizeof(img); i++)
+		img[i] = (uint8_t)(i * 7);
+	bt_mb_header(img, HDR_OFF, 1u << 16, addr);
+	assert_int_equal(vmm_image_load_multiboot(vm, img, sizeof(img),
+						  "low kernel", NULL, 0, &bi), 0);
+	assert_int_equal(bi.load_start, 0x8000);
+	assert_int_equal(bi.load_end, 0x10000);
+	assert_int_equal(bi.entry, 0x8080);
+	assert_true(bi.regs[VMM_RBX] >= 0x10000 ||
+		    bi.regs[VMM_RBX] + 0x58 <= 0x8000);
+	assert_int_equal(vmm_mem_read(vm, 0x8000, got, sizeof(got)), 0);
+	assert_memory_equal(got, img, sizeof(img));
+	vmm_vm_destroy(vm);
+}
+
 static void test_multiboot_elf(void **state)
 {
 	vmm_vm *vm = bt_vm_pattern(RAM);
@@ -334,6 +363,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_multiboot_aout),
 		cmocka_unit_test(test_multiboot_aout_to_eof),
+		cmocka_unit_test(test_multiboot_low),
 		cmocka_unit_test(test_multiboot_elf),
 		cmocka_unit_test(test_multiboot_malformed),
 		cmocka_unit_test(test_multiboot_bad_args),
