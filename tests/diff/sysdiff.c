@@ -5,6 +5,7 @@
  *
  *   sysdiff --class mmu|seg|priv [--cases N] [--seed S] [--first K]
  *           [--only-soft] [--verbose] [--expect-ptw N]
+ *           [--gen-only [--expect-hash HEX]]
  *
  * Case K of seed S is reproducible alone: --seed S --first K --cases 1
  * --verbose prints both sides' results, the differing paging-structure
@@ -209,10 +210,14 @@ static uint16_t rand_sel(void)
 	unsigned k = rn(20);
 	if (k == 0)
 		return (uint16_t)rn(4); /* null, any RPL */
-	if (k == 1)
-		return (uint16_t)(0x80 + 8 * rn(8) + rn(4)); /* beyond limit */
-	if (k == 2)
-		return (uint16_t)(0x8 * rn(16) + 4 + rn(4)); /* LDT: null LDTR */
+	if (k == 1) { /* beyond limit */
+		unsigned i = rn(8);
+		return (uint16_t)(0x80 + 8 * i + rn(4));
+	}
+	if (k == 2) { /* LDT: null LDTR */
+		unsigned i = rn(16);
+		return (uint16_t)(0x8 * i + 4 + rn(4));
+	}
 	if (k <= 5) {
 		/* not the flat base-0 data selectors: stores through them at
 		 * small offsets would rewrite the live page tables, after
@@ -222,7 +227,8 @@ static uint16_t rand_sel(void)
 			i = 10;
 		return (uint16_t)(8 * i + (chance(80) ? 0 : rn(4)));
 	}
-	return (uint16_t)(0x50 + 8 * rn(GDT_SLOTS) + (chance(70) ? 0 : rn(4)));
+	unsigned slot = rn(GDT_SLOTS);
+	return (uint16_t)(0x50 + 8 * slot + (chance(70) ? 0 : rn(4)));
 }
 
 static void gen_seg(void)
@@ -230,17 +236,25 @@ static void gen_seg(void)
 	for (unsigned s = 0; s < GDT_SLOTS; s++) {
 		uint64_t d;
 		unsigned k = rn(10);
-		unsigned p = chance(90), dpl = rn(4) & (chance(60) ? 0 : 3);
+		unsigned p = chance(90), dpl = rn(4);
+		dpl &= chance(60) ? 0 : 3;
 		if (k < 6) { /* data */
 			uint32_t base = SEG_AREA + 0x1000 * rn(64);
 			uint32_t lim = (const uint32_t[]){0xfff, 0xffff, 0x1fff,
 							  0xfffff, 0x7}[rn(5)];
-			d = seg_desc(base, lim, 0x10 | rn(8), dpl, p, 0,
-				     chance(60), lim == 0xfffff ? 0 : chance(20));
+			/* drawn in the order gcc evaluated the arguments
+			 * when the campaigns' seeds were recorded (right to
+			 * left), now explicit: a seed is the same case with
+			 * every compiler */
+			unsigned g = lim == 0xfffff ? 0 : chance(20);
+			unsigned db = chance(60);
+			unsigned type = 0x10 | rn(8);
+			d = seg_desc(base, lim, type, dpl, p, 0, db, g);
 		} else if (k < 9) { /* code, base 0 */
-			d = seg_desc(0, chance(70) ? 0xfffff : 0xfff,
-				     0x18 | rn(8), dpl, p, chance(15),
-				     chance(80), 1);
+			unsigned db = chance(80), l = chance(15);
+			unsigned type = 0x18 | rn(8);
+			uint32_t lim = chance(70) ? 0xfffff : 0xfff;
+			d = seg_desc(0, lim, type, dpl, p, l, db, 1);
 			if ((d >> 53 & 1) && (d >> 54 & 1))
 				d &= ~(1ull << 54); /* L and D: reserved */
 		} else { /* system */
@@ -716,6 +730,58 @@ static void dump_case(void)
 	fprintf(stderr, "\n");
 }
 
+/* case @n of @seed into code[], mw[] and st0 */
+static void gen_case(enum cls cls, unsigned long seed, unsigned long n)
+{
+	rng = (seed * 0x9e3779b97f4a7c15ull) ^ (n + 1) * 0xd1b54a32d192ed03ull;
+	for (int k = 0; k < 4; k++)
+		rnd();
+	nmw = 0;
+	clen = 0;
+	memset(&st0, 0, sizeof(st0));
+	switch (cls) {
+	case CLS_MMU: gen_mmu(); break;
+	case CLS_SEG: gen_seg(); break;
+	default: gen_priv(); break;
+	}
+}
+
+/*
+ * --gen-only: one line per case with a hash of what was generated (code,
+ * memory writes, initial state), nothing run.  Two builds (gcc, clang)
+ * must print the same: a seed names the same case everywhere.
+ */
+static int gen_hashes(enum cls cls, unsigned long seed, unsigned long first,
+		      unsigned long cases, const char *expect)
+{
+	uint64_t all = 1469598103934665603ull;
+
+	for (unsigned long n = first; n < first + cases; n++) {
+		uint64_t h = 1469598103934665603ull;
+		const uint8_t *p;
+		gen_case(cls, seed, n);
+		p = code;
+		for (unsigned k = 0; k < clen; k++)
+			h = (h ^ p[k]) * 1099511628211ull;
+		p = (const uint8_t *)mw;
+		for (size_t k = 0; k < nmw * sizeof(mw[0]); k++)
+			h = (h ^ p[k]) * 1099511628211ull;
+		p = (const uint8_t *)&st0;
+		for (size_t k = 0; k < sizeof(st0); k++)
+			h = (h ^ p[k]) * 1099511628211ull;
+		printf("case %lu %016llx\n", n, (unsigned long long)h);
+		all = (all ^ h) * 1099511628211ull;
+	}
+	printf("all %016llx\n", (unsigned long long)all);
+	if (expect && strtoull(expect, NULL, 16) != all) {
+		printf("FAIL: the generator made other cases than expected "
+		       "(%s): argument evaluation order, or a changed "
+		       "generator?\n", expect);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -726,12 +792,16 @@ int main(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{"first", required_argument, NULL, 'f'},
 		{"expect-ptw", required_argument, NULL, 'p'},
+		{"gen-only", no_argument, NULL, 'g'},
+		{"expect-hash", required_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
 	enum cls cls = CLS_MMU;
 	unsigned long cases = 1000, seed = 1, first = 0;
 	bool only_soft = false, verbose = false;
 	long expect_ptw = -1;
+	bool gen_only = false;
+	const char *expect_hash = NULL;
 	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -751,6 +821,8 @@ int main(int argc, char **argv)
 		case 'v': verbose = true; break;
 		case 'f': first = strtoul(optarg, NULL, 0); break;
 		case 'p': expect_ptw = strtol(optarg, NULL, 0); break;
+		case 'g': gen_only = true; break;
+		case 'H': expect_hash = optarg; break;
 		default: return 2;
 		}
 	}
@@ -758,6 +830,8 @@ int main(int argc, char **argv)
 	struct side kvm = {0}, soft = {0};
 	int r;
 
+	if (gen_only)
+		return gen_hashes(cls, seed, first, cases, expect_hash);
 	if (!only_soft && vmm_backend_available(VMM_BACKEND_KVM) < 0) {
 		printf("SKIP: no KVM (use --only-soft)\n");
 		return 77;
@@ -786,17 +860,7 @@ int main(int argc, char **argv)
 		char why[256];
 		const char *d;
 
-		rng = (seed * 0x9e3779b97f4a7c15ull) ^ (n + 1) * 0xd1b54a32d192ed03ull;
-		for (int k = 0; k < 4; k++)
-			rnd();
-		nmw = 0;
-		clen = 0;
-		memset(&st0, 0, sizeof(st0));
-		switch (cls) {
-		case CLS_MMU: gen_mmu(); break;
-		case CLS_SEG: gen_seg(); break;
-		default: gen_priv(); break;
-		}
+		gen_case(cls, seed, n);
 		run_side(&soft, cls, &a);
 		if (a.err) {
 			fprintf(stderr, "FAIL case %lu: soft side error %s\n", n,
