@@ -92,7 +92,10 @@ static uint32_t rand_f32(void)
 	case 1:
 		return sp[rn(sizeof(sp) / sizeof(sp[0]))];
 	case 2: /* a small integer, maybe halved */
-		f = (float)((int)rn(2001) - 1000) / (float)(1u << rn(3));
+		{
+			int num = (int)rn(2001) - 1000;
+			f = (float)num / (float)(1u << rn(3));
+		}
 		memcpy(&v, &f, 4);
 		return v;
 	case 3: /* near the ends of the exponent range */
@@ -126,7 +129,10 @@ static uint64_t rand_f64(void)
 	case 1:
 		return sp[rn(sizeof(sp) / sizeof(sp[0]))];
 	case 2:
-		d = (double)((int)rn(2001) - 1000) / (double)(1u << rn(3));
+		{
+			int num = (int)rn(2001) - 1000;
+			d = (double)num / (double)(1u << rn(3));
+		}
 		memcpy(&v, &d, 8);
 		return v;
 	case 3: /* ends of the double range, and of the float range */
@@ -134,9 +140,11 @@ static uint64_t rand_f64(void)
 		case 0: return (v & 0x800fffffffffffffull) | (uint64_t)rn(3) << 52;
 		case 1: return (v & 0x800fffffffffffffull) |
 			       (uint64_t)(2044 + rn(3)) << 52;
-		default: return (v & 0x800fffffffffffffull) |
-				(uint64_t)(1023 - 126 - 25 + rn(30) +
-					   (rn(2) ? 0 : 253)) << 52;
+		default: {
+			uint64_t e = 1023 - 126 - 25 + rn(30);
+			e += rn(2) ? 0 : 253;
+			return (v & 0x800fffffffffffffull) | e << 52;
+		}
 		}
 	default:
 		return (v & 0x800fffffffffffffull) | (uint64_t)(1000 + rn(48)) << 52;
@@ -775,7 +783,10 @@ static void g_cond(struct insn *i)
 	if (k == 0) {
 		unsigned size = 2u << rn(mode64 ? 3 : 2);
 		uint8_t o[2] = { 0x0f, (uint8_t)(0x40 + cc) };
-		emit(i, size, o, 2, wreg(), rand_rm(size, true), true, NULL, 0);
+		{
+			struct rm rm = rand_rm(size, true);
+			emit(i, size, o, 2, wreg(), rm, true, NULL, 0);
+		}
 	} else {
 		uint8_t o[2] = { 0x0f, (uint8_t)(0x90 + cc) };
 		emit(i, 1, o, 2, EXT | (0), rand_rm(1, true), true, NULL, 0);
@@ -790,13 +801,19 @@ static void g_xchg(struct insn *i)
 	switch (k) {
 	case 0: {
 		uint8_t o = size == 1 ? 0x86 : 0x87;
-		emit(i, size, &o, 1, wreg(), rand_rm(size, true), true, NULL, 0);
+		{
+			struct rm rm = rand_rm(size, true);
+			emit(i, size, &o, 1, wreg(), rm, true, NULL, 0);
+		}
 		break;
 	}
 	case 1: {
 		uint8_t o[2] = { 0x0f, (uint8_t)(size == 1 ? 0xc0 : 0xc1) };
 		i->defined = ARITH;
-		emit(i, size, o, 2, wreg(), rand_rm(size, true), true, NULL, 0);
+		{
+			struct rm rm = rand_rm(size, true);
+			emit(i, size, o, 2, wreg(), rm, true, NULL, 0);
+		}
 		break;
 	}
 	case 2: {
@@ -910,7 +927,10 @@ static void g_shxd(struct insn *i)
 		o[1] &= ~1u;
 		byimm = 1;
 	}
-	emit(i, size, o, 2, wreg(), rand_rm(size, true), true, NULL, 0);
+	{
+		struct rm rm = rand_rm(size, true);
+		emit(i, size, o, 2, wreg(), rm, true, NULL, 0);
+	}
 	if (byimm)
 		imm(i, cnt, 1);
 	if (!byimm) {
@@ -1016,6 +1036,20 @@ static void sse_emit(struct insn *i, unsigned pfx, bool rexw, uint8_t op,
 	emit(i, rexw ? 8 : 4, o, 2, regf, m, true, &p, pfx ? 1 : 0);
 }
 
+/* sse_emit() with its arguments drawn right to left, explicitly: the order
+ * gcc evaluated them in when the campaigns' seeds were recorded (C leaves
+ * it open; clang goes left to right), so a seed is the same case with
+ * every compiler */
+#define SSE_EMIT(I, PFX, W, OP, REG, RM)                                   \
+	do {                                                               \
+		struct rm rm_ = (RM);                                      \
+		int reg_ = (REG);                                          \
+		uint8_t op_ = (uint8_t)(OP);                               \
+		bool w_ = (W);                                             \
+		unsigned pfx_ = (PFX);                                     \
+		sse_emit(I, pfx_, w_, op_, reg_, rm_);                     \
+	} while (0)
+
 static const uint8_t sse_pfx[4] = { 0, 0x66, 0xf3, 0xf2 };
 
 static void g_sse(struct insn *i)
@@ -1031,28 +1065,28 @@ static void g_sse(struct insn *i)
 	case 0: case 1: case 2: case 3: case 4: { /* arithmetic */
 		static const uint8_t ops[] = { 0x51, 0x58, 0x59, 0x5c, 0x5d,
 					       0x5e, 0x5f };
-		sse_emit(i, sse_pfx[k], false, ops[rn(7)], (int)rn(16),
+		SSE_EMIT(i, sse_pfx[k], false, ops[rn(7)], (int)rn(16),
 			 sse_rm(true, k < 2));
 		break;
 	}
 	case 5: /* CMPcc */
-		sse_emit(i, sse_pfx[k], false, 0xc2, (int)rn(16),
+		SSE_EMIT(i, sse_pfx[k], false, 0xc2, (int)rn(16),
 			 sse_rm(true, k < 2));
 		imm(i, rn(4) ? rn(8) : rn(256), 1); /* imm8[7:3] ignored */
 		break;
 	case 6: /* (U)COMISS/SD */
 		i->defined = ARITH;
-		sse_emit(i, sse_pfx[k & 1], false, rn(2) ? 0x2e : 0x2f,
+		SSE_EMIT(i, sse_pfx[k & 1], false, rn(2) ? 0x2e : 0x2f,
 			 (int)rn(16), sse_rm(true, false));
 		break;
 	case 7: { /* CVTSI2SS/SD r/m32/64 */
 		bool w = rn(2);
-		sse_emit(i, sse_pfx[2 + (k & 1)], w, 0x2a, (int)rn(16),
+		SSE_EMIT(i, sse_pfx[2 + (k & 1)], w, 0x2a, (int)rn(16),
 			 rand_rm(w ? 8 : 4, true));
 		break;
 	}
 	case 8: /* CVT(T)SS2SI / SD2SI r32/64 */
-		sse_emit(i, sse_pfx[2 + (k & 1)], rn(2), rn(2) ? 0x2c : 0x2d,
+		SSE_EMIT(i, sse_pfx[2 + (k & 1)], rn(2), rn(2) ? 0x2c : 0x2d,
 			 wreg(), sse_rm(true, false));
 		break;
 	case 9: case 10: { /* CVT packed/scalar float <-> float/int */
@@ -1062,40 +1096,40 @@ static void g_sse(struct insn *i)
 		unsigned n = rn(10);
 		bool m128 = !(pk[n][0] == 0x5a && pk[n][1] != 1) &&
 			    !(pk[n][0] == 0xe6 && pk[n][1] == 2);
-		sse_emit(i, sse_pfx[pk[n][1]], false, pk[n][0], (int)rn(16),
+		SSE_EMIT(i, sse_pfx[pk[n][1]], false, pk[n][0], (int)rn(16),
 			 sse_rm(true, m128));
 		break;
 	}
 	case 11: /* UNPCKL/H, SHUFPS/PD */
 		if (rn(2)) {
-			sse_emit(i, sse_pfx[k & 1], false, rn(2) ? 0x14 : 0x15,
+			SSE_EMIT(i, sse_pfx[k & 1], false, rn(2) ? 0x14 : 0x15,
 				 (int)rn(16), sse_rm(true, true));
 		} else {
-			sse_emit(i, sse_pfx[k & 1], false, 0xc6, (int)rn(16),
+			SSE_EMIT(i, sse_pfx[k & 1], false, 0xc6, (int)rn(16),
 				 sse_rm(true, true));
 			imm(i, rn(256), 1);
 		}
 		break;
 	case 12: /* MOVMSKPS/PD, MOVHLPS/MOVLHPS */
 		if (rn(2))
-			sse_emit(i, sse_pfx[k & 1], rn(2), 0x50, wreg(),
+			SSE_EMIT(i, sse_pfx[k & 1], rn(2), 0x50, wreg(),
 				 sse_rm(false, false));
 		else
-			sse_emit(i, 0, false, rn(2) ? 0x12 : 0x16,
+			SSE_EMIT(i, 0, false, rn(2) ? 0x12 : 0x16,
 				 (int)rn(16), sse_rm(false, false));
 		break;
 	case 13: /* RCP/RSQRT PS/SS */
-		sse_emit(i, sse_pfx[(k & 1) * 2], false, rn(2) ? 0x52 : 0x53,
+		SSE_EMIT(i, sse_pfx[(k & 1) * 2], false, rn(2) ? 0x52 : 0x53,
 			 (int)rn(16), sse_rm(true, !(k & 1)));
 		break;
 	case 14: { /* STMXCSR m32; MOVAPS/XORPS/ANDPS between registers */
 		if (rn(2)) {
 			struct rm m;
 			rand_mem(&m, 4);
-			sse_emit(i, 0, false, 0xae, EXT | 3, m);
+			SSE_EMIT(i, 0, false, 0xae, EXT | 3, m);
 		} else {
 			static const uint8_t ops[] = { 0x28, 0x54, 0x55, 0x57 };
-			sse_emit(i, sse_pfx[k & 1], false, ops[rn(4)],
+			SSE_EMIT(i, sse_pfx[k & 1], false, ops[rn(4)],
 				 (int)rn(16), sse_rm(false, false));
 		}
 		break;
@@ -1140,33 +1174,33 @@ static void g_sse_int(struct insn *i)
 			{ 0x71, 6 }, { 0x72, 2 }, { 0x72, 4 }, { 0x72, 6 },
 			{ 0x73, 2 }, { 0x73, 3 }, { 0x73, 6 }, { 0x73, 7 } };
 		unsigned n = rn(10);
-		sse_emit(i, 0x66, false, sh[n][0], EXT | sh[n][1],
+		SSE_EMIT(i, 0x66, false, sh[n][0], EXT | sh[n][1],
 			 sse_rm(false, false));
 		imm(i, rn(2) ? rn(20) : rn(256), 1);
 		break;
 	}
 	case 1: /* PSHUFD / PSHUFHW / PSHUFLW */
-		sse_emit(i, sse_pfx[1 + rn(3)], false, 0x70, (int)rn(16),
+		SSE_EMIT(i, sse_pfx[1 + rn(3)], false, 0x70, (int)rn(16),
 			 sse_rm(true, true));
 		imm(i, rn(256), 1);
 		break;
 	case 2: /* PINSRW xmm, r32/m16, imm8; PEXTRW r32, xmm, imm8;
 		 * PMOVMSKB r32, xmm */
 		if (rn(3) == 0) {
-			sse_emit(i, 0x66, false, 0xc4, (int)rn(16),
+			SSE_EMIT(i, 0x66, false, 0xc4, (int)rn(16),
 				 rand_rm(4, true));
 			imm(i, rn(256), 1);
 		} else if (rn(2)) {
-			sse_emit(i, 0x66, rn(2), 0xc5, wreg(),
+			SSE_EMIT(i, 0x66, rn(2), 0xc5, wreg(),
 				 sse_rm(false, false));
 			imm(i, rn(256), 1);
 		} else {
-			sse_emit(i, 0x66, rn(2), 0xd7, wreg(),
+			SSE_EMIT(i, 0x66, rn(2), 0xd7, wreg(),
 				 sse_rm(false, false));
 		}
 		break;
 	default: /* xmm, xmm/m128 */
-		sse_emit(i, 0x66, false, ops[rn(sizeof(ops))], (int)rn(16),
+		SSE_EMIT(i, 0x66, false, ops[rn(sizeof(ops))], (int)rn(16),
 			 sse_rm(true, true));
 		break;
 	}
@@ -1400,7 +1434,8 @@ static void rand_f80(uint8_t *p)
 		m = rnd() | (1ull << 63);
 		break;
 	default:
-		se = (uint16_t)((rnd() & 0x8000) | (0x3fff - 70 + rn(140)));
+		se = (uint16_t)(rnd() & 0x8000);
+		se |= (uint16_t)(0x3fff - 70 + rn(140));
 		m = rnd() | (1ull << 63);
 		if (rn(2))
 			m &= ~0ull << rn(64);
@@ -1474,8 +1509,10 @@ static void gen_case(unsigned long seed, unsigned long k, struct seq *s,
 	size_t hi = batched_cases ? WIN_LO + WIN_SIZE : ENV_DATA_SIZE;
 
 	rng = cs * 0x9e3779b97f4a7c15ull + 1;
-	for (int q = 0; q < 16; q++)
-		regs_init[q] = rnd() >> (rn(4) * 16);
+	for (int q = 0; q < 16; q++) {
+		uint64_t v = rnd();
+		regs_init[q] = v >> (rn(4) * 16);
+	}
 	/* (the cases of --batch draw only the window sequences can reach
 	 * and fill the rest with a constant: generating is a large part of
 	 * the cost there) */
@@ -2188,6 +2225,51 @@ static long batch_main(unsigned long seed, unsigned long cases, unsigned per,
 	return fails;
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		h = (h ^ ((const uint8_t *)p)[k]) * 1099511628211ull;
+	return h;
+}
+
+/*
+ * --gen-only: a hash per generated case (initial registers, scratch data,
+ * XMM, MXCSR, x87 state, instruction bytes), nothing run, and one of them
+ * all; with --expect-hash the run fails unless that one matches.  A seed
+ * must name the same cases with every compiler.
+ */
+static int gen_hashes(unsigned long seed, unsigned long cases,
+		      unsigned maxlen, const char *expect)
+{
+	uint64_t all = 1469598103934665603ull;
+	static struct seq s;
+
+	for (unsigned long k = 0; k < cases; k++) {
+		uint64_t h = 1469598103934665603ull;
+		gen_case(seed, k, &s, maxlen);
+		h = fnv(h, regs_init, sizeof(regs_init));
+		h = fnv(h, data_init, sizeof(data_init));
+		h = fnv(h, xmm_init, sizeof(xmm_init));
+		h = fnv(h, &mxcsr_init, sizeof(mxcsr_init));
+		h = fnv(h, &x87_init.fcw, sizeof(x87_init.fcw));
+		h = fnv(h, &x87_init.fsw, sizeof(x87_init.fsw));
+		h = fnv(h, &x87_init.ftw, sizeof(x87_init.ftw));
+		h = fnv(h, x87_init.st, sizeof(x87_init.st));
+		for (unsigned i = 0; i < s.n; i++)
+			h = fnv(h, s.in[i].b, s.in[i].len);
+		printf("case %lu %016llx\n", k, (unsigned long long)h);
+		all = (all ^ h) * 1099511628211ull;
+	}
+	printf("all %016llx\n", (unsigned long long)all);
+	if (expect && strtoull(expect, NULL, 16) != all) {
+		printf("FAIL: the generator made other cases than expected "
+		       "(%s): argument evaluation order, or a changed "
+		       "generator?\n", expect);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -2202,16 +2284,19 @@ int main(int argc, char **argv)
 		{ "jit", no_argument, 0, 'j' },
 		{ "batch", required_argument, 0, 'b' },
 		{ "inject", required_argument, 0, 'i' },
+		{ "gen-only", no_argument, 0, 'g' },
+		{ "expect-hash", required_argument, 0, 'H' },
 		{ 0, 0, 0, 0 },
 	};
 	unsigned long cases = 1000, maxlen = 12, seed = 1, fails = 0;
 	unsigned long batch = 0, caught = 0;
 	long inject = -1;
-	bool verbose = false;
+	bool verbose = false, gen_only = false;
+	const char *expect_hash = NULL;
 	double c0, w0, cpu, wall;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxvjb:i:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxvjb:i:gH:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			mode64 = strcmp(optarg, "32") && strcmp(optarg, "prot32");
@@ -2228,11 +2313,14 @@ int main(int argc, char **argv)
 		case 'j': use_jit = true; break;
 		case 'b': batch = strtoul(optarg, NULL, 0); break;
 		case 'i': inject = strtol(optarg, NULL, 0); break;
+		case 'g': gen_only = true; break;
+		case 'H': expect_hash = optarg; break;
 		default:
 			fprintf(stderr, "usage: difftest [--mode 64|32] "
 				"[--cases N] [--seed S] [--len L] "
 				"[--only-soft] [--fp] [--x87] [--verbose] [--jit] "
-				"[--batch N [--inject K]]\n");
+				"[--batch N [--inject K]] "
+				"[--gen-only [--expect-hash HEX]]\n");
 			return 2;
 		}
 	}
@@ -2244,6 +2332,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "--batch compares KVM and soft in long or "
 			"compatibility mode\n");
 		return 2;
+	}
+	if (gen_only) {
+		batched_cases = batch != 0;
+		if (batched_cases && fp_pool_init())
+			return 1;
+		return gen_hashes(seed, cases, (unsigned)maxlen, expect_hash);
 	}
 	signal(SIGALRM, on_alarm);
 	if (!only_soft && vmm_backend_available(VMM_BACKEND_KVM) == -ENODEV) {
