@@ -45,6 +45,14 @@ enum vmm_virtio_transport {
  * the vhost-user back-end and front-end never offer it (split rings only).
  */
 #define VMM_VIRTIO_PACKED (1u << 4)
+/**
+ * virtio-blk: do not merge requests.  By default the reads (or writes) of
+ * adjacent sectors that the device takes from a queue in one pass go to
+ * the host as one vectored operation (each request still gets its own
+ * status: a failed or short merged operation is retried request by
+ * request).  Other devices ignore the flag.
+ */
+#define VMM_VIRTIO_BLK_NO_MERGE (1u << 5)
 
 /**
  * struct vmm_virtio_config - where and how a device is attached.
