@@ -616,6 +616,13 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 	    atoi(getenv("VMM_BENCH_VIRTIO_QD")) >= 1 &&
 	    atoi(getenv("VMM_BENCH_VIRTIO_QD")) <= 32)
 		qd = (unsigned)atoi(getenv("VMM_BENCH_VIRTIO_QD"));
+	/* VMM_BENCH_VIRTIO_BS overrides the block size (4 KiB..128 KiB,
+	 * a multiple of 4 KiB: e.g. sequential 4 KiB reads, which merge) */
+	if (getenv("VMM_BENCH_VIRTIO_BS") &&
+	    atoi(getenv("VMM_BENCH_VIRTIO_BS")) >= 4096 &&
+	    atoi(getenv("VMM_BENCH_VIRTIO_BS")) <= 131072 &&
+	    atoi(getenv("VMM_BENCH_VIRTIO_BS")) % 4096 == 0)
+		bs = (size_t)atoi(getenv("VMM_BENCH_VIRTIO_BS"));
 	/* default --iters 20000: 5000 x 128 KiB (640 MiB) and 40000 x 4 KiB
 	 * (160 MiB) per side and trial, a few hundred ms each here */
 	long reqs = rnd ? p->iters * 2 : (p->iters / 4 > 100 ? p->iters / 4 : 100);
