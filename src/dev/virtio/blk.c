@@ -140,6 +140,8 @@ struct blk {
 	struct blk_merge *merges; /* MERGE_SLOTS, when @merge */
 	struct blk_req *pend, **pend_tail; /* held back in this pass */
 	uint64_t merged_ops, merged_reqs, merge_retries; /* counters */
+	bool fixed_bufs;   /* VMM_VIRTIO_BLK_FIXED_BUFS */
+	bool bufs_stale;   /* (re)register guest RAM at the next request */
 	uint32_t starved;  /* queues with chains waiting for a free request */
 	bool resetting;
 	unsigned nq;
@@ -464,6 +466,60 @@ static bool direct_ok(struct blk *b, uint64_t off, const struct iovec *iov,
 	return true;
 }
 
+/*
+ * VMM_VIRTIO_BLK_FIXED_BUFS: register the VM's RAM regions (their host
+ * ranges, in pieces of at most 1 GiB) with the loop's ring.  On the loop
+ * thread, lock held.  A region the kernel cannot pin makes the whole
+ * table fail: then nothing is registered (logged once per layout) and
+ * requests use plain reads and writes.
+ */
+static void blk_bufs_register(struct blk *b)
+{
+	struct vmm_virtio *vd = b->vd;
+	struct vmm_mem_info mi[VMM_EVLOOP_MAX_BUFS];
+	struct iovec bufs[VMM_EVLOOP_MAX_BUFS];
+	unsigned n = 0;
+	int nr, ret;
+
+	b->bufs_stale = false;
+	memset(mi, 0, sizeof(mi));
+	mi[0].struct_size = sizeof(mi[0]);
+	nr = vmm__mem_get_regions(b->vm, mi, VMM_EVLOOP_MAX_BUFS);
+	for (int i = 0; i < nr && i < VMM_EVLOOP_MAX_BUFS; i++) {
+		for (uint64_t off = 0; off < mi[i].size;) {
+			uint64_t len = mi[i].size - off;
+			struct iovec v;
+
+			if (len > (1ull << 30))
+				len = 1ull << 30;
+			if (n == VMM_EVLOOP_MAX_BUFS ||
+			    vmm_mem_iovec(b->vm, mi[i].gpa + off, len, false,
+					  &v, 1) != 1)
+				break;
+			bufs[n++] = v;
+			off += len;
+		}
+	}
+	ret = vmm_evloop_buffers_set(vd->loop, bufs, n);
+	if (ret)
+		vmm_virtio_log(vd, VMM_LOG_INFO, "guest RAM not registered "
+			       "with io_uring (%u ranges): %s; plain reads and "
+			       "writes", n, vmm_strerror(ret));
+}
+
+static void blk_mem_change(void *be)
+{
+	struct blk *b = be;
+
+	/* unpin the old layout now (not on the loop thread, lock not held:
+	 * the loop may be waiting for the lock) */
+	pthread_mutex_lock(&b->vd->lock);
+	b->bufs_stale = b->fixed_bufs;
+	pthread_mutex_unlock(&b->vd->lock);
+	if (b->fixed_bufs)
+		vmm_evloop_buffers_set(b->vd->loop, NULL, 0);
+}
+
 /* Start @r (popped).  Lock held. */
 static void req_start(struct blk *b, struct blk_req *r)
 {
@@ -503,6 +559,8 @@ static void req_start(struct blk *b, struct blk_req *r)
 		b->io_fd = vmm_evloop_file_register(vd->loop, b->fd);
 		b->io_fd_set = true;
 	}
+	if (b->bufs_stale)
+		blk_bufs_register(b);
 
 	/* other requests go out after the reads and writes before them */
 	if (b->pend && r->type != BLK_T_IN && r->type != BLK_T_OUT)
@@ -688,6 +746,8 @@ static void blk_destroy(void *be)
 	/* nothing in flight any more (the reset drained it) */
 	if (b->io_fd_set && b->vd)
 		vmm_evloop_file_unregister(b->vd->loop, b->io_fd);
+	if (b->fixed_bufs && b->vd)
+		vmm_evloop_buffers_set(b->vd->loop, NULL, 0);
 	if (b->fd >= 0)
 		close(b->fd);
 	vmm__free(b->vm, b->reqs);
@@ -708,6 +768,7 @@ static const struct vmm_virtio_dev_ops blk_ops_rw = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.drain = blk_drain,
+	.mem_change = blk_mem_change,
 };
 
 static const struct vmm_virtio_dev_ops blk_ops_ro = {
@@ -722,6 +783,7 @@ static const struct vmm_virtio_dev_ops blk_ops_ro = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.drain = blk_drain,
+	.mem_change = blk_mem_change,
 };
 
 void vmm_virtio_blk_config_init(struct vmm_virtio_blk_config *cfg,
@@ -838,6 +900,10 @@ int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 		req_free(b, &b->reqs[i]);
 	}
 	b->pend_tail = &b->pend;
+	/* registered buffers: only for a VM's own RAM (not the vhost-user
+	 * back-end's memory table) */
+	b->fixed_bufs = vm && (cfg->virtio.flags & VMM_VIRTIO_BLK_FIXED_BUFS);
+	b->bufs_stale = b->fixed_bufs;
 	if (!(cfg->virtio.flags & VMM_VIRTIO_BLK_NO_MERGE)) {
 		b->merges = vmm__alloc(vm, MERGE_SLOTS * sizeof(*b->merges));
 		if (!b->merges) {
