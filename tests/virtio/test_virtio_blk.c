@@ -21,6 +21,9 @@
  *                 alone while their neighbours merge; a short merged read
  *                 is retried request by request; a descriptor outside
  *                 guest memory breaks the ring only; NO_MERGE turns it off
+ *   fixed_bufs    VMM_VIRTIO_BLK_FIXED_BUFS: guest RAM registered with the
+ *                 ring, READ_FIXED/WRITE_FIXED move the right data,
+ *                 removing a region drops and later renews the table
  *   flush_kill    durability: a child process runs the device, writes,
  *                 flushes; the parent SIGKILLs it once the flush completed
  *                 and reads the image
@@ -699,6 +702,70 @@ static void test_merge(void **state)
 	teardown(&c);
 }
 
+/*
+ * VMM_VIRTIO_BLK_FIXED_BUFS: guest RAM registered with the ring, reads and
+ * writes inside it go out as READ_FIXED/WRITE_FIXED with the right data;
+ * removing guest memory drops the registration and the next request
+ * registers the new layout.  Without the flag nothing is registered.
+ */
+static void test_fixed_bufs(void **state)
+{
+	struct ctx c = { 0 };
+	struct vmm_evloop_stats es;
+	struct vmm_evloop *l;
+	static uint8_t a[4096], b[4096];
+	uint64_t ops;
+
+	(void)state;
+	assert_int_equal(make_image(&c), 0);
+	assert_int_equal(setup(&c, 1, 1), 0);
+	assert_int_equal(driver_init(&c, 0, 1), 0);
+	assert_int_equal(request(&c, 0, T_IN, 8, NULL, 0, 4096), 0);
+	l = vmm__vm_evloop(c.vm);
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_bufs, 0);
+	assert_int_equal(es.fixed_buf_ops, 0);
+	teardown(&c);
+
+	assert_int_equal(make_image(&c), 0);
+	c.flags = VMM_VIRTIO_BLK_FIXED_BUFS;
+	assert_int_equal(setup(&c, 1, 1), 0);
+	/* a second RAM region, removed later */
+	assert_int_equal(vmm_mem_add_ram(c.vm, 0x200000, 0x100000), 0);
+	assert_int_equal(driver_init(&c, 0, 1), 0);
+	l = vmm__vm_evloop(c.vm);
+	if (!vmm_evloop_uses_uring(l)) {
+		teardown(&c);
+		skip();
+	}
+	for (unsigned i = 0; i < sizeof(a); i++)
+		a[i] = (uint8_t)(i * 11 + 5);
+	assert_int_equal(request(&c, 0, T_OUT, 24, a, sizeof(a), 0), 0);
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_bufs, 2);
+	ops = es.fixed_buf_ops;
+	assert_true(ops >= 1);
+	memset(b, 0, sizeof(b));
+	mw_(&c, BUF(0) + 0x1000, b, sizeof(b));
+	assert_int_equal(request(&c, 0, T_IN, 24, NULL, 0, sizeof(b)), 0);
+	assert_int_equal(vmm_mem_read(c.vm, BUF(0) + 0x1000, b, sizeof(b)), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_buf_ops, ops + 1);
+	/* the region goes: unregistered at once; the next request
+	 * registers what is left */
+	assert_int_equal(vmm_mem_remove(c.vm, 0x200000), 0);
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_bufs, 0);
+	assert_int_equal(request(&c, 0, T_IN, 24, NULL, 0, sizeof(b)), 0);
+	assert_int_equal(vmm_mem_read(c.vm, BUF(0) + 0x1000, b, sizeof(b)), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_bufs, 1);
+	assert_int_equal(es.fixed_buf_ops, ops + 2);
+	teardown(&c);
+}
+
 struct restore_ctx {
 	struct ctx *c;
 	unsigned nq;
@@ -916,6 +983,7 @@ int main(void)
 		cmocka_unit_test(test_mq_snapshot),
 		cmocka_unit_test(test_direct),
 		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_fixed_bufs),
 		cmocka_unit_test(test_flush_kill),
 	};
 
