@@ -83,6 +83,9 @@
 _Static_assert(VMM_VIRTIO_BLK_MAX_QUEUES <= VMM_VIRTIO_MAX_QUEUES,
 	       "virtio-blk queues beyond the virtio core's");
 
+/* registered buffers: the kernel's largest */
+#define BUF_PIECE (1ull << 30)
+
 /* request merging bounds (see above) */
 #define MERGE_SLOTS 8
 #define MERGE_REQS 32
@@ -490,8 +493,8 @@ static void blk_bufs_register(struct blk *b)
 			uint64_t len = mi[i].size - off;
 			struct iovec v;
 
-			if (len > (1ull << 30))
-				len = 1ull << 30;
+			if (len > BUF_PIECE)
+				len = BUF_PIECE;
 			if (n == VMM_EVLOOP_MAX_BUFS ||
 			    vmm_mem_iovec(b->vm, mi[i].gpa + off, len, false,
 					  &v, 1) != 1)
