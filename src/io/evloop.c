@@ -11,12 +11,16 @@
  * go through a mutex-protected list and an eventfd the loop watches; the
  * caller waits on a condition variable until the loop has applied them.
  *
- * The ring is created on the loop thread with COOP_TASKRUN (completion
- * work runs when the loop enters the kernel anyway, no interruption of the
- * loop thread), else plain; probed at run time.  (SINGLE_ISSUER +
- * DEFER_TASKRUN was tried and dropped: with it in place a benchmark run
- * stalled about once in 50 — the I/O thread asleep, the guest waiting —
- * and the cause was not pinned down.)  A vectored operation with one iovec goes out as plain
+ * The ring is created on the loop thread - its only issuer - with
+ * SINGLE_ISSUER | DEFER_TASKRUN (completion work runs only when the loop
+ * waits in io_uring_enter: no task-work interruptions, no wake-ups of a
+ * loop that is busy anyway), else COOP_TASKRUN, else plain; probed at run
+ * time.  (DEFER_TASKRUN was dropped in 2026-11 after a benchmark stalled
+ * about once in 50 runs; the stall was a virtqueue broken by a torn read
+ * of the avail index - fixed in src/mem/guest_copy.h, test
+ * virtio-torn-index - and it came back on 2026-12-07 with measured gains,
+ * docs/benchmarks.md.  Every ring operation happens on the loop thread:
+ * with SINGLE_ISSUER another thread's submission would fail.)  A vectored operation with one iovec goes out as plain
  * READ/WRITE (no iovec array for the kernel to copy), or READ_FIXED/
  * WRITE_FIXED when it lies in a registered buffer.
  */
@@ -883,7 +887,15 @@ static void uring_loop(struct vmm_evloop *l)
 		if (quiescent(l))
 			break;
 		if (l->done_head) {
-			ring_submit(l); /* work queued already: no waiting */
+			/* work queued already: no waiting; with DEFER_TASKRUN
+			 * completions are reaped only by an enter that asks
+			 * for events */
+			if (l->ring_flags & IORING_SETUP_DEFER_TASKRUN) {
+				stat_inc(&l->enters);
+				io_uring_submit_and_get_events(&l->ring);
+			} else {
+				ring_submit(l);
+			}
 		} else if (tmo >= 0) {
 			ts.tv_sec = tmo / 1000;
 			ts.tv_nsec = (long long)(tmo % 1000) * 1000000;
@@ -938,6 +950,9 @@ static void uring_loop(struct vmm_evloop *l)
 static void uring_setup(struct vmm_evloop *l)
 {
 	static const unsigned setups[] = {
+#if defined(IORING_SETUP_SINGLE_ISSUER) && defined(IORING_SETUP_DEFER_TASKRUN)
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+#endif
 #if defined(IORING_SETUP_COOP_TASKRUN) && defined(IORING_SETUP_TASKRUN_FLAG)
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 #endif
