@@ -142,7 +142,6 @@ struct blk {
 	bool merge;        /* request merging on */
 	struct blk_merge *merges; /* MERGE_SLOTS, when @merge */
 	struct blk_req *pend, **pend_tail; /* held back in this pass */
-	uint64_t merged_ops, merged_reqs, merge_retries; /* counters */
 	bool fixed_bufs;   /* VMM_VIRTIO_BLK_FIXED_BUFS */
 	bool bufs_stale;   /* (re)register guest RAM at the next request */
 	uint32_t starved;  /* queues with chains waiting for a free request */
@@ -313,7 +312,6 @@ static void merge_done(void *opaque, int res)
 	pthread_mutex_lock(&vd->lock);
 	m->busy = false;
 	if (!ok) {
-		b->merge_retries++;
 		vmm_virtio_log(vd, VMM_LOG_DEBUG, "merged %s of %u requests "
 			       "(%llu bytes): %s; again one by one",
 			       r->type == BLK_T_IN ? "read" : "write", m->n,
@@ -417,11 +415,8 @@ static void blk_flush(struct blk *b)
 			ret = req_submit(b, r);
 		} else {
 			ret = merge_submit(b, m, r, n, len);
-			if (!ret) {
+			if (!ret)
 				m->busy = true;
-				b->merged_ops++;
-				b->merged_reqs += n;
-			}
 		}
 		for (struct blk_req *c = r, *nx; c; c = nx) {
 			nx = c->pend_next;
