@@ -428,6 +428,11 @@ static int vb_guest_run_dev(const char *img, size_t img_len, const char *file,
 	bc.virtio.flags = vflags;
 	bc.path = file;
 	bc.num_queues = nq;
+	/* VMM_BENCH_BLK_DIRECT=1: the device opens the image O_DIRECT (the
+	 * host baseline stays buffered: compare the device's CPU per
+	 * request between device modes, not the ratio) */
+	bc.direct = getenv("VMM_BENCH_BLK_DIRECT") &&
+		    atoi(getenv("VMM_BENCH_BLK_DIRECT")) == 1;
 	memset(&vc, 0, sizeof(vc));
 	vc.socket_path = vhost_sock;
 	vc.device = VMM_VHOST_USER_BLK;
