@@ -183,15 +183,25 @@ out_free:
  * results are the medians; the per-trial ratios go to stderr.
  */
 
+#define BENCH_PRINTED 1 /* a bench that printed its own lines */
 #define VB_MARK_PORT 0x520
 #define VB_FILE_SIZE (64ull << 20)
 #define VB_STATUS 193 /* GUEST_EXIT_VIRTIO */
+
+/* absolute CPU times of the vCPU (calling) thread and the VM's I/O
+ * threads at a mark, seconds: user, sys, on CPU, run-queue wait */
+struct vb_snap {
+	double v[4], io[4];
+};
 
 struct vbench {
 	vmm_vm *vm;
 	double t0, t1;
 	uint64_t ex0, ex1;
+	struct vb_snap s0, s1; /* at the start and end marks */
 };
+
+static void vb_snap(struct vb_snap *s);
 
 static int vb_mark(void *opaque, uint64_t off, const void *data,
 		   unsigned size, struct vmm_io_ctx *ctx)
@@ -203,11 +213,13 @@ static int vb_mark(void *opaque, uint64_t off, const void *data,
 	memcpy(&val, data, size < 4 ? size : 4);
 	vmm_vm_get_stats(v->vm, &st);
 	if (val == 1) {
+		vb_snap(&v->s0);
 		v->ex0 = st.exits;
 		v->t0 = now_ns();
 	} else {
 		v->t1 = now_ns();
 		v->ex1 = st.exits;
+		vb_snap(&v->s1);
 	}
 	return 0;
 }
@@ -262,11 +274,42 @@ static int vb_make_file(char *path)
 	return fd;
 }
 
-/* CPU time of the threads of one guest run, seconds (vb_guest_run_dev). */
+/*
+ * CPU time of the threads of guest runs and host runs, seconds, summed
+ * over trials: user/sys from /proc/.../stat (clock ticks, coarse), time on
+ * a CPU and time runnable but waiting for one from schedstat.
+ */
 struct vb_cpu {
 	double vcpu_user, vcpu_sys; /* the calling thread runs the vCPU */
 	double io_user, io_sys;     /* the VM's I/O thread ("vmm-io") */
+	double vcpu_run, vcpu_wait, io_run, io_wait;
+	double host_user, host_sys, host_run, host_wait; /* the baseline */
 };
+
+/* on-CPU and run-queue seconds of a thread, from its schedstat file (for
+ * the calling thread, "/proc/thread-self/schedstat": the on-CPU time then
+ * comes from CLOCK_THREAD_CPUTIME_ID - schedstat's lags by up to a tick
+ * while the thread runs) */
+static void vb_sched(const char *path, double *run, double *wait)
+{
+	unsigned long long r = 0, w = 0;
+	FILE *f = fopen(path, "r");
+
+	*run = *wait = 0;
+	if (!f)
+		return;
+	if (fscanf(f, "%llu %llu", &r, &w) == 2) {
+		*run = (double)r / 1e9;
+		*wait = (double)w / 1e9;
+	}
+	fclose(f);
+	if (strstr(path, "thread-self")) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+		*run = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	}
+}
 
 /* user and sys ticks from a /proc/.../stat line; the comm in @comm */
 static int vb_stat(const char *path, char *comm, size_t clen,
@@ -290,6 +333,26 @@ static int vb_stat(const char *path, char *comm, size_t clen,
 	return ok ? 0 : -1;
 }
 
+static void vb_io_cpu(struct vb_cpu *c);
+
+/* This thread's and this process's "vmm-io" threads' CPU time so far. */
+static void vb_snap(struct vb_snap *s)
+{
+	unsigned long long ut = 0, st = 0;
+	double tick = (double)sysconf(_SC_CLK_TCK);
+	struct vb_cpu c = { 0 };
+
+	vb_stat("/proc/thread-self/stat", NULL, 0, &ut, &st);
+	s->v[0] = ut / tick;
+	s->v[1] = st / tick;
+	vb_sched("/proc/thread-self/schedstat", &s->v[2], &s->v[3]);
+	vb_io_cpu(&c);
+	s->io[0] = c.io_user;
+	s->io[1] = c.io_sys;
+	s->io[2] = c.io_run;
+	s->io[3] = c.io_wait;
+}
+
 /* Add this process's "vmm-io" threads' CPU time to @c. */
 static void vb_io_cpu(struct vb_cpu *c)
 {
@@ -308,8 +371,15 @@ static void vb_io_cpu(struct vb_cpu *c)
 		snprintf(f, sizeof(f), "/proc/self/task/%s/stat", de->d_name);
 		if (!vb_stat(f, comm, sizeof(comm), &ut, &st) &&
 		    !strcmp(comm, "vmm-io")) {
+			double run, wait;
+
 			c->io_user += ut / tick;
 			c->io_sys += st / tick;
+			snprintf(f, sizeof(f), "/proc/self/task/%s/schedstat",
+				 de->d_name);
+			vb_sched(f, &run, &wait);
+			c->io_run += run;
+			c->io_wait += wait;
 		}
 	}
 	closedir(d);
@@ -326,8 +396,6 @@ static int vb_guest_run_dev(const char *img, size_t img_len, const char *file,
 			    const char *vhost_sock, double *secs,
 			    uint64_t *exits, struct vb_cpu *cpu)
 {
-	unsigned long long ut0 = 0, st0 = 0, ut1 = 0, st1 = 0;
-	double tick = (double)sysconf(_SC_CLK_TCK);
 	static const struct vmm_io_ops mark_ops = { .write = vb_mark };
 	struct vmm_config cfg;
 	struct vmm_uart_config uc;
@@ -343,8 +411,6 @@ static int vb_guest_run_dev(const char *img, size_t img_len, const char *file,
 	struct vmm_mem_region ram = { .gpa = 0, .size = 64 << 20,
 				      .source = VMM_MEM_MEMFD, .name = "ram" };
 
-	if (cpu)
-		vb_stat("/proc/thread-self/stat", NULL, 0, &ut0, &st0);
 	vmm_config_init(&cfg);
 	cfg.backend = VMM_BACKEND_KVM;
 	if (!vhost_sock)
@@ -362,6 +428,11 @@ static int vb_guest_run_dev(const char *img, size_t img_len, const char *file,
 	bc.virtio.flags = vflags;
 	bc.path = file;
 	bc.num_queues = nq;
+	/* VMM_BENCH_BLK_DIRECT=1: the device opens the image O_DIRECT (the
+	 * host baseline stays buffered: compare the device's CPU per
+	 * request between device modes, not the ratio) */
+	bc.direct = getenv("VMM_BENCH_BLK_DIRECT") &&
+		    atoi(getenv("VMM_BENCH_BLK_DIRECT")) == 1;
 	memset(&vc, 0, sizeof(vc));
 	vc.socket_path = vhost_sock;
 	vc.device = VMM_VHOST_USER_BLK;
@@ -385,10 +456,16 @@ static int vb_guest_run_dev(const char *img, size_t img_len, const char *file,
 	}
 	*secs = (v.t1 - v.t0) / 1e9;
 	*exits = v.ex1 - v.ex0;
-	if (cpu && !vb_stat("/proc/thread-self/stat", NULL, 0, &ut1, &st1)) {
-		cpu->vcpu_user += (ut1 - ut0) / tick;
-		cpu->vcpu_sys += (st1 - st0) / tick;
-		vb_io_cpu(cpu); /* before the VM (and its thread) goes */
+	if (cpu) {
+		/* between the marks: the timed part only */
+		cpu->vcpu_user += v.s1.v[0] - v.s0.v[0];
+		cpu->vcpu_sys += v.s1.v[1] - v.s0.v[1];
+		cpu->vcpu_run += v.s1.v[2] - v.s0.v[2];
+		cpu->vcpu_wait += v.s1.v[3] - v.s0.v[3];
+		cpu->io_user += v.s1.io[0] - v.s0.io[0];
+		cpu->io_sys += v.s1.io[1] - v.s0.io[1];
+		cpu->io_run += v.s1.io[2] - v.s0.io[2];
+		cpu->io_wait += v.s1.io[3] - v.s0.io[3];
 	}
 out:
 	vmm_vm_destroy(v.vm);
@@ -397,10 +474,10 @@ out:
 
 static int vb_guest_run(const char *img, size_t img_len, const char *file,
 			const char *cmdline, uint32_t vflags, double *secs,
-			uint64_t *exits)
+			uint64_t *exits, struct vb_cpu *cpu)
 {
 	return vb_guest_run_dev(img, img_len, file, cmdline, vflags, 1, NULL,
-				secs, exits, NULL);
+				secs, exits, cpu);
 }
 
 static uint64_t vb_next(uint64_t *x)
@@ -467,6 +544,73 @@ static int vb_host_run(int fd, bool rnd, long reqs, unsigned qd, size_t bs,
 	return ret;
 }
 
+/* vb_host_run() with its thread's CPU time added to @cpu (host_*) */
+static int vb_host_run_cpu(int fd, bool rnd, long reqs, unsigned qd,
+			   size_t bs, double *secs, struct vb_cpu *cpu)
+{
+	unsigned long long ut0 = 0, st0 = 0, ut1 = 0, st1 = 0;
+	double tick = (double)sysconf(_SC_CLK_TCK), r0, w0, r1, w1;
+	int ret;
+
+	vb_stat("/proc/thread-self/stat", NULL, 0, &ut0, &st0);
+	vb_sched("/proc/thread-self/schedstat", &r0, &w0);
+	ret = vb_host_run(fd, rnd, reqs, qd, bs, secs);
+	vb_stat("/proc/thread-self/stat", NULL, 0, &ut1, &st1);
+	vb_sched("/proc/thread-self/schedstat", &r1, &w1);
+	cpu->host_user += (ut1 - ut0) / tick;
+	cpu->host_sys += (st1 - st0) / tick;
+	cpu->host_run += r1 - r0;
+	cpu->host_wait += w1 - w0;
+	return ret;
+}
+
+/*
+ * The CPU-time breakdown of a virtio-blk entry as a JSON object: per role
+ * [user s, sys s, on-CPU s, run-queue wait s] over all trials - the vCPU
+ * thread, the I/O thread and the host baseline's thread - and the load
+ * average when it was printed.
+ */
+static void vb_cpu_json(const struct vb_cpu *c, char *out, size_t len)
+{
+	double la[3] = { 0, 0, 0 };
+
+	if (getloadavg(la, 3) < 0)
+		la[0] = la[1] = la[2] = -1;
+	snprintf(out, len,
+		 "\"cpu_s\":{\"vcpu\":[%.2f,%.2f,%.3f,%.3f],"
+		 "\"io\":[%.2f,%.2f,%.3f,%.3f],"
+		 "\"host\":[%.2f,%.2f,%.3f,%.3f]},"
+		 "\"loadavg\":[%.2f,%.2f,%.2f]",
+		 c->vcpu_user, c->vcpu_sys, c->vcpu_run, c->vcpu_wait,
+		 c->io_user, c->io_sys, c->io_run, c->io_wait, c->host_user,
+		 c->host_sys, c->host_run, c->host_wait, la[0], la[1], la[2]);
+}
+
+/* One virtio-blk result line with the CPU breakdown (JSON or text). */
+static void vb_print(const struct params *p, const struct result *r,
+		     const struct vb_cpu *c, const char *extra)
+{
+	double ratio = r->baseline > 0 ? r->value / r->baseline : 0;
+	char cj[512];
+
+	vb_cpu_json(c, cj, sizeof(cj));
+	if (p->json)
+		printf("{\"bench\":\"%s\",\"backend\":\"kvm\",\"value\":%.3f,"
+		       "\"baseline\":%.3f,\"ratio\":%.4f,\"unit\":\"%s\","
+		       "\"baseline_name\":\"%s\",\"trials\":%d,\"iters\":%ld,"
+		       "%s%s%s}\n",
+		       r->bench, r->value, r->baseline, ratio, r->unit,
+		       r->baseline_name, r->trials, r->iters, cj,
+		       extra ? "," : "", extra ? extra : "");
+	else
+		printf("%-16s %12.3f %12.3f %8.4f  %-8s (vs %s, median of %d; "
+		       "%s%s%s)\n",
+		       r->bench, r->value, r->baseline, ratio, r->unit,
+		       r->baseline_name, r->trials, cj, extra ? "; " : "",
+		       extra ? extra : "");
+	fflush(stdout);
+}
+
 static int bench_virtio_blk(const struct params *p, struct result *res,
 			    bool rnd, bool exits_only)
 {
@@ -477,6 +621,13 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 	    atoi(getenv("VMM_BENCH_VIRTIO_QD")) >= 1 &&
 	    atoi(getenv("VMM_BENCH_VIRTIO_QD")) <= 32)
 		qd = (unsigned)atoi(getenv("VMM_BENCH_VIRTIO_QD"));
+	/* VMM_BENCH_VIRTIO_BS overrides the block size (4 KiB..128 KiB,
+	 * a multiple of 4 KiB: e.g. sequential 4 KiB reads, which merge) */
+	if (getenv("VMM_BENCH_VIRTIO_BS") &&
+	    atoi(getenv("VMM_BENCH_VIRTIO_BS")) >= 4096 &&
+	    atoi(getenv("VMM_BENCH_VIRTIO_BS")) <= 131072 &&
+	    atoi(getenv("VMM_BENCH_VIRTIO_BS")) % 4096 == 0)
+		bs = (size_t)atoi(getenv("VMM_BENCH_VIRTIO_BS"));
 	/* default --iters 20000: 5000 x 128 KiB (640 MiB) and 40000 x 4 KiB
 	 * (160 MiB) per side and trial, a few hundred ms each here */
 	long reqs = rnd ? p->iters * 2 : (p->iters / 4 > 100 ? p->iters / 4 : 100);
@@ -485,6 +636,13 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 	double *r = calloc((size_t)p->trials, sizeof(double));
 	char *img = vb_guest_image(&img_len), path[64], cmd[128];
 	int fd = -1, ret = -1;
+	struct vb_cpu cpu = { 0 };
+	/* VMM_BENCH_BLK_FLAGS: VMM_VIRTIO_* flags of the device (e.g. to
+	 * compare with request merging or registered buffers off) */
+	uint32_t vflags = getenv("VMM_BENCH_BLK_FLAGS")
+				  ? (uint32_t)strtoul(getenv("VMM_BENCH_BLK_FLAGS"),
+						      NULL, 0)
+				  : 0;
 
 	if (!a || !b || !r || !img) {
 		if (!img)
@@ -502,20 +660,24 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 
 		if (exits_only) {
 			/* exits per request with ioeventfd vs without */
-			if (vb_guest_run(img, img_len, path, cmd, 0, &gs, &ex) ||
+			if (vb_guest_run(img, img_len, path, cmd, 0, &gs, &ex,
+					 NULL) ||
 			    vb_guest_run(img, img_len, path, cmd,
-					 VMM_VIRTIO_NO_IOEVENTFD, &hs, &ex2))
+					 VMM_VIRTIO_NO_IOEVENTFD, &hs, &ex2,
+					 NULL))
 				goto out;
 			a[t] = (double)ex / (double)reqs;
 			b[t] = (double)ex2 / (double)reqs;
 			continue;
 		}
 		/* alternate which side goes first: drift hits both */
-		if (t % 2 && vb_host_run(fd, rnd, reqs, qd, bs, &hs))
+		if (t % 2 &&
+		    vb_host_run_cpu(fd, rnd, reqs, qd, bs, &hs, &cpu))
 			ret = -ENXIO;
-		else if ((ret = vb_guest_run(img, img_len, path, cmd, 0,
-					     &gs, &ex)) == 0 &&
-			 !(t % 2) && vb_host_run(fd, rnd, reqs, qd, bs, &hs))
+		else if ((ret = vb_guest_run(img, img_len, path, cmd, vflags,
+					     &gs, &ex, &cpu)) == 0 &&
+			 !(t % 2) &&
+			 vb_host_run_cpu(fd, rnd, reqs, qd, bs, &hs, &cpu))
 			ret = -ENXIO;
 		if (ret) {
 			fprintf(stderr, "vmm-bench: virtio-blk %s: %s\n",
@@ -540,18 +702,33 @@ static int bench_virtio_blk(const struct params *p, struct result *res,
 					median(b, p->trials), "exits/req",
 					"same guest without ioeventfd",
 					p->trials, reqs };
-	else
-		*res = (struct result){ rnd ? "virtio-blk-rand-read"
-					    : "virtio-blk-seq-read",
-					median(a, p->trials), median(b, p->trials),
-					"MB/s",
+	else {
+		char ex[256];
+		size_t o = 0;
+		struct result rr = { rnd ? "virtio-blk-rand-read"
+					 : "virtio-blk-seq-read",
+				     median(a, p->trials), median(b, p->trials),
+				     "MB/s",
 #ifdef VMM_BENCH_URING
-					rnd ? "host io_uring 4K, same QD, warm"
-					    : "host io_uring 128K, same QD, warm",
+				     rnd ? "host io_uring 4K, same QD, warm"
+					 : "host io_uring 128K, same QD, warm",
 #else
-					"host pread QD1",
+				     "host pread QD1",
 #endif
-					p->trials, reqs };
+				     p->trials, reqs };
+
+		/* the per-trial ratios (before median() sorted them) and
+		 * the device flags */
+		o += (size_t)snprintf(ex, sizeof(ex), "\"flags\":%u,"
+				      "\"trial_ratios\":[", vflags);
+		for (int t = 0; t < p->trials && o < sizeof(ex) - 8; t++)
+			o += (size_t)snprintf(ex + o, sizeof(ex) - o, "%s%.3f",
+					      t ? "," : "", r[t]);
+		snprintf(ex + o, sizeof(ex) - o, "]");
+		vb_print(p, &rr, &cpu, ex);
+		ret = BENCH_PRINTED;
+		goto out;
+	}
 	ret = 0;
 out:
 	if (fd >= 0) {
@@ -980,7 +1157,6 @@ static int bench_sandbox_fork(const struct params *p, struct result *res)
 #define DM_VBLK 0xd0000000ull
 #define DM_VCON 0xd0001000ull
 #define DM_STATUS 193 /* GUEST_EXIT_MODELS */
-#define BENCH_PRINTED 1 /* a bench that printed its own lines */
 
 enum { DM_DIRECT, DM_PASSTHROUGH, DM_SPLIT, DM_NMODELS };
 enum { DM_CONSOLE, DM_BLOCK, DM_NWORK };
@@ -2202,13 +2378,15 @@ static int bench_virtio_mq(const struct params *p, bool rnd)
 
 			vb_cmd(cmd, sizeof(cmd), rnd, reqs, qs[k]);
 			if ((host_first &&
-			     vb_host_run(fd, rnd, reqs, rnd ? 32 : 16,
-					 rnd ? 4096 : 131072, &hs)) ||
+			     vb_host_run_cpu(fd, rnd, reqs, rnd ? 32 : 16,
+					     rnd ? 4096 : 131072, &hs,
+					     &cpu[k])) ||
 			    vb_guest_run_dev(img, img_len, path, cmd, 0, qs[k],
 					     NULL, &gs, &ex, &cpu[k]) ||
 			    (!host_first &&
-			     vb_host_run(fd, rnd, reqs, rnd ? 32 : 16,
-					 rnd ? 4096 : 131072, &hs))) {
+			     vb_host_run_cpu(fd, rnd, reqs, rnd ? 32 : 16,
+					     rnd ? 4096 : 131072, &hs,
+					     &cpu[k]))) {
 				fprintf(stderr, "vmm-bench: %s: run failed\n",
 					names[rnd][k]);
 				goto out;
@@ -2230,7 +2408,7 @@ static int bench_virtio_mq(const struct params *p, bool rnd)
 				    rnd ? "host io_uring 4K QD32, warm"
 					: "host io_uring 128K QD16, warm",
 				    p->trials, reqs };
-		bench_print(p, &r);
+		vb_print(p, &r, &cpu[k], NULL);
 	}
 	ret = BENCH_PRINTED;
 out:
@@ -2474,13 +2652,57 @@ static int bench_vhost_qsd(const struct params *p, struct result *res)
 				"I/O thread work)\n", i ? "qsd" : "libvmm",
 				gcpu[i].vcpu_user, gcpu[i].vcpu_sys);
 	}
-	for (int rnd = 0; rnd < 2; rnd++) {
-		struct result r = { names[rnd], median(a + rnd * p->trials, p->trials),
-				    median(b + rnd * p->trials, p->trials), "MB/s",
-				    rnd ? "qemu-storage-daemon 4K QD32"
-					: "qemu-storage-daemon 128K QD16",
-				    p->trials, vb_reqs(p, rnd) };
-		bench_print(p, &r);
+	{
+		/* the CPU breakdown for the JSON lines: each back-end
+		 * process's user/sys and the guest's vCPU thread with each,
+		 * over the trials of both entries (seconds) */
+		double tick = (double)sysconf(_SC_CLK_TCK), la[3] = { -1, -1, -1 };
+		unsigned long long ut[2] = { 0 }, st[2] = { 0 };
+		pid_t pids[2] = { ours, qsd };
+		char ex[512];
+
+		for (int i = 0; i < 2; i++) {
+			snprintf(cmd, sizeof(cmd), "/proc/%d/stat", (int)pids[i]);
+			if (vb_stat(cmd, NULL, 0, &ut[i], &st[i]))
+				ut[i] = pu[i], st[i] = ps[i];
+		}
+		if (getloadavg(la, 3) < 0)
+			la[0] = la[1] = la[2] = -1;
+		snprintf(ex, sizeof(ex),
+			 "\"cpu_s\":{\"backend\":[%.2f,%.2f],"
+			 "\"vcpu\":[%.2f,%.2f,%.3f,%.3f]},"
+			 "\"cpu_s_baseline\":{\"backend\":[%.2f,%.2f],"
+			 "\"vcpu\":[%.2f,%.2f,%.3f,%.3f]},"
+			 "\"cpu_over\":\"both vhost-user entries\","
+			 "\"loadavg\":[%.2f,%.2f,%.2f]",
+			 (ut[0] - pu[0]) / tick, (st[0] - ps[0]) / tick,
+			 gcpu[0].vcpu_user, gcpu[0].vcpu_sys, gcpu[0].vcpu_run,
+			 gcpu[0].vcpu_wait, (ut[1] - pu[1]) / tick,
+			 (st[1] - ps[1]) / tick, gcpu[1].vcpu_user,
+			 gcpu[1].vcpu_sys, gcpu[1].vcpu_run, gcpu[1].vcpu_wait,
+			 la[0], la[1], la[2]);
+		for (int rnd = 0; rnd < 2; rnd++) {
+			struct result r = { names[rnd],
+					    median(a + rnd * p->trials, p->trials),
+					    median(b + rnd * p->trials, p->trials),
+					    "MB/s",
+					    rnd ? "qemu-storage-daemon 4K QD32"
+						: "qemu-storage-daemon 128K QD16",
+					    p->trials, vb_reqs(p, rnd) };
+			double ratio = r.baseline > 0 ? r.value / r.baseline : 0;
+
+			if (p->json)
+				printf("{\"bench\":\"%s\",\"backend\":\"kvm\","
+				       "\"value\":%.3f,\"baseline\":%.3f,"
+				       "\"ratio\":%.4f,\"unit\":\"%s\","
+				       "\"baseline_name\":\"%s\",\"trials\":%d,"
+				       "\"iters\":%ld,%s}\n",
+				       r.bench, r.value, r.baseline, ratio, r.unit,
+				       r.baseline_name, r.trials, r.iters, ex);
+			else
+				bench_print(p, &r);
+			fflush(stdout);
+		}
 	}
 	ret = BENCH_PRINTED;
 out:

@@ -45,6 +45,26 @@ enum vmm_virtio_transport {
  * the vhost-user back-end and front-end never offer it (split rings only).
  */
 #define VMM_VIRTIO_PACKED (1u << 4)
+/**
+ * virtio-blk: do not merge requests.  By default the reads (or writes) of
+ * adjacent sectors that the device takes from a queue in one pass go to
+ * the host as one vectored operation (each request still gets its own
+ * status: a failed or short merged operation is retried request by
+ * request).  Other devices ignore the flag.
+ */
+#define VMM_VIRTIO_BLK_NO_MERGE (1u << 5)
+/**
+ * virtio-blk: register guest RAM with the VM's io_uring as fixed buffers
+ * and read/write one-segment requests with READ_FIXED/WRITE_FIXED (the
+ * kernel then does not pin the pages per request).  Opt-in because the
+ * kernel pins - and so allocates - all of guest RAM while it is
+ * registered (the whole memory size at once, not what the guest touched),
+ * and RAM it cannot pin (e.g. a MAP_SHARED regular file) is not
+ * registered: those requests, segments crossing a region and the poll()
+ * event loop fall back to plain reads and writes.  Removing guest memory
+ * drops the registration; the next request registers the new layout.
+ */
+#define VMM_VIRTIO_BLK_FIXED_BUFS (1u << 6)
 
 /**
  * struct vmm_virtio_config - where and how a device is attached.

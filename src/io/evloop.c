@@ -11,13 +11,18 @@
  * go through a mutex-protected list and an eventfd the loop watches; the
  * caller waits on a condition variable until the loop has applied them.
  *
- * The ring is created on the loop thread with COOP_TASKRUN (completion
- * work runs when the loop enters the kernel anyway, no interruption of the
- * loop thread), else plain; probed at run time.  (SINGLE_ISSUER +
- * DEFER_TASKRUN was tried and dropped: with it in place a benchmark run
- * stalled about once in 50 — the I/O thread asleep, the guest waiting —
- * and the cause was not pinned down.)  A vectored operation with one iovec goes out as plain
- * READ/WRITE (no iovec array for the kernel to copy).
+ * The ring is created on the loop thread - its only issuer - with
+ * SINGLE_ISSUER | DEFER_TASKRUN (completion work runs only when the loop
+ * waits in io_uring_enter: no task-work interruptions, no wake-ups of a
+ * loop that is busy anyway), else COOP_TASKRUN, else plain; probed at run
+ * time.  (DEFER_TASKRUN was dropped in 2026-11 after a benchmark stalled
+ * about once in 50 runs; the stall was a virtqueue broken by a torn read
+ * of the avail index - fixed in src/mem/guest_copy.h, test
+ * virtio-torn-index - and it came back on 2026-12-07 with measured gains,
+ * docs/benchmarks.md.  Every ring operation happens on the loop thread:
+ * with SINGLE_ISSUER another thread's submission would fail.)  A vectored operation with one iovec goes out as plain
+ * READ/WRITE (no iovec array for the kernel to copy), or READ_FIXED/
+ * WRITE_FIXED when it lies in a registered buffer.
  */
 #include "io/evloop.h"
 #include "core/internal.h"
@@ -92,6 +97,11 @@ struct vmm_evloop {
 	uint64_t enters, fixed_ops;
 	uint64_t fixed_used;     /* loop thread: registered-file slots taken */
 	unsigned fixed_slots;    /* 0: no fixed-file table */
+	/* registered buffers (loop thread; nbufs read by stats) */
+	struct iovec bufs[VMM_EVLOOP_MAX_BUFS];
+	unsigned nbufs;
+	int buf_slot;            /* op_rw() -> op_queue(): the buffer */
+	uint64_t fixed_buf_ops;
 	char name[16];
 	bool uring;
 	unsigned ring_flags;     /* IORING_SETUP_* in use */
@@ -499,6 +509,71 @@ void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st)
 	st->fixed_files = (uint32_t)__builtin_popcountll(
 		__atomic_load_n(&l->fixed_used, __ATOMIC_RELAXED));
 	st->fixed_ops = __atomic_load_n(&l->fixed_ops, __ATOMIC_RELAXED);
+	st->fixed_bufs = __atomic_load_n(&l->nbufs, __ATOMIC_RELAXED);
+	st->fixed_buf_ops = __atomic_load_n(&l->fixed_buf_ops,
+					    __ATOMIC_RELAXED);
+}
+
+/* ---- registered buffers ---- */
+
+struct bufs_cmd {
+	struct vmm_evloop *l;
+	const struct iovec *bufs;
+	unsigned n;
+	int ret;
+};
+
+static void buffers_set_cb(void *opaque)
+{
+	struct bufs_cmd *c = opaque;
+	struct vmm_evloop *l = c->l;
+
+	c->ret = -EOPNOTSUPP;
+#if VMM_HAVE_URING
+	if (!l->uring)
+		return;
+	if (l->nbufs) {
+		io_uring_unregister_buffers(&l->ring);
+		__atomic_store_n(&l->nbufs, 0, __ATOMIC_RELAXED);
+	}
+	c->ret = 0;
+	if (!c->n)
+		return;
+	c->ret = io_uring_register_buffers(&l->ring, c->bufs, c->n);
+	if (c->ret)
+		return;
+	memcpy(l->bufs, c->bufs, c->n * sizeof(*c->bufs));
+	__atomic_store_n(&l->nbufs, c->n, __ATOMIC_RELAXED);
+#endif
+}
+
+int vmm_evloop_buffers_set(struct vmm_evloop *l, const struct iovec *bufs,
+			   unsigned n)
+{
+	struct bufs_cmd c = { l, bufs, n, 0 };
+
+	if (!l || n > VMM_EVLOOP_MAX_BUFS || (n && !bufs))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (!bufs[i].iov_len || bufs[i].iov_len > (1ull << 30))
+			return -EINVAL;
+	vmm_evloop_call(l, buffers_set_cb, &c);
+	return c.ret;
+}
+
+/* The registered buffer holding [@p, @p+@len), or -1. */
+static int buf_index(const struct vmm_evloop *l, const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	for (unsigned i = 0; i < l->nbufs; i++) {
+		uintptr_t b = (uintptr_t)l->bufs[i].iov_base;
+
+		if (a >= b && len <= l->bufs[i].iov_len &&
+		    a - b <= l->bufs[i].iov_len - len)
+			return (int)i;
+	}
+	return -1;
 }
 
 /* ---- registered files ---- */
@@ -582,7 +657,8 @@ static void done_push(struct vmm_evloop *l, struct vmm_evop *op, int res)
 }
 
 /* The asynchronous operations, and how io_uring names them. */
-enum ev_opc { EV_READ, EV_WRITE, EV_READV, EV_WRITEV, EV_FSYNC, EV_FALLOCATE };
+enum ev_opc { EV_READ, EV_WRITE, EV_READV, EV_WRITEV, EV_FSYNC, EV_FALLOCATE,
+	      EV_READ_FIXED, EV_WRITE_FIXED };
 
 /*
  * Queue @op as @opc with the kernel's fd/addr/len/off fields (the
@@ -599,6 +675,8 @@ static int op_queue(struct vmm_evloop *l, struct vmm_evop *op,
 		[EV_READ] = IORING_OP_READ,   [EV_WRITE] = IORING_OP_WRITE,
 		[EV_READV] = IORING_OP_READV, [EV_WRITEV] = IORING_OP_WRITEV,
 		[EV_FSYNC] = IORING_OP_FSYNC, [EV_FALLOCATE] = IORING_OP_FALLOCATE,
+		[EV_READ_FIXED] = IORING_OP_READ_FIXED,
+		[EV_WRITE_FIXED] = IORING_OP_WRITE_FIXED,
 	};
 	struct io_uring_sqe *sqe;
 
@@ -615,6 +693,11 @@ static int op_queue(struct vmm_evloop *l, struct vmm_evop *op,
 	} else {
 		io_uring_prep_rw(uring_op[opc], sqe, fd, addr, (unsigned)len,
 				 off);
+	}
+	if (opc == EV_READ_FIXED || opc == EV_WRITE_FIXED) {
+		/* the slot op_rw() found */
+		sqe->buf_index = (uint16_t)l->buf_slot;
+		stat_inc(&l->fixed_buf_ops);
 	}
 	io_uring_sqe_set_data(sqe, op);
 	l->inflight++;
@@ -638,9 +721,19 @@ static int op_sync_done(struct vmm_evloop *l, struct vmm_evop *op, long r)
 static int op_rw(struct vmm_evloop *l, struct vmm_evop *op, bool wr, int fd,
 		 const struct iovec *iov, int iovcnt, off_t off)
 {
-	if (iovcnt == 1 && iov[0].iov_len <= UINT32_MAX)
+	if (iovcnt == 1 && iov[0].iov_len <= UINT32_MAX) {
+		/* inside a registered buffer: the _FIXED form */
+		l->buf_slot = l->nbufs ? buf_index(l, iov[0].iov_base,
+						   iov[0].iov_len)
+				       : -1;
+		if (l->buf_slot >= 0)
+			return op_queue(l, op, wr ? EV_WRITE_FIXED
+						  : EV_READ_FIXED,
+					fd, iov[0].iov_base, iov[0].iov_len,
+					(uint64_t)off);
 		return op_queue(l, op, wr ? EV_WRITE : EV_READ, fd,
 				iov[0].iov_base, iov[0].iov_len, (uint64_t)off);
+	}
 	return op_queue(l, op, wr ? EV_WRITEV : EV_READV, fd, iov,
 			(unsigned)iovcnt, (uint64_t)off);
 }
@@ -794,7 +887,15 @@ static void uring_loop(struct vmm_evloop *l)
 		if (quiescent(l))
 			break;
 		if (l->done_head) {
-			ring_submit(l); /* work queued already: no waiting */
+			/* work queued already: no waiting; with DEFER_TASKRUN
+			 * completions are reaped only by an enter that asks
+			 * for events */
+			if (l->ring_flags & IORING_SETUP_DEFER_TASKRUN) {
+				stat_inc(&l->enters);
+				io_uring_submit_and_get_events(&l->ring);
+			} else {
+				ring_submit(l);
+			}
 		} else if (tmo >= 0) {
 			ts.tv_sec = tmo / 1000;
 			ts.tv_nsec = (long long)(tmo % 1000) * 1000000;
@@ -849,6 +950,9 @@ static void uring_loop(struct vmm_evloop *l)
 static void uring_setup(struct vmm_evloop *l)
 {
 	static const unsigned setups[] = {
+#if defined(IORING_SETUP_SINGLE_ISSUER) && defined(IORING_SETUP_DEFER_TASKRUN)
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+#endif
 #if defined(IORING_SETUP_COOP_TASKRUN) && defined(IORING_SETUP_TASKRUN_FLAG)
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 #endif

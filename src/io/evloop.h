@@ -131,6 +131,22 @@ int vmm_evloop_fallocate(struct vmm_evloop *l, int fd, int mode, off_t off,
 int vmm_evloop_file_register(struct vmm_evloop *l, int fd);
 void vmm_evloop_file_unregister(struct vmm_evloop *l, int rfd);
 
+/*
+ * Registered buffers (io_uring's fixed-buffer table): after
+ * vmm_evloop_buffers_set(), a read or write with one iovec that lies
+ * inside one of the @n host ranges goes out as READ_FIXED / WRITE_FIXED
+ * (the kernel then skips pinning and looking up the pages per operation);
+ * everything else as before.  The call replaces the loop's table (@n = 0
+ * empties it); at most VMM_EVLOOP_MAX_BUFS ranges of at most 1 GiB each.
+ * The kernel pins the ranges - and so populates them - while they are
+ * registered; operations in flight keep the old ones alive.  Returns 0,
+ * -EOPNOTSUPP without io_uring, -EINVAL for a bad table, or the kernel's
+ * error (the table is then empty).  Any thread (waits for the loop).
+ */
+#define VMM_EVLOOP_MAX_BUFS 32
+int vmm_evloop_buffers_set(struct vmm_evloop *l, const struct iovec *bufs,
+			   unsigned n);
+
 /* vmm_evloop_timer() - complete @op after @ns nanoseconds (res 0). */
 int vmm_evloop_timer(struct vmm_evloop *l, uint64_t ns, struct vmm_evop *op);
 
@@ -146,6 +162,8 @@ struct vmm_evloop_stats {
 	uint32_t ring_flags;
 	uint32_t fixed_files;   /* registered now */
 	uint64_t fixed_ops;     /* operations submitted on a registered file */
+	uint32_t fixed_bufs;    /* registered buffers now */
+	uint64_t fixed_buf_ops; /* READ_FIXED / WRITE_FIXED submitted */
 };
 void vmm_evloop_stats(struct vmm_evloop *l, struct vmm_evloop_stats *st);
 

@@ -15,6 +15,15 @@
  *                 queues (software-backend VM, vCPU not run): drained into
  *                 the rings, restored into a new VM that finishes what was
  *                 pending; a device with another queue count refuses it
+ *   merge         request merging: adjacent reads and writes go out as one
+ *                 host operation; out-of-range requests, a request without
+ *                 header and a wrapping range inside a run are answered
+ *                 alone while their neighbours merge; a short merged read
+ *                 is retried request by request; a descriptor outside
+ *                 guest memory breaks the ring only; NO_MERGE turns it off
+ *   fixed_bufs    VMM_VIRTIO_BLK_FIXED_BUFS: guest RAM registered with the
+ *                 ring, READ_FIXED/WRITE_FIXED move the right data,
+ *                 removing a region drops and later renews the table
  *   flush_kill    durability: a child process runs the device, writes,
  *                 flushes; the parent SIGKILLs it once the flush completed
  *                 and reads the image
@@ -56,6 +65,7 @@ struct ctx {
 	uint16_t idx[8]; /* avail index per queue */
 	unsigned data_off; /* where the data buffer starts (0 = aligned) */
 	bool direct;
+	uint32_t flags;    /* VMM_VIRTIO_* of the device */
 	char path[64];
 };
 
@@ -135,6 +145,7 @@ static int attach(struct ctx *c, unsigned nq)
 	bc.path = c->path;
 	bc.num_queues = nq;
 	bc.direct = c->direct;
+	bc.virtio.flags = c->flags;
 	return vmm_virtio_blk_attach(c->vm, &bc, &c->dev);
 }
 
@@ -453,6 +464,308 @@ static void check_reads(vmm_vm *vm, unsigned q, unsigned n, uint64_t s0,
 	}
 }
 
+/*
+ * Request merging.  One chain per entry of @rq, all on queue 0 and kicked
+ * once (one pass of the device): chain k at descriptors 3k..3k+2, header
+ * at MHDR + 16k, data at MDATA + 4096k (@len bytes; device-writable for
+ * reads), status at MST + k.  @bad: chain k's header descriptor is 8
+ * bytes (a request without a header: IOERR, no status), or with
+ * @bad_ring its data descriptor points outside guest memory (the ring is
+ * broken).  Not waited for.
+ */
+#define MHDR 0xc0000u
+#define MDATA 0xc1000u
+#define MST 0xc0800u
+
+struct mreq {
+	uint32_t type;
+	uint64_t sector;
+	uint32_t len;
+	bool bad, bad_ring;
+};
+
+static void post_merge(struct ctx *c, const struct mreq *rq, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		uint8_t hdr[16] = { 0 }, st = 0xff;
+		uint16_t head = (uint16_t)(3 * k), slot = c->idx[0] % QSIZE;
+		uint64_t data = rq[k].bad_ring ? RAM + 0x100000ull
+					       : MDATA + 4096ull * k;
+
+		memcpy(hdr, &rq[k].type, 4);
+		memcpy(hdr + 8, &rq[k].sector, 8);
+		mw_(c, MHDR + 16 * k, hdr, 16);
+		mw_(c, MST + k, &st, 1);
+		put_desc(c, 0, 3 * k, MHDR + 16 * k, rq[k].bad ? 8 : 16, 1,
+			 (uint16_t)(3 * k + 1));
+		put_desc(c, 0, 3 * k + 1, data, rq[k].len,
+			 rq[k].type == T_IN ? 3 : 1, (uint16_t)(3 * k + 2));
+		put_desc(c, 0, 3 * k + 2, MST + k, 1, 2, 0);
+		mw_(c, QAREA(0) + 0x1000 + 4 + 2u * slot, &head, 2);
+		c->idx[0]++;
+	}
+	mw_(c, QAREA(0) + 0x1000 + 2, &c->idx[0], 2);
+	w32_(c, 0x50, 0);
+	vmm__virtio_sync(c->dev);
+}
+
+static uint8_t mstatus(struct ctx *c, unsigned k)
+{
+	uint8_t st = 0xee;
+
+	assert_int_equal(vmm_mem_read(c->vm, MST + k, &st, 1), 0);
+	return st;
+}
+
+/* chain k's data equals the image at @sector (@len bytes) */
+static void mcheck(struct ctx *c, unsigned k, const uint8_t *img,
+		   uint64_t sector, uint32_t len)
+{
+	static uint8_t b[4096];
+
+	assert_int_equal(vmm_mem_read(c->vm, MDATA + 4096ull * k, b, len), 0);
+	assert_memory_equal(b, img + sector * 512, len);
+}
+
+/* operations the event loop completed so far */
+static uint64_t loop_ops(struct ctx *c)
+{
+	struct vmm_evloop_stats es;
+
+	vmm_evloop_stats(vmm__vm_evloop(c->vm), &es);
+	return es.completions;
+}
+
+static void test_merge(void **state)
+{
+	struct ctx c = { 0 };
+	static uint8_t img[IMG_SIZE], b[4096];
+	const uint64_t cap = IMG_SIZE / 512;
+	uint64_t ops;
+	int fd;
+
+	(void)state;
+	assert_int_equal(make_image(&c), 0);
+	for (unsigned i = 0; i < IMG_SIZE; i++)
+		img[i] = (uint8_t)(i * 29 + (i >> 9) * 3 + 1);
+	fd = open(c.path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, img, IMG_SIZE, 0), IMG_SIZE);
+	close(fd);
+	assert_int_equal(setup(&c, 1, 1), 0);
+	assert_int_equal(driver_init(&c, 0, 1), 0);
+
+	/* four adjacent 4 KiB reads: one host operation, each its data */
+	{
+		const struct mreq rq[4] = { { T_IN, 40, 4096 }, { T_IN, 48, 4096 },
+					    { T_IN, 56, 4096 }, { T_IN, 64, 4096 } };
+		ops = loop_ops(&c);
+		post_merge(&c, rq, 4);
+		assert_int_equal(used_idx(&c, 0), 4);
+		for (unsigned k = 0; k < 4; k++) {
+			assert_int_equal(mstatus(&c, k), 0);
+			mcheck(&c, k, img, rq[k].sector, 4096);
+		}
+		if (vmm_evloop_uses_uring(vmm__vm_evloop(c.vm)))
+			assert_int_equal(loop_ops(&c) - ops, 1);
+	}
+	/* out of range across a merge: the two in range read, the two
+	 * beyond the end are IOERR on their own */
+	{
+		const struct mreq rq[4] = {
+			{ T_IN, cap - 16, 4096 }, { T_IN, cap - 8, 4096 },
+			{ T_IN, cap, 4096 }, { T_IN, cap + 8, 4096 } };
+		post_merge(&c, rq, 4);
+		assert_int_equal(used_idx(&c, 0), 8);
+		assert_int_equal(mstatus(&c, 0), 0);
+		assert_int_equal(mstatus(&c, 1), 0);
+		assert_int_equal(mstatus(&c, 2), 1);
+		assert_int_equal(mstatus(&c, 3), 1);
+		mcheck(&c, 0, img, cap - 16, 4096);
+		mcheck(&c, 1, img, cap - 8, 4096);
+	}
+	/* a request past the end whose range wraps (sector + length
+	 * overflows) between two adjacent ones: IOERR alone */
+	{
+		const struct mreq rq[3] = { { T_IN, 200, 4096 },
+					    { T_IN, ~0ull - 3, 4096 },
+					    { T_IN, 208, 4096 } };
+		post_merge(&c, rq, 3);
+		assert_int_equal(used_idx(&c, 0), 11);
+		assert_int_equal(mstatus(&c, 0), 0);
+		assert_int_equal(mstatus(&c, 1), 1);
+		assert_int_equal(mstatus(&c, 2), 0);
+		mcheck(&c, 0, img, 200, 4096);
+		mcheck(&c, 2, img, 208, 4096);
+	}
+	/* a merge spanning a bad request (no header: IOERR, no status
+	 * byte written) - its neighbours still merge and read their data */
+	{
+		const struct mreq rq[3] = { { T_IN, 300, 4096 },
+					    { T_IN, 308, 4096, true },
+					    { T_IN, 308, 4096 } };
+		memset(c.log, 0, sizeof(c.log));
+		ops = loop_ops(&c);
+		post_merge(&c, rq, 3);
+		assert_int_equal(used_idx(&c, 0), 14);
+		assert_int_equal(mstatus(&c, 0), 0);
+		assert_int_equal(mstatus(&c, 1), 0xff); /* untouched */
+		assert_int_equal(mstatus(&c, 2), 0);
+		mcheck(&c, 0, img, 300, 4096);
+		mcheck(&c, 2, img, 308, 4096);
+		assert_non_null(strstr(c.log, "without header"));
+		if (vmm_evloop_uses_uring(vmm__vm_evloop(c.vm)))
+			assert_int_equal(loop_ops(&c) - ops, 1);
+	}
+	/* adjacent writes of different lengths, merged, land in the file;
+	 * a read between writes splits them */
+	{
+		static uint8_t w[3][4096];
+		const struct mreq rq[4] = { { T_OUT, 400, 4096 },
+					    { T_OUT, 408, 1024 },
+					    { T_IN, 410, 512 },
+					    { T_OUT, 410, 2048 } };
+
+		for (unsigned k = 0; k < 3; k++)
+			for (unsigned i = 0; i < 4096; i++)
+				w[k][i] = (uint8_t)(i * 5 + k * 77 + 9);
+		mw_(&c, MDATA, w[0], 4096);
+		mw_(&c, MDATA + 4096, w[1], 1024);
+		mw_(&c, MDATA + 3 * 4096, w[2], 2048);
+		post_merge(&c, rq, 4);
+		assert_int_equal(used_idx(&c, 0), 18);
+		for (unsigned k = 0; k < 4; k++)
+			assert_int_equal(mstatus(&c, k), 0);
+		fd = open(c.path, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, b, 4096, 400 * 512), 4096);
+		assert_memory_equal(b, w[0], 4096);
+		assert_int_equal(pread(fd, b, 1024, 408 * 512), 1024);
+		assert_memory_equal(b, w[1], 1024);
+		assert_int_equal(pread(fd, b, 2048, 410 * 512), 2048);
+		assert_memory_equal(b, w[2], 2048);
+		close(fd);
+	}
+	/* a merged read that comes back short (the image shrank under the
+	 * device): retried one by one - the first reads, the second is
+	 * IOERR */
+	{
+		const struct mreq rq[2] = { { T_IN, 500, 4096 },
+					    { T_IN, 508, 4096 } };
+		assert_int_equal(truncate(c.path, 508 * 512 + 1024), 0);
+		memset(c.log, 0, sizeof(c.log));
+		post_merge(&c, rq, 2);
+		assert_int_equal(used_idx(&c, 0), 20);
+		assert_int_equal(mstatus(&c, 0), 0);
+		assert_int_equal(mstatus(&c, 1), 1);
+		mcheck(&c, 0, img, 500, 4096);
+		if (vmm_evloop_uses_uring(vmm__vm_evloop(c.vm)))
+			assert_non_null(strstr(c.log, "one by one"));
+	}
+	/* a merge spanning a descriptor outside guest memory: the ring is
+	 * broken (NEEDS_RESET), the VMM goes on; after a reset merged reads
+	 * work again */
+	{
+		const struct mreq rq[3] = { { T_IN, 600, 4096 },
+					    { T_IN, 608, 4096, false, true },
+					    { T_IN, 616, 4096 } };
+		const struct mreq ok[2] = { { T_IN, 96, 4096 },
+					    { T_IN, 104, 4096 } };
+		post_merge(&c, rq, 3);
+		assert_true(r32(&c, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET);
+		assert_int_equal(driver_init(&c, 0, 1), 0);
+		post_merge(&c, ok, 2);
+		assert_int_equal(used_idx(&c, 0), 2);
+		assert_int_equal(mstatus(&c, 0), 0);
+		assert_int_equal(mstatus(&c, 1), 0);
+		mcheck(&c, 0, img, 96, 4096);
+		mcheck(&c, 1, img, 104, 4096);
+	}
+	teardown(&c);
+
+	/* VMM_VIRTIO_BLK_NO_MERGE: one host operation per request */
+	assert_int_equal(make_image(&c), 0);
+	c.flags = VMM_VIRTIO_BLK_NO_MERGE;
+	assert_int_equal(setup(&c, 1, 1), 0);
+	assert_int_equal(driver_init(&c, 0, 1), 0);
+	{
+		const struct mreq rq[4] = { { T_IN, 40, 4096 }, { T_IN, 48, 4096 },
+					    { T_IN, 56, 4096 }, { T_IN, 64, 4096 } };
+		ops = loop_ops(&c);
+		post_merge(&c, rq, 4);
+		assert_int_equal(used_idx(&c, 0), 4);
+		for (unsigned k = 0; k < 4; k++)
+			assert_int_equal(mstatus(&c, k), 0);
+		if (vmm_evloop_uses_uring(vmm__vm_evloop(c.vm)))
+			assert_int_equal(loop_ops(&c) - ops, 4);
+	}
+	teardown(&c);
+}
+
+/*
+ * VMM_VIRTIO_BLK_FIXED_BUFS: guest RAM registered with the ring, reads and
+ * writes inside it go out as READ_FIXED/WRITE_FIXED with the right data;
+ * removing guest memory drops the registration and the next request
+ * registers the new layout.  Without the flag nothing is registered.
+ */
+static void test_fixed_bufs(void **state)
+{
+	struct ctx c = { 0 };
+	struct vmm_evloop_stats es;
+	struct vmm_evloop *l;
+	static uint8_t a[4096], b[4096];
+	uint64_t ops;
+
+	(void)state;
+	assert_int_equal(make_image(&c), 0);
+	assert_int_equal(setup(&c, 1, 1), 0);
+	assert_int_equal(driver_init(&c, 0, 1), 0);
+	assert_int_equal(request(&c, 0, T_IN, 8, NULL, 0, 4096), 0);
+	l = vmm__vm_evloop(c.vm);
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_bufs, 0);
+	assert_int_equal(es.fixed_buf_ops, 0);
+	teardown(&c);
+
+	assert_int_equal(make_image(&c), 0);
+	c.flags = VMM_VIRTIO_BLK_FIXED_BUFS;
+	assert_int_equal(setup(&c, 1, 1), 0);
+	/* a second RAM region, removed later */
+	assert_int_equal(vmm_mem_add_ram(c.vm, 0x200000, 0x100000), 0);
+	assert_int_equal(driver_init(&c, 0, 1), 0);
+	l = vmm__vm_evloop(c.vm);
+	if (!vmm_evloop_uses_uring(l)) {
+		teardown(&c);
+		skip();
+	}
+	for (unsigned i = 0; i < sizeof(a); i++)
+		a[i] = (uint8_t)(i * 11 + 5);
+	assert_int_equal(request(&c, 0, T_OUT, 24, a, sizeof(a), 0), 0);
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_bufs, 2);
+	ops = es.fixed_buf_ops;
+	assert_true(ops >= 1);
+	memset(b, 0, sizeof(b));
+	mw_(&c, BUF(0) + 0x1000, b, sizeof(b));
+	assert_int_equal(request(&c, 0, T_IN, 24, NULL, 0, sizeof(b)), 0);
+	assert_int_equal(vmm_mem_read(c.vm, BUF(0) + 0x1000, b, sizeof(b)), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_buf_ops, ops + 1);
+	/* the region goes: unregistered at once; the next request
+	 * registers what is left */
+	assert_int_equal(vmm_mem_remove(c.vm, 0x200000), 0);
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_bufs, 0);
+	assert_int_equal(request(&c, 0, T_IN, 24, NULL, 0, sizeof(b)), 0);
+	assert_int_equal(vmm_mem_read(c.vm, BUF(0) + 0x1000, b, sizeof(b)), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	vmm_evloop_stats(l, &es);
+	assert_int_equal(es.fixed_bufs, 1);
+	assert_int_equal(es.fixed_buf_ops, ops + 2);
+	teardown(&c);
+}
+
 struct restore_ctx {
 	struct ctx *c;
 	unsigned nq;
@@ -669,6 +982,8 @@ int main(void)
 		cmocka_unit_test(test_discard),
 		cmocka_unit_test(test_mq_snapshot),
 		cmocka_unit_test(test_direct),
+		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_fixed_bufs),
 		cmocka_unit_test(test_flush_kill),
 	};
 

@@ -15,6 +15,18 @@
  * Batching: a kick pops every available chain and queues its I/O; the loop
  * submits them with one io_uring_enter.
  *
+ * Request merging (off with VMM_VIRTIO_BLK_NO_MERGE): the reads and
+ * writes one pass over a queue pops are held back until the pass ends;
+ * then each run of requests of the same type whose sectors follow each
+ * other goes out as one vectored operation (at most MERGE_REQS requests,
+ * MERGE_IOV iovecs and MERGE_BYTES bytes, while one of the MERGE_SLOTS
+ * iovec arrays is free).  Every request is validated on its own before it
+ * joins a run (range, O_DIRECT alignment), so a bad one is answered alone
+ * and splits the run.  When a merged operation fails or comes back short,
+ * its requests are submitted again one by one: each gets the status of its
+ * own range.  Nothing is held across passes (the device lock is not
+ * dropped in between), so snapshots and resets see no merge state.
+ *
  * Multi-queue (VIRTIO_BLK_F_MQ, offered when more than one queue is
  * configured; default one per vCPU of the VM): every queue runs on the
  * device's event loop under the device lock and draws from one pool of
@@ -71,7 +83,17 @@
 _Static_assert(VMM_VIRTIO_BLK_MAX_QUEUES <= VMM_VIRTIO_MAX_QUEUES,
 	       "virtio-blk queues beyond the virtio core's");
 
+/* registered buffers: the kernel's largest */
+#define BUF_PIECE (1ull << 30)
+
+/* request merging bounds (see above) */
+#define MERGE_SLOTS 8
+#define MERGE_REQS 32
+#define MERGE_IOV 256
+#define MERGE_BYTES (2ull << 20)
+
 struct blk;
+struct blk_merge;
 
 struct blk_req {
 	struct blk *b;
@@ -82,7 +104,24 @@ struct blk_req {
 	uint16_t q;        /* the queue it came from */
 	bool in_flight;
 	struct blk_req *next_free;
+	/* reads and writes: the file range and the data iovecs (in @e) */
+	uint64_t sector;
+	struct iovec *data;
+	unsigned ndata;
+	struct blk_req *pend_next; /* held back for merging, or the next
+				      request of the same merged operation */
 	struct vmm_vq_elem e;
+};
+
+/* One merged operation: its requests (in sector order) and iovecs. */
+struct blk_merge {
+	struct blk *b;
+	struct vmm_evop op;
+	struct blk_req *first;
+	uint64_t len;
+	unsigned n;
+	bool busy;
+	struct iovec iov[MERGE_IOV];
 };
 
 struct blk {
@@ -100,6 +139,11 @@ struct blk {
 	unsigned nreq;
 	struct blk_req *free;
 	unsigned inflight;
+	bool merge;        /* request merging on */
+	struct blk_merge *merges; /* MERGE_SLOTS, when @merge */
+	struct blk_req *pend, **pend_tail; /* held back in this pass */
+	bool fixed_bufs;   /* VMM_VIRTIO_BLK_FIXED_BUFS */
+	bool bufs_stale;   /* (re)register guest RAM at the next request */
 	uint32_t starved;  /* queues with chains waiting for a free request */
 	bool resetting;
 	unsigned nq;
@@ -184,15 +228,13 @@ static void req_complete(struct blk *b, struct blk_req *r, uint8_t status,
 	req_free(b, r);
 }
 
-static void req_done(void *opaque, int res)
+/* The result @res of @r's own operation: finish it.  Lock held. */
+static void req_finish(struct blk *b, struct blk_req *r, int res)
 {
-	struct blk_req *r = opaque;
-	struct blk *b = r->b;
 	struct vmm_virtio *vd = b->vd;
 	uint8_t st = BLK_S_OK;
 	uint32_t written = 0;
 
-	pthread_mutex_lock(&vd->lock);
 	r->in_flight = false;
 	b->inflight--;
 	if (r->type == BLK_T_IN || r->type == BLK_T_OUT) {
@@ -214,13 +256,182 @@ static void req_done(void *opaque, int res)
 		st = BLK_S_IOERR;
 	}
 	req_complete(b, r, st, written);
+}
+
+/* After completions: wake a reset/drain, serve starved queues.  Lock
+ * held. */
+static void blk_after_done(struct blk *b)
+{
+	struct vmm_virtio *vd = b->vd;
+
 	if (b->resetting || b->inflight == 0)
 		pthread_cond_broadcast(&vd->cond);
 	for (unsigned q = 0; b->starved && q < b->nq && b->free; q++)
 		if ((b->starved & (1u << q)) && !b->resetting &&
 		    vmm_virtio_running(vd))
 			blk_process(b, q);
+}
+
+static void req_done(void *opaque, int res)
+{
+	struct blk_req *r = opaque;
+	struct blk *b = r->b;
+
+	pthread_mutex_lock(&b->vd->lock);
+	req_finish(b, r, res);
+	blk_after_done(b);
+	pthread_mutex_unlock(&b->vd->lock);
+}
+
+/* Submit @r's read or write on its own.  0 or -errno (not submitted). */
+static int req_submit(struct blk *b, struct blk_req *r)
+{
+	struct vmm_virtio *vd = b->vd;
+
+	r->op.fn = req_done;
+	r->op.opaque = r;
+	if (r->type == BLK_T_IN)
+		return vmm_evloop_readv(vd->loop, b->io_fd, r->data,
+					(int)r->ndata,
+					(off_t)(r->sector * SECTOR), &r->op);
+	return vmm_evloop_writev(vd->loop, b->io_fd, r->data, (int)r->ndata,
+				 (off_t)(r->sector * SECTOR), &r->op);
+}
+
+/* A merged operation completed: each request gets its share, or - on an
+ * error or a short transfer - is submitted again alone, so that its status
+ * is the one of its own range. */
+static void merge_done(void *opaque, int res)
+{
+	struct blk_merge *m = opaque;
+	struct blk *b = m->b;
+	struct vmm_virtio *vd = b->vd;
+	struct blk_req *r = m->first, *nx;
+	bool ok = res >= 0 && (uint64_t)res == m->len;
+
+	pthread_mutex_lock(&vd->lock);
+	m->busy = false;
+	if (!ok) {
+		vmm_virtio_log(vd, VMM_LOG_DEBUG, "merged %s of %u requests "
+			       "(%llu bytes): %s; again one by one",
+			       r->type == BLK_T_IN ? "read" : "write", m->n,
+			       (unsigned long long)m->len,
+			       res < 0 ? vmm_strerror(res) : "short");
+	}
+	for (; r; r = nx) {
+		int ret;
+
+		nx = r->pend_next;
+		r->pend_next = NULL;
+		if (ok) {
+			req_finish(b, r, (int)r->len);
+			continue;
+		}
+		if (b->resetting) {
+			req_finish(b, r, -ECANCELED);
+			continue;
+		}
+		ret = req_submit(b, r);
+		if (ret) {
+			vmm_virtio_log(vd, VMM_LOG_WARN, "cannot submit "
+				       "request: %s", vmm_strerror(ret));
+			req_finish(b, r, ret);
+		}
+	}
+	blk_after_done(b);
 	pthread_mutex_unlock(&vd->lock);
+}
+
+/* Submit the group @first..(@n requests, linked by pend_next, @len bytes,
+ * @niov data iovecs) as one operation in slot @m.  Lock held. */
+static int merge_submit(struct blk *b, struct blk_merge *m,
+			struct blk_req *first, unsigned n, uint64_t len)
+{
+	struct vmm_virtio *vd = b->vd;
+	unsigned k = 0;
+
+	for (struct blk_req *r = first; r; r = r->pend_next) {
+		memcpy(m->iov + k, r->data, r->ndata * sizeof(*r->data));
+		k += r->ndata;
+	}
+	m->first = first;
+	m->n = n;
+	m->len = len;
+	m->op.fn = merge_done;
+	m->op.opaque = m;
+	if (first->type == BLK_T_IN)
+		return vmm_evloop_readv(vd->loop, b->io_fd, m->iov, (int)k,
+					(off_t)(first->sector * SECTOR),
+					&m->op);
+	return vmm_evloop_writev(vd->loop, b->io_fd, m->iov, (int)k,
+				 (off_t)(first->sector * SECTOR), &m->op);
+}
+
+static struct blk_merge *merge_slot(struct blk *b)
+{
+	for (unsigned i = 0; b->merges && i < MERGE_SLOTS; i++)
+		if (!b->merges[i].busy)
+			return &b->merges[i];
+	return NULL;
+}
+
+/*
+ * Submit the reads and writes held back in this pass, merging runs of
+ * adjacent ones.  A request that cannot be submitted gets IOERR, alone
+ * or with the rest of its group.  Lock held.
+ */
+static void blk_flush(struct blk *b)
+{
+	struct vmm_virtio *vd = b->vd;
+	struct blk_req *r = b->pend;
+
+	b->pend = NULL;
+	b->pend_tail = &b->pend;
+	while (r) {
+		struct blk_req *last = r, *rest;
+		struct blk_merge *m = merge_slot(b);
+		uint64_t len = r->len;
+		unsigned n = 1, niov = r->ndata;
+		int ret;
+
+		/* the longest run that starts at @r */
+		while (m && last->pend_next) {
+			struct blk_req *c = last->pend_next;
+
+			if (c->type != r->type || n == MERGE_REQS ||
+			    c->sector != last->sector + last->len / SECTOR ||
+			    niov + c->ndata > MERGE_IOV ||
+			    len + c->len > MERGE_BYTES || !c->len ||
+			    !last->len)
+				break;
+			len += c->len;
+			niov += c->ndata;
+			n++;
+			last = c;
+		}
+		rest = last->pend_next;
+		last->pend_next = NULL;
+		if (n == 1) {
+			ret = req_submit(b, r);
+		} else {
+			ret = merge_submit(b, m, r, n, len);
+			if (!ret)
+				m->busy = true;
+		}
+		for (struct blk_req *c = r, *nx; c; c = nx) {
+			nx = c->pend_next;
+			if (ret) {
+				c->pend_next = NULL;
+				vmm_virtio_log(vd, VMM_LOG_WARN, "cannot submit "
+					       "request: %s", vmm_strerror(ret));
+				req_complete(b, c, BLK_S_IOERR, 0);
+				continue;
+			}
+			c->in_flight = true;
+			b->inflight++;
+		}
+		r = rest;
+	}
 }
 
 static bool range_ok(struct blk *b, uint64_t sector, uint64_t bytes)
@@ -251,6 +462,60 @@ static bool direct_ok(struct blk *b, uint64_t off, const struct iovec *iov,
 		    iov[i].iov_len % b->off_align)
 			return false;
 	return true;
+}
+
+/*
+ * VMM_VIRTIO_BLK_FIXED_BUFS: register the VM's RAM regions (their host
+ * ranges, in pieces of at most 1 GiB) with the loop's ring.  On the loop
+ * thread, lock held.  A region the kernel cannot pin makes the whole
+ * table fail: then nothing is registered (logged once per layout) and
+ * requests use plain reads and writes.
+ */
+static void blk_bufs_register(struct blk *b)
+{
+	struct vmm_virtio *vd = b->vd;
+	struct vmm_mem_info mi[VMM_EVLOOP_MAX_BUFS];
+	struct iovec bufs[VMM_EVLOOP_MAX_BUFS];
+	unsigned n = 0;
+	int nr, ret;
+
+	b->bufs_stale = false;
+	memset(mi, 0, sizeof(mi));
+	mi[0].struct_size = sizeof(mi[0]);
+	nr = vmm__mem_get_regions(b->vm, mi, VMM_EVLOOP_MAX_BUFS);
+	for (int i = 0; i < nr && i < VMM_EVLOOP_MAX_BUFS; i++) {
+		for (uint64_t off = 0; off < mi[i].size;) {
+			uint64_t len = mi[i].size - off;
+			struct iovec v;
+
+			if (len > BUF_PIECE)
+				len = BUF_PIECE;
+			if (n == VMM_EVLOOP_MAX_BUFS ||
+			    vmm_mem_iovec(b->vm, mi[i].gpa + off, len, false,
+					  &v, 1) != 1)
+				break;
+			bufs[n++] = v;
+			off += len;
+		}
+	}
+	ret = vmm_evloop_buffers_set(vd->loop, bufs, n);
+	if (ret)
+		vmm_virtio_log(vd, VMM_LOG_INFO, "guest RAM not registered "
+			       "with io_uring (%u ranges): %s; plain reads and "
+			       "writes", n, vmm_strerror(ret));
+}
+
+static void blk_mem_change(void *be)
+{
+	struct blk *b = be;
+
+	/* unpin the old layout now (not on the loop thread, lock not held:
+	 * the loop may be waiting for the lock) */
+	pthread_mutex_lock(&b->vd->lock);
+	b->bufs_stale = b->fixed_bufs;
+	pthread_mutex_unlock(&b->vd->lock);
+	if (b->fixed_bufs)
+		vmm_evloop_buffers_set(b->vd->loop, NULL, 0);
 }
 
 /* Start @r (popped).  Lock held. */
@@ -292,7 +557,12 @@ static void req_start(struct blk *b, struct blk_req *r)
 		b->io_fd = vmm_evloop_file_register(vd->loop, b->fd);
 		b->io_fd_set = true;
 	}
+	if (b->bufs_stale)
+		blk_bufs_register(b);
 
+	/* other requests go out after the reads and writes before them */
+	if (b->pend && r->type != BLK_T_IN && r->type != BLK_T_OUT)
+		blk_flush(b);
 	switch (r->type) {
 	case BLK_T_IN:
 		iov_trim(in, &n_in, 0, 1);
@@ -301,9 +571,9 @@ static void req_start(struct blk *b, struct blk_req *r)
 			goto ioerr;
 		if (!direct_ok(b, sector * SECTOR, in, n_in, r->len))
 			goto misaligned;
-		ret = vmm_evloop_readv(vd->loop, b->io_fd, in, (int)n_in,
-				       (off_t)(sector * SECTOR), &r->op);
-		break;
+		r->data = in;
+		r->ndata = n_in;
+		goto rw;
 	case BLK_T_OUT:
 		if (b->ro)
 			goto ioerr;
@@ -313,9 +583,9 @@ static void req_start(struct blk *b, struct blk_req *r)
 			goto ioerr;
 		if (!direct_ok(b, sector * SECTOR, e->iov, n_out, r->len))
 			goto misaligned;
-		ret = vmm_evloop_writev(vd->loop, b->io_fd, e->iov, (int)n_out,
-					(off_t)(sector * SECTOR), &r->op);
-		break;
+		r->data = e->iov;
+		r->ndata = n_out;
+		goto rw;
 	case BLK_T_FLUSH:
 		ret = vmm_evloop_fsync(vd->loop, b->io_fd, &r->op);
 		break;
@@ -368,6 +638,7 @@ static void req_start(struct blk *b, struct blk_req *r)
 		req_complete(b, r, BLK_S_UNSUPP, 0);
 		return;
 	}
+submitted:
 	if (ret) {
 		vmm_virtio_log(vd, VMM_LOG_WARN, "cannot submit request: %s",
 			       vmm_strerror(ret));
@@ -376,6 +647,17 @@ static void req_start(struct blk *b, struct blk_req *r)
 	r->in_flight = true;
 	b->inflight++;
 	return;
+rw:
+	r->sector = sector;
+	r->pend_next = NULL;
+	if (b->merge) {
+		/* held back until the end of the pass (blk_flush) */
+		*b->pend_tail = r;
+		b->pend_tail = &r->pend_next;
+		return;
+	}
+	ret = req_submit(b, r);
+	goto submitted;
 misaligned:
 	vmm_virtio_log(vd, VMM_LOG_WARN,
 		       "%s at sector %llu: buffers or range not aligned for "
@@ -386,7 +668,17 @@ ioerr:
 	req_complete(b, r, BLK_S_IOERR, 0);
 }
 
+static void blk_process_ring(struct blk *b, unsigned q);
+
+/* One pass over queue @q, then what it held back goes out.  Lock held. */
 static void blk_process(struct blk *b, unsigned q)
+{
+	blk_process_ring(b, q);
+	if (b->pend)
+		blk_flush(b);
+}
+
+static void blk_process_ring(struct blk *b, unsigned q)
 {
 	struct vmm_virtio *vd = b->vd;
 	struct vmm_vq *vq = &vd->q[q].vq;
@@ -452,9 +744,12 @@ static void blk_destroy(void *be)
 	/* nothing in flight any more (the reset drained it) */
 	if (b->io_fd_set && b->vd)
 		vmm_evloop_file_unregister(b->vd->loop, b->io_fd);
+	if (b->fixed_bufs && b->vd)
+		vmm_evloop_buffers_set(b->vd->loop, NULL, 0);
 	if (b->fd >= 0)
 		close(b->fd);
 	vmm__free(b->vm, b->reqs);
+	vmm__free(b->vm, b->merges);
 	vmm__free(b->vm, b);
 }
 
@@ -471,6 +766,7 @@ static const struct vmm_virtio_dev_ops blk_ops_rw = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.drain = blk_drain,
+	.mem_change = blk_mem_change,
 };
 
 static const struct vmm_virtio_dev_ops blk_ops_ro = {
@@ -485,6 +781,7 @@ static const struct vmm_virtio_dev_ops blk_ops_ro = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.drain = blk_drain,
+	.mem_change = blk_mem_change,
 };
 
 void vmm_virtio_blk_config_init(struct vmm_virtio_blk_config *cfg,
@@ -599,6 +896,21 @@ int vmm__virtio_blk_new(vmm_vm *vm, const struct vmm_virtio_blk_config *cfg,
 	for (unsigned i = 0; i < qmax; i++) {
 		b->reqs[i].b = b;
 		req_free(b, &b->reqs[i]);
+	}
+	b->pend_tail = &b->pend;
+	/* registered buffers: only for a VM's own RAM (not the vhost-user
+	 * back-end's memory table) */
+	b->fixed_bufs = vm && (cfg->virtio.flags & VMM_VIRTIO_BLK_FIXED_BUFS);
+	b->bufs_stale = b->fixed_bufs;
+	if (!(cfg->virtio.flags & VMM_VIRTIO_BLK_NO_MERGE)) {
+		b->merges = vmm__alloc(vm, MERGE_SLOTS * sizeof(*b->merges));
+		if (!b->merges) {
+			blk_destroy(b);
+			return vmm__err(vm, -ENOMEM, "virtio-blk: out of memory");
+		}
+		for (unsigned i = 0; i < MERGE_SLOTS; i++)
+			b->merges[i].b = b;
+		b->merge = true;
 	}
 	nb->ops = &b->ops;
 	nb->be = b;

@@ -125,6 +125,8 @@ static int mem_before_remove(void *opaque, vmm_gpa_t gpa, uint64_t size)
 	vmm__virtio_freeze(vd);
 	vd->stats.mem_drains++;
 	pthread_mutex_unlock(&vd->lock);
+	if (vd->ops->mem_change)
+		vd->ops->mem_change(vd->be);
 	return 0;
 }
 

@@ -76,6 +76,10 @@ struct vmm_virtio_dev_ops {
 	 * (lock held; vd->frozen is set, so no new request starts).  Used
 	 * before the state is saved (snapshots, migration). */
 	void (*drain)(void *be);
+	/* optional: guest memory is about to lose a region (after the
+	 * device was frozen and drained; lock NOT held, not on the loop
+	 * thread): drop host pointers kept beyond a request */
+	void (*mem_change)(void *be);
 	/* the queues do not run here (vhost-user front-end): the device has
 	 * no state a snapshot could carry; saving refuses it */
 	bool no_state;
