@@ -396,6 +396,7 @@ struct soft_cpu {
 
 	/* statistics (vmm_vcpu_get_stats()); icount above */
 	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;
+	uint64_t st_halts, st_halt_ns; /* waits in events_slow (tb.c) */
 	uint64_t st_tlb_hits, st_tlb_misses;
 
 	vmm_vcpu *vcpu;
