@@ -604,8 +604,10 @@ static void print_stats(vmm_vm *vm)
 				(unsigned long long)vs.blocks_compiled);
 		if (vs.valid & VMM_VCPU_STAT_HALT)
 			fprintf(stderr, "vmm-run: vcpu%u: halted %llu times, "
-				"%.3f s\n", i, (unsigned long long)vs.halts,
-				(double)vs.halt_ns / 1e9);
+				"%.3f s; spin loops yielded %llu times\n", i,
+				(unsigned long long)vs.halts,
+				(double)vs.halt_ns / 1e9,
+				(unsigned long long)vs.pause_yields);
 		if (vs.valid & VMM_VCPU_STAT_TLB)
 			fprintf(stderr, "vmm-run: vcpu%u: TLB hits %llu, "
 				"misses %llu\n", i,

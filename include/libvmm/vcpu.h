@@ -269,6 +269,7 @@ VMM_API int vmm_vcpu_set_hw_breakpoints(vmm_vcpu *vcpu,
 #define VMM_VCPU_STAT_TLB (1ull << 3)          /**< tlb_hits, tlb_misses */
 #define VMM_VCPU_STAT_JIT (1ull << 4)          /**< blocks_compiled */
 #define VMM_VCPU_STAT_HALT (1ull << 5)         /**< halts, halt_ns */
+#define VMM_VCPU_STAT_PAUSE (1ull << 6)        /**< pause_yields */
 
 /** Slots of struct vmm_vcpu_stats.exits_by_kind (>= VMM_EXIT__COUNT). */
 #define VMM_VCPU_STATS_EXIT_KINDS 32
@@ -322,7 +323,11 @@ struct vmm_vcpu_stats {
 	/** Host nanoseconds spent in those waits (idle time of the vCPU's
 	 *  thread; with VMM_CFG_DETERMINISTIC, what jumping the clock took). */
 	uint64_t halt_ns;
-	uint64_t reserved[5];
+	/** Times a spin loop (PAUSE every few instructions, 512 times in a
+	 *  row) gave the host CPU away (sched_yield), so that the vCPU it
+	 *  waits for can run: software backend, more than one vCPU. */
+	uint64_t pause_yields;
+	uint64_t reserved[4];
 };
 
 /**

@@ -397,6 +397,7 @@ struct soft_cpu {
 	/* statistics (vmm_vcpu_get_stats()); icount above */
 	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;
 	uint64_t st_halts, st_halt_ns; /* waits in events_slow (tb.c) */
+	uint64_t pause_last, pause_spins, st_pause_yields; /* soft_pause */
 	uint64_t st_tlb_hits, st_tlb_misses;
 
 	vmm_vcpu *vcpu;
@@ -593,6 +594,8 @@ void soft_st_slow(struct soft_cpu *c, uint64_t lin, unsigned size,
 /* system accesses (descriptor tables, TSS, IDT): supervisor, linear */
 uint64_t soft_ld_sys(struct soft_cpu *c, uint64_t lin, unsigned size);
 void soft_st_sys(struct soft_cpu *c, uint64_t lin, unsigned size, uint64_t v);
+/* PAUSE with more than one vCPU: yields the host CPU in a spin loop. */
+void soft_pause(struct soft_cpu *c);
 /* Drop every TLB entry (and every chained successor). */
 void soft_tlb_flush(struct soft_cpu *c);
 /* A CR3 load without PCIDs: drop the non-global TLB entries (all of them
