@@ -8,8 +8,11 @@
  * equal vCPU counts (-smp N, -drive if=virtio).  Wall time from process
  * start to its exit after the guest's power-off, median of p->trials
  * (at least 3) interleaved trials (soft, TCG, soft, TCG, ...), for 1 and 2
- * vCPUs.  Also prints, from vmm-run --stats of the last soft trial, where
- * the guest's time went: instructions retired per vCPU and exits by kind.
+ * vCPUs.  Also prints the CPU time (user + system of the process and its
+ * children) of both, median of the same trials, and from vmm-run --stats
+ * of the last soft trial where the guest's time went: instructions retired
+ * per vCPU, exits by kind, time halted (idle) per vCPU, translated blocks,
+ * TLB hits and misses.
  *
  * Needs $VMM_TEST_BZIMAGE (scripts/fetch-kernel.sh), qemu-system-x86_64,
  * cpio, e2fsprogs and busybox-static; otherwise it reports nothing (1).
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -95,10 +99,22 @@ static void lb_cleanup(struct lb_env *e)
 		fprintf(stderr, "linux-boot: cannot remove %s\n", e->dir);
 }
 
-/* One boot; returns the wall time in s, or -1 when it did not power off
- * cleanly (status != 0 or the guest's marker line missing). */
+/* CPU time of the waited-for children so far, in s */
+static double children_cpu(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_CHILDREN, &ru))
+		return 0;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* One boot; returns the wall time in s (*@cpu: its CPU time), or -1 when
+ * it did not power off cleanly (status != 0 or the guest's marker line
+ * missing). */
 static double lb_one(const struct lb_env *e, bool soft, unsigned cpus,
-		     bool stats)
+		     bool stats, double *cpu)
 {
 	char cmd[2048];
 	double t0, t1;
@@ -122,9 +138,11 @@ static double lb_one(const struct lb_env *e, bool soft, unsigned cpus,
 			 ">/dev/null 2>'%s/stderr'",
 			 e->qemu, cpus, e->kernel, e->dir, e->dir, e->cmdline,
 			 e->dir, e->dir);
+	*cpu = children_cpu();
 	t0 = now_ns();
 	st = run_cmd(cmd);
 	t1 = now_ns();
+	*cpu = children_cpu() - *cpu;
 	snprintf(cmd, sizeof(cmd), "grep -aq 'LT-CPUS %u' '%s/console' && "
 		 "grep -aq 'LT-DONE' '%s/console'", cpus, e->dir, e->dir);
 	if (st != 0 || run_cmd(cmd) != 0) {
@@ -146,10 +164,10 @@ static void lb_where(const struct lb_env *e, unsigned cpus)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "vmm-run: vcpu") && strstr(line, "insns"))
-			fprintf(stderr, "linux-boot-%ucpu: %s", cpus,
-				line + strlen("vmm-run: "));
-		else if (strstr(line, "vmm-run: exits"))
+		if ((strstr(line, "vmm-run: vcpu") &&
+		     (strstr(line, "insns") || strstr(line, "halted") ||
+		      strstr(line, "blocks") || strstr(line, "TLB"))) ||
+		    strstr(line, "vmm-run: exits"))
 			fprintf(stderr, "linux-boot-%ucpu: %s", cpus,
 				line + strlen("vmm-run: "));
 	fclose(f);
@@ -161,35 +179,40 @@ static int lb_bench(const struct params *p, struct result *res,
 	int n = p->trials < 3 ? 3 : p->trials;
 	double *s = calloc((size_t)n, sizeof(double));
 	double *q = calloc((size_t)n, sizeof(double));
+	double *sc = calloc((size_t)n, sizeof(double));
+	double *qc = calloc((size_t)n, sizeof(double));
 	struct lb_env e;
 	int ret = 0;
 
-	if (!s || !q) {
-		free(s);
-		free(q);
-		return -1;
+	if (!s || !q || !sc || !qc) {
+		ret = -1;
+		goto out;
 	}
 	ret = lb_prepare(&e);
-	if (ret) {
-		free(s);
-		free(q);
-		return ret;
-	}
+	if (ret)
+		goto out;
 	for (int i = 0; i < n && ret == 0; i++) {
-		s[i] = lb_one(&e, true, cpus, i == n - 1);
+		s[i] = lb_one(&e, true, cpus, i == n - 1, &sc[i]);
 		if (s[i] >= 0 && i == n - 1)
 			lb_where(&e, cpus);
-		q[i] = lb_one(&e, false, cpus, false);
+		q[i] = lb_one(&e, false, cpus, false, &qc[i]);
 		if (s[i] < 0 || q[i] < 0)
 			ret = -1;
 	}
 	if (ret == 0) {
+		double ms = median(sc, n), mq = median(qc, n);
 		*res = (struct result){ name, median(s, n), median(q, n),
 					"s", "qemu-tcg", n, 1 };
+		fprintf(stderr, "%s: CPU time soft %.2f s, qemu-tcg %.2f s "
+			"(medians), ratio %.2f\n", name, ms, mq,
+			mq > 0 ? ms / mq : 0);
 		lb_cleanup(&e);
 	}
+out:
 	free(s);
 	free(q);
+	free(sc);
+	free(qc);
 	return ret;
 }
 

@@ -602,6 +602,17 @@ static void print_stats(vmm_vm *vm)
 			fprintf(stderr, "vmm-run: vcpu%u: blocks compiled "
 				"(JIT) %llu\n", i,
 				(unsigned long long)vs.blocks_compiled);
+		if (vs.valid & VMM_VCPU_STAT_HALT)
+			fprintf(stderr, "vmm-run: vcpu%u: halted %llu times, "
+				"%.3f s; spin loops yielded %llu times\n", i,
+				(unsigned long long)vs.halts,
+				(double)vs.halt_ns / 1e9,
+				(unsigned long long)vs.pause_yields);
+		if (vs.valid & VMM_VCPU_STAT_TLB)
+			fprintf(stderr, "vmm-run: vcpu%u: TLB hits %llu, "
+				"misses %llu\n", i,
+				(unsigned long long)vs.tlb_hits,
+				(unsigned long long)vs.tlb_misses);
 	}
 	if (vmm_bus_get_stats(vm, VMM_SPACE_PIO, 0x3f8, &bs, name, sizeof(name)) == 0)
 		fprintf(stderr, "vmm-run: %s: %llu writes, %llu reads\n", name,

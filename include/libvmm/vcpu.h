@@ -268,6 +268,8 @@ VMM_API int vmm_vcpu_set_hw_breakpoints(vmm_vcpu *vcpu,
 						    block_cache_flushes */
 #define VMM_VCPU_STAT_TLB (1ull << 3)          /**< tlb_hits, tlb_misses */
 #define VMM_VCPU_STAT_JIT (1ull << 4)          /**< blocks_compiled */
+#define VMM_VCPU_STAT_HALT (1ull << 5)         /**< halts, halt_ns */
+#define VMM_VCPU_STAT_PAUSE (1ull << 6)        /**< pause_yields */
 
 /** Slots of struct vmm_vcpu_stats.exits_by_kind (>= VMM_EXIT__COUNT). */
 #define VMM_VCPU_STATS_EXIT_KINDS 32
@@ -313,7 +315,19 @@ struct vmm_vcpu_stats {
 	/** Blocks the software backend's JIT tier compiled to host code
 	 *  (VMM_CFG_JIT; kept only where the JIT is built). */
 	uint64_t blocks_compiled;
-	uint64_t reserved[7];
+	/** Times the vCPU waited inside vmm_vcpu_run() for an interrupt
+	 *  (HLT, or an application processor waiting for INIT/SIPI) with
+	 *  the software backend's interrupt controllers, where the backend
+	 *  itself sleeps until a timer, IPI or device interrupt wakes it. */
+	uint64_t halts;
+	/** Host nanoseconds spent in those waits (idle time of the vCPU's
+	 *  thread; with VMM_CFG_DETERMINISTIC, what jumping the clock took). */
+	uint64_t halt_ns;
+	/** Times a spin loop (PAUSE every few instructions, 512 times in a
+	 *  row) gave the host CPU away (sched_yield), so that the vCPU it
+	 *  waits for can run: software backend, more than one vCPU. */
+	uint64_t pause_yields;
+	uint64_t reserved[4];
 };
 
 /**

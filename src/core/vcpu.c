@@ -426,6 +426,11 @@ int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
 	if (n < offsetof(struct vmm_vcpu_stats, blocks_compiled) +
 		    sizeof(st.blocks_compiled))
 		st.valid &= ~VMM_VCPU_STAT_JIT;
+	if (n < offsetof(struct vmm_vcpu_stats, halt_ns) + sizeof(st.halt_ns))
+		st.valid &= ~VMM_VCPU_STAT_HALT;
+	if (n < offsetof(struct vmm_vcpu_stats, pause_yields) +
+		    sizeof(st.pause_yields))
+		st.valid &= ~VMM_VCPU_STAT_PAUSE;
 	/* a newer caller's struct: the fields we do not know read as zero
 	 * (the growable-struct rule, src/core/abi.c) */
 	if (out->struct_size > sizeof(st) && out->struct_size <= 65536)

@@ -173,11 +173,13 @@ int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
  * vmm_gmem_walk_ex() - vmm_gmem_walk(), and *@user_page (if non-NULL) says
  * whether every level allowed user-mode access (U/S set throughout): the
  * soft MMU does not cache a supervisor translation of a user page while
- * CR4.SMAP is set, since EFLAGS.AC decides each access.
+ * CR4.SMAP is set, since EFLAGS.AC decides each access.  *@leaf (if
+ * non-NULL) gets the entry that mapped the page (0 without paging or on a
+ * fault): the soft MMU keeps global (G) translations across CR3 loads.
  */
 int vmm_gmem_walk_ex(struct vmm_gmem *m, const struct vmm_paging *p,
 		     vmm_gva_t gva, unsigned access, bool set_ad,
 		     vmm_gpa_t *gpa, uint32_t *pf_error, uint64_t *page_size,
-		     bool *user_page);
+		     bool *user_page, uint64_t *leaf);
 
 #endif

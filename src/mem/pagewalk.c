@@ -328,13 +328,13 @@ int vmm_gmem_walk(struct vmm_gmem *m, const struct vmm_paging *p,
 		  uint32_t *pf_error, uint64_t *page_size)
 {
 	return vmm_gmem_walk_ex(m, p, gva, access, set_ad, gpa, pf_error,
-				page_size, NULL);
+				page_size, NULL, NULL);
 }
 
 int vmm_gmem_walk_ex(struct vmm_gmem *m, const struct vmm_paging *p,
 		     vmm_gva_t gva, unsigned access, bool set_ad,
 		     vmm_gpa_t *gpa, uint32_t *pf_error, uint64_t *page_size,
-		     bool *user_page)
+		     bool *user_page, uint64_t *leaf)
 {
 	struct walk w = { .m = m, .p = p, .access = access, .set_ad = set_ad,
 			  .user_ok = true, .write_ok = true, .exec_ok = true,
@@ -350,6 +350,8 @@ int vmm_gmem_walk_ex(struct vmm_gmem *m, const struct vmm_paging *p,
 			*page_size = 0;
 		if (user_page)
 			*user_page = false;
+		if (leaf)
+			*leaf = 0;
 		return 0;
 	}
 	if (maxpa < 32 || maxpa > 52)
@@ -379,5 +381,7 @@ int vmm_gmem_walk_ex(struct vmm_gmem *m, const struct vmm_paging *p,
 		*page_size = psize;
 	if (user_page)
 		*user_page = w.user_ok;
+	if (leaf)
+		*leaf = ret == 0 && w.n ? w.ent_v[w.n - 1] : 0;
 	return ret;
 }

@@ -466,6 +466,13 @@ static void soft_vcpu_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *st)
 	st->tlb_misses = c->st_tlb_misses;
 	st->valid |= VMM_VCPU_STAT_INSNS | VMM_VCPU_STAT_BLOCKS |
 		     VMM_VCPU_STAT_TLB;
+	st->pause_yields = c->st_pause_yields;
+	st->valid |= VMM_VCPU_STAT_PAUSE;
+	if (c->svm->chip) {
+		st->halts = c->st_halts;
+		st->halt_ns = c->st_halt_ns;
+		st->valid |= VMM_VCPU_STAT_HALT;
+	}
 #if SOFT_JIT
 	st->blocks_compiled = c->st_jit_blocks;
 	st->valid |= VMM_VCPU_STAT_JIT;

@@ -7,6 +7,8 @@
  */
 #include "cpu/soft/thread.h"
 
+#include <sched.h>
+
 static int op_mov_rm_r(struct soft_cpu *c, const struct soft_insn *i)
 {
 	soft_set_rm(c, i, soft_greg(c, i));
@@ -196,6 +198,29 @@ static int op_xchg_rm(struct soft_cpu *c, const struct soft_insn *i)
 	return SOFT_NEXT;
 }
 
+/*
+ * PAUSE-loop exiting, as VMX's PLE: a vCPU that keeps executing PAUSE
+ * every few instructions spins on a lock or flag that another vCPU must
+ * release or set.  When that vCPU's host thread is waiting for a host CPU
+ * (more runnable threads than cores), spinning only delays it: after
+ * SOFT_PLE_SPINS PAUSEs each within SOFT_PLE_GAP instructions of the last,
+ * give the host CPU away once.
+ */
+#define SOFT_PLE_GAP 128
+#define SOFT_PLE_SPINS 512
+
+void soft_pause(struct soft_cpu *c)
+{
+	if (c->icount - c->pause_last > SOFT_PLE_GAP)
+		c->pause_spins = 0;
+	c->pause_last = c->icount;
+	if (++c->pause_spins >= SOFT_PLE_SPINS) {
+		c->pause_spins = 0;
+		c->st_pause_yields++;
+		sched_yield();
+	}
+}
+
 /* 90-97: XCHG eAX, r; 90 = NOP / PAUSE */
 static int op_xchg_a(struct soft_cpu *c, const struct soft_insn *i)
 {
@@ -204,6 +229,8 @@ static int op_xchg_a(struct soft_cpu *c, const struct soft_insn *i)
 
 	if (i->rm == 0) {
 		/* NOP (also with 66 and REX.W); F3 90 = PAUSE */
+		if ((i->pfx & PFX_REP) && c->vm->cfg.ncpus > 1)
+			soft_pause(c);
 		return SOFT_NEXT;
 	}
 	a = soft_reg(c, VMM_RAX, size);

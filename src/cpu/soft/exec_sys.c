@@ -16,6 +16,7 @@
 #define MSR_TSC_ADJUST 0x3b
 #define MSR_APIC_BASE 0x1b
 #define MSR_FEATURE_CONTROL 0x3a
+#define MSR_ARCH_CAPABILITIES 0x10a
 #define MSR_BIOS_SIGN 0x8b
 #define MSR_SYSENTER_CS 0x174
 #define MSR_SYSENTER_ESP 0x175
@@ -124,6 +125,21 @@ static void str4(uint32_t *r, const char *s)
 /* TSC_ADJUST SMEP ERMS SMAP */
 #define MAX_L7B ((1u << 1) | (1u << 7) | (1u << 9) | (1u << 20))
 #define MAX_L7C ((1u << 2) | (1u << 3) | (1u << 31))      /* UMIP PKU PKS */
+#define MAX_L7D (1u << 29)                /* IA32_ARCH_CAPABILITIES */
+/*
+ * IA32_ARCH_CAPABILITIES: the software CPU executes nothing
+ * speculatively, so it has none of the transient-execution weaknesses
+ * the "_NO" bits deny: RDCL_NO (Meltdown, L1TF), SKIP_L1DFL_VMENTRY,
+ * SSB_NO, MDS_NO, IF_PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO,
+ * PSDP_NO (MMIO stale data), BHI_NO, PBRSB_NO, GDS_NO, RFDS_NO, ITS_NO.
+ * An OS then skips page-table isolation, buffer clearing on every return
+ * to user mode and branch thunks it would otherwise need.
+ */
+#define ARCH_CAP_NONE ((1ull << 0) | (1ull << 3) | (1ull << 4) |        \
+		       (1ull << 5) | (1ull << 6) | (1ull << 8) |         \
+		       (1ull << 13) | (1ull << 14) | (1ull << 15) |      \
+		       (1ull << 20) | (1ull << 24) | (1ull << 26) |      \
+		       (1ull << 27) | (1ull << 62))
 #define MAX_E1C ((1u << 0) | (1u << 5))  /* LAHF in 64-bit, LZCNT */
 #define MAX_E1D ((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) |      \
 		 (1u << 29))                 /* SYSCALL NX 1G RDTSCP LM */
@@ -150,7 +166,7 @@ int soft_features_init(vmm_vm *vm, struct soft_vm *svm)
 	case VMM_CPU_DEFAULT:
 	case VMM_CPU_MAX:
 		f->l1c = MAX_L1C, f->l1d = MAX_L1D;
-		f->l7b = MAX_L7B, f->l7c = MAX_L7C;
+		f->l7b = MAX_L7B, f->l7c = MAX_L7C, f->l7d = MAX_L7D;
 		f->e1c = MAX_E1C, f->e1d = MAX_E1D, f->e7d = MAX_E7D;
 		break;
 	case VMM_CPU_BASELINE:
@@ -359,6 +375,11 @@ static int rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 			    m->apic_base;
 		return 0;
 	case MSR_FEATURE_CONTROL: *v = 1; return 0; /* locked, no VMX */
+	case MSR_ARCH_CAPABILITIES: /* read-only */
+		if (!SOFT_F_ARCH_CAP(&c->svm->feat))
+			return -1;
+		*v = ARCH_CAP_NONE;
+		return 0;
 	case MSR_BIOS_SIGN: *v = 0; return 0;
 	/* machine-check globals, as KVM has them: no banks, no MCG_CTL */
 	case MSR_MCG_CAP: *v = 0; return 0;
@@ -574,7 +595,7 @@ int soft_write_cr(struct soft_cpu *c, int cr, uint64_t v)
 		if (c->lma && (v >> 52))
 			soft_gp(c, 0);
 		c->st.cr3 = c->lma ? v : (uint32_t)v;
-		soft_tlb_flush(c);
+		soft_tlb_flush_nonglobal(c);
 		break;
 	case 4:
 		old = c->st.cr4;
@@ -991,7 +1012,12 @@ static int op_grp7(struct soft_cpu *c, const struct soft_insn *i)
 	}
 	case 7: /* INVLPG */
 		need_cpl0(c);
-		soft_tlb_flush_page(c, soft_ea(c, i));
+		/* the linear address (no limit or canonical check: INVLPG of
+		 * any address is no fault) */
+		{
+			uint64_t lin = c->segbase[i->seg] + soft_ea(c, i);
+			soft_tlb_flush_page(c, c->lma ? lin : (uint32_t)lin);
+		}
 		c->st.rip = (c->st.rip + i->len) & c->ipmask;
 		return SOFT_END;
 	default:

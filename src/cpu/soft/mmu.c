@@ -47,15 +47,97 @@ void soft_tlb_flush(struct soft_cpu *c)
 {
 	memset(c->tlb, 0xff, sizeof(c->tlb));
 	memset(c->tlb_victim, 0xff, sizeof(c->tlb_victim));
+	memset(c->tlb_ng_bits, 0, sizeof(c->tlb_ng_bits));
+	c->tlb_ng_n = 0;
+	c->tlb_ng_exec = false;
+	c->tlb_large_n = 0;
 	c->tlb_gen++;
 	c->chain_gen++;
 }
 
+static void slot_drop(struct soft_cpu *c, unsigned u, unsigned idx)
+{
+	struct soft_tlb_entry *e = &c->tlb[u][idx], *v = &c->tlb_victim[u][idx];
+
+	e->tag_r = e->tag_w = e->tag_x = SOFT_TLB_INVALID;
+	v->tag_r = v->tag_w = v->tag_x = SOFT_TLB_INVALID;
+}
+
+void soft_tlb_flush_nonglobal(struct soft_cpu *c)
+{
+	if (c->tlb_ng_n > SOFT_TLB_NG_LOG) {
+		soft_tlb_flush(c);
+		return;
+	}
+	for (unsigned k = 0; k < c->tlb_ng_n; k++) {
+		unsigned s = c->tlb_ng[k];
+		slot_drop(c, s >> SOFT_TLB_BITS, s & (SOFT_TLB_SIZE - 1));
+		c->tlb_ng_bits[s / 64] &= ~(1ull << (s % 64));
+	}
+	c->tlb_ng_n = 0;
+	/* chained successors and jump-cache entries were found through
+	 * the TLB: only a block fetched through a dropped translation can
+	 * be stale, and there is none unless a non-global fill was for a
+	 * fetch (global ones stay valid across CR3 loads by definition) */
+	if (c->tlb_ng_exec)
+		c->chain_gen++;
+	c->tlb_ng_exec = false;
+	c->tlb_gen++;
+}
+
 void soft_tlb_flush_page(struct soft_cpu *c, uint64_t lin)
 {
-	/* large pages may cover many entries: flush everything (cheap) */
-	(void)lin;
-	soft_tlb_flush(c);
+	uint64_t page = lin & ~0xfffull;
+	unsigned idx = soft_tlb_idx(page);
+
+	/* a large page has entries at many indexes (one per 4 KiB piece
+	 * used): flush everything when @lin is in one */
+	if (c->tlb_large_n > SOFT_TLB_LARGE_LOG) {
+		soft_tlb_flush(c);
+		return;
+	}
+	for (unsigned k = 0; k < c->tlb_large_n; k++) {
+		uint64_t size = 1ull << (c->tlb_large[k] & 63);
+		if (((lin ^ c->tlb_large[k]) & ~(size - 1)) == 0) {
+			soft_tlb_flush(c);
+			return;
+		}
+	}
+	for (unsigned u = 0; u < 2; u++)
+		slot_drop(c, u, idx);
+	c->chain_gen++;
+}
+
+/* Note what translate() put in slot (@user, @idx) for the flushes above. */
+static void tlb_note(struct soft_cpu *c, bool user, unsigned idx,
+		     uint64_t lin, uint64_t leaf, uint64_t psize, bool exec)
+{
+	bool global = (c->st.cr4 & VMM_CR4_PGE) && (leaf & (1u << 8));
+
+	if (!global) {
+		unsigned s = (unsigned)user << SOFT_TLB_BITS | idx;
+		if (exec)
+			c->tlb_ng_exec = true;
+		if (!(c->tlb_ng_bits[s / 64] & (1ull << (s % 64)))) {
+			c->tlb_ng_bits[s / 64] |= 1ull << (s % 64);
+			if (c->tlb_ng_n < SOFT_TLB_NG_LOG)
+				c->tlb_ng[c->tlb_ng_n] = (uint16_t)s;
+			if (c->tlb_ng_n <= SOFT_TLB_NG_LOG)
+				c->tlb_ng_n++;
+		}
+	}
+	if (psize > 4096) {
+		unsigned sh = (unsigned)__builtin_ctzll(psize);
+		uint64_t key = (lin & ~(psize - 1)) | sh;
+		for (unsigned k = 0; k < c->tlb_large_n &&
+				     k < SOFT_TLB_LARGE_LOG; k++)
+			if (c->tlb_large[k] == key)
+				return;
+		if (c->tlb_large_n < SOFT_TLB_LARGE_LOG)
+			c->tlb_large[c->tlb_large_n] = key;
+		if (c->tlb_large_n <= SOFT_TLB_LARGE_LOG)
+			c->tlb_large_n++;
+	}
 }
 
 static void paging_of(struct soft_cpu *c, struct vmm_paging *p)
@@ -96,6 +178,7 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 	uint32_t ec = 0;
 	uint8_t *h;
 	bool user_page = false;
+	uint64_t psize = 0, leaf = 0;
 	int r;
 
 	{
@@ -124,8 +207,8 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 		acc |= VMM_ACCESS_USER;
 	else if (c->cpl < 3 && (c->st.rflags & FL_AC))
 		acc |= VMM_GMEM_ACCESS_AC;
-	r = vmm_gmem_walk_ex(m, &p, lin, acc, true, &gpa, &ec, NULL,
-			     &user_page);
+	r = vmm_gmem_walk_ex(m, &p, lin, acc, true, &gpa, &ec, &psize,
+			     &user_page, &leaf);
 	if (r) { /* the walk fails only with a fault: no VMM stop */
 		if (!c->paging)
 			soft_gp(c, 0);
@@ -149,6 +232,8 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 			e->gpa = gpage;
 		}
 		e->addend = (uintptr_t)h - page;
+		tlb_note(c, user, soft_tlb_idx(lin), lin, leaf, psize,
+			 (acc & VMM_ACCESS_EXEC) != 0);
 		if (unlikely(c->dr_data) && soft_dr_watched_page(c, page)) {
 			/* a data breakpoint watches this page: every
 			 * access takes the slow path (dbg.c) */

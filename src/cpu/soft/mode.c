@@ -12,9 +12,12 @@ void soft_update_seg(struct soft_cpu *c, int s)
 	const struct vmm_segment *g = &c->st.seg[s];
 	unsigned bit = 1u << s;
 	bool flat, writable, readable;
+	uint64_t old_base, old_lim;
 
 	if (s > VMM_GS)
 		return;
+	old_base = c->segbase[s];
+	old_lim = c->seglim[s];
 	if (c->lm64) {
 		c->segbase[s] = (s == VMM_FS || s == VMM_GS) ? g->base : 0;
 		c->segchk &= ~bit;
@@ -46,14 +49,26 @@ void soft_update_seg(struct soft_cpu *c, int s)
 	 * MOV SS of a flat 32-bit segment in 16-bit code use ESP */
 	if (s == VMM_SS)
 		c->ssz = c->lm64 ? 8 : g->db ? 4 : 2;
-	if (s == VMM_CS)
+	/* chained successors and jump-cache entries hold blocks found at
+	 * CS.base + RIP within CS.limit (thread.h): a new base or limit
+	 * makes them stale; reloading the same CS (every interrupt and IRET
+	 * of a 64-bit kernel) does not */
+	if (s == VMM_CS &&
+	    (c->segbase[s] != old_base || c->seglim[s] != old_lim))
 		c->chain_gen++;
 }
 
 void soft_update_mode(struct soft_cpu *c)
 {
 	const struct vmm_cpu_state *st = &c->st;
-	bool was_user = c->tlb_user;
+	/* what a chained successor or jump-cache entry was found with
+	 * besides CS.base/limit (soft_update_seg) and the TLB (which
+	 * bumps chain_gen when flushed): the code size (the block key),
+	 * and user or supervisor fetches (a chain made at CPL0 must not
+	 * let CPL3 code into a supervisor page) */
+	unsigned old_view = c->csz | (unsigned)c->tlb_user << 4 |
+			    (unsigned)c->pe << 5 | (unsigned)c->vm86 << 6 |
+			    (unsigned)c->paging << 7;
 
 	c->pe = st->cr0 & VMM_CR0_PE;
 	c->paging = c->pe && (st->cr0 & VMM_CR0_PG);
@@ -73,8 +88,9 @@ void soft_update_mode(struct soft_cpu *c)
 	c->segchk = c->segwchk = 0;
 	for (int s = VMM_ES; s <= VMM_GS; s++)
 		soft_update_seg(c, s);
-	if (was_user != c->tlb_user)
+	if (old_view != (c->csz | (unsigned)c->tlb_user << 4 |
+			 (unsigned)c->pe << 5 | (unsigned)c->vm86 << 6 |
+			 (unsigned)c->paging << 7))
 		c->chain_gen++;
-	c->chain_gen++;
 	soft_dr_update(c); /* CR4.DE and state loads */
 }

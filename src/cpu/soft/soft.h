@@ -157,6 +157,8 @@ static inline unsigned soft_tlb_idx(uint64_t lin)
 			  (SOFT_TLB_SIZE - 1));
 }
 #define SOFT_TLB_INVALID (~0ull)
+#define SOFT_TLB_NG_LOG 512
+#define SOFT_TLB_LARGE_LOG 64
 struct soft_tlb_entry {
 	uint64_t tag_r, tag_w, tag_x; /* linear page, or SOFT_TLB_INVALID */
 	uintptr_t addend;             /* host = linear + addend */
@@ -258,6 +260,7 @@ struct soft_features {
 #define SOFT_F_UMIP(f) (((f)->l7c >> 2) & 1)
 #define SOFT_F_PKU(f) (((f)->l7c >> 3) & 1)
 #define SOFT_F_PKS(f) (((f)->l7c >> 31) & 1)
+#define SOFT_F_ARCH_CAP(f) (((f)->l7d >> 29) & 1)
 #define SOFT_F_TSC_ADJUST(f) (((f)->l7b >> 1) & 1)
 /* guest TSC rate: soft_tsc() counts nanoseconds */
 #define SOFT_TSC_KHZ 1000000u
@@ -347,6 +350,19 @@ struct soft_cpu {
 	/* second way: the entry tlb[][] last evicted from the same index,
 	 * looked at on a miss before walking (mmu.c) */
 	struct soft_tlb_entry tlb_victim[2][SOFT_TLB_SIZE];
+	/* slots (user << SOFT_TLB_BITS | index) filled with non-global
+	 * translations since the last flush, each once (tlb_ng_bits): a CR3
+	 * load drops only those (soft_tlb_flush_nonglobal); a count above
+	 * SOFT_TLB_NG_LOG means "too many, flush all" */
+	uint16_t tlb_ng[SOFT_TLB_NG_LOG];
+	unsigned tlb_ng_n;
+	bool tlb_ng_exec; /* one of them was filled for a fetch */
+	uint64_t tlb_ng_bits[2 * SOFT_TLB_SIZE / 64];
+	/* large pages (base | log2 size) translated since the last full
+	 * flush: INVLPG of an address in one flushes all; a count above
+	 * SOFT_TLB_LARGE_LOG means "unknown" */
+	uint64_t tlb_large[SOFT_TLB_LARGE_LOG];
+	unsigned tlb_large_n;
 	uint32_t tlb_gen;
 	uint64_t chain_gen;  /* chained successors valid while unchanged */
 	unsigned epoch;
@@ -380,6 +396,8 @@ struct soft_cpu {
 
 	/* statistics (vmm_vcpu_get_stats()); icount above */
 	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;
+	uint64_t st_halts, st_halt_ns; /* waits in events_slow (tb.c) */
+	uint64_t pause_last, pause_spins, st_pause_yields; /* soft_pause */
 	uint64_t st_tlb_hits, st_tlb_misses;
 
 	vmm_vcpu *vcpu;
@@ -576,7 +594,14 @@ void soft_st_slow(struct soft_cpu *c, uint64_t lin, unsigned size,
 /* system accesses (descriptor tables, TSS, IDT): supervisor, linear */
 uint64_t soft_ld_sys(struct soft_cpu *c, uint64_t lin, unsigned size);
 void soft_st_sys(struct soft_cpu *c, uint64_t lin, unsigned size, uint64_t v);
+/* PAUSE with more than one vCPU: yields the host CPU in a spin loop. */
+void soft_pause(struct soft_cpu *c);
+/* Drop every TLB entry (and every chained successor). */
 void soft_tlb_flush(struct soft_cpu *c);
+/* A CR3 load without PCIDs: drop the non-global TLB entries (all of them
+ * while CR4.PGE is clear, since then no fill counts as global). */
+void soft_tlb_flush_nonglobal(struct soft_cpu *c);
+/* INVLPG: drop the translations of the page that holds linear @lin. */
 void soft_tlb_flush_page(struct soft_cpu *c, uint64_t lin);
 /* Translate for instruction fetch: host pointer to the page, sets *gpa. */
 const uint8_t *soft_fetch_page(struct soft_cpu *c, uint64_t lin,

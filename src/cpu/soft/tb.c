@@ -24,6 +24,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static void *arena_alloc(struct soft_cpu *c, size_t n)
 {
@@ -452,6 +453,21 @@ static void code_written(struct soft_cpu *c)
 	}
 }
 
+/* soft_glue_wait(), counted for vmm_vcpu_get_stats() (halts, halt_ns) */
+static unsigned wait_counted(struct soft_cpu *c)
+{
+	struct timespec t0, t1;
+	unsigned r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = soft_glue_wait(c);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	c->st_halts++;
+	c->st_halt_ns += (uint64_t)((int64_t)(t1.tv_sec - t0.tv_sec) *
+				    1000000000 + (t1.tv_nsec - t0.tv_nsec));
+	return r;
+}
+
 static int events_slow(struct soft_cpu *c, struct vmm_exit *exit)
 {
 	unsigned ev;
@@ -529,7 +545,7 @@ wait:
 			exit->kind = VMM_EXIT_INTERRUPTED;
 			return RUN_EXIT;
 		}
-		if (!soft_glue_wait(c) && c->svm->deterministic &&
+		if (!wait_counted(c) && c->svm->deterministic &&
 		    !soft_glue_timer_armed(c)) {
 			/* nothing can wake this vCPU in guest time: the
 			 * embedder decides (it stays halted) */

@@ -452,15 +452,60 @@ static void test_msrs(void **state)
 					 t.st.gpr[VMM_RDX] << 32,
 				 want[k].v);
 	}
-	/* not advertised: SPEC_CTRL, ARCH_CAPABILITIES, MTRRcap */
-	for (uint32_t msr = 0x48; msr != 0; msr = msr == 0x48 ? 0x10a :
-					   msr == 0x10a ? 0xfe : 0) {
+	/* not advertised: SPEC_CTRL, MTRRcap */
+	for (uint32_t msr = 0x48; msr != 0; msr = msr == 0x48 ? 0xfe : 0) {
 		tvm_setup(&t, ENV_LONG64, 0, rdmsr, sizeof(rdmsr));
 		t.st.gpr[VMM_RCX] = msr;
 		tvm_set(&t);
 		tvm_run(&t);
 		assert_int_equal(env_vector_of(t.st.rip), 13);
 	}
+	tvm_destroy(&t);
+}
+
+/* IA32_ARCH_CAPABILITIES (CPUID 7.EDX[29]): the software CPU does not
+ * speculate, so it says so (RDCL_NO, MDS_NO, ITS_NO, ...); read-only;
+ * absent from the baseline model (KVM hosts differ) */
+static void test_arch_capabilities(void **state)
+{
+	static const uint8_t rdmsr[] = { 0x0f, 0x32, 0xf4 };
+	static const uint8_t wrmsr[] = { 0x0f, 0x30, 0xf4 };
+	uint32_t r[4];
+	uint64_t v;
+	struct tvm t;
+
+	create(&t, VMM_CPU_MAX);
+	cpuid(&t, 7, r);
+	assert_true(r[3] & (1u << 29));
+	tvm_setup(&t, ENV_LONG64, 0, rdmsr, sizeof(rdmsr));
+	t.st.gpr[VMM_RCX] = 0x10a;
+	tvm_set(&t);
+	tvm_run(&t);
+	assert_int_equal(env_vector_of(t.st.rip), -1);
+	v = (uint32_t)t.st.gpr[VMM_RAX] | t.st.gpr[VMM_RDX] << 32;
+	assert_true(v & (1ull << 0));   /* RDCL_NO: no page-table isolation */
+	assert_true(v & (1ull << 4));   /* SSB_NO */
+	assert_true(v & (1ull << 5));   /* MDS_NO */
+	assert_true(v & (1ull << 8));   /* TAA_NO */
+	assert_true(v & (1ull << 62));  /* ITS_NO */
+	/* no control it does not have: IBRS_ALL, RSBA, TSX_CTRL, FB_CLEAR */
+	assert_int_equal(v & ((1ull << 1) | (1ull << 2) | (1ull << 7) |
+			      (1ull << 17)), 0);
+	tvm_setup(&t, ENV_LONG64, 0, wrmsr, sizeof(wrmsr));
+	t.st.gpr[VMM_RCX] = 0x10a;
+	tvm_set(&t);
+	tvm_run(&t);
+	assert_int_equal(env_vector_of(t.st.rip), 13);
+	tvm_destroy(&t);
+
+	create(&t, VMM_CPU_BASELINE);
+	cpuid(&t, 7, r);
+	assert_int_equal(r[3] & (1u << 29), 0);
+	tvm_setup(&t, ENV_LONG64, 0, rdmsr, sizeof(rdmsr));
+	t.st.gpr[VMM_RCX] = 0x10a;
+	tvm_set(&t);
+	tvm_run(&t);
+	assert_int_equal(env_vector_of(t.st.rip), 13);
 	tvm_destroy(&t);
 }
 
@@ -588,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_pku),
 		cmocka_unit_test(test_rdtscp),
 		cmocka_unit_test(test_msrs),
+		cmocka_unit_test(test_arch_capabilities),
 		cmocka_unit_test(test_msr_random),
 		cmocka_unit_test(test_tsc_adjust),
 		cmocka_unit_test(test_models_refused),

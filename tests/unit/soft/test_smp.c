@@ -179,6 +179,19 @@ static void run_smp(enum vmm_backend b)
 	assert_false(st.cr0 & VMM_CR0_PE);
 	assert_true(st.rip == 0x3f || st.rip == 0x40);
 	assert_int_equal(st.msr.apic_base & 0xc00, 0xc00);
+	if (b == VMM_BACKEND_SOFT) {
+		/* the AP waited for INIT/SIPI, then in its HLT loop: idle time
+		 * counted (it sat there at least until the BSP's INIT) */
+		struct vmm_vcpu_stats vs = { .struct_size = sizeof(vs) };
+		assert_int_equal(vmm_vcpu_get_stats(ap, &vs), 0);
+		assert_true(vs.valid & VMM_VCPU_STAT_HALT);
+		assert_true(vs.halts >= 1);
+		assert_true(vs.halt_ns > 0);
+		/* an older caller's struct without the fields: bit clear */
+		vs.struct_size = offsetof(struct vmm_vcpu_stats, halts);
+		assert_int_equal(vmm_vcpu_get_stats(ap, &vs), 0);
+		assert_false(vs.valid & VMM_VCPU_STAT_HALT);
+	}
 	vmm_vm_destroy(vm);
 }
 

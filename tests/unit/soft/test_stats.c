@@ -56,7 +56,8 @@ static void test_soft_counters(void **state)
 	s0 = stats(t.cpu);
 	assert_int_equal(s0.valid & ~VMM_VCPU_STAT_JIT,
 			 VMM_VCPU_STAT_EXITS | VMM_VCPU_STAT_INSNS |
-				   VMM_VCPU_STAT_BLOCKS | VMM_VCPU_STAT_TLB);
+				   VMM_VCPU_STAT_BLOCKS | VMM_VCPU_STAT_TLB |
+				   VMM_VCPU_STAT_PAUSE);
 	assert_int_equal(s0.exits, 0);
 	assert_int_equal(s0.insns_retired, 0);
 	assert_int_equal(s0.block_cache_flushes, 0);
@@ -218,6 +219,47 @@ static void test_abi_sizes(void **state)
 	tvm_destroy(&t);
 }
 
+/* mov ecx, 4096; 1: pause; dec ecx; jnz 1b; hlt */
+static const uint8_t pause_loop[] = {
+	0xb9, 0x00, 0x10, 0x00, 0x00,
+	0xf3, 0x90, 0xff, 0xc9, 0x75, 0xfa,
+	0xf4,
+};
+
+/* A PAUSE spin loop yields the host CPU with more than one vCPU (every
+ * 512 PAUSEs: 8 times in 4096), never with one; a plain NOP loop never. */
+static void test_pause_yields(void **state)
+{
+	struct vmm_config cfg;
+	struct vmm_vcpu_stats s;
+	struct vmm_cpu_state st;
+	struct vmm_exit e;
+	vmm_vm *vm;
+	vmm_vcpu *cpu;
+
+	for (unsigned n = 1; n <= 2; n++) {
+		vmm_config_init(&cfg);
+		cfg.backend = VMM_BACKEND_SOFT;
+		cfg.flags = VMM_CFG_NO_IRQCHIP;
+		cfg.ncpus = n;
+		assert_int_equal(vmm_vm_create(&cfg, &vm), 0);
+		assert_int_equal(vmm_mem_add_ram(vm, 0, ENV_RAM), 0);
+		assert_int_equal(vmm_vcpu_create(vm, 0, &cpu), 0);
+		assert_int_equal(env_build_memory(vm), 0);
+		assert_int_equal(vmm_mem_write(vm, ENV_CODE, pause_loop,
+					       sizeof(pause_loop)), 0);
+		assert_int_equal(vmm_vcpu_get_state(cpu, &st), 0);
+		env_state(&st, ENV_LONG64, 0);
+		assert_int_equal(vmm_vcpu_set_state(cpu, &st), 0);
+		assert_int_equal(vmm_vcpu_run(cpu, &e), 0);
+		assert_int_equal(e.kind, VMM_EXIT_HLT);
+		s = stats(cpu);
+		assert_true(s.valid & VMM_VCPU_STAT_PAUSE);
+		assert_int_equal(s.pause_yields, n == 1 ? 0 : 8);
+		vmm_vm_destroy(vm);
+	}
+}
+
 static void *run_thread(void *arg)
 {
 	struct vmm_exit *e = arg;
@@ -313,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_soft_smc_and_flush),
 		cmocka_unit_test(test_soft_fxsave_walks),
 		cmocka_unit_test(test_abi_sizes),
+		cmocka_unit_test(test_pause_yields),
 		cmocka_unit_test(test_busy),
 		cmocka_unit_test(test_kvm),
 	};
