@@ -143,6 +143,8 @@ struct vmm_vm {
 	void *mig;
 	void (*mig_fini)(void *);
 	const char *resume_block;
+	/* the running vmm_migrate_send() (vmm__vm_set_sender()) */
+	void *mig_sender;
 };
 
 /* notify.c: free the fallbacks and stop the I/O thread (VM destruction,

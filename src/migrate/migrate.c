@@ -377,6 +377,9 @@ static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
 		    unsigned max_rounds);
 static int pc_source_switch(struct sender *s, struct snap_state *ss,
 			    double tpause, bool *committed);
+static bool t2_pc_requested(struct sender *s);
+static void t2_pass0_rest(struct sender *s, uint32_t ri, uint64_t pi);
+static void t2_stopping(struct sender *s);
 
 static void throttle(struct sender *s)
 {
@@ -403,9 +406,9 @@ static int mig_send_pages(struct sender *s)
 	size_t raw = s->v[1].iov_len;
 	int64_t z;
 
-	/* post-copy pages are plain PAGES (the destination's fault thread
-	 * decodes no PAGES_ZSTD) */
-	if (!s->zstd || !raw || s->t2.in_postcopy)
+	/* pages a post-copy destination waits for go raw: compressing
+	 * them would only add to the fault's latency */
+	if (!s->zstd || !raw || s->t2.urgent)
 		return send_frame(&s->c, F_PAGES, s->v, 2);
 	z = vmm__pz_compress(&s->pz, PZ_LEVEL_MIGRATE, s->stage, raw,
 			     s->zbuf, s->zcap);
@@ -557,11 +560,17 @@ static int64_t send_dirty(struct sender *s)
 		for (uint64_t p = 0; p < pages && !ret; p++) {
 			if (!(s->bm[i][p / 64] & (1ull << (p % 64))))
 				continue;
+			/* post-copy asked for: the pages left stay in s->bm
+			 * (the switch-over's missing set) */
+			if (t2_pc_requested(s))
+				goto out;
+			s->bm[i][p / 64] &= ~(1ull << (p % 64));
 			ret = send_page(s, g->gpa + p * SNAP_PAGE,
 					host + p * SNAP_PAGE, false);
 			count++;
 		}
 	}
+out:
 	if (!ret)
 		ret = flush_pages(s);
 	return ret ? ret : count;
@@ -759,6 +768,8 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 		ret = -ENOMEM;
 	if (!ret && (ret = mig_ext_setup(s, o, &auth)))
 		goto fail;
+	/* vmm_migrate_start_postcopy() finds it from here on */
+	vmm__vm_set_sender(vm, s);
 	if (ret || (ret = mig_auth_source(&s->c)) || (ret = send_hello(s)))
 		goto fail;
 
@@ -775,9 +786,17 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 			ret = -EFAULT;
 			break;
 		}
-		for (uint64_t p = 0; p < g->size / SNAP_PAGE && !ret; p++)
+		for (uint64_t p = 0; p < g->size / SNAP_PAGE && !ret; p++) {
+			if (t2_pc_requested(s)) {
+				/* the rest of pass 0 joins the missing set */
+				t2_pass0_rest(s, i, p);
+				if ((ret = flush_pages(s)))
+					goto fail;
+				goto stop;
+			}
 			ret = send_page(s, g->gpa + p * SNAP_PAGE,
 					host + p * SNAP_PAGE, true);
+		}
 	}
 	if (ret || (ret = flush_pages(s)))
 		goto fail;
@@ -807,9 +826,13 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 			goto fail;
 		}
 		s->st.rounds++;
+		if (t2_pc_requested(s))
+			break; /* mid-round: the rest is in s->bm */
 	}
 
-	/* stop and copy */
+stop:
+	/* stop and copy (or switch over) */
+	t2_stopping(s);
 	t2_throttle_end(s);
 	tpause = now_ms();
 	if ((ret = vmm_vm_pause(vm)))
@@ -849,6 +872,7 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	committed = true;
 	s->st.downtime_ms = now_ms() - tpause;
 fail:
+	vmm__vm_set_sender(vm, NULL);
 	t2_throttle_end(s);
 	if (s->ml_on)
 		vmm__mem_listener_remove(vm, &s->ml);
@@ -948,18 +972,20 @@ struct receiver {
 	uint8_t *zout;         /* MIG_BATCH pages: a decompressed batch */
 };
 
-#include "migrate/postcopy.c"
-
 /*
- * A PAGES (@zstd false) or PAGES_ZSTD frame.  PAGES_ZSTD: the word after
+ * Check a PAGES (@zstd false) or PAGES_ZSTD frame in c->buf (@len bytes)
+ * and find its page data: *@np entries at c->buf + 8, then *@data, the
+ * data of the non-zero pages in entry order.  PAGES_ZSTD: the word after
  * the count is the uncompressed length of the page data, which must be
  * exactly what the entries need; the zstd frame must decompress to
- * exactly that, into a buffer of exactly that size, before any page is
- * written.
+ * exactly that, into @zout (MIG_BATCH pages) - before any page is
+ * written.  Shared by the pre-copy receiver and the post-copy thread.
  */
-static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
+static int mig_pages_decode(struct chan *c, uint32_t len, bool zstd,
+			    struct pagecodec *pz, uint8_t *zout,
+			    uint32_t *np, const uint8_t **data)
 {
-	const uint8_t *b = r->c.buf, *data;
+	const uint8_t *b = c->buf;
 	uint32_t n, stored = 0;
 
 	if (len < 8)
@@ -970,30 +996,48 @@ static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
 	for (uint32_t i = 0; i < n; i++)
 		if (!(vmm__le_get64(b + 8 + i * 8) & PAGE_ZERO))
 			stored++;
-	data = b + 8 + n * 8;
+	*np = n;
+	*data = b + 8 + n * 8;
 	if (zstd) {
 		int ret;
 
+		if (!zout)
+			return vmm__snap_errf(c->err, sizeof(c->err), -EPROTO,
+					      "PAGES_ZSTD, not offered in READY");
 		if (!stored || vmm__le_get32(b + 4) != stored * SNAP_PAGE) {
-			snprintf(r->c.err, sizeof(r->c.err),
+			snprintf(c->err, sizeof(c->err),
 				 "PAGES_ZSTD: %u bytes uncompressed, the entries need %u",
 				 vmm__le_get32(b + 4),
 				 (unsigned)(stored * SNAP_PAGE));
 			return -EBADMSG;
 		}
-		ret = vmm__pz_decompress(&r->pz, data, len - (8 + n * 8),
-					 r->zout, stored * SNAP_PAGE, r->c.err,
-					 sizeof(r->c.err));
+		ret = vmm__pz_decompress(pz, *data, len - (8 + n * 8), zout,
+					 stored * SNAP_PAGE, c->err,
+					 sizeof(c->err));
 		if (ret)
 			return ret;
-		data = r->zout;
+		*data = zout;
 	} else if (len != 8 + n * 8 + stored * SNAP_PAGE) {
 		return -EBADMSG;
 	}
+	return 0;
+}
+
+#include "migrate/postcopy.c"
+
+/* A PAGES or PAGES_ZSTD frame of pre-copy (mig_pages_decode()). */
+static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
+{
+	const uint8_t *b = r->c.buf, *data;
+	uint32_t n;
+	int ret = mig_pages_decode(&r->c, len, zstd, &r->pz, r->zout, &n,
+				   &data);
+
+	if (ret)
+		return ret;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t e = vmm__le_get64(b + 8 + i * 8);
 		vmm_gpa_t gpa = e & ~(SNAP_PAGE - 1);
-		int ret;
 
 		if ((e & (SNAP_PAGE - 1) & ~PAGE_ZERO) ||
 		    !vmm_mem_is_ram(r->vm, gpa, SNAP_PAGE)) {
@@ -1209,12 +1253,6 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			ret = rx_pages(r, len, false);
 			break;
 		case F_PAGES_ZSTD:
-			if (!r->zout) {
-				ret = vmm__snap_errf(r->c.err, sizeof(r->c.err),
-						     -EPROTO,
-						     "PAGES_ZSTD, not offered in READY");
-				break;
-			}
 			ret = rx_pages(r, len, true);
 			break;
 		case F_VCPU:

@@ -129,7 +129,10 @@ static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
 
 	s->st.dirty_rate_mib_s = dirty * 1e3 / (1 << 20);
 	s->st.bandwidth_mib_s = bw * 1e3 / (1 << 20);
-	if (expect <= max_down) {
+	if (pc_ok && atomic_load(&t->pc_request)) {
+		d = R_POSTCOPY;
+		what = "switch to post-copy (requested)";
+	} else if (expect <= max_down) {
 		d = R_CONVERGED;
 		what = "stop and copy (fits the target)";
 	} else if (pc_ok && s->st.rounds >= t->pc_after) {
@@ -163,6 +166,107 @@ static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
 	return d;
 }
 
+/* ---- post-copy on request (vmm_migrate_start_postcopy()) ---- */
+
+/* Asked for, and the destination takes it: switch at the next page. */
+static bool t2_pc_requested(struct sender *s)
+{
+	return s->t2.dst_postcopy && (s->t2.flags & VMM_MIGRATE_POSTCOPY) &&
+	       atomic_load_explicit(&s->t2.pc_request, memory_order_relaxed);
+}
+
+/*
+ * Post-copy asked for during pass 0, at page @pi of region @ri: every
+ * page not sent yet that is not zero now joins the missing set (one
+ * zeroed later is in the dirty log; the destination's memory starts
+ * zeroed, so zero pages need nothing).
+ */
+static void t2_pass0_rest(struct sender *s, uint32_t ri, uint64_t pi)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = ri; i < s->cfg.nregions; i++) {
+		const struct snap_region *g = &s->cfg.regions[i];
+		const uint8_t *host = region_host(s->vm, g);
+
+		for (uint64_t p = i == ri ? pi : 0;
+		     host && p < g->size / SNAP_PAGE; p++)
+			if (!vmm__page_is_zero(host + p * SNAP_PAGE)) {
+				s->bm[i][p / 64] |= 1ull << (p % 64);
+				n++;
+			}
+	}
+	vmm__log(s->vm, VMM_LOG_INFO, "migrate: post-copy requested during "
+		 "the first pass: %llu pages not sent yet join the missing set",
+		 (unsigned long long)n);
+}
+
+/* under the VM's lock (vmm__vm_with_sender()) */
+static int t2_request_locked(void *sp, void *arg)
+{
+	struct sender *s = sp;
+
+	(void)arg;
+	if (!(s->t2.flags & VMM_MIGRATE_POSTCOPY))
+		return -EINVAL;
+	if (atomic_load(&s->t2.pc_refused))
+		return -ENOTSUP;
+	if (atomic_load(&s->t2.stopping))
+		return -EALREADY;
+	atomic_store(&s->t2.pc_request, true);
+	return 0;
+}
+
+static int t2_stop_locked(void *sp, void *arg)
+{
+	struct sender *s = sp;
+
+	(void)arg;
+	atomic_store(&s->t2.stopping, true);
+	return 0;
+}
+
+/*
+ * The rounds are over: from here on a request is refused (-EALREADY),
+ * and one that came before (even after the last check) is honoured.
+ */
+static void t2_stopping(struct sender *s)
+{
+	(void)vmm__vm_with_sender(s->vm, t2_stop_locked, NULL);
+	if (!s->t2.postcopy && t2_pc_requested(s)) {
+		s->t2.postcopy = true;
+		vmm__log(s->vm, VMM_LOG_INFO, "migrate: switch to post-copy "
+			 "(requested) after %u rounds", s->st.rounds);
+	}
+}
+
+int vmm_migrate_start_postcopy(vmm_vm *vm)
+{
+	int ret;
+
+	if (!vm)
+		return -EINVAL;
+	ret = vmm__vm_with_sender(vm, t2_request_locked, NULL);
+	switch (ret) {
+	case 0:
+		vmm__log(vm, VMM_LOG_INFO, "migrate: post-copy requested");
+		return 0;
+	case -ENOENT:
+		return vmm__err(vm, -EINVAL, "migrate: start post-copy: no "
+				"vmm_migrate_send() is running on this VM");
+	case -EINVAL:
+		return vmm__err(vm, -EINVAL, "migrate: start post-copy: the "
+				"migration was started without "
+				"VMM_MIGRATE_POSTCOPY");
+	case -ENOTSUP:
+		return vmm__err(vm, -ENOTSUP, "migrate: start post-copy: the "
+				"destination does not take post-copy");
+	default:
+		return vmm__err(vm, ret, "migrate: start post-copy: the "
+				"stop-and-copy or switch-over has begun");
+	}
+}
+
 /* The reply to HELLO: an optional CAPS, then READY (its payload left in
  * s->c.buf, @len bytes). */
 static int t2_hello_reply(struct sender *s, uint32_t *lenp)
@@ -186,9 +290,11 @@ static int t2_hello_reply(struct sender *s, uint32_t *lenp)
 			 type, F_READY);
 		return -EPROTO;
 	}
-	if ((s->t2.flags & VMM_MIGRATE_POSTCOPY) && !s->t2.dst_postcopy)
+	if ((s->t2.flags & VMM_MIGRATE_POSTCOPY) && !s->t2.dst_postcopy) {
+		atomic_store(&s->t2.pc_refused, true);
 		vmm__log(s->vm, VMM_LOG_INFO, "migrate: the destination does "
 			 "not take post-copy; pre-copy only");
+	}
 	*lenp = len;
 	return 0;
 }
@@ -321,6 +427,7 @@ struct pc_hold {
 	uint32_t role;       /* PC_ROLE_SRC */
 	uint64_t id;
 	bool done;
+	bool zstd;           /* the destination decodes PAGES_ZSTD */
 };
 
 #define PC_ROLE_SRC 0x53524331u
@@ -399,6 +506,7 @@ static int pc_push(struct sender *s)
 					return -EBADMSG;
 				for (uint32_t k = 0; k < n; k++)
 					gpas[k] = vmm__le_get64(s->c.buf + 8 + k * 8);
+				s->t2.urgent = true;
 				for (uint32_t k = 0; k < n; k++) {
 					uint64_t p;
 					int i = pc_locate(&s->cfg, gpas[k], &p);
@@ -419,7 +527,9 @@ static int pc_push(struct sender *s)
 							     false)))
 						return ret;
 				}
-				if ((ret = flush_pages(s)))
+				ret = flush_pages(s);
+				s->t2.urgent = false;
+				if (ret)
 					return ret;
 			}
 			continue;
@@ -494,6 +604,7 @@ static int pc_source_switch(struct sender *s, struct snap_state *ss,
 		return -ENOMEM;
 	h->role = PC_ROLE_SRC;
 	h->id = id;
+	h->zstd = s->zstd;
 	if ((ret = pc_send_maps(&s->c, &s->cfg, s->bm)) ||
 	    (ret = send_state(s, ss)))
 		goto fail;
@@ -563,6 +674,14 @@ static int pc_source_resume(vmm_vm *vm, struct pc_hold *h, int fd,
 	for (uint32_t i = 0; i < s->cfg.nregions && !ret; i++)
 		if (!(s->bm[i] = vmm__alloc(vm, map_words(s->cfg.regions[i].size) * 8)))
 			ret = -ENOMEM;
+	/* the pushes stay compressed when the stream was (the destination
+	 * said so in its READY) */
+	if (!ret && h->zstd) {
+		s->zcap = vmm__pz_bound(MIG_BATCH * SNAP_PAGE);
+		if (!(s->zbuf = vmm__alloc(vm, s->zcap)))
+			ret = -ENOMEM;
+		s->zstd = true;
+	}
 	/* a new connection: a fresh handshake (new nonces, new session
 	 * keys) before RESUME when a key is set */
 	if (!ret && o && o->key) {
@@ -623,6 +742,8 @@ static int pc_source_resume(vmm_vm *vm, struct pc_hold *h, int fd,
 	vmm__free(vm, s->c.buf);
 	if (s->c.auth)
 		vmm__mig_auth_free(s->c.auth);
+	vmm__pz_free(&s->pz);
+	vmm__free(vm, s->zbuf);
 	vmm__free(vm, s);
 	return ret;
 }
@@ -669,6 +790,9 @@ struct pc_dst {
 	uint8_t reqbuf[8 + MIG_BATCH * 8];
 	uint32_t nreq;
 	bool rerequest;                 /* after a resume: ask again */
+	/* PAGES_ZSTD, when the READY offered it (the receiver's) */
+	struct pagecodec pz;
+	uint8_t *zout;
 };
 
 static void pc_dst_free(struct pc_dst *d)
@@ -686,6 +810,8 @@ static void pc_dst_free(struct pc_dst *d)
 	}
 	vmm__free_with(NULL, d->c.buf);
 	chan_auth_free(&d->c);
+	vmm__pz_free(&d->pz);
+	vmm__free_with(NULL, d->zout);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);
 	vmm__free_with(NULL, d);
@@ -799,28 +925,21 @@ static int pc_faults(struct pc_dst *d)
 	return ret ? ret : (r < 0 ? r : 0);
 }
 
-/* lock held: a PAGES frame of the post-copy phase */
-static int pc_pages(struct pc_dst *d, uint32_t len)
+/* lock held: a PAGES or PAGES_ZSTD frame of the post-copy phase (checked
+ * and decompressed by mig_pages_decode(), as in pre-copy) */
+static int pc_pages(struct pc_dst *d, uint32_t len, bool zstd)
 {
 	const uint8_t *b = d->c.buf, *data;
-	uint32_t n, stored = 0;
+	uint32_t n;
+	int ret = mig_pages_decode(&d->c, len, zstd, &d->pz, d->zout, &n,
+				   &data);
 
-	if (len < 8)
-		return -EBADMSG;
-	n = vmm__le_get32(b);
-	if (n == 0 || n > MIG_BATCH || len < 8 + n * 8)
-		return -EBADMSG;
-	for (uint32_t k = 0; k < n; k++)
-		if (!(vmm__le_get64(b + 8 + k * 8) & PAGE_ZERO))
-			stored++;
-	if (len != 8 + n * 8 + stored * SNAP_PAGE)
-		return -EBADMSG;
-	data = b + 8 + n * 8;
+	if (ret)
+		return ret;
 	for (uint32_t k = 0; k < n; k++) {
 		uint64_t e = vmm__le_get64(b + 8 + k * 8), p;
 		int i = pc_locate(&d->cfg, e & ~(SNAP_PAGE - 1), &p);
 		const uint8_t *src = NULL;
-		int ret;
 
 		if (!(e & PAGE_ZERO)) {
 			src = data;
@@ -879,7 +998,8 @@ static int pc_frame(struct pc_dst *d)
 		return ret;
 	switch (type) {
 	case F_PAGES:
-		return pc_pages(d, len);
+	case F_PAGES_ZSTD:
+		return pc_pages(d, len, type == F_PAGES_ZSTD);
 	case F_PC_END:
 		if (d->missing) {
 			snprintf(d->c.err, sizeof(d->c.err), "END with %llu "
@@ -1076,6 +1196,11 @@ static int pc_rx_start(struct receiver *r, int fd_flags)
 	 * carry MACs as the pre-copy ones did */
 	d->c.auth = r->c.auth;
 	r->c.auth = NULL;
+	/* and the decompressor, if READY offered PAGES_ZSTD */
+	d->pz = r->pz;
+	r->pz = (struct pagecodec){ 0 };
+	d->zout = r->zout;
+	r->zout = NULL;
 	d->fd_flags = fd_flags;
 	d->t_switch = now_ms();
 	d->state = PCD_RUN;
