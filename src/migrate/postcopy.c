@@ -623,6 +623,10 @@ static int pc_source_switch(struct sender *s, struct snap_state *ss,
 	vmm__vm_set_resume_block(s->vm, "post-copy migration: the destination "
 				 "may be running this VM");
 	*committed = true;
+	/* switched over, even if the COMMIT does not get through: the
+	 * caller sees the VM is held for vmm_migrate_resume() */
+	s->st.postcopy = true;
+	s->st.postcopy_pages = missing;
 	if ((ret = send_simple(&s->c, F_COMMIT, NULL, 0)))
 		return ret;
 	s->st.downtime_ms = now_ms() - tpause;
