@@ -21,6 +21,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -66,13 +67,29 @@ struct chan {
 	uint8_t *buf;          /* receive buffer, MIG_MAX_FRAME bytes */
 	char err[200];
 	struct mig_auth *auth; /* MACs on every frame once auth->on */
+	/* corked (chan_cork()): frames gather here and go out in one write
+	 * (the switch-over's state frames: one wakeup of the peer, not one
+	 * per frame) */
+	uint8_t *cork;
+	size_t cork_len;
 };
+
+#define MIG_CORK_CAP (2 * MIG_MAX_FRAME)
 
 static double now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* CPU time of the calling thread (the switch-over's breakdown) */
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
@@ -139,6 +156,70 @@ static int chan_write(struct chan *c, const void *buf, size_t len)
 	return 0;
 }
 
+/* Write all of @v[0..n) (one sendmsg()/writev() when the socket takes
+ * it: a frame is one syscall, not one per piece). */
+static int chan_writev(struct chan *c, struct iovec *v, int n)
+{
+	while (n > 0) {
+		struct msghdr m = { .msg_iov = v, .msg_iovlen = (size_t)n };
+		ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int ret;
+
+		if (w < 0 && errno == ENOTSOCK)
+			w = writev(c->fd, v, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			if ((ret = chan_wait(c, POLLOUT)))
+				return ret;
+			continue;
+		}
+		c->bytes_out += (uint64_t)w;
+		while (n > 0 && (size_t)w >= v->iov_len) {
+			w -= (ssize_t)v->iov_len;
+			v++;
+			n--;
+		}
+		if (n > 0) {
+			v->iov_base = (uint8_t *)v->iov_base + w;
+			v->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* Write the corked frames (if any). */
+static int chan_flush(struct chan *c)
+{
+	int ret;
+
+	if (!c->cork || !c->cork_len)
+		return 0;
+	ret = chan_write(c, c->cork, c->cork_len);
+	c->cork_len = 0;
+	return ret;
+}
+
+/* Gather the next frames into one write until chan_uncork(); without
+ * memory for it they go out one by one as usual. */
+static void chan_cork(struct chan *c)
+{
+	if (!c->cork)
+		c->cork = vmm__alloc_with(NULL, MIG_CORK_CAP);
+	c->cork_len = 0;
+}
+
+static int chan_uncork(struct chan *c)
+{
+	int ret = chan_flush(c);
+
+	vmm__free_with(NULL, c->cork);
+	c->cork = NULL;
+	return ret;
+}
+
 static int chan_read(struct chan *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
@@ -189,24 +270,38 @@ static int send_frame(struct chan *c, uint16_t type, const struct iovec *v,
 	vmm__le_put32(h + 12, (uint32_t)len);
 	vmm__le_put32(h + 16, crc);
 	vmm__le_put32(h + 20, vmm__crc32c(0, h, 20));
-	if (h[6] & MIG_FF_MAC) {
+	{
 		uint8_t mac[MIG_MAC_LEN];
+		struct iovec all[2 + 4];
+		size_t total = sizeof(h) + len;
+		int k = 0;
 
-		if ((ret = vmm__mig_auth_mac(&c->auth->tx, h, v, n, mac)))
-			return ret;
-		if ((ret = chan_write(c, h, sizeof(h))))
-			return ret;
+		if (n > 4)
+			return -EINVAL;
+		all[k++] = (struct iovec){ h, sizeof(h) };
 		for (int i = 0; i < n; i++)
-			if ((ret = chan_write(c, v[i].iov_base, v[i].iov_len)))
+			all[k++] = v[i];
+		if (h[6] & MIG_FF_MAC) {
+			if ((ret = vmm__mig_auth_mac(&c->auth->tx, h, v, n, mac)))
 				return ret;
-		return chan_write(c, mac, sizeof(mac));
+			all[k++] = (struct iovec){ mac, sizeof(mac) };
+			total += sizeof(mac);
+		}
+		if (c->cork) {
+			if (c->cork_len + total > MIG_CORK_CAP &&
+			    (ret = chan_flush(c)))
+				return ret;
+			if (total <= MIG_CORK_CAP) {
+				for (int i = 0; i < k; i++) {
+					memcpy(c->cork + c->cork_len,
+					       all[i].iov_base, all[i].iov_len);
+					c->cork_len += all[i].iov_len;
+				}
+				return 0;
+			}
+		}
+		return chan_writev(c, all, k);
 	}
-	if ((ret = chan_write(c, h, sizeof(h))))
-		return ret;
-	for (int i = 0; i < n; i++)
-		if ((ret = chan_write(c, v[i].iov_base, v[i].iov_len)))
-			return ret;
-	return 0;
 }
 
 static int send_simple(struct chan *c, uint16_t type, const void *p,
@@ -345,6 +440,8 @@ struct sender {
 	struct vmm_mem_listener ml;
 	bool ml_on;
 	struct mig_t2 t2;      /* tier 2 (postcopy.h) */
+	double sw[SW_N];       /* switch-over phases' ends (now_ms()) */
+	double cpu_pause;      /* this thread's CPU time at the pause */
 	/* zstd (when asked for and the destination decodes it) */
 	bool zstd;
 	struct pagecodec pz;
@@ -380,6 +477,8 @@ static int pc_source_switch(struct sender *s, struct snap_state *ss,
 static bool t2_pc_requested(struct sender *s);
 static void t2_pass0_rest(struct sender *s, uint32_t ri, uint64_t pi);
 static void t2_stopping(struct sender *s);
+static void t2_log_switch(struct sender *s, double tpause, uint64_t pages,
+			  bool postcopy);
 
 static void throttle(struct sender *s)
 {
@@ -835,12 +934,23 @@ stop:
 	t2_stopping(s);
 	t2_throttle_end(s);
 	tpause = now_ms();
+	s->cpu_pause = cpu_ms();
+	/* the bandwidth cap's debt of the last round is forgotten: what it
+	 * paced is at the destination already; the pages sent while paused
+	 * are paced from here */
+	s->round_t0 = tpause;
+	s->round_bytes0 = s->c.bytes_out;
 	if ((ret = vmm_vm_pause(vm)))
 		goto fail;
 	paused = true;
+	s->sw[SW_PAUSE] = now_ms();
 	if ((ret = collect_state(s, &ss)))
 		goto fail;
+	s->sw[SW_STATE] = now_ms();
 	n = fetch_dirty(s, tmp, true);
+	s->sw[SW_DIRTY] = now_ms();
+	/* everything up to DONE (SWITCH) in as few writes as fit */
+	chan_cork(&s->c);
 	if (n >= 0 && s->t2.postcopy) {
 		s->t2.in_postcopy = true;
 		ret = pc_source_switch(s, ss, tpause, &committed);
@@ -853,8 +963,10 @@ stop:
 		goto fail;
 	}
 	s->st.last_round_pages = (uint64_t)n;
+	s->sw[SW_PAGES] = now_ms();
 	if ((ret = send_state(s, ss)))
 		goto fail;
+	s->sw[SW_FRAMES] = now_ms();
 	{
 		uint8_t done[16];
 		uint32_t len;
@@ -865,12 +977,16 @@ stop:
 		vmm__le_put32(done + 4, s->st.converged ? 1 : 0);
 		vmm__le_put64(done + 8, s->st.pages_sent);
 		if ((ret = send_simple(&s->c, F_DONE, done, sizeof(done))) ||
-		    (ret = expect(&s->c, F_ACK, &len)) ||
-		    (ret = send_simple(&s->c, F_COMMIT, NULL, 0)))
+		    (ret = chan_uncork(&s->c)) ||
+		    (ret = expect(&s->c, F_ACK, &len)))
+			goto fail;
+		s->sw[SW_ACK] = now_ms();
+		if ((ret = send_simple(&s->c, F_COMMIT, NULL, 0)))
 			goto fail;
 	}
 	committed = true;
 	s->st.downtime_ms = now_ms() - tpause;
+	t2_log_switch(s, tpause, s->st.last_round_pages, false);
 fail:
 	vmm__vm_set_sender(vm, NULL);
 	t2_throttle_end(s);
@@ -910,6 +1026,7 @@ fail:
 		vmm__free(vm, s->bm[i]);
 	vmm__free(vm, tmp);
 	vmm__free(vm, s->c.buf);
+	vmm__free_with(NULL, s->c.cork);
 	if (s->c.auth)
 		vmm__mig_auth_free(s->c.auth);
 	vmm__pz_free(&s->pz);
@@ -1186,6 +1303,7 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 	uint32_t len;
 	int fl, ret, nodelay;
 	bool done = false;
+	double tload, tarm, cload;
 
 	if (fd < 0 || !out || (fl = fcntl(fd, F_GETFL)) < 0)
 		return -EINVAL;
@@ -1284,6 +1402,8 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			}
 			r->st.rounds = vmm__le_get32(r->c.buf);
 			r->st.converged = vmm__le_get32(r->c.buf + 4) & 1;
+			tload = now_ms();
+			cload = cpu_ms();
 			ret = vmm__snap_load_state(r->vm, r->p, true,
 						   opts && (opts->flags & VMM_RESTORE_SKIP_DEVICES),
 						   opts ? opts->attach : NULL,
@@ -1292,8 +1412,16 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 				vmm_last_error(r->vm, r->c.err, sizeof(r->c.err));
 				break;
 			}
+			tarm = now_ms();
 			if (type == F_PC_SWITCH && (ret = pc_rx_arm(r, len)))
 				break;
+			/* the destination's share of the downtime */
+			vmm__log(r->vm, VMM_LOG_INFO, "migrate (destination): "
+				 "state loaded in %.3f ms%s%.3f ms (thread CPU "
+				 "%.3f ms of %.3f)", tarm - tload,
+				 r->pc ? ", post-copy armed in " : ", ",
+				 r->pc ? now_ms() - tarm : 0.0,
+				 cpu_ms() - cload, now_ms() - tload);
 			done = true;
 			break;
 		default:

@@ -166,6 +166,30 @@ static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
 	return d;
 }
 
+/*
+ * Where the downtime went, at VMM_LOG_INFO: vCPUs paused, state collected
+ * (devices quiesced), dirty log fetched, the last pages (pre-copy) or the
+ * missing map (post-copy) sent, the state frames sent, the destination's
+ * load until its ACK, the COMMIT.
+ */
+static void t2_log_switch(struct sender *s, double tpause, uint64_t pages,
+			  bool postcopy)
+{
+	double *w = s->sw, end = tpause + s->st.downtime_ms;
+
+	vmm__log(s->vm, VMM_LOG_INFO, "migrate: %s %.3f ms: pause %.3f, "
+		 "state %.3f, dirty log %.3f, %s %.3f (%llu pages), state "
+		 "frames %.3f, destination until ACK %.3f, COMMIT %.3f; "
+		 "sending thread's CPU %.3f ms",
+		 postcopy ? "post-copy switch-over" : "stop-and-copy",
+		 s->st.downtime_ms, w[SW_PAUSE] - tpause,
+		 w[SW_STATE] - w[SW_PAUSE], w[SW_DIRTY] - w[SW_STATE],
+		 postcopy ? "missing map" : "pages", w[SW_PAGES] - w[SW_DIRTY],
+		 (unsigned long long)pages, w[SW_FRAMES] - w[SW_PAGES],
+		 w[SW_ACK] - w[SW_FRAMES], end - w[SW_ACK],
+		 cpu_ms() - s->cpu_pause);
+}
+
 /* ---- post-copy on request (vmm_migrate_start_postcopy()) ---- */
 
 /* Asked for, and the destination takes it: switch at the next page. */
@@ -605,17 +629,22 @@ static int pc_source_switch(struct sender *s, struct snap_state *ss,
 	h->role = PC_ROLE_SRC;
 	h->id = id;
 	h->zstd = s->zstd;
-	if ((ret = pc_send_maps(&s->c, &s->cfg, s->bm)) ||
-	    (ret = send_state(s, ss)))
+	if ((ret = pc_send_maps(&s->c, &s->cfg, s->bm)))
 		goto fail;
+	s->sw[SW_PAGES] = now_ms();
+	if ((ret = send_state(s, ss)))
+		goto fail;
+	s->sw[SW_FRAMES] = now_ms();
 	vmm__le_put32(sw, s->st.rounds);
 	vmm__le_put32(sw + 4, 0);
 	vmm__le_put64(sw + 8, s->st.pages_sent);
 	vmm__le_put64(sw + 16, id);
 	vmm__le_put64(sw + 24, missing);
 	if ((ret = send_simple(&s->c, F_PC_SWITCH, sw, sizeof(sw))) ||
+	    (ret = chan_uncork(&s->c)) ||
 	    (ret = expect(&s->c, F_ACK, &len)))
 		goto fail;
+	s->sw[SW_ACK] = now_ms();
 	/* from the COMMIT on the destination may run the VM: this copy must
 	 * never run again (set before sending: a COMMIT that went out and a
 	 * write error after it look alike) */
@@ -630,11 +659,7 @@ static int pc_source_switch(struct sender *s, struct snap_state *ss,
 	if ((ret = send_simple(&s->c, F_COMMIT, NULL, 0)))
 		return ret;
 	s->st.downtime_ms = now_ms() - tpause;
-	s->st.postcopy = true;
-	s->st.postcopy_pages = missing;
-	vmm__log(s->vm, VMM_LOG_INFO, "migrate: post-copy switch-over after "
-		 "%.2f ms paused, %llu pages to go", s->st.downtime_ms,
-		 (unsigned long long)missing);
+	t2_log_switch(s, tpause, missing, true);
 	ret = pc_push(s);
 	if (!ret)
 		h->done = true;
@@ -1087,6 +1112,7 @@ static int pc_rx_arm(struct receiver *r, uint32_t len)
 	uint64_t missing;
 	char why[320];
 	int ret = 0;
+	double t0, t1, t_madv = 0, t_reg = 0;
 
 	if (len != 32)
 		return -EBADMSG;
@@ -1155,6 +1181,7 @@ static int pc_rx_arm(struct receiver *r, uint32_t len)
 		}
 	}
 	/* the stale copies of the needed pages go: they fault from now on */
+	t0 = now_ms();
 	for (uint32_t i = 0; i < d->cfg.nregions && !ret; i++) {
 		struct pc_region *g = &d->reg[i];
 		uint64_t pages = g->size / SNAP_PAGE;
@@ -1172,10 +1199,18 @@ static int pc_rx_arm(struct receiver *r, uint32_t len)
 			}
 			p = q + 1;
 		}
+		t1 = now_ms();
 		if (!ret && (ret = vmm__uffd_register(d->uffd, g->host, g->size)))
 			snprintf(r->c.err, sizeof(r->c.err),
 				 "UFFDIO_REGISTER: %s", strerror(-ret));
+		t_madv += t1 - t0;
+		t_reg += now_ms() - t1;
+		t0 = now_ms();
 	}
+	vmm__log(r->vm, VMM_LOG_INFO, "migrate (destination): %llu missing "
+		 "pages dropped in %.3f ms, guest RAM registered with "
+		 "userfaultfd in %.3f ms", (unsigned long long)missing, t_madv,
+		 t_reg);
 	if (ret) {
 		pc_dst_free(d);
 		return ret;

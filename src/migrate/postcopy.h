@@ -29,6 +29,9 @@ enum mig_frame_pc {
 /* t2_round(): the switch-over decision after a round */
 enum { R_CONTINUE, R_CONVERGED, R_MAX_ROUNDS, R_POSTCOPY };
 
+/* the switch-over's phases, timed for the log (t2_log_switch()) */
+enum { SW_PAUSE, SW_STATE, SW_DIRTY, SW_PAGES, SW_FRAMES, SW_ACK, SW_N };
+
 /* source side, in struct sender */
 struct mig_t2 {
 	uint32_t flags;              /* VMM_MIGRATE_* */
