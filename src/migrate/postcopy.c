@@ -176,18 +176,26 @@ static void t2_log_switch(struct sender *s, double tpause, uint64_t pages,
 			  bool postcopy)
 {
 	double *w = s->sw, end = tpause + s->st.downtime_ms;
+	double waited = s->wait_pause >= 0 ? run_delay_ms() - s->wait_pause : -1;
+	char wbuf[48] = "";
+
+	if (!vmm__log_enabled(s->vm, VMM_LOG_INFO))
+		return;
+	if (waited >= 0)
+		snprintf(wbuf, sizeof(wbuf), ", waited for a core %.3f ms",
+			 waited);
 
 	vmm__log(s->vm, VMM_LOG_INFO, "migrate: %s %.3f ms: pause %.3f, "
 		 "state %.3f, dirty log %.3f, %s %.3f (%llu pages), state "
 		 "frames %.3f, destination until ACK %.3f, COMMIT %.3f; "
-		 "sending thread's CPU %.3f ms",
+		 "sending thread's CPU %.3f ms%s",
 		 postcopy ? "post-copy switch-over" : "stop-and-copy",
 		 s->st.downtime_ms, w[SW_PAUSE] - tpause,
 		 w[SW_STATE] - w[SW_PAUSE], w[SW_DIRTY] - w[SW_STATE],
 		 postcopy ? "missing map" : "pages", w[SW_PAGES] - w[SW_DIRTY],
 		 (unsigned long long)pages, w[SW_FRAMES] - w[SW_PAGES],
 		 w[SW_ACK] - w[SW_FRAMES], end - w[SW_ACK],
-		 cpu_ms() - s->cpu_pause);
+		 cpu_ms() - s->cpu_pause, wbuf);
 }
 
 /* ---- post-copy on request (vmm_migrate_start_postcopy()) ---- */
