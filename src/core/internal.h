@@ -61,6 +61,10 @@ void vmm__vm_set_resume_block(vmm_vm *vm, const char *why);
  * VM's lock, so the sender cannot go away meanwhile (it clears itself
  * with NULL before it frees), or returns -ENOENT when there is none.
  */
+/* The time the VM's vCPU threads (of vmm_vm_start()) have waited for a
+ * core in all, in ms (schedstat run_delay; -1 where the kernel does not
+ * say): the migration's switch-over breakdown. */
+double vmm__vm_vcpu_wait_ms(vmm_vm *vm);
 void vmm__vm_set_sender(vmm_vm *vm, void *sender);
 int vmm__vm_with_sender(vmm_vm *vm, int (*fn)(void *sender, void *arg),
 			void *arg);

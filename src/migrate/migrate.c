@@ -465,6 +465,8 @@ struct sender {
 	double sw[SW_N];       /* switch-over phases' ends (now_ms()) */
 	double cpu_pause;      /* this thread's CPU time at the pause */
 	double wait_pause;     /* its run_delay_ms() then (-1: unknown) */
+	double vcpu_wait[2];   /* vCPU threads' wait for a core: at the
+				* pause request, once all are parked */
 	/* zstd (when asked for and the destination decodes it) */
 	bool zstd;
 	struct pagecodec pz;
@@ -964,7 +966,12 @@ stop:
 	t2_throttle_end(s);
 	tpause = now_ms();
 	s->cpu_pause = cpu_ms();
-	s->wait_pause = vmm__log_enabled(vm, VMM_LOG_INFO) ? run_delay_ms() : -1;
+	s->wait_pause = -1;
+	s->vcpu_wait[0] = s->vcpu_wait[1] = -1;
+	if (vmm__log_enabled(vm, VMM_LOG_INFO)) {
+		s->wait_pause = run_delay_ms();
+		s->vcpu_wait[0] = vmm__vm_vcpu_wait_ms(vm);
+	}
 	/* the bandwidth cap's debt of the last round is forgotten: what it
 	 * paced is at the destination already; the pages sent while paused
 	 * are paced from here */
@@ -974,6 +981,8 @@ stop:
 		goto fail;
 	paused = true;
 	s->sw[SW_PAUSE] = now_ms();
+	if (s->vcpu_wait[0] >= 0)
+		s->vcpu_wait[1] = vmm__vm_vcpu_wait_ms(vm);
 	if ((ret = collect_state(s, &ss)))
 		goto fail;
 	s->sw[SW_STATE] = now_ms();

@@ -181,16 +181,21 @@ static void t2_log_switch(struct sender *s, double tpause, uint64_t pages,
 
 	if (!vmm__log_enabled(s->vm, VMM_LOG_INFO))
 		return;
+	char vbuf[64] = "";
+
 	if (waited >= 0)
 		snprintf(wbuf, sizeof(wbuf), ", waited for a core %.3f ms",
 			 waited);
+	if (s->vcpu_wait[0] >= 0 && s->vcpu_wait[1] >= 0)
+		snprintf(vbuf, sizeof(vbuf), " (vCPU threads waited for a "
+			 "core %.3f)", s->vcpu_wait[1] - s->vcpu_wait[0]);
 
-	vmm__log(s->vm, VMM_LOG_INFO, "migrate: %s %.3f ms: pause %.3f, "
+	vmm__log(s->vm, VMM_LOG_INFO, "migrate: %s %.3f ms: pause %.3f%s, "
 		 "state %.3f, dirty log %.3f, %s %.3f (%llu pages), state "
 		 "frames %.3f, destination until ACK %.3f, COMMIT %.3f; "
 		 "sending thread's CPU %.3f ms%s",
 		 postcopy ? "post-copy switch-over" : "stop-and-copy",
-		 s->st.downtime_ms, w[SW_PAUSE] - tpause,
+		 s->st.downtime_ms, w[SW_PAUSE] - tpause, vbuf,
 		 w[SW_STATE] - w[SW_PAUSE], w[SW_DIRTY] - w[SW_STATE],
 		 postcopy ? "missing map" : "pages", w[SW_PAGES] - w[SW_DIRTY],
 		 (unsigned long long)pages, w[SW_FRAMES] - w[SW_PAGES],
