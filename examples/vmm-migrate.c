@@ -55,6 +55,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -226,6 +227,7 @@ struct ctl {
 	int cmd;                 /* for the main thread */
 	char addr[256];
 	bool answered;
+	bool busy;               /* a resume/cancel waits for its answer */
 	char answer[300];
 };
 
@@ -347,12 +349,20 @@ static void ctl_command(char *line, char *out, size_t len)
 			pthread_mutex_unlock(&ctl->lock);
 			return;
 		}
+		if (ctl->cmd || ctl->busy) {
+			snprintf(out, len, "error another resume or cancel is "
+				 "under way");
+			pthread_mutex_unlock(&ctl->lock);
+			return;
+		}
+		ctl->busy = true;
 		ctl->cmd = resume ? CMD_RESUME : CMD_CANCEL;
 		snprintf(ctl->addr, sizeof(ctl->addr), "%s", resume ? arg : "");
 		ctl->answered = false;
 		pthread_cond_broadcast(&ctl->cond);
 		while (!ctl->answered)
 			pthread_cond_wait(&ctl->cond, &ctl->lock);
+		ctl->busy = false;
 		snprintf(out, len, "%s", ctl->answer);
 		pthread_mutex_unlock(&ctl->lock);
 		return;
@@ -361,19 +371,16 @@ static void ctl_command(char *line, char *out, size_t len)
 		 "resume ADDR, cancel)", line);
 }
 
-static void *ctl_thread(void *arg)
+/* one client: a command line in, the answer out (its own thread, so
+ * that "status" answers while a "resume" runs) */
+static void *ctl_client_thread(void *arg)
 {
-	(void)arg;
-	for (;;) {
+	int c = (int)(intptr_t)arg;
+
+	{
 		char line[320], out[400];
 		size_t got = 0;
-		int c = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC);
 
-		if (c < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return NULL;
-		}
 		/* one line, within 5 s */
 		while (got < sizeof(line) - 1) {
 			struct pollfd pf = { c, POLLIN, 0 };
@@ -396,6 +403,28 @@ static void *ctl_thread(void *arg)
 			/* the client went away */
 		}
 		close(c);
+	}
+	return NULL;
+}
+
+static void *ctl_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_t t;
+		int c = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return NULL;
+		}
+		if (pthread_create(&t, NULL, ctl_client_thread,
+				   (void *)(intptr_t)c)) {
+			close(c);
+			continue;
+		}
+		pthread_detach(t);
 	}
 }
 
