@@ -502,6 +502,8 @@ static int pc_source_switch(struct sender *s, struct snap_state *ss,
 static bool t2_pc_requested(struct sender *s);
 static void t2_pass0_rest(struct sender *s, uint32_t ri, uint64_t pi);
 static void t2_stopping(struct sender *s);
+static int pc_send_maps(struct chan *c, const struct snap_config *cfg,
+			uint64_t *const *maps);
 static void t2_log_switch(struct sender *s, double tpause, uint64_t pages,
 			  bool postcopy);
 
@@ -964,6 +966,12 @@ stop:
 	/* stop and copy (or switch over) */
 	t2_stopping(s);
 	t2_throttle_end(s);
+	/* post-copy: the pages known missing already (the round's dirty
+	 * pages, the rest of a first pass) are mapped now, while the VM
+	 * still runs: the destination drops their stale copies before the
+	 * downtime; the map after the pause adds what changed meanwhile */
+	if (s->t2.postcopy && (ret = pc_send_maps(&s->c, &s->cfg, s->bm)))
+		goto fail;
 	tpause = now_ms();
 	s->cpu_pause = cpu_ms();
 	s->wait_pause = -1;
@@ -1123,6 +1131,8 @@ struct receiver {
 	/* tier 2: post-copy (postcopy.c) */
 	bool pc_ok;                      /* CAPS offered post-copy */
 	uint64_t *pc_need[SNAP_MAX_REGIONS];
+	uint64_t *pc_zapped[SNAP_MAX_REGIONS]; /* stale copies dropped */
+	double t_zap;                    /* ms spent dropping them */
 	struct pc_dst *pc;               /* armed at SWITCH */
 	struct pagecodec pz;
 	uint8_t *zout;         /* MIG_BATCH pages: a decompressed batch */
@@ -1201,6 +1211,19 @@ static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
 				 "page 0x%llx is not guest RAM",
 				 (unsigned long long)e);
 			return -EBADMSG;
+		}
+		if (r->pc_zapped[0]) {
+			/* a NEEDMAP said it is missing (and its stale copy is
+			 * gone): it may come only in post-copy */
+			uint64_t pg;
+			int ri = pc_locate(&r->p->cfg, gpa, &pg);
+
+			if (ri >= 0 && r->pc_need[ri] && bit_get(r->pc_need[ri], pg)) {
+				snprintf(r->c.err, sizeof(r->c.err),
+					 "page 0x%llx after a NEEDMAP marked "
+					 "it missing", (unsigned long long)gpa);
+				return -EPROTO;
+			}
 		}
 		if (e & PAGE_ZERO) {
 			ret = vmm_mem_fill(r->vm, gpa, 0, SNAP_PAGE);
@@ -1419,17 +1442,7 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			ret = rx_state(r, type, len);
 			break;
 		case F_PC_NEEDMAP:
-			if (!r->pc_ok) {
-				ret = -EPROTO;
-				break;
-			}
-			for (uint32_t i = 0; i < r->p->cfg.nregions && !ret; i++)
-				if (!r->pc_need[i] &&
-				    !(r->pc_need[i] = vmm__alloc_with(NULL,
-						map_words(r->p->cfg.regions[i].size) * 8)))
-					ret = -ENOMEM;
-			if (!ret)
-				ret = pc_recv_map(&r->c, len, &r->p->cfg, r->pc_need);
+			ret = pc_rx_needmap(r, len);
 			break;
 		case F_PC_SWITCH:
 		case F_DONE:
@@ -1505,8 +1518,10 @@ out:
 		*stats = r->st;
 	for (int i = 0; i < SNAP_MAX_DEVICES; i++)
 		vmm__free_with(NULL, r->devdata[i]);
-	for (int i = 0; i < SNAP_MAX_REGIONS; i++)
+	for (int i = 0; i < SNAP_MAX_REGIONS; i++) {
 		vmm__free_with(NULL, r->pc_need[i]);
+		vmm__free_with(NULL, r->pc_zapped[i]);
+	}
 	if (r->p)
 		vmm__snap_parsed_free(r->p);
 	vmm__free_with(NULL, r->p);

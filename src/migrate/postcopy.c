@@ -447,6 +447,15 @@ static int pc_recv_map(struct chan *c, uint32_t len,
 	return 0;
 }
 
+static uint64_t maps_count_one(const uint64_t *m, uint64_t size)
+{
+	uint64_t n = 0;
+
+	for (uint64_t w = 0; m && w < map_words(size); w++)
+		n += (uint64_t)__builtin_popcountll(m[w]);
+	return n;
+}
+
 static uint64_t maps_count(const struct snap_config *cfg, uint64_t *const *m)
 {
 	uint64_t n = 0;
@@ -1116,6 +1125,81 @@ static void *pc_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Drop the destination's stale copies of the pages of words [@w0, @w1)
+ * of @need not dropped yet (@zapped): they are missing from now on and
+ * fault once userfaultfd is armed.  One madvise() per run of pages.
+ */
+static int pc_zap(uint8_t *host, uint64_t pages, const uint64_t *need,
+		  uint64_t *zapped, uint64_t w0, uint64_t w1)
+{
+	for (uint64_t w = w0; w < w1; w++) {
+		uint64_t todo = need[w] & ~zapped[w];
+
+		while (todo) {
+			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(todo), q = p;
+
+			/* the run may go on into the next words */
+			while (q < pages && bit_get(need, q) && !bit_get(zapped, q)) {
+				bit_set(zapped, q);
+				q++;
+			}
+			if (madvise(host + p * SNAP_PAGE, (q - p) * SNAP_PAGE,
+				    MADV_DONTNEED))
+				return -errno;
+			todo = need[w] & ~zapped[w];
+		}
+	}
+	return 0;
+}
+
+/*
+ * Receiver: a NEEDMAP before SWITCH (in r->c.buf).  The source sends the
+ * map of the pages it will not send before the switch as soon as it
+ * decides to switch, while its VM still runs, and once more, completed,
+ * after the pause: the stale copies are dropped as each map arrives, so
+ * most of that work is done before the downtime (a page in the map must
+ * not come as PAGES afterwards: rx_pages() refuses it).
+ */
+static int pc_rx_needmap(struct receiver *r, uint32_t len)
+{
+	struct snap_config *cfg = &r->p->cfg;
+	uint64_t ri, w0, n;
+	double t0 = now_ms();
+	int ret = 0;
+
+	if (!r->pc_ok)
+		return -EPROTO;
+	for (uint32_t i = 0; i < cfg->nregions && !ret; i++) {
+		size_t bytes = map_words(cfg->regions[i].size) * 8;
+
+		if ((!r->pc_need[i] &&
+		     !(r->pc_need[i] = vmm__alloc_with(NULL, bytes))) ||
+		    (!r->pc_zapped[i] &&
+		     !(r->pc_zapped[i] = vmm__alloc_with(NULL, bytes))))
+			ret = -ENOMEM;
+	}
+	if (!ret)
+		ret = pc_recv_map(&r->c, len, cfg, r->pc_need);
+	if (ret)
+		return ret;
+	/* pc_recv_map() checked these */
+	ri = vmm__le_get32(r->c.buf);
+	w0 = vmm__le_get64(r->c.buf + 8);
+	n = (len - 16) / 8;
+	{
+		const struct snap_region *g = &cfg->regions[ri];
+		struct iovec iov;
+
+		if (vmm_mem_iovec(r->vm, g->gpa, g->size, true, &iov, 1) != 1)
+			return -EFAULT;
+		ret = pc_zap(iov.iov_base, g->size / SNAP_PAGE, r->pc_need[ri],
+			     r->pc_zapped[ri], w0, w0 + n);
+	}
+	r->t_zap += now_ms() - t0;
+	return ret;
+}
+
 /* Receiver: SWITCH (in r->c.buf, @len bytes).  The state is loaded by the
  * caller; this arms userfaultfd and hangs the post-copy on the VM. */
 static int pc_rx_arm(struct receiver *r, uint32_t len)
@@ -1193,37 +1277,28 @@ static int pc_rx_arm(struct receiver *r, uint32_t len)
 			snprintf(r->c.err, sizeof(r->c.err), "%.190s", why);
 		}
 	}
-	/* the stale copies of the needed pages go: they fault from now on */
-	t0 = now_ms();
+	/* the stale copies of the needed pages went as their maps arrived
+	 * (pc_rx_needmap()); register guest RAM: they fault from now on */
 	for (uint32_t i = 0; i < d->cfg.nregions && !ret; i++) {
 		struct pc_region *g = &d->reg[i];
-		uint64_t pages = g->size / SNAP_PAGE;
 
-		for (uint64_t p = 0; p < pages;) {
-			uint64_t q = p;
-
-			while (q < pages && bit_get(g->need, q))
-				q++;
-			if (q > p &&
-			    madvise(g->host + p * SNAP_PAGE, (q - p) * SNAP_PAGE,
-				    MADV_DONTNEED)) {
-				ret = -errno;
-				break;
-			}
-			p = q + 1;
-		}
+		t0 = now_ms();
+		if (r->pc_zapped[i])
+			ret = pc_zap(g->host, g->size / SNAP_PAGE, g->need,
+				     r->pc_zapped[i], 0, map_words(g->size));
+		else if (maps_count_one(g->need, g->size))
+			ret = -EPROTO; /* cannot be: needs came with maps */
 		t1 = now_ms();
+		t_madv += t1 - t0;
 		if (!ret && (ret = vmm__uffd_register(d->uffd, g->host, g->size)))
 			snprintf(r->c.err, sizeof(r->c.err),
 				 "UFFDIO_REGISTER: %s", strerror(-ret));
-		t_madv += t1 - t0;
 		t_reg += now_ms() - t1;
-		t0 = now_ms();
 	}
 	vmm__log(r->vm, VMM_LOG_INFO, "migrate (destination): %llu missing "
-		 "pages dropped in %.3f ms, guest RAM registered with "
-		 "userfaultfd in %.3f ms", (unsigned long long)missing, t_madv,
-		 t_reg);
+		 "pages dropped in %.3f ms as their maps came (%.3f ms at the "
+		 "switch), guest RAM registered with userfaultfd in %.3f ms",
+		 (unsigned long long)missing, r->t_zap, t_madv, t_reg);
 	if (ret) {
 		pc_dst_free(d);
 		return ret;
