@@ -137,7 +137,8 @@ def status(ctl):
 def main():
     global MIG
     MIG = os.path.realpath(sys.argv[1])
-    backend = 'kvm' if os.access('/dev/kvm', os.R_OK | os.W_OK) else 'soft'
+    backend = os.environ.get('VMM_TEST_MIGRATE_BACKEND') or \
+        ('kvm' if os.access('/dev/kvm', os.R_OK | os.W_OK) else 'soft')
     # long enough that the guest is still running at the switch-over
     iters = '400000000' if backend == 'kvm' else '100000000'
     guest = ['--backend', backend, '--guest-iterations', iters,
