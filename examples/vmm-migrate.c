@@ -692,7 +692,7 @@ static void usage(FILE *f)
 		"  --postcopy       both: switch to post-copy when pre-copy does not converge;\n"
 		"                   after a cut both sides resume on a new connection to ADDR\n"
 		"  --postcopy-on-request  send: with --postcopy, switch only when\n"
-		"                   `vmm-migrate postcopy SOCK` asks (no round limit)\n"
+		"                   `vmm-migrate postcopy SOCK` asks (--rounds default 10000)\n"
 		"  --control SOCK   both: take resume/postcopy/cancel/status commands on this\n"
 		"                   unix socket; after a post-copy cut wait for them instead\n"
 		"                   of reconnecting to ADDR by ourselves\n"
