@@ -1977,6 +1977,23 @@ static int bench_snapshot_save(const struct params *p, struct result *res)
  * the guest's RAM pushed through a socketpair with plain write()/read().
  * Everything shares the 2 loaded cores: compare ratios within one run.
  */
+/* the library's switch-over breakdown lines (VMM_LOG_INFO) of the
+ * current run: source and destination */
+static char mig_src_log[400], mig_dst_log[2][300];
+
+static void mig_log(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	if (level <= VMM_LOG_WARN)
+		fprintf(stderr, "libvmm: %s\n", msg);
+	if (strstr(msg, "stop-and-copy ") || strstr(msg, "switch-over "))
+		snprintf(mig_src_log, sizeof(mig_src_log), "%s", msg);
+	else if (strstr(msg, "(destination): state loaded"))
+		snprintf(mig_dst_log[0], sizeof(mig_dst_log[0]), "%s", msg);
+	else if (strstr(msg, "(destination):"))
+		snprintf(mig_dst_log[1], sizeof(mig_dst_log[1]), "%s", msg);
+}
+
 static int mig_guest(enum vmm_backend b, uint64_t ram, uint32_t delay,
 		     vmm_vm **out)
 {
@@ -1991,6 +2008,8 @@ static int mig_guest(enum vmm_backend b, uint64_t ram, uint32_t delay,
 	vmm_config_init(&cfg);
 	cfg.backend = b;
 	cfg.ram_size = ram;
+	cfg.log = mig_log;
+	cfg.log_level = VMM_LOG_INFO;
 	if ((ret = vmm_vm_create(&cfg, &vm)))
 		return ret;
 	if ((ret = vmm_vcpu_create(vm, 0, &vcpu)) ||
@@ -2045,6 +2064,8 @@ static void *mig_rx_thread(void *arg)
 
 	vmm_config_init(&ov);
 	ov.backend = r->backend;
+	ov.log = mig_log;
+	ov.log_level = VMM_LOG_INFO;
 	r->st.struct_size = sizeof(r->st);
 	r->ret = vmm_migrate_receive(r->fd, &ov, &ro, &mo, &r->vm, &r->st);
 	if (r->ret || !r->st.postcopy)
@@ -2252,6 +2273,7 @@ static int bench_migrate(const struct params *p, struct result *res)
 				speed0 = (double)(mig_iters(vm, true) - i0) /
 					 ((now_ns() - t0) / 1e9);
 
+				mig_src_log[0] = mig_dst_log[0][0] = mig_dst_log[1][0] = 0;
 				socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 				rx.fd = sv[1];
 				rx.backend = b;
@@ -2288,7 +2310,8 @@ static int bench_migrate(const struct params *p, struct result *res)
 					       "\"remote_faults\":%llu,\"postcopy_ms\":%.2f,"
 					       "\"guest_slowdown\":%.3f,"
 					       "\"baseline_ms\":%.2f,\"ratio\":%.4f,"
-					       "\"baseline_name\":\"RAM through a socketpair\"}\n",
+					       "\"baseline_name\":\"RAM through a socketpair\","
+					       "\"switch_src\":\"%s\",\"switch_dst\":\"%s %s\"}\n",
 					       mig_mode_names[m], vmm_backend_name(b),
 					       sizes[si], rates[ri], dirty_mib_s,
 					       p->mig_link, st.downtime_ms, st.total_ms,
@@ -2300,7 +2323,8 @@ static int bench_migrate(const struct params *p, struct result *res)
 					       (unsigned long long)st.postcopy_pages,
 					       (unsigned long long)rx.st.remote_faults,
 					       st.postcopy_ms, slowdown, base_ms,
-					       st.total_ms / base_ms);
+					       st.total_ms / base_ms, mig_src_log,
+					       mig_dst_log[0], mig_dst_log[1]);
 				else
 					printf("migrate %-20s %4uM dirty %3u (%.1f) MiB/s: downtime %.3f ms, total %.1f ms, %u rounds, %llu bytes, throttle %u%%, %s%llu remote faults, slowdown %.2fx\n",
 					       mig_mode_names[m], sizes[si], rates[ri],

@@ -261,7 +261,8 @@ struct vmm_migrate_opts {
 	const void *key;
 	/* ---- since 0.2: convergence and post-copy ---- */
 	/** with VMM_MIGRATE_POSTCOPY: dirty rounds that did not converge
-	 * before the switch to post-copy (0 = 2) */
+	 * before the switch to post-copy (0 = 2; UINT32_MAX = never by
+	 * itself, only on vmm_migrate_start_postcopy()) */
 	uint32_t postcopy_after_rounds;
 	/** auto-converge: first throttle, step per round, ceiling, in percent
 	 * of vCPU time taken away (0 = 20, 10, 99) */
@@ -400,6 +401,21 @@ VMM_API VMM_MUST_CHECK int vmm_migrate_wait(vmm_vm *vm, int timeout_ms,
 VMM_API VMM_MUST_CHECK int vmm_migrate_resume(vmm_vm *vm, int fd,
 					      const struct vmm_migrate_opts *opts,
 					      struct vmm_migrate_stats *stats);
+
+/**
+ * vmm_migrate_start_postcopy() - switch the vmm_migrate_send() running on
+ * @vm (in another thread) to post-copy now, whatever its rounds and
+ * thresholds say (QEMU's migrate-start-postcopy).  The sender switches
+ * over at its next page: the pages it has not sent yet (the rest of the
+ * first pass, the rest of the round) join the missing set with those
+ * dirtied since they were sent.  Returns 0 (the switch is under way;
+ * vmm_migrate_send() reports it in stats->postcopy), -EINVAL when no
+ * vmm_migrate_send() runs on @vm or it was started without
+ * VMM_MIGRATE_POSTCOPY, -ENOTSUP when its destination does not take
+ * post-copy, -EALREADY once its stop-and-copy or switch-over began.
+ * Thread-safe; since 0.3.
+ */
+VMM_API VMM_MUST_CHECK int vmm_migrate_start_postcopy(vmm_vm *vm);
 
 /**
  * vmm_migrate_cancel() - on a post-copy source VM whose migration broke:

@@ -55,6 +55,19 @@ void vmm__vm_set_migrate(vmm_vm *vm, void *state, void (*fini)(void *));
 void *vmm__vm_migrate(vmm_vm *vm);
 /* While @why is non-NULL, vmm_vm_resume() refuses with -EBUSY and @why. */
 void vmm__vm_set_resume_block(vmm_vm *vm, const char *why);
+/*
+ * The running vmm_migrate_send() of @vm (NULL when none), for calls from
+ * other threads: vmm__vm_with_sender() runs @fn(sender, arg) under the
+ * VM's lock, so the sender cannot go away meanwhile (it clears itself
+ * with NULL before it frees), or returns -ENOENT when there is none.
+ */
+/* The time the VM's vCPU threads (of vmm_vm_start()) have waited for a
+ * core in all, in ms (schedstat run_delay; -1 where the kernel does not
+ * say): the migration's switch-over breakdown. */
+double vmm__vm_vcpu_wait_ms(vmm_vm *vm);
+void vmm__vm_set_sender(vmm_vm *vm, void *sender);
+int vmm__vm_with_sender(vmm_vm *vm, int (*fn)(void *sender, void *arg),
+			void *arg);
 /* vmm_mem_get_regions() for the library: @out holds full-size structs */
 int vmm__mem_get_regions(vmm_vm *vm, struct vmm_mem_info *out, int max);
 

@@ -5,8 +5,12 @@
  */
 #include "core/vm_impl.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static void kick_all(vmm_vm *vm)
 {
@@ -67,6 +71,7 @@ static void *vcpu_thread(void *arg)
 	vmm_vm *vm = vcpu->vm;
 	struct vmm_exit exit;
 
+	atomic_store(&vcpu->tid, (int)syscall(SYS_gettid));
 	while (!stopping(vm)) {
 		int r = vmm_vcpu_run_loop(vcpu, &exit);
 		if (r) {
@@ -267,6 +272,35 @@ int vmm_vm_resume(vmm_vm *vm)
 		pthread_cond_broadcast(&vm->run_cond);
 	pthread_mutex_unlock(&vm->run_lock);
 	return 0;
+}
+
+double vmm__vm_vcpu_wait_ms(vmm_vm *vm)
+{
+	double sum = 0;
+
+	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
+		vmm_vcpu *v = vm->vcpus[i];
+		char path[64], b[128];
+		unsigned long long run, wait;
+		ssize_t n;
+		int fd, tid = v ? atomic_load(&v->tid) : 0;
+
+		if (!tid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		n = read(fd, b, sizeof(b) - 1);
+		close(fd);
+		if (n <= 0)
+			return -1;
+		b[n] = 0;
+		if (sscanf(b, "%llu %llu", &run, &wait) != 2)
+			return -1;
+		sum += (double)wait / 1e6;
+	}
+	return sum;
 }
 
 bool vmm__vm_running(vmm_vm *vm)

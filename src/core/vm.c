@@ -386,6 +386,25 @@ void *vmm__vm_migrate(vmm_vm *vm)
 	return p;
 }
 
+void vmm__vm_set_sender(vmm_vm *vm, void *sender)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vm->mig_sender = sender;
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+int vmm__vm_with_sender(vmm_vm *vm, int (*fn)(void *sender, void *arg),
+			void *arg)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->mig_sender)
+		ret = fn(vm->mig_sender, arg);
+	pthread_mutex_unlock(&vm->run_lock);
+	return ret;
+}
+
 void vmm__vm_set_resume_block(vmm_vm *vm, const char *why)
 {
 	pthread_mutex_lock(&vm->run_lock);

@@ -87,6 +87,7 @@ struct vmm_vcpu {
 	pthread_t thread;           /* vmm_vm_start() thread */
 	pthread_t run_thread;       /* thread inside vmm_vcpu_run() */
 	bool thread_started;
+	_Atomic int tid;            /* its kernel thread id (0: not yet) */
 	/* exits vmm_vcpu_run() returned, by kind (written only by the thread
 	 * running the vCPU; read by vmm_vcpu_get_stats()) */
 	_Atomic uint64_t exit_count[VMM_EXIT__COUNT];
@@ -143,6 +144,8 @@ struct vmm_vm {
 	void *mig;
 	void (*mig_fini)(void *);
 	const char *resume_block;
+	/* the running vmm_migrate_send() (vmm__vm_set_sender()) */
+	void *mig_sender;
 };
 
 /* notify.c: free the fallbacks and stop the I/O thread (VM destruction,

@@ -21,6 +21,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -66,13 +67,51 @@ struct chan {
 	uint8_t *buf;          /* receive buffer, MIG_MAX_FRAME bytes */
 	char err[200];
 	struct mig_auth *auth; /* MACs on every frame once auth->on */
+	/* corked (chan_cork()): frames gather here and go out in one write
+	 * (the switch-over's state frames: one wakeup of the peer, not one
+	 * per frame) */
+	uint8_t *cork;
+	size_t cork_len;
 };
+
+#define MIG_CORK_CAP (2 * MIG_MAX_FRAME)
 
 static double now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Time the calling thread waited for a core (runnable, not running:
+ * /proc/thread-self/schedstat's second field), for the switch-over's
+ * breakdown; -1 where the kernel does not say. */
+static double run_delay_ms(void)
+{
+	char b[128];
+	unsigned long long run, wait;
+	int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	b[n] = 0;
+	if (sscanf(b, "%llu %llu", &run, &wait) != 2)
+		return -1;
+	return (double)wait / 1e6;
+}
+
+/* CPU time of the calling thread (the switch-over's breakdown) */
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
@@ -139,6 +178,70 @@ static int chan_write(struct chan *c, const void *buf, size_t len)
 	return 0;
 }
 
+/* Write all of @v[0..n) (one sendmsg()/writev() when the socket takes
+ * it: a frame is one syscall, not one per piece). */
+static int chan_writev(struct chan *c, struct iovec *v, int n)
+{
+	while (n > 0) {
+		struct msghdr m = { .msg_iov = v, .msg_iovlen = (size_t)n };
+		ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int ret;
+
+		if (w < 0 && errno == ENOTSOCK)
+			w = writev(c->fd, v, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			if ((ret = chan_wait(c, POLLOUT)))
+				return ret;
+			continue;
+		}
+		c->bytes_out += (uint64_t)w;
+		while (n > 0 && (size_t)w >= v->iov_len) {
+			w -= (ssize_t)v->iov_len;
+			v++;
+			n--;
+		}
+		if (n > 0) {
+			v->iov_base = (uint8_t *)v->iov_base + w;
+			v->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* Write the corked frames (if any). */
+static int chan_flush(struct chan *c)
+{
+	int ret;
+
+	if (!c->cork || !c->cork_len)
+		return 0;
+	ret = chan_write(c, c->cork, c->cork_len);
+	c->cork_len = 0;
+	return ret;
+}
+
+/* Gather the next frames into one write until chan_uncork(); without
+ * memory for it they go out one by one as usual. */
+static void chan_cork(struct chan *c)
+{
+	if (!c->cork)
+		c->cork = vmm__alloc_with(NULL, MIG_CORK_CAP);
+	c->cork_len = 0;
+}
+
+static int chan_uncork(struct chan *c)
+{
+	int ret = chan_flush(c);
+
+	vmm__free_with(NULL, c->cork);
+	c->cork = NULL;
+	return ret;
+}
+
 static int chan_read(struct chan *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
@@ -189,24 +292,38 @@ static int send_frame(struct chan *c, uint16_t type, const struct iovec *v,
 	vmm__le_put32(h + 12, (uint32_t)len);
 	vmm__le_put32(h + 16, crc);
 	vmm__le_put32(h + 20, vmm__crc32c(0, h, 20));
-	if (h[6] & MIG_FF_MAC) {
+	{
 		uint8_t mac[MIG_MAC_LEN];
+		struct iovec all[2 + 4];
+		size_t total = sizeof(h) + len;
+		int k = 0;
 
-		if ((ret = vmm__mig_auth_mac(&c->auth->tx, h, v, n, mac)))
-			return ret;
-		if ((ret = chan_write(c, h, sizeof(h))))
-			return ret;
+		if (n > 4)
+			return -EINVAL;
+		all[k++] = (struct iovec){ h, sizeof(h) };
 		for (int i = 0; i < n; i++)
-			if ((ret = chan_write(c, v[i].iov_base, v[i].iov_len)))
+			all[k++] = v[i];
+		if (h[6] & MIG_FF_MAC) {
+			if ((ret = vmm__mig_auth_mac(&c->auth->tx, h, v, n, mac)))
 				return ret;
-		return chan_write(c, mac, sizeof(mac));
+			all[k++] = (struct iovec){ mac, sizeof(mac) };
+			total += sizeof(mac);
+		}
+		if (c->cork) {
+			if (c->cork_len + total > MIG_CORK_CAP &&
+			    (ret = chan_flush(c)))
+				return ret;
+			if (total <= MIG_CORK_CAP) {
+				for (int i = 0; i < k; i++) {
+					memcpy(c->cork + c->cork_len,
+					       all[i].iov_base, all[i].iov_len);
+					c->cork_len += all[i].iov_len;
+				}
+				return 0;
+			}
+		}
+		return chan_writev(c, all, k);
 	}
-	if ((ret = chan_write(c, h, sizeof(h))))
-		return ret;
-	for (int i = 0; i < n; i++)
-		if ((ret = chan_write(c, v[i].iov_base, v[i].iov_len)))
-			return ret;
-	return 0;
 }
 
 static int send_simple(struct chan *c, uint16_t type, const void *p,
@@ -345,6 +462,11 @@ struct sender {
 	struct vmm_mem_listener ml;
 	bool ml_on;
 	struct mig_t2 t2;      /* tier 2 (postcopy.h) */
+	double sw[SW_N];       /* switch-over phases' ends (now_ms()) */
+	double cpu_pause;      /* this thread's CPU time at the pause */
+	double wait_pause;     /* its run_delay_ms() then (-1: unknown) */
+	double vcpu_wait[2];   /* vCPU threads' wait for a core: at the
+				* pause request, once all are parked */
 	/* zstd (when asked for and the destination decodes it) */
 	bool zstd;
 	struct pagecodec pz;
@@ -377,6 +499,13 @@ static int t2_round(struct sender *s, int64_t n, double bw, double max_down,
 		    unsigned max_rounds);
 static int pc_source_switch(struct sender *s, struct snap_state *ss,
 			    double tpause, bool *committed);
+static bool t2_pc_requested(struct sender *s);
+static void t2_pass0_rest(struct sender *s, uint32_t ri, uint64_t pi);
+static void t2_stopping(struct sender *s);
+static int pc_send_maps(struct chan *c, const struct snap_config *cfg,
+			uint64_t *const *maps);
+static void t2_log_switch(struct sender *s, double tpause, uint64_t pages,
+			  bool postcopy);
 
 static void throttle(struct sender *s)
 {
@@ -403,9 +532,9 @@ static int mig_send_pages(struct sender *s)
 	size_t raw = s->v[1].iov_len;
 	int64_t z;
 
-	/* post-copy pages are plain PAGES (the destination's fault thread
-	 * decodes no PAGES_ZSTD) */
-	if (!s->zstd || !raw || s->t2.in_postcopy)
+	/* pages a post-copy destination waits for go raw: compressing
+	 * them would only add to the fault's latency */
+	if (!s->zstd || !raw || s->t2.urgent)
 		return send_frame(&s->c, F_PAGES, s->v, 2);
 	z = vmm__pz_compress(&s->pz, PZ_LEVEL_MIGRATE, s->stage, raw,
 			     s->zbuf, s->zcap);
@@ -555,13 +684,25 @@ static int64_t send_dirty(struct sender *s)
 		if (!host)
 			return -EFAULT;
 		for (uint64_t p = 0; p < pages && !ret; p++) {
+			if (!s->bm[i][p / 64]) {
+				p |= 63; /* a clean word: the next one (a 1 GiB
+					  * guest's scan costs 4096 tests, not
+					  * 262144: it runs while paused) */
+				continue;
+			}
 			if (!(s->bm[i][p / 64] & (1ull << (p % 64))))
 				continue;
+			/* post-copy asked for: the pages left stay in s->bm
+			 * (the switch-over's missing set) */
+			if (t2_pc_requested(s))
+				goto out;
+			s->bm[i][p / 64] &= ~(1ull << (p % 64));
 			ret = send_page(s, g->gpa + p * SNAP_PAGE,
 					host + p * SNAP_PAGE, false);
 			count++;
 		}
 	}
+out:
 	if (!ret)
 		ret = flush_pages(s);
 	return ret ? ret : count;
@@ -759,6 +900,8 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 		ret = -ENOMEM;
 	if (!ret && (ret = mig_ext_setup(s, o, &auth)))
 		goto fail;
+	/* vmm_migrate_start_postcopy() finds it from here on */
+	vmm__vm_set_sender(vm, s);
 	if (ret || (ret = mig_auth_source(&s->c)) || (ret = send_hello(s)))
 		goto fail;
 
@@ -775,9 +918,17 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 			ret = -EFAULT;
 			break;
 		}
-		for (uint64_t p = 0; p < g->size / SNAP_PAGE && !ret; p++)
+		for (uint64_t p = 0; p < g->size / SNAP_PAGE && !ret; p++) {
+			if (t2_pc_requested(s)) {
+				/* the rest of pass 0 joins the missing set */
+				t2_pass0_rest(s, i, p);
+				if ((ret = flush_pages(s)))
+					goto fail;
+				goto stop;
+			}
 			ret = send_page(s, g->gpa + p * SNAP_PAGE,
 					host + p * SNAP_PAGE, true);
+		}
 	}
 	if (ret || (ret = flush_pages(s)))
 		goto fail;
@@ -807,17 +958,46 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 			goto fail;
 		}
 		s->st.rounds++;
+		if (t2_pc_requested(s))
+			break; /* mid-round: the rest is in s->bm */
 	}
 
-	/* stop and copy */
+stop:
+	/* stop and copy (or switch over) */
+	t2_stopping(s);
 	t2_throttle_end(s);
+	/* post-copy: the pages known missing already (the round's dirty
+	 * pages, the rest of a first pass) are mapped now, while the VM
+	 * still runs: the destination drops their stale copies before the
+	 * downtime; the map after the pause adds what changed meanwhile */
+	if (s->t2.postcopy && (ret = pc_send_maps(&s->c, &s->cfg, s->bm)))
+		goto fail;
 	tpause = now_ms();
+	s->cpu_pause = cpu_ms();
+	s->wait_pause = -1;
+	s->vcpu_wait[0] = s->vcpu_wait[1] = -1;
+	if (vmm__log_enabled(vm, VMM_LOG_INFO)) {
+		s->wait_pause = run_delay_ms();
+		s->vcpu_wait[0] = vmm__vm_vcpu_wait_ms(vm);
+	}
+	/* the bandwidth cap's debt of the last round is forgotten: what it
+	 * paced is at the destination already; the pages sent while paused
+	 * are paced from here */
+	s->round_t0 = tpause;
+	s->round_bytes0 = s->c.bytes_out;
 	if ((ret = vmm_vm_pause(vm)))
 		goto fail;
 	paused = true;
+	s->sw[SW_PAUSE] = now_ms();
+	if (s->vcpu_wait[0] >= 0)
+		s->vcpu_wait[1] = vmm__vm_vcpu_wait_ms(vm);
 	if ((ret = collect_state(s, &ss)))
 		goto fail;
+	s->sw[SW_STATE] = now_ms();
 	n = fetch_dirty(s, tmp, true);
+	s->sw[SW_DIRTY] = now_ms();
+	/* everything up to DONE (SWITCH) in as few writes as fit */
+	chan_cork(&s->c);
 	if (n >= 0 && s->t2.postcopy) {
 		s->t2.in_postcopy = true;
 		ret = pc_source_switch(s, ss, tpause, &committed);
@@ -830,8 +1010,10 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 		goto fail;
 	}
 	s->st.last_round_pages = (uint64_t)n;
+	s->sw[SW_PAGES] = now_ms();
 	if ((ret = send_state(s, ss)))
 		goto fail;
+	s->sw[SW_FRAMES] = now_ms();
 	{
 		uint8_t done[16];
 		uint32_t len;
@@ -842,13 +1024,18 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 		vmm__le_put32(done + 4, s->st.converged ? 1 : 0);
 		vmm__le_put64(done + 8, s->st.pages_sent);
 		if ((ret = send_simple(&s->c, F_DONE, done, sizeof(done))) ||
-		    (ret = expect(&s->c, F_ACK, &len)) ||
-		    (ret = send_simple(&s->c, F_COMMIT, NULL, 0)))
+		    (ret = chan_uncork(&s->c)) ||
+		    (ret = expect(&s->c, F_ACK, &len)))
+			goto fail;
+		s->sw[SW_ACK] = now_ms();
+		if ((ret = send_simple(&s->c, F_COMMIT, NULL, 0)))
 			goto fail;
 	}
 	committed = true;
 	s->st.downtime_ms = now_ms() - tpause;
+	t2_log_switch(s, tpause, s->st.last_round_pages, false);
 fail:
+	vmm__vm_set_sender(vm, NULL);
 	t2_throttle_end(s);
 	if (s->ml_on)
 		vmm__mem_listener_remove(vm, &s->ml);
@@ -886,6 +1073,7 @@ fail:
 		vmm__free(vm, s->bm[i]);
 	vmm__free(vm, tmp);
 	vmm__free(vm, s->c.buf);
+	vmm__free_with(NULL, s->c.cork);
 	if (s->c.auth)
 		vmm__mig_auth_free(s->c.auth);
 	vmm__pz_free(&s->pz);
@@ -943,23 +1131,27 @@ struct receiver {
 	/* tier 2: post-copy (postcopy.c) */
 	bool pc_ok;                      /* CAPS offered post-copy */
 	uint64_t *pc_need[SNAP_MAX_REGIONS];
+	uint64_t *pc_zapped[SNAP_MAX_REGIONS]; /* stale copies dropped */
+	double t_zap;                    /* ms spent dropping them */
 	struct pc_dst *pc;               /* armed at SWITCH */
 	struct pagecodec pz;
 	uint8_t *zout;         /* MIG_BATCH pages: a decompressed batch */
 };
 
-#include "migrate/postcopy.c"
-
 /*
- * A PAGES (@zstd false) or PAGES_ZSTD frame.  PAGES_ZSTD: the word after
+ * Check a PAGES (@zstd false) or PAGES_ZSTD frame in c->buf (@len bytes)
+ * and find its page data: *@np entries at c->buf + 8, then *@data, the
+ * data of the non-zero pages in entry order.  PAGES_ZSTD: the word after
  * the count is the uncompressed length of the page data, which must be
  * exactly what the entries need; the zstd frame must decompress to
- * exactly that, into a buffer of exactly that size, before any page is
- * written.
+ * exactly that, into @zout (MIG_BATCH pages) - before any page is
+ * written.  Shared by the pre-copy receiver and the post-copy thread.
  */
-static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
+static int mig_pages_decode(struct chan *c, uint32_t len, bool zstd,
+			    struct pagecodec *pz, uint8_t *zout,
+			    uint32_t *np, const uint8_t **data)
 {
-	const uint8_t *b = r->c.buf, *data;
+	const uint8_t *b = c->buf;
 	uint32_t n, stored = 0;
 
 	if (len < 8)
@@ -970,30 +1162,48 @@ static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
 	for (uint32_t i = 0; i < n; i++)
 		if (!(vmm__le_get64(b + 8 + i * 8) & PAGE_ZERO))
 			stored++;
-	data = b + 8 + n * 8;
+	*np = n;
+	*data = b + 8 + n * 8;
 	if (zstd) {
 		int ret;
 
+		if (!zout)
+			return vmm__snap_errf(c->err, sizeof(c->err), -EPROTO,
+					      "PAGES_ZSTD, not offered in READY");
 		if (!stored || vmm__le_get32(b + 4) != stored * SNAP_PAGE) {
-			snprintf(r->c.err, sizeof(r->c.err),
+			snprintf(c->err, sizeof(c->err),
 				 "PAGES_ZSTD: %u bytes uncompressed, the entries need %u",
 				 vmm__le_get32(b + 4),
 				 (unsigned)(stored * SNAP_PAGE));
 			return -EBADMSG;
 		}
-		ret = vmm__pz_decompress(&r->pz, data, len - (8 + n * 8),
-					 r->zout, stored * SNAP_PAGE, r->c.err,
-					 sizeof(r->c.err));
+		ret = vmm__pz_decompress(pz, *data, len - (8 + n * 8), zout,
+					 stored * SNAP_PAGE, c->err,
+					 sizeof(c->err));
 		if (ret)
 			return ret;
-		data = r->zout;
+		*data = zout;
 	} else if (len != 8 + n * 8 + stored * SNAP_PAGE) {
 		return -EBADMSG;
 	}
+	return 0;
+}
+
+#include "migrate/postcopy.c"
+
+/* A PAGES or PAGES_ZSTD frame of pre-copy (mig_pages_decode()). */
+static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
+{
+	const uint8_t *b = r->c.buf, *data;
+	uint32_t n;
+	int ret = mig_pages_decode(&r->c, len, zstd, &r->pz, r->zout, &n,
+				   &data);
+
+	if (ret)
+		return ret;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t e = vmm__le_get64(b + 8 + i * 8);
 		vmm_gpa_t gpa = e & ~(SNAP_PAGE - 1);
-		int ret;
 
 		if ((e & (SNAP_PAGE - 1) & ~PAGE_ZERO) ||
 		    !vmm_mem_is_ram(r->vm, gpa, SNAP_PAGE)) {
@@ -1001,6 +1211,19 @@ static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
 				 "page 0x%llx is not guest RAM",
 				 (unsigned long long)e);
 			return -EBADMSG;
+		}
+		if (r->pc_zapped[0]) {
+			/* a NEEDMAP said it is missing (and its stale copy is
+			 * gone): it may come only in post-copy */
+			uint64_t pg;
+			int ri = pc_locate(&r->p->cfg, gpa, &pg);
+
+			if (ri >= 0 && r->pc_need[ri] && bit_get(r->pc_need[ri], pg)) {
+				snprintf(r->c.err, sizeof(r->c.err),
+					 "page 0x%llx after a NEEDMAP marked "
+					 "it missing", (unsigned long long)gpa);
+				return -EPROTO;
+			}
 		}
 		if (e & PAGE_ZERO) {
 			ret = vmm_mem_fill(r->vm, gpa, 0, SNAP_PAGE);
@@ -1142,6 +1365,7 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 	uint32_t len;
 	int fl, ret, nodelay;
 	bool done = false;
+	double tload, tarm, cload;
 
 	if (fd < 0 || !out || (fl = fcntl(fd, F_GETFL)) < 0)
 		return -EINVAL;
@@ -1209,12 +1433,6 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			ret = rx_pages(r, len, false);
 			break;
 		case F_PAGES_ZSTD:
-			if (!r->zout) {
-				ret = vmm__snap_errf(r->c.err, sizeof(r->c.err),
-						     -EPROTO,
-						     "PAGES_ZSTD, not offered in READY");
-				break;
-			}
 			ret = rx_pages(r, len, true);
 			break;
 		case F_VCPU:
@@ -1224,17 +1442,7 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			ret = rx_state(r, type, len);
 			break;
 		case F_PC_NEEDMAP:
-			if (!r->pc_ok) {
-				ret = -EPROTO;
-				break;
-			}
-			for (uint32_t i = 0; i < r->p->cfg.nregions && !ret; i++)
-				if (!r->pc_need[i] &&
-				    !(r->pc_need[i] = vmm__alloc_with(NULL,
-						map_words(r->p->cfg.regions[i].size) * 8)))
-					ret = -ENOMEM;
-			if (!ret)
-				ret = pc_recv_map(&r->c, len, &r->p->cfg, r->pc_need);
+			ret = pc_rx_needmap(r, len);
 			break;
 		case F_PC_SWITCH:
 		case F_DONE:
@@ -1246,6 +1454,8 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			}
 			r->st.rounds = vmm__le_get32(r->c.buf);
 			r->st.converged = vmm__le_get32(r->c.buf + 4) & 1;
+			tload = now_ms();
+			cload = cpu_ms();
 			ret = vmm__snap_load_state(r->vm, r->p, true,
 						   opts && (opts->flags & VMM_RESTORE_SKIP_DEVICES),
 						   opts ? opts->attach : NULL,
@@ -1254,8 +1464,16 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 				vmm_last_error(r->vm, r->c.err, sizeof(r->c.err));
 				break;
 			}
+			tarm = now_ms();
 			if (type == F_PC_SWITCH && (ret = pc_rx_arm(r, len)))
 				break;
+			/* the destination's share of the downtime */
+			vmm__log(r->vm, VMM_LOG_INFO, "migrate (destination): "
+				 "state loaded in %.3f ms%s%.3f ms (thread CPU "
+				 "%.3f ms of %.3f)", tarm - tload,
+				 r->pc ? ", post-copy armed in " : ", ",
+				 r->pc ? now_ms() - tarm : 0.0,
+				 cpu_ms() - cload, now_ms() - tload);
 			done = true;
 			break;
 		default:
@@ -1300,8 +1518,10 @@ out:
 		*stats = r->st;
 	for (int i = 0; i < SNAP_MAX_DEVICES; i++)
 		vmm__free_with(NULL, r->devdata[i]);
-	for (int i = 0; i < SNAP_MAX_REGIONS; i++)
+	for (int i = 0; i < SNAP_MAX_REGIONS; i++) {
 		vmm__free_with(NULL, r->pc_need[i]);
+		vmm__free_with(NULL, r->pc_zapped[i]);
+	}
 	if (r->p)
 		vmm__snap_parsed_free(r->p);
 	vmm__free_with(NULL, r->p);

@@ -9,6 +9,7 @@
 #define LIBVMM_MIGRATE_POSTCOPY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,6 +29,9 @@ enum mig_frame_pc {
 /* t2_round(): the switch-over decision after a round */
 enum { R_CONTINUE, R_CONVERGED, R_MAX_ROUNDS, R_POSTCOPY };
 
+/* the switch-over's phases, timed for the log (t2_log_switch()) */
+enum { SW_PAUSE, SW_STATE, SW_DIRTY, SW_PAGES, SW_FRAMES, SW_ACK, SW_N };
+
 /* source side, in struct sender */
 struct mig_t2 {
 	uint32_t flags;              /* VMM_MIGRATE_* */
@@ -40,6 +44,11 @@ struct mig_t2 {
 	bool thr_paused;             /* the throttle holds a pause now */
 	double thr_mark;             /* end of the current run/pause slice */
 	bool in_postcopy;            /* pc_push() paces the link itself */
+	bool urgent;                 /* the batch answers requests: no zstd */
+	/* vmm_migrate_start_postcopy(): switch now (set by another thread) */
+	_Atomic bool pc_request;
+	_Atomic bool pc_refused;     /* the destination takes no post-copy */
+	_Atomic bool stopping;       /* stop-and-copy or switch-over began */
 };
 
 #endif

@@ -67,6 +67,8 @@ int mg_create(struct mg *g, enum vmm_backend backend, uint64_t ram,
 			       out_mask);
 }
 
+void (*mg_log_hook)(void *opaque, int level, const char *msg);
+
 static void mg_log_stderr(void *opaque, int level, const char *msg)
 {
 	(void)opaque;
@@ -88,6 +90,10 @@ int mg_create_flags(struct mg *g, enum vmm_backend backend, uint32_t flags,
 	if (getenv("VMM_TEST_VERBOSE")) { /* the library's log on stderr */
 		cfg.log = mg_log_stderr;
 		cfg.log_level = VMM_LOG_DEBUG;
+	}
+	if (mg_log_hook) { /* a test reads the log */
+		cfg.log = mg_log_hook;
+		cfg.log_level = VMM_LOG_INFO;
 	}
 	cfg.irqchip = mg_irqchip();
 	if ((ret = vmm_vm_create(&cfg, &g->vm)))

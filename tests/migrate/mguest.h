@@ -19,6 +19,9 @@ struct mg {
 	size_t out_len;
 };
 
+/* when set, the VMs mg_create() makes log to it (VMM_LOG_INFO and up) */
+extern void (*mg_log_hook)(void *opaque, int level, const char *msg);
+
 /* A VM on @backend with @ram bytes, the guest loaded, UART and debug-exit. */
 int mg_create(struct mg *g, enum vmm_backend backend, uint64_t ram,
 	      uint64_t target, uint32_t npages, uint32_t delay,

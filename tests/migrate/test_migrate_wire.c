@@ -14,6 +14,10 @@
  *            fixes both CRCs: without a key the destination takes it (its
  *            memory differs: the attack is real), with a key it is refused
  *   replay   ... sends a PAGES frame twice, renumbering the rest
+ *   mapfirst ... puts a NEEDMAP (post-copy's missing map) marking the
+ *            first page of a PAGES frame before that frame: a post-copy
+ *            receiver drops the page's stale copy when the map arrives,
+ *            so it must refuse the page afterwards (-EPROTO)
  *   reorder  ... swaps two PAGES frames, renumbered to look in order
  *   v1       tests/migrate/data/snap-v1.lvs (format 1) still restores
  *   snapzstd a VMM_SAVE_ZSTD snapshot (format 2) restores and resets to
@@ -78,7 +82,7 @@ static double now_ms(void)
 
 /* ---- a man in the middle ---- */
 
-enum mitm { M_NONE, M_FORGE, M_REPLAY, M_REORDER };
+enum mitm { M_NONE, M_FORGE, M_REPLAY, M_REORDER, M_MAPFIRST };
 
 struct relay {
 	int s, d;           /* our ends towards the source and destination */
@@ -194,6 +198,32 @@ static void *relay_s2d(void *arg)
 			put32(f.h + 16, vmm__crc32c(0, f.rest, plen));
 			r->done = 1;
 		}
+		if (type == 4 && pages == r->nth && r->mode == M_MAPFIRST) {
+			/* a NEEDMAP of region 0 marking this frame's first page */
+			uint8_t pl[24] = { 0 };
+			uint64_t gpa = 0, w;
+			struct frame m = { .rest = pl, .len = sizeof(pl) };
+
+			for (int k = 0; k < 8; k++)
+				gpa |= (uint64_t)f.rest[8 + k] << (8 * k);
+			gpa &= ~4095ull;
+			w = gpa / 4096 / 64;
+			for (int k = 0; k < 8; k++) {
+				pl[8 + k] = (uint8_t)(w >> (8 * k));
+				pl[16 + k] = (uint8_t)((1ull << (gpa / 4096 % 64)) >> (8 * k));
+			}
+			memset(m.h, 0, sizeof(m.h));
+			put32(m.h, 0x464d564c);
+			m.h[4] = 0x41;
+			put32(m.h + 12, sizeof(pl));
+			put32(m.h + 16, vmm__crc32c(0, pl, sizeof(pl)));
+			if (send_fr(r->d, &m, seq + (uint32_t)shift)) {
+				free(f.rest);
+				break;
+			}
+			shift++;
+			r->done = 1;
+		}
 		if (type == 4 && pages == r->nth && r->mode == M_REORDER) {
 			held = f;
 			holding = 1;
@@ -247,13 +277,25 @@ struct rx {
 	struct vmm_migrate_stats st;
 };
 
+/* mapfirst: the receiver takes post-copy, its log is kept */
+static bool rx_postcopy;
+static char rx_log[512];
+
+static void rx_log_cb(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	snprintf(rx_log, sizeof(rx_log), "%s", msg);
+}
+
 static void *receiver(void *arg)
 {
 	struct rx *x = arg;
 	struct vmm_config ov;
 	struct vmm_restore_opts ro = { sizeof(ro), 0, mg_attach, &x->g };
 	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
-				       .timeout_ms = 10000 };
+				       .timeout_ms = 10000,
+				       .flags = rx_postcopy ? VMM_MIGRATE_POSTCOPY : 0 };
 
 	if (x->key) {
 		mo.key = x->key;
@@ -261,6 +303,8 @@ static void *receiver(void *arg)
 	}
 	vmm_config_init(&ov);
 	ov.backend = VMM_BACKEND_SOFT;
+	if (rx_postcopy)
+		ov.log = rx_log_cb;
 	x->st.struct_size = sizeof(x->st);
 	x->ret = vmm_migrate_receive(x->fd, &ov, &ro, &mo, &x->g.vm, &x->st);
 	if (x->ret == 0)
@@ -609,6 +653,30 @@ static void test_attack(enum mitm mode, const char *name, int64_t want)
 	vmm_vm_destroy(s.vm);
 }
 
+/* A page after the map that marked it missing: refused, source unharmed. */
+static int test_mapfirst(int64_t want)
+{
+	struct run r;
+	struct mg s;
+
+	if (vmm_migrate_postcopy_available(VMM_BACKEND_SOFT, NULL, 0)) {
+		printf("no userfaultfd for a soft destination here: skipped\n");
+		return 77;
+	}
+	rx_postcopy = true;
+	make_src(&s, RAM);
+	migrate(&s, NULL, NULL, 0, M_MAPFIRST, 1, &r);
+	rx_postcopy = false;
+	CHECK(r.attacked);
+	printf("a page after its NEEDMAP: source %d (%s), destination %d: %s\n",
+	       r.sret, vmm_strerror(r.sret), r.x.ret, rx_log);
+	CHECK(r.sret < 0 && r.x.ret == -EPROTO && !r.x.g.vm);
+	CHECK(strstr(rx_log, "after a NEEDMAP marked it missing") != NULL);
+	source_unharmed(&s, want);
+	vmm_vm_destroy(s.vm);
+	return 0;
+}
+
 static char *data_path(const char *argv0, const char *name)
 {
 	static char buf[4096];
@@ -907,6 +975,8 @@ int main(int argc, char **argv)
 		test_zero(want);
 	else if (!strcmp(t, "snapzstd"))
 		test_snapzstd(want);
+	else if (!strcmp(t, "mapfirst"))
+		return test_mapfirst(want);
 	else if (!strcmp(t, "auth") || !strcmp(t, "forge") ||
 		 !strcmp(t, "replay") || !strcmp(t, "reorder")) {
 		if (!auth_available()) {
@@ -922,7 +992,7 @@ int main(int argc, char **argv)
 		else
 			test_attack(M_REORDER, "reorder", want);
 	} else {
-		fprintf(stderr, "usage: %s zstd|zero|auth|forge|replay|reorder|v1|snapzstd|zcodec|hmac\n",
+		fprintf(stderr, "usage: %s zstd|zero|auth|forge|replay|reorder|mapfirst|v1|snapzstd|zcodec|hmac\n",
 			argv[0]);
 		return 2;
 	}

@@ -22,6 +22,14 @@
  *                           wrong key and one without a key are refused
  *                           and lose nothing, the one with the key runs
  *                           a fresh handshake and completes
+ *   test_postcopy request   post-copy on request only
+ *                           (vmm_migrate_start_postcopy(), automatic
+ *                           switch off): asked during the first pass
+ *                           (zstd on: the compressible pages not sent yet
+ *                           arrive as PAGES_ZSTD during post-copy) and
+ *                           during the rounds; refused without
+ *                           VMM_MIGRATE_POSTCOPY, by a destination that
+ *                           takes none, and with no migration running
  *   test_postcopy converge  pre-copy + auto-converge: the throttle rises
  *                           until the rest fits the downtime target
  *   test_postcopy available as an unprivileged user (root drops to
@@ -95,6 +103,7 @@ struct rx_arg {
 	int ret, wait_ret;
 	int64_t value;
 	struct vmm_migrate_stats st;
+	bool no_postcopy;      /* a receiver that takes no post-copy */
 };
 
 static void *rx_thread(void *arg)
@@ -102,7 +111,8 @@ static void *rx_thread(void *arg)
 	struct rx_arg *a = arg;
 	struct vmm_restore_opts ro = { .attach = mg_attach, .opaque = &a->g };
 	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
-				       .flags = VMM_MIGRATE_POSTCOPY,
+				       .flags = a->no_postcopy ? 0 :
+						VMM_MIGRATE_POSTCOPY,
 				       .timeout_ms = 5000 };
 	struct vmm_config ov;
 
@@ -643,6 +653,206 @@ static void test_converge(void)
 	converge_one(true);
 }
 
+/* ---- post-copy on request ---- */
+
+/* the request from another thread, @delay_ms after the send started */
+struct req_arg {
+	vmm_vm *vm;
+	int delay_ms;
+	int ret;
+};
+
+static void *req_thread(void *arg)
+{
+	struct req_arg *q = arg;
+
+	usleep((useconds_t)q->delay_ms * 1000);
+	q->ret = vmm_migrate_start_postcopy(q->vm);
+	return NULL;
+}
+
+/* "request" log lines seen (the first pass or the rounds) */
+static int pass0_logged, rounds_logged;
+
+static void req_log_cb(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	if (strstr(msg, "post-copy requested during the first pass"))
+		pass0_logged++;
+	if (strstr(msg, "switch to post-copy (requested)"))
+		rounds_logged++;
+	log_cb(NULL, level, msg);
+}
+
+#define TEXT_GPA (32u << 20)
+#define TEXT_PAGES 512
+
+/* compressible, non-zero pages the guest never touches */
+static void text_fill(uint8_t *buf, size_t len)
+{
+	static const char words[] = "the quick brown fox jumps over the lazy dog; ";
+
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)words[(i + i / 4096) % (sizeof(words) - 1)];
+}
+
+/*
+ * @in_pass0: asked 60 ms in at 1 MiB/s (the first pass, data pages and
+ * then 2 MiB of text, takes ~300 ms even at zstd's 9:1), zstd on (when
+ * built with it: the text pushed during post-copy shrinks); else after
+ * 700 ms at 16 MiB/s, when the guest has outrun several rounds.
+ */
+static void request_one(bool in_pass0)
+{
+	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+	struct vmm_migrate_opts mo = src_opts;
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
+	struct req_arg q = { .delay_ms = in_pass0 ? 60 : 700 };
+	bool zstd = in_pass0 && TEST_HAVE_ZSTD;
+	const char *what = in_pass0 ? "post-copy requested in the first pass" :
+				      "post-copy requested in the rounds";
+	uint8_t *text = malloc(TEXT_PAGES * 4096), *back = malloc(4096);
+	struct mg g;
+	int64_t value = -1;
+	char before[1 << 16];
+	pthread_t t, tq;
+	int sv[2], ret;
+
+	mo.postcopy_after_rounds = UINT32_MAX; /* only on request */
+	mo.max_rounds = 10000;
+	mo.max_bandwidth = in_pass0 ? 1 << 20 : 16 << 20;
+	if (zstd)
+		mo.flags |= VMM_MIGRATE_ZSTD;
+	pass0_logged = rounds_logged = 0;
+	mg_log_hook = req_log_cb;
+	start_source(&g, b, &value);
+	mg_log_hook = NULL;
+	text_fill(text, TEXT_PAGES * 4096);
+	OK(g.vm, vmm_mem_write(g.vm, TEXT_GPA, text, TEXT_PAGES * 4096));
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	rx->fd = sv[1];
+	rx->backend = b;
+	mg_init(&rx->g);
+	pthread_create(&t, NULL, rx_thread, rx);
+	q.vm = g.vm;
+	pthread_create(&tq, NULL, req_thread, &q);
+	ret = vmm_migrate_send(g.vm, sv[0], &mo, &st);
+	pthread_join(tq, NULL);
+	pthread_join(t, NULL);
+	OK(g.vm, ret);
+	OK(NULL, rx->ret);
+	OK(rx->vm, rx->wait_ret);
+	printf("%s%s: request %d, %u rounds, downtime %.2f ms, %llu pages "
+	       "missing at the switch, %llu requested, post-copy %llu bytes "
+	       "for %llu data + %llu zero pages, total %.1f ms\n", what,
+	       zstd ? " (zstd)" : "", q.ret, st.rounds, st.downtime_ms,
+	       (unsigned long long)st.postcopy_pages,
+	       (unsigned long long)rx->st.remote_faults,
+	       (unsigned long long)rx->st.bytes_sent,
+	       (unsigned long long)rx->st.pages_sent,
+	       (unsigned long long)rx->st.zero_pages, st.total_ms);
+	OK(g.vm, q.ret);
+	CHECK(st.postcopy && rx->st.postcopy, "%s: no post-copy switch", what);
+	if (in_pass0) {
+		CHECK(st.rounds == 0 && pass0_logged == 1,
+		      "%s: %u rounds, %d first-pass logs", what, st.rounds,
+		      pass0_logged);
+		/* the text pages were not sent before the switch */
+		CHECK(st.postcopy_pages >= TEXT_PAGES / 2,
+		      "%s: %llu pages missing", what,
+		      (unsigned long long)st.postcopy_pages);
+		/* post-copy bytes (the destination's count starts at the
+		 * switch): zstd shrinks the text pages about 9:1 */
+		if (zstd)
+			CHECK(rx->st.bytes_sent * 10 <
+			      rx->st.pages_sent * 4096 * 8,
+			      "%s: %llu bytes for %llu pages: not compressed",
+			      what, (unsigned long long)rx->st.bytes_sent,
+			      (unsigned long long)rx->st.pages_sent);
+	} else {
+		CHECK(st.rounds >= 1 && rounds_logged == 1 && !pass0_logged,
+		      "%s: %u rounds, %d round logs", what, st.rounds,
+		      rounds_logged);
+		CHECK(!zstd && rx->st.bytes_sent >= rx->st.pages_sent * 4096,
+		      "%s: fewer bytes than pages without zstd", what);
+	}
+	for (uint32_t i = 0; i < TEXT_PAGES; i++) {
+		OK(rx->vm, vmm_mem_read(rx->vm, TEXT_GPA + i * 4096ull, back,
+					4096));
+		CHECK(!memcmp(back, text + i * 4096ull, 4096),
+		      "%s: text page %u differs", what, i);
+	}
+	/* finished: no migration to switch any more */
+	CHECK(vmm_migrate_start_postcopy(g.vm) == -EINVAL,
+	      "%s: request after the end accepted", what);
+	source_output(&g, before, sizeof(before));
+	vmm_vm_destroy(g.vm);
+	finish_and_compare(what, rx->vm, &rx->g, &rx->value, before, b);
+	vmm_vm_destroy(rx->vm);
+	close(sv[0]);
+	close(sv[1]);
+	free(rx);
+	free(text);
+	free(back);
+}
+
+/* the refusals: -EINVAL without VMM_MIGRATE_POSTCOPY, -ENOTSUP when the
+ * destination takes none; the migration goes on as pre-copy */
+static void request_refused(bool dst_refuses)
+{
+	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+	struct vmm_migrate_opts mo = src_opts;
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
+	struct req_arg q = { .delay_ms = 150 };
+	int want = dst_refuses ? -ENOTSUP : -EINVAL;
+	struct mg g;
+	int64_t value = -1;
+	pthread_t t, tq;
+	int sv[2], ret;
+
+	mo.flags = dst_refuses ? VMM_MIGRATE_POSTCOPY : 0;
+	mo.postcopy_after_rounds = UINT32_MAX;
+	mo.max_rounds = 3;
+	mo.max_bandwidth = 8 << 20;
+	start_source(&g, b, &value);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	rx->fd = sv[1];
+	rx->backend = b;
+	rx->no_postcopy = dst_refuses;
+	mg_init(&rx->g);
+	pthread_create(&t, NULL, rx_thread, rx);
+	q.vm = g.vm;
+	pthread_create(&tq, NULL, req_thread, &q);
+	ret = vmm_migrate_send(g.vm, sv[0], &mo, &st);
+	pthread_join(tq, NULL);
+	pthread_join(t, NULL);
+	OK(g.vm, ret);
+	OK(NULL, rx->ret);
+	CHECK(q.ret == want && !st.postcopy,
+	      "request %s: %d (want %d), post-copy %d",
+	      dst_refuses ? "to a destination without post-copy" :
+	      "without VMM_MIGRATE_POSTCOPY", q.ret, want, st.postcopy);
+	printf("ok: request %s refused (%d), pre-copy completed in %u rounds\n",
+	       dst_refuses ? "to a destination without post-copy" :
+	       "without VMM_MIGRATE_POSTCOPY", q.ret, st.rounds);
+	vmm_vm_destroy(g.vm);
+	vmm_vm_destroy(rx->vm);
+	close(sv[0]);
+	close(sv[1]);
+	free(rx);
+}
+
+static void test_request(void)
+{
+	CHECK(vmm_migrate_start_postcopy(NULL) == -EINVAL, "NULL VM");
+	request_one(true);
+	request_one(false);
+	request_refused(false);
+	request_refused(true);
+}
+
 /* ---- availability ---- */
 
 static int test_available(void)
@@ -706,7 +916,7 @@ int main(int argc, char **argv)
 		return test_available();
 	signal(SIGPIPE, SIG_IGN); /* the cutting proxy writes to cut sockets */
 	if (!soft && strcmp(mode, "cut") && strcmp(mode, "authcut") &&
-	    strcmp(mode, "converge") &&
+	    strcmp(mode, "converge") && strcmp(mode, "request") &&
 	    !have_kvm()) {
 		printf("SKIP: /dev/kvm absent\n");
 		return 77;
@@ -732,8 +942,10 @@ int main(int argc, char **argv)
 		test_authcut();
 	else if (!strcmp(mode, "converge"))
 		test_converge();
+	else if (!strcmp(mode, "request"))
+		test_request();
 	else {
-		fprintf(stderr, "usage: test_postcopy soft|kvm|kvm-soft|soft-kvm|cut|authcut|converge\n");
+		fprintf(stderr, "usage: test_postcopy soft|kvm|kvm-soft|soft-kvm|cut|authcut|converge|request\n");
 		return 2;
 	}
 	return 0;
