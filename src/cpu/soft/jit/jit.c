@@ -231,6 +231,7 @@ struct slow {
 	unsigned nfix;
 	const struct soft_insn *i;
 	unsigned pend_len, pend_n;
+	uint16_t dirty; /* cached registers changed before the instruction */
 	size_t resume;
 };
 
@@ -249,6 +250,16 @@ struct tr {
 	/* the lazy flags the state holds, when this block's translated code
 	 * stored them (LF_*, size), else 0 */
 	unsigned lf_op, lf_size;
+	/* the host flags are the guest's flags of that producer (its host
+	 * instruction was the last flag writer); hf_nocf: but not CF
+	 * (INC/DEC) */
+	bool hf, hf_nocf;
+	/* register cache: guest register g lives in host register hr[g]
+	 * (-1: in the state) from the prologue on; dirty: changed since
+	 * the state was last written (a compile-time set, see cache_*) */
+	int8_t hr[16];
+	uint16_t cached, dirty;
+	bool nocache; /* the block end: the state is the only copy */
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -270,20 +281,175 @@ static unsigned rm_of(const struct soft_insn *i, unsigned size)
 	return size == 1 ? i->rm8 : i->rm;
 }
 
+/* host registers holding guest registers (callee-saved: they survive
+ * the calls of generated code into C) */
+static const uint8_t cache_regs[] = { H_RBP, H_R12, H_R13, H_R14, H_R15 };
+#define NCACHE (sizeof(cache_regs) / sizeof(cache_regs[0]))
+
+/* host register of guest register @r of @size (byte regs 16-19: AH-BH
+ * of 0-3), -1 when not cached; *hi: a high-byte register */
+static int cache_of(const struct tr *t, unsigned r, unsigned size, bool *hi)
+{
+	*hi = size == 1 && r >= 16;
+	if (*hi)
+		r -= 16;
+	if (t->nocache || r >= 16)
+		return -1;
+	return t->hr[r];
+}
+
 /* guest register -> host register, zero-extended */
 static void ld_reg(struct tr *t, unsigned h, unsigned r, unsigned size)
 {
-	e_load(&t->e, h, H_RBX, reg_off(r, size), size);
+	struct jit_emit *e = &t->e;
+	bool hi;
+	int c = cache_of(t, r, size, &hi);
+
+	if (c < 0) {
+		e_load(e, h, H_RBX, reg_off(r, size), size);
+		return;
+	}
+	if (hi) {
+		e_rr(e, OPS(0x89), 8, (unsigned)c, h);    /* mov h, H */
+		e_shift_i(e, 5, h, 8);
+		e_zext(e, h, 1);
+		return;
+	}
+	switch (size) {
+	case 1: e_rr_b(e, OPS(0x0f, 0xb6), 4, h, (unsigned)c); break;
+	case 2: e_rr(e, OPS(0x0f, 0xb7), 4, h, (unsigned)c); break;
+	case 4: e_rr(e, OPS(0x89), 4, (unsigned)c, h); break;
+	default: e_rr(e, OPS(0x89), 8, (unsigned)c, h); break;
+	}
 }
 
-/* host register -> guest register (4 bytes zero-extend to 8) */
+/* host register -> guest register (4 bytes zero-extend to 8); leaves
+ * the host flags alone unless it is a cached AH-BH (t->hf cleared) */
 static void st_reg(struct tr *t, unsigned h, unsigned r, unsigned size)
 {
-	if (size == 4) {
-		e_zext(&t->e, h, 4);
-		size = 8;
+	struct jit_emit *e = &t->e;
+	bool hi;
+	int c = cache_of(t, r, size, &hi);
+
+	if (c < 0) {
+		if (size == 4) {
+			e_zext(e, h, 4);
+			size = 8;
+		}
+		e_store(e, h, H_RBX, reg_off(r, size), size);
+		return;
 	}
-	e_store(&t->e, h, H_RBX, reg_off(r, size), size);
+	t->dirty |= (uint16_t)(1u << (hi ? r - 16 : r));
+	if (hi) {
+		/* H = (H & ~0xff00) | (h & 0xff) << 8, through R11 */
+		e_rr(e, OPS(0x89), 8, h, H_R11);
+		e_zext(e, H_R11, 1);
+		e_shift_i(e, 4, H_R11, 8);
+		e_alu_ri(e, 4, (unsigned)c, (int32_t)0xffff00ff);
+		e_alu_rr(e, 0x09, (unsigned)c, H_R11);
+		t->hf = false;
+		return;
+	}
+	switch (size) {
+	case 1: e_rr(e, OPS(0x88), 1, h, (unsigned)c); break;
+	case 2: e_rr(e, OPS(0x89), 2, h, (unsigned)c); break;
+	case 4: e_rr(e, OPS(0x89), 4, h, (unsigned)c); break;
+	default: e_rr(e, OPS(0x89), 8, h, (unsigned)c); break;
+	}
+}
+
+/* host register @h += guest register @r (64 bits) */
+static void add_reg(struct tr *t, unsigned h, unsigned r)
+{
+	bool hi;
+	int c = cache_of(t, r, 8, &hi);
+
+	if (c < 0)
+		e_rm(&t->e, OPS(0x03), 8, h, H_RBX, GPR(r));
+	else
+		e_alu_rr(&t->e, 0x01, h, (unsigned)c);
+}
+
+/* guest register @r (64 bits) += @imm */
+static void addi_reg(struct tr *t, unsigned r, int32_t imm)
+{
+	bool hi;
+	int c = cache_of(t, r, 8, &hi);
+
+	if (c < 0) {
+		e_mem_imm(&t->e, 0, H_RBX, GPR(r), imm, 8);
+		return;
+	}
+	e_alu_ri(&t->e, 0, (unsigned)c, imm);
+	t->dirty |= (uint16_t)(1u << r);
+	t->hf = false;
+}
+
+/* the cached registers of @mask into the state */
+static void cache_store(struct tr *t, uint16_t mask)
+{
+	if (t->nocache)
+		return;
+	for (unsigned g = 0; g < 16; g++)
+		if (mask & t->cached & (1u << g))
+			e_store(&t->e, (unsigned)t->hr[g], H_RBX, GPR(g), 8);
+}
+
+/* every cached register from the state (at the block's start, after a
+ * call that may have changed them) */
+static void cache_load(struct tr *t)
+{
+	if (t->nocache)
+		return;
+	for (unsigned g = 0; g < 16; g++)
+		if (t->cached & (1u << g))
+			e_load(&t->e, (unsigned)t->hr[g], H_RBX, GPR(g), 8);
+}
+
+/* before a call that reads or changes the state: write back; after it,
+ * cache_load() */
+static void cache_sync(struct tr *t)
+{
+	cache_store(t, t->dirty);
+	t->dirty = 0;
+}
+
+/* the block ends here: write back, the state alone from now on */
+static void cache_end(struct tr *t)
+{
+	cache_sync(t);
+	t->nocache = true;
+}
+
+/*
+ * The frame of compiled code: RBX = the CPU, RBP and R12-R15 the register
+ * cache, 8 bytes more to keep RSP 16-byte aligned at calls.  Every block
+ * has the same frame, so a compiled block enters another compiled block
+ * at its body (PROLOGUE_LEN bytes in), skipping the pushes and pops.
+ */
+#define PROLOGUE_LEN 17
+
+static void emit_prologue(struct jit_emit *e)
+{
+	e_push(e, H_RBX);
+	e_push(e, H_RBP);
+	e_push(e, H_R12);
+	e_push(e, H_R13);
+	e_push(e, H_R14);
+	e_push(e, H_R15);
+	e_alu_ri8_rsp(e, 5); /* sub rsp, 8 */
+	e_rr(e, OPS(0x89), 8, H_RDI, H_RBX);
+}
+
+static void emit_epilogue(struct jit_emit *e)
+{
+	e_alu_ri8_rsp(e, 0); /* add rsp, 8 */
+	e_pop(e, H_R15);
+	e_pop(e, H_R14);
+	e_pop(e, H_R13);
+	e_pop(e, H_R12);
+	e_pop(e, H_RBP);
+	e_pop(e, H_RBX);
 }
 
 /* the pending RIP / instruction-count deltas into the state */
@@ -325,7 +491,7 @@ static void emit_ea(struct tr *t, const struct soft_insn *i)
 	} else {
 		e_movi(e, H_RSI, (uint64_t)i->disp);
 		if (i->base != SOFT_NOREG)
-			e_rm(e, OPS(0x03), 8, H_RSI, H_RBX, GPR(i->base));
+			add_reg(t, H_RSI, i->base);
 	}
 	if (i->index != SOFT_NOREG) {
 		ld_reg(t, H_RAX, i->index, 8);
@@ -635,8 +801,12 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		ld_opnd(t, i, H_RAX, f->dst, sz);
 		ld_opnd(t, i, H_RCX, f->src, sz);
 		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);         /* rdx = rax */
-		e_alu_rr(e, alu_host[f->alu], H_RDX, H_RCX);
-		e_zext(e, H_RDX, sz);
+		/* the operation at its size: the host flags are the
+		 * guest's (RDX's upper bits stay 0 at 1 and 2 bytes) */
+		e_rr(e, (const uint8_t[]){ (uint8_t)(alu_host[f->alu] -
+						     (sz == 1)) },
+		     1, sz, H_RCX, H_RDX);
+		t->hf = flags_live && !mem, t->hf_nocf = false;
 		if (wr)
 			st_opnd(t, i, H_RDX, f->dst, sz);
 		if (flags_live)
@@ -675,8 +845,7 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		} else {
 			e_movi(e, H_RSI, (uint64_t)i->disp);
 			if (i->base != SOFT_NOREG)
-				e_rm(e, OPS(0x03), 8, H_RSI, H_RBX,
-				     GPR(i->base));
+				add_reg(t, H_RSI, i->base);
 		}
 		if (i->index != SOFT_NOREG) {
 			ld_reg(t, H_RAX, i->index, 8);
@@ -695,8 +864,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		}
 		ld_opnd(t, i, H_RAX, O_E, sz);
 		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
-		e_alu_ri(e, f->dec ? 5 : 0, H_RDX, 1);
-		e_zext(e, H_RDX, sz);
+		/* inc/dec edx (dl, dx): the guest's flags but CF */
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0xfe : 0xff }, 1, sz,
+		     f->dec ? 1 : 0, H_RDX);
+		t->hf = flags_live && !mem, t->hf_nocf = true;
 		st_opnd(t, i, H_RDX, O_E, sz);
 		if (flags_live) {
 			/* the CF before it, saved by the caller (a fault
@@ -720,7 +891,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		} else {
 			e_rr(e, OPS(0x31), 4, H_RAX, H_RAX); /* xor eax, eax */
 			e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
-			e_alu_rr(e, 0x29, H_RDX, H_RCX);    /* rdx = 0 - a */
+			/* rdx = 0 - a at its size: NEG's flags */
+			e_rr(e, (const uint8_t[]){ sz == 1 ? 0x28 : 0x29 }, 1,
+			     sz, H_RCX, H_RDX);
+			t->hf = flags_live && !mem, t->hf_nocf = false;
 		}
 		e_zext(e, H_RDX, sz);
 		st_opnd(t, i, H_RDX, O_E, sz);
@@ -757,7 +931,7 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		check_canonical(t);
 		emit_tlb(t, 8, false);
 		e_load(e, H_RAX, H_RSI, 0, 8);
-		e_mem_imm(e, 0, H_RBX, GPR(VMM_RSP), 8, 8);
+		addi_reg(t, VMM_RSP, 8);
 		st_reg(t, H_RAX, i->rm, 8);
 		break;
 	default:
@@ -882,10 +1056,14 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 		if (!last)
 			cp[1].run = soft_jit_stub;
 		t->pend_n = t->pend_len = 0;
+		if (last)
+			cache_end(t);
+		else
+			cache_sync(t);
 		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 		e_movi(e, H_RSI, (uint64_t)(uintptr_t)cp);
 		if (last) {
-			e_b(e, 0x5b);   /* pop rbx */
+			emit_epilogue(e);
 			e_movi(e, H_RAX, (uint64_t)(uintptr_t)cp[0].run);
 			e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
 			return true;
@@ -895,6 +1073,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 		if (t->nexits2 >= sizeof(t->exits2) / sizeof(t->exits2[0]))
 			return false;
 		t->exits2[t->nexits2++] = e_jcc32(e, CC_NE);
+		cache_load(t);
 	}
 	return true;
 }
@@ -909,7 +1088,7 @@ static bool emit_link(struct tr *t)
 {
 	struct jit_emit *e = &t->e;
 	struct jit_slot *s = soft_tb_alloc(t->c, sizeof(*s));
-	size_t f[6];
+	size_t f[7];
 	unsigned nf = 0;
 
 	if (!s)
@@ -939,14 +1118,24 @@ static bool emit_link(struct tr *t)
 	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
 	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
 	e_load(e, H_RSI, H_RAX, (int32_t)offsetof(struct soft_tb, insn), 8);
+	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct soft_insn, run), 8);
+	/* compiled code of this buffer: its body, in this frame */
+	e_movi(e, H_RDX, (uint64_t)(uintptr_t)t->c->jit_rx);
+	e_rr(e, OPS(0x89), 8, H_RCX, H_RAX);
+	e_alu_rr(e, 0x29, H_RAX, H_RDX);             /* rax = run - rx */
+	e_movi(e, H_RDX, SOFT_JIT_CODE_SIZE);
+	e_alu_rr(e, 0x39, H_RAX, H_RDX);             /* cmp rax, size */
+	f[nf] = e_jcc32(e, 0x3);                     /* jae: not ours */
+	e_alu_ri(e, 0, H_RCX, PROLOGUE_LEN);
+	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
+	e_patch(e, f[nf], e_pos(e));
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-	e_b(e, 0x5b);                                   /* pop rbx */
-	e_rm(e, OPS(0xff), 4, 4, H_RSI,
-	     (int32_t)offsetof(struct soft_insn, run)); /* jmp [rsi+run] */
+	emit_epilogue(e);
+	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
 	for (unsigned k = 0; k < nf; k++)
 		e_patch(e, f[k], e_pos(e));
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-	e_b(e, 0x5b);   /* pop rbx */
+	emit_epilogue(e);
 	e_movi(e, H_RAX, (uint64_t)(uintptr_t)soft_jit_link);
 	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
 	return true;
@@ -964,8 +1153,12 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	const struct soft_insn *i = &t->tb->insn[k];
 	int64_t next = (int64_t)t->pend_len + i->len;
 	size_t taken, link, slow, j;
+	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
+					    (f->cc >> 1) == 3));
 
-	emit_flags(t, f->cc);
+	cache_end(t); /* moves: the host flags stay */
+	if (!hf)
+		emit_flags(t, f->cc);
 	taken = e_jcc32(e, (uint8_t)f->cc);
 	/* not taken */
 	e_mem_imm(e, 0, H_RBX, OFF(st.rip), (int32_t)next, 8);
@@ -1040,12 +1233,13 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	int64_t next = (int64_t)t->pend_len + i->len;
 	struct fixes fx = { { 0 }, 0 };
 
+	cache_end(t);
 	if (f->k == K_RET) {
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		stack_tlb(t, &fx, false);
 		e_load(e, H_RAX, H_RSI, 0, 8);
 		canon_rax(t, &fx);
-		e_mem_imm(e, 0, H_RBX, GPR(VMM_RSP), 8, 8);
+		addi_reg(t, VMM_RSP, 8);
 	} else {
 		/* RDX = RIP of the next instruction, RAX = target */
 		e_load(e, H_RDX, H_RBX, OFF(st.rip), 8);
@@ -1092,6 +1286,69 @@ static void emit_rot(struct tr *t, const struct soft_insn *i,
 }
 
 /* ---- a block ---- */
+
+static void count_use(unsigned *use, unsigned r, unsigned size)
+{
+	if (size == 1 && r >= 16 && r < 20)
+		r -= 16;
+	if (r < 16)
+		use[r]++;
+}
+
+/*
+ * The guest registers the block's translated instructions use most go
+ * to the host registers of the cache (a register used once gains
+ * nothing: its load and store cost what they save).
+ */
+static void choose_cached(struct tr *t, const struct form *forms,
+			  const bool *ok)
+{
+	unsigned use[16] = { 0 };
+	const struct soft_tb *tb = t->tb;
+
+	memset(t->hr, -1, sizeof(t->hr));
+	t->cached = t->dirty = 0;
+	for (unsigned k = 0; k < tb->ninsn; k++) {
+		const struct soft_insn *i = &tb->insn[k];
+		const struct form *f = &forms[k];
+		if (!ok[k] || f->k >= K_JCC)
+			continue;
+		if (i->op >= 0xb0 && i->op <= 0xbf) {
+			count_use(use, rm_of(i, f->size), f->size);
+			continue;
+		}
+		if (f->k == K_PUSH || f->k == K_POP) {
+			count_use(use, VMM_RSP, 8);
+			count_use(use, i->rm, 8);
+			continue;
+		}
+		if (f->dst == O_A || f->src == O_A)
+			count_use(use, VMM_RAX, 8);
+		if (f->dst == O_G || f->src == O_G || f->k == K_MOVX ||
+		    f->k == K_LEA || f->k == K_IMUL || f->k == K_CMOV)
+			count_use(use, reg_of(i, f->size), f->size);
+		if (i->mod == 3) {
+			count_use(use, rm_of(i, f->size), f->size);
+		} else {
+			if (i->base < 16)
+				count_use(use, i->base, 8);
+			if (i->index < 16)
+				count_use(use, i->index, 8);
+		}
+	}
+	for (unsigned n = 0; n < NCACHE; n++) {
+		unsigned best = 16;
+		for (unsigned g = 0; g < 16; g++)
+			if (use[g] >= 2 && !(t->cached & (1u << g)) &&
+			    (best == 16 || use[g] > use[best]))
+				best = g;
+		if (best == 16)
+			break;
+		t->hr[best] = (int8_t)cache_regs[n];
+		t->cached |= (uint16_t)(1u << best);
+	}
+}
+
 
 /* code: prologue; body; exit stub; slow paths */
 static bool translate_block(struct tr *t)
@@ -1149,9 +1406,9 @@ static bool translate_block(struct tr *t)
 		}
 	}
 
-	/* prologue: push rbx; mov rbx, rdi */
-	e_b(e, 0x53);
-	e_rr(e, OPS(0x89), 8, H_RDI, H_RBX);
+	choose_cached(t, forms, ok);
+	emit_prologue(e);
+	cache_load(t);
 	for (unsigned k = 0; k < n; k++) {
 		const struct soft_insn *i = &tb->insn[k];
 		bool last = k == n - 1;
@@ -1173,6 +1430,11 @@ static bool translate_block(struct tr *t)
 		if (ok[k]) {
 			struct slow *s = NULL;
 			const struct form *f = &forms[k];
+			bool hf = t->hf && !(t->hf_nocf &&
+					     ((f->cc >> 1) == 1 ||
+					      (f->cc >> 1) == 3));
+			if (f->k != K_SETCC && f->k != K_CMOV)
+				t->hf = false;
 			if (form_mem(i, f)) {
 				if (t->nslow >= MAX_SLOW)
 					return false;
@@ -1181,6 +1443,7 @@ static bool translate_block(struct tr *t)
 				s->i = i;
 				s->pend_len = t->pend_len;
 				s->pend_n = t->pend_n;
+				s->dirty = t->dirty;
 			}
 			t->cur = s;
 			if (f->k == K_INCDEC && live[k]) {
@@ -1191,7 +1454,12 @@ static bool translate_block(struct tr *t)
 				e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
 			}
 			if (f->k == K_SETCC || f->k == K_CMOV) {
-				emit_flags(t, f->cc);
+				if (!hf) {
+					emit_flags(t, f->cc);
+					t->hf = true;
+					t->hf_nocf = t->lf_op == LF_INC ||
+						     t->lf_op == LF_DEC;
+				}
 				emit_setcc_cmov(t, i, f);
 			} else if (f->k == K_SHIFT) {
 				emit_shift(t, i, f);
@@ -1222,11 +1490,13 @@ static bool translate_block(struct tr *t)
 			t->pend_n++;
 			if (last) {
 				sync_pend(t);
+				cache_end(t);
 				if (!emit_link(t))
 					return false;
 			}
 			continue;
 		}
+		t->hf = false;
 		if (!emit_interp(t, k, last))
 			return false;
 		t->lf_op = t->lf_size = 0;
@@ -1236,7 +1506,7 @@ static bool translate_block(struct tr *t)
 	e_b(e, 0xff); e_b(e, 0xc8);  /* dec eax */
 	for (unsigned k = 0; k < t->nexits2; k++)
 		e_patch(e, t->exits2[k], e_pos(e));
-	e_b(e, 0x5b);                /* pop rbx */
+	emit_epilogue(e);
 	e_b(e, 0xc3);                /* ret */
 	for (unsigned k = 0; k < t->nexits; k++)
 		e_patch(e, t->exits[k], exit_pos);
@@ -1247,6 +1517,8 @@ static bool translate_block(struct tr *t)
 
 		for (unsigned m = 0; m < s->nfix; m++)
 			e_patch(e, s->fix[m], here);
+		t->nocache = false;
+		cache_store(t, s->dirty);
 		if (s->pend_len)
 			e_mem_imm(e, 0, H_RBX, OFF(st.rip),
 				  (int32_t)s->pend_len, 8);
@@ -1262,6 +1534,7 @@ static bool translate_block(struct tr *t)
 			  (int32_t)(s->pend_len + s->i->len), 8);
 		e_mem_imm(e, 5, H_RBX, OFF(icount), (int32_t)(s->pend_n + 1),
 			  8);
+		cache_load(t);
 		j = e_jmp32(e);
 		e_patch(e, j, s->resume);
 	}
