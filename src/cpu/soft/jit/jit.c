@@ -46,6 +46,7 @@
 #include "cpu/soft/thread.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -561,15 +562,21 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 }
 
 /* lazy flags of a result: op, size, res = RDX, a = RAX, b = RCX */
-static void emit_lf(struct tr *t, unsigned op, unsigned size)
+static void emit_lf_r(struct tr *t, unsigned op, unsigned size,
+		      unsigned res)
 {
 	struct jit_emit *e = &t->e;
 
 	e_st32i(e, H_RBX, OFF(lf_op), op);
 	e_st32i(e, H_RBX, OFF(lf_size), size);
-	e_store(e, H_RDX, H_RBX, OFF(lf_res), 8);
+	e_store(e, res, H_RBX, OFF(lf_res), 8);
 	e_store(e, H_RAX, H_RBX, OFF(lf_a), 8);
 	e_store(e, H_RCX, H_RBX, OFF(lf_b), 8);
+}
+
+static void emit_lf(struct tr *t, unsigned op, unsigned size)
+{
+	emit_lf_r(t, op, size, H_RDX);
 }
 
 /* ---- which instructions the translator handles ---- */
@@ -784,6 +791,119 @@ static const uint8_t alu_host[9] = {
 	0x01, 0x09, 0, 0, 0x21, 0x29, 0x31, 0x29, 0x21,
 };
 
+/* the guest register operand @o of @i (not memory, not an immediate),
+ * as a guest register number (16-19: AH-BH) */
+static unsigned opnd_reg(const struct soft_insn *i, unsigned o, unsigned sz)
+{
+	if (o == O_G)
+		return reg_of(i, sz);
+	if (o == O_A)
+		return VMM_RAX;
+	return rm_of(i, sz);
+}
+
+/* the host register caching register operand @o of 4 or 8 bytes, or -1 */
+static int opnd_host(const struct tr *t, const struct soft_insn *i,
+		     unsigned o, unsigned sz)
+{
+	bool hi;
+
+	if (o == O_I || (sz != 4 && sz != 8))
+		return -1;
+	if (o == O_E && i->mod != 3 && !(i->op >= 0xb0 && i->op <= 0xbf))
+		return -1;
+	return cache_of(t, opnd_reg(i, o, sz), sz, &hi);
+}
+
+static void mark_dirty(struct tr *t, unsigned r)
+{
+	t->dirty |= (uint16_t)(1u << r);
+}
+
+/*
+ * ALU, MOV, shifts, INC/DEC on a cached register of 4 or 8 bytes: the
+ * host instruction on the host register itself (a 4-byte operation
+ * zero-extends it, as the guest's does).  False when the form is not
+ * one of these.
+ */
+static bool emit_direct(struct tr *t, const struct soft_insn *i,
+			const struct form *f, bool flags_live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	int hd = opnd_host(t, i, f->dst, sz), hs;
+
+	if (form_mem(i, f) || (sz != 4 && sz != 8))
+		return false;
+	switch (f->k) {
+	case K_ALU: {
+		bool wr = f->alu != 7 && f->alu != 8;
+		uint8_t op = alu_host[f->alu];
+		if (!wr && !flags_live)
+			return true; /* CMP/TEST, flags dead: nothing */
+		if (hd < 0)
+			return false;
+		hs = opnd_host(t, i, f->src, sz);
+		if (!flags_live) {
+			if (f->src == O_I) {
+				e_rr(e, OPS(0x81), sz, f->alu, (unsigned)hd);
+				e_d(e, (uint32_t)i->imm);
+			} else if (hs >= 0) {
+				e_rr(e, &op, 1, sz, (unsigned)hs, (unsigned)hd);
+			} else {
+				uint8_t op2 = (uint8_t)(op + 2);
+				e_rm(e, &op2, 1, sz, (unsigned)hd, H_RBX,
+				     reg_off(opnd_reg(i, f->src, sz), sz));
+			}
+			mark_dirty(t, opnd_reg(i, f->dst, sz));
+			return true;
+		}
+		/* a = RAX, b = RCX, the result in place (or RDX) */
+		ld_reg(t, H_RAX, opnd_reg(i, f->dst, sz), sz);
+		ld_opnd(t, i, H_RCX, f->src, sz);
+		if (wr) {
+			e_rr(e, &op, 1, sz, H_RCX, (unsigned)hd);
+			mark_dirty(t, opnd_reg(i, f->dst, sz));
+		} else {
+			e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+			e_rr(e, &op, 1, sz, H_RCX, H_RDX);
+		}
+		t->hf = true, t->hf_nocf = false;
+		emit_lf_r(t, alu_lf[f->alu], sz, wr ? (unsigned)hd : H_RDX);
+		return true;
+	}
+	case K_MOV:
+		if (hd < 0)
+			return false;
+		hs = opnd_host(t, i, f->src, sz);
+		if (f->src == O_I)
+			e_movi(e, (unsigned)hd, i->imm & soft_mask(sz));
+		else if (hs >= 0)
+			e_rr(e, OPS(0x89), sz, (unsigned)hs, (unsigned)hd);
+		else
+			e_load(e, (unsigned)hd, H_RBX,
+			       reg_off(opnd_reg(i, f->src, sz), sz), sz);
+		mark_dirty(t, opnd_reg(i, f->dst, sz));
+		return true;
+	case K_SHIFT:
+	case K_ROT:
+		if (hd < 0)
+			return false;
+		e_rr(e, OPS(0xc1), sz, f->shop, (unsigned)hd);
+		e_b(e, (uint8_t)f->count);
+		mark_dirty(t, opnd_reg(i, f->dst, sz));
+		return true;
+	case K_INCDEC:
+		if (hd < 0 || flags_live)
+			return false;
+		e_rr(e, OPS(0xff), sz, f->dec ? 1 : 0, (unsigned)hd);
+		mark_dirty(t, opnd_reg(i, f->dst, sz));
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
 {
@@ -791,6 +911,8 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	unsigned sz = f->size;
 	bool mem = form_mem(i, f);
 
+	if (emit_direct(t, i, f, flags_live))
+		return;
 	switch (f->k) {
 	case K_ALU: {
 		bool wr = f->alu != 7 && f->alu != 8;
@@ -1141,6 +1263,33 @@ static bool emit_link(struct tr *t)
 	return true;
 }
 
+/* RIP of instruction @k of the block (64-bit code: RIP = linear) */
+static uint64_t insn_rip(const struct tr *t, unsigned k)
+{
+	uint64_t rip = t->tb->lin;
+
+	for (unsigned m = 0; m < k; m++)
+		rip += t->tb->insn[m].len;
+	return rip;
+}
+
+static bool canonical(uint64_t v)
+{
+	return (uint64_t)((int64_t)(v << 16) >> 16) == v;
+}
+
+/* RIP = @v */
+static void st_rip(struct tr *t, uint64_t v)
+{
+	if ((uint64_t)(int64_t)(int32_t)v == v) {
+		e_rm(&t->e, OPS(0xc7), 8, 0, H_RBX, OFF(st.rip));
+		e_d(&t->e, (uint32_t)v);
+	} else {
+		e_movi(&t->e, H_RAX, v);
+		e_store(&t->e, H_RAX, H_RBX, OFF(st.rip), 8);
+	}
+}
+
 /*
  * Jcc ending the block, on flags this block's translated code stored:
  * RIP = target or next, the count, then the interpreter's link to the
@@ -1151,7 +1300,7 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 {
 	struct jit_emit *e = &t->e;
 	const struct soft_insn *i = &t->tb->insn[k];
-	int64_t next = (int64_t)t->pend_len + i->len;
+	uint64_t target;
 	size_t taken, link, slow, j;
 	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
 					    (f->cc >> 1) == 3));
@@ -1160,28 +1309,29 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	if (!hf)
 		emit_flags(t, f->cc);
 	taken = e_jcc32(e, (uint8_t)f->cc);
-	/* not taken */
-	e_mem_imm(e, 0, H_RBX, OFF(st.rip), (int32_t)next, 8);
+	/* not taken (RIPs are constants: 64-bit code, RIP = linear) */
+	st_rip(t, insn_rip(t, k) + i->len);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	j = e_jmp32(e);
 	e_patch(e, taken, e_pos(e));
-	e_load(e, H_RAX, H_RBX, OFF(st.rip), 8);
-	e_movi(e, H_RCX, (uint64_t)(next + (int64_t)i->imm));
-	e_alu_rr(e, 0x01, H_RAX, H_RCX);
-	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
-	e_shift_i(e, 4, H_RCX, 16);
-	e_shift_i(e, 7, H_RCX, 16);
-	e_rr(e, OPS(0x39), 8, H_RAX, H_RCX);    /* cmp rcx, rax */
-	slow = e_jcc32(e, CC_NE);
-	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
-	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
-	if (!emit_link(t))
+	target = insn_rip(t, k) + i->len + i->imm;
+	if (!canonical(target)) {
+		slow = e_jmp32(e);
+	} else {
+		slow = 0;
+		st_rip(t, target);
+		e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1),
+			  8);
+	}
+	if (slow == 0 && !emit_link(t))
 		return false;
 	/* not taken: its own slot */
 	link = e_pos(e);
 	e_patch(e, j, link);
 	if (!emit_link(t))
 		return false;
+	if (slow == 0)
+		return true;
 	e_patch(e, slow, e_pos(e));
 	return emit_interp(t, k, true);
 }
@@ -1461,6 +1611,9 @@ static bool translate_block(struct tr *t)
 						     t->lf_op == LF_DEC;
 				}
 				emit_setcc_cmov(t, i, f);
+			} else if ((f->k == K_SHIFT || f->k == K_ROT) &&
+				   emit_direct(t, i, f, false)) {
+				/* on the cached register */
 			} else if (f->k == K_SHIFT) {
 				emit_shift(t, i, f);
 			} else if (f->k == K_ROT) {
@@ -1573,6 +1726,18 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	if (translate_block(t)) {
 		c->jit_used = start + e_pos(&t->e);
 		tb->insn[0].run = (soft_fn)(uintptr_t)(c->jit_rx + start);
+#ifdef JIT_DUMP
+		{
+			char nm[64];
+			snprintf(nm, sizeof(nm), "/tmp/jitdump/%llx.bin",
+				 (unsigned long long)tb->lin);
+			FILE *df = fopen(nm, "wb");
+			if (df) {
+				fwrite(t->e.start, 1, e_pos(&t->e), df);
+				fclose(df);
+			}
+		}
+#endif
 		c->st_jit_blocks++;
 	} else if (t->e.overflow) {
 		c->jit_full = true;
