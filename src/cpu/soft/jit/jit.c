@@ -233,6 +233,7 @@ struct slow {
 	const struct soft_insn *i;
 	unsigned pend_len, pend_n;
 	uint16_t dirty; /* cached registers changed before the instruction */
+	unsigned hits, hits_after; /* pend_hits before / after it */
 	size_t resume;
 };
 
@@ -261,6 +262,9 @@ struct tr {
 	int8_t hr[16];
 	uint16_t cached, dirty;
 	bool nocache; /* the block end: the state is the only copy */
+	bool mem;     /* has memory accesses: R10 = the TLB */
+	/* TLB hits of the inline path not yet added to st_tlb_hits */
+	unsigned pend_hits;
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -396,6 +400,9 @@ static void cache_store(struct tr *t, uint16_t mask)
 			e_store(&t->e, (unsigned)t->hr[g], H_RBX, GPR(g), 8);
 }
 
+static void emit_tlb_base(struct tr *t);
+static void flush_hits(struct tr *t);
+
 /* every cached register from the state (at the block's start, after a
  * call that may have changed them) */
 static void cache_load(struct tr *t)
@@ -405,6 +412,7 @@ static void cache_load(struct tr *t)
 	for (unsigned g = 0; g < 16; g++)
 		if (t->cached & (1u << g))
 			e_load(&t->e, (unsigned)t->hr[g], H_RBX, GPR(g), 8);
+	emit_tlb_base(t);
 }
 
 /* before a call that reads or changes the state: write back; after it,
@@ -462,6 +470,7 @@ static void sync_pend(struct tr *t)
 	if (t->pend_n)
 		e_mem_imm(&t->e, 0, H_RBX, OFF(icount), (int32_t)t->pend_n, 8);
 	t->pend_len = t->pend_n = 0;
+	flush_hits(t);
 }
 
 /* a branch to the current instruction's slow path */
@@ -528,37 +537,50 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 	int32_t tag = write ? (int32_t)offsetof(struct soft_tlb_entry, tag_w)
 			    : (int32_t)offsetof(struct soft_tlb_entry, tag_r);
 
-	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);   /* rax = lin >> 12 */
+	/* rax = soft_tlb_idx(lin) */
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);
 	e_shift_i(e, 5, H_RAX, 12);
-	e_rr(e, OPS(0x89), 8, H_RSI, H_RCX);   /* rcx = lin >> 25 */
-	e_shift_i(e, 5, H_RCX, 12 + SOFT_TLB_BITS + 3);
-	e_alu_rr(e, 0x31, H_RAX, H_RCX);
-	e_alu_ri(e, 4, H_RAX, SOFT_TLB_SIZE - 1);
-	/* rax = idx * 40 = (idx * 5) * 8 */
-	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
-	e_shift_i(e, 4, H_RAX, 3);
-	/* rcx = tlb_user * sizeof(tlb[0]) */
-	e_load(e, H_RCX, H_RBX, OFF(tlb_user), 4);
-	e_rr(e, OPS(0x69), 8, H_RCX, H_RCX);   /* imul rcx, rcx, imm32 */
-	e_d(e, (uint32_t)sizeof(((struct soft_cpu *)0)->tlb[0]));
-	e_alu_rr(e, 0x01, H_RAX, H_RCX);
-	/* rdi = &c->tlb[user][idx] */
-	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0xbc); e_b(e, 0x03);  /* lea rdi,[rbx+rax+d32] */
-	e_d(e, (uint32_t)OFF(tlb));
-	/* tag */
 	e_rr(e, OPS(0x89), 8, H_RSI, H_RCX);
+	e_shift_i(e, 5, H_RCX, 12 + SOFT_TLB_BITS + 3);
+	e_rr(e, OPS(0x31), 4, H_RCX, H_RAX);   /* xor eax, ecx */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);       /* and eax, size - 1 */
+	e_d(e, SOFT_TLB_SIZE - 1);
+	/* rdi = R10 (this CPL's TLB) + idx * 40 */
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
+	e_b(e, 0x49); e_b(e, 0x8d); e_b(e, 0x3c); e_b(e, 0xc2); /* lea rdi,[r10+rax*8] */
+	/* the page of the access's last byte is the entry's: a hit that
+	 * does not cross the page */
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x4e);                /* lea rcx,[rsi+size-1] */
+	e_b(e, (uint8_t)(size - 1));
 	e_alu_ri(e, 4, H_RCX, -4096);
 	e_rm(e, OPS(0x3b), 8, H_RCX, H_RDI, tag); /* cmp rcx, [rdi+tag] */
 	to_slow(t, CC_NE);
-	/* within the page */
-	e_rr(e, OPS(0x89), 4, H_RSI, H_RCX);
-	e_rr(e, OPS(0x81), 4, 4, H_RCX); e_d(e, 0xfff);   /* and ecx, 0xfff */
-	e_rr(e, OPS(0x81), 4, 7, H_RCX); e_d(e, 4096 - size); /* cmp ecx, .. */
-	to_slow(t, CC_A);
 	e_rm(e, OPS(0x03), 8, H_RSI, H_RDI,
 	     (int32_t)offsetof(struct soft_tlb_entry, addend));
-	/* inc qword [rbx + st_tlb_hits] */
-	e_rm(e, OPS(0xff), 8, 0, H_RBX, OFF(st_tlb_hits));
+	t->pend_hits++;
+}
+
+/* R10 = this CPL's TLB, &c->tlb[c->tlb_user][0] (RAX clobbered) */
+static void emit_tlb_base(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+
+	if (!t->mem)
+		return;
+	e_load(e, H_RAX, H_RBX, OFF(tlb_user), 4);
+	e_rr(e, OPS(0x69), 4, H_RAX, H_RAX);   /* imul eax, eax, imm32 */
+	e_d(e, (uint32_t)sizeof(((struct soft_cpu *)0)->tlb[0]));
+	e_b(e, 0x4c); e_b(e, 0x8d); e_b(e, 0x94); e_b(e, 0x03); /* lea r10,[rbx+rax+d32] */
+	e_d(e, (uint32_t)OFF(tlb));
+}
+
+/* add the TLB hits counted since the last time to the statistics */
+static void flush_hits(struct tr *t)
+{
+	if (t->pend_hits)
+		e_mem_imm(&t->e, 0, H_RBX, OFF(st_tlb_hits),
+			  (int32_t)t->pend_hits, 8);
+	t->pend_hits = 0;
 }
 
 /* lazy flags of a result: op, size, res = RDX, a = RAX, b = RCX */
@@ -1178,6 +1200,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 		if (!last)
 			cp[1].run = soft_jit_stub;
 		t->pend_n = t->pend_len = 0;
+		flush_hits(t);
 		if (last)
 			cache_end(t);
 		else
@@ -1301,6 +1324,7 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	struct jit_emit *e = &t->e;
 	const struct soft_insn *i = &t->tb->insn[k];
 	uint64_t target;
+	unsigned hits;
 	size_t taken, link, slow, j;
 	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
 					    (f->cc >> 1) == 3));
@@ -1312,6 +1336,8 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	/* not taken (RIPs are constants: 64-bit code, RIP = linear) */
 	st_rip(t, insn_rip(t, k) + i->len);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	hits = t->pend_hits;
+	flush_hits(t);
 	j = e_jmp32(e);
 	e_patch(e, taken, e_pos(e));
 	target = insn_rip(t, k) + i->len + i->imm;
@@ -1322,7 +1348,10 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 		st_rip(t, target);
 		e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1),
 			  8);
+		t->pend_hits = hits;
+		flush_hits(t);
 	}
+	t->pend_hits = hits; /* the interpreter's route */
 	if (slow == 0 && !emit_link(t))
 		return false;
 	/* not taken: its own slot */
@@ -1383,6 +1412,7 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	int64_t next = (int64_t)t->pend_len + i->len;
 	struct fixes fx = { { 0 }, 0 };
 
+	flush_hits(t);
 	cache_end(t);
 	if (f->k == K_RET) {
 		ld_reg(t, H_RSI, VMM_RSP, 8);
@@ -1413,6 +1443,7 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	}
 	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	flush_hits(t);
 	if (!emit_link(t))
 		return false;
 	for (unsigned m = 0; m < fx.n; m++)
@@ -1461,6 +1492,9 @@ static void choose_cached(struct tr *t, const struct form *forms,
 	for (unsigned k = 0; k < tb->ninsn; k++) {
 		const struct soft_insn *i = &tb->insn[k];
 		const struct form *f = &forms[k];
+		if (ok[k] && (form_mem(i, f) || f->k == K_RET ||
+			      f->k == K_CALL))
+			t->mem = true;
 		if (!ok[k] || f->k >= K_JCC)
 			continue;
 		if (i->op >= 0xb0 && i->op <= 0xbf) {
@@ -1594,6 +1628,7 @@ static bool translate_block(struct tr *t)
 				s->pend_len = t->pend_len;
 				s->pend_n = t->pend_n;
 				s->dirty = t->dirty;
+				s->hits = t->pend_hits;
 			}
 			t->cur = s;
 			if (f->k == K_INCDEC && live[k]) {
@@ -1602,6 +1637,7 @@ static bool translate_block(struct tr *t)
 				e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 				e_call(e, (const void *)soft_jit_get_cf);
 				e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+				emit_tlb_base(t); /* R10 is the callee's */
 			}
 			if (f->k == K_SETCC || f->k == K_CMOV) {
 				if (!hf) {
@@ -1621,8 +1657,10 @@ static bool translate_block(struct tr *t)
 			} else {
 				emit_form(t, i, f, live[k]);
 			}
-			if (s)
+			if (s) {
 				s->resume = e_pos(e);
+				s->hits_after = t->pend_hits;
+			}
 			/* what the state's lazy flags are now */
 			if (f->k == K_ALU || f->k == K_INCDEC || f->k == K_SHIFT ||
 			    f->k == K_NEG || f->k == K_IMUL || f->k == K_ROT) {
@@ -1672,6 +1710,9 @@ static bool translate_block(struct tr *t)
 			e_patch(e, s->fix[m], here);
 		t->nocache = false;
 		cache_store(t, s->dirty);
+		if (s->hits)
+			e_mem_imm(e, 0, H_RBX, OFF(st_tlb_hits),
+				  (int32_t)s->hits, 8);
 		if (s->pend_len)
 			e_mem_imm(e, 0, H_RBX, OFF(st.rip),
 				  (int32_t)s->pend_len, 8);
@@ -1687,6 +1728,9 @@ static bool translate_block(struct tr *t)
 			  (int32_t)(s->pend_len + s->i->len), 8);
 		e_mem_imm(e, 5, H_RBX, OFF(icount), (int32_t)(s->pend_n + 1),
 			  8);
+		if (s->hits_after)
+			e_mem_imm(e, 5, H_RBX, OFF(st_tlb_hits),
+				  (int32_t)s->hits_after, 8);
 		cache_load(t);
 		j = e_jmp32(e);
 		e_patch(e, j, s->resume);
