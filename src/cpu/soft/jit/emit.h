@@ -128,6 +128,27 @@ static inline void e_pop(struct jit_emit *e, unsigned r)
 	e_b(e, (uint8_t)(0x58 + (r & 7)));
 }
 
+/* lea dst, [base + index << scale + disp32] (64-bit); base/index -1:
+ * none; neither is RSP */
+static inline void e_lea(struct jit_emit *e, unsigned dst, int base,
+			 int index, unsigned scale, int32_t disp)
+{
+	uint8_t rex = 0x48;
+
+	if (dst & 8)
+		rex |= 4;
+	if (index >= 0 && (index & 8))
+		rex |= 2;
+	if (base >= 0 && (base & 8))
+		rex |= 1;
+	e_b(e, rex);
+	e_b(e, 0x8d);
+	e_b(e, (uint8_t)((base >= 0 ? 0x80 : 0x00) | ((dst & 7) << 3) | 4));
+	e_b(e, (uint8_t)((scale << 6) | ((index >= 0 ? (unsigned)index & 7 : 4) << 3) |
+			 (base >= 0 ? (unsigned)base & 7 : 5)));
+	e_d(e, (uint32_t)disp);
+}
+
 /* add (/0) or sub (/5) rsp, 8 */
 static inline void e_alu_ri8_rsp(struct jit_emit *e, unsigned ext)
 {

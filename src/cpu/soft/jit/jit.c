@@ -265,6 +265,7 @@ struct tr {
 	bool mem;     /* has memory accesses: R10 = the TLB */
 	/* TLB hits of the inline path not yet added to st_tlb_hits */
 	unsigned pend_hits;
+	uint64_t rip; /* of the instruction being translated */
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -492,18 +493,34 @@ static void to_slow(struct tr *t, uint8_t cc)
 static void emit_ea(struct tr *t, const struct soft_insn *i)
 {
 	struct jit_emit *e = &t->e;
+	bool hi;
+	int hb = -1, hx = -1;
 
 	if (i->base == SOFT_RIPREL) {
-		/* RIP of the next instruction = RIP written + pending */
-		e_load(e, H_RSI, H_RBX, OFF(st.rip), 8);
-		e_alu_ri(e, 0, H_RSI,
-			 (int32_t)(t->pend_len + i->len + i->disp));
+		/* 64-bit code: RIP = linear, a constant */
+		e_movi(e, H_RSI, t->rip + i->len + (uint64_t)i->disp);
 	} else {
+		if (i->base != SOFT_NOREG)
+			hb = cache_of(t, i->base, 8, &hi);
+		if (i->index != SOFT_NOREG)
+			hx = cache_of(t, i->index, 8, &hi);
+	}
+	if (i->base != SOFT_RIPREL &&
+	    (i->base == SOFT_NOREG || hb >= 0) &&
+	    (i->index == SOFT_NOREG || hx >= 0)) {
+		/* lea rsi, [base + index * scale + disp32] */
+		e_lea(e, H_RSI, hb, hx, i->scale, (int32_t)i->disp);
+	} else if (i->base != SOFT_RIPREL) {
 		e_movi(e, H_RSI, (uint64_t)i->disp);
 		if (i->base != SOFT_NOREG)
 			add_reg(t, H_RSI, i->base);
-	}
-	if (i->index != SOFT_NOREG) {
+		if (i->index != SOFT_NOREG) {
+			ld_reg(t, H_RAX, i->index, 8);
+			if (i->scale)
+				e_shift_i(e, 4, H_RAX, i->scale);
+			e_alu_rr(e, 0x01, H_RSI, H_RAX);
+		}
+	} else if (i->index != SOFT_NOREG) {
 		ld_reg(t, H_RAX, i->index, 8);
 		if (i->scale)
 			e_shift_i(e, 4, H_RAX, i->scale);
@@ -931,7 +948,8 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 {
 	struct jit_emit *e = &t->e;
 	unsigned sz = f->size;
-	bool mem = form_mem(i, f);
+	bool mem = form_mem(i, f), hi;
+	int hs, hd;
 
 	if (emit_direct(t, i, f, flags_live))
 		return;
@@ -962,6 +980,20 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			emit_ea(t, i);
 			emit_tlb(t, sz, f->dst == O_E);
 		}
+		if (mem && f->dst == O_E && f->src != O_I &&
+		    opnd_reg(i, f->src, sz) < 16 &&
+		    (hs = cache_of(t, opnd_reg(i, f->src, sz), 8, &hi)) >= 0) {
+			/* store a cached register */
+			e_store(e, (unsigned)hs, H_RSI, 0, sz);
+			break;
+		}
+		if (mem && f->dst != O_E &&
+		    (hd = opnd_host(t, i, f->dst, sz)) >= 0) {
+			/* load into a cached register (4, 8 bytes) */
+			e_load(e, (unsigned)hd, H_RSI, 0, sz);
+			mark_dirty(t, opnd_reg(i, f->dst, sz));
+			break;
+		}
 		ld_opnd(t, i, H_RAX, f->src, sz);
 		st_opnd(t, i, H_RAX, f->dst, sz);
 		break;
@@ -983,9 +1015,7 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	case K_LEA:
 		/* the offset only: no segment base */
 		if (i->base == SOFT_RIPREL) {
-			e_load(e, H_RSI, H_RBX, OFF(st.rip), 8);
-			e_alu_ri(e, 0, H_RSI,
-				 (int32_t)(t->pend_len + i->len + i->disp));
+			e_movi(e, H_RSI, t->rip + i->len + (uint64_t)i->disp);
 		} else {
 			e_movi(e, H_RSI, (uint64_t)i->disp);
 			if (i->base != SOFT_NOREG)
@@ -1596,6 +1626,8 @@ static bool translate_block(struct tr *t)
 	for (unsigned k = 0; k < n; k++) {
 		const struct soft_insn *i = &tb->insn[k];
 		bool last = k == n - 1;
+
+		t->rip = insn_rip(t, k);
 
 		if (ok[k] && (forms[k].k == K_SETCC || forms[k].k == K_CMOV ||
 			      forms[k].k == K_JCC) &&
