@@ -227,6 +227,19 @@ void soft_jit_flush(struct soft_cpu *c)
 /* at most this many slow paths (memory misses) per block */
 #define MAX_SLOW SOFT_TB_MAX_INSNS
 
+/*
+ * Lazy flags not yet in the state: the last flag writer was this
+ * register-form ALU op (or NEG), its operands a in R8 and b in R9; the
+ * state gets them (pf_store) only where something may look: a slow path
+ * (out of line), an interpreter call, a consumer that reads the state,
+ * the block's end.  Redoing the host op on R8, R9 for the result also
+ * redoes the host flags, so the consumer after it may use them.
+ */
+struct pend_flags {
+	bool v;
+	uint8_t op, size, hop; /* LF_*, bytes, host opcode (01 09 21 29 31) */
+};
+
 struct slow {
 	size_t fix[3];
 	unsigned nfix;
@@ -234,6 +247,8 @@ struct slow {
 	unsigned pend_len, pend_n;
 	uint16_t dirty; /* cached registers changed before the instruction */
 	unsigned hits, hits_after; /* pend_hits before / after it */
+	struct pend_flags pf; /* before it */
+	bool pf_keep;         /* and still pending after it (R8/R9 again) */
 	size_t resume;
 };
 
@@ -266,6 +281,7 @@ struct tr {
 	/* TLB hits of the inline path not yet added to st_tlb_hits */
 	unsigned pend_hits;
 	uint64_t rip; /* of the instruction being translated */
+	struct pend_flags pf;
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -618,6 +634,48 @@ static void emit_lf(struct tr *t, unsigned op, unsigned size)
 	emit_lf_r(t, op, size, H_RDX);
 }
 
+/* the pending flags @p into the state (RDX clobbered; the host flags
+ * are then the producer's) */
+static void pf_store(struct tr *t, const struct pend_flags *p)
+{
+	struct jit_emit *e = &t->e;
+
+	if (!p->v)
+		return;
+	e_st32i(e, H_RBX, OFF(lf_op), p->op);
+	e_st32i(e, H_RBX, OFF(lf_size), p->size);
+	e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+	e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) }, 1,
+	     p->size, H_R9, H_RDX);
+	e_store(e, H_RDX, H_RBX, OFF(lf_res), 8);
+	e_store(e, H_R8, H_RBX, OFF(lf_a), 8);
+	e_store(e, H_R9, H_RBX, OFF(lf_b), 8);
+}
+
+/* the pending flags into the state, nothing pending after */
+static void pf_flush(struct tr *t)
+{
+	if (t->pf.v) {
+		pf_store(t, &t->pf);
+		t->hf = true, t->hf_nocf = false;
+	}
+	t->pf.v = false;
+}
+
+/* a = RAX, b = RCX of the register-form op just done: pending */
+static void pf_defer(struct tr *t, unsigned op, unsigned size, uint8_t hop,
+		     bool copy)
+{
+	if (copy) {
+		e_rr(&t->e, OPS(0x89), 8, H_RAX, H_R8);
+		e_rr(&t->e, OPS(0x89), 8, H_RCX, H_R9);
+	}
+	t->pf.v = true;
+	t->pf.op = (uint8_t)op;
+	t->pf.size = (uint8_t)size;
+	t->pf.hop = hop;
+}
+
 /* ---- which instructions the translator handles ---- */
 
 enum kind {
@@ -897,18 +955,19 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 			mark_dirty(t, opnd_reg(i, f->dst, sz));
 			return true;
 		}
-		/* a = RAX, b = RCX, the result in place (or RDX) */
-		ld_reg(t, H_RAX, opnd_reg(i, f->dst, sz), sz);
-		ld_opnd(t, i, H_RCX, f->src, sz);
+		/* a = R8, b = R9, the result in place; the flags pending */
+		ld_reg(t, H_R8, opnd_reg(i, f->dst, sz), sz);
+		ld_opnd(t, i, H_R9, f->src, sz);
 		if (wr) {
-			e_rr(e, &op, 1, sz, H_RCX, (unsigned)hd);
+			e_rr(e, &op, 1, sz, H_R9, (unsigned)hd);
 			mark_dirty(t, opnd_reg(i, f->dst, sz));
 		} else {
-			e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
-			e_rr(e, &op, 1, sz, H_RCX, H_RDX);
+			/* CMP, TEST: no result */
+			e_rr(e, OPS(f->alu == 8 ? 0x85 : 0x39), sz, H_R9,
+			     (unsigned)hd);
 		}
 		t->hf = true, t->hf_nocf = false;
-		emit_lf_r(t, alu_lf[f->alu], sz, wr ? (unsigned)hd : H_RDX);
+		pf_defer(t, alu_lf[f->alu], sz, op, false);
 		return true;
 	}
 	case K_MOV:
@@ -971,8 +1030,11 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		t->hf = flags_live && !mem, t->hf_nocf = false;
 		if (wr)
 			st_opnd(t, i, H_RDX, f->dst, sz);
-		if (flags_live)
+		if (flags_live && mem)
 			emit_lf(t, alu_lf[f->alu], sz);
+		else if (flags_live)
+			pf_defer(t, alu_lf[f->alu], sz, alu_host[f->alu],
+				 true);
 		break;
 	}
 	case K_MOV:
@@ -1072,8 +1134,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		}
 		e_zext(e, H_RDX, sz);
 		st_opnd(t, i, H_RDX, O_E, sz);
-		if (f->k == K_NEG && flags_live)
+		if (f->k == K_NEG && flags_live && mem)
 			emit_lf(t, LF_SUB, sz);
+		else if (f->k == K_NEG && flags_live)
+			pf_defer(t, LF_SUB, sz, 0x29, true);
 		break;
 	case K_IMUL:
 		if (mem) {
@@ -1231,6 +1295,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 			cp[1].run = soft_jit_stub;
 		t->pend_n = t->pend_len = 0;
 		flush_hits(t);
+		pf_flush(t);
 		if (last)
 			cache_end(t);
 		else
@@ -1249,6 +1314,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 			return false;
 		t->exits2[t->nexits2++] = e_jcc32(e, CC_NE);
 		cache_load(t);
+		t->hf = false;
 	}
 	return true;
 }
@@ -1360,6 +1426,10 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 					    (f->cc >> 1) == 3));
 
 	cache_end(t); /* moves: the host flags stay */
+	if (t->pf.v) {
+		pf_flush(t); /* redoes the producer: its host flags */
+		hf = true;
+	}
 	if (!hf)
 		emit_flags(t, f->cc);
 	taken = e_jcc32(e, (uint8_t)f->cc);
@@ -1443,6 +1513,7 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	struct fixes fx = { { 0 }, 0 };
 
 	flush_hits(t);
+	pf_flush(t);
 	cache_end(t);
 	if (f->k == K_RET) {
 		ld_reg(t, H_RSI, VMM_RSP, 8);
@@ -1661,17 +1732,25 @@ static bool translate_block(struct tr *t)
 				s->pend_n = t->pend_n;
 				s->dirty = t->dirty;
 				s->hits = t->pend_hits;
+				s->pf = t->pf;
 			}
 			t->cur = s;
 			if (f->k == K_INCDEC && live[k]) {
 				/* the CF before it (a call: before the
 				 * operand's address is in RSI) */
+				pf_flush(t);
+				if (s)
+					s->pf = t->pf;
 				e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 				e_call(e, (const void *)soft_jit_get_cf);
 				e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
 				emit_tlb_base(t); /* R10 is the callee's */
 			}
 			if (f->k == K_SETCC || f->k == K_CMOV) {
+				if (!hf && t->pf.v) {
+					pf_flush(t); /* its host flags */
+					hf = true;
+				}
 				if (!hf) {
 					emit_flags(t, f->cc);
 					t->hf = true;
@@ -1687,11 +1766,19 @@ static bool translate_block(struct tr *t)
 			} else if (f->k == K_ROT) {
 				emit_rot(t, i, f);
 			} else {
+				/* a flag writer that does not defer its
+				 * flags: the pending ones are gone */
+				if (f->k == K_ALU || f->k == K_INCDEC ||
+				    f->k == K_NEG || f->k == K_IMUL)
+					t->pf.v = false;
 				emit_form(t, i, f, live[k]);
 			}
+			if (f->k == K_SHIFT || f->k == K_ROT)
+				t->pf.v = false; /* flags dead after */
 			if (s) {
 				s->resume = e_pos(e);
 				s->hits_after = t->pend_hits;
+				s->pf_keep = s->pf.v && t->pf.v;
 			}
 			/* what the state's lazy flags are now */
 			if (f->k == K_ALU || f->k == K_INCDEC || f->k == K_SHIFT ||
@@ -1712,6 +1799,7 @@ static bool translate_block(struct tr *t)
 			t->pend_len += i->len;
 			t->pend_n++;
 			if (last) {
+				pf_flush(t);
 				sync_pend(t);
 				cache_end(t);
 				if (!emit_link(t))
@@ -1742,6 +1830,7 @@ static bool translate_block(struct tr *t)
 			e_patch(e, s->fix[m], here);
 		t->nocache = false;
 		cache_store(t, s->dirty);
+		pf_store(t, &s->pf);
 		if (s->hits)
 			e_mem_imm(e, 0, H_RBX, OFF(st_tlb_hits),
 				  (int32_t)s->hits, 8);
@@ -1763,6 +1852,12 @@ static bool translate_block(struct tr *t)
 		if (s->hits_after)
 			e_mem_imm(e, 5, H_RBX, OFF(st_tlb_hits),
 				  (int32_t)s->hits_after, 8);
+		if (s->pf_keep) {
+			/* what pf_store() wrote, the instruction did not
+			 * write flags */
+			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
+			e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
+		}
 		cache_load(t);
 		j = e_jmp32(e);
 		e_patch(e, j, s->resume);
