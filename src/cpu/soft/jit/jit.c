@@ -282,6 +282,7 @@ struct tr {
 	unsigned pend_hits;
 	uint64_t rip; /* of the instruction being translated */
 	struct pend_flags pf;
+	size_t loop_pos; /* the body's top, after the entry's loads */
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -1410,6 +1411,35 @@ static void st_rip(struct tr *t, uint64_t v)
 }
 
 /*
+ * A branch back to the block's own start (RIP written, the cache written
+ * back, nothing pending): on to the body's top directly, the cached
+ * registers and R10 still holding what the state has, while no event is
+ * pending, the link budget lasts (the executor looks at kicks and
+ * interrupts when it is used up) and chain_gen is the one this block was
+ * entered with (no TLB flush, mode change or invalidation since: saved
+ * at [rsp] on entry).  Otherwise the link code after it.
+ */
+static void emit_self_loop(struct tr *t, uint64_t target)
+{
+	struct jit_emit *e = &t->e;
+	size_t f[3];
+
+	if (target != t->tb->lin || !t->loop_pos)
+		return;
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
+	f[0] = e_jcc32(e, CC_NE);
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
+	f[1] = e_jcc32(e, CC_E);
+	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
+	e_b(e, 0x48); e_b(e, 0x3b); e_b(e, 0x04); e_b(e, 0x24); /* cmp rax,[rsp] */
+	f[2] = e_jcc32(e, CC_NE);
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
+	e_patch(e, e_jmp32(e), t->loop_pos);
+	for (unsigned k = 0; k < 3; k++)
+		e_patch(e, f[k], e_pos(e));
+}
+
+/*
  * Jcc ending the block, on flags this block's translated code stored:
  * RIP = target or next, the count, then the interpreter's link to the
  * successor block (soft_jit_link, as its Jcc twin does).  A non-canonical
@@ -1450,6 +1480,7 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 			  8);
 		t->pend_hits = hits;
 		flush_hits(t);
+		emit_self_loop(t, target);
 	}
 	t->pend_hits = hits; /* the interpreter's route */
 	if (slow == 0 && !emit_link(t))
@@ -1545,6 +1576,8 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	flush_hits(t);
+	if (f->k == K_JMP)
+		emit_self_loop(t, insn_rip(t, k) + i->len + i->imm);
 	if (!emit_link(t))
 		return false;
 	for (unsigned m = 0; m < fx.n; m++)
@@ -1694,6 +1727,10 @@ static bool translate_block(struct tr *t)
 	choose_cached(t, forms, ok);
 	emit_prologue(e);
 	cache_load(t);
+	/* [rsp] = chain_gen at entry (emit_self_loop) */
+	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
+	e_b(e, 0x48); e_b(e, 0x89); e_b(e, 0x04); e_b(e, 0x24); /* mov [rsp],rax */
+	t->loop_pos = e_pos(e);
 	for (unsigned k = 0; k < n; k++) {
 		const struct soft_insn *i = &tb->insn[k];
 		bool last = k == n - 1;
