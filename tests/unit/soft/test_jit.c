@@ -223,6 +223,94 @@ static void test_calls(void **state)
 	assert_int_equal(b.st.gpr[VMM_RDX] & 0xffffffff, 1000 * 1001 / 2);
 }
 
+/*
+ * The forms of the second round (assembled from this source with GNU as;
+ * the bytes below): CBW/CWDE/CDQE, CWD/CDQ/CQO, NOP and NOP r/m, PUSH
+ * imm, LEAVE, AH/BH written on cached registers, a 32-bit write
+ * zero-extending a cached register, CMP feeding SETcc/CMOVcc through the
+ * host flags and ADC (an interpreter call) through the pending flags,
+ * CALL [mem], CALL reg and JMP [mem + index * 8] through a table:
+ *
+ *	lea rax, [rip + f];  mov [rsi + 200], rax
+ *	lea rax, [rip + L1]; mov [rsi + 208], rax
+ *	lea rax, [rip + L2]; mov [rsi + 216], rax
+ *	mov ecx, 300; xor edi, edi
+ * loop: mov eax, ecx; cbw; cwde; cdqe; cqo; cdq; cwd
+ *	add [rsi + rdi * 8], rdx; nop; nop dword ptr [rax + rax]
+ *	push 0x12345678; push -5; pop rbx; pop r9; add rbx, r9
+ *	push rbp; mov rbp, rsp; sub rsp, 16; mov [rbp - 8], rbx
+ *	mov ah, bl; mov bh, 3; add bh, ah; mov [rsi + 128], rbx; leave
+ *	mov r10d, ebx; cmp ecx, 150; setb dl; cmovb r10, rbx; adc r10, rdx
+ *	mov [rsi + rdi * 8 + 64], r10
+ *	call [rsi + 200]; lea rax, [rip + f2]; call rax
+ *	mov eax, ecx; and eax, 1; jmp [rsi + 208 + rax * 8]
+ * L1:	add edi, 1; jmp cont
+ * L2:	add edi, 2
+ * cont: and edi, 15; dec ecx; jnz loop; hlt
+ * f:	add r11, rcx; ret
+ * f2:	xor r11, rdi; ret
+ */
+static const uint8_t forms2[] = {
+	0x48, 0x8d, 0x05, 0xa9, 0x00, 0x00, 0x00, 0x48, 0x89, 0x86, 0xc8, 0x00,
+	0x00, 0x00, 0x48, 0x8d, 0x05, 0x8b, 0x00, 0x00, 0x00, 0x48, 0x89, 0x86,
+	0xd0, 0x00, 0x00, 0x00, 0x48, 0x8d, 0x05, 0x82, 0x00, 0x00, 0x00, 0x48,
+	0x89, 0x86, 0xd8, 0x00, 0x00, 0x00, 0xb9, 0x2c, 0x01, 0x00, 0x00, 0x31,
+	0xff, 0x89, 0xc8, 0x66, 0x98, 0x98, 0x48, 0x98, 0x48, 0x99, 0x99, 0x66,
+	0x99, 0x48, 0x01, 0x14, 0xfe, 0x90, 0x0f, 0x1f, 0x04, 0x00, 0x68, 0x78,
+	0x56, 0x34, 0x12, 0x6a, 0xfb, 0x5b, 0x41, 0x59, 0x4c, 0x01, 0xcb, 0x55,
+	0x48, 0x89, 0xe5, 0x48, 0x83, 0xec, 0x10, 0x48, 0x89, 0x5d, 0xf8, 0x88,
+	0xdc, 0xb7, 0x03, 0x00, 0xe7, 0x48, 0x89, 0x9e, 0x80, 0x00, 0x00, 0x00,
+	0xc9, 0x41, 0x89, 0xda, 0x81, 0xf9, 0x96, 0x00, 0x00, 0x00, 0x0f, 0x92,
+	0xc2, 0x4c, 0x0f, 0x42, 0xd3, 0x49, 0x11, 0xd2, 0x4c, 0x89, 0x54, 0xfe,
+	0x40, 0xff, 0x96, 0xc8, 0x00, 0x00, 0x00, 0x48, 0x8d, 0x05, 0x22, 0x00,
+	0x00, 0x00, 0xff, 0xd0, 0x89, 0xc8, 0x83, 0xe0, 0x01, 0xff, 0xa4, 0xc6,
+	0xd0, 0x00, 0x00, 0x00, 0x83, 0xc7, 0x01, 0xeb, 0x03, 0x83, 0xc7, 0x02,
+	0x83, 0xe7, 0x0f, 0xff, 0xc9, 0x75, 0x82, 0xf4, 0x49, 0x01, 0xcb, 0xc3,
+	0x49, 0x31, 0xfb, 0xc3,
+};
+
+static void test_same_as_interpreter2(void **state)
+{
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, forms2, sizeof(forms2), 0);
+	run(&b, VMM_CFG_JIT_EAGER, forms2, sizeof(forms2), 0);
+	run(&c, VMM_CFG_JIT, forms2, sizeof(forms2), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 6);
+	assert_true(c.compiled >= 4);
+	assert_true(a.insns > 300 * 40);
+	same(&a, &b);
+	same(&a, &c);
+}
+
+/* mov eax, 5; mov ecx, 7; sub eax, ecx; mov [rdx], eax (#PF); inc ecx;
+ * hlt: SUB's flags are pending (operands in host registers) when the
+ * store faults; the frame must have them */
+static const uint8_t fault_flags[] = {
+	0xb8, 0x05, 0x00, 0x00, 0x00, 0xb9, 0x07, 0x00, 0x00, 0x00,
+	0x29, 0xc8, 0x89, 0x02, 0xff, 0xc1, 0xf4,
+};
+
+static void test_pending_flags_fault(void **state)
+{
+	struct outcome a, b;
+	uint64_t frame_fl;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, fault_flags, sizeof(fault_flags), 0x40000000);
+	run(&b, VMM_CFG_JIT_EAGER, fault_flags, sizeof(fault_flags),
+	    0x40000000);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+	memcpy(&frame_fl, b.kstack + sizeof(b.kstack) - 24, 8);
+	/* 5 - 7: CF, SF, AF; not ZF, OF, PF (0xfe has seven bits) */
+	assert_int_equal(frame_fl & 0x8d5, 0x01 | 0x80 | 0x10);
+	assert_int_equal(b.st.gpr[VMM_RAX], 0xfffffffe);
+	assert_int_equal(b.st.gpr[VMM_RCX], 7);
+}
+
 /* deterministic mode keeps the interpreter (exact instruction counts
  * without the JIT counting); VMM_CFG_NO_JIT too */
 static void test_interpreter_only(void **state)
@@ -245,6 +333,8 @@ int main(void)
 		cmocka_unit_test(test_precise_fault),
 		cmocka_unit_test(test_smc),
 		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_same_as_interpreter2),
+		cmocka_unit_test(test_pending_flags_fault),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,7 +46,6 @@
 #include "cpu/soft/thread.h"
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -695,10 +694,17 @@ enum kind {
 	K_NOT,
 	K_NEG,
 	K_IMUL,   /* IMUL Gv, Ev (, imm), flags dead */
+	K_NOP,    /* NOP, NOP r/m, prefetch-class hints */
+	K_CBW,    /* CBW / CWDE / CDQE */
+	K_CWD,    /* CWD / CDQ / CQO */
+	K_LEAVE,  /* LEAVE (64-bit) */
+	K_PUSHI,  /* PUSH imm (64-bit) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
 	K_RET,    /* RET (C3), last */
+	K_JMPI,   /* JMP r/m64, last */
+	K_CALLI,  /* CALL r/m64, last */
 };
 
 /* operand places */
@@ -806,6 +812,21 @@ static bool classify(const struct soft_insn *i, struct form *f)
 		f->k = K_CALL;
 	} else if (op == 0xc3 && sz == 8) {
 		f->k = K_RET;
+	} else if (op == 0xff && (i->reg & 7) == 4 && sz == 8) {
+		f->k = K_JMPI;
+	} else if (op == 0xff && (i->reg & 7) == 2 && sz == 8) {
+		f->k = K_CALLI;
+	} else if ((op == 0x90 && i->rm == 0) || op == 0x10d ||
+		   (op >= 0x118 && op <= 0x11f)) {
+		f->k = K_NOP; /* as op_xchg_a / op_nop_m: no access */
+	} else if (op == 0x98) {
+		f->k = K_CBW;
+	} else if (op == 0x99) {
+		f->k = K_CWD;
+	} else if (op == 0xc9 && sz == 8) {
+		f->k = K_LEAVE;
+	} else if ((op == 0x68 || op == 0x6a) && sz == 8) {
+		f->k = K_PUSHI;
 	} else {
 		return false;
 	}
@@ -828,6 +849,8 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	switch (f->k) {
 	case K_PUSH:
 	case K_POP:
+	case K_LEAVE:
+	case K_PUSHI:
 		return true;
 	case K_MOVX:
 		return i->mod != 3;
@@ -1164,6 +1187,43 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		e_store(e, H_RAX, H_RSI, 0, 8);
 		/* RDX survived emit_tlb (it uses RAX, RCX, RDI) */
 		st_reg(t, H_RDX, VMM_RSP, 8);
+		break;
+	case K_PUSHI:
+		ld_reg(t, H_RSI, VMM_RSP, 8);
+		e_alu_ri(e, 5, H_RSI, 8);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new RSP */
+		check_canonical(t);
+		emit_tlb(t, 8, true);
+		e_movi(e, H_RAX, i->imm);
+		e_store(e, H_RAX, H_RSI, 0, 8);
+		st_reg(t, H_RDX, VMM_RSP, 8);
+		break;
+	case K_LEAVE:
+		/* RBP -> RSI: RBP = [RBP], RSP = old RBP + 8 (SS: #SS when
+		 * not canonical, by the slow path) */
+		ld_reg(t, H_RSI, VMM_RBP, 8);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);
+		check_canonical(t);
+		emit_tlb(t, 8, false);
+		e_load(e, H_RAX, H_RSI, 0, 8);
+		e_alu_ri(e, 0, H_RDX, 8);
+		st_reg(t, H_RDX, VMM_RSP, 8);
+		st_reg(t, H_RAX, VMM_RBP, 8);
+		break;
+	case K_NOP:
+		break;
+	case K_CBW:
+		ld_reg(t, H_RAX, VMM_RAX, sz / 2);
+		e_sext(e, H_RAX, sz / 2);
+		st_reg(t, H_RAX, VMM_RAX, sz);
+		break;
+	case K_CWD:
+		ld_reg(t, H_RAX, VMM_RAX, sz);
+		e_sext(e, H_RAX, sz);
+		e_shift_i(e, 7, H_RAX, 63);             /* sar rax, 63 */
+		if (sz == 2)
+			e_zext(e, H_RAX, 2);
+		st_reg(t, H_RAX, VMM_RDX, sz);
 		break;
 	case K_POP:
 		ld_reg(t, H_RSI, VMM_RSP, 8);
@@ -1552,6 +1612,32 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 		e_load(e, H_RAX, H_RSI, 0, 8);
 		canon_rax(t, &fx);
 		addi_reg(t, VMM_RSP, 8);
+	} else if (f->k == K_JMPI || f->k == K_CALLI) {
+		/* RAX = target (register or memory), RDX = next RIP */
+		if (i->mod == 3) {
+			ld_reg(t, H_RAX, i->rm, 8);
+		} else {
+			struct slow tmp;
+			memset(&tmp, 0, sizeof(tmp));
+			t->cur = &tmp;
+			emit_ea(t, i);
+			emit_tlb(t, 8, false);
+			for (unsigned m = 0; m < tmp.nfix; m++)
+				fx.at[fx.n++] = tmp.fix[m];
+			e_load(e, H_RAX, H_RSI, 0, 8);
+		}
+		canon_rax(t, &fx);
+		e_movi(e, H_RDX, insn_rip(t, k) + i->len);
+		if (f->k == K_CALLI) {
+			e_rr(e, OPS(0x89), 8, H_RAX, H_R8);
+			ld_reg(t, H_RSI, VMM_RSP, 8);
+			e_alu_ri(e, 5, H_RSI, 8);
+			e_rr(e, OPS(0x89), 8, H_RSI, H_R9);
+			stack_tlb(t, &fx, true);
+			e_store(e, H_RDX, H_RSI, 0, 8);
+			st_reg(t, H_R9, VMM_RSP, 8);
+			e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
+		}
 	} else {
 		/* RDX = RIP of the next instruction, RAX = target */
 		e_load(e, H_RDX, H_RBX, OFF(st.rip), 8);
@@ -1627,7 +1713,8 @@ static void choose_cached(struct tr *t, const struct form *forms,
 		const struct soft_insn *i = &tb->insn[k];
 		const struct form *f = &forms[k];
 		if (ok[k] && (form_mem(i, f) || f->k == K_RET ||
-			      f->k == K_CALL))
+			      f->k == K_CALL || f->k == K_JMPI ||
+			      f->k == K_CALLI))
 			t->mem = true;
 		if (!ok[k] || f->k >= K_JCC)
 			continue;
@@ -1934,18 +2021,6 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	if (translate_block(t)) {
 		c->jit_used = start + e_pos(&t->e);
 		tb->insn[0].run = (soft_fn)(uintptr_t)(c->jit_rx + start);
-#ifdef JIT_DUMP
-		{
-			char nm[64];
-			snprintf(nm, sizeof(nm), "/tmp/jitdump/%llx.bin",
-				 (unsigned long long)tb->lin);
-			FILE *df = fopen(nm, "wb");
-			if (df) {
-				fwrite(t->e.start, 1, e_pos(&t->e), df);
-				fclose(df);
-			}
-		}
-#endif
 		c->st_jit_blocks++;
 	} else if (t->e.overflow) {
 		c->jit_full = true;
