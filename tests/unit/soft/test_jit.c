@@ -311,6 +311,55 @@ static void test_pending_flags_fault(void **state)
 	assert_int_equal(b.st.gpr[VMM_RCX], 7);
 }
 
+/*
+ * SHL/SHR/SAR by constants and IMUL with their flags live (a later store
+ * may fault, PUSHFQ reads them): the compiled code writes RFLAGS as the
+ * interpreter does, its fixed choices for the undefined bits (AF, OF of
+ * counts above 1) included; sizes 1, 2 (AH too), 4, 8, IMUL overflowing
+ * and not, from a register, an immediate and memory:
+ *
+ *	mov ecx, 200; mov rax, 0x8123456789abcdef; xor edi, edi
+ * loop: add rax, rcx; mov rbx, rax
+ *	shl rbx, 1;  mov [rsi + rdi * 8], rbx
+ *	shr ebx, 7;  mov [rsi + rdi * 8 + 8], rbx
+ *	sar bx, 3;   mov [rsi + rdi * 8 + 16], rbx
+ *	shl bl, 5;   mov [rsi + rdi * 8 + 24], rbx
+ *	sar rbx, 1;  mov [rsi + rdi * 8 + 32], rbx
+ *	shl ah, 7;   mov [rsi + rdi * 8 + 40], rax
+ *	mov rdx, rax; imul rdx, rcx; mov [rsi + rdi * 8 + 48], rdx
+ *	imul edx, ecx, 0x7fff; mov [rsi + rdi * 8 + 56], rdx
+ *	imul dx, [rsi + 8]; pushfq; pop r8; add r9, r8
+ *	shr eax, 9; pushfq; pop r8; add r9, r8
+ *	add edi, 1; and edi, 7; dec ecx; jnz loop; hlt
+ */
+static const uint8_t shifts[] = {
+	0xb9, 0xc8, 0x00, 0x00, 0x00, 0x48, 0xb8, 0xef, 0xcd, 0xab, 0x89, 0x67,
+	0x45, 0x23, 0x81, 0x31, 0xff, 0x48, 0x01, 0xc8, 0x48, 0x89, 0xc3, 0x48,
+	0xd1, 0xe3, 0x48, 0x89, 0x1c, 0xfe, 0xc1, 0xeb, 0x07, 0x48, 0x89, 0x5c,
+	0xfe, 0x08, 0x66, 0xc1, 0xfb, 0x03, 0x48, 0x89, 0x5c, 0xfe, 0x10, 0xc0,
+	0xe3, 0x05, 0x48, 0x89, 0x5c, 0xfe, 0x18, 0x48, 0xd1, 0xfb, 0x48, 0x89,
+	0x5c, 0xfe, 0x20, 0xc0, 0xe4, 0x07, 0x48, 0x89, 0x44, 0xfe, 0x28, 0x48,
+	0x89, 0xc2, 0x48, 0x0f, 0xaf, 0xd1, 0x48, 0x89, 0x54, 0xfe, 0x30, 0x69,
+	0xd1, 0xff, 0x7f, 0x00, 0x00, 0x48, 0x89, 0x54, 0xfe, 0x38, 0x66, 0x0f,
+	0xaf, 0x56, 0x08, 0x9c, 0x41, 0x58, 0x4d, 0x01, 0xc1, 0xc1, 0xe8, 0x09,
+	0x9c, 0x41, 0x58, 0x4d, 0x01, 0xc1, 0x83, 0xc7, 0x01, 0x83, 0xe7, 0x07,
+	0xff, 0xc9, 0x75, 0x95, 0xf4,
+};
+
+static void test_flags_of_shifts_imul(void **state)
+{
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, shifts, sizeof(shifts), 0);
+	run(&b, VMM_CFG_JIT_EAGER, shifts, sizeof(shifts), 0);
+	run(&c, VMM_CFG_JIT, shifts, sizeof(shifts), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	same(&a, &c);
+}
+
 /* deterministic mode keeps the interpreter (exact instruction counts
  * without the JIT counting); VMM_CFG_NO_JIT too */
 static void test_interpreter_only(void **state)
@@ -335,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_calls),
 		cmocka_unit_test(test_same_as_interpreter2),
 		cmocka_unit_test(test_pending_flags_fault),
+		cmocka_unit_test(test_flags_of_shifts_imul),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

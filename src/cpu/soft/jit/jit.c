@@ -662,6 +662,20 @@ static void pf_flush(struct tr *t)
 	t->pf.v = false;
 }
 
+/* the arithmetic flags = EAX's bits (computed, not lazy): RFLAGS, and
+ * no lazy flags (soft_flags_set_arith); RCX clobbered */
+static void emit_set_arith(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+
+	e_load(e, H_RCX, H_RBX, OFF(st.rflags), 8);
+	e_alu_ri(e, 4, H_RCX, (int32_t)~(uint32_t)FL_ARITH);
+	e_alu_rr(e, 0x09, H_RCX, H_RAX);
+	e_store(e, H_RCX, H_RBX, OFF(st.rflags), 8);
+	e_st32i(e, H_RBX, OFF(lf_op), LF_NONE);
+	t->hf = false;
+}
+
 /* a = RAX, b = RCX of the register-form op just done: pending */
 static void pf_defer(struct tr *t, unsigned op, unsigned size, uint8_t hop,
 		     bool copy)
@@ -1173,8 +1187,24 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			ld_reg(t, H_RCX, i->reg, sz);
 		else
 			e_movi(e, H_RCX, i->imm & soft_mask(sz));
-		e_rr(e, OPS(0x0f, 0xaf), 8, H_RAX, H_RCX); /* imul rax, rcx */
+		/* imul eax, ecx at the size: CF = OF = the overflow */
+		e_rr(e, OPS(0x0f, 0xaf), sz, H_RAX, H_RCX);
+		if (flags_live)
+			e_rr(e, OPS(0x0f, 0x90), 1, 0, H_RDX); /* seto dl */
 		st_reg(t, H_RAX, i->reg, sz);
+		if (flags_live) {
+			/* as mul_flags(): ZF SF PF of the result, AF 0 */
+			e_rr(e, (const uint8_t[]){ 0x85 }, 1, sz, H_RAX, H_RAX);
+			e_b(e, 0x9f);                            /* lahf */
+			e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);   /* movzx eax, ah */
+			e_rr(e, OPS(0x81), 4, 4, H_RAX);
+			e_d(e, FL_SF | FL_ZF | FL_PF);
+			e_zext(e, H_RDX, 1);
+			e_rr(e, OPS(0x69), 4, H_RDX, H_RDX);     /* imul edx, edx, CF|OF */
+			e_d(e, FL_CF | FL_OF);
+			e_alu_rr(e, 0x09, H_RAX, H_RDX);
+			emit_set_arith(t);
+		}
 		break;
 	case K_PUSH:
 		/* RSI = RSP - 8 (SS has no base in 64-bit mode) */
@@ -1310,6 +1340,46 @@ static void emit_setcc_cmov(struct tr *t, const struct soft_insn *i,
 }
 
 /* SHL/SHR/SAR of a register by a constant (flags dead) */
+/*
+ * SHL/SHR/SAR of a register by a constant with its flags live, as
+ * exec_shift.c's shift() computes them: CF ZF SF PF from the host
+ * instruction (the count is below the width: all defined), OF = MSB(r)
+ * ^ CF (SHL), MSB(a) (SHR), 0 (SAR), AF 0; into RFLAGS, lazy flags off.
+ */
+static void emit_shift_live(struct tr *t, const struct soft_insn *i,
+			    const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
+
+	ld_reg(t, H_RCX, r, sz);                 /* a */
+	e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
+	e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, f->shop,
+	     H_RDX);
+	e_b(e, (uint8_t)f->count);
+	e_b(e, 0x9f);                            /* lahf */
+	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);   /* movzx eax, ah */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_SF | FL_ZF | FL_PF | FL_CF);
+	if (f->shop != 7) {
+		/* esi = MSB(r) ^ CF (SHL) or MSB(a) (SHR), at bit 11 */
+		e_rr(e, OPS(0x89), 8, f->shop == 4 ? H_RDX : H_RCX, H_RSI);
+		e_shift_i(e, 5, H_RSI, (uint8_t)msb);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		if (f->shop == 4) {
+			e_rr(e, OPS(0x89), 4, H_RAX, H_RCX);
+			e_rr(e, OPS(0x81), 4, 4, H_RCX);
+			e_d(e, 1);
+			e_rr(e, OPS(0x31), 4, H_RCX, H_RSI);
+		}
+		e_shift_i(e, 4, H_RSI, 11);
+		e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	}
+	st_reg(t, H_RDX, r, sz);
+	emit_set_arith(t);
+}
+
 static void emit_shift(struct tr *t, const struct soft_insn *i,
 		       const struct form *f)
 {
@@ -1779,8 +1849,9 @@ static bool translate_block(struct tr *t)
 		/* translated only when the flags they write are dead (the
 		 * interpreter computes them otherwise), the block end
 		 * included */
-		if (ok[k] && lv && (f->k == K_SHIFT || f->k == K_ROT ||
-				    f->k == K_IMUL))
+		if (ok[k] && lv && (f->k == K_ROT ||
+				    (f->k == K_SHIFT && f->size < 4 &&
+				     f->count >= f->size * 8)))
 			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
 			lv = true; /* handler or block end: anything */
@@ -1882,6 +1953,8 @@ static bool translate_block(struct tr *t)
 						     t->lf_op == LF_DEC;
 				}
 				emit_setcc_cmov(t, i, f);
+			} else if (f->k == K_SHIFT && live[k]) {
+				emit_shift_live(t, i, f);
 			} else if ((f->k == K_SHIFT || f->k == K_ROT) &&
 				   emit_direct(t, i, f, false)) {
 				/* on the cached register */
