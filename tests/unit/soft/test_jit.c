@@ -367,6 +367,38 @@ static void test_flags_of_shifts_imul(void **state)
 	same(&a, &c);
 }
 
+/*
+ * A CMP with a memory operand feeds SETcc / Jcc through the host flags;
+ * when its access takes the slow path (the first one: a TLB miss), the
+ * flags the handler left are put back into the host's before the code
+ * goes on:
+ *
+ *	mov ecx, 64; xor r9d, r9d
+ * loop: mov eax, ecx; and eax, 3
+ *	cmp [rsi + rcx * 2 + 1], al; setbe dl; movzx edx, dl; add r9, rdx
+ *	mov [rsi + rcx + 64], al; sub eax, 2
+ *	cmp [rsi + rcx + 64], al; jg skip; add r9, 100
+ * skip: dec ecx; jnz loop; hlt
+ */
+static const uint8_t mem_cmp[] = {
+	0xb9, 0x40, 0x00, 0x00, 0x00, 0x45, 0x31, 0xc9, 0x89, 0xc8, 0x83, 0xe0,
+	0x03, 0x38, 0x44, 0x4e, 0x01, 0x0f, 0x96, 0xc2, 0x0f, 0xb6, 0xd2, 0x49,
+	0x01, 0xd1, 0x88, 0x44, 0x0e, 0x40, 0x83, 0xe8, 0x02, 0x38, 0x44, 0x0e,
+	0x40, 0x7f, 0x04, 0x49, 0x83, 0xc1, 0x64, 0xff, 0xc9, 0x75, 0xd9, 0xf4,
+};
+
+static void test_mem_cmp_slow_path(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, mem_cmp, sizeof(mem_cmp), 0);
+	run(&b, VMM_CFG_JIT_EAGER, mem_cmp, sizeof(mem_cmp), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+}
+
 /* deterministic mode keeps the interpreter (exact instruction counts
  * without the JIT counting); VMM_CFG_NO_JIT too */
 static void test_interpreter_only(void **state)
@@ -392,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_same_as_interpreter2),
 		cmocka_unit_test(test_pending_flags_fault),
 		cmocka_unit_test(test_flags_of_shifts_imul),
+		cmocka_unit_test(test_mem_cmp_slow_path),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

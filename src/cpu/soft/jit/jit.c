@@ -131,6 +131,11 @@ static uint32_t soft_jit_get_cf(struct soft_cpu *c)
 	return soft_get_cf(c);
 }
 
+static uint64_t soft_jit_get_flags(struct soft_cpu *c)
+{
+	return soft_get_flags(c);
+}
+
 /* ---- the code buffer ---- */
 
 /*
@@ -248,6 +253,7 @@ struct slow {
 	unsigned hits, hits_after; /* pend_hits before / after it */
 	struct pend_flags pf; /* before it */
 	bool pf_keep;         /* and still pending after it (R8/R9 again) */
+	bool hf_after;        /* the host flags are its flags after it */
 	size_t resume;
 };
 
@@ -1065,7 +1071,7 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		e_rr(e, (const uint8_t[]){ (uint8_t)(alu_host[f->alu] -
 						     (sz == 1)) },
 		     1, sz, H_RCX, H_RDX);
-		t->hf = flags_live && !mem, t->hf_nocf = false;
+		t->hf = flags_live, t->hf_nocf = false;
 		if (wr)
 			st_opnd(t, i, H_RDX, f->dst, sz);
 		if (flags_live && mem)
@@ -1141,7 +1147,7 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		/* inc/dec edx (dl, dx): the guest's flags but CF */
 		e_rr(e, (const uint8_t[]){ sz == 1 ? 0xfe : 0xff }, 1, sz,
 		     f->dec ? 1 : 0, H_RDX);
-		t->hf = flags_live && !mem, t->hf_nocf = true;
+		t->hf = flags_live, t->hf_nocf = true;
 		st_opnd(t, i, H_RDX, O_E, sz);
 		if (flags_live) {
 			/* the CF before it, saved by the caller (a fault
@@ -1168,7 +1174,7 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			/* rdx = 0 - a at its size: NEG's flags */
 			e_rr(e, (const uint8_t[]){ sz == 1 ? 0x28 : 0x29 }, 1,
 			     sz, H_RCX, H_RDX);
-			t->hf = flags_live && !mem, t->hf_nocf = false;
+			t->hf = flags_live, t->hf_nocf = false;
 		}
 		e_zext(e, H_RDX, sz);
 		st_opnd(t, i, H_RDX, O_E, sz);
@@ -1976,6 +1982,7 @@ static bool translate_block(struct tr *t)
 				s->resume = e_pos(e);
 				s->hits_after = t->pend_hits;
 				s->pf_keep = s->pf.v && t->pf.v;
+				s->hf_after = t->hf;
 			}
 			/* what the state's lazy flags are now */
 			if (f->k == K_ALU || f->k == K_INCDEC || f->k == K_SHIFT ||
@@ -2049,6 +2056,16 @@ static bool translate_block(struct tr *t)
 		if (s->hits_after)
 			e_mem_imm(e, 5, H_RBX, OFF(st_tlb_hits),
 				  (int32_t)s->hits_after, 8);
+		if (s->hf_after) {
+			/* the code after it uses the host flags: the
+			 * guest's arithmetic flags, as the handler left
+			 * them, through the stack into RFLAGS (last) */
+			e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+			e_call(e, (const void *)soft_jit_get_flags);
+			e_rr(e, OPS(0x81), 4, 4, H_RAX);
+			e_d(e, FL_ARITH);
+			e_push(e, H_RAX);
+		}
 		if (s->pf_keep) {
 			/* what pf_store() wrote, the instruction did not
 			 * write flags */
@@ -2056,6 +2073,8 @@ static bool translate_block(struct tr *t)
 			e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
 		}
 		cache_load(t);
+		if (s->hf_after)
+			e_b(e, 0x9d); /* popfq */
 		j = e_jmp32(e);
 		e_patch(e, j, s->resume);
 	}
