@@ -3,38 +3,43 @@
  * jit.c - the JIT tier: code buffer, translator, and the helpers the
  * generated code calls.  See jit.h and docs/soft-backend.md.
  *
- * Generated code for a block (64-bit guest code, struct soft_tb.key 8):
+ * Generated code for a block (64-bit guest code, struct soft_tb.key 8),
+ * in the order a block is emitted (translate_block()):
  *
- *   - the guest state stays in struct soft_cpu, addressed off RBX (pinned
- *     for the block's duration); nothing is cached in host registers
- *     across guest instructions, so any instruction can be handed to the
- *     interpreter with the state as it is;
- *   - the translator handles ALU ops (ADD OR AND SUB XOR CMP TEST), INC,
- *     DEC, MOV, MOVZX, MOVSX, MOVSXD, LEA, PUSH/POP of a register, with
- *     their operands generic: register (all sizes, AH-BH included),
- *     memory (any base/index/scale/disp, RIP-relative, FS/GS, 67 prefix)
- *     through the soft TLB inline, immediate;
- *   - arithmetic flags are the interpreter's lazy flags (lf_op, lf_size,
- *     lf_res, lf_a, lf_b, lf_cin), stored only where a later reader may
- *     see them: dead when a later handled instruction of the block writes
- *     them all and nothing in between can read them, fault or leave;
- *   - RIP and the instruction count are kept as compile-time deltas and
- *     written back before anything that can look at them (a call to the
- *     interpreter, a slow path, the end of the block), so a fault anywhere
- *     sees the exact RIP, flags and registers;
- *   - every other instruction is a call to the interpreter's handler
- *     (soft_jit_call), after which the block returns to the executor if it
- *     did not retire with SOFT_NEXT or raised an event;
+ *   - one frame for every block (emit_prologue: RBX = the CPU, RBP and
+ *     R12-R15 = the register cache, [rsp] = chain_gen at entry), so a
+ *     compiled block enters another at its body (PROLOGUE_LEN in);
+ *   - the register cache: the guest registers the block's translated
+ *     instructions use most (choose_cached) are loaded at entry, written
+ *     back (cache_sync/cache_end) before an interpreter call, on a slow
+ *     path and at the block's end, and loaded again after a call;
+ *     R10 = this CPL's TLB (emit_tlb_base) along with them;
+ *   - the translator handles the forms classify() accepts, operands
+ *     generic: register (all sizes, AH-BH included), memory (any
+ *     base/index/scale/disp, RIP-relative, FS/GS, 67 prefix) through the
+ *     soft TLB inline (emit_tlb), immediate; on a cached register of 4 or
+ *     8 bytes an ALU/MOV/shift/INC/DEC is one host instruction
+ *     (emit_direct);
+ *   - flags: dead ones cost nothing (liveness, backwards over the block);
+ *     live ones of a register-form ALU op or NEG stay pending in R8/R9
+ *     (struct pend_flags) until something may look at the state; a
+ *     consumer right after its producer uses the host flags (t->hf);
+ *     shifts and IMUL with live flags write RFLAGS as the interpreter
+ *     does;
+ *   - RIP and the instruction count are compile-time deltas written back
+ *     before anything that can look at them, so a fault anywhere sees the
+ *     exact RIP, flags and registers;
  *   - a memory access that misses the TLB (or crosses a page, or would
  *     fault) leaves the host code before the instruction changed anything
- *     and runs that whole instruction through its handler, which walks the
- *     page tables and raises the guest fault with the instruction's RIP;
- *   - the block's last instruction, when the translator does not handle
- *     it (branches: Jcc, JMP, CALL, RET ...), is entered through its
- *     threaded entry with the state synced: the interpreter's branch code
- *     then links to the successor block (compiled or not) as it does
- *     between interpreted blocks; a block ending in a handled instruction
- *     links through soft_jit_link().
+ *     and runs that whole instruction through its handler (struct slow,
+ *     emitted after the body), which walks the page tables and raises the
+ *     guest fault with the instruction's RIP;
+ *   - every other instruction runs through the interpreter's threaded
+ *     entry of a copy of it (emit_interp); a block ending in an
+ *     untranslated branch enters it through its threaded entry, so it
+ *     links as between interpreted blocks; translated branches link
+ *     through per-exit slots (emit_link) or loop to their own block's body
+ *     (emit_self_loop).
  *
  * Code buffer: a memfd mapped twice, writable for the translator and
  * executable for the CPU, never both in one mapping (W^X).  It is filled
