@@ -98,10 +98,16 @@ static int soft_jit_stub(struct soft_cpu *c, const struct soft_insn *i)
  * slot is stale, soft_jit_link() finds the successor as the interpreter's
  * soft_thread_link() does and fills the slot.
  */
+/* bytes of every block's prologue (emit_prologue) */
+#define PROLOGUE_LEN 17
+
 struct jit_slot {
 	struct soft_tb *tb;
 	uint64_t rip;
 	uint64_t gen;
+	/* tb's compiled body (its code past the frame's prologue), or NULL
+	 * while it is not compiled */
+	uintptr_t body;
 };
 
 static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
@@ -128,6 +134,11 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 	s->tb = n;
 	s->rip = rip;
 	s->gen = c->chain_gen;
+	s->body = 0;
+	if (n->jit_tried && c->jit_rx &&
+	    (uintptr_t)n->insn[0].run - (uintptr_t)c->jit_rx <
+		    SOFT_JIT_CODE_SIZE)
+		s->body = (uintptr_t)n->insn[0].run + PROLOGUE_LEN;
 	return soft_thread_enter(c, n);
 }
 
@@ -464,7 +475,6 @@ static void cache_end(struct tr *t)
  * has the same frame, so a compiled block enters another compiled block
  * at its body (PROLOGUE_LEN bytes in), skipping the pushes and pops.
  */
-#define PROLOGUE_LEN 17
 
 static void emit_prologue(struct jit_emit *e)
 {
@@ -1467,11 +1477,11 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
  * events allow it (nothing pending, link budget left), else through
  * soft_jit_link().
  */
-static bool emit_link(struct tr *t)
+static bool emit_link(struct tr *t, bool check_rip)
 {
 	struct jit_emit *e = &t->e;
 	struct jit_slot *s = soft_tb_alloc(t->c, sizeof(*s));
-	size_t f[7];
+	size_t f[6];
 	unsigned nf = 0;
 
 	if (!s)
@@ -1483,38 +1493,26 @@ static bool emit_link(struct tr *t)
 	f[nf++] = e_jcc32(e, CC_NE);
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
 	f[nf++] = e_jcc32(e, CC_E);
-	e_load(e, H_RAX, H_RSI, (int32_t)offsetof(struct jit_slot, tb), 8);
-	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
-	f[nf++] = e_jcc32(e, CC_E);
-	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, rip), 8);
-	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(st.rip));
-	f[nf++] = e_jcc32(e, CC_NE);
 	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, gen), 8);
 	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(chain_gen));
 	f[nf++] = e_jcc32(e, CC_NE);
-	/* compiled (its hits are counted on the slow way until then) */
-	e_rm(e, OPS(0x80), 1, 7, H_RAX,
-	     (int32_t)offsetof(struct soft_tb, jit_tried));
-	e_b(e, 0);
+	if (check_rip) {
+		/* a RET's or an indirect branch's target varies (a direct
+		 * branch's slot is for its one target) */
+		e_load(e, H_RCX, H_RSI,
+		       (int32_t)offsetof(struct jit_slot, rip), 8);
+		e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(st.rip));
+		f[nf++] = e_jcc32(e, CC_NE);
+	}
+	/* compiled (until then the slow way counts its executions) */
+	e_load(e, H_RAX, H_RSI, (int32_t)offsetof(struct jit_slot, body), 8);
+	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
 	f[nf++] = e_jcc32(e, CC_E);
-	/* enter: link_left--, cur_tb = n, n->insn[0].run(c, n->insn) */
+	/* enter its body in this frame: link_left--, cur_tb = tb */
+	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, tb), 8);
+	e_store(e, H_RCX, H_RBX, OFF(cur_tb), 8);
 	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
-	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
-	e_load(e, H_RSI, H_RAX, (int32_t)offsetof(struct soft_tb, insn), 8);
-	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct soft_insn, run), 8);
-	/* compiled code of this buffer: its body, in this frame */
-	e_movi(e, H_RDX, (uint64_t)(uintptr_t)t->c->jit_rx);
-	e_rr(e, OPS(0x89), 8, H_RCX, H_RAX);
-	e_alu_rr(e, 0x29, H_RAX, H_RDX);             /* rax = run - rx */
-	e_movi(e, H_RDX, SOFT_JIT_CODE_SIZE);
-	e_alu_rr(e, 0x39, H_RAX, H_RDX);             /* cmp rax, size */
-	f[nf] = e_jcc32(e, 0x3);                     /* jae: not ours */
-	e_alu_ri(e, 0, H_RCX, PROLOGUE_LEN);
-	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
-	e_patch(e, f[nf], e_pos(e));
-	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-	emit_epilogue(e);
-	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
+	e_b(e, 0xff); e_b(e, 0xe0);                  /* jmp rax */
 	for (unsigned k = 0; k < nf; k++)
 		e_patch(e, f[k], e_pos(e));
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
@@ -1624,12 +1622,12 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 		emit_self_loop(t, target);
 	}
 	t->pend_hits = hits; /* the interpreter's route */
-	if (slow == 0 && !emit_link(t))
+	if (slow == 0 && !emit_link(t, false))
 		return false;
 	/* not taken: its own slot */
 	link = e_pos(e);
 	e_patch(e, j, link);
-	if (!emit_link(t))
+	if (!emit_link(t, false))
 		return false;
 	if (slow == 0)
 		return true;
@@ -1745,7 +1743,8 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	flush_hits(t);
 	if (f->k == K_JMP)
 		emit_self_loop(t, insn_rip(t, k) + i->len + i->imm);
-	if (!emit_link(t))
+	if (!emit_link(t, f->k == K_RET || f->k == K_JMPI ||
+			 f->k == K_CALLI))
 		return false;
 	for (unsigned m = 0; m < fx.n; m++)
 		e_patch(e, fx.at[m], e_pos(e));
@@ -2011,7 +2010,7 @@ static bool translate_block(struct tr *t)
 				pf_flush(t);
 				sync_pend(t);
 				cache_end(t);
-				if (!emit_link(t))
+				if (!emit_link(t, false))
 					return false;
 			}
 			continue;
