@@ -303,6 +303,9 @@ struct tr {
 	unsigned pend_hits;
 	uint64_t rip; /* of the instruction being translated */
 	struct pend_flags pf;
+	/* the state's flags are RFLAGS (lf_op LF_NONE), written by
+	 * emit_set_arith() and not changed since */
+	bool lf_eager;
 	size_t loop_pos; /* the body's top, after the entry's loads */
 };
 
@@ -695,6 +698,7 @@ static void emit_set_arith(struct tr *t)
 	e_store(e, H_RCX, H_RBX, OFF(st.rflags), 8);
 	e_st32i(e, H_RBX, OFF(lf_op), LF_NONE);
 	t->hf = false;
+	t->lf_eager = true;
 }
 
 /* a = RAX, b = RCX of the register-form op just done: pending */
@@ -1343,6 +1347,45 @@ static bool emit_flags(struct tr *t, unsigned cc)
 	return false;
 }
 
+/*
+ * jit_cf = the guest's CF before an INC/DEC with live flags (its lf_cin),
+ * without a call where the translator knows where it is: the pending
+ * op redone (R8, R9), the host flags (@hf), RFLAGS after an eagerly
+ * computed writer, or the lazy flags of a producer of this block; else
+ * soft_get_cf().  RAX, RCX, RDX clobbered.
+ */
+static void emit_get_cf(struct tr *t, bool hf)
+{
+	struct jit_emit *e = &t->e;
+	const struct pend_flags *p = &t->pf;
+
+	if (p->v) {
+		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+		e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) },
+		     1, p->size, H_R9, H_RDX);
+		hf = true;
+	} else if (!hf && t->lf_eager) {
+		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 4);
+		e_rr(e, OPS(0x81), 4, 4, H_RAX);
+		e_d(e, FL_CF);
+		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+		return;
+	} else if (!hf && flags_known(t, 2)) {
+		emit_flags(t, 2);
+		hf = true;
+	}
+	if (hf) {
+		e_rr(e, OPS(0x0f, 0x92), 1, 0, H_RAX);   /* setc al */
+		e_zext(e, H_RAX, 1);
+		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+		return;
+	}
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_call(e, (const void *)soft_jit_get_cf);
+	e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+	emit_tlb_base(t); /* R10 is the callee's (RAX clobbered) */
+}
+
 /* SETcc / CMOVcc with the host flags of emit_flags() set */
 static void emit_setcc_cmov(struct tr *t, const struct soft_insn *i,
 			    const struct form *f)
@@ -1448,6 +1491,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 		t->pend_n = t->pend_len = 0;
 		flush_hits(t);
 		pf_flush(t);
+		t->lf_eager = false;
 		if (last)
 			cache_end(t);
 		else
@@ -1943,14 +1987,14 @@ static bool translate_block(struct tr *t)
 			if (f->k == K_INCDEC && live[k]) {
 				/* the CF before it (a call: before the
 				 * operand's address is in RSI) */
-				pf_flush(t);
+				emit_get_cf(t, hf && !t->hf_nocf);
 				if (s)
 					s->pf = t->pf;
-				e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-				e_call(e, (const void *)soft_jit_get_cf);
-				e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
-				emit_tlb_base(t); /* R10 is the callee's */
 			}
+			if (f->k == K_ALU || f->k == K_INCDEC ||
+			    f->k == K_NEG || f->k == K_IMUL ||
+			    f->k == K_SHIFT || f->k == K_ROT)
+				t->lf_eager = false; /* emit_set_arith: again */
 			if (f->k == K_SETCC || f->k == K_CMOV) {
 				if (!hf && t->pf.v) {
 					pf_flush(t); /* its host flags */
