@@ -1521,11 +1521,55 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
  * events allow it (nothing pending, link budget left), else through
  * soft_jit_link().
  */
+/*
+ * The jump cache inline: the entry for RIP (written) holds a block of
+ * this generation whose code is compiled in this buffer: enter its body
+ * (link_left--, cur_tb).  Its failing checks go to @f.
+ */
+static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
+{
+	struct jit_emit *e = &t->e;
+
+	e_load(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	/* rcx = soft_jc_idx(rip) * 3 */
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+	e_shift_i(e, 5, H_RCX, 10);
+	e_alu_rr(e, 0x31, H_RCX, H_RAX);
+	e_rr(e, OPS(0x81), 4, 4, H_RCX);
+	e_d(e, SOFT_JC_SIZE - 1);
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x0c); e_b(e, 0x49); /* lea rcx,[rcx+rcx*2] */
+	/* rdi = &c->jc[idx] */
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0xbc); e_b(e, 0xcb); /* lea rdi,[rbx+rcx*8+d32] */
+	e_d(e, (uint32_t)OFF(jc));
+	e_rm(e, OPS(0x3b), 8, H_RAX, H_RDI,
+	     (int32_t)offsetof(struct soft_jc, lin));  /* cmp rax, lin */
+	f[(*nf)++] = e_jcc32(e, CC_NE);
+	e_load(e, H_RCX, H_RDI, (int32_t)offsetof(struct soft_jc, gen), 8);
+	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(chain_gen));
+	f[(*nf)++] = e_jcc32(e, CC_NE);
+	e_load(e, H_RAX, H_RDI, (int32_t)offsetof(struct soft_jc, tb), 8);
+	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
+	f[(*nf)++] = e_jcc32(e, CC_E);
+	/* (RSI is the slot: soft_jit_link's argument on the way out) */
+	e_load(e, H_RDX, H_RAX, (int32_t)offsetof(struct soft_tb, insn), 8);
+	e_load(e, H_RCX, H_RDX, (int32_t)offsetof(struct soft_insn, run), 8);
+	e_movi(e, H_R11, (uint64_t)(uintptr_t)t->c->jit_rx);
+	e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
+	e_alu_rr(e, 0x29, H_RDX, H_R11);             /* rdx = run - rx */
+	e_movi(e, H_R11, SOFT_JIT_CODE_SIZE);
+	e_alu_rr(e, 0x39, H_RDX, H_R11);             /* cmp rdx, size */
+	f[(*nf)++] = e_jcc32(e, 0x3);                /* jae: not compiled */
+	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
+	e_alu_ri(e, 0, H_RCX, PROLOGUE_LEN);
+	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
+}
+
 static bool emit_link(struct tr *t, bool check_rip)
 {
 	struct jit_emit *e = &t->e;
 	struct jit_slot *s = soft_tb_alloc(t->c, sizeof(*s));
-	size_t f[6];
+	size_t f[8];
 	unsigned nf = 0;
 
 	if (!s)
@@ -1557,6 +1601,14 @@ static bool emit_link(struct tr *t, bool check_rip)
 	e_store(e, H_RCX, H_RBX, OFF(cur_tb), 8);
 	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
 	e_b(e, 0xff); e_b(e, 0xe0);                  /* jmp rax */
+	if (check_rip) {
+		/* a varying target missed the slot: the jump cache (the
+		 * interpreter's soft_thread_link_jc(), by RIP = linear) */
+		for (unsigned k = 2; k < nf; k++)
+			e_patch(e, f[k], e_pos(e));
+		nf = 2;
+		emit_jc_probe(t, f, &nf);
+	}
 	for (unsigned k = 0; k < nf; k++)
 		e_patch(e, f[k], e_pos(e));
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
