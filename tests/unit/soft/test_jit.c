@@ -405,6 +405,49 @@ static void test_mem_cmp_slow_path(void **state)
 	same(&a, &b);
 }
 
+/*
+ * ADC and SBB: register, memory and immediate forms, sizes 1 (AH too), 2,
+ * 4, 8, the carry in from pending flags (ADD), the host flags (a memory
+ * CMP), RFLAGS (a shift), the block's lazy flags and a call; RFLAGS read
+ * by PUSHFQ:
+ *
+ *	mov ecx, 300; mov rax, 0x8123456789abcdef; xor edi, edi
+ * loop: add rax, rcx; ror rax, 7; mov rbx, rax; add rbx, rbx
+ *	adc rdx, rax; pushfq; pop r8; add r9, r8
+ *	sbb ebx, edx; pushfq; pop r8; add r9, r8
+ *	cmp [rsi + rdi], bl; adc byte ptr [rsi + rdi + 32], 0x5d
+ *	sbb dx, 7; pushfq; pop r8; add r9, r8
+ *	shr rax, 3; adc r10, [rsi + rdi * 8]; sbb r10, rbx
+ *	adc [rsi + rdi * 8 + 64], r10; adc r11, 0; sbb ah, bl
+ *	pushfq; pop r8; add r9, r8
+ *	add edi, 1; and edi, 15; dec ecx; jnz loop; hlt
+ */
+static const uint8_t adc_sbb[] = {
+	0xb9, 0x2c, 0x01, 0x00, 0x00, 0x48, 0xb8, 0xef, 0xcd, 0xab, 0x89, 0x67,
+	0x45, 0x23, 0x81, 0x31, 0xff, 0x48, 0x01, 0xc8, 0x48, 0xc1, 0xc8, 0x07,
+	0x48, 0x89, 0xc3, 0x48, 0x01, 0xdb, 0x48, 0x11, 0xc2, 0x9c, 0x41, 0x58,
+	0x4d, 0x01, 0xc1, 0x19, 0xd3, 0x9c, 0x41, 0x58, 0x4d, 0x01, 0xc1, 0x38,
+	0x1c, 0x3e, 0x80, 0x54, 0x3e, 0x20, 0x5d, 0x66, 0x83, 0xda, 0x07, 0x9c,
+	0x41, 0x58, 0x4d, 0x01, 0xc1, 0x48, 0xc1, 0xe8, 0x03, 0x4c, 0x13, 0x14,
+	0xfe, 0x49, 0x19, 0xda, 0x4c, 0x11, 0x54, 0xfe, 0x40, 0x49, 0x83, 0xd3,
+	0x00, 0x18, 0xdc, 0x9c, 0x41, 0x58, 0x4d, 0x01, 0xc1, 0x83, 0xc7, 0x01,
+	0x83, 0xe7, 0x0f, 0xff, 0xc9, 0x75, 0xaa, 0xf4,
+};
+
+static void test_adc_sbb(void **state)
+{
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, adc_sbb, sizeof(adc_sbb), 0);
+	run(&b, VMM_CFG_JIT_EAGER, adc_sbb, sizeof(adc_sbb), 0);
+	run(&c, VMM_CFG_JIT, adc_sbb, sizeof(adc_sbb), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	same(&a, &c);
+}
+
 /* deterministic mode keeps the interpreter (exact instruction counts
  * without the JIT counting); VMM_CFG_NO_JIT too */
 static void test_interpreter_only(void **state)
@@ -431,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_pending_flags_fault),
 		cmocka_unit_test(test_flags_of_shifts_imul),
 		cmocka_unit_test(test_mem_cmp_slow_path),
+		cmocka_unit_test(test_adc_sbb),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -869,9 +869,6 @@ static bool classify(const struct soft_insn *i, struct form *f)
 	} else {
 		return false;
 	}
-	/* ADC / SBB read CF: the interpreter's */
-	if (f->k == K_ALU && (f->alu == 2 || f->alu == 3))
-		return false;
 	/* B0-BF name the register in the opcode: decode.c puts it in rm */
 	if (op >= 0xb0 && op <= 0xbf)
 		return true;
@@ -948,7 +945,7 @@ static const unsigned alu_lf[9] = {
 	LF_LOGIC,
 };
 static const uint8_t alu_host[9] = {
-	0x01, 0x09, 0, 0, 0x21, 0x29, 0x31, 0x29, 0x21,
+	0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x29, 0x21,
 };
 
 /* the guest register operand @o of @i (not memory, not an immediate),
@@ -999,6 +996,8 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 	case K_ALU: {
 		bool wr = f->alu != 7 && f->alu != 8;
 		uint8_t op = alu_host[f->alu];
+		if (f->alu == 2 || f->alu == 3)
+			return false; /* ADC/SBB: emit_form, CF in */
 		if (!wr && !flags_live)
 			return true; /* CMP/TEST, flags dead: nothing */
 		if (hd < 0)
@@ -1078,6 +1077,7 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	switch (f->k) {
 	case K_ALU: {
 		bool wr = f->alu != 7 && f->alu != 8;
+		bool cin = f->alu == 2 || f->alu == 3;
 		if (mem) {
 			emit_ea(t, i);
 			emit_tlb(t, sz, wr && f->dst == O_E);
@@ -1085,6 +1085,11 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		ld_opnd(t, i, H_RAX, f->dst, sz);
 		ld_opnd(t, i, H_RCX, f->src, sz);
 		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);         /* rdx = rax */
+		if (cin) {
+			/* CF = the carry in (jit_cf, emit_get_cf) */
+			e_rm(e, OPS(0x0f, 0xba), 4, 4, H_RBX, OFF(jit_cf));
+			e_b(e, 0);                           /* bt [jit_cf], 0 */
+		}
 		/* the operation at its size: the host flags are the
 		 * guest's (RDX's upper bits stay 0 at 1 and 2 bytes) */
 		e_rr(e, (const uint8_t[]){ (uint8_t)(alu_host[f->alu] -
@@ -1093,9 +1098,13 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		t->hf = flags_live, t->hf_nocf = false;
 		if (wr)
 			st_opnd(t, i, H_RDX, f->dst, sz);
-		if (flags_live && mem)
+		if (flags_live && (mem || cin)) {
 			emit_lf(t, alu_lf[f->alu], sz);
-		else if (flags_live)
+			if (cin) {
+				e_load(e, H_R11, H_RBX, OFF(jit_cf), 4);
+				e_store(e, H_R11, H_RBX, OFF(lf_cin), 4);
+			}
+		} else if (flags_live)
 			pf_defer(t, alu_lf[f->alu], sz, alu_host[f->alu],
 				 true);
 		break;
@@ -1971,6 +1980,9 @@ static bool translate_block(struct tr *t)
 		}
 		switch (f->k) {
 		case K_ALU:
+			/* writes them all; ADC/SBB read CF first */
+			lv = f->alu == 2 || f->alu == 3;
+			break;
 		case K_NEG:
 		case K_SHIFT:
 		case K_IMUL:
@@ -2036,7 +2048,8 @@ static bool translate_block(struct tr *t)
 				s->pf = t->pf;
 			}
 			t->cur = s;
-			if (f->k == K_INCDEC && live[k]) {
+			if ((f->k == K_INCDEC && live[k]) ||
+			    (f->k == K_ALU && (f->alu == 2 || f->alu == 3))) {
 				/* the CF before it (a call: before the
 				 * operand's address is in RSI) */
 				emit_get_cf(t, hf && !t->hf_nocf);
