@@ -448,6 +448,46 @@ static void test_adc_sbb(void **state)
 	same(&a, &c);
 }
 
+/*
+ * ROL/ROR with live flags: CF and OF as the interpreter computes them, the
+ * other flags kept from pending flags (ADD, CMP), the host flags (a
+ * memory CMP), RFLAGS (a shift) and the interpreter's (PUSHFQ's block
+ * before); a count that is a multiple of the width (rol bl, 8):
+ *
+ *	mov ecx, 300; mov rax, 0x8123456789abcdef; xor edi, edi
+ * loop: add rax, rcx; rol rax, 1; pushfq; pop r8; add r9, r8
+ *	cmp eax, ecx; ror eax, 5; pushfq; pop r8; add r9, r8
+ *	cmp [rsi + rdi], al; rol bx, 9; pushfq; pop r8; add r9, r8
+ *	shl rdx, 2; ror ah, 3; pushfq; pop r8; add r9, r8
+ *	rol bl, 8; mov [rsi + rdi * 8 + 64], rbx
+ *	ror rax, 1; mov [rsi + rdi * 8 + 128], rax
+ *	add edi, 1; and edi, 7; dec ecx; jnz loop; hlt
+ */
+static const uint8_t rotates[] = {
+	0xb9, 0x2c, 0x01, 0x00, 0x00, 0x48, 0xb8, 0xef, 0xcd, 0xab, 0x89, 0x67,
+	0x45, 0x23, 0x81, 0x31, 0xff, 0x48, 0x01, 0xc8, 0x48, 0xd1, 0xc0, 0x9c,
+	0x41, 0x58, 0x4d, 0x01, 0xc1, 0x39, 0xc8, 0xc1, 0xc8, 0x05, 0x9c, 0x41,
+	0x58, 0x4d, 0x01, 0xc1, 0x38, 0x04, 0x3e, 0x66, 0xc1, 0xc3, 0x09, 0x9c,
+	0x41, 0x58, 0x4d, 0x01, 0xc1, 0x48, 0xc1, 0xe2, 0x02, 0xc0, 0xcc, 0x03,
+	0x9c, 0x41, 0x58, 0x4d, 0x01, 0xc1, 0xc0, 0xc3, 0x08, 0x48, 0x89, 0x5c,
+	0xfe, 0x40, 0x48, 0xd1, 0xc8, 0x48, 0x89, 0x84, 0xfe, 0x80, 0x00, 0x00,
+	0x00, 0x83, 0xc7, 0x01, 0x83, 0xe7, 0x07, 0xff, 0xc9, 0x75, 0xb2, 0xf4,
+};
+
+static void test_rotates_live(void **state)
+{
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, rotates, sizeof(rotates), 0);
+	run(&b, VMM_CFG_JIT_EAGER, rotates, sizeof(rotates), 0);
+	run(&c, VMM_CFG_JIT, rotates, sizeof(rotates), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	same(&a, &c);
+}
+
 /* deterministic mode keeps the interpreter (exact instruction counts
  * without the JIT counting); VMM_CFG_NO_JIT too */
 static void test_interpreter_only(void **state)
@@ -475,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_flags_of_shifts_imul),
 		cmocka_unit_test(test_mem_cmp_slow_path),
 		cmocka_unit_test(test_adc_sbb),
+		cmocka_unit_test(test_rotates_live),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

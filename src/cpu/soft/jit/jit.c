@@ -1453,6 +1453,69 @@ static void emit_shift_live(struct tr *t, const struct soft_insn *i,
 	emit_set_arith(t);
 }
 
+/*
+ * ROL/ROR of a register by a constant with live flags: only CF and OF
+ * change (as exec_shift.c computes them: ROL CF = bit 0, OF = MSB ^ CF;
+ * ROR CF = MSB, OF = MSB ^ the bit below), so the others come first from
+ * wherever they are (the pending op redone, the host flags (@hf), RFLAGS
+ * (@eager), else soft_get_flags()), all into RFLAGS.
+ */
+static void emit_rot_live(struct tr *t, const struct soft_insn *i,
+			  const struct form *f, bool hf, bool eager)
+{
+	struct jit_emit *e = &t->e;
+	const struct pend_flags *p = &t->pf;
+	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
+
+	if (p->v) {
+		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+		e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) },
+		     1, p->size, H_R9, H_RDX);
+		hf = true;
+	}
+	if (hf) {
+		e_b(e, 0x9c);                            /* pushfq */
+		e_pop(e, H_RAX);
+	} else if (eager) {
+		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 8);
+	} else {
+		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+		e_call(e, (const void *)soft_jit_get_flags);
+		e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+		emit_tlb_base(t); /* R10 is the callee's */
+		e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+	}
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~(FL_CF | FL_OF));
+	ld_reg(t, H_RDX, r, sz);
+	e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, f->shop,
+	     H_RDX);
+	e_b(e, (uint8_t)f->count);
+	/* ecx = MSB(r); esi = CF; ecx = OF */
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
+	e_shift_i(e, 5, H_RCX, (uint8_t)msb);
+	e_rr(e, OPS(0x81), 4, 4, H_RCX);
+	e_d(e, 1);
+	if (f->shop == 0) {                          /* ROL */
+		e_rr(e, OPS(0x89), 4, H_RDX, H_RSI);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RSI, H_RCX); /* of = msb ^ cf */
+	} else {                                     /* ROR */
+		e_rr(e, OPS(0x89), 4, H_RCX, H_RSI); /* cf = msb */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);
+		e_shift_i(e, 5, H_RDI, (uint8_t)(msb - 1));
+		e_rr(e, OPS(0x81), 4, 4, H_RDI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RDI, H_RCX); /* of = msb ^ next */
+	}
+	e_shift_i(e, 4, H_RCX, 11);
+	e_alu_rr(e, 0x09, H_RAX, H_RCX);
+	e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	st_reg(t, H_RDX, r, sz);
+	emit_set_arith(t);
+}
+
 static void emit_shift(struct tr *t, const struct soft_insn *i,
 		       const struct form *f)
 {
@@ -1964,9 +2027,8 @@ static bool translate_block(struct tr *t)
 		/* translated only when the flags they write are dead (the
 		 * interpreter computes them otherwise), the block end
 		 * included */
-		if (ok[k] && lv && (f->k == K_ROT ||
-				    (f->k == K_SHIFT && f->size < 4 &&
-				     f->count >= f->size * 8)))
+		if (ok[k] && lv && f->k == K_SHIFT && f->size < 4 &&
+		    f->count >= f->size * 8)
 			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
 			lv = true; /* handler or block end: anything */
@@ -2033,6 +2095,8 @@ static bool translate_block(struct tr *t)
 			bool hf = t->hf && !(t->hf_nocf &&
 					     ((f->cc >> 1) == 1 ||
 					      (f->cc >> 1) == 3));
+			bool hf_all = t->hf && !t->hf_nocf;
+			bool eager = t->lf_eager;
 			if (f->k != K_SETCC && f->k != K_CMOV)
 				t->hf = false;
 			if (form_mem(i, f)) {
@@ -2074,6 +2138,8 @@ static bool translate_block(struct tr *t)
 				emit_setcc_cmov(t, i, f);
 			} else if (f->k == K_SHIFT && live[k]) {
 				emit_shift_live(t, i, f);
+			} else if (f->k == K_ROT && live[k]) {
+				emit_rot_live(t, i, f, hf_all, eager);
 			} else if ((f->k == K_SHIFT || f->k == K_ROT) &&
 				   emit_direct(t, i, f, false)) {
 				/* on the cached register */
