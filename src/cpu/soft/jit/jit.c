@@ -855,9 +855,11 @@ static bool classify(const struct soft_insn *i, struct form *f)
 		f->k = K_JMPI;
 	} else if (op == 0xff && (i->reg & 7) == 2 && sz == 8) {
 		f->k = K_CALLI;
-	} else if ((op == 0x90 && i->rm == 0) || op == 0x10d ||
-		   (op >= 0x118 && op <= 0x11f)) {
-		f->k = K_NOP; /* as op_xchg_a / op_nop_m: no access */
+	} else if ((op == 0x90 && i->rm == 0 && !(i->pfx & PFX_REP)) ||
+		   op == 0x10d || (op >= 0x118 && op <= 0x11f)) {
+		/* as op_xchg_a / op_nop_m: no access (F3 90, PAUSE, is
+		 * the interpreter's: it may give the host CPU away) */
+		f->k = K_NOP;
 	} else if (op == 0x98) {
 		f->k = K_CBW;
 	} else if (op == 0x99) {
