@@ -15,7 +15,7 @@
 
 /* host registers */
 enum { H_RAX, H_RCX, H_RDX, H_RBX, H_RSP, H_RBP, H_RSI, H_RDI,
-       H_R8, H_R9, H_R10, H_R11 };
+       H_R8, H_R9, H_R10, H_R11, H_R12, H_R13, H_R14, H_R15 };
 
 struct jit_emit {
 	uint8_t *p, *end; /* writable view */
@@ -102,6 +102,60 @@ static inline void e_rr(struct jit_emit *e, const uint8_t *op, unsigned n,
 	e_pfx(e, size, reg, rm, size == 1);
 	e_ops(e, op, n);
 	e_b(e, (uint8_t)(0xc0 | ((reg & 7) << 3) | (rm & 7)));
+}
+
+/* op reg, rm with 1-byte register operands named by REX (SPL-DIL,
+ * R8B-R15B): MOVZX/MOVSX of a byte register */
+static inline void e_rr_b(struct jit_emit *e, const uint8_t *op, unsigned n,
+			  unsigned size, unsigned reg, unsigned rm)
+{
+	e_pfx(e, size, reg, rm, true);
+	e_ops(e, op, n);
+	e_b(e, (uint8_t)(0xc0 | ((reg & 7) << 3) | (rm & 7)));
+}
+
+static inline void e_push(struct jit_emit *e, unsigned r)
+{
+	if (r & 8)
+		e_b(e, 0x41);
+	e_b(e, (uint8_t)(0x50 + (r & 7)));
+}
+
+static inline void e_pop(struct jit_emit *e, unsigned r)
+{
+	if (r & 8)
+		e_b(e, 0x41);
+	e_b(e, (uint8_t)(0x58 + (r & 7)));
+}
+
+/* lea dst, [base + index << scale + disp32] (64-bit); base/index -1:
+ * none; neither is RSP */
+static inline void e_lea(struct jit_emit *e, unsigned dst, int base,
+			 int index, unsigned scale, int32_t disp)
+{
+	uint8_t rex = 0x48;
+
+	if (dst & 8)
+		rex |= 4;
+	if (index >= 0 && (index & 8))
+		rex |= 2;
+	if (base >= 0 && (base & 8))
+		rex |= 1;
+	e_b(e, rex);
+	e_b(e, 0x8d);
+	e_b(e, (uint8_t)((base >= 0 ? 0x80 : 0x00) | ((dst & 7) << 3) | 4));
+	e_b(e, (uint8_t)((scale << 6) | ((index >= 0 ? (unsigned)index & 7 : 4) << 3) |
+			 (base >= 0 ? (unsigned)base & 7 : 5)));
+	e_d(e, (uint32_t)disp);
+}
+
+/* add (/0) or sub (/5) rsp, 8 */
+static inline void e_alu_ri8_rsp(struct jit_emit *e, unsigned ext)
+{
+	e_b(e, 0x48);
+	e_b(e, 0x83);
+	e_b(e, (uint8_t)(0xc0 | (ext << 3) | H_RSP));
+	e_b(e, 8);
 }
 
 #define OPS(...) (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ })

@@ -3,38 +3,43 @@
  * jit.c - the JIT tier: code buffer, translator, and the helpers the
  * generated code calls.  See jit.h and docs/soft-backend.md.
  *
- * Generated code for a block (64-bit guest code, struct soft_tb.key 8):
+ * Generated code for a block (64-bit guest code, struct soft_tb.key 8),
+ * in the order a block is emitted (translate_block()):
  *
- *   - the guest state stays in struct soft_cpu, addressed off RBX (pinned
- *     for the block's duration); nothing is cached in host registers
- *     across guest instructions, so any instruction can be handed to the
- *     interpreter with the state as it is;
- *   - the translator handles ALU ops (ADD OR AND SUB XOR CMP TEST), INC,
- *     DEC, MOV, MOVZX, MOVSX, MOVSXD, LEA, PUSH/POP of a register, with
- *     their operands generic: register (all sizes, AH-BH included),
- *     memory (any base/index/scale/disp, RIP-relative, FS/GS, 67 prefix)
- *     through the soft TLB inline, immediate;
- *   - arithmetic flags are the interpreter's lazy flags (lf_op, lf_size,
- *     lf_res, lf_a, lf_b, lf_cin), stored only where a later reader may
- *     see them: dead when a later handled instruction of the block writes
- *     them all and nothing in between can read them, fault or leave;
- *   - RIP and the instruction count are kept as compile-time deltas and
- *     written back before anything that can look at them (a call to the
- *     interpreter, a slow path, the end of the block), so a fault anywhere
- *     sees the exact RIP, flags and registers;
- *   - every other instruction is a call to the interpreter's handler
- *     (soft_jit_call), after which the block returns to the executor if it
- *     did not retire with SOFT_NEXT or raised an event;
+ *   - one frame for every block (emit_prologue: RBX = the CPU, RBP and
+ *     R12-R15 = the register cache, [rsp] = chain_gen at entry), so a
+ *     compiled block enters another at its body (PROLOGUE_LEN in);
+ *   - the register cache: the guest registers the block's translated
+ *     instructions use most (choose_cached) are loaded at entry, written
+ *     back (cache_sync/cache_end) before an interpreter call, on a slow
+ *     path and at the block's end, and loaded again after a call;
+ *     R10 = this CPL's TLB (emit_tlb_base) along with them;
+ *   - the translator handles the forms classify() accepts, operands
+ *     generic: register (all sizes, AH-BH included), memory (any
+ *     base/index/scale/disp, RIP-relative, FS/GS, 67 prefix) through the
+ *     soft TLB inline (emit_tlb), immediate; on a cached register of 4 or
+ *     8 bytes an ALU/MOV/shift/INC/DEC is one host instruction
+ *     (emit_direct);
+ *   - flags: dead ones cost nothing (liveness, backwards over the block);
+ *     live ones of a register-form ALU op or NEG stay pending in R8/R9
+ *     (struct pend_flags) until something may look at the state; a
+ *     consumer right after its producer uses the host flags (t->hf);
+ *     shifts and IMUL with live flags write RFLAGS as the interpreter
+ *     does;
+ *   - RIP and the instruction count are compile-time deltas written back
+ *     before anything that can look at them, so a fault anywhere sees the
+ *     exact RIP, flags and registers;
  *   - a memory access that misses the TLB (or crosses a page, or would
  *     fault) leaves the host code before the instruction changed anything
- *     and runs that whole instruction through its handler, which walks the
- *     page tables and raises the guest fault with the instruction's RIP;
- *   - the block's last instruction, when the translator does not handle
- *     it (branches: Jcc, JMP, CALL, RET ...), is entered through its
- *     threaded entry with the state synced: the interpreter's branch code
- *     then links to the successor block (compiled or not) as it does
- *     between interpreted blocks; a block ending in a handled instruction
- *     links through soft_jit_link().
+ *     and runs that whole instruction through its handler (struct slow,
+ *     emitted after the body), which walks the page tables and raises the
+ *     guest fault with the instruction's RIP;
+ *   - every other instruction runs through the interpreter's threaded
+ *     entry of a copy of it (emit_interp); a block ending in an
+ *     untranslated branch enters it through its threaded entry, so it
+ *     links as between interpreted blocks; translated branches link
+ *     through per-exit slots (emit_link) or loop to their own block's body
+ *     (emit_self_loop).
  *
  * Code buffer: a memfd mapped twice, writable for the translator and
  * executable for the CPU, never both in one mapping (W^X).  It is filled
@@ -93,10 +98,16 @@ static int soft_jit_stub(struct soft_cpu *c, const struct soft_insn *i)
  * slot is stale, soft_jit_link() finds the successor as the interpreter's
  * soft_thread_link() does and fills the slot.
  */
+/* bytes of every block's prologue (emit_prologue) */
+#define PROLOGUE_LEN 17
+
 struct jit_slot {
 	struct soft_tb *tb;
 	uint64_t rip;
 	uint64_t gen;
+	/* tb's compiled body (its code past the frame's prologue), or NULL
+	 * while it is not compiled */
+	uintptr_t body;
 };
 
 static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
@@ -123,12 +134,22 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 	s->tb = n;
 	s->rip = rip;
 	s->gen = c->chain_gen;
+	s->body = 0;
+	if (n->jit_tried && c->jit_rx &&
+	    (uintptr_t)n->insn[0].run - (uintptr_t)c->jit_rx <
+		    SOFT_JIT_CODE_SIZE)
+		s->body = (uintptr_t)n->insn[0].run + PROLOGUE_LEN;
 	return soft_thread_enter(c, n);
 }
 
 static uint32_t soft_jit_get_cf(struct soft_cpu *c)
 {
 	return soft_get_cf(c);
+}
+
+static uint64_t soft_jit_get_flags(struct soft_cpu *c)
+{
+	return soft_get_flags(c);
 }
 
 /* ---- the code buffer ---- */
@@ -226,11 +247,29 @@ void soft_jit_flush(struct soft_cpu *c)
 /* at most this many slow paths (memory misses) per block */
 #define MAX_SLOW SOFT_TB_MAX_INSNS
 
+/*
+ * Lazy flags not yet in the state: the last flag writer was this
+ * register-form ALU op (or NEG), its operands a in R8 and b in R9; the
+ * state gets them (pf_store) only where something may look: a slow path
+ * (out of line), an interpreter call, a consumer that reads the state,
+ * the block's end.  Redoing the host op on R8, R9 for the result also
+ * redoes the host flags, so the consumer after it may use them.
+ */
+struct pend_flags {
+	bool v;
+	uint8_t op, size, hop; /* LF_*, bytes, host opcode (01 09 21 29 31) */
+};
+
 struct slow {
 	size_t fix[3];
 	unsigned nfix;
 	const struct soft_insn *i;
 	unsigned pend_len, pend_n;
+	uint16_t dirty; /* cached registers changed before the instruction */
+	unsigned hits, hits_after; /* pend_hits before / after it */
+	struct pend_flags pf; /* before it */
+	bool pf_keep;         /* and still pending after it (R8/R9 again) */
+	bool hf_after;        /* the host flags are its flags after it */
 	size_t resume;
 };
 
@@ -249,6 +288,25 @@ struct tr {
 	/* the lazy flags the state holds, when this block's translated code
 	 * stored them (LF_*, size), else 0 */
 	unsigned lf_op, lf_size;
+	/* the host flags are the guest's flags of that producer (its host
+	 * instruction was the last flag writer); hf_nocf: but not CF
+	 * (INC/DEC) */
+	bool hf, hf_nocf;
+	/* register cache: guest register g lives in host register hr[g]
+	 * (-1: in the state) from the prologue on; dirty: changed since
+	 * the state was last written (a compile-time set, see cache_*) */
+	int8_t hr[16];
+	uint16_t cached, dirty;
+	bool nocache; /* the block end: the state is the only copy */
+	bool mem;     /* has memory accesses: R10 = the TLB */
+	/* TLB hits of the inline path not yet added to st_tlb_hits */
+	unsigned pend_hits;
+	uint64_t rip; /* of the instruction being translated */
+	struct pend_flags pf;
+	/* the state's flags are RFLAGS (lf_op LF_NONE), written by
+	 * emit_set_arith() and not changed since */
+	bool lf_eager;
+	size_t loop_pos; /* the body's top, after the entry's loads */
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -270,20 +328,178 @@ static unsigned rm_of(const struct soft_insn *i, unsigned size)
 	return size == 1 ? i->rm8 : i->rm;
 }
 
+/* host registers holding guest registers (callee-saved: they survive
+ * the calls of generated code into C) */
+static const uint8_t cache_regs[] = { H_RBP, H_R12, H_R13, H_R14, H_R15 };
+#define NCACHE (sizeof(cache_regs) / sizeof(cache_regs[0]))
+
+/* host register of guest register @r of @size (byte regs 16-19: AH-BH
+ * of 0-3), -1 when not cached; *hi: a high-byte register */
+static int cache_of(const struct tr *t, unsigned r, unsigned size, bool *hi)
+{
+	*hi = size == 1 && r >= 16;
+	if (*hi)
+		r -= 16;
+	if (t->nocache || r >= 16)
+		return -1;
+	return t->hr[r];
+}
+
 /* guest register -> host register, zero-extended */
 static void ld_reg(struct tr *t, unsigned h, unsigned r, unsigned size)
 {
-	e_load(&t->e, h, H_RBX, reg_off(r, size), size);
+	struct jit_emit *e = &t->e;
+	bool hi;
+	int c = cache_of(t, r, size, &hi);
+
+	if (c < 0) {
+		e_load(e, h, H_RBX, reg_off(r, size), size);
+		return;
+	}
+	if (hi) {
+		e_rr(e, OPS(0x89), 8, (unsigned)c, h);    /* mov h, H */
+		e_shift_i(e, 5, h, 8);
+		e_zext(e, h, 1);
+		return;
+	}
+	switch (size) {
+	case 1: e_rr_b(e, OPS(0x0f, 0xb6), 4, h, (unsigned)c); break;
+	case 2: e_rr(e, OPS(0x0f, 0xb7), 4, h, (unsigned)c); break;
+	case 4: e_rr(e, OPS(0x89), 4, (unsigned)c, h); break;
+	default: e_rr(e, OPS(0x89), 8, (unsigned)c, h); break;
+	}
 }
 
-/* host register -> guest register (4 bytes zero-extend to 8) */
+/* host register -> guest register (4 bytes zero-extend to 8); leaves
+ * the host flags alone unless it is a cached AH-BH (t->hf cleared) */
 static void st_reg(struct tr *t, unsigned h, unsigned r, unsigned size)
 {
-	if (size == 4) {
-		e_zext(&t->e, h, 4);
-		size = 8;
+	struct jit_emit *e = &t->e;
+	bool hi;
+	int c = cache_of(t, r, size, &hi);
+
+	if (c < 0) {
+		if (size == 4) {
+			e_zext(e, h, 4);
+			size = 8;
+		}
+		e_store(e, h, H_RBX, reg_off(r, size), size);
+		return;
 	}
-	e_store(&t->e, h, H_RBX, reg_off(r, size), size);
+	t->dirty |= (uint16_t)(1u << (hi ? r - 16 : r));
+	if (hi) {
+		/* H = (H & ~0xff00) | (h & 0xff) << 8, through R11 */
+		e_rr(e, OPS(0x89), 8, h, H_R11);
+		e_zext(e, H_R11, 1);
+		e_shift_i(e, 4, H_R11, 8);
+		e_alu_ri(e, 4, (unsigned)c, (int32_t)0xffff00ff);
+		e_alu_rr(e, 0x09, (unsigned)c, H_R11);
+		t->hf = false;
+		return;
+	}
+	switch (size) {
+	case 1: e_rr(e, OPS(0x88), 1, h, (unsigned)c); break;
+	case 2: e_rr(e, OPS(0x89), 2, h, (unsigned)c); break;
+	case 4: e_rr(e, OPS(0x89), 4, h, (unsigned)c); break;
+	default: e_rr(e, OPS(0x89), 8, h, (unsigned)c); break;
+	}
+}
+
+/* host register @h += guest register @r (64 bits) */
+static void add_reg(struct tr *t, unsigned h, unsigned r)
+{
+	bool hi;
+	int c = cache_of(t, r, 8, &hi);
+
+	if (c < 0)
+		e_rm(&t->e, OPS(0x03), 8, h, H_RBX, GPR(r));
+	else
+		e_alu_rr(&t->e, 0x01, h, (unsigned)c);
+}
+
+/* guest register @r (64 bits) += @imm */
+static void addi_reg(struct tr *t, unsigned r, int32_t imm)
+{
+	bool hi;
+	int c = cache_of(t, r, 8, &hi);
+
+	if (c < 0) {
+		e_mem_imm(&t->e, 0, H_RBX, GPR(r), imm, 8);
+		return;
+	}
+	e_alu_ri(&t->e, 0, (unsigned)c, imm);
+	t->dirty |= (uint16_t)(1u << r);
+	t->hf = false;
+}
+
+/* the cached registers of @mask into the state */
+static void cache_store(struct tr *t, uint16_t mask)
+{
+	if (t->nocache)
+		return;
+	for (unsigned g = 0; g < 16; g++)
+		if (mask & t->cached & (1u << g))
+			e_store(&t->e, (unsigned)t->hr[g], H_RBX, GPR(g), 8);
+}
+
+static void emit_tlb_base(struct tr *t);
+static void flush_hits(struct tr *t);
+
+/* every cached register from the state (at the block's start, after a
+ * call that may have changed them) */
+static void cache_load(struct tr *t)
+{
+	if (t->nocache)
+		return;
+	for (unsigned g = 0; g < 16; g++)
+		if (t->cached & (1u << g))
+			e_load(&t->e, (unsigned)t->hr[g], H_RBX, GPR(g), 8);
+	emit_tlb_base(t);
+}
+
+/* before a call that reads or changes the state: write back; after it,
+ * cache_load() */
+static void cache_sync(struct tr *t)
+{
+	cache_store(t, t->dirty);
+	t->dirty = 0;
+}
+
+/* the block ends here: write back, the state alone from now on */
+static void cache_end(struct tr *t)
+{
+	cache_sync(t);
+	t->nocache = true;
+}
+
+/*
+ * The frame of compiled code: RBX = the CPU, RBP and R12-R15 the register
+ * cache, 8 bytes more to keep RSP 16-byte aligned at calls.  Every block
+ * has the same frame, so a compiled block enters another compiled block
+ * at its body (PROLOGUE_LEN bytes in), skipping the pushes and pops.
+ */
+
+static void emit_prologue(struct jit_emit *e)
+{
+	e_push(e, H_RBX);
+	e_push(e, H_RBP);
+	e_push(e, H_R12);
+	e_push(e, H_R13);
+	e_push(e, H_R14);
+	e_push(e, H_R15);
+	e_alu_ri8_rsp(e, 5); /* sub rsp, 8 */
+	e_rr(e, OPS(0x89), 8, H_RDI, H_RBX);
+}
+
+static void emit_epilogue(struct jit_emit *e)
+{
+	e_alu_ri8_rsp(e, 0); /* add rsp, 8 */
+	e_pop(e, H_R15);
+	e_pop(e, H_R14);
+	e_pop(e, H_R13);
+	e_pop(e, H_R12);
+	e_pop(e, H_RBP);
+	e_pop(e, H_RBX);
 }
 
 /* the pending RIP / instruction-count deltas into the state */
@@ -295,6 +511,7 @@ static void sync_pend(struct tr *t)
 	if (t->pend_n)
 		e_mem_imm(&t->e, 0, H_RBX, OFF(icount), (int32_t)t->pend_n, 8);
 	t->pend_len = t->pend_n = 0;
+	flush_hits(t);
 }
 
 /* a branch to the current instruction's slow path */
@@ -316,18 +533,34 @@ static void to_slow(struct tr *t, uint8_t cc)
 static void emit_ea(struct tr *t, const struct soft_insn *i)
 {
 	struct jit_emit *e = &t->e;
+	bool hi;
+	int hb = -1, hx = -1;
 
 	if (i->base == SOFT_RIPREL) {
-		/* RIP of the next instruction = RIP written + pending */
-		e_load(e, H_RSI, H_RBX, OFF(st.rip), 8);
-		e_alu_ri(e, 0, H_RSI,
-			 (int32_t)(t->pend_len + i->len + i->disp));
+		/* 64-bit code: RIP = linear, a constant */
+		e_movi(e, H_RSI, t->rip + i->len + (uint64_t)i->disp);
 	} else {
+		if (i->base != SOFT_NOREG)
+			hb = cache_of(t, i->base, 8, &hi);
+		if (i->index != SOFT_NOREG)
+			hx = cache_of(t, i->index, 8, &hi);
+	}
+	if (i->base != SOFT_RIPREL &&
+	    (i->base == SOFT_NOREG || hb >= 0) &&
+	    (i->index == SOFT_NOREG || hx >= 0)) {
+		/* lea rsi, [base + index * scale + disp32] */
+		e_lea(e, H_RSI, hb, hx, i->scale, (int32_t)i->disp);
+	} else if (i->base != SOFT_RIPREL) {
 		e_movi(e, H_RSI, (uint64_t)i->disp);
 		if (i->base != SOFT_NOREG)
-			e_rm(e, OPS(0x03), 8, H_RSI, H_RBX, GPR(i->base));
-	}
-	if (i->index != SOFT_NOREG) {
+			add_reg(t, H_RSI, i->base);
+		if (i->index != SOFT_NOREG) {
+			ld_reg(t, H_RAX, i->index, 8);
+			if (i->scale)
+				e_shift_i(e, 4, H_RAX, i->scale);
+			e_alu_rr(e, 0x01, H_RSI, H_RAX);
+		}
+	} else if (i->index != SOFT_NOREG) {
 		ld_reg(t, H_RAX, i->index, 8);
 		if (i->scale)
 			e_shift_i(e, 4, H_RAX, i->scale);
@@ -361,49 +594,125 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 	int32_t tag = write ? (int32_t)offsetof(struct soft_tlb_entry, tag_w)
 			    : (int32_t)offsetof(struct soft_tlb_entry, tag_r);
 
-	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);   /* rax = lin >> 12 */
+	/* rax = soft_tlb_idx(lin) */
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);
 	e_shift_i(e, 5, H_RAX, 12);
-	e_rr(e, OPS(0x89), 8, H_RSI, H_RCX);   /* rcx = lin >> 25 */
-	e_shift_i(e, 5, H_RCX, 12 + SOFT_TLB_BITS + 3);
-	e_alu_rr(e, 0x31, H_RAX, H_RCX);
-	e_alu_ri(e, 4, H_RAX, SOFT_TLB_SIZE - 1);
-	/* rax = idx * 40 = (idx * 5) * 8 */
-	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
-	e_shift_i(e, 4, H_RAX, 3);
-	/* rcx = tlb_user * sizeof(tlb[0]) */
-	e_load(e, H_RCX, H_RBX, OFF(tlb_user), 4);
-	e_rr(e, OPS(0x69), 8, H_RCX, H_RCX);   /* imul rcx, rcx, imm32 */
-	e_d(e, (uint32_t)sizeof(((struct soft_cpu *)0)->tlb[0]));
-	e_alu_rr(e, 0x01, H_RAX, H_RCX);
-	/* rdi = &c->tlb[user][idx] */
-	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0xbc); e_b(e, 0x03);  /* lea rdi,[rbx+rax+d32] */
-	e_d(e, (uint32_t)OFF(tlb));
-	/* tag */
 	e_rr(e, OPS(0x89), 8, H_RSI, H_RCX);
+	e_shift_i(e, 5, H_RCX, 12 + SOFT_TLB_BITS + 3);
+	e_rr(e, OPS(0x31), 4, H_RCX, H_RAX);   /* xor eax, ecx */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);       /* and eax, size - 1 */
+	e_d(e, SOFT_TLB_SIZE - 1);
+	/* rdi = R10 (this CPL's TLB) + idx * 40 */
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
+	e_b(e, 0x49); e_b(e, 0x8d); e_b(e, 0x3c); e_b(e, 0xc2); /* lea rdi,[r10+rax*8] */
+	/* the page of the access's last byte is the entry's: a hit that
+	 * does not cross the page */
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x4e);                /* lea rcx,[rsi+size-1] */
+	e_b(e, (uint8_t)(size - 1));
 	e_alu_ri(e, 4, H_RCX, -4096);
 	e_rm(e, OPS(0x3b), 8, H_RCX, H_RDI, tag); /* cmp rcx, [rdi+tag] */
 	to_slow(t, CC_NE);
-	/* within the page */
-	e_rr(e, OPS(0x89), 4, H_RSI, H_RCX);
-	e_rr(e, OPS(0x81), 4, 4, H_RCX); e_d(e, 0xfff);   /* and ecx, 0xfff */
-	e_rr(e, OPS(0x81), 4, 7, H_RCX); e_d(e, 4096 - size); /* cmp ecx, .. */
-	to_slow(t, CC_A);
 	e_rm(e, OPS(0x03), 8, H_RSI, H_RDI,
 	     (int32_t)offsetof(struct soft_tlb_entry, addend));
-	/* inc qword [rbx + st_tlb_hits] */
-	e_rm(e, OPS(0xff), 8, 0, H_RBX, OFF(st_tlb_hits));
+	t->pend_hits++;
+}
+
+/* R10 = this CPL's TLB, &c->tlb[c->tlb_user][0] (RAX clobbered) */
+static void emit_tlb_base(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+
+	if (!t->mem)
+		return;
+	e_load(e, H_RAX, H_RBX, OFF(tlb_user), 4);
+	e_rr(e, OPS(0x69), 4, H_RAX, H_RAX);   /* imul eax, eax, imm32 */
+	e_d(e, (uint32_t)sizeof(((struct soft_cpu *)0)->tlb[0]));
+	e_b(e, 0x4c); e_b(e, 0x8d); e_b(e, 0x94); e_b(e, 0x03); /* lea r10,[rbx+rax+d32] */
+	e_d(e, (uint32_t)OFF(tlb));
+}
+
+/* add the TLB hits counted since the last time to the statistics */
+static void flush_hits(struct tr *t)
+{
+	if (t->pend_hits)
+		e_mem_imm(&t->e, 0, H_RBX, OFF(st_tlb_hits),
+			  (int32_t)t->pend_hits, 8);
+	t->pend_hits = 0;
 }
 
 /* lazy flags of a result: op, size, res = RDX, a = RAX, b = RCX */
-static void emit_lf(struct tr *t, unsigned op, unsigned size)
+static void emit_lf_r(struct tr *t, unsigned op, unsigned size,
+		      unsigned res)
 {
 	struct jit_emit *e = &t->e;
 
 	e_st32i(e, H_RBX, OFF(lf_op), op);
 	e_st32i(e, H_RBX, OFF(lf_size), size);
-	e_store(e, H_RDX, H_RBX, OFF(lf_res), 8);
+	e_store(e, res, H_RBX, OFF(lf_res), 8);
 	e_store(e, H_RAX, H_RBX, OFF(lf_a), 8);
 	e_store(e, H_RCX, H_RBX, OFF(lf_b), 8);
+}
+
+static void emit_lf(struct tr *t, unsigned op, unsigned size)
+{
+	emit_lf_r(t, op, size, H_RDX);
+}
+
+/* the pending flags @p into the state (RDX clobbered; the host flags
+ * are then the producer's) */
+static void pf_store(struct tr *t, const struct pend_flags *p)
+{
+	struct jit_emit *e = &t->e;
+
+	if (!p->v)
+		return;
+	e_st32i(e, H_RBX, OFF(lf_op), p->op);
+	e_st32i(e, H_RBX, OFF(lf_size), p->size);
+	e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+	e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) }, 1,
+	     p->size, H_R9, H_RDX);
+	e_store(e, H_RDX, H_RBX, OFF(lf_res), 8);
+	e_store(e, H_R8, H_RBX, OFF(lf_a), 8);
+	e_store(e, H_R9, H_RBX, OFF(lf_b), 8);
+}
+
+/* the pending flags into the state, nothing pending after */
+static void pf_flush(struct tr *t)
+{
+	if (t->pf.v) {
+		pf_store(t, &t->pf);
+		t->hf = true, t->hf_nocf = false;
+	}
+	t->pf.v = false;
+}
+
+/* the arithmetic flags = EAX's bits (computed, not lazy): RFLAGS, and
+ * no lazy flags (soft_flags_set_arith); RCX clobbered */
+static void emit_set_arith(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+
+	e_load(e, H_RCX, H_RBX, OFF(st.rflags), 8);
+	e_alu_ri(e, 4, H_RCX, (int32_t)~(uint32_t)FL_ARITH);
+	e_alu_rr(e, 0x09, H_RCX, H_RAX);
+	e_store(e, H_RCX, H_RBX, OFF(st.rflags), 8);
+	e_st32i(e, H_RBX, OFF(lf_op), LF_NONE);
+	t->hf = false;
+	t->lf_eager = true;
+}
+
+/* a = RAX, b = RCX of the register-form op just done: pending */
+static void pf_defer(struct tr *t, unsigned op, unsigned size, uint8_t hop,
+		     bool copy)
+{
+	if (copy) {
+		e_rr(&t->e, OPS(0x89), 8, H_RAX, H_R8);
+		e_rr(&t->e, OPS(0x89), 8, H_RCX, H_R9);
+	}
+	t->pf.v = true;
+	t->pf.op = (uint8_t)op;
+	t->pf.size = (uint8_t)size;
+	t->pf.hop = hop;
 }
 
 /* ---- which instructions the translator handles ---- */
@@ -424,10 +733,17 @@ enum kind {
 	K_NOT,
 	K_NEG,
 	K_IMUL,   /* IMUL Gv, Ev (, imm), flags dead */
+	K_NOP,    /* NOP, NOP r/m, prefetch-class hints */
+	K_CBW,    /* CBW / CWDE / CDQE */
+	K_CWD,    /* CWD / CDQ / CQO */
+	K_LEAVE,  /* LEAVE (64-bit) */
+	K_PUSHI,  /* PUSH imm (64-bit) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
 	K_RET,    /* RET (C3), last */
+	K_JMPI,   /* JMP r/m64, last */
+	K_CALLI,  /* CALL r/m64, last */
 };
 
 /* operand places */
@@ -535,12 +851,26 @@ static bool classify(const struct soft_insn *i, struct form *f)
 		f->k = K_CALL;
 	} else if (op == 0xc3 && sz == 8) {
 		f->k = K_RET;
+	} else if (op == 0xff && (i->reg & 7) == 4 && sz == 8) {
+		f->k = K_JMPI;
+	} else if (op == 0xff && (i->reg & 7) == 2 && sz == 8) {
+		f->k = K_CALLI;
+	} else if ((op == 0x90 && i->rm == 0 && !(i->pfx & PFX_REP)) ||
+		   op == 0x10d || (op >= 0x118 && op <= 0x11f)) {
+		/* as op_xchg_a / op_nop_m: no access (F3 90, PAUSE, is
+		 * the interpreter's: it may give the host CPU away) */
+		f->k = K_NOP;
+	} else if (op == 0x98) {
+		f->k = K_CBW;
+	} else if (op == 0x99) {
+		f->k = K_CWD;
+	} else if (op == 0xc9 && sz == 8) {
+		f->k = K_LEAVE;
+	} else if ((op == 0x68 || op == 0x6a) && sz == 8) {
+		f->k = K_PUSHI;
 	} else {
 		return false;
 	}
-	/* ADC / SBB read CF: the interpreter's */
-	if (f->k == K_ALU && (f->alu == 2 || f->alu == 3))
-		return false;
 	/* B0-BF name the register in the opcode: decode.c puts it in rm */
 	if (op >= 0xb0 && op <= 0xbf)
 		return true;
@@ -557,6 +887,8 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	switch (f->k) {
 	case K_PUSH:
 	case K_POP:
+	case K_LEAVE:
+	case K_PUSHI:
 		return true;
 	case K_MOVX:
 		return i->mod != 3;
@@ -615,19 +947,139 @@ static const unsigned alu_lf[9] = {
 	LF_LOGIC,
 };
 static const uint8_t alu_host[9] = {
-	0x01, 0x09, 0, 0, 0x21, 0x29, 0x31, 0x29, 0x21,
+	0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x29, 0x21,
 };
+
+/* the guest register operand @o of @i (not memory, not an immediate),
+ * as a guest register number (16-19: AH-BH) */
+static unsigned opnd_reg(const struct soft_insn *i, unsigned o, unsigned sz)
+{
+	if (o == O_G)
+		return reg_of(i, sz);
+	if (o == O_A)
+		return VMM_RAX;
+	return rm_of(i, sz);
+}
+
+/* the host register caching register operand @o of 4 or 8 bytes, or -1 */
+static int opnd_host(const struct tr *t, const struct soft_insn *i,
+		     unsigned o, unsigned sz)
+{
+	bool hi;
+
+	if (o == O_I || (sz != 4 && sz != 8))
+		return -1;
+	if (o == O_E && i->mod != 3 && !(i->op >= 0xb0 && i->op <= 0xbf))
+		return -1;
+	return cache_of(t, opnd_reg(i, o, sz), sz, &hi);
+}
+
+static void mark_dirty(struct tr *t, unsigned r)
+{
+	t->dirty |= (uint16_t)(1u << r);
+}
+
+/*
+ * ALU, MOV, shifts, INC/DEC on a cached register of 4 or 8 bytes: the
+ * host instruction on the host register itself (a 4-byte operation
+ * zero-extends it, as the guest's does).  False when the form is not
+ * one of these.
+ */
+static bool emit_direct(struct tr *t, const struct soft_insn *i,
+			const struct form *f, bool flags_live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	int hd = opnd_host(t, i, f->dst, sz), hs;
+
+	if (form_mem(i, f) || (sz != 4 && sz != 8))
+		return false;
+	switch (f->k) {
+	case K_ALU: {
+		bool wr = f->alu != 7 && f->alu != 8;
+		uint8_t op = alu_host[f->alu];
+		if (f->alu == 2 || f->alu == 3)
+			return false; /* ADC/SBB: emit_form, CF in */
+		if (!wr && !flags_live)
+			return true; /* CMP/TEST, flags dead: nothing */
+		if (hd < 0)
+			return false;
+		hs = opnd_host(t, i, f->src, sz);
+		if (!flags_live) {
+			if (f->src == O_I) {
+				e_rr(e, OPS(0x81), sz, f->alu, (unsigned)hd);
+				e_d(e, (uint32_t)i->imm);
+			} else if (hs >= 0) {
+				e_rr(e, &op, 1, sz, (unsigned)hs, (unsigned)hd);
+			} else {
+				uint8_t op2 = (uint8_t)(op + 2);
+				e_rm(e, &op2, 1, sz, (unsigned)hd, H_RBX,
+				     reg_off(opnd_reg(i, f->src, sz), sz));
+			}
+			mark_dirty(t, opnd_reg(i, f->dst, sz));
+			return true;
+		}
+		/* a = R8, b = R9, the result in place; the flags pending */
+		ld_reg(t, H_R8, opnd_reg(i, f->dst, sz), sz);
+		ld_opnd(t, i, H_R9, f->src, sz);
+		if (wr) {
+			e_rr(e, &op, 1, sz, H_R9, (unsigned)hd);
+			mark_dirty(t, opnd_reg(i, f->dst, sz));
+		} else {
+			/* CMP, TEST: no result */
+			e_rr(e, OPS(f->alu == 8 ? 0x85 : 0x39), sz, H_R9,
+			     (unsigned)hd);
+		}
+		t->hf = true, t->hf_nocf = false;
+		pf_defer(t, alu_lf[f->alu], sz, op, false);
+		return true;
+	}
+	case K_MOV:
+		if (hd < 0)
+			return false;
+		hs = opnd_host(t, i, f->src, sz);
+		if (f->src == O_I)
+			e_movi(e, (unsigned)hd, i->imm & soft_mask(sz));
+		else if (hs >= 0)
+			e_rr(e, OPS(0x89), sz, (unsigned)hs, (unsigned)hd);
+		else
+			e_load(e, (unsigned)hd, H_RBX,
+			       reg_off(opnd_reg(i, f->src, sz), sz), sz);
+		mark_dirty(t, opnd_reg(i, f->dst, sz));
+		return true;
+	case K_SHIFT:
+	case K_ROT:
+		if (hd < 0)
+			return false;
+		e_rr(e, OPS(0xc1), sz, f->shop, (unsigned)hd);
+		e_b(e, (uint8_t)f->count);
+		mark_dirty(t, opnd_reg(i, f->dst, sz));
+		return true;
+	case K_INCDEC:
+		if (hd < 0 || flags_live)
+			return false;
+		e_rr(e, OPS(0xff), sz, f->dec ? 1 : 0, (unsigned)hd);
+		mark_dirty(t, opnd_reg(i, f->dst, sz));
+		return true;
+	default:
+		return false;
+	}
+}
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
 {
 	struct jit_emit *e = &t->e;
 	unsigned sz = f->size;
-	bool mem = form_mem(i, f);
+	bool mem = form_mem(i, f), hi;
+	int hs, hd;
 
+	if (emit_direct(t, i, f, flags_live))
+		return;
 	switch (f->k) {
 	case K_ALU: {
 		bool wr = f->alu != 7 && f->alu != 8;
+		bool cin = f->alu == 2 || f->alu == 3;
 		if (mem) {
 			emit_ea(t, i);
 			emit_tlb(t, sz, wr && f->dst == O_E);
@@ -635,18 +1087,48 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		ld_opnd(t, i, H_RAX, f->dst, sz);
 		ld_opnd(t, i, H_RCX, f->src, sz);
 		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);         /* rdx = rax */
-		e_alu_rr(e, alu_host[f->alu], H_RDX, H_RCX);
-		e_zext(e, H_RDX, sz);
+		if (cin) {
+			/* CF = the carry in (jit_cf, emit_get_cf) */
+			e_rm(e, OPS(0x0f, 0xba), 4, 4, H_RBX, OFF(jit_cf));
+			e_b(e, 0);                           /* bt [jit_cf], 0 */
+		}
+		/* the operation at its size: the host flags are the
+		 * guest's (RDX's upper bits stay 0 at 1 and 2 bytes) */
+		e_rr(e, (const uint8_t[]){ (uint8_t)(alu_host[f->alu] -
+						     (sz == 1)) },
+		     1, sz, H_RCX, H_RDX);
+		t->hf = flags_live, t->hf_nocf = false;
 		if (wr)
 			st_opnd(t, i, H_RDX, f->dst, sz);
-		if (flags_live)
+		if (flags_live && (mem || cin)) {
 			emit_lf(t, alu_lf[f->alu], sz);
+			if (cin) {
+				e_load(e, H_R11, H_RBX, OFF(jit_cf), 4);
+				e_store(e, H_R11, H_RBX, OFF(lf_cin), 4);
+			}
+		} else if (flags_live)
+			pf_defer(t, alu_lf[f->alu], sz, alu_host[f->alu],
+				 true);
 		break;
 	}
 	case K_MOV:
 		if (mem) {
 			emit_ea(t, i);
 			emit_tlb(t, sz, f->dst == O_E);
+		}
+		if (mem && f->dst == O_E && f->src != O_I &&
+		    opnd_reg(i, f->src, sz) < 16 &&
+		    (hs = cache_of(t, opnd_reg(i, f->src, sz), 8, &hi)) >= 0) {
+			/* store a cached register */
+			e_store(e, (unsigned)hs, H_RSI, 0, sz);
+			break;
+		}
+		if (mem && f->dst != O_E &&
+		    (hd = opnd_host(t, i, f->dst, sz)) >= 0) {
+			/* load into a cached register (4, 8 bytes) */
+			e_load(e, (unsigned)hd, H_RSI, 0, sz);
+			mark_dirty(t, opnd_reg(i, f->dst, sz));
+			break;
 		}
 		ld_opnd(t, i, H_RAX, f->src, sz);
 		st_opnd(t, i, H_RAX, f->dst, sz);
@@ -669,14 +1151,11 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	case K_LEA:
 		/* the offset only: no segment base */
 		if (i->base == SOFT_RIPREL) {
-			e_load(e, H_RSI, H_RBX, OFF(st.rip), 8);
-			e_alu_ri(e, 0, H_RSI,
-				 (int32_t)(t->pend_len + i->len + i->disp));
+			e_movi(e, H_RSI, t->rip + i->len + (uint64_t)i->disp);
 		} else {
 			e_movi(e, H_RSI, (uint64_t)i->disp);
 			if (i->base != SOFT_NOREG)
-				e_rm(e, OPS(0x03), 8, H_RSI, H_RBX,
-				     GPR(i->base));
+				add_reg(t, H_RSI, i->base);
 		}
 		if (i->index != SOFT_NOREG) {
 			ld_reg(t, H_RAX, i->index, 8);
@@ -695,8 +1174,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		}
 		ld_opnd(t, i, H_RAX, O_E, sz);
 		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
-		e_alu_ri(e, f->dec ? 5 : 0, H_RDX, 1);
-		e_zext(e, H_RDX, sz);
+		/* inc/dec edx (dl, dx): the guest's flags but CF */
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0xfe : 0xff }, 1, sz,
+		     f->dec ? 1 : 0, H_RDX);
+		t->hf = flags_live, t->hf_nocf = true;
 		st_opnd(t, i, H_RDX, O_E, sz);
 		if (flags_live) {
 			/* the CF before it, saved by the caller (a fault
@@ -720,12 +1201,17 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		} else {
 			e_rr(e, OPS(0x31), 4, H_RAX, H_RAX); /* xor eax, eax */
 			e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
-			e_alu_rr(e, 0x29, H_RDX, H_RCX);    /* rdx = 0 - a */
+			/* rdx = 0 - a at its size: NEG's flags */
+			e_rr(e, (const uint8_t[]){ sz == 1 ? 0x28 : 0x29 }, 1,
+			     sz, H_RCX, H_RDX);
+			t->hf = flags_live, t->hf_nocf = false;
 		}
 		e_zext(e, H_RDX, sz);
 		st_opnd(t, i, H_RDX, O_E, sz);
-		if (f->k == K_NEG && flags_live)
+		if (f->k == K_NEG && flags_live && mem)
 			emit_lf(t, LF_SUB, sz);
+		else if (f->k == K_NEG && flags_live)
+			pf_defer(t, LF_SUB, sz, 0x29, true);
 		break;
 	case K_IMUL:
 		if (mem) {
@@ -737,8 +1223,24 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			ld_reg(t, H_RCX, i->reg, sz);
 		else
 			e_movi(e, H_RCX, i->imm & soft_mask(sz));
-		e_rr(e, OPS(0x0f, 0xaf), 8, H_RAX, H_RCX); /* imul rax, rcx */
+		/* imul eax, ecx at the size: CF = OF = the overflow */
+		e_rr(e, OPS(0x0f, 0xaf), sz, H_RAX, H_RCX);
+		if (flags_live)
+			e_rr(e, OPS(0x0f, 0x90), 1, 0, H_RDX); /* seto dl */
 		st_reg(t, H_RAX, i->reg, sz);
+		if (flags_live) {
+			/* as mul_flags(): ZF SF PF of the result, AF 0 */
+			e_rr(e, (const uint8_t[]){ 0x85 }, 1, sz, H_RAX, H_RAX);
+			e_b(e, 0x9f);                            /* lahf */
+			e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);   /* movzx eax, ah */
+			e_rr(e, OPS(0x81), 4, 4, H_RAX);
+			e_d(e, FL_SF | FL_ZF | FL_PF);
+			e_zext(e, H_RDX, 1);
+			e_rr(e, OPS(0x69), 4, H_RDX, H_RDX);     /* imul edx, edx, CF|OF */
+			e_d(e, FL_CF | FL_OF);
+			e_alu_rr(e, 0x09, H_RAX, H_RDX);
+			emit_set_arith(t);
+		}
 		break;
 	case K_PUSH:
 		/* RSI = RSP - 8 (SS has no base in 64-bit mode) */
@@ -752,12 +1254,49 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		/* RDX survived emit_tlb (it uses RAX, RCX, RDI) */
 		st_reg(t, H_RDX, VMM_RSP, 8);
 		break;
+	case K_PUSHI:
+		ld_reg(t, H_RSI, VMM_RSP, 8);
+		e_alu_ri(e, 5, H_RSI, 8);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new RSP */
+		check_canonical(t);
+		emit_tlb(t, 8, true);
+		e_movi(e, H_RAX, i->imm);
+		e_store(e, H_RAX, H_RSI, 0, 8);
+		st_reg(t, H_RDX, VMM_RSP, 8);
+		break;
+	case K_LEAVE:
+		/* RBP -> RSI: RBP = [RBP], RSP = old RBP + 8 (SS: #SS when
+		 * not canonical, by the slow path) */
+		ld_reg(t, H_RSI, VMM_RBP, 8);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);
+		check_canonical(t);
+		emit_tlb(t, 8, false);
+		e_load(e, H_RAX, H_RSI, 0, 8);
+		e_alu_ri(e, 0, H_RDX, 8);
+		st_reg(t, H_RDX, VMM_RSP, 8);
+		st_reg(t, H_RAX, VMM_RBP, 8);
+		break;
+	case K_NOP:
+		break;
+	case K_CBW:
+		ld_reg(t, H_RAX, VMM_RAX, sz / 2);
+		e_sext(e, H_RAX, sz / 2);
+		st_reg(t, H_RAX, VMM_RAX, sz);
+		break;
+	case K_CWD:
+		ld_reg(t, H_RAX, VMM_RAX, sz);
+		e_sext(e, H_RAX, sz);
+		e_shift_i(e, 7, H_RAX, 63);             /* sar rax, 63 */
+		if (sz == 2)
+			e_zext(e, H_RAX, 2);
+		st_reg(t, H_RAX, VMM_RDX, sz);
+		break;
 	case K_POP:
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		check_canonical(t);
 		emit_tlb(t, 8, false);
 		e_load(e, H_RAX, H_RSI, 0, 8);
-		e_mem_imm(e, 0, H_RBX, GPR(VMM_RSP), 8, 8);
+		addi_reg(t, VMM_RSP, 8);
 		st_reg(t, H_RAX, i->rm, 8);
 		break;
 	default:
@@ -819,6 +1358,45 @@ static bool emit_flags(struct tr *t, unsigned cc)
 	return false;
 }
 
+/*
+ * jit_cf = the guest's CF before an INC/DEC with live flags (its lf_cin),
+ * without a call where the translator knows where it is: the pending
+ * op redone (R8, R9), the host flags (@hf), RFLAGS after an eagerly
+ * computed writer, or the lazy flags of a producer of this block; else
+ * soft_get_cf().  RAX, RCX, RDX clobbered.
+ */
+static void emit_get_cf(struct tr *t, bool hf)
+{
+	struct jit_emit *e = &t->e;
+	const struct pend_flags *p = &t->pf;
+
+	if (p->v) {
+		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+		e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) },
+		     1, p->size, H_R9, H_RDX);
+		hf = true;
+	} else if (!hf && t->lf_eager) {
+		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 4);
+		e_rr(e, OPS(0x81), 4, 4, H_RAX);
+		e_d(e, FL_CF);
+		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+		return;
+	} else if (!hf && flags_known(t, 2)) {
+		emit_flags(t, 2);
+		hf = true;
+	}
+	if (hf) {
+		e_rr(e, OPS(0x0f, 0x92), 1, 0, H_RAX);   /* setc al */
+		e_zext(e, H_RAX, 1);
+		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+		return;
+	}
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_call(e, (const void *)soft_jit_get_cf);
+	e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+	emit_tlb_base(t); /* R10 is the callee's (RAX clobbered) */
+}
+
 /* SETcc / CMOVcc with the host flags of emit_flags() set */
 static void emit_setcc_cmov(struct tr *t, const struct soft_insn *i,
 			    const struct form *f)
@@ -837,6 +1415,109 @@ static void emit_setcc_cmov(struct tr *t, const struct soft_insn *i,
 }
 
 /* SHL/SHR/SAR of a register by a constant (flags dead) */
+/*
+ * SHL/SHR/SAR of a register by a constant with its flags live, as
+ * exec_shift.c's shift() computes them: CF ZF SF PF from the host
+ * instruction (the count is below the width: all defined), OF = MSB(r)
+ * ^ CF (SHL), MSB(a) (SHR), 0 (SAR), AF 0; into RFLAGS, lazy flags off.
+ */
+static void emit_shift_live(struct tr *t, const struct soft_insn *i,
+			    const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
+
+	ld_reg(t, H_RCX, r, sz);                 /* a */
+	e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
+	e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, f->shop,
+	     H_RDX);
+	e_b(e, (uint8_t)f->count);
+	e_b(e, 0x9f);                            /* lahf */
+	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);   /* movzx eax, ah */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_SF | FL_ZF | FL_PF | FL_CF);
+	if (f->shop != 7) {
+		/* esi = MSB(r) ^ CF (SHL) or MSB(a) (SHR), at bit 11 */
+		e_rr(e, OPS(0x89), 8, f->shop == 4 ? H_RDX : H_RCX, H_RSI);
+		e_shift_i(e, 5, H_RSI, (uint8_t)msb);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		if (f->shop == 4) {
+			e_rr(e, OPS(0x89), 4, H_RAX, H_RCX);
+			e_rr(e, OPS(0x81), 4, 4, H_RCX);
+			e_d(e, 1);
+			e_rr(e, OPS(0x31), 4, H_RCX, H_RSI);
+		}
+		e_shift_i(e, 4, H_RSI, 11);
+		e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	}
+	st_reg(t, H_RDX, r, sz);
+	emit_set_arith(t);
+}
+
+/*
+ * ROL/ROR of a register by a constant with live flags: only CF and OF
+ * change (as exec_shift.c computes them: ROL CF = bit 0, OF = MSB ^ CF;
+ * ROR CF = MSB, OF = MSB ^ the bit below), so the others come first from
+ * wherever they are (the pending op redone, the host flags (@hf), RFLAGS
+ * (@eager), else soft_get_flags()), all into RFLAGS.
+ */
+static void emit_rot_live(struct tr *t, const struct soft_insn *i,
+			  const struct form *f, bool hf, bool eager)
+{
+	struct jit_emit *e = &t->e;
+	const struct pend_flags *p = &t->pf;
+	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
+
+	if (p->v) {
+		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+		e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) },
+		     1, p->size, H_R9, H_RDX);
+		hf = true;
+	}
+	if (hf) {
+		e_b(e, 0x9c);                            /* pushfq */
+		e_pop(e, H_RAX);
+	} else if (eager) {
+		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 8);
+	} else {
+		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+		e_call(e, (const void *)soft_jit_get_flags);
+		e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+		emit_tlb_base(t); /* R10 is the callee's */
+		e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+	}
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~(FL_CF | FL_OF));
+	ld_reg(t, H_RDX, r, sz);
+	e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, f->shop,
+	     H_RDX);
+	e_b(e, (uint8_t)f->count);
+	/* ecx = MSB(r); esi = CF; ecx = OF */
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
+	e_shift_i(e, 5, H_RCX, (uint8_t)msb);
+	e_rr(e, OPS(0x81), 4, 4, H_RCX);
+	e_d(e, 1);
+	if (f->shop == 0) {                          /* ROL */
+		e_rr(e, OPS(0x89), 4, H_RDX, H_RSI);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RSI, H_RCX); /* of = msb ^ cf */
+	} else {                                     /* ROR */
+		e_rr(e, OPS(0x89), 4, H_RCX, H_RSI); /* cf = msb */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);
+		e_shift_i(e, 5, H_RDI, (uint8_t)(msb - 1));
+		e_rr(e, OPS(0x81), 4, 4, H_RDI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RDI, H_RCX); /* of = msb ^ next */
+	}
+	e_shift_i(e, 4, H_RCX, 11);
+	e_alu_rr(e, 0x09, H_RAX, H_RCX);
+	e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	st_reg(t, H_RDX, r, sz);
+	emit_set_arith(t);
+}
+
 static void emit_shift(struct tr *t, const struct soft_insn *i,
 		       const struct form *f)
 {
@@ -882,10 +1563,17 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 		if (!last)
 			cp[1].run = soft_jit_stub;
 		t->pend_n = t->pend_len = 0;
+		flush_hits(t);
+		pf_flush(t);
+		t->lf_eager = false;
+		if (last)
+			cache_end(t);
+		else
+			cache_sync(t);
 		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 		e_movi(e, H_RSI, (uint64_t)(uintptr_t)cp);
 		if (last) {
-			e_b(e, 0x5b);   /* pop rbx */
+			emit_epilogue(e);
 			e_movi(e, H_RAX, (uint64_t)(uintptr_t)cp[0].run);
 			e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
 			return true;
@@ -895,6 +1583,8 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 		if (t->nexits2 >= sizeof(t->exits2) / sizeof(t->exits2[0]))
 			return false;
 		t->exits2[t->nexits2++] = e_jcc32(e, CC_NE);
+		cache_load(t);
+		t->hf = false;
 	}
 	return true;
 }
@@ -905,11 +1595,55 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
  * events allow it (nothing pending, link budget left), else through
  * soft_jit_link().
  */
-static bool emit_link(struct tr *t)
+/*
+ * The jump cache inline: the entry for RIP (written) holds a block of
+ * this generation whose code is compiled in this buffer: enter its body
+ * (link_left--, cur_tb).  Its failing checks go to @f.
+ */
+static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
+{
+	struct jit_emit *e = &t->e;
+
+	e_load(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	/* rcx = soft_jc_idx(rip) * 3 */
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+	e_shift_i(e, 5, H_RCX, 10);
+	e_alu_rr(e, 0x31, H_RCX, H_RAX);
+	e_rr(e, OPS(0x81), 4, 4, H_RCX);
+	e_d(e, SOFT_JC_SIZE - 1);
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x0c); e_b(e, 0x49); /* lea rcx,[rcx+rcx*2] */
+	/* rdi = &c->jc[idx] */
+	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0xbc); e_b(e, 0xcb); /* lea rdi,[rbx+rcx*8+d32] */
+	e_d(e, (uint32_t)OFF(jc));
+	e_rm(e, OPS(0x3b), 8, H_RAX, H_RDI,
+	     (int32_t)offsetof(struct soft_jc, lin));  /* cmp rax, lin */
+	f[(*nf)++] = e_jcc32(e, CC_NE);
+	e_load(e, H_RCX, H_RDI, (int32_t)offsetof(struct soft_jc, gen), 8);
+	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(chain_gen));
+	f[(*nf)++] = e_jcc32(e, CC_NE);
+	e_load(e, H_RAX, H_RDI, (int32_t)offsetof(struct soft_jc, tb), 8);
+	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
+	f[(*nf)++] = e_jcc32(e, CC_E);
+	/* (RSI is the slot: soft_jit_link's argument on the way out) */
+	e_load(e, H_RDX, H_RAX, (int32_t)offsetof(struct soft_tb, insn), 8);
+	e_load(e, H_RCX, H_RDX, (int32_t)offsetof(struct soft_insn, run), 8);
+	e_movi(e, H_R11, (uint64_t)(uintptr_t)t->c->jit_rx);
+	e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
+	e_alu_rr(e, 0x29, H_RDX, H_R11);             /* rdx = run - rx */
+	e_movi(e, H_R11, SOFT_JIT_CODE_SIZE);
+	e_alu_rr(e, 0x39, H_RDX, H_R11);             /* cmp rdx, size */
+	f[(*nf)++] = e_jcc32(e, 0x3);                /* jae: not compiled */
+	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
+	e_alu_ri(e, 0, H_RCX, PROLOGUE_LEN);
+	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
+}
+
+static bool emit_link(struct tr *t, bool check_rip)
 {
 	struct jit_emit *e = &t->e;
 	struct jit_slot *s = soft_tb_alloc(t->c, sizeof(*s));
-	size_t f[6];
+	size_t f[8];
 	unsigned nf = 0;
 
 	if (!s)
@@ -921,35 +1655,97 @@ static bool emit_link(struct tr *t)
 	f[nf++] = e_jcc32(e, CC_NE);
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
 	f[nf++] = e_jcc32(e, CC_E);
-	e_load(e, H_RAX, H_RSI, (int32_t)offsetof(struct jit_slot, tb), 8);
-	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
-	f[nf++] = e_jcc32(e, CC_E);
-	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, rip), 8);
-	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(st.rip));
-	f[nf++] = e_jcc32(e, CC_NE);
 	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, gen), 8);
 	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(chain_gen));
 	f[nf++] = e_jcc32(e, CC_NE);
-	/* compiled (its hits are counted on the slow way until then) */
-	e_rm(e, OPS(0x80), 1, 7, H_RAX,
-	     (int32_t)offsetof(struct soft_tb, jit_tried));
-	e_b(e, 0);
+	if (check_rip) {
+		/* a RET's or an indirect branch's target varies (a direct
+		 * branch's slot is for its one target) */
+		e_load(e, H_RCX, H_RSI,
+		       (int32_t)offsetof(struct jit_slot, rip), 8);
+		e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(st.rip));
+		f[nf++] = e_jcc32(e, CC_NE);
+	}
+	/* compiled (until then the slow way counts its executions) */
+	e_load(e, H_RAX, H_RSI, (int32_t)offsetof(struct jit_slot, body), 8);
+	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
 	f[nf++] = e_jcc32(e, CC_E);
-	/* enter: link_left--, cur_tb = n, n->insn[0].run(c, n->insn) */
+	/* enter its body in this frame: link_left--, cur_tb = tb */
+	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, tb), 8);
+	e_store(e, H_RCX, H_RBX, OFF(cur_tb), 8);
 	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
-	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
-	e_load(e, H_RSI, H_RAX, (int32_t)offsetof(struct soft_tb, insn), 8);
-	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-	e_b(e, 0x5b);                                   /* pop rbx */
-	e_rm(e, OPS(0xff), 4, 4, H_RSI,
-	     (int32_t)offsetof(struct soft_insn, run)); /* jmp [rsi+run] */
+	e_b(e, 0xff); e_b(e, 0xe0);                  /* jmp rax */
+	if (check_rip) {
+		/* a varying target missed the slot: the jump cache (the
+		 * interpreter's soft_thread_link_jc(), by RIP = linear) */
+		for (unsigned k = 2; k < nf; k++)
+			e_patch(e, f[k], e_pos(e));
+		nf = 2;
+		emit_jc_probe(t, f, &nf);
+	}
 	for (unsigned k = 0; k < nf; k++)
 		e_patch(e, f[k], e_pos(e));
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-	e_b(e, 0x5b);   /* pop rbx */
+	emit_epilogue(e);
 	e_movi(e, H_RAX, (uint64_t)(uintptr_t)soft_jit_link);
 	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
 	return true;
+}
+
+/* RIP of instruction @k of the block (64-bit code: RIP = linear) */
+static uint64_t insn_rip(const struct tr *t, unsigned k)
+{
+	uint64_t rip = t->tb->lin;
+
+	for (unsigned m = 0; m < k; m++)
+		rip += t->tb->insn[m].len;
+	return rip;
+}
+
+static bool canonical(uint64_t v)
+{
+	return (uint64_t)((int64_t)(v << 16) >> 16) == v;
+}
+
+/* RIP = @v */
+static void st_rip(struct tr *t, uint64_t v)
+{
+	if ((uint64_t)(int64_t)(int32_t)v == v) {
+		e_rm(&t->e, OPS(0xc7), 8, 0, H_RBX, OFF(st.rip));
+		e_d(&t->e, (uint32_t)v);
+	} else {
+		e_movi(&t->e, H_RAX, v);
+		e_store(&t->e, H_RAX, H_RBX, OFF(st.rip), 8);
+	}
+}
+
+/*
+ * A branch back to the block's own start (RIP written, the cache written
+ * back, nothing pending): on to the body's top directly, the cached
+ * registers and R10 still holding what the state has, while no event is
+ * pending, the link budget lasts (the executor looks at kicks and
+ * interrupts when it is used up) and chain_gen is the one this block was
+ * entered with (no TLB flush, mode change or invalidation since: saved
+ * at [rsp] on entry).  Otherwise the link code after it.
+ */
+static void emit_self_loop(struct tr *t, uint64_t target)
+{
+	struct jit_emit *e = &t->e;
+	size_t f[3];
+
+	if (target != t->tb->lin || !t->loop_pos)
+		return;
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
+	f[0] = e_jcc32(e, CC_NE);
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
+	f[1] = e_jcc32(e, CC_E);
+	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
+	e_b(e, 0x48); e_b(e, 0x3b); e_b(e, 0x04); e_b(e, 0x24); /* cmp rax,[rsp] */
+	f[2] = e_jcc32(e, CC_NE);
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
+	e_patch(e, e_jmp32(e), t->loop_pos);
+	for (unsigned k = 0; k < 3; k++)
+		e_patch(e, f[k], e_pos(e));
 }
 
 /*
@@ -962,33 +1758,49 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 {
 	struct jit_emit *e = &t->e;
 	const struct soft_insn *i = &t->tb->insn[k];
-	int64_t next = (int64_t)t->pend_len + i->len;
+	uint64_t target;
+	unsigned hits;
 	size_t taken, link, slow, j;
+	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
+					    (f->cc >> 1) == 3));
 
-	emit_flags(t, f->cc);
+	cache_end(t); /* moves: the host flags stay */
+	if (t->pf.v) {
+		pf_flush(t); /* redoes the producer: its host flags */
+		hf = true;
+	}
+	if (!hf)
+		emit_flags(t, f->cc);
 	taken = e_jcc32(e, (uint8_t)f->cc);
-	/* not taken */
-	e_mem_imm(e, 0, H_RBX, OFF(st.rip), (int32_t)next, 8);
+	/* not taken (RIPs are constants: 64-bit code, RIP = linear) */
+	st_rip(t, insn_rip(t, k) + i->len);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	hits = t->pend_hits;
+	flush_hits(t);
 	j = e_jmp32(e);
 	e_patch(e, taken, e_pos(e));
-	e_load(e, H_RAX, H_RBX, OFF(st.rip), 8);
-	e_movi(e, H_RCX, (uint64_t)(next + (int64_t)i->imm));
-	e_alu_rr(e, 0x01, H_RAX, H_RCX);
-	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
-	e_shift_i(e, 4, H_RCX, 16);
-	e_shift_i(e, 7, H_RCX, 16);
-	e_rr(e, OPS(0x39), 8, H_RAX, H_RCX);    /* cmp rcx, rax */
-	slow = e_jcc32(e, CC_NE);
-	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
-	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
-	if (!emit_link(t))
+	target = insn_rip(t, k) + i->len + i->imm;
+	if (!canonical(target)) {
+		slow = e_jmp32(e);
+	} else {
+		slow = 0;
+		st_rip(t, target);
+		e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1),
+			  8);
+		t->pend_hits = hits;
+		flush_hits(t);
+		emit_self_loop(t, target);
+	}
+	t->pend_hits = hits; /* the interpreter's route */
+	if (slow == 0 && !emit_link(t, false))
 		return false;
 	/* not taken: its own slot */
 	link = e_pos(e);
 	e_patch(e, j, link);
-	if (!emit_link(t))
+	if (!emit_link(t, false))
 		return false;
+	if (slow == 0)
+		return true;
 	e_patch(e, slow, e_pos(e));
 	return emit_interp(t, k, true);
 }
@@ -1040,12 +1852,41 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	int64_t next = (int64_t)t->pend_len + i->len;
 	struct fixes fx = { { 0 }, 0 };
 
+	flush_hits(t);
+	pf_flush(t);
+	cache_end(t);
 	if (f->k == K_RET) {
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		stack_tlb(t, &fx, false);
 		e_load(e, H_RAX, H_RSI, 0, 8);
 		canon_rax(t, &fx);
-		e_mem_imm(e, 0, H_RBX, GPR(VMM_RSP), 8, 8);
+		addi_reg(t, VMM_RSP, 8);
+	} else if (f->k == K_JMPI || f->k == K_CALLI) {
+		/* RAX = target (register or memory), RDX = next RIP */
+		if (i->mod == 3) {
+			ld_reg(t, H_RAX, i->rm, 8);
+		} else {
+			struct slow tmp;
+			memset(&tmp, 0, sizeof(tmp));
+			t->cur = &tmp;
+			emit_ea(t, i);
+			emit_tlb(t, 8, false);
+			for (unsigned m = 0; m < tmp.nfix; m++)
+				fx.at[fx.n++] = tmp.fix[m];
+			e_load(e, H_RAX, H_RSI, 0, 8);
+		}
+		canon_rax(t, &fx);
+		e_movi(e, H_RDX, insn_rip(t, k) + i->len);
+		if (f->k == K_CALLI) {
+			e_rr(e, OPS(0x89), 8, H_RAX, H_R8);
+			ld_reg(t, H_RSI, VMM_RSP, 8);
+			e_alu_ri(e, 5, H_RSI, 8);
+			e_rr(e, OPS(0x89), 8, H_RSI, H_R9);
+			stack_tlb(t, &fx, true);
+			e_store(e, H_RDX, H_RSI, 0, 8);
+			st_reg(t, H_R9, VMM_RSP, 8);
+			e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
+		}
 	} else {
 		/* RDX = RIP of the next instruction, RAX = target */
 		e_load(e, H_RDX, H_RBX, OFF(st.rip), 8);
@@ -1069,7 +1910,11 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	}
 	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
-	if (!emit_link(t))
+	flush_hits(t);
+	if (f->k == K_JMP)
+		emit_self_loop(t, insn_rip(t, k) + i->len + i->imm);
+	if (!emit_link(t, f->k == K_RET || f->k == K_JMPI ||
+			 f->k == K_CALLI))
 		return false;
 	for (unsigned m = 0; m < fx.n; m++)
 		e_patch(e, fx.at[m], e_pos(e));
@@ -1092,6 +1937,73 @@ static void emit_rot(struct tr *t, const struct soft_insn *i,
 }
 
 /* ---- a block ---- */
+
+static void count_use(unsigned *use, unsigned r, unsigned size)
+{
+	if (size == 1 && r >= 16 && r < 20)
+		r -= 16;
+	if (r < 16)
+		use[r]++;
+}
+
+/*
+ * The guest registers the block's translated instructions use most go
+ * to the host registers of the cache (a register used once gains
+ * nothing: its load and store cost what they save).
+ */
+static void choose_cached(struct tr *t, const struct form *forms,
+			  const bool *ok)
+{
+	unsigned use[16] = { 0 };
+	const struct soft_tb *tb = t->tb;
+
+	memset(t->hr, -1, sizeof(t->hr));
+	t->cached = t->dirty = 0;
+	for (unsigned k = 0; k < tb->ninsn; k++) {
+		const struct soft_insn *i = &tb->insn[k];
+		const struct form *f = &forms[k];
+		if (ok[k] && (form_mem(i, f) || f->k == K_RET ||
+			      f->k == K_CALL || f->k == K_JMPI ||
+			      f->k == K_CALLI))
+			t->mem = true;
+		if (!ok[k] || f->k >= K_JCC)
+			continue;
+		if (i->op >= 0xb0 && i->op <= 0xbf) {
+			count_use(use, rm_of(i, f->size), f->size);
+			continue;
+		}
+		if (f->k == K_PUSH || f->k == K_POP) {
+			count_use(use, VMM_RSP, 8);
+			count_use(use, i->rm, 8);
+			continue;
+		}
+		if (f->dst == O_A || f->src == O_A)
+			count_use(use, VMM_RAX, 8);
+		if (f->dst == O_G || f->src == O_G || f->k == K_MOVX ||
+		    f->k == K_LEA || f->k == K_IMUL || f->k == K_CMOV)
+			count_use(use, reg_of(i, f->size), f->size);
+		if (i->mod == 3) {
+			count_use(use, rm_of(i, f->size), f->size);
+		} else {
+			if (i->base < 16)
+				count_use(use, i->base, 8);
+			if (i->index < 16)
+				count_use(use, i->index, 8);
+		}
+	}
+	for (unsigned n = 0; n < NCACHE; n++) {
+		unsigned best = 16;
+		for (unsigned g = 0; g < 16; g++)
+			if (use[g] >= 2 && !(t->cached & (1u << g)) &&
+			    (best == 16 || use[g] > use[best]))
+				best = g;
+		if (best == 16)
+			break;
+		t->hr[best] = (int8_t)cache_regs[n];
+		t->cached |= (uint16_t)(1u << best);
+	}
+}
+
 
 /* code: prologue; body; exit stub; slow paths */
 static bool translate_block(struct tr *t)
@@ -1117,8 +2029,8 @@ static bool translate_block(struct tr *t)
 		/* translated only when the flags they write are dead (the
 		 * interpreter computes them otherwise), the block end
 		 * included */
-		if (ok[k] && lv && (f->k == K_SHIFT || f->k == K_ROT ||
-				    f->k == K_IMUL))
+		if (ok[k] && lv && f->k == K_SHIFT && f->size < 4 &&
+		    f->count >= f->size * 8)
 			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
 			lv = true; /* handler or block end: anything */
@@ -1132,6 +2044,9 @@ static bool translate_block(struct tr *t)
 		}
 		switch (f->k) {
 		case K_ALU:
+			/* writes them all; ADC/SBB read CF first */
+			lv = f->alu == 2 || f->alu == 3;
+			break;
 		case K_NEG:
 		case K_SHIFT:
 		case K_IMUL:
@@ -1149,12 +2064,18 @@ static bool translate_block(struct tr *t)
 		}
 	}
 
-	/* prologue: push rbx; mov rbx, rdi */
-	e_b(e, 0x53);
-	e_rr(e, OPS(0x89), 8, H_RDI, H_RBX);
+	choose_cached(t, forms, ok);
+	emit_prologue(e);
+	cache_load(t);
+	/* [rsp] = chain_gen at entry (emit_self_loop) */
+	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
+	e_b(e, 0x48); e_b(e, 0x89); e_b(e, 0x04); e_b(e, 0x24); /* mov [rsp],rax */
+	t->loop_pos = e_pos(e);
 	for (unsigned k = 0; k < n; k++) {
 		const struct soft_insn *i = &tb->insn[k];
 		bool last = k == n - 1;
+
+		t->rip = insn_rip(t, k);
 
 		if (ok[k] && (forms[k].k == K_SETCC || forms[k].k == K_CMOV ||
 			      forms[k].k == K_JCC) &&
@@ -1173,6 +2094,13 @@ static bool translate_block(struct tr *t)
 		if (ok[k]) {
 			struct slow *s = NULL;
 			const struct form *f = &forms[k];
+			bool hf = t->hf && !(t->hf_nocf &&
+					     ((f->cc >> 1) == 1 ||
+					      (f->cc >> 1) == 3));
+			bool hf_all = t->hf && !t->hf_nocf;
+			bool eager = t->lf_eager;
+			if (f->k != K_SETCC && f->k != K_CMOV)
+				t->hf = false;
 			if (form_mem(i, f)) {
 				if (t->nslow >= MAX_SLOW)
 					return false;
@@ -1181,27 +2109,62 @@ static bool translate_block(struct tr *t)
 				s->i = i;
 				s->pend_len = t->pend_len;
 				s->pend_n = t->pend_n;
+				s->dirty = t->dirty;
+				s->hits = t->pend_hits;
+				s->pf = t->pf;
 			}
 			t->cur = s;
-			if (f->k == K_INCDEC && live[k]) {
+			if ((f->k == K_INCDEC && live[k]) ||
+			    (f->k == K_ALU && (f->alu == 2 || f->alu == 3))) {
 				/* the CF before it (a call: before the
 				 * operand's address is in RSI) */
-				e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-				e_call(e, (const void *)soft_jit_get_cf);
-				e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+				emit_get_cf(t, hf && !t->hf_nocf);
+				if (s)
+					s->pf = t->pf;
 			}
+			if (f->k == K_ALU || f->k == K_INCDEC ||
+			    f->k == K_NEG || f->k == K_IMUL ||
+			    f->k == K_SHIFT || f->k == K_ROT)
+				t->lf_eager = false; /* emit_set_arith: again */
 			if (f->k == K_SETCC || f->k == K_CMOV) {
-				emit_flags(t, f->cc);
+				if (!hf && t->pf.v) {
+					pf_flush(t); /* its host flags */
+					hf = true;
+				}
+				if (!hf) {
+					emit_flags(t, f->cc);
+					t->hf = true;
+					t->hf_nocf = t->lf_op == LF_INC ||
+						     t->lf_op == LF_DEC;
+				}
 				emit_setcc_cmov(t, i, f);
+			} else if (f->k == K_SHIFT && live[k]) {
+				emit_shift_live(t, i, f);
+			} else if (f->k == K_ROT && live[k]) {
+				emit_rot_live(t, i, f, hf_all, eager);
+			} else if ((f->k == K_SHIFT || f->k == K_ROT) &&
+				   emit_direct(t, i, f, false)) {
+				/* on the cached register */
 			} else if (f->k == K_SHIFT) {
 				emit_shift(t, i, f);
 			} else if (f->k == K_ROT) {
 				emit_rot(t, i, f);
 			} else {
+				/* a flag writer that does not defer its
+				 * flags: the pending ones are gone */
+				if (f->k == K_ALU || f->k == K_INCDEC ||
+				    f->k == K_NEG || f->k == K_IMUL)
+					t->pf.v = false;
 				emit_form(t, i, f, live[k]);
 			}
-			if (s)
+			if (f->k == K_SHIFT || f->k == K_ROT)
+				t->pf.v = false; /* flags dead after */
+			if (s) {
 				s->resume = e_pos(e);
+				s->hits_after = t->pend_hits;
+				s->pf_keep = s->pf.v && t->pf.v;
+				s->hf_after = t->hf;
+			}
 			/* what the state's lazy flags are now */
 			if (f->k == K_ALU || f->k == K_INCDEC || f->k == K_SHIFT ||
 			    f->k == K_NEG || f->k == K_IMUL || f->k == K_ROT) {
@@ -1221,12 +2184,15 @@ static bool translate_block(struct tr *t)
 			t->pend_len += i->len;
 			t->pend_n++;
 			if (last) {
+				pf_flush(t);
 				sync_pend(t);
-				if (!emit_link(t))
+				cache_end(t);
+				if (!emit_link(t, false))
 					return false;
 			}
 			continue;
 		}
+		t->hf = false;
 		if (!emit_interp(t, k, last))
 			return false;
 		t->lf_op = t->lf_size = 0;
@@ -1236,7 +2202,7 @@ static bool translate_block(struct tr *t)
 	e_b(e, 0xff); e_b(e, 0xc8);  /* dec eax */
 	for (unsigned k = 0; k < t->nexits2; k++)
 		e_patch(e, t->exits2[k], e_pos(e));
-	e_b(e, 0x5b);                /* pop rbx */
+	emit_epilogue(e);
 	e_b(e, 0xc3);                /* ret */
 	for (unsigned k = 0; k < t->nexits; k++)
 		e_patch(e, t->exits[k], exit_pos);
@@ -1247,6 +2213,12 @@ static bool translate_block(struct tr *t)
 
 		for (unsigned m = 0; m < s->nfix; m++)
 			e_patch(e, s->fix[m], here);
+		t->nocache = false;
+		cache_store(t, s->dirty);
+		pf_store(t, &s->pf);
+		if (s->hits)
+			e_mem_imm(e, 0, H_RBX, OFF(st_tlb_hits),
+				  (int32_t)s->hits, 8);
 		if (s->pend_len)
 			e_mem_imm(e, 0, H_RBX, OFF(st.rip),
 				  (int32_t)s->pend_len, 8);
@@ -1262,6 +2234,28 @@ static bool translate_block(struct tr *t)
 			  (int32_t)(s->pend_len + s->i->len), 8);
 		e_mem_imm(e, 5, H_RBX, OFF(icount), (int32_t)(s->pend_n + 1),
 			  8);
+		if (s->hits_after)
+			e_mem_imm(e, 5, H_RBX, OFF(st_tlb_hits),
+				  (int32_t)s->hits_after, 8);
+		if (s->hf_after) {
+			/* the code after it uses the host flags: the
+			 * guest's arithmetic flags, as the handler left
+			 * them, through the stack into RFLAGS (last) */
+			e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+			e_call(e, (const void *)soft_jit_get_flags);
+			e_rr(e, OPS(0x81), 4, 4, H_RAX);
+			e_d(e, FL_ARITH);
+			e_push(e, H_RAX);
+		}
+		if (s->pf_keep) {
+			/* what pf_store() wrote, the instruction did not
+			 * write flags */
+			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
+			e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
+		}
+		cache_load(t);
+		if (s->hf_after)
+			e_b(e, 0x9d); /* popfq */
 		j = e_jmp32(e);
 		e_patch(e, j, s->resume);
 	}
