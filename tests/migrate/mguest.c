@@ -107,6 +107,18 @@ int mg_create_flags(struct mg *g, enum vmm_backend backend, uint32_t flags,
 	return ret;
 }
 
+int mg_stop_on_exit(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
+{
+	int64_t *value = opaque;
+
+	(void)vcpu;
+	if (e->kind == VMM_EXIT_GUEST_EXIT) {
+		*value = e->guest.value;
+		return 1;
+	}
+	return e->kind == VMM_EXIT_INTERRUPTED ? 0 : -EIO;
+}
+
 int64_t mg_run_to_exit(vmm_vcpu *vcpu)
 {
 	struct vmm_exit e;

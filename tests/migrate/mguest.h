@@ -35,6 +35,10 @@ int mg_create_flags(struct mg *g, enum vmm_backend backend, uint32_t flags,
 int mg_attach(void *opaque, vmm_vm *vm);
 /* Run the vCPU until the guest exits; returns the exit value or -errno. */
 int64_t mg_run_to_exit(vmm_vcpu *vcpu);
+/* The vmm_vm_start() exit handler of the same rule: @opaque is an
+ * int64_t that receives the guest's exit value; interrupted exits go on,
+ * any other exit stops the vCPU with -EIO. */
+int mg_stop_on_exit(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e);
 void mg_init(struct mg *g);
 
 enum vmm_irqchip_mode mg_irqchip(void);

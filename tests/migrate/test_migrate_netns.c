@@ -459,17 +459,6 @@ static void reference(struct ref *r, uint64_t target)
 	vmm_vm_destroy(g.vm);
 }
 
-static int stop_on_exit(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
-{
-	int64_t *value = opaque;
-
-	if (e->kind == VMM_EXIT_GUEST_EXIT) {
-		*value = e->guest.value;
-		return 1;
-	}
-	return e->kind == VMM_EXIT_INTERRUPTED ? 0 : -EIO;
-}
-
 static void print_stats(const char *what, const struct vmm_migrate_stats *st)
 {
 	printf("%s: %u rounds, %llu pages sent, %llu zero, %llu bytes, last round %llu pages, downtime %.2f ms, total %.1f ms, converged %d\n",
@@ -508,7 +497,7 @@ static void test_tcp(void)
 	mg_init(&g);
 	OK(NULL, mg_create(&g, VMM_BACKEND_KVM, 64 << 20, MIG_TARGET, NPAGES,
 			   1, OUT_MASK));
-	OK(g.vm, vmm_vm_start(g.vm, stop_on_exit, &value));
+	OK(g.vm, vmm_vm_start(g.vm, mg_stop_on_exit, &value));
 	usleep(300000);
 	fd = tcp_connect(rx.port);
 	c0 = counter(&g);
@@ -581,7 +570,7 @@ static void test_cut(void)
 	mg_init(&g);
 	OK(NULL, mg_create(&g, VMM_BACKEND_KVM, 64 << 20, 1ull << 62, NPAGES,
 			   1, OUT_MASK));
-	OK(g.vm, vmm_vm_start(g.vm, stop_on_exit, &value));
+	OK(g.vm, vmm_vm_start(g.vm, mg_stop_on_exit, &value));
 	usleep(200000);
 	for (int how = CUT_KILL; how <= CUT_LINK; how++) {
 		/* 1 MiB/s: the first pass (~2 MiB) is still going when the

@@ -317,17 +317,6 @@ static void test_reset(void)
 
 /* ---- migration ---- */
 
-static int stop_on_exit(void *opaque, vmm_vcpu *vcpu, struct vmm_exit *e)
-{
-	int64_t *value = opaque;
-
-	if (e->kind == VMM_EXIT_GUEST_EXIT) {
-		*value = e->guest.value;
-		return 1;
-	}
-	return e->kind == VMM_EXIT_INTERRUPTED ? 0 : -EIO;
-}
-
 struct rx_arg {
 	int fd;
 	struct mg g;
@@ -369,7 +358,7 @@ static void test_migrate(void)
 	mg_init(&g);
 	OK(NULL, mg_create(&g, VMM_BACKEND_KVM, 64 << 20, MIG_TARGET, 256, 1,
 			   0xffffff));
-	OK(g.vm, vmm_vm_start(g.vm, stop_on_exit, &value));
+	OK(g.vm, vmm_vm_start(g.vm, mg_stop_on_exit, &value));
 	usleep(300000);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
 	rx->fd = sv[1];
@@ -458,7 +447,7 @@ static void test_process(void)
 	mg_init(&g);
 	OK(NULL, mg_create(&g, VMM_BACKEND_KVM, 64 << 20, MIG_TARGET, 256, 1,
 			   0xffffff));
-	OK(g.vm, vmm_vm_start(g.vm, stop_on_exit, &value));
+	OK(g.vm, vmm_vm_start(g.vm, mg_stop_on_exit, &value));
 	usleep(300000);
 	ret = vmm_migrate_send(g.vm, sv[0], NULL, &st);
 	OK(g.vm, ret);
@@ -585,7 +574,7 @@ static void test_cut(void)
 	for (size_t off = 0; off < fill_bytes; off += 4096)
 		OK(g.vm, vmm_mem_fill(g.vm, fill_gpa + off,
 				      0x11 + (int)(off >> 12) % 200, 4096));
-	OK(g.vm, vmm_vm_start(g.vm, stop_on_exit, &value));
+	OK(g.vm, vmm_vm_start(g.vm, mg_stop_on_exit, &value));
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		/*
 		 * Every cut ends the stream by closing it (EPIPE), never by a
