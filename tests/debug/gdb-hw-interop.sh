@@ -13,14 +13,11 @@ set -u
 vmm_run=$1
 probe=$2
 backend=$3
-command -v gdb >/dev/null 2>&1 || { echo "gdb not installed"; exit 77; }
 if [ "$backend" = kvm ]; then
 	[ -w /dev/kvm ] || { echo "no /dev/kvm"; exit 77; }
 	"$probe" kvm probe || exit $?
 fi
-dir=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
-pid=
+. "$(dirname "$0")/gdb-common.sh"
 # the image of tests/debug/test_gdb_hw.c (32-bit, CPL0, at 0x100000):
 #  00 mov esp, 0x100800; mov ax, cs; mov [0x10011a], ax; lidt [0x100140]
 #  15 mov ecx, 3
@@ -36,16 +33,8 @@ pid=
 	printf '\037\000\000\001\020\000'
 	head -c $((0x154 - 0x146)) /dev/zero
 } > "$dir/guest.bin"
-"$vmm_run" --backend "$backend" --quiet --mode prot32 \
-	--load-addr 0x100000 --kernel "$dir/guest.bin" --gdb "unix:$dir/sock" \
-	2>"$dir/vmm.err" &
-pid=$!
-i=0
-while [ ! -S "$dir/sock" ]; do
-	i=$((i + 1))
-	[ $i -gt 100 ] && { echo "vmm-run did not listen"; cat "$dir/vmm.err"; exit 1; }
-	sleep 0.05
-done
+gdb_start "$vmm_run" --backend "$backend" --quiet --mode prot32 \
+	--load-addr 0x100000 --kernel "$dir/guest.bin"
 timeout 60 gdb -batch -nx ${GDB_DEBUG:+-ex 'set debug remote 1'} \
 	-ex "target remote $dir/sock" \
 	-ex 'watch *(int *)0x100150' \
@@ -57,17 +46,7 @@ timeout 60 gdb -batch -nx ${GDB_DEBUG:+-ex 'set debug remote 1'} \
 	-ex 'print *(int *)0x100150' \
 	-ex delete \
 	-ex continue > "$dir/gdb.out" 2>&1
-gdbst=$?
-wait $pid
-st=$?
-pid=
-echo "--- gdb transcript ($backend)"
-cat "$dir/gdb.out"
-echo "--- vmm-run exit status $st, gdb $gdbst"
-fail=0
-expect() {
-	grep -q -- "$1" "$dir/gdb.out" || { echo "MISSING: $1"; fail=1; }
-}
+gdb_finish
 expect '^Hardware watchpoint 1: \*(int \*)0x100150'
 expect '^Old value = 0$'
 expect '^New value = 1$'

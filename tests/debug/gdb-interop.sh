@@ -7,26 +7,15 @@
 set -u
 vmm_run=$1
 backend=$2
-command -v gdb >/dev/null 2>&1 || { echo "gdb not installed"; exit 77; }
 if [ "$backend" = kvm ] && [ ! -w /dev/kvm ]; then
 	echo "no /dev/kvm"; exit 77
 fi
-dir=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
-pid=
+. "$(dirname "$0")/gdb-common.sh"
 # 0x100000: inc rax; inc rbx; cmp rax, 0x1000; jne 0x100000;
 #           mov al, 42; out 0xf4, al; jmp .
 printf '\110\377\300\110\377\303\110\075\000\020\000\000\165\362\260\052\346\364\353\376' > "$dir/guest.bin"
-"$vmm_run" --backend "$backend" --quiet --mode long64-user \
-	--load-addr 0x100000 --kernel "$dir/guest.bin" --gdb "unix:$dir/sock" \
-	2>"$dir/vmm.err" &
-pid=$!
-i=0
-while [ ! -S "$dir/sock" ]; do
-	i=$((i + 1))
-	[ $i -gt 100 ] && { echo "vmm-run did not listen"; cat "$dir/vmm.err"; exit 1; }
-	sleep 0.05
-done
+gdb_start "$vmm_run" --backend "$backend" --quiet --mode long64-user \
+	--load-addr 0x100000 --kernel "$dir/guest.bin"
 timeout 60 gdb -batch -nx \
 	-ex "target remote $dir/sock" \
 	-ex 'info registers rip' \
@@ -43,17 +32,7 @@ timeout 60 gdb -batch -nx \
 	-ex 'info threads' \
 	-ex delete \
 	-ex continue > "$dir/gdb.out" 2>&1
-gdbst=$?
-wait $pid
-st=$?
-pid=
-echo "--- gdb transcript ($backend)"
-cat "$dir/gdb.out"
-echo "--- vmm-run exit status $st, gdb $gdbst"
-fail=0
-expect() {
-	grep -q -- "$1" "$dir/gdb.out" || { echo "MISSING: $1"; fail=1; }
-}
+gdb_finish
 expect '^rip  *0x100000 '
 expect '^Breakpoint 1, 0x0000000000100003'
 expect '^rax  *0x1  *1$'
