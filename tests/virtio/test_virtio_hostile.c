@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "dev/virtio/virtio_dev.h"
+#include "vtest.h"
 #include "failalloc.h"
 
 #include <fcntl.h>
@@ -38,30 +39,25 @@ struct ctx {
 static void log_cb(void *opaque, int level, const char *msg)
 {
 	struct ctx *c = opaque;
-	size_t n = strlen(c->log);
 
 	if (level == VMM_LOG_ERROR)
 		c->errors++;
-	snprintf(c->log + n, sizeof(c->log) - n, "%s\n", msg);
+	vt_log_append(c->log, sizeof(c->log), msg);
 }
 
 static void w32(struct ctx *c, uint64_t off, uint32_t v)
 {
-	assert_int_equal(vmm_bus_access(c->vm, VMM_SPACE_MMIO, BASE + off, &v, 4,
-					true), 0);
+	vt_w32(c->vm, BASE + off, v);
 }
 
 static uint32_t r32(struct ctx *c, uint64_t off)
 {
-	uint32_t v = 0;
-	assert_int_equal(vmm_bus_access(c->vm, VMM_SPACE_MMIO, BASE + off, &v, 4,
-					false), 0);
-	return v;
+	return vt_r32(c->vm, BASE + off);
 }
 
 static void mw(struct ctx *c, uint64_t gpa, const void *p, size_t n)
 {
-	assert_int_equal(vmm_mem_write(c->vm, gpa, p, n), 0);
+	vt_mw(c->vm, gpa, p, n);
 }
 
 static void put_desc(struct ctx *c, unsigned table_gpa, unsigned i,

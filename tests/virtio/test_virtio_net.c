@@ -29,6 +29,7 @@
 #include "config.h"
 #include "dev/virtio/net_hdr.h"
 #include "dev/virtio/virtio_dev.h"
+#include "vtest.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,34 +72,29 @@ static int g_tap = -1, g_plain = -1, g_pkt = -1, g_ifindex;
 static void log_cb(void *opaque, int level, const char *msg)
 {
 	struct ctx *c = opaque;
-	size_t n = strlen(c->log);
 
 	(void)level;
-	snprintf(c->log + n, sizeof(c->log) - n, "%s\n", msg);
+	vt_log_append(c->log, sizeof(c->log), msg);
 }
 
 static void w32(struct ctx *c, uint64_t off, uint32_t v)
 {
-	assert_int_equal(vmm_bus_access(c->vm, VMM_SPACE_MMIO, BASE + off, &v, 4,
-					true), 0);
+	vt_w32(c->vm, BASE + off, v);
 }
 
 static uint32_t r32(struct ctx *c, uint64_t off)
 {
-	uint32_t v = 0;
-	assert_int_equal(vmm_bus_access(c->vm, VMM_SPACE_MMIO, BASE + off, &v, 4,
-					false), 0);
-	return v;
+	return vt_r32(c->vm, BASE + off);
 }
 
 static void mw(struct ctx *c, uint64_t gpa, const void *p, size_t n)
 {
-	assert_int_equal(vmm_mem_write(c->vm, gpa, p, n), 0);
+	vt_mw(c->vm, gpa, p, n);
 }
 
 static void mr(struct ctx *c, uint64_t gpa, void *p, size_t n)
 {
-	assert_int_equal(vmm_mem_read(c->vm, gpa, p, n), 0);
+	vt_mr(c->vm, gpa, p, n);
 }
 
 static void put_desc(struct ctx *c, unsigned q, unsigned i, uint64_t addr,

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "dev/virtio/virtio_dev.h"
+#include "vtest.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -620,24 +621,19 @@ struct ctx {
 static void log_cb(void *opaque, int level, const char *msg)
 {
 	struct ctx *c = opaque;
-	size_t n = strlen(c->log);
 
 	(void)level;
-	snprintf(c->log + n, sizeof(c->log) - n, "%s\n", msg);
+	vt_log_append(c->log, sizeof(c->log), msg);
 }
 
 static void w32(struct ctx *c, uint64_t off, uint32_t v)
 {
-	assert_int_equal(vmm_bus_access(c->vm, VMM_SPACE_MMIO, BASE + off, &v, 4,
-					true), 0);
+	vt_w32(c->vm, BASE + off, v);
 }
 
 static uint32_t r32(struct ctx *c, uint64_t off)
 {
-	uint32_t v = 0;
-	assert_int_equal(vmm_bus_access(c->vm, VMM_SPACE_MMIO, BASE + off, &v, 4,
-					false), 0);
-	return v;
+	return vt_r32(c->vm, BASE + off);
 }
 
 static void vm_desc(struct ctx *c, unsigned slot, uint64_t addr, uint32_t len,
