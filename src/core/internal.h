@@ -275,6 +275,16 @@ struct iovec;
 void vmm__mem_dirty_host(vmm_vm *vm, const struct iovec *iov, unsigned n);
 
 /*
+ * Direct access for devices (virtqueue rings; mem/guest_mem.h
+ * vmm_gmem_map() says when the pointer stays valid): vmm__mem_map() maps
+ * [@gpa, @gpa+@len) of one writable region (NULL otherwise, *@tok for
+ * vmm__mem_wrote()), vmm__mem_gen() is the layout generation.
+ */
+void *vmm__mem_map(vmm_vm *vm, vmm_gpa_t gpa, uint64_t len, void **tok);
+void vmm__mem_wrote(vmm_vm *vm, void *tok, const void *p, uint64_t len);
+const _Atomic uint64_t *vmm__mem_gen(vmm_vm *vm);
+
+/*
  * vmm__mem_dirty_forget_host() - take (OR into @bitmap, then clear) the
  * VMM-side dirty bits of the region starting at @gpa, without asking the
  * backend: for a reset that has just rewritten pages itself while no vCPU

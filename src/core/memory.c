@@ -328,31 +328,25 @@ int vmm__mem_dirty_forget_host(vmm_vm *vm, vmm_gpa_t gpa, uint64_t *bitmap,
 	return ret;
 }
 
+void *vmm__mem_map(vmm_vm *vm, vmm_gpa_t gpa, uint64_t len, void **tok)
+{
+	return vmm_gmem_map(&vm->mem, gpa, len,
+			    (struct vmm_gmem_region **)tok);
+}
+
+void vmm__mem_wrote(vmm_vm *vm, void *tok, const void *p, uint64_t len)
+{
+	vmm_gmem_wrote(&vm->mem, tok, p, len);
+}
+
+const _Atomic uint64_t *vmm__mem_gen(vmm_vm *vm)
+{
+	return &vm->mem.gen;
+}
+
 void vmm__mem_dirty_host(vmm_vm *vm, const struct iovec *iov, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++) {
-		uintptr_t a = (uintptr_t)iov[i].iov_base;
-		uint64_t gpa = 0;
-		bool found = false;
-
-		if (!iov[i].iov_len)
-			continue;
-		/* not only for dirty logging: a device may have written
-		 * translated code (vmm_gmem_mark_dirty reports it) */
-		pthread_rwlock_rdlock(&vm->mem.lock);
-		for (int k = 0; k < vm->mem.n && !found; k++) {
-			struct vmm_gmem_region *r = vm->mem.r[k];
-			uintptr_t h = (uintptr_t)r->host;
-
-			if (a >= h && a - h < r->size &&
-			    iov[i].iov_len <= r->size - (a - h)) {
-				gpa = r->gpa + (a - h);
-				found = true;
-			}
-		}
-		pthread_rwlock_unlock(&vm->mem.lock);
-		/* takes the lock itself (no recursive read lock) */
-		if (found)
-			vmm_gmem_mark_dirty(&vm->mem, gpa, iov[i].iov_len);
-	}
+	/* not only for dirty logging: a device may have written translated
+	 * code (reported to the soft backend); one read lock for all */
+	vmm_gmem_mark_dirty_host(&vm->mem, iov, n);
 }

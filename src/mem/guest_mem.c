@@ -295,6 +295,7 @@ int vmm_gmem_insert(vmm_vm *vm, struct vmm_gmem *m, struct vmm_gmem_region *r)
 		(size_t)(m->n - i - 1) * sizeof(m->r[0]));
 	m->r[i + 1] = r;
 	m->n++;
+	atomic_fetch_add_explicit(&m->gen, 1, memory_order_release);
 	return 0;
 overlap:
 	return vmm__err(vm, -EEXIST,
@@ -312,6 +313,7 @@ struct vmm_gmem_region *vmm_gmem_unlink(struct vmm_gmem *m, vmm_gpa_t gpa)
 	r = m->r[i];
 	memmove(&m->r[i], &m->r[i + 1], (size_t)(m->n - i - 1) * sizeof(m->r[0]));
 	m->n--;
+	atomic_fetch_add_explicit(&m->gen, 1, memory_order_release);
 	return r;
 }
 
@@ -421,6 +423,65 @@ void vmm_gmem_mark_dirty(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len)
 		code_written(m, r, off, n);
 		gpa += n;
 		len -= n;
+	}
+	pthread_rwlock_unlock(&m->lock);
+}
+
+void *vmm_gmem_map(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
+		   struct vmm_gmem_region **region)
+{
+	struct vmm_gmem_region *r;
+	void *p = NULL;
+
+	if (!len)
+		return NULL;
+	pthread_rwlock_rdlock(&m->lock);
+	r = vmm_gmem_find(m, gpa);
+	if (r && len <= r->size - (gpa - r->gpa) &&
+	    !(r->flags & VMM_MEM_READONLY)) {
+		p = r->host + (gpa - r->gpa);
+		*region = r;
+	}
+	pthread_rwlock_unlock(&m->lock);
+	return p;
+}
+
+void vmm_gmem_wrote(struct vmm_gmem *m, struct vmm_gmem_region *r,
+		    const void *p, uint64_t len)
+{
+	uint64_t off = (uint64_t)((const uint8_t *)p - r->host);
+
+	/* the store before the flag check: dirty logging switched on after
+	 * the check began after the store, so the first full copy of the
+	 * page has it */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & VMM_MEM_DIRTY_LOG)
+		mark_dirty_locked(r, off, len);
+	code_written(m, r, off, len);
+}
+
+void vmm_gmem_mark_dirty_host(struct vmm_gmem *m, const struct iovec *iov,
+			      unsigned n)
+{
+	pthread_rwlock_rdlock(&m->lock);
+	for (unsigned i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)iov[i].iov_base;
+
+		if (!iov[i].iov_len)
+			continue;
+		for (int k = 0; k < m->n; k++) {
+			struct vmm_gmem_region *r = m->r[k];
+			uintptr_t h = (uintptr_t)r->host;
+
+			if (a >= h && a - h < r->size &&
+			    iov[i].iov_len <= r->size - (a - h)) {
+				if (logging(r))
+					mark_dirty_locked(r, a - h,
+							  iov[i].iov_len);
+				code_written(m, r, a - h, iov[i].iov_len);
+				break;
+			}
+		}
 	}
 	pthread_rwlock_unlock(&m->lock);
 }

@@ -13,6 +13,7 @@
 #include <libvmm/state.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/uio.h>
 
 #include "mem/listener.h"
 
@@ -39,6 +40,13 @@ struct vmm_gmem {
 	struct vmm_gmem_region *r[VMM_GMEM_MAX_REGIONS]; /* sorted by gpa */
 	int n;
 	pthread_rwlock_t lock;
+	/*
+	 * Layout generation: bumped (under the write lock) whenever a region
+	 * is linked or unlinked, so a device that keeps host pointers into
+	 * guest memory (virtqueue rings, vmm_gmem_map()) notices a layout
+	 * change with one load instead of a lookup under the lock.
+	 */
+	_Atomic uint64_t gen;
 	bool dirty_log;
 	uint64_t slots_used;  /* bitmap of slot numbers in use */
 	/*
@@ -103,6 +111,34 @@ struct vmm_gmem_region *vmm_gmem_find(struct vmm_gmem *m, vmm_gpa_t gpa);
  */
 void *vmm_gmem_host_ptr(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
 			bool write);
+
+/*
+ * vmm_gmem_map() - host pointer for [@gpa, @gpa+@len) when it lies in one
+ * writable region, else NULL; *@region receives the region for
+ * vmm_gmem_wrote().  The pointer stays valid while the region is linked:
+ * the caller must see m->gen unchanged before each use and must know by
+ * other means that the region cannot be removed meanwhile (virtio devices:
+ * memory removal freezes every device first, and a device touches guest
+ * memory only while not frozen).
+ */
+void *vmm_gmem_map(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
+		   struct vmm_gmem_region **region);
+
+/*
+ * vmm_gmem_wrote() - [@p, @p+@len) of region @r (from vmm_gmem_map()) was
+ * written through its host pointer: dirty bit (when logging) and code-page
+ * report, without the lock.
+ */
+void vmm_gmem_wrote(struct vmm_gmem *m, struct vmm_gmem_region *r,
+		    const void *p, uint64_t len);
+
+/*
+ * vmm_gmem_mark_dirty_host() - @n host ranges a device wrote (each within
+ * one region, else ignored) marked like vmm_gmem_mark_dirty(), under one
+ * read lock.
+ */
+void vmm_gmem_mark_dirty_host(struct vmm_gmem *m, const struct iovec *iov,
+			      unsigned n);
 
 /* [@gpa, @gpa+@len) was written through a host pointer: mark it dirty in
  * the VMM-side bitmap (when logging) and report written code pages. */

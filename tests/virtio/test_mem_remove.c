@@ -225,10 +225,138 @@ static void test_remove_under_io(void **state)
 	(void)state;
 }
 
+/*
+ * The rings' region removed and a new one added at the same address: the
+ * device keeps host pointers to its rings per memory-layout generation
+ * (virtqueue.c), so it must translate again and use the new memory.  The
+ * old mapping's address range gets a decoy full of 0xff, which a stale
+ * pointer would read as avail->idx 0xffff (a broken queue).
+ */
+#define RING_GPA 0x400000ull
+#define RING_SIZE 0x10000u
+
+static void test_ring_region_replaced(void **state)
+{
+	struct vmm_config cfg;
+	struct vmm_virtio_blk_config bc;
+	struct vmm_virtio_stats st = { .struct_size = sizeof(st) };
+	struct vmm_mem_region d = {
+		.gpa = RING_GPA, .size = RING_SIZE, .source = VMM_MEM_ANON,
+		.fd = -1, .name = "rings",
+	};
+	char path[] = "/tmp/libvmm-memrm-XXXXXX";
+	static uint8_t img[1 << 16];
+	uint8_t hdr[16] = { 0 }, status;
+	struct iovec old;
+	vmm_dev *dev;
+	uint16_t head = 0, idx, v;
+	void *decoy = NULL;
+	struct vmm_virtio *vd;
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	memset(img, 0x5a, sizeof(img));
+	assert_int_equal(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
+	close(fd);
+	vmm_config_init(&cfg);
+	assert_int_equal(vmm__vm_create_null(&cfg, &vm), 0);
+	assert_int_equal(vmm_mem_add_ram(vm, 0, RAM), 0);
+	assert_int_equal(vmm_mem_add(vm, &d), 0);
+	vmm_virtio_blk_config_init(&bc, VMM_VIRTIO_MMIO);
+	bc.virtio.mmio_base = BASE;
+	bc.virtio.queue_size = 8;
+	bc.path = path;
+	bc.readonly = true;
+	assert_int_equal(vmm_virtio_blk_attach(vm, &bc, &dev), 0);
+	vd = vmm__virtio_of(dev);
+	assert_non_null(vd);
+	w32(0x70, 0);
+	w32(0x70, 1);
+	w32(0x70, 3);
+	w32(0x24, 1);
+	w32(0x20, 1);
+	w32(0x70, 0xb);
+	w32(0x30, 0);
+	w32(0x38, 8);
+	w32(0x80, RING_GPA + DESC);
+	w32(0x84, 0);
+	w32(0x90, RING_GPA + AVAIL);
+	w32(0x94, 0);
+	w32(0xa0, RING_GPA + USED);
+	w32(0xa4, 0);
+	w32(0x44, 1);
+	w32(0x70, 0xf);
+	mw(HDR, hdr, 16);
+	for (int round = 1; round <= 2; round++) {
+		uint8_t dd[16];
+		uint64_t a;
+		uint32_t l;
+		uint16_t f, nx;
+		static const struct { uint64_t a; uint32_t l; uint16_t f, n; }
+		ch[3] = { { HDR, 16, 1, 1 }, { HDR + 0x1000, 512, 3, 2 },
+			  { HDR + 0x100, 1, 2, 0 } };
+
+		for (int i = 0; i < 3; i++) {
+			a = ch[i].a, l = ch[i].l, f = ch[i].f, nx = ch[i].n;
+			memcpy(dd, &a, 8);
+			memcpy(dd + 8, &l, 4);
+			memcpy(dd + 12, &f, 2);
+			memcpy(dd + 14, &nx, 2);
+			mw(RING_GPA + DESC + 16ull * i, dd, 16);
+		}
+		status = 0xff;
+		mw(HDR + 0x100, &status, 1);
+		idx = (uint16_t)round;
+		mw(RING_GPA + AVAIL + 4 + 2u * (round - 1), &head, 2);
+		mw(RING_GPA + AVAIL + 2, &idx, 2);
+		w32(0x50, 0);
+		vmm__virtio_sync(dev);
+		assert_int_equal(vmm_mem_read(vm, RING_GPA + USED + 2, &v, 2), 0);
+		assert_int_equal(v, round);
+		assert_int_equal(vmm_mem_read(vm, HDR + 0x100, &status, 1), 0);
+		assert_int_equal(status, 0);
+		if (round == 2)
+			break;
+		/* replace the rings' region; the old range becomes a decoy.
+		 * The device stays frozen across it (as a pause would keep
+		 * it): a kick handled while the rings are not in memory at
+		 * all would break the queue, whatever the cache does. */
+		assert_int_equal(vmm_mem_iovec(vm, RING_GPA, RING_SIZE, false,
+					       &old, 1), 1);
+		pthread_mutex_lock(&vd->lock);
+		vmm__virtio_freeze(vd);
+		pthread_mutex_unlock(&vd->lock);
+		assert_int_equal(vmm_mem_remove(vm, RING_GPA), 0);
+		decoy = mmap(old.iov_base, RING_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			     -1, 0);
+		assert_true(decoy == old.iov_base);
+		memset(decoy, 0xff, RING_SIZE);
+		assert_int_equal(vmm_mem_add(vm, &d), 0);
+		/* the driver's view in the new memory: one chain made
+		 * available and used */
+		v = 1;
+		mw(RING_GPA + USED + 2, &v, 2);
+		mw(RING_GPA + AVAIL + 2, &v, 2);
+		pthread_mutex_lock(&vd->lock);
+		vmm__virtio_thaw(vd);
+		pthread_mutex_unlock(&vd->lock);
+	}
+	assert_int_equal(vmm_virtio_get_stats(dev, &st), 0);
+	assert_int_equal(st.queue_errors, 0);
+	assert_int_equal(st.requests, 2);
+	vmm_vm_destroy(vm);
+	munmap(decoy, RING_SIZE);
+	unlink(path);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_remove_under_io),
+		cmocka_unit_test(test_ring_region_replaced),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,20 @@ static void vm_dirty(void *opaque, const struct iovec *iov, unsigned n)
 	vmm__mem_dirty_host(opaque, iov, n);
 }
 
+/* Direct ring access: safe because memory removal freezes every device
+ * (mem_before_remove) before it unmaps anything, and a device touches its
+ * rings only while not frozen; the layout generation tells the queue when
+ * to translate again. */
+static void *vm_map(void *opaque, uint64_t gpa, size_t len, void **tok)
+{
+	return vmm__mem_map(opaque, gpa, len, tok);
+}
+
+static void vm_wrote(void *opaque, void *tok, const void *p, size_t len)
+{
+	vmm__mem_wrote(opaque, tok, p, len);
+}
+
 void vmm_vq_mem_vm(struct vmm_vq_mem *mem, vmm_vm *vm)
 {
 	mem->read = vm_read;
@@ -70,6 +84,9 @@ void vmm_vq_mem_vm(struct vmm_vq_mem *mem, vmm_vm *vm)
 	mem->iovec = vm_iovec;
 	mem->dirty = vm_dirty;
 	mem->opaque = vm;
+	mem->map = vm_map;
+	mem->wrote = vm_wrote;
+	mem->gen = vmm__mem_gen(vm);
 }
 
 /* ---- kicks ---- */

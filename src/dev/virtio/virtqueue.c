@@ -17,6 +17,7 @@
  *   device area       le16 off_wrap, le16 flags (device event suppression)
  */
 #include "dev/virtio/virtqueue.h"
+#include "mem/guest_copy.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -59,10 +60,89 @@ void vmm_vq_reset(struct vmm_vq *vq)
 	vq->max_chain_bytes = max;
 }
 
+/*
+ * Direct ring access (vmm_vq_mem.map): the three rings are translated once
+ * per memory-layout generation (and ring layout); then an access is a
+ * generation check and one load or store (mem/guest_copy.h: an aligned
+ * index is read in one load).  Anything else - indirect tables, a ring
+ * the owner cannot map - goes through read()/write().
+ */
+static void rings_remap(struct vmm_vq *vq, uint64_t gen)
+{
+	const struct vmm_vq_mem *m = vq->mem;
+	struct vmm_vq_rings *c = &vq->rings;
+	uint64_t n = vq->size, end;
+
+	c->gen = gen;
+	c->gpa[0] = vq->desc;
+	c->gpa[1] = vq->avail;
+	c->gpa[2] = vq->used;
+	c->size = vq->size;
+	c->packed = vq->packed;
+	c->len[0] = 16 * n;
+	c->len[1] = vq->packed ? 4 : 6 + 2 * n;
+	c->len[2] = vq->packed ? 4 : 6 + 8 * n;
+	c->tried = true;
+	for (int i = 0; i < 3; i++) {
+		c->host[i] = NULL;
+		c->tok[i] = NULL;
+		if (!n || __builtin_add_overflow(c->gpa[i], c->len[i], &end))
+			continue;
+		c->host[i] = m->map(m->opaque, c->gpa[i], c->len[i],
+				    &c->tok[i]);
+	}
+}
+
+static void *ring_ptr(struct vmm_vq *vq, uint64_t gpa, size_t len, void **tok)
+{
+	const struct vmm_vq_mem *m = vq->mem;
+	struct vmm_vq_rings *c = &vq->rings;
+	uint64_t gen;
+
+	if (!m->map)
+		return NULL;
+	gen = atomic_load_explicit(m->gen, memory_order_acquire);
+	if (!c->tried || c->gen != gen || c->gpa[0] != vq->desc ||
+	    c->gpa[1] != vq->avail || c->gpa[2] != vq->used ||
+	    c->size != vq->size || c->packed != vq->packed)
+		rings_remap(vq, gen);
+	for (int i = 0; i < 3; i++) {
+		uint64_t off = gpa - c->gpa[i];
+
+		if (c->host[i] && off < c->len[i] && len <= c->len[i] - off) {
+			*tok = c->tok[i];
+			return c->host[i] + off;
+		}
+	}
+	return NULL;
+}
+
+/* read/write guest memory, through the ring mapping when it covers it */
+static int rd(struct vmm_vq *vq, uint64_t gpa, void *buf, size_t len)
+{
+	void *tok, *p = ring_ptr(vq, gpa, len, &tok);
+
+	if (!p)
+		return vq->mem->read(vq->mem->opaque, gpa, buf, len);
+	vmm__guest_load(buf, p, len);
+	return 0;
+}
+
+static int wr(struct vmm_vq *vq, uint64_t gpa, const void *buf, size_t len)
+{
+	void *tok, *p = ring_ptr(vq, gpa, len, &tok);
+
+	if (!p)
+		return vq->mem->write(vq->mem->opaque, gpa, buf, len);
+	vmm__guest_store(p, buf, len);
+	vq->mem->wrote(vq->mem->opaque, tok, p, len);
+	return 0;
+}
+
 static int rd16(struct vmm_vq *vq, uint64_t gpa, uint16_t *v)
 {
 	uint16_t x;
-	int r = vq->mem->read(vq->mem->opaque, gpa, &x, 2);
+	int r = rd(vq, gpa, &x, 2);
 
 	*v = le16toh(x);
 	return r;
@@ -72,7 +152,7 @@ static int wr16(struct vmm_vq *vq, uint64_t gpa, uint16_t v)
 {
 	uint16_t x = htole16(v);
 
-	return vq->mem->write(vq->mem->opaque, gpa, &x, 2);
+	return wr(vq, gpa, &x, 2);
 }
 
 int vmm_vq_check_layout(struct vmm_vq *vq)
@@ -155,7 +235,7 @@ static int read_desc(struct vmm_vq *vq, uint64_t table, uint16_t i,
 {
 	uint8_t raw[16];
 
-	if (vq->mem->read(vq->mem->opaque, table + 16ull * i, raw, 16))
+	if (rd(vq, table + 16ull * i, raw, 16))
 		return brk(vq, -EFAULT, "descriptor %u at 0x%llx is not in guest memory",
 			   i, (unsigned long long)(table + 16ull * i));
 	memcpy(&d->addr, raw, 8);
@@ -390,7 +470,7 @@ static int packed_push(struct vmm_vq *vq, const struct vmm_vq_elem *e,
 		return -EINVAL; /* not an element of this ring */
 	memcpy(raw, &l, 4);
 	memcpy(raw + 4, &id, 2);
-	if (vq->mem->write(vq->mem->opaque, at + 8, raw, sizeof(raw)))
+	if (wr(vq, at + 8, raw, sizeof(raw)))
 		return brk(vq, -EFAULT, "descriptor ring not in guest memory");
 	atomic_thread_fence(memory_order_release);
 	if (wr16(vq, at + 14, vq->used_wrap ? VMM_VQ_PDESC_F_AVAIL |
@@ -417,7 +497,7 @@ int vmm_vq_push(struct vmm_vq *vq, const struct vmm_vq_elem *e, uint32_t len)
 		return -EINVAL;
 	if (vq->packed)
 		return packed_push(vq, e, len);
-	if (vq->mem->write(vq->mem->opaque, at, ent, sizeof(ent)))
+	if (wr(vq, at, ent, sizeof(ent)))
 		return brk(vq, -EFAULT, "device area not in guest memory");
 	atomic_thread_fence(memory_order_release);
 	vq->used_idx++;
@@ -451,8 +531,7 @@ int vmm_vq_push_batch(struct vmm_vq *vq, const struct vmm_vq_used *u,
 				      8ull * ((uint16_t)(vq->used_idx + i) &
 					      (vq->size - 1));
 
-			if (vq->mem->write(vq->mem->opaque, at, ent,
-					   sizeof(ent)))
+			if (wr(vq, at, ent, sizeof(ent)))
 				return brk(vq, -EFAULT,
 					   "device area not in guest memory");
 		}
@@ -491,7 +570,7 @@ int vmm_vq_push_batch(struct vmm_vq *vq, const struct vmm_vq_used *u,
 
 		memcpy(raw, &l, 4);
 		memcpy(raw + 4, &id, 2);
-		if (vq->mem->write(vq->mem->opaque, d + 8, raw, sizeof(raw)))
+		if (wr(vq, d + 8, raw, sizeof(raw)))
 			return brk(vq, -EFAULT,
 				   "descriptor ring not in guest memory");
 		atomic_thread_fence(memory_order_release);
@@ -524,7 +603,7 @@ static bool packed_need_interrupt(struct vmm_vq *vq, uint16_t old,
 	uint16_t ev[2];
 	uint32_t n2 = 2u * vq->size, nw, od, e;
 
-	if (vq->mem->read(vq->mem->opaque, vq->avail, ev, sizeof(ev)))
+	if (rd(vq, vq->avail, ev, sizeof(ev)))
 		return true;
 	ev[0] = le16toh(ev[0]);
 	ev[1] = le16toh(ev[1]);

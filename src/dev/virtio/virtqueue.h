@@ -37,6 +37,7 @@
 #define LIBVMM_DEV_VIRTQUEUE_H
 
 #include <linux/virtio_ring.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,6 +59,35 @@ struct vmm_vq_mem {
 	 * written through them (live migration may have sent them in
 	 * between) */
 	void (*dirty)(void *opaque, const struct iovec *iov, unsigned n);
+	/*
+	 * optional, all three or none: direct ring access.  map() returns a
+	 * host pointer for [gpa, gpa+len) in one writable piece of memory
+	 * (and *tok for wrote()), or NULL; the pointer stays valid as long as
+	 * *gen keeps its value, and the owner guarantees that memory is not
+	 * unmapped while the device may touch the rings (a VM freezes its
+	 * devices before removing memory).  wrote(): bytes written through a
+	 * mapped pointer (dirty logging, code pages).  Without them every
+	 * ring access goes through read()/write().
+	 */
+	void *(*map)(void *opaque, uint64_t gpa, size_t len, void **tok);
+	void (*wrote)(void *opaque, void *tok, const void *p, size_t len);
+	const _Atomic uint64_t *gen;
+};
+
+/*
+ * The rings' host pointers (vmm_vq_mem.map), kept per memory-layout
+ * generation: translated once, then each ring access is a generation
+ * check and a load or store instead of a lookup under the memory lock.
+ */
+struct vmm_vq_rings {
+	uint64_t gen;             /* *mem->gen they were made for */
+	uint64_t gpa[3];          /* desc, avail, used at that time */
+	uint64_t len[3];
+	uint16_t size;
+	bool packed;
+	bool tried;               /* made for this gen/layout */
+	uint8_t *host[3];         /* NULL: that ring goes through read/write */
+	void *tok[3];
 };
 
 /*
@@ -101,6 +131,7 @@ struct vmm_vq {
 	bool broken;
 	char err[128];            /* why it broke */
 	uint64_t popped, pushed;  /* counters */
+	struct vmm_vq_rings rings;  /* direct ring access (cache) */
 };
 
 /*
