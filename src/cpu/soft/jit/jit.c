@@ -307,6 +307,14 @@ struct tr {
 	 * emit_set_arith() and not changed since */
 	bool lf_eager;
 	size_t loop_pos; /* the body's top, after the entry's loads */
+	/* 32-bit code (key 4): addresses wrap at 4 GiB, segment bases are
+	 * added and checked at run time; RIP = EIP, not the linear address */
+	bool m32;
+	uint64_t rip0;    /* RIP of the block's first instruction */
+	soft_fn orig;     /* insn[0]'s threaded entry (the entry guard's way
+			   * back to the interpreter) */
+	size_t guard[2];  /* the entry guard's jumps */
+	unsigned nguard;
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -568,8 +576,18 @@ static void emit_ea(struct tr *t, const struct soft_insn *i)
 	}
 	if (i->asz == 4)
 		e_zext(e, H_RSI, 4);
-	if (i->seg == VMM_FS || i->seg == VMM_GS)
+	if (t->m32) {
+		/* a segment that needs a limit or type check (segwchk:
+		 * not flat, or not writable; clear implies segchk clear)
+		 * goes to the slow path, whose handler checks; else the
+		 * base, the sum wrapping at 4 GiB (lin32() in exec_fast.c) */
+		e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(segwchk));
+		e_d(e, 1u << i->seg);
+		to_slow(t, CC_NE);
+		e_rm(e, OPS(0x03), 4, H_RSI, H_RBX, OFF(segbase[i->seg]));
+	} else if (i->seg == VMM_FS || i->seg == VMM_GS) {
 		e_rm(e, OPS(0x03), 8, H_RSI, H_RBX, OFF(segbase[i->seg]));
+	}
 }
 
 /* canonical check of RSI (stack references: #SS) */
@@ -762,7 +780,7 @@ struct form {
 	unsigned count;    /* K_SHIFT: count, masked, not 0 */
 };
 
-static bool classify(const struct soft_insn *i, struct form *f)
+static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
 	unsigned op = i->op, sz = i->osz;
 
@@ -843,9 +861,10 @@ static bool classify(const struct soft_insn *i, struct form *f)
 	} else if (op >= 0x140 && op <= 0x14f && i->mod == 3 && sz != 1) {
 		f->k = K_CMOV, f->cc = op & 15;
 	} else if (((op >= 0x70 && op <= 0x7f) ||
-		    (op >= 0x180 && op <= 0x18f)) && sz == 8) {
+		    (op >= 0x180 && op <= 0x18f)) &&
+		   (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_JCC, f->cc = op & 15;
-	} else if ((op == 0xe9 || op == 0xeb) && sz == 8) {
+	} else if ((op == 0xe9 || op == 0xeb) && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_JMP;
 	} else if (op == 0xe8 && sz == 8) {
 		f->k = K_CALL;
@@ -874,6 +893,9 @@ static bool classify(const struct soft_insn *i, struct form *f)
 	/* B0-BF name the register in the opcode: decode.c puts it in rm */
 	if (op >= 0xb0 && op <= 0xbf)
 		return true;
+	/* 32-bit code: 16-bit addressing (67) is the interpreter's */
+	if (m32 && i->mod != 3 && i->asz != 4)
+		return false;
 	if ((f->k == K_ALU || f->k == K_MOV || f->k == K_INCDEC) &&
 	    (f->dst == O_E || f->src == O_E) && i->mod != 3 &&
 	    i->asz == 2)
@@ -1692,10 +1714,11 @@ static bool emit_link(struct tr *t, bool check_rip)
 	return true;
 }
 
-/* RIP of instruction @k of the block (64-bit code: RIP = linear) */
+/* RIP of instruction @k of the block (64-bit code: RIP = linear; 32-bit
+ * code: EIP, the block does not cross 4 GiB) */
 static uint64_t insn_rip(const struct tr *t, unsigned k)
 {
-	uint64_t rip = t->tb->lin;
+	uint64_t rip = t->rip0;
 
 	for (unsigned m = 0; m < k; m++)
 		rip += t->tb->insn[m].len;
@@ -1733,7 +1756,7 @@ static void emit_self_loop(struct tr *t, uint64_t target)
 	struct jit_emit *e = &t->e;
 	size_t f[3];
 
-	if (target != t->tb->lin || !t->loop_pos)
+	if (target != t->rip0 || !t->loop_pos)
 		return;
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
 	f[0] = e_jcc32(e, CC_NE);
@@ -1772,14 +1795,16 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	if (!hf)
 		emit_flags(t, f->cc);
 	taken = e_jcc32(e, (uint8_t)f->cc);
-	/* not taken (RIPs are constants: 64-bit code, RIP = linear) */
-	st_rip(t, insn_rip(t, k) + i->len);
+	/* not taken (RIPs are constants, checked at the block's entry) */
+	st_rip(t, (insn_rip(t, k) + i->len) & (t->m32 ? 0xffffffffull : ~0ull));
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	hits = t->pend_hits;
 	flush_hits(t);
 	j = e_jmp32(e);
 	e_patch(e, taken, e_pos(e));
 	target = insn_rip(t, k) + i->len + i->imm;
+	if (t->m32)
+		target = (uint32_t)target; /* 32-bit operand size: wraps */
 	if (!canonical(target)) {
 		slow = e_jmp32(e);
 	} else {
@@ -1887,6 +1912,10 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 			st_reg(t, H_R9, VMM_RSP, 8);
 			e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
 		}
+	} else if (t->m32) {
+		/* JMP rel32 in 32-bit code (CALL: 64-bit only): a constant
+		 * target, wrapping at 4 GiB */
+		e_movi(e, H_RAX, (uint32_t)(insn_rip(t, k) + i->len + i->imm));
 	} else {
 		/* RDX = RIP of the next instruction, RAX = target */
 		e_load(e, H_RDX, H_RBX, OFF(st.rip), 8);
@@ -1912,7 +1941,8 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	flush_hits(t);
 	if (f->k == K_JMP)
-		emit_self_loop(t, insn_rip(t, k) + i->len + i->imm);
+		emit_self_loop(t, (insn_rip(t, k) + i->len + i->imm) &
+				       (t->m32 ? 0xffffffffull : ~0ull));
 	if (!emit_link(t, f->k == K_RET || f->k == K_JMPI ||
 			 f->k == K_CALLI))
 		return false;
@@ -2017,7 +2047,7 @@ static bool translate_block(struct tr *t)
 	size_t exit_pos;
 
 	for (unsigned k = 0; k < n; k++) {
-		ok[k] = classify(&tb->insn[k], &forms[k]);
+		ok[k] = classify(&tb->insn[k], &forms[k], t->m32);
 		if (ok[k] && forms[k].k >= K_JCC && k != n - 1)
 			ok[k] = false;
 	}
@@ -2066,6 +2096,27 @@ static bool translate_block(struct tr *t)
 
 	choose_cached(t, forms, ok);
 	emit_prologue(e);
+	/*
+	 * The entry guard (the body's first instructions: links enter
+	 * here too): the RIP constants hold only for the RIP the block was
+	 * compiled at.  A block is found by its physical address, so the
+	 * same code can be entered at another linear address (another
+	 * mapping, another CS base); 32-bit code also needs CS's limit to
+	 * be 4 GiB (no limit check in the body).  Otherwise the
+	 * interpreter's threaded entry runs the block.
+	 */
+	if ((uint64_t)(int64_t)(int32_t)t->rip0 == t->rip0) {
+		e_mem_imm(e, 7, H_RBX, OFF(st.rip), (int32_t)t->rip0, 8);
+	} else {
+		e_movi(e, H_RAX, t->rip0);
+		e_rm(e, OPS(0x39), 8, H_RAX, H_RBX, OFF(st.rip));
+	}
+	t->guard[t->nguard++] = e_jcc32(e, CC_NE);
+	if (t->m32) {
+		e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(seglim[VMM_CS]));
+		e_b(e, 0xff);
+		t->guard[t->nguard++] = e_jcc32(e, CC_NE);
+	}
 	cache_load(t);
 	/* [rsp] = chain_gen at entry (emit_self_loop) */
 	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
@@ -2259,6 +2310,14 @@ static bool translate_block(struct tr *t)
 		j = e_jmp32(e);
 		e_patch(e, j, s->resume);
 	}
+	/* the entry guard failed: the frame off, the interpreter's entry */
+	for (unsigned k = 0; k < t->nguard; k++)
+		e_patch(e, t->guard[k], e_pos(e));
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_movi(e, H_RSI, (uint64_t)(uintptr_t)tb->insn);
+	emit_epilogue(e);
+	e_movi(e, H_RAX, (uint64_t)(uintptr_t)t->orig);
+	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
 	return !e->overflow;
 }
 
@@ -2267,8 +2326,19 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	struct tr *t;
 	size_t room, start;
 
-	if (tb->key != 8 || tb->jit_tried || !tb->valid)
-		return; /* 64-bit code only */
+	if ((tb->key != 8 && tb->key != 4) || tb->jit_tried || !tb->valid)
+		return; /* 64-bit and 32-bit code */
+	if (tb->key != c->csz)
+		return;
+	if (tb->key == 4) {
+		/* 32-bit code: EIP = linear - CS.base; CS flat (no limit
+		 * checks in the body: the entry guard checks the limit is
+		 * still 4 GiB), and the block does not wrap at 4 GiB */
+		uint64_t eip = (uint32_t)(tb->lin - c->segbase[VMM_CS]);
+		if (c->lm64 || c->seglim[VMM_CS] != 0xffffffffu ||
+		    eip + tb->nbytes > 0x100000000ull)
+			return; /* the interpreter's (not compiled) */
+	}
 	tb->jit_tried = true;
 	if (!c->jit_rw && !code_buffer(c)) {
 		c->jit_on = false; /* the interpreter alone from now on */
@@ -2288,6 +2358,9 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	memset(t, 0, sizeof(*t));
 	t->c = c;
 	t->tb = tb;
+	t->m32 = tb->key == 4;
+	t->rip0 = t->m32 ? (uint32_t)(tb->lin - c->segbase[VMM_CS]) : tb->lin;
+	t->orig = tb->insn[0].run;
 	t->e.start = c->jit_rw + start;
 	t->e.p = t->e.start;
 	t->e.end = t->e.start + room;
