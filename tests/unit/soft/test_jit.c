@@ -525,7 +525,8 @@ static void run32(struct outcome *o, uint32_t flags, enum env_mode mode,
 }
 
 /* a 32-bit loop whose loads and stores wrap at 4 GiB ([esi+ebx+d], EBX =
- * -64), with a Jcc back to its start; the ES load puts ESI's page (as a
+ * -64), PUSH/POP and the one-byte INC/DEC of 32-bit code, with a Jcc
+ * back to its start; the ES load puts ESI's page (as a
  * linear address) in the TLB, so a DS access that forgot DS's base would
  * hit there */
 static const uint8_t loop32[] = {
@@ -538,9 +539,11 @@ static const uint8_t loop32[] = {
 	0x01, 0xc8,                               /* add eax, ecx */
 	0x89, 0x44, 0x1e, 0x7c,                   /* mov [esi+ebx+0x7c], eax */
 	0x66, 0x01, 0x44, 0x1e, 0x50,             /* add [esi+ebx+0x50], ax */
-	0xff, 0xc7,                               /* inc edi */
+	0x50,                                     /* push eax */
+	0x47,                                     /* inc edi (40-4F form) */
+	0x5a,                                     /* pop edx */
 	0x83, 0xe7, 0x0f,                         /* and edi, 15 */
-	0xff, 0xc9,                               /* dec ecx */
+	0x49,                                     /* dec ecx */
 	0x75, 0xe2,                               /* jnz loop */
 	0xf4,                                     /* hlt */
 };

@@ -764,6 +764,11 @@ enum kind {
 	K_CALLI,  /* CALL r/m64, last */
 };
 
+/* the operand is the register in the opcode's low bits (B0-BF MOV, and
+ * 40-4F INC/DEC outside 64-bit mode): decode.c puts it in rm */
+#define OPREG(i) (((i)->op >= 0xb0 && (i)->op <= 0xbf) || \
+		  ((i)->op >= 0x40 && (i)->op <= 0x4f))
+
 /* operand places */
 enum { O_E, O_G, O_A, O_I };
 
@@ -826,9 +831,12 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		f->k = K_LEA;
 	} else if ((op == 0xfe || op == 0xff) && (i->reg & 7) <= 1) {
 		f->k = K_INCDEC, f->dec = i->reg & 1, f->dst = O_E;
-	} else if (op >= 0x50 && op <= 0x57 && sz == 8) {
+	} else if (m32 && op >= 0x40 && op <= 0x4f) {
+		/* INC/DEC r16/r32 (REX prefixes in 64-bit mode) */
+		f->k = K_INCDEC, f->dec = op >= 0x48, f->dst = O_E;
+	} else if (op >= 0x50 && op <= 0x57 && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_PUSH;
-	} else if (op >= 0x58 && op <= 0x5f && sz == 8) {
+	} else if (op >= 0x58 && op <= 0x5f && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_POP;
 	} else if ((op == 0xc1 || op == 0xd1 || op == 0xc0 || op == 0xd0) &&
 		   i->mod == 3 &&
@@ -883,15 +891,15 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		f->k = K_CBW;
 	} else if (op == 0x99) {
 		f->k = K_CWD;
-	} else if (op == 0xc9 && sz == 8) {
+	} else if (op == 0xc9 && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_LEAVE;
-	} else if ((op == 0x68 || op == 0x6a) && sz == 8) {
+	} else if ((op == 0x68 || op == 0x6a) && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_PUSHI;
 	} else {
 		return false;
 	}
 	/* B0-BF name the register in the opcode: decode.c puts it in rm */
-	if (op >= 0xb0 && op <= 0xbf)
+	if OPREG(i)
 		return true;
 	/* 32-bit code: 16-bit addressing (67) is the interpreter's */
 	if (m32 && i->mod != 3 && i->asz != 4)
@@ -921,7 +929,7 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_ALU:
 	case K_MOV:
 	case K_INCDEC:
-		if (i->op >= 0xb0 && i->op <= 0xbf)
+		if OPREG(i)
 			return false;
 		return (f->dst == O_E || f->src == O_E) && i->mod != 3;
 	default:
@@ -938,7 +946,7 @@ static void ld_opnd(struct tr *t, const struct soft_insn *i, unsigned h,
 {
 	switch (o) {
 	case O_E:
-		if (i->mod == 3 || (i->op >= 0xb0 && i->op <= 0xbf))
+		if (i->mod == 3 || OPREG(i))
 			ld_reg(t, h, rm_of(i, sz), sz);
 		else
 			e_load(&t->e, h, H_RSI, 0, sz);
@@ -954,7 +962,7 @@ static void st_opnd(struct tr *t, const struct soft_insn *i, unsigned h,
 {
 	switch (o) {
 	case O_E:
-		if (i->mod == 3 || (i->op >= 0xb0 && i->op <= 0xbf))
+		if (i->mod == 3 || OPREG(i))
 			st_reg(t, h, rm_of(i, sz), sz);
 		else
 			e_store(&t->e, h, H_RSI, 0, sz);
@@ -991,7 +999,7 @@ static int opnd_host(const struct tr *t, const struct soft_insn *i,
 
 	if (o == O_I || (sz != 4 && sz != 8))
 		return -1;
-	if (o == O_E && i->mod != 3 && !(i->op >= 0xb0 && i->op <= 0xbf))
+	if (o == O_E && i->mod != 3 && !OPREG(i))
 		return -1;
 	return cache_of(t, opnd_reg(i, o, sz), sz, &hi);
 }
@@ -1085,6 +1093,64 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 		return true;
 	default:
 		return false;
+	}
+}
+
+/*
+ * 32-bit code, a stack access of 4 bytes at the offset in ESI (32 bits):
+ * RSI = its host pointer.  The stack-address size must be 4 (SS.B, which
+ * can change without a new block) and SS flat and writable, else the
+ * slow path (the handler checks); the base added, wrapping at 4 GiB.
+ * RDX is preserved.
+ */
+static void stack_ea32(struct tr *t, bool write)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ssz)); e_b(e, 4); /* cmp ssz, 4 */
+	to_slow(t, CC_NE);
+	e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(segwchk));
+	e_d(e, 1u << VMM_SS);
+	to_slow(t, CC_NE);
+	e_rm(e, OPS(0x03), 4, H_RSI, H_RBX, OFF(segbase[VMM_SS]));
+	emit_tlb(t, 4, write);
+}
+
+/* PUSH reg / PUSH imm / POP reg / LEAVE of 32-bit code (4 bytes) */
+static void emit_stack32(struct tr *t, const struct soft_insn *i,
+			 const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+
+	switch (f->k) {
+	case K_PUSH:
+	case K_PUSHI:
+		ld_reg(t, H_RSI, VMM_RSP, 4);
+		e_alu_ri(e, 5, H_RSI, 4);
+		e_zext(e, H_RSI, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new ESP */
+		stack_ea32(t, true);
+		if (f->k == K_PUSH)
+			ld_reg(t, H_RAX, i->rm, 4);
+		else
+			e_movi(e, H_RAX, (uint32_t)i->imm);
+		e_store(e, H_RAX, H_RSI, 0, 4);
+		st_reg(t, H_RDX, VMM_RSP, 4);
+		break;
+	case K_POP:
+	case K_LEAVE:
+		/* POP: from ESP; LEAVE: ESP = EBP, then POP EBP */
+		ld_reg(t, H_RSI, f->k == K_POP ? VMM_RSP : VMM_RBP, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);
+		stack_ea32(t, false);
+		e_load(e, H_RAX, H_RSI, 0, 4);
+		e_alu_ri(e, 0, H_RDX, 4);
+		e_zext(e, H_RDX, 4);
+		st_reg(t, H_RDX, VMM_RSP, 4);
+		st_reg(t, H_RAX, f->k == K_POP ? i->rm : VMM_RBP, 4);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -1265,6 +1331,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		}
 		break;
 	case K_PUSH:
+		if (t->m32) {
+			emit_stack32(t, i, f);
+			break;
+		}
 		/* RSI = RSP - 8 (SS has no base in 64-bit mode) */
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		e_alu_ri(e, 5, H_RSI, 8);
@@ -1277,6 +1347,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		st_reg(t, H_RDX, VMM_RSP, 8);
 		break;
 	case K_PUSHI:
+		if (t->m32) {
+			emit_stack32(t, i, f);
+			break;
+		}
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		e_alu_ri(e, 5, H_RSI, 8);
 		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new RSP */
@@ -1287,6 +1361,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		st_reg(t, H_RDX, VMM_RSP, 8);
 		break;
 	case K_LEAVE:
+		if (t->m32) {
+			emit_stack32(t, i, f);
+			break;
+		}
 		/* RBP -> RSI: RBP = [RBP], RSP = old RBP + 8 (SS: #SS when
 		 * not canonical, by the slow path) */
 		ld_reg(t, H_RSI, VMM_RBP, 8);
@@ -1314,6 +1392,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		st_reg(t, H_RAX, VMM_RDX, sz);
 		break;
 	case K_POP:
+		if (t->m32) {
+			emit_stack32(t, i, f);
+			break;
+		}
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		check_canonical(t);
 		emit_tlb(t, 8, false);
@@ -1998,7 +2080,7 @@ static void choose_cached(struct tr *t, const struct form *forms,
 			t->mem = true;
 		if (!ok[k] || f->k >= K_JCC)
 			continue;
-		if (i->op >= 0xb0 && i->op <= 0xbf) {
+		if OPREG(i) {
 			count_use(use, rm_of(i, f->size), f->size);
 			continue;
 		}
