@@ -652,6 +652,40 @@ static void test_32bit_precise_fault(void **state)
 	assert_int_equal(b.st.cr2, 0x40000000);
 }
 
+/* shifts by CL: a count of 0 (0x40 masked) leaves CF of the CMP for the
+ * SETC, a count of 1 writes CF for the next SETC (neither translated:
+ * the flags are live), dead-flags shifts by 3 (translated) give the
+ * interpreter's results */
+static const uint8_t shift_cl[] = {
+	0xb9, 0x40, 0x00, 0x00, 0x00, /* mov ecx, 0x40 */
+	0xb8, 0x01, 0x00, 0x00, 0x00, /* mov eax, 1 */
+	0x83, 0xf8, 0x02,             /* cmp eax, 2 (CF) */
+	0x48, 0xd3, 0xe0,             /* shl rax, cl (count 0) */
+	0x0f, 0x92, 0xc2,             /* setc dl */
+	0xb1, 0x41,                   /* mov cl, 0x41 */
+	0x48, 0xd3, 0xe0,             /* shl rax, cl (count 1: CF 0) */
+	0x0f, 0x92, 0xc6,             /* setc dh */
+	0xb1, 0x03,                   /* mov cl, 3 */
+	0xd3, 0xe0,                   /* shl eax, cl */
+	0x48, 0xd3, 0xfb,             /* sar rbx, cl */
+	0x83, 0xc0, 0x01,             /* add eax, 1 */
+	0xf4,                         /* hlt */
+};
+
+static void test_shift_cl(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, shift_cl, sizeof(shift_cl), 0);
+	run(&b, VMM_CFG_JIT_EAGER, shift_cl, sizeof(shift_cl), 0);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+	assert_int_equal(b.st.gpr[VMM_RDX] & 0xffff, 1);
+	assert_int_equal(b.st.gpr[VMM_RAX], 17);
+	assert_int_equal(b.st.gpr[VMM_RBX], 0x123456789abcdef0ull >> 3);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -681,6 +715,7 @@ int main(void)
 		cmocka_unit_test(test_32bit),
 		cmocka_unit_test(test_32bit_segments),
 		cmocka_unit_test(test_32bit_precise_fault),
+		cmocka_unit_test(test_shift_cl),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

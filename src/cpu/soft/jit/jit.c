@@ -756,6 +756,7 @@ enum kind {
 	K_CWD,    /* CWD / CDQ / CQO */
 	K_LEAVE,  /* LEAVE (64-bit) */
 	K_PUSHI,  /* PUSH imm (64-bit) */
+	K_SHIFTCL, /* SHL/SHR/SAR of a register by CL, flags dead */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -848,6 +849,12 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 			return false; /* flags unchanged: the interpreter's */
 		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
 		f->dst = O_E;
+	} else if ((op == 0xd2 || op == 0xd3) && i->mod == 3 &&
+		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
+		    (i->reg & 7) == 7)) {
+		/* a count of 0 (CL masked) leaves the flags: translated only
+		 * where they are dead (translate_block) */
+		f->k = K_SHIFTCL, f->shop = i->reg & 7, f->dst = O_E;
 	} else if ((op == 0xc1 || op == 0xc0 || op == 0xd1 || op == 0xd0) &&
 		   i->mod == 3 && (i->reg & 7) <= 1) {
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
@@ -1378,6 +1385,17 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_NOP:
 		break;
+	case K_SHIFTCL: {
+		/* the host's shift by CL: the same count masking (5 bits,
+		 * 6 for 8 bytes) and result; the flags are dead */
+		unsigned r = rm_of(i, sz);
+		ld_reg(t, H_RCX, VMM_RCX, 1);
+		ld_reg(t, H_RAX, r, sz);
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0xd2 : 0xd3 }, 1, sz,
+		     f->shop, H_RAX);
+		st_reg(t, H_RAX, r, sz);
+		break;
+	}
 	case K_CBW:
 		ld_reg(t, H_RAX, VMM_RAX, sz / 2);
 		e_sext(e, H_RAX, sz / 2);
@@ -2143,6 +2161,10 @@ static bool translate_block(struct tr *t)
 		 * included */
 		if (ok[k] && lv && f->k == K_SHIFT && f->size < 4 &&
 		    f->count >= f->size * 8)
+			ok[k] = false;
+		/* by CL: the flags are written or not (count 0), so only
+		 * where no reader sees them; liveness passes through */
+		if (ok[k] && lv && f->k == K_SHIFTCL)
 			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
 			lv = true; /* handler or block end: anything */
