@@ -490,6 +490,202 @@ static void test_rotates_live(void **state)
 
 /* deterministic mode keeps the interpreter (exact instruction counts
  * without the JIT counting); VMM_CFG_NO_JIT too */
+/* run @code in 32-bit @mode at @cpl with @flags, RDX = @rdx, RSI = @rsi;
+ * @ds / @cs_limit (when not NULL / 0) replace DS and CS's limit */
+static void run32(struct outcome *o, uint32_t flags, enum env_mode mode,
+		  unsigned cpl, const void *code, size_t len, uint64_t rdx,
+		  uint64_t rsi, const struct vmm_segment *ds,
+		  uint32_t cs_limit)
+{
+	struct tvm t;
+	struct vmm_vcpu_stats s;
+
+	tvm_create(&t, flags);
+	tvm_setup(&t, mode, cpl, code, len);
+	t.st.gpr[VMM_RDX] = rdx;
+	t.st.gpr[VMM_RSI] = rsi;
+	/* EBX = -64: [esi+ebx+d] wraps at 4 GiB (upper half not zero:
+	 * 32-bit addresses ignore it) */
+	t.st.gpr[VMM_RBX] = 0x12345678ffffffc0ull;
+	if (ds)
+		t.st.seg[VMM_DS] = *ds;
+	if (cs_limit)
+		t.st.seg[VMM_CS].limit = cs_limit;
+	tvm_set(&t);
+	o->e = tvm_run(&t);
+	o->st = t.st;
+	s = stats(t.cpu);
+	o->insns = s.insns_retired;
+	o->compiled = s.blocks_compiled;
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, o->data,
+				      sizeof(o->data)), 0);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_KSTACK - sizeof(o->kstack),
+				      o->kstack, sizeof(o->kstack)), 0);
+	tvm_destroy(&t);
+}
+
+/* a 32-bit loop whose loads and stores wrap at 4 GiB ([esi+ebx+d], EBX =
+ * -64), PUSH/POP and the one-byte INC/DEC of 32-bit code, with a Jcc
+ * back to its start; the ES load puts ESI's page (as a
+ * linear address) in the TLB, so a DS access that forgot DS's base would
+ * hit there */
+static const uint8_t loop32[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00,             /* mov ecx, 100 */
+	0x31, 0xff,                               /* xor edi, edi */
+	/* loop: */
+	0x26, 0x8b, 0x16,                         /* mov edx, es:[esi] */
+	0x8b, 0x44, 0x1e, 0x7c,                   /* mov eax, [esi+ebx+0x7c] */
+	0x01, 0x04, 0xbe,                         /* add [esi+edi*4], eax */
+	0x01, 0xc8,                               /* add eax, ecx */
+	0x89, 0x44, 0x1e, 0x7c,                   /* mov [esi+ebx+0x7c], eax */
+	0x66, 0x01, 0x44, 0x1e, 0x50,             /* add [esi+ebx+0x50], ax */
+	0x50,                                     /* push eax */
+	0x47,                                     /* inc edi (40-4F form) */
+	0x5a,                                     /* pop edx */
+	0x83, 0xe7, 0x0f,                         /* and edi, 15 */
+	0x49,                                     /* dec ecx */
+	0x75, 0xe2,                               /* jnz loop */
+	0xf4,                                     /* hlt */
+};
+
+/*
+ * 32-bit code is compiled (protected mode without paging, compatibility
+ * mode with paging, CPL0 and CPL3) and leaves what the interpreter
+ * leaves; the addresses wrap at 4 GiB (the load and store at ESI + EBX +
+ * 0x7c are at ENV_DATA + 0x3c).
+ */
+static void test_32bit(void **state)
+{
+	static const enum env_mode modes[2] = { ENV_PROT32, ENV_COMPAT32 };
+	struct outcome a, b;
+	uint32_t v;
+
+	skip_without_jit();
+	assert_int_equal((int8_t)loop32[sizeof(loop32) - 2],
+			 7 - (int)(sizeof(loop32) - 1));
+	for (unsigned m = 0; m < 2; m++) {
+		for (unsigned cpl = 0; cpl <= 3; cpl += 3) {
+			run32(&a, VMM_CFG_NO_JIT, modes[m], cpl, loop32,
+			      sizeof(loop32), 0, ENV_DATA, NULL, 0);
+			run32(&b, VMM_CFG_JIT_EAGER, modes[m], cpl, loop32,
+			      sizeof(loop32), 0, ENV_DATA, NULL, 0);
+			/* CPL3: the HLT faults (#GP: a shutdown without
+			 * an IDT, the handler's HLT in compatibility mode) */
+			if (cpl == 0)
+				assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+			assert_int_equal(a.compiled, 0);
+			assert_true(b.compiled >= 2);
+			same(&a, &b);
+			memcpy(&v, b.data + 0x3c, 4);
+			assert_int_equal(v, (uint32_t)b.st.gpr[VMM_RAX]);
+			assert_int_not_equal(v, 0);
+		}
+	}
+}
+
+/*
+ * Segments: a flat DS with a base (limit 4 GiB) takes the inline path,
+ * the base added; a DS with a limit (not flat) sends every access to the
+ * interpreter, which checks it; both land where the interpreter's do.  A
+ * CS with a limit below 4 GiB is not compiled at all.
+ */
+static void test_32bit_segments(void **state)
+{
+	struct outcome a, b;
+	struct vmm_segment ds;
+	uint32_t v;
+
+	skip_without_jit();
+	memset(&ds, 0, sizeof(ds));
+	ds.selector = 0x10;
+	ds.base = 0x1000;
+	ds.limit = 0xffffffffu;
+	ds.type = 3;
+	ds.s = 1;
+	ds.present = 1;
+	ds.db = 1;
+	ds.g = 1;
+	for (unsigned k = 0; k < 2; k++) {
+		if (k == 1)
+			ds.limit = 0xfffffu; /* not flat */
+		run32(&a, VMM_CFG_NO_JIT, ENV_PROT32, 0, loop32,
+		      sizeof(loop32), 0, ENV_DATA - 0x1000, &ds, 0);
+		run32(&b, VMM_CFG_JIT_EAGER, ENV_PROT32, 0, loop32,
+		      sizeof(loop32), 0, ENV_DATA - 0x1000, &ds, 0);
+		assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+		assert_true(b.compiled >= 2);
+		same(&a, &b);
+		memcpy(&v, b.data + 0x3c, 4);
+		assert_int_equal(v, (uint32_t)b.st.gpr[VMM_RAX]);
+		assert_int_not_equal(v, 0);
+	}
+	run32(&a, VMM_CFG_NO_JIT, ENV_PROT32, 0, loop32, sizeof(loop32), 0,
+	      ENV_DATA, NULL, 0xfffff);
+	run32(&b, VMM_CFG_JIT_EAGER, ENV_PROT32, 0, loop32, sizeof(loop32), 0,
+	      ENV_DATA, NULL, 0xfffff);
+	assert_int_equal(b.compiled, 0);
+	same(&a, &b);
+}
+
+/* a #PF in the middle of a compiled 32-bit block (compatibility mode,
+ * CPL3): the frame has the faulting instruction's EIP, the flags of the
+ * ADD before it, and the INC after it did not run */
+static void test_32bit_precise_fault(void **state)
+{
+	struct outcome a, b;
+	uint64_t frame_rip, frame_fl;
+
+	skip_without_jit();
+	run32(&a, VMM_CFG_NO_JIT, ENV_COMPAT32, 3, fault_mid,
+	      sizeof(fault_mid), 0x40000000, ENV_DATA, NULL, 0);
+	run32(&b, VMM_CFG_JIT_EAGER, ENV_COMPAT32, 3, fault_mid,
+	      sizeof(fault_mid), 0x40000000, ENV_DATA, NULL, 0);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+	assert_int_equal(b.st.rip, ENV_HANDLERS + 16 * 14 + 1);
+	memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+	memcpy(&frame_fl, b.kstack + sizeof(b.kstack) - 24, 8);
+	assert_int_equal(frame_rip, ENV_CODE + 12);
+	assert_int_equal(b.st.gpr[VMM_RAX], 12);
+	assert_int_equal(b.st.gpr[VMM_RCX], 7);
+	assert_int_equal(frame_fl & 0x8d5, 0x04 | ((5 ^ 7 ^ 12) & 0x10));
+	assert_int_equal(b.st.cr2, 0x40000000);
+}
+
+/* shifts by CL: a count of 0 (0x40 masked) leaves CF of the CMP for the
+ * SETC, a count of 1 writes CF for the next SETC (neither translated:
+ * the flags are live), dead-flags shifts by 3 (translated) give the
+ * interpreter's results */
+static const uint8_t shift_cl[] = {
+	0xb9, 0x40, 0x00, 0x00, 0x00, /* mov ecx, 0x40 */
+	0xb8, 0x01, 0x00, 0x00, 0x00, /* mov eax, 1 */
+	0x83, 0xf8, 0x02,             /* cmp eax, 2 (CF) */
+	0x48, 0xd3, 0xe0,             /* shl rax, cl (count 0) */
+	0x0f, 0x92, 0xc2,             /* setc dl */
+	0xb1, 0x41,                   /* mov cl, 0x41 */
+	0x48, 0xd3, 0xe0,             /* shl rax, cl (count 1: CF 0) */
+	0x0f, 0x92, 0xc6,             /* setc dh */
+	0xb1, 0x03,                   /* mov cl, 3 */
+	0xd3, 0xe0,                   /* shl eax, cl */
+	0x48, 0xd3, 0xfb,             /* sar rbx, cl */
+	0x83, 0xc0, 0x01,             /* add eax, 1 */
+	0xf4,                         /* hlt */
+};
+
+static void test_shift_cl(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, shift_cl, sizeof(shift_cl), 0);
+	run(&b, VMM_CFG_JIT_EAGER, shift_cl, sizeof(shift_cl), 0);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+	assert_int_equal(b.st.gpr[VMM_RDX] & 0xffff, 1);
+	assert_int_equal(b.st.gpr[VMM_RAX], 17);
+	assert_int_equal(b.st.gpr[VMM_RBX], 0x123456789abcdef0ull >> 3);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -516,6 +712,10 @@ int main(void)
 		cmocka_unit_test(test_mem_cmp_slow_path),
 		cmocka_unit_test(test_adc_sbb),
 		cmocka_unit_test(test_rotates_live),
+		cmocka_unit_test(test_32bit),
+		cmocka_unit_test(test_32bit_segments),
+		cmocka_unit_test(test_32bit_precise_fault),
+		cmocka_unit_test(test_shift_cl),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

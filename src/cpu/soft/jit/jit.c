@@ -307,6 +307,14 @@ struct tr {
 	 * emit_set_arith() and not changed since */
 	bool lf_eager;
 	size_t loop_pos; /* the body's top, after the entry's loads */
+	/* 32-bit code (key 4): addresses wrap at 4 GiB, segment bases are
+	 * added and checked at run time; RIP = EIP, not the linear address */
+	bool m32;
+	uint64_t rip0;    /* RIP of the block's first instruction */
+	soft_fn orig;     /* insn[0]'s threaded entry (the entry guard's way
+			   * back to the interpreter) */
+	size_t guard[2];  /* the entry guard's jumps */
+	unsigned nguard;
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -568,8 +576,18 @@ static void emit_ea(struct tr *t, const struct soft_insn *i)
 	}
 	if (i->asz == 4)
 		e_zext(e, H_RSI, 4);
-	if (i->seg == VMM_FS || i->seg == VMM_GS)
+	if (t->m32) {
+		/* a segment that needs a limit or type check (segwchk:
+		 * not flat, or not writable; clear implies segchk clear)
+		 * goes to the slow path, whose handler checks; else the
+		 * base, the sum wrapping at 4 GiB (lin32() in exec_fast.c) */
+		e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(segwchk));
+		e_d(e, 1u << i->seg);
+		to_slow(t, CC_NE);
+		e_rm(e, OPS(0x03), 4, H_RSI, H_RBX, OFF(segbase[i->seg]));
+	} else if (i->seg == VMM_FS || i->seg == VMM_GS) {
 		e_rm(e, OPS(0x03), 8, H_RSI, H_RBX, OFF(segbase[i->seg]));
+	}
 }
 
 /* canonical check of RSI (stack references: #SS) */
@@ -738,6 +756,7 @@ enum kind {
 	K_CWD,    /* CWD / CDQ / CQO */
 	K_LEAVE,  /* LEAVE (64-bit) */
 	K_PUSHI,  /* PUSH imm (64-bit) */
+	K_SHIFTCL, /* SHL/SHR/SAR of a register by CL, flags dead */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -745,6 +764,11 @@ enum kind {
 	K_JMPI,   /* JMP r/m64, last */
 	K_CALLI,  /* CALL r/m64, last */
 };
+
+/* the operand is the register in the opcode's low bits (B0-BF MOV, and
+ * 40-4F INC/DEC outside 64-bit mode): decode.c puts it in rm */
+#define OPREG(i) (((i)->op >= 0xb0 && (i)->op <= 0xbf) || \
+		  ((i)->op >= 0x40 && (i)->op <= 0x4f))
 
 /* operand places */
 enum { O_E, O_G, O_A, O_I };
@@ -762,7 +786,7 @@ struct form {
 	unsigned count;    /* K_SHIFT: count, masked, not 0 */
 };
 
-static bool classify(const struct soft_insn *i, struct form *f)
+static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
 	unsigned op = i->op, sz = i->osz;
 
@@ -808,9 +832,12 @@ static bool classify(const struct soft_insn *i, struct form *f)
 		f->k = K_LEA;
 	} else if ((op == 0xfe || op == 0xff) && (i->reg & 7) <= 1) {
 		f->k = K_INCDEC, f->dec = i->reg & 1, f->dst = O_E;
-	} else if (op >= 0x50 && op <= 0x57 && sz == 8) {
+	} else if (m32 && op >= 0x40 && op <= 0x4f) {
+		/* INC/DEC r16/r32 (REX prefixes in 64-bit mode) */
+		f->k = K_INCDEC, f->dec = op >= 0x48, f->dst = O_E;
+	} else if (op >= 0x50 && op <= 0x57 && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_PUSH;
-	} else if (op >= 0x58 && op <= 0x5f && sz == 8) {
+	} else if (op >= 0x58 && op <= 0x5f && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_POP;
 	} else if ((op == 0xc1 || op == 0xd1 || op == 0xc0 || op == 0xd0) &&
 		   i->mod == 3 &&
@@ -822,6 +849,12 @@ static bool classify(const struct soft_insn *i, struct form *f)
 			return false; /* flags unchanged: the interpreter's */
 		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
 		f->dst = O_E;
+	} else if ((op == 0xd2 || op == 0xd3) && i->mod == 3 &&
+		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
+		    (i->reg & 7) == 7)) {
+		/* a count of 0 (CL masked) leaves the flags: translated only
+		 * where they are dead (translate_block) */
+		f->k = K_SHIFTCL, f->shop = i->reg & 7, f->dst = O_E;
 	} else if ((op == 0xc1 || op == 0xc0 || op == 0xd1 || op == 0xd0) &&
 		   i->mod == 3 && (i->reg & 7) <= 1) {
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
@@ -843,9 +876,10 @@ static bool classify(const struct soft_insn *i, struct form *f)
 	} else if (op >= 0x140 && op <= 0x14f && i->mod == 3 && sz != 1) {
 		f->k = K_CMOV, f->cc = op & 15;
 	} else if (((op >= 0x70 && op <= 0x7f) ||
-		    (op >= 0x180 && op <= 0x18f)) && sz == 8) {
+		    (op >= 0x180 && op <= 0x18f)) &&
+		   (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_JCC, f->cc = op & 15;
-	} else if ((op == 0xe9 || op == 0xeb) && sz == 8) {
+	} else if ((op == 0xe9 || op == 0xeb) && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_JMP;
 	} else if (op == 0xe8 && sz == 8) {
 		f->k = K_CALL;
@@ -864,16 +898,19 @@ static bool classify(const struct soft_insn *i, struct form *f)
 		f->k = K_CBW;
 	} else if (op == 0x99) {
 		f->k = K_CWD;
-	} else if (op == 0xc9 && sz == 8) {
+	} else if (op == 0xc9 && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_LEAVE;
-	} else if ((op == 0x68 || op == 0x6a) && sz == 8) {
+	} else if ((op == 0x68 || op == 0x6a) && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_PUSHI;
 	} else {
 		return false;
 	}
 	/* B0-BF name the register in the opcode: decode.c puts it in rm */
-	if (op >= 0xb0 && op <= 0xbf)
+	if OPREG(i)
 		return true;
+	/* 32-bit code: 16-bit addressing (67) is the interpreter's */
+	if (m32 && i->mod != 3 && i->asz != 4)
+		return false;
 	if ((f->k == K_ALU || f->k == K_MOV || f->k == K_INCDEC) &&
 	    (f->dst == O_E || f->src == O_E) && i->mod != 3 &&
 	    i->asz == 2)
@@ -899,7 +936,7 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_ALU:
 	case K_MOV:
 	case K_INCDEC:
-		if (i->op >= 0xb0 && i->op <= 0xbf)
+		if OPREG(i)
 			return false;
 		return (f->dst == O_E || f->src == O_E) && i->mod != 3;
 	default:
@@ -916,7 +953,7 @@ static void ld_opnd(struct tr *t, const struct soft_insn *i, unsigned h,
 {
 	switch (o) {
 	case O_E:
-		if (i->mod == 3 || (i->op >= 0xb0 && i->op <= 0xbf))
+		if (i->mod == 3 || OPREG(i))
 			ld_reg(t, h, rm_of(i, sz), sz);
 		else
 			e_load(&t->e, h, H_RSI, 0, sz);
@@ -932,7 +969,7 @@ static void st_opnd(struct tr *t, const struct soft_insn *i, unsigned h,
 {
 	switch (o) {
 	case O_E:
-		if (i->mod == 3 || (i->op >= 0xb0 && i->op <= 0xbf))
+		if (i->mod == 3 || OPREG(i))
 			st_reg(t, h, rm_of(i, sz), sz);
 		else
 			e_store(&t->e, h, H_RSI, 0, sz);
@@ -969,7 +1006,7 @@ static int opnd_host(const struct tr *t, const struct soft_insn *i,
 
 	if (o == O_I || (sz != 4 && sz != 8))
 		return -1;
-	if (o == O_E && i->mod != 3 && !(i->op >= 0xb0 && i->op <= 0xbf))
+	if (o == O_E && i->mod != 3 && !OPREG(i))
 		return -1;
 	return cache_of(t, opnd_reg(i, o, sz), sz, &hi);
 }
@@ -1063,6 +1100,64 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 		return true;
 	default:
 		return false;
+	}
+}
+
+/*
+ * 32-bit code, a stack access of 4 bytes at the offset in ESI (32 bits):
+ * RSI = its host pointer.  The stack-address size must be 4 (SS.B, which
+ * can change without a new block) and SS flat and writable, else the
+ * slow path (the handler checks); the base added, wrapping at 4 GiB.
+ * RDX is preserved.
+ */
+static void stack_ea32(struct tr *t, bool write)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ssz)); e_b(e, 4); /* cmp ssz, 4 */
+	to_slow(t, CC_NE);
+	e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(segwchk));
+	e_d(e, 1u << VMM_SS);
+	to_slow(t, CC_NE);
+	e_rm(e, OPS(0x03), 4, H_RSI, H_RBX, OFF(segbase[VMM_SS]));
+	emit_tlb(t, 4, write);
+}
+
+/* PUSH reg / PUSH imm / POP reg / LEAVE of 32-bit code (4 bytes) */
+static void emit_stack32(struct tr *t, const struct soft_insn *i,
+			 const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+
+	switch (f->k) {
+	case K_PUSH:
+	case K_PUSHI:
+		ld_reg(t, H_RSI, VMM_RSP, 4);
+		e_alu_ri(e, 5, H_RSI, 4);
+		e_zext(e, H_RSI, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new ESP */
+		stack_ea32(t, true);
+		if (f->k == K_PUSH)
+			ld_reg(t, H_RAX, i->rm, 4);
+		else
+			e_movi(e, H_RAX, (uint32_t)i->imm);
+		e_store(e, H_RAX, H_RSI, 0, 4);
+		st_reg(t, H_RDX, VMM_RSP, 4);
+		break;
+	case K_POP:
+	case K_LEAVE:
+		/* POP: from ESP; LEAVE: ESP = EBP, then POP EBP */
+		ld_reg(t, H_RSI, f->k == K_POP ? VMM_RSP : VMM_RBP, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);
+		stack_ea32(t, false);
+		e_load(e, H_RAX, H_RSI, 0, 4);
+		e_alu_ri(e, 0, H_RDX, 4);
+		e_zext(e, H_RDX, 4);
+		st_reg(t, H_RDX, VMM_RSP, 4);
+		st_reg(t, H_RAX, f->k == K_POP ? i->rm : VMM_RBP, 4);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -1243,6 +1338,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		}
 		break;
 	case K_PUSH:
+		if (t->m32) {
+			emit_stack32(t, i, f);
+			break;
+		}
 		/* RSI = RSP - 8 (SS has no base in 64-bit mode) */
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		e_alu_ri(e, 5, H_RSI, 8);
@@ -1255,6 +1354,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		st_reg(t, H_RDX, VMM_RSP, 8);
 		break;
 	case K_PUSHI:
+		if (t->m32) {
+			emit_stack32(t, i, f);
+			break;
+		}
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		e_alu_ri(e, 5, H_RSI, 8);
 		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new RSP */
@@ -1265,6 +1368,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		st_reg(t, H_RDX, VMM_RSP, 8);
 		break;
 	case K_LEAVE:
+		if (t->m32) {
+			emit_stack32(t, i, f);
+			break;
+		}
 		/* RBP -> RSI: RBP = [RBP], RSP = old RBP + 8 (SS: #SS when
 		 * not canonical, by the slow path) */
 		ld_reg(t, H_RSI, VMM_RBP, 8);
@@ -1278,6 +1385,17 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_NOP:
 		break;
+	case K_SHIFTCL: {
+		/* the host's shift by CL: the same count masking (5 bits,
+		 * 6 for 8 bytes) and result; the flags are dead */
+		unsigned r = rm_of(i, sz);
+		ld_reg(t, H_RCX, VMM_RCX, 1);
+		ld_reg(t, H_RAX, r, sz);
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0xd2 : 0xd3 }, 1, sz,
+		     f->shop, H_RAX);
+		st_reg(t, H_RAX, r, sz);
+		break;
+	}
 	case K_CBW:
 		ld_reg(t, H_RAX, VMM_RAX, sz / 2);
 		e_sext(e, H_RAX, sz / 2);
@@ -1292,6 +1410,10 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		st_reg(t, H_RAX, VMM_RDX, sz);
 		break;
 	case K_POP:
+		if (t->m32) {
+			emit_stack32(t, i, f);
+			break;
+		}
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		check_canonical(t);
 		emit_tlb(t, 8, false);
@@ -1692,10 +1814,11 @@ static bool emit_link(struct tr *t, bool check_rip)
 	return true;
 }
 
-/* RIP of instruction @k of the block (64-bit code: RIP = linear) */
+/* RIP of instruction @k of the block (64-bit code: RIP = linear; 32-bit
+ * code: EIP, the block does not cross 4 GiB) */
 static uint64_t insn_rip(const struct tr *t, unsigned k)
 {
-	uint64_t rip = t->tb->lin;
+	uint64_t rip = t->rip0;
 
 	for (unsigned m = 0; m < k; m++)
 		rip += t->tb->insn[m].len;
@@ -1733,7 +1856,7 @@ static void emit_self_loop(struct tr *t, uint64_t target)
 	struct jit_emit *e = &t->e;
 	size_t f[3];
 
-	if (target != t->tb->lin || !t->loop_pos)
+	if (target != t->rip0 || !t->loop_pos)
 		return;
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
 	f[0] = e_jcc32(e, CC_NE);
@@ -1772,14 +1895,16 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	if (!hf)
 		emit_flags(t, f->cc);
 	taken = e_jcc32(e, (uint8_t)f->cc);
-	/* not taken (RIPs are constants: 64-bit code, RIP = linear) */
-	st_rip(t, insn_rip(t, k) + i->len);
+	/* not taken (RIPs are constants, checked at the block's entry) */
+	st_rip(t, (insn_rip(t, k) + i->len) & (t->m32 ? 0xffffffffull : ~0ull));
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	hits = t->pend_hits;
 	flush_hits(t);
 	j = e_jmp32(e);
 	e_patch(e, taken, e_pos(e));
 	target = insn_rip(t, k) + i->len + i->imm;
+	if (t->m32)
+		target = (uint32_t)target; /* 32-bit operand size: wraps */
 	if (!canonical(target)) {
 		slow = e_jmp32(e);
 	} else {
@@ -1887,6 +2012,10 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 			st_reg(t, H_R9, VMM_RSP, 8);
 			e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
 		}
+	} else if (t->m32) {
+		/* JMP rel32 in 32-bit code (CALL: 64-bit only): a constant
+		 * target, wrapping at 4 GiB */
+		e_movi(e, H_RAX, (uint32_t)(insn_rip(t, k) + i->len + i->imm));
 	} else {
 		/* RDX = RIP of the next instruction, RAX = target */
 		e_load(e, H_RDX, H_RBX, OFF(st.rip), 8);
@@ -1912,7 +2041,8 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	flush_hits(t);
 	if (f->k == K_JMP)
-		emit_self_loop(t, insn_rip(t, k) + i->len + i->imm);
+		emit_self_loop(t, (insn_rip(t, k) + i->len + i->imm) &
+				       (t->m32 ? 0xffffffffull : ~0ull));
 	if (!emit_link(t, f->k == K_RET || f->k == K_JMPI ||
 			 f->k == K_CALLI))
 		return false;
@@ -1968,7 +2098,7 @@ static void choose_cached(struct tr *t, const struct form *forms,
 			t->mem = true;
 		if (!ok[k] || f->k >= K_JCC)
 			continue;
-		if (i->op >= 0xb0 && i->op <= 0xbf) {
+		if OPREG(i) {
 			count_use(use, rm_of(i, f->size), f->size);
 			continue;
 		}
@@ -2017,7 +2147,7 @@ static bool translate_block(struct tr *t)
 	size_t exit_pos;
 
 	for (unsigned k = 0; k < n; k++) {
-		ok[k] = classify(&tb->insn[k], &forms[k]);
+		ok[k] = classify(&tb->insn[k], &forms[k], t->m32);
 		if (ok[k] && forms[k].k >= K_JCC && k != n - 1)
 			ok[k] = false;
 	}
@@ -2031,6 +2161,10 @@ static bool translate_block(struct tr *t)
 		 * included */
 		if (ok[k] && lv && f->k == K_SHIFT && f->size < 4 &&
 		    f->count >= f->size * 8)
+			ok[k] = false;
+		/* by CL: the flags are written or not (count 0), so only
+		 * where no reader sees them; liveness passes through */
+		if (ok[k] && lv && f->k == K_SHIFTCL)
 			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
 			lv = true; /* handler or block end: anything */
@@ -2066,6 +2200,27 @@ static bool translate_block(struct tr *t)
 
 	choose_cached(t, forms, ok);
 	emit_prologue(e);
+	/*
+	 * The entry guard (the body's first instructions: links enter
+	 * here too): the RIP constants hold only for the RIP the block was
+	 * compiled at.  A block is found by its physical address, so the
+	 * same code can be entered at another linear address (another
+	 * mapping, another CS base); 32-bit code also needs CS's limit to
+	 * be 4 GiB (no limit check in the body).  Otherwise the
+	 * interpreter's threaded entry runs the block.
+	 */
+	if ((uint64_t)(int64_t)(int32_t)t->rip0 == t->rip0) {
+		e_mem_imm(e, 7, H_RBX, OFF(st.rip), (int32_t)t->rip0, 8);
+	} else {
+		e_movi(e, H_RAX, t->rip0);
+		e_rm(e, OPS(0x39), 8, H_RAX, H_RBX, OFF(st.rip));
+	}
+	t->guard[t->nguard++] = e_jcc32(e, CC_NE);
+	if (t->m32) {
+		e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(seglim[VMM_CS]));
+		e_b(e, 0xff);
+		t->guard[t->nguard++] = e_jcc32(e, CC_NE);
+	}
 	cache_load(t);
 	/* [rsp] = chain_gen at entry (emit_self_loop) */
 	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
@@ -2259,6 +2414,14 @@ static bool translate_block(struct tr *t)
 		j = e_jmp32(e);
 		e_patch(e, j, s->resume);
 	}
+	/* the entry guard failed: the frame off, the interpreter's entry */
+	for (unsigned k = 0; k < t->nguard; k++)
+		e_patch(e, t->guard[k], e_pos(e));
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_movi(e, H_RSI, (uint64_t)(uintptr_t)tb->insn);
+	emit_epilogue(e);
+	e_movi(e, H_RAX, (uint64_t)(uintptr_t)t->orig);
+	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
 	return !e->overflow;
 }
 
@@ -2267,8 +2430,19 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	struct tr *t;
 	size_t room, start;
 
-	if (tb->key != 8 || tb->jit_tried || !tb->valid)
-		return; /* 64-bit code only */
+	if ((tb->key != 8 && tb->key != 4) || tb->jit_tried || !tb->valid)
+		return; /* 64-bit and 32-bit code */
+	if (tb->key != c->csz)
+		return;
+	if (tb->key == 4) {
+		/* 32-bit code: EIP = linear - CS.base; CS flat (no limit
+		 * checks in the body: the entry guard checks the limit is
+		 * still 4 GiB), and the block does not wrap at 4 GiB */
+		uint64_t eip = (uint32_t)(tb->lin - c->segbase[VMM_CS]);
+		if (c->lm64 || c->seglim[VMM_CS] != 0xffffffffu ||
+		    eip + tb->nbytes > 0x100000000ull)
+			return; /* the interpreter's (not compiled) */
+	}
 	tb->jit_tried = true;
 	if (!c->jit_rw && !code_buffer(c)) {
 		c->jit_on = false; /* the interpreter alone from now on */
@@ -2288,6 +2462,9 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	memset(t, 0, sizeof(*t));
 	t->c = c;
 	t->tb = tb;
+	t->m32 = tb->key == 4;
+	t->rip0 = t->m32 ? (uint32_t)(tb->lin - c->segbase[VMM_CS]) : tb->lin;
+	t->orig = tb->insn[0].run;
 	t->e.start = c->jit_rw + start;
 	t->e.p = t->e.start;
 	t->e.end = t->e.start + room;
