@@ -335,6 +335,8 @@ static int op_cpuid(struct soft_cpu *c, const struct soft_insn *i)
 {
 	uint32_t r[4];
 
+	/* serializing: code other vCPUs wrote before it runs after it */
+	soft_tb_serialize(c);
 	soft_cpuid(c, (uint32_t)c->st.gpr[VMM_RAX], (uint32_t)c->st.gpr[VMM_RCX],
 		   r);
 	c->st.gpr[VMM_RAX] = r[0];

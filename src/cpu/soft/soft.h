@@ -177,7 +177,10 @@ struct soft_tb {
 	uint16_t ninsn;
 	uint16_t nbytes;
 	bool valid;
-	uint32_t verify_gen; /* code bytes checked against memory at this gen */
+	/* 0, or the cross-vCPU shootdown generation (soft_vm.wgen) every
+	 * other vCPU must acknowledge before the block may be chained or
+	 * jump-cached: until then each entry checks its bytes (tb.c) */
+	uint64_t wait_gen;
 	struct soft_tb *hnext;      /* hash chain */
 	struct soft_tb *pnext[2];   /* per-page lists (page 1, page 2) */
 	struct soft_tb *chain[2];   /* last successors seen */
@@ -272,6 +275,17 @@ struct soft_vm {
 	bool deterministic;
 	atomic_uint epoch;          /* memory map changed: flush TLB + TBs */
 	atomic_bool dirty_logging;
+	/*
+	 * Cross-vCPU code-page shootdown (tb.c): a vCPU that starts
+	 * translating code from a page bumps @wgen; every other vCPU drops
+	 * its writable TLB entries before it acknowledges (wack[index]), so
+	 * its later writes to the page take the reporting slow path.  A vCPU
+	 * outside guest execution (in_guest false: between runs, halted)
+	 * acknowledges on its way back in.
+	 */
+	_Atomic uint64_t wgen;
+	_Atomic uint64_t wack[VMM_MAX_VCPUS];
+	atomic_bool in_guest[VMM_MAX_VCPUS];
 	_Atomic uint64_t det_skip;  /* deterministic: time skipped in HLT */
 	uint64_t tsc_origin;        /* host ns at creation: every vCPU's TSC
 				       counts from it (they start in sync) */
@@ -374,7 +388,8 @@ struct soft_cpu {
 	size_t arena_used;   /* bytes used in it */
 	uint8_t *arena_chunk[SOFT_ARENA_CHUNKS];
 	unsigned arena_nchunks, arena_cur;
-	uint32_t verify_gen;
+	uint64_t wseen;      /* soft_vm.wgen this vCPU last acknowledged */
+	uint64_t wok;        /* every other vCPU acknowledged up to this */
 	uint64_t code_seen;  /* code-ring position (vmm_gmem_code_take) */
 	struct soft_tb *cur_tb;
 	/* jump cache: the block last found at a linear address, valid while
@@ -818,6 +833,11 @@ void soft_tb_flush(struct soft_cpu *c);
 /* A write hit physical page @gpa: drop its blocks; true if it had some. */
 bool soft_tb_page_write(struct soft_cpu *c, uint64_t gpa);
 bool soft_tb_is_code(struct soft_cpu *c, uint64_t gpa);
+/* A serializing instruction (CPUID): when other vCPUs or devices reported
+ * written code pages, end the block after it so that the executor drops
+ * their blocks before the next instruction (the cross-modifying-code
+ * protocol of SDM vol. 3 8.1.3: the new code runs after it). */
+void soft_tb_serialize(struct soft_cpu *c);
 /* @n bytes from the block cache's arena (freed with it), or NULL */
 void *soft_tb_alloc(struct soft_cpu *c, size_t n);
 /* Run until an exit; fills @exit. */

@@ -11,10 +11,15 @@
  * page through src/mem's code ring (vmm_gmem_code_mark/_take), which the
  * executor reads with the other events at block boundaries, dropping
  * only the blocks on written pages.  Another vCPU's stores may go
- * through a TLB entry made writable before this vCPU marked the page, so
- * with more than one vCPU a block's bytes are also checked against
- * memory once per vmm_vcpu_run() (verify_gen).  Interrupts, kicks, the
- * code ring and the memory epoch are checked each time the threaded
+ * through a TLB entry made writable before this vCPU marked the page:
+ * with more than one vCPU, marking a page starts a shootdown (wgen, see
+ * wshoot()) after which no other vCPU holds a writable entry for it, and
+ * a block stays unconfirmed (wait_gen), its bytes checked against memory
+ * at every entry and never chained, until every other vCPU acknowledged
+ * it.  From then on every other vCPU's write to the page takes the slow
+ * path, which reports it through the code ring.  A serializing CPUID
+ * reads the ring at once (soft_tb_serialize).  Interrupts, kicks, the
+ * shootdown, the code ring and the memory epoch are checked each time the threaded
  * chain returns: after a block, or after at most SOFT_LINK_MAX blocks
  * that branches entered directly (thread.h).
  */
@@ -223,6 +228,86 @@ static bool tb_bytes_match(struct soft_cpu *c, const struct soft_tb *tb)
 	return true;
 }
 
+/*
+ * The page at @gpa starts holding this vCPU's code: mark it for the code
+ * ring, then (more than one vCPU) start a shootdown of the other vCPUs'
+ * writable TLB entries.  The order matters: a vCPU that acknowledged the
+ * new generation sees the mark on its next write TLB fill, so that write
+ * is reported (vmm_gmem_host_ptr); one that has not may still write
+ * silently, which the block's byte check until then catches.
+ */
+static void code_mark(struct soft_cpu *c, uint64_t gpa)
+{
+	uint64_t old;
+
+	vmm_gmem_code_mark(&c->vm->mem, gpa & ~0xfffull);
+	if (c->vm->cfg.ncpus <= 1)
+		return;
+	old = atomic_fetch_add(&c->svm->wgen, 1);
+	if (old == c->wseen) {
+		/* no other vCPU started one since this one last looked:
+		 * its own writable entries for the page are gone
+		 * (page_add), nothing else to drop */
+		c->wseen = old + 1;
+		atomic_store_explicit(&c->svm->wack[c->vcpu->index], old + 1,
+				      memory_order_release);
+	}
+}
+
+/* Acknowledge the shootdowns started since the last time: drop every
+ * writable TLB entry (they come back through the slow path, which
+ * reports writes to pages that hold code). */
+static void wshoot(struct soft_cpu *c)
+{
+	uint64_t g = atomic_load(&c->svm->wgen);
+
+	if (g == c->wseen)
+		return;
+	for (unsigned u = 0; u < 2; u++)
+		for (unsigned e = 0; e < SOFT_TLB_SIZE; e++) {
+			c->tlb[u][e].tag_w = SOFT_TLB_INVALID;
+			c->tlb_victim[u][e].tag_w = SOFT_TLB_INVALID;
+		}
+	c->wseen = g;
+	atomic_store_explicit(&c->svm->wack[c->vcpu->index], g,
+			      memory_order_release);
+}
+
+/* This vCPU starts (@on) or stops executing guest code; on the way in it
+ * acknowledges the shootdowns it missed before any guest write. */
+static void in_guest(struct soft_cpu *c, bool on)
+{
+	if (c->vm->cfg.ncpus <= 1)
+		return;
+	atomic_store(&c->svm->in_guest[c->vcpu->index], on);
+	if (on)
+		wshoot(c);
+}
+
+/*
+ * Has every other vCPU acknowledged shootdown @g (or is it outside guest
+ * execution, where it acknowledges before it writes again)?  Their writes
+ * before that are visible to this vCPU after this returns true.
+ */
+static bool others_acked(struct soft_cpu *c, uint64_t g)
+{
+	unsigned n = c->vm->cfg.ncpus;
+
+	if (c->wok >= g)
+		return true;
+	if (n > VMM_MAX_VCPUS)
+		n = VMM_MAX_VCPUS;
+	for (unsigned k = 0; k < n; k++) {
+		if (k == c->vcpu->index ||
+		    !atomic_load(&c->svm->in_guest[k]))
+			continue;
+		if (atomic_load(&c->svm->wack[k]) < g)
+			return false;
+	}
+	c->wok = g;
+	return true;
+}
+
 #define TB_ROOM (sizeof(struct soft_tb) + (SOFT_TB_MAX_INSNS + 1) * \
 		 (sizeof(struct soft_insn) + 16) + 2 * sizeof(struct soft_page) + 256)
 
@@ -241,7 +326,7 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 		soft_tb_flush(c);
 	/* marked before the bytes are read: a later write is reported */
 	if (!soft_tb_is_code(c, gpa))
-		vmm_gmem_code_mark(&c->vm->mem, gpa & ~0xfffull);
+		code_mark(c, gpa);
 	while (n < SOFT_TB_MAX_INSNS) {
 		uint8_t buf[16];
 		unsigned avail = in_page > pos ? in_page - pos : 0;
@@ -265,8 +350,7 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 						     (c->lma ? ~0ull : 0xffffffffull),
 						     &gpa2);
 				if (!soft_tb_is_code(c, gpa2))
-					vmm_gmem_code_mark(&c->vm->mem,
-							   gpa2 & ~0xfffull);
+					code_mark(c, gpa2);
 			}
 			memcpy(buf + avail, h2, 15 - avail);
 			src = buf;
@@ -314,7 +398,8 @@ decoded:
 	tb->ninsn = (uint16_t)n;
 	tb->nbytes = (uint16_t)pos;
 	tb->valid = true;
-	tb->verify_gen = c->verify_gen;
+	/* every page of it marked (and every shootdown started) by now */
+	tb->wait_gen = c->vm->cfg.ncpus > 1 ? atomic_load(&c->svm->wgen) : 0;
 	tb->chain[0] = tb->chain[1] = NULL;
 	tb->hits = 0;
 	tb->jit_tried = false;
@@ -355,14 +440,18 @@ static struct soft_tb *find_tb(struct soft_cpu *c)
 			if ((g2 & ~0xfffull) != (tb->gpa2 & ~0xfffull))
 				continue;
 		}
-		if (tb->verify_gen != c->verify_gen) {
+		if (tb->wait_gen) {
+			/* acknowledged first: writes before the
+			 * acknowledgement are in memory for the check */
+			bool acked = others_acked(c, tb->wait_gen);
 			if (!tb_bytes_match(c, tb)) {
 				tb->valid = false;
 				tb_unhash(c, tb);
 				c->st_tb_invalidated++;
 				break;
 			}
-			tb->verify_gen = c->verify_gen;
+			if (acked)
+				tb->wait_gen = 0;
 		}
 		if (pp != head) {
 			/* most recently found first */
@@ -383,11 +472,12 @@ static inline struct soft_tb *find_tb_jc(struct soft_cpu *c)
 	struct soft_tb *tb = j->tb;
 
 	if (tb && j->lin == lin && j->gen == c->chain_gen &&
-	    tb->key == c->csz && tb->valid && tb->verify_gen == c->verify_gen)
+	    tb->key == c->csz && tb->valid && !tb->wait_gen)
 		return tb;
 	tb = find_tb(c);
+	/* an unconfirmed block is looked up (and checked) every time */
 	j->lin = lin;
-	j->tb = tb;
+	j->tb = tb->wait_gen ? NULL : tb;
 	j->gen = c->chain_gen;
 	return tb;
 }
@@ -427,6 +517,8 @@ static inline int events(struct soft_cpu *c, struct vmm_exit *exit)
 						    memory_order_relaxed) &&
 		   c->code_seen == atomic_load_explicit(&c->vm->mem.code_head,
 							memory_order_relaxed) &&
+		   c->wseen == atomic_load_explicit(&c->svm->wgen,
+						    memory_order_relaxed) &&
 		   !c->halted &&
 		   (!c->svm->chip || (c->poll_count > 1 && c->poll_count--))))
 		return RUN_ON;
@@ -468,6 +560,26 @@ static unsigned wait_counted(struct soft_cpu *c)
 	return r;
 }
 
+/* wait_counted() outside guest execution: the shootdowns started while
+ * it waited are acknowledged before it goes on */
+static unsigned wait_halted(struct soft_cpu *c)
+{
+	unsigned r;
+
+	in_guest(c, false);
+	r = wait_counted(c);
+	in_guest(c, true);
+	return r;
+}
+
+void soft_tb_serialize(struct soft_cpu *c)
+{
+	/* end the block after this instruction: the executor reads the
+	 * ring at the boundary (events), where a flush is safe */
+	if (c->code_seen != vmm_gmem_code_head(&c->vm->mem))
+		c->ev |= SEV_TBDIRTY;
+}
+
 static int events_slow(struct soft_cpu *c, struct vmm_exit *exit)
 {
 	unsigned ev;
@@ -485,6 +597,7 @@ static int events_slow(struct soft_cpu *c, struct vmm_exit *exit)
 		soft_tlb_flush(c);
 		soft_tb_flush(c);
 	}
+	wshoot(c);
 	code_written(c);
 	if (!c->svm->chip) {
 		if (c->halted) {
@@ -545,7 +658,7 @@ wait:
 			exit->kind = VMM_EXIT_INTERRUPTED;
 			return RUN_EXIT;
 		}
-		if (!wait_counted(c) && c->svm->deterministic &&
+		if (!wait_halted(c) && c->svm->deterministic &&
 		    !soft_glue_timer_armed(c)) {
 			/* nothing can wake this vCPU in guest time: the
 			 * embedder decides (it stays halted) */
@@ -789,13 +902,13 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			else if (tb->chain[1] && tb->chain_rip[1] == c->st.rip &&
 				 tb->chain_gen[1] == c->chain_gen)
 				next = tb->chain[1];
-			if (!next || !next->valid ||
-			    next->verify_gen != c->verify_gen) {
+			if (!next || !next->valid || next->wait_gen) {
 				unsigned slot = tb->chain[0] ? 1 : 0;
 				struct soft_tb *prev = tb;
 				uint64_t g2 = c->chain_gen;
 				next = find_tb_jc(c);
-				if (g2 == c->chain_gen) {
+				/* unconfirmed blocks are never chained */
+				if (g2 == c->chain_gen && !next->wait_gen) {
 					if (prev->chain[0] && prev->chain[1])
 						slot = (unsigned)(c->icount & 1);
 					prev->chain[slot] = next;
@@ -829,6 +942,8 @@ static SOFT_SETJMP_FN int exec_guarded(struct soft_cpu *c,
 
 int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 {
+	int r;
+
 	if (pop_wq(c, exit))
 		return 0;
 	if (c->read_pending) {
@@ -838,19 +953,14 @@ int soft_exec(struct soft_cpu *c, struct vmm_exit *exit)
 		c->read_pending = false;
 	}
 	c->replay_pos = 0;
-	if (c->vm->cfg.ncpus > 1) {
-		/* another vCPU may have written code through a TLB entry
-		 * that was writable before this one translated it: check
-		 * the bytes again (lazily, find_tb).  Chained successors and
-		 * jump-cache entries recorded from now on are blocks verified
-		 * in this run: soft_thread_link relies on it */
-		c->verify_gen++;
-		c->chain_gen++;
-	}
+	/* the shootdowns started while it was out: before any write */
+	in_guest(c, true);
 	code_written(c);
 	c->delivering = -1;
 	c->ev = 0;
 	c->poll_count = 0;
 
-	return exec_guarded(c, exit);
+	r = exec_guarded(c, exit);
+	in_guest(c, false);
+	return r;
 }

@@ -69,8 +69,8 @@ static inline int soft_thread_enter(struct soft_cpu *c, struct soft_tb *n)
  * and chain_gen changes whenever one could go stale: a write to a page
  * with code (which invalidates its blocks), a TLB flush, any mode or CS
  * change (so the code size is the one the entry was found with), a
- * cache flush, and every soft_exec() entry (so the block was verified
- * against memory in this vmm_vcpu_run()).
+ * cache flush.  Blocks another vCPU may still write silently (tb.c's
+ * wait_gen) are never recorded in either.
  */
 static inline int soft_thread_link_jc(struct soft_cpu *c)
 {

@@ -191,6 +191,92 @@ static void test_other_vcpu_write(void **state)
 }
 
 /*
+ * Cross-modifying code (SDM vol. 3 8.1.3) through a writable TLB entry
+ * the writer made before the page held code: vCPU 1 stores to FN_PAGE
+ * (its TLB entry becomes writable), vCPU 0 then runs FN_PAGE's code
+ * (translating it), vCPU 1 rewrites the immediate and signals, vCPU 0
+ * sees the signal, executes CPUID and calls the code again: it must
+ * return the new value, without any exit of vCPU 0 in between.
+ */
+static void test_cross_modify_writable_entry(void **state)
+{
+	/* r0: cmp dword [FLAG0], 0; je r0; call FN_PAGE;
+	 * mov dword [FLAG1], 1; r2: cmp dword [FLAG2], 0; je r2;
+	 * xor eax, eax; cpuid; call FN_PAGE; hlt */
+	static const uint8_t runner[] = {
+		0x83, 0x3c, 0x25, 0x00, 0x30, 0x01, 0x00, 0x00,
+		0x74, 0xf6,
+		0xe8, 0xf1, 0x0f, 0x00, 0x00,
+		0xc7, 0x04, 0x25, 0x40, 0x30, 0x01, 0x00, 0x01, 0x00, 0x00,
+		0x00,
+		0x83, 0x3c, 0x25, 0x80, 0x30, 0x01, 0x00, 0x00,
+		0x74, 0xf6,
+		0x31, 0xc0,
+		0x0f, 0xa2,
+		0xe8, 0xd3, 0x0f, 0x00, 0x00,
+		0xf4,
+	};
+	/* mov al, 0; mov [FN_PAGE + 0x800], al; mov dword [FLAG0], 1;
+	 * w1: cmp dword [FLAG1], 0; je w1; mov byte [FN_PAGE + 1], 2;
+	 * mov dword [FLAG2], 1; hlt */
+	static const uint8_t writer[] = {
+		0xb0, 0x00,
+		0x88, 0x04, 0x25, 0x00, 0x18, 0x01, 0x00,
+		0xc7, 0x04, 0x25, 0x00, 0x30, 0x01, 0x00, 0x01, 0x00, 0x00,
+		0x00,
+		0x83, 0x3c, 0x25, 0x40, 0x30, 0x01, 0x00, 0x00,
+		0x74, 0xf6,
+		0xc6, 0x04, 0x25, 0x01, 0x10, 0x01, 0x00, 0x02,
+		0xc7, 0x04, 0x25, 0x80, 0x30, 0x01, 0x00, 0x01, 0x00, 0x00,
+		0x00,
+		0xf4,
+	};
+	struct vmm_config cfg;
+	struct vmm_cpu_state st;
+	struct vmm_exit e;
+	vmm_vm *vm;
+	vmm_vcpu *c0, *c1;
+	struct runner r;
+	pthread_t th;
+
+	(void)state;
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_SOFT;
+	cfg.flags = VMM_CFG_NO_IRQCHIP;
+	cfg.ncpus = 2;
+	assert_int_equal(vmm_vm_create(&cfg, &vm), 0);
+	assert_int_equal(vmm_mem_add_ram(vm, 0, ENV_RAM), 0);
+	assert_int_equal(vmm_vcpu_create(vm, 0, &c0), 0);
+	assert_int_equal(vmm_vcpu_create(vm, 1, &c1), 0);
+	assert_int_equal(env_build_memory(vm), 0);
+	assert_int_equal(vmm_mem_write(vm, ENV_CODE, runner, sizeof(runner)),
+			 0);
+	assert_int_equal(vmm_mem_write(vm, FN_PAGE, fn1, sizeof(fn1)), 0);
+	assert_int_equal(vmm_mem_write(vm, WR_CODE, writer, sizeof(writer)),
+			 0);
+	assert_int_equal(vmm_vcpu_get_state(c0, &st), 0);
+	env_state(&st, ENV_LONG64, 0);
+	assert_int_equal(vmm_vcpu_set_state(c0, &st), 0);
+	assert_int_equal(vmm_vcpu_get_state(c1, &st), 0);
+	env_state(&st, ENV_LONG64, 0);
+	st.rip = WR_CODE;
+	assert_int_equal(vmm_vcpu_set_state(c1, &st), 0);
+
+	memset(&r, 0, sizeof(r));
+	r.cpu = c0;
+	atomic_init(&r.done, false);
+	assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+	assert_int_equal(vmm_vcpu_run(c1, &e), 0);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	finish(&r, th);
+	assert_int_equal(r.exit.kind, VMM_EXIT_HLT);
+	assert_int_equal(vmm_vcpu_get_state(c0, &st), 0);
+	/* the old block would return 1 */
+	assert_int_equal(st.gpr[VMM_RAX], 2);
+	vmm_vm_destroy(vm);
+}
+
+/*
  * @n one-instruction blocks (jmp to the next byte) and a hlt at 2 MiB:
  * returns the block-cache flushes the run took.
  */
@@ -238,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_host_write_between_runs),
 		cmocka_unit_test(test_host_write_while_running),
 		cmocka_unit_test(test_other_vcpu_write),
+		cmocka_unit_test(test_cross_modify_writable_entry),
 		cmocka_unit_test(test_cache_grows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
