@@ -24,6 +24,7 @@
 #include "../tests/diff/env.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,33 @@ static vmm_vcpu *cpu;
 static vmm_vm *jvm;     /* JIT mode */
 static vmm_vcpu *jcpu;
 static uint8_t env_img[ENV_IMG];
+
+/* The stepping VM's watchdog: a guest can livelock without completing an
+ * instruction (an instruction breakpoint on its own #DB handler: each
+ * delivery faults again, as on hardware), so no single-step exit comes.
+ * A run of one input still going after two ticks is kicked (the step loop
+ * ends after 3 kicks); inputs that end normally are never kicked. */
+static vmm_vcpu *_Atomic step_cpu;
+static _Atomic unsigned step_gen;
+
+static void *step_watchdog(void *arg)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	unsigned last = 0;
+
+	for (;;) {
+		unsigned g;
+		vmm_vcpu *c;
+
+		nanosleep(&ts, NULL);
+		g = atomic_load(&step_gen);
+		c = atomic_load(&step_cpu);
+		if (c && g == last)
+			vmm_vcpu_kick(c);
+		last = g;
+	}
+	return arg;
+}
 
 static void *watchdog(void *arg)
 {
@@ -76,6 +104,7 @@ static void init_jit_vm(void)
 static void init_vm(void)
 {
 	struct vmm_config cfg;
+	pthread_t th;
 
 	vmm_config_init(&cfg);
 	cfg.backend = VMM_BACKEND_SOFT;
@@ -86,6 +115,8 @@ static void init_vm(void)
 	if (vmm_vcpu_set_single_step(cpu, true))
 		abort();
 	if (env_build_memory(vm) || vmm_mem_read(vm, 0, env_img, ENV_IMG))
+		abort();
+	if (pthread_create(&th, NULL, step_watchdog, NULL))
 		abort();
 }
 
@@ -139,11 +170,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vmm_vcpu_get_state(vc, &st))
 		abort();
 	env_state(&st, modes[sel & 3], (sel & 3) == 3 ? 3 : 0);
+	/* no debug register state from the previous input (breakpoints it
+	 * set would fire in this one: not reproducible alone) */
+	memset(st.dr, 0, sizeof(st.dr));
+	st.dr6 = 0xffff0ff0u;
+	st.dr7 = 0x400;
 	for (int r = 0; r < 16; r++)
 		if (r != VMM_RSP)
 			st.gpr[r] = (uint64_t)(sel * 0x9e3779b97f4a7c15ull) >> r;
 	if (vmm_vcpu_set_state(vc, &st))
 		abort();
+	if (vc == cpu) {
+		atomic_fetch_add(&step_gen, 1);
+		atomic_store(&step_cpu, cpu);
+	}
 	for (int k = 0; k < MAX_STEPS; k++) {
 		if (vmm_vcpu_run(vc, &e))
 			break;
@@ -160,5 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 e.kind != VMM_EXIT_MMIO)
 			break;
 	}
+	atomic_store(&step_cpu, NULL);
+	atomic_fetch_add(&step_gen, 1);
 	return 0;
 }

@@ -51,6 +51,7 @@ void soft_tlb_flush(struct soft_cpu *c)
 	c->tlb_ng_n = 0;
 	c->tlb_ng_exec = false;
 	c->tlb_large_n = 0;
+	c->tlb_w_any = false;
 	c->tlb_gen++;
 	c->chain_gen++;
 }
@@ -245,8 +246,10 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 			e->tag_x = page;
 		if ((acc & VMM_ACCESS_WRITE) && !code &&
 		    !atomic_load_explicit(&c->svm->dirty_logging,
-					  memory_order_relaxed))
+					  memory_order_relaxed)) {
 			e->tag_w = page;
+			c->tlb_w_any = true;
+		}
 	}
 	return gpa;
 }

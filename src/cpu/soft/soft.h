@@ -364,6 +364,9 @@ struct soft_cpu {
 	/* second way: the entry tlb[][] last evicted from the same index,
 	 * looked at on a miss before walking (mmu.c) */
 	struct soft_tlb_entry tlb_victim[2][SOFT_TLB_SIZE];
+	/* a write entry (tag_w) was filled since the last full flush: when
+	 * not, a page becoming code has none to drop (tb.c page_add) */
+	bool tlb_w_any;
 	/* slots (user << SOFT_TLB_BITS | index) filled with non-global
 	 * translations since the last flush, each once (tlb_ng_bits): a CR3
 	 * load drops only those (soft_tlb_flush_nonglobal); a count above

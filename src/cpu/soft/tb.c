@@ -190,7 +190,10 @@ static void page_add(struct soft_cpu *c, uint64_t page, struct soft_tb *tb,
 		p->next = c->page_hash[page_hash(page)];
 		c->page_hash[page_hash(page)] = p;
 	}
-	if (!p->blocks) {
+	/* no write entry was filled since the last flush (none is while
+	 * dirty pages are logged): nothing to drop, skip the scan of both
+	 * TLBs (4096 entries) */
+	if (!p->blocks && c->tlb_w_any) {
 		for (int u = 0; u < 2; u++)
 			for (unsigned e = 0; e < SOFT_TLB_SIZE; e++) {
 				if (c->tlb[u][e].gpa == page)

@@ -37,11 +37,16 @@ void vmm__virtio_thaw(struct vmm_virtio *vd)
 		return;
 	vd->frozen = false;
 	/* kicks that came while frozen were dropped, and a restored ring may
-	 * hold buffers the driver made available before the snapshot */
+	 * hold buffers the driver made available before the snapshot: kick
+	 * the queues that have some.  A queue with none needs no kick (its
+	 * next buffer comes with the driver's own); not kicking saves a loop
+	 * thread wake-up per queue on every snapshot reset.  Queues run
+	 * elsewhere (vhost-user front-end) keep their own ring index: kick. */
 	if (!vmm_virtio_running(vd))
 		return;
 	for (unsigned i = 0; i < vd->nq; i++)
-		if (vd->q[i].vq.ready)
+		if (vd->q[i].vq.ready &&
+		    (vd->ops->no_state || vmm_vq_has_avail(&vd->q[i].vq)))
 			vmm_virtio_kick(vd, i);
 }
 
