@@ -65,6 +65,9 @@ void vmm__vm_set_resume_block(vmm_vm *vm, const char *why);
  * core in all, in ms (schedstat run_delay; -1 where the kernel does not
  * say): the migration's switch-over breakdown. */
 double vmm__vm_vcpu_wait_ms(vmm_vm *vm);
+/* The run-queue wait (ms) in a /proc schedstat file (its second field:
+ * runnable, not running); -1 where the kernel does not say. */
+double vmm__schedstat_wait_ms(const char *path);
 void vmm__vm_set_sender(vmm_vm *vm, void *sender);
 int vmm__vm_with_sender(vmm_vm *vm, int (*fn)(void *sender, void *arg),
 			void *arg);

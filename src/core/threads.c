@@ -274,31 +274,42 @@ int vmm_vm_resume(vmm_vm *vm)
 	return 0;
 }
 
+double vmm__schedstat_wait_ms(const char *path)
+{
+	char b[128];
+	unsigned long long run, wait;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	b[n] = 0;
+	if (sscanf(b, "%llu %llu", &run, &wait) != 2)
+		return -1;
+	return (double)wait / 1e6;
+}
+
 double vmm__vm_vcpu_wait_ms(vmm_vm *vm)
 {
 	double sum = 0;
 
 	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
 		vmm_vcpu *v = vm->vcpus[i];
-		char path[64], b[128];
-		unsigned long long run, wait;
-		ssize_t n;
-		int fd, tid = v ? atomic_load(&v->tid) : 0;
+		char path[64];
+		int tid = v ? atomic_load(&v->tid) : 0;
+		double w;
 
 		if (!tid)
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		w = vmm__schedstat_wait_ms(path);
+		if (w < 0)
 			return -1;
-		n = read(fd, b, sizeof(b) - 1);
-		close(fd);
-		if (n <= 0)
-			return -1;
-		b[n] = 0;
-		if (sscanf(b, "%llu %llu", &run, &wait) != 2)
-			return -1;
-		sum += (double)wait / 1e6;
+		sum += w;
 	}
 	return sum;
 }

@@ -89,21 +89,7 @@ static double now_ms(void)
  * breakdown; -1 where the kernel does not say. */
 static double run_delay_ms(void)
 {
-	char b[128];
-	unsigned long long run, wait;
-	int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, b, sizeof(b) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	b[n] = 0;
-	if (sscanf(b, "%llu %llu", &run, &wait) != 2)
-		return -1;
-	return (double)wait / 1e6;
+	return vmm__schedstat_wait_ms("/proc/thread-self/schedstat");
 }
 
 /* CPU time of the calling thread (the switch-over's breakdown) */
