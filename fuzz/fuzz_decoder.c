@@ -22,6 +22,7 @@
 #include <libvmm/libvmm.h>
 #include "cpu/soft/soft.h"
 #include "../tests/diff/env.h"
+#include "livelock_watchdog.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -48,32 +49,11 @@ static vmm_vm *jvm;     /* JIT mode */
 static vmm_vcpu *jcpu;
 static uint8_t env_img[ENV_IMG];
 
-/* The stepping VM's watchdog: a guest can livelock without completing an
- * instruction (an instruction breakpoint on its own #DB handler: each
- * delivery faults again, as on hardware), so no single-step exit comes.
- * A run of one input still going after two ticks is kicked (the step loop
- * ends after 3 kicks); inputs that end normally are never kicked. */
-static vmm_vcpu *_Atomic step_cpu;
-static _Atomic unsigned step_gen;
-
-static void *step_watchdog(void *arg)
-{
-	struct timespec ts = { 0, 50 * 1000 * 1000 };
-	unsigned last = 0;
-
-	for (;;) {
-		unsigned g;
-		vmm_vcpu *c;
-
-		nanosleep(&ts, NULL);
-		g = atomic_load(&step_gen);
-		c = atomic_load(&step_cpu);
-		if (c && g == last)
-			vmm_vcpu_kick(c);
-		last = g;
-	}
-	return arg;
-}
+/* The stepping VM's watchdog (livelock_watchdog.h): a run of one input
+ * still going after a tick without a step is kicked (an instruction
+ * breakpoint on its own #DB handler: each delivery faults again, as on
+ * hardware); the step loop ends after 3 kicks. */
+static struct livelock_watchdog step_wd;
 
 static void *watchdog(void *arg)
 {
@@ -104,7 +84,6 @@ static void init_jit_vm(void)
 static void init_vm(void)
 {
 	struct vmm_config cfg;
-	pthread_t th;
 
 	vmm_config_init(&cfg);
 	cfg.backend = VMM_BACKEND_SOFT;
@@ -116,8 +95,7 @@ static void init_vm(void)
 		abort();
 	if (env_build_memory(vm) || vmm_mem_read(vm, 0, env_img, ENV_IMG))
 		abort();
-	if (pthread_create(&th, NULL, step_watchdog, NULL))
-		abort();
+	livelock_watchdog_start(&step_wd);
 }
 
 static void decode_all(const uint8_t *data, size_t size)
@@ -181,8 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vmm_vcpu_set_state(vc, &st))
 		abort();
 	if (vc == cpu) {
-		atomic_fetch_add(&step_gen, 1);
-		atomic_store(&step_cpu, cpu);
+		atomic_fetch_add(&step_wd.gen, 1);
+		atomic_store(&step_wd.cpu, cpu);
 	}
 	for (int k = 0; k < MAX_STEPS; k++) {
 		if (vmm_vcpu_run(vc, &e))
@@ -200,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 e.kind != VMM_EXIT_MMIO)
 			break;
 	}
-	atomic_store(&step_cpu, NULL);
-	atomic_fetch_add(&step_gen, 1);
+	atomic_store(&step_wd.cpu, NULL);
+	atomic_fetch_add(&step_wd.gen, 1);
 	return 0;
 }

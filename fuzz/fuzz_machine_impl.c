@@ -60,18 +60,16 @@
  * the reset (the machine could not be put back).
  */
 #include "fuzz_machine.h"
+#include "livelock_watchdog.h"
 
 #include <libvmm/libvmm.h>
 #include "../tests/diff/env.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -128,37 +126,11 @@ struct machine {
 
 static struct machine M;
 
-/* The run watchdog.  A guest can livelock without a single exit - a fault
- * whose handler returns to the faulting instruction (#UD in code the
- * input's state changes sent astray: every delivery faults again, as on
- * hardware), a storm the handlers' budget does not cover - which is an
- * architectural outcome, not a finding.  flush() bumps run_gen at every
- * exit while the vCPU runs (run_cpu set); a run that saw no exit for a
- * whole 50 ms tick is kicked, and flush() ends the input's vCPU part at
- * the third kick.  A VMM that does not answer the kick still hangs and is
- * caught by libFuzzer's -timeout; inputs that exit normally are never
- * kicked. */
-static vmm_vcpu *_Atomic run_cpu;
-static _Atomic unsigned run_gen;
-
-static void *run_watchdog(void *arg)
-{
-	struct timespec ts = { 0, 50 * 1000 * 1000 };
-	unsigned last = 0;
-
-	for (;;) {
-		unsigned g;
-		vmm_vcpu *c;
-
-		nanosleep(&ts, NULL);
-		g = atomic_load(&run_gen);
-		c = atomic_load(&run_cpu);
-		if (c && g == last)
-			vmm_vcpu_kick(c);
-		last = g;
-	}
-	return arg;
-}
+/* The run watchdog (livelock_watchdog.h): flush() publishes the vCPU and
+ * bumps the generation at every exit; the vCPU part of an input ends at
+ * the third kick (a guest livelock, e.g. a #UD handler returning to the
+ * faulting instruction, is an architectural outcome, not a finding). */
+static struct livelock_watchdog run_wd;
 
 /* ---- input reader --------------------------------------------------- */
 
@@ -1070,8 +1042,8 @@ static void flush(void)
 		fprintf(stderr, "\n");
 	}
 	M.n = 0;
-	atomic_fetch_add(&run_gen, 1);
-	atomic_store(&run_cpu, M.cpu);
+	atomic_fetch_add(&run_wd.gen, 1);
+	atomic_store(&run_wd.cpu, M.cpu);
 	for (;;) {
 		if (++exits > MAX_EXITS) {
 			M.dead = true;
@@ -1081,9 +1053,9 @@ static void flush(void)
 		 * what no device takes comes back here */
 		if (vmm_vcpu_run_loop(M.cpu, &e))
 			finding("vmm_vcpu_run_loop failed", NULL);
-		atomic_fetch_add(&run_gen, 1);
+		atomic_fetch_add(&run_wd.gen, 1);
 		if (e.kind == VMM_EXIT_INTERRUPTED && ++kicks >= 3) {
-			M.dead = true; /* a guest livelock: see run_watchdog */
+			M.dead = true; /* a guest livelock: see run_wd */
 			break;
 		}
 		if (M.verbose)
@@ -1126,7 +1098,7 @@ static void flush(void)
 		M.dead = true;
 		break;
 	}
-	atomic_store(&run_cpu, NULL);
+	atomic_store(&run_wd.cpu, NULL);
 }
 
 static void finding(const char *what, const struct vmm_exit *e)
@@ -1144,12 +1116,9 @@ int fm_run(enum fm_mode mode, const uint8_t *data, size_t size)
 	struct rd r = { data, size };
 
 	if (!M.vm) {
-		pthread_t th;
-
 		M.verbose = getenv("FUZZ_MACHINE_VERBOSE") != NULL;
 		setup(mode);
-		if (pthread_create(&th, NULL, run_watchdog, NULL))
-			abort();
+		livelock_watchdog_start(&run_wd);
 	}
 	if (vmm_snapshot_reset(M.vm, M.snap) < 0)
 		finding("reset failed", NULL);
