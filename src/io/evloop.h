@@ -44,6 +44,9 @@ typedef void (*vmm_ev_call_fn)(void *opaque);
 /*
  * struct vmm_evop - one asynchronous operation, storage owned by the
  * caller (typically embedded in its request) until @fn has been called.
+ * An op is in flight from its submission until @fn runs: it must not be
+ * submitted again meanwhile (the poll() loop links completions through
+ * @next, so a second submission corrupts its completion list).
  */
 struct vmm_evop {
 	vmm_ev_done_fn fn;

@@ -323,7 +323,9 @@ struct chain {
 	int fd;
 	char buf[512];
 	struct iovec iov;
-	struct vmm_evop op, tick;
+	struct vmm_evop op;
+	struct vmm_evop *tickv; /* one timer op per step: an op is not
+				 * queued again while it is in flight */
 	atomic_int left, ticks;
 	atomic_int calls;
 };
@@ -346,7 +348,8 @@ static void chain_step(void *opaque, int res)
 	assert_int_equal(res, (int)sizeof(ch->buf));
 	if (atomic_fetch_sub(&ch->left, 1) == 1)
 		return;
-	assert_int_equal(vmm_evloop_timer(ch->l, 0, &ch->tick), 0);
+	assert_int_equal(vmm_evloop_timer(ch->l, 0,
+					  &ch->tickv[atomic_load(&ch->left)]), 0);
 	assert_int_equal(vmm_evloop_readv(ch->l, ch->fd, &ch->iov, 1,
 					  (off_t)(atomic_load(&ch->left) % 8) * 512,
 					  &ch->op), 0);
@@ -400,8 +403,12 @@ static void test_defer_taskrun(void **state)
 	ch.iov.iov_len = sizeof(ch.buf);
 	ch.op.fn = chain_step;
 	ch.op.opaque = &ch;
-	ch.tick.fn = chain_tick;
-	ch.tick.opaque = &ch;
+	ch.tickv = calloc(20000, sizeof(*ch.tickv));
+	assert_non_null(ch.tickv);
+	for (unsigned i = 0; i < 20000; i++) {
+		ch.tickv[i].fn = chain_tick;
+		ch.tickv[i].opaque = &ch;
+	}
 	atomic_store(&ch.left, 20000);
 	assert_int_equal(pthread_create(&t, NULL, chain_poster, &ch), 0);
 	assert_int_equal(vmm_evloop_call(ch.l, chain_start, &ch), 0);
@@ -417,6 +424,7 @@ static void test_defer_taskrun(void **state)
 	assert_true(atomic_load(&ch.ticks) >= 19999 - 1);
 	assert_true(atomic_load(&ch.calls) > 0);
 	close(ch.fd);
+	free(ch.tickv);
 }
 
 int main(void)
