@@ -138,32 +138,6 @@ static int chan_wait(struct chan *c, short ev)
 	return 0;
 }
 
-static int chan_write(struct chan *c, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		int ret;
-
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(c->fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				return -errno;
-			if ((ret = chan_wait(c, POLLOUT)))
-				return ret;
-			continue;
-		}
-		p += n;
-		len -= (size_t)n;
-		c->bytes_out += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* Write all of @v[0..n) (one sendmsg()/writev() when the socket takes
  * it: a frame is one syscall, not one per piece). */
 static int chan_writev(struct chan *c, struct iovec *v, int n)
@@ -196,6 +170,14 @@ static int chan_writev(struct chan *c, struct iovec *v, int n)
 		}
 	}
 	return 0;
+}
+
+/* Write all of @buf: chan_writev() of one piece. */
+static int chan_write(struct chan *c, const void *buf, size_t len)
+{
+	struct iovec v = { (void *)buf, len };
+
+	return len ? chan_writev(c, &v, 1) : 0;
 }
 
 /* Write the corked frames (if any). */
