@@ -952,18 +952,29 @@ struct uc_prog {
 	uint64_t setup, kern, post;
 };
 
+static void uc_count_insn(uc_engine *uc, uint64_t addr, uint32_t size,
+			  void *opaque)
+{
+	(void)uc;
+	(void)addr;
+	(void)size;
+	++*(uint64_t *)opaque;
+}
+
 /*
  * One run of kernel @k with size @n under Unicorn: a fresh engine, the
- * image, setup, the timed kernel, the checksum.
+ * image, setup, the timed kernel, the checksum.  With @count, a code hook
+ * counts the kernel call's instructions into it (slow: not for timing).
  */
 static int uc_run(const struct uc_prog *pg, uint64_t n, double *secs,
-		  uint64_t *sum)
+		  uint64_t *sum, uint64_t *count)
 {
 	static const uint8_t hlt[16] = { 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4,
 		0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4 };
 	const struct uc_kern *uk = pg->uk;
 	bool is64 = pg->elf.is64;
 	uc_engine *uc;
+	uc_hook hk;
 	uc_err err;
 	double t;
 	uint64_t r;
@@ -982,8 +993,20 @@ static int uc_run(const struct uc_prog *pg, uint64_t n, double *secs,
 	}
 	if ((ret = uc_elf_load(&pg->elf, NULL, 0, uc)) ||
 	    (uk->setup.sym &&
-	     (ret = uc_call(uc, is64, pg->setup, uk->setup.a, n, &r, &t))) ||
-	    (ret = uc_call(uc, is64, pg->kern, uk->kern.a, n, sum, secs)) ||
+	     (ret = uc_call(uc, is64, pg->setup, uk->setup.a, n, &r, &t))))
+		goto out;
+	if (count) {
+		*count = 0;
+		if ((err = uc_hook_add(uc, &hk, UC_HOOK_CODE,
+				       (void *)uc_count_insn, count, 1, 0))) {
+			fprintf(stderr, "vmm-bench: unicorn: %s\n",
+				uc_strerror(err));
+			ret = -EIO;
+			goto out;
+		}
+	}
+	if ((ret = uc_call(uc, is64, pg->kern, uk->kern.a, n, sum, secs)) ||
+	    (count && uc_hook_del(uc, hk)) ||
 	    (uk->post.sym &&
 	     (ret = uc_call(uc, is64, pg->post, uk->post.a, n, sum, &t))))
 		goto out;
@@ -1056,6 +1079,8 @@ static int uc_measure(const struct params *p, unsigned k, struct uc_res *res)
 	size_t len = 0;
 	uint8_t *img = bench_read_file(path, &len), *elfbuf = NULL;
 	struct uc_prog pg;
+	const char *cc = getenv("VMM_BENCH_UC_COUNT");
+	bool count_check = cc && !strcmp(cc, "1");
 	int ret = -1;
 
 	if (!img)
@@ -1073,8 +1098,30 @@ static int uc_measure(const struct params *p, unsigned k, struct uc_res *res)
 			   VMM_CFG_NO_JIT) ||
 		    sk_vmm(VMM_BACKEND_SOFT, img, len, k, n, &tj, &ij, &sj,
 			   VMM_CFG_JIT) ||
-		    uc_run(&pg, n, &tu, &su))
+		    uc_run(&pg, n, &tu, &su, NULL))
 			goto out;
+		/* the same code: Unicorn retires the guest's instructions
+		 * between the markers but for the few around the call
+		 * (7-55 here; its hook also counts each iteration of a REP
+		 * string instruction, soft counts the instruction once).
+		 * Only on request (VMM_BENCH_UC_COUNT=1, the smoke test):
+		 * a code hook makes Unicorn ~100x slower. */
+		if (t == 0 && count_check) {
+			uint64_t cu, su2;
+			double tc;
+			if (uc_run(&pg, n, &tc, &su2, &cu))
+				goto out;
+			fprintf(stderr, "vmm-bench: %s: %llu instructions on "
+				"soft, %llu under Unicorn\n",
+				sk_kernels[k].name, (unsigned long long)insns,
+				(unsigned long long)cu);
+			if (su2 != ss || cu > insns || insns - cu > 128) {
+				fprintf(stderr, "vmm-bench: kernel %s: Unicorn "
+					"did not run the guest's code\n",
+					sk_kernels[k].name);
+				goto out;
+			}
+		}
 		if (sj != ss || su != ss || ij != insns) {
 			fprintf(stderr, "vmm-bench: kernel %s n=%llu: checksums "
 				"differ (interpreter %016llx, JIT %016llx, "
