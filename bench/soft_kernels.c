@@ -985,7 +985,10 @@ static int uc_run(const struct uc_prog *pg, uint64_t n, double *secs,
 		fprintf(stderr, "vmm-bench: uc_open: %s\n", uc_strerror(err));
 		return -EIO;
 	}
-	if ((err = uc_mem_map(uc, UC_LO, UC_RAM - UC_LO, UC_PROT_ALL)) ||
+	if ((err = uc_mem_map(uc, UC_LO, KERN_BUF0 - UC_LO, UC_PROT_ALL)) ||
+	    (err = uc_mem_map(uc, KERN_BUF0, UC_STOP - KERN_BUF0,
+			      UC_PROT_READ | UC_PROT_WRITE)) ||
+	    (err = uc_mem_map(uc, UC_STOP, UC_RAM - UC_STOP, UC_PROT_ALL)) ||
 	    (err = uc_mem_write(uc, UC_STOP, hlt, sizeof(hlt)))) {
 		fprintf(stderr, "vmm-bench: unicorn: %s\n", uc_strerror(err));
 		ret = -EIO;
