@@ -74,6 +74,7 @@ int bench_soft_tcg_loadstore(const struct params *p, struct result *res);
 int bench_soft_tcg_geomean(const struct params *p, struct result *res);
 int bench_soft_kvm_geomean(const struct params *p, struct result *res);
 int bench_soft_unicorn_loadstore(const struct params *p, struct result *res);
+int bench_soft_unicorn(const struct params *p, struct result *res);
 /* The compiler-generated kernels (kernels_cc.c): prints one line per
  * kernel and image itself, fills @res with their geomean. */
 int bench_soft_tcg_cc(const struct params *p, struct result *res);

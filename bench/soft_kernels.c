@@ -25,10 +25,13 @@
  * of the per-kernel ratios); they reuse the kernels already measured in
  * this run of vmm-bench and measure the others.
  *
- * soft-vs-unicorn-loadstore: the load/store kernel's machine code, cut out
- * of the object file the guest is linked from (and checked to appear
- * byte for byte in the image), run by Unicorn in 64-bit mode against the
- * same kernel in the guest on the software backend.
+ * soft-vs-unicorn (on request; soft-vs-unicorn-loadstore: only that
+ * kernel): every kernel above, the same function of the same image run by
+ * Unicorn (uc_emu_start() on the image's own segments, the function called
+ * by its ELF symbol), against the same kernel in the guest on the
+ * interpreter (soft-vs-unicorn-*) and the JIT tier (soft-jit-vs-unicorn-*);
+ * value and baseline: the guest's instructions retired between the markers
+ * on soft over each one's time.
  */
 #include "bench.h"
 #include "guests/kernels.h"
@@ -610,118 +613,653 @@ int bench_soft_tcg_all_geomean(const struct params *p, struct result *res)
 	return 0;
 }
 
-/* ---- soft-vs-unicorn-loadstore ---- */
+/* ---- soft-vs-unicorn-* ---- */
 
 #ifdef VMM_BENCH_UNICORN
-#define UC_CODE 0x100000ull
-#define UC_STOP 0x1ff000ull     /* return address: emulation ends here */
-#define UC_STACK 0x200000ull    /* 64 KiB */
-#define UC_DATA 0x300000ull     /* the kernel's array */
+/*
+ * Each kernel's own C function, called by its ELF symbol in the image the
+ * guest runs: the guests call every kernel and setup function through
+ * KERN_CALL (kernels.h), so it keeps the standard calling convention and
+ * the bytes at the symbol are the ones the guest executes.  Unicorn gets
+ * the image's loadable segments at their addresses (the guest RAM's first
+ * KERN_RAM_MIB, zeroed), runs the setup function (untimed), then the
+ * kernel (timed: uc_emu_start() only) and the checksum function where the
+ * guest computes the checksum after its end marker (memcpy), each called
+ * with a return address at which emulation stops.
+ */
+#include <elf.h>
 
-/* Seconds Unicorn takes to run @code (kern_loadstore) with @n; @sum = RAX. */
-static int sk_unicorn(const uint8_t *code, size_t len, uint64_t n,
-		      double *secs, uint64_t *sum)
+#define UC_LO 0x1000ull
+#define UC_RAM ((uint64_t)KERN_RAM_MIB << 20)
+#define UC_STOP (UC_RAM - 0x1000)      /* return address: a page of HLT */
+#define UC_STACK_TOP (UC_RAM - 0x10000) /* 16-byte aligned, 60 KiB below */
+
+/* An argument: a work-buffer address, or the size N as the kernel takes
+ * it (uint64_t; unsigned long, 32 bits wide in the 32-bit images). */
+enum { UA_NONE, UA_PTR, UA_N64, UA_NLONG };
+struct uc_arg {
+	uint8_t kind;
+	uint32_t addr;
+};
+struct uc_fn {
+	const char *sym; /* NULL: none */
+	struct uc_arg a[3];
+};
+#define UP(off) { UA_PTR, KERN_BUF0 + (off) }
+#define UN { UA_N64, 0 }
+#define UL { UA_NLONG, 0 }
+/* what guest_main of kernels.c / kernels_cc.c does around its markers */
+static const struct uc_kern {
+	const char *name;
+	struct uc_fn setup, kern, post;
+} uc_kerns[] = {
+	{ "sieve", { NULL }, { "kern_sieve", { UP(0), UN } }, { NULL } },
+	{ "crc32", { "crc_setup", { UP(0) } },
+	  { "kern_crc32", { UP(0), UN } }, { NULL } },
+	{ "memcpy", { "memcpy_setup", { UP(0) } },
+	  { "kern_memcpy", { UP(0), UP(KERN_BUF_SIZE), UN } },
+	  { "memcpy_sum", { UP(0), UP(KERN_BUF_SIZE) } } },
+	/* struct node: 16 bytes, the permutation after the nodes */
+	{ "chase", { "chase_setup", { UP(0), UP(KERN_CHASE_NODES * 16) } },
+	  { "kern_chase", { UP(0), UN } }, { NULL } },
+	{ "interp", { NULL }, { "kern_interp", { UN } }, { NULL } },
+	{ "regloop", { NULL }, { "kern_regloop", { UN } }, { NULL } },
+	{ "loadstore", { NULL }, { "kern_loadstore", { UP(0), UN } }, { NULL } },
+	{ "bcvm", { NULL }, { "kern_bcvm", { UN } }, { NULL } },
+	{ "sha256", { "sha_setup", { UP(0) } },
+	  { "kern_sha256", { UP(0), UN } }, { NULL } },
+	{ "qsort", { NULL }, { "kern_qsort", { UP(0), UN } }, { NULL } },
+	{ "strsearch", { "ss_setup", { UP(0) } },
+	  { "kern_strsearch", { UP(0), UN } }, { NULL } },
+	{ "matmul", { NULL }, { "kern_matmul", { UP(0), UN } }, { NULL } },
+	{ "loop-alu", { NULL }, { "loop_alu", { UL } }, { NULL } },
+	{ "loop-load", { "words_setup", { UP(0) } },
+	  { "loop_load", { UP(0), UL } }, { NULL } },
+	{ "loop-ls", { "words_setup", { UP(0) } },
+	  { "loop_ls", { UP(0), UL } }, { NULL } },
+};
+#undef UP
+#undef UN
+#undef UL
+
+static const struct uc_kern *uc_kern_of(unsigned k)
 {
-	uint64_t rsp = UC_STACK + 0x10000 - 8, stop = UC_STOP;
-	uint64_t rdi = UC_DATA, rsi = n;
-	uc_engine *uc;
-	uc_err err;
-	double t0;
-	int ret = -EIO;
+	for (size_t i = 0; i < sizeof(uc_kerns) / sizeof(uc_kerns[0]); i++)
+		if (!strcmp(uc_kerns[i].name, sk_kernels[k].name))
+			return &uc_kerns[i];
+	return NULL;
+}
 
-	if (len > UC_STOP - UC_CODE)
-		return -E2BIG;
-	err = uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
+/* An ELF image of the kernels guests (ELF64 x86-64 or ELF32 i386): every
+ * header, offset and size is checked against the file before use. */
+struct uc_elf {
+	const uint8_t *b;
+	size_t len;
+	bool is64;
+	uint64_t phoff, shoff;
+	unsigned phnum, shnum;
+};
+
+static bool uc_in(const struct uc_elf *e, uint64_t off, uint64_t size)
+{
+	return off <= e->len && size <= e->len - off;
+}
+
+static int uc_elf_open(struct uc_elf *e, const uint8_t *b, size_t len)
+{
+	memset(e, 0, sizeof(*e));
+	e->b = b;
+	e->len = len;
+	if (len < sizeof(Elf64_Ehdr) || memcmp(b, ELFMAG, SELFMAG) ||
+	    b[EI_DATA] != ELFDATA2LSB)
+		return -ENOEXEC;
+	if (b[EI_CLASS] == ELFCLASS64) {
+		Elf64_Ehdr h;
+		memcpy(&h, b, sizeof(h));
+		if (h.e_machine != EM_X86_64 ||
+		    h.e_phentsize != sizeof(Elf64_Phdr) ||
+		    h.e_shentsize != sizeof(Elf64_Shdr))
+			return -ENOEXEC;
+		e->is64 = true;
+		e->phoff = h.e_phoff;
+		e->shoff = h.e_shoff;
+		e->phnum = h.e_phnum;
+		e->shnum = h.e_shnum;
+	} else if (b[EI_CLASS] == ELFCLASS32) {
+		Elf32_Ehdr h;
+		memcpy(&h, b, sizeof(h));
+		if (h.e_machine != EM_386 ||
+		    h.e_phentsize != sizeof(Elf32_Phdr) ||
+		    h.e_shentsize != sizeof(Elf32_Shdr))
+			return -ENOEXEC;
+		e->phoff = h.e_phoff;
+		e->shoff = h.e_shoff;
+		e->phnum = h.e_phnum;
+		e->shnum = h.e_shnum;
+	} else {
+		return -ENOEXEC;
+	}
+	if (!uc_in(e, e->phoff, (uint64_t)e->phnum * (e->is64 ?
+		   sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr))) ||
+	    !uc_in(e, e->shoff, (uint64_t)e->shnum * (e->is64 ?
+		   sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr))))
+		return -ENOEXEC;
+	return 0;
+}
+
+/* Program header @i, widened. */
+static Elf64_Phdr uc_elf_phdr(const struct uc_elf *e, unsigned i)
+{
+	Elf64_Phdr p;
+	Elf32_Phdr q;
+
+	if (e->is64) {
+		memcpy(&p, e->b + e->phoff + i * sizeof(p), sizeof(p));
+		return p;
+	}
+	memcpy(&q, e->b + e->phoff + i * sizeof(q), sizeof(q));
+	return (Elf64_Phdr){ .p_type = q.p_type, .p_offset = q.p_offset,
+			     .p_vaddr = q.p_vaddr, .p_paddr = q.p_paddr,
+			     .p_filesz = q.p_filesz, .p_memsz = q.p_memsz };
+}
+
+static Elf64_Shdr uc_elf_shdr(const struct uc_elf *e, unsigned i)
+{
+	Elf64_Shdr s;
+	Elf32_Shdr t;
+
+	if (e->is64) {
+		memcpy(&s, e->b + e->shoff + i * sizeof(s), sizeof(s));
+		return s;
+	}
+	memcpy(&t, e->b + e->shoff + i * sizeof(t), sizeof(t));
+	return (Elf64_Shdr){ .sh_type = t.sh_type, .sh_link = t.sh_link,
+			     .sh_offset = t.sh_offset, .sh_size = t.sh_size };
+}
+
+/* The address of the one function symbol @name (local or global). */
+static int uc_elf_sym(const struct uc_elf *e, const char *name,
+		      uint64_t *addr)
+{
+	size_t esz = e->is64 ? sizeof(Elf64_Sym) : sizeof(Elf32_Sym),
+	       nlen = strlen(name);
+	int found = 0;
+
+	for (unsigned i = 0; i < e->shnum; i++) {
+		Elf64_Shdr sy = uc_elf_shdr(e, i), st;
+
+		if (sy.sh_type != SHT_SYMTAB || sy.sh_link >= e->shnum)
+			continue;
+		st = uc_elf_shdr(e, sy.sh_link);
+		if (!uc_in(e, sy.sh_offset, sy.sh_size) ||
+		    !uc_in(e, st.sh_offset, st.sh_size))
+			return -ENOEXEC;
+		for (uint64_t o = 0; o + esz <= sy.sh_size; o += esz) {
+			const uint8_t *p = e->b + sy.sh_offset + o;
+			uint64_t nm, val;
+			unsigned type;
+
+			if (e->is64) {
+				Elf64_Sym s;
+				memcpy(&s, p, sizeof(s));
+				nm = s.st_name;
+				val = s.st_value;
+				type = ELF64_ST_TYPE(s.st_info);
+			} else {
+				Elf32_Sym s;
+				memcpy(&s, p, sizeof(s));
+				nm = s.st_name;
+				val = s.st_value;
+				type = ELF32_ST_TYPE(s.st_info);
+			}
+			if (type != STT_FUNC || nm >= st.sh_size ||
+			    st.sh_size - nm < nlen + 1 ||
+			    memcmp(e->b + st.sh_offset + nm, name, nlen + 1))
+				continue;
+			*addr = val;
+			found++;
+		}
+	}
+	return found == 1 ? 0 : found ? -ENOTUNIQ : -ENOENT;
+}
+
+/*
+ * Check the loadable segments (identity-mapped, inside [UC_LO,
+ * KERN_BUF0), inside the file) and, with @flat, that the flat image the
+ * guest boots holds the same bytes (objcopy -O binary: offset 0 = the
+ * lowest segment).  With @uc, copy them in.
+ */
+static int uc_elf_load(const struct uc_elf *e, const uint8_t *flat,
+		       size_t flen, uc_engine *uc)
+{
+	uint64_t base = UINT64_MAX;
+	unsigned nload = 0;
+
+	for (unsigned i = 0; i < e->phnum; i++) {
+		Elf64_Phdr p = uc_elf_phdr(e, i);
+		if (p.p_type == PT_LOAD && p.p_vaddr < base)
+			base = p.p_vaddr;
+	}
+	for (unsigned i = 0; i < e->phnum; i++) {
+		Elf64_Phdr p = uc_elf_phdr(e, i);
+
+		if (p.p_type != PT_LOAD)
+			continue;
+		if (p.p_vaddr != p.p_paddr || p.p_vaddr < UC_LO ||
+		    p.p_memsz > KERN_BUF0 || p.p_filesz > p.p_memsz ||
+		    p.p_vaddr > KERN_BUF0 - p.p_memsz ||
+		    !uc_in(e, p.p_offset, p.p_filesz))
+			return -ENOEXEC;
+		if (flat && (p.p_vaddr - base > flen ||
+			     p.p_filesz > flen - (p.p_vaddr - base) ||
+			     memcmp(flat + (p.p_vaddr - base),
+				    e->b + p.p_offset, p.p_filesz)))
+			return -EILSEQ;
+		if (uc && p.p_filesz &&
+		    uc_mem_write(uc, p.p_vaddr, e->b + p.p_offset, p.p_filesz))
+			return -EIO;
+		nload++;
+	}
+	return nload ? 0 : -ENOEXEC;
+}
+
+/*
+ * Call the function at @fn with @a (N = @n) the way the image's compiler
+ * does: System V in 64-bit mode (RDI, RSI, RDX), cdecl in 32-bit mode
+ * (on the stack, a uint64_t as two words); RSP/ESP + 4|8 is 16-byte
+ * aligned at entry.  Stops at the return address UC_STOP and checks that
+ * the function really returned there (RSP/ESP popped).  @ret: RAX or
+ * EDX:EAX; @secs: the time of uc_emu_start().
+ */
+static int uc_call(uc_engine *uc, bool is64, uint64_t fn,
+		   const struct uc_arg *a, uint64_t n, uint64_t *ret,
+		   double *secs)
+{
+	static const int regs64[] = { UC_X86_REG_RDI, UC_X86_REG_RSI,
+				      UC_X86_REG_RDX };
+	uint8_t frame[32];
+	size_t fl = 0;
+	uint64_t sp;
+	uc_err err = UC_ERR_OK;
+	double t0;
+
+	for (int i = 0; i < 3 && a[i].kind != UA_NONE; i++) {
+		uint64_t v = a[i].kind == UA_PTR ? a[i].addr : n;
+		size_t w = !is64 && a[i].kind != UA_N64 ? 4 : 8;
+
+		if (w == 4 && v > UINT32_MAX)
+			return -ERANGE;
+		if (is64)
+			err = uc_reg_write(uc, regs64[i], &v);
+		else
+			for (size_t b = 0; b < w; b++)
+				frame[fl++] = (uint8_t)(v >> (8 * b));
+		if (err)
+			goto fail;
+	}
+	if (is64) {
+		uint64_t stop = UC_STOP;
+		sp = UC_STACK_TOP - 8;
+		if ((err = uc_mem_write(uc, sp, &stop, 8)) ||
+		    (err = uc_reg_write(uc, UC_X86_REG_RSP, &sp)))
+			goto fail;
+	} else {
+		uint32_t stop = UC_STOP, esp;
+		uint64_t args = UC_STACK_TOP - ((fl + 15) & ~(size_t)15);
+		sp = args - 4;
+		esp = (uint32_t)sp;
+		if ((fl && (err = uc_mem_write(uc, args, frame, fl))) ||
+		    (err = uc_mem_write(uc, sp, &stop, 4)) ||
+		    (err = uc_reg_write(uc, UC_X86_REG_ESP, &esp)))
+			goto fail;
+	}
+	t0 = now_ns();
+	err = uc_emu_start(uc, fn, UC_STOP, 0, 0);
+	*secs = (now_ns() - t0) / 1e9;
+	if (err)
+		goto fail;
+	if (is64) {
+		uint64_t rip, rsp;
+		if ((err = uc_reg_read(uc, UC_X86_REG_RIP, &rip)) ||
+		    (err = uc_reg_read(uc, UC_X86_REG_RSP, &rsp)) ||
+		    (err = uc_reg_read(uc, UC_X86_REG_RAX, ret)))
+			goto fail;
+		if (rip != UC_STOP || rsp != sp + 8)
+			return -EPROTO;
+	} else {
+		uint32_t eip, esp, eax, edx;
+		if ((err = uc_reg_read(uc, UC_X86_REG_EIP, &eip)) ||
+		    (err = uc_reg_read(uc, UC_X86_REG_ESP, &esp)) ||
+		    (err = uc_reg_read(uc, UC_X86_REG_EAX, &eax)) ||
+		    (err = uc_reg_read(uc, UC_X86_REG_EDX, &edx)))
+			goto fail;
+		if (eip != UC_STOP || esp != sp + 4)
+			return -EPROTO;
+		*ret = (uint64_t)edx << 32 | eax;
+	}
+	return 0;
+fail:
+	fprintf(stderr, "vmm-bench: unicorn: %s\n", uc_strerror(err));
+	return -EIO;
+}
+
+/* The functions of one kernel, resolved in its image. */
+struct uc_prog {
+	struct uc_elf elf;
+	const uint8_t *flat;
+	size_t flen;
+	const struct uc_kern *uk;
+	uint64_t setup, kern, post;
+};
+
+static void uc_count_insn(uc_engine *uc, uint64_t addr, uint32_t size,
+			  void *opaque)
+{
+	(void)uc;
+	(void)addr;
+	(void)size;
+	++*(uint64_t *)opaque;
+}
+
+/*
+ * One run of kernel @k with size @n under Unicorn: a fresh engine, the
+ * image, setup, the timed kernel, the checksum.  With @count, a code hook
+ * counts the kernel call's instructions into it (slow: not for timing).
+ */
+static int uc_run(const struct uc_prog *pg, uint64_t n, double *secs,
+		  uint64_t *sum, uint64_t *count)
+{
+	static const uint8_t hlt[16] = { 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4,
+		0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4 };
+	const struct uc_kern *uk = pg->uk;
+	bool is64 = pg->elf.is64;
+	uc_engine *uc;
+	uc_hook hk;
+	uc_err err;
+	double t;
+	uint64_t r;
+	int ret;
+
+	err = uc_open(UC_ARCH_X86, is64 ? UC_MODE_64 : UC_MODE_32, &uc);
 	if (err) {
 		fprintf(stderr, "vmm-bench: uc_open: %s\n", uc_strerror(err));
 		return -EIO;
 	}
-	if ((err = uc_mem_map(uc, UC_CODE, 0x100000, UC_PROT_ALL)) ||
-	    (err = uc_mem_map(uc, UC_STACK, 0x10000,
+	if ((err = uc_mem_map(uc, UC_LO, KERN_BUF0 - UC_LO, UC_PROT_ALL)) ||
+	    (err = uc_mem_map(uc, KERN_BUF0, UC_STOP - KERN_BUF0,
 			      UC_PROT_READ | UC_PROT_WRITE)) ||
-	    (err = uc_mem_map(uc, UC_DATA, KERN_LS_WORDS * 8,
-			      UC_PROT_READ | UC_PROT_WRITE)) ||
-	    (err = uc_mem_write(uc, UC_CODE, code, len)) ||
-	    (err = uc_mem_write(uc, rsp, &stop, 8)) ||
-	    (err = uc_reg_write(uc, UC_X86_REG_RSP, &rsp)) ||
-	    (err = uc_reg_write(uc, UC_X86_REG_RDI, &rdi)) ||
-	    (err = uc_reg_write(uc, UC_X86_REG_RSI, &rsi)))
-		goto out;
-	t0 = (now_ns() / 1e9);
-	err = uc_emu_start(uc, UC_CODE, UC_STOP, 0, 0);
-	*secs = (now_ns() / 1e9) - t0;
-	if (err)
-		goto out;
-	if ((err = uc_reg_read(uc, UC_X86_REG_RAX, sum)))
-		goto out;
-	ret = 0;
-out:
-	if (err)
+	    (err = uc_mem_map(uc, UC_STOP, UC_RAM - UC_STOP, UC_PROT_ALL)) ||
+	    (err = uc_mem_write(uc, UC_STOP, hlt, sizeof(hlt)))) {
 		fprintf(stderr, "vmm-bench: unicorn: %s\n", uc_strerror(err));
+		ret = -EIO;
+		goto out;
+	}
+	if ((ret = uc_elf_load(&pg->elf, NULL, 0, uc)) ||
+	    (uk->setup.sym &&
+	     (ret = uc_call(uc, is64, pg->setup, uk->setup.a, n, &r, &t))))
+		goto out;
+	if (count) {
+		*count = 0;
+		if ((err = uc_hook_add(uc, &hk, UC_HOOK_CODE,
+				       (void *)uc_count_insn, count, 1, 0))) {
+			fprintf(stderr, "vmm-bench: unicorn: %s\n",
+				uc_strerror(err));
+			ret = -EIO;
+			goto out;
+		}
+	}
+	if ((ret = uc_call(uc, is64, pg->kern, uk->kern.a, n, sum, secs)) ||
+	    (count && uc_hook_del(uc, hk)) ||
+	    (uk->post.sym &&
+	     (ret = uc_call(uc, is64, pg->post, uk->post.a, n, sum, &t))))
+		goto out;
+out:
 	uc_close(uc);
 	return ret;
 }
-#endif
 
-int bench_soft_unicorn_loadstore(const struct params *p, struct result *res)
+static int uc_prog_open(unsigned k, const uint8_t *img, size_t len,
+			const char *path, uint8_t **elfbuf, struct uc_prog *pg)
 {
-#ifdef VMM_BENCH_UNICORN
-	const char *lsp = getenv("VMM_BENCH_KERNELS_LS");
-	uint64_t n = sk_size(p, SK_LOADSTORE);
+	char ep[4096];
+	size_t elen = 0;
+	const char *what = "not an ELF image of the kernels guests";
+	int ret;
+
+	memset(pg, 0, sizeof(*pg));
+	*elfbuf = NULL;
+	pg->uk = uc_kern_of(k);
+	if (!pg->uk)
+		return -ENOENT;
+	/* the 32-bit images are ELF; the 64-bit ones are objcopy -O binary
+	 * of the .elf next to them */
+	if (len >= SELFMAG && !memcmp(img, ELFMAG, SELFMAG)) {
+		ret = uc_elf_open(&pg->elf, img, len);
+	} else {
+		snprintf(ep, sizeof(ep), "%s.elf", path);
+		*elfbuf = bench_read_file(ep, &elen);
+		if (!*elfbuf) {
+			fprintf(stderr, "vmm-bench: cannot read %s\n", ep);
+			return -ENOENT;
+		}
+		pg->flat = img;
+		pg->flen = len;
+		path = ep;
+		ret = uc_elf_open(&pg->elf, *elfbuf, elen);
+	}
+	if (!ret) {
+		what = "its segments are not the image's bytes, or out of place";
+		ret = uc_elf_load(&pg->elf, pg->flat, pg->flen, NULL);
+	}
+	if (!ret) {
+		what = "a kernel function is missing or not unique";
+		ret = uc_elf_sym(&pg->elf, pg->uk->kern.sym, &pg->kern);
+	}
+	if (!ret && pg->uk->setup.sym)
+		ret = uc_elf_sym(&pg->elf, pg->uk->setup.sym, &pg->setup);
+	if (!ret && pg->uk->post.sym)
+		ret = uc_elf_sym(&pg->elf, pg->uk->post.sym, &pg->post);
+	if (ret)
+		fprintf(stderr, "vmm-bench: %s (%s): %s\n", path,
+			sk_kernels[k].name, what);
+	return ret;
+}
+
+/* Medians of one kernel: interpreter, JIT tier, Unicorn (Minsn/s). */
+struct uc_res {
+	double soft, jit, uni;
+	long n;
+};
+
+static int uc_measure(const struct params *p, unsigned k, struct uc_res *res)
+{
+	char pbuf[4096];
+	const char *path = sk_kernel_image(k, pbuf, sizeof(pbuf));
+	uint64_t n = sk_size(p, k);
 	double *s = calloc((size_t)p->trials, sizeof(double));
+	double *j = calloc((size_t)p->trials, sizeof(double));
 	double *u = calloc((size_t)p->trials, sizeof(double));
-	size_t len = 0, clen = 0;
-	uint8_t *img = bench_read_file(sk_image_path(), &len);
-	uint8_t *code = bench_read_file(lsp ? lsp : VMM_BENCH_KERNELS_LS, &clen);
+	size_t len = 0;
+	uint8_t *img = bench_read_file(path, &len), *elfbuf = NULL;
+	struct uc_prog pg;
+	const char *cc = getenv("VMM_BENCH_UC_COUNT");
+	bool count_check = cc && !strcmp(cc, "1");
 	int ret = -1;
 
-	if (!s || !u || !img || !code) {
-		fprintf(stderr, "vmm-bench: cannot read the kernels guest or "
-			"its load/store code\n");
+	if (!img)
+		fprintf(stderr, "vmm-bench: cannot read the kernels guest %s\n",
+			path);
+	if (!s || !j || !u || !img ||
+	    uc_prog_open(k, img, len, path, &elfbuf, &pg))
 		goto out;
-	}
-	/* the very bytes the guest runs */
-	if (!memmem(img, len, code, clen)) {
-		fprintf(stderr, "vmm-bench: the load/store code is not in the "
-			"kernels guest image\n");
-		goto out;
-	}
 	for (int t = 0; t < p->trials; t++) {
-		double ts, tu;
-		uint64_t insns, ss, su;
+		double ts, tj, tu;
+		uint64_t insns, ij, ss, sj, su;
 
-		if (sk_vmm(VMM_BACKEND_SOFT, img, len, SK_LOADSTORE, n, &ts,
-			   &insns, &ss, 0) ||
-		    sk_unicorn(code, clen, n, &tu, &su))
+		/* the interpreter, the JIT tier, Unicorn: interleaved */
+		if (sk_vmm(VMM_BACKEND_SOFT, img, len, k, n, &ts, &insns, &ss,
+			   VMM_CFG_NO_JIT) ||
+		    sk_vmm(VMM_BACKEND_SOFT, img, len, k, n, &tj, &ij, &sj,
+			   VMM_CFG_JIT) ||
+		    uc_run(&pg, n, &tu, &su, NULL))
 			goto out;
-		if (ss != su) {
-			fprintf(stderr, "vmm-bench: load/store checksums differ "
-				"(soft %016llx, Unicorn %016llx)\n",
-				(unsigned long long)ss, (unsigned long long)su);
+		/* the same code: Unicorn retires the guest's instructions
+		 * between the markers but for the few around the call
+		 * (7-55 here; its hook also counts each iteration of a REP
+		 * string instruction, soft counts the instruction once).
+		 * Only on request (VMM_BENCH_UC_COUNT=1, the smoke test):
+		 * a code hook makes Unicorn ~100x slower. */
+		if (t == 0 && count_check) {
+			uint64_t cu, su2;
+			double tc;
+			if (uc_run(&pg, n, &tc, &su2, &cu))
+				goto out;
+			fprintf(stderr, "vmm-bench: %s: %llu instructions on "
+				"soft, %llu under Unicorn\n",
+				sk_kernels[k].name, (unsigned long long)insns,
+				(unsigned long long)cu);
+			if (su2 != ss || cu > insns || insns - cu > 128) {
+				fprintf(stderr, "vmm-bench: kernel %s: Unicorn "
+					"did not run the guest's code\n",
+					sk_kernels[k].name);
+				goto out;
+			}
+		}
+		if (sj != ss || su != ss || ij != insns) {
+			fprintf(stderr, "vmm-bench: kernel %s n=%llu: checksums "
+				"differ (interpreter %016llx, JIT %016llx, "
+				"Unicorn %016llx) or instruction counts (%llu / "
+				"%llu)\n", sk_kernels[k].name,
+				(unsigned long long)n, (unsigned long long)ss,
+				(unsigned long long)sj, (unsigned long long)su,
+				(unsigned long long)insns,
+				(unsigned long long)ij);
 			goto out;
 		}
-		if (insns == 0 || ts <= 0 || tu <= 0)
+		if (insns == 0 || ts <= 0 || tj <= 0 || tu <= 0)
 			goto out;
 		s[t] = (double)insns / ts / 1e6;
+		j[t] = (double)insns / tj / 1e6;
 		u[t] = (double)insns / tu / 1e6;
 	}
-	*res = (struct result){ "soft-vs-unicorn-loadstore",
-				median(s, p->trials), median(u, p->trials),
-				"Minsn/s", "Unicorn 64-bit, same code",
-				p->trials, (long)n };
+	res->soft = median(s, p->trials);
+	res->jit = median(j, p->trials);
+	res->uni = median(u, p->trials);
+	res->n = (long)n;
 	ret = 0;
 out:
 	free(s);
+	free(j);
 	free(u);
 	free(img);
-	free(code);
+	free(elfbuf);
 	return ret;
+}
+
+static char uc_names[SK_N][56];
+static char uc_jnames[SK_N][64];
+
+/* Both lines of kernel @k; the interpreter's in @res, unprinted. */
+static int uc_entry(const struct params *p, unsigned k, struct result *res,
+		    struct uc_res *m)
+{
+	struct result r;
+
+	if (uc_measure(p, k, m))
+		return -1;
+	if (sk_kernels[k].image)
+		snprintf(uc_names[k], sizeof(uc_names[k]),
+			 "soft-vs-unicorn-%s-%s", sk_kernels[k].image,
+			 sk_kernels[k].name);
+	else
+		snprintf(uc_names[k], sizeof(uc_names[k]), "soft-vs-unicorn-%s",
+			 sk_kernels[k].name);
+	snprintf(uc_jnames[k], sizeof(uc_jnames[k]), "soft-jit%s",
+		 uc_names[k] + 4);
+	r = (struct result){ uc_jnames[k], m->jit, m->uni, "Minsn/s",
+			     "Unicorn, same code (JIT tier on)", p->trials,
+			     m->n };
+	bench_print(p, &r);
+	*res = (struct result){ uc_names[k], m->soft, m->uni, "Minsn/s",
+				"Unicorn, same code (interpreter)", p->trials,
+				m->n };
+	return 0;
+}
+#endif
+
+#ifndef VMM_BENCH_UNICORN
+static int uc_absent(const char *name)
+{
+	fprintf(stderr, "vmm-bench: %s: built without Unicorn "
+		"(libunicorn-dev)\n", name);
+	return 1;
+}
+#endif
+
+/* The load/store kernel alone (in the default set of entries). */
+int bench_soft_unicorn_loadstore(const struct params *p, struct result *res)
+{
+#ifdef VMM_BENCH_UNICORN
+	struct uc_res m;
+
+	return uc_entry(p, SK_LOADSTORE, res, &m);
 #else
 	(void)p;
 	(void)res;
-	fprintf(stderr, "vmm-bench: soft-vs-unicorn-loadstore: built without "
-		"Unicorn (libunicorn-dev)\n");
-	return 1;
+	return uc_absent("soft-vs-unicorn-loadstore");
+#endif
+}
+
+/*
+ * soft-vs-unicorn: every kernel of soft-vs-tcg-* and soft-vs-tcg-cc (the
+ * same images, the same sizes), two lines each, then the geometric means.
+ * VMM_BENCH_CC=<substring> runs only the kernels whose soft-vs-unicorn-*
+ * name contains it.
+ */
+int bench_soft_unicorn(const struct params *p, struct result *res)
+{
+#ifdef VMM_BENCH_UNICORN
+	const char *filter = getenv("VMM_BENCH_CC");
+	double ls = 0, lj = 0, lu = 0;
+	unsigned nk = 0;
+	struct result rj;
+
+	for (unsigned k = 0; k < SK_N; k++) {
+		struct uc_res m;
+		struct result r;
+		char name[48];
+
+		if (sk_kernels[k].image)
+			snprintf(name, sizeof(name), "%s-%s",
+				 sk_kernels[k].image, sk_kernels[k].name);
+		else
+			snprintf(name, sizeof(name), "%s", sk_kernels[k].name);
+		if (filter && !strstr(name, filter))
+			continue;
+		if (uc_entry(p, k, &r, &m))
+			return -1;
+		bench_print(p, &r);
+		ls += log(m.soft);
+		lj += log(m.jit);
+		lu += log(m.uni);
+		nk++;
+	}
+	if (!nk)
+		return 1;
+	rj = (struct result){ "soft-jit-vs-unicorn-geomean", exp(lj / nk),
+			      exp(lu / nk), "Minsn/s",
+			      "Unicorn, geomean of the kernels above (JIT)",
+			      p->trials, 0 };
+	bench_print(p, &rj);
+	*res = (struct result){ "soft-vs-unicorn-geomean", exp(ls / nk),
+				exp(lu / nk), "Minsn/s",
+				"Unicorn, geomean of the kernels above",
+				p->trials, 0 };
+	return 0;
+#else
+	(void)p;
+	(void)res;
+	return uc_absent("soft-vs-unicorn");
 #endif
 }
 

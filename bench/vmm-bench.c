@@ -28,7 +28,8 @@
  * soft-vs-unicorn-loadstore: seven compute kernels on the software backend
  * against QEMU TCG, KVM and Unicorn (soft_kernels.c); soft-vs-tcg-cc
  * and soft-vs-tcg-all-geomean (only when named): 26 runs of compiler-
- * generated kernels in four images against QEMU TCG (soft_kernels.c).
+ * generated kernels in four images against QEMU TCG (soft_kernels.c);
+ * soft-vs-unicorn (only when named): all of them against Unicorn.
  * Exit status 77 when KVM is not available (nothing to
  * compare against).  virtio-net-pps-tx/-rx and virtio-net-gbps-tx/-rx
  * (net.c): the guest's virtio-net driver against the host through the
@@ -2796,6 +2797,7 @@ static const struct {
 	{ "soft-vs-tcg-cc", bench_soft_tcg_cc, true },
 	{ "soft-vs-tcg-all-geomean", bench_soft_tcg_all_geomean, true },
 	{ "soft-vs-unicorn-loadstore", bench_soft_unicorn_loadstore },
+	{ "soft-vs-unicorn", bench_soft_unicorn, true },
 #endif
 #ifdef VMM_BENCH_MODELS_GUEST
 	{ "device-models", bench_device_models },
@@ -2886,7 +2888,7 @@ int main(int argc, char **argv)
 			       "  --migrate-modes M,...    precopy,precopy+autoconverge,postcopy (default all)\n"
 			       "  --migrate-link MIBS      cap the migration link (default 0: none)\n"
 			       "  --json       one JSON object per result\n"
-			       "  soft-vs-tcg-cc, soft-vs-tcg-all-geomean and virtio-blk-*-read-mq run only when named\n"
+			       "  soft-vs-tcg-cc, soft-vs-tcg-all-geomean, soft-vs-unicorn and virtio-blk-*-read-mq run only when named\n"
 			       "benches:");
 			for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 				printf(" %s", benches[i].name);

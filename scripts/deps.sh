@@ -14,7 +14,7 @@ if [ "${1:-}" = "--test" ]; then
 	# vhost-user interop: qemu-system-common ships qemu-storage-daemon,
 	# busybox-static and cpio build the Linux test's initramfs.
 	# iproute2: the migration test between network namespaces (ip netns,
-	# veth).  libunicorn-dev: vmm-bench soft-vs-unicorn-loadstore.
+	# veth).  libunicorn-dev: vmm-bench soft-vs-unicorn-*.
 	# gdb: the gdb stub's interop test (tests/debug).
 	# e2fsprogs: mkfs.ext4 and debugfs for the Linux disk test.
 	PKGS="$PKGS qemu-system-x86 qemu-system-common busybox-static clang libclang-rt-14-dev cpio xz-utils iproute2 libunicorn-dev gdb e2fsprogs"

@@ -27,16 +27,16 @@
 #include "guest.h"
 #include "kernels.h"
 
-#define BUF0 ((uint8_t *)(uintptr_t)0x400000)   /* 4 MiB: work buffers */
+#define BUF0 ((uint8_t *)(uintptr_t)KERN_BUF0)   /* 4 MiB: work buffers */
 /*
  * Working sets stay at 512 KiB or less (128 pages): QEMU's soft TLB starts
  * with 256 entries and only grows when the guest flushes its TLB, which
  * this guest never does, so larger sets would measure that start-up size
  * rather than the emulators' code (see docs/benchmarks.md).
  */
-#define BUF_SIZE (256u << 10)
+#define BUF_SIZE KERN_BUF_SIZE
 #define SIEVE_CHUNK (512u << 10)
-#define CHASE_NODES (1u << 15)
+#define CHASE_NODES KERN_CHASE_NODES
 
 
 /* Decimal N; 0 when missing, malformed or above KERN_N_MAX. */
@@ -323,15 +323,17 @@ int guest_main(void)
 	if (n == 0)
 		return KERN_EXIT_BADARG;
 
-	/* setup: not timed */
+	/* setup: not timed; every kernel, setup and checksum function is
+	 * called through KERN_CALL (kernels.h: vmm-bench calls the same
+	 * functions under Unicorn) */
 	if (k == 1)
-		crc_setup(BUF0);
+		KERN_CALL(crc_setup, BUF0);
 	else if (k == 2)
-		memcpy_setup(a);
+		KERN_CALL(memcpy_setup, a);
 	else if (k == 3)
-		chase_setup((struct node *)(void *)BUF0,
-			    (uint32_t *)(void *)(BUF0 + CHASE_NODES *
-						 sizeof(struct node)));
+		KERN_CALL(chase_setup, (struct node *)(void *)BUF0,
+			  (uint32_t *)(void *)(BUF0 + CHASE_NODES *
+					       sizeof(struct node)));
 
 	if (use_hpet) {
 		if (!(HPET[HPET_CAP] >> 32))
@@ -342,19 +344,21 @@ int guest_main(void)
 	if (use_hpet)
 		hpet0 = HPET[HPET_COUNTER];
 	switch (k) {
-	case 0: sum = kern_sieve(BUF0, n); break;
-	case 1: sum = kern_crc32(BUF0, n); break;
-	case 2: sum = kern_memcpy(a, b, n); break;
-	case 3: sum = kern_chase((const struct node *)(void *)BUF0, n); break;
-	case 4: sum = kern_interp(n); break;
-	case 5: sum = kern_regloop(n); break;
-	default: sum = kern_loadstore(a, n); break;
+	case 0: sum = KERN_CALL(kern_sieve, BUF0, n); break;
+	case 1: sum = KERN_CALL(kern_crc32, BUF0, n); break;
+	case 2: sum = KERN_CALL(kern_memcpy, a, b, n); break;
+	case 3:
+		sum = KERN_CALL(kern_chase, (const struct node *)(void *)BUF0, n);
+		break;
+	case 4: sum = KERN_CALL(kern_interp, n); break;
+	case 5: sum = KERN_CALL(kern_regloop, n); break;
+	default: sum = KERN_CALL(kern_loadstore, a, n); break;
 	}
 	if (use_hpet)
 		hpet1 = HPET[HPET_COUNTER];
 	con_putc(KERN_MARK_END);
 	if (k == 2)
-		sum = memcpy_sum(a, b);
+		sum = KERN_CALL(memcpy_sum, a, b);
 
 	for (const char *s = "sum="; *s; s++)
 		con_putc(*s);

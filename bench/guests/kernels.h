@@ -13,6 +13,15 @@
  *   the markers and the counter period in femtoseconds,
  * and exits through isa-debug-exit (port 0xf4) with KERN_EXIT_OK, or
  * KERN_EXIT_BADARG for an unknown kernel or an N out of range.
+ *
+ * vmm-bench soft-vs-unicorn-* calls the guests' kernel functions (and
+ * their untimed setup) by their ELF symbols under Unicorn, so every such
+ * function is called in the guest through KERN_CALL: a pointer the
+ * compiler cannot see through, so the function keeps the standard calling
+ * convention (64-bit System V; 32-bit cdecl, the guests are built without
+ * -mregparm), is never inlined nor specialised (no .constprop/.isra clone
+ * is called instead) and the bytes at the symbol are the ones the guest
+ * runs.  The addresses below are what both sides pass as arguments.
  */
 #ifndef BENCH_GUESTS_KERNELS_H
 #define BENCH_GUESTS_KERNELS_H
@@ -27,11 +36,24 @@
 
 /* Guest RAM the image needs (work buffers from 4 MiB, < 2 MiB). */
 #define KERN_RAM_MIB 16
+/* Work buffers of both guests (below KERN_RAM_MIB). */
+#define KERN_BUF0 0x400000u
+/* kernels.c: the crc32/memcpy buffers, the chase list's nodes */
+#define KERN_BUF_SIZE (256u << 10)
+#define KERN_CHASE_NODES (1u << 15)
 /* Largest N. */
 #define KERN_N_MAX (1ull << 40)
 
 /* The load/store kernel's array: 4096 words (32 KiB). */
 #define KERN_LS_WORDS 4096u
 uint64_t kern_loadstore(uint64_t *a, uint64_t n);
+
+/* Call @f(...) through an opaque pointer (see above). */
+#define KERN_CALL(f, ...)                                                  \
+	({                                                                 \
+		__typeof__(&(f)) kern_fp_ = (f);                           \
+		__asm__("" : "+r"(kern_fp_));                              \
+		kern_fp_(__VA_ARGS__);                                     \
+	})
 
 #endif

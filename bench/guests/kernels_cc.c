@@ -33,7 +33,7 @@
 
 int guest_main(void);
 
-#define BUF0 ((uint8_t *)(uintptr_t)0x400000) /* 4 MiB: work buffers */
+#define BUF0 ((uint8_t *)(uintptr_t)KERN_BUF0) /* 4 MiB: work buffers */
 
 static void con_putc(char c)
 {
@@ -406,6 +406,13 @@ static uint64_t loop_ls(unsigned long *p, unsigned long n)
 	return a;
 }
 
+/* the loops' 1024 words */
+static void words_setup(unsigned long *words)
+{
+	for (unsigned i = 0; i < 1024; i++)
+		words[i] = i * 2654435761u;
+}
+
 /* ---- driver ---- */
 
 #define HPET ((volatile uint32_t *)(uintptr_t)0xfed00000u)
@@ -439,13 +446,14 @@ int guest_main(void)
 	if (k < 0 || n == 0 || ((k >= 5) && (unsigned long)n != n))
 		return KERN_EXIT_BADARG;
 
+	/* setup and kernels through KERN_CALL (kernels.h: vmm-bench calls
+	 * the same functions under Unicorn) */
 	if (k == 1)
-		sha_setup(BUF0);
+		KERN_CALL(sha_setup, BUF0);
 	else if (k == 3)
-		ss_setup(BUF0);
+		KERN_CALL(ss_setup, BUF0);
 	else if (k >= 6)
-		for (unsigned i = 0; i < 1024; i++)
-			words[i] = i * 2654435761u;
+		KERN_CALL(words_setup, words);
 	if (use_hpet) {
 		if (!HPET[1])
 			return KERN_EXIT_BADARG;
@@ -455,14 +463,14 @@ int guest_main(void)
 	if (use_hpet)
 		t0 = hpet_read();
 	switch (k) {
-	case 0: sum = kern_bcvm(n); break;
-	case 1: sum = kern_sha256(BUF0, n); break;
-	case 2: sum = kern_qsort((uint32_t *)(void *)BUF0, n); break;
-	case 3: sum = kern_strsearch(BUF0, n); break;
-	case 4: sum = kern_matmul((uint32_t *)(void *)BUF0, n); break;
-	case 5: sum = loop_alu((unsigned long)n); break;
-	case 6: sum = loop_load(words, (unsigned long)n); break;
-	default: sum = loop_ls(words, (unsigned long)n); break;
+	case 0: sum = KERN_CALL(kern_bcvm, n); break;
+	case 1: sum = KERN_CALL(kern_sha256, BUF0, n); break;
+	case 2: sum = KERN_CALL(kern_qsort, (uint32_t *)(void *)BUF0, n); break;
+	case 3: sum = KERN_CALL(kern_strsearch, BUF0, n); break;
+	case 4: sum = KERN_CALL(kern_matmul, (uint32_t *)(void *)BUF0, n); break;
+	case 5: sum = KERN_CALL(loop_alu, (unsigned long)n); break;
+	case 6: sum = KERN_CALL(loop_load, words, (unsigned long)n); break;
+	default: sum = KERN_CALL(loop_ls, words, (unsigned long)n); break;
 	}
 	if (use_hpet)
 		t1 = hpet_read();

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kernels_ls.c - the load/store kernel of the compute-kernels guest, in a
- * file of its own so that its machine code can be taken out of the object
- * file (objcopy -j .text) and run unchanged in another emulator
- * (vmm-bench soft-vs-unicorn-loadstore).  So it must stay self-contained:
- * no calls, no global data, no stack arguments; System V ABI, a pointer to
+ * file of its own since the first soft-vs-unicorn entry, which ran its
+ * .text cut out of the object file; vmm-bench now calls it (like every
+ * kernel) by its symbol in kernels.elf.  System V ABI: a pointer to
  * 32 KiB of writable memory in RDI, the iteration count in RSI, the
  * checksum in RAX.
  */
