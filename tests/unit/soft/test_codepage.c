@@ -111,6 +111,50 @@ static void finish(struct runner *r, pthread_t th)
 	assert_int_equal(r->ret, 0);
 }
 
+/* Run @cpu on a thread of its own (finish() collects it). */
+static void start(struct runner *r, pthread_t *th, vmm_vcpu *cpu)
+{
+	memset(r, 0, sizeof(*r));
+	r->cpu = cpu;
+	atomic_init(&r->done, false);
+	assert_int_equal(pthread_create(th, NULL, run_thread, r), 0);
+}
+
+/*
+ * A two-vCPU soft VM in the long-mode environment: vCPU 0 runs @code0 at
+ * ENV_CODE, vCPU 1 @code1 at WR_CODE; FN_PAGE holds fn1.
+ */
+static vmm_vm *two_cpus(const uint8_t *code0, size_t len0,
+			const uint8_t *code1, size_t len1, vmm_vcpu **c0,
+			vmm_vcpu **c1)
+{
+	struct vmm_config cfg;
+	struct vmm_cpu_state st;
+	vmm_vm *vm;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_SOFT;
+	cfg.flags = VMM_CFG_NO_IRQCHIP;
+	cfg.ncpus = 2;
+	assert_int_equal(vmm_vm_create(&cfg, &vm), 0);
+	assert_int_equal(vmm_mem_add_ram(vm, 0, ENV_RAM), 0);
+	assert_int_equal(vmm_vcpu_create(vm, 0, c0), 0);
+	assert_int_equal(vmm_vcpu_create(vm, 1, c1), 0);
+	assert_int_equal(env_build_memory(vm), 0);
+	assert_int_equal(vmm_mem_write(vm, ENV_CODE, code0, len0), 0);
+	assert_int_equal(vmm_mem_write(vm, FN_PAGE, fn1, sizeof(fn1)), 0);
+	assert_int_equal(vmm_mem_write(vm, WR_CODE, code1, len1), 0);
+	for (unsigned k = 0; k < 2; k++) {
+		vmm_vcpu *c = k ? *c1 : *c0;
+		assert_int_equal(vmm_vcpu_get_state(c, &st), 0);
+		env_state(&st, ENV_LONG64, 0);
+		if (k)
+			st.rip = WR_CODE;
+		assert_int_equal(vmm_vcpu_set_state(c, &st), 0);
+	}
+	return vm;
+}
+
 /* While the vCPU spins on the old code, the host rewrites it. */
 static void test_host_write_while_running(void **state)
 {
@@ -124,10 +168,7 @@ static void test_host_write_while_running(void **state)
 	tvm_setup(&t, ENV_LONG64, 0, spin, sizeof(spin));
 	assert_int_equal(vmm_mem_write(t.vm, FN_PAGE, fn1, sizeof(fn1)), 0);
 	tvm_set(&t);
-	memset(&r, 0, sizeof(r));
-	r.cpu = t.cpu;
-	atomic_init(&r.done, false);
-	assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+	start(&r, &th, t.cpu);
 	usleep(50000); /* let it translate and spin */
 	assert_int_equal(vmm_mem_write(t.vm, FN_PAGE + 1, &two, 1), 0);
 	finish(&r, th);
@@ -146,7 +187,6 @@ static void test_other_vcpu_write(void **state)
 		0xc6, 0x04, 0x25, 0x01, 0x10, 0x01, 0x00, 0x02,
 		0xf4,
 	};
-	struct vmm_config cfg;
 	struct vmm_cpu_state st;
 	struct vmm_exit e;
 	vmm_vm *vm;
@@ -155,31 +195,8 @@ static void test_other_vcpu_write(void **state)
 	pthread_t th;
 
 	(void)state;
-	vmm_config_init(&cfg);
-	cfg.backend = VMM_BACKEND_SOFT;
-	cfg.flags = VMM_CFG_NO_IRQCHIP;
-	cfg.ncpus = 2;
-	assert_int_equal(vmm_vm_create(&cfg, &vm), 0);
-	assert_int_equal(vmm_mem_add_ram(vm, 0, ENV_RAM), 0);
-	assert_int_equal(vmm_vcpu_create(vm, 0, &c0), 0);
-	assert_int_equal(vmm_vcpu_create(vm, 1, &c1), 0);
-	assert_int_equal(env_build_memory(vm), 0);
-	assert_int_equal(vmm_mem_write(vm, ENV_CODE, spin, sizeof(spin)), 0);
-	assert_int_equal(vmm_mem_write(vm, FN_PAGE, fn1, sizeof(fn1)), 0);
-	assert_int_equal(vmm_mem_write(vm, WR_CODE, writer, sizeof(writer)),
-			 0);
-	assert_int_equal(vmm_vcpu_get_state(c0, &st), 0);
-	env_state(&st, ENV_LONG64, 0);
-	assert_int_equal(vmm_vcpu_set_state(c0, &st), 0);
-	assert_int_equal(vmm_vcpu_get_state(c1, &st), 0);
-	env_state(&st, ENV_LONG64, 0);
-	st.rip = WR_CODE;
-	assert_int_equal(vmm_vcpu_set_state(c1, &st), 0);
-
-	memset(&r, 0, sizeof(r));
-	r.cpu = c0;
-	atomic_init(&r.done, false);
-	assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+	vm = two_cpus(spin, sizeof(spin), writer, sizeof(writer), &c0, &c1);
+	start(&r, &th, c0);
 	usleep(50000);
 	assert_int_equal(vmm_vcpu_run(c1, &e), 0);
 	assert_int_equal(e.kind, VMM_EXIT_HLT);
@@ -231,7 +248,6 @@ static void test_cross_modify_writable_entry(void **state)
 		0x00,
 		0xf4,
 	};
-	struct vmm_config cfg;
 	struct vmm_cpu_state st;
 	struct vmm_exit e;
 	vmm_vm *vm;
@@ -240,32 +256,8 @@ static void test_cross_modify_writable_entry(void **state)
 	pthread_t th;
 
 	(void)state;
-	vmm_config_init(&cfg);
-	cfg.backend = VMM_BACKEND_SOFT;
-	cfg.flags = VMM_CFG_NO_IRQCHIP;
-	cfg.ncpus = 2;
-	assert_int_equal(vmm_vm_create(&cfg, &vm), 0);
-	assert_int_equal(vmm_mem_add_ram(vm, 0, ENV_RAM), 0);
-	assert_int_equal(vmm_vcpu_create(vm, 0, &c0), 0);
-	assert_int_equal(vmm_vcpu_create(vm, 1, &c1), 0);
-	assert_int_equal(env_build_memory(vm), 0);
-	assert_int_equal(vmm_mem_write(vm, ENV_CODE, runner, sizeof(runner)),
-			 0);
-	assert_int_equal(vmm_mem_write(vm, FN_PAGE, fn1, sizeof(fn1)), 0);
-	assert_int_equal(vmm_mem_write(vm, WR_CODE, writer, sizeof(writer)),
-			 0);
-	assert_int_equal(vmm_vcpu_get_state(c0, &st), 0);
-	env_state(&st, ENV_LONG64, 0);
-	assert_int_equal(vmm_vcpu_set_state(c0, &st), 0);
-	assert_int_equal(vmm_vcpu_get_state(c1, &st), 0);
-	env_state(&st, ENV_LONG64, 0);
-	st.rip = WR_CODE;
-	assert_int_equal(vmm_vcpu_set_state(c1, &st), 0);
-
-	memset(&r, 0, sizeof(r));
-	r.cpu = c0;
-	atomic_init(&r.done, false);
-	assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+	vm = two_cpus(runner, sizeof(runner), writer, sizeof(writer), &c0, &c1);
+	start(&r, &th, c0);
 	assert_int_equal(vmm_vcpu_run(c1, &e), 0);
 	assert_int_equal(e.kind, VMM_EXIT_HLT);
 	finish(&r, th);

@@ -54,6 +54,25 @@ static void run_code(struct tvm *t, const uint8_t *code, size_t len,
 	assert_int_equal(e.kind, VMM_EXIT_HLT);
 }
 
+/* One VM with pages(): @global (if not 0) maps its own page global, @code
+ * runs with CR4.PGE, then RAX and (unless ANY) RDX are checked. */
+#define ANY UINT64_MAX
+static void check(const uint8_t *code, size_t len, uint64_t global,
+		  uint64_t rax, uint64_t rdx)
+{
+	struct tvm t;
+
+	tvm_create(&t, 0);
+	pages(&t);
+	if (global)
+		pte(&t, global, global | PT_P | PT_RW | PT_G);
+	run_code(&t, code, len, true);
+	assert_int_equal(t.st.gpr[VMM_RAX], rax);
+	if (rdx != ANY)
+		assert_int_equal(t.st.gpr[VMM_RDX], rdx);
+	tvm_destroy(&t);
+}
+
 /* movzx eax, [0x40000]; remap 0x40000 -> 0x41000 (P|RW); mov cr3, cr3;
  * movzx edx, [0x40000]; hlt */
 static const uint8_t cr3_data[] = {
@@ -67,15 +86,8 @@ static const uint8_t cr3_data[] = {
 
 static void test_cr3_drops_nonglobal(void **state)
 {
-	struct tvm t;
-
 	(void)state;
-	tvm_create(&t, 0);
-	pages(&t);
-	run_code(&t, cr3_data, sizeof(cr3_data), true);
-	assert_int_equal(t.st.gpr[VMM_RAX], 0x11);
-	assert_int_equal(t.st.gpr[VMM_RDX], 0x22);
-	tvm_destroy(&t);
+	check(cr3_data, sizeof(cr3_data), 0, 0x11, 0x22);
 }
 
 /* 600 loads from 4 KiB pieces of the large pages at 2 MiB (more slots
@@ -96,15 +108,8 @@ static const uint8_t cr3_overflow[] = {
 
 static void test_cr3_after_overflow(void **state)
 {
-	struct tvm t;
-
 	(void)state;
-	tvm_create(&t, 0);
-	pages(&t);
-	run_code(&t, cr3_overflow, sizeof(cr3_overflow), true);
-	assert_int_equal(t.st.gpr[VMM_RAX], 0x11);
-	assert_int_equal(t.st.gpr[VMM_RDX], 0x22);
-	tvm_destroy(&t);
+	check(cr3_overflow, sizeof(cr3_overflow), 0, 0x11, 0x22);
 }
 
 /*
@@ -142,23 +147,11 @@ static const uint8_t code_invlpg[] = {
 
 static void test_remapped_code(void **state)
 {
-	struct tvm t;
-
 	(void)state;
 	/* non-global code page, CR3 load */
-	tvm_create(&t, 0);
-	pages(&t);
-	run_code(&t, code_cr3, sizeof(code_cr3), true);
-	assert_int_equal(t.st.gpr[VMM_RAX], 2);
-	tvm_destroy(&t);
-
+	check(code_cr3, sizeof(code_cr3), 0, 2, ANY);
 	/* global code page, INVLPG */
-	tvm_create(&t, 0);
-	pages(&t);
-	pte(&t, 0x50000, 0x50000 | PT_P | PT_RW | PT_G);
-	run_code(&t, code_invlpg, sizeof(code_invlpg), true);
-	assert_int_equal(t.st.gpr[VMM_RAX], 2);
-	tvm_destroy(&t);
+	check(code_invlpg, sizeof(code_invlpg), 0x50000, 2, ANY);
 }
 
 /* movzx eax, [0x201000]; PDE of 2 MiB -> 4 MiB; invlpg [0x205000] (another
@@ -174,15 +167,8 @@ static const uint8_t large_invlpg[] = {
 
 static void test_invlpg_large(void **state)
 {
-	struct tvm t;
-
 	(void)state;
-	tvm_create(&t, 0);
-	pages(&t);
-	run_code(&t, large_invlpg, sizeof(large_invlpg), true);
-	assert_int_equal(t.st.gpr[VMM_RAX], 0x33);
-	assert_int_equal(t.st.gpr[VMM_RDX], 0x44);
-	tvm_destroy(&t);
+	check(large_invlpg, sizeof(large_invlpg), 0, 0x33, 0x44);
 }
 
 /* movzx eax, [0x40000]; remap (G); clear CR4.PGE; movzx edx, [0x40000] */
@@ -199,16 +185,8 @@ static const uint8_t pge_off[] = {
 
 static void test_pge_off_drops_global(void **state)
 {
-	struct tvm t;
-
 	(void)state;
-	tvm_create(&t, 0);
-	pages(&t);
-	pte(&t, 0x40000, 0x40000 | PT_P | PT_RW | PT_G);
-	run_code(&t, pge_off, sizeof(pge_off), true);
-	assert_int_equal(t.st.gpr[VMM_RAX], 0x11);
-	assert_int_equal(t.st.gpr[VMM_RDX], 0x22);
-	tvm_destroy(&t);
+	check(pge_off, sizeof(pge_off), 0x40000, 0x11, 0x22);
 }
 
 /* movzx eax, [0x40000]; mov cr3, cr3; movzx edx, [0x40000]; hlt */
