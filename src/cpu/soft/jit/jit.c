@@ -52,6 +52,11 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#ifdef SOFT_JIT_DUMP_DIR
+#include <stdio.h>
+#define JIT_STR2(x) #x
+#define JIT_STR(x) JIT_STR2(x)
+#endif
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -315,6 +320,18 @@ struct tr {
 			   * back to the interpreter) */
 	size_t guard[2];  /* the entry guard's jumps */
 	unsigned nguard;
+	/*
+	 * A self-loop (the block ends in a JMP or Jcc to its own start and
+	 * every instruction is translated): LOOP_REG counts the iterations
+	 * whose instructions (n_back each) and TLB hits (h_back each) the
+	 * state does not have yet; every way out adds them (loop_flush),
+	 * the back-edge is an increment and a compare (emit_loop_back).
+	 */
+	bool loop;
+	bool noloop;      /* translate again without (an interpreter call) */
+	bool loop_live;   /* the flags are live at the block's top */
+	unsigned n_back, h_back;
+	uint32_t loop_max; /* iterations per entry (the interrupt latency) */
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -340,6 +357,12 @@ static unsigned rm_of(const struct soft_insn *i, unsigned size)
  * the calls of generated code into C) */
 static const uint8_t cache_regs[] = { H_RBP, H_R12, H_R13, H_R14, H_R15 };
 #define NCACHE (sizeof(cache_regs) / sizeof(cache_regs[0]))
+/* a self-loop's iteration counter (struct tr.loop): the last of them */
+#define LOOP_REG H_R15
+/* guest instructions a self-loop runs per entry before it goes back to
+ * the executor (kicks, interrupts, shootdowns): at least SOFT_LINK_MAX
+ * iterations, as many blocks would */
+#define SOFT_JIT_LOOP_INSNS 4096
 
 /* host register of guest register @r of @size (byte regs 16-19: AH-BH
  * of 0-3), -1 when not cached; *hi: a high-byte register */
@@ -658,6 +681,30 @@ static void flush_hits(struct tr *t)
 	t->pend_hits = 0;
 }
 
+/*
+ * A self-loop's iterations not counted yet into the state: icount +=
+ * LOOP_REG * n_back, st_tlb_hits += LOOP_REG * h_back (before the block
+ * is left or a call may leave it); @undo takes them out again (a slow
+ * path going back into the loop).  RAX clobbered, not the host flags'
+ * users: none is live here.
+ */
+static void loop_flush(struct tr *t, bool undo)
+{
+	struct jit_emit *e = &t->e;
+
+	if (!t->loop)
+		return;
+	e_rr(e, OPS(0x69), 4, H_RAX, LOOP_REG);    /* imul eax, r15d, n */
+	e_d(e, t->n_back);
+	e_rm(e, OPS(undo ? 0x29 : 0x01), 8, H_RAX, H_RBX, OFF(icount));
+	if (t->h_back) {
+		e_rr(e, OPS(0x69), 4, H_RAX, LOOP_REG);
+		e_d(e, t->h_back);
+		e_rm(e, OPS(undo ? 0x29 : 0x01), 8, H_RAX, H_RBX,
+		     OFF(st_tlb_hits));
+	}
+}
+
 /* lazy flags of a result: op, size, res = RDX, a = RAX, b = RCX */
 static void emit_lf_r(struct tr *t, unsigned op, unsigned size,
 		      unsigned res)
@@ -676,6 +723,17 @@ static void emit_lf(struct tr *t, unsigned op, unsigned size)
 	emit_lf_r(t, op, size, H_RDX);
 }
 
+/* the pending producer @p redone on R8, R9: RDX = its result, the host
+ * flags its flags */
+static void pf_redo(struct tr *t, const struct pend_flags *p)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+	e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) }, 1,
+	     p->size, H_R9, H_RDX);
+}
+
 /* the pending flags @p into the state (RDX clobbered; the host flags
  * are then the producer's) */
 static void pf_store(struct tr *t, const struct pend_flags *p)
@@ -686,9 +744,7 @@ static void pf_store(struct tr *t, const struct pend_flags *p)
 		return;
 	e_st32i(e, H_RBX, OFF(lf_op), p->op);
 	e_st32i(e, H_RBX, OFF(lf_size), p->size);
-	e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
-	e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) }, 1,
-	     p->size, H_R9, H_RDX);
+	pf_redo(t, p);
 	e_store(e, H_RDX, H_RBX, OFF(lf_res), 8);
 	e_store(e, H_R8, H_RBX, OFF(lf_a), 8);
 	e_store(e, H_R9, H_RBX, OFF(lf_b), 8);
@@ -1493,9 +1549,7 @@ static void emit_get_cf(struct tr *t, bool hf)
 	const struct pend_flags *p = &t->pf;
 
 	if (p->v) {
-		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
-		e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) },
-		     1, p->size, H_R9, H_RDX);
+		pf_redo(t, p);
 		hf = true;
 	} else if (!hf && t->lf_eager) {
 		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 4);
@@ -1592,9 +1646,7 @@ static void emit_rot_live(struct tr *t, const struct soft_insn *i,
 	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
 
 	if (p->v) {
-		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
-		e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) },
-		     1, p->size, H_R9, H_RDX);
+		pf_redo(t, p);
 		hf = true;
 	}
 	if (hf) {
@@ -1670,6 +1722,12 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 	struct soft_tb *tb = t->tb;
 	const struct soft_insn *i = &tb->insn[k];
 
+	if (t->loop && !last) {
+		/* the counter would have to go to the state and back around
+		 * the call: translated again as an ordinary block */
+		t->noloop = true;
+		return false;
+	}
 	{
 		struct soft_insn *cp = soft_tb_alloc(t->c, 2 * sizeof(*cp));
 		bool defer = tb->insn[k + 1].pre_n > 0;
@@ -1692,6 +1750,8 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 			cache_end(t);
 		else
 			cache_sync(t);
+		if (last)
+			loop_flush(t, false);
 		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 		e_movi(e, H_RSI, (uint64_t)(uintptr_t)cp);
 		if (last) {
@@ -1771,6 +1831,7 @@ static bool emit_link(struct tr *t, bool check_rip)
 	if (!s)
 		return false;
 	memset(s, 0, sizeof(*s));
+	loop_flush(t, false);
 	e_movi(e, H_RSI, (uint64_t)(uintptr_t)s);
 	/* cmp dword [rbx+ev], 0; jne slow */
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
@@ -1872,6 +1933,82 @@ static void emit_self_loop(struct tr *t, uint64_t target)
 }
 
 /*
+ * The back-edge of a self-loop (struct tr.loop), emitted where the branch
+ * to the block's start is taken, before anything is written back: the
+ * state's RIP is the block's (nothing in the body syncs it but the slow
+ * paths, which take it back), the cached registers stay where they are
+ * (the body's top treats them all as dirty), the flags stay pending
+ * unless the body reads flags before it writes them all (loop_live);
+ * one more iteration is counted in LOOP_REG.  After loop_max iterations
+ * it falls through to the branch's way out, the iteration not counted
+ * and the link budget used up: the executor looks at kicks, interrupts
+ * and shootdowns at least every SOFT_JIT_LOOP_INSNS instructions.
+ */
+static void loop_setup(struct tr *t)
+{
+	t->n_back = t->pend_n + 1;
+	t->h_back = t->pend_hits;
+	t->loop_max = SOFT_JIT_LOOP_INSNS / t->n_back;
+	if (t->loop_max < SOFT_LINK_MAX)
+		t->loop_max = SOFT_LINK_MAX;
+}
+
+static void emit_loop_back(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+
+	if (t->loop_live)
+		pf_store(t, &t->pf);
+	e_rr(e, OPS(0xff), 4, 0, LOOP_REG);          /* inc r15d */
+	e_rr(e, OPS(0x81), 4, 7, LOOP_REG);          /* cmp r15d, max */
+	e_d(e, t->loop_max);
+	e_patch(e, e_jcc32(e, 0x2), t->loop_pos);    /* jb top */
+	e_rr(e, OPS(0xff), 4, 1, LOOP_REG);          /* dec r15d */
+	e_st32i(e, H_RBX, OFF(link_left), 0);
+}
+
+/* leave a self-loop block at the end of its last instruction, for RIP
+ * @rip: everything into the state, then the link */
+static bool loop_exit(struct tr *t, uint64_t rip)
+{
+	cache_end(t);
+	pf_flush(t);
+	st_rip(t, rip);
+	e_mem_imm(&t->e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	flush_hits(t);
+	return emit_link(t, false);
+}
+
+/* Jcc back to the block's start ending a self-loop */
+static bool emit_jcc_loop(struct tr *t, unsigned k, const struct form *f,
+			  bool hf)
+{
+	struct jit_emit *e = &t->e;
+	const struct soft_insn *i = &t->tb->insn[k];
+	uint16_t dirty = t->dirty;
+	struct pend_flags pf = t->pf;
+	unsigned hits = t->pend_hits;
+	size_t taken;
+
+	loop_setup(t);
+	if (!hf && t->pf.v)
+		pf_redo(t, &t->pf);
+	else if (!hf)
+		emit_flags(t, f->cc);
+	taken = e_jcc32(e, (uint8_t)f->cc);
+	if (!loop_exit(t, (insn_rip(t, k) + i->len) &
+			      (t->m32 ? 0xffffffffull : ~0ull)))
+		return false;
+	t->dirty = dirty;
+	t->nocache = false;
+	t->pf = pf;
+	t->pend_hits = hits;
+	e_patch(e, taken, e_pos(e));
+	emit_loop_back(t);
+	return loop_exit(t, t->rip0);
+}
+
+/*
  * Jcc ending the block, on flags this block's translated code stored:
  * RIP = target or next, the count, then the interpreter's link to the
  * successor block (soft_jit_link, as its Jcc twin does).  A non-canonical
@@ -1887,6 +2024,11 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
 					    (f->cc >> 1) == 3));
 
+	target = insn_rip(t, k) + i->len + i->imm;
+	if (t->m32)
+		target = (uint32_t)target;
+	if (t->loop && target == t->rip0)
+		return emit_jcc_loop(t, k, f, hf);
 	cache_end(t); /* moves: the host flags stay */
 	if (t->pf.v) {
 		pf_flush(t); /* redoes the producer: its host flags */
@@ -1902,9 +2044,6 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	flush_hits(t);
 	j = e_jmp32(e);
 	e_patch(e, taken, e_pos(e));
-	target = insn_rip(t, k) + i->len + i->imm;
-	if (t->m32)
-		target = (uint32_t)target; /* 32-bit operand size: wraps */
 	if (!canonical(target)) {
 		slow = e_jmp32(e);
 	} else {
@@ -1976,7 +2115,15 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	const struct soft_insn *i = &t->tb->insn[k];
 	int64_t next = (int64_t)t->pend_len + i->len;
 	struct fixes fx = { { 0 }, 0 };
+	bool self = f->k == K_JMP && t->loop &&
+		    ((insn_rip(t, k) + i->len + i->imm) &
+		     (t->m32 ? 0xffffffffull : ~0ull)) == t->rip0;
 
+	if (self) {
+		/* the back-edge first; the way out after it */
+		loop_setup(t);
+		emit_loop_back(t);
+	}
 	flush_hits(t);
 	pf_flush(t);
 	cache_end(t);
@@ -2040,7 +2187,7 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	flush_hits(t);
-	if (f->k == K_JMP)
+	if (f->k == K_JMP && !t->loop)
 		emit_self_loop(t, (insn_rip(t, k) + i->len + i->imm) &
 				       (t->m32 ? 0xffffffffull : ~0ull));
 	if (!emit_link(t, f->k == K_RET || f->k == K_JMPI ||
@@ -2086,6 +2233,10 @@ static void choose_cached(struct tr *t, const struct form *forms,
 {
 	unsigned use[16] = { 0 };
 	const struct soft_tb *tb = t->tb;
+	/* a self-loop keeps LOOP_REG for its counter, and a register used
+	 * once per iteration is still loaded and stored once per entry */
+	unsigned ncache = t->loop ? NCACHE - 1 : NCACHE;
+	unsigned min_use = t->loop ? 1 : 2;
 
 	memset(t->hr, -1, sizeof(t->hr));
 	t->cached = t->dirty = 0;
@@ -2121,10 +2272,10 @@ static void choose_cached(struct tr *t, const struct form *forms,
 				count_use(use, i->index, 8);
 		}
 	}
-	for (unsigned n = 0; n < NCACHE; n++) {
+	for (unsigned n = 0; n < ncache; n++) {
 		unsigned best = 16;
 		for (unsigned g = 0; g < 16; g++)
-			if (use[g] >= 2 && !(t->cached & (1u << g)) &&
+			if (use[g] >= min_use && !(t->cached & (1u << g)) &&
 			    (best == 16 || use[g] > use[best]))
 				best = g;
 		if (best == 16)
@@ -2198,6 +2349,17 @@ static bool translate_block(struct tr *t)
 		}
 	}
 
+	t->loop_live = lv;
+	/* a self-loop: the last instruction branches to the first, all
+	 * translated (an interpreter call found later: t->noloop) */
+	if (!t->noloop && ok[n - 1] &&
+	    (forms[n - 1].k == K_JCC || forms[n - 1].k == K_JMP)) {
+		const struct soft_insn *l = &tb->insn[n - 1];
+		uint64_t to = insn_rip(t, n - 1) + l->len + l->imm;
+		t->loop = (t->m32 ? (uint32_t)to : to) == t->rip0;
+		for (unsigned k = 0; k < n; k++)
+			t->loop = t->loop && ok[k];
+	}
 	choose_cached(t, forms, ok);
 	emit_prologue(e);
 	/*
@@ -2225,6 +2387,11 @@ static bool translate_block(struct tr *t)
 	/* [rsp] = chain_gen at entry (emit_self_loop) */
 	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
 	e_b(e, 0x48); e_b(e, 0x89); e_b(e, 0x04); e_b(e, 0x24); /* mov [rsp],rax */
+	if (t->loop) {
+		e_rr(e, OPS(0x31), 4, LOOP_REG, LOOP_REG); /* xor r15d, r15d */
+		/* the back-edge writes nothing back */
+		t->dirty = t->cached;
+	}
 	t->loop_pos = e_pos(e);
 	for (unsigned k = 0; k < n; k++) {
 		const struct soft_insn *i = &tb->insn[k];
@@ -2380,11 +2547,26 @@ static bool translate_block(struct tr *t)
 		if (s->pend_n)
 			e_mem_imm(e, 0, H_RBX, OFF(icount),
 				  (int32_t)s->pend_n, 8);
+		loop_flush(t, false);
 		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 		e_movi(e, H_RSI, (uint64_t)(uintptr_t)s->i);
 		e_call(e, (const void *)soft_jit_call);
 		e_rr(e, OPS(0x85), 4, H_RAX, H_RAX);
 		e_patch(e, e_jcc32(e, CC_NE), exit_pos);
+		if (t->loop) {
+			/* the state is exact here: leave when the call
+			 * changed chain_gen (a TLB flush, an invalidation:
+			 * the block's own code may be another now; the
+			 * executor finds out), else back into the loop */
+			size_t same;
+			e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
+			e_b(e, 0x48); e_b(e, 0x3b); e_b(e, 0x04); e_b(e, 0x24); /* cmp rax,[rsp] */
+			same = e_jcc32(e, CC_E);
+			e_movi(e, H_RAX, SOFT_END + 1);
+			e_patch(e, e_jmp32(e), exit_pos);
+			e_patch(e, same, e_pos(e));
+			loop_flush(t, true);
+		}
 		e_mem_imm(e, 5, H_RBX, OFF(st.rip),
 			  (int32_t)(s->pend_len + s->i->len), 8);
 		e_mem_imm(e, 5, H_RBX, OFF(icount), (int32_t)(s->pend_n + 1),
@@ -2429,6 +2611,7 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 {
 	struct tr *t;
 	size_t room, start;
+	bool done = false;
 
 	if ((tb->key != 8 && tb->key != 4) || tb->jit_tried || !tb->valid)
 		return; /* 64-bit and 32-bit code */
@@ -2459,18 +2642,46 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	t = vmm__alloc(c->vm, sizeof(*t));
 	if (!t)
 		return;
-	memset(t, 0, sizeof(*t));
-	t->c = c;
-	t->tb = tb;
-	t->m32 = tb->key == 4;
-	t->rip0 = t->m32 ? (uint32_t)(tb->lin - c->segbase[VMM_CS]) : tb->lin;
-	t->orig = tb->insn[0].run;
-	t->e.start = c->jit_rw + start;
-	t->e.p = t->e.start;
-	t->e.end = t->e.start + room;
-	if (translate_block(t)) {
+	for (int attempt = 0; attempt < 2; attempt++) {
+		/* again without the self-loop when it held an interpreter
+		 * call (emit_interp) */
+		bool noloop = attempt > 0;
+		memset(t, 0, sizeof(*t));
+		t->noloop = noloop;
+		t->c = c;
+		t->tb = tb;
+		t->m32 = tb->key == 4;
+		t->rip0 = t->m32 ? (uint32_t)(tb->lin - c->segbase[VMM_CS])
+				 : tb->lin;
+		t->orig = tb->insn[0].run;
+		t->e.start = c->jit_rw + start;
+		t->e.p = t->e.start;
+		t->e.end = t->e.start + room;
+		done = translate_block(t);
+		if (done || noloop || !t->noloop || t->e.overflow)
+			break;
+	}
+	if (done) {
 		c->jit_used = start + e_pos(&t->e);
 		tb->insn[0].run = (soft_fn)(uintptr_t)(c->jit_rx + start);
+#ifdef SOFT_JIT_DUMP_DIR
+		/* a debugging aid, off unless the build defines it (e.g.
+		 * -Dc_args=-DSOFT_JIT_DUMP_DIR=/tmp/jit): each compiled
+		 * block's code in DIR/<rip>.bin, for objdump -D -b binary
+		 * -m i386:x86-64 */
+		{
+			char name[256];
+			FILE *fp;
+			snprintf(name, sizeof(name), "%s/%llx.bin",
+				 JIT_STR(SOFT_JIT_DUMP_DIR),
+				 (unsigned long long)t->rip0);
+			fp = fopen(name, "wb");
+			if (fp) {
+				fwrite(t->e.start, 1, e_pos(&t->e), fp);
+				fclose(fp);
+			}
+		}
+#endif
 		c->st_jit_blocks++;
 	} else if (t->e.overflow) {
 		c->jit_full = true;
