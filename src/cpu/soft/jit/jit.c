@@ -263,6 +263,9 @@ void soft_jit_flush(struct soft_cpu *c)
 struct pend_flags {
 	bool v;
 	uint8_t op, size, hop; /* LF_*, bytes, host opcode (01 09 21 29 31) */
+	/* INC/DEC (op LF_INC, LF_DEC) of a in R8, R9 = the CF before it
+	 * (lf_cin; b is 1) */
+	bool incdec;
 };
 
 struct slow {
@@ -297,6 +300,11 @@ struct tr {
 	 * instruction was the last flag writer); hf_nocf: but not CF
 	 * (INC/DEC) */
 	bool hf, hf_nocf;
+	/* the host CF alone is the guest's, for the next instruction only
+	 * (a shift whose other flags are dead, feeding INC/DEC or ADC/SBB) */
+	bool hf_cf;
+	/* emit_get_cf() left the guest's CF in the host CF as well */
+	bool cf_host;
 	/* register cache: guest register g lives in host register hr[g]
 	 * (-1: in the state) from the prologue on; dirty: changed since
 	 * the state was last written (a compile-time set, see cache_*) */
@@ -729,6 +737,15 @@ static void pf_redo(struct tr *t, const struct pend_flags *p)
 {
 	struct jit_emit *e = &t->e;
 
+	if (p->incdec) {
+		/* bt r9d, 0: CF = the CF before it, which INC/DEC keeps */
+		e_rr(e, OPS(0x0f, 0xba), 4, 4, H_R9);
+		e_b(e, 0);
+		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+		e_rr(e, (const uint8_t[]){ p->size == 1 ? 0xfe : 0xff }, 1,
+		     p->size, p->op == LF_DEC ? 1 : 0, H_RDX);
+		return;
+	}
 	e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
 	e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) }, 1,
 	     p->size, H_R9, H_RDX);
@@ -747,6 +764,12 @@ static void pf_store(struct tr *t, const struct pend_flags *p)
 	pf_redo(t, p);
 	e_store(e, H_RDX, H_RBX, OFF(lf_res), 8);
 	e_store(e, H_R8, H_RBX, OFF(lf_a), 8);
+	if (p->incdec) {
+		e_rm(e, OPS(0xc7), 8, 0, H_RBX, OFF(lf_b));
+		e_d(e, 1);
+		e_store(e, H_R9, H_RBX, OFF(lf_cin), 4);
+		return;
+	}
 	e_store(e, H_R9, H_RBX, OFF(lf_b), 8);
 }
 
@@ -787,6 +810,7 @@ static void pf_defer(struct tr *t, unsigned op, unsigned size, uint8_t hop,
 	t->pf.op = (uint8_t)op;
 	t->pf.size = (uint8_t)size;
 	t->pf.hop = hop;
+	t->pf.incdec = false;
 }
 
 /* ---- which instructions the translator handles ---- */
@@ -1149,10 +1173,26 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 		mark_dirty(t, opnd_reg(i, f->dst, sz));
 		return true;
 	case K_INCDEC:
-		if (hd < 0 || flags_live)
+		if (hd < 0)
 			return false;
+		if (flags_live) {
+			/* pending: a = R8, R9 = the CF before it (jit_cf,
+			 * emit_get_cf; moves keep the host flags) */
+			e_load(e, H_R9, H_RBX, OFF(jit_cf), 4);
+			e_rr(e, OPS(0x89), 8, (unsigned)hd, H_R8);
+		}
 		e_rr(e, OPS(0xff), sz, f->dec ? 1 : 0, (unsigned)hd);
 		mark_dirty(t, opnd_reg(i, f->dst, sz));
+		if (flags_live) {
+			/* the host CF is the guest's when emit_get_cf()
+			 * left it there */
+			t->hf = true, t->hf_nocf = !t->cf_host;
+			t->pf.v = true;
+			t->pf.op = f->dec ? LF_DEC : LF_INC;
+			t->pf.size = (uint8_t)sz;
+			t->pf.hop = 0;
+			t->pf.incdec = true;
+		}
 		return true;
 	default:
 		return false;
@@ -1543,7 +1583,7 @@ static bool emit_flags(struct tr *t, unsigned cc)
  * computed writer, or the lazy flags of a producer of this block; else
  * soft_get_cf().  RAX, RCX, RDX clobbered.
  */
-static void emit_get_cf(struct tr *t, bool hf)
+static bool emit_get_cf(struct tr *t, bool hf)
 {
 	struct jit_emit *e = &t->e;
 	const struct pend_flags *p = &t->pf;
@@ -1556,7 +1596,7 @@ static void emit_get_cf(struct tr *t, bool hf)
 		e_rr(e, OPS(0x81), 4, 4, H_RAX);
 		e_d(e, FL_CF);
 		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
-		return;
+		return false;
 	} else if (!hf && flags_known(t, 2)) {
 		emit_flags(t, 2);
 		hf = true;
@@ -1565,12 +1605,13 @@ static void emit_get_cf(struct tr *t, bool hf)
 		e_rr(e, OPS(0x0f, 0x92), 1, 0, H_RAX);   /* setc al */
 		e_zext(e, H_RAX, 1);
 		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
-		return;
+		return true; /* moves: the host CF stays */
 	}
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 	e_call(e, (const void *)soft_jit_get_cf);
 	e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
 	emit_tlb_base(t); /* R10 is the callee's (RAX clobbered) */
+	return false;
 }
 
 /* SETcc / CMOVcc with the host flags of emit_flags() set */
@@ -2286,6 +2327,21 @@ static void choose_cached(struct tr *t, const struct form *forms,
 }
 
 
+/*
+ * Instruction @k + 1 reads the CF before it first thing (emit_get_cf,
+ * before it emits anything else): INC/DEC with live flags, ADC/SBB.
+ */
+static bool cf_next(const struct soft_tb *tb, const struct form *forms,
+		    const bool *ok, const bool *live, unsigned k)
+{
+	const struct form *f = &forms[k + 1];
+
+	if (k + 1 >= tb->ninsn || !ok[k + 1])
+		return false;
+	return (f->k == K_INCDEC && live[k + 1]) ||
+	       (f->k == K_ALU && (f->alu == 2 || f->alu == 3));
+}
+
 /* code: prologue; body; exit stub; slow paths */
 static bool translate_block(struct tr *t)
 {
@@ -2294,7 +2350,8 @@ static bool translate_block(struct tr *t)
 	unsigned n = tb->ninsn;
 	struct form forms[SOFT_TB_MAX_INSNS];
 	bool ok[SOFT_TB_MAX_INSNS], live[SOFT_TB_MAX_INSNS];
-	bool lv = true;
+	bool live_o[SOFT_TB_MAX_INSNS];
+	bool lv = true, lc = true, lo = true, hf_cf;
 	size_t exit_pos;
 
 	for (unsigned k = 0; k < n; k++) {
@@ -2303,9 +2360,12 @@ static bool translate_block(struct tr *t)
 			ok[k] = false;
 	}
 	/* flag liveness, backwards: live[k] = a reader may see the flags
-	 * instruction k writes */
+	 * instruction k writes; live_o[k]: its OF SF ZF AF PF (lc: the CF
+	 * before an instruction, lo: the others) */
 	for (unsigned k = n; k-- > 0;) {
 		const struct form *f = &forms[k];
+		live_o[k] = lo;
+		lv = lc || lo;
 		live[k] = lv;
 		/* translated only when the flags they write are dead (the
 		 * interpreter computes them otherwise), the block end
@@ -2318,36 +2378,42 @@ static bool translate_block(struct tr *t)
 		if (ok[k] && lv && f->k == K_SHIFTCL)
 			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
-			lv = true; /* handler or block end: anything */
+			lc = lo = true; /* handler or block end: anything */
 			continue;
 		}
 		if (form_mem(&tb->insn[k], f)) {
 			/* may fault before writing them: the old ones are
 			 * visible then */
-			lv = true;
+			lc = lo = true;
 			continue;
 		}
 		switch (f->k) {
 		case K_ALU:
 			/* writes them all; ADC/SBB read CF first */
-			lv = f->alu == 2 || f->alu == 3;
+			lc = f->alu == 2 || f->alu == 3;
+			lo = false;
 			break;
 		case K_NEG:
 		case K_SHIFT:
 		case K_IMUL:
-			lv = false; /* writes them all */
+			lc = lo = false; /* writes them all */
 			break;
 		case K_SETCC:
 		case K_CMOV:
-			lv = true; /* reads them */
+			lc = lo = true; /* reads them */
+			break;
+		case K_INCDEC:
+			/* writes all but CF, which passes through (its lazy
+			 * flags keep the CF before it) */
+			lo = false;
 			break;
 		default:
-			/* INC/DEC (reads CF only when its own flags are
-			 * live), ROL/ROR (CF and OF only; dead here), and
-			 * the rest: liveness passes through */
+			/* ROL/ROR (CF and OF only; the rest from before),
+			 * and the rest: liveness passes through */
 			break;
 		}
 	}
+	lv = lc || lo;
 
 	t->loop_live = lv;
 	/* a self-loop: the last instruction branches to the first, all
@@ -2398,6 +2464,8 @@ static bool translate_block(struct tr *t)
 		bool last = k == n - 1;
 
 		t->rip = insn_rip(t, k);
+		hf_cf = t->hf_cf;
+		t->hf_cf = false;
 
 		if (ok[k] && (forms[k].k == K_SETCC || forms[k].k == K_CMOV ||
 			      forms[k].k == K_JCC) &&
@@ -2440,7 +2508,8 @@ static bool translate_block(struct tr *t)
 			    (f->k == K_ALU && (f->alu == 2 || f->alu == 3))) {
 				/* the CF before it (a call: before the
 				 * operand's address is in RSI) */
-				emit_get_cf(t, hf && !t->hf_nocf);
+				t->cf_host = emit_get_cf(t, (hf && !t->hf_nocf) ||
+								hf_cf);
 				if (s)
 					s->pf = t->pf;
 			}
@@ -2460,6 +2529,13 @@ static bool translate_block(struct tr *t)
 						     t->lf_op == LF_DEC;
 				}
 				emit_setcc_cmov(t, i, f);
+			} else if (f->k == K_SHIFT && live[k] && !live_o[k] &&
+				   cf_next(tb, forms, ok, live, k) &&
+				   emit_direct(t, i, f, false)) {
+				/* only CF is live, and the next instruction
+				 * takes it from the host CF (emit_get_cf):
+				 * the host shift on the cached register */
+				t->hf_cf = true;
 			} else if (f->k == K_SHIFT && live[k]) {
 				emit_shift_live(t, i, f);
 			} else if (f->k == K_ROT && live[k]) {
@@ -2588,7 +2664,10 @@ static bool translate_block(struct tr *t)
 			/* what pf_store() wrote, the instruction did not
 			 * write flags */
 			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
-			e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
+			if (s->pf.incdec)
+				e_load(e, H_R9, H_RBX, OFF(lf_cin), 4);
+			else
+				e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
 		}
 		cache_load(t);
 		if (s->hf_after)
