@@ -190,6 +190,9 @@ struct soft_tb {
 	struct soft_insn *insn;
 	uint32_t hits;              /* executions counted for the JIT */
 	bool jit_tried;             /* the JIT looked at it (jit/jit.c) */
+	/* its compiled body (host code past the frame's prologue, entered
+	 * by links between compiled blocks), 0 while not compiled */
+	uintptr_t jit_body;
 };
 
 struct soft_page {

@@ -406,6 +406,7 @@ decoded:
 	tb->chain[0] = tb->chain[1] = NULL;
 	tb->hits = 0;
 	tb->jit_tried = false;
+	tb->jit_body = 0;
 	tb->pnext[0] = tb->pnext[1] = NULL;
 	tb->hnext = c->tb_hash[tb_hash(gpa, tb->key)];
 	c->tb_hash[tb_hash(gpa, tb->key)] = tb;

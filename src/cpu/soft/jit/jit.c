@@ -139,11 +139,7 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 	s->tb = n;
 	s->rip = rip;
 	s->gen = c->chain_gen;
-	s->body = 0;
-	if (n->jit_tried && c->jit_rx &&
-	    (uintptr_t)n->insn[0].run - (uintptr_t)c->jit_rx <
-		    SOFT_JIT_CODE_SIZE)
-		s->body = (uintptr_t)n->insn[0].run + PROLOGUE_LEN;
+	s->body = n->jit_body;
 	return soft_thread_enter(c, n);
 }
 
@@ -1176,9 +1172,10 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 		if (hd < 0)
 			return false;
 		if (flags_live) {
-			/* pending: a = R8, R9 = the CF before it (jit_cf,
-			 * emit_get_cf; moves keep the host flags) */
-			e_load(e, H_R9, H_RBX, OFF(jit_cf), 4);
+			/* pending: a = R8, R9 = the CF before it (EAX:
+			 * emit_get_cf came right before; moves keep the
+			 * host flags) */
+			e_rr(e, OPS(0x89), 4, H_RAX, H_R9);
 			e_rr(e, OPS(0x89), 8, (unsigned)hd, H_R8);
 		}
 		e_rr(e, OPS(0xff), sz, f->dec ? 1 : 0, (unsigned)hd);
@@ -1577,7 +1574,7 @@ static bool emit_flags(struct tr *t, unsigned cc)
 }
 
 /*
- * jit_cf = the guest's CF before an INC/DEC with live flags (its lf_cin),
+ * jit_cf = EAX = the guest's CF before an INC/DEC with live flags (its lf_cin),
  * without a call where the translator knows where it is: the pending
  * op redone (R8, R9), the host flags (@hf), RFLAGS after an eagerly
  * computed writer, or the lazy flags of a producer of this block; else
@@ -1610,7 +1607,10 @@ static bool emit_get_cf(struct tr *t, bool hf)
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 	e_call(e, (const void *)soft_jit_get_cf);
 	e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
-	emit_tlb_base(t); /* R10 is the callee's (RAX clobbered) */
+	if (t->mem) {
+		emit_tlb_base(t); /* R10 is the callee's (RAX clobbered) */
+		e_load(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+	}
 	return false;
 }
 
@@ -1848,17 +1848,12 @@ static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
 	f[(*nf)++] = e_jcc32(e, CC_E);
 	/* (RSI is the slot: soft_jit_link's argument on the way out) */
-	e_load(e, H_RDX, H_RAX, (int32_t)offsetof(struct soft_tb, insn), 8);
-	e_load(e, H_RCX, H_RDX, (int32_t)offsetof(struct soft_insn, run), 8);
-	e_movi(e, H_R11, (uint64_t)(uintptr_t)t->c->jit_rx);
-	e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
-	e_alu_rr(e, 0x29, H_RDX, H_R11);             /* rdx = run - rx */
-	e_movi(e, H_R11, SOFT_JIT_CODE_SIZE);
-	e_alu_rr(e, 0x39, H_RDX, H_R11);             /* cmp rdx, size */
-	f[(*nf)++] = e_jcc32(e, 0x3);                /* jae: not compiled */
+	e_load(e, H_RCX, H_RAX, (int32_t)offsetof(struct soft_tb, jit_body),
+	       8);
+	e_rr(e, OPS(0x85), 8, H_RCX, H_RCX);
+	f[(*nf)++] = e_jcc32(e, CC_E);               /* not compiled */
 	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
 	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
-	e_alu_ri(e, 0, H_RCX, PROLOGUE_LEN);
 	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
 }
 
@@ -2351,7 +2346,7 @@ static bool translate_block(struct tr *t)
 	struct form forms[SOFT_TB_MAX_INSNS];
 	bool ok[SOFT_TB_MAX_INSNS], live[SOFT_TB_MAX_INSNS];
 	bool live_o[SOFT_TB_MAX_INSNS];
-	bool lv = true, lc = true, lo = true, hf_cf;
+	bool lv = true, lc = true, lo = true, hf_cf, self = false;
 	size_t exit_pos;
 
 	for (unsigned k = 0; k < n; k++) {
@@ -2416,13 +2411,15 @@ static bool translate_block(struct tr *t)
 	lv = lc || lo;
 
 	t->loop_live = lv;
-	/* a self-loop: the last instruction branches to the first, all
-	 * translated (an interpreter call found later: t->noloop) */
-	if (!t->noloop && ok[n - 1] &&
+	/* a self-loop: the last instruction branches to the first; with
+	 * all of them translated (an interpreter call found later:
+	 * t->noloop) it counts in LOOP_REG */
+	if (ok[n - 1] &&
 	    (forms[n - 1].k == K_JCC || forms[n - 1].k == K_JMP)) {
 		const struct soft_insn *l = &tb->insn[n - 1];
 		uint64_t to = insn_rip(t, n - 1) + l->len + l->imm;
-		t->loop = (t->m32 ? (uint32_t)to : to) == t->rip0;
+		self = (t->m32 ? (uint32_t)to : to) == t->rip0;
+		t->loop = self && !t->noloop;
 		for (unsigned k = 0; k < n; k++)
 			t->loop = t->loop && ok[k];
 	}
@@ -2450,9 +2447,12 @@ static bool translate_block(struct tr *t)
 		t->guard[t->nguard++] = e_jcc32(e, CC_NE);
 	}
 	cache_load(t);
-	/* [rsp] = chain_gen at entry (emit_self_loop) */
-	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
-	e_b(e, 0x48); e_b(e, 0x89); e_b(e, 0x04); e_b(e, 0x24); /* mov [rsp],rax */
+	if (self) {
+		/* [rsp] = chain_gen at entry (emit_self_loop, a self-loop's
+		 * slow paths) */
+		e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
+		e_b(e, 0x48); e_b(e, 0x89); e_b(e, 0x04); e_b(e, 0x24); /* mov [rsp],rax */
+	}
 	if (t->loop) {
 		e_rr(e, OPS(0x31), 4, LOOP_REG, LOOP_REG); /* xor r15d, r15d */
 		/* the back-edge writes nothing back */
@@ -2489,6 +2489,7 @@ static bool translate_block(struct tr *t)
 					      (f->cc >> 1) == 3));
 			bool hf_all = t->hf && !t->hf_nocf;
 			bool eager = t->lf_eager;
+			bool cf_only = false; /* only its CF, in the host's */
 			if (f->k != K_SETCC && f->k != K_CMOV)
 				t->hf = false;
 			if (form_mem(i, f)) {
@@ -2529,13 +2530,20 @@ static bool translate_block(struct tr *t)
 						     t->lf_op == LF_DEC;
 				}
 				emit_setcc_cmov(t, i, f);
-			} else if (f->k == K_SHIFT && live[k] && !live_o[k] &&
+			} else if ((f->k == K_SHIFT ||
+				    (f->k == K_ALU && f->alu != 2 &&
+				     f->alu != 3 && f->alu != 7 &&
+				     f->alu != 8)) &&
+				   live[k] && !live_o[k] &&
 				   cf_next(tb, forms, ok, live, k) &&
 				   emit_direct(t, i, f, false)) {
 				/* only CF is live, and the next instruction
 				 * takes it from the host CF (emit_get_cf):
-				 * the host shift on the cached register */
+				 * the host operation on the cached register,
+				 * the same CF (0 for AND/OR/XOR) */
+				t->pf.v = false;
 				t->hf_cf = true;
+				cf_only = true;
 			} else if (f->k == K_SHIFT && live[k]) {
 				emit_shift_live(t, i, f);
 			} else if (f->k == K_ROT && live[k]) {
@@ -2568,7 +2576,7 @@ static bool translate_block(struct tr *t)
 			    f->k == K_NEG || f->k == K_IMUL || f->k == K_ROT) {
 				t->lf_op = 0;
 				t->lf_size = 0;
-				if (live[k] && f->k == K_ALU) {
+				if (live[k] && f->k == K_ALU && !cf_only) {
 					t->lf_op = alu_lf[f->alu];
 					t->lf_size = f->size;
 				} else if (live[k] && f->k == K_NEG) {
@@ -2743,16 +2751,18 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	if (done) {
 		c->jit_used = start + e_pos(&t->e);
 		tb->insn[0].run = (soft_fn)(uintptr_t)(c->jit_rx + start);
+		tb->jit_body = (uintptr_t)(c->jit_rx + start) + PROLOGUE_LEN;
 #ifdef SOFT_JIT_DUMP_DIR
 		/* a debugging aid, off unless the build defines it (e.g.
 		 * -Dc_args=-DSOFT_JIT_DUMP_DIR=/tmp/jit): each compiled
-		 * block's code in DIR/<rip>.bin, for objdump -D -b binary
-		 * -m i386:x86-64 */
+		 * block's code in DIR/<offset in the buffer>-<rip>.bin, for
+		 * objdump -D -b binary -m i386:x86-64 (perf reports
+		 * addresses in the memfd by that offset) */
 		{
 			char name[256];
 			FILE *fp;
-			snprintf(name, sizeof(name), "%s/%llx.bin",
-				 JIT_STR(SOFT_JIT_DUMP_DIR),
+			snprintf(name, sizeof(name), "%s/%06zx-%llx.bin",
+				 JIT_STR(SOFT_JIT_DUMP_DIR), start,
 				 (unsigned long long)t->rip0);
 			fp = fopen(name, "wb");
 			if (fp) {
