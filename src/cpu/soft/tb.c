@@ -708,6 +708,7 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 	} else {
 		/* may go on into chained successors (soft_thread_link) */
 		c->link_left = SOFT_LINK_MAX;
+		c->jit_link_left = SOFT_JIT_LINK_MAX;
 		soft_jit_count(c, tb);
 		tb->insn[0].run(c, tb->insn);
 	}

@@ -120,7 +120,7 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 	struct soft_tb *tb = c->cur_tb, *n = NULL;
 	uint64_t rip = c->st.rip;
 
-	if (unlikely(c->ev || !c->link_left))
+	if (unlikely(c->ev || !c->link_left || !c->jit_link_left))
 		return SOFT_END;
 	if (tb->chain_rip[0] == rip && tb->chain[0] &&
 	    tb->chain_gen[0] == c->chain_gen) {
@@ -1821,7 +1821,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 /*
  * The jump cache inline: the entry for RIP (written) holds a block of
  * this generation whose code is compiled in this buffer: enter its body
- * (link_left--, cur_tb).  Its failing checks go to @f.
+ * (jit_link_left--, cur_tb).  Its failing checks go to @f.
  */
 static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 {
@@ -1853,7 +1853,7 @@ static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 	e_rr(e, OPS(0x85), 8, H_RCX, H_RCX);
 	f[(*nf)++] = e_jcc32(e, CC_E);               /* not compiled */
 	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
-	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(jit_link_left));
 	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
 }
 
@@ -1874,6 +1874,10 @@ static bool emit_link(struct tr *t, bool check_rip)
 	f[nf++] = e_jcc32(e, CC_NE);
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
 	f[nf++] = e_jcc32(e, CC_E);
+	/* the budget of compiled-to-compiled links (no call: the
+	 * interpreter's SOFT_LINK_MAX bounds recursion as well) */
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(jit_link_left)); e_b(e, 0);
+	f[nf++] = e_jcc32(e, CC_E);
 	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, gen), 8);
 	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(chain_gen));
 	f[nf++] = e_jcc32(e, CC_NE);
@@ -1889,17 +1893,17 @@ static bool emit_link(struct tr *t, bool check_rip)
 	e_load(e, H_RAX, H_RSI, (int32_t)offsetof(struct jit_slot, body), 8);
 	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
 	f[nf++] = e_jcc32(e, CC_E);
-	/* enter its body in this frame: link_left--, cur_tb = tb */
+	/* enter its body in this frame: jit_link_left--, cur_tb = tb */
 	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, tb), 8);
 	e_store(e, H_RCX, H_RBX, OFF(cur_tb), 8);
-	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(jit_link_left));
 	e_b(e, 0xff); e_b(e, 0xe0);                  /* jmp rax */
 	if (check_rip) {
 		/* a varying target missed the slot: the jump cache (the
 		 * interpreter's soft_thread_link_jc(), by RIP = linear) */
-		for (unsigned k = 2; k < nf; k++)
+		for (unsigned k = 3; k < nf; k++)
 			e_patch(e, f[k], e_pos(e));
-		nf = 2;
+		nf = 3;
 		emit_jc_probe(t, f, &nf);
 	}
 	for (unsigned k = 0; k < nf; k++)
