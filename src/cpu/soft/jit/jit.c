@@ -1819,7 +1819,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
  * soft_jit_link().
  */
 /*
- * The jump cache inline: the entry for RIP (written) holds a block of
+ * The jump cache inline: the entry for RIP (written, and in RDX) holds a block of
  * this generation whose code is compiled in this buffer: enter its body
  * (jit_link_left--, cur_tb).  Its failing checks go to @f.
  */
@@ -1827,7 +1827,7 @@ static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 {
 	struct jit_emit *e = &t->e;
 
-	e_load(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);         /* RIP (emit_link) */
 	/* rcx = soft_jc_idx(rip) * 3 */
 	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
 	e_shift_i(e, 5, H_RCX, 10);
@@ -1857,6 +1857,8 @@ static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
 }
 
+/* @check_rip (RET, indirect JMP/CALL): the slot is for the RIP the
+ * branch just wrote, which RAX still holds */
 static bool emit_link(struct tr *t, bool check_rip)
 {
 	struct jit_emit *e = &t->e;
@@ -1867,6 +1869,11 @@ static bool emit_link(struct tr *t, bool check_rip)
 	if (!s)
 		return false;
 	memset(s, 0, sizeof(*s));
+	if (check_rip) {
+		/* RDX = RIP, which the branch just wrote from RAX: the
+		 * checks below need not wait for it through memory */
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+	}
 	loop_flush(t, false);
 	e_movi(e, H_RSI, (uint64_t)(uintptr_t)s);
 	/* cmp dword [rbx+ev], 0; jne slow */
@@ -1884,9 +1891,8 @@ static bool emit_link(struct tr *t, bool check_rip)
 	if (check_rip) {
 		/* a RET's or an indirect branch's target varies (a direct
 		 * branch's slot is for its one target) */
-		e_load(e, H_RCX, H_RSI,
-		       (int32_t)offsetof(struct jit_slot, rip), 8);
-		e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(st.rip));
+		e_rm(e, OPS(0x3b), 8, H_RDX, H_RSI,
+		     (int32_t)offsetof(struct jit_slot, rip));
 		f[nf++] = e_jcc32(e, CC_NE);
 	}
 	/* compiled (until then the slow way counts its executions) */
