@@ -169,6 +169,9 @@ struct soft_tlb_entry {
 #define SOFT_TB_MAX_INSNS 64
 /* blocks entered from a branch before the executor looks at events */
 #define SOFT_LINK_MAX 16
+/* and compiled blocks entering compiled blocks directly (jit/jit.c: no
+ * call, so no recursion to bound; interrupt latency alone) */
+#define SOFT_JIT_LINK_MAX 256
 struct soft_tb {
 	uint64_t gpa;        /* physical address of the first byte */
 	uint64_t gpa2;       /* second page when it crosses one, or ~0 */
@@ -190,6 +193,9 @@ struct soft_tb {
 	struct soft_insn *insn;
 	uint32_t hits;              /* executions counted for the JIT */
 	bool jit_tried;             /* the JIT looked at it (jit/jit.c) */
+	/* its compiled body (host code past the frame's prologue, entered
+	 * by links between compiled blocks), 0 while not compiled */
+	uintptr_t jit_body;
 };
 
 struct soft_page {
@@ -345,6 +351,7 @@ struct soft_cpu {
 	/* events */
 	unsigned poll_count; /* block boundaries until the next irqchip poll */
 	unsigned link_left;  /* blocks a branch may still enter directly */
+	unsigned jit_link_left; /* of which compiled code (SOFT_JIT_LINK_MAX) */
 	bool shadow;         /* STI / MOV SS interrupt shadow */
 	bool rf_keep;        /* the instruction set RFLAGS.RF for the next */
 	bool db_ibp;         /* the #DB being raised is an instruction bp */

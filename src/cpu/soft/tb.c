@@ -406,6 +406,7 @@ decoded:
 	tb->chain[0] = tb->chain[1] = NULL;
 	tb->hits = 0;
 	tb->jit_tried = false;
+	tb->jit_body = 0;
 	tb->pnext[0] = tb->pnext[1] = NULL;
 	tb->hnext = c->tb_hash[tb_hash(gpa, tb->key)];
 	c->tb_hash[tb_hash(gpa, tb->key)] = tb;
@@ -707,6 +708,7 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 	} else {
 		/* may go on into chained successors (soft_thread_link) */
 		c->link_left = SOFT_LINK_MAX;
+		c->jit_link_left = SOFT_JIT_LINK_MAX;
 		soft_jit_count(c, tb);
 		tb->insn[0].run(c, tb->insn);
 	}

@@ -686,6 +686,109 @@ static void test_shift_cl(void **state)
 	assert_int_equal(b.st.gpr[VMM_RBX], 0x123456789abcdef0ull >> 3);
 }
 
+/*
+ * Self-loops (the block branches to its own start, all translated): the
+ * iteration count lives in a host register and the back-edge writes
+ * nothing back; the flags stay pending across it when the loop's top
+ * does not read them.  The first loop (flags dead at its top) runs
+ * 100,000 iterations, leaving to the executor every SOFT_JIT_LOOP_INSNS
+ * instructions; the CF of its SHL reaches PUSHFQ through the DEC after it
+ * (the host CF, the DEC's pending flags); the second one reads CF at its
+ * top (ADC), carried across the back-edge through INC/DEC:
+ *
+ *	mov ecx, 100000
+ * 1:	add rax, rdx; xor rdx, rax; shl rdx, 3; dec rcx; jnz 1b
+ *	pushfq; pop r8; mov ecx, 50000
+ * 2:	adc rax, rdx; inc rdx; shr rdx, 1; sub edi, 3; shl edi, 2
+ *	dec ecx; jnz 2b
+ *	pushfq; pop r9; hlt
+ */
+static const uint8_t self_loops[] = {
+	0xb9, 0xa0, 0x86, 0x01, 0x00, 0x48, 0x01, 0xd0, 0x48, 0x31, 0xc2, 0x48,
+	0xc1, 0xe2, 0x03, 0x48, 0xff, 0xc9, 0x75, 0xf1, 0x9c, 0x41, 0x58, 0xb9,
+	0x50, 0xc3, 0x00, 0x00, 0x48, 0x11, 0xd0, 0x48, 0xff, 0xc2, 0x48, 0xd1,
+	0xea, 0x83, 0xef, 0x03, 0xc1, 0xe7, 0x02, 0xff, 0xc9, 0x75, 0xed, 0x9c,
+	0x41, 0x59, 0xf4,
+};
+
+static void test_self_loop(void **state)
+{
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, self_loops, sizeof(self_loops), 0x9abcdef);
+	run(&b, VMM_CFG_JIT_EAGER, self_loops, sizeof(self_loops), 0x9abcdef);
+	run(&c, VMM_CFG_JIT, self_loops, sizeof(self_loops), 0x9abcdef);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_int_equal(a.insns, 1 + 5 * 100000 + 3 + 7 * 50000 + 3);
+	assert_true(b.compiled >= 2);
+	assert_true(c.compiled >= 2);
+	same(&a, &b);
+	same(&a, &c);
+}
+
+/*
+ * A fault in a later iteration of a self-loop: the load walks down a page
+ * per iteration (a TLB miss each time: the slow path takes the
+ * iterations counted in the register into the state and out again)
+ * until RSI leaves the canonical low half's mapping (#PF at 0xff..f000 in
+ * the 34th iteration); the frame has the load's RIP and the flags of the
+ * previous iteration's DEC with the CF of its SHL:
+ *
+ *	mov ecx, 1000; mov ebx, 0x12345
+ * 1:	add rax, [rsi]; sub rsi, 4096; shl rbx, 1; dec rcx; jnz 1b; hlt
+ */
+static const uint8_t loop_fault[] = {
+	0xb9, 0xe8, 0x03, 0x00, 0x00, 0xbb, 0x45, 0x23, 0x01, 0x00, 0x48, 0x03,
+	0x06, 0x48, 0x81, 0xee, 0x00, 0x10, 0x00, 0x00, 0x48, 0xd1, 0xe3, 0x48,
+	0xff, 0xc9, 0x75, 0xee, 0xf4,
+};
+
+static void test_self_loop_fault(void **state)
+{
+	struct outcome a, b, c;
+	uint64_t frame_rip;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, loop_fault, sizeof(loop_fault), 0);
+	run(&b, VMM_CFG_JIT_EAGER, loop_fault, sizeof(loop_fault), 0);
+	run(&c, VMM_CFG_JIT, loop_fault, sizeof(loop_fault), 0);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+	same(&a, &c);
+	memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+	assert_int_equal(frame_rip, ENV_CODE + 10);
+	assert_int_equal(b.st.cr2, 0xfffffffffffff000ull);
+	assert_int_equal(b.st.gpr[VMM_RCX], 1000 - 33);
+}
+
+/*
+ * A self-loop rewriting its own code: the store (a slow path: the page
+ * holds code) invalidates the running block, which leaves; the next
+ * iteration runs the new code:
+ *
+ *	mov ecx, 10
+ * 1:	mov al, 0x11; mov byte [rip - 8], 0x22 (the 0x11); dec ecx; jnz 1b
+ *	hlt
+ */
+static void test_self_loop_smc(void **state)
+{
+	static const uint8_t smc[] = {
+		0xb9, 0x0a, 0x00, 0x00, 0x00, 0xb0, 0x11, 0xc6, 0x05, 0xf8,
+		0xff, 0xff, 0xff, 0x22, 0xff, 0xc9, 0x75, 0xf3, 0xf4,
+	};
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, smc, sizeof(smc), 0);
+	run(&b, VMM_CFG_JIT_EAGER, smc, sizeof(smc), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_int_equal(a.st.gpr[VMM_RAX] & 0xff, 0x22);
+	assert_int_equal(a.st.gpr[VMM_RCX], 0);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -716,6 +819,9 @@ int main(void)
 		cmocka_unit_test(test_32bit_segments),
 		cmocka_unit_test(test_32bit_precise_fault),
 		cmocka_unit_test(test_shift_cl),
+		cmocka_unit_test(test_self_loop),
+		cmocka_unit_test(test_self_loop_fault),
+		cmocka_unit_test(test_self_loop_smc),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,6 +52,11 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#ifdef SOFT_JIT_DUMP_DIR
+#include <stdio.h>
+#define JIT_STR2(x) #x
+#define JIT_STR(x) JIT_STR2(x)
+#endif
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -115,7 +120,7 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 	struct soft_tb *tb = c->cur_tb, *n = NULL;
 	uint64_t rip = c->st.rip;
 
-	if (unlikely(c->ev || !c->link_left))
+	if (unlikely(c->ev || !c->link_left || !c->jit_link_left))
 		return SOFT_END;
 	if (tb->chain_rip[0] == rip && tb->chain[0] &&
 	    tb->chain_gen[0] == c->chain_gen) {
@@ -134,11 +139,7 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 	s->tb = n;
 	s->rip = rip;
 	s->gen = c->chain_gen;
-	s->body = 0;
-	if (n->jit_tried && c->jit_rx &&
-	    (uintptr_t)n->insn[0].run - (uintptr_t)c->jit_rx <
-		    SOFT_JIT_CODE_SIZE)
-		s->body = (uintptr_t)n->insn[0].run + PROLOGUE_LEN;
+	s->body = n->jit_body;
 	return soft_thread_enter(c, n);
 }
 
@@ -258,6 +259,9 @@ void soft_jit_flush(struct soft_cpu *c)
 struct pend_flags {
 	bool v;
 	uint8_t op, size, hop; /* LF_*, bytes, host opcode (01 09 21 29 31) */
+	/* INC/DEC (op LF_INC, LF_DEC) of a in R8, R9 = the CF before it
+	 * (lf_cin; b is 1) */
+	bool incdec;
 };
 
 struct slow {
@@ -292,6 +296,11 @@ struct tr {
 	 * instruction was the last flag writer); hf_nocf: but not CF
 	 * (INC/DEC) */
 	bool hf, hf_nocf;
+	/* the host CF alone is the guest's, for the next instruction only
+	 * (a shift whose other flags are dead, feeding INC/DEC or ADC/SBB) */
+	bool hf_cf;
+	/* emit_get_cf() left the guest's CF in the host CF as well */
+	bool cf_host;
 	/* register cache: guest register g lives in host register hr[g]
 	 * (-1: in the state) from the prologue on; dirty: changed since
 	 * the state was last written (a compile-time set, see cache_*) */
@@ -315,6 +324,18 @@ struct tr {
 			   * back to the interpreter) */
 	size_t guard[2];  /* the entry guard's jumps */
 	unsigned nguard;
+	/*
+	 * A self-loop (the block ends in a JMP or Jcc to its own start and
+	 * every instruction is translated): LOOP_REG counts the iterations
+	 * whose instructions (n_back each) and TLB hits (h_back each) the
+	 * state does not have yet; every way out adds them (loop_flush),
+	 * the back-edge is an increment and a compare (emit_loop_back).
+	 */
+	bool loop;
+	bool noloop;      /* translate again without (an interpreter call) */
+	bool loop_live;   /* the flags are live at the block's top */
+	unsigned n_back, h_back;
+	uint32_t loop_max; /* iterations per entry (the interrupt latency) */
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -340,6 +361,12 @@ static unsigned rm_of(const struct soft_insn *i, unsigned size)
  * the calls of generated code into C) */
 static const uint8_t cache_regs[] = { H_RBP, H_R12, H_R13, H_R14, H_R15 };
 #define NCACHE (sizeof(cache_regs) / sizeof(cache_regs[0]))
+/* a self-loop's iteration counter (struct tr.loop): the last of them */
+#define LOOP_REG H_R15
+/* guest instructions a self-loop runs per entry before it goes back to
+ * the executor (kicks, interrupts, shootdowns): at least SOFT_LINK_MAX
+ * iterations, as many blocks would */
+#define SOFT_JIT_LOOP_INSNS 4096
 
 /* host register of guest register @r of @size (byte regs 16-19: AH-BH
  * of 0-3), -1 when not cached; *hi: a high-byte register */
@@ -658,6 +685,30 @@ static void flush_hits(struct tr *t)
 	t->pend_hits = 0;
 }
 
+/*
+ * A self-loop's iterations not counted yet into the state: icount +=
+ * LOOP_REG * n_back, st_tlb_hits += LOOP_REG * h_back (before the block
+ * is left or a call may leave it); @undo takes them out again (a slow
+ * path going back into the loop).  RAX clobbered, not the host flags'
+ * users: none is live here.
+ */
+static void loop_flush(struct tr *t, bool undo)
+{
+	struct jit_emit *e = &t->e;
+
+	if (!t->loop)
+		return;
+	e_rr(e, OPS(0x69), 4, H_RAX, LOOP_REG);    /* imul eax, r15d, n */
+	e_d(e, t->n_back);
+	e_rm(e, OPS(undo ? 0x29 : 0x01), 8, H_RAX, H_RBX, OFF(icount));
+	if (t->h_back) {
+		e_rr(e, OPS(0x69), 4, H_RAX, LOOP_REG);
+		e_d(e, t->h_back);
+		e_rm(e, OPS(undo ? 0x29 : 0x01), 8, H_RAX, H_RBX,
+		     OFF(st_tlb_hits));
+	}
+}
+
 /* lazy flags of a result: op, size, res = RDX, a = RAX, b = RCX */
 static void emit_lf_r(struct tr *t, unsigned op, unsigned size,
 		      unsigned res)
@@ -676,6 +727,26 @@ static void emit_lf(struct tr *t, unsigned op, unsigned size)
 	emit_lf_r(t, op, size, H_RDX);
 }
 
+/* the pending producer @p redone on R8, R9: RDX = its result, the host
+ * flags its flags */
+static void pf_redo(struct tr *t, const struct pend_flags *p)
+{
+	struct jit_emit *e = &t->e;
+
+	if (p->incdec) {
+		/* bt r9d, 0: CF = the CF before it, which INC/DEC keeps */
+		e_rr(e, OPS(0x0f, 0xba), 4, 4, H_R9);
+		e_b(e, 0);
+		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+		e_rr(e, (const uint8_t[]){ p->size == 1 ? 0xfe : 0xff }, 1,
+		     p->size, p->op == LF_DEC ? 1 : 0, H_RDX);
+		return;
+	}
+	e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+	e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) }, 1,
+	     p->size, H_R9, H_RDX);
+}
+
 /* the pending flags @p into the state (RDX clobbered; the host flags
  * are then the producer's) */
 static void pf_store(struct tr *t, const struct pend_flags *p)
@@ -686,11 +757,15 @@ static void pf_store(struct tr *t, const struct pend_flags *p)
 		return;
 	e_st32i(e, H_RBX, OFF(lf_op), p->op);
 	e_st32i(e, H_RBX, OFF(lf_size), p->size);
-	e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
-	e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) }, 1,
-	     p->size, H_R9, H_RDX);
+	pf_redo(t, p);
 	e_store(e, H_RDX, H_RBX, OFF(lf_res), 8);
 	e_store(e, H_R8, H_RBX, OFF(lf_a), 8);
+	if (p->incdec) {
+		e_rm(e, OPS(0xc7), 8, 0, H_RBX, OFF(lf_b));
+		e_d(e, 1);
+		e_store(e, H_R9, H_RBX, OFF(lf_cin), 4);
+		return;
+	}
 	e_store(e, H_R9, H_RBX, OFF(lf_b), 8);
 }
 
@@ -731,6 +806,7 @@ static void pf_defer(struct tr *t, unsigned op, unsigned size, uint8_t hop,
 	t->pf.op = (uint8_t)op;
 	t->pf.size = (uint8_t)size;
 	t->pf.hop = hop;
+	t->pf.incdec = false;
 }
 
 /* ---- which instructions the translator handles ---- */
@@ -1093,10 +1169,27 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 		mark_dirty(t, opnd_reg(i, f->dst, sz));
 		return true;
 	case K_INCDEC:
-		if (hd < 0 || flags_live)
+		if (hd < 0)
 			return false;
+		if (flags_live) {
+			/* pending: a = R8, R9 = the CF before it (EAX:
+			 * emit_get_cf came right before; moves keep the
+			 * host flags) */
+			e_rr(e, OPS(0x89), 4, H_RAX, H_R9);
+			e_rr(e, OPS(0x89), 8, (unsigned)hd, H_R8);
+		}
 		e_rr(e, OPS(0xff), sz, f->dec ? 1 : 0, (unsigned)hd);
 		mark_dirty(t, opnd_reg(i, f->dst, sz));
+		if (flags_live) {
+			/* the host CF is the guest's when emit_get_cf()
+			 * left it there */
+			t->hf = true, t->hf_nocf = !t->cf_host;
+			t->pf.v = true;
+			t->pf.op = f->dec ? LF_DEC : LF_INC;
+			t->pf.size = (uint8_t)sz;
+			t->pf.hop = 0;
+			t->pf.incdec = true;
+		}
 		return true;
 	default:
 		return false;
@@ -1481,28 +1574,26 @@ static bool emit_flags(struct tr *t, unsigned cc)
 }
 
 /*
- * jit_cf = the guest's CF before an INC/DEC with live flags (its lf_cin),
+ * jit_cf = EAX = the guest's CF before an INC/DEC with live flags (its lf_cin),
  * without a call where the translator knows where it is: the pending
  * op redone (R8, R9), the host flags (@hf), RFLAGS after an eagerly
  * computed writer, or the lazy flags of a producer of this block; else
  * soft_get_cf().  RAX, RCX, RDX clobbered.
  */
-static void emit_get_cf(struct tr *t, bool hf)
+static bool emit_get_cf(struct tr *t, bool hf)
 {
 	struct jit_emit *e = &t->e;
 	const struct pend_flags *p = &t->pf;
 
 	if (p->v) {
-		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
-		e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) },
-		     1, p->size, H_R9, H_RDX);
+		pf_redo(t, p);
 		hf = true;
 	} else if (!hf && t->lf_eager) {
 		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 4);
 		e_rr(e, OPS(0x81), 4, 4, H_RAX);
 		e_d(e, FL_CF);
 		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
-		return;
+		return false;
 	} else if (!hf && flags_known(t, 2)) {
 		emit_flags(t, 2);
 		hf = true;
@@ -1511,12 +1602,16 @@ static void emit_get_cf(struct tr *t, bool hf)
 		e_rr(e, OPS(0x0f, 0x92), 1, 0, H_RAX);   /* setc al */
 		e_zext(e, H_RAX, 1);
 		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
-		return;
+		return true; /* moves: the host CF stays */
 	}
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 	e_call(e, (const void *)soft_jit_get_cf);
 	e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
-	emit_tlb_base(t); /* R10 is the callee's (RAX clobbered) */
+	if (t->mem) {
+		emit_tlb_base(t); /* R10 is the callee's (RAX clobbered) */
+		e_load(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+	}
+	return false;
 }
 
 /* SETcc / CMOVcc with the host flags of emit_flags() set */
@@ -1592,9 +1687,7 @@ static void emit_rot_live(struct tr *t, const struct soft_insn *i,
 	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
 
 	if (p->v) {
-		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
-		e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) },
-		     1, p->size, H_R9, H_RDX);
+		pf_redo(t, p);
 		hf = true;
 	}
 	if (hf) {
@@ -1670,6 +1763,12 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 	struct soft_tb *tb = t->tb;
 	const struct soft_insn *i = &tb->insn[k];
 
+	if (t->loop && !last) {
+		/* the counter would have to go to the state and back around
+		 * the call: translated again as an ordinary block */
+		t->noloop = true;
+		return false;
+	}
 	{
 		struct soft_insn *cp = soft_tb_alloc(t->c, 2 * sizeof(*cp));
 		bool defer = tb->insn[k + 1].pre_n > 0;
@@ -1692,6 +1791,8 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 			cache_end(t);
 		else
 			cache_sync(t);
+		if (last)
+			loop_flush(t, false);
 		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 		e_movi(e, H_RSI, (uint64_t)(uintptr_t)cp);
 		if (last) {
@@ -1718,15 +1819,15 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
  * soft_jit_link().
  */
 /*
- * The jump cache inline: the entry for RIP (written) holds a block of
+ * The jump cache inline: the entry for RIP (written, and in RDX) holds a block of
  * this generation whose code is compiled in this buffer: enter its body
- * (link_left--, cur_tb).  Its failing checks go to @f.
+ * (jit_link_left--, cur_tb).  Its failing checks go to @f.
  */
 static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 {
 	struct jit_emit *e = &t->e;
 
-	e_load(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);         /* RIP (emit_link) */
 	/* rcx = soft_jc_idx(rip) * 3 */
 	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
 	e_shift_i(e, 5, H_RCX, 10);
@@ -1747,20 +1848,17 @@ static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
 	f[(*nf)++] = e_jcc32(e, CC_E);
 	/* (RSI is the slot: soft_jit_link's argument on the way out) */
-	e_load(e, H_RDX, H_RAX, (int32_t)offsetof(struct soft_tb, insn), 8);
-	e_load(e, H_RCX, H_RDX, (int32_t)offsetof(struct soft_insn, run), 8);
-	e_movi(e, H_R11, (uint64_t)(uintptr_t)t->c->jit_rx);
-	e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
-	e_alu_rr(e, 0x29, H_RDX, H_R11);             /* rdx = run - rx */
-	e_movi(e, H_R11, SOFT_JIT_CODE_SIZE);
-	e_alu_rr(e, 0x39, H_RDX, H_R11);             /* cmp rdx, size */
-	f[(*nf)++] = e_jcc32(e, 0x3);                /* jae: not compiled */
+	e_load(e, H_RCX, H_RAX, (int32_t)offsetof(struct soft_tb, jit_body),
+	       8);
+	e_rr(e, OPS(0x85), 8, H_RCX, H_RCX);
+	f[(*nf)++] = e_jcc32(e, CC_E);               /* not compiled */
 	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
-	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
-	e_alu_ri(e, 0, H_RCX, PROLOGUE_LEN);
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(jit_link_left));
 	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
 }
 
+/* @check_rip (RET, indirect JMP/CALL): the slot is for the RIP the
+ * branch just wrote, which RAX still holds */
 static bool emit_link(struct tr *t, bool check_rip)
 {
 	struct jit_emit *e = &t->e;
@@ -1771,11 +1869,21 @@ static bool emit_link(struct tr *t, bool check_rip)
 	if (!s)
 		return false;
 	memset(s, 0, sizeof(*s));
+	if (check_rip) {
+		/* RDX = RIP, which the branch just wrote from RAX: the
+		 * checks below need not wait for it through memory */
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+	}
+	loop_flush(t, false);
 	e_movi(e, H_RSI, (uint64_t)(uintptr_t)s);
 	/* cmp dword [rbx+ev], 0; jne slow */
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
 	f[nf++] = e_jcc32(e, CC_NE);
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
+	f[nf++] = e_jcc32(e, CC_E);
+	/* the budget of compiled-to-compiled links (no call: the
+	 * interpreter's SOFT_LINK_MAX bounds recursion as well) */
+	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(jit_link_left)); e_b(e, 0);
 	f[nf++] = e_jcc32(e, CC_E);
 	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, gen), 8);
 	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(chain_gen));
@@ -1783,26 +1891,25 @@ static bool emit_link(struct tr *t, bool check_rip)
 	if (check_rip) {
 		/* a RET's or an indirect branch's target varies (a direct
 		 * branch's slot is for its one target) */
-		e_load(e, H_RCX, H_RSI,
-		       (int32_t)offsetof(struct jit_slot, rip), 8);
-		e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(st.rip));
+		e_rm(e, OPS(0x3b), 8, H_RDX, H_RSI,
+		     (int32_t)offsetof(struct jit_slot, rip));
 		f[nf++] = e_jcc32(e, CC_NE);
 	}
 	/* compiled (until then the slow way counts its executions) */
 	e_load(e, H_RAX, H_RSI, (int32_t)offsetof(struct jit_slot, body), 8);
 	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
 	f[nf++] = e_jcc32(e, CC_E);
-	/* enter its body in this frame: link_left--, cur_tb = tb */
+	/* enter its body in this frame: jit_link_left--, cur_tb = tb */
 	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, tb), 8);
 	e_store(e, H_RCX, H_RBX, OFF(cur_tb), 8);
-	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
+	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(jit_link_left));
 	e_b(e, 0xff); e_b(e, 0xe0);                  /* jmp rax */
 	if (check_rip) {
 		/* a varying target missed the slot: the jump cache (the
 		 * interpreter's soft_thread_link_jc(), by RIP = linear) */
-		for (unsigned k = 2; k < nf; k++)
+		for (unsigned k = 3; k < nf; k++)
 			e_patch(e, f[k], e_pos(e));
-		nf = 2;
+		nf = 3;
 		emit_jc_probe(t, f, &nf);
 	}
 	for (unsigned k = 0; k < nf; k++)
@@ -1872,6 +1979,82 @@ static void emit_self_loop(struct tr *t, uint64_t target)
 }
 
 /*
+ * The back-edge of a self-loop (struct tr.loop), emitted where the branch
+ * to the block's start is taken, before anything is written back: the
+ * state's RIP is the block's (nothing in the body syncs it but the slow
+ * paths, which take it back), the cached registers stay where they are
+ * (the body's top treats them all as dirty), the flags stay pending
+ * unless the body reads flags before it writes them all (loop_live);
+ * one more iteration is counted in LOOP_REG.  After loop_max iterations
+ * it falls through to the branch's way out, the iteration not counted
+ * and the link budget used up: the executor looks at kicks, interrupts
+ * and shootdowns at least every SOFT_JIT_LOOP_INSNS instructions.
+ */
+static void loop_setup(struct tr *t)
+{
+	t->n_back = t->pend_n + 1;
+	t->h_back = t->pend_hits;
+	t->loop_max = SOFT_JIT_LOOP_INSNS / t->n_back;
+	if (t->loop_max < SOFT_LINK_MAX)
+		t->loop_max = SOFT_LINK_MAX;
+}
+
+static void emit_loop_back(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+
+	if (t->loop_live)
+		pf_store(t, &t->pf);
+	e_rr(e, OPS(0xff), 4, 0, LOOP_REG);          /* inc r15d */
+	e_rr(e, OPS(0x81), 4, 7, LOOP_REG);          /* cmp r15d, max */
+	e_d(e, t->loop_max);
+	e_patch(e, e_jcc32(e, 0x2), t->loop_pos);    /* jb top */
+	e_rr(e, OPS(0xff), 4, 1, LOOP_REG);          /* dec r15d */
+	e_st32i(e, H_RBX, OFF(link_left), 0);
+}
+
+/* leave a self-loop block at the end of its last instruction, for RIP
+ * @rip: everything into the state, then the link */
+static bool loop_exit(struct tr *t, uint64_t rip)
+{
+	cache_end(t);
+	pf_flush(t);
+	st_rip(t, rip);
+	e_mem_imm(&t->e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	flush_hits(t);
+	return emit_link(t, false);
+}
+
+/* Jcc back to the block's start ending a self-loop */
+static bool emit_jcc_loop(struct tr *t, unsigned k, const struct form *f,
+			  bool hf)
+{
+	struct jit_emit *e = &t->e;
+	const struct soft_insn *i = &t->tb->insn[k];
+	uint16_t dirty = t->dirty;
+	struct pend_flags pf = t->pf;
+	unsigned hits = t->pend_hits;
+	size_t taken;
+
+	loop_setup(t);
+	if (!hf && t->pf.v)
+		pf_redo(t, &t->pf);
+	else if (!hf)
+		emit_flags(t, f->cc);
+	taken = e_jcc32(e, (uint8_t)f->cc);
+	if (!loop_exit(t, (insn_rip(t, k) + i->len) &
+			      (t->m32 ? 0xffffffffull : ~0ull)))
+		return false;
+	t->dirty = dirty;
+	t->nocache = false;
+	t->pf = pf;
+	t->pend_hits = hits;
+	e_patch(e, taken, e_pos(e));
+	emit_loop_back(t);
+	return loop_exit(t, t->rip0);
+}
+
+/*
  * Jcc ending the block, on flags this block's translated code stored:
  * RIP = target or next, the count, then the interpreter's link to the
  * successor block (soft_jit_link, as its Jcc twin does).  A non-canonical
@@ -1887,6 +2070,11 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
 					    (f->cc >> 1) == 3));
 
+	target = insn_rip(t, k) + i->len + i->imm;
+	if (t->m32)
+		target = (uint32_t)target;
+	if (t->loop && target == t->rip0)
+		return emit_jcc_loop(t, k, f, hf);
 	cache_end(t); /* moves: the host flags stay */
 	if (t->pf.v) {
 		pf_flush(t); /* redoes the producer: its host flags */
@@ -1902,9 +2090,6 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	flush_hits(t);
 	j = e_jmp32(e);
 	e_patch(e, taken, e_pos(e));
-	target = insn_rip(t, k) + i->len + i->imm;
-	if (t->m32)
-		target = (uint32_t)target; /* 32-bit operand size: wraps */
 	if (!canonical(target)) {
 		slow = e_jmp32(e);
 	} else {
@@ -1976,7 +2161,15 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	const struct soft_insn *i = &t->tb->insn[k];
 	int64_t next = (int64_t)t->pend_len + i->len;
 	struct fixes fx = { { 0 }, 0 };
+	bool self = f->k == K_JMP && t->loop &&
+		    ((insn_rip(t, k) + i->len + i->imm) &
+		     (t->m32 ? 0xffffffffull : ~0ull)) == t->rip0;
 
+	if (self) {
+		/* the back-edge first; the way out after it */
+		loop_setup(t);
+		emit_loop_back(t);
+	}
 	flush_hits(t);
 	pf_flush(t);
 	cache_end(t);
@@ -2040,7 +2233,7 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	flush_hits(t);
-	if (f->k == K_JMP)
+	if (f->k == K_JMP && !t->loop)
 		emit_self_loop(t, (insn_rip(t, k) + i->len + i->imm) &
 				       (t->m32 ? 0xffffffffull : ~0ull));
 	if (!emit_link(t, f->k == K_RET || f->k == K_JMPI ||
@@ -2086,6 +2279,10 @@ static void choose_cached(struct tr *t, const struct form *forms,
 {
 	unsigned use[16] = { 0 };
 	const struct soft_tb *tb = t->tb;
+	/* a self-loop keeps LOOP_REG for its counter, and a register used
+	 * once per iteration is still loaded and stored once per entry */
+	unsigned ncache = t->loop ? NCACHE - 1 : NCACHE;
+	unsigned min_use = t->loop ? 1 : 2;
 
 	memset(t->hr, -1, sizeof(t->hr));
 	t->cached = t->dirty = 0;
@@ -2121,10 +2318,10 @@ static void choose_cached(struct tr *t, const struct form *forms,
 				count_use(use, i->index, 8);
 		}
 	}
-	for (unsigned n = 0; n < NCACHE; n++) {
+	for (unsigned n = 0; n < ncache; n++) {
 		unsigned best = 16;
 		for (unsigned g = 0; g < 16; g++)
-			if (use[g] >= 2 && !(t->cached & (1u << g)) &&
+			if (use[g] >= min_use && !(t->cached & (1u << g)) &&
 			    (best == 16 || use[g] > use[best]))
 				best = g;
 		if (best == 16)
@@ -2135,6 +2332,21 @@ static void choose_cached(struct tr *t, const struct form *forms,
 }
 
 
+/*
+ * Instruction @k + 1 reads the CF before it first thing (emit_get_cf,
+ * before it emits anything else): INC/DEC with live flags, ADC/SBB.
+ */
+static bool cf_next(const struct soft_tb *tb, const struct form *forms,
+		    const bool *ok, const bool *live, unsigned k)
+{
+	const struct form *f = &forms[k + 1];
+
+	if (k + 1 >= tb->ninsn || !ok[k + 1])
+		return false;
+	return (f->k == K_INCDEC && live[k + 1]) ||
+	       (f->k == K_ALU && (f->alu == 2 || f->alu == 3));
+}
+
 /* code: prologue; body; exit stub; slow paths */
 static bool translate_block(struct tr *t)
 {
@@ -2143,7 +2355,8 @@ static bool translate_block(struct tr *t)
 	unsigned n = tb->ninsn;
 	struct form forms[SOFT_TB_MAX_INSNS];
 	bool ok[SOFT_TB_MAX_INSNS], live[SOFT_TB_MAX_INSNS];
-	bool lv = true;
+	bool live_o[SOFT_TB_MAX_INSNS];
+	bool lv = true, lc = true, lo = true, hf_cf, self = false;
 	size_t exit_pos;
 
 	for (unsigned k = 0; k < n; k++) {
@@ -2152,9 +2365,12 @@ static bool translate_block(struct tr *t)
 			ok[k] = false;
 	}
 	/* flag liveness, backwards: live[k] = a reader may see the flags
-	 * instruction k writes */
+	 * instruction k writes; live_o[k]: its OF SF ZF AF PF (lc: the CF
+	 * before an instruction, lo: the others) */
 	for (unsigned k = n; k-- > 0;) {
 		const struct form *f = &forms[k];
+		live_o[k] = lo;
+		lv = lc || lo;
 		live[k] = lv;
 		/* translated only when the flags they write are dead (the
 		 * interpreter computes them otherwise), the block end
@@ -2167,37 +2383,56 @@ static bool translate_block(struct tr *t)
 		if (ok[k] && lv && f->k == K_SHIFTCL)
 			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
-			lv = true; /* handler or block end: anything */
+			lc = lo = true; /* handler or block end: anything */
 			continue;
 		}
 		if (form_mem(&tb->insn[k], f)) {
 			/* may fault before writing them: the old ones are
 			 * visible then */
-			lv = true;
+			lc = lo = true;
 			continue;
 		}
 		switch (f->k) {
 		case K_ALU:
 			/* writes them all; ADC/SBB read CF first */
-			lv = f->alu == 2 || f->alu == 3;
+			lc = f->alu == 2 || f->alu == 3;
+			lo = false;
 			break;
 		case K_NEG:
 		case K_SHIFT:
 		case K_IMUL:
-			lv = false; /* writes them all */
+			lc = lo = false; /* writes them all */
 			break;
 		case K_SETCC:
 		case K_CMOV:
-			lv = true; /* reads them */
+			lc = lo = true; /* reads them */
+			break;
+		case K_INCDEC:
+			/* writes all but CF, which passes through (its lazy
+			 * flags keep the CF before it) */
+			lo = false;
 			break;
 		default:
-			/* INC/DEC (reads CF only when its own flags are
-			 * live), ROL/ROR (CF and OF only; dead here), and
-			 * the rest: liveness passes through */
+			/* ROL/ROR (CF and OF only; the rest from before),
+			 * and the rest: liveness passes through */
 			break;
 		}
 	}
+	lv = lc || lo;
 
+	t->loop_live = lv;
+	/* a self-loop: the last instruction branches to the first; with
+	 * all of them translated (an interpreter call found later:
+	 * t->noloop) it counts in LOOP_REG */
+	if (ok[n - 1] &&
+	    (forms[n - 1].k == K_JCC || forms[n - 1].k == K_JMP)) {
+		const struct soft_insn *l = &tb->insn[n - 1];
+		uint64_t to = insn_rip(t, n - 1) + l->len + l->imm;
+		self = (t->m32 ? (uint32_t)to : to) == t->rip0;
+		t->loop = self && !t->noloop;
+		for (unsigned k = 0; k < n; k++)
+			t->loop = t->loop && ok[k];
+	}
 	choose_cached(t, forms, ok);
 	emit_prologue(e);
 	/*
@@ -2222,15 +2457,25 @@ static bool translate_block(struct tr *t)
 		t->guard[t->nguard++] = e_jcc32(e, CC_NE);
 	}
 	cache_load(t);
-	/* [rsp] = chain_gen at entry (emit_self_loop) */
-	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
-	e_b(e, 0x48); e_b(e, 0x89); e_b(e, 0x04); e_b(e, 0x24); /* mov [rsp],rax */
+	if (self) {
+		/* [rsp] = chain_gen at entry (emit_self_loop, a self-loop's
+		 * slow paths) */
+		e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
+		e_b(e, 0x48); e_b(e, 0x89); e_b(e, 0x04); e_b(e, 0x24); /* mov [rsp],rax */
+	}
+	if (t->loop) {
+		e_rr(e, OPS(0x31), 4, LOOP_REG, LOOP_REG); /* xor r15d, r15d */
+		/* the back-edge writes nothing back */
+		t->dirty = t->cached;
+	}
 	t->loop_pos = e_pos(e);
 	for (unsigned k = 0; k < n; k++) {
 		const struct soft_insn *i = &tb->insn[k];
 		bool last = k == n - 1;
 
 		t->rip = insn_rip(t, k);
+		hf_cf = t->hf_cf;
+		t->hf_cf = false;
 
 		if (ok[k] && (forms[k].k == K_SETCC || forms[k].k == K_CMOV ||
 			      forms[k].k == K_JCC) &&
@@ -2254,6 +2499,7 @@ static bool translate_block(struct tr *t)
 					      (f->cc >> 1) == 3));
 			bool hf_all = t->hf && !t->hf_nocf;
 			bool eager = t->lf_eager;
+			bool cf_only = false; /* only its CF, in the host's */
 			if (f->k != K_SETCC && f->k != K_CMOV)
 				t->hf = false;
 			if (form_mem(i, f)) {
@@ -2273,7 +2519,8 @@ static bool translate_block(struct tr *t)
 			    (f->k == K_ALU && (f->alu == 2 || f->alu == 3))) {
 				/* the CF before it (a call: before the
 				 * operand's address is in RSI) */
-				emit_get_cf(t, hf && !t->hf_nocf);
+				t->cf_host = emit_get_cf(t, (hf && !t->hf_nocf) ||
+								hf_cf);
 				if (s)
 					s->pf = t->pf;
 			}
@@ -2293,6 +2540,20 @@ static bool translate_block(struct tr *t)
 						     t->lf_op == LF_DEC;
 				}
 				emit_setcc_cmov(t, i, f);
+			} else if ((f->k == K_SHIFT ||
+				    (f->k == K_ALU && f->alu != 2 &&
+				     f->alu != 3 && f->alu != 7 &&
+				     f->alu != 8)) &&
+				   live[k] && !live_o[k] &&
+				   cf_next(tb, forms, ok, live, k) &&
+				   emit_direct(t, i, f, false)) {
+				/* only CF is live, and the next instruction
+				 * takes it from the host CF (emit_get_cf):
+				 * the host operation on the cached register,
+				 * the same CF (0 for AND/OR/XOR) */
+				t->pf.v = false;
+				t->hf_cf = true;
+				cf_only = true;
 			} else if (f->k == K_SHIFT && live[k]) {
 				emit_shift_live(t, i, f);
 			} else if (f->k == K_ROT && live[k]) {
@@ -2325,7 +2586,7 @@ static bool translate_block(struct tr *t)
 			    f->k == K_NEG || f->k == K_IMUL || f->k == K_ROT) {
 				t->lf_op = 0;
 				t->lf_size = 0;
-				if (live[k] && f->k == K_ALU) {
+				if (live[k] && f->k == K_ALU && !cf_only) {
 					t->lf_op = alu_lf[f->alu];
 					t->lf_size = f->size;
 				} else if (live[k] && f->k == K_NEG) {
@@ -2380,11 +2641,26 @@ static bool translate_block(struct tr *t)
 		if (s->pend_n)
 			e_mem_imm(e, 0, H_RBX, OFF(icount),
 				  (int32_t)s->pend_n, 8);
+		loop_flush(t, false);
 		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 		e_movi(e, H_RSI, (uint64_t)(uintptr_t)s->i);
 		e_call(e, (const void *)soft_jit_call);
 		e_rr(e, OPS(0x85), 4, H_RAX, H_RAX);
 		e_patch(e, e_jcc32(e, CC_NE), exit_pos);
+		if (t->loop) {
+			/* the state is exact here: leave when the call
+			 * changed chain_gen (a TLB flush, an invalidation:
+			 * the block's own code may be another now; the
+			 * executor finds out), else back into the loop */
+			size_t same;
+			e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
+			e_b(e, 0x48); e_b(e, 0x3b); e_b(e, 0x04); e_b(e, 0x24); /* cmp rax,[rsp] */
+			same = e_jcc32(e, CC_E);
+			e_movi(e, H_RAX, SOFT_END + 1);
+			e_patch(e, e_jmp32(e), exit_pos);
+			e_patch(e, same, e_pos(e));
+			loop_flush(t, true);
+		}
 		e_mem_imm(e, 5, H_RBX, OFF(st.rip),
 			  (int32_t)(s->pend_len + s->i->len), 8);
 		e_mem_imm(e, 5, H_RBX, OFF(icount), (int32_t)(s->pend_n + 1),
@@ -2406,7 +2682,10 @@ static bool translate_block(struct tr *t)
 			/* what pf_store() wrote, the instruction did not
 			 * write flags */
 			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
-			e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
+			if (s->pf.incdec)
+				e_load(e, H_R9, H_RBX, OFF(lf_cin), 4);
+			else
+				e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
 		}
 		cache_load(t);
 		if (s->hf_after)
@@ -2429,6 +2708,7 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 {
 	struct tr *t;
 	size_t room, start;
+	bool done = false;
 
 	if ((tb->key != 8 && tb->key != 4) || tb->jit_tried || !tb->valid)
 		return; /* 64-bit and 32-bit code */
@@ -2459,18 +2739,48 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 	t = vmm__alloc(c->vm, sizeof(*t));
 	if (!t)
 		return;
-	memset(t, 0, sizeof(*t));
-	t->c = c;
-	t->tb = tb;
-	t->m32 = tb->key == 4;
-	t->rip0 = t->m32 ? (uint32_t)(tb->lin - c->segbase[VMM_CS]) : tb->lin;
-	t->orig = tb->insn[0].run;
-	t->e.start = c->jit_rw + start;
-	t->e.p = t->e.start;
-	t->e.end = t->e.start + room;
-	if (translate_block(t)) {
+	for (int attempt = 0; attempt < 2; attempt++) {
+		/* again without the self-loop when it held an interpreter
+		 * call (emit_interp) */
+		bool noloop = attempt > 0;
+		memset(t, 0, sizeof(*t));
+		t->noloop = noloop;
+		t->c = c;
+		t->tb = tb;
+		t->m32 = tb->key == 4;
+		t->rip0 = t->m32 ? (uint32_t)(tb->lin - c->segbase[VMM_CS])
+				 : tb->lin;
+		t->orig = tb->insn[0].run;
+		t->e.start = c->jit_rw + start;
+		t->e.p = t->e.start;
+		t->e.end = t->e.start + room;
+		done = translate_block(t);
+		if (done || noloop || !t->noloop || t->e.overflow)
+			break;
+	}
+	if (done) {
 		c->jit_used = start + e_pos(&t->e);
 		tb->insn[0].run = (soft_fn)(uintptr_t)(c->jit_rx + start);
+		tb->jit_body = (uintptr_t)(c->jit_rx + start) + PROLOGUE_LEN;
+#ifdef SOFT_JIT_DUMP_DIR
+		/* a debugging aid, off unless the build defines it (e.g.
+		 * -Dc_args=-DSOFT_JIT_DUMP_DIR=/tmp/jit): each compiled
+		 * block's code in DIR/<offset in the buffer>-<rip>.bin, for
+		 * objdump -D -b binary -m i386:x86-64 (perf reports
+		 * addresses in the memfd by that offset) */
+		{
+			char name[256];
+			FILE *fp;
+			snprintf(name, sizeof(name), "%s/%06zx-%llx.bin",
+				 JIT_STR(SOFT_JIT_DUMP_DIR), start,
+				 (unsigned long long)t->rip0);
+			fp = fopen(name, "wb");
+			if (fp) {
+				fwrite(t->e.start, 1, e_pos(&t->e), fp);
+				fclose(fp);
+			}
+		}
+#endif
 		c->st_jit_blocks++;
 	} else if (t->e.overflow) {
 		c->jit_full = true;
