@@ -124,10 +124,17 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 		   tb->chain_gen[1] == c->chain_gen) {
 		n = tb->chain[1];
 	} else {
-		/* 64-bit code: the linear address is RIP (pc_lin) */
-		const struct soft_jc *j = &c->jc[soft_jc_idx(rip)];
-		if (!c->lm64 || !j->tb || j->lin != rip ||
-		    j->gen != c->chain_gen)
+		/* the linear address as pc_lin() forms it (32-bit code:
+		 * + CS.base, in the limit; soft_thread_link_jc) */
+		uint64_t lin = rip;
+		const struct soft_jc *j;
+		if (!c->lm64) {
+			if (c->pe && rip > c->st.seg[VMM_CS].limit)
+				return SOFT_END;
+			lin = (uint32_t)(c->segbase[VMM_CS] + rip);
+		}
+		j = &c->jc[soft_jc_idx(lin)];
+		if (!j->tb || j->lin != lin || j->gen != c->chain_gen)
 			return SOFT_END;
 		n = j->tb;
 	}
@@ -153,6 +160,44 @@ static uint64_t soft_jit_get_flags(struct soft_cpu *c)
 }
 
 /* ---- the code buffer ---- */
+
+#if SOFT_JIT_PROFILE
+/* -Djit_profile=true: fallbacks by (opcode, ModRM.reg) */
+#define JIT_PROF_N (0x400 * 8)
+
+static unsigned jit_prof_idx(const struct soft_insn *i)
+{
+	return ((unsigned)(i->op & 0x3ff) << 3) | (i->reg & 7);
+}
+
+/* the histogram through the VM's log callback (warning level, so a
+ * default vmm-run shows it), the largest entries first */
+static void jit_prof_log(struct soft_cpu *c)
+{
+	uint64_t total = 0;
+
+	for (unsigned k = 0; k < JIT_PROF_N; k++)
+		total += c->jit_prof[k];
+	vmm__log(c->vm, VMM_LOG_WARN,
+		 "jit profile: %llu fallbacks (%llu blocks compiled)",
+		 (unsigned long long)total,
+		 (unsigned long long)c->st_jit_blocks);
+	for (unsigned n = 0; n < 40 && total; n++) {
+		unsigned best = 0;
+		for (unsigned k = 1; k < JIT_PROF_N; k++)
+			if (c->jit_prof[k] > c->jit_prof[best])
+				best = k;
+		if (!c->jit_prof[best])
+			break;
+		vmm__log(c->vm, VMM_LOG_WARN,
+			 "jit profile: op %03x /%u %llu (%.1f%%)", best >> 3,
+			 best & 7, (unsigned long long)c->jit_prof[best],
+			 100.0 * (double)c->jit_prof[best] / (double)total);
+		c->jit_prof[best] = 0;
+	}
+}
+#endif
+
 
 /*
  * The VM's choice: the config flags first (NO_JIT, JIT_EAGER, JIT), then
@@ -187,6 +232,14 @@ int soft_jit_init(struct soft_cpu *c)
 	c->jit_rw = c->jit_rx = NULL;
 	c->jit_used = 0;
 	c->jit_full = false;
+	c->jit_prof = NULL;
+#if SOFT_JIT_PROFILE
+	if (c->jit_on) {
+		c->jit_prof = vmm__alloc(c->vm, JIT_PROF_N * sizeof(uint64_t));
+		if (c->jit_prof)
+			memset(c->jit_prof, 0, JIT_PROF_N * sizeof(uint64_t));
+	}
+#endif
 	return 0;
 }
 
@@ -223,8 +276,16 @@ static bool code_buffer(struct soft_cpu *c)
 	return true;
 }
 
+
 void soft_jit_fini(struct soft_cpu *c)
 {
+#if SOFT_JIT_PROFILE
+	if (c->jit_prof) {
+		jit_prof_log(c);
+		vmm__free(c->vm, c->jit_prof);
+		c->jit_prof = NULL;
+	}
+#endif
 	if (c->jit_rw) {
 		munmap(c->jit_rw, SOFT_JIT_CODE_SIZE);
 		munmap(c->jit_rx, SOFT_JIT_CODE_SIZE);
@@ -261,7 +322,7 @@ struct pend_flags {
 };
 
 struct slow {
-	size_t fix[3];
+	size_t fix[6];
 	unsigned nfix;
 	const struct soft_insn *i;
 	unsigned pend_len, pend_n;
@@ -527,10 +588,10 @@ static void to_slow(struct tr *t, uint8_t cc)
 {
 	struct slow *s = t->cur;
 
-	if (s->nfix < 3)
+	if (s->nfix < sizeof(s->fix) / sizeof(s->fix[0]))
 		s->fix[s->nfix++] = e_jcc32(&t->e, cc);
 	else
-		t->e.overflow = true; /* not reached: at most 3 per insn */
+		t->e.overflow = true; /* not reached: at most 5 per insn */
 }
 
 /*
@@ -756,7 +817,10 @@ enum kind {
 	K_CWD,    /* CWD / CDQ / CQO */
 	K_LEAVE,  /* LEAVE (64-bit) */
 	K_PUSHI,  /* PUSH imm (64-bit) */
-	K_SHIFTCL, /* SHL/SHR/SAR of a register by CL, flags dead */
+	K_SHIFTCL, /* SHL/SHR/SAR/ROL/ROR of a register by CL (flags live:
+		    * SHL/SHR/SAR of 4 and 8 bytes only) */
+	K_MULDIV, /* MUL/IMUL/DIV/IDIV r/m (F6/F7 /4-/7; shop = /ext) */
+	K_PUSHM,  /* PUSH r/m (FF /6) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -850,8 +914,8 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
 		f->dst = O_E;
 	} else if ((op == 0xd2 || op == 0xd3) && i->mod == 3 &&
-		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
-		    (i->reg & 7) == 7)) {
+		   ((i->reg & 7) <= 1 || (i->reg & 7) == 4 ||
+		    (i->reg & 7) == 5 || (i->reg & 7) == 7)) {
 		/* a count of 0 (CL masked) leaves the flags: translated only
 		 * where they are dead (translate_block) */
 		f->k = K_SHIFTCL, f->shop = i->reg & 7, f->dst = O_E;
@@ -867,6 +931,11 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		f->k = K_NOT, f->dst = O_E;
 	} else if ((op == 0xf6 || op == 0xf7) && (i->reg & 7) == 3) {
 		f->k = K_NEG, f->dst = O_E;
+	} else if ((op == 0xf6 || op == 0xf7) && (i->reg & 7) >= 4) {
+		f->k = K_MULDIV, f->shop = i->reg & 7, f->dst = O_E;
+	} else if (op == 0xff && (i->reg & 7) == 6 &&
+		   (sz == 8 || (m32 && sz == 4))) {
+		f->k = K_PUSHM, f->dst = O_E;
 	} else if (op == 0x1af || op == 0x69 || op == 0x6b) {
 		if (sz == 1)
 			return false;
@@ -881,13 +950,15 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		f->k = K_JCC, f->cc = op & 15;
 	} else if ((op == 0xe9 || op == 0xeb) && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_JMP;
-	} else if (op == 0xe8 && sz == 8) {
+	} else if (op == 0xe8 && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_CALL;
-	} else if (op == 0xc3 && sz == 8) {
+	} else if (op == 0xc3 && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_RET;
-	} else if (op == 0xff && (i->reg & 7) == 4 && sz == 8) {
+	} else if (op == 0xff && (i->reg & 7) == 4 &&
+		   (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_JMPI;
-	} else if (op == 0xff && (i->reg & 7) == 2 && sz == 8) {
+	} else if (op == 0xff && (i->reg & 7) == 2 &&
+		   (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_CALLI;
 	} else if ((op == 0x90 && i->rm == 0 && !(i->pfx & PFX_REP)) ||
 		   op == 0x10d || (op >= 0x118 && op <= 0x11f)) {
@@ -926,7 +997,11 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_POP:
 	case K_LEAVE:
 	case K_PUSHI:
+	case K_PUSHM:
 		return true;
+	case K_MULDIV:
+		/* DIV/IDIV fault (#DE) with a register operand too */
+		return i->mod != 3 || f->shop >= 6;
 	case K_MOVX:
 		return i->mod != 3;
 	case K_NOT:
@@ -1161,6 +1236,17 @@ static void emit_stack32(struct tr *t, const struct soft_insn *i,
 	}
 }
 
+static void emit_mul(struct tr *t, const struct soft_insn *i,
+		     const struct form *f, bool flags_live);
+static void emit_div(struct tr *t, const struct soft_insn *i,
+		     const struct form *f);
+static void emit_push_rm(struct tr *t, const struct soft_insn *i,
+			 const struct form *f);
+static void emit_shiftcl_live(struct tr *t, const struct soft_insn *i,
+			      const struct form *f);
+static void emit_rotcl_live(struct tr *t, const struct soft_insn *i,
+			    const struct form *f);
+
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
 {
@@ -1385,7 +1471,24 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_NOP:
 		break;
+	case K_MULDIV:
+		if (f->shop >= 6)
+			emit_div(t, i, f);
+		else
+			emit_mul(t, i, f, flags_live);
+		break;
+	case K_PUSHM:
+		emit_push_rm(t, i, f);
+		break;
 	case K_SHIFTCL: {
+		if (flags_live && f->shop < 4) {
+			emit_rotcl_live(t, i, f);
+			break;
+		}
+		if (flags_live) {
+			emit_shiftcl_live(t, i, f);
+			break;
+		}
 		/* the host's shift by CL: the same count masking (5 bits,
 		 * 6 for 8 bytes) and result; the flags are dead */
 		unsigned r = rm_of(i, sz);
@@ -1654,6 +1757,26 @@ static void emit_shift(struct tr *t, const struct soft_insn *i,
 }
 
 /*
+ * One more instruction run through the interpreter by compiled code
+ * (st_jit_fallbacks; with -Djit_profile=true also by opcode and
+ * ModRM.reg, for choosing what to translate next).  RAX and the host
+ * flags clobbered.
+ */
+static void count_fallback(struct tr *t, const struct soft_insn *i)
+{
+	e_rm(&t->e, OPS(0xff), 8, 0, H_RBX, OFF(st_jit_fallbacks));
+#if SOFT_JIT_PROFILE
+	if (t->c->jit_prof) {
+		uint64_t *p = &t->c->jit_prof[jit_prof_idx(i)];
+		e_movi(&t->e, H_RAX, (uint64_t)(uintptr_t)p);
+		e_rm(&t->e, OPS(0xff), 8, 0, H_RAX, 0); /* inc qword [rax] */
+	}
+#else
+	(void)i;
+#endif
+}
+
+/*
  * emit_interp() - instruction @k Through the interpreter's threaded entry of a copy of the
  * instruction, followed by a stub (or, last in the block,
  * the end marker).  The pending RIP and count go to it as
@@ -1686,6 +1809,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 			cp[1].run = soft_jit_stub;
 		t->pend_n = t->pend_len = 0;
 		flush_hits(t);
+		count_fallback(t, i);
 		pf_flush(t);
 		t->lf_eager = false;
 		if (last)
@@ -1727,6 +1851,8 @@ static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 	struct jit_emit *e = &t->e;
 
 	e_load(e, H_RAX, H_RBX, OFF(st.rip), 8);
+	if (t->m32) /* the linear address: + CS.base, 32 bits */
+		e_rm(e, OPS(0x03), 4, H_RAX, H_RBX, OFF(segbase[VMM_CS]));
 	/* rcx = soft_jc_idx(rip) * 3 */
 	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
 	e_shift_i(e, 5, H_RCX, 10);
@@ -1936,6 +2062,9 @@ struct fixes {
 	unsigned n;
 };
 
+static void branch32(struct tr *t, unsigned k, const struct form *f,
+		     struct fixes *fx);
+
 /* RAX canonical, else to the interpreter route (RCX clobbered) */
 static void canon_rax(struct tr *t, struct fixes *fx)
 {
@@ -1980,7 +2109,9 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	flush_hits(t);
 	pf_flush(t);
 	cache_end(t);
-	if (f->k == K_RET) {
+	if (t->m32) {
+		branch32(t, k, f, &fx);
+	} else if (f->k == K_RET) {
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		stack_tlb(t, &fx, false);
 		e_load(e, H_RAX, H_RSI, 0, 8);
@@ -2012,10 +2143,6 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 			st_reg(t, H_R9, VMM_RSP, 8);
 			e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
 		}
-	} else if (t->m32) {
-		/* JMP rel32 in 32-bit code (CALL: 64-bit only): a constant
-		 * target, wrapping at 4 GiB */
-		e_movi(e, H_RAX, (uint32_t)(insn_rip(t, k) + i->len + i->imm));
 	} else {
 		/* RDX = RIP of the next instruction, RAX = target */
 		e_load(e, H_RDX, H_RBX, OFF(st.rip), 8);
@@ -2064,6 +2191,352 @@ static void emit_rot(struct tr *t, const struct soft_insn *i,
 	     H_RAX);
 	e_b(e, (uint8_t)f->count);
 	st_reg(t, H_RAX, r, sz);
+}
+
+/* ---- more forms: MUL/DIV, PUSH r/m, shifts by CL with live flags,
+ * 32-bit branches (chosen by counting fallbacks, docs/soft-backend.md) ---- */
+
+/* the host's F6/F7 /ext at @sz on RCX (CL, CX, ECX, RCX) */
+static void e_grp3_rcx(struct tr *t, unsigned ext, unsigned sz)
+{
+	e_rr(&t->e, (const uint8_t[]){ sz == 1 ? 0xf6 : 0xf7 }, 1, sz, ext,
+	     H_RCX);
+}
+
+/*
+ * MUL/IMUL (F6/F7 /4, /5) r/m: the host's multiply at the operand's size
+ * on RAX and the operand; CF = OF = its overflow, ZF SF PF of the low
+ * half, AF 0 (mul_flags() in exec_alu.c) into RFLAGS when live.
+ */
+static void emit_mul(struct tr *t, const struct soft_insn *i,
+		     const struct form *f, bool flags_live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, false);
+	}
+	ld_opnd(t, i, H_RCX, O_E, sz);
+	ld_reg(t, H_RAX, VMM_RAX, sz);
+	e_grp3_rcx(t, f->shop, sz);
+	if (flags_live)
+		e_rr(e, OPS(0x0f, 0x90), 1, 0, H_RCX); /* seto cl */
+	if (sz == 1) {
+		st_reg(t, H_RAX, VMM_RAX, 2);          /* AX = AL * r/m8 */
+	} else {
+		st_reg(t, H_RAX, VMM_RAX, sz);
+		st_reg(t, H_RDX, VMM_RDX, sz);
+	}
+	t->pf.v = false;
+	t->lf_op = t->lf_size = 0;
+	t->lf_eager = false;
+	if (!flags_live)
+		return;
+	e_rr(e, (const uint8_t[]){ sz == 1 ? 0x84 : 0x85 }, 1, sz, H_RAX,
+	     H_RAX);                                 /* test: ZF SF PF */
+	e_b(e, 0x9f);                                /* lahf */
+	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);       /* movzx eax, ah */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_SF | FL_ZF | FL_PF);
+	e_zext(e, H_RCX, 1);
+	e_rr(e, OPS(0x69), 4, H_RCX, H_RCX);         /* imul ecx, ecx, CF|OF */
+	e_d(e, FL_CF | FL_OF);
+	e_alu_rr(e, 0x09, H_RAX, H_RCX);
+	emit_set_arith(t);
+}
+
+/*
+ * DIV/IDIV (F6/F7 /6, /7) r/m: the host's division where it cannot fault;
+ * a zero divisor, a quotient that does not fit (and, for IDIV, a divisor
+ * of -1 or a 64-bit dividend RDX:RAX that is not RAX sign-extended) go to
+ * the slow path before anything changed, whose handler raises the #DE
+ * (or divides).  The flags are unchanged (exec_alu.c's do_div).
+ */
+static void emit_div(struct tr *t, const struct soft_insn *i,
+		     const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, false);
+	}
+	ld_opnd(t, i, H_RCX, O_E, sz);               /* zero-extended */
+	if (f->shop == 6) {
+		/* DIV: fits iff the high half < the divisor (so not 0) */
+		if (sz == 1) {
+			ld_reg(t, H_RAX, VMM_RAX, 2);
+			e_rr(e, OPS(0x89), 4, H_RAX, H_RDX);
+			e_shift_i(e, 5, H_RDX, 8);           /* edx = AH */
+		} else {
+			ld_reg(t, H_RAX, VMM_RAX, sz);
+			ld_reg(t, H_RDX, VMM_RDX, sz);
+		}
+		e_rr(e, OPS(0x39), 8, H_RCX, H_RDX);     /* cmp rdx, rcx */
+		to_slow(t, 0x3);                         /* jae */
+		e_grp3_rcx(t, 6, sz);
+	} else {
+		/* IDIV: divisor 0 or -1 to the handler (rcx + 1 <= 1) */
+		if (sz < 8)
+			e_sext(e, H_RCX, sz);
+		e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x41); e_b(e, 0x01); /* lea rax,[rcx+1] */
+		e_rr(e, OPS(0x83), 8, 7, H_RAX); e_b(e, 1);       /* cmp rax, 1 */
+		to_slow(t, 0x6);                                   /* jbe */
+		if (sz == 8) {
+			/* RDX:RAX must be RAX sign-extended */
+			ld_reg(t, H_RAX, VMM_RAX, 8);
+			ld_reg(t, H_RDX, VMM_RDX, 8);
+			e_rr(e, OPS(0x89), 8, H_RAX, H_RSI);
+			e_shift_i(e, 7, H_RSI, 63);
+			e_rr(e, OPS(0x39), 8, H_RSI, H_RDX); /* cmp rdx, rsi */
+			to_slow(t, CC_NE);
+		} else {
+			/* the dividend sign-extended to 64 bits in RAX */
+			if (sz == 1) {
+				ld_reg(t, H_RAX, VMM_RAX, 2);
+			} else {
+				ld_reg(t, H_RDX, VMM_RDX, sz);
+				ld_reg(t, H_RAX, VMM_RAX, sz);
+				e_shift_i(e, 4, H_RDX, (uint8_t)(8 * sz));
+				e_alu_rr(e, 0x09, H_RAX, H_RDX);
+			}
+			if (sz < 4)
+				e_sext(e, H_RAX, 2 * sz);
+			e_b(e, 0x48); e_b(e, 0x99);          /* cqo */
+		}
+		e_rr(e, OPS(0xf7), 8, 7, H_RCX);          /* idiv rcx */
+		if (sz < 8) {
+			/* the quotient fits in @sz bytes (signed) */
+			e_rr(e, OPS(0x89), 8, H_RAX, H_RSI);
+			e_sext(e, H_RSI, sz);
+			e_rr(e, OPS(0x39), 8, H_RAX, H_RSI); /* cmp rsi, rax */
+			to_slow(t, CC_NE);
+		}
+		if (sz == 1) {
+			/* AL = quotient, AH = remainder */
+			e_zext(e, H_RAX, 1);
+			e_zext(e, H_RDX, 1);
+			e_shift_i(e, 4, H_RDX, 8);
+			e_alu_rr(e, 0x09, H_RAX, H_RDX);
+		}
+	}
+	if (sz == 1) {
+		st_reg(t, H_RAX, VMM_RAX, 2);
+	} else {
+		st_reg(t, H_RAX, VMM_RAX, sz);
+		st_reg(t, H_RDX, VMM_RDX, sz);
+	}
+}
+
+/*
+ * PUSH r/m (FF /6), 8 bytes (4 in 32-bit code): the operand read first
+ * (its address from the registers before the push), then the push; each
+ * access's miss goes to the slow path before anything changed.
+ */
+static void emit_push_rm(struct tr *t, const struct soft_insn *i,
+			 const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, false);
+		e_load(e, H_R11, H_RSI, 0, sz);
+	} else {
+		ld_reg(t, H_R11, i->rm, sz);
+	}
+	if (t->m32) {
+		ld_reg(t, H_RSI, VMM_RSP, 4);
+		e_alu_ri(e, 5, H_RSI, 4);
+		e_zext(e, H_RSI, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new ESP */
+		stack_ea32(t, true);
+	} else {
+		ld_reg(t, H_RSI, VMM_RSP, 8);
+		e_alu_ri(e, 5, H_RSI, 8);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new RSP */
+		check_canonical(t);
+		emit_tlb(t, 8, true);
+	}
+	e_store(e, H_R11, H_RSI, 0, sz);
+	st_reg(t, H_RDX, VMM_RSP, sz);
+}
+
+/*
+ * SHL/SHR/SAR of a 4- or 8-byte register by CL with live flags, as
+ * exec_shift.c: a masked count of 0 leaves the flags (the register is
+ * still written: zero-extended at 4 bytes); else the flags of
+ * emit_shift_live() for that count, into RFLAGS.  Either way the state
+ * holds the flags after it (the pending ones stored first).
+ */
+static void emit_shiftcl_live(struct tr *t, const struct soft_insn *i,
+			      const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
+	size_t skip;
+
+	pf_flush(t);
+	ld_reg(t, H_RCX, VMM_RCX, 1);
+	ld_reg(t, H_RDX, r, sz);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);         /* rdi = a */
+	e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb); /* and ecx, mask */
+	skip = e_jcc32(e, CC_E);
+	e_rr(e, OPS(0xd3), sz, f->shop, H_RDX);
+	e_b(e, 0x9f);                                /* lahf */
+	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);       /* movzx eax, ah */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_SF | FL_ZF | FL_PF | FL_CF);
+	if (f->shop != 7) {
+		/* esi = MSB(r) ^ CF (SHL) or MSB(a) (SHR), at bit 11 */
+		e_rr(e, OPS(0x89), 8, f->shop == 4 ? H_RDX : H_RDI, H_RSI);
+		e_shift_i(e, 5, H_RSI, (uint8_t)msb);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		if (f->shop == 4) {
+			e_rr(e, OPS(0x89), 4, H_RAX, H_RCX);
+			e_rr(e, OPS(0x81), 4, 4, H_RCX);
+			e_d(e, 1);
+			e_rr(e, OPS(0x31), 4, H_RCX, H_RSI);
+		}
+		e_shift_i(e, 4, H_RSI, 11);
+		e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	}
+	emit_set_arith(t);
+	e_patch(e, skip, e_pos(e));
+	st_reg(t, H_RDX, r, sz);
+	/* the flags are the state's, lazy or not */
+	t->lf_eager = false;
+	t->lf_op = t->lf_size = 0;
+	t->hf = false;
+}
+
+/*
+ * ROL/ROR of a 4- or 8-byte register by CL with live flags: a masked
+ * count of 0 leaves the flags (the register still written); else CF and
+ * OF as emit_rot_live() computes them, the other flags kept, all into
+ * RFLAGS.  The flags before it come from the pending op redone (host
+ * flags), RFLAGS when eager, else soft_jit_get_flags().
+ */
+static void emit_rotcl_live(struct tr *t, const struct soft_insn *i,
+			    const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
+	size_t skip;
+
+	if (t->pf.v) {
+		pf_flush(t);                             /* host flags */
+		e_b(e, 0x9c);                            /* pushfq */
+		e_pop(e, H_RAX);
+	} else if (t->lf_eager) {
+		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 8);
+	} else {
+		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+		e_call(e, (const void *)soft_jit_get_flags);
+		e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+		emit_tlb_base(t); /* R10 is the callee's */
+		e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+	}
+	ld_reg(t, H_RDX, r, sz);
+	ld_reg(t, H_RCX, VMM_RCX, 1);
+	e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb); /* and ecx, mask */
+	skip = e_jcc32(e, CC_E);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~(FL_CF | FL_OF));
+	e_rr(e, OPS(0xd3), sz, f->shop, H_RDX);
+	/* ecx = MSB(r); esi = CF; ecx = OF */
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
+	e_shift_i(e, 5, H_RCX, (uint8_t)msb);
+	e_rr(e, OPS(0x81), 4, 4, H_RCX);
+	e_d(e, 1);
+	if (f->shop == 0) {                          /* ROL */
+		e_rr(e, OPS(0x89), 4, H_RDX, H_RSI);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RSI, H_RCX); /* of = msb ^ cf */
+	} else {                                     /* ROR */
+		e_rr(e, OPS(0x89), 4, H_RCX, H_RSI); /* cf = msb */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);
+		e_shift_i(e, 5, H_RDI, (uint8_t)(msb - 1));
+		e_rr(e, OPS(0x81), 4, 4, H_RDI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RDI, H_RCX); /* of = msb ^ next */
+	}
+	e_shift_i(e, 4, H_RCX, 11);
+	e_alu_rr(e, 0x09, H_RAX, H_RCX);
+	e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	emit_set_arith(t);
+	e_patch(e, skip, e_pos(e));
+	st_reg(t, H_RDX, r, sz);
+	t->lf_eager = false;
+	t->lf_op = t->lf_size = 0;
+	t->hf = false;
+}
+
+/*
+ * 32-bit code's CALL rel32, RET, JMP/CALL r/m32 and JMP rel ending a
+ * block: RAX = the target EIP, the stack done (RET popped, CALL pushed
+ * the return EIP), every check before any change, the failing ones in
+ * @fx (emit_branch: the interpreter runs the instruction).  CS is flat
+ * (the entry guard): no limit check of the target.
+ */
+static void branch32(struct tr *t, unsigned k, const struct form *f,
+		     struct fixes *fx)
+{
+	struct jit_emit *e = &t->e;
+	const struct soft_insn *i = &t->tb->insn[k];
+	uint32_t next = (uint32_t)(insn_rip(t, k) + i->len);
+	struct slow a, b;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	t->cur = &a;
+	switch (f->k) {
+	case K_JMP:
+		e_movi(e, H_RAX, (uint32_t)(next + i->imm));
+		break;
+	case K_RET:
+		ld_reg(t, H_RSI, VMM_RSP, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);
+		stack_ea32(t, false);
+		e_load(e, H_RAX, H_RSI, 0, 4);
+		e_alu_ri(e, 0, H_RDX, 4);
+		e_zext(e, H_RDX, 4);
+		st_reg(t, H_RDX, VMM_RSP, 4);
+		break;
+	default: /* CALL, JMP r/m, CALL r/m: the target in R8 */
+		if (f->k == K_CALL) {
+			e_movi(e, H_R8, (uint32_t)(next + i->imm));
+		} else if (i->mod == 3) {
+			ld_reg(t, H_R8, i->rm, 4);
+		} else {
+			emit_ea(t, i);
+			emit_tlb(t, 4, false);
+			e_load(e, H_R8, H_RSI, 0, 4);
+		}
+		if (f->k != K_JMPI) {
+			t->cur = &b;
+			ld_reg(t, H_RSI, VMM_RSP, 4);
+			e_alu_ri(e, 5, H_RSI, 4);
+			e_zext(e, H_RSI, 4);
+			e_rr(e, OPS(0x89), 8, H_RSI, H_RDX); /* new ESP */
+			stack_ea32(t, true);
+			e_movi(e, H_RAX, next);
+			e_store(e, H_RAX, H_RSI, 0, 4);
+			st_reg(t, H_RDX, VMM_RSP, 4);
+		}
+		e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
+		break;
+	}
+	for (unsigned m = 0; m < a.nfix; m++)
+		fx->at[fx->n++] = a.fix[m];
+	for (unsigned m = 0; m < b.nfix; m++)
+		fx->at[fx->n++] = b.fix[m];
 }
 
 /* ---- a block ---- */
@@ -2164,7 +2637,7 @@ static bool translate_block(struct tr *t)
 			ok[k] = false;
 		/* by CL: the flags are written or not (count 0), so only
 		 * where no reader sees them; liveness passes through */
-		if (ok[k] && lv && f->k == K_SHIFTCL)
+		if (ok[k] && lv && f->k == K_SHIFTCL && f->size < 4)
 			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
 			lv = true; /* handler or block end: anything */
@@ -2185,6 +2658,10 @@ static bool translate_block(struct tr *t)
 		case K_SHIFT:
 		case K_IMUL:
 			lv = false; /* writes them all */
+			break;
+		case K_MULDIV:
+			/* MUL/IMUL write them all (DIV: form_mem, above) */
+			lv = false;
 			break;
 		case K_SETCC:
 		case K_CMOV:
