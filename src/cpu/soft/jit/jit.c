@@ -2003,6 +2003,8 @@ static void emit_self_loop(struct tr *t, uint64_t target)
  * successor block (soft_jit_link, as its Jcc twin does).  A non-canonical
  * target goes to the interpreter's Jcc (which raises the #GP).
  */
+static void emit_cond_call(struct tr *t, unsigned cc);
+
 static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 {
 	struct jit_emit *e = &t->e;
@@ -2012,15 +2014,18 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	size_t taken, link, slow, j;
 	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
 					    (f->cc >> 1) == 3));
+	unsigned cc = f->cc;
 
 	cache_end(t); /* moves: the host flags stay */
 	if (t->pf.v) {
 		pf_flush(t); /* redoes the producer: its host flags */
 		hf = true;
 	}
-	if (!hf)
-		emit_flags(t, f->cc);
-	taken = e_jcc32(e, (uint8_t)f->cc);
+	if (!hf && !emit_flags(t, f->cc)) {
+		emit_cond_call(t, f->cc); /* flags from elsewhere */
+		cc = CC_NE;
+	}
+	taken = e_jcc32(e, (uint8_t)cc);
 	/* not taken (RIPs are constants, checked at the block's entry) */
 	st_rip(t, (insn_rip(t, k) + i->len) & (t->m32 ? 0xffffffffull : ~0ull));
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
@@ -2478,6 +2483,31 @@ static void emit_rotcl_live(struct tr *t, const struct soft_insn *i,
 	t->hf = false;
 }
 
+/* condition @cc of the state's flags (lazy or not), for a Jcc, SETcc or
+ * CMOVcc whose flags were set outside the block */
+static uint32_t soft_jit_cond(struct soft_cpu *c, uint32_t cc)
+{
+	return soft_cond(c, cc);
+}
+
+/*
+ * The host flags' ZF = !(condition @cc of the state's flags): a call of
+ * soft_cond(), for a consumer whose producer is not in the block (or
+ * whose flags the host cannot redo: INC/DEC's CF); nothing pending (the
+ * callers flush).  Caller-saved registers are clobbered, R10 reloaded.
+ */
+static void emit_cond_call(struct tr *t, unsigned cc)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_movi(e, H_RSI, cc);
+	e_call(e, (const void *)soft_jit_cond);
+	e_rr(e, OPS(0x89), 4, H_RAX, H_R11);
+	emit_tlb_base(t); /* R10 is the callee's (RAX, host flags clobbered) */
+	e_rr(e, OPS(0x85), 4, H_R11, H_R11);         /* test r11d, r11d */
+}
+
 /*
  * 32-bit code's CALL rel32, RET, JMP/CALL r/m32 and JMP rel ending a
  * block: RAX = the target EIP, the stack done (RET popped, CALL pushed
@@ -2709,10 +2739,7 @@ static bool translate_block(struct tr *t)
 
 		t->rip = insn_rip(t, k);
 
-		if (ok[k] && (forms[k].k == K_SETCC || forms[k].k == K_CMOV ||
-			      forms[k].k == K_JCC) &&
-		    !flags_known(t, forms[k].cc))
-			ok[k] = false; /* flags from elsewhere: interpreter */
+		/* (flags from elsewhere: emit_cond_call) */
 		if (ok[k] && forms[k].k == K_JCC) {
 			if (!emit_jcc(t, k, &forms[k]))
 				return false;
@@ -2763,13 +2790,23 @@ static bool translate_block(struct tr *t)
 					pf_flush(t); /* its host flags */
 					hf = true;
 				}
-				if (!hf) {
-					emit_flags(t, f->cc);
-					t->hf = true;
-					t->hf_nocf = t->lf_op == LF_INC ||
-						     t->lf_op == LF_DEC;
+				if (!hf && !flags_known(t, f->cc)) {
+					/* flags from elsewhere */
+					struct form g = *f;
+					emit_cond_call(t, f->cc);
+					g.cc = CC_NE;
+					emit_setcc_cmov(t, i, &g);
+					t->hf = false;
+				} else {
+					if (!hf) {
+						emit_flags(t, f->cc);
+						t->hf = true;
+						t->hf_nocf =
+							t->lf_op == LF_INC ||
+							t->lf_op == LF_DEC;
+					}
+					emit_setcc_cmov(t, i, f);
 				}
-				emit_setcc_cmov(t, i, f);
 			} else if (f->k == K_SHIFT && live[k]) {
 				emit_shift_live(t, i, f);
 			} else if (f->k == K_ROT && live[k]) {
