@@ -905,6 +905,53 @@ static void test_32bit_branches(void **state)
 	}
 }
 
+/*
+ * SETcc, CMOVcc and Jcc whose flags were set in another block (a CMP two
+ * blocks back, an INC keeping its CF in between): translated, they ask
+ * soft_cond() for the condition:
+ *   mov ecx, 100
+ * 1:  mov rax, rcx
+ *   and eax, 7
+ *   cmp eax, 3
+ *   jmp 2f
+ * 2:  setb dl
+ *   setle dh
+ *   cmovg rax, rcx
+ *   jmp 3f
+ * 3:  jae 4f
+ *   add rbx, rax
+ * 4:  inc rbx
+ *   jmp 5f
+ * 5:  jb 6f
+ *   add rbx, rdx
+ * 6:  add rbx, rdx
+ *   dec ecx
+ *   jnz 1b
+ *   hlt
+ */
+static const uint8_t cond_outside[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x48, 0x89, 0xc8, 0x83, 0xe0, 0x07, 0x83,
+	0xf8, 0x03, 0xeb, 0x00, 0x0f, 0x92, 0xc2, 0x0f, 0x9e, 0xc6, 0x48, 0x0f,
+	0x4f, 0xc1, 0xeb, 0x00, 0x73, 0x03, 0x48, 0x01, 0xc3, 0x48, 0xff, 0xc3,
+	0xeb, 0x00, 0x72, 0x03, 0x48, 0x01, 0xd3, 0x48, 0x01, 0xd3, 0xff, 0xc9,
+	0x75, 0xd3, 0xf4,
+};
+
+static void test_cond_outside_block(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, cond_outside, sizeof(cond_outside), 0);
+	run(&b, VMM_CFG_JIT_EAGER, cond_outside, sizeof(cond_outside), 0);
+	assert_true(b.compiled >= 5);
+	same(&a, &b);
+	assert_int_not_equal(b.st.gpr[VMM_RBX], 0x123456789abcdef0ull);
+	/* the blocks ending at the HLT alone run through the interpreter
+	 * (was 5 per iteration) */
+	assert_true(b.fallbacks <= 2);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -937,6 +984,7 @@ int main(void)
 		cmocka_unit_test(test_shift_cl),
 		cmocka_unit_test(test_muldiv_shift_cl_live),
 		cmocka_unit_test(test_32bit_branches),
+		cmocka_unit_test(test_cond_outside_block),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
