@@ -952,6 +952,63 @@ static void test_cond_outside_block(void **state)
 	assert_true(b.fallbacks <= 2);
 }
 
+/*
+ * BT/BTS/BTR/BTC by register and immediate offsets on registers, by
+ * immediate offsets on memory (offsets beyond the operand's size masked),
+ * CF read by ADC, SETC, CMC and PUSHFQ, and BSWAP:
+ *   mov ecx, 100
+ * 1:  mov rax, rcx
+ *   add rax, rbx
+ *   bt rbx, rcx
+ *   adc [rsi], eax
+ *   bts eax, ecx
+ *   btr rbx, rax
+ *   pushfq
+ *   pop r11
+ *   add [rsi+8], r11
+ *   btc bx, cx
+ *   bt dword ptr [rsi+16], 5
+ *   setc dl
+ *   add [rsi+24], dl
+ *   bts qword ptr [rsi+32], 63
+ *   btr word ptr [rsi+40], 3
+ *   btc dword ptr [rsi+44], 33
+ *   bt eax, 7
+ *   cmc
+ *   btc rax, 40
+ *   bswap eax
+ *   bswap rbx
+ *   add [rsi+48], rax
+ *   add [rsi+56], rbx
+ *   dec ecx
+ *   jnz 1b
+ *   hlt
+ */
+static const uint8_t bits[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x48, 0x89, 0xc8, 0x48, 0x01, 0xd8, 0x48,
+	0x0f, 0xa3, 0xcb, 0x11, 0x06, 0x0f, 0xab, 0xc8, 0x48, 0x0f, 0xb3, 0xc3,
+	0x9c, 0x41, 0x5b, 0x4c, 0x01, 0x5e, 0x08, 0x66, 0x0f, 0xbb, 0xcb, 0x0f,
+	0xba, 0x66, 0x10, 0x05, 0x0f, 0x92, 0xc2, 0x00, 0x56, 0x18, 0x48, 0x0f,
+	0xba, 0x6e, 0x20, 0x3f, 0x66, 0x0f, 0xba, 0x76, 0x28, 0x03, 0x0f, 0xba,
+	0x7e, 0x2c, 0x21, 0x0f, 0xba, 0xe0, 0x07, 0xf5, 0x48, 0x0f, 0xba, 0xf8,
+	0x28, 0x0f, 0xc8, 0x48, 0x0f, 0xcb, 0x48, 0x01, 0x46, 0x30, 0x48, 0x01,
+	0x5e, 0x38, 0xff, 0xc9, 0x75, 0xab, 0xf4,
+};
+
+static void test_bt_bswap(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, bits, sizeof(bits), 0);
+	run(&b, VMM_CFG_JIT_EAGER, bits, sizeof(bits), 0);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	/* the PUSHFQ and CMC of each iteration and the blocks ending at
+	 * the HLT run through the interpreter (was 16 per iteration) */
+	assert_true(b.fallbacks <= 2 * 100 + 2);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -985,6 +1042,7 @@ int main(void)
 		cmocka_unit_test(test_muldiv_shift_cl_live),
 		cmocka_unit_test(test_32bit_branches),
 		cmocka_unit_test(test_cond_outside_block),
+		cmocka_unit_test(test_bt_bswap),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -821,6 +821,9 @@ enum kind {
 		    * SHL/SHR/SAR of 4 and 8 bytes only) */
 	K_MULDIV, /* MUL/IMUL/DIV/IDIV r/m (F6/F7 /4-/7; shop = /ext) */
 	K_PUSHM,  /* PUSH r/m (FF /6) */
+	K_BT,     /* BT/BTS/BTR/BTC (shop = 4-7): register, or memory with an
+		   * immediate offset */
+	K_BSWAP,  /* BSWAP r (the register in rm) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -936,6 +939,14 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 	} else if (op == 0xff && (i->reg & 7) == 6 &&
 		   (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_PUSHM, f->dst = O_E;
+	} else if ((op == 0x1a3 || op == 0x1ab || op == 0x1b3 ||
+		    op == 0x1bb) && i->mod == 3) {
+		f->k = K_BT, f->dst = O_E;
+		f->shop = op == 0x1a3 ? 4 : op == 0x1ab ? 5 : op == 0x1b3 ? 6 : 7;
+	} else if (op == 0x1ba && (i->reg & 7) >= 4) {
+		f->k = K_BT, f->shop = i->reg & 7, f->dst = O_E;
+	} else if (op >= 0x1c8 && op <= 0x1cf) {
+		f->k = K_BSWAP;
 	} else if (op == 0x1af || op == 0x69 || op == 0x6b) {
 		if (sz == 1)
 			return false;
@@ -1002,6 +1013,8 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_MULDIV:
 		/* DIV/IDIV fault (#DE) with a register operand too */
 		return i->mod != 3 || f->shop >= 6;
+	case K_BT:
+		return i->mod != 3;
 	case K_MOVX:
 		return i->mod != 3;
 	case K_NOT:
@@ -1246,6 +1259,10 @@ static void emit_shiftcl_live(struct tr *t, const struct soft_insn *i,
 			      const struct form *f);
 static void emit_rotcl_live(struct tr *t, const struct soft_insn *i,
 			    const struct form *f);
+static void emit_bt(struct tr *t, const struct soft_insn *i,
+		    const struct form *f);
+static void emit_bswap(struct tr *t, const struct soft_insn *i,
+		       const struct form *f);
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
@@ -1479,6 +1496,12 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_PUSHM:
 		emit_push_rm(t, i, f);
+		break;
+	case K_BT:
+		emit_bt(t, i, f);
+		break;
+	case K_BSWAP:
+		emit_bswap(t, i, f);
 		break;
 	case K_SHIFTCL: {
 		if (flags_live && f->shop < 4) {
@@ -2427,6 +2450,8 @@ static void emit_shiftcl_live(struct tr *t, const struct soft_insn *i,
  * RFLAGS.  The flags before it come from the pending op redone (host
  * flags), RFLAGS when eager, else soft_jit_get_flags().
  */
+static void emit_old_flags(struct tr *t);
+
 static void emit_rotcl_live(struct tr *t, const struct soft_insn *i,
 			    const struct form *f)
 {
@@ -2434,19 +2459,7 @@ static void emit_rotcl_live(struct tr *t, const struct soft_insn *i,
 	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
 	size_t skip;
 
-	if (t->pf.v) {
-		pf_flush(t);                             /* host flags */
-		e_b(e, 0x9c);                            /* pushfq */
-		e_pop(e, H_RAX);
-	} else if (t->lf_eager) {
-		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 8);
-	} else {
-		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-		e_call(e, (const void *)soft_jit_get_flags);
-		e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
-		emit_tlb_base(t); /* R10 is the callee's */
-		e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
-	}
+	emit_old_flags(t);
 	ld_reg(t, H_RDX, r, sz);
 	ld_reg(t, H_RCX, VMM_RCX, 1);
 	e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb); /* and ecx, mask */
@@ -2506,6 +2519,98 @@ static void emit_cond_call(struct tr *t, unsigned cc)
 	e_rr(e, OPS(0x89), 4, H_RAX, H_R11);
 	emit_tlb_base(t); /* R10 is the callee's (RAX, host flags clobbered) */
 	e_rr(e, OPS(0x85), 4, H_R11, H_R11);         /* test r11d, r11d */
+}
+
+/*
+ * RAX = the guest's RFLAGS before the instruction being emitted (for one
+ * that changes some arithmetic flags and keeps the others): the pending
+ * op redone (host flags, PUSHFQ), RFLAGS when eager, else
+ * soft_jit_get_flags().  Nothing pending after; R11, RCX, RDX, RSI, RDI
+ * may be clobbered.
+ */
+static void emit_old_flags(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+
+	if (t->pf.v) {
+		pf_flush(t);                             /* host flags */
+		e_b(e, 0x9c);                            /* pushfq */
+		e_pop(e, H_RAX);
+	} else if (t->lf_eager) {
+		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 8);
+	} else {
+		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+		e_call(e, (const void *)soft_jit_get_flags);
+		e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+		emit_tlb_base(t); /* R10 is the callee's */
+		e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+	}
+}
+
+/*
+ * BT/BTS/BTR/BTC (0F A3/AB/B3/BB with a register operand, 0F BA /4-/7
+ * with a register or a memory operand): the host's instruction at 8 bytes
+ * on the zero-extended operand, the offset masked to the operand's size
+ * as the interpreter does (bt_common(): a register offset into memory,
+ * which addresses beyond the operand, stays the interpreter's); CF = the
+ * bit, the other flags kept (set_cf()), into RFLAGS.
+ */
+static void emit_bt(struct tr *t, const struct soft_insn *i,
+		    const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, bits = sz * 8;
+	static const uint8_t ops[4] = { 0xa3, 0xab, 0xb3, 0xbb };
+	bool mem = i->mod != 3;
+
+	emit_old_flags(t);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~FL_CF);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+	if (mem) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, f->shop != 4);
+		e_load(e, H_RDX, H_RSI, 0, sz);
+	} else {
+		ld_reg(t, H_RDX, i->rm, sz);
+	}
+	if (i->op == 0x1ba)
+		e_movi(e, H_RCX, (uint64_t)(i->imm & (bits - 1)));
+	else {
+		ld_reg(t, H_RCX, i->reg, sz);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)(bits - 1));
+	}
+	/* bt/bts/btr/btc rdx, rcx */
+	e_rr(e, OPS(0x0f, ops[f->shop - 4]), 8, H_RCX, H_RDX);
+	e_rr(e, OPS(0x83), 4, 2, H_R11); e_b(e, 0);  /* adc r11d, 0: CF */
+	if (f->shop != 4) {
+		if (mem)
+			e_store(e, H_RDX, H_RSI, 0, sz);
+		else
+			st_reg(t, H_RDX, i->rm, sz);
+	}
+	e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+	emit_set_arith(t);
+	t->pf.v = false;
+	t->lf_op = t->lf_size = 0;
+}
+
+/* BSWAP r32/r64 (the register in the opcode, rm); 16 bits: 0, as the
+ * interpreter (the SDM leaves it undefined) */
+static void emit_bswap(struct tr *t, const struct soft_insn *i,
+		       const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+
+	if (f->size == 2) {
+		e_rr(e, OPS(0x31), 4, H_RAX, H_RAX);
+	} else {
+		ld_reg(t, H_RAX, i->rm, f->size);
+		if (f->size == 8)
+			e_b(e, 0x48);
+		e_b(e, 0x0f); e_b(e, 0xc8);              /* bswap (r)eax */
+	}
+	st_reg(t, H_RAX, i->rm, f->size);
 }
 
 /*
@@ -2695,6 +2800,7 @@ static bool translate_block(struct tr *t)
 			break;
 		case K_SETCC:
 		case K_CMOV:
+		case K_BT: /* keeps all but CF */
 			lv = true; /* reads them */
 			break;
 		default:
