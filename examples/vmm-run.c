@@ -600,8 +600,9 @@ static void print_stats(vmm_vm *vm)
 				(unsigned long long)vs.block_cache_flushes);
 		if (vs.valid & VMM_VCPU_STAT_JIT)
 			fprintf(stderr, "vmm-run: vcpu%u: blocks compiled "
-				"(JIT) %llu\n", i,
-				(unsigned long long)vs.blocks_compiled);
+				"(JIT) %llu, jit fallbacks %llu\n", i,
+				(unsigned long long)vs.blocks_compiled,
+				(unsigned long long)vs.jit_fallbacks);
 		if (vs.valid & VMM_VCPU_STAT_HALT)
 			fprintf(stderr, "vmm-run: vcpu%u: halted %llu times, "
 				"%.3f s; spin loops yielded %llu times\n", i,

@@ -270,6 +270,7 @@ VMM_API int vmm_vcpu_set_hw_breakpoints(vmm_vcpu *vcpu,
 #define VMM_VCPU_STAT_JIT (1ull << 4)          /**< blocks_compiled */
 #define VMM_VCPU_STAT_HALT (1ull << 5)         /**< halts, halt_ns */
 #define VMM_VCPU_STAT_PAUSE (1ull << 6)        /**< pause_yields */
+#define VMM_VCPU_STAT_JIT_FALLBACKS (1ull << 7) /**< jit_fallbacks */
 
 /** Slots of struct vmm_vcpu_stats.exits_by_kind (>= VMM_EXIT__COUNT). */
 #define VMM_VCPU_STATS_EXIT_KINDS 32
@@ -327,7 +328,11 @@ struct vmm_vcpu_stats {
 	 *  row) gave the host CPU away (sched_yield), so that the vCPU it
 	 *  waits for can run: software backend, more than one vCPU. */
 	uint64_t pause_yields;
-	uint64_t reserved[4];
+	/** Instructions that blocks compiled by the JIT tier ran through
+	 *  the interpreter (forms the translator does not handle; memory
+	 *  accesses that missed the TLB are not counted). */
+	uint64_t jit_fallbacks;
+	uint64_t reserved[3];
 };
 
 /**

@@ -477,6 +477,14 @@ static void g_shift(struct insn *i)
 		cnt = rn(3) ? rn(size * 8 + 2) : rn(256);
 	} else {
 		o = size == 1 ? 0xd2 : 0xd3;
+		if (rn(2)) {
+			/* mov cl, n first: the count is known, so the flags
+			 * are compared (the JIT computes them itself) */
+			cnt = rn(3) ? rn(size * 8 + 2) : rn(256);
+			put(i, 0xb1);
+			put(i, (uint8_t)cnt);
+			form = 3;
+		}
 	}
 	emit(i, size, &o, 1, EXT | ((int)op), m, true, NULL, 0);
 	if (form == 1)
@@ -546,14 +554,27 @@ static void g_mul(struct insn *i)
 }
 
 /* DIV/IDIV: preceded (in the same record) by a setup that avoids #DE
- * mostly; a #DE is still compared (both backends must deliver it) */
+ * mostly; a #DE is still compared (both backends must deliver it).  One
+ * in six has no setup (a random RDX: mostly a quotient overflow #DE), one
+ * in four divides by a scratch memory operand (sometimes 0). */
 static void g_div(struct insn *i)
 {
-	unsigned size = rsize(), sign = rn(2);
+	unsigned size = rsize(), sign = rn(2), raw = rn(6) == 0;
+	unsigned memop = rn(4) == 0;
 	int r = wreg();
 	uint8_t o;
 
 	init_insn(i, "div/idiv");
+	if (raw || memop) {
+		struct rm m = { .mem = false, .reg = r };
+		if (memop)
+			rand_mem(&m, size);
+		else if (size == 1 && r >= 4)
+			m.reg = 3; /* BL (no REX byte registers) */
+		o = size == 1 ? 0xf6 : 0xf7;
+		emit(i, size, &o, 1, EXT | (6 + (int)sign), m, true, NULL, 0);
+		return;
+	}
 	while (r == 0 || r == 2)
 		r = wreg();
 	/* or r, 1 (nonzero divisor) */
@@ -962,10 +983,10 @@ static void g_jcc(struct insn *i)
 	i->undef_set = ARITH & ~CF;
 }
 
-/* CALL/POP, LOOP, ENTER/LEAVE, XLAT */
+/* CALL/POP, LOOP, ENTER/LEAVE, XLAT, CALL/RET, indirect JMP/CALL */
 static void g_flow(struct insn *i)
 {
-	unsigned k = rn(4);
+	unsigned k = rn(6);
 	int r = wreg();
 
 	init_insn(i, "call/loop/enter/xlat");
@@ -995,11 +1016,51 @@ static void g_flow(struct insn *i)
 		put(i, 0);
 		put(i, 0xc9);
 		break;
-	default: /* mov ebx, DATA+0x400; xlat */
+	case 3: /* mov ebx, DATA+0x400; xlat */
 		put(i, 0xbb);
 		imm(i, ENV_DATA + SCRATCH_OFF, 4);
 		put(i, 0xd7);
 		break;
+	case 4: /* call 1f; jmp 2f; 1: ret; 2: */
+		put(i, 0xe8);
+		imm(i, 2, 4);
+		put(i, 0xeb);
+		put(i, 1);
+		put(i, 0xc3);
+		break;
+	default: {
+		/* call 1f; 1: pop r; add r, n; then to the end (r + n)
+		 * by jmp r, call r, or push r and jmp/call [rsp] */
+		unsigned how = rn(4), rx = mode64 && r >= 8;
+		unsigned lpop = 1 + rx, ladd = 3 + mode64;
+		unsigned ltail = how < 2 ? 2 + rx : 1 + rx + 3;
+		put(i, 0xe8);
+		imm(i, 0, 4);
+		if (rx)
+			put(i, 0x41);
+		put(i, (uint8_t)(0x58 + (r & 7)));
+		if (mode64)
+			put(i, (uint8_t)(0x48 | rx));
+		put(i, 0x83);
+		put(i, (uint8_t)(0xc0 | (r & 7)));
+		put(i, (uint8_t)(lpop + ladd + ltail));
+		if (how >= 2) {
+			if (rx)
+				put(i, 0x41);
+			put(i, (uint8_t)(0x50 + (r & 7)));
+			put(i, 0xff);
+			put(i, how == 2 ? 0x24 : 0x14); /* jmp/call [rsp] */
+			put(i, 0x24);
+		} else {
+			if (rx)
+				put(i, 0x41);
+			put(i, 0xff);
+			put(i, (uint8_t)((how ? 0xd0 : 0xe0) | (r & 7)));
+		}
+		/* ADD's flags, then (CALL) RSP: the flags stay defined */
+		i->defined = ARITH;
+		break;
+	}
 	}
 }
 

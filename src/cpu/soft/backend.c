@@ -475,7 +475,8 @@ static void soft_vcpu_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *st)
 	}
 #if SOFT_JIT
 	st->blocks_compiled = c->st_jit_blocks;
-	st->valid |= VMM_VCPU_STAT_JIT;
+	st->jit_fallbacks = c->st_jit_fallbacks;
+	st->valid |= VMM_VCPU_STAT_JIT | VMM_VCPU_STAT_JIT_FALLBACKS;
 #endif
 }
 

@@ -418,6 +418,12 @@ struct soft_cpu {
 	uint8_t *jit_rw, *jit_rx;
 	size_t jit_used;
 	uint64_t st_jit_blocks;
+	/* instructions compiled blocks ran through the interpreter
+	 * (emit_interp: forms the translator does not handle) */
+	uint64_t st_jit_fallbacks;
+	/* -Djit_profile=true: the same by opcode, (op << 3 | ModRM.reg)
+	 * (jit.c, logged at teardown), else NULL */
+	uint64_t *jit_prof;
 
 	/* statistics (vmm_vcpu_get_stats()); icount above */
 	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;

@@ -26,7 +26,7 @@ static struct vmm_vcpu_stats stats(vmm_vcpu *cpu)
 struct outcome {
 	struct vmm_cpu_state st;
 	struct vmm_exit e;
-	uint64_t insns, compiled;
+	uint64_t insns, compiled, fallbacks;
 	uint8_t data[256], kstack[64];
 };
 
@@ -48,6 +48,7 @@ static void run(struct outcome *o, uint32_t flags, const void *code,
 	s = stats(t.cpu);
 	o->insns = s.insns_retired;
 	o->compiled = s.blocks_compiled;
+	o->fallbacks = s.jit_fallbacks;
 	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, o->data,
 				      sizeof(o->data)), 0);
 	assert_int_equal(vmm_mem_read(t.vm, ENV_KSTACK - sizeof(o->kstack),
@@ -517,6 +518,7 @@ static void run32(struct outcome *o, uint32_t flags, enum env_mode mode,
 	s = stats(t.cpu);
 	o->insns = s.insns_retired;
 	o->compiled = s.blocks_compiled;
+	o->fallbacks = s.jit_fallbacks;
 	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, o->data,
 				      sizeof(o->data)), 0);
 	assert_int_equal(vmm_mem_read(t.vm, ENV_KSTACK - sizeof(o->kstack),
@@ -789,6 +791,373 @@ static void test_self_loop_smc(void **state)
 	same(&a, &b);
 }
 
+/*
+ * MUL/IMUL/DIV/IDIV (register and memory operands, all sizes), PUSH r/m,
+ * rotates and shifts by CL with live flags (read by PUSHFQ and ADC), in a
+ * loop (GNU as, Intel syntax):
+ *   mov ecx, 100
+ *   xor edi, edi
+ * 1:
+ *   mov [rsi], rbx
+ *   mov rax, rbx
+ *   mul qword ptr [rsi]
+ *   add [rsi+8], rax
+ *   add [rsi+16], rdx
+ *   pushfq
+ *   pop r11
+ *   add [rsi+24], r11
+ *   mov eax, ebx
+ *   imul byte ptr [rsi+3]
+ *   add [rsi+32], ax
+ *   mov eax, ecx
+ *   mul ebx
+ *   imul dx
+ *   mov r8, rcx
+ *   or r8, 3
+ *   mov rax, rbx
+ *   xor edx, edx
+ *   div r8
+ *   add [rsi+40], rdx
+ *   mov rax, rbx
+ *   cqo
+ *   idiv r8
+ *   add [rsi+48], rax
+ *   mov eax, ebx
+ *   cdq
+ *   idiv r8d
+ *   mov ax, bx
+ *   cwd
+ *   idiv r8w
+ *   movsx ax, bl
+ *   idiv r8b
+ *   movzx eax, bl
+ *   div r8b
+ *   add [rsi+56], rax
+ *   mov r9, rbx
+ *   ror r9, cl
+ *   pushfq
+ *   pop r11
+ *   add [rsi+64], r11
+ *   rol r9d, cl
+ *   pushfq
+ *   pop r11
+ *   add [rsi+72], r11
+ *   shr r9, cl
+ *   adc [rsi+80], r9
+ *   sar r9d, cl
+ *   pushfq
+ *   pop r11
+ *   add [rsi+88], r11
+ *   push qword ptr [rsi+8]
+ *   pop r10
+ *   add [rsi+96], r10
+ *   push r9
+ *   push qword ptr [rsp]
+ *   pop r10
+ *   pop r10
+ *   imul rbx, rbx, 0x1f3
+ *   add rbx, rcx
+ *   dec ecx
+ *   jnz 1b
+ *   hlt
+ */
+static const uint8_t muldiv[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x31, 0xff, 0x48, 0x89, 0x1e, 0x48, 0x89,
+	0xd8, 0x48, 0xf7, 0x26, 0x48, 0x01, 0x46, 0x08, 0x48, 0x01, 0x56, 0x10,
+	0x9c, 0x41, 0x5b, 0x4c, 0x01, 0x5e, 0x18, 0x89, 0xd8, 0xf6, 0x6e, 0x03,
+	0x66, 0x01, 0x46, 0x20, 0x89, 0xc8, 0xf7, 0xe3, 0x66, 0xf7, 0xea, 0x49,
+	0x89, 0xc8, 0x49, 0x83, 0xc8, 0x03, 0x48, 0x89, 0xd8, 0x31, 0xd2, 0x49,
+	0xf7, 0xf0, 0x48, 0x01, 0x56, 0x28, 0x48, 0x89, 0xd8, 0x48, 0x99, 0x49,
+	0xf7, 0xf8, 0x48, 0x01, 0x46, 0x30, 0x89, 0xd8, 0x99, 0x41, 0xf7, 0xf8,
+	0x66, 0x89, 0xd8, 0x66, 0x99, 0x66, 0x41, 0xf7, 0xf8, 0x66, 0x0f, 0xbe,
+	0xc3, 0x41, 0xf6, 0xf8, 0x0f, 0xb6, 0xc3, 0x41, 0xf6, 0xf0, 0x48, 0x01,
+	0x46, 0x38, 0x49, 0x89, 0xd9, 0x49, 0xd3, 0xc9, 0x9c, 0x41, 0x5b, 0x4c,
+	0x01, 0x5e, 0x40, 0x41, 0xd3, 0xc1, 0x9c, 0x41, 0x5b, 0x4c, 0x01, 0x5e,
+	0x48, 0x49, 0xd3, 0xe9, 0x4c, 0x11, 0x4e, 0x50, 0x41, 0xd3, 0xf9, 0x9c,
+	0x41, 0x5b, 0x4c, 0x01, 0x5e, 0x58, 0xff, 0x76, 0x08, 0x41, 0x5a, 0x4c,
+	0x01, 0x56, 0x60, 0x41, 0x51, 0xff, 0x34, 0x24, 0x41, 0x5a, 0x41, 0x5a,
+	0x48, 0x69, 0xdb, 0xf3, 0x01, 0x00, 0x00, 0x48, 0x01, 0xcb, 0xff, 0xc9,
+	0x0f, 0x85, 0x4d, 0xff, 0xff, 0xff, 0xf4,
+};
+
+/* a #DE in a compiled block: DIV by zero after an ADD (frame RIP = the
+ * DIV, the flags of the XOR before it, the INC not run), and IDIV of
+ * INT32_MIN by -1 (the quotient does not fit) */
+static const uint8_t div0[] = {
+	0xb8, 0x07, 0x00, 0x00, 0x00, /* mov eax, 7 */
+	0x83, 0xc0, 0x01,             /* add eax, 1 */
+	0x31, 0xd2,                   /* xor edx, edx */
+	0x31, 0xc9,                   /* xor ecx, ecx */
+	0xf7, 0xf1,                   /* div ecx */
+	0xff, 0xc0,                   /* inc eax */
+	0xf4,                         /* hlt */
+};
+static const uint8_t idiv_ovf[] = {
+	0xb8, 0x00, 0x00, 0x00, 0x80, /* mov eax, 0x80000000 */
+	0x99,                         /* cdq */
+	0x83, 0xc9, 0xff,             /* or ecx, -1 */
+	0x29, 0xd6,                   /* sub esi, edx */
+	0xf7, 0xf9,                   /* idiv ecx */
+	0xff, 0xc0,                   /* inc eax */
+	0xf4,                         /* hlt */
+};
+
+static void test_muldiv_shift_cl_live(void **state)
+{
+	struct outcome a, b;
+	uint64_t frame_rip, frame_fl;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, muldiv, sizeof(muldiv), 0);
+	run(&b, VMM_CFG_JIT_EAGER, muldiv, sizeof(muldiv), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	/* translated: only the four PUSHFQ of each of the 100 iterations
+	 * and the block ends at the HLT run through the interpreter (was
+	 * 1,800 before these forms were translated) */
+	assert_int_equal(a.fallbacks, 0);
+	assert_true(b.fallbacks <= 4 * 100 + 2);
+	for (unsigned k = 0; k < 2; k++) {
+		const uint8_t *code = k ? idiv_ovf : div0;
+		size_t len = k ? sizeof(idiv_ovf) : sizeof(div0);
+		run(&a, VMM_CFG_NO_JIT, code, len, 0);
+		run(&b, VMM_CFG_JIT_EAGER, code, len, 0);
+		assert_true(b.compiled >= 1);
+		same(&a, &b);
+		/* the #DE handler's HLT; the frame as the #PF's (the
+		 * handler stub pushes a 0 error code) */
+		assert_int_equal(b.st.rip, ENV_HANDLERS + 1);
+		memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+		memcpy(&frame_fl, b.kstack + sizeof(b.kstack) - 24, 8);
+		assert_int_equal(frame_rip, ENV_CODE + (k ? 11 : 12));
+		assert_int_equal(b.st.gpr[VMM_RAX], k ? 0x80000000u : 8);
+		/* XOR: ZF PF; SUB esi, -1... (k = 1): CF (borrow) */
+		assert_int_equal(frame_fl & 0x8c5, k ? 0x01 | (frame_fl & 0x84)
+						     : 0x44);
+	}
+}
+
+/*
+ * 32-bit code's CALL rel32, CALL reg, CALL [mem], RET, JMP [mem], JMP
+ * reg and PUSH [mem], translated (protected mode and compatibility mode,
+ * CPL0):
+ *   mov ecx, 50
+ * 1:
+ *   call f
+ *   call 2f
+ * 2:  pop eax
+ *   add eax, g - 2b
+ *   call eax
+ *   mov [esi+8], eax
+ *   call dword ptr [esi+8]
+ *   mov [esi+12], ecx
+ *   push dword ptr [esi+12]
+ *   pop edx
+ *   add [esi+20], edx
+ *   lea edx, [eax + 3f - g]
+ *   mov [esi+16], edx
+ *   jmp dword ptr [esi+16]
+ *   ud2
+ * 3:  lea edx, [eax + 4f - g]
+ *   jmp edx
+ *   ud2
+ * 4:  mov edx, ecx
+ *   shl edx, cl
+ *   add [esi+24], edx
+ *   dec ecx
+ *   jnz 1b
+ *   hlt
+ * f:  add dword ptr [esi], 1
+ *   ret
+ * g:  add dword ptr [esi+4], 3
+ *   ret
+ */
+static const uint8_t calls32[] = {
+	0xb9, 0x32, 0x00, 0x00, 0x00, 0xe8, 0x40, 0x00, 0x00, 0x00, 0xe8, 0x00,
+	0x00, 0x00, 0x00, 0x58, 0x05, 0x3f, 0x00, 0x00, 0x00, 0xff, 0xd0, 0x89,
+	0x46, 0x08, 0xff, 0x56, 0x08, 0x89, 0x4e, 0x0c, 0xff, 0x76, 0x0c, 0x5a,
+	0x01, 0x56, 0x14, 0x8d, 0x90, 0xe7, 0xff, 0xff, 0xff, 0x89, 0x56, 0x10,
+	0xff, 0x66, 0x10, 0x0f, 0x0b, 0x8d, 0x90, 0xf1, 0xff, 0xff, 0xff, 0xff,
+	0xe2, 0x0f, 0x0b, 0x89, 0xca, 0xd3, 0xe2, 0x01, 0x56, 0x18, 0x49, 0x75,
+	0xbc, 0xf4, 0x83, 0x06, 0x01, 0xc3, 0x83, 0x46, 0x04, 0x03, 0xc3,
+};
+
+static void test_32bit_branches(void **state)
+{
+	static const enum env_mode modes[2] = { ENV_PROT32, ENV_COMPAT32 };
+	struct outcome a, b;
+	uint32_t v;
+
+	skip_without_jit();
+	for (unsigned m = 0; m < 2; m++) {
+		run32(&a, VMM_CFG_NO_JIT, modes[m], 0, calls32,
+		      sizeof(calls32), 0, ENV_DATA, NULL, 0);
+		run32(&b, VMM_CFG_JIT_EAGER, modes[m], 0, calls32,
+		      sizeof(calls32), 0, ENV_DATA, NULL, 0);
+		assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+		assert_true(b.compiled >= 5);
+		same(&a, &b);
+		memcpy(&v, b.data, 4);
+		assert_int_equal(v, 50);
+		memcpy(&v, b.data + 4, 4);
+		assert_int_equal(v, 50 * 2 * 3);
+		/* the blocks ending at the HLT alone run through the
+		 * interpreter (was 300: 6 branches x 50) */
+		assert_true(b.fallbacks <= 2);
+	}
+}
+
+/*
+ * SETcc, CMOVcc and Jcc whose flags were set in another block (a CMP two
+ * blocks back, an INC keeping its CF in between): translated, they ask
+ * soft_cond() for the condition:
+ *   mov ecx, 100
+ * 1:  mov rax, rcx
+ *   and eax, 7
+ *   cmp eax, 3
+ *   jmp 2f
+ * 2:  setb dl
+ *   setle dh
+ *   cmovg rax, rcx
+ *   jmp 3f
+ * 3:  jae 4f
+ *   add rbx, rax
+ * 4:  inc rbx
+ *   jmp 5f
+ * 5:  jb 6f
+ *   add rbx, rdx
+ * 6:  add rbx, rdx
+ *   dec ecx
+ *   jnz 1b
+ *   hlt
+ */
+static const uint8_t cond_outside[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x48, 0x89, 0xc8, 0x83, 0xe0, 0x07, 0x83,
+	0xf8, 0x03, 0xeb, 0x00, 0x0f, 0x92, 0xc2, 0x0f, 0x9e, 0xc6, 0x48, 0x0f,
+	0x4f, 0xc1, 0xeb, 0x00, 0x73, 0x03, 0x48, 0x01, 0xc3, 0x48, 0xff, 0xc3,
+	0xeb, 0x00, 0x72, 0x03, 0x48, 0x01, 0xd3, 0x48, 0x01, 0xd3, 0xff, 0xc9,
+	0x75, 0xd3, 0xf4,
+};
+
+static void test_cond_outside_block(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, cond_outside, sizeof(cond_outside), 0);
+	run(&b, VMM_CFG_JIT_EAGER, cond_outside, sizeof(cond_outside), 0);
+	assert_true(b.compiled >= 5);
+	same(&a, &b);
+	assert_int_not_equal(b.st.gpr[VMM_RBX], 0x123456789abcdef0ull);
+	/* the blocks ending at the HLT alone run through the interpreter
+	 * (was 5 per iteration) */
+	assert_true(b.fallbacks <= 2);
+}
+
+/*
+ * Self-loops whose Jcc reads flags from before the block (none of the
+ * loop's instructions writes them, or INC keeps the CF it reads): each
+ * runs once, its branch not taken, the condition asked as in any block
+ * (the host's flags after the translated LEA of -1 + 2 would say CF):
+ *   mov ecx, 3
+ * 0:  stc
+ *   jmp 1f
+ * 1:  inc rax
+ *   jnc 1b
+ *   xor edx, edx
+ *   or edx, ecx
+ *   jmp 2f
+ * 2:  lea rbx, [rbx+1]
+ *   jz 2b
+ *   mov rsi, -1
+ *   clc
+ *   jmp 3f
+ * 3:  lea rsi, [rsi+2]
+ *   jc 3b
+ *   dec ecx
+ *   jnz 0b
+ *   hlt
+ */
+static const uint8_t loop_cond_outside[] = {
+	0xb9, 0x03, 0x00, 0x00, 0x00, 0xf9, 0xeb, 0x00, 0x48, 0xff, 0xc0, 0x73,
+	0xfb, 0x31, 0xd2, 0x09, 0xca, 0xeb, 0x00, 0x48, 0x8d, 0x5b, 0x01, 0x74,
+	0xfa, 0x48, 0xc7, 0xc6, 0xff, 0xff, 0xff, 0xff, 0xf8, 0xeb, 0x00, 0x48,
+	0x8d, 0x76, 0x02, 0x72, 0xfa, 0xff, 0xc9, 0x75, 0xd8, 0xf4,
+};
+
+static void test_loop_cond_outside(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, loop_cond_outside, sizeof(loop_cond_outside),
+	    0);
+	run(&b, VMM_CFG_JIT_EAGER, loop_cond_outside,
+	    sizeof(loop_cond_outside), 0);
+	assert_true(b.compiled >= 4);
+	same(&a, &b);
+	assert_int_equal(b.st.gpr[VMM_RCX], 0);
+	assert_int_equal(b.st.gpr[VMM_RSI], 1);
+}
+
+/*
+ * BT/BTS/BTR/BTC by register and immediate offsets on registers, by
+ * immediate offsets on memory (offsets beyond the operand's size masked),
+ * CF read by ADC, SETC, CMC and PUSHFQ, and BSWAP:
+ *   mov ecx, 100
+ * 1:  mov rax, rcx
+ *   add rax, rbx
+ *   bt rbx, rcx
+ *   adc [rsi], eax
+ *   bts eax, ecx
+ *   btr rbx, rax
+ *   pushfq
+ *   pop r11
+ *   add [rsi+8], r11
+ *   btc bx, cx
+ *   bt dword ptr [rsi+16], 5
+ *   setc dl
+ *   add [rsi+24], dl
+ *   bts qword ptr [rsi+32], 63
+ *   btr word ptr [rsi+40], 3
+ *   btc dword ptr [rsi+44], 33
+ *   bt eax, 7
+ *   cmc
+ *   btc rax, 40
+ *   bswap eax
+ *   bswap rbx
+ *   add [rsi+48], rax
+ *   add [rsi+56], rbx
+ *   dec ecx
+ *   jnz 1b
+ *   hlt
+ */
+static const uint8_t bits[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x48, 0x89, 0xc8, 0x48, 0x01, 0xd8, 0x48,
+	0x0f, 0xa3, 0xcb, 0x11, 0x06, 0x0f, 0xab, 0xc8, 0x48, 0x0f, 0xb3, 0xc3,
+	0x9c, 0x41, 0x5b, 0x4c, 0x01, 0x5e, 0x08, 0x66, 0x0f, 0xbb, 0xcb, 0x0f,
+	0xba, 0x66, 0x10, 0x05, 0x0f, 0x92, 0xc2, 0x00, 0x56, 0x18, 0x48, 0x0f,
+	0xba, 0x6e, 0x20, 0x3f, 0x66, 0x0f, 0xba, 0x76, 0x28, 0x03, 0x0f, 0xba,
+	0x7e, 0x2c, 0x21, 0x0f, 0xba, 0xe0, 0x07, 0xf5, 0x48, 0x0f, 0xba, 0xf8,
+	0x28, 0x0f, 0xc8, 0x48, 0x0f, 0xcb, 0x48, 0x01, 0x46, 0x30, 0x48, 0x01,
+	0x5e, 0x38, 0xff, 0xc9, 0x75, 0xab, 0xf4,
+};
+
+static void test_bt_bswap(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, bits, sizeof(bits), 0);
+	run(&b, VMM_CFG_JIT_EAGER, bits, sizeof(bits), 0);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	/* the PUSHFQ and CMC of each iteration and the blocks ending at
+	 * the HLT run through the interpreter (was 16 per iteration) */
+	assert_true(b.fallbacks <= 2 * 100 + 2);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -822,6 +1191,11 @@ int main(void)
 		cmocka_unit_test(test_self_loop),
 		cmocka_unit_test(test_self_loop_fault),
 		cmocka_unit_test(test_self_loop_smc),
+		cmocka_unit_test(test_muldiv_shift_cl_live),
+		cmocka_unit_test(test_32bit_branches),
+		cmocka_unit_test(test_cond_outside_block),
+		cmocka_unit_test(test_loop_cond_outside),
+		cmocka_unit_test(test_bt_bswap),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

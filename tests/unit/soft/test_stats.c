@@ -54,7 +54,8 @@ static void test_soft_counters(void **state)
 
 	tvm_create(&t, 0);
 	s0 = stats(t.cpu);
-	assert_int_equal(s0.valid & ~VMM_VCPU_STAT_JIT,
+	assert_int_equal(s0.valid & ~(VMM_VCPU_STAT_JIT |
+				      VMM_VCPU_STAT_JIT_FALLBACKS),
 			 VMM_VCPU_STAT_EXITS | VMM_VCPU_STAT_INSNS |
 				   VMM_VCPU_STAT_BLOCKS | VMM_VCPU_STAT_TLB |
 				   VMM_VCPU_STAT_PAUSE);
@@ -208,6 +209,17 @@ static void test_abi_sizes(void **state)
 	assert_true(u.s.insns_retired >= 4ull * N_ITERS);
 	/* nothing written beyond the caller's size */
 	for (size_t i = old; i < sizeof(u); i++)
+		assert_int_equal(u.b[i], 0xa5);
+
+	/* a caller built before jit_fallbacks: that bit clear, the rest
+	 * as before */
+	memset(&u, 0xa5, sizeof(u));
+	u.s.struct_size = offsetof(struct vmm_vcpu_stats, jit_fallbacks);
+	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), 0);
+	assert_false(u.s.valid & VMM_VCPU_STAT_JIT_FALLBACKS);
+	assert_true(u.s.valid & VMM_VCPU_STAT_PAUSE);
+	for (size_t i = offsetof(struct vmm_vcpu_stats, jit_fallbacks);
+	     i < sizeof(u); i++)
 		assert_int_equal(u.b[i], 0xa5);
 
 	/* too small for the exit count, or no struct at all */

@@ -129,10 +129,17 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 		   tb->chain_gen[1] == c->chain_gen) {
 		n = tb->chain[1];
 	} else {
-		/* 64-bit code: the linear address is RIP (pc_lin) */
-		const struct soft_jc *j = &c->jc[soft_jc_idx(rip)];
-		if (!c->lm64 || !j->tb || j->lin != rip ||
-		    j->gen != c->chain_gen)
+		/* the linear address as pc_lin() forms it (32-bit code:
+		 * + CS.base, in the limit; soft_thread_link_jc) */
+		uint64_t lin = rip;
+		const struct soft_jc *j;
+		if (!c->lm64) {
+			if (c->pe && rip > c->st.seg[VMM_CS].limit)
+				return SOFT_END;
+			lin = (uint32_t)(c->segbase[VMM_CS] + rip);
+		}
+		j = &c->jc[soft_jc_idx(lin)];
+		if (!j->tb || j->lin != lin || j->gen != c->chain_gen)
 			return SOFT_END;
 		n = j->tb;
 	}
@@ -154,6 +161,44 @@ static uint64_t soft_jit_get_flags(struct soft_cpu *c)
 }
 
 /* ---- the code buffer ---- */
+
+#if SOFT_JIT_PROFILE
+/* -Djit_profile=true: fallbacks by (opcode, ModRM.reg) */
+#define JIT_PROF_N (0x400 * 8)
+
+static unsigned jit_prof_idx(const struct soft_insn *i)
+{
+	return ((unsigned)(i->op & 0x3ff) << 3) | (i->reg & 7);
+}
+
+/* the histogram through the VM's log callback (warning level, so a
+ * default vmm-run shows it), the largest entries first */
+static void jit_prof_log(struct soft_cpu *c)
+{
+	uint64_t total = 0;
+
+	for (unsigned k = 0; k < JIT_PROF_N; k++)
+		total += c->jit_prof[k];
+	vmm__log(c->vm, VMM_LOG_WARN,
+		 "jit profile: %llu fallbacks (%llu blocks compiled)",
+		 (unsigned long long)total,
+		 (unsigned long long)c->st_jit_blocks);
+	for (unsigned n = 0; n < 40 && total; n++) {
+		unsigned best = 0;
+		for (unsigned k = 1; k < JIT_PROF_N; k++)
+			if (c->jit_prof[k] > c->jit_prof[best])
+				best = k;
+		if (!c->jit_prof[best])
+			break;
+		vmm__log(c->vm, VMM_LOG_WARN,
+			 "jit profile: op %03x /%u %llu (%.1f%%)", best >> 3,
+			 best & 7, (unsigned long long)c->jit_prof[best],
+			 100.0 * (double)c->jit_prof[best] / (double)total);
+		c->jit_prof[best] = 0;
+	}
+}
+#endif
+
 
 /*
  * The VM's choice: the config flags first (NO_JIT, JIT_EAGER, JIT), then
@@ -188,6 +233,14 @@ int soft_jit_init(struct soft_cpu *c)
 	c->jit_rw = c->jit_rx = NULL;
 	c->jit_used = 0;
 	c->jit_full = false;
+	c->jit_prof = NULL;
+#if SOFT_JIT_PROFILE
+	if (c->jit_on) {
+		c->jit_prof = vmm__alloc(c->vm, JIT_PROF_N * sizeof(uint64_t));
+		if (c->jit_prof)
+			memset(c->jit_prof, 0, JIT_PROF_N * sizeof(uint64_t));
+	}
+#endif
 	return 0;
 }
 
@@ -224,8 +277,16 @@ static bool code_buffer(struct soft_cpu *c)
 	return true;
 }
 
+
 void soft_jit_fini(struct soft_cpu *c)
 {
+#if SOFT_JIT_PROFILE
+	if (c->jit_prof) {
+		jit_prof_log(c);
+		vmm__free(c->vm, c->jit_prof);
+		c->jit_prof = NULL;
+	}
+#endif
 	if (c->jit_rw) {
 		munmap(c->jit_rw, SOFT_JIT_CODE_SIZE);
 		munmap(c->jit_rx, SOFT_JIT_CODE_SIZE);
@@ -265,7 +326,7 @@ struct pend_flags {
 };
 
 struct slow {
-	size_t fix[3];
+	size_t fix[6];
 	unsigned nfix;
 	const struct soft_insn *i;
 	unsigned pend_len, pend_n;
@@ -554,10 +615,10 @@ static void to_slow(struct tr *t, uint8_t cc)
 {
 	struct slow *s = t->cur;
 
-	if (s->nfix < 3)
+	if (s->nfix < sizeof(s->fix) / sizeof(s->fix[0]))
 		s->fix[s->nfix++] = e_jcc32(&t->e, cc);
 	else
-		t->e.overflow = true; /* not reached: at most 3 per insn */
+		t->e.overflow = true; /* not reached: at most 5 per insn */
 }
 
 /*
@@ -832,7 +893,13 @@ enum kind {
 	K_CWD,    /* CWD / CDQ / CQO */
 	K_LEAVE,  /* LEAVE (64-bit) */
 	K_PUSHI,  /* PUSH imm (64-bit) */
-	K_SHIFTCL, /* SHL/SHR/SAR of a register by CL, flags dead */
+	K_SHIFTCL, /* SHL/SHR/SAR/ROL/ROR of a register by CL (flags live:
+		    * SHL/SHR/SAR of 4 and 8 bytes only) */
+	K_MULDIV, /* MUL/IMUL/DIV/IDIV r/m (F6/F7 /4-/7; shop = /ext) */
+	K_PUSHM,  /* PUSH r/m (FF /6) */
+	K_BT,     /* BT/BTS/BTR/BTC (shop = 4-7): register, or memory with an
+		   * immediate offset */
+	K_BSWAP,  /* BSWAP r (the register in rm) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -926,8 +993,8 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
 		f->dst = O_E;
 	} else if ((op == 0xd2 || op == 0xd3) && i->mod == 3 &&
-		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
-		    (i->reg & 7) == 7)) {
+		   ((i->reg & 7) <= 1 || (i->reg & 7) == 4 ||
+		    (i->reg & 7) == 5 || (i->reg & 7) == 7)) {
 		/* a count of 0 (CL masked) leaves the flags: translated only
 		 * where they are dead (translate_block) */
 		f->k = K_SHIFTCL, f->shop = i->reg & 7, f->dst = O_E;
@@ -943,6 +1010,19 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		f->k = K_NOT, f->dst = O_E;
 	} else if ((op == 0xf6 || op == 0xf7) && (i->reg & 7) == 3) {
 		f->k = K_NEG, f->dst = O_E;
+	} else if ((op == 0xf6 || op == 0xf7) && (i->reg & 7) >= 4) {
+		f->k = K_MULDIV, f->shop = i->reg & 7, f->dst = O_E;
+	} else if (op == 0xff && (i->reg & 7) == 6 &&
+		   (sz == 8 || (m32 && sz == 4))) {
+		f->k = K_PUSHM, f->dst = O_E;
+	} else if ((op == 0x1a3 || op == 0x1ab || op == 0x1b3 ||
+		    op == 0x1bb) && i->mod == 3) {
+		f->k = K_BT, f->dst = O_E;
+		f->shop = op == 0x1a3 ? 4 : op == 0x1ab ? 5 : op == 0x1b3 ? 6 : 7;
+	} else if (op == 0x1ba && (i->reg & 7) >= 4) {
+		f->k = K_BT, f->shop = i->reg & 7, f->dst = O_E;
+	} else if (op >= 0x1c8 && op <= 0x1cf) {
+		f->k = K_BSWAP;
 	} else if (op == 0x1af || op == 0x69 || op == 0x6b) {
 		if (sz == 1)
 			return false;
@@ -957,13 +1037,15 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		f->k = K_JCC, f->cc = op & 15;
 	} else if ((op == 0xe9 || op == 0xeb) && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_JMP;
-	} else if (op == 0xe8 && sz == 8) {
+	} else if (op == 0xe8 && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_CALL;
-	} else if (op == 0xc3 && sz == 8) {
+	} else if (op == 0xc3 && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_RET;
-	} else if (op == 0xff && (i->reg & 7) == 4 && sz == 8) {
+	} else if (op == 0xff && (i->reg & 7) == 4 &&
+		   (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_JMPI;
-	} else if (op == 0xff && (i->reg & 7) == 2 && sz == 8) {
+	} else if (op == 0xff && (i->reg & 7) == 2 &&
+		   (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_CALLI;
 	} else if ((op == 0x90 && i->rm == 0 && !(i->pfx & PFX_REP)) ||
 		   op == 0x10d || (op >= 0x118 && op <= 0x11f)) {
@@ -1002,7 +1084,13 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_POP:
 	case K_LEAVE:
 	case K_PUSHI:
+	case K_PUSHM:
 		return true;
+	case K_MULDIV:
+		/* DIV/IDIV fault (#DE) with a register operand too */
+		return i->mod != 3 || f->shop >= 6;
+	case K_BT:
+		return i->mod != 3;
 	case K_MOVX:
 		return i->mod != 3;
 	case K_NOT:
@@ -1254,6 +1342,21 @@ static void emit_stack32(struct tr *t, const struct soft_insn *i,
 	}
 }
 
+static void emit_mul(struct tr *t, const struct soft_insn *i,
+		     const struct form *f, bool flags_live);
+static void emit_div(struct tr *t, const struct soft_insn *i,
+		     const struct form *f);
+static void emit_push_rm(struct tr *t, const struct soft_insn *i,
+			 const struct form *f);
+static void emit_shiftcl_live(struct tr *t, const struct soft_insn *i,
+			      const struct form *f);
+static void emit_rotcl_live(struct tr *t, const struct soft_insn *i,
+			    const struct form *f);
+static void emit_bt(struct tr *t, const struct soft_insn *i,
+		    const struct form *f);
+static void emit_bswap(struct tr *t, const struct soft_insn *i,
+		       const struct form *f);
+
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
 {
@@ -1478,7 +1581,30 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_NOP:
 		break;
+	case K_MULDIV:
+		if (f->shop >= 6)
+			emit_div(t, i, f);
+		else
+			emit_mul(t, i, f, flags_live);
+		break;
+	case K_PUSHM:
+		emit_push_rm(t, i, f);
+		break;
+	case K_BT:
+		emit_bt(t, i, f);
+		break;
+	case K_BSWAP:
+		emit_bswap(t, i, f);
+		break;
 	case K_SHIFTCL: {
+		if (flags_live && f->shop < 4) {
+			emit_rotcl_live(t, i, f);
+			break;
+		}
+		if (flags_live) {
+			emit_shiftcl_live(t, i, f);
+			break;
+		}
 		/* the host's shift by CL: the same count masking (5 bits,
 		 * 6 for 8 bytes) and result; the flags are dead */
 		unsigned r = rm_of(i, sz);
@@ -1747,6 +1873,26 @@ static void emit_shift(struct tr *t, const struct soft_insn *i,
 }
 
 /*
+ * One more instruction run through the interpreter by compiled code
+ * (st_jit_fallbacks; with -Djit_profile=true also by opcode and
+ * ModRM.reg, for choosing what to translate next).  RAX and the host
+ * flags clobbered.
+ */
+static void count_fallback(struct tr *t, const struct soft_insn *i)
+{
+	e_rm(&t->e, OPS(0xff), 8, 0, H_RBX, OFF(st_jit_fallbacks));
+#if SOFT_JIT_PROFILE
+	if (t->c->jit_prof) {
+		uint64_t *p = &t->c->jit_prof[jit_prof_idx(i)];
+		e_movi(&t->e, H_RAX, (uint64_t)(uintptr_t)p);
+		e_rm(&t->e, OPS(0xff), 8, 0, H_RAX, 0); /* inc qword [rax] */
+	}
+#else
+	(void)i;
+#endif
+}
+
+/*
  * emit_interp() - instruction @k Through the interpreter's threaded entry of a copy of the
  * instruction, followed by a stub (or, last in the block,
  * the end marker).  The pending RIP and count go to it as
@@ -1785,6 +1931,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 			cp[1].run = soft_jit_stub;
 		t->pend_n = t->pend_len = 0;
 		flush_hits(t);
+		count_fallback(t, i);
 		pf_flush(t);
 		t->lf_eager = false;
 		if (last)
@@ -1828,6 +1975,8 @@ static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 	struct jit_emit *e = &t->e;
 
 	e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);         /* RIP (emit_link) */
+	if (t->m32) /* the linear address: + CS.base, 32 bits */
+		e_rm(e, OPS(0x03), 4, H_RAX, H_RBX, OFF(segbase[VMM_CS]));
 	/* rcx = soft_jc_idx(rip) * 3 */
 	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
 	e_shift_i(e, 5, H_RCX, 10);
@@ -2026,6 +2175,8 @@ static bool loop_exit(struct tr *t, uint64_t rip)
 }
 
 /* Jcc back to the block's start ending a self-loop */
+static void emit_cond_call(struct tr *t, unsigned cc);
+
 static bool emit_jcc_loop(struct tr *t, unsigned k, const struct form *f,
 			  bool hf)
 {
@@ -2034,14 +2185,17 @@ static bool emit_jcc_loop(struct tr *t, unsigned k, const struct form *f,
 	uint16_t dirty = t->dirty;
 	struct pend_flags pf = t->pf;
 	unsigned hits = t->pend_hits;
+	unsigned cc = f->cc;
 	size_t taken;
 
 	loop_setup(t);
-	if (!hf && t->pf.v)
+	if (!hf && t->pf.v) {
 		pf_redo(t, &t->pf);
-	else if (!hf)
-		emit_flags(t, f->cc);
-	taken = e_jcc32(e, (uint8_t)f->cc);
+	} else if (!hf && !emit_flags(t, f->cc)) {
+		emit_cond_call(t, f->cc); /* flags from before the loop */
+		cc = CC_NE;
+	}
+	taken = e_jcc32(e, (uint8_t)cc);
 	if (!loop_exit(t, (insn_rip(t, k) + i->len) &
 			      (t->m32 ? 0xffffffffull : ~0ull)))
 		return false;
@@ -2069,6 +2223,7 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	size_t taken, link, slow, j;
 	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
 					    (f->cc >> 1) == 3));
+	unsigned cc = f->cc;
 
 	target = insn_rip(t, k) + i->len + i->imm;
 	if (t->m32)
@@ -2080,9 +2235,11 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 		pf_flush(t); /* redoes the producer: its host flags */
 		hf = true;
 	}
-	if (!hf)
-		emit_flags(t, f->cc);
-	taken = e_jcc32(e, (uint8_t)f->cc);
+	if (!hf && !emit_flags(t, f->cc)) {
+		emit_cond_call(t, f->cc); /* flags from elsewhere */
+		cc = CC_NE;
+	}
+	taken = e_jcc32(e, (uint8_t)cc);
 	/* not taken (RIPs are constants, checked at the block's entry) */
 	st_rip(t, (insn_rip(t, k) + i->len) & (t->m32 ? 0xffffffffull : ~0ull));
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
@@ -2120,6 +2277,9 @@ struct fixes {
 	size_t at[8];
 	unsigned n;
 };
+
+static void branch32(struct tr *t, unsigned k, const struct form *f,
+		     struct fixes *fx);
 
 /* RAX canonical, else to the interpreter route (RCX clobbered) */
 static void canon_rax(struct tr *t, struct fixes *fx)
@@ -2173,7 +2333,9 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	flush_hits(t);
 	pf_flush(t);
 	cache_end(t);
-	if (f->k == K_RET) {
+	if (t->m32) {
+		branch32(t, k, f, &fx);
+	} else if (f->k == K_RET) {
 		ld_reg(t, H_RSI, VMM_RSP, 8);
 		stack_tlb(t, &fx, false);
 		e_load(e, H_RAX, H_RSI, 0, 8);
@@ -2205,10 +2367,6 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 			st_reg(t, H_R9, VMM_RSP, 8);
 			e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
 		}
-	} else if (t->m32) {
-		/* JMP rel32 in 32-bit code (CALL: 64-bit only): a constant
-		 * target, wrapping at 4 GiB */
-		e_movi(e, H_RAX, (uint32_t)(insn_rip(t, k) + i->len + i->imm));
 	} else {
 		/* RDX = RIP of the next instruction, RAX = target */
 		e_load(e, H_RDX, H_RBX, OFF(st.rip), 8);
@@ -2257,6 +2415,459 @@ static void emit_rot(struct tr *t, const struct soft_insn *i,
 	     H_RAX);
 	e_b(e, (uint8_t)f->count);
 	st_reg(t, H_RAX, r, sz);
+}
+
+/* ---- more forms: MUL/DIV, PUSH r/m, shifts by CL with live flags,
+ * 32-bit branches (chosen by counting fallbacks, docs/soft-backend.md) ---- */
+
+/* the host's F6/F7 /ext at @sz on RCX (CL, CX, ECX, RCX) */
+static void e_grp3_rcx(struct tr *t, unsigned ext, unsigned sz)
+{
+	e_rr(&t->e, (const uint8_t[]){ sz == 1 ? 0xf6 : 0xf7 }, 1, sz, ext,
+	     H_RCX);
+}
+
+/*
+ * MUL/IMUL (F6/F7 /4, /5) r/m: the host's multiply at the operand's size
+ * on RAX and the operand; CF = OF = its overflow, ZF SF PF of the low
+ * half, AF 0 (mul_flags() in exec_alu.c) into RFLAGS when live.
+ */
+static void emit_mul(struct tr *t, const struct soft_insn *i,
+		     const struct form *f, bool flags_live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, false);
+	}
+	ld_opnd(t, i, H_RCX, O_E, sz);
+	ld_reg(t, H_RAX, VMM_RAX, sz);
+	e_grp3_rcx(t, f->shop, sz);
+	if (flags_live)
+		e_rr(e, OPS(0x0f, 0x90), 1, 0, H_RCX); /* seto cl */
+	if (sz == 1) {
+		st_reg(t, H_RAX, VMM_RAX, 2);          /* AX = AL * r/m8 */
+	} else {
+		st_reg(t, H_RAX, VMM_RAX, sz);
+		st_reg(t, H_RDX, VMM_RDX, sz);
+	}
+	t->pf.v = false;
+	t->lf_op = t->lf_size = 0;
+	t->lf_eager = false;
+	if (!flags_live)
+		return;
+	e_rr(e, (const uint8_t[]){ sz == 1 ? 0x84 : 0x85 }, 1, sz, H_RAX,
+	     H_RAX);                                 /* test: ZF SF PF */
+	e_b(e, 0x9f);                                /* lahf */
+	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);       /* movzx eax, ah */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_SF | FL_ZF | FL_PF);
+	e_zext(e, H_RCX, 1);
+	e_rr(e, OPS(0x69), 4, H_RCX, H_RCX);         /* imul ecx, ecx, CF|OF */
+	e_d(e, FL_CF | FL_OF);
+	e_alu_rr(e, 0x09, H_RAX, H_RCX);
+	emit_set_arith(t);
+}
+
+/*
+ * DIV/IDIV (F6/F7 /6, /7) r/m: the host's division where it cannot fault;
+ * a zero divisor, a quotient that does not fit (and, for IDIV, a divisor
+ * of -1 or a 64-bit dividend RDX:RAX that is not RAX sign-extended) go to
+ * the slow path before anything changed, whose handler raises the #DE
+ * (or divides).  The flags are unchanged (exec_alu.c's do_div).
+ */
+static void emit_div(struct tr *t, const struct soft_insn *i,
+		     const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, false);
+	}
+	ld_opnd(t, i, H_RCX, O_E, sz);               /* zero-extended */
+	if (f->shop == 6) {
+		/* DIV: fits iff the high half < the divisor (so not 0) */
+		if (sz == 1) {
+			ld_reg(t, H_RAX, VMM_RAX, 2);
+			e_rr(e, OPS(0x89), 4, H_RAX, H_RDX);
+			e_shift_i(e, 5, H_RDX, 8);           /* edx = AH */
+		} else {
+			ld_reg(t, H_RAX, VMM_RAX, sz);
+			ld_reg(t, H_RDX, VMM_RDX, sz);
+		}
+		e_rr(e, OPS(0x39), 8, H_RCX, H_RDX);     /* cmp rdx, rcx */
+		to_slow(t, 0x3);                         /* jae */
+		e_grp3_rcx(t, 6, sz);
+	} else {
+		/* IDIV: divisor 0 or -1 to the handler (rcx + 1 <= 1) */
+		if (sz < 8)
+			e_sext(e, H_RCX, sz);
+		e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x41); e_b(e, 0x01); /* lea rax,[rcx+1] */
+		e_rr(e, OPS(0x83), 8, 7, H_RAX); e_b(e, 1);       /* cmp rax, 1 */
+		to_slow(t, 0x6);                                   /* jbe */
+		if (sz == 8) {
+			/* RDX:RAX must be RAX sign-extended */
+			ld_reg(t, H_RAX, VMM_RAX, 8);
+			ld_reg(t, H_RDX, VMM_RDX, 8);
+			e_rr(e, OPS(0x89), 8, H_RAX, H_RSI);
+			e_shift_i(e, 7, H_RSI, 63);
+			e_rr(e, OPS(0x39), 8, H_RSI, H_RDX); /* cmp rdx, rsi */
+			to_slow(t, CC_NE);
+		} else {
+			/* the dividend sign-extended to 64 bits in RAX */
+			if (sz == 1) {
+				ld_reg(t, H_RAX, VMM_RAX, 2);
+			} else {
+				ld_reg(t, H_RDX, VMM_RDX, sz);
+				ld_reg(t, H_RAX, VMM_RAX, sz);
+				e_shift_i(e, 4, H_RDX, (uint8_t)(8 * sz));
+				e_alu_rr(e, 0x09, H_RAX, H_RDX);
+			}
+			if (sz < 4)
+				e_sext(e, H_RAX, 2 * sz);
+			e_b(e, 0x48); e_b(e, 0x99);          /* cqo */
+		}
+		e_rr(e, OPS(0xf7), 8, 7, H_RCX);          /* idiv rcx */
+		if (sz < 8) {
+			/* the quotient fits in @sz bytes (signed) */
+			e_rr(e, OPS(0x89), 8, H_RAX, H_RSI);
+			e_sext(e, H_RSI, sz);
+			e_rr(e, OPS(0x39), 8, H_RAX, H_RSI); /* cmp rsi, rax */
+			to_slow(t, CC_NE);
+		}
+		if (sz == 1) {
+			/* AL = quotient, AH = remainder */
+			e_zext(e, H_RAX, 1);
+			e_zext(e, H_RDX, 1);
+			e_shift_i(e, 4, H_RDX, 8);
+			e_alu_rr(e, 0x09, H_RAX, H_RDX);
+		}
+	}
+	if (sz == 1) {
+		st_reg(t, H_RAX, VMM_RAX, 2);
+	} else {
+		st_reg(t, H_RAX, VMM_RAX, sz);
+		st_reg(t, H_RDX, VMM_RDX, sz);
+	}
+}
+
+/*
+ * PUSH r/m (FF /6), 8 bytes (4 in 32-bit code): the operand read first
+ * (its address from the registers before the push), then the push; each
+ * access's miss goes to the slow path before anything changed.
+ */
+static void emit_push_rm(struct tr *t, const struct soft_insn *i,
+			 const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, false);
+		e_load(e, H_R11, H_RSI, 0, sz);
+	} else {
+		ld_reg(t, H_R11, i->rm, sz);
+	}
+	if (t->m32) {
+		ld_reg(t, H_RSI, VMM_RSP, 4);
+		e_alu_ri(e, 5, H_RSI, 4);
+		e_zext(e, H_RSI, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new ESP */
+		stack_ea32(t, true);
+	} else {
+		ld_reg(t, H_RSI, VMM_RSP, 8);
+		e_alu_ri(e, 5, H_RSI, 8);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);     /* rdx = new RSP */
+		check_canonical(t);
+		emit_tlb(t, 8, true);
+	}
+	e_store(e, H_R11, H_RSI, 0, sz);
+	st_reg(t, H_RDX, VMM_RSP, sz);
+}
+
+/*
+ * SHL/SHR/SAR of a 4- or 8-byte register by CL with live flags, as
+ * exec_shift.c: a masked count of 0 leaves the flags (the register is
+ * still written: zero-extended at 4 bytes); else the flags of
+ * emit_shift_live() for that count, into RFLAGS.  Either way the state
+ * holds the flags after it (the pending ones stored first).
+ */
+static void emit_shiftcl_live(struct tr *t, const struct soft_insn *i,
+			      const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
+	size_t skip;
+
+	pf_flush(t);
+	ld_reg(t, H_RCX, VMM_RCX, 1);
+	ld_reg(t, H_RDX, r, sz);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);         /* rdi = a */
+	e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb); /* and ecx, mask */
+	skip = e_jcc32(e, CC_E);
+	e_rr(e, OPS(0xd3), sz, f->shop, H_RDX);
+	e_b(e, 0x9f);                                /* lahf */
+	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);       /* movzx eax, ah */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_SF | FL_ZF | FL_PF | FL_CF);
+	if (f->shop != 7) {
+		/* esi = MSB(r) ^ CF (SHL) or MSB(a) (SHR), at bit 11 */
+		e_rr(e, OPS(0x89), 8, f->shop == 4 ? H_RDX : H_RDI, H_RSI);
+		e_shift_i(e, 5, H_RSI, (uint8_t)msb);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		if (f->shop == 4) {
+			e_rr(e, OPS(0x89), 4, H_RAX, H_RCX);
+			e_rr(e, OPS(0x81), 4, 4, H_RCX);
+			e_d(e, 1);
+			e_rr(e, OPS(0x31), 4, H_RCX, H_RSI);
+		}
+		e_shift_i(e, 4, H_RSI, 11);
+		e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	}
+	emit_set_arith(t);
+	e_patch(e, skip, e_pos(e));
+	st_reg(t, H_RDX, r, sz);
+	/* the flags are the state's, lazy or not */
+	t->lf_eager = false;
+	t->lf_op = t->lf_size = 0;
+	t->hf = false;
+}
+
+/*
+ * ROL/ROR of a 4- or 8-byte register by CL with live flags: a masked
+ * count of 0 leaves the flags (the register still written); else CF and
+ * OF as emit_rot_live() computes them, the other flags kept, all into
+ * RFLAGS.  The flags before it come from the pending op redone (host
+ * flags), RFLAGS when eager, else soft_jit_get_flags().
+ */
+static void emit_old_flags(struct tr *t);
+
+static void emit_rotcl_live(struct tr *t, const struct soft_insn *i,
+			    const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, r = rm_of(i, sz), msb = sz * 8 - 1;
+	size_t skip;
+
+	emit_old_flags(t);
+	ld_reg(t, H_RDX, r, sz);
+	ld_reg(t, H_RCX, VMM_RCX, 1);
+	e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb); /* and ecx, mask */
+	skip = e_jcc32(e, CC_E);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~(FL_CF | FL_OF));
+	e_rr(e, OPS(0xd3), sz, f->shop, H_RDX);
+	/* ecx = MSB(r); esi = CF; ecx = OF */
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
+	e_shift_i(e, 5, H_RCX, (uint8_t)msb);
+	e_rr(e, OPS(0x81), 4, 4, H_RCX);
+	e_d(e, 1);
+	if (f->shop == 0) {                          /* ROL */
+		e_rr(e, OPS(0x89), 4, H_RDX, H_RSI);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RSI, H_RCX); /* of = msb ^ cf */
+	} else {                                     /* ROR */
+		e_rr(e, OPS(0x89), 4, H_RCX, H_RSI); /* cf = msb */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);
+		e_shift_i(e, 5, H_RDI, (uint8_t)(msb - 1));
+		e_rr(e, OPS(0x81), 4, 4, H_RDI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RDI, H_RCX); /* of = msb ^ next */
+	}
+	e_shift_i(e, 4, H_RCX, 11);
+	e_alu_rr(e, 0x09, H_RAX, H_RCX);
+	e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	emit_set_arith(t);
+	e_patch(e, skip, e_pos(e));
+	st_reg(t, H_RDX, r, sz);
+	t->lf_eager = false;
+	t->lf_op = t->lf_size = 0;
+	t->hf = false;
+}
+
+/* condition @cc of the state's flags (lazy or not), for a Jcc, SETcc or
+ * CMOVcc whose flags were set outside the block */
+static uint32_t soft_jit_cond(struct soft_cpu *c, uint32_t cc)
+{
+	return soft_cond(c, cc);
+}
+
+/*
+ * The host flags' ZF = !(condition @cc of the state's flags): a call of
+ * soft_cond(), for a consumer whose producer is not in the block (or
+ * whose flags the host cannot redo: INC/DEC's CF); nothing pending (the
+ * callers flush).  Caller-saved registers are clobbered, R10 reloaded.
+ */
+static void emit_cond_call(struct tr *t, unsigned cc)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_movi(e, H_RSI, cc);
+	e_call(e, (const void *)soft_jit_cond);
+	e_rr(e, OPS(0x89), 4, H_RAX, H_R11);
+	emit_tlb_base(t); /* R10 is the callee's (RAX, host flags clobbered) */
+	e_rr(e, OPS(0x85), 4, H_R11, H_R11);         /* test r11d, r11d */
+}
+
+/*
+ * RAX = the guest's RFLAGS before the instruction being emitted (for one
+ * that changes some arithmetic flags and keeps the others): the pending
+ * op redone (host flags, PUSHFQ), RFLAGS when eager, else
+ * soft_jit_get_flags().  Nothing pending after; R11, RCX, RDX, RSI, RDI
+ * may be clobbered.
+ */
+static void emit_old_flags(struct tr *t)
+{
+	struct jit_emit *e = &t->e;
+
+	if (t->pf.v) {
+		pf_flush(t);                             /* host flags */
+		e_b(e, 0x9c);                            /* pushfq */
+		e_pop(e, H_RAX);
+	} else if (t->lf_eager) {
+		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 8);
+	} else {
+		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+		e_call(e, (const void *)soft_jit_get_flags);
+		e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+		emit_tlb_base(t); /* R10 is the callee's */
+		e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+	}
+}
+
+/*
+ * BT/BTS/BTR/BTC (0F A3/AB/B3/BB with a register operand, 0F BA /4-/7
+ * with a register or a memory operand): the host's instruction at 8 bytes
+ * on the zero-extended operand, the offset masked to the operand's size
+ * as the interpreter does (bt_common(): a register offset into memory,
+ * which addresses beyond the operand, stays the interpreter's); CF = the
+ * bit, the other flags kept (set_cf()), into RFLAGS.
+ */
+static void emit_bt(struct tr *t, const struct soft_insn *i,
+		    const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, bits = sz * 8;
+	static const uint8_t ops[4] = { 0xa3, 0xab, 0xb3, 0xbb };
+	bool mem = i->mod != 3;
+
+	emit_old_flags(t);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~FL_CF);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+	if (mem) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, f->shop != 4);
+		e_load(e, H_RDX, H_RSI, 0, sz);
+	} else {
+		ld_reg(t, H_RDX, i->rm, sz);
+	}
+	if (i->op == 0x1ba)
+		e_movi(e, H_RCX, (uint64_t)(i->imm & (bits - 1)));
+	else {
+		ld_reg(t, H_RCX, i->reg, sz);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)(bits - 1));
+	}
+	/* bt/bts/btr/btc rdx, rcx */
+	e_rr(e, OPS(0x0f, ops[f->shop - 4]), 8, H_RCX, H_RDX);
+	e_rr(e, OPS(0x83), 4, 2, H_R11); e_b(e, 0);  /* adc r11d, 0: CF */
+	if (f->shop != 4) {
+		if (mem)
+			e_store(e, H_RDX, H_RSI, 0, sz);
+		else
+			st_reg(t, H_RDX, i->rm, sz);
+	}
+	e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+	emit_set_arith(t);
+	t->pf.v = false;
+	t->lf_op = t->lf_size = 0;
+}
+
+/* BSWAP r32/r64 (the register in the opcode, rm); 16 bits: 0, as the
+ * interpreter (the SDM leaves it undefined) */
+static void emit_bswap(struct tr *t, const struct soft_insn *i,
+		       const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+
+	if (f->size == 2) {
+		e_rr(e, OPS(0x31), 4, H_RAX, H_RAX);
+	} else {
+		ld_reg(t, H_RAX, i->rm, f->size);
+		if (f->size == 8)
+			e_b(e, 0x48);
+		e_b(e, 0x0f); e_b(e, 0xc8);              /* bswap (r)eax */
+	}
+	st_reg(t, H_RAX, i->rm, f->size);
+}
+
+/*
+ * 32-bit code's CALL rel32, RET, JMP/CALL r/m32 and JMP rel ending a
+ * block: RAX = the target EIP, the stack done (RET popped, CALL pushed
+ * the return EIP), every check before any change, the failing ones in
+ * @fx (emit_branch: the interpreter runs the instruction).  CS is flat
+ * (the entry guard): no limit check of the target.
+ */
+static void branch32(struct tr *t, unsigned k, const struct form *f,
+		     struct fixes *fx)
+{
+	struct jit_emit *e = &t->e;
+	const struct soft_insn *i = &t->tb->insn[k];
+	uint32_t next = (uint32_t)(insn_rip(t, k) + i->len);
+	struct slow a, b;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	t->cur = &a;
+	switch (f->k) {
+	case K_JMP:
+		e_movi(e, H_RAX, (uint32_t)(next + i->imm));
+		break;
+	case K_RET:
+		ld_reg(t, H_RSI, VMM_RSP, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);
+		stack_ea32(t, false);
+		e_load(e, H_RAX, H_RSI, 0, 4);
+		e_alu_ri(e, 0, H_RDX, 4);
+		e_zext(e, H_RDX, 4);
+		st_reg(t, H_RDX, VMM_RSP, 4);
+		break;
+	default: /* CALL, JMP r/m, CALL r/m: the target in R8 */
+		if (f->k == K_CALL) {
+			e_movi(e, H_R8, (uint32_t)(next + i->imm));
+		} else if (i->mod == 3) {
+			ld_reg(t, H_R8, i->rm, 4);
+		} else {
+			emit_ea(t, i);
+			emit_tlb(t, 4, false);
+			e_load(e, H_R8, H_RSI, 0, 4);
+		}
+		if (f->k != K_JMPI) {
+			t->cur = &b;
+			ld_reg(t, H_RSI, VMM_RSP, 4);
+			e_alu_ri(e, 5, H_RSI, 4);
+			e_zext(e, H_RSI, 4);
+			e_rr(e, OPS(0x89), 8, H_RSI, H_RDX); /* new ESP */
+			stack_ea32(t, true);
+			e_movi(e, H_RAX, next);
+			e_store(e, H_RAX, H_RSI, 0, 4);
+			st_reg(t, H_RDX, VMM_RSP, 4);
+		}
+		e_rr(e, OPS(0x89), 8, H_R8, H_RAX);
+		break;
+	}
+	for (unsigned m = 0; m < a.nfix; m++)
+		fx->at[fx->n++] = a.fix[m];
+	for (unsigned m = 0; m < b.nfix; m++)
+		fx->at[fx->n++] = b.fix[m];
 }
 
 /* ---- a block ---- */
@@ -2380,7 +2991,7 @@ static bool translate_block(struct tr *t)
 			ok[k] = false;
 		/* by CL: the flags are written or not (count 0), so only
 		 * where no reader sees them; liveness passes through */
-		if (ok[k] && lv && f->k == K_SHIFTCL)
+		if (ok[k] && lv && f->k == K_SHIFTCL && f->size < 4)
 			ok[k] = false;
 		if (!ok[k] || k == n - 1) {
 			lc = lo = true; /* handler or block end: anything */
@@ -2403,9 +3014,17 @@ static bool translate_block(struct tr *t)
 		case K_IMUL:
 			lc = lo = false; /* writes them all */
 			break;
+		case K_MULDIV:
+			/* MUL/IMUL write them all (DIV: form_mem, above) */
+			lc = lo = false;
+			break;
 		case K_SETCC:
 		case K_CMOV:
 			lc = lo = true; /* reads them */
+			break;
+		case K_BT:
+			/* writes CF into the flags it keeps: reads them */
+			lc = lo = true;
 			break;
 		case K_INCDEC:
 			/* writes all but CF, which passes through (its lazy
@@ -2477,10 +3096,7 @@ static bool translate_block(struct tr *t)
 		hf_cf = t->hf_cf;
 		t->hf_cf = false;
 
-		if (ok[k] && (forms[k].k == K_SETCC || forms[k].k == K_CMOV ||
-			      forms[k].k == K_JCC) &&
-		    !flags_known(t, forms[k].cc))
-			ok[k] = false; /* flags from elsewhere: interpreter */
+		/* (flags from elsewhere: emit_cond_call) */
 		if (ok[k] && forms[k].k == K_JCC) {
 			if (!emit_jcc(t, k, &forms[k]))
 				return false;
@@ -2533,13 +3149,23 @@ static bool translate_block(struct tr *t)
 					pf_flush(t); /* its host flags */
 					hf = true;
 				}
-				if (!hf) {
-					emit_flags(t, f->cc);
-					t->hf = true;
-					t->hf_nocf = t->lf_op == LF_INC ||
-						     t->lf_op == LF_DEC;
+				if (!hf && !flags_known(t, f->cc)) {
+					/* flags from elsewhere */
+					struct form g = *f;
+					emit_cond_call(t, f->cc);
+					g.cc = CC_NE;
+					emit_setcc_cmov(t, i, &g);
+					t->hf = false;
+				} else {
+					if (!hf) {
+						emit_flags(t, f->cc);
+						t->hf = true;
+						t->hf_nocf =
+							t->lf_op == LF_INC ||
+							t->lf_op == LF_DEC;
+					}
+					emit_setcc_cmov(t, i, f);
 				}
-				emit_setcc_cmov(t, i, f);
 			} else if ((f->k == K_SHIFT ||
 				    (f->k == K_ALU && f->alu != 2 &&
 				     f->alu != 3 && f->alu != 7 &&
