@@ -22,6 +22,7 @@
  */
 #include <libvmm/libvmm.h>
 #include "../tests/diff/env.h"
+#include "livelock_watchdog.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +32,11 @@
 
 static vmm_vm *vm;
 static vmm_vcpu *cpu;
+/* A single step that never completes (a delivery that faults again
+ * forever) is kicked after a whole 50 ms tick without an exit; the input
+ * ends at the kick (VMM_EXIT_INTERRUPTED).  A VMM that ignores the kick
+ * still times out (livelock_watchdog.h). */
+static struct livelock_watchdog step_wd;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -50,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    vmm_vcpu_create(vm, 0, &cpu) ||
 		    vmm_vcpu_set_single_step(cpu, true))
 			abort();
+		livelock_watchdog_start(&step_wd);
 	}
 	uint8_t sel = data[0];
 	size_t clen = data[1];
@@ -81,8 +88,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (vmm_vcpu_set_state(cpu, &st))
 		abort();
+	atomic_store(&step_wd.cpu, cpu);
 	for (unsigned step = 0; step < MAX_STEPS; step++) {
-		int r = vmm_vcpu_run(cpu, &e);
+		int r;
+
+		atomic_fetch_add(&step_wd.gen, 1);
+		r = vmm_vcpu_run(cpu, &e);
 		if (r < 0)
 			abort(); /* the run itself must not fail */
 		if (e.kind == VMM_EXIT_DEBUG)
@@ -108,5 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		break;
 	}
+	atomic_store(&step_wd.cpu, NULL);
+	atomic_fetch_add(&step_wd.gen, 1);
 	return 0;
 }

@@ -200,4 +200,12 @@ static inline bool vmm__sr_done(const struct vmm_sreader *r)
 	return !r->bad && r->off == r->len;
 }
 
+/* What @r has left is exactly @b's content (and @b had no error). */
+static inline bool vmm__sb_equals_rest(const struct vmm_sbuf *b,
+				       const struct vmm_sreader *r)
+{
+	return !b->err && !r->bad && r->len - r->off == b->len &&
+	       (!b->len || !memcmp(r->p + r->off, b->p, b->len));
+}
+
 #endif

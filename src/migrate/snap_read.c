@@ -820,14 +820,24 @@ int vmm__snap_create_vm(const struct snap_config *c,
 	return 0;
 }
 
-static vmm_dev *find_dev(vmm_dev **devs, int n, const struct snap_dev *d)
+static bool dev_is(const vmm_dev *dev, const struct snap_dev *d)
 {
-	for (int i = 0; i < n; i++)
-		if (devs[i]->save && !strcmp(devs[i]->state_type, d->type) &&
-		    devs[i]->state_space == d->space &&
-		    devs[i]->state_base == d->base)
-			return devs[i];
-	return NULL;
+	return dev->save && dev->state_space == d->space &&
+	       dev->state_base == d->base && !strcmp(dev->state_type, d->type);
+}
+
+/* The index of @d's device in @devs, or -1.  The search starts at
+ * @from and wraps: a snapshot of this VM lists its devices in the VM's
+ * order, so a reset finds each one where the previous one ended. */
+static int find_dev(vmm_dev **devs, int n, const struct snap_dev *d, int from)
+{
+	for (int j = 0; j < n; j++) {
+		int i = (from + j) % n;
+
+		if (dev_is(devs[i], d))
+			return i;
+	}
+	return -1;
 }
 
 int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
@@ -836,7 +846,7 @@ int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 {
 	vmm_dev *devs[SNAP_MAX_DEVICES];
 	char id[64];
-	int ret, n;
+	int ret, n, from = 0;
 
 	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
 		vmm_vcpu *v;
@@ -887,23 +897,33 @@ int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 		n = SNAP_MAX_DEVICES;
 	for (uint32_t i = 0; i < p->ndevs; i++) {
 		const struct snap_dev *d = &p->devs[i];
-		vmm_dev *dev = find_dev(devs, n, d);
+		int k = find_dev(devs, n, d, from);
+		vmm_dev *dev = k >= 0 ? devs[k] : NULL;
 		struct vmm_sreader r;
 
-		vmm__snap_dev_id(id, sizeof(id), d->type, d->space, d->base);
-		if (!dev)
+		if (!dev) {
+			vmm__snap_dev_id(id, sizeof(id), d->type, d->space,
+					 d->base);
 			return vmm__err(vm, -ENODEV,
 					"snapshot has device %s; attach it before its state is restored",
 					id);
-		if (d->version > dev->state_version)
+		}
+		from = k + 1;
+		if (d->version > dev->state_version) {
+			vmm__snap_dev_id(id, sizeof(id), d->type, d->space,
+					 d->base);
 			return vmm__err(vm, -ENOTSUP,
 					"device %s: saved state version %u, its driver knows %u",
 					id, d->version, dev->state_version);
+		}
 		vmm__sr_init(&r, d->data, d->len);
 		ret = dev->restore(dev->priv, d->version, &r);
-		if (ret)
+		if (ret) {
+			vmm__snap_dev_id(id, sizeof(id), d->type, d->space,
+					 d->base);
 			return vmm__err(vm, ret, "device %s: restoring failed: %s",
 					id, vmm_strerror(ret));
+		}
 	}
 	return 0;
 }

@@ -8,7 +8,8 @@
  * -ENOTSUP for a version) and leave the device exactly as it was.
  * Packed rings (VIRTIO_F_RING_PACKED): positions beyond the ring, wrap
  * counters that disagree (requests in flight) or appear on a split ring
- * are refused too.
+ * are refused too.  A restore of the state the device holds (unchecked:
+ * a snapshot reset's fast path) still undoes every change.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,8 +18,10 @@
 
 #include "core/internal.h"
 #include "core/statebuf.h"
+#include "dev/virtio/virtio_dev.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +310,108 @@ static void test_packed_lap0(void **state)
 	free(p);
 }
 
+/* Load @f->good: must succeed and leave exactly @f->good's state. */
+static void back(struct fx *f)
+{
+	struct vmm_sbuf now;
+
+	assert_int_equal(load(f, f->good.p, f->good.len), 0);
+	assert_int_equal(save(f, &now), 0);
+	assert_int_equal(now.len, f->good.len);
+	assert_memory_equal(now.p, f->good.p, now.len);
+	vmm__sb_free(&now);
+}
+
+/*
+ * A restore of the state the device already holds skips validation
+ * (what a snapshot reset of an untouched device is: mmio_same/pci_same):
+ * every field changed behind the restore's back, one at a time, must
+ * still come back, and the fast path applies like the full one (queue
+ * counters and a broken queue's state reset).
+ */
+static void test_same_state(void **state)
+{
+	struct fx *f = *state;
+	struct vmm_virtio *vd = vmm__virtio_of(f->dev);
+	struct vmm_vq *vq = &vd->q[0].vq;
+
+	back(f); /* unchanged */
+#define CHANGE(stmt)                                                         \
+	do {                                                                 \
+		pthread_mutex_lock(&vd->lock);                               \
+		stmt;                                                        \
+		pthread_mutex_unlock(&vd->lock);                             \
+		back(f);                                                     \
+	} while (0)
+	CHANGE(vd->queue_sel ^= 1);
+	CHANGE(vd->isr ^= 1);
+	CHANGE(vd->config_gen++);
+	CHANGE(vd->dev_feat_sel ^= 1);
+	CHANGE(vd->drv_feat_sel ^= 1);
+	CHANGE(vd->status &= ~4u);
+	CHANGE(vd->guest_features ^= 1ull << 28);
+	CHANGE(vd->config_msix ^= 1);
+	CHANGE(vd->q[0].msix_vector ^= 1);
+	CHANGE(vq->size /= 2);
+	CHANGE(vq->desc += 0x1000);
+	CHANGE(vq->avail += 0x1000);
+	CHANGE(vq->used += 0x1000);
+	CHANGE(vq->ready = false);
+	CHANGE(vq->last_avail++);
+	CHANGE(vq->used_idx++);
+	CHANGE(vq->signalled_used++);
+	CHANGE(vq->signalled_valid = !vq->signalled_valid);
+	CHANGE(vd->q[1 % vd->nq].vq.ready = !vd->q[1 % vd->nq].vq.ready);
+	CHANGE((vq->broken = true, strcpy(vq->err, "test")));
+	assert_false(vq->broken);
+	/* applied, not skipped: the queue reset of a restore clears these */
+	pthread_mutex_lock(&vd->lock);
+	vq->popped = 5;
+	vq->pushed = 5;
+	pthread_mutex_unlock(&vd->lock);
+	back(f);
+	assert_int_equal(vq->popped, 0);
+	assert_int_equal(vq->pushed, 0);
+#undef CHANGE
+}
+
+/* The same through the device's own registers: a virtio-mmio QueueSel
+ * write, a PCI command register write (config cycles through the host
+ * bridge's 0xcf8/0xcfc), each undone by the restore. */
+static void test_same_state_bus(void **state)
+{
+	struct fx *f = *state;
+	struct vmm_virtio *vd = vmm__virtio_of(f->dev);
+	uint32_t v;
+
+	if (vmm_bus_access(f->vm, VMM_SPACE_MMIO, 0xd0000000 + 0x30, &v, 4,
+			   false) == 0) {
+		v = 1; /* virtio-mmio QueueSel */
+		assert_int_equal(vmm_bus_access(f->vm, VMM_SPACE_MMIO,
+						0xd0000000 + 0x30, &v, 4, true), 0);
+		assert_int_equal(vd->queue_sel, 1);
+		back(f);
+		assert_int_equal(vd->queue_sel, 0);
+	} else {
+		uint32_t addr = 0x80000000u | (3u << 11) | 0x04;
+		uint16_t cmd;
+
+		assert_int_equal(vmm_bus_access(f->vm, VMM_SPACE_PIO, 0xcf8,
+						&addr, 4, true), 0);
+		assert_int_equal(vmm_bus_access(f->vm, VMM_SPACE_PIO, 0xcfc,
+						&cmd, 2, false), 0);
+		cmd ^= 4; /* bus master */
+		assert_int_equal(vmm_bus_access(f->vm, VMM_SPACE_PIO, 0xcfc,
+						&cmd, 2, true), 0);
+		back(f);
+		assert_int_equal(vmm_bus_access(f->vm, VMM_SPACE_PIO, 0xcf8,
+						&addr, 4, true), 0);
+		assert_int_equal(vmm_bus_access(f->vm, VMM_SPACE_PIO, 0xcfc,
+						&v, 2, false), 0);
+		assert_int_equal(v & 0xffff, cmd ^ 4);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +427,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_packed, setup_packed, teardown),
 		cmocka_unit_test_setup_teardown(test_packed_lap0, setup_packed, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup_packed, teardown),
+		cmocka_unit_test_setup_teardown(test_same_state, setup_mmio, teardown),
+		cmocka_unit_test_setup_teardown(test_same_state, setup_pci, teardown),
+		cmocka_unit_test_setup_teardown(test_same_state, setup_packed, teardown),
+		cmocka_unit_test_setup_teardown(test_same_state_bus, setup_mmio, teardown),
+		cmocka_unit_test_setup_teardown(test_same_state_bus, setup_pci, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

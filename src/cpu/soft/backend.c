@@ -272,7 +272,7 @@ static int soft_set_xstate(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs)
 							(enum vmm_cpu_model)
 								vcpu->vm->cfg
 									.cpu_model));
-		} else {
+		} else if (c->pkrs != xs->pkrs) {
 			c->pkrs = xs->pkrs;
 			/* translations were checked against the old PKRS */
 			soft_tlb_flush(c);
@@ -291,9 +291,12 @@ static int soft_set_xstate(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs)
 									.cpu_model));
 			return 0;
 		}
-		c->pkru = xs->pkru;
-		/* translations were checked against the old PKRU */
-		soft_tlb_flush(c);
+		/* translations were checked against the old PKRU (the same
+		 * value keeps them: a snapshot reset sets it every time) */
+		if (c->pkru != xs->pkru) {
+			c->pkru = xs->pkru;
+			soft_tlb_flush(c);
+		}
 	}
 	return 0;
 }

@@ -316,3 +316,40 @@ void vmm__virtio_apply_core(struct vmm_virtio *vd,
 		}
 	}
 }
+
+void vmm__virtio_capture_core(const struct vmm_virtio *vd,
+			      struct vmm__virtio_saved *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->guest_features = vd->guest_features;
+	s->status = vd->status;
+	s->isr = vd->isr;
+	s->queue_sel = vd->queue_sel;
+	s->config_gen = vd->config_gen;
+	s->dev_feat_sel = vd->dev_feat_sel;
+	s->drv_feat_sel = vd->drv_feat_sel;
+	s->config_msix = vd->config_msix;
+	for (unsigned i = 0; i < vd->nq; i++) {
+		const struct vmm_virtio_queue *q = &vd->q[i];
+		const struct vmm_vq *vq = &q->vq;
+		struct vmm__virtio_saved_queue *sq = &s->q[i];
+
+		sq->size = vq->size;
+		sq->msix_vector = q->msix_vector;
+		sq->flags = (uint8_t)((vq->ready ? VMM__VQS_READY : 0) |
+				      (vq->broken ? VMM__VQS_BROKEN : 0) |
+				      (vq->signalled_valid ? VMM__VQS_SIGNALLED : 0) |
+				      (vq->packed && vq->avail_wrap ?
+					       VMM__VQS_AVAIL_WRAP : 0) |
+				      (vq->packed && vq->used_wrap ?
+					       VMM__VQS_USED_WRAP : 0) |
+				      (vq->packed && vq->signalled_wrap ?
+					       VMM__VQS_SIGNALLED_WRAP : 0));
+		sq->desc = vq->desc;
+		sq->avail = vq->avail;
+		sq->used = vq->used;
+		sq->last_avail = vq->last_avail;
+		sq->used_idx = vq->used_idx;
+		sq->signalled_used = vq->signalled_used;
+	}
+}

@@ -282,6 +282,19 @@ int vmm__virtio_parse_core(struct vmm_virtio *vd, struct vmm_sreader *r,
 			   char *err, size_t errlen);
 void vmm__virtio_apply_core(struct vmm_virtio *vd,
 			    const struct vmm__virtio_saved *s);
+/*
+ * vmm__virtio_capture_core() - @vd's current state as parse_core would
+ * read it from save_core's output (lock held).  The transports' restore
+ * uses it instead of parse_core when the saved state is byte for byte
+ * what the device would save now (a snapshot reset of a device the last
+ * input did not change): the state is the device's own, reached through
+ * checked transitions, so it needs no validation (the ring layout checks
+ * against guest memory were most of a reset's cost), and it is still
+ * applied as parse_core's would be (queues reset and set, line driven,
+ * queues with buffers kicked).
+ */
+void vmm__virtio_capture_core(const struct vmm_virtio *vd,
+			      struct vmm__virtio_saved *s);
 
 /* vmm__virtio_of() - the struct vmm_virtio behind a device handle. */
 struct vmm_virtio *vmm__virtio_of(vmm_dev *dev);
