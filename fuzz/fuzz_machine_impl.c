@@ -300,22 +300,6 @@ static unsigned pick_size(struct rd *r, bool eight)
 
 /* ---- guest actions -------------------------------------------------- */
 
-/*
- * Interrupt messages (LAPIC ICR, x2APIC ICR, MSI data) never carry the
- * INIT, SIPI or SMI delivery modes: an INIT of the only vCPU sends it to
- * the reset vector 0xfffffff0, where this machine has no ROM, and the
- * software backend then stops the VM (reported, see docs/fuzzing.md);
- * SIPI/SMI have no handler here.  Modes 5, 6 and 2 become fixed (0).
- */
-static uint64_t no_init(bool icr, uint64_t v)
-{
-	unsigned dm = (v >> 8) & 7;
-
-	if (icr && (dm == 2 || dm == 5 || dm == 6))
-		v &= ~(7ull << 8);
-	return v;
-}
-
 static bool direct_io(enum vmm_space sp, uint64_t a, unsigned size,
 		      bool write, uint64_t v);
 static void st_mem(uint64_t gpa, const void *p, unsigned len);
@@ -521,7 +505,7 @@ static void action(enum fm_mode mode, struct rd *r)
 		uint64_t a;
 		size = pick_size(r, true);
 		a = pick_addr(r, size);
-		g_mmio(a, size, op == 2, no_init(a == 0xfee00300ull, rd64(r)));
+		g_mmio(a, size, op == 2, rd64(r));
 		break;
 	}
 	case 4:
@@ -542,7 +526,7 @@ static void action(enum fm_mode mode, struct rd *r)
 	case 8:
 		if ((h = host_new(8))) {
 			h->a = 0xfee00000ull | (rd16(r) & 0xffff0ull) << 4;
-			h->b = no_init(true, rd32(r));
+			h->b = rd32(r);
 		}
 		host_end(h);
 		break;
@@ -555,7 +539,7 @@ static void action(enum fm_mode mode, struct rd *r)
 		mov_r32(1, (s & 0x80) ? rd32(r) :
 				 msrs[s % (sizeof(msrs) / sizeof(msrs[0]))]);
 		if (op == 10) {
-			mov_r32(0, (uint32_t)no_init(true, rd32(r)));
+			mov_r32(0, rd32(r));
 			mov_r32(2, rd32(r));
 			emit((uint8_t[]){ 0x0f, 0x30 }, 2);
 		} else {
