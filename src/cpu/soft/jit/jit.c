@@ -647,14 +647,25 @@ static void emit_ea(struct tr *t, const struct soft_insn *i)
 		/* lea rsi, [base + index * scale + disp32] */
 		e_lea(e, H_RSI, hb, hx, i->scale, (int32_t)i->disp);
 	} else if (i->base != SOFT_RIPREL) {
-		e_movi(e, H_RSI, (uint64_t)i->disp);
-		if (i->base != SOFT_NOREG)
-			add_reg(t, H_RSI, i->base);
+		/* a register in the state: RSI = base (or disp), then one
+		 * lea adds index * scale (+ disp) from the cached register
+		 * or RAX */
+		int32_t d = (int32_t)i->disp;
+
+		if (i->base != SOFT_NOREG) {
+			ld_reg(t, H_RSI, i->base, 8);
+		} else {
+			e_movi(e, H_RSI, (uint64_t)i->disp);
+			d = 0;
+		}
 		if (i->index != SOFT_NOREG) {
-			ld_reg(t, H_RAX, i->index, 8);
-			if (i->scale)
-				e_shift_i(e, 4, H_RAX, i->scale);
-			e_alu_rr(e, 0x01, H_RSI, H_RAX);
+			if (hx < 0) {
+				ld_reg(t, H_RAX, i->index, 8);
+				hx = H_RAX;
+			}
+			e_lea(e, H_RSI, H_RSI, hx, i->scale, d);
+		} else if (d) {
+			e_lea(e, H_RSI, H_RSI, -1, 0, d);
 		}
 	} else if (i->index != SOFT_NOREG) {
 		ld_reg(t, H_RAX, i->index, 8);
