@@ -501,18 +501,6 @@ static void st_reg(struct tr *t, unsigned h, unsigned r, unsigned size)
 	}
 }
 
-/* host register @h += guest register @r (64 bits) */
-static void add_reg(struct tr *t, unsigned h, unsigned r)
-{
-	bool hi;
-	int c = cache_of(t, r, 8, &hi);
-
-	if (c < 0)
-		e_rm(&t->e, OPS(0x03), 8, h, H_RBX, GPR(r));
-	else
-		e_alu_rr(&t->e, 0x01, h, (unsigned)c);
-}
-
 /* guest register @r (64 bits) += @imm */
 static void addi_reg(struct tr *t, unsigned r, int32_t imm)
 {
@@ -647,14 +635,25 @@ static void emit_ea(struct tr *t, const struct soft_insn *i)
 		/* lea rsi, [base + index * scale + disp32] */
 		e_lea(e, H_RSI, hb, hx, i->scale, (int32_t)i->disp);
 	} else if (i->base != SOFT_RIPREL) {
-		e_movi(e, H_RSI, (uint64_t)i->disp);
-		if (i->base != SOFT_NOREG)
-			add_reg(t, H_RSI, i->base);
+		/* a register in the state: RSI = base (or disp), then one
+		 * lea adds index * scale (+ disp) from the cached register
+		 * or RAX */
+		int32_t d = (int32_t)i->disp;
+
+		if (i->base != SOFT_NOREG) {
+			ld_reg(t, H_RSI, i->base, 8);
+		} else {
+			e_movi(e, H_RSI, (uint64_t)i->disp);
+			d = 0;
+		}
 		if (i->index != SOFT_NOREG) {
-			ld_reg(t, H_RAX, i->index, 8);
-			if (i->scale)
-				e_shift_i(e, 4, H_RAX, i->scale);
-			e_alu_rr(e, 0x01, H_RSI, H_RAX);
+			if (hx < 0) {
+				ld_reg(t, H_RAX, i->index, 8);
+				hx = H_RAX;
+			}
+			e_lea(e, H_RSI, H_RSI, hx, i->scale, d);
+		} else if (d) {
+			e_lea(e, H_RSI, H_RSI, -1, 0, d);
 		}
 	} else if (i->index != SOFT_NOREG) {
 		ld_reg(t, H_RAX, i->index, 8);
@@ -1426,8 +1425,25 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_MOVX:
 		if (mem) {
+			bool hi;
+			int hd = -1;
+
 			emit_ea(t, i);
 			emit_tlb(t, f->ssize, false);
+			/* into a cached destination directly: zero-extended
+			 * to 4 or 8 bytes, or sign-extended to 8 */
+			if (sz >= 4 && (!f->sx || sz == 8))
+				hd = cache_of(t, i->reg, sz, &hi);
+			if (hd >= 0) {
+				if (f->sx)
+					e_loads(e, (unsigned)hd, H_RSI, 0,
+						f->ssize);
+				else
+					e_load(e, (unsigned)hd, H_RSI, 0,
+					       f->ssize);
+				mark_dirty(t, i->reg);
+				break;
+			}
 			if (f->sx)
 				e_loads(e, H_RAX, H_RSI, 0, f->ssize);
 			else
@@ -1444,15 +1460,26 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		if (i->base == SOFT_RIPREL) {
 			e_movi(e, H_RSI, t->rip + i->len + (uint64_t)i->disp);
 		} else {
-			e_movi(e, H_RSI, (uint64_t)i->disp);
-			if (i->base != SOFT_NOREG)
-				add_reg(t, H_RSI, i->base);
-		}
-		if (i->index != SOFT_NOREG) {
-			ld_reg(t, H_RAX, i->index, 8);
-			if (i->scale)
-				e_shift_i(e, 4, H_RAX, i->scale);
-			e_alu_rr(e, 0x01, H_RSI, H_RAX);
+			/* one lea: base and index from their cached
+			 * registers, or loaded into RSI and RAX */
+			bool hi;
+			int hb = -1, hx = -1;
+
+			if (i->base != SOFT_NOREG) {
+				hb = cache_of(t, i->base, 8, &hi);
+				if (hb < 0) {
+					ld_reg(t, H_RSI, i->base, 8);
+					hb = H_RSI;
+				}
+			}
+			if (i->index != SOFT_NOREG) {
+				hx = cache_of(t, i->index, 8, &hi);
+				if (hx < 0) {
+					ld_reg(t, H_RAX, i->index, 8);
+					hx = H_RAX;
+				}
+			}
+			e_lea(e, H_RSI, hb, hx, i->scale, (int32_t)i->disp);
 		}
 		if (i->asz < sz)
 			e_zext(e, H_RSI, i->asz);
