@@ -50,6 +50,18 @@ void vmm__virtio_thaw(struct vmm_virtio *vd)
 			vmm_virtio_kick(vd, i);
 }
 
+/* A queue's state flags (VMM__VQS_*) as saved. */
+static uint8_t vq_flags(const struct vmm_vq *vq)
+{
+	return (uint8_t)((vq->ready ? VMM__VQS_READY : 0) |
+			 (vq->broken ? VMM__VQS_BROKEN : 0) |
+			 (vq->signalled_valid ? VMM__VQS_SIGNALLED : 0) |
+			 (vq->packed && vq->avail_wrap ? VMM__VQS_AVAIL_WRAP : 0) |
+			 (vq->packed && vq->used_wrap ? VMM__VQS_USED_WRAP : 0) |
+			 (vq->packed && vq->signalled_wrap ?
+				  VMM__VQS_SIGNALLED_WRAP : 0));
+}
+
 void vmm__virtio_save_core(struct vmm_virtio *vd, struct vmm_sbuf *b)
 {
 	uint32_t csize = vd->ops->config_size;
@@ -74,15 +86,7 @@ void vmm__virtio_save_core(struct vmm_virtio *vd, struct vmm_sbuf *b)
 		vmm__sb_u16(b, vq->size);
 		vmm__sb_u16(b, q->size_max);
 		vmm__sb_u16(b, q->msix_vector);
-		vmm__sb_u8(b, (vq->ready ? VMM__VQS_READY : 0) |
-				      (vq->broken ? VMM__VQS_BROKEN : 0) |
-				      (vq->signalled_valid ? VMM__VQS_SIGNALLED : 0) |
-				      (vq->packed && vq->avail_wrap ?
-					       VMM__VQS_AVAIL_WRAP : 0) |
-				      (vq->packed && vq->used_wrap ?
-					       VMM__VQS_USED_WRAP : 0) |
-				      (vq->packed && vq->signalled_wrap ?
-					       VMM__VQS_SIGNALLED_WRAP : 0));
+		vmm__sb_u8(b, vq_flags(vq));
 		vmm__sb_u8(b, 0);
 		vmm__sb_u64(b, vq->desc);
 		vmm__sb_u64(b, vq->avail);
@@ -336,15 +340,7 @@ void vmm__virtio_capture_core(const struct vmm_virtio *vd,
 
 		sq->size = vq->size;
 		sq->msix_vector = q->msix_vector;
-		sq->flags = (uint8_t)((vq->ready ? VMM__VQS_READY : 0) |
-				      (vq->broken ? VMM__VQS_BROKEN : 0) |
-				      (vq->signalled_valid ? VMM__VQS_SIGNALLED : 0) |
-				      (vq->packed && vq->avail_wrap ?
-					       VMM__VQS_AVAIL_WRAP : 0) |
-				      (vq->packed && vq->used_wrap ?
-					       VMM__VQS_USED_WRAP : 0) |
-				      (vq->packed && vq->signalled_wrap ?
-					       VMM__VQS_SIGNALLED_WRAP : 0));
+		sq->flags = vq_flags(vq);
 		sq->desc = vq->desc;
 		sq->avail = vq->avail;
 		sq->used = vq->used;

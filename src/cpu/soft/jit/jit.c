@@ -1826,6 +1826,39 @@ static void emit_shift_live(struct tr *t, const struct soft_insn *i,
 }
 
 /*
+ * After a ROL (@shop 0) or ROR by a non-zero count of RDX (MSB at bit
+ * @msb): RAX |= the CF and OF the SDM gives (CF = the bit rotated in:
+ * bit 0 for ROL, the MSB for ROR; OF = MSB ^ CF for ROL, MSB ^ the bit
+ * below it for ROR).  RCX, RSI, RDI clobbered.
+ */
+static void emit_rot_cf_of(struct tr *t, unsigned shop, unsigned msb)
+{
+	struct jit_emit *e = &t->e;
+
+	/* ecx = MSB(r); esi = CF; ecx = OF */
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
+	e_shift_i(e, 5, H_RCX, (uint8_t)msb);
+	e_rr(e, OPS(0x81), 4, 4, H_RCX);
+	e_d(e, 1);
+	if (shop == 0) {                          /* ROL */
+		e_rr(e, OPS(0x89), 4, H_RDX, H_RSI);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RSI, H_RCX); /* of = msb ^ cf */
+	} else {                                     /* ROR */
+		e_rr(e, OPS(0x89), 4, H_RCX, H_RSI); /* cf = msb */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);
+		e_shift_i(e, 5, H_RDI, (uint8_t)(msb - 1));
+		e_rr(e, OPS(0x81), 4, 4, H_RDI);
+		e_d(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RDI, H_RCX); /* of = msb ^ next */
+	}
+	e_shift_i(e, 4, H_RCX, 11);
+	e_alu_rr(e, 0x09, H_RAX, H_RCX);
+	e_alu_rr(e, 0x09, H_RAX, H_RSI);
+}
+
+/*
  * ROL/ROR of a register by a constant with live flags: only CF and OF
  * change (as exec_shift.c computes them: ROL CF = bit 0, OF = MSB ^ CF;
  * ROR CF = MSB, OF = MSB ^ the bit below), so the others come first from
@@ -1861,27 +1894,7 @@ static void emit_rot_live(struct tr *t, const struct soft_insn *i,
 	e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, f->shop,
 	     H_RDX);
 	e_b(e, (uint8_t)f->count);
-	/* ecx = MSB(r); esi = CF; ecx = OF */
-	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
-	e_shift_i(e, 5, H_RCX, (uint8_t)msb);
-	e_rr(e, OPS(0x81), 4, 4, H_RCX);
-	e_d(e, 1);
-	if (f->shop == 0) {                          /* ROL */
-		e_rr(e, OPS(0x89), 4, H_RDX, H_RSI);
-		e_rr(e, OPS(0x81), 4, 4, H_RSI);
-		e_d(e, 1);
-		e_rr(e, OPS(0x31), 4, H_RSI, H_RCX); /* of = msb ^ cf */
-	} else {                                     /* ROR */
-		e_rr(e, OPS(0x89), 4, H_RCX, H_RSI); /* cf = msb */
-		e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);
-		e_shift_i(e, 5, H_RDI, (uint8_t)(msb - 1));
-		e_rr(e, OPS(0x81), 4, 4, H_RDI);
-		e_d(e, 1);
-		e_rr(e, OPS(0x31), 4, H_RDI, H_RCX); /* of = msb ^ next */
-	}
-	e_shift_i(e, 4, H_RCX, 11);
-	e_alu_rr(e, 0x09, H_RAX, H_RCX);
-	e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	emit_rot_cf_of(t, f->shop, msb);
 	st_reg(t, H_RDX, r, sz);
 	emit_set_arith(t);
 }
@@ -2690,27 +2703,7 @@ static void emit_rotcl_live(struct tr *t, const struct soft_insn *i,
 	e_rr(e, OPS(0x81), 4, 4, H_RAX);
 	e_d(e, FL_ARITH & ~(FL_CF | FL_OF));
 	e_rr(e, OPS(0xd3), sz, f->shop, H_RDX);
-	/* ecx = MSB(r); esi = CF; ecx = OF */
-	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
-	e_shift_i(e, 5, H_RCX, (uint8_t)msb);
-	e_rr(e, OPS(0x81), 4, 4, H_RCX);
-	e_d(e, 1);
-	if (f->shop == 0) {                          /* ROL */
-		e_rr(e, OPS(0x89), 4, H_RDX, H_RSI);
-		e_rr(e, OPS(0x81), 4, 4, H_RSI);
-		e_d(e, 1);
-		e_rr(e, OPS(0x31), 4, H_RSI, H_RCX); /* of = msb ^ cf */
-	} else {                                     /* ROR */
-		e_rr(e, OPS(0x89), 4, H_RCX, H_RSI); /* cf = msb */
-		e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);
-		e_shift_i(e, 5, H_RDI, (uint8_t)(msb - 1));
-		e_rr(e, OPS(0x81), 4, 4, H_RDI);
-		e_d(e, 1);
-		e_rr(e, OPS(0x31), 4, H_RDI, H_RCX); /* of = msb ^ next */
-	}
-	e_shift_i(e, 4, H_RCX, 11);
-	e_alu_rr(e, 0x09, H_RAX, H_RCX);
-	e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	emit_rot_cf_of(t, f->shop, msb);
 	emit_set_arith(t);
 	e_patch(e, skip, e_pos(e));
 	st_reg(t, H_RDX, r, sz);
