@@ -1784,6 +1784,39 @@ static void emit_setcc_cmov(struct tr *t, const struct soft_insn *i,
 	st_reg(t, H_RAX, i->reg, f->size);
 }
 
+/*
+ * After a host SHL (@shop 4), SHR (5) or SAR (7) by a non-zero count of
+ * RDX (MSB at bit @msb; @a holds the operand before it): EAX = the
+ * guest's SF ZF PF CF from the host flags and OF as the SDM gives it for
+ * a count of 1 (MSB(result) ^ CF for SHL, MSB(a) for SHR, 0 for SAR).
+ * RCX (after @a is read) and RSI clobbered.
+ */
+static void emit_shift_flags(struct tr *t, unsigned shop, unsigned msb,
+			     unsigned a)
+{
+	struct jit_emit *e = &t->e;
+
+	e_b(e, 0x9f);                            /* lahf */
+	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);   /* movzx eax, ah */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_SF | FL_ZF | FL_PF | FL_CF);
+	if (shop != 7) {
+		/* esi = MSB(r) ^ CF (SHL) or MSB(a) (SHR), at bit 11 */
+		e_rr(e, OPS(0x89), 8, shop == 4 ? H_RDX : a, H_RSI);
+		e_shift_i(e, 5, H_RSI, (uint8_t)msb);
+		e_rr(e, OPS(0x81), 4, 4, H_RSI);
+		e_d(e, 1);
+		if (shop == 4) {
+			e_rr(e, OPS(0x89), 4, H_RAX, H_RCX);
+			e_rr(e, OPS(0x81), 4, 4, H_RCX);
+			e_d(e, 1);
+			e_rr(e, OPS(0x31), 4, H_RCX, H_RSI);
+		}
+		e_shift_i(e, 4, H_RSI, 11);
+		e_alu_rr(e, 0x09, H_RAX, H_RSI);
+	}
+}
+
 /* SHL/SHR/SAR of a register by a constant (flags dead) */
 /*
  * SHL/SHR/SAR of a register by a constant with its flags live, as
@@ -1802,25 +1835,7 @@ static void emit_shift_live(struct tr *t, const struct soft_insn *i,
 	e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, f->shop,
 	     H_RDX);
 	e_b(e, (uint8_t)f->count);
-	e_b(e, 0x9f);                            /* lahf */
-	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);   /* movzx eax, ah */
-	e_rr(e, OPS(0x81), 4, 4, H_RAX);
-	e_d(e, FL_SF | FL_ZF | FL_PF | FL_CF);
-	if (f->shop != 7) {
-		/* esi = MSB(r) ^ CF (SHL) or MSB(a) (SHR), at bit 11 */
-		e_rr(e, OPS(0x89), 8, f->shop == 4 ? H_RDX : H_RCX, H_RSI);
-		e_shift_i(e, 5, H_RSI, (uint8_t)msb);
-		e_rr(e, OPS(0x81), 4, 4, H_RSI);
-		e_d(e, 1);
-		if (f->shop == 4) {
-			e_rr(e, OPS(0x89), 4, H_RAX, H_RCX);
-			e_rr(e, OPS(0x81), 4, 4, H_RCX);
-			e_d(e, 1);
-			e_rr(e, OPS(0x31), 4, H_RCX, H_RSI);
-		}
-		e_shift_i(e, 4, H_RSI, 11);
-		e_alu_rr(e, 0x09, H_RAX, H_RSI);
-	}
+	emit_shift_flags(t, f->shop, msb, H_RCX);
 	st_reg(t, H_RDX, r, sz);
 	emit_set_arith(t);
 }
@@ -2651,25 +2666,7 @@ static void emit_shiftcl_live(struct tr *t, const struct soft_insn *i,
 	e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb); /* and ecx, mask */
 	skip = e_jcc32(e, CC_E);
 	e_rr(e, OPS(0xd3), sz, f->shop, H_RDX);
-	e_b(e, 0x9f);                                /* lahf */
-	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);       /* movzx eax, ah */
-	e_rr(e, OPS(0x81), 4, 4, H_RAX);
-	e_d(e, FL_SF | FL_ZF | FL_PF | FL_CF);
-	if (f->shop != 7) {
-		/* esi = MSB(r) ^ CF (SHL) or MSB(a) (SHR), at bit 11 */
-		e_rr(e, OPS(0x89), 8, f->shop == 4 ? H_RDX : H_RDI, H_RSI);
-		e_shift_i(e, 5, H_RSI, (uint8_t)msb);
-		e_rr(e, OPS(0x81), 4, 4, H_RSI);
-		e_d(e, 1);
-		if (f->shop == 4) {
-			e_rr(e, OPS(0x89), 4, H_RAX, H_RCX);
-			e_rr(e, OPS(0x81), 4, 4, H_RCX);
-			e_d(e, 1);
-			e_rr(e, OPS(0x31), 4, H_RCX, H_RSI);
-		}
-		e_shift_i(e, 4, H_RSI, 11);
-		e_alu_rr(e, 0x09, H_RAX, H_RSI);
-	}
+	emit_shift_flags(t, f->shop, msb, H_RDI);
 	emit_set_arith(t);
 	e_patch(e, skip, e_pos(e));
 	st_reg(t, H_RDX, r, sz);
