@@ -220,7 +220,13 @@ def main():
         print('resume receiver: ' + out.strip())
         rc, out = run('resume', p['src.ctl'], p['new.sock'], timeout=120)
         if rc != 0 or 'resumed' not in out:
-            fail('resume at the sender: %d %s' % (rc, out))
+            time.sleep(0.5)
+            slog.seek(0)
+            rlog.seek(0)
+            fail('resume at the sender: %d %s\nsender (%s): %s\n'
+                 'receiver (%s): %s' %
+                 (rc, out, send.poll(), slog.read()[-2000:], recv.poll(),
+                  rlog.read()[-2000:]))
         print('resume sender: ' + out.strip())
 
         if send.wait(60) != 0:
