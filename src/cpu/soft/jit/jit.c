@@ -1303,6 +1303,28 @@ static void stack_ea32(struct tr *t, bool write)
 	emit_tlb(t, 4, write);
 }
 
+/*
+ * As mul_flags(): RFLAGS' arithmetic flags after a multiplication whose
+ * low result (@sz bytes) is in RAX and whose overflow bit (0/1, the low
+ * byte of @of) says CF = OF: ZF SF PF of the result, AF 0.
+ */
+static void emit_mul_flags(struct tr *t, unsigned sz, unsigned of)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rr(e, (const uint8_t[]){ sz == 1 ? 0x84 : 0x85 }, 1, sz, H_RAX,
+	     H_RAX);                                 /* test: ZF SF PF */
+	e_b(e, 0x9f);                                /* lahf */
+	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);       /* movzx eax, ah */
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_SF | FL_ZF | FL_PF);
+	e_zext(e, of, 1);
+	e_rr(e, OPS(0x69), 4, of, of);               /* imul of, of, CF|OF */
+	e_d(e, FL_CF | FL_OF);
+	e_alu_rr(e, 0x09, H_RAX, of);
+	emit_set_arith(t);
+}
+
 /* PUSH reg / PUSH imm / POP reg / LEAVE of 32-bit code (4 bytes) */
 static void emit_stack32(struct tr *t, const struct soft_insn *i,
 			 const struct form *f)
@@ -1547,17 +1569,7 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			e_rr(e, OPS(0x0f, 0x90), 1, 0, H_RDX); /* seto dl */
 		st_reg(t, H_RAX, i->reg, sz);
 		if (flags_live) {
-			/* as mul_flags(): ZF SF PF of the result, AF 0 */
-			e_rr(e, (const uint8_t[]){ 0x85 }, 1, sz, H_RAX, H_RAX);
-			e_b(e, 0x9f);                            /* lahf */
-			e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);   /* movzx eax, ah */
-			e_rr(e, OPS(0x81), 4, 4, H_RAX);
-			e_d(e, FL_SF | FL_ZF | FL_PF);
-			e_zext(e, H_RDX, 1);
-			e_rr(e, OPS(0x69), 4, H_RDX, H_RDX);     /* imul edx, edx, CF|OF */
-			e_d(e, FL_CF | FL_OF);
-			e_alu_rr(e, 0x09, H_RAX, H_RDX);
-			emit_set_arith(t);
+			emit_mul_flags(t, sz, H_RDX);
 		}
 		break;
 	case K_PUSH:
@@ -2513,17 +2525,7 @@ static void emit_mul(struct tr *t, const struct soft_insn *i,
 	t->lf_eager = false;
 	if (!flags_live)
 		return;
-	e_rr(e, (const uint8_t[]){ sz == 1 ? 0x84 : 0x85 }, 1, sz, H_RAX,
-	     H_RAX);                                 /* test: ZF SF PF */
-	e_b(e, 0x9f);                                /* lahf */
-	e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);       /* movzx eax, ah */
-	e_rr(e, OPS(0x81), 4, 4, H_RAX);
-	e_d(e, FL_SF | FL_ZF | FL_PF);
-	e_zext(e, H_RCX, 1);
-	e_rr(e, OPS(0x69), 4, H_RCX, H_RCX);         /* imul ecx, ecx, CF|OF */
-	e_d(e, FL_CF | FL_OF);
-	e_alu_rr(e, 0x09, H_RAX, H_RCX);
-	emit_set_arith(t);
+	emit_mul_flags(t, sz, H_RCX);
 }
 
 /*
