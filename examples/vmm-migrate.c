@@ -228,6 +228,7 @@ struct ctl {
 	char addr[256];
 	bool answered;
 	bool busy;               /* a resume/cancel waits for its answer */
+	int unsent;              /* resume/cancel answers not written yet */
 	char answer[300];
 };
 
@@ -294,8 +295,9 @@ static void ctl_unbroken(void)
 	pthread_mutex_unlock(&ctl->lock);
 }
 
-/* control thread: carry out @line, put the answer in @out */
-static void ctl_command(char *line, char *out, size_t len)
+/* control thread: carry out @line, put the answer in @out; true for a
+ * resume or cancel the main thread answered (counted in ctl->unsent) */
+static bool ctl_command(char *line, char *out, size_t len)
 {
 	char *arg = strchr(line, ' ');
 	int ret;
@@ -307,7 +309,7 @@ static void ctl_command(char *line, char *out, size_t len)
 		snprintf(out, len, "ok %s: %s", ctl->sender ? "send" : "receive",
 			 ctl->state);
 		pthread_mutex_unlock(&ctl->lock);
-		return;
+		return false;
 	}
 	if (!strcmp(line, "postcopy") && !arg) {
 		vmm_vm *vm;
@@ -319,7 +321,7 @@ static void ctl_command(char *line, char *out, size_t len)
 			snprintf(out, len, "error %s", !ctl->sender ?
 				 "postcopy is a command for the sender" :
 				 "no migration runs yet");
-			return;
+			return false;
 		}
 		ret = vmm_migrate_start_postcopy(vm);
 		if (ret) {
@@ -330,7 +332,7 @@ static void ctl_command(char *line, char *out, size_t len)
 		} else {
 			snprintf(out, len, "ok switching to post-copy");
 		}
-		return;
+		return false;
 	}
 	if ((!strcmp(line, "resume") && arg && *arg &&
 	     strlen(arg) < sizeof(ctl->addr)) ||
@@ -342,20 +344,21 @@ static void ctl_command(char *line, char *out, size_t len)
 			snprintf(out, len, "error no interrupted post-copy here "
 				 "(%s)", ctl->state);
 			pthread_mutex_unlock(&ctl->lock);
-			return;
+			return false;
 		}
 		if (!resume && !ctl->sender) {
 			snprintf(out, len, "error cancel is a command for the sender");
 			pthread_mutex_unlock(&ctl->lock);
-			return;
+			return false;
 		}
 		if (ctl->cmd || ctl->busy) {
 			snprintf(out, len, "error another resume or cancel is "
 				 "under way");
 			pthread_mutex_unlock(&ctl->lock);
-			return;
+			return false;
 		}
 		ctl->busy = true;
+		ctl->unsent++;       /* written by ctl_client_thread() */
 		ctl->cmd = resume ? CMD_RESUME : CMD_CANCEL;
 		snprintf(ctl->addr, sizeof(ctl->addr), "%s", resume ? arg : "");
 		ctl->answered = false;
@@ -365,10 +368,11 @@ static void ctl_command(char *line, char *out, size_t len)
 		ctl->busy = false;
 		snprintf(out, len, "%s", ctl->answer);
 		pthread_mutex_unlock(&ctl->lock);
-		return;
+		return true;
 	}
 	snprintf(out, len, "error unknown command '%.60s' (status, postcopy, "
 		 "resume ADDR, cancel)", line);
+	return false;
 }
 
 /* one client: a command line in, the answer out (its own thread, so
@@ -397,14 +401,45 @@ static void *ctl_client_thread(void *arg)
 		}
 		line[got] = 0;
 		line[strcspn(line, "\r\n")] = 0;
-		ctl_command(line, out, sizeof(out));
+		bool owed = ctl_command(line, out, sizeof(out));
+
 		strcat(out, "\n");
 		if (write(c, out, strlen(out)) < 0) {
 			/* the client went away */
 		}
 		close(c);
+		pthread_mutex_lock(&ctl->lock);
+		if (owed) {
+			/* this client's resume/cancel: its answer is out */
+			ctl->unsent--;
+			pthread_cond_broadcast(&ctl->cond);
+		}
+		pthread_mutex_unlock(&ctl->lock);
 	}
 	return NULL;
+}
+
+/*
+ * The process is about to end: remove the control socket and wait (at
+ * most 5 s) until the answer to a resume or cancel that led here has
+ * been written to its client - the main thread's work can finish before
+ * the client's thread wakes up to write, and exit() would cut it off
+ * (the client then sees no answer).
+ */
+static void ctl_close(const char *path)
+{
+	struct timespec end;
+
+	if (!ctl)
+		return;
+	unlink(path);
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 5;
+	pthread_mutex_lock(&ctl->lock);
+	while (ctl->unsent &&
+	       pthread_cond_timedwait(&ctl->cond, &ctl->lock, &end) == 0)
+		;
+	pthread_mutex_unlock(&ctl->lock);
 }
 
 static void *ctl_thread(void *arg)
@@ -973,8 +1008,7 @@ int main(int argc, char **argv)
 			print_exit(vm, value);
 		ctl_state("the guest ended");
 		vmm_vm_destroy(vm);
-		if (ctl)
-			unlink(control);
+		ctl_close(control);
 		return ret == 2 ? 0 : 1;
 	}
 	if (snapshot) {
@@ -1047,13 +1081,11 @@ int main(int argc, char **argv)
 		if (ret == 2)
 			print_exit(vm, value);
 		vmm_vm_destroy(vm);
-		if (ctl)
-			unlink(control);
+		ctl_close(control);
 		return ret == 2 ? 0 : 1;
 	}
 	ctl_state("done: the VM runs at %s", addr);
-	if (ctl)
-		unlink(control);
+	ctl_close(control);
 	fprintf(stderr, "vmm-migrate: the VM now runs at %s\n", addr);
 	vmm_vm_destroy(vm);
 	return 0;
