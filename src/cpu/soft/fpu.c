@@ -380,8 +380,10 @@ static int op_sse_mov(struct soft_cpu *c, const struct soft_insn *i)
 			st128(c, i, xreg(c, i->reg), p66);
 		return SOFT_NEXT;
 	case 0xd6: /* MOVQ xmm/m64, xmm */
+		if (!p66 && !f2 && !f3)
+			soft_ud(c); /* no such instruction without a prefix */
 		if (!p66)
-			not_emulated(c, i);
+			not_emulated(c, i); /* MOVQ2DQ, MOVDQ2Q: MMX operand */
 		if (i->mod == 3) {
 			xreg(c, i->rm)->q[0] = xreg(c, i->reg)->q[0];
 			xreg(c, i->rm)->q[1] = 0;

@@ -156,6 +156,7 @@ static void test_arch(void **state)
 	assert_int_equal(T.st.fpu.ftw, 0);
 	/* an XMM-only form without 66: #UD */
 	expect_vector(RUN("\x0f\x6c\xca", NULL), 6);
+	expect_vector(RUN("\x0f\xd6\xca", NULL), 6);
 
 	/* PUNPCKLBW mm1, [rax] (m32): the 4 bytes interleave with MM1's
 	 * low 4 */
