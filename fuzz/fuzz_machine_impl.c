@@ -1088,8 +1088,8 @@ static void flush(void)
 		    strstr(e.internal.msg, " not emulated")) {
 			/* an instruction a real CPU runs and the software
 			 * backend does not implement (the list in
-			 * docs/soft-backend.md "Known gaps": MMX forms, ...):
-			 * the documented stop, as fuzz_sysseq accepts it;
+			 * docs/soft-backend.md "Known gaps": SSE forms with
+			 * an MMX operand, ...): the documented stop, as fuzz_sysseq accepts it;
 			 * the vCPU runs no more in this input */
 			M.dead = true;
 			break;
