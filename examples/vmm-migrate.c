@@ -951,6 +951,18 @@ int main(int argc, char **argv)
 		}
 		ctl_state("receiving");
 		ret = vmm_migrate_receive(fd, &cfg, &ro, &mo, &vm, &st);
+		if (ret == VMM_MIGRATE_COMMIT_UNVERIFIED) {
+			char why[256];
+
+			/* docs/migration.md "Commit unverified": this tool
+			 * has no channel to ask the sender; it does not run
+			 * the VM (the sender's paused copy decides) */
+			vmm_last_error(vm, why, sizeof(why));
+			fprintf(stderr, "vmm-migrate: %s; not run here\n", why);
+			vmm_vm_destroy(vm);
+			close(fd);
+			return 3;
+		}
 		if (ret) {
 			close(fd);
 			fprintf(stderr, "vmm-migrate: receive failed: %s\n",

@@ -85,6 +85,12 @@
 #define CTRL_PORT 0x5f0
 #define MAX_HOST 512
 #define MAX_EXITS 200000
+/* Wall time one input's vCPU may use, whatever its exits: under ASan an
+ * exit costs ~67 us, so MAX_EXITS alone is ~13 s of CPU (33 s wall seen
+ * on a loaded host), past libFuzzer's 10 s -timeout; a guest loop that
+ * exits at every instruction is an outcome, not a finding (fuzzing.md,
+ * the virtio_hdr timeout rows) */
+#define INPUT_WALL_NS (1500ull * 1000 * 1000)
 
 #define VMMIO_BASE 0xd0000000ull
 #define TRAPBLK_MMIO 0xd0010000ull
@@ -122,6 +128,7 @@ struct machine {
 	bool direct; /* this input: bus/memory actions from the host side */
 	bool dead;   /* the vCPU reached an end (reset, shutdown...) */
 	bool verbose; /* FUZZ_MACHINE_VERBOSE: print each exit */
+	uint64_t t0;  /* the input's start (CLOCK_MONOTONIC, ns) */
 };
 
 static struct machine M;
@@ -997,6 +1004,14 @@ static void st_mem(uint64_t gpa, const void *p, unsigned len)
 
 static void finding(const char *what, const struct vmm_exit *e);
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Run the code emitted so far: it ends with a jump to the trampoline (the
  * END control OUT and a jump back to CODE_BASE, where the next batch of
  * code will be). */
@@ -1029,8 +1044,9 @@ static void flush(void)
 	atomic_fetch_add(&run_wd.gen, 1);
 	atomic_store(&run_wd.cpu, M.cpu);
 	for (;;) {
-		if (++exits > MAX_EXITS) {
-			M.dead = true;
+		if (++exits > MAX_EXITS ||
+		    mono_ns() - M.t0 > INPUT_WALL_NS) {
+			M.dead = true; /* the input's budget: see INPUT_WALL_NS */
 			break;
 		}
 		/* the run loop dispatches to the bus as an embedder's would;
@@ -1072,8 +1088,8 @@ static void flush(void)
 		    strstr(e.internal.msg, " not emulated")) {
 			/* an instruction a real CPU runs and the software
 			 * backend does not implement (the list in
-			 * docs/soft-backend.md "Known gaps": MMX forms, ...):
-			 * the documented stop, as fuzz_sysseq accepts it;
+			 * docs/soft-backend.md "Known gaps": SSE forms with
+			 * an MMX operand, ...): the documented stop, as fuzz_sysseq accepts it;
 			 * the vCPU runs no more in this input */
 			M.dead = true;
 			break;
@@ -1120,6 +1136,7 @@ int fm_run(enum fm_mode mode, const uint8_t *data, size_t size)
 	M.n = 0;
 	M.nhost = 0;
 	M.dead = false;
+	M.t0 = mono_ns();
 	memset(M.avail_idx, 0, sizeof(M.avail_idx));
 	/* byte 0: 3 in 4 inputs drive the bus and memory from the host side
 	 * (fast); the rest run every action on the vCPU */

@@ -35,9 +35,14 @@
  *                     frame it changed, as an attacker would.  A random
  *                     stream cannot get past the MACs (nonces are
  *                     fresh), this reaches them: any change that lands
- *                     must fail the migration at both ends (abort
- *                     otherwise: a forged stream was accepted), and the
- *                     source VM must stay whole.
+ *                     before the COMMIT frame must fail the migration at
+ *                     both ends (abort otherwise: a forged stream was
+ *                     accepted); one that lands only in COMMIT (after
+ *                     the destination's ACK) must give exactly the
+ *                     commit-unverified outcome: the source returns 0,
+ *                     the destination VMM_MIGRATE_COMMIT_UNVERIFIED with
+ *                     the whole VM (docs/migration.md).  The source VM
+ *                     must stay whole.
  *
  * Speed: each input that gets past the hello frame creates (and destroys)
  * a VM, which is the receiver's contract; that bounds this target at a few
@@ -201,6 +206,7 @@ struct mut {
 	const uint8_t *script;
 	size_t nscript;
 	bool landed;        /* a change was applied to a forwarded byte */
+	bool landed_commit; /* ... to the COMMIT frame (type 10) */
 };
 
 static int rd_full(int fd, void *p, size_t n)
@@ -263,8 +269,12 @@ static void *mut_relay(void *p)
 				put32(buf + 16, vmm__crc32c(0, buf + 24, plen));
 			put32(buf + 20, vmm__crc32c(0, buf, 20));
 			/* a change of a CRC field is undone by the fix */
-			if (memcmp(buf, orig, flen))
-				m->landed = true;
+			if (memcmp(buf, orig, flen)) {
+				if ((orig[4] | orig[5] << 8) == 10)
+					m->landed_commit = true;
+				else
+					m->landed = true;
+			}
 		}
 		pos += flen;
 		if (send(m->to, buf, flen, MSG_NOSIGNAL) != (ssize_t)flen)
@@ -309,7 +319,7 @@ static void mutate_run(const uint8_t *script, size_t n)
 	    socketpair(AF_UNIX, SOCK_STREAM, 0, dst))
 		abort();
 	x = (struct rx){ dst[1], 0, NULL, true };
-	fwd = (struct mut){ src[1], dst[0], script, n, false };
+	fwd = (struct mut){ src[1], dst[0], script, n, false, false };
 	back = (struct relay){ dst[0], src[1], NULL };
 	if (pthread_create(&tr, NULL, receiver, &x) ||
 	    pthread_create(&tf, NULL, mut_relay, &fwd) ||
@@ -322,14 +332,28 @@ static void mutate_run(const uint8_t *script, size_t n)
 	pthread_join(tb, NULL);
 	if (r == -ENOTSUP && x.ret == -ENOTSUP)
 		goto out; /* no HMAC here: nothing to check */
-	/* a change that landed must fail both ends; the source keeps a
-	 * whole VM either way */
-	if (fwd.landed && (x.ret == 0 || r == 0)) {
+	/* a change that landed before COMMIT must fail both ends; the
+	 * source keeps a whole VM either way */
+	if (fwd.landed && (x.ret == 0 || x.ret == VMM_MIGRATE_COMMIT_UNVERIFIED ||
+			   x.vm || r == 0)) {
 		fprintf(stderr, "a changed authenticated stream was accepted (%d, %d)\n",
 			r, x.ret);
 		abort();
 	}
-	if (!fwd.landed && (r || x.ret)) {
+	/* one only in COMMIT: the source committed, the destination keeps
+	 * the paused VM unverified */
+	if (!fwd.landed && fwd.landed_commit) {
+		struct vmm_cpu_state ds;
+		vmm_vcpu *c = x.vm ? vmm_vm_get_vcpu(x.vm, 0) : NULL;
+
+		if (r != 0 || x.ret != VMM_MIGRATE_COMMIT_UNVERIFIED || !c ||
+		    vmm_vcpu_get_state(c, &ds)) {
+			fprintf(stderr, "a changed COMMIT: not the commit-unverified outcome (%d, %d)\n",
+				r, x.ret);
+			abort();
+		}
+	}
+	if (!fwd.landed && !fwd.landed_commit && (r || x.ret)) {
 		fprintf(stderr, "an unchanged stream failed (%d, %d)\n", r, x.ret);
 		abort();
 	}
@@ -395,9 +419,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_join(t, NULL);
 	while (recv(sv[0], sink, sizeof(sink), MSG_DONTWAIT) > 0)
 		;
-	if (x.ret > 0)
+	if (x.ret > 0 || (x.ret && x.ret != VMM_MIGRATE_COMMIT_UNVERIFIED && x.vm))
 		abort();
-	if (!x.ret) {
+	/* VMM_MIGRATE_COMMIT_UNVERIFIED: DONE was valid, COMMIT missing or
+	 * bad; the VM is handed over whole as well */
+	if (!x.ret || x.ret == VMM_MIGRATE_COMMIT_UNVERIFIED) {
 		/* a complete stream: the VM must be whole (its vCPU state
 		 * readable), then it goes (running it would run whatever the
 		 * mutated memory holds, for as long as that takes) */

@@ -25,6 +25,8 @@
 #include <libvmm/common.h>
 #include <libvmm/vm.h>
 
+#include <errno.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -322,11 +324,16 @@ struct vmm_migrate_stats {
  * vmm_migrate_send() - migrate @vm over the connected stream @fd (unix or
  * TCP socket, pipe pair): the whole memory, then rounds of dirty pages
  * while the VM runs (vCPU threads of vmm_vm_start(), or not started), then
- * pause, the last pages and all state, and a three-way handshake.  On
- * success the VM stays paused here (destroy it); it now runs at the
- * destination.  On any failure (connection cut, destination error,
- * timeout) the VM is resumed exactly as it was (dirty logging restored to
- * its previous setting) and a negative errno is returned.  @opts and
+ * pause, the last pages and all state, and a three-way handshake (DONE,
+ * the destination's ACK, COMMIT).  0 means COMMIT was sent: the VM stays
+ * paused here.  Destroy it only once the destination confirmed that it
+ * holds the VM (its vmm_migrate_receive() returned 0, or
+ * VMM_MIGRATE_COMMIT_UNVERIFIED and was resolved by running it): a COMMIT
+ * lost or corrupted on the way leaves the destination with an unverified
+ * VM that its embedder destroys unless told this call returned 0.  On any
+ * failure (connection cut, destination error, timeout) the VM is resumed
+ * exactly as it was (dirty logging restored to its previous setting) and
+ * a negative errno is returned.  @opts and
  * @stats may be NULL.  @fd is made non-blocking while the call runs, and
  * a TCP socket gets TCP_NODELAY (both restored on return).
  */
@@ -335,11 +342,29 @@ VMM_API VMM_MUST_CHECK int vmm_migrate_send(vmm_vm *vm, int fd,
 					    struct vmm_migrate_stats *stats);
 
 /**
+ * VMM_MIGRATE_COMMIT_UNVERIFIED - vmm_migrate_receive()'s result when it
+ * sent its ACK but got no valid COMMIT: the VM is in @out, paused, and
+ * the embedder decides with the source (above).  vmm_migrate_receive()
+ * returns this value for nothing else (since 0.3).
+ */
+#define VMM_MIGRATE_COMMIT_UNVERIFIED (-EINPROGRESS)
+
+/**
  * vmm_migrate_receive() - receive a VM from @fd: creates it from the
  * stream's configuration (with @overrides and @opts as for restore; only
  * VMM_RESTORE_SKIP_DEVICES of the flags applies), loads memory and state,
  * and returns it paused-not-started in @out once the source committed.
- * On any failure everything received is discarded.  Messages of failures
+ * On any failure before this end sent its ACK everything received is
+ * discarded.  After the ACK, a missing or invalid COMMIT (connection cut,
+ * timeout, checksum or MAC failure, another frame) returns
+ * VMM_MIGRATE_COMMIT_UNVERIFIED with the whole VM, paused and not
+ * started, in @out (log: "commit unverified: ..."): the source may have
+ * committed.  Ask the source's embedder: if its vmm_migrate_send()
+ * returned 0, run this VM (the source's copy is paused and must then be
+ * destroyed); otherwise the source resumed its VM: destroy this one.
+ * Never run both.  Post-copy (stats->postcopy) has no such window: its
+ * source returns 0 only after the destination's final FIN, so there a
+ * missing COMMIT discards the VM as before.  Messages of failures
  * before the VM exists go to @overrides->log.
  */
 VMM_API VMM_MUST_CHECK int

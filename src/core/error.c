@@ -74,6 +74,9 @@ static const struct errdesc errtab[] = {
 	{ EFBIG, "EFBIG", "size beyond the limits" },
 	{ EDEADLK, "EDEADLK", "would deadlock (called on a vCPU thread)" },
 	{ EMSGSIZE, "EMSGSIZE", "message too large" },
+	/* VMM_MIGRATE_COMMIT_UNVERIFIED, vmm_migrate_receive()'s only use */
+	{ EINPROGRESS, "EINPROGRESS",
+	  "migration commit unverified (the VM is kept paused)" },
 };
 
 static const struct errdesc *errfind(int err)

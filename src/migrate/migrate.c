@@ -7,7 +7,9 @@
  * is hit, then pause, the last pages and all state (the snapshot sections'
  * payloads), and done -> ack -> commit.  The source keeps its VM (resumed,
  * untouched) on any failure before the commit; the destination discards
- * everything unless it saw the commit.
+ * everything on a failure before its ACK, keeps the paused VM when no
+ * valid commit follows its ACK (VMM_MIGRATE_COMMIT_UNVERIFIED: the
+ * source may have committed), and hands the VM over after the commit.
  */
 #include "migrate/snap.h"
 #include "migrate/crc32c.h"
@@ -389,7 +391,10 @@ static int recv_frame(struct chan *c, uint16_t *type, uint32_t *len)
 				c->buf[4 + i] = '?';
 		snprintf(c->err, sizeof(c->err), "peer: %.*s", n,
 			 (const char *)c->buf + 4);
-		return e > 0 && e < 4096 ? -e : -ECONNABORTED;
+		/* VMM_MIGRATE_COMMIT_UNVERIFIED is the receiver's own
+		 * verdict, never a peer's */
+		return e > 0 && e < 4096 && -e != VMM_MIGRATE_COMMIT_UNVERIFIED ?
+		       -e : -ECONNABORTED;
 	}
 	return 0;
 }
@@ -1332,7 +1337,7 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 	uint16_t type;
 	uint32_t len;
 	int fl, ret, nodelay;
-	bool done = false;
+	bool done = false, unverified = false;
 	double tload, tarm, cload;
 
 	if (fd < 0 || !out || (fl = fcntl(fd, F_GETFL)) < 0)
@@ -1452,9 +1457,33 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 		if (ret)
 			goto fail;
 	}
-	/* ready to run: the source decides */
-	if ((ret = send_simple(&r->c, F_ACK, NULL, 0)) ||
-	    (ret = expect(&r->c, F_COMMIT, &len)))
+	/* ready to run: the source decides.  A failed ACK write never
+	 * reached the source as a whole frame: it cannot have committed. */
+	if ((ret = send_simple(&r->c, F_ACK, NULL, 0)))
+		goto out;
+	if ((ret = expect(&r->c, F_COMMIT, &len)) && !r->pc) {
+		/*
+		 * The ACK went out and no valid COMMIT came (cut, timeout,
+		 * corrupted, MAC failure, even an ERROR frame: under a key
+		 * that one needs no MAC).  The source may have sent COMMIT
+		 * and returned 0 with its VM paused: discarding here could
+		 * lose the guest.  Keep the whole, paused VM and let the
+		 * embedder decide with the source (docs/migration.md,
+		 * "Commit unverified").  Post-copy has no such window: its
+		 * source returns 0 only after the destination's FIN.
+		 */
+		vmm__err(r->vm, VMM_MIGRATE_COMMIT_UNVERIFIED,
+			 "migrate (receive): commit unverified: %s%s%s; the VM "
+			 "is kept paused: run it only if the source's "
+			 "vmm_migrate_send() returned 0, else destroy it",
+			 vmm_strerror(ret), r->c.err[0] ? ": " : "", r->c.err);
+		unverified = true;
+		ret = VMM_MIGRATE_COMMIT_UNVERIFIED;
+		*out = r->vm;
+		r->vm = NULL;
+		goto out;
+	}
+	if (ret)
 		goto out;
 	if (r->pc && (ret = pc_rx_start(r, fl)))
 		goto out;
@@ -1466,12 +1495,16 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 fail:
 	send_error(&r->c, ret, r->c.err[0] ? r->c.err : vmm_strerror(ret));
 out:
+	/* VMM_MIGRATE_COMMIT_UNVERIFIED means only that (an embedder's
+	 * attach callback could return the same errno) */
+	if (ret == VMM_MIGRATE_COMMIT_UNVERIFIED && !unverified)
+		ret = -EIO;
 	/* a running post-copy keeps the fd (non-blocking, TCP_NODELAY) */
 	if (ret || !r->pc)
 		fcntl(fd, F_SETFL, fl);
 	if (nodelay >= 0 && (ret || !r->pc))
 		tcp_nodelay(fd, nodelay);
-	if (ret) {
+	if (ret && !unverified) {
 		char msg[300];
 
 		snprintf(msg, sizeof(msg), "migrate (receive): %s%s%s",

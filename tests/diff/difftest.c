@@ -4,7 +4,7 @@
  * (a real CPU is the oracle).
  *
  *   difftest [--mode 64|32] [--cases N] [--seed S] [--len L] [--verbose]
- *            [--only-soft] [--fp] [--x87] [--jit]
+ *            [--only-soft] [--fp] [--x87] [--mmx] [--jit]
  *
  * --mode 32 runs 32-bit code in compatibility mode (long mode, a 32-bit
  * code segment), --mode prot32 in legacy protected mode without paging
@@ -24,7 +24,8 @@
  * flag, XMM0-15, MXCSR, x87 FCW/FSW/FTW/ST0-7 (not FIP/FDP/FOP), the
  * exit, and a hash of the scratch memory and stack must match.  --fp
  * makes most instructions SSE floating point, --x87 x87 and SSE2
- * integer ones.  --jit runs the software backend with its JIT tier
+ * integer ones, --mmx MMX ones (no-prefix 0F forms on MM0-7, EMMS)
+ * mixed with x87 and SSE2 integer ones.  --jit runs the software backend with its JIT tier
  * compiling every block at its first execution (VMM_CFG_JIT_EAGER);
  * without it the software side is the interpreter alone (VMM_CFG_NO_JIT).
  * A mismatch prints the seed, the instructions (hex, objdump-able) and
@@ -1267,6 +1268,84 @@ static void g_sse_int(struct insn *i)
 	}
 }
 
+/* ---- MMX (64-bit mode): the no-prefix forms on MM0-7 ---- */
+
+static void g_mmx(struct insn *i)
+{
+	static const uint8_t ops[] = {
+		0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69,
+		0x6a, 0x6b, 0x74, 0x75, 0x76, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5,
+		0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xe1,
+		0xe2, 0xe3, 0xe4, 0xe5, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed,
+		0xee, 0xef, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf8, 0xf9,
+		0xfa, 0xfb, 0xfc, 0xfd, 0xfe };
+	unsigned what = rn(10);
+
+	init_insn(i, "mmx");
+	if (!mode64) { /* KVM's emulator runs 32-bit code here */
+		g_alu(i);
+		return;
+	}
+	switch (what) {
+	case 0: { /* shifts by an immediate */
+		static const uint8_t sh[][2] = { { 0x71, 2 }, { 0x71, 4 },
+			{ 0x71, 6 }, { 0x72, 2 }, { 0x72, 4 }, { 0x72, 6 },
+			{ 0x73, 2 }, { 0x73, 6 } };
+		unsigned n = rn(8);
+		SSE_EMIT(i, 0, false, sh[n][0], EXT | sh[n][1],
+			 sse_rm(false, false));
+		imm(i, rn(2) ? rn(70) : rn(256), 1);
+		break;
+	}
+	case 1: /* PSHUFW */
+		SSE_EMIT(i, 0, false, 0x70, (int)rn(8), sse_rm(true, false));
+		imm(i, rn(256), 1);
+		break;
+	case 2: /* PINSRW / PEXTRW / PMOVMSKB */
+		if (rn(3) == 0) {
+			SSE_EMIT(i, 0, false, 0xc4, (int)rn(8), rand_rm(4, true));
+			imm(i, rn(256), 1);
+		} else if (rn(2)) {
+			SSE_EMIT(i, 0, rn(2), 0xc5, wreg(), sse_rm(false, false));
+			imm(i, rn(256), 1);
+		} else {
+			SSE_EMIT(i, 0, rn(2), 0xd7, wreg(), sse_rm(false, false));
+		}
+		break;
+	case 3: { /* MOVD/MOVQ mm <-> r/m32, r/m64 */
+		bool w = rn(2);
+		if (rn(2))
+			SSE_EMIT(i, 0, w, 0x6e, (int)rn(8),
+				 rand_rm(w ? 8 : 4, true));
+		else
+			SSE_EMIT(i, 0, w, 0x7e, (int)rn(8),
+				 rand_rm(w ? 8 : 4, true));
+		break;
+	}
+	case 4: /* MOVQ mm, mm/m64; MOVQ mm/m64, mm; MOVNTQ m64, mm */
+		if (rn(4) == 0) {
+			struct rm m = { 0 };
+			rand_mem(&m, 8);
+			SSE_EMIT(i, 0, false, 0xe7, (int)rn(8), m);
+		} else {
+			SSE_EMIT(i, 0, false, rn(2) ? 0x6f : 0x7f, (int)rn(8),
+				 sse_rm(true, false));
+		}
+		break;
+	case 5: /* EMMS, now and then */
+		if (rn(3) == 0) {
+			put(i, 0x0f);
+			put(i, 0x77);
+			break;
+		}
+		/* fall through */
+	default: /* mm, mm/m64 (m32 for PUNPCKL*) */
+		SSE_EMIT(i, 0, false, ops[rn(sizeof(ops))], (int)rn(8),
+			 sse_rm(true, false));
+		break;
+	}
+}
+
 /* ---- x87 (64-bit mode) ---- */
 
 /* the valid register forms (modrm C0-FF) */
@@ -1346,6 +1425,7 @@ static const gen_fn gens[] = {
 };
 static bool fp_only; /* --fp: mostly SSE floating point */
 static bool x87_only; /* --x87: mostly x87 and SSE2 integer */
+static bool mmx_only; /* --mmx: mostly MMX, with x87 and SSE2 integer */
 
 /* flag bookkeeping of a whole sequence: undefined flags at the end */
 static unsigned insn_off[MAX_INSNS + 1]; /* code offsets (assemble) */
@@ -1390,6 +1470,8 @@ static void gen_seq(struct seq *s, unsigned maxlen)
 			g_sse(&i);
 		else if (x87_only && rn(4))
 			(rn(3) ? g_x87 : g_sse_int)(&i);
+		else if (mmx_only && rn(4))
+			(rn(4) ? g_mmx : rn(2) ? g_x87 : g_sse_int)(&i);
 		else
 			gens[rn(sizeof(gens) / sizeof(gens[0]))](&i);
 		if (i.reads_flags && u) {
@@ -2341,6 +2423,7 @@ int main(int argc, char **argv)
 		{ "only-soft", no_argument, 0, 'o' },
 		{ "fp", no_argument, 0, 'f' },
 		{ "x87", no_argument, 0, 'x' },
+		{ "mmx", no_argument, 0, 'X' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "jit", no_argument, 0, 'j' },
 		{ "batch", required_argument, 0, 'b' },
@@ -2357,7 +2440,7 @@ int main(int argc, char **argv)
 	double c0, w0, cpu, wall;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxvjb:i:gH:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxXvjb:i:gH:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			mode64 = strcmp(optarg, "32") && strcmp(optarg, "prot32");
@@ -2370,6 +2453,7 @@ int main(int argc, char **argv)
 		case 'o': only_soft = true; break;
 		case 'f': fp_only = true; break;
 		case 'x': x87_only = true; break;
+		case 'X': mmx_only = true; break;
 		case 'v': verbose = true; break;
 		case 'j': use_jit = true; break;
 		case 'b': batch = strtoul(optarg, NULL, 0); break;
@@ -2450,7 +2534,7 @@ int main(int argc, char **argv)
 	wall = wall_seconds() - w0;
 	printf("%lu cases compared in %d-bit mode%s (seed %lu), %lu "
 	       "mismatches\n", cases, mode64 ? 64 : 32,
-	       fp_only ? " --fp" : x87_only ? " --x87" : "", seed, fails);
+	       fp_only ? " --fp" : x87_only ? " --x87" : mmx_only ? " --mmx" : "", seed, fails);
 	printf("rate: %s, %.0f cases/s wall, %.0f cases per CPU second "
 	       "(%.1f s CPU)\n", batch ? "batched" : "one run per case",
 	       cases / (wall > 0 ? wall : 1), cases / (cpu > 0 ? cpu : 1), cpu);

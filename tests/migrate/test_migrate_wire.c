@@ -19,6 +19,14 @@
  *            receiver drops the page's stale copy when the map arrives,
  *            so it must refuse the page afterwards (-EPROTO)
  *   reorder  ... swaps two PAGES frames, renumbered to look in order
+ *   commit   the window after the destination's ACK: a corrupted COMMIT
+ *            (CRC; MAC with a key), a COMMIT cut off, the stream cut
+ *            after COMMIT, the ACK cut off before the source read it.
+ *            The destination keeps the paused VM and returns
+ *            VMM_MIGRATE_COMMIT_UNVERIFIED whenever the ACK went out and
+ *            no valid COMMIT came; the embedder's resolution (run it if
+ *            the source returned 0, else destroy it and the source runs
+ *            on) ends with the uninterrupted run's value either way
  *   v1       tests/migrate/data/snap-v1.lvs (format 1) still restores
  *   snapzstd a VMM_SAVE_ZSTD snapshot (format 2) restores and resets to
  *            the same memory; a chunk table that does not add up (CRC
@@ -82,7 +90,12 @@ static double now_ms(void)
 
 /* ---- a man in the middle ---- */
 
-enum mitm { M_NONE, M_FORGE, M_REPLAY, M_REORDER, M_MAPFIRST };
+enum mitm { M_NONE, M_FORGE, M_REPLAY, M_REORDER, M_MAPFIRST,
+	    /* the commit window (test "commit"): */
+	    M_COMMIT_BAD,   /* COMMIT's CRC (or MAC) changed */
+	    M_COMMIT_DROP,  /* COMMIT not forwarded, the stream ends */
+	    M_COMMIT_AFTER, /* COMMIT forwarded, then the stream ends */
+	    M_ACK_CUT };    /* the source never gets the ACK */
 
 struct relay {
 	int s, d;           /* our ends towards the source and destination */
@@ -175,6 +188,18 @@ static void *relay_s2d(void *arg)
 		}
 		type = (uint16_t)(f.h[4] | f.h[5] << 8);
 		seq = get32(f.h + 8);
+		if (type == 10 && r->mode == M_COMMIT_DROP) {
+			r->done = 1;
+			free(f.rest);
+			break;
+		}
+		if (type == 10 && r->mode == M_COMMIT_BAD) {
+			if (f.h[6] & 1)
+				f.rest[f.len - 1] ^= 0x01; /* the MAC */
+			else
+				f.h[16] ^= 0x01; /* the payload's CRC */
+			r->done = 1;
+		}
 		if (type == 4 || type == 0x23)
 			pages++;
 		if (holding) {
@@ -233,6 +258,20 @@ static void *relay_s2d(void *arg)
 			free(f.rest);
 			break;
 		}
+		if (type == 10 && r->mode == M_COMMIT_AFTER) {
+			r->done = 1;
+			free(f.rest);
+			break;
+		}
+		if (type == 8 && r->mode == M_ACK_CUT) {
+			/* DONE went through; the source's side is cut, so
+			 * its ACK never arrives; the destination's stream
+			 * ends (relay_d2s drains its ACK) */
+			r->done = 1;
+			shutdown(r->s, SHUT_RDWR);
+			free(f.rest);
+			break;
+		}
 		if (type == 4 && pages == r->nth && r->mode == M_REPLAY) {
 			shift++;
 			r->done = 1;
@@ -259,8 +298,10 @@ static void *relay_d2s(void *arg)
 		ssize_t n = read(r->d, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || wr(r->s, buf, (size_t)n))
+		if (n <= 0)
 			break;
+		if (wr(r->s, buf, (size_t)n) && r->mode != M_ACK_CUT)
+			break; /* M_ACK_CUT: drop, so the ACK write succeeds */
 	}
 	shutdown(r->s, SHUT_WR);
 	shutdown(r->d, SHUT_RD);
@@ -303,11 +344,10 @@ static void *receiver(void *arg)
 	}
 	vmm_config_init(&ov);
 	ov.backend = VMM_BACKEND_SOFT;
-	if (rx_postcopy)
-		ov.log = rx_log_cb;
+	ov.log = rx_log_cb;
 	x->st.struct_size = sizeof(x->st);
 	x->ret = vmm_migrate_receive(x->fd, &ov, &ro, &mo, &x->g.vm, &x->st);
-	if (x->ret == 0)
+	if (x->ret == 0 || x->ret == VMM_MIGRATE_COMMIT_UNVERIFIED)
 		x->g.vcpu = vmm_vm_get_vcpu(x->g.vm, 0);
 	close(x->fd);
 	return NULL;
@@ -653,6 +693,70 @@ static void test_attack(enum mitm mode, const char *name, int64_t want)
 	vmm_vm_destroy(s.vm);
 }
 
+/*
+ * The commit window: what each end returns, and the embedder's resolution
+ * (destination unverified: run it if the source returned 0, else destroy
+ * it and let the source run on) ends with the uninterrupted run's value.
+ */
+static void commit_case(enum mitm mode, const char *key, const char *name,
+			int64_t want)
+{
+	struct run r;
+	struct mg s;
+	char err[256];
+
+	make_src(&s, RAM);
+	rx_log[0] = 0;
+	migrate(&s, key, key, 0, mode, 1, &r);
+	CHECK(r.attacked);
+	printf("commit: %s%s: source %d, destination %d (%s)%s%s\n", name,
+	       key ? " (key)" : "", r.sret, r.x.ret, vmm_strerror(r.x.ret),
+	       r.x.ret ? ": " : "", r.x.ret ? rx_log : "");
+	if (mode == M_COMMIT_AFTER) {
+		/* the COMMIT arrived: an ordinary success */
+		CHECK(r.sret == 0);
+		dest_finishes(&r, want);
+		vmm_vm_destroy(s.vm);
+		return;
+	}
+	CHECK(r.x.ret == VMM_MIGRATE_COMMIT_UNVERIFIED);
+	CHECK(r.x.g.vm && r.x.g.vcpu);
+	CHECK(strstr(rx_log, "commit unverified: ") != NULL);
+	CHECK(vmm_last_error(r.x.g.vm, err, sizeof(err)) > 0);
+	CHECK(strstr(err, "commit unverified: ") != NULL);
+	if (mode == M_ACK_CUT) {
+		/* the source never committed: it resumed its VM; the
+		 * unverified copy is destroyed */
+		CHECK(r.sret < 0);
+		vmm_vm_destroy(r.x.g.vm);
+		source_unharmed(&s, want);
+	} else {
+		/* the source committed (0) and keeps its VM paused: the
+		 * unverified copy is the one to run */
+		CHECK(r.sret == 0);
+		CHECK(r.x.g.vm && r.x.ret == VMM_MIGRATE_COMMIT_UNVERIFIED);
+		r.x.ret = 0;
+		dest_finishes(&r, want);
+	}
+	vmm_vm_destroy(s.vm);
+}
+
+static void test_commit(int64_t want)
+{
+	commit_case(M_COMMIT_BAD, NULL, "corrupted COMMIT", want);
+	commit_case(M_COMMIT_DROP, NULL, "cut before COMMIT arrived", want);
+	commit_case(M_COMMIT_AFTER, NULL, "cut after COMMIT", want);
+	commit_case(M_ACK_CUT, NULL, "ACK cut before the source read it",
+		    want);
+	if (auth_available()) {
+		commit_case(M_COMMIT_BAD, KEY, "COMMIT with a bad MAC", want);
+		commit_case(M_COMMIT_DROP, KEY, "cut before COMMIT arrived",
+			    want);
+	} else {
+		printf("commit: no HMAC-SHA256 here: the MAC case skipped\n");
+	}
+}
+
 /* A page after the map that marked it missing: refused, source unharmed. */
 static int test_mapfirst(int64_t want)
 {
@@ -977,6 +1081,8 @@ int main(int argc, char **argv)
 		test_snapzstd(want);
 	else if (!strcmp(t, "mapfirst"))
 		return test_mapfirst(want);
+	else if (!strcmp(t, "commit"))
+		test_commit(want);
 	else if (!strcmp(t, "auth") || !strcmp(t, "forge") ||
 		 !strcmp(t, "replay") || !strcmp(t, "reorder")) {
 		if (!auth_available()) {
@@ -992,7 +1098,7 @@ int main(int argc, char **argv)
 		else
 			test_attack(M_REORDER, "reorder", want);
 	} else {
-		fprintf(stderr, "usage: %s zstd|zero|auth|forge|replay|reorder|mapfirst|v1|snapzstd|zcodec|hmac\n",
+		fprintf(stderr, "usage: %s zstd|zero|auth|forge|replay|reorder|mapfirst|commit|v1|snapzstd|zcodec|hmac\n",
 			argv[0]);
 		return 2;
 	}

@@ -72,13 +72,41 @@ void soft_stop_internal(struct soft_cpu *c, uint64_t data0, const char *fmt,
 	soft_unwind(c);
 }
 
+/*
+ * The stack frame's segment: outside 64-bit mode every push of a delivery
+ * is checked against the stack segment's limit (expand-down too; in real
+ * mode the cached limit, 0xffff unless unreal), #SS(@err) past it: a
+ * real-mode frame pushed with SP = 1 is the SDM's example (#SS, whose
+ * delivery faults again: #DF, then a triple fault).  In 64-bit mode a
+ * non-canonical stack address is #SS(@err).
+ */
+struct frame_stack {
+	const struct vmm_segment *seg; /* NULL: 64-bit */
+	uint32_t err;
+};
+
 /* push onto a stack given as base/pointer; @user = CPL3 access */
-static void push_at(struct soft_cpu *c, uint64_t base, uint64_t *sp,
-		    uint64_t spmask, unsigned size, uint64_t v, bool user)
+static void push_at(struct soft_cpu *c, const struct frame_stack *fs,
+		    uint64_t base, uint64_t *sp, uint64_t spmask,
+		    unsigned size, uint64_t v, bool user)
 {
 	uint64_t nsp = (*sp - size) & spmask;
 	uint64_t lin = base + nsp;
 
+	if (fs->seg) {
+		const struct vmm_segment *s = fs->seg;
+		uint64_t last = nsp + size - 1;
+
+		if ((s->type & 0xc) == 0x4 && s->s) { /* expand-down */
+			if (nsp <= s->limit ||
+			    last > (s->db ? 0xffffffffull : 0xffff))
+				soft_fault(c, 12, fs->err);
+		} else if (last > s->limit) {
+			soft_fault(c, 12, fs->err);
+		}
+	} else if ((uint64_t)((int64_t)(lin << 16) >> 16) != lin) {
+		soft_fault(c, 12, fs->err);
+	}
 	if (!c->lma)
 		lin = (uint32_t)lin;
 	if (user)
@@ -95,14 +123,15 @@ static void deliver_real(struct soft_cpu *c, int vec, uint64_t ret_ip)
 	uint64_t base = c->st.seg[VMM_SS].base;
 	uint16_t ip, cs;
 	uint64_t f = soft_get_flags(c);
+	const struct frame_stack fs = { &c->st.seg[VMM_SS], 0 };
 
 	if ((uint64_t)vec * 4 + 3 > c->st.idtr.limit)
 		soft_gp(c, (uint32_t)vec * 8 + 2);
 	ip = (uint16_t)soft_ld_sys(c, c->st.idtr.base + vec * 4, 2);
 	cs = (uint16_t)soft_ld_sys(c, c->st.idtr.base + vec * 4 + 2, 2);
-	push_at(c, base, &sp, m, 2, f, false);
-	push_at(c, base, &sp, m, 2, c->st.seg[VMM_CS].selector, false);
-	push_at(c, base, &sp, m, 2, ret_ip, false);
+	push_at(c, &fs, base, &sp, m, 2, f, false);
+	push_at(c, &fs, base, &sp, m, 2, c->st.seg[VMM_CS].selector, false);
+	push_at(c, &fs, base, &sp, m, 2, ret_ip, false);
 	c->st.gpr[VMM_RSP] = sp;
 	soft_set_flags(c, f);
 	c->st.rflags &= ~(uint64_t)(FL_IF | FL_TF | FL_AC | FL_RF);
@@ -153,6 +182,7 @@ static void deliver_prot(struct soft_cpu *c, int vec, bool has_err,
 	struct vmm_segment ncs, nss = c->st.seg[VMM_SS];
 	uint64_t ss_base;
 	bool user, stack_switch = false, from_vm86 = c->vm86;
+	struct frame_stack fs;
 
 	if ((uint64_t)vec * gsize + gsize - 1 > c->st.idtr.limit)
 		soft_gp(c, idt_err);
@@ -235,38 +265,41 @@ static void deliver_prot(struct soft_cpu *c, int vec, bool has_err,
 		}
 	}
 	user = dpl == 3;
+	/* #SS(0) on the current stack, #SS(new SS) on a switched one */
+	fs.seg = c->lma ? NULL : &nss;
+	fs.err = stack_switch && !c->lma ? (uint32_t)(nss.selector & 0xfffc) : 0;
 	if (c->lma) {
 		uint64_t base = 0;
 		osz = 8;
 		sp &= ~15ull;
-		push_at(c, base, &sp, ~0ull, 8, ss_sel, user);
-		push_at(c, base, &sp, ~0ull, 8, old_sp, user);
-		push_at(c, base, &sp, ~0ull, 8, pf, user);
-		push_at(c, base, &sp, ~0ull, 8, c->st.seg[VMM_CS].selector,
+		push_at(c, &fs, base, &sp, ~0ull, 8, ss_sel, user);
+		push_at(c, &fs, base, &sp, ~0ull, 8, old_sp, user);
+		push_at(c, &fs, base, &sp, ~0ull, 8, pf, user);
+		push_at(c, &fs, base, &sp, ~0ull, 8, c->st.seg[VMM_CS].selector,
 			user);
-		push_at(c, base, &sp, ~0ull, 8, ret_ip, user);
+		push_at(c, &fs, base, &sp, ~0ull, 8, ret_ip, user);
 		if (has_err)
-			push_at(c, base, &sp, ~0ull, 8, err, user);
+			push_at(c, &fs, base, &sp, ~0ull, 8, err, user);
 	} else {
 		uint64_t m = nss.db ? 0xffffffffull : 0xffff;
 		osz = (type & 8) ? 4 : 2;
 		ss_base = nss.base;
 		if (from_vm86) {
-			push_at(c, ss_base, &sp, m, osz, c->st.seg[VMM_GS].selector, user);
-			push_at(c, ss_base, &sp, m, osz, c->st.seg[VMM_FS].selector, user);
-			push_at(c, ss_base, &sp, m, osz, c->st.seg[VMM_DS].selector, user);
-			push_at(c, ss_base, &sp, m, osz, c->st.seg[VMM_ES].selector, user);
+			push_at(c, &fs, ss_base, &sp, m, osz, c->st.seg[VMM_GS].selector, user);
+			push_at(c, &fs, ss_base, &sp, m, osz, c->st.seg[VMM_FS].selector, user);
+			push_at(c, &fs, ss_base, &sp, m, osz, c->st.seg[VMM_DS].selector, user);
+			push_at(c, &fs, ss_base, &sp, m, osz, c->st.seg[VMM_ES].selector, user);
 		}
 		if (stack_switch) {
-			push_at(c, ss_base, &sp, m, osz, ss_sel, user);
-			push_at(c, ss_base, &sp, m, osz, old_sp, user);
+			push_at(c, &fs, ss_base, &sp, m, osz, ss_sel, user);
+			push_at(c, &fs, ss_base, &sp, m, osz, old_sp, user);
 		}
-		push_at(c, ss_base, &sp, m, osz, pf, user);
-		push_at(c, ss_base, &sp, m, osz, c->st.seg[VMM_CS].selector,
+		push_at(c, &fs, ss_base, &sp, m, osz, pf, user);
+		push_at(c, &fs, ss_base, &sp, m, osz, c->st.seg[VMM_CS].selector,
 			user);
-		push_at(c, ss_base, &sp, m, osz, ret_ip, user);
+		push_at(c, &fs, ss_base, &sp, m, osz, ret_ip, user);
 		if (has_err)
-			push_at(c, ss_base, &sp, m, osz, err, user);
+			push_at(c, &fs, ss_base, &sp, m, osz, err, user);
 	}
 	/* commit */
 	soft_mark_accessed(c, sel, d);

@@ -121,7 +121,8 @@ static void str4(uint32_t *r, const char *s)
 #define MAX_L1D ((1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) |         \
 		 (1u << 5) | (1u << 6) | (1u << 8) | (1u << 11) |         \
 		 (1u << 13) | (1u << 15) | (1u << 16) | (1u << 17) |      \
-		 (1u << 19) | (1u << 24) | (1u << 25) | (1u << 26))
+		 (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) |    \
+		 (1u << 26))
 /* TSC_ADJUST SMEP ERMS SMAP */
 #define MAX_L7B ((1u << 1) | (1u << 7) | (1u << 9) | (1u << 20))
 #define MAX_L7C ((1u << 2) | (1u << 3) | (1u << 31))      /* UMIP PKU PKS */

@@ -208,6 +208,8 @@ static int op_grp15(struct soft_cpu *c, const struct soft_insn *i)
 
 /* ---- SSE / SSE2 ---- */
 
+static int op_mmx(struct soft_cpu *c, const struct soft_insn *i);
+
 typedef union {
 	uint8_t b[16];
 	uint16_t w[8];
@@ -263,6 +265,9 @@ static int op_sse_mov(struct soft_cpu *c, const struct soft_insn *i)
 	     f2 = i->pfx & PFX_REPNE;
 	xmm_t v;
 
+	if (!p66 && !f3 && !f2 &&
+	    (lo == 0x6e || lo == 0x6f || lo == 0x7e || lo == 0x7f || lo == 0xe7))
+		return op_mmx(c, i);
 	sse_check(c);
 	switch (lo) {
 	case 0x10: /* MOVUPS/MOVUPD/MOVSS/MOVSD xmm, xmm/m */
@@ -375,8 +380,10 @@ static int op_sse_mov(struct soft_cpu *c, const struct soft_insn *i)
 			st128(c, i, xreg(c, i->reg), p66);
 		return SOFT_NEXT;
 	case 0xd6: /* MOVQ xmm/m64, xmm */
+		if (!p66 && !f2 && !f3)
+			soft_ud(c); /* no such instruction without a prefix */
 		if (!p66)
-			not_emulated(c, i);
+			not_emulated(c, i); /* MOVQ2DQ, MOVDQ2Q: MMX operand */
 		if (i->mod == 3) {
 			xreg(c, i->rm)->q[0] = xreg(c, i->reg)->q[0];
 			xreg(c, i->rm)->q[1] = 0;
@@ -427,6 +434,117 @@ static void pshift(xmm_t *d, unsigned sub, unsigned w, uint64_t n)
 	}
 }
 
+/*
+ * The packed integer and logic operation @lo (the byte after 0F) on
+ * operands of @n bytes: 16 for XMM, 8 for MMX (the MMX values in the low
+ * 8 bytes of @d and @s, the rest zero).  Lane-wise operations run over
+ * all 16 bytes (the MMX caller keeps the low 8 of @r); those that move
+ * data between lanes (packs, unpacks) place it by @n.  @r = *@d on
+ * entry.  Returns false for an opcode that is none of them.
+ */
+static bool simd_alu(unsigned lo, xmm_t *r, const xmm_t *d, const xmm_t *s,
+		     unsigned n)
+{
+	switch (lo) {
+	case 0x54: case 0xdb: /* ANDPS / PAND */
+		r->q[0] &= s->q[0]; r->q[1] &= s->q[1]; break;
+	case 0x55: case 0xdf: /* ANDNPS / PANDN */
+		r->q[0] = ~r->q[0] & s->q[0]; r->q[1] = ~r->q[1] & s->q[1]; break;
+	case 0x56: case 0xeb: /* ORPS / POR */
+		r->q[0] |= s->q[0]; r->q[1] |= s->q[1]; break;
+	case 0x57: case 0xef: /* XORPS / PXOR */
+		r->q[0] ^= s->q[0]; r->q[1] ^= s->q[1]; break;
+	case 0xfc: for (int k = 0; k < 16; k++) r->b[k] += s->b[k]; break;
+	case 0xfd: for (int k = 0; k < 8; k++) r->w[k] += s->w[k]; break;
+	case 0xfe: for (int k = 0; k < 4; k++) r->d[k] += s->d[k]; break;
+	case 0xd4: for (int k = 0; k < 2; k++) r->q[k] += s->q[k]; break;
+	case 0xf8: for (int k = 0; k < 16; k++) r->b[k] -= s->b[k]; break;
+	case 0xf9: for (int k = 0; k < 8; k++) r->w[k] -= s->w[k]; break;
+	case 0xfa: for (int k = 0; k < 4; k++) r->d[k] -= s->d[k]; break;
+	case 0xfb: for (int k = 0; k < 2; k++) r->q[k] -= s->q[k]; break;
+	case 0x74: for (int k = 0; k < 16; k++) r->b[k] = r->b[k] == s->b[k] ? 0xff : 0; break;
+	case 0x75: for (int k = 0; k < 8; k++) r->w[k] = r->w[k] == s->w[k] ? 0xffff : 0; break;
+	case 0x76: for (int k = 0; k < 4; k++) r->d[k] = r->d[k] == s->d[k] ? ~0u : 0; break;
+	case 0x64: for (int k = 0; k < 16; k++) r->b[k] = r->sb[k] > s->sb[k] ? 0xff : 0; break;
+	case 0x65: for (int k = 0; k < 8; k++) r->w[k] = r->sw[k] > s->sw[k] ? 0xffff : 0; break;
+	case 0x66: for (int k = 0; k < 4; k++) r->d[k] = r->sd[k] > s->sd[k] ? ~0u : 0; break;
+	case 0xda: for (int k = 0; k < 16; k++) r->b[k] = r->b[k] < s->b[k] ? r->b[k] : s->b[k]; break;
+	case 0xde: for (int k = 0; k < 16; k++) r->b[k] = r->b[k] > s->b[k] ? r->b[k] : s->b[k]; break;
+	case 0xea: for (int k = 0; k < 8; k++) r->sw[k] = r->sw[k] < s->sw[k] ? r->sw[k] : s->sw[k]; break;
+	case 0xee: for (int k = 0; k < 8; k++) r->sw[k] = r->sw[k] > s->sw[k] ? r->sw[k] : s->sw[k]; break;
+	case 0xd5: for (int k = 0; k < 8; k++) r->w[k] = (uint16_t)(r->sw[k] * s->sw[k]); break;
+	case 0xf4: /* PMULUDQ */
+		r->q[0] = (uint64_t)r->d[0] * s->d[0];
+		r->q[1] = (uint64_t)r->d[2] * s->d[2];
+		break;
+	case 0xd8: for (int k = 0; k < 16; k++) r->b[k] = r->b[k] > s->b[k] ? (uint8_t)(r->b[k] - s->b[k]) : 0; break;
+	case 0xd9: for (int k = 0; k < 8; k++) r->w[k] = r->w[k] > s->w[k] ? (uint16_t)(r->w[k] - s->w[k]) : 0; break;
+	case 0xdc: for (int k = 0; k < 16; k++) r->b[k] = (uint8_t)sat_u(r->b[k] + s->b[k], 0xff); break;
+	case 0xdd: for (int k = 0; k < 8; k++) r->w[k] = (uint16_t)sat_u(r->w[k] + s->w[k], 0xffff); break;
+	case 0xe8: for (int k = 0; k < 16; k++) r->sb[k] = (int8_t)sat_s(r->sb[k] - s->sb[k], 127); break;
+	case 0xe9: for (int k = 0; k < 8; k++) r->sw[k] = (int16_t)sat_s(r->sw[k] - s->sw[k], 32767); break;
+	case 0xec: for (int k = 0; k < 16; k++) r->sb[k] = (int8_t)sat_s(r->sb[k] + s->sb[k], 127); break;
+	case 0xed: for (int k = 0; k < 8; k++) r->sw[k] = (int16_t)sat_s(r->sw[k] + s->sw[k], 32767); break;
+	case 0xe0: for (int k = 0; k < 16; k++) r->b[k] = (uint8_t)((r->b[k] + s->b[k] + 1) >> 1); break;
+	case 0xe3: for (int k = 0; k < 8; k++) r->w[k] = (uint16_t)((r->w[k] + s->w[k] + 1) >> 1); break;
+	case 0xe4: for (int k = 0; k < 8; k++) r->w[k] = (uint16_t)(((uint32_t)r->w[k] * s->w[k]) >> 16); break;
+	case 0xe5: for (int k = 0; k < 8; k++) r->w[k] = (uint16_t)((uint32_t)(r->sw[k] * s->sw[k]) >> 16); break;
+	case 0xf5: /* PMADDWD */
+		for (int k = 0; k < 4; k++)
+			r->d[k] = (uint32_t)((int32_t)d->sw[2 * k] * s->sw[2 * k]) +
+				 (uint32_t)((int32_t)d->sw[2 * k + 1] * s->sw[2 * k + 1]);
+		break;
+	case 0xf6: /* PSADBW */
+		for (int h = 0; h < 2; h++) {
+			unsigned sum = 0;
+			for (int k = 8 * h; k < 8 * h + 8; k++)
+				sum += d->b[k] > s->b[k] ? d->b[k] - s->b[k] :
+							  s->b[k] - d->b[k];
+			r->q[h] = sum;
+		}
+		break;
+	case 0x63: /* PACKSSWB */
+		for (unsigned k = 0; k < n / 2; k++) {
+			r->sb[k] = (int8_t)sat_s(d->sw[k], 127);
+			r->sb[n / 2 + k] = (int8_t)sat_s(s->sw[k], 127);
+		}
+		break;
+	case 0x67: /* PACKUSWB */
+		for (unsigned k = 0; k < n / 2; k++) {
+			r->b[k] = (uint8_t)sat_u(d->sw[k] < 0 ? 0 : d->sw[k], 0xff);
+			r->b[n / 2 + k] = (uint8_t)sat_u(s->sw[k] < 0 ? 0 : s->sw[k], 0xff);
+		}
+		break;
+	case 0x6b: /* PACKSSDW */
+		for (unsigned k = 0; k < n / 4; k++) {
+			r->sw[k] = (int16_t)sat_s(d->sd[k], 32767);
+			r->sw[n / 4 + k] = (int16_t)sat_s(s->sd[k], 32767);
+		}
+		break;
+	case 0xd1: case 0xd2: case 0xd3: case 0xe1: case 0xe2:
+	case 0xf1: case 0xf2: case 0xf3: /* shifts by xmm/m128[63:0] */
+		pshift(r, lo >> 4 == 0xd ? 2 : lo >> 4 == 0xe ? 4 : 6,
+		       lo & 3, s->q[0]);
+		break;
+	case 0x60: case 0x61: case 0x62: case 0x6c: /* PUNPCKL* */
+	case 0x68: case 0x69: case 0x6a: case 0x6d: { /* PUNPCKH* */
+		unsigned sz = (lo == 0x60 || lo == 0x68) ? 1 :
+			      (lo == 0x61 || lo == 0x69) ? 2 :
+			      (lo == 0x62 || lo == 0x6a) ? 4 : 8;
+		unsigned half = (lo >= 0x68 && lo != 0x6c) ? n / 2 : 0;
+		xmm_t o = *d;
+		for (unsigned k = 0; k < n / 2 / sz; k++) {
+			memcpy(r->b + 2 * k * sz, o.b + half + k * sz, sz);
+			memcpy(r->b + (2 * k + 1) * sz, s->b + half + k * sz, sz);
+		}
+		break;
+	}
+	default:
+		return false;
+	}
+	return true;
+}
+
 /* packed integer and logic operations: xmm, xmm/m128 */
 static int op_sse_alu(struct soft_cpu *c, const struct soft_insn *i)
 {
@@ -434,112 +552,20 @@ static int op_sse_alu(struct soft_cpu *c, const struct soft_insn *i)
 	bool p66 = i->pfx & PFX_OPSZ;
 	xmm_t s, *d, r;
 
-	sse_check(c);
 	/* the logic ops exist as PS (no prefix) and PD/integer (66) */
+	if (!p66 && !(i->pfx & (PFX_REP | PFX_REPNE)) &&
+	    !(lo == 0x54 || lo == 0x55 || lo == 0x56 || lo == 0x57))
+		return op_mmx(c, i);
+	sse_check(c);
 	if (!p66 && !(lo == 0x54 || lo == 0x55 || lo == 0x56 || lo == 0x57))
-		not_emulated(c, i); /* MMX forms */
+		not_emulated(c, i);
 	if (i->pfx & (PFX_REP | PFX_REPNE))
 		not_emulated(c, i);
 	src128(c, i, &s, true);
 	d = xreg(c, i->reg);
 	r = *d;
-	switch (lo) {
-	case 0x54: case 0xdb: /* ANDPS / PAND */
-		r.q[0] &= s.q[0]; r.q[1] &= s.q[1]; break;
-	case 0x55: case 0xdf: /* ANDNPS / PANDN */
-		r.q[0] = ~r.q[0] & s.q[0]; r.q[1] = ~r.q[1] & s.q[1]; break;
-	case 0x56: case 0xeb: /* ORPS / POR */
-		r.q[0] |= s.q[0]; r.q[1] |= s.q[1]; break;
-	case 0x57: case 0xef: /* XORPS / PXOR */
-		r.q[0] ^= s.q[0]; r.q[1] ^= s.q[1]; break;
-	case 0xfc: for (int k = 0; k < 16; k++) r.b[k] += s.b[k]; break;
-	case 0xfd: for (int k = 0; k < 8; k++) r.w[k] += s.w[k]; break;
-	case 0xfe: for (int k = 0; k < 4; k++) r.d[k] += s.d[k]; break;
-	case 0xd4: for (int k = 0; k < 2; k++) r.q[k] += s.q[k]; break;
-	case 0xf8: for (int k = 0; k < 16; k++) r.b[k] -= s.b[k]; break;
-	case 0xf9: for (int k = 0; k < 8; k++) r.w[k] -= s.w[k]; break;
-	case 0xfa: for (int k = 0; k < 4; k++) r.d[k] -= s.d[k]; break;
-	case 0xfb: for (int k = 0; k < 2; k++) r.q[k] -= s.q[k]; break;
-	case 0x74: for (int k = 0; k < 16; k++) r.b[k] = r.b[k] == s.b[k] ? 0xff : 0; break;
-	case 0x75: for (int k = 0; k < 8; k++) r.w[k] = r.w[k] == s.w[k] ? 0xffff : 0; break;
-	case 0x76: for (int k = 0; k < 4; k++) r.d[k] = r.d[k] == s.d[k] ? ~0u : 0; break;
-	case 0x64: for (int k = 0; k < 16; k++) r.b[k] = r.sb[k] > s.sb[k] ? 0xff : 0; break;
-	case 0x65: for (int k = 0; k < 8; k++) r.w[k] = r.sw[k] > s.sw[k] ? 0xffff : 0; break;
-	case 0x66: for (int k = 0; k < 4; k++) r.d[k] = r.sd[k] > s.sd[k] ? ~0u : 0; break;
-	case 0xda: for (int k = 0; k < 16; k++) r.b[k] = r.b[k] < s.b[k] ? r.b[k] : s.b[k]; break;
-	case 0xde: for (int k = 0; k < 16; k++) r.b[k] = r.b[k] > s.b[k] ? r.b[k] : s.b[k]; break;
-	case 0xea: for (int k = 0; k < 8; k++) r.sw[k] = r.sw[k] < s.sw[k] ? r.sw[k] : s.sw[k]; break;
-	case 0xee: for (int k = 0; k < 8; k++) r.sw[k] = r.sw[k] > s.sw[k] ? r.sw[k] : s.sw[k]; break;
-	case 0xd5: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)(r.sw[k] * s.sw[k]); break;
-	case 0xf4: /* PMULUDQ */
-		r.q[0] = (uint64_t)r.d[0] * s.d[0];
-		r.q[1] = (uint64_t)r.d[2] * s.d[2];
-		break;
-	case 0xd8: for (int k = 0; k < 16; k++) r.b[k] = r.b[k] > s.b[k] ? (uint8_t)(r.b[k] - s.b[k]) : 0; break;
-	case 0xd9: for (int k = 0; k < 8; k++) r.w[k] = r.w[k] > s.w[k] ? (uint16_t)(r.w[k] - s.w[k]) : 0; break;
-	case 0xdc: for (int k = 0; k < 16; k++) r.b[k] = (uint8_t)sat_u(r.b[k] + s.b[k], 0xff); break;
-	case 0xdd: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)sat_u(r.w[k] + s.w[k], 0xffff); break;
-	case 0xe8: for (int k = 0; k < 16; k++) r.sb[k] = (int8_t)sat_s(r.sb[k] - s.sb[k], 127); break;
-	case 0xe9: for (int k = 0; k < 8; k++) r.sw[k] = (int16_t)sat_s(r.sw[k] - s.sw[k], 32767); break;
-	case 0xec: for (int k = 0; k < 16; k++) r.sb[k] = (int8_t)sat_s(r.sb[k] + s.sb[k], 127); break;
-	case 0xed: for (int k = 0; k < 8; k++) r.sw[k] = (int16_t)sat_s(r.sw[k] + s.sw[k], 32767); break;
-	case 0xe0: for (int k = 0; k < 16; k++) r.b[k] = (uint8_t)((r.b[k] + s.b[k] + 1) >> 1); break;
-	case 0xe3: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)((r.w[k] + s.w[k] + 1) >> 1); break;
-	case 0xe4: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)(((uint32_t)r.w[k] * s.w[k]) >> 16); break;
-	case 0xe5: for (int k = 0; k < 8; k++) r.w[k] = (uint16_t)((uint32_t)(r.sw[k] * s.sw[k]) >> 16); break;
-	case 0xf5: /* PMADDWD */
-		for (int k = 0; k < 4; k++)
-			r.d[k] = (uint32_t)((int32_t)d->sw[2 * k] * s.sw[2 * k]) +
-				 (uint32_t)((int32_t)d->sw[2 * k + 1] * s.sw[2 * k + 1]);
-		break;
-	case 0xf6: /* PSADBW */
-		for (int h = 0; h < 2; h++) {
-			unsigned sum = 0;
-			for (int k = 8 * h; k < 8 * h + 8; k++)
-				sum += d->b[k] > s.b[k] ? d->b[k] - s.b[k] :
-							  s.b[k] - d->b[k];
-			r.q[h] = sum;
-		}
-		break;
-	case 0x63: /* PACKSSWB */
-		for (int k = 0; k < 8; k++) {
-			r.sb[k] = (int8_t)sat_s(d->sw[k], 127);
-			r.sb[8 + k] = (int8_t)sat_s(s.sw[k], 127);
-		}
-		break;
-	case 0x67: /* PACKUSWB */
-		for (int k = 0; k < 8; k++) {
-			r.b[k] = (uint8_t)sat_u(d->sw[k] < 0 ? 0 : d->sw[k], 0xff);
-			r.b[8 + k] = (uint8_t)sat_u(s.sw[k] < 0 ? 0 : s.sw[k], 0xff);
-		}
-		break;
-	case 0x6b: /* PACKSSDW */
-		for (int k = 0; k < 4; k++) {
-			r.sw[k] = (int16_t)sat_s(d->sd[k], 32767);
-			r.sw[4 + k] = (int16_t)sat_s(s.sd[k], 32767);
-		}
-		break;
-	case 0xd1: case 0xd2: case 0xd3: case 0xe1: case 0xe2:
-	case 0xf1: case 0xf2: case 0xf3: /* shifts by xmm/m128[63:0] */
-		pshift(&r, lo >> 4 == 0xd ? 2 : lo >> 4 == 0xe ? 4 : 6,
-		       lo & 3, s.q[0]);
-		break;
-	case 0x60: case 0x61: case 0x62: case 0x6c: /* PUNPCKL* */
-	case 0x68: case 0x69: case 0x6a: case 0x6d: { /* PUNPCKH* */
-		unsigned sz = (lo == 0x60 || lo == 0x68) ? 1 :
-			      (lo == 0x61 || lo == 0x69) ? 2 :
-			      (lo == 0x62 || lo == 0x6a) ? 4 : 8;
-		unsigned half = (lo >= 0x68 && lo != 0x6c) ? 8 : 0;
-		xmm_t o = *d;
-		for (unsigned k = 0; k < 8 / sz; k++) {
-			memcpy(r.b + 2 * k * sz, o.b + half + k * sz, sz);
-			memcpy(r.b + (2 * k + 1) * sz, s.b + half + k * sz, sz);
-		}
-		break;
-	}
-	default:
+	if (!simd_alu(lo, &r, d, &s, 16))
 		not_emulated(c, i);
-	}
 	*d = r;
 	return SOFT_NEXT;
 }
@@ -549,6 +575,8 @@ static int op_pmovmskb(struct soft_cpu *c, const struct soft_insn *i)
 {
 	uint32_t m = 0;
 
+	if (!(i->pfx & (PFX_OPSZ | PFX_REP | PFX_REPNE)))
+		return op_mmx(c, i);
 	sse_check(c);
 	if (!(i->pfx & PFX_OPSZ) || i->mod != 3)
 		not_emulated(c, i);
@@ -563,6 +591,8 @@ static int op_pinsrw(struct soft_cpu *c, const struct soft_insn *i)
 {
 	unsigned k = (unsigned)i->imm & 7;
 
+	if (!(i->pfx & (PFX_OPSZ | PFX_REP | PFX_REPNE)))
+		return op_mmx(c, i);
 	sse_check(c);
 	if (!(i->pfx & PFX_OPSZ) || (i->pfx & (PFX_REP | PFX_REPNE)))
 		not_emulated(c, i); /* MMX forms */
@@ -585,6 +615,8 @@ static int op_maskmovdqu(struct soft_cpu *c, const struct soft_insn *i)
 	uint64_t di;
 	bool any = false;
 
+	if (!(i->pfx & (PFX_OPSZ | PFX_REP | PFX_REPNE)))
+		return op_mmx(c, i); /* MASKMOVQ */
 	sse_check(c);
 	if (!(i->pfx & PFX_OPSZ) || (i->pfx & (PFX_REP | PFX_REPNE)))
 		not_emulated(c, i); /* MASKMOVQ: MMX */
@@ -611,6 +643,8 @@ static int op_pshuf(struct soft_cpu *c, const struct soft_insn *i)
 	xmm_t s, r;
 	unsigned imm = (unsigned)i->imm & 0xff;
 
+	if (!(i->pfx & (PFX_OPSZ | PFX_REP | PFX_REPNE)))
+		return op_mmx(c, i); /* PSHUFW */
 	sse_check(c);
 	src128(c, i, &s, true);
 	r = s;
@@ -636,6 +670,8 @@ static int op_pshift_imm(struct soft_cpu *c, const struct soft_insn *i)
 	unsigned lo = i->op & 0xff, sub = i->reg & 7, n = (unsigned)i->imm & 0xff;
 	xmm_t *d;
 
+	if (!(i->pfx & (PFX_OPSZ | PFX_REP | PFX_REPNE)))
+		return op_mmx(c, i);
 	sse_check(c);
 	if (!(i->pfx & PFX_OPSZ) || i->mod != 3)
 		not_emulated(c, i);
@@ -662,6 +698,229 @@ static int op_sse_other(struct soft_cpu *c, const struct soft_insn *i)
 {
 	sse_check(c);
 	not_emulated(c, i);
+}
+
+/* ---- MMX ----
+ *
+ * The MMX integer instructions: 0F 60-6B, 6E-7F, C4, C5, D1-FE without a
+ * 66/F2/F3 prefix (with 66 they are the SSE2 forms above; F2/F3 forms of
+ * these opcodes stay "not emulated"), EMMS, and the SSE additions on MMX
+ * registers (PSHUFW, PINSRW, PEXTRW, PMOVMSKB, PAVGB/W, PMIN/PMAX,
+ * PMULHUW, PSADBW, MOVNTQ, MASKMOVQ: #UD without CPUID SSE; PADDQ, PSUBQ,
+ * PMULUDQ: without SSE2).  The arithmetic is simd_alu() with 8-byte
+ * operands.
+ *
+ * MM0-7 are the 64-bit mantissas of the x87 registers R0-R7 (SDM vol. 1
+ * 9.5): every MMX instruction but EMMS sets TOP to 0 (so ST(i) = R(i) =
+ * MMi: vmm_fpu.st[] is kept in ST order and is rotated when TOP was not
+ * 0) and tags all registers valid (abridged tag 0xff); a write sets the
+ * register's exponent and sign (bits 64-79) to all ones.  EMMS tags all
+ * empty and sets TOP to 0 too (the CPUs the difftest ran on do).  Checks in order: CR0.EM #UD, CR0.TS #NM, a pending unmasked x87
+ * exception #MF.  The state format needs no change: MMX state is x87
+ * state (snapshots, migration and KVM's FXSAVE image carry it).
+ */
+
+static void mmx_check(struct soft_cpu *c, const struct soft_insn *i)
+{
+	const struct vmm_fpu *f = &c->st.fpu;
+
+	if (c->st.cr0 & VMM_CR0_EM)
+		soft_ud(c);
+	if (c->st.cr0 & VMM_CR0_TS)
+		soft_fault_noerr(c, 7);
+	if (f->fsw & ~f->fcw & 0x3f) {
+		if (c->st.cr0 & VMM_CR0_NE)
+			soft_fault_noerr(c, 16);
+		soft_stop_emulation(c, i->op, "soft: x87 exception with CR0.NE "
+				    "clear (FERR#) not emulated");
+	}
+}
+
+/* MMi before the instruction's TOP = 0: R(i) = ST((i - TOP) & 7) */
+static uint64_t mm_get(const struct soft_cpu *c, unsigned r)
+{
+	unsigned top = (c->st.fpu.fsw >> 11) & 7;
+	uint64_t v;
+
+	memcpy(&v, c->st.fpu.st[(r - top) & 7], 8);
+	return v;
+}
+
+/* the instruction's effect on the x87 state: TOP = 0, all tags valid
+ * (after every check and memory access that can fault) */
+static void mmx_enter(struct soft_cpu *c)
+{
+	struct vmm_fpu *f = &c->st.fpu;
+	unsigned top = (f->fsw >> 11) & 7;
+
+	if (top) {
+		uint8_t r[8][16];
+
+		for (unsigned k = 0; k < 8; k++)
+			memcpy(r[(top + k) & 7], f->st[k], 16);
+		memcpy(f->st, r, sizeof(r));
+		f->fsw &= (uint16_t)~0x3800u;
+	}
+	f->ftw = 0xff;
+}
+
+/* write MMi (after mmx_enter()) */
+static void mm_set(struct soft_cpu *c, unsigned r, uint64_t v)
+{
+	uint8_t *p = c->st.fpu.st[r & 7];
+
+	memcpy(p, &v, 8);
+	p[8] = p[9] = 0xff;
+}
+
+/* the mm/m64 source (@n = 4: m32, the low half of an MMX register) */
+static uint64_t mmx_src(struct soft_cpu *c, const struct soft_insn *i,
+			unsigned n)
+{
+	if (i->mod == 3)
+		return mm_get(c, i->rm);
+	return soft_ld(c, i->seg, soft_ea(c, i), n);
+}
+
+static int op_mmx(struct soft_cpu *c, const struct soft_insn *i)
+{
+	const struct soft_features *ft = &c->svm->feat;
+	unsigned lo = i->op & 0xff, reg = i->reg & 7;
+	bool sse = (ft->l1d >> 25) & 1, sse2 = (ft->l1d >> 26) & 1;
+	xmm_t s, d, r;
+	uint64_t v;
+
+	if (!((ft->l1d >> 23) & 1))
+		soft_ud(c);
+	switch (lo) {
+	case 0x70: case 0xc4: case 0xc5: case 0xd7: case 0xda: case 0xde:
+	case 0xe0: case 0xe3: case 0xe4: case 0xe7: case 0xea: case 0xee:
+	case 0xf6: case 0xf7:
+		if (!sse)
+			soft_ud(c);
+		break;
+	case 0xd4: case 0xf4: case 0xfb:
+		if (!sse2)
+			soft_ud(c);
+		break;
+	case 0x6c: case 0x6d: case 0xd0: case 0xd6: case 0xe6: case 0xf0:
+	case 0xff:
+		soft_ud(c); /* XMM-only or no such instruction */
+	}
+	mmx_check(c, i);
+	switch (lo) {
+	case 0x77: /* EMMS: TOP = 0 as well (what the CPU does: KVM) */
+		mmx_enter(c);
+		c->st.fpu.ftw = 0;
+		return SOFT_NEXT;
+	case 0x6e: { /* MOVD mm, r/m32 (REX.W: MOVQ mm, r/m64) */
+		struct soft_insn j = *i;
+		j.osz = (i->pfx & PFX_REXW) ? 8 : 4;
+		v = soft_rm(c, &j);
+		mmx_enter(c);
+		mm_set(c, reg, v);
+		return SOFT_NEXT;
+	}
+	case 0x7e: { /* MOVD r/m32, mm (REX.W: MOVQ r/m64, mm) */
+		struct soft_insn j = *i;
+		j.osz = (i->pfx & PFX_REXW) ? 8 : 4;
+		soft_set_rm(c, &j, mm_get(c, reg) & soft_mask(j.osz));
+		mmx_enter(c);
+		return SOFT_NEXT;
+	}
+	case 0x6f: /* MOVQ mm, mm/m64 */
+		v = mmx_src(c, i, 8);
+		mmx_enter(c);
+		mm_set(c, reg, v);
+		return SOFT_NEXT;
+	case 0x7f: /* MOVQ mm/m64, mm */
+	case 0xe7: /* MOVNTQ m64, mm */
+		v = mm_get(c, reg);
+		if (i->mod == 3) {
+			if (lo == 0xe7)
+				soft_ud(c);
+			mmx_enter(c);
+			mm_set(c, i->rm, v);
+			return SOFT_NEXT;
+		}
+		soft_st(c, i->seg, soft_ea(c, i), 8, v);
+		mmx_enter(c);
+		return SOFT_NEXT;
+	case 0x70: { /* PSHUFW mm, mm/m64, imm8 */
+		unsigned imm = (unsigned)i->imm & 0xff;
+		s.q[0] = mmx_src(c, i, 8);
+		for (unsigned k = 0; k < 4; k++)
+			r.w[k] = s.w[(imm >> (2 * k)) & 3];
+		mmx_enter(c);
+		mm_set(c, reg, r.q[0]);
+		return SOFT_NEXT;
+	}
+	case 0x71: case 0x72: case 0x73: { /* shifts by imm8 */
+		unsigned sub = reg, n = (unsigned)i->imm & 0xff;
+		if (i->mod != 3 || (sub != 2 && sub != 4 && sub != 6) ||
+		    (lo == 0x73 && sub == 4))
+			soft_ud(c);
+		memset(&d, 0, sizeof(d));
+		d.q[0] = mm_get(c, i->rm);
+		pshift(&d, sub, lo - 0x70, n);
+		mmx_enter(c);
+		mm_set(c, i->rm, d.q[0]);
+		return SOFT_NEXT;
+	}
+	case 0xc4: /* PINSRW mm, r32/m16, imm8 */
+		d.q[0] = mm_get(c, reg);
+		d.w[i->imm & 3] = (uint16_t)(i->mod == 3 ? c->st.gpr[i->rm] :
+			soft_ld(c, i->seg, soft_ea(c, i), 2));
+		mmx_enter(c);
+		mm_set(c, reg, d.q[0]);
+		return SOFT_NEXT;
+	case 0xc5: /* PEXTRW r32, mm, imm8 */
+		if (i->mod != 3)
+			soft_ud(c);
+		d.q[0] = mm_get(c, i->rm);
+		mmx_enter(c);
+		c->st.gpr[i->reg] = d.w[i->imm & 3];
+		return SOFT_NEXT;
+	case 0xd7: { /* PMOVMSKB r32, mm */
+		uint32_t m = 0;
+		if (i->mod != 3)
+			soft_ud(c);
+		d.q[0] = mm_get(c, i->rm);
+		for (int k = 0; k < 8; k++)
+			m |= (uint32_t)(d.b[k] >> 7) << k;
+		mmx_enter(c);
+		c->st.gpr[i->reg] = m;
+		return SOFT_NEXT;
+	}
+	case 0xf7: { /* MASKMOVQ mm1, mm2: bytes of mm1 to seg:rDI */
+		uint64_t di = soft_reg(c, VMM_RDI, i->asz);
+		if (i->mod != 3)
+			soft_ud(c);
+		d.q[0] = mm_get(c, reg);
+		s.q[0] = mm_get(c, i->rm);
+		if (s.q[0] & 0x8080808080808080ull) {
+			soft_probe_write(c, i->seg, di, 8);
+			for (int k = 0; k < 8; k++)
+				if (s.b[k] & 0x80)
+					soft_st(c, i->seg,
+						(di + (unsigned)k) & soft_mask(i->asz),
+						1, d.b[k]);
+		}
+		mmx_enter(c);
+		return SOFT_NEXT;
+	}
+	}
+	/* the packed arithmetic, logic, compares, packs, unpacks, shifts */
+	memset(&s, 0, sizeof(s));
+	memset(&d, 0, sizeof(d));
+	s.q[0] = mmx_src(c, i, (lo >= 0x60 && lo <= 0x62) ? 4 : 8);
+	d.q[0] = mm_get(c, reg);
+	r = d;
+	if (!simd_alu(lo, &r, &d, &s, 8))
+		soft_ud(c);
+	mmx_enter(c);
+	mm_set(c, reg, r.q[0]);
+	return SOFT_NEXT;
 }
 
 void soft_register_fpu(soft_fn *t)
@@ -691,6 +950,7 @@ void soft_register_fpu(soft_fn *t)
 	t[0x1c2] = t[0x1c6] = op_sse_other;
 	t[0x1c4] = t[0x1c5] = op_pinsrw;
 	t[0x1f7] = op_maskmovdqu;
+	t[0x177] = op_mmx; /* EMMS */
 	for (unsigned op = 0x200; op < 0x400; op++)
 		if (!t[op])
 			t[op] = op_sse_other;
