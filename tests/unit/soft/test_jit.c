@@ -1367,6 +1367,44 @@ static void test_patched_link_regs(void **state)
 	same(&o1, &o3);
 }
 
+/*
+ * Lazy flags still pending at a Jcc's exits (both go to the next block):
+ * a successor that reads them (SETC, CMOVB: flags live at its entry) is
+ * entered through the stub that stores them, one that writes them first
+ * (SUB) without; the same state as the interpreter.
+ *
+ *	mov ecx, 200
+ * top:	add eax, ebx; jno B
+ * B:	setc dl; add edi, edx; imul ebx, ebx, 0x9e3779b1; add ebx, 7;
+ *	cmp ebx, eax; jne C
+ * C:	cmovb ebp, eax; add ebp, 3; jc D
+ * D:	sub esi, eax; adc esi, ebp; dec ecx; jnz top
+ *	hlt
+ */
+static void test_patched_link_flags(void **state)
+{
+	static const uint8_t code[] = {
+		0xb9, 0xc8, 0x00, 0x00, 0x00,
+		0x01, 0xd8, 0x71, 0x00,
+		0x0f, 0x92, 0xc2, 0x01, 0xd7, 0x69, 0xdb, 0xb1, 0x79, 0x37,
+		0x9e, 0x83, 0xc3, 0x07, 0x39, 0xc3, 0x75, 0x00,
+		0x0f, 0x42, 0xe8, 0x83, 0xc5, 0x03, 0x72, 0x00,
+		0x29, 0xc6, 0x11, 0xee, 0xff, 0xc9, 0x75, 0xda,
+		0xf4,
+	};
+	struct outcome o1, o2, o3;
+
+	skip_without_jit();
+	run(&o1, VMM_CFG_NO_JIT, code, sizeof(code), 0);
+	run(&o2, VMM_CFG_JIT_EAGER, code, sizeof(code), 0);
+	run(&o3, VMM_CFG_JIT, code, sizeof(code), 0);
+	assert_int_equal(o1.e.kind, VMM_EXIT_HLT);
+	assert_true(o1.st.gpr[VMM_RDI] > 0 && o1.st.gpr[VMM_RDI] < 200);
+	assert_true(o2.compiled >= 4);
+	same(&o1, &o2);
+	same(&o1, &o3);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -1409,6 +1447,7 @@ int main(void)
 		cmocka_unit_test(test_patched_link_smc),
 		cmocka_unit_test(test_patched_link_kick),
 		cmocka_unit_test(test_patched_link_regs),
+		cmocka_unit_test(test_patched_link_flags),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

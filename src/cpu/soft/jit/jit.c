@@ -134,6 +134,11 @@ struct jit_slot {
 	 * successor's code (soft_jit_patch) until undone.
 	 */
 	uint32_t jmp;
+	/* with lazy flags still pending in R8/R9 at the exit: the stub
+	 * that stores them (pf_store) and its jmp rel32 on to the
+	 * successor, where a link goes when the successor may read them
+	 * (struct jit_info.flags_in); 0: none */
+	uint32_t fstub, fjmp;
 	/* the exit's register state: guest register g in host register
 	 * hr[g] (-1: not), R10 = the TLB base (mem) */
 	int8_t hr[16];
@@ -156,6 +161,9 @@ struct jit_info {
 	int8_t hr[16];
 	uint16_t cached;
 	bool mem;
+	/* the flags at its entry may be read (liveness: a reader, a call, a
+	 * possible fault or its end before an instruction writes them all) */
+	bool flags_in;
 };
 
 /* patched links per vCPU before they are all undone (and made again as
@@ -455,6 +463,7 @@ struct tr {
 	/* positions: past the entry guard; past the entry's loads (struct
 	 * jit_info) */
 	size_t pos_noguard, pos_init;
+	bool flags_in; /* struct jit_info */
 	bool nocache; /* the block end: the state is the only copy */
 	bool mem;     /* has memory accesses: R10 = the TLB */
 	/* TLB hits of the inline path not yet added to st_tlb_hits */
@@ -2231,7 +2240,17 @@ static bool emit_link_direct(struct tr *t)
 	/* not taken (or not patched): the decrement undone, the slow way */
 	e_patch(e, jb, e_pos(e));
 	e_rm(e, OPS(0x83), 4, 0, H_RBX, OFF(jit_link_left)); e_b(e, 1);
+	pf_store(t, &t->pf);
 	emit_link_slow(t, s);
+	if (t->pf.v) {
+		/* flags pending: a successor that does not read them before
+		 * it writes them all is entered without their stores, the
+		 * others through this stub */
+		size_t base = (size_t)(e->start - t->c->jit_rw);
+		s->fstub = (uint32_t)(base + e_pos(e));
+		pf_store(t, &t->pf);
+		s->fjmp = (uint32_t)(base + e_jmp32(e));
+	}
 	return true;
 }
 
@@ -2425,7 +2444,9 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 		return emit_jcc_loop(t, k, f, hf);
 	cache_end(t); /* moves: the host flags stay */
 	if (t->pf.v) {
-		pf_flush(t); /* redoes the producer: its host flags */
+		/* redo the producer for its host flags; the flags stay
+		 * pending for the exits (emit_link_direct) */
+		pf_redo(t, &t->pf);
 		hf = true;
 	}
 	if (!hf && !emit_flags(t, f->cc)) {
@@ -3181,6 +3202,7 @@ static bool translate_block(struct tr *t)
 	lv = lc || lo;
 
 	t->loop_live = lv;
+	t->flags_in = lv;
 	/* a self-loop: the last instruction branches to the first; with
 	 * all of them translated (an interpreter call found later:
 	 * t->noloop) it counts in LOOP_REG */
@@ -3369,7 +3391,7 @@ static bool translate_block(struct tr *t)
 			t->pend_len += i->len;
 			t->pend_n++;
 			if (last) {
-				pf_flush(t);
+				/* (flags pending: emit_link_direct) */
 				sync_pend(t);
 				cache_end(t);
 				if (!emit_link(t, false))
@@ -3546,6 +3568,13 @@ static void soft_jit_patch(struct soft_cpu *c, struct jit_slot *s,
 			to = ji->noguard;
 		}
 	}
+	if (s->fstub && ji->flags_in) {
+		/* through the stub that stores the pending flags */
+		rel = (int32_t)((intptr_t)to -
+				(intptr_t)(c->jit_rx + s->fjmp + 4));
+		memcpy(c->jit_rw + s->fjmp, &rel, 4);
+		to = (uintptr_t)(c->jit_rx + s->fstub);
+	}
 	rel = (int32_t)((intptr_t)to - (intptr_t)(c->jit_rx + s->jmp + 4));
 	memcpy(c->jit_rw + s->jmp, &rel, 4);
 	c->jit_patch[c->jit_npatch++] = s->jmp;
@@ -3617,6 +3646,7 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 			memcpy(ji->hr, t->hr, sizeof(ji->hr));
 			ji->cached = t->cached;
 			ji->mem = t->mem;
+			ji->flags_in = t->flags_in;
 		}
 		tb->jit_info = ji;
 		c->jit_used = start + e_pos(&t->e);
