@@ -3091,6 +3091,8 @@ static void choose_cached(struct tr *t, const struct form *forms,
 				count_use(use, i->index, 8);
 		}
 	}
+	unsigned pick[NCACHE], npick = 0, taken = 0;
+
 	for (unsigned n = 0; n < ncache; n++) {
 		unsigned best = 16;
 		for (unsigned g = 0; g < 16; g++)
@@ -3099,8 +3101,33 @@ static void choose_cached(struct tr *t, const struct form *forms,
 				best = g;
 		if (best == 16)
 			break;
-		t->hr[best] = (int8_t)cache_regs[n];
+		pick[npick++] = best;
 		t->cached |= (uint16_t)(1u << best);
+	}
+	/*
+	 * Each guest register in its home host register (cache_regs[g %
+	 * NCACHE]) when free, so that neighbouring blocks agree more often
+	 * and a patched link between them skips the loads (soft_jit_patch);
+	 * the others in the free ones.  A self-loop's counter keeps
+	 * LOOP_REG.
+	 */
+	if (t->loop)
+		taken |= 1u << (NCACHE - 1);
+	for (unsigned k = 0; k < npick; k++) {
+		unsigned h = pick[k] % NCACHE;
+		if (!(taken & (1u << h))) {
+			taken |= 1u << h;
+			t->hr[pick[k]] = (int8_t)cache_regs[h];
+		}
+	}
+	for (unsigned k = 0; k < npick; k++) {
+		unsigned h = 0;
+		if (t->hr[pick[k]] >= 0)
+			continue;
+		while (taken & (1u << h))
+			h++;
+		taken |= 1u << h;
+		t->hr[pick[k]] = (int8_t)cache_regs[h];
 	}
 }
 
