@@ -792,13 +792,17 @@ static void check_canonical(struct tr *t)
 
 /*
  * The soft TLB inline: RSI (linear) -> RSI (host pointer) for @size bytes,
- * a read or write hit, else the slow path.  Clobbers RAX, RCX, RDI.
+ * a read or write hit, else the slow path.  Clobbers RAX, RCX (RDI too,
+ * for the emitters that count on it).
  */
+_Static_assert(offsetof(struct soft_tlb_entry, tag_w) < 128 &&
+	       offsetof(struct soft_tlb_entry, addend) < 128,
+	       "TLB entry fields reachable with disp8");
 static void emit_tlb(struct tr *t, unsigned size, bool write)
 {
 	struct jit_emit *e = &t->e;
-	int32_t tag = write ? (int32_t)offsetof(struct soft_tlb_entry, tag_w)
-			    : (int32_t)offsetof(struct soft_tlb_entry, tag_r);
+	uint8_t tag = write ? (uint8_t)offsetof(struct soft_tlb_entry, tag_w)
+			    : (uint8_t)offsetof(struct soft_tlb_entry, tag_r);
 
 	/* rax = soft_tlb_idx(lin) */
 	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);
@@ -808,18 +812,19 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 	e_rr(e, OPS(0x31), 4, H_RCX, H_RAX);   /* xor eax, ecx */
 	e_rr(e, OPS(0x81), 4, 4, H_RAX);       /* and eax, size - 1 */
 	e_d(e, SOFT_TLB_SIZE - 1);
-	/* rdi = R10 (this CPL's TLB) + idx * 40 */
+	/* the entry: R10 (this CPL's TLB) + idx * 40 = r10 + rax * 5 * 8 */
 	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
-	e_b(e, 0x49); e_b(e, 0x8d); e_b(e, 0x3c); e_b(e, 0xc2); /* lea rdi,[r10+rax*8] */
 	/* the page of the access's last byte is the entry's: a hit that
 	 * does not cross the page */
 	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x4e);                /* lea rcx,[rsi+size-1] */
 	e_b(e, (uint8_t)(size - 1));
 	e_alu_ri(e, 4, H_RCX, -4096);
-	e_rm(e, OPS(0x3b), 8, H_RCX, H_RDI, tag); /* cmp rcx, [rdi+tag] */
+	/* cmp rcx, [r10+rax*8+tag] */
+	e_b(e, 0x49); e_b(e, 0x3b); e_b(e, 0x4c); e_b(e, 0xc2); e_b(e, tag);
 	to_slow(t, CC_NE);
-	e_rm(e, OPS(0x03), 8, H_RSI, H_RDI,
-	     (int32_t)offsetof(struct soft_tlb_entry, addend));
+	/* add rsi, [r10+rax*8+addend] */
+	e_b(e, 0x49); e_b(e, 0x03); e_b(e, 0x74); e_b(e, 0xc2);
+	e_b(e, (uint8_t)offsetof(struct soft_tlb_entry, addend));
 	t->pend_hits++;
 }
 
