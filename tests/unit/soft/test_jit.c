@@ -1405,6 +1405,42 @@ static void test_patched_link_flags(void **state)
 	same(&o1, &o3);
 }
 
+/*
+ * A RET's link slot enters the return site past its entry guard, past
+ * its loads only when the RET's block holds the registers it caches
+ * (here it does not: the function changes RBX in the state, and the
+ * return site caches RBX in a host register the function does not use).
+ *
+ *	mov ecx, 200
+ * a:	add rax, rbx; add rax, rbx; call f
+ *	add rbx, rdx; add rbx, rdx; sub rsi, rbx; dec ecx; jnz a
+ *	hlt
+ * f:	add rdx, rax; add rdx, rax; xor rax, rdx; inc rbx; ret
+ */
+static void test_patched_link_ret(void **state)
+{
+	static const uint8_t code[] = {
+		0xb9, 0xc8, 0x00, 0x00, 0x00,
+		0x48, 0x01, 0xd8, 0x48, 0x01, 0xd8, 0xe8, 0x0e, 0x00, 0x00,
+		0x00,
+		0x48, 0x01, 0xd3, 0x48, 0x01, 0xd3, 0x48, 0x29, 0xde, 0xff,
+		0xc9, 0x75, 0xe8,
+		0xf4,
+		0x48, 0x01, 0xc2, 0x48, 0x01, 0xc2, 0x48, 0x31, 0xd0, 0x48,
+		0xff, 0xc3, 0xc3,
+	};
+	struct outcome o1, o2, o3;
+
+	skip_without_jit();
+	run(&o1, VMM_CFG_NO_JIT, code, sizeof(code), 5);
+	run(&o2, VMM_CFG_JIT_EAGER, code, sizeof(code), 5);
+	run(&o3, VMM_CFG_JIT, code, sizeof(code), 5);
+	assert_int_equal(o1.e.kind, VMM_EXIT_HLT);
+	assert_true(o2.compiled >= 3);
+	same(&o1, &o2);
+	same(&o1, &o3);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -1448,6 +1484,7 @@ int main(void)
 		cmocka_unit_test(test_patched_link_kick),
 		cmocka_unit_test(test_patched_link_regs),
 		cmocka_unit_test(test_patched_link_flags),
+		cmocka_unit_test(test_patched_link_ret),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
