@@ -1406,10 +1406,11 @@ static void test_patched_link_flags(void **state)
 }
 
 /*
- * A RET's link slot enters the return site past its entry guard, past
- * its loads only when the RET's block holds the registers it caches
- * (here it does not: the function changes RBX in the state, and the
- * return site caches RBX in a host register the function does not use).
+ * CALL (a patched direct link) and RET (the slot / jump cache, entering
+ * at the return site's guard) between blocks caching different
+ * registers: the function changes RBX in the state, which the calling
+ * block and the return site cache in a host register the function does
+ * not use.
  *
  *	mov ecx, 200
  * a:	add rax, rbx; add rax, rbx; call f

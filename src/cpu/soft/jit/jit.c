@@ -172,8 +172,6 @@ struct jit_info {
 
 static void soft_jit_patch(struct soft_cpu *c, struct jit_slot *s,
 			   struct soft_tb *n);
-static uintptr_t link_target(struct soft_cpu *c, struct jit_slot *s,
-			     struct soft_tb *n, bool tramp);
 
 static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 {
@@ -207,13 +205,9 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 	s->rip = rip;
 	s->gen = c->chain_gen;
 	s->body = n->jit_body;
-	if (n->jit_info &&
-	    ((const struct jit_info *)n->jit_info)->rip0 == rip) {
-		if (s->jmp)
-			soft_jit_patch(c, s, n);
-		else /* a slot checked by RIP and chain_gen: past the guard */
-			s->body = link_target(c, s, n, false);
-	}
+	if (s->jmp && n->jit_info &&
+	    ((const struct jit_info *)n->jit_info)->rip0 == rip)
+		soft_jit_patch(c, s, n);
 	return soft_thread_enter(c, n);
 }
 
@@ -2286,9 +2280,6 @@ static bool emit_link(struct tr *t, bool check_rip)
 	if (!s)
 		return false;
 	memset(s, 0, sizeof(*s));
-	for (unsigned g = 0; g < 16; g++)
-		s->hr[g] = (t->xvalid & (1u << g)) ? t->hr[g] : -1;
-	s->mem = t->mem;
 	/* RDX = RIP, which the branch just wrote from RAX: the checks below
 	 * need not wait for it through memory */
 	e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
@@ -3581,14 +3572,13 @@ static uintptr_t make_tramp(struct soft_cpu *c, const struct jit_info *ji,
  * trampoline with the missing loads).  Recorded for soft_jit_unpatch().
  */
 /*
- * Where exit @s enters @n (compiled at the exit's RIP, valid at this
- * chain_gen): past the loads when the exit's registers hold them, else
- * through a trampoline with the missing loads (@tramp: a direct exit,
- * whose successor is one block; a RET's slot sees many, it would make
- * one per target), else past the guard with all the loads.
+ * Where direct exit @s enters @n (compiled at the exit's RIP, valid at
+ * this chain_gen): past the loads when the exit's registers hold them,
+ * else through a trampoline with the missing loads (kept for the next
+ * patch), else past the guard with all the loads.
  */
 static uintptr_t link_target(struct soft_cpu *c, struct jit_slot *s,
-			     struct soft_tb *n, bool tramp)
+			     struct soft_tb *n)
 {
 	const struct jit_info *ji = n->jit_info;
 	uint16_t need = 0;
@@ -3599,8 +3589,6 @@ static uintptr_t link_target(struct soft_cpu *c, struct jit_slot *s,
 			need |= (uint16_t)(1u << g);
 	if (!need && (!ji->mem || s->mem))
 		return ji->init;
-	if (!tramp)
-		return ji->noguard;
 	if (s->tramp_tb == n)
 		return s->tramp;
 	to = make_tramp(c, ji, need, ji->mem && !s->mem);
@@ -3623,7 +3611,7 @@ static void soft_jit_patch(struct soft_cpu *c, struct jit_slot *s,
 	if (c->jit_npatch &&
 	    (c->jit_pgen != c->chain_gen || c->jit_npatch >= JIT_MAX_PATCH))
 		soft_jit_unpatch(c);
-	to = link_target(c, s, n, true);
+	to = link_target(c, s, n);
 	if (s->fstub && ji->flags_in) {
 		/* through the stub that stores the pending flags */
 		rel = (int32_t)((intptr_t)to -
