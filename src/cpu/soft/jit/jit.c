@@ -2437,7 +2437,7 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	const struct soft_insn *i = &t->tb->insn[k];
 	uint64_t target;
 	unsigned hits;
-	size_t taken, link, slow, j;
+	size_t taken;
 	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
 					    (f->cc >> 1) == 3));
 	unsigned cc = f->cc;
@@ -2459,35 +2459,22 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 		cc = CC_NE;
 	}
 	taken = e_jcc32(e, (uint8_t)cc);
-	/* not taken (RIPs are constants, checked at the block's entry) */
+	/* not taken (RIPs are constants, checked at the block's entry):
+	 * its link right here, no jump to it */
 	st_rip(t, (insn_rip(t, k) + i->len) & (t->m32 ? 0xffffffffull : ~0ull));
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	hits = t->pend_hits;
 	flush_hits(t);
-	j = e_jmp32(e);
-	e_patch(e, taken, e_pos(e));
-	if (!canonical(target)) {
-		slow = e_jmp32(e);
-	} else {
-		slow = 0;
-		st_rip(t, target);
-		e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1),
-			  8);
-		t->pend_hits = hits;
-		flush_hits(t);
-	}
-	t->pend_hits = hits; /* the interpreter's route */
-	if (slow == 0 && !emit_link(t, false))
-		return false;
-	/* not taken: its own slot */
-	link = e_pos(e);
-	e_patch(e, j, link);
 	if (!emit_link(t, false))
 		return false;
-	if (slow == 0)
-		return true;
-	e_patch(e, slow, e_pos(e));
-	return emit_interp(t, k, true);
+	e_patch(e, taken, e_pos(e));
+	t->pend_hits = hits;
+	if (!canonical(target))
+		return emit_interp(t, k, true); /* the interpreter's #GP */
+	st_rip(t, target);
+	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	flush_hits(t);
+	return emit_link(t, false);
 }
 
 /* the rel32 jumps of a branch's checks to its interpreter route */
