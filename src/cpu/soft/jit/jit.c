@@ -37,9 +37,12 @@
  *   - every other instruction runs through the interpreter's threaded
  *     entry of a copy of it (emit_interp); a block ending in an
  *     untranslated branch enters it through its threaded entry, so it
- *     links as between interpreted blocks; translated branches link
- *     through per-exit slots (emit_link) or loop to their own block's body
- *     (struct tr.loop).
+ *     links as between interpreted blocks; a translated direct branch
+ *     exits through a jmp rel32 patched into its successor's code
+ *     (emit_link_direct, soft_jit_patch; undone when chain_gen changes),
+ *     RET and indirect branches through per-exit slots and the jump cache
+ *     (emit_link), and a self-loop back to its own body (struct
+ *     tr.loop).
  *
  * Code buffer: a memfd mapped twice, writable for the translator and
  * executable for the CPU, never both in one mapping (W^X).  It is filled
