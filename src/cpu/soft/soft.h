@@ -196,6 +196,9 @@ struct soft_tb {
 	/* its compiled body (host code past the frame's prologue, entered
 	 * by links between compiled blocks), 0 while not compiled */
 	uintptr_t jit_body;
+	/* the compiled block's entry points and register cache (struct
+	 * jit_info, jit/jit.c: what a patched link needs), or NULL */
+	void *jit_info;
 };
 
 struct soft_page {
@@ -418,6 +421,14 @@ struct soft_cpu {
 	uint8_t *jit_rw, *jit_rx;
 	size_t jit_used;
 	uint64_t st_jit_blocks;
+	/* direct links patched to jump straight into their successor's
+	 * code (jit/jit.c soft_jit_link): the rel32s' offsets in the code
+	 * buffer, all made while chain_gen was jit_pgen (undone before any
+	 * compiled code runs at another chain_gen) */
+	uint32_t *jit_patch;
+	unsigned jit_npatch;
+	uint64_t jit_pgen;
+	uint64_t st_jit_patches, st_jit_unpatch_all;
 	/* instructions compiled blocks ran through the interpreter
 	 * (emit_interp: forms the translator does not handle) */
 	uint64_t st_jit_fallbacks;

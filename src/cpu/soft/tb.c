@@ -407,6 +407,7 @@ decoded:
 	tb->hits = 0;
 	tb->jit_tried = false;
 	tb->jit_body = 0;
+	tb->jit_info = NULL;
 	tb->pnext[0] = tb->pnext[1] = NULL;
 	tb->hnext = c->tb_hash[tb_hash(gpa, tb->key)];
 	c->tb_hash[tb_hash(gpa, tb->key)] = tb;
@@ -708,7 +709,9 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 	} else {
 		/* may go on into chained successors (soft_thread_link) */
 		c->link_left = SOFT_LINK_MAX;
-		c->jit_link_left = SOFT_JIT_LINK_MAX;
+		/* compiled links check only this budget (jit/jit.c
+		 * emit_link_direct): none while an event is pending */
+		c->jit_link_left = c->ev ? 0 : SOFT_JIT_LINK_MAX;
 		soft_jit_count(c, tb);
 		tb->insn[0].run(c, tb->insn);
 	}

@@ -8,10 +8,17 @@
  * instructions before it, none of the later ones), self-modifying code
  * invalidates the compiled block, a flags-reading instruction handed to
  * the interpreter sees the lazy flags the compiled code left, and
- * deterministic mode and VMM_CFG_NO_JIT run the interpreter only.
+ * deterministic mode and VMM_CFG_NO_JIT run the interpreter only; a
+ * patched link between compiled blocks is not followed once its
+ * successor is invalidated, stops for a kick, and enters the successor
+ * with the registers it expects.
  */
 #include "soft_test.h"
 #include "config.h"
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 
 static struct vmm_vcpu_stats stats(vmm_vcpu *cpu)
 {
@@ -1219,6 +1226,222 @@ static void test_uncached_address_regs(void **state)
 	same(&a, &c);
 }
 
+/*
+ * A patched link (block A's JMP straight into compiled block B, on
+ * another page) whose successor is invalidated by a store of A itself:
+ * A's link must go the slow way afterwards (chain_gen changed in the
+ * store's call), not into B's old code.  Iteration 50 rewrites B's
+ * "mov al, 0x11" to 0x22 (the iterations before store to data):
+ *
+ *	mov ecx, 100; xor edx, edx; mov ebx, 0x11; mov r9, rsi;
+ *	mov r8d, 0x22
+ * top:	lea rdi, [B + 1]; mov rsi, r9; cmp ecx, 50; cmove rsi, rdi;
+ *	cmovbe ebx, r8d; mov [rsi], bl; jmp B
+ *	(page 2) B: mov al, 0x11; movzx eax, al; add edx, eax; dec ecx;
+ *	jnz top; hlt
+ */
+static void test_patched_link_smc(void **state)
+{
+	static const uint8_t a[] = {
+		0xb9, 0x64, 0x00, 0x00, 0x00, 0x31, 0xd2, 0xbb, 0x11, 0x00,
+		0x00, 0x00, 0x49, 0x89, 0xf1, 0x41, 0xb8, 0x22, 0x00, 0x00,
+		0x00,
+		0x48, 0x8d, 0x3d, 0xe5, 0x0f, 0x00, 0x00, /* lea rdi, [B+1] */
+		0x4c, 0x89, 0xce, 0x83, 0xf9, 0x32, 0x48, 0x0f, 0x44, 0xf7,
+		0x41, 0x0f, 0x46, 0xd8, 0x88, 0x1e,
+		0xe9, 0xcf, 0x0f, 0x00, 0x00,             /* jmp B */
+	};
+	static const uint8_t b[] = {
+		0xb0, 0x11, 0x0f, 0xb6, 0xc0, 0x01, 0xc2, 0xff, 0xc9,
+		0x0f, 0x85, 0x06, 0xf0, 0xff, 0xff,       /* jnz top */
+		0xf4,
+	};
+	static uint8_t code[4096 + sizeof(b)];
+	struct outcome o1, o2;
+
+	skip_without_jit();
+	memset(code, 0xcc, sizeof(code));
+	memcpy(code, a, sizeof(a));
+	memcpy(code + 4096, b, sizeof(b));
+	run(&o1, VMM_CFG_NO_JIT, code, sizeof(code), 0);
+	run(&o2, VMM_CFG_JIT_EAGER, code, sizeof(code), 0);
+	assert_int_equal(o1.e.kind, VMM_EXIT_HLT);
+	assert_int_equal(o1.st.gpr[VMM_RDX], 50 * 0x11 + 50 * 0x22);
+	assert_true(o2.compiled >= 3);
+	same(&o1, &o2);
+}
+
+static void *kick_later(void *arg)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+	vmm_vcpu_kick(arg);
+	return NULL;
+}
+
+/*
+ * Two compiled blocks jumping to each other forever through patched
+ * links (neither is a self-loop): a kick from another thread ends the
+ * run (the links use up their budget and the executor sees the kick);
+ * SIGALRM ends the test if they never do.
+ *
+ *	0: inc rax; jmp 5
+ *	5: inc rbx; jmp 0
+ */
+static void test_patched_link_kick(void **state)
+{
+	static const uint8_t code[] = {
+		0x48, 0xff, 0xc0, 0xeb, 0x00, 0x48, 0xff, 0xc3, 0xeb, 0xf6,
+	};
+	struct tvm t;
+	struct vmm_exit e;
+	struct vmm_vcpu_stats s;
+	pthread_t th;
+
+	skip_without_jit();
+	for (int mode = 0; mode < 2; mode++) {
+		tvm_create(&t, mode ? VMM_CFG_JIT_EAGER : VMM_CFG_JIT);
+		tvm_setup(&t, ENV_LONG64, 3, code, sizeof(code));
+		t.st.gpr[VMM_RAX] = t.st.gpr[VMM_RBX] = 0;
+		tvm_set(&t);
+		assert_int_equal(pthread_create(&th, NULL, kick_later, t.cpu),
+				 0);
+		alarm(20);
+		e = tvm_run(&t);
+		alarm(0);
+		pthread_join(th, NULL);
+		assert_int_equal(e.kind, VMM_EXIT_INTERRUPTED);
+		assert_true(t.st.gpr[VMM_RAX] > 10000);
+		assert_true(t.st.gpr[VMM_RAX] - t.st.gpr[VMM_RBX] <= 1);
+		s = stats(t.cpu);
+		assert_true(s.blocks_compiled >= 2);
+		/* exits only at block boundaries: every INC with its JMP */
+		assert_int_equal(s.insns_retired,
+				 2 * (t.st.gpr[VMM_RAX] + t.st.gpr[VMM_RBX]));
+		tvm_destroy(&t);
+	}
+}
+
+/*
+ * Patched links between blocks that cache different guest registers in
+ * different host registers, with and without memory accesses (the TLB
+ * base): the successor entered past its loads, or through a trampoline
+ * with the loads the exit lacks, sees the same registers as the
+ * interpreter.
+ *
+ *	mov ecx, 300; xor edi, edi
+ * b1:	add rax, rbx; add rax, rbx; xor rbx, rax; jmp b2
+ * b2:	mov rdx, [rsi]; add rdx, rbx; add rbx, rdx; mov [rsi+8], rbx;
+ *	jmp b3
+ * b3:	add rdi, rax; add rdi, rbx; imul rdx, rdi; add rdx, rdi;
+ *	add rax, rdx; dec ecx; jnz b1
+ *	hlt
+ */
+static void test_patched_link_regs(void **state)
+{
+	static const uint8_t code[] = {
+		0xb9, 0x2c, 0x01, 0x00, 0x00, 0x31, 0xff,
+		/* b1 (7) */
+		0x48, 0x01, 0xd8, 0x48, 0x01, 0xd8, 0x48, 0x31, 0xc3,
+		0xeb, 0x00,
+		/* b2 (18) */
+		0x48, 0x8b, 0x16, 0x48, 0x01, 0xda, 0x48, 0x01, 0xd3,
+		0x48, 0x89, 0x5e, 0x08, 0xeb, 0x00,
+		/* b3 (33) */
+		0x48, 0x01, 0xc7, 0x48, 0x01, 0xdf, 0x48, 0x0f, 0xaf, 0xd7,
+		0x48, 0x01, 0xfa, 0x48, 0x01, 0xd0, 0xff, 0xc9,
+		0x75, 0xd2,                               /* jnz b1 */
+		0xf4,
+	};
+	struct outcome o1, o2, o3;
+
+	skip_without_jit();
+	run(&o1, VMM_CFG_NO_JIT, code, sizeof(code), 0);
+	run(&o2, VMM_CFG_JIT_EAGER, code, sizeof(code), 0);
+	run(&o3, VMM_CFG_JIT, code, sizeof(code), 0);
+	assert_int_equal(o1.e.kind, VMM_EXIT_HLT);
+	assert_true(o2.compiled >= 3);
+	assert_true(o3.compiled >= 3);
+	same(&o1, &o2);
+	same(&o1, &o3);
+}
+
+/*
+ * Lazy flags still pending at a Jcc's exits (both go to the next block):
+ * a successor that reads them (SETC, CMOVB: flags live at its entry) is
+ * entered through the stub that stores them, one that writes them first
+ * (SUB) without; the same state as the interpreter.
+ *
+ *	mov ecx, 200
+ * top:	add eax, ebx; jno B
+ * B:	setc dl; add edi, edx; imul ebx, ebx, 0x9e3779b1; add ebx, 7;
+ *	cmp ebx, eax; jne C
+ * C:	cmovb ebp, eax; add ebp, 3; jc D
+ * D:	sub esi, eax; adc esi, ebp; dec ecx; jnz top
+ *	hlt
+ */
+static void test_patched_link_flags(void **state)
+{
+	static const uint8_t code[] = {
+		0xb9, 0xc8, 0x00, 0x00, 0x00,
+		0x01, 0xd8, 0x71, 0x00,
+		0x0f, 0x92, 0xc2, 0x01, 0xd7, 0x69, 0xdb, 0xb1, 0x79, 0x37,
+		0x9e, 0x83, 0xc3, 0x07, 0x39, 0xc3, 0x75, 0x00,
+		0x0f, 0x42, 0xe8, 0x83, 0xc5, 0x03, 0x72, 0x00,
+		0x29, 0xc6, 0x11, 0xee, 0xff, 0xc9, 0x75, 0xda,
+		0xf4,
+	};
+	struct outcome o1, o2, o3;
+
+	skip_without_jit();
+	run(&o1, VMM_CFG_NO_JIT, code, sizeof(code), 0);
+	run(&o2, VMM_CFG_JIT_EAGER, code, sizeof(code), 0);
+	run(&o3, VMM_CFG_JIT, code, sizeof(code), 0);
+	assert_int_equal(o1.e.kind, VMM_EXIT_HLT);
+	assert_true(o1.st.gpr[VMM_RDI] > 0 && o1.st.gpr[VMM_RDI] < 200);
+	assert_true(o2.compiled >= 4);
+	same(&o1, &o2);
+	same(&o1, &o3);
+}
+
+/*
+ * CALL (a patched direct link) and RET (the slot / jump cache, entering
+ * at the return site's guard) between blocks caching different
+ * registers: the function changes RBX in the state, which the calling
+ * block and the return site cache in a host register the function does
+ * not use.
+ *
+ *	mov ecx, 200
+ * a:	add rax, rbx; add rax, rbx; call f
+ *	add rbx, rdx; add rbx, rdx; sub rsi, rbx; dec ecx; jnz a
+ *	hlt
+ * f:	add rdx, rax; add rdx, rax; xor rax, rdx; inc rbx; ret
+ */
+static void test_patched_link_ret(void **state)
+{
+	static const uint8_t code[] = {
+		0xb9, 0xc8, 0x00, 0x00, 0x00,
+		0x48, 0x01, 0xd8, 0x48, 0x01, 0xd8, 0xe8, 0x0e, 0x00, 0x00,
+		0x00,
+		0x48, 0x01, 0xd3, 0x48, 0x01, 0xd3, 0x48, 0x29, 0xde, 0xff,
+		0xc9, 0x75, 0xe8,
+		0xf4,
+		0x48, 0x01, 0xc2, 0x48, 0x01, 0xc2, 0x48, 0x31, 0xd0, 0x48,
+		0xff, 0xc3, 0xc3,
+	};
+	struct outcome o1, o2, o3;
+
+	skip_without_jit();
+	run(&o1, VMM_CFG_NO_JIT, code, sizeof(code), 5);
+	run(&o2, VMM_CFG_JIT_EAGER, code, sizeof(code), 5);
+	run(&o3, VMM_CFG_JIT, code, sizeof(code), 5);
+	assert_int_equal(o1.e.kind, VMM_EXIT_HLT);
+	assert_true(o2.compiled >= 3);
+	same(&o1, &o2);
+	same(&o1, &o3);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -1258,6 +1481,11 @@ int main(void)
 		cmocka_unit_test(test_loop_cond_outside),
 		cmocka_unit_test(test_bt_bswap),
 		cmocka_unit_test(test_uncached_address_regs),
+		cmocka_unit_test(test_patched_link_smc),
+		cmocka_unit_test(test_patched_link_kick),
+		cmocka_unit_test(test_patched_link_regs),
+		cmocka_unit_test(test_patched_link_flags),
+		cmocka_unit_test(test_patched_link_ret),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,9 +37,12 @@
  *   - every other instruction runs through the interpreter's threaded
  *     entry of a copy of it (emit_interp); a block ending in an
  *     untranslated branch enters it through its threaded entry, so it
- *     links as between interpreted blocks; translated branches link
- *     through per-exit slots (emit_link) or loop to their own block's body
- *     (emit_self_loop).
+ *     links as between interpreted blocks; a translated direct branch
+ *     exits through a jmp rel32 patched into its successor's code
+ *     (emit_link_direct, soft_jit_patch; undone when chain_gen changes),
+ *     RET and indirect branches through per-exit slots and the jump cache
+ *     (emit_link), and a self-loop back to its own body (struct
+ *     tr.loop).
  *
  * Code buffer: a memfd mapped twice, writable for the translator and
  * executable for the CPU, never both in one mapping (W^X).  It is filled
@@ -76,12 +79,18 @@ static int soft_jit_call(struct soft_cpu *c, const struct soft_insn *i)
 
 	if (unlikely(c->shadow || c->halted || (c->st.rflags & FL_TF) ||
 		     (!c->poll_count && c->svm->chip)))
-		c->link_left = 0;
+		c->link_left = c->jit_link_left = 0;
 	c->icount++;
 	if (likely(r == SOFT_NEXT)) {
 		c->st.rip = (c->st.rip + i->len) & c->ipmask;
-		if (likely(!c->ev))
+		if (likely(!c->ev)) {
+			/* back into compiled code: its patched links must
+			 * be valid at this chain_gen */
+			if (unlikely(c->jit_npatch &&
+				     c->jit_pgen != c->chain_gen))
+				soft_jit_unpatch(c);
 			return 0;
+		}
 	}
 	return r + 1;
 }
@@ -92,6 +101,13 @@ static int soft_jit_call(struct soft_cpu *c, const struct soft_insn *i)
 static int soft_jit_stub(struct soft_cpu *c, const struct soft_insn *i)
 {
 	soft_thread_sync(c, i);
+	/* (only reached with c->ev clear: soft_thread_next) the
+	 * instruction stopped the links (soft_thunk: a shadow, TF, HLT,
+	 * an irqchip poll): compiled links check jit_link_left alone */
+	if (unlikely(!c->link_left))
+		c->jit_link_left = 0;
+	if (unlikely(c->jit_npatch && c->jit_pgen != c->chain_gen))
+		soft_jit_unpatch(c);
 	return SOFT_JIT_CONT;
 }
 
@@ -113,7 +129,52 @@ struct jit_slot {
 	/* tb's compiled body (its code past the frame's prologue), or NULL
 	 * while it is not compiled */
 	uintptr_t body;
+	/*
+	 * A direct exit (one target): the offset in the code buffer of its
+	 * patchable jmp rel32 (0: an indirect exit, no patching).  Its
+	 * rel32 is 0 (on to the slow way, soft_jit_link) until a link
+	 * finds the successor compiled; then it points into the
+	 * successor's code (soft_jit_patch) until undone.
+	 */
+	uint32_t jmp;
+	/* with lazy flags still pending in R8/R9 at the exit: the stub
+	 * that stores them (pf_store) and its jmp rel32 on to the
+	 * successor, where a link goes when the successor may read them
+	 * (struct jit_info.flags_in); 0: none */
+	uint32_t fstub, fjmp;
+	/* the exit's register state: guest register g in host register
+	 * hr[g] (-1: not), R10 = the TLB base (mem) */
+	int8_t hr[16];
+	bool mem;
+	/* a trampoline made for tb (the successor's loads this exit's
+	 * registers lack), reused when the link is patched again */
+	struct soft_tb *tramp_tb;
+	uintptr_t tramp;
 };
+
+/*
+ * A compiled block's entry points past the entry guard, for patched
+ * links (the guard holds for them: the link was found for rip0 at this
+ * chain_gen) and what its code expects there.
+ */
+struct jit_info {
+	uint64_t rip0;
+	uintptr_t noguard; /* R10 and the register cache to load */
+	uintptr_t init;    /* both loaded */
+	int8_t hr[16];
+	uint16_t cached;
+	bool mem;
+	/* the flags at its entry may be read (liveness: a reader, a call, a
+	 * possible fault or its end before an instruction writes them all) */
+	bool flags_in;
+};
+
+/* patched links per vCPU before they are all undone (and made again as
+ * the code runs) */
+#define JIT_MAX_PATCH 8192u
+
+static void soft_jit_patch(struct soft_cpu *c, struct jit_slot *s,
+			   struct soft_tb *n);
 
 static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 {
@@ -147,6 +208,9 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 	s->rip = rip;
 	s->gen = c->chain_gen;
 	s->body = n->jit_body;
+	if (s->jmp && n->jit_info &&
+	    ((const struct jit_info *)n->jit_info)->rip0 == rip)
+		soft_jit_patch(c, s, n);
 	return soft_thread_enter(c, n);
 }
 
@@ -234,6 +298,8 @@ int soft_jit_init(struct soft_cpu *c)
 	c->jit_used = 0;
 	c->jit_full = false;
 	c->jit_prof = NULL;
+	c->jit_patch = NULL;
+	c->jit_npatch = 0;
 #if SOFT_JIT_PROFILE
 	if (c->jit_on) {
 		c->jit_prof = vmm__alloc(c->vm, JIT_PROF_N * sizeof(uint64_t));
@@ -274,6 +340,9 @@ static bool code_buffer(struct soft_cpu *c)
 	}
 	c->jit_rw = rw;
 	c->jit_rx = rx;
+	/* (without it links stay unpatched: soft_jit_patch) */
+	c->jit_patch = vmm__alloc(c->vm, JIT_MAX_PATCH * sizeof(uint32_t));
+	c->jit_npatch = 0;
 	return true;
 }
 
@@ -291,12 +360,35 @@ void soft_jit_fini(struct soft_cpu *c)
 		munmap(c->jit_rw, SOFT_JIT_CODE_SIZE);
 		munmap(c->jit_rx, SOFT_JIT_CODE_SIZE);
 	}
+	if (c->jit_patch)
+		vmm__free(c->vm, c->jit_patch);
+	c->jit_patch = NULL;
+	c->jit_npatch = 0;
 	c->jit_rw = c->jit_rx = NULL;
 	c->jit_on = false;
 }
 
+/*
+ * Every patched link back to the slow way (rel32 0: the instruction after
+ * the jmp, which goes to soft_jit_link).  The code it patched is still
+ * there (a flush empties the buffer only for the next compilation), so
+ * compiled code still on its way out after a flush cannot follow a link
+ * into a block the flush dropped.
+ */
+void soft_jit_unpatch(struct soft_cpu *c)
+{
+	static const uint8_t zero[4];
+
+	for (unsigned k = 0; k < c->jit_npatch; k++)
+		memcpy(c->jit_rw + c->jit_patch[k], zero, 4);
+	c->jit_npatch = 0;
+	c->st_jit_unpatch_all++;
+}
+
 void soft_jit_flush(struct soft_cpu *c)
 {
+	if (c->jit_npatch)
+		soft_jit_unpatch(c);
 	c->jit_used = 0;
 	c->jit_full = false;
 }
@@ -367,6 +459,14 @@ struct tr {
 	 * the state was last written (a compile-time set, see cache_*) */
 	int8_t hr[16];
 	uint16_t cached, dirty;
+	/* after the block's end (cache_end): the cached registers whose host
+	 * register still holds the state's value (what a patched link to a
+	 * successor with the same ones need not load again) */
+	uint16_t xvalid;
+	/* positions: past the entry guard; past the entry's loads (struct
+	 * jit_info) */
+	size_t pos_noguard, pos_init;
+	bool flags_in; /* struct jit_info */
 	bool nocache; /* the block end: the state is the only copy */
 	bool mem;     /* has memory accesses: R10 = the TLB */
 	/* TLB hits of the inline path not yet added to st_tlb_hits */
@@ -480,6 +580,7 @@ static void st_reg(struct tr *t, unsigned h, unsigned r, unsigned size)
 			size = 8;
 		}
 		e_store(e, h, H_RBX, reg_off(r, size), size);
+		t->xvalid &= (uint16_t)~(1u << (hi ? r - 16 : r & 15));
 		return;
 	}
 	t->dirty |= (uint16_t)(1u << (hi ? r - 16 : r));
@@ -509,6 +610,7 @@ static void addi_reg(struct tr *t, unsigned r, int32_t imm)
 
 	if (c < 0) {
 		e_mem_imm(&t->e, 0, H_RBX, GPR(r), imm, 8);
+		t->xvalid &= (uint16_t)~(1u << (r & 15));
 		return;
 	}
 	e_alu_ri(&t->e, 0, (unsigned)c, imm);
@@ -553,6 +655,8 @@ static void cache_sync(struct tr *t)
 static void cache_end(struct tr *t)
 {
 	cache_sync(t);
+	if (!t->nocache)
+		t->xvalid = t->cached;
 	t->nocache = true;
 }
 
@@ -691,13 +795,17 @@ static void check_canonical(struct tr *t)
 
 /*
  * The soft TLB inline: RSI (linear) -> RSI (host pointer) for @size bytes,
- * a read or write hit, else the slow path.  Clobbers RAX, RCX, RDI.
+ * a read or write hit, else the slow path.  Clobbers RAX, RCX (RDI too,
+ * for the emitters that count on it).
  */
+_Static_assert(offsetof(struct soft_tlb_entry, tag_w) < 128 &&
+	       offsetof(struct soft_tlb_entry, addend) < 128,
+	       "TLB entry fields reachable with disp8");
 static void emit_tlb(struct tr *t, unsigned size, bool write)
 {
 	struct jit_emit *e = &t->e;
-	int32_t tag = write ? (int32_t)offsetof(struct soft_tlb_entry, tag_w)
-			    : (int32_t)offsetof(struct soft_tlb_entry, tag_r);
+	uint8_t tag = write ? (uint8_t)offsetof(struct soft_tlb_entry, tag_w)
+			    : (uint8_t)offsetof(struct soft_tlb_entry, tag_r);
 
 	/* rax = soft_tlb_idx(lin) */
 	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);
@@ -707,33 +815,37 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 	e_rr(e, OPS(0x31), 4, H_RCX, H_RAX);   /* xor eax, ecx */
 	e_rr(e, OPS(0x81), 4, 4, H_RAX);       /* and eax, size - 1 */
 	e_d(e, SOFT_TLB_SIZE - 1);
-	/* rdi = R10 (this CPL's TLB) + idx * 40 */
+	/* the entry: R10 (this CPL's TLB) + idx * 40 = r10 + rax * 5 * 8 */
 	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
-	e_b(e, 0x49); e_b(e, 0x8d); e_b(e, 0x3c); e_b(e, 0xc2); /* lea rdi,[r10+rax*8] */
 	/* the page of the access's last byte is the entry's: a hit that
 	 * does not cross the page */
 	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x4e);                /* lea rcx,[rsi+size-1] */
 	e_b(e, (uint8_t)(size - 1));
 	e_alu_ri(e, 4, H_RCX, -4096);
-	e_rm(e, OPS(0x3b), 8, H_RCX, H_RDI, tag); /* cmp rcx, [rdi+tag] */
+	/* cmp rcx, [r10+rax*8+tag] */
+	e_b(e, 0x49); e_b(e, 0x3b); e_b(e, 0x4c); e_b(e, 0xc2); e_b(e, tag);
 	to_slow(t, CC_NE);
-	e_rm(e, OPS(0x03), 8, H_RSI, H_RDI,
-	     (int32_t)offsetof(struct soft_tlb_entry, addend));
+	/* add rsi, [r10+rax*8+addend] */
+	e_b(e, 0x49); e_b(e, 0x03); e_b(e, 0x74); e_b(e, 0xc2);
+	e_b(e, (uint8_t)offsetof(struct soft_tlb_entry, addend));
 	t->pend_hits++;
 }
 
-/* R10 = this CPL's TLB, &c->tlb[c->tlb_user][0] (RAX clobbered) */
-static void emit_tlb_base(struct tr *t)
+/* R10 = this CPL's TLB, &c->tlb[c->tlb_user][0] (RAX clobbered); every
+ * block with memory accesses keeps it there from its entry on */
+static void e_tlb_base(struct jit_emit *e)
 {
-	struct jit_emit *e = &t->e;
-
-	if (!t->mem)
-		return;
 	e_load(e, H_RAX, H_RBX, OFF(tlb_user), 4);
 	e_rr(e, OPS(0x69), 4, H_RAX, H_RAX);   /* imul eax, eax, imm32 */
 	e_d(e, (uint32_t)sizeof(((struct soft_cpu *)0)->tlb[0]));
 	e_b(e, 0x4c); e_b(e, 0x8d); e_b(e, 0x94); e_b(e, 0x03); /* lea r10,[rbx+rax+d32] */
 	e_d(e, (uint32_t)OFF(tlb));
+}
+
+static void emit_tlb_base(struct tr *t)
+{
+	if (t->mem)
+		e_tlb_base(&t->e);
 }
 
 /* add the TLB hits counted since the last time to the statistics */
@@ -1940,6 +2052,18 @@ static void emit_shift(struct tr *t, const struct soft_insn *i,
 }
 
 /*
+ * c->cur_tb = this block, before the compiled code calls or leaves for C
+ * (soft_tb_page_write's test for the running block, the executor's and
+ * soft_jit_link's predecessor): patched links enter blocks without
+ * setting it.  RAX clobbered.
+ */
+static void st_cur_tb(struct tr *t)
+{
+	e_movi(&t->e, H_RAX, (uint64_t)(uintptr_t)t->tb);
+	e_store(&t->e, H_RAX, H_RBX, OFF(cur_tb), 8);
+}
+
+/*
  * One more instruction run through the interpreter by compiled code
  * (st_jit_fallbacks; with -Djit_profile=true also by opcode and
  * ModRM.reg, for choosing what to translate next).  RAX and the host
@@ -2007,6 +2131,7 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 			cache_sync(t);
 		if (last)
 			loop_flush(t, false);
+		st_cur_tb(t);
 		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 		e_movi(e, H_RSI, (uint64_t)(uintptr_t)cp);
 		if (last) {
@@ -2068,72 +2193,128 @@ static void emit_jc_probe(struct tr *t, size_t *f, unsigned *nf)
 	       8);
 	e_rr(e, OPS(0x85), 8, H_RCX, H_RCX);
 	f[(*nf)++] = e_jcc32(e, CC_E);               /* not compiled */
-	e_store(e, H_RAX, H_RBX, OFF(cur_tb), 8);
 	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(jit_link_left));
 	e_b(e, 0xff); e_b(e, 0xe1);                  /* jmp rcx */
 }
 
-/* @check_rip (RET, indirect JMP/CALL): the slot is for the RIP the
- * branch just wrote, which RAX still holds */
-static bool emit_link(struct tr *t, bool check_rip)
+/*
+ * The way out of a link that cannot be taken in compiled code: this block
+ * is cur_tb, then soft_jit_link(c, slot) in the caller's frame (it finds
+ * the successor, fills the slot, patches a direct exit, enters it).
+ */
+static void emit_link_slow(struct tr *t, struct jit_slot *s)
+{
+	struct jit_emit *e = &t->e;
+
+	st_cur_tb(t);
+	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
+	e_movi(e, H_RSI, (uint64_t)(uintptr_t)s);
+	emit_epilogue(e);
+	e_movi(e, H_RAX, (uint64_t)(uintptr_t)soft_jit_link);
+	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+}
+
+/*
+ * A direct exit (its one target in the state's RIP, everything written
+ * back): one budget decrement, then a jmp rel32 that soft_jit_patch()
+ * points straight into the successor's code once it is compiled (past
+ * its entry guard, past the loads this exit's registers make needless).
+ * Until then, and after soft_jit_unpatch(), the rel32 is 0: on to the
+ * slow way.  jit_link_left is the only check: whatever must stop the
+ * links (an event, a shadow, TF, HLT, an irqchip poll, the executor's
+ * turn for kicks, interrupts and shootdowns) zeroes it, and a call that
+ * set c->ev leaves the compiled code at once (soft_jit_call,
+ * soft_jit_stub); a chain_gen change undoes every patch before compiled
+ * code runs again.
+ */
+static bool emit_link_direct(struct tr *t)
 {
 	struct jit_emit *e = &t->e;
 	struct jit_slot *s = soft_tb_alloc(t->c, sizeof(*s));
-	size_t f[8];
-	unsigned nf = 0;
+	size_t jb, j;
 
 	if (!s)
 		return false;
 	memset(s, 0, sizeof(*s));
-	if (check_rip) {
-		/* RDX = RIP, which the branch just wrote from RAX: the
-		 * checks below need not wait for it through memory */
-		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+	loop_flush(t, false);
+	for (unsigned g = 0; g < 16; g++)
+		s->hr[g] = (t->xvalid & (1u << g)) ? t->hr[g] : -1;
+	s->mem = t->mem;
+	/* sub dword [rbx+jit_link_left], 1; jb slow (it was 0) */
+	e_rm(e, OPS(0x83), 4, 5, H_RBX, OFF(jit_link_left)); e_b(e, 1);
+	jb = e_jcc32(e, 0x2);
+	j = e_jmp32(e);
+	s->jmp = (uint32_t)((size_t)(e->start - t->c->jit_rw) + j);
+	/* not taken (or not patched): the decrement undone, the slow way */
+	e_patch(e, jb, e_pos(e));
+	e_rm(e, OPS(0x83), 4, 0, H_RBX, OFF(jit_link_left)); e_b(e, 1);
+	pf_store(t, &t->pf);
+	emit_link_slow(t, s);
+	if (t->pf.v) {
+		/* flags pending: a successor that does not read them before
+		 * it writes them all is entered without their stores, the
+		 * others through this stub */
+		size_t base = (size_t)(e->start - t->c->jit_rw);
+		s->fstub = (uint32_t)(base + e_pos(e));
+		pf_store(t, &t->pf);
+		s->fjmp = (uint32_t)(base + e_jmp32(e));
 	}
+	return true;
+}
+
+/*
+ * Leave the block for the successor at RIP (written).  A direct exit:
+ * emit_link_direct().  @check_rip (RET, indirect JMP/CALL: the RIP the
+ * branch just wrote, which RAX still holds, varies): through the slot
+ * inline when it holds a compiled block for this RIP and generation and
+ * the link budget lasts, else the jump cache inline, else
+ * soft_jit_link().
+ */
+static bool emit_link(struct tr *t, bool check_rip)
+{
+	struct jit_emit *e = &t->e;
+	struct jit_slot *s;
+	size_t f[8];
+	unsigned nf = 0;
+
+	if (!check_rip)
+		return emit_link_direct(t);
+	s = soft_tb_alloc(t->c, sizeof(*s));
+	if (!s)
+		return false;
+	memset(s, 0, sizeof(*s));
+	/* RDX = RIP, which the branch just wrote from RAX: the checks below
+	 * need not wait for it through memory */
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
 	loop_flush(t, false);
 	e_movi(e, H_RSI, (uint64_t)(uintptr_t)s);
-	/* cmp dword [rbx+ev], 0; jne slow */
-	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
-	f[nf++] = e_jcc32(e, CC_NE);
-	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
-	f[nf++] = e_jcc32(e, CC_E);
 	/* the budget of compiled-to-compiled links (no call: the
-	 * interpreter's SOFT_LINK_MAX bounds recursion as well) */
+	 * interpreter's SOFT_LINK_MAX bounds recursion as well); events
+	 * zero it (emit_link_direct) */
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(jit_link_left)); e_b(e, 0);
 	f[nf++] = e_jcc32(e, CC_E);
 	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, gen), 8);
 	e_rm(e, OPS(0x3b), 8, H_RCX, H_RBX, OFF(chain_gen));
 	f[nf++] = e_jcc32(e, CC_NE);
-	if (check_rip) {
-		/* a RET's or an indirect branch's target varies (a direct
-		 * branch's slot is for its one target) */
-		e_rm(e, OPS(0x3b), 8, H_RDX, H_RSI,
-		     (int32_t)offsetof(struct jit_slot, rip));
-		f[nf++] = e_jcc32(e, CC_NE);
-	}
+	e_rm(e, OPS(0x3b), 8, H_RDX, H_RSI,
+	     (int32_t)offsetof(struct jit_slot, rip));
+	f[nf++] = e_jcc32(e, CC_NE);
 	/* compiled (until then the slow way counts its executions) */
 	e_load(e, H_RAX, H_RSI, (int32_t)offsetof(struct jit_slot, body), 8);
 	e_rr(e, OPS(0x85), 8, H_RAX, H_RAX);
 	f[nf++] = e_jcc32(e, CC_E);
-	/* enter its body in this frame: jit_link_left--, cur_tb = tb */
-	e_load(e, H_RCX, H_RSI, (int32_t)offsetof(struct jit_slot, tb), 8);
-	e_store(e, H_RCX, H_RBX, OFF(cur_tb), 8);
+	/* enter its body (the entry guard) in this frame: jit_link_left-- */
 	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(jit_link_left));
 	e_b(e, 0xff); e_b(e, 0xe0);                  /* jmp rax */
-	if (check_rip) {
-		/* a varying target missed the slot: the jump cache (the
-		 * interpreter's soft_thread_link_jc(), by RIP = linear) */
-		for (unsigned k = 3; k < nf; k++)
-			e_patch(e, f[k], e_pos(e));
-		nf = 3;
-		emit_jc_probe(t, f, &nf);
-	}
+	/* a varying target missed the slot: the jump cache (the
+	 * interpreter's soft_thread_link_jc(), by RIP = linear) */
+	for (unsigned k = 1; k < nf; k++)
+		e_patch(e, f[k], e_pos(e));
+	nf = 1;
+	emit_jc_probe(t, f, &nf);
 	for (unsigned k = 0; k < nf; k++)
 		e_patch(e, f[k], e_pos(e));
-	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
-	emit_epilogue(e);
-	e_movi(e, H_RAX, (uint64_t)(uintptr_t)soft_jit_link);
-	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+	emit_link_slow(t, s);
 	return true;
 }
 
@@ -2163,35 +2344,6 @@ static void st_rip(struct tr *t, uint64_t v)
 		e_movi(&t->e, H_RAX, v);
 		e_store(&t->e, H_RAX, H_RBX, OFF(st.rip), 8);
 	}
-}
-
-/*
- * A branch back to the block's own start (RIP written, the cache written
- * back, nothing pending): on to the body's top directly, the cached
- * registers and R10 still holding what the state has, while no event is
- * pending, the link budget lasts (the executor looks at kicks and
- * interrupts when it is used up) and chain_gen is the one this block was
- * entered with (no TLB flush, mode change or invalidation since: saved
- * at [rsp] on entry).  Otherwise the link code after it.
- */
-static void emit_self_loop(struct tr *t, uint64_t target)
-{
-	struct jit_emit *e = &t->e;
-	size_t f[3];
-
-	if (target != t->rip0 || !t->loop_pos)
-		return;
-	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ev)); e_b(e, 0);
-	f[0] = e_jcc32(e, CC_NE);
-	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(link_left)); e_b(e, 0);
-	f[1] = e_jcc32(e, CC_E);
-	e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
-	e_b(e, 0x48); e_b(e, 0x3b); e_b(e, 0x04); e_b(e, 0x24); /* cmp rax,[rsp] */
-	f[2] = e_jcc32(e, CC_NE);
-	e_rm(e, OPS(0xff), 4, 1, H_RBX, OFF(link_left));
-	e_patch(e, e_jmp32(e), t->loop_pos);
-	for (unsigned k = 0; k < 3; k++)
-		e_patch(e, f[k], e_pos(e));
 }
 
 /*
@@ -2227,6 +2379,7 @@ static void emit_loop_back(struct tr *t)
 	e_patch(e, e_jcc32(e, 0x2), t->loop_pos);    /* jb top */
 	e_rr(e, OPS(0xff), 4, 1, LOOP_REG);          /* dec r15d */
 	e_st32i(e, H_RBX, OFF(link_left), 0);
+	e_st32i(e, H_RBX, OFF(jit_link_left), 0);
 }
 
 /* leave a self-loop block at the end of its last instruction, for RIP
@@ -2287,7 +2440,7 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	const struct soft_insn *i = &t->tb->insn[k];
 	uint64_t target;
 	unsigned hits;
-	size_t taken, link, slow, j;
+	size_t taken;
 	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
 					    (f->cc >> 1) == 3));
 	unsigned cc = f->cc;
@@ -2299,7 +2452,9 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 		return emit_jcc_loop(t, k, f, hf);
 	cache_end(t); /* moves: the host flags stay */
 	if (t->pf.v) {
-		pf_flush(t); /* redoes the producer: its host flags */
+		/* redo the producer for its host flags; the flags stay
+		 * pending for the exits (emit_link_direct) */
+		pf_redo(t, &t->pf);
 		hf = true;
 	}
 	if (!hf && !emit_flags(t, f->cc)) {
@@ -2307,36 +2462,22 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 		cc = CC_NE;
 	}
 	taken = e_jcc32(e, (uint8_t)cc);
-	/* not taken (RIPs are constants, checked at the block's entry) */
+	/* not taken (RIPs are constants, checked at the block's entry):
+	 * its link right here, no jump to it */
 	st_rip(t, (insn_rip(t, k) + i->len) & (t->m32 ? 0xffffffffull : ~0ull));
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	hits = t->pend_hits;
 	flush_hits(t);
-	j = e_jmp32(e);
-	e_patch(e, taken, e_pos(e));
-	if (!canonical(target)) {
-		slow = e_jmp32(e);
-	} else {
-		slow = 0;
-		st_rip(t, target);
-		e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1),
-			  8);
-		t->pend_hits = hits;
-		flush_hits(t);
-		emit_self_loop(t, target);
-	}
-	t->pend_hits = hits; /* the interpreter's route */
-	if (slow == 0 && !emit_link(t, false))
-		return false;
-	/* not taken: its own slot */
-	link = e_pos(e);
-	e_patch(e, j, link);
 	if (!emit_link(t, false))
 		return false;
-	if (slow == 0)
-		return true;
-	e_patch(e, slow, e_pos(e));
-	return emit_interp(t, k, true);
+	e_patch(e, taken, e_pos(e));
+	t->pend_hits = hits;
+	if (!canonical(target))
+		return emit_interp(t, k, true); /* the interpreter's #GP */
+	st_rip(t, target);
+	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	flush_hits(t);
+	return emit_link(t, false);
 }
 
 /* the rel32 jumps of a branch's checks to its interpreter route */
@@ -2458,9 +2599,6 @@ static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 	e_store(e, H_RAX, H_RBX, OFF(st.rip), 8);
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	flush_hits(t);
-	if (f->k == K_JMP && !t->loop)
-		emit_self_loop(t, (insn_rip(t, k) + i->len + i->imm) &
-				       (t->m32 ? 0xffffffffull : ~0ull));
 	if (!emit_link(t, f->k == K_RET || f->k == K_JMPI ||
 			 f->k == K_CALLI))
 		return false;
@@ -2948,6 +3086,8 @@ static void choose_cached(struct tr *t, const struct form *forms,
 				count_use(use, i->index, 8);
 		}
 	}
+	unsigned pick[NCACHE], npick = 0, taken = 0;
+
 	for (unsigned n = 0; n < ncache; n++) {
 		unsigned best = 16;
 		for (unsigned g = 0; g < 16; g++)
@@ -2956,8 +3096,33 @@ static void choose_cached(struct tr *t, const struct form *forms,
 				best = g;
 		if (best == 16)
 			break;
-		t->hr[best] = (int8_t)cache_regs[n];
+		pick[npick++] = best;
 		t->cached |= (uint16_t)(1u << best);
+	}
+	/*
+	 * Each guest register in its home host register (cache_regs[g %
+	 * NCACHE]) when free, so that neighbouring blocks agree more often
+	 * and a patched link between them skips the loads (soft_jit_patch);
+	 * the others in the free ones.  A self-loop's counter keeps
+	 * LOOP_REG.
+	 */
+	if (t->loop)
+		taken |= 1u << (NCACHE - 1);
+	for (unsigned k = 0; k < npick; k++) {
+		unsigned h = pick[k] % NCACHE;
+		if (!(taken & (1u << h))) {
+			taken |= 1u << h;
+			t->hr[pick[k]] = (int8_t)cache_regs[h];
+		}
+	}
+	for (unsigned k = 0; k < npick; k++) {
+		unsigned h = 0;
+		if (t->hr[pick[k]] >= 0)
+			continue;
+		while (taken & (1u << h))
+			h++;
+		taken |= 1u << h;
+		t->hr[pick[k]] = (int8_t)cache_regs[h];
 	}
 }
 
@@ -3059,6 +3224,7 @@ static bool translate_block(struct tr *t)
 	lv = lc || lo;
 
 	t->loop_live = lv;
+	t->flags_in = lv;
 	/* a self-loop: the last instruction branches to the first; with
 	 * all of them translated (an interpreter call found later:
 	 * t->noloop) it counts in LOOP_REG */
@@ -3094,10 +3260,12 @@ static bool translate_block(struct tr *t)
 		e_b(e, 0xff);
 		t->guard[t->nguard++] = e_jcc32(e, CC_NE);
 	}
+	/* a patched link enters past the guard (struct jit_info) */
+	t->pos_noguard = e_pos(e);
 	cache_load(t);
-	if (self) {
-		/* [rsp] = chain_gen at entry (emit_self_loop, a self-loop's
-		 * slow paths) */
+	t->pos_init = e_pos(e);
+	if (t->loop) {
+		/* [rsp] = chain_gen at entry (a self-loop's slow paths) */
 		e_load(e, H_RAX, H_RBX, OFF(chain_gen), 8);
 		e_b(e, 0x48); e_b(e, 0x89); e_b(e, 0x04); e_b(e, 0x24); /* mov [rsp],rax */
 	}
@@ -3245,7 +3413,7 @@ static bool translate_block(struct tr *t)
 			t->pend_len += i->len;
 			t->pend_n++;
 			if (last) {
-				pf_flush(t);
+				/* (flags pending: emit_link_direct) */
 				sync_pend(t);
 				cache_end(t);
 				if (!emit_link(t, false))
@@ -3287,6 +3455,7 @@ static bool translate_block(struct tr *t)
 			e_mem_imm(e, 0, H_RBX, OFF(icount),
 				  (int32_t)s->pend_n, 8);
 		loop_flush(t, false);
+		st_cur_tb(t);
 		e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 		e_movi(e, H_RSI, (uint64_t)(uintptr_t)s->i);
 		e_call(e, (const void *)soft_jit_call);
@@ -3341,12 +3510,110 @@ static bool translate_block(struct tr *t)
 	/* the entry guard failed: the frame off, the interpreter's entry */
 	for (unsigned k = 0; k < t->nguard; k++)
 		e_patch(e, t->guard[k], e_pos(e));
+	st_cur_tb(t);
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
 	e_movi(e, H_RSI, (uint64_t)(uintptr_t)tb->insn);
 	emit_epilogue(e);
 	e_movi(e, H_RAX, (uint64_t)(uintptr_t)t->orig);
 	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
 	return !e->overflow;
+}
+
+/* ---- patched links ---- */
+
+/*
+ * A trampoline for a link into the block of @ji from an exit whose host
+ * registers lack @need (and R10 when @r10): those loads, then on to the
+ * block past its own loads.  0 when the buffer has no room for it.
+ */
+static uintptr_t make_tramp(struct soft_cpu *c, const struct jit_info *ji,
+			    uint16_t need, bool r10)
+{
+	size_t start = (c->jit_used + 15) & ~(size_t)15, j;
+	struct jit_emit e;
+	int32_t rel;
+
+	/* (a compilation needs 4096 bytes: soft_jit_compile) */
+	if (start + 4096 + 256 > SOFT_JIT_CODE_SIZE)
+		return 0;
+	e.start = e.p = c->jit_rw + start;
+	e.end = e.start + 256;
+	e.overflow = false;
+	for (unsigned g = 0; g < 16; g++)
+		if (need & (1u << g))
+			e_load(&e, (unsigned)ji->hr[g], H_RBX, GPR(g), 8);
+	if (r10)
+		e_tlb_base(&e);
+	j = e_jmp32(&e);
+	if (e.overflow)
+		return 0;
+	rel = (int32_t)((intptr_t)ji->init -
+			(intptr_t)(c->jit_rx + start + j + 4));
+	memcpy(e.start + j, &rel, 4);
+	c->jit_used = start + e_pos(&e);
+	return (uintptr_t)(c->jit_rx + start);
+}
+
+/*
+ * soft_jit_link() found @n, compiled at the RIP of direct exit @s, at
+ * this chain_gen: point the exit's jmp into @n's code past its entry
+ * guard (which holds until chain_gen changes), and past its loads when
+ * the exit's host registers already hold them (else through a
+ * trampoline with the missing loads).  Recorded for soft_jit_unpatch().
+ */
+/*
+ * Where direct exit @s enters @n (compiled at the exit's RIP, valid at
+ * this chain_gen): past the loads when the exit's registers hold them,
+ * else through a trampoline with the missing loads (kept for the next
+ * patch), else past the guard with all the loads.
+ */
+static uintptr_t link_target(struct soft_cpu *c, struct jit_slot *s,
+			     struct soft_tb *n)
+{
+	const struct jit_info *ji = n->jit_info;
+	uint16_t need = 0;
+	uintptr_t to;
+
+	for (unsigned g = 0; g < 16; g++)
+		if ((ji->cached & (1u << g)) && s->hr[g] != ji->hr[g])
+			need |= (uint16_t)(1u << g);
+	if (!need && (!ji->mem || s->mem))
+		return ji->init;
+	if (s->tramp_tb == n)
+		return s->tramp;
+	to = make_tramp(c, ji, need, ji->mem && !s->mem);
+	if (!to)
+		return ji->noguard;
+	s->tramp_tb = n;
+	s->tramp = to;
+	return to;
+}
+
+static void soft_jit_patch(struct soft_cpu *c, struct jit_slot *s,
+			   struct soft_tb *n)
+{
+	const struct jit_info *ji = n->jit_info;
+	uintptr_t to;
+	int32_t rel;
+
+	if (!c->jit_patch)
+		return;
+	if (c->jit_npatch &&
+	    (c->jit_pgen != c->chain_gen || c->jit_npatch >= JIT_MAX_PATCH))
+		soft_jit_unpatch(c);
+	to = link_target(c, s, n);
+	if (s->fstub && ji->flags_in) {
+		/* through the stub that stores the pending flags */
+		rel = (int32_t)((intptr_t)to -
+				(intptr_t)(c->jit_rx + s->fjmp + 4));
+		memcpy(c->jit_rw + s->fjmp, &rel, 4);
+		to = (uintptr_t)(c->jit_rx + s->fstub);
+	}
+	rel = (int32_t)((intptr_t)to - (intptr_t)(c->jit_rx + s->jmp + 4));
+	memcpy(c->jit_rw + s->jmp, &rel, 4);
+	c->jit_patch[c->jit_npatch++] = s->jmp;
+	c->jit_pgen = c->chain_gen;
+	c->st_jit_patches++;
 }
 
 void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
@@ -3404,6 +3671,18 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 			break;
 	}
 	if (done) {
+		struct jit_info *ji = soft_tb_alloc(c, sizeof(*ji));
+		if (ji) {
+			ji->rip0 = t->rip0;
+			ji->noguard = (uintptr_t)(c->jit_rx + start) +
+				      t->pos_noguard;
+			ji->init = (uintptr_t)(c->jit_rx + start) + t->pos_init;
+			memcpy(ji->hr, t->hr, sizeof(ji->hr));
+			ji->cached = t->cached;
+			ji->mem = t->mem;
+			ji->flags_in = t->flags_in;
+		}
+		tb->jit_info = ji;
 		c->jit_used = start + e_pos(&t->e);
 		tb->insn[0].run = (soft_fn)(uintptr_t)(c->jit_rx + start);
 		tb->jit_body = (uintptr_t)(c->jit_rx + start) + PROLOGUE_LEN;

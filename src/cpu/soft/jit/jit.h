@@ -36,11 +36,25 @@ void soft_jit_flush(struct soft_cpu *c);
 /* Compile @tb (64-bit code only); on success tb->insn[0].run is its code. */
 void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb);
 
-/* Count an execution of @tb; compile it once it is hot. */
+/* Undo every patched link (chain_gen changed since they were made, or
+ * the cache is flushed). */
+void soft_jit_unpatch(struct soft_cpu *c);
+
+/*
+ * Count an execution of @tb; compile it once it is hot.  Called before
+ * every entry into compiled code from C (the executor, the interpreter's
+ * links): the patched links are undone first when chain_gen changed
+ * since they were made, so compiled code only follows links that are
+ * valid now.
+ */
 static inline void soft_jit_count(struct soft_cpu *c, struct soft_tb *tb)
 {
-	if (unlikely(c->jit_on) && tb->hits++ == c->jit_thr)
-		soft_jit_compile(c, tb);
+	if (unlikely(c->jit_on)) {
+		if (unlikely(c->jit_npatch && c->jit_pgen != c->chain_gen))
+			soft_jit_unpatch(c);
+		if (tb->hits++ == c->jit_thr)
+			soft_jit_compile(c, tb);
+	}
 }
 #else
 static inline int soft_jit_init(struct soft_cpu *c) { return 0; }
