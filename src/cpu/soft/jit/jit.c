@@ -899,6 +899,10 @@ enum kind {
 	K_BT,     /* BT/BTS/BTR/BTC (shop = 4-7): register, or memory with an
 		   * immediate offset */
 	K_BSWAP,  /* BSWAP r (the register in rm) */
+	K_XCHG,   /* XCHG r/m, r (86/87; memory: atomic), XCHG eAX, r (acc) */
+	K_CMPXCHG, /* CMPXCHG r/m, r (0F B0/B1; memory: atomic, LOCK or not) */
+	K_XADD,   /* XADD r/m, r (0F C0/C1; memory: atomic, LOCK or not) */
+	K_PUSHF,  /* PUSHF (9C) of 8 bytes (4 in 32-bit code) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -926,7 +930,13 @@ struct form {
 	unsigned cc;       /* SETcc, CMOVcc, Jcc: condition 0-15 */
 	unsigned shop;     /* K_SHIFT: host /ext 4 SHL, 5 SHR, 7 SAR */
 	unsigned count;    /* K_SHIFT: count, masked, not 0 */
+	bool acc;          /* K_XCHG: 90+r, XCHG eAX, r (the register in rm) */
 };
+
+/* the forms of the section "more forms" (below) */
+static bool xops_classify(const struct soft_insn *i, struct form *f,
+			  bool m32);
+static bool xops_mem(const struct soft_insn *i, const struct form *f);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -934,9 +944,16 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 
 	memset(f, 0, sizeof(*f));
 	f->size = sz;
-	if (i->pfx & PFX_LOCK)
-		return false;
-	if (op < 0x40 && (op & 7) < 6) {
+	if ((i->pfx & PFX_LOCK) &&
+	    !(i->mod != 3 && (op == 0x86 || op == 0x87 || op == 0x1b0 ||
+			      op == 0x1b1 || op == 0x1c0 || op == 0x1c1)))
+		return false; /* LOCK: the atomic forms of xops_classify() */
+	if (xops_classify(i, f, m32)) {
+		if (f->k == K_NONE)
+			return false;
+		if (f->acc)
+			return true; /* the register in the opcode: rm */
+	} else if (op < 0x40 && (op & 7) < 6) {
 		static const unsigned d[6] = { O_E, O_E, O_G, O_G, O_A, O_A };
 		static const unsigned s[6] = { O_G, O_G, O_E, O_E, O_I, O_I };
 		f->alu = op >> 3;
@@ -1026,9 +1043,10 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		if (sz == 1)
 			return false;
 		f->k = K_IMUL, f->dst = O_G, f->src = O_E;
-	} else if (op >= 0x190 && op <= 0x19f && i->mod == 3) {
+	} else if (op >= 0x190 && op <= 0x19f) {
+		/* a register, or memory (emit_setcc_cmov) */
 		f->k = K_SETCC, f->cc = op & 15, f->size = 1;
-	} else if (op >= 0x140 && op <= 0x14f && i->mod == 3 && sz != 1) {
+	} else if (op >= 0x140 && op <= 0x14f && sz != 1) {
 		f->k = K_CMOV, f->cc = op & 15;
 	} else if (((op >= 0x70 && op <= 0x7f) ||
 		    (op >= 0x180 && op <= 0x18f)) &&
@@ -1089,7 +1107,14 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 		/* DIV/IDIV fault (#DE) with a register operand too */
 		return i->mod != 3 || f->shop >= 6;
 	case K_BT:
+	case K_SETCC:
+	case K_CMOV:
 		return i->mod != 3;
+	case K_XCHG:
+	case K_CMPXCHG:
+	case K_XADD:
+	case K_PUSHF:
+		return xops_mem(i, f);
 	case K_MOVX:
 		return i->mod != 3;
 	case K_NOT:
@@ -1363,6 +1388,8 @@ static void emit_stack32(struct tr *t, const struct soft_insn *i,
 	}
 }
 
+static void emit_xops(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool flags_live);
 static void emit_mul(struct tr *t, const struct soft_insn *i,
 		     const struct form *f, bool flags_live);
 static void emit_div(struct tr *t, const struct soft_insn *i,
@@ -1635,6 +1662,12 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	case K_BSWAP:
 		emit_bswap(t, i, f);
 		break;
+	case K_XCHG:
+	case K_CMPXCHG:
+	case K_XADD:
+	case K_PUSHF:
+		emit_xops(t, i, f, flags_live);
+		break;
 	case K_SHIFTCL: {
 		if (flags_live && f->shop < 4) {
 			emit_rotcl_live(t, i, f);
@@ -1785,6 +1818,26 @@ static void emit_setcc_cmov(struct tr *t, const struct soft_insn *i,
 {
 	struct jit_emit *e = &t->e;
 
+	if (i->mod != 3) {
+		/* memory: the condition into DL first (the address and
+		 * the TLB check clobber the host flags), then SETcc's
+		 * store or CMOVcc's load, which faults whatever the
+		 * condition */
+		e_rr(e, OPS(0x0f, (uint8_t)(0x90 | f->cc)), 1, 0, H_RDX);
+		emit_ea(t, i);
+		emit_tlb(t, f->size, f->k == K_SETCC);
+		t->hf = false;
+		if (f->k == K_SETCC) {
+			e_store(e, H_RDX, H_RSI, 0, 1);
+			return;
+		}
+		e_load(e, H_RCX, H_RSI, 0, f->size);
+		ld_reg(t, H_RAX, i->reg, f->size);
+		e_rr(e, OPS(0x84), 1, H_RDX, H_RDX);     /* test dl, dl */
+		e_rr(e, OPS(0x0f, 0x45), 8, H_RAX, H_RCX); /* cmovnz */
+		st_reg(t, H_RAX, i->reg, f->size);
+		return;
+	}
 	if (f->k == K_SETCC) {
 		e_rr(e, OPS(0x0f, (uint8_t)(0x90 | f->cc)), 1, 0, H_RDX);
 		st_reg(t, H_RDX, i->rm8, 1);
@@ -2891,6 +2944,223 @@ static void branch32(struct tr *t, unsigned k, const struct form *f,
 
 /* ---- a block ---- */
 
+/* ---- more forms: XCHG, CMPXCHG, XADD, PUSHF ----
+ *
+ * (SETcc m8 and CMOVcc r, m are in emit_setcc_cmov.)  A memory form does
+ * its address and TLB check first, so a miss leaves to the slow path
+ * before anything changed; the read-modify-write is then the host's
+ * atomic instruction on the host pointer (XCHG, LOCK CMPXCHG, LOCK
+ * XADD), as the interpreter's soft_cas() on soft_atomic_ptr(): atomic
+ * against other vCPUs' threads with or without the guest's LOCK (a TLB
+ * write hit is RAM, and never a page holding translated code).
+ */
+
+/*
+ * The kinds of this section for @i, in @f (f->k left K_NONE: one of them
+ * the interpreter keeps); false when @i is none of them.
+ */
+static bool xops_classify(const struct soft_insn *i, struct form *f,
+			  bool m32)
+{
+	unsigned op = i->op, sz = i->osz;
+
+	if (op == 0x86 || op == 0x87) {
+		f->k = K_XCHG, f->dst = O_E, f->src = O_G;
+	} else if (op >= 0x90 && op <= 0x97 && i->rm != 0) {
+		/* XCHG eAX, r (90 with REX.B: R8); 90 itself is NOP or
+		 * PAUSE */
+		f->k = K_XCHG, f->acc = true;
+	} else if (op == 0x1b0 || op == 0x1b1 || op == 0x1c0 ||
+		   op == 0x1c1) {
+		if ((i->pfx & PFX_LOCK) && i->mod == 3)
+			return true; /* #UD */
+		f->k = op >= 0x1c0 ? K_XADD : K_CMPXCHG;
+		f->dst = O_E, f->src = O_G;
+	} else if (op == 0x9c) {
+		if (sz == 8 || (m32 && sz == 4))
+			f->k = K_PUSHF;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* has a memory operand (form_mem) */
+static bool xops_mem(const struct soft_insn *i, const struct form *f)
+{
+	if (f->k == K_PUSHF)
+		return true;
+	return !f->acc && i->mod != 3;
+}
+
+/* XCHG r/m, r and XCHG eAX, r: both registers written at the size (4
+ * bytes zero-extend), the r/m one first as op_xchg_rm() */
+static void emit_xchg(struct tr *t, const struct soft_insn *i,
+		      const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, g = f->acc ? VMM_RAX : reg_of(i, sz);
+
+	if (f->acc || i->mod == 3) {
+		unsigned r = rm_of(i, sz);
+
+		ld_reg(t, H_RAX, g, sz);
+		ld_reg(t, H_RCX, r, sz);
+		st_reg(t, H_RAX, r, sz);
+		st_reg(t, H_RCX, g, sz);
+		return;
+	}
+	emit_ea(t, i);
+	emit_tlb(t, sz, true);
+	ld_reg(t, H_RAX, g, sz);
+	/* xchg [rsi], eax at the size (the host's implied lock) */
+	e_rm(e, (const uint8_t[]){ sz == 1 ? 0x86 : 0x87 }, 1, sz, H_RAX,
+	     H_RSI, 0);
+	st_reg(t, H_RAX, g, sz);
+}
+
+/* the lazy flags of the instruction just done: a = RAX, b = RCX, the
+ * result RDX (masked here to @sz), when @live; known to the translator
+ * after it, nothing pending */
+static void xops_lf(struct tr *t, unsigned op, unsigned sz, bool live)
+{
+	if (live) {
+		e_zext(&t->e, H_RDX, sz);
+		emit_lf(t, op, sz);
+	}
+	t->pf.v = false;
+	t->hf = false;
+	t->lf_eager = false;
+	t->lf_op = live ? op : 0;
+	t->lf_size = live ? sz : 0;
+}
+
+/*
+ * CMPXCHG r/m, r: the flags of CMP eAX, r/m (LF_SUB of the accumulator
+ * and the old destination); equal: r/m = r, else eAX = the old value (a
+ * register destination is left alone when they differ, as
+ * op_cmpxchg()).  Memory: LOCK CMPXCHG on the host pointer.
+ */
+static void emit_cmpxchg(struct tr *t, const struct soft_insn *i,
+			 const struct form *f, bool flags_live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	size_t eq, done = 0;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, true);
+	}
+	ld_reg(t, H_RCX, reg_of(i, sz), sz);          /* the source */
+	ld_reg(t, H_RAX, VMM_RAX, sz);                /* the accumulator */
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);          /* rdx = acc */
+	if (i->mod != 3) {
+		/* lock cmpxchg [rsi], ecx: eax = the old value (zero-
+		 * extended: it held acc, zero-extended, when equal) */
+		e_b(e, 0xf0);
+		e_rm(e, (const uint8_t[]){ 0x0f, sz == 1 ? 0xb0 : 0xb1 }, 2,
+		     sz, H_RCX, H_RSI, 0);
+		eq = e_jcc32(e, CC_E);
+	} else {
+		ld_reg(t, H_RAX, rm_of(i, sz), sz);       /* the old value */
+		e_rr(e, OPS(0x39), 8, H_RAX, H_RDX);      /* cmp rdx, rax */
+		eq = e_jcc32(e, CC_NE);
+		st_reg(t, H_RCX, rm_of(i, sz), sz);
+		done = e_jmp32(e);
+		e_patch(e, eq, e_pos(e));
+	}
+	st_reg(t, H_RAX, VMM_RAX, sz);
+	e_patch(e, i->mod != 3 ? eq : done, e_pos(e));
+	/* a = acc, b = the old value, acc - old */
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+	e_alu_rr(e, 0x29, H_RDX, H_RCX);
+	xops_lf(t, LF_SUB, sz, flags_live);
+}
+
+/*
+ * XADD r/m, r: r = the old r/m, r/m = the sum (r/m written last, as
+ * op_xadd()), ADD's flags.  Memory: LOCK XADD on the host pointer.
+ */
+static void emit_xadd(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool flags_live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, true);
+		ld_reg(t, H_RCX, reg_of(i, sz), sz);
+		e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);      /* rdx = src */
+		/* lock xadd [rsi], ecx: ecx = the old value */
+		e_b(e, 0xf0);
+		e_rm(e, (const uint8_t[]){ 0x0f, sz == 1 ? 0xc0 : 0xc1 }, 2,
+		     sz, H_RCX, H_RSI, 0);
+		st_reg(t, H_RCX, reg_of(i, sz), sz);
+		e_rr(e, OPS(0x89), 8, H_RCX, H_RAX);      /* a = old */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);      /* b = src */
+		e_lea(e, H_RDX, H_RAX, H_RCX, 0, 0);
+	} else {
+		ld_reg(t, H_RAX, rm_of(i, sz), sz);
+		ld_reg(t, H_RCX, reg_of(i, sz), sz);
+		e_lea(e, H_RDX, H_RAX, H_RCX, 0, 0);
+		e_zext(e, H_RDX, sz);
+		st_reg(t, H_RAX, reg_of(i, sz), sz);
+		st_reg(t, H_RDX, rm_of(i, sz), sz);
+	}
+	xops_lf(t, LF_ADD, sz, flags_live);
+}
+
+/*
+ * PUSHF: RFLAGS without VM and RF (op_pushf(); 32-bit protected or long
+ * mode only here: no VM86 IOPL check), the arithmetic flags from the
+ * translator's knowledge (emit_old_flags), then a push as K_PUSH's.
+ */
+static void emit_pushf(struct tr *t, const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+
+	emit_old_flags(t);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+	e_load(e, H_RAX, H_RBX, OFF(st.rflags), 8);
+	e_alu_ri(e, 4, H_RAX, (int32_t)~(uint32_t)(FL_ARITH | FL_VM | FL_RF));
+	e_alu_rr(e, 0x09, H_R11, H_RAX);              /* r11 = the value */
+	t->hf = false;
+	if (t->m32) {
+		ld_reg(t, H_RSI, VMM_RSP, 4);
+		e_alu_ri(e, 5, H_RSI, 4);
+		e_zext(e, H_RSI, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);      /* rdx = new ESP */
+		stack_ea32(t, true);
+		e_store(e, H_R11, H_RSI, 0, 4);
+		st_reg(t, H_RDX, VMM_RSP, f->size);
+		return;
+	}
+	ld_reg(t, H_RSI, VMM_RSP, 8);
+	e_alu_ri(e, 5, H_RSI, 8);
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);          /* rdx = new RSP */
+	check_canonical(t);
+	emit_tlb(t, 8, true);
+	e_store(e, H_R11, H_RSI, 0, 8);
+	st_reg(t, H_RDX, VMM_RSP, 8);
+}
+
+static void emit_xops(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool flags_live)
+{
+	switch (f->k) {
+	case K_XCHG: emit_xchg(t, i, f); break;
+	case K_CMPXCHG: emit_cmpxchg(t, i, f, flags_live); break;
+	case K_XADD: emit_xadd(t, i, f, flags_live); break;
+	case K_PUSHF: emit_pushf(t, f); break;
+	default: break;
+	}
+}
+
 static void count_use(unsigned *use, unsigned r, unsigned size)
 {
 	if (size == 1 && r >= 16 && r < 20)
@@ -3031,6 +3301,8 @@ static bool translate_block(struct tr *t)
 		case K_NEG:
 		case K_SHIFT:
 		case K_IMUL:
+		case K_CMPXCHG:
+		case K_XADD:
 			lc = lo = false; /* writes them all */
 			break;
 		case K_MULDIV:
