@@ -334,6 +334,10 @@ struct slow {
 	unsigned hits, hits_after; /* pend_hits before / after it */
 	struct pend_flags pf; /* before it */
 	bool pf_keep;         /* and still pending after it (R8/R9 again) */
+	/* its own flags pending after it (a memory-operand ALU op): its
+	 * handler wrote them, R8/R9 again from them (pf_after) */
+	bool pf_self;
+	struct pend_flags pf_after;
 	bool hf_after;        /* the host flags are its flags after it */
 	size_t resume;
 };
@@ -1390,6 +1394,7 @@ static void emit_stack32(struct tr *t, const struct soft_insn *i,
 
 static void emit_xops(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live);
+static void emit_alu_mem_defer(struct tr *t, const struct form *f);
 static void emit_mul(struct tr *t, const struct soft_insn *i,
 		     const struct form *f, bool flags_live);
 static void emit_div(struct tr *t, const struct soft_insn *i,
@@ -1439,12 +1444,12 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		t->hf = flags_live, t->hf_nocf = false;
 		if (wr)
 			st_opnd(t, i, H_RDX, f->dst, sz);
-		if (flags_live && (mem || cin)) {
+		if (flags_live && cin) {
 			emit_lf(t, alu_lf[f->alu], sz);
-			if (cin) {
-				e_load(e, H_R11, H_RBX, OFF(jit_cf), 4);
-				e_store(e, H_R11, H_RBX, OFF(lf_cin), 4);
-			}
+			e_load(e, H_R11, H_RBX, OFF(jit_cf), 4);
+			e_store(e, H_R11, H_RBX, OFF(lf_cin), 4);
+		} else if (flags_live && mem) {
+			emit_alu_mem_defer(t, f);
 		} else if (flags_live)
 			pf_defer(t, alu_lf[f->alu], sz, alu_host[f->alu],
 				 true);
@@ -2944,6 +2949,44 @@ static void branch32(struct tr *t, unsigned k, const struct form *f,
 
 /* ---- a block ---- */
 
+/*
+ * A memory-operand ALU op (not ADC/SBB) whose flags are live: pending in
+ * R8/R9 as a register operand's (pf_defer), not stored; its own slow path
+ * takes them back from what its handler wrote (emit_pf_reload_self).
+ * ADD/SUB/CMP: a = RAX, b = RCX; the logic ops (the handler writes only
+ * the result): R8 = R9 = the result (RDX), redone as AND.
+ */
+static void emit_alu_mem_defer(struct tr *t, const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned op = alu_lf[f->alu];
+
+	if (op == LF_LOGIC) {
+		e_rr(e, OPS(0x89), 8, H_RDX, H_R8);
+		e_rr(e, OPS(0x89), 8, H_RDX, H_R9);
+		pf_defer(t, op, f->size, 0x21, false);
+	} else {
+		pf_defer(t, op, f->size, alu_host[f->alu], true);
+	}
+	if (t->cur)
+		t->cur->pf_self = true;
+}
+
+/* R8/R9 of pending flags @p from the lazy flags a handler wrote for the
+ * same instruction (emit_alu_mem_defer's forms) */
+static void emit_pf_reload_self(struct tr *t, const struct pend_flags *p)
+{
+	struct jit_emit *e = &t->e;
+
+	if (p->op == LF_LOGIC) {
+		e_load(e, H_R8, H_RBX, OFF(lf_res), 8);
+		e_rr(e, OPS(0x89), 8, H_R8, H_R9);
+	} else {
+		e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
+		e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
+	}
+}
+
 /* ---- more forms: XCHG, CMPXCHG, XADD, PUSHF ----
  *
  * (SETcc m8 and CMOVcc r, m are in emit_setcc_cmov.)  A memory form does
@@ -3495,7 +3538,9 @@ static bool translate_block(struct tr *t)
 			if (s) {
 				s->resume = e_pos(e);
 				s->hits_after = t->pend_hits;
-				s->pf_keep = s->pf.v && t->pf.v;
+				s->pf_keep = (s->pf.v || s->pf_self) &&
+					     t->pf.v;
+				s->pf_after = t->pf;
 				s->hf_after = t->hf;
 			}
 			/* what the state's lazy flags are now */
@@ -3595,7 +3640,10 @@ static bool translate_block(struct tr *t)
 			e_d(e, FL_ARITH);
 			e_push(e, H_RAX);
 		}
-		if (s->pf_keep) {
+		if (s->pf_keep && s->pf_self) {
+			/* its own, as its handler wrote them */
+			emit_pf_reload_self(t, &s->pf_after);
+		} else if (s->pf_keep) {
 			/* what pf_store() wrote, the instruction did not
 			 * write flags */
 			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
