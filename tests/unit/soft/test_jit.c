@@ -1356,6 +1356,49 @@ static void test_mem_alu_flags_slow_path(void **state)
 	same(&a, &b);
 }
 
+/*
+ * BSF/BSR/TZCNT/LZCNT/POPCNT of registers and memory, sizes 2, 4, 8, zero
+ * sources (the destination kept, CF/ZF), their flags read by PUSHFQ and
+ * SETZ; MOV r/m, Sreg (16-bit register, zero-extended 4 bytes, memory).
+ * Source (intel):
+ *   mov ecx, 70; mov rax, 0x8000000000000001
+ * loop: ror rax, 3; lea rdx, [rax+rcx]; and edx, ecx
+ *   mov [rsi+rcx*2], dx; bsf r8, rax; bsr r9d, edx
+ *   bsf r10w, word [rsi+rcx*2]; tzcnt r11, rdx; lzcnt r12d, edx
+ *   lzcnt r13w, dx; popcnt r14, rax; pushfq; pop rbx; add [rsi+200], rbx
+ *   popcnt r15w, word [rsi+rcx*2]; bsr r9, qword [rsi+8]
+ *   tzcnt rbp, qword [rsi+rcx]; setz bl; add [rsi+208], bl
+ *   mov bx, ds; mov r8d, ss; mov word [rsi+216], cs; mov edi, fs
+ *   dec ecx; jnz loop; hlt
+ */
+static const uint8_t bitscan[] = {
+	0xb9, 0x46, 0x00, 0x00, 0x00, 0x48, 0xb8, 0x01, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x80, 0x48, 0xc1, 0xc8, 0x03, 0x48, 0x8d, 0x14, 0x08, 0x21,
+	0xca, 0x66, 0x89, 0x14, 0x4e, 0x4c, 0x0f, 0xbc, 0xc0, 0x44, 0x0f, 0xbd,
+	0xca, 0x66, 0x44, 0x0f, 0xbc, 0x14, 0x4e, 0xf3, 0x4c, 0x0f, 0xbc, 0xda,
+	0xf3, 0x44, 0x0f, 0xbd, 0xe2, 0x66, 0xf3, 0x44, 0x0f, 0xbd, 0xea, 0xf3,
+	0x4c, 0x0f, 0xb8, 0xf0, 0x9c, 0x5b, 0x48, 0x01, 0x9e, 0xc8, 0x00, 0x00,
+	0x00, 0x66, 0xf3, 0x44, 0x0f, 0xb8, 0x3c, 0x4e, 0x4c, 0x0f, 0xbd, 0x4e,
+	0x08, 0xf3, 0x48, 0x0f, 0xbc, 0x2c, 0x0e, 0x0f, 0x94, 0xc3, 0x00, 0x9e,
+	0xd0, 0x00, 0x00, 0x00, 0x66, 0x8c, 0xdb, 0x41, 0x8c, 0xd0, 0x8c, 0x8e,
+	0xd8, 0x00, 0x00, 0x00, 0x8c, 0xe7, 0xff, 0xc9, 0x75, 0x99, 0xf4,
+};
+
+static void test_bitscan_movseg(void **state)
+{
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, bitscan, sizeof(bitscan), 0);
+	run(&b, VMM_CFG_JIT_EAGER, bitscan, sizeof(bitscan), 0);
+	run(&c, VMM_CFG_JIT, bitscan, sizeof(bitscan), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	same(&a, &c);
+	assert_true(b.fallbacks <= 4); /* all translated (was 15 a loop) */
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -1397,6 +1440,7 @@ int main(void)
 		cmocka_unit_test(test_uncached_address_regs),
 		cmocka_unit_test(test_xchg_cmpxchg_xadd),
 		cmocka_unit_test(test_mem_alu_flags_slow_path),
+		cmocka_unit_test(test_bitscan_movseg),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -907,6 +907,8 @@ enum kind {
 	K_CMPXCHG, /* CMPXCHG r/m, r (0F B0/B1; memory: atomic, LOCK or not) */
 	K_XADD,   /* XADD r/m, r (0F C0/C1; memory: atomic, LOCK or not) */
 	K_PUSHF,  /* PUSHF (9C) of 8 bytes (4 in 32-bit code) */
+	K_BITSCAN, /* BSF/BSR/TZCNT/LZCNT/POPCNT r, r/m (shop 0-4) */
+	K_MOVSEG, /* MOV r/m, Sreg (8C) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1118,6 +1120,8 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_CMPXCHG:
 	case K_XADD:
 	case K_PUSHF:
+	case K_BITSCAN:
+	case K_MOVSEG:
 		return xops_mem(i, f);
 	case K_MOVX:
 		return i->mod != 3;
@@ -1671,6 +1675,8 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	case K_CMPXCHG:
 	case K_XADD:
 	case K_PUSHF:
+	case K_BITSCAN:
+	case K_MOVSEG:
 		emit_xops(t, i, f, flags_live);
 		break;
 	case K_SHIFTCL: {
@@ -3022,6 +3028,16 @@ static bool xops_classify(const struct soft_insn *i, struct form *f,
 	} else if (op == 0x9c) {
 		if (sz == 8 || (m32 && sz == 4))
 			f->k = K_PUSHF;
+	} else if (op == 0x1bc || op == 0x1bd || op == 0x1b8) {
+		/* F3: TZCNT / LZCNT / POPCNT (POPCNT without it: #UD) */
+		bool rep = i->pfx & PFX_REP;
+		if (op == 0x1b8 && !rep)
+			return true;
+		f->k = K_BITSCAN, f->dst = O_G, f->src = O_E;
+		f->shop = op == 0x1b8 ? 4 : (op & 1) + (rep ? 2 : 0);
+	} else if (op == 0x8c) {
+		if ((i->reg & 7) <= VMM_GS)
+			f->k = K_MOVSEG, f->dst = O_E;
 	} else {
 		return false;
 	}
@@ -3033,7 +3049,7 @@ static bool xops_mem(const struct soft_insn *i, const struct form *f)
 {
 	if (f->k == K_PUSHF)
 		return true;
-	return !f->acc && i->mod != 3;
+	return !f->acc && i->mod != 3; /* (K_BITSCAN, K_MOVSEG: r/m too) */
 }
 
 /* XCHG r/m, r and XCHG eAX, r: both registers written at the size (4
@@ -3192,6 +3208,135 @@ static void emit_pushf(struct tr *t, const struct form *f)
 	st_reg(t, H_RDX, VMM_RSP, 8);
 }
 
+/* RDX = the r/m operand of @i (@sz bytes, zero-extended); memory: the
+ * address and TLB check first (RAX, RCX, RSI, RDI clobbered) */
+static void xops_ld_rm(struct tr *t, const struct soft_insn *i, unsigned sz)
+{
+	if (i->mod == 3) {
+		ld_reg(t, H_RDX, rm_of(i, sz), sz);
+		return;
+	}
+	emit_ea(t, i);
+	emit_tlb(t, sz, false);
+	e_load(&t->e, H_RDX, H_RSI, 0, sz);
+}
+
+/* R11 |= @bit when the host's ZF is set (RAX clobbered) */
+static void xops_zf_bit(struct tr *t, unsigned bit)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rr(e, OPS(0x0f, 0x94), 1, 0, H_RAX);       /* setz al */
+	e_zext(e, H_RAX, 1);
+	if (bit > 1)
+		e_rr(e, OPS(0x69), 4, H_RAX, H_RAX), e_d(e, bit);
+	e_alu_rr(e, 0x09, H_R11, H_RAX);
+}
+
+/*
+ * BSF/BSR (ZF; a zero source leaves the destination alone), TZCNT/LZCNT
+ * (CF = source 0, ZF = count 0; the count of a zero source is the
+ * width), the other flags kept; POPCNT (ZF = source 0, the rest 0): as
+ * op_bsf_bsr() and op_popcnt(), with the host's BSF/BSR (every x86-64
+ * has them) and a bit-parallel count; the flags into RFLAGS.
+ */
+static void emit_bitscan(struct tr *t, const struct soft_insn *i,
+			 const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, bits = sz * 8, g = reg_of(i, sz);
+	size_t zero, done;
+
+	if (f->shop == 4) {
+		xops_ld_rm(t, i, sz);
+		e_rr(e, OPS(0x31), 4, H_R11, H_R11);
+		e_rr(e, OPS(0x85), 8, H_RDX, H_RDX);
+		xops_zf_bit(t, FL_ZF);
+		/* rdx -= (rdx >> 1) & 0x55..; pairs, nibbles, bytes */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+		e_shift_i(e, 5, H_RAX, 1);
+		e_movi(e, H_RCX, 0x5555555555555555ull);
+		e_alu_rr(e, 0x21, H_RAX, H_RCX);
+		e_alu_rr(e, 0x29, H_RDX, H_RAX);
+		e_movi(e, H_RCX, 0x3333333333333333ull);
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+		e_alu_rr(e, 0x21, H_RAX, H_RCX);
+		e_shift_i(e, 5, H_RDX, 2);
+		e_alu_rr(e, 0x21, H_RDX, H_RCX);
+		e_alu_rr(e, 0x01, H_RDX, H_RAX);
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+		e_shift_i(e, 5, H_RAX, 4);
+		e_alu_rr(e, 0x01, H_RDX, H_RAX);
+		e_movi(e, H_RCX, 0x0f0f0f0f0f0f0f0full);
+		e_alu_rr(e, 0x21, H_RDX, H_RCX);
+		e_movi(e, H_RCX, 0x0101010101010101ull);
+		e_rr(e, OPS(0x0f, 0xaf), 8, H_RDX, H_RCX); /* imul rdx, rcx */
+		e_shift_i(e, 5, H_RDX, 56);
+		st_reg(t, H_RDX, g, sz);
+		e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+		emit_set_arith(t);
+		t->pf.v = false;
+		t->lf_op = t->lf_size = 0;
+		return;
+	}
+	/* R11 = the flags before it, without the ones it writes */
+	emit_old_flags(t);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~(f->shop >= 2 ? FL_CF | FL_ZF : FL_ZF));
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+	xops_ld_rm(t, i, sz);
+	if (f->shop < 2) {
+		e_rr(e, OPS(0x85), 8, H_RDX, H_RDX);
+		zero = e_jcc32(e, CC_E);
+		/* bsf / bsr rcx, rdx (zero-extended: the index at any size) */
+		e_rr(e, OPS(0x0f, (uint8_t)(0xbc + f->shop)), 8, H_RCX, H_RDX);
+		st_reg(t, H_RCX, g, sz);
+		done = e_jmp32(e);
+		e_patch(e, zero, e_pos(e));
+		e_alu_ri(e, 1, H_R11, FL_ZF);            /* or r11, ZF */
+		e_patch(e, done, e_pos(e));
+	} else {
+		e_movi(e, H_RCX, bits);
+		e_rr(e, OPS(0x85), 8, H_RDX, H_RDX);
+		xops_zf_bit(t, FL_CF);                   /* CF: source 0 */
+		e_rr(e, OPS(0x85), 8, H_RDX, H_RDX);
+		zero = e_jcc32(e, CC_E);
+		e_rr(e, OPS(0x0f, (uint8_t)(0xbc + f->shop - 2)), 8, H_RCX,
+		     H_RDX);
+		if (f->shop == 3) /* LZCNT = width - 1 - BSR */
+			e_alu_ri(e, 6, H_RCX, (int32_t)(bits - 1));
+		e_patch(e, zero, e_pos(e));
+		st_reg(t, H_RCX, g, sz);
+		e_rr(e, OPS(0x85), 4, H_RCX, H_RCX);
+		xops_zf_bit(t, FL_ZF);                   /* ZF: count 0 */
+	}
+	e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+	emit_set_arith(t);
+	t->pf.v = false;
+	t->lf_op = t->lf_size = 0;
+}
+
+/* MOV r/m, Sreg: the selector, zero-extended into a register of 4 or 8
+ * bytes, 2 bytes to memory (op_mov_rm_sreg()) */
+static void emit_movseg(struct tr *t, const struct soft_insn *i,
+			const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	int32_t off = OFF(st.seg) +
+		      (int32_t)((i->reg & 7) * sizeof(struct vmm_segment) +
+				offsetof(struct vmm_segment, selector));
+
+	if (i->mod == 3) {
+		e_load(e, H_RAX, H_RBX, off, 2);
+		st_reg(t, H_RAX, i->rm, f->size);
+		return;
+	}
+	emit_ea(t, i);
+	emit_tlb(t, 2, true);
+	e_load(e, H_RAX, H_RBX, off, 2);
+	e_store(e, H_RAX, H_RSI, 0, 2);
+}
+
 static void emit_xops(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
 {
@@ -3200,6 +3345,8 @@ static void emit_xops(struct tr *t, const struct soft_insn *i,
 	case K_CMPXCHG: emit_cmpxchg(t, i, f, flags_live); break;
 	case K_XADD: emit_xadd(t, i, f, flags_live); break;
 	case K_PUSHF: emit_pushf(t, f); break;
+	case K_BITSCAN: emit_bitscan(t, i, f); break;
+	case K_MOVSEG: emit_movseg(t, i, f); break;
 	default: break;
 	}
 }
@@ -3357,7 +3504,9 @@ static bool translate_block(struct tr *t)
 			lc = lo = true; /* reads them */
 			break;
 		case K_BT:
-			/* writes CF into the flags it keeps: reads them */
+		case K_BITSCAN:
+			/* writes CF into the flags it keeps: reads them
+			 * (BSF/BSR/TZCNT/LZCNT: ZF, CF likewise) */
 			lc = lo = true;
 			break;
 		case K_INCDEC:
