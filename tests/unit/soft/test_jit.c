@@ -1399,6 +1399,40 @@ static void test_bitscan_movseg(void **state)
 	assert_true(b.fallbacks <= 4); /* all translated (was 15 a loop) */
 }
 
+/*
+ * BT/BTS/BTR/BTC m, r: the register offset moves the address (negative
+ * too, sizes 2, 4, 8), CF read by SETC and PUSHFQ.  Source (intel):
+ *   mov ecx, 60; mov rax, 0x123456789
+ * loop: ror rax, 7; lea rdx, [rcx*8-200]; bt [rsi+128], rdx; setc bl
+ *   add [rsi+240], bl; bts dword [rsi+100], ecx; lea r8d, [rcx-30]
+ *   btr word [rsi+64], r8w; mov r9d, eax; and r9d, 0x1ff
+ *   btc qword [rsi+rcx*2], r9; pushfq; pop rbx; add [rsi+248], rbx
+ *   dec ecx; jnz loop; hlt
+ */
+static const uint8_t bt_mem[] = {
+	0xb9, 0x3c, 0x00, 0x00, 0x00, 0x48, 0xb8, 0x89, 0x67, 0x45, 0x23, 0x01,
+	0x00, 0x00, 0x00, 0x48, 0xc1, 0xc8, 0x07, 0x48, 0x8d, 0x14, 0xcd, 0x38,
+	0xff, 0xff, 0xff, 0x48, 0x0f, 0xa3, 0x96, 0x80, 0x00, 0x00, 0x00, 0x0f,
+	0x92, 0xc3, 0x00, 0x9e, 0xf0, 0x00, 0x00, 0x00, 0x0f, 0xab, 0x4e, 0x64,
+	0x44, 0x8d, 0x41, 0xe2, 0x66, 0x44, 0x0f, 0xb3, 0x46, 0x40, 0x41, 0x89,
+	0xc1, 0x41, 0x81, 0xe1, 0xff, 0x01, 0x00, 0x00, 0x4c, 0x0f, 0xbb, 0x0c,
+	0x4e, 0x9c, 0x5b, 0x48, 0x01, 0x9e, 0xf8, 0x00, 0x00, 0x00, 0xff, 0xc9,
+	0x75, 0xb9, 0xf4,
+};
+
+static void test_bt_mem_reg(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, bt_mem, sizeof(bt_mem), 0);
+	run(&b, VMM_CFG_JIT_EAGER, bt_mem, sizeof(bt_mem), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	assert_true(b.fallbacks <= 4); /* all translated (was 4 a loop) */
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -1441,6 +1475,7 @@ int main(void)
 		cmocka_unit_test(test_xchg_cmpxchg_xadd),
 		cmocka_unit_test(test_mem_alu_flags_slow_path),
 		cmocka_unit_test(test_bitscan_movseg),
+		cmocka_unit_test(test_bt_mem_reg),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1038,7 +1038,9 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		   (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_PUSHM, f->dst = O_E;
 	} else if ((op == 0x1a3 || op == 0x1ab || op == 0x1b3 ||
-		    op == 0x1bb) && i->mod == 3) {
+		    op == 0x1bb) && (i->mod == 3 || i->asz == (m32 ? 4 : 8))) {
+		/* memory: the register offset addresses beyond the
+		 * operand (emit_bt) */
 		f->k = K_BT, f->dst = O_E;
 		f->shop = op == 0x1a3 ? 4 : op == 0x1ab ? 5 : op == 0x1b3 ? 6 : 7;
 	} else if (op == 0x1ba && (i->reg & 7) >= 4) {
@@ -2827,12 +2829,12 @@ static void emit_old_flags(struct tr *t)
 }
 
 /*
- * BT/BTS/BTR/BTC (0F A3/AB/B3/BB with a register operand, 0F BA /4-/7
- * with a register or a memory operand): the host's instruction at 8 bytes
- * on the zero-extended operand, the offset masked to the operand's size
- * as the interpreter does (bt_common(): a register offset into memory,
- * which addresses beyond the operand, stays the interpreter's); CF = the
- * bit, the other flags kept (set_cf()), into RFLAGS.
+ * BT/BTS/BTR/BTC (0F A3/AB/B3/BB, 0F BA /4-/7; register or memory, not
+ * LOCK): the host's instruction at 8 bytes on the zero-extended operand,
+ * the offset masked to the operand's size as the interpreter does
+ * (bt_common(): a register offset into memory first moves the address by
+ * its sign-extended upper bits, in operand-size units); CF = the bit, the
+ * other flags kept (set_cf()), into RFLAGS.
  */
 static void emit_bt(struct tr *t, const struct soft_insn *i,
 		    const struct form *f)
@@ -2848,6 +2850,17 @@ static void emit_bt(struct tr *t, const struct soft_insn *i,
 	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
 	if (mem) {
 		emit_ea(t, i);
+		if (i->op != 0x1ba) {
+			/* + (sign-extended offset >> log2(bits)) * size,
+			 * wrapping as the address (32 bits in 32-bit code,
+			 * flat there: emit_ea) */
+			unsigned lg = sz == 2 ? 1 : sz == 4 ? 2 : 3;
+			ld_reg(t, H_RAX, i->reg, sz);
+			e_sext(e, H_RAX, sz);
+			e_shift_i(e, 7, H_RAX, lg + 3);      /* sar */
+			e_shift_i(e, 4, H_RAX, lg);          /* shl */
+			e_rr(e, OPS(0x01), t->m32 ? 4 : 8, H_RAX, H_RSI);
+		}
 		emit_tlb(t, sz, f->shop != 4);
 		e_load(e, H_RDX, H_RSI, 0, sz);
 	} else {
