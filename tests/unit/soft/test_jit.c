@@ -1433,6 +1433,63 @@ static void test_bt_mem_reg(void **state)
 	assert_true(b.fallbacks <= 4); /* all translated (was 4 a loop) */
 }
 
+/*
+ * Shifts and rotates of memory (4 and 8 bytes; by 1, a constant, CL, CL
+ * masked to 0), flags read (SETC/ADC, PUSHFQ).  Source (intel):
+ *   mov ecx, 80; mov rax, 0x0123456789abcdef; mov [rsi+8], rax
+ *   mov [rsi+16], rax
+ * loop: add [rsi+24], rcx; shl dword [rsi+rcx], 3; setc bl
+ *   shr qword [rsi+8], cl; pushfq; pop rdx; add [rsi+200], rdx
+ *   sar dword [rsi+32], 1; rol qword [rsi+16], 5; ror dword [rsi+40], cl
+ *   adc [rsi+208], bl; sar qword [rsi+48], cl; shr dword [rsi+56], 7
+ *   rol dword [rsi+rcx+4], cl; pushfq; pop rdx; add [rsi+216], rdx
+ *   mov edx, ecx; and edx, 0xe0; xchg ecx, edx; shl dword [rsi+60], cl
+ *   xchg ecx, edx; dec ecx; jnz loop; hlt
+ */
+static const uint8_t shift_mem[] = {
+	0xb9, 0x50, 0x00, 0x00, 0x00, 0x48, 0xb8, 0xef, 0xcd, 0xab, 0x89, 0x67,
+	0x45, 0x23, 0x01, 0x48, 0x89, 0x46, 0x08, 0x48, 0x89, 0x46, 0x10, 0x48,
+	0x01, 0x4e, 0x18, 0xc1, 0x24, 0x0e, 0x03, 0x0f, 0x92, 0xc3, 0x48, 0xd3,
+	0x6e, 0x08, 0x9c, 0x5a, 0x48, 0x01, 0x96, 0xc8, 0x00, 0x00, 0x00, 0xd1,
+	0x7e, 0x20, 0x48, 0xc1, 0x46, 0x10, 0x05, 0xd3, 0x4e, 0x28, 0x10, 0x9e,
+	0xd0, 0x00, 0x00, 0x00, 0x48, 0xd3, 0x7e, 0x30, 0xc1, 0x6e, 0x38, 0x07,
+	0xd3, 0x44, 0x0e, 0x04, 0x9c, 0x5a, 0x48, 0x01, 0x96, 0xd8, 0x00, 0x00,
+	0x00, 0x89, 0xca, 0x81, 0xe2, 0xe0, 0x00, 0x00, 0x00, 0x87, 0xd1, 0xd3,
+	0x66, 0x3c, 0x87, 0xd1, 0xff, 0xc9, 0x75, 0xaf, 0xf4,
+};
+
+/* mov eax, 5; mov ecx, 7; add eax, ecx; shr dword [rdx], cl; inc ecx;
+ * hlt: the shift faults (RDX unmapped) */
+static const uint8_t shift_mem_fault[] = {
+	0xb8, 0x05, 0x00, 0x00, 0x00, 0xb9, 0x07, 0x00, 0x00, 0x00, 0x01, 0xc8,
+	0xd3, 0x2a, 0xff, 0xc1, 0xf4,
+};
+
+static void test_shift_mem(void **state)
+{
+	struct outcome a, b, c;
+	uint64_t frame_rip;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, shift_mem, sizeof(shift_mem), 0);
+	run(&b, VMM_CFG_JIT_EAGER, shift_mem, sizeof(shift_mem), 0);
+	run(&c, VMM_CFG_JIT, shift_mem, sizeof(shift_mem), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	same(&a, &c);
+	assert_true(b.fallbacks <= 4); /* all translated (was 9 a loop) */
+	run(&a, VMM_CFG_NO_JIT, shift_mem_fault, sizeof(shift_mem_fault),
+	    0x40000000);
+	run(&b, VMM_CFG_JIT_EAGER, shift_mem_fault, sizeof(shift_mem_fault),
+	    0x40000000);
+	same(&a, &b);
+	memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+	assert_int_equal(frame_rip, ENV_CODE + 12);
+	assert_int_equal(b.st.gpr[VMM_RCX], 7);
+	assert_int_equal(b.st.cr2, 0x40000000);
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -1476,6 +1533,7 @@ int main(void)
 		cmocka_unit_test(test_mem_alu_flags_slow_path),
 		cmocka_unit_test(test_bitscan_movseg),
 		cmocka_unit_test(test_bt_mem_reg),
+		cmocka_unit_test(test_shift_mem),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -404,8 +404,15 @@ struct tr {
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
+/* a register number past AH-BH: struct soft_cpu.jit_tmp, the value of a
+ * memory operand that the register forms' emitters work on
+ * (xops_rmw_pre) */
+#define JIT_TMP_REG 20
+
 static int32_t reg_off(unsigned r, unsigned size)
 {
+	if (r == JIT_TMP_REG)
+		return OFF(jit_tmp);
 	if (size == 1 && r >= 16)
 		return GPR(r - 16) + 1;
 	return GPR(r);
@@ -1005,23 +1012,24 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 	} else if (op >= 0x58 && op <= 0x5f && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_POP;
 	} else if ((op == 0xc1 || op == 0xd1 || op == 0xc0 || op == 0xd0) &&
-		   i->mod == 3 &&
+		   (i->mod == 3 || sz >= 4) &&
 		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
 		    (i->reg & 7) == 7)) {
+		/* memory of 4 or 8 bytes: xops_rmw_pre() */
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
 		n &= sz == 8 ? 63 : 31;
 		if (!n)
 			return false; /* flags unchanged: the interpreter's */
 		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
 		f->dst = O_E;
-	} else if ((op == 0xd2 || op == 0xd3) && i->mod == 3 &&
+	} else if ((op == 0xd2 || op == 0xd3) && (i->mod == 3 || sz >= 4) &&
 		   ((i->reg & 7) <= 1 || (i->reg & 7) == 4 ||
 		    (i->reg & 7) == 5 || (i->reg & 7) == 7)) {
 		/* a count of 0 (CL masked) leaves the flags: translated only
 		 * where they are dead (translate_block) */
 		f->k = K_SHIFTCL, f->shop = i->reg & 7, f->dst = O_E;
 	} else if ((op == 0xc1 || op == 0xc0 || op == 0xd1 || op == 0xd0) &&
-		   i->mod == 3 && (i->reg & 7) <= 1) {
+		   (i->mod == 3 || sz >= 4) && (i->reg & 7) <= 1) {
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
 		n &= sz == 8 ? 63 : 31;
 		if (!n)
@@ -1117,6 +1125,9 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_BT:
 	case K_SETCC:
 	case K_CMOV:
+	case K_SHIFT:
+	case K_ROT:
+	case K_SHIFTCL:
 		return i->mod != 3;
 	case K_XCHG:
 	case K_CMPXCHG:
@@ -3006,6 +3017,42 @@ static void emit_pf_reload_self(struct tr *t, const struct pend_flags *p)
 	}
 }
 
+/*
+ * A read-modify-write of memory (shifts and rotates of 4 or 8 bytes, by a
+ * constant or CL) through the register forms' emitters: the address and
+ * the TLB write check first (a miss: the slow path, nothing changed), the
+ * value into struct soft_cpu.jit_tmp and its host pointer into jit_ptr;
+ * @cp = @i with its operand the register JIT_TMP_REG (reg_off()), which
+ * the emitters load and store like an uncached register; then
+ * xops_rmw_post() stores the result (the page is known writable: no
+ * fault after the instruction changed anything).
+ */
+static const struct soft_insn *xops_rmw_pre(struct tr *t,
+					    const struct soft_insn *i,
+					    struct soft_insn *cp, unsigned sz)
+{
+	struct jit_emit *e = &t->e;
+
+	emit_ea(t, i);
+	emit_tlb(t, sz, true);
+	e_store(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+	e_load(e, H_RAX, H_RSI, 0, sz);
+	e_store(e, H_RAX, H_RBX, OFF(jit_tmp), 8);
+	*cp = *i;
+	cp->mod = 3;
+	cp->rm = JIT_TMP_REG;
+	return cp;
+}
+
+static void xops_rmw_post(struct tr *t, unsigned sz)
+{
+	struct jit_emit *e = &t->e;
+
+	e_load(e, H_RDI, H_RBX, OFF(jit_ptr), 8);
+	e_load(e, H_RAX, H_RBX, OFF(jit_tmp), sz);
+	e_store(e, H_RAX, H_RDI, 0, sz);
+}
+
 /* ---- more forms: XCHG, CMPXCHG, XADD, PUSHF ----
  *
  * (SETcc m8 and CMOVcc r, m are in emit_setcc_cmov.)  A memory form does
@@ -3586,6 +3633,7 @@ static bool translate_block(struct tr *t)
 	t->loop_pos = e_pos(e);
 	for (unsigned k = 0; k < n; k++) {
 		const struct soft_insn *i = &tb->insn[k];
+		struct soft_insn tmp_i; /* xops_rmw_pre() */
 		bool last = k == n - 1;
 
 		t->rip = insn_rip(t, k);
@@ -3640,6 +3688,14 @@ static bool translate_block(struct tr *t)
 			    f->k == K_NEG || f->k == K_IMUL ||
 			    f->k == K_SHIFT || f->k == K_ROT)
 				t->lf_eager = false; /* emit_set_arith: again */
+			if (s && (f->k == K_SHIFT || f->k == K_ROT ||
+				  f->k == K_SHIFTCL)) {
+				/* memory: the register emitters on a copy
+				 * whose operand is JIT_TMP_REG (the host
+				 * flags are the TLB check's now) */
+				i = xops_rmw_pre(t, i, &tmp_i, f->size);
+				hf_all = false;
+			}
 			if (f->k == K_SETCC || f->k == K_CMOV) {
 				if (!hf && t->pf.v) {
 					pf_flush(t); /* its host flags */
@@ -3697,6 +3753,10 @@ static bool translate_block(struct tr *t)
 			}
 			if (f->k == K_SHIFT || f->k == K_ROT)
 				t->pf.v = false; /* flags dead after */
+			if (i == &tmp_i) {
+				xops_rmw_post(t, f->size);
+				i = &tb->insn[k];
+			}
 			if (s) {
 				s->resume = e_pos(e);
 				s->hits_after = t->pend_hits;
