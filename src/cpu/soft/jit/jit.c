@@ -3288,8 +3288,10 @@ static void xops_zf_bit(struct tr *t, unsigned bit)
 
 	e_rr(e, OPS(0x0f, 0x94), 1, 0, H_RAX);       /* setz al */
 	e_zext(e, H_RAX, 1);
-	if (bit > 1)
-		e_rr(e, OPS(0x69), 4, H_RAX, H_RAX), e_d(e, bit);
+	if (bit > 1) {
+		e_rr(e, OPS(0x69), 4, H_RAX, H_RAX);     /* imul eax, bit */
+		e_d(e, bit);
+	}
 	e_alu_rr(e, 0x09, H_R11, H_RAX);
 }
 
