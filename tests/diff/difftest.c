@@ -759,10 +759,10 @@ static void g_mov(struct insn *i)
 
 static void g_stack(struct insn *i)
 {
-	unsigned k = rn(5);
+	unsigned k = rn(6);
 	int r = wreg();
 
-	init_insn(i, "push/pop");
+	init_insn(i, "push/pop/pushf");
 	switch (k) {
 	case 0:
 	case 1: /* push r / pop r */
@@ -786,6 +786,18 @@ static void g_stack(struct insn *i)
 		emit(i, mode64 ? 4 : 4, &o, 1, EXT | (6), m, false, NULL, 0);
 		break;
 	}
+	case 4: /* pushf; and dword [rsp], 0xfff; pop r (IOPL
+		 * differs: the environments, not the CPUs) */
+		i->reads_flags = true;
+		put(i, 0x9c);
+		put(i, 0x81);
+		put(i, 0x24);
+		put(i, 0x24);
+		imm(i, 0xfff, 4);
+		if (mode64 && r >= 8)
+			put(i, 0x41);
+		put(i, (uint8_t)(0x58 + (r & 7)));
+		break;
 	default: { /* pop m */
 		struct rm m;
 		uint8_t o = 0x8f;

@@ -418,6 +418,9 @@ struct soft_cpu {
 	bool jit_on, jit_full;
 	uint32_t jit_thr;
 	uint32_t jit_cf;     /* scratch: CF before an INC/DEC */
+	/* scratch: a memory operand translated as a register (the value,
+	 * its host pointer; jit.c JIT_TMP_REG) */
+	uint64_t jit_tmp, jit_ptr;
 	uint8_t *jit_rw, *jit_rx;
 	size_t jit_used;
 	uint64_t st_jit_blocks;

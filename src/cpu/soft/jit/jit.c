@@ -426,6 +426,10 @@ struct slow {
 	unsigned hits, hits_after; /* pend_hits before / after it */
 	struct pend_flags pf; /* before it */
 	bool pf_keep;         /* and still pending after it (R8/R9 again) */
+	/* its own flags pending after it (a memory-operand ALU op): its
+	 * handler wrote them, R8/R9 again from them (pf_after) */
+	bool pf_self;
+	struct pend_flags pf_after;
 	bool hf_after;        /* the host flags are its flags after it */
 	size_t resume;
 };
@@ -500,8 +504,15 @@ struct tr {
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
+/* a register number past AH-BH: struct soft_cpu.jit_tmp, the value of a
+ * memory operand that the register forms' emitters work on
+ * (xops_rmw_pre) */
+#define JIT_TMP_REG 20
+
 static int32_t reg_off(unsigned r, unsigned size)
 {
+	if (r == JIT_TMP_REG)
+		return OFF(jit_tmp);
 	if (size == 1 && r >= 16)
 		return GPR(r - 16) + 1;
 	return GPR(r);
@@ -1011,6 +1022,12 @@ enum kind {
 	K_BT,     /* BT/BTS/BTR/BTC (shop = 4-7): register, or memory with an
 		   * immediate offset */
 	K_BSWAP,  /* BSWAP r (the register in rm) */
+	K_XCHG,   /* XCHG r/m, r (86/87; memory: atomic), XCHG eAX, r (acc) */
+	K_CMPXCHG, /* CMPXCHG r/m, r (0F B0/B1; memory: atomic, LOCK or not) */
+	K_XADD,   /* XADD r/m, r (0F C0/C1; memory: atomic, LOCK or not) */
+	K_PUSHF,  /* PUSHF (9C) of 8 bytes (4 in 32-bit code) */
+	K_BITSCAN, /* BSF/BSR/TZCNT/LZCNT/POPCNT r, r/m (shop 0-4) */
+	K_MOVSEG, /* MOV r/m, Sreg (8C) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1038,7 +1055,13 @@ struct form {
 	unsigned cc;       /* SETcc, CMOVcc, Jcc: condition 0-15 */
 	unsigned shop;     /* K_SHIFT: host /ext 4 SHL, 5 SHR, 7 SAR */
 	unsigned count;    /* K_SHIFT: count, masked, not 0 */
+	bool acc;          /* K_XCHG: 90+r, XCHG eAX, r (the register in rm) */
 };
+
+/* the forms of the section "more forms" (below) */
+static bool xops_classify(const struct soft_insn *i, struct form *f,
+			  bool m32);
+static bool xops_mem(const struct soft_insn *i, const struct form *f);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -1046,9 +1069,16 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 
 	memset(f, 0, sizeof(*f));
 	f->size = sz;
-	if (i->pfx & PFX_LOCK)
-		return false;
-	if (op < 0x40 && (op & 7) < 6) {
+	if ((i->pfx & PFX_LOCK) &&
+	    !(i->mod != 3 && (op == 0x86 || op == 0x87 || op == 0x1b0 ||
+			      op == 0x1b1 || op == 0x1c0 || op == 0x1c1)))
+		return false; /* LOCK: the atomic forms of xops_classify() */
+	if (xops_classify(i, f, m32)) {
+		if (f->k == K_NONE)
+			return false;
+		if (f->acc)
+			return true; /* the register in the opcode: rm */
+	} else if (op < 0x40 && (op & 7) < 6) {
 		static const unsigned d[6] = { O_E, O_E, O_G, O_G, O_A, O_A };
 		static const unsigned s[6] = { O_G, O_G, O_E, O_E, O_I, O_I };
 		f->alu = op >> 3;
@@ -1094,23 +1124,24 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 	} else if (op >= 0x58 && op <= 0x5f && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_POP;
 	} else if ((op == 0xc1 || op == 0xd1 || op == 0xc0 || op == 0xd0) &&
-		   i->mod == 3 &&
+		   (i->mod == 3 || sz >= 4) &&
 		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
 		    (i->reg & 7) == 7)) {
+		/* memory of 4 or 8 bytes: xops_rmw_pre() */
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
 		n &= sz == 8 ? 63 : 31;
 		if (!n)
 			return false; /* flags unchanged: the interpreter's */
 		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
 		f->dst = O_E;
-	} else if ((op == 0xd2 || op == 0xd3) && i->mod == 3 &&
+	} else if ((op == 0xd2 || op == 0xd3) && (i->mod == 3 || sz >= 4) &&
 		   ((i->reg & 7) <= 1 || (i->reg & 7) == 4 ||
 		    (i->reg & 7) == 5 || (i->reg & 7) == 7)) {
 		/* a count of 0 (CL masked) leaves the flags: translated only
 		 * where they are dead (translate_block) */
 		f->k = K_SHIFTCL, f->shop = i->reg & 7, f->dst = O_E;
 	} else if ((op == 0xc1 || op == 0xc0 || op == 0xd1 || op == 0xd0) &&
-		   i->mod == 3 && (i->reg & 7) <= 1) {
+		   (i->mod == 3 || sz >= 4) && (i->reg & 7) <= 1) {
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
 		n &= sz == 8 ? 63 : 31;
 		if (!n)
@@ -1127,7 +1158,9 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		   (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_PUSHM, f->dst = O_E;
 	} else if ((op == 0x1a3 || op == 0x1ab || op == 0x1b3 ||
-		    op == 0x1bb) && i->mod == 3) {
+		    op == 0x1bb) && (i->mod == 3 || i->asz == (m32 ? 4 : 8))) {
+		/* memory: the register offset addresses beyond the
+		 * operand (emit_bt) */
 		f->k = K_BT, f->dst = O_E;
 		f->shop = op == 0x1a3 ? 4 : op == 0x1ab ? 5 : op == 0x1b3 ? 6 : 7;
 	} else if (op == 0x1ba && (i->reg & 7) >= 4) {
@@ -1138,9 +1171,10 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		if (sz == 1)
 			return false;
 		f->k = K_IMUL, f->dst = O_G, f->src = O_E;
-	} else if (op >= 0x190 && op <= 0x19f && i->mod == 3) {
+	} else if (op >= 0x190 && op <= 0x19f) {
+		/* a register, or memory (emit_setcc_cmov) */
 		f->k = K_SETCC, f->cc = op & 15, f->size = 1;
-	} else if (op >= 0x140 && op <= 0x14f && i->mod == 3 && sz != 1) {
+	} else if (op >= 0x140 && op <= 0x14f && sz != 1) {
 		f->k = K_CMOV, f->cc = op & 15;
 	} else if (((op >= 0x70 && op <= 0x7f) ||
 		    (op >= 0x180 && op <= 0x18f)) &&
@@ -1201,7 +1235,19 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 		/* DIV/IDIV fault (#DE) with a register operand too */
 		return i->mod != 3 || f->shop >= 6;
 	case K_BT:
+	case K_SETCC:
+	case K_CMOV:
+	case K_SHIFT:
+	case K_ROT:
+	case K_SHIFTCL:
 		return i->mod != 3;
+	case K_XCHG:
+	case K_CMPXCHG:
+	case K_XADD:
+	case K_PUSHF:
+	case K_BITSCAN:
+	case K_MOVSEG:
+		return xops_mem(i, f);
 	case K_MOVX:
 		return i->mod != 3;
 	case K_NOT:
@@ -1475,6 +1521,9 @@ static void emit_stack32(struct tr *t, const struct soft_insn *i,
 	}
 }
 
+static void emit_xops(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool flags_live);
+static void emit_alu_mem_defer(struct tr *t, const struct form *f);
 static void emit_mul(struct tr *t, const struct soft_insn *i,
 		     const struct form *f, bool flags_live);
 static void emit_div(struct tr *t, const struct soft_insn *i,
@@ -1524,12 +1573,12 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		t->hf = flags_live, t->hf_nocf = false;
 		if (wr)
 			st_opnd(t, i, H_RDX, f->dst, sz);
-		if (flags_live && (mem || cin)) {
+		if (flags_live && cin) {
 			emit_lf(t, alu_lf[f->alu], sz);
-			if (cin) {
-				e_load(e, H_R11, H_RBX, OFF(jit_cf), 4);
-				e_store(e, H_R11, H_RBX, OFF(lf_cin), 4);
-			}
+			e_load(e, H_R11, H_RBX, OFF(jit_cf), 4);
+			e_store(e, H_R11, H_RBX, OFF(lf_cin), 4);
+		} else if (flags_live && mem) {
+			emit_alu_mem_defer(t, f);
 		} else if (flags_live)
 			pf_defer(t, alu_lf[f->alu], sz, alu_host[f->alu],
 				 true);
@@ -1747,6 +1796,14 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	case K_BSWAP:
 		emit_bswap(t, i, f);
 		break;
+	case K_XCHG:
+	case K_CMPXCHG:
+	case K_XADD:
+	case K_PUSHF:
+	case K_BITSCAN:
+	case K_MOVSEG:
+		emit_xops(t, i, f, flags_live);
+		break;
 	case K_SHIFTCL: {
 		if (flags_live && f->shop < 4) {
 			emit_rotcl_live(t, i, f);
@@ -1897,6 +1954,26 @@ static void emit_setcc_cmov(struct tr *t, const struct soft_insn *i,
 {
 	struct jit_emit *e = &t->e;
 
+	if (i->mod != 3) {
+		/* memory: the condition into DL first (the address and
+		 * the TLB check clobber the host flags), then SETcc's
+		 * store or CMOVcc's load, which faults whatever the
+		 * condition */
+		e_rr(e, OPS(0x0f, (uint8_t)(0x90 | f->cc)), 1, 0, H_RDX);
+		emit_ea(t, i);
+		emit_tlb(t, f->size, f->k == K_SETCC);
+		t->hf = false;
+		if (f->k == K_SETCC) {
+			e_store(e, H_RDX, H_RSI, 0, 1);
+			return;
+		}
+		e_load(e, H_RCX, H_RSI, 0, f->size);
+		ld_reg(t, H_RAX, i->reg, f->size);
+		e_rr(e, OPS(0x84), 1, H_RDX, H_RDX);     /* test dl, dl */
+		e_rr(e, OPS(0x0f, 0x45), 8, H_RAX, H_RCX); /* cmovnz */
+		st_reg(t, H_RAX, i->reg, f->size);
+		return;
+	}
 	if (f->k == K_SETCC) {
 		e_rr(e, OPS(0x0f, (uint8_t)(0x90 | f->cc)), 1, 0, H_RDX);
 		st_reg(t, H_RDX, i->rm8, 1);
@@ -2901,12 +2978,12 @@ static void emit_old_flags(struct tr *t)
 }
 
 /*
- * BT/BTS/BTR/BTC (0F A3/AB/B3/BB with a register operand, 0F BA /4-/7
- * with a register or a memory operand): the host's instruction at 8 bytes
- * on the zero-extended operand, the offset masked to the operand's size
- * as the interpreter does (bt_common(): a register offset into memory,
- * which addresses beyond the operand, stays the interpreter's); CF = the
- * bit, the other flags kept (set_cf()), into RFLAGS.
+ * BT/BTS/BTR/BTC (0F A3/AB/B3/BB, 0F BA /4-/7; register or memory, not
+ * LOCK): the host's instruction at 8 bytes on the zero-extended operand,
+ * the offset masked to the operand's size as the interpreter does
+ * (bt_common(): a register offset into memory first moves the address by
+ * its sign-extended upper bits, in operand-size units); CF = the bit, the
+ * other flags kept (set_cf()), into RFLAGS.
  */
 static void emit_bt(struct tr *t, const struct soft_insn *i,
 		    const struct form *f)
@@ -2922,6 +2999,17 @@ static void emit_bt(struct tr *t, const struct soft_insn *i,
 	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
 	if (mem) {
 		emit_ea(t, i);
+		if (i->op != 0x1ba) {
+			/* + (sign-extended offset >> log2(bits)) * size,
+			 * wrapping as the address (32 bits in 32-bit code,
+			 * flat there: emit_ea) */
+			unsigned lg = sz == 2 ? 1 : sz == 4 ? 2 : 3;
+			ld_reg(t, H_RAX, i->reg, sz);
+			e_sext(e, H_RAX, sz);
+			e_shift_i(e, 7, H_RAX, lg + 3);      /* sar */
+			e_shift_i(e, 4, H_RAX, lg);          /* shl */
+			e_rr(e, OPS(0x01), t->m32 ? 4 : 8, H_RAX, H_RSI);
+		}
 		emit_tlb(t, sz, f->shop != 4);
 		e_load(e, H_RDX, H_RSI, 0, sz);
 	} else {
@@ -3028,6 +3116,440 @@ static void branch32(struct tr *t, unsigned k, const struct form *f,
 }
 
 /* ---- a block ---- */
+
+/*
+ * A memory-operand ALU op (not ADC/SBB) whose flags are live: pending in
+ * R8/R9 as a register operand's (pf_defer), not stored; its own slow path
+ * takes them back from what its handler wrote (emit_pf_reload_self).
+ * ADD/SUB/CMP: a = RAX, b = RCX; the logic ops (the handler writes only
+ * the result): R8 = R9 = the result (RDX), redone as AND.
+ */
+static void emit_alu_mem_defer(struct tr *t, const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned op = alu_lf[f->alu];
+
+	if (op == LF_LOGIC) {
+		e_rr(e, OPS(0x89), 8, H_RDX, H_R8);
+		e_rr(e, OPS(0x89), 8, H_RDX, H_R9);
+		pf_defer(t, op, f->size, 0x21, false);
+	} else {
+		pf_defer(t, op, f->size, alu_host[f->alu], true);
+	}
+	if (t->cur)
+		t->cur->pf_self = true;
+}
+
+/* R8/R9 of pending flags @p from the lazy flags a handler wrote for the
+ * same instruction (emit_alu_mem_defer's forms) */
+static void emit_pf_reload_self(struct tr *t, const struct pend_flags *p)
+{
+	struct jit_emit *e = &t->e;
+
+	if (p->op == LF_LOGIC) {
+		e_load(e, H_R8, H_RBX, OFF(lf_res), 8);
+		e_rr(e, OPS(0x89), 8, H_R8, H_R9);
+	} else {
+		e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
+		e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
+	}
+}
+
+/*
+ * A read-modify-write of memory (shifts and rotates of 4 or 8 bytes, by a
+ * constant or CL) through the register forms' emitters: the address and
+ * the TLB write check first (a miss: the slow path, nothing changed), the
+ * value into struct soft_cpu.jit_tmp and its host pointer into jit_ptr;
+ * @cp = @i with its operand the register JIT_TMP_REG (reg_off()), which
+ * the emitters load and store like an uncached register; then
+ * xops_rmw_post() stores the result (the page is known writable: no
+ * fault after the instruction changed anything).
+ */
+static const struct soft_insn *xops_rmw_pre(struct tr *t,
+					    const struct soft_insn *i,
+					    struct soft_insn *cp, unsigned sz)
+{
+	struct jit_emit *e = &t->e;
+
+	emit_ea(t, i);
+	emit_tlb(t, sz, true);
+	e_store(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+	e_load(e, H_RAX, H_RSI, 0, sz);
+	e_store(e, H_RAX, H_RBX, OFF(jit_tmp), 8);
+	*cp = *i;
+	cp->mod = 3;
+	cp->rm = JIT_TMP_REG;
+	return cp;
+}
+
+static void xops_rmw_post(struct tr *t, unsigned sz)
+{
+	struct jit_emit *e = &t->e;
+
+	e_load(e, H_RDI, H_RBX, OFF(jit_ptr), 8);
+	e_load(e, H_RAX, H_RBX, OFF(jit_tmp), sz);
+	e_store(e, H_RAX, H_RDI, 0, sz);
+}
+
+/* ---- more forms: XCHG, CMPXCHG, XADD, PUSHF ----
+ *
+ * (SETcc m8 and CMOVcc r, m are in emit_setcc_cmov.)  A memory form does
+ * its address and TLB check first, so a miss leaves to the slow path
+ * before anything changed; the read-modify-write is then the host's
+ * atomic instruction on the host pointer (XCHG, LOCK CMPXCHG, LOCK
+ * XADD), as the interpreter's soft_cas() on soft_atomic_ptr(): atomic
+ * against other vCPUs' threads with or without the guest's LOCK (a TLB
+ * write hit is RAM, and never a page holding translated code).
+ */
+
+/*
+ * The kinds of this section for @i, in @f (f->k left K_NONE: one of them
+ * the interpreter keeps); false when @i is none of them.
+ */
+static bool xops_classify(const struct soft_insn *i, struct form *f,
+			  bool m32)
+{
+	unsigned op = i->op, sz = i->osz;
+
+	if (op == 0x86 || op == 0x87) {
+		f->k = K_XCHG, f->dst = O_E, f->src = O_G;
+	} else if (op >= 0x90 && op <= 0x97 && i->rm != 0) {
+		/* XCHG eAX, r (90 with REX.B: R8); 90 itself is NOP or
+		 * PAUSE */
+		f->k = K_XCHG, f->acc = true;
+	} else if (op == 0x1b0 || op == 0x1b1 || op == 0x1c0 ||
+		   op == 0x1c1) {
+		if ((i->pfx & PFX_LOCK) && i->mod == 3)
+			return true; /* #UD */
+		f->k = op >= 0x1c0 ? K_XADD : K_CMPXCHG;
+		f->dst = O_E, f->src = O_G;
+	} else if (op == 0x9c) {
+		if (sz == 8 || (m32 && sz == 4))
+			f->k = K_PUSHF;
+	} else if (op == 0x1bc || op == 0x1bd || op == 0x1b8) {
+		/* F3: TZCNT / LZCNT / POPCNT (POPCNT without it: #UD) */
+		bool rep = i->pfx & PFX_REP;
+		if (op == 0x1b8 && !rep)
+			return true;
+		f->k = K_BITSCAN, f->dst = O_G, f->src = O_E;
+		f->shop = op == 0x1b8 ? 4 : (op & 1) + (rep ? 2 : 0);
+	} else if (op == 0x8c) {
+		if ((i->reg & 7) <= VMM_GS)
+			f->k = K_MOVSEG, f->dst = O_E;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* has a memory operand (form_mem) */
+static bool xops_mem(const struct soft_insn *i, const struct form *f)
+{
+	if (f->k == K_PUSHF)
+		return true;
+	return !f->acc && i->mod != 3; /* (K_BITSCAN, K_MOVSEG: r/m too) */
+}
+
+/* XCHG r/m, r and XCHG eAX, r: both registers written at the size (4
+ * bytes zero-extend), the r/m one first as op_xchg_rm() */
+static void emit_xchg(struct tr *t, const struct soft_insn *i,
+		      const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, g = f->acc ? VMM_RAX : reg_of(i, sz);
+
+	if (f->acc || i->mod == 3) {
+		unsigned r = rm_of(i, sz);
+
+		ld_reg(t, H_RAX, g, sz);
+		ld_reg(t, H_RCX, r, sz);
+		st_reg(t, H_RAX, r, sz);
+		st_reg(t, H_RCX, g, sz);
+		return;
+	}
+	emit_ea(t, i);
+	emit_tlb(t, sz, true);
+	ld_reg(t, H_RAX, g, sz);
+	/* xchg [rsi], eax at the size (the host's implied lock) */
+	e_rm(e, (const uint8_t[]){ sz == 1 ? 0x86 : 0x87 }, 1, sz, H_RAX,
+	     H_RSI, 0);
+	st_reg(t, H_RAX, g, sz);
+}
+
+/* the lazy flags of the instruction just done: a = RAX, b = RCX, the
+ * result RDX (masked here to @sz), when @live; known to the translator
+ * after it, nothing pending */
+static void xops_lf(struct tr *t, unsigned op, unsigned sz, bool live)
+{
+	if (live) {
+		e_zext(&t->e, H_RDX, sz);
+		emit_lf(t, op, sz);
+	}
+	t->pf.v = false;
+	t->hf = false;
+	t->lf_eager = false;
+	t->lf_op = live ? op : 0;
+	t->lf_size = live ? sz : 0;
+}
+
+/*
+ * CMPXCHG r/m, r: the flags of CMP eAX, r/m (LF_SUB of the accumulator
+ * and the old destination); equal: r/m = r, else eAX = the old value (a
+ * register destination is left alone when they differ, as
+ * op_cmpxchg()).  Memory: LOCK CMPXCHG on the host pointer.
+ */
+static void emit_cmpxchg(struct tr *t, const struct soft_insn *i,
+			 const struct form *f, bool flags_live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	size_t eq, done = 0;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, true);
+	}
+	ld_reg(t, H_RCX, reg_of(i, sz), sz);          /* the source */
+	ld_reg(t, H_RAX, VMM_RAX, sz);                /* the accumulator */
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);          /* rdx = acc */
+	if (i->mod != 3) {
+		/* lock cmpxchg [rsi], ecx: eax = the old value (zero-
+		 * extended: it held acc, zero-extended, when equal) */
+		e_b(e, 0xf0);
+		e_rm(e, (const uint8_t[]){ 0x0f, sz == 1 ? 0xb0 : 0xb1 }, 2,
+		     sz, H_RCX, H_RSI, 0);
+		eq = e_jcc32(e, CC_E);
+	} else {
+		ld_reg(t, H_RAX, rm_of(i, sz), sz);       /* the old value */
+		e_rr(e, OPS(0x39), 8, H_RAX, H_RDX);      /* cmp rdx, rax */
+		eq = e_jcc32(e, CC_NE);
+		st_reg(t, H_RCX, rm_of(i, sz), sz);
+		done = e_jmp32(e);
+		e_patch(e, eq, e_pos(e));
+	}
+	st_reg(t, H_RAX, VMM_RAX, sz);
+	e_patch(e, i->mod != 3 ? eq : done, e_pos(e));
+	/* a = acc, b = the old value, acc - old */
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+	e_alu_rr(e, 0x29, H_RDX, H_RCX);
+	xops_lf(t, LF_SUB, sz, flags_live);
+}
+
+/*
+ * XADD r/m, r: r = the old r/m, r/m = the sum (r/m written last, as
+ * op_xadd()), ADD's flags.  Memory: LOCK XADD on the host pointer.
+ */
+static void emit_xadd(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool flags_live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+
+	if (i->mod != 3) {
+		emit_ea(t, i);
+		emit_tlb(t, sz, true);
+		ld_reg(t, H_RCX, reg_of(i, sz), sz);
+		e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);      /* rdx = src */
+		/* lock xadd [rsi], ecx: ecx = the old value */
+		e_b(e, 0xf0);
+		e_rm(e, (const uint8_t[]){ 0x0f, sz == 1 ? 0xc0 : 0xc1 }, 2,
+		     sz, H_RCX, H_RSI, 0);
+		st_reg(t, H_RCX, reg_of(i, sz), sz);
+		e_rr(e, OPS(0x89), 8, H_RCX, H_RAX);      /* a = old */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);      /* b = src */
+		e_lea(e, H_RDX, H_RAX, H_RCX, 0, 0);
+	} else {
+		ld_reg(t, H_RAX, rm_of(i, sz), sz);
+		ld_reg(t, H_RCX, reg_of(i, sz), sz);
+		e_lea(e, H_RDX, H_RAX, H_RCX, 0, 0);
+		e_zext(e, H_RDX, sz);
+		st_reg(t, H_RAX, reg_of(i, sz), sz);
+		st_reg(t, H_RDX, rm_of(i, sz), sz);
+	}
+	xops_lf(t, LF_ADD, sz, flags_live);
+}
+
+/*
+ * PUSHF: RFLAGS without VM and RF (op_pushf(); 32-bit protected or long
+ * mode only here: no VM86 IOPL check), the arithmetic flags from the
+ * translator's knowledge (emit_old_flags), then a push as K_PUSH's.
+ */
+static void emit_pushf(struct tr *t, const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+
+	emit_old_flags(t);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+	e_load(e, H_RAX, H_RBX, OFF(st.rflags), 8);
+	e_alu_ri(e, 4, H_RAX, (int32_t)~(uint32_t)(FL_ARITH | FL_VM | FL_RF));
+	e_alu_rr(e, 0x09, H_R11, H_RAX);              /* r11 = the value */
+	t->hf = false;
+	if (t->m32) {
+		ld_reg(t, H_RSI, VMM_RSP, 4);
+		e_alu_ri(e, 5, H_RSI, 4);
+		e_zext(e, H_RSI, 4);
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);      /* rdx = new ESP */
+		stack_ea32(t, true);
+		e_store(e, H_R11, H_RSI, 0, 4);
+		st_reg(t, H_RDX, VMM_RSP, f->size);
+		return;
+	}
+	ld_reg(t, H_RSI, VMM_RSP, 8);
+	e_alu_ri(e, 5, H_RSI, 8);
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);          /* rdx = new RSP */
+	check_canonical(t);
+	emit_tlb(t, 8, true);
+	e_store(e, H_R11, H_RSI, 0, 8);
+	st_reg(t, H_RDX, VMM_RSP, 8);
+}
+
+/* RDX = the r/m operand of @i (@sz bytes, zero-extended); memory: the
+ * address and TLB check first (RAX, RCX, RSI, RDI clobbered) */
+static void xops_ld_rm(struct tr *t, const struct soft_insn *i, unsigned sz)
+{
+	if (i->mod == 3) {
+		ld_reg(t, H_RDX, rm_of(i, sz), sz);
+		return;
+	}
+	emit_ea(t, i);
+	emit_tlb(t, sz, false);
+	e_load(&t->e, H_RDX, H_RSI, 0, sz);
+}
+
+/* R11 |= @bit when the host's ZF is set (RAX clobbered) */
+static void xops_zf_bit(struct tr *t, unsigned bit)
+{
+	struct jit_emit *e = &t->e;
+
+	e_rr(e, OPS(0x0f, 0x94), 1, 0, H_RAX);       /* setz al */
+	e_zext(e, H_RAX, 1);
+	if (bit > 1) {
+		e_rr(e, OPS(0x69), 4, H_RAX, H_RAX);     /* imul eax, bit */
+		e_d(e, bit);
+	}
+	e_alu_rr(e, 0x09, H_R11, H_RAX);
+}
+
+/*
+ * BSF/BSR (ZF; a zero source leaves the destination alone), TZCNT/LZCNT
+ * (CF = source 0, ZF = count 0; the count of a zero source is the
+ * width), the other flags kept; POPCNT (ZF = source 0, the rest 0): as
+ * op_bsf_bsr() and op_popcnt(), with the host's BSF/BSR (every x86-64
+ * has them) and a bit-parallel count; the flags into RFLAGS.
+ */
+static void emit_bitscan(struct tr *t, const struct soft_insn *i,
+			 const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size, bits = sz * 8, g = reg_of(i, sz);
+	size_t zero, done;
+
+	if (f->shop == 4) {
+		xops_ld_rm(t, i, sz);
+		e_rr(e, OPS(0x31), 4, H_R11, H_R11);
+		e_rr(e, OPS(0x85), 8, H_RDX, H_RDX);
+		xops_zf_bit(t, FL_ZF);
+		/* rdx -= (rdx >> 1) & 0x55..; pairs, nibbles, bytes */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+		e_shift_i(e, 5, H_RAX, 1);
+		e_movi(e, H_RCX, 0x5555555555555555ull);
+		e_alu_rr(e, 0x21, H_RAX, H_RCX);
+		e_alu_rr(e, 0x29, H_RDX, H_RAX);
+		e_movi(e, H_RCX, 0x3333333333333333ull);
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+		e_alu_rr(e, 0x21, H_RAX, H_RCX);
+		e_shift_i(e, 5, H_RDX, 2);
+		e_alu_rr(e, 0x21, H_RDX, H_RCX);
+		e_alu_rr(e, 0x01, H_RDX, H_RAX);
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+		e_shift_i(e, 5, H_RAX, 4);
+		e_alu_rr(e, 0x01, H_RDX, H_RAX);
+		e_movi(e, H_RCX, 0x0f0f0f0f0f0f0f0full);
+		e_alu_rr(e, 0x21, H_RDX, H_RCX);
+		e_movi(e, H_RCX, 0x0101010101010101ull);
+		e_rr(e, OPS(0x0f, 0xaf), 8, H_RDX, H_RCX); /* imul rdx, rcx */
+		e_shift_i(e, 5, H_RDX, 56);
+		st_reg(t, H_RDX, g, sz);
+		e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+		emit_set_arith(t);
+		t->pf.v = false;
+		t->lf_op = t->lf_size = 0;
+		return;
+	}
+	/* R11 = the flags before it, without the ones it writes */
+	emit_old_flags(t);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~(f->shop >= 2 ? FL_CF | FL_ZF : FL_ZF));
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+	xops_ld_rm(t, i, sz);
+	if (f->shop < 2) {
+		e_rr(e, OPS(0x85), 8, H_RDX, H_RDX);
+		zero = e_jcc32(e, CC_E);
+		/* bsf / bsr rcx, rdx (zero-extended: the index at any size) */
+		e_rr(e, OPS(0x0f, (uint8_t)(0xbc + f->shop)), 8, H_RCX, H_RDX);
+		st_reg(t, H_RCX, g, sz);
+		done = e_jmp32(e);
+		e_patch(e, zero, e_pos(e));
+		e_alu_ri(e, 1, H_R11, FL_ZF);            /* or r11, ZF */
+		e_patch(e, done, e_pos(e));
+	} else {
+		e_movi(e, H_RCX, bits);
+		e_rr(e, OPS(0x85), 8, H_RDX, H_RDX);
+		xops_zf_bit(t, FL_CF);                   /* CF: source 0 */
+		e_rr(e, OPS(0x85), 8, H_RDX, H_RDX);
+		zero = e_jcc32(e, CC_E);
+		e_rr(e, OPS(0x0f, (uint8_t)(0xbc + f->shop - 2)), 8, H_RCX,
+		     H_RDX);
+		if (f->shop == 3) /* LZCNT = width - 1 - BSR */
+			e_alu_ri(e, 6, H_RCX, (int32_t)(bits - 1));
+		e_patch(e, zero, e_pos(e));
+		st_reg(t, H_RCX, g, sz);
+		e_rr(e, OPS(0x85), 4, H_RCX, H_RCX);
+		xops_zf_bit(t, FL_ZF);                   /* ZF: count 0 */
+	}
+	e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+	emit_set_arith(t);
+	t->pf.v = false;
+	t->lf_op = t->lf_size = 0;
+}
+
+/* MOV r/m, Sreg: the selector, zero-extended into a register of 4 or 8
+ * bytes, 2 bytes to memory (op_mov_rm_sreg()) */
+static void emit_movseg(struct tr *t, const struct soft_insn *i,
+			const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	int32_t off = OFF(st.seg) +
+		      (int32_t)((i->reg & 7) * sizeof(struct vmm_segment) +
+				offsetof(struct vmm_segment, selector));
+
+	if (i->mod == 3) {
+		e_load(e, H_RAX, H_RBX, off, 2);
+		st_reg(t, H_RAX, i->rm, f->size);
+		return;
+	}
+	emit_ea(t, i);
+	emit_tlb(t, 2, true);
+	e_load(e, H_RAX, H_RBX, off, 2);
+	e_store(e, H_RAX, H_RSI, 0, 2);
+}
+
+static void emit_xops(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool flags_live)
+{
+	switch (f->k) {
+	case K_XCHG: emit_xchg(t, i, f); break;
+	case K_CMPXCHG: emit_cmpxchg(t, i, f, flags_live); break;
+	case K_XADD: emit_xadd(t, i, f, flags_live); break;
+	case K_PUSHF: emit_pushf(t, f); break;
+	case K_BITSCAN: emit_bitscan(t, i, f); break;
+	case K_MOVSEG: emit_movseg(t, i, f); break;
+	default: break;
+	}
+}
 
 static void count_use(unsigned *use, unsigned r, unsigned size)
 {
@@ -3196,6 +3718,8 @@ static bool translate_block(struct tr *t)
 		case K_NEG:
 		case K_SHIFT:
 		case K_IMUL:
+		case K_CMPXCHG:
+		case K_XADD:
 			lc = lo = false; /* writes them all */
 			break;
 		case K_MULDIV:
@@ -3207,7 +3731,9 @@ static bool translate_block(struct tr *t)
 			lc = lo = true; /* reads them */
 			break;
 		case K_BT:
-			/* writes CF into the flags it keeps: reads them */
+		case K_BITSCAN:
+			/* writes CF into the flags it keeps: reads them
+			 * (BSF/BSR/TZCNT/LZCNT: ZF, CF likewise) */
 			lc = lo = true;
 			break;
 		case K_INCDEC:
@@ -3277,6 +3803,7 @@ static bool translate_block(struct tr *t)
 	t->loop_pos = e_pos(e);
 	for (unsigned k = 0; k < n; k++) {
 		const struct soft_insn *i = &tb->insn[k];
+		struct soft_insn tmp_i; /* xops_rmw_pre() */
 		bool last = k == n - 1;
 
 		t->rip = insn_rip(t, k);
@@ -3331,6 +3858,14 @@ static bool translate_block(struct tr *t)
 			    f->k == K_NEG || f->k == K_IMUL ||
 			    f->k == K_SHIFT || f->k == K_ROT)
 				t->lf_eager = false; /* emit_set_arith: again */
+			if (s && (f->k == K_SHIFT || f->k == K_ROT ||
+				  f->k == K_SHIFTCL)) {
+				/* memory: the register emitters on a copy
+				 * whose operand is JIT_TMP_REG (the host
+				 * flags are the TLB check's now) */
+				i = xops_rmw_pre(t, i, &tmp_i, f->size);
+				hf_all = false;
+			}
 			if (f->k == K_SETCC || f->k == K_CMOV) {
 				if (!hf && t->pf.v) {
 					pf_flush(t); /* its host flags */
@@ -3388,10 +3923,16 @@ static bool translate_block(struct tr *t)
 			}
 			if (f->k == K_SHIFT || f->k == K_ROT)
 				t->pf.v = false; /* flags dead after */
+			if (i == &tmp_i) {
+				xops_rmw_post(t, f->size);
+				i = &tb->insn[k];
+			}
 			if (s) {
 				s->resume = e_pos(e);
 				s->hits_after = t->pend_hits;
-				s->pf_keep = s->pf.v && t->pf.v;
+				s->pf_keep = (s->pf.v || s->pf_self) &&
+					     t->pf.v;
+				s->pf_after = t->pf;
 				s->hf_after = t->hf;
 			}
 			/* what the state's lazy flags are now */
@@ -3492,7 +4033,10 @@ static bool translate_block(struct tr *t)
 			e_d(e, FL_ARITH);
 			e_push(e, H_RAX);
 		}
-		if (s->pf_keep) {
+		if (s->pf_keep && s->pf_self) {
+			/* its own, as its handler wrote them */
+			emit_pf_reload_self(t, &s->pf_after);
+		} else if (s->pf_keep) {
 			/* what pf_store() wrote, the instruction did not
 			 * write flags */
 			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
