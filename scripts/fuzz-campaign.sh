@@ -104,13 +104,13 @@ if [ "$nobuild" -eq 0 ]; then
 		sed -n 's/^\(fuzz\/fuzz_[A-Za-z0-9_]*\): .*/\1/p' |
 		sort -u) >/dev/null
 	bindir=$build/fuzz
-	commit=$(tree_commit)
+	commit="$(tree_commit)$(build_label "$build")"
 else
 	bindir=$work/bin
 	if [ ! -f "$bindir/COMMIT" ]; then
 		mkdir -p "$bindir"
 		cp -p "$build"/fuzz/fuzz_* "$bindir/"
-		tree_commit >"$bindir/COMMIT"
+		echo "$(tree_commit)$(build_label "$build")" >"$bindir/COMMIT"
 	fi
 	commit=$(cat "$bindir/COMMIT")
 fi
@@ -221,6 +221,23 @@ tree_commit() {
 	[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null |
 		head -c1)" ] && c="$c+"
 	echo "$c"
+}
+
+# the sanitizers of fuzz build $1 when they are not the default ASan +
+# UBSan (" ubsan" for -Dfuzz_sanitize=undefined), appended to the commit
+# column of the rows so that rows from a faster build say what they are
+build_label() {
+	local san
+	san=$(meson introspect --buildoptions "$1" 2>/dev/null | python3 -c '
+import json, sys
+for o in json.load(sys.stdin):
+    if o["name"] == "fuzz_sanitize":
+        print(o["value"])' 2>/dev/null || true)
+	case $san in
+	'' | address,undefined | undefined,address) ;;
+	undefined) echo " ubsan" ;;
+	*) echo " $(echo "$san" | tr , +)" ;;
+	esac
 }
 
 # executions to date of target $1: the sum of its rows in docs/fuzzing.md
