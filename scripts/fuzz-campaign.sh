@@ -109,7 +109,10 @@ else
 	bindir=$work/bin
 	if [ ! -f "$bindir/COMMIT" ]; then
 		mkdir -p "$bindir"
-		cp -p "$build"/fuzz/fuzz_* "$bindir/"
+		for f in "$build"/fuzz/fuzz_*; do
+			# the targets, not meson's fuzz_*.p object directories
+			[ -f "$f" ] && [ -x "$f" ] && cp -p "$f" "$bindir/"
+		done
 		echo "$(tree_commit)$(build_label "$build")" >"$bindir/COMMIT"
 	fi
 	commit=$(cat "$bindir/COMMIT")
