@@ -51,7 +51,7 @@ void soft_tlb_flush(struct soft_cpu *c)
 	c->tlb_ng_n = 0;
 	c->tlb_ng_exec = false;
 	c->tlb_large_n = 0;
-	c->tlb_w_any = false;
+	memset(c->tlb_w_pages, 0, sizeof(c->tlb_w_pages));
 	c->tlb_gen++;
 	c->chain_gen++;
 }
@@ -248,7 +248,8 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 		    !atomic_load_explicit(&c->svm->dirty_logging,
 					  memory_order_relaxed)) {
 			e->tag_w = page;
-			c->tlb_w_any = true;
+			c->tlb_w_pages[(gpage >> 18) & 3] |=
+				1ull << ((gpage >> 12) & 63);
 		}
 	}
 	return gpa;

@@ -371,9 +371,12 @@ struct soft_cpu {
 	/* second way: the entry tlb[][] last evicted from the same index,
 	 * looked at on a miss before walking (mmu.c) */
 	struct soft_tlb_entry tlb_victim[2][SOFT_TLB_SIZE];
-	/* a write entry (tag_w) was filled since the last full flush: when
-	 * not, a page becoming code has none to drop (tb.c page_add) */
-	bool tlb_w_any;
+	/* the guest pages (bit (gpa >> 12) % 256) of the write entries
+	 * (tag_w) filled since the last full flush: a page becoming code
+	 * whose bit is clear has none to drop, and tb.c page_add skips the
+	 * scan of both TLBs (fuzz_decoder rewrites its code page for every
+	 * input while writes to its stack page keep write entries) */
+	uint64_t tlb_w_pages[4];
 	/* slots (user << SOFT_TLB_BITS | index) filled with non-global
 	 * translations since the last flush, each once (tlb_ng_bits): a CR3
 	 * load drops only those (soft_tlb_flush_nonglobal); a count above

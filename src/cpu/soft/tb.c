@@ -50,7 +50,7 @@ void *soft_tb_alloc(struct soft_cpu *c, size_t n)
 
 int soft_tb_init(struct soft_cpu *c)
 {
-	c->arena_chunk[0] = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
+	c->arena_chunk[0] = vmm__alloc_big(c->vm, SOFT_ARENA_SIZE);
 	if (!c->arena_chunk[0])
 		return -ENOMEM;
 	c->arena_nchunks = 1;
@@ -61,7 +61,7 @@ int soft_tb_init(struct soft_cpu *c)
 void soft_tb_fini(struct soft_cpu *c)
 {
 	for (unsigned k = 0; k < c->arena_nchunks; k++)
-		vmm__free(c->vm, c->arena_chunk[k]);
+		vmm__free_big(c->vm, c->arena_chunk[k]);
 	c->arena_nchunks = 0;
 	c->arena = NULL;
 }
@@ -79,7 +79,7 @@ static bool arena_next(struct soft_cpu *c)
 
 		if (c->arena_nchunks >= SOFT_ARENA_CHUNKS)
 			return false;
-		p = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
+		p = vmm__alloc_big(c->vm, SOFT_ARENA_SIZE);
 		if (!p)
 			return false;
 		c->arena_chunk[c->arena_nchunks++] = p;
@@ -190,10 +190,11 @@ static void page_add(struct soft_cpu *c, uint64_t page, struct soft_tb *tb,
 		p->next = c->page_hash[page_hash(page)];
 		c->page_hash[page_hash(page)] = p;
 	}
-	/* no write entry was filled since the last flush (none is while
-	 * dirty pages are logged): nothing to drop, skip the scan of both
-	 * TLBs (4096 entries) */
-	if (!p->blocks && c->tlb_w_any) {
+	/* no write entry for this page was filled since the last flush
+	 * (none is while dirty pages are logged): nothing to drop, skip the
+	 * scan of both TLBs (4096 entries) */
+	if (!p->blocks && (c->tlb_w_pages[(page >> 18) & 3] &
+			   (1ull << ((page >> 12) & 63)))) {
 		for (int u = 0; u < 2; u++)
 			for (unsigned e = 0; e < SOFT_TLB_SIZE; e++) {
 				if (c->tlb[u][e].gpa == page)
@@ -324,13 +325,18 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 	const uint8_t *h2 = NULL;
 	struct soft_tb *tb;
 	const soft_fn *tab = c->svm->handlers;
+	/* single-stepped (vmm_vcpu_set_single_step): each run executes one
+	 * instruction and the next starts at a new address, so a block of
+	 * 64 would be decoded for one instruction of it, every step of
+	 * fresh code (fuzz_decoder: O(n^2) decodes per input) */
+	unsigned max = c->single_step ? 1 : SOFT_TB_MAX_INSNS;
 
 	if (c->arena_used + TB_ROOM > SOFT_ARENA_SIZE && !arena_next(c))
 		soft_tb_flush(c);
 	/* marked before the bytes are read: a later write is reported */
 	if (!soft_tb_is_code(c, gpa))
 		code_mark(c, gpa);
-	while (n < SOFT_TB_MAX_INSNS) {
+	while (n < max) {
 		uint8_t buf[16];
 		unsigned avail = in_page > pos ? in_page - pos : 0;
 		const uint8_t *src = h + pos;
