@@ -226,21 +226,25 @@ tree_commit() {
 	echo "$c"
 }
 
-# the sanitizers of fuzz build $1 when they are not the default ASan +
-# UBSan (" ubsan" for -Dfuzz_sanitize=undefined), appended to the commit
-# column of the rows so that rows from a faster build say what they are
+# what fuzz build $1 is when it is not the default (ASan + UBSan, the
+# library with comparison tracing), appended to the commit column of the
+# rows so that rows from a faster build say what they are: " ubsan" for
+# -Dfuzz_sanitize=undefined, " no-cmp" for -Dfuzz_trace_cmp=false
 build_label() {
-	local san
-	san=$(meson introspect --buildoptions "$1" 2>/dev/null | python3 -c '
+	local san cmp
+	read -r san cmp < <(meson introspect --buildoptions "$1" 2>/dev/null |
+		python3 -c '
 import json, sys
-for o in json.load(sys.stdin):
-    if o["name"] == "fuzz_sanitize":
-        print(o["value"])' 2>/dev/null || true)
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+print(o.get("fuzz_sanitize", ""), o.get("fuzz_trace_cmp", True))' \
+		2>/dev/null || true)
 	case $san in
 	'' | address,undefined | undefined,address) ;;
-	undefined) echo " ubsan" ;;
-	*) echo " $(echo "$san" | tr , +)" ;;
+	undefined) printf ' ubsan' ;;
+	*) printf ' %s' "$(echo "$san" | tr , +)" ;;
 	esac
+	[ "$cmp" = False ] && printf ' no-cmp'
+	echo
 }
 
 # executions to date of target $1: the sum of its rows in docs/fuzzing.md
