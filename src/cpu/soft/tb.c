@@ -195,14 +195,21 @@ static void page_add(struct soft_cpu *c, uint64_t page, struct soft_tb *tb,
 	 * scan of both TLBs (4096 entries) */
 	if (!p->blocks && (c->tlb_w_pages[(page >> 18) & 3] &
 			   (1ull << ((page >> 12) & 63)))) {
-		for (int u = 0; u < 2; u++)
-			for (unsigned e = 0; e < SOFT_TLB_SIZE; e++) {
-				if (c->tlb[u][e].gpa == page)
-					c->tlb[u][e].tag_w = SOFT_TLB_INVALID;
-				if (c->tlb_victim[u][e].gpa == page)
-					c->tlb_victim[u][e].tag_w =
-						SOFT_TLB_INVALID;
-			}
+		/* only the slots filled since the last full flush can hold
+		 * an entry (mmu.c tlb_note), unless there were too many */
+		bool logged = c->tlb_fill_ok &&
+			      c->tlb_fill_n <= SOFT_TLB_FILL_LOG;
+		unsigned n = logged ? c->tlb_fill_n : 2 * SOFT_TLB_SIZE;
+
+		for (unsigned k = 0; k < n; k++) {
+			unsigned s = logged ? c->tlb_fill[k] : k;
+			unsigned u = s >> SOFT_TLB_BITS, e = s & (SOFT_TLB_SIZE - 1);
+
+			if (c->tlb[u][e].gpa == page)
+				c->tlb[u][e].tag_w = SOFT_TLB_INVALID;
+			if (c->tlb_victim[u][e].gpa == page)
+				c->tlb_victim[u][e].tag_w = SOFT_TLB_INVALID;
+		}
 	}
 	tb->pnext[k] = p->blocks;
 	p->blocks = tb;
