@@ -50,7 +50,7 @@ static vmm_vcpu *jcpu;
 static uint8_t env_img[ENV_IMG];
 
 /* The stepping VM's watchdog (livelock_watchdog.h): a run of one input
- * still going after a tick without a step is kicked (an instruction
+ * still going after 10 ms of CPU time without a step is kicked (an instruction
  * breakpoint on its own #DB handler: each delivery faults again, as on
  * hardware); the step loop ends after 3 kicks. */
 static struct livelock_watchdog step_wd;

@@ -33,7 +33,7 @@
 static vmm_vm *vm;
 static vmm_vcpu *cpu;
 /* A single step that never completes (a delivery that faults again
- * forever) is kicked after a whole 50 ms tick without an exit; the input
+ * forever) is kicked after 10 ms of CPU time without an exit; the input
  * ends at the kick (VMM_EXIT_INTERRUPTED).  A VMM that ignores the kick
  * still times out (livelock_watchdog.h). */
 static struct livelock_watchdog step_wd;

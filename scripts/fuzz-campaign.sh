@@ -104,13 +104,16 @@ if [ "$nobuild" -eq 0 ]; then
 		sed -n 's/^\(fuzz\/fuzz_[A-Za-z0-9_]*\): .*/\1/p' |
 		sort -u) >/dev/null
 	bindir=$build/fuzz
-	commit=$(tree_commit)
+	commit="$(tree_commit)$(build_label "$build")"
 else
 	bindir=$work/bin
 	if [ ! -f "$bindir/COMMIT" ]; then
 		mkdir -p "$bindir"
-		cp -p "$build"/fuzz/fuzz_* "$bindir/"
-		tree_commit >"$bindir/COMMIT"
+		for f in "$build"/fuzz/fuzz_*; do
+			# the targets, not meson's fuzz_*.p object directories
+			[ -f "$f" ] && [ -x "$f" ] && cp -p "$f" "$bindir/"
+		done
+		echo "$(tree_commit)$(build_label "$build")" >"$bindir/COMMIT"
 	fi
 	commit=$(cat "$bindir/COMMIT")
 fi
@@ -221,6 +224,27 @@ tree_commit() {
 	[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null |
 		head -c1)" ] && c="$c+"
 	echo "$c"
+}
+
+# what fuzz build $1 is when it is not the default (ASan + UBSan, the
+# library with comparison tracing), appended to the commit column of the
+# rows so that rows from a faster build say what they are: " ubsan" for
+# -Dfuzz_sanitize=undefined, " no-cmp" for -Dfuzz_trace_cmp=false
+build_label() {
+	local san cmp
+	read -r san cmp < <(meson introspect --buildoptions "$1" 2>/dev/null |
+		python3 -c '
+import json, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+print(o.get("fuzz_sanitize", ""), o.get("fuzz_trace_cmp", True))' \
+		2>/dev/null || true)
+	case $san in
+	'' | address,undefined | undefined,address) ;;
+	undefined) printf ' ubsan' ;;
+	*) printf ' %s' "$(echo "$san" | tr , +)" ;;
+	esac
+	[ "$cmp" = False ] && printf ' no-cmp'
+	echo
 }
 
 # executions to date of target $1: the sum of its rows in docs/fuzzing.md

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Each block carries its size in front, for accounting. */
 struct blkhdr {
@@ -78,6 +79,45 @@ void vmm__free(vmm_vm *vm, void *p)
 	}
 	atomic_fetch_sub(&vm->host_bytes, ((struct blkhdr *)p - 1)->size);
 	vmm__free_with(vm->cfg.allocator, p);
+}
+
+void *vmm__alloc_big(vmm_vm *vm, size_t size)
+{
+	const struct vmm_allocator *a = vm ? vm->cfg.allocator : NULL;
+	struct blkhdr *h;
+
+	if (size > SIZE_MAX - sizeof(*h))
+		return NULL;
+	if (a && a->alloc) {
+		h = a->alloc(a->opaque, size + sizeof(*h));
+	} else {
+		h = mmap(NULL, size + sizeof(*h), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (h == MAP_FAILED)
+			h = NULL;
+	}
+	if (!h)
+		return NULL;
+	h->size = size;
+	h->pad = 0;
+	if (vm)
+		atomic_fetch_add(&vm->host_bytes, size);
+	return h + 1;
+}
+
+void vmm__free_big(vmm_vm *vm, void *p)
+{
+	const struct vmm_allocator *a = vm ? vm->cfg.allocator : NULL;
+	struct blkhdr *h = (struct blkhdr *)p - 1;
+
+	if (!p)
+		return;
+	if (vm)
+		atomic_fetch_sub(&vm->host_bytes, h->size);
+	if (a && a->alloc)
+		raw_free(a, h);
+	else
+		munmap(h, h->size + sizeof(*h));
 }
 
 char *vmm__strdup(vmm_vm *vm, const char *s)

@@ -25,6 +25,19 @@ void *vmm__alloc_with(const struct vmm_allocator *a, size_t size);
 void vmm__free_with(const struct vmm_allocator *a, void *p);
 void vmm__free(vmm_vm *vm, void *p);
 char *vmm__strdup(vmm_vm *vm, const char *s);
+/*
+ * A large block whose content the caller writes before it reads any
+ * (the software CPU's block-cache arena): not cleared, counted like
+ * vmm__alloc().  From the embedder's allocator if it has one, else a
+ * private anonymous mapping of its own: pages become resident only when
+ * touched and a freed block goes back to the system.  (calloc() takes a
+ * block of this size from the heap once the first one was freed, since
+ * glibc raises its mmap threshold then, and clears all of it: 8 MiB per
+ * vCPU created, a third of fuzz_migrate's time.)  Free with
+ * vmm__free_big().
+ */
+void *vmm__alloc_big(vmm_vm *vm, size_t size);
+void vmm__free_big(vmm_vm *vm, void *p);
 
 /*
  * vmm__err() - record @err with a message as the VM's last error, pass it

@@ -45,13 +45,30 @@ uint64_t soft_lin(struct soft_cpu *c, unsigned seg, uint64_t off,
 
 void soft_tlb_flush(struct soft_cpu *c)
 {
-	memset(c->tlb, 0xff, sizeof(c->tlb));
-	memset(c->tlb_victim, 0xff, sizeof(c->tlb_victim));
+	if (c->tlb_fill_ok && c->tlb_fill_n <= SOFT_TLB_FILL_LOG) {
+		/* only the slots filled since the last full flush can hold
+		 * anything: each gets what the memset below would write */
+		for (unsigned k = 0; k < c->tlb_fill_n; k++) {
+			unsigned s = c->tlb_fill[k];
+			unsigned u = s >> SOFT_TLB_BITS, i = s & (SOFT_TLB_SIZE - 1);
+
+			memset(&c->tlb[u][i], 0xff, sizeof(c->tlb[u][i]));
+			memset(&c->tlb_victim[u][i], 0xff,
+			       sizeof(c->tlb_victim[u][i]));
+			c->tlb_fill_bits[s / 64] &= ~(1ull << (s % 64));
+		}
+	} else {
+		memset(c->tlb, 0xff, sizeof(c->tlb));
+		memset(c->tlb_victim, 0xff, sizeof(c->tlb_victim));
+		memset(c->tlb_fill_bits, 0, sizeof(c->tlb_fill_bits));
+	}
+	c->tlb_fill_n = 0;
+	c->tlb_fill_ok = true;
 	memset(c->tlb_ng_bits, 0, sizeof(c->tlb_ng_bits));
 	c->tlb_ng_n = 0;
 	c->tlb_ng_exec = false;
 	c->tlb_large_n = 0;
-	c->tlb_w_any = false;
+	memset(c->tlb_w_pages, 0, sizeof(c->tlb_w_pages));
 	c->tlb_gen++;
 	c->chain_gen++;
 }
@@ -114,7 +131,17 @@ static void tlb_note(struct soft_cpu *c, bool user, unsigned idx,
 		     uint64_t lin, uint64_t leaf, uint64_t psize, bool exec)
 {
 	bool global = (c->st.cr4 & VMM_CR4_PGE) && (leaf & (1u << 8));
+	unsigned f = (unsigned)user << SOFT_TLB_BITS | idx;
 
+	/* the second way at @idx only ever gets what this slot held, so
+	 * the slot stands for both (soft_tlb_flush) */
+	if (!(c->tlb_fill_bits[f / 64] & (1ull << (f % 64)))) {
+		c->tlb_fill_bits[f / 64] |= 1ull << (f % 64);
+		if (c->tlb_fill_n < SOFT_TLB_FILL_LOG)
+			c->tlb_fill[c->tlb_fill_n] = (uint16_t)f;
+		if (c->tlb_fill_n <= SOFT_TLB_FILL_LOG)
+			c->tlb_fill_n++;
+	}
 	if (!global) {
 		unsigned s = (unsigned)user << SOFT_TLB_BITS | idx;
 		if (exec)
@@ -248,7 +275,8 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 		    !atomic_load_explicit(&c->svm->dirty_logging,
 					  memory_order_relaxed)) {
 			e->tag_w = page;
-			c->tlb_w_any = true;
+			c->tlb_w_pages[(gpage >> 18) & 3] |=
+				1ull << ((gpage >> 12) & 63);
 		}
 	}
 	return gpa;

@@ -158,6 +158,7 @@ static inline unsigned soft_tlb_idx(uint64_t lin)
 }
 #define SOFT_TLB_INVALID (~0ull)
 #define SOFT_TLB_NG_LOG 512
+#define SOFT_TLB_FILL_LOG 256
 #define SOFT_TLB_LARGE_LOG 64
 struct soft_tlb_entry {
 	uint64_t tag_r, tag_w, tag_x; /* linear page, or SOFT_TLB_INVALID */
@@ -374,9 +375,22 @@ struct soft_cpu {
 	/* second way: the entry tlb[][] last evicted from the same index,
 	 * looked at on a miss before walking (mmu.c) */
 	struct soft_tlb_entry tlb_victim[2][SOFT_TLB_SIZE];
-	/* a write entry (tag_w) was filled since the last full flush: when
-	 * not, a page becoming code has none to drop (tb.c page_add) */
-	bool tlb_w_any;
+	/* the guest pages (bit (gpa >> 12) % 256) of the write entries
+	 * (tag_w) filled since the last full flush: a page becoming code
+	 * whose bit is clear has none to drop, and tb.c page_add skips the
+	 * scan of both TLBs (fuzz_decoder rewrites its code page for every
+	 * input while writes to its stack page keep write entries) */
+	uint64_t tlb_w_pages[4];
+	/* every slot (user << SOFT_TLB_BITS | index) filled since the last
+	 * full flush, each once (tlb_fill_bits): a full flush resets only
+	 * those entries (and the second way at their index) instead of all
+	 * 160 KiB of both TLBs (a vCPU state load flushes: once per input in
+	 * the fuzz harnesses' reset); tlb_fill_ok is false until the first
+	 * full flush, and a count above SOFT_TLB_FILL_LOG means "all" */
+	uint16_t tlb_fill[SOFT_TLB_FILL_LOG];
+	unsigned tlb_fill_n;
+	bool tlb_fill_ok;
+	uint64_t tlb_fill_bits[2 * SOFT_TLB_SIZE / 64];
 	/* slots (user << SOFT_TLB_BITS | index) filled with non-global
 	 * translations since the last flush, each once (tlb_ng_bits): a CR3
 	 * load drops only those (soft_tlb_flush_nonglobal); a count above

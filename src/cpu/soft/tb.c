@@ -50,7 +50,7 @@ void *soft_tb_alloc(struct soft_cpu *c, size_t n)
 
 int soft_tb_init(struct soft_cpu *c)
 {
-	c->arena_chunk[0] = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
+	c->arena_chunk[0] = vmm__alloc_big(c->vm, SOFT_ARENA_SIZE);
 	if (!c->arena_chunk[0])
 		return -ENOMEM;
 	c->arena_nchunks = 1;
@@ -61,7 +61,7 @@ int soft_tb_init(struct soft_cpu *c)
 void soft_tb_fini(struct soft_cpu *c)
 {
 	for (unsigned k = 0; k < c->arena_nchunks; k++)
-		vmm__free(c->vm, c->arena_chunk[k]);
+		vmm__free_big(c->vm, c->arena_chunk[k]);
 	c->arena_nchunks = 0;
 	c->arena = NULL;
 }
@@ -79,7 +79,7 @@ static bool arena_next(struct soft_cpu *c)
 
 		if (c->arena_nchunks >= SOFT_ARENA_CHUNKS)
 			return false;
-		p = vmm__alloc(c->vm, SOFT_ARENA_SIZE);
+		p = vmm__alloc_big(c->vm, SOFT_ARENA_SIZE);
 		if (!p)
 			return false;
 		c->arena_chunk[c->arena_nchunks++] = p;
@@ -190,18 +190,26 @@ static void page_add(struct soft_cpu *c, uint64_t page, struct soft_tb *tb,
 		p->next = c->page_hash[page_hash(page)];
 		c->page_hash[page_hash(page)] = p;
 	}
-	/* no write entry was filled since the last flush (none is while
-	 * dirty pages are logged): nothing to drop, skip the scan of both
-	 * TLBs (4096 entries) */
-	if (!p->blocks && c->tlb_w_any) {
-		for (int u = 0; u < 2; u++)
-			for (unsigned e = 0; e < SOFT_TLB_SIZE; e++) {
-				if (c->tlb[u][e].gpa == page)
-					c->tlb[u][e].tag_w = SOFT_TLB_INVALID;
-				if (c->tlb_victim[u][e].gpa == page)
-					c->tlb_victim[u][e].tag_w =
-						SOFT_TLB_INVALID;
-			}
+	/* no write entry for this page was filled since the last flush
+	 * (none is while dirty pages are logged): nothing to drop, skip the
+	 * scan of both TLBs (4096 entries) */
+	if (!p->blocks && (c->tlb_w_pages[(page >> 18) & 3] &
+			   (1ull << ((page >> 12) & 63)))) {
+		/* only the slots filled since the last full flush can hold
+		 * an entry (mmu.c tlb_note), unless there were too many */
+		bool logged = c->tlb_fill_ok &&
+			      c->tlb_fill_n <= SOFT_TLB_FILL_LOG;
+		unsigned n = logged ? c->tlb_fill_n : 2 * SOFT_TLB_SIZE;
+
+		for (unsigned k = 0; k < n; k++) {
+			unsigned s = logged ? c->tlb_fill[k] : k;
+			unsigned u = s >> SOFT_TLB_BITS, e = s & (SOFT_TLB_SIZE - 1);
+
+			if (c->tlb[u][e].gpa == page)
+				c->tlb[u][e].tag_w = SOFT_TLB_INVALID;
+			if (c->tlb_victim[u][e].gpa == page)
+				c->tlb_victim[u][e].tag_w = SOFT_TLB_INVALID;
+		}
 	}
 	tb->pnext[k] = p->blocks;
 	p->blocks = tb;
@@ -324,13 +332,18 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 	const uint8_t *h2 = NULL;
 	struct soft_tb *tb;
 	const soft_fn *tab = c->svm->handlers;
+	/* single-stepped (vmm_vcpu_set_single_step): each run executes one
+	 * instruction and the next starts at a new address, so a block of
+	 * 64 would be decoded for one instruction of it, every step of
+	 * fresh code (fuzz_decoder: O(n^2) decodes per input) */
+	unsigned max = c->single_step ? 1 : SOFT_TB_MAX_INSNS;
 
 	if (c->arena_used + TB_ROOM > SOFT_ARENA_SIZE && !arena_next(c))
 		soft_tb_flush(c);
 	/* marked before the bytes are read: a later write is reported */
 	if (!soft_tb_is_code(c, gpa))
 		code_mark(c, gpa);
-	while (n < SOFT_TB_MAX_INSNS) {
+	while (n < max) {
 		uint8_t buf[16];
 		unsigned avail = in_page > pos ? in_page - pos : 0;
 		const uint8_t *src = h + pos;

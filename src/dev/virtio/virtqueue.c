@@ -53,11 +53,18 @@ void vmm_vq_reset(struct vmm_vq *vq)
 	const struct vmm_vq_mem *mem = vq->mem;
 	uint8_t dirs = vq->dirs;
 	uint64_t max = vq->max_chain_bytes;
+	/* the ring mapping cache is checked against the memory layout
+	 * generation and the ring addresses at every use (ring_ptr()), so
+	 * it may outlive the reset: a queue set up again at the same
+	 * addresses (every state restore, so every vmm_snapshot_reset())
+	 * does not map its rings again */
+	struct vmm_vq_rings rings = vq->rings;
 
 	memset(vq, 0, sizeof(*vq));
 	vq->mem = mem;
 	vq->dirs = dirs;
 	vq->max_chain_bytes = max;
+	vq->rings = rings;
 }
 
 /*

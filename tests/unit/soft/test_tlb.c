@@ -4,7 +4,8 @@
  * CR3 load drops the non-global translations (data and code, also after
  * the log of filled slots overflowed) and keeps the global ones; clearing
  * CR4.PGE and INVLPG drop global ones; INVLPG of any address in a large
- * page drops all of that page's translations.  A remapped page must be
+ * page drops all of that page's translations; a full flush resets the
+ * slots its log names, or all after the log overflowed.  A remapped page must be
  * seen right after the flush, by loads and by code that was chained and
  * compiled before.
  */
@@ -189,6 +190,25 @@ static void test_pge_off_drops_global(void **state)
 	check(pge_off, sizeof(pge_off), 0x40000, 0x11, 0x22);
 }
 
+/* 600 loads from 4 KiB pieces of the large pages at 2 MiB (more slots
+ * than the log of filled slots holds, so the full flush cannot reset
+ * only the logged ones), then the same as pge_off */
+static const uint8_t pge_off_overflow[] = {
+	0x48, 0xc7, 0xc6, 0x00, 0x00, 0x20, 0x00,
+	0xb9, 0x58, 0x02, 0x00, 0x00,
+	0x0f, 0xb6, 0x06,
+	0x48, 0x81, 0xc6, 0x00, 0x10, 0x00, 0x00,
+	0xff, 0xc9, 0x75, 0xf2,
+	0x0f, 0xb6, 0x04, 0x25, 0x00, 0x00, 0x04, 0x00,
+	0x48, 0xc7, 0xc1, 0x03, 0x11, 0x04, 0x00,
+	0x48, 0x89, 0x0c, 0x25, 0x00, 0x42, 0x00, 0x00,
+	0x0f, 0x20, 0xe1,
+	0x48, 0x81, 0xe1, 0x7f, 0xff, 0xff, 0xff,
+	0x0f, 0x22, 0xe1,
+	0x0f, 0xb6, 0x14, 0x25, 0x00, 0x00, 0x04, 0x00,
+	0xf4,
+};
+
 /* movzx eax, [0x40000]; mov cr3, cr3; movzx edx, [0x40000]; hlt */
 static const uint8_t cr3_keep[] = {
 	0x0f, 0xb6, 0x04, 0x25, 0x00, 0x00, 0x04, 0x00,
@@ -231,6 +251,30 @@ static void test_cr3_keeps_global(void **state)
 	assert_int_equal(m[2], m[0]);
 }
 
+/* A full flush (CR4.PGE cleared) resets the slots filled since the last
+ * one, from their log (a few) or all of them (the log overflowed): the
+ * remapped global page is seen either way, and so after a vCPU state
+ * load (another full flush) */
+static void test_full_flush_log(void **state)
+{
+	struct tvm t;
+
+	(void)state;
+	check(pge_off_overflow, sizeof(pge_off_overflow), 0x40000, 0x11,
+	      0x22);
+	/* set_state: the load of the remapped page after a full flush by
+	 * vmm_vcpu_set_state() between two runs */
+	tvm_create(&t, 0);
+	pages(&t);
+	pte(&t, 0x40000, 0x40000 | PT_P | PT_RW | PT_G);
+	run_code(&t, cr3_keep, sizeof(cr3_keep), true);
+	assert_int_equal(t.st.gpr[VMM_RDX], 0x11);
+	pte(&t, 0x40000, 0x41000 | PT_P | PT_RW | PT_G);
+	run_code(&t, cr3_keep, sizeof(cr3_keep), true);
+	assert_int_equal(t.st.gpr[VMM_RAX], 0x22);
+	tvm_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_invlpg_large),
 		cmocka_unit_test(test_pge_off_drops_global),
 		cmocka_unit_test(test_cr3_keeps_global),
+		cmocka_unit_test(test_full_flush_log),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
