@@ -977,6 +977,16 @@ static void emit_set_arith(struct tr *t)
 	t->lf_eager = true;
 }
 
+/* the arithmetic flags the instruction computed in R11 become RFLAGS:
+ * nothing pending, no lazy flags (emit_set_arith) */
+static void set_arith_r11(struct tr *t)
+{
+	e_rr(&t->e, OPS(0x89), 8, H_R11, H_RAX);
+	emit_set_arith(t);
+	t->pf.v = false;
+	t->lf_op = t->lf_size = 0;
+}
+
 /* a = RAX, b = RCX of the register-form op just done: pending */
 static void pf_defer(struct tr *t, unsigned op, unsigned size, uint8_t hop,
 		     bool copy)
@@ -3030,10 +3040,7 @@ static void emit_bt(struct tr *t, const struct soft_insn *i,
 		else
 			st_reg(t, H_RDX, i->rm, sz);
 	}
-	e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
-	emit_set_arith(t);
-	t->pf.v = false;
-	t->lf_op = t->lf_size = 0;
+	set_arith_r11(t);
 }
 
 /* BSWAP r32/r64 (the register in the opcode, rm); 16 bits: 0, as the
@@ -3473,10 +3480,7 @@ static void emit_bitscan(struct tr *t, const struct soft_insn *i,
 		e_rr(e, OPS(0x0f, 0xaf), 8, H_RDX, H_RCX); /* imul rdx, rcx */
 		e_shift_i(e, 5, H_RDX, 56);
 		st_reg(t, H_RDX, g, sz);
-		e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
-		emit_set_arith(t);
-		t->pf.v = false;
-		t->lf_op = t->lf_size = 0;
+		set_arith_r11(t);
 		return;
 	}
 	/* R11 = the flags before it, without the ones it writes */
@@ -3510,10 +3514,7 @@ static void emit_bitscan(struct tr *t, const struct soft_insn *i,
 		e_rr(e, OPS(0x85), 4, H_RCX, H_RCX);
 		xops_zf_bit(t, FL_ZF);                   /* ZF: count 0 */
 	}
-	e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
-	emit_set_arith(t);
-	t->pf.v = false;
-	t->lf_op = t->lf_size = 0;
+	set_arith_r11(t);
 }
 
 /* MOV r/m, Sreg: the selector, zero-extended into a register of 4 or 8
