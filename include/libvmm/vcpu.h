@@ -28,6 +28,7 @@ enum vmm_exit_kind {
 	VMM_EXIT_RESET,       /**< guest asked for a system reset */
 	VMM_EXIT_POWEROFF,    /**< guest asked to power off */
 	VMM_EXIT_FAIL_ENTRY,  /**< hardware refused the state: exit.internal */
+	VMM_EXIT_INSN_LIMIT,  /**< vmm_vcpu_set_insn_limit()'s count retired */
 	VMM_EXIT__COUNT
 };
 
@@ -202,6 +203,40 @@ VMM_API int vmm_vcpu_translate(vmm_vcpu *vcpu, vmm_gva_t gva, unsigned access,
 
 /** vmm_vcpu_set_single_step() - trap after every instruction (DEBUG exit). */
 VMM_API int vmm_vcpu_set_single_step(vmm_vcpu *vcpu, bool on);
+
+/**
+ * vmm_vcpu_set_insn_limit() - stop @vcpu after @n more guest instructions
+ * (Unicorn's uc_emu_start() count, QEMU's icount budget).
+ *
+ * The vmm_vcpu_run() (or vmm_vcpu_run_loop()) during which the @n-th
+ * instruction counted from this call retires returns right after it with
+ * exit kind VMM_EXIT_INSN_LIMIT: RIP is at the next instruction and
+ * insns_retired of vmm_vcpu_get_stats() (VMM_VCPU_STAT_INSNS) has grown by
+ * exactly @n.  The count is the one insns_retired keeps (a REP string
+ * instruction counts once per run of it: it pauses every 4096 elements
+ * and at every device access); interrupt and exception deliveries are not
+ * instructions.  Exits before the limit (I/O, MMIO, HLT, kicks, debug,
+ * ...) are returned as always and the count goes on across runs; an exit
+ * taken by the @n-th instruction itself (an OUT, a write to MMIO) comes
+ * first, and the next run returns VMM_EXIT_INSN_LIMIT without executing
+ * anything.  The limit fires once: after VMM_EXIT_INSN_LIMIT the vCPU runs
+ * without one until the next call.  @n = 0 removes the limit.  A new call
+ * replaces the old limit.
+ *
+ * Exact in every mode of the software backend (interpreter, JIT,
+ * VMM_CFG_DETERMINISTIC): compiled code returns to the interpreter before
+ * it could pass the limit, and blocks near it are cut short.  With
+ * VMM_CFG_DETERMINISTIC the stop is repeatable like the rest of the run.
+ * The limit is not guest state: vmm_vcpu_set_state() and snapshot
+ * restores keep it, snapshots do not record it.  Call it while the vCPU
+ * is not inside vmm_vcpu_run() (between runs, from an exit callback or
+ * device handler on its thread, or while the VM is paused).
+ *
+ * Returns 0; -EINVAL for a NULL @vcpu; -ENOTSUP when the backend cannot
+ * count guest instructions (KVM: hardware runs the guest; vmm_vm_caps()
+ * has VMM_CAP_INSN_LIMIT when it can); -EBUSY while the vCPU runs.
+ */
+VMM_API int vmm_vcpu_set_insn_limit(vmm_vcpu *vcpu, uint64_t n);
 
 /**
  * vmm_vcpu_set_sw_breakpoints() - while on, an INT3 the guest executes

@@ -318,6 +318,7 @@ enum vmm_cap {
 	VMM_CAP_COALESCED_IO = 1ull << 13,  /**< coalesced MMIO/PIO */
 	VMM_CAP_DETERMINISTIC = 1ull << 14, /**< bit-for-bit repeatable runs */
 	VMM_CAP_TSC_CONTROL = 1ull << 15,   /**< TSC frequency control */
+	VMM_CAP_INSN_LIMIT = 1ull << 16,    /**< vmm_vcpu_set_insn_limit() */
 };
 
 /**

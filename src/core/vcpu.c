@@ -25,6 +25,7 @@ const char *vmm_exit_name(enum vmm_exit_kind k)
 		[VMM_EXIT_RESET] = "reset",
 		[VMM_EXIT_POWEROFF] = "poweroff",
 		[VMM_EXIT_FAIL_ENTRY] = "fail-entry",
+		[VMM_EXIT_INSN_LIMIT] = "insn-limit",
 	};
 	if ((unsigned)k >= VMM_EXIT__COUNT || !names[k])
 		return "?";
@@ -350,6 +351,21 @@ int vmm_vcpu_set_single_step(vmm_vcpu *vcpu, bool on)
 	if (!vcpu->vm->ops->single_step)
 		return -ENOTSUP;
 	return vcpu->vm->ops->single_step(vcpu, on);
+}
+
+int vmm_vcpu_set_insn_limit(vmm_vcpu *vcpu, uint64_t n)
+{
+	if (!vcpu)
+		return -EINVAL;
+	if (!vcpu->vm->ops->insn_limit)
+		return vmm__err(vcpu->vm, -ENOTSUP,
+				"the %s backend cannot count guest instructions "
+				"(no instruction limit)", vcpu->vm->ops->name);
+	if (atomic_load(&vcpu->running))
+		return vmm__err(vcpu->vm, -EBUSY,
+				"vCPU %u is running: set its instruction limit "
+				"between runs", vcpu->index);
+	return vcpu->vm->ops->insn_limit(vcpu, n);
 }
 
 int vmm_vcpu_set_sw_breakpoints(vmm_vcpu *vcpu, bool on)

@@ -450,6 +450,7 @@ const char *vmm_cap_name(uint64_t cap)
 		"dirty-log",	 "dirty-ring",	  "guest-debug",  "xsave",
 		"msi",		 "immediate-exit", "readonly-mem", "sync-regs",
 		"msr-exit",	 "coalesced-io",  "deterministic", "tsc-control",
+		"insn-limit",
 	};
 	for (unsigned i = 0; i < VMM_ARRAY_SIZE(names); i++)
 		if (cap == 1ull << i)

@@ -42,6 +42,10 @@ struct vmm_backend_ops {
 	int (*get_xstate)(vmm_vcpu *vcpu, struct vmm_cpu_xstate *xs);
 	int (*set_xstate)(vmm_vcpu *vcpu, const struct vmm_cpu_xstate *xs);
 	int (*single_step)(vmm_vcpu *vcpu, bool on);
+	/* optional (VMM_CAP_INSN_LIMIT): stop after @n more instructions
+	 * (0: no limit), see vmm_vcpu_set_insn_limit(); the vCPU is not
+	 * running */
+	int (*insn_limit)(vmm_vcpu *vcpu, uint64_t n);
 	/* optional: INT3 exits as VMM_EXIT_DEBUG (exception 3, pc = INT3) */
 	int (*sw_breakpoints)(vmm_vcpu *vcpu, bool on);
 	/* @bp validated by the core: n <= 4, kinds, lengths, alignment */

@@ -63,7 +63,8 @@ static int soft_vm_init(vmm_vm *vm)
 	svm->clock.advance = svm->deterministic ? clock_advance : NULL;
 	svm->tsc_origin = clock_host(NULL);
 	vm->caps = VMM_CAP_READONLY_MEM | VMM_CAP_DIRTY_LOG |
-		   VMM_CAP_GUEST_DEBUG | VMM_CAP_IMMEDIATE_EXIT;
+		   VMM_CAP_GUEST_DEBUG | VMM_CAP_IMMEDIATE_EXIT |
+		   VMM_CAP_INSN_LIMIT;
 	if (svm->deterministic)
 		vm->caps |= VMM_CAP_DETERMINISTIC;
 	if (!(vm->cfg.flags & VMM_CFG_NO_IRQCHIP)) {
@@ -489,6 +490,16 @@ static int soft_single_step(vmm_vcpu *vcpu, bool on)
 	return 0;
 }
 
+static int soft_insn_limit(vmm_vcpu *vcpu, uint64_t n)
+{
+	struct soft_cpu *c = soft_of(vcpu);
+
+	c->limit_on = n != 0;
+	/* (a limit past 2^64 instructions is none that can be reached) */
+	c->limit_at = n > UINT64_MAX - c->icount ? UINT64_MAX : c->icount + n;
+	return 0;
+}
+
 static int soft_sw_breakpoints(vmm_vcpu *vcpu, bool on)
 {
 	soft_of(vcpu)->sw_bp = on;
@@ -531,6 +542,7 @@ const struct vmm_backend_ops vmm_soft_ops = {
 	.get_xstate = soft_get_xstate,
 	.set_xstate = soft_set_xstate,
 	.single_step = soft_single_step,
+	.insn_limit = soft_insn_limit,
 	.sw_breakpoints = soft_sw_breakpoints,
 	.hw_breakpoints = soft_hw_breakpoints,
 	.irq_line = soft_irq_line,

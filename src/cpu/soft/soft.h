@@ -197,6 +197,10 @@ struct soft_tb {
 	/* its compiled body (host code past the frame's prologue, entered
 	 * by links between compiled blocks), 0 while not compiled */
 	uintptr_t jit_body;
+	/* once compiled: the most instructions one entry of its code
+	 * retires with the link budgets at 0 (a self-loop runs many
+	 * iterations per entry); tb.c's instruction limit reads it */
+	uint32_t jit_max;
 	/* the compiled block's entry points and register cache (struct
 	 * jit_info, jit/jit.c: what a patched link needs), or NULL */
 	void *jit_info;
@@ -365,6 +369,10 @@ struct soft_cpu {
 
 	/* time */
 	uint64_t icount;     /* retired instructions */
+	/* vmm_vcpu_set_insn_limit(): stop once icount reaches limit_at
+	 * (tb.c: blocks that could pass it are not entered whole) */
+	bool limit_on;
+	uint64_t limit_at;
 	int64_t tsc_offset;
 	uint64_t tsc_read;   /* the TSC the last get_state returned */
 	int64_t tsc_adjust;  /* IA32_TSC_ADJUST (not in vmm_cpu_state: a

@@ -338,6 +338,12 @@ static struct soft_tb *translate(struct soft_cpu *c, uint64_t lin,
 	 * fresh code (fuzz_decoder: O(n^2) decodes per input) */
 	unsigned max = c->single_step ? 1 : SOFT_TB_MAX_INSNS;
 
+	/* an instruction limit closer than a block: a block that ends at
+	 * it runs whole instead of one instruction at a time (exec_loop) */
+	if (unlikely(c->limit_on) && c->limit_at - c->icount < max &&
+	    c->limit_at > c->icount)
+		max = (unsigned)(c->limit_at - c->icount);
+
 	if (c->arena_used + TB_ROOM > SOFT_ARENA_SIZE && !arena_next(c))
 		soft_tb_flush(c);
 	/* marked before the bytes are read: a later write is reported */
@@ -698,6 +704,56 @@ static void debug_exit(struct soft_cpu *c, struct vmm_exit *exit)
 }
 
 /*
+ * The instruction limit (vmm_vcpu_set_insn_limit()).  A block entered
+ * whole retires at most tb_insns_max() instructions before a link to
+ * another block, and a link enters one block; so the executor enters a
+ * block only when that fits below the limit and gives its chain no more
+ * links than fit after it (LINK_INSNS each: a block compiled when a link
+ * reaches it may be a self-loop).  Otherwise it runs one instruction
+ * through its plain handler, as when single-stepping; translate() cuts
+ * new blocks at the limit, so that is rare.
+ */
+#define LINK_INSNS_JIT (SOFT_JIT_LOOP_INSNS > SOFT_LINK_MAX * SOFT_TB_MAX_INSNS \
+			? SOFT_JIT_LOOP_INSNS : SOFT_LINK_MAX * SOFT_TB_MAX_INSNS)
+
+static inline unsigned tb_insns_max(const struct soft_tb *tb)
+{
+	return tb->jit_body ? tb->jit_max : tb->ninsn;
+}
+
+/* The limit is reached: the exit, and the limit is gone. */
+static void limit_exit(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	c->limit_on = false;
+	memset(exit, 0, sizeof(*exit));
+	exit->kind = VMM_EXIT_INSN_LIMIT;
+}
+
+/* May @tb be entered whole (icount < limit_at)?  Counts the execution
+ * for the JIT first (run_block does not, with a limit), so that a block
+ * compiled now is judged by its compiled code. */
+static inline bool limit_fits(struct soft_cpu *c, struct soft_tb *tb)
+{
+	soft_jit_count(c, tb);
+	return tb_insns_max(tb) <= c->limit_at - c->icount;
+}
+
+/* The links @tb's chain may take below the limit (limit_fits() held). */
+static void limit_links(struct soft_cpu *c, struct soft_tb *tb)
+{
+	uint64_t left = c->limit_at - c->icount - tb_insns_max(tb);
+	uint64_t links = left / (c->jit_on ? LINK_INSNS_JIT : SOFT_TB_MAX_INSNS);
+
+	/* a link takes one of either budget (soft_thread_enter,
+	 * jit.c's compiled links) */
+	if (links < c->link_left)
+		c->link_left = (unsigned)links;
+	links -= c->link_left;
+	if (links < c->jit_link_left)
+		c->jit_link_left = (unsigned)links;
+}
+
+/*
  * Run @tb from its first instruction (only that one if @one) through the
  * threaded chain (thread.h).  Returns RUN_EXIT with @exit filled, or
  * RUN_ON.
@@ -725,7 +781,10 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 		/* compiled links check only this budget (jit/jit.c
 		 * emit_link_direct): none while an event is pending */
 		c->jit_link_left = c->ev ? 0 : SOFT_JIT_LINK_MAX;
-		soft_jit_count(c, tb);
+		if (likely(!c->limit_on))
+			soft_jit_count(c, tb);
+		else
+			limit_links(c, tb); /* counted by limit_fits() */
 		tb->insn[0].run(c, tb->insn);
 	}
 	if (unlikely(c->ev)) {
@@ -859,6 +918,12 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			hbp_exit(c, exit, c->hbp_hits);
 			return 0;
 		}
+		/* before events: an interrupt due now is taken by the
+		 * next run, RIP stays after the last instruction */
+		if (unlikely(c->limit_on) && c->icount >= c->limit_at) {
+			limit_exit(c, exit);
+			return 0;
+		}
 		if (events(c, exit) == RUN_EXIT)
 			return 0;
 		/* the JIT's code buffer is full: no compiled code runs
@@ -866,9 +931,11 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 		if (unlikely(c->jit_full))
 			soft_tb_flush(c);
 		tb = find_tb_jc(c);
+have_tb:
 		tf = (c->st.rflags & FL_TF) != 0;
 		if (unlikely(c->shadow || c->single_step || c->dr_exec ||
-			     (c->st.rflags & (FL_TF | FL_RF)))) {
+			     (c->st.rflags & (FL_TF | FL_RF)) ||
+			     (c->limit_on && !limit_fits(c, tb)))) {
 			/* the instruction after STI / MOV SS: poll for
 			 * interrupts right after it (the window may be one
 			 * instruction long, as in "sti; nop; cli") */
@@ -905,6 +972,8 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 			if (run_block(c, tb, false, exit) == RUN_EXIT)
 				return 0;
 			tb = c->cur_tb; /* the last block it ran */
+			if (unlikely(c->limit_on) && c->icount >= c->limit_at)
+				break;
 			/* instruction breakpoints (MOV to DR7 ends its
 			 * block) are checked one instruction at a time */
 			if (c->shadow || c->halted || c->dr_exec ||
@@ -938,6 +1007,10 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 				}
 			}
 			tb = next;
+			/* events were looked at: on with this block, whole
+			 * or one instruction of it */
+			if (unlikely(c->limit_on) && !limit_fits(c, tb))
+				goto have_tb;
 		}
 	}
 }

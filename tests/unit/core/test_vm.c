@@ -630,11 +630,13 @@ static void test_names(void **state)
 	assert_string_equal(vmm_cap_name(VMM_CAP_TSC_CONTROL), "tsc-control");
 	assert_string_equal(vmm_cap_name(0), "?");
 	assert_string_equal(vmm_cap_name(VMM_CAP_PIT | VMM_CAP_MSI), "?");
-	assert_string_equal(vmm_cap_name(1ull << 16), "?");
+	assert_string_equal(vmm_cap_name(VMM_CAP_INSN_LIMIT), "insn-limit");
+	assert_string_equal(vmm_cap_name(1ull << 17), "?");
 	assert_string_equal(vmm_cap_name(1ull << 63), "?");
 
 	assert_string_equal(vmm_exit_name(VMM_EXIT_IO), "io");
 	assert_string_equal(vmm_exit_name(VMM_EXIT_GUEST_EXIT), "guest-exit");
+	assert_string_equal(vmm_exit_name(VMM_EXIT_INSN_LIMIT), "insn-limit");
 	assert_string_equal(vmm_exit_name(VMM_EXIT__COUNT), "?");
 	assert_string_equal(vmm_exit_name((enum vmm_exit_kind)-1), "?");
 

@@ -535,10 +535,7 @@ static const uint8_t cache_regs[] = { H_RBP, H_R12, H_R13, H_R14, H_R15 };
 #define NCACHE (sizeof(cache_regs) / sizeof(cache_regs[0]))
 /* a self-loop's iteration counter (struct tr.loop): the last of them */
 #define LOOP_REG H_R15
-/* guest instructions a self-loop runs per entry before it goes back to
- * the executor (kicks, interrupts, shootdowns): at least SOFT_LINK_MAX
- * iterations, as many blocks would */
-#define SOFT_JIT_LOOP_INSNS 4096
+/* SOFT_JIT_LOOP_INSNS (jit.h): a self-loop's instructions per entry */
 
 /* host register of guest register @r of @size (byte regs 16-19: AH-BH
  * of 0-3), -1 when not cached; *hi: a high-byte register */
@@ -4231,6 +4228,10 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 		c->jit_used = start + e_pos(&t->e);
 		tb->insn[0].run = (soft_fn)(uintptr_t)(c->jit_rx + start);
 		tb->jit_body = (uintptr_t)(c->jit_rx + start) + PROLOGUE_LEN;
+		/* for tb.c's instruction limit: one entry's most */
+		tb->jit_max = tb->ninsn;
+		if (t->loop && t->loop_max * t->n_back > tb->ninsn)
+			tb->jit_max = t->loop_max * t->n_back;
 #ifdef SOFT_JIT_DUMP_DIR
 		/* a debugging aid, off unless the build defines it (e.g.
 		 * -Dc_args=-DSOFT_JIT_DUMP_DIR=/tmp/jit): each compiled

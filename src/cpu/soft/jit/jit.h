@@ -25,6 +25,12 @@
 #define SOFT_JIT_DEFAULT 1
 /* code buffer per vCPU: the block cache is flushed when it is full */
 #define SOFT_JIT_CODE_SIZE (16u << 20)
+/* guest instructions a self-loop runs per entry before it goes back to
+ * the executor (kicks, interrupts, shootdowns): at least SOFT_LINK_MAX
+ * iterations, as many blocks would.  Also the bound tb.c's instruction
+ * limit assumes for one entry of a block compiled later (struct
+ * soft_tb.jit_max holds the exact one of a compiled block). */
+#define SOFT_JIT_LOOP_INSNS 4096
 
 #if SOFT_JIT
 /* Decide whether @c runs the JIT (the code buffer comes at the first
