@@ -91,6 +91,19 @@
  * exits at every instruction is an outcome, not a finding (fuzzing.md,
  * the virtio_hdr timeout rows) */
 #define INPUT_WALL_NS (1500ull * 1000 * 1000)
+/*
+ * Guest instructions one input's vCPU part may retire, over all its runs
+ * (vmm_vcpu_set_insn_limit(): deterministic, and cheap to check).  In
+ * fuzzing the corpus fills with inputs whose code runs on without exits
+ * (random bytes, zeroed memory decoding as `add [rax], al`, virtio-rng
+ * output written over code): without a budget each ran until the
+ * livelock watchdog's third kick (~30 ms of CPU) and those inputs were
+ * most of the campaign's time.  The value was chosen by measurement
+ * (docs/fuzzing.md "Speed", "Instruction budget"); FUZZ_MACHINE_INSNS
+ * overrides it (0: no budget) for such comparisons.  The watchdog stays
+ * as the safety net for a VMM that stops retiring instructions.
+ */
+#define INPUT_INSNS 10000ull
 
 #define VMMIO_BASE 0xd0000000ull
 #define TRAPBLK_MMIO 0xd0010000ull
@@ -128,6 +141,7 @@ struct machine {
 	bool direct; /* this input: bus/memory actions from the host side */
 	bool dead;   /* the vCPU reached an end (reset, shutdown...) */
 	bool verbose; /* FUZZ_MACHINE_VERBOSE: print each exit */
+	uint64_t insns; /* INPUT_INSNS or FUZZ_MACHINE_INSNS */
 	uint64_t t0;  /* the input's start (CLOCK_MONOTONIC, ns) */
 };
 
@@ -1058,6 +1072,10 @@ static void flush(void)
 			M.dead = true; /* a guest livelock: see run_wd */
 			break;
 		}
+		if (e.kind == VMM_EXIT_INSN_LIMIT) {
+			M.dead = true; /* the input's budget: INPUT_INSNS */
+			break;
+		}
 		if (M.verbose)
 			fprintf(stderr, "exit %s io %x mmio %llx\n",
 				vmm_exit_name(e.kind), e.io.port,
@@ -1127,7 +1145,9 @@ int fm_run(enum fm_mode mode, const uint8_t *data, size_t size)
 	struct rd r = { data, size };
 
 	if (!M.vm) {
+		const char *ni = getenv("FUZZ_MACHINE_INSNS");
 		M.verbose = getenv("FUZZ_MACHINE_VERBOSE") != NULL;
+		M.insns = ni ? strtoull(ni, NULL, 0) : INPUT_INSNS;
 		setup(mode);
 		livelock_watchdog_start(&run_wd);
 	}
@@ -1137,6 +1157,9 @@ int fm_run(enum fm_mode mode, const uint8_t *data, size_t size)
 	M.nhost = 0;
 	M.dead = false;
 	M.t0 = mono_ns();
+	/* the whole input's budget (replaces what the last one left) */
+	if (vmm_vcpu_set_insn_limit(M.cpu, M.insns))
+		finding("vmm_vcpu_set_insn_limit failed", NULL);
 	memset(M.avail_idx, 0, sizeof(M.avail_idx));
 	/* byte 0: 3 in 4 inputs drive the bus and memory from the host side
 	 * (fast); the rest run every action on the vCPU */

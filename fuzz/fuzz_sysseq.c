@@ -11,8 +11,10 @@
  * byte 1 the code length L; then L bytes of code; what follows overwrites
  * the GDT from selector 0x50 (any descriptors, gates and TSS entries; up
  * to 512 bytes), then the first IDT gates (256 bytes), then page-table
- * entries (PT 0x4000, 256 bytes), as far as the input goes.  The vCPU runs a bounded number of instructions (single
- * step), every I/O and MMIO read answered.  Segment loads, far transfers
+ * entries (PT 0x4000, 256 bytes), as far as the input goes.  The vCPU
+ * runs at most MAX_STEPS instructions (vmm_vcpu_set_insn_limit(); it was
+ * single-stepped, one exit per instruction, before) and at most
+ * MAX_EXITS exits, every I/O and MMIO read answered.  Segment loads, far transfers
  * through gates, task switches, exceptions, IRET, LGDT/LIDT/LTR/LLDT,
  * MOV CR/DR, WRMSR with guest values all follow from the bytes.  Nothing
  * may crash, hang, leak or touch memory outside the guest; every stop
@@ -29,12 +31,13 @@
 #include <string.h>
 
 #define MAX_STEPS 200
+#define MAX_EXITS 200
 
 static vmm_vm *vm;
 static vmm_vcpu *cpu;
-/* A single step that never completes (a delivery that faults again
- * forever) is kicked after 10 ms of CPU time without an exit; the input
- * ends at the kick (VMM_EXIT_INTERRUPTED).  A VMM that ignores the kick
+/* A run that retires no instruction and makes no exit (a delivery whose
+ * handler faults again) is kicked after 10 ms of CPU time without an
+ * exit; the input ends at the kick (VMM_EXIT_INTERRUPTED).  A VMM that ignores the kick
  * still times out (livelock_watchdog.h). */
 static struct livelock_watchdog step_wd;
 
@@ -53,8 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.backend = VMM_BACKEND_SOFT;
 		cfg.flags = VMM_CFG_NO_IRQCHIP | VMM_CFG_DETERMINISTIC;
 		if (vmm_vm_create(&cfg, &vm) || vmm_mem_add_ram(vm, 0, ENV_RAM) ||
-		    vmm_vcpu_create(vm, 0, &cpu) ||
-		    vmm_vcpu_set_single_step(cpu, true))
+		    vmm_vcpu_create(vm, 0, &cpu))
 			abort();
 		livelock_watchdog_start(&step_wd);
 	}
@@ -86,10 +88,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((sel & 8) && (st.cr0 & VMM_CR0_PG))
 			st.msr.efer &= ~VMM_EFER_NXE;
 	}
-	if (vmm_vcpu_set_state(cpu, &st))
+	if (vmm_vcpu_set_state(cpu, &st) ||
+	    vmm_vcpu_set_insn_limit(cpu, MAX_STEPS))
 		abort();
 	atomic_store(&step_wd.cpu, cpu);
-	for (unsigned step = 0; step < MAX_STEPS; step++) {
+	for (unsigned n = 0; n < MAX_EXITS; n++) {
 		int r;
 
 		atomic_fetch_add(&step_wd.gen, 1);
@@ -98,6 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* the run itself must not fail */
 		if (e.kind == VMM_EXIT_DEBUG)
 			continue;
+		if (e.kind == VMM_EXIT_INSN_LIMIT)
+			break;
 		if (e.kind == VMM_EXIT_IO) {
 			if (!e.io.is_write)
 				memset(e.io.data, 0xa5,
