@@ -15,9 +15,12 @@
  * JIT mode: when bit 2 of the first byte is set, the code runs instead
  * on a second VM whose software backend compiles every block at its
  * first execution (VMM_CFG_JIT_EAGER; 64-bit code is compiled, the rest
- * interpreted), free-running rather than single-stepped.  A watchdog
- * thread kicks that vCPU every 2 ms, and an input ends at its third
- * VMM_EXIT_INTERRUPTED, so a guest that loops costs milliseconds.
+ * interpreted), free-running rather than single-stepped, for at most
+ * JIT_INSNS instructions (vmm_vcpu_set_insn_limit(): a guest that loops
+ * ends there, deterministically, and the limit's clamping of compiled
+ * code is fuzzed with it).  A watchdog thread kicks that vCPU every 2 ms,
+ * and an input ends at its third VMM_EXIT_INTERRUPTED: the safety net for
+ * code that retires nothing (a fault whose handler faults again).
  */
 #include <libvmm/libvmm.h>
 #include "cpu/soft/soft.h"
@@ -32,6 +35,10 @@
 #include <time.h>
 
 #define MAX_STEPS 256
+/* the JIT VM's budget per input: a 4 KiB page of straight code is at
+ * most ~4,096 instructions; a loop ran until the third 2 ms kick before
+ * (~6 ms per input) */
+#define JIT_INSNS 10000
 
 /*
  * The environment (page tables, GDT, TSS, IDT, handlers: all below
@@ -161,6 +168,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vc == cpu) {
 		atomic_fetch_add(&step_wd.gen, 1);
 		atomic_store(&step_wd.cpu, cpu);
+	} else {
+		/* FUZZ_DECODER_JIT_INSNS overrides the budget (0: none) */
+		static long long jit_insns = -1;
+		if (jit_insns < 0) {
+			const char *ev = getenv("FUZZ_DECODER_JIT_INSNS");
+			jit_insns = ev ? atoll(ev) : JIT_INSNS;
+		}
+		if (vmm_vcpu_set_insn_limit(vc, (uint64_t)jit_insns))
+			abort();
 	}
 	for (int k = 0; k < MAX_STEPS; k++) {
 		if (vmm_vcpu_run(vc, &e))
