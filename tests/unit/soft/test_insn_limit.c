@@ -9,7 +9,8 @@
  * limit in insns_retired and the registers and RIP of an independent
  * model of the loop after that many instructions; resuming continues
  * the same computation; exits (port I/O, a kick) before the limit come
- * first and the count goes on across runs; 0 removes a limit.  KVM
+ * first and the count goes on across runs; an interrupt delivered before
+ * it is not counted, its handler's instructions are; 0 removes a limit.  KVM
  * answers -ENOTSUP.
  */
 #include "soft_test.h"
@@ -279,6 +280,58 @@ static void test_exits_first(void **state)
 		exits_in_mode(mode_flags[m]);
 }
 
+/*
+ * An interrupt before the limit: vector 0x40 injected through the state
+ * (in delivery at the next run), its handler "inc edx; iretq" in place
+ * of the environment's HLT.  The delivery is no instruction, the
+ * handler's two are: limit 1 stops in the handler, 2 right after the
+ * IRETQ (back at the loop's first instruction), 5 three instructions
+ * into the loop.
+ */
+static void irq_in_mode(uint32_t flags)
+{
+	static const uint8_t handler[] = { 0xff, 0xc2, 0x48, 0xcf };
+	static const struct {
+		uint64_t n, rip;
+		uint32_t edx;
+	} want[] = {
+		{ 1, ENV_HANDLERS + 16 * 0x40 + 2, 1 },
+		{ 2, ENV_CODE, 1 },
+		{ 5, ENV_CODE + 7 + 2, 1 },
+	};
+	struct tvm t;
+
+	tvm_create(&t, flags);
+	for (size_t k = 0; k < ARRAY_SIZE(want); k++) {
+		uint64_t i0;
+		struct vmm_exit e;
+
+		loop_start(&t);
+		assert_int_equal(vmm_mem_write(t.vm, ENV_HANDLERS + 16 * 0x40,
+					       handler, sizeof(handler)), 0);
+		t.st.gpr[VMM_RDX] = 0;
+		t.st.events.interrupt_injected = 1;
+		t.st.events.interrupt_nr = 0x40;
+		tvm_set(&t);
+		i0 = insns(t.cpu);
+		assert_int_equal(vmm_vcpu_set_insn_limit(t.cpu, want[k].n), 0);
+		e = tvm_run(&t);
+		assert_int_equal(e.kind, VMM_EXIT_INSN_LIMIT);
+		assert_int_equal(insns(t.cpu) - i0, want[k].n);
+		assert_int_equal(t.st.rip, want[k].rip);
+		assert_int_equal((uint32_t)t.st.gpr[VMM_RDX], want[k].edx);
+		if (want[k].n == 5)
+			check_model(&t, 3);
+	}
+	tvm_destroy(&t);
+}
+
+static void test_interrupt_first(void **state)
+{
+	for (size_t m = 0; m < ARRAY_SIZE(mode_flags); m++)
+		irq_in_mode(mode_flags[m]);
+}
+
 /* A deterministic VM stopped at the same count twice: the same state. */
 static void test_deterministic_repeat(void **state)
 {
@@ -327,6 +380,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_exits_first),
+		cmocka_unit_test(test_interrupt_first),
 		cmocka_unit_test(test_deterministic_repeat),
 		cmocka_unit_test(test_errors),
 	};
