@@ -461,6 +461,14 @@ struct soft_cpu {
 	 * (jit.c, logged at teardown), else NULL */
 	uint64_t *jit_prof;
 
+	/* soft_thread_pick() (exec_fast.c): the threaded twin found for a
+	 * handler by the families' linear scans, remembered by handler
+	 * (fn == NULL: empty slot; run == soft_thunk: none); per vCPU, as
+	 * vCPUs translate concurrently */
+	struct soft_twin_memo {
+		soft_fn fn, run;
+	} twin_memo[256];
+
 	/* statistics (vmm_vcpu_get_stats()); icount above */
 	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;
 	uint64_t st_halts, st_halt_ns; /* waits in events_slow (tb.c) */

@@ -392,7 +392,7 @@ decoded:
 			tmp[n].fn = tab[tmp[n].op] ? tab[tmp[n].op] : soft_op_ud;
 			soft_specialize(&tmp[n]);
 		}
-		soft_thread_pick(&tmp[n]);
+		soft_thread_pick(c, &tmp[n]);
 		if (pos + tmp[n].len <= sizeof(code)) {
 			for (unsigned k = 0; k < tmp[n].len; k++)
 				code[pos + k] = pos + k < in_page ?

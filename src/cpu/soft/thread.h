@@ -194,7 +194,7 @@ int soft_thunk(struct soft_cpu *c, const struct soft_insn *i);
 /* The end marker of a block. */
 int soft_block_end(struct soft_cpu *c, const struct soft_insn *i);
 /* Choose @in->run once @in->fn is final (translation, tb.c). */
-void soft_thread_pick(struct soft_insn *in);
+void soft_thread_pick(struct soft_cpu *c, struct soft_insn *in);
 /* Once a block's @n instructions are picked: drop dead flag updates. */
 void soft_thread_block(struct soft_insn *in, unsigned n);
 
