@@ -14,8 +14,8 @@
  * (ALU in every encoding and size, INC/DEC/NEG/NOT, shifts and rotates,
  * MUL/IMUL/DIV/IDIV, BT*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, MOVZX/MOVSX,
  * MOV/LEA with every addressing form, PUSH/POP, CMOVcc/SETcc/Jcc, XCHG,
- * XADD, CMPXCHG/8B/16B, string instructions with REP, flag instructions,
- * SHLD/SHRD, SSE/SSE2 floating point with a random MXCSR, SSE2 integer
+ * XADD, CMPXCHG/8B/16B, string instructions with REP, flag
+ * instructions, SHLD/SHRD, SSE/SSE2 floating point with a random MXCSR, SSE2 integer
  * operations, x87 arithmetic from a random x87 state ...) on random
  * registers, XMM registers, x87 stack and a scratch buffer, ending with an
  * OUT to a stop port.  It runs at CPL3 in 64-bit (or 32-bit protected)
@@ -894,15 +894,21 @@ static void g_string(struct insn *i)
 	static const uint8_t ops[] = { 0xa4, 0xa6, 0xaa, 0xac, 0xae };
 	unsigned k = rn(5), size = rsize(), rep = rn(3);
 	uint32_t si = ENV_DATA + 0x800 + rn(0x200), di = ENV_DATA + 0xc00 + rn(0x200);
+	/* up to 40 elements (320 bytes) stay in the window of --batch
+	 * (0x200-0x1000) either way; MOVS/CMPS now and then with the
+	 * operands overlapping (a REP MOVS repeating a pattern) */
+	unsigned n = rn(3) ? rn(17) : rn(41);
 
 	init_insn(i, "string");
+	if ((k == 0 || k == 1) && rn(4) == 0)
+		di = si + rn(17) - 8;
 	/* mov esi/edi/ecx (zero-extending in 64-bit) */
 	put(i, 0xbe);
 	imm(i, si, 4);
 	put(i, 0xbf);
 	imm(i, di, 4);
 	put(i, 0xb9);
-	imm(i, rn(17), 4);
+	imm(i, n, 4);
 	put(i, rn(2) ? 0xfc : 0xfd); /* cld / std */
 	if (size == 2)
 		put(i, 0x66);
@@ -910,8 +916,8 @@ static void g_string(struct insn *i)
 		put(i, 0x67); /* 32-bit addresses: ESI/EDI/ECX */
 	if (rep == 1)
 		put(i, 0xf3);
-	else if (rep == 2 && (k == 1 || k == 4))
-		put(i, 0xf2);
+	else if (rep == 2)
+		put(i, 0xf2); /* REPNE; a plain REP for MOVS/STOS/LODS */
 	if (size == 8)
 		put(i, 0x48);
 	put(i, (uint8_t)(ops[k] + (size == 1 ? 0 : 1)));

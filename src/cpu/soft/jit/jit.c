@@ -418,7 +418,7 @@ struct pend_flags {
 };
 
 struct slow {
-	size_t fix[6];
+	size_t fix[16]; /* (a REP string instruction: up to 14) */
 	unsigned nfix;
 	const struct soft_insn *i;
 	unsigned pend_len, pend_n;
@@ -721,7 +721,7 @@ static void to_slow(struct tr *t, uint8_t cc)
 	if (s->nfix < sizeof(s->fix) / sizeof(s->fix[0]))
 		s->fix[s->nfix++] = e_jcc32(&t->e, cc);
 	else
-		t->e.overflow = true; /* not reached: at most 5 per insn */
+		t->e.overflow = true; /* not reached: at most 14 per insn */
 }
 
 /*
@@ -1038,6 +1038,8 @@ enum kind {
 	K_PUSHF,  /* PUSHF (9C) of 8 bytes (4 in 32-bit code) */
 	K_BITSCAN, /* BSF/BSR/TZCNT/LZCNT/POPCNT r, r/m (shop 0-4) */
 	K_MOVSEG, /* MOV r/m, Sreg (8C) */
+	K_STR,    /* MOVS CMPS STOS LODS SCAS (shop = str_op()), REP or not */
+	K_DF,     /* CLD / STD (FC / FD) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1066,12 +1068,15 @@ struct form {
 	unsigned shop;     /* K_SHIFT: host /ext 4 SHL, 5 SHR, 7 SAR */
 	unsigned count;    /* K_SHIFT: count, masked, not 0 */
 	bool acc;          /* K_XCHG: 90+r, XCHG eAX, r (the register in rm) */
+	unsigned rep;      /* K_STR: 0 none, 1 REP/REPE (F3), 2 REPNE (F2) */
 };
 
 /* the forms of the section "more forms" (below) */
 static bool xops_classify(const struct soft_insn *i, struct form *f,
 			  bool m32);
 static bool xops_mem(const struct soft_insn *i, const struct form *f);
+static bool str_classify(const struct soft_insn *i, struct form *f,
+			 bool m32);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -1088,6 +1093,9 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 			return false;
 		if (f->acc)
 			return true; /* the register in the opcode: rm */
+	} else if (str_classify(i, f, m32)) {
+		if (f->k == K_NONE)
+			return false;
 	} else if (op < 0x40 && (op & 7) < 6) {
 		static const unsigned d[6] = { O_E, O_E, O_G, O_G, O_A, O_A };
 		static const unsigned s[6] = { O_G, O_G, O_E, O_E, O_I, O_I };
@@ -1258,6 +1266,8 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_BITSCAN:
 	case K_MOVSEG:
 		return xops_mem(i, f);
+	case K_STR:
+		return true;
 	case K_MOVX:
 		return i->mod != 3;
 	case K_NOT:
@@ -1548,6 +1558,8 @@ static void emit_bt(struct tr *t, const struct soft_insn *i,
 		    const struct form *f);
 static void emit_bswap(struct tr *t, const struct soft_insn *i,
 		       const struct form *f);
+static void emit_str(struct tr *t, const struct soft_insn *i,
+		     const struct form *f, bool live);
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
@@ -1813,6 +1825,18 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	case K_BITSCAN:
 	case K_MOVSEG:
 		emit_xops(t, i, f, flags_live);
+		break;
+	case K_STR:
+		emit_str(t, i, f, flags_live);
+		break;
+	case K_DF:
+		/* DF alone, in RFLAGS (the lazy arithmetic flags stay:
+		 * op_flagbit() materialises them, the same flags) */
+		if (i->op == 0xfc)
+			e_mem_imm(e, 4, H_RBX, OFF(st.rflags),
+				  (int32_t)~(uint32_t)FL_DF, 4);
+		else
+			e_mem_imm(e, 1, H_RBX, OFF(st.rflags), FL_DF, 4);
 		break;
 	case K_SHIFTCL: {
 		if (flags_live && f->shop < 4) {
@@ -3552,6 +3576,335 @@ static void emit_xops(struct tr *t, const struct soft_insn *i,
 	}
 }
 
+/* ---- more forms: string instructions ----
+ *
+ * MOVS, STOS, LODS, CMPS, SCAS of every size with 8-byte addresses (and
+ * 4-byte ones: 67 in 64-bit code, except a source through FS/GS, and
+ * 32-bit code), the direction flag read at run time.  One element (no
+ * REP): the addresses and TLB checks first (a miss: the slow path,
+ * nothing changed), then the access and rSI/rDI += +-size.  REP MOVS/
+ * STOS and REPE/REPNE CMPS/SCAS: RCX = 0 does nothing; else one chunk,
+ * the elements that lie in the page of the first one (of both operands
+ * for MOVS/CMPS: forward, up to the page's end; backward, down to its
+ * start), at most RCX, through the host's own REP MOVS/STOS/CMPS/SCAS
+ * on the TLB's host pointers (DF as the guest's: STD, CLD after), then
+ * RCX/RSI/RDI and the last comparison's lazy flags written as the
+ * interpreter leaves them after that many elements; what is left (a
+ * page crossing, more than a page, a miss, an element across a page
+ * end) is the slow path: the interpreter's handler goes on from that
+ * exact state, element by element or in its page runs, pausing every
+ * SOFT_REP_CHUNK elements for events.  A chunk is at most 4096
+ * elements, so a pending interrupt waits no longer than in the
+ * interpreter's own runs; a page holding translated code has no
+ * writable TLB entry (SMC: the slow path), nor has a watched or MMIO
+ * page.  REP LODS is the interpreter's.
+ */
+
+/* the string op of @i: 0 MOVS, 1 CMPS, 2 STOS, 3 LODS, 4 SCAS */
+static unsigned str_op(const struct soft_insn *i)
+{
+	unsigned x = (i->op - 0xa4u) >> 1; /* (A8/A9 are TEST) */
+
+	return x < 2 ? x : x - 1;
+}
+
+/* reads [seg:rSI] */
+static bool str_src(unsigned op)
+{
+	return op == 0 || op == 1 || op == 3;
+}
+
+static bool str_classify(const struct soft_insn *i, struct form *f,
+			 bool m32)
+{
+	unsigned op = i->op, s;
+
+	if (op == 0xfc || op == 0xfd) {
+		f->k = K_DF;
+		return true;
+	}
+	if (op < 0xa4 || op > 0xaf || op == 0xa8 || op == 0xa9)
+		return false;
+	s = str_op(i);
+	f->k = K_STR;
+	f->shop = s;
+	f->rep = (i->pfx & PFX_REP) ? 1 : (i->pfx & PFX_REPNE) ? 2 : 0;
+	if ((s == 0 || s == 2) && f->rep)
+		f->rep = 1; /* F2 MOVS/STOS: a REP as well */
+	if ((f->rep && s == 3) || (i->asz != 8 && i->asz != 4) ||
+	    (!m32 && i->asz == 4 && str_src(s) &&
+	     (i->seg == VMM_FS || i->seg == VMM_GS)))
+		f->k = K_NONE; /* the interpreter's */
+	return true;
+}
+
+/* RSI = the linear address of string operand @r (VMM_RSI, VMM_RDI) in
+ * segment @seg: the offset at the address size, 32-bit code's segment
+ * checked (segwchk: else the slow path) and its base added */
+static void str_ea(struct tr *t, const struct soft_insn *i, unsigned r,
+		   unsigned seg)
+{
+	struct jit_emit *e = &t->e;
+
+	ld_reg(t, H_RSI, r, i->asz);
+	if (t->m32) {
+		e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(segwchk));
+		e_d(e, 1u << seg);
+		to_slow(t, CC_NE);
+		e_rm(e, OPS(0x03), 4, H_RSI, H_RBX, OFF(segbase[seg]));
+	} else if (seg == VMM_FS || seg == VMM_GS) {
+		e_rm(e, OPS(0x03), 8, H_RSI, H_RBX, OFF(segbase[seg]));
+	}
+}
+
+static unsigned str_lg(unsigned sz)
+{
+	return sz == 1 ? 0 : sz == 2 ? 1 : sz == 4 ? 2 : 3;
+}
+
+/* guest register @r at the address size += RAX (-= with @sub) */
+static void str_adv(struct tr *t, const struct soft_insn *i, unsigned r,
+		    bool sub)
+{
+	ld_reg(t, H_RCX, r, i->asz);
+	e_alu_rr(&t->e, sub ? 0x29 : 0x01, H_RCX, H_RAX);
+	st_reg(t, H_RCX, r, i->asz);
+}
+
+/* the host's string instruction (@rep: F3 REP/REPE, F2 REPNE, 0 none) of
+ * @sz bytes: op 0 MOVS, 1 CMPS, 2 STOS, 4 SCAS */
+static void str_host(struct tr *t, unsigned op, unsigned sz, unsigned rep)
+{
+	static const uint8_t hop[5] = { 0xa4, 0xa6, 0xaa, 0xac, 0xae };
+	struct jit_emit *e = &t->e;
+
+	if (rep)
+		e_b(e, rep == 2 ? 0xf2 : 0xf3);
+	if (sz == 2)
+		e_b(e, 0x66);
+	if (sz == 8)
+		e_b(e, 0x48);
+	e_b(e, (uint8_t)(hop[op] + (sz != 1)));
+}
+
+/*
+ * The lazy flags of a comparison of the elements a = RAX, b = RCX
+ * (@live), else none; either way nothing pending and what the state
+ * holds known (xops_lf).  RDX clobbered.
+ */
+static void str_cmp_lf(struct tr *t, unsigned sz, bool live)
+{
+	e_rr(&t->e, OPS(0x89), 8, H_RAX, H_RDX);
+	e_alu_rr(&t->e, 0x29, H_RDX, H_RCX);
+	xops_lf(t, LF_SUB, sz, live);
+}
+
+/* one element (no REP) */
+static void emit_str1(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned op = f->shop, sz = f->size;
+
+	/* R11 = the element read (MOVS, CMPS, LODS: [seg:rSI]) */
+	if (str_src(op)) {
+		str_ea(t, i, VMM_RSI, i->seg);
+		emit_tlb(t, sz, false);
+		e_load(e, H_R11, H_RSI, 0, sz);
+	}
+	if (op != 3) {
+		str_ea(t, i, VMM_RDI, VMM_ES);
+		emit_tlb(t, sz, op == 0 || op == 2);
+	}
+	switch (op) {
+	case 0: /* MOVS */
+		e_store(e, H_R11, H_RSI, 0, sz);
+		break;
+	case 2: /* STOS */
+		ld_reg(t, H_RAX, VMM_RAX, sz);
+		e_store(e, H_RAX, H_RSI, 0, sz);
+		break;
+	case 3: /* LODS */
+		st_reg(t, H_R11, VMM_RAX, sz);
+		break;
+	default: /* CMPS: a = [rSI], b = [rDI]; SCAS: a = rAX */
+		e_load(e, H_RCX, H_RSI, 0, sz);
+		if (op == 1)
+			e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+		else
+			ld_reg(t, H_RAX, VMM_RAX, sz);
+		str_cmp_lf(t, sz, live);
+		break;
+	}
+	/* RAX = +-size (DF) */
+	e_load(e, H_RAX, H_RBX, OFF(st.rflags), 4);
+	e_shift_i(e, 5, H_RAX, 10);
+	e_rr(e, OPS(0x83), 4, 4, H_RAX); e_b(e, 1);     /* and eax, 1 */
+	e_rr(e, OPS(0xf7), 8, 3, H_RAX);                /* neg rax */
+	e_lea(e, H_RAX, -1, H_RAX, 1, 1);               /* rax*2 + 1 */
+	if (sz > 1)
+		e_shift_i(e, 4, H_RAX, (uint8_t)str_lg(sz));
+	if (str_src(op))
+		str_adv(t, i, VMM_RSI, false);
+	if (op != 3)
+		str_adv(t, i, VMM_RDI, false);
+}
+
+/*
+ * One chunk of a REP string instruction in one direction (@back: DF
+ * set), R11 = the count (not 0).  The elements in the page of the first
+ * of each operand, at most R11 (none: the slow path); the host's REP
+ * instruction on them; RCX/RSI/RDI and the flags updated; more left
+ * (and REPE/REPNE not stopped): the slow path, from that state.
+ */
+static void emit_str_chunk(struct tr *t, const struct soft_insn *i,
+			   const struct form *f, bool back, bool live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned op = f->shop, sz = f->size, lg = str_lg(sz);
+	bool two = op == 0 || op == 1;
+	/* RDX (then RCX) = the elements of the page of RSI's address that
+	 * the direction reaches, the first one whole; 0 for none */
+	int regs[2] = { H_RDX, H_RCX };
+
+	for (unsigned k = 0; k < (two ? 2u : 1u); k++) {
+		unsigned h = (unsigned)regs[k];
+		if (two && k == 0)
+			str_ea(t, i, VMM_RSI, i->seg);
+		else
+			str_ea(t, i, VMM_RDI, VMM_ES);
+		e_rr(e, OPS(0x89), 4, H_RSI, h);
+		e_rr(e, OPS(0x81), 4, 4, h); e_d(e, 0xfff);     /* and h, 0xfff */
+		if (!back) {
+			e_rr(e, OPS(0xf7), 4, 3, h);             /* neg */
+			e_rr(e, OPS(0x81), 4, 0, h); e_d(e, 4096);
+			if (lg)
+				e_rr(e, OPS(0xc1), 4, 5, h), e_b(e, (uint8_t)lg);
+		} else {
+			e_rr(e, OPS(0x81), 4, 7, h); e_d(e, 4096 - sz);
+			to_slow(t, CC_A);                        /* across */
+			if (lg)
+				e_rr(e, OPS(0xc1), 4, 5, h), e_b(e, (uint8_t)lg);
+			e_rr(e, OPS(0xff), 4, 0, h);             /* inc */
+		}
+		if (k == 1) {
+			/* rdx = min(rdx, rcx) */
+			e_rr(e, OPS(0x39), 8, H_RCX, H_RDX);
+			e_rr(e, OPS(0x0f, 0x47), 8, H_RDX, H_RCX); /* cmova */
+		}
+		if (two && k == 0) {
+			emit_tlb(t, 1, false);
+			e_store(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+		}
+	}
+	/* rdx = k = min(rdx, count); none: the slow path */
+	e_rr(e, OPS(0x39), 8, H_R11, H_RDX);
+	e_rr(e, OPS(0x0f, 0x47), 8, H_RDX, H_R11);          /* cmova */
+	e_rr(e, OPS(0x85), 4, H_RDX, H_RDX);
+	to_slow(t, CC_E);
+	emit_tlb(t, 1, op == 0 || op == 2);
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RDI);                  /* rdi = dst */
+	if (two)
+		e_load(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+	if (op == 2 || op == 4)
+		ld_reg(t, H_RAX, VMM_RAX, sz);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
+	if (back)
+		e_b(e, 0xfd);                                  /* std */
+	str_host(t, op, sz, f->rep == 2 ? 2 : 1);
+	if (back)
+		e_b(e, 0xfc);                                  /* cld */
+	if (op == 1 || op == 4) {
+		/* [jit_tmp] = 1: go on (REPE: equal; REPNE: not equal) */
+		int32_t d = back ? (int32_t)sz : -(int32_t)sz;
+		e_rr(e, OPS(0x0f, f->rep == 2 ? 0x95 : 0x94), 1, 0, H_RAX);
+		e_zext(e, H_RAX, 1);
+		e_store(e, H_RAX, H_RBX, OFF(jit_tmp), 8);
+		e_alu_rr(e, 0x29, H_RDX, H_RCX);   /* rdx = elements done */
+		/* the last pair: a = [rsi - d] (CMPS) or rAX, b = [rdi - d] */
+		e_load(e, H_RCX, H_RDI, d, sz);
+		if (op == 1)
+			e_load(e, H_RAX, H_RSI, d, sz);
+		else
+			ld_reg(t, H_RAX, VMM_RAX, sz);
+		if (live) {
+			e_rr(e, OPS(0x89), 8, H_RAX, H_RSI);
+			e_alu_rr(e, 0x29, H_RSI, H_RCX);
+			e_zext(e, H_RSI, sz);
+			emit_lf_r(t, LF_SUB, sz, H_RSI);
+		}
+	}
+	/* RCX -= done; RSI, RDI += -+ done * size */
+	e_alu_rr(e, 0x29, H_R11, H_RDX);
+	st_reg(t, H_R11, VMM_RCX, i->asz);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+	if (lg)
+		e_shift_i(e, 4, H_RAX, (uint8_t)lg);
+	if (two)
+		str_adv(t, i, VMM_RSI, back);
+	str_adv(t, i, VMM_RDI, back);
+	/* the rest: the interpreter (CMPS/SCAS: unless the last element
+	 * stopped it) */
+	e_rr(e, OPS(0x85), 8, H_R11, H_R11);
+	if (op == 1 || op == 4) {
+		size_t fin = e_jcc32(e, CC_E);
+		e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(jit_tmp)); e_b(e, 0);
+		to_slow(t, CC_NE);
+		e_patch(e, fin, e_pos(e));
+	} else {
+		to_slow(t, CC_NE);
+	}
+}
+
+static void emit_str(struct tr *t, const struct soft_insn *i,
+		     const struct form *f, bool live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned hits, cmp = f->shop == 1 || f->shop == 4;
+	size_t zero, bwd, done;
+
+	if (!f->rep) {
+		if (cmp)
+			t->pf.v = false; /* all written (the slow path: before) */
+		emit_str1(t, i, f, live);
+		return;
+	}
+	if (cmp) {
+		/* RCX = 0 leaves the flags: in the state first, for the
+		 * slow path too (a partial run's flags are the handler's
+		 * to go on from) */
+		pf_flush(t);
+		if (t->cur)
+			t->cur->pf.v = false;
+	}
+	/* the slow path may come after a chunk: the state gets RCX, RSI,
+	 * RDI from their host registers */
+	if (t->cur)
+		t->cur->dirty |= (uint16_t)(t->cached & ((1u << VMM_RCX) |
+				(1u << VMM_RSI) | (1u << VMM_RDI)));
+	ld_reg(t, H_R11, VMM_RCX, i->asz);
+	e_rr(e, OPS(0x85), 8, H_R11, H_R11);
+	zero = e_jcc32(e, CC_E);
+	e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(st.rflags)); e_d(e, FL_DF);
+	bwd = e_jcc32(e, CC_NE);
+	hits = t->pend_hits;
+	emit_str_chunk(t, i, f, false, live);
+	done = e_jmp32(e);
+	e_patch(e, bwd, e_pos(e));
+	t->pend_hits = hits; /* (one of the two runs) */
+	emit_str_chunk(t, i, f, true, live);
+	e_patch(e, done, e_pos(e));
+	e_patch(e, zero, e_pos(e));
+	t->hf = false;
+	if (cmp) {
+		/* the old flags (RCX = 0) or the last comparison's */
+		t->pf.v = false;
+		t->lf_eager = false;
+		t->lf_op = t->lf_size = 0;
+	}
+}
+
+
 static void count_use(unsigned *use, unsigned r, unsigned size)
 {
 	if (size == 1 && r >= 16 && r < 20)
@@ -3584,7 +3937,7 @@ static void choose_cached(struct tr *t, const struct form *forms,
 			      f->k == K_CALL || f->k == K_JMPI ||
 			      f->k == K_CALLI))
 			t->mem = true;
-		if (!ok[k] || f->k >= K_JCC)
+		if (!ok[k] || f->k >= K_JCC || f->k == K_STR || f->k == K_DF)
 			continue;
 		if OPREG(i) {
 			count_use(use, rm_of(i, f->size), f->size);
