@@ -14,7 +14,7 @@
  * (ALU in every encoding and size, INC/DEC/NEG/NOT, shifts and rotates,
  * MUL/IMUL/DIV/IDIV, BT*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, MOVZX/MOVSX,
  * MOV/LEA with every addressing form, PUSH/POP, CMOVcc/SETcc/Jcc, XCHG,
- * XADD, CMPXCHG/8B/16B, string instructions with REP, flag
+ * XADD, CMPXCHG/8B/16B, LOCK forms, string instructions with REP, flag
  * instructions, SHLD/SHRD, SSE/SSE2 floating point with a random MXCSR, SSE2 integer
  * operations, x87 arithmetic from a random x87 state ...) on random
  * registers, XMM registers, x87 stack and a scratch buffer, ending with an
@@ -870,6 +870,8 @@ static void g_xchg(struct insn *i)
 			m.disp &= ~15;
 		}
 		i->defined = ZF;
+		if (rn(2))
+			put(i, 0xf0); /* lock */
 		emit(i, wide ? 8 : 4, o, 2, EXT | (1), m, true, NULL, 0);
 		break;
 	}
@@ -886,6 +888,54 @@ static void g_xchg(struct insn *i)
 			put(i, (uint8_t)(0x90 + (r & 7)));
 		}
 		break;
+	}
+}
+
+/* LOCK read-modify-writes of memory: ADD/OR/AND/SUB/XOR (r/m, r and
+ * r/m, imm), INC/DEC/NOT/NEG, BTS/BTR/BTC with an immediate offset */
+static void g_lock(struct insn *i)
+{
+	static const unsigned alu[5] = { 0, 1, 4, 5, 6 };
+	unsigned size = rsize(), k = rn(4), op = alu[rn(5)];
+	struct rm m;
+
+	init_insn(i, "lock");
+	rand_mem(&m, size);
+	put(i, 0xf0);
+	switch (k) {
+	case 0: { /* op r/m, r */
+		uint8_t o = (uint8_t)(op * 8 + (size == 1 ? 0 : 1));
+		i->defined = op == 0 || op == 5 ? ARITH : ARITH & ~AF;
+		i->undef_set = op == 0 || op == 5 ? 0 : AF;
+		emit(i, size, &o, 1, wreg(), m, true, NULL, 0);
+		break;
+	}
+	case 1: { /* op r/m, imm */
+		uint8_t o = size == 1 ? 0x80 : rn(2) ? 0x83 : 0x81;
+		i->defined = op == 0 || op == 5 ? ARITH : ARITH & ~AF;
+		i->undef_set = op == 0 || op == 5 ? 0 : AF;
+		emit(i, size, &o, 1, EXT | (int)op, m, true, NULL, 0);
+		imm(i, rnd(), o == 0x81 ? immsz(size) : 1);
+		break;
+	}
+	case 2: { /* inc dec not neg */
+		unsigned u = rn(4);
+		uint8_t o = u < 2 ? (size == 1 ? 0xfe : 0xff) :
+				    (size == 1 ? 0xf6 : 0xf7);
+		i->defined = u < 2 ? ARITH & ~CF : u == 3 ? ARITH : 0;
+		emit(i, size, &o, 1, EXT | (int)u, m, true, NULL, 0);
+		break;
+	}
+	default: { /* bts btr btc m, imm8 */
+		uint8_t o[2] = { 0x0f, 0xba };
+		if (size == 1)
+			size = 4;
+		i->defined = CF;
+		i->undef_set = OF | SF | AF | PF;
+		emit(i, size, o, 2, EXT | (5 + (int)rn(3)), m, true, NULL, 0);
+		imm(i, rnd(), 1);
+		break;
+	}
 	}
 }
 
@@ -1439,7 +1489,7 @@ static const gen_fn gens[] = {
 	g_alu, g_alu, g_alu, g_unary, g_test, g_shift, g_shift, g_mul,
 	g_div, g_bt, g_bitscan, g_mov, g_mov, g_stack, g_cond, g_xchg,
 	g_string, g_misc, g_shxd, g_jcc, g_flow, g_sse, g_sse, g_sse,
-	g_sse_int, g_x87,
+	g_sse_int, g_x87, g_lock,
 };
 static bool fp_only; /* --fp: mostly SSE floating point */
 static bool x87_only; /* --x87: mostly x87 and SSE2 integer */

@@ -60,6 +60,7 @@
 #define JIT_STR2(x) #x
 #define JIT_STR(x) JIT_STR2(x)
 #endif
+#include <cpuid.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -1040,6 +1041,7 @@ enum kind {
 	K_MOVSEG, /* MOV r/m, Sreg (8C) */
 	K_STR,    /* MOVS CMPS STOS LODS SCAS (shop = str_op()), REP or not */
 	K_DF,     /* CLD / STD (FC / FD) */
+	K_CX8,    /* CMPXCHG8B / CMPXCHG16B m (0F C7 /1), LOCK or not */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1077,6 +1079,8 @@ static bool xops_classify(const struct soft_insn *i, struct form *f,
 static bool xops_mem(const struct soft_insn *i, const struct form *f);
 static bool str_classify(const struct soft_insn *i, struct form *f,
 			 bool m32);
+static bool lock_ok(const struct soft_insn *i);
+static bool cx8_classify(const struct soft_insn *i, struct form *f);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -1086,14 +1090,16 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 	f->size = sz;
 	if ((i->pfx & PFX_LOCK) &&
 	    !(i->mod != 3 && (op == 0x86 || op == 0x87 || op == 0x1b0 ||
-			      op == 0x1b1 || op == 0x1c0 || op == 0x1c1)))
-		return false; /* LOCK: the atomic forms of xops_classify() */
+			      op == 0x1b1 || op == 0x1c0 || op == 0x1c1)) &&
+	    !lock_ok(i))
+		return false; /* LOCK: the atomic forms of xops_classify(),
+			       * emit_lock(), emit_bt(), emit_cx8() */
 	if (xops_classify(i, f, m32)) {
 		if (f->k == K_NONE)
 			return false;
 		if (f->acc)
 			return true; /* the register in the opcode: rm */
-	} else if (str_classify(i, f, m32)) {
+	} else if (str_classify(i, f, m32) || cx8_classify(i, f)) {
 		if (f->k == K_NONE)
 			return false;
 	} else if (op < 0x40 && (op & 7) < 6) {
@@ -1267,6 +1273,7 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_MOVSEG:
 		return xops_mem(i, f);
 	case K_STR:
+	case K_CX8:
 		return true;
 	case K_MOVX:
 		return i->mod != 3;
@@ -1560,6 +1567,10 @@ static void emit_bswap(struct tr *t, const struct soft_insn *i,
 		       const struct form *f);
 static void emit_str(struct tr *t, const struct soft_insn *i,
 		     const struct form *f, bool live);
+static bool emit_lock(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live);
+static void emit_cx8(struct tr *t, const struct soft_insn *i,
+		     const struct form *f);
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
@@ -1570,6 +1581,8 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	int hs, hd;
 
 	if (emit_direct(t, i, f, flags_live))
+		return;
+	if ((i->pfx & PFX_LOCK) && emit_lock(t, i, f, flags_live))
 		return;
 	switch (f->k) {
 	case K_ALU: {
@@ -1828,6 +1841,9 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_STR:
 		emit_str(t, i, f, flags_live);
+		break;
+	case K_CX8:
+		emit_cx8(t, i, f);
 		break;
 	case K_DF:
 		/* DF alone, in RFLAGS (the lazy arithmetic flags stay:
@@ -3055,6 +3071,15 @@ static void emit_bt(struct tr *t, const struct soft_insn *i,
 		ld_reg(t, H_RCX, i->reg, sz);
 		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)(bits - 1));
 	}
+	if (mem && (i->pfx & PFX_LOCK)) {
+		/* lock bts/btr/btc [rsi], ecx (the offset masked: in the
+		 * operand) at its size */
+		e_b(e, 0xf0);
+		e_rm(e, OPS(0x0f, ops[f->shop - 4]), sz, H_RCX, H_RSI, 0);
+		e_rr(e, OPS(0x83), 4, 2, H_R11); e_b(e, 0); /* adc r11d, 0 */
+		set_arith_r11(t);
+		return;
+	}
 	/* bt/bts/btr/btc rdx, rcx */
 	e_rr(e, OPS(0x0f, ops[f->shop - 4]), 8, H_RCX, H_RDX);
 	e_rr(e, OPS(0x83), 4, 2, H_R11); e_b(e, 0);  /* adc r11d, 0: CF */
@@ -3904,6 +3929,217 @@ static void emit_str(struct tr *t, const struct soft_insn *i,
 	}
 }
 
+/* ---- more forms: LOCK read-modify-writes, CMPXCHG8B/16B ----
+ *
+ * LOCK ADD/OR/AND/SUB/XOR (00-31, 80/81/83), INC/DEC (FE/FF), NOT/NEG
+ * (F6/F7) of memory: the address and the TLB write check first (a miss:
+ * the slow path, whose handler does it atomically), then a compare-and-
+ * swap loop on the host pointer (load; the operation on a copy; LOCK
+ * CMPXCHG; again while another thread changed it), atomic against other
+ * vCPUs' threads as the interpreter's soft_cas(); then the operation
+ * once more on the old value for the host flags, which become the
+ * pending or stored lazy flags as the forms without LOCK leave them.
+ * ADC/SBB with LOCK are the interpreter's.  LOCK BTS/BTR/BTC are the
+ * host's LOCK BTS/BTR/BTC on the operand (emit_bt).  CMPXCHG8B/16B
+ * (LOCK or not) are the host's LOCK CMPXCHG8B/16B (16B only where the
+ * host has it).
+ */
+
+/* LOCK allowed on @i here (the others stay the interpreter's) */
+static bool lock_ok(const struct soft_insn *i)
+{
+	unsigned op = i->op, r = i->reg & 7;
+
+	if (i->mod == 3)
+		return false;
+	if (op < 0x40)
+		return (op & 7) < 2 && (op >> 3) != 2 && (op >> 3) != 3;
+	switch (op) {
+	case 0x80: case 0x81: case 0x83: return r != 2 && r != 3 && r != 7;
+	case 0xfe: case 0xff: return r < 2;
+	case 0xf6: case 0xf7: return r == 2 || r == 3;
+	case 0x1ab: case 0x1b3: case 0x1bb: return true;
+	case 0x1ba: return r >= 5;
+	case 0x1c7: return r == 1;
+	}
+	return false;
+}
+
+/* the host has CMPXCHG16B (CPUID.1:ECX.CX16) */
+static bool host_cx16(void)
+{
+	unsigned a, b, c, d;
+
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 13));
+}
+
+/* CMPXCHG8B/16B m64/m128 (0F C7 /1): the kind, or false */
+static bool cx8_classify(const struct soft_insn *i, struct form *f)
+{
+	bool wide = i->pfx & PFX_REXW;
+
+	if (i->op != 0x1c7)
+		return false;
+	if ((i->reg & 7) == 1 && i->mod != 3 && (!wide || host_cx16()))
+		f->k = K_CX8;
+	return true;
+}
+
+/* RDX = the operation of @f (K_ALU's f->alu, INC/DEC, NOT, NEG) on RDX
+ * at @sz, RCX the other operand: the host flags are the guest's (but
+ * CF for INC/DEC) */
+static void lock_op(struct tr *t, const struct form *f, unsigned sz)
+{
+	struct jit_emit *e = &t->e;
+	uint8_t g = sz == 1 ? 0xfe : 0xff, u = sz == 1 ? 0xf6 : 0xf7;
+
+	switch (f->k) {
+	case K_ALU:
+		e_rr(e, (const uint8_t[]){ (uint8_t)(alu_host[f->alu] -
+						     (sz == 1)) },
+		     1, sz, H_RCX, H_RDX);
+		break;
+	case K_INCDEC:
+		e_rr(e, &g, 1, sz, f->dec ? 1 : 0, H_RDX);
+		break;
+	case K_NOT:
+		e_rr(e, &u, 1, sz, 2, H_RDX);
+		break;
+	default:
+		e_rr(e, &u, 1, sz, 3, H_RDX);
+		break;
+	}
+}
+
+/*
+ * LOCK ALU/INC/DEC/NOT/NEG of memory (lock_ok()): the loop, then RAX =
+ * a, RCX = b, RDX = the result with the host flags of it, the lazy flags
+ * as the unlocked memory forms of emit_form() leave them.  False for the
+ * other kinds (atomic in their own emitters).
+ */
+static bool emit_lock(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	size_t top;
+
+	if (f->k != K_ALU && f->k != K_INCDEC && f->k != K_NOT &&
+	    f->k != K_NEG)
+		return false;
+	emit_ea(t, i);
+	emit_tlb(t, sz, true);
+	if (f->k == K_ALU)
+		ld_opnd(t, i, H_RCX, f->src, sz);
+	e_load(e, H_RAX, H_RSI, 0, sz);
+	top = e_pos(e);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+	lock_op(t, f, sz);
+	/* lock cmpxchg [rsi], edx (dl, dx, rdx): RAX = what it found */
+	e_b(e, 0xf0);
+	e_rm(e, (const uint8_t[]){ 0x0f, sz == 1 ? 0xb0 : 0xb1 }, 2, sz,
+	     H_RDX, H_RSI, 0);
+	e_patch(e, e_jcc32(e, CC_NE), top);
+	if (f->k == K_NEG) {
+		/* 0 - old: NEG's flags, a = 0, b = the operand */
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+		e_rr(e, OPS(0x31), 4, H_RAX, H_RAX);
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0x28 : 0x29 }, 1, sz,
+		     H_RCX, H_RDX);
+		e_zext(e, H_RDX, sz);
+	} else {
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+		lock_op(t, f, sz);
+	}
+	switch (f->k) {
+	case K_ALU:
+		t->hf = live, t->hf_nocf = false;
+		if (live)
+			emit_alu_mem_defer(t, f);
+		break;
+	case K_INCDEC:
+		t->hf = live, t->hf_nocf = true;
+		if (live) {
+			/* as emit_form's: the CF before it from jit_cf */
+			e_load(e, H_RCX, H_RBX, OFF(jit_cf), 4);
+			e_store(e, H_RCX, H_RBX, OFF(lf_cin), 4);
+			e_movi(e, H_RCX, 1);
+			emit_lf(t, f->dec ? LF_DEC : LF_INC, sz);
+		}
+		break;
+	case K_NEG:
+		t->hf = live, t->hf_nocf = false;
+		if (live)
+			emit_lf(t, LF_SUB, sz);
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+/*
+ * CMPXCHG8B/16B (LOCK or not): ZF = EDX:EAX (RDX:RAX) equal to the
+ * operand, which then gets ECX:EBX (RCX:RBX), else EDX:EAX get the
+ * operand (4-byte halves zero-extend; equal: left alone), the other flags
+ * kept, all into RFLAGS (op_grp9()); the host's LOCK CMPXCHG8B/16B on
+ * the host pointer (RBX, the CPU, saved around it).  16B: an offset not
+ * 16-byte aligned (or an FS/GS base that is not) is the slow path
+ * (#GP(0) by the handler).
+ */
+static void emit_cx8(struct tr *t, const struct soft_insn *i,
+		     const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	bool wide = i->pfx & PFX_REXW;
+	unsigned h = wide ? 8 : 4;
+	size_t ne;
+
+	(void)f;
+	emit_old_flags(t);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~FL_ZF);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+	emit_ea(t, i);
+	if (wide) {
+		/* the offset's alignment (op_grp9()): the linear address's
+		 * when FS/GS's base is aligned too (Linux's per-CPU
+		 * cmpxchg16b %gs:), else the slow path */
+		e_rr(e, OPS(0x89), 4, H_RSI, H_RAX);
+		if (i->seg == VMM_FS || i->seg == VMM_GS)
+			e_rm(e, OPS(0x0b), 4, H_RAX, H_RBX,
+			     OFF(segbase[i->seg]));         /* or eax, base */
+		e_rr(e, OPS(0xf7), 4, 0, H_RAX); e_d(e, 15); /* test eax, 15 */
+		to_slow(t, CC_NE);
+	}
+	emit_tlb(t, 2 * h, true);
+	ld_reg(t, H_RAX, VMM_RAX, h);
+	ld_reg(t, H_RDX, VMM_RDX, h);
+	ld_reg(t, H_RCX, VMM_RCX, h);
+	ld_reg(t, H_RDI, VMM_RBX, h);
+	e_push(e, H_RBX);
+	e_rr(e, OPS(0x89), 8, H_RDI, H_RBX);
+	/* lock cmpxchg8b/16b [rsi] */
+	e_b(e, 0xf0);
+	if (wide)
+		e_b(e, 0x48);
+	e_b(e, 0x0f); e_b(e, 0xc7); e_b(e, 0x0e);
+	e_pop(e, H_RBX);
+	/* r11 |= ZF (through ECX: EAX, EDX hold the operand) */
+	e_rr(e, OPS(0x0f, 0x94), 1, 0, H_RCX);       /* setz cl */
+	e_zext(e, H_RCX, 1);
+	e_rr(e, OPS(0x69), 4, H_RCX, H_RCX);         /* imul ecx, ecx, ZF */
+	e_d(e, FL_ZF);
+	e_alu_rr(e, 0x09, H_R11, H_RCX);
+	/* not equal: EDX:EAX = the operand */
+	e_rr(e, OPS(0x85), 4, H_RCX, H_RCX);
+	ne = e_jcc32(e, CC_NE);
+	st_reg(t, H_RAX, VMM_RAX, h);
+	st_reg(t, H_RDX, VMM_RDX, h);
+	e_patch(e, ne, e_pos(e));
+	set_arith_r11(t);
+}
 
 static void count_use(unsigned *use, unsigned r, unsigned size)
 {
