@@ -545,7 +545,7 @@ static const uint8_t cache_regs[] = { H_RBP, H_R12, H_R13, H_R14, H_R15 };
  * of 0-3), -1 when not cached; *hi: a high-byte register */
 static int cache_of(const struct tr *t, unsigned r, unsigned size, bool *hi)
 {
-	*hi = size == 1 && r >= 16;
+	*hi = size == 1 && r >= 16 && r < JIT_TMP_REG;
 	if (*hi)
 		r -= 16;
 	if (t->nocache || r >= 16)
@@ -1042,6 +1042,7 @@ enum kind {
 	K_STR,    /* MOVS CMPS STOS LODS SCAS (shop = str_op()), REP or not */
 	K_DF,     /* CLD / STD (FC / FD) */
 	K_CX8,    /* CMPXCHG8B / CMPXCHG16B m (0F C7 /1), LOCK or not */
+	K_SHXD,   /* SHLD / SHRD r/m, r, imm8 / CL of 4 or 8 bytes */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1081,6 +1082,7 @@ static bool str_classify(const struct soft_insn *i, struct form *f,
 			 bool m32);
 static bool lock_ok(const struct soft_insn *i);
 static bool cx8_classify(const struct soft_insn *i, struct form *f);
+static bool shxd_classify(const struct soft_insn *i, struct form *f);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -1099,7 +1101,8 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 			return false;
 		if (f->acc)
 			return true; /* the register in the opcode: rm */
-	} else if (str_classify(i, f, m32) || cx8_classify(i, f)) {
+	} else if (str_classify(i, f, m32) || cx8_classify(i, f) ||
+		   shxd_classify(i, f)) {
 		if (f->k == K_NONE)
 			return false;
 	} else if (op < 0x40 && (op & 7) < 6) {
@@ -1148,24 +1151,23 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 	} else if (op >= 0x58 && op <= 0x5f && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_POP;
 	} else if ((op == 0xc1 || op == 0xd1 || op == 0xc0 || op == 0xd0) &&
-		   (i->mod == 3 || sz >= 4) &&
 		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
 		    (i->reg & 7) == 7)) {
-		/* memory of 4 or 8 bytes: xops_rmw_pre() */
+		/* memory: xops_rmw_pre() */
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
 		n &= sz == 8 ? 63 : 31;
 		if (!n)
 			return false; /* flags unchanged: the interpreter's */
 		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
 		f->dst = O_E;
-	} else if ((op == 0xd2 || op == 0xd3) && (i->mod == 3 || sz >= 4) &&
+	} else if ((op == 0xd2 || op == 0xd3) &&
 		   ((i->reg & 7) <= 1 || (i->reg & 7) == 4 ||
 		    (i->reg & 7) == 5 || (i->reg & 7) == 7)) {
 		/* a count of 0 (CL masked) leaves the flags: translated only
 		 * where they are dead (translate_block) */
 		f->k = K_SHIFTCL, f->shop = i->reg & 7, f->dst = O_E;
 	} else if ((op == 0xc1 || op == 0xc0 || op == 0xd1 || op == 0xd0) &&
-		   (i->mod == 3 || sz >= 4) && (i->reg & 7) <= 1) {
+		   (i->reg & 7) <= 1) {
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
 		n &= sz == 8 ? 63 : 31;
 		if (!n)
@@ -1275,6 +1277,8 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_STR:
 	case K_CX8:
 		return true;
+	case K_SHXD:
+		return i->mod != 3;
 	case K_MOVX:
 		return i->mod != 3;
 	case K_NOT:
@@ -1571,6 +1575,8 @@ static bool emit_lock(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool live);
 static void emit_cx8(struct tr *t, const struct soft_insn *i,
 		     const struct form *f);
+static void emit_shxd(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live);
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
@@ -1844,6 +1850,9 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_CX8:
 		emit_cx8(t, i, f);
+		break;
+	case K_SHXD:
+		emit_shxd(t, i, f, flags_live);
 		break;
 	case K_DF:
 		/* DF alone, in RFLAGS (the lazy arithmetic flags stay:
@@ -3234,7 +3243,7 @@ static const struct soft_insn *xops_rmw_pre(struct tr *t,
 	e_store(e, H_RAX, H_RBX, OFF(jit_tmp), 8);
 	*cp = *i;
 	cp->mod = 3;
-	cp->rm = JIT_TMP_REG;
+	cp->rm = cp->rm8 = JIT_TMP_REG;
 	return cp;
 }
 
@@ -4139,6 +4148,87 @@ static void emit_cx8(struct tr *t, const struct soft_insn *i,
 	st_reg(t, H_RDX, VMM_RDX, h);
 	e_patch(e, ne, e_pos(e));
 	set_arith_r11(t);
+}
+
+/* ---- more forms: SHLD/SHRD ----
+ *
+ * SHLD/SHRD (0F A4/A5, AC/AD) of 4 or 8 bytes, register or memory, by
+ * an immediate or CL: the host's instruction at the size (the count is
+ * masked to 5 or 6 bits, so always below the width: no 16-bit oddity),
+ * the flags as op_shxd() computes them (SF ZF PF CF of the host, OF =
+ * MSB(result) ^ MSB(destination) for every count, AF 0) into RFLAGS; a
+ * masked count of 0 leaves the flags and memory alone (a 4-byte
+ * register is still written, zero-extended).  Memory goes through the
+ * register emitters on JIT_TMP_REG (xops_rmw_pre()).  16-bit operands
+ * are the interpreter's.
+ */
+
+static bool shxd_classify(const struct soft_insn *i, struct form *f)
+{
+	unsigned op = i->op;
+
+	if (op != 0x1a4 && op != 0x1a5 && op != 0x1ac && op != 0x1ad)
+		return false;
+	/* an immediate count of 0: nothing changes (the interpreter's) */
+	if ((i->osz == 4 || i->osz == 8) &&
+	    ((op & 1) || (i->imm & (i->osz == 8 ? 63 : 31))))
+		f->k = K_SHXD;
+	return true;
+}
+
+static void emit_shxd(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live)
+{
+	struct jit_emit *e = &t->e;
+	struct soft_insn tmp;
+	unsigned sz = f->size, msb = sz * 8 - 1;
+	bool cl = i->op & 1, mem = i->mod != 3;
+	uint8_t hop = (uint8_t)(i->op & 0xff);
+	size_t skip = 0;
+
+	if (live)
+		pf_flush(t); /* (CL: a count of 0 keeps them) */
+	if (mem)
+		i = xops_rmw_pre(t, i, &tmp, sz);
+	ld_reg(t, H_RDX, i->rm, sz);                 /* a */
+	ld_reg(t, H_RAX, i->reg, sz);                /* b */
+	if (cl) {
+		ld_reg(t, H_RCX, VMM_RCX, 1);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb);
+		skip = e_jcc32(e, CC_E);
+	}
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);
+	/* shld/shrd edx, eax, imm8 / cl */
+	e_rr(e, OPS(0x0f, hop), sz, H_RAX, H_RDX);
+	if (!cl)
+		e_b(e, (uint8_t)(i->imm & msb));
+	if (live) {
+		e_b(e, 0x9f);                            /* lahf */
+		e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);   /* movzx eax, ah */
+		e_rr(e, OPS(0x81), 4, 4, H_RAX);
+		e_d(e, FL_SF | FL_ZF | FL_PF | FL_CF);
+		/* OF = MSB(r ^ a) */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RSI);
+		e_alu_rr(e, 0x31, H_RSI, H_RDI);
+		e_shift_i(e, 5, H_RSI, (uint8_t)msb);
+		e_rr(e, OPS(0x83), 4, 4, H_RSI); e_b(e, 1);
+		e_shift_i(e, 4, H_RSI, 11);
+		e_alu_rr(e, 0x09, H_RAX, H_RSI);
+		emit_set_arith(t);
+	}
+	if (cl)
+		e_patch(e, skip, e_pos(e));
+	st_reg(t, H_RDX, i->rm, sz);
+	if (mem)
+		xops_rmw_post(t, sz);
+	t->hf = false;
+	if (live || !cl) {
+		/* written (RFLAGS: eager when always), or dead */
+		t->pf.v = false;
+		t->lf_op = t->lf_size = 0;
+		if (cl || !live)
+			t->lf_eager = false;
+	}
 }
 
 static void count_use(unsigned *use, unsigned r, unsigned size)
