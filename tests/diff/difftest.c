@@ -14,7 +14,7 @@
  * (ALU in every encoding and size, INC/DEC/NEG/NOT, shifts and rotates,
  * MUL/IMUL/DIV/IDIV, BT*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, MOVZX/MOVSX,
  * MOV/LEA with every addressing form, PUSH/POP, CMOVcc/SETcc/Jcc, XCHG,
- * XADD, CMPXCHG/8B/16B, LOCK forms, string instructions with REP, flag
+ * XADD, CMPXCHG/8B/16B, LOCK forms, MOVBE, string instructions with REP, flag
  * instructions, SHLD/SHRD, SSE/SSE2 floating point with a random MXCSR, SSE2 integer
  * operations, x87 arithmetic from a random x87 state ...) on random
  * registers, XMM registers, x87 stack and a scratch buffer, ending with an
@@ -939,6 +939,24 @@ static void g_lock(struct insn *i)
 	}
 }
 
+/* MOVBE r, m / m, r (0F 38 F0/F1) of 2, 4, 8 bytes */
+static void g_movbe(struct insn *i)
+{
+	unsigned size;
+	uint8_t o[3] = { 0x0f, 0x38, 0xf0 };
+	struct rm m;
+
+	if (!mode64) { /* KVM's emulator runs 32-bit code here: #UD */
+		g_alu(i);
+		return;
+	}
+	size = 2u << rn(3);
+	o[2] = (uint8_t)(0xf0 + rn(2));
+	init_insn(i, "movbe");
+	rand_mem(&m, size);
+	emit(i, size, o, 3, wreg(), m, true, NULL, 0);
+}
+
 static void g_string(struct insn *i)
 {
 	static const uint8_t ops[] = { 0xa4, 0xa6, 0xaa, 0xac, 0xae };
@@ -1489,7 +1507,7 @@ static const gen_fn gens[] = {
 	g_alu, g_alu, g_alu, g_unary, g_test, g_shift, g_shift, g_mul,
 	g_div, g_bt, g_bitscan, g_mov, g_mov, g_stack, g_cond, g_xchg,
 	g_string, g_misc, g_shxd, g_jcc, g_flow, g_sse, g_sse, g_sse,
-	g_sse_int, g_x87, g_lock,
+	g_sse_int, g_x87, g_lock, g_movbe,
 };
 static bool fp_only; /* --fp: mostly SSE floating point */
 static bool x87_only; /* --x87: mostly x87 and SSE2 integer */

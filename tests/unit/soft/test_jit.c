@@ -2002,6 +2002,40 @@ static void test_shift_mem12(void **state)
 	assert_true(b.fallbacks <= 4);
 }
 
+/*
+ * MOVBE loads and stores of 8, 4 and 2 bytes (a 2-byte register keeps
+ * its upper bytes).  Source (intel): mov ecx, 100; xor edi, edi
+ *   mov r8, 0x0123456789abcdef
+ * loop: movbe [rsi+rdi*8], r8; movbe r9, [rsi+rdi*8+8]
+ *   movbe r10d, [rsi+rdi*4+64]; movbe [rsi+rdi*4+96], r9d
+ *   movbe r11w, [rsi+rdi*2+128]; movbe [rsi+rdi*2+160], r10w
+ *   add r8, r9; add r8, r10; add r8, r11; inc edi; and edi, 7; dec ecx
+ *   jnz loop; hlt
+ */
+static const uint8_t movbe[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x31, 0xff, 0x49, 0xb8, 0xef, 0xcd, 0xab,
+	0x89, 0x67, 0x45, 0x23, 0x01, 0x4c, 0x0f, 0x38, 0xf1, 0x04, 0xfe, 0x4c,
+	0x0f, 0x38, 0xf0, 0x4c, 0xfe, 0x08, 0x44, 0x0f, 0x38, 0xf0, 0x54, 0xbe,
+	0x40, 0x44, 0x0f, 0x38, 0xf1, 0x4c, 0xbe, 0x60, 0x66, 0x44, 0x0f, 0x38,
+	0xf0, 0x9c, 0x7e, 0x80, 0x00, 0x00, 0x00, 0x66, 0x44, 0x0f, 0x38, 0xf1,
+	0x94, 0x7e, 0xa0, 0x00, 0x00, 0x00, 0x4d, 0x01, 0xc8, 0x4d, 0x01, 0xd0,
+	0x4d, 0x01, 0xd8, 0xff, 0xc7, 0x83, 0xe7, 0x07, 0xff, 0xc9, 0x75, 0xbd,
+	0xf4,
+};
+
+static void test_movbe(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, movbe, sizeof(movbe), 0);
+	run(&b, VMM_CFG_JIT_EAGER, movbe, sizeof(movbe), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	assert_true(b.fallbacks <= 4); /* (was 6 a loop) */
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -2055,6 +2089,7 @@ int main(void)
 		cmocka_unit_test(test_lock_cmpxchg8b),
 		cmocka_unit_test(test_shld_shrd),
 		cmocka_unit_test(test_shift_mem12),
+		cmocka_unit_test(test_movbe),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

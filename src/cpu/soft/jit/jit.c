@@ -1043,6 +1043,7 @@ enum kind {
 	K_DF,     /* CLD / STD (FC / FD) */
 	K_CX8,    /* CMPXCHG8B / CMPXCHG16B m (0F C7 /1), LOCK or not */
 	K_SHXD,   /* SHLD / SHRD r/m, r, imm8 / CL of 4 or 8 bytes */
+	K_MOVBE,  /* MOVBE r, m / m, r (0F 38 F0 / F1) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1083,6 +1084,7 @@ static bool str_classify(const struct soft_insn *i, struct form *f,
 static bool lock_ok(const struct soft_insn *i);
 static bool cx8_classify(const struct soft_insn *i, struct form *f);
 static bool shxd_classify(const struct soft_insn *i, struct form *f);
+static bool movbe_classify(const struct soft_insn *i, struct form *f);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -1102,7 +1104,7 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		if (f->acc)
 			return true; /* the register in the opcode: rm */
 	} else if (str_classify(i, f, m32) || cx8_classify(i, f) ||
-		   shxd_classify(i, f)) {
+		   shxd_classify(i, f) || movbe_classify(i, f)) {
 		if (f->k == K_NONE)
 			return false;
 	} else if (op < 0x40 && (op & 7) < 6) {
@@ -1276,6 +1278,7 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 		return xops_mem(i, f);
 	case K_STR:
 	case K_CX8:
+	case K_MOVBE:
 		return true;
 	case K_SHXD:
 		return i->mod != 3;
@@ -1577,6 +1580,8 @@ static void emit_cx8(struct tr *t, const struct soft_insn *i,
 		     const struct form *f);
 static void emit_shxd(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool live);
+static void emit_movbe(struct tr *t, const struct soft_insn *i,
+		       const struct form *f);
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
@@ -1853,6 +1858,9 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_SHXD:
 		emit_shxd(t, i, f, flags_live);
+		break;
+	case K_MOVBE:
+		emit_movbe(t, i, f);
 		break;
 	case K_DF:
 		/* DF alone, in RFLAGS (the lazy arithmetic flags stay:
@@ -4228,6 +4236,56 @@ static void emit_shxd(struct tr *t, const struct soft_insn *i,
 		t->lf_op = t->lf_size = 0;
 		if (cl || !live)
 			t->lf_eager = false;
+	}
+}
+
+/* ---- more forms: MOVBE ----
+ *
+ * MOVBE r, m and MOVBE m, r (0F 38 F0/F1) of 2, 4 or 8 bytes: the access
+ * through the TLB as MOV's, the bytes swapped by the host's BSWAP (ROL by
+ * 8 for 2 bytes; a 2-byte register keeps its upper bytes).  With F2/F3
+ * (CRC32, #UD) the interpreter's.
+ */
+
+static bool movbe_classify(const struct soft_insn *i, struct form *f)
+{
+	if (i->op != 0x2f0 && i->op != 0x2f1)
+		return false;
+	if (i->mod != 3 && !(i->pfx & (PFX_REP | PFX_REPNE)) && i->osz != 1)
+		f->k = K_MOVBE;
+	return true;
+}
+
+/* RAX's low @sz bytes in the other order */
+static void e_bswap_rax(struct jit_emit *e, unsigned sz)
+{
+	if (sz == 2) {
+		e_rr(e, OPS(0xc1), 2, 0, H_RAX);         /* rol ax, 8 */
+		e_b(e, 8);
+		return;
+	}
+	if (sz == 8)
+		e_b(e, 0x48);
+	e_b(e, 0x0f); e_b(e, 0xc8);                  /* bswap (r)eax */
+}
+
+static void emit_movbe(struct tr *t, const struct soft_insn *i,
+		       const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	bool load = i->op == 0x2f0;
+
+	emit_ea(t, i);
+	emit_tlb(t, sz, !load);
+	if (load) {
+		e_load(e, H_RAX, H_RSI, 0, sz);
+		e_bswap_rax(e, sz);
+		st_reg(t, H_RAX, i->reg, sz);
+	} else {
+		ld_reg(t, H_RAX, i->reg, sz);
+		e_bswap_rax(e, sz);
+		e_store(e, H_RAX, H_RSI, 0, sz);
 	}
 }
 
