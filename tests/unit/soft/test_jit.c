@@ -2036,6 +2036,98 @@ static void test_movbe(void **state)
 	assert_true(b.fallbacks <= 4); /* (was 6 a loop) */
 }
 
+/*
+ * RCL/RCR of every size, register and memory, by 1, constants and CL
+ * (counts 0-63), the carry in from an ADD, a CMP and the rotates before,
+ * CF and OF read.  Source (intel): mov ecx, 100; xor edi, edi
+ *   mov r8, 0x0123456789abcdef
+ * loop: add r8, rcx; rcl r8, 1; rcr r9d, 5; seto r10b; adc r11, r10
+ *   rcl byte [rsi+rdi], 3; rcr word [rsi+rdi*2+32], 1; setc r10b
+ *   add r11d, r10d; rcl dword [rsi+rdi*4+64], 31
+ *   rcr qword [rsi+rdi*8+128], 63; pushfq; pop r12; and r12d, 0x8d5
+ *   add r11, r12; mov eax, ecx; and eax, 63; xchg eax, ecx; cmp ecx, 30
+ *   rcr r8, cl; rcl dword [rsi+200], cl; xchg eax, ecx; pushfq; pop r12
+ *   and r12d, 0x8d5; add r11, r12; rcl bl, 4; rcr dx, 9; jo 1f; inc r13
+ *   1: inc edi; and edi, 7; dec ecx; jnz loop; hlt
+ */
+static const uint8_t rcl_rcr[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x31, 0xff, 0x49, 0xb8, 0xef, 0xcd, 0xab,
+	0x89, 0x67, 0x45, 0x23, 0x01, 0x49, 0x01, 0xc8, 0x49, 0xd1, 0xd0, 0x41,
+	0xc1, 0xd9, 0x05, 0x41, 0x0f, 0x90, 0xc2, 0x4d, 0x11, 0xd3, 0xc0, 0x14,
+	0x3e, 0x03, 0x66, 0xd1, 0x5c, 0x7e, 0x20, 0x41, 0x0f, 0x92, 0xc2, 0x45,
+	0x01, 0xd3, 0xc1, 0x54, 0xbe, 0x40, 0x1f, 0x48, 0xc1, 0x9c, 0xfe, 0x80,
+	0x00, 0x00, 0x00, 0x3f, 0x9c, 0x41, 0x5c, 0x41, 0x81, 0xe4, 0xd5, 0x08,
+	0x00, 0x00, 0x4d, 0x01, 0xe3, 0x89, 0xc8, 0x83, 0xe0, 0x3f, 0x91, 0x83,
+	0xf9, 0x1e, 0x49, 0xd3, 0xd8, 0xd3, 0x96, 0xc8, 0x00, 0x00, 0x00, 0x91,
+	0x9c, 0x41, 0x5c, 0x41, 0x81, 0xe4, 0xd5, 0x08, 0x00, 0x00, 0x4d, 0x01,
+	0xe3, 0xc0, 0xd3, 0x04, 0x66, 0xc1, 0xda, 0x09, 0x70, 0x03, 0x49, 0xff,
+	0xc5, 0xff, 0xc7, 0x83, 0xe7, 0x07, 0xff, 0xc9, 0x75, 0x8f, 0xf4,
+};
+
+static void test_rcl_rcr(void **state)
+{
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, rcl_rcr, sizeof(rcl_rcr), 0);
+	run(&b, VMM_CFG_JIT_EAGER, rcl_rcr, sizeof(rcl_rcr), 0);
+	run(&c, VMM_CFG_JIT, rcl_rcr, sizeof(rcl_rcr), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(b.compiled >= 2);
+	same(&a, &b);
+	same(&a, &c);
+	assert_true(b.fallbacks <= 4); /* (was 9 a loop) */
+}
+
+/*
+ * String instructions of 32-bit code with DS based at 0x1000 (flat: its
+ * base added; limited: the slow path checks it) and ES at 0: REP MOVSD
+ * DS -> ES, a backward REP STOSB, REPE CMPSB, LODSD.  Source (intel,
+ * 32-bit): mov edx, 50; loop: push esi; lea edi, [esi+0x1100]
+ *   mov ecx, edx; and ecx, 31; rep movsd; pop esi; lea edi, [esi+0x1200]
+ *   mov ecx, 7; mov eax, edx; std; rep stosb; cld; push esi; mov ecx, 20
+ *   lea edi, [esi+0x1100]; repe cmpsb; pop esi; adc ebx, ecx; lodsd
+ *   add ebx, eax; sub esi, 4; dec edx; jnz loop; hlt
+ */
+static const uint8_t strings32[] = {
+	0xba, 0x32, 0x00, 0x00, 0x00, 0x56, 0x8d, 0xbe, 0x00, 0x11, 0x00, 0x00,
+	0x89, 0xd1, 0x83, 0xe1, 0x1f, 0xf3, 0xa5, 0x5e, 0x8d, 0xbe, 0x00, 0x12,
+	0x00, 0x00, 0xb9, 0x07, 0x00, 0x00, 0x00, 0x89, 0xd0, 0xfd, 0xf3, 0xaa,
+	0xfc, 0x56, 0xb9, 0x14, 0x00, 0x00, 0x00, 0x8d, 0xbe, 0x00, 0x11, 0x00,
+	0x00, 0xf3, 0xa6, 0x5e, 0x11, 0xcb, 0xad, 0x01, 0xc3, 0x83, 0xee, 0x04,
+	0x4a, 0x75, 0xc6, 0xf4,
+};
+
+static void test_strings32(void **state)
+{
+	struct outcome a, b;
+	struct vmm_segment ds;
+
+	skip_without_jit();
+	memset(&ds, 0, sizeof(ds));
+	ds.selector = 0x10;
+	ds.base = 0x1000;
+	ds.limit = 0xffffffffu;
+	ds.type = 3;
+	ds.s = 1;
+	ds.present = 1;
+	ds.db = 1;
+	ds.g = 1;
+	for (unsigned k = 0; k < 2; k++) {
+		if (k == 1)
+			ds.limit = 0xfffffu; /* not flat */
+		run32(&a, VMM_CFG_NO_JIT, ENV_PROT32, 0, strings32,
+		      sizeof(strings32), 0, ENV_DATA - 0x1000, &ds, 0);
+		run32(&b, VMM_CFG_JIT_EAGER, ENV_PROT32, 0, strings32,
+		      sizeof(strings32), 0, ENV_DATA - 0x1000, &ds, 0);
+		assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+		assert_true(b.compiled >= 2);
+		same(&a, &b);
+		if (k == 0)
+			assert_true(b.fallbacks <= 4); /* (was 7 a loop) */
+	}
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -2090,6 +2182,8 @@ int main(void)
 		cmocka_unit_test(test_shld_shrd),
 		cmocka_unit_test(test_shift_mem12),
 		cmocka_unit_test(test_movbe),
+		cmocka_unit_test(test_rcl_rcr),
+		cmocka_unit_test(test_strings32),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1044,6 +1044,7 @@ enum kind {
 	K_CX8,    /* CMPXCHG8B / CMPXCHG16B m (0F C7 /1), LOCK or not */
 	K_SHXD,   /* SHLD / SHRD r/m, r, imm8 / CL of 4 or 8 bytes */
 	K_MOVBE,  /* MOVBE r, m / m, r (0F 38 F0 / F1) */
+	K_RCX,    /* RCL / RCR r/m by 1, imm8 or CL (count: a constant one) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1085,6 +1086,7 @@ static bool lock_ok(const struct soft_insn *i);
 static bool cx8_classify(const struct soft_insn *i, struct form *f);
 static bool shxd_classify(const struct soft_insn *i, struct form *f);
 static bool movbe_classify(const struct soft_insn *i, struct form *f);
+static bool rcx_classify(const struct soft_insn *i, struct form *f);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -1104,7 +1106,8 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 		if (f->acc)
 			return true; /* the register in the opcode: rm */
 	} else if (str_classify(i, f, m32) || cx8_classify(i, f) ||
-		   shxd_classify(i, f) || movbe_classify(i, f)) {
+		   shxd_classify(i, f) || movbe_classify(i, f) ||
+		   rcx_classify(i, f)) {
 		if (f->k == K_NONE)
 			return false;
 	} else if (op < 0x40 && (op & 7) < 6) {
@@ -1281,6 +1284,7 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_MOVBE:
 		return true;
 	case K_SHXD:
+	case K_RCX:
 		return i->mod != 3;
 	case K_MOVX:
 		return i->mod != 3;
@@ -1582,6 +1586,8 @@ static void emit_shxd(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool live);
 static void emit_movbe(struct tr *t, const struct soft_insn *i,
 		       const struct form *f);
+static void emit_rcx(struct tr *t, const struct soft_insn *i,
+		     const struct form *f);
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
@@ -1861,6 +1867,9 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_MOVBE:
 		emit_movbe(t, i, f);
+		break;
+	case K_RCX:
+		emit_rcx(t, i, f);
 		break;
 	case K_DF:
 		/* DF alone, in RFLAGS (the lazy arithmetic flags stay:
@@ -4289,6 +4298,101 @@ static void emit_movbe(struct tr *t, const struct soft_insn *i,
 	}
 }
 
+/* ---- more forms: RCL/RCR ----
+ *
+ * RCL/RCR (group 2 /2, /3) of a register or memory by 1 or a constant
+ * (every size: the count masked to 5 or 6 bits, then modulo 9 or 17 for
+ * 1 and 2 bytes, as the host does it; a count that comes to 0 leaves
+ * everything: the interpreter's) or by CL (4 and 8 bytes; a masked count
+ * of 0 leaves the flags): the host's RCL/RCR with its CF set from the
+ * guest's (the flags before it from wherever they are, emit_old_flags),
+ * CF from it, OF = MSB(r) ^ CF (RCL) or MSB(r) ^ the bit below (RCR) for
+ * every count as exec_shift.c's shift(), the other flags kept, into
+ * RFLAGS.  A reader of CF (translate_block's liveness).  Memory through
+ * the register emitters on JIT_TMP_REG (xops_rmw_pre()).
+ */
+
+static bool rcx_classify(const struct soft_insn *i, struct form *f)
+{
+	unsigned op = i->op, sz = i->osz, n;
+
+	if ((op < 0xc0 || op > 0xc1) && (op < 0xd0 || op > 0xd3))
+		return false;
+	if ((i->reg & 7) != 2 && (i->reg & 7) != 3)
+		return false; /* the other rotates and shifts: classify() */
+	if (op == 0xd2 || op == 0xd3) {
+		if (sz >= 4)
+			f->k = K_RCX;
+		return true;
+	}
+	n = (op == 0xd0 || op == 0xd1) ? 1 : (unsigned)i->imm;
+	n &= sz == 8 ? 63 : 31;
+	if (sz < 4)
+		n %= sz * 8 + 1;
+	if (n) {
+		f->k = K_RCX;
+		f->count = n;
+	}
+	return true;
+}
+
+static void emit_rcx(struct tr *t, const struct soft_insn *i,
+		     const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	struct soft_insn tmp;
+	unsigned sz = f->size, msb = sz * 8 - 1, ext = i->reg & 7;
+	bool cl = i->op == 0xd2 || i->op == 0xd3;
+	size_t skip = 0;
+
+	emit_old_flags(t);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);         /* r11 = the flags */
+	if (i->mod != 3)
+		i = xops_rmw_pre(t, i, &tmp, sz);
+	ld_reg(t, H_RDX, rm_of(i, sz), sz);
+	if (cl) {
+		ld_reg(t, H_RCX, VMM_RCX, 1);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb);
+		skip = e_jcc32(e, CC_E);
+	}
+	e_rr(e, OPS(0x0f, 0xba), 8, 4, H_R11); e_b(e, 0); /* bt r11, 0 */
+	if (cl) {
+		e_rr(e, OPS(0xd3), sz, ext, H_RDX);
+	} else {
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, ext,
+		     H_RDX);
+		e_b(e, (uint8_t)f->count);
+	}
+	e_rr(e, OPS(0x0f, 0x92), 1, 0, H_RAX);       /* setc al */
+	e_zext(e, H_RAX, 1);
+	e_alu_ri(e, 4, H_R11, (int32_t)~(uint32_t)(FL_CF | FL_OF));
+	e_alu_rr(e, 0x09, H_R11, H_RAX);
+	/* ecx = OF: MSB(r) ^ CF (RCL), MSB(r) ^ the bit below it (RCR) */
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
+	if (ext == 2) {
+		e_shift_i(e, 5, H_RCX, (uint8_t)msb);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RAX, H_RCX);
+	} else {
+		e_shift_i(e, 5, H_RCX, (uint8_t)(msb - 1));
+		e_rr(e, OPS(0x89), 4, H_RCX, H_RSI);
+		e_shift_i(e, 5, H_RSI, 1);
+		e_rr(e, OPS(0x31), 4, H_RSI, H_RCX);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, 1);
+	}
+	e_shift_i(e, 4, H_RCX, 11);
+	e_alu_rr(e, 0x09, H_R11, H_RCX);
+	set_arith_r11(t);
+	if (cl)
+		e_patch(e, skip, e_pos(e));
+	st_reg(t, H_RDX, rm_of(i, sz), sz);
+	if (i == &tmp)
+		xops_rmw_post(t, sz);
+	t->hf = false;
+	if (cl)
+		t->lf_eager = false; /* (a count of 0: the state's, lazy) */
+}
+
 static void count_use(unsigned *use, unsigned r, unsigned size)
 {
 	if (size == 1 && r >= 16 && r < 20)
@@ -4470,6 +4574,7 @@ static bool translate_block(struct tr *t)
 			break;
 		case K_BT:
 		case K_BITSCAN:
+		case K_RCX: /* (and reads CF) */
 			/* writes CF into the flags it keeps: reads them
 			 * (BSF/BSR/TZCNT/LZCNT: ZF, CF likewise) */
 			lc = lo = true;
