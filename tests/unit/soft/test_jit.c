@@ -2128,6 +2128,78 @@ static void test_strings32(void **state)
 	}
 }
 
+/*
+ * CLI: at CPL0 of 32-bit code (IF set by POPFD, interpreted, then
+ * cleared by the translated CLI, PUSHFD after each); at CPL3 with IOPL 3
+ * IF cleared (the HLT after it faults), with IOPL 0 a #GP with CLI's RIP
+ * and the ADD before it done.  Sources (intel):
+ *   mov ecx, 100; loop: pushfd; or dword [esp], 0x200; popfd; pushfd
+ *   pop edx; add ebx, edx; cli; pushfd; pop edx; add ebx, edx; dec ecx
+ *   jnz loop; hlt
+ *   mov eax, 5; mov ecx, 7; add eax, ecx; cli; inc ecx; hlt (64-bit)
+ */
+static const uint8_t cli32[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x9c, 0x81, 0x0c, 0x24, 0x00, 0x02, 0x00,
+	0x00, 0x9d, 0x9c, 0x5a, 0x01, 0xd3, 0xfa, 0x9c, 0x5a, 0x01, 0xd3, 0x49,
+	0x75, 0xeb, 0xf4,
+};
+
+static const uint8_t cli_gp[] = {
+	0xb8, 0x05, 0x00, 0x00, 0x00, 0xb9, 0x07, 0x00, 0x00, 0x00, 0x01, 0xc8,
+	0xfa, 0xff, 0xc1, 0xf4,
+};
+
+static void test_cli(void **state)
+{
+	struct outcome a, b;
+	uint64_t frame_rip;
+
+	skip_without_jit();
+	run32(&a, VMM_CFG_NO_JIT, ENV_PROT32, 0, cli32, sizeof(cli32), 0,
+	      ENV_DATA, NULL, 0);
+	run32(&b, VMM_CFG_JIT_EAGER, ENV_PROT32, 0, cli32, sizeof(cli32), 0,
+	      ENV_DATA, NULL, 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	same(&a, &b);
+	assert_int_equal(b.st.rflags & 0x200, 0);
+	/* POPFD ends its block: the CLI's block has no other fallback */
+	assert_true(b.fallbacks <= 100 + 4);
+	/* CPL3: IOPL 3 (the environment's) clears IF (and the HLT
+	 * faults); IOPL 0: #GP at the CLI */
+	for (unsigned k = 0; k < 2; k++) {
+		struct outcome *o[2] = { &a, &b };
+		for (unsigned m = 0; m < 2; m++) {
+			struct tvm t;
+			struct vmm_vcpu_stats st;
+
+			tvm_create(&t, m ? VMM_CFG_JIT_EAGER : VMM_CFG_NO_JIT);
+			tvm_setup(&t, ENV_LONG64, 3, cli_gp, sizeof(cli_gp));
+			t.st.rflags |= 0x200;
+			if (k)
+				t.st.rflags &= ~0x3000ull;
+			tvm_set(&t);
+			o[m]->e = tvm_run(&t);
+			o[m]->st = t.st;
+			st = stats(t.cpu);
+			o[m]->insns = st.insns_retired;
+			assert_int_equal(vmm_mem_read(t.vm, ENV_KSTACK - 64,
+						      o[m]->kstack, 64), 0);
+			tvm_destroy(&t);
+		}
+		assert_int_equal(a.st.rip, b.st.rip);
+		assert_int_equal(a.st.rflags, b.st.rflags);
+		assert_int_equal(a.insns, b.insns);
+		for (int r = 0; r < 16; r++)
+			assert_int_equal(a.st.gpr[r], b.st.gpr[r]);
+		assert_memory_equal(a.kstack, b.kstack, 64);
+		assert_int_equal(b.st.rip, ENV_HANDLERS + 16 * 13 + 1);
+		memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+		assert_int_equal(frame_rip, ENV_CODE + (k ? 12 : 15));
+		assert_int_equal(b.st.gpr[VMM_RAX], 12);
+		assert_int_equal(b.st.gpr[VMM_RCX], k ? 7 : 8);
+	}
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -2184,6 +2256,7 @@ int main(void)
 		cmocka_unit_test(test_movbe),
 		cmocka_unit_test(test_rcl_rcr),
 		cmocka_unit_test(test_strings32),
+		cmocka_unit_test(test_cli),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

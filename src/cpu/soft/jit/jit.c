@@ -1041,6 +1041,7 @@ enum kind {
 	K_MOVSEG, /* MOV r/m, Sreg (8C) */
 	K_STR,    /* MOVS CMPS STOS LODS SCAS (shop = str_op()), REP or not */
 	K_DF,     /* CLD / STD (FC / FD) */
+	K_CLI,    /* CLI (FA): IF cleared, #GP by the slow path */
 	K_CX8,    /* CMPXCHG8B / CMPXCHG16B m (0F C7 /1), LOCK or not */
 	K_SHXD,   /* SHLD / SHRD r/m, r, imm8 / CL of 4 or 8 bytes */
 	K_MOVBE,  /* MOVBE r, m / m, r (0F 38 F0 / F1) */
@@ -1282,6 +1283,7 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_STR:
 	case K_CX8:
 	case K_MOVBE:
+	case K_CLI: /* (#GP) */
 		return true;
 	case K_SHXD:
 	case K_RCX:
@@ -1870,6 +1872,23 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_RCX:
 		emit_rcx(t, i, f);
+		break;
+	case K_CLI:
+		/* op_cli_sti(): real mode, VM86 or CPL > IOPL to the slow
+		 * path (its handler clears IF or raises #GP); else IF off,
+		 * nothing else (no event can become deliverable) */
+		e_load(e, H_RAX, H_RBX, OFF(pe), 1);
+		e_load(e, H_RCX, H_RBX, OFF(vm86), 1);
+		e_rr(e, OPS(0x83), 4, 6, H_RAX); e_b(e, 1);  /* xor eax, 1 */
+		e_alu_rr(e, 0x09, H_RAX, H_RCX);
+		to_slow(t, CC_NE);
+		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 4);
+		e_shift_i(e, 5, H_RAX, 12);
+		e_rr(e, OPS(0x83), 4, 4, H_RAX); e_b(e, 3);  /* eax = IOPL */
+		e_rm(e, OPS(0x39), 4, H_RAX, H_RBX, OFF(cpl)); /* cmp cpl, eax */
+		to_slow(t, CC_A);
+		e_mem_imm(e, 4, H_RBX, OFF(st.rflags),
+			  (int32_t)~(uint32_t)FL_IF, 4);
 		break;
 	case K_DF:
 		/* DF alone, in RFLAGS (the lazy arithmetic flags stay:
@@ -3648,7 +3667,8 @@ static void emit_xops(struct tr *t, const struct soft_insn *i,
  * elements, so a pending interrupt waits no longer than in the
  * interpreter's own runs; a page holding translated code has no
  * writable TLB entry (SMC: the slow path), nor has a watched or MMIO
- * page.  REP LODS is the interpreter's.
+ * page.  REP LODS is the interpreter's.  CLD/STD and CLI are classified
+ * here too (str_classify()).
  */
 
 /* the string op of @i: 0 MOVS, 1 CMPS, 2 STOS, 3 LODS, 4 SCAS */
@@ -3672,6 +3692,10 @@ static bool str_classify(const struct soft_insn *i, struct form *f,
 
 	if (op == 0xfc || op == 0xfd) {
 		f->k = K_DF;
+		return true;
+	}
+	if (op == 0xfa) {
+		f->k = K_CLI;
 		return true;
 	}
 	if (op < 0xa4 || op > 0xaf || op == 0xa8 || op == 0xa9)
@@ -4425,7 +4449,8 @@ static void choose_cached(struct tr *t, const struct form *forms,
 			      f->k == K_CALL || f->k == K_JMPI ||
 			      f->k == K_CALLI))
 			t->mem = true;
-		if (!ok[k] || f->k >= K_JCC || f->k == K_STR || f->k == K_DF)
+		if (!ok[k] || f->k >= K_JCC || f->k == K_STR || f->k == K_DF ||
+		    f->k == K_CLI)
 			continue;
 		if OPREG(i) {
 			count_use(use, rm_of(i, f->size), f->size);
