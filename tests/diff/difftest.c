@@ -13,7 +13,7 @@
  * Each case is a random sequence of 1..L non-privileged instructions
  * (ALU in every encoding and size, INC/DEC/NEG/NOT, shifts and rotates,
  * MUL/IMUL/DIV/IDIV, BT*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, MOVZX/MOVSX,
- * MOV/LEA with every addressing form, PUSH/POP, CMOVcc/SETcc/Jcc, XCHG,
+ * MOV/LEA with every addressing form, PUSH/POP (16-bit too), CMOVcc/SETcc/Jcc, XCHG,
  * XADD, CMPXCHG/8B/16B, LOCK forms, MOVBE, string instructions with REP, flag
  * instructions, SHLD/SHRD, SSE/SSE2 floating point with a random MXCSR, SSE2 integer
  * operations, x87 arithmetic from a random x87 state ...) on random
@@ -957,6 +957,18 @@ static void g_movbe(struct insn *i)
 	emit(i, size, o, 3, wreg(), m, true, NULL, 0);
 }
 
+/* 16-bit PUSH/POP of a register (66 50+r / 66 58+r) */
+static void g_pp16(struct insn *i)
+{
+	int r = wreg();
+
+	init_insn(i, "push/pop r16");
+	put(i, 0x66);
+	if (mode64 && r >= 8)
+		put(i, 0x41);
+	put(i, (uint8_t)((rn(2) ? 0x58 : 0x50) + (r & 7)));
+}
+
 static void g_string(struct insn *i)
 {
 	static const uint8_t ops[] = { 0xa4, 0xa6, 0xaa, 0xac, 0xae };
@@ -1507,7 +1519,7 @@ static const gen_fn gens[] = {
 	g_alu, g_alu, g_alu, g_unary, g_test, g_shift, g_shift, g_mul,
 	g_div, g_bt, g_bitscan, g_mov, g_mov, g_stack, g_cond, g_xchg,
 	g_string, g_misc, g_shxd, g_jcc, g_flow, g_sse, g_sse, g_sse,
-	g_sse_int, g_x87, g_lock, g_movbe,
+	g_sse_int, g_x87, g_lock, g_movbe, g_pp16,
 };
 static bool fp_only; /* --fp: mostly SSE floating point */
 static bool x87_only; /* --x87: mostly x87 and SSE2 integer */

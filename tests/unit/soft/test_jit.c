@@ -2200,6 +2200,53 @@ static void test_cli(void **state)
 	}
 }
 
+/*
+ * 16-bit PUSH/POP of registers (SP and R8W-R10W included) in 64-bit
+ * and 32-bit code.  Sources (intel): mov ecx, 100
+ *   mov r8, 0x1111222233334444; loop: push r8w; push cx; pop r9w
+ *   add r8, r9; push ax; pop r10w; pop dx; add r11, rdx; add r11, r10
+ *   mov ax, sp; push sp; pop bx; sub bx, ax; add r11, rbx; dec ecx
+ *   jnz loop; hlt
+ *   (32-bit) mov ecx, 100; loop: push cx; push si; pop dx; pop di
+ *   add ebx, edx; add ebx, edi; push sp; pop ax; add ebx, eax; dec ecx
+ *   jnz loop; hlt
+ */
+static const uint8_t pp16[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x49, 0xb8, 0x44, 0x44, 0x33, 0x33, 0x22,
+	0x22, 0x11, 0x11, 0x66, 0x41, 0x50, 0x66, 0x51, 0x66, 0x41, 0x59, 0x4d,
+	0x01, 0xc8, 0x66, 0x50, 0x66, 0x41, 0x5a, 0x66, 0x5a, 0x49, 0x01, 0xd3,
+	0x4d, 0x01, 0xd3, 0x66, 0x89, 0xe0, 0x66, 0x54, 0x66, 0x5b, 0x66, 0x29,
+	0xc3, 0x49, 0x01, 0xdb, 0xff, 0xc9, 0x75, 0xd7, 0xf4,
+};
+
+static const uint8_t pp16_32[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x66, 0x51, 0x66, 0x56, 0x66, 0x5a, 0x66,
+	0x5f, 0x01, 0xd3, 0x01, 0xfb, 0x66, 0x54, 0x66, 0x58, 0x01, 0xc3, 0x49,
+	0x75, 0xeb, 0xf4,
+};
+
+static void test_push_pop16(void **state)
+{
+	static const enum env_mode modes[2] = { ENV_PROT32, ENV_COMPAT32 };
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, pp16, sizeof(pp16), 0);
+	run(&b, VMM_CFG_JIT_EAGER, pp16, sizeof(pp16), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	same(&a, &b);
+	assert_true(b.fallbacks <= 4); /* (was 8 a loop) */
+	for (unsigned m = 0; m < 2; m++) {
+		run32(&a, VMM_CFG_NO_JIT, modes[m], 0, pp16_32,
+		      sizeof(pp16_32), 0, ENV_DATA, NULL, 0);
+		run32(&b, VMM_CFG_JIT_EAGER, modes[m], 0, pp16_32,
+		      sizeof(pp16_32), 0, ENV_DATA, NULL, 0);
+		assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+		same(&a, &b);
+		assert_true(b.fallbacks <= 4);
+	}
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -2257,6 +2304,7 @@ int main(void)
 		cmocka_unit_test(test_rcl_rcr),
 		cmocka_unit_test(test_strings32),
 		cmocka_unit_test(test_cli),
+		cmocka_unit_test(test_push_pop16),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1046,6 +1046,7 @@ enum kind {
 	K_SHXD,   /* SHLD / SHRD r/m, r, imm8 / CL of 4 or 8 bytes */
 	K_MOVBE,  /* MOVBE r, m / m, r (0F 38 F0 / F1) */
 	K_RCX,    /* RCL / RCR r/m by 1, imm8 or CL (count: a constant one) */
+	K_PP16,   /* PUSH / POP r16 (66 50+r / 58+r) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1088,6 +1089,7 @@ static bool cx8_classify(const struct soft_insn *i, struct form *f);
 static bool shxd_classify(const struct soft_insn *i, struct form *f);
 static bool movbe_classify(const struct soft_insn *i, struct form *f);
 static bool rcx_classify(const struct soft_insn *i, struct form *f);
+static bool pp16_classify(const struct soft_insn *i, struct form *f);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -1108,9 +1110,12 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 			return true; /* the register in the opcode: rm */
 	} else if (str_classify(i, f, m32) || cx8_classify(i, f) ||
 		   shxd_classify(i, f) || movbe_classify(i, f) ||
-		   rcx_classify(i, f)) {
+		   rcx_classify(i, f) ||
+		   (i->osz == 2 && pp16_classify(i, f))) {
 		if (f->k == K_NONE)
 			return false;
+		if (f->k == K_PP16)
+			return true; /* the register in the opcode: rm */
 	} else if (op < 0x40 && (op & 7) < 6) {
 		static const unsigned d[6] = { O_E, O_E, O_G, O_G, O_A, O_A };
 		static const unsigned s[6] = { O_G, O_G, O_E, O_E, O_I, O_I };
@@ -1284,6 +1289,7 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_CX8:
 	case K_MOVBE:
 	case K_CLI: /* (#GP) */
+	case K_PP16:
 		return true;
 	case K_SHXD:
 	case K_RCX:
@@ -1590,6 +1596,7 @@ static void emit_movbe(struct tr *t, const struct soft_insn *i,
 		       const struct form *f);
 static void emit_rcx(struct tr *t, const struct soft_insn *i,
 		     const struct form *f);
+static void emit_pp16(struct tr *t, const struct soft_insn *i);
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
@@ -1872,6 +1879,9 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_RCX:
 		emit_rcx(t, i, f);
+		break;
+	case K_PP16:
+		emit_pp16(t, i);
 		break;
 	case K_CLI:
 		/* op_cli_sti(): real mode, VM86 or CPL > IOPL to the slow
@@ -4417,6 +4427,57 @@ static void emit_rcx(struct tr *t, const struct soft_insn *i,
 		t->lf_eager = false; /* (a count of 0: the state's, lazy) */
 }
 
+/* ---- more forms: 16-bit PUSH/POP of a register ----
+ *
+ * 66 50+r / 66 58+r: 2 bytes at rSP - 2 / rSP, rSP -= / += 2 (64-bit
+ * code: RSP, canonical checked for the #SS; 32-bit code: ESP when SS.B
+ * is set and SS flat and writable, else the slow path), the register's
+ * low 16 bits stored or merged (POP SP: the value after the increment,
+ * as op_pop_r()).
+ */
+
+static bool pp16_classify(const struct soft_insn *i, struct form *f)
+{
+	if (i->op < 0x50 || i->op > 0x5f)
+		return false;
+	if (i->osz == 2)
+		f->k = K_PP16;
+	return true;
+}
+
+static void emit_pp16(struct tr *t, const struct soft_insn *i)
+{
+	struct jit_emit *e = &t->e;
+	bool push = i->op < 0x58;
+	unsigned ss = t->m32 ? 4 : 8;
+
+	ld_reg(t, H_RSI, VMM_RSP, ss);
+	if (push)
+		e_rr(e, OPS(0x83), ss, 5, H_RSI), e_b(e, 2); /* sub rsi, 2 */
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);          /* rdx = the offset */
+	if (t->m32) {
+		e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ssz)); e_b(e, 4);
+		to_slow(t, CC_NE);
+		e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(segwchk));
+		e_d(e, 1u << VMM_SS);
+		to_slow(t, CC_NE);
+		e_rm(e, OPS(0x03), 4, H_RSI, H_RBX, OFF(segbase[VMM_SS]));
+	} else {
+		check_canonical(t);
+	}
+	emit_tlb(t, 2, push);
+	if (push) {
+		ld_reg(t, H_RAX, i->rm, 2);
+		e_store(e, H_RAX, H_RSI, 0, 2);
+		st_reg(t, H_RDX, VMM_RSP, ss);
+		return;
+	}
+	e_load(e, H_RAX, H_RSI, 0, 2);
+	e_rr(e, OPS(0x83), ss, 0, H_RDX); e_b(e, 2);  /* add rdx, 2 */
+	st_reg(t, H_RDX, VMM_RSP, ss);
+	st_reg(t, H_RAX, i->rm, 2);
+}
+
 static void count_use(unsigned *use, unsigned r, unsigned size)
 {
 	if (size == 1 && r >= 16 && r < 20)
@@ -4450,7 +4511,7 @@ static void choose_cached(struct tr *t, const struct form *forms,
 			      f->k == K_CALLI))
 			t->mem = true;
 		if (!ok[k] || f->k >= K_JCC || f->k == K_STR || f->k == K_DF ||
-		    f->k == K_CLI)
+		    f->k == K_CLI || f->k == K_PP16)
 			continue;
 		if OPREG(i) {
 			count_use(use, rm_of(i, f->size), f->size);
