@@ -1797,6 +1797,20 @@ static const uint8_t str_smc[] = {
 	0x00, 0x00, 0xaa, 0xb3, 0x11, 0xb2, 0x11, 0xf4,
 };
 
+/* a self-loop (the iterations counted in a register) whose REP STOS and
+ * REP MOVS cross the page end at some iteration (the slow path inside
+ * the loop): mov edx, 200; lea rdi, [rsi+0xf00]; lea rbx, [rsi+0xf03]
+ * mov eax, 0x5a; loop: mov ecx, 5; rep stosb; xchg rsi, rbx
+ * mov ecx, 3; rep movsb; xchg rsi, rbx; inc eax; dec edx; jnz loop
+ * mov rsi, rbx; hlt */
+static const uint8_t str_loop[] = {
+	0xba, 0xc8, 0x00, 0x00, 0x00, 0x48, 0x8d, 0xbe, 0x00, 0x0f, 0x00, 0x00,
+	0x48, 0x8d, 0x9e, 0x03, 0x0f, 0x00, 0x00, 0xb8, 0x5a, 0x00, 0x00, 0x00,
+	0xb9, 0x05, 0x00, 0x00, 0x00, 0xf3, 0xaa, 0x48, 0x87, 0xde, 0xb9, 0x03,
+	0x00, 0x00, 0x00, 0xf3, 0xa4, 0x48, 0x87, 0xde, 0xff, 0xc0, 0xff, 0xca,
+	0x75, 0xe6, 0x48, 0x89, 0xde, 0xf4,
+};
+
 static void test_strings(void **state)
 {
 	struct outcome a, b, c;
@@ -1811,6 +1825,13 @@ static void test_strings(void **state)
 	same(&a, &b);
 	same(&a, &c);
 	/* none goes through the interpreter's entry (was 37 a loop) */
+	assert_true(b.fallbacks <= 4);
+	run(&a, VMM_CFG_NO_JIT, str_loop, sizeof(str_loop), 0);
+	run(&b, VMM_CFG_JIT_EAGER, str_loop, sizeof(str_loop), 0);
+	run(&c, VMM_CFG_JIT, str_loop, sizeof(str_loop), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	same(&a, &b);
+	same(&a, &c);
 	assert_true(b.fallbacks <= 4);
 	/* a fault in the middle of a REP: the elements before it done */
 	run(&a, VMM_CFG_NO_JIT, str_fault, sizeof(str_fault), 0);
