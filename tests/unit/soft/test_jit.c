@@ -2268,6 +2268,69 @@ static void test_push_pop16(void **state)
 	}
 }
 
+/*
+ * SWAPGS: at CPL0 a loop of SWAPGS and a GS-based load (GS.base and
+ * KernelGSbase at two data areas), the bases exchanged 102 times; at
+ * CPL3 a #GP at the first SWAPGS.  Source (intel): mov ecx, 101; loop: swapgs
+ *   mov rax, gs:[rcx*8]; add rbx, rax; dec ecx; jnz loop; mov rax, 5
+ *   mov ecx, 7; add eax, ecx; swapgs; inc ecx; hlt
+ */
+static const uint8_t swapgs[] = {
+	0xb9, 0x65, 0x00, 0x00, 0x00, 0x0f, 0x01, 0xf8, 0x65, 0x48, 0x8b, 0x04,
+	0xcd, 0x00, 0x00, 0x00, 0x00, 0x48, 0x01, 0xc3, 0xff, 0xc9, 0x75, 0xed,
+	0x48, 0xc7, 0xc0, 0x05, 0x00, 0x00, 0x00, 0xb9, 0x07, 0x00, 0x00, 0x00,
+	0x01, 0xc8, 0x0f, 0x01, 0xf8, 0xff, 0xc1, 0xf4,
+};
+
+static void test_swapgs(void **state)
+{
+	struct outcome o[2];
+
+	skip_without_jit();
+	for (unsigned cpl = 0; cpl < 4; cpl += 3) {
+		for (unsigned m = 0; m < 2; m++) {
+			struct tvm t;
+			struct vmm_vcpu_stats st;
+
+			tvm_create(&t, m ? VMM_CFG_JIT_EAGER : VMM_CFG_NO_JIT);
+			tvm_setup(&t, ENV_LONG64, cpl, swapgs, sizeof(swapgs));
+			t.st.seg[VMM_GS].base = ENV_DATA;
+			t.st.msr.kernel_gs_base = ENV_DATA + 0x400;
+			tvm_set(&t);
+			o[m].e = tvm_run(&t);
+			o[m].st = t.st;
+			st = stats(t.cpu);
+			o[m].insns = st.insns_retired;
+			o[m].fallbacks = st.jit_fallbacks;
+			assert_int_equal(vmm_mem_read(t.vm, ENV_KSTACK - 64,
+						      o[m].kstack, 64), 0);
+			tvm_destroy(&t);
+		}
+		assert_int_equal(o[0].e.kind, o[1].e.kind);
+		assert_int_equal(o[0].st.rip, o[1].st.rip);
+		assert_int_equal(o[0].st.rflags, o[1].st.rflags);
+		assert_int_equal(o[0].insns, o[1].insns);
+		for (int r = 0; r < 16; r++)
+			assert_int_equal(o[0].st.gpr[r], o[1].st.gpr[r]);
+		assert_int_equal(o[0].st.seg[VMM_GS].base,
+				 o[1].st.seg[VMM_GS].base);
+		assert_int_equal(o[0].st.msr.kernel_gs_base,
+				 o[1].st.msr.kernel_gs_base);
+		assert_memory_equal(o[0].kstack, o[1].kstack, 64);
+		if (cpl == 0) {
+			/* 102 exchanges: the bases back where they were */
+			assert_int_equal(o[1].e.kind, VMM_EXIT_HLT);
+			assert_int_equal(o[1].st.seg[VMM_GS].base, ENV_DATA);
+			assert_true(o[1].fallbacks <= 4); /* (was 1 a loop) */
+		} else {
+			/* #GP at the first SWAPGS */
+			assert_int_equal(o[1].st.rip,
+					 ENV_HANDLERS + 16 * 13 + 1);
+			assert_int_equal(o[1].st.gpr[VMM_RCX], 101);
+		}
+	}
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -2326,6 +2389,7 @@ int main(void)
 		cmocka_unit_test(test_strings32),
 		cmocka_unit_test(test_cli),
 		cmocka_unit_test(test_push_pop16),
+		cmocka_unit_test(test_swapgs),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

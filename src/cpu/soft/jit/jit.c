@@ -1042,6 +1042,7 @@ enum kind {
 	K_STR,    /* MOVS CMPS STOS LODS SCAS (shop = str_op()), REP or not */
 	K_DF,     /* CLD / STD (FC / FD) */
 	K_CLI,    /* CLI (FA): IF cleared, #GP by the slow path */
+	K_SWAPGS, /* SWAPGS (0F 01 F8, 64-bit code), #GP by the slow path */
 	K_CX8,    /* CMPXCHG8B / CMPXCHG16B m (0F C7 /1), LOCK or not */
 	K_SHXD,   /* SHLD / SHRD r/m, r, imm8 / CL of 4 or 8 bytes */
 	K_MOVBE,  /* MOVBE r, m / m, r (0F 38 F0 / F1) */
@@ -1289,6 +1290,7 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_CX8:
 	case K_MOVBE:
 	case K_CLI: /* (#GP) */
+	case K_SWAPGS:
 	case K_PP16:
 		return true;
 	case K_SHXD:
@@ -1900,6 +1902,22 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		e_mem_imm(e, 4, H_RBX, OFF(st.rflags),
 			  (int32_t)~(uint32_t)FL_IF, 4);
 		break;
+	case K_SWAPGS: {
+		/* CPL > 0: the slow path (#GP); else GS.base and
+		 * KernelGSbase exchanged and segbase[GS] follows, as
+		 * op_grp7 and soft_update_seg() in 64-bit mode */
+		int32_t gsb = OFF(st.seg) +
+			      (int32_t)(VMM_GS * sizeof(struct vmm_segment) +
+					offsetof(struct vmm_segment, base));
+		e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(cpl)); e_b(e, 0);
+		to_slow(t, CC_NE);
+		e_load(e, H_RAX, H_RBX, gsb, 8);
+		e_load(e, H_RCX, H_RBX, OFF(st.msr.kernel_gs_base), 8);
+		e_store(e, H_RCX, H_RBX, gsb, 8);
+		e_store(e, H_RCX, H_RBX, OFF(segbase[VMM_GS]), 8);
+		e_store(e, H_RAX, H_RBX, OFF(st.msr.kernel_gs_base), 8);
+		break;
+	}
 	case K_DF:
 		/* DF alone, in RFLAGS (the lazy arithmetic flags stay:
 		 * op_flagbit() materialises them, the same flags) */
@@ -3677,8 +3695,8 @@ static void emit_xops(struct tr *t, const struct soft_insn *i,
  * elements, so a pending interrupt waits no longer than in the
  * interpreter's own runs; a page holding translated code has no
  * writable TLB entry (SMC: the slow path), nor has a watched or MMIO
- * page.  REP LODS is the interpreter's.  CLD/STD and CLI are classified
- * here too (str_classify()).
+ * page.  REP LODS is the interpreter's.  CLD/STD, CLI and SWAPGS are
+ * classified here too (str_classify()).
  */
 
 /* the string op of @i: 0 MOVS, 1 CMPS, 2 STOS, 3 LODS, 4 SCAS */
@@ -3706,6 +3724,12 @@ static bool str_classify(const struct soft_insn *i, struct form *f,
 	}
 	if (op == 0xfa) {
 		f->k = K_CLI;
+		return true;
+	}
+	if (op == 0x101 && i->mod == 3 && (i->reg & 7) == 7 &&
+	    (i->rm & 7) == 0) {
+		if (!m32)
+			f->k = K_SWAPGS; /* (32-bit code: #UD) */
 		return true;
 	}
 	if (op < 0xa4 || op > 0xaf || op == 0xa8 || op == 0xa9)
@@ -4511,7 +4535,7 @@ static void choose_cached(struct tr *t, const struct form *forms,
 			      f->k == K_CALLI))
 			t->mem = true;
 		if (!ok[k] || f->k >= K_JCC || f->k == K_STR || f->k == K_DF ||
-		    f->k == K_CLI || f->k == K_PP16)
+		    f->k == K_CLI || f->k == K_PP16 || f->k == K_SWAPGS)
 			continue;
 		if OPREG(i) {
 			count_use(use, rm_of(i, f->size), f->size);
