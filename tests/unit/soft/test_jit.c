@@ -2331,6 +2331,32 @@ static void test_swapgs(void **state)
 	}
 }
 
+/*
+ * ENTER imm16, 0 in a called function (the frame used, then LEAVE).
+ * Source (intel): mov ecx, 100; mov rbp, 0x1234; loop: call f
+ *   add rbx, rax; dec ecx; jnz loop; hlt
+ *   f: enter 40, 0; mov [rbp-8], rcx; lea rax, [rsp+rcx]; sub rax, rbp
+ *   add rax, [rbp-8]; leave; ret
+ */
+static const uint8_t enter64[] = {
+	0xb9, 0x64, 0x00, 0x00, 0x00, 0x48, 0xc7, 0xc5, 0x34, 0x12, 0x00, 0x00,
+	0xe8, 0x08, 0x00, 0x00, 0x00, 0x48, 0x01, 0xc3, 0xff, 0xc9, 0x75, 0xf4,
+	0xf4, 0xc8, 0x28, 0x00, 0x00, 0x48, 0x89, 0x4d, 0xf8, 0x48, 0x8d, 0x04,
+	0x0c, 0x48, 0x29, 0xe8, 0x48, 0x03, 0x45, 0xf8, 0xc9, 0xc3,
+};
+
+static void test_enter(void **state)
+{
+	struct outcome a, b;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, enter64, sizeof(enter64), 0);
+	run(&b, VMM_CFG_JIT_EAGER, enter64, sizeof(enter64), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	same(&a, &b);
+	assert_true(b.fallbacks <= 4); /* (was 1 a call) */
+}
+
 static void test_interpreter_only(void **state)
 {
 	struct outcome a, b;
@@ -2390,6 +2416,7 @@ int main(void)
 		cmocka_unit_test(test_cli),
 		cmocka_unit_test(test_push_pop16),
 		cmocka_unit_test(test_swapgs),
+		cmocka_unit_test(test_enter),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1048,6 +1048,7 @@ enum kind {
 	K_MOVBE,  /* MOVBE r, m / m, r (0F 38 F0 / F1) */
 	K_RCX,    /* RCL / RCR r/m by 1, imm8 or CL (count: a constant one) */
 	K_PP16,   /* PUSH / POP r16 (66 50+r / 58+r) */
+	K_ENTER,  /* ENTER imm16, 0 (64-bit) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1091,6 +1092,8 @@ static bool shxd_classify(const struct soft_insn *i, struct form *f);
 static bool movbe_classify(const struct soft_insn *i, struct form *f);
 static bool rcx_classify(const struct soft_insn *i, struct form *f);
 static bool pp16_classify(const struct soft_insn *i, struct form *f);
+static bool enter_classify(const struct soft_insn *i, struct form *f,
+			   bool m32);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -1111,12 +1114,12 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 			return true; /* the register in the opcode: rm */
 	} else if (str_classify(i, f, m32) || cx8_classify(i, f) ||
 		   shxd_classify(i, f) || movbe_classify(i, f) ||
-		   rcx_classify(i, f) ||
+		   rcx_classify(i, f) || enter_classify(i, f, m32) ||
 		   (i->osz == 2 && pp16_classify(i, f))) {
 		if (f->k == K_NONE)
 			return false;
-		if (f->k == K_PP16)
-			return true; /* the register in the opcode: rm */
+		if (f->k == K_PP16 || f->k == K_ENTER)
+			return true; /* no ModRM */
 	} else if (op < 0x40 && (op & 7) < 6) {
 		static const unsigned d[6] = { O_E, O_E, O_G, O_G, O_A, O_A };
 		static const unsigned s[6] = { O_G, O_G, O_E, O_E, O_I, O_I };
@@ -1292,6 +1295,7 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_CLI: /* (#GP) */
 	case K_SWAPGS:
 	case K_PP16:
+	case K_ENTER:
 		return true;
 	case K_SHXD:
 	case K_RCX:
@@ -1599,6 +1603,7 @@ static void emit_movbe(struct tr *t, const struct soft_insn *i,
 static void emit_rcx(struct tr *t, const struct soft_insn *i,
 		     const struct form *f);
 static void emit_pp16(struct tr *t, const struct soft_insn *i);
+static void emit_enter(struct tr *t, const struct soft_insn *i);
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
@@ -1884,6 +1889,9 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		break;
 	case K_PP16:
 		emit_pp16(t, i);
+		break;
+	case K_ENTER:
+		emit_enter(t, i);
 		break;
 	case K_CLI:
 		/* op_cli_sti(): real mode, VM86 or CPL > IOPL to the slow
@@ -4502,6 +4510,47 @@ static void emit_pp16(struct tr *t, const struct soft_insn *i)
 	st_reg(t, H_RAX, i->rm, 2);
 }
 
+/* ---- more forms: ENTER ----
+ *
+ * ENTER imm16, 0 in 64-bit code with an 8-byte operand: both stack
+ * checks first (RSP - 8 for RBP's push, canonical; RSP - 8 - imm16, the
+ * new top, writable as op_enter() probes it), then the push, RBP = RSP -
+ * 8, RSP = RBP - imm16.  Nesting levels and other sizes are the
+ * interpreter's.
+ */
+
+static bool enter_classify(const struct soft_insn *i, struct form *f,
+			   bool m32)
+{
+	if (i->op != 0xc8)
+		return false;
+	if (!m32 && i->osz == 8 && !(i->imm2 & 31))
+		f->k = K_ENTER;
+	return true;
+}
+
+static void emit_enter(struct tr *t, const struct soft_insn *i)
+{
+	struct jit_emit *e = &t->e;
+	int32_t n = (int32_t)(i->imm & 0xffff);
+
+	ld_reg(t, H_RSI, VMM_RSP, 8);
+	e_alu_ri(e, 5, H_RSI, 8);
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);          /* rdx = the frame */
+	check_canonical(t);
+	emit_tlb(t, 8, true);
+	e_store(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+	e_lea(e, H_RSI, H_RDX, -1, 0, -n);            /* the new top */
+	check_canonical(t);
+	emit_tlb(t, 1, true);
+	ld_reg(t, H_RAX, VMM_RBP, 8);
+	e_load(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+	e_store(e, H_RAX, H_RSI, 0, 8);
+	st_reg(t, H_RDX, VMM_RBP, 8);
+	e_lea(e, H_RDX, H_RDX, -1, 0, -n);
+	st_reg(t, H_RDX, VMM_RSP, 8);
+}
+
 static void count_use(unsigned *use, unsigned r, unsigned size)
 {
 	if (size == 1 && r >= 16 && r < 20)
@@ -4535,7 +4584,8 @@ static void choose_cached(struct tr *t, const struct form *forms,
 			      f->k == K_CALLI))
 			t->mem = true;
 		if (!ok[k] || f->k >= K_JCC || f->k == K_STR || f->k == K_DF ||
-		    f->k == K_CLI || f->k == K_PP16 || f->k == K_SWAPGS)
+		    f->k == K_CLI || f->k == K_PP16 || f->k == K_SWAPGS ||
+		    f->k == K_ENTER)
 			continue;
 		if OPREG(i) {
 			count_use(use, rm_of(i, f->size), f->size);
