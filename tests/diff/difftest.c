@@ -13,9 +13,9 @@
  * Each case is a random sequence of 1..L non-privileged instructions
  * (ALU in every encoding and size, INC/DEC/NEG/NOT, shifts and rotates,
  * MUL/IMUL/DIV/IDIV, BT*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, MOVZX/MOVSX,
- * MOV/LEA with every addressing form, PUSH/POP, CMOVcc/SETcc/Jcc, XCHG,
- * XADD, CMPXCHG/8B/16B, string instructions with REP, flag instructions,
- * SHLD/SHRD, SSE/SSE2 floating point with a random MXCSR, SSE2 integer
+ * MOV/LEA with every addressing form, PUSH/POP (16-bit too), CMOVcc/SETcc/Jcc, XCHG,
+ * XADD, CMPXCHG/8B/16B, LOCK forms, MOVBE, string instructions with REP, flag
+ * instructions, SHLD/SHRD, SSE/SSE2 floating point with a random MXCSR, SSE2 integer
  * operations, x87 arithmetic from a random x87 state ...) on random
  * registers, XMM registers, x87 stack and a scratch buffer, ending with an
  * OUT to a stop port.  It runs at CPL3 in 64-bit (or 32-bit protected)
@@ -870,6 +870,8 @@ static void g_xchg(struct insn *i)
 			m.disp &= ~15;
 		}
 		i->defined = ZF;
+		if (rn(2))
+			put(i, 0xf0); /* lock */
 		emit(i, wide ? 8 : 4, o, 2, EXT | (1), m, true, NULL, 0);
 		break;
 	}
@@ -889,20 +891,104 @@ static void g_xchg(struct insn *i)
 	}
 }
 
+/* LOCK read-modify-writes of memory: ADD/OR/AND/SUB/XOR (r/m, r and
+ * r/m, imm), INC/DEC/NOT/NEG, BTS/BTR/BTC with an immediate offset */
+static void g_lock(struct insn *i)
+{
+	static const unsigned alu[5] = { 0, 1, 4, 5, 6 };
+	unsigned size = rsize(), k = rn(4), op = alu[rn(5)];
+	struct rm m;
+
+	init_insn(i, "lock");
+	rand_mem(&m, size);
+	put(i, 0xf0);
+	switch (k) {
+	case 0: { /* op r/m, r */
+		uint8_t o = (uint8_t)(op * 8 + (size == 1 ? 0 : 1));
+		i->defined = op == 0 || op == 5 ? ARITH : ARITH & ~AF;
+		i->undef_set = op == 0 || op == 5 ? 0 : AF;
+		emit(i, size, &o, 1, wreg(), m, true, NULL, 0);
+		break;
+	}
+	case 1: { /* op r/m, imm */
+		uint8_t o = size == 1 ? 0x80 : rn(2) ? 0x83 : 0x81;
+		i->defined = op == 0 || op == 5 ? ARITH : ARITH & ~AF;
+		i->undef_set = op == 0 || op == 5 ? 0 : AF;
+		emit(i, size, &o, 1, EXT | (int)op, m, true, NULL, 0);
+		imm(i, rnd(), o == 0x81 ? immsz(size) : 1);
+		break;
+	}
+	case 2: { /* inc dec not neg */
+		unsigned u = rn(4);
+		uint8_t o = u < 2 ? (size == 1 ? 0xfe : 0xff) :
+				    (size == 1 ? 0xf6 : 0xf7);
+		i->defined = u < 2 ? ARITH & ~CF : u == 3 ? ARITH : 0;
+		emit(i, size, &o, 1, EXT | (int)u, m, true, NULL, 0);
+		break;
+	}
+	default: { /* bts btr btc m, imm8 */
+		uint8_t o[2] = { 0x0f, 0xba };
+		if (size == 1)
+			size = 4;
+		i->defined = CF;
+		i->undef_set = OF | SF | AF | PF;
+		emit(i, size, o, 2, EXT | (5 + (int)rn(3)), m, true, NULL, 0);
+		imm(i, rnd(), 1);
+		break;
+	}
+	}
+}
+
+/* MOVBE r, m / m, r (0F 38 F0/F1) of 2, 4, 8 bytes */
+static void g_movbe(struct insn *i)
+{
+	unsigned size;
+	uint8_t o[3] = { 0x0f, 0x38, 0xf0 };
+	struct rm m;
+
+	if (!mode64) { /* KVM's emulator runs 32-bit code here: #UD */
+		g_alu(i);
+		return;
+	}
+	size = 2u << rn(3);
+	o[2] = (uint8_t)(0xf0 + rn(2));
+	init_insn(i, "movbe");
+	rand_mem(&m, size);
+	emit(i, size, o, 3, wreg(), m, true, NULL, 0);
+}
+
+/* 16-bit PUSH/POP of a register (66 50+r / 66 58+r) */
+static void g_pp16(struct insn *i)
+{
+	int r = wreg();
+
+	init_insn(i, "push/pop r16");
+	put(i, 0x66);
+	if (mode64 && r >= 8)
+		put(i, 0x41);
+	put(i, (uint8_t)((rn(2) ? 0x58 : 0x50) + (r & 7)));
+}
+
 static void g_string(struct insn *i)
 {
 	static const uint8_t ops[] = { 0xa4, 0xa6, 0xaa, 0xac, 0xae };
 	unsigned k = rn(5), size = rsize(), rep = rn(3);
 	uint32_t si = ENV_DATA + 0x800 + rn(0x200), di = ENV_DATA + 0xc00 + rn(0x200);
+	/* up to 40 elements (320 bytes) stay in the window of --batch
+	 * (0x200-0x1000) either way; MOVS/CMPS now and then with the
+	 * operands overlapping (a REP MOVS repeating a pattern) */
+	unsigned n = rn(3) ? rn(17) : rn(41);
 
 	init_insn(i, "string");
+	if ((k == 0 || k == 1) && rn(4) == 0)
+		di = si + rn(17) - 8;
 	/* mov esi/edi/ecx (zero-extending in 64-bit) */
 	put(i, 0xbe);
 	imm(i, si, 4);
 	put(i, 0xbf);
 	imm(i, di, 4);
 	put(i, 0xb9);
-	imm(i, rn(17), 4);
+	imm(i, n, 4);
 	put(i, rn(2) ? 0xfc : 0xfd); /* cld / std */
 	if (size == 2)
 		put(i, 0x66);
@@ -910,8 +996,8 @@ static void g_string(struct insn *i)
 		put(i, 0x67); /* 32-bit addresses: ESI/EDI/ECX */
 	if (rep == 1)
 		put(i, 0xf3);
-	else if (rep == 2 && (k == 1 || k == 4))
-		put(i, 0xf2);
+	else if (rep == 2)
+		put(i, 0xf2); /* REPNE; a plain REP for MOVS/STOS/LODS */
 	if (size == 8)
 		put(i, 0x48);
 	put(i, (uint8_t)(ops[k] + (size == 1 ? 0 : 1)));
@@ -1433,7 +1519,7 @@ static const gen_fn gens[] = {
 	g_alu, g_alu, g_alu, g_unary, g_test, g_shift, g_shift, g_mul,
 	g_div, g_bt, g_bitscan, g_mov, g_mov, g_stack, g_cond, g_xchg,
 	g_string, g_misc, g_shxd, g_jcc, g_flow, g_sse, g_sse, g_sse,
-	g_sse_int, g_x87,
+	g_sse_int, g_x87, g_lock, g_movbe, g_pp16,
 };
 static bool fp_only; /* --fp: mostly SSE floating point */
 static bool x87_only; /* --x87: mostly x87 and SSE2 integer */

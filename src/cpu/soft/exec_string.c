@@ -73,7 +73,15 @@ static uint64_t bulk(struct soft_cpu *c, const struct soft_insn *i,
 		s = tlb_ptr(c, slin, bytes, false);
 		if (!s)
 			return 0;
-		if (d > s && d < s + bytes) {
+		if (d > s && d < s + size) {
+			/* the destination less than an element ahead:
+			 * element by element (each read before its write,
+			 * as the CPU does), not byte by byte */
+			for (uint64_t j = 0; j < bytes; j += size)
+				soft_sth(d + j, size, soft_ldh(s + j, size));
+		} else if (d > s && d < s + bytes) {
+			/* an element or more ahead: byte by byte forward is
+			 * the same as element by element */
 			for (uint64_t j = 0; j < bytes; j++)
 				d[j] = s[j];
 		} else {

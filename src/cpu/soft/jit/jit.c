@@ -60,6 +60,7 @@
 #define JIT_STR2(x) #x
 #define JIT_STR(x) JIT_STR2(x)
 #endif
+#include <cpuid.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -418,7 +419,7 @@ struct pend_flags {
 };
 
 struct slow {
-	size_t fix[6];
+	size_t fix[16]; /* (a REP string instruction: up to 14) */
 	unsigned nfix;
 	const struct soft_insn *i;
 	unsigned pend_len, pend_n;
@@ -541,7 +542,7 @@ static const uint8_t cache_regs[] = { H_RBP, H_R12, H_R13, H_R14, H_R15 };
  * of 0-3), -1 when not cached; *hi: a high-byte register */
 static int cache_of(const struct tr *t, unsigned r, unsigned size, bool *hi)
 {
-	*hi = size == 1 && r >= 16;
+	*hi = size == 1 && r >= 16 && r < JIT_TMP_REG;
 	if (*hi)
 		r -= 16;
 	if (t->nocache || r >= 16)
@@ -718,7 +719,7 @@ static void to_slow(struct tr *t, uint8_t cc)
 	if (s->nfix < sizeof(s->fix) / sizeof(s->fix[0]))
 		s->fix[s->nfix++] = e_jcc32(&t->e, cc);
 	else
-		t->e.overflow = true; /* not reached: at most 5 per insn */
+		t->e.overflow = true; /* not reached: at most 14 per insn */
 }
 
 /*
@@ -1035,6 +1036,16 @@ enum kind {
 	K_PUSHF,  /* PUSHF (9C) of 8 bytes (4 in 32-bit code) */
 	K_BITSCAN, /* BSF/BSR/TZCNT/LZCNT/POPCNT r, r/m (shop 0-4) */
 	K_MOVSEG, /* MOV r/m, Sreg (8C) */
+	K_STR,    /* MOVS CMPS STOS LODS SCAS (shop = str_op()), REP or not */
+	K_DF,     /* CLD / STD (FC / FD) */
+	K_CLI,    /* CLI (FA): IF cleared, #GP by the slow path */
+	K_SWAPGS, /* SWAPGS (0F 01 F8, 64-bit code), #GP by the slow path */
+	K_CX8,    /* CMPXCHG8B / CMPXCHG16B m (0F C7 /1), LOCK or not */
+	K_SHXD,   /* SHLD / SHRD r/m, r, imm8 / CL of 4 or 8 bytes */
+	K_MOVBE,  /* MOVBE r, m / m, r (0F 38 F0 / F1) */
+	K_RCX,    /* RCL / RCR r/m by 1, imm8 or CL (count: a constant one) */
+	K_PP16,   /* PUSH / POP r16 (66 50+r / 58+r) */
+	K_ENTER,  /* ENTER imm16, 0 (64-bit) */
 	K_JCC,    /* Jcc, the last instruction of a block */
 	K_JMP,    /* JMP rel, last */
 	K_CALL,   /* CALL rel, last */
@@ -1063,12 +1074,23 @@ struct form {
 	unsigned shop;     /* K_SHIFT: host /ext 4 SHL, 5 SHR, 7 SAR */
 	unsigned count;    /* K_SHIFT: count, masked, not 0 */
 	bool acc;          /* K_XCHG: 90+r, XCHG eAX, r (the register in rm) */
+	unsigned rep;      /* K_STR: 0 none, 1 REP/REPE (F3), 2 REPNE (F2) */
 };
 
 /* the forms of the section "more forms" (below) */
 static bool xops_classify(const struct soft_insn *i, struct form *f,
 			  bool m32);
 static bool xops_mem(const struct soft_insn *i, const struct form *f);
+static bool str_classify(const struct soft_insn *i, struct form *f,
+			 bool m32);
+static bool lock_ok(const struct soft_insn *i);
+static bool cx8_classify(const struct soft_insn *i, struct form *f);
+static bool shxd_classify(const struct soft_insn *i, struct form *f);
+static bool movbe_classify(const struct soft_insn *i, struct form *f);
+static bool rcx_classify(const struct soft_insn *i, struct form *f);
+static bool pp16_classify(const struct soft_insn *i, struct form *f);
+static bool enter_classify(const struct soft_insn *i, struct form *f,
+			   bool m32);
 
 static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 {
@@ -1078,13 +1100,23 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 	f->size = sz;
 	if ((i->pfx & PFX_LOCK) &&
 	    !(i->mod != 3 && (op == 0x86 || op == 0x87 || op == 0x1b0 ||
-			      op == 0x1b1 || op == 0x1c0 || op == 0x1c1)))
-		return false; /* LOCK: the atomic forms of xops_classify() */
+			      op == 0x1b1 || op == 0x1c0 || op == 0x1c1)) &&
+	    !lock_ok(i))
+		return false; /* LOCK: the atomic forms of xops_classify(),
+			       * emit_lock(), emit_bt(), emit_cx8() */
 	if (xops_classify(i, f, m32)) {
 		if (f->k == K_NONE)
 			return false;
 		if (f->acc)
 			return true; /* the register in the opcode: rm */
+	} else if (str_classify(i, f, m32) || cx8_classify(i, f) ||
+		   shxd_classify(i, f) || movbe_classify(i, f) ||
+		   rcx_classify(i, f) || enter_classify(i, f, m32) ||
+		   (i->osz == 2 && pp16_classify(i, f))) {
+		if (f->k == K_NONE)
+			return false;
+		if (f->k == K_PP16 || f->k == K_ENTER)
+			return true; /* no ModRM */
 	} else if (op < 0x40 && (op & 7) < 6) {
 		static const unsigned d[6] = { O_E, O_E, O_G, O_G, O_A, O_A };
 		static const unsigned s[6] = { O_G, O_G, O_E, O_E, O_I, O_I };
@@ -1131,24 +1163,23 @@ static bool classify(const struct soft_insn *i, struct form *f, bool m32)
 	} else if (op >= 0x58 && op <= 0x5f && (sz == 8 || (m32 && sz == 4))) {
 		f->k = K_POP;
 	} else if ((op == 0xc1 || op == 0xd1 || op == 0xc0 || op == 0xd0) &&
-		   (i->mod == 3 || sz >= 4) &&
 		   ((i->reg & 7) == 4 || (i->reg & 7) == 5 ||
 		    (i->reg & 7) == 7)) {
-		/* memory of 4 or 8 bytes: xops_rmw_pre() */
+		/* memory: xops_rmw_pre() */
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
 		n &= sz == 8 ? 63 : 31;
 		if (!n)
 			return false; /* flags unchanged: the interpreter's */
 		f->k = K_SHIFT, f->shop = i->reg & 7, f->count = n;
 		f->dst = O_E;
-	} else if ((op == 0xd2 || op == 0xd3) && (i->mod == 3 || sz >= 4) &&
+	} else if ((op == 0xd2 || op == 0xd3) &&
 		   ((i->reg & 7) <= 1 || (i->reg & 7) == 4 ||
 		    (i->reg & 7) == 5 || (i->reg & 7) == 7)) {
 		/* a count of 0 (CL masked) leaves the flags: translated only
 		 * where they are dead (translate_block) */
 		f->k = K_SHIFTCL, f->shop = i->reg & 7, f->dst = O_E;
 	} else if ((op == 0xc1 || op == 0xc0 || op == 0xd1 || op == 0xd0) &&
-		   (i->mod == 3 || sz >= 4) && (i->reg & 7) <= 1) {
+		   (i->reg & 7) <= 1) {
 		unsigned n = (op == 0xd1 || op == 0xd0) ? 1 : (unsigned)i->imm;
 		n &= sz == 8 ? 63 : 31;
 		if (!n)
@@ -1255,6 +1286,17 @@ static bool form_mem(const struct soft_insn *i, const struct form *f)
 	case K_BITSCAN:
 	case K_MOVSEG:
 		return xops_mem(i, f);
+	case K_STR:
+	case K_CX8:
+	case K_MOVBE:
+	case K_CLI: /* (#GP) */
+	case K_SWAPGS:
+	case K_PP16:
+	case K_ENTER:
+		return true;
+	case K_SHXD:
+	case K_RCX:
+		return i->mod != 3;
 	case K_MOVX:
 		return i->mod != 3;
 	case K_NOT:
@@ -1545,6 +1587,20 @@ static void emit_bt(struct tr *t, const struct soft_insn *i,
 		    const struct form *f);
 static void emit_bswap(struct tr *t, const struct soft_insn *i,
 		       const struct form *f);
+static void emit_str(struct tr *t, const struct soft_insn *i,
+		     const struct form *f, bool live);
+static bool emit_lock(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live);
+static void emit_cx8(struct tr *t, const struct soft_insn *i,
+		     const struct form *f);
+static void emit_shxd(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live);
+static void emit_movbe(struct tr *t, const struct soft_insn *i,
+		       const struct form *f);
+static void emit_rcx(struct tr *t, const struct soft_insn *i,
+		     const struct form *f);
+static void emit_pp16(struct tr *t, const struct soft_insn *i);
+static void emit_enter(struct tr *t, const struct soft_insn *i);
 
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
@@ -1555,6 +1611,8 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	int hs, hd;
 
 	if (emit_direct(t, i, f, flags_live))
+		return;
+	if ((i->pfx & PFX_LOCK) && emit_lock(t, i, f, flags_live))
 		return;
 	switch (f->k) {
 	case K_ALU: {
@@ -1810,6 +1868,69 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 	case K_BITSCAN:
 	case K_MOVSEG:
 		emit_xops(t, i, f, flags_live);
+		break;
+	case K_STR:
+		emit_str(t, i, f, flags_live);
+		break;
+	case K_CX8:
+		emit_cx8(t, i, f);
+		break;
+	case K_SHXD:
+		emit_shxd(t, i, f, flags_live);
+		break;
+	case K_MOVBE:
+		emit_movbe(t, i, f);
+		break;
+	case K_RCX:
+		emit_rcx(t, i, f);
+		break;
+	case K_PP16:
+		emit_pp16(t, i);
+		break;
+	case K_ENTER:
+		emit_enter(t, i);
+		break;
+	case K_CLI:
+		/* op_cli_sti(): real mode, VM86 or CPL > IOPL to the slow
+		 * path (its handler clears IF or raises #GP); else IF off,
+		 * nothing else (no event can become deliverable) */
+		e_load(e, H_RAX, H_RBX, OFF(pe), 1);
+		e_load(e, H_RCX, H_RBX, OFF(vm86), 1);
+		e_rr(e, OPS(0x83), 4, 6, H_RAX); e_b(e, 1);  /* xor eax, 1 */
+		e_alu_rr(e, 0x09, H_RAX, H_RCX);
+		to_slow(t, CC_NE);
+		e_load(e, H_RAX, H_RBX, OFF(st.rflags), 4);
+		e_shift_i(e, 5, H_RAX, 12);
+		e_rr(e, OPS(0x83), 4, 4, H_RAX); e_b(e, 3);  /* eax = IOPL */
+		e_rm(e, OPS(0x39), 4, H_RAX, H_RBX, OFF(cpl)); /* cmp cpl, eax */
+		to_slow(t, CC_A);
+		e_mem_imm(e, 4, H_RBX, OFF(st.rflags),
+			  (int32_t)~(uint32_t)FL_IF, 4);
+		break;
+	case K_SWAPGS: {
+		/* CPL > 0: the slow path (#GP); else GS.base and
+		 * KernelGSbase exchanged and segbase[GS] follows, as
+		 * op_grp7 and soft_update_seg() in 64-bit mode */
+		int32_t gsb = OFF(st.seg) +
+			      (int32_t)(VMM_GS * sizeof(struct vmm_segment) +
+					offsetof(struct vmm_segment, base));
+		e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(cpl)); e_b(e, 0);
+		to_slow(t, CC_NE);
+		e_load(e, H_RAX, H_RBX, gsb, 8);
+		e_load(e, H_RCX, H_RBX, OFF(st.msr.kernel_gs_base), 8);
+		e_store(e, H_RCX, H_RBX, gsb, 8);
+		e_store(e, H_RCX, H_RBX, OFF(segbase[VMM_GS]), 8);
+		e_store(e, H_RAX, H_RBX, OFF(st.msr.kernel_gs_base), 8);
+		break;
+	}
+	case K_DF:
+		/* DF alone, in RFLAGS (the lazy arithmetic flags stay:
+		 * op_flagbit() materialises them, the same flags) */
+		if (i->op == 0xfc)
+			e_mem_imm(e, 4, H_RBX, OFF(st.rflags),
+				  (int32_t)~(uint32_t)FL_DF, 4);
+		else
+			e_mem_imm(e, 1, H_RBX, OFF(st.rflags), FL_DF, 4);
 		break;
 	case K_SHIFTCL: {
 		if (flags_live && f->shop < 4) {
@@ -3028,6 +3149,15 @@ static void emit_bt(struct tr *t, const struct soft_insn *i,
 		ld_reg(t, H_RCX, i->reg, sz);
 		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)(bits - 1));
 	}
+	if (mem && (i->pfx & PFX_LOCK)) {
+		/* lock bts/btr/btc [rsi], ecx (the offset masked: in the
+		 * operand) at its size */
+		e_b(e, 0xf0);
+		e_rm(e, OPS(0x0f, ops[f->shop - 4]), sz, H_RCX, H_RSI, 0);
+		e_rr(e, OPS(0x83), 4, 2, H_R11); e_b(e, 0); /* adc r11d, 0 */
+		set_arith_r11(t);
+		return;
+	}
 	/* bt/bts/btr/btc rdx, rcx */
 	e_rr(e, OPS(0x0f, ops[f->shop - 4]), 8, H_RCX, H_RDX);
 	e_rr(e, OPS(0x83), 4, 2, H_R11); e_b(e, 0);  /* adc r11d, 0: CF */
@@ -3182,7 +3312,7 @@ static const struct soft_insn *xops_rmw_pre(struct tr *t,
 	e_store(e, H_RAX, H_RBX, OFF(jit_tmp), 8);
 	*cp = *i;
 	cp->mod = 3;
-	cp->rm = JIT_TMP_REG;
+	cp->rm = cp->rm8 = JIT_TMP_REG;
 	return cp;
 }
 
@@ -3549,6 +3679,875 @@ static void emit_xops(struct tr *t, const struct soft_insn *i,
 	}
 }
 
+/* ---- more forms: string instructions ----
+ *
+ * MOVS, STOS, LODS, CMPS, SCAS of every size with 8-byte addresses (and
+ * 4-byte ones: 67 in 64-bit code, except a source through FS/GS, and
+ * 32-bit code), the direction flag read at run time.  One element (no
+ * REP): the addresses and TLB checks first (a miss: the slow path,
+ * nothing changed), then the access and rSI/rDI += +-size.  REP MOVS/
+ * STOS and REPE/REPNE CMPS/SCAS: RCX = 0 does nothing; else one chunk,
+ * the elements that lie in the page of the first one (of both operands
+ * for MOVS/CMPS: forward, up to the page's end; backward, down to its
+ * start), at most RCX, through the host's own REP MOVS/STOS/CMPS/SCAS
+ * on the TLB's host pointers (DF as the guest's: STD, CLD after), then
+ * RCX/RSI/RDI and the last comparison's lazy flags written as the
+ * interpreter leaves them after that many elements; what is left (a
+ * page crossing, more than a page, a miss, an element across a page
+ * end) is the slow path: the interpreter's handler goes on from that
+ * exact state, element by element or in its page runs, pausing every
+ * SOFT_REP_CHUNK elements for events.  A chunk is at most 4096
+ * elements, so a pending interrupt waits no longer than in the
+ * interpreter's own runs; a page holding translated code has no
+ * writable TLB entry (SMC: the slow path), nor has a watched or MMIO
+ * page.  REP LODS is the interpreter's.  CLD/STD, CLI and SWAPGS are
+ * classified here too (str_classify()).
+ */
+
+/* the string op of @i: 0 MOVS, 1 CMPS, 2 STOS, 3 LODS, 4 SCAS */
+static unsigned str_op(const struct soft_insn *i)
+{
+	unsigned x = (i->op - 0xa4u) >> 1; /* (A8/A9 are TEST) */
+
+	return x < 2 ? x : x - 1;
+}
+
+/* reads [seg:rSI] */
+static bool str_src(unsigned op)
+{
+	return op == 0 || op == 1 || op == 3;
+}
+
+static bool str_classify(const struct soft_insn *i, struct form *f,
+			 bool m32)
+{
+	unsigned op = i->op, s;
+
+	if (op == 0xfc || op == 0xfd) {
+		f->k = K_DF;
+		return true;
+	}
+	if (op == 0xfa) {
+		f->k = K_CLI;
+		return true;
+	}
+	if (op == 0x101 && i->mod == 3 && (i->reg & 7) == 7 &&
+	    (i->rm & 7) == 0) {
+		if (!m32)
+			f->k = K_SWAPGS; /* (32-bit code: #UD) */
+		return true;
+	}
+	if (op < 0xa4 || op > 0xaf || op == 0xa8 || op == 0xa9)
+		return false;
+	s = str_op(i);
+	f->k = K_STR;
+	f->shop = s;
+	f->rep = (i->pfx & PFX_REP) ? 1 : (i->pfx & PFX_REPNE) ? 2 : 0;
+	if ((s == 0 || s == 2) && f->rep)
+		f->rep = 1; /* F2 MOVS/STOS: a REP as well */
+	if ((f->rep && s == 3) || (i->asz != 8 && i->asz != 4) ||
+	    (!m32 && i->asz == 4 && str_src(s) &&
+	     (i->seg == VMM_FS || i->seg == VMM_GS)))
+		f->k = K_NONE; /* the interpreter's */
+	return true;
+}
+
+/* RSI = the linear address of string operand @r (VMM_RSI, VMM_RDI) in
+ * segment @seg: the offset at the address size, 32-bit code's segment
+ * checked (segwchk: else the slow path) and its base added */
+static void str_ea(struct tr *t, const struct soft_insn *i, unsigned r,
+		   unsigned seg)
+{
+	struct jit_emit *e = &t->e;
+
+	ld_reg(t, H_RSI, r, i->asz);
+	if (t->m32) {
+		e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(segwchk));
+		e_d(e, 1u << seg);
+		to_slow(t, CC_NE);
+		e_rm(e, OPS(0x03), 4, H_RSI, H_RBX, OFF(segbase[seg]));
+	} else if (seg == VMM_FS || seg == VMM_GS) {
+		e_rm(e, OPS(0x03), 8, H_RSI, H_RBX, OFF(segbase[seg]));
+	}
+}
+
+static unsigned str_lg(unsigned sz)
+{
+	return sz == 1 ? 0 : sz == 2 ? 1 : sz == 4 ? 2 : 3;
+}
+
+/* guest register @r at the address size += RAX (-= with @sub) */
+static void str_adv(struct tr *t, const struct soft_insn *i, unsigned r,
+		    bool sub)
+{
+	ld_reg(t, H_RCX, r, i->asz);
+	e_alu_rr(&t->e, sub ? 0x29 : 0x01, H_RCX, H_RAX);
+	st_reg(t, H_RCX, r, i->asz);
+}
+
+/* the host's string instruction (@rep: F3 REP/REPE, F2 REPNE, 0 none) of
+ * @sz bytes: op 0 MOVS, 1 CMPS, 2 STOS, 4 SCAS */
+static void str_host(struct tr *t, unsigned op, unsigned sz, unsigned rep)
+{
+	static const uint8_t hop[5] = { 0xa4, 0xa6, 0xaa, 0xac, 0xae };
+	struct jit_emit *e = &t->e;
+
+	if (rep)
+		e_b(e, rep == 2 ? 0xf2 : 0xf3);
+	if (sz == 2)
+		e_b(e, 0x66);
+	if (sz == 8)
+		e_b(e, 0x48);
+	e_b(e, (uint8_t)(hop[op] + (sz != 1)));
+}
+
+/*
+ * The lazy flags of a comparison of the elements a = RAX, b = RCX
+ * (@live), else none; either way nothing pending and what the state
+ * holds known (xops_lf).  RDX clobbered.
+ */
+static void str_cmp_lf(struct tr *t, unsigned sz, bool live)
+{
+	e_rr(&t->e, OPS(0x89), 8, H_RAX, H_RDX);
+	e_alu_rr(&t->e, 0x29, H_RDX, H_RCX);
+	xops_lf(t, LF_SUB, sz, live);
+}
+
+/* one element (no REP) */
+static void emit_str1(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned op = f->shop, sz = f->size;
+
+	/* R11 = the element read (MOVS, CMPS, LODS: [seg:rSI]) */
+	if (str_src(op)) {
+		str_ea(t, i, VMM_RSI, i->seg);
+		emit_tlb(t, sz, false);
+		e_load(e, H_R11, H_RSI, 0, sz);
+	}
+	if (op != 3) {
+		str_ea(t, i, VMM_RDI, VMM_ES);
+		emit_tlb(t, sz, op == 0 || op == 2);
+	}
+	switch (op) {
+	case 0: /* MOVS */
+		e_store(e, H_R11, H_RSI, 0, sz);
+		break;
+	case 2: /* STOS */
+		ld_reg(t, H_RAX, VMM_RAX, sz);
+		e_store(e, H_RAX, H_RSI, 0, sz);
+		break;
+	case 3: /* LODS */
+		st_reg(t, H_R11, VMM_RAX, sz);
+		break;
+	default: /* CMPS: a = [rSI], b = [rDI]; SCAS: a = rAX */
+		e_load(e, H_RCX, H_RSI, 0, sz);
+		if (op == 1)
+			e_rr(e, OPS(0x89), 8, H_R11, H_RAX);
+		else
+			ld_reg(t, H_RAX, VMM_RAX, sz);
+		str_cmp_lf(t, sz, live);
+		break;
+	}
+	/* RAX = +-size (DF) */
+	e_load(e, H_RAX, H_RBX, OFF(st.rflags), 4);
+	e_shift_i(e, 5, H_RAX, 10);
+	e_rr(e, OPS(0x83), 4, 4, H_RAX); e_b(e, 1);     /* and eax, 1 */
+	e_rr(e, OPS(0xf7), 8, 3, H_RAX);                /* neg rax */
+	e_lea(e, H_RAX, -1, H_RAX, 1, 1);               /* rax*2 + 1 */
+	if (sz > 1)
+		e_shift_i(e, 4, H_RAX, (uint8_t)str_lg(sz));
+	if (str_src(op))
+		str_adv(t, i, VMM_RSI, false);
+	if (op != 3)
+		str_adv(t, i, VMM_RDI, false);
+}
+
+/*
+ * One chunk of a REP string instruction in one direction (@back: DF
+ * set), R11 = the count (not 0).  The elements in the page of the first
+ * of each operand, at most R11 (none: the slow path); the host's REP
+ * instruction on them; RCX/RSI/RDI and the flags updated; more left
+ * (and REPE/REPNE not stopped): the slow path, from that state.
+ */
+static void emit_str_chunk(struct tr *t, const struct soft_insn *i,
+			   const struct form *f, bool back, bool live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned op = f->shop, sz = f->size, lg = str_lg(sz);
+	bool two = op == 0 || op == 1;
+	/* RDX (then RCX) = the elements of the page of RSI's address that
+	 * the direction reaches, the first one whole; 0 for none */
+	int regs[2] = { H_RDX, H_RCX };
+
+	for (unsigned k = 0; k < (two ? 2u : 1u); k++) {
+		unsigned h = (unsigned)regs[k];
+		if (two && k == 0)
+			str_ea(t, i, VMM_RSI, i->seg);
+		else
+			str_ea(t, i, VMM_RDI, VMM_ES);
+		e_rr(e, OPS(0x89), 4, H_RSI, h);
+		e_rr(e, OPS(0x81), 4, 4, h); e_d(e, 0xfff);     /* and h, 0xfff */
+		if (!back) {
+			e_rr(e, OPS(0xf7), 4, 3, h);             /* neg */
+			e_rr(e, OPS(0x81), 4, 0, h); e_d(e, 4096);
+			if (lg)
+				e_rr(e, OPS(0xc1), 4, 5, h), e_b(e, (uint8_t)lg);
+		} else {
+			e_rr(e, OPS(0x81), 4, 7, h); e_d(e, 4096 - sz);
+			to_slow(t, CC_A);                        /* across */
+			if (lg)
+				e_rr(e, OPS(0xc1), 4, 5, h), e_b(e, (uint8_t)lg);
+			e_rr(e, OPS(0xff), 4, 0, h);             /* inc */
+		}
+		if (k == 1) {
+			/* rdx = min(rdx, rcx) */
+			e_rr(e, OPS(0x39), 8, H_RCX, H_RDX);
+			e_rr(e, OPS(0x0f, 0x47), 8, H_RDX, H_RCX); /* cmova */
+		}
+		if (two && k == 0) {
+			emit_tlb(t, 1, false);
+			e_store(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+		}
+	}
+	/* rdx = k = min(rdx, count); none: the slow path */
+	e_rr(e, OPS(0x39), 8, H_R11, H_RDX);
+	e_rr(e, OPS(0x0f, 0x47), 8, H_RDX, H_R11);          /* cmova */
+	e_rr(e, OPS(0x85), 4, H_RDX, H_RDX);
+	to_slow(t, CC_E);
+	emit_tlb(t, 1, op == 0 || op == 2);
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RDI);                  /* rdi = dst */
+	if (two)
+		e_load(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+	if (op == 2 || op == 4)
+		ld_reg(t, H_RAX, VMM_RAX, sz);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
+	if (back)
+		e_b(e, 0xfd);                                  /* std */
+	str_host(t, op, sz, f->rep == 2 ? 2 : 1);
+	if (back)
+		e_b(e, 0xfc);                                  /* cld */
+	if (op == 1 || op == 4) {
+		/* [jit_tmp] = 1: go on (REPE: equal; REPNE: not equal) */
+		int32_t d = back ? (int32_t)sz : -(int32_t)sz;
+		e_rr(e, OPS(0x0f, f->rep == 2 ? 0x95 : 0x94), 1, 0, H_RAX);
+		e_zext(e, H_RAX, 1);
+		e_store(e, H_RAX, H_RBX, OFF(jit_tmp), 8);
+		e_alu_rr(e, 0x29, H_RDX, H_RCX);   /* rdx = elements done */
+		/* the last pair: a = [rsi - d] (CMPS) or rAX, b = [rdi - d] */
+		e_load(e, H_RCX, H_RDI, d, sz);
+		if (op == 1)
+			e_load(e, H_RAX, H_RSI, d, sz);
+		else
+			ld_reg(t, H_RAX, VMM_RAX, sz);
+		if (live) {
+			e_rr(e, OPS(0x89), 8, H_RAX, H_RSI);
+			e_alu_rr(e, 0x29, H_RSI, H_RCX);
+			e_zext(e, H_RSI, sz);
+			emit_lf_r(t, LF_SUB, sz, H_RSI);
+		}
+	}
+	/* RCX -= done; RSI, RDI += -+ done * size */
+	e_alu_rr(e, 0x29, H_R11, H_RDX);
+	st_reg(t, H_R11, VMM_RCX, i->asz);
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RAX);
+	if (lg)
+		e_shift_i(e, 4, H_RAX, (uint8_t)lg);
+	if (two)
+		str_adv(t, i, VMM_RSI, back);
+	str_adv(t, i, VMM_RDI, back);
+	/* the rest: the interpreter (CMPS/SCAS: unless the last element
+	 * stopped it) */
+	e_rr(e, OPS(0x85), 8, H_R11, H_R11);
+	if (op == 1 || op == 4) {
+		size_t fin = e_jcc32(e, CC_E);
+		e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(jit_tmp)); e_b(e, 0);
+		to_slow(t, CC_NE);
+		e_patch(e, fin, e_pos(e));
+	} else {
+		to_slow(t, CC_NE);
+	}
+}
+
+static void emit_str(struct tr *t, const struct soft_insn *i,
+		     const struct form *f, bool live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned hits, cmp = f->shop == 1 || f->shop == 4;
+	size_t zero, bwd, done;
+
+	if (!f->rep) {
+		if (cmp)
+			t->pf.v = false; /* all written (the slow path: before) */
+		emit_str1(t, i, f, live);
+		return;
+	}
+	if (cmp) {
+		/* RCX = 0 leaves the flags: in the state first, for the
+		 * slow path too (a partial run's flags are the handler's
+		 * to go on from) */
+		pf_flush(t);
+		if (t->cur)
+			t->cur->pf.v = false;
+	}
+	/* the slow path may come after a chunk: the state gets RCX, RSI,
+	 * RDI from their host registers */
+	if (t->cur)
+		t->cur->dirty |= (uint16_t)(t->cached & ((1u << VMM_RCX) |
+				(1u << VMM_RSI) | (1u << VMM_RDI)));
+	ld_reg(t, H_R11, VMM_RCX, i->asz);
+	e_rr(e, OPS(0x85), 8, H_R11, H_R11);
+	zero = e_jcc32(e, CC_E);
+	e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(st.rflags)); e_d(e, FL_DF);
+	bwd = e_jcc32(e, CC_NE);
+	hits = t->pend_hits;
+	emit_str_chunk(t, i, f, false, live);
+	done = e_jmp32(e);
+	e_patch(e, bwd, e_pos(e));
+	t->pend_hits = hits; /* (one of the two runs) */
+	emit_str_chunk(t, i, f, true, live);
+	e_patch(e, done, e_pos(e));
+	e_patch(e, zero, e_pos(e));
+	t->hf = false;
+	if (cmp) {
+		/* the old flags (RCX = 0) or the last comparison's */
+		t->pf.v = false;
+		t->lf_eager = false;
+		t->lf_op = t->lf_size = 0;
+	}
+}
+
+/* ---- more forms: LOCK read-modify-writes, CMPXCHG8B/16B ----
+ *
+ * LOCK ADD/OR/AND/SUB/XOR (00-31, 80/81/83), INC/DEC (FE/FF), NOT/NEG
+ * (F6/F7) of memory: the address and the TLB write check first (a miss:
+ * the slow path, whose handler does it atomically), then a compare-and-
+ * swap loop on the host pointer (load; the operation on a copy; LOCK
+ * CMPXCHG; again while another thread changed it), atomic against other
+ * vCPUs' threads as the interpreter's soft_cas(); then the operation
+ * once more on the old value for the host flags, which become the
+ * pending or stored lazy flags as the forms without LOCK leave them.
+ * ADC/SBB with LOCK are the interpreter's.  LOCK BTS/BTR/BTC are the
+ * host's LOCK BTS/BTR/BTC on the operand (emit_bt).  CMPXCHG8B/16B
+ * (LOCK or not) are the host's LOCK CMPXCHG8B/16B (16B only where the
+ * host has it).
+ */
+
+/* LOCK allowed on @i here (the others stay the interpreter's) */
+static bool lock_ok(const struct soft_insn *i)
+{
+	unsigned op = i->op, r = i->reg & 7;
+
+	if (i->mod == 3)
+		return false;
+	if (op < 0x40)
+		return (op & 7) < 2 && (op >> 3) != 2 && (op >> 3) != 3;
+	switch (op) {
+	case 0x80: case 0x81: case 0x83: return r != 2 && r != 3 && r != 7;
+	case 0xfe: case 0xff: return r < 2;
+	case 0xf6: case 0xf7: return r == 2 || r == 3;
+	case 0x1ab: case 0x1b3: case 0x1bb: return true;
+	case 0x1ba: return r >= 5;
+	case 0x1c7: return r == 1;
+	}
+	return false;
+}
+
+/* the host has CMPXCHG16B (CPUID.1:ECX.CX16) */
+static bool host_cx16(void)
+{
+	unsigned a, b, c, d;
+
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 13));
+}
+
+/* CMPXCHG8B/16B m64/m128 (0F C7 /1): the kind, or false */
+static bool cx8_classify(const struct soft_insn *i, struct form *f)
+{
+	bool wide = i->pfx & PFX_REXW;
+
+	if (i->op != 0x1c7)
+		return false;
+	if ((i->reg & 7) == 1 && i->mod != 3 && (!wide || host_cx16()))
+		f->k = K_CX8;
+	return true;
+}
+
+/* RDX = the operation of @f (K_ALU's f->alu, INC/DEC, NOT, NEG) on RDX
+ * at @sz, RCX the other operand: the host flags are the guest's (but
+ * CF for INC/DEC) */
+static void lock_op(struct tr *t, const struct form *f, unsigned sz)
+{
+	struct jit_emit *e = &t->e;
+	uint8_t g = sz == 1 ? 0xfe : 0xff, u = sz == 1 ? 0xf6 : 0xf7;
+
+	switch (f->k) {
+	case K_ALU:
+		e_rr(e, (const uint8_t[]){ (uint8_t)(alu_host[f->alu] -
+						     (sz == 1)) },
+		     1, sz, H_RCX, H_RDX);
+		break;
+	case K_INCDEC:
+		e_rr(e, &g, 1, sz, f->dec ? 1 : 0, H_RDX);
+		break;
+	case K_NOT:
+		e_rr(e, &u, 1, sz, 2, H_RDX);
+		break;
+	default:
+		e_rr(e, &u, 1, sz, 3, H_RDX);
+		break;
+	}
+}
+
+/*
+ * LOCK ALU/INC/DEC/NOT/NEG of memory (lock_ok()): the loop, then RAX =
+ * a, RCX = b, RDX = the result with the host flags of it, the lazy flags
+ * as the unlocked memory forms of emit_form() leave them.  False for the
+ * other kinds (atomic in their own emitters).
+ */
+static bool emit_lock(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	size_t top;
+
+	if (f->k != K_ALU && f->k != K_INCDEC && f->k != K_NOT &&
+	    f->k != K_NEG)
+		return false;
+	emit_ea(t, i);
+	emit_tlb(t, sz, true);
+	if (f->k == K_ALU)
+		ld_opnd(t, i, H_RCX, f->src, sz);
+	e_load(e, H_RAX, H_RSI, 0, sz);
+	top = e_pos(e);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+	lock_op(t, f, sz);
+	/* lock cmpxchg [rsi], edx (dl, dx, rdx): RAX = what it found */
+	e_b(e, 0xf0);
+	e_rm(e, (const uint8_t[]){ 0x0f, sz == 1 ? 0xb0 : 0xb1 }, 2, sz,
+	     H_RDX, H_RSI, 0);
+	e_patch(e, e_jcc32(e, CC_NE), top);
+	if (f->k == K_NEG) {
+		/* 0 - old: NEG's flags, a = 0, b = the operand */
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RCX);
+		e_rr(e, OPS(0x31), 4, H_RAX, H_RAX);
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0x28 : 0x29 }, 1, sz,
+		     H_RCX, H_RDX);
+		e_zext(e, H_RDX, sz);
+	} else {
+		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);
+		lock_op(t, f, sz);
+	}
+	switch (f->k) {
+	case K_ALU:
+		t->hf = live, t->hf_nocf = false;
+		if (live)
+			emit_alu_mem_defer(t, f);
+		break;
+	case K_INCDEC:
+		t->hf = live, t->hf_nocf = true;
+		if (live) {
+			/* as emit_form's: the CF before it from jit_cf */
+			e_load(e, H_RCX, H_RBX, OFF(jit_cf), 4);
+			e_store(e, H_RCX, H_RBX, OFF(lf_cin), 4);
+			e_movi(e, H_RCX, 1);
+			emit_lf(t, f->dec ? LF_DEC : LF_INC, sz);
+		}
+		break;
+	case K_NEG:
+		t->hf = live, t->hf_nocf = false;
+		if (live)
+			emit_lf(t, LF_SUB, sz);
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+/*
+ * CMPXCHG8B/16B (LOCK or not): ZF = EDX:EAX (RDX:RAX) equal to the
+ * operand, which then gets ECX:EBX (RCX:RBX), else EDX:EAX get the
+ * operand (4-byte halves zero-extend; equal: left alone), the other flags
+ * kept, all into RFLAGS (op_grp9()); the host's LOCK CMPXCHG8B/16B on
+ * the host pointer (RBX, the CPU, saved around it).  16B: an offset not
+ * 16-byte aligned (or an FS/GS base that is not) is the slow path
+ * (#GP(0) by the handler).
+ */
+static void emit_cx8(struct tr *t, const struct soft_insn *i,
+		     const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	bool wide = i->pfx & PFX_REXW;
+	unsigned h = wide ? 8 : 4;
+	size_t ne;
+
+	(void)f;
+	emit_old_flags(t);
+	e_rr(e, OPS(0x81), 4, 4, H_RAX);
+	e_d(e, FL_ARITH & ~FL_ZF);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);
+	emit_ea(t, i);
+	if (wide) {
+		/* the offset's alignment (op_grp9()): the linear address's
+		 * when FS/GS's base is aligned too (Linux's per-CPU
+		 * cmpxchg16b %gs:), else the slow path */
+		e_rr(e, OPS(0x89), 4, H_RSI, H_RAX);
+		if (i->seg == VMM_FS || i->seg == VMM_GS)
+			e_rm(e, OPS(0x0b), 4, H_RAX, H_RBX,
+			     OFF(segbase[i->seg]));         /* or eax, base */
+		e_rr(e, OPS(0xf7), 4, 0, H_RAX); e_d(e, 15); /* test eax, 15 */
+		to_slow(t, CC_NE);
+	}
+	emit_tlb(t, 2 * h, true);
+	ld_reg(t, H_RAX, VMM_RAX, h);
+	ld_reg(t, H_RDX, VMM_RDX, h);
+	ld_reg(t, H_RCX, VMM_RCX, h);
+	ld_reg(t, H_RDI, VMM_RBX, h);
+	e_push(e, H_RBX);
+	e_rr(e, OPS(0x89), 8, H_RDI, H_RBX);
+	/* lock cmpxchg8b/16b [rsi] */
+	e_b(e, 0xf0);
+	if (wide)
+		e_b(e, 0x48);
+	e_b(e, 0x0f); e_b(e, 0xc7); e_b(e, 0x0e);
+	e_pop(e, H_RBX);
+	/* r11 |= ZF (through ECX: EAX, EDX hold the operand) */
+	e_rr(e, OPS(0x0f, 0x94), 1, 0, H_RCX);       /* setz cl */
+	e_zext(e, H_RCX, 1);
+	e_rr(e, OPS(0x69), 4, H_RCX, H_RCX);         /* imul ecx, ecx, ZF */
+	e_d(e, FL_ZF);
+	e_alu_rr(e, 0x09, H_R11, H_RCX);
+	/* not equal: EDX:EAX = the operand */
+	e_rr(e, OPS(0x85), 4, H_RCX, H_RCX);
+	ne = e_jcc32(e, CC_NE);
+	st_reg(t, H_RAX, VMM_RAX, h);
+	st_reg(t, H_RDX, VMM_RDX, h);
+	e_patch(e, ne, e_pos(e));
+	set_arith_r11(t);
+}
+
+/* ---- more forms: SHLD/SHRD ----
+ *
+ * SHLD/SHRD (0F A4/A5, AC/AD) of 4 or 8 bytes, register or memory, by
+ * an immediate or CL: the host's instruction at the size (the count is
+ * masked to 5 or 6 bits, so always below the width: no 16-bit oddity),
+ * the flags as op_shxd() computes them (SF ZF PF CF of the host, OF =
+ * MSB(result) ^ MSB(destination) for every count, AF 0) into RFLAGS; a
+ * masked count of 0 leaves the flags and memory alone (a 4-byte
+ * register is still written, zero-extended).  Memory goes through the
+ * register emitters on JIT_TMP_REG (xops_rmw_pre()).  16-bit operands
+ * are the interpreter's.
+ */
+
+static bool shxd_classify(const struct soft_insn *i, struct form *f)
+{
+	unsigned op = i->op;
+
+	if (op != 0x1a4 && op != 0x1a5 && op != 0x1ac && op != 0x1ad)
+		return false;
+	/* an immediate count of 0: nothing changes (the interpreter's) */
+	if ((i->osz == 4 || i->osz == 8) &&
+	    ((op & 1) || (i->imm & (i->osz == 8 ? 63 : 31))))
+		f->k = K_SHXD;
+	return true;
+}
+
+static void emit_shxd(struct tr *t, const struct soft_insn *i,
+		      const struct form *f, bool live)
+{
+	struct jit_emit *e = &t->e;
+	struct soft_insn tmp;
+	unsigned sz = f->size, msb = sz * 8 - 1;
+	bool cl = i->op & 1, mem = i->mod != 3;
+	uint8_t hop = (uint8_t)(i->op & 0xff);
+	size_t skip = 0;
+
+	if (live)
+		pf_flush(t); /* (CL: a count of 0 keeps them) */
+	if (mem)
+		i = xops_rmw_pre(t, i, &tmp, sz);
+	ld_reg(t, H_RDX, i->rm, sz);                 /* a */
+	ld_reg(t, H_RAX, i->reg, sz);                /* b */
+	if (cl) {
+		ld_reg(t, H_RCX, VMM_RCX, 1);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb);
+		skip = e_jcc32(e, CC_E);
+	}
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RDI);
+	/* shld/shrd edx, eax, imm8 / cl */
+	e_rr(e, OPS(0x0f, hop), sz, H_RAX, H_RDX);
+	if (!cl)
+		e_b(e, (uint8_t)(i->imm & msb));
+	if (live) {
+		e_b(e, 0x9f);                            /* lahf */
+		e_rr(e, OPS(0x0f, 0xb6), 4, H_RAX, 4);   /* movzx eax, ah */
+		e_rr(e, OPS(0x81), 4, 4, H_RAX);
+		e_d(e, FL_SF | FL_ZF | FL_PF | FL_CF);
+		/* OF = MSB(r ^ a) */
+		e_rr(e, OPS(0x89), 8, H_RDX, H_RSI);
+		e_alu_rr(e, 0x31, H_RSI, H_RDI);
+		e_shift_i(e, 5, H_RSI, (uint8_t)msb);
+		e_rr(e, OPS(0x83), 4, 4, H_RSI); e_b(e, 1);
+		e_shift_i(e, 4, H_RSI, 11);
+		e_alu_rr(e, 0x09, H_RAX, H_RSI);
+		emit_set_arith(t);
+	}
+	if (cl)
+		e_patch(e, skip, e_pos(e));
+	st_reg(t, H_RDX, i->rm, sz);
+	if (mem)
+		xops_rmw_post(t, sz);
+	t->hf = false;
+	if (live || !cl) {
+		/* written (RFLAGS: eager when always), or dead */
+		t->pf.v = false;
+		t->lf_op = t->lf_size = 0;
+		if (cl || !live)
+			t->lf_eager = false;
+	}
+}
+
+/* ---- more forms: MOVBE ----
+ *
+ * MOVBE r, m and MOVBE m, r (0F 38 F0/F1) of 2, 4 or 8 bytes: the access
+ * through the TLB as MOV's, the bytes swapped by the host's BSWAP (ROL by
+ * 8 for 2 bytes; a 2-byte register keeps its upper bytes).  With F2/F3
+ * (CRC32, #UD) the interpreter's.
+ */
+
+static bool movbe_classify(const struct soft_insn *i, struct form *f)
+{
+	if (i->op != 0x2f0 && i->op != 0x2f1)
+		return false;
+	if (i->mod != 3 && !(i->pfx & (PFX_REP | PFX_REPNE)) && i->osz != 1)
+		f->k = K_MOVBE;
+	return true;
+}
+
+/* RAX's low @sz bytes in the other order */
+static void e_bswap_rax(struct jit_emit *e, unsigned sz)
+{
+	if (sz == 2) {
+		e_rr(e, OPS(0xc1), 2, 0, H_RAX);         /* rol ax, 8 */
+		e_b(e, 8);
+		return;
+	}
+	if (sz == 8)
+		e_b(e, 0x48);
+	e_b(e, 0x0f); e_b(e, 0xc8);                  /* bswap (r)eax */
+}
+
+static void emit_movbe(struct tr *t, const struct soft_insn *i,
+		       const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	bool load = i->op == 0x2f0;
+
+	emit_ea(t, i);
+	emit_tlb(t, sz, !load);
+	if (load) {
+		e_load(e, H_RAX, H_RSI, 0, sz);
+		e_bswap_rax(e, sz);
+		st_reg(t, H_RAX, i->reg, sz);
+	} else {
+		ld_reg(t, H_RAX, i->reg, sz);
+		e_bswap_rax(e, sz);
+		e_store(e, H_RAX, H_RSI, 0, sz);
+	}
+}
+
+/* ---- more forms: RCL/RCR ----
+ *
+ * RCL/RCR (group 2 /2, /3) of a register or memory by 1 or a constant
+ * (every size: the count masked to 5 or 6 bits, then modulo 9 or 17 for
+ * 1 and 2 bytes, as the host does it; a count that comes to 0 leaves
+ * everything: the interpreter's) or by CL (4 and 8 bytes; a masked count
+ * of 0 leaves the flags): the host's RCL/RCR with its CF set from the
+ * guest's (the flags before it from wherever they are, emit_old_flags),
+ * CF from it, OF = MSB(r) ^ CF (RCL) or MSB(r) ^ the bit below (RCR) for
+ * every count as exec_shift.c's shift(), the other flags kept, into
+ * RFLAGS.  A reader of CF (translate_block's liveness).  Memory through
+ * the register emitters on JIT_TMP_REG (xops_rmw_pre()).
+ */
+
+static bool rcx_classify(const struct soft_insn *i, struct form *f)
+{
+	unsigned op = i->op, sz = i->osz, n;
+
+	if ((op < 0xc0 || op > 0xc1) && (op < 0xd0 || op > 0xd3))
+		return false;
+	if ((i->reg & 7) != 2 && (i->reg & 7) != 3)
+		return false; /* the other rotates and shifts: classify() */
+	if (op == 0xd2 || op == 0xd3) {
+		if (sz >= 4)
+			f->k = K_RCX;
+		return true;
+	}
+	n = (op == 0xd0 || op == 0xd1) ? 1 : (unsigned)i->imm;
+	n &= sz == 8 ? 63 : 31;
+	if (sz < 4)
+		n %= sz * 8 + 1;
+	if (n) {
+		f->k = K_RCX;
+		f->count = n;
+	}
+	return true;
+}
+
+static void emit_rcx(struct tr *t, const struct soft_insn *i,
+		     const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	struct soft_insn tmp;
+	unsigned sz = f->size, msb = sz * 8 - 1, ext = i->reg & 7;
+	bool cl = i->op == 0xd2 || i->op == 0xd3;
+	size_t skip = 0;
+
+	emit_old_flags(t);
+	e_rr(e, OPS(0x89), 8, H_RAX, H_R11);         /* r11 = the flags */
+	if (i->mod != 3)
+		i = xops_rmw_pre(t, i, &tmp, sz);
+	ld_reg(t, H_RDX, rm_of(i, sz), sz);
+	if (cl) {
+		ld_reg(t, H_RCX, VMM_RCX, 1);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, (uint8_t)msb);
+		skip = e_jcc32(e, CC_E);
+	}
+	e_rr(e, OPS(0x0f, 0xba), 8, 4, H_R11); e_b(e, 0); /* bt r11, 0 */
+	if (cl) {
+		e_rr(e, OPS(0xd3), sz, ext, H_RDX);
+	} else {
+		e_rr(e, (const uint8_t[]){ sz == 1 ? 0xc0 : 0xc1 }, 1, sz, ext,
+		     H_RDX);
+		e_b(e, (uint8_t)f->count);
+	}
+	e_rr(e, OPS(0x0f, 0x92), 1, 0, H_RAX);       /* setc al */
+	e_zext(e, H_RAX, 1);
+	e_alu_ri(e, 4, H_R11, (int32_t)~(uint32_t)(FL_CF | FL_OF));
+	e_alu_rr(e, 0x09, H_R11, H_RAX);
+	/* ecx = OF: MSB(r) ^ CF (RCL), MSB(r) ^ the bit below it (RCR) */
+	e_rr(e, OPS(0x89), 8, H_RDX, H_RCX);
+	if (ext == 2) {
+		e_shift_i(e, 5, H_RCX, (uint8_t)msb);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, 1);
+		e_rr(e, OPS(0x31), 4, H_RAX, H_RCX);
+	} else {
+		e_shift_i(e, 5, H_RCX, (uint8_t)(msb - 1));
+		e_rr(e, OPS(0x89), 4, H_RCX, H_RSI);
+		e_shift_i(e, 5, H_RSI, 1);
+		e_rr(e, OPS(0x31), 4, H_RSI, H_RCX);
+		e_rr(e, OPS(0x83), 4, 4, H_RCX); e_b(e, 1);
+	}
+	e_shift_i(e, 4, H_RCX, 11);
+	e_alu_rr(e, 0x09, H_R11, H_RCX);
+	set_arith_r11(t);
+	if (cl)
+		e_patch(e, skip, e_pos(e));
+	st_reg(t, H_RDX, rm_of(i, sz), sz);
+	if (i == &tmp)
+		xops_rmw_post(t, sz);
+	t->hf = false;
+	if (cl)
+		t->lf_eager = false; /* (a count of 0: the state's, lazy) */
+}
+
+/* ---- more forms: 16-bit PUSH/POP of a register ----
+ *
+ * 66 50+r / 66 58+r: 2 bytes at rSP - 2 / rSP, rSP -= / += 2 (64-bit
+ * code: RSP, canonical checked for the #SS; 32-bit code: ESP when SS.B
+ * is set and SS flat and writable, else the slow path), the register's
+ * low 16 bits stored or merged (POP SP: the value after the increment,
+ * as op_pop_r()).
+ */
+
+static bool pp16_classify(const struct soft_insn *i, struct form *f)
+{
+	if (i->op < 0x50 || i->op > 0x5f)
+		return false;
+	if (i->osz == 2)
+		f->k = K_PP16;
+	return true;
+}
+
+static void emit_pp16(struct tr *t, const struct soft_insn *i)
+{
+	struct jit_emit *e = &t->e;
+	bool push = i->op < 0x58;
+	unsigned ss = t->m32 ? 4 : 8;
+
+	ld_reg(t, H_RSI, VMM_RSP, ss);
+	if (push)
+		e_rr(e, OPS(0x83), ss, 5, H_RSI), e_b(e, 2); /* sub rsi, 2 */
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);          /* rdx = the offset */
+	if (t->m32) {
+		e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ssz)); e_b(e, 4);
+		to_slow(t, CC_NE);
+		e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(segwchk));
+		e_d(e, 1u << VMM_SS);
+		to_slow(t, CC_NE);
+		e_rm(e, OPS(0x03), 4, H_RSI, H_RBX, OFF(segbase[VMM_SS]));
+	} else {
+		check_canonical(t);
+	}
+	emit_tlb(t, 2, push);
+	if (push) {
+		ld_reg(t, H_RAX, i->rm, 2);
+		e_store(e, H_RAX, H_RSI, 0, 2);
+		st_reg(t, H_RDX, VMM_RSP, ss);
+		return;
+	}
+	e_load(e, H_RAX, H_RSI, 0, 2);
+	e_rr(e, OPS(0x83), ss, 0, H_RDX); e_b(e, 2);  /* add rdx, 2 */
+	st_reg(t, H_RDX, VMM_RSP, ss);
+	st_reg(t, H_RAX, i->rm, 2);
+}
+
+/* ---- more forms: ENTER ----
+ *
+ * ENTER imm16, 0 in 64-bit code with an 8-byte operand: both stack
+ * checks first (RSP - 8 for RBP's push, canonical; RSP - 8 - imm16, the
+ * new top, writable as op_enter() probes it), then the push, RBP = RSP -
+ * 8, RSP = RBP - imm16.  Nesting levels and other sizes are the
+ * interpreter's.
+ */
+
+static bool enter_classify(const struct soft_insn *i, struct form *f,
+			   bool m32)
+{
+	if (i->op != 0xc8)
+		return false;
+	if (!m32 && i->osz == 8 && !(i->imm2 & 31))
+		f->k = K_ENTER;
+	return true;
+}
+
+static void emit_enter(struct tr *t, const struct soft_insn *i)
+{
+	struct jit_emit *e = &t->e;
+	int32_t n = (int32_t)(i->imm & 0xffff);
+
+	ld_reg(t, H_RSI, VMM_RSP, 8);
+	e_alu_ri(e, 5, H_RSI, 8);
+	e_rr(e, OPS(0x89), 8, H_RSI, H_RDX);          /* rdx = the frame */
+	check_canonical(t);
+	emit_tlb(t, 8, true);
+	e_store(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+	e_lea(e, H_RSI, H_RDX, -1, 0, -n);            /* the new top */
+	check_canonical(t);
+	emit_tlb(t, 1, true);
+	ld_reg(t, H_RAX, VMM_RBP, 8);
+	e_load(e, H_RSI, H_RBX, OFF(jit_ptr), 8);
+	e_store(e, H_RAX, H_RSI, 0, 8);
+	st_reg(t, H_RDX, VMM_RBP, 8);
+	e_lea(e, H_RDX, H_RDX, -1, 0, -n);
+	st_reg(t, H_RDX, VMM_RSP, 8);
+}
+
 static void count_use(unsigned *use, unsigned r, unsigned size)
 {
 	if (size == 1 && r >= 16 && r < 20)
@@ -3581,7 +4580,9 @@ static void choose_cached(struct tr *t, const struct form *forms,
 			      f->k == K_CALL || f->k == K_JMPI ||
 			      f->k == K_CALLI))
 			t->mem = true;
-		if (!ok[k] || f->k >= K_JCC)
+		if (!ok[k] || f->k >= K_JCC || f->k == K_STR || f->k == K_DF ||
+		    f->k == K_CLI || f->k == K_PP16 || f->k == K_SWAPGS ||
+		    f->k == K_ENTER)
 			continue;
 		if OPREG(i) {
 			count_use(use, rm_of(i, f->size), f->size);
@@ -3730,6 +4731,7 @@ static bool translate_block(struct tr *t)
 			break;
 		case K_BT:
 		case K_BITSCAN:
+		case K_RCX: /* (and reads CF) */
 			/* writes CF into the flags it keeps: reads them
 			 * (BSF/BSR/TZCNT/LZCNT: ZF, CF likewise) */
 			lc = lo = true;
