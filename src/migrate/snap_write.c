@@ -457,6 +457,8 @@ int vmm__snapshot_write(vmm_vm *vm, struct snap_out *out, uint32_t flags)
 	if (vmm__vm_running(vm))
 		return vmm__err(vm, -EBUSY,
 				"snapshot: the VM is running; vmm_vm_pause() it first");
+	if ((ret = vmm__vm_poison_check(vm, "snapshot")))
+		return ret;
 	if (w.zstd && (flags & VMM_SAVE_RAW))
 		return vmm__err(vm, -EINVAL,
 				"snapshot: VMM_SAVE_ZSTD and VMM_SAVE_RAW exclude each other");
