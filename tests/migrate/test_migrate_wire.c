@@ -1215,7 +1215,11 @@ static void dst_unchanged(struct mg *d, uint64_t hash0,
 			  const struct vmm_cpu_state *cs0, int64_t want)
 {
 	struct vmm_cpu_state cs;
+	char msg[512];
 
+	/* the VM's own message says so */
+	vmm_last_error(d->vm, msg, sizeof(msg));
+	CHECK(strstr(msg, "receive into") && strstr(msg, "the VM was not changed"));
 	CHECK(migguest_hash(d->vm, NPAGES) == hash0);
 	CHECK(vmm_vcpu_get_state(d->vcpu, &cs) == 0);
 	CHECK(!memcmp(cs.gpr, cs0->gpr, sizeof(cs.gpr)) && cs.rip == cs0->rip);
@@ -1231,9 +1235,14 @@ static void dst_poisoned(struct mg *d, vmm_snapshot *snap, int64_t want)
 	char path[] = "/tmp/into-poisonedXXXXXX";
 	int64_t v = 0;
 	int fd = mkstemp(path);
+	char msg[512];
 
+	vmm_last_error(d->vm, msg, sizeof(msg));
+	CHECK(strstr(msg, "receive into") && strstr(msg, "left poisoned"));
 	CHECK(fd >= 0);
 	CHECK(vmm_vcpu_run(d->vcpu, &e) == -ENOTRECOVERABLE);
+	vmm_last_error(d->vm, msg, sizeof(msg));
+	CHECK(strstr(msg, "unusable"));
 	CHECK(vmm_vm_start(d->vm, mg_stop_on_exit, &v) == -ENOTRECOVERABLE);
 	CHECK(vmm_snapshot_save_fd(d->vm, fd, &so) == -ENOTRECOVERABLE);
 	close(fd);
