@@ -1122,8 +1122,6 @@ static void snap_of(vmm_vm *vm, struct snap_parsed *p, uint8_t **buf,
 	CHECK(*buf && pread(fd, *buf, *len, 0) == (ssize_t)*len);
 	close(fd);
 	memset(p, 0, sizeof(*p));
-	p->cpu = calloc(VMM_MAX_VCPUS, sizeof(*p->cpu));
-	CHECK(p->cpu);
 	if (vmm__snap_parse(*buf, *len, p, err, sizeof(err))) {
 		fprintf(stderr, "parse: %s\n", err);
 		exit(1);
@@ -1167,8 +1165,6 @@ static void same_vm(vmm_vm *a, vmm_vm *b)
 	       pa->has_irqchip ? "yes" : "none", pa->ndevs);
 	vmm__snap_parsed_free(pa);
 	vmm__snap_parsed_free(pb);
-	free(pa->cpu);
-	free(pb->cpu);
 	free(pa);
 	free(pb);
 	free(ba);
