@@ -219,7 +219,10 @@ VMM_API VMM_MUST_CHECK int vmm_snapshot_restore_fd(int fd,
  * pages written since the snapshot or the last reset are copied back, so
  * the cost follows what the guest dirtied, not its memory size; without it
  * every page is rewritten.  @vm must have the snapshot's memory layout and
- * vCPUs.  Devices are matched as on restore.  Returns the number of pages
+ * vCPUs.  Devices are matched as on restore.  A VM a failed
+ * vmm_migrate_receive_into() left poisoned is whole again after it
+ * (the pages the receive wrote are in the dirty log when logging is on;
+ * without it every page is rewritten).  Returns the number of pages
  * restored, or a negative errno.
  */
 VMM_API VMM_MUST_CHECK int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *snap);
