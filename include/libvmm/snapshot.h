@@ -385,9 +385,11 @@ vmm_migrate_receive(int fd, const struct vmm_config *overrides,
  * read-only flag; the backend may differ), and the same devices with
  * state (type and place, e.g. "uart" at port 0x3f8, each matched once,
  * none extra); its vCPUs are those of the stream (missing ones are
- * created unless the VM was started).  On success every page the stream
- * did not write reads as zero and vCPUs, interrupt controllers and
- * devices hold the source's state; the VM is left as it was (paused or
+ * created unless the VM was started).  Once HELLO is accepted the VM's
+ * memory is cleared (pages not zero are zeroed; this reads all of it,
+ * before the source's first pass, not in the downtime).  On success
+ * memory, vCPUs, interrupt controllers and devices hold the source's
+ * state; the VM is left as it was (paused or
  * not started): resume or run it.  @opts and @stats as for
  * vmm_migrate_receive() (only pre-copy: VMM_MIGRATE_POSTCOPY in
  * @opts->flags is refused with -ENOTSUP; the source then stays
@@ -398,8 +400,9 @@ vmm_migrate_receive(int fd, const struct vmm_config *overrides,
  * to the source, before the VM is changed when HELLO shows it (vCPU
  * count, irqchip, CPU model, memory layout), and after the memory was
  * written but before any vCPU or device state when only DONE shows it
- * (vCPUs, devices).  Any failure after the first change (a refused
- * device, a corrupt or cut stream, a failed state load) leaves @vm
+ * (vCPUs, devices).  Any failure after the first change (memory cleared
+ * or a page written, a refused device, a corrupt or cut stream, a failed
+ * state load) leaves @vm
  * *poisoned*: its memory and state are partly the stream's, and
  * vmm_vcpu_run(), vmm_vm_start(), the last vmm_vm_resume(),
  * vmm_snapshot_save*() and vmm_migrate_send() fail with

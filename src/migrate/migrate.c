@@ -1129,7 +1129,6 @@ struct receiver {
 	/* vmm_migrate_receive_into(): the embedder's VM, not ours */
 	bool into;
 	bool touched;          /* ... and its state was changed (poisoned) */
-	uint64_t *got[SNAP_MAX_REGIONS]; /* pages written by the stream */
 };
 
 static const char into_poison[] =
@@ -1239,15 +1238,7 @@ static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
 				return -EPROTO;
 			}
 		}
-		if (r->into) {
-			uint64_t pg;
-			int ri = pc_locate(&r->p->cfg, gpa, &pg);
-
-			if (ri < 0)
-				return -EBADMSG; /* vmm_mem_is_ram() said RAM */
-			r->got[ri][pg / 64] |= 1ull << (pg % 64);
-			rx_touch(r);
-		}
+		rx_touch(r);
 		if (e & PAGE_ZERO) {
 			ret = vmm_mem_fill(r->vm, gpa, 0, SNAP_PAGE);
 			r->st.zero_pages++;
@@ -1266,7 +1257,7 @@ static int rx_pages(struct receiver *r, uint32_t len, bool zstd)
  * vmm_migrate_receive_into(): the stream's configuration (HELLO) against
  * the embedder's VM, before anything of the VM is changed: vCPU count,
  * irqchip and PIT presence, CPU model and the memory layout must be the
- * same (the backend may differ).  Allocates the received-page maps.
+ * same (the backend may differ).
  */
 static int rx_hello_into(struct receiver *r)
 {
@@ -1332,21 +1323,20 @@ static int rx_hello_into(struct receiver *r)
 		}
 	}
 	ret = 0;
-	for (uint32_t i = 0; i < in->nregions && !ret; i++)
-		if (!(r->got[i] = vmm__alloc_with(NULL,
-						  map_words(in->regions[i].size) * 8)))
-			ret = -ENOMEM;
 out:
 	vmm__free_with(NULL, mine);
 	return ret;
 }
 
 /*
- * vmm_migrate_receive_into() at DONE: every page the stream did not write
- * must read as zero, as in a new VM (the source skips zero pages in its
- * first pass).  Only pages that are not zero already are written.
+ * vmm_migrate_receive_into() once HELLO is accepted, before READY: the
+ * VM's memory must start zeroed as a new VM's does (the source skips
+ * zero pages in its first pass).  Only pages that are not zero are
+ * written.  Here, not at DONE: reading all of guest memory (page faults
+ * of a fresh VM's untouched memory included) must not add to the
+ * downtime; the source waits for READY meanwhile.
  */
-static int rx_zero_rest(struct receiver *r)
+static int rx_zero_all(struct receiver *r)
 {
 	const struct snap_config *cfg = &r->p->cfg;
 
@@ -1360,8 +1350,6 @@ static int rx_zero_rest(struct receiver *r)
 			const uint8_t *pp = h ? h + pg * SNAP_PAGE : buf;
 			int ret;
 
-			if (r->got[i][pg / 64] & (1ull << (pg % 64)))
-				continue;
 			if (!h && vmm_mem_read(r->vm, g->gpa + pg * SNAP_PAGE,
 					       buf, SNAP_PAGE))
 				return -EFAULT;
@@ -1553,6 +1541,8 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 			goto fail;
 	}
 	ret = rx_hello(r, overrides);
+	if (!ret && r->into)
+		ret = rx_zero_all(r);
 	if (ret)
 		goto fail;
 	if (mo && (mo->flags & VMM_MIGRATE_POSTCOPY)) {
@@ -1613,9 +1603,8 @@ static int migrate_receive_impl(int fd, const struct vmm_config *overrides,
 				break;
 			}
 			if (r->into &&
-			    ((ret = vmm__snap_check_into(r->vm, r->p, r->c.err,
-							 sizeof(r->c.err))) ||
-			     (ret = rx_zero_rest(r))))
+			    (ret = vmm__snap_check_into(r->vm, r->p, r->c.err,
+							sizeof(r->c.err))))
 				break;
 			rx_touch(r);
 			r->st.rounds = vmm__le_get32(r->c.buf);
@@ -1729,7 +1718,6 @@ out:
 	for (int i = 0; i < SNAP_MAX_REGIONS; i++) {
 		vmm__free_with(NULL, r->pc_need[i]);
 		vmm__free_with(NULL, r->pc_zapped[i]);
-		vmm__free_with(NULL, r->got[i]);
 	}
 	if (r->p)
 		vmm__snap_parsed_free(r->p);
