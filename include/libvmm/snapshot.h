@@ -219,7 +219,10 @@ VMM_API VMM_MUST_CHECK int vmm_snapshot_restore_fd(int fd,
  * pages written since the snapshot or the last reset are copied back, so
  * the cost follows what the guest dirtied, not its memory size; without it
  * every page is rewritten.  @vm must have the snapshot's memory layout and
- * vCPUs.  Devices are matched as on restore.  Returns the number of pages
+ * vCPUs.  Devices are matched as on restore.  A VM a failed
+ * vmm_migrate_receive_into() left poisoned is whole again after it
+ * (the pages the receive wrote are in the dirty log when logging is on;
+ * without it every page is rewritten).  Returns the number of pages
  * restored, or a negative errno.
  */
 VMM_API VMM_MUST_CHECK int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *snap);
@@ -372,6 +375,48 @@ vmm_migrate_receive(int fd, const struct vmm_config *overrides,
 		    const struct vmm_restore_opts *opts,
 		    const struct vmm_migrate_opts *mopts, vmm_vm **out,
 		    struct vmm_migrate_stats *stats);
+
+/**
+ * vmm_migrate_receive_into() - receive a pre-copy migration from @fd into
+ * @vm, a VM the embedder created and configured (QEMU's -incoming model:
+ * its memory, devices and backends are the embedder's), paused or not
+ * started.  @vm must match the stream: the same vCPU count, irqchip/PIT
+ * presence and CPU model, the same memory regions (address, size,
+ * read-only flag; the backend may differ), and the same devices with
+ * state (type and place, e.g. "uart" at port 0x3f8, each matched once,
+ * none extra); its vCPUs are those of the stream (missing ones are
+ * created unless the VM was started).  Once HELLO is accepted the VM's
+ * memory is cleared (pages not zero are zeroed; this reads all of it,
+ * before the source's first pass, not in the downtime).  On success
+ * memory, vCPUs, interrupt controllers and devices hold the source's
+ * state; the VM is left as it was (paused or
+ * not started): resume or run it.  @opts and @stats as for
+ * vmm_migrate_receive() (only pre-copy: VMM_MIGRATE_POSTCOPY in
+ * @opts->flags is refused with -ENOTSUP; the source then stays
+ * pre-copy).  Messages go to the VM's log and vmm_last_error().
+ *
+ * Returns 0; -EBUSY if @vm runs or migrates; a configuration that does
+ * not match (-EINVAL, -ENODEV, -ENOTSUP) is refused, with an ERROR frame
+ * to the source, before the VM is changed when HELLO shows it (vCPU
+ * count, irqchip, CPU model, memory layout), and after the memory was
+ * written but before any vCPU or device state when only DONE shows it
+ * (vCPUs, devices).  Any failure after the first change (memory cleared
+ * or a page written, a refused device, a corrupt or cut stream, a failed
+ * state load) leaves @vm
+ * *poisoned*: its memory and state are partly the stream's, and
+ * vmm_vcpu_run(), vmm_vm_start(), the last vmm_vm_resume(),
+ * vmm_snapshot_save*() and vmm_migrate_send() fail with
+ * -ENOTRECOVERABLE until vmm_snapshot_reset() or another
+ * vmm_migrate_receive_into() succeeds on it; vmm_vm_destroy() always
+ * works.  VMM_MIGRATE_COMMIT_UNVERIFIED (the ACK went out, no valid
+ * COMMIT came): the whole state is loaded, not poisoned, the VM paused
+ * or not started as before; resolve it with the source as for
+ * vmm_migrate_receive().  Since 0.2.
+ */
+VMM_API VMM_MUST_CHECK int
+vmm_migrate_receive_into(vmm_vm *vm, int fd,
+			 const struct vmm_migrate_opts *opts,
+			 struct vmm_migrate_stats *stats);
 
 /*
  * Post-copy (docs/migration.md "Post-copy").  The source asks for it with

@@ -108,10 +108,11 @@ void *vmm__alloc_big(vmm_vm *vm, size_t size)
 void vmm__free_big(vmm_vm *vm, void *p)
 {
 	const struct vmm_allocator *a = vm ? vm->cfg.allocator : NULL;
-	struct blkhdr *h = (struct blkhdr *)p - 1;
+	struct blkhdr *h;
 
 	if (!p)
 		return;
+	h = (struct blkhdr *)p - 1;
 	if (vm)
 		atomic_fetch_sub(&vm->host_bytes, h->size);
 	if (a && a->alloc)

@@ -69,6 +69,19 @@ void *vmm__vm_migrate(vmm_vm *vm);
 /* While @why is non-NULL, vmm_vm_resume() refuses with -EBUSY and @why. */
 void vmm__vm_set_resume_block(vmm_vm *vm, const char *why);
 /*
+ * A VM whose state a failed vmm_migrate_receive_into() left partly
+ * overwritten ("poisoned", docs/migration.md "Receiving into an existing
+ * VM"): while @why (a static string) is set, vmm_vcpu_run(),
+ * vmm_vm_start(), the last vmm_vm_resume(), snapshots and migrations of
+ * the VM fail with -ENOTRECOVERABLE; vmm_snapshot_reset() and a
+ * successful receive clear it (NULL).  vmm__vm_poison_check() is 0, or
+ * that error with a message naming @op.
+ */
+void vmm__vm_set_poison(vmm_vm *vm, const char *why);
+int vmm__vm_poison_check(vmm_vm *vm, const char *op);
+/* vmm_vm_start() was called (the vCPU threads exist, paused or not) */
+bool vmm__vm_started(vmm_vm *vm);
+/*
  * The running vmm_migrate_send() of @vm (NULL when none), for calls from
  * other threads: vmm__vm_with_sender() runs @fn(sender, arg) under the
  * VM's lock, so the sender cannot go away meanwhile (it clears itself

@@ -107,6 +107,10 @@ int vmm_vm_start(vmm_vm *vm, vmm_exit_cb cb, void *opaque)
 		pthread_mutex_unlock(&vm->run_lock);
 		return vmm__err(vm, -EBUSY, "VM already started");
 	}
+	if (vm->poisoned && vm->poison_why) {
+		pthread_mutex_unlock(&vm->run_lock);
+		return vmm__vm_poison_check(vm, "vmm_vm_start");
+	}
 	vm->started = true;
 	vm->stopping = false;
 	vm->stop_set = false;
@@ -268,6 +272,10 @@ int vmm_vm_resume(vmm_vm *vm)
 		pthread_mutex_unlock(&vm->run_lock);
 		return vmm__err(vm, -EBUSY, "cannot resume: %s", why);
 	}
+	if (vm->poisoned && vm->pause_depth == 1) {
+		pthread_mutex_unlock(&vm->run_lock);
+		return vmm__vm_poison_check(vm, "vmm_vm_resume");
+	}
 	if (--vm->pause_depth == 0)
 		pthread_cond_broadcast(&vm->run_cond);
 	pthread_mutex_unlock(&vm->run_lock);
@@ -312,6 +320,16 @@ double vmm__vm_vcpu_wait_ms(vmm_vm *vm)
 		sum += w;
 	}
 	return sum;
+}
+
+bool vmm__vm_started(vmm_vm *vm)
+{
+	bool r;
+
+	pthread_mutex_lock(&vm->run_lock);
+	r = vm->started;
+	pthread_mutex_unlock(&vm->run_lock);
+	return r;
 }
 
 bool vmm__vm_running(vmm_vm *vm)

@@ -92,6 +92,10 @@ int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 	if (!vcpu || !exit)
 		return -EINVAL;
 	vm = vcpu->vm;
+	/* a failed vmm_migrate_receive_into() left the state half written */
+	if (atomic_load_explicit(&vm->poisoned, memory_order_relaxed) &&
+	    (ret = vmm__vm_poison_check(vm, "vmm_vcpu_run")))
+		return ret;
 	vcpu->run_thread = pthread_self();
 	atomic_store(&vcpu->running, true);
 	/* the other half of vmm_mem_remove()'s handshake: while memory is

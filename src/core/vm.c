@@ -412,6 +412,30 @@ void vmm__vm_set_resume_block(vmm_vm *vm, const char *why)
 	pthread_mutex_unlock(&vm->run_lock);
 }
 
+void vmm__vm_set_poison(vmm_vm *vm, const char *why)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vm->poison_why = why;
+	atomic_store(&vm->poisoned, why != NULL);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+int vmm__vm_poison_check(vmm_vm *vm, const char *op)
+{
+	const char *why;
+
+	if (!atomic_load_explicit(&vm->poisoned, memory_order_relaxed))
+		return 0;
+	pthread_mutex_lock(&vm->run_lock);
+	why = vm->poison_why;
+	pthread_mutex_unlock(&vm->run_lock);
+	if (!why)
+		return 0;
+	return vmm__err(vm, -ENOTRECOVERABLE,
+			"%s: the VM's state is unusable (%s); reset it from a "
+			"snapshot (vmm_snapshot_reset()) or destroy it", op, why);
+}
+
 enum vmm_backend vmm_vm_backend(const vmm_vm *vm)
 {
 	return vm ? vm->ops->kind : VMM_BACKEND_AUTO;

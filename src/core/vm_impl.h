@@ -150,6 +150,11 @@ struct vmm_vm {
 	const char *resume_block;
 	/* the running vmm_migrate_send() (vmm__vm_set_sender()) */
 	void *mig_sender;
+	/* vmm__vm_set_poison(): a failed vmm_migrate_receive_into() left
+	 * the state half overwritten; @poison_why under run_lock, @poisoned
+	 * read without it by vmm_vcpu_run() */
+	atomic_bool poisoned;
+	const char *poison_why;
 };
 
 /* notify.c: free the fallbacks and stop the I/O thread (VM destruction,

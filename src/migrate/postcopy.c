@@ -1315,6 +1315,11 @@ static int pc_rx_start(struct receiver *r, int fd_flags)
 	struct pc_dst *d = r->pc;
 	int ret;
 
+	/* the receiver allocates its batch buffer on the first PAGES_ZSTD;
+	 * the background pushes may bring one too */
+	if (r->zok && !r->zout &&
+	    !(r->zout = vmm__alloc_with(NULL, MIG_BATCH * SNAP_PAGE)))
+		return -ENOMEM;
 	d->c.fd = r->c.fd;
 	d->c.timeout_ms = r->c.timeout_ms;
 	d->c.seq_in = r->c.seq_in;

@@ -244,6 +244,17 @@ int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 			 void *opaque);
 
 /*
+ * vmm_migrate_receive_into(): can @p's vCPU, irqchip and device state be
+ * loaded into @vm exactly (every vCPU of the VM in @p, those of @p the
+ * VM lacks creatable; every device of @p matched by type and place to a
+ * distinct device of the VM with a state version it knows, and every
+ * device of the VM with state in @p)?  0, or -EINVAL/-ENODEV/-ENOTSUP
+ * with the reason in @err.  Changes nothing.
+ */
+int vmm__snap_check_into(vmm_vm *vm, const struct snap_parsed *p,
+			 char *err, size_t errlen);
+
+/*
  * Add @p's memory regions to @vm and fill them: copied, or mapped
  * copy-on-write from @cow_fd (>= 0; RAW layout only).
  */

@@ -840,6 +840,66 @@ static int find_dev(vmm_dev **devs, int n, const struct snap_dev *d, int from)
 	return -1;
 }
 
+int vmm__snap_check_into(vmm_vm *vm, const struct snap_parsed *p,
+			 char *err, size_t el)
+{
+	vmm_dev *devs[SNAP_MAX_DEVICES];
+	bool used[SNAP_MAX_DEVICES] = { false };
+	char id[64];
+	int n;
+
+	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
+		bool have = vmm_vm_get_vcpu(vm, i) != NULL;
+
+		if (have && !p->has_cpu[i])
+			return vmm__snap_errf(err, el, -EINVAL,
+					      "the VM has vCPU %u, the stream "
+					      "does not", i);
+		if (!have && p->has_cpu[i] && vmm__vm_started(vm))
+			return vmm__snap_errf(err, el, -EINVAL,
+					      "the stream has vCPU %u, the "
+					      "started VM does not", i);
+	}
+	if (p->has_irqchip && !(vmm_vm_caps(vm) & VMM_CAP_IRQCHIP))
+		return vmm__snap_errf(err, el, -ENODEV,
+				      "the stream has interrupt controller "
+				      "state, the VM has no irqchip");
+	n = vmm__dev_list(vm, devs, SNAP_MAX_DEVICES);
+	if (n > SNAP_MAX_DEVICES)
+		return vmm__snap_errf(err, el, -EFBIG, "more than %d devices",
+				      SNAP_MAX_DEVICES);
+	for (uint32_t i = 0; i < p->ndevs; i++) {
+		const struct snap_dev *d = &p->devs[i];
+		int k = -1;
+
+		for (int j = 0; j < n && k < 0; j++)
+			if (!used[j] && dev_is(devs[j], d))
+				k = j;
+		vmm__snap_dev_id(id, sizeof(id), d->type, d->space, d->base);
+		if (k < 0)
+			return vmm__snap_errf(err, el, -ENODEV,
+					      "the stream has device %s, the VM "
+					      "has none left of that type and "
+					      "place", id);
+		if (d->version > devs[k]->state_version)
+			return vmm__snap_errf(err, el, -ENOTSUP,
+					      "device %s: state version %u, its "
+					      "driver knows %u", id, d->version,
+					      devs[k]->state_version);
+		used[k] = true;
+	}
+	for (int j = 0; j < n; j++) {
+		if (used[j] || !devs[j]->save)
+			continue;
+		vmm__snap_dev_id(id, sizeof(id), devs[j]->state_type,
+				 devs[j]->state_space, devs[j]->state_base);
+		return vmm__snap_errf(err, el, -ENODEV,
+				      "the VM has device %s, the stream does "
+				      "not", id);
+	}
+	return 0;
+}
+
 int vmm__snap_load_state(vmm_vm *vm, const struct snap_parsed *p, bool create,
 			 bool skip_devices, int (*attach)(void *, vmm_vm *),
 			 void *opaque)
@@ -1153,5 +1213,8 @@ int vmm_snapshot_reset(vmm_vm *vm, vmm_snapshot *s)
 	ret = vmm__snap_load_state(vm, p, false, false, NULL, NULL);
 	if (ret)
 		return ret;
+	/* memory, vCPUs, irqchip and devices are the snapshot's again: a
+	 * VM a failed vmm_migrate_receive_into() poisoned is whole */
+	vmm__vm_set_poison(vm, NULL);
 	return restored > INT_MAX ? INT_MAX : (int)restored;
 }
