@@ -132,7 +132,13 @@ VMM_API bool vmm_mem_is_ram(vmm_vm *vm, vmm_gpa_t gpa, uint64_t len);
 
 /**
  * vmm_mem_dirty_log() - start (@on) or stop dirty tracking of all regions.
- * Starting clears the bitmaps.
+ * Starting clears the bitmaps.  Every guest write after it returns is
+ * logged: called from another thread while the vCPU threads of
+ * vmm_vm_start() run, starting waits until each has left guest code once
+ * (a vmm_vm_pause()/vmm_vm_resume() pair; the software backend's vCPUs
+ * take the log up there).  A vCPU the embedder runs on its own thread
+ * with vmm_vcpu_run() takes it up at its next return from guest code:
+ * start the log between two vmm_vcpu_run() calls of such a vCPU.
  */
 VMM_API int vmm_mem_dirty_log(vmm_vm *vm, bool on);
 

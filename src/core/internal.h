@@ -285,12 +285,14 @@ struct vmm_evloop *vmm__vm_evloop(vmm_vm *vm);
  * complete exits synchronously).  vmm__vm_config() is the configuration the
  * VM was created with.  vmm__mem_dirty_logging() tells whether dirty
  * logging is on.  vmm__vm_running() is true while vCPU threads of
- * vmm_vm_start() run and are not paused.
+ * vmm_vm_start() run and are not paused.  vmm__on_vcpu_thread() is true
+ * on one of those threads.
  */
 int vmm__vcpu_complete_io(vmm_vcpu *vcpu);
 const struct vmm_config *vmm__vm_config(vmm_vm *vm);
 bool vmm__mem_dirty_logging(vmm_vm *vm);
 bool vmm__vm_running(vmm_vm *vm);
+bool vmm__on_vcpu_thread(vmm_vm *vm);
 
 /*
  * vmm__mem_dirty_host() - mark the guest pages behind host iovecs (from

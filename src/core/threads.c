@@ -149,7 +149,7 @@ static void join_all(vmm_vm *vm)
 	pthread_mutex_unlock(&vm->run_lock);
 }
 
-static bool on_vcpu_thread(vmm_vm *vm)
+bool vmm__on_vcpu_thread(vmm_vm *vm)
 {
 	for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
 		vmm_vcpu *v = vm->vcpus[i];
@@ -167,7 +167,7 @@ int vmm_vm_wait(vmm_vm *vm, int timeout_ms)
 
 	if (!vm)
 		return -EINVAL;
-	if (on_vcpu_thread(vm))
+	if (vmm__on_vcpu_thread(vm))
 		return -EDEADLK;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (timeout_ms >= 0) {
@@ -208,7 +208,7 @@ int vmm_vm_stop(vmm_vm *vm)
 
 	if (!vm)
 		return -EINVAL;
-	if (on_vcpu_thread(vm))
+	if (vmm__on_vcpu_thread(vm))
 		return -EDEADLK;
 	pthread_mutex_lock(&vm->run_lock);
 	started = vm->started;
@@ -233,7 +233,7 @@ int vmm_vm_pause(vmm_vm *vm)
 
 	if (!vm)
 		return -EINVAL;
-	if (on_vcpu_thread(vm))
+	if (vmm__on_vcpu_thread(vm))
 		return vmm__err(vm, -EDEADLK, "vmm_vm_pause() on a vCPU thread");
 	pthread_mutex_lock(&vm->run_lock);
 	vm->pause_depth++;

@@ -884,19 +884,7 @@ static int migrate_send_impl(vmm_vm *vm, int fd, const struct vmm_migrate_opts *
 	/* pass 0: all memory; the log catches what changes meanwhile */
 	if ((ret = vmm_mem_dirty_log(vm, true)))
 		goto fail;
-	/*
-	 * A running soft vCPU notices the log (and drops its writable TLB
-	 * entries) only at its next exit to C; chained JIT blocks may write
-	 * through the old entries until then, unlogged, after pass 0 copied
-	 * the page (seen: 48-64 pages of a 16 MiB guest stale at the
-	 * destination in 2 of 40 live migrations).  A pause waits until
-	 * every vCPU thread left guest code; they resume with the log seen.
-	 */
-	if (vmm__vm_running(vm)) {
-		if ((ret = vmm_vm_pause(vm)))
-			goto fail;
-		vmm_vm_resume(vm);
-	}
+	/* (vmm_mem_dirty_log() waits until running vCPUs have seen it) */
 	s->round_t0 = now_ms();
 	s->round_bytes0 = s->c.bytes_out;
 	for (uint32_t i = 0; i < s->cfg.nregions && !ret; i++) {
