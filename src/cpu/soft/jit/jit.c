@@ -2629,9 +2629,11 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	if (t->loop && target == t->rip0)
 		return emit_jcc_loop(t, k, f, hf);
 	cache_end(t); /* moves: the host flags stay */
-	if (t->pf.v) {
-		/* redo the producer for its host flags; the flags stay
-		 * pending for the exits (emit_link_direct) */
+	if (t->pf.v && !hf) {
+		/* redo the producer for its host flags (unless they are
+		 * its already: the pending producer is the last flag
+		 * writer); the flags stay pending for the exits
+		 * (emit_link_direct) */
 		pf_redo(t, &t->pf);
 		hf = true;
 	}
