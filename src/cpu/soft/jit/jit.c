@@ -3670,13 +3670,18 @@ static void choose_cached(struct tr *t, const struct form *forms,
 
 	memset(t->hr, -1, sizeof(t->hr));
 	t->cached = t->dirty = 0;
+	/*
+	 * Every block keeps R10 = the TLB base (loaded at its entry and
+	 * after each call), memory accesses or not: then every exit has it,
+	 * and a patched link from a block without accesses into one with
+	 * them needs no trampoline with the three loads (a two-block inner
+	 * loop, cc64 -O2 strsearch).  It changes only with the CPL, which
+	 * bumps chain_gen (soft_update_mode).
+	 */
+	t->mem = true;
 	for (unsigned k = 0; k < tb->ninsn; k++) {
 		const struct soft_insn *i = &tb->insn[k];
 		const struct form *f = &forms[k];
-		if (ok[k] && (form_mem(i, f) || f->k == K_RET ||
-			      f->k == K_CALL || f->k == K_JMPI ||
-			      f->k == K_CALLI))
-			t->mem = true;
 		if (!ok[k] || f->k >= K_JCC)
 			continue;
 		if OPREG(i) {
