@@ -56,6 +56,23 @@ void soft_update_seg(struct soft_cpu *c, int s)
 	if (s == VMM_CS &&
 	    (c->segbase[s] != old_base || c->seglim[s] != old_lim))
 		c->chain_gen++;
+	/* the JIT's 32-bit code assumes what jit_segslow says at its entry
+	 * guard and its patched links enter past the guard (jit/jit.c
+	 * seg_fast): a change makes them stale.  64-bit code does not use
+	 * it (bits set, no bump: an FS/GS base written at every context
+	 * switch must not cost the links) */
+	if (c->lm64) {
+		c->jit_segslow |= bit;
+	} else {
+		unsigned old = c->jit_segslow;
+		if ((c->segwchk & bit) || c->segbase[s] ||
+		    (s == VMM_SS && c->ssz != 4))
+			c->jit_segslow |= bit;
+		else
+			c->jit_segslow &= ~bit;
+		if (c->jit_segslow != old)
+			c->chain_gen++;
+	}
 }
 
 void soft_update_mode(struct soft_cpu *c)

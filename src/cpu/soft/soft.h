@@ -324,6 +324,11 @@ struct soft_cpu {
 	uint32_t seglim[6];
 	unsigned segchk;     /* segments needing limit checks on reads */
 	unsigned segwchk;    /* ... on writes (also not writable) */
+	/* outside 64-bit mode: segments that are not flat and writable with
+	 * base 0 (SS: or the stack size is not 4); 64-bit mode: all.  The
+	 * JIT's 32-bit code checks clear ones once at its entry (jit.c
+	 * seg_fast); a change bumps chain_gen (soft_update_seg) */
+	unsigned jit_segslow;
 	unsigned tlb_user;   /* 1 at CPL3 */
 	uint64_t ipmask;
 

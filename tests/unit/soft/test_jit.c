@@ -1681,6 +1681,76 @@ static const uint8_t shift_mem[] = {
 	0x66, 0x3c, 0x87, 0xd1, 0xff, 0xc9, 0x75, 0xaf, 0xf4,
 };
 
+
+/*
+ * 32-bit code uses a flat, writable, base-0 segment without a check or a
+ * base per access (checked once at the block's entry): a MOV DS in the
+ * middle of a compiled block (a based DS, GDT entry 0x18 rewritten) is
+ * seen by the access after it, a block entered through the executor with
+ * the new DS runs with its base, and the patched link B -> A made before
+ * the change (and again after it) does not enter A past the check.  EDI
+ * sums [ESI]: 20 loads through the flat DS (1 each) and the 21st, then
+ * one through the based DS right after the MOV and 19 more (0x100 each).
+ */
+static void run_seg_change(struct outcome *o, uint32_t flags)
+{
+	static const uint8_t code[] = {
+		0xb9, 0x28, 0x00, 0x00, 0x00,       /* mov ecx, 40 */
+		0x31, 0xff,                         /* xor edi, edi */
+		/* A: */
+		0x8b, 0x16,                         /* mov edx, [esi] */
+		0x01, 0xd7,                         /* add edi, edx */
+		0x83, 0xf9, 0x14,                   /* cmp ecx, 20 */
+		0x75, 0x08,                         /* jne B */
+		0x66, 0xb8, 0x18, 0x00,             /* mov ax, 0x18 */
+		0x8e, 0xd8,                         /* mov ds, ax */
+		0x03, 0x3e,                         /* add edi, [esi] */
+		/* B: */
+		0x49,                               /* dec ecx */
+		0x75, 0xec,                         /* jnz A */
+		0xf4,                               /* hlt */
+	};
+	/* base 0x1000, limit 4 GiB, data read/write accessed, DPL 3 */
+	const uint64_t desc = 0x00cff3001000ffffull;
+	const uint32_t one = 1, big = 0x100;
+	struct tvm t;
+	struct vmm_vcpu_stats s;
+
+	tvm_create(&t, flags);
+	tvm_setup(&t, ENV_PROT32, 0, code, sizeof(code));
+	assert_int_equal(vmm_mem_write(t.vm, ENV_GDT + 0x18, &desc, 8), 0);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_DATA, &one, 4), 0);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_DATA + 0x1000, &big, 4), 0);
+	t.st.gpr[VMM_RSI] = ENV_DATA;
+	tvm_set(&t);
+	o->e = tvm_run(&t);
+	o->st = t.st;
+	s = stats(t.cpu);
+	o->insns = s.insns_retired;
+	o->compiled = s.blocks_compiled;
+	o->fallbacks = s.jit_fallbacks;
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, o->data,
+				      sizeof(o->data)), 0);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_KSTACK - sizeof(o->kstack),
+				      o->kstack, sizeof(o->kstack)), 0);
+	tvm_destroy(&t);
+}
+
+static void test_32bit_segment_change(void **state)
+{
+	struct outcome a, b, h;
+
+	skip_without_jit();
+	run_seg_change(&a, VMM_CFG_NO_JIT);
+	run_seg_change(&b, VMM_CFG_JIT_EAGER);
+	run_seg_change(&h, VMM_CFG_JIT);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_int_equal((uint32_t)a.st.gpr[VMM_RDI], 21 + 20 * 0x100);
+	assert_true(b.compiled >= 3);
+	same(&a, &b);
+	same(&a, &h);
+}
+
 /* mov eax, 5; mov ecx, 7; add eax, ecx; shr dword [rdx], cl; inc ecx;
  * hlt: the shift faults (RDX unmapped) */
 static const uint8_t shift_mem_fault[] = {
@@ -2417,6 +2487,8 @@ int main(void)
 		cmocka_unit_test(test_push_pop16),
 		cmocka_unit_test(test_swapgs),
 		cmocka_unit_test(test_enter),
+
+		cmocka_unit_test(test_32bit_segment_change),
 		cmocka_unit_test(test_interpreter_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

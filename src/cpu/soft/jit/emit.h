@@ -77,12 +77,24 @@ static inline void e_ops(struct jit_emit *e, const uint8_t *op, unsigned n)
 		e_b(e, op[k]);
 }
 
-/* ModRM for [base + disp32] (base not RSP/R12) */
+/* ModRM for [base + disp] (base not RSP/R12): no displacement when it
+ * is 0 (but RBP/R13 as a base need one), disp8 when it fits, else
+ * disp32.  Nothing patches these bytes (only rel32s of jumps are
+ * patched, e_patch), so their length may vary. */
 static inline void e_mem(struct jit_emit *e, unsigned reg, unsigned base,
 			 int32_t disp)
 {
-	e_b(e, (uint8_t)(0x80 | ((reg & 7) << 3) | (base & 7)));
-	e_d(e, (uint32_t)disp);
+	uint8_t rm = (uint8_t)(((reg & 7) << 3) | (base & 7));
+
+	if (disp == 0 && (base & 7) != H_RBP) {
+		e_b(e, rm);
+	} else if (disp >= -128 && disp <= 127) {
+		e_b(e, (uint8_t)(0x40 | rm));
+		e_b(e, (uint8_t)disp);
+	} else {
+		e_b(e, (uint8_t)(0x80 | rm));
+		e_d(e, (uint32_t)disp);
+	}
 }
 
 /* op reg, [base + disp] (or op [base + disp], reg): opcode bytes @op */
@@ -128,12 +140,18 @@ static inline void e_pop(struct jit_emit *e, unsigned r)
 	e_b(e, (uint8_t)(0x58 + (r & 7)));
 }
 
-/* lea dst, [base + index << scale + disp32] (64-bit); base/index -1:
- * none; neither is RSP */
-static inline void e_lea(struct jit_emit *e, unsigned dst, int base,
-			 int index, unsigned scale, int32_t disp)
+/*
+ * lea dst, [base + index << scale + disp] of @size (8: 64 bits; 4: the
+ * address cut to 32 bits, zero-extended); base/index -1: none; neither
+ * is RSP.  The shortest form: no SIB without an index (unless the base
+ * is R12), disp8 or none where it fits.
+ */
+static inline void e_lea_sz(struct jit_emit *e, unsigned size, unsigned dst,
+			    int base, int index, unsigned scale,
+			    int32_t disp)
 {
-	uint8_t rex = 0x48;
+	uint8_t rex = size == 8 ? 0x48 : 0x40;
+	unsigned mod;
 
 	if (dst & 8)
 		rex |= 4;
@@ -141,12 +159,44 @@ static inline void e_lea(struct jit_emit *e, unsigned dst, int base,
 		rex |= 2;
 	if (base >= 0 && (base & 8))
 		rex |= 1;
-	e_b(e, rex);
+	if (rex != 0x40)
+		e_b(e, rex);
 	e_b(e, 0x8d);
-	e_b(e, (uint8_t)((base >= 0 ? 0x80 : 0x00) | ((dst & 7) << 3) | 4));
-	e_b(e, (uint8_t)((scale << 6) | ((index >= 0 ? (unsigned)index & 7 : 4) << 3) |
-			 (base >= 0 ? (unsigned)base & 7 : 5)));
-	e_d(e, (uint32_t)disp);
+	if (base < 0) {
+		/* [index << scale + disp32] (or [disp32]): SIB, base 101 */
+		e_b(e, (uint8_t)(((dst & 7) << 3) | 4));
+		e_b(e, (uint8_t)((scale << 6) |
+				 ((index >= 0 ? (unsigned)index & 7 : 4) << 3) |
+				 5));
+		e_d(e, (uint32_t)disp);
+		return;
+	}
+	if (disp == 0 && (base & 7) != H_RBP)
+		mod = 0;
+	else if (disp >= -128 && disp <= 127)
+		mod = 1;
+	else
+		mod = 2;
+	if (index < 0 && (base & 7) != H_RSP) {
+		e_b(e, (uint8_t)((mod << 6) | ((dst & 7) << 3) |
+				 ((unsigned)base & 7)));
+	} else {
+		e_b(e, (uint8_t)((mod << 6) | ((dst & 7) << 3) | 4));
+		e_b(e, (uint8_t)((scale << 6) |
+				 ((index >= 0 ? (unsigned)index & 7 : 4) << 3) |
+				 ((unsigned)base & 7)));
+	}
+	if (mod == 1)
+		e_b(e, (uint8_t)disp);
+	else if (mod == 2)
+		e_d(e, (uint32_t)disp);
+}
+
+/* the 64-bit lea (e_lea_sz) */
+static inline void e_lea(struct jit_emit *e, unsigned dst, int base,
+			 int index, unsigned scale, int32_t disp)
+{
+	e_lea_sz(e, 8, dst, base, index, scale, disp);
 }
 
 /* add (/0) or sub (/5) rsp, 8 */

@@ -168,6 +168,11 @@ struct jit_info {
 	/* the flags at its entry may be read (liveness: a reader, a call, a
 	 * possible fault or its end before an instruction writes them all) */
 	bool flags_in;
+	/* 32-bit code: CS's limit must be 4 GiB and the segments of segmask
+	 * flat, writable, base 0 (struct tr.segused) for its guard to
+	 * hold */
+	bool m32;
+	uint32_t segmask;
 };
 
 /* patched links per vCPU before they are all undone (and made again as
@@ -176,6 +181,21 @@ struct jit_info {
 
 static void soft_jit_patch(struct soft_cpu *c, struct jit_slot *s,
 			   struct soft_tb *n);
+
+/*
+ * The entry guard of the block of @ji holds for @rip now (translate_block:
+ * its RIP; 32-bit code: CS's limit 4 GiB, the segments it uses without
+ * checks still flat, writable, base 0): a patched link may go past it, as
+ * long as chain_gen does not change (which every change of these bumps).
+ */
+static bool jit_guard_holds(const struct soft_cpu *c,
+			    const struct jit_info *ji, uint64_t rip)
+{
+	if (ji->rip0 != rip)
+		return false;
+	return !ji->m32 || (c->seglim[VMM_CS] == 0xffffffffu &&
+			    !(c->jit_segslow & ji->segmask));
+}
 
 static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 {
@@ -209,8 +229,7 @@ static int soft_jit_link(struct soft_cpu *c, struct jit_slot *s)
 	s->rip = rip;
 	s->gen = c->chain_gen;
 	s->body = n->jit_body;
-	if (s->jmp && n->jit_info &&
-	    ((const struct jit_info *)n->jit_info)->rip0 == rip)
+	if (s->jmp && n->jit_info && jit_guard_holds(c, n->jit_info, rip))
 		soft_jit_patch(c, s, n);
 	return soft_thread_enter(c, n);
 }
@@ -488,8 +507,18 @@ struct tr {
 	uint64_t rip0;    /* RIP of the block's first instruction */
 	soft_fn orig;     /* insn[0]'s threaded entry (the entry guard's way
 			   * back to the interpreter) */
-	size_t guard[2];  /* the entry guard's jumps */
+	size_t guard[3];  /* the entry guard's jumps */
 	unsigned nguard;
+	/*
+	 * 32-bit code: the segments that were flat and writable with base
+	 * 0 (SS: and a 4-byte stack) when the block was compiled
+	 * (~jit_segslow, segfast0), and those of them its memory accesses
+	 * use without a check or a base (segused: the entry guard checks
+	 * they still are, seg_fast()); segimm: the guard's imm32 of
+	 * segused, filled in at the end.
+	 */
+	uint32_t segfast0, segused;
+	size_t segimm;
 	/*
 	 * A self-loop (the block ends in a JMP or Jcc to its own start and
 	 * every instruction is translated): LOOP_REG counts the iterations
@@ -723,6 +752,50 @@ static void to_slow(struct tr *t, uint8_t cc)
 }
 
 /*
+ * 32-bit code: segment @seg was flat, writable and based at 0 (SS: with a
+ * 4-byte stack) when the block was compiled.  Then its accesses need no
+ * check and no base: the entry guard checks the segments the block uses
+ * that way (segused) once, and any change of them bumps chain_gen
+ * (soft_update_seg), which undoes the patched links that enter past the
+ * guard; an interpreter call or a slow path in the middle of the block
+ * checks again after it (seg_recheck).
+ */
+static bool seg_fast(struct tr *t, unsigned seg)
+{
+	if (seg > VMM_GS || !(t->segfast0 & (1u << seg)))
+		return false;
+	t->segused |= 1u << seg;
+	return true;
+}
+
+/*
+ * After a call in the middle of a 32-bit block (the state exact): leave
+ * for the executor when one of the segments of @mask is no longer fast
+ * (a MOV to a segment register run by the interpreter), through the
+ * block's exit at @exit_pos (0: not emitted yet, t->exits).  RAX
+ * clobbered.
+ */
+static void seg_recheck(struct tr *t, uint32_t mask, size_t exit_pos)
+{
+	struct jit_emit *e = &t->e;
+	size_t ok;
+
+	if (!t->m32 || !mask)
+		return;
+	e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(jit_segslow));
+	e_d(e, mask);
+	ok = e_jcc32(e, CC_E);
+	e_movi(e, H_RAX, SOFT_END + 1);
+	if (exit_pos)
+		e_patch(e, e_jmp32(e), exit_pos);
+	else if (t->nexits < sizeof(t->exits) / sizeof(t->exits[0]))
+		t->exits[t->nexits++] = e_jmp32(e);
+	else
+		e->overflow = true;
+	e_patch(e, ok, e_pos(e));
+}
+
+/*
  * RSI = linear address of @i's memory operand (64-bit mode: FS and GS
  * have a base, the other segments none).  Stack references check the
  * address is canonical (#SS by the slow path).
@@ -730,7 +803,7 @@ static void to_slow(struct tr *t, uint8_t cc)
 static void emit_ea(struct tr *t, const struct soft_insn *i)
 {
 	struct jit_emit *e = &t->e;
-	bool hi;
+	bool hi, zext = true;
 	int hb = -1, hx = -1;
 
 	if (i->base == SOFT_RIPREL) {
@@ -745,8 +818,11 @@ static void emit_ea(struct tr *t, const struct soft_insn *i)
 	if (i->base != SOFT_RIPREL &&
 	    (i->base == SOFT_NOREG || hb >= 0) &&
 	    (i->index == SOFT_NOREG || hx >= 0)) {
-		/* lea rsi, [base + index * scale + disp32] */
-		e_lea(e, H_RSI, hb, hx, i->scale, (int32_t)i->disp);
+		/* lea rsi, [base + index * scale + disp32] (32-bit
+		 * addresses: lea esi, cut and zero-extended) */
+		e_lea_sz(e, i->asz == 4 ? 4 : 8, H_RSI, hb, hx, i->scale,
+			 (int32_t)i->disp);
+		zext = false;
 	} else if (i->base != SOFT_RIPREL) {
 		/* a register in the state: RSI = base (or disp), then one
 		 * lea adds index * scale (+ disp) from the cached register
@@ -774,9 +850,11 @@ static void emit_ea(struct tr *t, const struct soft_insn *i)
 			e_shift_i(e, 4, H_RAX, i->scale);
 		e_alu_rr(e, 0x01, H_RSI, H_RAX);
 	}
-	if (i->asz == 4)
+	if (i->asz == 4 && zext)
 		e_zext(e, H_RSI, 4);
-	if (t->m32) {
+	if (t->m32 && seg_fast(t, i->seg)) {
+		/* flat, writable, base 0: checked at the entry */
+	} else if (t->m32) {
 		/* a segment that needs a limit or type check (segwchk:
 		 * not flat, or not writable; clear implies segchk clear)
 		 * goes to the slow path, whose handler checks; else the
@@ -816,20 +894,24 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 	uint8_t tag = write ? (uint8_t)offsetof(struct soft_tlb_entry, tag_w)
 			    : (uint8_t)offsetof(struct soft_tlb_entry, tag_r);
 
-	/* rax = soft_tlb_idx(lin) */
+	/* rax = soft_tlb_idx(lin) = ((lin >> 12) ^ (lin >> 25)) & 1023,
+	 * formed as ((lin ^ (lin >> 13)) >> 12) & 1023: one move less */
 	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);
+	e_shift_i(e, 5, H_RAX, 12 + SOFT_TLB_BITS + 3 - 12);
+	e_alu_rr(e, 0x31, H_RAX, H_RSI);       /* xor rax, rsi */
 	e_shift_i(e, 5, H_RAX, 12);
-	e_rr(e, OPS(0x89), 8, H_RSI, H_RCX);
-	e_shift_i(e, 5, H_RCX, 12 + SOFT_TLB_BITS + 3);
-	e_rr(e, OPS(0x31), 4, H_RCX, H_RAX);   /* xor eax, ecx */
-	e_rr(e, OPS(0x81), 4, 4, H_RAX);       /* and eax, size - 1 */
+	e_b(e, 0x25);                          /* and eax, size - 1 */
 	e_d(e, SOFT_TLB_SIZE - 1);
 	/* the entry: R10 (this CPL's TLB) + idx * 40 = r10 + rax * 5 * 8 */
 	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
 	/* the page of the access's last byte is the entry's: a hit that
 	 * does not cross the page */
-	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x4e);                /* lea rcx,[rsi+size-1] */
-	e_b(e, (uint8_t)(size - 1));
+	if (size == 1) {
+		e_rr(e, OPS(0x89), 8, H_RSI, H_RCX);             /* mov rcx,rsi */
+	} else {
+		e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x4e);        /* lea rcx,[rsi+size-1] */
+		e_b(e, (uint8_t)(size - 1));
+	}
 	e_alu_ri(e, 4, H_RCX, -4096);
 	/* cmp rcx, [r10+rax*8+tag] */
 	e_b(e, 0x49); e_b(e, 0x3b); e_b(e, 0x4c); e_b(e, 0xc2); e_b(e, tag);
@@ -1501,6 +1583,11 @@ static void stack_ea32(struct tr *t, bool write)
 {
 	struct jit_emit *e = &t->e;
 
+	if (seg_fast(t, VMM_SS)) {
+		/* a 4-byte stack, flat, base 0: checked at the entry */
+		emit_tlb(t, 4, write);
+		return;
+	}
 	e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(ssz)); e_b(e, 4); /* cmp ssz, 4 */
 	to_slow(t, CC_NE);
 	e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(segwchk));
@@ -2350,6 +2437,10 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 		if (t->nexits2 >= sizeof(t->exits2) / sizeof(t->exits2[0]))
 			return false;
 		t->exits2[t->nexits2++] = e_jcc32(e, CC_NE);
+		/* (a MOV to a segment register: the segments this block
+		 * may have used unchecked, any of those fast at its
+		 * compilation) */
+		seg_recheck(t, t->segfast0, 0);
 		cache_load(t);
 		t->hf = false;
 	}
@@ -2656,9 +2747,11 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	if (t->loop && target == t->rip0)
 		return emit_jcc_loop(t, k, f, hf);
 	cache_end(t); /* moves: the host flags stay */
-	if (t->pf.v) {
-		/* redo the producer for its host flags; the flags stay
-		 * pending for the exits (emit_link_direct) */
+	if (t->pf.v && !hf) {
+		/* redo the producer for its host flags (unless they are
+		 * its already: the pending producer is the last flag
+		 * writer); the flags stay pending for the exits
+		 * (emit_link_direct) */
 		pf_redo(t, &t->pf);
 		hf = true;
 	}
@@ -4573,13 +4666,18 @@ static void choose_cached(struct tr *t, const struct form *forms,
 
 	memset(t->hr, -1, sizeof(t->hr));
 	t->cached = t->dirty = 0;
+	/*
+	 * Every block keeps R10 = the TLB base (loaded at its entry and
+	 * after each call), memory accesses or not: then every exit has it,
+	 * and a patched link from a block without accesses into one with
+	 * them needs no trampoline with the three loads (a two-block inner
+	 * loop, cc64 -O2 strsearch).  It changes only with the CPL, which
+	 * bumps chain_gen (soft_update_mode).
+	 */
+	t->mem = true;
 	for (unsigned k = 0; k < tb->ninsn; k++) {
 		const struct soft_insn *i = &tb->insn[k];
 		const struct form *f = &forms[k];
-		if (ok[k] && (form_mem(i, f) || f->k == K_RET ||
-			      f->k == K_CALL || f->k == K_JMPI ||
-			      f->k == K_CALLI))
-			t->mem = true;
 		if (!ok[k] || f->k >= K_JCC || f->k == K_STR || f->k == K_DF ||
 		    f->k == K_CLI || f->k == K_PP16 || f->k == K_SWAPGS ||
 		    f->k == K_ENTER)
@@ -4784,6 +4882,12 @@ static bool translate_block(struct tr *t)
 	if (t->m32) {
 		e_rm(e, OPS(0x83), 4, 7, H_RBX, OFF(seglim[VMM_CS]));
 		e_b(e, 0xff);
+		t->guard[t->nguard++] = e_jcc32(e, CC_NE);
+		/* the segments used without checks (seg_fast; the imm32
+		 * is filled in at the end) */
+		e_rm(e, OPS(0xf7), 4, 0, H_RBX, OFF(jit_segslow));
+		t->segimm = e_pos(e);
+		e_d(e, 0);
 		t->guard[t->nguard++] = e_jcc32(e, CC_NE);
 	}
 	/* a patched link enters past the guard (struct jit_info) */
@@ -5002,6 +5106,9 @@ static bool translate_block(struct tr *t)
 		e_call(e, (const void *)soft_jit_call);
 		e_rr(e, OPS(0x85), 4, H_RAX, H_RAX);
 		e_patch(e, e_jcc32(e, CC_NE), exit_pos);
+		if (!t->loop)
+			seg_recheck(t, t->segused, exit_pos);
+		/* (a self-loop: chain_gen, below) */
 		if (t->loop) {
 			/* the state is exact here: leave when the call
 			 * changed chain_gen (a TLB flush, an invalidation:
@@ -5060,6 +5167,8 @@ static bool translate_block(struct tr *t)
 	emit_epilogue(e);
 	e_movi(e, H_RAX, (uint64_t)(uintptr_t)t->orig);
 	e_b(e, 0xff); e_b(e, 0xe0); /* jmp rax */
+	if (t->m32 && !e->overflow)
+		memcpy(e->start + t->segimm, &t->segused, 4);
 	return !e->overflow;
 }
 
@@ -5206,6 +5315,7 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 		t->m32 = tb->key == 4;
 		t->rip0 = t->m32 ? (uint32_t)(tb->lin - c->segbase[VMM_CS])
 				 : tb->lin;
+		t->segfast0 = t->m32 ? ~c->jit_segslow & 0x3fu : 0;
 		t->orig = tb->insn[0].run;
 		t->e.start = c->jit_rw + start;
 		t->e.p = t->e.start;
@@ -5225,6 +5335,8 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 			ji->cached = t->cached;
 			ji->mem = t->mem;
 			ji->flags_in = t->flags_in;
+			ji->m32 = t->m32;
+			ji->segmask = t->segused;
 		}
 		tb->jit_info = ji;
 		c->jit_used = start + e_pos(&t->e);
