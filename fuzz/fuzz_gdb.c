@@ -74,16 +74,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    b->kind != VMM_HWBP_OFF)
 			abort();
 	}
-	/* the breakpoints must be invisible and removable */
-	while (gdb->nbp) {
-		struct gdb_bp b = gdb->bp[gdb->nbp - 1];
-		char cmd[48];
-		uint8_t byte;
-		int n = snprintf(cmd, sizeof(cmd), "z0,%llx,1",
-				 (unsigned long long)b.gva);
-		if (gdb_handle_packet(gdb, cmd, (size_t)n) != 0 ||
-		    vmm_mem_read(vm, b.gpa, &byte, 1) < 0 || byte != b.orig)
-			abort();
+	/* the breakpoints must be removable, and once all are gone every
+	 * patched byte holds its saved value again (aliases - two addresses
+	 * of one byte - share it; while one is planted the INT3 stays) */
+	{
+		static struct gdb_bp saved[GDB_MAX_BPS];
+		unsigned n = gdb->nbp;
+
+		memcpy(saved, gdb->bp, n * sizeof(saved[0]));
+		while (gdb->nbp) {
+			struct gdb_bp b = gdb->bp[gdb->nbp - 1];
+			char cmd[48];
+			int len = snprintf(cmd, sizeof(cmd), "z0,%llx,1",
+					   (unsigned long long)b.gva);
+			unsigned before = gdb->nbp;
+
+			if (gdb_handle_packet(gdb, cmd, (size_t)len) != 0 ||
+			    gdb->nbp != before - 1)
+				abort();
+		}
+		for (unsigned k = 0; k < n; k++) {
+			uint8_t byte;
+
+			if (vmm_mem_read(vm, saved[k].gpa, &byte, 1) < 0 ||
+			    byte != saved[k].orig)
+				abort();
+		}
 	}
 	return 0;
 }

@@ -79,9 +79,16 @@ static int translate(struct vmm_gdb *g, uint64_t gva, vmm_gpa_t *gpa)
 	return vmm_vcpu_translate(g->cpu[g->gcpu], gva, 0, gpa);
 }
 
-/* Copy @len bytes at guest-virtual @gva to or from @buf, page by page,
- * each page translated on its own.  *@done gets the bytes copied; returns
- * 0, or the error that stopped it. */
+/*
+ * Copy @len bytes at guest-virtual @gva to or from @buf, page by page,
+ * each page translated on its own.  Planted breakpoints are matched by
+ * the guest-physical byte they patch, not by the address they were set
+ * at: page tables change, and another virtual address may map the same
+ * byte.  Reading shows the guest's bytes under them; writing a byte under
+ * one makes it the new saved byte (of every breakpoint on that byte) and
+ * the INT3 stays.  *@done gets the bytes copied; returns 0, or the error
+ * that stopped it (all or nothing per page).
+ */
 static int gva_copy(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len,
 		    bool wr, size_t *done)
 {
@@ -89,15 +96,49 @@ static int gva_copy(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len,
 	while (*done < len) {
 		uint64_t a = gva + *done;
 		size_t chunk = 4096 - (a & 4095);
+		uint8_t *p = buf + *done;
 		vmm_gpa_t gpa;
 		int r;
 
 		if (chunk > len - *done)
 			chunk = len - *done;
 		r = translate(g, a, &gpa);
-		if (r == 0)
-			r = wr ? vmm_mem_write(g->vm, gpa, buf + *done, chunk)
-			       : vmm_mem_read(g->vm, gpa, buf + *done, chunk);
+		if (r == 0 && wr) {
+			/* the bytes written under breakpoints, by bp index:
+			 * saved only once the write has succeeded */
+			int16_t put[GDB_MAX_BPS];
+
+			for (unsigned i = 0; i < g->nbp; i++) {
+				uint64_t off = g->bp[i].gpa - gpa;
+				unsigned k = 0;
+
+				put[i] = -1;
+				if (off >= chunk)
+					continue;
+				while (k < i && g->bp[k].gpa != g->bp[i].gpa)
+					k++;
+				if (k < i)
+					continue; /* an alias: done as bp[k] */
+				put[i] = p[off];
+				p[off] = 0xcc;
+			}
+			r = vmm_mem_write(g->vm, gpa, p, chunk);
+			for (unsigned i = 0; i < g->nbp && r == 0; i++) {
+				if (put[i] < 0)
+					continue;
+				/* aliases (same byte) share the saved byte */
+				for (unsigned j = 0; j < g->nbp; j++)
+					if (g->bp[j].gpa == g->bp[i].gpa)
+						g->bp[j].orig = (uint8_t)put[i];
+			}
+		} else if (r == 0) {
+			r = vmm_mem_read(g->vm, gpa, p, chunk);
+			for (unsigned i = 0; i < g->nbp && r == 0; i++) {
+				uint64_t off = g->bp[i].gpa - gpa;
+				if (off < chunk)
+					p[off] = g->bp[i].orig;
+			}
+		}
 		if (r < 0)
 			return r;
 		*done += chunk;
@@ -105,9 +146,9 @@ static int gva_copy(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len,
 	return 0;
 }
 
-/* Read up to @len bytes at guest-virtual @gva, showing the guest's bytes
- * under planted breakpoints.  Returns bytes read (> 0) or a negative errno
- * if not even the first byte is readable. */
+/* Read up to @len bytes at guest-virtual @gva (the guest's bytes under
+ * planted breakpoints).  Returns bytes read (> 0) or a negative errno if
+ * not even the first byte is readable. */
 static long mem_read(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len)
 {
 	size_t done;
@@ -115,30 +156,15 @@ static long mem_read(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len)
 
 	if (r < 0 && !done)
 		return r;
-	for (unsigned i = 0; i < g->nbp; i++) {
-		uint64_t off = g->bp[i].gva - gva;
-		if (off < done)
-			buf[off] = g->bp[i].orig;
-	}
 	return (long)done;
 }
 
 /* Write @len bytes; a byte under a planted breakpoint becomes its new
- * "original" and the INT3 stays.  All or nothing per page. */
+ * saved byte and the INT3 stays. */
 static int mem_write(struct vmm_gdb *g, uint64_t gva, uint8_t *buf, size_t len)
 {
 	size_t done;
 
-	for (unsigned i = 0; i < g->nbp; i++) {
-		uint64_t off = g->bp[i].gva - gva;
-		if (off < len) {
-			g->bp[i].orig = buf[off];
-			buf[off] = 0xcc;
-			for (unsigned j = 0; j < g->nbp; j++)
-				if (g->bp[j].gpa == g->bp[i].gpa)
-					g->bp[j].orig = g->bp[i].orig;
-		}
-	}
 	return gva_copy(g, gva, buf, len, true, &done);
 }
 

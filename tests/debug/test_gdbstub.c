@@ -276,6 +276,54 @@ static void test_memory(void **state)
 }
 
 /*
+ * Breakpoints belong to the byte they patch, not to the address they were
+ * set at (found by fuzz_gdb: a write through another mapping of a
+ * planted byte overwrote the INT3, and removing the breakpoint then put
+ * the old byte back over the write).  gva 0x400000-0x5fffff is made a
+ * second mapping of 0-0x1fffff (PD[2] = PD[0] of the boot's 2 MiB pages).
+ */
+static void test_memory_alias(void **state)
+{
+	struct fix *f = *state;
+	struct vmm_cpu_state st;
+	uint64_t e, pdpt, pd;
+	uint8_t b;
+
+	assert_int_equal(vmm_vcpu_get_state(vmm_vm_get_vcpu(f->vm, 0), &st), 0);
+	assert_int_equal(vmm_mem_read(f->vm, st.cr3 & ~0xfffull, &e, 8), 0);
+	pdpt = e & 0x000ffffffffff000ull;
+	assert_int_equal(vmm_mem_read(f->vm, pdpt, &e, 8), 0);
+	pd = e & 0x000ffffffffff000ull;
+	assert_int_equal(vmm_mem_read(f->vm, pd, &e, 8), 0);
+	assert_true(e & 0x80); /* a 2 MiB page */
+	assert_int_equal(vmm_mem_write(f->vm, pd + 16, &e, 8), 0);
+
+	assert_string_equal(cmd(f, "m500000,4"), "48ffc048");
+	assert_string_equal(cmd(f, "Z0,100003,1"), "OK");
+	/* a write through the other mapping keeps the INT3, saves the byte */
+	assert_string_equal(cmd(f, "M500003,1:90"), "OK");
+	assert_int_equal(vmm_mem_read(f->vm, 0x100003, &b, 1), 0);
+	assert_int_equal(b, 0xcc);
+	assert_string_equal(cmd(f, "m100002,2"), "c090");
+	assert_string_equal(cmd(f, "m500002,2"), "c090");
+	/* both addresses planted: one byte, one saved value */
+	assert_string_equal(cmd(f, "Z0,500003,1"), "OK");
+	assert_string_equal(cmd(f, "M100003,1:91"), "OK");
+	assert_string_equal(cmd(f, "m500003,1"), "91");
+	assert_string_equal(cmd(f, "z0,100003,1"), "OK");
+	assert_int_equal(vmm_mem_read(f->vm, 0x100003, &b, 1), 0);
+	assert_int_equal(b, 0xcc); /* still planted at 0x500003 */
+	assert_string_equal(cmd(f, "m100003,1"), "91");
+	/* writing 0xcc itself is a byte like any other */
+	assert_string_equal(cmd(f, "M100003,1:cc"), "OK");
+	assert_string_equal(cmd(f, "z0,500003,1"), "OK");
+	assert_int_equal(vmm_mem_read(f->vm, 0x100003, &b, 1), 0);
+	assert_int_equal(b, 0xcc);
+	assert_string_equal(cmd(f, "M100003,1:48"), "OK");
+	assert_string_equal(cmd(f, "m500000,4"), "48ffc048");
+}
+
+/*
  * Memory listener (issue #13 item 1): memory holding a planted INT3 is
  * not removed (-EBUSY) — its saved byte would later be "restored" into
  * whatever is mapped there then; without breakpoints it goes.
@@ -489,6 +537,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_alias, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_memory_removed, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_session, setup, teardown),
