@@ -478,12 +478,23 @@ VMM_API VMM_MUST_CHECK int vmm_migrate_resume(vmm_vm *vm, int fd,
  * thresholds say (QEMU's migrate-start-postcopy).  The sender switches
  * over at its next page: the pages it has not sent yet (the rest of the
  * first pass, the rest of the round) join the missing set with those
- * dirtied since they were sent.  Returns 0 (the switch is under way;
- * vmm_migrate_send() reports it in stats->postcopy), -EINVAL when no
- * vmm_migrate_send() runs on @vm or it was started without
- * VMM_MIGRATE_POSTCOPY, -ENOTSUP when its destination does not take
- * post-copy, -EALREADY once its stop-and-copy or switch-over began.
- * Thread-safe; since 0.3.
+ * dirtied since they were sent.  Whether the destination takes post-copy
+ * is known only from its reply to the source's HELLO: a call before that
+ * reply (right after vmm_migrate_send() started, or during the
+ * authentication handshake) blocks until it arrived, or until the send
+ * failed (bounded by the send's timeout_ms per stalled read).
+ *
+ * Returns 0 when the request is recorded and the destination takes
+ * post-copy: the switch happens (vmm_migrate_send() reports it in
+ * stats->postcopy) unless the migration fails.  -EINVAL when no
+ * vmm_migrate_send() runs on @vm (also when it ended before the request
+ * could be recorded) or it was started without VMM_MIGRATE_POSTCOPY;
+ * -ENOTSUP when its destination does not take post-copy (the migration
+ * goes on as pre-copy); -EALREADY once its stop-and-copy or switch-over
+ * began; -ECANCELED when the send failed before the destination replied
+ * (its own return value says why); -EDEADLK when called before the
+ * reply on the thread that runs vmm_migrate_send() (from the VM's log
+ * callback), which cannot wait for itself.  Thread-safe; since 0.3.
  */
 VMM_API VMM_MUST_CHECK int vmm_migrate_start_postcopy(vmm_vm *vm);
 

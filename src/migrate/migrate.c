@@ -476,6 +476,8 @@ static int pc_source_switch(struct sender *s, struct snap_state *ss,
 static bool t2_pc_requested(struct sender *s);
 static void t2_pass0_rest(struct sender *s, uint32_t ri, uint64_t pi);
 static void t2_stopping(struct sender *s);
+static void t2_replied(struct sender *s);
+static void t2_detach(struct sender *s);
 static int pc_send_maps(struct chan *c, const struct snap_config *cfg,
 			uint64_t *const *maps);
 static void t2_log_switch(struct sender *s, double tpause, uint64_t pages,
@@ -783,8 +785,11 @@ static int send_hello(struct sender *s)
 	vmm__sb_free(&b);
 	if (!ret)
 		ret = t2_hello_reply(s, &len); /* [CAPS,] READY */
-	if (!ret)
+	if (!ret) {
 		mig_ready_features(s, len);
+		/* vmm_migrate_start_postcopy() calls waiting for it go on */
+		t2_replied(s);
+	}
 	return ret;
 }
 
@@ -1013,6 +1018,7 @@ stop:
 	t2_log_switch(s, tpause, s->st.last_round_pages, false);
 fail:
 	vmm__vm_set_sender(vm, NULL);
+	t2_detach(s);
 	t2_throttle_end(s);
 	if (s->ml_on)
 		vmm__mem_listener_remove(vm, &s->ml);

@@ -51,6 +51,9 @@ static void t2_init(struct sender *s, const struct vmm_migrate_opts *o)
 		t->thr_max = 99;
 	if (t->thr_init > t->thr_max)
 		t->thr_init = t->thr_max;
+	t->thread = pthread_self();
+	pthread_mutex_init(&t->reply_lock, NULL);
+	pthread_cond_init(&t->reply_cond, NULL);
 }
 
 /*
@@ -238,20 +241,85 @@ static void t2_pass0_rest(struct sender *s, uint32_t ri, uint64_t pi)
 		 (unsigned long long)n);
 }
 
-/* under the VM's lock (vmm__vm_with_sender()) */
+/*
+ * Under the VM's lock (vmm__vm_with_sender()).  Before the destination's
+ * reply to HELLO nothing is decided: with @wait the caller is counted as
+ * a waiter (the sender stays allocated until it is gone) and gets the
+ * sender in *@wait and -EINPROGRESS back.
+ */
 static int t2_request_locked(void *sp, void *arg)
 {
 	struct sender *s = sp;
+	struct sender **wait = arg;
 
-	(void)arg;
 	if (!(s->t2.flags & VMM_MIGRATE_POSTCOPY))
 		return -EINVAL;
+	pthread_mutex_lock(&s->t2.reply_lock);
+	if (!s->t2.replied && pthread_equal(s->t2.thread, pthread_self())) {
+		/* the VM's log callback on the sending thread: waiting
+		 * would wait for itself */
+		pthread_mutex_unlock(&s->t2.reply_lock);
+		return -EDEADLK;
+	}
+	if (!s->t2.replied) {
+		s->t2.waiters++;
+		pthread_mutex_unlock(&s->t2.reply_lock);
+		*wait = s;
+		return -EINPROGRESS;
+	}
+	pthread_mutex_unlock(&s->t2.reply_lock);
 	if (atomic_load(&s->t2.pc_refused))
 		return -ENOTSUP;
 	if (atomic_load(&s->t2.stopping))
 		return -EALREADY;
 	atomic_store(&s->t2.pc_request, true);
 	return 0;
+}
+
+/*
+ * A request that came before the reply: wait (without the VM's lock)
+ * until the reply is in or the send is over.  @s must not be touched
+ * after the waiter count is dropped: the sender may free it at once.
+ */
+static bool t2_wait_reply(struct sender *s)
+{
+	struct mig_t2 *t = &s->t2;
+	bool replied;
+
+	pthread_mutex_lock(&t->reply_lock);
+	while (!t->replied && !t->over)
+		pthread_cond_wait(&t->reply_cond, &t->reply_lock);
+	replied = t->replied;
+	if (--t->waiters == 0)
+		pthread_cond_broadcast(&t->reply_cond);
+	pthread_mutex_unlock(&t->reply_lock);
+	return replied;
+}
+
+/* The sender: the destination's reply to HELLO is in (s->t2.pc_refused
+ * is set when it takes no post-copy). */
+static void t2_replied(struct sender *s)
+{
+	pthread_mutex_lock(&s->t2.reply_lock);
+	s->t2.replied = true;
+	pthread_cond_broadcast(&s->t2.reply_cond);
+	pthread_mutex_unlock(&s->t2.reply_lock);
+}
+
+/* The sender, after vmm__vm_set_sender(NULL) (no new waiter can come):
+ * wake the waiters, wait until they are gone, tear the lock down. */
+static void t2_detach(struct sender *s)
+{
+	struct mig_t2 *t = &s->t2;
+
+	pthread_mutex_lock(&t->reply_lock);
+	t->over = true;
+	pthread_cond_broadcast(&t->reply_cond);
+	while (t->waiters)
+		pthread_cond_wait(&t->reply_cond, &t->reply_lock);
+	pthread_mutex_unlock(&t->reply_lock);
+	pthread_mutex_destroy(&t->reply_lock);
+	pthread_cond_destroy(&t->reply_cond);
 }
 
 static int t2_stop_locked(void *sp, void *arg)
@@ -279,16 +347,27 @@ static void t2_stopping(struct sender *s)
 
 int vmm_migrate_start_postcopy(vmm_vm *vm)
 {
+	struct sender *wait = NULL;
+	bool cut = false;
 	int ret;
 
 	if (!vm)
 		return -EINVAL;
-	ret = vmm__vm_with_sender(vm, t2_request_locked, NULL);
+	/* before the destination's reply: wait for it, then ask again (the
+	 * sender may be gone by then, or another one may run) */
+	while ((ret = vmm__vm_with_sender(vm, t2_request_locked, &wait)) ==
+	       -EINPROGRESS)
+		cut = !t2_wait_reply(wait);
 	switch (ret) {
 	case 0:
 		vmm__log(vm, VMM_LOG_INFO, "migrate: post-copy requested");
 		return 0;
 	case -ENOENT:
+		if (cut)
+			return vmm__err(vm, -ECANCELED, "migrate: start "
+					"post-copy: the vmm_migrate_send() "
+					"failed before the destination "
+					"replied");
 		return vmm__err(vm, -EINVAL, "migrate: start post-copy: no "
 				"vmm_migrate_send() is running on this VM");
 	case -EINVAL:
@@ -298,6 +377,10 @@ int vmm_migrate_start_postcopy(vmm_vm *vm)
 	case -ENOTSUP:
 		return vmm__err(vm, -ENOTSUP, "migrate: start post-copy: the "
 				"destination does not take post-copy");
+	case -EDEADLK:
+		return vmm__err(vm, -EDEADLK, "migrate: start post-copy: "
+				"called on the sending thread (a log "
+				"callback) before the destination replied");
 	default:
 		return vmm__err(vm, ret, "migrate: start post-copy: the "
 				"stop-and-copy or switch-over has begun");

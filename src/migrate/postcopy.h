@@ -49,6 +49,19 @@ struct mig_t2 {
 	_Atomic bool pc_request;
 	_Atomic bool pc_refused;     /* the destination takes no post-copy */
 	_Atomic bool stopping;       /* stop-and-copy or switch-over began */
+	/*
+	 * A request that comes before the destination's reply to HELLO
+	 * (CAPS, READY) waits for it: whether the switch can happen depends
+	 * on it.  Under reply_lock: @replied once the reply is in, @over once
+	 * the send is over (after vmm__vm_set_sender(NULL)); @waiters counts
+	 * the requesting threads that hold a pointer to this sender, which
+	 * is not freed before they are gone (t2_detach()).
+	 */
+	pthread_t thread;            /* the sending thread (never waits) */
+	pthread_mutex_t reply_lock;
+	pthread_cond_t reply_cond;
+	bool replied, over;
+	unsigned waiters;
 };
 
 #endif

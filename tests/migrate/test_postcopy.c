@@ -29,7 +29,10 @@
  *                           arrive as PAGES_ZSTD during post-copy) and
  *                           during the rounds; refused without
  *                           VMM_MIGRATE_POSTCOPY, by a destination that
- *                           takes none, and with no migration running
+ *                           takes none, and with no migration running;
+ *                           asked before the destination's reply to
+ *                           HELLO (the call waits for it: 0, -ENOTSUP,
+ *                           or -ECANCELED when the connection is cut)
  *   test_postcopy converge  pre-copy + auto-converge: the throttle rises
  *                           until the rest fits the downtime target
  *   test_postcopy available as an unprivileged user (root drops to
@@ -847,9 +850,215 @@ static void request_refused(bool dst_refuses)
 	free(rx);
 }
 
+/*
+ * A request before the destination replied to HELLO: whether it can be
+ * honoured depends on that reply, so the call must wait for it.  A
+ * gate between the two ends holds the source's HELLO until the request
+ * is under way (and 250 ms more), then forwards it (or cuts both
+ * connections).  The destination takes post-copy: 0, and the call
+ * returned only after the gate opened, the switch happened in the first
+ * pass; it takes none: -ENOTSUP and a pre-copy migration; cut: the send
+ * fails and the call says -ECANCELED.  (Before the fix the call returned
+ * 0 at once in all three.)
+ */
+enum { GATE_TAKES, GATE_REFUSES, GATE_CUT };
+
+struct gate {
+	int src, dst;          /* the source's peer end, the destination's */
+	int mode;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool hello, open, calling, returned;
+	double t_open, t_ret;
+};
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void *gate_back(void *arg)
+{
+	struct gate *gt = arg;
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(gt->dst, buf, sizeof(buf))) > 0)
+		if (write(gt->src, buf, (size_t)n) != n)
+			break;
+	shutdown(gt->src, SHUT_RDWR);
+	return NULL;
+}
+
+static void *gate_fwd(void *arg)
+{
+	struct gate *gt = arg;
+	static char buf[65536];
+	ssize_t n = read(gt->src, buf, sizeof(buf));
+	struct timespec ts;
+
+	pthread_mutex_lock(&gt->lock);
+	gt->hello = true; /* the send runs: its HELLO is here */
+	pthread_cond_broadcast(&gt->cond);
+	while (!gt->calling)
+		pthread_cond_wait(&gt->cond, &gt->lock);
+	/* the call is under way: 250 ms for it to return (it must not) */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 250 * 1000000l;
+	if (ts.tv_nsec >= 1000000000l) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000l;
+	}
+	while (!gt->returned &&
+	       pthread_cond_timedwait(&gt->cond, &gt->lock, &ts) == 0)
+		;
+	gt->open = true;
+	gt->t_open = mono_ms();
+	pthread_mutex_unlock(&gt->lock);
+	if (gt->mode == GATE_CUT || n <= 0) {
+		shutdown(gt->src, SHUT_RDWR);
+		shutdown(gt->dst, SHUT_RDWR);
+		return NULL;
+	}
+	do {
+		if (write(gt->dst, buf, (size_t)n) != n)
+			break;
+	} while ((n = read(gt->src, buf, sizeof(buf))) > 0);
+	shutdown(gt->dst, SHUT_RDWR);
+	return NULL;
+}
+
+struct early_req {
+	vmm_vm *vm;
+	struct gate *gt;
+	int ret;
+};
+
+static void *early_req_thread(void *arg)
+{
+	struct early_req *q = arg;
+	struct gate *gt = q->gt;
+
+	pthread_mutex_lock(&gt->lock);
+	while (!gt->hello)
+		pthread_cond_wait(&gt->cond, &gt->lock);
+	gt->calling = true;
+	pthread_cond_broadcast(&gt->cond);
+	pthread_mutex_unlock(&gt->lock);
+	q->ret = vmm_migrate_start_postcopy(q->vm);
+	pthread_mutex_lock(&gt->lock);
+	gt->returned = true;
+	gt->t_ret = mono_ms();
+	pthread_cond_broadcast(&gt->cond);
+	pthread_mutex_unlock(&gt->lock);
+	return NULL;
+}
+
+static void request_before_reply(int mode)
+{
+	static const char *const names[] = {
+		"a destination with post-copy", "a destination without "
+		"post-copy", "a connection cut before the reply" };
+	enum vmm_backend b = have_kvm() ? VMM_BACKEND_KVM : VMM_BACKEND_SOFT;
+	struct vmm_migrate_opts mo = src_opts;
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
+	struct gate gt = { .mode = mode };
+	struct early_req q = { .gt = &gt };
+	const char *what = names[mode];
+	struct mg g;
+	int64_t value = -1;
+	char before[1 << 16], msg[256];
+	pthread_t t, tq, tf, tb;
+	int a[2], c[2], ret;
+
+	mo.postcopy_after_rounds = UINT32_MAX; /* only on request */
+	/* refused: pre-copy that cannot converge ends after 3 rounds */
+	mo.max_rounds = mode == GATE_REFUSES ? 3 : 10000;
+	pthread_mutex_init(&gt.lock, NULL);
+	pthread_cond_init(&gt.cond, NULL);
+	pass0_logged = rounds_logged = 0;
+	mg_log_hook = req_log_cb;
+	start_source(&g, b, &value);
+	mg_log_hook = NULL;
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 &&
+	      socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, "socketpair");
+	gt.src = a[1];
+	gt.dst = c[0];
+	rx->fd = c[1];
+	rx->backend = b;
+	rx->no_postcopy = mode == GATE_REFUSES;
+	mg_init(&rx->g);
+	q.vm = g.vm;
+	pthread_create(&tf, NULL, gate_fwd, &gt);
+	pthread_create(&tb, NULL, gate_back, &gt);
+	pthread_create(&t, NULL, rx_thread, rx);
+	pthread_create(&tq, NULL, early_req_thread, &q);
+	ret = vmm_migrate_send(g.vm, a[0], &mo, &st);
+	vmm_last_error(g.vm, msg, sizeof(msg));
+	shutdown(a[0], SHUT_RDWR);
+	pthread_join(tq, NULL);
+	pthread_join(tf, NULL);
+	pthread_join(tb, NULL);
+	pthread_join(t, NULL);
+	printf("%s: request %s %.1f ms after the gate opened, send %s, "
+	       "post-copy %d, %llu pages missing at the switch\n", what,
+	       vmm_err_name(q.ret), gt.t_ret - gt.t_open, vmm_err_name(ret),
+	       st.postcopy, (unsigned long long)st.postcopy_pages);
+	if (mode == GATE_CUT) {
+		CHECK(ret < 0 && rx->ret < 0, "%s: send %d, receive %d", what,
+		      ret, rx->ret);
+		CHECK(q.ret == -ECANCELED, "%s: request %s (want ECANCELED)",
+		      what, vmm_err_name(q.ret));
+		/* the source runs on */
+		OK(g.vm, vmm_vm_pause(g.vm));
+		OK(g.vm, vmm_vm_resume(g.vm));
+		vmm_vm_destroy(g.vm);
+		goto out;
+	}
+	OK(g.vm, ret);
+	OK(NULL, rx->ret);
+	CHECK(gt.t_ret >= gt.t_open, "%s: the request returned %.1f ms "
+	      "before the destination could reply", what,
+	      gt.t_open - gt.t_ret);
+	if (mode == GATE_REFUSES) {
+		CHECK(q.ret == -ENOTSUP && !st.postcopy,
+		      "%s: request %s (want ENOTSUP), post-copy %d", what,
+		      vmm_err_name(q.ret), st.postcopy);
+		vmm_vm_destroy(g.vm);
+		vmm_vm_destroy(rx->vm);
+		goto out;
+	}
+	OK(g.vm, q.ret);
+	OK(rx->vm, rx->wait_ret);
+	CHECK(st.postcopy && rx->st.postcopy && st.rounds == 0 &&
+	      pass0_logged == 1, "%s: post-copy %d, %u rounds, %d first-pass "
+	      "logs", what, st.postcopy, st.rounds, pass0_logged);
+	source_output(&g, before, sizeof(before));
+	vmm_vm_destroy(g.vm);
+	finish_and_compare(what, rx->vm, &rx->g, &rx->value, before, b);
+	vmm_vm_destroy(rx->vm);
+out:
+	printf("ok: a request before the reply, %s: %s\n", what,
+	       vmm_err_name(q.ret));
+	for (int k = 0; k < 2; k++) {
+		close(a[k]);
+		close(c[k]);
+	}
+	pthread_mutex_destroy(&gt.lock);
+	pthread_cond_destroy(&gt.cond);
+	free(rx);
+}
+
 static void test_request(void)
 {
 	CHECK(vmm_migrate_start_postcopy(NULL) == -EINVAL, "NULL VM");
+	request_before_reply(GATE_TAKES);
+	request_before_reply(GATE_REFUSES);
+	request_before_reply(GATE_CUT);
 	request_one(true);
 	request_one(false);
 	request_refused(false);
