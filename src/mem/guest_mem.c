@@ -329,9 +329,11 @@ static void mark_dirty_locked(struct vmm_gmem_region *r, uint64_t off,
 	uint64_t first = off / VMM_PAGE_SIZE;
 	uint64_t last = (off + len - 1) / VMM_PAGE_SIZE;
 
+	/* release: a fetch that takes the bit (acquire) and then copies the
+	 * page sees the store the caller made before marking */
 	for (uint64_t p = first; p <= last; p++)
 		atomic_fetch_or_explicit(&r->dirty[p / 64], 1ull << (p % 64),
-					 memory_order_relaxed);
+					 memory_order_release);
 }
 
 /* Pages of [@off, @off+@len) in @r that hold code: unmark them and append
@@ -499,8 +501,7 @@ void *vmm_gmem_host_ptr(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
 	if (r && len <= r->size - (gpa - r->gpa) &&
 	    !(write && (r->flags & VMM_MEM_READONLY))) {
 		p = r->host + (gpa - r->gpa);
-		if (write && logging(r))
-			mark_dirty_locked(r, gpa - r->gpa, len);
+		/* no dirty mark: the caller marks after its store */
 		if (write)
 			code_written(m, r, gpa - r->gpa, len);
 	}
@@ -662,5 +663,5 @@ void vmm_gmem_dirty_take(struct vmm_gmem_region *r, uint64_t *bitmap)
 	for (size_t i = 0; i < r->dirty_words; i++)
 		if (atomic_load_explicit(&r->dirty[i], memory_order_relaxed))
 			bitmap[i] |= atomic_exchange_explicit(
-				&r->dirty[i], 0, memory_order_relaxed);
+				&r->dirty[i], 0, memory_order_acquire);
 }

@@ -105,9 +105,15 @@ struct vmm_gmem_region *vmm_gmem_find(struct vmm_gmem *m, vmm_gpa_t gpa);
 
 /*
  * vmm_gmem_host_ptr() - host pointer for [@gpa, @gpa+@len) if it lies in one
- * region (and that region is writable when @write), else NULL.  Marks the
- * range dirty when @write.  For backends' fast paths (soft MMU, KVM string
- * I/O); everyone else uses the copying accessors.
+ * region (and that region is writable when @write), else NULL.  With
+ * @write the code pages in the range are reported (code ring) but the
+ * range is NOT marked dirty: a caller that stores through the pointer
+ * marks it after the store (vmm_gmem_mark_dirty()) while dirty pages are
+ * logged.  A mark before the store is not enough: a log fetch between the
+ * two clears the bit and copies the page without the store, which nothing
+ * reports later (the copying accessors too mark after they copied).  For
+ * backends' fast paths (soft MMU, the page walker's accessed/dirty bits);
+ * everyone else uses the copying accessors.
  */
 void *vmm_gmem_host_ptr(struct vmm_gmem *m, vmm_gpa_t gpa, uint64_t len,
 			bool write);

@@ -87,8 +87,12 @@ static void write_back_ad(struct walk *w)
 		if ((w->ent_v[k] & bits) == bits)
 			continue;
 		h = vmm_gmem_host_ptr(w->m, w->ent_a[k], 1, true);
-		if (h)
+		if (h) {
 			__atomic_fetch_or(h, bits, __ATOMIC_SEQ_CST);
+			/* dirty after the store, not before: a log
+			 * fetch in between would lose it (guest_mem.h) */
+			vmm_gmem_mark_dirty(w->m, w->ent_a[k], 1);
+		}
 	}
 }
 

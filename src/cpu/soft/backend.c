@@ -134,7 +134,8 @@ static int soft_dirty_log(vmm_vm *vm, struct vmm_gmem_region *r, bool on)
 	struct soft_vm *svm = soft_vm_of(vm);
 
 	/* while logging, no TLB entry is writable: every guest write takes
-	 * the slow path, which marks the page through vmm_gmem_host_ptr() */
+	 * the slow path, which marks the page after the store (mmu.c
+	 * st_logged()) */
 	atomic_store(&svm->dirty_logging, on);
 	atomic_fetch_add(&svm->epoch, 1);
 	return 0;

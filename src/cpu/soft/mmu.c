@@ -325,6 +325,22 @@ uint64_t soft_ld_slow(struct soft_cpu *c, uint64_t lin, unsigned size,
 	return lo;
 }
 
+/*
+ * A store through a host pointer of translate() landed: while dirty
+ * pages are logged (no TLB entry is writable then, so every guest store
+ * comes here), mark its page now.  vmm_gmem_host_ptr() does not mark:
+ * a mark before the store lets a log fetch in between (a pre-copy round)
+ * clear the bit and copy the page without the store, which then nothing
+ * reports (tests/unit/soft test_dirty_order).  Logging switched on after
+ * the check below is no gap: vmm_mem_dirty_log() waits until running
+ * vCPUs have seen it, and the first full copy starts after that.
+ */
+static void st_logged(struct soft_cpu *c, uint64_t gpa, uint64_t len)
+{
+	if (atomic_load_explicit(&c->svm->dirty_logging, memory_order_relaxed))
+		vmm_gmem_mark_dirty(&c->vm->mem, gpa, len);
+}
+
 static void st_page(struct soft_cpu *c, uint64_t lin, uint64_t gpa,
 		    uint8_t *h, unsigned size, uint64_t v)
 {
@@ -332,6 +348,7 @@ static void st_page(struct soft_cpu *c, uint64_t lin, uint64_t gpa,
 		if (soft_tb_is_code(c, gpa & ~0xfffull))
 			soft_tb_page_write(c, gpa & ~0xfffull);
 		soft_sth(h + (lin & 0xfff), size, v);
+		st_logged(c, gpa, size);
 		return;
 	}
 	soft_mmio_write(c, gpa, size, v);
@@ -480,6 +497,7 @@ void soft_write_lin(struct soft_cpu *c, uint64_t lin, const void *buf,
 				if (soft_tb_is_code(c, g & ~0xfffull))
 					soft_tb_page_write(c, g & ~0xfffull);
 				memcpy(h + (a & 0xfff), b + k, n);
+				st_logged(c, g, n);
 				k += n;
 				continue;
 			}
