@@ -675,12 +675,14 @@ static void test_dirty(void **state)
 	assert_int_equal(bm2[1], (1ull << 0) | (1ull << 6) | (1ull << 63));
 	assert_int_equal(vmm_mem_dirty_fetch(vm, 0x0, bm, 1), 0);
 
-	/* the internal mark and host_ptr paths track too */
+	/* the internal mark tracks; host_ptr does not mark, even for a
+	 * write: its caller marks after the store (a mark before it is lost
+	 * to a fetch in between, guest_mem.h) */
 	vmm_gmem_mark_dirty(&vm->mem, 0x2000, 1);
 	assert_non_null(vmm_gmem_host_ptr(&vm->mem, 0x5000, 4, true));
 	assert_non_null(vmm_gmem_host_ptr(&vm->mem, 0x6000, 4, false));
-	assert_int_equal(vmm_mem_dirty_fetch(vm, 0x0, bm, 1), 2);
-	assert_int_equal(bm[0], (1ull << 2) | (1ull << 5));
+	assert_int_equal(vmm_mem_dirty_fetch(vm, 0x0, bm, 1), 1);
+	assert_int_equal(bm[0], 1ull << 2);
 
 	/* wrong arguments */
 	assert_int_equal(vmm_mem_dirty_fetch(vm, 0x100000, bm2, 1), -ENOSPC);
