@@ -395,6 +395,17 @@ vmm_migrate_receive(int fd, const struct vmm_config *overrides,
  * @opts->flags is refused with -ENOTSUP; the source then stays
  * pre-copy).  Messages go to the VM's log and vmm_last_error().
  *
+ * A VM whose post-copy migration completed is taken like any other: a
+ * finished source (its vmm_migrate_send() returned 0: paused for good)
+ * or a finished destination (vmm_migrate_wait() returned 0).  At the
+ * first change to @vm that migration's leftovers are released: a
+ * destination's (a later vmm_migrate_resume() of it says -EINVAL), a
+ * source's block on vmm_vm_resume() (its state is being replaced, so
+ * the VM may run again once this call succeeded).  One still under way,
+ * or broken and waiting for vmm_migrate_resume() / vmm_migrate_cancel(),
+ * is refused with -EBUSY.  Do not call vmm_migrate_wait() or
+ * vmm_migrate_resume() on @vm meanwhile.
+ *
  * Returns 0; -EBUSY if @vm runs or migrates; a configuration that does
  * not match (-EINVAL, -ENODEV, -ENOTSUP) is refused, with an ERROR frame
  * to the source, before the VM is changed when HELLO shows it (vCPU

@@ -1129,13 +1129,18 @@ static const char into_poison[] =
 	"a vmm_migrate_receive_into() failed after it had written part of "
 	"the incoming state";
 
+static bool pc_unfinished(vmm_vm *vm);
+static void pc_release_finished(vmm_vm *vm);
+
 /* The first change to a VM received into: from here until success it is
- * poisoned (vmm__vm_set_poison()). */
+ * poisoned (vmm__vm_set_poison()), and what a completed post-copy
+ * migration of it left (postcopy.c) is released. */
 static void rx_touch(struct receiver *r)
 {
 	if (r->into && !r->touched) {
 		r->touched = true;
 		vmm__vm_set_poison(r->vm, into_poison);
+		pc_release_finished(r->vm);
 	}
 }
 
@@ -1785,10 +1790,12 @@ int vmm_migrate_receive_into(vmm_vm *vm, int fd,
 	if (vmm__vm_running(vm))
 		return vmm__err(vm, -EBUSY, "migrate (receive into): the VM "
 				"is running; vmm_vm_pause() it first");
-	if (vmm__vm_migrate(vm) || vmm__vm_with_sender(vm, mig_busy, NULL) !=
-				   -ENOENT)
+	if (pc_unfinished(vm) || vmm__vm_with_sender(vm, mig_busy, NULL) !=
+				 -ENOENT)
 		return vmm__err(vm, -EBUSY, "migrate (receive into): a "
-				"migration of this VM is under way");
+				"migration of this VM is under way (or a "
+				"post-copy one broke: vmm_migrate_resume() or "
+				"vmm_migrate_cancel() it first)");
 	ret = migrate_receive_impl(fd, NULL, NULL, mo, vm, NULL,
 				   stats ? &st : NULL);
 	return mig_stats_out(stats, &st, ret);

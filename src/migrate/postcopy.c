@@ -1596,6 +1596,56 @@ static int pc_dst_resume(struct pc_dst *d, int fd,
 	return 0;
 }
 
+/* ---- a completed post-copy and vmm_migrate_receive_into() ---- */
+
+/* Is a post-copy migration of @vm (either end) not complete yet?  A
+ * destination whose every page arrived (vmm_migrate_wait() said 0) and a
+ * source whose push completed are done. */
+static bool pc_unfinished(vmm_vm *vm)
+{
+	uint32_t *role = vmm__vm_migrate(vm);
+	bool done = false;
+
+	if (!role)
+		return false;
+	if (*role == PC_ROLE_SRC) {
+		done = ((struct pc_hold *)role)->done;
+	} else if (*role == PC_ROLE_DST) {
+		struct pc_dst *d = (struct pc_dst *)role;
+
+		pthread_mutex_lock(&d->lock);
+		done = d->state == PCD_DONE;
+		pthread_mutex_unlock(&d->lock);
+	}
+	return !done;
+}
+
+/*
+ * vmm_migrate_receive_into() changes @vm: a completed post-copy migration
+ * of it is over for good (its memory and state are being replaced).  Free
+ * what it kept: the destination's (thread ended, userfaultfd closed; a
+ * vmm_migrate_resume() of that migration, from a source that lost the
+ * FIN, now fails with -EINVAL), or the source's record and its block on
+ * vmm_vm_resume() ("the destination may be running this VM": not this
+ * state).  The poison of the receive guards the VM until it succeeds.
+ */
+static void pc_release_finished(vmm_vm *vm)
+{
+	uint32_t *role = vmm__vm_migrate(vm);
+
+	if (!role || pc_unfinished(vm))
+		return;
+	vmm__vm_set_migrate(vm, NULL, NULL);
+	if (*role == PC_ROLE_SRC) {
+		vmm__vm_set_resume_block(vm, NULL);
+		pc_hold_free(role);
+	} else {
+		pc_dst_fini(role);
+	}
+	vmm__log(vm, VMM_LOG_INFO, "migrate (receive into): the completed "
+		 "post-copy migration of this VM is released");
+}
+
 /* ---- public calls ---- */
 
 int vmm_migrate_postcopy_available(enum vmm_backend backend, char *why,

@@ -33,6 +33,10 @@
  *                           asked before the destination's reply to
  *                           HELLO (the call waits for it: 0, -ENOTSUP,
  *                           or -ECANCELED when the connection is cut)
+ *   test_postcopy into      (soft) vmm_migrate_receive_into() into VMs
+ *                           whose post-copy migration completed: the
+ *                           finished source (runs again after it) and
+ *                           the finished destination
  *   test_postcopy converge  pre-copy + auto-converge: the throttle rises
  *                           until the rest fits the downtime target
  *   test_postcopy available as an unprivileged user (root drops to
@@ -1065,6 +1069,125 @@ static void test_request(void)
 	request_refused(true);
 }
 
+/* ---- receiving into a VM whose post-copy migration completed ---- */
+
+struct into_arg {
+	vmm_vm *vm;
+	int fd, ret;
+};
+
+static void *into_thread(void *arg)
+{
+	struct into_arg *a = arg;
+	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 5000 };
+
+	a->ret = vmm_migrate_receive_into(a->vm, a->fd, &mo, NULL);
+	return NULL;
+}
+
+/* pre-copy @from (paused) into @to (paused, a VM of the same shape) */
+static void precopy_into(vmm_vm *from, vmm_vm *to, const char *what)
+{
+	struct vmm_migrate_opts mo = { .struct_size = sizeof(mo),
+				       .timeout_ms = 5000 };
+	struct into_arg a = { .vm = to };
+	pthread_t t;
+	int sv[2], ret;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	a.fd = sv[1];
+	pthread_create(&t, NULL, into_thread, &a);
+	ret = vmm_migrate_send(from, sv[0], &mo, NULL);
+	pthread_join(t, NULL);
+	OK(to, a.ret);
+	OK(from, ret);
+	printf("ok: %s\n", what);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* @g's output so far appended to @acc, then cleared */
+static void take_output(struct mg *g, char *acc, size_t len)
+{
+	pthread_mutex_lock(&g->lock);
+	if (verbose)
+		printf("segment: \"%s\"\n", g->out);
+	snprintf(acc + strlen(acc), len - strlen(acc), "%s", g->out);
+	g->out_len = 0;
+	memset(g->out, 0, sizeof(g->out)); /* (the UART appends unterminated) */
+	pthread_mutex_unlock(&g->lock);
+}
+
+/*
+ * A post-copy migration A -> B completes; then B goes back into A with
+ * vmm_migrate_receive_into() (A: a finished post-copy source, paused for
+ * good), and A into B (B: a finished post-copy destination).  Each VM's
+ * completed post-copy is released by the receive: A runs again after it
+ * (the "destination may be running it" block is gone with the old
+ * state), and the guest ends with the value, memory and output of an
+ * uninterrupted run.  A post-copy still under way is refused (-EBUSY).
+ */
+static void test_into(void)
+{
+	enum vmm_backend b = VMM_BACKEND_SOFT;
+	struct rx_arg *rx = calloc(1, sizeof(*rx));
+	struct vmm_migrate_stats st = { .struct_size = sizeof(st) };
+	static char acc[1 << 17];
+	struct mg g;
+	int64_t value = -1;
+	pthread_t t;
+	int sv[2], ret;
+
+	start_source(&g, b, &value);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	rx->fd = sv[1];
+	rx->backend = b;
+	mg_init(&rx->g);
+	pthread_create(&t, NULL, rx_thread, rx);
+	ret = vmm_migrate_send(g.vm, sv[0], &src_opts, &st);
+	pthread_join(t, NULL);
+	OK(g.vm, ret);
+	OK(NULL, rx->ret);
+	OK(rx->vm, rx->wait_ret);
+	CHECK(st.postcopy && rx->st.postcopy, "no post-copy switch");
+	CHECK(vmm_vm_resume(g.vm) == -EBUSY, "source resumable");
+	printf("ok: post-copy A -> B completed (%llu pages missing at the "
+	       "switch)\n", (unsigned long long)st.postcopy_pages);
+	acc[0] = 0;
+	take_output(&g, acc, sizeof(acc));
+	usleep(100000); /* B runs on a little */
+
+	/* B back into A: A's post-copy (source) completed */
+	OK(rx->vm, vmm_vm_pause(rx->vm));
+	take_output(&rx->g, acc, sizeof(acc));
+	precopy_into(rx->vm, g.vm, "B received into A, the finished "
+		     "post-copy source");
+	OK(g.vm, vmm_migrate_wait(g.vm, 0, NULL)); /* no post-copy left */
+	OK(g.vm, vmm_vm_resume(g.vm));
+	usleep(100000);
+
+	/* A into B: B's post-copy (destination) completed */
+	OK(g.vm, vmm_vm_pause(g.vm));
+	take_output(&g, acc, sizeof(acc));
+	precopy_into(g.vm, rx->vm, "A received into B, the finished "
+		     "post-copy destination");
+	/* B's old post-copy is gone: nothing to resume */
+	CHECK(vmm_migrate_resume(rx->vm, sv[1], NULL, NULL) == -EINVAL,
+	      "B still has a post-copy migration to resume");
+	/* B was paused here and by its own vmm_migrate_send() to A (a
+	 * source stays paused after it) */
+	OK(rx->vm, vmm_vm_resume(rx->vm));
+	OK(rx->vm, vmm_vm_resume(rx->vm));
+	vmm_vm_destroy(g.vm);
+	finish_and_compare("A -> B (post-copy) -> A -> B (received into)",
+			   rx->vm, &rx->g, &rx->value, acc, b);
+	vmm_vm_destroy(rx->vm);
+	close(sv[0]);
+	close(sv[1]);
+	free(rx);
+}
+
 /* ---- availability ---- */
 
 static int test_available(void)
@@ -1121,7 +1244,8 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
 	char why[256];
-	bool soft = !strcmp(mode, "soft");
+	/* "into" runs on the soft backend */
+	bool soft = !strcmp(mode, "soft") || !strcmp(mode, "into");
 
 	verbose = getenv("VMM_TEST_VERBOSE") != NULL;
 	if (!strcmp(mode, "available"))
@@ -1140,7 +1264,7 @@ int main(int argc, char **argv)
 		printf("SKIP: no post-copy here: %s\n", why);
 		return 77;
 	}
-	if (soft)
+	if (!strcmp(mode, "soft"))
 		test_pair(VMM_BACKEND_SOFT, VMM_BACKEND_SOFT);
 	else if (!strcmp(mode, "kvm"))
 		test_pair(VMM_BACKEND_KVM, VMM_BACKEND_KVM);
@@ -1156,8 +1280,10 @@ int main(int argc, char **argv)
 		test_converge();
 	else if (!strcmp(mode, "request"))
 		test_request();
+	else if (!strcmp(mode, "into"))
+		test_into();
 	else {
-		fprintf(stderr, "usage: test_postcopy soft|kvm|kvm-soft|soft-kvm|cut|authcut|converge|request\n");
+		fprintf(stderr, "usage: test_postcopy soft|kvm|kvm-soft|soft-kvm|cut|authcut|converge|request|into\n");
 		return 2;
 	}
 	return 0;
