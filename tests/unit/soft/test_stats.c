@@ -58,7 +58,7 @@ static void test_soft_counters(void **state)
 				      VMM_VCPU_STAT_JIT_FALLBACKS),
 			 VMM_VCPU_STAT_EXITS | VMM_VCPU_STAT_INSNS |
 				   VMM_VCPU_STAT_BLOCKS | VMM_VCPU_STAT_TLB |
-				   VMM_VCPU_STAT_PAUSE);
+				   VMM_VCPU_STAT_PAUSE | VMM_VCPU_STAT_COLD);
 	assert_int_equal(s0.exits, 0);
 	assert_int_equal(s0.insns_retired, 0);
 	assert_int_equal(s0.block_cache_flushes, 0);
@@ -109,10 +109,20 @@ static void test_soft_smc_and_flush(void **state)
 	struct vmm_exit e;
 	struct vmm_vcpu_stats s0, s1;
 	/* loops twice; the first pass rewrites the immediate of "mov al"
-	 * (as in test_system.c) */
+	 * (as in test_system.c): every block runs once or twice, so the
+	 * rewritten one runs cold (decoded from memory) both times */
 	static const uint8_t smc[] = {
 		0x31, 0xc9, 0xb0, 0x11, 0xff, 0xc1, 0x83, 0xf9, 0x02, 0x74, 0x09,
 		0xc6, 0x05, 0xf1, 0xff, 0xff, 0xff, 0x22, 0xeb, 0xee, 0xf4,
+	};
+	/* xor ecx, ecx; L: mov al, 0x11; inc ecx; cmp ecx, 4; je END;
+	 * cmp ecx, 3; jne L; mov byte [L + 1], 0x22; jmp L; END: hlt - the
+	 * block at L runs cold in pass 2, translated in pass 3, which
+	 * rewrites it */
+	static const uint8_t smc3[] = {
+		0x31, 0xc9, 0xb0, 0x11, 0xff, 0xc1, 0x83, 0xf9, 0x04, 0x74, 0x0e,
+		0x83, 0xf9, 0x03, 0x75, 0xf2,
+		0xc6, 0x05, 0xec, 0xff, 0xff, 0xff, 0x22, 0xeb, 0xe9, 0xf4,
 	};
 
 	tvm_create(&t, 0);
@@ -123,8 +133,19 @@ static void test_soft_smc_and_flush(void **state)
 	assert_int_equal(e.kind, VMM_EXIT_HLT);
 	assert_int_equal(t.st.gpr[VMM_RAX] & 0xff, 0x22);
 	s1 = stats(t.cpu);
+	assert_int_equal(s1.blocks_translated, s0.blocks_translated);
+	assert_true(s1.blocks_cold - s0.blocks_cold >= 4);
+
+	s0 = s1;
+	tvm_setup(&t, ENV_LONG64, 0, smc3, sizeof(smc3));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(t.st.gpr[VMM_RAX] & 0xff, 0x22);
+	assert_int_equal(t.st.gpr[VMM_RCX], 4);
+	s1 = stats(t.cpu);
 	assert_true(s1.blocks_invalidated > s0.blocks_invalidated);
-	assert_true(s1.blocks_translated >= 2);
+	assert_true(s1.blocks_translated - s0.blocks_translated >= 2);
 
 	/* a memory-map change flushes the whole cache at the next run */
 	assert_int_equal(s1.block_cache_flushes, 0);
