@@ -224,6 +224,27 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 			return c->tlb[user][idx].gpa | (lin & 0xfff);
 		}
 	}
+	if (acc & VMM_ACCESS_WRITE) {
+		/* a write to a page the TLB allows writes to but gives no
+		 * write entry, so that every write comes here (dirty pages
+		 * logged, or the page holds code): the walk's outcome stands
+		 * (as it would for a write entry); the host pointer is taken
+		 * again, which marks the page dirty and reports code writes,
+		 * as after a walk.  A walk otherwise: the reason may be gone
+		 * and a write entry due. */
+		struct soft_tlb_entry *e = &c->tlb[user][soft_tlb_idx(lin)];
+		if (e->tag_w == (page | SOFT_TLB_W_SLOW) && e->tag_r == page &&
+		    (atomic_load_explicit(&c->svm->dirty_logging,
+					  memory_order_relaxed) ||
+		     soft_tb_is_code(c, e->gpa))) {
+			h = vmm_gmem_host_ptr(m, e->gpa, 4096, true);
+			if (h) {
+				c->st_tlb_hits++;
+				*host = h;
+				return e->gpa | (lin & 0xfff);
+			}
+		}
+	}
 	c->st_tlb_misses++;
 	if (c->lma) {
 		int64_t s = (int64_t)(lin << 16) >> 16;
@@ -277,6 +298,8 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 			e->tag_w = page;
 			c->tlb_w_pages[(gpage >> 18) & 3] |=
 				1ull << ((gpage >> 12) & 63);
+		} else if (acc & VMM_ACCESS_WRITE) {
+			e->tag_w = page | SOFT_TLB_W_SLOW;
 		}
 	}
 	return gpa;

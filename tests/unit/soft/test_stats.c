@@ -103,6 +103,59 @@ static void test_soft_counters(void **state)
 	tvm_destroy(&t);
 }
 
+/*
+ * While dirty pages are logged a write gets no TLB write entry (each one
+ * must mark its page), but the walk that allowed it is remembered
+ * (SOFT_TLB_W_SLOW, mmu.c): a store loop walks the page tables a few
+ * times, not once per store (it did), and a store after the log was
+ * fetched still marks the page.
+ */
+static void test_soft_dirty_log_writes(void **state)
+{
+	/* mem_loop; then mov dword [rsi], 7; hlt */
+	static const uint8_t prog[] = {
+		0xb9, N_ITERS & 0xff, (N_ITERS >> 8) & 0xff,
+		(N_ITERS >> 16) & 0xff, 0,
+		0xbe, ENV_DATA & 0xff, (ENV_DATA >> 8) & 0xff,
+		(ENV_DATA >> 16) & 0xff, 0,
+		0x8b, 0x06, 0x83, 0xc0, 0x01, 0x89, 0x06, 0xff, 0xc9, 0x75, 0xf5,
+		0xf4,
+		0xc7, 0x06, 0x07, 0x00, 0x00, 0x00,
+		0xf4,
+	};
+	uint64_t bm[ENV_RAM / 4096 / 64];
+	unsigned bit = (unsigned)(ENV_DATA / 4096);
+	struct vmm_vcpu_stats s0, s1;
+	struct vmm_exit e;
+	struct tvm t;
+	uint32_t v = 0;
+
+	tvm_create(&t, 0);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	tvm_setup(&t, ENV_LONG64, 0, prog, sizeof(prog));
+	tvm_set(&t);
+	assert_int_equal(vmm_mem_dirty_log(t.vm, true), 0);
+	s0 = stats(t.cpu);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	s1 = stats(t.cpu);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	assert_int_equal(v, N_ITERS);
+	assert_true(s1.tlb_misses - s0.tlb_misses <= 16);
+	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 1);
+	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
+
+	/* the TLB is as the loop left it: the store marks the page again */
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	assert_int_equal(v, 7);
+	memset(bm, 0, sizeof(bm));
+	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 1);
+	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
+	tvm_destroy(&t);
+}
+
 static void test_soft_smc_and_flush(void **state)
 {
 	struct tvm t;
@@ -387,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_soft_counters),
 		cmocka_unit_test(test_soft_smc_and_flush),
 		cmocka_unit_test(test_soft_fxsave_walks),
+		cmocka_unit_test(test_soft_dirty_log_writes),
 		cmocka_unit_test(test_abi_sizes),
 		cmocka_unit_test(test_pause_yields),
 		cmocka_unit_test(test_busy),
