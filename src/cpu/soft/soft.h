@@ -157,11 +157,11 @@ static inline unsigned soft_tlb_idx(uint64_t lin)
 			  (SOFT_TLB_SIZE - 1));
 }
 #define SOFT_TLB_INVALID (~0ull)
-/* tag_w = page | SOFT_TLB_W_SLOW: a walk allowed writes to the page, but
- * each write must still take the slow path (dirty pages are logged, or
- * the page holds code); no fast path matches it, and mmu.c translate()
- * skips the walk for it */
-#define SOFT_TLB_W_SLOW 1ull
+/* tag = page | SOFT_TLB_SLOW: a walk allowed the access, but each one
+ * must still take the slow path (a write while dirty pages are logged or
+ * to a page holding code; a page that is not RAM); no fast path matches
+ * it, and mmu.c translate() skips the walk for it */
+#define SOFT_TLB_SLOW 1ull
 #define SOFT_TLB_NG_LOG 512
 #define SOFT_TLB_FILL_LOG 256
 #define SOFT_TLB_LARGE_LOG 64

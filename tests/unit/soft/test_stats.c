@@ -106,7 +106,7 @@ static void test_soft_counters(void **state)
 /*
  * While dirty pages are logged a write gets no TLB write entry (each one
  * must mark its page), but the walk that allowed it is remembered
- * (SOFT_TLB_W_SLOW, mmu.c): a store loop walks the page tables a few
+ * (SOFT_TLB_SLOW, mmu.c): a store loop walks the page tables a few
  * times, not once per store (it did), and a store after the log was
  * fetched still marks the page.
  */
@@ -153,6 +153,47 @@ static void test_soft_dirty_log_writes(void **state)
 	memset(bm, 0, sizeof(bm));
 	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 1);
 	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
+	tvm_destroy(&t);
+}
+
+/*
+ * Accesses to a page that is not RAM never get a TLB entry the fast
+ * paths use (each goes to the bus), but the walk is remembered
+ * (SOFT_TLB_SLOW, mmu.c): a loop of reads from unassigned memory (an
+ * MMIO exit each, read again when the run resumes) walks the page tables
+ * a few times, not twice per iteration (it did).
+ */
+static void test_soft_mmio_walks(void **state)
+{
+	/* mov ecx, 200; mov esi, 0x8000000; 1: mov eax, [rsi];
+	 * dec ecx; jnz 1b; hlt */
+	static const uint8_t prog[] = {
+		0xb9, 200, 0, 0, 0,
+		0xbe, 0x00, 0x00, 0x00, 0x08,
+		0x8b, 0x06, 0xff, 0xc9, 0x75, 0xfa,
+		0xf4,
+	};
+	struct vmm_vcpu_stats s0, s1;
+	struct vmm_exit e;
+	struct tvm t;
+	unsigned exits = 0;
+
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, prog, sizeof(prog));
+	tvm_set(&t);
+	s0 = stats(t.cpu);
+	for (;;) {
+		e = tvm_run(&t);
+		if (e.kind != VMM_EXIT_MMIO)
+			break;
+		assert_int_equal(e.mmio.gpa, 0x8000000);
+		assert_false(e.mmio.is_write);
+		exits++;
+	}
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(exits, 200);
+	s1 = stats(t.cpu);
+	assert_true(s1.tlb_misses - s0.tlb_misses <= 16);
 	tvm_destroy(&t);
 }
 
@@ -441,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_soft_smc_and_flush),
 		cmocka_unit_test(test_soft_fxsave_walks),
 		cmocka_unit_test(test_soft_dirty_log_writes),
+		cmocka_unit_test(test_soft_mmio_walks),
 		cmocka_unit_test(test_abi_sizes),
 		cmocka_unit_test(test_pause_yields),
 		cmocka_unit_test(test_busy),
