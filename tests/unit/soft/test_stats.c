@@ -337,6 +337,25 @@ static void test_abi_sizes(void **state)
 	     i < sizeof(u); i++)
 		assert_int_equal(u.b[i], 0xa5);
 
+	/* a caller built before blocks_cold: that bit clear, the field
+	 * not written */
+	memset(&u, 0xa5, sizeof(u));
+	u.s.struct_size = offsetof(struct vmm_vcpu_stats, blocks_cold);
+	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), 0);
+	assert_false(u.s.valid & VMM_VCPU_STAT_COLD);
+	assert_true(u.s.valid & VMM_VCPU_STAT_JIT_FALLBACKS ||
+		    !(u.s.valid & VMM_VCPU_STAT_JIT));
+	for (size_t i = offsetof(struct vmm_vcpu_stats, blocks_cold);
+	     i < sizeof(u); i++)
+		assert_int_equal(u.b[i], 0xa5);
+	/* a current caller: the bit set, and the loop's first pass ran
+	 * cold */
+	memset(&u, 0, sizeof(u));
+	u.s.struct_size = sizeof(u.s);
+	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), 0);
+	assert_true(u.s.valid & VMM_VCPU_STAT_COLD);
+	assert_true(u.s.blocks_cold >= 1);
+
 	/* too small for the exit count, or no struct at all */
 	u.s.struct_size = offsetof(struct vmm_vcpu_stats, exits);
 	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), -EINVAL);
