@@ -306,6 +306,7 @@ VMM_API int vmm_vcpu_set_hw_breakpoints(vmm_vcpu *vcpu,
 #define VMM_VCPU_STAT_HALT (1ull << 5)         /**< halts, halt_ns */
 #define VMM_VCPU_STAT_PAUSE (1ull << 6)        /**< pause_yields */
 #define VMM_VCPU_STAT_JIT_FALLBACKS (1ull << 7) /**< jit_fallbacks */
+#define VMM_VCPU_STAT_COLD (1ull << 8)         /**< blocks_cold */
 
 /** Slots of struct vmm_vcpu_stats.exits_by_kind (>= VMM_EXIT__COUNT). */
 #define VMM_VCPU_STATS_EXIT_KINDS 32
@@ -367,7 +368,13 @@ struct vmm_vcpu_stats {
 	 *  the interpreter (forms the translator does not handle; memory
 	 *  accesses that missed the TLB are not counted). */
 	uint64_t jit_fallbacks;
-	uint64_t reserved[3];
+	/** Blocks the software backend ran without translating them: the
+	 *  first time a block start runs, its instructions are decoded and
+	 *  run one at a time; it is translated (and counted in
+	 *  @blocks_translated) when it runs again.  Not while
+	 *  single-stepping, nor with VMM_CFG_JIT_EAGER. */
+	uint64_t blocks_cold;
+	uint64_t reserved[2];
 };
 
 /**

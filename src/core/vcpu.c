@@ -454,6 +454,9 @@ int vmm_vcpu_get_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *out)
 	if (n < offsetof(struct vmm_vcpu_stats, jit_fallbacks) +
 		    sizeof(st.jit_fallbacks))
 		st.valid &= ~VMM_VCPU_STAT_JIT_FALLBACKS;
+	if (n < offsetof(struct vmm_vcpu_stats, blocks_cold) +
+		    sizeof(st.blocks_cold))
+		st.valid &= ~VMM_VCPU_STAT_COLD;
 	/* a newer caller's struct: the fields we do not know read as zero
 	 * (the growable-struct rule, src/core/abi.c) */
 	if (out->struct_size > sizeof(st) && out->struct_size <= 65536)

@@ -472,7 +472,8 @@ static void soft_vcpu_stats(vmm_vcpu *vcpu, struct vmm_vcpu_stats *st)
 	st->valid |= VMM_VCPU_STAT_INSNS | VMM_VCPU_STAT_BLOCKS |
 		     VMM_VCPU_STAT_TLB;
 	st->pause_yields = c->st_pause_yields;
-	st->valid |= VMM_VCPU_STAT_PAUSE;
+	st->blocks_cold = c->st_tb_cold;
+	st->valid |= VMM_VCPU_STAT_PAUSE | VMM_VCPU_STAT_COLD;
 	if (c->svm->chip) {
 		st->halts = c->st_halts;
 		st->halt_ns = c->st_halt_ns;

@@ -224,6 +224,34 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 			return c->tlb[user][idx].gpa | (lin & 0xfff);
 		}
 	}
+	if (!(acc & VMM_ACCESS_EXEC)) {
+		/*
+		 * An access the TLB allowed but gave no entry a fast path
+		 * matches (tag = page | SOFT_TLB_SLOW), so that each such
+		 * access comes here: a write to RAM while dirty pages are
+		 * logged or to a page holding code, any access to a page that
+		 * is not RAM (MMIO, unassigned, a write to ROM).  The walk's
+		 * outcome stands, as it would for an entry; the host pointer
+		 * is looked up again (which marks the page dirty and reports
+		 * code writes, as after a walk; NULL sends the access to the
+		 * bus).  A walk otherwise: the reason may be gone (the log
+		 * stopped, the page's blocks dropped, RAM mapped there) and a
+		 * plain entry due.
+		 */
+		struct soft_tlb_entry *e = &c->tlb[user][soft_tlb_idx(lin)];
+		bool w = (acc & VMM_ACCESS_WRITE) != 0;
+		if ((w ? e->tag_w : e->tag_r) == (page | SOFT_TLB_SLOW)) {
+			h = vmm_gmem_host_ptr(m, e->gpa, 4096, w);
+			if (!h || (w && (atomic_load_explicit(
+						 &c->svm->dirty_logging,
+						 memory_order_relaxed) ||
+					 soft_tb_is_code(c, e->gpa)))) {
+				c->st_tlb_hits++;
+				*host = h;
+				return e->gpa | (lin & 0xfff);
+			}
+		}
+	}
 	c->st_tlb_misses++;
 	if (c->lma) {
 		int64_t s = (int64_t)(lin << 16) >> 16;
@@ -277,7 +305,34 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 			e->tag_w = page;
 			c->tlb_w_pages[(gpage >> 18) & 3] |=
 				1ull << ((gpage >> 12) & 63);
+		} else if (acc & VMM_ACCESS_WRITE) {
+			e->tag_w = page | SOFT_TLB_SLOW;
 		}
+	} else if (!h && !(acc & VMM_ACCESS_EXEC) &&
+		   !(user_page && !user && (c->st.cr4 & VMM_CR4_SMAP))) {
+		/* not RAM (or ROM written): an entry only translate() uses,
+		 * so that the next access to the page does not walk */
+		struct soft_tlb_entry *e =
+			&c->tlb[user][soft_tlb_idx(lin)];
+		if (e->gpa != gpage || (e->tag_r != page &&
+					e->tag_r != (page | SOFT_TLB_SLOW))) {
+			if (e->tag_r != SOFT_TLB_INVALID &&
+			    (e->tag_r & ~SOFT_TLB_SLOW) != page)
+				c->tlb_victim[user][soft_tlb_idx(lin)] = *e;
+			e->tag_r = e->tag_w = e->tag_x = SOFT_TLB_INVALID;
+			e->gpa = gpage;
+			e->addend = 0;
+		}
+		tlb_note(c, user, soft_tlb_idx(lin), lin, leaf, psize, false);
+		if (unlikely(c->dr_data) && soft_dr_watched_page(c, page)) {
+			e->tag_r = e->tag_w = e->tag_x = SOFT_TLB_INVALID;
+			return gpa;
+		}
+		/* (a ROM page keeps its read entry) */
+		if (e->tag_r != page)
+			e->tag_r = page | SOFT_TLB_SLOW;
+		if (acc & VMM_ACCESS_WRITE)
+			e->tag_w = page | SOFT_TLB_SLOW;
 	}
 	return gpa;
 }

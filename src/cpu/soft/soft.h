@@ -157,6 +157,11 @@ static inline unsigned soft_tlb_idx(uint64_t lin)
 			  (SOFT_TLB_SIZE - 1));
 }
 #define SOFT_TLB_INVALID (~0ull)
+/* tag = page | SOFT_TLB_SLOW: a walk allowed the access, but each one
+ * must still take the slow path (a write while dirty pages are logged or
+ * to a page holding code; a page that is not RAM); no fast path matches
+ * it, and mmu.c translate() skips the walk for it */
+#define SOFT_TLB_SLOW 1ull
 #define SOFT_TLB_NG_LOG 512
 #define SOFT_TLB_FILL_LOG 256
 #define SOFT_TLB_LARGE_LOG 64
@@ -181,6 +186,9 @@ struct soft_tb {
 	uint16_t ninsn;
 	uint16_t nbytes;
 	bool valid;
+	/* a cold stub (tb.c run_cold): the start was executed once without
+	 * a translation; no instructions, never chained or jump-cached */
+	bool stub;
 	/* 0, or the cross-vCPU shootdown generation (soft_vm.wgen) every
 	 * other vCPU must acknowledge before the block may be chained or
 	 * jump-cached: until then each entry checks its bytes (tb.c) */
@@ -476,6 +484,8 @@ struct soft_cpu {
 
 	/* statistics (vmm_vcpu_get_stats()); icount above */
 	uint64_t st_tb_translated, st_tb_invalidated, st_tb_flushes;
+	/* blocks run once without a translation (tb.c run_cold) */
+	uint64_t st_tb_cold;
 	uint64_t st_halts, st_halt_ns; /* waits in events_slow (tb.c) */
 	uint64_t pause_last, pause_spins, st_pause_yields; /* soft_pause */
 	uint64_t st_tlb_hits, st_tlb_misses;

@@ -165,7 +165,8 @@ bool soft_tb_page_write(struct soft_cpu *c, uint64_t gpa)
 			continue;
 		tb->valid = false;
 		tb_unhash(c, tb);
-		c->st_tb_invalidated++;
+		if (!tb->stub)
+			c->st_tb_invalidated++;
 		any = true;
 		if (tb == c->cur_tb)
 			c->ev |= SEV_TBDIRTY;
@@ -420,6 +421,7 @@ decoded:
 	tb->ninsn = (uint16_t)n;
 	tb->nbytes = (uint16_t)pos;
 	tb->valid = true;
+	tb->stub = false;
 	/* every page of it marked (and every shootdown started) by now */
 	tb->wait_gen = c->vm->cfg.ncpus > 1 ? atomic_load(&c->svm->wgen) : 0;
 	tb->chain[0] = tb->chain[1] = NULL;
@@ -447,7 +449,55 @@ static inline uint64_t pc_lin(struct soft_cpu *c)
 	return (uint32_t)(c->segbase[VMM_CS] + c->st.rip);
 }
 
-static struct soft_tb *find_tb(struct soft_cpu *c)
+/*
+ * Cold code.  Much guest code runs once (boot code, a fuzz input's fresh
+ * code, zeroed memory decoding as `add [rax], al`), and translating it
+ * (decode, threaded entries, the dead-flag pass, the cache bookkeeping)
+ * costs several times running it.  So the first time a block start is
+ * looked up, the executor does not translate it: it records a stub (a
+ * soft_tb without instructions, hashed and on its page's list like a
+ * block, so that a write to the page drops it as it would the block) and
+ * runs the block's instructions one at a time through their plain
+ * handlers, decoded from memory as they come (run_cold()).  The block is
+ * translated when its start is looked up again with the stub still
+ * there.  The block boundaries are the ones translate() would make, so
+ * the executor looks at events at the same instructions either way.
+ * Not while single-stepping, with TF, RF or an interrupt shadow, or with
+ * instruction breakpoints: those run one instruction of a translated
+ * block at a time (exec_loop); nor with VMM_CFG_JIT_EAGER, which asks
+ * for every block to be compiled the first time it runs.
+ */
+static inline bool cold_ok(const struct soft_cpu *c)
+{
+	return !(c->shadow || c->single_step || c->dr_exec ||
+		 (c->st.rflags & (FL_TF | FL_RF)) ||
+		 (c->jit_on && !c->jit_thr));
+}
+
+/* The stub of a block start at @gpa seen for the first time. */
+static struct soft_tb *cold_stub(struct soft_cpu *c, uint64_t lin,
+				 uint64_t gpa)
+{
+	struct soft_tb *tb;
+
+	if (c->arena_used + sizeof(*tb) + sizeof(struct soft_page) + 64 >
+		    SOFT_ARENA_SIZE && !arena_next(c))
+		soft_tb_flush(c);
+	/* a write to the page is reported from now on, and drops it */
+	if (!soft_tb_is_code(c, gpa))
+		code_mark(c, gpa);
+	tb = arena_alloc(c, sizeof(*tb)); /* room made above */
+	*tb = (struct soft_tb){
+		.gpa = gpa, .gpa2 = ~0ull, .lin = lin, .key = c->csz,
+		.valid = true, .stub = true,
+	};
+	tb->hnext = c->tb_hash[tb_hash(gpa, tb->key)];
+	c->tb_hash[tb_hash(gpa, tb->key)] = tb;
+	page_add(c, gpa & ~0xfffull, tb, 0);
+	return tb;
+}
+
+static struct soft_tb *find_tb(struct soft_cpu *c, bool cold)
 {
 	uint64_t lin = pc_lin(c), gpa;
 	const uint8_t *h = soft_fetch_page(c, lin, &gpa);
@@ -457,6 +507,12 @@ static struct soft_tb *find_tb(struct soft_cpu *c)
 	for (; tb; pp = &tb->hnext, tb = tb->hnext) {
 		if (tb->gpa != gpa || tb->key != c->csz)
 			continue;
+		if (tb->stub) {
+			/* seen before: translate it now */
+			tb->valid = false;
+			tb_unhash(c, tb);
+			break;
+		}
 		if (tb->gpa2 != ~0ull) {
 			uint64_t g2;
 			soft_fetch_page(c, ((lin | 0xfff) + 1) &
@@ -485,11 +541,13 @@ static struct soft_tb *find_tb(struct soft_cpu *c)
 		}
 		return tb;
 	}
+	if (cold && !tb)
+		return cold_stub(c, lin, gpa);
 	return translate(c, lin, gpa, h);
 }
 
 /* find_tb() through the jump cache */
-static inline struct soft_tb *find_tb_jc(struct soft_cpu *c)
+static inline struct soft_tb *find_tb_jc(struct soft_cpu *c, bool cold)
 {
 	uint64_t lin = pc_lin(c);
 	struct soft_jc *j = &c->jc[soft_jc_idx(lin)];
@@ -498,10 +556,11 @@ static inline struct soft_tb *find_tb_jc(struct soft_cpu *c)
 	if (tb && j->lin == lin && j->gen == c->chain_gen &&
 	    tb->key == c->csz && tb->valid && !tb->wait_gen)
 		return tb;
-	tb = find_tb(c);
-	/* an unconfirmed block is looked up (and checked) every time */
+	tb = find_tb(c, cold);
+	/* an unconfirmed block is looked up (and checked) every time, a
+	 * stub is translated the next time */
 	j->lin = lin;
-	j->tb = tb->wait_gen ? NULL : tb;
+	j->tb = tb->wait_gen || tb->stub ? NULL : tb;
 	j->gen = c->chain_gen;
 	return tb;
 }
@@ -811,6 +870,81 @@ static inline int run_block(struct soft_cpu *c, struct soft_tb *tb, bool one,
 }
 
 /*
+ * Run the block that starts at CS:RIP without translating it (its stub
+ * was just made, see cold_ok()): decode each instruction from memory and
+ * run its plain handler, ending where translate() would end the block,
+ * or after an instruction that raised an event or reached the
+ * instruction limit, as the threaded chain does.  Code the block writes
+ * ahead of itself is decoded as written.  Returns RUN_EXIT with @exit
+ * filled, or RUN_ON.
+ */
+static int run_cold(struct soft_cpu *c, struct vmm_exit *exit)
+{
+	const soft_fn *tab = c->svm->handlers;
+	uint64_t lin = pc_lin(c), gpa;
+	const uint8_t *h = soft_fetch_page(c, lin, &gpa);
+	unsigned pos = 0, n = 0, in_page = 4096 - (unsigned)(lin & 0xfff);
+
+	c->cur_tb = NULL;
+	for (;;) {
+		struct soft_insn in;
+		uint8_t buf[16];
+		unsigned avail = in_page - pos;
+		bool end = false;
+		int r;
+
+		if (avail < 15) {
+			/* may cross into the next page */
+			memcpy(buf, h + pos, avail);
+			r = soft_decode(buf, avail, c->csz, &in, &end);
+			if (r == SOFT_DEC_MORE) {
+				uint64_t gpa2;
+				const uint8_t *h2;
+				if (n > 0)
+					break; /* the next block starts there */
+				h2 = soft_fetch_page(c, (lin + in_page) &
+						     (c->lma ? ~0ull : 0xffffffffull),
+						     &gpa2);
+				memcpy(buf + avail, h2, 15 - avail);
+				r = soft_decode(buf, 15, c->csz, &in, &end);
+			}
+		} else {
+			r = soft_decode(h + pos, avail, c->csz, &in, &end);
+		}
+		if (r == SOFT_DEC_GP || r == SOFT_DEC_MORE)
+			soft_gp(c, 0);
+		if (!in.fn) {
+			in.fn = tab[in.op] ? tab[in.op] : soft_op_ud;
+			soft_specialize(&in);
+		}
+		r = in.fn(c, &in);
+		c->icount++;
+		n++;
+		if (r != SOFT_NEXT)
+			break;
+		c->st.rip = (c->st.rip + in.len) & c->ipmask;
+		pos += in.len;
+		if (c->ev || end || pos >= in_page || n >= SOFT_TB_MAX_INSNS ||
+		    (unlikely(c->limit_on) && c->icount >= c->limit_at))
+			break;
+	}
+	c->st_tb_cold++;
+	if (unlikely(c->ev)) {
+		unsigned ev = c->ev;
+		c->ev = 0;
+		if (ev & SEV_REPLAY)
+			c->replay_n = c->replay_pos = 0;
+		if (ev & SEV_DBG)
+			soft_db_trap(c, false);
+		if (ev & SEV_WQ) {
+			pop_wq(c, exit);
+			return RUN_EXIT;
+		}
+	}
+	return RUN_ON;
+}
+
+/*
  * A fault or an exit unwound an instruction back to exec_guarded(): take
  * the exit or deliver the fault.  Returns true when soft_exec() returns
  * (*@exit filled), false to run on.
@@ -930,7 +1064,12 @@ static __attribute__((noinline)) int exec_loop(struct soft_cpu *c,
 		 * here, start again (blocks and code) */
 		if (unlikely(c->jit_full))
 			soft_tb_flush(c);
-		tb = find_tb_jc(c);
+		tb = find_tb_jc(c, cold_ok(c));
+		if (tb->stub) {
+			if (run_cold(c, exit) == RUN_EXIT)
+				return 0;
+			continue;
+		}
 have_tb:
 		tf = (c->st.rflags & FL_TF) != 0;
 		if (unlikely(c->shadow || c->single_step || c->dr_exec ||
@@ -996,7 +1135,12 @@ have_tb:
 				unsigned slot = tb->chain[0] ? 1 : 0;
 				struct soft_tb *prev = tb;
 				uint64_t g2 = c->chain_gen;
-				next = find_tb_jc(c);
+				next = find_tb_jc(c, cold_ok(c));
+				if (next->stub) {
+					if (run_cold(c, exit) == RUN_EXIT)
+						return 0;
+					break;
+				}
 				/* unconfirmed blocks are never chained */
 				if (g2 == c->chain_gen && !next->wait_gen) {
 					if (prev->chain[0] && prev->chain[1])

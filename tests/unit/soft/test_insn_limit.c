@@ -355,6 +355,81 @@ static void test_deterministic_repeat(void **state)
 	assert_int_equal(a.msr.tsc, b.msr.tsc);
 }
 
+static uint64_t cold_blocks(vmm_vcpu *cpu)
+{
+	struct vmm_vcpu_stats s;
+
+	memset(&s, 0, sizeof(s));
+	s.struct_size = sizeof(s);
+	assert_int_equal(vmm_vcpu_get_stats(cpu, &s), 0);
+	return s.blocks_cold;
+}
+
+/*
+ * Code that runs once is not translated: the executor decodes and runs
+ * it one instruction at a time (tb.c run_cold).  100 x "inc eax", then
+ * "mov [rip+9], al" (a store to its own page: the page holds no block),
+ * "mov [0x8000000000000000], eax" (non-canonical: #GP), written anew
+ * before each run so that every run is cold: the limit stops it after
+ * exactly n instructions wherever n falls in its 64-instruction blocks,
+ * and the #GP is precise (the handler's frame has its RIP, EAX = 100).
+ */
+static void test_cold_code(void **state)
+{
+	static const uint64_t limits[] = { 1, 2, 30, 63, 64, 65, 99, 100, 101 };
+	enum { NINC = 100, STORE = 2 * NINC, GP = STORE + 6 };
+	uint8_t code[GP + 9 + 1], v;
+	struct tvm t;
+
+	for (unsigned k = 0; k < NINC; k++) {
+		code[2 * k] = 0xff;
+		code[2 * k + 1] = 0xc0;
+	}
+	/* mov [rip+9], al: the byte after the last instruction */
+	memcpy(code + STORE, "\x88\x05\x09\x00\x00\x00", 6);
+	code[GP + 9] = 0;
+	/* mov [moffs64], eax (A3) */
+	memcpy(code + GP, "\xa3\x00\x00\x00\x00\x00\x00\x00\x80", 9);
+	tvm_create(&t, VMM_CFG_NO_JIT);
+	for (size_t m = 0; m < ARRAY_SIZE(limits); m++) {
+		uint64_t n = limits[m], i0, c0;
+		struct vmm_exit e;
+
+		tvm_setup(&t, ENV_LONG64, 0, code, sizeof(code));
+		t.st.gpr[VMM_RAX] = 0;
+		tvm_set(&t);
+		i0 = insns(t.cpu);
+		c0 = cold_blocks(t.cpu);
+		assert_int_equal(vmm_vcpu_set_insn_limit(t.cpu, n), 0);
+		e = tvm_run(&t);
+		assert_int_equal(e.kind, VMM_EXIT_INSN_LIMIT);
+		assert_int_equal(insns(t.cpu) - i0, n);
+		assert_true(cold_blocks(t.cpu) > c0);
+		assert_int_equal(t.st.gpr[VMM_RAX], n < NINC ? n : NINC);
+		assert_int_equal(t.st.rip, ENV_CODE + (n <= NINC ? 2 * n :
+						       STORE + 6));
+		/* on to the #GP: its handler's HLT */
+		e = tvm_run(&t);
+		assert_int_equal(e.kind, VMM_EXIT_HLT);
+		assert_int_equal(env_vector_of(t.st.rip), 13);
+		assert_int_equal(t.st.gpr[VMM_RAX], NINC);
+		{
+			uint64_t frame[2];
+			assert_int_equal(vmm_mem_read(t.vm, t.st.gpr[VMM_RSP],
+						      frame, sizeof(frame)), 0);
+			/* error code 0, then the RIP of the faulting store */
+			assert_int_equal(frame[0], 0);
+			assert_int_equal(frame[1], ENV_CODE + GP);
+		}
+		/* the incs, the store, the handler's HLT */
+		assert_int_equal(insns(t.cpu) - i0, NINC + 2);
+		assert_int_equal(vmm_mem_read(t.vm, ENV_CODE + GP + 9, &v, 1),
+				 0);
+		assert_int_equal(v, NINC);
+	}
+	tvm_destroy(&t);
+}
+
 static void test_errors(void **state)
 {
 	struct vmm_config cfg;
@@ -382,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_exits_first),
 		cmocka_unit_test(test_interrupt_first),
 		cmocka_unit_test(test_deterministic_repeat),
+		cmocka_unit_test(test_cold_code),
 		cmocka_unit_test(test_errors),
 	};
 

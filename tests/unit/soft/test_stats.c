@@ -58,7 +58,7 @@ static void test_soft_counters(void **state)
 				      VMM_VCPU_STAT_JIT_FALLBACKS),
 			 VMM_VCPU_STAT_EXITS | VMM_VCPU_STAT_INSNS |
 				   VMM_VCPU_STAT_BLOCKS | VMM_VCPU_STAT_TLB |
-				   VMM_VCPU_STAT_PAUSE);
+				   VMM_VCPU_STAT_PAUSE | VMM_VCPU_STAT_COLD);
 	assert_int_equal(s0.exits, 0);
 	assert_int_equal(s0.insns_retired, 0);
 	assert_int_equal(s0.block_cache_flushes, 0);
@@ -103,16 +103,120 @@ static void test_soft_counters(void **state)
 	tvm_destroy(&t);
 }
 
+/*
+ * While dirty pages are logged a write gets no TLB write entry (each one
+ * must mark its page), but the walk that allowed it is remembered
+ * (SOFT_TLB_SLOW, mmu.c): a store loop walks the page tables a few
+ * times, not once per store (it did), and a store after the log was
+ * fetched still marks the page.
+ */
+static void test_soft_dirty_log_writes(void **state)
+{
+	/* mem_loop; then mov dword [rsi], 7; hlt */
+	static const uint8_t prog[] = {
+		0xb9, N_ITERS & 0xff, (N_ITERS >> 8) & 0xff,
+		(N_ITERS >> 16) & 0xff, 0,
+		0xbe, ENV_DATA & 0xff, (ENV_DATA >> 8) & 0xff,
+		(ENV_DATA >> 16) & 0xff, 0,
+		0x8b, 0x06, 0x83, 0xc0, 0x01, 0x89, 0x06, 0xff, 0xc9, 0x75, 0xf5,
+		0xf4,
+		0xc7, 0x06, 0x07, 0x00, 0x00, 0x00,
+		0xf4,
+	};
+	uint64_t bm[ENV_RAM / 4096 / 64];
+	unsigned bit = (unsigned)(ENV_DATA / 4096);
+	struct vmm_vcpu_stats s0, s1;
+	struct vmm_exit e;
+	struct tvm t;
+	uint32_t v = 0;
+
+	tvm_create(&t, 0);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	tvm_setup(&t, ENV_LONG64, 0, prog, sizeof(prog));
+	tvm_set(&t);
+	assert_int_equal(vmm_mem_dirty_log(t.vm, true), 0);
+	s0 = stats(t.cpu);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	s1 = stats(t.cpu);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	assert_int_equal(v, N_ITERS);
+	assert_true(s1.tlb_misses - s0.tlb_misses <= 16);
+	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 1);
+	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
+
+	/* the TLB is as the loop left it: the store marks the page again */
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	assert_int_equal(v, 7);
+	memset(bm, 0, sizeof(bm));
+	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 1);
+	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
+	tvm_destroy(&t);
+}
+
+/*
+ * Accesses to a page that is not RAM never get a TLB entry the fast
+ * paths use (each goes to the bus), but the walk is remembered
+ * (SOFT_TLB_SLOW, mmu.c): a loop of reads from unassigned memory (an
+ * MMIO exit each, read again when the run resumes) walks the page tables
+ * a few times, not twice per iteration (it did).
+ */
+static void test_soft_mmio_walks(void **state)
+{
+	/* mov ecx, 200; mov esi, 0x8000000; 1: mov eax, [rsi];
+	 * dec ecx; jnz 1b; hlt */
+	static const uint8_t prog[] = {
+		0xb9, 200, 0, 0, 0,
+		0xbe, 0x00, 0x00, 0x00, 0x08,
+		0x8b, 0x06, 0xff, 0xc9, 0x75, 0xfa,
+		0xf4,
+	};
+	struct vmm_vcpu_stats s0, s1;
+	struct vmm_exit e;
+	struct tvm t;
+	unsigned exits = 0;
+
+	tvm_create(&t, 0);
+	tvm_setup(&t, ENV_LONG64, 0, prog, sizeof(prog));
+	tvm_set(&t);
+	s0 = stats(t.cpu);
+	for (;;) {
+		e = tvm_run(&t);
+		if (e.kind != VMM_EXIT_MMIO)
+			break;
+		assert_int_equal(e.mmio.gpa, 0x8000000);
+		assert_false(e.mmio.is_write);
+		exits++;
+	}
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(exits, 200);
+	s1 = stats(t.cpu);
+	assert_true(s1.tlb_misses - s0.tlb_misses <= 16);
+	tvm_destroy(&t);
+}
+
 static void test_soft_smc_and_flush(void **state)
 {
 	struct tvm t;
 	struct vmm_exit e;
 	struct vmm_vcpu_stats s0, s1;
 	/* loops twice; the first pass rewrites the immediate of "mov al"
-	 * (as in test_system.c) */
+	 * (as in test_system.c): every block runs once or twice, so the
+	 * rewritten one runs cold (decoded from memory) both times */
 	static const uint8_t smc[] = {
 		0x31, 0xc9, 0xb0, 0x11, 0xff, 0xc1, 0x83, 0xf9, 0x02, 0x74, 0x09,
 		0xc6, 0x05, 0xf1, 0xff, 0xff, 0xff, 0x22, 0xeb, 0xee, 0xf4,
+	};
+	/* xor ecx, ecx; L: mov al, 0x11; inc ecx; cmp ecx, 4; je END;
+	 * cmp ecx, 3; jne L; mov byte [L + 1], 0x22; jmp L; END: hlt - the
+	 * block at L runs cold in pass 2, translated in pass 3, which
+	 * rewrites it */
+	static const uint8_t smc3[] = {
+		0x31, 0xc9, 0xb0, 0x11, 0xff, 0xc1, 0x83, 0xf9, 0x04, 0x74, 0x0e,
+		0x83, 0xf9, 0x03, 0x75, 0xf2,
+		0xc6, 0x05, 0xec, 0xff, 0xff, 0xff, 0x22, 0xeb, 0xe9, 0xf4,
 	};
 
 	tvm_create(&t, 0);
@@ -123,8 +227,19 @@ static void test_soft_smc_and_flush(void **state)
 	assert_int_equal(e.kind, VMM_EXIT_HLT);
 	assert_int_equal(t.st.gpr[VMM_RAX] & 0xff, 0x22);
 	s1 = stats(t.cpu);
+	assert_int_equal(s1.blocks_translated, s0.blocks_translated);
+	assert_true(s1.blocks_cold - s0.blocks_cold >= 4);
+
+	s0 = s1;
+	tvm_setup(&t, ENV_LONG64, 0, smc3, sizeof(smc3));
+	tvm_set(&t);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(t.st.gpr[VMM_RAX] & 0xff, 0x22);
+	assert_int_equal(t.st.gpr[VMM_RCX], 4);
+	s1 = stats(t.cpu);
 	assert_true(s1.blocks_invalidated > s0.blocks_invalidated);
-	assert_true(s1.blocks_translated >= 2);
+	assert_true(s1.blocks_translated - s0.blocks_translated >= 2);
 
 	/* a memory-map change flushes the whole cache at the next run */
 	assert_int_equal(s1.block_cache_flushes, 0);
@@ -221,6 +336,25 @@ static void test_abi_sizes(void **state)
 	for (size_t i = offsetof(struct vmm_vcpu_stats, jit_fallbacks);
 	     i < sizeof(u); i++)
 		assert_int_equal(u.b[i], 0xa5);
+
+	/* a caller built before blocks_cold: that bit clear, the field
+	 * not written */
+	memset(&u, 0xa5, sizeof(u));
+	u.s.struct_size = offsetof(struct vmm_vcpu_stats, blocks_cold);
+	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), 0);
+	assert_false(u.s.valid & VMM_VCPU_STAT_COLD);
+	assert_true(u.s.valid & VMM_VCPU_STAT_JIT_FALLBACKS ||
+		    !(u.s.valid & VMM_VCPU_STAT_JIT));
+	for (size_t i = offsetof(struct vmm_vcpu_stats, blocks_cold);
+	     i < sizeof(u); i++)
+		assert_int_equal(u.b[i], 0xa5);
+	/* a current caller: the bit set, and the loop's first pass ran
+	 * cold */
+	memset(&u, 0, sizeof(u));
+	u.s.struct_size = sizeof(u.s);
+	assert_int_equal(vmm_vcpu_get_stats(t.cpu, &u.s), 0);
+	assert_true(u.s.valid & VMM_VCPU_STAT_COLD);
+	assert_true(u.s.blocks_cold >= 1);
 
 	/* too small for the exit count, or no struct at all */
 	u.s.struct_size = offsetof(struct vmm_vcpu_stats, exits);
@@ -366,6 +500,8 @@ int main(void)
 		cmocka_unit_test(test_soft_counters),
 		cmocka_unit_test(test_soft_smc_and_flush),
 		cmocka_unit_test(test_soft_fxsave_walks),
+		cmocka_unit_test(test_soft_dirty_log_writes),
+		cmocka_unit_test(test_soft_mmio_walks),
 		cmocka_unit_test(test_abi_sizes),
 		cmocka_unit_test(test_pause_yields),
 		cmocka_unit_test(test_busy),
