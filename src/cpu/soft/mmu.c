@@ -232,9 +232,10 @@ static uint64_t translate(struct soft_cpu *c, uint64_t lin, unsigned acc,
 		 * logged or to a page holding code, any access to a page that
 		 * is not RAM (MMIO, unassigned, a write to ROM).  The walk's
 		 * outcome stands, as it would for an entry; the host pointer
-		 * is looked up again (which marks the page dirty and reports
-		 * code writes, as after a walk; NULL sends the access to the
-		 * bus).  A walk otherwise: the reason may be gone (the log
+		 * is looked up again (NULL sends the access to the bus); the
+		 * store's slow path then reports code writes and, after the
+		 * store, marks the page dirty (st_page(), st_logged()), as
+		 * after a walk.  A walk otherwise: the reason may be gone (the log
 		 * stopped, the page's blocks dropped, RAM mapped there) and a
 		 * plain entry due.
 		 */
