@@ -20,6 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* SOFT_JIT_HOT (jit.h): a block is compiled at its 32nd execution */
+#define SOFT_JIT_HOT_TEST 32
+
 static struct vmm_vcpu_stats stats(vmm_vcpu *cpu)
 {
 	struct vmm_vcpu_stats s;
@@ -796,6 +799,41 @@ static void test_self_loop_smc(void **state)
 	assert_int_equal(a.st.gpr[VMM_RCX], 0);
 	assert_true(b.compiled >= 2);
 	same(&a, &b);
+}
+
+/*
+ * A loop of two blocks compiled as one piece (the first block's Jcc out
+ * a side exit, the second block falling through to it), each with an
+ * instruction the interpreter runs (RDTSC first, PAUSE after the side
+ * exit): a timed wait that leaves only through the JB, once RDX (the
+ * time waited) is above R8 = 50 ms, counting its iterations in R9:
+ *
+ *	rdtsc; shl rdx, 32; mov eax, eax; or rdx, rax; mov rcx, rdx
+ *	mov r8, 50000000; xor r9d, r9d
+ * 1:	rdtsc; shl rdx, 32; mov eax, eax; or rdx, rax; sub rdx, rcx
+ *	inc r9; cmp r8, rdx; jb 2f
+ *	pause; mov eax, [rsi]; test eax, eax; je 1b
+ * 2:	hlt
+ */
+static const uint8_t region_wait[] = {
+	0x0f, 0x31, 0x48, 0xc1, 0xe2, 0x20, 0x89, 0xc0, 0x48, 0x09, 0xc2, 0x48,
+	0x89, 0xd1, 0x49, 0xc7, 0xc0, 0x80, 0xf0, 0xfa, 0x02, 0x45, 0x31, 0xc9,
+	0x0f, 0x31, 0x48, 0xc1, 0xe2, 0x20, 0x89, 0xc0, 0x48, 0x09, 0xc2, 0x48,
+	0x29, 0xca, 0x49, 0xff, 0xc1, 0x49, 0x39, 0xd0, 0x72, 0x08, 0xf3, 0x90,
+	0x8b, 0x06, 0x85, 0xc0, 0x74, 0xe2, 0xf4,
+};
+
+static void test_region_interp_calls(void **state)
+{
+	struct outcome a;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_JIT, region_wait, sizeof(region_wait), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(a.st.gpr[VMM_RDX] > 50000000);
+	assert_true(a.st.gpr[VMM_R9] > 2 * SOFT_JIT_HOT_TEST);
+	assert_true(a.compiled >= 1);
+	assert_int_equal(a.insns, 8 + 12 * a.st.gpr[VMM_R9] - 4);
 }
 
 /*
@@ -2460,6 +2498,7 @@ int main(void)
 		cmocka_unit_test(test_self_loop),
 		cmocka_unit_test(test_self_loop_fault),
 		cmocka_unit_test(test_self_loop_smc),
+		cmocka_unit_test(test_region_interp_calls),
 		cmocka_unit_test(test_muldiv_shift_cl_live),
 		cmocka_unit_test(test_32bit_branches),
 		cmocka_unit_test(test_cond_outside_block),
