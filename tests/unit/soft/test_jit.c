@@ -837,6 +837,85 @@ static void test_region_interp_calls(void **state)
 }
 
 /*
+ * A self-loop of two blocks with a side exit (a load, a compare and a JE
+ * out of the body, then the rest of the body back to the top: compiled
+ * as one self-loop, jit.c region()); the side exit is taken every 256th
+ * iteration into a block that branches back.  Same state as the
+ * interpreter at the end and when stopped by instruction limits inside
+ * it (the side exit's count of the iterations in the register):
+ *
+ *	xor eax, eax
+ * 0:	mov [rsi+rax], al; inc eax; cmp eax, 256; jne 0b
+ *	mov ecx, 20000; xor eax, eax; xor edx, edx; xor r9d, r9d
+ * 1:	movzx r8d, byte [rsi+rax]; cmp r8b, 0x7f; je 3f
+ *	add rdx, r8; inc eax; and eax, 255; dec ecx; jnz 1b
+ *	jmp 4f
+ * 3:	inc r9; inc eax; and eax, 255; dec ecx; jnz 1b
+ * 4:	pushfq; pop r10; hlt
+ */
+static const uint8_t region_loop[] = {
+	0x31, 0xc0, 0x88, 0x04, 0x06, 0xff, 0xc0, 0x3d, 0x00, 0x01, 0x00, 0x00,
+	0x75, 0xf4, 0xb9, 0x20, 0x4e, 0x00, 0x00, 0x31, 0xc0, 0x31, 0xd2, 0x45,
+	0x31, 0xc9, 0x44, 0x0f, 0xb6, 0x04, 0x06, 0x41, 0x80, 0xf8, 0x7f, 0x74,
+	0x10, 0x4c, 0x01, 0xc2, 0xff, 0xc0, 0x25, 0xff, 0x00, 0x00, 0x00, 0xff,
+	0xc9, 0x75, 0xe7, 0xeb, 0x0e, 0x49, 0xff, 0xc1, 0xff, 0xc0, 0x25, 0xff,
+	0x00, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xd7, 0x9c, 0x41, 0x5a, 0xf4,
+};
+
+/* run() stopped by an instruction limit of @limit */
+static void run_limit(struct outcome *o, uint32_t flags, const void *code,
+		      size_t len, uint64_t limit)
+{
+	struct tvm t;
+	struct vmm_vcpu_stats s;
+
+	tvm_create(&t, flags);
+	tvm_setup(&t, ENV_LONG64, 3, code, len);
+	t.st.gpr[VMM_RSI] = ENV_DATA;
+	tvm_set(&t);
+	assert_int_equal(vmm_vcpu_set_insn_limit(t.cpu, limit), 0);
+	o->e = tvm_run(&t);
+	o->st = t.st;
+	s = stats(t.cpu);
+	o->insns = s.insns_retired;
+	o->compiled = s.blocks_compiled;
+	o->fallbacks = s.jit_fallbacks;
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, o->data,
+				      sizeof(o->data)), 0);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_KSTACK - sizeof(o->kstack),
+				      o->kstack, sizeof(o->kstack)), 0);
+	tvm_destroy(&t);
+}
+
+static void test_region_self_loop(void **state)
+{
+	static const uint64_t limits[] = { 1200, 1333, 4097, 50001, 77777,
+					   160000 };
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, region_loop, sizeof(region_loop), 0);
+	run(&b, VMM_CFG_JIT, region_loop, sizeof(region_loop), 0);
+	run(&c, VMM_CFG_JIT_EAGER, region_loop, sizeof(region_loop), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_int_equal(a.st.gpr[VMM_R9], 20000 / 256);
+	assert_int_equal(a.insns, 1 + 4 * 256 + 4 + 8 * 20000 + 4);
+	assert_true(b.compiled >= 2);
+	assert_int_equal(b.fallbacks, 0);
+	same(&a, &b);
+	same(&a, &c);
+	for (unsigned k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+		run_limit(&a, VMM_CFG_NO_JIT, region_loop, sizeof(region_loop),
+			  limits[k]);
+		run_limit(&b, VMM_CFG_JIT, region_loop, sizeof(region_loop),
+			  limits[k]);
+		assert_int_equal(a.e.kind, VMM_EXIT_INSN_LIMIT);
+		assert_int_equal(a.insns, limits[k]);
+		same(&a, &b);
+	}
+}
+
+/*
  * MUL/IMUL/DIV/IDIV (register and memory operands, all sizes), PUSH r/m,
  * rotates and shifts by CL with live flags (read by PUSHFQ and ADC), in a
  * loop (GNU as, Intel syntax):
@@ -2499,6 +2578,7 @@ int main(void)
 		cmocka_unit_test(test_self_loop_fault),
 		cmocka_unit_test(test_self_loop_smc),
 		cmocka_unit_test(test_region_interp_calls),
+		cmocka_unit_test(test_region_self_loop),
 		cmocka_unit_test(test_muldiv_shift_cl_live),
 		cmocka_unit_test(test_32bit_branches),
 		cmocka_unit_test(test_cond_outside_block),
