@@ -4,7 +4,8 @@
  * (a real CPU is the oracle).
  *
  *   difftest [--mode 64|32] [--cases N] [--seed S] [--len L] [--verbose]
- *            [--only-soft] [--fp] [--x87] [--mmx] [--jit]
+ *            [--only-soft] [--fp] [--x87] [--mmx] [--jit] [--jit-hot]
+ *            [--loops] [--vs-interp]
  *
  * --mode 32 runs 32-bit code in compatibility mode (long mode, a 32-bit
  * code segment), --mode prot32 in legacy protected mode without paging
@@ -27,7 +28,13 @@
  * integer ones, --mmx MMX ones (no-prefix 0F forms on MM0-7, EMMS)
  * mixed with x87 and SSE2 integer ones.  --jit runs the software backend with its JIT tier
  * compiling every block at its first execution (VMM_CFG_JIT_EAGER);
- * without it the software side is the interpreter alone (VMM_CFG_NO_JIT).
+ * without it the software side is the interpreter alone (VMM_CFG_NO_JIT);
+ * --jit-hot compiles a block at its 32nd execution (VMM_CFG_JIT, as
+ * outside tests).  --loops adds counted loops of 34-63 iterations with a
+ * conditional branch in the body (so the JIT compiles the loop's blocks
+ * as one piece with side exits once it is hot).  --vs-interp takes the
+ * software backend's interpreter as the oracle instead of KVM (for the
+ * JIT; no /dev/kvm needed).
  * A mismatch prints the seed, the instructions (hex, objdump-able) and
  * the differences, after shrinking the sequence.  Exit 77 only when
  * /dev/kvm is absent (--only-soft runs the software backend alone).
@@ -1514,6 +1521,89 @@ static void g_x87(struct insn *i)
 	}
 }
 
+/*
+ * --loops: a counted loop of 34-63 iterations (a block is compiled at its
+ * 32nd execution, so with --jit-hot the JIT compiles the loop's top block
+ * while it runs, with the block its Jcc falls through to: jit.c's
+ * region(), whose Jcc inside leaves by a side exit), in one of three
+ * shapes, X and Y an ALU operation on registers other than ECX, Y at
+ * times on memory:
+ *
+ *	mov ecx, n
+ * 1:	X; test cl, m; jcc 2f; Y; 2: dec ecx; jnz 1b   (a branch over Y)
+ * 1:	X; cmp ecx, k; je 2f; Y; dec ecx; jnz 1b; 2:   (an early way out)
+ * 1:	X; cmp ecx, k; jcc 2f; Y; dec ecx; jnz 1b; 2:  (a way out, any cc)
+ *
+ * The flags after it are left undefined (which way it left decides).
+ */
+static bool loops; /* --loops */
+
+static void loop_alu(struct insn *i, int r, int src, bool mem)
+{
+	static const uint8_t ops[] = { 0x01, 0x09, 0x21, 0x29, 0x31, 0x11 };
+	uint8_t op = ops[rn(6)];
+	bool w = mode64 && rn(2);
+
+	if (mem) {
+		/* op [base + disp8], r (the scratch window) */
+		if (mode64)
+			put(i, (uint8_t)(0x41 | (w ? 8 : 0) | (r >= 8 ? 4 : 0)));
+		put(i, op);
+		put(i, (uint8_t)(0x40 | ((r & 7) << 3) |
+				 (mode64 ? BASE64 & 7 : BASE32)));
+		put(i, (uint8_t)(8 * rn(16)));
+		return;
+	}
+	if (mode64)
+		put(i, (uint8_t)(0x40 | (w ? 8 : 0) | (src >= 8 ? 4 : 0) |
+				 (r >= 8 ? 1 : 0)));
+	put(i, op);
+	put(i, (uint8_t)(0xc0 | ((src & 7) << 3) | (r & 7)));
+}
+
+static void g_loop(struct insn *i)
+{
+	unsigned n = 34 + rn(30), shape = rn(3);
+	int r = wreg(), r2 = wreg();
+	size_t top, j, y, out;
+
+	init_insn(i, shape ? "loop with a way out" : "loop with a branch");
+	if (r == 1)
+		r = 0;
+	if (r2 == 1)
+		r2 = 2;
+	put(i, 0xb9);
+	imm(i, n, 4);
+	top = i->len;
+	loop_alu(i, r, rn(2) ? 1 : r2, false);
+	if (shape == 0) {
+		put(i, 0xf6);           /* test cl, m */
+		put(i, 0xc1);
+		put(i, (uint8_t)(1u << rn(6)));
+	} else {
+		put(i, 0x83);           /* cmp ecx, k */
+		put(i, 0xf9);
+		put(i, (uint8_t)(1 + rn(n)));
+	}
+	put(i, (uint8_t)(shape == 1 ? 0x74 : 0x70 + rn(16)));
+	j = i->len;
+	put(i, 0);
+	y = i->len;
+	loop_alu(i, r2, r, rn(3) == 0);
+	if (shape == 0)
+		i->b[j] = (uint8_t)(i->len - y);
+	put(i, 0xff);                   /* dec ecx */
+	put(i, 0xc9);
+	put(i, 0x75);                   /* jnz 1b */
+	put(i, (uint8_t)(top - (i->len + 1)));
+	out = i->len;
+	if (shape)
+		i->b[j] = (uint8_t)(out - y);
+	i->reads_flags = true;
+	i->defined = 0;
+	i->undef_set = ARITH;
+}
+
 typedef void (*gen_fn)(struct insn *);
 static const gen_fn gens[] = {
 	g_alu, g_alu, g_alu, g_unary, g_test, g_shift, g_shift, g_mul,
@@ -1570,6 +1660,8 @@ static void gen_seq(struct seq *s, unsigned maxlen)
 			(rn(3) ? g_x87 : g_sse_int)(&i);
 		else if (mmx_only && rn(4))
 			(rn(4) ? g_mmx : rn(2) ? g_x87 : g_sse_int)(&i);
+		else if (loops && rn(3) == 0)
+			g_loop(&i);
 		else
 			gens[rn(sizeof(gens) / sizeof(gens[0]))](&i);
 		if (i.reads_flags && u) {
@@ -1607,8 +1699,13 @@ struct side {
 	const char *name;
 };
 
-/* --jit: the soft side compiles every block at its first execution */
-static bool use_jit;
+/* --jit: the soft side compiles every block at its first execution;
+ * --jit-hot: at its 32nd (VMM_CFG_JIT), as outside tests */
+static bool use_jit, jit_hot;
+/* --vs-interp: the reference side (named kvm below) is the software
+ * backend's interpreter, not KVM: the JIT checked against it */
+static bool vs_interp;
+static bool ref_side; /* side_create() is making the reference side */
 
 static int side_create(struct side *sd, enum vmm_backend b, uint64_t ram)
 {
@@ -1619,7 +1716,9 @@ static int side_create(struct side *sd, enum vmm_backend b, uint64_t ram)
 	cfg.backend = b;
 	cfg.flags = VMM_CFG_NO_IRQCHIP;
 	if (b == VMM_BACKEND_SOFT)
-		cfg.flags |= use_jit ? VMM_CFG_JIT_EAGER : VMM_CFG_NO_JIT;
+		cfg.flags |= ref_side ? VMM_CFG_NO_JIT :
+			     jit_hot ? VMM_CFG_JIT :
+			     use_jit ? VMM_CFG_JIT_EAGER : VMM_CFG_NO_JIT;
 	sd->name = vmm_backend_name(b);
 	r = vmm_vm_create(&cfg, &sd->vm);
 	if (r)
@@ -2524,6 +2623,9 @@ int main(int argc, char **argv)
 		{ "mmx", no_argument, 0, 'X' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "jit", no_argument, 0, 'j' },
+		{ "jit-hot", no_argument, 0, 'J' },
+		{ "loops", no_argument, 0, 'L' },
+		{ "vs-interp", no_argument, 0, 'I' },
 		{ "batch", required_argument, 0, 'b' },
 		{ "inject", required_argument, 0, 'i' },
 		{ "gen-only", no_argument, 0, 'g' },
@@ -2538,7 +2640,7 @@ int main(int argc, char **argv)
 	double c0, w0, cpu, wall;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxXvjb:i:gH:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:n:s:l:ofxXvjJLIb:i:gH:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			mode64 = strcmp(optarg, "32") && strcmp(optarg, "prot32");
@@ -2554,6 +2656,9 @@ int main(int argc, char **argv)
 		case 'X': mmx_only = true; break;
 		case 'v': verbose = true; break;
 		case 'j': use_jit = true; break;
+		case 'J': use_jit = jit_hot = true; break;
+		case 'L': loops = true; break;
+		case 'I': vs_interp = true; break;
 		case 'b': batch = strtoul(optarg, NULL, 0); break;
 		case 'i': inject = strtol(optarg, NULL, 0); break;
 		case 'g': gen_only = true; break;
@@ -2562,6 +2667,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: difftest [--mode 64|32] "
 				"[--cases N] [--seed S] [--len L] "
 				"[--only-soft] [--fp] [--x87] [--verbose] [--jit] "
+				"[--jit-hot] [--loops] [--vs-interp] "
 				"[--batch N [--inject K]] "
 				"[--gen-only [--expect-hash HEX]]\n");
 			return 2;
@@ -2571,7 +2677,7 @@ int main(int argc, char **argv)
 		maxlen = 12;
 	if (batch > BATCH_MAX)
 		batch = BATCH_MAX;
-	if (batch && (only_soft || mode32 == ENV_PROT32)) {
+	if (batch && (only_soft || vs_interp || mode32 == ENV_PROT32)) {
 		fprintf(stderr, "--batch compares KVM and soft in long or "
 			"compatibility mode\n");
 		return 2;
@@ -2583,7 +2689,8 @@ int main(int argc, char **argv)
 		return gen_hashes(seed, cases, (unsigned)maxlen, expect_hash);
 	}
 	signal(SIGALRM, on_alarm);
-	if (!only_soft && vmm_backend_available(VMM_BACKEND_KVM) == -ENODEV) {
+	if (!only_soft && !vs_interp &&
+	    vmm_backend_available(VMM_BACKEND_KVM) == -ENODEV) {
 		printf("SKIP: no KVM backend (no /dev/kvm or not built in)\n");
 		return 77;
 	}
@@ -2592,8 +2699,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "soft VM: %s\n", vmm_strerror(r));
 		return 1;
 	}
-	if (!only_soft && (r = side_create(&kvm, VMM_BACKEND_KVM,
-					   batch ? BH_RAM : ENV_RAM))) {
+	ref_side = true;
+	r = only_soft ? 0 :
+	    side_create(&kvm, vs_interp ? VMM_BACKEND_SOFT : VMM_BACKEND_KVM,
+			batch ? BH_RAM : ENV_RAM);
+	ref_side = false;
+	if (r) {
 		char msg[256];
 		vmm_last_error(kvm.vm, msg, sizeof(msg));
 		fprintf(stderr, "KVM VM: %s (%s)\n", vmm_strerror(r), msg);

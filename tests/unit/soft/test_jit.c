@@ -20,6 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* SOFT_JIT_HOT (jit.h): a block is compiled at its 32nd execution */
+#define SOFT_JIT_HOT_TEST 32
+
 static struct vmm_vcpu_stats stats(vmm_vcpu *cpu)
 {
 	struct vmm_vcpu_stats s;
@@ -796,6 +799,120 @@ static void test_self_loop_smc(void **state)
 	assert_int_equal(a.st.gpr[VMM_RCX], 0);
 	assert_true(b.compiled >= 2);
 	same(&a, &b);
+}
+
+/*
+ * A loop of two blocks compiled as one piece (the first block's Jcc out
+ * a side exit, the second block falling through to it), each with an
+ * instruction the interpreter runs (RDTSC first, PAUSE after the side
+ * exit): a timed wait that leaves only through the JB, once RDX (the
+ * time waited) is above R8 = 50 ms, counting its iterations in R9:
+ *
+ *	rdtsc; shl rdx, 32; mov eax, eax; or rdx, rax; mov rcx, rdx
+ *	mov r8, 50000000; xor r9d, r9d
+ * 1:	rdtsc; shl rdx, 32; mov eax, eax; or rdx, rax; sub rdx, rcx
+ *	inc r9; cmp r8, rdx; jb 2f
+ *	pause; mov eax, [rsi]; test eax, eax; je 1b
+ * 2:	hlt
+ */
+static const uint8_t region_wait[] = {
+	0x0f, 0x31, 0x48, 0xc1, 0xe2, 0x20, 0x89, 0xc0, 0x48, 0x09, 0xc2, 0x48,
+	0x89, 0xd1, 0x49, 0xc7, 0xc0, 0x80, 0xf0, 0xfa, 0x02, 0x45, 0x31, 0xc9,
+	0x0f, 0x31, 0x48, 0xc1, 0xe2, 0x20, 0x89, 0xc0, 0x48, 0x09, 0xc2, 0x48,
+	0x29, 0xca, 0x49, 0xff, 0xc1, 0x49, 0x39, 0xd0, 0x72, 0x08, 0xf3, 0x90,
+	0x8b, 0x06, 0x85, 0xc0, 0x74, 0xe2, 0xf4,
+};
+
+static void test_region_interp_calls(void **state)
+{
+	struct outcome a;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_JIT, region_wait, sizeof(region_wait), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_true(a.st.gpr[VMM_RDX] > 50000000);
+	assert_true(a.st.gpr[VMM_R9] > 2 * SOFT_JIT_HOT_TEST);
+	assert_true(a.compiled >= 1);
+	assert_int_equal(a.insns, 8 + 12 * a.st.gpr[VMM_R9] - 4);
+}
+
+/*
+ * A self-loop of two blocks with a side exit (a load, a compare and a JE
+ * out of the body, then the rest of the body back to the top: compiled
+ * as one self-loop, jit.c region()); the side exit is taken every 256th
+ * iteration into a block that branches back.  Same state as the
+ * interpreter at the end and when stopped by instruction limits inside
+ * it (the side exit's count of the iterations in the register):
+ *
+ *	xor eax, eax
+ * 0:	mov [rsi+rax], al; inc eax; cmp eax, 256; jne 0b
+ *	mov ecx, 20000; xor eax, eax; xor edx, edx; xor r9d, r9d
+ * 1:	movzx r8d, byte [rsi+rax]; cmp r8b, 0x7f; je 3f
+ *	add rdx, r8; inc eax; and eax, 255; dec ecx; jnz 1b
+ *	jmp 4f
+ * 3:	inc r9; inc eax; and eax, 255; dec ecx; jnz 1b
+ * 4:	pushfq; pop r10; hlt
+ */
+static const uint8_t region_loop[] = {
+	0x31, 0xc0, 0x88, 0x04, 0x06, 0xff, 0xc0, 0x3d, 0x00, 0x01, 0x00, 0x00,
+	0x75, 0xf4, 0xb9, 0x20, 0x4e, 0x00, 0x00, 0x31, 0xc0, 0x31, 0xd2, 0x45,
+	0x31, 0xc9, 0x44, 0x0f, 0xb6, 0x04, 0x06, 0x41, 0x80, 0xf8, 0x7f, 0x74,
+	0x10, 0x4c, 0x01, 0xc2, 0xff, 0xc0, 0x25, 0xff, 0x00, 0x00, 0x00, 0xff,
+	0xc9, 0x75, 0xe7, 0xeb, 0x0e, 0x49, 0xff, 0xc1, 0xff, 0xc0, 0x25, 0xff,
+	0x00, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xd7, 0x9c, 0x41, 0x5a, 0xf4,
+};
+
+/* run() stopped by an instruction limit of @limit */
+static void run_limit(struct outcome *o, uint32_t flags, const void *code,
+		      size_t len, uint64_t limit)
+{
+	struct tvm t;
+	struct vmm_vcpu_stats s;
+
+	tvm_create(&t, flags);
+	tvm_setup(&t, ENV_LONG64, 3, code, len);
+	t.st.gpr[VMM_RSI] = ENV_DATA;
+	tvm_set(&t);
+	assert_int_equal(vmm_vcpu_set_insn_limit(t.cpu, limit), 0);
+	o->e = tvm_run(&t);
+	o->st = t.st;
+	s = stats(t.cpu);
+	o->insns = s.insns_retired;
+	o->compiled = s.blocks_compiled;
+	o->fallbacks = s.jit_fallbacks;
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, o->data,
+				      sizeof(o->data)), 0);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_KSTACK - sizeof(o->kstack),
+				      o->kstack, sizeof(o->kstack)), 0);
+	tvm_destroy(&t);
+}
+
+static void test_region_self_loop(void **state)
+{
+	static const uint64_t limits[] = { 1200, 1333, 4097, 50001, 77777,
+					   160000 };
+	struct outcome a, b, c;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, region_loop, sizeof(region_loop), 0);
+	run(&b, VMM_CFG_JIT, region_loop, sizeof(region_loop), 0);
+	run(&c, VMM_CFG_JIT_EAGER, region_loop, sizeof(region_loop), 0);
+	assert_int_equal(a.e.kind, VMM_EXIT_HLT);
+	assert_int_equal(a.st.gpr[VMM_R9], 20000 / 256);
+	assert_int_equal(a.insns, 1 + 4 * 256 + 4 + 8 * 20000 + 4);
+	assert_true(b.compiled >= 2);
+	assert_int_equal(b.fallbacks, 0);
+	same(&a, &b);
+	same(&a, &c);
+	for (unsigned k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+		run_limit(&a, VMM_CFG_NO_JIT, region_loop, sizeof(region_loop),
+			  limits[k]);
+		run_limit(&b, VMM_CFG_JIT, region_loop, sizeof(region_loop),
+			  limits[k]);
+		assert_int_equal(a.e.kind, VMM_EXIT_INSN_LIMIT);
+		assert_int_equal(a.insns, limits[k]);
+		same(&a, &b);
+	}
 }
 
 /*
@@ -2460,6 +2577,8 @@ int main(void)
 		cmocka_unit_test(test_self_loop),
 		cmocka_unit_test(test_self_loop_fault),
 		cmocka_unit_test(test_self_loop_smc),
+		cmocka_unit_test(test_region_interp_calls),
+		cmocka_unit_test(test_region_self_loop),
 		cmocka_unit_test(test_muldiv_shift_cl_live),
 		cmocka_unit_test(test_32bit_branches),
 		cmocka_unit_test(test_cond_outside_block),

@@ -173,6 +173,10 @@ struct jit_info {
 	 * hold */
 	bool m32;
 	uint32_t segmask;
+	/* insn[0]'s threaded entry before the compiled code replaced it
+	 * (an interpreter call of it from another block's compilation:
+	 * region()) */
+	soft_fn orig;
 };
 
 /* patched links per vCPU before they are all undone (and made again as
@@ -420,6 +424,8 @@ void soft_jit_flush(struct soft_cpu *c)
 
 /* at most this many slow paths (memory misses) per block */
 #define MAX_SLOW SOFT_TB_MAX_INSNS
+/* blocks in one compilation at most (region()) */
+#define JIT_REGION_MAX 4
 
 /*
  * Lazy flags not yet in the state: the last flag writer was this
@@ -531,6 +537,26 @@ struct tr {
 	bool loop_live;   /* the flags are live at the block's top */
 	unsigned n_back, h_back;
 	uint32_t loop_max; /* iterations per entry (the interrupt latency) */
+	/*
+	 * The instructions translated (region()): the block's, then those
+	 * of the blocks its Jcc falls through to in the same page (n in
+	 * all; ins[n] is the last block's end marker).  side[k]: a Jcc
+	 * inside, which leaves when taken (emit_jcc_side) and goes on
+	 * into the next block's instructions when not.
+	 */
+	const struct soft_insn *ins[SOFT_TB_MAX_INSNS + 1];
+	unsigned n;
+	/* the threaded entry of ins[k] when it is the first instruction of
+	 * a later block that is compiled already (its run is the compiled
+	 * code: jit_info.orig), else NULL */
+	soft_fn run0[SOFT_TB_MAX_INSNS];
+	bool side[SOFT_TB_MAX_INSNS];
+	/* a self-loop's loop_flush()es emitted before n_back and h_back
+	 * were known (a side exit's): their imm32s, filled in by
+	 * loop_setup() */
+	bool back_known;
+	size_t lfix_n[JIT_REGION_MAX], lfix_h[JIT_REGION_MAX];
+	unsigned nlfix;
 };
 
 /* Offset of guest register @r of @size bytes (byte regs 16-19 = AH-BH). */
@@ -959,13 +985,23 @@ static void loop_flush(struct tr *t, bool undo)
 {
 	struct jit_emit *e = &t->e;
 
+	bool fix = !t->back_known;
+
 	if (!t->loop)
 		return;
+	if (fix && t->nlfix >= JIT_REGION_MAX) {
+		e->overflow = true; /* not reached: one per side exit */
+		return;
+	}
 	e_rr(e, OPS(0x69), 4, H_RAX, LOOP_REG);    /* imul eax, r15d, n */
+	if (fix)
+		t->lfix_n[t->nlfix] = e_pos(e);
 	e_d(e, t->n_back);
 	e_rm(e, OPS(undo ? 0x29 : 0x01), 8, H_RAX, H_RBX, OFF(icount));
-	if (t->h_back) {
+	if (t->h_back || fix) {
 		e_rr(e, OPS(0x69), 4, H_RAX, LOOP_REG);
+		if (fix)
+			t->lfix_h[t->nlfix++] = e_pos(e);
 		e_d(e, t->h_back);
 		e_rm(e, OPS(undo ? 0x29 : 0x01), 8, H_RAX, H_RBX,
 		     OFF(st_tlb_hits));
@@ -2389,8 +2425,7 @@ static void count_fallback(struct tr *t, const struct soft_insn *i)
 static bool emit_interp(struct tr *t, unsigned k, bool last)
 {
 	struct jit_emit *e = &t->e;
-	struct soft_tb *tb = t->tb;
-	const struct soft_insn *i = &tb->insn[k];
+	const struct soft_insn *i = t->ins[k];
 
 	if (t->loop && !last) {
 		/* the counter would have to go to the state and back around
@@ -2400,13 +2435,15 @@ static bool emit_interp(struct tr *t, unsigned k, bool last)
 	}
 	{
 		struct soft_insn *cp = soft_tb_alloc(t->c, 2 * sizeof(*cp));
-		bool defer = tb->insn[k + 1].pre_n > 0;
+		bool defer = t->ins[k + 1]->pre_n > 0;
 		if (!cp)
 			return false;
 		cp[0] = *i;
+		if (t->run0[k])
+			cp[0].run = t->run0[k];
 		cp[0].pre_n = (uint8_t)t->pend_n;
 		cp[0].pre_len = (uint16_t)t->pend_len;
-		cp[1] = tb->insn[k + 1];
+		cp[1] = *t->ins[k + 1];
 		cp[1].pre_n = defer ? (uint8_t)(t->pend_n + 1) : 0;
 		cp[1].pre_len = defer ? (uint16_t)(t->pend_len + i->len)
 				      : 0;
@@ -2621,7 +2658,7 @@ static uint64_t insn_rip(const struct tr *t, unsigned k)
 	uint64_t rip = t->rip0;
 
 	for (unsigned m = 0; m < k; m++)
-		rip += t->tb->insn[m].len;
+		rip += t->ins[m]->len;
 	return rip;
 }
 
@@ -2661,6 +2698,11 @@ static void loop_setup(struct tr *t)
 	t->loop_max = SOFT_JIT_LOOP_INSNS / t->n_back;
 	if (t->loop_max < SOFT_LINK_MAX)
 		t->loop_max = SOFT_LINK_MAX;
+	t->back_known = true;
+	for (unsigned m = 0; m < t->nlfix && !t->e.overflow; m++) {
+		memcpy(t->e.start + t->lfix_n[m], &t->n_back, 4);
+		memcpy(t->e.start + t->lfix_h[m], &t->h_back, 4);
+	}
 }
 
 static void emit_loop_back(struct tr *t)
@@ -2697,7 +2739,7 @@ static bool emit_jcc_loop(struct tr *t, unsigned k, const struct form *f,
 			  bool hf)
 {
 	struct jit_emit *e = &t->e;
-	const struct soft_insn *i = &t->tb->insn[k];
+	const struct soft_insn *i = t->ins[k];
 	uint16_t dirty = t->dirty;
 	struct pend_flags pf = t->pf;
 	unsigned hits = t->pend_hits;
@@ -2733,7 +2775,7 @@ static bool emit_jcc_loop(struct tr *t, unsigned k, const struct form *f,
 static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 {
 	struct jit_emit *e = &t->e;
-	const struct soft_insn *i = &t->tb->insn[k];
+	const struct soft_insn *i = t->ins[k];
 	uint64_t target;
 	unsigned hits;
 	size_t taken;
@@ -2776,6 +2818,65 @@ static bool emit_jcc(struct tr *t, unsigned k, const struct form *f)
 	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
 	flush_hits(t);
 	return emit_link(t, false);
+}
+
+/*
+ * A Jcc inside the compiled code (struct tr.side; region()): taken, it
+ * leaves for its target as a block-ending Jcc does (everything written
+ * back, RIP, the count, the link), on a way that the not-taken path
+ * jumps over; not taken, the code goes on with the fall-through block's
+ * instructions, everything as before the Jcc (registers cached, flags
+ * pending, RIP and count still deferred).
+ */
+static bool emit_jcc_side(struct tr *t, unsigned k, const struct form *f)
+{
+	struct jit_emit *e = &t->e;
+	const struct soft_insn *i = t->ins[k];
+	uint16_t dirty = t->dirty, xvalid = t->xvalid;
+	struct pend_flags pf = t->pf;
+	unsigned hits = t->pend_hits;
+	bool hf = t->hf && !(t->hf_nocf && ((f->cc >> 1) == 1 ||
+					    (f->cc >> 1) == 3));
+	bool hf_kept = hf;
+	unsigned cc = f->cc;
+	uint64_t target = insn_rip(t, k) + i->len + i->imm;
+	size_t over;
+
+	if (t->m32)
+		target = (uint32_t)target;
+	if (!canonical(target))
+		return false; /* (region() does not go past one) */
+	if (t->pf.v && !hf) {
+		/* the producer redone for its host flags; still pending */
+		pf_redo(t, &t->pf);
+		hf = true;
+	}
+	if (!hf && !emit_flags(t, f->cc)) {
+		emit_cond_call(t, f->cc); /* flags from elsewhere */
+		cc = CC_NE;
+	}
+	over = e_jcc32(e, (uint8_t)(cc ^ 1));
+	/* taken: the block's end for this way (moves: the flags stay) */
+	cache_end(t);
+	st_rip(t, target);
+	e_mem_imm(e, 0, H_RBX, OFF(icount), (int32_t)(t->pend_n + 1), 8);
+	flush_hits(t);
+	if (!emit_link(t, false))
+		return false;
+	e_patch(e, over, e_pos(e));
+	/* not taken: as before it */
+	t->dirty = dirty;
+	t->xvalid = xvalid;
+	t->nocache = false;
+	t->pf = pf;
+	t->pend_hits = hits;
+	/* the host flags are the guest's still only where nothing was
+	 * computed for the condition */
+	t->hf = hf_kept && t->hf;
+	t->cf_host = false;
+	t->pend_len += i->len;
+	t->pend_n++;
+	return true;
 }
 
 /* the rel32 jumps of a branch's checks to its interpreter route */
@@ -2824,7 +2925,7 @@ static void stack_tlb(struct tr *t, struct fixes *fx, bool write)
 static bool emit_branch(struct tr *t, unsigned k, const struct form *f)
 {
 	struct jit_emit *e = &t->e;
-	const struct soft_insn *i = &t->tb->insn[k];
+	const struct soft_insn *i = t->ins[k];
 	int64_t next = (int64_t)t->pend_len + i->len;
 	struct fixes fx = { { 0 }, 0 };
 	bool self = f->k == K_JMP && t->loop &&
@@ -3292,7 +3393,7 @@ static void branch32(struct tr *t, unsigned k, const struct form *f,
 		     struct fixes *fx)
 {
 	struct jit_emit *e = &t->e;
-	const struct soft_insn *i = &t->tb->insn[k];
+	const struct soft_insn *i = t->ins[k];
 	uint32_t next = (uint32_t)(insn_rip(t, k) + i->len);
 	struct slow a, b;
 
@@ -4658,7 +4759,6 @@ static void choose_cached(struct tr *t, const struct form *forms,
 			  const bool *ok)
 {
 	unsigned use[16] = { 0 };
-	const struct soft_tb *tb = t->tb;
 	/* a self-loop keeps LOOP_REG for its counter, and a register used
 	 * once per iteration is still loaded and stored once per entry */
 	unsigned ncache = t->loop ? NCACHE - 1 : NCACHE;
@@ -4675,8 +4775,8 @@ static void choose_cached(struct tr *t, const struct form *forms,
 	 * bumps chain_gen (soft_update_mode).
 	 */
 	t->mem = true;
-	for (unsigned k = 0; k < tb->ninsn; k++) {
-		const struct soft_insn *i = &tb->insn[k];
+	for (unsigned k = 0; k < t->n; k++) {
+		const struct soft_insn *i = t->ins[k];
 		const struct form *f = &forms[k];
 		if (!ok[k] || f->k >= K_JCC || f->k == K_STR || f->k == K_DF ||
 		    f->k == K_CLI || f->k == K_PP16 || f->k == K_SWAPGS ||
@@ -4750,15 +4850,77 @@ static void choose_cached(struct tr *t, const struct form *forms,
  * Instruction @k + 1 reads the CF before it first thing (emit_get_cf,
  * before it emits anything else): INC/DEC with live flags, ADC/SBB.
  */
-static bool cf_next(const struct soft_tb *tb, const struct form *forms,
+static bool cf_next(unsigned n, const struct form *forms,
 		    const bool *ok, const bool *live, unsigned k)
 {
 	const struct form *f = &forms[k + 1];
 
-	if (k + 1 >= tb->ninsn || !ok[k + 1])
+	if (k + 1 >= n || !ok[k + 1])
 		return false;
 	return (f->k == K_INCDEC && live[k + 1]) ||
 	       (f->k == K_ALU && (f->alu == 2 || f->alu == 3));
+}
+
+/*
+ * The instructions one compilation translates (struct tr.ins): the
+ * block's, and while the last block ends in a Jcc, the block it falls
+ * through to, if that one follows it in the same page of guest-physical
+ * memory as the first block (then a write to that page drops the first
+ * block, and with it the code translated from the others' bytes;
+ * tb.c's page rule) and is a successor seen at this chain_gen (so it is
+ * valid, decoded from the bytes there now, in the same mode).  Up to
+ * JIT_REGION_MAX blocks and SOFT_TB_MAX_INSNS instructions; not past a
+ * Jcc back to the first instruction (a self-loop ends there) or to a
+ * non-canonical target.  A loop whose body has a conditional branch
+ * out, or an if without an else, then runs as one piece of code: a
+ * self-loop when the last block branches back to the start.
+ */
+static void region(struct tr *t)
+{
+	const struct soft_cpu *c = t->c;
+	const struct soft_tb *b = t->tb;
+	uint64_t mask = t->m32 ? 0xffffffffull : ~0ull;
+	uint64_t rip = t->rip0;
+
+	t->n = 0;
+	for (unsigned nb = 1;; nb++) {
+		const struct soft_tb *next = NULL;
+		const struct soft_insn *l;
+		struct form f;
+		uint64_t to;
+
+		for (unsigned k = 0; k <= b->ninsn; k++)
+			t->ins[t->n + k] = &b->insn[k];
+		t->n += b->ninsn;
+		rip = (rip + b->nbytes) & mask;
+		l = &b->insn[b->ninsn - 1];
+		if (nb >= JIT_REGION_MAX || t->tb->gpa2 != ~0ull ||
+		    !classify(l, &f, t->m32) || f.k != K_JCC)
+			return;
+		to = (rip + l->imm) & mask;
+		if (to == t->rip0 || !canonical(to))
+			return;
+		for (unsigned j = 0; j < 2; j++)
+			if (b->chain[j] && b->chain_rip[j] == rip &&
+			    b->chain_gen[j] == c->chain_gen)
+				next = b->chain[j];
+		if (!next || !next->valid || next->wait_gen ||
+		    next->key != t->tb->key || next->gpa2 != ~0ull ||
+		    next->gpa != b->gpa + b->nbytes ||
+		    (next->gpa & ~0xfffull) != (t->tb->gpa & ~0xfffull) ||
+		    !next->ninsn || t->n + next->ninsn > SOFT_TB_MAX_INSNS)
+			return;
+		if (next->jit_body) {
+			/* its first instruction's threaded entry, should
+			 * the interpreter run it */
+			const struct jit_info *ji = next->jit_info;
+			if (!ji)
+				return;
+			t->run0[t->n] = ji->orig;
+		}
+		t->side[t->n - 1] = true;
+		b = next;
+	}
 }
 
 /* code: prologue; body; exit stub; slow paths */
@@ -4766,7 +4928,7 @@ static bool translate_block(struct tr *t)
 {
 	struct jit_emit *e = &t->e;
 	struct soft_tb *tb = t->tb;
-	unsigned n = tb->ninsn;
+	unsigned n = t->n;
 	struct form forms[SOFT_TB_MAX_INSNS];
 	bool ok[SOFT_TB_MAX_INSNS], live[SOFT_TB_MAX_INSNS];
 	bool live_o[SOFT_TB_MAX_INSNS];
@@ -4774,9 +4936,12 @@ static bool translate_block(struct tr *t)
 	size_t exit_pos;
 
 	for (unsigned k = 0; k < n; k++) {
-		ok[k] = classify(&tb->insn[k], &forms[k], t->m32);
-		if (ok[k] && forms[k].k >= K_JCC && k != n - 1)
+		ok[k] = classify(t->ins[k], &forms[k], t->m32);
+		if (ok[k] && forms[k].k >= K_JCC && k != n - 1 &&
+		    !(t->side[k] && forms[k].k == K_JCC))
 			ok[k] = false;
+		if (t->side[k] && !ok[k])
+			return false; /* (region() checked) */
 	}
 	/* flag liveness, backwards: live[k] = a reader may see the flags
 	 * instruction k writes; live_o[k]: its OF SF ZF AF PF (lc: the CF
@@ -4796,11 +4961,13 @@ static bool translate_block(struct tr *t)
 		 * where no reader sees them; liveness passes through */
 		if (ok[k] && lv && f->k == K_SHIFTCL && f->size < 4)
 			ok[k] = false;
-		if (!ok[k] || k == n - 1) {
-			lc = lo = true; /* handler or block end: anything */
+		if (!ok[k] || k == n - 1 || t->side[k]) {
+			/* handler, block end or a side exit (a reader too):
+			 * anything */
+			lc = lo = true;
 			continue;
 		}
-		if (form_mem(&tb->insn[k], f)) {
+		if (form_mem(t->ins[k], f)) {
 			/* may fault before writing them: the old ones are
 			 * visible then */
 			lc = lo = true;
@@ -4854,7 +5021,7 @@ static bool translate_block(struct tr *t)
 	 * t->noloop) it counts in LOOP_REG */
 	if (ok[n - 1] &&
 	    (forms[n - 1].k == K_JCC || forms[n - 1].k == K_JMP)) {
-		const struct soft_insn *l = &tb->insn[n - 1];
+		const struct soft_insn *l = t->ins[n - 1];
 		uint64_t to = insn_rip(t, n - 1) + l->len + l->imm;
 		self = (t->m32 ? (uint32_t)to : to) == t->rip0;
 		t->loop = self && !t->noloop;
@@ -4906,7 +5073,7 @@ static bool translate_block(struct tr *t)
 	}
 	t->loop_pos = e_pos(e);
 	for (unsigned k = 0; k < n; k++) {
-		const struct soft_insn *i = &tb->insn[k];
+		const struct soft_insn *i = t->ins[k];
 		struct soft_insn tmp_i; /* xops_rmw_pre() */
 		bool last = k == n - 1;
 
@@ -4914,6 +5081,11 @@ static bool translate_block(struct tr *t)
 		hf_cf = t->hf_cf;
 		t->hf_cf = false;
 
+		if (t->side[k]) {
+			if (!emit_jcc_side(t, k, &forms[k]))
+				return false;
+			continue;
+		}
 		/* (flags from elsewhere: emit_cond_call) */
 		if (ok[k] && forms[k].k == K_JCC) {
 			if (!emit_jcc(t, k, &forms[k]))
@@ -4997,7 +5169,7 @@ static bool translate_block(struct tr *t)
 				     f->alu != 3 && f->alu != 7 &&
 				     f->alu != 8)) &&
 				   live[k] && !live_o[k] &&
-				   cf_next(tb, forms, ok, live, k) &&
+				   cf_next(n, forms, ok, live, k) &&
 				   emit_direct(t, i, f, false)) {
 				/* only CF is live, and the next instruction
 				 * takes it from the host CF (emit_get_cf):
@@ -5029,7 +5201,7 @@ static bool translate_block(struct tr *t)
 				t->pf.v = false; /* flags dead after */
 			if (i == &tmp_i) {
 				xops_rmw_post(t, f->size);
-				i = &tb->insn[k];
+				i = t->ins[k];
 			}
 			if (s) {
 				s->resume = e_pos(e);
@@ -5317,6 +5489,7 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 				 : tb->lin;
 		t->segfast0 = t->m32 ? ~c->jit_segslow & 0x3fu : 0;
 		t->orig = tb->insn[0].run;
+		region(t);
 		t->e.start = c->jit_rw + start;
 		t->e.p = t->e.start;
 		t->e.end = t->e.start + room;
@@ -5337,14 +5510,15 @@ void soft_jit_compile(struct soft_cpu *c, struct soft_tb *tb)
 			ji->flags_in = t->flags_in;
 			ji->m32 = t->m32;
 			ji->segmask = t->segused;
+			ji->orig = t->orig;
 		}
 		tb->jit_info = ji;
 		c->jit_used = start + e_pos(&t->e);
 		tb->insn[0].run = (soft_fn)(uintptr_t)(c->jit_rx + start);
 		tb->jit_body = (uintptr_t)(c->jit_rx + start) + PROLOGUE_LEN;
 		/* for tb.c's instruction limit: one entry's most */
-		tb->jit_max = tb->ninsn;
-		if (t->loop && t->loop_max * t->n_back > tb->ninsn)
+		tb->jit_max = t->n;
+		if (t->loop && t->loop_max * t->n_back > t->n)
 			tb->jit_max = t->loop_max * t->n_back;
 #ifdef SOFT_JIT_DUMP_DIR
 		/* a debugging aid, off unless the build defines it (e.g.
