@@ -1689,6 +1689,91 @@ static void emit_rcx(struct tr *t, const struct soft_insn *i,
 static void emit_pp16(struct tr *t, const struct soft_insn *i);
 static void emit_enter(struct tr *t, const struct soft_insn *i);
 
+/*
+ * An ALU op (not ADC/SBB) in fewer host instructions than emit_form()'s
+ * general way, which goes through RAX, RCX, RDX and copies into R8/R9:
+ * - a memory source into a cached register of 4 or 8 bytes (RSI = the
+ *   host pointer, after emit_ea/emit_tlb): flags dead, the host op with
+ *   its memory operand (CMP/TEST: nothing, the TLB check was the
+ *   access); flags live, a = R8 and b = R9 loaded in place and the host
+ *   op on the cached register (a logic op: R8 = R9 = its result, redone
+ *   as AND, as emit_alu_mem_defer(), since its handler's lazy flags keep
+ *   only the result; its slow path reloads them, emit_pf_reload_self);
+ * - a register form with live flags whose destination is not cached
+ *   (emit_direct's way when it is): a and b straight into R8 and R9.
+ * False (nothing emitted) for the other forms.
+ */
+static bool emit_alu_short(struct tr *t, const struct soft_insn *i,
+			   const struct form *f, bool flags_live, bool mem)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	bool wr = f->alu != 7 && f->alu != 8;
+	uint8_t op = alu_host[f->alu], hop = op;
+	int hd;
+
+	if (mem) {
+		if (f->dst == O_E || (hd = opnd_host(t, i, f->dst, sz)) < 0)
+			return false;
+		if (!flags_live) {
+			if (wr) {
+				uint8_t op2 = (uint8_t)(op + 2); /* r, r/m */
+				e_rm(e, &op2, 1, sz, (unsigned)hd, H_RSI, 0);
+				mark_dirty(t, opnd_reg(i, f->dst, sz));
+			}
+			return true;
+		}
+		if (alu_lf[f->alu] == LF_LOGIC) {
+			if (wr) {
+				uint8_t op2 = (uint8_t)(op + 2);
+				e_rm(e, &op2, 1, sz, (unsigned)hd, H_RSI, 0);
+				e_rr(e, OPS(0x89), 8, (unsigned)hd, H_R8);
+				mark_dirty(t, opnd_reg(i, f->dst, sz));
+			} else {
+				/* TEST: and r8, [rsi] */
+				ld_reg(t, H_R8, opnd_reg(i, f->dst, sz), sz);
+				e_rm(e, OPS(0x23), sz, H_R8, H_RSI, 0);
+			}
+			e_rr(e, OPS(0x89), 8, H_R8, H_R9);
+			hop = 0x21;
+		} else {
+			ld_reg(t, H_R8, opnd_reg(i, f->dst, sz), sz);
+			e_load(e, H_R9, H_RSI, 0, sz);
+			if (wr) {
+				e_rr(e, &op, 1, sz, H_R9, (unsigned)hd);
+				mark_dirty(t, opnd_reg(i, f->dst, sz));
+			} else {
+				e_rr(e, OPS(0x39), sz, H_R9, (unsigned)hd);
+			}
+		}
+		t->hf = true, t->hf_nocf = false;
+		pf_defer(t, alu_lf[f->alu], sz, hop, false);
+		if (t->cur)
+			t->cur->pf_self = true;
+		return true;
+	}
+	if (!flags_live)
+		return false;
+	ld_opnd(t, i, H_R8, f->dst, sz);
+	ld_opnd(t, i, H_R9, f->src, sz);
+	if (wr) {
+		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+		e_rr(e, (const uint8_t[]){ (uint8_t)(op - (sz == 1)) }, 1, sz,
+		     H_R9, H_RDX);
+	} else {
+		/* cmp r8, r9 / test r8, r9 */
+		e_rr(e, (const uint8_t[]){ (uint8_t)((f->alu == 8 ? 0x85
+							  : 0x39) -
+						 (sz == 1)) },
+		     1, sz, H_R9, H_R8);
+	}
+	t->hf = true, t->hf_nocf = false;
+	if (wr)
+		st_opnd(t, i, H_RDX, f->dst, sz); /* (AH-BH: t->hf off) */
+	pf_defer(t, alu_lf[f->alu], sz, op, false);
+	return true;
+}
+
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
 {
@@ -1709,6 +1794,8 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			emit_ea(t, i);
 			emit_tlb(t, sz, wr && f->dst == O_E);
 		}
+		if (!cin && emit_alu_short(t, i, f, flags_live, mem))
+			break;
 		ld_opnd(t, i, H_RAX, f->dst, sz);
 		ld_opnd(t, i, H_RCX, f->src, sz);
 		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);         /* rdx = rax */
