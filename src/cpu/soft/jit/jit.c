@@ -451,6 +451,11 @@ struct slow {
 	bool pf_self;
 	struct pend_flags pf_after;
 	bool hf_after;        /* the host flags are its flags after it */
+	/* a self-loop's instruction up to its first flag writer, the flags
+	 * at the top pending in R8/R9 after the first iteration (struct
+	 * tr.loop_pflazy): stored before the call; loop_reload: not the
+	 * writer, R8/R9 again from them after it */
+	bool loop_top, loop_reload;
 	size_t resume;
 };
 
@@ -529,6 +534,18 @@ struct tr {
 	bool loop;
 	bool noloop;      /* translate again without (an interpreter call) */
 	bool loop_live;   /* the flags are live at the block's top */
+	/*
+	 * loop_live only through possible faults: the instructions before
+	 * loop_k1, the first one that writes all the flags, neither read
+	 * nor write them (loop_neutral), and instruction loop_k1 does
+	 * (loop_writer).  Then the back-edge leaves the flags pending
+	 * (loop_pf, in R8/R9) and the slow paths of instructions 0 to
+	 * loop_k1 store them, in the iterations after the first (LOOP_REG
+	 * not 0; the first has them in the state already).
+	 */
+	bool loop_pflazy;
+	unsigned loop_k1;
+	struct pend_flags loop_pf;
 	unsigned n_back, h_back;
 	uint32_t loop_max; /* iterations per entry (the interrupt latency) */
 };
@@ -2754,8 +2771,9 @@ static void emit_loop_back(struct tr *t)
 {
 	struct jit_emit *e = &t->e;
 
-	if (t->loop_live)
+	if (t->loop_live && !t->loop_pflazy)
 		pf_store(t, &t->pf);
+	t->loop_pf = t->pf;
 	e_rr(e, OPS(0xff), 4, 0, LOOP_REG);          /* inc r15d */
 	e_rr(e, OPS(0x81), 4, 7, LOOP_REG);          /* cmp r15d, max */
 	e_d(e, t->loop_max);
@@ -4848,6 +4866,46 @@ static bool cf_next(const struct soft_tb *tb, const struct form *forms,
 	       (f->k == K_ALU && (f->alu == 2 || f->alu == 3));
 }
 
+/*
+ * For a self-loop's flags at its top (struct tr.loop_pflazy): @f neither
+ * reads nor writes the flags, and its code leaves R8/R9 alone (the
+ * pending flags) ...
+ */
+static bool loop_neutral(const struct form *f)
+{
+	switch (f->k) {
+	case K_MOV:
+	case K_MOVX:
+	case K_LEA:
+	case K_PUSH:
+	case K_POP:
+	case K_NOP:
+	case K_CBW:
+	case K_CWD:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ... @i writes them all without reading them, and its code leaves
+ * R8/R9 alone up to its last branch to its slow path */
+static bool loop_writer(const struct soft_insn *i, const struct form *f)
+{
+	if (i->pfx & PFX_LOCK)
+		return false;
+	switch (f->k) {
+	case K_ALU:
+		return f->alu != 2 && f->alu != 3;
+	case K_NEG:
+	case K_IMUL:
+	case K_SHIFT:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* code: prologue; body; exit stub; slow paths */
 static bool translate_block(struct tr *t)
 {
@@ -4948,6 +5006,16 @@ static bool translate_block(struct tr *t)
 		for (unsigned k = 0; k < n; k++)
 			t->loop = t->loop && ok[k];
 	}
+	t->loop_pflazy = false;
+	for (unsigned k = 0; t->loop && lv && k + 1 < n; k++) {
+		if (loop_writer(&tb->insn[k], &forms[k])) {
+			t->loop_pflazy = true;
+			t->loop_k1 = k;
+			break;
+		}
+		if (!loop_neutral(&forms[k]))
+			break;
+	}
 	choose_cached(t, forms, ok);
 	emit_prologue(e);
 	/*
@@ -5034,6 +5102,10 @@ static bool translate_block(struct tr *t)
 				s->dirty = t->dirty;
 				s->hits = t->pend_hits;
 				s->pf = t->pf;
+				s->loop_top = t->loop_pflazy &&
+					      k <= t->loop_k1;
+				s->loop_reload = t->loop_pflazy &&
+						 k < t->loop_k1;
 			}
 			t->cur = s;
 			if ((f->k == K_INCDEC && live[k]) ||
@@ -5177,6 +5249,15 @@ static bool translate_block(struct tr *t)
 		t->nocache = false;
 		cache_store(t, s->dirty);
 		pf_store(t, &s->pf);
+		if (s->loop_top && t->loop_pf.v) {
+			/* after the first iteration: the flags the back-edge
+			 * left pending */
+			size_t first;
+			e_rr(e, OPS(0x85), 4, LOOP_REG, LOOP_REG);
+			first = e_jcc32(e, CC_E);
+			pf_store(t, &t->loop_pf);
+			e_patch(e, first, e_pos(e));
+		}
 		if (s->hits)
 			e_mem_imm(e, 0, H_RBX, OFF(st_tlb_hits),
 				  (int32_t)s->hits, 8);
@@ -5235,6 +5316,14 @@ static bool translate_block(struct tr *t)
 			 * write flags */
 			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
 			if (s->pf.incdec)
+				e_load(e, H_R9, H_RBX, OFF(lf_cin), 4);
+			else
+				e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
+		} else if (s->loop_reload && t->loop_pf.v) {
+			/* the same for the loop's pending flags (the first
+			 * iteration: R8/R9 unused until the writer) */
+			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
+			if (t->loop_pf.incdec)
 				e_load(e, H_R9, H_RBX, OFF(lf_cin), 4);
 			else
 				e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
