@@ -64,7 +64,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-_Static_assert(sizeof(struct soft_tlb_entry) == 40, "TLB entry size");
+_Static_assert(sizeof(struct soft_tlb_entry) == 64, "TLB entry size");
 _Static_assert(SOFT_TLB_SIZE == 1024 && SOFT_TLB_BITS == 10, "TLB shape");
 
 /* ---- helpers called by generated code ---- */
@@ -911,16 +911,15 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 	uint8_t tag = write ? (uint8_t)offsetof(struct soft_tlb_entry, tag_w)
 			    : (uint8_t)offsetof(struct soft_tlb_entry, tag_r);
 
-	/* rax = soft_tlb_idx(lin) = ((lin >> 12) ^ (lin >> 25)) & 1023,
-	 * formed as ((lin ^ (lin >> 13)) >> 12) & 1023: one move less */
+	/* rax = soft_tlb_idx(lin) * 64 = (((lin >> 12) ^ (lin >> 25)) &
+	 * 1023) << 6, formed as ((lin ^ (lin >> 13)) >> 6) & (1023 << 6):
+	 * the entry is [r10 + rax] (R10 = this CPL's TLB) */
 	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);
 	e_shift_i(e, 5, H_RAX, 12 + SOFT_TLB_BITS + 3 - 12);
 	e_alu_rr(e, 0x31, H_RAX, H_RSI);       /* xor rax, rsi */
-	e_shift_i(e, 5, H_RAX, 12);
-	e_b(e, 0x25);                          /* and eax, size - 1 */
-	e_d(e, SOFT_TLB_SIZE - 1);
-	/* the entry: R10 (this CPL's TLB) + idx * 40 = r10 + rax * 5 * 8 */
-	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
+	e_shift_i(e, 5, H_RAX, 12 - 6);
+	e_b(e, 0x25);                          /* and eax, (size - 1) << 6 */
+	e_d(e, (SOFT_TLB_SIZE - 1) << 6);
 	/* the page of the access's last byte is the entry's: a hit that
 	 * does not cross the page */
 	if (size == 1) {
@@ -930,11 +929,11 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 		e_b(e, (uint8_t)(size - 1));
 	}
 	e_alu_ri(e, 4, H_RCX, -4096);
-	/* cmp rcx, [r10+rax*8+tag] */
-	e_b(e, 0x49); e_b(e, 0x3b); e_b(e, 0x4c); e_b(e, 0xc2); e_b(e, tag);
+	/* cmp rcx, [r10+rax+tag] */
+	e_b(e, 0x49); e_b(e, 0x3b); e_b(e, 0x4c); e_b(e, 0x02); e_b(e, tag);
 	to_slow(t, CC_NE);
-	/* add rsi, [r10+rax*8+addend] */
-	e_b(e, 0x49); e_b(e, 0x03); e_b(e, 0x74); e_b(e, 0xc2);
+	/* add rsi, [r10+rax+addend] */
+	e_b(e, 0x49); e_b(e, 0x03); e_b(e, 0x74); e_b(e, 0x02);
 	e_b(e, (uint8_t)offsetof(struct soft_tlb_entry, addend));
 	t->pend_hits++;
 }
