@@ -435,6 +435,10 @@ struct pend_flags {
 	/* INC/DEC (op LF_INC, LF_DEC) of a in R8, R9 = the CF before it
 	 * (lf_cin; b is 1) */
 	bool incdec;
+	/* b is the constant imm, not in R9 until pf_redo() puts it there
+	 * (an ALU op with an immediate: one host instruction less) */
+	bool bimm;
+	uint64_t imm;
 };
 
 struct slow {
@@ -1021,6 +1025,8 @@ static void pf_redo(struct tr *t, const struct pend_flags *p)
 		     p->size, p->op == LF_DEC ? 1 : 0, H_RDX);
 		return;
 	}
+	if (p->bimm)
+		e_movi(e, H_R9, p->imm);
 	e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
 	e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) }, 1,
 	     p->size, H_R9, H_RDX);
@@ -1096,6 +1102,29 @@ static void pf_defer(struct tr *t, unsigned op, unsigned size, uint8_t hop,
 	t->pf.size = (uint8_t)size;
 	t->pf.hop = hop;
 	t->pf.incdec = false;
+	t->pf.bimm = false;
+}
+
+/* the pending op's b is @i's immediate (pf_redo), after pf_defer() */
+static void pf_bimm(struct tr *t, const struct soft_insn *i, unsigned sz)
+{
+	t->pf.bimm = true;
+	t->pf.imm = i->imm & soft_mask(sz);
+}
+
+/* op @hd, imm of ALU op @alu (0-7, 8 = TEST) at @sz bytes (1, 4, 8):
+ * the host flags are the guest's */
+static void e_alu_imm(struct jit_emit *e, unsigned alu, unsigned sz,
+		      unsigned hd, uint64_t imm)
+{
+	if (sz == 1) {
+		e_rr(e, OPS(alu == 8 ? 0xf6 : 0x80), 1, alu == 8 ? 0 : alu,
+		     hd);
+		e_b(e, (uint8_t)imm);
+		return;
+	}
+	e_rr(e, OPS(alu == 8 ? 0xf7 : 0x81), sz, alu == 8 ? 0 : alu, hd);
+	e_d(e, (uint32_t)imm);
 }
 
 /* ---- which instructions the translator handles ---- */
@@ -1526,6 +1555,16 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 		}
 		/* a = R8, b = R9, the result in place; the flags pending */
 		ld_reg(t, H_R8, opnd_reg(i, f->dst, sz), sz);
+		if (f->src == O_I) {
+			/* b a constant (pf_bimm) */
+			e_alu_imm(e, f->alu, sz, (unsigned)hd, i->imm);
+			if (wr)
+				mark_dirty(t, opnd_reg(i, f->dst, sz));
+			t->hf = true, t->hf_nocf = false;
+			pf_defer(t, alu_lf[f->alu], sz, op, false);
+			pf_bimm(t, i, sz);
+			return true;
+		}
 		ld_opnd(t, i, H_R9, f->src, sz);
 		if (wr) {
 			e_rr(e, &op, 1, sz, H_R9, (unsigned)hd);
@@ -1581,6 +1620,7 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 			t->pf.size = (uint8_t)sz;
 			t->pf.hop = 0;
 			t->pf.incdec = true;
+			t->pf.bimm = false;
 		}
 		return true;
 	default:
@@ -1771,6 +1811,21 @@ static bool emit_alu_short(struct tr *t, const struct soft_insn *i,
 	if (!flags_live)
 		return false;
 	ld_opnd(t, i, H_R8, f->dst, sz);
+	if (f->src == O_I && sz != 2) {
+		/* b a constant (pf_bimm) */
+		unsigned h = H_R8;
+		if (wr) {
+			e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+			h = H_RDX;
+		}
+		e_alu_imm(e, f->alu, sz, h, i->imm);
+		t->hf = true, t->hf_nocf = false;
+		if (wr)
+			st_opnd(t, i, H_RDX, f->dst, sz);
+		pf_defer(t, alu_lf[f->alu], sz, op, false);
+		pf_bimm(t, i, sz);
+		return true;
+	}
 	ld_opnd(t, i, H_R9, f->src, sz);
 	if (wr) {
 		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
