@@ -1768,6 +1768,32 @@ static bool emit_alu_short(struct tr *t, const struct soft_insn *i,
 	uint8_t op = alu_host[f->alu], hop = op;
 	int hd;
 
+	if (mem && f->dst == O_E && !wr && flags_live && sz != 2) {
+		/* CMP/TEST m, r/imm: a = R8 loaded, b = R9 (or a
+		 * constant); TEST: R8 = R9 = a & b (LF_LOGIC) */
+		e_load(e, H_R8, H_RSI, 0, sz);
+		if (f->src == O_I) {
+			e_alu_imm(e, f->alu == 8 ? 4 : 7, sz, H_R8, i->imm);
+		} else {
+			ld_opnd(t, i, H_R9, f->src, sz);
+			e_rr(e, (const uint8_t[]){ (uint8_t)((f->alu == 8
+							      ? 0x21
+							      : 0x39) -
+							     (sz == 1)) },
+			     1, sz, H_R9, H_R8);
+		}
+		if (f->alu == 8) {
+			e_rr(e, OPS(0x89), 8, H_R8, H_R9);
+			hop = 0x21;
+		}
+		t->hf = true, t->hf_nocf = false;
+		pf_defer(t, alu_lf[f->alu], sz, hop, false);
+		if (f->alu != 8 && f->src == O_I)
+			pf_bimm(t, i, sz);
+		if (t->cur)
+			t->cur->pf_self = true;
+		return true;
+	}
 	if (mem) {
 		if (f->dst == O_E || (hd = opnd_host(t, i, f->dst, sz)) < 0)
 			return false;
