@@ -487,6 +487,8 @@ struct tr {
 	bool hf_cf;
 	/* emit_get_cf() left the guest's CF in the host CF as well */
 	bool cf_host;
+	/* emit_get_cf(): its consumer reads EAX only, no jit_cf needed */
+	bool cf_eax;
 	/* register cache: guest register g lives in host register hr[g]
 	 * (-1: in the state) from the prologue on; dirty: changed since
 	 * the state was last written (a compile-time set, see cache_*) */
@@ -2334,7 +2336,8 @@ static bool emit_get_cf(struct tr *t, bool hf)
 	if (hf) {
 		e_rr(e, OPS(0x0f, 0x92), 1, 0, H_RAX);   /* setc al */
 		e_zext(e, H_RAX, 1);
-		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+		if (!t->cf_eax)
+			e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
 		return true; /* moves: the host CF stays */
 	}
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
@@ -5192,8 +5195,13 @@ static bool translate_block(struct tr *t)
 			    (f->k == K_ALU && (f->alu == 2 || f->alu == 3))) {
 				/* the CF before it (a call: before the
 				 * operand's address is in RSI) */
+				/* INC/DEC of a cached register takes it from
+				 * EAX alone (emit_direct), not jit_cf */
+				t->cf_eax = f->k == K_INCDEC && !s &&
+					    opnd_host(t, i, f->dst, f->size) >= 0;
 				t->cf_host = emit_get_cf(t, (hf && !t->hf_nocf) ||
 								hf_cf);
+				t->cf_eax = false;
 				if (s)
 					s->pf = t->pf;
 			}
