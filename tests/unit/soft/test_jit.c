@@ -814,6 +814,37 @@ static void test_self_loop_fault_top(void **state)
 }
 
 /*
+ * A shift whose flags only the possible fault of a later memory ALU op can
+ * see: they stay pending and that op's slow path computes them.  Here it
+ * faults (#PF): the frame has the SHL's flags (CF = OF = 1, ZF = PF = 0),
+ * not the XOR's before it:
+ *
+ *	mov ebx, 0x80000001; xor eax, eax; shl ebx, 1; mov ecx, ebx
+ *	add eax, [rsi - 0x30000]; hlt
+ */
+static const uint8_t shift_fault[] = {
+	0xbb, 0x01, 0x00, 0x00, 0x80, 0x31, 0xc0, 0xc1, 0xe3, 0x01, 0x89,
+	0xd9, 0x03, 0x86, 0x00, 0x00, 0xfd, 0xff, 0xf4,
+};
+
+static void test_shift_flags_fault(void **state)
+{
+	struct outcome a, b;
+	uint64_t frame_rip, frame_fl;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, shift_fault, sizeof(shift_fault), 0);
+	run(&b, VMM_CFG_JIT_EAGER, shift_fault, sizeof(shift_fault), 0);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+	memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+	memcpy(&frame_fl, b.kstack + sizeof(b.kstack) - 24, 8);
+	assert_int_equal(frame_rip, ENV_CODE + 12);
+	assert_int_equal(frame_fl & 0x8d5, 0x801);
+	assert_int_equal(b.st.gpr[VMM_RCX], 2);
+}
+
+/*
  * A self-loop rewriting its own code: the store (a slow path: the page
  * holds code) invalidates the running block, which leaves; the next
  * iteration runs the new code:
@@ -2502,6 +2533,7 @@ int main(void)
 		cmocka_unit_test(test_self_loop),
 		cmocka_unit_test(test_self_loop_fault),
 		cmocka_unit_test(test_self_loop_fault_top),
+		cmocka_unit_test(test_shift_flags_fault),
 		cmocka_unit_test(test_self_loop_smc),
 		cmocka_unit_test(test_muldiv_shift_cl_live),
 		cmocka_unit_test(test_32bit_branches),

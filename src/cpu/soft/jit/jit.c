@@ -439,6 +439,12 @@ struct pend_flags {
 	 * (an ALU op with an immediate: one host instruction less) */
 	bool bimm;
 	uint64_t imm;
+	/* a SHL/SHR/SAR by a constant (hop: its /ext, imm: the count) of
+	 * a in R8, whose flags only the slow path of a later memory ALU op
+	 * may see (shift_defer): pf_store computes them as
+	 * emit_shift_live() would have, into RFLAGS; never redone for a
+	 * consumer */
+	bool shift;
 };
 
 struct slow {
@@ -1012,6 +1018,9 @@ static void emit_lf(struct tr *t, unsigned op, unsigned size)
 	emit_lf_r(t, op, size, H_RDX);
 }
 
+static void emit_shift_flags(struct tr *t, unsigned shop, unsigned msb,
+			     unsigned a);
+
 /* the pending producer @p redone on R8, R9: RDX = its result, the host
  * flags its flags */
 static void pf_redo(struct tr *t, const struct pend_flags *p)
@@ -1025,6 +1034,10 @@ static void pf_redo(struct tr *t, const struct pend_flags *p)
 		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
 		e_rr(e, (const uint8_t[]){ p->size == 1 ? 0xfe : 0xff }, 1,
 		     p->size, p->op == LF_DEC ? 1 : 0, H_RDX);
+		return;
+	}
+	if (p->shift) {
+		t->e.overflow = true; /* not reached (shift_defer) */
 		return;
 	}
 	if (p->bimm)
@@ -1042,6 +1055,22 @@ static void pf_store(struct tr *t, const struct pend_flags *p)
 
 	if (!p->v)
 		return;
+	if (p->shift) {
+		/* RFLAGS as emit_shift_live() writes them (RAX, RCX, RDX,
+		 * RSI clobbered), no lazy flags */
+		e_rr(e, OPS(0x89), 8, H_R8, H_RCX);
+		e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
+		e_rr(e, (const uint8_t[]){ p->size == 1 ? 0xc0 : 0xc1 }, 1,
+		     p->size, p->hop, H_RDX);
+		e_b(e, (uint8_t)p->imm);
+		emit_shift_flags(t, p->hop, p->size * 8u - 1, H_RCX);
+		e_load(e, H_RCX, H_RBX, OFF(st.rflags), 8);
+		e_alu_ri(e, 4, H_RCX, (int32_t)~(uint32_t)FL_ARITH);
+		e_alu_rr(e, 0x09, H_RCX, H_RAX);
+		e_store(e, H_RCX, H_RBX, OFF(st.rflags), 8);
+		e_st32i(e, H_RBX, OFF(lf_op), LF_NONE);
+		return;
+	}
 	e_st32i(e, H_RBX, OFF(lf_op), p->op);
 	e_st32i(e, H_RBX, OFF(lf_size), p->size);
 	pf_redo(t, p);
@@ -1061,7 +1090,7 @@ static void pf_flush(struct tr *t)
 {
 	if (t->pf.v) {
 		pf_store(t, &t->pf);
-		t->hf = true, t->hf_nocf = false;
+		t->hf = !t->pf.shift, t->hf_nocf = false;
 	}
 	t->pf.v = false;
 }
@@ -1105,6 +1134,7 @@ static void pf_defer(struct tr *t, unsigned op, unsigned size, uint8_t hop,
 	t->pf.hop = hop;
 	t->pf.incdec = false;
 	t->pf.bimm = false;
+	t->pf.shift = false;
 }
 
 /* the pending op's b is @i's immediate (pf_redo), after pf_defer() */
@@ -1623,6 +1653,7 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 			t->pf.hop = 0;
 			t->pf.incdec = true;
 			t->pf.bimm = false;
+			t->pf.shift = false;
 		}
 		return true;
 	default:
@@ -4989,6 +5020,28 @@ static bool loop_writer(const struct soft_insn *i, const struct form *f)
 	}
 }
 
+/*
+ * The flags of instruction @k, a SHL/SHR/SAR of a register by a constant,
+ * are live only through the possible fault of a later memory ALU op (not
+ * ADC/SBB, no LOCK) that writes them all, with only register moves
+ * between (no slow path, no reader): then they stay pending as a shift
+ * (struct pend_flags.shift) and only that op's slow path computes them.
+ */
+static bool shift_defer(const struct soft_tb *tb, const struct form *forms,
+			const bool *ok, unsigned k)
+{
+	for (unsigned j = k + 1; j < tb->ninsn && ok[j]; j++) {
+		const struct soft_insn *i = &tb->insn[j];
+		const struct form *f = &forms[j];
+		if (f->k == K_ALU && f->alu != 2 && f->alu != 3 &&
+		    !(i->pfx & PFX_LOCK))
+			return form_mem(i, f);
+		if (!loop_neutral(f) || form_mem(i, f))
+			return false;
+	}
+	return false;
+}
+
 /* code: prologue; body; exit stub; slow paths */
 static bool translate_block(struct tr *t)
 {
@@ -5172,6 +5225,7 @@ static bool translate_block(struct tr *t)
 			bool hf_all = t->hf && !t->hf_nocf;
 			bool eager = t->lf_eager;
 			bool cf_only = false; /* only its CF, in the host's */
+			bool shift_pf = false; /* its flags pending, shift_defer */
 			if (f->k != K_SETCC && f->k != K_CMOV)
 				t->hf = false;
 			if (form_mem(i, f)) {
@@ -5253,6 +5307,23 @@ static bool translate_block(struct tr *t)
 				t->pf.v = false;
 				t->hf_cf = true;
 				cf_only = true;
+			} else if (f->k == K_SHIFT && live[k] && !s &&
+				   shift_defer(tb, forms, ok, k)) {
+				/* only a later memory ALU op's slow path can
+				 * see its flags: a in R8, the flags computed
+				 * there (pf_store) */
+				ld_reg(t, H_R8, rm_of(i, f->size), f->size);
+				if (!emit_direct(t, i, f, false))
+					emit_shift(t, i, f);
+				t->pf.v = true;
+				t->pf.op = LF_NONE;
+				t->pf.size = (uint8_t)f->size;
+				t->pf.hop = (uint8_t)f->shop;
+				t->pf.incdec = false;
+				t->pf.bimm = false;
+				t->pf.imm = f->count;
+				t->pf.shift = true;
+				shift_pf = true;
 			} else if (f->k == K_SHIFT && live[k]) {
 				emit_shift_live(t, i, f);
 			} else if (f->k == K_ROT && live[k]) {
@@ -5272,7 +5343,7 @@ static bool translate_block(struct tr *t)
 					t->pf.v = false;
 				emit_form(t, i, f, live[k]);
 			}
-			if (f->k == K_SHIFT || f->k == K_ROT)
+			if ((f->k == K_SHIFT || f->k == K_ROT) && !shift_pf)
 				t->pf.v = false; /* flags dead after */
 			if (i == &tmp_i) {
 				xops_rmw_post(t, f->size);
@@ -5399,6 +5470,8 @@ static bool translate_block(struct tr *t)
 		if (s->pf_keep && s->pf_self) {
 			/* its own, as its handler wrote them */
 			emit_pf_reload_self(t, &s->pf_after);
+		} else if (s->pf_keep && s->pf.shift) {
+			e->overflow = true; /* not reached (shift_defer) */
 		} else if (s->pf_keep) {
 			/* what pf_store() wrote, the instruction did not
 			 * write flags */
