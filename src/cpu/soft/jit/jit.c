@@ -2001,6 +2001,20 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			else
 				e_load(e, H_RAX, H_RSI, 0, f->ssize);
 		} else {
+			bool hi;
+			int hd = -1;
+
+			/* into a cached destination directly, as above */
+			if (sz >= 4 && (!f->sx || sz == 8))
+				hd = cache_of(t, i->reg, sz, &hi);
+			if (hd >= 0) {
+				ld_reg(t, (unsigned)hd, rm_of(i, f->ssize),
+				       f->ssize);
+				if (f->sx)
+					e_sext(e, (unsigned)hd, f->ssize);
+				mark_dirty(t, i->reg);
+				break;
+			}
 			ld_reg(t, H_RAX, rm_of(i, f->ssize), f->ssize);
 			if (f->sx)
 				e_sext(e, H_RAX, f->ssize);
