@@ -1958,6 +1958,16 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			emit_ea(t, i);
 			emit_tlb(t, sz, f->dst == O_E);
 		}
+		if (mem && f->dst == O_E && f->src == O_I && sz != 2) {
+			/* store an immediate: mov [rsi], imm8/imm32 (8
+			 * bytes: sign-extended, as the guest's) */
+			e_rm(e, OPS(sz == 1 ? 0xc6 : 0xc7), sz, 0, H_RSI, 0);
+			if (sz == 1)
+				e_b(e, (uint8_t)i->imm);
+			else
+				e_d(e, (uint32_t)i->imm);
+			break;
+		}
 		if (mem && f->dst == O_E && f->src != O_I &&
 		    opnd_reg(i, f->src, sz) < 16 &&
 		    (hs = cache_of(t, opnd_reg(i, f->src, sz), 8, &hi)) >= 0) {
