@@ -573,6 +573,8 @@ static void g_div(struct insn *i)
 	uint8_t o;
 
 	init_insn(i, "div/idiv");
+	/* (every form: the flags after DIV/IDIV differ between CPUs) */
+	i->undef_set = ARITH;
 	if (raw || memop) {
 		struct rm m = { .mem = false, .reg = r };
 		if (memop)

@@ -169,6 +169,10 @@ struct soft_tlb_entry {
 	uint64_t tag_r, tag_w, tag_x; /* linear page, or SOFT_TLB_INVALID */
 	uintptr_t addend;             /* host = linear + addend */
 	uint64_t gpa;                 /* guest-physical page */
+	/* to 64 bytes: the JIT's inline lookup scales the index by a shift
+	 * (jit.c emit_tlb), and an entry never straddles two cache lines
+	 * of an aligned array */
+	uint64_t pad[3];
 };
 
 /* Translated block (tb.c). */

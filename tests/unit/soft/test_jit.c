@@ -775,6 +775,79 @@ static void test_self_loop_fault(void **state)
 }
 
 /*
+ * A self-loop whose flags are live at its top only through the possible
+ * faults of the loads before its first flag writer: the back-edge leaves
+ * the previous iteration's flags (DEC's, with SHL's CF) pending, and the
+ * loads' slow paths store them.  Both loads miss the TLB in every
+ * iteration (a page further down each time), so the second one's slow
+ * path comes after the first one's call; it faults (#PF at 0xff..f000)
+ * in the 32nd iteration, with those flags in the frame (PF = 0: not
+ * those of the XOR before the loop, nor those of the SHL, which go to
+ * RFLAGS at once):
+ *
+ *	mov ecx, 1002; mov ebx, 0x12345; xor eax, eax
+ * 1:	mov rax, [rsi]; mov rdx, [rsi - 8192]; add rax, rdx
+ *	sub rsi, 4096; shl rbx, 1; dec rcx; jnz 1b; hlt
+ */
+static const uint8_t loop_fault_top[] = {
+	0xb9, 0xea, 0x03, 0x00, 0x00, 0xbb, 0x45, 0x23, 0x01, 0x00, 0x31, 0xc0,
+	0x48, 0x8b,
+	0x06, 0x48, 0x8b, 0x96, 0x00, 0xe0, 0xff, 0xff, 0x48, 0x01, 0xd0, 0x48,
+	0x81, 0xee, 0x00, 0x10, 0x00, 0x00, 0x48, 0xd1, 0xe3, 0x48, 0xff, 0xc9,
+	0x75, 0xe4, 0xf4,
+};
+
+static void test_self_loop_fault_top(void **state)
+{
+	struct outcome a, b, c;
+	uint64_t frame_rip;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, loop_fault_top, sizeof(loop_fault_top), 0);
+	run(&b, VMM_CFG_JIT_EAGER, loop_fault_top, sizeof(loop_fault_top),
+	    0);
+	run(&c, VMM_CFG_JIT, loop_fault_top, sizeof(loop_fault_top), 0);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+	same(&a, &c);
+	memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+	assert_int_equal(frame_rip, ENV_CODE + 15);
+	assert_int_equal(b.st.cr2, 0xfffffffffffff000ull);
+	assert_int_equal(b.st.gpr[VMM_RCX], 1002 - 31);
+}
+
+/*
+ * A shift whose flags only the possible fault of a later memory ALU op can
+ * see: they stay pending and that op's slow path computes them.  Here it
+ * faults (#PF): the frame has the SHL's flags (CF = OF = 1, ZF = PF = 0),
+ * not the XOR's before it:
+ *
+ *	mov ebx, 0x80000001; xor eax, eax; shl ebx, 1; mov ecx, ebx
+ *	add eax, [rsi - 0x30000]; hlt
+ */
+static const uint8_t shift_fault[] = {
+	0xbb, 0x01, 0x00, 0x00, 0x80, 0x31, 0xc0, 0xc1, 0xe3, 0x01, 0x89,
+	0xd9, 0x03, 0x86, 0x00, 0x00, 0xfd, 0xff, 0xf4,
+};
+
+static void test_shift_flags_fault(void **state)
+{
+	struct outcome a, b;
+	uint64_t frame_rip, frame_fl;
+
+	skip_without_jit();
+	run(&a, VMM_CFG_NO_JIT, shift_fault, sizeof(shift_fault), 0);
+	run(&b, VMM_CFG_JIT_EAGER, shift_fault, sizeof(shift_fault), 0);
+	assert_true(b.compiled >= 1);
+	same(&a, &b);
+	memcpy(&frame_rip, b.kstack + sizeof(b.kstack) - 40, 8);
+	memcpy(&frame_fl, b.kstack + sizeof(b.kstack) - 24, 8);
+	assert_int_equal(frame_rip, ENV_CODE + 12);
+	assert_int_equal(frame_fl & 0x8d5, 0x801);
+	assert_int_equal(b.st.gpr[VMM_RCX], 2);
+}
+
+/*
  * A self-loop rewriting its own code: the store (a slow path: the page
  * holds code) invalidates the running block, which leaves; the next
  * iteration runs the new code:
@@ -2576,6 +2649,8 @@ int main(void)
 		cmocka_unit_test(test_shift_cl),
 		cmocka_unit_test(test_self_loop),
 		cmocka_unit_test(test_self_loop_fault),
+		cmocka_unit_test(test_self_loop_fault_top),
+		cmocka_unit_test(test_shift_flags_fault),
 		cmocka_unit_test(test_self_loop_smc),
 		cmocka_unit_test(test_region_interp_calls),
 		cmocka_unit_test(test_region_self_loop),

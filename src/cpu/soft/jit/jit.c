@@ -64,7 +64,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-_Static_assert(sizeof(struct soft_tlb_entry) == 40, "TLB entry size");
+_Static_assert(sizeof(struct soft_tlb_entry) == 64, "TLB entry size");
 _Static_assert(SOFT_TLB_SIZE == 1024 && SOFT_TLB_BITS == 10, "TLB shape");
 
 /* ---- helpers called by generated code ---- */
@@ -441,6 +441,16 @@ struct pend_flags {
 	/* INC/DEC (op LF_INC, LF_DEC) of a in R8, R9 = the CF before it
 	 * (lf_cin; b is 1) */
 	bool incdec;
+	/* b is the constant imm, not in R9 until pf_redo() puts it there
+	 * (an ALU op with an immediate: one host instruction less) */
+	bool bimm;
+	uint64_t imm;
+	/* a SHL/SHR/SAR by a constant (hop: its /ext, imm: the count) of
+	 * a in R8, whose flags only the slow path of a later memory ALU op
+	 * may see (shift_defer): pf_store computes them as
+	 * emit_shift_live() would have, into RFLAGS; never redone for a
+	 * consumer */
+	bool shift;
 };
 
 struct slow {
@@ -457,6 +467,11 @@ struct slow {
 	bool pf_self;
 	struct pend_flags pf_after;
 	bool hf_after;        /* the host flags are its flags after it */
+	/* a self-loop's instruction up to its first flag writer, the flags
+	 * at the top pending in R8/R9 after the first iteration (struct
+	 * tr.loop_pflazy): stored before the call; loop_reload: not the
+	 * writer, R8/R9 again from them after it */
+	bool loop_top, loop_reload;
 	size_t resume;
 };
 
@@ -484,6 +499,8 @@ struct tr {
 	bool hf_cf;
 	/* emit_get_cf() left the guest's CF in the host CF as well */
 	bool cf_host;
+	/* emit_get_cf(): its consumer reads EAX only, no jit_cf needed */
+	bool cf_eax;
 	/* register cache: guest register g lives in host register hr[g]
 	 * (-1: in the state) from the prologue on; dirty: changed since
 	 * the state was last written (a compile-time set, see cache_*) */
@@ -535,6 +552,18 @@ struct tr {
 	bool loop;
 	bool noloop;      /* translate again without (an interpreter call) */
 	bool loop_live;   /* the flags are live at the block's top */
+	/*
+	 * loop_live only through possible faults: the instructions before
+	 * loop_k1, the first one that writes all the flags, neither read
+	 * nor write them (loop_neutral), and instruction loop_k1 does
+	 * (loop_writer).  Then the back-edge leaves the flags pending
+	 * (loop_pf, in R8/R9) and the slow paths of instructions 0 to
+	 * loop_k1 store them, in the iterations after the first (LOOP_REG
+	 * not 0; the first has them in the state already).
+	 */
+	bool loop_pflazy;
+	unsigned loop_k1;
+	struct pend_flags loop_pf;
 	unsigned n_back, h_back;
 	uint32_t loop_max; /* iterations per entry (the interrupt latency) */
 	/*
@@ -920,16 +949,15 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 	uint8_t tag = write ? (uint8_t)offsetof(struct soft_tlb_entry, tag_w)
 			    : (uint8_t)offsetof(struct soft_tlb_entry, tag_r);
 
-	/* rax = soft_tlb_idx(lin) = ((lin >> 12) ^ (lin >> 25)) & 1023,
-	 * formed as ((lin ^ (lin >> 13)) >> 12) & 1023: one move less */
+	/* rax = soft_tlb_idx(lin) * 64 = (((lin >> 12) ^ (lin >> 25)) &
+	 * 1023) << 6, formed as ((lin ^ (lin >> 13)) >> 6) & (1023 << 6):
+	 * the entry is [r10 + rax] (R10 = this CPL's TLB) */
 	e_rr(e, OPS(0x89), 8, H_RSI, H_RAX);
 	e_shift_i(e, 5, H_RAX, 12 + SOFT_TLB_BITS + 3 - 12);
 	e_alu_rr(e, 0x31, H_RAX, H_RSI);       /* xor rax, rsi */
-	e_shift_i(e, 5, H_RAX, 12);
-	e_b(e, 0x25);                          /* and eax, size - 1 */
-	e_d(e, SOFT_TLB_SIZE - 1);
-	/* the entry: R10 (this CPL's TLB) + idx * 40 = r10 + rax * 5 * 8 */
-	e_b(e, 0x48); e_b(e, 0x8d); e_b(e, 0x04); e_b(e, 0x80); /* lea rax,[rax+rax*4] */
+	e_shift_i(e, 5, H_RAX, 12 - 6);
+	e_b(e, 0x25);                          /* and eax, (size - 1) << 6 */
+	e_d(e, (SOFT_TLB_SIZE - 1) << 6);
 	/* the page of the access's last byte is the entry's: a hit that
 	 * does not cross the page */
 	if (size == 1) {
@@ -939,11 +967,11 @@ static void emit_tlb(struct tr *t, unsigned size, bool write)
 		e_b(e, (uint8_t)(size - 1));
 	}
 	e_alu_ri(e, 4, H_RCX, -4096);
-	/* cmp rcx, [r10+rax*8+tag] */
-	e_b(e, 0x49); e_b(e, 0x3b); e_b(e, 0x4c); e_b(e, 0xc2); e_b(e, tag);
+	/* cmp rcx, [r10+rax+tag] */
+	e_b(e, 0x49); e_b(e, 0x3b); e_b(e, 0x4c); e_b(e, 0x02); e_b(e, tag);
 	to_slow(t, CC_NE);
-	/* add rsi, [r10+rax*8+addend] */
-	e_b(e, 0x49); e_b(e, 0x03); e_b(e, 0x74); e_b(e, 0xc2);
+	/* add rsi, [r10+rax+addend] */
+	e_b(e, 0x49); e_b(e, 0x03); e_b(e, 0x74); e_b(e, 0x02);
 	e_b(e, (uint8_t)offsetof(struct soft_tlb_entry, addend));
 	t->pend_hits++;
 }
@@ -1026,6 +1054,9 @@ static void emit_lf(struct tr *t, unsigned op, unsigned size)
 	emit_lf_r(t, op, size, H_RDX);
 }
 
+static void emit_shift_flags(struct tr *t, unsigned shop, unsigned msb,
+			     unsigned a);
+
 /* the pending producer @p redone on R8, R9: RDX = its result, the host
  * flags its flags */
 static void pf_redo(struct tr *t, const struct pend_flags *p)
@@ -1041,6 +1072,12 @@ static void pf_redo(struct tr *t, const struct pend_flags *p)
 		     p->size, p->op == LF_DEC ? 1 : 0, H_RDX);
 		return;
 	}
+	if (p->shift) {
+		t->e.overflow = true; /* not reached (shift_defer) */
+		return;
+	}
+	if (p->bimm)
+		e_movi(e, H_R9, p->imm);
 	e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
 	e_rr(e, (const uint8_t[]){ (uint8_t)(p->hop - (p->size == 1)) }, 1,
 	     p->size, H_R9, H_RDX);
@@ -1054,6 +1091,22 @@ static void pf_store(struct tr *t, const struct pend_flags *p)
 
 	if (!p->v)
 		return;
+	if (p->shift) {
+		/* RFLAGS as emit_shift_live() writes them (RAX, RCX, RDX,
+		 * RSI clobbered), no lazy flags */
+		e_rr(e, OPS(0x89), 8, H_R8, H_RCX);
+		e_rr(e, OPS(0x89), 8, H_RCX, H_RDX);
+		e_rr(e, (const uint8_t[]){ p->size == 1 ? 0xc0 : 0xc1 }, 1,
+		     p->size, p->hop, H_RDX);
+		e_b(e, (uint8_t)p->imm);
+		emit_shift_flags(t, p->hop, p->size * 8u - 1, H_RCX);
+		e_load(e, H_RCX, H_RBX, OFF(st.rflags), 8);
+		e_alu_ri(e, 4, H_RCX, (int32_t)~(uint32_t)FL_ARITH);
+		e_alu_rr(e, 0x09, H_RCX, H_RAX);
+		e_store(e, H_RCX, H_RBX, OFF(st.rflags), 8);
+		e_st32i(e, H_RBX, OFF(lf_op), LF_NONE);
+		return;
+	}
 	e_st32i(e, H_RBX, OFF(lf_op), p->op);
 	e_st32i(e, H_RBX, OFF(lf_size), p->size);
 	pf_redo(t, p);
@@ -1073,7 +1126,7 @@ static void pf_flush(struct tr *t)
 {
 	if (t->pf.v) {
 		pf_store(t, &t->pf);
-		t->hf = true, t->hf_nocf = false;
+		t->hf = !t->pf.shift, t->hf_nocf = false;
 	}
 	t->pf.v = false;
 }
@@ -1116,6 +1169,30 @@ static void pf_defer(struct tr *t, unsigned op, unsigned size, uint8_t hop,
 	t->pf.size = (uint8_t)size;
 	t->pf.hop = hop;
 	t->pf.incdec = false;
+	t->pf.bimm = false;
+	t->pf.shift = false;
+}
+
+/* the pending op's b is @i's immediate (pf_redo), after pf_defer() */
+static void pf_bimm(struct tr *t, const struct soft_insn *i, unsigned sz)
+{
+	t->pf.bimm = true;
+	t->pf.imm = i->imm & soft_mask(sz);
+}
+
+/* op @hd, imm of ALU op @alu (0-7, 8 = TEST) at @sz bytes (1, 4, 8):
+ * the host flags are the guest's */
+static void e_alu_imm(struct jit_emit *e, unsigned alu, unsigned sz,
+		      unsigned hd, uint64_t imm)
+{
+	if (sz == 1) {
+		e_rr(e, OPS(alu == 8 ? 0xf6 : 0x80), 1, alu == 8 ? 0 : alu,
+		     hd);
+		e_b(e, (uint8_t)imm);
+		return;
+	}
+	e_rr(e, OPS(alu == 8 ? 0xf7 : 0x81), sz, alu == 8 ? 0 : alu, hd);
+	e_d(e, (uint32_t)imm);
 }
 
 /* ---- which instructions the translator handles ---- */
@@ -1546,6 +1623,16 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 		}
 		/* a = R8, b = R9, the result in place; the flags pending */
 		ld_reg(t, H_R8, opnd_reg(i, f->dst, sz), sz);
+		if (f->src == O_I) {
+			/* b a constant (pf_bimm) */
+			e_alu_imm(e, f->alu, sz, (unsigned)hd, i->imm);
+			if (wr)
+				mark_dirty(t, opnd_reg(i, f->dst, sz));
+			t->hf = true, t->hf_nocf = false;
+			pf_defer(t, alu_lf[f->alu], sz, op, false);
+			pf_bimm(t, i, sz);
+			return true;
+		}
 		ld_opnd(t, i, H_R9, f->src, sz);
 		if (wr) {
 			e_rr(e, &op, 1, sz, H_R9, (unsigned)hd);
@@ -1601,6 +1688,8 @@ static bool emit_direct(struct tr *t, const struct soft_insn *i,
 			t->pf.size = (uint8_t)sz;
 			t->pf.hop = 0;
 			t->pf.incdec = true;
+			t->pf.bimm = false;
+			t->pf.shift = false;
 		}
 		return true;
 	default:
@@ -1725,6 +1814,132 @@ static void emit_rcx(struct tr *t, const struct soft_insn *i,
 static void emit_pp16(struct tr *t, const struct soft_insn *i);
 static void emit_enter(struct tr *t, const struct soft_insn *i);
 
+/*
+ * An ALU op (not ADC/SBB) in fewer host instructions than emit_form()'s
+ * general way, which goes through RAX, RCX, RDX and copies into R8/R9:
+ * - a memory source into a cached register of 4 or 8 bytes (RSI = the
+ *   host pointer, after emit_ea/emit_tlb): flags dead, the host op with
+ *   its memory operand (CMP/TEST: nothing, the TLB check was the
+ *   access); flags live, a = R8 and b = R9 loaded in place and the host
+ *   op on the cached register (a logic op: R8 = R9 = its result, redone
+ *   as AND, as emit_alu_mem_defer(), since its handler's lazy flags keep
+ *   only the result; its slow path reloads them, emit_pf_reload_self);
+ * - a register form with live flags whose destination is not cached
+ *   (emit_direct's way when it is): a and b straight into R8 and R9.
+ * False (nothing emitted) for the other forms.
+ */
+static bool emit_alu_short(struct tr *t, const struct soft_insn *i,
+			   const struct form *f, bool flags_live, bool mem)
+{
+	struct jit_emit *e = &t->e;
+	unsigned sz = f->size;
+	bool wr = f->alu != 7 && f->alu != 8;
+	uint8_t op = alu_host[f->alu], hop = op;
+	int hd;
+
+	if (mem && f->dst == O_E && !wr && flags_live && sz != 2) {
+		/* CMP/TEST m, r/imm: a = R8 loaded, b = R9 (or a
+		 * constant); TEST: R8 = R9 = a & b (LF_LOGIC) */
+		e_load(e, H_R8, H_RSI, 0, sz);
+		if (f->src == O_I) {
+			e_alu_imm(e, f->alu == 8 ? 4 : 7, sz, H_R8, i->imm);
+		} else {
+			ld_opnd(t, i, H_R9, f->src, sz);
+			e_rr(e, (const uint8_t[]){ (uint8_t)((f->alu == 8
+							      ? 0x21
+							      : 0x39) -
+							     (sz == 1)) },
+			     1, sz, H_R9, H_R8);
+		}
+		if (f->alu == 8) {
+			e_rr(e, OPS(0x89), 8, H_R8, H_R9);
+			hop = 0x21;
+		}
+		t->hf = true, t->hf_nocf = false;
+		pf_defer(t, alu_lf[f->alu], sz, hop, false);
+		if (f->alu != 8 && f->src == O_I)
+			pf_bimm(t, i, sz);
+		if (t->cur)
+			t->cur->pf_self = true;
+		return true;
+	}
+	if (mem) {
+		if (f->dst == O_E || (hd = opnd_host(t, i, f->dst, sz)) < 0)
+			return false;
+		if (!flags_live) {
+			if (wr) {
+				uint8_t op2 = (uint8_t)(op + 2); /* r, r/m */
+				e_rm(e, &op2, 1, sz, (unsigned)hd, H_RSI, 0);
+				mark_dirty(t, opnd_reg(i, f->dst, sz));
+			}
+			return true;
+		}
+		if (alu_lf[f->alu] == LF_LOGIC) {
+			if (wr) {
+				uint8_t op2 = (uint8_t)(op + 2);
+				e_rm(e, &op2, 1, sz, (unsigned)hd, H_RSI, 0);
+				e_rr(e, OPS(0x89), 8, (unsigned)hd, H_R8);
+				mark_dirty(t, opnd_reg(i, f->dst, sz));
+			} else {
+				/* TEST: and r8, [rsi] */
+				ld_reg(t, H_R8, opnd_reg(i, f->dst, sz), sz);
+				e_rm(e, OPS(0x23), sz, H_R8, H_RSI, 0);
+			}
+			e_rr(e, OPS(0x89), 8, H_R8, H_R9);
+			hop = 0x21;
+		} else {
+			ld_reg(t, H_R8, opnd_reg(i, f->dst, sz), sz);
+			e_load(e, H_R9, H_RSI, 0, sz);
+			if (wr) {
+				e_rr(e, &op, 1, sz, H_R9, (unsigned)hd);
+				mark_dirty(t, opnd_reg(i, f->dst, sz));
+			} else {
+				e_rr(e, OPS(0x39), sz, H_R9, (unsigned)hd);
+			}
+		}
+		t->hf = true, t->hf_nocf = false;
+		pf_defer(t, alu_lf[f->alu], sz, hop, false);
+		if (t->cur)
+			t->cur->pf_self = true;
+		return true;
+	}
+	if (!flags_live)
+		return false;
+	ld_opnd(t, i, H_R8, f->dst, sz);
+	if (f->src == O_I && sz != 2) {
+		/* b a constant (pf_bimm) */
+		unsigned h = H_R8;
+		if (wr) {
+			e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+			h = H_RDX;
+		}
+		e_alu_imm(e, f->alu, sz, h, i->imm);
+		t->hf = true, t->hf_nocf = false;
+		if (wr)
+			st_opnd(t, i, H_RDX, f->dst, sz);
+		pf_defer(t, alu_lf[f->alu], sz, op, false);
+		pf_bimm(t, i, sz);
+		return true;
+	}
+	ld_opnd(t, i, H_R9, f->src, sz);
+	if (wr) {
+		e_rr(e, OPS(0x89), 8, H_R8, H_RDX);
+		e_rr(e, (const uint8_t[]){ (uint8_t)(op - (sz == 1)) }, 1, sz,
+		     H_R9, H_RDX);
+	} else {
+		/* cmp r8, r9 / test r8, r9 */
+		e_rr(e, (const uint8_t[]){ (uint8_t)((f->alu == 8 ? 0x85
+							  : 0x39) -
+						 (sz == 1)) },
+		     1, sz, H_R9, H_R8);
+	}
+	t->hf = true, t->hf_nocf = false;
+	if (wr)
+		st_opnd(t, i, H_RDX, f->dst, sz); /* (AH-BH: t->hf off) */
+	pf_defer(t, alu_lf[f->alu], sz, op, false);
+	return true;
+}
+
 static void emit_form(struct tr *t, const struct soft_insn *i,
 		      const struct form *f, bool flags_live)
 {
@@ -1745,6 +1960,8 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			emit_ea(t, i);
 			emit_tlb(t, sz, wr && f->dst == O_E);
 		}
+		if (!cin && emit_alu_short(t, i, f, flags_live, mem))
+			break;
 		ld_opnd(t, i, H_RAX, f->dst, sz);
 		ld_opnd(t, i, H_RCX, f->src, sz);
 		e_rr(e, OPS(0x89), 8, H_RAX, H_RDX);         /* rdx = rax */
@@ -1776,6 +1993,16 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 		if (mem) {
 			emit_ea(t, i);
 			emit_tlb(t, sz, f->dst == O_E);
+		}
+		if (mem && f->dst == O_E && f->src == O_I && sz != 2) {
+			/* store an immediate: mov [rsi], imm8/imm32 (8
+			 * bytes: sign-extended, as the guest's) */
+			e_rm(e, OPS(sz == 1 ? 0xc6 : 0xc7), sz, 0, H_RSI, 0);
+			if (sz == 1)
+				e_b(e, (uint8_t)i->imm);
+			else
+				e_d(e, (uint32_t)i->imm);
+			break;
 		}
 		if (mem && f->dst == O_E && f->src != O_I &&
 		    opnd_reg(i, f->src, sz) < 16 &&
@@ -1820,6 +2047,20 @@ static void emit_form(struct tr *t, const struct soft_insn *i,
 			else
 				e_load(e, H_RAX, H_RSI, 0, f->ssize);
 		} else {
+			bool hi;
+			int hd = -1;
+
+			/* into a cached destination directly, as above */
+			if (sz >= 4 && (!f->sx || sz == 8))
+				hd = cache_of(t, i->reg, sz, &hi);
+			if (hd >= 0) {
+				ld_reg(t, (unsigned)hd, rm_of(i, f->ssize),
+				       f->ssize);
+				if (f->sx)
+					e_sext(e, (unsigned)hd, f->ssize);
+				mark_dirty(t, i->reg);
+				break;
+			}
 			ld_reg(t, H_RAX, rm_of(i, f->ssize), f->ssize);
 			if (f->sx)
 				e_sext(e, H_RAX, f->ssize);
@@ -2186,7 +2427,8 @@ static bool emit_get_cf(struct tr *t, bool hf)
 	if (hf) {
 		e_rr(e, OPS(0x0f, 0x92), 1, 0, H_RAX);   /* setc al */
 		e_zext(e, H_RAX, 1);
-		e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
+		if (!t->cf_eax)
+			e_store(e, H_RAX, H_RBX, OFF(jit_cf), 4);
 		return true; /* moves: the host CF stays */
 	}
 	e_rr(e, OPS(0x89), 8, H_RBX, H_RDI);
@@ -2709,8 +2951,9 @@ static void emit_loop_back(struct tr *t)
 {
 	struct jit_emit *e = &t->e;
 
-	if (t->loop_live)
+	if (t->loop_live && !t->loop_pflazy)
 		pf_store(t, &t->pf);
+	t->loop_pf = t->pf;
 	e_rr(e, OPS(0xff), 4, 0, LOOP_REG);          /* inc r15d */
 	e_rr(e, OPS(0x81), 4, 7, LOOP_REG);          /* cmp r15d, max */
 	e_d(e, t->loop_max);
@@ -4923,6 +5166,68 @@ static void region(struct tr *t)
 	}
 }
 
+/*
+ * For a self-loop's flags at its top (struct tr.loop_pflazy): @f neither
+ * reads nor writes the flags, and its code leaves R8/R9 alone (the
+ * pending flags) ...
+ */
+static bool loop_neutral(const struct form *f)
+{
+	switch (f->k) {
+	case K_MOV:
+	case K_MOVX:
+	case K_LEA:
+	case K_PUSH:
+	case K_POP:
+	case K_NOP:
+	case K_CBW:
+	case K_CWD:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ... @i writes them all without reading them, and its code leaves
+ * R8/R9 alone up to its last branch to its slow path */
+static bool loop_writer(const struct soft_insn *i, const struct form *f)
+{
+	if (i->pfx & PFX_LOCK)
+		return false;
+	switch (f->k) {
+	case K_ALU:
+		return f->alu != 2 && f->alu != 3;
+	case K_NEG:
+	case K_IMUL:
+	case K_SHIFT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The flags of instruction @k, a SHL/SHR/SAR of a register by a constant,
+ * are live only through the possible fault of a later memory ALU op (not
+ * ADC/SBB, no LOCK) that writes them all, with only register moves
+ * between (no slow path, no reader): then they stay pending as a shift
+ * (struct pend_flags.shift) and only that op's slow path computes them.
+ */
+static bool shift_defer(const struct soft_tb *tb, const struct form *forms,
+			const bool *ok, unsigned k)
+{
+	for (unsigned j = k + 1; j < tb->ninsn && ok[j]; j++) {
+		const struct soft_insn *i = &tb->insn[j];
+		const struct form *f = &forms[j];
+		if (f->k == K_ALU && f->alu != 2 && f->alu != 3 &&
+		    !(i->pfx & PFX_LOCK))
+			return form_mem(i, f);
+		if (!loop_neutral(f) || form_mem(i, f))
+			return false;
+	}
+	return false;
+}
+
 /* code: prologue; body; exit stub; slow paths */
 static bool translate_block(struct tr *t)
 {
@@ -5028,6 +5333,16 @@ static bool translate_block(struct tr *t)
 		for (unsigned k = 0; k < n; k++)
 			t->loop = t->loop && ok[k];
 	}
+	t->loop_pflazy = false;
+	for (unsigned k = 0; t->loop && lv && k + 1 < n; k++) {
+		if (loop_writer(&tb->insn[k], &forms[k])) {
+			t->loop_pflazy = true;
+			t->loop_k1 = k;
+			break;
+		}
+		if (!loop_neutral(&forms[k]))
+			break;
+	}
 	choose_cached(t, forms, ok);
 	emit_prologue(e);
 	/*
@@ -5106,6 +5421,7 @@ static bool translate_block(struct tr *t)
 			bool hf_all = t->hf && !t->hf_nocf;
 			bool eager = t->lf_eager;
 			bool cf_only = false; /* only its CF, in the host's */
+			bool shift_pf = false; /* its flags pending, shift_defer */
 			if (f->k != K_SETCC && f->k != K_CMOV)
 				t->hf = false;
 			if (form_mem(i, f)) {
@@ -5119,14 +5435,23 @@ static bool translate_block(struct tr *t)
 				s->dirty = t->dirty;
 				s->hits = t->pend_hits;
 				s->pf = t->pf;
+				s->loop_top = t->loop_pflazy &&
+					      k <= t->loop_k1;
+				s->loop_reload = t->loop_pflazy &&
+						 k < t->loop_k1;
 			}
 			t->cur = s;
 			if ((f->k == K_INCDEC && live[k]) ||
 			    (f->k == K_ALU && (f->alu == 2 || f->alu == 3))) {
 				/* the CF before it (a call: before the
 				 * operand's address is in RSI) */
+				/* INC/DEC of a cached register takes it from
+				 * EAX alone (emit_direct), not jit_cf */
+				t->cf_eax = f->k == K_INCDEC && !s &&
+					    opnd_host(t, i, f->dst, f->size) >= 0;
 				t->cf_host = emit_get_cf(t, (hf && !t->hf_nocf) ||
 								hf_cf);
+				t->cf_eax = false;
 				if (s)
 					s->pf = t->pf;
 			}
@@ -5178,6 +5503,23 @@ static bool translate_block(struct tr *t)
 				t->pf.v = false;
 				t->hf_cf = true;
 				cf_only = true;
+			} else if (f->k == K_SHIFT && live[k] && !s &&
+				   shift_defer(tb, forms, ok, k)) {
+				/* only a later memory ALU op's slow path can
+				 * see its flags: a in R8, the flags computed
+				 * there (pf_store) */
+				ld_reg(t, H_R8, rm_of(i, f->size), f->size);
+				if (!emit_direct(t, i, f, false))
+					emit_shift(t, i, f);
+				t->pf.v = true;
+				t->pf.op = LF_NONE;
+				t->pf.size = (uint8_t)f->size;
+				t->pf.hop = (uint8_t)f->shop;
+				t->pf.incdec = false;
+				t->pf.bimm = false;
+				t->pf.imm = f->count;
+				t->pf.shift = true;
+				shift_pf = true;
 			} else if (f->k == K_SHIFT && live[k]) {
 				emit_shift_live(t, i, f);
 			} else if (f->k == K_ROT && live[k]) {
@@ -5197,7 +5539,7 @@ static bool translate_block(struct tr *t)
 					t->pf.v = false;
 				emit_form(t, i, f, live[k]);
 			}
-			if (f->k == K_SHIFT || f->k == K_ROT)
+			if ((f->k == K_SHIFT || f->k == K_ROT) && !shift_pf)
 				t->pf.v = false; /* flags dead after */
 			if (i == &tmp_i) {
 				xops_rmw_post(t, f->size);
@@ -5262,6 +5604,15 @@ static bool translate_block(struct tr *t)
 		t->nocache = false;
 		cache_store(t, s->dirty);
 		pf_store(t, &s->pf);
+		if (s->loop_top && t->loop_pf.v) {
+			/* after the first iteration: the flags the back-edge
+			 * left pending */
+			size_t first;
+			e_rr(e, OPS(0x85), 4, LOOP_REG, LOOP_REG);
+			first = e_jcc32(e, CC_E);
+			pf_store(t, &t->loop_pf);
+			e_patch(e, first, e_pos(e));
+		}
 		if (s->hits)
 			e_mem_imm(e, 0, H_RBX, OFF(st_tlb_hits),
 				  (int32_t)s->hits, 8);
@@ -5315,11 +5666,21 @@ static bool translate_block(struct tr *t)
 		if (s->pf_keep && s->pf_self) {
 			/* its own, as its handler wrote them */
 			emit_pf_reload_self(t, &s->pf_after);
+		} else if (s->pf_keep && s->pf.shift) {
+			e->overflow = true; /* not reached (shift_defer) */
 		} else if (s->pf_keep) {
 			/* what pf_store() wrote, the instruction did not
 			 * write flags */
 			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
 			if (s->pf.incdec)
+				e_load(e, H_R9, H_RBX, OFF(lf_cin), 4);
+			else
+				e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
+		} else if (s->loop_reload && t->loop_pf.v) {
+			/* the same for the loop's pending flags (the first
+			 * iteration: R8/R9 unused until the writer) */
+			e_load(e, H_R8, H_RBX, OFF(lf_a), 8);
+			if (t->loop_pf.incdec)
 				e_load(e, H_R9, H_RBX, OFF(lf_cin), 4);
 			else
 				e_load(e, H_R9, H_RBX, OFF(lf_b), 8);
