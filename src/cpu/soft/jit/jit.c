@@ -5213,11 +5213,11 @@ static bool loop_writer(const struct soft_insn *i, const struct form *f)
  * between (no slow path, no reader): then they stay pending as a shift
  * (struct pend_flags.shift) and only that op's slow path computes them.
  */
-static bool shift_defer(const struct soft_tb *tb, const struct form *forms,
+static bool shift_defer(const struct tr *t, const struct form *forms,
 			const bool *ok, unsigned k)
 {
-	for (unsigned j = k + 1; j < tb->ninsn && ok[j]; j++) {
-		const struct soft_insn *i = &tb->insn[j];
+	for (unsigned j = k + 1; j < t->n && ok[j]; j++) {
+		const struct soft_insn *i = t->ins[j];
 		const struct form *f = &forms[j];
 		if (f->k == K_ALU && f->alu != 2 && f->alu != 3 &&
 		    !(i->pfx & PFX_LOCK))
@@ -5335,7 +5335,7 @@ static bool translate_block(struct tr *t)
 	}
 	t->loop_pflazy = false;
 	for (unsigned k = 0; t->loop && lv && k + 1 < n; k++) {
-		if (loop_writer(&tb->insn[k], &forms[k])) {
+		if (loop_writer(t->ins[k], &forms[k])) {
 			t->loop_pflazy = true;
 			t->loop_k1 = k;
 			break;
@@ -5504,7 +5504,7 @@ static bool translate_block(struct tr *t)
 				t->hf_cf = true;
 				cf_only = true;
 			} else if (f->k == K_SHIFT && live[k] && !s &&
-				   shift_defer(tb, forms, ok, k)) {
+				   shift_defer(t, forms, ok, k)) {
 				/* only a later memory ALU op's slow path can
 				 * see its flags: a in R8, the flags computed
 				 * there (pf_store) */
