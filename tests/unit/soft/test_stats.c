@@ -11,6 +11,7 @@
  */
 #include "soft_test.h"
 
+#include <stdlib.h>
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
@@ -496,6 +497,9 @@ static void test_kvm(void **state)
 
 int main(void)
 {
+	/* exact block counts of the default tiering (cold first runs,
+	 * then translation): not VMM_SOFT_JIT=eager's or =off's */
+	unsetenv("VMM_SOFT_JIT");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_soft_counters),
 		cmocka_unit_test(test_soft_smc_and_flush),
