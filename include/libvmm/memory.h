@@ -139,6 +139,8 @@ VMM_API bool vmm_mem_is_ram(vmm_vm *vm, vmm_gpa_t gpa, uint64_t len);
  * take the log up there).  A vCPU the embedder runs on its own thread
  * with vmm_vcpu_run() takes it up at its next return from guest code:
  * start the log between two vmm_vcpu_run() calls of such a vCPU.
+ * Regions added while the log is on (also when it was started before
+ * the VM had any region) are logged from the start.
  */
 VMM_API int vmm_mem_dirty_log(vmm_vm *vm, bool on);
 

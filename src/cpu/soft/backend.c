@@ -120,7 +120,15 @@ static void soft_vm_fini(vmm_vm *vm)
 
 static int soft_mem_map(vmm_vm *vm, struct vmm_gmem_region *r)
 {
-	atomic_fetch_add(&soft_vm_of(vm)->epoch, 1);
+	struct soft_vm *svm = soft_vm_of(vm);
+
+	/* a region added while dirty pages are logged (vmm_mem_dirty_log()
+	 * may have been called before any region existed, and so never
+	 * reached soft_dirty_log()): its writes must take the slow path
+	 * that marks them, like every other region's */
+	if (r->flags & VMM_MEM_DIRTY_LOG)
+		atomic_store(&svm->dirty_logging, true);
+	atomic_fetch_add(&svm->epoch, 1);
 	return 0;
 }
 

@@ -158,6 +158,51 @@ static void test_soft_dirty_log_writes(void **state)
 }
 
 /*
+ * Dirty logging switched on before the VM has any memory: vmm_mem_dirty_log()
+ * then has no region to hand to the backend, and a region added afterwards
+ * is logged (VMM_MEM_DIRTY_LOG) but a soft vCPU wrote it through writable
+ * TLB entries, unmarked: a pre-copy would have missed every guest write.
+ */
+static void test_soft_dirty_log_before_memory(void **state)
+{
+	/* mov esi, ENV_DATA; mov dword [rsi], 7; hlt */
+	static const uint8_t prog[] = {
+		0xbe, ENV_DATA & 0xff, (ENV_DATA >> 8) & 0xff,
+		(ENV_DATA >> 16) & 0xff, 0,
+		0xc7, 0x06, 0x07, 0x00, 0x00, 0x00,
+		0xf4,
+	};
+	uint64_t bm[ENV_RAM / 4096 / 64];
+	unsigned bit = (unsigned)(ENV_DATA / 4096);
+	struct vmm_config cfg;
+	struct vmm_exit e;
+	struct tvm t;
+	uint32_t v = 0;
+
+	vmm_config_init(&cfg);
+	cfg.backend = VMM_BACKEND_SOFT;
+	cfg.flags = VMM_CFG_NO_IRQCHIP;
+	assert_int_equal(vmm_vm_create(&cfg, &t.vm), 0);
+	assert_int_equal(vmm_mem_dirty_log(t.vm, true), 0);
+	assert_int_equal(vmm_mem_add_ram(t.vm, 0, ENV_RAM), 0);
+	assert_int_equal(vmm_vcpu_create(t.vm, 0, &t.cpu), 0);
+	assert_int_equal(env_build_memory(t.vm), 0);
+	assert_int_equal(vmm_mem_write(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	tvm_setup(&t, ENV_LONG64, 0, prog, sizeof(prog));
+	tvm_set(&t);
+	/* what the set-up wrote: fetched (and cleared) before the run */
+	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 0);
+	e = tvm_run(&t);
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, &v, sizeof(v)), 0);
+	assert_int_equal(v, 7);
+	memset(bm, 0, sizeof(bm));
+	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 1);
+	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
+	tvm_destroy(&t);
+}
+
+/*
  * Accesses to a page that is not RAM never get a TLB entry the fast
  * paths use (each goes to the bus), but the walk is remembered
  * (SOFT_TLB_SLOW, mmu.c): a loop of reads from unassigned memory (an
@@ -505,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_soft_smc_and_flush),
 		cmocka_unit_test(test_soft_fxsave_walks),
 		cmocka_unit_test(test_soft_dirty_log_writes),
+		cmocka_unit_test(test_soft_dirty_log_before_memory),
 		cmocka_unit_test(test_soft_mmio_walks),
 		cmocka_unit_test(test_abi_sizes),
 		cmocka_unit_test(test_pause_yields),
