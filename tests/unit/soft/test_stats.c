@@ -104,6 +104,22 @@ static void test_soft_counters(void **state)
 	tvm_destroy(&t);
 }
 
+/* Run @t to its HLT; its store of 7 to ENV_DATA landed and the page's
+ * dirty bit is set (the log fetched and cleared) */
+static void assert_store_logged(struct tvm *t)
+{
+	uint64_t bm[ENV_RAM / 4096 / 64] = { 0 };
+	unsigned bit = (unsigned)(ENV_DATA / 4096);
+	struct vmm_exit e = tvm_run(t);
+	uint32_t v = 0;
+
+	assert_int_equal(e.kind, VMM_EXIT_HLT);
+	assert_int_equal(vmm_mem_read(t->vm, ENV_DATA, &v, sizeof(v)), 0);
+	assert_int_equal(v, 7);
+	assert_true(vmm_mem_dirty_fetch(t->vm, 0, bm, sizeof(bm) / 8) >= 1);
+	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
+}
+
 /*
  * While dirty pages are logged a write gets no TLB write entry (each one
  * must mark its page), but the walk that allowed it is remembered
@@ -147,13 +163,7 @@ static void test_soft_dirty_log_writes(void **state)
 	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
 
 	/* the TLB is as the loop left it: the store marks the page again */
-	e = tvm_run(&t);
-	assert_int_equal(e.kind, VMM_EXIT_HLT);
-	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, &v, sizeof(v)), 0);
-	assert_int_equal(v, 7);
-	memset(bm, 0, sizeof(bm));
-	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 1);
-	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
+	assert_store_logged(&t);
 	tvm_destroy(&t);
 }
 
@@ -173,9 +183,7 @@ static void test_soft_dirty_log_before_memory(void **state)
 		0xf4,
 	};
 	uint64_t bm[ENV_RAM / 4096 / 64];
-	unsigned bit = (unsigned)(ENV_DATA / 4096);
 	struct vmm_config cfg;
-	struct vmm_exit e;
 	struct tvm t;
 	uint32_t v = 0;
 
@@ -192,13 +200,7 @@ static void test_soft_dirty_log_before_memory(void **state)
 	tvm_set(&t);
 	/* what the set-up wrote: fetched (and cleared) before the run */
 	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 0);
-	e = tvm_run(&t);
-	assert_int_equal(e.kind, VMM_EXIT_HLT);
-	assert_int_equal(vmm_mem_read(t.vm, ENV_DATA, &v, sizeof(v)), 0);
-	assert_int_equal(v, 7);
-	memset(bm, 0, sizeof(bm));
-	assert_true(vmm_mem_dirty_fetch(t.vm, 0, bm, sizeof(bm) / 8) >= 1);
-	assert_true(bm[bit / 64] & (1ull << (bit % 64)));
+	assert_store_logged(&t);
 	tvm_destroy(&t);
 }
 
